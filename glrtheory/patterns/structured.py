@@ -1,0 +1,127 @@
+"""Structured supports whose counts and last uses follow from their structure in O(n log n)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .support import Support, _check_table_size, rows_to_table
+
+
+class BlockSupport(Support):
+    """Intra-block direct support ``S(t) = {c(t), ..., t}`` with block start ``c(t) = C * floor(t / C)``."""
+
+    def __init__(self, n: int, block: int):
+        super().__init__(n, strict=False)
+        self.block = block
+
+    def counts(self) -> np.ndarray:
+        t = np.arange(self.n, dtype=np.int64)
+        return t % self.block + 1
+
+    def last_use(self) -> np.ndarray:
+        s = np.arange(self.n, dtype=np.int64)
+        return np.minimum(s - s % self.block + self.block - 1, self.n - 1)
+
+    def table(self, max_entries: int | None = None) -> np.ndarray:
+        w = min(self.block, self.n)
+        _check_table_size(self.n, w, max_entries, f"blocks of size {self.block}")
+        t = np.arange(self.n, dtype=np.int64)[:, None]
+        s = t - t % self.block + np.arange(w)[None, :]
+        return np.where(s <= t, s, -1).astype(np.int32)
+
+
+def fenwick_table(n: int) -> np.ndarray:
+    """``B(t) = {floor((t-1) / 2^k) * 2^k : k >= 0}`` for t >= 1 (the aligned binary counter)."""
+    t1 = np.arange(n, dtype=np.int64) - 1
+    levels = max(int(n - 1).bit_length(), 1)
+    cand = np.stack([(t1 >> k) << k for k in range(levels + 1)], axis=1)
+    cand[t1 < 0] = -1
+    return rows_to_table(cand)
+
+
+def blocks_carry_table(n: int, block: int) -> np.ndarray:
+    """``B(t) = {c(t) - 1}`` for ``c(t) = C floor(t / C) > 0``: the last state of the previous block."""
+    t = np.arange(n, dtype=np.int64)
+    prev = t - t % block - 1
+    return prev[:, None].astype(np.int32)
+
+
+class KronSupport(Support):
+    """Kronecker power of a base mask K (m x m, lower triangular, unit diagonal).
+
+    Writing t and s in base m with digits t_j, s_j: ``s in S(t)`` iff ``K[t_j, s_j] = 1`` for all j
+    (and ``s != t`` when strict). Leading zero digits contribute ``K[0, 0] = 1``, so the support does not
+    depend on the number of digits: it is the leading n x n block of every Kronecker power.
+    """
+
+    def __init__(self, n: int, base: np.ndarray, strict: bool):
+        super().__init__(n, strict)
+        self.base = base.astype(bool)
+        m = base.shape[0]
+        self.m = m
+        self.ndigits = 1
+        while m**self.ndigits < n:
+            self.ndigits += 1
+
+    def _digits(self, x: np.ndarray) -> list[np.ndarray]:
+        """Base-m digits of x, most significant first."""
+        out = []
+        for j in reversed(range(self.ndigits)):
+            out.append((x // self.m**j) % self.m)
+        return out
+
+    def counts(self) -> np.ndarray:
+        rowsum = self.base.sum(axis=1).astype(np.int64)
+        c = np.ones(self.n, dtype=np.int64)
+        for d in self._digits(np.arange(self.n, dtype=np.int64)):
+            c *= rowsum[d]
+        return c - 1 if self.strict else c
+
+    def last_use(self) -> np.ndarray:
+        """Largest t <= n-1 whose every digit t_j satisfies K[t_j, s_j] = 1 (digit-wise greedy)."""
+        K, m = self.base, self.m
+        s = np.arange(self.n, dtype=np.int64)
+        sd = self._digits(s)
+        nd = self._digits(np.array([self.n - 1]))
+        nd = [int(v[0]) for v in nd]
+        top = np.array([max(np.flatnonzero(K[:, d])) for d in range(m)])  # largest allowed digit
+        below = np.full((m, m), -1)  # below[d, x] = largest y < x with K[y, d]
+        for d in range(m):
+            for x in range(m):
+                ys = [y for y in range(x) if K[y, d]]
+                below[d, x] = ys[-1] if ys else -1
+        best = np.full(self.n, -1, dtype=np.int64)
+        prefix_ok = np.ones(self.n, dtype=bool)   # digits 0..p-1 of n-1 all allowed for s
+        prefix_val = 0
+        k = self.ndigits
+        for p in range(k):
+            y = below[sd[p], nd[p]]
+            ok = prefix_ok & (y >= 0)
+            if ok.any():
+                val = prefix_val * m + y
+                for q in range(p + 1, k):
+                    val = val * m + top[sd[q]]
+                best = np.where(ok, val, best)
+            prefix_ok &= K[nd[p], sd[p]]
+            prefix_val = prefix_val * m + nd[p]
+        best = np.where(prefix_ok, self.n - 1, best)
+        if self.strict:
+            best = np.where(best == s, -1, best)
+        return best
+
+    def table(self, max_entries: int | None = None) -> np.ndarray:
+        K, m = self.base, self.m
+        rmax = int(K.sum(axis=1).max())
+        _check_table_size(self.n, rmax**self.ndigits, max_entries, "a Kronecker power")
+        allowed = np.full((m, rmax), -1, dtype=np.int64)
+        for d in range(m):
+            ys = np.flatnonzero(K[d])
+            allowed[d, : ys.size] = ys
+        t = np.arange(self.n, dtype=np.int64)
+        s = np.zeros((self.n, 1), dtype=np.int64)
+        for d in self._digits(t):
+            nxt = allowed[d]                                   # [n, rmax]
+            s = np.where((s[:, :, None] >= 0) & (nxt[:, None, :] >= 0),
+                         s[:, :, None] * m + nxt[:, None, :], -1).reshape(self.n, -1)
+        if self.strict:
+            s[s == t[:, None]] = -1
+        return rows_to_table(s)

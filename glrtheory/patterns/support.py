@@ -1,0 +1,166 @@
+"""One side of a pattern at a fixed length n: the sets S(t), 0 <= t < n (DESIGN.md section 2).
+
+A ``Support`` answers three questions without ever looping over t in Python:
+
+* ``counts()``   -- ``|S(t)|`` for every t (int64 ``[n]``);
+* ``last_use()`` -- for every position s, ``max{t : s in S(t)}``, or -1 when no t uses s;
+* ``table()``    -- the index table (int32 ``[n, w]``, rows sorted ascending, padded with -1).
+
+Structured supports (lag sets, blocks, Kronecker powers) answer the first two in O(n) from their
+structure, so that counts and caches at n = 2^20 never need an n x n object.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GLRError
+
+#: Largest index table built by default (entries, n * width): 2^29 int32 entries = 2 GiB.
+MAX_TABLE_ENTRIES = 2**29
+#: Positions are stored as int32 in the tables.
+MAX_LENGTH = 2**31 - 1
+
+
+def check_length(n) -> int:
+    """Validate a sequence length n (1 <= n <= 2^31 - 1) and return it as int."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise GLRError(f"length n must be an integer, got {n!r}")
+    if n <= 0:
+        raise GLRError(f"length n must be positive, got n={n}")
+    if n > MAX_LENGTH:
+        raise GLRError(f"length n={n} exceeds the limit 2^31-1 of int32 index tables")
+    return int(n)
+
+
+def _check_table_size(n: int, width: int, max_entries: int | None, what: str) -> None:
+    limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
+    if n * width > limit:
+        raise GLRError(
+            f"index table of {what} at n={n} would hold {n}x{width}={n * width} entries, over the "
+            f"limit {limit} (pass max_entries to raise it)"
+        )
+
+
+def rows_to_table(cand: np.ndarray) -> np.ndarray:
+    """Candidates ``[n, w]`` (-1 = none, duplicates allowed) -> sorted, unique, -1-padded int32 rows."""
+    n = cand.shape[0]
+    if cand.size == 0:
+        return np.full((n, 0), -1, dtype=np.int32)
+    big = np.iinfo(np.int64).max
+    x = np.where(cand < 0, big, cand.astype(np.int64, copy=False))
+    x.sort(axis=1)
+    dup = np.zeros_like(x, dtype=bool)
+    dup[:, 1:] = x[:, 1:] == x[:, :-1]
+    if dup.any():
+        x[dup] = big
+        x.sort(axis=1)
+    width = int((x != big).sum(axis=1).max(initial=0))
+    x = x[:, :width]
+    x[x == big] = -1
+    return x.astype(np.int32)
+
+
+def last_use_from_table(n: int, table: np.ndarray) -> np.ndarray:
+    """``last[s] = max{t : s in row t}`` (-1 if s appears in no row), vectorized."""
+    last = np.full(n, -1, dtype=np.int64)
+    if table.size:
+        t = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], table.shape)
+        ok = table >= 0
+        np.maximum.at(last, table[ok].astype(np.int64), t[ok])
+    return last
+
+
+class Support:
+    """Abstract support ``S(t)`` for ``0 <= t < n``.
+
+    ``strict`` marks a B-side support (``s < t``); otherwise ``s <= t`` (A-side).
+    ``lags`` is the sorted lag array when ``S(t) = {t - l : l in lags, l <= t}``, else None.
+    """
+
+    lags: np.ndarray | None = None
+
+    def __init__(self, n: int, strict: bool):
+        self.n = n
+        self.strict = strict
+
+    def counts(self) -> np.ndarray:
+        return (self.table() >= 0).sum(axis=1).astype(np.int64)
+
+    def last_use(self) -> np.ndarray:
+        return last_use_from_table(self.n, self.table())
+
+    def table(self, max_entries: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def is_empty(self) -> bool:
+        return not self.counts().any()
+
+    def is_dense(self) -> bool:
+        """True when S(t) holds every allowed position (all s <= t, or all s < t when strict)."""
+        full = np.arange(self.n, dtype=np.int64) + (0 if self.strict else 1)
+        return bool(np.array_equal(self.counts(), full))
+
+
+class LagSupport(Support):
+    """Translation-invariant support ``S(t) = {t - l : l in L, 0 <= t - l}`` for a sorted lag set L."""
+
+    def __init__(self, n: int, lags, strict: bool):
+        super().__init__(n, strict)
+        lags = np.unique(np.asarray(lags, dtype=np.int64))
+        self.lags = lags[lags <= n - 1]
+
+    def counts(self) -> np.ndarray:
+        return np.searchsorted(self.lags, np.arange(self.n), side="right").astype(np.int64)
+
+    def last_use(self) -> np.ndarray:
+        s = np.arange(self.n, dtype=np.int64)
+        if not self.lags.size:
+            return np.full(self.n, -1, dtype=np.int64)
+        k = np.searchsorted(self.lags, self.n - 1 - s, side="right") - 1
+        return np.where(k >= 0, s + self.lags[np.maximum(k, 0)], -1)
+
+    def table(self, max_entries: int | None = None) -> np.ndarray:
+        n, w = self.n, self.lags.size
+        _check_table_size(n, w, max_entries, f"lags of size {w}")
+        t = np.arange(n, dtype=np.int64)[:, None]
+        s = t - self.lags[::-1][None, :]            # ascending in s along each row
+        invalid = (s < 0).sum(axis=1)               # the first `invalid` entries of a row are < 0
+        col = (np.arange(w)[None, :] + invalid[:, None]) % max(w, 1)
+        s = np.take_along_axis(s, col, axis=1)      # rotate valid entries to the front
+        s[np.arange(w)[None, :] >= (w - invalid)[:, None]] = -1
+        return s.astype(np.int32)
+
+    def is_dense(self) -> bool:
+        first = 1 if self.strict else 0
+        return self.lags.size == self.n - first and (self.n - first == 0 or self.lags[0] == first)
+
+
+class TableSupport(Support):
+    """A support given by its index table (sorted rows, -1 padding)."""
+
+    def __init__(self, n: int, table: np.ndarray, strict: bool):
+        super().__init__(n, strict)
+        self._table = table
+
+    def table(self, max_entries: int | None = None) -> np.ndarray:
+        _check_table_size(self.n, self._table.shape[1], max_entries, "an explicit support")
+        return self._table
+
+    def counts(self) -> np.ndarray:
+        return (self._table >= 0).sum(axis=1).astype(np.int64)
+
+    def last_use(self) -> np.ndarray:
+        return last_use_from_table(self.n, self._table)
+
+
+def union(x: Support, y: Support, max_entries: int | None = None) -> Support:
+    """``S(t) = X(t) | Y(t)``: lag sets merge; a dense side absorbs; otherwise tables merge."""
+    if x.n != y.n or x.strict != y.strict:
+        raise GLRError("cannot unite supports of different lengths or sides")
+    if x.lags is not None and y.lags is not None:
+        return LagSupport(x.n, np.union1d(x.lags, y.lags), x.strict)
+    for p, q in ((x, y), (y, x)):
+        if p.is_dense() or q.is_empty():
+            return p
+    merged = np.concatenate([x.table(max_entries), y.table(max_entries)], axis=1)
+    return TableSupport(x.n, rows_to_table(merged), x.strict)

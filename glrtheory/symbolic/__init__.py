@@ -1,0 +1,1 @@
+"""Symbolic analysis with sympy: closed-form costs and asymptotics, and the LTI layer."""

@@ -1,0 +1,1 @@
+"""Verified kernels over the index tables (installed as ``glrtheory.kernels``): Numba CPU, PyTorch, Triton."""
