@@ -11,7 +11,7 @@ import sys
 from ..errors import GLRError
 
 #: Modules of glrtheory.cli that register verbs, in the order `glr --help` lists them.
-VERB_MODULES = ("patterns",)
+VERB_MODULES = ("patterns", "analysis", "catalog", "lti")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,17 @@
+"""Executable proofs: one module per proposition.
+
+Each module defines ``main()``, which prints the statement, the derivation (sympy where it fits) and an
+exhaustive check on small cases, and raises ``AssertionError`` when the check fails.
+``python -m proofs`` runs them all; ``python -m proofs NAME ...`` runs the named ones.
+"""
+import importlib
+import pkgutil
+
+
+def names() -> list[str]:
+    """The proof modules in this package, sorted."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def run(name: str) -> None:
+    importlib.import_module(f"{__name__}.{name}").main()
