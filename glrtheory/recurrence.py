@@ -75,6 +75,22 @@ def _readout(h: np.ndarray, q) -> np.ndarray:
     return np.einsum("...tk,...tkv->...tv", q, hm)
 
 
+def random_coefficients(pattern: Pattern, n: int, rng: np.random.Generator, batch: tuple = (),
+                        dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Random table-aligned coefficients that keep the recurrence stable for any n.
+
+    ``a ~ U(0.5, 1.5)``; ``b[t, :] ~ U(-1, 1) / |B(t)|`` so that ``sum_s |b[t, s]| < 1`` and ``|h_t|`` stays
+    bounded by ``max |A u|`` (a contraction). Padded slots hold NaN, which every consumer must ignore.
+    """
+    a_idx, b_idx = pattern.tables(n)
+    a = rng.uniform(0.5, 1.5, batch + a_idx.shape)
+    width = np.maximum((b_idx >= 0).sum(axis=1, keepdims=True), 1)
+    b = rng.uniform(-1.0, 1.0, batch + b_idx.shape) / width
+    a[..., a_idx < 0] = np.nan
+    b[..., b_idx < 0] = np.nan
+    return a.astype(dtype), b.astype(dtype)
+
+
 # -- references ------------------------------------------------------------------------------------
 def solve(pattern: Pattern, a, b, u, q=None, *, method: str = "sequential") -> np.ndarray:
     """States ``h = (I - B)^{-1} A u`` in float64 (and readout ``o_t = q_t^T h_t`` when q is given).

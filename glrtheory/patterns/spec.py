@@ -30,6 +30,7 @@ FAMILIES = {
 }
 
 _MAX_SPEC = 10_000
+_MAX_TERMS = 32
 _INT = re.compile(r"[+-]?\d+\Z")
 
 
@@ -101,6 +102,8 @@ def parse(spec: str) -> Pattern:
     if len(spec) > _MAX_SPEC:
         raise GLRError(f"pattern spec is longer than {_MAX_SPEC} characters")
     terms = spec.split("+")
+    if len(terms) > _MAX_TERMS:
+        raise GLRError(f"pattern spec unites {len(terms)} terms, over the limit {_MAX_TERMS}")
     if any(not t.strip() for t in terms):
         raise GLRError(f"empty term in pattern spec {spec!r}")
     pattern = _term(terms[0])

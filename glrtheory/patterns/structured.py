@@ -41,8 +41,7 @@ def fenwick_table(n: int) -> np.ndarray:
 def blocks_carry_table(n: int, block: int) -> np.ndarray:
     """``B(t) = {c(t) - 1}`` for ``c(t) = C floor(t / C) > 0``: the last state of the previous block."""
     t = np.arange(n, dtype=np.int64)
-    prev = t - t % block - 1
-    return prev[:, None].astype(np.int32)
+    return rows_to_table((t - t % block - 1)[:, None])
 
 
 class KronSupport(Support):

@@ -1,0 +1,31 @@
+"""Shared test helpers: relative error (NaN never passes) and pattern spec strategies."""
+import numpy as np
+from hypothesis import strategies as st
+
+
+def rel_err(out, ref) -> float:
+    """``||out - ref|| / ||ref||``; NaN anywhere gives NaN, which fails every ``<=`` check."""
+    out, ref = np.asarray(out, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if out.shape != ref.shape:
+        raise AssertionError(f"shape {out.shape} != reference shape {ref.shape}")
+    denom = np.linalg.norm(ref)
+    return float(np.linalg.norm(out - ref) / (denom if denom else 1.0))
+
+
+BUILTIN_SPECS = ["ssm", "attention", "window:5", "lags:1,3,7", "power2", "power:3", "quadratic",
+                 "exponent:0", "exponent:0.37", "exponent:1", "fenwick", "blocks", "blocks:6",
+                 "kron:1,11", "kron:1,11,101", "window:3+power2", "fenwick+lags:5", "blocks:4+quadratic"]
+
+_terms = st.one_of(
+    st.sampled_from(["ssm", "attention", "power2", "quadratic", "fenwick", "blocks"]),
+    st.integers(1, 40).map(lambda w: f"window:{w}"),
+    st.lists(st.integers(1, 70), min_size=1, max_size=5).map(lambda ls: "lags:" + ",".join(map(str, ls))),
+    st.integers(2, 7).map(lambda b: f"power:{b}"),
+    st.floats(0, 1).map(lambda a: f"exponent:{a:.3f}"),
+    st.integers(1, 20).map(lambda c: f"blocks:{c}"),
+    st.sampled_from(["kron:1,11", "kron:1,01", "kron:1,11,111", "kron:1,01,101"]),
+)
+#: Random valid specs: one to three terms united.
+specs = st.lists(_terms, min_size=1, max_size=3).map("+".join)
+#: The awkward lengths of DESIGN.md section 4, plus random ones.
+lengths = st.one_of(st.sampled_from([1, 2, 63, 1000]), st.integers(1, 200))
