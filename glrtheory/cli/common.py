@@ -9,12 +9,13 @@ from ..patterns import Pattern
 
 
 def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse reports the message as `argument --x: ...`)."""
     try:
         v = int(text)
     except ValueError:
-        raise GLRError(f"expected a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if v <= 0:
-        raise GLRError(f"expected a positive integer, got {v}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
     return v
 
 
