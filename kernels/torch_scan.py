@@ -1,0 +1,153 @@
+"""``glr_scan``: the differentiable op ``H = (I - B)^{-1} A U`` over index tables (CPU and CUDA).
+
+    h_t = sum_j a[t, j] u[a_idx[t, j]] + sum_j b[t, j] h[b_idx[t, j]]         (DESIGN.md sections 1, 3)
+
+Forward: ``X = A U`` by gathers, then the chunked forward substitution of ``torch_algorithms``.
+Backward (a custom op of its own): with ``G = dL/dH``,
+
+    Z = (I - B)^{-T} G            backward substitution over the transposed B (run forward in reversed time)
+    dL/dU = A^T Z,   dL/da[t, j] = <z_t, u[a_idx[t, j]]>,   dL/db[t, j] = <z_t, h[b_idx[t, j]]>
+
+Both are ``torch.library`` custom ops (``torch.ops.glrtheory.glr_scan`` and ``glr_scan_backward``) with
+FLOP formulas registered in ``torch.utils.flop_counter``, so ``FlopCounterMode`` counts them: a state-sized
+multiply-add costs 2d flops, so the forward costs ``2 * batch * d * (nnz_a + nnz_b)`` (DESIGN.md
+section 2; ``glrtheory.symbolic.costs.total_cost(p)`` at n), read off the tables; the backward twice that.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.utils.flop_counter import register_flop_formula
+
+from glrtheory.errors import GLRError
+
+from .torch_algorithms import gather_apply, gather_dot, masked, substitute
+from .torch_plan import scan_plan
+
+#: Default chunk length C of the chunked substitution.
+DEFAULT_CHUNK = 64
+#: Floating dtypes the op computes in.
+DTYPES = (torch.float32, torch.float64)
+
+Tensor = torch.Tensor
+
+
+@torch.library.custom_op("glrtheory::glr_scan", mutates_args=())
+def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, at_idx: Tensor, at_slot: Tensor,
+          bt_idx: Tensor, bt_slot: Tensor, chunk: int) -> Tensor:
+    x = gather_apply(masked(a, a_idx), a_idx, u, torch.empty_like(u))
+    return substitute(x, masked(b, b_idx), b_idx, chunk, torch.empty_like(u))
+
+
+@_scan.register_fake
+def _(u, a, b, a_idx, b_idx, at_idx, at_slot, bt_idx, bt_slot, chunk):
+    return torch.empty_like(u)
+
+
+def _transposed(coef: Tensor, idx: Tensor, slot: Tensor) -> Tensor:
+    """Coefficients on a transposed table: ``coef.flat[slot]`` (0 in padded slots)."""
+    N, n, w = coef.shape
+    return masked(masked(coef, idx).reshape(N, n * w)[:, slot.clamp(min=0)], slot)
+
+
+@torch.library.custom_op("glrtheory::glr_scan_backward", mutates_args=())
+def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, a_idx: Tensor, b_idx: Tensor,
+                   at_idx: Tensor, at_slot: Tensor, bt_idx: Tensor, bt_slot: Tensor,
+                   chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+    bt = _transposed(b, b_idx, bt_slot)                       # time-reversed B^T, strictly lower
+    z = substitute(grad.flip(1), bt, bt_idx, chunk, torch.empty_like(u)).flip(1)
+    at = _transposed(a, a_idx, at_slot)
+    grad_u = gather_apply(at, at_idx, z, torch.empty_like(u))
+    return grad_u, gather_dot(z, a_idx, u), gather_dot(z, b_idx, h)
+
+
+@_scan_backward.register_fake
+def _(grad, u, a, b, h, a_idx, b_idx, at_idx, at_slot, bt_idx, bt_slot, chunk):
+    return torch.empty_like(u), torch.empty_like(a), torch.empty_like(b)
+
+
+def _setup_context(ctx, inputs, output):
+    u, a, b, *tables, chunk = inputs
+    ctx.save_for_backward(u, a, b, output, *tables)
+    ctx.chunk = chunk
+
+
+def _backward(ctx, grad):
+    u, a, b, h, *tables = ctx.saved_tensors
+    gu, ga, gb = torch.ops.glrtheory.glr_scan_backward(grad.contiguous(), u, a, b, h, *tables, ctx.chunk)
+    return (gu, ga, gb) + (None,) * 7
+
+
+_scan.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _nnz(*idx: Tensor) -> int:
+    return int(sum(int((i >= 0).sum()) for i in idx))
+
+
+@register_flop_formula(torch.ops.glrtheory.glr_scan, get_raw=True)
+def _scan_flops(u, a, b, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
+    """``2 * batch * d * (nnz_a + nnz_b)``."""
+    N, _, d = u.shape
+    return 2 * N * d * _nnz(a_idx, b_idx)
+
+
+@register_flop_formula(torch.ops.glrtheory.glr_scan_backward, get_raw=True)
+def _scan_backward_flops(grad, u, a, b, h, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
+    """``4 * batch * d * (nnz_a + nnz_b)``: ``(I-B)^{-T}`` and ``dL/db`` over B, ``A^T`` and ``dL/da`` over A."""
+    N, _, d = u.shape
+    return 4 * N * d * _nnz(a_idx, b_idx)
+
+
+def flops(tables, batch: int, d: int) -> int:
+    """The forward FLOP count ``2 * batch * d * (nnz_a + nnz_b)`` of ``glr_scan`` on these tables."""
+    return 2 * batch * d * sum(int((torch.as_tensor(t) >= 0).sum()) for t in tables)
+
+
+def _check_tensor(x, name: str) -> Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise GLRError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in DTYPES:
+        raise GLRError(f"{name} has dtype {x.dtype}; glr_scan computes in float32 or float64")
+    return x
+
+
+def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEFAULT_CHUNK) -> Tensor:
+    """States ``H = (I - B)^{-1} A U``, differentiable in u, a and b.
+
+    ``u[..., n, d]``, ``a[..., n, wa]``, ``b[..., n, wb]`` (one dtype, float32 or float64, one device;
+    batch dims broadcast), ``tables = (a_idx, b_idx) = Pattern.tables(n)``; coefficients in padded slots
+    are ignored. ``chunk`` is the block length C of the chunked substitution (1: token by token).
+    Transposed tables for the backward pass are built once per table object and device.
+    """
+    u, a, b = (_check_tensor(x, name) for x, name in ((u, "u"), (a, "a"), (b, "b")))
+    if not (u.dtype == a.dtype == b.dtype):
+        raise GLRError(f"u, a, b must share one dtype, got {u.dtype}, {a.dtype}, {b.dtype}")
+    if not (u.device == a.device == b.device):
+        raise GLRError(f"u, a, b must be on one device, got {u.device}, {a.device}, {b.device}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise GLRError(f"chunk must be a positive integer, got {chunk!r}")
+    if u.ndim < 2 or u.shape[-1] == 0 or u.shape[-2] == 0:
+        raise GLRError(f"u must have shape [..., n, d] with n, d >= 1, got {tuple(u.shape)}")
+    n, d = u.shape[-2:]
+    plan = scan_plan(tables, n, u.device)
+    for coef, idx, name in ((a, plan.a_idx, "a"), (b, plan.b_idx, "b")):
+        if coef.ndim < 2 or coef.shape[-2:] != idx.shape:
+            raise GLRError(f"{name} must have shape [..., {idx.shape[0]}, {idx.shape[1]}] to match its "
+                           f"index table, got {tuple(coef.shape)}")
+    try:
+        batch = torch.broadcast_shapes(u.shape[:-2], a.shape[:-2], b.shape[:-2])
+    except RuntimeError:
+        raise GLRError(f"batch shapes of u {tuple(u.shape[:-2])}, a {tuple(a.shape[:-2])} and "
+                       f"b {tuple(b.shape[:-2])} do not broadcast") from None
+    if 0 in batch:
+        raise GLRError(f"empty batch {tuple(batch)}")
+
+    size = math.prod(batch)
+
+    def flat(x: Tensor) -> Tensor:
+        return x.expand(batch + x.shape[-2:]).reshape((size,) + x.shape[-2:]).contiguous()
+
+    h = torch.ops.glrtheory.glr_scan(flat(u), flat(a), flat(b), *plan, chunk)
+    return h.view(batch + (n, d))
