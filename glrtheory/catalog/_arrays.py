@@ -1,0 +1,72 @@
+"""Native inputs in, native outputs out: numpy arrays or torch tensors, validated, computed in float64.
+
+Every catalog function converts its inputs with ``as_float64`` (which names the argument in its errors),
+computes through ``glrtheory.solve`` in float64, and returns with ``like`` in the kind (numpy / torch),
+dtype and device of its primary input (``q``, ``x``, ``u`` or ``attn``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GLRError
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def as_float64(x, name: str, ndim: int | None = None) -> np.ndarray:
+    """A finite real float64 numpy copy of ``x`` (numpy array, torch tensor or nested sequence)."""
+    if x is None:
+        raise GLRError(f"{name} is required")
+    if _is_torch(x):
+        if x.is_complex():
+            raise GLRError(f"{name} must be real, got a complex tensor")
+        arr = x.detach().to("cpu").double().numpy()
+    else:
+        arr = np.asarray(x)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise GLRError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
+    if ndim is not None and arr.ndim != ndim:
+        raise GLRError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise GLRError(f"{name} holds a non-finite value (NaN or inf) at index "
+                       f"{tuple(int(i) for i in np.argwhere(bad)[0])}")
+    return arr
+
+
+def check_shape(arr: np.ndarray, name: str, expected: tuple, labels: str) -> None:
+    """Raise unless ``arr.shape == expected``; ``labels`` names the axes, e.g. ``"[B, T, H, K]"``."""
+    if arr.shape != tuple(expected):
+        raise GLRError(f"{name} must have shape {labels} = {tuple(expected)}, got {arr.shape}")
+
+
+def head_groups(heads: int, groups: int, what: str) -> int:
+    """Heads per group for grouped (GQA-style) inputs: ``heads`` must be a multiple of ``groups``."""
+    if groups == 0 or heads % groups:
+        raise GLRError(f"{what}: the number of heads {heads} must be a multiple of the number of groups "
+                       f"{groups}")
+    return heads // groups
+
+
+def scale_or_default(scale, k: int) -> float:
+    """fla's convention: ``scale = 1/sqrt(K)`` unless given."""
+    if scale is None:
+        return k ** -0.5
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(scale):
+        raise GLRError(f"scale must be a finite number, got {scale!r}")
+    return float(scale)
+
+
+def like(result: np.ndarray, ref):
+    """``result`` (float64 numpy) in the kind, dtype and device of ``ref``."""
+    if _is_torch(ref):
+        import torch
+
+        dtype = ref.dtype if ref.is_floating_point() else torch.float64
+        return torch.from_numpy(np.ascontiguousarray(result)).to(device=ref.device, dtype=dtype)
+    dtype = np.asarray(ref).dtype
+    return result.astype(dtype if np.issubdtype(dtype, np.floating) else np.float64, copy=False)
