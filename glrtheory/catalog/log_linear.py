@@ -12,7 +12,7 @@ level, each a first-order recurrence (pattern ``ssm``, L = ceil(log2 T) + 1 leve
 
 (level 0: ``h^0_t = k_t v_t^T``), which accumulates the first half of each aligned 2^l block and carries
 it, decayed, through the second half. The readout is ``o_t = scale q_t^T sum_l w^l_t h^l_t`` with
-``w^l_t = lambda_t^l [bit l-1 of t is 1]``. A and B are data dependent (the gates and the level masks).
+``w^l_t = lambda_t^l [bit l-1 of t is 1]``. B carries the data (the gates); A holds fixed level masks.
 """
 from __future__ import annotations
 

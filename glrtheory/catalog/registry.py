@@ -8,7 +8,7 @@ from typing import Callable
 from .attention import sliding_window_attention, softmax_attention
 from .chacal import chacal
 from .linear import gla, linear_attention, retention, simple_gla
-from .log_linear import log_linear_attention
+from .log_linear import levels, log_linear_attention
 from .long_conv import long_conv
 from .multi_lag import multi_lag
 from .ssm import diagonal_ssm, mamba2
@@ -19,9 +19,10 @@ class Entry:
     """One architecture written in the framework.
 
     ``spec``: the pattern it runs on (with a parameter placeholder such as ``window:W``); ``example``: a
-    concrete spec for cost tables; ``copies``: how many recurrences of that pattern run side by side
-    along the sequence axis ("1", or a formula in n such as "ceil(log2 n) + 1"), as a sympy string;
-    ``state``: the shape of one state h_t per batch element; ``data_in``: which of A and B carry data.
+    concrete spec (or several, separated by " | ") for cost tables; ``state``: the shape of one state h_t per batch element (heads H, key
+    and value dims K, V, SSM state N, head dim P, channels D, levels L); ``data_in``: which of A and B
+    carry the data. ``copies(n)``: how many recurrences of the pattern run side by side over the sequence
+    (1, or the Fenwick levels of log-linear attention), with its growth class ``copies_theta``.
     """
 
     name: str
@@ -31,7 +32,8 @@ class Entry:
     state: str
     data_in: str
     note: str
-    copies: str = "1"
+    copies: Callable[[int], int] = lambda n: 1
+    copies_theta: str = "1"
 
 
 ENTRIES: tuple[Entry, ...] = (
@@ -51,14 +53,15 @@ ENTRIES: tuple[Entry, ...] = (
           "a_t = dt_t, b_t = exp(dt_t A), u = vec(B_t x_t^T), readout C_t, plus D x_t"),
     Entry("diagonal_ssm", diagonal_ssm, "ssm", "ssm", "[D, N]", "A and B",
           "per (channel, state): a_t = delta_t B_t[n], b_t = exp(delta_t A[d,n]); readout sums C_t[n]"),
-    Entry("long_conv", long_conv, "window:L (attention when L >= T)", "attention", "[D]", "neither",
+    Entry("long_conv", long_conv, "window:L (attention when L >= T)", "attention | window:64", "[D]", "neither",
           "a[t,s] = kernel[t-s] (Toeplitz, LTI); B empty"),
     Entry("chacal", chacal, "attention+exponent:1", "attention+exponent:1", "[H, V]", "A and B",
           "a = (1-gamma) A/d_t, b = gamma A/d_t, d_t = 1 - gamma A[t,t]"),
-    Entry("log_linear_attention", log_linear_attention, "ssm", "ssm", "[H, L, K, V]", "A and B",
-          "one ssm per Fenwick level (L = ceil(log2 T)+1), readout sums lambda_t^l h^l_t",
-          copies="ceiling(log(n, 2)) + 1"),
-    Entry("multi_lag", multi_lag, "power2 | quadratic | any lag set", "power2", "[H, K, V]", "A and B",
+    Entry("log_linear_attention", log_linear_attention, "ssm", "ssm", "[H, L, K, V]", "B",
+          "one ssm per Fenwick level (L = ceil(log2 T)+1): a = fixed level masks, b = exp(g_t) masked; "
+          "readout sums lambda_t^l h^l_t",
+          copies=levels, copies_theta="log(n)"),
+    Entry("multi_lag", multi_lag, "power2 | quadratic | any lag set", "power2 | quadratic", "[H, K, V]", "A and B",
           "b[t, t-l_j] = exp(g_t[j]), a_t = beta_t, u = vec(k v^T)"),
 )
 
@@ -93,3 +96,29 @@ INEXPRESSIBLE: tuple[Inexpressible, ...] = (
     Inexpressible("bidirectional mixers (non-causal attention, Hyena with k_rev)",
                   "the framework is causal: A(t) holds only s <= t and B(t) only s < t"),
 )
+
+
+def table(n: int = 1024) -> list[dict]:
+    """One row per entry: its pattern and the costs of DESIGN.md section 2 at length n, from
+    ``glrtheory.analysis`` (max decode cost, cache peak, total cost ``nnz_a + nnz_b``) and
+    ``glrtheory.symbolic.costs.theta`` (growth classes), each times ``copies``."""
+    import sympy as sp
+
+    from ..analysis import cache_peak, decode_costs, total_cost
+    from ..patterns import Pattern
+    from ..symbolic.costs import theta
+
+    rows = []
+    for e, example in ((e, x.strip()) for e in ENTRIES for x in e.example.split("|")):
+        p = Pattern.from_spec(example)
+        c = e.copies(n)
+        th = theta(p)
+        rows.append({
+            "name": e.name, "spec": e.spec, "example": p.spec, "copies": c, "state": e.state,
+            "data_in": e.data_in, "n": n,
+            "decode_max": c * int(decode_costs(p, n).max()), "cache_peak": c * cache_peak(p, n),
+            "total": c * total_cost(p, n),
+            **{k: None if v is None else str(sp.sympify(v) * sp.sympify(e.copies_theta)) for k, v in th.items()},
+            "note": e.note,
+        })
+    return rows

@@ -1,5 +1,44 @@
-"""Placeholder: the verbs of this module are being written (see the open issues)."""
+"""``glr catalog``: the known token mixers in the framework, with their patterns and costs at length n."""
+from __future__ import annotations
+
+from .common import add_output_args, positive_int, print_json
+
+COLUMNS = (("name", "name"), ("example", "pattern"), ("state", "state"), ("data_in", "data in"),
+           ("decode_max", "decode@n"), ("theta_decode", "decode"), ("cache_peak", "cache@n"),
+           ("theta_cache", "cache"), ("total", "total@n"), ("theta_total", "total"))
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("catalog", help="list the known architectures written in the framework")
+    p.add_argument("--n", type=positive_int, default=1024, help="length for the exact counts (default 1024)")
+    p.add_argument("--inexpressible", action="store_true",
+                   help="list the architectures the scalar framework cannot express, with reasons")
+    add_output_args(p, plot=False)
+    p.set_defaults(run=run_catalog)
+
+
+def run_catalog(args) -> None:
+    from ..catalog import INEXPRESSIBLE
+    from ..catalog.registry import table
+
+    if args.inexpressible:
+        if args.json:
+            print_json([{"name": x.name, "reason": x.reason} for x in INEXPRESSIBLE])
+        else:
+            for x in INEXPRESSIBLE:
+                print(f"{x.name}\n    {x.reason}")
+        return
+    rows = table(args.n)
+    if args.json:
+        print_json(rows)
+        return
+    cells = [[h for _, h in COLUMNS]]
+    for r in rows:
+        example = r["example"] if r["copies"] == 1 else f"{r['example']} x{r['copies']}"
+        cells.append([example if k == "example" else str(r[k]) for k, _ in COLUMNS])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    print(f"n = {args.n}; decode = max_t |A(t)|+|B(t)|, cache = peak live states, total = nnz_a + nnz_b "
+          "(glrtheory.analysis); growth classes from glrtheory.symbolic.costs")
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    print(f"\n{len(INEXPRESSIBLE)} architectures the scalar framework cannot express: glr catalog --inexpressible")
