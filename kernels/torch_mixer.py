@@ -95,7 +95,7 @@ class GLRMixer(nn.Module):
         self.values = nn.Linear(d_model, H * self.d_head, **kw)
         self.keys = nn.Linear(d_model, H * self.d_key, **kw) if readout else None
         self.queries = nn.Linear(d_model, H * self.d_key, **kw) if readout else None
-        self.coefficients = nn.Linear(d_model, 3 * H, bias=True, device=device, dtype=dtype)  # gate, a, b
+        self.scores = nn.Linear(d_model, 3 * H, bias=True, device=device, dtype=dtype)  # gate, a, b
         self.out = nn.Linear(H * self.d_head, d_model, **kw)
         self._tables: dict[int, tuple] = {}
 
@@ -112,7 +112,7 @@ class GLRMixer(nn.Module):
         H = self.n_heads
         heads = lambda y, k: y.view(B, T, H, k).transpose(1, 2)  # noqa: E731
         v = heads(self.values(x), self.d_head)
-        g, e, c = self.coefficients(x).view(B, T, 3, H).permute(2, 0, 3, 1)
+        g, e, c = self.scores(x).view(B, T, 3, H).permute(2, 0, 3, 1)
         if self.readout:
             k = heads(self.keys(x), self.d_key)
             q = heads(self.queries(x), self.d_key) * self.d_key ** -0.5
@@ -128,18 +128,23 @@ class GLRMixer(nn.Module):
         B, H, T, dv = h.shape
         return self.out(h.transpose(1, 2).reshape(B, T, H * dv))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x[batch, T, d_model] -> y[batch, T, d_model]``, all positions at once (chunked glr_scan)."""
+    def coefficients(self, x: torch.Tensor):
+        """``(u, a, b, q)`` for ``x[batch, T, d_model]``: inputs ``u[batch, H, T, D]``, table-aligned
+        coefficients ``a``, ``b`` (non-negative, each row of ``[a | b]`` sums to 1) and queries (or None)."""
         if x.ndim != 3 or x.shape[-1] != self.d_model:
             raise GLRError(f"x must have shape [batch, T, {self.d_model}], got {tuple(x.shape)}")
-        T = x.shape[1]
-        a_idx, b_idx = self.tables(T)
+        a_idx, b_idx = self.tables(x.shape[1])
         u, g, e, c, q = self._project(x)
         ai, bi = (torch.as_tensor(i, device=x.device, dtype=torch.long) for i in (a_idx, b_idx))
         g = g * torch.as_tensor((b_idx >= 0).any(1), device=x.device, dtype=x.dtype)
         a = (1 - g).unsqueeze(-1) * _slot_softmax(e, ai)
         b = g.unsqueeze(-1) * _slot_softmax(c, bi)
-        return self._output(glr_scan(u, a, b, (a_idx, b_idx), chunk=self.chunk), q)
+        return u, a, b, q
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x[batch, T, d_model] -> y[batch, T, d_model]``, all positions at once (chunked glr_scan)."""
+        u, a, b, q = self.coefficients(x)
+        return self._output(glr_scan(u, a, b, self.tables(x.shape[1]), chunk=self.chunk), q)
 
     # -- decoding ----------------------------------------------------------------------------------
     def init_cache(self, max_length: int) -> GLRCache:
