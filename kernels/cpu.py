@@ -1,0 +1,222 @@
+"""Numba CPU kernel: forward substitution over the index tables (DESIGN.md sections 2 and 3).
+
+    h_t = sum_j a[t, j] u[a_idx[t, j]]  +  sum_j b[t, j] h[b_idx[t, j]]      (slots with index -1 skipped)
+
+which is ``H = (I - B)^{-1} A U``, the same contract as ``glrtheory.solve`` but over the tables
+``(a_idx, b_idx)`` alone. Every (batch x head) sequence is one independent forward substitution; they
+run in parallel (``numba.prange``). Within a sequence the loop is time-major and the innermost loop runs
+over the d contiguous entries of a state, so each term is one vectorized multiply-add of d numbers.
+
+Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
+state-sized multiply-adds per sequence, which equals ``(nnz_a, nnz_b)`` of DESIGN.md section 2.
+
+Inputs are validated in numpy before numba sees them (shapes, dtypes float32/float64, table entries in
+``-1`` or ``[0, t]`` for A and ``[0, t-1]`` for B), so bad input raises ``GLRError``, never a crash.
+Non-finite inputs are not searched for (that would cost a pass over u); they propagate into h.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from glrtheory.errors import GLRError
+from glrtheory.patterns import Pattern
+
+#: dtypes the kernels compute in; u, a, b (and out) must share one of them.
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Counts(NamedTuple):
+    """State-sized multiply-adds per sequence: ``a`` terms (inputs) and ``b`` terms (past states)."""
+
+    a: int
+    b: int
+
+
+# -- validation (numpy; shared with the decode step) --------------------------------------------------
+def check_table(idx, n: int, strict: bool, name: str) -> np.ndarray:
+    """An index table ``[n, w]`` with entries -1 or ``0 <= s <= t`` (``s < t`` when strict), as int32."""
+    arr = np.asarray(idx)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise GLRError(f"{name} must be an integer index table, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise GLRError(f"{name} must have shape [n={n}, w], got {arr.shape}")
+    if arr.size:
+        t = np.arange(n, dtype=np.int64)[:, None]
+        bad = (arr < -1) | (arr > t - strict)
+        if bad.any():
+            r, j = (int(v) for v in np.argwhere(bad)[0])
+            side = "s < t" if strict else "s <= t"
+            raise GLRError(f"{name}[{r}, {j}] = {int(arr[r, j])} is out of range (needs -1 or 0 <= {side}, "
+                           f"t = {r})")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+def check_tables(tables, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(a_idx, b_idx)`` validated for length n; a ``Pattern`` stands for ``pattern.tables(n)``."""
+    if isinstance(tables, Pattern):
+        tables = tables.tables(n)
+    if not isinstance(tables, (tuple, list)) or len(tables) != 2:
+        raise GLRError("tables must be a pair (a_idx, b_idx) of index tables or a Pattern")
+    return check_table(tables[0], n, False, "a_idx"), check_table(tables[1], n, True, "b_idx")
+
+
+def float_array(x, name: str, dtype=None) -> np.ndarray:
+    """x as a float32/float64 array (of ``dtype`` when given); anything else is a GLRError."""
+    arr = np.asarray(x)
+    if arr.dtype not in DTYPES:
+        raise GLRError(f"{name} has dtype {arr.dtype}; the kernels support float32 and float64")
+    if dtype is not None and arr.dtype != dtype:
+        raise GLRError(f"{name} has dtype {arr.dtype} but u has {dtype}; pass one dtype for u, a and b")
+    return arr
+
+
+def coefficients(x, idx: np.ndarray, name: str, dtype) -> np.ndarray:
+    """Coefficients ``[..., n, w]`` aligned with the table idx ``[n, w]``."""
+    arr = float_array(x, name, dtype)
+    if arr.ndim < 2 or arr.shape[-2:] != idx.shape:
+        raise GLRError(f"{name} must have shape [..., {idx.shape[0]}, {idx.shape[1]}] to match its index "
+                       f"table, got {arr.shape}")
+    return arr
+
+
+def flat_batch(arr: np.ndarray, batch: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """``arr[..., x, y]`` as a contiguous ``[m, x, y]`` plus, per flat index of ``batch``, its row in it."""
+    own = arr.shape[:-2]
+    rows = np.broadcast_to(np.arange(math.prod(own), dtype=np.int64).reshape(own), batch).ravel()
+    flat = np.ascontiguousarray(arr).reshape((math.prod(own),) + arr.shape[-2:])
+    return flat, np.ascontiguousarray(rows)
+
+
+def broadcast_batch(*arrays) -> tuple:
+    """The broadcast of the batch shapes ``x.shape[:-2]``, or a GLRError naming them."""
+    try:
+        return np.broadcast_shapes(*(x.shape[:-2] for x in arrays))
+    except ValueError:
+        shapes = ", ".join(str(x.shape[:-2]) for x in arrays)
+        raise GLRError(f"batch shapes {shapes} of u, a and b do not broadcast") from None
+
+
+def check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
+    """A caller's output buffer: exact shape and dtype, C-contiguous, writable, not overlapping the inputs."""
+    if not isinstance(out, np.ndarray):
+        raise GLRError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise GLRError(f"out must have shape {shape} and dtype {dtype}, got {out.shape} {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise GLRError("out must be C-contiguous (the kernel writes it in place)")
+    if not out.flags.writeable:
+        raise GLRError("out is read-only")
+    if any(np.may_share_memory(out, x) for x in inputs):
+        raise GLRError("out overlaps u, a or b; the kernel reads them while writing out")
+    return out
+
+
+# -- numba kernels ----------------------------------------------------------------------------------
+#: Let LLVM fuse multiply-adds; no other fast-math liberties (NaN and inf keep their IEEE meaning).
+_FASTMATH = {"contract"}
+
+
+@numba.njit(cache=True, inline="always")
+def compact_row(idx, s_buf, j_buf):
+    """The valid entries of one table row: positions into s_buf, their slots into j_buf; returns the count."""
+    m = 0
+    for j in range(idx.shape[0]):
+        if idx[j] >= 0:
+            s_buf[m] = idx[j]
+            j_buf[m] = j
+            m += 1
+    return m
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def add_terms(acc, x, coef, s_buf, j_buf, m):
+    """``acc += sum_{i < m} coef[j_buf[i]] * x[s_buf[i]]`` over the d entries of a state.
+
+    Terms go four at a time through one pass over acc, so the accumulator is loaded and stored once per
+    four multiply-adds (a single-term loop is bound by the store-to-load latency on acc).
+    """
+    d = acc.shape[0]
+    i = 0
+    while i + 4 <= m:
+        s0, s1, s2, s3 = s_buf[i], s_buf[i + 1], s_buf[i + 2], s_buf[i + 3]
+        c0, c1, c2, c3 = coef[j_buf[i]], coef[j_buf[i + 1]], coef[j_buf[i + 2]], coef[j_buf[i + 3]]
+        for k in range(d):
+            acc[k] += (c0 * x[s0, k] + c1 * x[s1, k]) + (c2 * x[s2, k] + c3 * x[s3, k])
+        i += 4
+    if i + 2 <= m:
+        s0, s1, c0, c1 = s_buf[i], s_buf[i + 1], coef[j_buf[i]], coef[j_buf[i + 1]]
+        for k in range(d):
+            acc[k] += c0 * x[s0, k] + c1 * x[s1, k]
+        i += 2
+    if i < m:
+        s0, c0 = s_buf[i], coef[j_buf[i]]
+        for k in range(d):
+            acc[k] += c0 * x[s0, k]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _forward(u, a, b, a_idx, b_idx, h):
+    """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts."""
+    w = max(a_idx.shape[1], b_idx.shape[1], 1)
+    s_buf = np.empty(w, np.int64)
+    j_buf = np.empty(w, np.int64)
+    na = 0
+    nb = 0
+    for t in range(h.shape[0]):
+        ht = h[t]
+        ht[:] = 0
+        m = compact_row(a_idx[t], s_buf, j_buf)
+        add_terms(ht, u, a[t], s_buf, j_buf, m)
+        na += m
+        m = compact_row(b_idx[t], s_buf, j_buf)
+        add_terms(ht, h, b[t], s_buf, j_buf, m)
+        nb += m
+    return na, nb
+
+
+@numba.njit(cache=True, parallel=True)
+def _scan_kernel(u, a, b, a_idx, b_idx, iu, ia, ib, h, ops):
+    for i in numba.prange(h.shape[0]):
+        na, nb = _forward(u[iu[i]], a[ia[i]], b[ib[i]], a_idx, b_idx, h[i])
+        ops[i, 0] = na
+        ops[i, 1] = nb
+
+
+# -- public ------------------------------------------------------------------------------------------
+def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
+    """States ``h = (I - B)^{-1} A u`` by forward substitution over the index tables (Numba, parallel).
+
+    u ``[..., n, d]`` (float32 or float64), a ``[..., n, wa]``, b ``[..., n, wb]`` of the same dtype,
+    aligned with ``tables = (a_idx, b_idx)`` (or a ``Pattern``, meaning ``pattern.tables(n)``); padded
+    slots (index -1) are ignored, whatever they hold. Batch dimensions broadcast. ``out``: an optional
+    C-contiguous ``[batch..., n, d]`` buffer that receives h. ``q [..., n, k]``: readout
+    ``o_t = q_t^T H_t`` as in ``glrtheory.solve``. ``count=True`` also returns ``Counts`` per sequence.
+    """
+    u = float_array(u, "u")
+    if u.ndim < 2:
+        raise GLRError(f"u must have shape [..., n, d], got {u.shape}")
+    n, d = u.shape[-2:]
+    a_idx, b_idx = check_tables(tables, n)
+    a = coefficients(a, a_idx, "a", u.dtype)
+    b = coefficients(b, b_idx, "b", u.dtype)
+    batch = broadcast_batch(u, a, b)
+    shape = batch + (n, d)
+    h = np.empty(shape, u.dtype) if out is None else check_out(out, shape, u.dtype, (u, a, b))
+    (u3, iu), (a3, ia), (b3, ib) = (flat_batch(x, batch) for x in (u, a, b))
+    ops = np.zeros((max(math.prod(batch), 1), 2), dtype=np.int64)
+    _scan_kernel(u3, a3, b3, a_idx, b_idx, iu, ia, ib, h.reshape((-1, n, d)), ops)
+    result = h if q is None else readout(h, q)
+    if not count:
+        return result
+    return result, Counts(int(ops[0, 0]), int(ops[0, 1]))
+
+
+def readout(h: np.ndarray, q) -> np.ndarray:
+    """``o_t = q_t^T H_t`` with h_t viewed as a k x (d/k) matrix, in h's dtype (as ``glrtheory.solve``)."""
+    from glrtheory.recurrence import _readout
+
+    return _readout(h, q).astype(h.dtype, copy=False)

@@ -1,0 +1,267 @@
+"""Token-by-token decoding with a cache that holds exactly the live set (DESIGN.md section 2).
+
+    h_t = sum_{s in A(t)} a[t, s] u_s + sum_{s in B(t)} b[t, s] h_s
+
+After step t the cache holds ``{u_s : s <= t < last_A(s)}`` and ``{h_s : s <= t < last_B(s)}`` with
+``last_X(s) = max{t' < n : s in X(t')}`` (``Support.last_use``) for the horizon n: a state enters when
+it is produced, if a later position needs it, and leaves at the step that uses it for the last time.
+Its size is ``glrtheory.analysis.live_profile(p, n)[t]``. The buffers grow by doubling and shrink by
+half when a quarter full, so memory follows ``cache(t)`` within a factor of 4.
+
+Rows come from the index tables, or, for translation-invariant sides (``Support.lags``), straight from
+the lags (``A(t) = {t - l}``), so that attention at n = 2^20 decodes without an n x n table. Slot j of
+``a_t`` / ``b_t`` is slot j of table row t, as in ``glrtheory.kernels.cpu.scan``; decoding token by
+token therefore equals the full-sequence kernel.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from glrtheory.errors import GLRError
+from glrtheory.patterns import Pattern
+from glrtheory.patterns.support import check_length, last_use_from_table
+
+from .cpu import _FASTMATH, Counts, add_terms, check_table, float_array
+
+
+class _Side:
+    """One side of the pattern at horizon n: its rows (``row(t)``, int32, -1 padded) and liveness.
+
+    ``stored`` marks the positions the cache keeps (``last[s] > s``); ``leaving(t)`` lists the stored
+    positions whose last use is step t.
+    """
+
+    def __init__(self, n: int, last: np.ndarray, table: np.ndarray | None = None, lags=None):
+        self.n, self.last, self.table, self.lags = n, last, table, lags
+        self.width = table.shape[1] if table is not None else lags.size
+        s = np.arange(n, dtype=np.int64)
+        stored = np.flatnonzero(last > s)
+        self._order = stored[np.argsort(last[stored], kind="stable")]
+        self._ptr = np.searchsorted(last[self._order], np.arange(n + 1))
+
+    def row(self, t: int) -> np.ndarray:
+        if self.table is not None:
+            return self.table[t]
+        lags = self.lags[: np.searchsorted(self.lags, t, side="right")]
+        row = np.full(self.width, -1, dtype=np.int32)
+        row[: lags.size] = t - lags[::-1]          # ascending positions, as in the table
+        return row
+
+    def leaving(self, t: int) -> np.ndarray:
+        return self._order[self._ptr[t]: self._ptr[t + 1]]
+
+
+class _Pool:
+    """States ``data[slot, batch, d]`` with ``slot_of[position]`` (-1 when not held) and a free list."""
+
+    def __init__(self, n: int, state: tuple, dtype, capacity: int = 0):
+        self.state, self.dtype = state, dtype
+        self.slot_of = np.full(n, -1, dtype=np.int64)
+        self.owner = np.full(capacity, -1, dtype=np.int64)
+        self.data = np.empty((capacity,) + state, dtype)
+        self.free = list(range(capacity - 1, -1, -1))
+        self.size = 0
+
+    def put(self, s: int, x: np.ndarray) -> None:
+        if not self.free:
+            self._resize(max(4, 2 * len(self.owner)))
+        k = self.free.pop()
+        self.data[k] = x
+        self.slot_of[s], self.owner[k] = k, s
+        self.size += 1
+
+    def drop(self, positions: np.ndarray) -> None:
+        if not positions.size:
+            return
+        slots = self.slot_of[positions]
+        self.slot_of[positions] = -1
+        self.owner[slots] = -1
+        self.free.extend(slots.tolist())
+        self.size -= positions.size
+        if len(self.owner) > 4 and 4 * self.size < len(self.owner):
+            self._resize(len(self.owner) // 2)
+
+    def fill(self, positions: np.ndarray, states: np.ndarray) -> None:
+        """Hold exactly ``states[i]`` (``[m, batch, d]``) for ``positions[i]``."""
+        self.data = np.ascontiguousarray(states, dtype=self.dtype)
+        self.owner = positions.astype(np.int64)
+        self.slot_of[:] = -1
+        self.slot_of[positions] = np.arange(positions.size)
+        self.free, self.size = [], positions.size
+
+    def _resize(self, capacity: int) -> None:
+        held = np.flatnonzero(self.owner >= 0)
+        data = np.empty((capacity,) + self.state, self.dtype)
+        data[: held.size] = self.data[held]
+        owner = np.full(capacity, -1, dtype=np.int64)
+        owner[: held.size] = self.owner[held]
+        self.slot_of[owner[: held.size]] = np.arange(held.size)
+        self.data, self.owner = data, owner
+        self.free = list(range(capacity - 1, held.size - 1, -1))
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _step_kernel(t, u_t, a_t, b_t, a_row, b_row, udata, uslot, hdata, hslot, h):
+    """``h[i] = sum_j a_t[i,j] u[a_row[j]] + sum_j b_t[i,j] h[b_row[j]]`` with u_t itself for s = t.
+
+    Returns ``(na, nb)``, or ``(-1 - s, 0)`` when a needed position s is not held (never, for a
+    consistent cache).
+    """
+    w = max(a_row.shape[0], b_row.shape[0], 1)
+    k_buf = np.empty(w, np.int64)
+    j_buf = np.empty(w, np.int64)
+    jt = -1
+    ma = 0
+    for j in range(a_row.shape[0]):
+        s = a_row[j]
+        if s == t:
+            jt = j
+        elif s >= 0:
+            if uslot[s] < 0:
+                return -1 - s, 0
+            k_buf[ma] = uslot[s]
+            j_buf[ma] = j
+            ma += 1
+    for i in range(h.shape[0]):
+        h[i, :] = 0
+        if jt >= 0:
+            c = a_t[i, jt]
+            for k in range(h.shape[1]):
+                h[i, k] += c * u_t[i, k]
+        add_terms(h[i], udata[:, i, :], a_t[i], k_buf, j_buf, ma)
+    mb = 0
+    for j in range(b_row.shape[0]):
+        s = b_row[j]
+        if s >= 0:
+            if hslot[s] < 0:
+                return -1 - s, 0
+            k_buf[mb] = hslot[s]
+            j_buf[mb] = j
+            mb += 1
+    for i in range(h.shape[0]):
+        add_terms(h[i], hdata[:, i, :], b_t[i], k_buf, j_buf, mb)
+    return ma + (jt >= 0), mb
+
+
+class DecodeCache:
+    """Live-set cache for decoding ``n`` positions of a pattern (or of tables ``(a_idx, b_idx)``).
+
+    ``batch`` (a tuple, e.g. ``(heads,)``) and ``d`` fix the state shape, ``dtype`` float32/float64.
+    ``held`` is the live-set size after the last step, ``ops`` the multiply-adds so far (``Counts``).
+    """
+
+    def __init__(self, source, n: int | None = None, *, d: int, batch: tuple = (), dtype=np.float64):
+        if isinstance(source, Pattern):
+            if n is None:
+                raise GLRError("DecodeCache needs the horizon n for a Pattern")
+            n = check_length(n)
+            self.a, self.b = (self._side(sup, n) for sup in (source.support_a(n), source.support_b(n)))
+        elif isinstance(source, (tuple, list)) and len(source) == 2:
+            n0 = np.shape(source[0])[0] if np.ndim(source[0]) == 2 else -1
+            n = check_length(n0 if n is None else n)
+            self.a, self.b = (_Side(n, last_use_from_table(n, idx), table=idx) for idx in
+                              (check_table(source[0], n, False, "a_idx"), check_table(source[1], n, True, "b_idx")))
+        else:
+            raise GLRError("DecodeCache needs a Pattern and n, or tables (a_idx, b_idx)")
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise GLRError(f"state size d must be a positive integer, got {d!r}")
+        try:
+            self.dtype = float_array(np.empty(0, dtype), "dtype").dtype
+        except TypeError:
+            raise GLRError(f"dtype must be float32 or float64, got {dtype!r}") from None
+        self.n, self.d, self.batch = n, int(d), tuple(int(x) for x in batch)
+        self._state = (math.prod(self.batch), self.d)
+        self.u_pool = _Pool(n, self._state, self.dtype)
+        self.h_pool = _Pool(n, self._state, self.dtype)
+        self.t = -1
+        self._ops = [0, 0]
+
+    @staticmethod
+    def _side(sup, n: int) -> _Side:
+        if sup.lags is not None:
+            return _Side(n, sup.last_use(), lags=sup.lags)
+        return _Side(n, sup.last_use(), table=check_table(sup.table(), n, sup.strict, "table"))
+
+    # -- state -------------------------------------------------------------------------------------
+    @property
+    def held(self) -> int:
+        """Inputs and states held: the live set after step t."""
+        return self.u_pool.size + self.h_pool.size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the state buffers (at most 4x ``held`` states, after the first growth)."""
+        return self.u_pool.nbytes + self.h_pool.nbytes
+
+    @property
+    def ops(self) -> Counts:
+        return Counts(*self._ops)
+
+    def held_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted positions of the held inputs and states."""
+        return tuple(np.sort(p.owner[p.owner >= 0]) for p in (self.u_pool, self.h_pool))
+
+    # -- decoding ----------------------------------------------------------------------------------
+    def _vector(self, x, width: int, name: str) -> np.ndarray:
+        arr = float_array(x, name, self.dtype)
+        try:
+            arr = np.broadcast_to(arr, self.batch + (width,))
+        except ValueError:
+            raise GLRError(f"{name} must broadcast to {self.batch + (width,)}, got {arr.shape}") from None
+        return np.ascontiguousarray(arr).reshape(self._state[0], width)
+
+    def step(self, u_t, a_t, b_t) -> np.ndarray:
+        """Produce ``h_t`` for the next position t from ``u_t [batch..., d]``, ``a_t [batch..., wa]``,
+        ``b_t [batch..., wb]`` (table row t's slots; padded slots ignored), then update the live set."""
+        t = self.t + 1
+        if t >= self.n:
+            raise GLRError(f"the cache was built for n={self.n} positions; all are decoded")
+        u2 = self._vector(u_t, self.d, "u_t")
+        a2 = self._vector(a_t, self.a.width, "a_t")
+        b2 = self._vector(b_t, self.b.width, "b_t")
+        h = np.empty(self._state, self.dtype)
+        na, nb = _step_kernel(t, u2, a2, b2, self.a.row(t), self.b.row(t), self.u_pool.data,
+                              self.u_pool.slot_of, self.h_pool.data, self.h_pool.slot_of, h)
+        if na < 0:
+            raise GLRError(f"internal: position {-1 - na} is needed at step {t} but was dropped")
+        self._ops[0] += na
+        self._ops[1] += nb
+        if self.a.last[t] > t:
+            self.u_pool.put(t, u2)
+        if self.b.last[t] > t:
+            self.h_pool.put(t, h)
+        self.u_pool.drop(self.a.leaving(t))
+        self.h_pool.drop(self.b.leaving(t))
+        self.t = t
+        return h.reshape(self.batch + (self.d,))
+
+    def prefill(self, u, h) -> None:
+        """Jump to the state after step ``t = L - 1`` from ``u, h [batch..., L, d]`` (e.g. a full scan):
+        hold exactly the live ones. Only a fresh cache can be prefilled."""
+        if self.t != -1:
+            raise GLRError("prefill needs a fresh cache")
+        u, h = (float_array(x, name, self.dtype) for x, name in ((u, "u"), (h, "h")))
+        want = self.batch + (None, self.d)
+        if u.shape != h.shape or u.ndim != len(want) or u.shape[:-2] != self.batch or u.shape[-1] != self.d:
+            raise GLRError(f"u and h must both have shape {self.batch + ('L', self.d)}, got {u.shape}, {h.shape}")
+        L = u.shape[-2]
+        if not 1 <= L <= self.n:
+            raise GLRError(f"prefill length must lie in [1, n={self.n}], got {L}")
+        s = np.arange(L)
+        for pool, side, x in ((self.u_pool, self.a, u), (self.h_pool, self.b, h)):
+            live = s[side.last[:L] > L - 1]
+            states = x[..., live, :].reshape((self._state[0], live.size, self.d))   # gathers only the live ones
+            pool.fill(live, np.moveaxis(states, 1, 0))
+        self.t = L - 1
+
+
+def step(cache: DecodeCache, u_t, a_t, b_t) -> np.ndarray:
+    """``h_t`` for the next position of ``cache`` (see ``DecodeCache.step``)."""
+    return cache.step(u_t, a_t, b_t)
