@@ -253,3 +253,162 @@ def test_entry_matches_native(name, T, dtype, rng):
         assert o.dtype == dtype
         assert np.isfinite(e).all() and np.linalg.norm(e) > 0
         assert rel_err(o, e) <= TOL[dtype], (name, T, dtype)
+
+
+# -- kinds and dtypes -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_in_torch_out(name, rng):
+    """torch tensors in -> torch tensors of the primary input's dtype out, equal to the numpy result."""
+    args, kwargs, _ = inputs(name, 63, rng)
+    want = _outputs(getattr(cat, name)(*args, **kwargs))
+    conv = lambda x: torch.from_numpy(x.astype(np.float32)) if isinstance(x, np.ndarray) else x  # noqa: E731
+    got = _outputs(getattr(cat, name)(*map(conv, args), **{key: conv(val) for key, val in kwargs.items()}))
+    for g, w in zip(got, want):
+        assert isinstance(g, torch.Tensor) and g.dtype == torch.float32
+        assert rel_err(g.numpy(), w) <= 1e-5
+
+
+# -- the framework computes the result ------------------------------------------------------------------
+SOLVE_MODULES = ["attention", "chacal", "long_conv", "multi_lag", "_recurrent"]
+
+
+def _patch_solve(monkeypatch, factor):
+    import importlib
+
+    from glrtheory import recurrence
+    seen = []
+
+    def spy(p, a, b, u, q=None, **kw):
+        seen.append(p.spec)
+        return factor * recurrence.solve(p, a, b, u, q, **kw)
+
+    for m in SOLVE_MODULES:
+        monkeypatch.setattr(importlib.import_module(f"glrtheory.catalog.{m}"), "solve", spy)
+    return seen
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_result_comes_from_solve_on_the_recorded_pattern(name, rng, monkeypatch):
+    entry = next(e for e in cat.ENTRIES if e.name == name)
+    args, kwargs, _ = inputs(name, 63, rng)
+    if name == "sliding_window_attention":
+        args = args[:3] + (64,)
+    if name == "long_conv":
+        args = (args[0], rng.standard_normal((args[1].shape[0], 64)))
+    base = _outputs(getattr(cat, name)(*args, **kwargs))
+    seen = _patch_solve(monkeypatch, 2.0)
+    doubled = _outputs(getattr(cat, name)(*args, **kwargs))
+    examples = {x.strip() for x in entry.example.split("|")}
+    assert seen and set(seen) <= examples, (seen, examples)
+    if name not in ("mamba2", "diagonal_ssm"):   # these add the D skip term outside the recurrence
+        assert rel_err(doubled[0], 2 * base[0]) <= 1e-12
+    else:
+        assert rel_err(doubled[0], base[0]) > 1e-3
+
+
+# -- the records ----------------------------------------------------------------------------------------
+def test_entries_record_pattern_state_and_data_dependence():
+    assert NAMES == ["softmax_attention", "sliding_window_attention", "linear_attention", "retention",
+                     "simple_gla", "gla", "mamba2", "diagonal_ssm", "long_conv", "chacal",
+                     "log_linear_attention", "multi_lag"]
+    for e in cat.ENTRIES:
+        assert getattr(cat, e.name) is e.function and e.function.__doc__
+        assert e.data_in in ("A", "B", "A and B", "neither")
+        assert e.state.startswith("[") and e.note
+        for x in e.example.split("|"):
+            Pattern.from_spec(x.strip())
+    names = " ".join(x.name for x in cat.INEXPRESSIBLE)
+    assert "DeltaNet" in names and all(x.reason for x in cat.INEXPRESSIBLE)
+
+
+def test_log_linear_needs_more_than_one_fenwick_recurrence(rng):
+    """The INEXPRESSIBLE claim: with query-dependent level scales, the pure-recurrence factor of the
+    log-linear mixing matrix (unique when A is diagonal) has B entries outside the fenwick support;
+    with all scales equal to 1 it collapses to the first-order (ssm) recurrence."""
+    from glrtheory import factor
+    from glrtheory.recurrence import dense_coefficients
+    n = 16
+    G = np.cumsum(np.log(rng.uniform(0.5, 1.0, n)))
+    level = np.array([[(t ^ s).bit_length() for s in range(n)] for t in range(n)])
+    decay = np.tril(np.exp(G[:, None] - G[None, :]))
+    _, fb = Pattern.from_spec("fenwick").masks(n)
+    _, ssm_b = Pattern.from_spec("ssm").masks(n)
+    for lam, support in ((rng.uniform(0.5, 1.5, (n, cat.levels(n))), fb), (np.ones((n, cat.levels(n))), ssm_b)):
+        f = factor(decay * np.take_along_axis(lam, level, axis=1))
+        _, B = dense_coefficients(*f.pattern.tables(n), f.a, f.b)
+        outside = np.abs(B[~support]).max()
+        assert (outside > 1e-3) if support is fb else (outside < 1e-12)
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+def _base(rng, B=1, T=5, H=2, K=3, V=2):
+    n = rng.standard_normal
+    return n((B, T, H, K)), n((B, T, H, K)), n((B, T, H, V))
+
+
+def _nan(x, idx=0):
+    x = x.copy()
+    x.flat[idx] = np.nan
+    return x
+
+
+def bad_cases(rng):
+    q, k, v = _base(rng)
+    g3, g4 = -rng.uniform(0.1, 1, (1, 5, 2)), -rng.uniform(0.1, 1, (1, 5, 2, 3))
+    attn = np.tril(np.ones((5, 5))) / np.arange(1, 6)[:, None] * np.ones((1, 2, 1, 1))
+    x, dt, A, Bm = rng.standard_normal((1, 5, 2, 2)), np.ones((1, 5, 2)), -np.ones(2), rng.standard_normal((1, 5, 1, 3))
+    u3, d3, A2, B3 = rng.standard_normal((1, 3, 5)), np.ones((1, 3, 5)), -np.ones((3, 2)), rng.standard_normal((1, 2, 5))
+    lam = np.ones((1, 5, 2, cat.levels(5)))
+    return [
+        ("shape", lambda: cat.softmax_attention(q, k[:, :4], v), "k must have shape"),
+        ("shape", lambda: cat.softmax_attention(q, k, v[..., :1, :]), "v must have shape"),
+        ("shape", lambda: cat.softmax_attention(np.concatenate([q, q[:, :, :1]], 2), k, v), "multiple"),
+        ("shape", lambda: cat.linear_attention(q, k, v, initial_state=np.zeros((1, 2, 2, 2))), "initial_state"),
+        ("shape", lambda: cat.simple_gla(q, k, v, g4), "g must have"),
+        ("shape", lambda: cat.gla(q, k, v, g3), "g must have"),
+        ("shape", lambda: cat.mamba2(x, dt, A, Bm, Bm[:, :4]), "C must have shape"),
+        ("shape", lambda: cat.mamba2(x, dt, A, np.repeat(Bm, 3, 2), np.repeat(Bm, 3, 2)), "multiple"),
+        ("shape", lambda: cat.diagonal_ssm(u3, d3, A2, B3[:, :, :4], B3), "B must have shape"),
+        ("shape", lambda: cat.long_conv(rng.standard_normal((1, 5, 3)), np.ones((2, 4))), "kernel must have"),
+        ("shape", lambda: cat.long_conv(rng.standard_normal((1, 5, 3)), np.ones((3, 0))), "kernel must have"),
+        ("shape", lambda: cat.chacal(attn, v[:, :4], 0.5), "v must have shape"),
+        ("shape", lambda: cat.log_linear_attention(q, k, v, g3, lam[..., :2]), "level_scales"),
+        ("shape", lambda: cat.multi_lag(q, k, v, g4[..., :1]), "g must have shape"),
+        ("shape", lambda: cat.multi_lag(q, k, v, g4, lags="fenwick"), "translation-invariant"),
+        ("shape", lambda: cat.softmax_attention(q[:, :0], k[:, :0], v[:, :0]), "positive"),
+        ("window", lambda: cat.sliding_window_attention(q, k, v, 0), "window must be >= 1"),
+        ("window", lambda: cat.sliding_window_attention(q, k, v, -3), "window must be >= 1"),
+        ("window", lambda: cat.sliding_window_attention(q, k, v, 2.5), "window must be an integer"),
+        ("gamma", lambda: cat.retention(q, k, v, 0.0), r"gamma must lie in \(0, 1\]"),
+        ("gamma", lambda: cat.retention(q, k, v, 1.5), r"gamma must lie in \(0, 1\]"),
+        ("gamma", lambda: cat.retention(q, k, v, np.array([0.5, -0.1])), r"gamma must lie in \(0, 1\]"),
+        ("gamma", lambda: cat.retention(q, k, v, np.array([0.5, 0.5, 0.5])), "one per head"),
+        ("gamma", lambda: cat.chacal(attn, v, 1.0), r"gamma must lie in \(0, 1\)"),
+        ("gamma", lambda: cat.chacal(attn, v, 0.0), r"gamma must lie in \(0, 1\)"),
+        ("param", lambda: cat.chacal(np.swapaxes(attn, -1, -2), v, 0.5), "causal"),
+        ("param", lambda: cat.chacal(attn * 1.1, v, 0.5), "rows must sum to 1"),
+        ("param", lambda: cat.mamba2(x, dt, -A, Bm, Bm), "A must be <= 0"),
+        ("param", lambda: cat.mamba2(x, -dt, A, Bm, Bm), "dt must be >= 0"),
+        ("param", lambda: cat.diagonal_ssm(u3, -d3, A2, B3, B3), "delta must be >= 0"),
+        ("nan", lambda: cat.softmax_attention(_nan(q), k, v), "q holds a non-finite"),
+        ("nan", lambda: cat.softmax_attention(q, k, v, scale=float("nan")), "scale"),
+        ("nan", lambda: cat.retention(q, k, v, float("nan")), "gamma holds a non-finite"),
+        ("nan", lambda: cat.simple_gla(q, k, v, _nan(g3, 3)), "g holds a non-finite"),
+        ("nan", lambda: cat.gla(q, k, _nan(v, 5), g4), "v holds a non-finite"),
+        ("nan", lambda: cat.mamba2(x, _nan(dt), A, Bm, Bm), "dt holds a non-finite"),
+        ("nan", lambda: cat.diagonal_ssm(u3, d3, _nan(A2), B3, B3), "A holds a non-finite"),
+        ("nan", lambda: cat.long_conv(rng.standard_normal((1, 5, 3)), _nan(np.ones((3, 2)))), "kernel holds"),
+        ("nan", lambda: cat.chacal(attn, v, float("nan")), "gamma holds a non-finite"),
+        ("nan", lambda: cat.log_linear_attention(q, k, v, g3, _nan(lam, 7)), "level_scales holds"),
+        ("nan", lambda: cat.multi_lag(q, k, v, g4, beta=_nan(np.ones((1, 5, 2)))), "beta holds"),
+        ("nan", lambda: cat.retention(q, k, v, 0.9, initial_state=_nan(np.zeros((1, 2, 3, 2)))), "initial_state"),
+    ]
+
+
+BAD = bad_cases(np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kind, call, msg", BAD, ids=[f"{c[0]}-{i}" for i, c in enumerate(BAD)])
+def test_bad_input_raises_glrerror(kind, call, msg):
+    with pytest.raises(GLRError, match=msg):
+        call()
