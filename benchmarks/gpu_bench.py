@@ -33,7 +33,7 @@ from glrtheory.kernels.torch import flops, glr_scan
 HEADS, D = 8, 64
 LENGTHS = [4096, 16384, 65536]
 SPECS = ["power2", "fenwick"]
-CHUNKS = [64, 256]
+CHUNKS = [64, 256, 1024]
 
 
 def machine(device: torch.device) -> dict:
