@@ -9,7 +9,7 @@ computes through ``glrtheory.solve`` in float64; it accepts numpy arrays or torc
 from .attention import sliding_window_attention, softmax_attention
 from .chacal import chacal
 from .linear import gla, linear_attention, retention, retnet_gammas, simple_gla
-from .log_linear import levels, log_linear_attention
+from .log_linear import level_masks, levels, log_linear_attention
 from .long_conv import long_conv
 from .multi_lag import lag_set, multi_lag
 from .registry import ENTRIES, INEXPRESSIBLE, Entry, Inexpressible
@@ -17,4 +17,4 @@ from .ssm import diagonal_ssm, mamba2
 
 __all__ = ["softmax_attention", "sliding_window_attention", "linear_attention", "retention", "simple_gla",
            "gla", "mamba2", "diagonal_ssm", "long_conv", "chacal", "log_linear_attention", "multi_lag",
-           "retnet_gammas", "levels", "lag_set", "ENTRIES", "INEXPRESSIBLE", "Entry", "Inexpressible"]
+           "retnet_gammas", "levels", "level_masks", "lag_set", "ENTRIES", "INEXPRESSIBLE", "Entry", "Inexpressible"]

@@ -29,6 +29,17 @@ def levels(T: int) -> int:
     return (T - 1).bit_length() + 1
 
 
+def level_masks(T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(a, carry, read)``, each ``[L, T]`` float 0/1: ``a^l_t = [bit l-1 of t is 0]``, ``carry^l_t =
+    [2^l does not divide t]`` (b^l_t = exp(g_t) carry^l_t), ``read^l_t = [bit l-1 of t is 1]``; level 0 is
+    ``a = read = 1``, ``carry = 0``."""
+    t = np.arange(T)
+    lv = np.arange(levels(T))[:, None]
+    second_half = (lv > 0) & (((t >> np.maximum(lv - 1, 0)) & 1) == 1)
+    carry = (lv > 0) & (t % (2 ** lv) != 0)
+    return (~second_half).astype(float), carry.astype(float), ((lv == 0) | second_half).astype(float)
+
+
 def log_linear_attention(q, k, v, g, level_scales, scale=None):
     """fla's ``naive_log_linear_attn``: q, k ``[B, T, G, K]``, v ``[B, T, H, V]`` (H a multiple of G),
     g ``[B, T, H]`` log-decays, level_scales ``[B, T, H, L]`` with ``L >= ceil(log2 T) + 1`` (extra levels
@@ -46,15 +57,11 @@ def log_linear_attention(q, k, v, g, level_scales, scale=None):
                        f"got {la.shape}")
     rep = head_groups(H, G, "v and q/k")
     qh, kh = (np.repeat(x, rep, axis=2) for x in (qa, ka))
-    t = np.arange(T)
-    lv = np.arange(L)[:, None]
-    shift = np.maximum(lv - 1, 0)
-    second_half = (lv > 0) & (((t >> shift) & 1) == 1)           # [L, T]: bit l-1 of t is set
-    carry = (lv > 0) & (t % (2 ** lv) != 0)                      # not the start of an aligned 2^l block
+    a, carry, read = level_masks(T)
     u = np.einsum("bthk,bthv->bhtkv", kh, va).reshape(B, H, 1, T, K * V)
     decay = np.exp(ga).transpose(0, 2, 1)[:, :, None, :]         # [B, H, 1, T]
-    h = first_order(np.where(second_half, 0.0, 1.0), decay * carry, u)   # [B, H, L, T, K*V]
-    w = la[..., :L].transpose(0, 2, 3, 1) * ((lv == 0) | second_half)    # [B, H, L, T]
+    h = first_order(a, decay * carry, u)                         # [B, H, L, T, K*V]
+    w = la[..., :L].transpose(0, 2, 3, 1) * read                 # [B, H, L, T]
     state = np.einsum("bhlt,bhltd->bhtd", w, h)
     o = _readout(state, scale_or_default(scale, K) * qh.transpose(0, 2, 1, 3))
     return like(o.transpose(0, 2, 1, 3), v)
