@@ -412,3 +412,22 @@ BAD = bad_cases(np.random.default_rng(0))
 def test_bad_input_raises_glrerror(kind, call, msg):
     with pytest.raises(GLRError, match=msg):
         call()
+
+
+def test_fla_defaults_and_return_types(rng):
+    """retention without gamma uses fla's chunk_retention decays 1 - 2^(-5-h); scale defaults to 1/sqrt(K);
+    (o, None) without output_final_state, as fla returns."""
+    q, k, v = _base(rng, B=2, T=40, H=3, K=4, V=2)
+    o, final = cat.retention(q, k, v)
+    assert final is None
+    gamma = 1 - 2.0 ** (-5.0 - np.arange(3))
+    assert rel_err(o, ref_retention_parallel(q, k, v, gamma, 4 ** -0.5, np.zeros((2, 3, 4, 2)))[0]) <= 1e-10
+    for fn, g in ((cat.linear_attention, ()), (cat.simple_gla, (-rng.uniform(0, 1, (2, 40, 3)),)),
+                  (cat.gla, (-rng.uniform(0, 1, (2, 40, 3, 4)),))):
+        o, final = fn(q, k, v, *g)
+        assert final is None and o.shape == v.shape
+        o2, _ = fn(q, k, v, *g, scale=4 ** -0.5)
+        assert np.array_equal(o, o2)
+    y = cat.mamba2(rng.standard_normal((1, 7, 2, 3)), np.ones((1, 7, 2)), -np.ones(2),
+                   rng.standard_normal((1, 7, 1, 2)), rng.standard_normal((1, 7, 1, 2)))
+    assert isinstance(y, np.ndarray) and y.shape == (1, 7, 2, 3)
