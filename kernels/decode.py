@@ -6,7 +6,7 @@ After step t the cache holds ``{u_s : s <= t < last_A(s)}`` and ``{h_s : s <= t 
 ``last_X(s) = max{t' < n : s in X(t')}`` (``Support.last_use``) for the horizon n: a state enters when
 it is produced, if a later position needs it, and leaves at the step that uses it for the last time.
 Its size is ``glrtheory.analysis.live_profile(p, n)[t]``. The buffers grow by doubling and shrink by
-half when a quarter full, so memory follows ``cache(t)`` within a factor of 4.
+half while under a quarter full, so they hold at most ``4 cache(t) + 8`` states.
 
 Rows come from the index tables, or, for translation-invariant sides (``Support.lags``), straight from
 the lags (``A(t) = {t - l}``), so that attention at n = 2^20 decodes without an n x n table. Slot j of
@@ -81,8 +81,11 @@ class _Pool:
         self.owner[slots] = -1
         self.free.extend(slots.tolist())
         self.size -= positions.size
-        if len(self.owner) > 4 and 4 * self.size < len(self.owner):
-            self._resize(len(self.owner) // 2)
+        capacity = len(self.owner)
+        while capacity > 4 and 4 * self.size < capacity:
+            capacity //= 2
+        if capacity < len(self.owner):
+            self._resize(capacity)
 
     def fill(self, positions: np.ndarray, states: np.ndarray) -> None:
         """Hold exactly ``states[i]`` (``[m, batch, d]``) for ``positions[i]``."""
@@ -197,7 +200,7 @@ class DecodeCache:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the state buffers (at most 4x ``held`` states, after the first growth)."""
+        """Bytes of the state buffers: room for at most ``4 held + 8`` states."""
         return self.u_pool.nbytes + self.h_pool.nbytes
 
     @property

@@ -1,0 +1,238 @@
+"""Numba CPU kernel and live-set decode cache against the float64 reference ``glrtheory.solve``."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from glrtheory import GLRError, Pattern, solve
+from glrtheory.analysis import decode_costs, live_profile, nnz
+from glrtheory.kernels.cpu import Counts, scan
+from glrtheory.kernels.decode import DecodeCache, step
+from glrtheory.recurrence import random_coefficients
+from helpers import rel_err, specs
+
+#: Every built-in family, and unions.
+FAMILIES = ["ssm", "attention", "window:7", "lags:1,3,8", "power2", "power:3", "quadratic", "exponent:0.5",
+            "fenwick", "blocks", "kron:1,11,101", "window:3+power2", "fenwick+lags:5"]
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def problem(spec, n, rng, batch=(2,), d=3):
+    p = Pattern.from_spec(spec)
+    a, b = random_coefficients(p, n, rng, batch)            # NaN in padded slots: must be ignored
+    u = rng.standard_normal(batch + (n, d))
+    return p, a, b, u
+
+
+def check_scan(p, a, b, u, ref, dtype):
+    a, b, u = (x.astype(dtype) for x in (a, b, u))
+    ref = solve(p, a, b, u) if ref is None else ref
+    out = np.full(np.broadcast_shapes(a.shape[:-2], u.shape[:-2]) + u.shape[-2:], np.nan, dtype)
+    h = scan(u, a, b, p.tables(u.shape[-2]), out=out)
+    assert h is out and not np.isnan(out).any()
+    assert rel_err(h, ref) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("spec", FAMILIES + ["kron:1,11"])
+@pytest.mark.parametrize("n", [1, 2, 63, 1000, 4097])
+def test_scan_matches_reference(spec, n, rng):
+    if spec == "kron:1,11" and n > 1000:
+        pytest.skip("kron:1,11 at n=4097 has 4095-wide tables; kron:1,11,101 covers that length")
+    batch = () if spec == "attention" and n > 1000 else (2,)
+    p, a, b, u = problem(spec, n, rng, batch)
+    for dtype in (np.float64, np.float32):
+        # the float32 run is checked against the float64 solve of its own (rounded) inputs
+        check_scan(p, a, b, u, None, dtype)
+
+
+@settings(max_examples=15)
+@given(spec=specs, n=st.sampled_from([1, 2, 63]) | st.integers(1, 150), seed=st.integers(0, 2**32 - 1))
+def test_scan_random_patterns(spec, n, seed):
+    rng = np.random.default_rng(seed)
+    p, a, b, u = problem(spec, n, rng, (2,), d=2)
+    check_scan(p, a, b, u, None, np.float64)
+
+
+def test_broadcast_readout_and_pattern_tables(rng):
+    p, a, b, u = problem("window:4+power2", 63, rng, batch=(3,), d=6)
+    u = rng.standard_normal((2, 3, 63, 6))                   # batch 2 x heads 3; coefficients per head
+    q = rng.standard_normal((2, 3, 63, 2))
+    ref = solve(p, a, b, u, q)
+    assert rel_err(scan(u, a, b, p, q), ref) <= 1e-12      # a Pattern stands for its tables
+    # non-contiguous inputs are copied, not misread
+    u_f = np.asfortranarray(u)
+    a_nc = np.repeat(a, 2, axis=-1)[..., ::2]
+    assert rel_err(scan(u_f, a_nc, b, p.tables(63)), solve(p, a, b, u)) <= 1e-12
+
+
+@pytest.mark.parametrize("spec", FAMILIES + ["kron:1,11", "blocks:5+quadratic"])
+def test_counting_mode_equals_nnz(spec, rng):
+    for n in (1, 2, 37, 300):
+        p, a, b, u = problem(spec, n, rng, batch=(2,), d=1)
+        h, counts = scan(u, a, b, p.tables(n), count=True)
+        assert counts == Counts(*nnz(p, n))
+        cache = DecodeCache(p, n, d=1, batch=(2,))
+        per_step = [sum(cache.ops)]
+        for t in range(n):
+            cache.step(u[:, t], a[:, t], b[:, t])
+            per_step.append(sum(cache.ops))
+        assert cache.ops == counts
+        assert np.array_equal(np.diff(per_step), decode_costs(p, n))
+
+
+def live_by_definition(p, n):
+    """Size of the live set after each step, straight from the sets A(t), B(t) (DESIGN.md section 2)."""
+    a_sets, b_sets = p.sets(n)
+    out = []
+    for t in range(n):
+        later_a = {s for tt in range(t + 1, n) for s in a_sets[tt]}
+        later_b = {s for tt in range(t + 1, n) for s in b_sets[tt]}
+        out.append(sum(1 for s in later_a if s <= t) + sum(1 for s in later_b if s <= t))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("spec", FAMILIES + ["kron:1,11", "blocks:5"])
+@pytest.mark.parametrize("source", ["pattern", "tables"])
+def test_decode_equals_scan_and_holds_the_live_set(spec, source, rng):
+    n = 150
+    p, a, b, u = problem(spec, n, rng, batch=(2, 3), d=4)
+    a, b = a[0], b[0]                                        # coefficients per head, broadcast over batch
+    full = scan(u, a, b, p.tables(n))
+    cache = DecodeCache(p if source == "pattern" else p.tables(n), n if source == "pattern" else None,
+                        d=4, batch=(2, 3))
+    profile = live_profile(p, n)
+    assert np.array_equal(profile, live_by_definition(p, n))
+    a_last, b_last = p.support_a(n).last_use(), p.support_b(n).last_use()
+    for t in range(n):
+        h = step(cache, u[:, :, t], a[:, t], b[:, t])
+        assert rel_err(h, full[:, :, t]) <= 1e-12
+        assert cache.held == profile[t]
+        held_u, held_h = cache.held_positions()
+        s = np.arange(t + 1)
+        assert np.array_equal(held_u, s[a_last[: t + 1] > t]) and np.array_equal(held_h, s[b_last[: t + 1] > t])
+        assert cache.nbytes <= (4 * cache.held + 8) * (2 * 3 * 4 * 8)    # memory follows cache(t)
+    with pytest.raises(GLRError, match="all are decoded"):
+        cache.step(u[:, :, 0], a[:, 0], b[:, 0])
+
+
+@pytest.mark.parametrize("spec", ["attention", "power2", "fenwick", "blocks", "window:3+quadratic"])
+def test_prefill_then_decode(spec, rng):
+    n = 120
+    p, a, b, u = problem(spec, n, rng, batch=(3,), d=5)
+    full = scan(u.astype(np.float32), a.astype(np.float32), b.astype(np.float32), p)
+    for L in (1, 50, n):
+        cache = DecodeCache(p, n, d=5, batch=(3,), dtype=np.float32)
+        cache.prefill(u[:, :L].astype(np.float32), full[:, :L])
+        assert cache.held == live_profile(p, n)[L - 1]
+        for t in range(L, n):
+            h = cache.step(u[:, t].astype(np.float32), a[:, t].astype(np.float32), b[:, t].astype(np.float32))
+            assert rel_err(h, full[:, t]) <= 1e-5
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+@pytest.fixture
+def good(rng):
+    p, a, b, u = problem("window:2+power2", 20, rng, batch=(2,), d=3)
+    return p.tables(20), a, b, u
+
+
+@pytest.mark.parametrize("case, match", [
+    ("a_shape", "a must have shape"), ("b_shape", "b must have shape"), ("u_ndim", "u must have shape"),
+    ("u_len", "a_idx must have shape"), ("int_u", "dtype int64"), ("f16", "dtype float16"),
+    ("complex", "complex128"), ("mixed", "pass one dtype"), ("batch", "do not broadcast"),
+    ("a_future", r"a_idx\[3, 1\] = 4 is out of range"), ("b_self", "b_idx.*out of range"),
+    ("neg", "out of range"), ("float_table", "integer index table"), ("not_pair", "pair"),
+    ("out_shape", "out must have shape"), ("out_dtype", "out must have shape"),
+    ("out_fortran", "C-contiguous"), ("out_readonly", "read-only"), ("out_overlap", "overlaps"),
+])
+def test_bad_input(good, case, match):
+    (a_idx, b_idx), a, b, u = good
+    kw = {}
+    if case == "a_shape":
+        a = a[:, :, :1]
+    elif case == "b_shape":
+        b = b[:, :-1]
+    elif case == "u_ndim":
+        u = u[0, 0]
+    elif case == "u_len":
+        u = u[:, :-1]
+    elif case == "int_u":
+        u = u.astype(np.int64)
+    elif case == "f16":
+        u, a, b = (x.astype(np.float16) for x in (u, a, b))
+    elif case == "complex":
+        u = u + 0j
+    elif case == "mixed":
+        u = u.astype(np.float32)
+    elif case == "batch":
+        u = np.stack([u[0]] * 3)
+    elif case == "a_future":
+        a_idx = a_idx.copy()
+        a_idx[3, 1] = 4
+    elif case == "b_self":
+        b_idx = b_idx.copy()
+        b_idx[5, 0] = 5
+    elif case == "neg":
+        b_idx = b_idx.copy()
+        b_idx[5, 0] = -7
+    elif case == "float_table":
+        a_idx = a_idx.astype(float)
+    elif case == "out_shape":
+        kw["out"] = np.empty(u.shape[1:])
+    elif case == "out_dtype":
+        kw["out"] = np.empty(u.shape, np.float32)
+    elif case == "out_fortran":
+        kw["out"] = np.asfortranarray(np.empty(u.shape))
+    elif case == "out_readonly":
+        kw["out"] = np.empty(u.shape)
+        kw["out"].flags.writeable = False
+    elif case == "out_overlap":
+        kw["out"] = u
+    tables = (a_idx, b_idx) if case != "not_pair" else (a_idx,)
+    with pytest.raises(GLRError, match=match):
+        scan(u, a, b, tables, **kw)
+
+
+def test_decode_bad_input(good):
+    (a_idx, b_idx), a, b, u = good
+    with pytest.raises(GLRError, match="horizon"):
+        DecodeCache(Pattern.from_spec("ssm"), d=2)
+    with pytest.raises(GLRError, match="float32 and float64"):
+        DecodeCache((a_idx, b_idx), d=3, batch=(2,), dtype=np.int32)
+    with pytest.raises(GLRError, match="positive integer"):
+        DecodeCache((a_idx, b_idx), d=0)
+    bad = b_idx.copy()
+    bad[4, 0] = 9
+    with pytest.raises(GLRError, match="out of range"):
+        DecodeCache((a_idx, bad), d=3)
+    cache = DecodeCache((a_idx, b_idx), d=3, batch=(2,))
+    with pytest.raises(GLRError, match="u_t must broadcast"):
+        cache.step(u[:, 0, :2], a[:, 0], b[:, 0])
+    with pytest.raises(GLRError, match="b_t must broadcast"):
+        cache.step(u[:, 0], a[:, 0], b[:, 0, :2])
+    with pytest.raises(GLRError, match="pass one dtype"):
+        cache.step(u[:, 0].astype(np.float32), a[:, 0], b[:, 0])
+    with pytest.raises(GLRError, match="shape"):
+        cache.prefill(u[0], u[0])
+    cache.step(u[:, 0], a[:, 0], b[:, 0])
+    with pytest.raises(GLRError, match="fresh"):
+        cache.prefill(u[:, :2], u[:, :2])
+
+
+# -- benchmark scripts ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("script", ["bench_cpu_scan.py", "bench_decode.py", "bench_lti.py"])
+def test_benchmark_smoke(script, tmp_path):
+    import json
+
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert {"platform", "cpu", "cores", "numba", "date"} <= set(result["machine"])
+    assert result["rows"] and all(np.isfinite(r["seconds"]) for r in result["rows"])
