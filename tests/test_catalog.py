@@ -54,8 +54,10 @@ def ref_retention_parallel(q, k, v, gamma, scale, S0):
     return o, S
 
 
-def ref_mamba2_ssd(x, dt, A, B, C, D, S0):
-    """SSD closed form (ssd_minimal): y = (exp(segsum(dt A)) * C B^T) (dt x) + decay C S0 + D x."""
+def ref_mamba2_ssd(x, dt, A, B, C, D, z, dt_bias, S0):
+    """SSD closed form (ssd_minimal) with dt = softplus(dt + dt_bias):
+    y = ((exp(segsum(dt A)) * C B^T) (dt x) + decay C S0 + D x) * silu(z)."""
+    dt = np.log1p(np.exp(dt + dt_bias))
     b, l, h, p = x.shape
     rep = h // B.shape[2]
     B, C = np.repeat(B, rep, axis=2), np.repeat(C, rep, axis=2)
@@ -65,19 +67,31 @@ def ref_mamba2_ssd(x, dt, A, B, C, D, S0):
     y = np.einsum("btsh,bthn,bshn,bsh,bshp->bthp", L, C, B, dt, x)
     y += np.einsum("bth,bthn,bhpn->bthp", np.exp(cum), C, S0)
     y += D[None, None, :, None] * x
+    y *= z / (1 + np.exp(-z))
     final = np.einsum("bsh,bsh,bshn,bshp->bhpn", np.exp(cum[:, -1:] - cum), dt, B, x)
     final += np.exp(cum[:, -1])[:, :, None, None] * S0
     return y, final
 
 
-def ref_selective_scan(u, delta, A, B, C, D, z):
-    """mamba_ssm selective_scan_ref, re-derived: x = exp(delta A) x + delta B u; y = C.x + D u; * silu(z)."""
+def ref_selective_scan(u, delta, A, B, C, D, z, delta_bias):
+    """mamba_ssm selective_scan_ref, re-derived: delta = softplus(delta + bias); x = exp(delta A) x + delta B u;
+    y = C.x + D u; * silu(z). B, C: [d, n] (time-invariant), [b, n, l] or [b, g, n, l] (grouped channels)."""
     b, d, l = u.shape
+    delta = np.log1p(np.exp(delta + delta_bias[:, None]))
+
+    def full(M):   # -> [b, d, n, l]
+        if M.ndim == 2:
+            return np.broadcast_to(M[None, :, :, None], (b,) + M.shape + (l,))
+        if M.ndim == 3:
+            return np.broadcast_to(M[:, None], (b, d) + M.shape[1:])
+        return np.stack([M[:, c // (d // M.shape[1])] for c in range(d)], axis=1)
+
+    B, C = full(B), full(C)
     x = np.zeros((b, d, A.shape[1]))
     ys = []
     for i in range(l):
-        x = np.exp(delta[:, :, i, None] * A) * x + delta[:, :, i, None] * B[:, None, :, i] * u[:, :, i, None]
-        ys.append(np.einsum("bdn,bn->bd", x, C[:, :, i]))
+        x = np.exp(delta[:, :, i, None] * A) * x + delta[:, :, i, None] * B[..., i] * u[:, :, i, None]
+        ys.append(np.einsum("bdn,bdn->bd", x, C[..., i]))
     y = np.stack(ys, axis=2) + D[:, None] * u
     return y * z / (1 + np.exp(-z)), x
 
@@ -186,19 +200,23 @@ def inputs(name, T, rng):
                 ref_decayed_linear(q, k, v, np.exp(g), K ** -0.5, initial_state))
     if name == "mamba2":
         P, N, Gr = 2, 3, 1
-        x, dt = n((B, T, H, P)), np.logaddexp(0, n((B, T, H)) - 1)
+        x, dt, z, bias = n((B, T, H, P)), n((B, T, H)), n((B, T, H, P)), n(H) - 1
         A = -rng.uniform(0.5, 2.0, H)
         Bm, Cm, D, S = n((B, T, Gr, N)), n((B, T, Gr, N)), n(H), n((B, H, P, N))
-        return ((x, dt, A, Bm, Cm), {"D": D, "initial_states": S, "return_final_states": True},
-                lambda x, dt, A, Bm, Cm, D, initial_states, return_final_states:
-                ref_mamba2_ssd(x, dt, A, Bm, Cm, D, initial_states))
+        return ((x, dt, A, Bm, Cm), {"D": D, "z": z, "dt_bias": bias, "dt_softplus": True, "initial_states": S,
+                                     "return_final_states": True},
+                lambda x, dt, A, Bm, Cm, D, z, dt_bias, dt_softplus, initial_states, return_final_states:
+                ref_mamba2_ssd(x, dt, A, Bm, Cm, D, z, dt_bias, initial_states))
     if name == "diagonal_ssm":
-        d, N = 3, 2
-        u, delta = n((B, d, T)), np.logaddexp(0, n((B, d, T)) - 1)
+        d, N = 4, 2
+        u, delta = n((B, d, T)), n((B, d, T))
         A = -rng.uniform(0.5, 2.0, (d, N))
-        Bm, Cm, D, z = n((B, N, T)), n((B, N, T)), n(d), n((B, d, T))
-        return ((u, delta, A, Bm, Cm), {"D": D, "z": z, "return_last_state": True},
-                lambda u, delta, A, Bm, Cm, D, z, return_last_state: ref_selective_scan(u, delta, A, Bm, Cm, D, z))
+        form = {1: (d, N), 2: (B, N, T), 63: (B, 2, N, T), 1000: (d, N)}[T]   # S4D, selective, grouped
+        Bm, Cm, D, z, bias = n(form), n(form), n(d), n((B, d, T)), n(d) - 1
+        return ((u, delta, A, Bm, Cm), {"D": D, "z": z, "delta_bias": bias, "delta_softplus": True,
+                                        "return_last_state": True},
+                lambda u, delta, A, Bm, Cm, D, z, delta_bias, delta_softplus, return_last_state:
+                ref_selective_scan(u, delta, A, Bm, Cm, D, z, delta_bias))
     if name == "long_conv":
         d = 3
         L = int(rng.integers(1, T + 5))

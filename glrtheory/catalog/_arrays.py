@@ -43,6 +43,15 @@ def check_shape(arr: np.ndarray, name: str, expected: tuple, labels: str) -> Non
         raise GLRError(f"{name} must have shape {labels} = {tuple(expected)}, got {arr.shape}")
 
 
+def qkv(q, k, v):
+    """q, k ``[B, T, H, K]`` and v ``[B, T, H, V]`` as checked float64 arrays."""
+    qa, ka, va = as_float64(q, "q", 4), as_float64(k, "k", 4), as_float64(v, "v", 4)
+    check_shape(ka, "k", qa.shape, "[B, T, H, K]")
+    B, T, H, _ = qa.shape
+    check_shape(va, "v", (B, T, H, va.shape[3]), "[B, T, H, V]")
+    return qa, ka, va
+
+
 def head_groups(heads: int, groups: int, what: str) -> int:
     """Heads per group for grouped (GQA-style) inputs: ``heads`` must be a multiple of ``groups``."""
     if groups == 0 or heads % groups:

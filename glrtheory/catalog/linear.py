@@ -19,16 +19,8 @@ import numpy as np
 
 from ..errors import GLRError
 from ..recurrence import _readout
-from ._arrays import as_float64, check_shape, like, scale_or_default
+from ._arrays import as_float64, check_shape, like, qkv, scale_or_default
 from ._recurrent import first_order, matrix_state
-
-
-def _qkv(q, k, v):
-    qa, ka, va = as_float64(q, "q", 4), as_float64(k, "k", 4), as_float64(v, "v", 4)
-    check_shape(ka, "k", qa.shape, "[B, T, H, K]")
-    B, T, H, _ = qa.shape
-    check_shape(va, "v", (B, T, H, va.shape[3]), "[B, T, H, V]")
-    return qa, ka, va
 
 
 def _initial(initial_state, qa, va):
@@ -46,7 +38,7 @@ def _result(o, final, q, output_final_state: bool):
 
 def _scalar_decay(q, k, v, decay, scale, initial_state, output_final_state):
     """Shared path: decay ``[B, H, T]`` (or broadcastable), a = 1."""
-    qa, ka, va = _qkv(q, k, v)
+    qa, ka, va = qkv(q, k, v)
     B, T, H, K = qa.shape
     decay = np.broadcast_to(decay, (B, H, T))
     o, final = matrix_state(qa, ka, va, np.ones((B, H, T)), decay, scale_or_default(scale, K),
@@ -98,7 +90,7 @@ def gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False):
 
     ``S_t = diag(exp(g_t)) S_{t-1} + k_t v_t^T``, ``o_t = scale q_t^T S_t``; g ``[B, T, H, K]``.
     """
-    qa, ka, va = _qkv(q, k, v)
+    qa, ka, va = qkv(q, k, v)
     ga = as_float64(g, "g", 4)
     check_shape(ga, "g", qa.shape, "[B, T, H, K]")
     B, T, H, K = qa.shape

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import GLRError
 from ..patterns import Pattern
 from ..recurrence import _readout, solve
-from ._arrays import as_float64, check_shape, like, scale_or_default
+from ._arrays import as_float64, check_shape, like, qkv, scale_or_default
 
 
 def lag_set(lags, T: int) -> np.ndarray:
@@ -29,11 +29,9 @@ def multi_lag(q, k, v, g, lags="power2", beta=None, scale=None):
     """Multi-lag gated linear attention. q, k ``[B, T, H, K]``, v ``[B, T, H, V]``, g ``[B, T, H, L]``:
     log-gate of lag ``l_j`` in slot j (L >= the number of lags <= T-1 of the pattern; extra slots unused),
     beta ``[B, T, H]`` input gate (default 1), lags a spec or Pattern. Returns o ``[B, T, H, V]``."""
-    qa, ka, va = as_float64(q, "q", 4), as_float64(k, "k", 4), as_float64(v, "v", 4)
+    qa, ka, va = qkv(q, k, v)
     B, T, H, K = qa.shape
     V = va.shape[3]
-    check_shape(ka, "k", qa.shape, "[B, T, H, K]")
-    check_shape(va, "v", (B, T, H, V), "[B, T, H, V]")
     ls = lag_set(lags, T)
     p = lags if isinstance(lags, Pattern) else Pattern.from_spec(lags)
     ga = as_float64(g, "g", 4)

@@ -11,6 +11,7 @@ Both are first-order recurrences (pattern ``ssm``) whose coefficients carry the 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from ..errors import GLRError
 from ._arrays import as_float64, check_shape, head_groups, like
@@ -22,16 +23,35 @@ def _nonpositive(x: np.ndarray, name: str) -> None:
         raise GLRError(f"{name} must be <= 0 (a decay rate), got a positive entry {float(x.max())}")
 
 
-def _nonnegative(x: np.ndarray, name: str) -> None:
-    if (x < 0).any():
-        raise GLRError(f"{name} must be >= 0 (a step size, e.g. after softplus), got {float(x.min())}")
+def _step(dt: np.ndarray, bias, softplus: bool, name: str, size: int, axis: int) -> np.ndarray:
+    """The step size ``dt + bias`` (bias ``[size]`` along ``axis``), through softplus when asked; >= 0."""
+    if bias is not None:
+        bias = as_float64(bias, f"{name}_bias", 1)
+        check_shape(bias, f"{name}_bias", (size,), f"[{size}]")
+        dt = dt + np.expand_dims(bias, tuple(range(1, -axis)))
+    if softplus:
+        dt = np.logaddexp(0.0, dt)
+    if (dt < 0).any():
+        raise GLRError(f"{name} must be >= 0 (a step size, e.g. after softplus), got {float(dt.min())}")
+    return dt
 
 
-def mamba2(x, dt, A, B, C, D=None, initial_states=None, return_final_states=False):
-    """Mamba-2 SSD (``mamba_chunk_scan_combined`` / ``ssd_minimal_discrete`` semantics, dt after softplus).
+def _gate(y: np.ndarray, z, labels: str) -> np.ndarray:
+    """``y * silu(z)`` (the output gate of Mamba), or y when z is None."""
+    if z is None:
+        return y
+    za = as_float64(z, "z", y.ndim)
+    check_shape(za, "z", y.shape, labels)
+    return y * za * expit(za)
 
-    x ``[b, l, h, p]``, dt ``[b, l, h]`` (>= 0), A ``[h]`` (<= 0), B, C ``[b, l, g, n]`` (h a multiple of
-    the g groups), D ``[h]`` or ``[h, p]``, initial_states ``[b, h, p, n]``. Returns y ``[b, l, h, p]``,
+
+def mamba2(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, initial_states=None,
+           return_final_states=False):
+    """Mamba-2 SSD (``mamba_chunk_scan_combined`` / ``ssd_minimal_discrete`` semantics).
+
+    x ``[b, l, h, p]``, dt ``[b, l, h]`` (>= 0 after ``dt + dt_bias`` and the optional softplus), A ``[h]``
+    (<= 0), B, C ``[b, l, g, n]`` (h a multiple of the g groups), D ``[h]`` or ``[h, p]``, z ``[b, l, h, p]``
+    (output gate ``silu(z)``), dt_bias ``[h]``, initial_states ``[b, h, p, n]``. Returns y ``[b, l, h, p]``,
     or ``(y, final_states [b, h, p, n])`` when return_final_states.
     """
     xa, dta, Aa = as_float64(x, "x", 4), as_float64(dt, "dt", 3), as_float64(A, "A", 1)
@@ -43,7 +63,7 @@ def mamba2(x, dt, A, B, C, D=None, initial_states=None, return_final_states=Fals
     check_shape(Ba, "B", (b, l, g, n), "[b, l, g, n]")
     check_shape(Ca, "C", (b, l, g, n), "[b, l, g, n]")
     rep = head_groups(h, g, "B and C")
-    _nonnegative(dta, "dt")
+    dta = _step(dta, dt_bias, dt_softplus, "dt", h, -1)
     _nonpositive(Aa, "A")
     init = None
     if initial_states is not None:
@@ -58,7 +78,7 @@ def mamba2(x, dt, A, B, C, D=None, initial_states=None, return_final_states=Fals
         if Da.shape not in ((h,), (h, p)):
             raise GLRError(f"D must have shape [h] = ({h},) or [h, p] = ({h}, {p}), got {Da.shape}")
         y = y + xa * (Da[:, None] if Da.ndim == 1 else Da)
-    y = like(y, x)
+    y = like(_gate(y, z, "[b, l, h, p]"), x)
     return (y, like(final.transpose(0, 1, 3, 2), x)) if return_final_states else y
 
 
@@ -91,13 +111,7 @@ def diagonal_ssm(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
     check_shape(Aa, "A", (d, n), "[d, n]")
     Bs = _selective(as_float64(B, "B"), "B", b, d, n, l)
     Cs = _selective(as_float64(C, "C"), "C", b, d, n, l)
-    if delta_bias is not None:
-        bias = as_float64(delta_bias, "delta_bias", 1)
-        check_shape(bias, "delta_bias", (d,), "[d]")
-        da = da + bias[:, None]
-    if delta_softplus:
-        da = np.logaddexp(0.0, da)
-    _nonnegative(da, "delta")
+    da = _step(da, delta_bias, delta_softplus, "delta", d, -2)
     _nonpositive(Aa, "A")
     step = da[:, :, None, :]                                     # [b, d, 1, l]
     h = first_order(step * Bs, np.exp(step * Aa[None, :, :, None]), ua[:, :, None, :, None])[..., 0]
@@ -106,9 +120,5 @@ def diagonal_ssm(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softp
         Da = as_float64(D, "D", 1)
         check_shape(Da, "D", (d,), "[d]")
         out = out + Da[:, None] * ua
-    if z is not None:
-        za = as_float64(z, "z", 3)
-        check_shape(za, "z", (b, d, l), "[b, d, l]")
-        out = out * za / (1 + np.exp(-za))
-    out = like(out, u)
+    out = like(_gate(out, z, "[b, d, l]"), u)
     return (out, like(h[..., -1], u)) if return_last_state else out
