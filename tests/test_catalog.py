@@ -449,3 +449,39 @@ def test_fla_defaults_and_return_types(rng):
     y = cat.mamba2(rng.standard_normal((1, 7, 2, 3)), np.ones((1, 7, 2)), -np.ones(2),
                    rng.standard_normal((1, 7, 1, 2)), rng.standard_normal((1, 7, 1, 2)))
     assert isinstance(y, np.ndarray) and y.shape == (1, 7, 2, 3)
+
+
+# which arguments are parameters (fixed per layer), not token data: kept equal between the two runs
+PARAMETERS = {"sliding_window_attention": [3], "retention": [3, "scale"], "mamba2": [2, "D", "dt_bias"],
+              "diagonal_ssm": [2, "D", "delta_bias"], "long_conv": [1], "chacal": [2], "multi_lag": ["lags"],
+              "softmax_attention": ["scale"]}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_recorded_data_dependence_holds(name, monkeypatch):
+    """Entry.data_in: the table-aligned a (resp. b) handed to solve changes with the token data iff A
+    (resp. B) is recorded as data dependent; parameters stay fixed between the two runs."""
+    import importlib
+
+    from glrtheory import recurrence
+    entry = next(e for e in cat.ENTRIES if e.name == name)
+    seen = []
+
+    def spy(p, a, b, u, q=None, **kw):
+        seen.append((np.array(a, float), np.array(b, float)))
+        return recurrence.solve(p, a, b, u, q, **kw)
+
+    for m in SOLVE_MODULES:
+        monkeypatch.setattr(importlib.import_module(f"glrtheory.catalog.{m}"), "solve", spy)
+    (args1, kw1, _), (args2, kw2, _) = (inputs(name, 63, np.random.default_rng(s)) for s in (1, 2))
+    args2 = list(args2)
+    for key in PARAMETERS.get(name, []):
+        if isinstance(key, int):
+            args2[key] = args1[key]
+        else:
+            kw2[key] = kw1[key]
+    getattr(cat, name)(*args1, **kw1)
+    getattr(cat, name)(*args2, **kw2)
+    (a1, b1), (a2, b2) = seen
+    assert (not np.array_equal(a1, a2)) == (entry.data_in in ("A", "A and B"))
+    assert (not np.array_equal(b1, b2)) == (entry.data_in in ("B", "A and B"))
