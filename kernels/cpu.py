@@ -4,7 +4,7 @@
 
 which is ``H = (I - B)^{-1} A U``, the same contract as ``glrtheory.solve`` but over the tables
 ``(a_idx, b_idx)`` alone. Every (batch x head) sequence is one independent forward substitution; they
-run in parallel (``numba.prange``). Within a sequence the loop is time-major and the innermost loop runs
+run in parallel (``numba.prange``; serially when there is one, or the work is tiny). Within a sequence the loop is time-major and the innermost loop runs
 over the d contiguous entries of a state, so each term is one vectorized multiply-add of d numbers.
 
 Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
@@ -179,11 +179,19 @@ def _forward(u, a, b, a_idx, b_idx, h):
 
 
 @numba.njit(cache=True, parallel=True)
-def _scan_kernel(u, a, b, a_idx, b_idx, iu, ia, ib, h, ops):
+def _scan_parallel(u, a, b, a_idx, b_idx, iu, ia, ib, h, ops):
     for i in numba.prange(h.shape[0]):
-        na, nb = _forward(u[iu[i]], a[ia[i]], b[ib[i]], a_idx, b_idx, h[i])
-        ops[i, 0] = na
-        ops[i, 1] = nb
+        ops[i, 0], ops[i, 1] = _forward(u[iu[i]], a[ia[i]], b[ib[i]], a_idx, b_idx, h[i])
+
+
+@numba.njit(cache=True)
+def _scan_serial(u, a, b, a_idx, b_idx, iu, ia, ib, h, ops):
+    for i in range(h.shape[0]):
+        ops[i, 0], ops[i, 1] = _forward(u[iu[i]], a[ia[i]], b[ib[i]], a_idx, b_idx, h[i])
+
+
+#: Below this many state entries (sequences x n x d) the threads' start-up costs more than they save.
+PARALLEL_MIN_ENTRIES = 1 << 16
 
 
 # -- public ------------------------------------------------------------------------------------------
@@ -208,7 +216,9 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
     h = np.empty(shape, u.dtype) if out is None else check_out(out, shape, u.dtype, (u, a, b))
     (u3, iu), (a3, ia), (b3, ib) = (flat_batch(x, batch) for x in (u, a, b))
     ops = np.zeros((max(math.prod(batch), 1), 2), dtype=np.int64)
-    _scan_kernel(u3, a3, b3, a_idx, b_idx, iu, ia, ib, h.reshape((-1, n, d)), ops)
+    parallel = len(iu) > 1 and len(iu) * n * d >= PARALLEL_MIN_ENTRIES and numba.get_num_threads() > 1
+    kernel = _scan_parallel if parallel else _scan_serial
+    kernel(u3, a3, b3, a_idx, b_idx, iu, ia, ib, h.reshape((-1, n, d)), ops)
     result = h if q is None else readout(h, q)
     if not count:
         return result

@@ -1,0 +1,73 @@
+"""Shared by the CPU benchmark scripts: the machine header, a best-of timer, arguments and JSON output."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """Platform, CPU model, cores, library versions, date (UTC) and the load when the run started."""
+    import numba
+    import numpy
+    import scipy
+
+    info = {"platform": platform.platform(), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "numba_threads": numba.get_num_threads(), "python": sys.version.split()[0],
+            "numpy": numpy.__version__, "scipy": scipy.__version__, "numba": numba.__version__,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "load_average": os.getloadavg()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def best_of(fn, repeats: int) -> float:
+    """Minimum wall time of ``repeats`` calls (after one warm-up call), in seconds."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def arguments(description: str, argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON result path (default: benchmarks/results/<script>.json; none with --quick)")
+    return parser.parse_args(argv)
+
+
+def write(result: dict, args: argparse.Namespace, name: str) -> Path | None:
+    """Write the JSON result (with the machine header) to --out or ``results/<name>.json``."""
+    path = args.out if args.out is not None else (None if args.quick else RESULTS / f"{name}.json")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {path}")
+    return path
