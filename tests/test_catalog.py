@@ -485,3 +485,63 @@ def test_recorded_data_dependence_holds(name, monkeypatch):
     (a1, b1), (a2, b2) = seen
     assert (not np.array_equal(a1, a2)) == (entry.data_in in ("A", "A and B"))
     assert (not np.array_equal(b1, b2)) == (entry.data_in in ("B", "A and B"))
+
+
+# -- operator-valued coefficients: DeltaNet ----------------------------------------------------------
+def ref_delta_rule(q, k, v, beta, g, scale, S0):
+    """fla's delta_rule_recurrence form: S *= exp(g); v' = beta (v - S^T k); S += k v'^T; o = scale q^T S."""
+    B, T, H, K = q.shape
+    S = S0.copy()
+    o = np.empty(v.shape)
+    for t in range(T):
+        S = S * np.exp(g[:, t])[..., None, None]
+        vn = beta[:, t, :, None] * (v[:, t] - np.einsum("bhkv,bhk->bhv", S, k[:, t]))
+        S = S + k[:, t, :, :, None] * vn[:, :, None, :]
+        o[:, t] = scale * np.einsum("bhk,bhkv->bhv", q[:, t], S)
+    return o, S
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T", LENGTHS)
+@pytest.mark.parametrize("gated", [False, True])
+def test_delta_rule_matches_native(gated, T, dtype, rng):
+    B, H = sizes(T)
+    q, k, v = _base(rng, B=B, T=T, H=H, K=3, V=2)
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)       # fla's use_qk_l2norm: keys of unit norm
+    beta = rng.uniform(0.1, 1.0, (B, T, H))
+    g = np.log(rng.uniform(0.8, 1.0, (B, T, H))) if gated else np.zeros((B, T, H))
+    S0 = rng.standard_normal((B, H, 3, 2))
+    c = lambda x: x.astype(dtype)  # noqa: E731
+    if gated:
+        o, S = cat.gated_delta_net(c(q), c(k), c(v), c(g), c(beta), initial_state=c(S0), output_final_state=True)
+    else:
+        o, S = cat.delta_net(c(q), c(k), c(v), c(beta), initial_state=c(S0), output_final_state=True)
+    up = lambda x: c(x).astype(np.float64)  # noqa: E731
+    o_ref, S_ref = ref_delta_rule(up(q), up(k), up(v), up(beta), up(g), 3 ** -0.5, up(S0))
+    assert o.dtype == dtype and S.dtype == dtype
+    assert rel_err(o, o_ref) <= TOL[dtype] and rel_err(S, S_ref) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("spec", ["ssm", "power2", "fenwick", "window:3+quadratic", "blocks:4"])
+def test_operator_solver_reduces_to_solve_for_scalar_operators(spec, rng):
+    """Bop[t,s] = b[t,s] I gives exactly the scalar framework (glrtheory.solve)."""
+    from glrtheory import solve
+    from glrtheory.recurrence import random_coefficients
+    p = Pattern.from_spec(spec)
+    n, K, V = 40, 3, 2
+    a, b = random_coefficients(p, n, rng, (2,))
+    u = rng.standard_normal((2, n, K, V))
+    h = cat.solve_operator(p, a, b[..., None, None] * np.eye(K), u)
+    assert rel_err(h.reshape(2, n, K * V), solve(p, a, b, u.reshape(2, n, K * V))) <= 1e-12
+
+
+def test_operator_bad_input(rng):
+    q, k, v = _base(rng)
+    with pytest.raises(GLRError, match="beta must have shape"):
+        cat.delta_net(q, k, v, np.ones((1, 4, 2)))
+    with pytest.raises(GLRError, match="beta holds a non-finite"):
+        cat.delta_net(q, k, v, _nan(np.ones((1, 5, 2))))
+    with pytest.raises(GLRError, match="g must have shape"):
+        cat.gated_delta_net(q, k, v, np.ones((1, 5, 3)), np.ones((1, 5, 2)))
+    with pytest.raises(GLRError, match="b_op must have shape"):
+        cat.solve_operator(Pattern.from_spec("ssm"), np.ones((5, 1)), np.ones((5, 1, 2, 2)), np.ones((5, 3, 2)))

@@ -5,7 +5,7 @@ import pytest
 
 from glrtheory import Pattern
 from glrtheory.analysis import cache_peak, decode_costs, total_cost
-from glrtheory.catalog import ENTRIES, INEXPRESSIBLE, levels
+from glrtheory.catalog import ENTRIES, INEXPRESSIBLE, OPERATOR_ENTRIES, levels
 from glrtheory.cli import main
 from glrtheory.symbolic.costs import theta
 
@@ -21,7 +21,8 @@ def test_json_rows_match_analysis(capsys, n):
     code, out, _ = run(capsys, "catalog", "--json", "--n", str(n))
     assert code == 0
     rows = json.loads(out)
-    assert [r["name"] for r in rows] == [e.name for e in ENTRIES for _ in e.example.split("|")]
+    assert [r["name"] for r in rows] == [e.name for e in ENTRIES + OPERATOR_ENTRIES for _ in e.example.split("|")]
+    assert {r["coefficients"] for r in rows if r["name"] in ("delta_net", "gated_delta_net")} == {"operator"}
     for r in rows:
         p = Pattern.from_spec(r["example"])
         c = levels(n) if r["name"] == "log_linear_attention" else 1
@@ -40,6 +41,7 @@ def test_text_table_and_inexpressible(capsys):
     assert code == 0 and "n = 1024" in out
     for e in ENTRIES:
         assert e.name in out
+    assert "delta_net (op)" in out
     assert "ssm x11" in out and "power2" in out and "quadratic" in out
     code, out, _ = run(capsys, "catalog", "--inexpressible", "--json")
     assert code == 0 and [x["name"] for x in json.loads(out)] == [x.name for x in INEXPRESSIBLE]

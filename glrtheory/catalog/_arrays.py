@@ -15,8 +15,9 @@ def _is_torch(x) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
 
 
-def as_float64(x, name: str, ndim: int | None = None) -> np.ndarray:
-    """A finite real float64 numpy copy of ``x`` (numpy array, torch tensor or nested sequence)."""
+def as_float64(x, name: str, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+    """A real float64 numpy copy of ``x`` (numpy array, torch tensor or nested sequence), checked finite
+    unless ``finite=False``."""
     if x is None:
         raise GLRError(f"{name} is required")
     if _is_torch(x):
@@ -30,11 +31,17 @@ def as_float64(x, name: str, ndim: int | None = None) -> np.ndarray:
         arr = arr.astype(np.float64)
     if ndim is not None and arr.ndim != ndim:
         raise GLRError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str, where: np.ndarray | None = None) -> None:
+    """Raise naming the first NaN or inf of ``arr`` (only where ``where`` is True, when given)."""
+    bad = ~np.isfinite(arr) if where is None else ~np.isfinite(arr) & where
     if bad.any():
         raise GLRError(f"{name} holds a non-finite value (NaN or inf) at index "
                        f"{tuple(int(i) for i in np.argwhere(bad)[0])}")
-    return arr
 
 
 def check_shape(arr: np.ndarray, name: str, expected: tuple, labels: str) -> None:

@@ -11,6 +11,7 @@ from .linear import gla, linear_attention, retention, simple_gla
 from .log_linear import levels, log_linear_attention
 from .long_conv import long_conv
 from .multi_lag import multi_lag
+from .operator import delta_net, gated_delta_net
 from .ssm import diagonal_ssm, mamba2
 
 
@@ -66,6 +67,15 @@ ENTRIES: tuple[Entry, ...] = (
 )
 
 
+#: Entries that need operator-valued B-coefficients (K x K on the key dimension; ``solve_operator``).
+OPERATOR_ENTRIES: tuple[Entry, ...] = (
+    Entry("delta_net", delta_net, "ssm", "ssm", "[H, K, V]", "A and B",
+          "operator B_t = I - beta_t k_t k_t^T, a_t = beta_t, u = vec(k v^T)"),
+    Entry("gated_delta_net", gated_delta_net, "ssm", "ssm", "[H, K, V]", "A and B",
+          "operator B_t = exp(g_t)(I - beta_t k_t k_t^T), a_t = beta_t, u = vec(k v^T)"),
+)
+
+
 @dataclass(frozen=True)
 class Inexpressible:
     """An architecture the scalar-coefficient framework cannot write exactly, and why."""
@@ -77,7 +87,8 @@ class Inexpressible:
 INEXPRESSIBLE: tuple[Inexpressible, ...] = (
     Inexpressible("DeltaNet, Gated DeltaNet",
                   "the transition S_t = (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T multiplies the state "
-                  "by a K x K operator acting on its key dimension; scalar b[t,s] can only scale whole states"),
+                  "by a K x K operator acting on its key dimension; scalar b[t,s] can only scale whole states "
+                  "(exact with operator-valued coefficients: delta_net, gated_delta_net)"),
     Inexpressible("RWKV-7, Longhorn (generalized delta rules)",
                   "transitions diag(w_t) + a_t b_t^T (or I - e_t k_t k_t^T): a rank-one operator mixes the key "
                   "rows, so no per-row decomposition into scalar recurrences exists"),
@@ -99,7 +110,7 @@ INEXPRESSIBLE: tuple[Inexpressible, ...] = (
 
 
 def table(n: int = 1024) -> list[dict]:
-    """One row per entry: its pattern and the costs of DESIGN.md section 2 at length n, from
+    """One row per entry (scalar, then operator-valued): its pattern and the costs of DESIGN.md section 2 at length n, from
     ``glrtheory.analysis`` (max decode cost, cache peak, total cost ``nnz_a + nnz_b``) and
     ``glrtheory.symbolic.costs.theta`` (growth classes), each times ``copies``."""
     import sympy as sp
@@ -109,12 +120,13 @@ def table(n: int = 1024) -> list[dict]:
     from ..symbolic.costs import theta
 
     rows = []
-    for e, example in ((e, x.strip()) for e in ENTRIES for x in e.example.split("|")):
+    for e, example in ((e, x.strip()) for e in ENTRIES + OPERATOR_ENTRIES for x in e.example.split("|")):
         p = Pattern.from_spec(example)
         c = e.copies(n)
         th = theta(p)
         rows.append({
-            "name": e.name, "spec": e.spec, "example": p.spec, "copies": c, "state": e.state,
+            "name": e.name, "coefficients": "operator" if e in OPERATOR_ENTRIES else "scalar",
+            "spec": e.spec, "example": p.spec, "copies": c, "state": e.state,
             "data_in": e.data_in, "n": n,
             "decode_max": c * int(decode_costs(p, n).max()), "cache_peak": c * cache_peak(p, n),
             "total": c * total_cost(p, n),

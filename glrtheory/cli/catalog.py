@@ -35,10 +35,13 @@ def run_catalog(args) -> None:
     cells = [[h for _, h in COLUMNS]]
     for r in rows:
         example = r["example"] if r["copies"] == 1 else f"{r['example']} x{r['copies']}"
-        cells.append([example if k == "example" else str(r[k]) for k, _ in COLUMNS])
+        name = r["name"] + (" (op)" if r["coefficients"] == "operator" else "")
+        cells.append([example if k == "example" else name if k == "name" else str(r[k]) for k, _ in COLUMNS])
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
     print(f"n = {args.n}; decode = max_t |A(t)|+|B(t)|, cache = peak live states, total = nnz_a + nnz_b "
           "(glrtheory.analysis); growth classes from glrtheory.symbolic.costs")
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    print("(op): operator-valued B, a K x K matrix on the key dimension (each B-term costs K state-sized "
+          "multiply-adds)")
     print(f"\n{len(INEXPRESSIBLE)} architectures the scalar framework cannot express: glr catalog --inexpressible")
