@@ -25,8 +25,8 @@ ROW_SUM_TOL = 1e-4
 def chacal(attn, v, gamma):
     """``Y = (1 - gamma) A (I - gamma A)^{-1} V`` for causal row-stochastic attention ``A``.
 
-    attn ``[B, H, T, T]`` (rows t, columns s; zero above the diagonal, rows summing to 1, e.g. the
-    probabilities returned by fla's ``naive_parallel_simple_gla``-style references), v ``[B, T, H, V]``,
+    attn ``[B, H, T, T]`` (rows t, columns s; zero above the diagonal, rows summing to 1, e.g. causal
+    softmax attention probabilities), v ``[B, T, H, V]``,
     gamma in (0, 1): a float or one per head ``[H]``. Returns Y ``[B, T, H, V]``.
     """
     A = as_float64(attn, "attn", 4)

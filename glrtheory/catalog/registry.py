@@ -19,10 +19,11 @@ from .ssm import diagonal_ssm, mamba2
 class Entry:
     """One architecture written in the framework.
 
-    ``spec``: the pattern it runs on (with a parameter placeholder such as ``window:W``); ``example``: a
-    concrete spec (or several, separated by " | ") for cost tables; ``state``: the shape of one state h_t per batch element (heads H, key
-    and value dims K, V, SSM state N, head dim P, channels D, levels L); ``data_in``: which of A and B
-    carry the data. ``copies(n)``: how many recurrences of the pattern run side by side over the sequence
+    ``spec``: the pattern it runs on (with a parameter placeholder such as ``window:W``); ``example``:
+    a concrete spec (or several, separated by " | ") for cost tables; ``state``: the shape of one state
+    h_t per batch element (heads H, key and value dims K, V, SSM state N, head dim P, channels D, levels
+    L); ``data_in``: which of A and B carry the token data (parameters such as gamma or a convolution
+    kernel do not count). ``copies(n)``: how many recurrences of the pattern run side by side over the sequence
     (1, or the Fenwick levels of log-linear attention), with its growth class ``copies_theta``.
     """
 
