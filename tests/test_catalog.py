@@ -545,3 +545,14 @@ def test_operator_bad_input(rng):
         cat.gated_delta_net(q, k, v, np.ones((1, 5, 3)), np.ones((1, 5, 2)))
     with pytest.raises(GLRError, match="b_op must have shape"):
         cat.solve_operator(Pattern.from_spec("ssm"), np.ones((5, 1)), np.ones((5, 1, 2, 2)), np.ones((5, 3, 2)))
+
+
+def test_too_large_work_is_refused_with_the_limit(monkeypatch, rng):
+    from glrtheory.catalog import _arrays
+    monkeypatch.setattr(_arrays, "MAX_ELEMENTS", 1000)
+    q, k, v = _base(rng, B=1, T=200, H=2, K=3, V=2)
+    for call in (lambda: cat.linear_attention(q, k, v), lambda: cat.softmax_attention(q, k, v),
+                 lambda: cat.delta_net(q, k, v, np.ones((1, 200, 2))),
+                 lambda: cat.long_conv(rng.standard_normal((1, 200, 3)), np.ones((3, 50)))):
+        with pytest.raises(GLRError, match="over the catalog's limit 1000"):
+            call()

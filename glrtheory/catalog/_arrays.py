@@ -11,6 +11,17 @@ import numpy as np
 from ..errors import GLRError
 
 
+#: Largest float64 working array (elements) a catalog function builds: 2^27 elements = 1 GiB.
+MAX_ELEMENTS = 2**27
+
+
+def check_size(elements: int, what: str) -> None:
+    """Refuse work whose working arrays would exceed ``MAX_ELEMENTS`` (the float64 references are exact,
+    not fast: use glrtheory.kernels for large inputs)."""
+    if elements > MAX_ELEMENTS:
+        raise GLRError(f"{what} needs {elements} float64 elements, over the catalog's limit {MAX_ELEMENTS}")
+
+
 def _is_torch(x) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
 

@@ -10,12 +10,15 @@ import numpy as np
 
 from ..patterns import Pattern
 from ..recurrence import _readout, solve
+from ._arrays import check_size
 
 SSM = "ssm"
 
 
 def first_order(a: np.ndarray, b: np.ndarray, u: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:
     """States ``h_t = a_t u_t + b_t h_{t-1}`` (``h_{-1} = initial`` or 0): a, b ``[..., T]``, u ``[..., T, d]``."""
+    batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1], u.shape[:-2])
+    check_size(int(np.prod(batch)) * u.shape[-2] * u.shape[-1], f"states of shape {batch + u.shape[-2:]}")
     if initial is not None:
         d = u.shape[-1]
         batch = np.broadcast_shapes(a.shape[:-1], b.shape[:-1], u.shape[:-2], initial.shape[:-1])
@@ -39,6 +42,7 @@ def matrix_state(q, k, v, a, b, scale: float, initial_state=None):
     """
     B, T, H, K = q.shape
     V = v.shape[-1]
+    check_size(B * H * T * K * V, f"the K x V states of {B}x{H} heads over T={T}")
     u = np.einsum("bthk,bthv->bhtkv", k, v).reshape(B, H, T, K * V)
     init = None if initial_state is None else initial_state.reshape(B, H, K * V)
     h = first_order(a, b, u, init)

@@ -11,11 +11,7 @@ import numpy as np
 from ..errors import GLRError
 from ..patterns import Pattern
 from ..recurrence import solve
-from ._arrays import as_float64, check_shape, head_groups, like, scale_or_default
-
-#: Largest gathered key block (batch x heads x T x |A(t)| x K elements) built in one piece.
-MAX_GATHER = 2**27
-
+from ._arrays import as_float64, check_shape, check_size, head_groups, like, scale_or_default
 
 def softmax_attention(q, k, v, scale=None):
     """Causal softmax attention (fla ``naive_parallel_attn`` / ``parallel_attn`` layout).
@@ -48,9 +44,7 @@ def _attend(q, k, v, spec: str, scale):
     scale = scale_or_default(scale, K)
     p = Pattern.from_spec(spec)
     a_idx, b_idx = p.tables(T)
-    if B * HQ * a_idx.size * K > MAX_GATHER:
-        raise GLRError(f"attention over B*HQ*T*|A(t)|*K = {B * HQ * a_idx.size * K} elements exceeds the "
-                       f"limit {MAX_GATHER}")
+    check_size(B * HQ * a_idx.size * K, "attention over B*HQ*T*|A(t)|*K")
     qh = qa.transpose(0, 2, 1, 3)
     kh, vh = (np.repeat(x, groups, axis=2).transpose(0, 2, 1, 3) for x in (ka, va))
     valid = a_idx >= 0

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import GLRError
 from ..patterns import Pattern
 from ..recurrence import solve, table_coefficients
-from ._arrays import as_float64, check_shape, like
+from ._arrays import as_float64, check_shape, check_size, like
 
 SPEC = "attention+exponent:1"
 #: Tolerance on the row sums of ``attn`` (row-stochastic check).
@@ -47,6 +47,7 @@ def chacal(attn, v, gamma):
     worst = float(np.abs(A.sum(axis=-1) - 1).max())
     if worst > ROW_SUM_TOL:
         raise GLRError(f"attn rows must sum to 1 (row-stochastic); worst deviation {worst:.3g}")
+    check_size(3 * B * H * T * T, f"the dense A and B of {B}x{H} heads at T={T}")
     g = np.broadcast_to(g, (H,))[None, :, None, None]
     d = 1 - g * np.diagonal(A, axis1=-2, axis2=-1)[..., :, None]
     p = Pattern.from_spec(SPEC)

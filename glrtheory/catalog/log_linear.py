@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import GLRError
 from ..recurrence import _readout
-from ._arrays import as_float64, check_shape, head_groups, like, scale_or_default
+from ._arrays import as_float64, check_shape, check_size, head_groups, like, scale_or_default
 from ._recurrent import first_order
 
 
@@ -57,6 +57,7 @@ def log_linear_attention(q, k, v, g, level_scales, scale=None):
                        f"got {la.shape}")
     rep = head_groups(H, G, "v and q/k")
     qh, kh = (np.repeat(x, rep, axis=2) for x in (qa, ka))
+    check_size(B * H * L * T * K * V, f"{L} level states of {B}x{H} heads at T={T}")
     a, carry, read = level_masks(T)
     u = np.einsum("bthk,bthv->bhtkv", kh, va).reshape(B, H, 1, T, K * V)
     decay = np.exp(ga).transpose(0, 2, 1)[:, :, None, :]         # [B, H, 1, T]

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import GLRError
 from ..patterns import Pattern
 from ..recurrence import solve
-from ._arrays import as_float64, like
+from ._arrays import as_float64, check_size, like
 
 
 def long_conv(u, kernel):
@@ -26,6 +26,7 @@ def long_conv(u, kernel):
     L = ka.shape[1]
     p = Pattern.from_spec(f"window:{L}" if L < T else "attention")
     a_idx, b_idx = p.tables(T)
+    check_size(max(D, ua.shape[0] * D) * a_idx.size, f"the Toeplitz coefficients of {D} channels at T={T}")
     lag = np.arange(T)[:, None] - a_idx                          # t - s for every slot
     a = np.where(a_idx >= 0, ka[:, np.where(a_idx >= 0, lag, 0)], 0.0)   # [D, T, w]
     y = solve(p, a, np.zeros(b_idx.shape), ua.transpose(0, 2, 1)[..., None])

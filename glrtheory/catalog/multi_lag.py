@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import GLRError
 from ..patterns import Pattern
 from ..recurrence import _readout, solve
-from ._arrays import as_float64, check_shape, like, qkv, scale_or_default
+from ._arrays import as_float64, check_shape, check_size, like, qkv, scale_or_default
 
 
 def lag_set(lags, T: int) -> np.ndarray:
@@ -41,6 +41,7 @@ def multi_lag(q, k, v, g, lags="power2", beta=None, scale=None):
     ba = np.ones((B, T, H)) if beta is None else as_float64(beta, "beta", 3)
     check_shape(ba, "beta", (B, T, H), "[B, T, H]")
     a_idx, b_idx = p.tables(T)
+    check_size(B * H * T * max(K * V, b_idx.shape[1]), f"multi-lag states and gates of {B}x{H} heads at T={T}")
     slot = np.searchsorted(ls, np.arange(T)[:, None] - b_idx)     # lag index of every B-slot
     slot = np.where(b_idx >= 0, slot, 0)
     b = np.exp(np.take_along_axis(ga.transpose(0, 2, 1, 3), np.broadcast_to(slot, (B, H) + slot.shape), -1))

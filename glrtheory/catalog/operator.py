@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import GLRError
 from ..patterns import Pattern
 from ..recurrence import _readout, prepare
-from ._arrays import as_float64, check_finite, check_shape, like, qkv, scale_or_default
+from ._arrays import as_float64, check_finite, check_shape, check_size, like, qkv, scale_or_default
 
 
 def solve_operator(pattern: Pattern, a, b_op, u) -> np.ndarray:
@@ -32,6 +32,7 @@ def solve_operator(pattern: Pattern, a, b_op, u) -> np.ndarray:
                        f"{pattern.spec!r} and the state, got {b_op.shape}")
     check_finite(b_op, "b_op", np.broadcast_to((b_idx >= 0)[:, :, None, None], b_op.shape))
     batch = np.broadcast_shapes(a.shape[:-2], b_op.shape[:-4], u.shape[:-3])
+    check_size(int(np.prod(batch)) * n * max(K * V, b_idx.shape[1] * K * K), "operator-valued states")
     u = np.broadcast_to(u, batch + (n, K, V))
     a = np.where(a_idx >= 0, a, 0.0)
     b_op = np.where((b_idx >= 0)[:, :, None, None], b_op, 0.0)
@@ -47,6 +48,7 @@ def _delta(q, k, v, beta, gate, scale, initial_state, output_final_state):
     qa, ka, va = qkv(q, k, v)
     B, T, H, K = qa.shape
     V = va.shape[3]
+    check_size(B * H * T * K * max(K, V), f"delta-rule operators of {B}x{H} heads at T={T}")
     ba = as_float64(beta, "beta", 3)
     check_shape(ba, "beta", (B, T, H), "[B, T, H]")
     kh, bh = ka.transpose(0, 2, 1, 3), ba.transpose(0, 2, 1)                    # [B, H, T, K], [B, H, T]
