@@ -38,7 +38,8 @@ class Counts(NamedTuple):
 
 # -- validation (numpy; shared with the decode step) --------------------------------------------------
 def check_table(idx, n: int, strict: bool, name: str) -> np.ndarray:
-    """An index table ``[n, w]`` with entries -1 or ``0 <= s <= t`` (``s < t`` when strict), as int32."""
+    """An index table ``[n, w]``: entries -1 or ``0 <= s <= t`` (``s < t`` when strict), each row's
+    entries before its -1 padding (DESIGN.md section 3). Returns a read-only int32 copy."""
     arr = np.asarray(idx)
     if not np.issubdtype(arr.dtype, np.integer):
         raise GLRError(f"{name} must be an integer index table, got dtype {arr.dtype}")
@@ -52,16 +53,46 @@ def check_table(idx, n: int, strict: bool, name: str) -> np.ndarray:
             side = "s < t" if strict else "s <= t"
             raise GLRError(f"{name}[{r}, {j}] = {int(arr[r, j])} is out of range (needs -1 or 0 <= {side}, "
                            f"t = {r})")
-    return np.ascontiguousarray(arr, dtype=np.int32)
+        late = (arr[:, 1:] >= 0) & (arr[:, :-1] < 0)
+        if late.any():
+            r = int(np.argwhere(late)[0, 0])
+            raise GLRError(f"{name} row {r} has an entry after its -1 padding; put the padding last")
+    base = np.array(arr, dtype=np.int32, order="C")
+    base.flags.writeable = False
+    return base.view()                  # a view of a read-only base cannot be made writable again
 
 
-def check_tables(tables, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(a_idx, b_idx)`` validated for length n; a ``Pattern`` stands for ``pattern.tables(n)``."""
-    if isinstance(tables, Pattern):
-        tables = tables.tables(n)
-    if not isinstance(tables, (tuple, list)) or len(tables) != 2:
-        raise GLRError("tables must be a pair (a_idx, b_idx) of index tables or a Pattern")
-    return check_table(tables[0], n, False, "a_idx"), check_table(tables[1], n, True, "b_idx")
+class Tables:
+    """Index tables validated once by ``check_table``: read-only int32 copies, for ``scan`` in a loop
+    without the O(n w) check of every call. ``Tables(tables, n=None)``: tables ``(a_idx, b_idx)``, a
+    ``Pattern`` with n (meaning ``pattern.tables(n)``), or Tables (returned as they are)."""
+
+    __slots__ = ("a_idx", "b_idx")
+
+    def __new__(cls, tables, n: int | None = None):
+        if isinstance(tables, Tables):
+            if n is not None and tables.n != n:
+                raise GLRError(f"the prepared tables have n={tables.n}, the inputs n={n}")
+            return tables
+        if isinstance(tables, Pattern):
+            if n is None:
+                raise GLRError("a Pattern needs the length n to give its tables")
+            tables = tables.tables(n)
+        if not isinstance(tables, (tuple, list)) or len(tables) != 2:
+            raise GLRError("tables must be a pair (a_idx, b_idx) of index tables or a Pattern")
+        if n is None:
+            n = np.shape(tables[0])[0] if np.ndim(tables[0]) == 2 else -1
+        self = super().__new__(cls)
+        self.a_idx = check_table(tables[0], n, False, "a_idx")
+        self.b_idx = check_table(tables[1], n, True, "b_idx")
+        return self
+
+    @property
+    def n(self) -> int:
+        return self.a_idx.shape[0]
+
+    def __iter__(self):
+        return iter((self.a_idx, self.b_idx))
 
 
 def float_array(x, name: str, dtype=None) -> np.ndarray:
@@ -122,13 +153,14 @@ _FASTMATH = {"contract"}
 
 @numba.njit(cache=True, inline="always")
 def compact_row(idx, s_buf, j_buf):
-    """The valid entries of one table row: positions into s_buf, their slots into j_buf; returns the count."""
+    """The entries of one table row (before its padding): positions into s_buf, slots into j_buf; the count."""
     m = 0
     for j in range(idx.shape[0]):
-        if idx[j] >= 0:
-            s_buf[m] = idx[j]
-            j_buf[m] = j
-            m += 1
+        if idx[j] < 0:
+            break                       # the padding comes last (checked by check_table)
+        s_buf[m] = idx[j]
+        j_buf[m] = j
+        m += 1
     return m
 
 
@@ -199,7 +231,8 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
     """States ``h = (I - B)^{-1} A u`` by forward substitution over the index tables (Numba, parallel).
 
     u ``[..., n, d]`` (float32 or float64), a ``[..., n, wa]``, b ``[..., n, wb]`` of the same dtype,
-    aligned with ``tables = (a_idx, b_idx)`` (or a ``Pattern``, meaning ``pattern.tables(n)``); padded
+    aligned with ``tables = (a_idx, b_idx)`` (a ``Pattern`` means ``pattern.tables(n)``; ``Tables`` skip
+    the validation); padded
     slots (index -1) are ignored, whatever they hold. Batch dimensions broadcast. ``out``: an optional
     C-contiguous ``[batch..., n, d]`` buffer that receives h. ``q [..., n, k]``: readout
     ``o_t = q_t^T H_t`` as in ``glrtheory.solve``. ``count=True`` also returns ``Counts`` per sequence.
@@ -208,7 +241,7 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
     if u.ndim < 2:
         raise GLRError(f"u must have shape [..., n, d], got {u.shape}")
     n, d = u.shape[-2:]
-    a_idx, b_idx = check_tables(tables, n)
+    a_idx, b_idx = Tables(tables, n)
     a = coefficients(a, a_idx, "a", u.dtype)
     b = coefficients(b, b_idx, "b", u.dtype)
     batch = broadcast_batch(u, a, b)

@@ -124,9 +124,11 @@ def _step_kernel(t, u_t, a_t, b_t, a_row, b_row, udata, uslot, hdata, hslot, h):
     ma = 0
     for j in range(a_row.shape[0]):
         s = a_row[j]
+        if s < 0:
+            break                       # the padding comes last
         if s == t:
             jt = j
-        elif s >= 0:
+        else:
             if uslot[s] < 0:
                 return -1 - s, 0
             k_buf[ma] = uslot[s]
@@ -142,12 +144,13 @@ def _step_kernel(t, u_t, a_t, b_t, a_row, b_row, udata, uslot, hdata, hslot, h):
     mb = 0
     for j in range(b_row.shape[0]):
         s = b_row[j]
-        if s >= 0:
-            if hslot[s] < 0:
-                return -1 - s, 0
-            k_buf[mb] = hslot[s]
-            j_buf[mb] = j
-            mb += 1
+        if s < 0:
+            break
+        if hslot[s] < 0:
+            return -1 - s, 0
+        k_buf[mb] = hslot[s]
+        j_buf[mb] = j
+        mb += 1
     for i in range(h.shape[0]):
         add_terms(h[i], hdata[:, i, :], b_t[i], k_buf, j_buf, mb)
     return ma + (jt >= 0), mb

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from glrtheory import GLRError, Pattern, solve
 from glrtheory.analysis import decode_costs, live_profile, nnz
-from glrtheory.kernels.cpu import Counts, scan
+from glrtheory.kernels.cpu import Counts, Tables, scan
 from glrtheory.kernels.decode import DecodeCache, step
 from glrtheory.recurrence import random_coefficients
 from helpers import rel_err, specs
@@ -56,6 +56,18 @@ def test_scan_random_patterns(spec, n, seed):
     rng = np.random.default_rng(seed)
     p, a, b, u = problem(spec, n, rng, (2,), d=2)
     check_scan(p, a, b, u, None, np.float64)
+
+
+def test_prepared_tables_are_validated_once_and_frozen(rng):
+    p, a, b, u = problem("fenwick", 40, rng)
+    tables = Tables(p, 40)
+    assert Tables(tables) is tables and rel_err(scan(u, a, b, tables), solve(p, a, b, u)) <= 1e-12
+    for idx in tables:
+        assert idx.dtype == np.int32 and not idx.flags.writeable
+        with pytest.raises(ValueError):
+            idx.flags.writeable = True            # a view of a read-only base: cannot be unfrozen
+    with pytest.raises(GLRError, match="needs the length n"):
+        Tables(p)
 
 
 def test_broadcast_readout_and_pattern_tables(rng):
@@ -149,6 +161,7 @@ def good(rng):
     ("neg", "out of range"), ("float_table", "integer index table"), ("not_pair", "pair"),
     ("out_shape", "out must have shape"), ("out_dtype", "out must have shape"),
     ("out_fortran", "C-contiguous"), ("out_readonly", "read-only"), ("out_overlap", "overlaps"),
+    ("late_entry", "after its -1 padding"), ("prepared_n", "prepared tables have n=10"),
 ])
 def test_bad_input(good, case, match):
     (a_idx, b_idx), a, b, u = good
@@ -193,7 +206,12 @@ def test_bad_input(good, case, match):
         kw["out"].flags.writeable = False
     elif case == "out_overlap":
         kw["out"] = u
+    elif case == "late_entry":
+        b_idx = b_idx.copy()
+        b_idx[9] = [-1, 8, -1, -1, -1]
     tables = (a_idx, b_idx) if case != "not_pair" else (a_idx,)
+    if case == "prepared_n":
+        tables = Tables((a_idx[:10], b_idx[:10]))
     with pytest.raises(GLRError, match=match):
         scan(u, a, b, tables, **kw)
 
