@@ -1,99 +1,109 @@
 """The torch building blocks of ``glr_scan`` on flattened tensors ``[N, n, ...]`` (any device).
 
-* ``gather_apply``:  ``x_t = sum_j c[t, j] v[idx[t, j]]``            (``A U``, ``A^T Z``)
-* ``gather_dot``:    ``g[t, j] = <z_t, v[idx[t, j]]>``                 (coefficient gradients)
-* ``substitute``:    ``h = (I - B)^{-1} x`` by chunks of C positions: per chunk, a dense solve of the
-  unit lower-triangular intra-chunk block ``I - B_cc`` (``torch.linalg.solve_triangular``) of the
-  right-hand side ``x_c + B_c,past h_past``, whose past states are gathered from earlier chunks.
-  Python loops over chunks only, never over tokens; ``chunk=1`` is the token-by-token substitution.
-* ``scan_dense``:    the float64-capable dense reference ``(I - B)^{-1} A U`` (small n), differentiable.
+A table enters as its entry list sorted by row (``torch_plan.Entries``: ``row[e]``, ``src[e]``) with
+per-entry coefficients ``c[N, nnz]``:
 
-Tables are int64 ``[n, w]`` (rows sorted, -1 padded); coefficients in padded slots are ignored.
+* ``apply``:       ``x_t = sum_{e: row_e = t} c_e v[src_e]``           (``A U``, ``A^T Z``)
+* ``entry_dot``:   ``g_e = <z[row_e], v[src_e]>``                       (coefficient gradients)
+* ``substitute``:  ``h = (I - B)^{-1} x`` by chunks of C positions: per chunk, a dense solve of the unit
+  lower-triangular intra-chunk block ``I - B_cc`` (``torch.linalg.solve_triangular``) of the right-hand
+  side ``x_c + B_c,past h_past``, whose past states are gathered from earlier chunks. Python loops over
+  chunks only, never over tokens; ``chunk=1`` is the token-by-token substitution.
+* ``scan_dense``:  the dense reference ``(I - B)^{-1} A U`` (small n), differentiable by plain autograd.
+
+Row sums use ``torch.segment_reduce`` (deterministic, no atomics), so results do not vary run to run.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-#: Elements a gathered ``[N, rows, w, d]`` block may hold before the rows are split (bounds memory).
+#: Elements a gathered ``[N, entries, d]`` block may hold before it is split (bounds memory).
 GATHER_BUDGET = 2**25
 
 
-def _row_blocks(n: int, per_row: int):
-    step = max(1, GATHER_BUDGET // max(per_row, 1))
-    for r0 in range(0, n, step):
-        yield r0, min(n, r0 + step)
+def row_pointers(row: torch.Tensor, n: int) -> torch.Tensor:
+    """``ptr[t]`` = first entry of row t (``ptr[n]`` = number of entries), for entries sorted by row."""
+    return torch.searchsorted(row.contiguous(), torch.arange(n + 1, device=row.device, dtype=row.dtype))
 
 
-def masked(coef: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Coefficients with padded slots set to 0 (NaN or garbage there must not leak)."""
-    return torch.where(idx >= 0, coef, torch.zeros((), dtype=coef.dtype, device=coef.device))
+def _segment_sum(prod: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Sums of ``prod[:, offsets[i]:offsets[i+1]]`` -> ``[N, len(offsets) - 1, d]``."""
+    N = prod.shape[0]
+    return torch.segment_reduce(prod, "sum", offsets=offsets.expand(N, -1).contiguous(), axis=1)
 
 
-def gather_apply(coef: torch.Tensor, idx: torch.Tensor, v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``out[:, t] = sum_j coef[:, t, j] * v[:, idx[t, j]]`` with coef already masked; returns out."""
-    N, n, w = coef.shape
-    d = v.shape[-1]
-    if w == 0:
+def _row_blocks(ptr: np.ndarray, per_entry: int):
+    """Row ranges ``[r0, r1)`` holding at most GATHER_BUDGET / per_entry entries (at least one row)."""
+    n = ptr.size - 1
+    cap = max(1, GATHER_BUDGET // max(per_entry, 1))
+    r0 = 0
+    while r0 < n:
+        r1 = int(np.searchsorted(ptr, ptr[r0] + cap, side="right")) - 1
+        r1 = min(n, max(r0 + 1, r1))
+        yield r0, r1
+        r0 = r1
+
+
+def apply(c: torch.Tensor, row: torch.Tensor, src: torch.Tensor, v: torch.Tensor,
+          out: torch.Tensor) -> torch.Tensor:
+    """``out[:, t] = sum_{e: row_e = t} c[:, e] * v[:, src_e]``; returns out."""
+    N, n, d = out.shape
+    if row.numel() == 0:
         return out.zero_()
-    safe = idx.clamp(min=0)
-    for r0, r1 in _row_blocks(n, N * w * d):
-        g = v[:, safe[r0:r1].reshape(-1)].view(N, r1 - r0, w, d)
-        out[:, r0:r1] = torch.matmul(coef[:, r0:r1].unsqueeze(-2), g).squeeze(-2)
+    ptr = row_pointers(row, n)
+    ptr_host = ptr.cpu().numpy()
+    for r0, r1 in _row_blocks(ptr_host, N * d):
+        e0, e1 = int(ptr_host[r0]), int(ptr_host[r1])
+        prod = c[:, e0:e1, None] * v.index_select(1, src[e0:e1])
+        out[:, r0:r1] = _segment_sum(prod, ptr[r0:r1 + 1] - e0)
     return out
 
 
-def gather_dot(z: torch.Tensor, idx: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``g[:, t, j] = <z[:, t], v[:, idx[t, j]]>`` for valid slots, 0 in padded slots."""
-    N, n, d = z.shape
-    w = idx.shape[1]
-    out = torch.zeros((N, n, w), dtype=z.dtype, device=z.device)
-    if w == 0:
-        return out
-    safe = idx.clamp(min=0)
-    for r0, r1 in _row_blocks(n, N * w * d):
-        g = v[:, safe[r0:r1].reshape(-1)].view(N, r1 - r0, w, d)
-        out[:, r0:r1] = torch.matmul(g, z[:, r0:r1].unsqueeze(-1)).squeeze(-1)
-    return masked(out, idx)
+def entry_dot(z: torch.Tensor, row: torch.Tensor, src: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``g[:, e] = <z[:, row_e], v[:, src_e]>`` -> ``[N, nnz]``."""
+    N, _, d = z.shape
+    m = row.numel()
+    out = torch.empty((N, m), dtype=z.dtype, device=z.device)
+    step = max(1, GATHER_BUDGET // (N * d))
+    for e0 in range(0, m, step):
+        e1 = min(m, e0 + step)
+        out[:, e0:e1] = (z.index_select(1, row[e0:e1]) * v.index_select(1, src[e0:e1])).sum(-1)
+    return out
 
 
-def substitute(x: torch.Tensor, coef: torch.Tensor, idx: torch.Tensor, chunk: int,
+def substitute(x: torch.Tensor, c: torch.Tensor, row: torch.Tensor, src: torch.Tensor, chunk: int,
                out: torch.Tensor) -> torch.Tensor:
-    """Forward substitution ``out = (I - B)^{-1} x`` for strictly lower ``B`` given by ``idx`` and masked
-    ``coef`` (``[N, n, wb]``), chunk by chunk. Rows of idx are sorted, so in the rows of a chunk starting
-    at t0 the past entries (``idx < t0``) come first: a chunk gathers only its widest past prefix."""
+    """Forward substitution ``out = (I - B)^{-1} x`` for the strictly lower ``B`` with entries
+    ``(row, src)`` and coefficients ``c[N, nnz]``, chunk by chunk (chunk = C positions)."""
     N, n, d = x.shape
-    w = idx.shape[1]
-    if w == 0:
+    if row.numel() == 0:
         return out.copy_(x)
     C = max(1, min(int(chunk), n))
     nc = -(-n // C)
-    t = torch.arange(n, device=idx.device)
-    t0 = (t // C) * C
-    valid = idx >= 0
-    past = valid & (idx < t0[:, None])
-    intra = valid & ~past
-    # per chunk (one host sync): how many leading slots reach into the past, whether the block is non-zero
-    pad = nc * C - n
-    width = torch.nn.functional.pad(past.sum(1), (0, pad)).view(nc, C).amax(1)
-    has_intra = torch.nn.functional.pad(intra.sum(1), (0, pad)).view(nc, C).amax(1) > 0
-    width, has_intra = width.tolist(), has_intra.tolist()
+    t0 = (row // C) * C
+    past = src < t0
+    p_row, p_src, p_c = row[past], src[past], c[:, past]
+    i_row, i_src, i_c = row[~past], src[~past], c[:, ~past]
+    p_ptr = row_pointers(p_row, n)
+    bounds = torch.clamp(torch.arange(nc + 1, device=row.device) * C, max=n)
+    chunk_ptr = p_ptr[bounds].tolist()
+    has_intra = (torch.bincount(i_row // C, minlength=nc) > 0).tolist()
     # the dense intra-chunk blocks -B_cc of every chunk at once: [N, nc, C, C]
-    rows, slots = intra.nonzero(as_tuple=True)
-    flat = (rows // C) * (C * C) + (rows % C) * C + (idx[rows, slots] - t0[rows])
+    flat = (i_row // C) * (C * C) + (i_row % C) * C + (i_src - (i_row // C) * C)
     blocks = torch.zeros((N, nc * C * C), dtype=x.dtype, device=x.device)
-    blocks[:, flat] = -coef[:, rows, slots]
+    blocks[:, flat] = -i_c
     blocks = blocks.view(N, nc, C, C)
-    past_idx = torch.where(past, idx, 0)            # other slots read h_0 (written) with coefficient 0
-    past_coef = torch.where(past, coef, torch.zeros((), dtype=coef.dtype, device=coef.device))
-    for c in range(nc):
-        s0, s1 = c * C, min(n, c * C + C)
-        r, k = s1 - s0, width[c]
+    for k in range(nc):
+        s0, s1 = k * C, min(n, k * C + C)
+        e0, e1 = chunk_ptr[k], chunk_ptr[k + 1]
         rhs = x[:, s0:s1]
-        if k:
-            g = out[:, past_idx[s0:s1, :k].reshape(-1)].view(N, r, k, d)
-            rhs = rhs + torch.matmul(past_coef[:, s0:s1, :k].unsqueeze(-2), g).squeeze(-2)
-        if has_intra[c]:
-            out[:, s0:s1] = torch.linalg.solve_triangular(blocks[:, c, :r, :r], rhs, upper=False,
+        if e1 > e0:
+            prod = p_c[:, e0:e1, None] * out.index_select(1, p_src[e0:e1])
+            rhs = rhs + _segment_sum(prod, p_ptr[s0:s1 + 1] - e0)
+        if has_intra[k]:
+            r = s1 - s0
+            out[:, s0:s1] = torch.linalg.solve_triangular(blocks[:, k, :r, :r], rhs, upper=False,
                                                           unitriangular=True)
         else:
             out[:, s0:s1] = rhs

@@ -1,10 +1,14 @@
-"""Index tables for the torch op: validation, transposed tables, device copies (cached per table object).
+"""Index tables for the torch op: validation, entry lists, transposed tables (cached per table object).
 
 The forward substitution ``(I - B) H = A U`` walks the tables ``a_idx``, ``b_idx`` (DESIGN.md section 3).
 Its gradient walks the *transposed* pattern: ``grad_U = A^T Z`` with ``Z = (I - B)^{-T} G``, a backward
 substitution. Reversing time (``s -> n-1-s``) turns ``B^T`` into a strictly lower pattern again, so the
-same forward-substitution code runs it. A transposed table row lists, for a source s, the targets t with
-``s in S(t)``; a slot table lists where each coefficient lives in the flattened ``[n * w]`` original.
+same forward-substitution code runs it.
+
+The op consumes each table as its list of valid entries sorted by row (compressed sparse rows without
+padding): ``row[e]``, ``src[e]`` (the position read) and ``slot[e] = row * w + j`` (where the coefficient
+lives in the flattened ``[n * w]`` coefficient array). Padded -1 tables would not do for the transposed
+side: a hub position read by every t (``h_0`` in ``fenwick``) would widen every row to n.
 """
 from __future__ import annotations
 
@@ -17,42 +21,27 @@ import torch
 from glrtheory.errors import GLRError
 
 
-class TransposedTable(NamedTuple):
-    """``idx[s, k]``: the k-th target t with s in S(t) (-1 padded); ``slot[s, k] = t * w + j``."""
+class Entries(NamedTuple):
+    """The valid entries of a table, sorted by (row, src): ``row[e]``, ``src[e]``, ``slot[e]``."""
 
-    idx: np.ndarray
+    row: np.ndarray
+    src: np.ndarray
     slot: np.ndarray
 
 
-class ScanPlan(NamedTuple):
-    """Device tensors for ``glr_scan``: the tables, ``A^T`` and the time-reversed ``B^T``."""
-
-    a_idx: torch.Tensor
-    b_idx: torch.Tensor
-    at_idx: torch.Tensor
-    at_slot: torch.Tensor
-    bt_idx: torch.Tensor
-    bt_slot: torch.Tensor
-
-
-def transpose_table(idx: np.ndarray, reverse: bool = False) -> TransposedTable:
-    """Transpose an index table (vectorized). ``reverse=True`` also reverses time: row ``n-1-s`` lists
-    ``n-1-t`` ascending, so the transposed strictly-lower B becomes strictly lower again."""
-    n, w = idx.shape
+def entries(idx: np.ndarray) -> Entries:
+    """Entries of a sorted, -1 padded table ``idx[n, w]`` in row-major order (so sorted by row, src)."""
     rows, slots = np.nonzero(idx >= 0)
-    src = idx[rows, slots].astype(np.int64)
-    order = np.lexsort((-rows if reverse else rows, src))      # by source, then target (desc if reversed)
-    rows, slots, src = rows[order], slots[order], src[order]
-    counts = np.bincount(src, minlength=n)
-    width = int(counts.max(initial=0))
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    k = np.arange(src.size) - start[src]
-    out_idx = np.full((n, width), -1, dtype=np.int64)
-    out_slot = np.full((n, width), -1, dtype=np.int64)
-    row = n - 1 - src if reverse else src
-    out_idx[row, k] = n - 1 - rows if reverse else rows
-    out_slot[row, k] = rows * w + slots
-    return TransposedTable(out_idx, out_slot)
+    return Entries(rows, idx[rows, slots].astype(np.int64), rows * idx.shape[1] + slots)
+
+
+def transpose(e: Entries, n: int, reverse: bool = False) -> Entries:
+    """The transposed table: row s lists the t with ``s in S(t)``, keeping each coefficient's slot.
+    ``reverse=True`` also reverses time (row ``n-1-s`` lists ``n-1-t``), so a strictly lower B^T stays
+    strictly lower. Rows come out sorted by (row, src) like ``entries``."""
+    row, src = (n - 1 - e.src, n - 1 - e.row) if reverse else (e.src, e.row)
+    order = np.lexsort((src, row))
+    return Entries(row[order], src[order], e.slot[order])
 
 
 def check_table(idx, n: int, strict: bool, name: str) -> np.ndarray:
@@ -81,6 +70,15 @@ def check_table(idx, n: int, strict: bool, name: str) -> np.ndarray:
     return arr
 
 
+class ScanPlan(NamedTuple):
+    """What ``glr_scan`` needs about the pattern at length n, as device tensors: the entries of A, B,
+    A^T and the time-reversed B^T (three tensors each, ``row, src, slot``), and the table shapes."""
+
+    tensors: tuple
+    a_shape: tuple
+    b_shape: tuple
+
+
 _PLANS: dict = {}
 
 
@@ -90,7 +88,7 @@ def _forget(key) -> None:
 
 def scan_plan(tables, n: int, device: torch.device) -> ScanPlan:
     """Validate ``tables = (a_idx, b_idx)`` for length n and build the plan; cached per table object
-    (and device), so the transposed tables are built once per table."""
+    (and device), so the transposed tables are built once per table. Tables must not be mutated."""
     if not isinstance(tables, (tuple, list)) or len(tables) != 2:
         raise GLRError("tables must be the pair (a_idx, b_idx) from Pattern.tables(n)")
     key = (id(tables[0]), id(tables[1]), n, str(device))
@@ -99,10 +97,10 @@ def scan_plan(tables, n: int, device: torch.device) -> ScanPlan:
         return plan
     a_idx = check_table(tables[0], n, strict=False, name="a_idx")
     b_idx = check_table(tables[1], n, strict=True, name="b_idx")
-    at = transpose_table(a_idx)
-    bt = transpose_table(b_idx, reverse=True)
-    plan = ScanPlan(*(torch.as_tensor(x, device=device)
-                      for x in (a_idx, b_idx, at.idx, at.slot, bt.idx, bt.slot)))
+    a, b = entries(a_idx), entries(b_idx)
+    parts = (a, b, transpose(a, n), transpose(b, n, reverse=True))
+    plan = ScanPlan(tuple(torch.as_tensor(x, device=device) for e in parts for x in e),
+                    a_idx.shape, b_idx.shape)
     try:
         for obj in tables:
             weakref.finalize(obj, _forget, key)

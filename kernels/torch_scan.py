@@ -22,7 +22,7 @@ from torch.utils.flop_counter import register_flop_formula
 
 from glrtheory.errors import GLRError
 
-from .torch_algorithms import gather_apply, gather_dot, masked, substitute
+from .torch_algorithms import apply, entry_dot, substitute
 from .torch_plan import scan_plan
 
 #: Default chunk length C of the chunked substitution.
@@ -33,37 +33,43 @@ DTYPES = (torch.float32, torch.float64)
 Tensor = torch.Tensor
 
 
+def _entry_coefficients(coef: Tensor, slot: Tensor) -> Tensor:
+    """Per-entry coefficients ``coef.flat[slot]`` -> ``[N, nnz]`` (padded slots are never read)."""
+    return coef.reshape(coef.shape[0], -1).index_select(1, slot)
+
+
 @torch.library.custom_op("glrtheory::glr_scan", mutates_args=())
-def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, at_idx: Tensor, at_slot: Tensor,
-          bt_idx: Tensor, bt_slot: Tensor, chunk: int) -> Tensor:
-    x = gather_apply(masked(a, a_idx), a_idx, u, torch.empty_like(u))
-    return substitute(x, masked(b, b_idx), b_idx, chunk, torch.empty_like(u))
+def _scan(u: Tensor, a: Tensor, b: Tensor, a_row: Tensor, a_src: Tensor, a_slot: Tensor, b_row: Tensor,
+          b_src: Tensor, b_slot: Tensor, at_row: Tensor, at_src: Tensor, at_slot: Tensor, bt_row: Tensor,
+          bt_src: Tensor, bt_slot: Tensor, chunk: int) -> Tensor:
+    x = apply(_entry_coefficients(a, a_slot), a_row, a_src, u, torch.empty_like(u))
+    return substitute(x, _entry_coefficients(b, b_slot), b_row, b_src, chunk, torch.empty_like(u))
 
 
 @_scan.register_fake
-def _(u, a, b, a_idx, b_idx, at_idx, at_slot, bt_idx, bt_slot, chunk):
+def _(u, a, b, *tables_and_chunk):
     return torch.empty_like(u)
 
 
-def _transposed(coef: Tensor, idx: Tensor, slot: Tensor) -> Tensor:
-    """Coefficients on a transposed table: ``coef.flat[slot]`` (0 in padded slots)."""
-    N, n, w = coef.shape
-    return masked(masked(coef, idx).reshape(N, n * w)[:, slot.clamp(min=0)], slot)
-
-
 @torch.library.custom_op("glrtheory::glr_scan_backward", mutates_args=())
-def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, a_idx: Tensor, b_idx: Tensor,
-                   at_idx: Tensor, at_slot: Tensor, bt_idx: Tensor, bt_slot: Tensor,
+def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, a_row: Tensor, a_src: Tensor,
+                   a_slot: Tensor, b_row: Tensor, b_src: Tensor, b_slot: Tensor, at_row: Tensor,
+                   at_src: Tensor, at_slot: Tensor, bt_row: Tensor, bt_src: Tensor, bt_slot: Tensor,
                    chunk: int) -> tuple[Tensor, Tensor, Tensor]:
-    bt = _transposed(b, b_idx, bt_slot)                       # time-reversed B^T, strictly lower
-    z = substitute(grad.flip(1), bt, bt_idx, chunk, torch.empty_like(u)).flip(1)
-    at = _transposed(a, a_idx, at_slot)
-    grad_u = gather_apply(at, at_idx, z, torch.empty_like(u))
-    return grad_u, gather_dot(z, a_idx, u), gather_dot(z, b_idx, h)
+    # Z = (I - B)^{-T} G: forward substitution over the time-reversed B^T
+    z = substitute(grad.flip(1), _entry_coefficients(b, bt_slot), bt_row, bt_src, chunk,
+                   torch.empty_like(u)).flip(1)
+    grad_u = apply(_entry_coefficients(a, at_slot), at_row, at_src, z, torch.empty_like(u))
+    grads = []
+    for coef, row, src, slot, v in ((a, a_row, a_src, a_slot, u), (b, b_row, b_src, b_slot, h)):
+        g = torch.zeros((coef.shape[0], coef.shape[1] * coef.shape[2]), dtype=u.dtype, device=u.device)
+        g[:, slot] = entry_dot(z, row, src, v)
+        grads.append(g.view(coef.shape))
+    return grad_u, grads[0], grads[1]
 
 
 @_scan_backward.register_fake
-def _(grad, u, a, b, h, a_idx, b_idx, at_idx, at_slot, bt_idx, bt_slot, chunk):
+def _(grad, u, a, b, *rest):
     return torch.empty_like(u), torch.empty_like(a), torch.empty_like(b)
 
 
@@ -76,28 +82,24 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, grad):
     u, a, b, h, *tables = ctx.saved_tensors
     gu, ga, gb = torch.ops.glrtheory.glr_scan_backward(grad.contiguous(), u, a, b, h, *tables, ctx.chunk)
-    return (gu, ga, gb) + (None,) * 7
+    return (gu, ga, gb) + (None,) * 13
 
 
 _scan.register_autograd(_backward, setup_context=_setup_context)
 
 
-def _nnz(*idx: Tensor) -> int:
-    return int(sum(int((i >= 0).sum()) for i in idx))
-
-
 @register_flop_formula(torch.ops.glrtheory.glr_scan, get_raw=True)
-def _scan_flops(u, a, b, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
+def _scan_flops(u, a, b, a_row, a_src, a_slot, b_row, *rest, out_val=None, **kwargs) -> int:
     """``2 * batch * d * (nnz_a + nnz_b)``."""
     N, _, d = u.shape
-    return 2 * N * d * _nnz(a_idx, b_idx)
+    return 2 * N * d * (a_row.numel() + b_row.numel())
 
 
 @register_flop_formula(torch.ops.glrtheory.glr_scan_backward, get_raw=True)
-def _scan_backward_flops(grad, u, a, b, h, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
+def _scan_backward_flops(grad, u, a, b, h, a_row, a_src, a_slot, b_row, *rest, out_val=None, **kwargs) -> int:
     """``4 * batch * d * (nnz_a + nnz_b)``: ``(I-B)^{-T}`` and ``dL/db`` over B, ``A^T`` and ``dL/da`` over A."""
     N, _, d = u.shape
-    return 4 * N * d * _nnz(a_idx, b_idx)
+    return 4 * N * d * (a_row.numel() + b_row.numel())
 
 
 def flops(tables, batch: int, d: int) -> int:
@@ -132,9 +134,9 @@ def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEFAULT_CH
         raise GLRError(f"u must have shape [..., n, d] with n, d >= 1, got {tuple(u.shape)}")
     n, d = u.shape[-2:]
     plan = scan_plan(tables, n, u.device)
-    for coef, idx, name in ((a, plan.a_idx, "a"), (b, plan.b_idx, "b")):
-        if coef.ndim < 2 or coef.shape[-2:] != idx.shape:
-            raise GLRError(f"{name} must have shape [..., {idx.shape[0]}, {idx.shape[1]}] to match its "
+    for coef, shape, name in ((a, plan.a_shape, "a"), (b, plan.b_shape, "b")):
+        if coef.ndim < 2 or tuple(coef.shape[-2:]) != shape:
+            raise GLRError(f"{name} must have shape [..., {shape[0]}, {shape[1]}] to match its "
                            f"index table, got {tuple(coef.shape)}")
     try:
         batch = torch.broadcast_shapes(u.shape[:-2], a.shape[:-2], b.shape[:-2])
@@ -149,5 +151,5 @@ def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEFAULT_CH
     def flat(x: Tensor) -> Tensor:
         return x.expand(batch + x.shape[-2:]).reshape((size,) + x.shape[-2:]).contiguous()
 
-    h = torch.ops.glrtheory.glr_scan(flat(u), flat(a), flat(b), *plan, chunk)
+    h = torch.ops.glrtheory.glr_scan(flat(u), flat(a), flat(b), *plan.tensors, chunk)
     return h.view(batch + (n, d))

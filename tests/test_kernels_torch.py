@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 
 from glrtheory import GLRError, Pattern, solve  # noqa: E402
 from glrtheory.kernels.torch import GLRMixer, glr_scan  # noqa: E402
-from glrtheory.kernels.torch_algorithms import gather_apply, masked, scan_dense, substitute  # noqa: E402
-from glrtheory.kernels.torch_plan import scan_plan, transpose_table  # noqa: E402
+from glrtheory.kernels.torch_algorithms import apply, scan_dense, substitute  # noqa: E402
+from glrtheory.kernels.torch_plan import entries, scan_plan, transpose  # noqa: E402
 from tests.helpers import BUILTIN_SPECS, rel_err  # noqa: E402
 
 LENGTHS = [1, 2, 63, 1000]
@@ -58,15 +58,26 @@ def test_scan_matches_reference(rng, spec, n):
 @pytest.mark.parametrize("chunk", [1, 7, 64])
 def test_chunked_substitution_writes_every_state(rng, spec, n, chunk):
     """Chunk by chunk (n not a multiple of C too) into NaN-filled outputs equals the token-by-token
-    reference; chunk=1 is the token-by-token substitution itself."""
+    reference; chunk=1 is the token-by-token substitution itself. Also the backward substitution
+    ``Z = (I - B)^{-T} G`` over the time-reversed transposed table."""
+    import scipy.linalg
+
+    from glrtheory.recurrence import dense_coefficients
+
     p, tables, u, a, b = problem(rng, spec, n)
     ref = solve(p, a, b, u)
     plan = scan_plan(tables, n, torch.device("cpu"))
+    a_row, a_src, a_slot, b_row, b_src, b_slot, _, _, _, bt_row, bt_src, bt_slot = plan.tensors
     ut, at, bt = as_t(u, a, b)
     N = u.shape[0]
-    x = gather_apply(masked(at, plan.a_idx), plan.a_idx, ut, torch.full((N, n, 3), torch.nan, dtype=torch.float64))
-    h = substitute(x, masked(bt, plan.b_idx), plan.b_idx, chunk, torch.full_like(x, torch.nan))
+    nan = torch.full((N, n, 3), torch.nan, dtype=torch.float64)
+    x = apply(at.reshape(N, -1)[:, a_slot], a_row, a_src, ut, nan.clone())
+    h = substitute(x, bt.reshape(N, -1)[:, b_slot], b_row, b_src, chunk, nan.clone())
     assert rel_err(h.numpy(), ref) <= 1e-12
+    z = substitute(ut.flip(1), bt.reshape(N, -1)[:, bt_slot], bt_row, bt_src, chunk, nan.clone()).flip(1)
+    _, B = dense_coefficients(*tables, a, b)
+    z_ref = [scipy.linalg.solve_triangular(np.eye(n) - B[i], u[i], lower=True, trans="T") for i in range(N)]
+    assert rel_err(z.numpy(), np.stack(z_ref)) <= 1e-12
 
 
 def test_padded_slots_are_ignored(rng):
@@ -90,23 +101,24 @@ def test_batch_dims_broadcast(rng):
 
 
 # -- backward -------------------------------------------------------------------------------------
-def test_transposed_tables(rng):
+def test_transposed_tables():
     p = Pattern.from_spec("fenwick+window:3")
     n = 70
-    for idx, strict in zip(p.tables(n), (False, True)):
+    for idx, reverse in zip(p.tables(n), (False, True)):
+        e = entries(idx)
         mask = np.zeros((n, n), bool)
-        rows, cols = np.nonzero(idx >= 0)
-        mask[rows, idx[rows, cols]] = True
-        tt = transpose_table(idx, reverse=strict)
+        mask[e.row, e.src] = True
+        tt = transpose(e, n, reverse=reverse)
         back = np.zeros((n, n), bool)
-        r, k = np.nonzero(tt.idx >= 0)
-        back[r, tt.idx[r, k]] = True
-        expect = mask.T[::-1, ::-1] if strict else mask.T
-        assert np.array_equal(back, expect)
-        assert np.array_equal(idx.ravel()[tt.slot[r, k]], (n - 1 - r) if strict else r)
-        ok = tt.idx >= 0                            # rows strictly increasing, padding last
-        assert not (ok[:, 1:] & ~ok[:, :-1]).any()
-        assert not (ok[:, 1:] & (np.diff(tt.idx, axis=1) <= 0)).any()
+        back[tt.row, tt.src] = True
+        assert np.array_equal(back, mask.T[::-1, ::-1] if reverse else mask.T)
+        t_of_slot = tt.slot // idx.shape[1]                 # each coefficient keeps its slot
+        assert np.array_equal(t_of_slot, n - 1 - tt.src if reverse else tt.src)
+        assert np.array_equal(idx.ravel()[tt.slot], n - 1 - tt.row if reverse else tt.row)
+        key = tt.row * n + tt.src
+        assert np.all(np.diff(key) > 0)                      # sorted by (row, src), no duplicates
+        if reverse:
+            assert np.all(tt.src < tt.row)                   # strictly lower again
 
 
 def test_plan_is_built_once_per_table_object():
@@ -139,10 +151,10 @@ def test_gradcheck(rng, spec, n):
 def test_gradients_match_autograd_through_dense_reference(rng, spec, n):
     p, tables, u, a, b = problem(rng, spec, n)
     g = torch.tensor(rng.standard_normal(u.shape))
-    plan = scan_plan(tables, n, torch.device("cpu"))
+    a_idx, b_idx = (torch.as_tensor(i, dtype=torch.long) for i in tables)
     grads = []
     for fn in (lambda u, a, b: glr_scan(u, a, b, tables, chunk=16),
-               lambda u, a, b: scan_dense(u, masked(a, plan.a_idx), masked(b, plan.b_idx), plan.a_idx, plan.b_idx)):
+               lambda u, a, b: scan_dense(u, a, b, a_idx, b_idx)):
         args = as_t(u, a, b, grad=True)
         (fn(*args) * g).sum().backward()
         grads.append([x.grad.numpy() for x in args])
@@ -154,7 +166,7 @@ def test_opcheck():
     """torch.library's own checks of the custom op: schema, fake tensor, autograd registration."""
     p, tables, u, a, b = problem(np.random.default_rng(1), "power2+window:2", 20)
     plan = scan_plan(tables, 20, torch.device("cpu"))
-    args = (*as_t(u, a, b, grad=True), *plan, 8)
+    args = (*as_t(u, a, b, grad=True), *plan.tensors, 8)
     torch.library.opcheck(torch.ops.glrtheory.glr_scan.default, args,
                           test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
