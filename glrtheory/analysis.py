@@ -454,7 +454,11 @@ def full_receptive_field(p: Pattern, n: int) -> bool:
 def hankel_profile(p: Pattern, n: int) -> np.ndarray:
     """Generic Hankel rank at each cut t = 0..n-2: the maximum number of vertex-disjoint paths from
     ``{u_0..u_t}`` to ``{h_{t+1}..h_{n-1}}`` (networkx max-flow with unit vertex capacities)."""
-    _check_pattern(p)
+    return _hankel_profile(_check_pattern(p), check_length(n)).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _hankel_profile(p: Pattern, n: int) -> np.ndarray:
     if n > HANKEL_MAX_N:
         raise GLRError(f"the generic Hankel rank (one max-flow per cut) is limited to n <= {HANKEL_MAX_N}, "
                        f"got n={n}")

@@ -1,5 +1,132 @@
-"""Placeholder: the verbs of this module are being written (see the open issues)."""
+"""``glr analyze`` (the exact quantities of one pattern at length n) and ``glr compare`` (the trade-off)."""
+from __future__ import annotations
+
+from ..analysis import (analyze, compare, decode_costs, hankel_profile, live_profile, sweep,
+                        total_cost)
+from ..errors import GLRError
+from .common import add_output_args, pattern_arg, positive_int, print_json, pyplot, save
+
+#: Without --rank, the rank panel of ``compare --plot`` covers n up to this length.
+PLOT_RANK_MAX_N = 128
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("analyze", help="exact cost, cache, depth, hops (and generic Hankel rank) at length n")
+    p.add_argument("spec", help="pattern spec, e.g. power2 or window:64+fenwick")
+    p.add_argument("--n", type=positive_int, required=True, help="sequence length")
+    p.add_argument("--rank", action="store_true",
+                   help="also the generic Hankel rank (one max-flow per cut; limited n)")
+    add_output_args(p)
+    p.set_defaults(run=run_analyze)
+
+    p = sub.add_parser("compare", help="side-by-side trade-off of several patterns at length n")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="pattern specs")
+    p.add_argument("--n", type=positive_int, required=True, help="sequence length")
+    p.add_argument("--rank", action="store_true", help="add the generic Hankel rank column (limited n)")
+    add_output_args(p)
+    p.set_defaults(run=run_compare)
+
+
+def _text(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def run_analyze(args) -> None:
+    p = pattern_arg(args.spec)
+    plt = pyplot(args.plot) if args.plot else None
+    report = analyze(p, args.n, rank=args.rank)
+    if plt is not None:
+        panels = 3 if args.rank else 2
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
+        series = [(decode_costs(p, args.n), "decode cost |A(t)|+|B(t)|", "t"),
+                  (live_profile(p, args.n), "live set after step t", "t")]
+        if args.rank:
+            series.append((hankel_profile(p, args.n), "generic Hankel rank at cut t", "cut t"))
+        for ax, (y, title, xlabel) in zip(axes, series):
+            ax.plot(range(len(y)), y, lw=1)
+            ax.set_title(f"{p.spec}: {title}", fontsize=9)
+            ax.set_xlabel(xlabel)
+        save(fig, args.plot)
+        plt.close(fig)
+    if args.json:
+        print_json(report)
+        return
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        print(f"{key:<{width}}  {_text(value)}")
+    if plt is not None:
+        print(f"wrote {args.plot}")
+
+
+COLUMNS = (("spec", "spec"), ("decode_cost_max", "decode max"), ("decode_cost_mean", "decode mean"),
+           ("total_cost", "total cost"), ("cache_peak", "cache"), ("depth", "depth"),
+           ("hop_diameter", "hops"), ("hankel_rank_max", "rank"), ("theta_total", "Theta(total)"),
+           ("theta_cache", "Theta(cache)"))
+
+
+def table(rows: list[dict]) -> str:
+    """The side-by-side text table of ``glr compare`` (rows: analyze reports plus ``total_cost``)."""
+    cols = [(key, head) for key, head in COLUMNS if any(key in r for r in rows)]
+    cells = [[head for _, head in cols]] + [[_text(r.get(key)) for key, _ in cols] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _lengths(n: int) -> list[int]:
+    ns, k = [], 16
+    while k < n:
+        ns.append(k)
+        k *= 2
+    return ns + [n]
+
+
+def run_compare(args) -> None:
+    patterns = [pattern_arg(s) for s in args.specs]
+    plt = pyplot(args.plot) if args.plot else None
+    rows = compare(patterns, args.n, rank=args.rank)
+    if plt is not None:
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        ns = _lengths(args.n)
+        rank_max_n = args.n if args.rank else min(args.n, PLOT_RANK_MAX_N)
+        for p in patterns:
+            data = sweep(p, ns)
+            axes[0].loglog(data["n"], data["total_cost"], "o-", label=p.spec)
+            axes[1].loglog(data["n"], data["cache_peak"], "o-", label=p.spec)
+            rank = _rank_series(p, [n for n in ns if n <= rank_max_n])
+            axes[2].loglog(rank["n"], rank["hankel_rank_max"], "o-", label=p.spec)
+        for ax, title in zip(axes, ("total cost nnz_a + nnz_b", "cache peak",
+                                    "generic Hankel rank (max-flow, within limits)")):
+            ax.set_title(title)
+            ax.set_xlabel("n")
+            ax.legend(fontsize=8)
+        save(fig, args.plot)
+        plt.close(fig)
+    if args.json:
+        print_json(rows)
+        return
+    for p, row in zip(patterns, rows):
+        row["total_cost"] = total_cost(p, args.n)
+    print(table(rows))
+    if plt is not None:
+        print(f"wrote {args.plot}")
+
+
+def _rank_series(p, ns: list[int]) -> dict[str, list]:
+    """``sweep(..., rank=True)`` over the longest prefix of ns whose max-flows are within the limits."""
+    done: list[int] = []
+    for n in ns:
+        try:
+            hankel_profile(p, n)
+        except GLRError:
+            break
+        done.append(n)
+    data = sweep(p, done, rank=True)
+    return {"n": data["n"], "hankel_rank_max": data["hankel_rank_max"]}
+

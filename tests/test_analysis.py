@@ -1,0 +1,291 @@
+"""glrtheory.analysis against definition-level references built from ``p.sets(n)`` (DESIGN.md section 2)."""
+import numpy as np
+import pytest
+import scipy.sparse
+import scipy.sparse.csgraph
+from hypothesis import given, settings, strategies as st
+
+from glrtheory import GLRError, Pattern
+from glrtheory import analysis as an
+from glrtheory.prime_field import mixing_matrix_mod_p, random_coefficients, rank_mod_p
+from glrtheory.recurrence import mixing_jacobian
+
+FAMILIES = ["ssm", "attention", "window:5", "lags:1,3,8", "power2", "power:3", "quadratic", "exponent:0.5",
+            "exponent:0.8", "exponent:1", "exponent:0", "fenwick", "blocks", "blocks:7", "kron:1,11",
+            "kron:1,11,101", "window:4+fenwick", "ssm+fenwick", "blocks:5+lags:3", "window:3+kron:1,11"]
+
+
+# -- definition-level references -------------------------------------------------------------------
+def ref_counts(p, n):
+    A, B = p.sets(n)
+    return np.array([len(a) for a in A]), np.array([len(b) for b in B])
+
+
+def ref_live(p, n):
+    """|{u_s : s <= t, s in A(t') for some t' > t}| + |{h_s : s <= t, s in B(t') for some t' > t}|."""
+    A, B = p.sets(n)
+    out = []
+    for t in range(n):
+        later_a = set().union(*A[t + 1:]) if t + 1 < n else set()
+        later_b = set().union(*B[t + 1:]) if t + 1 < n else set()
+        out.append(sum(1 for s in range(t + 1) if s in later_a) + sum(1 for s in range(t + 1) if s in later_b))
+    return np.array(out)
+
+
+def ref_depth(p, n):
+    _, B = p.sets(n)
+    d = [0] * n
+    for t in range(n):
+        d[t] = max((d[s] + 1 for s in B[t]), default=0)
+    return max(d)
+
+
+def ref_hops(p, n):
+    """hops[s, t] by breadth-first search on the 2n-vertex graph (u_s = s, h_t = n + t); -1 unreachable."""
+    A, B = p.sets(n)
+    rows, cols = [], []
+    for t in range(n):
+        rows += list(A[t]) + [n + s for s in B[t]]
+        cols += [n + t] * (len(A[t]) + len(B[t]))
+    g = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(2 * n, 2 * n))
+    d = scipy.sparse.csgraph.shortest_path(g, unweighted=True, indices=np.arange(n))[:, n:]
+    return np.where(np.isfinite(d), d - 1, -1).astype(np.int64)
+
+
+def ref_diameter(p, n):
+    H = ref_hops(p, n)
+    pairs = H[np.triu_indices(n)]
+    return None if (pairs < 0).any() else int(pairs.max())
+
+
+def check_against_reference(p, n):
+    ca, cb = ref_counts(p, n)
+    assert an.nnz(p, n) == (ca.sum(), cb.sum())
+    np.testing.assert_array_equal(an.decode_costs(p, n), ca + cb)
+    live = ref_live(p, n)
+    np.testing.assert_array_equal(an.live_profile(p, n), live)
+    assert an.cache_peak(p, n) == live.max()
+    assert an.depth(p, n) == ref_depth(p, n)
+    diameter = ref_diameter(p, n)
+    assert an.hop_diameter(p, n) == diameter
+    assert an.full_receptive_field(p, n) == (diameter is not None)
+
+
+# -- random patterns ---------------------------------------------------------------------------------
+@st.composite
+def set_patterns(draw, max_n=40):
+    n = draw(st.integers(1, max_n))
+    dens_a, dens_b = draw(st.floats(0, 1)), draw(st.floats(0, 0.6))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    A = np.tril(rng.random((n, n)) < dens_a)
+    if draw(st.booleans()):
+        A |= np.eye(n, dtype=bool)  # most mixers see their own input
+    B = np.tril(rng.random((n, n)) < dens_b, -1)
+    return Pattern.from_masks(A, B), n
+
+
+@st.composite
+def lag_patterns(draw):
+    n = draw(st.sampled_from([1, 2, 63, 1000]))
+    a = draw(st.sets(st.integers(0, 70), min_size=1, max_size=4))
+    b = draw(st.sets(st.integers(1, 300), max_size=6))
+    return Pattern.from_lags(sorted(a), sorted(b)), n
+
+
+@settings(max_examples=40, deadline=None)
+@given(set_patterns())
+def test_user_patterns_match_definitions(case):
+    check_against_reference(*case)
+
+
+@settings(max_examples=25, deadline=None)
+@given(lag_patterns())
+def test_lag_patterns_match_definitions(case):
+    p, n = case
+    check_against_reference(p, n) if n < 1000 else _check_large(p, n)
+
+
+def _check_large(p, n):
+    """At n = 1000 only the cheap references (counts via sets, hops via scipy BFS, depth DP)."""
+    ca, cb = ref_counts(p, n)
+    assert an.nnz(p, n) == (ca.sum(), cb.sum())
+    assert an.depth(p, n) == ref_depth(p, n)
+    assert an.hop_diameter(p, n) == ref_diameter(p, n)
+
+
+@pytest.mark.parametrize("spec", FAMILIES)
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 63])
+def test_families_match_definitions(spec, n):
+    check_against_reference(Pattern.from_spec(spec), n)
+
+
+@pytest.mark.parametrize("spec", ["fenwick", "blocks", "power2", "quadratic", "kron:1,11", "window:9+fenwick",
+                                  "exponent:0.7"])
+def test_families_at_1000(spec):
+    p = Pattern.from_spec(spec)
+    _check_large(p, 1000)
+    np.testing.assert_array_equal(an.live_profile(p, 1000)[::97], ref_live(p, 1000)[::97])
+
+
+def test_union_with_user_pattern():
+    q = Pattern.from_sets([[0], [0, 1], [2], [1, 3], [4]], [[], [0], [0], [2], [3]])
+    check_against_reference(q + Pattern.from_spec("ssm"), 5)
+
+
+def test_fast_paths_are_taken_at_large_n(monkeypatch):
+    """The structured paths never reach the all-sources search (which would refuse at this n)."""
+    def refuse(p, n):
+        raise AssertionError("general search used")
+
+    monkeypatch.setattr(an, "_general_hop_diameter", refuse)
+    n = 2**14
+    assert an.hop_diameter(Pattern.from_spec("fenwick"), n) == 14
+    assert an.hop_diameter(Pattern.from_spec("blocks:100"), n) == (n - 1) // 100
+    assert an.hop_diameter(Pattern.from_spec("ssm"), n) == n - 1
+    assert an.hop_diameter(Pattern.from_spec("quadratic"), n) == 4
+    assert an.hop_diameter(Pattern.from_spec("kron:1,11"), n) is None
+    assert an.hop_diameter(Pattern.from_spec("window:16+fenwick"), n) is not None
+
+
+# -- Hankel rank -------------------------------------------------------------------------------------
+@settings(max_examples=12, deadline=None)
+@given(set_patterns(max_n=24))
+def test_max_flow_equals_exact_rank_over_field(case):
+    p, n = case
+    prof = an.hankel_profile(p, n)
+    np.testing.assert_array_equal(prof, an.hankel_profile_exact(p, n, seed=1))
+    live = an.live_profile(p, n)[:-1]
+    assert (prof <= live).all()  # the live set is a vertex cut
+
+
+@pytest.mark.parametrize("spec", ["quadratic", "fenwick", "blocks", "lags:2,3"])
+def test_max_flow_equals_exact_rank_n128(spec):
+    p = Pattern.from_spec(spec)
+    np.testing.assert_array_equal(an.hankel_profile(p, 128), an.hankel_profile_exact(p, 128, seed=7))
+
+
+def test_design_illustration_n128():
+    """DESIGN.md section 2: first order rank 1 cache 1; lags 2^k rank 64 cache 64.
+
+    The aligned binary counter gives rank 6 (not 5) with the foundation's fenwick, which puts h_0 in every
+    B(t) (k up to ceil(log2 n)); the variant with k <= log2(n) - 1 gives DESIGN.md's rank 5, cache 7.
+    """
+    n = 128
+    for spec, rank, cache in [("ssm", 1, 1), ("power2", 64, 64), ("fenwick", 6, 7)]:
+        p = Pattern.from_spec(spec)
+        assert an.hankel_rank_max(p, n) == rank
+        assert an.hankel_profile_exact(p, n).max() == rank
+        assert an.cache_peak(p, n) == cache
+    variant = Pattern.from_sets([[t] for t in range(n)],
+                                [sorted({((t - 1) >> k) << k for k in range(7)}) if t else [] for t in range(n)])
+    assert an.hankel_rank_max(variant, n) == 5
+    assert an.cache_peak(variant, n) == 7
+
+
+def test_rank_of_a_matrix_over_field():
+    assert rank_mod_p([[1, 2], [2, 4]]) == 1
+    assert rank_mod_p([[1, 2], [2, 4]], prime=3) == 1
+    assert rank_mod_p([[1, 1], [1, 2]], prime=2) == 2
+    assert rank_mod_p(np.zeros((3, 0))) == 0
+    rng = np.random.default_rng(0)
+    x = rng.integers(-5, 5, size=(7, 5)) @ rng.integers(-5, 5, size=(5, 9))  # rank <= 5 over Q
+    assert rank_mod_p(x) == np.linalg.matrix_rank(x)
+
+
+@pytest.mark.parametrize("prime", [101, 2**31 - 1])
+def test_mixing_matrix_mod_p_matches_exact_integers(prime):
+    p = Pattern.from_spec("window:3+fenwick")
+    n = 20
+    a_idx, b_idx, a, b = random_coefficients(p, n, seed=3, prime=prime)
+    M = np.zeros((n, n), dtype=object)  # exact integers: M[t] = A[t] + sum_s b[t, s] M[s]
+    for t in range(n):
+        for j, s in enumerate(a_idx[t]):
+            if s >= 0:
+                M[t, s] += int(a[t, j])
+        for j, s in enumerate(b_idx[t]):
+            if s >= 0:
+                M[t] = M[t] + int(b[t, j]) * M[s]
+    np.testing.assert_array_equal(mixing_matrix_mod_p(a_idx, b_idx, a, b, prime=prime), (M % prime).astype(np.int64))
+
+
+# -- degrees of freedom -------------------------------------------------------------------------------
+@settings(max_examples=15, deadline=None)
+@given(set_patterns(max_n=10), st.integers(0, 1000))
+def test_degrees_of_freedom_match_float_jacobian(case, seed):
+    p, n = case
+    a_idx, b_idx = p.tables(n)
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.5, 1.0, a_idx.shape) * rng.choice([-1, 1], a_idx.shape)
+    b = rng.uniform(0.2, 0.6, b_idx.shape) * rng.choice([-1, 1], b_idx.shape)
+    J = mixing_jacobian(p, a, b)
+    float_rank = np.linalg.matrix_rank(J) if J.size else 0
+    assert an.degrees_of_freedom(p, n, seed=seed) == float_rank
+
+
+def test_degrees_of_freedom_examples():
+    n = 16
+    assert an.degrees_of_freedom(Pattern.from_spec("attention"), n) == n * (n + 1) // 2
+    assert an.degrees_of_freedom(Pattern.from_spec("exponent:1"), n) == n * (n + 1) // 2  # universal
+    assert an.degrees_of_freedom(Pattern.from_spec("ssm"), n) == 2 * n - 1
+    with pytest.raises(GLRError, match="limited to n <= 256"):
+        an.degrees_of_freedom(Pattern.from_spec("ssm"), 257)
+
+
+# -- analyze and limits ---------------------------------------------------------------------------------
+def test_analyze_keys_and_values():
+    p = Pattern.from_spec("power2")
+    r = an.analyze(p, 64)
+    assert tuple(r) == an.KEYS
+    assert r["nnz_b"] == sum(min(7, int(np.log2(t)) + 1) if t else 0 for t in range(64))
+    assert (r["cache_peak"], r["hop_diameter"], r["depth"], r["full_receptive_field"]) == (32, 6, 63, True)
+    assert r["theta_total"] == "n*log(n)"
+    r = an.analyze(p, 64, rank=True)
+    assert tuple(r) == an.KEYS + ("hankel_rank_max",) and r["hankel_rank_max"] == 32
+    assert an.analyze(Pattern.from_spec("window:4"), 10)["hop_diameter"] is None
+    assert an.analyze(Pattern.from_spec("ssm"), 1, rank=True)["hankel_rank_max"] == 0
+
+
+def test_limits():
+    p = Pattern.from_spec("ssm")
+    with pytest.raises(GLRError, match=f"limited to n <= {an.HANKEL_MAX_N}"):
+        an.hankel_profile(p, an.HANKEL_MAX_N + 1)
+    with pytest.raises(GLRError, match="over the limit"):
+        an.hankel_profile(Pattern.from_spec("attention"), 1000)
+    with pytest.raises(GLRError, match="limited to n <= 512"):
+        an.hankel_profile_exact(p, 513)
+    with pytest.raises(GLRError, match="expected a Pattern"):
+        an.nnz("ssm", 4)
+    with pytest.raises(GLRError, match="positive"):
+        an.cache_peak(p, 0)
+
+
+def test_hops_refuse_over_the_work_limit(monkeypatch):
+    monkeypatch.setattr(an, "HOPS_MAX_WORK", 1000)
+    rng = np.random.default_rng(0)
+    q = Pattern.from_masks(np.tril(rng.random((60, 60)) < 0.3), np.tril(rng.random((60, 60)) < 0.3, -1))
+    with pytest.raises(GLRError, match="over the limit 1000"):
+        an.hop_diameter(q, 60)
+    monkeypatch.setattr(an, "HOPS_MAX_FFT_LEVELS", 2)
+    monkeypatch.setattr(an, "HOPS_MAX_WORK", 10)
+    with pytest.raises(GLRError, match="more than 2 FFT levels"):
+        an.hop_diameter(Pattern.from_spec("lags:5,7"), 200)
+
+
+def test_fft_levels_match_dp(monkeypatch):
+    for spec, n in [("quadratic", 500), ("lags:3,5", 150), ("exponent:0.6", 500), ("window:3+lags:4,9", 300),
+                    ("window:2", 50)]:
+        p = Pattern.from_spec(spec)
+        dp = an.hop_diameter(p, n)
+        monkeypatch.setattr(an, "HOPS_MAX_WORK", 10)
+        assert an.hop_diameter(p, n) == dp == ref_diameter(p, n)
+        monkeypatch.undo()
+
+
+def test_sweep_and_compare():
+    ps = [Pattern.from_spec("ssm"), Pattern.from_spec("fenwick")]
+    rows = an.compare(ps, 32)
+    assert [r["spec"] for r in rows] == ["ssm", "fenwick"]
+    data = an.sweep(ps[1], [8, 16], rank=True)
+    assert data["total_cost"] == [an.total_cost(ps[1], 8), an.total_cost(ps[1], 16)]
+    assert data["hankel_rank_max"] == [an.hankel_rank_max(ps[1], 8), an.hankel_rank_max(ps[1], 16)]
