@@ -1,0 +1,67 @@
+"""``glr analyze`` and ``glr compare``: JSON keys, tables, plots and one-line errors (exit 2)."""
+import json
+
+import pytest
+
+from glrtheory import Pattern
+from glrtheory.analysis import KEYS, analyze, total_cost
+from glrtheory.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_analyze_json_keys(capsys):
+    code, out, _ = run(capsys, "analyze", "fenwick", "--n", "64", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert list(data) == list(KEYS)
+    assert data == analyze(Pattern.from_spec("fenwick"), 64)
+    code, out, _ = run(capsys, "analyze", "window:4", "--n", "16", "--json", "--rank")
+    data = json.loads(out)
+    assert list(data) == list(KEYS) + ["hankel_rank_max"]
+    assert data["hop_diameter"] is None and data["full_receptive_field"] is False
+    assert data["hankel_rank_max"] == 3
+
+
+def test_analyze_text_and_plot(capsys, tmp_path):
+    png = tmp_path / "a.png"
+    code, out, _ = run(capsys, "analyze", "power2", "--n", "32", "--rank", "--plot", str(png))
+    assert code == 0 and png.stat().st_size > 0
+    lines = dict(line.split(None, 1) for line in out.splitlines() if not line.startswith("wrote"))
+    assert lines["cache_peak"] == "16" and lines["hankel_rank_max"] == "16" and lines["theta_total"] == "n*log(n)"
+
+
+def test_compare_json_table_and_plot(capsys, tmp_path):
+    specs = ["ssm", "power2", "fenwick"]
+    code, out, _ = run(capsys, "compare", *specs, "--n", "64", "--json", "--rank")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["spec"] for r in rows] == specs
+    assert all(list(r) == list(KEYS) + ["hankel_rank_max"] for r in rows)
+    png = tmp_path / "c.png"
+    code, out, _ = run(capsys, "compare", *specs, "--n", "64", "--plot", str(png))
+    assert code == 0 and png.stat().st_size > 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["spec", "decode", "max"]
+    fenwick = next(line for line in lines if line.startswith("fenwick")).split()
+    p = Pattern.from_spec("fenwick")
+    assert str(total_cost(p, 64)) in fenwick and "rank" not in lines[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["analyze", "nope", "--n", "8"], "unknown pattern family"),
+    (["analyze", "ssm", "--n", "0"], "positive integer"),
+    (["analyze", "ssm"], "--n"),
+    (["analyze", "ssm", "--n", "8", "--plot", "x.pdf"], ".png"),
+    (["analyze", "attention", "--n", "2000", "--rank"], "limited to n <= 1024"),
+    (["compare", "--n", "8"], "SPEC"),
+    (["compare", "ssm", "window:0", "--n", "8"], "window W must be >= 1"),
+])
+def test_errors_are_one_line_exit_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("glr: error:") and message in err
