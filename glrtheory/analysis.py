@@ -22,7 +22,7 @@ import functools
 import numba
 import numpy as np
 import scipy.signal
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import graph
 from .errors import GLRError
