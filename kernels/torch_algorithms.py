@@ -5,10 +5,10 @@ per-entry coefficients ``c[N, nnz]``:
 
 * ``apply``:       ``x_t = sum_{e: row_e = t} c_e v[src_e]``           (``A U``, ``A^T Z``)
 * ``entry_dot``:   ``g_e = <z[row_e], v[src_e]>``                       (coefficient gradients)
-* ``substitute``:  ``h = (I - B)^{-1} x`` by chunks of C positions: per chunk, a dense solve of the unit
-  lower-triangular intra-chunk block ``I - B_cc`` (``torch.linalg.solve_triangular``) of the right-hand
-  side ``x_c + B_c,past h_past``, whose past states are gathered from earlier chunks. Python loops over
-  chunks only, never over tokens; ``chunk=1`` is the token-by-token substitution.
+* ``substitute``:  ``h = (I - B)^{-1} x`` by chunks of C positions: the unit lower-triangular intra-chunk
+  blocks ``I - B_cc`` are solved densely (``torch.linalg.solve_triangular``, all chunks in one call) and
+  applied with matrix products to ``x_c + B_c,past h_past``, whose past states are gathered from earlier
+  chunks. Python loops over chunks only, never over tokens; ``chunk=1`` is token by token.
 * ``scan_dense``:  the dense reference ``(I - B)^{-1} A U`` (small n), differentiable by plain autograd.
 
 Row sums use ``torch.segment_reduce`` (deterministic, no atomics), so results do not vary run to run.
@@ -29,8 +29,7 @@ def row_pointers(row: torch.Tensor, n: int) -> torch.Tensor:
 
 def _segment_sum(prod: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Sums of ``prod[:, offsets[i]:offsets[i+1]]`` -> ``[N, len(offsets) - 1, d]``."""
-    N = prod.shape[0]
-    return torch.segment_reduce(prod, "sum", offsets=offsets.expand(N, -1).contiguous(), axis=1)
+    return torch.segment_reduce(prod, "sum", offsets=offsets.expand(prod.shape[0], -1).contiguous(), axis=1)
 
 
 def _row_blocks(ptr: np.ndarray, per_entry: int):
@@ -75,7 +74,12 @@ def entry_dot(z: torch.Tensor, row: torch.Tensor, src: torch.Tensor, v: torch.Te
 def substitute(x: torch.Tensor, c: torch.Tensor, row: torch.Tensor, src: torch.Tensor, chunk: int,
                out: torch.Tensor) -> torch.Tensor:
     """Forward substitution ``out = (I - B)^{-1} x`` for the strictly lower ``B`` with entries
-    ``(row, src)`` and coefficients ``c[N, nnz]``, chunk by chunk (chunk = C positions)."""
+    ``(row, src)`` and coefficients ``c[N, nnz]``, chunk by chunk (chunk = C positions).
+
+    With ``T_k = (I - B_kk)^{-1}`` (all chunks in one batched triangular solve) and
+    ``y_k = T_k x_k`` (one batched product), chunk k is ``h_k = y_k + T_k (B_k,past h_past)``:
+    a gather of earlier chunks' states, a segment sum and one small matrix product per chunk.
+    """
     N, n, d = x.shape
     if row.numel() == 0:
         return out.copy_(x)
@@ -83,30 +87,30 @@ def substitute(x: torch.Tensor, c: torch.Tensor, row: torch.Tensor, src: torch.T
     nc = -(-n // C)
     t0 = (row // C) * C
     past = src < t0
-    p_row, p_src, p_c = row[past], src[past], c[:, past]
+    p_src, p_c = src[past], c[:, past]
     i_row, i_src, i_c = row[~past], src[~past], c[:, ~past]
-    p_ptr = row_pointers(p_row, n)
-    bounds = torch.clamp(torch.arange(nc + 1, device=row.device) * C, max=n)
-    chunk_ptr = p_ptr[bounds].tolist()
-    has_intra = (torch.bincount(i_row // C, minlength=nc) > 0).tolist()
-    # the dense intra-chunk blocks -B_cc of every chunk at once: [N, nc, C, C]
-    flat = (i_row // C) * (C * C) + (i_row % C) * C + (i_src - (i_row // C) * C)
+    # offsets of the past entries of each row, relative to its chunk's first: [nc, N, C + 1]
+    p_ptr = row_pointers(row[past], n)
+    ends = torch.clamp(torch.arange(nc, device=row.device)[:, None] * C + torch.arange(C + 1, device=row.device),
+                       max=n)
+    offsets = (p_ptr[ends] - p_ptr[ends[:, :1]])[:, None].expand(nc, N, C + 1).contiguous()
+    chunk_ptr = p_ptr[ends[:, 0]].tolist() + [int(p_ptr[n])]
+    # T_k = (I - B_kk)^{-1} for every chunk at once: [N, nc, C, C]
     blocks = torch.zeros((N, nc * C * C), dtype=x.dtype, device=x.device)
-    blocks[:, flat] = -i_c
-    blocks = blocks.view(N, nc, C, C)
+    blocks[:, (i_row // C) * (C * C) + (i_row % C) * C + (i_src - (i_row // C) * C)] = -i_c
+    eye = torch.eye(C, dtype=x.dtype, device=x.device).expand(N, nc, C, C)
+    T = torch.linalg.solve_triangular(blocks.view(N, nc, C, C), eye, upper=False, unitriangular=True)
+    y = torch.matmul(T, torch.nn.functional.pad(x, (0, 0, 0, nc * C - n)).view(N, nc, C, d))
     for k in range(nc):
         s0, s1 = k * C, min(n, k * C + C)
+        r = s1 - s0
         e0, e1 = chunk_ptr[k], chunk_ptr[k + 1]
-        rhs = x[:, s0:s1]
         if e1 > e0:
             prod = p_c[:, e0:e1, None] * out.index_select(1, p_src[e0:e1])
-            rhs = rhs + _segment_sum(prod, p_ptr[s0:s1 + 1] - e0)
-        if has_intra[k]:
-            r = s1 - s0
-            out[:, s0:s1] = torch.linalg.solve_triangular(blocks[:, k, :r, :r], rhs, upper=False,
-                                                          unitriangular=True)
+            past_sum = torch.segment_reduce(prod, "sum", offsets=offsets[k, :, :r + 1].contiguous(), axis=1)
+            out[:, s0:s1] = torch.baddbmm(y[:, k, :r], T[:, k, :r, :r], past_sum)
         else:
-            out[:, s0:s1] = rhs
+            out[:, s0:s1] = y[:, k, :r]
     return out
 
 

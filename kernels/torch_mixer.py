@@ -23,7 +23,7 @@ from torch import nn
 from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
 
-from .torch_scan import DEFAULT_CHUNK, glr_scan
+from .torch_scan import glr_scan
 
 
 def _slot_softmax(scores: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -73,11 +73,11 @@ class GLRMixer(nn.Module):
 
     ``d_head`` (default ``d_model // n_heads``) is the value size per head; ``readout=True`` adds
     query/key projections of size ``d_key`` (default d_head) and a matrix state ``k v^T`` read by q.
-    ``chunk`` is the chunk length of ``glr_scan``.
+    ``chunk`` is the chunk length of ``glr_scan`` (None: its default for the device).
     """
 
     def __init__(self, spec: str | Pattern, d_model: int, n_heads: int, d_head: int | None = None, *,
-                 readout: bool = False, d_key: int | None = None, chunk: int = DEFAULT_CHUNK,
+                 readout: bool = False, d_key: int | None = None, chunk: int | None = None,
                  bias: bool = False, device=None, dtype=None):
         super().__init__()
         self.pattern = spec if isinstance(spec, Pattern) else Pattern.from_spec(spec)

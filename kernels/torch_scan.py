@@ -25,8 +25,9 @@ from glrtheory.errors import GLRError
 from .torch_algorithms import apply, entry_dot, substitute
 from .torch_plan import scan_plan
 
-#: Default chunk length C of the chunked substitution.
-DEFAULT_CHUNK = 64
+#: Default chunk length C of the chunked substitution, by device type (the CUDA value measured best of
+#: 64 / 256 / 1024 on an H200 in benchmarks/results/gpu.json).
+DEFAULT_CHUNK = {"cpu": 64, "cuda": 256}
 #: Floating dtypes the op computes in.
 DTYPES = (torch.float32, torch.float64)
 
@@ -115,12 +116,13 @@ def _check_tensor(x, name: str) -> Tensor:
     return x
 
 
-def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEFAULT_CHUNK) -> Tensor:
+def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | None = None) -> Tensor:
     """States ``H = (I - B)^{-1} A U``, differentiable in u, a and b.
 
     ``u[..., n, d]``, ``a[..., n, wa]``, ``b[..., n, wb]`` (one dtype, float32 or float64, one device;
     batch dims broadcast), ``tables = (a_idx, b_idx) = Pattern.tables(n)``; coefficients in padded slots
-    are ignored. ``chunk`` is the block length C of the chunked substitution (1: token by token).
+    are ignored. ``chunk`` is the block length C of the chunked substitution (1: token by token;
+    default ``DEFAULT_CHUNK`` by device type).
     Transposed tables for the backward pass are built once per table object and device.
     """
     u, a, b = (_check_tensor(x, name) for x, name in ((u, "u"), (a, "a"), (b, "b")))
@@ -128,6 +130,8 @@ def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEFAULT_CH
         raise GLRError(f"u, a, b must share one dtype, got {u.dtype}, {a.dtype}, {b.dtype}")
     if not (u.device == a.device == b.device):
         raise GLRError(f"u, a, b must be on one device, got {u.device}, {a.device}, {b.device}")
+    if chunk is None:
+        chunk = DEFAULT_CHUNK.get(u.device.type, DEFAULT_CHUNK["cpu"])
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise GLRError(f"chunk must be a positive integer, got {chunk!r}")
     if u.ndim < 2 or u.shape[-1] == 0 or u.shape[-2] == 0:
