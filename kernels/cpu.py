@@ -151,62 +151,45 @@ def check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
 _FASTMATH = {"contract"}
 
 
-@numba.njit(cache=True, inline="always")
-def compact_row(idx, s_buf, j_buf):
-    """The entries of one table row (before its padding): positions into s_buf, slots into j_buf; the count."""
-    m = 0
-    for j in range(idx.shape[0]):
-        if idx[j] < 0:
-            break                       # the padding comes last (checked by check_table)
-        s_buf[m] = idx[j]
-        j_buf[m] = j
-        m += 1
-    return m
-
-
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def add_terms(acc, x, coef, s_buf, j_buf, m):
-    """``acc += sum_{i < m} coef[j_buf[i]] * x[s_buf[i]]`` over the d entries of a state.
+def add_row(h, t, x, idx, coef):
+    """``h[t] += sum_j coef[t, j] x[idx[t, j]]`` over row t's entries (the -1 padding comes last, as
+    ``check_table`` ensures); returns their count.
 
-    Terms go four at a time through one pass over acc, so the accumulator is loaded and stored once per
-    four multiply-adds (a single-term loop is bound by the store-to-load latency on acc).
+    Terms go four at a time through one pass over the d entries of h[t], so h[t] is loaded and stored
+    once per four multiply-adds (a single-term loop is bound by the store-to-load latency on h[t]).
     """
-    d = acc.shape[0]
-    i = 0
-    while i + 4 <= m:
-        s0, s1, s2, s3 = s_buf[i], s_buf[i + 1], s_buf[i + 2], s_buf[i + 3]
-        c0, c1, c2, c3 = coef[j_buf[i]], coef[j_buf[i + 1]], coef[j_buf[i + 2]], coef[j_buf[i + 3]]
+    d, w = h.shape[1], idx.shape[1]
+    j = 0
+    while j + 4 <= w and idx[t, j + 3] >= 0:
+        s0, s1, s2, s3 = idx[t, j], idx[t, j + 1], idx[t, j + 2], idx[t, j + 3]
+        c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
         for k in range(d):
-            acc[k] += (c0 * x[s0, k] + c1 * x[s1, k]) + (c2 * x[s2, k] + c3 * x[s3, k])
-        i += 4
-    if i + 2 <= m:
-        s0, s1, c0, c1 = s_buf[i], s_buf[i + 1], coef[j_buf[i]], coef[j_buf[i + 1]]
+            h[t, k] += (c0 * x[s0, k] + c1 * x[s1, k]) + (c2 * x[s2, k] + c3 * x[s3, k])
+        j += 4
+    if j + 2 <= w and idx[t, j + 1] >= 0:
+        s0, s1, c0, c1 = idx[t, j], idx[t, j + 1], coef[t, j], coef[t, j + 1]
         for k in range(d):
-            acc[k] += c0 * x[s0, k] + c1 * x[s1, k]
-        i += 2
-    if i < m:
-        s0, c0 = s_buf[i], coef[j_buf[i]]
+            h[t, k] += c0 * x[s0, k] + c1 * x[s1, k]
+        j += 2
+    if j < w and idx[t, j] >= 0:
+        s0, c0 = idx[t, j], coef[t, j]
         for k in range(d):
-            acc[k] += c0 * x[s0, k]
+            h[t, k] += c0 * x[s0, k]
+        j += 1
+    return j
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _forward(u, a, b, a_idx, b_idx, h):
     """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts."""
-    w = max(a_idx.shape[1], b_idx.shape[1], 1)
-    s_buf = np.empty(w, np.int64)
-    j_buf = np.empty(w, np.int64)
     na = 0
     nb = 0
     for t in range(h.shape[0]):
-        ht = h[t]
-        ht[:] = 0
-        m = compact_row(a_idx[t], s_buf, j_buf)
-        add_terms(ht, u, a[t], s_buf, j_buf, m)
-        na += m
-        m = compact_row(b_idx[t], s_buf, j_buf)
-        add_terms(ht, h, b[t], s_buf, j_buf, m)
-        nb += m
+        for k in range(h.shape[1]):
+            h[t, k] = 0
+        na += add_row(h, t, u, a_idx, a)
+        nb += add_row(h, t, h, b_idx, b)
     return na, nb
 
 

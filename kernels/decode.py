@@ -24,7 +24,7 @@ from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
 from glrtheory.patterns.support import check_length, last_use_from_table
 
-from .cpu import _FASTMATH, Counts, add_terms, check_table, float_array
+from .cpu import _FASTMATH, Counts, add_row, check_table, float_array
 
 
 class _Side:
@@ -111,6 +111,28 @@ class _Pool:
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
+def _slots(row, t, slot_of, k_row, j_row):
+    """Pool slots of the held positions in a table row (skipping s = t), padded with -1; the slot index
+    j of each, and the slot of t (-1 if absent). Returns (count, j_t), or (-1 - s, -1) if s is not held."""
+    m = 0
+    jt = -1
+    for j in range(row.shape[0]):
+        s = row[j]
+        if s < 0:
+            break                       # the padding comes last
+        if s == t:
+            jt = j
+            continue
+        if slot_of[s] < 0:
+            return -1 - s, -1
+        k_row[0, m] = slot_of[s]
+        j_row[m] = j
+        m += 1
+    k_row[0, m:] = -1
+    return m, jt
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def _step_kernel(t, u_t, a_t, b_t, a_row, b_row, udata, uslot, hdata, hslot, h):
     """``h[i] = sum_j a_t[i,j] u[a_row[j]] + sum_j b_t[i,j] h[b_row[j]]`` with u_t itself for s = t.
 
@@ -118,41 +140,29 @@ def _step_kernel(t, u_t, a_t, b_t, a_row, b_row, udata, uslot, hdata, hslot, h):
     consistent cache).
     """
     w = max(a_row.shape[0], b_row.shape[0], 1)
-    k_buf = np.empty(w, np.int64)
-    j_buf = np.empty(w, np.int64)
-    jt = -1
-    ma = 0
-    for j in range(a_row.shape[0]):
-        s = a_row[j]
-        if s < 0:
-            break                       # the padding comes last
-        if s == t:
-            jt = j
-        else:
-            if uslot[s] < 0:
-                return -1 - s, 0
-            k_buf[ma] = uslot[s]
-            j_buf[ma] = j
-            ma += 1
+    k_row = np.empty((1, w), np.int64)
+    j_row = np.empty(w, np.int64)
+    c_row = np.empty((1, w), h.dtype)
+    ma, jt = _slots(a_row, t, uslot, k_row, j_row)
+    if ma < 0:
+        return ma, 0
     for i in range(h.shape[0]):
-        h[i, :] = 0
+        hi = h[i: i + 1]
+        hi[0, :] = 0
         if jt >= 0:
             c = a_t[i, jt]
             for k in range(h.shape[1]):
-                h[i, k] += c * u_t[i, k]
-        add_terms(h[i], udata[:, i, :], a_t[i], k_buf, j_buf, ma)
-    mb = 0
-    for j in range(b_row.shape[0]):
-        s = b_row[j]
-        if s < 0:
-            break
-        if hslot[s] < 0:
-            return -1 - s, 0
-        k_buf[mb] = hslot[s]
-        j_buf[mb] = j
-        mb += 1
+                hi[0, k] += c * u_t[i, k]
+        for q in range(ma):
+            c_row[0, q] = a_t[i, j_row[q]]
+        add_row(hi, 0, udata[:, i, :], k_row, c_row)
+    mb, _ = _slots(b_row, t, hslot, k_row, j_row)
+    if mb < 0:
+        return mb, 0
     for i in range(h.shape[0]):
-        add_terms(h[i], hdata[:, i, :], b_t[i], k_buf, j_buf, mb)
+        for q in range(mb):
+            c_row[0, q] = b_t[i, j_row[q]]
+        add_row(h[i: i + 1], 0, hdata[:, i, :], k_row, c_row)
     return ma + (jt >= 0), mb
 
 
