@@ -246,17 +246,27 @@ def _counting_order(key, n, order):
     return out
 
 
-def _stable_by(key: np.ndarray, n: int, *arrays: np.ndarray) -> list[np.ndarray]:
-    """``arrays`` reordered by ``key`` ascending, ties kept in their order (counting sort, O(E + n))."""
-    order = _counting_order(key, n, np.arange(key.size, dtype=np.int64))
-    return [a[order] for a in arrays]
-
-
-def _b_edges(sb: Support) -> tuple[np.ndarray, np.ndarray]:
-    """All B-edges ``s -> t`` (s in B(t)) as int64 arrays ``(src, dst)``, sorted by dst, then src."""
+def _b_lists(sb: Support):
+    """Predecessor lists B(t) and successor lists {t : s in B(t)} as CSR, both ascending:
+    ``(pptr, pred, sptr, succ)``; the successors come from one counting sort."""
     b_idx = sb.table(TABLE_MAX_ENTRIES)
-    rows, slots = np.nonzero(b_idx >= 0)
-    return b_idx[rows, slots].astype(np.int64), rows.astype(np.int64)
+    valid = b_idx >= 0
+    counts = valid.sum(axis=1)
+    pred = b_idx[valid].astype(np.int64)                        # row-major: grouped by t, ascending
+    pptr = np.zeros(sb.n + 1, dtype=np.int64)
+    np.cumsum(counts, out=pptr[1:])
+    dst = np.repeat(np.arange(sb.n, dtype=np.int64), counts)
+    succ = dst[_counting_order(pred, sb.n, np.arange(pred.size, dtype=np.int64))]
+    sptr = np.zeros(sb.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pred, minlength=sb.n), out=sptr[1:])
+    return pptr, pred, sptr, succ
+
+
+def _mirror(ptr: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lists of x' = n-1-x holding n-1-y for y in list(x): reversing the flat array reverses both the
+    order of the lists and the order within each, so they stay ascending."""
+    n = ptr.size - 1
+    return members.size - ptr[::-1], (n - 1 - members)[::-1]
 
 
 @numba.njit(cache=True)
@@ -283,6 +293,7 @@ def _interval_levels(lo0, pptr, pred, sptr, succ, budget):
         ncand = 0
         for i in range(nchanged):
             x = changed[i]
+            work += sptr[x + 1] - sptr[x] + 1
             for e in range(sptr[x], sptr[x + 1]):
                 y = succ[e]
                 if mark[y] != k:
@@ -292,8 +303,10 @@ def _interval_levels(lo0, pptr, pred, sptr, succ, budget):
         for i in range(ncand):
             t = cand[i]
             c = lo[t]
-            work += pptr[t + 1] - pptr[t] + 1
             for e in range(pptr[t + 1] - 1, pptr[t] - 1, -1):
+                if c == 0:   # [0, t] is covered: no gap possible, no further decrease
+                    break
+                work += 1
                 s = pred[e]
                 if s + 1 < c:
                     return 1, lo, level
@@ -311,17 +324,6 @@ def _interval_levels(lo0, pptr, pred, sptr, succ, budget):
                 changed[nchanged] = t
                 nchanged += 1
     return 0, lo, level
-
-
-def _interval_levels_sorted(lo0: np.ndarray, src: np.ndarray, dst: np.ndarray):
-    """``_interval_levels`` on B-edges ``src -> dst`` sorted by dst, then by src."""
-    n = lo0.size
-    pptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(dst, minlength=n), out=pptr[1:])
-    sptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src, minlength=n), out=sptr[1:])
-    (succ,) = _stable_by(src, n, dst)
-    return _interval_levels(lo0, pptr, src, sptr, succ, HOPS_MAX_WORK)
 
 
 def _range_min(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -420,18 +422,19 @@ def hop_diameter(p: Pattern, n: int) -> int | None:
         return blocks
     over = False
     lo0, hi0 = _interval_start(sa), _interval_end(sa)
-    src, dst = _b_edges(sb) if lo0 is not None or hi0 is not None else (None, None)
+    lists = _b_lists(sb) if lo0 is not None or hi0 is not None else None
     if lo0 is not None:
         # inputs reaching h_t within k hops: [lo_k(t), t]; the farthest input is u_0
-        status, lo, level = _interval_levels_sorted(lo0, src, dst)
+        status, lo, level = _interval_levels(lo0, *lists, HOPS_MAX_WORK)
         if status == 0:
             return int(level.max()) if (lo == 0).all() else None
         over = status == 2
     if hi0 is not None:
         # mirror x -> n-1-x: states reached from h_x within k B-edges are [x, phi_k(x)]; K(x) = steps to
         # reach h_{n-1}; u_s enters at h_x for x in [s, hi(s)], so its eccentricity is min K over them
-        msrc, mdst = _stable_by((n - 1 - src)[::-1], n, (n - 1 - dst)[::-1], (n - 1 - src)[::-1])
-        status, lo, level = _interval_levels_sorted(np.arange(n, dtype=np.int64), msrc, mdst)
+        pptr, pred, sptr, succ = lists
+        status, lo, level = _interval_levels(np.arange(n, dtype=np.int64), *_mirror(sptr, succ),
+                                             *_mirror(pptr, pred), HOPS_MAX_WORK)
         if status == 0:
             K = np.where(lo == 0, level, n)[::-1]
             ecc = _range_min(K, np.arange(n, dtype=np.int64), hi0)
