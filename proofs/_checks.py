@@ -1,0 +1,26 @@
+"""Small helpers shared by the cost proofs: exact quantities over many lengths, and assertions."""
+import numpy as np
+
+from glrtheory import analysis
+from glrtheory.symbolic.costs import evaluate
+
+
+def caches(p, ns) -> np.ndarray:
+    """Exact ``cache_peak(n)`` (DESIGN.md section 2) for every n in ns."""
+    return np.array([analysis.cache_peak(p, int(n)) for n in ns], dtype=np.int64)
+
+
+def values(form, ns=None, ts=None) -> np.ndarray:
+    """An exact closed form evaluated at integers; asserts that the values are integers."""
+    v = evaluate(form, ns, ts)
+    r = np.rint(v)
+    assert np.all(np.abs(v - r) <= 1e-9 * np.maximum(1, np.abs(r))), f"{form} is not integer-valued"
+    return r.astype(np.int64)
+
+
+def same(what: str, got, want) -> None:
+    """Assert equality of two integer arrays, naming the first mismatch; print what was checked."""
+    got, want = np.asarray(got), np.asarray(want)
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, f"{what}: mismatch at index {bad[0]}: formula {got[bad[0]]} != exact {want[bad[0]]}"
+    print(f"  checked: {what} ({got.size} values)")
