@@ -223,11 +223,25 @@ def test_degrees_of_freedom_match_float_jacobian(case, seed):
     assert an.degrees_of_freedom(p, n, seed=seed) == float_rank
 
 
+@pytest.mark.parametrize("spec", ["power2", "fenwick", "window:4+ssm", "kron:1,11"])
+def test_degrees_of_freedom_match_float_jacobian_n32(spec):
+    p = Pattern.from_spec(spec)
+    n = 32
+    a_idx, b_idx = p.tables(n)
+    rng = np.random.default_rng(5)
+    a = rng.uniform(0.5, 1.0, a_idx.shape) * rng.choice([-1, 1], a_idx.shape)
+    width = np.maximum(1, (b_idx >= 0).sum(axis=1, keepdims=True))
+    b = rng.uniform(0.1, 0.5, b_idx.shape) * rng.choice([-1, 1], b_idx.shape) / np.sqrt(width)
+    assert an.degrees_of_freedom(p, n) == np.linalg.matrix_rank(mixing_jacobian(p, a, b))
+
+
 def test_degrees_of_freedom_examples():
     n = 16
     assert an.degrees_of_freedom(Pattern.from_spec("attention"), n) == n * (n + 1) // 2
     assert an.degrees_of_freedom(Pattern.from_spec("exponent:1"), n) == n * (n + 1) // 2  # universal
     assert an.degrees_of_freedom(Pattern.from_spec("ssm"), n) == 2 * n - 1
+    # window:4 + first order: 3 of the parameters are redundant (rows 1..3: b[t, t-1] h_{t-1} is in A's span)
+    assert an.degrees_of_freedom(Pattern.from_spec("window:4+ssm"), n) == sum(an.nnz(Pattern.from_spec("window:4+ssm"), n)) - 3
     with pytest.raises(GLRError, match="limited to n <= 256"):
         an.degrees_of_freedom(Pattern.from_spec("ssm"), 257)
 
@@ -289,3 +303,15 @@ def test_sweep_and_compare():
     data = an.sweep(ps[1], [8, 16], rank=True)
     assert data["total_cost"] == [an.total_cost(ps[1], 8), an.total_cost(ps[1], 16)]
     assert data["hankel_rank_max"] == [an.hankel_rank_max(ps[1], 8), an.hankel_rank_max(ps[1], 16)]
+
+
+@settings(max_examples=15, deadline=None)
+@given(lag_patterns())
+def test_hop_profile_of_lag_patterns(case):
+    p, n = case
+    n = min(n, 63)
+    H = ref_hops(p, n)
+    f = an.hop_profile(p, n)
+    for s in range(n):
+        np.testing.assert_array_equal(H[s, s:], f[: n - s])
+    assert an.hop_profile(Pattern.from_spec("fenwick"), 8) is None
