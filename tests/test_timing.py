@@ -27,9 +27,11 @@ SAMPLES = 7
 #: The kernel's own CPU time: with one numba thread the kernel runs in the calling thread, and the
 #: thread's CPU clock does not count the time the neighbours' processes hold the core.
 CLOCK = time.thread_time
-#: measured / theoretical ratio must lie within [1/TOL, TOL]; a wrong complexity class misses it by far
-#: (n -> 4n: linear 4, n log n ~4.5, n^1.5 8, n^log2(3) 9, n^2 16).
-TOL = 1.45
+#: measured / theoretical ratio must lie within [LOW, HIGH]. The band is wider upwards: at 4n the data
+#: leave the 32 MiB L3 cache for DRAM, which makes a multiply-add up to ~1.4x slower, never faster; only
+#: fixed per-call costs pull the ratio down. A wrong complexity class still misses it (n -> 4n: linear 4,
+#: n^1.5 8, n^log2(3) 9, n^2 16); n log n (~4.5) and linear are too close to tell apart here.
+LOW, HIGH = 1 / 1.45, 1.6
 
 #: family -> n (4n is timed too)
 SIZES = {"ssm": 2**17, "window:7": 2**17, "lags:1,3,8": 2**17, "power2": 2**16, "power:3": 2**16,
@@ -76,4 +78,4 @@ def test_runtime_ratio_matches_theory(spec, rng):
     cost = evaluate(total_cost(p), [n, 4 * n])
     theory = cost[1] / cost[0]
     print(f"{spec}: n={n} reps={reps} measured {measured:.2f} theory {theory:.2f}")
-    assert 1 / TOL <= measured / theory <= TOL, f"{spec}: t(4n)/t(n) = {measured:.2f}, theory {theory:.2f}"
+    assert LOW <= measured / theory <= HIGH, f"{spec}: t(4n)/t(n) = {measured:.2f}, theory {theory:.2f}"
