@@ -4,14 +4,16 @@
 
 which is ``H = (I - B)^{-1} A U``, the same contract as ``glrtheory.solve`` but over the tables
 ``(a_idx, b_idx)`` alone. Every (batch x head) sequence is one independent forward substitution; they
-run in parallel (``numba.prange``; serially when there is one, or the work is tiny). Within a sequence the loop is time-major and the innermost loop runs
-over the d contiguous entries of a state, so each term is one vectorized multiply-add of d numbers.
+run in parallel (``numba.prange``; serially when there is one sequence or the work is tiny). Within a
+sequence the loop is time-major and the innermost loop runs over the d contiguous entries of a state,
+so each term is one vectorized multiply-add of d numbers, four terms per pass.
 
 Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
 state-sized multiply-adds per sequence, which equals ``(nnz_a, nnz_b)`` of DESIGN.md section 2.
 
 Inputs are validated in numpy before numba sees them (shapes, dtypes float32/float64, table entries in
-``-1`` or ``[0, t]`` for A and ``[0, t-1]`` for B), so bad input raises ``GLRError``, never a crash.
+``-1`` or ``[0, t]`` for A and ``[0, t-1]`` for B, padding last), so bad input raises ``GLRError``, never
+a crash. ``Tables`` holds tables validated once, for calls in a loop.
 Non-finite inputs are not searched for (that would cost a pass over u); they propagate into h.
 """
 from __future__ import annotations
