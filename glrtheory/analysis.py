@@ -37,6 +37,10 @@ TABLE_MAX_ENTRIES = 2**27
 HOPS_MAX_WORK = 2**31
 #: Largest number of FFT sumset levels for hops of a large lag set.
 HOPS_MAX_FFT_LEVELS = 64
+#: Lag sets up to this size use the DP over distances; larger ones try FFT levels first ...
+LAG_DP_MAX_LAGS = 32
+#: ... for at most this many levels while the DP remains within HOPS_MAX_WORK.
+LAG_FFT_TRY_LEVELS = 12
 #: Largest n for the per-cut max-flow (generic Hankel rank).
 HANKEL_MAX_N = 1024
 #: Largest total size of the per-cut flow problems, (n - 1) * (2n + nnz_a + nnz_b).
@@ -157,33 +161,42 @@ def _lag_hops_dp(in_a, b_lags):
     return f
 
 
-def _lag_hops_fft(in_a: np.ndarray, b_lags: np.ndarray) -> np.ndarray:
-    """Same as ``_lag_hops_dp``, by levels: reach_k = A-lags | (reach_{k-1} + B-lags), sumsets by FFT."""
+def _lag_hops_fft(in_a: np.ndarray, b_lags: np.ndarray, max_levels: int) -> np.ndarray | None:
+    """Same as ``_lag_hops_dp``, by levels: reach_k = A-lags | (reach_{k-1} + B-lags), sumsets by FFT.
+    None when more than ``max_levels`` levels would be needed."""
     n = in_a.size
     f = np.where(in_a, 0, -1).astype(np.int64)
     kernel = np.zeros(n)
     kernel[b_lags] = 1.0
     frontier = in_a
-    for level in range(1, HOPS_MAX_FFT_LEVELS + 2):
+    for level in range(1, max_levels + 2):
         if not frontier.any() or (f >= 0).all():
             return f
-        if level > HOPS_MAX_FFT_LEVELS:
-            break
+        if level > max_levels:
+            return None
         reached = scipy.signal.fftconvolve(frontier.astype(np.float64), kernel)[:n] > 0.5
         frontier = reached & (f < 0)
         f[frontier] = level
-    raise GLRError(f"hops of a lag set of size {b_lags.size} at n={n} need more than {HOPS_MAX_FFT_LEVELS} "
-                   "FFT levels (the limit)")
+    return None
 
 
 def _lag_hops(sa: Support, sb: Support) -> np.ndarray:
+    """hops by distance d: the DP for small lag sets; FFT levels for large ones (few levels), falling back
+    to the DP when the levels run long and the DP is within ``HOPS_MAX_WORK``."""
     n = sa.n
     in_a = np.zeros(n, dtype=bool)
     in_a[sa.lags] = True
     b_lags = sb.lags.astype(np.int64)
-    if n * max(b_lags.size, 1) <= HOPS_MAX_WORK:
-        return _lag_hops_dp(in_a, b_lags)
-    return _lag_hops_fft(in_a, b_lags)
+    dp_ok = n * max(b_lags.size, 1) <= HOPS_MAX_WORK
+    if b_lags.size > LAG_DP_MAX_LAGS or not dp_ok:
+        f = _lag_hops_fft(in_a, b_lags, LAG_FFT_TRY_LEVELS if dp_ok else HOPS_MAX_FFT_LEVELS)
+        if f is not None:
+            return f
+        if not dp_ok:
+            raise GLRError(f"hops of a lag set of size {b_lags.size} at n={n} need more than "
+                           f"{HOPS_MAX_FFT_LEVELS} FFT levels, and the DP n*|lags| = {n * b_lags.size} is over "
+                           f"the limit {HOPS_MAX_WORK}")
+    return _lag_hops_dp(in_a, b_lags)
 
 
 def _interval_start(sa: Support) -> np.ndarray | None:
