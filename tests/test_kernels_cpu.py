@@ -254,3 +254,9 @@ def test_benchmark_smoke(script, tmp_path):
     result = json.loads(out.read_text())
     assert {"platform", "cpu", "cores", "numba", "date"} <= set(result["machine"])
     assert result["rows"] and all(np.isfinite(r["seconds"]) for r in result["rows"])
+
+
+def test_importing_glrtheory_does_not_import_numba():
+    code = "import sys, glrtheory; assert 'numba' not in sys.modules, 'numba imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
