@@ -21,7 +21,7 @@ from glrtheory.kernels.cpu import scan
 
 SPECS = ("ssm", "lags:1,3,8", "power2", "quadratic", "exponent:0.5")
 D = 64
-LFILTER_MAX_WORK = 4e9
+LFILTER_MAX_WORK = 2e10
 
 
 def run(spec: str, n: int, rng, repeats: int) -> list[dict]:
