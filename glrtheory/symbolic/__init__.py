@@ -10,3 +10,15 @@ def __getattr__(name):
 
         return getattr(costs, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+# The LTI layer (lti*.py) imports sympy and scipy; it is loaded on first use, keeping this package light.
+_LTI = {"LTISystem": "lti", "IllConditionedWarning": "lti_realization", "spectral_radius": "lti_stability",
+        "is_stable": "lti_stability", "memory_horizon": "lti_stability", "stability_region": "lti_stability"}
+
+
+def __getattr__(name):
+    if name in _LTI:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LTI[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,481 @@
+"""LTI patterns as filters: transfer function, poles and zeros, impulse responses (DESIGN.md section 2).
+
+When the coefficients of a pattern depend only on the lag, ``a[t, t-j] = a_j`` and ``b[t, t-l] = b_l``,
+the recurrence ``h_t = sum_j a_j u_{t-j} + sum_l b_l h_{t-l}`` is a linear time-invariant filter with
+
+    H(z) = a(z) / (1 - sum_l b_l z^-l),     a(z) = sum_j a_j z^-j,
+
+and its mixing matrix ``M = (I - B)^{-1} A`` is the lower-triangular Toeplitz matrix of the impulse
+response, ``M[t, s] = h_{t-s}`` (``proofs/lti_toeplitz.py``).
+
+**The finite lag set.** A lag family such as ``power2`` has lags that grow with the length n (all
+``2^k <= n-1``), so the LTI layer is always taken *at a sequence length n*: the A- and B-lags are the
+pattern's lags at length n (every lag <= n-1). The resulting filter reproduces the pattern exactly on
+sequences of length n; its poles, stability and memory describe that truncated lag set run forever.
+
+Coefficients are sympy expressions: numbers or symbols. A lag without a given value gets the real symbol
+``b_l`` (``a_j`` on the A-side); numeric routes (numeric poles, responses, scipy/control conversion) then
+raise ``GLRError`` naming the unset symbols; substitute them with ``LTISystem.subs``.
+
+Realizations live in ``lti_realization``, stability and memory in ``lti_stability``.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+import sympy as sp
+
+from ..errors import GLRError
+from ..patterns import Pattern
+
+#: The transform variable z (H is a rational function of z^-1).
+Z = sp.Symbol("z")
+#: Time index of closed-form impulse responses.
+T = sp.Symbol("t", integer=True, nonnegative=True)
+#: Most lags on one side that a system may hold (sympy expressions grow with every term).
+MAX_LAGS = 4096
+#: Largest order (degree of the characteristic polynomial) for exact poles and closed-form responses.
+CLOSED_FORM_MAX_ORDER = 4
+#: Largest number of response values times lags computed by the recurrence in one call.
+MAX_RESPONSE_WORK = 10**8
+
+
+def _symbol(prefix: str, lag: int) -> sp.Symbol:
+    return sp.Symbol(f"{prefix}_{lag}", real=True)
+
+
+def _value(v, what: str) -> sp.Expr:
+    """One coefficient as a sympy expression; numbers must be finite and real."""
+    if isinstance(v, bool) or v is None:
+        raise GLRError(f"coefficient {what} must be a number or a sympy expression, got {v!r}")
+    if isinstance(v, sp.Basic):
+        expr = v
+    elif isinstance(v, numbers.Real):
+        if not math.isfinite(float(v)):
+            raise GLRError(f"coefficient {what} is not finite: {v!r}")
+        expr = sp.Integer(int(v)) if isinstance(v, numbers.Integral) else sp.Float(float(v))
+    elif isinstance(v, str):
+        try:
+            expr = sp.sympify(v, locals={"z": Z})
+        except (sp.SympifyError, SyntaxError, TypeError) as exc:
+            raise GLRError(f"coefficient {what} is not a number or expression: {v!r}") from exc
+    else:
+        raise GLRError(f"coefficient {what} must be a real number or a sympy expression, got {v!r}")
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or (expr.is_number and not expr.is_finite):
+        raise GLRError(f"coefficient {what} is not finite: {expr}")
+    if expr.is_number and expr.is_real is False:
+        raise GLRError(f"coefficient {what} must be real, got {expr}")
+    if Z in expr.free_symbols:
+        raise GLRError(f"coefficient {what} must not depend on z")
+    return expr
+
+
+def _coefficients(values, lags, prefix: str) -> dict[int, sp.Expr]:
+    """``{lag: expr}`` for every lag. values: None (symbols), one value for all, a mapping, a sequence."""
+    lags = [int(l) for l in lags]
+    if len(lags) > MAX_LAGS:
+        raise GLRError(f"{len(lags)} {prefix}-lags exceed the limit of {MAX_LAGS} lags per side")
+    if values is None:
+        return {l: _symbol(prefix, l) for l in lags}
+    if isinstance(values, Mapping):
+        unknown = sorted(set(map(int, values)) - set(lags))
+        if unknown:
+            side = prefix.upper()
+            raise GLRError(f"{side}-lag {unknown[0]} is not a lag of the pattern "
+                           f"({side}-lags: {', '.join(map(str, lags)) or 'none'})")
+        given = {int(k): _value(v, f"{prefix}_{int(k)}") for k, v in values.items()}
+        return {l: given.get(l, _symbol(prefix, l)) for l in lags}
+    if isinstance(values, (list, tuple, np.ndarray)):
+        if len(values) != len(lags):
+            raise GLRError(f"{len(values)} {prefix}-coefficients given for {len(lags)} {prefix}-lags {lags}")
+        return {l: _value(v, f"{prefix}_{l}") for l, v in zip(lags, values)}
+    v = _value(values, f"{prefix} (all lags)")
+    return {l: v for l in lags}
+
+
+class ImpulseFormula(NamedTuple):
+    """Closed-form impulse response: ``h_t = expr(t)`` for ``t >= valid_from``, ``head`` before."""
+
+    expr: sp.Expr
+    valid_from: int
+    head: list
+
+    def __call__(self, t: int):
+        return self.head[t] if t < self.valid_from else self.expr.subs(T, t)
+
+
+class LTISystem:
+    """The LTI filter ``h_t = sum_j a_j u_{t-j} + sum_l b_l h_{t-l}`` with ``H(z) = a(z) / (1 - b(z))``.
+
+    ``a``, ``b``: ``{lag: sympy expression}`` (A-lags >= 0, B-lags >= 1). Build one with
+    ``LTISystem.from_pattern(p, n=..., b=..., a=...)``, ``from_lags`` or ``from_transfer_function``.
+    """
+
+    def __init__(self, a: Mapping[int, sp.Expr], b: Mapping[int, sp.Expr], spec: str = "custom",
+                 n: int | None = None):
+        if any(l < 0 for l in a) or any(l < 1 for l in b):
+            raise GLRError("A-lags must be >= 0 and B-lags >= 1")
+        if not a:
+            raise GLRError("an LTI system needs at least one A-lag (otherwise H = 0)")
+        self.a = {int(l): _value(a[l], f"a_{l}") for l in sorted(a)}
+        self.b = {int(l): _value(b[l], f"b_{l}") for l in sorted(b)}
+        self.spec = spec
+        self.n = n
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_pattern(cls, pattern: Pattern | str, n: int, b=None, a=1) -> "LTISystem":
+        """The filter of an LTI pattern at sequence length n (its lags <= n-1).
+
+        ``b`` / ``a``: None (a real symbol ``b_l`` / ``a_j`` per lag), one value for every lag, a mapping
+        ``{lag: value}`` (missing lags become symbols) or a sequence aligned with the sorted lags.
+        Values are numbers or sympy expressions. Raises GLRError unless both supports are lag sets.
+        """
+        p = Pattern.from_spec(pattern) if isinstance(pattern, str) else pattern
+        if not isinstance(p, Pattern):
+            raise GLRError(f"expected a Pattern or a spec string, got {type(pattern).__name__}")
+        sa, sb = p.support_a(n), p.support_b(n)
+        for side, s in (("A", sa), ("B", sb)):
+            if s.lags is None:
+                raise GLRError(f"pattern {p.spec!r} is not LTI: its {side}-support at n={n} is not a "
+                               "translation-invariant lag set")
+        if not sa.lags.size:
+            raise GLRError(f"pattern {p.spec!r} has no A-lag at n={n}: H = 0")
+        return cls(_coefficients(a, sa.lags, "a"), _coefficients(b, sb.lags, "b"), spec=p.spec, n=int(n))
+
+    @classmethod
+    def from_lags(cls, b_lags, a_lags=(0,), b=None, a=1) -> "LTISystem":
+        """The filter with explicit lag sets (coefficients as in ``from_pattern``)."""
+        p = Pattern.from_lags(a_lags, b_lags)
+        lags = [int(x) for x in a_lags] + [int(x) for x in b_lags]
+        return cls.from_pattern(p, n=max(lags, default=0) + 1, b=b, a=a)
+
+    @classmethod
+    def from_transfer_function(cls, H, z: sp.Symbol = Z) -> "LTISystem":
+        """Read ``a_j``, ``b_l`` off a rational function of z (normalized so that b(z) has constant 1)."""
+        H = sp.sympify(H)
+        q = sp.Dummy("q")
+        num, den = sp.fraction(sp.cancel(sp.together(H.subs(z, 1 / q))))
+        if not den.has(q) and not num.has(q) and not H.has(z):
+            num, den = H, sp.Integer(1)
+        try:
+            pn, pd = sp.Poly(num, q), sp.Poly(den, q)
+        except sp.PolynomialError as exc:
+            raise GLRError(f"H is not a rational function of z: {H}") from exc
+        d0 = pd.coeff_monomial(1)
+        if d0 == 0:
+            raise GLRError(f"H is not causal (its denominator in z^-1 has no constant term): {H}")
+        a = {int(m[0]): sp.simplify(c / d0) for m, c in zip(pn.monoms(), pn.coeffs())}
+        b = {int(m[0]): sp.simplify(-c / d0) for m, c in zip(pd.monoms(), pd.coeffs()) if m[0] > 0}
+        return cls(a or {0: sp.Integer(0)}, b, spec="transfer-function")
+
+    def subs(self, values: Mapping) -> "LTISystem":
+        """A copy with symbols replaced: keys are sympy symbols or their names (``"b_1"``)."""
+        named = {s.name: s for s in self.free_symbols}
+        rep = {}
+        for k, v in values.items():
+            sym = named.get(k) if isinstance(k, str) else k
+            if sym is None:
+                raise GLRError(f"no coefficient symbol named {k!r}; free symbols: {sorted(named)}")
+            rep[sym] = _value(v, str(k))
+        return LTISystem({l: e.subs(rep) for l, e in self.a.items()}, {l: e.subs(rep) for l, e in self.b.items()},
+                         spec=self.spec, n=self.n)
+
+    # -- structure -------------------------------------------------------------------------------
+    @property
+    def a_lags(self) -> tuple[int, ...]:
+        return tuple(self.a)
+
+    @property
+    def b_lags(self) -> tuple[int, ...]:
+        return tuple(self.b)
+
+    @property
+    def order(self) -> int:
+        """State dimension K = max(largest B-lag, largest A-lag): the size of the companion matrix."""
+        return max(max(self.b, default=0), max(self.a, default=0))
+
+    @property
+    def free_symbols(self) -> set[sp.Symbol]:
+        out = set()
+        for e in list(self.a.values()) + list(self.b.values()):
+            out |= e.free_symbols
+        return out
+
+    @property
+    def is_numeric(self) -> bool:
+        return not self.free_symbols
+
+    def pattern(self) -> Pattern:
+        """The lag pattern ``A(t) = {t - j}``, ``B(t) = {t - l}`` of this filter."""
+        return Pattern.from_lags(self.a_lags, self.b_lags, spec=self.spec)
+
+    def numeric_coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """Dense float64 ``a[0..K]`` and ``[1, -b_1, ..., -b_K]``: numerator and denominator in z^-1."""
+        self._require_numeric("numeric coefficients")
+        K = self.order
+        num, den = np.zeros(K + 1), np.zeros(K + 1)
+        den[0] = 1.0
+        for l, e in self.a.items():
+            num[l] = float(e)
+        for l, e in self.b.items():
+            den[l] = -float(e)
+        if not (np.isfinite(num).all() and np.isfinite(den).all()):
+            raise GLRError("coefficients overflow float64")
+        return num, den
+
+    def _require_numeric(self, what: str) -> None:
+        free = sorted((s.name for s in self.free_symbols), key=lambda x: (len(x), x))
+        if free:
+            raise GLRError(f"{what} needs numbers, but coefficient symbols {', '.join(free)} are unset "
+                           "(give them values, e.g. with .subs)")
+
+    # -- transfer function -----------------------------------------------------------------------
+    def numerator(self, z: sp.Symbol = Z) -> sp.Expr:
+        """``a(z) = sum_j a_j z^-j``."""
+        return sp.Add(*[c * z**-l for l, c in self.a.items()])
+
+    def denominator(self, z: sp.Symbol = Z) -> sp.Expr:
+        """``1 - sum_l b_l z^-l``."""
+        return 1 - sp.Add(*[c * z**-l for l, c in self.b.items()])
+
+    def transfer_function(self, z: sp.Symbol = Z) -> sp.Expr:
+        """``H(z) = a(z) / (1 - sum_l b_l z^-l)``, a sympy rational function in z^-1."""
+        return self.numerator(z) / self.denominator(z)
+
+    def transfer_function_string(self) -> str:
+        """H(z) as a sympy-parsable string with terms in lag order, e.g. ``1/(1 - 0.5*z**-1)``."""
+        def term(c, l):
+            s = sp.sstr(c, full_prec=False)
+            s = s if isinstance(c, (sp.Symbol, sp.Number)) else f"({s})"
+            return s if l == 0 else f"{s}*z**-{l}"
+        num = _poly(self.a.items(), None, term)
+        if not self.b:
+            return num
+        den = _poly([(l, -c) for l, c in self.b.items()], "1", term)
+        return f"({num})/({den})" if len(self.a) > 1 else f"{num}/({den})"
+
+    def latex(self) -> str:
+        """``H(z) = \\frac{...}{...}`` with the terms in lag order (powers of z^{-1})."""
+        def term(c, l):
+            s = sp.latex(c, full_prec=False)
+            s = f"\\left({s}\\right)" if isinstance(c, sp.Add) else s
+            return s if l == 0 else (f"z^{{-{l}}}" if c == 1 else f"{s} z^{{-{l}}}")
+        num = _poly(self.a.items(), None, term)
+        den = _poly([(l, -c) for l, c in self.b.items()], "1", term)
+        return f"H(z) = \\frac{{{num}}}{{{den}}}" if self.b else f"H(z) = {num}"
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.latex()}$"
+
+    def __repr__(self) -> str:
+        return f"LTISystem({self.spec!r}{'' if self.n is None else f', n={self.n}'}: H(z) = {self.transfer_function_string()})"
+
+    # -- polynomials, poles and zeros --------------------------------------------------------------
+    def characteristic_polynomial(self, z: sp.Symbol = Z) -> sp.Poly:
+        """``z^K - sum_l b_l z^{K-l}`` (K = ``order``): its roots are the poles, the companion's eigenvalues."""
+        K = self.order
+        return sp.Poly(z**K - sp.Add(*[c * z**(K - l) for l, c in self.b.items()]), z)
+
+    def zero_polynomial(self, z: sp.Symbol = Z) -> sp.Poly:
+        """``sum_j a_j z^{K-j}``: H = zero_polynomial / characteristic_polynomial (no cancellation)."""
+        K = self.order
+        return sp.Poly(sp.Add(*[c * z**(K - l) for l, c in self.a.items()]), z)
+
+    def poles(self) -> list[sp.Expr]:
+        """The K poles, with multiplicity, exact: radicals where sympy finds them, ``CRootOf`` for
+        rational coefficients; GLRError for symbolic coefficients beyond what sympy solves."""
+        return _exact_roots(self.characteristic_polynomial(), "poles")
+
+    def zeros(self) -> list[sp.Expr]:
+        """The finite zeros (roots of ``zero_polynomial``), with multiplicity, exact as in ``poles``."""
+        return _exact_roots(self.zero_polynomial(), "zeros")
+
+    def numeric_poles(self) -> np.ndarray:
+        """The K poles as complex128: eigenvalues of the companion (``lti_realization.companion_poles``,
+        which warns when the companion is too ill-conditioned to trust)."""
+        from .lti_realization import companion_poles
+
+        return companion_poles(self)
+
+    def numeric_zeros(self) -> np.ndarray:
+        """The finite zeros as complex128 (numpy roots of the numerator polynomial)."""
+        num, _ = self.numeric_coefficients()
+        nz = np.flatnonzero(num)
+        if not nz.size:
+            return np.zeros(0, dtype=complex)
+        return np.roots(num[nz[0]:]).astype(complex)
+
+    def partial_fractions(self, z: sp.Symbol = Z) -> sp.Expr:
+        """H(z) split into partial fractions over its poles (sympy ``apart(..., full=True)``)."""
+        self._check_closed_form_order("partial fractions")
+        H = sp.together(self.transfer_function(z))
+        if self.is_numeric:
+            H = sp.nsimplify(H, rational=True) if any(c.has(sp.Float) for c in self._all()) else H
+        return sp.apart(H, z, full=True).doit()
+
+    def _all(self) -> list[sp.Expr]:
+        return list(self.a.values()) + list(self.b.values())
+
+    def _check_closed_form_order(self, what: str) -> None:
+        if self.order > CLOSED_FORM_MAX_ORDER:
+            raise GLRError(f"{what} in closed form is limited to order <= {CLOSED_FORM_MAX_ORDER}, got "
+                           f"order {self.order}; use the numeric routes")
+
+    # -- impulse response --------------------------------------------------------------------------
+    def impulse_response(self, length: int) -> np.ndarray:
+        """``h_0 .. h_{length-1}`` in float64 from the sparse recurrence itself,
+        ``h_t = a_t + sum_l b_l h_{t-l}``, vectorized over blocks of the smallest B-lag (any order)."""
+        length = _length(length)
+        num, _ = self.numeric_coefficients()
+        lags = np.array(self.b_lags, dtype=np.int64)
+        vals = np.array([float(self.b[l]) for l in self.b_lags])
+        if length * max(lags.size, 1) // (int(lags[0]) if lags.size else 1) > MAX_RESPONSE_WORK:
+            raise GLRError(f"impulse response of length {length} with {lags.size} lags exceeds the limit of "
+                           f"{MAX_RESPONSE_WORK} multiply-adds")
+        h = np.zeros(length)
+        m = min(length, num.size)
+        h[:m] = num[:m]
+        if not lags.size:
+            return h
+        step = int(lags[0])
+        with np.errstate(over="ignore", invalid="ignore"):
+            for t0 in range(step, length, step):
+                t1 = min(t0 + step, length)
+                for l, c in zip(lags, vals):
+                    if l > t1 - 1:
+                        break
+                    s = max(t0 - l, 0)
+                    h[s + l:t1] += c * h[s:t1 - l]
+        return h
+
+    def impulse_response_symbolic(self, length: int) -> list[sp.Expr]:
+        """``h_0 .. h_{length-1}`` as sympy expressions (the recurrence, exact; expanded)."""
+        length = _length(length)
+        if length * max(len(self.b), 1) > 10**5:
+            raise GLRError(f"symbolic impulse responses are limited to 10^5 terms, got length {length}")
+        h = []
+        for t in range(length):
+            v = self.a.get(t, sp.Integer(0)) + sp.Add(*[c * h[t - l] for l, c in self.b.items() if l <= t])
+            h.append(sp.expand(v))
+        return h
+
+    def impulse_response_formula(self) -> ImpulseFormula:
+        """Closed form ``h_t = sum_i sum_{k < m_i} c_ik t^k p_i^t`` over the non-zero poles ``p_i``
+        (multiplicity ``m_i``), for ``t >= valid_from = max(0, J + 1 - L')`` (J: largest A-lag, L': the
+        order without poles at 0), fitted to the first L' values of the recurrence -- what ``rsolve``
+        does. Order <= 4; numeric coefficients are solved in 30-digit precision."""
+        self._check_closed_form_order("the impulse response")
+        P = self.characteristic_polynomial()
+        m0 = 0
+        while m0 < P.degree() and P.coeff_monomial(Z**m0) == 0:
+            m0 += 1
+        L = P.degree() - m0
+        J = max(self.a)
+        start = max(0, J + 1 - L)
+        head = self.impulse_response_symbolic(start + L)
+        if L == 0:
+            return ImpulseFormula(sp.Integer(0), start, head)
+        Q = sp.Poly(sp.cancel(P.as_expr() / Z**m0), Z)
+        floats = any(c.has(sp.Float) for c in self._all())
+        if floats:
+            roots = {}
+            for r in Q.nroots(n=30, maxsteps=200):
+                key = next((k for k in roots if abs(sp.N(k - r, 30)) < 1e-20), r)
+                roots[key] = roots.get(key, 0) + 1
+        else:
+            roots = _root_multiplicities(Q, "impulse response")
+        basis = [(p, k) for p, m in roots.items() for k in range(m)]
+        c = sp.symbols(f"c0:{len(basis)}")
+        expr = sp.Add(*[ci * T**k * p**T for ci, (p, k) in zip(c, basis)])
+        eqs = [expr.subs(T, start + i) - head[start + i] for i in range(L)]
+        sol = sp.solve(eqs, c, dict=True)
+        if not sol:
+            raise GLRError("could not fit the closed-form impulse response (repeated poles too close?)")
+        out = expr.subs(sol[0])
+        return ImpulseFormula(out if floats else sp.simplify(out), start, head[:start])
+
+    def mixing_matrix(self, n: int) -> np.ndarray:
+        """``M[t, s] = h_{t-s}``: the Toeplitz mixing matrix of the filter at length n (float64)."""
+        from ..recurrence import DENSE_MAX_N
+        import scipy.linalg
+
+        if _length(n) > DENSE_MAX_N:
+            raise GLRError(f"dense mixing matrices are limited to n <= {DENSE_MAX_N}, got n={n}")
+        return scipy.linalg.toeplitz(self.impulse_response(n), np.zeros(n))
+
+    def coefficient_tables(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Constant-coefficient arrays ``a[n, wa]``, ``b[n, wb]`` aligned with ``self.pattern().tables(n)``
+        (slot value = coefficient of the lag ``t - idx``), for ``glrtheory.solve``."""
+        num, den = self.numeric_coefficients()
+        a_idx, b_idx = self.pattern().tables(n)
+        t = np.arange(n)[:, None]
+        a = np.where(a_idx >= 0, num[np.clip(t - a_idx, 0, num.size - 1)], 0.0)
+        b = np.where(b_idx >= 0, -den[np.clip(t - b_idx, 0, den.size - 1)], 0.0)
+        return a, b
+
+    # -- conversions -------------------------------------------------------------------------------
+    def to_dlti(self):
+        """``scipy.signal.dlti`` with numerator and denominator in descending powers of z (dt = 1)."""
+        import scipy.signal
+
+        num, den = self.numeric_coefficients()
+        return scipy.signal.dlti(num, den, dt=1)
+
+    def to_control(self):
+        """``control.TransferFunction`` (discrete, dt = True); needs python-control."""
+        try:
+            import control
+        except ImportError:
+            raise GLRError("to_control needs python-control: pip install control") from None
+        num, den = self.numeric_coefficients()
+        return control.TransferFunction(num, den, True)
+
+    def lfilter_coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(b, a)`` for ``scipy.signal.lfilter`` (its b is our numerator, its a our denominator)."""
+        return self.numeric_coefficients()
+
+
+def _poly(terms, lead, term) -> str:
+    """``lead + sum_l c_l z^-l`` as text, with ``term(c, l)`` formatting one term and signs pulled out."""
+    out = lead or ""
+    for l, c in terms:
+        neg = c.could_extract_minus_sign()
+        body = term(-c if neg else c, l)
+        out = (f"{out} - {body}" if out else f"-{body}") if neg else (f"{out} + {body}" if out else body)
+    return out or "0"
+
+
+def _length(length) -> int:
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise GLRError(f"response length must be a positive integer, got {length!r}")
+    return int(length)
+
+
+def _root_multiplicities(P: sp.Poly, what: str) -> dict:
+    """Exact roots ``{root: multiplicity}``: radicals (sympy.roots), else CRootOf for rational coefficients."""
+    if P.degree() <= 0:
+        return {}
+    r = sp.roots(P)
+    if sum(r.values()) == P.degree():
+        return r
+    if all(c.is_rational for c in P.all_coeffs()):
+        out = {}
+        for x in P.all_roots():
+            out[x] = out.get(x, 0) + 1
+        return out
+    raise GLRError(f"sympy finds no closed form for the {what} of this degree-{P.degree()} polynomial "
+                   "with symbolic coefficients; substitute numbers")
+
+
+def _exact_roots(P: sp.Poly, what: str) -> list[sp.Expr]:
+    if P.degree() > CLOSED_FORM_MAX_ORDER and not all(c.is_rational for c in P.all_coeffs()):
+        raise GLRError(f"exact {what} are limited to degree <= {CLOSED_FORM_MAX_ORDER} unless the "
+                       f"coefficients are rational, got degree {P.degree()}; use the numeric route")
+    if any(c.has(sp.Float) for c in P.all_coeffs()):
+        return [sp.Float(0) if x == 0 else x for x in P.nroots(n=30, maxsteps=200)] if P.degree() > 0 else []
+    return [x for x, m in _root_multiplicities(P, what).items() for _ in range(m)]

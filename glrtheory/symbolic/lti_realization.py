@@ -1,0 +1,269 @@
+"""State-space realizations of an LTI pattern: ``x_{t+1} = A x_t + B u_t``, ``h_t = C x_t + D u_t``.
+
+With ``K = order``, ``c_j = a_j + a_0 b_j`` (``H = D + C (zI - A)^{-1} B`` with ``D = a_0``):
+
+* controllable canonical (companion) form: ``A`` has first row ``[b_1 .. b_K]`` and ones on the
+  subdiagonal, ``B = e_1``, ``C = [c_1 .. c_K]``. ``A`` holds ``|B-lags| + K - 1`` non-zeros, so it is
+  stored sparse (scipy.sparse) for multi-lag patterns: power2 at n = 2^20 has K = 2^19 but 20 taps;
+* observable canonical form: the transpose, ``(A^T, C^T, B^T, D)``.
+
+The characteristic polynomial of the companion is ``z^K - sum_l b_l z^{K-l}``, so its eigenvalues are
+the poles of H. The controllable form is always controllable; it is observable iff ``a(z)`` and
+``1 - b(z)`` share no root (no pole-zero cancellation).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse
+import sympy as sp
+
+from ..errors import GLRError
+from .lti import Z, LTISystem
+
+#: Below this order the dense companion route is the textbook one; above it, its trust is measured.
+COMPANION_TRUST_ORDER = 10
+#: Largest order for the dense eigenvalue route (all poles); beyond it only dominant poles (ARPACK).
+DENSE_EIG_MAX_ORDER = 256
+#: Poles whose first-order error bound ``kappa * eps * ||A||_F`` exceeds this are not trusted.
+POLE_ERROR_TOL = 1e-8
+#: Largest order for refining untrusted poles with 30-digit polynomial roots (mpmath via sympy).
+REFINE_MAX_ORDER = 64
+#: Largest order for symbolic realization matrices and controllability/observability tests.
+SYMBOLIC_MAX_ORDER = 12
+#: Largest order for numeric controllability/observability (dense Krylov matrices).
+NUMERIC_KRYLOV_MAX_ORDER = 64
+
+
+class IllConditionedWarning(UserWarning):
+    """The companion matrix is too ill-conditioned to trust its eigenvalues in float64."""
+
+
+class Realization(NamedTuple):
+    """``(A, B, C, D)``: sympy matrices, or (scipy.sparse CSR ``A``, float64 ``B``, ``C``, float ``D``)."""
+
+    A: object
+    B: object
+    C: object
+    D: object
+
+    @property
+    def order(self) -> int:
+        return self.A.shape[0]
+
+
+def _taps(system: LTISystem):
+    """``b_1..b_K``, ``c_1..c_K`` and ``D`` as sympy expressions (zero where no lag)."""
+    K = system.order
+    a0 = system.a.get(0, sp.Integer(0))
+    b = [system.b.get(l, sp.Integer(0)) for l in range(1, K + 1)]
+    c = [sp.expand(system.a.get(l, sp.Integer(0)) + a0 * b[l - 1]) for l in range(1, K + 1)]
+    return b, c, a0
+
+
+def companion(system: LTISystem, symbolic: bool = False):
+    """The K x K companion matrix (first row ``b_1..b_K``, subdiagonal ones): scipy.sparse CSR float64,
+    or a sympy ``ImmutableSparseMatrix`` when ``symbolic`` (order <= SYMBOLIC_MAX_ORDER)."""
+    return controllable_form(system, symbolic).A
+
+
+def controllable_form(system: LTISystem, symbolic: bool = False) -> Realization:
+    """Controllable canonical realization ``(A, e_1, C, a_0)`` of H (module docstring)."""
+    K = system.order
+    if symbolic:
+        _check_symbolic_order(K)
+        b, c, a0 = _taps(system)
+        entries = {(0, l - 1): v for l, v in enumerate(b, 1) if v != 0}
+        entries.update({(i, i - 1): 1 for i in range(1, K)})
+        A = sp.ImmutableSparseMatrix(K, K, entries)
+        B = sp.ImmutableMatrix(K, 1, [1] + [0] * (K - 1)) if K else sp.ImmutableMatrix(0, 1, [])
+        return Realization(A, B, sp.ImmutableMatrix(1, K, c), a0)
+    num, den = system.numeric_coefficients()
+    lags = np.array([l for l in system.b_lags if den[l] != 0], dtype=np.int64)
+    rows = np.concatenate([np.zeros(lags.size, dtype=np.int64), np.arange(1, K)])
+    cols = np.concatenate([lags - 1, np.arange(K - 1)])
+    vals = np.concatenate([-den[lags], np.ones(K - 1)])
+    A = scipy.sparse.csr_array((vals, (rows, cols)), shape=(K, K))
+    B = np.zeros((K, 1))
+    if K:
+        B[0, 0] = 1.0
+    C = (num[1:] - num[0] * den[1:])[None, :]
+    return Realization(A, B, C, float(num[0]))
+
+
+def observable_form(system: LTISystem, symbolic: bool = False) -> Realization:
+    """Observable canonical realization ``(A^T, C^T, B^T, D)`` of the controllable form."""
+    A, B, C, D = controllable_form(system, symbolic)
+    if symbolic:
+        return Realization(A.T, C.T, B.T, D)
+    return Realization(A.T.tocsr(), C.T.copy(), B.T.copy(), D)
+
+
+def _check_symbolic_order(K: int) -> None:
+    if K > SYMBOLIC_MAX_ORDER:
+        raise GLRError(f"symbolic realizations are limited to order <= {SYMBOLIC_MAX_ORDER}, got {K}")
+
+
+def _dense(M):
+    return M.toarray() if scipy.sparse.issparse(M) else np.asarray(M, dtype=float)
+
+
+def _is_symbolic(r: Realization) -> bool:
+    return isinstance(r.A, sp.MatrixBase)
+
+
+def controllability_matrix(r: Realization):
+    """``[B, AB, ..., A^{K-1} B]`` (sympy or dense float64)."""
+    return _krylov(r.A, r.B)
+
+
+def observability_matrix(r: Realization):
+    """``[C; CA; ...; C A^{K-1}]`` (sympy or dense float64)."""
+    return _krylov(r.A.T, r.C.T).T
+
+
+def _krylov(A, v):
+    K = A.shape[0]
+    if isinstance(A, sp.MatrixBase):
+        _check_symbolic_order(K)
+        cols = [sp.Matrix(v)]
+        for _ in range(K - 1):
+            cols.append((A * cols[-1]).applyfunc(sp.expand))
+        return sp.Matrix.hstack(*cols) if cols else sp.zeros(0, 0)
+    if K > NUMERIC_KRYLOV_MAX_ORDER:
+        raise GLRError(f"numeric controllability/observability is limited to order <= "
+                       f"{NUMERIC_KRYLOV_MAX_ORDER} (Krylov matrices lose rank in float64), got {K}")
+    A = _dense(A)
+    cols = [np.asarray(v, dtype=float).reshape(K)]
+    for _ in range(K - 1):
+        cols.append(A @ cols[-1])
+    return np.stack(cols, axis=1) if K else np.zeros((0, 0))
+
+
+def is_controllable(r: Realization):
+    """True/False for numbers (rank of the controllability matrix); for symbols the sympy condition
+    ``det != 0`` (factored)."""
+    return _full_rank(controllability_matrix(r))
+
+
+def is_observable(r: Realization):
+    """As ``is_controllable`` for the observability matrix."""
+    return _full_rank(observability_matrix(r))
+
+
+def _full_rank(M):
+    if isinstance(M, sp.MatrixBase):
+        if M.shape[0] == 0:
+            return sp.true
+        return sp.Ne(sp.factor(M.det(method="berkowitz")), 0)
+    if M.shape[0] == 0:
+        return True
+    return bool(np.linalg.matrix_rank(M) == M.shape[0])
+
+
+def transfer_function_of(r: Realization, z: sp.Symbol = Z) -> sp.Expr:
+    """``H(z) = C (zI - A)^{-1} B + D`` as a cancelled sympy rational function (exact; order <= 12)."""
+    K = r.order
+    _check_symbolic_order(K)
+    A, B, C = (sp.Matrix(x) if _is_symbolic(r) else sp.Matrix(_dense(x)) for x in (r.A, r.B, r.C))
+    D = sp.sympify(r.D)
+    if K == 0:
+        return D
+    zI_A = z * sp.eye(K) - A
+    return sp.cancel((C * zI_A.adjugate() * B)[0, 0] / zI_A.det(method="berkowitz") + D)
+
+
+def from_realization(r: Realization, z: sp.Symbol = Z) -> LTISystem:
+    """The LTI system of a realization: ``LTISystem.from_transfer_function(transfer_function_of(r))``."""
+    return LTISystem.from_transfer_function(transfer_function_of(r, z), z)
+
+
+def similarity(r1: Realization, r2: Realization) -> np.ndarray:
+    """``T`` with ``A2 = T A1 T^-1``, ``B2 = T B1``, ``C2 = C1 T^-1`` for two observable numeric
+    realizations of the same H: ``T = O2^{-1} O1`` (observability matrices); GLRError if singular."""
+    O1, O2 = observability_matrix(r1), observability_matrix(r2)
+    if O1.shape != O2.shape:
+        raise GLRError(f"realizations of different orders {r1.order} and {r2.order} are not similar")
+    try:
+        return scipy.linalg.solve(O2, O1)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning) as exc:
+        raise GLRError(f"the observability matrix is singular: no unique similarity ({exc})") from None
+
+
+# -- poles from the companion ----------------------------------------------------------------------
+class PoleEstimate(NamedTuple):
+    """Poles and their first-order error bounds ``kappa_i * eps * ||A||_F`` (eigenvalue condition)."""
+
+    poles: np.ndarray
+    error_bound: np.ndarray
+    route: str
+
+
+def pole_estimate(system: LTISystem) -> PoleEstimate:
+    """All K poles from the dense companion (balanced eig, with left/right eigenvectors for the condition
+    numbers ``kappa_i = ||y_i|| ||x_i|| / |y_i^H x_i|``). When the bound exceeds ``POLE_ERROR_TOL``, warn
+    ``IllConditionedWarning`` and, for order <= REFINE_MAX_ORDER, recompute the poles as 30-digit roots of
+    the exact float coefficients, the better-conditioned route: exact square-free factorization (so
+    repeated poles become simple roots of a factor), then mpmath roots of each factor."""
+    K = system.order
+    if K == 0:
+        return PoleEstimate(np.zeros(0, dtype=complex), np.zeros(0), "none")
+    if K > DENSE_EIG_MAX_ORDER:
+        raise GLRError(f"all poles are limited to order <= {DENSE_EIG_MAX_ORDER}, got {K}; "
+                       "use dominant_poles (sparse eigenvalues)")
+    C = companion(system).toarray()
+    w, vl, vr = scipy.linalg.eig(C, left=True, right=True)
+    with np.errstate(divide="ignore"):
+        kappa = (np.linalg.norm(vl, axis=0) * np.linalg.norm(vr, axis=0)
+                 / np.abs(np.einsum("ij,ij->j", vl.conj(), vr)))
+    bound = kappa * np.finfo(float).eps * max(np.linalg.norm(C), 1.0)
+    worst = float(np.max(bound))
+    if not worst <= POLE_ERROR_TOL:
+        refine = K <= REFINE_MAX_ORDER
+        warnings.warn(
+            f"companion matrix of order {K} is ill-conditioned: float64 pole error bound {worst:.1e} > "
+            f"{POLE_ERROR_TOL:g}; "
+            + ("poles recomputed from the exact square-free factors in 30 digits" if refine else
+               "poles are approximate (responses come from the recurrence)"),
+            IllConditionedWarning, stacklevel=3)
+        if refine:
+            P = system.characteristic_polynomial()
+            exact = sp.Poly([sp.Rational(float(c)) for c in P.all_coeffs()], Z)
+            try:
+                roots = [x for f, m in exact.sqf_list()[1] for x in f.nroots(n=30, maxsteps=500) * m]
+            except sp.polys.polyerrors.PolynomialError:
+                roots = None
+            except Exception as exc:  # mpmath.NoConvergence: keep the (warned) dense poles
+                if type(exc).__name__ != "NoConvergence":
+                    raise
+                roots = None
+            if roots is not None:
+                return PoleEstimate(np.array([complex(x) for x in roots]), np.full(K, np.nan),
+                                    "square-free-30-digit")
+    return PoleEstimate(w.astype(complex), bound, "dense-companion")
+
+
+def companion_poles(system: LTISystem) -> np.ndarray:
+    """The K poles (complex128) from ``pole_estimate``."""
+    return pole_estimate(system).poles
+
+
+def dominant_poles(system: LTISystem, k: int = 6) -> np.ndarray:
+    """The k poles of largest modulus, from the *sparse* companion (ARPACK, O(K) memory): the route for
+    orders beyond the dense limit. Falls back to the dense route when K is small."""
+    K = system.order
+    if K <= max(k + 2, 16):
+        w = companion_poles(system)
+        return w[np.argsort(-np.abs(w))][:k]
+    import scipy.sparse.linalg
+
+    A = companion(system)
+    try:
+        w = scipy.sparse.linalg.eigs(A, k=min(k, K - 2), which="LM", return_eigenvectors=False,
+                                     maxiter=min(50 * K, 20000), tol=1e-10)
+    except scipy.sparse.linalg.ArpackNoConvergence as exc:
+        raise GLRError(f"sparse eigenvalues of the order-{K} companion did not converge") from exc
+    return w[np.argsort(-np.abs(w))]
