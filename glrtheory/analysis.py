@@ -8,7 +8,10 @@ Counts and the live-set profile come from ``Support.counts()`` / ``Support.last_
   when the lag set is large); the longest B-path is ``floor((n-1) / min lag)``;
 * A(t) an interval ending at t (diagonal, window, blocks): the inputs reaching h_t within k hops form an
   interval ``[lo_k(t), t]`` as long as no gap appears (checked), so hops reduce to a worklist
-  propagation of ``lo`` over the B-table (numba); then the farthest input from h_t is u_0;
+  propagation of ``lo`` over the B-lists (numba); then the farthest input from h_t is u_0. Failing that,
+  the same propagation on the mirrored graph (t -> n-1-t) tests whether the states reached from each h_x
+  are intervals ``[x, phi_k(x)]`` (the aligned binary counter is such a pattern);
+* blocks:C: hops(s -> t) = block(t) - block(s);
 * Kronecker powers: every edge is digit-wise non-decreasing, so u_1 never reaches h_m (m = base size),
   and the longest B-path ending at t is the sum over digits of the longest path in the base;
 * anything else: breadth-first search from every input (numba), within ``HOPS_MAX_WORK``.
@@ -19,6 +22,7 @@ cross-check is the rank over F_p with random coefficients (``glrtheory.prime_fie
 from __future__ import annotations
 
 import functools
+
 import numba
 import numpy as np
 import scipy.signal
@@ -29,7 +33,7 @@ from .errors import GLRError
 from .patterns import Pattern
 from .patterns.structured import BlockSupport, KronSupport
 from .patterns.support import Support, check_length
-from .prime_field import EXACT_MAX_N, mixing_matrix_mod_p, random_coefficients, rank_mod_p
+from .prime_field import mixing_matrix_mod_p, random_coefficients, rank_mod_p
 
 #: Largest index table read by the analysis (entries n * width; int32).
 TABLE_MAX_ENTRIES = 2**27
@@ -85,8 +89,9 @@ def live_profile(p: Pattern, n: int) -> np.ndarray:
     """Size of the live set after step t, for every t:
     ``|{u_s : s <= t < last_A(s)}| + |{h_s : s <= t < last_B(s)}|`` with ``last_X(s) = max{t' : s in X(t')}``.
     """
+    supports = _supports(p, n)
     live = np.zeros(n + 1, dtype=np.int64)
-    for sup in _supports(p, n):
+    for sup in supports:
         last = sup.last_use()
         s = np.arange(n, dtype=np.int64)
         keep = last > s
@@ -498,7 +503,7 @@ def hankel_rank_max(p: Pattern, n: int) -> int:
 def hankel_profile_exact(p: Pattern, n: int, seed=0) -> np.ndarray:
     """Rank over F_p (p = 2^31-1) of ``M[t+1:, :t+1]`` for each cut t, with ``M = (I - B)^{-1} A`` built from
     uniformly random coefficients on the supports: the generic Hankel rank with probability >= 1 - n^2/p."""
-    M = mixing_matrix_mod_p(*random_coefficients(_check_pattern(p), n, seed))
+    M = mixing_matrix_mod_p(*random_coefficients(_check_pattern(p), check_length(n), seed))
     return np.array([rank_mod_p(M[t + 1:, : t + 1]) for t in range(n - 1)], dtype=np.int64)
 
 
@@ -509,6 +514,7 @@ def degrees_of_freedom(p: Pattern, n: int, seed=0) -> int:
     coefficients of row t, so the rank is ``sum_t dim span({e_s : s in A(t)} u {M[s] : s in B(t)})``
     ``= sum_t |A(t)| + rank(M[B(t)] with the columns of A(t) removed)``.
     """
+    n = check_length(n)
     _check_pattern(p)
     if n > DOF_MAX_N:
         raise GLRError(f"degrees of freedom are limited to n <= {DOF_MAX_N}, got n={n}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import GLRError
 from .patterns import Pattern
+from .patterns.support import check_length
 
 #: The Mersenne prime 2^31 - 1.
 PRIME = 2**31 - 1
@@ -53,6 +54,7 @@ def random_coefficients(pattern: Pattern, n: int, seed=None, prime: int = PRIME)
 
     Returns ``(a_idx, b_idx, a, b)``; padded slots hold 0.
     """
+    n = check_length(n)
     if n > EXACT_MAX_N:
         raise GLRError(f"exact work over F_p is limited to n <= {EXACT_MAX_N}, got n={n}")
     a_idx, b_idx = pattern.tables(n)
