@@ -2,6 +2,9 @@
 
 #: Names of ``glrtheory.symbolic.costs`` available here; imported on first use (sympy is heavy).
 _COSTS = ("N_SYM", "T_SYM", "Bounds", "CostForms", "cost_forms", "theta", "total_cost", "evaluate")
+#: Names of the LTI layer (``lti*.py``) -> their module; imported on first use as well.
+_LTI = {"LTISystem": "lti", "IllConditionedWarning": "lti_realization", "spectral_radius": "lti_stability",
+        "is_stable": "lti_stability", "memory_horizon": "lti_stability", "stability_region": "lti_stability"}
 
 
 def __getattr__(name):
@@ -9,14 +12,6 @@ def __getattr__(name):
         from . import costs
 
         return getattr(costs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-# The LTI layer (lti*.py) imports sympy and scipy; it is loaded on first use, keeping this package light.
-_LTI = {"LTISystem": "lti", "IllConditionedWarning": "lti_realization", "spectral_radius": "lti_stability",
-        "is_stable": "lti_stability", "memory_horizon": "lti_stability", "stability_region": "lti_stability"}
-
-
-def __getattr__(name):
     if name in _LTI:
         import importlib
 
