@@ -236,3 +236,10 @@ def test_popcount_and_evaluate():
     # exact integers computed in floating point round correctly: floor(log2(2^k)) = k
     ks = np.arange(0, 30)
     assert np.array_equal(evaluate(costs.sp.floor(costs.sp.log(costs.n) / costs.sp.log(2)), 2.0**ks), ks)
+
+
+def test_str_lists_every_form():
+    text = str(cost_forms(Pattern.from_spec("quadratic")))
+    for word in ("nnz_a", "nnz_b", "decode_cost", "cache_peak", "hop_diameter", "theta_total", "n**(3/2)", "2/3"):
+        assert word in text
+    assert "<=" in str(cost_forms(Pattern.from_spec("fenwick")))     # bounds print as lower <= . <= upper
