@@ -243,3 +243,5 @@ def test_str_lists_every_form():
     for word in ("nnz_a", "nnz_b", "decode_cost", "cache_peak", "hop_diameter", "theta_total", "n**(3/2)", "2/3"):
         assert word in text
     assert "<=" in str(cost_forms(Pattern.from_spec("fenwick")))     # bounds print as lower <= . <= upper
+    latex = cost_forms(Pattern.from_spec("power2"))._repr_latex_()
+    assert latex.startswith("$\\begin{array}") and "\\log" in latex

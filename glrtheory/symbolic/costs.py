@@ -76,6 +76,17 @@ class CostForms:
     def is_exact(self, name: str) -> bool:
         return not isinstance(getattr(self, name), Bounds)
 
+    def _repr_latex_(self) -> str:
+        """The forms as a LaTeX array (notebooks)."""
+        def tex(f):
+            return (rf"{sp.latex(f.lower)} \le \cdot \le {sp.latex(f.upper)}" if isinstance(f, Bounds)
+                    else sp.latex(f))
+        rows = [rf"\text{{{name.replace('_', ' ')}}} & {tex(getattr(self, name))}"
+                for name in ("nnz_a", "nnz_b", "decode_cost", "cache_peak", "hop_diameter")]
+        rows += [rf"\Theta\text{{ {w}}} & {sp.latex(getattr(self, 'theta_' + w))}" for w in ("total", "decode", "cache")
+                 if getattr(self, "theta_" + w) is not None]
+        return r"$\begin{array}{ll}" + r" \\ ".join(rows) + r"\end{array}$"
+
     def __str__(self) -> str:
         rows = [f"closed forms of {self.spec} (n = length, t = position)"]
         for name in ("nnz_a", "nnz_b", "decode_cost", "cache_peak", "hop_diameter"):
