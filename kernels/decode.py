@@ -132,6 +132,21 @@ def _slots(row, t, slot_of, k_row, j_row):
     return m, jt
 
 
+#: Terms per chunk in a decode step: every head reads a chunk's states while they are in cache.
+_CHUNK = 128
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _gather(h, data, coef, k_row, j_row, m, c_row):
+    """``h[i] += sum_{q < m} coef[i, j_row[q]] data[k_row[q], i]`` for every head i, chunk by chunk."""
+    for c0 in range(0, m, _CHUNK):
+        c1 = min(m, c0 + _CHUNK)
+        for i in range(h.shape[0]):
+            for q in range(c0, c1):
+                c_row[0, q - c0] = coef[i, j_row[q]]
+            add_row(h[i: i + 1], 0, data[:, i, :], k_row[:, c0:c1], c_row)
+
+
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _step_kernel(t, u_t, a_t, b_t, a_row, b_row, udata, uslot, hdata, hslot, h):
     """``h[i] = sum_j a_t[i,j] u[a_row[j]] + sum_j b_t[i,j] h[b_row[j]]`` with u_t itself for s = t.
@@ -142,27 +157,21 @@ def _step_kernel(t, u_t, a_t, b_t, a_row, b_row, udata, uslot, hdata, hslot, h):
     w = max(a_row.shape[0], b_row.shape[0], 1)
     k_row = np.empty((1, w), np.int64)
     j_row = np.empty(w, np.int64)
-    c_row = np.empty((1, w), h.dtype)
+    c_row = np.empty((1, _CHUNK), h.dtype)
     ma, jt = _slots(a_row, t, uslot, k_row, j_row)
     if ma < 0:
         return ma, 0
-    for i in range(h.shape[0]):
-        hi = h[i: i + 1]
-        hi[0, :] = 0
-        if jt >= 0:
+    h[:, :] = 0
+    if jt >= 0:
+        for i in range(h.shape[0]):
             c = a_t[i, jt]
             for k in range(h.shape[1]):
-                hi[0, k] += c * u_t[i, k]
-        for q in range(ma):
-            c_row[0, q] = a_t[i, j_row[q]]
-        add_row(hi, 0, udata[:, i, :], k_row, c_row)
+                h[i, k] += c * u_t[i, k]
+    _gather(h, udata, a_t, k_row, j_row, ma, c_row)
     mb, _ = _slots(b_row, t, hslot, k_row, j_row)
     if mb < 0:
         return mb, 0
-    for i in range(h.shape[0]):
-        for q in range(mb):
-            c_row[0, q] = b_t[i, j_row[q]]
-        add_row(h[i: i + 1], 0, hdata[:, i, :], k_row, c_row)
+    _gather(h, hdata, b_t, k_row, j_row, mb, c_row)
     return ma + (jt >= 0), mb
 
 
