@@ -97,13 +97,15 @@ def run_compare(args) -> None:
         rank_max_n = args.n if args.rank else min(args.n, PLOT_RANK_MAX_N)
         for p in patterns:
             data = sweep(p, ns)
-            axes[0].loglog(data["n"], data["total_cost"], "o-", label=p.spec)
-            axes[1].loglog(data["n"], data["cache_peak"], "o-", label=p.spec)
+            axes[0].plot(data["n"], data["total_cost"], "o-", label=p.spec)
+            axes[1].plot(data["n"], data["cache_peak"], "o-", label=p.spec)
             rank = _rank_series(p, [n for n in ns if n <= rank_max_n])
-            axes[2].loglog(rank["n"], rank["hankel_rank_max"], "o-", label=p.spec)
+            axes[2].plot(rank["n"], rank["hankel_rank_max"], "o-", label=p.spec)
         for ax, title in zip(axes, ("total cost nnz_a + nnz_b", "cache peak",
-                                    "generic Hankel rank (max-flow, within limits)")):
+                                    f"generic Hankel rank (max-flow; n <= {rank_max_n}, within limits)")):
             ax.set_title(title)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
             ax.set_xlabel("n")
             ax.legend(fontsize=8)
         save(fig, args.plot)
