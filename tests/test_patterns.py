@@ -215,3 +215,12 @@ def test_table_size_limit_is_stated():
         Pattern.from_spec("attention").tables(2**20)
     a_idx, _ = Pattern.from_spec("attention").tables(100, max_entries=10**6)
     assert a_idx.shape == (100, 100)
+
+
+@given(alpha=st.floats(0, 1))
+def test_exponent_spec_round_trips_exactly(alpha):
+    from glrtheory.patterns import exponent
+
+    p = exponent(alpha)
+    assert Pattern.from_spec(p.spec).spec == p.spec
+    assert np.array_equal(Pattern.from_spec(p.spec).tables(300)[1], p.tables(300)[1])

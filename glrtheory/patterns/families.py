@@ -104,7 +104,7 @@ def exponent(alpha: float) -> Pattern:
     if not 0 <= alpha <= 1:
         raise GLRError(f"exponent alpha must lie in [0, 1], got {alpha}")
     alpha = float(alpha)
-    return _lag_family(f"exponent:{alpha:g}", lambda n: exponent_lags(alpha, n), exponent.__doc__)
+    return _lag_family("exponent:" + np.format_float_positional(alpha, trim="-"), lambda n: exponent_lags(alpha, n), exponent.__doc__)
 
 
 def fenwick() -> Pattern:
