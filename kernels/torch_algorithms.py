@@ -134,7 +134,9 @@ _GRAPHS: dict = {}
 def _graphed_loop(y, T, p_c, p_src, offsets, chunk_ptr, n, out):
     """``_chunk_loop`` as a CUDA graph: the loop's structure (shapes, dtype, chunk entry ranges) is the
     key; its inputs are copied into the graph's static buffers before each replay, so a replay computes
-    exactly what the eager loop computes, without one host round of kernel launches per chunk."""
+    exactly what the eager loop computes, without one host round of kernel launches per chunk.
+    Each kept graph holds a copy of its inputs (T is ``N * n * C`` numbers); set ``CUDA_GRAPHS = False``
+    to run eagerly (e.g. when several threads use the GPU during a capture)."""
     inputs = (y, T, p_c, p_src, offsets)
     key = (tuple((x.shape, x.dtype) for x in inputs), tuple(chunk_ptr), n, out.shape, str(out.device))
     entry = _GRAPHS.get(key)

@@ -11,7 +11,7 @@ cannot blow up, ``sum_s |b[t, s]| = gamma_t < 1``):
     o_t     = h_t                         (vector state), or  q_t^T H_t / sqrt(d_key)  (readout)
 
 ``forward(x)`` runs ``glr_scan`` on the whole sequence ``x[batch, T, d_model]`` (training).
-``step(x_t, cache)`` decodes one token and gives the same output; ``init_cache(batch, max_length)``
+``step(x_t, cache)`` decodes one token and gives the same output; ``init_cache(max_length)``
 makes the cache, which holds exactly the live set of DESIGN.md section 2 (``u_s`` with its score while
 a later A(t') reads it, ``h_s`` with its score while a later B(t') reads it).
 """
