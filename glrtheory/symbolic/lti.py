@@ -107,6 +107,18 @@ class ImpulseFormula(NamedTuple):
     def __call__(self, t: int):
         return self.head[t] if t < self.valid_from else self.expr.subs(T, t)
 
+    def evaluate(self, length: int, digits: int = 30) -> np.ndarray:
+        """``h_0 .. h_{length-1}`` as complex128, the formula evaluated in ``digits``-digit mpmath."""
+        import mpmath
+
+        free = sorted(s.name for s in self.expr.free_symbols - {T})
+        if free:
+            raise GLRError(f"evaluating the formula needs numbers for {', '.join(free)}")
+        f = sp.lambdify(T, self.expr, "mpmath")
+        with mpmath.workdps(digits):
+            return np.array([complex(sp.N(self.head[t])) if t < self.valid_from else complex(f(t))
+                             for t in range(_length(length))])
+
 
 class LTISystem:
     """The LTI filter ``h_t = sum_j a_j u_{t-j} + sum_l b_l h_{t-l}`` with ``H(z) = a(z) / (1 - b(z))``.
@@ -167,7 +179,7 @@ class LTISystem:
         except sp.PolynomialError as exc:
             raise GLRError(f"H is not a rational function of z: {H}") from exc
         d0 = pd.coeff_monomial(1)
-        if d0 == 0:
+        if d0.is_zero:
             raise GLRError(f"H is not causal (its denominator in z^-1 has no constant term): {H}")
         a = {int(m[0]): sp.simplify(c / d0) for m, c in zip(pn.monoms(), pn.coeffs())}
         b = {int(m[0]): sp.simplify(-c / d0) for m, c in zip(pd.monoms(), pd.coeffs()) if m[0] > 0}
@@ -321,10 +333,11 @@ class LTISystem:
     def _all(self) -> list[sp.Expr]:
         return list(self.a.values()) + list(self.b.values())
 
-    def _check_closed_form_order(self, what: str) -> None:
-        if self.order > CLOSED_FORM_MAX_ORDER:
+    def _check_closed_form_order(self, what: str, order: int | None = None) -> None:
+        order = self.order if order is None else order
+        if order > CLOSED_FORM_MAX_ORDER:
             raise GLRError(f"{what} in closed form is limited to order <= {CLOSED_FORM_MAX_ORDER}, got "
-                           f"order {self.order}; use the numeric routes")
+                           f"order {order}; use the numeric routes")
 
     # -- impulse response --------------------------------------------------------------------------
     def impulse_response(self, length: int) -> np.ndarray:
@@ -368,11 +381,11 @@ class LTISystem:
         """Closed form ``h_t = sum_i sum_{k < m_i} c_ik t^k p_i^t`` over the non-zero poles ``p_i``
         (multiplicity ``m_i``), for ``t >= valid_from = max(0, J + 1 - L')`` (J: largest A-lag, L': the
         order without poles at 0), fitted to the first L' values of the recurrence -- what ``rsolve``
-        does. Order <= 4; numeric coefficients are solved in 30-digit precision."""
-        self._check_closed_form_order("the impulse response")
+        does. Largest B-lag <= 4; numeric coefficients are solved in 30-digit precision."""
+        self._check_closed_form_order("the impulse response", max(self.b, default=0))
         P = self.characteristic_polynomial()
         m0 = 0
-        while m0 < P.degree() and P.coeff_monomial(Z**m0) == 0:
+        while m0 < P.degree() and P.coeff_monomial(Z**m0).is_zero:
             m0 += 1
         L = P.degree() - m0
         J = max(self.a)
@@ -380,7 +393,7 @@ class LTISystem:
         head = self.impulse_response_symbolic(start + L)
         if L == 0:
             return ImpulseFormula(sp.Integer(0), start, head)
-        Q = sp.Poly(sp.cancel(P.as_expr() / Z**m0), Z)
+        Q = sp.Poly(P.all_coeffs()[:P.degree() + 1 - m0], Z)
         floats = any(c.has(sp.Float) for c in self._all())
         if floats:
             roots = {}
@@ -390,14 +403,16 @@ class LTISystem:
         else:
             roots = _root_multiplicities(Q, "impulse response")
         basis = [(p, k) for p, m in roots.items() for k in range(m)]
-        c = sp.symbols(f"c0:{len(basis)}")
+        V = sp.Matrix(L, L, lambda i, j: (start + i) ** basis[j][1] * basis[j][0] ** (start + i))
+        rhs = sp.Matrix(head[start:start + L])
+        if floats:
+            V, rhs = V.evalf(30), rhs.evalf(30)
+        try:
+            c = V.LUsolve(rhs)
+        except (ValueError, ZeroDivisionError, sp.matrices.exceptions.NonInvertibleMatrixError) as exc:
+            raise GLRError(f"could not fit the closed-form impulse response: {exc}") from None
         expr = sp.Add(*[ci * T**k * p**T for ci, (p, k) in zip(c, basis)])
-        eqs = [expr.subs(T, start + i) - head[start + i] for i in range(L)]
-        sol = sp.solve(eqs, c, dict=True)
-        if not sol:
-            raise GLRError("could not fit the closed-form impulse response (repeated poles too close?)")
-        out = expr.subs(sol[0])
-        return ImpulseFormula(out if floats else sp.simplify(out), start, head[:start])
+        return ImpulseFormula(expr if floats else sp.simplify(expr), start, head[:start])
 
     def mixing_matrix(self, n: int) -> np.ndarray:
         """``M[t, s] = h_{t-s}``: the Toeplitz mixing matrix of the filter at length n (float64)."""

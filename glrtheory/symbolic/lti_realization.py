@@ -76,7 +76,7 @@ def controllable_form(system: LTISystem, symbolic: bool = False) -> Realization:
     if symbolic:
         _check_symbolic_order(K)
         b, c, a0 = _taps(system)
-        entries = {(0, l - 1): v for l, v in enumerate(b, 1) if v != 0}
+        entries = {(0, l - 1): v for l, v in enumerate(b, 1) if not v.is_zero}
         entries.update({(i, i - 1): 1 for i in range(1, K)})
         A = sp.ImmutableSparseMatrix(K, K, entries)
         B = sp.ImmutableMatrix(K, 1, [1] + [0] * (K - 1)) if K else sp.ImmutableMatrix(0, 1, [])

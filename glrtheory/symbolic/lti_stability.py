@@ -28,7 +28,7 @@ SCHUR_COHN_MAX_ORDER = 6
 def spectral_radius(system: LTISystem) -> float:
     """``max |pole|`` (0 for a filter without poles): dense companion up to DENSE_EIG_MAX_ORDER, else the
     dominant eigenvalue of the sparse companion."""
-    if system.order == 0 or all(v == 0 for v in system.b.values()) and system.is_numeric:
+    if system.order == 0 or all(v.is_zero for v in system.b.values()) and system.is_numeric:
         return 0.0
     if system.order > DENSE_EIG_MAX_ORDER:
         return float(np.abs(dominant_poles(system, k=1)).max())
@@ -58,7 +58,7 @@ def reflection_coefficients(system: LTISystem) -> list[sp.Expr]:
         k = alpha[m]
         out.append(k)
         d = sp.cancel(1 - k**2)
-        if d == 0:
+        if d.is_zero:
             break
         alpha = [sp.Integer(1)] + [sp.cancel((alpha[i] - k * alpha[m - i]) / d) for i in range(1, m)]
     return out

@@ -1,0 +1,344 @@
+"""The LTI layer (glrtheory.symbolic.lti*): every route checked against an independent one."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.optimize
+import scipy.signal
+import sympy as sp
+from hypothesis import given, settings, strategies as st
+
+from glrtheory import GLRError, Pattern, mixing_matrix, solve
+from glrtheory.symbolic.lti import Z, LTISystem
+from glrtheory.symbolic import lti_realization as R
+from glrtheory.symbolic import lti_stability as S
+
+SETTINGS = settings(max_examples=12, deadline=None)
+
+
+def rel(x, ref):
+    return np.linalg.norm(np.asarray(x) - ref) / np.linalg.norm(ref)
+
+
+def stable_coefficients(rng, lags, margin=0.9):
+    """Random non-zero coefficients with sum |b_l| = margin < 1, so every pole has modulus < 1."""
+    b = rng.uniform(0.2, 1.0, len(lags)) * rng.choice([-1, 1], len(lags))
+    return dict(zip(lags, b * margin / np.abs(b).sum()))
+
+
+def unit_impulse(n):
+    x = np.zeros(n)
+    x[0] = 1.0
+    return x
+
+
+def match(p, q):
+    """Largest distance after pairing two multisets of complex numbers optimally."""
+    d = np.abs(p[:, None] - q[None, :])
+    i, j = scipy.optimize.linear_sum_assignment(d)
+    return d[i, j].max()
+
+
+lag_sets = st.sets(st.integers(1, 4), min_size=1, max_size=4).map(sorted)
+many_lags = st.sets(st.integers(1, 40), min_size=1, max_size=8).map(sorted)
+
+
+# -- impulse responses ----------------------------------------------------------------------------
+@SETTINGS
+@given(lags=lag_sets, seed=st.integers(0, 2**32 - 1), a_lags=st.sets(st.integers(0, 5), min_size=1).map(sorted))
+def test_closed_form_equals_recurrence_equals_lfilter(lags, seed, a_lags):
+    rng = np.random.default_rng(seed)
+    a = dict(zip(a_lags, rng.uniform(0.5, 1.5, len(a_lags)) * rng.choice([-1, 1], len(a_lags))))
+    s = LTISystem.from_lags(lags, a_lags, b=stable_coefficients(rng, lags), a=a)
+    n = 60
+    h = np.full(n, np.nan)
+    h[:] = s.impulse_response(n)
+    ref = scipy.signal.lfilter(*s.lfilter_coefficients(), unit_impulse(n))
+    assert rel(h, ref) < 1e-10
+    f = s.impulse_response_formula()
+    closed = np.full(n, np.nan, dtype=complex)
+    closed[:] = f.evaluate(n)
+    assert np.abs(closed.imag).max() < 1e-10 * np.abs(ref).max()
+    assert rel(closed.real, ref) < 1e-10
+
+
+def test_closed_form_symbolic_lags_1_2():
+    s = LTISystem.from_lags([1, 2])
+    f = s.impulse_response_formula()
+    head = s.impulse_response_symbolic(12)
+    for t in range(12):
+        assert sp.simplify(f(t) - head[t]) == 0
+    # numbers substituted into the symbolic closed form agree with the recurrence
+    vals = {sp.Symbol("b_1", real=True): sp.Rational(1, 2), sp.Symbol("b_2", real=True): sp.Rational(1, 5)}
+    num = s.subs({"b_1": 0.5, "b_2": 0.2}).impulse_response(12)
+    assert rel([float(sp.N(f.expr.subs(vals).subs(sp.Symbol("t", integer=True, nonnegative=True), t)))
+                for t in range(12)], num) < 1e-12
+
+
+def test_repeated_poles_closed_form():
+    # (1 - z^-1/2)^-3: h_t = binom(t+2, 2) 2^-t
+    H = 1 / (1 - sp.Rational(1, 2) / Z) ** 3
+    s = LTISystem.from_transfer_function(H)
+    f = s.impulse_response_formula()
+    for t in range(20):
+        assert sp.simplify(f(t) - sp.binomial(t + 2, 2) / 2**t) == 0
+    assert sorted(s.poles()) == [sp.Rational(1, 2)] * 3
+
+
+@SETTINGS
+@given(lags=many_lags, seed=st.integers(0, 2**32 - 1), n=st.sampled_from([1, 2, 63, 1000]))
+def test_recurrence_equals_lfilter_any_order(lags, seed, n):
+    rng = np.random.default_rng(seed)
+    s = LTISystem.from_lags(lags, b=stable_coefficients(rng, lags), a=float(rng.uniform(0.5, 2)))
+    ref = scipy.signal.lfilter(*s.lfilter_coefficients(), unit_impulse(n))
+    assert rel(s.impulse_response(n), ref) < 1e-10
+
+
+def test_symbolic_head_equals_numeric_for_power2():
+    rng = np.random.default_rng(1)
+    s = LTISystem.from_pattern("power2", n=40)
+    vals = stable_coefficients(rng, list(s.b_lags))
+    head = s.impulse_response_symbolic(40)
+    subs = {sp.Symbol(f"b_{l}", real=True): v for l, v in vals.items()}
+    num = s.subs({f"b_{l}": v for l, v in vals.items()}).impulse_response(40)
+    assert rel([float(e.subs(subs)) for e in head], num) < 1e-12
+
+
+@pytest.mark.parametrize("spec,n", [("power2", 1), ("power2", 2), ("power2", 63), ("quadratic", 200),
+                                    ("lags:1,3,8", 1000), ("ssm", 63)])
+def test_against_solve_and_toeplitz(spec, n):
+    rng = np.random.default_rng(n)
+    p = Pattern.from_spec(spec)
+    s = LTISystem.from_pattern(p, n=n, a=1.7)
+    s = s.subs({f"b_{l}": v for l, v in stable_coefficients(rng, list(s.b_lags)).items()}) if s.b else s
+    a, b = s.coefficient_tables(n)
+    assert (a.shape, b.shape) == tuple(x.shape for x in p.tables(n))
+    u = rng.standard_normal((n, 3))
+    ref = solve(p, a, b, u)
+    out = np.stack([scipy.signal.lfilter(*s.lfilter_coefficients(), u[:, k]) for k in range(3)], axis=1)
+    assert rel(out, ref) < 1e-12
+    assert rel(solve(p, a, b, unit_impulse(n)[:, None])[:, 0], s.impulse_response(n)) < 1e-12
+    if n <= 200:
+        assert rel(s.mixing_matrix(n), mixing_matrix(p, a, b)) < 1e-12
+
+
+# -- poles, zeros, transfer function ----------------------------------------------------------------
+@SETTINGS
+@given(lags=many_lags, seed=st.integers(0, 2**32 - 1))
+def test_poles_equal_companion_eigenvalues_and_numpy_roots(lags, seed):
+    rng = np.random.default_rng(seed)
+    s = LTISystem.from_lags(lags, b=stable_coefficients(rng, lags))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", R.IllConditionedWarning)
+        poles = s.numeric_poles()
+    _, den = s.numeric_coefficients()
+    eig = np.linalg.eigvals(R.companion(s).toarray())
+    assert poles.size == eig.size == s.order
+    assert match(poles, eig) < 1e-8
+    assert match(poles, np.roots(den)) < 1e-8
+    assert match(poles, scipy.signal.tf2zpk(*s.lfilter_coefficients())[1]) < 1e-8
+
+
+def test_exact_poles_and_zeros():
+    s = LTISystem.from_lags([1, 2], a_lags=[0, 1], b={1: sp.Rational(1, 2), 2: sp.Rational(3, 16)},
+                            a={0: 1, 1: sp.Rational(-1, 3)})
+    # z^2 - z/2 - 3/16 = (z - 3/4)(z + 1/4)
+    assert sorted(s.poles()) == [sp.Rational(-1, 4), sp.Rational(3, 4)]
+    assert sorted(s.zeros()) == [0, sp.Rational(1, 3)]   # N(z) = z^2 - z/3
+    sym = LTISystem.from_lags([1, 2])
+    b1, b2 = sp.symbols("b_1 b_2", real=True)
+    for p in sym.poles():
+        assert sp.simplify(p**2 - b1 * p - b2) == 0
+    rational5 = LTISystem.from_lags([1, 5], b={1: sp.Rational(1, 3), 5: sp.Rational(1, 7)})
+    exact = np.array([complex(sp.N(p)) for p in rational5.poles()])
+    assert match(exact, rational5.numeric_poles()) < 1e-12
+    with pytest.raises(GLRError, match="limited to degree"):
+        LTISystem.from_lags([1, 5]).poles()
+
+
+def test_transfer_function_printing_and_parsing():
+    s = LTISystem.from_pattern("power2", n=5, b={1: 0.5, 2: -0.25, 4: 0.125})
+    H = s.transfer_function()
+    assert sp.simplify(H - 1 / (1 - sp.Float(0.5) / Z + sp.Float(0.25) / Z**2 - sp.Float(0.125) / Z**4)) == 0
+    text = s.transfer_function_string()
+    assert text == "1/(1 - 0.5*z**-1 + 0.25*z**-2 - 0.125*z**-4)"
+    assert sp.simplify(sp.sympify(text, locals={"z": Z}) - H) == 0
+    latex = LTISystem.from_pattern("power2", n=5)._repr_latex_()
+    assert latex == "$\\displaystyle H(z) = \\frac{1}{1 - b_{1} z^{-1} - b_{2} z^{-2} - b_{4} z^{-4}}$"
+    assert sp.latex(H)  # a sympy object: notebooks render it as LaTeX
+    back = LTISystem.from_transfer_function(sp.sympify(text, locals={"z": Z}))
+    assert all(np.array_equal(x, y) for x, y in zip(back.numeric_coefficients(), s.numeric_coefficients()))
+
+
+def test_partial_fractions_reassemble():
+    for s in (LTISystem.from_lags([1, 2]), LTISystem.from_lags([1, 3], b={1: sp.Rational(1, 2), 3: sp.Rational(1, 5)}),
+              LTISystem.from_lags([1, 2], b={1: 0.5, 2: 0.25})):
+        pf = s.partial_fractions()
+        H = sp.nsimplify(s.transfer_function(), rational=True)
+        assert sp.simplify(sp.together(pf - H)) == 0
+
+
+# -- realizations --------------------------------------------------------------------------------
+def test_companion_is_sparse_with_largest_lag_size():
+    s = LTISystem.from_pattern("power2", n=2**12 + 1, b=0.01)
+    A = R.companion(s)
+    assert A.shape == (4096, 4096) and A.nnz == 13 + 4095
+    assert np.array_equal(A[[0], :].toarray().nonzero()[1], [2**k - 1 for k in range(13)])
+
+
+def test_symbolic_round_trip_and_controllability():
+    for s in (LTISystem.from_lags([1, 2]), LTISystem.from_pattern("power2", n=5, a={0: sp.Symbol("g")}),
+              LTISystem.from_lags([2, 3], a_lags=[0, 1])):
+        for form in (R.controllable_form, R.observable_form):
+            r = form(s, symbolic=True)
+            back = R.from_realization(r)
+            assert set(back.b) <= set(s.b) | set()
+            for side in ("a", "b"):
+                mine, theirs = getattr(s, side), getattr(back, side)
+                for l in set(mine) | set(theirs):
+                    assert sp.simplify(mine.get(l, 0) - theirs.get(l, 0)) == 0
+            r2 = form(back, symbolic=True)
+            assert sp.simplify(sp.Matrix(r2.A) - sp.Matrix(r.A)) == sp.zeros(*r.A.shape)
+        rc = R.controllable_form(s, symbolic=True)
+        assert R.is_controllable(rc) is sp.true
+        assert R.is_observable(R.observable_form(s, symbolic=True)) is sp.true
+
+
+def test_observability_detects_cancellation():
+    b1, a1 = sp.symbols("b_1 a_1", real=True)
+    s = LTISystem.from_lags([1], a_lags=[0, 1], a={0: 1})   # H = (1 + a_1 z^-1) / (1 - b_1 z^-1)
+    cond = R.is_observable(R.controllable_form(s, symbolic=True))
+    assert cond.subs({a1: -sp.Rational(1, 2), b1: sp.Rational(1, 2)}) is sp.false  # zero cancels the pole
+    assert cond.subs({a1: sp.Rational(1, 3), b1: sp.Rational(1, 2)}) is sp.true
+    num = s.subs({"a_1": -0.5, "b_1": 0.5})
+    assert R.is_observable(R.controllable_form(num)) is False
+    assert R.is_controllable(R.controllable_form(num)) is True
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_numeric_round_trip_up_to_similarity(seed):
+    rng = np.random.default_rng(seed)
+    lags = sorted(rng.choice(np.arange(1, 7), size=3, replace=False).tolist())
+    s = LTISystem.from_lags(lags, a_lags=[0, 2], b=stable_coefficients(rng, lags), a=rng.uniform(0.5, 1, 2))
+    A, B, C, D = R.controllable_form(s)
+    T = rng.standard_normal((s.order, s.order)) + 3 * np.eye(s.order)
+    Ti = np.linalg.inv(T)
+    r1 = R.Realization(T @ A.toarray() @ Ti, T @ B, C @ Ti, D)      # an arbitrary realization of H
+    back = R.from_realization(r1)                                     # -> transfer function -> system
+    for l in set(s.b) | set(back.b):
+        assert abs(float(s.b.get(l, 0)) - float(back.b.get(l, 0))) < 1e-9
+    r2 = R.controllable_form(back.subs({}))                            # -> realization
+    T2 = R.similarity(r1, r2)
+    assert rel(T2 @ r1.A @ np.linalg.inv(T2), r2.A.toarray()) < 1e-8
+    assert rel(T2 @ r1.B, r2.B) < 1e-8 and rel(r1.C @ np.linalg.inv(T2), r2.C) < 1e-8
+    ob = R.observable_form(s)
+    To = R.similarity(R.controllable_form(s), ob)
+    assert rel(To @ A.toarray() @ np.linalg.inv(To), ob.A.toarray()) < 1e-9
+    num, den = scipy.signal.ss2tf(r1.A, r1.B, r1.C, r1.D)
+    ref_num, ref_den = s.numeric_coefficients()
+    assert rel(den, ref_den) < 1e-9 and rel(num[0], ref_num) < 1e-9
+
+
+# -- stability and memory --------------------------------------------------------------------------
+def test_stability_triangle_matches_dense_scan():
+    s = LTISystem.from_lags([1, 2])
+    b1, b2 = sp.symbols("b_1 b_2", real=True)
+    region = sp.lambdify((b1, b2), S.stability_region(s), "numpy")
+    grid = np.linspace(-2.3, 2.3, 93)
+    B1, B2 = np.meshgrid(grid, grid)
+    margin = np.minimum(np.abs(np.abs(B2) - 1), np.abs(np.abs(B1) - (1 - B2)))
+    checked = 0
+    for x, y, m in zip(B1.ravel(), B2.ravel(), margin.ravel()):
+        if m < 1e-6:
+            continue
+        rho = np.abs(np.roots([1, -x, -y])).max()
+        assert bool(region(x, y)) == (rho < 1) == (abs(y) < 1 and abs(x) < 1 - y), (x, y)
+        checked += 1
+    assert checked > 8000
+
+
+@SETTINGS
+@given(lags=lag_sets, seed=st.integers(0, 2**32 - 1), scale=st.floats(0.3, 3.0))
+def test_schur_cohn_equals_spectral_radius(lags, seed, scale):
+    rng = np.random.default_rng(seed)
+    b = {l: v * scale for l, v in stable_coefficients(rng, lags, margin=1.0).items()}
+    s = LTISystem.from_lags(lags, b=b)
+    rho = S.spectral_radius(s)
+    if abs(rho - 1) > 1e-9:
+        assert bool(S.stability_region(s)) == (rho < 1) == S.is_stable(s)
+
+
+def test_memory_horizon():
+    s = LTISystem.from_pattern("ssm", n=2, b=0.9)
+    T = S.memory_horizon(s, eps=1e-3)
+    h = s.impulse_response(200)
+    assert T == int(np.argmax(np.abs(h) < 1e-3))           # first t with 0.9^t < eps
+    assert S.memory_horizon(LTISystem.from_pattern("ssm", n=2, b=1.0)) is None
+    assert S.memory_horizon(LTISystem.from_pattern("lags:1,2", n=3, b={1: 0.5, 2: 0.3}), 1e-6) == int(
+        np.ceil(np.log(1e-6) / np.log(S.spectral_radius(LTISystem.from_lags([1, 2], b={1: 0.5, 2: 0.3})))))
+    fir = LTISystem.from_pattern("window:4", n=10, a=0.5)
+    assert fir.order == 3 and S.spectral_radius(fir) == 0 and S.memory_horizon(fir) == 4
+    with pytest.raises(GLRError, match="eps"):
+        S.memory_horizon(s, eps=2)
+
+
+def test_ill_conditioned_companion_warns_and_refines():
+    H = 1 / sp.expand((1 - sp.Rational(1, 2) / Z) ** 12)
+    s = LTISystem.from_transfer_function(H)
+    s = LTISystem({0: 1}, {l: float(v) for l, v in s.b.items()})
+    dense = np.roots(s.numeric_coefficients()[1])
+    assert np.abs(dense - 0.5).max() > 1e-3                      # the textbook route is off
+    with pytest.warns(R.IllConditionedWarning, match="order 12"):
+        poles = s.numeric_poles()
+    assert np.abs(poles - 0.5).max() < 1e-12
+    with warnings.catch_warnings():                              # power2's companion is well conditioned
+        warnings.simplefilter("error", R.IllConditionedWarning)
+        assert S.spectral_radius(LTISystem.from_pattern("power2", n=129, b=0.1)) < 1
+
+
+# -- conversions -----------------------------------------------------------------------------------
+def test_scipy_and_control_conversions(monkeypatch):
+    s = LTISystem.from_pattern("lags:1,3", n=4, b={1: 0.4, 3: -0.3}, a=2)
+    h = s.impulse_response(30)
+    assert rel(scipy.signal.dimpulse(s.to_dlti(), n=30)[1][0][:, 0], h) < 1e-12
+    control = pytest.importorskip("control")
+    tf = s.to_control()
+    assert tf.isdtime()
+    t, y = control.impulse_response(tf, T=np.arange(30))
+    assert rel(np.ravel(y), h) < 1e-12
+    assert match(np.asarray(control.poles(tf)), s.numeric_poles()) < 1e-10
+    import sys
+    monkeypatch.setitem(sys.modules, "control", None)
+    with pytest.raises(GLRError, match="python-control"):
+        s.to_control()
+
+
+# -- bad input ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("spec", ["fenwick", "blocks:4", "blocks", "kron:1,11", "fenwick+ssm", "power2+blocks:3"])
+def test_non_lti_patterns_are_refused(spec):
+    with pytest.raises(GLRError, match="not LTI"):
+        LTISystem.from_pattern(spec, n=16, b=0.1)
+
+
+def test_bad_coefficients():
+    s = LTISystem.from_pattern("power2", n=8)
+    for call in (s.impulse_response, ):
+        with pytest.raises(GLRError, match="b_1, b_2, b_4 are unset"):
+            call(8)
+    for f in (s.numeric_poles, s.to_dlti, lambda: S.spectral_radius(s), lambda: R.controllable_form(s)):
+        with pytest.raises(GLRError, match="unset"):
+            f()
+    for bad in (float("nan"), float("inf"), sp.oo, sp.nan, 1j, True, None, "1/0", [1]):
+        with pytest.raises(GLRError):
+            LTISystem.from_pattern("lags:1", n=2, b={1: bad})
+    with pytest.raises(GLRError, match="B-lag 3 is not a lag"):
+        LTISystem.from_pattern("power2", n=4, b={3: 0.5})
+    with pytest.raises(GLRError, match="coefficients given"):
+        LTISystem.from_pattern("power2", n=4, b=[0.5])
+    with pytest.raises(GLRError, match="no coefficient symbol"):
+        s.subs({"b_3": 1})
+    with pytest.raises(GLRError, match="limited to order"):
+        LTISystem.from_pattern("power2", n=9).impulse_response_formula()
+    with pytest.raises(GLRError, match="positive integer"):
+        LTISystem.from_lags([1], b=0.5).impulse_response(0)
