@@ -44,7 +44,7 @@ def parse_coefficients(items) -> tuple[dict[int, float], dict[int, float]]:
         if int(lag) in target:
             raise GLRError(f"--coef gives {'a' if side else 'b'}_{lag} twice")
         target[int(lag)] = int(value) if value.is_integer() else value
-    a.setdefault(0, 1.0)
+    a.setdefault(0, 1)
     return a, b
 
 

@@ -203,7 +203,8 @@ class PoleEstimate(NamedTuple):
 
 
 def pole_estimate(system: LTISystem) -> PoleEstimate:
-    """All K poles from the dense companion (balanced eig, with left/right eigenvectors for the condition
+    """All K poles: exact zeros for the factor z^(K - L') of the characteristic polynomial, the rest
+    from the dense companion of order L' (balanced eig, with left/right eigenvectors for the condition
     numbers ``kappa_i = ||y_i|| ||x_i|| / |y_i^H x_i|``). When the bound exceeds ``POLE_ERROR_TOL``, warn
     ``IllConditionedWarning`` and, for order <= REFINE_MAX_ORDER, recompute the poles as 30-digit roots of
     the exact float coefficients, the better-conditioned route: exact square-free factorization (so
@@ -214,6 +215,15 @@ def pole_estimate(system: LTISystem) -> PoleEstimate:
     if K > DENSE_EIG_MAX_ORDER:
         raise GLRError(f"all poles are limited to order <= {DENSE_EIG_MAX_ORDER}, got {K}; "
                        "use dominant_poles (sparse eigenvalues)")
+    # poles at exactly 0: z^(K - L') divides the characteristic polynomial (L' = largest B-lag with b != 0)
+    _, den = system.numeric_coefficients()
+    live = np.flatnonzero(den[1:]) + 1
+    if live.size < 1 or live[-1] < K:
+        reduced = LTISystem({0: 1}, {int(l): system.b[int(l)] for l in live})
+        est = pole_estimate(reduced)
+        pad = K - reduced.order
+        return PoleEstimate(np.concatenate([est.poles, np.zeros(pad, dtype=complex)]),
+                            np.concatenate([est.error_bound, np.zeros(pad)]), est.route)
     C = companion(system).toarray()
     w, vl, vr = scipy.linalg.eig(C, left=True, right=True)
     with np.errstate(divide="ignore"):
