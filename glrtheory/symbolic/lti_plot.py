@@ -25,7 +25,8 @@ def draw(system: LTISystem, fig, length: int = 64) -> None:
     ax_p.set_aspect("equal")
     ax_p.axhline(0, color="0.85", lw=0.5)
     ax_p.axvline(0, color="0.85", lw=0.5)
-    ax_p.set_title(f"{system.spec}: pole-zero map")
+    rho = float(np.abs(poles).max()) if poles.size else 0.0
+    ax_p.set_title(f"{system.spec}: pole-zero map, spectral radius {rho:.4g}")
     ax_p.set_xlabel("Re z")
     ax_p.set_ylabel("Im z")
     ax_p.legend(loc="upper right", fontsize="small")
