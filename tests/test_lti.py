@@ -342,3 +342,14 @@ def test_bad_coefficients():
         LTISystem.from_pattern("power2", n=9).impulse_response_formula()
     with pytest.raises(GLRError, match="positive integer"):
         LTISystem.from_lags([1], b=0.5).impulse_response(0)
+
+
+def test_sparse_dominant_poles_match_dense():
+    s = LTISystem.from_lags([1, 3, 40], b={1: 0.3, 3: -0.2, 40: 0.4})
+    dense = np.linalg.eigvals(R.companion(s).toarray())
+    top = dense[np.argsort(-np.abs(dense))][:3]
+    sparse = R.dominant_poles(s, k=3)                    # ARPACK on the sparse companion (K = 40 > 16)
+    assert np.abs(np.abs(sparse) - np.abs(top)).max() < 1e-8
+    assert abs(S.spectral_radius(s) - np.abs(top[0])) < 1e-10
+    with pytest.raises(GLRError, match="limited to order"):
+        R.dominant_poles(LTISystem.from_pattern("power2", n=2**17 + 1, b=0.01))
