@@ -6,7 +6,8 @@ which is ``H = (I - B)^{-1} A U``, the same contract as ``glrtheory.solve`` but 
 ``(a_idx, b_idx)`` alone. Every (batch x head) sequence is one independent forward substitution; they
 run in parallel (``numba.prange``; serially when there is one sequence or the work is tiny). Within a
 sequence the loop is time-major and the innermost loop runs over the d contiguous entries of a state,
-so each term is one vectorized multiply-add of d numbers, four terms per pass.
+so each term is one vectorized multiply-add of d numbers into a d-vector accumulator, four terms
+per pass.
 
 Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
 state-sized multiply-adds per sequence, which equals ``(nnz_a, nnz_b)`` of DESIGN.md section 2.
@@ -154,30 +155,25 @@ _FASTMATH = {"contract"}
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def add_row(h, t, x, idx, coef):
-    """``h[t] += sum_j coef[t, j] x[idx[t, j]]`` over row t's entries (the -1 padding comes last, as
+def add_row(acc, t, x, idx, coef):
+    """``acc += sum_j coef[t, j] x[idx[t, j]]`` over row t's entries (the -1 padding comes last, as
     ``check_table`` ensures); returns their count.
 
-    Terms go four at a time through one pass over the d entries of h[t], so h[t] is loaded and stored
-    once per four multiply-adds (a single-term loop is bound by the store-to-load latency on h[t]).
+    ``acc`` is a separate d-vector (not a row of x), so the compiler may keep the sum in vector
+    registers; terms go four at a time through one pass over the d entries, then one at a time.
     """
-    d, w = h.shape[1], idx.shape[1]
+    d, w = acc.shape[0], idx.shape[1]
     j = 0
     while j + 4 <= w and idx[t, j + 3] >= 0:
-        s0, s1, s2, s3 = idx[t, j], idx[t, j + 1], idx[t, j + 2], idx[t, j + 3]
+        x0, x1, x2, x3 = x[idx[t, j]], x[idx[t, j + 1]], x[idx[t, j + 2]], x[idx[t, j + 3]]
         c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
         for k in range(d):
-            h[t, k] += (c0 * x[s0, k] + c1 * x[s1, k]) + (c2 * x[s2, k] + c3 * x[s3, k])
+            acc[k] += (c0 * x0[k] + c1 * x1[k]) + (c2 * x2[k] + c3 * x3[k])
         j += 4
-    if j + 2 <= w and idx[t, j + 1] >= 0:
-        s0, s1, c0, c1 = idx[t, j], idx[t, j + 1], coef[t, j], coef[t, j + 1]
+    while j < w and idx[t, j] >= 0:
+        c0, x0 = coef[t, j], x[idx[t, j]]
         for k in range(d):
-            h[t, k] += c0 * x[s0, k] + c1 * x[s1, k]
-        j += 2
-    if j < w and idx[t, j] >= 0:
-        s0, c0 = idx[t, j], coef[t, j]
-        for k in range(d):
-            h[t, k] += c0 * x[s0, k]
+            acc[k] += c0 * x0[k]
         j += 1
     return j
 
@@ -187,11 +183,12 @@ def _forward(u, a, b, a_idx, b_idx, h):
     """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts."""
     na = 0
     nb = 0
+    acc = np.empty(h.shape[1], h.dtype)
     for t in range(h.shape[0]):
-        for k in range(h.shape[1]):
-            h[t, k] = 0
-        na += add_row(h, t, u, a_idx, a)
-        nb += add_row(h, t, h, b_idx, b)
+        acc[:] = 0
+        na += add_row(acc, t, u, a_idx, a)
+        nb += add_row(acc, t, h, b_idx, b)
+        h[t, :] = acc
     return na, nb
 
 
