@@ -35,3 +35,23 @@ def test_spec_examples_parse():
     assert len(specs) >= 5
     for spec in specs:
         assert Pattern.from_spec(spec).tables(32)[0].shape[0] == 32
+
+
+def _json(name):
+    import json
+
+    return json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+
+
+def test_quoted_benchmark_numbers_come_from_the_results():
+    for name in ("analyze", "cpu_scan", "decode", "lti", "gpu"):
+        assert f"`{name}.json`" in README and "machine" in _json(name)
+    rows = {(r["n"], r["method"]): r["seconds"] for r in _json("cpu_scan")["rows"]}
+    speedup = rows[(65536, "spsolve_triangular")] / rows[(65536, "numba")]
+    over_copy = rows[(65536, "numba")] / rows[(65536, "copy")]
+    assert f"{speedup:.1f}x faster than spsolve_triangular" in README
+    assert f"{over_copy:.2f}x the copy time" in README
+    fen = _json("decode")["latency_ratio_max_over_min_L"]["fenwick"]
+    assert f"latency ratio is {fen:.2f} for fenwick" in README
+    slowest = max((r for r in _json("analyze")["results"] if r["n"] == 2**20), key=lambda r: r["seconds"])
+    assert f"at most {slowest['seconds']:.1f} s (the slowest family: {slowest['spec']})" in README
