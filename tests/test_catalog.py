@@ -401,8 +401,8 @@ def bad_cases(rng):
         ("gamma", lambda: cat.retention(q, k, v, 1.5), r"gamma must lie in \(0, 1\]"),
         ("gamma", lambda: cat.retention(q, k, v, np.array([0.5, -0.1])), r"gamma must lie in \(0, 1\]"),
         ("gamma", lambda: cat.retention(q, k, v, np.array([0.5, 0.5, 0.5])), "one per head"),
-        ("gamma", lambda: cat.chacal(attn, v, 1.0), r"gamma must lie in \(0, 1\)"),
-        ("gamma", lambda: cat.chacal(attn, v, 0.0), r"gamma must lie in \(0, 1\)"),
+        ("gamma", lambda: cat.chacal(attn, v, 1.5), r"gamma must lie in \(0, 1\]"),
+        ("gamma", lambda: cat.chacal(attn, v, 0.0), r"gamma must lie in \(0, 1\]"),
         ("param", lambda: cat.chacal(np.swapaxes(attn, -1, -2), v, 0.5), "causal"),
         ("param", lambda: cat.chacal(attn * 1.1, v, 0.5), "rows must sum to 1"),
         ("param", lambda: cat.mamba2(x, dt, -A, Bm, Bm), "A must be <= 0"),
@@ -556,3 +556,27 @@ def test_too_large_work_is_refused_with_the_limit(monkeypatch, rng):
                  lambda: cat.long_conv(rng.standard_normal((1, 200, 3)), np.ones((3, 50)))):
         with pytest.raises(GLRError, match="over the catalog's limit 1000"):
             call()
+
+
+def test_chacal_at_gamma_one_is_the_limit(rng):
+    """gamma = 1 equals lim_{gamma -> 1} (1 - gamma) A (I - gamma A)^{-1} V: the resolvent evaluated in exact
+    rationals at gamma = 1 - 10^-40 on a rational causal row-stochastic A with an absorbing row (A[2] = e_2)
+    besides row 0 (the resolvent is rational in gamma with a finite limit, so this is the limit to ~1e-40)."""
+    import sympy as sp
+
+    T, V = 5, 2
+    rows = []
+    for t in range(T):
+        w = [sp.Rational(int(x), 1) for x in rng.integers(1, 6, t + 1)]
+        if t == 2:
+            w = [sp.Integer(0), sp.Integer(0), sp.Integer(1)]
+        rows.append([x / sum(w) for x in w] + [0] * (T - t - 1))
+    A = sp.Matrix(rows)
+    vals = rng.standard_normal((T, V))
+    g = 1 - sp.Rational(1, 10**40)
+    limit = np.array((1 - g) * A * (sp.eye(T) - g * A).inv(), dtype=float)
+    attn = np.array(A, dtype=float)[None, None]
+    y = cat.chacal(attn, vals[None, :, None, :], 1.0)[0, :, 0]
+    assert np.linalg.norm(y - limit @ vals) / np.linalg.norm(limit @ vals) <= 1e-10
+    near = cat.chacal(attn, vals[None, :, None, :], 1 - 1e-9)[0, :, 0]
+    assert np.linalg.norm(near - y) / np.linalg.norm(y) <= 1e-6
