@@ -35,6 +35,8 @@ from .patterns.structured import BlockSupport, KronSupport
 from .patterns.support import Support, check_length
 from .prime_field import mixing_matrix_mod_p, random_coefficients, rank_mod_p
 
+#: Largest length n the exact analysis accepts (O(n) arrays of int64; about a second per pass at 2^24).
+ANALYZE_MAX_N = 2**24
 #: Largest index table read by the analysis (entries n * width; int32).
 TABLE_MAX_ENTRIES = 2**27
 #: Largest amount of elementary work (DP steps, BFS edge visits) for hops.
@@ -69,7 +71,10 @@ def _cached_supports(p: Pattern, n: int) -> tuple[Support, Support]:
 
 def _supports(p: Pattern, n: int) -> tuple[Support, Support]:
     """The supports of p at length n (the last few are kept: building one can take a second at 2^20)."""
-    return _cached_supports(_check_pattern(p), check_length(n))
+    n = check_length(n)
+    if n > ANALYZE_MAX_N:
+        raise GLRError(f"exact analysis is limited to n <= 2^24 = {ANALYZE_MAX_N}, got n={n}")
+    return _cached_supports(_check_pattern(p), n)
 
 
 # -- counts and cache ------------------------------------------------------------------------------

@@ -17,11 +17,16 @@ from .patterns.families import attention, exponent
 
 #: Largest n for dense n x n work (materialized A, B, M and their solves).
 DENSE_MAX_N = 4096
+#: Largest accepted round-trip error ||(I - B)^{-1} A - M|| / ||M|| of ``factor``.
+FACTOR_RTOL = 1e-8
 
 
 # -- validation ------------------------------------------------------------------------------------
 def _as_float64(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise GLRError(f"{name} is not a rectangular numeric array ({exc})") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
                                    or arr.dtype == bool):
         raise GLRError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
@@ -204,10 +209,16 @@ def factor(M, form: str = "recurrence") -> Factorization:
     d = np.diag(M)
     if np.any(d == 0):
         raise GLRError(f"pure recurrence needs a non-zero diagonal; M[{int(np.argmin(np.abs(d)))}, same] = 0")
-    B = np.eye(n) - d[:, None] * scipy.linalg.solve_triangular(M, np.eye(n), lower=True)
+    with np.errstate(all="ignore"):
+        B = np.eye(n) - d[:, None] * scipy.linalg.solve_triangular(M, np.eye(n), lower=True)
     p = exponent(1)  # A(t) = {t}, B(t) = {0, ..., t-1}
     a_idx, b_idx = p.tables(n)
     a, b = table_coefficients(a_idx, b_idx, np.diag(d), np.tril(B, -1))
+    _check_finite(b, None, "the recurrence coefficients B = I - D M^{-1} (M is too ill-conditioned)")
+    err = np.linalg.norm(mixing_matrix(p, a, b) - M) / np.linalg.norm(M)
+    if not err <= FACTOR_RTOL:
+        raise GLRError(f"pure recurrence of M is not accurate in float64: round-trip relative error "
+                       f"{err:.1e} > {FACTOR_RTOL:g} (M is too ill-conditioned)")
     return Factorization(p, a, b)
 
 
@@ -249,6 +260,8 @@ def best_approximation(pattern: Pattern, M, refine: bool = True) -> Fit:
     """
     M = _check_mixing(M)
     n = M.shape[0]
+    if refine and n > 64:
+        raise GLRError(f"refining a fit is limited to n <= 64, got n={n} (use refine=False)")
     a_idx, b_idx = pattern.tables(n)
     a = np.zeros(a_idx.shape)
     b = np.zeros(b_idx.shape)
@@ -259,8 +272,6 @@ def best_approximation(pattern: Pattern, M, refine: bool = True) -> Fit:
             coef = np.linalg.lstsq(basis.T, M[t], rcond=None)[0]
             a[t, ja], b[t, jb] = coef[: ja.size], coef[ja.size:]
     if refine:
-        if n > 64:
-            raise GLRError(f"refining a fit is limited to n <= 64, got n={n} (use refine=False)")
         from scipy.optimize import least_squares
 
         va, vb = a_idx >= 0, b_idx >= 0

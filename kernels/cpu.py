@@ -233,7 +233,7 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
     ops = np.zeros((max(math.prod(batch), 1), 2), dtype=np.int64)
     parallel = len(iu) > 1 and len(iu) * n * d >= PARALLEL_MIN_ENTRIES and numba.get_num_threads() > 1
     kernel = _scan_parallel if parallel else _scan_serial
-    kernel(u3, a3, b3, a_idx, b_idx, iu, ia, ib, h.reshape((-1, n, d)), ops)
+    kernel(u3, a3, b3, a_idx, b_idx, iu, ia, ib, h.reshape((math.prod(batch), n, d)), ops)
     result = h if q is None else readout(h, q)
     if not count:
         return result

@@ -325,3 +325,10 @@ def test_hop_profile_of_lag_patterns(case):
     for s in range(n):
         np.testing.assert_array_equal(H[s, s:], f[: n - s])
     assert an.hop_profile(Pattern.from_spec("fenwick"), 8) is None
+
+
+def test_exact_analysis_states_its_length_limit():
+    from glrtheory.analysis import ANALYZE_MAX_N
+
+    with pytest.raises(GLRError, match=r"limited to n <= 2\^24"):
+        an.analyze(Pattern.from_spec("lags:1,2"), ANALYZE_MAX_N + 1)

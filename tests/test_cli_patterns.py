@@ -66,3 +66,18 @@ def test_console_script_is_installed():
     exe = shutil.which("glr") or str(__import__("pathlib").Path(sys.executable).with_name("glr"))
     proc = subprocess.run([exe, "show", "power:0"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "power base b" in proc.stderr
+
+
+def test_warnings_print_one_line_each(capsys, monkeypatch):
+    import warnings
+
+    import glrtheory.cli.patterns as verbs
+
+    def noisy(args):
+        warnings.warn("first line\nsecond line", RuntimeWarning)
+        warnings.warn("first line\nsecond line", RuntimeWarning)
+        print("done")
+
+    monkeypatch.setattr(verbs, "run_patterns", noisy)
+    code, out, err = run(capsys, "patterns")
+    assert code == 0 and out == "done\n" and err == "glr: warning: first line\n"

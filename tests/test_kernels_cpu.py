@@ -260,3 +260,11 @@ def test_importing_glrtheory_does_not_import_numba():
     code = "import sys, glrtheory; assert 'numba' not in sys.modules, 'numba imported'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_empty_state_and_batch_dimensions():
+    p = Pattern.from_spec("power2")
+    a_idx, b_idx = p.tables(5)
+    a, b = np.ones(a_idx.shape, np.float32), np.ones(b_idx.shape, np.float32)
+    assert scan(np.zeros((5, 0), np.float32), a, b, (a_idx, b_idx)).shape == (5, 0)
+    assert scan(np.zeros((0, 5, 3), np.float32), a, b, (a_idx, b_idx)).shape == (0, 5, 3)

@@ -224,3 +224,12 @@ def test_exponent_spec_round_trips_exactly(alpha):
     p = exponent(alpha)
     assert Pattern.from_spec(p.spec).spec == p.spec
     assert np.array_equal(Pattern.from_spec(p.spec).tables(300)[1], p.tables(300)[1])
+
+
+def test_user_pattern_specs_and_bad_containers():
+    assert Pattern.from_lags((0,), ()).spec == "window:1"
+    assert Pattern.from_lags((0, 1, 2), ()).spec == "window:3"
+    assert Pattern.from_lags((0,), (2, 5)).spec == "lags:2,5"
+    assert Pattern.from_lags((0, 2), (3,)).spec.startswith("custom-lags")
+    with pytest.raises(GLRError, match="sequences of sequences"):
+        Pattern.from_sets([[0], None], [[], []])

@@ -179,3 +179,19 @@ def test_solve_bad_input(rng):
         solve("power2", a, b, u)
     with pytest.raises(GLRError, match=r"u must have shape"):
         solve(p, a, b, np.ones(n))
+
+
+def test_factor_refuses_inaccurate_results(rng):
+    with pytest.raises(GLRError, match="non-finite"):
+        factor(np.array([[1e-300, 0.0], [1.0, 1e-300]]))
+    M = np.tril(rng.standard_normal((60, 60))) + 1e-3 * np.eye(60)
+    with pytest.raises(GLRError, match="round-trip relative error"):
+        factor(M)
+
+
+def test_ragged_input_is_a_clear_error():
+    p = Pattern.from_spec("ssm")
+    with pytest.raises(GLRError, match="u is not a rectangular numeric array"):
+        solve(p, np.ones((2, 1)), np.ones((2, 1)), [[1.0], [2.0, 3.0]])
+    with pytest.raises(GLRError, match="refining a fit is limited to n <= 64"):
+        best_approximation(p, np.eye(65))

@@ -1,12 +1,14 @@
 """The ``glr`` command. Each verb lives in its own module with ``register(subparsers)``.
 
-Errors print one line (``glr: error: ...``) and exit with status 2.
+Errors print one line (``glr: error: ...``) and exit with status 2; each warning prints one line
+(``glr: warning: ...``).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import warnings
 
 from ..errors import GLRError
 
@@ -28,16 +30,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_line(obj) -> str:
+    text = str(obj).strip()
+    return text.splitlines()[0] if text else type(obj).__name__
+
+
 def main(argv=None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        args.run(args)
-    except GLRError as exc:
-        print(f"glr: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
-    return 0
+    """Run one verb; warnings print as one ``glr: warning:`` line each, an error as one line and status 2."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            args = build_parser().parse_args(argv)
+            args.run(args)
+            code = 0
+        except GLRError as exc:
+            code, error = 2, exc
+        except BrokenPipeError:
+            return 0
+    seen = []
+    for w in caught:
+        line = f"glr: warning: {_first_line(w.message)}"
+        if line not in seen:
+            seen.append(line)
+            print(line, file=sys.stderr)
+    if code:
+        print(f"glr: error: {_first_line(error)}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

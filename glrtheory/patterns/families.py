@@ -80,7 +80,7 @@ def quadratic() -> Pattern:
 def exponent_lags(alpha: float, n: int) -> np.ndarray:
     """The lags ``floor(k^(1/alpha))`` for k >= 1 that are <= n-1 (alpha = 0: the single lag 1).
 
-    There are ``ceil(t+1)^alpha - 1``, i.e. Theta(t^alpha), such lags <= t: consecutive values of
+    There are ``ceil((t+1)^alpha) - 1``, i.e. Theta(t^alpha), such lags <= t: consecutive values of
     ``k^p`` with ``p = 1/alpha >= 1`` differ by at least 1, so the floors are distinct.
     """
     if alpha == 0:

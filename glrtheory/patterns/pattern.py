@@ -80,7 +80,12 @@ class Pattern:
         a_arr = _lag_array(a_lags, minimum=0, what="A-lag")
         b_arr = _lag_array(b_lags, minimum=1, what="B-lag")
         if spec is None:
-            spec = "lags:" + ",".join(map(str, b_arr)) if list(a_arr) == [0] else f"custom-lags"
+            if list(a_arr) == [0] and b_arr.size:
+                spec = "lags:" + ",".join(map(str, b_arr))
+            elif not b_arr.size and np.array_equal(a_arr, np.arange(a_arr.size)):
+                spec = f"window:{a_arr.size}"
+            else:
+                spec = f"custom-lags(a={a_arr.tolist()}, b={b_arr.tolist()})"
         return Pattern(spec, lambda n: LagSupport(n, a_arr, strict=False),
                        lambda n: LagSupport(n, b_arr, strict=True), doc=doc)
 
@@ -110,6 +115,10 @@ class Pattern:
     def from_sets(a_sets: Sequence[Sequence[int]], b_sets: Sequence[Sequence[int]],
                   spec: str = "custom") -> "Pattern":
         """A user pattern from explicit sets ``A(t)``, ``B(t)`` for ``0 <= t < N``."""
+        try:
+            a_sets, b_sets = [list(r) for r in a_sets], [list(r) for r in b_sets]
+        except TypeError:
+            raise GLRError("A and B must be sequences of sequences of positions") from None
         if len(a_sets) != len(b_sets):
             raise GLRError(f"A and B give different lengths: {len(a_sets)} vs {len(b_sets)}")
         n = check_length(len(a_sets))
