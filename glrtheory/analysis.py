@@ -507,7 +507,8 @@ def hankel_rank_max(p: Pattern, n: int) -> int:
 
 def hankel_profile_exact(p: Pattern, n: int, seed=0) -> np.ndarray:
     """Rank over F_p (p = 2^31-1) of ``M[t+1:, :t+1]`` for each cut t, with ``M = (I - B)^{-1} A`` built from
-    uniformly random coefficients on the supports: the generic Hankel rank with probability >= 1 - n^2/p."""
+    uniformly random coefficients on the supports: the generic Hankel rank at every cut with probability >= 1 - n^3/p (Schwartz-Zippel:
+    each cut's rank minor has degree <= n in the coefficients, and there are n - 1 cuts)."""
     M = mixing_matrix_mod_p(*random_coefficients(_check_pattern(p), check_length(n), seed))
     return np.array([rank_mod_p(M[t + 1:, : t + 1]) for t in range(n - 1)], dtype=np.int64)
 

@@ -33,10 +33,11 @@ def _as_float64(x, name: str) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def _check_finite(x: np.ndarray, valid: np.ndarray | None, name: str) -> None:
+def check_finite(x: np.ndarray, name: str, where: np.ndarray | None = None) -> None:
+    """Raise a GLRError naming the first NaN or inf of x (only where ``where`` is True, when given)."""
     bad = ~np.isfinite(x)
-    if valid is not None:
-        bad &= valid
+    if where is not None:
+        bad &= where
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise GLRError(f"{name} holds a non-finite value (NaN or inf) at index {where}")
@@ -57,10 +58,10 @@ def prepare(pattern: Pattern, a, b, u, n: int | None = None):
         if arr.ndim < 2 or arr.shape[-2:] != idx.shape:
             raise GLRError(f"{name} must have shape [..., {idx.shape[0]}, {idx.shape[1]}] to match the "
                            f"index table of {pattern.spec!r} at n={n}, got {arr.shape}")
-        _check_finite(arr, np.broadcast_to(idx >= 0, arr.shape), name)
+        check_finite(arr, name, np.broadcast_to(idx >= 0, arr.shape))
     if u.shape[-2] != n:
         raise GLRError(f"u has {u.shape[-2]} positions but the coefficients have n={n}")
-    _check_finite(u, None, "u")
+    check_finite(u, "u")
     try:
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2], u.shape[:-2])
     except ValueError:
@@ -75,7 +76,7 @@ def _readout(h: np.ndarray, q) -> np.ndarray:
     k, d = q.shape[-1] if q.ndim else 0, h.shape[-1]
     if q.ndim < 2 or q.shape[-2] != h.shape[-2] or k == 0 or d % k:
         raise GLRError(f"readout q must have shape [..., {h.shape[-2]}, k] with k dividing d={d}, got {q.shape}")
-    _check_finite(q, None, "readout q")
+    check_finite(q, "readout q")
     hm = h.reshape(h.shape[:-1] + (k, d // k))
     return np.einsum("...tk,...tkv->...tv", q, hm)
 
@@ -184,7 +185,7 @@ def _check_mixing(M) -> np.ndarray:
         raise GLRError(f"M must be a non-empty square matrix, got shape {M.shape}")
     if M.shape[0] > DENSE_MAX_N:
         raise GLRError(f"M is limited to n <= {DENSE_MAX_N}, got n={M.shape[0]}")
-    _check_finite(M, None, "M")
+    check_finite(M, "M")
     if np.triu(M, 1).any():
         raise GLRError("M must be causal (lower triangular)")
     return M
@@ -214,7 +215,7 @@ def factor(M, form: str = "recurrence") -> Factorization:
     p = exponent(1)  # A(t) = {t}, B(t) = {0, ..., t-1}
     a_idx, b_idx = p.tables(n)
     a, b = table_coefficients(a_idx, b_idx, np.diag(d), np.tril(B, -1))
-    _check_finite(b, None, "the recurrence coefficients B = I - D M^{-1} (M is too ill-conditioned)")
+    check_finite(b, "the recurrence coefficients B = I - D M^{-1} (M is too ill-conditioned)")
     err = np.linalg.norm(mixing_matrix(p, a, b) - M) / np.linalg.norm(M)
     if not err <= FACTOR_RTOL:
         raise GLRError(f"pure recurrence of M is not accurate in float64: round-trip relative error "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GLRError
+from ..recurrence import check_finite
 
 
 #: Largest float64 working array (elements) a catalog function builds: 2^27 elements = 1 GiB.
@@ -45,14 +46,6 @@ def as_float64(x, name: str, ndim: int | None = None, finite: bool = True) -> np
     if finite:
         check_finite(arr, name)
     return arr
-
-
-def check_finite(arr: np.ndarray, name: str, where: np.ndarray | None = None) -> None:
-    """Raise naming the first NaN or inf of ``arr`` (only where ``where`` is True, when given)."""
-    bad = ~np.isfinite(arr) if where is None else ~np.isfinite(arr) & where
-    if bad.any():
-        raise GLRError(f"{name} holds a non-finite value (NaN or inf) at index "
-                       f"{tuple(int(i) for i in np.argwhere(bad)[0])}")
 
 
 def check_shape(arr: np.ndarray, name: str, expected: tuple, labels: str) -> None:

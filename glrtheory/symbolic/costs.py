@@ -174,10 +174,6 @@ def _ones_from(k: int, var=T_SYM):
     return sp.Piecewise((0, var < k), (1, True))
 
 
-def _diag_a():
-    return N_SYM
-
-
 LOG2 = sp.log(2)
 
 
