@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import GLRError
 from .pattern import Pattern
 from .structured import BlockSupport, KronSupport, blocks_carry_table, fenwick_table
-from .support import LagSupport, TableSupport
+from .support import LagSupport, TableSupport, check_integer
 
 _DIAG = (0,)
 
@@ -151,9 +151,4 @@ def kron(base) -> Pattern:
 
 
 def _positive(v, what: str, minimum: int = 1) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise GLRError(f"{what} must be an integer, got {v!r}")
-    if v < minimum:
-        raise GLRError(f"{what} must be >= {minimum}, got {v}")
-    if v > 2**31 - 1:
-        raise GLRError(f"{what} {v} exceeds the limit 2^31-1")
+    check_integer(v, what, minimum)

@@ -9,7 +9,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import GLRError
-from .support import LagSupport, Support, TableSupport, check_length, rows_to_table, union
+from .support import (LagSupport, Support, TableSupport, check_integer, check_length, rows_to_table,
+                      union)
 
 SupportFactory = Callable[[int], Support]
 
@@ -155,16 +156,7 @@ class Pattern:
 
 
 def _lag_array(lags, minimum: int, what: str) -> np.ndarray:
-    out = []
-    for v in lags:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise GLRError(f"{what} must be an integer, got {v!r}")
-        if v < minimum:
-            raise GLRError(f"{what} must be >= {minimum}, got {v}")
-        if v > 2**31 - 1:
-            raise GLRError(f"{what} {v} exceeds the limit 2^31-1")
-        out.append(int(v))
-    return np.unique(np.array(out, dtype=np.int64))
+    return np.unique(np.array([check_integer(v, what, minimum) for v in lags], dtype=np.int64))
 
 
 def _check_mask(mask, name: str) -> np.ndarray:
