@@ -1,6 +1,8 @@
 """Per-token decode latency against the context length L = 2^10 ... 2^20 (4 heads, d = 64, float32):
 ``fenwick`` (O(log n) live states; target: latency(2^20) / latency(2^10) <= 1.3), ``power2`` (O(log n)
-work per token, but an O(n) cache) and ``attention`` (the KV-cache decode, O(n) work) for contrast.
+work per token, but an O(n) cache) and ``attention`` (the KV-cache decode, O(n) work) for contrast, with
+``ssm`` (two terms per token) as the baseline: ``latency - latency(ssm)`` removes the fixed per-step
+overhead (about 20 us of Python), and for power2 it should grow like log L (its extra terms, log2 L).
 
 The cache (horizon 2L: decoding continues to twice the context) is prefilled to the live set after
 step L - 1 (``DecodeCache.prefill``), then a few tokens are decoded one by one; the latency of a token is the median over them (the minimum is recorded too).
@@ -20,7 +22,7 @@ from glrtheory import Pattern
 from glrtheory.analysis import decode_costs, live_profile
 from glrtheory.kernels.decode import DecodeCache
 
-SPECS, HEADS, D, DTYPE = ("fenwick", "power2", "attention"), 4, 64, np.float32
+SPECS, HEADS, D, DTYPE = ("ssm", "fenwick", "power2", "attention"), 4, 64, np.float32
 
 
 def latency(spec: str, L: int, steps: int, rng) -> dict:
@@ -82,9 +84,14 @@ def main(argv=None) -> int:
     lo, hi = 2 ** exps[0], 2 ** exps[-1]
     ratios = {spec: lat[spec, hi] / lat[spec, lo] for spec in SPECS}
     print("latency ratio L_max / L_min:", {k: round(v, 3) for k, v in ratios.items()})
+    excess = {spec: [lat[spec, 2**e] - lat["ssm", 2**e] for e in exps] for spec in ("fenwick", "power2")}
+    slope = {spec: float(np.polyfit(list(exps), excess[spec], 1)[0]) for spec in excess}
+    print("excess over ssm (us):", {k: [round(x * 1e6, 2) for x in v] for k, v in excess.items()})
     result = {"benchmark": "decode", "heads": HEADS, "d": D, "dtype": "float32", "machine": machine(),
               "timing": "median per-token latency over the decoded steps after prefill (first step dropped)",
               "rows": rows, "latency_ratio_max_over_min_L": ratios,
+              "excess_over_ssm_seconds": {"log2_L": list(exps), **excess},
+              "excess_slope_seconds_per_doubling": slope,
               "fenwick_target": {"max_ratio": 1.3, "met": bool(ratios["fenwick"] <= 1.3)}}
     path = write(result, args, "decode")
     if path is not None:
