@@ -275,12 +275,106 @@ def test_memory_horizon():
     h = s.impulse_response(200)
     assert T == int(np.argmax(np.abs(h) < 1e-3))           # first t with 0.9^t < eps
     assert S.memory_horizon(LTISystem.from_pattern("ssm", n=2, b=1.0)) is None
-    assert S.memory_horizon(LTISystem.from_pattern("lags:1,2", n=3, b={1: 0.5, 2: 0.3}), 1e-6) == int(
-        np.ceil(np.log(1e-6) / np.log(S.spectral_radius(LTISystem.from_lags([1, 2], b={1: 0.5, 2: 0.3})))))
+    s12 = LTISystem.from_pattern("lags:1,2", n=3, b={1: 0.5, 2: 0.3})
+    assert S.memory_horizon(s12, 1e-6) == brute_force_horizon(s12, 1e-6)
     fir = LTISystem.from_pattern("window:4", n=10, a=0.5)
     assert fir.order == 3 and S.spectral_radius(fir) == 0 and S.memory_horizon(fir) == 4
     with pytest.raises(GLRError, match="eps"):
         S.memory_horizon(s, eps=2)
+
+
+def brute_force_horizon(s, eps, length=50_000):
+    """One past the last |h_t| >= eps in a long impulse response (which must end far below eps)."""
+    h = s.impulse_response(length)
+    assert np.abs(h[length // 2:]).max() < eps * 1e-3
+    above = np.flatnonzero(np.abs(h) >= eps)
+    return int(above[-1]) + 1 if above.size else 0
+
+
+TRIPLE_HALF = {1: 1.5, 2: -0.75, 3: 0.125}                       # (1 - z^-1/2)^3, floats
+
+
+@pytest.mark.parametrize("b,a,eps", [
+    (TRIPLE_HALF, 1, 1e-3),                                      # repeated pole: h_10 = 0.064
+    (TRIPLE_HALF, 1, 1e-9),
+    ({1: 0.5}, {0: 1e6}, 1e-3),                                   # large gain: 1e6 * 0.5^t
+    ({1: 0.5}, {0: 1e308}, 1e-3),                                 # 0.5^t underflows before h_t does
+    ({1: 1.0, 2: -0.25}, {0: 1, 3: -40.0}, 1e-6),                 # double pole and a large zero term
+    ({1: 1.8, 2: -0.97}, 1, 1e-3),                                # oscillating, |p| = 0.985
+    ({1: 0.3, 5: -0.2, 17: 0.45}, {0: 1, 2: 3.0}, 1e-4),          # random-looking multi-lag
+])
+def test_memory_horizon_equals_brute_force(b, a, eps):
+    s = LTISystem.from_lags(sorted(b), a_lags=sorted(a) if isinstance(a, dict) else (0,), b=b, a=a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", R.IllConditionedWarning)
+        T = S.memory_horizon(s, eps)
+    assert T == brute_force_horizon(s, eps)
+    h = s.impulse_response(T + 1)
+    assert abs(h[T - 1]) >= eps and abs(h[T]) < eps
+
+
+@SETTINGS
+@given(lags=many_lags, seed=st.integers(0, 2**32 - 1), gain=st.sampled_from([1.0, 1e-3, 1e4]))
+def test_memory_horizon_random_against_brute_force(lags, seed, gain):
+    rng = np.random.default_rng(seed)
+    s = LTISystem.from_lags(lags, b=stable_coefficients(rng, lags), a=gain * rng.uniform(0.5, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", R.IllConditionedWarning)
+        assert S.memory_horizon(s, 1e-4) == brute_force_horizon(s, 1e-4)
+
+
+def test_memory_horizon_refuses_beyond_the_window_limit():
+    with pytest.raises(GLRError, match=f"limit of {S.MEMORY_MAX_WINDOW}"):
+        S.memory_horizon(LTISystem.from_lags([1], b={1: 1 - 1e-7}), 1e-3)
+
+
+@pytest.mark.parametrize("b,mult", [(TRIPLE_HALF, 3), ({1: 1.0, 2: -0.25}, 2)])
+def test_float_repeated_poles_merge_exactly(b, mult):
+    s = LTISystem.from_lags(sorted(b), b=b)
+    poles = s.poles()                                            # not mpmath NoConvergence
+    assert len(poles) == mult and all(abs(p - sp.Rational(1, 2)) < 1e-28 for p in poles)
+    f = s.impulse_response_formula()
+    coefficients = [abs(complex(c)) for c in f.expr.atoms(sp.Number)]
+    assert max(coefficients) < 1e6                              # (1 + t) 0.5^t, not cancelling giants
+    assert len(f.expr.atoms(sp.Pow)) <= mult * 2
+    num = s.impulse_response(60)
+    assert rel(f.evaluate(60).real, num) < 1e-10
+
+
+def test_float_root_failure_is_a_glr_error():
+    s = LTISystem.from_lags([1, 2], b={1: 1e308, 2: -1e308})      # mpmath gives up on these roots
+    with pytest.raises(GLRError, match="square-free factors .* did not converge"):
+        s.poles()
+    with pytest.warns(R.IllConditionedWarning, match="poles are approximate .*did not converge"):
+        R.pole_estimate(s)
+
+
+def test_unrefined_ill_conditioned_poles_are_called_approximate():
+    K = R.REFINE_MAX_ORDER + 2
+    H = 1 / sp.expand((1 - sp.Rational(1, 2) / Z) ** K)
+    s = LTISystem({0: 1}, {l: float(v) for l, v in LTISystem.from_transfer_function(H).b.items()})
+    with pytest.warns(R.IllConditionedWarning, match=f"poles are approximate .*order {K} > REFINE_MAX_ORDER"):
+        est = R.pole_estimate(s)
+    assert est.route == "dense-companion"
+
+
+@pytest.mark.parametrize("b,a", [({1: 1e308}, 1e308), ({1: 1e308, 2: 1e308}, 1), ({1: 1e308, 2: -1e308}, 1e300),
+                                 ({1: 0.5}, 1e308)])
+def test_huge_coefficients_raise_no_numpy_warnings(b, a):
+    s = LTISystem.from_lags(sorted(b), b=b, a=a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", R.IllConditionedWarning)
+        S.spectral_radius(s)
+        R.companion(s)
+        for f in (lambda: R.controllable_form(s), lambda: S.memory_horizon(s)):
+            try:
+                f()
+            except GLRError as exc:
+                assert "overflow" in str(exc)
+    if a == 1e308 and 1 in b and b[1] == 1e308:
+        with pytest.raises(GLRError, match="overflows float64"):
+            R.controllable_form(s)                               # c_1 = a_1 + a_0 b_1 = 1e616
 
 
 def test_ill_conditioned_companion_warns_and_refines():

@@ -381,7 +381,8 @@ class LTISystem:
         """Closed form ``h_t = sum_i sum_{k < m_i} c_ik t^k p_i^t`` over the non-zero poles ``p_i``
         (multiplicity ``m_i``), for ``t >= valid_from = max(0, J + 1 - L')`` (J: largest A-lag, L': the
         order without poles at 0), fitted to the first L' values of the recurrence -- what ``rsolve``
-        does. Largest B-lag <= 4; numeric coefficients are solved in 30-digit precision."""
+        does. Largest B-lag <= 4; float coefficients are solved in 30-digit precision, with the poles
+        and multiplicities of ``float_root_multiplicities`` (exact square-free factors)."""
         self._check_closed_form_order("the impulse response", max(self.b, default=0))
         P = self.characteristic_polynomial()
         m0 = 0
@@ -395,13 +396,8 @@ class LTISystem:
             return ImpulseFormula(sp.Integer(0), start, head)
         Q = sp.Poly(P.all_coeffs()[:P.degree() + 1 - m0], Z)
         floats = any(c.has(sp.Float) for c in self._all())
-        if floats:
-            roots = {}
-            for r in Q.nroots(n=30, maxsteps=200):
-                key = next((k for k in roots if abs(sp.N(k - r, 30)) < 1e-20), r)
-                roots[key] = roots.get(key, 0) + 1
-        else:
-            roots = _root_multiplicities(Q, "impulse response")
+        roots = (float_root_multiplicities(Q, "impulse response") if floats
+                 else _root_multiplicities(Q, "impulse response"))
         basis = [(p, k) for p, m in roots.items() for k in range(m)]
         V = sp.Matrix(L, L, lambda i, j: (start + i) ** basis[j][1] * basis[j][0] ** (start + i))
         rhs = sp.Matrix(head[start:start + L])
@@ -492,5 +488,32 @@ def _exact_roots(P: sp.Poly, what: str) -> list[sp.Expr]:
         raise GLRError(f"exact {what} are limited to degree <= {CLOSED_FORM_MAX_ORDER} unless the "
                        f"coefficients are rational, got degree {P.degree()}; use the numeric route")
     if any(c.has(sp.Float) for c in P.all_coeffs()):
-        return [sp.Float(0) if x == 0 else x for x in P.nroots(n=30, maxsteps=200)] if P.degree() > 0 else []
+        roots = float_root_multiplicities(P, what)
+        return [sp.Float(0) if x == 0 else x for x, m in roots.items() for _ in range(m)]
     return [x for x, m in _root_multiplicities(P, what).items() for _ in range(m)]
+
+
+def _rationalized(P: sp.Poly) -> sp.Poly:
+    """P with every Float replaced by the exact rational of its binary value (``sp.Rational(Float)``)."""
+    expr = P.as_expr()
+    return sp.Poly(expr.xreplace({f: sp.Rational(f) for f in expr.atoms(sp.Float)}), *P.gens)
+
+
+def float_root_multiplicities(P: sp.Poly, what: str, digits: int = 30) -> dict:
+    """``{root: multiplicity}`` of a polynomial with float coefficients, the roots to ``digits`` digits:
+    the coefficients are rationalized exactly, split by square-free factorization (``sqf_list``: a
+    factor of multiplicity m has simple roots), and each factor's roots are found by mpmath. Repeated
+    roots are therefore merged exactly, not by a distance test. GLRError when that fails."""
+    from mpmath.libmp import NoConvergence
+
+    if P.degree() <= 0:
+        return {}
+    out = {}
+    try:
+        for f, m in _rationalized(P).sqf_list()[1]:
+            for x in f.nroots(n=digits, maxsteps=500):
+                out[x] = out.get(x, 0) + m
+    except (NoConvergence, sp.PolynomialError) as exc:
+        raise GLRError(f"the {what}: {digits}-digit roots of the square-free factors of the degree-"
+                       f"{P.degree()} polynomial did not converge ({exc})") from None
+    return dict(sorted(out.items(), key=lambda xm: (not xm[0].is_real, *xm[0].as_real_imag())))  # reals first

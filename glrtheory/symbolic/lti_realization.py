@@ -22,7 +22,7 @@ import scipy.sparse
 import sympy as sp
 
 from ..errors import GLRError
-from .lti import Z, LTISystem
+from .lti import Z, LTISystem, float_root_multiplicities
 
 #: Below this order the dense companion route is the textbook one; above it, its trust is measured.
 COMPANION_TRUST_ORDER = 10
@@ -69,30 +69,37 @@ def _taps(system: LTISystem):
 def companion(system: LTISystem, symbolic: bool = False):
     """The K x K companion matrix (first row ``b_1..b_K``, subdiagonal ones): scipy.sparse CSR float64,
     or a sympy ``ImmutableSparseMatrix`` when ``symbolic`` (order <= SYMBOLIC_MAX_ORDER)."""
-    return controllable_form(system, symbolic).A
+    K = system.order
+    if symbolic:
+        _check_symbolic_order(K)
+        b, _, _ = _taps(system)
+        entries = {(0, l - 1): v for l, v in enumerate(b, 1) if not v.is_zero}
+        entries.update({(i, i - 1): 1 for i in range(1, K)})
+        return sp.ImmutableSparseMatrix(K, K, entries)
+    _, den = system.numeric_coefficients()
+    lags = np.array([l for l in system.b_lags if den[l] != 0], dtype=np.int64)
+    rows = np.concatenate([np.zeros(lags.size, dtype=np.int64), np.arange(1, K)])
+    cols = np.concatenate([lags - 1, np.arange(K - 1)])
+    vals = np.concatenate([-den[lags], np.ones(K - 1)])
+    return scipy.sparse.csr_array((vals, (rows, cols)), shape=(K, K))
 
 
 def controllable_form(system: LTISystem, symbolic: bool = False) -> Realization:
     """Controllable canonical realization ``(A, e_1, C, a_0)`` of H (module docstring)."""
     K = system.order
+    A = companion(system, symbolic)
     if symbolic:
-        _check_symbolic_order(K)
-        b, c, a0 = _taps(system)
-        entries = {(0, l - 1): v for l, v in enumerate(b, 1) if not v.is_zero}
-        entries.update({(i, i - 1): 1 for i in range(1, K)})
-        A = sp.ImmutableSparseMatrix(K, K, entries)
+        _, c, a0 = _taps(system)
         B = sp.ImmutableMatrix(K, 1, [1] + [0] * (K - 1)) if K else sp.ImmutableMatrix(0, 1, [])
         return Realization(A, B, sp.ImmutableMatrix(1, K, c), a0)
     num, den = system.numeric_coefficients()
-    lags = np.array([l for l in system.b_lags if den[l] != 0], dtype=np.int64)
-    rows = np.concatenate([np.zeros(lags.size, dtype=np.int64), np.arange(1, K)])
-    cols = np.concatenate([lags - 1, np.arange(K - 1)])
-    vals = np.concatenate([-den[lags], np.ones(K - 1)])
-    A = scipy.sparse.csr_array((vals, (rows, cols)), shape=(K, K))
     B = np.zeros((K, 1))
     if K:
         B[0, 0] = 1.0
-    C = (num[1:] - num[0] * den[1:])[None, :]
+    with np.errstate(over="ignore", invalid="ignore"):
+        C = (num[1:] - num[0] * den[1:])[None, :]
+    if not np.isfinite(C).all():
+        raise GLRError("the realization's output row c_j = a_j + a_0 b_j overflows float64")
     return Realization(A, B, C, float(num[0]))
 
 
@@ -208,9 +215,10 @@ def pole_estimate(system: LTISystem) -> PoleEstimate:
     """All K poles: exact zeros for the factor z^(K - L') of the characteristic polynomial, the rest
     from the dense companion of order L' (balanced eig, with left/right eigenvectors for the condition
     numbers ``kappa_i = ||y_i|| ||x_i|| / |y_i^H x_i|``). When the bound exceeds ``POLE_ERROR_TOL``, warn
-    ``IllConditionedWarning`` and, for order <= REFINE_MAX_ORDER, recompute the poles as 30-digit roots of
-    the exact float coefficients, the better-conditioned route: exact square-free factorization (so
-    repeated poles become simple roots of a factor), then mpmath roots of each factor."""
+    ``IllConditionedWarning`` and, for order <= REFINE_MAX_ORDER, recompute the poles by the better-conditioned
+    route ``float_root_multiplicities`` (exact square-free factors of the rationalized coefficients, then
+    30-digit roots of each). Beyond that order, or when that route fails, the warning says the returned
+    dense-companion poles are approximate."""
     key = (tuple(system.a.items()), tuple(system.b.items()))
     cached = getattr(system, "_pole_cache", None)
     if cached is not None and cached[0] == key:
@@ -241,30 +249,26 @@ def _pole_estimate(system: LTISystem) -> PoleEstimate:
     with np.errstate(divide="ignore"):
         kappa = (np.linalg.norm(vl, axis=0) * np.linalg.norm(vr, axis=0)
                  / np.abs(np.einsum("ij,ij->j", vl.conj(), vr)))
-    bound = kappa * np.finfo(float).eps * max(np.linalg.norm(C), 1.0)
+    with np.errstate(over="ignore"):                                   # an infinite bound is untrusted
+        bound = kappa * np.finfo(float).eps * max(scipy.linalg.norm(C), 1.0)
     worst = float(np.max(bound))
     if not worst <= POLE_ERROR_TOL:
-        refine = K <= REFINE_MAX_ORDER
-        warnings.warn(
-            f"companion matrix of order {K} is ill-conditioned: float64 pole error bound {worst:.1e} > "
-            f"{POLE_ERROR_TOL:g}; "
-            + ("poles recomputed from the exact square-free factors in 30 digits" if refine else
-               "poles are approximate (responses come from the recurrence)"),
-            IllConditionedWarning, stacklevel=3)
-        if refine:
-            P = system.characteristic_polynomial()
-            exact = sp.Poly([sp.Rational(float(c)) for c in P.all_coeffs()], Z)
+        problem = (f"companion matrix of order {K} is ill-conditioned: float64 pole error bound {worst:.1e} > "
+                   f"{POLE_ERROR_TOL:g}; ")
+        if K > REFINE_MAX_ORDER:
+            why = f"order {K} > REFINE_MAX_ORDER = {REFINE_MAX_ORDER}"
+        else:
             try:
-                roots = [x for f, m in exact.sqf_list()[1] for x in f.nroots(n=30, maxsteps=500) * m]
-            except sp.polys.polyerrors.PolynomialError:
-                roots = None
-            except Exception as exc:  # mpmath.NoConvergence: keep the (warned) dense poles
-                if type(exc).__name__ != "NoConvergence":
-                    raise
-                roots = None
-            if roots is not None:
-                return PoleEstimate(np.array([complex(x) for x in roots]), np.full(K, np.nan),
-                                    "square-free-30-digit")
+                roots = float_root_multiplicities(system.characteristic_polynomial(), "poles")
+            except GLRError as exc:
+                why = str(exc)
+            else:
+                warnings.warn(problem + "poles recomputed in 30 digits from the exact square-free factors",
+                              IllConditionedWarning, stacklevel=3)
+                return PoleEstimate(np.array([complex(x) for x, m in roots.items() for _ in range(m)]),
+                                    np.full(K, np.nan), "square-free-30-digit")
+        warnings.warn(problem + f"the poles are approximate (dense companion eigenvalues; not refined: {why}); "
+                      "impulse responses come from the recurrence", IllConditionedWarning, stacklevel=3)
     return PoleEstimate(w.astype(complex), bound, "dense-companion")
 
 

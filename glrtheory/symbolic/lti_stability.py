@@ -7,8 +7,8 @@
   ``k_K .. k_1``, and all poles lie in the open unit disk iff ``|k_m| < 1`` for every m. For lags {1, 2}:
   ``k_2 = -b_2``, ``k_1 = -b_1 / (1 - b_2)``: the stability triangle ``|b_2| < 1``, ``|b_1| < 1 - b_2``
   (``proofs/lti_stability_triangle.py``).
-* Memory horizon: the impulse response of a stable filter decays like ``rho^t``; the horizon is the
-  number of steps until ``rho^t < eps``, ``ceil(log eps / log rho)``.
+* Memory horizon: the smallest T with ``|h_t| < eps`` for all ``t >= T``, from the impulse response
+  itself; the dominant poles (``|h_t| <= C t^(m-1) rho^t``) only size the window and bound the tail.
 """
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ from .lti_realization import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
 
 #: Largest order for symbolic Schur-Cohn conditions (the rational functions grow fast with the order).
 SCHUR_COHN_MAX_ORDER = 6
+#: Longest impulse response computed for the memory horizon.
+MEMORY_MAX_WINDOW = 2**22
+#: Poles with ``|p| >= rho (1 - DOMINANT_CLUSTER_RTOL)`` count towards the dominant multiplicity m.
+DOMINANT_CLUSTER_RTOL = 1e-6
 
 
 def spectral_radius(system: LTISystem) -> float:
@@ -75,16 +79,45 @@ def stability_region(system: LTISystem) -> sp.Basic:
 
 
 def memory_horizon(system: LTISystem, eps: float = 1e-3) -> int | None:
-    """Steps until the impulse response decays below eps, from the dominant pole:
-    ``ceil(log eps / log rho)``; for ``rho = 0`` (no feedback) the length of the finite response;
-    None (infinite) when the filter is not stable."""
-    if not (isinstance(eps, (int, float)) and 0 < eps < 1):
+    """The number of steps until the impulse response decays below eps: the smallest T with
+    ``|h_t| < eps`` for all ``t >= T``, read off the numeric impulse response (the sparse recurrence).
+
+    None (infinite) when the filter is not stable; for ``rho = 0`` (no feedback) the response is finite
+    and read off exactly. Otherwise ``|h_t| <= C t^(m-1) rho^t`` (rho: spectral radius, m: the number of
+    poles of modulus rho, so repeated or clustered dominant poles are covered); the dominant pole only
+    sizes the window W: it starts at ``2 ceil(log eps / log rho)`` and doubles until the last
+    ``|h_t| >= eps`` lies in its first half and the tail bound, with C the largest
+    ``|h_t| / (t^(m-1) rho^t)`` over the second half, is below eps at W (past the bound's peak).
+    GLRError when W would exceed MEMORY_MAX_WINDOW."""
+    if isinstance(eps, bool) or not (isinstance(eps, (int, float)) and 0 < eps < 1):
         raise GLRError(f"eps must lie in (0, 1), got {eps!r}")
     rho = spectral_radius(system)
-    if rho == 0:
-        num, _ = system.numeric_coefficients()
-        nz = np.flatnonzero(np.abs(num) >= eps)
-        return int(nz[-1]) + 1 if nz.size else 0
     if rho >= 1:
         return None
-    return max(1, math.ceil(math.log(eps) / math.log(rho)))
+    if rho == 0:
+        return _last_above(system.impulse_response(system.order + 1), eps)
+    poles = pole_estimate(system).poles if system.order <= DENSE_EIG_MAX_ORDER else dominant_poles(system)
+    m = int(np.count_nonzero(np.abs(poles) >= rho * (1 - DOMINANT_CLUSTER_RTOL)))
+    peak = (m - 1) / -math.log(rho)                  # t^(m-1) rho^t decreases for t > peak
+    W = max(2 * math.ceil(math.log(eps) / math.log(rho)), 2 * (system.order + 1), 2 * math.ceil(peak) + 2, 16)
+    while True:
+        if W > MEMORY_MAX_WINDOW:
+            raise GLRError(f"the memory horizon at eps={eps:g} (spectral radius {rho:.12g}) needs more than "
+                           f"the limit of {MEMORY_MAX_WINDOW} impulse-response steps")
+        h = system.impulse_response(W)
+        if not np.isfinite(h).all():
+            raise GLRError("the impulse response overflows float64; the memory horizon is not available")
+        T = _last_above(h, eps)
+        t = np.arange(W // 2, W)
+        log_envelope = (m - 1) * np.log(t) + t * math.log(rho)      # logs: rho^t underflows for large t
+        with np.errstate(divide="ignore"):
+            log_C = float(np.max(np.log(np.abs(h[t])) - log_envelope))
+        if T <= W // 2 and log_C + log_envelope[-1] < math.log(eps):
+            return T
+        W *= 2
+
+
+def _last_above(h: np.ndarray, eps: float) -> int:
+    """One past the last index with ``|h_t| >= eps`` (0 if none)."""
+    nz = np.flatnonzero(np.abs(h) >= eps)
+    return int(nz[-1]) + 1 if nz.size else 0
