@@ -5,9 +5,9 @@
 which is ``H = (I - B)^{-1} A U``, the same contract as ``glrtheory.solve`` but over the tables
 ``(a_idx, b_idx)`` alone. Every (batch x head) sequence is one independent forward substitution; they
 run in parallel (``numba.prange``; serially when there is one sequence or the work is tiny). Within a
-sequence the loop is time-major and the innermost loop runs over the d contiguous entries of a state,
-so each term is one vectorized multiply-add of d numbers into a d-vector accumulator, four terms
-per pass.
+sequence the loop is time-major; row t is summed ``BLOCK`` entries at a time in a stack block that
+LLVM keeps in vector registers (it cannot alias the inputs, so no alias checks), and each term is a
+few vector multiply-adds over contiguous entries, four terms per pass.
 
 Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
 state-sized multiply-adds per sequence, which equals ``(nnz_a, nnz_b)`` of DESIGN.md section 2.
@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
@@ -154,41 +156,82 @@ def check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
 _FASTMATH = {"contract"}
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def add_row(acc, t, x, idx, coef):
-    """``acc += sum_j coef[t, j] x[idx[t, j]]`` over row t's entries (the -1 padding comes last, as
-    ``check_table`` ensures); returns their count.
+#: Entries of h_t summed at once: a block of this many stays in vector registers over all of row t's
+#: terms (d = 64 float32 is four AVX-512 registers); d is covered by whole blocks and one shorter tail.
+BLOCK = 64
 
-    ``acc`` is a separate d-vector (not a row of x), so the compiler may keep the sum in vector
-    registers; terms go four at a time through one pass over the d entries, then one at a time.
-    """
-    d, w = acc.shape[0], idx.shape[1]
+
+@intrinsic
+def _register_block(typingctx, dtype):
+    """An uninitialised ``BLOCK``-entry array of ``dtype`` on the stack. Being local and of fixed size,
+    it cannot alias the arrays it is summed from, so LLVM keeps it in registers (no alias checks)."""
+    ty = types.Array(dtype.dtype, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        item = context.get_data_type(dtype.dtype)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(item))
+        block = context.make_array(ty)(context, builder)
+        context.populate_array(block, data=cgutils.alloca_once(builder, item, BLOCK),
+                               shape=[context.get_constant(types.intp, BLOCK)], strides=[itemsize],
+                               itemsize=itemsize, meminfo=None)
+        return block._getvalue()
+
+    return ty(dtype), codegen
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def add_row(acc, k0, t, x, idx, coef):
+    """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's entries (the -1 padding
+    comes last, as ``check_table`` ensures); returns their count. Terms go four at a time through one
+    pass over acc, then one at a time."""
+    m, w = acc.shape[0], idx.shape[1]
     j = 0
     while j + 4 <= w and idx[t, j + 3] >= 0:
-        x0, x1, x2, x3 = x[idx[t, j]], x[idx[t, j + 1]], x[idx[t, j + 2]], x[idx[t, j + 3]]
+        x0, x1 = x[idx[t, j], k0:], x[idx[t, j + 1], k0:]
+        x2, x3 = x[idx[t, j + 2], k0:], x[idx[t, j + 3], k0:]
         c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
-        for k in range(d):
-            acc[k] += (c0 * x0[k] + c1 * x1[k]) + (c2 * x2[k] + c3 * x3[k])
+        for k in range(m):
+            acc[k] = acc[k] + c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
         j += 4
     while j < w and idx[t, j] >= 0:
-        c0, x0 = coef[t, j], x[idx[t, j]]
-        for k in range(d):
-            acc[k] += c0 * x0[k]
+        c, xs = coef[t, j], x[idx[t, j], k0:]
+        for k in range(m):
+            acc[k] += c * xs[k]
         j += 1
     return j
 
 
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _forward_block(u, a, b, a_idx, b_idx, h, t, k0, acc):
+    """``h[t, k0:k0 + len(acc)]`` from row t's terms, summed in acc; returns the term counts."""
+    acc[:] = 0
+    na = add_row(acc, k0, t, u, a_idx, a)
+    nb = add_row(acc, k0, t, h, b_idx, b)
+    hs = h[t, k0:]
+    for k in range(acc.shape[0]):       # an explicit loop: plain vector stores
+        hs[k] = acc[k]
+    return na, nb
+
+
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def _forward(u, a, b, a_idx, b_idx, h):
-    """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts."""
+    """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts.
+
+    Time-major; each row goes block by block (``BLOCK`` entries of h_t at a time, then the tail).
+    """
+    n, d = h.shape
+    full = d - d % BLOCK
+    block = _register_block(h.dtype)
+    tail = _register_block(h.dtype)[: d - full]     # its own: the block's accesses stay constant
     na = 0
     nb = 0
-    acc = np.empty(h.shape[1], h.dtype)
-    for t in range(h.shape[0]):
-        acc[:] = 0
-        na += add_row(acc, t, u, a_idx, a)
-        nb += add_row(acc, t, h, b_idx, b)
-        h[t, :] = acc
+    for t in range(n):                  # every block of row t applies the same terms: count them once
+        for k0 in range(0, full, BLOCK):
+            ra, rb = _forward_block(u, a, b, a_idx, b_idx, h, t, k0, block)
+        if full < d or d == 0:          # the tail; with d = 0 it still counts the row's terms
+            ra, rb = _forward_block(u, a, b, a_idx, b_idx, h, t, full, tail)
+        na += ra
+        nb += rb
     return na, nb
 
 

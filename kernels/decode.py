@@ -144,7 +144,7 @@ def _gather(h, data, coef, k_row, j_row, m, c_row):
         for i in range(h.shape[0]):
             for q in range(c0, c1):
                 c_row[0, q - c0] = coef[i, j_row[q]]
-            add_row(h[i], 0, data[:, i, :], k_row[:, c0:c1], c_row)
+            add_row(h[i], 0, 0, data[:, i, :], k_row[:, c0:c1], c_row)
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)

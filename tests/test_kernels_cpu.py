@@ -50,6 +50,19 @@ def test_scan_matches_reference(spec, n, rng):
         check_scan(p, a, b, u, None, dtype)
 
 
+
+@pytest.mark.parametrize("d", [1, 64, 67, 130])
+def test_scan_state_widths_across_blocks(d, rng):
+    """h_t is summed ``BLOCK`` entries at a time in registers, then a shorter tail: every split is exact."""
+    from glrtheory.kernels.cpu import BLOCK
+
+    assert BLOCK == 64
+    for spec in ("power2", "window:3+fenwick"):
+        p, a, b, u = problem(spec, 63, rng, (2,), d)
+        for dtype in (np.float64, np.float32):
+            check_scan(p, a, b, u, None, dtype)
+
+
 @settings(max_examples=15)
 @given(spec=specs, n=st.sampled_from([1, 2, 63]) | st.integers(1, 150), seed=st.integers(0, 2**32 - 1))
 def test_scan_random_patterns(spec, n, seed):
