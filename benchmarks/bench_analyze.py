@@ -9,39 +9,18 @@ warm-up at n = 64 before timing.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numba
-import numpy as np
+from machine import machine
 
 from glrtheory import Pattern
 from glrtheory import analysis as an
 
 SPECS = ["ssm", "attention", "window:64", "lags:1,3,8", "power2", "power:3", "quadratic", "exponent:0.5",
          "fenwick", "blocks", "kron:1,11"]
-
-
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        import torch
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = None
-    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
-            "python": sys.version.split()[0], "numpy": np.__version__, "numba": numba.__version__,
-            "torch": torch_version, "date": datetime.datetime.now(datetime.timezone.utc).isoformat()}
 
 
 def clear_caches() -> None:

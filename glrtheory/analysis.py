@@ -125,10 +125,6 @@ def _longest_b_paths(b_idx):
     return d
 
 
-def _digits(x: np.ndarray, m: int, ndigits: int) -> list[np.ndarray]:
-    return [(x // m**j) % m for j in range(ndigits)]
-
-
 def _kron_base_longest(K: np.ndarray) -> np.ndarray:
     """Longest path ending at each digit in the base graph (edge x -> y when K[y, x], x < y)."""
     L = np.zeros(len(K), dtype=np.int64)
@@ -146,7 +142,7 @@ def depth(p: Pattern, n: int) -> int:
     if isinstance(sb, KronSupport):
         # a chain moves each digit along a path of the base graph; one digit at a time attains the sum
         L = _kron_base_longest(sb.base)
-        return int(sum(L[d] for d in _digits(np.arange(n, dtype=np.int64), sb.m, sb.ndigits)).max())
+        return int(sum(L[d] for d in sb.digits(np.arange(n, dtype=np.int64))).max())
     return int(_longest_b_paths(sb.table(TABLE_MAX_ENTRIES)).max(initial=0))
 
 

@@ -61,7 +61,7 @@ class KronSupport(Support):
         while m**self.ndigits < n:
             self.ndigits += 1
 
-    def _digits(self, x: np.ndarray) -> list[np.ndarray]:
+    def digits(self, x: np.ndarray) -> list[np.ndarray]:
         """Base-m digits of x, most significant first."""
         out = []
         for j in reversed(range(self.ndigits)):
@@ -71,7 +71,7 @@ class KronSupport(Support):
     def counts(self) -> np.ndarray:
         rowsum = self.base.sum(axis=1).astype(np.int64)
         c = np.ones(self.n, dtype=np.int64)
-        for d in self._digits(np.arange(self.n, dtype=np.int64)):
+        for d in self.digits(np.arange(self.n, dtype=np.int64)):
             c *= rowsum[d]
         return c - 1 if self.strict else c
 
@@ -79,8 +79,8 @@ class KronSupport(Support):
         """Largest t <= n-1 whose every digit t_j satisfies K[t_j, s_j] = 1 (digit-wise greedy)."""
         K, m = self.base, self.m
         s = np.arange(self.n, dtype=np.int64)
-        sd = self._digits(s)
-        nd = self._digits(np.array([self.n - 1]))
+        sd = self.digits(s)
+        nd = self.digits(np.array([self.n - 1]))
         nd = [int(v[0]) for v in nd]
         top = np.array([max(np.flatnonzero(K[:, d])) for d in range(m)])  # largest allowed digit
         below = np.full((m, m), -1)  # below[d, x] = largest y < x with K[y, d]
@@ -117,7 +117,7 @@ class KronSupport(Support):
             allowed[d, : ys.size] = ys
         t = np.arange(self.n, dtype=np.int64)
         s = np.zeros((self.n, 1), dtype=np.int64)
-        for d in self._digits(t):
+        for d in self.digits(t):
             nxt = allowed[d]                                   # [n, rmax]
             s = np.where((s[:, :, None] >= 0) & (nxt[:, None, :] >= 0),
                          s[:, :, None] * m + nxt[:, None, :], -1).reshape(self.n, -1)
