@@ -1,0 +1,97 @@
+"""``SequenceModel``: a small language model around any ``GLRMixer`` pattern.
+
+    x_0 = E[tokens];   x_{l+1} = Block_l(x_l)  (l < n_layers);   logits = W_out RMSNorm(x_L)
+
+with ``Block`` the pre-norm residual pair [mixer, SwiGLU] of ``glrtheory.models.blocks``. ``forward`` runs
+the whole sequence (training); ``init_cache`` + ``step`` decode token by token with the same logits;
+``forward(tokens, cache=...)`` prefills a cache (and returns the same logits as without one).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from glrtheory.errors import GLRError
+
+from .blocks import Block
+from .config import ModelConfig
+
+
+class ModelCache:
+    """Decode state of a ``SequenceModel``: one state per block, and the position ``t`` of the next token."""
+
+    def __init__(self, states: list, batch: int, max_length: int):
+        self.states, self.batch, self.max_length, self.t = states, batch, max_length, 0
+
+
+class SequenceModel(nn.Module):
+    """Embedding, ``n_layers`` blocks of [RMSNorm, GLRMixer, residual, RMSNorm, SwiGLU, residual], final
+    RMSNorm and a linear head (module docstring).
+
+    Parameters
+    ----------
+    config : ModelConfig
+    device, dtype : optional
+        Where and in which floating dtype to create the parameters.
+    """
+
+    def __init__(self, config: ModelConfig, device=None, dtype=None):
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise GLRError(f"config must be a ModelConfig, got {type(config).__name__}")
+        self.config = c = config
+        kw = dict(device=device, dtype=dtype)
+        self.embed = nn.Embedding(c.vocab_size, c.d_model, **kw)
+        self.blocks = nn.ModuleList(Block(c, **kw) for _ in range(c.n_layers))
+        self.norm = nn.RMSNorm(c.d_model, **kw)
+        self.head = nn.Linear(c.d_model, c.vocab_size, bias=False, **kw)
+        if c.tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def num_parameters(self, embeddings: bool = True) -> int:
+        """Number of distinct trainable parameters (without the embedding and head when ``embeddings=False``)."""
+        skip = set() if embeddings else {id(self.embed.weight), id(self.head.weight)}
+        seen = {id(p): p for p in self.parameters() if p.requires_grad and id(p) not in skip}
+        return sum(p.numel() for p in seen.values())
+
+    def _check_tokens(self, tokens: torch.Tensor, ndim: int) -> None:
+        if not isinstance(tokens, torch.Tensor) or tokens.ndim != ndim or tokens.dtype != torch.long:
+            shape = "[batch, T]" if ndim == 2 else "[batch]"
+            got = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+            raise GLRError(f"tokens must be a long tensor of shape {shape}, got {got}")
+        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
+            raise GLRError(f"token ids must lie in [0, {self.config.vocab_size}), "
+                           f"got {int(tokens.min())}..{int(tokens.max())}")
+
+    def forward(self, tokens: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
+        """``tokens[batch, T] (long) -> logits[batch, T, vocab_size]``; with ``cache``, decode the tokens
+        one by one into it (a prefill) and return the same logits."""
+        self._check_tokens(tokens, 2)
+        if cache is not None:
+            return torch.stack([self.step(tokens[:, t], cache) for t in range(tokens.shape[1])], dim=1)
+        x = self.embed(tokens)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x))
+
+    def init_cache(self, batch: int, max_length: int) -> ModelCache:
+        """An empty decode cache for ``batch`` sequences of up to ``max_length`` tokens."""
+        for v, name in ((batch, "batch"), (max_length, "max_length")):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise GLRError(f"{name} must be a positive integer, got {v!r}")
+        like = self.embed.weight
+        return ModelCache([b.init_state(batch, max_length, like) for b in self.blocks], batch, max_length)
+
+    def step(self, tokens_t: torch.Tensor, cache: ModelCache) -> torch.Tensor:
+        """Decode one token per sequence: ``tokens_t[batch] -> logits[batch, vocab_size]``, equal to
+        ``forward`` at position ``cache.t``; advances the cache."""
+        self._check_tokens(tokens_t, 1)
+        if not isinstance(cache, ModelCache) or tokens_t.shape[0] != cache.batch:
+            raise GLRError(f"cache must be a ModelCache made for batch {tokens_t.shape[0]}")
+        if cache.t >= cache.max_length:
+            raise GLRError(f"the cache was made for {cache.max_length} tokens; step {cache.t} is past it")
+        x = self.embed(tokens_t)
+        for block, state in zip(self.blocks, cache.states):
+            x = block.step(x, state)
+        cache.t += 1
+        return self.head(self.norm(x))

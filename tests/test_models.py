@@ -1,0 +1,92 @@
+"""SequenceModel: shapes, decoding token by token equals the full forward, prefill, parameter count, errors."""
+import pytest
+import torch
+
+from glrtheory import GLRError
+from glrtheory.models import ModelConfig, SequenceModel
+from glrtheory.models.blocks import ShortConv
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=11, d_model=16, n_layers=2, n_heads=2) | kw
+    return SequenceModel(ModelConfig(**cfg), dtype=torch.float64)
+
+
+def _rel(x, ref):
+    return float((x - ref).detach().norm() / ref.detach().norm())
+
+
+@pytest.mark.parametrize("kw", [dict(pattern="ssm"), dict(pattern="power2", conv=4),
+                                dict(pattern="fenwick", readout=True), dict(pattern="attention"),
+                                dict(pattern="window:3", mlp_mult=0, conv=2, tie_embeddings=True)])
+@pytest.mark.parametrize("T", [1, 2, 13])
+def test_step_equals_forward(kw, T):
+    m = _model(**kw)
+    tokens = torch.randint(0, 11, (3, T), generator=torch.Generator().manual_seed(T))
+    ref = m(tokens)
+    assert ref.shape == (3, T, 11)
+    cache = m.init_cache(3, T + 2)
+    out = torch.full_like(ref, float("nan"))
+    for t in range(T):
+        out[:, t] = m.step(tokens[:, t], cache)
+    assert _rel(out, ref) < 1e-12
+    prefilled = m.init_cache(3, T + 2)
+    assert _rel(m(tokens, cache=prefilled), ref) < 1e-12
+    nxt = torch.randint(0, 11, (3,))   # continuing after a prefill equals the longer forward
+    assert _rel(m.step(nxt, prefilled), m(torch.cat([tokens, nxt[:, None]], 1))[:, -1]) < 1e-12
+
+
+def test_short_conv_against_loop():
+    torch.manual_seed(1)
+    conv = ShortConv(5, 3).double()
+    x = torch.randn(2, 7, 5, dtype=torch.float64)
+    w = conv.conv.weight[:, 0]                                  # [d, W]; w[:, W-1] multiplies x_t
+    ref = torch.zeros_like(x)
+    for t in range(7):
+        for j in range(3):
+            if t - j >= 0:
+                ref[:, t] += w[:, 2 - j] * x[:, t - j]
+    assert _rel(conv(x), ref) < 1e-12
+
+
+def test_parameter_count():
+    m = _model(pattern="ssm", tie_embeddings=True)
+    d, V = 16, 11
+    assert m.num_parameters() == sum(p.numel() for p in m.parameters())  # tied weight counted once
+    assert m.num_parameters(embeddings=False) == m.num_parameters() - V * d
+    mixer = m.blocks[0].mixer
+    per_block = sum(p.numel() for p in mixer.parameters()) + 2 * d + 3 * 2 * d * d  # norms + SwiGLU
+    assert m.num_parameters() == V * d + 2 * per_block + d
+
+
+def test_dtype_and_gradients():
+    m = SequenceModel(ModelConfig(vocab_size=7, d_model=8, n_heads=2, pattern="blocks"))
+    logits = m(torch.randint(0, 7, (2, 6)))
+    assert logits.dtype == torch.float32
+    logits.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+
+
+@pytest.mark.parametrize("kw, match", [(dict(vocab_size=0), "vocab_size"), (dict(d_model=10, n_heads=3), "divisible"),
+                                      (dict(pattern="nonsense"), "unknown pattern"), (dict(scores="keys"), "scores"),
+                                      (dict(conv=-1), "conv")])
+def test_bad_config(kw, match):
+    with pytest.raises(GLRError, match=match):
+        ModelConfig(**(dict(vocab_size=5) | kw))
+
+
+def test_bad_tokens_and_cache():
+    m = _model(pattern="ssm")
+    with pytest.raises(GLRError, match="long tensor"):
+        m(torch.zeros(2, 3))
+    with pytest.raises(GLRError, match="token ids"):
+        m(torch.full((2, 3), 11))
+    cache = m.init_cache(2, 1)
+    m.step(torch.zeros(2, dtype=torch.long), cache)
+    with pytest.raises(GLRError, match="past it"):
+        m.step(torch.zeros(2, dtype=torch.long), cache)
+    with pytest.raises(GLRError, match="batch 3"):
+        m.step(torch.zeros(3, dtype=torch.long), m.init_cache(2, 4))
+    with pytest.raises(GLRError, match="unknown model option"):
+        ModelConfig.from_dict({"vocab_size": 5, "layers": 2})
