@@ -5,15 +5,24 @@ convex combination of the inputs and states it reads (so ``|h_t| <= max_s |u_s|`
 cannot blow up, ``sum_s |b[t, s]| = gamma_t < 1``):
 
     gamma_t = sigmoid(w_g . x_t)                       (0 when B(t) is empty)
-    a[t, s] = (1 - gamma_t) softmax_{s in A(t)}(w_a . x_s)
-    b[t, s] = gamma_t       softmax_{s in B(t)}(w_b . x_s)
+    a[t, s] = (1 - gamma_t) softmax_{s in A(t)}(score(t, s))
+    b[t, s] = gamma_t       softmax_{s in B(t)}(score(t, s))
+    score(t, s) = w_a . x_s  (resp. w_b . x_s)         scores="source"
+    score(t, s) = q_t . k_s / sqrt(d_key)              scores="query_key"
     u_t     = v_t                         (vector state), or  k_t v_t^T  (readout: matrix state)
     o_t     = h_t                         (vector state), or  q_t^T H_t / sqrt(d_key)  (readout)
 
-``forward(x)`` runs ``glr_scan`` on the whole sequence ``x[batch, T, d_model]`` (training).
-``step(x_t, cache)`` decodes one token and gives the same output; ``init_cache(max_length)``
-makes the cache, which holds exactly the live set of DESIGN.md section 2 (``u_s`` with its score while
-a later A(t') reads it, ``h_s`` with its score while a later B(t') reads it).
+With ``scores="query_key"`` and B empty (``attention``, ``window:W``) this is causal softmax attention
+(sliding-window attention): ``h_t = sum_{s in A(t)} softmax_s(q_t . k_s / sqrt(d)) v_s``.
+
+``forward(x)`` runs ``glr_scan`` on the whole sequence ``x[batch, T, d_model]`` (training);
+``forward(x, cache=cache)`` also leaves in a fresh cache the live set after the prompt x.
+``step(x_t, cache)`` decodes one token and gives the same output; ``init_cache(max_length)`` makes the
+cache, which holds exactly the live set (``u_s`` with its key while a later A(t') reads it, ``h_s``
+with its key while a later B(t') reads it).
+
+Parameters may be float32, float64, bfloat16 or float16, and ``torch.autocast`` may be on: the scores,
+softmax and scan compute in float32 (float64 for float64 inputs) and outputs have the input's dtype.
 """
 from __future__ import annotations
 
@@ -21,44 +30,79 @@ import torch
 from torch import nn
 
 from glrtheory.errors import GLRError
-from glrtheory.patterns import Pattern
+from glrtheory.patterns import MAX_TABLE_ENTRIES, Pattern
 
 from .torch_scan import glr_scan
 
+#: Score modes: how a[t, s] and b[t, s] are scored (module docstring).
+SCORES = ("source", "query_key")
 
-def _slot_softmax(scores: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``softmax`` of ``scores[..., s]`` over the valid slots of each table row (0 in padded slots)."""
-    valid = idx >= 0
-    z = scores[..., idx.clamp(min=0)].masked_fill(~valid, torch.finfo(scores.dtype).min)
-    return torch.softmax(z, dim=-1) * valid
+Tensor = torch.Tensor
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """float64 for float64 inputs, else float32 (bf16 / fp16 / autocast compute in float32)."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _masked_softmax(z: Tensor, valid: Tensor) -> Tensor:
+    """``softmax`` of ``z[..., w]`` over the valid slots (0 in the others; all-invalid rows give 0)."""
+    z = z.masked_fill(~valid, float("-inf"))
+    return torch.softmax(z, dim=-1).nan_to_num(0.0) * valid
+
+
+def _slot_scores(q: Tensor | None, e: Tensor, idx: Tensor) -> Tensor:
+    """Scores ``[B, T, H, w]`` of the table slots ``idx[T, w]`` (padding clamped to 0, masked later).
+
+    Source scores: ``e[B, T, H]`` gathered at the sources. Query-key scores (q, e = k ``[B, T, H, d]``):
+    ``q_t . k_s``, from the dense ``Q K^T`` when that is smaller than the gathered keys."""
+    src = idx.clamp(min=0)
+    if q is None:
+        return e[:, src].transpose(-1, -2)                               # [B, T, w, H] -> [B, T, H, w]
+    T, w = idx.shape
+    if w * e.shape[-1] >= T:
+        s = torch.einsum("bthd,bshd->bhts", q, e)                         # dense [B, H, T, T]
+        return s.gather(-1, src.expand(s.shape[:2] + src.shape)).permute(0, 2, 1, 3)
+    return torch.einsum("bthd,btwhd->bthw", q, e[:, src])
 
 
 class GLRCache:
-    """Decode cache: the live inputs ``u_s`` and states ``h_s`` (with their scores), keyed by position.
+    """Decode cache: the live inputs ``u_s`` and states ``h_s`` (each with its key), keyed by position.
 
-    ``size`` is the number of states held: after step t it equals the live set of DESIGN.md section 2
-    at length ``max_length`` (``glrtheory.analysis.live_profile(p, max_length)[t]``).
+    ``size`` is the number of states held: after step t it equals the live set at length ``max_length``
+    (``glrtheory.analysis.live_profile(p, max_length)[t]``). A cache belongs to one pattern and one
+    batch size; stepping it with another is a GLRError.
     """
 
-    def __init__(self, pattern: Pattern, max_length: int):
-        self.max_length = max_length
-        self.a_idx, self.b_idx = pattern.tables(max_length)
+    def __init__(self, pattern: Pattern, max_length: int, tables):
+        self.spec, self.max_length = pattern.spec, max_length
+        self.a_idx, self.b_idx = tables
         self.last_a = pattern.support_a(max_length).last_use()
         self.last_b = pattern.support_b(max_length).last_use()
         self.t = 0
-        self.inputs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.states: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.batch: int | None = None
+        self.inputs: dict[int, tuple[Tensor, Tensor]] = {}
+        self.states: dict[int, tuple[Tensor, Tensor]] = {}
 
     @property
     def size(self) -> int:
         return len(self.inputs) + len(self.states)
 
-    def _keep(self, t: int, u, e, h, c) -> None:
+    def check(self, pattern: Pattern, batch: int, length: int) -> None:
+        """Refuse a step (or a prompt of ``length`` tokens) of another pattern, batch size, or past the end."""
+        if pattern.spec != self.spec:
+            raise GLRError(f"the cache was made for pattern {self.spec!r}, the mixer has {pattern.spec!r}")
+        if self.batch is not None and batch != self.batch:
+            raise GLRError(f"the cache holds a batch of {self.batch}, the input has {batch}")
+        if self.t + length > self.max_length:
+            raise GLRError(f"the cache was made for {self.max_length} tokens; {self.t + length} is past it")
+
+    def keep(self, t: int, u, k, h, kh) -> None:
         """Store step t's input and state if a later position reads them; drop what step t read last."""
         if self.last_a[t] > t:
-            self.inputs[t] = (u, e)
+            self.inputs[t] = (u, k)
         if self.last_b[t] > t:
-            self.states[t] = (h, c)
+            self.states[t] = (h, kh)
         for s in self.a_idx[t][self.a_idx[t] >= 0]:
             if self.last_a[s] == t:
                 self.inputs.pop(int(s), None)
@@ -67,18 +111,48 @@ class GLRCache:
                 self.states.pop(int(s), None)
         self.t = t + 1
 
+    def prefill(self, u: Tensor, k: Tensor, h: Tensor) -> None:
+        """Hold the live set after a prompt: ``u, h [B, L, H, D]``, keys ``k [B, L, H, ...]``."""
+        L = u.shape[1]
+        for s in range(L):
+            if self.last_a[s] >= L:
+                self.inputs[s] = (u[:, s], k[:, s])
+            if self.last_b[s] >= L:
+                self.states[s] = (h[:, s], k[:, s])
+        self.batch, self.t = u.shape[0], L
+
 
 class GLRMixer(nn.Module):
     """Token mixer from a pattern spec: ``n_heads`` heads of ``H = (I - B)^{-1} A U`` (module docstring).
 
-    ``d_head`` (default ``d_model // n_heads``) is the value size per head; ``readout=True`` adds
-    query/key projections of size ``d_key`` (default d_head) and a matrix state ``k v^T`` read by q.
-    ``chunk`` is the chunk length of ``glr_scan`` (None: its default for the device).
+    Parameters
+    ----------
+    spec : str or Pattern
+        The pattern (``"power2"``, ``"attention"``, ``"window:64+fenwick"``, ...).
+    d_model, n_heads : int
+        Model width and number of heads.
+    d_head : int, optional
+        Value size per head (default ``d_model // n_heads``).
+    readout : bool
+        Matrix state ``u_t = k_t v_t^T`` read out by ``q_t`` (query/key projections of size d_key).
+    d_key : int, optional
+        Key size of the readout and of the query-key scores (default d_head).
+    chunk : int, optional
+        Chunk length of ``glr_scan`` (None: its default for the device).
+    scores : {"source", "query_key"}
+        ``"source"``: a[t, s] scored by ``w_a . x_s`` (cost O(d_model) per token and head);
+        ``"query_key"``: by ``q_t . k_s / sqrt(d_key)`` over the supports (cost ``2 d_key (nnz_a + nnz_b)``
+        per head, like attention's scores restricted to the pattern).
+
+    Raises
+    ------
+    GLRError
+        Bad sizes, an unknown spec or score mode, a CUDA device on a machine without CUDA.
     """
 
     def __init__(self, spec: str | Pattern, d_model: int, n_heads: int, d_head: int | None = None, *,
                  readout: bool = False, d_key: int | None = None, chunk: int | None = None,
-                 bias: bool = False, device=None, dtype=None):
+                 bias: bool = False, scores: str = "source", device=None, dtype=None):
         super().__init__()
         self.pattern = spec if isinstance(spec, Pattern) else Pattern.from_spec(spec)
         for v, name in ((d_model, "d_model"), (n_heads, "n_heads")):
@@ -86,90 +160,153 @@ class GLRMixer(nn.Module):
                 raise GLRError(f"{name} must be a positive integer, got {v!r}")
         if d_head is None and d_model % n_heads:
             raise GLRError(f"d_model={d_model} is not divisible by n_heads={n_heads}; pass d_head")
-        self.d_model, self.n_heads = d_model, n_heads
+        if scores not in SCORES:
+            raise GLRError(f"scores must be one of {SCORES}, got {scores!r}")
+        if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise GLRError(f"device {device!r} asks for CUDA, which this machine (torch "
+                           f"{torch.__version__}) does not have; use device='cpu'")
+        self.d_model, self.n_heads, self.score_mode = d_model, n_heads, scores
         self.d_head = d_head or d_model // n_heads
-        self.d_key = (d_key or self.d_head) if readout else 0
+        query_key = scores == "query_key"
+        self.d_key = (d_key or self.d_head) if (readout or query_key) else 0
         self.readout, self.chunk = readout, chunk
         kw = dict(bias=bias, device=device, dtype=dtype)
         H = n_heads
         self.values = nn.Linear(d_model, H * self.d_head, **kw)
         self.keys = nn.Linear(d_model, H * self.d_key, **kw) if readout else None
         self.queries = nn.Linear(d_model, H * self.d_key, **kw) if readout else None
-        self.scores = nn.Linear(d_model, 3 * H, bias=True, device=device, dtype=dtype)  # gate, a, b
+        if query_key:           # gate, and the query / key of the scores
+            self.scores = nn.Linear(d_model, H, bias=True, device=device, dtype=dtype)
+            self.score_queries = nn.Linear(d_model, H * self.d_key, **kw)
+            self.score_keys = nn.Linear(d_model, H * self.d_key, **kw)
+        else:                   # gate, a, b
+            self.scores = nn.Linear(d_model, 3 * H, bias=True, device=device, dtype=dtype)
         self.out = nn.Linear(H * self.d_head, d_model, **kw)
         self._tables: dict[int, tuple] = {}
 
     def tables(self, n: int):
         """The pattern's index tables at length n (kept, so glr_scan reuses its plan)."""
         if n not in self._tables:
+            sides = (self.pattern.support_a(n), self.pattern.support_b(n))
+            width = max(int(side.counts().max(initial=0)) for side in sides)
+            if n * width > MAX_TABLE_ENTRIES:
+                raise GLRError(f"GLRMixer: pattern {self.pattern.spec!r} at length {n} needs an index table of "
+                               f"{n} x {width} = {n * width} entries, over the limit of {MAX_TABLE_ENTRIES}; "
+                               f"use shorter sequences or a sparser pattern")
             self._tables[n] = self.pattern.tables(n)
         return self._tables[n]
 
-    # -- per-token projections: x[..., d_model] -> heads first ----------------------------------
-    def _project(self, x: torch.Tensor):
-        """Inputs u, scores (gate, a, b) and queries for x[B, T, d_model]; heads first: [B, H, T, ...]."""
+    # -- per-token projections, [B, T, H, ...] --------------------------------------------------
+    def _project(self, x: Tensor):
+        """Inputs u ``[B, T, H, D]``, gate ``[B, T, H]``, A/B scoring features, readout queries (or None)
+        for ``x[B, T, d_model]``, in the compute dtype.
+
+        Scoring features: source mode ``(None, e, c)`` with ``e, c [B, T, H]``; query-key mode
+        ``(q, k, k)`` with ``q, k [B, T, H, d_key]`` (q scaled by ``d_key^-1/2``)."""
         B, T, _ = x.shape
-        H = self.n_heads
-        heads = lambda y, k: y.view(B, T, H, k).transpose(1, 2)  # noqa: E731
+        H, f = self.n_heads, _compute_dtype(x)
+        heads = lambda y, k: y.to(f).view(B, T, H, k)  # noqa: E731
         v = heads(self.values(x), self.d_head)
-        g, e, c = self.scores(x).view(B, T, 3, H).permute(2, 0, 3, 1)
+        if self.score_mode == "query_key":
+            g = self.scores(x).to(f)
+            kq = heads(self.score_keys(x), self.d_key)
+            feats = (heads(self.score_queries(x), self.d_key) * self.d_key ** -0.5, kq, kq)
+        else:
+            g, e, c = self.scores(x).to(f).view(B, T, 3, H).unbind(2)
+            feats = (None, e, c)
         if self.readout:
             k = heads(self.keys(x), self.d_key)
             q = heads(self.queries(x), self.d_key) * self.d_key ** -0.5
             u = (k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2)
         else:
             q, u = None, v
-        return u, torch.sigmoid(g), e, c, q
+        return u, torch.sigmoid(g), feats, q
 
-    def _output(self, h: torch.Tensor, q) -> torch.Tensor:
-        """o = h (or q^T H); [B, H, T, .] -> out projection -> [B, T, d_model]."""
+    def _output(self, h: Tensor, q, like: Tensor) -> Tensor:
+        """o = h (or q^T H); ``[B, T, H, .]`` -> out projection -> ``[B, T, d_model]`` in like's dtype."""
         if self.readout:
             h = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (self.d_key, self.d_head))).squeeze(-2)
-        B, H, T, dv = h.shape
-        return self.out(h.transpose(1, 2).reshape(B, T, H * dv))
+        B, T, H, dv = h.shape
+        return self.out(h.reshape(B, T, H * dv).to(self.out.weight.dtype)).to(like.dtype)
 
-    def coefficients(self, x: torch.Tensor):
-        """``(u, a, b, q)`` for ``x[batch, T, d_model]``: inputs ``u[batch, H, T, D]``, table-aligned
-        coefficients ``a``, ``b`` (non-negative, each row of ``[a | b]`` sums to 1) and queries (or None)."""
-        if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise GLRError(f"x must have shape [batch, T, {self.d_model}], got {tuple(x.shape)}")
-        a_idx, b_idx = self.tables(x.shape[1])
-        u, g, e, c, q = self._project(x)
+    def _check_x(self, x: Tensor, shape: str) -> None:
+        if not isinstance(x, Tensor) or x.ndim != len(shape.split(",")) or x.shape[-1] != self.d_model:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise GLRError(f"x must have shape [{shape}{self.d_model}], got {got}")
+
+    def coefficients(self, x: Tensor, tables=None):
+        """``(u, a, b, q)`` for ``x[batch, T, d_model]``: inputs ``u[batch, T, H, D]``, table-aligned
+        coefficients ``a[batch, T, H, wa]``, ``b[batch, T, H, wb]`` (non-negative, each row of
+        ``[a | b]`` sums to 1) and readout queries (or None), in float32 (float64 for float64 x)."""
+        return self._coefficients(x, tables)[:4]
+
+    def _coefficients(self, x: Tensor, tables=None):
+        """``coefficients`` plus the keys the decode cache keeps per position (``_keys``)."""
+        self._check_x(x, "batch, T, ")
+        a_idx, b_idx = self.tables(x.shape[1]) if tables is None else tables
+        u, g, (q_s, e, c), q = self._project(x)
         ai, bi = (torch.as_tensor(i, device=x.device, dtype=torch.long) for i in (a_idx, b_idx))
-        g = g * torch.as_tensor((b_idx >= 0).any(1), device=x.device, dtype=x.dtype)
-        a = (1 - g).unsqueeze(-1) * _slot_softmax(e, ai)
-        b = g.unsqueeze(-1) * _slot_softmax(c, bi)
-        return u, a, b, q
+        g = g * (bi >= 0).any(1)[:, None]
+        a = (1 - g).unsqueeze(-1) * _masked_softmax(_slot_scores(q_s, e, ai), ai[:, None] >= 0)
+        b = g.unsqueeze(-1) * _masked_softmax(_slot_scores(q_s, c, bi), bi[:, None] >= 0)
+        return u, a, b, q, _keys(q_s, e, c)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x[batch, T, d_model] -> y[batch, T, d_model]``, all positions at once (chunked glr_scan)."""
-        u, a, b, q = self.coefficients(x)
-        return self._output(glr_scan(u, a, b, self.tables(x.shape[1]), chunk=self.chunk), q)
+    def forward(self, x: Tensor, cache: GLRCache | None = None) -> Tensor:
+        """``x[batch, T, d_model] -> y[batch, T, d_model]``, all positions at once (chunked glr_scan).
+
+        With a fresh ``cache`` (``init_cache(max_length)``, T <= max_length), the cache is left holding
+        the live set after these T tokens, so that ``step`` continues the sequence."""
+        self._check_x(x, "batch, T, ")
+        T = x.shape[1]
+        tables = self.tables(T)
+        if cache is not None:
+            if cache.t != 0:
+                raise GLRError(f"forward(x, cache) prefills a fresh cache; this one is at step {cache.t}")
+            cache.check(self.pattern, x.shape[0], T)
+            tables = tuple(idx[:T] for idx in (cache.a_idx, cache.b_idx))   # rows of the cache's length
+        u, a, b, q, keys = self._coefficients(x, tables)
+        h = glr_scan(u.transpose(1, 2), a.transpose(1, 2), b.transpose(1, 2), tables,
+                     chunk=self.chunk).transpose(1, 2)
+        if cache is not None:
+            cache.prefill(u, keys, h)
+        return self._output(h, q, x)
 
     # -- decoding ----------------------------------------------------------------------------------
     def init_cache(self, max_length: int) -> GLRCache:
         """An empty decode cache for sequences of up to ``max_length`` tokens."""
-        return GLRCache(self.pattern, max_length)
+        return GLRCache(self.pattern, max_length, self.tables(max_length))
 
-    def step(self, x_t: torch.Tensor, cache: GLRCache) -> torch.Tensor:
+    def step(self, x_t: Tensor, cache: GLRCache) -> Tensor:
         """Decode one token: ``x_t[batch, d_model] -> y_t[batch, d_model]``, equal to ``forward`` at
         position ``cache.t``; updates the cache (keeps only the live set)."""
-        if x_t.ndim != 2 or x_t.shape[-1] != self.d_model:
-            raise GLRError(f"x_t must have shape [batch, {self.d_model}], got {tuple(x_t.shape)}")
+        self._check_x(x_t, "batch, ")
+        cache.check(self.pattern, x_t.shape[0], 1)
         t = cache.t
-        if t >= cache.max_length:
-            raise GLRError(f"the cache was made for {cache.max_length} tokens; step {t} is past it")
-        u, g, e, c, q = (y[:, :, 0] if y is not None else None for y in self._project(x_t[:, None]))
+        u, g, (q_s, e, c), q = self._project(x_t[:, None])
+        u, g, q_s, e, c, q = (None if y is None else y[:, 0] for y in (u, g, q_s, e, c, q))
+        k = _keys(q_s, e, c)
         sa = [int(s) for s in cache.a_idx[t] if s >= 0]
         sb = [int(s) for s in cache.b_idx[t] if s >= 0]
         if not sb:
             g = torch.zeros_like(g)
-        us, es = zip(*[(u, e) if s == t else cache.inputs[s] for s in sa])
-        h = (1 - g)[..., None] * torch.einsum("bhs,bhsd->bhd", torch.softmax(torch.stack(es, -1), -1),
-                                                torch.stack(us, -2))
+
+        def mix(pairs, side):
+            vals, keys = (torch.stack(z, 1) for z in zip(*pairs))          # [B, S, H, .]
+            if q_s is not None:
+                z = torch.einsum("bhd,bshd->bhs", q_s, keys)
+            else:
+                z = keys[..., side].transpose(1, 2)
+            return torch.einsum("bhs,bshd->bhd", torch.softmax(z, -1), vals)
+
+        h = (1 - g)[..., None] * mix([(u, k) if s == t else cache.inputs[s] for s in sa], 0)
         if sb:
-            hs, cs = zip(*[cache.states[s] for s in sb])
-            h = h + g[..., None] * torch.einsum("bhs,bhsd->bhd", torch.softmax(torch.stack(cs, -1), -1),
-                                                  torch.stack(hs, -2))
-        cache._keep(t, u, e, h, c)
-        return self._output(h[:, :, None], None if q is None else q[:, :, None])[:, 0]
+            h = h + g[..., None] * mix([cache.states[s] for s in sb], 1)
+        cache.batch = x_t.shape[0]
+        cache.keep(t, u, k, h, k)
+        return self._output(h[:, None], None if q is None else q[:, None], x_t)[:, 0]
+
+
+def _keys(q_s, e: Tensor, c: Tensor) -> Tensor:
+    """What the decode cache keeps with each position to score it later: its key ``[..., H, d_key]``
+    (query-key mode), or its source scores stacked ``[..., H, 2]`` (e for A, c for B)."""
+    return e if q_s is not None else torch.stack((e, c), -1)

@@ -227,9 +227,10 @@ def test_bad_input_raises_glrerror(rng):
 # -- the layer ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("spec", ["power2", "fenwick", "blocks", "attention", "ssm", "window:3+quadratic"])
 @pytest.mark.parametrize("readout", [False, True])
-def test_mixer_step_equals_forward(spec, readout):
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+def test_mixer_step_equals_forward(spec, readout, scores):
     torch.manual_seed(0)
-    mixer = GLRMixer(spec, 16, 2, readout=readout, chunk=8, dtype=torch.float64)
+    mixer = GLRMixer(spec, 16, 2, readout=readout, chunk=8, scores=scores, dtype=torch.float64)
     for T in (1, 2, 37):
         x = torch.randn(3, T, 16, dtype=torch.float64)
         with torch.no_grad():
@@ -263,7 +264,7 @@ def test_mixer_coefficients_are_convex_so_states_stay_bounded():
         u, a, b, _ = mixer.coefficients(x)
         assert (a >= 0).all() and (b >= 0).all()
         assert torch.allclose(a.sum(-1) + b.sum(-1), torch.ones(()).double())
-        h = glr_scan(u, a, b, mixer.tables(1000))
+        h = glr_scan(u.transpose(1, 2), a.transpose(1, 2), b.transpose(1, 2), mixer.tables(1000))
     assert h.abs().amax() <= u.abs().amax() * (1 + 1e-12)
 
 
@@ -276,11 +277,178 @@ def test_mixer_trains():
     assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
 
 
+def _sdpa_reference(mixer, x, mask):
+    """The mixer's own projections through torch's scaled_dot_product_attention (heads second)."""
+    B, T, _ = x.shape
+    heads = lambda y: y.view(B, T, mixer.n_heads, -1).transpose(1, 2)  # noqa: E731
+    q, k, v = (heads(f(x)) for f in (mixer.score_queries, mixer.score_keys, mixer.values))
+    o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return mixer.out(o.transpose(1, 2).reshape(B, T, -1))
+
+
+@pytest.mark.parametrize("T", [1, 2, 63, 200])
+@pytest.mark.parametrize("window", [None, 1, 5, 64])
+def test_query_key_mixer_is_softmax_attention(T, window):
+    """``GLRMixer("attention", scores="query_key")`` is causal softmax attention and ``window:W`` is
+    sliding-window attention: SDPA with the causal (band) mask, same projections, float64."""
+    torch.manual_seed(T)
+    spec = "attention" if window is None else f"window:{window}"
+    mixer = GLRMixer(spec, 24, 3, scores="query_key", dtype=torch.float64)
+    x = torch.randn(2, T, 24, dtype=torch.float64)
+    t = torch.arange(T)
+    lag = t[:, None] - t[None, :]
+    mask = (lag >= 0) & (lag < (window or T))
+    with torch.no_grad():
+        assert rel_err(mixer(x).numpy(), _sdpa_reference(mixer, x, mask).numpy()) <= 1e-12
+
+
+def _copy(mixer, dtype):
+    other = GLRMixer(mixer.pattern, mixer.d_model, mixer.n_heads, readout=mixer.readout,
+                     scores=mixer.score_mode, dtype=dtype)
+    other.load_state_dict(mixer.state_dict())
+    return other
+
+
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+@pytest.mark.parametrize("readout", [False, True])
+def test_mixer_low_precision_and_autocast(scores, readout):
+    """bf16 / fp16 parameters and CPU autocast: forward and step agree, outputs keep the input's dtype,
+    and both match the float64 layer within the bf16 tolerance (the scan computes in float32)."""
+    torch.manual_seed(4)
+    ref = GLRMixer("power2+window:2", 16, 2, readout=readout, scores=scores, dtype=torch.float64)
+    x = torch.randn(2, 21, 16, dtype=torch.float64)
+    with torch.no_grad():
+        y_ref = ref(x).numpy()
+    runs = [(_copy(ref, dt), dt, False) for dt in (torch.bfloat16, torch.float16)]
+    runs.append((_copy(ref, torch.float32), torch.float32, True))
+    for mixer, dtype, autocast in runs:
+        xd = x.to(dtype)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            y = mixer(xd)
+            cache = mixer.init_cache(21)
+            steps = torch.stack([mixer.step(xd[:, t], cache) for t in range(21)], 1)
+        assert y.dtype == steps.dtype == dtype, (dtype, autocast)
+        assert rel_err(y.float().numpy(), y_ref) <= 2e-2, (dtype, autocast)
+        assert rel_err(steps.float().numpy(), y.float().numpy()) <= 1e-2, (dtype, autocast)
+    mixer = _copy(ref, torch.bfloat16)
+    mixer(x.to(torch.bfloat16)).float().square().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.bfloat16 and torch.isfinite(p.grad).all()
+               for p in mixer.parameters())
+
+
+@pytest.mark.parametrize("spec", ["power2", "fenwick", "blocks:4", "attention", "window:3+quadratic"])
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+def test_forward_with_cache_prefills_then_steps(spec, scores):
+    """``forward(prompt, cache=...)`` then ``step`` equals one forward over the whole sequence, and the
+    cache holds exactly the live set after the prompt."""
+    from glrtheory.analysis import live_profile
+
+    torch.manual_seed(5)
+    T = 40
+    mixer = GLRMixer(spec, 16, 2, readout=True, scores=scores, chunk=8, dtype=torch.float64)
+    x = torch.randn(3, T, 16, dtype=torch.float64)
+    live = live_profile(mixer.pattern, T)
+    with torch.no_grad():
+        y = mixer(x)
+        for L in (1, 17, T):
+            cache = mixer.init_cache(T)
+            prompt = mixer(x[:, :L], cache=cache)
+            assert cache.size == live[L - 1]
+            rest = [mixer.step(x[:, t], cache) for t in range(L, T)]
+            out = torch.cat([prompt] + [r[:, None] for r in rest], 1)
+            assert rel_err(out.numpy(), y.numpy()) <= 1e-12, L
+
+
+def test_cache_refuses_another_pattern_or_batch():
+    power2, fenwick = GLRMixer("power2", 8, 2), GLRMixer("fenwick", 8, 2)
+    x = torch.randn(2, 8)
+    with torch.no_grad():
+        with pytest.raises(GLRError, match="pattern"):
+            power2.step(x, fenwick.init_cache(10))
+        cache = power2.init_cache(10)
+        power2.step(x, cache)
+        with pytest.raises(GLRError, match="batch"):
+            power2.step(torch.randn(3, 8), cache)
+        with pytest.raises(GLRError, match="fresh"):
+            power2(torch.randn(2, 3, 8), cache=cache)
+        with pytest.raises(GLRError, match="10 tokens"):
+            power2(torch.randn(2, 11, 8), cache=power2.init_cache(10))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_mixer_without_cuda_is_a_clear_error():
+    with pytest.raises(GLRError, match="CUDA"):
+        GLRMixer("power2", 8, 2, device="cuda")
+
+
+def test_mixer_table_limit_names_no_argument_the_user_cannot_pass():
+    mixer = GLRMixer("attention", 8, 2)
+    with pytest.raises(GLRError) as err:
+        mixer.init_cache(2**16)
+    assert "max_entries" not in str(err.value) and "65536" in str(err.value)
+
+
+def test_query_key_mixer_learns_associative_recall():
+    """Two layers (embedding, pre-norm GLRMixer("attention", scores="query_key") and MLP blocks, head)
+    learn 4-pair associative recall (``k1 v1 .. k4 v4 q -> v``, 16 keys, 16 values) to >= 0.9 accuracy
+    on fresh held-out sequences within 300 Adam steps of batch 64 (seeds fixed; ~150 steps needed)."""
+    from torch import nn
+
+    pairs, n_keys, n_vals, d = 4, 16, 16, 64
+    gen = torch.Generator().manual_seed(1)
+
+    def batch(n):
+        keys = torch.argsort(torch.rand(n, n_keys, generator=gen), 1)[:, :pairs]
+        vals = torch.randint(n_keys, n_keys + n_vals, (n, pairs), generator=gen)
+        pick = torch.randint(0, pairs, (n,), generator=gen)
+        rows = torch.arange(n)
+        seq = torch.cat([torch.stack([keys, vals], 2).flatten(1), keys[rows, pick][:, None]], 1)
+        return seq, vals[rows, pick]
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.mix = GLRMixer("attention", d, 4, scores="query_key")
+            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+        def forward(self, x):
+            x = x + self.mix(self.norm1(x))
+            return x + self.mlp(self.norm2(x))
+
+    torch.manual_seed(0)
+    embed, pos = nn.Embedding(n_keys + n_vals, d), nn.Parameter(0.1 * torch.randn(2 * pairs + 1, d))
+    model = nn.Sequential(Block(), Block())
+    head = nn.Linear(d, n_keys + n_vals)
+    params = [pos, *embed.parameters(), *model.parameters(), *head.parameters()]
+    opt = torch.optim.AdamW(params, lr=3e-3)
+    logits = lambda seq: head(model(embed(seq) + pos)[:, -1])  # noqa: E731
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)        # tiny matrices: threads only contend on a shared machine
+    try:
+        acc = 0.0
+        for it in range(300):
+            seq, target = batch(64)
+            loss = nn.functional.cross_entropy(logits(seq), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if it % 25 == 24:
+                with torch.no_grad():
+                    seq, target = batch(1000)
+                    acc = (logits(seq).argmax(-1) == target).float().mean().item()
+                if acc >= 0.95:
+                    break
+    finally:
+        torch.set_num_threads(threads)
+    assert acc >= 0.9, f"accuracy {acc:.3f} after {it + 1} steps"
+
+
 def test_mixer_bad_input():
     mixer = GLRMixer("power2", 8, 2)
     for case in (lambda: mixer(torch.randn(2, 5, 7)), lambda: mixer(torch.randn(5, 8)),
                  lambda: GLRMixer("power2", 10, 3), lambda: GLRMixer("power2", 0, 1),
-                 lambda: GLRMixer("nonsense", 8, 2), lambda: mixer.step(torch.randn(2, 8, 1), mixer.init_cache(3))):
+                 lambda: GLRMixer("nonsense", 8, 2), lambda: GLRMixer("power2", 8, 2, scores="qk"), lambda: mixer.step(torch.randn(2, 8, 1), mixer.init_cache(3))):
         with pytest.raises(GLRError):
             case()
     cache = mixer.init_cache(2)
