@@ -23,11 +23,6 @@ SPECS = ["ssm", "attention", "window:64", "lags:1,3,8", "power2", "power:3", "qu
          "fenwick", "blocks", "kron:1,11"]
 
 
-def clear_caches() -> None:
-    an._cached_supports.cache_clear()
-    an._hankel_profile.cache_clear()
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-log2", type=int, default=20)
@@ -43,7 +38,7 @@ def main(argv=None) -> None:
             n = 2**k
             best = float("inf")
             for _ in range(args.repeat):
-                clear_caches()
+                an.clear_caches()
                 start = time.perf_counter()
                 report = an.analyze(p, n)
                 best = min(best, time.perf_counter() - start)

@@ -7,6 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from glrtheory import GLRError, Pattern
 from glrtheory import analysis as an
+from glrtheory import graph
+from glrtheory.analysis import _hop_impls
 from glrtheory.prime_field import mixing_matrix_mod_p, random_coefficients, rank_mod_p
 from glrtheory.recurrence import mixing_jacobian
 
@@ -135,10 +137,10 @@ def test_union_with_user_pattern():
 
 def test_fast_paths_are_taken_at_large_n(monkeypatch):
     """The structured paths never reach the all-sources search (which would refuse at this n)."""
-    def refuse(p, n):
+    def refuse(p, n, max_work):
         raise AssertionError("general search used")
 
-    monkeypatch.setattr(an, "_general_hop_diameter", refuse)
+    monkeypatch.setattr(_hop_impls, "_bfs_impl", refuse)
     n = 2**14
     assert an.hop_diameter(Pattern.from_spec("fenwick"), n) == 14
     assert an.hop_diameter(Pattern.from_spec("blocks:100"), n) == (n - 1) // 100
@@ -285,25 +287,24 @@ def test_limits():
 
 
 def test_hops_refuse_over_the_work_limit(monkeypatch):
-    monkeypatch.setattr(an, "HOPS_MAX_WORK", 1000)
     rng = np.random.default_rng(0)
     q = Pattern.from_masks(np.tril(rng.random((60, 60)) < 0.3), np.tril(rng.random((60, 60)) < 0.3, -1))
     with pytest.raises(GLRError, match="over the limit 1000"):
+        an.hop_diameter(q, 60, max_work=1000)
+    monkeypatch.setattr(_hop_impls, "HOPS_MAX_WORK", 1000)      # the default limit
+    with pytest.raises(an.HopMethodError, match="over the limit 1000"):
         an.hop_diameter(q, 60)
-    monkeypatch.setattr(an, "HOPS_MAX_FFT_LEVELS", 2)
-    monkeypatch.setattr(an, "HOPS_MAX_WORK", 10)
+    monkeypatch.setattr(_hop_impls, "HOPS_MAX_FFT_LEVELS", 2)
     with pytest.raises(GLRError, match="more than 2 FFT levels"):
-        an.hop_diameter(Pattern.from_spec("lags:5,7"), 200)
+        an.hop_diameter(Pattern.from_spec("lags:5,7"), 200, max_work=10)
 
 
-def test_fft_levels_match_dp(monkeypatch):
+def test_fft_levels_match_dp():
     for spec, n in [("quadratic", 500), ("lags:3,5", 150), ("exponent:0.6", 500), ("window:3+lags:4,9", 300),
                     ("window:2", 50)]:
         p = Pattern.from_spec(spec)
         dp = an.hop_diameter(p, n)
-        monkeypatch.setattr(an, "HOPS_MAX_WORK", 10)
-        assert an.hop_diameter(p, n) == dp == ref_diameter(p, n)
-        monkeypatch.undo()
+        assert an.hop_diameter(p, n, max_work=10) == dp == ref_diameter(p, n)
 
 
 def test_sweep_and_compare():
@@ -332,3 +333,73 @@ def test_exact_analysis_states_its_length_limit():
 
     with pytest.raises(GLRError, match=r"limited to n <= 2\^24"):
         an.analyze(Pattern.from_spec("lags:1,2"), ANALYZE_MAX_N + 1)
+
+
+# -- hop strategies, each against breadth-first search on the networkx graph ------------------------------
+def networkx_diameter(p, n):
+    """max over s <= t of hops(s -> t) from ``graph.hop_matrix`` (networkx BFS); None if a pair is unreachable."""
+    H = graph.hop_matrix(graph.dependency_graph(p, n))
+    pairs = H[np.triu_indices(n)]
+    return None if (pairs < 0).any() else int(pairs.max())
+
+
+METHOD_CASES = {  # patterns where each strategy applies (and reach sets are intervals for the propagations)
+    "lags": ["ssm", "power2", "quadratic", "window:5", "lags:2,3", "exponent:0.5", "window:3+lags:4,9"],
+    "intervals": ["ssm", "blocks", "blocks:7", "blocks:3", "blocks:5+lags:3", "window:3", "attention"],
+    "mirrored": ["fenwick", "ssm", "blocks:3", "window:2+fenwick", "window:4+fenwick", "ssm+fenwick"],
+    "bfs": FAMILIES,
+}
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_CASES))
+@pytest.mark.parametrize("n", [1, 2, 63])
+def test_each_hop_method_matches_networkx_bfs(method, n):
+    for spec in METHOD_CASES[method]:
+        p = Pattern.from_spec(spec)
+        want = networkx_diameter(p, n)
+        assert an.hop_diameter(p, n, method=method) == want, spec
+        assert an.HOP_METHODS[method](p, n) == want, spec
+
+
+@settings(max_examples=25, deadline=None)
+@given(set_patterns(max_n=30))
+def test_hop_methods_agree_or_refuse_on_random_patterns(case):
+    """Every strategy either refuses (HopMethodError) or gives the networkx BFS answer."""
+    p, n = case
+    want = networkx_diameter(p, n)
+    for method in an.HOP_METHODS:
+        try:
+            got = an.hop_diameter(p, n, method=method)
+        except an.HopMethodError:
+            assert method != "bfs"
+            continue
+        assert got == want, method
+
+
+def test_hop_method_bad_input():
+    p = Pattern.from_spec("fenwick")
+    with pytest.raises(an.HopMethodError, match="needs lag sets"):
+        an.hop_diameter(p, 8, method="lags")
+    with pytest.raises(an.HopMethodError, match="do not form intervals"):
+        an.interval_propagation(p, 64)
+    with pytest.raises(GLRError, match="unknown hop method 'dfs'"):
+        an.hop_diameter(p, 8, method="dfs")
+    with pytest.raises(GLRError, match="max_work must be >= 1"):
+        an.hop_diameter(p, 8, method="bfs", max_work=0)
+    assert an.hop_diameter(p, 64, method=lambda q, n, max_work=None: 99) == 99   # any callable
+
+
+def test_support_structure_answers_match_the_generic_ones():
+    """The structured overrides (lags, blocks, Kronecker) agree with the table-based defaults of Support."""
+    from glrtheory.patterns.support import Support, TableSupport
+
+    for spec in ["window:5", "blocks:7", "blocks", "power2", "kron:1,11,101", "ssm", "quadratic"]:
+        p = Pattern.from_spec(spec)
+        for sup in (p.support_a(200), p.support_b(200)):
+            generic = TableSupport(sup.n, sup.table(), sup.strict)
+            for question in ("interval_start", "interval_end") + (("longest_paths",) if sup.strict else ()):
+                got, want = getattr(sup, question)(), getattr(Support, question)(generic)
+                assert (got is None and want is None) or np.array_equal(got, want), (spec, question)
+    sa, sb = (Pattern.from_spec("kron:1,11").support_a(9), Pattern.from_spec("kron:1,11").support_b(9))
+    s, t = sb.unreachable_pair(sa)
+    assert s <= t and graph.hops(graph.dependency_graph(Pattern.from_spec("kron:1,11"), 9), s, t) is None

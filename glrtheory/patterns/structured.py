@@ -1,4 +1,5 @@
-"""Structured supports whose counts and last uses follow from their structure in O(n log n)."""
+"""Structured supports whose counts, last uses and structure answers follow from their structure in
+O(n log n)."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,6 +28,15 @@ class BlockSupport(Support):
         t = np.arange(self.n, dtype=np.int64)[:, None]
         s = t - t % self.block + np.arange(w)[None, :]
         return np.where(s <= t, s, -1).astype(np.int32)
+
+    def interval_start(self, max_entries: int | None = None) -> np.ndarray:
+        """``S(t) = {c(t), ..., t}``: ``lo[t] = c(t)``."""
+        t = np.arange(self.n, dtype=np.int64)
+        return t - t % self.block
+
+    def interval_end(self, max_entries: int | None = None) -> np.ndarray:
+        """``{t : s in S(t)} = {s, ..., end of the block of s}``."""
+        return self.last_use()
 
 
 def fenwick_table(n: int) -> np.ndarray:
@@ -67,6 +77,22 @@ class KronSupport(Support):
         for j in reversed(range(self.ndigits)):
             out.append((x // self.m**j) % self.m)
         return out
+
+    def longest_paths(self, max_entries: int | None = None) -> np.ndarray:
+        """A chain moves each digit along a path of the base graph (edge x -> y when K[y, x], x < y), and
+        moving one digit at a time attains the sum: ``d[t] = sum_j L[t_j]``, L the longest paths of the base."""
+        K = self.base
+        L = np.zeros(self.m, dtype=np.int64)
+        for y in range(self.m):
+            L[y] = max((L[x] + 1 for x in range(y) if K[y, x]), default=0)
+        return sum(L[d] for d in self.digits(np.arange(self.n, dtype=np.int64)))
+
+    def unreachable_pair(self, a: Support) -> tuple[int, int] | None:
+        """With ``A(t) = {t}``: every edge s -> t has ``s_j <= t_j`` in every digit (K is lower triangular),
+        so the states reached from u_1 keep a last digit >= 1, and h_m (last digit 0) is out of reach."""
+        if a.lags is not None and list(a.lags) == [0] and self.n > self.m:
+            return 1, self.m
+        return None
 
     def counts(self) -> np.ndarray:
         rowsum = self.base.sum(axis=1).astype(np.int64)

@@ -1,15 +1,24 @@
 """One side of a pattern at a fixed length n: the sets S(t), 0 <= t < n (DESIGN.md section 2).
 
-A ``Support`` answers three questions without ever looping over t in Python:
+A ``Support`` answers these questions without ever looping over t in Python:
 
 * ``counts()``   -- ``|S(t)|`` for every t (int64 ``[n]``);
 * ``last_use()`` -- for every position s, ``max{t : s in S(t)}``, or -1 when no t uses s;
-* ``table()``    -- the index table (int32 ``[n, w]``, rows sorted ascending, padded with -1).
+* ``table()``    -- the index table (int32 ``[n, w]``, rows sorted ascending, padded with -1);
+* ``lags``       -- the lag set when ``S(t) = {t - l : l in lags}``, else None;
+* ``interval_start()`` / ``interval_end()`` -- ``S(t) = {lo[t], ..., t}`` / ``{t : s in S(t)} = {s, ..., hi[s]}``
+  when every set is such an interval, else None;
+* ``longest_paths()`` -- for a B-side support, the edges of the longest chain ``s_0 -> ... -> t``
+  along ``s_{i} in S(s_{i+1})``, for every t;
+* ``unreachable_pair(a)`` -- a pair (s, t), s <= t, that no route u_s -> h_t joins (one edge of the
+  A-side ``a``, then edges of this B-side), when the structure shows one.
 
-Structured supports (lag sets, blocks, Kronecker powers) answer the first two in O(n) from their
-structure, so that counts and caches at n = 2^20 never need an n x n object.
+The generic answers read the table; structured supports (lag sets, blocks, Kronecker powers) override
+them with O(n) answers from their structure, so that n = 2^20 never needs an n x n object.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -111,6 +120,46 @@ class Support:
         full = np.arange(self.n, dtype=np.int64) + (0 if self.strict else 1)
         return bool(np.array_equal(self.counts(), full))
 
+    # -- structure questions (generic answers from the table; subclasses answer from structure) --------
+    def interval_start(self, max_entries: int | None = None) -> np.ndarray | None:
+        """``lo[t]`` with ``S(t) = {lo[t], ..., t}`` when every S(t) is such an interval, else None."""
+        table, counts = self._table_with_diagonal(max_entries)
+        if table is None:
+            return None
+        lo = table[:, 0]
+        return lo if (lo == np.arange(self.n) - counts + 1).all() else None
+
+    def interval_end(self, max_entries: int | None = None) -> np.ndarray | None:
+        """``hi[s]`` with ``{t : s in S(t)} = {s, ..., hi[s]}`` when every such set is an interval, else None."""
+        table, _ = self._table_with_diagonal(max_entries)
+        if table is None:
+            return None
+        hi = self.last_use()
+        column = np.bincount(table[table >= 0], minlength=self.n)
+        return hi if (column == hi - np.arange(self.n) + 1).all() else None
+
+    def _table_with_diagonal(self, max_entries):
+        """The table (int64) and its row counts when every S(t) holds t, else ``(None, None)``."""
+        table = self.table(max_entries).astype(np.int64)
+        counts = (table >= 0).sum(axis=1)
+        if table.shape[1] == 0 or (counts == 0).any():
+            return None, None
+        ok = (table[np.arange(self.n), counts - 1] == np.arange(self.n)).all()
+        return (table, counts) if ok else (None, None)
+
+    def longest_paths(self, max_entries: int | None = None) -> np.ndarray:
+        """``d[t] = max(d[s] + 1 for s in S(t))`` (0 when S(t) is empty) for a B-side (strict) support: the
+        number of edges of the longest path ending at h_t. Generic: one pass over the table (Numba)."""
+        if not self.strict:
+            raise GLRError("longest paths are defined for a B-side (strict) support")
+        return _longest_paths_kernel()(self.table(max_entries))
+
+    def unreachable_pair(self, a: "Support") -> tuple[int, int] | None:
+        """A pair ``(s, t)``, s <= t, such that no route u_s -> h_t exists with one edge of the A-side
+        support ``a`` and then edges of this B-side support, when the structure shows one; None otherwise
+        (the generic answer: the structure shows nothing)."""
+        return None
+
 
 class LagSupport(Support):
     """Translation-invariant support ``S(t) = {t - l : l in L, 0 <= t - l}`` for a sorted lag set L."""
@@ -145,6 +194,26 @@ class LagSupport(Support):
         first = 1 if self.strict else 0
         return self.lags.size == self.n - first and (self.n - first == 0 or self.lags[0] == first)
 
+    def _contiguous_from_zero(self) -> bool:
+        return bool(self.lags.size and self.lags[0] == 0 and self.lags[-1] == self.lags.size - 1)
+
+    def interval_start(self, max_entries: int | None = None) -> np.ndarray | None:
+        """Lags ``{0, ..., W-1}``: ``lo[t] = max(t - W + 1, 0)``."""
+        t = np.arange(self.n, dtype=np.int64)
+        return np.maximum(t - self.lags[-1], 0) if self._contiguous_from_zero() else None
+
+    def interval_end(self, max_entries: int | None = None) -> np.ndarray | None:
+        """Lags ``{0, ..., W-1}``: ``hi[s] = min(s + W - 1, n - 1)``."""
+        s = np.arange(self.n, dtype=np.int64)
+        return np.minimum(s + self.lags[-1], self.n - 1) if self._contiguous_from_zero() else None
+
+    def longest_paths(self, max_entries: int | None = None) -> np.ndarray:
+        """Every edge spans at least the smallest lag l_0, and steps of l_0 attain it: ``d[t] = floor(t / l_0)``."""
+        if not self.strict:
+            raise GLRError("longest paths are defined for a B-side (strict) support")
+        t = np.arange(self.n, dtype=np.int64)
+        return t // int(self.lags[0]) if self.lags.size else np.zeros(self.n, dtype=np.int64)
+
 
 class TableSupport(Support):
     """A support given by its index table (sorted rows, -1 padding)."""
@@ -175,3 +244,24 @@ def union(x: Support, y: Support, max_entries: int | None = None) -> Support:
             return p
     merged = np.concatenate([x.table(max_entries), y.table(max_entries)], axis=1)
     return TableSupport(x.n, rows_to_table(merged), x.strict)
+
+
+def _longest_paths_loop(table):
+    n, w = table.shape
+    d = np.zeros(n, dtype=np.int64)
+    for t in range(n):
+        best = 0
+        for j in range(w):
+            s = table[t, j]
+            if s >= 0 and d[s] + 1 > best:
+                best = d[s] + 1
+        d[t] = best
+    return d
+
+
+@functools.cache
+def _longest_paths_kernel():
+    """``_longest_paths_loop`` compiled by Numba on first use (importing patterns does not load Numba)."""
+    import numba
+
+    return numba.njit(cache=True)(_longest_paths_loop)

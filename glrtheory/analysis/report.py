@@ -1,0 +1,56 @@
+"""Reports: ``analyze`` (the ``glr analyze --json`` dict), ``compare`` and ``sweep``. The only module of
+the analysis that reads ``glrtheory.symbolic`` (for the asymptotic classes)."""
+from __future__ import annotations
+
+from ..patterns import Pattern
+from . import counts, hankel
+from .counts import check_pattern, decode_costs, nnz, total_cost
+from .depth import depth
+from .hankel import hankel_rank_max
+from .hops import hop_diameter
+from .liveness import cache_peak
+
+KEYS = ("spec", "n", "nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "cache_peak", "depth",
+        "hop_diameter", "full_receptive_field", "theta_total", "theta_decode", "theta_cache")
+
+
+def analyze(p: Pattern, n: int, rank: bool = False) -> dict:
+    """The ``glr analyze --json`` report: exact counts at length n and the asymptotic classes.
+
+    Keys: ``KEYS`` (and ``hankel_rank_max`` when rank=True). ``theta_*`` come from
+    ``glrtheory.symbolic.costs.theta``.
+    """
+    from ..symbolic.costs import theta
+
+    check_pattern(p)
+    na, nb = nnz(p, n)
+    cost = decode_costs(p, n)
+    hd = hop_diameter(p, n)
+    out = {"spec": p.spec, "n": int(n), "nnz_a": na, "nnz_b": nb, "decode_cost_max": int(cost.max()),
+           "decode_cost_mean": float(cost.mean()), "cache_peak": cache_peak(p, n), "depth": depth(p, n),
+           "hop_diameter": hd, "full_receptive_field": hd is not None}
+    th = theta(p)
+    out.update({k: th[k] for k in ("theta_total", "theta_decode", "theta_cache")})
+    if rank:
+        out["hankel_rank_max"] = hankel_rank_max(p, n)
+    return out
+
+
+def compare(patterns, n: int, rank: bool = False) -> list[dict]:
+    """``analyze`` for each pattern at the same n (the rows of ``glr compare``)."""
+    return [analyze(p, n, rank=rank) for p in patterns]
+
+
+def sweep(p: Pattern, ns, rank: bool = False) -> dict[str, list]:
+    """Total cost ``nnz_a + nnz_b``, ``cache_peak`` (and ``hankel_rank_max``) at each n of ``ns``."""
+    out = {"n": [int(n) for n in ns], "total_cost": [total_cost(p, n) for n in ns],
+           "cache_peak": [cache_peak(p, n) for n in ns]}
+    if rank:
+        out["hankel_rank_max"] = [hankel_rank_max(p, n) for n in ns]
+    return out
+
+
+def clear_caches() -> None:
+    """Forget the cached supports and max-flow profiles (for timing, or after patterns change)."""
+    counts._cached_supports.cache_clear()
+    hankel._hankel_profile.cache_clear()
