@@ -403,3 +403,17 @@ def test_support_structure_answers_match_the_generic_ones():
     sa, sb = (Pattern.from_spec("kron:1,11").support_a(9), Pattern.from_spec("kron:1,11").support_b(9))
     s, t = sb.unreachable_pair(sa)
     assert s <= t and graph.hops(graph.dependency_graph(Pattern.from_spec("kron:1,11"), 9), s, t) is None
+
+
+def test_package_shape():
+    """One concept per module: no isinstance dispatch on support classes, only ``report`` reads symbolic,
+    no module over about 250 lines."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(an.__file__).parent
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"isinstance\([^)]*Support", text), path.name
+        assert ("symbolic" in re.sub(r'""".*?"""', "", text, flags=re.S)) == (path.name == "report.py"), path.name
+        assert len(text.splitlines()) <= 260, path.name
