@@ -1,0 +1,45 @@
+"""The model of a run, from its ``[model]`` table, and its forward FLOPs per token.
+
+The model is ``glrtheory.models.SequenceModel(ModelConfig(**table))`` with a 256-byte vocabulary; the
+table's keys are ``ModelConfig``'s fields but vocab_size (``pattern`` is the mixer's spec). Forward FLOPs per token are
+counted by ``torch.utils.flop_counter.FlopCounterMode`` on one window of ``seq_len`` bytes: matmuls by
+torch's own formulas, ``glr_scan`` by its registered ``2 * batch * d * (nnz_a + nnz_b)``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from glrtheory.errors import GLRError
+
+VOCAB = 256
+
+#: Builds a model from a run's [model] table; tests pass their own.
+ModelFactory = Callable[[dict], torch.nn.Module]
+
+
+def build_model(table: dict) -> torch.nn.Module:
+    """``SequenceModel(ModelConfig(vocab_size=256, **table))``; unknown keys are a GLRError."""
+    from glrtheory.models import ModelConfig, SequenceModel
+
+    if "vocab_size" in table:
+        raise GLRError("config [model] must not set vocab_size: the corpus is bytes (256)")
+    return SequenceModel(ModelConfig.from_dict({"vocab_size": VOCAB, **table}))
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def forward_flops_per_token(model: torch.nn.Module, seq_len: int, device: torch.device) -> float:
+    """Forward FLOPs of ``model`` on one window of ``seq_len`` bytes, divided by ``seq_len``."""
+    was_training = model.training
+    model.eval()
+    x = torch.zeros(1, seq_len, dtype=torch.long, device=device)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
+    return counter.get_total_flops() / seq_len

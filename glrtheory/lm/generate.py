@@ -1,0 +1,118 @@
+"""Decoding from a trained model with its cache, and what decoding costs at a given context length.
+
+``generate`` feeds the prompt through ``model.step`` (the decode cache of every ``GLRMixer``, which
+holds exactly the live set of the pattern) and then samples one byte per step: ``argmax`` at
+temperature 0, else from ``softmax(logits / temperature)`` with a seeded generator.
+``decode_profile`` decodes L tokens from an empty cache and reports tokens per second, the bytes of
+every tensor the cache holds, and the most states/inputs any mixer cache held, next to
+``glrtheory.analysis.cache_peak(pattern, L)`` (the theory says they are equal).
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from glrtheory.analysis import cache_peak
+from glrtheory.errors import GLRError
+from glrtheory.kernels.torch import GLRCache
+
+from .evaluate import autocast
+
+
+def _walk(obj, seen: set, found: list):
+    """Collect the distinct tensors and ``GLRCache`` objects reachable from obj."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        found.append(obj)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _walk(v, seen, found)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _walk(v, seen, found)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        if isinstance(obj, GLRCache):
+            found.append(obj)
+        for v in vars(obj).values():
+            _walk(v, seen, found)
+
+
+def _found(cache) -> list:
+    found: list = []
+    _walk(cache, set(), found)
+    return found
+
+
+def cache_contents(cache) -> tuple[int, list[int]]:
+    """``(bytes of all tensors held, [states/inputs held by each GLRCache])`` of a model's cache."""
+    found = _found(cache)
+    nbytes = sum(x.numel() * x.element_size() for x in found if isinstance(x, torch.Tensor))
+    return nbytes, [c.size for c in found if isinstance(c, GLRCache)]
+
+
+def _next(logits: torch.Tensor, temperature: float, gen: torch.Generator | None) -> torch.Tensor:
+    if temperature == 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, -1)
+    return torch.multinomial(probs.cpu(), 1, generator=gen)[:, 0].to(logits.device)
+
+
+@torch.no_grad()
+def generate(model, prompt: torch.Tensor, n_new: int, *, temperature: float = 0.0, seed: int = 0,
+             max_length: int | None = None) -> torch.Tensor:
+    """``prompt[batch, P] (long) -> tokens[batch, P + n_new]``, decoding with the model's cache."""
+    if prompt.ndim != 2 or prompt.shape[1] < 1:
+        raise GLRError(f"prompt must have shape [batch, P] with P >= 1, got {tuple(prompt.shape)}")
+    if temperature < 0:
+        raise GLRError(f"temperature must be >= 0, got {temperature}")
+    model.eval()
+    device = prompt.device
+    cache = model.init_cache(prompt.shape[0], max_length or prompt.shape[1] + n_new)
+    gen = torch.Generator().manual_seed(seed)
+    out = [prompt[:, i] for i in range(prompt.shape[1])]
+    with autocast(device):
+        for x in out[:-1]:
+            model.step(x, cache)
+        for _ in range(n_new):
+            out.append(_next(model.step(out[-1], cache), temperature, gen))
+    return torch.stack(out, 1)
+
+
+@torch.no_grad()
+def decode_profile(model, pattern: str, length: int, device: torch.device, *, last: int = 256,
+                   seed: int = 0) -> dict:
+    """Decode ``length`` sampled tokens from an empty cache (batch 1) and measure it.
+
+    Returns ``tokens_per_s`` (over all ``length`` steps), ``tokens_per_s_last`` (over the last ``last``
+    steps, at a context near ``length``), ``cache_bytes_end`` (all tensors of the cache after the last
+    step), ``held_end`` and ``held_peak`` (states/inputs one mixer cache held at the end and at most)
+    and ``cache_peak`` from the analysis at ``length``.
+    """
+    from glrtheory.patterns import Pattern
+
+    model.eval()
+    cache = model.init_cache(1, length)
+    mixers = [c for c in _found(cache) if isinstance(c, GLRCache)]
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.zeros(1, dtype=torch.long, device=device)
+    held_peak, first_last = 0, max(0, length - last)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = mark = time.perf_counter()
+    with autocast(device):
+        for t in range(length):
+            if t == first_last:
+                sync()
+                mark = time.perf_counter()
+            x = _next(model.step(x, cache), 1.0, gen)
+            held_peak = max(held_peak, max((c.size for c in mixers), default=0))
+    sync()
+    end = time.perf_counter()
+    nbytes, held = cache_contents(cache)
+    return {"pattern": pattern, "context": length, "tokens_per_s": length / (end - start),
+            "tokens_per_s_last": (length - first_last) / (end - mark), "cache_bytes_end": nbytes,
+            "held_end": max(held, default=0), "held_peak": held_peak,
+            "cache_peak": cache_peak(Pattern.from_spec(pattern), length)}
