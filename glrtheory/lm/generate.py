@@ -87,18 +87,23 @@ def decode_profile(model, pattern: str, length: int, device: torch.device, *, la
     """Decode ``length`` sampled tokens from an empty cache (batch 1) and measure it.
 
     Returns ``tokens_per_s`` (over all ``length`` steps), ``tokens_per_s_last`` (over the last ``last``
-    steps, at a context near ``length``), ``cache_bytes_end`` (all tensors of the cache after the last
-    step), ``held_end`` and ``held_peak`` (states/inputs one mixer cache held at the end and at most)
-    and ``cache_peak`` from the analysis at ``length``.
+    steps, at a context near ``length``), ``held_peak`` (the most states/inputs one mixer cache held,
+    exact: read after every step), ``cache_peak`` from the analysis at ``length``, and
+    ``cache_bytes_peak``: the bytes of every tensor in the cache when the caches held the most, computed
+    as ``empty + per_entry * held_total_peak`` with the bytes per held entry measured by walking the cache
+    at steps 2^k (every entry of a layer has one size, so this is exact; tested against a walk per step).
     """
     from glrtheory.patterns import Pattern
 
     model.eval()
     cache = model.init_cache(1, length)
     mixers = [c for c in _found(cache) if isinstance(c, GLRCache)]
+    empty = cache_contents(cache)[0]
     gen = torch.Generator().manual_seed(seed)
     x = torch.zeros(1, dtype=torch.long, device=device)
-    held_peak, first_last = 0, max(0, length - last)
+    held_peak = total_peak = 0
+    walked = (0, 0)  # (bytes in entries, entries) at the walk with the most entries
+    first_last = max(0, length - last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     start = mark = time.perf_counter()
@@ -108,11 +113,14 @@ def decode_profile(model, pattern: str, length: int, device: torch.device, *, la
                 sync()
                 mark = time.perf_counter()
             x = _next(model.step(x, cache), 1.0, gen)
-            held_peak = max(held_peak, max((c.size for c in mixers), default=0))
+            sizes = [c.size for c in mixers]
+            held_peak, total_peak = max(held_peak, max(sizes, default=0)), max(total_peak, sum(sizes))
+            if t & (t + 1) == 0 and sum(sizes) > walked[1]:  # t + 1 a power of two
+                walked = (cache_contents(cache)[0] - empty, sum(sizes))
     sync()
     end = time.perf_counter()
-    nbytes, held = cache_contents(cache)
+    per_entry = walked[0] / walked[1] if walked[1] else 0.0
     return {"pattern": pattern, "context": length, "tokens_per_s": length / (end - start),
-            "tokens_per_s_last": (length - first_last) / (end - mark), "cache_bytes_end": nbytes,
-            "held_end": max(held, default=0), "held_peak": held_peak,
-            "cache_peak": cache_peak(Pattern.from_spec(pattern), length)}
+            "tokens_per_s_last": (length - first_last) / (end - mark), "held_peak": held_peak,
+            "cache_peak": cache_peak(Pattern.from_spec(pattern), length),
+            "cache_bytes_peak": int(empty + per_entry * total_peak), "bytes_per_entry": per_entry}
