@@ -1,0 +1,242 @@
+"""Triton backend of the scan: ``H = (I - B)^{-1} A U`` on the GPU, differentiable (DESIGN.md 1, 3).
+
+    h_t = sum_j a[t, j] u[a_idx[t, j]] + sum_j b[t, j] h[b_idx[t, j]]
+
+Forward: chunks of C positions; ``T_k = (I - B_kk)^{-1}`` for all chunks at once (blocked substitution),
+then one program per (batch x head, slice of d) walks the chunks in order, ``h_k = T_k (x_k + B_k,past
+h_past)`` with ``x = A U``, gathering finished chunks' states through the tables. Backward, with
+``G = dL/dH``: ``Z = (I - B)^{-T} G`` (the same walk over the transposed B, chunks in reverse, with
+``T_k^T``), ``dL/dU = A^T Z``, ``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``, ``dL/db[t, j] = <z_t, h[b_idx[t, j]]>``.
+One launch per stage, no host synchronization, float32 accumulation; inputs float32, bfloat16 or float16.
+
+Layout ``[batch, n, heads, d]`` for u and h, ``[batch, n, heads, w]`` for a and b (fla style).
+Runs on CUDA, or on CPU tensors under the Triton interpreter (``TRITON_INTERPRET=1`` set before triton
+is imported), which the tests use. ``flops`` is registered for ``FlopCounterMode``:
+``2 * batch * heads * d * (nnz_a + nnz_b)`` forward, twice that backward.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from torch.utils.flop_counter import register_flop_formula
+
+from glrtheory.errors import GLRError
+
+from . import triton_kernels as K
+from .triton_tables import TritonTables, triton_tables
+
+#: Floating dtypes the kernels read and write (they accumulate in float32).
+DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+#: Chunk length C (a multiple of the inverse's block BS = 16).
+DEFAULT_CHUNK = 64
+#: Largest element offset the kernels' int32 arithmetic allows.
+MAX_ELEMENTS = 2**31 - 1
+
+Tensor = torch.Tensor
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def _interpreter_compat() -> None:
+    """The Triton 3.6 interpreter turns loop bounds into ints with ``int(array of size 1)``, which NumPy
+    >= 2.4 refuses; patch that one conversion (restored after each launch, like the interpreter's own).
+    Also skip its integer-overflow checks, which take most of its time (offsets are bounded by
+    ``MAX_ELEMENTS`` on the host instead)."""
+    import dataclasses
+
+    from triton.runtime import interpreter
+
+    builder = getattr(interpreter, "interpreter_builder", None)
+    if builder is not None and hasattr(builder.options, "sanitize_overflow"):
+        builder.options = dataclasses.replace(builder.options, sanitize_overflow=False)
+
+    patch = interpreter._patch_lang_tensor
+    if getattr(patch, "glrtheory_compat", False):
+        return
+
+    def patched(tensor, scope):
+        patch(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    patched.glrtheory_compat = True
+    interpreter._patch_lang_tensor = patched
+
+
+def _precision(dtype: torch.dtype) -> str:
+    """Matrix-product precision: float32 inputs keep float32 accuracy (3-pass tf32), others tf32."""
+    return "tf32x3" if dtype == torch.float32 else "tf32"
+
+
+def _steps(name: str) -> dict:
+    """Table columns (JB) or entries (E) read per step: few on the GPU (registers), many when
+    interpreting (its cost is per operation, not per element)."""
+    if _interpreting():
+        _interpreter_compat()
+        return {name: dict(JB=64, E=1024)[name]}
+    return {name: dict(JB=2, E=32)[name]}
+
+
+def _block_d(d: int) -> int:
+    return max(16, min(64, 1 << (d - 1).bit_length()))
+
+
+def _output(like: Tensor) -> Tensor:
+    """An output buffer shaped like ``like``; NaN-filled under the interpreter, so unwritten elements show."""
+    return torch.full_like(like, float("nan")) if _interpreting() else torch.empty_like(like)
+
+
+def _arg(x: Tensor) -> Tensor:
+    """x, or one element of its dtype when x is empty (a width-0 table): kernels never read it then."""
+    return x if x.numel() else torch.zeros(1, dtype=x.dtype, device=x.device)
+
+
+def _chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int) -> Tensor:
+    """``T[batch * heads, nc, C, C]`` (float32): ``T_k = (I - B_kk)^{-1}`` for every chunk k."""
+    Bt, _, H, wb = b.shape
+    nc = -(-n // chunk)
+    T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
+    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, C=chunk, BS=16, **_steps("JB"))
+    return T
+
+
+@torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
+def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, at_ptr: Tensor, at_row: Tensor,
+          at_src: Tensor, at_col: Tensor, bt_ptr: Tensor, bt_row: Tensor, bt_src: Tensor, bt_col: Tensor,
+          chunk: int) -> Tensor:
+    Bt, n, H, D = u.shape
+    T = _chunk_inverses(b, b_idx, n, chunk)
+    h = _output(u)
+    BD = _block_d(D)
+    K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), T, h, n, H, T.shape[1], D,
+                                           a.shape[-1], b.shape[-1], C=chunk, BD=BD,
+                                           PREC=_precision(u.dtype), **_steps("JB"))
+    return h
+
+
+@_scan.register_fake
+def _(u, a, b, *rest):
+    return torch.empty_like(u)
+
+
+@torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
+def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, a_idx: Tensor, b_idx: Tensor,
+                   at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_ptr: Tensor,
+                   bt_row: Tensor, bt_src: Tensor, bt_col: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+    Bt, n, H, D = u.shape
+    wa, wb = a.shape[-1], b.shape[-1]
+    T = _chunk_inverses(b, b_idx, n, chunk)
+    nc = T.shape[1]
+    BD, prec = _block_d(D), _precision(u.dtype)
+    z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
+    K.backward_walk[(Bt * H, -(-D // BD))](grad, _arg(b), bt_ptr, bt_row, bt_src, bt_col, T, z, n, H, nc, D,
+                                            wb, C=chunk, BD=BD, PREC=prec, **_steps("E"))
+    du = _output(u)
+    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa,
+                                                 C=chunk, BD=BD, PREC=prec, **_steps("E"))
+    da, db = _output(a), _output(b)
+    for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
+        if g.numel():
+            K.coef_grad[(Bt * H, nc)](z, v, idx, g, n, H, D, g.shape[-1], C=chunk, BD=BD, **_steps("JB"))
+    return du, da, db
+
+
+@_scan_backward.register_fake
+def _(grad, u, a, b, *rest):
+    return torch.empty_like(u), torch.empty_like(a), torch.empty_like(b)
+
+
+def _setup_context(ctx, inputs, output):
+    u, a, b, *tables, chunk = inputs
+    ctx.save_for_backward(u, a, b, output, *tables)
+    ctx.chunk = chunk
+
+
+def _backward_rule(ctx, grad):
+    u, a, b, h, *tables = ctx.saved_tensors
+    gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, *tables,
+                                                              ctx.chunk)
+    return (gu, ga, gb) + (None,) * 11
+
+
+_scan.register_autograd(_backward_rule, setup_context=_setup_context)
+
+
+@register_flop_formula(torch.ops.glrtheory.glr_scan_triton, get_raw=True)
+def _scan_flops(u, a, b, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
+    """``2 * batch * heads * d * (nnz_a + nnz_b)``."""
+    Bt, _, H, D = u.shape
+    return 2 * Bt * H * D * int((a_idx >= 0).sum() + (b_idx >= 0).sum())
+
+
+@register_flop_formula(torch.ops.glrtheory.glr_scan_triton_backward, get_raw=True)
+def _scan_backward_flops(grad, u, a, b, h, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
+    """Twice the forward: ``(I-B)^{-T}`` and ``dL/db`` over B, ``A^T`` and ``dL/da`` over A."""
+    Bt, _, H, D = u.shape
+    return 4 * Bt * H * D * int((a_idx >= 0).sum() + (b_idx >= 0).sum())
+
+
+def _check(u, a, b, tables, chunk) -> TritonTables:
+    for x, name in ((u, "u"), (a, "a"), (b, "b")):
+        if not isinstance(x, torch.Tensor):
+            raise GLRError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dtype not in DTYPES:
+            raise GLRError(f"{name} has dtype {x.dtype}; the triton scan takes float32, bfloat16 or float16 "
+                           "(float64 runs on the chunk backend)")
+        if x.ndim != 4:
+            raise GLRError(f"{name} must have shape [batch, n, heads, {'d' if name == 'u' else 'w'}], "
+                           f"got {tuple(x.shape)}")
+        if not x.is_contiguous():
+            raise GLRError(f"{name} must be contiguous for the triton scan")
+    if not (u.device == a.device == b.device):
+        raise GLRError(f"u, a, b must be on one device, got {u.device}, {a.device}, {b.device}")
+    if u.device.type != "cuda" and not _interpreting():
+        raise GLRError(f"the triton scan needs CUDA tensors (got {u.device}); "
+                       "TRITON_INTERPRET=1 runs it on the CPU")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 16 or chunk & (chunk - 1):
+        raise GLRError(f"chunk must be a power of two >= 16, got {chunk!r}")
+    Bt, n, H, D = u.shape
+    if min(Bt, n, H, D) == 0:
+        raise GLRError(f"u must have non-empty shape [batch, n, heads, d], got {tuple(u.shape)}")
+    tab = triton_tables(tables, n, chunk, u.device)
+    wa, wb = tab.a_idx.shape[1], tab.b_idx.shape[1]
+    for x, w, name in ((a, wa, "a"), (b, wb, "b")):
+        if tuple(x.shape) != (Bt, n, H, w):
+            raise GLRError(f"{name} must have shape [{Bt}, {n}, {H}, {w}] to match u and its index table, "
+                           f"got {tuple(x.shape)}")
+    nc = -(-n // chunk)
+    biggest = max(u.numel(), a.numel(), b.numel(), Bt * H * nc * chunk * chunk, n * max(wa, wb))
+    if biggest > MAX_ELEMENTS:
+        raise GLRError(f"problem too large for the triton scan: {biggest} elements in one tensor "
+                       f"(limit {MAX_ELEMENTS}, int32 offsets); split the batch or the heads")
+    return tab
+
+
+def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEFAULT_CHUNK) -> Tensor:
+    """States ``H = (I - B)^{-1} A U`` by the Triton kernels, differentiable in u, a and b.
+
+    Parameters
+    ----------
+    u : Tensor ``[batch, n, heads, d]``, float32, bfloat16 or float16, contiguous.
+    a, b : Tensor ``[batch, n, heads, wa]`` and ``[batch, n, heads, wb]`` (any of those dtypes);
+        coefficients in padded table slots are ignored (their gradient is 0).
+    tables : ``(a_idx, b_idx) = Pattern.tables(n)``.
+    chunk : C, the chunk length (power of two >= 16).
+
+    Returns
+    -------
+    Tensor ``[batch, n, heads, d]`` in u's dtype (float32 accumulation).
+
+    Raises
+    ------
+    GLRError
+        Unsupported dtype, mixed devices, non-contiguous input, tables not matching the shapes, or a
+        problem too large for int32 offsets.
+    """
+    tab = _check(u, a, b, tables, chunk)
+    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk)
+
+
+__all__ = ["glr_scan_triton", "DTYPES", "DEFAULT_CHUNK"]

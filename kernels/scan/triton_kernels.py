@@ -1,0 +1,193 @@
+"""Triton kernels of the vector-state scan ``H = (I - B)^{-1} A U`` over index tables (DESIGN.md 1, 3).
+
+Layout: u, h, z ``[batch, n, heads, d]``, coefficients ``[batch, n, heads, w]`` (all contiguous); padded
+tables ``a_idx[n, wa]``, ``b_idx[n, wb]`` (int32, -1 padded); transposed tables as entry lists sorted by
+row with row pointers (``ptr[n + 1]``, ``row[e]``, ``src[e]``, ``col[e]``: entry e of row s reads position
+``src`` and the coefficient ``coef[.., src, .., col]``). Time is cut into chunks of C positions; program
+``(bh, ...)`` owns one (batch, head) pair. Every sum accumulates in float32.
+Table columns are read JB at a time and entry lists E at a time (small on the GPU, large under the
+interpreter, whose cost is per operation).
+
+* ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
+  with ``L = B_kk`` cut into BS x BS blocks, ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is
+  nilpotent: ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products).
+* ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered.
+* ``backward_walk``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``.
+* ``transpose_apply``: ``dU = A^T Z``.
+* ``coef_grad``:      ``g[t, j] = <z_t, v[idx[t, j]]>`` (``v = u`` for da, ``v = h`` for db).
+"""
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _gather_csr(acc, e_lo, e_hi, r0, ent_row, ent_src, ent_col, coef_ptr, W, v_ptr, bb, hh, n, H, D,
+                dcol, dmask, C: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
+    """``acc[r - r0] += sum_{e in [e_lo, e_hi), row_e = r} coef[src_e, col_e] * v[src_e]``: blocks of E
+    entries, summed into their rows by a one-hot [C, E] matrix product."""
+    rl = tl.arange(0, C)
+    for e0 in range(e_lo, e_hi, E):
+        e = e0 + tl.arange(0, E)
+        em = e < e_hi
+        row = tl.load(ent_row + e, mask=em, other=-1) - r0
+        src = tl.load(ent_src + e, mask=em, other=0)
+        col = tl.load(ent_col + e, mask=em, other=0)
+        pos = (bb * n + src) * H + hh
+        coef = tl.load(coef_ptr + pos * W + col, mask=em, other=0.0).to(tl.float32)
+        v = tl.load(v_ptr + (pos * D)[:, None] + dcol[None, :], mask=em[:, None] & dmask[None, :],
+                    other=0.0).to(tl.float32)
+        onehot = (rl[:, None] == row[None, :]).to(tl.float32)
+        acc += tl.dot(onehot, coef[:, None] * v, input_precision=PREC)
+    return acc
+
+
+@triton.jit
+def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh, n, H, D, dcol, dmask,
+                  JB: tl.constexpr):
+    """``acc[r] += sum_j coef[r, j] * v[idx[r, j]]`` over the entries with ``lo <= idx[r, j] < hi``."""
+    pos = (bb * n + rows) * H + hh
+    for j0 in range(0, W, JB):
+        jj = j0 + tl.arange(0, JB)
+        idx = tl.load(idx_ptr + rows[:, None] * W + jj[None, :], mask=rmask[:, None] & (jj < W)[None, :],
+                      other=-1)
+        ok = (idx >= lo) & (idx < hi)
+        coef = tl.load(coef_ptr + (pos * W)[:, None] + jj[None, :], mask=ok, other=0.0).to(tl.float32)
+        v = tl.load(v_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],
+                    mask=ok[:, :, None] & dmask[None, None, :], other=0.0).to(tl.float32)
+        acc += tl.sum(coef[:, :, None] * v, axis=1)
+    return acc
+
+
+@triton.jit
+def _unit_inverse(L, eye, BS: tl.constexpr):
+    """``(I - L)^{-1} = (I + L)(I + L^2)(I + L^4)(I + L^8)`` for a strictly lower 16 x 16 block L."""
+    tl.static_assert(BS == 16)
+    T = eye + L
+    P = L
+    for _ in tl.static_range(3):
+        P = tl.dot(P, P, input_precision="ieee")
+        T = tl.dot(T, eye + P, input_precision="ieee")
+    return T
+
+
+@triton.jit
+def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, C: tl.constexpr, BS: tl.constexpr, JB: tl.constexpr):
+    pid_bh, k = tl.program_id(0), tl.program_id(1)
+    bb, hh = pid_bh // H, pid_bh % H
+    c0 = k * C
+    rl = tl.arange(0, C)
+    rows = c0 + rl
+    rmask = rows < n
+    pos = (bb * n + rows) * H + hh
+    L = tl.zeros((C, C), tl.float32)
+    for j0 in range(0, WB, JB):  # dense strictly lower block B_kk of this chunk
+        jj = j0 + tl.arange(0, JB)
+        idx = tl.load(b_idx + rows[:, None] * WB + jj[None, :], mask=rmask[:, None] & (jj < WB)[None, :],
+                      other=-1)
+        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=idx >= c0, other=0.0).to(tl.float32)
+        L += tl.sum(tl.where((idx - c0)[:, :, None] == rl[None, None, :], coef[:, :, None], 0.0), axis=1)
+    base = t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C)
+    tl.store(base + rl[:, None] * C + rl[None, :], L)
+    tl.debug_barrier()
+    r = tl.arange(0, BS)
+    eye = (r[:, None] == r[None, :]).to(tl.float32)
+    for i in range(C // BS):
+        blk = base + (i * BS + r)[:, None] * C + r[None, :]          # block (i, m) at blk + m * BS
+        Tii = _unit_inverse(tl.load(blk + i * BS), eye, BS)
+        for j in range(i):       # ascending j: block (i, j) is read as L before it is overwritten as T
+            acc = tl.zeros((BS, BS), tl.float32)
+            for m in range(j, i):
+                Tmj = tl.load(base + (m * BS + r)[:, None] * C + j * BS + r[None, :])
+                acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision="ieee")
+            tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision="ieee"))
+            tl.debug_barrier()
+        tl.store(blk + i * BS, Tii)
+        tl.debug_barrier()
+
+
+@triton.jit
+def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, t_ptr, h_ptr, n, H, nc, D, WA, WB,
+                 C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
+    pid_bh, pid_d = tl.program_id(0), tl.program_id(1)
+    bb, hh = pid_bh // H, pid_bh % H
+    dcol = pid_d * BD + tl.arange(0, BD)
+    dmask = dcol < D
+    rl = tl.arange(0, C)
+    for k in range(nc):
+        c0 = k * C
+        rows = c0 + rl
+        rmask = rows < n
+        x = _gather_table(tl.zeros((C, BD), tl.float32), rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n,
+                          bb, hh, n, H, D, dcol, dmask, JB)                       # x = A U
+        x = _gather_table(x, rows, rmask, b_idx, WB, b_ptr, h_ptr, 0, c0,
+                          bb, hh, n, H, D, dcol, dmask, JB)                       # + B_k,past h_past
+        T = tl.load(t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
+        hk = tl.dot(T, x, input_precision=PREC)
+        tl.store(h_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
+                 hk.to(h_ptr.dtype.element_ty), mask=rmask[:, None] & dmask[None, :])
+        tl.debug_barrier()       # this chunk's states are visible to the next chunk's gathers
+
+
+@triton.jit
+def backward_walk(g_ptr, b_ptr, ptr, ent_row, ent_src, ent_col, t_ptr, z_ptr, n, H, nc, D, WB,
+                  C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
+    pid_bh, pid_d = tl.program_id(0), tl.program_id(1)
+    bb, hh = pid_bh // H, pid_bh % H
+    dcol = pid_d * BD + tl.arange(0, BD)
+    dmask = dcol < D
+    rl = tl.arange(0, C)
+    for kk in range(nc):
+        k = nc - 1 - kk
+        c0 = k * C
+        rows = c0 + rl
+        mask = (rows < n)[:, None] & dmask[None, :]
+        offs = (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :]
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        e_lo = tl.load(ptr + c0)
+        e_hi = tl.load(ptr + tl.minimum(c0 + C, n))
+        g = _gather_csr(g, e_lo, e_hi, c0, ent_row, ent_src, ent_col, b_ptr, WB, z_ptr, bb, hh, n, H, D,
+                        dcol, dmask, C, E, PREC)
+        Tt = tl.load(t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None])
+        tl.store(z_ptr + offs, tl.dot(Tt, g, input_precision=PREC), mask=mask)
+        tl.debug_barrier()
+
+
+@triton.jit
+def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, D, WA,
+                    C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
+    pid_bh, k, pid_d = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    bb, hh = pid_bh // H, pid_bh % H
+    dcol = pid_d * BD + tl.arange(0, BD)
+    dmask = dcol < D
+    rows = k * C + tl.arange(0, C)
+    e_lo = tl.load(ptr + k * C)
+    e_hi = tl.load(ptr + tl.minimum(k * C + C, n))
+    acc = _gather_csr(tl.zeros((C, BD), tl.float32), e_lo, e_hi, k * C, ent_row, ent_src, ent_col, a_ptr,
+                      WA, z_ptr, bb, hh, n, H, D, dcol, dmask, C, E, PREC)
+    tl.store(du_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
+             acc.to(du_ptr.dtype.element_ty), mask=(rows < n)[:, None] & dmask[None, :])
+
+
+@triton.jit
+def coef_grad(z_ptr, v_ptr, idx_ptr, g_ptr, n, H, D, W, C: tl.constexpr, BD: tl.constexpr,
+              JB: tl.constexpr):
+    pid_bh, k = tl.program_id(0), tl.program_id(1)
+    bb, hh = pid_bh // H, pid_bh % H
+    rows = k * C + tl.arange(0, C)
+    rmask = rows < n
+    pos = (bb * n + rows) * H + hh
+    for j0 in range(0, W, JB):
+        jj = j0 + tl.arange(0, JB)
+        jm = rmask[:, None] & (jj < W)[None, :]
+        idx = tl.load(idx_ptr + rows[:, None] * W + jj[None, :], mask=jm, other=-1)
+        ok = idx >= 0
+        s = tl.zeros((C, JB), tl.float32)
+        for d0 in range(0, D, BD):
+            dcol = d0 + tl.arange(0, BD)
+            dmask = dcol < D
+            z = tl.load(z_ptr + (pos * D)[:, None] + dcol[None, :], mask=rmask[:, None] & dmask[None, :],
+                        other=0.0)
+            v = tl.load(v_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],
+                        mask=ok[:, :, None] & dmask[None, None, :], other=0.0).to(tl.float32)
+            s += tl.sum(z[:, None, :] * v, axis=2)
+        tl.store(g_ptr + (pos * W)[:, None] + jj[None, :], s.to(g_ptr.dtype.element_ty), mask=jm)

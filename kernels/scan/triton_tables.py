@@ -1,0 +1,79 @@
+"""Index tables as the Triton kernels read them, built once per table object, length, chunk and device.
+
+* ``a_idx[n, wa]``, ``b_idx[n, wb]``: the padded tables (int32, -1 padding), validated.
+* ``A^T`` as rows ``s`` listing the ``(t, j)`` with ``a_idx[t, j] = s`` (for ``dU = A^T Z``).
+* ``B^T`` restricted to the *future* of each chunk: row ``s`` lists ``(t, j)`` with ``b_idx[t, j] = s`` and
+  t in a later chunk than s (``t >= C (s // C + 1)``); entries inside a chunk go through ``T_k^T``.
+
+A transposed table is an entry list sorted by row with row pointers (``ptr[n + 1]``, ``row``, ``src = t``,
+``col = j``), not a padded table: a hub read by every t (``h_0`` in ``fenwick``) would widen it to n.
+Each list ends with one unused entry, so no kernel argument is empty.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from glrtheory.errors import GLRError
+
+from ..torch_plan import check_table, entries, transpose
+
+
+class TritonTables(NamedTuple):
+    """Device int32 tensors: ``a_idx, b_idx``, then ``A^T`` and the chunk-future ``B^T`` (4 each)."""
+
+    a_idx: torch.Tensor
+    b_idx: torch.Tensor
+    at: tuple
+    bt: tuple
+
+    @property
+    def tensors(self) -> tuple:
+        """The ten tensors in the order the op takes them."""
+        return (self.a_idx, self.b_idx) + self.at + self.bt
+
+
+def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int, device) -> tuple:
+    ptr = np.searchsorted(row, np.arange(n + 1))
+    cols = slot % max(width, 1)
+    return tuple(torch.as_tensor(np.append(x, 0).astype(np.int32) if i else x.astype(np.int32), device=device)
+                 for i, x in enumerate((ptr, row, src, cols)))
+
+
+def _padded(idx: np.ndarray, device) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(idx, dtype=np.int32), device=device)
+
+
+_CACHE: dict = {}
+
+
+def _forget(key) -> None:
+    _CACHE.pop(key, None)
+
+
+def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTables:
+    """Validate ``tables = (a_idx, b_idx)`` for length n and build the kernels' tables; cached per table
+    object. Tables must not be mutated afterwards."""
+    if not isinstance(tables, (tuple, list)) or len(tables) != 2:
+        raise GLRError("tables must be the pair (a_idx, b_idx) from Pattern.tables(n)")
+    key = (id(tables[0]), id(tables[1]), n, chunk, str(device))
+    if key in _CACHE:
+        return _CACHE[key]
+    a_idx = check_table(tables[0], n, strict=False, name="a_idx")
+    b_idx = check_table(tables[1], n, strict=True, name="b_idx")
+    at = transpose(entries(a_idx), n)
+    bt = transpose(entries(b_idx), n)
+    future = bt.src >= (bt.row // chunk + 1) * chunk
+    out = TritonTables(_padded(a_idx, device), _padded(b_idx, device),
+                       _csr(*at, a_idx.shape[1], n, device),
+                       _csr(bt.row[future], bt.src[future], bt.slot[future], b_idx.shape[1], n, device))
+    try:
+        for obj in tables:
+            weakref.finalize(obj, _forget, key)
+    except TypeError:
+        return out
+    _CACHE[key] = out
+    return out

@@ -1,0 +1,115 @@
+"""The Triton scan against the float64 references, on the CPU under the Triton interpreter.
+
+Forward against ``glrtheory.solve`` (token by token, numpy); gradients against plain autograd through the
+dense float64 solve ``scan_dense``. Inputs are rounded to the kernel's dtype first, so the references see
+what the kernel sees; outputs are NaN-filled under the interpreter, so an unwritten element fails.
+Tests marked ``gpu`` repeat the checks at full size on CUDA.
+"""
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
+pytest.importorskip("triton")
+
+from glrtheory import GLRError, Pattern, solve  # noqa: E402
+from glrtheory.kernels.scan import triton as backend  # noqa: E402
+from glrtheory.kernels.scan import triton_kernels  # noqa: E402
+from glrtheory.kernels.scan.triton import glr_scan_triton  # noqa: E402
+from glrtheory.kernels.torch_algorithms import scan_dense  # noqa: E402
+from tests.helpers import rel_err  # noqa: E402
+
+if os.environ.get("TRITON_INTERPRET") == "1" and not hasattr(triton_kernels.forward_walk, "fn"):
+    importlib.reload(triton_kernels)            # imported before the variable was set: decorate again
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+FAMILIES = ["ssm", "attention", "window:5", "lags:1,3,7", "power2", "quadratic", "exponent:0.37", "fenwick",
+            "blocks", "kron:1,11"]
+TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
+CHUNK = 32          # two 16-blocks per chunk inverse, several chunks at n = 63 and 200
+
+
+def problem(rng, spec, n, batch=1, heads=1, d=4, dtype=torch.float32):
+    """Fresh random inputs ``[batch, n, heads, .]`` in ``dtype`` (B rows with sum_j |b| < 1), and the same
+    values in float64, ``[batch * heads, n, .]``, for the references."""
+    p = Pattern.from_spec(spec)
+    tables = p.tables(n)
+    a_idx, b_idx = tables
+    u = rng.standard_normal((batch, n, heads, d))
+    a = rng.uniform(0.5, 1.5, (batch, n, heads, a_idx.shape[1])) * rng.choice([-1, 1], (batch, n, heads, 1))
+    b = rng.uniform(-1, 1, (batch, n, heads, b_idx.shape[1])) / max(1, b_idx.shape[1])
+    ins = [torch.tensor(x, dtype=dtype, device=DEVICE) for x in (u, a, b)]
+    ref = [x.double().cpu().permute(0, 2, 1, 3).reshape(batch * heads, n, x.shape[-1]) for x in ins]
+    return p, tables, ins, ref
+
+
+def flat(x, heads):
+    """``[batch, n, heads, .]`` -> ``[batch * heads, n, .]`` in float64 on the host."""
+    return x.detach().double().cpu().permute(0, 2, 1, 3).reshape(-1, x.shape[1], x.shape[-1]).numpy()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("n", [1, 2, 63, 200])
+@pytest.mark.parametrize("spec", FAMILIES)
+def test_forward_and_backward_match_float64(rng, spec, n, dtype):
+    p, tables, (u, a, b), (u64, a64, b64) = problem(rng, spec, n, dtype=dtype)
+    u, a, b = (x.requires_grad_() for x in (u, a, b))
+    h = glr_scan_triton(u, a, b, tables, chunk=CHUNK)
+    assert h.dtype == dtype and h.shape == u.shape
+    ref = solve(p, a64.numpy(), b64.numpy(), u64.numpy())
+    assert rel_err(flat(h, 1), ref) <= TOL[dtype], "forward"
+
+    g = torch.randn_like(h)
+    h.backward(g)
+    refs = [x.clone().requires_grad_() for x in (u64, a64, b64)]
+    idx = [torch.as_tensor(t, dtype=torch.int64) for t in tables]
+    scan_dense(*refs, *idx).backward(torch.tensor(flat(g, 1)))
+    for x, r, name in zip((u, a, b), refs, "uab"):
+        assert x.grad.dtype == dtype
+        if r.grad.numel():
+            assert rel_err(flat(x.grad, 1), r.grad.numpy()) <= TOL[dtype], f"d{name}"
+
+
+@pytest.mark.parametrize("spec", ["fenwick", "window:3+power2"])
+def test_several_slices_of_d_and_chunk_16(rng, spec):
+    """d = 70 spans two 64-wide slices; chunk 16 is one inverse block; batch 2 with 3 heads."""
+    p, tables, (u, a, b), (u64, a64, b64) = problem(rng, spec, 40, batch=2, heads=3, d=70)
+    h = glr_scan_triton(u, a, b, tables, chunk=16)
+    assert rel_err(flat(h, 3), solve(p, a64.numpy(), b64.numpy(), u64.numpy())) <= 1e-5
+
+
+def test_flop_formula_is_registered(rng):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    p, tables, (u, a, b), _ = problem(rng, "power2", 20, batch=1, heads=2, d=4)
+    nnz = sum(int((t >= 0).sum()) for t in tables)
+    with FlopCounterMode(display=False) as counter:
+        glr_scan_triton(u.requires_grad_(), a, b, tables, chunk=16).sum().backward()
+    assert counter.get_total_flops() == 2 * 1 * 2 * 4 * nnz * 3      # forward + twice it backward
+
+
+def test_bad_input_names_the_problem(rng, monkeypatch):
+    p, tables, (u, a, b), _ = problem(rng, "power2", 10)
+    with pytest.raises(GLRError, match="dtype"):
+        glr_scan_triton(u.double(), a, b, tables)
+    with pytest.raises(GLRError, match="contiguous"):
+        glr_scan_triton(u[..., ::2], a, b, tables)
+    with pytest.raises(GLRError, match="one device"):
+        glr_scan_triton(u, a.to("meta"), b, tables)
+    with pytest.raises(GLRError, match="match"):
+        glr_scan_triton(u, a, b, Pattern.from_spec("quadratic").tables(10))
+    with pytest.raises(GLRError, match="a_idx"):
+        glr_scan_triton(u, a, b, Pattern.from_spec("power2").tables(11))
+    with pytest.raises(GLRError, match="chunk"):
+        glr_scan_triton(u, a, b, tables, chunk=24)
+    monkeypatch.setattr(backend, "MAX_ELEMENTS", 100)
+    with pytest.raises(GLRError, match="too large"):
+        glr_scan_triton(u, a, b, tables)
+    if DEVICE == "cpu":
+        monkeypatch.setenv("TRITON_INTERPRET", "0")
+        with pytest.raises(GLRError, match="CUDA"):
+            glr_scan_triton(u, a, b, tables)
