@@ -1,26 +1,23 @@
-"""Build, verify and time ``glr_scan`` on CUDA next to ``scaled_dot_product_attention``.
+"""Time the Triton scan on one GPU next to causal SDPA, fla's ``chunk_simple_gla`` and a copy.
 
-    python benchmarks/gpu_bench.py [--out benchmarks/results/gpu.json] [--smoke]
+    python benchmarks/gpu_bench.py [--out benchmarks/results/gpu_triton.json] [--smoke]
 
-1. Verification: the CUDA op in float64 and float32 against the float64 reference of the core
-   (``glrtheory.solve``, token by token, numpy on the host) on fresh random inputs at the benchmark
-   shapes, outputs compared by ||out - ref|| / ||ref|| (float64 <= 1e-12, float32 <= 1e-5).
-2. Timing: forward and forward+backward of ``glr_scan`` (float32; 8 heads, d = 64, n = 4096 / 16384 /
-   65536) for ``power2`` and ``fenwick``, a device copy of u into h (the memory floor), and
-   ``scaled_dot_product_attention`` (causal, the same [1, 8, n, 64] shapes, float32 and bf16).
-   Median of repeated runs after warm-up, CUDA events (``triton.testing.do_bench`` when triton is there);
-   glr_scan with its chunk loop run eagerly and replayed as a CUDA graph. Every verified output is a
-   second call (other data first), so on CUDA it comes from a graph replay with freshly copied inputs.
-Needs no numba. ``--smoke`` runs a tiny version (CPU allowed) to check the script itself.
+1. Anchors at B2 T16384 H16 D128, bf16: the copy u -> h (the bandwidth every roofline uses), causal
+   ``scaled_dot_product_attention`` (q, k, v ``[B, H, T, D]``), fla's ``chunk_simple_gla`` (q, k, v
+   ``[B, T, H, D]``, log-decay g ``[B, T, H]``; forward only where its backward refuses).
+2. Ours (``glr_scan_triton``, u ``[B, T, H, D]``, a/b ``[B, T, H, w]``, bf16) for ssm, power2,
+   quadratic, fenwick and blocks: forward and forward + backward, with the roofline: bytes that must move
+   (forward: read u, a, b, write h; backward adds read g, u, h, a, b, write du, da, db) over the measured
+   copy bandwidth, and measured time / that floor.
+3. Length sweep T = 2^10 .. 2^17 at B1 H16 D64 (ours forward, SDPA forward): the exponent of time in T
+   fitted over T >= 2^14, next to the symbolic class and the local exponent of ``total_cost`` over the
+   same lengths.
+Timing: ``triton.testing.do_bench`` median (CUDA events). ``--smoke`` runs tiny shapes (interpreter).
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import math
-import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,164 +26,158 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glrtheory import Pattern, solve
-from glrtheory.kernels import torch_algorithms as algorithms
-from glrtheory.kernels.torch import flops, glr_scan
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402
 
-HEADS, D = 8, 64
-LENGTHS = [4096, 16384, 65536]
-SPECS = ["power2", "fenwick"]
-CHUNKS = [64, 256, 1024]
+from glrtheory import Pattern  # noqa: E402
+from glrtheory.kernels.scan.triton import glr_scan_triton  # noqa: E402
+from glrtheory.symbolic.costs import evaluate, theta, total_cost  # noqa: E402
+
+SPECS = ["ssm", "power2", "quadratic", "fenwick", "blocks"]
+SWEEP_SPECS = ["ssm", "power2", "quadratic", "fenwick"]
 
 
-def machine(device: torch.device) -> dict:
-    info = {"platform": platform.platform(), "python": sys.version.split()[0], "numpy": np.__version__,
-            "torch": torch.__version__, "cuda": torch.version.cuda, "processor": platform.processor(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+def bench(fn, rep=200) -> float:
+    from triton.testing import do_bench
+    return float(do_bench(fn, warmup=25, rep=rep, return_mode="median"))
+
+
+def inputs(spec, B, T, H, D, dtype=torch.bfloat16, grad=False):
+    tables = Pattern.from_spec(spec).tables(T)
+    wa, wb = tables[0].shape[1], tables[1].shape[1]
+    u = torch.randn(B, T, H, D, device="cuda", dtype=dtype)
+    a = (torch.rand(B, T, H, wa, device="cuda") + 0.5).to(dtype)
+    b = ((torch.rand(B, T, H, wb, device="cuda") * 2 - 1) / max(1, wb)).to(dtype)
+    if grad:
+        u, a, b = (x.requires_grad_() for x in (u, a, b))
+    return tables, u, a, b
+
+
+def ours(spec, B, T, H, D, copy_gbps) -> dict:
+    tables, u, a, b = inputs(spec, B, T, H, D, grad=True)
+    nnz = sum(int((t >= 0).sum()) for t in tables)
+    row = dict(op=f"glr_scan_triton {spec}", B=B, T=T, H=H, D=D, dtype="bfloat16", nnz=nnz)
     try:
-        import triton
-        info["triton"] = triton.__version__
-    except ImportError:
-        info["triton"] = None
-    if device.type == "cuda":
-        prop = torch.cuda.get_device_properties(device)
-        info.update(gpu=prop.name, gpu_memory_gib=round(prop.total_memory / 2**30, 1),
-                    multiprocessors=prop.multi_processor_count)
-    return info
+        with torch.no_grad():
+            glr_scan_triton(u, a, b, tables)
+            row["ms"] = bench(lambda: glr_scan_triton(u, a, b, tables))
+        g = torch.randn_like(u)
+        row["ms_fwd_bwd"] = bench(lambda: glr_scan_triton(u, a, b, tables).backward(g))
+    except Exception as e:           # record, do not hide
+        row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+    el = 2                            # bytes per bf16 element
+    fwd = el * (2 * u.numel() + a.numel() + b.numel())
+    row.update(bytes=fwd, bytes_fwd_bwd=fwd + el * (4 * u.numel() + 2 * (a.numel() + b.numel())) + fwd)
+    row.update(floor_ms=row["bytes"] / copy_gbps / 1e6, floor_ms_fwd_bwd=row["bytes_fwd_bwd"] / copy_gbps / 1e6)
+    if "ms" in row:
+        row.update(over_floor=row["ms"] / row["floor_ms"], over_floor_fwd_bwd=row["ms_fwd_bwd"] / row["floor_ms_fwd_bwd"])
+    return row
 
 
-def timer(device: torch.device):
-    """Median milliseconds of fn(): triton.testing.do_bench (CUDA events) or a synchronized loop."""
-    if device.type == "cuda":
+def sdpa(B, T, H, D, backward=True) -> dict:
+    q, k, v = (torch.randn(B, H, T, D, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    row = dict(op="sdpa causal", B=B, T=T, H=H, D=D, dtype="bfloat16")
+    with torch.no_grad():
+        row["ms"] = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    if backward:
+        g = torch.randn_like(q)
+        row["ms_fwd_bwd"] = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g))
+    return row
+
+
+def fla_gla(B, T, H, D) -> dict:
+    row = dict(op="fla chunk_simple_gla", B=B, T=T, H=H, D=D, dtype="bfloat16")
+    try:
+        import fla
+        from fla.ops.simple_gla import chunk_simple_gla
+        row["fla"] = getattr(fla, "__version__", "?")
+        q, k, v = (torch.randn(B, T, H, D, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+        gl = F.logsigmoid(torch.randn(B, T, H, device="cuda", dtype=torch.float32)).requires_grad_()
+        with torch.no_grad():
+            row["ms"] = bench(lambda: chunk_simple_gla(q, k, v, gl)[0])
         try:
-            from triton.testing import do_bench
-            return (lambda fn: float(do_bench(fn, warmup=50, rep=300, return_mode="median")),
-                    "triton.testing.do_bench median (CUDA events, L2 flushed between runs), warmup 50 ms, rep 300 ms")
-        except ImportError:
-            pass
-
-    def bench(fn, reps=20):
-        fn()
-        out = []
-        for _ in range(reps):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            out.append((time.perf_counter() - t0) * 1e3)
-        return statistics.median(out)
-    return bench, "median of 20 synchronized wall-clock runs after one warm-up"
+            g = torch.randn_like(v)
+            row["ms_fwd_bwd"] = bench(lambda: chunk_simple_gla(q, k, v, gl)[0].backward(g))
+        except Exception as e:
+            row["backward_error"] = f"{type(e).__name__}: {str(e)[:300]} (forward only compared)"
+    except Exception as e:
+        row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+    return row
 
 
-def problem(rng, spec: str, n: int, heads: int, d: int):
-    p = Pattern.from_spec(spec)
-    tables = p.tables(n)
-    a_idx, b_idx = tables
-    u = rng.standard_normal((heads, n, d))
-    a = rng.uniform(0.5, 1.5, (heads,) + a_idx.shape)
-    b = rng.uniform(-1, 1, (heads,) + b_idx.shape) / max(1, b_idx.shape[1])
-    return p, tables, u, a, b
-
-
-def rel_err(out: torch.Tensor, ref: np.ndarray) -> float:
-    out = out.detach().double().cpu().numpy()
-    return float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
-
-
-def verify(device, lengths, specs, heads, d, rng) -> list[dict]:
+def sweep(lengths, B, H, D) -> list[dict]:
     rows = []
-    for spec in specs:
-        for n in lengths:
-            p, tables, u, a, b = problem(rng, spec, n, heads, d)
-            t0 = time.perf_counter()
-            ref = solve(p, a, b, u)
-            ref_s = time.perf_counter() - t0
-            for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
-                for chunk in CHUNKS:
-                    args = [torch.tensor(x, dtype=dtype, device=device) for x in (u, a, b)]
-                    glr_scan(*(torch.randn_like(x) for x in args), tables, chunk=chunk)  # other data first:
-                    err = rel_err(glr_scan(*args, tables, chunk=chunk), ref)              # a CUDA graph replays
-                    rows.append(dict(spec=spec, n=n, dtype=str(dtype).removeprefix("torch."), chunk=chunk,
-                                     rel_err=err, tol=tol, ok=bool(err <= tol), reference_seconds=ref_s))
+    for T in lengths:
+        for spec in SWEEP_SPECS:
+            tables, u, a, b = inputs(spec, B, T, H, D)
+            with torch.no_grad():
+                glr_scan_triton(u, a, b, tables)
+                rows.append(dict(op=spec, T=T, ms=bench(lambda: glr_scan_triton(u, a, b, tables), rep=50)))
+            del u, a, b
+        rows.append(dict(sdpa(B, T, H, D, backward=False), op="sdpa"))
     return rows
 
 
-def time_all(device, lengths, specs, heads, d, rng, bench) -> list[dict]:
-    rows = []
-    for n in lengths:
-        shape = (heads, n, d)
-        u = torch.randn(shape, device=device)
-        h = torch.empty_like(u)
-        copy_ms = bench(lambda: h.copy_(u))
-        rows.append(dict(op="copy u->h (floor)", n=n, dtype="float32", ms=copy_ms,
-                         bytes=2 * u.numel() * 4))
-        for dtype in (torch.float32, torch.bfloat16):
-            q, k, v = (torch.randn((1,) + shape, device=device, dtype=dtype) for _ in range(3))
-            try:
-                ms = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
-                qg, kg, vg = (x.clone().requires_grad_() for x in (q, k, v))
-                ms_fb = bench(lambda: F.scaled_dot_product_attention(qg, kg, vg, is_causal=True).sum().backward())
-                rows.append(dict(op="sdpa causal", n=n, dtype=str(dtype).removeprefix("torch."), ms=ms,
-                                 ms_fwd_bwd=ms_fb, flops=4 * heads * d * n * (n + 1) // 2))
-            except RuntimeError as e:        # out of memory or no kernel: record, do not hide
-                rows.append(dict(op="sdpa causal", n=n, dtype=str(dtype).removeprefix("torch."), error=str(e)[:200]))
-            del q, k, v
-        for spec in specs:
-            tables = Pattern.from_spec(spec).tables(n)
-            a_idx, b_idx = tables
-            a = torch.rand((heads,) + a_idx.shape, device=device) + 0.5
-            b = (torch.rand((heads,) + b_idx.shape, device=device) * 2 - 1) / max(1, b_idx.shape[1])
-            nbytes = 4 * (2 * u.numel() + a.numel() + b.numel())
-            for chunk, graphs in [(c, g) for c in CHUNKS for g in (False, True)]:
-                algorithms.CUDA_GRAPHS = graphs
-                glr_scan(u, a, b, tables, chunk=chunk)                     # plan built outside the timing
-                ms = bench(lambda: glr_scan(u, a, b, tables, chunk=chunk))
-                ug, ag, bg = (x.clone().requires_grad_() for x in (u, a, b))
-                ms_fb = bench(lambda: glr_scan(ug, ag, bg, tables, chunk=chunk).sum().backward())
-                rows.append(dict(op=f"glr_scan {spec}" + (" graph" if graphs else ""), n=n, dtype="float32",
-                                 chunk=chunk, cuda_graphs=graphs, ms=ms, ms_fwd_bwd=ms_fb,
-                                 flops=flops(tables, heads, d), bytes=nbytes,
-                                 nnz=int((a_idx >= 0).sum() + (b_idx >= 0).sum())))
-            algorithms.CUDA_GRAPHS = True
-    return rows
+def fit(rows, lengths) -> list[dict]:
+    """Exponent of ms in T over T >= 2^14, beside the symbolic class and the local exponent of the exact
+    operation count ``total_cost`` over the same T (``n^2/2`` for SDPA)."""
+    out = []
+    big = [T for T in lengths if T >= 2**14]
+    for op in SWEEP_SPECS + ["sdpa"]:
+        ms = [r["ms"] for r in rows if r["op"] == op and r["T"] in big]
+        if len(ms) < 2:
+            continue
+        slope = float(np.polyfit(np.log(big), np.log(ms), 1)[0])
+        if op == "sdpa":
+            cls, work = "n**2", np.array(big, float) ** 2
+        else:
+            p = Pattern.from_spec(op)
+            cls, work = theta(p)["theta_total"], evaluate(total_cost(p), np.array(big))
+        out.append(dict(op=op, fitted_exponent=slope, theta_total=cls,
+                        theory_local_exponent=float(np.polyfit(np.log(big), np.log(work), 1)[0]), T=big))
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu.json"))
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes, any device (checks the script)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu_triton.json"))
+    ap.add_argument("--skip-sweep", action="store_true")
     args = ap.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type != "cuda" and not args.smoke:
-        print("no CUDA device: run with --smoke to check the script on the CPU", file=sys.stderr)
+    if not torch.cuda.is_available():
+        print("needs CUDA", file=sys.stderr)
         return 2
-    rng = np.random.default_rng()
-    lengths, heads, d = ([1, 2, 63, 300], 2, 8) if args.smoke else (LENGTHS, HEADS, D)
-    bench, method = timer(device)
     t0 = time.perf_counter()
-    small = [1, 2, 63, 1000] if args.smoke else [1, 2, 63, 1000, 4097]
-    checks = (verify(device, small + ([] if args.smoke else lengths), SPECS, heads, d, rng)
-              + verify(device, small, ["blocks", "quadratic", "kron:1,11"], heads, d, rng)
-              + verify(device, [1, 2, 63, 1000], ["attention"], heads, d, rng))
-    print(f"verified {len(checks)} cases in {time.perf_counter() - t0:.1f} s; "
-          f"max float64 err {max(c['rel_err'] for c in checks if c['dtype'] == 'float64'):.2e}, "
-          f"max float32 err {max(c['rel_err'] for c in checks if c['dtype'] == 'float32'):.2e}; "
-          f"all ok: {all(c['ok'] for c in checks)}", flush=True)
-    timings = time_all(device, lengths, SPECS, heads, d, rng, bench)
-    result = {"machine": machine(device), "timing_method": method,
-              "shapes": f"glr_scan u[{heads}, n, {d}] (heads, n, d), a/b on the pattern tables; "
-                        f"sdpa q,k,v[1, {heads}, n, {d}], is_causal=True",
-              "command": "python benchmarks/gpu_bench.py" + (" --smoke" if args.smoke else ""),
-              "verification": checks, "timings": timings}
+    B, T, H, D = 2, 16384, 16, 128
+    u = torch.randn(B, T, H, D, device="cuda", dtype=torch.bfloat16)
+    h = torch.empty_like(u)
+    copy_ms = bench(lambda: h.copy_(u))
+    copy_gbps = 2 * u.numel() * 2 / copy_ms / 1e6
+    rows = [dict(op="copy u->h", B=B, T=T, H=H, D=D, dtype="bfloat16", ms=copy_ms, bytes=4 * u.numel(),
+                 GB_per_s=copy_gbps)]
+    del u, h
+    rows.append(sdpa(B, T, H, D))
+    rows.append(fla_gla(B, T, H, D))
+    for spec in SPECS:
+        rows.append(ours(spec, B, T, H, D, copy_gbps))
+        print(rows[-1], flush=True)
+    lengths = [2**k for k in range(10, 18)]
+    sweep_rows = [] if args.skip_sweep else sweep(lengths, 1, 16, 64)
+    prop = torch.cuda.get_device_properties(0)
+    import triton
+    header = dict(machine(), gpu=prop.name, multiprocessors=prop.multi_processor_count, triton=triton.__version__,
+                  cuda=torch.version.cuda)
+    result = dict(machine=header, command="python benchmarks/gpu_bench.py",
+                  timing="triton.testing.do_bench median (CUDA events), warmup 25 ms",
+                  rows=rows, sweep=dict(shape="B1 H16 D64 bf16, forward", rows=sweep_rows,
+                                        fits=fit(sweep_rows, lengths)),
+                  seconds=time.perf_counter() - t0)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    print(f"{'op':30s} {'n':>6s} {'dtype':9s} {'chunk':>5s} {'fwd ms':>9s} {'fwd+bwd ms':>10s}")
-    for r in timings:
-        print(f"{r['op']:30s} {r['n']:6d} {r['dtype']:9s} {str(r.get('chunk', '')):>5s} "
-              f"{r.get('ms', math.nan):9.3f} {r.get('ms_fwd_bwd', math.nan):10.3f} {r.get('error', '')}")
-    return 0 if all(c["ok"] for c in checks) else 1
+    for r in rows:
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
+    for f in result["sweep"]["fits"]:
+        print(f)
+    return 0
 
 
 if __name__ == "__main__":
