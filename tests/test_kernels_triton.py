@@ -56,22 +56,23 @@ def flat(x, heads):
 @pytest.mark.parametrize("n", [1, 2, 63, 200])
 @pytest.mark.parametrize("spec", FAMILIES)
 def test_forward_and_backward_match_float64(rng, spec, n, dtype):
-    p, tables, (u, a, b), (u64, a64, b64) = problem(rng, spec, n, dtype=dtype)
+    heads = 4 if n <= 2 else 1      # bf16 error is relative to the norm: a single element can cancel
+    p, tables, (u, a, b), (u64, a64, b64) = problem(rng, spec, n, heads=heads, dtype=dtype)
     u, a, b = (x.requires_grad_() for x in (u, a, b))
     h = glr_scan_triton(u, a, b, tables, chunk=CHUNK)
     assert h.dtype == dtype and h.shape == u.shape
     ref = solve(p, a64.numpy(), b64.numpy(), u64.numpy())
-    assert rel_err(flat(h, 1), ref) <= TOL[dtype], "forward"
+    assert rel_err(flat(h, heads), ref) <= TOL[dtype], "forward"
 
     g = torch.randn_like(h)
     h.backward(g)
     refs = [x.clone().requires_grad_() for x in (u64, a64, b64)]
     idx = [torch.as_tensor(t, dtype=torch.int64) for t in tables]
-    scan_dense(*refs, *idx).backward(torch.tensor(flat(g, 1)))
+    scan_dense(*refs, *idx).backward(torch.tensor(flat(g, heads)))
     for x, r, name in zip((u, a, b), refs, "uab"):
         assert x.grad.dtype == dtype
         if r.grad.numel():
-            assert rel_err(flat(x.grad, 1), r.grad.numpy()) <= TOL[dtype], f"d{name}"
+            assert rel_err(flat(x.grad, heads), r.grad.numpy()) <= TOL[dtype], f"d{name}"
 
 
 @pytest.mark.parametrize("spec", ["fenwick", "window:3+power2"])
