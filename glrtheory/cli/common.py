@@ -1,8 +1,14 @@
-"""Shared pieces of the CLI verbs: arguments, JSON output and plotting back-end."""
+"""Shared pieces of the CLI verbs: arguments, pattern specs and references, JSON output, plotting."""
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
+import os
+import re
+import sys
+from pathlib import Path
 
 from ..errors import GLRError
 from ..patterns import Pattern
@@ -29,8 +35,65 @@ def print_json(data) -> None:
     print(json.dumps(data, indent=2))
 
 
+#: ``module:attribute`` (as uvicorn and gunicorn take an app): a dotted module or a ``.py`` file, then a
+#: dotted attribute path. Built-in specs never match: their arguments are numbers.
+_REFERENCE = re.compile(r"(?P<module>.+):(?P<attr>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\Z")
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
+
+
 def pattern_arg(spec: str) -> Pattern:
+    """A pattern from a spec string (``power2``, ``window:64+fenwick``) or from the user's code:
+    ``module:attribute`` or ``path/to/file.py:attribute``, where the attribute is a ``Pattern`` or a
+    function of no arguments that returns one. The module is imported, never evaluated as a string."""
+    m = _REFERENCE.match(spec.strip())
+    if m and (m["module"].endswith(".py") or _DOTTED.match(m["module"])):
+        return load_pattern(m["module"], m["attr"])
     return Pattern.from_spec(spec)
+
+
+def _import(module: str):
+    """Import a dotted module (the current directory first on the path) or a ``.py`` file by path."""
+    if module.endswith(".py"):
+        path = Path(module).expanduser().resolve()
+        if not path.is_file():
+            raise GLRError(f"pattern file {module!r} does not exist")
+        name = f"_glr_user_{path.stem}_{abs(hash(str(path)))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        folder = str(path.parent)
+    else:
+        name, spec, folder = module, None, os.getcwd()
+    sys.path.insert(0, folder)
+    try:
+        if spec is None:
+            return importlib.import_module(name)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        return mod
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop(name, None) if spec is not None else None
+        raise GLRError(f"importing {module!r} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.remove(folder)
+
+
+def load_pattern(module: str, attr: str) -> Pattern:
+    """``getattr(import(module), attr)`` as a Pattern (a zero-argument callable is called once)."""
+    obj = _import(module)
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise GLRError(f"{module!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if callable(obj) and not isinstance(obj, Pattern):
+        try:
+            obj = obj()
+        except GLRError:
+            raise
+        except Exception as exc:
+            raise GLRError(f"calling {module}:{attr}() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(obj, Pattern):
+        raise GLRError(f"{module}:{attr} is a {type(obj).__name__}, not a glrtheory Pattern")
+    return obj
 
 
 def pyplot(path: str):

@@ -4,13 +4,15 @@
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import GLRError
-from .support import (LagSupport, Support, TableSupport, check_integer, check_length, rows_to_table,
-                      union)
+from .rules import (DENSE_MASK_MAX_ENTRIES, RULE_MAX_ENTRIES, RULE_MAX_SECONDS, RuleSide, SparseSupport,
+                    to_csr)
+from .support import LagSupport, Support, check_integer, check_length, union
 
 SupportFactory = Callable[[int], Support]
 
@@ -19,8 +21,8 @@ class Pattern:
     """A causal pattern: for every length n, an A-side and a B-side ``Support``.
 
     Build one with ``Pattern.from_spec("power2")``, a family constructor from
-    ``glrtheory.patterns.families``, ``Pattern.from_lags``, ``Pattern.from_masks`` or
-    ``Pattern.from_sets``; unite patterns with ``p + q`` (``A = A_p | A_q``, ``B = B_p | B_q``).
+    ``glrtheory.patterns.families``, ``Pattern.from_lags``, ``Pattern.from_rule`` (any n),
+    ``Pattern.from_masks`` or ``Pattern.from_sets``; unite patterns with ``p + q`` (``A = A_p | A_q``, ``B = B_p | B_q``).
     """
 
     def __init__(self, spec: str, a: SupportFactory, b: SupportFactory, max_length: int | None = None,
@@ -91,31 +93,60 @@ class Pattern:
                        lambda n: LagSupport(n, b_arr, strict=True), doc=doc)
 
     @staticmethod
+    def from_rule(a_rule=None, b_rule=None, *, kind: str = "sources", spec: str | None = None,
+                  doc: str = "", max_seconds: float = RULE_MAX_SECONDS,
+                  max_entries: int = RULE_MAX_ENTRIES) -> "Pattern":
+        """A pattern from vectorized rules ``t -> S(t)``, evaluated lazily at any n.
+
+        Parameters
+        ----------
+        a_rule, b_rule : callable or None
+            ``rule(t)`` receives int64 positions ``t [m]`` and returns their sets as a 2-D integer array
+            ``[m, w]``, a pair ``(values, keep)`` (values broadcast against the boolean mask ``keep``),
+            or a list of m 1-D arrays. None gives ``A(t) = {t}`` / ``B(t) = {}``.
+        kind : {"sources", "lags"}
+            The rules return positions s, or lags l with ``s = t - l``.
+        spec : str, optional
+            The label in reports (default ``rule(<a name>, <b name>)``).
+        max_seconds, max_entries : limits of one evaluation (time, and entries of one side).
+
+        Raises
+        ------
+        GLRError
+            A source outside ``0..t`` (A) or ``0..t-1`` (B), a malformed result, an exception in the rule,
+            or a rule over a limit; the rule is first evaluated at ``n = 16`` to fail early.
+
+        Notes
+        -----
+        Memory O(n + nnz) (compressed rows): the supports at n are the first n rows, so the rule is
+        evaluated once per position and reused at every smaller n.
+        """
+        def make(rule, strict):
+            name = getattr(rule, "__name__", type(rule).__name__)
+            return RuleSide(rule, strict, kind, name, max_seconds, max_entries), name
+
+        a, a_name = (_diag_a, "diagonal") if a_rule is None else make(a_rule, False)
+        b, b_name = (_empty_b, "none") if b_rule is None else make(b_rule, True)
+        p = Pattern(spec or f"rule({a_name}, {b_name})", a, b, doc=doc)
+        p.tables(16)
+        return p
+
+    @staticmethod
     def from_masks(a_mask, b_mask, spec: str = "custom") -> "Pattern":
-        """A user pattern from boolean ``N x N`` masks; defined for every n <= N (leading blocks)."""
-        a_mask = _check_mask(a_mask, "A")
-        b_mask = _check_mask(b_mask, "B")
-        if a_mask.shape != b_mask.shape:
-            raise GLRError(f"A and B masks differ in shape: {a_mask.shape} vs {b_mask.shape}")
-        nmax = a_mask.shape[0]
-        if np.triu(a_mask, 1).any():
-            t, s = np.argwhere(np.triu(a_mask, 1))[0]
-            raise GLRError(f"A is not causal: A({t}) contains s={s} > t")
-        if np.triu(b_mask, 0).any():
-            t, s = np.argwhere(np.triu(b_mask, 0))[0]
-            raise GLRError(f"B is not strictly causal: B({t}) contains s={s} >= t")
-        ta = _mask_table(a_mask)
-        tb = _mask_table(b_mask)
-
-        def side(table, strict):
-            return lambda n: TableSupport(n, rows_to_table(table[:n].astype(np.int64)), strict)
-
-        return Pattern(spec, side(ta, False), side(tb, True), max_length=nmax)
+        """A user pattern from boolean ``N x N`` masks (numpy, dense up to ``N = 8192``, or scipy.sparse);
+        defined for every n <= N (leading blocks)."""
+        entries = []
+        for mask, name in ((a_mask, "A"), (b_mask, "B")):
+            entries.append(_mask_entries(mask, name, DENSE_MASK_MAX_ENTRIES))
+        (na, ra, ca), (nb, rb, cb) = entries
+        if na != nb:
+            raise GLRError(f"A and B masks differ in shape: {(na, na)} vs {(nb, nb)}")
+        return _sparse_pattern(spec, to_csr(ra, ca, na, False, "mask"), to_csr(rb, cb, nb, True, "mask"), na)
 
     @staticmethod
     def from_sets(a_sets: Sequence[Sequence[int]], b_sets: Sequence[Sequence[int]],
                   spec: str = "custom") -> "Pattern":
-        """A user pattern from explicit sets ``A(t)``, ``B(t)`` for ``0 <= t < N``."""
+        """A user pattern from explicit sets ``A(t)``, ``B(t)`` for ``0 <= t < N`` (stored sparse)."""
         try:
             a_sets, b_sets = [list(r) for r in a_sets], [list(r) for r in b_sets]
         except TypeError:
@@ -123,21 +154,20 @@ class Pattern:
         if len(a_sets) != len(b_sets):
             raise GLRError(f"A and B give different lengths: {len(a_sets)} vs {len(b_sets)}")
         n = check_length(len(a_sets))
-        masks = np.zeros((2, n, n), dtype=bool)
-        for side, sets in enumerate((a_sets, b_sets)):
-            name = "AB"[side]
-            for t, row in enumerate(sets):
-                for s in row:
-                    if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
-                        raise GLRError(f"{name}({t}) holds a non-integer position {s!r}")
-                    if s < 0:
-                        raise GLRError(f"{name}({t}) holds a negative position {s}")
-                    limit = t if side else t + 1
-                    if s >= limit:
-                        rel = ">=" if side else ">"
-                        raise GLRError(f"{name}({t}) contains s={s} {rel} t: the support is not causal")
-                    masks[side, t, s] = True
-        return Pattern.from_masks(masks[0], masks[1], spec=spec)
+        csr = []
+        for strict, sets in ((False, a_sets), (True, b_sets)):
+            flat = [s for row in sets for s in row]
+            for s in flat:
+                if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+                    t = next(t for t, row in enumerate(sets) if any(x is s for x in row))
+                    raise GLRError(f"{'AB'[strict]}({t}) holds a non-integer position {s!r}")
+            rows = np.repeat(np.arange(n), [len(r) for r in sets])
+            try:
+                cols = np.array(flat, dtype=np.int64)
+            except OverflowError:
+                raise GLRError(f"{'AB'[strict]} holds a position beyond int64") from None
+            csr.append(to_csr(rows, cols, n, strict, "sets"))
+        return _sparse_pattern(spec, csr[0], csr[1], n)
 
     def __add__(self, other: "Pattern") -> "Pattern":
         if not isinstance(other, Pattern):
@@ -159,17 +189,42 @@ def _lag_array(lags, minimum: int, what: str) -> np.ndarray:
     return np.unique(np.array([check_integer(v, what, minimum) for v in lags], dtype=np.int64))
 
 
-def _check_mask(mask, name: str) -> np.ndarray:
-    m = np.asarray(mask)
-    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
-        raise GLRError(f"{name} mask must be a non-empty square matrix, got shape {m.shape}")
-    if m.dtype != bool:
-        if not np.isin(m, (0, 1)).all():
-            raise GLRError(f"{name} mask must hold booleans or 0/1")
-        m = m.astype(bool)
-    return m
+def _diag_a(n: int) -> Support:
+    return LagSupport(n, (0,), strict=False)
 
 
-def _mask_table(mask: np.ndarray) -> np.ndarray:
-    idx = np.where(mask, np.arange(mask.shape[0])[None, :], -1)
-    return rows_to_table(idx)
+def _empty_b(n: int) -> Support:
+    return LagSupport(n, (), strict=True)
+
+
+def _mask_entries(mask, name: str, dense_limit: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(N, rows, cols)`` of the true entries of a square 0/1 mask (numpy or scipy.sparse)."""
+    import scipy.sparse
+
+    sparse = scipy.sparse.issparse(mask)
+    shape = mask.shape if sparse else np.shape(mask)
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] == 0:
+        raise GLRError(f"{name} mask must be a non-empty square matrix, got shape {tuple(shape)}")
+    if sparse:
+        coo = scipy.sparse.coo_matrix(mask)
+        values, rows, cols = coo.data, coo.row, coo.col
+    else:
+        if shape[0] * shape[1] > dense_limit:
+            raise GLRError(f"a dense {name} mask of {shape[0]}x{shape[1]} is over the limit "
+                           f"{dense_limit} entries (N <= {math.isqrt(dense_limit)}); pass a scipy.sparse "
+                           f"matrix, sets, or a rule (Pattern.from_rule)")
+        values = np.asarray(mask)
+        rows, cols = np.nonzero(values)
+        values = values[rows, cols]
+    if values.dtype != bool and not np.isin(values, (0, 1)).all():
+        raise GLRError(f"{name} mask must hold booleans or 0/1")
+    keep = values.astype(bool)
+    return shape[0], rows[keep], cols[keep]
+
+
+def _sparse_pattern(spec: str, a_csr, b_csr, nmax: int) -> "Pattern":
+    """A pattern of two compressed-row sides defined for n <= nmax."""
+    def side(csr, strict):
+        return lambda n: SparseSupport(n, csr[0], csr[1], strict)
+
+    return Pattern(spec, side(a_csr, False), side(b_csr, True), max_length=nmax)
