@@ -9,69 +9,7 @@ from hypothesis import strategies as st
 from glrtheory import GLRError, Pattern
 from glrtheory.patterns.support import last_use_from_table
 from helpers import BUILTIN_SPECS, lengths, specs
-
-
-# -- definition-level references, written from the docstrings, independent of the library ----------
-def _lag_sets(lag_list, n):
-    return [], [sorted(t - l for l in lag_list if 1 <= l <= t) for t in range(n)]
-
-
-def _digits(x, m, k):
-    return [(x // m**j) % m for j in range(k)]
-
-
-def naive_sets(spec: str, n: int):
-    """A(t), B(t) straight from each family's definition (one term only)."""
-    name, _, arg = spec.partition(":")
-    diag = [[t] for t in range(n)]
-    if name == "ssm":
-        return diag, [[t - 1] if t else [] for t in range(n)]
-    if name == "attention":
-        return [list(range(t + 1)) for t in range(n)], [[] for _ in range(n)]
-    if name == "window":
-        w = int(arg)
-        return [list(range(max(0, t - w + 1), t + 1)) for t in range(n)], [[] for _ in range(n)]
-    if name == "lags":
-        return diag, _lag_sets([int(x) for x in arg.split(",")], n)[1]
-    if name in ("power", "power2"):
-        base = int(arg) if arg else 2
-        return diag, _lag_sets([base**k for k in range(40) if base**k < 2 * n + 2], n)[1]
-    if name == "quadratic":
-        return diag, _lag_sets([k * k + 1 for k in range(n + 1)], n)[1]
-    if name == "exponent":
-        alpha = float(arg)
-        if alpha == 0:
-            lag_list = [1]
-        else:
-            lag_list = [math.floor(k ** (1 / alpha) * (1 + 1e-12)) for k in range(1, n + 2)
-                        if k ** (1 / alpha) < 2 * n + 2]
-        return diag, _lag_sets(lag_list, n)[1]
-    if name == "fenwick":
-        return diag, [sorted({((t - 1) >> k) << k for k in range(40)}) if t else [] for t in range(n)]
-    if name == "blocks":
-        c = int(arg) if arg else math.ceil(math.sqrt(n))
-        return ([list(range(c * (t // c), t + 1)) for t in range(n)],
-                [[c * (t // c) - 1] if t >= c else [] for t in range(n)])
-    if name == "kron":
-        rows = arg.split(",")
-        m = len(rows)
-        K = [[int(r[j]) if j < len(r) else 0 for j in range(m)] for r in rows]
-        k = 1
-        while m**k < n:
-            k += 1
-        return diag, [[s for s in range(t) if all(K[a][b] for a, b in zip(_digits(t, m, k), _digits(s, m, k)))]
-                      for t in range(n)]
-    raise AssertionError(spec)
-
-
-def naive_union(spec, n):
-    a_sets, b_sets = [set() for _ in range(n)], [set() for _ in range(n)]
-    for term in spec.split("+"):
-        ta, tb = naive_sets(term, n)
-        for t in range(n):
-            a_sets[t] |= set(ta[t])
-            b_sets[t] |= set(tb[t])
-    return [sorted(x) for x in a_sets], [sorted(x) for x in b_sets]
+from naive_patterns import exact_root_floors, naive_union, sets_to_table
 
 
 def check_table(table: np.ndarray, n: int, strict: bool) -> None:
@@ -89,14 +27,34 @@ def check_table(table: np.ndarray, n: int, strict: bool) -> None:
 
 
 # -- families ----------------------------------------------------------------------------------------
+FAMILY_N = 300
+
+
 @pytest.mark.parametrize("spec", BUILTIN_SPECS)
-@pytest.mark.parametrize("n", [1, 2, 63, 200])
-def test_family_matches_definition(spec, n):
+def test_family_matches_definition_for_every_n(spec):
+    """tables(n) equal the naive definition for every n <= 300; prefix-stable families also satisfy
+    ``tables(n) == tables(300)[:n]`` (trimmed to the width of the first n rows)."""
     p = Pattern.from_spec(spec)
-    a_idx, b_idx = p.tables(n)
-    check_table(a_idx, n, strict=False)
-    check_table(b_idx, n, strict=True)
-    assert p.sets(n) == tuple(naive_union(spec, n))
+    stable = "blocks" not in spec.split("+")      # bare blocks: block size ceil(sqrt n) depends on n
+    if stable:
+        ref = [sets_to_table(x) for x in naive_union(spec, FAMILY_N)]
+        full = p.tables(FAMILY_N)
+    for n in range(1, FAMILY_N + 1):
+        tables = p.tables(n)
+        want = ([sets_to_table(x) for x in naive_union(spec, n)] if not stable
+                else [_prefix(r, n) for r in ref])
+        for side, (got, w) in enumerate(zip(tables, want)):
+            check_table(got, n, strict=bool(side))
+            assert np.array_equal(got, w), f"{spec} n={n} side {'AB'[side]}"
+            if stable:
+                assert np.array_equal(got, _prefix(full[side], n)), f"{spec}: tables({n}) != tables(N)[:n]"
+
+
+def _prefix(table, n):
+    """The first n rows, trimmed to the longest of them."""
+    rows = table[:n]
+    width = int((rows >= 0).sum(axis=1).max()) if rows.size else 0
+    return rows[:, :width]
 
 
 @settings(max_examples=40)
@@ -134,14 +92,61 @@ def test_power2_table_at_two_to_the_twenty():
     assert set(b_idx[t]) == {t - 2**k for k in range(20)}
 
 
-@pytest.mark.parametrize("alpha", [0.1, 0.25, 1 / 3, 0.5, 0.77, 1.0])
-def test_exponent_lag_count_is_theta_t_alpha(alpha):
-    """Exactly ceil((t+1)^alpha) - 1 lags are <= t, hence Theta(t^alpha) per token."""
+ALPHAS = ["0.1", "0.25", "0.3333333333333333", "0.37", "0.5", "0.714286", "0.77", "0.8", "0.9", "0.95",
+          "0.99", "0.999", "1"]
+
+
+def _cache_upper(lags, ns):
+    """``min(l_k, n - l_k + l_{k-1})`` from a sorted lag array (l_k the largest lag <= n-1, l_0 = 0)."""
+    padded = np.concatenate([[0], lags])
+    k = np.searchsorted(lags, ns - 1, side="right")
+    last, prev = padded[k], padded[np.maximum(k - 1, 0)]
+    return np.maximum(0, np.minimum(last, ns - last + prev))
+
+
+def _check_exponent(alpha: str, n: int, lags: np.ndarray, ts, ns) -> None:
+    """Family lags, symbolic decode cost at ts and cache bound at ns against the reference ``lags``."""
+    from glrtheory.patterns.families import exponent_lags
+    from glrtheory.symbolic.costs import cost_forms, evaluate
+
+    got = exponent_lags(float(alpha), n)
+    assert got.size == lags.size and np.array_equal(got, lags), (
+        f"exponent:{alpha} n={n}: first difference at k={np.flatnonzero(got[:lags.size] != lags[:got.size])[:3] + 1}")
+    f = cost_forms(Pattern.from_spec(f"exponent:{alpha}"))
+    want = 1 + np.searchsorted(lags, ts, side="right")           # |A(t)| + |B(t)| = 1 + #{lags <= t}
+    assert np.array_equal(evaluate(f.decode_cost, None, ts), want), f"exponent:{alpha} decode"
+    upper = f.cache_peak.upper if alpha not in ("0", "1") else f.cache_peak
+    assert np.array_equal(evaluate(upper, ns), _cache_upper(lags, ns)), f"exponent:{alpha} cache bound"
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_exponent_is_exact_for_every_n_up_to_5000(alpha):
+    """``floor(k^(1/alpha))`` against mpmath at 50 digits (integer tie test) for every lag <= 4999;
+    the decode cost ``1 + #{lags <= t}`` for every t < 5000 and the cache bound for every n <= 5000."""
     n = 5000
+    ref = exact_root_floors(alpha, int(n ** float(alpha)) + 3)
+    lags = ref[ref <= n - 1].astype(np.int64)
+    assert lags.size == math.ceil(n ** float(alpha)) - 1 or alpha == "1"
+    _check_exponent(alpha, n, lags, np.arange(n), np.arange(1, n + 1))
     counts = Pattern.from_spec(f"exponent:{alpha}").support_b(n).counts()
-    t = np.arange(n)
-    expected = np.ceil((t + 1) ** alpha * (1 - 1e-12)) - 1
-    assert np.array_equal(counts, expected.astype(np.int64))
+    assert np.array_equal(counts, np.searchsorted(lags, np.arange(n), side="right"))
+
+
+@pytest.mark.parametrize("alpha, n", [("0.95", 2**20)] + [(a, 2**24) for a in
+                                      ("0.714286", "0.77", "0.8", "0.9", "0.99", "0.999")])
+def test_exponent_is_exact_at_large_n(alpha, n):
+    """Where float rounding broke the definition (e.g. ``floor(306505^(20/19)) = 595932``, not 595933):
+    every lag at n = 2^20 / 2^24, the decode cost at every lag and the position before it, and the
+    cache bound at n and at the lag boundaries."""
+    ref = exact_root_floors(alpha, int(n ** float(alpha)) + 3)
+    lags = ref[ref <= n - 1].astype(np.int64)
+    if alpha == "0.95":
+        assert lags[306504] == 595932
+    rng = np.random.default_rng(0)
+    picks = np.unique(np.concatenate([rng.choice(lags, 20_000), lags[-2_000:]]))
+    ts = np.concatenate([picks - 1, picks, [n - 1]])
+    ns = np.concatenate([picks, picks + 1, [n]])
+    _check_exponent(alpha, n, lags, ts, ns)
 
 
 def test_spec_round_trip_and_aliases():

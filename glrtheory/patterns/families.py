@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
+import mpmath
 import numpy as np
+import sympy
 
 from ..errors import GLRError
 from .pattern import Pattern
@@ -77,27 +80,28 @@ def quadratic() -> Pattern:
     return _lag_family("quadratic", lag_fn, quadratic.__doc__)
 
 
-def exponent_lags(alpha: float, n: int) -> np.ndarray:
-    """The lags ``floor(k^(1/alpha))`` for k >= 1 that are <= n-1 (alpha = 0: the single lag 1).
+def exponent_lags(alpha, n: int) -> np.ndarray:
+    """The lags ``floor(k^(1/alpha))`` for k >= 1 that are <= n-1 (alpha = 0: the single lag 1), exact.
 
-    There are ``ceil((t+1)^alpha) - 1``, i.e. Theta(t^alpha), such lags <= t: consecutive values of
-    ``k^p`` with ``p = 1/alpha >= 1`` differ by at least 1, so the floors are distinct.
+    alpha is taken as the exact fraction ``r/s`` of its shortest decimal (the number its spec shows),
+    so ``floor(k^(s/r))`` is decided in integers (``floor_rational_power``). There are
+    ``ceil(n^alpha) - 1``, i.e. Theta(n^alpha), such lags: consecutive values of ``k^p`` with
+    ``p = 1/alpha >= 1`` differ by at least 1, so the floors are distinct.
     """
-    if alpha == 0:
+    frac = exact_fraction(alpha)
+    if frac == 0:
         return np.array([1], dtype=np.int64)[: max(n - 1, 0)]
-    p = 1.0 / alpha
-    kmax = int(math.floor(n ** alpha)) + 2
-    with np.errstate(over="ignore"):
-        v = np.arange(1, kmax + 1, dtype=np.float64) ** p
-    v = np.floor(v * (1 + 1e-12))          # guard k^p landing just below an integer
-    return np.unique(v[v <= n - 1].astype(np.int64))
+    kmax = int(math.floor(n ** float(frac))) + 2
+    v, _ = floor_rational_power(np.arange(1, kmax + 1), frac.denominator, frac.numerator)
+    return v[v <= n - 1].astype(np.int64)
 
 
 def exponent(alpha: float) -> Pattern:
     """Any complexity: ``A(t) = {t}``, ``B(t) = {t - floor(k^(1/alpha)) : k >= 1}``.
 
     Per-token cost Theta(t^alpha), total cost Theta(n^(1 + alpha)), for alpha in [0, 1]
-    (alpha = 0: the single lag 1; alpha = 1: every lag, a dense B).
+    (alpha = 0: the single lag 1; alpha = 1: every lag, a dense B). alpha means the exact fraction of
+    its shortest decimal, e.g. 0.95 = 19/20, and the lags are exact integers at every n.
     """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
         raise GLRError(f"exponent alpha must be a finite number, got {alpha!r}")
@@ -105,6 +109,61 @@ def exponent(alpha: float) -> Pattern:
         raise GLRError(f"exponent alpha must lie in [0, 1], got {alpha}")
     alpha = float(alpha)
     return _lag_family("exponent:" + np.format_float_positional(alpha, trim="-"), lambda n: exponent_lags(alpha, n), exponent.__doc__)
+
+
+# -- exact floor of rational powers (exponent:alpha) ------------------------------------------------
+
+#: Values of x^(num/den) within this relative distance of an integer are decided exactly (the float64
+#: error of x ** (num/den) is below 6e-15 relative for x^(num/den) < 2^62).
+NEAR_INTEGER = 1e-12
+#: Integer test x^num <= m^den when both exponents are at most this; larger ones use mpmath.
+SMALL_EXPONENT = 4096
+
+
+def floor_rational_power(x, num: int, den: int) -> tuple[np.ndarray, np.ndarray]:
+    """``floor(x^(num/den))`` and whether ``x^(num/den)`` is an integer, for integers ``x >= 0``.
+
+    Exact: float64 for the bulk; a value within ``NEAR_INTEGER`` of an integer m is decided by
+    ``m^den <= x^num`` in integers when ``num, den <= SMALL_EXPONENT``, else by mpmath at growing
+    precision after the tie test (with ``gcd(num, den) = 1``, ``x^(num/den)`` is an integer iff x is a
+    perfect den-th power; otherwise it is irrational and never equals m). Values above 2^53 and
+    non-integer or negative x keep the float result (NaN for negative x).
+    """
+    g = math.gcd(num, den)
+    num, den = num // g, den // g
+    xf = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        v = np.where(xf >= 0, xf, np.nan) ** (num / den)
+        m = np.rint(v)
+        near = np.abs(v - m) <= NEAR_INTEGER * np.maximum(1.0, v)
+    out, is_int = np.floor(v), near.copy()
+    exact = near & (xf == np.rint(xf)) & (v < 2.0**53)
+    for i in zip(*np.nonzero(exact)):
+        out[i], is_int[i] = _decide(int(xf[i]), num, den, int(m[i]))
+    return out, is_int
+
+
+def _decide(x: int, num: int, den: int, m: int) -> tuple[int, bool]:
+    """floor and integrality of ``x^(num/den)`` known to lie within NEAR_INTEGER of the integer m."""
+    if max(num, den) <= SMALL_EXPONENT:
+        lhs, rhs = x**num, m**den
+        return (m, lhs == rhs) if lhs >= rhs else (m - 1, False)
+    root, perfect = sympy.integer_nthroot(x, den)
+    if perfect:
+        return root**num, True
+    dps = 50
+    while dps <= 10_000:            # irrational: some precision separates it from m
+        with mpmath.workdps(dps):
+            w = mpmath.exp(mpmath.log(x) * num / den)
+            if abs(w - m) > mpmath.mpf(10) ** (15 - dps) * m:
+                return (m if w > m else m - 1), False
+        dps *= 2
+    raise GLRError(f"cannot decide floor({x}^({num}/{den})) within 10000 digits")
+
+
+def exact_fraction(alpha) -> Fraction:
+    """alpha as the exact fraction of its shortest decimal (the number the spec string shows)."""
+    return Fraction(np.format_float_positional(float(alpha), trim="-"))
 
 
 def fenwick() -> Pattern:

@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import GLRError
+from ..patterns.families import floor_rational_power
 
 N_SYM = sp.Symbol("n", integer=True, positive=True)
 T_SYM = sp.Symbol("t", integer=True, nonnegative=True)
@@ -102,7 +103,7 @@ class CostForms:
 
 # -- numeric evaluation ---------------------------------------------------------------------------
 
-_GUARD = 1e-12  # relative float guard for floor/ceil of exact integers (the families use the same)
+_GUARD = 1e-12  # relative float guard for floor/ceil of exact integers (such as log(8)/log(2))
 
 
 def _np_floor(x):
@@ -115,25 +116,48 @@ def _np_ceil(x):
     return np.ceil(x - _GUARD * np.maximum(1.0, np.abs(x)))
 
 
+def _np_floor_pow(x, num, den):
+    return floor_rational_power(x, int(num), int(den))[0]
+
+
+def _np_ceil_pow(x, num, den):
+    low, is_int = floor_rational_power(x, int(num), int(den))
+    return low + ~is_int
+
+
 def _np_popcount(x):
     x = np.asarray(np.rint(x), dtype=np.int64)
     return np.bitwise_count(np.maximum(x, 0)).astype(np.float64)
 
 
-_MODULES = [{"floor": _np_floor, "ceiling": _np_ceil, "popcount": _np_popcount}, "numpy"]
+_FLOOR_POW, _CEIL_POW = sp.Function("floor_pow"), sp.Function("ceil_pow")
+_MODULES = [{"floor": _np_floor, "ceiling": _np_ceil, "popcount": _np_popcount,
+             "floor_pow": _np_floor_pow, "ceil_pow": _np_ceil_pow}, "numpy"]
+
+
+def _is_root_power(e) -> bool:
+    """floor/ceiling of ``x^(num/den)`` with a non-integer rational exponent."""
+    return (isinstance(e, (sp.floor, sp.ceiling)) and e.args[0].is_Pow and e.args[0].exp.is_Rational
+            and not e.args[0].exp.is_Integer)
+
+
+def _exact_root_power(e):
+    base, q = e.args[0].base, e.args[0].exp
+    return (_FLOOR_POW if isinstance(e, sp.floor) else _CEIL_POW)(base, q.p, q.q)
 
 
 def evaluate(form, n_values=None, t_values=None):
     """A form at many arguments -> float64 array (``Bounds`` -> a pair of arrays), vectorized.
 
-    floor/ceil carry a relative guard of 1e-12 so that exact integers computed in floating point (such
-    as ``log(8)/log(2)``) round correctly; non-integer values of the formulas here stay much farther
-    than that from an integer for n <= 2^26.
+    ``floor(x^(p/q))`` and ``ceiling(x^(p/q))`` of integers x are exact (``floor_rational_power``:
+    float64 for the bulk, integer or high-precision arithmetic near integers). Other floor/ceil carry
+    a relative guard of 1e-12 so that exact integers computed in floating point (such as
+    ``log(8)/log(2)``) round correctly.
     """
     if isinstance(form, Bounds):
         return Bounds(evaluate(form.lower, n_values, t_values), evaluate(form.upper, n_values, t_values))
-    expr = sp.sympify(form).replace(sp.floor, sp.Function("floor")).replace(
-        sp.ceiling, sp.Function("ceiling"))
+    expr = sp.sympify(form).replace(_is_root_power, _exact_root_power)
+    expr = expr.replace(sp.floor, sp.Function("floor")).replace(sp.ceiling, sp.Function("ceiling"))
     f = sp.lambdify((N_SYM, T_SYM), expr, modules=_MODULES)
     nv = np.zeros(1) if n_values is None else np.asarray(n_values, dtype=np.float64)
     tv = np.zeros(1) if t_values is None else np.asarray(t_values, dtype=np.float64)
