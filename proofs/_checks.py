@@ -2,7 +2,7 @@
 import numpy as np
 
 from glrtheory import analysis
-from glrtheory.symbolic.costs import evaluate
+from glrtheory.symbolic.costs import Bounds, evaluate
 
 
 def caches(p, ns) -> np.ndarray:
@@ -24,3 +24,13 @@ def same(what: str, got, want) -> None:
     bad = np.flatnonzero(got != want)
     assert bad.size == 0, f"{what}: mismatch at index {bad[0]}: formula {got[bad[0]]} != exact {want[bad[0]]}"
     print(f"  checked: {what} ({got.size} values)")
+
+
+def agrees(what: str, typed, form, ns=None, ts=None) -> None:
+    """The proof's own typed formula equals the library's closed form (each end of ``Bounds``) at every
+    argument, so the statement and glrtheory.symbolic.costs cannot drift apart."""
+    pairs = zip(typed, form) if isinstance(form, Bounds) else [(typed, form)]
+    for mine, theirs in pairs:
+        v, w = evaluate(mine, ns, ts), evaluate(theirs, ns, ts)
+        assert np.allclose(v, w, rtol=1e-12, atol=1e-9), f"{what}: the proof's {mine} != library {theirs}"
+    print(f"  checked: {what}: the statement's formula is the library's closed form")

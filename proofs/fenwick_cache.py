@@ -36,9 +36,9 @@ import numpy as np
 import sympy as sp
 
 from glrtheory import Pattern, analysis, graph
-from glrtheory.symbolic.costs import Bounds, cost_forms, evaluate
+from glrtheory.symbolic.costs import N_SYM, T_SYM, Bounds, cost_forms, evaluate, popcount
 
-from ._checks import caches, same, values
+from ._checks import agrees, caches, same, values
 
 N = 4096
 
@@ -89,6 +89,13 @@ def main() -> None:
         live = {s for s in range(tt + 1) if p.support_b(N).last_use()[s] > tt}
         assert live == prefixes(tt), (tt, live)
     print("  checked: (1) the live states are the prefixes of t (t = 0, 5, 12, 1000)")
+    n, tt, m = N_SYM, T_SYM, N_SYM - 1
+    K = sp.floor(sp.log(m, 2))
+    agrees("(1) cache = ceil(log2 n)", sp.ceiling(sp.log(n, 2)), forms.cache_peak, ns)
+    agrees("(2) decode cost popcount(t - 1) + 2", popcount(tt - 1) + 2, forms.decode_cost, None, ns)
+    agrees("(2) nnz_b = m + S(m) within its two bounds", Bounds(m + (K + 1) * m / 2 - 2**K + sp.Rational(1, 2),
+           m + m * sp.log(m, 2) / 2), forms.nnz_b, ns[1:])
+    agrees("(3) hop_diameter = ceil(log2(n - 1))", sp.ceiling(sp.log(n - 1, 2)), forms.hop_diameter, ns[2:])
     cache = caches(p, ns)
     same("(1) cache_peak(n) = ceil(log2 n), n <= 4096", values(forms.cache_peak, ns), cache)
     same("(2) per-token cost popcount(t-1) + 2", values(forms.decode_cost, None, t), analysis.decode_costs(p, N))

@@ -27,7 +27,7 @@ import sympy as sp
 from glrtheory import Pattern, analysis, graph
 from glrtheory.symbolic.costs import N_SYM, T_SYM, cost_forms
 
-from ._checks import caches, same, values
+from ._checks import agrees, caches, same, values
 
 N = 4096
 
@@ -55,6 +55,12 @@ def main() -> None:
     p = Pattern.from_spec("power2")
     forms = cost_forms(p)
     ns = np.arange(1, N + 1)
+    n, t = N_SYM, T_SYM
+    k = sp.floor(sp.log(n - 1, 2))
+    agrees("(1) decode cost floor(log2 t) + 2", sp.floor(sp.log(t, 2)) + 2, forms.decode_cost, None, ns)
+    agrees("(1) nnz_b = (k + 1) n - 2^(k+1) + 1", (k + 1) * n - 2 ** (k + 1) + 1, forms.nnz_b, ns[1:])
+    agrees("(2) hop_diameter = floor(log2 n)", sp.floor(sp.log(n, 2)), forms.hop_diameter, ns)
+    agrees("(3) cache = min(2^k, n - 2^(k-1))", sp.Min(2**k, n - 2 ** (k - 1)), forms.cache_peak, ns[1:])
     same("(1) |B(t)| + 1 = floor(log2 t) + 2", values(forms.decode_cost, None, ns - 1), analysis.decode_costs(p, N))
     same("(1) nnz_b(n) closed form, n <= 4096", values(forms.nnz_b, ns), np.cumsum(p.support_b(N).counts()))
     d = np.arange(N)

@@ -31,9 +31,9 @@ import numpy as np
 import sympy as sp
 
 from glrtheory import Pattern, analysis, graph
-from glrtheory.symbolic.costs import N_SYM, cost_forms
+from glrtheory.symbolic.costs import N_SYM, T_SYM, cost_forms
 
-from ._checks import caches, same, values
+from ._checks import agrees, caches, same, values
 
 N = 4096
 D = 200_000
@@ -92,6 +92,11 @@ def main() -> None:
     p = Pattern.from_spec("quadratic")
     forms = cost_forms(p)
     ns = np.arange(1, N + 1)
+    n, t, K = N_SYM, T_SYM, sp.floor(sp.sqrt(N_SYM - 2))
+    agrees("(1) decode cost floor(sqrt(t - 1)) + 2", sp.floor(sp.sqrt(t - 1)) + 2, forms.decode_cost, None, ns)
+    agrees("(1) nnz_b = (K + 1)(n - 1) - K(K + 1)(2K + 1)/6", (K + 1) * (n - 1) - K * (K + 1) * (2 * K + 1) / 6,
+           forms.nnz_b, ns[1:])
+    agrees("(3) cache = min(K^2 + 1, n - 2K + 1)", sp.Min(K**2 + 1, n - 2 * K + 1), forms.cache_peak, ns[1:])
     same("(1) |A(t)| + |B(t)| = floor(sqrt(t - 1)) + 2", values(forms.decode_cost, None, ns - 1),
          analysis.decode_costs(p, N))
     same("(1) nnz_b(n) closed form, n <= 4096", values(forms.nnz_b, ns), np.cumsum(p.support_b(N).counts()))

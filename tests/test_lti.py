@@ -1,4 +1,5 @@
 """The LTI layer (glrtheory.symbolic.lti*): every route checked against an independent one."""
+import math
 import warnings
 
 import numpy as np
@@ -258,6 +259,25 @@ def test_stability_triangle_matches_dense_scan():
     assert checked > 8000
 
 
+def test_stability_exactly_on_the_boundary():
+    """A pole on the unit circle is not stable: the integrator b_1 = 1, b = {1: 1/2, 2: 1/2} (poles 1 and
+    -1/2), and exact rational points on every edge of the triangle; points 1/1000 inside are stable."""
+    half = sp.Rational(1, 2)
+    for b in ({1: 1}, {1: -1}, {1: half, 2: half}):
+        s = LTISystem.from_lags(sorted(b), b=b)
+        assert S.stability_region(s) == sp.false, b
+        assert not S.is_stable(s)
+    s = LTISystem.from_lags([1, 2])
+    b1, b2 = sorted(s.b.values(), key=str)
+    region = S.stability_region(s)
+    for q in (sp.Rational(k, 7) for k in range(-6, 7)):
+        # edges: b2 = -1 (|b1| < 2), b1 = 1 - b2 and b1 = -(1 - b2) (b2 in (-1, 1))
+        for x, y in ((2 * q, -1), (1 - q, q), (q - 1, q)):
+            assert region.subs({b1: x, b2: y}) == sp.false, (x, y)
+            inside = (x * sp.Rational(999, 1000), y * sp.Rational(999, 1000) if y != -1 else -sp.Rational(999, 1000))
+            assert region.subs({b1: inside[0], b2: inside[1]}) == sp.true, inside
+
+
 @SETTINGS
 @given(lags=lag_sets, seed=st.integers(0, 2**32 - 1), scale=st.floats(0.3, 3.0))
 def test_schur_cohn_equals_spectral_radius(lags, seed, scale):
@@ -358,23 +378,30 @@ def test_unrefined_ill_conditioned_poles_are_called_approximate():
     assert est.route == "dense-companion"
 
 
-@pytest.mark.parametrize("b,a", [({1: 1e308}, 1e308), ({1: 1e308, 2: 1e308}, 1), ({1: 1e308, 2: -1e308}, 1e300),
-                                 ({1: 0.5}, 1e308)])
-def test_huge_coefficients_raise_no_numpy_warnings(b, a):
+#: memory horizon of 1e308 * 0.5^t at eps = 1e-3: the last t with 0.5^t >= 1e-311 is floor(311 log2 10)
+HUGE_GAIN_HORIZON = math.floor(311 * math.log2(10)) + 1
+
+
+@pytest.mark.parametrize("b,a,realization,horizon", [
+    ({1: 1e308}, 1e308, "overflows float64", None),               # c_1 = a_1 + a_0 b_1 = 1e616; rho = 1e308
+    ({1: 1e308, 2: 1e308}, 1, "ok", None),                        # finite companion, pole ~1e308: unstable
+    ({1: 1e308, 2: -1e308}, 1e300, "overflows float64", None),    # c_1 = 1e608
+    ({1: 0.5}, 1e308, "ok", HUGE_GAIN_HORIZON)])
+def test_huge_coefficients_raise_no_numpy_warnings(b, a, realization, horizon):
+    """Each case has one outcome: the controllable form is built or refused with "overflows float64",
+    and the memory horizon is None (unstable) or the exact count; no numpy warning on the way."""
     s = LTISystem.from_lags(sorted(b), b=b, a=a)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", R.IllConditionedWarning)
-        S.spectral_radius(s)
+        assert (S.spectral_radius(s) < 1) == (horizon is not None)
         R.companion(s)
-        for f in (lambda: R.controllable_form(s), lambda: S.memory_horizon(s)):
-            try:
-                f()
-            except GLRError as exc:
-                assert "overflow" in str(exc)
-    if a == 1e308 and 1 in b and b[1] == 1e308:
-        with pytest.raises(GLRError, match="overflows float64"):
-            R.controllable_form(s)                               # c_1 = a_1 + a_0 b_1 = 1e616
+        if realization == "ok":
+            assert R.controllable_form(s).order == max(b)
+        else:
+            with pytest.raises(GLRError, match=realization):
+                R.controllable_form(s)
+        assert S.memory_horizon(s) == horizon
 
 
 def test_ill_conditioned_companion_warns_and_refines():

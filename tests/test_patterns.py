@@ -69,18 +69,53 @@ def test_random_patterns_tables_and_structure(spec, n):
     assert p.sets(n) == tuple(naive_union(p.spec, n))
 
 
+def _isqrt(x: np.ndarray) -> np.ndarray:
+    """Exact floor(sqrt(x)) of int64 x >= 0 (float estimate, corrected in integers)."""
+    r = np.floor(np.sqrt(x.astype(np.float64))).astype(np.int64)
+    r -= r * r > x
+    r += (r + 1) * (r + 1) <= x
+    return r
+
+
+def _large_n_closed_forms(spec: str, n: int):
+    """(counts, last_use) of the A and B sides at length n, written from the definitions."""
+    t = np.arange(n, dtype=np.int64)
+    none = (np.zeros(n, np.int64), np.full(n, -1, np.int64))
+    if spec == "attention":                   # A(t) = {0..t}: s is used last at t = n-1
+        return (t + 1, np.full(n, n - 1)), none
+    if spec.startswith("window:"):            # A(t) = {t-W+1..t}: s is used last at s + W - 1
+        w = int(spec[7:])
+        return (np.minimum(t + 1, w), np.minimum(t + w - 1, n - 1)), none
+    if spec.startswith("blocks:"):            # A(t) = {c(t)..t}; B(t) = {c(t) - 1}, c(t) = C floor(t/C)
+        c = int(spec[7:])
+        a = (t - c * (t // c) + 1, np.minimum(c * (t // c) + c - 1, n - 1))
+        carrier = ((t + 1) % c == 0) & (t + 1 < n)
+        b = ((t >= c).astype(np.int64), np.where(carrier, np.minimum(t + c, n - 1), -1))
+        return a, b
+    if spec == "quadratic":                   # B(t) = {t - k^2 - 1}: 1 + isqrt(t - 1) lags for t >= 1
+        count = np.where(t >= 1, _isqrt(np.maximum(t - 1, 0)) + 1, 0)
+        room = n - 1 - t                      # s is used last at s + the largest lag <= n-1-s
+        k = _isqrt(np.maximum(room - 1, 0))
+        return (np.ones(n, np.int64), t), (count, np.where(room >= 1, t + k * k + 1, -1))
+    raise AssertionError(spec)
+
+
 @pytest.mark.parametrize("spec", ["attention", "window:4096", "blocks:1024", "kron:1,11", "quadratic"])
 def test_structured_counts_at_large_n_without_tables(spec):
-    """Counts and last uses at n = 2^20 come from the structure, where the tables would not fit."""
+    """Counts and last uses at n = 2^20 come from the structure, where the tables would not fit; they
+    equal the closed forms of each definition."""
     n = 2**20
     p = Pattern.from_spec(spec)
-    for support in (p.support_a(n), p.support_b(n)):
-        c, lu = support.counts(), support.last_use()
-        assert c.shape == lu.shape == (n,)
-        assert np.all(c <= np.arange(n) + 1) and np.all((lu == -1) | (lu >= np.arange(n)))
-    if spec == "kron:1,11":
-        popcount = np.array([bin(t).count("1") for t in range(n)])
-        assert np.array_equal(p.support_b(n).counts(), 2**popcount - 1)
+    if spec == "kron:1,11":                   # s in B(t) iff bits(s) is a proper subset of bits(t)
+        popcount = np.bitwise_count(np.arange(n))
+        assert np.array_equal(p.support_b(n).counts(), 2**popcount.astype(np.int64) - 1)
+        lu = p.support_b(n).last_use()        # s is used last by t = s with every free bit set below n
+        assert lu[0] == n - 1 and lu[n - 1] == -1 and lu[n // 2 - 1] == n - 1
+        return
+    for side, support, (counts, last) in zip("AB", (p.support_a(n), p.support_b(n)),
+                                             _large_n_closed_forms(spec, n)):
+        assert np.array_equal(support.counts(), counts), f"{spec} {side} counts"
+        assert np.array_equal(support.last_use(), last), f"{spec} {side} last use"
 
 
 def test_power2_table_at_two_to_the_twenty():

@@ -132,8 +132,9 @@ def floor_rational_power(x, num: int, den: int) -> tuple[np.ndarray, np.ndarray]
     g = math.gcd(num, den)
     num, den = num // g, den // g
     xf = np.asarray(x, dtype=np.float64)
+    q = num / den if num.bit_length() - den.bit_length() < 1000 else math.inf
     with np.errstate(all="ignore"):
-        v = np.where(xf >= 0, xf, np.nan) ** (num / den)
+        v = np.where(xf >= 0, xf, np.nan) ** q
         m = np.rint(v)
         near = np.abs(v - m) <= NEAR_INTEGER * np.maximum(1.0, v)
     out, is_int = np.floor(v), near.copy()
