@@ -23,3 +23,19 @@ def test_python_m_proofs_runs_them_all_and_fails_loudly():
     proc = subprocess.run([sys.executable, "-m", "proofs", "universality"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "1/1 proofs checked" in proc.stdout
+
+
+def test_a_failing_proof_makes_python_m_proofs_exit_1(tmp_path):
+    """An injected proof whose check fails: ``python -m proofs`` prints FAILED with its name and exits 1,
+    and still runs the other proofs."""
+    pkg = tmp_path / "proofs"
+    pkg.mkdir()
+    for name in ("__init__.py", "__main__.py"):
+        (pkg / name).write_text((ROOT / "proofs" / name).read_text())
+    (pkg / "broken.py").write_text('def main():\n    print("statement")\n    assert 1 + 1 == 3, "injected failure"\n')
+    (pkg / "fine.py").write_text('def main():\n    print("statement")\n')
+    proc = subprocess.run([sys.executable, "-m", "proofs"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1/2 proofs checked; FAILED: ['broken']" in proc.stdout
+    assert "injected failure" in proc.stderr and "--- fine: checked" in proc.stdout
