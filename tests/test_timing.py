@@ -31,9 +31,13 @@ SAMPLES = 7
 #: thread's CPU clock does not count the time the neighbours' processes hold the core.
 CLOCK = time.thread_time
 #: measured / theoretical ratio must lie within [LOW, HIGH]. The band is wider upwards: cache effects at
-#: 4n can only slow a multiply-add down; only fixed per-call costs pull the ratio down. A wrong
-#: complexity class still misses it (n -> 4n: linear 4, n^1.5 8, n^log2(3) 9, n^2 16); n log n (~4.5)
-#: and linear are too close to tell apart here.
+#: 4n can only slow a multiply-add down; only fixed per-call costs pull the ratio down.
+#: What it can separate: a kernel whose true cost grows like n^e against a theory of n^f fails only when
+#: 4^(e - f) > HIGH or < LOW, i.e. e - f > log4(1.6) = 0.34 or f - e > log4(1.45) = 0.27. So it tells
+#: n from n^1.5 (ratio 4 vs 8), n^1.5 from n^2 (8 vs 16), n^log2(3) from n^2 (9 vs 16) and n log n from
+#: n^1.5 (4.5 vs 8 at n = 2^13), and it can NOT tell n from n log n (4 vs ~4.5), n^1.5 from n^log2(3)
+#: (8 vs 9) or n log n from n log^2 n: those need the exact operation counts, which the symbolic and
+#: analysis tests check.
 LOW, HIGH = 1 / 1.45, 1.6
 
 #: family -> n (4n is timed too)

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
+import scipy.signal
 import scipy.sparse
 import sympy as sp
 
@@ -174,10 +175,21 @@ def _full_rank(M):
 
 
 def transfer_function_of(r: Realization, z: sp.Symbol = Z) -> sp.Expr:
-    """``H(z) = C (zI - A)^{-1} B + D`` as a cancelled sympy rational function (exact; order <= 12)."""
+    """``H(z) = C (zI - A)^{-1} B + D`` as a sympy rational function of z (order <= 12).
+
+    Symbolic realizations: exact and cancelled. Float realizations: the coefficients of
+    ``det(zI - A)`` and ``C adj(zI - A) B + D det(zI - A)`` from ``scipy.signal.ss2tf`` (no cancellation)."""
     K = r.order
     _check_symbolic_order(K)
-    A, B, C = (sp.Matrix(x) if _is_symbolic(r) else sp.Matrix(_dense(x)) for x in (r.A, r.B, r.C))
+    if not _is_symbolic(r):
+        if K == 0:
+            return sp.Float(float(r.D))
+        num, den = scipy.signal.ss2tf(_dense(r.A), np.reshape(_dense(r.B), (K, 1)),
+                                      np.reshape(_dense(r.C), (1, K)), float(r.D))
+        powers = [z ** (K - i) for i in range(K + 1)]
+        return (sp.Add(*[sp.Float(c) * w for c, w in zip(num[0], powers)])
+                / sp.Add(*[sp.Float(c) * w for c, w in zip(den, powers)]))
+    A, B, C = (sp.Matrix(x) for x in (r.A, r.B, r.C))
     D = sp.sympify(r.D)
     if K == 0:
         return D
