@@ -4,9 +4,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-import mpmath
 import numpy as np
-import sympy
 
 from ..errors import GLRError
 from .pattern import Pattern
@@ -131,17 +129,18 @@ def floor_rational_power(x, num: int, den: int) -> tuple[np.ndarray, np.ndarray]
     """
     g = math.gcd(num, den)
     num, den = num // g, den // g
-    xf = np.asarray(x, dtype=np.float64)
+    xf = np.atleast_1d(np.asarray(x, dtype=np.float64))
     q = num / den if num.bit_length() - den.bit_length() < 1000 else math.inf
     with np.errstate(all="ignore"):
         v = np.where(xf >= 0, xf, np.nan) ** q
         m = np.rint(v)
         near = np.abs(v - m) <= NEAR_INTEGER * np.maximum(1.0, v)
     out, is_int = np.floor(v), near.copy()
-    exact = near & (xf == np.rint(xf)) & (v < 2.0**53)
-    for i in zip(*np.nonzero(exact)):
-        out[i], is_int[i] = _decide(int(xf[i]), num, den, int(m[i]))
-    return out, is_int
+    if den > 1:                     # integer powers below 2^53 are exact in float64
+        for i in np.flatnonzero(near & (xf == np.rint(xf)) & (v < 2.0**53)):
+            out[i], is_int[i] = _decide(int(xf[i]), num, den, int(m[i]))
+    shape = np.shape(x)
+    return out.reshape(shape), is_int.reshape(shape)
 
 
 def _decide(x: int, num: int, den: int, m: int) -> tuple[int, bool]:
@@ -149,9 +148,11 @@ def _decide(x: int, num: int, den: int, m: int) -> tuple[int, bool]:
     if max(num, den) <= SMALL_EXPONENT:
         lhs, rhs = x**num, m**den
         return (m, lhs == rhs) if lhs >= rhs else (m - 1, False)
-    root, perfect = sympy.integer_nthroot(x, den)
-    if perfect:
+    root = round(x ** (1 / den))                 # x < 2^63: the den-th root is exact after rounding
+    if root**den == x:
         return root**num, True
+    import mpmath
+
     dps = 50
     while dps <= 10_000:            # irrational: some precision separates it from m
         with mpmath.workdps(dps):
