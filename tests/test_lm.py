@@ -2,21 +2,21 @@
 import hashlib
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from glrtheory.cli import main as glr_main
 from glrtheory.errors import GLRError
 from glrtheory.lm import checkpoint
 from glrtheory.lm.__main__ import main as lm_main
-from glrtheory.lm.config import TrainConfig, load_config, parse_config, select
+from glrtheory.lm.config import TrainConfig, apply_overrides, load_config, parse_config, select
 from glrtheory.lm.data import batch_offsets, eval_offsets, load_corpus, stdlib_root, windows
 from glrtheory.lm.distributed import distributed
 from glrtheory.lm.evaluate import bucket_means
+from glrtheory.lm.report import tables
 from glrtheory.lm.train import learning_rate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,6 +133,27 @@ def test_config_errors_name_the_problem(tmp_path):
         select(parse_config({"model": {"pattern": "ssm"}}), "fenwick")
 
 
+def test_set_overrides_values_and_keeps_checking_keys():
+    raw = {"model": {"pattern": "ssm"}}
+    (run,) = parse_config(apply_overrides(raw, ["train.steps=7", "train.warmup=2", "model.pattern=fenwick", 'log.out_dir="x/y"']))
+    assert run.train.steps == 7 and run.model["pattern"] == "fenwick" and run.log.out_dir == "x/y"
+    assert raw == {"model": {"pattern": "ssm"}}
+    with pytest.raises(GLRError, match="unknown key.*stepz"):
+        parse_config(apply_overrides(raw, ["train.stepz=7"]))
+    with pytest.raises(GLRError, match="section.key=value"):
+        apply_overrides(raw, ["train.steps"])
+
+
+def test_tables_report_efficiency_against_one_process():
+    line = {"pattern": "ssm", "step": 4, "tokens": 4096, "params": 10, "forward_flops_per_token": 5.0,
+            "tokens_per_s": 100.0, "val_bpb": 3.0, "val_bpb_by_position": {"0-63": 3.5}}
+    bundle = {"runs": {"ssm": {"log": [line]}}, "scaling": [
+        {"run": "ssm", "world": 1, "tokens_per_s": 1000.0}, {"run": "ssm", "world": 2, "tokens_per_s": 1500.0}]}
+    text = tables(bundle)
+    assert "| ssm | 4 (stopped) | 4,096 |" in text and "0-63: 3.500" in text
+    assert "| ssm | 2 | 1,500 | 0.75 |" in text
+
+
 def test_fingerprint_covers_model_data_and_optimization_only():
     base = {"patterns": ["ssm", "power2"], "overrides": {"power2": {"d_model": 8}}, "model": {"d_model": 16}}
     ssm, power2 = parse_config(base)
@@ -190,9 +211,9 @@ def test_more_processes_than_devices_is_an_error(monkeypatch):
 def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text(f'[model]\npattern = "ssm"\n[log]\nout_dir = "{tmp_path / "out"}"\n[train]\nwarmpu = 3\n')
-    proc = subprocess.run([sys.executable, "-c", "import sys; from glrtheory.cli import main; sys.exit(main())",
-                           "lm", "train", "--config", str(bad)], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "warmpu" in proc.stderr, proc.stderr
+    assert glr_main(["lm", "train", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warmpu" in err, err
     assert lm_main(["train", "--config", str(tmp_path / "no.toml")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "out").exists()

@@ -113,6 +113,16 @@ def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
     assert [ln["world"] for ln in logs[0] + logs[1]] == [1] * 4 + [2] * 4
     for key in ("train_loss", "val_bpb"):
         assert [ln[key] for ln in logs[1]] == pytest.approx([ln[key] for ln in logs[0]], rel=1e-5)
+    # the checkpoint decodes (CLI), and the runs gather into a bundle with the scaling rows and a report
+    assert lm_main(["generate", "--config", str(tmp_path / "one.toml"), "--contexts", "40", "--tokens", "3"]) == 0
+    row = json.loads((tmp_path / "one" / "ssm" / "generate.json").read_text())["decode"][0]
+    assert row["context"] == 40 and row["held_peak"] == row["cache_peak"] == 1
+    bundle = tmp_path / "bundle.json"
+    assert lm_main(["collect", "--runs", str(tmp_path / "one"), "--scaling", str(tmp_path / "one"),
+                    str(tmp_path / "two"), "--out", str(bundle)]) == 0
+    assert [s["world"] for s in json.loads(bundle.read_text())["scaling"]] == [1, 2]
+    assert lm_main(["report", "--bundle", str(bundle), "--dest", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "val_bpb.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("pattern", ["power2", "fenwick"])

@@ -1,4 +1,4 @@
-"""The verbs ``train``, ``eval`` and ``generate``: their arguments and what they run.
+"""The verbs ``train``, ``eval``, ``generate``, ``collect`` and ``report``: their arguments and what they run.
 
 ``add_commands(subparsers)`` adds them to any argparse parser: ``python -m glrtheory.lm`` and
 ``glr lm`` share them. Each verb runs every run of the config (or the one named by ``--pattern``).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from glrtheory.errors import GLRError
 
@@ -15,11 +16,7 @@ from .config import load_config, select
 
 
 def _runs(args):
-    runs = select(load_config(args.config), args.pattern)
-    for run in runs:
-        if getattr(args, "out_dir", None):
-            run.log.out_dir = args.out_dir
-    return runs
+    return select(load_config(args.config, args.set or []), args.pattern)
 
 
 def _trained(run, d):
@@ -68,37 +65,72 @@ def run_eval(args) -> None:
 
 
 def run_generate(args) -> None:
+    import sys
+
     import torch
 
+    from .build import build_model
     from .distributed import distributed
     from .generate import decode_profile, generate
     from .runs import write_json
 
-    contexts = [int(c) for c in args.contexts.split(",") if c] if args.contexts else []
+    try:
+        contexts = [int(c) for c in args.contexts.split(",") if c.strip()]
+    except ValueError:
+        contexts = [0]
     if any(c < 1 for c in contexts):
-        raise GLRError(f"--contexts must be positive integers, got {args.contexts!r}")
+        raise GLRError(f"--contexts must be comma-separated positive integers, got {args.contexts!r}")
     runs = _runs(args)
     with distributed(runs[0].train.device) as d:
         if d.world > 1:
             raise GLRError("generate runs in one process; start it without torchrun")
         for run in runs:
-            model, ckpt = _trained(run, d)
+            if args.random_weights:
+                torch.manual_seed(args.seed)
+                model, step = build_model(run.model).to(d.device).eval(), 0
+            elif args.skip_missing and not (run.run_dir / "checkpoint.pt").exists():
+                print(f"glrtheory.lm: warning: {run.name} has no checkpoint; skipped", file=sys.stderr)
+                continue
+            else:
+                model, ckpt = _trained(run, d)
+                step = ckpt["step"]
             prompt = torch.tensor([list(args.prompt.encode())], dtype=torch.long, device=d.device)
             out = generate(model, prompt, args.tokens, temperature=args.temperature, seed=args.seed)
             text = bytes(out[0].tolist()).decode("utf-8", errors="replace")
             rows = [decode_profile(model, run.model["pattern"], c, d.device) for c in contexts]
-            result = {"run": run.name, "pattern": run.model["pattern"], "step": ckpt["step"],
-                      "prompt": args.prompt, "sample": text, "decode": rows, "device": str(d.device)}
+            device = torch.cuda.get_device_name(d.device) if d.device.type == "cuda" else "cpu"
+            result = {"run": run.name, "pattern": run.model["pattern"], "step": step,
+                      "weights": f"random (seed {args.seed})" if args.random_weights else "checkpoint",
+                      "prompt": args.prompt, "sample": text, "decode": rows, "device": device,
+                      "torch_threads": torch.get_num_threads()}
             write_json(run.run_dir / "generate.json", result)
             print(json.dumps(result))
 
 
+def run_collect(args) -> None:
+    from .report import collect
+    from .runs import write_json
+
+    write_json(args.out, collect(args.runs, args.scaling or []))
+
+
+def run_report(args) -> None:
+    from .report import render
+
+    path = Path(args.bundle)
+    if not path.is_file():
+        raise GLRError(f"bundle {str(path)!r} does not exist")
+    for written in render(json.loads(path.read_text()), args.dest):
+        print(written)
+
+
 def add_commands(sub) -> None:
-    """Add ``train``, ``eval`` and ``generate`` to an argparse subparsers object."""
+    """Add the verbs to an argparse subparsers object."""
     def common(p):
         p.add_argument("--config", required=True, help="TOML config (configs/lm/*.toml)")
         p.add_argument("--pattern", help="run only this pattern of the config")
-        p.add_argument("--out-dir", help="override log.out_dir")
+        p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                       help="override a config value (repeatable), e.g. --set train.steps=200")
 
     p = sub.add_parser("train", help="train (resumes from the run's checkpoint if there is one)")
     common(p)
@@ -119,7 +151,21 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--contexts", default="1024,4096,16384",
                    help="comma-separated decode lengths to measure ('' for none)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="no checkpoint: freshly initialized weights (speed and cache do not depend on them)")
+    p.add_argument("--skip-missing", action="store_true", help="skip runs that have no checkpoint")
     p.set_defaults(run=run_generate)
+
+    p = sub.add_parser("collect", help="gather the logs of runs (and scaling runs) into one JSON bundle")
+    p.add_argument("--runs", required=True, help="a log.out_dir holding one folder per run")
+    p.add_argument("--scaling", nargs="*", help="out_dirs of the same run on 1 and on N processes")
+    p.add_argument("--out", required=True, help="bundle JSON to write")
+    p.set_defaults(run=run_collect)
+
+    p = sub.add_parser("report", help="figures and tables from a bundle")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--dest", required=True, help="folder for val_bpb.png and tables.md")
+    p.set_defaults(run=run_report)
 
 
 def build_parser(prog: str = "python -m glrtheory.lm") -> argparse.ArgumentParser:

@@ -154,8 +154,29 @@ def parse_config(raw: dict, source: str = "config") -> list[RunConfig]:
     return runs
 
 
-def load_config(path: str | Path) -> list[RunConfig]:
-    """Read a TOML config file; see the module docstring."""
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """``raw`` with each ``"section.key=value"`` set (value read as TOML, else as a string)."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        path, sep, text = item.partition("=")
+        keys = path.strip().split(".")
+        if not sep or not all(keys):
+            raise GLRError(f"--set takes section.key=value, got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        table = raw
+        for key in keys[:-1]:
+            table = table.setdefault(key, {})
+            if not isinstance(table, dict):
+                raise GLRError(f"--set {item!r}: {key} is not a table")
+        table[keys[-1]] = value
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> list[RunConfig]:
+    """Read a TOML config file, with ``--set`` style overrides; see the module docstring."""
     path = Path(path)
     if not path.is_file():
         raise GLRError(f"config file {str(path)!r} does not exist")
@@ -163,7 +184,7 @@ def load_config(path: str | Path) -> list[RunConfig]:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise GLRError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    return parse_config(raw, str(path))
+    return parse_config(apply_overrides(raw, list(overrides)), str(path))
 
 
 def select(runs: list[RunConfig], pattern: str | None) -> list[RunConfig]:
