@@ -1,0 +1,66 @@
+"""What every synthetic task shares: the ``Task`` interface, seeding and the ignore label.
+
+A task is a frozen dataclass of its parameters. ``sample(n, seed)`` returns ``(inputs, targets)``, two
+int64 arrays of shape ``[n, seq_len]``: ``targets[i, t]`` is the token the model must predict after
+reading ``inputs[i, : t + 1]`` (next-token convention), or ``IGNORE`` where nothing is asked. A batch
+depends only on ``(seed, n)``, so it is reproducible, and held-out seeds give held-out data.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from glrtheory.errors import GLRError
+
+#: Target value at positions that are not scored (the ``ignore_index`` of ``torch.nn.functional.cross_entropy``).
+IGNORE = -100
+#: Largest number of tokens one ``sample`` call may produce.
+SAMPLE_MAX_TOKENS = 2**26
+
+
+def check_int(name: str, v, low: int = 1) -> int:
+    """An integer >= low (bools refused), or a GLRError that names it."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        raise GLRError(f"{name} must be an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Base class: subclasses set ``name``, ``difficulty`` (the swept parameter), ``vocab_size``,
+    ``seq_len`` and implement ``_generate(rng, n) -> (inputs, targets)``."""
+
+    name = "task"
+    difficulty = ""
+
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def seq_len(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def level(self) -> int:
+        """The value of the swept parameter (``K``, ``L``, ``D`` or ``k``)."""
+        return getattr(self, self.difficulty)
+
+    def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` sequences from seed ``seed``: ``(inputs, targets)``, int64 ``[n, seq_len]`` each."""
+        n = check_int("n", n)
+        seed = check_int("seed", seed, low=0)
+        if n * self.seq_len > SAMPLE_MAX_TOKENS:
+            raise GLRError(f"sample of {n} x {self.seq_len} tokens is over the limit {SAMPLE_MAX_TOKENS}")
+        rng = np.random.default_rng(seed)
+        inputs, targets = self._generate(rng, n)
+        return inputs.astype(np.int64), targets.astype(np.int64)
+
+    def describe(self) -> dict:
+        """Name, parameters, vocabulary and length, as plain data."""
+        return {"task": self.name, **dataclasses.asdict(self), "vocab_size": self.vocab_size,
+                "seq_len": self.seq_len, "difficulty": self.difficulty}
+
+    def _generate(self, rng: np.random.Generator, n: int):
+        raise NotImplementedError

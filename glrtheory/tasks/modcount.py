@@ -1,0 +1,43 @@
+"""Counting mod k (parity for k = 2): a state-tracking task, the negative control.
+
+Definition. Inputs ``x_t`` uniform in ``{0, ..., k - 1}``; the target at every position t is the
+running sum ``(x_0 + ... + x_t) mod k``.
+
+Probed quantity: state tracking. The answer is a product of cyclic permutations of k states, which a
+linear recurrence with positive gates (every coefficient here is a convex weight) cannot represent at
+large t; linear mixers are expected to fail beyond short lengths, whatever their cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .base import Task, check_int
+
+
+@dataclasses.dataclass(frozen=True)
+class ModCount(Task):
+    """Running sum mod ``k`` over sequences of ``length`` tokens."""
+
+    k: int = 2
+    length: int = 64
+
+    name = "modcount"
+    difficulty = "k"
+
+    def __post_init__(self):
+        check_int("k", self.k, low=2)
+        check_int("length", self.length)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.k
+
+    @property
+    def seq_len(self) -> int:
+        return self.length
+
+    def _generate(self, rng, n):
+        inputs = rng.integers(0, self.k, size=(n, self.length))
+        return inputs, np.cumsum(inputs, axis=1) % self.k

@@ -1,0 +1,77 @@
+"""Multi-query associative recall (MQAR), as in zoology (Arora et al., 2023).
+
+Definition. Keys come from ``{1, ..., V_k}`` and values from ``{V_k + 1, ..., V - 1}`` with
+``V_k = (V - 1) // 2``; token 0 is padding. A sequence of length T is
+
+    k_1 v_1 k_2 v_2 ... k_K v_K | query region of length T - 2K
+
+with K distinct keys and independent values. Every key is asked once in the query region, at a position
+drawn without replacement with power-law probability ``p(j) ~ (j + 1)^(alpha - 1)`` in its offset j from
+the start of the region (short gaps are common, long ones occur); other query positions are padding.
+The target at the position of a query ``k_i`` is ``v_i``; every other target is ignored. Values never
+reappear in the query region, so a target can only come from the key-value section.
+
+Probed quantity: associative capacity. Answering needs the K values retrievable by key at the end of
+the key-value section: a state that holds K value-sized items, here ``K * log2(V - 1 - V_k)`` bits.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from glrtheory.errors import GLRError
+
+from .base import IGNORE, Task, check_int
+
+
+@dataclasses.dataclass(frozen=True)
+class MQAR(Task):
+    """MQAR with ``K`` key-value pairs in sequences of ``length`` tokens over ``vocab`` token ids."""
+
+    K: int = 8
+    length: int = 64
+    vocab: int = 64
+    alpha: float = 0.1
+
+    name = "mqar"
+    difficulty = "K"
+
+    def __post_init__(self):
+        K = check_int("K", self.K)
+        check_int("vocab", self.vocab, low=3)
+        check_int("length", self.length)
+        if K > self.n_keys:
+            raise GLRError(f"MQAR with K={K} pairs needs K <= {self.n_keys} distinct keys (vocab={self.vocab})")
+        if self.length < 3 * K:
+            raise GLRError(f"MQAR with K={K} pairs does not fit in length={self.length}: it needs >= {3 * K}")
+        if not 0 < self.alpha <= 1:
+            raise GLRError(f"alpha must lie in (0, 1], got {self.alpha!r}")
+
+    @property
+    def n_keys(self) -> int:
+        return (self.vocab - 1) // 2
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab
+
+    @property
+    def seq_len(self) -> int:
+        return self.length
+
+    def _generate(self, rng, n):
+        K, T = self.K, self.length
+        keys = np.argsort(rng.random((n, self.n_keys)), axis=1)[:, :K] + 1
+        values = rng.integers(self.n_keys + 1, self.vocab, size=(n, K))
+        inputs = np.zeros((n, T), dtype=np.int64)
+        targets = np.full((n, T), IGNORE, dtype=np.int64)
+        inputs[:, 0:2 * K:2], inputs[:, 1:2 * K:2] = keys, values
+        Q = T - 2 * K
+        p = (np.arange(Q) + 1.0) ** (self.alpha - 1)
+        # K offsets without replacement with probabilities ~ p (Gumbel top-K), in random key order
+        offsets = np.argsort(np.log(p) - np.log(-np.log(rng.random((n, Q)))), axis=1)[:, -K:]
+        pos = 2 * K + offsets
+        rows = np.arange(n)[:, None]
+        inputs[rows, pos], targets[rows, pos] = keys, values
+        return inputs, targets

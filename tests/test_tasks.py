@@ -1,0 +1,97 @@
+"""Task generators: shapes, seeds, answers recomputed from the inputs by naive loops, no label leak, errors."""
+import numpy as np
+import pytest
+
+from glrtheory import GLRError
+from glrtheory.tasks import IGNORE, TASKS, make_task
+from glrtheory.tasks.copy import SEP
+from glrtheory.tasks.recall import MARK, QUERY
+
+TASK_CASES = [("mqar", dict(K=5, length=40, vocab=32)), ("mqar", dict(K=4, length=12, vocab=9)),
+              ("copy", dict(L=6, length=17, vocab=10)), ("copy", dict(L=1, length=2, vocab=3)),
+              ("recall", dict(D=7, length=20, vocab=12)), ("recall", dict(D=1, length=3, vocab=6)),
+              ("modcount", dict(k=2, length=9)), ("modcount", dict(k=5, length=1))]
+
+
+def _answers(task, x):
+    """Targets recomputed from one input row, reading only inputs[: t + 1] for the target at t."""
+    T = len(x)
+    y = [IGNORE] * T
+    if task.name == "mqar":
+        K = task.K
+        pairs = {int(x[2 * i]): int(x[2 * i + 1]) for i in range(K)}
+        for t in range(2 * K, T):
+            if x[t] != 0:
+                y[t] = pairs[int(x[t])]
+    elif task.name == "copy":
+        sep = [t for t in range(T) if x[t] == SEP and t >= task.L]
+        assert sep == [T - task.L]
+        for i in range(task.L):
+            y[T - task.L + i] = int(x[i])
+    elif task.name == "recall":
+        assert x[T - 1] == QUERY
+        marks = [t for t in range(T - 1) if x[t] == MARK]
+        assert marks == [T - 2 - task.D]
+        y[T - 1] = int(x[marks[0] + 1])
+    else:
+        for t in range(T):
+            y[t] = int(sum(x[: t + 1])) % task.k
+    return y
+
+
+@pytest.mark.parametrize("name, params", TASK_CASES)
+def test_shapes_seeds_and_answers(name, params):
+    task = make_task(name, **params)
+    x, y = task.sample(64, seed=3)
+    assert x.shape == y.shape == (64, task.seq_len) and x.dtype == y.dtype == np.int64
+    assert x.min() >= 0 and x.max() < task.vocab_size
+    scored = y != IGNORE
+    assert scored.any() and y[scored].min() >= 0 and y[scored].max() < task.vocab_size
+    x2, y2 = task.sample(64, seed=3)
+    assert (x == x2).all() and (y == y2).all()
+    if task.seq_len > 2:
+        assert not (task.sample(64, seed=4)[0] == x).all()
+    for row_x, row_y in zip(x, y):
+        assert list(row_y) == _answers(task, row_x)
+    assert task.level == params[task.difficulty]
+    assert task.describe()["seq_len"] == task.seq_len
+
+
+@pytest.mark.parametrize("name, params", [c for c in TASK_CASES if c[1].get("length", 0) > 3])
+def test_no_label_leak(name, params):
+    """The input at a scored position does not give its label away: reading the label off the input
+    there is right no more often than chance (1 / number of labels, +- sampling error)."""
+    task = make_task(name, **params)
+    x, y = task.sample(4000, seed=11)
+    x, y = x[:, 1:], y[:, 1:]          # at t = 0 a running count is its input by definition
+    scored = y != IGNORE
+    labels = np.unique(y[scored]).size
+    assert (x[scored] == y[scored]).mean() < 1.0 / labels + 0.05
+    if name == "mqar":   # no value ever reappears after the key-value section
+        assert (x[:, 2 * task.K - 1:] <= task.n_keys).all()
+
+
+def test_mqar_keys_distinct_and_power_law():
+    task = make_task("mqar", K=8, length=256, vocab=64)
+    x, y = task.sample(500, seed=0)
+    keys = x[:, 0:16:2]
+    assert all(len(set(r)) == 8 for r in keys)
+    offsets = np.nonzero(y != IGNORE)[1] - 16
+    assert (offsets < 60).mean() > (offsets >= 180).mean() * 2   # short gaps more common than long ones
+
+
+@pytest.mark.parametrize("name, params, match", [
+    ("mqar", dict(K=10, length=20), "does not fit"), ("mqar", dict(K=40, vocab=16, length=200), "distinct keys"),
+    ("copy", dict(L=9, length=17), "does not fit"), ("recall", dict(D=19, length=20), "does not fit"),
+    ("modcount", dict(k=1), "k must be"), ("sorting", {}, "unknown task"), ("copy", dict(K=3), "unknown parameter")])
+def test_bad_parameters(name, params, match):
+    with pytest.raises(GLRError, match=match):
+        make_task(name, **params)
+
+
+def test_sample_limits():
+    task = TASKS["copy"]()
+    with pytest.raises(GLRError, match="seed"):
+        task.sample(4, seed=-1)
+    with pytest.raises(GLRError, match="over the limit"):
+        task.sample(2**30, seed=0)
