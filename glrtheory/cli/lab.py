@@ -1,0 +1,122 @@
+"""``glr lab``: run an expressivity sweep (TOML config or flags), rebuild its report, list the tasks."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from ..errors import GLRError
+from .common import positive_int
+
+
+def _csv(kind):
+    def parse(text: str) -> list:
+        try:
+            return [kind(x) for x in text.split(",") if x]
+        except ValueError:
+            raise GLRError(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+    return parse
+
+
+def register(sub) -> None:
+    lab = sub.add_parser("lab", help="expressivity lab: train every pattern on synthetic tasks, theory vs measurement")
+    verbs = lab.add_subparsers(dest="lab_verb", metavar="ACTION", parser_class=sub._parser_class)
+    verbs.required = True
+    p = verbs.add_parser("run", help="run a sweep (resumable) and write results.json, table.md and figures")
+    p.add_argument("config", nargs="?", help="sweep TOML file (e.g. configs/lab/smoke.toml)")
+    p.add_argument("--out", help="output folder (default lab_results/<config name>)")
+    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:i")
+    p.add_argument("--patterns", type=_csv(str), help="comma-separated pattern specs (replaces the config's mixers)")
+    p.add_argument("--scores", choices=("source", "query_key"), help="score form for --patterns")
+    p.add_argument("--task", help="a single task (mqar, copy, recall, modcount) instead of the config's tasks")
+    p.add_argument("--levels", type=_csv(int), help="levels of --task's swept parameter (K, L, D or k)")
+    p.add_argument("--length", type=positive_int, help="sequence length for --task")
+    p.add_argument("--vocab", type=positive_int, help="vocabulary size for --task")
+    p.add_argument("--steps", type=positive_int, help="training steps per run")
+    p.add_argument("--seeds", type=_csv(int), help="comma-separated seeds")
+    p.add_argument("--lrs", type=_csv(float), help="comma-separated learning rates (best per cell is kept)")
+    p.add_argument("--max-cells", type=positive_int, help="stop after this many new cells (resume later)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run_lab)
+    p = verbs.add_parser("report", help="rebuild results.json, table.md and figures from a sweep folder")
+    p.add_argument("folder", help="output folder of glr lab run")
+    p.set_defaults(run=run_report)
+    p = verbs.add_parser("tasks", help="list the tasks, their swept parameter and what they probe")
+    p.set_defaults(run=run_tasks)
+
+
+def _sweep_data(args) -> dict:
+    import tomllib
+
+    data = {}
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise GLRError(f"config file {args.config!r} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise GLRError(f"config file {args.config!r} is not valid TOML: {exc}") from None
+    run = dict(data.get("run", {}))
+    for key in ("device", "steps", "seeds", "lrs"):
+        if getattr(args, key) is not None:
+            run[key] = getattr(args, key)
+    data["run"] = run
+    if args.patterns:
+        data["mixers"] = [{"pattern": p, **({"scores": args.scores} if args.scores else {})} for p in args.patterns]
+    if args.task:
+        from ..tasks import TASKS
+
+        if args.task not in TASKS:
+            raise GLRError(f"unknown task {args.task!r}; known: {', '.join(TASKS)}")
+        if not args.levels:
+            raise GLRError(f"--task needs --levels (values of {TASKS[args.task].difficulty})")
+        params = {TASKS[args.task].difficulty: args.levels}
+        params.update({k: getattr(args, k) for k in ("length", "vocab") if getattr(args, k) is not None})
+        data["tasks"] = {args.task: params}
+    elif not args.config:
+        raise GLRError("give a sweep config file, or --task with --levels and --patterns")
+    return data
+
+
+def run_lab(args) -> None:
+    from ..lab import run_sweep, sweep_from_dict, write_results
+    from ..lab.runner import machine
+    from ..lab.train import resolve_device
+
+    data = _sweep_data(args)
+    sweep = sweep_from_dict(data)
+    out = Path(args.out or Path("lab_results") / (Path(args.config).stem if args.config else args.task))
+    device = resolve_device(sweep.run["device"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps(data, indent=1))
+    rows = run_sweep(sweep, out, str(device), progress=not args.quiet, max_cells=args.max_cells)
+    command = "glr lab " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["lab"] else sys.argv[1:])
+    write_results(sweep, rows, out, command, machine(device))
+    print(f"{len(rows)}/{len(sweep.cells())} cells; wrote {out / 'results.json'}, table.md, accuracy.png, cost.png")
+
+
+def run_report(args) -> None:
+    from ..lab import sweep_from_dict, write_results
+    from ..lab.runner import finished
+
+    out = Path(args.folder)
+    if not (out / "sweep.json").is_file():
+        raise GLRError(f"{args.folder!r} is not a lab output folder (no sweep.json)")
+    sweep = sweep_from_dict(json.loads((out / "sweep.json").read_text()))
+    done = finished(out)
+    rows = [done[c.key] for c in sweep.cells() if c.key in done]
+    if not rows:
+        raise GLRError(f"{args.folder!r} holds no finished cells")
+    old = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
+    write_results(sweep, rows, out, old.get("command", ""), old.get("machine"))
+    print((out / "table.md").read_text(), end="")
+
+
+def run_tasks(args) -> None:
+    from ..tasks import TASKS
+
+    for name, cls in TASKS.items():
+        summary = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+        print(f"{name:<9} swept: {cls.difficulty:<2} {summary}")

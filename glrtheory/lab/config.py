@@ -1,0 +1,155 @@
+"""A lab sweep: its TOML form, its checks, and the cells it expands to.
+
+    [run]    steps, batch, lrs, seeds, eval_size, warmup, weight_decay, checkpoint_every, device,
+             threads (CPU threads of torch; 1 is fastest on a shared machine)
+    [model]  ModelConfig options shared by every cell (d_model, n_layers, n_heads, conv, mlp_mult, ...)
+    mixers = [{pattern = "ssm"}, {pattern = "attention", scores = "query_key", name = "attention"}, ...]
+    states = ["vector", "matrix"]            (optional; each mixer in each state, default vector only)
+    [tasks.mqar]  K = [2, 4, 8], length = 64, vocab = 64     (the one list-valued parameter is swept)
+
+A cell is (task, level, mixer, seed); it trains one model per learning rate and keeps the best
+(MAD / zoology protocol). Same steps, batch, LR grid and model size for every mixer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+
+from glrtheory.errors import GLRError
+from glrtheory.models import ModelConfig, SequenceModel
+from glrtheory.tasks import TASKS, make_task
+
+STATES = {"vector": False, "matrix": True}
+
+RUN_DEFAULTS = dict(steps=200, batch=32, lrs=[1e-3, 3e-3], seeds=[0], eval_size=256, warmup=0.1,
+                    weight_decay=0.0, checkpoint_every=100, device="auto", threads=1)
+MODEL_DEFAULTS = dict(d_model=32, n_layers=2, n_heads=2, conv=2, mlp_mult=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mixer:
+    """One mixer of the sweep: a display name and the ModelConfig options it sets."""
+
+    name: str
+    options: dict
+
+    @classmethod
+    def parse(cls, entry, state: str | None) -> "Mixer":
+        if isinstance(entry, str):
+            entry = {"pattern": entry}
+        if not isinstance(entry, dict) or "pattern" not in entry:
+            raise GLRError(f"a mixer is a pattern spec or a table with 'pattern', got {entry!r}")
+        options = {k: v for k, v in entry.items() if k != "name"}
+        name = entry.get("name") or entry["pattern"] + (" qk" if entry.get("scores") == "query_key" else "")
+        if state is not None:
+            options["readout"] = STATES[state]
+            name = f"{name} ({state})"
+        return cls(name, options)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One (task, level, mixer, seed) of the sweep; ``key`` names it in the JSON lines."""
+
+    task: str
+    params: dict
+    mixer: Mixer
+    seed: int
+
+    @property
+    def key(self) -> str:
+        text = json.dumps([self.task, self.params, self.mixer.name, self.mixer.options, self.seed], sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+    def make_task(self):
+        return make_task(self.task, **self.params)
+
+    def model_config(self, model: dict) -> ModelConfig:
+        return ModelConfig.from_dict({**model, **self.mixer.options, "vocab_size": self.make_task().vocab_size})
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """A checked sweep (module docstring)."""
+
+    run: dict
+    model: dict
+    mixers: tuple
+    tasks: dict
+    data: dict = dataclasses.field(default_factory=dict, compare=False)   # as given, for sweep.json
+
+    def cells(self) -> list[Cell]:
+        """Every (task, level, mixer, seed), tasks in config order, levels ascending."""
+        out = []
+        for name, params in self.tasks.items():
+            axis = TASKS[name].difficulty
+            for level in sorted(params[axis]):
+                p = {**params, axis: level}
+                out += [Cell(name, p, m, s) for m in self.mixers for s in self.run["seeds"]]
+        return out
+
+
+def _check_run(run: dict) -> dict:
+    unknown = sorted(set(run) - set(RUN_DEFAULTS))
+    if unknown:
+        raise GLRError(f"unknown [run] option(s): {', '.join(unknown)}; known: {', '.join(RUN_DEFAULTS)}")
+    run = {**RUN_DEFAULTS, **run}
+    for key in ("steps", "batch", "eval_size", "checkpoint_every", "threads"):
+        if isinstance(run[key], bool) or not isinstance(run[key], int) or run[key] < 1:
+            raise GLRError(f"[run] {key} must be a positive integer, got {run[key]!r}")
+    if not run["lrs"] or not all(isinstance(x, (int, float)) and x > 0 for x in run["lrs"]):
+        raise GLRError(f"[run] lrs must be a non-empty list of positive numbers, got {run['lrs']!r}")
+    if not run["seeds"] or not all(isinstance(s, int) and s >= 0 for s in run["seeds"]):
+        raise GLRError(f"[run] seeds must be a non-empty list of non-negative integers, got {run['seeds']!r}")
+    return run
+
+
+def _check_task(name: str, params: dict) -> dict:
+    if name not in TASKS:
+        raise GLRError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
+    axis = TASKS[name].difficulty
+    levels = params.get(axis)
+    levels = [levels] if isinstance(levels, int) else levels
+    if not isinstance(levels, list) or not levels:
+        raise GLRError(f"task {name!r} needs {axis} = [levels...] (its swept parameter)")
+    for level in levels:   # builds each task once, so a level that does not fit fails now
+        make_task(name, **{**params, axis: level})
+    return {**params, axis: levels}
+
+
+def sweep_from_dict(data: dict) -> Sweep:
+    """Check a sweep given as a dict (the TOML tables) and fill in defaults."""
+    unknown = sorted(set(data) - {"run", "model", "mixers", "states", "tasks"})
+    if unknown:
+        raise GLRError(f"unknown sweep section(s): {', '.join(unknown)}; known: run, model, mixers, states, tasks")
+    run = _check_run(dict(data.get("run", {})))
+    model = {**MODEL_DEFAULTS, **data.get("model", {})}
+    states = data.get("states", [None])
+    bad = [s for s in states if s is not None and s not in STATES]
+    if bad:
+        raise GLRError(f"unknown state(s) {bad}; known: {', '.join(STATES)}")
+    if not data.get("mixers"):
+        raise GLRError("the sweep lists no mixers")
+    mixers = tuple(Mixer.parse(m, s) for m in data["mixers"] for s in states)
+    if not data.get("tasks"):
+        raise GLRError("the sweep lists no tasks")
+    tasks = {name: _check_task(name, dict(params)) for name, params in data["tasks"].items()}
+    sweep = Sweep(run, model, mixers, tasks, data)
+    for mixer in mixers:   # a bad model option, pattern or score form fails before any training
+        SequenceModel(ModelConfig.from_dict({**model, **mixer.options, "vocab_size": 4}))
+    return sweep
+
+
+def load_sweep(path) -> Sweep:
+    """Read and check a sweep TOML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise GLRError(f"config file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise GLRError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    return sweep_from_dict(data)

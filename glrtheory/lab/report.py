@@ -1,0 +1,122 @@
+"""Results of a sweep: ``results.json``, the theory-against-measurement table, and the figures.
+
+``summarize`` groups the finished cells by (task, mixer), averages the best-LR accuracy over seeds at
+each level, finds the measured crossover (the smallest level whose accuracy is below 0.9) and sets it
+beside the prediction of ``glrtheory.lab.theory`` at the same length n, with a verdict.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from glrtheory.tasks import TASKS, make_task
+
+from .config import Sweep
+from .theory import THRESHOLD, prediction, verdict
+
+
+def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
+    """One entry per (task, mixer) with levels, mean accuracies, prediction, crossover and verdict."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[(r["task"], r["mixer"])][r["level"]].append(r["accuracy"])
+    mixers = {m.name: m for m in sweep.mixers}
+    summary = []
+    for (task_name, mixer_name), by_level in groups.items():
+        levels = sorted(by_level)
+        acc = [sum(by_level[lv]) / len(by_level[lv]) for lv in levels]
+        task = make_task(task_name, **{**sweep.tasks[task_name], TASKS[task_name].difficulty: levels[0]})
+        model = {**sweep.model, **mixers[mixer_name].options}
+        pred = prediction(task, model)
+        crossover = next((lv for lv, a in zip(levels, acc) if a < THRESHOLD), None)
+        summary.append({"task": task_name, "mixer": mixer_name, "difficulty": task.difficulty, "levels": levels,
+                        "accuracy": acc, "seeds": [len(by_level[lv]) for lv in levels],
+                        "crossover": crossover, **pred})
+    trains = defaultdict(bool)
+    for s in summary:
+        if s["task"] != "modcount":
+            trains[s["mixer"]] |= max(s["accuracy"]) >= THRESHOLD
+    for s in summary:
+        s["verdict"], s["reason"] = verdict(s["task"], s["levels"], s["accuracy"], s["capacity"], trains[s["mixer"]])
+    return summary
+
+
+def _num(x) -> str:
+    if x is None:
+        return "none"
+    return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def table(summary: list[dict]) -> str:
+    """Markdown table: prediction against measured crossover, with verdicts."""
+    head = ("| task | mixer | n | cache | state numbers | predicted max level | crossover (acc < 0.9) "
+            "| accuracy by level | verdict |")
+    lines = [head, "|" + " --- |" * 9]
+    for s in summary:
+        accs = ", ".join(f"{lv}: {a:.2f}" for lv, a in zip(s["levels"], s["accuracy"]))
+        lines.append(f"| {s['task']} ({s['difficulty']}) | {s['mixer']} | {s['n']} | {s['cache_peak']} "
+                     f"| {s['state_numbers']} | {_num(s['capacity'])} | {_num(s['crossover'])} | {accs} "
+                     f"| **{s['verdict']}**: {s['reason']} |")
+    return "\n".join(lines)
+
+
+def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: dict | None = None) -> dict:
+    """Write ``results.json``, ``table.md`` and the figures into ``out``; return the results dict."""
+    out = Path(out)
+    summary = summarize(sweep, rows)
+    results = {"command": command, "machine": machine or {}, "threshold": THRESHOLD,
+               "sweep": {"run": sweep.run, "model": sweep.model, "tasks": sweep.tasks,
+                         "mixers": [{"name": m.name, **m.options} for m in sweep.mixers]},
+               "summary": summary, "cells": rows,
+               "cells_total": len(sweep.cells()), "cells_done": len(rows)}
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "table.md").write_text(table(summary) + "\n")
+    plot(summary, out)
+    return results
+
+
+def plot(summary: list[dict], out: Path) -> None:
+    """``accuracy.png`` (accuracy against level, predicted capacity as vertical marks) and ``cost.png``
+    (mean accuracy against cache and decode cost at the task's length)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(s["task"] for s in summary))
+    mixers = list(dict.fromkeys(s["mixer"] for s in summary))
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(mixers)}
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rows = [s for s in summary if s["task"] == task]
+        top = max(max(s["levels"]) for s in rows)
+        for s in rows:
+            ax.plot(s["levels"], s["accuracy"], "o-", color=colors[s["mixer"]], label=s["mixer"], ms=3)
+            if s["capacity"] is not None and s["capacity"] <= 2 * top:
+                ax.axvline(s["capacity"], color=colors[s["mixer"]], ls="--", lw=0.8)
+        ax.axhline(THRESHOLD, color="gray", lw=0.5)
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(rows[0]["difficulty"])
+        ax.set_title(f"{task} (n = {rows[0]['n']}); dashed: predicted capacity", fontsize=9)
+    axes[0][0].set_ylabel("accuracy (best LR, mean over seeds)")
+    axes[0][-1].legend(fontsize=7)
+    fig.savefig(out / "accuracy.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4.5 * len(tasks), 7), squeeze=False)
+    for j, task in enumerate(tasks):
+        for i, (key, label) in enumerate((("cache_peak", "cache (states)"), ("decode_cost_mean", "decode cost"))):
+            ax = axes[i][j]
+            for s in (s for s in summary if s["task"] == task):
+                mean = sum(s["accuracy"]) / len(s["accuracy"])
+                ax.scatter([s[key]], [mean], color=colors[s["mixer"]], label=s["mixer"])
+            ax.set_xscale("log")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel(f"{label} at n")
+            ax.set_title(task, fontsize=9)
+    axes[0][0].set_ylabel("mean accuracy over levels")
+    axes[1][0].set_ylabel("mean accuracy over levels")
+    axes[0][-1].legend(fontsize=7)
+    fig.savefig(out / "cost.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)

@@ -1,0 +1,95 @@
+"""Run a sweep cell by cell: a JSON line per finished cell (``cells.jsonl``), so a rerun skips them.
+
+For each cell, one model per learning rate of the grid; the cell keeps the best held-out accuracy
+(MAD / zoology protocol) and records every LR's result. Checkpoints of the run in progress live under
+``checkpoints/`` and are removed once its cell is written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .config import Cell, Sweep
+from .train import resolve_device, train
+
+CELLS = "cells.jsonl"
+
+
+def machine(device: torch.device) -> dict:
+    """Where the run happens: device, its name, torch version, host CPU count."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or
+                                                                              platform.machine())
+    return {"device": str(device), "name": name, "torch": torch.__version__, "cpus": os.cpu_count(),
+            "platform": platform.platform()}
+
+
+def finished(out: Path) -> dict:
+    """Finished cells by key, from ``out/cells.jsonl`` (a truncated last line is ignored)."""
+    path = out / CELLS
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[row["key"]] = row
+    return done
+
+
+def _finite(x):
+    return x if isinstance(x, (int, str)) or (isinstance(x, float) and math.isfinite(x)) else None
+
+
+def run_cell(cell: Cell, sweep: Sweep, device, out: Path, progress: bool = True) -> dict:
+    """Train the cell at every learning rate; the row of ``cells.jsonl``."""
+    task, run = cell.make_task(), sweep.run
+    config = cell.model_config(sweep.model)
+    per_lr = []
+    for lr in run["lrs"]:
+        ckpt = out / "checkpoints" / f"{cell.key}-lr{lr:g}.pt"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        r = train(task, config, lr=lr, seed=cell.seed, steps=run["steps"], batch=run["batch"],
+                  eval_size=run["eval_size"], warmup=run["warmup"], weight_decay=run["weight_decay"],
+                  device=device, checkpoint=ckpt, checkpoint_every=run["checkpoint_every"], progress=progress)
+        per_lr.append({"lr": lr, **{k: _finite(v) for k, v in r.items()}})
+    best = max(per_lr, key=lambda r: r["accuracy"])
+    return {"key": cell.key, "task": cell.task, "params": cell.params, "level": task.level,
+            "difficulty": task.difficulty, "seq_len": task.seq_len, "mixer": cell.mixer.name,
+            "options": cell.mixer.options, "model": config.to_dict(), "seed": cell.seed,
+            "accuracy": best["accuracy"], "best_lr": best["lr"], "steps": best["steps"],
+            "parameters": best["parameters"], "wall_s": sum(r["wall_s"] for r in per_lr),
+            "device": str(device), "lr_sweep": per_lr}
+
+
+def run_sweep(sweep: Sweep, out, device: str | None = None, progress: bool = True,
+              max_cells: int | None = None) -> list[dict]:
+    """Run every unfinished cell of ``sweep`` into ``out`` (resumable); returns all finished rows."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device or sweep.run["device"])
+    if dev.type == "cpu":
+        torch.set_num_threads(sweep.run["threads"])
+    done = finished(out)
+    todo = [c for c in sweep.cells() if c.key not in done]
+    if max_cells is not None:
+        todo = todo[:max_cells]
+    (out / "machine.json").write_text(json.dumps(machine(dev), indent=2))
+    start = time.perf_counter()
+    for cell in tqdm(todo, desc="lab cells", disable=not progress):
+        row = run_cell(cell, sweep, dev, out, progress)
+        with open(out / CELLS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        done[cell.key] = row
+    keys = [c.key for c in sweep.cells()]
+    rows = [done[k] for k in keys if k in done]
+    if progress and todo:
+        tqdm.write(f"{len(todo)} cell(s) in {time.perf_counter() - start:.1f} s; {len(rows)}/{len(keys)} done")
+    return rows

@@ -1,0 +1,118 @@
+"""Train one model on one task at one learning rate, with checkpoints, and measure held-out accuracy.
+
+Schedule: AdamW, linear warm-up over ``warmup * steps`` steps, then cosine decay to 0. The batch at
+step i is ``task.sample(batch, seed=train_seed(seed, i))``, so a run resumed from a checkpoint sees the
+same data as an uninterrupted one. Accuracy is the fraction of scored positions whose argmax is the
+target, on ``eval_size`` sequences from seeds no training step uses.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from glrtheory.errors import GLRError
+from glrtheory.models import ModelConfig, SequenceModel
+from glrtheory.tasks import IGNORE, Task
+
+#: Training batches use seeds ``seed * SEED_STRIDE + step``; evaluation uses ``EVAL_SEED + seed``.
+SEED_STRIDE = 10**7
+EVAL_SEED = 10**12
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:i``; an absent device is a GLRError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GLRError(f"unknown device {name!r}; use auto, cpu or cuda[:i]") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise GLRError(f"device {name!r} is not available (this machine has {count} CUDA device(s))")
+    elif device.type != "cpu":
+        raise GLRError(f"unsupported device {name!r}; use auto, cpu or cuda[:i]")
+    return device
+
+
+def _batch(task: Task, n: int, seed: int, device):
+    x, y = task.sample(n, seed)
+    return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+
+def lr_at(step: int, steps: int, lr: float, warmup: float) -> float:
+    w = max(1, int(warmup * steps))
+    if step < w:
+        return lr * (step + 1) / w
+    return 0.5 * lr * (1 + math.cos(math.pi * (step - w) / max(1, steps - w)))
+
+
+@torch.no_grad()
+def accuracy(model: SequenceModel, task: Task, n: int, seed: int, device, batch: int = 256) -> float:
+    """Fraction of scored positions predicted right (argmax) on ``n`` sequences from ``seed``."""
+    x, y = _batch(task, n, EVAL_SEED + seed, device)
+    model.eval()
+    right = total = 0
+    for i in range(0, n, batch):
+        pred = model(x[i:i + batch]).argmax(-1)
+        scored = y[i:i + batch] != IGNORE
+        right += int((pred == y[i:i + batch])[scored].sum())
+        total += int(scored.sum())
+    model.train()
+    return right / total
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, batch: int, eval_size: int,
+          warmup: float = 0.1, weight_decay: float = 0.0, device="cpu", checkpoint: Path | None = None,
+          checkpoint_every: int = 100, progress: bool = True) -> dict:
+    """Train ``SequenceModel(config)`` on ``task`` for ``steps`` steps and return
+    ``{"accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters"}``; resumes from
+    ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps."""
+    torch.manual_seed(seed)
+    model = SequenceModel(config, device=device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    start, losses, wall = 0, [], 0.0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, losses, wall = state["step"], state["losses"], state["wall_s"]
+    t0 = time.perf_counter() - wall
+    bar = tqdm(range(start, steps), desc=f"{config.pattern} {task.name} lr={lr:g}", leave=False,
+               disable=not progress, initial=start, total=steps)
+    for step in bar:
+        x, y = _batch(task, batch, seed * SEED_STRIDE + step, device)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr, warmup)
+        logits = model(x)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE)
+        if not torch.isfinite(loss):
+            losses.append(float("nan"))
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+            _save(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
+                               "losses": losses, "wall_s": time.perf_counter() - t0})
+    acc = accuracy(model, task, eval_size, seed, device) if math.isfinite(losses[-1]) else 0.0
+    if checkpoint is not None and checkpoint.exists():
+        checkpoint.unlink()
+    tail = losses[-max(1, len(losses) // 10):]
+    return {"accuracy": acc, "loss_first": losses[0], "loss_last": sum(tail) / len(tail), "steps": len(losses),
+            "wall_s": time.perf_counter() - t0, "parameters": model.num_parameters()}
