@@ -18,7 +18,8 @@ def _rel(x, ref):
 
 
 @pytest.mark.parametrize("kw", [dict(pattern="ssm"), dict(pattern="power2", conv=4),
-                                dict(pattern="fenwick", readout=True), dict(pattern="attention"),
+                                dict(pattern="fenwick", readout=True), dict(pattern="attention", scores="query_key"),
+                                dict(pattern="window:4", scores="query_key", readout=True, conv=3),
                                 dict(pattern="window:3", mlp_mult=0, conv=2, tie_embeddings=True)])
 @pytest.mark.parametrize("T", [1, 2, 13])
 def test_step_equals_forward(kw, T):
@@ -33,8 +34,11 @@ def test_step_equals_forward(kw, T):
     assert _rel(out, ref) < 1e-12
     prefilled = m.init_cache(3, T + 2)
     assert _rel(m(tokens, cache=prefilled), ref) < 1e-12
-    nxt = torch.randint(0, 11, (3,))   # continuing after a prefill equals the longer forward
-    assert _rel(m.step(nxt, prefilled), m(torch.cat([tokens, nxt[:, None]], 1))[:, -1]) < 1e-12
+    nxt = torch.randint(0, 11, (3, 2))   # continuing after a prefill (by step, then by a second forward)
+    longer = m(torch.cat([tokens, nxt], 1))
+    assert _rel(m.step(nxt[:, 0], prefilled), longer[:, T]) < 1e-12
+    assert _rel(m(nxt[:, 1:], cache=prefilled), longer[:, T + 1:]) < 1e-12
+    assert prefilled.t == T + 2
 
 
 def test_short_conv_against_loop():

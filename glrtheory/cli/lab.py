@@ -1,6 +1,7 @@
 """``glr lab``: run an expressivity sweep (TOML config or flags), rebuild its report, list the tasks."""
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
@@ -15,8 +16,18 @@ def _csv(kind):
         try:
             return [kind(x) for x in text.split(",") if x]
         except ValueError:
-            raise GLRError(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
     return parse
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return i, n
 
 
 def register(sub) -> None:
@@ -37,6 +48,9 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=_csv(int), help="comma-separated seeds")
     p.add_argument("--lrs", type=_csv(float), help="comma-separated learning rates (best per cell is kept)")
     p.add_argument("--max-cells", type=positive_int, help="stop after this many new cells (resume later)")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS", help="start no new cell after this time")
+    p.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N",
+                   help="run the cells i mod N only (N processes or calls share a sweep; report merges)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_lab)
     p = verbs.add_parser("report", help="rebuild results.json, table.md and figures from a sweep folder")
@@ -91,7 +105,8 @@ def run_lab(args) -> None:
     device = resolve_device(sweep.run["device"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(data, indent=1))
-    rows = run_sweep(sweep, out, str(device), progress=not args.quiet, max_cells=args.max_cells)
+    rows = run_sweep(sweep, out, str(device), progress=not args.quiet, max_cells=args.max_cells,
+                     shard=args.shard, time_limit=args.time_limit)
     command = "glr lab " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["lab"] else sys.argv[1:])
     write_results(sweep, rows, out, command, machine(device))
     print(f"{len(rows)}/{len(sweep.cells())} cells; wrote {out / 'results.json'}, table.md, accuracy.png, cost.png")

@@ -4,7 +4,8 @@
              threads (CPU threads of torch; 1 is fastest on a shared machine)
     [model]  ModelConfig options shared by every cell (d_model, n_layers, n_heads, conv, mlp_mult, ...)
     mixers = [{pattern = "ssm"}, {pattern = "attention", scores = "query_key", name = "attention"}, ...]
-    states = ["vector", "matrix"]            (optional; each mixer in each state, default vector only)
+    states = ["vector", "matrix"]            (optional; each mixer in each state, default vector only;
+                                              a mixer that sets readout itself is listed once)
     [tasks.mqar]  K = [2, 4, 8], length = 64, vocab = 64     (the one list-valued parameter is swept)
 
 A cell is (task, level, mixer, seed); it trains one model per learning rate and keeps the best
@@ -44,9 +45,11 @@ class Mixer:
             raise GLRError(f"a mixer is a pattern spec or a table with 'pattern', got {entry!r}")
         options = {k: v for k, v in entry.items() if k != "name"}
         name = entry.get("name") or entry["pattern"] + (" qk" if entry.get("scores") == "query_key" else "")
-        if state is not None:
+        if state is not None and "readout" not in entry:
             options["readout"] = STATES[state]
             name = f"{name} ({state})"
+        elif "readout" in entry and "name" not in entry:
+            name += " (matrix)" if entry["readout"] else " (vector)"
         return cls(name, options)
 
 
@@ -82,13 +85,15 @@ class Sweep:
     data: dict = dataclasses.field(default_factory=dict, compare=False)   # as given, for sweep.json
 
     def cells(self) -> list[Cell]:
-        """Every (task, level, mixer, seed), tasks in config order, levels ascending."""
+        """Every (task, level, mixer, seed): the easiest level of every task first, then the next one,
+        and so on (so that a sweep cut short by a time limit still covers every task)."""
         out = []
-        for name, params in self.tasks.items():
-            axis = TASKS[name].difficulty
-            for level in sorted(params[axis]):
-                p = {**params, axis: level}
-                out += [Cell(name, p, m, s) for m in self.mixers for s in self.run["seeds"]]
+        levels = {name: sorted(params[TASKS[name].difficulty]) for name, params in self.tasks.items()}
+        for i in range(max(len(v) for v in levels.values())):
+            for name, params in self.tasks.items():
+                if i < len(levels[name]):
+                    p = {**params, TASKS[name].difficulty: levels[name][i]}
+                    out += [Cell(name, p, m, s) for m in self.mixers for s in self.run["seeds"]]
         return out
 
 
@@ -133,7 +138,7 @@ def sweep_from_dict(data: dict) -> Sweep:
         raise GLRError(f"unknown state(s) {bad}; known: {', '.join(STATES)}")
     if not data.get("mixers"):
         raise GLRError("the sweep lists no mixers")
-    mixers = tuple(Mixer.parse(m, s) for m in data["mixers"] for s in states)
+    mixers = tuple({m.name: m for m in (Mixer.parse(e, s) for e in data["mixers"] for s in states)}.values())
     if not data.get("tasks"):
         raise GLRError("the sweep lists no tasks")
     tasks = {name: _check_task(name, dict(params)) for name, params in data["tasks"].items()}

@@ -1,4 +1,8 @@
-"""Run a sweep cell by cell: a JSON line per finished cell (``cells.jsonl``), so a rerun skips them.
+"""Run a sweep cell by cell: a JSON line per finished cell (``cells*.jsonl``), so a rerun skips them.
+
+``shard=(i, N)`` runs the cells whose index is i mod N and writes ``cells-<i>of<N>.jsonl``, so that N
+processes (or N separate calls) share a sweep; every reader merges all ``cells*.jsonl`` of the folder.
+``time_limit`` (seconds) starts no new cell after that time; the rest waits for a rerun.
 
 For each cell, one model per learning rate of the grid; the cell keeps the best held-out accuracy
 (MAD / zoology protocol) and records every LR's result. Checkpoints of the run in progress live under
@@ -31,10 +35,9 @@ def machine(device: torch.device) -> dict:
 
 
 def finished(out: Path) -> dict:
-    """Finished cells by key, from ``out/cells.jsonl`` (a truncated last line is ignored)."""
-    path = out / CELLS
+    """Finished cells by key, from every ``out/cells*.jsonl`` (a truncated last line is ignored)."""
     done = {}
-    if path.exists():
+    for path in sorted(Path(out).glob("cells*.jsonl")):
         for line in path.read_text().splitlines():
             try:
                 row = json.loads(line)
@@ -70,26 +73,31 @@ def run_cell(cell: Cell, sweep: Sweep, device, out: Path, progress: bool = True)
 
 
 def run_sweep(sweep: Sweep, out, device: str | None = None, progress: bool = True,
-              max_cells: int | None = None) -> list[dict]:
-    """Run every unfinished cell of ``sweep`` into ``out`` (resumable); returns all finished rows."""
+              max_cells: int | None = None, shard: tuple[int, int] = (0, 1),
+              time_limit: float | None = None) -> list[dict]:
+    """Run every unfinished cell of ``sweep`` (of this shard) into ``out`` (resumable); returns all
+    finished rows of the folder, in sweep order."""
     out = Path(out)
+    index, count = shard
+    name = CELLS if count == 1 else f"cells-{index}of{count}.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device or sweep.run["device"])
     if dev.type == "cpu":
         torch.set_num_threads(sweep.run["threads"])
     done = finished(out)
-    todo = [c for c in sweep.cells() if c.key not in done]
+    todo = [c for i, c in enumerate(sweep.cells()) if c.key not in done and i % count == index]
     if max_cells is not None:
         todo = todo[:max_cells]
-    (out / "machine.json").write_text(json.dumps(machine(dev), indent=2))
     start = time.perf_counter()
     for cell in tqdm(todo, desc="lab cells", disable=not progress):
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            break
         row = run_cell(cell, sweep, dev, out, progress)
-        with open(out / CELLS, "a") as f:
+        with open(out / name, "a") as f:
             f.write(json.dumps(row) + "\n")
         done[cell.key] = row
     keys = [c.key for c in sweep.cells()]
     rows = [done[k] for k in keys if k in done]
     if progress and todo:
-        tqdm.write(f"{len(todo)} cell(s) in {time.perf_counter() - start:.1f} s; {len(rows)}/{len(keys)} done")
+        tqdm.write(f"{time.perf_counter() - start:.1f} s; {len(rows)}/{len(keys)} cells done")
     return rows

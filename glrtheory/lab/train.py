@@ -77,10 +77,12 @@ def _save(path: Path, state: dict) -> None:
 
 def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, batch: int, eval_size: int,
           warmup: float = 0.1, weight_decay: float = 0.0, device="cpu", checkpoint: Path | None = None,
-          checkpoint_every: int = 100, progress: bool = True) -> dict:
+          checkpoint_every: int = 100, progress: bool = True, stop_at: int | None = None) -> dict | None:
     """Train ``SequenceModel(config)`` on ``task`` for ``steps`` steps and return
     ``{"accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters"}``; resumes from
-    ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps."""
+    ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps.
+    ``stop_at``: leave after that many steps, with the checkpoint written, and return None (an
+    interrupted run, as a test or a time-boxed job makes it)."""
     torch.manual_seed(seed)
     model = SequenceModel(config, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -107,9 +109,12 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(float(loss.detach()))
-        if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+        stop = stop_at is not None and step + 1 >= stop_at
+        if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or stop) and step + 1 < steps:
             _save(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
                                "losses": losses, "wall_s": time.perf_counter() - t0})
+        if stop:
+            return None
     acc = accuracy(model, task, eval_size, seed, device) if math.isfinite(losses[-1]) else 0.0
     if checkpoint is not None and checkpoint.exists():
         checkpoint.unlink()

@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glrtheory.errors import GLRError
 from glrtheory.kernels.torch import GLRMixer
 
 from .config import ModelConfig
@@ -59,19 +58,20 @@ class Block(nn.Module):
         c = config
         self.norm_mix = nn.RMSNorm(c.d_model, **kw)
         self.conv = ShortConv(c.d_model, c.conv, **kw) if c.conv else None
-        extra = {} if c.scores == "source" else {"scores": c.scores}
-        try:
-            self.mixer = GLRMixer(c.pattern, c.d_model, c.n_heads, c.d_head, readout=c.readout, **extra, **kw)
-        except TypeError as exc:  # a GLRMixer without the keyword
-            raise GLRError(f"this GLRMixer does not support scores={c.scores!r}") from exc
+        self.mixer = GLRMixer(c.pattern, c.d_model, c.n_heads, c.d_head, readout=c.readout, scores=c.scores, **kw)
         self.norm_mlp = nn.RMSNorm(c.d_model, **kw) if c.mlp_mult else None
         self.mlp = SwiGLU(c.d_model, c.mlp_mult * c.d_model, **kw) if c.mlp_mult else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, state: dict | None = None) -> torch.Tensor:
+        """Whole sequence ``x[batch, T, d]``; with a fresh ``state`` (``init_state``), leave it holding
+        what decoding needs after these T tokens (a prefill)."""
         y = self.norm_mix(x)
         if self.conv is not None:
+            if state is not None:
+                past = torch.cat([state["conv"], y], dim=1)
+                state["conv"] = past[:, past.shape[1] - (self.conv.width - 1):]
             y = self.conv(y)
-        x = x + self.mixer(y)
+        x = x + (self.mixer(y) if state is None else self.mixer(y, cache=state["mixer"]))
         return x if self.mlp is None else x + self.mlp(self.norm_mlp(x))
 
     def init_state(self, batch: int, max_length: int, like: torch.Tensor) -> dict:

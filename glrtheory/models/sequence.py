@@ -4,7 +4,7 @@
 
 with ``Block`` the pre-norm residual pair [mixer, SwiGLU] of ``glrtheory.models.blocks``. ``forward`` runs
 the whole sequence (training); ``init_cache`` + ``step`` decode token by token with the same logits;
-``forward(tokens, cache=...)`` prefills a cache (and returns the same logits as without one).
+``forward(tokens, cache=...)`` prefills a fresh cache in one pass (and returns the same logits as without one).
 """
 from __future__ import annotations
 
@@ -64,15 +64,25 @@ class SequenceModel(nn.Module):
                            f"got {int(tokens.min())}..{int(tokens.max())}")
 
     def forward(self, tokens: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
-        """``tokens[batch, T] (long) -> logits[batch, T, vocab_size]``; with ``cache``, decode the tokens
-        one by one into it (a prefill) and return the same logits."""
+        """``tokens[batch, T] (long) -> logits[batch, T, vocab_size]``; with ``cache``, also fill it with
+        these tokens (a fresh cache in one pass, a used one token by token) and return the same logits."""
         self._check_tokens(tokens, 2)
         if cache is not None:
-            return torch.stack([self.step(tokens[:, t], cache) for t in range(tokens.shape[1])], dim=1)
+            self._check_cache(tokens, cache, tokens.shape[1])
+            if cache.t > 0:
+                return torch.stack([self.step(tokens[:, t], cache) for t in range(tokens.shape[1])], dim=1)
         x = self.embed(tokens)
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if cache is None else cache.states[i])
+        if cache is not None:
+            cache.t = tokens.shape[1]
         return self.head(self.norm(x))
+
+    def _check_cache(self, tokens: torch.Tensor, cache, count: int) -> None:
+        if not isinstance(cache, ModelCache) or tokens.shape[0] != cache.batch:
+            raise GLRError(f"cache must be a ModelCache made for batch {tokens.shape[0]}")
+        if cache.t + count > cache.max_length:
+            raise GLRError(f"the cache was made for {cache.max_length} tokens; step {cache.t + count - 1} is past it")
 
     def init_cache(self, batch: int, max_length: int) -> ModelCache:
         """An empty decode cache for ``batch`` sequences of up to ``max_length`` tokens."""
@@ -86,10 +96,7 @@ class SequenceModel(nn.Module):
         """Decode one token per sequence: ``tokens_t[batch] -> logits[batch, vocab_size]``, equal to
         ``forward`` at position ``cache.t``; advances the cache."""
         self._check_tokens(tokens_t, 1)
-        if not isinstance(cache, ModelCache) or tokens_t.shape[0] != cache.batch:
-            raise GLRError(f"cache must be a ModelCache made for batch {tokens_t.shape[0]}")
-        if cache.t >= cache.max_length:
-            raise GLRError(f"the cache was made for {cache.max_length} tokens; step {cache.t} is past it")
+        self._check_cache(tokens_t, cache, 1)
         x = self.embed(tokens_t)
         for block, state in zip(self.blocks, cache.states):
             x = block.step(x, state)

@@ -1,0 +1,162 @@
+"""The lab: a cut-down smoke sweep (loss falls; query-key attention solves trivial MQAR), resumable
+cells and checkpoints, predictions against independent references, verdicts, CLI errors."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from glrtheory import Pattern
+from glrtheory.cli import main
+from glrtheory.lab import load_sweep, run_sweep, sweep_from_dict, train, verdict, write_results
+from glrtheory.lab.theory import d_state, prediction, reach
+from glrtheory.models import ModelConfig
+from glrtheory.tasks import make_task
+
+SMOKE = {"run": {"steps": 60, "batch": 32, "lrs": [1e-2], "seeds": [0], "eval_size": 128, "device": "cpu"},
+         "model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "conv": 2},
+         "mixers": [{"pattern": "ssm"}, {"pattern": "attention", "scores": "query_key", "name": "attention qk"}],
+         "tasks": {"mqar": {"K": [2], "length": 8, "vocab": 16}, "copy": {"L": [2], "length": 8, "vocab": 6}}}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("smoke")
+    sweep = sweep_from_dict(SMOKE)
+    rows = run_sweep(sweep, out, progress=False)
+    return sweep, rows, out
+
+
+def test_smoke_sweep_learns(smoke):
+    sweep, rows, out = smoke
+    assert len(rows) == len(sweep.cells()) == 4
+    for r in rows:
+        assert r["lr_sweep"][0]["loss_last"] < 0.7 * r["lr_sweep"][0]["loss_first"], r
+        assert r["steps"] == 60 and r["device"] == "cpu"
+    attention = [r for r in rows if r["task"] == "mqar" and r["mixer"] == "attention qk"]
+    assert attention[0]["accuracy"] >= 0.9
+    lines = (out / "cells.jsonl").read_text().splitlines()
+    assert [json.loads(x)["key"] for x in lines] == [r["key"] for r in rows]
+
+
+def test_results_and_rerun_skips(smoke):
+    sweep, rows, out = smoke
+    results = write_results(sweep, rows, out, command="test")
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["cells_done"] == saved["cells_total"] == 4 and len(saved["summary"]) == 4
+    assert {s["verdict"] for s in saved["summary"]} <= {"confirmed", "refuted", "inconclusive"}
+    assert results["summary"][0]["n"] == 8
+    assert (out / "accuracy.png").stat().st_size > 0 and (out / "cost.png").stat().st_size > 0
+    assert "| mqar (K) | ssm |" in (out / "table.md").read_text()
+    before = (out / "cells.jsonl").read_text()
+    assert run_sweep(sweep, out, progress=False) == rows     # nothing left to train
+    assert (out / "cells.jsonl").read_text() == before
+
+
+def test_checkpoint_resume_is_exact(tmp_path):
+    torch.set_num_threads(1)
+    task = make_task("copy", L=2, length=6, vocab=5)
+    config = ModelConfig(vocab_size=5, d_model=8, n_heads=2, pattern="power2")
+    kw = dict(lr=3e-3, seed=1, steps=12, batch=8, eval_size=32, progress=False)
+    whole = train(task, config, **kw)
+    ckpt = tmp_path / "c.pt"
+    assert train(task, config, checkpoint=ckpt, stop_at=5, **kw) is None and ckpt.exists()
+    resumed = train(task, config, checkpoint=ckpt, **kw)
+    assert not ckpt.exists()
+    for key in ("accuracy", "loss_first", "loss_last", "steps"):
+        assert resumed[key] == whole[key]
+
+
+def _reach_dense(spec, n, layers, conv):
+    """Reference: boolean closure of the dense mixing support, layer by layer (residual, conv, mixer)."""
+    a_idx, b_idx = Pattern.from_spec(spec).tables(n)
+    A = np.zeros((n, n), bool)
+    B = np.zeros((n, n), bool)
+    for t in range(n):
+        A[t, a_idx[t][a_idx[t] >= 0]] = True
+        if b_idx.shape[1]:
+            B[t, b_idx[t][b_idx[t] >= 0]] = True
+    M = A.copy()
+    for _ in range(n):                                   # M = A + B M until it stops growing
+        M = A | (B.astype(int) @ M.astype(int) > 0)
+    C = np.zeros((n, n), bool)
+    for j in range(max(conv, 1)):
+        C |= np.eye(n, k=-j, dtype=bool)
+    layer = np.eye(n, dtype=bool) | (M.astype(int) @ C.astype(int) > 0)
+    R = np.eye(n, dtype=bool)
+    for _ in range(layers):
+        R = R.astype(int) @ layer.astype(int) > 0
+    return n - 1 - int(np.flatnonzero(R[n - 1])[0])
+
+
+@pytest.mark.parametrize("spec", ["ssm", "window:4", "window:3+lags:7", "fenwick", "blocks:3", "attention"])
+@pytest.mark.parametrize("layers, conv", [(1, 0), (2, 2), (3, 4)])
+def test_reach_against_dense(spec, layers, conv):
+    assert reach(spec, 29, layers, conv) == _reach_dense(spec, 29, layers, conv)
+
+
+def test_prediction_numbers():
+    model = {"pattern": "ssm", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
+    assert d_state(model) == 32 and d_state({**model, "readout": True}) == 2 * 16 * 16
+    p = prediction(make_task("copy", L=4, length=32, vocab=10), model)
+    assert p["cache_peak"] == 1 and p["state_numbers"] == 2 * (32 + 32)
+    assert p["capacity"] == pytest.approx(128 / 3)
+    p = prediction(make_task("mqar", K=2, length=32, vocab=21), {**model, "pattern": "attention"})
+    assert p["cache_peak"] == 31 and p["capacity"] == pytest.approx(2 * (31 * 32 + 32) / np.log2(10))
+
+
+@pytest.mark.parametrize("task, acc, trains, expected", [
+    ("copy", [1.0, 0.95, 0.2], True, "refuted"),        # 0.95 at level 8 > capacity 6
+    ("copy", [1.0, 0.5, 0.2], True, "confirmed"),
+    ("copy", [0.5, 0.5, 0.2], True, "inconclusive"),    # nothing solved: training fell short
+    ("modcount", [0.5, 0.5, 0.6], True, "confirmed"),
+    ("modcount", [0.5, 0.5, 0.6], False, "inconclusive")])
+def test_verdicts(task, acc, trains, expected):
+    capacity = 6 if task == "copy" else 1
+    assert verdict(task, [4, 8, 16], acc, capacity, trains)[0] == expected
+    assert verdict("copy", [2, 4], [1.0, 1.0], 100, True)[0] == "inconclusive"   # nothing tested above
+
+
+def test_configs_parse():
+    for name in ("smoke", "paper", "h200_short"):
+        sweep = load_sweep(f"configs/lab/{name}.toml")
+        assert sweep.cells()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["lab", "run", "--task", "sorting", "--levels", "2", "--patterns", "ssm"], "unknown task"),
+    (["lab", "run", "--task", "mqar", "--levels", "2", "--patterns", "nonsense"], "unknown pattern"),
+    (["lab", "run", "--task", "mqar", "--levels", "8", "--length", "16", "--patterns", "ssm"], "does not fit"),
+    (["lab", "run", "no/such.toml"], "does not exist"),
+    (["lab", "run", "--task", "copy", "--levels", "2", "--patterns", "ssm", "--device", "cuda:7"],
+     "not available"),
+    (["lab", "run", "--task", "copy", "--levels", "2,x", "--patterns", "ssm"], "comma-separated"),
+    (["lab", "run", "--task", "copy", "--levels", "2", "--patterns", "ssm", "--shard", "3/2"], "I/N"),
+    (["lab", "report", "no/such/folder"], "not a lab output folder")])
+def test_cli_errors(argv, message, capsys, tmp_path):
+    assert main(argv + (["--out", str(tmp_path)] if argv[1] == "run" else [])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("glr: error:") and message in err[0], err
+
+
+def test_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "glrtheory.lab", "tasks"], capture_output=True, text=True)
+    assert out.returncode == 0 and "mqar" in out.stdout and "modcount" in out.stdout
+
+
+def test_shards_merge_and_time_limit(tmp_path, capsys):
+    data = {"run": {"steps": 2, "batch": 4, "lrs": [1e-3], "eval_size": 8, "device": "cpu"},
+            "model": {"d_model": 8, "n_layers": 1}, "mixers": ["attention", "window:2"],
+            "tasks": {"modcount": {"k": [2, 3], "length": 4}}}
+    sweep = sweep_from_dict(data)
+    assert run_sweep(sweep, tmp_path, progress=False, time_limit=-1) == []
+    run_sweep(sweep, tmp_path, progress=False, shard=(1, 2))
+    rows = run_sweep(sweep, tmp_path, progress=False, shard=(0, 2))
+    assert [r["key"] for r in rows] == [c.key for c in sweep.cells()]
+    assert sorted(p.name for p in tmp_path.glob("cells*")) == ["cells-0of2.jsonl", "cells-1of2.jsonl"]
+    (tmp_path / "sweep.json").write_text(json.dumps(data))
+    assert main(["lab", "report", str(tmp_path)]) == 0
+    assert "| modcount (k) | window:2 |" in capsys.readouterr().out
