@@ -154,17 +154,22 @@ def test_fast_paths_are_taken_at_large_n(monkeypatch):
 @settings(max_examples=12, deadline=None)
 @given(set_patterns(max_n=24))
 def test_max_flow_equals_exact_rank_over_field(case):
+    """Both strategies against the dense reference (rank of M[t+1:, :t+1] over F_p, M by substitution)."""
     p, n = case
-    prof = an.hankel_profile(p, n)
-    np.testing.assert_array_equal(prof, an.hankel_profile_exact(p, n, seed=1))
+    ref = an.hankel_profile_exact(p, n, seed=1)
+    np.testing.assert_array_equal(an.hankel_profile(p, n, method="flow"), ref)
+    np.testing.assert_array_equal(an.hankel_profile(p, n, method="exact", seed=2), ref)
+    assert an.exact_rank_max(p, n, seed=3)[0] == ref.max(initial=0)
     live = an.live_profile(p, n)[:-1]
-    assert (prof <= live).all()  # the live set is a vertex cut
+    assert (ref <= live).all() and (ref <= an.cut_bounds(p, n)).all()  # the live set is a vertex cut
 
 
 @pytest.mark.parametrize("spec", ["quadratic", "blocks", "lags:2,3"])
 def test_max_flow_equals_exact_rank_n128(spec):
     p = Pattern.from_spec(spec)
-    np.testing.assert_array_equal(an.hankel_profile(p, 128), an.hankel_profile_exact(p, 128, seed=7))
+    ref = an.hankel_profile_exact(p, 128, seed=7)
+    np.testing.assert_array_equal(an.hankel_profile(p, 128), ref)
+    np.testing.assert_array_equal(an.hankel_profile(p, 128, method="exact"), ref)
 
 
 @pytest.mark.parametrize("seed", [0])
@@ -174,7 +179,43 @@ def test_max_flow_equals_exact_rank_random_n128(seed):
     A = np.eye(n, dtype=bool) | np.tril(rng.random((n, n)) < 1.5 / n)
     B = np.tril(rng.random((n, n)) < 3.0 / n, -1)
     p = Pattern.from_masks(A, B)
-    np.testing.assert_array_equal(an.hankel_profile(p, n), an.hankel_profile_exact(p, n, seed=seed))
+    ref = an.hankel_profile_exact(p, n, seed=seed)
+    np.testing.assert_array_equal(an.hankel_profile(p, n), ref)
+    np.testing.assert_array_equal(an.hankel_profile(p, n, method="exact", seed=seed + 1), ref)
+
+
+@pytest.mark.parametrize("spec, n", [("power2", 1024), ("fenwick", 2048), ("blocks", 2048), ("window:64", 2048),
+                                     ("ssm+fenwick", 600), ("window:3+kron:1,11", 300)])
+def test_flow_and_exact_agree_at_large_n(spec, n):
+    """The exact rank over F_p (default of --rank) and its check, the max-flow, at lengths the dense
+    reference cannot reach."""
+    p = Pattern.from_spec(spec)
+    rank, error = an.exact_rank_max(p, n)
+    assert rank == an.hankel_rank_max(p, n, method="flow")
+    assert 0 <= error < 1e-2
+    assert error == 0 or rank < an.cut_bounds(p, n).max()       # certain when it reaches the cut bound
+
+
+def test_rank_refusals_name_the_largest_n_that_fits(monkeypatch):
+    import re
+
+    from glrtheory.analysis import _rank_exact, _rank_flow
+
+    p = Pattern.from_spec("power2")
+    for module, name, method in [(_rank_flow, "FLOW_RANK_MAX_WORK", "flow"),
+                                 (_rank_exact, "EXACT_RANK_MAX_WORK", "exact")]:
+        monkeypatch.setattr(module, name, 200_000)
+        an.clear_caches()
+        with pytest.raises(GLRError, match="over the limit 200000") as info:
+            an.hankel_profile(p, 300, method=method)
+        m = int(re.search(r"fits is (\d+)", str(info.value)).group(1))
+        assert 1 < m < 300
+        an.hankel_profile(p, m, method=method)                    # fits
+        with pytest.raises(GLRError, match="over the limit"):
+            an.hankel_profile(p, m + 1, method=method)            # does not
+    an.clear_caches()
+    with pytest.raises(GLRError, match="unknown rank method 'svd'"):
+        an.hankel_profile(p, 8, method="svd")
 
 
 def test_design_illustration_n128():
@@ -188,11 +229,25 @@ def test_design_illustration_n128():
         p = Pattern.from_spec(spec)
         assert an.hankel_rank_max(p, n) == rank
         assert an.hankel_profile_exact(p, n).max() == rank
+        assert an.exact_rank_max(p, n)[0] == rank
         assert an.cache_peak(p, n) == cache
     variant = Pattern.from_sets([[t] for t in range(n)],
                                 [sorted({((t - 1) >> k) << k for k in range(7)}) if t else [] for t in range(n)])
     assert an.hankel_rank_max(variant, n) == 5
     assert an.cache_peak(variant, n) == 7
+
+
+def test_numba_elimination_matches_numpy_reference():
+    from glrtheory.prime_field import PRIME, rank_mod_p_inplace
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        r, c, k = rng.integers(1, 14, 3)
+        for prime in (7, PRIME):
+            x = (rng.integers(0, prime, (r, k)).astype(object) @ rng.integers(0, prime, (k, c)).astype(object))
+            x = (x % prime).astype(np.int64)
+            assert rank_mod_p_inplace(x.copy(), prime) == rank_mod_p(x, prime)
+        assert rank_mod_p_inplace(x + PRIME * rng.integers(0, 3, x.shape), PRIME) == rank_mod_p(x)  # unreduced
 
 
 def test_rank_of_a_matrix_over_field():
@@ -267,17 +322,20 @@ def test_analyze_keys_and_values():
     assert (r["cache_peak"], r["hop_diameter"], r["depth"], r["full_receptive_field"]) == (32, 6, 63, True)
     assert r["theta_total"] == "n*log(n)"
     r = an.analyze(p, 64, rank=True)
-    assert tuple(r) == an.KEYS + ("hankel_rank_max",) and r["hankel_rank_max"] == 32
+    assert tuple(r) == an.KEYS + an.RANK_KEYS and r["hankel_rank_max"] == 32
+    assert (r["hankel_rank_method"], r["hankel_rank_error_bound"]) == ("exact", 0.0)
+    r = an.analyze(Pattern.from_spec("fenwick"), 64, rank=True, rank_method="flow")
+    assert (r["hankel_rank_max"], r["hankel_rank_method"], r["hankel_rank_error_bound"]) == (5, "flow", 0.0)
+    r = an.analyze(Pattern.from_spec("fenwick"), 64, rank=True)
+    assert r["hankel_rank_max"] == 5 and 0 < r["hankel_rank_error_bound"] < 1e-5
     assert an.analyze(Pattern.from_spec("window:4"), 10)["hop_diameter"] is None
     assert an.analyze(Pattern.from_spec("ssm"), 1, rank=True)["hankel_rank_max"] == 0
 
 
 def test_limits():
     p = Pattern.from_spec("ssm")
-    with pytest.raises(GLRError, match=f"limited to n <= {an.HANKEL_MAX_N}"):
-        an.hankel_profile(p, an.HANKEL_MAX_N + 1)
-    with pytest.raises(GLRError, match="over the limit"):
-        an.hankel_profile(Pattern.from_spec("attention"), 1000)
+    with pytest.raises(GLRError, match="over the limit .* the largest n that fits is"):
+        an.hankel_profile(Pattern.from_spec("attention"), 4000)
     with pytest.raises(GLRError, match="limited to n <= 512"):
         an.hankel_profile_exact(p, 513)
     with pytest.raises(GLRError, match="expected a Pattern"):

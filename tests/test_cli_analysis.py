@@ -4,7 +4,7 @@ import json
 import pytest
 
 from glrtheory import Pattern
-from glrtheory.analysis import KEYS, analyze, total_cost
+from glrtheory.analysis import KEYS, RANK_KEYS, analyze, total_cost
 from glrtheory.cli import main
 
 
@@ -22,9 +22,22 @@ def test_analyze_json_keys(capsys):
     assert data == analyze(Pattern.from_spec("fenwick"), 64)
     code, out, _ = run(capsys, "analyze", "window:4", "--n", "16", "--json", "--rank")
     data = json.loads(out)
-    assert list(data) == list(KEYS) + ["hankel_rank_max"]
+    assert list(data) == list(KEYS) + list(RANK_KEYS)
     assert data["hop_diameter"] is None and data["full_receptive_field"] is False
-    assert data["hankel_rank_max"] == 3
+    assert data["hankel_rank_max"] == 3 and data["hankel_rank_method"] == "exact"
+    assert data["hankel_rank_error_bound"] == 0      # 3 = min(live set, t + 1, n - t - 1): certain
+
+
+def test_rank_methods_agree_on_the_cli(capsys):
+    """--rank-method exact (the default) and flow (its check) at n = 2048."""
+    ranks = {}
+    for method in ("exact", "flow"):
+        code, out, _ = run(capsys, "compare", "fenwick", "blocks", "--n", "2048", "--rank", "--rank-method", method,
+                           "--json")
+        assert code == 0
+        ranks[method] = [(r["hankel_rank_max"], r["hankel_rank_method"]) for r in json.loads(out)]
+    assert [r for r, _ in ranks["exact"]] == [r for r, _ in ranks["flow"]] == [10, 23]
+    assert {m for _, m in ranks["flow"]} == {"flow"}
 
 
 def test_analyze_text_and_plot(capsys, tmp_path):
@@ -41,7 +54,7 @@ def test_compare_json_table_and_plot(capsys, tmp_path):
     assert code == 0
     rows = json.loads(out)
     assert [r["spec"] for r in rows] == specs
-    assert all(list(r) == list(KEYS) + ["hankel_rank_max"] for r in rows)
+    assert all(list(r) == list(KEYS) + list(RANK_KEYS) for r in rows)
     png = tmp_path / "c.png"
     code, out, _ = run(capsys, "compare", *specs, "--n", "64", "--plot", str(png))
     assert code == 0 and png.stat().st_size > 0
@@ -57,7 +70,9 @@ def test_compare_json_table_and_plot(capsys, tmp_path):
     (["analyze", "ssm", "--n", "0"], "positive integer"),
     (["analyze", "ssm"], "--n"),
     (["analyze", "ssm", "--n", "8", "--plot", "x.pdf"], ".png"),
-    (["analyze", "attention", "--n", "2000", "--rank"], "limited to n <= 1024"),
+    (["analyze", "attention", "--n", "6000", "--rank"], "the largest n that fits is"),
+    (["analyze", "attention", "--n", "6000", "--rank", "--rank-method", "flow"], "the largest n that fits is"),
+    (["analyze", "ssm", "--n", "8", "--rank-method", "svd"], "invalid choice"),
     (["compare", "--n", "8"], "SPEC"),
     (["compare", "ssm", "window:0", "--n", "8"], "window W must be >= 1"),
 ])

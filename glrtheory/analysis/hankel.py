@@ -1,64 +1,140 @@
-"""Generic Hankel ranks (max-flow on the dependency graph, and exactly over F_p) and degrees of freedom.
+"""Generic Hankel ranks and degrees of freedom.
 
 The generic Hankel rank at cut t is the rank of ``M[t+1:, :t+1]``, ``M = (I - B)^{-1} A``, with independent
-indeterminate coefficients on the supports. By Lindström-Gessel-Viennot and Menger it equals the maximum
-number of vertex-disjoint paths from ``{u_0..u_t}`` to ``{h_{t+1}..h_{n-1}}``.
+indeterminate coefficients on the supports. Two strategies, chosen with ``method=``:
+
+* ``"flow"``: by Lindström-Gessel-Viennot and Menger it equals the maximum number of vertex-disjoint
+  paths from ``{u_0..u_t}`` to ``{h_{t+1}..h_{n-1}}``: one incremental max-flow over all cuts
+  (deterministic);
+* ``"exact"``: the rank over F_p (p = 2^31 - 1) with random coefficients, by a two-sided sketch of size
+  ``k_t = min(live set, t + 1, n - t - 1)`` per cut (randomized, one-sided: it never exceeds the generic
+  rank, and falls short with probability <= k (n + 2) / (p - 1), Schwartz-Zippel).
+
+Both bound the work and refuse above the limit, naming the largest n that fits.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from tqdm import tqdm
 
-from .. import graph
 from ..errors import GLRError
 from ..patterns import Pattern
 from ..patterns.support import check_length
 from ..prime_field import mixing_matrix_mod_p, random_coefficients, rank_mod_p
-from .counts import check_pattern, nnz
+from ._rank_common import cut_bounds
+from ._rank_exact import EXACT_RANK_MAX_ENTRIES, EXACT_RANK_MAX_WORK, exact_max, exact_profile
+from ._rank_flow import FLOW_RANK_MAX_WORK, flow_profile
+from .counts import check_pattern
 
-#: Largest n for the per-cut max-flow (generic Hankel rank).
-HANKEL_MAX_N = 1024
-#: Largest total size of the per-cut flow problems, (n - 1) * (2n + nnz_a + nnz_b).
-HANKEL_MAX_WORK = 2**22
 #: Largest n for the degrees of freedom (exact rank of the Jacobian over F_p).
 DOF_MAX_N = 256
+#: The rank strategies.
+RANK_METHODS = ("exact", "flow")
 
 
-def hankel_profile(p: Pattern, n: int) -> np.ndarray:
-    """Generic Hankel rank at each cut t = 0..n-2: the maximum number of vertex-disjoint paths from
-    ``{u_0..u_t}`` to ``{h_{t+1}..h_{n-1}}`` (networkx max-flow with unit vertex capacities)."""
-    return _hankel_profile(check_pattern(p), check_length(n)).copy()
+# -- public API ------------------------------------------------------------------------------------------
+def _method(method: str) -> str:
+    if method not in RANK_METHODS:
+        raise GLRError(f"unknown rank method {method!r}; choose one of {', '.join(RANK_METHODS)}")
+    return method
 
 
-@functools.lru_cache(maxsize=16)
-def _hankel_profile(p: Pattern, n: int) -> np.ndarray:
-    if n > HANKEL_MAX_N:
-        raise GLRError(f"the generic Hankel rank (one max-flow per cut) is limited to n <= {HANKEL_MAX_N}, "
-                       f"got n={n}")
-    na, nb = nnz(p, n)
-    work = (n - 1) * (2 * n + na + nb)
-    if work > HANKEL_MAX_WORK:
-        raise GLRError(f"the generic Hankel rank of {p.spec!r} at n={n} needs n-1 max-flows on graphs of "
-                       f"{2 * n + na + nb} vertices+edges ({work} in all), over the limit {HANKEL_MAX_WORK}")
-    F = graph.split_graph(graph.dependency_graph(p, n))
-    out = np.zeros(max(n - 1, 0), dtype=np.int64)
-    for t in tqdm(range(n - 1), desc=f"max-flow cuts of {p.spec}", disable=None, leave=False):
-        out[t] = graph.max_disjoint_paths(F, map(graph.u, range(t + 1)), map(graph.h, range(t + 1, n)))
-    return out
+def hankel_profile(p: Pattern, n: int, method: str = "flow", seed=0) -> np.ndarray:
+    """Generic Hankel rank at each cut t = 0..n-2.
+
+    Parameters
+    ----------
+    p : Pattern
+        The pattern.
+    n : int
+        Sequence length.
+    method : {"flow", "exact"}
+        ``"flow"``: maximum number of vertex-disjoint paths from ``{u_0..u_t}`` to ``{h_{t+1}..h_{n-1}}``
+        (incremental max-flow, deterministic). ``"exact"``: rank over F_p of a random sketch of each block.
+    seed : int
+        Random seed of ``"exact"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``[n - 1]``.
+
+    Raises
+    ------
+    GLRError
+        Unknown method, or work over the limit (the message names the largest n that fits).
+
+    Notes
+    -----
+    Flow: O(n (n + nnz)) time at worst. Exact: two sweeps O(K (n + nnz)) and per cut O(k^2 (live + k)),
+    K the largest cut bound; it can only fall short, with probability <= k (n + 2) / (p - 1) per cut.
+
+    Examples
+    --------
+    >>> from glrtheory import Pattern
+    >>> hankel_profile(Pattern.from_spec("fenwick"), 8).tolist()
+    [1, 2, 2, 2, 2, 2, 1]
+    >>> hankel_profile(Pattern.from_spec("fenwick"), 8, method="exact").tolist()
+    [1, 2, 2, 2, 2, 2, 1]
+    """
+    p, n = check_pattern(p), check_length(n)
+    if _method(method) == "flow":
+        return flow_profile(p, n).copy()
+    return exact_profile(p, n, seed).copy()
 
 
-def hankel_rank_max(p: Pattern, n: int) -> int:
-    """Max over cuts of the generic Hankel rank (0 when n = 1)."""
-    return int(hankel_profile(p, n).max(initial=0))
+def hankel_rank_max(p: Pattern, n: int, method: str = "flow", seed=0) -> int:
+    """Max over cuts of the generic Hankel rank (0 when n = 1); ``method`` and ``seed`` as in
+    ``hankel_profile`` (``"exact"`` through ``exact_rank_max``)."""
+    p, n = check_pattern(p), check_length(n)
+    if _method(method) == "flow":
+        return int(flow_profile(p, n).max(initial=0))
+    return exact_rank_max(p, n, seed)[0]
+
+
+def exact_rank_max(p: Pattern, n: int, seed=0) -> tuple[int, float]:
+    """The max over cuts of the rank over F_p (p = 2^31 - 1) of random instances, and a bound on the
+    probability that it is below the generic maximum.
+
+    Parameters
+    ----------
+    p : Pattern
+        The pattern.
+    n : int
+        Sequence length.
+    seed : int
+        Seed of the random coefficients and sketches.
+
+    Returns
+    -------
+    (int, float)
+        The rank, and the error bound: 0 when the rank reaches the largest cut bound
+        ``min(live set, t + 1, n - t - 1)`` (then it is certain), else ``sum k_t (n + 2) / (p - 1)`` over
+        the cuts visited (Schwartz-Zippel: a k x k minor of a sketch has degree <= k (n + 2)).
+
+    Raises
+    ------
+    GLRError
+        Work over the limit; the message names the largest n whose whole profile fits.
+
+    Notes
+    -----
+    Cuts are visited by decreasing bound; a rank r at cut t' bounds every cut t by ``r + |t - t'|``, and
+    the search stops when no cut can exceed the best rank. A visit costs O(k^2 (live + k)).
+
+    Examples
+    --------
+    >>> from glrtheory import Pattern
+    >>> exact_rank_max(Pattern.from_spec("power2"), 128)        # reaches the cache: certain
+    (64, 0.0)
+    """
+    return exact_max(check_pattern(p), check_length(n), seed)
 
 
 def hankel_profile_exact(p: Pattern, n: int, seed=0) -> np.ndarray:
-    """Rank over F_p (p = 2^31-1) of ``M[t+1:, :t+1]`` for each cut t, with ``M = (I - B)^{-1} A`` built from
-    uniformly random coefficients on the supports: the generic Hankel rank at every cut with probability
-    >= 1 - n^3/p (Schwartz-Zippel: each cut's rank minor has degree <= n in the coefficients, and there
-    are n - 1 cuts)."""
+    """Reference: rank over F_p (p = 2^31-1) of the dense block ``M[t+1:, :t+1]`` for each cut t, with
+    ``M = (I - B)^{-1} A`` from uniformly random coefficients on the supports (n <= 512). It is the
+    generic Hankel rank at every cut with probability >= 1 - n^3/p (Schwartz-Zippel: each cut's rank
+    minor has degree <= n^2 in the coefficients... summed over the n - 1 cuts)."""
     M = mixing_matrix_mod_p(*random_coefficients(check_pattern(p), check_length(n), seed))
     return np.array([rank_mod_p(M[t + 1:, : t + 1]) for t in range(n - 1)], dtype=np.int64)
 

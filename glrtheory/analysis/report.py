@@ -6,7 +6,7 @@ from ..patterns import Pattern
 from . import counts, hankel
 from .counts import check_pattern, decode_costs, nnz, total_cost
 from .depth import depth
-from .hankel import hankel_rank_max
+from .hankel import exact_rank_max, hankel_rank_max
 from .hops import hop_diameter
 from .liveness import cache_peak
 
@@ -14,11 +14,16 @@ KEYS = ("spec", "n", "nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "c
         "hop_diameter", "full_receptive_field", "theta_total", "theta_decode", "theta_cache")
 
 
-def analyze(p: Pattern, n: int, rank: bool = False) -> dict:
+#: The keys added by ``rank=True``: the rank, its method, and a bound on the probability that it is below
+#: the generic rank (0 for the deterministic max-flow, and when the exact rank reaches the cut bound).
+RANK_KEYS = ("hankel_rank_max", "hankel_rank_method", "hankel_rank_error_bound")
+
+
+def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", seed=0) -> dict:
     """The ``glr analyze --json`` report: exact counts at length n and the asymptotic classes.
 
-    Keys: ``KEYS`` (and ``hankel_rank_max`` when rank=True). ``theta_*`` come from
-    ``glrtheory.symbolic.costs.theta``.
+    Keys: ``KEYS`` (and ``RANK_KEYS`` when rank=True; ``rank_method`` "exact" over F_p with random
+    coefficients from ``seed``, or "flow"). ``theta_*`` come from ``glrtheory.symbolic.costs.theta``.
     """
     from ..symbolic.costs import theta
 
@@ -32,25 +37,28 @@ def analyze(p: Pattern, n: int, rank: bool = False) -> dict:
     th = theta(p)
     out.update({k: th[k] for k in ("theta_total", "theta_decode", "theta_cache")})
     if rank:
-        out["hankel_rank_max"] = hankel_rank_max(p, n)
+        value, error = (exact_rank_max(p, n, seed) if rank_method == "exact"
+                        else (hankel_rank_max(p, n, rank_method), 0.0))
+        out.update(zip(RANK_KEYS, (value, rank_method, error)))
     return out
 
 
-def compare(patterns, n: int, rank: bool = False) -> list[dict]:
+def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", seed=0) -> list[dict]:
     """``analyze`` for each pattern at the same n (the rows of ``glr compare``)."""
-    return [analyze(p, n, rank=rank) for p in patterns]
+    return [analyze(p, n, rank=rank, rank_method=rank_method, seed=seed) for p in patterns]
 
 
-def sweep(p: Pattern, ns, rank: bool = False) -> dict[str, list]:
+def sweep(p: Pattern, ns, rank: bool = False, rank_method: str = "flow") -> dict[str, list]:
     """Total cost ``nnz_a + nnz_b``, ``cache_peak`` (and ``hankel_rank_max``) at each n of ``ns``."""
     out = {"n": [int(n) for n in ns], "total_cost": [total_cost(p, n) for n in ns],
            "cache_peak": [cache_peak(p, n) for n in ns]}
     if rank:
-        out["hankel_rank_max"] = [hankel_rank_max(p, n) for n in ns]
+        out["hankel_rank_max"] = [hankel_rank_max(p, n, rank_method) for n in ns]
     return out
 
 
 def clear_caches() -> None:
-    """Forget the cached supports and max-flow profiles (for timing, or after patterns change)."""
+    """Forget the cached supports and rank profiles (for timing, or after patterns change)."""
     counts._cached_supports.cache_clear()
-    hankel._hankel_profile.cache_clear()
+    for cached in (hankel.flow_profile, hankel.exact_profile, hankel.exact_max):
+        cached.cache_clear()

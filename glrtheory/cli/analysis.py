@@ -1,8 +1,8 @@
 """``glr analyze`` (the exact quantities of one pattern at length n) and ``glr compare`` (the trade-off)."""
 from __future__ import annotations
 
-from ..analysis import (analyze, compare, decode_costs, hankel_profile, live_profile, sweep,
-                        total_cost)
+from ..analysis import (RANK_METHODS, analyze, compare, decode_costs, hankel_profile, live_profile,
+                        sweep, total_cost)
 from ..errors import GLRError
 from .common import add_output_args, pattern_arg, positive_int, print_json, pyplot, save
 
@@ -14,8 +14,8 @@ def register(sub) -> None:
     p = sub.add_parser("analyze", help="exact cost, cache, depth, hops (and generic Hankel rank) at length n")
     p.add_argument("spec", help="pattern spec, e.g. power2 or window:64+fenwick")
     p.add_argument("--n", type=positive_int, required=True, help="sequence length")
-    p.add_argument("--rank", action="store_true",
-                   help="also the generic Hankel rank (one max-flow per cut; limited n)")
+    p.add_argument("--rank", action="store_true", help="also the generic Hankel rank (limited n)")
+    _rank_method_arg(p)
     add_output_args(p)
     p.set_defaults(run=run_analyze)
 
@@ -23,8 +23,15 @@ def register(sub) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="pattern specs")
     p.add_argument("--n", type=positive_int, required=True, help="sequence length")
     p.add_argument("--rank", action="store_true", help="add the generic Hankel rank column (limited n)")
+    _rank_method_arg(p)
     add_output_args(p)
     p.set_defaults(run=run_compare)
+
+
+def _rank_method_arg(p) -> None:
+    p.add_argument("--rank-method", choices=RANK_METHODS, default="exact",
+                   help="exact: rank over F_p (p = 2^31-1) of random instances, with a bound on the probability "
+                        "of falling short (default); flow: vertex-disjoint paths by max-flow, deterministic")
 
 
 def _text(value) -> str:
@@ -38,14 +45,15 @@ def _text(value) -> str:
 def run_analyze(args) -> None:
     p = pattern_arg(args.spec)
     plt = pyplot(args.plot) if args.plot else None
-    report = analyze(p, args.n, rank=args.rank)
+    report = analyze(p, args.n, rank=args.rank, rank_method=args.rank_method)
     if plt is not None:
         panels = 3 if args.rank else 2
         fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
         series = [(decode_costs(p, args.n), "decode cost |A(t)|+|B(t)|", "t"),
                   (live_profile(p, args.n), "live set after step t", "t")]
         if args.rank:
-            series.append((hankel_profile(p, args.n), "generic Hankel rank at cut t", "cut t"))
+            series.append((hankel_profile(p, args.n, args.rank_method), "generic Hankel rank at cut t",
+                           "cut t"))
         for ax, (y, title, xlabel) in zip(axes, series):
             ax.plot(range(len(y)), y, lw=1)
             ax.set_title(f"{p.spec}: {title}", fontsize=9)
@@ -90,7 +98,7 @@ def _lengths(n: int) -> list[int]:
 def run_compare(args) -> None:
     patterns = [pattern_arg(s) for s in args.specs]
     plt = pyplot(args.plot) if args.plot else None
-    rows = compare(patterns, args.n, rank=args.rank)
+    rows = compare(patterns, args.n, rank=args.rank, rank_method=args.rank_method)
     if plt is not None:
         fig, axes = plt.subplots(1, 3, figsize=(15, 4))
         ns = _lengths(args.n)
@@ -99,10 +107,10 @@ def run_compare(args) -> None:
             data = sweep(p, ns)
             axes[0].plot(data["n"], data["total_cost"], "o-", label=p.spec)
             axes[1].plot(data["n"], data["cache_peak"], "o-", label=p.spec)
-            rank = _rank_series(p, [n for n in ns if n <= rank_max_n])
+            rank = _rank_series(p, [n for n in ns if n <= rank_max_n], args.rank_method)
             axes[2].plot(rank["n"], rank["hankel_rank_max"], "o-", label=p.spec)
         for ax, title in zip(axes, ("total cost nnz_a + nnz_b", "cache peak",
-                                    f"generic Hankel rank (max-flow; n <= {rank_max_n}, within limits)")):
+                                    f"generic Hankel rank ({args.rank_method}; n <= {rank_max_n}, within limits)")):
             ax.set_title(title)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
@@ -120,15 +128,15 @@ def run_compare(args) -> None:
         print(f"wrote {args.plot}")
 
 
-def _rank_series(p, ns: list[int]) -> dict[str, list]:
-    """``sweep(..., rank=True)`` over the longest prefix of ns whose max-flows are within the limits."""
+def _rank_series(p, ns: list[int], method: str) -> dict[str, list]:
+    """``sweep(..., rank=True)`` over the longest prefix of ns whose ranks are within the limits."""
     done: list[int] = []
     for n in ns:
         try:
-            hankel_profile(p, n)
+            hankel_profile(p, n, method)
         except GLRError:
             break
         done.append(n)
-    data = sweep(p, done, rank=True)
+    data = sweep(p, done, rank=True, rank_method=method)
     return {"n": data["n"], "hankel_rank_max": data["hankel_rank_max"]}
 

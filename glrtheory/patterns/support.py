@@ -1,20 +1,13 @@
-"""One side of a pattern at a fixed length n: the sets S(t), 0 <= t < n (DESIGN.md section 2).
+"""One side of a pattern at a fixed length n: the sets S(t), 0 <= t < n.
 
-A ``Support`` answers these questions without ever looping over t in Python:
-
-* ``counts()``   -- ``|S(t)|`` for every t (int64 ``[n]``);
-* ``last_use()`` -- for every position s, ``max{t : s in S(t)}``, or -1 when no t uses s;
-* ``table()``    -- the index table (int32 ``[n, w]``, rows sorted ascending, padded with -1);
-* ``lags``       -- the lag set when ``S(t) = {t - l : l in lags}``, else None;
-* ``interval_start()`` / ``interval_end()`` -- ``S(t) = {lo[t], ..., t}`` / ``{t : s in S(t)} = {s, ..., hi[s]}``
-  when every set is such an interval, else None;
-* ``longest_paths()`` -- for a B-side support, the edges of the longest chain ``s_0 -> ... -> t``
-  along ``s_{i} in S(s_{i+1})``, for every t;
-* ``unreachable_pair(a)`` -- a pair (s, t), s <= t, that no route u_s -> h_t joins (one edge of the
-  A-side ``a``, then edges of this B-side), when the structure shows one.
-
-The generic answers read the table; structured supports (lag sets, blocks, Kronecker powers) override
-them with O(n) answers from their structure, so that n = 2^20 never needs an n x n object.
+A ``Support`` answers, without looping over t in Python: ``counts()`` (``|S(t)|``), ``last_use()``
+(``max{t : s in S(t)}``, -1 if unused), ``table()`` (int32 ``[n, w]``, sorted rows, -1 padding), ``lags``
+(the lag set when ``S(t) = {t - l : l in lags}``, else None), and the structure questions of the analysis:
+``interval_start()`` / ``interval_end()`` (``S(t) = {lo[t]..t}`` / ``{t : s in S(t)} = {s..hi[s]}``, else
+None), ``longest_paths()`` (B-side: edges of the longest path ending at each t) and ``unreachable_pair(a)``
+(a pair s <= t that no route u_s -> h_t joins, when the structure shows one). The generic answers read the
+table; lag sets, blocks and Kronecker powers answer from their structure in O(n), so that n = 2^20 never
+needs an n x n object.
 """
 from __future__ import annotations
 
@@ -55,10 +48,10 @@ def check_integer(v, what: str, minimum: int) -> int:
 def _check_table_size(n: int, width: int, max_entries: int | None, what: str) -> None:
     limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
     if n * width > limit:
-        raise GLRError(
-            f"index table of {what} at n={n} would hold {n}x{width}={n * width} entries, over the "
-            f"limit {limit} (pass max_entries to raise it)"
-        )
+        # the hint names the argument only where the caller left it at its default (Pattern.tables)
+        hint = " (Pattern.tables(n, max_entries=...) raises it)" if max_entries is None else ""
+        raise GLRError(f"index table of {what} at n={n} would hold {n}x{width}={n * width} entries, over the "
+                       f"limit {limit}{hint}")
 
 
 def rows_to_table(cand: np.ndarray) -> np.ndarray:

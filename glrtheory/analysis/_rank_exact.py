@@ -1,0 +1,112 @@
+"""The exact strategy of the Hankel rank: a random instance over F_p, its sketch per cut (``_rank_sketch``),
+and the limits on its work."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..patterns import Pattern
+from ..prime_field import PRIME
+from ._rank_common import cut_bounds, refuse, tables
+from ._rank_sketch import advance, backward_sweep, block_rank, forward_sweep
+from .counts import supports
+from .liveness import live_profile
+
+#: Largest work of the exact rank (sweeps, prefix updates and eliminations; see ``_exact_costs``).
+EXACT_RANK_MAX_WORK = 2**36
+#: Largest sketch arrays (n * K entries each, int64).
+EXACT_RANK_MAX_ENTRIES = 2**23
+
+
+class _Sketch:
+    """The random instance of ``method="exact"`` at length n: ``X = M Omega``, ``P = M^T Psi`` and the running
+    prefix sum ``S`` (at cut ``self.t``), moved to any cut by rank-2 updates."""
+
+    def __init__(self, p: Pattern, n: int, seed):
+        self.bounds = cut_bounds(p, n)
+        K = int(self.bounds.max(initial=0))
+        a_idx, b_idx = tables(p, n)
+        rng = np.random.default_rng(seed)
+        a = np.where(a_idx >= 0, rng.integers(1, PRIME, size=a_idx.shape, dtype=np.int64), 0)
+        b = np.where(b_idx >= 0, rng.integers(1, PRIME, size=b_idx.shape, dtype=np.int64), 0)
+        self.omega = rng.integers(0, PRIME, size=(n, K), dtype=np.int64)
+        self.psi = rng.integers(0, PRIME, size=(n, K), dtype=np.int64)
+        self.X = forward_sweep(a_idx, a, b_idx, b, self.omega)
+        self.P = backward_sweep(a_idx, a, b_idx, b, self.psi)
+        self.S = np.zeros((K, K), dtype=np.int64)
+        self.t = -1
+
+    def rank(self, t: int) -> int:
+        lo, hi = sorted((self.t + 1, t + 1))
+        advance(self.S, lo, hi, 1 if t > self.t else -1, self.P, self.omega, self.psi, self.X)
+        self.t = t
+        return block_rank(self.S, int(self.bounds[t]))
+
+
+def _exact_costs(p: Pattern, n: int) -> tuple[int, int, np.ndarray, int]:
+    """(sweep steps, steps per prefix update, steps per cut, sketch entries): sweeps ``2 K (n + nnz)``,
+    updates ``2 K^2`` per position moved, an elimination ``k^3`` per cut visited, and ``n K`` entries."""
+    sa, sb = supports(p, n)
+    k = cut_bounds(p, n)
+    nnz = int(sa.counts().sum() + sb.counts().sum())
+    K = int(k.max(initial=0))
+    return 2 * K * (n + nnz), 2 * K * K, k ** 3, n * K
+
+
+def _exact_excess(p: Pattern, n: int) -> int:
+    """How far the whole exact profile at n is over the limits (<= 0: it fits)."""
+    sweep, step, per_cut, entries = _exact_costs(p, n)
+    work = sweep + step * n + int(per_cut.sum())
+    return max(work - EXACT_RANK_MAX_WORK, entries - EXACT_RANK_MAX_ENTRIES)
+
+
+def _exact_check(p: Pattern, n: int, work: int, entries: int) -> None:
+    if entries > EXACT_RANK_MAX_ENTRIES:
+        refuse("the exact Hankel rank (sketch arrays)", p, n, lambda m: _exact_excess(p, m), entries,
+                EXACT_RANK_MAX_ENTRIES)
+    if work > EXACT_RANK_MAX_WORK:
+        refuse("the exact Hankel rank", p, n, lambda m: _exact_excess(p, m), work, EXACT_RANK_MAX_WORK,
+               "the largest n whose every cut fits is")
+
+
+@functools.lru_cache(maxsize=16)
+def exact_profile(p: Pattern, n: int, seed) -> np.ndarray:
+    sweep, step, per_cut, entries = _exact_costs(p, n)
+    _exact_check(p, n, sweep + step * n + int(per_cut.sum()), entries)
+    sketch = _Sketch(p, n, seed)
+    return np.array([sketch.rank(t) for t in range(n - 1)], dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=16)
+def exact_max(p: Pattern, n: int, seed) -> tuple[int, float]:
+    """``(rank, error)``: the max over cuts of the exact rank, and a bound on the probability that it is
+    below the generic maximum (0 when it reaches the largest cut bound, which makes it certain).
+
+    Cuts are visited by decreasing bound ``b_t``, starting from ``k_t``; a rank r found at cut t' lowers
+    every bound to ``min(b_t, r + |t - t'|)`` (one row less and one column more change a rank by at most
+    one), and the search stops when no bound exceeds the best rank. The work is checked cut by cut; a
+    refusal names the largest n whose whole profile fits. Wrong only if a visited cut fell short: the
+    error bound is the sum of ``k_t (n + 2) / (p - 1)`` over them (Schwartz-Zippel, union bound).
+    """
+    if n == 1:
+        return 0, 0.0
+    sweep, step, per_cut, entries = _exact_costs(p, n)
+    k = cut_bounds(p, n)
+    bound, t_axis = k.copy(), np.arange(n - 1)
+    spent, visited, best, here = sweep, [], 0, -1
+    sketch = None
+    while bound.max() > best:
+        t = int(np.argmax(bound))
+        spent += int(per_cut[t]) + step * abs(t - here)
+        here = t
+        _exact_check(p, n, spent, entries)
+        if sketch is None:
+            sketch = _Sketch(p, n, seed)
+        r = sketch.rank(t)
+        visited.append(t)
+        best = max(best, r)
+        bound = np.minimum(bound, r + np.abs(t_axis - t))
+    if best >= k.max():
+        return best, 0.0
+    return best, float(k[visited].sum() * (n + 2) / (PRIME - 1))
