@@ -142,7 +142,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu_triton.json"))
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--settings", help="gpu_tune.py JSON: use the setting with the fastest power2 fwd+bwd")
     args = ap.parse_args(argv)
+    from glrtheory.kernels.scan import triton as backend
+    if args.settings:
+        rows = [r for r in json.loads(Path(args.settings).read_text())["rows"]
+                if r["spec"] == "power2" and "ms_fwd_bwd" in r]
+        best = min(rows, key=lambda r: r["ms_fwd_bwd"])
+        backend.GPU.update({k: best[k] for k in ("BD", "JB", "E", "warps")})
+        backend.DEFAULT_CHUNK = best["chunk"]
     if not torch.cuda.is_available():
         print("needs CUDA", file=sys.stderr)
         return 2
@@ -166,7 +174,7 @@ def main(argv=None) -> int:
     import triton
     header = dict(machine(), gpu=prop.name, multiprocessors=prop.multi_processor_count, triton=triton.__version__,
                   cuda=torch.version.cuda)
-    result = dict(machine=header, command="python benchmarks/gpu_bench.py",
+    result = dict(machine=header, settings=dict(backend.GPU, chunk=backend.DEFAULT_CHUNK), command="python benchmarks/gpu_bench.py",
                   timing="triton.testing.do_bench median (CUDA events), warmup 25 ms",
                   rows=rows, sweep=dict(shape="B1 H16 D64 bf16, forward", rows=sweep_rows,
                                         fits=fit(sweep_rows, lengths)),

@@ -70,17 +70,26 @@ def _precision(dtype: torch.dtype) -> str:
     return "tf32x3" if dtype == torch.float32 else "tf32"
 
 
-def _steps(name: str) -> dict:
-    """Table columns (JB) or entries (E) read per step: few on the GPU (registers), many when
-    interpreting (its cost is per operation, not per element)."""
+#: GPU launch settings: d-slice width BD of a walking program, table columns JB and entry-list entries E
+#: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``).
+GPU = dict(BD=16, JB=8, E=128, warps=4)
+#: Under the interpreter, whose cost is per operation rather than per element: wide steps.
+INTERPRETER = dict(BD=64, JB=64, E=1024, warps=4)
+
+
+def _settings() -> dict:
     if _interpreting():
         _interpreter_compat()
-        return {name: dict(JB=64, E=1024)[name]}
-    return {name: dict(JB=2, E=32)[name]}
+        return INTERPRETER
+    return GPU
+
+
+def _steps(name: str) -> dict:
+    return {name: _settings()[name]}
 
 
 def _block_d(d: int) -> int:
-    return max(16, min(64, 1 << (d - 1).bit_length()))
+    return max(16, min(_settings()["BD"], 1 << (d - 1).bit_length()))
 
 
 def _output(like: Tensor) -> Tensor:
@@ -105,34 +114,38 @@ def _chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int) -> Tensor:
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
 def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, at_ptr: Tensor, at_row: Tensor,
           at_src: Tensor, at_col: Tensor, bt_ptr: Tensor, bt_row: Tensor, bt_src: Tensor, bt_col: Tensor,
-          chunk: int) -> Tensor:
+          chunk: int) -> tuple[Tensor, Tensor]:
+    """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = _chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
     BD = _block_d(D)
     K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), T, h, n, H, T.shape[1], D,
                                            a.shape[-1], b.shape[-1], C=chunk, BD=BD,
-                                           PREC=_precision(u.dtype), **_steps("JB"))
-    return h
+                                           PREC=_precision(u.dtype), num_warps=_settings()["warps"],
+                                           **_steps("JB"))
+    return h, T
 
 
 @_scan.register_fake
 def _(u, a, b, *rest):
-    return torch.empty_like(u)
+    Bt, n, H, _ = u.shape
+    chunk = rest[-1]
+    return torch.empty_like(u), u.new_empty((Bt * H, -(-n // chunk), chunk, chunk), dtype=torch.float32)
 
 
 @torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
-def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, a_idx: Tensor, b_idx: Tensor,
-                   at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_ptr: Tensor,
+def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
+                   b_idx: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_ptr: Tensor,
                    bt_row: Tensor, bt_src: Tensor, bt_col: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
-    T = _chunk_inverses(b, b_idx, n, chunk)
     nc = T.shape[1]
     BD, prec = _block_d(D), _precision(u.dtype)
     z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
     K.backward_walk[(Bt * H, -(-D // BD))](grad, _arg(b), bt_ptr, bt_row, bt_src, bt_col, T, z, n, H, nc, D,
-                                            wb, C=chunk, BD=BD, PREC=prec, **_steps("E"))
+                                            wb, C=chunk, BD=BD, PREC=prec, num_warps=_settings()["warps"],
+                                            **_steps("E"))
     du = _output(u)
     K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa,
                                                  C=chunk, BD=BD, PREC=prec, **_steps("E"))
@@ -150,13 +163,15 @@ def _(grad, u, a, b, *rest):
 
 def _setup_context(ctx, inputs, output):
     u, a, b, *tables, chunk = inputs
-    ctx.save_for_backward(u, a, b, output, *tables)
+    h, T = output
+    ctx.mark_non_differentiable(T)
+    ctx.save_for_backward(u, a, b, h, T, *tables)
     ctx.chunk = chunk
 
 
-def _backward_rule(ctx, grad):
-    u, a, b, h, *tables = ctx.saved_tensors
-    gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, *tables,
+def _backward_rule(ctx, grad, _grad_T):
+    u, a, b, h, T, *tables = ctx.saved_tensors
+    gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
                                                               ctx.chunk)
     return (gu, ga, gb) + (None,) * 11
 
@@ -172,7 +187,7 @@ def _scan_flops(u, a, b, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
 
 
 @register_flop_formula(torch.ops.glrtheory.glr_scan_triton_backward, get_raw=True)
-def _scan_backward_flops(grad, u, a, b, h, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
+def _scan_backward_flops(grad, u, a, b, h, T, a_idx, b_idx, *rest, out_val=None, **kwargs) -> int:
     """Twice the forward: ``(I-B)^{-T}`` and ``dL/db`` over B, ``A^T`` and ``dL/da`` over A."""
     Bt, _, H, D = u.shape
     return 4 * Bt * H * D * int((a_idx >= 0).sum() + (b_idx >= 0).sum())
@@ -214,7 +229,7 @@ def _check(u, a, b, tables, chunk) -> TritonTables:
     return tab
 
 
-def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEFAULT_CHUNK) -> Tensor:
+def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | None = None) -> Tensor:
     """States ``H = (I - B)^{-1} A U`` by the Triton kernels, differentiable in u, a and b.
 
     Parameters
@@ -223,7 +238,7 @@ def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEF
     a, b : Tensor ``[batch, n, heads, wa]`` and ``[batch, n, heads, wb]`` (any of those dtypes);
         coefficients in padded table slots are ignored (their gradient is 0).
     tables : ``(a_idx, b_idx) = Pattern.tables(n)``.
-    chunk : C, the chunk length (power of two >= 16).
+    chunk : C, the chunk length (power of two >= 16; default ``DEFAULT_CHUNK``).
 
     Returns
     -------
@@ -235,8 +250,9 @@ def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int = DEF
         Unsupported dtype, mixed devices, non-contiguous input, tables not matching the shapes, or a
         problem too large for int32 offsets.
     """
+    chunk = DEFAULT_CHUNK if chunk is None else chunk
     tab = _check(u, a, b, tables, chunk)
-    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk)
+    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk)[0]
 
 
 __all__ = ["glr_scan_triton", "DTYPES", "DEFAULT_CHUNK"]

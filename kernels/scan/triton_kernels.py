@@ -79,15 +79,16 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, C: tl.constexpr, BS: tl.con
     rows = c0 + rl
     rmask = rows < n
     pos = (bb * n + rows) * H + hh
-    L = tl.zeros((C, C), tl.float32)
-    for j0 in range(0, WB, JB):  # dense strictly lower block B_kk of this chunk
+    base = t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C)
+    tl.store(base + rl[:, None] * C + rl[None, :], tl.zeros((C, C), tl.float32))
+    tl.debug_barrier()
+    for j0 in range(0, WB, JB):  # scatter the strictly lower block L = B_kk of this chunk
         jj = j0 + tl.arange(0, JB)
         idx = tl.load(b_idx + rows[:, None] * WB + jj[None, :], mask=rmask[:, None] & (jj < WB)[None, :],
                       other=-1)
-        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=idx >= c0, other=0.0).to(tl.float32)
-        L += tl.sum(tl.where((idx - c0)[:, :, None] == rl[None, None, :], coef[:, :, None], 0.0), axis=1)
-    base = t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C)
-    tl.store(base + rl[:, None] * C + rl[None, :], L)
+        intra = idx >= c0
+        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=intra, other=0.0).to(tl.float32)
+        tl.store(base + rl[:, None] * C + (idx - c0), coef, mask=intra)
     tl.debug_barrier()
     r = tl.arange(0, BS)
     eye = (r[:, None] == r[None, :]).to(tl.float32)

@@ -1,0 +1,54 @@
+"""Choose the Triton scan's GPU launch settings: time power2 and ssm (B2 T16384 H16 D128, bf16) forward
+and forward + backward, and the chunk inverses alone, for a few (BD, JB, E, warps, chunk) settings.
+
+    python benchmarks/gpu_tune.py [--out benchmarks/results/gpu_tune.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_bench import bench, inputs  # noqa: E402
+
+from glrtheory.kernels.scan import triton as backend  # noqa: E402
+
+#: (BD, JB, E, warps, chunk)
+SETTINGS = [(64, 2, 32, 4, 64), (32, 4, 64, 4, 64), (32, 8, 64, 4, 64), (16, 8, 128, 4, 64), (16, 16, 128, 8, 64),
+            (32, 16, 128, 8, 64), (16, 16, 256, 8, 64), (16, 16, 128, 8, 32)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu_tune.json"))
+    args = ap.parse_args(argv)
+    B, T, H, D = 2, 16384, 16, 128
+    rows = []
+    for spec in ("power2", "ssm"):
+        tables, u, a, b = inputs(spec, B, T, H, D, grad=True)
+        g = torch.randn_like(u)
+        for BD, JB, E, warps, chunk in SETTINGS:
+            backend.GPU.update(BD=BD, JB=JB, E=E, warps=warps)
+            row = dict(spec=spec, BD=BD, JB=JB, E=E, warps=warps, chunk=chunk)
+            try:
+                tab = backend._check(u, a, b, tables, chunk)
+                with torch.no_grad():
+                    row["ms_inverse"] = bench(lambda: backend._chunk_inverses(b, tab.b_idx, T, chunk), rep=50)
+                    row["ms"] = bench(lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk), rep=50)
+                row["ms_fwd_bwd"] = bench(lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g),
+                                          rep=50)
+            except Exception as e:
+                row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+            print(row, flush=True)
+            rows.append(row)
+    Path(args.out).write_text(json.dumps(dict(command="python benchmarks/gpu_tune.py", shape="B2 T16384 H16 D128 bf16",
+                                              gpu=torch.cuda.get_device_name(), rows=rows), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
