@@ -23,6 +23,7 @@ from torch.utils.flop_counter import register_flop_formula
 
 from glrtheory.errors import GLRError
 
+from . import triton_interpreter
 from . import triton_kernels as K
 from .triton_tables import TritonTables, triton_tables
 
@@ -40,31 +41,6 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def _interpreter_compat() -> None:
-    """The Triton 3.6 interpreter turns loop bounds into ints with ``int(array of size 1)``, which NumPy
-    >= 2.4 refuses; patch that one conversion (restored after each launch, like the interpreter's own).
-    Also skip its integer-overflow checks, which take most of its time (offsets are bounded by
-    ``MAX_ELEMENTS`` on the host instead)."""
-    import dataclasses
-
-    from triton.runtime import interpreter
-
-    builder = getattr(interpreter, "interpreter_builder", None)
-    if builder is not None and hasattr(builder.options, "sanitize_overflow"):
-        builder.options = dataclasses.replace(builder.options, sanitize_overflow=False)
-
-    patch = interpreter._patch_lang_tensor
-    if getattr(patch, "glrtheory_compat", False):
-        return
-
-    def patched(tensor, scope):
-        patch(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    patched.glrtheory_compat = True
-    interpreter._patch_lang_tensor = patched
-
-
 def _precision(dtype: torch.dtype) -> str:
     """Matrix-product precision: float32 inputs keep float32 accuracy (3-pass tf32), others tf32."""
     return "tf32x3" if dtype == torch.float32 else "tf32"
@@ -79,7 +55,7 @@ INTERPRETER = dict(BD=64, JB=64, E=1024, warps=4)
 
 def _settings() -> dict:
     if _interpreting():
-        _interpreter_compat()
+        triton_interpreter.apply()
         return INTERPRETER
     return GPU
 

@@ -1,0 +1,44 @@
+"""Make the Triton CPU interpreter (``TRITON_INTERPRET=1``) compute what the GPU computes, and fast enough.
+
+Applied once, before the first launch, by the Triton backend when the interpreter is on:
+
+* loop bounds: the 3.6 interpreter turns them into ints with ``int(array of size 1)``, which NumPy >= 2.4
+  refuses; that one conversion is patched (and restored after each launch, like the interpreter's own);
+* float32 -> bfloat16 casts: the interpreter truncates, the GPU rounds to nearest even; the cast is done
+  by torch (round to nearest even) instead, so bf16 results match the GPU's rounding;
+* integer-overflow checks are skipped: they take most of the interpreter's time, and the host bounds every
+  offset instead (``MAX_ELEMENTS``).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+
+def apply() -> None:
+    """Patch the interpreter (idempotent)."""
+    import triton.language as tl
+    from triton.runtime import interpreter
+
+    builder = getattr(interpreter, "interpreter_builder", None)
+    if builder is not None and hasattr(builder.options, "sanitize_overflow"):
+        builder.options = dataclasses.replace(builder.options, sanitize_overflow=False)
+    patch, convert = interpreter._patch_lang_tensor, interpreter._convert_float
+    if getattr(patch, "glrtheory", False):
+        return
+
+    def patched(tensor, scope):
+        patch(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    def convert_rounding(values, input_dtype, output_dtype, rounding_mode):
+        if input_dtype == tl.float32 and output_dtype == tl.bfloat16:
+            x = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(torch.bfloat16)
+            return x.view(torch.int16).numpy().view(np.uint16).reshape(np.shape(values))
+        return convert(values, input_dtype, output_dtype, rounding_mode)
+
+    patched.glrtheory = True
+    interpreter._patch_lang_tensor = patched
+    interpreter._convert_float = convert_rounding
