@@ -475,3 +475,59 @@ def test_package_shape():
         assert not re.search(r"isinstance\([^)]*Support", text), path.name
         assert ("symbolic" in re.sub(r'""".*?"""', "", text, flags=re.S)) == (path.name == "report.py"), path.name
         assert len(text.splitlines()) <= 260, path.name
+
+
+# -- asymptotic classes: fitted where no closed form exists; fixed lag lists ------------------------------
+@pytest.mark.parametrize("spec", ["ssm", "power2", "quadratic", "exponent:0.25", "fenwick", "blocks", "attention"])
+def test_fitted_classes_recover_the_proved_ones(spec):
+    """The fit, run on a built-in family, finds the classes that symbolic.costs proves."""
+    from glrtheory.analysis.fit import fit_classes
+    from glrtheory.symbolic.costs import theta
+
+    p = Pattern.from_spec(spec)
+    fit, proved = fit_classes(p, 64), theta(p)
+    assert fit["range"] == [128, 65536] and fit["points"] == 10
+    assert {q: fit[q]["class"] for q in ("total", "decode", "cache")} == \
+        {q: proved["theta_" + q] for q in ("total", "decode", "cache")}
+
+
+def test_fit_class_on_known_sequences():
+    from glrtheory.analysis.fit import fit_class
+
+    m = np.array([2.0**k for k in range(6, 17)])
+    assert fit_class(m, 3 * m**1.5)["class"] == "n**(3/2)" and fit_class(m, 3 * m**1.5)["residual"] == 0
+    assert fit_class(m, m * np.log(m) + 7)["class"] == "n*log(n)"
+    assert fit_class(m, np.log(m) ** 2)["class"] == "log(n)**2"
+    assert fit_class(m, np.full(m.size, 5))["class"] == "1"
+    assert fit_class(m, m ** 0.8)["class"] == "n**(4/5)" and abs(fit_class(m, m ** 0.8)["slope"] - 0.8) < 1e-6
+    assert fit_class(m, np.zeros(m.size))["class"] == "0"
+    with pytest.raises(GLRError, match="positive counts"):
+        fit_class(m, np.arange(m.size))
+
+
+def test_rule_pattern_gets_fitted_classes():
+    def pow2(t):
+        lags = 2 ** np.arange(31)[None, :]
+        return lags + 0 * t[:, None], lags <= t[:, None]
+
+    r = an.analyze(Pattern.from_rule(None, pow2, kind="lags"), 1024)
+    assert (r["theta_total"], r["theta_decode"], r["theta_cache"]) == ("n*log(n)", "log(n)", "n")
+    assert r["theta_basis"] == "fitted" and r["theta_fit"]["range"] == [128, 65536]
+    assert r["theta_fit"]["total"]["residual"] < 0.05 and r["theta_family"] is None
+    tiny = an.analyze(Pattern.from_sets([[0], [1]], [[], [0]]), 2)
+    assert tiny["theta_basis"] == "none" and "defined only up to n=2" in tiny["theta_fit"]["reason"]
+
+
+def test_fixed_lag_list_says_so_and_names_its_family():
+    r = an.analyze(Pattern.from_spec("lags:" + ",".join(str(2**k) for k in range(16))), 65536)
+    assert (r["theta_cache"], r["cache_peak"]) == ("1", 32768)              # constant for a fixed list ...
+    assert r["theta_basis"] == "closed form, for fixed lags"
+    family = r["theta_family"]                                                # ... power2's class in n
+    assert (family["spec"], family["same_lags_for_n"], family["theta_cache"]) == ("power2", [32769, 65536], "n")
+    q = an.analyze(Pattern.from_spec("lags:" + ",".join(str(k * k + 1) for k in range(12))), 4096)
+    assert q["theta_family"]["spec"] == "quadratic" and q["theta_family"]["theta_total"] == "n**(3/2)"
+    assert q["theta_family"]["same_lags_for_n"] == [123, 145]                 # next lag 12^2 + 1
+    ssm = an.analyze(Pattern.from_spec("ssm"), 64)
+    assert ssm["theta_basis"] == "closed form, for fixed lags" and ssm["theta_family"] is None
+    power2 = an.analyze(Pattern.from_spec("power2"), 64)
+    assert power2["theta_basis"] == "closed form" and power2["theta_family"] is None

@@ -2,16 +2,20 @@
 the analysis that reads ``glrtheory.symbolic`` (for the asymptotic classes)."""
 from __future__ import annotations
 
+from ..errors import GLRError
 from ..patterns import Pattern
 from . import counts, hankel
 from .counts import check_pattern, decode_costs, nnz, total_cost
 from .depth import depth
+from .fit import fit_classes, fixed_lags, lag_families
 from .hankel import exact_rank_max, hankel_rank_max
 from .hops import hop_diameter
 from .liveness import cache_peak
 
 KEYS = ("spec", "n", "nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "cache_peak", "depth",
-        "hop_diameter", "full_receptive_field", "theta_total", "theta_decode", "theta_cache")
+        "hop_diameter", "full_receptive_field", "theta_total", "theta_decode", "theta_cache", "theta_basis",
+        "theta_fit", "theta_family")
+THETA = ("theta_total", "theta_decode", "theta_cache")
 
 
 #: The keys added by ``rank=True``: the rank, its method, and a bound on the probability that it is below
@@ -23,10 +27,12 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     """The ``glr analyze --json`` report: exact counts at length n and the asymptotic classes.
 
     Keys: ``KEYS`` (and ``RANK_KEYS`` when rank=True; ``rank_method`` "exact" over F_p with random
-    coefficients from ``seed``, or "flow"). ``theta_*`` come from ``glrtheory.symbolic.costs.theta``.
+    coefficients from ``seed``, or "flow"). The classes ``theta_*`` and their ``theta_basis``:
+    "closed form" (``glrtheory.symbolic.costs.theta``); "closed form, for fixed lags" when both sides are
+    lag lists that do not grow with n (``theta_family`` then names the families those lags are a
+    truncation of, with their classes); "fitted" from exact counts over a range of n where no closed form
+    exists (``theta_fit``: range, slope and residual per quantity); "none" when neither is possible.
     """
-    from ..symbolic.costs import theta
-
     check_pattern(p)
     na, nb = nnz(p, n)
     cost = decode_costs(p, n)
@@ -34,13 +40,36 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     out = {"spec": p.spec, "n": int(n), "nnz_a": na, "nnz_b": nb, "decode_cost_max": int(cost.max()),
            "decode_cost_mean": float(cost.mean()), "cache_peak": cache_peak(p, n), "depth": depth(p, n),
            "hop_diameter": hd, "full_receptive_field": hd is not None}
-    th = theta(p)
-    out.update({k: th[k] for k in ("theta_total", "theta_decode", "theta_cache")})
+    out.update(_classes(p, n))
     if rank:
         value, error = (exact_rank_max(p, n, seed) if rank_method == "exact"
                         else (hankel_rank_max(p, n, rank_method), 0.0))
         out.update(zip(RANK_KEYS, (value, rank_method, error)))
     return out
+
+
+def _classes(p: Pattern, n: int) -> dict:
+    """The ``theta_*`` keys of the report (see ``analyze``)."""
+    from ..symbolic.costs import theta
+
+    th, fit, family = theta(p), None, None
+    if any(th[k] is None for k in THETA):
+        try:
+            fit = fit_classes(p, n)
+        except GLRError as exc:
+            return {**th, "theta_basis": "none", "theta_fit": {"reason": str(exc)}, "theta_family": None}
+        return {**{k: fit[k[6:]]["class"] for k in THETA}, "theta_basis": "fitted", "theta_fit": fit,
+                "theta_family": None}
+    basis = "closed form"
+    lags = fixed_lags(p, n)
+    if lags is not None:
+        basis = "closed form, for fixed lags"
+        matches = lag_families(lags[1]) if list(lags[0]) == [0] else []
+        if matches:
+            spec, lo, hi = matches[0]
+            family = {"spec": spec, "same_lags_for_n": [lo, hi], **theta(Pattern.from_spec(spec)),
+                      "also": [m[0] for m in matches[1:]]}
+    return {**th, "theta_basis": basis, "theta_fit": fit, "theta_family": family}
 
 
 def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", seed=0) -> list[dict]:

@@ -1,6 +1,8 @@
 """``glr analyze`` (the exact quantities of one pattern at length n) and ``glr compare`` (the trade-off)."""
 from __future__ import annotations
 
+import json
+
 from ..analysis import (RANK_METHODS, analyze, compare, decode_costs, hankel_profile, live_profile,
                         sweep, total_cost)
 from ..errors import GLRError
@@ -39,6 +41,8 @@ def _text(value) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
     return str(value)
 
 
@@ -79,12 +83,18 @@ COLUMNS = (("spec", "spec"), ("decode_cost_max", "decode max"), ("decode_cost_me
 def table(rows: list[dict]) -> str:
     """The side-by-side text table of ``glr compare`` (rows: analyze reports plus ``total_cost``)."""
     cols = [(key, head) for key, head in COLUMNS if any(key in r for r in rows)]
-    cells = [[head for _, head in cols]] + [[_text(r.get(key)) for key, _ in cols] for r in rows]
+    cells = [[head for _, head in cols]] + [[_cell(r, key) for key, _ in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _cell(row: dict, key: str) -> str:
+    """A table cell; fitted classes read ``~class`` (measured over a range of n, not proved)."""
+    text = _text(row.get(key))
+    return "~" + text if key.startswith("theta_") and row.get("theta_basis") == "fitted" else text
 
 
 def _lengths(n: int) -> list[int]:
