@@ -1,10 +1,13 @@
-"""`glr lti`: JSON keys and values against the Python API, the plot, and one-line errors."""
+"""`glr lti`: JSON keys and values against the Python API and scipy, shared and symbolic coefficients
+(the stable range against numpy roots), the frequency response, the plot, and one-line errors."""
 import json
 
 import numpy as np
 import pytest
 import scipy.signal
+import sympy as sp
 
+from glrtheory import GLRError
 from glrtheory.cli import main
 from glrtheory.symbolic.lti import LTISystem
 from glrtheory.symbolic.lti_stability import memory_horizon, spectral_radius
@@ -59,7 +62,16 @@ def test_text_and_plot(capsys, tmp_path):
     (["window:2"], "no --coef for A-lag(s) 1"),
     (["lags:1", "--coef", "1=nan"], "not finite"),
     (["lags:1", "--coef", "1=inf"], "not finite"),
-    (["lags:1", "--coef", "1=x"], "not a number"),
+    (["lags:1", "--coef", "1=x+1"], "not a number or a symbol name"),
+    (["lags:1", "--coef", "1=z"], "not a number or a symbol name"),
+    (["lags:1,2", "--coef", "all=0.3", "--coef", "1=0.2"], "give single lags with rest= instead"),
+    (["lags:1,2", "--coef", "rest=0", "--coef", "rest=1"], "rest= twice"),
+    (["power2", "--coef", "1=b1", "--coef", "rest=b2"], "limited to B-order <= 6, got 32"),
+    (["lags:1", "--coef", "1=b", "--freq"], "need numbers"),
+    (["lags:1", "--coef", "1=b", "--range", "1"], "expected 2 arguments"),
+    (["lags:1", "--coef", "1=b", "--range", "1", "0"], "lo <= hi"),
+    (["lags:1", "--coef", "1=b", "--step", "0"], "step > 0"),
+    (["power2", "--n", "65536", "--coef", "all=b"], "SCAN_MAX_WORK"),
     (["lags:1", "--coef", "b1=0.5"], "l=VALUE"),
     (["lags:1", "--coef", "3=0.5"], "B-lag 3 is not a lag"),
     (["lags:1", "--coef", "1=0.5", "--coef", "1=0.2"], "twice"),
@@ -82,3 +94,96 @@ def test_huge_coefficients_give_no_numpy_runtime_warning(capsys, argv):
     assert all(line.startswith("glr: warning: companion matrix of order") for line in lines
                if line.startswith("glr: warning:")), lines
     assert not any("encountered" in line for line in lines), lines
+
+
+def test_rest_and_all_equal_spelled_out_coefficients(capsys):
+    spelled = run_json(capsys, "power2", "--n", "9", "--coef", "1=0.5", "--coef", "2=0", "--coef", "4=0",
+                       "--coef", "8=0")
+    assert run_json(capsys, "power2", "--n", "9", "--coef", "1=0.5", "--coef", "rest=0") == spelled
+    shared = run_json(capsys, "power2", "--n", "9", "--coef", "all=0.2")
+    assert shared == run_json(capsys, "power2", "--n", "9", *sum([["--coef", f"{l}=0.2"] for l in (1, 2, 4, 8)], []))
+    ref = scipy.signal.lfilter([1], [1, -0.2, -0.2, 0, -0.2, 0, 0, 0, -0.2], np.eye(64)[0])
+    assert np.allclose(shared["impulse_response"], ref, rtol=1e-12, atol=0)
+    fir = run_json(capsys, "window:3", "--coef", "arest=0.5")      # a0 keeps its default 1
+    assert fir["impulse_response"][:4] == [1, 0.5, 0.5, 0]
+
+
+def test_symbols_give_the_stability_region(capsys):
+    out = run_json(capsys, "lags:1,2", "--coef", "1=b1", "--coef", "2=b2")
+    assert out["symbols"] == ["b1", "b2"] and out["stable_range"] is None
+    x, y = sp.symbols("b1 b2", real=True)
+    region = sp.sympify(out["stability_region"], locals={"b1": x, "b2": y})
+    assert region.free_symbols == {x, y}
+    rng = np.random.default_rng(3)
+    for b1, b2 in rng.uniform(-2.5, 2.5, size=(200, 2)):
+        rho = np.abs(np.roots([1, -b1, -b2])).max()
+        if abs(rho - 1) > 1e-6:
+            assert region.subs({x: b1, y: b2}) in (sp.true, sp.false)
+            assert bool(region.subs({x: b1, y: b2})) == (rho < 1), (b1, b2)
+
+
+@pytest.mark.parametrize("n", [9, 64])
+def test_stable_range_of_a_shared_coefficient(capsys, n):
+    out = run_json(capsys, "power2", "--n", str(n), "--coef", "all=b", "--range", "-1", "1", "--step", "0.001")
+    lags = [2**k for k in range((n - 1).bit_length())]
+    (lo, hi), = out["stable_range"]["intervals"]
+    assert abs(hi - 1 / len(lags)) <= 1e-3          # |sum_l e^{-i w l}| <= L, equality at w = 0: b < 1/L
+
+    def rho(b):
+        den = np.zeros(max(lags) + 1)
+        den[0] = 1
+        den[lags] = -b
+        return np.abs(np.roots(den)).max()
+
+    assert rho(lo) < 1 < rho(lo - 2e-3) and rho(hi - 1e-3) < 1 < rho(hi + 2e-3)
+
+
+def test_scan_against_numpy_roots():
+    from glrtheory.symbolic.lti_scan import stable_range
+
+    c = sp.Symbol("c", real=True)
+    rng = np.random.default_rng(11)
+    for _ in range(6):
+        lags = sorted(rng.choice(np.arange(1, 6), size=3, replace=False).tolist())
+        beta, gamma = rng.uniform(-0.6, 0.6, 3), rng.choice([-1.0, 1.0, 0.5], 3)
+        s = LTISystem.from_lags(lags, b={l: be + ga * c for l, be, ga in zip(lags, beta, gamma)})
+        r = stable_range(s, lo=-3, hi=3, step=0.01)
+        grid = -3 + 0.01 * np.arange(601)
+        inside = np.zeros(grid.size, bool)
+        for a, b in r.intervals:
+            inside |= (grid >= a - 1e-9) & (grid <= b + 1e-9)
+        for g, flag in zip(grid, inside):
+            den = np.zeros(max(lags) + 1)
+            den[0] = 1
+            for l, be, ga in zip(lags, beta, gamma):
+                den[l] = -(be + ga * g)
+            rho = np.abs(np.roots(den)).max()
+            if abs(rho - 1) > 0.02:                   # away from an edge the scan is exact
+                assert flag == (rho < 1), (lags, beta, gamma, g, rho)
+    with pytest.raises(GLRError, match="not affine"):
+        stable_range(LTISystem.from_lags([1], b={1: c**2}))
+    with pytest.raises(GLRError, match="one symbol"):
+        stable_range(LTISystem.from_lags([1, 2]))
+
+
+def test_frequency_response(capsys, tmp_path):
+    s = LTISystem.from_pattern("power2", n=9, b={1: 0.5, 2: -0.3, 4: 0.1, 8: 0.05}, a=2)
+    num, den = s.numeric_coefficients()
+    for points, whole in ((1, False), (37, False), (64, True)):
+        w, H = s.frequency_response(points, whole=whole)
+        w_ref, H_ref = scipy.signal.freqz(num, den, worN=points, whole=whole)
+        assert np.allclose(w, w_ref, rtol=0, atol=1e-15)
+        assert np.linalg.norm(H - H_ref) / np.linalg.norm(H_ref) < 1e-12
+    _, H = LTISystem.from_lags([1], b={1: 1}).frequency_response(4)
+    assert np.isinf(H[0]) and np.isfinite(H[1:]).all()               # the pole z = 1 at omega = 0
+    out = run_json(capsys, "power2", "--n", "9", "--coef", "1=0.5", "--coef", "2=-0.3", "--coef", "4=0.1",
+                   "--coef", "8=0.05", "--coef", "a0=2", "--freq", "37")
+    f = out["frequency_response"]
+    _, H_ref = scipy.signal.freqz(num, den, worN=37)
+    assert np.allclose(f["magnitude"], np.abs(H_ref), rtol=1e-12) and np.allclose(f["phase"], np.angle(H_ref), rtol=1e-12)
+    path = tmp_path / "bode.png"
+    assert main(["lti", "lags:1", "--coef", "1=0.9", "--freq", "--plot", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "omega/pi   |H|          |H| dB     phase/pi" in text and text.count("\n") > 16
+    assert "0          10           20" in text                       # |H(1)| = 1 / (1 - 0.9)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,51 +1,93 @@
-"""``glr lti``: an LTI pattern as a filter: H(z), poles, stability, memory horizon, impulse response."""
+"""``glr lti``: an LTI pattern as a filter: H(z), poles, stability (or its region in coefficient symbols),
+memory horizon, impulse and frequency response."""
 from __future__ import annotations
 
 import math
 import re
+
+import numpy as np
+import sympy as sp
 
 from ..errors import GLRError
 from .common import add_output_args, pattern_arg, positive_int, print_json, pyplot, save
 
 #: Impulse-response values printed and written to JSON.
 HEAD = 64
-_COEF = re.compile(r"\s*(a?)(\d+)\s*=\s*(.+?)\s*\Z")
+#: Frequencies printed by ``--freq`` without a number; a plot draws at least PLOT_FREQUENCIES.
+FREQUENCIES = 16
+PLOT_FREQUENCIES = 512
+_COEF = re.compile(r"\s*(a?)(\d+|rest|all)\s*=\s*(.+?)\s*\Z")
+_NAME = re.compile(r"[A-Za-z_]\w*\Z")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("lti", help="transfer function, poles, stability and memory of an LTI pattern")
-    p.add_argument("spec", help="pattern spec whose supports are lag sets, e.g. lags:1,2 or power2")
+    p = sub.add_parser("lti", help="transfer function, poles, stability, memory and frequency response of an "
+                                   "LTI pattern")
+    p.add_argument("spec", help="pattern spec whose supports are lag sets (e.g. lags:1,2 or power2), or "
+                                "module:attribute")
     p.add_argument("--coef", action="append", default=[], metavar="l=VALUE",
-                   help="coefficient b_l of B-lag l (repeat for every lag); a0=VALUE sets the direct "
-                        "coefficient (default 1), aj=VALUE another A-lag")
+                   help="coefficient b_l of B-lag l; all=VALUE shares one value over every B-lag, rest=VALUE "
+                        "fills the lags not given; a0=VALUE sets the direct coefficient (default 1), aj=, "
+                        "aall=, arest= the A-side. VALUE is a number or a symbol name (1=b1): symbols give "
+                        "the stability region instead of poles")
     p.add_argument("--n", type=positive_int, default=HEAD,
                    help=f"sequence length: the lags are the pattern's lags <= n-1 (default {HEAD})")
     p.add_argument("--eps", type=float, default=1e-3,
                    help="memory horizon threshold: steps until the response decays below eps (default 1e-3)")
+    p.add_argument("--freq", type=positive_int, nargs="?", const=FREQUENCIES, metavar="POINTS",
+                   help=f"frequency response |H| and phase at POINTS frequencies in [0, pi) (default "
+                        f"{FREQUENCIES}); plotted with --plot")
+    p.add_argument("--range", type=float, nargs=2, default=(-2.0, 2.0), metavar=("LO", "HI"),
+                   help="scan range of the one symbol for its stable range (default -2 2)")
+    p.add_argument("--step", type=float, default=1e-3, help="scan resolution (default 1e-3)")
     add_output_args(p)
     p.set_defaults(run=run_lti)
 
 
-def parse_coefficients(items) -> tuple[dict[int, float], dict[int, float]]:
-    """``["1=0.5", "a0=2"]`` -> (B-coefficients ``{1: 0.5}``, A-coefficients ``{0: 2.0}``)."""
-    a, b = {}, {}
+def parse_coefficients(items) -> dict[str, dict]:
+    """``["1=0.5", "rest=0", "a0=b0"]`` -> ``{"a": {...}, "b": {...}}``, each ``{lag or "all"/"rest": value}``
+    with values numbers or real sympy symbols (names only: a string is never evaluated)."""
+    out = {"a": {}, "b": {}}
     for item in items:
         m = _COEF.match(item)
         if not m:
-            raise GLRError(f"--coef expects l=VALUE or aj=VALUE, got {item!r}")
-        side, lag, text = m.groups()
-        try:
-            value = float(text)
-        except ValueError:
-            raise GLRError(f"--coef {item!r}: {text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise GLRError(f"--coef {item!r}: the value is not finite")
-        target = a if side else b
-        if int(lag) in target:
-            raise GLRError(f"--coef gives {'a' if side else 'b'}_{lag} twice")
-        target[int(lag)] = int(value) if value.is_integer() else value
-    a.setdefault(0, 1)
-    return a, b
+            raise GLRError(f"--coef expects l=VALUE, all=VALUE, rest=VALUE or aj=VALUE, got {item!r}")
+        side, key, text = m.groups()
+        key = key if key in ("all", "rest") else int(key)
+        target = out["a" if side else "b"]
+        if key in target:
+            raise GLRError(f"--coef gives {side or 'b'}_{key} twice" if isinstance(key, int)
+                           else f"--coef gives {side}{key}= twice")
+        target[key] = _coefficient(item, text)
+    for side, given in out.items():
+        if "all" in given and len(given) > 1:
+            raise GLRError(f"--coef {'a' if side == 'a' else ''}all= sets every {side.upper()}-lag; give single "
+                           f"lags with {'a' if side == 'a' else ''}rest= instead")
+    return out
+
+
+def _coefficient(item: str, text: str):
+    try:
+        value = float(text)
+    except ValueError:
+        if not _NAME.match(text) or text == "z":
+            raise GLRError(f"--coef {item!r}: {text!r} is not a number or a symbol name") from None
+        return sp.Symbol(text, real=True)
+    if not math.isfinite(value):
+        raise GLRError(f"--coef {item!r}: the value is not finite")
+    return int(value) if value.is_integer() else value
+
+
+def resolve(given: dict, lags, side: str) -> dict:
+    """Values for every lag of one side from the parsed ``--coef`` items (``all``, ``rest``, single lags)."""
+    if "all" in given:
+        return dict.fromkeys(lags, given["all"])
+    values = {k: v for k, v in given.items() if k != "rest"}
+    if side == "a" and 0 in lags and 0 not in values:
+        values[0] = 1                              # the direct coefficient defaults to 1
+    if "rest" in given:
+        values.update({l: given["rest"] for l in lags if l not in values})
+    return values
 
 
 def report(system, eps: float) -> dict:
@@ -66,27 +108,86 @@ def report(system, eps: float) -> dict:
     }
 
 
-def run_lti(args) -> None:
+def _system(args):
+    """The LTISystem of the spec at n with the ``--coef`` values; GLRError naming a lag left without one."""
     from ..symbolic.lti import LTISystem
 
     pattern = pattern_arg(args.spec)
-    a, b = parse_coefficients(args.coef)
+    given = parse_coefficients(args.coef)
+    probe = LTISystem.from_pattern(pattern, n=args.n, b=None, a=None)
+    a = resolve(given["a"], probe.a_lags, "a")
+    b = resolve(given["b"], probe.b_lags, "b")
     system = LTISystem.from_pattern(pattern, n=args.n, b=b, a=a)
-    for side, coefs, fmt in (("B", system.b, "{}=VALUE"), ("A", system.a, "a{}=VALUE")):
-        unset = [l for l, c in coefs.items() if c.free_symbols]
+    for side, lags, values, fmt in (("B", probe.b_lags, b, "{}=VALUE"), ("A", probe.a_lags, a, "a{}=VALUE")):
+        unset = [l for l in lags if l not in values]
         if unset:
-            raise GLRError(f"{pattern.spec} at n={args.n} has {side}-lags {list(coefs)}; no --coef for "
+            raise GLRError(f"{pattern.spec} at n={args.n} has {side}-lags {list(lags)}; no --coef for "
                            f"{side}-lag(s) {', '.join(map(str, unset))} (give --coef "
-                           f"{fmt.format(unset[0])}, 0 allowed, or a smaller --n)")
+                           f"{fmt.format(unset[0])}, {'a' if side == 'A' else ''}rest=0, "
+                           f"{'a' if side == 'A' else ''}all=VALUE, or a smaller --n)")
+    return pattern, system
+
+
+def symbolic_report(system, scan: tuple[float, float, float]) -> dict:
+    """The `glr lti --json` dictionary of a system with coefficient symbols: H(z), the Schur-Cohn region
+    (order <= SCHUR_COHN_MAX_ORDER) and, for one symbol in the B-coefficients, its stable range by a scan."""
+    from ..symbolic.lti_scan import stable_range
+    from ..symbolic.lti_stability import SCHUR_COHN_MAX_ORDER, stability_region
+
+    free_b = set().union(*[e.free_symbols for e in system.b.values()]) if system.b else set()
+    order = max(system.b, default=0)
+    if len(free_b) > 1 and order > SCHUR_COHN_MAX_ORDER:
+        raise GLRError(f"the stability region of {len(free_b)} symbols is limited to B-order <= "
+                       f"{SCHUR_COHN_MAX_ORDER}, got {order}; use one shared symbol (--coef all=b) for a scan")
+    region = stability_region(system) if order <= SCHUR_COHN_MAX_ORDER else None
+    rng = stable_range(system, lo=scan[0], hi=scan[1], step=scan[2]) if len(free_b) == 1 else None
+    return {
+        "transfer_function": system.transfer_function_string(),
+        "symbols": sorted(s.name for s in system.free_symbols),
+        "stability_region": None if region is None else str(region),
+        "stable_range": None if rng is None else {"symbol": rng.symbol, "intervals": rng.intervals, "lo": rng.lo,
+                                                  "hi": rng.hi, "step": rng.step, "circle_points": rng.points,
+                                                  "circle_points_max": rng.finest},
+        "stable_range_text": None if rng is None else rng.describe(),
+    }
+
+
+def frequency(system, points: int) -> dict:
+    """``{"omega", "magnitude", "phase"}`` at ``omega = pi k / points`` (LTISystem.frequency_response)."""
+    omega, H = system.frequency_response(points)
+    finite = np.isfinite(H)
+    return {"omega": omega.tolist(), "magnitude": [float(x) if f else None for x, f in zip(np.abs(H), finite)],
+            "phase": [float(x) if f else None for x, f in zip(np.angle(H), finite)]}
+
+
+def run_lti(args) -> None:
+    pattern, system = _system(args)
     if not 0 < args.eps < 1:
         raise GLRError(f"--eps must lie in (0, 1), got {args.eps}")
+    scan = (*args.range, args.step)
+    if not system.is_numeric:
+        if args.freq or args.plot:
+            raise GLRError("--freq and --plot need numbers for every coefficient, not symbols")
+        out = symbolic_report(system, scan)
+        if args.json:
+            print_json({k: v for k, v in out.items() if k != "stable_range_text"})
+            return
+        print(f"pattern          {pattern.spec} at n={args.n}: A-lags {list(system.a_lags)}, "
+              f"B-lags {list(system.b_lags)}")
+        print(f"H(z)             {out['transfer_function']}")
+        print(f"stable iff       {out['stability_region'] or 'no closed form at this order (see the scan)'}")
+        if out["stable_range_text"]:
+            print(f"stable range     {out['stable_range_text']}")
+        return
     out = report(system, args.eps)
+    if args.freq:
+        out["frequency_response"] = frequency(system, args.freq)
     if args.plot:
         from ..symbolic.lti_plot import draw
 
         plt = pyplot(args.plot)
-        fig = plt.figure(figsize=(11, 4.5))
-        draw(system, fig, HEAD)
+        fig = plt.figure(figsize=(11, 8 if args.freq else 4.5))
+        draw(system, fig, HEAD, frequencies=max(args.freq, PLOT_FREQUENCIES) if args.freq else None)
         save(fig, args.plot)
         plt.close(fig)
     if args.json:
@@ -104,6 +205,15 @@ def run_lti(args) -> None:
         f" steps (eps={args.eps:g})",
         f"impulse response {head} ...",
     ]
+    if args.freq:
+        f = out["frequency_response"]
+        lines.append("omega/pi   |H|          |H| dB     phase/pi")
+        for w, mag, ph in zip(f["omega"], f["magnitude"], f["phase"]):
+            if mag is None:
+                lines.append(f"{w / math.pi:<10.4g} inf (a pole on the unit circle)")
+            else:
+                db = 20 * math.log10(mag) if mag > 0 else -math.inf
+                lines.append(f"{w / math.pi:<10.4g} {mag:<12.6g} {db:<10.4g} {ph / math.pi:.4g}")
     if args.plot:
         lines.append(f"wrote {args.plot}")
     print("\n".join(lines))

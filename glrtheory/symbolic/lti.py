@@ -410,6 +410,24 @@ class LTISystem:
         expr = sp.Add(*[ci * T**k * p**T for ci, (p, k) in zip(c, basis)])
         return ImpulseFormula(expr if floats else sp.simplify(expr), start, head[:start])
 
+    def frequency_response(self, points: int = 512, whole: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(omega, H)``: ``H(e^{i omega}) = sum_j a_j e^{-i omega j} / (1 - sum_l b_l e^{-i omega l})`` at
+        ``omega = pi k / points`` (``2 pi k / points`` when ``whole``), k = 0..points-1, as scipy's
+        ``freqz``. Magnitude ``abs(H)``, phase ``angle(H)``; evaluated over the lags (O(points * lags)).
+        H is ``inf`` where a pole lies on the unit circle."""
+        points = _length(points)
+        num, den = self.numeric_coefficients()
+        a_lags, b_lags = np.flatnonzero(num), np.flatnonzero(den)
+        if points * (a_lags.size + b_lags.size) > MAX_RESPONSE_WORK:
+            raise GLRError(f"frequency response at {points} points over {a_lags.size + b_lags.size} lags exceeds "
+                           f"the limit of {MAX_RESPONSE_WORK} terms")
+        omega = (2 if whole else 1) * np.pi * np.arange(points) / points
+        with np.errstate(divide="ignore", invalid="ignore"):
+            top = np.exp(-1j * np.outer(omega, a_lags)) @ num[a_lags]
+            bottom = np.exp(-1j * np.outer(omega, b_lags)) @ den[b_lags]
+            H = np.where(bottom == 0, np.inf, top / np.where(bottom == 0, 1, bottom))
+        return omega, H
+
     def mixing_matrix(self, n: int) -> np.ndarray:
         """``M[t, s] = h_{t-s}``: the Toeplitz mixing matrix of the filter at length n (float64)."""
         from ..recurrence import DENSE_MAX_N
@@ -452,9 +470,12 @@ class LTISystem:
 
 
 def _poly(terms, lead, term) -> str:
-    """``lead + sum_l c_l z^-l`` as text, with ``term(c, l)`` formatting one term and signs pulled out."""
+    """``lead + sum_l c_l z^-l`` as text, with ``term(c, l)`` formatting one term and signs pulled out
+    (terms with a zero coefficient are left out)."""
     out = lead or ""
     for l, c in terms:
+        if c.is_zero:
+            continue
         neg = c.could_extract_minus_sign()
         body = term(-c if neg else c, l)
         out = (f"{out} - {body}" if out else f"-{body}") if neg else (f"{out} + {body}" if out else body)

@@ -7,10 +7,15 @@ from .lti import LTISystem
 from .lti_realization import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
 
 
-def draw(system: LTISystem, fig, length: int = 64) -> None:
+def draw(system: LTISystem, fig, length: int = 64, frequencies: int | None = None) -> None:
     """Draw on a matplotlib figure: left, poles (x) and zeros (o) with the unit circle; right, the
-    impulse response ``h_0 .. h_{length-1}`` (from the recurrence)."""
-    ax_p, ax_h = fig.subplots(1, 2)
+    impulse response ``h_0 .. h_{length-1}`` (from the recurrence); with ``frequencies``, a second row
+    with the magnitude (dB) and phase of ``H(e^{i omega})`` at that many points of ``[0, pi)``."""
+    if frequencies:
+        (ax_p, ax_h), (ax_m, ax_f) = fig.subplots(2, 2)
+        draw_frequency_response(system, ax_m, ax_f, frequencies)
+    else:
+        ax_p, ax_h = fig.subplots(1, 2)
     theta = np.linspace(0, 2 * np.pi, 400)
     ax_p.plot(np.cos(theta), np.sin(theta), color="0.6", lw=1, label="unit circle")
     if system.order > DENSE_EIG_MAX_ORDER:
@@ -34,3 +39,15 @@ def draw(system: LTISystem, fig, length: int = 64) -> None:
     ax_h.stem(np.arange(length), h, basefmt=" ")
     ax_h.set_title("impulse response h_t")
     ax_h.set_xlabel("t")
+
+
+def draw_frequency_response(system: LTISystem, ax_mag, ax_phase, points: int = 512) -> None:
+    """Magnitude ``20 log10 |H(e^{i omega})|`` and phase ``angle H`` against ``omega / pi``."""
+    omega, H = system.frequency_response(points)
+    with np.errstate(divide="ignore"):
+        ax_mag.plot(omega / np.pi, 20 * np.log10(np.abs(H)), lw=1)
+    ax_mag.set_title("magnitude |H| (dB)")
+    ax_mag.set_xlabel("omega / pi")
+    ax_phase.plot(omega / np.pi, np.angle(H) / np.pi, lw=1)
+    ax_phase.set_title("phase angle H / pi")
+    ax_phase.set_xlabel("omega / pi")
