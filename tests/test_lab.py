@@ -11,7 +11,7 @@ import torch
 from glrtheory import Pattern
 from glrtheory.cli import main
 from glrtheory.lab import load_sweep, run_sweep, sweep_from_dict, train, verdict, write_results
-from glrtheory.lab.theory import d_state, prediction, reach
+from glrtheory.lab.theory import d_state, feasible, prediction, reach
 from glrtheory.models import ModelConfig
 from glrtheory.tasks import make_task
 
@@ -109,15 +109,22 @@ def test_prediction_numbers():
 
 
 @pytest.mark.parametrize("task, acc, trains, expected", [
-    ("copy", [1.0, 0.95, 0.2], True, "refuted"),        # 0.95 at level 8 > capacity 6
+    ("copy", [1.0, 0.95, 0.2], True, "refuted"),        # 0.95 at level 8, predicted infeasible
     ("copy", [1.0, 0.5, 0.2], True, "confirmed"),
     ("copy", [0.5, 0.5, 0.2], True, "inconclusive"),    # nothing solved: training fell short
     ("modcount", [0.5, 0.5, 0.6], True, "confirmed"),
     ("modcount", [0.5, 0.5, 0.6], False, "inconclusive")])
 def test_verdicts(task, acc, trains, expected):
-    capacity = 6 if task == "copy" else 1
-    assert verdict(task, [4, 8, 16], acc, capacity, trains)[0] == expected
-    assert verdict("copy", [2, 4], [1.0, 1.0], 100, True)[0] == "inconclusive"   # nothing tested above
+    allowed = [True, False, False] if task == "copy" else [False] * 3
+    assert verdict(task, [4, 8, 16], acc, allowed, trains)[0] == expected
+    assert verdict("copy", [2, 4], [1.0, 1.0], [True, True], True)[0] == "inconclusive"   # bound not tested
+
+
+def test_copy_needs_reach():
+    model = {"pattern": "window:4", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
+    pred = prediction(make_task("copy", L=4, length=32, vocab=10), model)
+    assert pred["reach"] == 8 and pred["capacity"] > 16
+    assert [feasible("copy", L, pred) for L in (4, 16, 23, 24)] == [False, False, True, True]  # 32 - L - 1 <= 8
 
 
 def test_configs_parse():
@@ -160,3 +167,17 @@ def test_shards_merge_and_time_limit(tmp_path, capsys):
     (tmp_path / "sweep.json").write_text(json.dumps(data))
     assert main(["lab", "report", str(tmp_path)]) == 0
     assert "| modcount (k) | window:2 |" in capsys.readouterr().out
+
+
+def test_readme_quotes_the_committed_lab_results():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    results = json.loads((root / "benchmarks/results/lab/smoke_cpu/results.json").read_text())
+    assert results["cells_done"] == results["cells_total"] and results["machine"]["device"] == "cpu"
+    for s in results["summary"]:
+        for level, acc in zip(s["levels"], s["accuracy"]):
+            row = next(x for x in readme.splitlines() if x.startswith(f"| {s['task']} {s['difficulty']} = {level} |"))
+            cols = ["ssm", "power2", "attention"]
+            assert row.split("|")[2 + cols.index(s["mixer"])].strip() == f"{acc:.2f}"

@@ -52,9 +52,12 @@ def register(sub) -> None:
     p.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N",
                    help="run the cells i mod N only (N processes or calls share a sweep; report merges)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-report", action="store_true",
+                   help="only train (shards running at once): write the report later with glr lab report")
     p.set_defaults(run=run_lab)
     p = verbs.add_parser("report", help="rebuild results.json, table.md and figures from a sweep folder")
     p.add_argument("folder", help="output folder of glr lab run")
+    p.add_argument("--command", help="record this as the command that produced the folder")
     p.set_defaults(run=run_report)
     p = verbs.add_parser("tasks", help="list the tasks, their swept parameter and what they probe")
     p.set_defaults(run=run_tasks)
@@ -105,8 +108,12 @@ def run_lab(args) -> None:
     device = resolve_device(sweep.run["device"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(data, indent=1))
+    (out / "machine.json").write_text(json.dumps(machine(device), indent=1))
     rows = run_sweep(sweep, out, str(device), progress=not args.quiet, max_cells=args.max_cells,
                      shard=args.shard, time_limit=args.time_limit)
+    if args.no_report:
+        print(f"{len(rows)}/{len(sweep.cells())} cells done in {out}")
+        return
     command = "glr lab " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["lab"] else sys.argv[1:])
     write_results(sweep, rows, out, command, machine(device))
     print(f"{len(rows)}/{len(sweep.cells())} cells; wrote {out / 'results.json'}, table.md, accuracy.png, cost.png")
@@ -125,7 +132,8 @@ def run_report(args) -> None:
     if not rows:
         raise GLRError(f"{args.folder!r} holds no finished cells")
     old = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
-    write_results(sweep, rows, out, old.get("command", ""), old.get("machine"))
+    machine = json.loads((out / "machine.json").read_text()) if (out / "machine.json").is_file() else None
+    write_results(sweep, rows, out, args.command or old.get("command", ""), machine or old.get("machine"))
     print((out / "table.md").read_text(), end="")
 
 

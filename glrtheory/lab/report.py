@@ -13,7 +13,7 @@ from pathlib import Path
 from glrtheory.tasks import TASKS, make_task
 
 from .config import Sweep
-from .theory import THRESHOLD, prediction, verdict
+from .theory import THRESHOLD, feasible, prediction, verdict
 
 
 def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
@@ -32,13 +32,14 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
         crossover = next((lv for lv, a in zip(levels, acc) if a < THRESHOLD), None)
         summary.append({"task": task_name, "mixer": mixer_name, "difficulty": task.difficulty, "levels": levels,
                         "accuracy": acc, "seeds": [len(by_level[lv]) for lv in levels],
+                        "feasible": [feasible(task_name, lv, pred) for lv in levels],
                         "crossover": crossover, **pred})
     trains = defaultdict(bool)
     for s in summary:
         if s["task"] != "modcount":
             trains[s["mixer"]] |= max(s["accuracy"]) >= THRESHOLD
     for s in summary:
-        s["verdict"], s["reason"] = verdict(s["task"], s["levels"], s["accuracy"], s["capacity"], trains[s["mixer"]])
+        s["verdict"], s["reason"] = verdict(s["task"], s["levels"], s["accuracy"], s["feasible"], trains[s["mixer"]])
     return summary
 
 
@@ -50,15 +51,21 @@ def _num(x) -> str:
 
 def table(summary: list[dict]) -> str:
     """Markdown table: prediction against measured crossover, with verdicts."""
-    head = ("| task | mixer | n | cache | state numbers | predicted max level | crossover (acc < 0.9) "
-            "| accuracy by level | verdict |")
-    lines = [head, "|" + " --- |" * 9]
+    head = ("| task | mixer | n | cache | state numbers | reach | predicted | crossover (acc < 0.9) "
+            "| accuracy by level (x: predicted to fail) | verdict |")
+    lines = [head, "|" + " --- |" * 10]
     for s in summary:
-        accs = ", ".join(f"{lv}: {a:.2f}" for lv, a in zip(s["levels"], s["accuracy"]))
+        accs = ", ".join(f"{lv}{'' if ok else 'x'}: {a:.2f}"
+                         for lv, a, ok in zip(s["levels"], s["accuracy"], s["feasible"]))
         lines.append(f"| {s['task']} ({s['difficulty']}) | {s['mixer']} | {s['n']} | {s['cache_peak']} "
-                     f"| {s['state_numbers']} | {_num(s['capacity'])} | {_num(s['crossover'])} | {accs} "
+                     f"| {s['state_numbers']} | {s['reach']} | {s['rule']} | {_num(s['crossover'])} | {accs} "
                      f"| **{s['verdict']}**: {s['reason']} |")
     return "\n".join(lines)
+
+
+def _errors(out: Path) -> list[dict]:
+    path = out / "errors.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: dict | None = None) -> dict:
@@ -69,7 +76,7 @@ def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: di
                "sweep": {"run": sweep.run, "model": sweep.model, "tasks": sweep.tasks,
                          "mixers": [{"name": m.name, **m.options} for m in sweep.mixers]},
                "summary": summary, "cells": rows,
-               "cells_total": len(sweep.cells()), "cells_done": len(rows)}
+               "cells_total": len(sweep.cells()), "cells_done": len(rows), "errors": _errors(out)}
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "table.md").write_text(table(summary) + "\n")
     plot(summary, out)
@@ -82,6 +89,7 @@ def plot(summary: list[dict], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.ticker
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(s["task"] for s in summary))
@@ -92,19 +100,20 @@ def plot(summary: list[dict], out: Path) -> None:
         rows = [s for s in summary if s["task"] == task]
         top = max(max(s["levels"]) for s in rows)
         for s in rows:
-            ax.plot(s["levels"], s["accuracy"], "o-", color=colors[s["mixer"]], label=s["mixer"], ms=3)
+            ax.plot(s["levels"], s["accuracy"], "o-", color=colors[s["mixer"]], ms=3,
+                    label=f"{s['mixer']} (predicted max {s['capacity']:.3g})")
             if s["capacity"] is not None and s["capacity"] <= 2 * top:
                 ax.axvline(s["capacity"], color=colors[s["mixer"]], ls="--", lw=0.8)
         ax.axhline(THRESHOLD, color="gray", lw=0.5)
         ax.set_xscale("log", base=2)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(rows[0]["difficulty"])
-        ax.set_title(f"{task} (n = {rows[0]['n']}); dashed: predicted capacity", fontsize=9)
+        ax.set_title(f"{task} (n = {rows[0]['n']}); dashed: predicted max level", fontsize=9)
+        ax.legend(fontsize=6)
     axes[0][0].set_ylabel("accuracy (best LR, mean over seeds)")
-    axes[0][-1].legend(fontsize=7)
     fig.savefig(out / "accuracy.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    fig, axes = plt.subplots(2, len(tasks), figsize=(4.5 * len(tasks), 7), squeeze=False)
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4.5 * len(tasks), 7), squeeze=False, layout="constrained")
     for j, task in enumerate(tasks):
         for i, (key, label) in enumerate((("cache_peak", "cache (states)"), ("decode_cost_mean", "decode cost"))):
             ax = axes[i][j]
@@ -112,9 +121,10 @@ def plot(summary: list[dict], out: Path) -> None:
                 mean = sum(s["accuracy"]) / len(s["accuracy"])
                 ax.scatter([s[key]], [mean], color=colors[s["mixer"]], label=s["mixer"])
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel(f"{label} at n")
-            ax.set_title(task, fontsize=9)
+        axes[0][j].set_title(task, fontsize=9)
     axes[0][0].set_ylabel("mean accuracy over levels")
     axes[1][0].set_ylabel("mean accuracy over levels")
     axes[0][-1].legend(fontsize=7)

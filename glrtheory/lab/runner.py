@@ -10,6 +10,7 @@ For each cell, one model per learning rate of the grid; the cell keeps the best 
 """
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -20,18 +21,23 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from glrtheory.errors import GLRError
+
 from .config import Cell, Sweep
 from .train import resolve_device, train
 
 CELLS = "cells.jsonl"
+#: Cells that raised (one JSON line each); they are not finished, so a rerun tries them again.
+ERRORS = "errors.jsonl"
 
 
 def machine(device: torch.device) -> dict:
-    """Where the run happens: device, its name, torch version, host CPU count."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or
-                                                                              platform.machine())
-    return {"device": str(device), "name": name, "torch": torch.__version__, "cpus": os.cpu_count(),
-            "platform": platform.platform()}
+    """Where the run happens: device and its name, CPU count, torch version, date (UTC), load average."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
+    return {"device": str(device), "name": name, "cpus": os.cpu_count(),
+            "torch": torch.__version__, "platform": platform.platform(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "load_average": os.getloadavg()}
 
 
 def finished(out: Path) -> dict:
@@ -92,7 +98,14 @@ def run_sweep(sweep: Sweep, out, device: str | None = None, progress: bool = Tru
     for cell in tqdm(todo, desc="lab cells", disable=not progress):
         if time_limit is not None and time.perf_counter() - start > time_limit:
             break
-        row = run_cell(cell, sweep, dev, out, progress)
+        try:
+            row = run_cell(cell, sweep, dev, out, progress)
+        except (RuntimeError, GLRError) as exc:   # one failing cell must not stop the sweep
+            with open(out / ERRORS, "a") as f:
+                f.write(json.dumps({"key": cell.key, "task": cell.task, "params": cell.params,
+                                    "mixer": cell.mixer.name, "error": f"{type(exc).__name__}: {exc}"[:500]}) + "\n")
+            tqdm.write(f"cell {cell.task} {cell.params} {cell.mixer.name} failed: {type(exc).__name__}")
+            continue
         with open(out / name, "a") as f:
             f.write(json.dumps(row) + "\n")
         done[cell.key] = row

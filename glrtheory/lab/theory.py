@@ -11,19 +11,20 @@ convolution:
 Predicted capacity (the largest level the state can hold, at one bit per stored number):
 
 * ``mqar``: K * log2(#values) <= numbers  ->  K_max = numbers / log2(#values)
-* ``copy``: L * log2(vocab - 2) <= numbers ->  L_max = numbers / log2(vocab - 2)
+* ``copy``: L * log2(vocab - 2) <= numbers ->  L_max = numbers / log2(vocab - 2); and every token
+  travels ``T - L - 1`` positions (from s_i to the input that predicts it), which must be within reach
 * ``recall``: the mark at distance D must reach the last position through the stacked layers
   (residual, short convolution, mixer reach ``(I - B)^{-1} A``) -> D_max = the largest reached distance
 * ``modcount``: positive convex gates cannot track a cyclic state -> every k >= 2 fails (capacity 1)
 
-Each is a bound: above it the model must fail; below it training may still fall short. Hence the
-verdict (threshold 0.9 on the mean accuracy over seeds):
+Each gives the levels where the model must fail (``feasible`` is False); where it is True, training
+may still fall short. Hence the verdict (threshold 0.9 on the mean accuracy over seeds):
 
-* refuted: some level above the prediction reaches 0.9;
-* confirmed: every tested level above it fails and some level at or below it reaches 0.9 (for
-  ``modcount``, which has no level below: every level fails while the same mixer reaches 0.9 on
+* refuted: some level predicted infeasible reaches 0.9;
+* confirmed: every tested infeasible level fails and some feasible level reaches 0.9 (for
+  ``modcount``, which has no feasible level: every level fails while the same mixer reaches 0.9 on
   another task, so training works);
-* inconclusive: otherwise (no level above the prediction was tested, or nothing reached 0.9).
+* inconclusive: otherwise (no infeasible level was tested, or nothing reached 0.9).
 """
 from __future__ import annotations
 
@@ -73,35 +74,46 @@ def prediction(task, mixer_model: dict) -> dict:
                                          * mixer_model["d_model"])
     out = {"n": n, "cache_peak": report["cache_peak"], "decode_cost_mean": report["decode_cost_mean"],
            "hop_diameter": report["hop_diameter"], "state_numbers": numbers}
+    out["reach"] = reach(spec, n, mixer_model["n_layers"], mixer_model.get("conv", 0))
     if task.name == "mqar":
         bits = math.log2(task.vocab - 1 - task.n_keys)
         out.update(capacity=numbers / bits, rule=f"K*log2({task.vocab - 1 - task.n_keys}) <= {numbers}")
     elif task.name == "copy":
         bits = math.log2(task.vocab - 2)
-        out.update(capacity=numbers / bits, rule=f"L*log2({task.vocab - 2}) <= {numbers}")
+        out.update(capacity=numbers / bits,
+                   rule=f"L*log2({task.vocab - 2}) <= {numbers} and {n} - L - 1 <= reach {out['reach']}")
     elif task.name == "recall":
-        out.update(capacity=reach(spec, n, mixer_model["n_layers"], mixer_model.get("conv", 0)),
-                   rule="D <= reach of the stacked layers")
+        out.update(capacity=out["reach"], rule=f"D <= reach {out['reach']}")
     else:
         out.update(capacity=1, rule="positive gates cannot count mod k")
     return out
 
 
-def verdict(task_name: str, levels: list, accuracy: list, capacity: float, trains: bool) -> tuple[str, str]:
-    """``(verdict, reason)`` for mean accuracies at ascending ``levels`` against the predicted capacity;
-    ``trains`` says whether the same mixer reached the threshold on some other task."""
-    above = [(lv, a) for lv, a in zip(levels, accuracy) if lv > capacity]
-    below = [(lv, a) for lv, a in zip(levels, accuracy) if lv <= capacity]
+def feasible(task_name: str, level: int, pred: dict) -> bool:
+    """Whether the prediction ``pred`` (of ``prediction``) allows solving the task at ``level``."""
+    if task_name == "copy":
+        return level <= pred["capacity"] and pred["n"] - level - 1 <= pred["reach"]
+    return level <= pred["capacity"]
+
+
+def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains: bool) -> tuple[str, str]:
+    """``(verdict, reason)`` for mean accuracies at ascending ``levels``, with ``allowed[i]`` whether the
+    prediction allows level i (``feasible``); ``trains`` says whether the same mixer reached the
+    threshold on some other task."""
+    above = [(lv, a) for lv, a, ok in zip(levels, accuracy, allowed) if not ok]
+    below = [(lv, a) for lv, a, ok in zip(levels, accuracy, allowed) if ok]
     passed_above = [(lv, a) for lv, a in above if a >= THRESHOLD]
     if passed_above:
         lv, a = passed_above[-1]
-        return "refuted", f"accuracy {a:.3f} >= {THRESHOLD} at level {lv} > predicted {capacity:.4g}"
+        return "refuted", f"accuracy {a:.3f} >= {THRESHOLD} at level {lv}, predicted infeasible"
     if not above:
-        return "inconclusive", f"no tested level exceeds the predicted {capacity:.4g}"
+        return "inconclusive", "every tested level is predicted feasible (the bound is not tested)"
+    worst = max(a for _, a in above)
     ok = [(lv, a) for lv, a in below if a >= THRESHOLD]
     if ok:
-        return "confirmed", (f"fails above {capacity:.4g} (max {max(a for _, a in above):.3f}); "
+        return "confirmed", (f"fails where predicted (levels {[lv for lv, _ in above]}, max {worst:.3f}); "
                              f"solves level {ok[-1][0]} ({ok[-1][1]:.3f})")
     if task_name == "modcount" and trains:
-        return "confirmed", f"every k fails (max {max(a for _, a in above):.3f}) while this mixer trains elsewhere"
-    return "inconclusive", f"no level reached {THRESHOLD} (max {max(accuracy):.3f}); training may fall short"
+        return "confirmed", f"every k fails (max {worst:.3f}) while this mixer reaches {THRESHOLD} elsewhere"
+    return "inconclusive", (f"fails where predicted (max {worst:.3f}) but no level reached {THRESHOLD} "
+                            f"(max {max(accuracy):.3f}): training may fall short")
