@@ -531,3 +531,44 @@ def test_fixed_lag_list_says_so_and_names_its_family():
     assert ssm["theta_basis"] == "closed form, for fixed lags" and ssm["theta_family"] is None
     power2 = an.analyze(Pattern.from_spec("power2"), 64)
     assert power2["theta_basis"] == "closed form" and power2["theta_family"] is None
+
+
+# -- search ------------------------------------------------------------------------------------------
+def test_search_keeps_exactly_the_patterns_within_bounds():
+    """Filtering and ranking against the analyze() reports of every candidate."""
+    from glrtheory.analysis.search import search
+
+    def within(r, max_decode=np.inf, max_cache=np.inf, max_hops=None, min_rank=0):
+        hops_ok = max_hops is None or (r["hop_diameter"] is not None and r["hop_diameter"] <= max_hops)
+        return (r["decode_cost_max"] <= max_decode and r["cache_peak"] <= max_cache and hops_ok
+                and r["hankel_rank_max"] >= min_rank)
+
+    n = 512
+    specs = ["ssm", "power2", "fenwick", "blocks", "window:8", "attention", "quadratic", "blocks:64+ssm"]
+    reports = {s: an.analyze(Pattern.from_spec(s), n, rank=True, rank_method="flow") for s in specs}
+    for bounds in [dict(max_cache=40), dict(max_hops=12), dict(max_decode=12, min_rank=5),
+                   dict(min_rank=30, max_cache=100), dict()]:
+        out = search([Pattern.from_spec(s) for s in specs], n, rank_method="flow", **bounds)
+        got = [r["spec"] for r in out["matches"]]
+        assert sorted(got) == sorted(s for s, r in reports.items() if within(r, **bounds)), bounds
+        costs = [reports[s]["nnz_a"] + reports[s]["nnz_b"] for s in got]
+        assert costs == sorted(costs)
+        assert len(out["matches"]) + len(out["rejected"]) == len(specs) and not out["skipped"]
+    rejected = {r["spec"]: r for r in search([Pattern.from_spec("ssm")], n, min_rank=2)["rejected"]}
+    assert rejected["ssm"]["failed"] == "min_rank" and "hankel_rank_max" not in rejected["ssm"]  # cache 1 < 2
+
+
+def test_search_lists_what_it_cannot_evaluate_and_checks_bounds():
+    from glrtheory.analysis.search import family_grid, search
+
+    small = Pattern.from_sets([[0], [1], [2]], [[], [0], [1]])
+    out = search([small, Pattern.from_spec("ssm")], 64, max_cache=4)
+    assert out["skipped"] == [{"spec": "custom", "reason": "pattern 'custom' is defined only up to n=3, got n=64"}]
+    assert [r["spec"] for r in out["matches"]] == ["ssm"]
+    with pytest.raises(GLRError, match="max_cache must be a non-negative integer"):
+        search([small], 3, max_cache=-1)
+    assert family_grid("window", 100) == [f"window:{2**k}" for k in range(7)]
+    assert family_grid("exponent", 8)[:3] == ["exponent:0", "exponent:0.05", "exponent:0.1"]
+    assert family_grid("blocks", 8, [3, 5]) == ["blocks:3", "blocks:5"]
+    with pytest.raises(GLRError, match="no parametric search for family 'fenwick'"):
+        family_grid("fenwick", 8)

@@ -80,3 +80,32 @@ def test_errors_are_one_line_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("glr: error:") and message in err
+
+
+def test_search_cli(capsys, tmp_path):
+    """glr search: built-ins by default, a family's grid, and a user pattern from a file."""
+    code, out, _ = run(capsys, "search", "--n", "4096", "--max-cache", "64", "--max-hops", "20", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [r["spec"] for r in data["matches"]] == ["fenwick"] and data["bounds"]["max_cache"] == 64
+    code, out, _ = run(capsys, "search", "--n", "1024", "--family", "blocks", "--values", "8", "32", "128",
+                       "--max-cache", "64", "--min-rank", "4")
+    assert code == 0 and "2 of 3 candidates meet them" in out
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines[3:]] == ["blocks:8", "blocks:32"]     # cheaper first
+    (tmp_path / "mine.py").write_text("from glrtheory import Pattern\n"
+                                      "pattern = Pattern.from_lags((0,), (1, 2, 4, 8), spec='mine')\n")
+    code, out, _ = run(capsys, "search", str(tmp_path / "mine.py") + ":pattern", "ssm", "--n", "256",
+                       "--max-decode", "3", "--json")
+    assert code == 0 and [r["spec"] for r in json.loads(out)["matches"]] == ["ssm"]
+    assert [r["spec"] for r in json.loads(out)["rejected"]] == ["mine"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "--n", "64", "--values", "3"], "--values needs --family"),
+    (["search", "--n", "64", "--max-cache", "-1"], "non-negative integer"),
+    (["search", "--n", "64", "--family", "fenwick"], "invalid choice"),
+])
+def test_search_errors(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and err.startswith("glr: error:") and message in err

@@ -13,7 +13,7 @@ import warnings
 from ..errors import GLRError
 
 #: Modules of glrtheory.cli that register verbs, in the order `glr --help` lists them.
-VERB_MODULES = ("patterns", "analysis", "catalog", "lti", "lab", "lm")
+VERB_MODULES = ("patterns", "analysis", "search", "catalog", "lti", "lab", "lm")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,130 @@
+"""Search: the patterns that meet budgets at length n, ranked by total cost.
+
+Bounds: ``max_decode`` (max over t of ``|A(t)| + |B(t)|``), ``max_cache`` (cache peak), ``max_hops`` (hop
+diameter; a pattern with an unreachable pair has none), ``min_rank`` (max generic Hankel rank). Cheap
+quantities are checked first; the rank is computed only for patterns that pass the rest, and never when
+the cache already rules it out (rank <= cache). A candidate whose hops or rank are over the analysis
+limits is listed as skipped, with the reason, never silently dropped.
+
+Candidates: the built-in families (``BUILTIN``) and a grid over the parameter of a family
+(``family_grid``: window W, blocks C, exponent alpha, power base b), plus any user patterns.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GLRError
+from ..patterns import Pattern
+from ..patterns.support import check_length
+from .counts import check_pattern, decode_costs, total_cost
+from .hankel import exact_rank_max, hankel_rank_max
+from .hops import hop_diameter
+from .liveness import cache_peak
+
+#: The parameterless built-in families, and one default member of each parametric one.
+BUILTIN = ("ssm", "attention", "power2", "quadratic", "fenwick", "blocks", "kron:1,11")
+#: The families with a searchable parameter.
+FAMILY_PARAMETERS = {"window": "W", "blocks": "C", "exponent": "alpha", "power": "b"}
+
+
+def family_grid(family: str, n: int, values=None) -> list[str]:
+    """Specs of ``family`` over its parameter: ``values`` when given, else a default grid at length n
+    (W and C: powers of two up to n; alpha: 0, 0.05, ..., 1; b: 2..16)."""
+    if family not in FAMILY_PARAMETERS:
+        raise GLRError(f"no parametric search for family {family!r}; choose one of {', '.join(FAMILY_PARAMETERS)}")
+    if values is None:
+        if family in ("window", "blocks"):
+            values = [2**k for k in range(int(n).bit_length()) if 2**k <= n]
+        elif family == "exponent":
+            values = [round(0.05 * k, 2) for k in range(21)]
+        else:
+            values = list(range(2, 17))
+    return [f"{family}:{np.format_float_positional(v, trim='-') if family == 'exponent' else int(v)}"
+            for v in values]
+
+
+def default_candidates(n: int) -> list[str]:
+    """``BUILTIN`` plus the default grids of window, blocks and exponent at length n."""
+    return list(BUILTIN) + [s for f in ("window", "blocks", "exponent") for s in family_grid(f, n)]
+
+
+def _check_bound(v, what: str):
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+        raise GLRError(f"{what} must be a non-negative integer, got {v!r}")
+    return v
+
+
+def evaluate(p: Pattern, n: int, max_decode=None, max_cache=None, max_hops=None, min_rank=None,
+             rank_method: str = "exact") -> dict:
+    """One candidate: ``{"spec", "meets", "failed", "total_cost", ...}`` with the quantities computed so far.
+
+    ``failed`` names the first bound that fails (None when all hold); a ``GLRError`` from the hops or the
+    rank (over a limit) propagates, for ``search`` to list the candidate as skipped.
+    """
+    row = {"spec": p.spec, "total_cost": total_cost(p, n), "decode_cost_max": int(decode_costs(p, n).max())}
+    row["cache_peak"] = cache_peak(p, n)
+    checks = [("max_decode", max_decode, lambda: row["decode_cost_max"] <= max_decode),
+              ("max_cache", max_cache, lambda: row["cache_peak"] <= max_cache),
+              ("max_hops", max_hops, lambda: _hops(row, p, n) is not None and row["hop_diameter"] <= max_hops),
+              ("min_rank", min_rank, lambda: row["cache_peak"] >= min_rank
+               and _rank(row, p, n, rank_method) >= min_rank)]
+    row["failed"] = next((name for name, bound, ok in checks if bound is not None and not ok()), None)
+    row["meets"] = row["failed"] is None
+    return row
+
+
+def _hops(row: dict, p: Pattern, n: int):
+    row["hop_diameter"] = hop_diameter(p, n)
+    return row["hop_diameter"]
+
+
+def _rank(row: dict, p: Pattern, n: int, method: str) -> int:
+    if method == "exact":
+        row["hankel_rank_max"], row["hankel_rank_error_bound"] = exact_rank_max(p, n)
+    else:
+        row["hankel_rank_max"], row["hankel_rank_error_bound"] = hankel_rank_max(p, n, method), 0.0
+    return row["hankel_rank_max"]
+
+
+def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min_rank=None,
+           rank_method: str = "exact") -> dict:
+    """The patterns that meet every given bound at length n, ranked by total cost ``nnz_a + nnz_b``.
+
+    Parameters
+    ----------
+    patterns : iterable of Pattern
+        The candidates (see ``default_candidates`` and ``family_grid`` for specs to build them from).
+    n : int
+        Sequence length.
+    max_decode, max_cache, max_hops, min_rank : int, optional
+        The bounds; None leaves a quantity free.
+    rank_method : {"exact", "flow"}
+        How ``min_rank`` is checked (see ``hankel_profile``).
+
+    Returns
+    -------
+    dict
+        ``{"n", "bounds", "matches": [rows by total cost], "rejected": [rows with "failed"],
+        "skipped": [{"spec", "reason"}]}``.
+
+    Examples
+    --------
+    >>> from glrtheory import Pattern
+    >>> out = search([Pattern.from_spec(s) for s in ("ssm", "power2", "fenwick", "attention")], 4096,
+    ...              max_cache=64, max_hops=16)
+    >>> [r["spec"] for r in out["matches"]], [r["spec"] for r in out["rejected"]]
+    (['fenwick'], ['ssm', 'power2', 'attention'])
+    """
+    n = check_length(n)
+    bounds = {"max_decode": _check_bound(max_decode, "max_decode"), "max_cache": _check_bound(max_cache, "max_cache"),
+              "max_hops": _check_bound(max_hops, "max_hops"), "min_rank": _check_bound(min_rank, "min_rank")}
+    out = {"n": n, "bounds": bounds, "matches": [], "rejected": [], "skipped": []}
+    for p in [check_pattern(p) for p in patterns]:
+        try:
+            row = evaluate(p, n, rank_method=rank_method, **bounds)
+        except GLRError as exc:
+            out["skipped"].append({"spec": p.spec, "reason": str(exc)})
+            continue
+        out["matches" if row["meets"] else "rejected"].append(row)
+    out["matches"].sort(key=lambda r: (r["total_cost"], r["spec"]))
+    return out

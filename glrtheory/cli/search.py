@@ -1,0 +1,69 @@
+"""``glr search``: the patterns that meet budgets (decode cost, cache, hops, rank) at length n, ranked by
+total cost; over the built-in families, a family's parameter grid, and the user's own patterns."""
+from __future__ import annotations
+
+import argparse
+
+from ..analysis.search import FAMILY_PARAMETERS, default_candidates, family_grid, search
+from ..errors import GLRError
+from .analysis import table
+from .common import pattern_arg, positive_int, print_json
+
+
+def _non_negative(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise GLRError(f"a parameter value must be a number, got {text!r}") from None
+
+
+def register(sub) -> None:
+    p = sub.add_parser("search", help="patterns that meet budgets at length n, ranked by total cost")
+    p.add_argument("specs", nargs="*", metavar="PATTERN",
+                   help="extra candidates: specs, or your own patterns as module:attribute or file.py:attribute")
+    p.add_argument("--n", type=positive_int, required=True, help="sequence length")
+    p.add_argument("--max-decode", type=_non_negative, help="largest max_t |A(t)| + |B(t)|")
+    p.add_argument("--max-cache", type=_non_negative, help="largest cache peak (live set)")
+    p.add_argument("--max-hops", type=_non_negative, help="largest hop diameter (unreachable pairs fail)")
+    p.add_argument("--min-rank", type=_non_negative, help="smallest max generic Hankel rank")
+    p.add_argument("--family", choices=sorted(FAMILY_PARAMETERS),
+                   help="search this family's parameter (window W, blocks C, exponent alpha, power b) "
+                        "instead of the built-in list")
+    p.add_argument("--values", type=_number, nargs="+", metavar="V",
+                   help="the parameter values of --family (default: a grid at n)")
+    p.add_argument("--rank-method", choices=("exact", "flow"), default="exact",
+                   help="how --min-rank is checked (default exact over F_p)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(run=run_search)
+
+
+def run_search(args) -> None:
+    if args.values is not None and args.family is None:
+        raise GLRError("--values needs --family")
+    if args.family is not None:
+        specs = family_grid(args.family, args.n, args.values)
+    else:
+        specs = default_candidates(args.n) if not args.specs else []
+    candidates = [pattern_arg(s) for s in specs + list(args.specs)]
+    out = search(candidates, args.n, max_decode=args.max_decode, max_cache=args.max_cache,
+                 max_hops=args.max_hops, min_rank=args.min_rank, rank_method=args.rank_method)
+    if args.json:
+        print_json(out)
+        return
+    bounds = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in out["bounds"].items() if v is not None)
+    print(f"n = {args.n}; bounds: {bounds or 'none'}; {len(out['matches'])} of {len(candidates)} candidates meet them")
+    if out["matches"]:
+        print(table(out["matches"]))
+    for row in out["skipped"]:
+        print(f"skipped {row['spec']}: {row['reason']}")
