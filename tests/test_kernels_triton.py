@@ -48,8 +48,10 @@ def problem(rng, spec, n, batch=1, heads=1, d=4, dtype=torch.float32):
 
 
 def flat(x, heads):
-    """``[batch, n, heads, .]`` -> ``[batch * heads, n, .]`` in float64 on the host."""
-    return x.detach().double().cpu().permute(0, 2, 1, 3).reshape(-1, x.shape[1], x.shape[-1]).numpy()
+    """``[batch, n, heads, .]`` -> ``[batch * heads, n, .]`` in float64 on the host (heads: a check)."""
+    assert x.shape[2] == heads
+    B, n, H, w = x.shape
+    return x.detach().double().cpu().permute(0, 2, 1, 3).reshape(B * H, n, w).numpy()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
@@ -57,30 +59,45 @@ def flat(x, heads):
 @pytest.mark.parametrize("spec", FAMILIES)
 def test_forward_and_backward_match_float64(rng, spec, n, dtype):
     heads = 4 if n <= 2 else 1      # bf16 error is relative to the norm: a single element can cancel
-    p, tables, (u, a, b), (u64, a64, b64) = problem(rng, spec, n, heads=heads, dtype=dtype)
-    u, a, b = (x.requires_grad_() for x in (u, a, b))
-    h = glr_scan_triton(u, a, b, tables, chunk=CHUNK)
-    assert h.dtype == dtype and h.shape == u.shape
-    ref = solve(p, a64.numpy(), b64.numpy(), u64.numpy())
-    assert rel_err(flat(h, heads), ref) <= TOL[dtype], "forward"
+    p, tables, ins, (u64, a64, b64) = problem(rng, spec, n, heads=heads, dtype=dtype)
+    h = check_gradients(tables, ins, (u64, a64, b64), heads=heads, chunk=CHUNK, tol=TOL[dtype])
+    assert h.shape == ins[0].shape
+    assert rel_err(flat(h, heads), solve(p, a64.numpy(), b64.numpy(), u64.numpy())) <= TOL[dtype]
 
+
+def test_several_slices_of_d_and_chunk_16(rng):
+    """d = 70 spans two 64-wide slices; chunk 16 is one inverse block; batch 2."""
+    p, tables, (u, a, b), ref_in = problem(rng, "window:3+power2", 40, batch=2, heads=1, d=70)
+    check_gradients(tables, (u, a, b), ref_in, heads=1, chunk=16, tol=1e-5)
+
+
+@pytest.mark.parametrize("dtypes", [(torch.float16,) * 3, (torch.bfloat16, torch.float32, torch.float32)],
+                         ids=["fp16", "bf16-u-fp32-coefficients"])
+def test_float16_and_mixed_dtypes(rng, dtypes):
+    """fp16 throughout, and bf16 states with fp32 coefficients (as under autocast): outputs and gradients
+    in each input's own dtype."""
+    p, tables, ins, ref_in = problem(rng, "power2", 63, heads=2)
+    ins = [x.to(dt) for x, dt in zip(ins, dtypes)]
+    ref_in = [x.to(dt).double() for x, dt in zip(ref_in, dtypes)]
+    check_gradients(tables, ins, ref_in, heads=2, chunk=CHUNK, tol=1e-2)
+
+
+def check_gradients(tables, ins, ref_in, heads, chunk, tol):
+    """Forward and all three gradients of the Triton scan against autograd through the dense float64 solve;
+    returns the states."""
+    ins = [x.detach().requires_grad_() for x in ins]
+    h = glr_scan_triton(*ins, tables, chunk=chunk)
+    assert h.dtype == ins[0].dtype
     g = torch.randn_like(h)
     h.backward(g)
-    refs = [x.clone().requires_grad_() for x in (u64, a64, b64)]
-    idx = [torch.as_tensor(t, dtype=torch.int64) for t in tables]
-    scan_dense(*refs, *idx).backward(torch.tensor(flat(g, heads)))
-    for x, r, name in zip((u, a, b), refs, "uab"):
-        assert x.grad.dtype == dtype
-        if r.grad.numel():
-            assert rel_err(flat(x.grad, heads), r.grad.numpy()) <= TOL[dtype], f"d{name}"
-
-
-@pytest.mark.parametrize("spec", ["fenwick", "window:3+power2"])
-def test_several_slices_of_d_and_chunk_16(rng, spec):
-    """d = 70 spans two 64-wide slices; chunk 16 is one inverse block; batch 2 with 3 heads."""
-    p, tables, (u, a, b), (u64, a64, b64) = problem(rng, spec, 40, batch=2, heads=3, d=70)
-    h = glr_scan_triton(u, a, b, tables, chunk=16)
-    assert rel_err(flat(h, 3), solve(p, a64.numpy(), b64.numpy(), u64.numpy())) <= 1e-5
+    refs = [x.clone().requires_grad_() for x in ref_in]
+    h64 = scan_dense(*refs, *(torch.as_tensor(t, dtype=torch.int64) for t in tables))
+    h64.backward(torch.tensor(flat(g, heads)))
+    assert rel_err(flat(h, heads), h64.detach().numpy()) <= tol, "forward"
+    for x, r, name in zip(ins, refs, "uab"):
+        assert x.grad.dtype == x.dtype
+        assert rel_err(flat(x.grad, heads), r.grad.numpy()) <= tol, f"d{name}"
+    return h
 
 
 def test_flop_formula_is_registered(rng):
@@ -105,8 +122,9 @@ def test_bad_input_names_the_problem(rng, monkeypatch):
         glr_scan_triton(u, a, b, Pattern.from_spec("quadratic").tables(10))
     with pytest.raises(GLRError, match="a_idx"):
         glr_scan_triton(u, a, b, Pattern.from_spec("power2").tables(11))
-    with pytest.raises(GLRError, match="chunk"):
-        glr_scan_triton(u, a, b, tables, chunk=24)
+    for chunk in (24, 128, True):
+        with pytest.raises(GLRError, match="chunk"):
+            glr_scan_triton(u, a, b, tables, chunk=chunk)
     monkeypatch.setattr(backend, "MAX_ELEMENTS", 100)
     with pytest.raises(GLRError, match="too large"):
         glr_scan_triton(u, a, b, tables)

@@ -29,7 +29,8 @@ from .triton_tables import TritonTables, triton_tables
 
 #: Floating dtypes the kernels read and write (they accumulate in float32).
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-#: Chunk length C (a multiple of the inverse's block BS = 16).
+#: Chunk lengths C the kernels take (multiples of the inverse's block BS = 16), and the default.
+CHUNKS = (16, 32, 64)
 DEFAULT_CHUNK = 64
 #: Largest element offset the kernels' int32 arithmetic allows.
 MAX_ELEMENTS = 2**31 - 1
@@ -50,7 +51,7 @@ def _precision(dtype: torch.dtype) -> str:
 #: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``).
 GPU = dict(BD=16, JB=8, E=128, warps=4)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
-INTERPRETER = dict(BD=64, JB=64, E=1024, warps=4)
+INTERPRETER = dict(BD=64, JB=64, E=256, warps=4)
 
 
 def _settings() -> dict:
@@ -60,8 +61,10 @@ def _settings() -> dict:
     return GPU
 
 
-def _steps(name: str) -> dict:
-    return {name: _settings()[name]}
+def _columns(w: int) -> int:
+    """Table columns read per step for a table of width w: the setting's JB, at most w rounded up to a
+    power of two, at least 2."""
+    return max(2, min(_settings()["JB"], 1 << max(w - 1, 0).bit_length()))
 
 
 def _block_d(d: int) -> int:
@@ -83,7 +86,7 @@ def _chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int) -> Tensor:
     Bt, _, H, wb = b.shape
     nc = -(-n // chunk)
     T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
-    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, C=chunk, BS=16, **_steps("JB"))
+    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, C=chunk, BS=16, JB=_columns(wb))
     return T
 
 
@@ -99,7 +102,7 @@ def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, at_ptr:
     K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), T, h, n, H, T.shape[1], D,
                                            a.shape[-1], b.shape[-1], C=chunk, BD=BD,
                                            PREC=_precision(u.dtype), num_warps=_settings()["warps"],
-                                           **_steps("JB"))
+                                           JA=_columns(a.shape[-1]), JB=_columns(b.shape[-1]))
     return h, T
 
 
@@ -121,14 +124,15 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
     K.backward_walk[(Bt * H, -(-D // BD))](grad, _arg(b), bt_ptr, bt_row, bt_src, bt_col, T, z, n, H, nc, D,
                                             wb, C=chunk, BD=BD, PREC=prec, num_warps=_settings()["warps"],
-                                            **_steps("E"))
+                                            E=_settings()["E"])
     du = _output(u)
     K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa,
-                                                 C=chunk, BD=BD, PREC=prec, **_steps("E"))
+                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"])
     da, db = _output(a), _output(b)
     for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
         if g.numel():
-            K.coef_grad[(Bt * H, nc)](z, v, idx, g, n, H, D, g.shape[-1], C=chunk, BD=BD, **_steps("JB"))
+            K.coef_grad[(Bt * H, nc)](z, v, idx, g, n, H, D, g.shape[-1], C=chunk, BD=BD,
+                                      JB=_columns(g.shape[-1]))
     return du, da, db
 
 
@@ -186,8 +190,9 @@ def _check(u, a, b, tables, chunk) -> TritonTables:
     if u.device.type != "cuda" and not _interpreting():
         raise GLRError(f"the triton scan needs CUDA tensors (got {u.device}); "
                        "TRITON_INTERPRET=1 runs it on the CPU")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 16 or chunk & (chunk - 1):
-        raise GLRError(f"chunk must be a power of two >= 16, got {chunk!r}")
+    if isinstance(chunk, bool) or chunk not in CHUNKS:
+        raise GLRError(f"chunk must be one of {CHUNKS} for the triton scan (a C x C inverse lives in "
+                       f"registers), got {chunk!r}")
     Bt, n, H, D = u.shape
     if min(Bt, n, H, D) == 0:
         raise GLRError(f"u must have non-empty shape [batch, n, heads, d], got {tuple(u.shape)}")
@@ -214,7 +219,7 @@ def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | Non
     a, b : Tensor ``[batch, n, heads, wa]`` and ``[batch, n, heads, wb]`` (any of those dtypes);
         coefficients in padded table slots are ignored (their gradient is 0).
     tables : ``(a_idx, b_idx) = Pattern.tables(n)``.
-    chunk : C, the chunk length (power of two >= 16; default ``DEFAULT_CHUNK``).
+    chunk : C, the chunk length, one of ``CHUNKS`` (default ``DEFAULT_CHUNK``).
 
     Returns
     -------

@@ -5,7 +5,7 @@ tables ``a_idx[n, wa]``, ``b_idx[n, wb]`` (int32, -1 padded); transposed tables 
 row with row pointers (``ptr[n + 1]``, ``row[e]``, ``src[e]``, ``col[e]``: entry e of row s reads position
 ``src`` and the coefficient ``coef[.., src, .., col]``). Time is cut into chunks of C positions; program
 ``(bh, ...)`` owns one (batch, head) pair. Every sum accumulates in float32.
-Table columns are read JB at a time and entry lists E at a time (small on the GPU, large under the
+Table columns are read JA / JB at a time and entry lists E at a time (small on the GPU, large under the
 interpreter, whose cost is per operation).
 
 * ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
@@ -108,7 +108,7 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, C: tl.constexpr, BS: tl.con
 
 @triton.jit
 def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, t_ptr, h_ptr, n, H, nc, D, WA, WB,
-                 C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
+                 C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
     pid_bh, pid_d = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
     dcol = pid_d * BD + tl.arange(0, BD)
@@ -119,7 +119,7 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, t_ptr, h_ptr, n, H, nc, D, W
         rows = c0 + rl
         rmask = rows < n
         x = _gather_table(tl.zeros((C, BD), tl.float32), rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n,
-                          bb, hh, n, H, D, dcol, dmask, JB)                       # x = A U
+                          bb, hh, n, H, D, dcol, dmask, JA)                       # x = A U
         x = _gather_table(x, rows, rmask, b_idx, WB, b_ptr, h_ptr, 0, c0,
                           bb, hh, n, H, D, dcol, dmask, JB)                       # + B_k,past h_past
         T = tl.load(t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
