@@ -8,8 +8,10 @@ it is produced, if a later position needs it, and leaves at the step that uses i
 Its size is ``glrtheory.analysis.live_profile(p, n)[t]``. The buffers grow by doubling and shrink by
 half while under a quarter full, so they hold at most ``4 cache(t) + 8`` states.
 
-Rows come from the index tables, or, for translation-invariant sides (``Support.lags``), straight from
-the lags (``A(t) = {t - l}``), so that attention at n = 2^20 decodes without an n x n table. Slot j of
+The schedule (rows, last uses, what enters and leaves at each step) is the table-level
+``glrtheory.patterns.tables.LiveSchedule``, shared with the torch decode cache of ``GLRMixer``; for a
+pattern, translation-invariant sides give their rows from the lags, so attention at n = 2^20 decodes
+without an n x n table. Slot j of
 ``a_t`` / ``b_t`` is slot j of table row t, as in ``glrtheory.kernels.cpu.scan``; decoding token by
 token therefore equals the full-sequence kernel.
 """
@@ -21,37 +23,9 @@ import numba
 import numpy as np
 
 from glrtheory.errors import GLRError
-from glrtheory.patterns import Pattern
-from glrtheory.patterns.support import check_length, last_use_from_table
+from glrtheory.patterns.tables import LiveSchedule
 
-from .cpu import _FASTMATH, Counts, add_row, check_table, float_array
-
-
-class _Side:
-    """One side of the pattern at horizon n: its rows (``row(t)``, int32, -1 padded) and liveness.
-
-    ``stored`` marks the positions the cache keeps (``last[s] > s``); ``leaving(t)`` lists the stored
-    positions whose last use is step t.
-    """
-
-    def __init__(self, n: int, last: np.ndarray, table: np.ndarray | None = None, lags=None):
-        self.n, self.last, self.table, self.lags = n, last, table, lags
-        self.width = table.shape[1] if table is not None else lags.size
-        s = np.arange(n, dtype=np.int64)
-        stored = np.flatnonzero(last > s)
-        self._order = stored[np.argsort(last[stored], kind="stable")]
-        self._ptr = np.searchsorted(last[self._order], np.arange(n + 1))
-
-    def row(self, t: int) -> np.ndarray:
-        if self.table is not None:
-            return self.table[t]
-        lags = self.lags[: np.searchsorted(self.lags, t, side="right")]
-        row = np.full(self.width, -1, dtype=np.int32)
-        row[: lags.size] = t - lags[::-1]          # ascending positions, as in the table
-        return row
-
-    def leaving(self, t: int) -> np.ndarray:
-        return self._order[self._ptr[t]: self._ptr[t + 1]]
+from .scan.cpu import _FASTMATH, Counts, add_row, float_array
 
 
 class _Pool:
@@ -183,18 +157,8 @@ class DecodeCache:
     """
 
     def __init__(self, source, n: int | None = None, *, d: int, batch: tuple = (), dtype=np.float64):
-        if isinstance(source, Pattern):
-            if n is None:
-                raise GLRError("DecodeCache needs the horizon n for a Pattern")
-            n = check_length(n)
-            self.a, self.b = (self._side(sup, n) for sup in (source.support_a(n), source.support_b(n)))
-        elif isinstance(source, (tuple, list)) and len(source) == 2:
-            n0 = np.shape(source[0])[0] if np.ndim(source[0]) == 2 else -1
-            n = check_length(n0 if n is None else n)
-            self.a, self.b = (_Side(n, last_use_from_table(n, idx), table=idx) for idx in
-                              (check_table(source[0], n, False, "a_idx"), check_table(source[1], n, True, "b_idx")))
-        else:
-            raise GLRError("DecodeCache needs a Pattern and n, or tables (a_idx, b_idx)")
+        schedule = LiveSchedule.of(source, n)
+        self.a, self.b, n = schedule.a, schedule.b, schedule.n
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
             raise GLRError(f"state size d must be a positive integer, got {d!r}")
         try:
@@ -207,12 +171,6 @@ class DecodeCache:
         self.h_pool = _Pool(n, self._state, self.dtype)
         self.t = -1
         self._ops = [0, 0]
-
-    @staticmethod
-    def _side(sup, n: int) -> _Side:
-        if sup.lags is not None:
-            return _Side(n, sup.last_use(), lags=sup.lags)
-        return _Side(n, sup.last_use(), table=check_table(sup.table(), n, sup.strict, "table"))
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -258,9 +216,9 @@ class DecodeCache:
             raise GLRError(f"internal: position {-1 - na} is needed at step {t} but was dropped")
         self._ops[0] += na
         self._ops[1] += nb
-        if self.a.last[t] > t:
+        if self.a.stored(t):
             self.u_pool.put(t, u2)
-        if self.b.last[t] > t:
+        if self.b.stored(t):
             self.h_pool.put(t, h)
         self.u_pool.drop(self.a.leaving(t))
         self.h_pool.drop(self.b.leaving(t))
@@ -279,9 +237,8 @@ class DecodeCache:
         L = u.shape[-2]
         if not 1 <= L <= self.n:
             raise GLRError(f"prefill length must lie in [1, n={self.n}], got {L}")
-        s = np.arange(L)
         for pool, side, x in ((self.u_pool, self.a, u), (self.h_pool, self.b, h)):
-            live = s[side.last[:L] > L - 1]
+            live = side.live_after(L)
             states = x[..., live, :].reshape((self._state[0], live.size, self.d))   # gathers only the live ones
             pool.fill(live, np.moveaxis(states, 1, 0))
         self.t = L - 1

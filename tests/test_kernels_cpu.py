@@ -168,13 +168,14 @@ def good(rng):
 
 @pytest.mark.parametrize("case, match", [
     ("a_shape", "a must have shape"), ("b_shape", "b must have shape"), ("u_ndim", "u must have shape"),
-    ("u_len", "a_idx must have shape"), ("int_u", "dtype int64"), ("f16", "dtype float16"),
+    ("u_len", r"u must have shape \[..., n=20, d\]"), ("int_u", "dtype int64"), ("f16", "dtype float16"),
     ("complex", "complex128"), ("mixed", "pass one dtype"), ("batch", "do not broadcast"),
     ("a_future", r"a_idx\[3, 1\] = 4 is out of range"), ("b_self", "b_idx.*out of range"),
     ("neg", "out of range"), ("float_table", "integer index table"), ("not_pair", "pair"),
     ("out_shape", "out must have shape"), ("out_dtype", "out must have shape"),
     ("out_fortran", "C-contiguous"), ("out_readonly", "read-only"), ("out_overlap", "overlaps"),
-    ("late_entry", "after its -1 padding"), ("prepared_n", "prepared tables have n=10"),
+    ("late_entry", "after its -1 padding"), ("prepared_n", r"u must have shape \[..., n=10, d\]"),
+    ("unsorted", "not strictly increasing"), ("duplicate", "not strictly increasing"),
 ])
 def test_bad_input(good, case, match):
     (a_idx, b_idx), a, b, u = good
@@ -222,6 +223,12 @@ def test_bad_input(good, case, match):
     elif case == "late_entry":
         b_idx = b_idx.copy()
         b_idx[9] = [-1, 8, -1, -1, -1]
+    elif case == "unsorted":
+        b_idx = b_idx.copy()
+        b_idx[9, :2] = b_idx[9, 1::-1]
+    elif case == "duplicate":
+        b_idx = b_idx.copy()
+        b_idx[9, :2] = 7
     tables = (a_idx, b_idx) if case != "not_pair" else (a_idx,)
     if case == "prepared_n":
         tables = Tables((a_idx[:10], b_idx[:10]))
@@ -281,3 +288,12 @@ def test_empty_state_and_batch_dimensions():
     a, b = np.ones(a_idx.shape, np.float32), np.ones(b_idx.shape, np.float32)
     assert scan(np.zeros((5, 0), np.float32), a, b, (a_idx, b_idx)).shape == (5, 0)
     assert scan(np.zeros((0, 5, 3), np.float32), a, b, (a_idx, b_idx)).shape == (0, 5, 3)
+
+
+def test_kernels_import_no_pattern():
+    """Kernels read IndexTables and arrays only (the layer GLRMixer, built from a spec, may)."""
+    import importlib
+
+    for name in ("scan.cpu", "scan.plan", "scan.naive", "scan.op", "scan.chunk", "decode", "state"):
+        module = importlib.import_module(f"glrtheory.kernels.{name}")
+        assert not hasattr(module, "Pattern"), name

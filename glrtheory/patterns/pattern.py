@@ -13,6 +13,7 @@ from ..errors import GLRError
 from .rules import (DENSE_MASK_MAX_ENTRIES, RULE_MAX_ENTRIES, RULE_MAX_SECONDS, RuleSide, SparseSupport,
                     to_csr)
 from .support import LagSupport, Support, check_integer, check_length, union
+from .tables import IndexTables
 
 SupportFactory = Callable[[int], Support]
 
@@ -48,9 +49,12 @@ class Pattern:
         """The B-side support at length n (recurrent propagation, ``s < t``)."""
         return self._b(self._n(n))
 
-    def tables(self, n: int, max_entries: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Index tables ``a_idx[n, wa]``, ``b_idx[n, wb]``: int32, rows sorted ascending, padded with -1."""
-        return self.support_a(n).table(max_entries), self.support_b(n).table(max_entries)
+    def tables(self, n: int, max_entries: int | None = None) -> IndexTables:
+        """Index tables ``a_idx[n, wa]``, ``b_idx[n, wb]``: int32, rows sorted ascending, padded with -1,
+        validated and read-only (``IndexTables``, which unpacks as the pair ``a_idx, b_idx``).
+        ``max_entries`` raises the limit ``MAX_TABLE_ENTRIES`` on ``n * w`` per table."""
+        a, b = self.support_a(n), self.support_b(n)
+        return IndexTables(a.table(max_entries), b.table(max_entries), a.lags, b.lags)
 
     def masks(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Dense boolean supports ``A[t, s]``, ``B[t, s]`` (n x n; for small n)."""

@@ -1,1 +1,6 @@
-"""The scan ``H = (I - B)^{-1} A U`` over index tables, by backend (``triton``: the GPU kernels)."""
+"""The scan ``H = (I - B)^{-1} A U`` over index tables, laid out as fla lays out an op.
+
+``naive`` (the one-screen float64 oracle), ``cpu`` (Numba, numpy API), ``chunk`` (PyTorch, any device),
+``triton`` (the GPU kernels), ``plan`` (the device tables the torch backends get), ``op`` (``glr_scan``
+and its backend registry).
+"""

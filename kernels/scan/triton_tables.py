@@ -11,15 +11,15 @@ Each list ends with one unused entry, so no kernel argument is empty.
 """
 from __future__ import annotations
 
-import weakref
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from glrtheory.errors import GLRError
+from glrtheory.patterns.tables import IndexTables
 
-from ..torch_plan import check_table, entries, transpose
+from .plan import entries, transpose
 
 
 class TritonTables(NamedTuple):
@@ -47,33 +47,20 @@ def _padded(idx: np.ndarray, device) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(idx, dtype=np.int32), device=device)
 
 
-_CACHE: dict = {}
-
-
-def _forget(key) -> None:
-    _CACHE.pop(key, None)
-
-
 def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTables:
-    """Validate ``tables = (a_idx, b_idx)`` for length n and build the kernels' tables; cached per table
-    object. Tables must not be mutated afterwards."""
-    if not isinstance(tables, (tuple, list)) or len(tables) != 2:
-        raise GLRError("tables must be the pair (a_idx, b_idx) from Pattern.tables(n)")
-    key = (id(tables[0]), id(tables[1]), n, chunk, str(device))
-    if key in _CACHE:
-        return _CACHE[key]
-    a_idx = check_table(tables[0], n, strict=False, name="a_idx")
-    b_idx = check_table(tables[1], n, strict=True, name="b_idx")
-    at = transpose(entries(a_idx), n)
-    bt = transpose(entries(b_idx), n)
-    future = bt.src >= (bt.row // chunk + 1) * chunk
-    out = TritonTables(_padded(a_idx, device), _padded(b_idx, device),
-                       _csr(*at, a_idx.shape[1], n, device),
-                       _csr(bt.row[future], bt.src[future], bt.slot[future], b_idx.shape[1], n, device))
-    try:
-        for obj in tables:
-            weakref.finalize(obj, _forget, key)
-    except TypeError:
-        return out
-    _CACHE[key] = out
-    return out
+    """Validate ``tables`` (``IndexTables`` or the pair ``(a_idx, b_idx)``) for length n and build the
+    kernels' tables, once per IndexTables object, chunk and device."""
+    tables = IndexTables.coerce(tables)
+    if tables.n != n:
+        raise GLRError(f"u must have shape [batch, n={tables.n}, heads, d] to match the tables, got n={n}")
+
+    def build() -> TritonTables:
+        a_idx, b_idx = tables
+        at = transpose(entries(tables, "a"), n)
+        bt = transpose(entries(tables, "b"), n)
+        future = bt.src >= (bt.row // chunk + 1) * chunk
+        return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
+                            _csr(*at, a_idx.shape[1], n, device),
+                            _csr(bt.row[future], bt.src[future], bt.slot[future], b_idx.shape[1], n, device))
+
+    return tables.memo(("triton", chunk, str(device)), build)

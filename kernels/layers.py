@@ -32,7 +32,8 @@ from torch import nn
 from glrtheory.errors import GLRError
 from glrtheory.patterns import MAX_TABLE_ENTRIES, Pattern
 
-from .torch_scan import glr_scan
+from .scan.op import glr_scan
+from .state import GLRCache
 
 #: Score modes: how a[t, s] and b[t, s] are scored (module docstring).
 SCORES = ("source", "query_key")
@@ -64,62 +65,6 @@ def _slot_scores(q: Tensor | None, e: Tensor, idx: Tensor) -> Tensor:
         s = torch.einsum("bthd,bshd->bhts", q, e)                         # dense [B, H, T, T]
         return s.gather(-1, src.expand(s.shape[:2] + src.shape)).permute(0, 2, 1, 3)
     return torch.einsum("bthd,btwhd->bthw", q, e[:, src])
-
-
-class GLRCache:
-    """Decode cache: the live inputs ``u_s`` and states ``h_s`` (each with its key), keyed by position.
-
-    ``size`` is the number of states held: after step t it equals the live set at length ``max_length``
-    (``glrtheory.analysis.live_profile(p, max_length)[t]``). A cache belongs to one pattern and one
-    batch size; stepping it with another is a GLRError.
-    """
-
-    def __init__(self, pattern: Pattern, max_length: int, tables):
-        self.spec, self.max_length = pattern.spec, max_length
-        self.a_idx, self.b_idx = tables
-        self.last_a = pattern.support_a(max_length).last_use()
-        self.last_b = pattern.support_b(max_length).last_use()
-        self.t = 0
-        self.batch: int | None = None
-        self.inputs: dict[int, tuple[Tensor, Tensor]] = {}
-        self.states: dict[int, tuple[Tensor, Tensor]] = {}
-
-    @property
-    def size(self) -> int:
-        return len(self.inputs) + len(self.states)
-
-    def check(self, pattern: Pattern, batch: int, length: int) -> None:
-        """Refuse a step (or a prompt of ``length`` tokens) of another pattern, batch size, or past the end."""
-        if pattern.spec != self.spec:
-            raise GLRError(f"the cache was made for pattern {self.spec!r}, the mixer has {pattern.spec!r}")
-        if self.batch is not None and batch != self.batch:
-            raise GLRError(f"the cache holds a batch of {self.batch}, the input has {batch}")
-        if self.t + length > self.max_length:
-            raise GLRError(f"the cache was made for {self.max_length} tokens; {self.t + length} is past it")
-
-    def keep(self, t: int, u, k, h, kh) -> None:
-        """Store step t's input and state if a later position reads them; drop what step t read last."""
-        if self.last_a[t] > t:
-            self.inputs[t] = (u, k)
-        if self.last_b[t] > t:
-            self.states[t] = (h, kh)
-        for s in self.a_idx[t][self.a_idx[t] >= 0]:
-            if self.last_a[s] == t:
-                self.inputs.pop(int(s), None)
-        for s in self.b_idx[t][self.b_idx[t] >= 0]:
-            if self.last_b[s] == t:
-                self.states.pop(int(s), None)
-        self.t = t + 1
-
-    def prefill(self, u: Tensor, k: Tensor, h: Tensor) -> None:
-        """Hold the live set after a prompt: ``u, h [B, L, H, D]``, keys ``k [B, L, H, ...]``."""
-        L = u.shape[1]
-        for s in range(L):
-            if self.last_a[s] >= L:
-                self.inputs[s] = (u[:, s], k[:, s])
-            if self.last_b[s] >= L:
-                self.states[s] = (h[:, s], k[:, s])
-        self.batch, self.t = u.shape[0], L
 
 
 class GLRMixer(nn.Module):
@@ -243,9 +188,10 @@ class GLRMixer(nn.Module):
     def _coefficients(self, x: Tensor, tables=None):
         """``coefficients`` plus the keys the decode cache keeps per position (``_keys``)."""
         self._check_x(x, "batch, T, ")
-        a_idx, b_idx = self.tables(x.shape[1]) if tables is None else tables
+        tables = self.tables(x.shape[1]) if tables is None else tables
         u, g, (q_s, e, c), q = self._project(x)
-        ai, bi = (torch.as_tensor(i, device=x.device, dtype=torch.long) for i in (a_idx, b_idx))
+        ai, bi = tables.memo(("long", str(x.device)), lambda: tuple(
+            torch.tensor(idx, device=x.device, dtype=torch.long) for idx in tables))
         g = g * (bi >= 0).any(1)[:, None]
         a = (1 - g).unsqueeze(-1) * _masked_softmax(_slot_scores(q_s, e, ai), ai[:, None] >= 0)
         b = g.unsqueeze(-1) * _masked_softmax(_slot_scores(q_s, c, bi), bi[:, None] >= 0)
@@ -258,15 +204,15 @@ class GLRMixer(nn.Module):
         the live set after these T tokens, so that ``step`` continues the sequence."""
         self._check_x(x, "batch, T, ")
         T = x.shape[1]
-        tables = self.tables(T)
-        if cache is not None:
+        if cache is None:
+            tables = self.tables(T)
+        else:
             if cache.t != 0:
                 raise GLRError(f"forward(x, cache) prefills a fresh cache; this one is at step {cache.t}")
             cache.check(self.pattern, x.shape[0], T)
-            tables = tuple(idx[:T] for idx in (cache.a_idx, cache.b_idx))   # rows of the cache's length
+            tables = cache.prompt_tables(T)
         u, a, b, q, keys = self._coefficients(x, tables)
-        h = glr_scan(u.transpose(1, 2), a.transpose(1, 2), b.transpose(1, 2), tables,
-                     chunk=self.chunk).transpose(1, 2)
+        h = glr_scan(u, a, b, tables, chunk=self.chunk)
         if cache is not None:
             cache.prefill(u, keys, h)
         return self._output(h, q, x)
@@ -274,7 +220,7 @@ class GLRMixer(nn.Module):
     # -- decoding ----------------------------------------------------------------------------------
     def init_cache(self, max_length: int) -> GLRCache:
         """An empty decode cache for sequences of up to ``max_length`` tokens."""
-        return GLRCache(self.pattern, max_length, self.tables(max_length))
+        return GLRCache(self.pattern, max_length)
 
     def step(self, x_t: Tensor, cache: GLRCache) -> Tensor:
         """Decode one token: ``x_t[batch, d_model] -> y_t[batch, d_model]``, equal to ``forward`` at
@@ -285,8 +231,7 @@ class GLRMixer(nn.Module):
         u, g, (q_s, e, c), q = self._project(x_t[:, None])
         u, g, q_s, e, c, q = (None if y is None else y[:, 0] for y in (u, g, q_s, e, c, q))
         k = _keys(q_s, e, c)
-        sa = [int(s) for s in cache.a_idx[t] if s >= 0]
-        sb = [int(s) for s in cache.b_idx[t] if s >= 0]
+        sa, sb = cache.sources(t)
         if not sb:
             g = torch.zeros_like(g)
 
@@ -302,7 +247,7 @@ class GLRMixer(nn.Module):
         if sb:
             h = h + g[..., None] * mix([cache.states[s] for s in sb], 1)
         cache.batch = x_t.shape[0]
-        cache.keep(t, u, k, h, k)
+        cache.keep(t, u, k, h)
         return self._output(h[:, None], None if q is None else q[:, None], x_t)[:, 0]
 
 

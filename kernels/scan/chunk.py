@@ -1,6 +1,13 @@
-"""The torch building blocks of ``glr_scan`` on flattened tensors ``[N, n, ...]`` (any device).
+"""The ``chunk`` backend of ``glr_scan``: PyTorch on any device, float32 and float64.
 
-A table enters as its entry list sorted by row (``torch_plan.Entries``: ``row[e]``, ``src[e]``) with
+``forward`` / ``backward`` take ``[B, T, H, D]`` tensors and the ``Plan`` (the backend contract of
+``op.py``) and run on flattened ``[N = B * H, T, ...]`` sequences:
+
+    forward:   X = A U (``apply``), then H = (I - B)^{-1} X (``substitute``)
+    backward:  Z = (I - B)^{-T} G (``substitute`` over the time-reversed B^T),
+               dU = A^T Z,  da[t, j] = <z_t, u[a_idx[t, j]]>,  db[t, j] = <z_t, h[b_idx[t, j]]>
+
+A table enters as its entry list sorted by row (``plan.Entries``: ``row[e]``, ``src[e]``) with
 per-entry coefficients ``c[N, nnz]``:
 
 * ``apply``:       ``x_t = sum_{e: row_e = t} c_e v[src_e]``           (``A U``, ``A^T Z``)
@@ -9,7 +16,6 @@ per-entry coefficients ``c[N, nnz]``:
   blocks ``I - B_cc`` are solved densely (``torch.linalg.solve_triangular``, all chunks in one call) and
   applied with matrix products to ``x_c + B_c,past h_past``, whose past states are gathered from earlier
   chunks. Python loops over chunks only, never over tokens; ``chunk=1`` is token by token.
-* ``scan_dense``:  the dense reference ``(I - B)^{-1} A U`` (small n), differentiable by plain autograd.
 
 Row sums use ``torch.segment_reduce`` (deterministic, no atomics; ``unsafe=True`` skips its offset
 checks, which would synchronize with the device: the offsets are built here from sorted rows).
@@ -161,18 +167,46 @@ def _graphed_loop(y, T, p_c, p_src, offsets, chunk_ptr, n, out):
     return out.copy_(static_out)
 
 
-def scan_dense(u: torch.Tensor, a: torch.Tensor, b: torch.Tensor, a_idx: torch.Tensor,
-               b_idx: torch.Tensor) -> torch.Tensor:
-    """Dense reference: scatter ``A``, ``B`` to ``[N, n, n]`` and solve ``(I - B) H = A U``; differentiable
-    by plain autograd (the oracle for the custom backward)."""
-    N, n, _ = u.shape
-    mats = []
-    for coef, idx in ((a, a_idx), (b, b_idx)):
-        rows, slots = (idx >= 0).nonzero(as_tuple=True)
-        m = torch.zeros((N, n * n), dtype=u.dtype, device=u.device)
-        m = m.index_put((torch.arange(N, device=u.device)[:, None], (rows * n + idx[rows, slots])[None]),
-                        coef[:, rows, slots])
-        mats.append(m.view(N, n, n))
-    A, B = mats
-    eye = torch.eye(n, dtype=u.dtype, device=u.device)
-    return torch.linalg.solve_triangular(eye - B, A @ u, upper=False, unitriangular=True)
+#: The dtypes this backend runs (the registry of ``op.py`` reads them).
+DTYPES = (torch.float32, torch.float64)
+
+
+def _sequences(x: torch.Tensor) -> torch.Tensor:
+    """``[B, T, H, k] -> [B * H, T, k]`` (contiguous)."""
+    B, T, H, k = x.shape
+    return x.permute(0, 2, 1, 3).reshape(B * H, T, k)
+
+
+def _heads(x: torch.Tensor, B: int, H: int) -> torch.Tensor:
+    """``[B * H, T, k] -> [B, T, H, k]``."""
+    return x.view(B, H, x.shape[1], x.shape[2]).permute(0, 2, 1, 3).contiguous()
+
+
+def _entry_coefficients(coef: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+    """Per-entry coefficients ``coef[N, n, w].flat[slot]`` -> ``[N, nnz]`` (padded slots never read)."""
+    return coef.reshape(coef.shape[0], -1).index_select(1, slot)
+
+
+def forward(u, a, b, plan, chunk: int) -> torch.Tensor:
+    """``H = (I - B)^{-1} A U`` for ``u[B, T, H, D]``, ``a[B, T, H, wa]``, ``b[B, T, H, wb]``."""
+    B, _, H, _ = u.shape
+    u3, a3, b3 = (_sequences(x) for x in (u, a, b))
+    x = apply(_entry_coefficients(a3, plan.a_slot), plan.a_row, plan.a_src, u3, torch.empty_like(u3))
+    h = substitute(x, _entry_coefficients(b3, plan.b_slot), plan.b_row, plan.b_src, chunk, torch.empty_like(u3))
+    return _heads(h, B, H)
+
+
+def backward(grad, u, a, b, h, plan, chunk: int):
+    """``(dL/du, dL/da, dL/db)`` from ``grad = dL/dH`` (module docstring), all ``[B, T, H, .]``."""
+    B, _, H, _ = u.shape
+    g3, u3, a3, b3, h3 = (_sequences(x) for x in (grad, u, a, b, h))
+    z = substitute(g3.flip(1), _entry_coefficients(b3, plan.bt_slot), plan.bt_row, plan.bt_src, chunk,
+                   torch.empty_like(u3)).flip(1)
+    grad_u = apply(_entry_coefficients(a3, plan.at_slot), plan.at_row, plan.at_src, z, torch.empty_like(u3))
+    grads = []
+    for coef, row, src, slot, v in ((a3, plan.a_row, plan.a_src, plan.a_slot, u3),
+                                    (b3, plan.b_row, plan.b_src, plan.b_slot, h3)):
+        g = torch.zeros((coef.shape[0], coef.shape[1] * coef.shape[2]), dtype=u.dtype, device=u.device)
+        g[:, slot] = entry_dot(z, row, src, v)
+        grads.append(_heads(g.view(coef.shape), B, H))
+    return _heads(grad_u, B, H), grads[0], grads[1]

@@ -1,0 +1,236 @@
+"""Numba CPU kernel: forward substitution over the index tables (DESIGN.md sections 2 and 3).
+
+    h_t = sum_j a[t, j] u[a_idx[t, j]]  +  sum_j b[t, j] h[b_idx[t, j]]      (slots with index -1 skipped)
+
+which is ``H = (I - B)^{-1} A U``, the same contract as ``glrtheory.solve`` but over the tables
+``(a_idx, b_idx)`` alone. Every (batch x head) sequence is one independent forward substitution; they
+run in parallel (``numba.prange``; serially when there is one sequence or the work is tiny). Within a
+sequence the loop is time-major; row t is summed ``BLOCK`` entries at a time in a stack block that
+LLVM keeps in vector registers (it cannot alias the inputs, so no alias checks), and each term is a
+few vector multiply-adds over contiguous entries, four terms per pass.
+
+Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
+state-sized multiply-adds per sequence, which equals ``(nnz_a, nnz_b)`` of DESIGN.md section 2.
+
+Inputs are validated in numpy before numba sees them (shapes, dtypes float32/float64; the tables by
+``IndexTables``, as for every backend), so bad input raises ``GLRError``, never a crash. Tables from
+``Pattern.tables`` (``IndexTables``) are validated once, for calls in a loop.
+Non-finite inputs are not searched for (that would cost a pass over u); they propagate into h.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from glrtheory.errors import GLRError
+from glrtheory.patterns.tables import IndexTables
+
+#: dtypes the kernels compute in; u, a, b (and out) must share one of them.
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Counts(NamedTuple):
+    """State-sized multiply-adds per sequence: ``a`` terms (inputs) and ``b`` terms (past states)."""
+
+    a: int
+    b: int
+
+
+# -- validation (numpy; shared with the decode step) --------------------------------------------------
+#: The name benchmarks and tests use to validate tables once: ``Tables(pattern, n)`` or ``Tables(pair)``.
+Tables = IndexTables.coerce
+
+
+def float_array(x, name: str, dtype=None) -> np.ndarray:
+    """x as a float32/float64 array (of ``dtype`` when given); anything else is a GLRError."""
+    arr = np.asarray(x)
+    if arr.dtype not in DTYPES:
+        raise GLRError(f"{name} has dtype {arr.dtype}; the kernels support float32 and float64")
+    if dtype is not None and arr.dtype != dtype:
+        raise GLRError(f"{name} has dtype {arr.dtype} but u has {dtype}; pass one dtype for u, a and b")
+    return arr
+
+
+def coefficients(x, idx: np.ndarray, name: str, dtype) -> np.ndarray:
+    """Coefficients ``[..., n, w]`` aligned with the table idx ``[n, w]``."""
+    arr = float_array(x, name, dtype)
+    if arr.ndim < 2 or arr.shape[-2:] != idx.shape:
+        raise GLRError(f"{name} must have shape [..., {idx.shape[0]}, {idx.shape[1]}] to match its index "
+                       f"table, got {arr.shape}")
+    return arr
+
+
+def flat_batch(arr: np.ndarray, batch: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """``arr[..., x, y]`` as a contiguous ``[m, x, y]`` plus, per flat index of ``batch``, its row in it."""
+    own = arr.shape[:-2]
+    rows = np.broadcast_to(np.arange(math.prod(own), dtype=np.int64).reshape(own), batch).ravel()
+    flat = np.ascontiguousarray(arr).reshape((math.prod(own),) + arr.shape[-2:])
+    return flat, np.ascontiguousarray(rows)
+
+
+def broadcast_batch(*arrays) -> tuple:
+    """The broadcast of the batch shapes ``x.shape[:-2]``, or a GLRError naming them."""
+    try:
+        return np.broadcast_shapes(*(x.shape[:-2] for x in arrays))
+    except ValueError:
+        shapes = ", ".join(str(x.shape[:-2]) for x in arrays)
+        raise GLRError(f"batch shapes {shapes} of u, a and b do not broadcast") from None
+
+
+def check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
+    """A caller's output buffer: exact shape and dtype, C-contiguous, writable, not overlapping the inputs."""
+    if not isinstance(out, np.ndarray):
+        raise GLRError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise GLRError(f"out must have shape {shape} and dtype {dtype}, got {out.shape} {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise GLRError("out must be C-contiguous (the kernel writes it in place)")
+    if not out.flags.writeable:
+        raise GLRError("out is read-only")
+    if any(np.may_share_memory(out, x) for x in inputs):
+        raise GLRError("out overlaps u, a or b; the kernel reads them while writing out")
+    return out
+
+
+# -- numba kernels ----------------------------------------------------------------------------------
+#: Let LLVM fuse multiply-adds; no other fast-math liberties (NaN and inf keep their IEEE meaning).
+_FASTMATH = {"contract"}
+
+
+#: Entries of h_t summed at once: a block of this many stays in vector registers over all of row t's
+#: terms (d = 64 float32 is four AVX-512 registers); d is covered by whole blocks and one shorter tail.
+BLOCK = 64
+
+
+@intrinsic
+def _register_block(typingctx, dtype):
+    """An uninitialised ``BLOCK``-entry array of ``dtype`` on the stack. Being local and of fixed size,
+    it cannot alias the arrays it is summed from, so LLVM keeps it in registers (no alias checks)."""
+    ty = types.Array(dtype.dtype, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        item = context.get_data_type(dtype.dtype)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(item))
+        block = context.make_array(ty)(context, builder)
+        context.populate_array(block, data=cgutils.alloca_once(builder, item, BLOCK),
+                               shape=[context.get_constant(types.intp, BLOCK)], strides=[itemsize],
+                               itemsize=itemsize, meminfo=None)
+        return block._getvalue()
+
+    return ty(dtype), codegen
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def add_row(acc, k0, t, x, idx, coef):
+    """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's entries (the -1 padding
+    comes last, as ``IndexTables`` ensures); returns their count. Terms go four at a time through one
+    pass over acc, then one at a time."""
+    m, w = acc.shape[0], idx.shape[1]
+    j = 0
+    while j + 4 <= w and idx[t, j + 3] >= 0:
+        x0, x1 = x[idx[t, j], k0:], x[idx[t, j + 1], k0:]
+        x2, x3 = x[idx[t, j + 2], k0:], x[idx[t, j + 3], k0:]
+        c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
+        for k in range(m):
+            acc[k] = acc[k] + c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
+        j += 4
+    while j < w and idx[t, j] >= 0:
+        c, xs = coef[t, j], x[idx[t, j], k0:]
+        for k in range(m):
+            acc[k] += c * xs[k]
+        j += 1
+    return j
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _forward_block(u, a, b, a_idx, b_idx, h, t, k0, acc):
+    """``h[t, k0:k0 + len(acc)]`` from row t's terms, summed in acc; returns the term counts."""
+    acc[:] = 0
+    na = add_row(acc, k0, t, u, a_idx, a)
+    nb = add_row(acc, k0, t, h, b_idx, b)
+    hs = h[t, k0:]
+    for k in range(acc.shape[0]):       # an explicit loop: plain vector stores
+        hs[k] = acc[k]
+    return na, nb
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _forward(u, a, b, a_idx, b_idx, h):
+    """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts.
+
+    Time-major; each row goes block by block (``BLOCK`` entries of h_t at a time, then the tail).
+    """
+    n, d = h.shape
+    full = d - d % BLOCK
+    block = _register_block(h.dtype)
+    tail = _register_block(h.dtype)[: d - full]     # its own: the block's accesses stay constant
+    na = 0
+    nb = 0
+    for t in range(n):                  # every block of row t applies the same terms: count them once
+        for k0 in range(0, full, BLOCK):
+            ra, rb = _forward_block(u, a, b, a_idx, b_idx, h, t, k0, block)
+        if full < d or d == 0:          # the tail; with d = 0 it still counts the row's terms
+            ra, rb = _forward_block(u, a, b, a_idx, b_idx, h, t, full, tail)
+        na += ra
+        nb += rb
+    return na, nb
+
+
+@numba.njit(cache=True, parallel=True)
+def _scan_parallel(u, a, b, a_idx, b_idx, iu, ia, ib, h, ops):
+    for i in numba.prange(h.shape[0]):
+        ops[i, 0], ops[i, 1] = _forward(u[iu[i]], a[ia[i]], b[ib[i]], a_idx, b_idx, h[i])
+
+
+@numba.njit(cache=True)
+def _scan_serial(u, a, b, a_idx, b_idx, iu, ia, ib, h, ops):
+    for i in range(h.shape[0]):
+        ops[i, 0], ops[i, 1] = _forward(u[iu[i]], a[ia[i]], b[ib[i]], a_idx, b_idx, h[i])
+
+
+#: Below this many state entries (sequences x n x d) the threads' start-up costs more than they save.
+PARALLEL_MIN_ENTRIES = 1 << 16
+
+
+# -- public ------------------------------------------------------------------------------------------
+def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
+    """States ``h = (I - B)^{-1} A u`` by forward substitution over the index tables (Numba, parallel).
+
+    u ``[..., n, d]`` (float32 or float64), a ``[..., n, wa]``, b ``[..., n, wb]`` of the same dtype,
+    aligned with ``tables = (a_idx, b_idx)`` (a ``Pattern`` means ``pattern.tables(n)``; ``IndexTables``
+    are not validated again); padded
+    slots (index -1) are ignored, whatever they hold. Batch dimensions broadcast. ``out``: an optional
+    C-contiguous ``[batch..., n, d]`` buffer that receives h. ``q [..., n, k]``: readout
+    ``o_t = q_t^T H_t`` as in ``glrtheory.solve``. ``count=True`` also returns ``Counts`` per sequence.
+    """
+    u = float_array(u, "u")
+    a_idx, b_idx = tables = IndexTables.coerce(tables, u.shape[-2] if u.ndim >= 2 else None)
+    if u.ndim < 2 or u.shape[-2] != tables.n:
+        raise GLRError(f"u must have shape [..., n={tables.n}, d] to match the tables, got {u.shape}")
+    n, d = u.shape[-2:]
+    a = coefficients(a, a_idx, "a", u.dtype)
+    b = coefficients(b, b_idx, "b", u.dtype)
+    batch = broadcast_batch(u, a, b)
+    shape = batch + (n, d)
+    h = np.empty(shape, u.dtype) if out is None else check_out(out, shape, u.dtype, (u, a, b))
+    (u3, iu), (a3, ia), (b3, ib) = (flat_batch(x, batch) for x in (u, a, b))
+    ops = np.zeros((max(math.prod(batch), 1), 2), dtype=np.int64)
+    parallel = len(iu) > 1 and len(iu) * n * d >= PARALLEL_MIN_ENTRIES and numba.get_num_threads() > 1
+    kernel = _scan_parallel if parallel else _scan_serial
+    kernel(u3, a3, b3, a_idx, b_idx, iu, ia, ib, h.reshape((math.prod(batch), n, d)), ops)
+    result = h if q is None else readout(h, q)
+    if not count:
+        return result
+    return result, Counts(int(ops[0, 0]), int(ops[0, 1]))
+
+
+def readout(h: np.ndarray, q) -> np.ndarray:
+    """``o_t = q_t^T H_t`` with h_t viewed as a k x (d/k) matrix, in h's dtype (as ``glrtheory.solve``)."""
+    from glrtheory.recurrence import _readout
+
+    return _readout(h, q).astype(h.dtype, copy=False)
