@@ -25,9 +25,10 @@ def apply() -> None:
     builder = getattr(interpreter, "interpreter_builder", None)
     if builder is not None and hasattr(builder.options, "sanitize_overflow"):
         builder.options = dataclasses.replace(builder.options, sanitize_overflow=False)
-    patch, convert = interpreter._patch_lang_tensor, interpreter._convert_float
-    if getattr(patch, "glrtheory", False):
-        return
+    patch = getattr(interpreter, "_patch_lang_tensor", None)
+    convert = getattr(interpreter, "_convert_float", None)
+    if patch is None or convert is None or getattr(patch, "glrtheory", False):
+        return              # another interpreter layout (tested with triton 3.6 and 3.9): leave it alone
 
     def patched(tensor, scope):
         patch(tensor, scope)
