@@ -118,6 +118,8 @@ def test_verdicts(task, acc, trains, expected):
     allowed = [True, False, False] if task == "copy" else [False] * 3
     assert verdict(task, [4, 8, 16], acc, allowed, trains)[0] == expected
     assert verdict("copy", [2, 4], [1.0, 1.0], [True, True], True)[0] == "inconclusive"   # bound not tested
+    assert verdict("copy", [2, 4], [0.3, 0.2], [False, False], True)[0] == "confirmed"    # none feasible, trains
+    assert verdict("copy", [2, 4], [0.3, 0.2], [False, False], False)[0] == "inconclusive"
 
 
 def test_copy_needs_reach():

@@ -36,8 +36,7 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
                         "crossover": crossover, **pred})
     trains = defaultdict(bool)
     for s in summary:
-        if s["task"] != "modcount":
-            trains[s["mixer"]] |= max(s["accuracy"]) >= THRESHOLD
+        trains[s["mixer"]] |= any(a >= THRESHOLD for a, ok in zip(s["accuracy"], s["feasible"]) if ok)
     for s in summary:
         s["verdict"], s["reason"] = verdict(s["task"], s["levels"], s["accuracy"], s["feasible"], trains[s["mixer"]])
     return summary

@@ -21,8 +21,8 @@ Each gives the levels where the model must fail (``feasible`` is False); where i
 may still fall short. Hence the verdict (threshold 0.9 on the mean accuracy over seeds):
 
 * refuted: some level predicted infeasible reaches 0.9;
-* confirmed: every tested infeasible level fails and some feasible level reaches 0.9 (for
-  ``modcount``, which has no feasible level: every level fails while the same mixer reaches 0.9 on
+* confirmed: every tested infeasible level fails and some feasible level reaches 0.9 (where no
+  tested level is feasible, e.g. ``modcount``: every level fails while the same mixer reaches 0.9 on
   another task, so training works);
 * inconclusive: otherwise (no infeasible level was tested, or nothing reached 0.9).
 """
@@ -113,7 +113,7 @@ def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains:
     if ok:
         return "confirmed", (f"fails where predicted (levels {[lv for lv, _ in above]}, max {worst:.3f}); "
                              f"solves level {ok[-1][0]} ({ok[-1][1]:.3f})")
-    if task_name == "modcount" and trains:
-        return "confirmed", f"every k fails (max {worst:.3f}) while this mixer reaches {THRESHOLD} elsewhere"
+    if not below and trains:
+        return "confirmed", f"every level fails as predicted (max {worst:.3f}) while this mixer reaches {THRESHOLD} elsewhere"
     return "inconclusive", (f"fails where predicted (max {worst:.3f}) but no level reached {THRESHOLD} "
                             f"(max {max(accuracy):.3f}): training may fall short")
