@@ -347,8 +347,11 @@ def test_limits():
 def test_hops_refuse_over_the_work_limit(monkeypatch):
     rng = np.random.default_rng(0)
     q = Pattern.from_masks(np.tril(rng.random((60, 60)) < 0.3), np.tril(rng.random((60, 60)) < 0.3, -1))
-    with pytest.raises(GLRError, match="over the limit 1000"):
+    with pytest.raises(GLRError, match="over the limit 1000; the largest n that fits is 13"):
         an.hop_diameter(q, 60, max_work=1000)
+    assert an.hop_diameter(q, 13, method="bfs", max_work=1000) == ref_diameter(q, 13)    # it does fit
+    with pytest.raises(GLRError, match="the largest n that fits is 13"):
+        an.hop_diameter(q, 14, method="bfs", max_work=1000)
     monkeypatch.setattr(_hop_impls, "HOPS_MAX_WORK", 1000)      # the default limit
     with pytest.raises(an.HopMethodError, match="over the limit 1000"):
         an.hop_diameter(q, 60)

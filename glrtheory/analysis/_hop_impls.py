@@ -16,6 +16,7 @@ from ._lag_sums import lag_profile
 from ._reach import (b_lists, bfs_all_hops, first_input_hops, gap_at_level0, interval_levels, mirror,
                      range_min)
 from .counts import TABLE_MAX_ENTRIES, nnz, supports
+from .limits import largest_fitting
 
 #: Largest amount of elementary work (DP steps, worklist steps, BFS edge visits) for hops.
 HOPS_MAX_WORK = 2**31
@@ -42,7 +43,8 @@ def lag_hop_profile(sa: Support, sb: Support, max_work: int) -> np.ndarray:
     if f is None:
         raise HopMethodError(f"hops of a lag set of size {sb.lags.size} at n={n} need more than "
                              f"{HOPS_MAX_FFT_LEVELS} FFT levels, and the DP n*|lags| = {n * sb.lags.size} "
-                             f"is over the limit {max_work}", over_limit=True)
+                             f"is over the limit {max_work}; n = {max_work // sb.lags.size} fits",
+                             over_limit=True)
     return f
 
 
@@ -93,13 +95,18 @@ def _mirrored_impl(p: Pattern, n: int, max_work: int) -> int | None:
     return int(ecc.max()) if (ecc < n).all() else None
 
 
+def _bfs_work(p: Pattern, n: int) -> int:
+    return n * (2 * n + sum(nnz(p, n)))
+
+
 def _bfs_impl(p: Pattern, n: int, max_work: int) -> int | None:
     sa, sb = supports(p, n)
-    na, nb = nnz(p, n)
-    work = n * (2 * n + na + nb)
+    work = _bfs_work(p, n)
     if work > max_work:
+        m = largest_fitting(lambda m: _bfs_work(p, m) - max_work, n)
         raise HopMethodError(f"hops of {p.spec!r} at n={n} need a search from every input, n*(2n+nnz) = "
-                             f"{work} steps, over the limit {max_work}", over_limit=True)
+                             f"{work} steps, over the limit {max_work}; the largest n that fits is {m}",
+                             over_limit=True)
     edges = []
     for sup, offset in ((sa, 0), (sb, n)):
         idx = sup.table(TABLE_MAX_ENTRIES).astype(np.int64)

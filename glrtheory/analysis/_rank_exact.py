@@ -8,9 +8,10 @@ import numpy as np
 
 from ..patterns import Pattern
 from ..prime_field import PRIME
-from ._rank_common import cut_bounds, refuse, tables
+from ._rank_common import cut_bounds, tables
 from ._rank_sketch import advance, backward_sweep, block_rank, forward_sweep
 from .counts import supports
+from .limits import refuse
 from .liveness import live_profile
 
 #: Largest work of the exact rank (sweeps, prefix updates and eliminations; see ``_exact_costs``).

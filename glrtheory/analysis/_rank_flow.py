@@ -16,8 +16,9 @@ import numba
 import numpy as np
 
 from ..patterns import Pattern
-from ._rank_common import cut_bounds, refuse, tables
+from ._rank_common import cut_bounds, tables
 from .counts import supports
+from .limits import refuse
 
 #: Largest work of the incremental max-flow (cuts x residual graph size, n * (4n + 2 nnz)).
 FLOW_RANK_MAX_WORK = 2**34
