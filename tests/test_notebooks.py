@@ -21,3 +21,18 @@ def test_notebook_runs(path, tmp_path):
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds the project's exploration notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_with_outputs(path):
+    """The committed file reads well on a repository page: every code cell ran (no errors), figures are
+    inline PNGs, and no cell switches matplotlib to a non-interactive back-end."""
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.get("execution_count") for c in code), "execute and save the notebook"
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert not any("matplotlib.use(" in c.source for c in code)
+    if any("matplotlib" in c.source for c in code):
+        assert any("image/png" in o.get("data", {}) for o in outputs), "figures must show inline"

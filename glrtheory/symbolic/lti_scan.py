@@ -156,7 +156,7 @@ def stable_range(system: LTISystem, symbol=None, lo: float = -2.0, hi: float = 2
     p0, p1 = _affine_taps(system, c)
     K = p0.size - 1
     M = max(256, 1 << int(np.ceil(np.log2(POINTS_PER_ORDER * (K + 1)))))
-    grid = lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1)
+    grid = np.round(lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1), 12)
     if grid.size * M > SCAN_MAX_WORK:
         raise GLRError(f"the scan of {grid.size} values at {M} circle points (order {K}) exceeds the limit "
                        f"SCAN_MAX_WORK = {SCAN_MAX_WORK}; use a larger step or a smaller range")
