@@ -263,7 +263,8 @@ def test_stability_exactly_on_the_boundary():
     """A pole on the unit circle is not stable: the integrator b_1 = 1, b = {1: 1/2, 2: 1/2} (poles 1 and
     -1/2), and exact rational points on every edge of the triangle; points 1/1000 inside are stable."""
     half = sp.Rational(1, 2)
-    for b in ({1: 1}, {1: -1}, {1: half, 2: half}):
+    # {1: 0.7, 2: 0.3} has the pole 1: exact rationals give k_1 = -1, float arithmetic -0.9999999999999999
+    for b in ({1: 1}, {1: -1}, {1: half, 2: half}, {1: 0.7, 2: 0.3}):
         s = LTISystem.from_lags(sorted(b), b=b)
         assert S.stability_region(s) == sp.false, b
         assert not S.is_stable(s)
@@ -491,3 +492,32 @@ def test_float_realization_transfer_function_is_numeric_and_fast():
     for zz in (1.5, -2.0 + 0.5j, 3j):
         want = C @ np.linalg.solve(zz * np.eye(K) - A, B) + 0.7
         assert abs(complex(H.subs(Z, zz)) - want) <= 1e-10 * abs(want)
+
+
+def test_schur_cohn_limits_sparse_lags_and_no_feedback():
+    """Missing lags count as b = 0; a filter without feedback is stable; the order limits are exact."""
+    s = LTISystem.from_lags([2])                                   # b_1 = 0: region |b_2| < 1
+    (b2,) = s.b.values()
+    region = S.stability_region(s)
+    assert region.subs(b2, sp.Rational(1, 2)) == sp.true and region.subs(b2, sp.Rational(-9, 10)) == sp.true
+    assert region.subs(b2, 1) == sp.false
+    fir = LTISystem.from_pattern("window:4", n=10, a=0.5)
+    assert S.stability_region(fir) == sp.true and S.reflection_coefficients(fir) == []
+    S.reflection_coefficients(LTISystem.from_lags([S.SCHUR_COHN_MAX_ORDER]))        # symbolic order 6: fine
+    with pytest.raises(GLRError, match=f"symbolic Schur-Cohn conditions are limited to order <= {S.SCHUR_COHN_MAX_ORDER}"):
+        S.reflection_coefficients(LTISystem.from_lags([S.SCHUR_COHN_MAX_ORDER + 1]))
+    top = 4 * S.SCHUR_COHN_MAX_ORDER
+    assert len(S.reflection_coefficients(LTISystem.from_lags([top], b={top: 0.5}))) == top
+    with pytest.raises(GLRError, match=f"exact Schur-Cohn recursion is limited to order <= {top}"):
+        S.reflection_coefficients(LTISystem.from_lags([top + 1], b={top + 1: 0.5}))
+
+
+def test_memory_horizon_edges():
+    """|h_t| = eps exactly counts as above eps; a response below eps from the start has horizon 0;
+    eps must lie in the open interval (0, 1)."""
+    s = LTISystem.from_pattern("ssm", n=2, b=0.5)                  # h_t = 0.5^t: h_3 = 0.125
+    assert S.memory_horizon(s, eps=0.125) == 4
+    assert S.memory_horizon(LTISystem.from_pattern("window:4", n=10, a=1e-4), eps=1e-3) == 0
+    for eps in (0, 1, 0.0, 1.0, float("nan"), True):
+        with pytest.raises(GLRError, match="eps"):
+            S.memory_horizon(s, eps=eps)
