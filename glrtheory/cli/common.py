@@ -71,7 +71,8 @@ def _import(module: str):
         spec.loader.exec_module(mod)
         return mod
     except (Exception, SystemExit) as exc:
-        sys.modules.pop(name, None) if spec is not None else None
+        if spec is not None:
+            sys.modules.pop(name, None)
         raise GLRError(f"importing {module!r} failed: {type(exc).__name__}: {exc}") from None
     finally:
         sys.path.remove(folder)
