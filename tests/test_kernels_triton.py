@@ -91,7 +91,7 @@ def check_gradients(tables, ins, ref_in, heads, chunk, tol):
     g = torch.randn_like(h)
     h.backward(g)
     refs = [x.clone().requires_grad_() for x in ref_in]
-    h64 = scan_dense(*refs, *(torch.as_tensor(t, dtype=torch.int64) for t in tables))
+    h64 = scan_dense(*refs, *(torch.tensor(np.asarray(t), dtype=torch.int64) for t in tables))
     h64.backward(torch.tensor(flat(g, heads)))
     assert rel_err(flat(h, heads), h64.detach().numpy()) <= tol, "forward"
     for x, r, name in zip(ins, refs, "uab"):

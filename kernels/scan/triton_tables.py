@@ -44,7 +44,7 @@ def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int,
 
 
 def _padded(idx: np.ndarray, device) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(idx, dtype=np.int32), device=device)
+    return torch.tensor(np.asarray(idx), dtype=torch.int32, device=device)          # a copy: tables are read-only
 
 
 def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTables:
