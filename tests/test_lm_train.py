@@ -113,6 +113,10 @@ def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
     assert [ln["world"] for ln in logs[0] + logs[1]] == [1] * 4 + [2] * 4
     for key in ("train_loss", "val_bpb"):
         assert [ln[key] for ln in logs[1]] == pytest.approx([ln[key] for ln in logs[0]], rel=1e-5)
+    # eval from the checkpoint scores the same windows as the last evaluation in training
+    assert lm_main(["eval", "--config", str(tmp_path / "one.toml")]) == 0
+    scored = json.loads((tmp_path / "one" / "ssm" / "eval.json").read_text())
+    assert scored["bpb"] == pytest.approx(logs[0][-1]["val_bpb"], rel=1e-6) and scored["step"] == 4
     # the checkpoint decodes (CLI), and the runs gather into a bundle with the scaling rows and a report
     assert lm_main(["generate", "--config", str(tmp_path / "one.toml"), "--contexts", "40", "--tokens", "3"]) == 0
     row = json.loads((tmp_path / "one" / "ssm" / "generate.json").read_text())["decode"][0]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The configs/lm/h200x2.toml run on one machine with 2 H200s, shortened to fit one device call of
-# about 6 minutes (every pattern gets the same number of steps, computed from the measured speed):
+# about 5 minutes (every pattern gets the same number of steps, computed from the measured speed):
 #   OUT=/some/folder bash benchmarks/results/lm/h200x2.sh
 # 1. scaling: power2, SCALE_STEPS=30 steps of the same global batch on 1 GPU and on 2 GPUs (tokens/s over the second half);
 # 2. each pattern for STEPS steps on 2 GPUs (torchrun, NCCL, bf16 autocast), one torchrun per pattern,
@@ -11,9 +11,9 @@ set -u
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 PY=${PY:-python3}
 OUT=${OUT:-lm_out}
-BUDGET=${BUDGET:-330}            # seconds for the whole script
-PER_PATTERN=${PER_PATTERN:-38}   # seconds per pattern, torchrun start-up included
-TRAIN_S=${TRAIN_S:-18}           # seconds of training per pattern the step count aims at
+BUDGET=${BUDGET:-300}            # seconds for the whole script
+PER_PATTERN=${PER_PATTERN:-33}   # seconds per pattern, torchrun start-up included
+TRAIN_S=${TRAIN_S:-15}           # seconds of training per pattern the step count aims at
 PATTERNS=${PATTERNS:-"ssm power2 fenwick blocks window:128 attention"}
 SCALE_STEPS=${SCALE_STEPS:-30}   # steps of each scaling run (tokens/s over the second half)
 MIN_STEPS=${MIN_STEPS:-40}
@@ -46,7 +46,7 @@ echo "steps per pattern: $STEPS (warmup $WARM, eval every $EVERY); $(left) s lef
 for p in $PATTERNS; do
   timeout "$(cap $PER_PATTERN 45)" $TRUN train --config $CFG --pattern $p $SET --no-progress || echo "$p: exit $?"
 done
-timeout "$(cap 60)" $PY -m glrtheory.lm generate --config $CFG $SET --skip-missing --contexts 1024 --tokens 300 \
+timeout "$(cap 60)" $PY -m glrtheory.lm generate --config $CFG $SET --skip-missing --contexts 1024 --tokens 200 \
   > "$OUT/generate.jsonl" || echo "generate: exit $?"
 $PY -m glrtheory.lm collect --runs runs/lm/h200x2 --scaling runs/scale1 runs/scale2 --out "$OUT/lm_h200x2.json"
 echo "STEPS=$STEPS SET=$SET; total ${SECONDS}s"
