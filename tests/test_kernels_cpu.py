@@ -297,3 +297,12 @@ def test_kernels_import_no_pattern():
     for name in ("scan.cpu", "scan.plan", "scan.naive", "scan.op", "scan.chunk", "decode", "state"):
         module = importlib.import_module(f"glrtheory.kernels.{name}")
         assert not hasattr(module, "Pattern"), name
+
+
+def test_scan_allocates_cache_line_aligned_outputs(rng):
+    """Outputs scan allocates start on a 64-byte boundary (a 256-byte state then spans 4 cache lines)."""
+    p, a, b, u = problem("power2", 33, rng, batch=(3,), d=5)
+    for dtype in (np.float32, np.float64):
+        h = scan(u.astype(dtype), a.astype(dtype), b.astype(dtype), p.tables(33))
+        assert h.ctypes.data % 64 == 0 and h.flags.c_contiguous and h.flags.writeable
+        assert rel_err(h, solve(p, a, b, u)) <= TOL[dtype]

@@ -82,6 +82,19 @@ def broadcast_batch(*arrays) -> tuple:
         raise GLRError(f"batch shapes {shapes} of u, a and b do not broadcast") from None
 
 
+#: Byte alignment of the outputs scan allocates: a cache line, so a 256-byte state spans 4 lines, not 5.
+ALIGN = 64
+
+
+def aligned_empty(shape: tuple, dtype, align: int = ALIGN) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts at a multiple of ``align`` bytes."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 def check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
     """A caller's output buffer: exact shape and dtype, C-contiguous, writable, not overlapping the inputs."""
     if not isinstance(out, np.ndarray):
@@ -217,7 +230,7 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
     b = coefficients(b, b_idx, "b", u.dtype)
     batch = broadcast_batch(u, a, b)
     shape = batch + (n, d)
-    h = np.empty(shape, u.dtype) if out is None else check_out(out, shape, u.dtype, (u, a, b))
+    h = aligned_empty(shape, u.dtype) if out is None else check_out(out, shape, u.dtype, (u, a, b))
     (u3, iu), (a3, ia), (b3, ib) = (flat_batch(x, batch) for x in (u, a, b))
     ops = np.zeros((max(math.prod(batch), 1), 2), dtype=np.int64)
     parallel = len(iu) > 1 and len(iu) * n * d >= PARALLEL_MIN_ENTRIES and numba.get_num_threads() > 1
