@@ -159,3 +159,49 @@ def test_full_size_on_the_gpu(rng, spec, n):
             assert rel_err(flat(h, heads), ref) <= TOL[dtype], (dtype, "forward vs solve")
         for x, r, name in zip((u, a, b), refs, "uab"):
             assert rel_err(flat(x.grad, heads), r.grad.cpu().numpy()) <= TOL[dtype], (dtype, f"d{name}")
+
+
+_COMPILE_FOR_H200 = '''
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from glrtheory.kernels.scan import triton as backend
+from glrtheory.kernels.scan import triton_kernels as K
+i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
+g = backend.GPU
+kernels = [
+    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 4, dict(C=64, BS=16, JB=2)),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", f32, bf16] + [i32] * 6,
+     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32")),
+    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", f32, f32] + [i32] * 6,
+     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3")),
+    (K.backward_walk, [bf16, bf16] + ["*i32"] * 4 + [f32, f32] + [i32] * 5,
+     dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),
+    (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4,
+     dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),
+    (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
+]
+for fn, types, consts in kernels:
+    names = [a for a in fn.arg_names if a not in consts]
+    sig = dict(zip(names, types), **{k: c for k in consts})
+    triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts), target=GPUTarget("cuda", 90, 32),
+                   options=dict(num_warps=g["warps"]))
+print("compiled", len(kernels))
+'''
+
+
+def test_kernels_compile_for_the_h200():
+    """The interpreter accepts code the compiler rejects: compile every kernel for sm_90 (Hopper) with the
+    ptxas that ships in the triton wheel, in a process without the interpreter. No GPU needed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import triton
+
+    if not list(Path(triton.__file__).parent.glob("backends/nvidia/bin/ptxas*")):
+        pytest.skip("this triton build ships no ptxas")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, "-c", _COMPILE_FOR_H200], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and "compiled 6" in out.stdout, out.stderr[-2000:]
