@@ -30,6 +30,7 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 FAMILIES = ["ssm", "attention", "window:5", "lags:1,3,7", "power2", "quadratic", "exponent:0.37", "fenwick",
             "blocks", "kron:1,11"]
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
+DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 CHUNK = 32          # two 16-blocks per chunk inverse, several chunks at n = 63 and 200
 
 
@@ -159,6 +160,18 @@ def test_full_size_on_the_gpu(rng, spec, n):
             assert rel_err(flat(h, heads), ref) <= TOL[dtype], (dtype, "forward vs solve")
         for x, r, name in zip((u, a, b), refs, "uab"):
             assert rel_err(flat(x.grad, heads), r.grad.cpu().numpy()) <= TOL[dtype], (dtype, f"d{name}")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_glr_scan_runs_triton_on_cuda_and_float64_on_chunk(rng):
+    from glrtheory.kernels.scan.op import choose_backend, glr_scan
+
+    cuda = torch.device("cuda")
+    assert [choose_backend(None, cuda, dt) for dt in DTYPES] == ["triton"] * 3
+    assert choose_backend(None, cuda, torch.float64) == "chunk"
+    p, tables, (u, a, b), _ = problem(rng, "fenwick", 300, heads=2, d=32, dtype=torch.bfloat16)
+    assert torch.equal(glr_scan(u, a, b, tables), glr_scan_triton(u, a, b, tables))
 
 
 _COMPILE_FOR_H200 = '''
