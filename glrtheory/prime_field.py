@@ -66,6 +66,29 @@ def mod(x, prime):
 
 
 @numba.njit(cache=True)
+def inverse_mod(x, prime):
+    """``x^(prime - 2) = x^(-1)`` mod prime (Fermat), by squaring; x reduced and non-zero."""
+    inv, base, e = 1, x, prime - 2
+    while e > 0:
+        if e & 1:
+            inv = mod(inv * base, prime)
+        base = mod(base * base, prime)
+        e >>= 1
+    return inv
+
+
+@numba.njit(cache=True)
+def find_pivot(a, r, c, prime):
+    """Reduce ``a[r:, c]`` mod prime in place and return the first row >= r with a non-zero there (-1: none)."""
+    piv = -1
+    for i in range(r, a.shape[0]):
+        a[i, c] = mod(a[i, c], prime)
+        if piv < 0 and a[i, c] != 0:
+            piv = i
+    return piv
+
+
+@numba.njit(cache=True)
 def rank_mod_p_inplace(a, prime):
     """Rank over F_prime of a non-negative int64 matrix (entries < 2^33), by Gaussian elimination that
     overwrites ``a`` (Numba, O(rows x cols x rank)). For p = 2^31 - 1 the updates fold once and stay below
@@ -75,22 +98,13 @@ def rank_mod_p_inplace(a, prime):
     for c in range(cols):
         if r == rows:
             break
-        piv = -1
-        for i in range(r, rows):
-            a[i, c] = mod(a[i, c], prime)
-            if piv < 0 and a[i, c] != 0:
-                piv = i
+        piv = find_pivot(a, r, c, prime)
         if piv < 0:
             continue
         if piv != r:
             for j in range(c, cols):
                 a[r, j], a[piv, j] = a[piv, j], a[r, j]
-        inv, base, e = 1, a[r, c], prime - 2            # a[r, c]^(prime - 2) by squaring
-        while e > 0:
-            if e & 1:
-                inv = mod(inv * base, prime)
-            base = mod(base * base, prime)
-            e >>= 1
+        inv = inverse_mod(a[r, c], prime)
         for j in range(c, cols):
             a[r, j] = mod(mod(a[r, j], prime) * inv, prime)
         for i in range(r + 1, rows):

@@ -185,7 +185,7 @@ def test_max_flow_equals_exact_rank_random_n128(seed):
 
 
 @pytest.mark.parametrize("spec, n", [("power2", 1024), ("fenwick", 2048), ("blocks", 2048), ("window:64", 2048),
-                                     ("ssm+fenwick", 600), ("window:3+kron:1,11", 300)])
+                                     ("ssm+fenwick", 600), ("window:3+kron:1,11", 300), ("exponent:0.25", 300)])
 def test_flow_and_exact_agree_at_large_n(spec, n):
     """The exact rank over F_p (default of --rank) and its check, the max-flow, at lengths the dense
     reference cannot reach."""
@@ -248,6 +248,29 @@ def test_numba_elimination_matches_numpy_reference():
             x = (x % prime).astype(np.int64)
             assert rank_mod_p_inplace(x.copy(), prime) == rank_mod_p(x, prime)
         assert rank_mod_p_inplace(x + PRIME * rng.integers(0, 3, x.shape), PRIME) == rank_mod_p(x)  # unreduced
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(0, 12), st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_rank_of_low_rank_changes_from_one_factorization(K, r0, m, seed):
+    """rank(S + U V^T) from the factors T S = E (bordered matrix, Schur complement) against elimination."""
+    from glrtheory.analysis._rank_anchor import anchored_rank, rref_with_transform
+    from glrtheory.prime_field import PRIME
+
+    rng = np.random.default_rng(seed)
+    r0 = min(r0, K)
+    S = rng.integers(0, PRIME, (K, r0)).astype(object) @ rng.integers(0, PRIME, (r0, K)).astype(object) % PRIME
+    S = S.astype(np.int64)
+    S[:, : rng.integers(0, K + 1)] = 0                                        # some empty columns
+    U, V = rng.integers(0, PRIME, (K, m)), rng.integers(0, PRIME, (K, m))
+    if seed % 3 == 0:
+        h = min(m // 2, K)
+        U[:, :h] = S[:, :h]                                                   # changes inside the column space
+    E, T, pivots, r = rref_with_transform(S)
+    assert r == rank_mod_p(S)
+    np.testing.assert_array_equal(T.astype(object) @ S.astype(object) % PRIME, E)
+    full = (S.astype(object) + U.astype(object) @ V.T.astype(object)) % PRIME
+    assert anchored_rank(E, T, pivots, r, U, V) == rank_mod_p(full.astype(np.int64))
 
 
 def test_rank_of_a_matrix_over_field():

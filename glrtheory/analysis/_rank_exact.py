@@ -9,6 +9,7 @@ import numpy as np
 from ..patterns import Pattern
 from ..prime_field import PRIME
 from ._rank_common import cut_bounds, tables
+from ._rank_anchor import anchored_rank, rref_with_transform
 from ._rank_sketch import advance, backward_sweep, block_rank, forward_sweep
 from .counts import supports
 from .limits import refuse
@@ -36,13 +37,28 @@ class _Sketch:
         self.X = forward_sweep(a_idx, a, b_idx, b, self.omega)
         self.P = backward_sweep(a_idx, a, b_idx, b, self.psi)
         self.S = np.zeros((K, K), dtype=np.int64)
-        self.t = -1
+        self.t, self.factor = -1, None
 
     def rank(self, t: int) -> int:
+        """Rank of the leading ``k_t x k_t`` block of the sketch at cut t (S moved there, one elimination)."""
         lo, hi = sorted((self.t + 1, t + 1))
         advance(self.S, lo, hi, 1 if t > self.t else -1, self.P, self.omega, self.psi, self.X)
         self.t = t
         return block_rank(self.S, int(self.bounds[t]))
+
+    def anchor(self) -> None:
+        """Factor the whole K x K sketch at the current cut, for ``rank_near``."""
+        self.factor, self.t_anchor = rref_with_transform(self.S), self.t
+
+    def rank_near(self, t: int) -> int:
+        """Rank of the whole sketch at cut t as the anchor's plus ``U V^T``, the 2|t - t_a| prefix terms
+        between them (``_rank_anchor``); no elimination of a K x K matrix."""
+        a = self.t_anchor
+        rows = np.arange(min(a, t) + 1, max(a, t) + 1)
+        P, psi = (self.P[rows], PRIME - self.psi[rows]) if t > a else (PRIME - self.P[rows], self.psi[rows])
+        U = np.ascontiguousarray(np.concatenate([P, psi]).T)
+        V = np.ascontiguousarray(np.concatenate([self.omega[rows], self.X[rows]]).T)
+        return int(anchored_rank(*self.factor, U, V))
 
 
 def _exact_costs(p: Pattern, n: int) -> tuple[int, int, np.ndarray, int]:
@@ -94,17 +110,28 @@ def exact_max(p: Pattern, n: int, seed) -> tuple[int, float]:
         return 0, 0.0
     sweep, step, per_cut, entries = _exact_costs(p, n)
     k = cut_bounds(p, n)
-    bound, t_axis = k.copy(), np.arange(n - 1)
+    K, bound, t_axis = int(k.max()), k.copy(), np.arange(n - 1)
     spent, visited, best, here = sweep, [], 0, -1
     sketch = None
     while bound.max() > best:
         t = int(np.argmax(bound))
-        spent += int(per_cut[t]) + step * abs(t - here)
-        here = t
-        _exact_check(p, n, spent, entries)
-        if sketch is None:
-            sketch = _Sketch(p, n, seed)
-        r = sketch.rank(t)
+        near = bool(visited) and abs(t - visited[0]) <= K // 8        # cheaper from the first cut's factors
+        if near:
+            if sketch.factor is None:                                  # factor the first cut's sketch
+                spent += 2 * K**3 + step * abs(visited[0] - here)
+                _exact_check(p, n, spent, entries)
+                sketch.rank(visited[0])
+                sketch.anchor()
+                here = visited[0]
+            spent += 4 * K * K * abs(t - visited[0])
+            _exact_check(p, n, spent, entries)
+            r = sketch.rank_near(t)
+        else:
+            spent += int(per_cut[t]) + step * abs(t - here)
+            _exact_check(p, n, spent, entries)
+            if sketch is None:
+                sketch = _Sketch(p, n, seed)
+            r, here = sketch.rank(t), t
         visited.append(t)
         best = max(best, r)
         bound = np.minimum(bound, r + np.abs(t_axis - t))
