@@ -1,6 +1,6 @@
 """Time the Triton scan on one GPU next to causal SDPA, fla's ``chunk_simple_gla`` and a copy.
 
-    python benchmarks/gpu_bench.py [--out benchmarks/results/gpu_triton.json] [--smoke]
+    python benchmarks/gpu_bench.py [--settings gpu_tune.json] [--skip-sweep] [--out benchmarks/results/gpu_triton.json]
 
 1. Anchors at B2 T16384 H16 D128, bf16: the copy u -> h (the bandwidth every roofline uses), causal
    ``scaled_dot_product_attention`` (q, k, v ``[B, H, T, D]``), fla's ``chunk_simple_gla`` (q, k, v
@@ -12,7 +12,7 @@
 3. Length sweep T = 2^10 .. 2^17 at B1 H16 D64 (ours forward, SDPA forward): the exponent of time in T
    fitted over T >= 2^14, next to the symbolic class and the local exponent of ``total_cost`` over the
    same lengths.
-Timing: ``triton.testing.do_bench`` median (CUDA events). ``--smoke`` runs tiny shapes (interpreter).
+Timing: ``triton.testing.do_bench`` median (CUDA events). Needs CUDA.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def ours(spec, B, T, H, D, copy_gbps) -> dict:
         row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
     el = 2                            # bytes per bf16 element
     fwd = el * (2 * u.numel() + a.numel() + b.numel())
-    row.update(bytes=fwd, bytes_fwd_bwd=fwd + el * (4 * u.numel() + 2 * (a.numel() + b.numel())) + fwd)
+    row.update(bytes=fwd, bytes_fwd_bwd=fwd + el * (4 * u.numel() + 2 * (a.numel() + b.numel())))
     row.update(floor_ms=row["bytes"] / copy_gbps / 1e6, floor_ms_fwd_bwd=row["bytes_fwd_bwd"] / copy_gbps / 1e6)
     if "ms" in row:
         row.update(over_floor=row["ms"] / row["floor_ms"], over_floor_fwd_bwd=row["ms_fwd_bwd"] / row["floor_ms_fwd_bwd"])
