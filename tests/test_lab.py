@@ -130,7 +130,7 @@ def test_copy_needs_reach():
 
 
 def test_configs_parse():
-    for name in ("smoke", "paper", "h200_short"):
+    for name in ("smoke", "paper", "h200_short", "cpu_recall"):
         sweep = load_sweep(f"configs/lab/{name}.toml")
         assert sweep.cells()
 
@@ -171,15 +171,18 @@ def test_shards_merge_and_time_limit(tmp_path, capsys):
     assert "| modcount (k) | window:2 |" in capsys.readouterr().out
 
 
-def test_readme_quotes_the_committed_lab_results():
+@pytest.mark.parametrize("folder, columns", [("smoke_cpu", ["ssm", "power2", "attention"]),
+                                             ("cpu_recall", ["ssm", "fenwick", "window:4",
+                                                             "sliding-window attention (4)"])])
+def test_readme_quotes_the_committed_lab_results(folder, columns):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
-    results = json.loads((root / "benchmarks/results/lab/smoke_cpu/results.json").read_text())
+    results = json.loads((root / "benchmarks/results/lab" / folder / "results.json").read_text())
     assert results["cells_done"] == results["cells_total"] and results["machine"]["device"] == "cpu"
+    assert f"--out benchmarks/results/lab/{folder}" in readme
     for s in results["summary"]:
         for level, acc in zip(s["levels"], s["accuracy"]):
             row = next(x for x in readme.splitlines() if x.startswith(f"| {s['task']} {s['difficulty']} = {level} |"))
-            cols = ["ssm", "power2", "attention"]
-            assert row.split("|")[2 + cols.index(s["mixer"])].strip() == f"{acc:.2f}"
+            assert row.split("|")[2 + columns.index(s["mixer"])].strip() == f"{acc:.2f}"
