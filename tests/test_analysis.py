@@ -598,3 +598,10 @@ def test_search_lists_what_it_cannot_evaluate_and_checks_bounds():
     assert family_grid("blocks", 8, [3, 5]) == ["blocks:3", "blocks:5"]
     with pytest.raises(GLRError, match="no parametric search for family 'fenwick'"):
         family_grid("fenwick", 8)
+
+
+def test_custom_fixed_lags_are_fitted_and_say_so():
+    r = an.analyze(Pattern.from_lags((0, 1), (3, 9, 27, 81)), 512)        # no closed form: a custom lag list
+    assert r["theta_basis"] == "fitted, for fixed lags"
+    assert (r["theta_total"], r["theta_decode"], r["theta_cache"]) == ("n", "1", "1")
+    assert r["theta_family"] is None                                      # A is not {t}: no family to name

@@ -31,7 +31,8 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     "closed form" (``glrtheory.symbolic.costs.theta``); "closed form, for fixed lags" when both sides are
     lag lists that do not grow with n (``theta_family`` then names the families those lags are a
     truncation of, with their classes); "fitted" from exact counts over a range of n where no closed form
-    exists (``theta_fit``: range, slope and residual per quantity); "none" when neither is possible.
+    exists (``theta_fit``: range, slope and residual per quantity; also "fitted, for fixed lags");
+    "none" when neither is possible.
     """
     check_pattern(p)
     na, nb = nnz(p, n)
@@ -52,18 +53,16 @@ def _classes(p: Pattern, n: int) -> dict:
     """The ``theta_*`` keys of the report (see ``analyze``)."""
     from ..symbolic.costs import theta
 
-    th, fit, family = theta(p), None, None
+    th, fit, basis, family = theta(p), None, "closed form", None
     if any(th[k] is None for k in THETA):
         try:
             fit = fit_classes(p, n)
         except GLRError as exc:
             return {**th, "theta_basis": "none", "theta_fit": {"reason": str(exc)}, "theta_family": None}
-        return {**{k: fit[k[6:]]["class"] for k in THETA}, "theta_basis": "fitted", "theta_fit": fit,
-                "theta_family": None}
-    basis = "closed form"
+        th, basis = {k: fit[k[6:]]["class"] for k in THETA}, "fitted"
     lags = fixed_lags(p, n)
     if lags is not None:
-        basis = "closed form, for fixed lags"
+        basis += ", for fixed lags"
         matches = lag_families(lags[1]) if list(lags[0]) == [0] else []
         if matches:
             spec, lo, hi = matches[0]

@@ -76,7 +76,8 @@ def run_analyze(args) -> None:
 
 COLUMNS = (("spec", "spec"), ("decode_cost_max", "decode max"), ("decode_cost_mean", "decode mean"),
            ("total_cost", "total cost"), ("cache_peak", "cache"), ("depth", "depth"),
-           ("hop_diameter", "hops"), ("hankel_rank_max", "rank"), ("theta_total", "Theta(total)"),
+           ("hop_diameter", "hops"), ("hankel_rank_max", "rank"),
+           ("hankel_rank_error_bound", "P(rank low) <="), ("theta_total", "Theta(total)"),
            ("theta_cache", "Theta(cache)"))
 
 
@@ -94,7 +95,8 @@ def table(rows: list[dict]) -> str:
 def _cell(row: dict, key: str) -> str:
     """A table cell; fitted classes read ``~class`` (measured over a range of n, not proved)."""
     text = _text(row.get(key))
-    return "~" + text if key.startswith("theta_") and row.get("theta_basis") == "fitted" else text
+    fitted = str(row.get("theta_basis", "")).startswith("fitted")
+    return "~" + text if key.startswith("theta_") and fitted else text
 
 
 def _lengths(n: int) -> list[int]:
