@@ -10,7 +10,7 @@
    (forward: read u, a, b, write h; backward adds read g, u, h, a, b, write du, da, db) over the measured
    copy bandwidth, and measured time / that floor.
 3. Length sweep T = 2^10 .. 2^17 at B1 H16 D64 (ours forward, SDPA forward): the exponent of time in T
-   fitted over T >= 2^14, next to the symbolic class and the local exponent of ``total_cost`` over the
+   fitted over T >= 2^14, next to the symbolic class and the local exponent of ``total_cost_bound`` over the
    same lengths.
 Timing: ``triton.testing.do_bench`` median (CUDA events). Needs CUDA.
 """
@@ -31,7 +31,7 @@ from machine import machine  # noqa: E402
 
 from glrtheory import Pattern  # noqa: E402
 from glrtheory.kernels.scan.triton import glr_scan_triton  # noqa: E402
-from glrtheory.symbolic.costs import evaluate, theta, total_cost  # noqa: E402
+from glrtheory.symbolic.costs import evaluate, theta, total_cost_bound  # noqa: E402
 
 SPECS = ["ssm", "power2", "quadratic", "fenwick", "blocks"]
 SWEEP_SPECS = ["ssm", "power2", "quadratic", "fenwick"]
@@ -120,7 +120,7 @@ def sweep(lengths, B, H, D) -> list[dict]:
 
 def fit(rows, lengths) -> list[dict]:
     """Exponent of ms in T over T >= 2^14, beside the symbolic class and the local exponent of the exact
-    operation count ``total_cost`` over the same T (``n^2/2`` for SDPA)."""
+    operation count ``total_cost_bound`` over the same T (``n^2/2`` for SDPA)."""
     out = []
     big = [T for T in lengths if T >= 2**14]
     for op in SWEEP_SPECS + ["sdpa"]:
@@ -132,7 +132,7 @@ def fit(rows, lengths) -> list[dict]:
             cls, work = "n**2", np.array(big, float) ** 2
         else:
             p = Pattern.from_spec(op)
-            cls, work = theta(p)["theta_total"], evaluate(total_cost(p), np.array(big))
+            cls, work = theta(p)["theta_total"], evaluate(total_cost_bound(p), np.array(big))
         out.append(dict(op=op, fitted_exponent=slope, theta_total=cls,
                         theory_local_exponent=float(np.polyfit(np.log(big), np.log(work), 1)[0]), T=big))
     return out

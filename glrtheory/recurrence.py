@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
+from .checks import check_finite
 from .errors import GLRError
 from .patterns import Pattern
 from .patterns.families import attention, exponent
@@ -31,16 +32,6 @@ def _as_float64(x, name: str) -> np.ndarray:
                                    or arr.dtype == bool):
         raise GLRError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     return arr.astype(np.float64, copy=False)
-
-
-def check_finite(x: np.ndarray, name: str, where: np.ndarray | None = None) -> None:
-    """Raise a GLRError naming the first NaN or inf of x (only where ``where`` is True, when given)."""
-    bad = ~np.isfinite(x)
-    if where is not None:
-        bad &= where
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise GLRError(f"{name} holds a non-finite value (NaN or inf) at index {where}")
 
 
 def prepare(pattern: Pattern, a, b, u, n: int | None = None):

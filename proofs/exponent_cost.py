@@ -29,6 +29,7 @@ import sympy as sp
 
 from glrtheory import Pattern, analysis
 from glrtheory.patterns.families import exponent
+from glrtheory.patterns.rational_power import exact_fraction
 from glrtheory.symbolic.costs import N_SYM, T_SYM, Bounds, cost_forms, evaluate
 
 from ._checks import agrees, same, values
@@ -63,7 +64,7 @@ def check(alpha: float) -> None:
         assert np.array_equal(total, 2 * ns - 1) and big_total == 2 * BIG - 1
         print(f"  checked: alpha=0: nnz_a + nnz_b = 2n - 1 for n <= {N} and at 2^20")
         return
-    a, n, t = sp.Rational(p.spec.partition(":")[2]), N_SYM, T_SYM
+    a, n, t = sp.Rational(exact_fraction(p.terms[0].params[0])), N_SYM, T_SYM
     agrees(f"alpha={alpha:.4g}: (1) per-token cost ceil((t + 1)^alpha)", sp.ceiling((t + 1) ** a),
            forms.decode_cost, None, ns - 1)
     if alpha < 1:   # alpha = 1: the exact n + n (n - 1) / 2

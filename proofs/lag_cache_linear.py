@@ -34,7 +34,8 @@ import numpy as np
 import sympy as sp
 
 from glrtheory import Pattern, analysis
-from glrtheory.symbolic.costs import N_SYM, lag_cache_peak
+from glrtheory.symbolic.costs import N_SYM
+from glrtheory.symbolic.family_forms import lag_cache_peak
 
 from ._checks import caches, same
 
@@ -113,7 +114,7 @@ def check_linear(spec: str, c: float, N: int = 4096) -> None:
 def main() -> None:
     print(__doc__)
     l, lp = sp.symbols("l_k l_km1", positive=True)
-    print("upper bound of (b), as glrtheory.symbolic.costs states it:", lag_cache_peak(l, lp))
+    print("upper bound of (b), as glrtheory.symbolic.family_forms states it:", lag_cache_peak(l, lp))
     assert lag_cache_peak(l, lp).subs({l: 8, lp: 4, N_SYM: 11}) == min(8, 11 - 8 + 4)
     check_small_sets()
     check_random_sets(np.random.default_rng(0))

@@ -187,6 +187,7 @@ def test_exponent_is_exact_at_large_n(alpha, n):
 def test_spec_round_trip_and_aliases():
     for spec in BUILTIN_SPECS:
         p = Pattern.from_spec(spec)
+        assert p.spec == spec and p.doc, spec           # canonical specs print as given, with a docstring
         q = Pattern.from_spec(p.spec)
         assert all(np.array_equal(x, y) for x, y in zip(p.tables(50), q.tables(50)))
     assert Pattern.from_spec("power:2").spec == "power2"
@@ -273,3 +274,69 @@ def test_user_pattern_specs_and_bad_containers():
     assert Pattern.from_lags((0, 2), (3,)).spec.startswith("custom-lags")
     with pytest.raises(GLRError, match="sequences of sequences"):
         Pattern.from_sets([[0], None], [[], []])
+
+
+# -- the family registry -------------------------------------------------------------------------------
+def test_a_new_family_is_one_record():
+    """Registering one record makes a family parse, unite, list and report (no closed forms: None, with
+    the reason), and its terms carry the arguments."""
+    from glrtheory.patterns import FAMILIES, Family, lags, register
+    from glrtheory.patterns.spec import integer, needed
+    from glrtheory.symbolic.costs import cost_forms, forms_unavailable, theta
+
+    register(Family("every", ":k", "B-lag k only", lambda args: (integer(needed("every", ":k", args), "k"),),
+                    lambda k: Pattern.from_lags((0,), (k,), spec=f"every:{k}")))
+    try:
+        p = Pattern.from_spec("every:3+ssm")
+        assert p.spec == "every:3+ssm" and [t.family for t in p.terms] == ["every", "ssm"]
+        assert p.terms[0].params == (3,)
+        assert p.sets(6)[1][5] == [2, 4]
+        assert cost_forms(p) is None and theta(p) == dict.fromkeys(("theta_total", "theta_decode", "theta_cache"))
+        assert forms_unavailable(p) == "family 'every' has no closed forms"
+        with pytest.raises(GLRError, match="needs arguments"):
+            Pattern.from_spec("every")
+        with pytest.raises(GLRError, match="already registered"):
+            register(FAMILIES["every"])
+        # a record whose constructor is an existing family inherits that family's closed forms
+        register(Family("lag7", "", "B-lag 7", lambda args: (), lambda: lags(7)))
+        assert theta(Pattern.from_spec("lag7")) == theta(Pattern.from_spec("lags:7"))
+    finally:
+        FAMILIES.pop("every", None)
+        FAMILIES.pop("lag7", None)
+
+
+def test_patterns_carry_their_terms():
+    p = Pattern.from_spec("window:3+power2+kron:1,11")
+    assert [(t.family, t.params, t.spec) for t in p.terms] == [
+        ("window", (3,), "window:3"), ("power", (2,), "power2"), ("kron", (((True, False), (True, True)),), "kron:1,11")]
+    user = Pattern.from_lags((0,), (1, 2), spec="power2")       # borrows a name, is no family term
+    assert user.terms == () and (user + p).terms == ()
+
+
+def test_patterns_modules_import_no_cycle():
+    """The module-level imports inside glrtheory/patterns form no cycle (pattern -> registry -> ... ok)."""
+    import ast
+    import pathlib
+
+    import glrtheory.patterns as pkg
+
+    root = pathlib.Path(pkg.__file__).parent
+    graph = {}
+    for f in root.glob("*.py"):
+        deps = set()
+        for node in ast.parse(f.read_text()).body:     # module level only
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module} if node.module else {a.name for a in node.names}
+        graph[f.stem] = deps & {g.stem for g in root.glob("*.py")}
+    state = {}
+
+    def visit(m, path):
+        assert state.get(m) != "open", f"import cycle: {' -> '.join(path + [m])}"
+        if state.get(m) is None:
+            state[m] = "open"
+            for d in graph[m]:
+                visit(d, path + [m])
+            state[m] = "done"
+
+    for m in graph:
+        visit(m, [])

@@ -14,7 +14,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from glrtheory import GLRError, Pattern, analysis
 from glrtheory.symbolic import costs
-from glrtheory.symbolic.costs import Bounds, cost_forms, evaluate, theta, total_cost
+from glrtheory.symbolic.costs import Bounds, cost_forms, evaluate, theta, total_cost_bound
 from helpers import specs
 
 N = 4096
@@ -199,20 +199,20 @@ def test_user_patterns_have_no_closed_form():
     assert cost_forms(user) is None
     assert theta(user) == {"theta_total": None, "theta_decode": None, "theta_cache": None}
     with pytest.raises(GLRError, match="user pattern"):
-        total_cost(user)
+        total_cost_bound(user)
     # a user pattern that borrows a built-in name is not mistaken for it
     fake = Pattern.from_lags((0,), (1, 2), spec="power2")
     assert cost_forms(fake) is None
 
 
-def test_total_cost():
-    assert costs.sp.simplify(total_cost(Pattern.from_spec("attention")) - costs.n * (costs.n + 1) / 2) == 0
-    tc = total_cost(Pattern.from_spec("power2"))
+def test_total_cost_bound():
+    assert costs.sp.simplify(total_cost_bound(Pattern.from_spec("attention")) - costs.n * (costs.n + 1) / 2) == 0
+    tc = total_cost_bound(Pattern.from_spec("power2"))
     assert evaluate(tc, [1024])[0] == sum(analysis.nnz(Pattern.from_spec("power2"), 1024))
     # exponent:0.37: n inputs + the integral bound sum_{m<=n} m^a <= ((n+1)^(1+a) - 1) / (1+a)
     a = costs.sp.Rational(37, 100)
     typed = costs.n + ((costs.n + 1) ** (1 + a) - 1) / (1 + a)
-    assert costs.sp.simplify(total_cost(Pattern.from_spec("exponent:0.37")) - typed) == 0
+    assert costs.sp.simplify(total_cost_bound(Pattern.from_spec("exponent:0.37")) - typed) == 0
 
 
 @settings(max_examples=15, deadline=None)

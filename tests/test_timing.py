@@ -1,5 +1,5 @@
 """Runtime against theory: the kernel's wall-clock ratio t(4n) / t(n) against the ratio of
-``glrtheory.symbolic.costs.total_cost`` (``nnz_a + nnz_b``, DESIGN.md section 2) at 4n and n.
+``glrtheory.symbolic.costs.total_cost_bound`` (``nnz_a + nnz_b``, DESIGN.md section 2) at 4n and n.
 
 One sample is the time of ``reps`` back-to-back calls, with ``reps`` calibrated so that a sample at n
 takes at least 20 ms; each size keeps the minimum over several samples. States are narrow (d = 4), so the
@@ -17,7 +17,7 @@ import pytest
 from glrtheory import Pattern
 from glrtheory.kernels.cpu import Tables, scan
 from glrtheory.recurrence import random_coefficients
-from glrtheory.symbolic.costs import evaluate, total_cost
+from glrtheory.symbolic.costs import evaluate, total_cost_bound
 
 pytestmark = pytest.mark.timing
 
@@ -82,7 +82,7 @@ def test_runtime_ratio_matches_theory(spec, rng):
     scan(*small[:4], out=small[4])
     reps = max(1, int(np.ceil(MIN_SAMPLE / max(CLOCK() - t0, 1e-6))))
     measured = sample(large, reps) / sample(small, reps)
-    cost = evaluate(total_cost(p), [n, 4 * n])
+    cost = evaluate(total_cost_bound(p), [n, 4 * n])
     theory = cost[1] / cost[0]
     print(f"{spec}: n={n} reps={reps} measured {measured:.2f} theory {theory:.2f}")
     assert LOW <= measured / theory <= HIGH, f"{spec}: t(4n)/t(n) = {measured:.2f}, theory {theory:.2f}"

@@ -11,7 +11,7 @@ it needs is missing or its work would exceed ``max_work`` (default ``HOPS_MAX_WO
 from __future__ import annotations
 
 from ..patterns import Pattern
-from ..patterns.support import check_integer
+from ..checks import check_integer
 from . import _hop_impls as impls
 from ._hop_impls import HopMethodError  # noqa: F401  (documented in Raises)
 from .counts import supports

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GLRError
-from ..recurrence import check_finite
+from ..checks import check_finite
 
 
 #: Largest float64 working array (elements) a catalog function builds: 2^27 elements = 1 GiB.

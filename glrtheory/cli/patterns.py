@@ -23,10 +23,10 @@ def register(sub) -> None:
 
 def run_patterns(args) -> None:
     if args.json:
-        print_json([{"family": k, "args": form, "description": d} for k, (form, d) in FAMILIES.items()])
+        print_json([{"family": f.name, "args": f.args, "description": f.doc} for f in FAMILIES.values()])
         return
-    for name, (form, desc) in FAMILIES.items():
-        print(f"{name + form:<18} {desc}")
+    for f in FAMILIES.values():
+        print(f"{f.name + f.args:<18} {f.doc}")
 
 
 def grid(a_sets, b_sets) -> str:

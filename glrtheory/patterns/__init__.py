@@ -2,9 +2,9 @@
 from .families import (attention, blocks, exponent, fenwick, kron, lags, power, quadratic, ssm,
                        window)
 from .pattern import Pattern
-from .spec import FAMILIES, parse
+from .registry import FAMILIES, Family, parse, register
 from .support import MAX_TABLE_ENTRIES, LagSupport, Support, TableSupport
 
-__all__ = ["Pattern", "FAMILIES", "parse", "Support", "LagSupport", "TableSupport", "MAX_TABLE_ENTRIES",
+__all__ = ["Pattern", "FAMILIES", "Family", "register", "parse", "Support", "LagSupport", "TableSupport", "MAX_TABLE_ENTRIES",
            "ssm", "attention", "window", "lags", "power", "quadratic", "exponent", "fenwick", "blocks",
            "kron"]

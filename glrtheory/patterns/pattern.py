@@ -12,7 +12,8 @@ import numpy as np
 from ..errors import GLRError
 from .rules import (DENSE_MASK_MAX_ENTRIES, RULE_MAX_ENTRIES, RULE_MAX_SECONDS, RuleSide, SparseSupport,
                     to_csr)
-from .support import LagSupport, Support, check_integer, check_length, union
+from ..checks import check_integer
+from .support import LagSupport, Support, check_length, union
 from .tables import IndexTables
 
 SupportFactory = Callable[[int], Support]
@@ -25,6 +26,12 @@ class Pattern:
     ``glrtheory.patterns.families``, ``Pattern.from_lags``, ``Pattern.from_rule`` (any n),
     ``Pattern.from_masks`` or ``Pattern.from_sets``; unite patterns with ``p + q`` (``A = A_p | A_q``, ``B = B_p | B_q``).
     """
+
+    #: The family terms this pattern unites (``families.Term``: name, arguments, spec); empty for user
+    #: patterns. Closed forms read them (``glrtheory.symbolic.costs``).
+    terms: tuple = ()
+    #: spec string -> Pattern; set by ``glrtheory.patterns.registry`` (which imports this module)
+    spec_parser: Callable[[str], "Pattern"] | None = None
 
     def __init__(self, spec: str, a: SupportFactory, b: SupportFactory, max_length: int | None = None,
                  doc: str = ""):
@@ -76,9 +83,7 @@ class Pattern:
     @staticmethod
     def from_spec(spec: str) -> "Pattern":
         """Parse a spec string such as ``"power2"``, ``"lags:1,3,8"`` or ``"window:64+fenwick"``."""
-        from .spec import parse
-
-        return parse(spec)
+        return Pattern.spec_parser(spec)
 
     @staticmethod
     def from_lags(a_lags: Sequence[int] = (0,), b_lags: Sequence[int] = (), spec: str | None = None,
@@ -177,13 +182,16 @@ class Pattern:
         if not isinstance(other, Pattern):
             return NotImplemented
         limits = [m for m in (self.max_length, other.max_length) if m is not None]
-        return Pattern(
+        united = Pattern(
             f"{self.spec}+{other.spec}",
             lambda n: union(self._a(n), other._a(n)),
             lambda n: union(self._b(n), other._b(n)),
             max_length=min(limits) if limits else None,
             doc=f"union of {self.spec} and {other.spec}",
         )
+        if self.terms and other.terms:      # a union with a user pattern has no family terms
+            united.terms = self.terms + other.terms
+        return united
 
     def __repr__(self) -> str:
         return f"Pattern({self.spec!r})"

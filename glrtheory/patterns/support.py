@@ -34,17 +34,6 @@ def check_length(n) -> int:
     return int(n)
 
 
-def check_integer(v, what: str, minimum: int) -> int:
-    """Validate an integer argument ``minimum <= v <= 2^31 - 1`` (positions are int32) and return it."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise GLRError(f"{what} must be an integer, got {v!r}")
-    if v < minimum:
-        raise GLRError(f"{what} must be >= {minimum}, got {v}")
-    if v > MAX_LENGTH:
-        raise GLRError(f"{what} {v} exceeds the limit 2^31-1")
-    return int(v)
-
-
 def _check_table_size(n: int, width: int, max_entries: int | None, what: str) -> None:
     limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
     if n * width > limit:

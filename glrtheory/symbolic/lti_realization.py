@@ -25,8 +25,6 @@ import sympy as sp
 from ..errors import GLRError
 from .lti import Z, LTISystem, float_root_multiplicities
 
-#: Below this order the dense companion route is the textbook one; above it, its trust is measured.
-COMPANION_TRUST_ORDER = 10
 #: Largest order for the dense eigenvalue route (all poles); beyond it only dominant poles (ARPACK).
 DENSE_EIG_MAX_ORDER = 256
 #: Largest order for the sparse (ARPACK) dominant-pole route.

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import sympy as sp
 
+from ..checks import check_real
 from ..errors import GLRError
 from .lti import LTISystem
 from .lti_realization import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
@@ -89,8 +90,7 @@ def memory_horizon(system: LTISystem, eps: float = 1e-3) -> int | None:
     ``|h_t| >= eps`` lies in its first half and the tail bound, with C the largest
     ``|h_t| / (t^(m-1) rho^t)`` over the second half, is below eps at W (past the bound's peak).
     GLRError when W would exceed MEMORY_MAX_WINDOW."""
-    if isinstance(eps, bool) or not (isinstance(eps, (int, float)) and 0 < eps < 1):
-        raise GLRError(f"eps must lie in (0, 1), got {eps!r}")
+    eps = check_real(eps, "eps", 0, 1, open_low=True, open_high=True)
     rho = spectral_radius(system)
     if rho >= 1:
         return None

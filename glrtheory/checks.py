@@ -1,0 +1,47 @@
+"""Argument checks shared by the whole package: integers, finite reals and finite arrays.
+
+Each raises a ``GLRError`` naming the argument and the rule it breaks, and returns the clean value.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import GLRError
+
+#: Positions and lengths are stored as int32 in the index tables.
+INT32_MAX = 2**31 - 1
+
+
+def check_integer(v, what: str, minimum: int, maximum: int = INT32_MAX) -> int:
+    """``minimum <= v <= maximum`` for an integer v (bool is refused); returns ``int(v)``."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise GLRError(f"{what} must be an integer, got {v!r}")
+    if v < minimum:
+        raise GLRError(f"{what} must be >= {minimum}, got {v}")
+    if v > maximum:
+        raise GLRError(f"{what} {v} exceeds the limit {'2^31-1' if maximum == INT32_MAX else maximum}")
+    return int(v)
+
+
+def check_real(v, what: str, low: float = -math.inf, high: float = math.inf, open_low: bool = False,
+               open_high: bool = False) -> float:
+    """A finite real number (bool is refused) in the interval from low to high, each end closed unless
+    ``open_low`` / ``open_high``; returns ``float(v)``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+        raise GLRError(f"{what} must be a finite number, got {v!r}")
+    if (v <= low if open_low else v < low) or (v >= high if open_high else v > high):
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise GLRError(f"{what} must lie in {interval}, got {v!r}")
+    return float(v)
+
+
+def check_finite(x: np.ndarray, name: str, where: np.ndarray | None = None) -> None:
+    """Raise a GLRError naming the first NaN or inf of x (only where ``where`` is True, when given)."""
+    bad = ~np.isfinite(x)
+    if where is not None:
+        bad &= where
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise GLRError(f"{name} holds a non-finite value (NaN or inf) at index {where}")
