@@ -3,7 +3,7 @@
     python benchmarks/gpu_plot.py [benchmarks/results/gpu_triton.json] [--out benchmarks/results/gpu_triton_sweep.png]
 
 Each measured series (ours forward per pattern, causal SDPA) is drawn with markers; beside it a dashed line
-of the exact operation count's shape (``total_cost(T)``, ``T^2`` for SDPA), scaled to meet the series at
+of the exact operation count's shape (``total_cost_bound(T)``, ``T^2`` for SDPA), scaled to meet the series at
 its largest T. The legend gives the fitted exponent over T >= 2^14 and the symbolic class.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from glrtheory import Pattern
-from glrtheory.symbolic.costs import evaluate, total_cost
+from glrtheory.symbolic.costs import evaluate, total_cost_bound
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         label = f"{op}: fitted {f.get('fitted_exponent', float('nan')):.2f}, theory {f.get('theta_total', '?')}"
         color = f"C{i}"
         ax.loglog(T, ms, "o-", color=color, label=label)
-        work = T**2 if op == "sdpa" else evaluate(total_cost(Pattern.from_spec(op)), T.astype(np.int64))
+        work = T**2 if op == "sdpa" else evaluate(total_cost_bound(Pattern.from_spec(op)), T.astype(np.int64))
         ax.loglog(T, work * ms[-1] / work[-1], "--", color=color, alpha=0.6)
     ax.set_xlabel("T (sequence length)")
     ax.set_ylabel("forward time (ms)")
