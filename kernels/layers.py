@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from glrtheory.errors import GLRError
-from glrtheory.patterns import MAX_TABLE_ENTRIES, Pattern
+from glrtheory.patterns import Pattern
+from glrtheory.patterns.tables import check_size
 
 from .scan.op import glr_scan
 from .state import GLRCache
@@ -132,12 +133,8 @@ class GLRMixer(nn.Module):
     def tables(self, n: int):
         """The pattern's index tables at length n (kept, so glr_scan reuses its plan)."""
         if n not in self._tables:
-            sides = (self.pattern.support_a(n), self.pattern.support_b(n))
-            width = max(int(side.counts().max(initial=0)) for side in sides)
-            if n * width > MAX_TABLE_ENTRIES:
-                raise GLRError(f"GLRMixer: pattern {self.pattern.spec!r} at length {n} needs an index table of "
-                               f"{n} x {width} = {n * width} entries, over the limit of {MAX_TABLE_ENTRIES}; "
-                               f"use shorter sequences or a sparser pattern")
+            for side in (self.pattern.support_a(n), self.pattern.support_b(n)):
+                check_size(side, f"GLRMixer({self.pattern.spec!r})")
             self._tables[n] = self.pattern.tables(n)
         return self._tables[n]
 

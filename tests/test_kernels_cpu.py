@@ -306,3 +306,14 @@ def test_scan_allocates_cache_line_aligned_outputs(rng):
         h = scan(u.astype(dtype), a.astype(dtype), b.astype(dtype), p.tables(33))
         assert h.ctypes.data % 64 == 0 and h.flags.c_contiguous and h.flags.writeable
         assert rel_err(h, solve(p, a, b, u)) <= TOL[dtype]
+
+
+def test_decode_table_limit_names_no_argument_the_user_cannot_pass():
+    """A table side too large to tabulate is refused with the limit, without a max_entries hint;
+    lag sides never need the table (attention decodes at n = 2^20)."""
+    p = Pattern.from_spec("attention")
+    assert DecodeCache(p, 2**20, d=1).n == 2**20
+    big = Pattern.from_spec("kron:1,11")                     # a structured side, 65535 wide at this n
+    with pytest.raises(GLRError) as err:
+        DecodeCache(big, 2**16, d=1)
+    assert "max_entries" not in str(err.value) and "65536" in str(err.value)

@@ -109,7 +109,7 @@ def test_backend_matches_naive(rng, backend, device, spec, n):
 
 
 @pytest.mark.parametrize("spec", ["power2", "fenwick", "blocks", "kron:1,11", "exponent:1", "window:5+ssm"])
-@pytest.mark.parametrize("n", LENGTHS + [200])
+@pytest.mark.parametrize("n", [1, 2, 63, 200])
 @pytest.mark.parametrize("chunk", [1, 7, 64])
 def test_chunked_substitution_writes_every_state(rng, spec, n, chunk):
     """Chunk by chunk (n not a multiple of C too) into NaN-filled outputs equals the token-by-token

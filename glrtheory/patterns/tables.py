@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import GLRError
-from .support import LagSupport, last_use_from_table
+from .support import MAX_TABLE_ENTRIES, LagSupport, last_use_from_table
 
 SIDES = ("a", "b")
 
@@ -82,6 +82,16 @@ def _explain(arr: np.ndarray, strict: bool, name: str):
         raise GLRError(f"{name} row {r} has an entry after its -1 padding; put the padding last")
     r = int(np.argwhere((arr[:, 1:] >= 0) & (arr[:, 1:] <= arr[:, :-1]))[0, 0])
     raise GLRError(f"{name} row {r} is not strictly increasing: {arr[r].tolist()}")
+
+
+def check_size(support, who: str) -> None:
+    """Refuse a support whose table would exceed ``MAX_TABLE_ENTRIES``, naming ``who`` needs it and no
+    argument (callers such as a layer or a decode cache have no ``max_entries`` to pass)."""
+    width = int(support.counts().max(initial=0))
+    if support.n * width > MAX_TABLE_ENTRIES:
+        raise GLRError(f"{who} at length {support.n} needs an index table of {support.n} x {width} = "
+                       f"{support.n * width} entries, over the limit of {MAX_TABLE_ENTRIES}; use shorter "
+                       f"sequences or a sparser pattern")
 
 
 def lag_row(lags: np.ndarray, t: int, width: int) -> np.ndarray:
@@ -231,6 +241,7 @@ class LiveSchedule:
                 if sup.lags is not None:
                     sides.append(LiveSide(n, sup.last_use(), lags=sup.lags))
                 else:
+                    check_size(sup, f"decoding {source!r}")
                     table = check_table(sup.table(), n, sup.strict, "b_idx" if sup.strict else "a_idx")
                     sides.append(LiveSide(n, sup.last_use(), table=table))
             return cls(n, *sides)
