@@ -22,6 +22,7 @@ import math
 import numba
 import numpy as np
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import LiveSchedule
 
@@ -159,8 +160,7 @@ class DecodeCache:
     def __init__(self, source, n: int | None = None, *, d: int, batch: tuple = (), dtype=np.float64):
         schedule = LiveSchedule.of(source, n)
         self.a, self.b, n = schedule.a, schedule.b, schedule.n
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-            raise GLRError(f"state size d must be a positive integer, got {d!r}")
+        d = check_integer(d, "state size d", 1)
         try:
             self.dtype = float_array(np.empty(0, dtype), "dtype").dtype
         except TypeError:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
 from glrtheory.patterns.tables import check_size
@@ -101,9 +102,9 @@ class GLRMixer(nn.Module):
                  bias: bool = False, scores: str = "source", device=None, dtype=None):
         super().__init__()
         self.pattern = spec if isinstance(spec, Pattern) else Pattern.from_spec(spec)
-        for v, name in ((d_model, "d_model"), (n_heads, "n_heads")):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise GLRError(f"{name} must be a positive integer, got {v!r}")
+        for v, name in ((d_model, "d_model"), (n_heads, "n_heads"), (d_head, "d_head"), (d_key, "d_key")):
+            if v is not None:
+                check_integer(v, name, 1)
         if d_head is None and d_model % n_heads:
             raise GLRError(f"d_model={d_model} is not divisible by n_heads={n_heads}; pass d_head")
         if scores not in SCORES:

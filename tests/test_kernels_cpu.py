@@ -242,7 +242,7 @@ def test_decode_bad_input(good):
         DecodeCache(Pattern.from_spec("ssm"), d=2)
     with pytest.raises(GLRError, match="float32 and float64"):
         DecodeCache((a_idx, b_idx), d=3, batch=(2,), dtype=np.int32)
-    with pytest.raises(GLRError, match="positive integer"):
+    with pytest.raises(GLRError, match="state size d must be >= 1"):
         DecodeCache((a_idx, b_idx), d=0)
     bad = b_idx.copy()
     bad[4, 0] = 9

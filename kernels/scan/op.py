@@ -29,6 +29,7 @@ from typing import NamedTuple
 import torch
 from torch.utils.flop_counter import register_flop_formula
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
@@ -197,8 +198,8 @@ def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | None = Non
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "
                            f"and heads may be 1) to match u and its index table, got {tuple(x.shape)}")
     name = choose_backend(backend, u.device, u.dtype)
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
-        raise GLRError(f"chunk must be a positive integer, got {chunk!r}")
+    if chunk is not None:
+        chunk = check_integer(chunk, "chunk", 1)
     a, b = (x.expand(B, T, H, x.shape[3]).contiguous() for x in (a, b))
     own = BACKENDS[name].scan
     if own is not None:
