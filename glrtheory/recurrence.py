@@ -61,7 +61,7 @@ def prepare(pattern: Pattern, a, b, u, n: int | None = None):
     return a, b, u, a_idx, b_idx
 
 
-def _readout(h: np.ndarray, q) -> np.ndarray:
+def readout(h: np.ndarray, q) -> np.ndarray:
     """``o_t = q_t^T H_t`` with the state h_t in R^d viewed as a k x (d/k) matrix (k = q's last dim)."""
     q = _as_float64(q, "readout q")
     k, d = q.shape[-1] if q.ndim else 0, h.shape[-1]
@@ -100,7 +100,7 @@ def solve(pattern: Pattern, a, b, u, q=None, *, method: str = "sequential") -> n
         raise GLRError(f"method must be 'sequential' or 'dense', got {method!r}")
     a, b, u, a_idx, b_idx = prepare(pattern, a, b, u)
     h = (_solve_sequential if method == "sequential" else _solve_dense)(a, b, u, a_idx, b_idx)
-    return h if q is None else _readout(h, q)
+    return h if q is None else readout(h, q)
 
 
 def _solve_sequential(a, b, u, a_idx, b_idx) -> np.ndarray:

@@ -26,7 +26,7 @@ from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import LiveSchedule
 
-from .scan.cpu import _FASTMATH, Counts, add_row, float_array
+from .scan.cpu import FASTMATH, Counts, add_row, float_array
 
 
 class _Pool:
@@ -85,7 +85,7 @@ class _Pool:
         return self.data.nbytes
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _slots(row, t, slot_of, k_row, j_row):
     """Pool slots of the held positions in a table row (skipping s = t), padded with -1; the slot index
     j of each, and the slot of t (-1 if absent). Returns (count, j_t), or (-1 - s, -1) if s is not held."""
@@ -111,7 +111,7 @@ def _slots(row, t, slot_of, k_row, j_row):
 _CHUNK = 128
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _gather(h, data, coef, k_row, j_row, m, c_row):
     """``h[i] += sum_{q < m} coef[i, j_row[q]] data[k_row[q], i]`` for every head i, chunk by chunk."""
     for c0 in range(0, m, _CHUNK):
@@ -122,7 +122,7 @@ def _gather(h, data, coef, k_row, j_row, m, c_row):
             add_row(h[i], 0, 0, data[:, i, :], k_row[:, c0:c1], c_row)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _step_kernel(t, u_t, a_t, b_t, a_row, b_row, udata, uslot, hdata, hslot, h):
     """``h[i] = sum_j a_t[i,j] u[a_row[j]] + sum_j b_t[i,j] h[b_row[j]]`` with u_t itself for s = t.
 

@@ -27,7 +27,7 @@ def check_pattern(p) -> Pattern:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_supports(p: Pattern, n: int) -> tuple[Support, Support]:
+def cached_supports(p: Pattern, n: int) -> tuple[Support, Support]:
     return p.support_a(n), p.support_b(n)
 
 
@@ -36,7 +36,7 @@ def supports(p: Pattern, n: int) -> tuple[Support, Support]:
     n = check_length(n)
     if n > ANALYZE_MAX_N:
         raise GLRError(f"exact analysis is limited to n <= 2^24 = {ANALYZE_MAX_N}, got n={n}")
-    return _cached_supports(check_pattern(p), n)
+    return cached_supports(check_pattern(p), n)
 
 
 def nnz(p: Pattern, n: int) -> tuple[int, int]:

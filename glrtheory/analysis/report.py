@@ -87,6 +87,6 @@ def sweep(p: Pattern, ns, rank: bool = False, rank_method: str = "flow") -> dict
 
 def clear_caches() -> None:
     """Forget the cached supports and rank profiles (for timing, or after patterns change)."""
-    counts._cached_supports.cache_clear()
+    counts.cached_supports.cache_clear()
     for cached in (hankel.flow_profile, hankel.exact_profile, hankel.exact_max):
         cached.cache_clear()

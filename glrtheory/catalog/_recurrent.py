@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..patterns import Pattern
-from ..recurrence import _readout, solve
+from ..recurrence import readout, solve
 from ._arrays import check_size
 
 SSM = "ssm"
@@ -46,5 +46,5 @@ def matrix_state(q, k, v, a, b, scale: float, initial_state=None):
     u = np.einsum("bthk,bthv->bhtkv", k, v).reshape(B, H, T, K * V)
     init = None if initial_state is None else initial_state.reshape(B, H, K * V)
     h = first_order(a, b, u, init)
-    o = _readout(h, scale * q.transpose(0, 2, 1, 3))
+    o = readout(h, scale * q.transpose(0, 2, 1, 3))
     return o.transpose(0, 2, 1, 3), h[:, :, -1].reshape(B, H, K, V)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GLRError
-from ..recurrence import _readout
+from ..recurrence import readout
 from ._arrays import as_float64, check_shape, like, qkv, scale_or_default
 from ._recurrent import first_order, matrix_state
 
@@ -100,5 +100,5 @@ def gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False):
     h = first_order(ka.transpose(0, 2, 3, 1), np.exp(ga).transpose(0, 2, 3, 1),
                     va.transpose(0, 2, 1, 3)[:, :, None], s0)
     state = h.transpose(0, 1, 3, 2, 4).reshape(B, H, T, K * V)        # h_t as the K x V matrix
-    o = _readout(state, scale_or_default(scale, K) * qa.transpose(0, 2, 1, 3))
+    o = readout(state, scale_or_default(scale, K) * qa.transpose(0, 2, 1, 3))
     return _result(o.transpose(0, 2, 1, 3), h[:, :, :, -1], q, output_final_state)

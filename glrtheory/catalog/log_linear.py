@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GLRError
-from ..recurrence import _readout
+from ..recurrence import readout
 from ._arrays import as_float64, check_shape, check_size, head_groups, like, scale_or_default
 from ._recurrent import first_order
 
@@ -64,5 +64,5 @@ def log_linear_attention(q, k, v, g, level_scales, scale=None):
     h = first_order(a, decay * carry, u)                         # [B, H, L, T, K*V]
     w = la[..., :L].transpose(0, 2, 3, 1) * read                 # [B, H, L, T]
     state = np.einsum("bhlt,bhltd->bhtd", w, h)
-    o = _readout(state, scale_or_default(scale, K) * qh.transpose(0, 2, 1, 3))
+    o = readout(state, scale_or_default(scale, K) * qh.transpose(0, 2, 1, 3))
     return like(o.transpose(0, 2, 1, 3), v)

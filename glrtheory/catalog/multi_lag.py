@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import GLRError
 from ..patterns import Pattern
-from ..recurrence import _readout, solve
+from ..recurrence import readout, solve
 from ._arrays import as_float64, check_shape, check_size, like, qkv, scale_or_default
 
 
@@ -47,5 +47,5 @@ def multi_lag(q, k, v, g, lags="power2", beta=None, scale=None):
     b = np.exp(np.take_along_axis(ga.transpose(0, 2, 1, 3), np.broadcast_to(slot, (B, H) + slot.shape), -1))
     u = np.einsum("bthk,bthv->bhtkv", ka, va).reshape(B, H, T, K * V)
     h = solve(p, ba.transpose(0, 2, 1)[..., None], b, u)
-    o = _readout(h, scale_or_default(scale, K) * qa.transpose(0, 2, 1, 3))
+    o = readout(h, scale_or_default(scale, K) * qa.transpose(0, 2, 1, 3))
     return like(o.transpose(0, 2, 1, 3), q)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import GLRError
 from ..patterns import Pattern
-from ..recurrence import _readout, prepare
+from ..recurrence import readout, prepare
 from ._arrays import as_float64, check_finite, check_shape, check_size, like, qkv, scale_or_default
 
 
@@ -65,7 +65,7 @@ def _delta(q, k, v, beta, gate, scale, initial_state, output_final_state):
     wb = p.tables(u.shape[2])[1].shape[1]
     h = solve_operator(p, a[..., None], b_op[:, :, :, None][:, :, :, :wb], u)
     h = h[:, :, -T:]
-    o = _readout(h.reshape(B, H, T, K * V), scale_or_default(scale, K) * qa.transpose(0, 2, 1, 3))
+    o = readout(h.reshape(B, H, T, K * V), scale_or_default(scale, K) * qa.transpose(0, 2, 1, 3))
     return like(o.transpose(0, 2, 1, 3), q), (like(h[:, :, -1], q) if output_final_state else None)
 
 

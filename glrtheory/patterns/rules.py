@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from ..errors import GLRError
-from .support import Support, _check_table_size, check_length
+from .support import Support, check_table_size, check_length
 
 #: Largest number of entries (nnz) of one side of a sparse support: int32 indices, 1 GiB.
 RULE_MAX_ENTRIES = 2**28
@@ -71,7 +71,7 @@ class SparseSupport(Support):
     def table(self, max_entries: int | None = None) -> np.ndarray:
         counts = self.counts()
         width = int(counts.max(initial=0))
-        _check_table_size(self.n, width, max_entries, "a sparse user support")
+        check_table_size(self.n, width, max_entries, "a sparse user support")
         out = np.full((self.n, width), -1, dtype=np.int32)
         col = np.arange(self.indices.size) - np.repeat(self.indptr[:-1], counts)
         out[self._rows(), col] = self.indices

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .support import Support, _check_table_size, rows_to_table
+from .support import Support, check_table_size, rows_to_table
 
 
 class BlockSupport(Support):
@@ -24,7 +24,7 @@ class BlockSupport(Support):
 
     def table(self, max_entries: int | None = None) -> np.ndarray:
         w = min(self.block, self.n)
-        _check_table_size(self.n, w, max_entries, f"blocks of size {self.block}")
+        check_table_size(self.n, w, max_entries, f"blocks of size {self.block}")
         t = np.arange(self.n, dtype=np.int64)[:, None]
         s = t - t % self.block + np.arange(w)[None, :]
         return np.where(s <= t, s, -1).astype(np.int32)
@@ -136,7 +136,7 @@ class KronSupport(Support):
     def table(self, max_entries: int | None = None) -> np.ndarray:
         K, m = self.base, self.m
         rmax = int(K.sum(axis=1).max())
-        _check_table_size(self.n, rmax**self.ndigits, max_entries, "a Kronecker power")
+        check_table_size(self.n, rmax**self.ndigits, max_entries, "a Kronecker power")
         allowed = np.full((m, rmax), -1, dtype=np.int64)
         for d in range(m):
             ys = np.flatnonzero(K[d])

@@ -34,7 +34,7 @@ def check_length(n) -> int:
     return int(n)
 
 
-def _check_table_size(n: int, width: int, max_entries: int | None, what: str) -> None:
+def check_table_size(n: int, width: int, max_entries: int | None, what: str) -> None:
     limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
     if n * width > limit:
         # the hint names the argument only where the caller left it at its default (Pattern.tables)
@@ -163,7 +163,7 @@ class LagSupport(Support):
 
     def table(self, max_entries: int | None = None) -> np.ndarray:
         n, w = self.n, self.lags.size
-        _check_table_size(n, w, max_entries, f"lags of size {w}")
+        check_table_size(n, w, max_entries, f"lags of size {w}")
         t = np.arange(n, dtype=np.int64)[:, None]
         s = t - self.lags[::-1][None, :]            # ascending in s along each row
         invalid = (s < 0).sum(axis=1)               # the first `invalid` entries of a row are < 0
@@ -205,7 +205,7 @@ class TableSupport(Support):
         self._table = table
 
     def table(self, max_entries: int | None = None) -> np.ndarray:
-        _check_table_size(self.n, self._table.shape[1], max_entries, "an explicit support")
+        check_table_size(self.n, self._table.shape[1], max_entries, "an explicit support")
         return self._table
 
     def counts(self) -> np.ndarray:

@@ -112,7 +112,7 @@ def check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
 
 # -- numba kernels ----------------------------------------------------------------------------------
 #: Let LLVM fuse multiply-adds; no other fast-math liberties (NaN and inf keep their IEEE meaning).
-_FASTMATH = {"contract"}
+FASTMATH = {"contract"}
 
 
 #: Entries of h_t summed at once: a block of this many stays in vector registers over all of row t's
@@ -138,7 +138,7 @@ def _register_block(typingctx, dtype):
     return ty(dtype), codegen
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def add_row(acc, k0, t, x, idx, coef):
     """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's entries (the -1 padding
     comes last, as ``IndexTables`` ensures); returns their count. Terms go four at a time through one
@@ -160,7 +160,7 @@ def add_row(acc, k0, t, x, idx, coef):
     return j
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _forward_block(u, a, b, a_idx, b_idx, h, t, k0, acc):
     """``h[t, k0:k0 + len(acc)]`` from row t's terms, summed in acc; returns the term counts."""
     acc[:] = 0
@@ -172,7 +172,7 @@ def _forward_block(u, a, b, a_idx, b_idx, h, t, k0, acc):
     return na, nb
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _forward(u, a, b, a_idx, b_idx, h):
     """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts.
 
@@ -244,6 +244,6 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
 
 def readout(h: np.ndarray, q) -> np.ndarray:
     """``o_t = q_t^T H_t`` with h_t viewed as a k x (d/k) matrix, in h's dtype (as ``glrtheory.solve``)."""
-    from glrtheory.recurrence import _readout
+    from glrtheory import recurrence
 
-    return _readout(h, q).astype(h.dtype, copy=False)
+    return recurrence.readout(h, q).astype(h.dtype, copy=False)
