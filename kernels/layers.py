@@ -32,13 +32,15 @@ from torch import nn
 from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
-from glrtheory.patterns.tables import check_size
+from glrtheory.patterns.tables import IndexTables, check_size
 
 from .scan.op import glr_scan
 from .state import GLRCache
 
 #: Score modes: how a[t, s] and b[t, s] are scored (module docstring).
 SCORES = ("source", "query_key")
+#: Sequence lengths whose tables a mixer keeps.
+TABLES_KEPT = 8
 
 Tensor = torch.Tensor
 
@@ -129,13 +131,16 @@ class GLRMixer(nn.Module):
         else:                   # gate, a, b
             self.scores = nn.Linear(d_model, 3 * H, bias=True, device=device, dtype=dtype)
         self.out = nn.Linear(H * self.d_head, d_model, **kw)
-        self._tables: dict[int, tuple] = {}
+        self._tables: dict[int, IndexTables] = {}
 
-    def tables(self, n: int):
-        """The pattern's index tables at length n (kept, so glr_scan reuses its plan)."""
+    def tables(self, n: int) -> IndexTables:
+        """The pattern's index tables at length n, kept for the last ``TABLES_KEPT`` lengths (with the
+        device plans glr_scan builds from them)."""
         if n not in self._tables:
             for side in (self.pattern.support_a(n), self.pattern.support_b(n)):
                 check_size(side, f"GLRMixer({self.pattern.spec!r})")
+            while len(self._tables) >= TABLES_KEPT:
+                self._tables.pop(next(iter(self._tables)))
             self._tables[n] = self.pattern.tables(n)
         return self._tables[n]
 
