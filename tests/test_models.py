@@ -94,3 +94,14 @@ def test_bad_tokens_and_cache():
         m.step(torch.zeros(3, dtype=torch.long), m.init_cache(2, 4))
     with pytest.raises(GLRError, match="unknown model option"):
         ModelConfig.from_dict({"vocab_size": 5, "layers": 2})
+
+
+def test_bfloat16_model_follows_float64():
+    m64 = _model(pattern="power2", conv=2)
+    m64.load_state_dict({k: v.to(torch.bfloat16).double() for k, v in m64.state_dict().items()})  # same weights
+    m16 = SequenceModel(m64.config, dtype=torch.bfloat16)
+    m16.load_state_dict({k: v.to(torch.bfloat16) for k, v in m64.state_dict().items()})
+    tokens = torch.randint(0, 11, (2, 9), generator=torch.Generator().manual_seed(5))
+    out = m16(tokens)
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+    assert _rel(out.double(), m64(tokens)) < 1e-2
