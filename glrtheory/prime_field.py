@@ -120,7 +120,7 @@ def rank_mod_p_inplace(a, prime):
     return r
 
 
-def random_coefficients(pattern: Pattern, n: int, seed=None, prime: int = PRIME):
+def random_coefficients_mod_p(pattern: Pattern, n: int, seed=None, prime: int = PRIME):
     """Tables of ``pattern`` at length n and coefficients drawn uniformly from F_prime \\ {0}.
 
     Returns ``(a_idx, b_idx, a, b)``; padded slots hold 0.

@@ -19,7 +19,7 @@ import sympy as sp
 from glrtheory import Pattern
 from glrtheory import analysis as an
 from glrtheory import graph
-from glrtheory.prime_field import mixing_matrix_mod_p, random_coefficients, rank_mod_p
+from glrtheory.prime_field import mixing_matrix_mod_p, rank_mod_p
 
 DERIVATION = """
 1. Routes. B is strictly lower triangular, so (I - B)^{-1} = sum_k B^k (finite) and

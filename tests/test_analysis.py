@@ -9,7 +9,7 @@ from glrtheory import GLRError, Pattern
 from glrtheory import analysis as an
 from glrtheory import graph
 from glrtheory.analysis import _hop_impls
-from glrtheory.prime_field import mixing_matrix_mod_p, random_coefficients, rank_mod_p
+from glrtheory.prime_field import mixing_matrix_mod_p, random_coefficients_mod_p, rank_mod_p
 from glrtheory.recurrence import mixing_jacobian
 
 FAMILIES = ["ssm", "attention", "window:5", "lags:1,3,8", "power2", "power:3", "quadratic", "exponent:0.5",
@@ -287,7 +287,7 @@ def test_rank_of_a_matrix_over_field():
 def test_mixing_matrix_mod_p_matches_exact_integers(prime):
     p = Pattern.from_spec("window:3+fenwick")
     n = 20
-    a_idx, b_idx, a, b = random_coefficients(p, n, seed=3, prime=prime)
+    a_idx, b_idx, a, b = random_coefficients_mod_p(p, n, seed=3, prime=prime)
     M = np.zeros((n, n), dtype=object)  # exact integers: M[t] = A[t] + sum_s b[t, s] M[s]
     for t in range(n):
         for j, s in enumerate(a_idx[t]):

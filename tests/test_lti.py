@@ -121,7 +121,7 @@ def test_against_solve_and_toeplitz(spec, n):
     assert rel(out, ref) < 1e-12
     assert rel(solve(p, a, b, unit_impulse(n)[:, None])[:, 0], s.impulse_response(n)) < 1e-12
     if n <= 200:
-        assert rel(s.mixing_matrix(n), mixing_matrix(p, a, b)) < 1e-12
+        assert rel(s.toeplitz_matrix(n), mixing_matrix(p, a, b)) < 1e-12
 
 
 # -- poles, zeros, transfer function ----------------------------------------------------------------

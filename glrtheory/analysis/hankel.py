@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import GLRError
 from ..patterns import Pattern
 from ..patterns.support import check_length
-from ..prime_field import mixing_matrix_mod_p, random_coefficients, rank_mod_p
+from ..prime_field import mixing_matrix_mod_p, random_coefficients_mod_p, rank_mod_p
 from ._rank_common import cut_bounds
 from ._rank_exact import EXACT_RANK_MAX_ENTRIES, EXACT_RANK_MAX_WORK, exact_max, exact_profile
 from ._rank_flow import FLOW_RANK_MAX_WORK, flow_profile
@@ -135,7 +135,7 @@ def hankel_profile_exact(p: Pattern, n: int, seed=0) -> np.ndarray:
     ``M = (I - B)^{-1} A`` from uniformly random coefficients on the supports (n <= 512). It is the
     generic Hankel rank at every cut with probability >= 1 - n^3/p (Schwartz-Zippel: each cut's rank
     minor has degree <= n^2 in the coefficients... summed over the n - 1 cuts)."""
-    M = mixing_matrix_mod_p(*random_coefficients(check_pattern(p), check_length(n), seed))
+    M = mixing_matrix_mod_p(*random_coefficients_mod_p(check_pattern(p), check_length(n), seed))
     return np.array([rank_mod_p(M[t + 1:, : t + 1]) for t in range(n - 1)], dtype=np.int64)
 
 
@@ -150,7 +150,7 @@ def degrees_of_freedom(p: Pattern, n: int, seed=0) -> int:
     check_pattern(p)
     if n > DOF_MAX_N:
         raise GLRError(f"degrees of freedom are limited to n <= {DOF_MAX_N}, got n={n}")
-    a_idx, b_idx, a, b = random_coefficients(p, n, seed)
+    a_idx, b_idx, a, b = random_coefficients_mod_p(p, n, seed)
     M = mixing_matrix_mod_p(a_idx, b_idx, a, b)
     total = 0
     for t in range(n):

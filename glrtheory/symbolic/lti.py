@@ -428,7 +428,7 @@ class LTISystem:
             H = np.where(bottom == 0, np.inf, top / np.where(bottom == 0, 1, bottom))
         return omega, H
 
-    def mixing_matrix(self, n: int) -> np.ndarray:
+    def toeplitz_matrix(self, n: int) -> np.ndarray:
         """``M[t, s] = h_{t-s}``: the Toeplitz mixing matrix of the filter at length n (float64)."""
         from ..recurrence import DENSE_MAX_N
         import scipy.linalg
