@@ -15,7 +15,8 @@ cannot blow up, ``sum_s |b[t, s]| = gamma_t < 1``):
 With ``scores="query_key"`` and B empty (``attention``, ``window:W``) this is causal softmax attention
 (sliding-window attention): ``h_t = sum_{s in A(t)} softmax_s(q_t . k_s / sqrt(d)) v_s``.
 
-``forward(x)`` runs ``glr_scan`` on the whole sequence ``x[batch, T, d_model]`` (training);
+``forward(x)`` runs ``glr_scan`` on the whole sequence ``x[batch, T, d_model]`` (training; a readout
+layer runs ``glr_readout``, which never builds the per-token ``d_key x d_head`` states);
 ``forward(x, cache=cache)`` also leaves in a fresh cache the live set after the prompt x.
 ``step(x_t, cache)`` decodes one token and gives the same output; ``init_cache(max_length)`` makes the
 cache, which holds exactly the live set (``u_s`` with its key while a later A(t') reads it, ``h_s``
@@ -35,6 +36,7 @@ from glrtheory.patterns import Pattern
 from glrtheory.patterns.tables import IndexTables, check_size
 
 from .scan.op import glr_scan
+from .scan.readout import glr_readout
 from .state import GLRCache
 
 #: Score modes: how a[t, s] and b[t, s] are scored (module docstring).
@@ -145,9 +147,10 @@ class GLRMixer(nn.Module):
         return self._tables[n]
 
     # -- per-token projections, [B, T, H, ...] --------------------------------------------------
-    def _project(self, x: Tensor):
+    def _project(self, x: Tensor, states: bool = True):
         """Inputs u ``[B, T, H, D]``, gate ``[B, T, H]``, A/B scoring features, readout queries (or None)
-        for ``x[B, T, d_model]``, in the compute dtype.
+        for ``x[B, T, d_model]``, in the compute dtype. With ``states=False`` a readout layer gives
+        ``u = (k, v)`` instead of the flattened ``k v^T``.
 
         Scoring features: source mode ``(None, e, c)`` with ``e, c [B, T, H]``; query-key mode
         ``(q, k, k)`` with ``q, k [B, T, H, d_key]`` (q scaled by ``d_key^-1/2``)."""
@@ -165,7 +168,7 @@ class GLRMixer(nn.Module):
         if self.readout:
             k = heads(self.keys(x), self.d_key)
             q = heads(self.queries(x), self.d_key) * self.d_key ** -0.5
-            u = (k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2)
+            u = (k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2) if states else (k, v)
         else:
             q, u = None, v
         return u, torch.sigmoid(g), feats, q
@@ -174,6 +177,10 @@ class GLRMixer(nn.Module):
         """o = h (or q^T H); ``[B, T, H, .]`` -> out projection -> ``[B, T, d_model]`` in like's dtype."""
         if self.readout:
             h = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (self.d_key, self.d_head))).squeeze(-2)
+        return self._out(h, like)
+
+    def _out(self, h: Tensor, like: Tensor) -> Tensor:
+        """The out projection of ``o[B, T, H, d_head]`` -> ``[B, T, d_model]`` in like's dtype."""
         B, T, H, dv = h.shape
         return self.out(h.reshape(B, T, H * dv).to(self.out.weight.dtype)).to(like.dtype)
 
@@ -188,11 +195,12 @@ class GLRMixer(nn.Module):
         ``[a | b]`` sums to 1) and readout queries (or None), in float32 (float64 for float64 x)."""
         return self._coefficients(x, tables)[:4]
 
-    def _coefficients(self, x: Tensor, tables=None):
-        """``coefficients`` plus the keys the decode cache keeps per position (``_keys``)."""
+    def _coefficients(self, x: Tensor, tables=None, states: bool = True):
+        """``coefficients`` plus the keys the decode cache keeps per position (``_keys``); u = (k, v)
+        for a readout layer with ``states=False``."""
         self._check_x(x, "batch, T, ")
         tables = self.tables(x.shape[1]) if tables is None else tables
-        u, g, (q_s, e, c), q = self._project(x)
+        u, g, (q_s, e, c), q = self._project(x, states)
         ai, bi = tables.memo(("long", str(x.device)), lambda: tuple(
             torch.tensor(idx, device=x.device, dtype=torch.long) for idx in tables))
         g = g * (bi >= 0).any(1)[:, None]
@@ -214,6 +222,9 @@ class GLRMixer(nn.Module):
                 raise GLRError(f"forward(x, cache) prefills a fresh cache; this one is at step {cache.t}")
             cache.check(self.pattern, x.shape[0], T)
             tables = cache.prompt_tables(T)
+        if self.readout and cache is None:       # no per-token d_key x d_head states (glr_readout)
+            (k, v), a, b, q, _ = self._coefficients(x, tables, states=False)
+            return self._out(glr_readout(q, k, v, a, b, tables, chunk=self.chunk), x)
         u, a, b, q, keys = self._coefficients(x, tables)
         h = glr_scan(u, a, b, tables, chunk=self.chunk)
         if cache is not None:

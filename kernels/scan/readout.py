@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
@@ -211,9 +212,7 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     if q.shape[1] != T or k.shape != q.shape or v.shape[:3] != q.shape[:3]:
         raise GLRError(f"q, k, v must be [batch, T={T}, heads, d] with the tables' T and equal batch, T, heads "
                        f"(q, k also equal d_k), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
-        raise GLRError(f"chunk must be a positive integer, got {chunk!r}")
-    C = min(chunk or DEFAULT_CHUNK, T)
+    C = min(DEFAULT_CHUNK if chunk is None else check_integer(chunk, "chunk", 1), T)
     for x, w, name in ((a, tables.a_idx.shape[1], "a"), (b, tables.b_idx.shape[1], "b")):
         if x.shape[1] != T or x.shape[3] != w or x.shape[0] not in (1, B) or x.shape[2] not in (1, H):
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "

@@ -1,0 +1,126 @@
+"""The matrix-state readout ``glr_readout`` (no per-token d_k x d_v states) against the float64 references:
+``glrtheory.solve`` with its readout (forward) and autograd through the materializing path (u = k v^T
+through the token-by-token ``naive`` scan, then q^T H) for the gradients; and the layer against its old
+materializing path."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from glrtheory import GLRError, Pattern, solve  # noqa: E402
+from glrtheory.kernels.scan.naive import naive_glr_scan  # noqa: E402
+from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_algorithm  # noqa: E402
+from glrtheory.kernels.torch import GLRMixer  # noqa: E402
+from tests.helpers import rel_err  # noqa: E402
+
+SPECS = ["ssm", "power2", "fenwick", "blocks", "window:4+fenwick", "attention"]
+LENGTHS = [1, 2, 63, 200]
+TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
+
+
+def problem(rng, spec, n, B=2, H=2, dk=3, dv=4):
+    """Fresh random inputs (never zero), coefficients of either sign with ``sum_j |b[t, j]| < 1``."""
+    tables = Pattern.from_spec(spec).tables(n)
+    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
+    q, k = rng.standard_normal((2, B, n, H, dk))
+    v = rng.standard_normal((B, n, H, dv))
+    a = rng.uniform(0.5, 1.5, (B, n, H, wa)) * rng.choice([-1, 1], (B, n, H, wa))
+    b = rng.uniform(-1, 1, (B, n, H, wb)) / max(1, wb)
+    return tables, q, k, v, a, b
+
+
+def reference(spec, q, k, v, a, b):
+    """float64 ``o_t = q_t^T H_t`` from ``solve`` on the flattened matrix states ``k v^T``."""
+    sw = lambda x: np.swapaxes(x, 1, 2)  # noqa: E731  [B, T, H, .] <-> [B, H, T, .]
+    u = (k[..., :, None] * v[..., None, :]).reshape(k.shape[:-1] + (-1,))
+    return sw(solve(Pattern.from_spec(spec), sw(a), sw(b), sw(u), sw(q)))
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_forward_matches_solve(rng, spec, n, dtype):
+    tables, *xs = problem(rng, spec, n)
+    out = glr_readout(*(torch.tensor(x, dtype=dtype) for x in xs), tables, chunk=16)
+    assert out.dtype == dtype and out.shape == xs[2].shape
+    assert rel_err(out.double(), reference(spec, *xs)) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("n", [2, 63])
+def test_gradients_match_materializing_path(rng, spec, n):
+    tables, *xs = problem(rng, spec, n)
+    leaves = [torch.tensor(x, requires_grad=True) for x in xs]
+    out = glr_readout(*leaves, tables, chunk=8)
+    grad = torch.randn_like(out)
+    fast = torch.autograd.grad(out, leaves, grad, allow_unused=True)
+    q, k, v, a, b = leaves
+    h = naive_glr_scan((k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2), a, b, tables)
+    ref = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (k.shape[-1], v.shape[-1]))).squeeze(-2)
+    slow = torch.autograd.grad(ref, leaves, grad, allow_unused=True)
+    for name, f, s in zip("qkvab", fast, slow):
+        s = torch.zeros_like(leaves["qkvab".index(name)]) if s is None else s
+        f = torch.zeros_like(s) if f is None else f
+        assert rel_err(f, s) <= 1e-12, name
+
+
+def test_gradients_at_length_200_and_float32(rng):
+    """The tiled backward over many tiles, and float32 gradients within 1e-5 of float64."""
+    for spec in ("ssm", "fenwick"):
+        tables, *xs = problem(rng, spec, 200, B=1, H=1)
+        grads = {}
+        for dtype in (torch.float64, torch.float32):
+            leaves = [torch.tensor(x, dtype=dtype, requires_grad=True) for x in xs]
+            out = glr_readout(*leaves, tables, chunk=32)
+            grads[dtype] = torch.autograd.grad(out, leaves, torch.ones_like(out))
+        leaves = [torch.tensor(x, requires_grad=True) for x in xs]
+        ref = naive_readout(*leaves, tables)
+        for f64, f32, s in zip(grads[torch.float64], grads[torch.float32],
+                               torch.autograd.grad(ref, leaves, torch.ones_like(ref))):
+            assert rel_err(f64, s) <= 1e-12 and rel_err(f32, s) <= 1e-5
+
+
+@pytest.mark.parametrize("spec,name,cost", [("ssm", "chunked_first_order", "n"), ("power2", "tiled_mixing", "n^2"),
+                                            ("window:4+ssm", "tiled_mixing", "n^2"),
+                                            ("lags:2", "tiled_mixing", "n^2")])
+def test_algorithm_choice(spec, name, cost):
+    p = Pattern.from_spec(spec)
+    assert readout_algorithm(p, 100) == readout_algorithm(p.tables(100)) == (name, cost)
+    assert readout_algorithm(tuple(np.array(x) for x in p.tables(100))) == (name, cost)   # a plain pair
+
+
+def test_bad_input_is_named():
+    tables = Pattern.from_spec("power2").tables(8)
+    q = torch.randn(1, 8, 2, 3)
+    a, b = torch.rand(1, 8, 2, tables.a_idx.shape[1]), torch.rand(1, 8, 2, tables.b_idx.shape[1])
+    with pytest.raises(GLRError, match="q, k, v"):
+        glr_readout(q, q[:, :7], q, a, b, tables)
+    with pytest.raises(GLRError, match="b must have shape"):
+        glr_readout(q, q, q, a, b[..., :1], tables)
+    with pytest.raises(GLRError, match="dtype"):
+        glr_readout(q, q.double(), q, a, b, tables)
+    with pytest.raises(GLRError, match="chunk"):
+        glr_readout(q, q, q, a, b, tables, chunk=0)
+
+
+@pytest.mark.parametrize("spec", ["ssm", "fenwick", "attention"])
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+def test_layer_equals_its_materializing_path(spec, scores):
+    """GLRMixer(readout=True) forward and parameter gradients equal the old path (u = k v^T through
+    glr_scan, then q^T H) in float64; with a cache it still fills the live set and decodes the same."""
+    torch.manual_seed(0)
+    layer = GLRMixer(spec, 12, 2, readout=True, d_key=5, scores=scores, dtype=torch.float64)
+    x = torch.randn(2, 37, 12, dtype=torch.float64)
+    y = layer(x)
+    g = torch.autograd.grad(y.square().sum(), list(layer.parameters()))
+    u, a, b, q = layer.coefficients(x)
+    h = naive_glr_scan(u, a, b, layer.tables(37))
+    old = layer._output(h, q, x)                    # the materializing readout q^T H, then the projection
+    g_old = torch.autograd.grad(old.square().sum(), list(layer.parameters()))
+    assert rel_err(y.detach(), old.detach()) <= 1e-12
+    flat = lambda gs: torch.cat([x.flatten() for x in gs])  # noqa: E731  (the gate's is ~1e-16 without B)
+    assert rel_err(flat(g), flat(g_old)) <= 1e-12
+    cache = layer.init_cache(40)
+    y_cache = layer(x, cache=cache)
+    step = layer.step(torch.randn(2, 12, dtype=torch.float64), cache)
+    assert rel_err(y_cache.detach(), y.detach()) <= 1e-12 and torch.isfinite(step).all()
