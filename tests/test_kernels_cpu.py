@@ -317,3 +317,12 @@ def test_decode_table_limit_names_no_argument_the_user_cannot_pass():
     with pytest.raises(GLRError) as err:
         DecodeCache(big, 2**16, d=1)
     assert "max_entries" not in str(err.value) and "65536" in str(err.value)
+
+
+def test_index_tables_doctest():
+    import doctest
+
+    import glrtheory.patterns.tables as tables
+
+    result = doctest.testmod(tables, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 5

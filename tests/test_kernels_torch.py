@@ -228,6 +228,15 @@ def test_gradcheck(rng, spec, n):
     assert gradcheck(tables, *as_t(u, a, b, grad=True))
 
 
+def test_glr_scan_doctest():
+    import doctest
+
+    from glrtheory.kernels.scan import op
+
+    result = doctest.testmod(op)
+    assert result.failed == 0 and result.attempted >= 4
+
+
 def test_opcheck():
     """torch.library's own checks of the custom op: schema, fake tensor, autograd registration."""
     tables, u, a, b, _ = problem(np.random.default_rng(1), "power2+window:2", 20)

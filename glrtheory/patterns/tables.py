@@ -105,8 +105,33 @@ def lag_row(lags: np.ndarray, t: int, width: int) -> np.ndarray:
 class IndexTables(tuple):
     """``(a_idx, b_idx)`` of one pattern at length n, validated and read-only (module docstring).
 
-    ``IndexTables(a_idx, b_idx, a_lags=None, b_lags=None)`` validates the tables; the lag sets, when
-    given, must describe them (``Pattern.tables`` passes them for translation-invariant sides).
+    Parameters
+    ----------
+    a_idx, b_idx : int arrays ``[n, wa]``, ``[n, wb]``
+        Rows ``A(t)`` (``0 <= s <= t``) and ``B(t)`` (``0 <= s < t``), strictly increasing, -1 padded.
+    a_lags, b_lags : int arrays, optional
+        The lag sets, where the sides are translation invariant (``Pattern.tables`` passes them);
+        they must describe the tables.
+
+    Raises
+    ------
+    GLRError
+        A table that is not integer, not ``[n, w]``, out of range, unsorted, duplicated, or padded
+        before its last entry; the message names ``a_idx`` or ``b_idx`` and the first bad entry.
+
+    Examples
+    --------
+    >>> from glrtheory import Pattern
+    >>> tables = Pattern.from_spec("power2").tables(6)
+    >>> a_idx, b_idx = tables
+    >>> b_idx.tolist()
+    [[-1, -1, -1], [0, -1, -1], [0, 1, -1], [1, 2, -1], [0, 2, 3], [1, 3, 4]]
+    >>> tables.csr("b").ptr.tolist(), tables.last_use("b").tolist(), tables.lags("b").tolist()
+    ([0, 0, 1, 3, 5, 8, 11], [4, 5, 4, 5, 5, -1], [1, 2, 4])
+    >>> IndexTables([[0], [0]], [[-1], [1]])
+    Traceback (most recent call last):
+    ...
+    glrtheory.errors.GLRError: b_idx[1, 0] = 1 is out of range (needs -1 or 0 <= s < t, t = 1)
     """
 
     def __new__(cls, a_idx, b_idx, a_lags=None, b_lags=None):

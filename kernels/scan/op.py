@@ -183,6 +183,17 @@ def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | None = Non
     ------
     GLRError
         An argument of the wrong type, shape, dtype or device (named), bad tables, no backend.
+
+    Examples
+    --------
+    A first-order recurrence ``h_t = u_t + 0.5 h_{t-1}`` (``ssm``: ``A(t) = {t}``, ``B(t) = {t - 1}``):
+
+    >>> import torch
+    >>> from glrtheory import Pattern
+    >>> tables = Pattern.from_spec("ssm").tables(4)
+    >>> u, a, b = torch.ones(1, 4, 1, 1), torch.ones(1, 4, 1, 1), torch.full((1, 4, 1, 1), 0.5)
+    >>> glr_scan(u, a, b, tables).flatten().tolist()
+    [1.0, 1.5, 1.75, 1.875]
     """
     u = _check(u, "u")
     a, b = _check(a, "a", u), _check(b, "b", u)
