@@ -462,7 +462,7 @@ def test_bad_coefficients():
         s.subs({"b_3": 1})
     with pytest.raises(GLRError, match="limited to order"):
         LTISystem.from_pattern("power2", n=9).impulse_response_formula()
-    with pytest.raises(GLRError, match="positive integer"):
+    with pytest.raises(GLRError, match="response length must be >= 1"):
         LTISystem.from_lags([1], b=0.5).impulse_response(0)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GLRError
-from ..checks import check_finite
+from ..checks import check_finite, check_real
 
 
 #: Largest float64 working array (elements) a catalog function builds: 2^27 elements = 1 GiB.
@@ -75,10 +75,7 @@ def scale_or_default(scale, k: int) -> float:
     """fla's convention: ``scale = 1/sqrt(K)`` unless given."""
     if scale is None:
         return k ** -0.5
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(scale):
-        raise GLRError(f"scale must be a finite number, got {scale!r}")
-    return float(scale)
+    return check_real(scale, "scale")
 
 
 def like(result: np.ndarray, ref):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GLRError
+from ..checks import check_integer
 from ..patterns import Pattern
 from ..recurrence import solve
 from ._arrays import as_float64, check_shape, check_size, head_groups, like, scale_or_default
@@ -27,11 +27,7 @@ def sliding_window_attention(q, k, v, window, scale=None):
 
     Same layout as ``softmax_attention``. Pattern ``window:W``.
     """
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
-        raise GLRError(f"window must be an integer >= 1, got {window!r}")
-    if window < 1:
-        raise GLRError(f"window must be >= 1, got {window}")
-    return _attend(q, k, v, f"window:{int(window)}", scale)
+    return _attend(q, k, v, f"window:{check_integer(window, 'window', 1)}", scale)
 
 
 def _attend(q, k, v, spec: str, scale):

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import sympy as sp
 
+from ..checks import check_integer
 from ..errors import GLRError
 from ..patterns import Pattern
 
@@ -483,9 +484,7 @@ def _poly(terms, lead, term) -> str:
 
 
 def _length(length) -> int:
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise GLRError(f"response length must be a positive integer, got {length!r}")
-    return int(length)
+    return check_integer(length, "response length", 1)
 
 
 def _root_multiplicities(P: sp.Poly, what: str) -> dict:
