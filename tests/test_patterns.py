@@ -340,3 +340,21 @@ def test_patterns_modules_import_no_cycle():
 
     for m in graph:
         visit(m, [])
+
+
+def test_readme_new_family_example_runs():
+    """The README's "A new family" snippet registers a family that parses and carries its terms."""
+    import pathlib
+    import re
+
+    from glrtheory.patterns import FAMILIES
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### A new family"):]
+    code = re.search(r"```python\n(.*?)\n```", section, flags=re.S).group(1)
+    scope = {}
+    try:
+        exec(compile(code, "README new family", "exec"), scope)
+        assert [t.family for t in scope["p"].terms] == ["every", "fenwick"]
+    finally:
+        FAMILIES.pop("every", None)
