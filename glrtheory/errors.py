@@ -6,3 +6,8 @@ class GLRError(ValueError):
 
     The message names the problem in one line; the CLI prints it and exits with status 2.
     """
+
+
+class WorkLimitError(GLRError):
+    """Work or memory over a stated limit (the message names the limit, and where known the largest n that
+    fits). ``glrtheory.analysis.analyze`` reports such a quantity as skipped instead of failing."""

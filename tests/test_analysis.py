@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from glrtheory import GLRError, Pattern
 from glrtheory import analysis as an
 from glrtheory import graph
-from glrtheory.analysis import _hop_impls
+from glrtheory.analysis import _hop_impls, _rank_exact
 from glrtheory.prime_field import mixing_matrix_mod_p, random_coefficients_mod_p, rank_mod_p
 from glrtheory.recurrence import mixing_jacobian
 
@@ -381,6 +381,31 @@ def test_hops_refuse_over_the_work_limit(monkeypatch):
     monkeypatch.setattr(_hop_impls, "HOPS_MAX_FFT_LEVELS", 2)
     with pytest.raises(GLRError, match="more than 2 FFT levels"):
         an.hop_diameter(Pattern.from_spec("lags:5,7"), 200, max_work=10)
+
+
+def test_analyze_skips_what_is_over_a_limit(monkeypatch):
+    """Hops and rank over their limits: None with the reason under ``skipped``; every other key equals the
+    report within the limits (the full receptive field then comes from its own O(n + nnz) pass)."""
+    rng = np.random.default_rng(2)
+    n = 60
+    for chain, full in ((0.9, False), (1.0, True)):        # B(t) holds t - 1 with probability `chain`
+        B = np.tril(rng.random((n, n)) < 0.2, -1) | np.eye(n, k=-1, dtype=bool) * (rng.random((n, 1)) < chain)
+        q = Pattern.from_masks(np.tril(rng.random((n, n)) < 0.1) | np.eye(n, dtype=bool), B)
+        an.clear_caches()
+        within = an.analyze(q, n, rank=True)
+        assert "skipped" not in within and within["full_receptive_field"] is full
+        assert within["hop_diameter"] == ref_diameter(q, n)
+        with monkeypatch.context() as m:
+            m.setattr(_hop_impls, "HOPS_MAX_WORK", 1000)
+            m.setattr(_rank_exact, "EXACT_RANK_MAX_WORK", 100)
+            an.clear_caches()
+            over = an.analyze(q, n, rank=True)
+        skipped = over.pop("skipped")
+        assert list(skipped) == ["hop_diameter", "hankel_rank_max"]
+        assert "over the limit 1000" in skipped["hop_diameter"] and "over the limit 100;" in skipped["hankel_rank_max"]
+        assert over == {**within, "hop_diameter": None, "hankel_rank_max": None, "hankel_rank_error_bound": None}
+    with pytest.raises(GLRError, match="unknown rank method"):                  # bad input is not skipped
+        an.analyze(q, n, rank=True, rank_method="svd")
 
 
 def test_fft_levels_match_dp():

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from glrtheory import Pattern
-from glrtheory.analysis import KEYS, RANK_KEYS, analyze, total_cost
+from glrtheory.analysis import HOPS_MAX_WORK, KEYS, RANK_KEYS, analyze, total_cost
 from glrtheory.cli import main
 
 
@@ -65,13 +65,66 @@ def test_compare_json_table_and_plot(capsys, tmp_path):
     assert str(total_cost(p, 64)) in fenwick and "rank" not in lines[0]
 
 
+RULER = """
+import numpy as np
+from glrtheory import Pattern
+
+def ruler(t):
+    low = t & -t
+    return np.stack([t - 1, t - low], axis=1), (t > 0)[:, None]
+
+pattern = Pattern.from_rule(None, ruler, spec="ruler")
+"""
+
+
+def test_analyze_skips_hops_over_the_limit(capsys, tmp_path):
+    """A rule that is not a lag set, B(t) = {t-1, t - lowbit(t)}, at n = 65536: the search from every input
+    is over the hop limit, so hop_diameter is null with the reason; the rest is computed."""
+    path = tmp_path / "ruler.py"
+    path.write_text(RULER)
+    n = 65536
+    code, out, _ = run(capsys, "analyze", f"{path}:pattern", "--n", str(n), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert list(data) == list(KEYS) + ["skipped"] and list(data["skipped"]) == ["hop_diameter"]
+
+    def nnz_b(m):                           # |B(t)| = 1 for odd t (t - 1 = t - lowbit), 2 for even t > 0
+        return (m - 1) + (m - 1) // 2
+
+    assert (data["nnz_a"], data["nnz_b"], data["decode_cost_max"]) == (n, nnz_b(n), 3)
+    assert data["depth"] == n - 1                   # the chain t-1 -> t; every edge steps back >= 1
+    assert data["hop_diameter"] is None and data["full_receptive_field"] is True   # the chain reaches all
+    assert data["theta_basis"] == "fitted" and data["cache_peak"] > 0
+    fits = max(m for m in range(1, n) if m * (2 * m + m + nnz_b(m)) <= HOPS_MAX_WORK)
+    reason = data["skipped"]["hop_diameter"]
+    assert f"over the limit {HOPS_MAX_WORK}" in reason and reason.endswith(f"the largest n that fits is {fits}")
+    code, out, _ = run(capsys, "analyze", f"{path}:pattern", "--n", str(n))
+    assert code == 0
+    lines = out.splitlines()
+    assert next(x for x in lines if x.startswith("hop_diameter")).split() == ["hop_diameter", "skipped"]
+    assert lines[-1] == f"skipped ruler hop_diameter: {reason}"
+
+
+@pytest.mark.parametrize("method", ["exact", "flow"])
+def test_rank_over_the_limit_is_skipped(capsys, method):
+    """--rank over its limit: the rank is null with the reason, the other quantities and patterns stay."""
+    code, out, _ = run(capsys, "compare", "attention", "ssm", "--n", "6000", "--rank", "--rank-method", method,
+                       "--json")
+    assert code == 0
+    attention, ssm = json.loads(out)
+    assert attention["hankel_rank_max"] is None and attention["hankel_rank_method"] == method
+    assert "the largest n that fits is" in attention["skipped"]["hankel_rank_max"]
+    assert attention["cache_peak"] == 5999 and ssm["hankel_rank_max"] == 1 and "skipped" not in ssm
+    code, out, _ = run(capsys, "compare", "attention", "ssm", "--n", "6000", "--rank", "--rank-method", method)
+    lines = out.splitlines()
+    assert "skipped" in lines[2].split() and lines[-1].startswith("skipped attention hankel_rank_max: ")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["analyze", "nope", "--n", "8"], "unknown pattern family"),
     (["analyze", "ssm", "--n", "0"], "positive integer"),
     (["analyze", "ssm"], "--n"),
     (["analyze", "ssm", "--n", "8", "--plot", "x.pdf"], ".png"),
-    (["analyze", "attention", "--n", "6000", "--rank"], "the largest n that fits is"),
-    (["analyze", "attention", "--n", "6000", "--rank", "--rank-method", "flow"], "the largest n that fits is"),
     (["analyze", "ssm", "--n", "8", "--rank-method", "svd"], "invalid choice"),
     (["compare", "--n", "8"], "SPEC"),
     (["compare", "ssm", "window:0", "--n", "8"], "window W must be >= 1"),

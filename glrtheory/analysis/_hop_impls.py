@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GLRError
+from ..errors import GLRError, WorkLimitError
 from ..patterns import Pattern
 from ..patterns.support import Support
 from ._lag_sums import lag_profile
@@ -29,11 +29,15 @@ LAG_FFT_TRY_LEVELS = 12
 
 
 class HopMethodError(GLRError):
-    """A hop method does not apply to a pattern, or (``over_limit``) would exceed its work limit."""
+    """A hop method does not apply to a pattern (``HopLimitError``: it would exceed its work limit)."""
 
-    def __init__(self, message: str, over_limit: bool = False):
-        super().__init__(message)
-        self.over_limit = over_limit
+    over_limit = False
+
+
+class HopLimitError(HopMethodError, WorkLimitError):
+    """A hop method would exceed its work limit."""
+
+    over_limit = True
 
 
 def lag_hop_profile(sa: Support, sb: Support, max_work: int) -> np.ndarray:
@@ -41,10 +45,9 @@ def lag_hop_profile(sa: Support, sb: Support, max_work: int) -> np.ndarray:
     n = sa.n
     f = lag_profile(n, sa.lags, sb.lags, max_work, LAG_DP_MAX_LAGS, LAG_FFT_TRY_LEVELS, HOPS_MAX_FFT_LEVELS)
     if f is None:
-        raise HopMethodError(f"hops of a lag set of size {sb.lags.size} at n={n} need more than "
-                             f"{HOPS_MAX_FFT_LEVELS} FFT levels, and the DP n*|lags| = {n * sb.lags.size} "
-                             f"is over the limit {max_work}; n = {max_work // sb.lags.size} fits",
-                             over_limit=True)
+        raise HopLimitError(f"hops of a lag set of size {sb.lags.size} at n={n} need more than "
+                            f"{HOPS_MAX_FFT_LEVELS} FFT levels, and the DP n*|lags| = {n * sb.lags.size} "
+                            f"is over the limit {max_work}; n = {max_work // sb.lags.size} fits")
     return f
 
 
@@ -69,8 +72,7 @@ def _intervals_impl(p: Pattern, n: int, max_work: int) -> int | None:
     if status == 1:
         raise HopMethodError(f"the inputs reaching a state of {p.spec!r} do not form intervals")
     if status == 2:
-        raise HopMethodError(f"the interval propagation of {p.spec!r} at n={n} exceeded {max_work} steps",
-                             over_limit=True)
+        raise HopLimitError(f"the interval propagation of {p.spec!r} at n={n} exceeded {max_work} steps")
     return int(level.max()) if (lo == 0).all() else None
 
 
@@ -88,8 +90,8 @@ def _mirrored_impl(p: Pattern, n: int, max_work: int) -> int | None:
     if status == 1:
         raise HopMethodError(f"the states reached from a state of {p.spec!r} do not form intervals")
     if status == 2:
-        raise HopMethodError(f"the mirrored interval propagation of {p.spec!r} at n={n} exceeded {max_work} "
-                             "steps", over_limit=True)
+        raise HopLimitError(f"the mirrored interval propagation of {p.spec!r} at n={n} exceeded {max_work} "
+                            "steps")
     K = np.where(lo == 0, level, n)[::-1]
     ecc = range_min(K, np.arange(n, dtype=np.int64), hi0)
     return int(ecc.max()) if (ecc < n).all() else None
@@ -104,9 +106,8 @@ def _bfs_impl(p: Pattern, n: int, max_work: int) -> int | None:
     work = _bfs_work(p, n)
     if work > max_work:
         m = largest_fitting(lambda m: _bfs_work(p, m) - max_work, n)
-        raise HopMethodError(f"hops of {p.spec!r} at n={n} need a search from every input, n*(2n+nnz) = "
-                             f"{work} steps, over the limit {max_work}; the largest n that fits is {m}",
-                             over_limit=True)
+        raise HopLimitError(f"hops of {p.spec!r} at n={n} need a search from every input, n*(2n+nnz) = "
+                            f"{work} steps, over the limit {max_work}; the largest n that fits is {m}")
     edges = []
     for sup, offset in ((sa, 0), (sb, n)):
         idx = sup.table(TABLE_MAX_ENTRIES).astype(np.int64)
@@ -136,6 +137,5 @@ def _auto_impl(p: Pattern, n: int, max_work: int) -> int | None:
         return _bfs_impl(p, n, max_work)
     except HopMethodError as exc:
         if over:
-            raise HopMethodError(f"{exc}; the interval propagation also exceeded {max_work} steps",
-                                 over_limit=True) from None
+            raise HopLimitError(f"{exc}; the interval propagation also exceeded {max_work} steps") from None
         raise

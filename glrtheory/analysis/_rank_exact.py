@@ -81,7 +81,7 @@ def _exact_excess(p: Pattern, n: int) -> int:
 def _exact_check(p: Pattern, n: int, work: int, entries: int) -> None:
     if entries > EXACT_RANK_MAX_ENTRIES:
         refuse("the exact Hankel rank (sketch arrays)", p, n, lambda m: _exact_excess(p, m), entries,
-                EXACT_RANK_MAX_ENTRIES)
+               EXACT_RANK_MAX_ENTRIES, unit="entries")
     if work > EXACT_RANK_MAX_WORK:
         refuse("the exact Hankel rank", p, n, lambda m: _exact_excess(p, m), work, EXACT_RANK_MAX_WORK,
                "the largest n whose every cut fits is")

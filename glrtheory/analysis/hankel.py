@@ -130,6 +130,14 @@ def exact_rank_max(p: Pattern, n: int, seed=0) -> tuple[int, float]:
     return exact_max(check_pattern(p), check_length(n), seed)
 
 
+def rank_and_error_bound(p: Pattern, n: int, method: str = "exact", seed=0) -> tuple[int, float]:
+    """``(hankel_rank_max, bound on P(rank below the generic rank))``: ``exact_rank_max`` for ``"exact"``;
+    the deterministic max-flow rank and 0 for ``"flow"``."""
+    if _method(method) == "exact":
+        return exact_rank_max(p, n, seed)
+    return hankel_rank_max(p, n, method), 0.0
+
+
 def hankel_profile_exact(p: Pattern, n: int, seed=0) -> np.ndarray:
     """Reference: rank over F_p (p = 2^31-1) of the dense block ``M[t+1:, :t+1]`` for each cut t, with
     ``M = (I - B)^{-1} A`` from uniformly random coefficients on the supports (n <= 512). It is the

@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import GLRError
 from ..patterns import Pattern
 from . import _hop_impls as impls
-from .counts import supports
+from .counts import TABLE_MAX_ENTRIES, supports
 from .hop_methods import HOP_METHODS, _run
 
 
@@ -66,5 +66,32 @@ def hop_profile(p: Pattern, n: int) -> np.ndarray | None:
 
 
 def full_receptive_field(p: Pattern, n: int) -> bool:
-    """True when every input u_s reaches every state h_t, s <= t."""
-    return hop_diameter(p, n) is not None
+    """True when every input u_s reaches every state h_t, s <= t (whether or not the hop diameter fits).
+
+    Notes
+    -----
+    The inputs reaching h_t are ``R(t) = A(t) | union of R(s) over s in B(t)``. When ``R(s) = {0..s}`` for
+    every s < t, ``R(t) = A(t) | {0..m(t)}`` with ``m(t) = max B(t)`` (-1 when B(t) is empty), so
+    ``R(t) = {0..t}`` iff A(t) holds all of ``m(t)+1..t``; the first t where it does not has an input out
+    of reach. One pass, O(n + nnz).
+
+    Examples
+    --------
+    >>> from glrtheory import Pattern
+    >>> [full_receptive_field(Pattern.from_spec(spec), 64) for spec in ("fenwick", "window:4")]
+    [True, False]
+    """
+    sa, sb = supports(p, n)
+    t = np.arange(n, dtype=np.int64)
+    if sb.lags is not None:
+        m = np.where(t >= sb.lags[0], t - sb.lags[0], -1) if sb.lags.size else np.full(n, -1)
+    else:
+        table = sb.table(TABLE_MAX_ENTRIES)
+        m = table.max(axis=1, initial=-1).astype(np.int64)
+    if sa.lags is not None:                                   # A(t) = {t - j}: count j < t - m(t)
+        held = np.searchsorted(sa.lags, t - m)
+    else:
+        lo = sa.interval_start(TABLE_MAX_ENTRIES)
+        held = (t - np.maximum(lo, m + 1) + 1 if lo is not None
+                else (sa.table(TABLE_MAX_ENTRIES) > m[:, None]).sum(axis=1))
+    return bool((held >= t - m).all())

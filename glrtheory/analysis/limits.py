@@ -2,7 +2,7 @@
 work as a function of n, so a refusal can search for the largest length within the limit."""
 from __future__ import annotations
 
-from ..errors import GLRError
+from ..errors import GLRError, WorkLimitError
 from ..patterns import Pattern
 
 
@@ -20,8 +20,8 @@ def largest_fitting(work, n: int) -> int:
 
 
 def refuse(what: str, p: Pattern, n: int, work, amount: int, limit: int,
-           fits: str = "the largest n that fits is") -> None:
-    """A ``GLRError`` naming the limit and the largest m < n with ``work(m) <= 0``, introduced by ``fits``."""
+           fits: str = "the largest n that fits is", unit: str = "steps") -> None:
+    """A ``WorkLimitError`` naming the limit and the largest m < n with ``work(m) <= 0``, introduced by ``fits``."""
     m = largest_fitting(work, n)
     fit = f"{fits} {m}" if m else "no n fits"
-    raise GLRError(f"{what} of {p.spec!r} at n={n} needs {amount} steps, over the limit {limit}; {fit}")
+    raise WorkLimitError(f"{what} of {p.spec!r} at n={n} needs {amount} {unit}, over the limit {limit}; {fit}")

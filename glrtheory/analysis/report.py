@@ -2,14 +2,14 @@
 the analysis that reads ``glrtheory.symbolic`` (for the asymptotic classes)."""
 from __future__ import annotations
 
-from ..errors import GLRError
+from ..errors import GLRError, WorkLimitError
 from ..patterns import Pattern
 from . import counts, hankel
 from .counts import check_pattern, decode_costs, nnz, total_cost
 from .depth import depth
 from .fit import fit_classes, fixed_lags, lag_families
-from .hankel import exact_rank_max, hankel_rank_max
-from .hops import hop_diameter
+from .hankel import _method, hankel_rank_max, rank_and_error_bound
+from .hops import full_receptive_field, hop_diameter
 from .liveness import cache_peak
 
 KEYS = ("spec", "n", "nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "cache_peak", "depth",
@@ -33,20 +33,39 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     truncation of, with their classes); "fitted" from exact counts over a range of n where no closed form
     exists (``theta_fit``: range, slope and residual per quantity; also "fitted, for fixed lags");
     "none" when neither is possible.
+
+    A quantity whose work at n is over its limit (``WorkLimitError``) is None, and the last key
+    ``skipped`` (present only then) maps its name to the reason, which names the limit and the largest n
+    that fits; the other quantities are still computed.
     """
     check_pattern(p)
+    _method(rank_method)
     na, nb = nnz(p, n)
     cost = decode_costs(p, n)
-    hd = hop_diameter(p, n)
+    skipped: dict[str, str] = {}
+    hd = _within_limits(skipped, "hop_diameter", hop_diameter, p, n)
     out = {"spec": p.spec, "n": int(n), "nnz_a": na, "nnz_b": nb, "decode_cost_max": int(cost.max()),
-           "decode_cost_mean": float(cost.mean()), "cache_peak": cache_peak(p, n), "depth": depth(p, n),
-           "hop_diameter": hd, "full_receptive_field": hd is not None}
+           "decode_cost_mean": float(cost.mean()),
+           "cache_peak": _within_limits(skipped, "cache_peak", cache_peak, p, n),
+           "depth": _within_limits(skipped, "depth", depth, p, n), "hop_diameter": hd,
+           "full_receptive_field": full_receptive_field(p, n) if "hop_diameter" in skipped else hd is not None}
     out.update(_classes(p, n))
     if rank:
-        value, error = (exact_rank_max(p, n, seed) if rank_method == "exact"
-                        else (hankel_rank_max(p, n, rank_method), 0.0))
+        value, error = (_within_limits(skipped, "hankel_rank_max", rank_and_error_bound, p, n, rank_method, seed)
+                        or (None, None))
         out.update(zip(RANK_KEYS, (value, rank_method, error)))
+    if skipped:
+        out["skipped"] = skipped
     return out
+
+
+def _within_limits(skipped: dict, name: str, quantity, *args):
+    """``quantity(*args)``, or None with ``skipped[name]`` = the reason when its work is over a limit."""
+    try:
+        return quantity(*args)
+    except WorkLimitError as exc:
+        skipped[name] = str(exc)
+        return None
 
 
 def _classes(p: Pattern, n: int) -> dict:

@@ -17,7 +17,7 @@ from ..errors import GLRError
 from ..patterns import Pattern
 from ..patterns.support import check_length
 from .counts import check_pattern, decode_costs, total_cost
-from .hankel import exact_rank_max, hankel_rank_max
+from .hankel import rank_and_error_bound
 from .hops import hop_diameter
 from .liveness import cache_peak
 
@@ -79,10 +79,7 @@ def _hops(row: dict, p: Pattern, n: int):
 
 
 def _rank(row: dict, p: Pattern, n: int, method: str) -> int:
-    if method == "exact":
-        row["hankel_rank_max"], row["hankel_rank_error_bound"] = exact_rank_max(p, n)
-    else:
-        row["hankel_rank_max"], row["hankel_rank_error_bound"] = hankel_rank_max(p, n, method), 0.0
+    row["hankel_rank_max"], row["hankel_rank_error_bound"] = rank_and_error_bound(p, n, method)
     return row["hankel_rank_max"]
 
 

@@ -14,7 +14,8 @@ PLOT_RANK_MAX_N = 128
 
 def register(sub) -> None:
     p = sub.add_parser("analyze", help="exact cost, cache, depth, hops (and generic Hankel rank) at length n")
-    p.add_argument("spec", help="pattern spec, e.g. power2 or window:64+fenwick")
+    p.add_argument("spec", help="pattern spec (power2, window:64+fenwick) or your own pattern as "
+                                "module:attribute or file.py:attribute")
     p.add_argument("--n", type=positive_int, required=True, help="sequence length")
     p.add_argument("--rank", action="store_true", help="also the generic Hankel rank (limited n)")
     _rank_method_arg(p)
@@ -22,7 +23,8 @@ def register(sub) -> None:
     p.set_defaults(run=run_analyze)
 
     p = sub.add_parser("compare", help="side-by-side trade-off of several patterns at length n")
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="pattern specs")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="pattern specs, or your own patterns as module:attribute or file.py:attribute")
     p.add_argument("--n", type=positive_int, required=True, help="sequence length")
     p.add_argument("--rank", action="store_true", help="add the generic Hankel rank column (limited n)")
     _rank_method_arg(p)
@@ -50,12 +52,13 @@ def run_analyze(args) -> None:
     p = pattern_arg(args.spec)
     plt = pyplot(args.plot) if args.plot else None
     report = analyze(p, args.n, rank=args.rank, rank_method=args.rank_method)
+    with_rank = args.rank and "hankel_rank_max" not in report.get("skipped", {})
     if plt is not None:
-        panels = 3 if args.rank else 2
+        panels = 3 if with_rank else 2
         fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
         series = [(decode_costs(p, args.n), "decode cost |A(t)|+|B(t)|", "t"),
                   (live_profile(p, args.n), "live set after step t", "t")]
-        if args.rank:
+        if with_rank:
             series.append((hankel_profile(p, args.n, args.rank_method), "generic Hankel rank at cut t",
                            "cut t"))
         for ax, (y, title, xlabel) in zip(axes, series):
@@ -67,9 +70,11 @@ def run_analyze(args) -> None:
     if args.json:
         print_json(report)
         return
+    skipped = report.pop("skipped", {})
     width = max(len(k) for k in report)
     for key, value in report.items():
-        print(f"{key:<{width}}  {_text(value)}")
+        print(f"{key:<{width}}  {'skipped' if key in skipped else _text(value)}")
+    print(skip_notes([{"spec": p.spec, "skipped": skipped}]), end="")
     if plt is not None:
         print(f"wrote {args.plot}")
 
@@ -92,8 +97,17 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def skip_notes(rows: list[dict]) -> str:
+    """One line per quantity skipped over a limit (``analyze``'s ``skipped``), with its reason."""
+    return "".join(f"skipped {r['spec']} {key}: {reason}\n" for r in rows
+                   for key, reason in r.get("skipped", {}).items())
+
+
 def _cell(row: dict, key: str) -> str:
-    """A table cell; fitted classes read ``~class`` (measured over a range of n, not proved)."""
+    """A table cell; fitted classes read ``~class`` (measured over a range of n, not proved); a quantity
+    skipped over a limit reads ``skipped``."""
+    if key in row.get("skipped", {}):
+        return "skipped"
     text = _text(row.get(key))
     fitted = str(row.get("theta_basis", "")).startswith("fitted")
     return "~" + text if key.startswith("theta_") and fitted else text
@@ -136,6 +150,7 @@ def run_compare(args) -> None:
     for p, row in zip(patterns, rows):
         row["total_cost"] = total_cost(p, args.n)
     print(table(rows))
+    print(skip_notes(rows), end="")
     if plt is not None:
         print(f"wrote {args.plot}")
 

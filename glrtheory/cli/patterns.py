@@ -15,7 +15,7 @@ def register(sub) -> None:
     p.set_defaults(run=run_patterns)
 
     p = sub.add_parser("show", help="print (or plot) the supports A(t), B(t) of a pattern")
-    p.add_argument("spec", help="pattern spec, e.g. power2 or window:8+fenwick")
+    p.add_argument("spec", help="pattern spec (power2, window:8+fenwick), module:attribute or file.py:attribute")
     p.add_argument("--n", type=positive_int, default=16, help="sequence length (default 16)")
     add_output_args(p)
     p.set_defaults(run=run_show)

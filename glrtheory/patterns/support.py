@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from ..errors import GLRError
+from ..errors import GLRError, WorkLimitError
 
 #: Largest index table built by default (entries, n * width): 2^29 int32 entries = 2 GiB.
 MAX_TABLE_ENTRIES = 2**29
@@ -39,7 +39,7 @@ def check_table_size(n: int, width: int, max_entries: int | None, what: str) -> 
     if n * width > limit:
         # the hint names the argument only where the caller left it at its default (Pattern.tables)
         hint = " (Pattern.tables(n, max_entries=...) raises it)" if max_entries is None else ""
-        raise GLRError(f"index table of {what} at n={n} would hold {n}x{width}={n * width} entries, over the "
+        raise WorkLimitError(f"index table of {what} at n={n} would hold {n}x{width}={n * width} entries, over the "
                        f"limit {limit}{hint}")
 
 
