@@ -220,7 +220,7 @@ class GLRMixer(nn.Module):
         else:
             if cache.t != 0:
                 raise GLRError(f"forward(x, cache) prefills a fresh cache; this one is at step {cache.t}")
-            cache.check(self.pattern, x.shape[0], T)
+            cache.check(self.pattern, x.shape[0], T, self._layout())
             tables = cache.prompt_tables(T)
         if self.readout and cache is None:       # no per-token d_key x d_head states (glr_readout)
             (k, v), a, b, q, _ = self._coefficients(x, tables, states=False)
@@ -234,13 +234,18 @@ class GLRMixer(nn.Module):
     # -- decoding ----------------------------------------------------------------------------------
     def init_cache(self, max_length: int) -> GLRCache:
         """An empty decode cache for sequences of up to ``max_length`` tokens."""
-        return GLRCache(self.pattern, max_length)
+        return GLRCache(self.pattern, max_length, self._layout())
+
+    def _layout(self) -> dict:
+        """What the states a cache holds depend on, besides the pattern and the batch."""
+        return {"n_heads": self.n_heads, "d_head": self.d_head, "d_key": self.d_key, "readout": self.readout,
+                "scores": self.score_mode}
 
     def step(self, x_t: Tensor, cache: GLRCache) -> Tensor:
         """Decode one token: ``x_t[batch, d_model] -> y_t[batch, d_model]``, equal to ``forward`` at
         position ``cache.t``; updates the cache (keeps only the live set)."""
         self._check_x(x_t, "batch, ")
-        cache.check(self.pattern, x_t.shape[0], 1)
+        cache.check(self.pattern, x_t.shape[0], 1, self._layout())
         t = cache.t
         u, g, (q_s, e, c), q = self._project(x_t[:, None])
         u, g, q_s, e, c, q = (None if y is None else y[:, 0] for y in (u, g, q_s, e, c, q))

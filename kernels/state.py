@@ -24,8 +24,8 @@ class GLRCache:
     batch size; stepping it with another is a GLRError.
     """
 
-    def __init__(self, pattern, max_length: int):
-        self.spec, self.max_length = pattern.spec, max_length
+    def __init__(self, pattern, max_length: int, layout: dict | None = None):
+        self.spec, self.max_length, self.layout = pattern.spec, max_length, layout or {}
         self.schedule = LiveSchedule.of(pattern, max_length)
         self.t = 0
         self.batch: int | None = None
@@ -36,10 +36,13 @@ class GLRCache:
     def size(self) -> int:
         return len(self.inputs) + len(self.states)
 
-    def check(self, pattern, batch: int, length: int) -> None:
-        """Refuse a step (or a prompt of ``length`` tokens) of another pattern, batch size, or past the end."""
+    def check(self, pattern, batch: int, length: int, layout: dict | None = None) -> None:
+        """Refuse a step (or a prompt of ``length`` tokens) of another pattern, state layout (heads, sizes,
+        score mode), batch size, or past the end."""
         if pattern.spec != self.spec:
             raise GLRError(f"the cache was made for pattern {self.spec!r}, the mixer has {pattern.spec!r}")
+        if layout is not None and layout != self.layout:
+            raise GLRError(f"the cache was made for a mixer with {self.layout}, this one has {layout}")
         if self.batch is not None and batch != self.batch:
             raise GLRError(f"the cache holds a batch of {self.batch}, the input has {batch}")
         if self.t + length > self.max_length:

@@ -473,6 +473,10 @@ def test_cache_refuses_another_pattern_or_batch():
     with torch.no_grad():
         with pytest.raises(GLRError, match="pattern"):
             power2.step(x, fenwick.init_cache(10))
+        with pytest.raises(GLRError, match="n_heads"):
+            power2.step(x, GLRMixer("power2", 8, 4).init_cache(10))
+        with pytest.raises(GLRError, match="scores"):
+            power2.step(x, GLRMixer("power2", 8, 2, scores="query_key").init_cache(10))
         cache = power2.init_cache(10)
         power2.step(x, cache)
         with pytest.raises(GLRError, match="batch"):
