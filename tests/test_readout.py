@@ -13,7 +13,7 @@ from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_a
 from glrtheory.kernels.torch import GLRMixer  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 
-SPECS = ["ssm", "power2", "fenwick", "blocks", "window:4+fenwick", "attention"]
+SPECS = ["ssm", "power2", "fenwick", "blocks", "window:4+fenwick", "attention", "window:4"]
 LENGTHS = [1, 2, 63, 200]
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
 
@@ -82,6 +82,7 @@ def test_gradients_at_length_200_and_float32(rng):
 
 @pytest.mark.parametrize("spec,name,cost", [("ssm", "chunked_first_order", "n"), ("power2", "tiled_mixing", "n^2"),
                                             ("window:4+ssm", "tiled_mixing", "n^2"),
+                                            ("window:4", "direct", "n w"), ("attention", "direct", "n w"),
                                             ("lags:2", "tiled_mixing", "n^2")])
 def test_algorithm_choice(spec, name, cost):
     p = Pattern.from_spec(spec)

@@ -5,17 +5,21 @@ so the readout is attention weighted by M (causal: M is lower triangular):
 
     o = ((Q K^T) * M) V                                   q, k [T, d_k], v [T, d_v], M [T, T]
 
-``glr_readout`` chooses one of two algorithms from the index tables (``readout_algorithm``):
+``glr_readout`` chooses one of three algorithms from the index tables (``readout_algorithm``):
 
 * ``"chunked_first_order"`` for the first-order pattern (``ssm``: ``A(t) = {t}``, ``B(t) = {t - 1}``):
   chunked linear attention with decays (as fla's ``chunk_simple_gla``, mamba's SSD), in four numbered
   steps. Work ``O(T C (d_k + d_v) + T d_k d_v)``: class ``n``. Memory: ``C x C`` blocks per chunk and one
   ``d_k x d_v`` state per chunk (``T / C`` of them), i.e. ``O(T (C + d_k d_v / C))`` per head.
+* ``"direct"`` when B is empty (``attention``, ``window:W``): ``M = A``, so row blocks of C positions
+  take A's rows scattered into a dense ``C x (span + C)`` block (``span``: the widest row, ``t - min A(t)``)
+  beside ``Q K^T`` of the same block, flash-attention style. Work ``O(T (span + C) (d_k + d_v))``: class
+  ``n w`` with w the span (``n`` for a window, ``n^2`` for attention). Memory one block.
 * ``"tiled_mixing"`` for every other pattern: M's column blocks ``M[:, c0:c0+C] = (I - B)^{-1} A E``
   (``E`` the unit vectors of the tile) come from the vector-state scan ``glr_scan`` and are combined tile
   by tile. Work ``O(T^2 (d_k + d_v + |A| + |B|))`` with ``|A|, |B|`` the mean row sizes: class ``n^2``.
-  Memory ``O(T (d_k + d_v))`` per head plus one tile ``T x C``; the backward recomputes each tile
-  instead of keeping them, so training memory stays the same.
+  Memory ``O(T (d_k + d_v))`` per head plus one tile ``T x C``; the backward (here and in ``direct``)
+  recomputes each block instead of keeping them, so training memory stays the same.
 
 Layout ``[batch, T, heads, dim]``: ``q, k [B, T, H, d_k]``, ``v [B, T, H, d_v]``, ``a [B, T, H, wa]``,
 ``b [B, T, H, wb]`` (aligned with the tables' slots, as in ``glr_scan``); ``o [B, T, H, d_v]``.
@@ -35,7 +39,7 @@ from .op import glr_scan
 Tensor = torch.Tensor
 
 #: Algorithm name -> cost class of its work in T (as ``glrtheory.symbolic`` names classes).
-ALGORITHMS = {"chunked_first_order": "n", "tiled_mixing": "n^2"}
+ALGORITHMS = {"chunked_first_order": "n", "direct": "n w", "tiled_mixing": "n^2"}
 #: Default chunk (first order) and tile (tiled mixing) length C.
 DEFAULT_CHUNK = 64
 
@@ -61,13 +65,16 @@ def readout_algorithm(source, n: int | None = None) -> tuple[str, str]:
 
     Returns
     -------
-    (name, cost_class) : ``("chunked_first_order", "n")`` or ``("tiled_mixing", "n^2")``.
+    (name, cost_class) : ``("chunked_first_order", "n")``, ``("direct", "n w")`` (B empty; w the widest
+        span of an A row) or ``("tiled_mixing", "n^2")``.
     """
     if hasattr(source, "support_a"):
         source = source.tables(256 if n is None else n)
     tables = IndexTables.coerce(source)
-    name = "chunked_first_order" if tables.memo("readout_first_order", lambda: _is_first_order(tables)) \
-        else "tiled_mixing"
+    if tables.memo("readout_first_order", lambda: _is_first_order(tables)):
+        name = "chunked_first_order"
+    else:
+        name = "tiled_mixing" if (tables.b_idx >= 0).any() else "direct"
     return name, ALGORITHMS[name]
 
 
@@ -124,8 +131,23 @@ def _chunk_recurrence(local: Tensor, decay: Tensor) -> Tensor:
 _FIRST_ORDER: dict[int, IndexTables] = {}
 
 
-# -- any pattern: tiles of M from the vector-state scan ------------------------------------------------
-def _tile(q, k, v, a, b, tables, c0: int, c1: int) -> Tensor:
+# -- blocks of rows (B empty) or of M's columns (any pattern), recomputed in the backward -------------------
+def _direct_block(q, k, v, a, b, tables, r0: int, r1: int) -> tuple[int, Tensor]:
+    """Rows ``r0:r1`` of ``((Q K^T) * A) V`` (B empty, so M = A), with A's rows scattered into a dense
+    ``[r1 - r0, r1 - lo]`` block over the sources ``lo:r1`` they read."""
+    idx = tables.a_idx[r0:r1]
+    rows, slots = np.nonzero(idx >= 0)
+    lo = int(idx[rows, slots].min(initial=r0))
+    B, _, H, _ = q.shape
+    rows, slots, cols = (torch.as_tensor(x, dtype=torch.long, device=q.device)
+                         for x in (rows, slots, idx[rows, slots] - lo))
+    block = q.new_zeros((B, H, r1 - r0, r1 - lo))
+    block[..., rows, cols] = a[:, r0:r1].permute(0, 2, 1, 3)[..., rows, slots]
+    s = torch.einsum("bihd,bjhd->bhij", q[:, r0:r1], k[:, lo:r1])
+    return r0, torch.einsum("bhij,bjhv->bihv", s * block, v[:, lo:r1])
+
+
+def _tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
     """Rows ``c0:`` of ``((Q K^T) * M[:, c0:c1]) V[c0:c1]``, with ``M[:, c0:c1] = glr_scan(E)`` for the unit
     vectors ``E[t, j] = [t = c0 + j]`` (M is lower triangular: rows before c0 are zero)."""
     B, T, H, _ = q.shape
@@ -134,39 +156,42 @@ def _tile(q, k, v, a, b, tables, c0: int, c1: int) -> Tensor:
                                                                                    dtype=q.dtype))
     m = glr_scan(e[None, :, None].expand(B, T, H, c1 - c0), a, b, tables)[:, c0:]     # [B, T - c0, H, C]
     s = torch.einsum("bthd,bjhd->bthj", q[:, c0:], k[:, c0:c1])
-    return torch.einsum("bthj,bjhv->bthv", s * m, v[:, c0:c1])
+    return c0, torch.einsum("bthj,bjhv->bthv", s * m, v[:, c0:c1])
 
 
-class _TiledMixing(torch.autograd.Function):
-    """``o = ((Q K^T) * M) V`` tile by tile; the backward recomputes each tile (nothing T x T is kept)."""
+class _Blockwise(torch.autograd.Function):
+    """``o = sum over blocks [c0, c0 + C)`` of ``block(..., c0, c1) -> (r0, rows r0: r0 + len of o)``; the
+    backward recomputes each block (nothing T x T is kept)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, a, b, tables, C):
+    def forward(ctx, block, q, k, v, a, b, tables, C):
         ctx.save_for_backward(q, k, v, a, b)
-        ctx.tables, ctx.C = tables, C
+        ctx.block, ctx.tables, ctx.C = block, tables, C
         T = q.shape[1]
-        o = _tile(q, k, v, a, b, tables, 0, C)                 # every row; later tiles add to rows c0:
-        for c0 in range(C, T, C):
-            o[:, c0:] += _tile(q, k, v, a, b, tables, c0, min(T, c0 + C))
+        o = q.new_zeros(q.shape[:3] + v.shape[3:])
+        for c0 in range(0, T, C):
+            r0, part = block(q, k, v, a, b, tables, c0, min(T, c0 + C))
+            o[:, r0:r0 + part.shape[1]] += part
         return o
 
     @staticmethod
     def backward(ctx, grad):
         inputs = ctx.saved_tensors
         T = inputs[0].shape[1]
-        needed = [i for i, x in enumerate(inputs) if ctx.needs_input_grad[i]]
+        needed = [i for i in range(5) if ctx.needs_input_grad[i + 1]]
         grads = [None] * 5
         for c0 in range(0, T, ctx.C):
             with torch.enable_grad():
                 leaves = [x.detach().requires_grad_(i in needed) for i, x in enumerate(inputs)]
-                o = _tile(*leaves, ctx.tables, c0, min(T, c0 + ctx.C))
-                part = torch.autograd.grad(o, [leaves[i] for i in needed], grad[:, c0:], allow_unused=True)
+                r0, o = ctx.block(*leaves, ctx.tables, c0, min(T, c0 + ctx.C))
+                part = torch.autograd.grad(o, [leaves[i] for i in needed], grad[:, r0:r0 + o.shape[1]],
+                                           allow_unused=True)
             for i, g in zip(needed, part):
                 if g is not None:
                     grads[i] = g if grads[i] is None else grads[i] + g
         grads = [torch.zeros_like(x) if i in needed and g is None else g for i, (x, g) in enumerate(zip(inputs,
                                                                                                        grads))]
-        return (*grads, None, None)
+        return (None, *grads, None, None)
 
 
 def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *,
@@ -197,7 +222,8 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     Notes
     -----
     ``readout_algorithm(tables)`` says which algorithm runs: ``O(T)`` work for the first-order pattern,
-    ``O(T^2)`` otherwise; memory ``O(T (d_k + d_v))`` per head plus one ``T x C`` tile either way.
+    ``O(T w)`` when B is empty (w: A's widest row span), ``O(T^2)`` otherwise; memory ``O(T (d_k + d_v))``
+    per head plus one block of at most ``T x C`` (``d_k x d_v`` per chunk for the first order).
     """
     tables = IndexTables.coerce(tables)
     T = tables.n
@@ -218,8 +244,10 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "
                            f"and heads may be 1), got {tuple(x.shape)}")
     a, b = (x.expand(B, T, H, x.shape[3]) for x in (a, b))
-    if readout_algorithm(tables)[0] == "chunked_first_order":
+    name = readout_algorithm(tables)[0]
+    if name == "chunked_first_order":
         if b.shape[3] == 0:                                       # T = 1: B is empty
             b = a.new_zeros(B, T, H, 1)
         return _chunked_first_order(q, k, v, a, b, C)
-    return _TiledMixing.apply(q, k, v, a.contiguous(), b.contiguous(), tables, C)
+    block = _direct_block if name == "direct" else _tile
+    return _Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C)
