@@ -44,9 +44,9 @@ def hankel_profile(p: Pattern, n: int, method: str = "flow", seed=0) -> np.ndarr
     Parameters
     ----------
     p : Pattern
-        The pattern.
+        The pattern whose mixing matrix ``M = (I - B)^{-1} A`` is cut.
     n : int
-        Sequence length.
+        Sequence length; the cuts are t = 0..n-2.
     method : {"flow", "exact"}
         ``"flow"``: maximum number of vertex-disjoint paths from ``{u_0..u_t}`` to ``{h_{t+1}..h_{n-1}}``
         (incremental max-flow, deterministic). ``"exact"``: rank over F_p of a random sketch of each block.
@@ -98,9 +98,9 @@ def exact_rank_max(p: Pattern, n: int, seed=0) -> tuple[int, float]:
     Parameters
     ----------
     p : Pattern
-        The pattern.
+        The pattern whose random instances are ranked.
     n : int
-        Sequence length.
+        Sequence length (the work is about ``n K^2``, K the largest cut bound).
     seed : int
         Seed of the random coefficients and sketches.
 

@@ -16,9 +16,9 @@ def hop_diameter(p: Pattern, n: int, method=None, max_work: int | None = None) -
     Parameters
     ----------
     p : Pattern
-        The pattern.
+        The pattern whose routes u_s -> h_t are counted.
     n : int
-        Sequence length.
+        Sequence length, at most ``ANALYZE_MAX_N``.
     method : str or callable, optional
         None (default): the cheapest strategy that applies, in the order ``lags``, the B-side support's
         ``unreachable_pair`` certificate, ``intervals``, ``mirrored``, ``bfs``. A name of ``HOP_METHODS``,
