@@ -383,6 +383,18 @@ def test_hops_refuse_over_the_work_limit(monkeypatch):
         an.hop_diameter(Pattern.from_spec("lags:5,7"), 200, max_work=10)
 
 
+def test_depth_of_a_user_lag_set_reads_no_table(monkeypatch):
+    """A rule whose B side is a lag set gets the lag answer floor(t / l_0) for depth, never its table."""
+    def lags(t):
+        row = np.array([3, 5, 11])
+        return row, row[None, :] <= t[:, None]
+
+    q = Pattern.from_rule(None, lags, kind="lags", spec="lags by rule")
+    expected = {n: ref_depth(q, n) for n in (1, 2, 63, 200)}
+    monkeypatch.setattr(type(q.support_b(8)), "table", lambda *a, **k: pytest.fail("read the table"))
+    assert {n: an.depth(q, n) for n in expected} == expected == {1: 0, 2: 0, 63: 20, 200: 66}
+
+
 def test_analyze_skips_what_is_over_a_limit(monkeypatch):
     """Hops and rank over their limits: None with the reason under ``skipped``; every other key equals the
     report within the limits (the full receptive field then comes from its own O(n + nnz) pass)."""

@@ -40,7 +40,7 @@ def check_table_size(n: int, width: int, max_entries: int | None, what: str) -> 
         # the hint names the argument only where the caller left it at its default (Pattern.tables)
         hint = " (Pattern.tables(n, max_entries=...) raises it)" if max_entries is None else ""
         raise WorkLimitError(f"index table of {what} at n={n} would hold {n}x{width}={n * width} entries, over the "
-                       f"limit {limit}{hint}")
+                             f"limit {limit}; at this width n <= {limit // width} fits{hint}")
 
 
 def rows_to_table(cand: np.ndarray) -> np.ndarray:
@@ -131,9 +131,14 @@ class Support:
 
     def longest_paths(self, max_entries: int | None = None) -> np.ndarray:
         """``d[t] = max(d[s] + 1 for s in S(t))`` (0 when S(t) is empty) for a B-side (strict) support: the
-        number of edges of the longest path ending at h_t. Generic: one pass over the table (Numba)."""
+        number of edges of the longest path ending at h_t. A lag set: every edge spans at least the smallest
+        lag l_0, and steps of l_0 attain it, so ``d[t] = floor(t / l_0)``. Otherwise one pass over the
+        table (Numba)."""
         if not self.strict:
             raise GLRError("longest paths are defined for a B-side (strict) support")
+        if self.lags is not None:
+            t = np.arange(self.n, dtype=np.int64)
+            return t // int(self.lags[0]) if self.lags.size else np.zeros(self.n, dtype=np.int64)
         return _longest_paths_kernel()(self.table(max_entries))
 
     def unreachable_pair(self, a: "Support") -> tuple[int, int] | None:
@@ -188,13 +193,6 @@ class LagSupport(Support):
         """Lags ``{0, ..., W-1}``: ``hi[s] = min(s + W - 1, n - 1)``."""
         s = np.arange(self.n, dtype=np.int64)
         return np.minimum(s + self.lags[-1], self.n - 1) if self._contiguous_from_zero() else None
-
-    def longest_paths(self, max_entries: int | None = None) -> np.ndarray:
-        """Every edge spans at least the smallest lag l_0, and steps of l_0 attain it: ``d[t] = floor(t / l_0)``."""
-        if not self.strict:
-            raise GLRError("longest paths are defined for a B-side (strict) support")
-        t = np.arange(self.n, dtype=np.int64)
-        return t // int(self.lags[0]) if self.lags.size else np.zeros(self.n, dtype=np.int64)
 
 
 class TableSupport(Support):
