@@ -40,8 +40,11 @@ Tensor = torch.Tensor
 
 #: Algorithm name -> cost class of its work in T (as ``glrtheory.symbolic`` names classes).
 ALGORITHMS = {"chunked_first_order": "n", "direct": "n w", "tiled_mixing": "n^2"}
-#: Default chunk (first order) and tile (tiled mixing) length C.
+#: Default chunk (first order, direct) length C.
 DEFAULT_CHUNK = 64
+#: Elements ``B * H * T * C`` of one tile of M by default (tiled mixing): each tile runs ``glr_scan``
+#: once (plus its backward), so wider tiles mean fewer scans; C is a multiple of DEFAULT_CHUNK.
+TILE_ELEMENTS = 2**21
 
 
 def _is_first_order(tables: IndexTables) -> bool:
@@ -208,7 +211,8 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     tables : IndexTables or (a_idx, b_idx)
         ``Pattern.tables(T)``.
     chunk : int, optional
-        Chunk / tile length C (default ``DEFAULT_CHUNK``).
+        Chunk / tile length C (default ``DEFAULT_CHUNK``; for tiled mixing the multiple of it that
+        keeps a tile ``B * H * T * C`` within ``TILE_ELEMENTS``).
 
     Returns
     -------
@@ -239,15 +243,17 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         raise GLRError(f"q, k, v must be [batch, T={T}, heads, d] with the tables' T and equal batch, T, heads "
                        f"(q, k also equal d_k), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     C = min(DEFAULT_CHUNK if chunk is None else check_integer(chunk, "chunk", 1), T)
+    algorithm = readout_algorithm(tables)[0]
+    if chunk is None and algorithm == "tiled_mixing":
+        C = min(T, max(1, TILE_ELEMENTS // (B * H * T * DEFAULT_CHUNK)) * DEFAULT_CHUNK)
     for x, w, name in ((a, tables.a_idx.shape[1], "a"), (b, tables.b_idx.shape[1], "b")):
         if x.shape[1] != T or x.shape[3] != w or x.shape[0] not in (1, B) or x.shape[2] not in (1, H):
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "
                            f"and heads may be 1), got {tuple(x.shape)}")
     a, b = (x.expand(B, T, H, x.shape[3]) for x in (a, b))
-    name = readout_algorithm(tables)[0]
-    if name == "chunked_first_order":
+    if algorithm == "chunked_first_order":
         if b.shape[3] == 0:                                       # T = 1: B is empty
             b = a.new_zeros(B, T, H, 1)
         return _chunked_first_order(q, k, v, a, b, C)
-    block = _direct_block if name == "direct" else _tile
+    block = _direct_block if algorithm == "direct" else _tile
     return _Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C)
