@@ -2,10 +2,12 @@
 ``[B, T, H, d_key * d_head]`` through ``glr_scan``, then q^T H; the layer's forward before ``glr_readout``)
 against ``glr_readout`` (the layer's forward now), float32.
 
-Each (pattern, path) runs in a fresh process and records two numbers: the largest tensor any torch op
-produced (a ``TorchDispatchMode`` sees every op's outputs), and the growth of the process's peak resident
-memory (``ru_maxrss``) over its value just before the call (inputs and layer already built, one small warm-up
-call done). Also the wall time of that one call (one run, informative only).
+Each (pattern, path) runs in a fresh process and records two numbers: the largest tensor a torch op
+produced (a ``TorchDispatchMode`` sees the outputs of the ops it dispatches, but not the temporaries inside
+the custom op ``glr_scan``, on either path), and the growth of the process's peak resident memory
+(``ru_maxrss``) over its value just before the call (inputs and layer already built, one small warm-up call
+done), which counts everything. Also the wall time of that one call (one run on a shared machine: informative
+only).
 
     python benchmarks/bench_readout_memory.py [--quick] [--out PATH]
 """

@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 
 from glrtheory import GLRError, Pattern, solve  # noqa: E402
 from glrtheory.kernels.scan.naive import naive_glr_scan  # noqa: E402
-from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_algorithm  # noqa: E402
-from glrtheory.kernels.torch import GLRMixer  # noqa: E402
+from glrtheory.kernels.scan.readout import naive_readout  # noqa: E402
+from glrtheory.kernels.torch import GLRMixer, glr_readout, readout_algorithm  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 
 SPECS = ["ssm", "power2", "fenwick", "blocks", "window:4+fenwick", "attention", "window:4"]

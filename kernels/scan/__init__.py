@@ -2,5 +2,5 @@
 
 ``naive`` (the one-screen float64 oracle), ``cpu`` (Numba, numpy API), ``chunk`` (PyTorch, any device),
 ``triton`` (the GPU kernels), ``plan`` (the device tables the torch backends get), ``op`` (``glr_scan``
-and its backend registry).
+and its backend registry), ``readout`` (``glr_readout``: the matrix-state readout without per-token states).
 """
