@@ -125,3 +125,22 @@ def test_layer_equals_its_materializing_path(spec, scores):
     y_cache = layer(x, cache=cache)
     step = layer.step(torch.randn(2, 12, dtype=torch.float64), cache)
     assert rel_err(y_cache.detach(), y.detach()) <= 1e-12 and torch.isfinite(step).all()
+
+
+@pytest.mark.parametrize("spec", ["ssm", "fenwick", "window:4"])
+def test_broadcast_coefficients_and_partial_gradients(rng, spec):
+    """Coefficients shared by batch and heads (size-1 dims) equal their expanded copies; with only q, k,
+    v requiring gradients the others get none and q, k, v get the same as with all of them."""
+    tables, q, k, v, a, b = problem(rng, spec, 40)
+    a, b = a[:1, :, :1], b[:1, :, :1]
+    qkv = [torch.tensor(x, requires_grad=True) for x in (q, k, v)]
+    ab = [torch.tensor(x) for x in (a, b)]
+    out = glr_readout(*qkv, *ab, tables, chunk=16)
+    expanded = (np.broadcast_to(x, (2, 40, 2, x.shape[3])) for x in (a, b))
+    assert rel_err(out.detach(), reference(spec, q, k, v, *expanded)) <= 1e-12
+    grads = torch.autograd.grad(out, qkv, torch.ones_like(out))
+    full = [torch.tensor(x, requires_grad=True) for x in (q, k, v)] + [x.expand(2, 40, 2, -1).clone()
+                                                                       .requires_grad_() for x in ab]
+    out_full = glr_readout(*full, tables, chunk=16)
+    for g, ref in zip(grads, torch.autograd.grad(out_full, full[:3], torch.ones_like(out_full))):
+        assert rel_err(g, ref) <= 1e-12
