@@ -150,14 +150,31 @@ def _direct_block(q, k, v, a, b, tables, r0: int, r1: int) -> tuple[int, Tensor]
     return r0, torch.einsum("bhij,bjhv->bihv", s * block, v[:, lo:r1])
 
 
+def _suffix(tables: IndexTables, c0: int):
+    """The tables of rows ``c0:`` with sources shifted by ``-c0`` and the entries before c0 dropped (they
+    read zero states and inputs when the input starts at c0), and per side the original slot ``j[t, j']``
+    each new slot reads (``[T - c0, w']``; 0 in padding)."""
+    out, slots = [], []
+    for idx in (tables.a_idx, tables.b_idx):
+        rows = idx[c0:]
+        drop, keep = ((rows >= 0) & (rows < c0)).sum(1), (rows >= c0).sum(1)
+        j = np.arange(int(keep.max(initial=0)))[None, :] + drop[:, None]
+        valid = j < (drop + keep)[:, None]
+        src = np.take_along_axis(rows, np.where(valid, j, 0), 1) if rows.shape[1] else j
+        out.append(np.where(valid, src - c0, -1).astype(np.int32))
+        slots.append(np.where(valid, j, 0))
+    return IndexTables(*out), slots
+
+
 def _tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
-    """Rows ``c0:`` of ``((Q K^T) * M[:, c0:c1]) V[c0:c1]``, with ``M[:, c0:c1] = glr_scan(E)`` for the unit
-    vectors ``E[t, j] = [t = c0 + j]`` (M is lower triangular: rows before c0 are zero)."""
+    """Rows ``c0:`` of ``((Q K^T) * M[:, c0:c1]) V[c0:c1]``, with ``M[c0:, c0:c1] = glr_scan(E)`` over the
+    rows c0: only (M is lower triangular) for the unit vectors ``E[t, j] = [t = j]``."""
     B, T, H, _ = q.shape
-    j = torch.arange(c1 - c0, device=q.device)
-    e = torch.zeros((T, c1 - c0), dtype=q.dtype, device=q.device).index_put_((c0 + j, j), torch.ones_like(j,
-                                                                                   dtype=q.dtype))
-    m = glr_scan(e[None, :, None].expand(B, T, H, c1 - c0), a, b, tables)[:, c0:]     # [B, T - c0, H, C]
+    sub, (ja, jb) = _suffix(tables, c0)
+    coef = [torch.gather(x[:, c0:], 3, torch.as_tensor(j, device=q.device)[None, :, None].expand(B, -1, H, -1))
+            for x, j in ((a, ja), (b, jb))]
+    e = torch.eye(T - c0, c1 - c0, dtype=q.dtype, device=q.device)
+    m = glr_scan(e[None, :, None].expand(B, T - c0, H, c1 - c0), *coef, sub)        # [B, T - c0, H, C]
     s = torch.einsum("bthd,bjhd->bthj", q[:, c0:], k[:, c0:c1])
     return c0, torch.einsum("bthj,bjhv->bthv", s * m, v[:, c0:c1])
 
