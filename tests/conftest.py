@@ -1,4 +1,13 @@
+import os
 import secrets
+
+try:                                    # the Triton kernels run under the CPU interpreter where there is no GPU;
+    import torch                        # the variable must be set before anything imports triton (torch may
+    _cuda = torch.cuda.is_available()   # import it lazily), or the kernels are compiled, not interpreted
+except ImportError:
+    _cuda = False
+if not _cuda:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import numpy as np
 import pytest

@@ -5,7 +5,6 @@ dense float64 solve ``scan_dense``. Inputs are rounded to the kernel's dtype fir
 what the kernel sees; outputs are NaN-filled under the interpreter, so an unwritten element fails.
 Tests marked ``gpu`` repeat the checks at full size on CUDA.
 """
-import importlib
 import os
 
 import numpy as np
@@ -23,8 +22,6 @@ from glrtheory.kernels.scan.triton import glr_scan_triton  # noqa: E402
 from glrtheory.kernels.scan.naive import scan_dense  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 
-if os.environ.get("TRITON_INTERPRET") == "1" and not hasattr(triton_kernels.forward_walk, "fn"):
-    importlib.reload(triton_kernels)            # imported before the variable was set: decorate again
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 FAMILIES = ["ssm", "attention", "window:5", "lags:1,3,7", "power2", "quadratic", "exponent:0.37", "fenwick",
