@@ -15,9 +15,9 @@ so the readout is attention weighted by M (causal: M is lower triangular):
   take A's rows scattered into a dense ``C x (span + C)`` block (``span``: the widest row, ``t - min A(t)``)
   beside ``Q K^T`` of the same block, flash-attention style. Work ``O(T (span + C) (d_k + d_v))``: class
   ``n w`` with w the span (``n`` for a window, ``n^2`` for attention). Memory one block.
-* ``"tiled_mixing"`` for every other pattern: M's column blocks ``M[:, c0:c0+C] = (I - B)^{-1} A E``
-  (``E`` the unit vectors of the tile) come from the vector-state scan ``glr_scan`` and are combined tile
-  by tile. Work ``O(T^2 (d_k + d_v + |A| + |B|))`` with ``|A|, |B|`` the mean row sizes: class ``n^2``.
+* ``"tiled_mixing"`` for every other pattern: M's column blocks ``M[c0:, c0:c0+C] = (I - B)^{-1} A E``
+  (``E`` the unit vectors of the tile; rows before c0 are zero) come from the vector-state scan
+  ``glr_scan`` over the rows c0: and are combined tile by tile. Work ``O(T^2 (d_k + d_v + |A| + |B|))`` with ``|A|, |B|`` the mean row sizes: class ``n^2``.
   Memory ``O(T (d_k + d_v))`` per head plus one tile ``T x C``; the backward (here and in ``direct``)
   recomputes each block instead of keeping them, so training memory stays the same.
 
@@ -27,6 +27,8 @@ The reference is the materializing path: ``u = k v^T`` flattened through ``glr_s
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -35,6 +37,7 @@ from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
 from .op import glr_scan
+from .readout_blocks import Blockwise, direct_block, tile
 
 Tensor = torch.Tensor
 
@@ -122,8 +125,7 @@ def _chunked_first_order(q, k, v, a, b, C: int) -> Tensor:
 def _chunk_recurrence(local: Tensor, decay: Tensor) -> Tensor:
     """States entering each chunk, ``S_{c-1}`` (zero for c = 0), from ``S_c = decay_c S_{c-1} + local_c``."""
     B, H, nc, dk, dv = local.shape
-    idx = np.arange(nc, dtype=np.int32)
-    tables = _FIRST_ORDER.get(nc) or _FIRST_ORDER.setdefault(nc, IndexTables(idx[:, None], (idx - 1)[:, None]))
+    tables = _first_order_tables(nc)
     u = local.permute(0, 2, 1, 3, 4).reshape(B, nc, H, dk * dv)
     ones = torch.ones((B, nc, H, 1), dtype=local.dtype, device=local.device)
     S = glr_scan(u, ones, decay.transpose(1, 2).unsqueeze(-1), tables)
@@ -131,87 +133,10 @@ def _chunk_recurrence(local: Tensor, decay: Tensor) -> Tensor:
     return S.view(B, nc, H, dk, dv).transpose(1, 2)
 
 
-_FIRST_ORDER: dict[int, IndexTables] = {}
-
-
-# -- blocks of rows (B empty) or of M's columns (any pattern), recomputed in the backward -------------------
-def _direct_block(q, k, v, a, b, tables, r0: int, r1: int) -> tuple[int, Tensor]:
-    """Rows ``r0:r1`` of ``((Q K^T) * A) V`` (B empty, so M = A), with A's rows scattered into a dense
-    ``[r1 - r0, r1 - lo]`` block over the sources ``lo:r1`` they read."""
-    idx = tables.a_idx[r0:r1]
-    rows, slots = np.nonzero(idx >= 0)
-    lo = int(idx[rows, slots].min(initial=r0))
-    B, _, H, _ = q.shape
-    rows, slots, cols = (torch.as_tensor(x, dtype=torch.long, device=q.device)
-                         for x in (rows, slots, idx[rows, slots] - lo))
-    block = q.new_zeros((B, H, r1 - r0, r1 - lo))
-    block[..., rows, cols] = a[:, r0:r1].permute(0, 2, 1, 3)[..., rows, slots]
-    s = torch.einsum("bihd,bjhd->bhij", q[:, r0:r1], k[:, lo:r1])
-    return r0, torch.einsum("bhij,bjhv->bihv", s * block, v[:, lo:r1])
-
-
-def _suffix(tables: IndexTables, c0: int):
-    """The tables of rows ``c0:`` with sources shifted by ``-c0`` and the entries before c0 dropped (they
-    read zero states and inputs when the input starts at c0), and per side the original slot ``j[t, j']``
-    each new slot reads (``[T - c0, w']``; 0 in padding)."""
-    out, slots = [], []
-    for idx in (tables.a_idx, tables.b_idx):
-        rows = idx[c0:]
-        drop, keep = ((rows >= 0) & (rows < c0)).sum(1), (rows >= c0).sum(1)
-        j = np.arange(int(keep.max(initial=0)))[None, :] + drop[:, None]
-        valid = j < (drop + keep)[:, None]
-        src = np.take_along_axis(rows, np.where(valid, j, 0), 1) if rows.shape[1] else j
-        out.append(np.where(valid, src - c0, -1).astype(np.int32))
-        slots.append(np.where(valid, j, 0))
-    return IndexTables(*out), slots
-
-
-def _tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
-    """Rows ``c0:`` of ``((Q K^T) * M[:, c0:c1]) V[c0:c1]``, with ``M[c0:, c0:c1] = glr_scan(E)`` over the
-    rows c0: only (M is lower triangular) for the unit vectors ``E[t, j] = [t = j]``."""
-    B, T, H, _ = q.shape
-    sub, (ja, jb) = _suffix(tables, c0)
-    coef = [torch.gather(x[:, c0:], 3, torch.as_tensor(j, device=q.device)[None, :, None].expand(B, -1, H, -1))
-            for x, j in ((a, ja), (b, jb))]
-    e = torch.eye(T - c0, c1 - c0, dtype=q.dtype, device=q.device)
-    m = glr_scan(e[None, :, None].expand(B, T - c0, H, c1 - c0), *coef, sub)        # [B, T - c0, H, C]
-    s = torch.einsum("bthd,bjhd->bthj", q[:, c0:], k[:, c0:c1])
-    return c0, torch.einsum("bthj,bjhv->bthv", s * m, v[:, c0:c1])
-
-
-class _Blockwise(torch.autograd.Function):
-    """``o = sum over blocks [c0, c0 + C)`` of ``block(..., c0, c1) -> (r0, rows r0: r0 + len of o)``; the
-    backward recomputes each block (nothing T x T is kept)."""
-
-    @staticmethod
-    def forward(ctx, block, q, k, v, a, b, tables, C):
-        ctx.save_for_backward(q, k, v, a, b)
-        ctx.block, ctx.tables, ctx.C = block, tables, C
-        T = q.shape[1]
-        o = q.new_zeros(q.shape[:3] + v.shape[3:])
-        for c0 in range(0, T, C):
-            r0, part = block(q, k, v, a, b, tables, c0, min(T, c0 + C))
-            o[:, r0:r0 + part.shape[1]] += part
-        return o
-
-    @staticmethod
-    def backward(ctx, grad):
-        inputs = ctx.saved_tensors
-        T = inputs[0].shape[1]
-        needed = [i for i in range(5) if ctx.needs_input_grad[i + 1]]
-        grads = [None] * 5
-        for c0 in range(0, T, ctx.C):
-            with torch.enable_grad():
-                leaves = [x.detach().requires_grad_(i in needed) for i, x in enumerate(inputs)]
-                r0, o = ctx.block(*leaves, ctx.tables, c0, min(T, c0 + ctx.C))
-                part = torch.autograd.grad(o, [leaves[i] for i in needed], grad[:, r0:r0 + o.shape[1]],
-                                           allow_unused=True)
-            for i, g in zip(needed, part):
-                if g is not None:
-                    grads[i] = g if grads[i] is None else grads[i] + g
-        grads = [torch.zeros_like(x) if i in needed and g is None else g for i, (x, g) in enumerate(zip(inputs,
-                                                                                                       grads))]
-        return (None, *grads, None, None)
+@functools.lru_cache(maxsize=64)
+def _first_order_tables(n: int) -> IndexTables:
+    idx = np.arange(n, dtype=np.int32)
+    return IndexTables(idx[:, None], (idx - 1)[:, None])
 
 
 def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *,
@@ -272,5 +197,5 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         if b.shape[3] == 0:                                       # T = 1: B is empty
             b = a.new_zeros(B, T, H, 1)
         return _chunked_first_order(q, k, v, a, b, C)
-    block = _direct_block if algorithm == "direct" else _tile
-    return _Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C)
+    block = direct_block if algorithm == "direct" else tile
+    return Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C)

@@ -1,0 +1,94 @@
+"""The two blockwise algorithms of ``glr_readout`` (see ``readout``), ``o = ((Q K^T) * M) V`` a block at a time:
+
+* ``direct_block``: rows ``r0:r1`` when B is empty (``M = A``), A's rows scattered into a dense block;
+* ``tile``: the columns ``c0:c1`` of M from ``glr_scan`` on unit vectors, over the rows ``c0:`` only;
+* ``Blockwise``: the autograd function that sums the blocks and recomputes each one in the backward, so
+  no ``T x T`` matrix is ever kept.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from glrtheory.patterns.tables import IndexTables
+
+from .op import glr_scan
+
+Tensor = torch.Tensor
+
+
+def direct_block(q, k, v, a, b, tables, r0: int, r1: int) -> tuple[int, Tensor]:
+    """Rows ``r0:r1`` of ``((Q K^T) * A) V`` (B empty, so M = A), with A's rows scattered into a dense
+    ``[r1 - r0, r1 - lo]`` block over the sources ``lo:r1`` they read."""
+    idx = tables.a_idx[r0:r1]
+    rows, slots = np.nonzero(idx >= 0)
+    lo = int(idx[rows, slots].min(initial=r0))
+    B, _, H, _ = q.shape
+    rows, slots, cols = (torch.as_tensor(x, dtype=torch.long, device=q.device)
+                         for x in (rows, slots, idx[rows, slots] - lo))
+    block = q.new_zeros((B, H, r1 - r0, r1 - lo))
+    block[..., rows, cols] = a[:, r0:r1].permute(0, 2, 1, 3)[..., rows, slots]
+    s = torch.einsum("bihd,bjhd->bhij", q[:, r0:r1], k[:, lo:r1])
+    return r0, torch.einsum("bhij,bjhv->bihv", s * block, v[:, lo:r1])
+
+
+def _suffix(tables: IndexTables, c0: int):
+    """The tables of rows ``c0:`` with sources shifted by ``-c0`` and the entries before c0 dropped (they
+    read zero states and inputs when the input starts at c0), and per side the original slot ``j[t, j']``
+    each new slot reads (``[T - c0, w']``; 0 in padding)."""
+    out, slots = [], []
+    for idx in (tables.a_idx, tables.b_idx):
+        rows = idx[c0:]
+        drop, keep = ((rows >= 0) & (rows < c0)).sum(1), (rows >= c0).sum(1)
+        j = np.arange(int(keep.max(initial=0)))[None, :] + drop[:, None]
+        valid = j < (drop + keep)[:, None]
+        src = np.take_along_axis(rows, np.where(valid, j, 0), 1) if rows.shape[1] else j
+        out.append(np.where(valid, src - c0, -1).astype(np.int32))
+        slots.append(np.where(valid, j, 0))
+    return IndexTables(*out), slots
+
+
+def tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
+    """Rows ``c0:`` of ``((Q K^T) * M[:, c0:c1]) V[c0:c1]``, with ``M[c0:, c0:c1] = glr_scan(E)`` over the
+    rows c0: only (M is lower triangular) for the unit vectors ``E[t, j] = [t = j]``."""
+    B, T, H, _ = q.shape
+    sub, (ja, jb) = _suffix(tables, c0)
+    coef = [torch.gather(x[:, c0:], 3, torch.as_tensor(j, device=q.device)[None, :, None].expand(B, -1, H, -1))
+            for x, j in ((a, ja), (b, jb))]
+    e = torch.eye(T - c0, c1 - c0, dtype=q.dtype, device=q.device)
+    m = glr_scan(e[None, :, None].expand(B, T - c0, H, c1 - c0), *coef, sub)        # [B, T - c0, H, C]
+    s = torch.einsum("bthd,bjhd->bthj", q[:, c0:], k[:, c0:c1])
+    return c0, torch.einsum("bthj,bjhv->bthv", s * m, v[:, c0:c1])
+
+
+class Blockwise(torch.autograd.Function):
+    """``o = sum over blocks [c0, c0 + C)`` of ``block(..., c0, c1) -> (r0, rows r0: r0 + len of o)``; the
+    backward recomputes each block (nothing T x T is kept)."""
+
+    @staticmethod
+    def forward(ctx, block, q, k, v, a, b, tables, C):
+        ctx.save_for_backward(q, k, v, a, b)
+        ctx.block, ctx.tables, ctx.C = block, tables, C
+        T = q.shape[1]
+        o = q.new_zeros(q.shape[:3] + v.shape[3:])
+        for c0 in range(0, T, C):
+            r0, part = block(q, k, v, a, b, tables, c0, min(T, c0 + C))
+            o[:, r0:r0 + part.shape[1]] += part
+        return o
+
+    @staticmethod
+    def backward(ctx, grad):
+        inputs = ctx.saved_tensors
+        T = inputs[0].shape[1]
+        needed = [i for i in range(5) if ctx.needs_input_grad[i + 1]]
+        grads = [torch.zeros_like(x) if i in needed else None for i, x in enumerate(inputs)]
+        for c0 in range(0, T, ctx.C):
+            with torch.enable_grad():
+                leaves = [x.detach().requires_grad_(i in needed) for i, x in enumerate(inputs)]
+                r0, o = ctx.block(*leaves, ctx.tables, c0, min(T, c0 + ctx.C))
+                part = torch.autograd.grad(o, [leaves[i] for i in needed], grad[:, r0:r0 + o.shape[1]],
+                                           allow_unused=True)
+            for i, g in zip(needed, part):
+                if g is not None:
+                    grads[i] += g
+        return (None, *grads, None, None)
