@@ -210,7 +210,7 @@ def test_union_operator_and_user_patterns():
 @pytest.mark.parametrize("spec, message", [
     ("lags:0", "must be >= 1"), ("lags:-2", "must be >= 1"), ("lags:1.5", "must be an integer"),
     ("lags:", "needs arguments"), ("lags:1,,2", "must be an integer"), ("nosuch", "unknown pattern family"),
-    ("window:0", "must be >= 1"), ("power:1", "must be >= 2"), ("exponent:1.5", r"\[0, 1\]"),
+    ("window:0", "window W must be >= 1"), ("power:1", "power base b must be >= 2"), ("exponent:1.5", r"exponent alpha must lie in \[0, 1\]"),
     ("exponent:-0.1", r"\[0, 1\]"), ("exponent:nan", "finite"), ("exponent:x", "must be a number"),
     ("ssm:3", "takes no arguments"), ("power2+", "empty term"), ("", "empty term"),
     ("kron:1", "size >= 2"), ("kron:1,10", "unit diagonal"), ("kron:1,1", "2 digits"), ("kron:1,12", "0/1"),
@@ -358,3 +358,11 @@ def test_readme_new_family_example_runs():
         assert [t.family for t in scope["p"].terms] == ["every", "fenwick"]
     finally:
         FAMILIES.pop("every", None)
+
+
+@pytest.mark.parametrize("alpha, want", [(2.2250738585e-313, [1]), (5e-324, [1]), (1e-300, [1]), (1.0, list(range(1, 300)))])
+def test_exponent_extreme_alphas(alpha, want):
+    """Tiny alpha: 1/alpha overflows float64, only k = 1 gives a lag (floor(1^p) = 1); alpha = 1: every lag."""
+    from glrtheory.patterns.families import exponent_lags
+
+    assert exponent_lags(alpha, 300).tolist() == want
