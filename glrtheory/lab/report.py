@@ -100,7 +100,8 @@ def plot(summary: list[dict], out: Path) -> None:
         top = max(max(s["levels"]) for s in rows)
         for s in rows:
             ax.plot(s["levels"], s["accuracy"], "o-", color=colors[s["mixer"]], ms=3,
-                    label=f"{s['mixer']} (predicted max {s['capacity']:.3g})")
+                    label=f"{s['mixer']} (" + (f"predicted max {s['capacity']:.3g})" if any(s["feasible"])
+                                                 else "predicted to fail every level)"))
             if s["capacity"] is not None and s["capacity"] <= 2 * top:
                 ax.axvline(s["capacity"], color=colors[s["mixer"]], ls="--", lw=0.8)
         ax.axhline(THRESHOLD, color="gray", lw=0.5)
