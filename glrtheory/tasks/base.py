@@ -28,19 +28,20 @@ def check_int(name: str, v, low: int = 1) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """Base class: subclasses set ``name``, ``difficulty`` (the swept parameter), ``vocab_size``,
-    ``seq_len`` and implement ``_generate(rng, n) -> (inputs, targets)``."""
+    """Base class: subclasses are dataclasses with fields ``length`` (tokens per sequence) and, unless
+    they override ``vocab_size``, ``vocab``; they set ``name``, ``difficulty`` (the swept parameter) and
+    implement ``_generate(rng, n) -> (inputs, targets)``."""
 
     name = "task"
     difficulty = ""
 
     @property
     def vocab_size(self) -> int:
-        raise NotImplementedError
+        return self.vocab
 
     @property
     def seq_len(self) -> int:
-        raise NotImplementedError
+        return self.length
 
     @property
     def level(self) -> int:

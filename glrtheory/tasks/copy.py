@@ -42,14 +42,6 @@ class Copy(Task):
         if self.length < 2 * L:
             raise GLRError(f"copy of L={L} tokens does not fit in length={self.length}: it needs >= {2 * L}")
 
-    @property
-    def vocab_size(self) -> int:
-        return self.vocab
-
-    @property
-    def seq_len(self) -> int:
-        return self.length
-
     def _generate(self, rng, n):
         L, T = self.L, self.length
         s = rng.integers(2, self.vocab, size=(n, L))

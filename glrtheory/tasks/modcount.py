@@ -34,10 +34,6 @@ class ModCount(Task):
     def vocab_size(self) -> int:
         return self.k
 
-    @property
-    def seq_len(self) -> int:
-        return self.length
-
     def _generate(self, rng, n):
         inputs = rng.integers(0, self.k, size=(n, self.length))
         return inputs, np.cumsum(inputs, axis=1) % self.k

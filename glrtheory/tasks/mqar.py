@@ -52,14 +52,6 @@ class MQAR(Task):
     def n_keys(self) -> int:
         return (self.vocab - 1) // 2
 
-    @property
-    def vocab_size(self) -> int:
-        return self.vocab
-
-    @property
-    def seq_len(self) -> int:
-        return self.length
-
     def _generate(self, rng, n):
         K, T = self.K, self.length
         keys = np.argsort(rng.random((n, self.n_keys)), axis=1)[:, :K] + 1

@@ -43,14 +43,6 @@ class Recall(Task):
         if D > self.length - 2:
             raise GLRError(f"recall at distance D={D} does not fit in length={self.length}: it needs >= {D + 2}")
 
-    @property
-    def vocab_size(self) -> int:
-        return self.vocab
-
-    @property
-    def seq_len(self) -> int:
-        return self.length
-
     def _generate(self, rng, n):
         D, T = self.D, self.length
         inputs = rng.integers(3, self.vocab, size=(n, T))
