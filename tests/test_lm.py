@@ -216,4 +216,17 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     assert err.count("\n") == 1 and "warmpu" in err, err
     assert lm_main(["train", "--config", str(tmp_path / "no.toml")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    nowhere = tmp_path / "nowhere"
+    bad.write_text(f'[model]\npattern = "ssm"\n[log]\nout_dir = "{tmp_path / "out"}"\n[data]\nroot = "{nowhere}"\n')
+    assert lm_main(["train", "--config", str(bad)]) == 2
+    assert "corpus folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_drops_log_lines_after_the_checkpoint_and_cut_lines(tmp_path):
+    from glrtheory.lm.train import _keep_log_until
+
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 2}\n{"step": 4}\n{"step": 6, "val')
+    _keep_log_until(log, 4)
+    assert log.read_text() == '{"step": 2}\n{"step": 4}\n'

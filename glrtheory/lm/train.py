@@ -73,10 +73,17 @@ def _check_world(run: RunConfig, d: Dist) -> None:
 
 
 def _keep_log_until(path: Path, step: int) -> None:
-    """Drop log lines written after ``step`` (by a run that stopped before its next checkpoint)."""
+    """Drop log lines written after ``step`` (by a run that stopped before its next checkpoint), and any
+    line cut short by a crash."""
     if path.exists():
-        lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        write_json(path, lines, lines=True)
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        write_json(path, kept, lines=True)
 
 
 def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory: ModelFactory = build_model,
