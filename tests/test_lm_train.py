@@ -13,7 +13,7 @@ import torch
 
 from glrtheory.errors import GLRError
 from glrtheory.lm.__main__ import main as lm_main
-from glrtheory.lm.build import build_model
+from glrtheory.lm.build import build_model, forward_flops_per_token
 from glrtheory.lm.config import load_config, select
 from glrtheory.lm.data import load_corpus
 from glrtheory.lm.distributed import Dist
@@ -127,6 +127,20 @@ def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
     assert [s["world"] for s in json.loads(bundle.read_text())["scaling"]] == [1, 2]
     assert lm_main(["report", "--bundle", str(bundle), "--dest", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "val_bpb.png").stat().st_size > 0
+
+
+def test_forward_flops_count_the_scan():
+    """Two models that differ only in the pattern differ in FLOPs/token by the scan's
+    2 * d_model * (nnz_a + nnz_b) / T per layer (DESIGN.md section 2), read off the pattern's tables."""
+    from glrtheory import Pattern
+
+    table = {"d_model": 16, "n_layers": 2, "n_heads": 2}
+    T, flops, nnz = 40, {}, {}
+    for spec in ("ssm", "power2"):
+        torch.manual_seed(0)
+        flops[spec] = forward_flops_per_token(build_model({**table, "pattern": spec}), T)
+        nnz[spec] = sum(int((idx >= 0).sum()) for idx in Pattern.from_spec(spec).tables(T))
+    assert flops["power2"] - flops["ssm"] == pytest.approx(2 * 16 * 2 * (nnz["power2"] - nnz["ssm"]) / T)
 
 
 @pytest.mark.parametrize("pattern", ["power2", "fenwick"])

@@ -7,6 +7,8 @@ torch's own formulas, ``glr_scan`` by its registered ``2 * batch * d * (nnz_a + 
 """
 from __future__ import annotations
 
+import copy
+
 from typing import Callable
 
 import torch
@@ -34,12 +36,14 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 
 @torch.no_grad()
-def forward_flops_per_token(model: torch.nn.Module, seq_len: int, device: torch.device) -> float:
-    """Forward FLOPs of ``model`` on one window of ``seq_len`` bytes, divided by ``seq_len``."""
-    was_training = model.training
-    model.eval()
-    x = torch.zeros(1, seq_len, dtype=torch.long, device=device)
+def forward_flops_per_token(model: torch.nn.Module, seq_len: int) -> float:
+    """Forward FLOPs of ``model`` on one window of ``seq_len`` bytes, divided by ``seq_len``.
+
+    Counted on a float32 CPU copy of the model, so that the count is the same whatever backend runs
+    the scan on the device (on an H200 the Triton scan's FLOPs were not seen by FlopCounterMode).
+    """
+    twin = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
+    x = torch.zeros(1, seq_len, dtype=torch.long)
     with FlopCounterMode(display=False) as counter:
-        model(x)
-    model.train(was_training)
+        twin(x)
     return counter.get_total_flops() / seq_len

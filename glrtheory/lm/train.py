@@ -110,7 +110,7 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
         ckpt = checkpoint.read(ckpt_path, run.fingerprint())
         start = checkpoint.restore(ckpt, model=model, optimizer=optimizer)
         elapsed = ckpt["extra"].get("elapsed_s", 0.0)
-    fwd_flops = forward_flops_per_token(model, t.seq_len, d.device)
+    fwd_flops = forward_flops_per_token(model, t.seq_len)
     header = {"run": run.name, "pattern": run.model["pattern"], "params": parameter_count(model),
               "forward_flops_per_token": fwd_flops, "world": d.world, "device": _device_name(d),
               "corpus": corpus.info, "fingerprint": run.fingerprint()}
