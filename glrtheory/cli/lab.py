@@ -64,17 +64,9 @@ def register(sub) -> None:
 
 
 def _sweep_data(args) -> dict:
-    import tomllib
+    from glrtheory.toml_file import read_toml
 
-    data = {}
-    if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise GLRError(f"config file {args.config!r} does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise GLRError(f"config file {args.config!r} is not valid TOML: {exc}") from None
+    data = read_toml(args.config) if args.config else {}
     run = dict(data.get("run", {}))
     for key in ("device", "steps", "seeds", "lrs"):
         if getattr(args, key) is not None:

@@ -16,10 +16,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tomllib
-from pathlib import Path
 
 from glrtheory.errors import GLRError
+from glrtheory.toml_file import read_toml
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import TASKS, make_task
 
@@ -150,11 +149,4 @@ def sweep_from_dict(data: dict) -> Sweep:
 
 def load_sweep(path) -> Sweep:
     """Read and check a sweep TOML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise GLRError(f"config file {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise GLRError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    return sweep_from_dict(data)
+    return sweep_from_dict(read_toml(path))

@@ -15,11 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from glrtheory.errors import GLRError
+from glrtheory.toml_file import TOMLDecodeError, parse_toml_value, read_toml
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 
 @dataclass
@@ -163,8 +160,8 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         if not sep or not all(keys):
             raise GLRError(f"--set takes section.key=value, got {item!r}")
         try:
-            value = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
+            value = parse_toml_value(text)
+        except TOMLDecodeError:
             value = text
         table = raw
         for key in keys[:-1]:
@@ -177,13 +174,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> list[RunConfig]:
     """Read a TOML config file, with ``--set`` style overrides; see the module docstring."""
-    path = Path(path)
-    if not path.is_file():
-        raise GLRError(f"config file {str(path)!r} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise GLRError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    raw = read_toml(path)
     return parse_config(apply_overrides(raw, list(overrides)), str(path))
 
 

@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 
 #: Target value at positions that are not scored (the ``ignore_index`` of ``torch.nn.functional.cross_entropy``).
@@ -19,11 +20,6 @@ IGNORE = -100
 SAMPLE_MAX_TOKENS = 2**26
 
 
-def check_int(name: str, v, low: int = 1) -> int:
-    """An integer >= low (bools refused), or a GLRError that names it."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise GLRError(f"{name} must be an integer >= {low}, got {v!r}")
-    return int(v)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +46,8 @@ class Task:
 
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` sequences from seed ``seed``: ``(inputs, targets)``, int64 ``[n, seq_len]`` each."""
-        n = check_int("n", n)
-        seed = check_int("seed", seed, low=0)
+        n = check_integer(n, "n", 1)
+        seed = check_integer(seed, "seed", 0, 2**64 - 1)
         if n * self.seq_len > SAMPLE_MAX_TOKENS:
             raise GLRError(f"sample of {n} x {self.seq_len} tokens is over the limit {SAMPLE_MAX_TOKENS}")
         rng = np.random.default_rng(seed)

@@ -17,9 +17,10 @@ import dataclasses
 
 import numpy as np
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 
-from .base import IGNORE, Task, check_int
+from .base import IGNORE, Task
 
 SEP = 1
 
@@ -36,9 +37,9 @@ class Copy(Task):
     difficulty = "L"
 
     def __post_init__(self):
-        L = check_int("L", self.L)
-        check_int("vocab", self.vocab, low=3)
-        check_int("length", self.length)
+        L = check_integer(self.L, "L", 1)
+        check_integer(self.vocab, "vocab", 3)
+        check_integer(self.length, "length", 1)
         if self.length < 2 * L:
             raise GLRError(f"copy of L={L} tokens does not fit in length={self.length}: it needs >= {2 * L}")
 

@@ -13,7 +13,9 @@ import dataclasses
 
 import numpy as np
 
-from .base import Task, check_int
+from glrtheory.checks import check_integer
+
+from .base import Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +29,8 @@ class ModCount(Task):
     difficulty = "k"
 
     def __post_init__(self):
-        check_int("k", self.k, low=2)
-        check_int("length", self.length)
+        check_integer(self.k, "k", 2)
+        check_integer(self.length, "length", 1)
 
     @property
     def vocab_size(self) -> int:

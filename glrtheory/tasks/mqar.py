@@ -20,9 +20,10 @@ import dataclasses
 
 import numpy as np
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 
-from .base import IGNORE, Task, check_int
+from .base import IGNORE, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,9 +39,9 @@ class MQAR(Task):
     difficulty = "K"
 
     def __post_init__(self):
-        K = check_int("K", self.K)
-        check_int("vocab", self.vocab, low=3)
-        check_int("length", self.length)
+        K = check_integer(self.K, "K", 1)
+        check_integer(self.vocab, "vocab", 3)
+        check_integer(self.length, "length", 1)
         if K > self.n_keys:
             raise GLRError(f"MQAR with K={K} pairs needs K <= {self.n_keys} distinct keys (vocab={self.vocab})")
         if self.length < 3 * K:

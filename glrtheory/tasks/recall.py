@@ -18,9 +18,10 @@ import dataclasses
 
 import numpy as np
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 
-from .base import IGNORE, Task, check_int
+from .base import IGNORE, Task
 
 MARK, QUERY = 1, 2
 
@@ -37,9 +38,9 @@ class Recall(Task):
     difficulty = "D"
 
     def __post_init__(self):
-        D = check_int("D", self.D)
-        check_int("vocab", self.vocab, low=4)
-        check_int("length", self.length)
+        D = check_integer(self.D, "D", 1)
+        check_integer(self.vocab, "vocab", 4)
+        check_integer(self.length, "length", 1)
         if D > self.length - 2:
             raise GLRError(f"recall at distance D={D} does not fit in length={self.length}: it needs >= {D + 2}")
 
