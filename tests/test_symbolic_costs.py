@@ -190,6 +190,14 @@ def test_theta_strings():
 def test_union_leading_constant():
     f = cost_forms(Pattern.from_spec("window:3+power2"))
     assert f.const_total == 1 / costs.sp.log(2)          # power2 dominates
+    assert f.const_decode == 1 / costs.sp.log(2) and f.const_cache == Bounds(costs.sp.Rational(1, 2), costs.sp.Rational(2, 3))
+    assert theta(Pattern.from_spec("kron:1,01,011"))["theta_cache"] is None   # no class known: None, not "None"
+    assert theta(Pattern.from_spec("kron:1,01,011+ssm"))["theta_cache"] is None  # unknown in a union stays unknown
+    # |X u Y| >= max(|X|, |Y|); hops of a union <= the smaller of the two upper bounds
+    u = cost_forms(Pattern.from_spec("attention+ssm"))
+    assert evaluate(u.nnz_a.lower, [10])[0] == 55 and evaluate(u.nnz_b.lower, [10])[0] == 9
+    h = cost_forms(Pattern.from_spec("power2+ssm")).hop_diameter
+    assert evaluate(h.upper, [1024])[0] == 10
     g = cost_forms(Pattern.from_spec("ssm+lags:2"))
     assert g.const_total == Bounds(2, 4)                   # same class: between max and sum
 
