@@ -193,6 +193,8 @@ def test_union_leading_constant():
     assert f.const_decode == 1 / costs.sp.log(2) and f.const_cache == Bounds(costs.sp.Rational(1, 2), costs.sp.Rational(2, 3))
     assert theta(Pattern.from_spec("kron:1,01,011"))["theta_cache"] is None   # no class known: None, not "None"
     assert theta(Pattern.from_spec("kron:1,01,011+ssm"))["theta_cache"] is None  # unknown in a union stays unknown
+    for spec in ("ssm+window:1", "window:1+ssm"):                                # the class 1 beats the class 0
+        assert theta(Pattern.from_spec(spec))["theta_cache"] == "1", spec
     # |X u Y| >= max(|X|, |Y|); hops of a union <= the smaller of the two upper bounds
     u = cost_forms(Pattern.from_spec("attention+ssm"))
     assert evaluate(u.nnz_a.lower, [10])[0] == 55 and evaluate(u.nnz_b.lower, [10])[0] == 9
