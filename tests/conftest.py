@@ -1,6 +1,10 @@
 import os
 import secrets
 
+# BLAS thread pools fight over the 2 cores of the CI machine: a 3x3 triangular solve took 24 ms under
+# load with two threads. Set before numpy (imported by torch below) starts its pool.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 try:                                    # the Triton kernels run under the CPU interpreter where there is no GPU;
     import torch                        # the variable must be set before anything imports triton (torch may
     _cuda = torch.cuda.is_available()   # import it lazily), or the kernels are compiled, not interpreted
