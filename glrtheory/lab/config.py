@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.toml_file import read_toml
 from glrtheory.models import ModelConfig, SequenceModel
@@ -102,8 +103,7 @@ def _check_run(run: dict) -> dict:
         raise GLRError(f"unknown [run] option(s): {', '.join(unknown)}; known: {', '.join(RUN_DEFAULTS)}")
     run = {**RUN_DEFAULTS, **run}
     for key in ("steps", "batch", "eval_size", "checkpoint_every", "threads"):
-        if isinstance(run[key], bool) or not isinstance(run[key], int) or run[key] < 1:
-            raise GLRError(f"[run] {key} must be a positive integer, got {run[key]!r}")
+        check_integer(run[key], f"[run] {key}", 1)
     if not run["lrs"] or not all(isinstance(x, (int, float)) and x > 0 for x in run["lrs"]):
         raise GLRError(f"[run] lrs must be a non-empty list of positive numbers, got {run['lrs']!r}")
     if not run["seeds"] or not all(isinstance(s, int) and s >= 0 for s in run["seeds"]):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
 
@@ -11,9 +12,7 @@ SCORES = ("source", "query_key")
 
 
 def _positive(name: str, v, zero: bool = False) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < (0 if zero else 1):
-        kind = "a non-negative" if zero else "a positive"
-        raise GLRError(f"{name} must be {kind} integer, got {v!r}")
+    check_integer(v, name, 0 if zero else 1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 
 from .blocks import Block
@@ -87,8 +88,7 @@ class SequenceModel(nn.Module):
     def init_cache(self, batch: int, max_length: int) -> ModelCache:
         """An empty decode cache for ``batch`` sequences of up to ``max_length`` tokens."""
         for v, name in ((batch, "batch"), (max_length, "max_length")):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise GLRError(f"{name} must be a positive integer, got {v!r}")
+            check_integer(v, name, 1)
         like = self.embed.weight
         return ModelCache([b.init_state(batch, max_length, like) for b in self.blocks], batch, max_length)
 
