@@ -3,7 +3,7 @@
 With coefficients that depend only on the lag, ``h_t = u_t + sum_{l in L} c_l h_{t-l}`` is the IIR filter
 ``H(z) = 1 / (1 - sum_l c_l z^-l)``: lfilter(``[1]``, ``[1, -c_1, ..., -c_maxlag]``) over the time axis
 (d = 64 channels, float64, one sequence). lfilter costs O(n x largest lag) (every denominator slot, zero
-or not); the kernel costs ``nnz_a + nnz_b`` (DESIGN.md section 2). lfilter runs whose estimated work
+or not); the kernel costs ``nnz_a + nnz_b`` (docs/quantities.md). lfilter runs whose estimated work
 n x (largest lag + 1) x d exceeds ``LFILTER_MAX_WORK`` are skipped and marked so.
 
     python benchmarks/bench_lti.py [--quick] [--out PATH]

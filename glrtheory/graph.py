@@ -1,4 +1,4 @@
-"""The lag-dependency DAG of a pattern (DESIGN.md section 2), as a networkx graph.
+"""The lag-dependency DAG of a pattern (docs/quantities.md), as a networkx graph.
 
 Vertices are the inputs ``("u", s)`` and the states ``("h", t)``, 0 <= s, t < n. Edges:
 ``("u", s) -> ("h", t)`` for s in A(t) (attribute ``side="a"``) and ``("h", s) -> ("h", t)`` for s in B(t)

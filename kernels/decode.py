@@ -1,4 +1,4 @@
-"""Token-by-token decoding with a cache that holds exactly the live set (DESIGN.md section 2).
+"""Token-by-token decoding with a cache that holds exactly the live set (docs/quantities.md).
 
     h_t = sum_{s in A(t)} a[t, s] u_s + sum_{s in B(t)} b[t, s] h_s
 

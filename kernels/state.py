@@ -1,7 +1,7 @@
 """``GLRCache``: the decode state of ``GLRMixer`` in torch, kept by the table-level ``LiveSchedule``.
 
 After step t it holds ``u_s`` (with its key) while ``s <= t < last_A(s)`` and ``h_s`` (with its key)
-while ``s <= t < last_B(s)``: the live set of DESIGN.md section 2 at the cache's horizon, the same
+while ``s <= t < last_B(s)``: the live set of docs/quantities.md at the cache's horizon, the same
 schedule the Numba ``DecodeCache`` follows.
 """
 from __future__ import annotations

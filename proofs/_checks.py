@@ -6,7 +6,7 @@ from glrtheory.symbolic.costs import Bounds, evaluate
 
 
 def caches(p, ns) -> np.ndarray:
-    """Exact ``cache_peak(n)`` (DESIGN.md section 2) for every n in ns."""
+    """Exact ``cache_peak(n)`` (docs/quantities.md) for every n in ns."""
     return np.array([analysis.cache_peak(p, int(n)) for n in ns], dtype=np.int64)
 
 

@@ -19,7 +19,7 @@ Derivation.
      f(x) = x^alpha, int_{m-1}^{m} f <= f(m) <= int_{m}^{m+1} f, so
      int_0^n f <= sum_{m=1}^{n} m^alpha <= int_1^{n+1} f (sympy below, symbolic in alpha).
  The same sandwich shows that ANY translation-invariant lag set with c1 t^alpha <= |B(t)| <= c2 t^alpha
- costs Theta(n^(1+alpha)) (DESIGN.md section 2, "any desired complexity").
+ costs Theta(n^(1+alpha)) (docs/mathematics.md, "any desired complexity").
 
 Check: for alpha on the grid 0, 0.05, ..., 1 and 0.37, 0.333333, 0.714286: (1) for every t < 4096, (2) for every
 n <= 4096 and at n = 2^20, against the exact counts.

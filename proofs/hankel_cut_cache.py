@@ -1,4 +1,4 @@
-"""Hankel rank <= min vertex cut <= live set (cache), cut by cut (DESIGN.md section 2).
+"""Hankel rank <= min vertex cut <= live set (cache), cut by cut (docs/mathematics.md).
 
 Statement. Let M = (I - B)^{-1} A for coefficients on the supports of a pattern, and fix a cut t. Then
 

@@ -1,7 +1,7 @@
 """The mixing matrix of an LTI pattern is the lower-triangular Toeplitz matrix of its impulse response.
 
 Statement. Let ``A(t) = {t - j : j in J}``, ``B(t) = {t - l : l in L}`` with constant coefficients a_j,
-b_l (DESIGN.md section 2). Then ``M = (I - B)^{-1} A`` satisfies ``M[t, s] = h_{t-s}`` (0 for s > t), where
+b_l (docs/mathematics.md). Then ``M = (I - B)^{-1} A`` satisfies ``M[t, s] = h_{t-s}`` (0 for s > t), where
 ``h_0, h_1, ...`` are the coefficients of the power series of ``H(z) = a(z) / (1 - b(z))`` in z^-1,
 i.e. the impulse response of ``h_t = a_t + sum_l b_l h_{t-l}``.
 

@@ -27,5 +27,5 @@ _terms = st.one_of(
 )
 #: Random valid specs: one to three terms united.
 specs = st.lists(_terms, min_size=1, max_size=3).map("+".join)
-#: The awkward lengths of DESIGN.md section 4, plus random ones.
+#: The awkward lengths of docs/architecture.md, plus random ones.
 lengths = st.one_of(st.sampled_from([1, 2, 63, 1000]), st.integers(1, 200))

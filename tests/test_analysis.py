@@ -1,4 +1,4 @@
-"""glrtheory.analysis against definition-level references built from ``p.sets(n)`` (DESIGN.md section 2)."""
+"""glrtheory.analysis against definition-level references built from ``p.sets(n)`` (docs/quantities.md)."""
 import numpy as np
 import pytest
 import scipy.sparse
@@ -219,10 +219,10 @@ def test_rank_refusals_name_the_largest_n_that_fits(monkeypatch):
 
 
 def test_design_illustration_n128():
-    """DESIGN.md section 2: first order rank 1 cache 1; lags 2^k rank 64 cache 64.
+    """docs/quantities.md: first order rank 1 cache 1; lags 2^k rank 64 cache 64.
 
     The aligned binary counter gives rank 6 (not 5) with the foundation's fenwick, which puts h_0 in every
-    B(t) (k up to ceil(log2 n)); the variant with k <= log2(n) - 1 gives DESIGN.md's rank 5, cache 7.
+    B(t) (k up to ceil(log2 n)); the variant with k <= log2(n) - 1 gives rank 5, cache 7.
     """
     n = 128
     for spec, rank, cache in [("ssm", 1, 1), ("power2", 64, 64), ("fenwick", 6, 7)]:

@@ -111,7 +111,7 @@ def test_counting_mode_equals_nnz(spec, rng):
 
 
 def live_by_definition(p, n):
-    """Size of the live set after each step, straight from the sets A(t), B(t) (DESIGN.md section 2)."""
+    """Size of the live set after each step, straight from the sets A(t), B(t) (docs/quantities.md)."""
     a_sets, b_sets = p.sets(n)
     out = []
     for t in range(n):

@@ -131,7 +131,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
 
 def test_forward_flops_count_the_scan():
     """Two models that differ only in the pattern differ in FLOPs/token by the scan's
-    2 * d_model * (nnz_a + nnz_b) / T per layer (DESIGN.md section 2), read off the pattern's tables."""
+    2 * d_model * (nnz_a + nnz_b) / T per layer (docs/quantities.md), read off the pattern's tables."""
     from glrtheory import Pattern
 
     table = {"d_model": 16, "n_layers": 2, "n_heads": 2}

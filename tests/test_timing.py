@@ -1,5 +1,5 @@
 """Runtime against theory: the kernel's wall-clock ratio t(4n) / t(n) against the ratio of
-``glrtheory.symbolic.costs.total_cost_bound`` (``nnz_a + nnz_b``, DESIGN.md section 2) at 4n and n.
+``glrtheory.symbolic.costs.total_cost_bound`` (``nnz_a + nnz_b``, docs/quantities.md) at 4n and n.
 
 One sample is the time of ``reps`` back-to-back calls, with ``reps`` calibrated so that a sample at n
 takes at least 20 ms; each size keeps the minimum over several samples. States are narrow (d = 4), so the

@@ -1,6 +1,6 @@
 """The first-order recurrence shared by the linear-attention and SSM entries, through ``glrtheory.solve``.
 
-Pattern ``ssm``: ``A(t) = {t}``, ``B(t) = {t-1}``, so ``h_t = a_t u_t + b_t h_{t-1}`` (DESIGN.md section 1).
+Pattern ``ssm``: ``A(t) = {t}``, ``B(t) = {t-1}``, so ``h_t = a_t u_t + b_t h_{t-1}`` (docs/mathematics.md).
 An initial state ``h_{-1}`` enters as one extra input position in front (``a = 1``, no past), so the
 framework computes it too; its state is dropped from the result.
 """

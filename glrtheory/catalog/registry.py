@@ -111,7 +111,7 @@ INEXPRESSIBLE: tuple[Inexpressible, ...] = (
 
 
 def table(n: int = 1024) -> list[dict]:
-    """One row per entry (scalar, then operator-valued): its pattern and the costs of DESIGN.md section 2 at length n, from
+    """One row per entry (scalar, then operator-valued): its pattern and the costs of docs/quantities.md at length n, from
     ``glrtheory.analysis`` (max decode cost, cache peak, total cost ``nnz_a + nnz_b``) and
     ``glrtheory.symbolic.costs.theta`` (growth classes), each times ``copies``."""
     import sympy as sp

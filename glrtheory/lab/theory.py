@@ -2,7 +2,7 @@
 
 State numbers. Every number a model carries from positions ``<= t`` to positions ``> t`` crosses the cut
 at t inside a mixer (the MLPs act per token). Per layer that is the live set (``cache_peak`` states or
-inputs, DESIGN.md section 2) of ``d_state`` numbers each, plus the ``conv - 1`` inputs of the short
+inputs, docs/quantities.md) of ``d_state`` numbers each, plus the ``conv - 1`` inputs of the short
 convolution:
 
     numbers = n_layers * (cache_peak * d_state + (conv - 1) * d_model),

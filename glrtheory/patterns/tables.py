@@ -1,4 +1,4 @@
-"""Index tables: the one interface between patterns and kernels (DESIGN.md section 3).
+"""Index tables: the one interface between patterns and kernels (docs/architecture.md).
 
 For length n, ``a_idx[n, wa]`` lists ``A(t)`` and ``b_idx[n, wb]`` lists ``B(t)`` row by row: int32,
 entries ``0 <= s <= t`` (``s < t`` for B) strictly increasing, padded at the end with -1.
@@ -10,7 +10,7 @@ entries ``0 <= s <= t`` (``s < t`` for B) strictly increasing, padded at the end
 * ``last_use(side)``: ``last[s] = max{t : s in S(t)}`` (-1 when no row reads s);
 * ``lags(side)``:     the sorted lag set L when ``S(t) = {t - l : l in L, l <= t}``, else None.
 
-``LiveSchedule`` turns ``last_use`` into the live set of decoding (DESIGN.md section 2): after step t
+``LiveSchedule`` turns ``last_use`` into the live set of decoding (docs/quantities.md): after step t
 a decoder holds ``u_s`` while ``s <= t < last_A(s)`` and ``h_s`` while ``s <= t < last_B(s)``.
 Every kernel validates its tables through ``IndexTables.coerce``, so all reject the same bad tables
 with the same ``GLRError``.

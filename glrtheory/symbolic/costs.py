@@ -1,4 +1,4 @@
-"""Closed-form costs of the built-in pattern families (DESIGN.md section 2), as sympy expressions.
+"""Closed-form costs of the built-in pattern families (docs/quantities.md), as sympy expressions.
 
 For a pattern P, ``cost_forms(P)`` gives, in the length ``n`` (per-token ones in the position ``t``):
 

@@ -1,4 +1,4 @@
-"""LTI patterns as filters: transfer function, poles and zeros, impulse responses (DESIGN.md section 2).
+"""LTI patterns as filters: transfer function, poles and zeros, impulse responses (docs/mathematics.md).
 
 When the coefficients of a pattern depend only on the lag, ``a[t, t-j] = a_j`` and ``b[t, t-l] = b_l``,
 the recurrence ``h_t = sum_j a_j u_{t-j} + sum_l b_l h_{t-l}`` is a linear time-invariant filter with

@@ -1,4 +1,4 @@
-"""Numba CPU kernel: forward substitution over the index tables (DESIGN.md sections 2 and 3).
+"""Numba CPU kernel: forward substitution over the index tables (docs/quantities.md, docs/architecture.md).
 
     h_t = sum_j a[t, j] u[a_idx[t, j]]  +  sum_j b[t, j] h[b_idx[t, j]]      (slots with index -1 skipped)
 
@@ -10,7 +10,7 @@ LLVM keeps in vector registers (it cannot alias the inputs, so no alias checks),
 few vector multiply-adds over contiguous entries, four terms per pass.
 
 Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
-state-sized multiply-adds per sequence, which equals ``(nnz_a, nnz_b)`` of DESIGN.md section 2.
+state-sized multiply-adds per sequence, which equals ``(nnz_a, nnz_b)`` of docs/quantities.md.
 
 Inputs are validated in numpy before numba sees them (shapes, dtypes float32/float64; the tables by
 ``IndexTables``, as for every backend), so bad input raises ``GLRError``, never a crash. Tables from

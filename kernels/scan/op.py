@@ -1,6 +1,6 @@
 """``glr_scan``: the differentiable op ``H = (I - B)^{-1} A U`` over index tables, with backends.
 
-    h_t = sum_j a[t, j] u[a_idx[t, j]] + sum_j b[t, j] h[b_idx[t, j]]         (DESIGN.md sections 1, 3)
+    h_t = sum_j a[t, j] u[a_idx[t, j]] + sum_j b[t, j] h[b_idx[t, j]]         (docs/architecture.md)
 
 Layout ``[batch, T, heads, D]`` as in fla: ``u[B, T, H, D]``, coefficients ``a[B, T, H, wa]``,
 ``b[B, T, H, wb]`` aligned with the tables' slots. The op is a ``torch.library`` custom op

@@ -1,6 +1,6 @@
 """What every torch backend of ``glr_scan`` gets about the pattern: the ``Plan`` of device tensors.
 
-The forward substitution ``(I - B) H = A U`` walks the tables ``a_idx``, ``b_idx`` (DESIGN.md section 3).
+The forward substitution ``(I - B) H = A U`` walks the tables ``a_idx``, ``b_idx`` (docs/architecture.md).
 Its gradient walks the *transposed* pattern: ``grad_U = A^T Z`` with ``Z = (I - B)^{-T} G``, a backward
 substitution. Reversing time (``s -> n-1-s``) turns ``B^T`` into a strictly lower pattern again, so the
 same forward-substitution code runs it.

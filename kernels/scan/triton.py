@@ -1,4 +1,4 @@
-"""Triton backend of the scan: ``H = (I - B)^{-1} A U`` on the GPU, differentiable (DESIGN.md 1, 3).
+"""Triton backend of the scan: ``H = (I - B)^{-1} A U`` on the GPU, differentiable (docs/architecture.md).
 
     h_t = sum_j a[t, j] u[a_idx[t, j]] + sum_j b[t, j] h[b_idx[t, j]]
 

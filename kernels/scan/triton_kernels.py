@@ -1,4 +1,4 @@
-"""Triton kernels of the vector-state scan ``H = (I - B)^{-1} A U`` over index tables (DESIGN.md 1, 3).
+"""Triton kernels of the vector-state scan ``H = (I - B)^{-1} A U`` over index tables (docs/architecture.md).
 
 Layout: u, h, z ``[batch, n, heads, d]``, coefficients ``[batch, n, heads, w]`` (all contiguous); padded
 tables ``a_idx[n, wa]``, ``b_idx[n, wb]`` (int32, -1 padded); transposed tables as entry lists sorted by
