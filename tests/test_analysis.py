@@ -642,3 +642,13 @@ def test_custom_fixed_lags_are_fitted_and_say_so():
     assert r["theta_basis"] == "fitted, for fixed lags"
     assert (r["theta_total"], r["theta_decode"], r["theta_cache"]) == ("n", "1", "1")
     assert r["theta_family"] is None                                      # A is not {t}: no family to name
+
+
+def test_fit_on_a_short_range_uses_enough_lengths():
+    """A first-order pattern given as sets at n = 64 has 4 fit lengths (8..64); a fit over only the top
+    two of them let n^(3/4) log n beat n (two points fit any slope-matching class)."""
+    from glrtheory.analysis.fit import fit_classes
+
+    p = Pattern.from_sets([[t] for t in range(64)], [[t - 1] if t else [] for t in range(64)])
+    fit = fit_classes(p, 64)
+    assert fit["points"] == 4 and fit["total"]["class"] == "n"

@@ -68,7 +68,8 @@ def fit_class(ms, ys) -> dict:
         return {"class": "0", "slope": 0.0, "residual": 0.0}
     if (ys <= 0).any():
         raise GLRError("a fitted class needs positive counts at every fitted length")
-    half = slice(len(ms) // 2 - (len(ms) % 2 == 0 and len(ms) >= 2 * FIT_MIN_POINTS), None)
+    upper = len(ms) // 2 - (len(ms) % 2 == 0 and len(ms) >= 2 * FIT_MIN_POINTS)
+    half = slice(min(upper, max(0, len(ms) - FIT_MIN_POINTS)), None)   # never fewer than FIT_MIN_POINTS
     x, y = np.log(ms[half]), np.log(ys[half])
     slope = float(np.polyfit(x, y, 1)[0]) if np.ptp(x) > 0 else 0.0
     best = None
