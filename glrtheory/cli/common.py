@@ -14,15 +14,21 @@ from ..errors import GLRError
 from ..patterns import Pattern
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (argparse reports the message as `argument --x: ...`)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _int_at_least(low: int, kind: str):
+    """argparse type: an integer >= low (argparse reports the message as `argument --x: ...`)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {v}")
+        return v
+    return parse
+
+
+positive_int = _int_at_least(1, "a positive integer")
+non_negative_int = _int_at_least(0, "a non-negative integer")
 
 
 def add_output_args(p: argparse.ArgumentParser, plot: bool = True) -> None:

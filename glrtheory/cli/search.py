@@ -2,23 +2,10 @@
 total cost; over the built-in families, a family's parameter grid, and the user's own patterns."""
 from __future__ import annotations
 
-import argparse
-
 from ..analysis.search import FAMILY_PARAMETERS, default_candidates, family_grid, search
 from ..errors import GLRError
 from .analysis import table
-from .common import pattern_arg, positive_int, print_json
-
-
-def _non_negative(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
-    return v
+from .common import non_negative_int, pattern_arg, positive_int, print_json
 
 
 def _number(text: str) -> float:
@@ -33,10 +20,10 @@ def register(sub) -> None:
     p.add_argument("specs", nargs="*", metavar="PATTERN",
                    help="extra candidates: specs, or your own patterns as module:attribute or file.py:attribute")
     p.add_argument("--n", type=positive_int, required=True, help="sequence length")
-    p.add_argument("--max-decode", type=_non_negative, help="largest max_t |A(t)| + |B(t)|")
-    p.add_argument("--max-cache", type=_non_negative, help="largest cache peak (live set)")
-    p.add_argument("--max-hops", type=_non_negative, help="largest hop diameter (unreachable pairs fail)")
-    p.add_argument("--min-rank", type=_non_negative, help="smallest max generic Hankel rank")
+    p.add_argument("--max-decode", type=non_negative_int, help="largest max_t |A(t)| + |B(t)|")
+    p.add_argument("--max-cache", type=non_negative_int, help="largest cache peak (live set)")
+    p.add_argument("--max-hops", type=non_negative_int, help="largest hop diameter (unreachable pairs fail)")
+    p.add_argument("--min-rank", type=non_negative_int, help="smallest max generic Hankel rank")
     p.add_argument("--family", choices=sorted(FAMILY_PARAMETERS),
                    help="search this family's parameter (window W, blocks C, exponent alpha, power b) "
                         "instead of the built-in list")
