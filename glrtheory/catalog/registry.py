@@ -1,10 +1,13 @@
 """The catalog's table: every entry with its pattern, state and where the data dependence sits, and the
-architectures the scalar-coefficient framework cannot express exactly (with the reason)."""
+architectures the scalar-coefficient framework cannot express exactly (with the reason). The rows live in
+``entries.toml`` beside this module, in the catalog's order; an entry's name is its function's name."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
+from ..toml_file import read_toml
 from .attention import sliding_window_attention, softmax_attention
 from .chacal import chacal
 from .linear import gla, linear_attention, retention, simple_gla
@@ -38,45 +41,6 @@ class Entry:
     copies_theta: str = "1"
 
 
-ENTRIES: tuple[Entry, ...] = (
-    Entry("softmax_attention", softmax_attention, "attention", "attention", "[H, V]", "A",
-          "a[t,s] = softmax_s(scale q_t.k_s); B empty"),
-    Entry("sliding_window_attention", sliding_window_attention, "window:W", "window:64", "[H, V]", "A",
-          "softmax over the last W keys; B empty"),
-    Entry("linear_attention", linear_attention, "ssm", "ssm", "[H, K, V]", "neither",
-          "a = b = 1, u = vec(k v^T), readout q"),
-    Entry("retention", retention, "ssm", "ssm", "[H, K, V]", "neither",
-          "b = gamma per head (LTI), u = vec(k v^T)"),
-    Entry("simple_gla", simple_gla, "ssm", "ssm", "[H, K, V]", "B",
-          "b_t = exp(g_t) per head and step"),
-    Entry("gla", gla, "ssm", "ssm", "[H, K, V]", "A and B",
-          "one recurrence per key row: a_t = k_t[i], b_t = exp(g_t[i]), u = v"),
-    Entry("mamba2", mamba2, "ssm", "ssm", "[H, N, P]", "A and B",
-          "a_t = dt_t, b_t = exp(dt_t A), u = vec(B_t x_t^T), readout C_t, plus D x_t"),
-    Entry("diagonal_ssm", diagonal_ssm, "ssm", "ssm", "[D, N]", "A and B",
-          "per (channel, state): a_t = delta_t B_t[n], b_t = exp(delta_t A[d,n]); readout sums C_t[n]"),
-    Entry("long_conv", long_conv, "window:L (attention when L >= T)", "attention | window:64", "[D]", "neither",
-          "a[t,s] = kernel[t-s] (Toeplitz, LTI); B empty"),
-    Entry("chacal", chacal, "attention+exponent:1", "attention+exponent:1", "[H, V]", "A and B",
-          "a = (1-gamma) A/d_t, b = gamma A/d_t, d_t = 1 - gamma A[t,t]"),
-    Entry("log_linear_attention", log_linear_attention, "ssm", "ssm", "[H, L, K, V]", "B",
-          "one ssm per Fenwick level (L = ceil(log2 T)+1): a = fixed level masks, b = exp(g_t) masked; "
-          "readout sums lambda_t^l h^l_t",
-          copies=levels, copies_theta="log(n)"),
-    Entry("multi_lag", multi_lag, "power2 | quadratic | any lag set", "power2 | quadratic", "[H, K, V]", "A and B",
-          "b[t, t-l_j] = exp(g_t[j]), a_t = beta_t, u = vec(k v^T)"),
-)
-
-
-#: Entries that need operator-valued B-coefficients (K x K on the key dimension; ``solve_operator``).
-OPERATOR_ENTRIES: tuple[Entry, ...] = (
-    Entry("delta_net", delta_net, "ssm", "ssm", "[H, K, V]", "A and B",
-          "operator B_t = I - beta_t k_t k_t^T, a_t = beta_t, u = vec(k v^T)"),
-    Entry("gated_delta_net", gated_delta_net, "ssm", "ssm", "[H, K, V]", "A and B",
-          "operator B_t = exp(g_t)(I - beta_t k_t k_t^T), a_t = beta_t, u = vec(k v^T)"),
-)
-
-
 @dataclass(frozen=True)
 class Inexpressible:
     """An architecture the scalar-coefficient framework cannot write exactly, and why."""
@@ -85,29 +49,26 @@ class Inexpressible:
     reason: str
 
 
-INEXPRESSIBLE: tuple[Inexpressible, ...] = (
-    Inexpressible("DeltaNet, Gated DeltaNet",
-                  "the transition S_t = (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T multiplies the state "
-                  "by a K x K operator acting on its key dimension; scalar b[t,s] can only scale whole states "
-                  "(exact with operator-valued coefficients: delta_net, gated_delta_net)"),
-    Inexpressible("RWKV-7, Longhorn (generalized delta rules)",
-                  "transitions diag(w_t) + a_t b_t^T (or I - e_t k_t k_t^T): a rank-one operator mixes the key "
-                  "rows, so no per-row decomposition into scalar recurrences exists"),
-    Inexpressible("selective SSMs with complex diagonal A (Mamba-1 complex, S4D-Lin when selective)",
-                  "a complex mode is a rotation of a 2-dim real state (a 2 x 2 block), not a real scalar; the "
-                  "LTI case is a convolution and is exact as long_conv"),
-    Inexpressible("log-linear attention as a single recurrence on output states",
-                  "the query-dependent level scales lambda_t make B = I - D M^{-1} dense (no sparse scalar "
-                  "pattern, fenwick included); exact only as one ssm per level (the catalog's form)"),
-    Inexpressible("mLSTM (xLSTM)",
-                  "the output divides by max(|n_t^T q_t|, 1): the max makes the map from values to outputs "
-                  "non-linear for fixed gates"),
-    Inexpressible("TTT, Titans (non-linear memories)",
-                  "the state update is a gradient step of a non-linear model: the states are not a linear "
-                  "function of the inputs"),
-    Inexpressible("bidirectional mixers (non-causal attention, Hyena with k_rev)",
-                  "the framework is causal: A(t) holds only s <= t and B(t) only s < t"),
-)
+#: The catalog's functions and the ``copies`` functions, by the names that entries.toml uses.
+_FUNCTIONS: dict[str, Callable] = {f.__name__: f for f in (
+    softmax_attention, sliding_window_attention, linear_attention, retention, simple_gla, gla, mamba2,
+    diagonal_ssm, long_conv, chacal, log_linear_attention, multi_lag, delta_net, gated_delta_net, levels)}
+
+
+def _entry(row: dict) -> Entry:
+    """An ``Entry`` from one row of entries.toml: its function is the catalog function of its name."""
+    if "copies" in row:
+        row = {**row, "copies": _FUNCTIONS[row["copies"]]}
+    return Entry(function=_FUNCTIONS[row["name"]], **row)
+
+
+_TABLE = read_toml(Path(__file__).with_name("entries.toml"))
+#: The scalar-coefficient entries, in the catalog's order.
+ENTRIES: tuple[Entry, ...] = tuple(_entry(row) for row in _TABLE["scalar"])
+#: Entries that need operator-valued B-coefficients (K x K on the key dimension; ``solve_operator``).
+OPERATOR_ENTRIES: tuple[Entry, ...] = tuple(_entry(row) for row in _TABLE["operator"])
+#: The architectures the scalar-coefficient framework cannot write exactly, with the reason.
+INEXPRESSIBLE: tuple[Inexpressible, ...] = tuple(Inexpressible(**row) for row in _TABLE["inexpressible"])
 
 
 def table(n: int = 1024) -> list[dict]:
