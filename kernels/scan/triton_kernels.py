@@ -71,6 +71,15 @@ def _unit_inverse(L, eye, BS: tl.constexpr):
 
 
 @triton.jit
+def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
+    """What a program owns: ``pid_bh`` (program axis 0) is the (batch, head) pair ``bb, hh``; program axis
+    AXIS_D picks the BD columns ``dcol`` of the state, ``dmask`` marks those below D."""
+    pid_bh = tl.program_id(0)
+    dcol = tl.program_id(AXIS_D) * BD + tl.arange(0, BD)
+    return pid_bh, pid_bh // H, pid_bh % H, dcol, dcol < D
+
+
+@triton.jit
 def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, C: tl.constexpr, BS: tl.constexpr, JB: tl.constexpr):
     pid_bh, k = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
@@ -109,10 +118,7 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, C: tl.constexpr, BS: tl.con
 @triton.jit
 def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, t_ptr, h_ptr, n, H, nc, D, WA, WB,
                  C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
-    pid_bh, pid_d = tl.program_id(0), tl.program_id(1)
-    bb, hh = pid_bh // H, pid_bh % H
-    dcol = pid_d * BD + tl.arange(0, BD)
-    dmask = dcol < D
+    pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     for k in range(nc):
         c0 = k * C
@@ -132,10 +138,7 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, t_ptr, h_ptr, n, H, nc, D, W
 @triton.jit
 def backward_walk(g_ptr, b_ptr, ptr, ent_row, ent_src, ent_col, t_ptr, z_ptr, n, H, nc, D, WB,
                   C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
-    pid_bh, pid_d = tl.program_id(0), tl.program_id(1)
-    bb, hh = pid_bh // H, pid_bh % H
-    dcol = pid_d * BD + tl.arange(0, BD)
-    dmask = dcol < D
+    pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     for kk in range(nc):
         k = nc - 1 - kk
@@ -156,10 +159,8 @@ def backward_walk(g_ptr, b_ptr, ptr, ent_row, ent_src, ent_col, t_ptr, z_ptr, n,
 @triton.jit
 def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, D, WA,
                     C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
-    pid_bh, k, pid_d = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    bb, hh = pid_bh // H, pid_bh % H
-    dcol = pid_d * BD + tl.arange(0, BD)
-    dmask = dcol < D
+    _, bb, hh, dcol, dmask = _program_columns(H, D, BD, 2)
+    k = tl.program_id(1)
     rows = k * C + tl.arange(0, C)
     e_lo = tl.load(ptr + k * C)
     e_hi = tl.load(ptr + tl.minimum(k * C + C, n))
