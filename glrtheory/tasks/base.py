@@ -26,10 +26,25 @@ SAMPLE_MAX_TOKENS = 2**26
 class Task:
     """Base class: subclasses are dataclasses with fields ``length`` (tokens per sequence) and, unless
     they override ``vocab_size``, ``vocab``; they set ``name``, ``difficulty`` (the swept parameter) and
-    implement ``_generate(rng, n) -> (inputs, targets)``."""
+    implement ``_generate(rng, n) -> (inputs, targets)``; ``minimums`` and ``_check`` validate them."""
 
     name = "task"
     difficulty = ""
+    #: ``(field, least value)`` of each integer parameter, checked in this order when the task is made.
+    minimums = ()
+
+    def __post_init__(self):
+        for field, least in self.minimums:
+            check_integer(getattr(self, field), field, least)
+        self._check()
+
+    def _check(self):
+        """Constraints between the parameters, each broken one a GLRError naming them; none by default."""
+
+    def _check_fits(self, need: int, what: str):
+        """A GLRError saying that ``what`` does not fit unless ``length >= need``."""
+        if self.length < need:
+            raise GLRError(f"{what} does not fit in length={self.length}: it needs >= {need}")
 
     @property
     def vocab_size(self) -> int:

@@ -17,9 +17,6 @@ import dataclasses
 
 import numpy as np
 
-from glrtheory.checks import check_integer
-from glrtheory.errors import GLRError
-
 from .base import IGNORE, Task
 
 SEP = 1
@@ -35,13 +32,10 @@ class Copy(Task):
 
     name = "copy"
     difficulty = "L"
+    minimums = (("L", 1), ("vocab", 3), ("length", 1))
 
-    def __post_init__(self):
-        L = check_integer(self.L, "L", 1)
-        check_integer(self.vocab, "vocab", 3)
-        check_integer(self.length, "length", 1)
-        if self.length < 2 * L:
-            raise GLRError(f"copy of L={L} tokens does not fit in length={self.length}: it needs >= {2 * L}")
+    def _check(self):
+        self._check_fits(2 * self.L, f"copy of L={self.L} tokens")
 
     def _generate(self, rng, n):
         L, T = self.L, self.length

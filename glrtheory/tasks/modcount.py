@@ -13,8 +13,6 @@ import dataclasses
 
 import numpy as np
 
-from glrtheory.checks import check_integer
-
 from .base import Task
 
 
@@ -27,10 +25,7 @@ class ModCount(Task):
 
     name = "modcount"
     difficulty = "k"
-
-    def __post_init__(self):
-        check_integer(self.k, "k", 2)
-        check_integer(self.length, "length", 1)
+    minimums = (("k", 2), ("length", 1))
 
     @property
     def vocab_size(self) -> int:

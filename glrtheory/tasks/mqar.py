@@ -20,7 +20,6 @@ import dataclasses
 
 import numpy as np
 
-from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 
 from .base import IGNORE, Task
@@ -37,15 +36,12 @@ class MQAR(Task):
 
     name = "mqar"
     difficulty = "K"
+    minimums = (("K", 1), ("vocab", 3), ("length", 1))
 
-    def __post_init__(self):
-        K = check_integer(self.K, "K", 1)
-        check_integer(self.vocab, "vocab", 3)
-        check_integer(self.length, "length", 1)
-        if K > self.n_keys:
-            raise GLRError(f"MQAR with K={K} pairs needs K <= {self.n_keys} distinct keys (vocab={self.vocab})")
-        if self.length < 3 * K:
-            raise GLRError(f"MQAR with K={K} pairs does not fit in length={self.length}: it needs >= {3 * K}")
+    def _check(self):
+        if self.K > self.n_keys:
+            raise GLRError(f"MQAR with K={self.K} pairs needs K <= {self.n_keys} distinct keys (vocab={self.vocab})")
+        self._check_fits(3 * self.K, f"MQAR with K={self.K} pairs")
         if not 0 < self.alpha <= 1:
             raise GLRError(f"alpha must lie in (0, 1], got {self.alpha!r}")
 

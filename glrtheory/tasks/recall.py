@@ -18,9 +18,6 @@ import dataclasses
 
 import numpy as np
 
-from glrtheory.checks import check_integer
-from glrtheory.errors import GLRError
-
 from .base import IGNORE, Task
 
 MARK, QUERY = 1, 2
@@ -36,13 +33,10 @@ class Recall(Task):
 
     name = "recall"
     difficulty = "D"
+    minimums = (("D", 1), ("vocab", 4), ("length", 1))
 
-    def __post_init__(self):
-        D = check_integer(self.D, "D", 1)
-        check_integer(self.vocab, "vocab", 4)
-        check_integer(self.length, "length", 1)
-        if D > self.length - 2:
-            raise GLRError(f"recall at distance D={D} does not fit in length={self.length}: it needs >= {D + 2}")
+    def _check(self):
+        self._check_fits(self.D + 2, f"recall at distance D={self.D}")
 
     def _generate(self, rng, n):
         D, T = self.D, self.length
