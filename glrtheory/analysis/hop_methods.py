@@ -39,13 +39,19 @@ _SECTIONS = """
 """
 
 
-def _documented(**fields):
-    """Insert the sections every strategy shares (Parameters, Returns, Raises) after the summary."""
-    def decorate(fn):
+#: The strategies by name, for ``hop_diameter(p, n, method=NAME)``, in the order they are defined below.
+HOP_METHODS = {}
+
+
+def _strategy(name: str, **fields):
+    """Register the decorated function as ``HOP_METHODS[name]`` and insert the sections every strategy
+    shares (Parameters, Returns, Raises, filled with ``fields``) after its summary."""
+    def register(fn):
         summary, rest = fn.__doc__.split("\n\n", 1)
         fn.__doc__ = summary + "\n" + _SECTIONS.format(**fields) + "\n    " + rest.lstrip()
+        HOP_METHODS[name] = fn
         return fn
-    return decorate
+    return register
 
 
 def _run(impl, p, n, max_work) -> int | None:
@@ -53,9 +59,10 @@ def _run(impl, p, n, max_work) -> int | None:
     return impl(p, n, impls.HOPS_MAX_WORK if max_work is None else check_integer(max_work, "max_work", 1))
 
 
-@_documented(needs='A pattern with lag sets on both sides (``A(t) = {t - j : j in J}``, ``B(t) = {t - l : l in L}``).',
-             work='number of DP steps',
-             refuses='When a side is not a lag set, or the work would exceed ``max_work``.')
+@_strategy("lags",
+           needs='A pattern with lag sets on both sides (``A(t) = {t - j : j in J}``, ``B(t) = {t - l : l in L}``).',
+           work='number of DP steps',
+           refuses='When a side is not a lag set, or the work would exceed ``max_work``.')
 def lag_distances(p: Pattern, n: int, max_work: int | None = None) -> int | None:
     """Hop diameter of a translation-invariant pattern, from the hops by distance.
 
@@ -74,11 +81,12 @@ def lag_distances(p: Pattern, n: int, max_work: int | None = None) -> int | None
     return _run(impls._lags_impl, p, n, max_work)
 
 
-@_documented(needs='A pattern whose A(t) are intervals ending at t (diagonal, window, blocks, their '
-                   'unions).',
-             work='number of worklist steps',
-             refuses='When some A(t) is not such an interval, some reach set is not an interval, or the '
-                     'work would exceed ``max_work``.')
+@_strategy("intervals",
+           needs='A pattern whose A(t) are intervals ending at t (diagonal, window, blocks, their '
+                 'unions).',
+           work='number of worklist steps',
+           refuses='When some A(t) is not such an interval, some reach set is not an interval, or the '
+                   'work would exceed ``max_work``.')
 def interval_propagation(p: Pattern, n: int, max_work: int | None = None) -> int | None:
     """Hop diameter when every A(t) is an interval ``{lo(t), ..., t}`` and reach sets stay intervals.
 
@@ -98,10 +106,11 @@ def interval_propagation(p: Pattern, n: int, max_work: int | None = None) -> int
     return _run(impls._intervals_impl, p, n, max_work)
 
 
-@_documented(needs='A pattern whose inputs are used by intervals of states (the aligned binary counter, '
-                   'for one).',
-             work='number of worklist steps',
-             refuses='When the intervals are missing, or the work would exceed ``max_work``.')
+@_strategy("mirrored",
+           needs='A pattern whose inputs are used by intervals of states (the aligned binary counter, '
+                 'for one).',
+           work='number of worklist steps',
+           refuses='When the intervals are missing, or the work would exceed ``max_work``.')
 def mirrored_propagation(p: Pattern, n: int, max_work: int | None = None) -> int | None:
     """Hop diameter when every ``{t : s in A(t)}`` is an interval ``{s, ..., hi(s)}`` and the states reached
     from each h_x are intervals ``[x, phi_k(x)]``.
@@ -121,9 +130,10 @@ def mirrored_propagation(p: Pattern, n: int, max_work: int | None = None) -> int
     return _run(impls._mirrored_impl, p, n, max_work)
 
 
-@_documented(needs='Any pattern.',
-             work='``n * (2n + nnz_a + nnz_b)``',
-             refuses='When the work would exceed ``max_work``.')
+@_strategy("bfs",
+           needs='Any pattern.',
+           work='``n * (2n + nnz_a + nnz_b)``',
+           refuses='When the work would exceed ``max_work``.')
 def breadth_first(p: Pattern, n: int, max_work: int | None = None) -> int | None:
     """Hop diameter by breadth-first search from every input (any pattern).
 
@@ -137,8 +147,3 @@ def breadth_first(p: Pattern, n: int, max_work: int | None = None) -> int | None
     >>> breadth_first(Pattern.from_spec("kron:1,11"), 4)    # u_1 never reaches h_2
     """
     return _run(impls._bfs_impl, p, n, max_work)
-
-
-#: The strategies by name, for ``hop_diameter(p, n, method=NAME)``.
-HOP_METHODS = {"lags": lag_distances, "intervals": interval_propagation, "mirrored": mirrored_propagation,
-               "bfs": breadth_first}
