@@ -2,7 +2,15 @@
 import numpy as np
 
 from glrtheory import analysis
-from glrtheory.symbolic.costs import Bounds, evaluate
+from glrtheory.symbolic.costs import Bounds, cost_forms, evaluate
+
+
+def forms_and_lengths(p, n_max: int):
+    """The library's closed forms of p (``cost_forms``; asserts that there are some) and the lengths
+    ``1..n_max`` at which a proof checks them."""
+    forms = cost_forms(p)
+    assert forms is not None, f"{p.spec}: no closed forms"
+    return forms, np.arange(1, n_max + 1)
 
 
 def caches(p, ns) -> np.ndarray:

@@ -27,12 +27,12 @@ n <= 4096 and at n = 2^20, against the exact counts.
 import numpy as np
 import sympy as sp
 
-from glrtheory import Pattern, analysis
+from glrtheory import analysis
 from glrtheory.patterns.families import exponent
 from glrtheory.patterns.rational_power import exact_fraction
-from glrtheory.symbolic.costs import N_SYM, T_SYM, Bounds, cost_forms, evaluate
+from glrtheory.symbolic.costs import N_SYM, T_SYM, Bounds, evaluate
 
-from ._checks import agrees, same, values
+from ._checks import agrees, forms_and_lengths, same, values
 
 N = 4096
 BIG = 2**20
@@ -53,9 +53,7 @@ def derive():
 
 def check(alpha: float) -> None:
     p = exponent(alpha)
-    forms = cost_forms(p)
-    assert forms is not None, p.spec
-    ns = np.arange(1, N + 1)
+    forms, ns = forms_and_lengths(p, N)
     decode = analysis.decode_costs(p, N)
     same(f"alpha={alpha:.4g}: (1) per-token cost formula, t < {N}", values(forms.decode_cost, None, ns - 1), decode)
     total = ns + np.cumsum(p.support_b(N).counts())

@@ -36,9 +36,9 @@ import numpy as np
 import sympy as sp
 
 from glrtheory import Pattern, analysis, graph
-from glrtheory.symbolic.costs import N_SYM, T_SYM, Bounds, cost_forms, evaluate, popcount
+from glrtheory.symbolic.costs import N_SYM, T_SYM, Bounds, evaluate, popcount
 
-from ._checks import agrees, caches, same, values
+from ._checks import agrees, caches, forms_and_lengths, same, values
 
 N = 4096
 
@@ -80,8 +80,7 @@ def main() -> None:
     print(__doc__)
     derive()
     p = Pattern.from_spec("fenwick")
-    forms = cost_forms(p)
-    ns = np.arange(1, N + 1)
+    forms, ns = forms_and_lengths(p, N)
     t = np.arange(N)
     want = np.where(t <= N - 2, np.bitwise_count(t) + 1, 0)
     same("(1) live set after t = popcount(t) + 1 at n = 4096", analysis.live_profile(p, N), want)

@@ -18,7 +18,6 @@ import sympy as sp
 
 from glrtheory import Pattern
 from glrtheory import analysis as an
-from glrtheory import graph
 from glrtheory.prime_field import mixing_matrix_mod_p, rank_mod_p
 
 DERIVATION = """

@@ -25,9 +25,9 @@ import numpy as np
 import sympy as sp
 
 from glrtheory import Pattern, analysis, graph
-from glrtheory.symbolic.costs import N_SYM, T_SYM, cost_forms
+from glrtheory.symbolic.costs import N_SYM, T_SYM
 
-from ._checks import agrees, caches, same, values
+from ._checks import agrees, caches, forms_and_lengths, same, values
 
 N = 4096
 
@@ -53,8 +53,7 @@ def main() -> None:
     print(__doc__)
     derive()
     p = Pattern.from_spec("power2")
-    forms = cost_forms(p)
-    ns = np.arange(1, N + 1)
+    forms, ns = forms_and_lengths(p, N)
     n, t = N_SYM, T_SYM
     k = sp.floor(sp.log(n - 1, 2))
     agrees("(1) decode cost floor(log2 t) + 2", sp.floor(sp.log(t, 2)) + 2, forms.decode_cost, None, ns)

@@ -31,9 +31,9 @@ import numpy as np
 import sympy as sp
 
 from glrtheory import Pattern, analysis, graph
-from glrtheory.symbolic.costs import N_SYM, T_SYM, cost_forms
+from glrtheory.symbolic.costs import N_SYM, T_SYM
 
-from ._checks import agrees, caches, same, values
+from ._checks import agrees, caches, forms_and_lengths, same, values
 
 N = 4096
 D = 200_000
@@ -90,8 +90,7 @@ def main() -> None:
     print(__doc__)
     derive()
     p = Pattern.from_spec("quadratic")
-    forms = cost_forms(p)
-    ns = np.arange(1, N + 1)
+    forms, ns = forms_and_lengths(p, N)
     n, t, K = N_SYM, T_SYM, sp.floor(sp.sqrt(N_SYM - 2))
     agrees("(1) decode cost floor(sqrt(t - 1)) + 2", sp.floor(sp.sqrt(t - 1)) + 2, forms.decode_cost, None, ns)
     agrees("(1) nnz_b = (K + 1)(n - 1) - K(K + 1)(2K + 1)/6", (K + 1) * (n - 1) - K * (K + 1) * (2 * K + 1) / 6,
