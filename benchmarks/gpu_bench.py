@@ -1,6 +1,7 @@
 """Time the Triton scan on one GPU next to causal SDPA, fla's ``chunk_simple_gla`` and a copy.
 
-    python benchmarks/gpu_bench.py [--settings gpu_tune.json] [--skip-sweep] [--out benchmarks/results/gpu_triton.json]
+    python benchmarks/gpu_bench.py [--settings gpu_tune.json] [--skip-sweep] [--specs ssm,power2] [--fla-shapes]
+                                   [--out benchmarks/results/gpu_triton.json]
 
 1. Anchors at B2 T16384 H16 D128, bf16: the copy u -> h (the bandwidth every roofline uses), causal
    ``scaled_dot_product_attention`` (q, k, v ``[B, H, T, D]``), fla's ``chunk_simple_gla`` (q, k, v
@@ -12,14 +13,17 @@
 3. Length sweep T = 2^10 .. 2^17 at B1 H16 D64 (ours forward, SDPA forward): the exponent of time in T
    fitted over T >= 2^14, next to the symbolic class and the local exponent of ``total_cost_bound`` over the
    same lengths.
-Timing: ``triton.testing.do_bench`` median (CUDA events). Needs CUDA.
+4. ``--fla-shapes``: fla's ``chunk_simple_gla`` next to our matrix-state readout (``glr_readout``, q, k, v
+   ``[B, T, H, D]`` bf16, ssm and fenwick) forward, at the shapes of fla's op benchmarks (``SHAPE_CONFIGS``
+   of ``benchmarks/ops/registry.py`` in fla-org/flash-linear-attention).
+Timing: ``triton.testing.do_bench`` median (CUDA events). ``--device cpu`` (and every function's ``device``) is
+a smoke run: float32, the PyTorch scan instead of the Triton one, wall-clock medians, tiny sizes.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +31,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine  # noqa: E402
+from gpu_common import TIMING, bench, dtype_name, error, inputs, is_cuda, saver  # noqa: E402
+from gpu_fla import FLA_SHAPES, fla_gla, fla_shapes  # noqa: E402
 
 from glrtheory import Pattern  # noqa: E402
+from glrtheory.kernels.scan.op import glr_scan  # noqa: E402
 from glrtheory.kernels.scan.triton import glr_scan_triton  # noqa: E402
 from glrtheory.symbolic.costs import evaluate, theta, total_cost_bound  # noqa: E402
 
@@ -37,84 +43,66 @@ SPECS = ["ssm", "power2", "quadratic", "fenwick", "blocks"]
 SWEEP_SPECS = ["ssm", "power2", "quadratic", "fenwick"]
 
 
-def bench(fn, rep=200) -> float:
-    from triton.testing import do_bench
-    return float(do_bench(fn, warmup=25, rep=rep, return_mode="median"))
+def scan_op(device):
+    """The scan a row times: the Triton kernel on CUDA, ``glr_scan`` (its CPU backend) elsewhere."""
+    return glr_scan_triton if is_cuda(device) else glr_scan
 
 
-def inputs(spec, B, T, H, D, dtype=torch.bfloat16, grad=False):
-    tables = Pattern.from_spec(spec).tables(T)
-    wa, wb = tables[0].shape[1], tables[1].shape[1]
-    u = torch.randn(B, T, H, D, device="cuda", dtype=dtype)
-    a = (torch.rand(B, T, H, wa, device="cuda") + 0.5).to(dtype)
-    b = ((torch.rand(B, T, H, wb, device="cuda") * 2 - 1) / max(1, wb)).to(dtype)
-    if grad:
-        u, a, b = (x.requires_grad_() for x in (u, a, b))
-    return tables, u, a, b
-
-
-def ours(spec, B, T, H, D, copy_gbps) -> dict:
-    tables, u, a, b = inputs(spec, B, T, H, D, grad=True)
+def ours(spec, B, T, H, D, copy_gbps, device="cuda", dtype=torch.bfloat16) -> dict:
+    tables, u, a, b = inputs(spec, B, T, H, D, dtype=dtype, grad=True, device=device)
     nnz = sum(int((t >= 0).sum()) for t in tables)
-    row = dict(op=f"glr_scan_triton {spec}", B=B, T=T, H=H, D=D, dtype="bfloat16", nnz=nnz)
+    scan = scan_op(device)
+    row = dict(op=f"{scan.__name__} {spec}", B=B, T=T, H=H, D=D, dtype=dtype_name(dtype), nnz=nnz)
     try:
         with torch.no_grad():
-            glr_scan_triton(u, a, b, tables)
-            row["ms"] = bench(lambda: glr_scan_triton(u, a, b, tables))
+            scan(u, a, b, tables)
+            row["ms"] = bench(lambda: scan(u, a, b, tables), device=device)
         g = torch.randn_like(u)
-        row["ms_fwd_bwd"] = bench(lambda: glr_scan_triton(u, a, b, tables).backward(g))
+        row["ms_fwd_bwd"] = bench(lambda: scan(u, a, b, tables).backward(g), device=device)
     except Exception as e:           # record, do not hide
-        row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
-    el = 2                            # bytes per bf16 element
+        row["error"] = error(e)
+    el = u.element_size()
     fwd = el * (2 * u.numel() + a.numel() + b.numel())
     row.update(bytes=fwd, bytes_fwd_bwd=fwd + el * (4 * u.numel() + 2 * (a.numel() + b.numel())))
     row.update(floor_ms=row["bytes"] / copy_gbps / 1e6, floor_ms_fwd_bwd=row["bytes_fwd_bwd"] / copy_gbps / 1e6)
-    if "ms" in row:
-        row.update(over_floor=row["ms"] / row["floor_ms"], over_floor_fwd_bwd=row["ms_fwd_bwd"] / row["floor_ms_fwd_bwd"])
+    for key in ("", "_fwd_bwd"):
+        if "ms" + key in row:
+            row["over_floor" + key] = row["ms" + key] / row["floor_ms" + key]
     return row
 
 
-def sdpa(B, T, H, D, backward=True) -> dict:
-    q, k, v = (torch.randn(B, H, T, D, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
-    row = dict(op="sdpa causal", B=B, T=T, H=H, D=D, dtype="bfloat16")
+def copy_row(B, T, H, D, device="cuda", dtype=torch.bfloat16) -> dict:
+    """The copy u -> h of ``[B, T, H, D]``: the bandwidth (bytes read and written per second) rooflines use."""
+    u = torch.randn(B, T, H, D, device=device, dtype=dtype)
+    h = torch.empty_like(u)
+    ms = bench(lambda: h.copy_(u), device=device)
+    nbytes = 2 * u.numel() * u.element_size()
+    return dict(op="copy u->h", B=B, T=T, H=H, D=D, dtype=dtype_name(dtype), ms=ms, bytes=nbytes,
+                GB_per_s=nbytes / ms / 1e6)
+
+
+def sdpa(B, T, H, D, backward=True, device="cuda", dtype=torch.bfloat16) -> dict:
+    q, k, v = (torch.randn(B, H, T, D, device=device, dtype=dtype, requires_grad=True) for _ in range(3))
+    row = dict(op="sdpa causal", B=B, T=T, H=H, D=D, dtype=dtype_name(dtype))
     with torch.no_grad():
-        row["ms"] = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+        row["ms"] = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), device=device)
     if backward:
         g = torch.randn_like(q)
-        row["ms_fwd_bwd"] = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g))
+        row["ms_fwd_bwd"] = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g),
+                                  device=device)
     return row
 
 
-def fla_gla(B, T, H, D) -> dict:
-    row = dict(op="fla chunk_simple_gla", B=B, T=T, H=H, D=D, dtype="bfloat16")
-    try:
-        import fla
-        from fla.ops.simple_gla import chunk_simple_gla
-        row["fla"] = getattr(fla, "__version__", "?")
-        q, k, v = (torch.randn(B, T, H, D, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
-        gl = F.logsigmoid(torch.randn(B, T, H, device="cuda", dtype=torch.float32)).requires_grad_()
-        with torch.no_grad():
-            row["ms"] = bench(lambda: chunk_simple_gla(q, k, v, gl)[0])
-        try:
-            g = torch.randn_like(v)
-            row["ms_fwd_bwd"] = bench(lambda: chunk_simple_gla(q, k, v, gl)[0].backward(g))
-        except Exception as e:
-            row["backward_error"] = f"{type(e).__name__}: {str(e)[:300]} (forward only compared)"
-    except Exception as e:
-        row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
-    return row
-
-
-def sweep(lengths, B, H, D) -> list[dict]:
+def sweep(lengths, B, H, D, device="cuda", dtype=torch.bfloat16) -> list[dict]:
     rows = []
+    scan = scan_op(device)
     for T in lengths:
         for spec in SWEEP_SPECS:
-            tables, u, a, b = inputs(spec, B, T, H, D)
+            tables, u, a, b = inputs(spec, B, T, H, D, dtype=dtype, device=device)
             with torch.no_grad():
-                glr_scan_triton(u, a, b, tables)
-                rows.append(dict(op=spec, T=T, ms=bench(lambda: glr_scan_triton(u, a, b, tables), rep=50)))
-            del u, a, b
-        rows.append(dict(sdpa(B, T, H, D, backward=False), op="sdpa"))
+                scan(u, a, b, tables)
+                rows.append(dict(op=spec, T=T, ms=bench(lambda: scan(u, a, b, tables), rep=50, device=device)))
+        rows.append(dict(sdpa(B, T, H, D, backward=False, device=device, dtype=dtype), op="sdpa"))
     return rows
 
 
@@ -138,52 +126,54 @@ def fit(rows, lengths) -> list[dict]:
     return out
 
 
+def apply_settings(path) -> dict:
+    """Set the Triton scan's launch settings to the ``gpu_tune.py`` row (JSON at path) with the fastest power2
+    forward + backward; returns the settings in force."""
+    from glrtheory.kernels.scan import triton as backend
+    if path:
+        rows = [r for r in json.loads(Path(path).read_text())["rows"] if r["spec"] == "power2" and "ms_fwd_bwd" in r]
+        best = min(rows, key=lambda r: r["ms_fwd_bwd"])
+        backend.GPU.update({k: best[k] for k in ("BD", "JB", "E", "warps")})
+        backend.DEFAULT_CHUNK = best["chunk"]
+    return dict(backend.GPU, chunk=backend.DEFAULT_CHUNK)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu_triton.json"))
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--specs", default=",".join(SPECS), help="comma-separated specs of ours")
+    ap.add_argument("--shape", default="2,16384,16,128", help="B,T,H,D of the rows")
+    ap.add_argument("--fla-shapes", action="store_true", help="also fla's benchmark shapes (forward, see above)")
     ap.add_argument("--settings", help="gpu_tune.py JSON: use the setting with the fastest power2 fwd+bwd")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu: a smoke run (float32, the PyTorch scan, sweep T = 2^4 .. 2^6)")
     args = ap.parse_args(argv)
-    from glrtheory.kernels.scan import triton as backend
-    if args.settings:
-        rows = [r for r in json.loads(Path(args.settings).read_text())["rows"]
-                if r["spec"] == "power2" and "ms_fwd_bwd" in r]
-        best = min(rows, key=lambda r: r["ms_fwd_bwd"])
-        backend.GPU.update({k: best[k] for k in ("BD", "JB", "E", "warps")})
-        backend.DEFAULT_CHUNK = best["chunk"]
-    if not torch.cuda.is_available():
-        print("needs CUDA", file=sys.stderr)
-        return 2
-    t0 = time.perf_counter()
-    B, T, H, D = 2, 16384, 16, 128
-    u = torch.randn(B, T, H, D, device="cuda", dtype=torch.bfloat16)
-    h = torch.empty_like(u)
-    copy_ms = bench(lambda: h.copy_(u))
-    copy_gbps = 2 * u.numel() * 2 / copy_ms / 1e6
-    rows = [dict(op="copy u->h", B=B, T=T, H=H, D=D, dtype="bfloat16", ms=copy_ms, bytes=4 * u.numel(),
-                 GB_per_s=copy_gbps)]
-    del u, h
-    rows.append(sdpa(B, T, H, D))
-    rows.append(fla_gla(B, T, H, D))
-    for spec in SPECS:
-        rows.append(ours(spec, B, T, H, D, copy_gbps))
+    device = args.device
+    dtype = torch.bfloat16 if is_cuda(device) else torch.float32          # the CPU scan takes no bf16
+    save = saver(args.out, "gpu_bench.py")
+    result = dict(settings=apply_settings(args.settings), timing=TIMING, rows=[])
+    rows = result["rows"]
+    B, T, H, D = map(int, args.shape.split(","))
+    rows.append(copy_row(B, T, H, D, device, dtype))
+    copy_gbps = rows[-1]["GB_per_s"]
+    for make in (lambda: sdpa(B, T, H, D, device=device, dtype=dtype), lambda: fla_gla(B, T, H, D, device=device),
+                 *(lambda s=s: ours(s, B, T, H, D, copy_gbps, device, dtype) for s in args.specs.split(","))):
+        rows.append(make())
         print(rows[-1], flush=True)
-    lengths = [2**k for k in range(10, 18)]
-    sweep_rows = [] if args.skip_sweep else sweep(lengths, 1, 16, 64)
-    prop = torch.cuda.get_device_properties(0)
-    import triton
-    header = dict(machine(), gpu=prop.name, multiprocessors=prop.multi_processor_count, triton=triton.__version__,
-                  cuda=torch.version.cuda)
-    result = dict(machine=header, settings=dict(backend.GPU, chunk=backend.DEFAULT_CHUNK), command="python benchmarks/gpu_bench.py",
-                  timing="triton.testing.do_bench median (CUDA events), warmup 25 ms",
-                  rows=rows, sweep=dict(shape="B1 H16 D64 bf16, forward", rows=sweep_rows,
-                                        fits=fit(sweep_rows, lengths)),
-                  seconds=time.perf_counter() - t0)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    for r in rows:
-        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
-    for f in result["sweep"]["fits"]:
+        save(result)
+    if args.fla_shapes:
+        shapes = FLA_SHAPES if is_cuda(device) else [(1, 16, 2, 8)]
+        result["fla_shapes"] = dict(note="forward only; ours: glr_readout (matrix state)",
+                                    rows=fla_shapes(shapes, device=device, dtype=dtype))
+        save(result)
+    if not args.skip_sweep:
+        lengths = [2**k for k in (range(10, 18) if is_cuda(device) else range(4, 7))]
+        sweep_rows = sweep(lengths, 1, 16, 64, device, dtype)
+        result["sweep"] = dict(shape=f"B1 H16 D64 {dtype_name(dtype)}, forward", rows=sweep_rows,
+                               fits=fit(sweep_rows, lengths))
+        save(result)
+    for f in result.get("sweep", {}).get("fits", []):
         print(f)
     return 0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_bench import bench, inputs  # noqa: E402
+from gpu_common import bench, inputs  # noqa: E402
 
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 

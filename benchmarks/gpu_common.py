@@ -1,0 +1,122 @@
+"""Shared by the GPU benchmark scripts: the timer, peak memory, errors as rows record them, the machine
+header with the GPU, and random scan inputs. Every function also runs on the CPU (``device``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402
+
+from glrtheory import Pattern  # noqa: E402
+
+
+#: How ``bench`` times, for the JSON.
+TIMING = "triton.testing.do_bench median (CUDA events, warm-up 25 ms) on CUDA; wall-clock median of 3 elsewhere"
+
+
+def is_cuda(device) -> bool:
+    return torch.device(device).type == "cuda"
+
+
+def sync(device) -> None:
+    """Wait for the device (CUDA) to finish what it was given; nothing on the CPU."""
+    if is_cuda(device):
+        torch.cuda.synchronize(device)
+
+
+def bench(fn, rep=200, device="cuda") -> float:
+    """Median ms of ``fn()``: ``triton.testing.do_bench`` (CUDA events, warm-up 25 ms, ``rep`` ms) on CUDA,
+    else the wall-clock median of 3 calls after one warm-up call."""
+    if is_cuda(device):
+        from triton.testing import do_bench
+        return float(do_bench(fn, warmup=25, rep=rep, return_mode="median"))
+    fn()
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def peak_bytes(fn, device) -> dict:
+    """``torch.cuda.max_memory_allocated`` over one call of ``fn`` (after ``reset_peak_memory_stats``), and the
+    same less what was allocated before the call; ``{}`` on the CPU (not measured)."""
+    if not is_cuda(device):
+        return {}
+    sync(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    sync(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    return dict(peak_bytes=peak, peak_bytes_over_start=peak - before)
+
+
+def free(device) -> None:
+    """Give cached CUDA blocks back between rows (so one row's peak does not hold the next one's memory)."""
+    if is_cuda(device):
+        torch.cuda.empty_cache()
+
+
+def parser(doc: str, name: str, specs) -> argparse.ArgumentParser:
+    """Arguments every row-by-row GPU script takes: ``--out`` (default ``results/gpu_<name>.json``), ``--specs``
+    and ``--device`` (CUDA where there is one)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / f"gpu_{name}.json"))
+    ap.add_argument("--specs", default=",".join(specs))
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return ap
+
+
+def saver(path, script: str):
+    """``save(result)``: write ``result`` with the machine header, the command and the seconds since this call
+    as JSON at path (called after every row, so a run cut short keeps what it measured)."""
+    t0 = time.perf_counter()
+    head = dict(machine=gpu_header(), command=f"python benchmarks/{script} " + " ".join(sys.argv[1:]))
+
+    def save(result: dict) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(dict(head, **result, seconds=time.perf_counter() - t0), indent=1,
+                                         default=float))
+    return save
+
+
+def error(e: BaseException) -> str:
+    """An exception as a row records it (type and the start of the message)."""
+    return f"{type(e).__name__}: {str(e)[:300]}"
+
+
+def dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def gpu_header() -> dict:
+    """``machine()`` plus, where CUDA is there, the GPU, its multiprocessors, Triton and CUDA versions."""
+    header = machine()
+    if torch.cuda.is_available():
+        import triton
+        prop = torch.cuda.get_device_properties(0)
+        header.update(gpu=prop.name, multiprocessors=prop.multi_processor_count, triton=triton.__version__,
+                      cuda=torch.version.cuda)
+    return header
+
+
+def inputs(spec, B, T, H, D, dtype=torch.bfloat16, grad=False, device="cuda"):
+    """The pattern's tables at T and random ``u [B, T, H, D]``, ``a`` in [0.5, 1.5), ``b`` with rows of
+    absolute sum < 1 (a stable recurrence)."""
+    tables = Pattern.from_spec(spec).tables(T)
+    wa, wb = tables[0].shape[1], tables[1].shape[1]
+    u = torch.randn(B, T, H, D, device=device, dtype=dtype)
+    a = (torch.rand(B, T, H, wa, device=device) + 0.5).to(dtype)
+    b = ((torch.rand(B, T, H, wb, device=device) * 2 - 1) / max(1, wb)).to(dtype)
+    if grad:
+        u, a, b = (x.requires_grad_() for x in (u, a, b))
+    return tables, u, a, b

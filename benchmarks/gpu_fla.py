@@ -1,0 +1,82 @@
+"""fla's ``chunk_simple_gla`` (matrix state, per-head decay) next to our matrix-state readout ``glr_readout``,
+forward, at the shapes fla's own op benchmarks use: ``SHAPE_CONFIGS`` of ``benchmarks/ops/registry.py`` in
+fla-org/flash-linear-attention (commit 0080966f94e98296476b53d381d9144350ec7691), bf16, q, k, v
+``[B, T, H, D]``, log-decay g ``[B, T, H]`` (``logsigmoid`` of a normal sample, as fla's registry makes it).
+
+    python benchmarks/gpu_bench.py --fla-shapes ...       (rows under "fla_shapes" of its JSON)
+
+Where fla is not installed (or there is no CUDA) its rows say so and ours still run.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gpu_common import bench, dtype_name, error, inputs, is_cuda
+
+from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm
+
+#: (B, T, H, D) of fla's op benchmarks.
+FLA_SHAPES = [(1, 8192, 96, 128), (2, 16384, 16, 128), (4, 2048, 16, 128), (4, 4096, 64, 128), (8, 2048, 32, 256),
+              (8, 1024, 8, 64)]
+#: Our patterns compared with it: the same first-order recurrence (ssm), and fenwick (log-linear-like).
+FLA_SPECS = ["ssm", "fenwick"]
+
+
+def fla_gla(B, T, H, D, backward=True, device="cuda") -> dict:
+    """fla's ``chunk_simple_gla`` forward (and forward + backward, or why not); a row saying why where fla is
+    missing or CUDA is not there (fla's kernels need it)."""
+    row = dict(op="fla chunk_simple_gla", B=B, T=T, H=H, D=D, dtype="bfloat16")
+    try:
+        import fla
+        from fla.ops.simple_gla import chunk_simple_gla
+    except ImportError as e:
+        return dict(row, skipped=f"fla is not installed ({error(e)})")
+    if not is_cuda(device):
+        return dict(row, skipped="fla's kernels need CUDA")
+    try:
+        row["fla"] = getattr(fla, "__version__", "?")
+        q, k, v = (torch.randn(B, T, H, D, device=device, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+        gl = F.logsigmoid(torch.randn(B, T, H, device=device, dtype=torch.float32)).requires_grad_()
+        with torch.no_grad():
+            row["ms"] = bench(lambda: chunk_simple_gla(q, k, v, gl)[0])
+        if backward:
+            try:
+                g = torch.randn_like(v)
+                row["ms_fwd_bwd"] = bench(lambda: chunk_simple_gla(q, k, v, gl)[0].backward(g))
+            except Exception as e:
+                row["backward_error"] = f"{error(e)} (forward only compared)"
+    except Exception as e:
+        row["error"] = error(e)
+    return row
+
+
+def readout_forward(spec, B, T, H, D, device="cuda", dtype=torch.bfloat16) -> dict:
+    """``glr_readout`` forward (q, k, v ``[B, T, H, D]``, the pattern's random stable a, b) and the algorithm
+    it runs."""
+    row = dict(op=f"glr_readout {spec}", B=B, T=T, H=H, D=D, dtype=dtype_name(dtype))
+    try:
+        tables, k, a, b = inputs(spec, B, T, H, D, dtype=dtype, device=device)
+        row["readout_algorithm"], row["cost_class"] = readout_algorithm(tables)
+        q, v = torch.randn_like(k) * D ** -0.5, torch.randn_like(k)
+        with torch.no_grad():
+            row["ms"] = bench(lambda: glr_readout(q, k, v, a, b, tables), rep=100, device=device)
+    except Exception as e:
+        row["error"] = error(e)
+    return row
+
+
+def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bfloat16) -> list[dict]:
+    """Forward at fla's benchmark shapes: fla's ``chunk_simple_gla`` (where installed) and ``glr_readout``
+    for each spec, with ``over_fla`` = ours / fla where both ran."""
+    rows = []
+    for B, T, H, D in shapes:
+        ref = fla_gla(B, T, H, D, backward=False, device=device)
+        rows.append(ref)
+        for spec in specs:
+            row = readout_forward(spec, B, T, H, D, device=device, dtype=dtype)
+            if "ms" in row and "ms" in ref:
+                row["over_fla"] = row["ms"] / ref["ms"]
+            rows.append(row)
+            print(row, flush=True)
+    return rows

@@ -1,0 +1,158 @@
+"""``GLRMixer(readout=True)`` as a layer, forward + backward, next to ``nn.MultiheadAttention`` (issue 12's layer
+target: forward + backward at or below attention's, peak memory at most 4 GiB).
+
+    python benchmarks/gpu_layer.py [--specs ssm,fenwick,power2,blocks] [--shape 8,2048,1024,8] [--out PATH]
+
+Shape B8 T2048, d_model 1024, 8 heads (d_head = d_key = 128), float32 parameters and input ``x [B, T, d_model]``.
+Ours runs under ``torch.autocast(bfloat16)`` (the mixer computes scores, softmax and scan in float32 inside);
+where that raises, the row records the error and a second row times the layer without autocast (float32).
+Attention: ``nn.MultiheadAttention(d_model, heads, batch_first=True)`` with the causal mask (``attn_mask`` and
+``is_causal=True``, ``need_weights=False``: PyTorch hands it to SDPA), in float32 and under bf16 autocast.
+Each row: median ms of the forward (no grad) and of forward + backward (``y.backward(g)``), the peak memory of
+one forward + backward (``max_memory_allocated`` after ``reset_peak_memory_stats``), and for ours the readout
+algorithm ``glr_readout`` runs (``readout_algorithm``). ``verdicts`` computes the targets from those numbers,
+each against the attention row of the same precision (bf16 autocast or float32).
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_common import TIMING, bench, error, free, parser, peak_bytes, saver  # noqa: E402
+
+from glrtheory.kernels.layers import GLRMixer  # noqa: E402
+from glrtheory.kernels.scan.readout import readout_algorithm  # noqa: E402
+
+SPECS = ("ssm", "fenwick", "power2", "blocks")
+SHAPE = dict(B=8, T=2048, d_model=1024, heads=8)
+#: The peak-memory target of one forward + backward.
+PEAK_TARGET_BYTES = 4 * 2**30
+
+
+def _autocast(device, on: bool):
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
+
+
+def _time(row: dict, layer, x, device, autocast: bool, rep: int) -> dict:
+    """Fill ``ms_fwd``, ``ms_fwd_bwd`` and the peak memory of one forward + backward of ``layer(x)``."""
+    g = torch.randn_like(x)
+
+    def forward():
+        with _autocast(device, autocast):
+            return layer(x)
+
+    def forward_backward():
+        forward().backward(g)
+
+    forward_backward()                                     # compile, allocate, and fail here if it fails
+    with torch.no_grad():
+        row["ms_fwd"] = bench(forward, rep=rep, device=device)
+    row["ms_fwd_bwd"] = bench(forward_backward, rep=rep, device=device)
+    row.update(peak_bytes(forward_backward, device))
+    return row
+
+
+def mixer_rows(spec, B, T, d_model, heads, device="cuda", rep=100) -> list[dict]:
+    """Ours under bf16 autocast; if that raises, the error and a float32 row."""
+    mixer = GLRMixer(spec, d_model, heads, readout=True, device=device)
+    x = torch.randn(B, T, d_model, device=device, requires_grad=True)
+    name, cls = readout_algorithm(mixer.tables(T))
+    rows = []
+    for autocast in (True, False):
+        row = dict(op=f"GLRMixer {spec} readout", spec=spec, B=B, T=T, d_model=d_model, heads=heads,
+                   precision="bf16 autocast" if autocast else "float32", readout_algorithm=name, cost_class=cls)
+        rows.append(row)
+        try:
+            _time(row, mixer, x, device, autocast, rep)
+            return rows
+        except Exception as e:                             # record, do not hide
+            row["error"] = error(e)
+            x.grad = None
+    return rows
+
+
+class CausalMHA(nn.Module):
+    """``nn.MultiheadAttention`` self-attention with the causal mask (``need_weights=False``)."""
+
+    def __init__(self, d_model, heads, T, device):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(d_model, heads, batch_first=True, device=device)
+        self.register_buffer("mask", torch.ones(T, T, dtype=torch.bool, device=device).triu(1))
+
+    def forward(self, x):
+        return self.mha(x, x, x, attn_mask=self.mask, is_causal=True, need_weights=False)[0]
+
+
+def mha_rows(B, T, d_model, heads, device="cuda", rep=100) -> list[dict]:
+    """Causal ``nn.MultiheadAttention``, float32 and under bf16 autocast."""
+    layer = CausalMHA(d_model, heads, T, device)
+    x = torch.randn(B, T, d_model, device=device, requires_grad=True)
+    rows = []
+    for autocast in (False, True):
+        row = dict(op="nn.MultiheadAttention causal", B=B, T=T, d_model=d_model, heads=heads,
+                   precision="bf16 autocast" if autocast else "float32")
+        try:
+            _time(row, layer, x, device, autocast, rep)
+        except Exception as e:
+            row["error"] = error(e)
+        rows.append(row)
+    return rows
+
+
+def verdicts(rows: list[dict], peak_target: int = PEAK_TARGET_BYTES) -> list[dict]:
+    """Per row of ours with a forward + backward time: its ratio to attention of the same precision, and
+    the targets ``fwd_bwd <= attention`` and ``peak <= peak_target`` (None where a number is missing)."""
+    anchors = {r["precision"]: r for r in rows if r["op"].startswith("nn.MultiheadAttention") and "ms_fwd_bwd" in r}
+    out = []
+    for r in rows:
+        if not r["op"].startswith("GLRMixer") or "ms_fwd_bwd" not in r:
+            continue
+        ref = anchors.get(r["precision"])
+        ratio = r["ms_fwd_bwd"] / ref["ms_fwd_bwd"] if ref else None
+        time_ok = None if ratio is None else ratio <= 1.0
+        peak_ok = r["peak_bytes"] <= peak_target if "peak_bytes" in r else None
+        met = None if None in (time_ok, peak_ok) else time_ok and peak_ok
+        out.append(dict(spec=r["spec"], precision=r["precision"], readout_algorithm=r.get("readout_algorithm"),
+                        fwd_bwd_over_mha=ratio, fwd_bwd_at_or_below_mha=time_ok,
+                        peak_gib=r["peak_bytes"] / 2**30 if "peak_bytes" in r else None,
+                        peak_at_most_4gib=peak_ok, targets_met=met))
+    return out
+
+
+def run(specs=SPECS, B=SHAPE["B"], T=SHAPE["T"], d_model=SHAPE["d_model"], heads=SHAPE["heads"], device="cuda",
+        rep=100, save=None) -> dict:
+    """Attention rows, then ours per spec; ``save(result)`` after every row (a run cut short keeps them)."""
+    result = dict(shape=dict(B=B, T=T, d_model=d_model, heads=heads), timing=TIMING, rows=[], verdicts=[],
+                  peak_target_bytes=PEAK_TARGET_BYTES)
+
+    def add(rows):
+        result["rows"] += rows
+        result["verdicts"] = verdicts(result["rows"])
+        for r in rows:
+            print(r, flush=True)
+        if save is not None:
+            save(result)
+
+    add(mha_rows(B, T, d_model, heads, device, rep))
+    for spec in specs:
+        add(mixer_rows(spec, B, T, d_model, heads, device, rep))
+        free(device)
+    return result
+
+
+def main(argv=None) -> int:
+    ap = parser(__doc__, "layer", SPECS)
+    ap.add_argument("--shape", default=",".join(map(str, SHAPE.values())), help="B,T,d_model,heads")
+    args = ap.parse_args(argv)
+    shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
+    run(args.specs.split(","), **shape, device=args.device, save=saver(args.out, "gpu_layer.py"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

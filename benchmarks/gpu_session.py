@@ -1,0 +1,59 @@
+"""Gather one ``gpu_session.sh`` run into one JSON: each part's own JSON, its exit status and seconds, the
+pytest summary line, and the machine.
+
+    python benchmarks/gpu_session.py OUT_DIR       (reads OUT_DIR/parts.txt and OUT_DIR/part_*.json)
+
+The machine header is the first part's (each benchmark part records ``gpu_common.gpu_header()``).
+``parts.txt`` has a line ``NAME EXIT_STATUS SECONDS`` per part (written by the shell script); the part JSONs are
+folded into ``OUT_DIR/gpu_session.json`` and removed. Exit status 124 or 130 after a ``timeout`` means the part
+was cut at its time cap: what it wrote before (every part saves after each row) is kept.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+#: Exit statuses of a part that ``timeout -s INT`` cut (Python's KeyboardInterrupt exits 130; pytest's 2).
+CUT = {124, 130, 137}
+
+
+def pytest_summary(text: str) -> dict:
+    """The counts of pytest's last summary line (``3 passed, 1 failed in 4.2s`` -> passed 3, failed 1), and
+    the test ids that failed (``FAILED id`` lines)."""
+    lines = [ln for ln in text.splitlines() if re.match(r"=+ .* in [\d.]+s.* =+$", ln)]
+    counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|errors?|skipped|deselected)", lines[-1])} if lines else {}
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", text, re.M)
+    return dict(summary=lines[-1].strip("= ") if lines else None, counts=counts, failed=failed)
+
+
+def merge(out: Path, budget_s: float | None = None) -> dict:
+    """Fold the parts in ``out`` into ``out/gpu_session.json`` (module docstring); returns the result."""
+    result = dict(machine=None, budget_s=budget_s, parts={})
+    listing = out / "parts.txt"
+    for line in listing.read_text().splitlines() if listing.exists() else []:
+        name, status, seconds = line.split()
+        part = dict(exit_status=int(status), seconds=float(seconds), cut_at_time_cap=int(status) in CUT)
+        path = out / f"part_{name}.json"
+        if path.exists():
+            try:
+                part["result"] = json.loads(path.read_text())
+                path.unlink()
+            except json.JSONDecodeError as e:                   # keep the file for a reader
+                part["result_error"] = f"{path.name}: {e}"
+        text = out / f"{name}.txt"
+        if name == "pytest" and text.exists():
+            part["result"] = pytest_summary(text.read_text())
+        result["parts"][name] = part
+        if result["machine"] is None and isinstance(part.get("result"), dict):
+            result["machine"] = part["result"].get("machine")     # every benchmark part records it
+    listing.unlink(missing_ok=True)
+    (out / "gpu_session.json").write_text(json.dumps(result, indent=1, default=float))
+    return result
+
+
+if __name__ == "__main__":
+    budget = float(sys.argv[2]) if len(sys.argv) > 2 else None
+    merged = merge(Path(sys.argv[1]), budget)
+    print({k: (v["exit_status"], v["seconds"]) for k, v in merged["parts"].items()})

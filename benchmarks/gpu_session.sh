@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# One device call for issue 12, about BUDGET seconds of compute on one H200, everything into $OUT:
+#   OUT=/some/folder bash benchmarks/gpu_session.sh
+# Parts, in order of value, each in its own process under a hard time cap (timeout -s INT, then KILL 5 s
+# later; every part saves its JSON after each row, so a cut part keeps what it measured), none stopping the others:
+#   scan    power2, ssm, fenwick forward and forward + backward at B2 T16384 H16 D128 bf16, with the copy and
+#           causal SDPA (gpu_bench.py, settings from results/gpu_tune.json, no sweep, no tune); fla rows say
+#           "not installed" where fla is missing;
+#   layer   GLRMixer(readout=True) B8 T2048 d_model 1024 8 heads vs nn.MultiheadAttention (gpu_layer.py);
+#   decode  GLRMixer.step latency at contexts 2^10, 2^14, 2^17, 2^20 (gpu_decode.py; rows predicted past its
+#           budget are skipped and listed);
+#   pytest  the CUDA tests (-m gpu) of the Triton and readout test files, verbose, into $OUT/pytest.txt
+#           (whatever time is left).
+# Then gpu_session.py folds the parts into $OUT/gpu_session.json. Files in $OUT: gpu_session.json,
+# pytest.txt, session.log (every part's output).
+# The image's pip cannot install the package editable, so glrtheory.kernels is imported from source through a
+# symlink glrtheory/kernels -> ../kernels (pyproject.toml maps the package glrtheory.kernels to kernels/).
+# A smoke run on a CPU: SCAN_ARGS="--device cpu --shape 1,16,2,4" LAYER_ARGS="--device cpu --shape 1,16,8,2"
+# DECODE_ARGS="--device cpu --contexts 4,6 --steps 4" PYTEST_FILES=tests/test_gpu_bench.py OUT=/tmp/s bash benchmarks/gpu_session.sh
+set -u
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+PY=${PY:-python3}
+OUT=${OUT:-gpu_session_out}
+BUDGET=${BUDGET:-150}          # seconds of compute for the whole script
+CAP_SCAN=${CAP_SCAN:-40}
+CAP_LAYER=${CAP_LAYER:-45}
+CAP_DECODE=${CAP_DECODE:-30}
+PYTEST_K=${PYTEST_K:-"not (65536 and (quadratic or blocks))"}
+PYTEST_FILES=${PYTEST_FILES:-"tests/test_kernels_triton.py $(ls tests/test_readout*.py | tr '\n' ' ')"}
+mkdir -p "$OUT"
+LOG="$OUT/session.log"
+: > "$OUT/parts.txt"
+if [ ! -e glrtheory/kernels ]; then
+  ln -sfn ../kernels glrtheory/kernels
+  trap 'rm -f glrtheory/kernels' EXIT
+fi
+left() { echo $(( BUDGET - SECONDS )); }
+# cap T: T seconds, or what is left of the budget less 10 (the KILL margin and the merge), at least 1
+cap() { local t=$1 l=$(( $(left) - 10 )); [ "$l" -lt "$t" ] && t=$l; [ "$t" -lt 1 ] && t=1; echo "$t"; }
+# part NAME CAP OUTPUT_FILE COMMAND...: run under the cap, record "NAME EXIT_STATUS SECONDS" in parts.txt
+part() {
+  local name=$1 t s rc; t=$(cap "$2"); local file=$3; shift 3
+  s=$SECONDS
+  echo "== $name: cap ${t} s, $(left) s of the budget left: $*" >> "$LOG"
+  timeout -s INT -k 5 "$t" "$@" >> "$file" 2>&1
+  rc=$?
+  echo "$name $rc $(( SECONDS - s ))" >> "$OUT/parts.txt"
+  echo "== $name: exit $rc after $(( SECONDS - s )) s" >> "$LOG"
+}
+{ nvidia-smi -L; $PY -c 'import sys, torch, triton; print(sys.version.split()[0], torch.__version__, triton.__version__, torch.cuda.is_available())'; } >> "$LOG" 2>&1
+
+part scan "$CAP_SCAN" "$LOG" $PY benchmarks/gpu_bench.py --settings benchmarks/results/gpu_tune.json --skip-sweep \
+  --specs power2,ssm,fenwick --out "$OUT/part_scan.json" ${SCAN_ARGS:-}
+part layer "$CAP_LAYER" "$LOG" $PY benchmarks/gpu_layer.py --out "$OUT/part_layer.json" ${LAYER_ARGS:-}
+part decode "$CAP_DECODE" "$LOG" $PY benchmarks/gpu_decode.py --budget $(( $(cap "$CAP_DECODE") - 8 )) \
+  --out "$OUT/part_decode.json" ${DECODE_ARGS:-}
+part pytest "$BUDGET" "$OUT/pytest.txt" $PY -m pytest -m gpu -v -p no:cacheprovider -k "$PYTEST_K" $PYTEST_FILES
+$PY benchmarks/gpu_session.py "$OUT" "$BUDGET" >> "$LOG" 2>&1
+echo "total ${SECONDS} s" >> "$LOG"
+tail -n 3 "$LOG"

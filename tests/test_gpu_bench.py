@@ -1,0 +1,151 @@
+"""The GPU benchmark scripts' functions, on the CPU at tiny sizes: their rows carry the fields the device
+run's JSON needs, and every verdict is computed from the numbers (a faster or slower fake row flips it)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("triton")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gpu_bench  # noqa: E402
+import gpu_decode  # noqa: E402
+import gpu_fla  # noqa: E402
+import gpu_layer  # noqa: E402
+import gpu_session  # noqa: E402
+
+from glrtheory import Pattern  # noqa: E402
+from glrtheory.analysis import cache_peak  # noqa: E402
+from glrtheory.kernels.torch import readout_algorithm  # noqa: E402
+
+TINY = dict(B=1, T=16, d_model=8, heads=2)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_layer_rows_and_verdicts_on_the_cpu():
+    result = gpu_layer.run(("ssm", "fenwick"), **TINY, device="cpu")
+    rows = result["rows"]
+    mha = [r for r in rows if r["op"].startswith("nn.MultiheadAttention")]
+    assert [r["precision"] for r in mha] == ["float32", "bf16 autocast"]
+    assert all(r["ms_fwd"] > 0 and r["ms_fwd_bwd"] > 0 for r in mha)
+    for spec in ("ssm", "fenwick"):
+        ours = [r for r in rows if r.get("spec") == spec]
+        assert ours[0]["precision"] == "bf16 autocast"
+        assert all(r["readout_algorithm"] == readout_algorithm(Pattern.from_spec(spec).tables(16))[0] for r in ours)
+        timed = [r for r in ours if "ms_fwd_bwd" in r]
+        assert len(timed) == 1 and all("error" in r for r in ours if r is not timed[0])   # a fallback only after an error
+        verdict = [v for v in result["verdicts"] if v["spec"] == spec]
+        anchor = next(r for r in mha if r["precision"] == timed[0]["precision"])
+        assert verdict[0]["fwd_bwd_over_mha"] == pytest.approx(timed[0]["ms_fwd_bwd"] / anchor["ms_fwd_bwd"])
+        assert verdict[0]["peak_at_most_4gib"] is None and verdict[0]["targets_met"] is None  # no CUDA peak
+
+
+def _layer(ms, peak=None, precision="bf16 autocast", op="GLRMixer x readout"):
+    return dict(op=op, spec="x", precision=precision, ms_fwd_bwd=ms, **({} if peak is None else dict(peak_bytes=peak)))
+
+
+def test_layer_verdicts_follow_the_numbers():
+    mha = [_layer(10.0, op="nn.MultiheadAttention causal"), _layer(30.0, op="nn.MultiheadAttention causal",
+                                                                    precision="float32")]
+    met = gpu_layer.verdicts(mha + [_layer(9.0, 3 * 2**30)])[0]
+    assert met["fwd_bwd_at_or_below_mha"] and met["peak_at_most_4gib"] and met["targets_met"]
+    assert met["fwd_bwd_over_mha"] == pytest.approx(0.9)
+    slow = gpu_layer.verdicts(mha + [_layer(11.0, 3 * 2**30)])[0]
+    assert slow["fwd_bwd_at_or_below_mha"] is False and slow["targets_met"] is False
+    big = gpu_layer.verdicts(mha + [_layer(9.0, 5 * 2**30)])[0]
+    assert big["peak_at_most_4gib"] is False and big["targets_met"] is False
+    fp32 = gpu_layer.verdicts(mha + [_layer(20.0, 2**30, precision="float32")])[0]
+    assert fp32["fwd_bwd_over_mha"] == pytest.approx(20 / 30) and fp32["targets_met"]     # same-precision anchor
+    alone = gpu_layer.verdicts([_layer(9.0, 2**30)])[0]
+    assert alone["fwd_bwd_over_mha"] is None and alone["targets_met"] is None
+
+
+def test_decode_rows_checks_and_summary_on_the_cpu():
+    result = gpu_decode.run(("fenwick", "ssm"), contexts=(16, 64), device="cpu", steps=4)
+    assert not result["skipped"] and "CUDA graph" in result["note"]
+    assert [c["passed"] for c in result["checks"]] == [True, True]
+    per_entry = 4 * gpu_decode.MODEL["heads"] * (gpu_decode.MODEL["d_model"] // gpu_decode.MODEL["heads"] + 2)
+    for r in result["rows"]:
+        assert r["ms_step"] > 0 and r["positions"] == [r["context"], r["context"] + 4]
+        assert r["cache_entries"] == r["live_set"] <= r["cache_peak"] == cache_peak(Pattern.from_spec(r["spec"]),
+                                                                                       r["horizon"])
+        assert r["cache_bytes"] == per_entry * r["cache_entries"]       # float32 state + 2 source scores per head
+    fen = next(s for s in result["summary"] if s["spec"] == "fenwick")
+    lo, hi = (next(r for r in result["rows"] if r["spec"] == "fenwick" and r["context"] == L) for L in (16, 64))
+    assert fen["ratio"] == pytest.approx(hi["ms_step"] / lo["ms_step"]) and fen["cache_matches_live_set"]
+
+
+def _decode(spec, L, ms, terms):
+    return dict(spec=spec, context=L, ms_step=ms, terms_mean=terms, cache_entries=1, live_set=1)
+
+
+def test_decode_targets_follow_the_numbers():
+    flat = gpu_decode.summary([_decode("fenwick", 2**10, 1.0, 10), _decode("fenwick", 2**20, 1.25, 10)])[0]
+    assert flat["ratio"] == pytest.approx(1.25) and flat["target_met"]
+    assert not gpu_decode.summary([_decode("fenwick", 2**10, 1.0, 10), _decode("fenwick", 2**20, 1.4, 10)])[0]["target_met"]
+    log = [_decode("power2", 2**10, 1.0, 11), _decode("power2", 2**20, 2.0, 21)]
+    assert gpu_decode.summary(log)[0]["target_met"]                    # 2.0 <= 1.3 * 21 / 11
+    log[1]["ms_step"] = 3.0
+    assert not gpu_decode.summary(log)[0]["target_met"]
+
+
+def test_decode_budget_skips_rows_and_says_so():
+    result = gpu_decode.run(("ssm",), contexts=(16, 2**12), device="cpu", steps=2, budget_s=0.0)
+    assert [r["context"] for r in result["rows"]] == [16]
+    assert result["skipped"][0]["context"] == 2**12 and "budget" in result["skipped"][0]["why"]
+
+
+def test_scan_and_fla_rows_on_the_cpu():
+    row = gpu_bench.ours("power2", 1, 33, 2, 4, copy_gbps=1.0, device="cpu", dtype=torch.float32)
+    assert row["ms"] > 0 and row["over_floor_fwd_bwd"] == pytest.approx(row["ms_fwd_bwd"] / row["floor_ms_fwd_bwd"])
+    assert gpu_bench.sdpa(1, 16, 2, 4, device="cpu", dtype=torch.float32)["ms_fwd_bwd"] > 0
+    rows = gpu_fla.fla_shapes([(1, 16, 2, 8)], device="cpu", dtype=torch.float32)
+    assert "skipped" in rows[0] and "ms" not in rows[0]
+    assert [r["readout_algorithm"] for r in rows[1:]] == [readout_algorithm(Pattern.from_spec(s).tables(16))[0]
+                                                           for s in gpu_fla.FLA_SPECS]
+    assert all(r["ms"] > 0 and "over_fla" not in r for r in rows[1:])
+
+
+def test_scan_script_on_the_cpu(tmp_path, monkeypatch):
+    from glrtheory.kernels.scan import triton as backend
+
+    monkeypatch.setattr(backend, "GPU", dict(backend.GPU))          # --settings sets them
+    monkeypatch.setattr(backend, "DEFAULT_CHUNK", backend.DEFAULT_CHUNK)
+    out = tmp_path / "scan.json"
+    assert gpu_bench.main(["--device", "cpu", "--shape", "1,16,2,4", "--specs", "ssm", "--skip-sweep", "--out", str(out),
+                           "--settings", str(ROOT / "benchmarks" / "results" / "gpu_tune.json")]) == 0
+    result = json.loads(out.read_text())
+    assert result["settings"] == dict(BD=16, JB=8, E=128, warps=4, chunk=64)     # the tune's fastest power2 row
+    assert [r["op"] for r in result["rows"]] == ["copy u->h", "sdpa causal", "fla chunk_simple_gla", "glr_scan ssm"]
+    assert {"platform", "date"} <= set(result["machine"]) and result["rows"][-1]["ms_fwd_bwd"] > 0
+
+
+def test_session_merge(tmp_path):
+    (tmp_path / "part_layer.json").write_text(json.dumps(dict(machine={"gpu": "X"}, rows=[1])))
+    (tmp_path / "pytest.txt").write_text("t.py::a PASSED\nFAILED t.py::b - boom\n"
+                                         "======= 1 failed, 7 passed, 3 deselected in 12.5s =======\n")
+    (tmp_path / "parts.txt").write_text("scan 2 3\nlayer 0 40\ndecode 130 30\npytest 1 20\n")
+    merged = gpu_session.merge(tmp_path, 150)
+    assert json.loads((tmp_path / "gpu_session.json").read_text()) == json.loads(json.dumps(merged))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu_session.json", "pytest.txt"]
+    parts = merged["parts"]
+    assert merged["machine"] == {"gpu": "X"} and parts["layer"]["result"]["rows"] == [1]
+    assert parts["decode"]["cut_at_time_cap"] and not parts["scan"]["cut_at_time_cap"]
+    assert parts["pytest"]["result"]["counts"] == dict(failed=1, passed=7, deselected=3)
+    assert parts["pytest"]["result"]["failed"] == ["t.py::b"]
+
+
+def test_session_script_parses():
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_session.sh")]).returncode == 0
