@@ -80,10 +80,10 @@ def test_gradients_at_length_200_and_float32(rng):
             assert rel_err(f64, s) <= 1e-12 and rel_err(f32, s) <= 1e-5
 
 
-@pytest.mark.parametrize("spec,name,cost", [("ssm", "chunked_first_order", "n"), ("power2", "tiled_mixing", "n^2"),
-                                            ("window:4+ssm", "tiled_mixing", "n^2"),
+@pytest.mark.parametrize("spec,name,cost", [("ssm", "chunked_aligned", "n (w + m)"), ("power2", "tiled_mixing", "n^2"),
+                                            ("window:4+ssm", "chunked_aligned", "n (w + m)"),
                                             ("window:4", "direct", "n w"), ("attention", "direct", "n w"),
-                                            ("lags:2", "tiled_mixing", "n^2")])
+                                            ("lags:2", "chunked_aligned", "n (w + m)")])
 def test_algorithm_choice(spec, name, cost):
     p = Pattern.from_spec(spec)
     assert readout_algorithm(p, 100) == readout_algorithm(p.tables(100)) == (name, cost)

@@ -2,6 +2,7 @@
 
 ``naive`` (the one-screen float64 oracle), ``cpu`` (Numba, numpy API), ``chunk`` (PyTorch, any device),
 ``triton`` (the GPU kernels), ``plan`` (the device tables the torch backends get), ``op`` (``glr_scan``
-and its backend registry), ``readout`` with
-``readout_blocks`` (``glr_readout``: the matrix-state readout without per-token states).
+and its backend registry), ``readout`` with ``readout_plan`` (which algorithm, the chunk layout; numpy
+only), ``readout_aligned`` and ``readout_blocks`` (``glr_readout``: the matrix-state readout without
+per-token states).
 """

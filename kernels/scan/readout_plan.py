@@ -1,0 +1,169 @@
+"""Which algorithm ``glr_readout`` runs for a pattern, and the chunk layout of the aligned one (numpy only:
+``glr analyze`` reads it without importing torch).
+
+Chunks. Rows are cut into chunks of C rows at an offset o: chunk c holds the rows
+``t in [c C - s, (c + 1) C - s)`` with ``s = (C - o) mod C``, so the rows before o form a first, short chunk
+(``fenwick`` aligns with o = 1: for ``t in (c0, c0 + C]``, ``c0`` a multiple of C, every B source
+``2^k floor((t - 1) / 2^k)`` lies in the chunk or is a multiple of C; ``blocks:C`` with o = 0; ``ssm`` with
+any o). For a chunk with rows R starting at r0:
+
+* A's entries of R fall in the columns ``[r0 - w, r0 + C)``, w the widest reach of any chunk (``span``);
+* B's entries inside R form the strictly lower ``B_RR`` (C x C); those before r0 are the chunk's
+  *external sources* ``X_R`` (sorted; ``m = max |X_R|``); their union over all chunks is the set P of
+  *boundary positions*, the only positions whose d_k x d_v states the aligned readout keeps.
+
+``chunk_layout`` gives this layout for one (C, o). The aligned readout (``readout_aligned``) costs about
+``work`` multiply-adds per head; it is worth running when the layout is *aligned*: ``|P| <= 2 nc`` (nc
+chunks: at most two boundary states per chunk on average) and ``m <= 2 + 2 log2(nc)``. ``aligned_layout``
+tries ``CHUNKS`` (those up to T) x ``OFFSETS`` and keeps the cheapest aligned layout; ``readout_choice``
+names the algorithm: ``direct`` when B is empty, ``chunked_aligned`` when an aligned layout exists (every
+sequence of at most ``min(CHUNKS)`` rows has one: a single chunk), ``tiled_mixing`` otherwise.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from glrtheory.patterns.tables import IndexTables
+
+#: Algorithm name -> cost class of its work in T (w: the widest A row span (direct) or the chunk plus the
+#: A reach before a chunk (aligned); m: the boundary states a chunk reads).
+ALGORITHMS = {"chunked_aligned": "n (w + m)", "direct": "n w", "tiled_mixing": "n^2"}
+#: Chunk lengths and offsets the aligned readout tries.
+CHUNKS = (32, 64, 128)
+OFFSETS = (0, 1)
+#: Boundary states per chunk (on average) and nominal head size of the aligned criterion and estimate.
+STATES_PER_CHUNK = 2
+NOMINAL_D = 64
+
+
+class ChunkLayout(NamedTuple):
+    """The chunk layout of the aligned readout (module docstring): chunk C, offset, ``shift`` s (a row t
+    sits at padded row ``t + s``, chunk ``(t + s) // C``), ``n_chunks``, ``span`` w, ``m``; ``ext [nc, m]``
+    the index in P of each chunk's external sources (0 in padding) and ``ext_count [nc]`` how many there
+    are; ``boundary [|P|]`` the positions P (numpy int64). ``entries`` places the coefficients."""
+
+    tables: IndexTables
+    chunk: int
+    offset: int
+    shift: int
+    n_chunks: int
+    span: int
+    m: int
+    ext: np.ndarray
+    ext_count: np.ndarray
+    boundary: np.ndarray
+
+    @property
+    def n_boundary(self) -> int:
+        return int(self.boundary.size)
+
+    @property
+    def boundary_row(self) -> np.ndarray:
+        """The padded rows ``p + s`` of the boundary positions."""
+        return self.boundary + self.shift
+
+    def first_row(self, rows: np.ndarray) -> np.ndarray:
+        """The first row of each row's chunk (negative for the short first chunk)."""
+        return (rows + self.shift) // self.chunk * self.chunk - self.shift
+
+    def entries(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{"a": .., "bi": .., "bx": ..}``: for every valid entry of A, of B inside its chunk and of B
+        before it, ``(pos, slot)``: its flat position in the dense ``[nc, C, C + w]``, ``[nc, C, C]`` and
+        ``[nc, C, m]`` blocks, and its coefficient's flat slot ``t w' + j`` in ``[T, w']``."""
+        C, s, w, T = self.chunk, self.shift, self.span, self.tables.n
+        a, b = self.tables.csr("a"), self.tables.csr("b")
+        a_row, b_row = a.row, b.row
+        out = {"a": ((a_row + s) * (C + w) + a.src - self.first_row(a_row) + w, a.slot)}
+        inside = b.src >= self.first_row(b_row)
+        rows = b_row[inside]
+        out["bi"] = ((rows + s) * C + b.src[inside] - self.first_row(rows), b.slot[inside])
+        rows, src = b_row[~inside], b.src[~inside]
+        chunk = (rows + s) // C
+        table = self.ext_keys()                                 # j: the rank of the source in its chunk's X
+        j = np.searchsorted(table, chunk * T + src) - np.searchsorted(table, chunk * T)
+        out["bx"] = ((rows + s) * self.m + j, b.slot[~inside])
+        return out
+
+    def ext_keys(self) -> np.ndarray:
+        """Sorted keys ``chunk T + source`` of every chunk's external sources."""
+        chunk = np.repeat(np.arange(self.n_chunks), self.ext_count)
+        mask = np.arange(self.m) < self.ext_count[:, None]
+        return chunk * self.tables.n + self.boundary[self.ext[mask]]
+
+
+def chunk_layout(tables: IndexTables, C: int, offset: int, limit: int | None = None) -> ChunkLayout | None:
+    """The layout of chunks of C rows at ``offset`` (module docstring); None when it has more than
+    ``limit`` boundary positions."""
+    T = tables.n
+    s = (C - offset % C) % C
+    nc = -(-(T + s) // C)
+    first = (np.arange(T) + s) // C * C - s
+    lowest = tables.a_idx[:, 0]                             # rows are sorted: the first entry is the least
+    span = int(max(0, (first - lowest)[lowest >= 0].max(initial=0)))
+    b = tables.b_idx
+    outside = (b >= 0) & (b < first[:, None])
+    rows, src = np.nonzero(outside)[0], b[outside].astype(np.int64)
+    seen = np.zeros(T, dtype=bool)
+    seen[src] = True
+    boundary = np.flatnonzero(seen)
+    if limit is not None and boundary.size > limit:
+        return None
+    keys = np.unique((rows + s) // C * T + src)             # (chunk, source) pairs, sorted
+    chunk_of = keys // T
+    j = np.arange(keys.size) - np.searchsorted(chunk_of, chunk_of)
+    m = int(j.max(initial=-1)) + 1
+    ext = np.zeros((nc, m), dtype=np.int64)
+    ext[chunk_of, j] = np.searchsorted(boundary, keys % T)
+    return ChunkLayout(tables, C, offset % C, s, nc, span, m, ext, np.bincount(chunk_of, minlength=nc), boundary)
+
+
+def boundary_tables(layout: ChunkLayout) -> IndexTables:
+    """The tables of the recurrence among the boundary states ``H_p = L_p + sum_j E[p, j] H_{X_j}``: A the
+    identity, B row p the indices in P of the external sources X of p's chunk (they precede the chunk)."""
+    chunk = layout.boundary_row // layout.chunk
+    b_tab = np.where(np.arange(layout.m) < layout.ext_count[chunk][:, None], layout.ext[chunk], -1)
+    return IndexTables(np.arange(layout.n_boundary)[:, None], b_tab)
+
+
+def is_aligned(layout: ChunkLayout) -> bool:
+    """``|P| <= STATES_PER_CHUNK nc`` and ``m <= 2 + 2 log2(nc)`` (module docstring)."""
+    nc = layout.n_chunks
+    return layout.n_boundary <= STATES_PER_CHUNK * nc and layout.m <= 2 + 2 * math.log2(nc)
+
+
+def work(layout: ChunkLayout, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
+    """Multiply-adds of the aligned readout per head: ``nc C (C + w) (d_k + d_v)`` (scores and weighted
+    values), ``nc C m d_k d_v`` (reading boundary states), ``|P| (C + w + m) d_k d_v`` (their inputs and
+    recurrence) and ``nc C^2 (C + w + m)`` (the triangular solves)."""
+    C, nc, P = layout.chunk, layout.n_chunks, layout.n_boundary
+    width = C + layout.span
+    return (nc * C * width * (d_k + d_v) + nc * C * layout.m * d_k * d_v + P * (width + layout.m) * d_k * d_v
+            + nc * C * C * (width + layout.m))
+
+
+def aligned_layout(tables, chunk: int | None = None) -> ChunkLayout | None:
+    """The cheapest aligned layout over ``CHUNKS`` (up to T) x ``OFFSETS`` (``work`` at ``NOMINAL_D``), or None.
+    With ``chunk`` given, the cheapest offset for that chunk, aligned or not (built once per tables)."""
+    tables = IndexTables.coerce(tables)
+
+    def build():
+        sizes = [C for C in CHUNKS if C <= max(tables.n, CHUNKS[0])] if chunk is None else (chunk,)
+        layouts = [chunk_layout(tables, C, o, None if chunk else STATES_PER_CHUNK * -(-(tables.n + C) // C))
+                   for C in sizes for o in OFFSETS if o < C]
+        layouts = [x for x in layouts if x is not None and (chunk or is_aligned(x))]
+        return min(layouts, key=work, default=None)
+
+    return tables.memo(("readout_aligned_layout", chunk), build)
+
+
+def readout_choice(tables) -> tuple[str, str]:
+    """``(name, cost_class)`` of the algorithm ``glr_readout`` runs for these tables (module docstring)."""
+    tables = IndexTables.coerce(tables)
+    if not (tables.b_idx >= 0).any():
+        name = "direct"
+    else:
+        name = "tiled_mixing" if aligned_layout(tables) is None else "chunked_aligned"
+    return name, ALGORITHMS[name]

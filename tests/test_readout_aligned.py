@@ -1,0 +1,127 @@
+"""The ``chunked_aligned`` readout (states only at chunk boundaries) against the float64 materializing
+reference ``naive_readout`` (u = k v^T through ``glr_scan``, then q^T H): outputs and autograd gradients on
+fresh random inputs; which patterns get it (exact boundary sets from the fenwick definition); that its
+FLOPs grow like T log T for fenwick (not T^2); dtypes and autocast."""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from glrtheory import GLRError, Pattern  # noqa: E402
+from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_algorithm  # noqa: E402
+from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, is_aligned  # noqa: E402
+from tests.helpers import rel_err  # noqa: E402
+from tests.test_readout import problem as numpy_problem  # noqa: E402
+
+ALIGNED = ["ssm", "fenwick", "blocks", "blocks:16", "window:4+fenwick", "window:3+blocks:16", "window:4+ssm",
+           "lags:1,2"]
+NOT_ALIGNED = ["power2", "quadratic", "kron:1,11", "lags:1,40"]
+TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
+
+
+def problem(rng, spec, n, H=2):
+    """``test_readout.problem`` (fresh random inputs, never zero) with one batch, as float64 tensors."""
+    tables, *xs = numpy_problem(rng, spec, n, B=1, H=H)
+    return tables, [torch.tensor(x) for x in xs]
+
+
+@pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks", "blocks:16", "window:4+fenwick", "window:3+blocks:16",
+                                  "power2"])
+@pytest.mark.parametrize("n", [1, 2, 63, 200])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_forward_matches_materializing_reference(rng, spec, n, dtype):
+    tables, xs = problem(rng, spec, n)
+    ref = naive_readout(*xs, tables)
+    out = glr_readout(*(x.to(dtype) for x in xs), tables)
+    assert out.dtype == dtype and rel_err(out.double(), ref) <= TOL[dtype]
+    forced = glr_readout(*(x.to(dtype) for x in xs), tables, algorithm="chunked_aligned")   # also power2
+    assert rel_err(forced.double(), ref) <= TOL[dtype]
+
+
+def test_forward_at_length_1000(rng):
+    tables, xs = problem(rng, "window:4+fenwick", 1000, H=1)
+    assert readout_algorithm(tables)[0] == "chunked_aligned"
+    assert rel_err(glr_readout(*xs, tables), naive_readout(*xs, tables)) <= 1e-12
+
+
+@pytest.mark.parametrize("spec,n", [("ssm", 63), ("fenwick", 200), ("blocks", 63), ("blocks:16", 200),
+                                    ("window:4+fenwick", 63), ("window:3+blocks:16", 63), ("fenwick", 2)])
+def test_gradients_match_reference(rng, spec, n):
+    """Gradients of q, k, v, a, b in float64 (1e-12) and float32 (1e-5) against autograd through the
+    float64 materializing path, with random upstream gradients."""
+    tables, xs = problem(rng, spec, n)
+    grad = torch.randn(xs[2].shape, dtype=torch.float64)
+    leaves = [x.clone().requires_grad_() for x in xs]
+    ref = torch.autograd.grad(naive_readout(*leaves, tables), leaves, grad)
+    for dtype in (torch.float64, torch.float32):
+        leaves = [x.to(dtype).requires_grad_() for x in xs]
+        out = glr_readout(*leaves, tables, algorithm="chunked_aligned")
+        for name, g, r in zip("qkvab", torch.autograd.grad(out, leaves, grad.to(dtype)), ref):
+            assert rel_err(g.double(), r) <= TOL[dtype], (name, dtype)
+
+
+@pytest.mark.parametrize("spec", ALIGNED + NOT_ALIGNED + ["attention", "window:4"])
+def test_algorithm_choice(spec):
+    expect = "chunked_aligned" if spec in ALIGNED else "direct" if spec.startswith(("att", "window:4")) and \
+        "+" not in spec else "tiled_mixing"
+    for n in (256, 1000):
+        assert readout_algorithm(Pattern.from_spec(spec), n)[0] == expect, n
+    if expect == "chunked_aligned":
+        assert readout_algorithm(Pattern.from_spec(spec), 256)[1] == "n (w + m)"
+
+
+def test_fenwick_boundaries_are_the_chunk_ends():
+    """fenwick at offset 1: the boundary positions are exactly the multiples of C before the last chunk, and
+    chunk (c0, c0 + C] reads {c0} and its roundings to 2^k >= C, i.e. popcount(c0 / C) + 1 states (the
+    count from the definition B(t) = {2^k floor((t-1)/2^k)}); at offset 0 the sources c0 - 1, c0 - 2, ...
+    are not boundaries and the criterion refuses the layout."""
+    C, K = 32, 32
+    tables = Pattern.from_spec("fenwick").tables(1 + C * K)
+    layout = chunk_layout(tables, C, 1)
+    assert layout.boundary.tolist() == list(range(0, C * K, C)) and is_aligned(layout)
+    assert layout.ext_count.tolist() == [0] + [bin(j).count("1") + 1 for j in range(K)]
+    assert layout.m == 6 and layout.span == 0
+    assert not is_aligned(chunk_layout(tables, C, 0))
+    assert aligned_layout(tables).offset == 1
+    blocks = chunk_layout(Pattern.from_spec("blocks:16").tables(200), 16, 0)   # block ends 15, 31, ...
+    assert blocks.boundary.tolist() == list(range(15, 192, 16)) and blocks.m == 1
+
+
+def test_fenwick_work_grows_like_n_log_n():
+    """FLOPs (torch's counter: matrix products and the registered glr_scan formula) at T and 4T: the ratio
+    is near 4 log(4T) / log(T) = 4.8 (n log n), far from 16 (n^2, the tiled algorithm)."""
+    def flops(T, d=16):
+        tables = Pattern.from_spec("fenwick").tables(T)
+        q, k, v = torch.randn(3, 1, T, 1, d)
+        a, b = torch.rand(1, T, 1, tables.a_idx.shape[1]), torch.rand(1, T, 1, tables.b_idx.shape[1]) / 8
+        with FlopCounterMode(display=False) as counter:
+            glr_readout(q, k, v, a, b, tables)
+        return counter.get_total_flops()
+
+    ratio = flops(4096) / flops(1024)
+    assert abs(ratio - 4 * math.log(4096) / math.log(1024)) <= 0.6, ratio
+
+
+def test_autocast_and_half_inputs(rng):
+    """Under CPU autocast(bfloat16) float32 inputs still compute in float32 (1e-5); bfloat16 inputs compute
+    in float32 and return bfloat16 (1e-2)."""
+    tables, xs = problem(rng, "fenwick", 100)
+    ref = naive_readout(*xs, tables)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = glr_readout(*(x.float() for x in xs), tables)
+    assert out.dtype == torch.float32 and rel_err(out.double(), ref) <= 1e-5
+    half = glr_readout(*(x.bfloat16() for x in xs), tables)
+    assert half.dtype == torch.bfloat16 and rel_err(half.double(), ref) <= 1e-2
+
+
+def test_bad_algorithm_is_named():
+    tables = Pattern.from_spec("fenwick").tables(8)
+    q, a, b = torch.randn(1, 8, 1, 2), torch.rand(1, 8, 1, 1), torch.rand(1, 8, 1, tables.b_idx.shape[1])
+    for bad in ("direct", "flash"):
+        with pytest.raises(GLRError, match="algorithm must be one of"):
+            glr_readout(q, q, q, a, b, tables, algorithm=bad)
+    assert np.isfinite(glr_readout(q, q, q, a, b, tables, algorithm="tiled_mixing").numpy()).all()
