@@ -22,16 +22,27 @@ SAMPLE_MAX_TOKENS = 2**26
 
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Task:
-    """Base class: subclasses are dataclasses with fields ``length`` (tokens per sequence) and, unless
-    they override ``vocab_size``, ``vocab``; they set ``name``, ``difficulty`` (the swept parameter) and
-    implement ``_generate(rng, n) -> (inputs, targets)``; ``minimums`` and ``_check`` validate them."""
+    """Base class of the tasks, declared as ``class Copy(Task, name="copy", difficulty="L", least={"L": 1})``
+    with the parameters as annotated fields: each subclass becomes a frozen dataclass with those fields
+    and ``length`` (tokens per sequence, keyword-only); ``vocab`` too unless it overrides ``vocab_size``.
+    ``name`` is the registry name, ``difficulty`` the swept parameter, ``least`` the least value of each
+    integer parameter (``length`` >= 1 is added last); ``_check`` adds the constraints between them, and
+    ``_generate(rng, n) -> (inputs, targets)`` makes the data."""
+
+    length: int = 64
 
     name = "task"
     difficulty = ""
-    #: ``(field, least value)`` of each integer parameter, checked in this order when the task is made.
+    #: ``(field, least value)`` of each integer parameter (from ``least``), checked in this order.
     minimums = ()
+
+    def __init_subclass__(cls, *, name: str, difficulty: str, least: dict, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.difficulty = name, difficulty
+        cls.minimums = (*least.items(), ("length", 1))
+        dataclasses.dataclass(frozen=True)(cls)
 
     def __post_init__(self):
         for field, least in self.minimums:

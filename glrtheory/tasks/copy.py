@@ -13,8 +13,6 @@ with an O(log n) cache (fenwick) or O(1) (ssm).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from .base import IGNORE, Task
@@ -22,17 +20,11 @@ from .base import IGNORE, Task
 SEP = 1
 
 
-@dataclasses.dataclass(frozen=True)
-class Copy(Task):
+class Copy(Task, name="copy", difficulty="L", least={"L": 1, "vocab": 3}):
     """Copy a string of ``L`` tokens inside sequences of ``length`` tokens over ``vocab`` token ids."""
 
     L: int = 16
-    length: int = 64
     vocab: int = 16
-
-    name = "copy"
-    difficulty = "L"
-    minimums = (("L", 1), ("vocab", 3), ("length", 1))
 
     def _check(self):
         self._check_fits(2 * self.L, f"copy of L={self.L} tokens")

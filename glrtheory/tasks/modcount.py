@@ -9,23 +9,15 @@ large t; linear mixers are expected to fail beyond short lengths, whatever their
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from .base import Task
 
 
-@dataclasses.dataclass(frozen=True)
-class ModCount(Task):
+class ModCount(Task, name="modcount", difficulty="k", least={"k": 2}):
     """Running sum mod ``k`` over sequences of ``length`` tokens."""
 
     k: int = 2
-    length: int = 64
-
-    name = "modcount"
-    difficulty = "k"
-    minimums = (("k", 2), ("length", 1))
 
     @property
     def vocab_size(self) -> int:

@@ -16,8 +16,6 @@ the key-value section: a state that holds K value-sized items, here ``K * log2(V
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from glrtheory.errors import GLRError
@@ -25,18 +23,12 @@ from glrtheory.errors import GLRError
 from .base import IGNORE, Task
 
 
-@dataclasses.dataclass(frozen=True)
-class MQAR(Task):
+class MQAR(Task, name="mqar", difficulty="K", least={"K": 1, "vocab": 3}):
     """MQAR with ``K`` key-value pairs in sequences of ``length`` tokens over ``vocab`` token ids."""
 
     K: int = 8
-    length: int = 64
     vocab: int = 64
     alpha: float = 0.1
-
-    name = "mqar"
-    difficulty = "K"
-    minimums = (("K", 1), ("vocab", 3), ("length", 1))
 
     def _check(self):
         if self.K > self.n_keys:

@@ -14,8 +14,6 @@ hops at distance D) and the decay along it.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from .base import IGNORE, Task
@@ -23,17 +21,11 @@ from .base import IGNORE, Task
 MARK, QUERY = 1, 2
 
 
-@dataclasses.dataclass(frozen=True)
-class Recall(Task):
+class Recall(Task, name="recall", difficulty="D", least={"D": 1, "vocab": 4}):
     """Recall the marked token ``D`` steps back, in sequences of ``length`` tokens over ``vocab`` ids."""
 
     D: int = 16
-    length: int = 64
     vocab: int = 16
-
-    name = "recall"
-    difficulty = "D"
-    minimums = (("D", 1), ("vocab", 4), ("length", 1))
 
     def _check(self):
         self._check_fits(self.D + 2, f"recall at distance D={self.D}")
