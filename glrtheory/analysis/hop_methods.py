@@ -39,16 +39,32 @@ _SECTIONS = """
 """
 
 
+#: Per strategy: the pattern it needs, what ``max_work`` counts, and when it refuses besides too much work.
+_CONTRACTS = {
+    "lags": ("A pattern with lag sets on both sides (``A(t) = {t - j : j in J}``, ``B(t) = {t - l : l in L}``).",
+             "number of DP steps", "a side is not a lag set"),
+    "intervals": ("A pattern whose A(t) are intervals ending at t (diagonal, window, blocks, their unions).",
+                  "number of worklist steps", "some A(t) is not such an interval, some reach set is not an interval"),
+    "mirrored": ("A pattern whose inputs are used by intervals of states (the aligned binary counter, for one).",
+                 "number of worklist steps", "the intervals are missing"),
+    "bfs": ("Any pattern.", "``n * (2n + nnz_a + nnz_b)``", None),
+}
+
+
 #: The strategies by name, for ``hop_diameter(p, n, method=NAME)``, in the order they are defined below.
 HOP_METHODS = {}
 
 
-def _strategy(name: str, **fields):
+def _strategy(name: str):
     """Register the decorated function as ``HOP_METHODS[name]`` and insert the sections every strategy
-    shares (Parameters, Returns, Raises, filled with ``fields``) after its summary."""
+    shares (Parameters, Returns, Raises, filled from ``_CONTRACTS[name]``) after its summary."""
+    needs, work, refuses = _CONTRACTS[name]
+    sections = _SECTIONS.format(needs=needs, work=work,
+                                refuses=f"When {refuses + ', or ' if refuses else ''}the work would exceed ``max_work``.")
+
     def register(fn):
         summary, rest = fn.__doc__.split("\n\n", 1)
-        fn.__doc__ = summary + "\n" + _SECTIONS.format(**fields) + "\n    " + rest.lstrip()
+        fn.__doc__ = summary + "\n" + sections + "\n    " + rest.lstrip()
         HOP_METHODS[name] = fn
         return fn
     return register
@@ -59,10 +75,7 @@ def _run(impl, p, n, max_work) -> int | None:
     return impl(p, n, impls.HOPS_MAX_WORK if max_work is None else check_integer(max_work, "max_work", 1))
 
 
-@_strategy("lags",
-           needs='A pattern with lag sets on both sides (``A(t) = {t - j : j in J}``, ``B(t) = {t - l : l in L}``).',
-           work='number of DP steps',
-           refuses='When a side is not a lag set, or the work would exceed ``max_work``.')
+@_strategy("lags")
 def lag_distances(p: Pattern, n: int, max_work: int | None = None) -> int | None:
     """Hop diameter of a translation-invariant pattern, from the hops by distance.
 
@@ -81,12 +94,7 @@ def lag_distances(p: Pattern, n: int, max_work: int | None = None) -> int | None
     return _run(impls._lags_impl, p, n, max_work)
 
 
-@_strategy("intervals",
-           needs='A pattern whose A(t) are intervals ending at t (diagonal, window, blocks, their '
-                 'unions).',
-           work='number of worklist steps',
-           refuses='When some A(t) is not such an interval, some reach set is not an interval, or the '
-                   'work would exceed ``max_work``.')
+@_strategy("intervals")
 def interval_propagation(p: Pattern, n: int, max_work: int | None = None) -> int | None:
     """Hop diameter when every A(t) is an interval ``{lo(t), ..., t}`` and reach sets stay intervals.
 
@@ -106,11 +114,7 @@ def interval_propagation(p: Pattern, n: int, max_work: int | None = None) -> int
     return _run(impls._intervals_impl, p, n, max_work)
 
 
-@_strategy("mirrored",
-           needs='A pattern whose inputs are used by intervals of states (the aligned binary counter, '
-                 'for one).',
-           work='number of worklist steps',
-           refuses='When the intervals are missing, or the work would exceed ``max_work``.')
+@_strategy("mirrored")
 def mirrored_propagation(p: Pattern, n: int, max_work: int | None = None) -> int | None:
     """Hop diameter when every ``{t : s in A(t)}`` is an interval ``{s, ..., hi(s)}`` and the states reached
     from each h_x are intervals ``[x, phi_k(x)]``.
@@ -130,10 +134,7 @@ def mirrored_propagation(p: Pattern, n: int, max_work: int | None = None) -> int
     return _run(impls._mirrored_impl, p, n, max_work)
 
 
-@_strategy("bfs",
-           needs='Any pattern.',
-           work='``n * (2n + nnz_a + nnz_b)``',
-           refuses='When the work would exceed ``max_work``.')
+@_strategy("bfs")
 def breadth_first(p: Pattern, n: int, max_work: int | None = None) -> int | None:
     """Hop diameter by breadth-first search from every input (any pattern).
 
