@@ -162,3 +162,33 @@ def test_search_cli(capsys, tmp_path):
 def test_search_errors(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and err.startswith("glr: error:") and message in err
+
+
+def test_analyze_reports_the_readout_algorithm(capsys, monkeypatch):
+    """The ``readout`` key: the matrix-state readout's algorithm, cost class, sizes and class in n. fenwick at
+    n = 1 + 32 * 32 in chunks of 32 (offset 1) keeps the states at the 32 multiples of 32 below 1024, and a
+    chunk (c0, c0 + 32] reads popcount(c0 / 32) + 1 <= 6 of them (the definition's roundings of c0)."""
+    code, out, _ = run(capsys, "analyze", "fenwick", "--n", "1025", "--json")
+    assert code == 0 and json.loads(out)["readout"] == {
+        "algorithm": "chunked_aligned", "cost_class": "n (w + m)", "chunk": 32, "w": 0, "m": 6,
+        "boundary_states": 32, "theta": "n*log(n)"}
+    expect = {"power2": ("tiled_mixing", None, "n**2"), "window:4": ("direct", 3, "n"),
+              "blocks:16": ("chunked_aligned", 0, "n"), "blocks": ("chunked_aligned", 32, "n**(3/2)")}
+    for spec, (name, w, theta) in expect.items():
+        r = analyze(Pattern.from_spec(spec), 4096)["readout"]
+        assert (r["algorithm"], r["w"], r["theta"]) == (name, w, theta), spec
+    code, out, _ = run(capsys, "analyze", "ssm", "--n", "64")
+    assert code == 0 and '"algorithm": "chunked_aligned"' in next(x for x in out.splitlines() if x.startswith("readout"))
+    import glrtheory.analysis.report as report
+    monkeypatch.setattr(report, "READOUT_MAX_ENTRIES", 100)
+    r = analyze(Pattern.from_spec("fenwick"), 256)
+    assert r["readout"] is None and "over the limit 100" in r["skipped"]["readout"]
+
+
+def test_analyze_does_not_import_torch():
+    import subprocess
+    import sys
+    code = ("import sys; from glrtheory import Pattern; from glrtheory.analysis import analyze; "
+            "r = analyze(Pattern.from_spec('fenwick'), 64); assert r['readout']['algorithm'] == 'chunked_aligned'; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

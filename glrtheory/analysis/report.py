@@ -2,6 +2,8 @@
 the analysis that reads ``glrtheory.symbolic`` (for the asymptotic classes)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import GLRError, WorkLimitError
 from ..patterns import Pattern
 from . import counts, hankel
@@ -10,13 +12,17 @@ from .depth import depth
 from .fit import fit_classes, fixed_lags, lag_families
 from .hankel import _method, hankel_rank_max, rank_and_error_bound
 from .hops import full_receptive_field, hop_diameter
+from .limits import refuse
 from .liveness import cache_peak
 
 KEYS = ("spec", "n", "nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "cache_peak", "depth",
         "hop_diameter", "full_receptive_field", "theta_total", "theta_decode", "theta_cache", "theta_basis",
-        "theta_fit", "theta_family")
+        "theta_fit", "theta_family", "readout")
 THETA = ("theta_total", "theta_decode", "theta_cache")
 
+
+#: Most table entries ``nnz_a + nnz_b`` the readout choice reads (it builds the index tables at n).
+READOUT_MAX_ENTRIES = 2**24
 
 #: The keys added by ``rank=True``: the rank, its method, and a bound on the probability that it is below
 #: the generic rank (0 for the deterministic max-flow, and when the exact rank reaches the cut bound).
@@ -34,6 +40,12 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     exists (``theta_fit``: range, slope and residual per quantity; also "fitted, for fixed lags");
     "none" when neither is possible.
 
+    ``readout``: the algorithm the matrix-state readout ``glr_readout`` runs at n, its cost class and
+    sizes (``glrtheory.kernels.scan.readout_plan.readout_summary``), and ``theta``, its class in n:
+    ``n**2`` for tiled mixing; for the direct and aligned algorithms, whose work is ``T (w + m)`` per
+    unit of head size, the pattern's ``theta_total`` when every A row is an interval (then ``T w`` and
+    ``T m`` stay within the total cost's class), else None.
+
     A quantity whose work at n is over its limit (``WorkLimitError``) is None, and the last key
     ``skipped`` (present only then) maps its name to the reason, which names the limit and the largest n
     that fits; the other quantities are still computed.
@@ -50,6 +62,7 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
            "depth": _within_limits(skipped, "depth", depth, p, n), "hop_diameter": hd,
            "full_receptive_field": full_receptive_field(p, n) if "hop_diameter" in skipped else hd is not None}
     out.update(_classes(p, n))
+    out["readout"] = _within_limits(skipped, "readout", _readout, p, n, out["theta_total"])
     if rank:
         value, error = (_within_limits(skipped, "hankel_rank_max", rank_and_error_bound, p, n, rank_method, seed)
                         or (None, None))
@@ -88,6 +101,24 @@ def _classes(p: Pattern, n: int) -> dict:
             family = {"spec": spec, "same_lags_for_n": [lo, hi], **theta(Pattern.from_spec(spec)),
                       "also": [m[0] for m in matches[1:]]}
     return {**th, "theta_basis": basis, "theta_fit": fit, "theta_family": family}
+
+
+def _readout(p: Pattern, n: int, theta_total) -> dict:
+    """The ``readout`` key of the report (see ``analyze``) from the tables at n, refused over
+    ``READOUT_MAX_ENTRIES`` entries; numpy only, torch is not imported."""
+    from ..kernels.scan.readout_plan import readout_summary
+
+    entries = sum(nnz(p, n))
+    if entries > READOUT_MAX_ENTRIES:
+        refuse("the readout choice", p, n, lambda m: sum(nnz(p, m)) - READOUT_MAX_ENTRIES, entries,
+               READOUT_MAX_ENTRIES, unit="table entries")
+    tables = p.tables(n)
+    out = readout_summary(tables)
+    a = tables.a_idx
+    last = np.take_along_axis(a, np.maximum((a >= 0).sum(1) - 1, 0)[:, None], 1)[:, 0]
+    intervals = bool(((a[:, 0] < 0) | (last - a[:, 0] + 1 == (a >= 0).sum(1))).all())
+    out["theta"] = "n**2" if out["algorithm"] == "tiled_mixing" else theta_total if intervals else None
+    return out
 
 
 def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", seed=0) -> list[dict]:

@@ -21,9 +21,10 @@ so the readout is attention weighted by M (causal: M is lower triangular):
   ``n w`` with w the span (``n`` for a window, ``n^2`` for attention). Memory one block.
 * ``"tiled_mixing"`` for every other pattern: M's column blocks ``M[c0:, c0:c0+C] = (I - B)^{-1} A E``
   (``E`` the unit vectors of the tile; rows before c0 are zero) come from the vector-state scan
-  ``glr_scan`` over the rows c0: and are combined tile by tile. Work ``O(T^2 (d_k + d_v + |A| + |B|))`` with ``|A|, |B|`` the mean row sizes: class ``n^2``.
-  Memory ``O(T (d_k + d_v))`` per head plus one tile ``T x C``; the backward (here and in ``direct``)
-  recomputes each block instead of keeping them, so training memory stays the same.
+  ``glr_scan`` over the rows c0: and are combined tile by tile. Work ``O(T^2 (d_k + d_v + |A| + |B|))``
+  with ``|A|, |B|`` the mean row sizes: class ``n^2``. Memory ``O(T (d_k + d_v))`` per head plus one tile
+  ``T x C``; the backward (here and in ``direct``) recomputes each block instead of keeping them, so
+  training memory stays the same.
 
 Layout ``[batch, T, heads, dim]``: ``q, k [B, T, H, d_k]``, ``v [B, T, H, d_v]``, ``a [B, T, H, wa]``,
 ``b [B, T, H, wb]`` (aligned with the tables' slots, as in ``glr_scan``); ``o [B, T, H, d_v]``.

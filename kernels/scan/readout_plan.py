@@ -161,9 +161,34 @@ def aligned_layout(tables, chunk: int | None = None) -> ChunkLayout | None:
 
 def readout_choice(tables) -> tuple[str, str]:
     """``(name, cost_class)`` of the algorithm ``glr_readout`` runs for these tables (module docstring)."""
+    summary = readout_summary(tables)
+    return summary["algorithm"], summary["cost_class"]
+
+
+def readout_summary(tables) -> dict:
+    """The algorithm, its cost class and its sizes at this length: ``{"algorithm", "cost_class", "chunk",
+    "w", "m", "boundary_states"}`` (w: A's widest row span for direct, the A reach before a chunk for the
+    aligned algorithm; chunk, m and boundary_states: the aligned layout's, else None).
+
+    Examples
+    --------
+    >>> from glrtheory import Pattern
+    >>> readout_summary(Pattern.from_spec("fenwick").tables(1025))
+    {'algorithm': 'chunked_aligned', 'cost_class': 'n (w + m)', 'chunk': 32, 'w': 0, 'm': 6, 'boundary_states': 32}
+    """
     tables = IndexTables.coerce(tables)
-    if not (tables.b_idx >= 0).any():
-        name = "direct"
-    else:
-        name = "tiled_mixing" if aligned_layout(tables) is None else "chunked_aligned"
-    return name, ALGORITHMS[name]
+
+    def build():
+        if not (tables.b_idx >= 0).any():
+            lowest = tables.a_idx[:, 0]
+            span = int((np.arange(tables.n) - lowest)[lowest >= 0].max(initial=0))
+            return {"algorithm": "direct", "cost_class": ALGORITHMS["direct"], "chunk": None, "w": span, "m": None,
+                    "boundary_states": None}
+        layout = aligned_layout(tables)
+        if layout is None:
+            return {"algorithm": "tiled_mixing", "cost_class": ALGORITHMS["tiled_mixing"], "chunk": None, "w": None,
+                    "m": None, "boundary_states": None}
+        return {"algorithm": "chunked_aligned", "cost_class": ALGORITHMS["chunked_aligned"], "chunk": layout.chunk,
+                "w": layout.span, "m": layout.m, "boundary_states": layout.n_boundary}
+
+    return dict(tables.memo(("readout_summary",), build))
