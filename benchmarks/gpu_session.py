@@ -23,7 +23,8 @@ def pytest_summary(text: str) -> dict:
     """The counts of pytest's last summary line (``3 passed, 1 failed in 4.2s`` -> passed 3, failed 1), and
     the test ids that failed (``FAILED id`` lines)."""
     lines = [ln for ln in text.splitlines() if re.match(r"=+ .* in [\d.]+s.* =+$", ln)]
-    counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|errors?|skipped|deselected)", lines[-1])} if lines else {}
+    found = re.findall(r"(\d+) (passed|failed|errors?|skipped|deselected)", lines[-1]) if lines else []
+    counts = {k: int(n) for n, k in found}
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", text, re.M)
     return dict(summary=lines[-1].strip("= ") if lines else None, counts=counts, failed=failed)
 
@@ -49,6 +50,8 @@ def merge(out: Path, budget_s: float | None = None) -> dict:
         if result["machine"] is None and isinstance(part.get("result"), dict):
             result["machine"] = part["result"].get("machine")     # every benchmark part records it
     listing.unlink(missing_ok=True)
+    for leftover in out.glob("*.part"):                          # a save cut between write and rename
+        leftover.unlink()
     (out / "gpu_session.json").write_text(json.dumps(result, indent=1, default=float))
     return result
 

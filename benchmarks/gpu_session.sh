@@ -16,7 +16,8 @@
 # The image's pip cannot install the package editable, so glrtheory.kernels is imported from source through a
 # symlink glrtheory/kernels -> ../kernels (pyproject.toml maps the package glrtheory.kernels to kernels/).
 # A smoke run on a CPU: SCAN_ARGS="--device cpu --shape 1,16,2,4" LAYER_ARGS="--device cpu --shape 1,16,8,2"
-# DECODE_ARGS="--device cpu --contexts 4,6 --steps 4" PYTEST_FILES=tests/test_gpu_bench.py OUT=/tmp/s bash benchmarks/gpu_session.sh
+#   DECODE_ARGS="--device cpu --contexts 4,6 --steps 4" PYTEST_FILES=tests/test_gpu_bench.py OUT=/tmp/s \
+#   bash benchmarks/gpu_session.sh
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -48,7 +49,7 @@ part() {
   echo "$name $rc $(( SECONDS - s ))" >> "$OUT/parts.txt"
   echo "== $name: exit $rc after $(( SECONDS - s )) s" >> "$LOG"
 }
-{ nvidia-smi -L; $PY -c 'import sys, torch, triton; print(sys.version.split()[0], torch.__version__, triton.__version__, torch.cuda.is_available())'; } >> "$LOG" 2>&1
+nvidia-smi -L >> "$LOG" 2>&1
 
 part scan "$CAP_SCAN" "$LOG" $PY benchmarks/gpu_bench.py --settings benchmarks/results/gpu_tune.json --skip-sweep \
   --specs power2,ssm,fenwick --out "$OUT/part_scan.json" ${SCAN_ARGS:-}
