@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.linalg import spsolve_triangular
 
-from machine import arguments, best_of, machine, write
+from machine import best_of, machine, plan, write
 
 from glrtheory import Pattern, solve
 from glrtheory.kernels.cpu import Tables, scan
@@ -87,10 +87,7 @@ def run(n: int, rng, repeats: int) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    args = arguments(__doc__.splitlines()[0], argv)
-    sizes = [512, 2048] if args.quick else [4096, 16384, 65536]
-    repeats = 2 if args.quick else 7
-    rng = np.random.default_rng(0)
+    args, sizes, repeats, rng = plan(__doc__, argv, [4096, 16384, 65536], [512, 2048], 7)
     rows = [r for n in sizes for r in run(n, rng, repeats)]
     summary = []
     for n in sizes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from machine import arguments, best_of, machine, write
+from machine import best_of, machine, plan, write
 
 from glrtheory import Pattern
 from glrtheory.analysis import nnz
@@ -58,10 +58,7 @@ def run(spec: str, n: int, rng, repeats: int) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    args = arguments(__doc__.splitlines()[0], argv)
-    sizes = [256, 1024] if args.quick else [4096, 16384, 65536]
-    repeats = 2 if args.quick else 5
-    rng = np.random.default_rng(0)
+    args, sizes, repeats, rng = plan(__doc__, argv, [4096, 16384, 65536], [256, 1024], 5)
     rows = [r for spec in SPECS for n in sizes for r in run(spec, n, rng, repeats)]
     speedups = []
     for spec in SPECS:

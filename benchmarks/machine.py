@@ -63,6 +63,17 @@ def arguments(description: str, argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def plan(doc: str, argv, sizes: list, quick_sizes: list, repeats: int):
+    """The parsed arguments, the sizes and repeats to run (``--quick``: ``quick_sizes``, 2 repeats) and
+    the seeded generator (seed 0) of a benchmark whose description is the first line of ``doc``."""
+    import numpy as np
+
+    args = arguments(doc.splitlines()[0], argv)
+    if args.quick:
+        sizes, repeats = quick_sizes, 2
+    return args, sizes, repeats, np.random.default_rng(0)
+
+
 def write(result: dict, args: argparse.Namespace, name: str) -> Path | None:
     """Write the JSON result (with the machine header) to --out or ``results/<name>.json``."""
     path = args.out if args.out is not None else (None if args.quick else RESULTS / f"{name}.json")
