@@ -57,7 +57,7 @@ def readout_forward(spec, B, T, H, D, device="cuda", dtype=torch.bfloat16) -> di
     row = dict(op=f"glr_readout {spec}", B=B, T=T, H=H, D=D, dtype=dtype_name(dtype))
     try:
         tables, k, a, b = inputs(spec, B, T, H, D, dtype=dtype, device=device)
-        row["readout_algorithm"], row["cost_class"] = readout_algorithm(tables)
+        row["readout_algorithm"], row["cost_class"] = readout_algorithm(tables)[:2]
         q, v = torch.randn_like(k) * D ** -0.5, torch.randn_like(k)
         with torch.no_grad():
             row["ms"] = bench(lambda: glr_readout(q, k, v, a, b, tables), rep=100, device=device)

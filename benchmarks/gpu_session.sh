@@ -9,8 +9,9 @@
 #   layer   GLRMixer(readout=True) B8 T2048 d_model 1024 8 heads vs nn.MultiheadAttention (gpu_layer.py);
 #   decode  GLRMixer.step latency at contexts 2^10, 2^14, 2^17, 2^20 (gpu_decode.py; rows predicted past its
 #           budget are skipped and listed);
-#   pytest  the CUDA tests (-m gpu) of the Triton and readout test files, verbose, into $OUT/pytest.txt
-#           (whatever time is left).
+#   pytest  the CUDA tests (-m gpu), verbose, into $OUT/pytest.txt, with whatever time is left: glr_readout at
+#           T = 4097 vs the float64 reference (test_gpu_bench_readout.py, never run on a GPU before), then the
+#           Triton scan's full-size tests (n = 65536 only for ssm, power2, fenwick), then any in test_readout*.py.
 # Then gpu_session.py folds the parts into $OUT/gpu_session.json. Files in $OUT: gpu_session.json,
 # pytest.txt, session.log (every part's output).
 # The image's pip cannot install the package editable, so glrtheory.kernels is imported from source through a
@@ -28,7 +29,8 @@ CAP_SCAN=${CAP_SCAN:-40}
 CAP_LAYER=${CAP_LAYER:-45}
 CAP_DECODE=${CAP_DECODE:-30}
 PYTEST_K=${PYTEST_K:-"not (65536 and (quadratic or blocks))"}
-PYTEST_FILES=${PYTEST_FILES:-"tests/test_kernels_triton.py $(ls tests/test_readout*.py | tr '\n' ' ')"}
+READOUT_TESTS=$(ls tests/test_readout*.py | tr '\n' ' ')
+PYTEST_FILES=${PYTEST_FILES:-"tests/test_gpu_bench_readout.py tests/test_kernels_triton.py $READOUT_TESTS"}
 mkdir -p "$OUT"
 LOG="$OUT/session.log"
 : > "$OUT/parts.txt"
