@@ -15,6 +15,9 @@ import re
 import sys
 from pathlib import Path
 
+#: The fields of a row the digest prints.
+ROW_KEYS = ("op", "spec", "precision", "context", "ms", "ms_fwd", "ms_fwd_bwd", "ms_step", "peak_bytes",
+            "readout_algorithm", "error", "skipped")
 #: Exit statuses of a part that ``timeout -s INT`` cut (Python's KeyboardInterrupt exits 130; pytest's 2).
 CUT = {124, 130, 137}
 
@@ -56,7 +59,25 @@ def merge(out: Path, budget_s: float | None = None) -> dict:
     return result
 
 
+def digest(result: dict) -> list[str]:
+    """A few lines with the numbers that matter, for a reader of the run's output alone."""
+    def rounded(d, keys):
+        return {k: round(d[k], 3) if isinstance(d.get(k), float) else d.get(k) for k in keys if k in d}
+
+    lines = []
+    for name, part in result["parts"].items():
+        lines.append(f"{name}: exit {part['exit_status']} after {part['seconds']:.0f} s"
+                     + (" (cut at its time cap)" if part["cut_at_time_cap"] else ""))
+        res = part.get("result") or {}
+        for r in res.get("rows", []) if name in ("scan", "layer", "decode") else []:
+            lines.append(f"  {rounded(r, ROW_KEYS)}")
+        for key in ("verdicts", "summary", "checks", "skipped"):
+            lines += [f"  {key}: {v}" for v in res.get(key, []) if isinstance(res.get(key), list)]
+        if name == "pytest":
+            lines.append(f"  {res.get('summary')}; failed: {res.get('failed')}")
+    return lines
+
+
 if __name__ == "__main__":
     budget = float(sys.argv[2]) if len(sys.argv) > 2 else None
-    merged = merge(Path(sys.argv[1]), budget)
-    print({k: (v["exit_status"], v["seconds"]) for k, v in merged["parts"].items()})
+    print("\n".join(digest(merge(Path(sys.argv[1]), budget))))

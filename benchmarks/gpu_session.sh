@@ -59,6 +59,5 @@ part layer "$CAP_LAYER" "$LOG" $PY benchmarks/gpu_layer.py --out "$OUT/part_laye
 part decode "$CAP_DECODE" "$LOG" $PY benchmarks/gpu_decode.py --budget $(( $(cap "$CAP_DECODE") - 8 )) \
   --out "$OUT/part_decode.json" ${DECODE_ARGS:-}
 part pytest "$BUDGET" "$OUT/pytest.txt" $PY -m pytest -m gpu -v -p no:cacheprovider -k "$PYTEST_K" $PYTEST_FILES
-$PY benchmarks/gpu_session.py "$OUT" "$BUDGET" >> "$LOG" 2>&1
-echo "total ${SECONDS} s" >> "$LOG"
-tail -n 3 "$LOG"
+$PY benchmarks/gpu_session.py "$OUT" "$BUDGET" 2>&1 | tee -a "$LOG"     # folds the parts, prints a digest
+echo "total ${SECONDS} s" | tee -a "$LOG"
