@@ -9,7 +9,7 @@ where that raises, the row records the error and a second row times the layer wi
 Attention: ``nn.MultiheadAttention(d_model, heads, batch_first=True)`` with the causal mask (``attn_mask`` and
 ``is_causal=True``, ``need_weights=False``: PyTorch hands it to SDPA), in float32 and under bf16 autocast.
 Each row: median ms of the forward (no grad) and of forward + backward (``y.backward(g)``), the peak memory of
-one forward + backward (``max_memory_allocated`` after ``reset_peak_memory_stats``), and for ours the readout
+the first forward + backward (``max_memory_allocated`` after ``reset_peak_memory_stats``), and for ours the readout
 algorithm ``glr_readout`` runs (``readout_algorithm``). ``verdicts`` computes the targets from those numbers,
 each against the attention row of the same precision (bf16 autocast or float32).
 """
@@ -49,11 +49,10 @@ def _time(row: dict, layer, x, device, autocast: bool, rep: int) -> dict:
     def forward_backward():
         forward().backward(g)
 
-    forward_backward()                                     # compile, allocate, and fail here if it fails
+    row.update(peak_bytes(forward_backward, device))       # the first call: compiles, and fails here if it fails
     with torch.no_grad():
         row["ms_fwd"] = bench(forward, rep=rep, device=device)
     row["ms_fwd_bwd"] = bench(forward_backward, rep=rep, device=device)
-    row.update(peak_bytes(forward_backward, device))
     return row
 
 

@@ -25,9 +25,9 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PY:-python3}
 OUT=${OUT:-gpu_session_out}
 BUDGET=${BUDGET:-150}          # seconds of compute for the whole script
-CAP_SCAN=${CAP_SCAN:-40}
-CAP_LAYER=${CAP_LAYER:-45}
-CAP_DECODE=${CAP_DECODE:-30}
+CAP_SCAN=${CAP_SCAN:-$(( BUDGET * 27 / 100 ))}        # 40 s of 150; the caps scale with the budget,
+CAP_LAYER=${CAP_LAYER:-$(( BUDGET * 30 / 100 ))}      # 45 s
+CAP_DECODE=${CAP_DECODE:-$(( BUDGET * 20 / 100 ))}    # 30 s; pytest gets what is left
 PYTEST_K=${PYTEST_K:-"not (65536 and (quadratic or blocks))"}
 READOUT_TESTS=$(ls tests/test_readout*.py | tr '\n' ' ')
 PYTEST_FILES=${PYTEST_FILES:-"tests/test_gpu_bench_readout.py tests/test_kernels_triton.py $READOUT_TESTS"}
