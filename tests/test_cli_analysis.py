@@ -166,14 +166,14 @@ def test_search_errors(capsys, argv, message):
 
 def test_analyze_reports_the_readout_algorithm(capsys, monkeypatch):
     """The ``readout`` key: the matrix-state readout's algorithm, cost class, sizes and class in n. fenwick at
-    n = 1 + 32 * 32 in chunks of 32 (offset 1) keeps the states at the 32 multiples of 32 below 1024, and a
-    chunk (c0, c0 + 32] reads popcount(c0 / 32) + 1 <= 6 of them (the definition's roundings of c0)."""
+    n = 1 + 16 * 64 in chunks of 64 (offset 1) keeps the states at the 16 multiples of 64 below 1024, and a
+    chunk (c0, c0 + 64] reads popcount(c0 / 64) + 1 <= 5 of them (the definition's roundings of c0)."""
     code, out, _ = run(capsys, "analyze", "fenwick", "--n", "1025", "--json")
     assert code == 0 and json.loads(out)["readout"] == {
-        "algorithm": "chunked_aligned", "cost_class": "n (w + m)", "chunk": 32, "w": 0, "m": 6,
-        "boundary_states": 32, "theta": "n*log(n)"}
+        "algorithm": "chunked_aligned", "cost_class": "n (w + m)", "chunk": 64, "w": 0, "m": 5,
+        "boundary_states": 16, "theta": "n*log(n)"}
     expect = {"power2": ("tiled_mixing", None, "n**2"), "window:4": ("direct", 3, "n"),
-              "blocks:16": ("chunked_aligned", 0, "n"), "blocks": ("chunked_aligned", 32, "n**(3/2)")}
+              "blocks:16": ("chunked_aligned", 0, "n"), "blocks": ("chunked_aligned", 0, "n**(3/2)")}
     for spec, (name, w, theta) in expect.items():
         r = analyze(Pattern.from_spec(spec), 4096)["readout"]
         assert (r["algorithm"], r["w"], r["theta"]) == (name, w, theta), spec

@@ -113,4 +113,4 @@ def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layou
         for j in range(m):
             args = (qc, E[..., j], states, ix["ext"][j])
             o = o + (checkpoint(_read_slot, *args, use_reentrant=False) if keep else _read_slot(*args))
-    return o.view(N, nc * C, dv)[:, s:s + T].reshape(B, H, T, dv).permute(0, 2, 1, 3)
+    return o.reshape(N, nc * C, dv)[:, s:s + T].reshape(B, H, T, dv).permute(0, 2, 1, 3)

@@ -31,12 +31,16 @@ from glrtheory.patterns.tables import IndexTables
 #: Algorithm name -> cost class of its work in T (w: the widest A row span (direct) or the chunk plus the
 #: A reach before a chunk (aligned); m: the boundary states a chunk reads).
 ALGORITHMS = {"chunked_aligned": "n (w + m)", "direct": "n w", "tiled_mixing": "n^2"}
-#: Chunk lengths and offsets the aligned readout tries.
-CHUNKS = (32, 64, 128)
+#: Chunk lengths and offsets the aligned readout tries (chunks of 32 ran 1.4-1.7x slower than 64 for ssm
+#: and fenwick at T = 4096 and 16384 on a 2-core CPU, d_k = d_v = 64: small products, more states).
+CHUNKS = (64, 128)
 OFFSETS = (0, 1)
 #: Boundary states per chunk (on average) and nominal head size of the aligned criterion and estimate.
 STATES_PER_CHUNK = 2
 NOMINAL_D = 64
+#: Multiply-adds one moved element of a d_k x d_v state costs in ``work`` (about where a CPU or GPU turns
+#: memory bound: a chunk of 32 rows reading a state does 32 multiply-adds per element it moves).
+TRAFFIC = 32
 
 
 class ChunkLayout(NamedTuple):
@@ -135,13 +139,14 @@ def is_aligned(layout: ChunkLayout) -> bool:
 
 
 def work(layout: ChunkLayout, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
-    """Multiply-adds of the aligned readout per head: ``nc C (C + w) (d_k + d_v)`` (scores and weighted
-    values), ``nc C m d_k d_v`` (reading boundary states), ``|P| (C + w + m) d_k d_v`` (their inputs and
-    recurrence) and ``nc C^2 (C + w + m)`` (the triangular solves)."""
+    """Estimated cost of the aligned readout per head, in multiply-adds: ``nc C (C + w) (d_k + d_v)``
+    (scores and weighted values), ``nc C m d_k d_v`` (reading boundary states), ``|P| (C + w + m) d_k d_v``
+    (their inputs and recurrence), ``nc C^2 (C + w + m)`` (the triangular solves), plus ``TRAFFIC`` per
+    element of the d_k x d_v states moved (``(nc m + |P|) d_k d_v``: each chunk gathers its m states)."""
     C, nc, P = layout.chunk, layout.n_chunks, layout.n_boundary
     width = C + layout.span
     return (nc * C * width * (d_k + d_v) + nc * C * layout.m * d_k * d_v + P * (width + layout.m) * d_k * d_v
-            + nc * C * C * (width + layout.m))
+            + nc * C * C * (width + layout.m) + TRAFFIC * (nc * layout.m + P) * d_k * d_v)
 
 
 def aligned_layout(tables, chunk: int | None = None) -> ChunkLayout | None:
@@ -174,7 +179,7 @@ def readout_summary(tables) -> dict:
     --------
     >>> from glrtheory import Pattern
     >>> readout_summary(Pattern.from_spec("fenwick").tables(1025))
-    {'algorithm': 'chunked_aligned', 'cost_class': 'n (w + m)', 'chunk': 32, 'w': 0, 'm': 6, 'boundary_states': 32}
+    {'algorithm': 'chunked_aligned', 'cost_class': 'n (w + m)', 'chunk': 64, 'w': 0, 'm': 5, 'boundary_states': 16}
     """
     tables = IndexTables.coerce(tables)
 
