@@ -94,7 +94,8 @@ def test_fenwick_boundaries_are_the_chunk_ends():
 def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():
     """FLOPs (torch's counter: matrix products and the registered glr_scan formula) at T and 4T: the ratio
     is near 4 log(4T) / log(T) = 4.8 (n log n), far from 16 (n^2, the tiled algorithm); the largest tensor
-    any op produces grows about 4-fold (O(T (C + m + d) + |P| d_k d_v)), and no T x T tensor is built."""
+    any op produces and the storage autograd keeps for the backward grow about 4-fold
+    (O(T (C + w + m + d) + |P| d_k d_v)), and no T x T tensor is built."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Largest(TorchDispatchMode):
@@ -111,14 +112,22 @@ def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():
         tables = Pattern.from_spec("fenwick").tables(T)
         q, k, v = torch.randn(3, 1, T, 1, d)
         a, b = torch.rand(1, T, 1, tables.a_idx.shape[1]), torch.rand(1, T, 1, tables.b_idx.shape[1]) / 8
-        Largest.numel = 0
-        with FlopCounterMode(display=False) as counter, Largest():
-            glr_readout(q, k, v, a, b, tables)
-        return counter.get_total_flops(), Largest.numel
+        Largest.numel, saved = 0, {}
 
-    (f1, m1), (f4, m4) = measure(1024), measure(4096)
+        def keep(x):                      # the storages autograd saves (each counted once)
+            saved[x.untyped_storage().data_ptr()] = x.untyped_storage().nbytes() // x.element_size()
+            return x
+
+        leaves = [x.requires_grad_() for x in (q, k, v, a, b)]
+        with FlopCounterMode(display=False) as counter, Largest(), \
+                torch.autograd.graph.saved_tensors_hooks(keep, lambda x: x):
+            glr_readout(*leaves, tables)
+        return counter.get_total_flops(), Largest.numel, sum(saved.values())
+
+    (f1, m1, s1), (f4, m4, s4) = measure(1024), measure(4096)
     assert abs(f4 / f1 - 4 * math.log(4096) / math.log(1024)) <= 0.6, f4 / f1
     assert m4 / m1 <= 4.5 and m4 < 4096 * 4096 / 8, (m1, m4)
+    assert s4 / s1 <= 4.5, (s1, s4)
 
 
 def test_autocast_and_half_inputs(rng):
