@@ -128,6 +128,10 @@ def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():
     assert abs(f4 / f1 - 4 * math.log(4096) / math.log(1024)) <= 0.6, f4 / f1
     assert m4 / m1 <= 4.5 and m4 < 4096 * 4096 / 8, (m1, m4)
     assert s4 / s1 <= 4.5, (s1, s4)
+    # with d_k = d_v = 64: a few T (C + w + m + d_k + d_v) and |P| d_k d_v, not the T / C x m gathered states
+    layout = aligned_layout(Pattern.from_spec("fenwick").tables(4096))
+    bound = 5 * 4096 * (layout.chunk + layout.span + layout.m + 128) + 3 * layout.n_boundary * 64 * 64
+    assert measure(4096, d=64)[2] <= bound < layout.n_chunks * layout.m * 64 * 64 * 3
 
 
 def test_autocast_and_half_inputs(rng):
