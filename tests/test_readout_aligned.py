@@ -168,3 +168,23 @@ def test_benchmark_runs(tmp_path):
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["machine"]["cores"] and {f["algorithm"] for f in result["fits"]} == {"tiled_mixing",
                                                                                       "chunked_aligned"}
+
+
+def test_readme_quotes_the_benchmark():
+    """The README's readout numbers are those of ``benchmarks/results/readout.json``."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = json.loads((root / "benchmarks" / "results" / "readout.json").read_text())
+    readme = (root / "README.md").read_text()
+    rows = {(r["algorithm"], r["passes"], r["T"]): r["seconds"] for r in result["rows"]}
+    fits = {(f["algorithm"], f["passes"]): f for f in result["fits"]}
+    tiled, aligned = rows["tiled_mixing", "forward", 4096], rows["chunked_aligned", "forward", 4096]
+    assert "machine" in result and "`readout.json`" in readme
+    assert (f"{tiled * 1e3:.1f} ms by tiled mixing and {aligned * 1e3:.1f} ms by chunked_aligned "
+            f"({tiled / aligned:.1f}x faster)") in " ".join(readme.split())
+    exponents = [fits[k]["fitted_exponent"] for k in (("tiled_mixing", "forward"), ("chunked_aligned", "forward"),
+                                                      ("chunked_aligned", "forward+backward"))]
+    assert "tiled {:.2f} (theory 2), aligned {:.2f} forward and {:.2f} forward+backward".format(*exponents) in \
+        " ".join(readme.split())
