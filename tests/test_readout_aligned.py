@@ -52,16 +52,17 @@ def test_forward_at_length_1000(rng):
                                     ("window:4+fenwick", 63), ("window:3+blocks:16", 63), ("fenwick", 2)])
 def test_gradients_match_reference(rng, spec, n):
     """Gradients of q, k, v, a, b in float64 (1e-12) and float32 (1e-5) against autograd through the
-    float64 materializing path, with random upstream gradients; chunks of 16 (several boundary states)."""
+    float64 materializing path, with random upstream gradients; chunks of 16 (several boundary states), and
+    at n = 200 also the default layout (chunks of 64)."""
     tables, xs = problem(rng, spec, n)
     grad = torch.randn(xs[2].shape, dtype=torch.float64)
     leaves = [x.clone().requires_grad_() for x in xs]
     ref = torch.autograd.grad(naive_readout(*leaves, tables), leaves, grad)
-    for dtype in (torch.float64, torch.float32):
+    for dtype, chunk in [(torch.float64, 16), (torch.float32, 16)] + [(torch.float64, None)] * (n >= 200):
         leaves = [x.to(dtype).requires_grad_() for x in xs]
-        out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned")
+        out = glr_readout(*leaves, tables, chunk=chunk, algorithm="chunked_aligned")
         for name, g, r in zip("qkvab", torch.autograd.grad(out, leaves, grad.to(dtype)), ref):
-            assert rel_err(g.double(), r) <= TOL[dtype], (name, dtype)
+            assert rel_err(g.double(), r) <= TOL[dtype], (name, dtype, chunk)
 
 
 @pytest.mark.parametrize("spec", ALIGNED + NOT_ALIGNED + ["attention", "window:4"])
