@@ -4,6 +4,10 @@
 kernel runs with all numba threads (parallel over heads), into a preallocated 64-byte aligned h and into
 an output it allocates itself, and with one thread; the tables are validated once.
 
+A lag profile (one thread, at the largest n) times what one more term per row costs by how far back
+its state row lies, and power2 against the same lags with every lag >= 16 one larger (then no two rows
+it reads lie a multiple of 4 KiB apart, so they no longer share L1 sets).
+
 Targets at n = 65536: at least 30x faster than spsolve_triangular; at most 2x the copy time, also when
 ``scan`` allocates its output.
 
@@ -16,7 +20,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.linalg import spsolve_triangular
 
-from machine import best_of, machine, plan, write
+from machine import best_of, best_of_each, machine, plan, write
 
 from glrtheory import Pattern, solve
 from glrtheory.kernels.cpu import Tables, scan
@@ -25,6 +29,8 @@ from glrtheory.recurrence import random_coefficients
 
 SPEC, HEADS, D, DTYPE = "power2", 8, 64, np.float32
 DENSE_MAX = 16384
+#: Extra B-lags beside lag 1 in the lag profile (d = 64 float32: a lag of L rows lies L/4 KiB back).
+PROFILE_LAGS = [2, 16, 64, 512, 2048, 8192]
 
 
 def system(b_idx: np.ndarray, b: np.ndarray) -> scipy.sparse.csr_matrix:
@@ -86,9 +92,41 @@ def run(n: int, rng, repeats: int) -> list[dict]:
     return rows
 
 
+def lag_profile(n: int, rng, repeats: int) -> dict:
+    """One thread: the cost of one more term per row by its lag (B = {1, L} against B = {1}, per term
+    applied), and power2 against its lags with those >= 16 one larger. The calls alternate."""
+    u = rng.standard_normal((HEADS, n, D), dtype=DTYPE)
+    h = aligned_empty(u.shape, u.dtype)
+
+    def call(b_lags):
+        p = Pattern.from_lags((0,), b_lags)
+        tables = Tables(p, n)
+        a, b = random_coefficients(p, n, rng, (HEADS,), DTYPE)
+        return lambda: scan(u, a, b, tables, out=h)
+
+    lags = [lag for lag in PROFILE_LAGS if lag < n]
+    power2 = [1 << k for k in range(n.bit_length() - 1)]
+    calls = {"lag 1": call([1]), **{f"lags 1,{lag}": call([1, lag]) for lag in lags},
+             "power2": call(power2), "power2_lags_from_16_plus_1": call([x + (x >= 16) for x in power2])}
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        t = best_of_each(calls, repeats)
+    finally:
+        numba.set_num_threads(threads)
+    rows = [{"lag": lag, "kib_back": lag * D * np.dtype(DTYPE).itemsize / 1024,
+             "ns_per_term": (t[f"lags 1,{lag}"] - t["lag 1"]) / (HEADS * (n - lag)) * 1e9} for lag in lags]
+    for r in rows:
+        print(f"lag {r['lag']:5d} ({r['kib_back']:6.0f} KiB back): {r['ns_per_term']:6.2f} ns per term, 1 thread")
+    for name in ("power2", "power2_lags_from_16_plus_1"):
+        print(f"{name:28s} {t[name] * 1e3:10.2f} ms, 1 thread")
+    return {"n": n, "threads": 1, "seconds": t, "extra_lag": rows}
+
+
 def main(argv=None) -> int:
     args, sizes, repeats, rng = plan(__doc__, argv, [4096, 16384, 65536], [512, 2048], 7)
     rows = [r for n in sizes for r in run(n, rng, repeats)]
+    profile = lag_profile(sizes[-1], rng, repeats)
     summary = []
     for n in sizes:
         t = {r["method"]: r["seconds"] for r in rows if r["n"] == n}
@@ -104,7 +142,7 @@ def main(argv=None) -> int:
     last = summary[-1]
     result = {"benchmark": "cpu_scan", "spec": SPEC, "heads": HEADS, "d": D, "dtype": "float32",
               "machine": machine(), "timing": f"best of {repeats} (spsolve/dense: best of {max(1, repeats // 3)})",
-              "rows": rows, "summary": summary,
+              "rows": rows, "summary": summary, "lag_profile": profile,
               "targets_at_largest_n": {"n": last["n"], "spsolve_speedup_min": 30,
                                        "met_spsolve": bool(last["speedup_vs_spsolve"] >= 30),
                                        "copy_ratio_max": 2, "met_copy": bool(last["numba_over_copy"] <= 2),
