@@ -35,7 +35,7 @@ def check_readout(spec, T, dtype, device, B=2, H=2, d=16, grad=True):
     ours = [x.detach().requires_grad_(grad) for x in (q, k, v, a, b)]
     ref = [x.detach().double().requires_grad_(grad) for x in (q, k, v, a, b)]
     out, expected = glr_readout(*ours, tables), reference(*ref, tables)
-    errors = {"o": rel_err(out.detach().cpu(), expected.detach().cpu())}
+    errors = {"o": rel_err(out.detach().double().cpu(), expected.detach().double().cpu())}
     if grad:
         g = torch.randn_like(expected)
         out.backward(g.to(out.dtype))

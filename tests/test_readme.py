@@ -55,3 +55,19 @@ def test_quoted_benchmark_numbers_come_from_the_results():
     assert f"latency ratio is {fen:.2f} for fenwick" in README
     slowest = max((r for r in _json("analyze")["results"] if r["n"] == 2**20), key=lambda r: r["seconds"])
     assert f"at most {slowest['seconds']:.1f} s (the slowest family: {slowest['spec']})" in README
+
+
+def test_quoted_gpu_session_numbers_come_from_the_results():
+    import json
+
+    parts = json.loads((ROOT / "benchmarks" / "results" / "gpu_session" / "gpu_session.json").read_text())["parts"]
+    scan = {r["op"]: r for r in parts["scan"]["result"]["rows"]}
+    p2 = scan["glr_scan_triton power2"]
+    assert f"power2 {p2['ms']:.2f} ms forward, {p2['ms_fwd_bwd']:.2f} ms forward+backward" in README
+    layer = {r["op"] + r["precision"]: r for r in parts["layer"]["result"]["rows"]}
+    for spec in ("ssm", "fenwick", "blocks", "power2"):
+        assert f"{spec} {layer[f'GLRMixer {spec} readoutbf16 autocast']['ms_fwd_bwd']:.2f} ms" in README
+    mha = layer["nn.MultiheadAttention causalfloat32"]["ms_fwd_bwd"]
+    assert f"`nn.MultiheadAttention` {mha:.2f} ms in float32" in README
+    fenwick = next(s for s in parts["decode"]["result"]["summary"] if s["spec"] == "fenwick")
+    assert f"ratio {fenwick['ratio']:.2f} (target <= 1.3" in README
