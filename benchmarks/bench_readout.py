@@ -12,11 +12,10 @@ to the theory's local slope (n^2: 2; n log n: 1 + 1 / ln T at the geometric midd
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
-from machine import arguments, machine, write
+from machine import arguments, best_of_each, machine, write
 
 SHAPE = dict(batch=1, heads=2, d_k=64, d_v=64)
 #: Lengths per (algorithm, pass); the tiled algorithm stops earlier (quadratic).
@@ -49,19 +48,6 @@ def runner(algorithm: str, passes: str, T: int, batch: int, heads: int, d_k: int
     return run
 
 
-def interleaved_best(runs: dict, rounds: int) -> dict:
-    """``{key: best wall time}`` over ``rounds`` rounds, each calling every run once (after a warm-up)."""
-    for run in runs.values():
-        run()
-    best = dict.fromkeys(runs, math.inf)
-    for _ in range(rounds):
-        for key, run in runs.items():
-            t0 = time.perf_counter()
-            run()
-            best[key] = min(best[key], time.perf_counter() - t0)
-    return best
-
-
 def slope(lengths, seconds) -> float:
     return float(np.polyfit(np.log(lengths), np.log(seconds), 1)[0])
 
@@ -81,7 +67,7 @@ def main() -> None:
     rows, fits = [], []
     for (algorithm, passes), lengths in LENGTHS.items():
         lengths = [128, 256] if args.quick else lengths
-        best = interleaved_best({T: runner(algorithm, passes, T, **shape) for T in lengths}, 1 if args.quick else 7)
+        best = best_of_each({T: runner(algorithm, passes, T, **shape) for T in lengths}, 1 if args.quick else 7)
         seconds = [best[T] for T in lengths]
         for T in lengths:
             rows.append({"algorithm": algorithm, "passes": passes, "T": T, "seconds": round(best[T], 5)})
