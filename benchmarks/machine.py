@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,8 +24,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def commit() -> str | None:
+    """The checkout's git commit, with ``+changes`` when the tracked files differ from it; None outside git
+    (the device machine gets a copy of the working tree without its history)."""
+    here = Path(__file__).resolve().parent
+    try:
+        run = lambda *a: subprocess.run(["git", *a], cwd=here, capture_output=True, text=True, check=True)  # noqa: E731
+        head = run("rev-parse", "HEAD").stdout.strip()
+        return head + ("+changes" if run("status", "--porcelain", "--untracked-files=no").stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def machine() -> dict:
-    """Platform, CPU model, cores, library versions, date (UTC) and the load when the run started."""
+    """Platform, CPU model, cores, library versions, date (UTC), the load when the run started and the git
+    commit of the code measured."""
     import numba
     import numpy
     import scipy
@@ -33,7 +47,7 @@ def machine() -> dict:
             "numba_threads": numba.get_num_threads(), "python": sys.version.split()[0],
             "numpy": numpy.__version__, "scipy": scipy.__version__, "numba": numba.__version__,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "load_average": os.getloadavg()}
+            "load_average": os.getloadavg(), "commit": commit()}
     try:
         import torch
 

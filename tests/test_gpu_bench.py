@@ -100,6 +100,8 @@ def test_decode_targets_follow_the_numbers():
     assert gpu_decode.summary(log)[0]["target_met"]                    # 2.0 <= 1.3 * 21 / 11
     log[1]["ms_step"] = 3.0
     assert not gpu_decode.summary(log)[0]["target_met"]
+    short = gpu_decode.summary([_decode("fenwick", 2**10, 1.0, 10), _decode("fenwick", 2**17, 1.0, 10)])[0]
+    assert short["target_met"] is None and "1048576" in short["why"]       # flat, but 2^20 not reached
 
 
 def test_decode_budget_skips_rows_and_says_so():

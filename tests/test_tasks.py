@@ -95,3 +95,14 @@ def test_sample_limits():
         task.sample(4, seed=-1)
     with pytest.raises(GLRError, match="over the limit"):
         task.sample(2**30, seed=0)
+
+
+def test_parameters_are_keywords_and_alpha_is_checked():
+    """Positional parameters are refused (their order is not part of the contract); a non-number alpha is
+    a GLRError, not a TypeError from the comparison."""
+    with pytest.raises(TypeError):
+        make_task("copy").__class__(4, 32)
+    with pytest.raises(GLRError, match=r"alpha must be a finite number"):
+        make_task("mqar", alpha="x")
+    with pytest.raises(GLRError, match=r"alpha must lie in \(0, 1\]"):
+        make_task("mqar", alpha=0)

@@ -25,8 +25,8 @@ SAMPLE_MAX_TOKENS = 2**26
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Task:
     """Base class of the tasks, declared as ``class Copy(Task, name="copy", difficulty="L", least={"L": 1})``
-    with the parameters as annotated fields: each subclass becomes a frozen dataclass with those fields
-    and ``length`` (tokens per sequence, keyword-only); ``vocab`` too unless it overrides ``vocab_size``.
+    with the parameters as annotated fields: each subclass becomes a frozen dataclass of keyword-only
+    fields, those and ``length`` (tokens per sequence); ``vocab`` too unless it overrides ``vocab_size``.
     ``name`` is the registry name, ``difficulty`` the swept parameter, ``least`` the least value of each
     integer parameter (``length`` >= 1 is added last); ``_check`` adds the constraints between them, and
     ``_generate(rng, n) -> (inputs, targets)`` makes the data."""
@@ -42,7 +42,7 @@ class Task:
         super().__init_subclass__(**kwargs)
         cls.name, cls.difficulty = name, difficulty
         cls.minimums = (*least.items(), ("length", 1))
-        dataclasses.dataclass(frozen=True)(cls)
+        dataclasses.dataclass(frozen=True, kw_only=True)(cls)
 
     def __post_init__(self):
         for field, least in self.minimums:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from glrtheory.checks import check_real
 from glrtheory.errors import GLRError
 
 from .base import IGNORE, Task
@@ -34,8 +35,7 @@ class MQAR(Task, name="mqar", difficulty="K", least={"K": 1, "vocab": 3}):
         if self.K > self.n_keys:
             raise GLRError(f"MQAR with K={self.K} pairs needs K <= {self.n_keys} distinct keys (vocab={self.vocab})")
         self._check_fits(3 * self.K, f"MQAR with K={self.K} pairs")
-        if not 0 < self.alpha <= 1:
-            raise GLRError(f"alpha must lie in (0, 1], got {self.alpha!r}")
+        check_real(self.alpha, "alpha", 0, 1, open_low=True)
 
     @property
     def n_keys(self) -> int:
