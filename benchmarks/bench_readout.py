@@ -1,8 +1,9 @@
 """Time of the matrix-state readout ``glr_readout`` for ``fenwick`` on the CPU: ``tiled_mixing`` (forced;
 O(T^2)) against ``chunked_aligned`` (states only at chunk boundaries; O(T log T)), float32, forward, and
-forward + backward for the aligned algorithm; one process, one torch thread. The machine is shared, so
-the lengths of one (algorithm, pass) are timed in interleaved rounds (a burst of load hits all of them) and
-each keeps its best of 7 rounds, after a warm-up.
+forward + backward for the aligned algorithm; one process, one torch thread. Each length is timed on its
+own: a warm-up call, then 7 calls, keeping the best (timing the lengths in interleaved rounds made each
+short length pay for the allocations of the long one before it: T = 512 ran slower than T = 1024). The
+machine is shared: run it when ``uptime`` shows a load below 0.8.
 
 Per algorithm the exponent of time against T is fitted by least squares over the lengths (log-log), next
 to the theory's local slope (n^2: 2; n log n: 1 + 1 / ln T at the geometric middle of the lengths).
@@ -15,7 +16,7 @@ import math
 
 import numpy as np
 
-from machine import arguments, best_of_each, machine, write
+from machine import best_of, machine, plan, write
 
 SHAPE = dict(batch=1, heads=2, d_k=64, d_v=64)
 #: Lengths per (algorithm, pass); the tiled algorithm stops earlier (quadratic).
@@ -60,14 +61,13 @@ def theory_slope(cls: str, lengths) -> float:
 def main() -> None:
     import torch
 
-    args = arguments(__doc__.splitlines()[0])
+    args, lengths_of, repeats, _ = plan(__doc__, None, LENGTHS, dict.fromkeys(LENGTHS, [128, 256]), 7)
     header = machine()                   # before timing: reading numba's threads resets torch's to all cores
     torch.set_num_threads(1)
     shape = dict(SHAPE, d_k=8, d_v=8) if args.quick else SHAPE
     rows, fits = [], []
-    for (algorithm, passes), lengths in LENGTHS.items():
-        lengths = [128, 256] if args.quick else lengths
-        best = best_of_each({T: runner(algorithm, passes, T, **shape) for T in lengths}, 1 if args.quick else 7)
+    for (algorithm, passes), lengths in lengths_of.items():
+        best = {T: best_of(runner(algorithm, passes, T, **shape), repeats) for T in lengths}
         seconds = [best[T] for T in lengths]
         for T in lengths:
             rows.append({"algorithm": algorithm, "passes": passes, "T": T, "seconds": round(best[T], 5)})
@@ -78,7 +78,7 @@ def main() -> None:
         print(fits[-1], flush=True)
     write({"machine": header, "timed_with_torch_threads": torch.get_num_threads(), "pattern": "fenwick",
            "shape": dict(shape, dtype="float32"),
-           "command": "python benchmarks/bench_readout.py", "rows": rows, "fits": fits}, args, "readout")
+           "repeats": repeats, "command": "python benchmarks/bench_readout.py", "rows": rows, "fits": fits}, args, "readout")
 
 
 if __name__ == "__main__":
