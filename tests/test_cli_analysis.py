@@ -177,7 +177,7 @@ def test_analyze_reports_the_readout_algorithm(capsys, monkeypatch):
     for spec, (name, w, theta) in expect.items():
         r = analyze(Pattern.from_spec(spec), 4096)["readout"]
         assert (r["algorithm"], r["w"], r["theta"]) == (name, w, theta), spec
-    code, out, _ = run(capsys, "analyze", "ssm", "--n", "64")
+    code, out, _ = run(capsys, "analyze", "ssm", "--n", "1024")
     assert code == 0 and '"algorithm": "chunked_aligned"' in next(x for x in out.splitlines() if x.startswith("readout"))
     import glrtheory.analysis.report as report
     monkeypatch.setattr(report, "READOUT_MAX_ENTRIES", 100)
@@ -189,6 +189,6 @@ def test_analyze_does_not_import_torch():
     import subprocess
     import sys
     code = ("import sys; from glrtheory import Pattern; from glrtheory.analysis import analyze; "
-            "r = analyze(Pattern.from_spec('fenwick'), 64); assert r['readout']['algorithm'] == 'chunked_aligned'; "
+            "r = analyze(Pattern.from_spec('fenwick'), 1024); assert r['readout']['algorithm'] == 'chunked_aligned'; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,16 +12,24 @@ any o). For a chunk with rows R starting at r0:
   *external sources* ``X_R`` (sorted; ``m = max |X_R|``); their union over all chunks is the set P of
   *boundary positions*, the only positions whose d_k x d_v states the aligned readout keeps.
 
-``chunk_layout`` gives this layout for one (C, o). The aligned readout (``readout_aligned``) costs about
-``work`` multiply-adds per head; it is worth running when the layout is *aligned*: ``|P| <= 2 nc`` (nc
-chunks: at most two boundary states per chunk on average) and ``m <= 2 + 2 log2(nc)``. ``aligned_layout``
-tries ``CHUNKS`` (those up to T) x ``OFFSETS`` and keeps the cheapest aligned layout; ``readout_choice``
-names the algorithm: ``direct`` when B is empty, ``chunked_aligned`` when an aligned layout exists (every
-sequence of at most ``min(CHUNKS)`` rows has one: a single chunk), ``tiled_mixing`` otherwise.
+``chunk_layout`` gives this layout for one (C, o). Two estimates of multiply-adds per head decide
+(``NOMINAL_D`` head size; a term of the vector-state scan ``glr_scan`` costs ``SCAN`` of them per channel,
+an element of a triangular solve ``SOLVE``):
+
+* ``work(layout)``, the aligned readout: ``nc C (C + w) (d_k + d_v)`` (scores and weighted values),
+  ``SOLVE nc C^2 (C + w + m)`` (the triangular solves), ``nc C m d_k d_v`` (reading boundary states),
+  ``|P| (C + w) d_k d_v`` (their inputs), ``SCAN (|P| + e) d_k d_v`` (their recurrence: e the external
+  sources summed over P) and ``TRAFFIC nc m d_k d_v`` (each chunk gathers its m states);
+* ``tiled_work(tables)``, tiled mixing: ``sum_t (t + 1) (d_k + d_v + SCAN (|A(t)| + |B(t)|))``: M's lower
+  triangle in scores and weighted values, and the scan that builds its column tiles.
+
+A layout is *aligned* (``is_aligned``) when its work is below tiled mixing's. ``aligned_layout`` tries
+``CHUNKS`` (those up to T) x ``OFFSETS`` and keeps the cheapest aligned layout; ``readout_choice`` names the
+algorithm: ``direct`` when B is empty, ``chunked_aligned`` when an aligned layout exists,
+``tiled_mixing`` otherwise.
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -35,9 +43,14 @@ ALGORITHMS = {"chunked_aligned": "n (w + m)", "direct": "n w", "tiled_mixing": "
 #: and fenwick at T = 4096 and 16384 on a 2-core CPU, d_k = d_v = 64: small products, more states).
 CHUNKS = (64, 128)
 OFFSETS = (0, 1)
-#: Boundary states per chunk (on average) and nominal head size of the aligned criterion and estimate.
-STATES_PER_CHUNK = 2
+#: Nominal head size d_k = d_v of the estimates.
 NOMINAL_D = 64
+#: Multiply-adds one term of ``glr_scan`` costs per channel, and one element ``C^2 (C + w + m)`` of the
+#: triangular solves, in the estimates (measured on one thread of a 2-core CPU, fenwick and lags:1,40 at
+#: T = 1024-4096: 2-3 ns a scan term and channel, 0.13 ns a solve element, 0.045 ns a multiply-add of the
+#: chunk products). With them fenwick and ssm get chunks of 64, which ran 1.1-1.4x faster than 128.
+SCAN = 40
+SOLVE = 3
 #: Multiply-adds one moved element of a d_k x d_v state costs in ``work`` (about where a CPU or GPU turns
 #: memory bound: a chunk of 32 rows reading a state does 32 multiply-adds per element it moves).
 TRAFFIC = 32
@@ -133,20 +146,23 @@ def boundary_tables(layout: ChunkLayout) -> IndexTables:
 
 
 def is_aligned(layout: ChunkLayout) -> bool:
-    """``|P| <= STATES_PER_CHUNK nc`` and ``m <= 2 + 2 log2(nc)`` (module docstring)."""
-    nc = layout.n_chunks
-    return layout.n_boundary <= STATES_PER_CHUNK * nc and layout.m <= 2 + 2 * math.log2(nc)
+    """``work(layout) < tiled_work(layout.tables)`` (module docstring)."""
+    return work(layout) < tiled_work(layout.tables)
 
 
 def work(layout: ChunkLayout, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
-    """Estimated cost of the aligned readout per head, in multiply-adds: ``nc C (C + w) (d_k + d_v)``
-    (scores and weighted values), ``nc C m d_k d_v`` (reading boundary states), ``|P| (C + w + m) d_k d_v``
-    (their inputs and recurrence), ``nc C^2 (C + w + m)`` (the triangular solves), plus ``TRAFFIC`` per
-    element of the d_k x d_v states moved (``(nc m + |P|) d_k d_v``: each chunk gathers its m states)."""
-    C, nc, P = layout.chunk, layout.n_chunks, layout.n_boundary
+    """Estimated multiply-adds of the aligned readout per head (module docstring)."""
+    C, nc, P, m = layout.chunk, layout.n_chunks, layout.n_boundary, layout.m
     width = C + layout.span
-    return (nc * C * width * (d_k + d_v) + nc * C * layout.m * d_k * d_v + P * (width + layout.m) * d_k * d_v
-            + nc * C * C * (width + layout.m) + TRAFFIC * (nc * layout.m + P) * d_k * d_v)
+    terms = P + int(layout.ext_count[layout.boundary_row // C].sum())
+    return (nc * C * width * (d_k + d_v) + SOLVE * nc * C * C * (width + m)
+            + (nc * C * m + P * width + SCAN * terms + TRAFFIC * nc * m) * d_k * d_v)
+
+
+def tiled_work(tables: IndexTables, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
+    """Estimated multiply-adds of tiled mixing per head (module docstring)."""
+    row = (tables.a_idx >= 0).sum(1) + (tables.b_idx >= 0).sum(1)
+    return int(((np.arange(tables.n) + 1) * (d_k + d_v + SCAN * row)).sum())
 
 
 def aligned_layout(tables, chunk: int | None = None) -> ChunkLayout | None:
@@ -156,8 +172,7 @@ def aligned_layout(tables, chunk: int | None = None) -> ChunkLayout | None:
 
     def build():
         sizes = [C for C in CHUNKS if C <= max(tables.n, CHUNKS[0])] if chunk is None else (chunk,)
-        layouts = [chunk_layout(tables, C, o, None if chunk else STATES_PER_CHUNK * -(-(tables.n + C) // C))
-                   for C in sizes for o in OFFSETS if o < C]
+        layouts = [chunk_layout(tables, C, o) for C in sizes for o in OFFSETS if o < C]
         layouts = [x for x in layouts if x is not None and (chunk or is_aligned(x))]
         return min(layouts, key=work, default=None)
 
