@@ -193,3 +193,22 @@ def test_readme_quotes_the_benchmark():
                                                       ("chunked_aligned", "forward+backward"))]
     assert "tiled {:.2f} (theory 2), aligned {:.2f} forward and {:.2f} forward+backward".format(*exponents) in \
         " ".join(readme.split())
+
+
+def test_memory_limit_refuses_and_falls_back():
+    """A forced chunked_aligned over ``memory_limit`` raises naming the limit and the sizes (lags:64 at
+    T = 4096: every chunk reads 64 states, 4032 boundary states of 64 x 64; it ran 26.9 s against 0.55 s
+    tiled); the default choice never picks a layout over the limit: attention+ssm at T = 2048 (A reaches
+    back to 0, dense blocks ~ T^2 per head) gets tiled mixing although its aligned work estimate is lower."""
+    from glrtheory.kernels.scan import readout_plan as plan
+    tables = Pattern.from_spec("lags:64").tables(4096)
+    q = torch.randn(1, 4096, 1, 64)
+    with pytest.raises(GLRError, match=r"over its limit 12582912 = max\(8388608, 16 T \(C \+ d_k \+ d_v\)\)") as info:
+        glr_readout(q, q, q, torch.rand(1, 4096, 1, 1), torch.rand(1, 4096, 1, 1), tables, algorithm="chunked_aligned")
+    assert "4032 boundary states of 64 x 64" in str(info.value) and "m=64" in str(info.value)
+    tables = Pattern.from_spec("attention+ssm").tables(2048)
+    assert readout_algorithm(tables)[0] == "tiled_mixing"
+    for C in plan.CHUNKS:
+        for offset in plan.OFFSETS:
+            layout = chunk_layout(tables, C, offset)
+            assert plan.work(layout) < plan.tiled_work(tables) and plan.memory(layout) > plan.memory_limit(layout)

@@ -16,7 +16,8 @@ so the readout is attention weighted by M (causal: M is lower triangular):
   locally and d_k x d_v states are kept only at the boundary positions P (``readout_aligned``). Work
   ``O(T (C + w)(d_k + d_v) + T m d_k d_v)`` with w the A reach before a chunk: class ``n (w + m)``, i.e.
   ``n`` for ``ssm`` and ``blocks:C``, ``n log n`` for ``fenwick`` (m ~ log2(T / C)), ``n^1.5`` for
-  ``blocks`` (w ~ sqrt T). Memory ``O(T (C + w + m + d_k + d_v))`` plus ``|P| <= 2 T / C`` states.
+  ``blocks`` (w ~ sqrt T). Memory ``O(T (C + w + m + d_k + d_v))`` plus ``|P| (C + w + d_v) d_k`` for the
+  boundary states, within ``readout_plan.memory_limit`` (else tiled mixing).
 * ``"direct"`` when B is empty (``attention``, ``window:W``): ``M = A``, so row blocks of C positions
   take A's rows scattered into a dense ``C x (span + C)`` block (``span``: the widest row, ``t - min A(t)``)
   beside ``Q K^T`` of the same block, flash-attention style. Work ``O(T (span + C) (d_k + d_v))``: class
@@ -43,7 +44,7 @@ from glrtheory.patterns.tables import IndexTables
 from .op import glr_scan
 from .readout_aligned import chunked_aligned
 from .readout_blocks import Blockwise, direct_block, tile
-from .readout_plan import ALGORITHMS, aligned_layout, readout_choice
+from .readout_plan import ALGORITHMS, aligned_layout, over_memory, readout_choice
 
 Tensor = torch.Tensor
 
@@ -108,14 +109,18 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     Raises
     ------
     GLRError
-        Shapes, dtypes or devices that disagree (named), bad tables, a bad chunk or algorithm.
+        Shapes, dtypes or devices that disagree (named), bad tables, a bad chunk or algorithm; a forced
+        ``chunked_aligned`` over its memory limit (Notes; the message names the limit and the sizes).
 
     Notes
     -----
     ``readout_algorithm(tables)`` says which algorithm runs: ``O(T (w + m))`` work for aligned patterns
     (``O(T log T)`` for ``fenwick``), ``O(T w)`` when B is empty (w: A's widest row span), ``O(T^2)``
-    otherwise; memory ``O(T (d_k + d_v))`` per head plus one block of at most ``T x C`` (and ``|P| <= 2 T / C``
-    boundary states of ``d_k x d_v`` for the aligned algorithm).
+    otherwise. Memory per head: ``O(T (d_k + d_v))`` plus one block (direct: ``C x (w + C)``; tiled mixing:
+    a tile ``T x C``); the aligned algorithm holds all chunks' dense blocks ``[nc, C, C + w + m]`` at once and
+    |P| boundary states of ``d_k x d_v`` (|P| up to T), about ``readout_plan.memory(layout, d_k, d_v)``
+    elements, which must stay within ``readout_plan.memory_limit`` = ``max(2^23, 16 T (C + d_k + d_v))``:
+    beyond it the default choice falls back to tiled mixing and a forced ``chunked_aligned`` raises.
     """
     tables = IndexTables.coerce(tables)
     T = tables.n
@@ -131,11 +136,18 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         raise GLRError(f"q, k, v must be [batch, T={T}, heads, d] with the tables' T and equal batch, T, heads "
                        f"(q, k also equal d_k), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     C = min(DEFAULT_CHUNK if chunk is None else check_integer(chunk, "chunk", 1), T)
+    forced = algorithm is not None
     if algorithm is None:
         algorithm = readout_choice(tables)[0]
     elif algorithm not in ALGORITHMS or algorithm == "direct" and (tables.b_idx >= 0).any():
         raise GLRError(f"algorithm must be one of {sorted(ALGORITHMS)} (direct only when B is empty), got "
                        f"{algorithm!r}")
+    if algorithm == "chunked_aligned":
+        layout = aligned_layout(tables, None if chunk is None else C) or aligned_layout(tables, DEFAULT_CHUNK)
+        refusal = over_memory(layout, dk, v.shape[-1])
+        if refusal and forced:
+            raise GLRError(refusal)
+        algorithm = "tiled_mixing" if refusal else algorithm
     if chunk is None and algorithm == "tiled_mixing":
         C = min(T, max(1, TILE_ELEMENTS // (B * H * T * DEFAULT_CHUNK)) * DEFAULT_CHUNK)
     for x, w, name in ((a, tables.a_idx.shape[1], "a"), (b, tables.b_idx.shape[1], "b")):
@@ -144,7 +156,6 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
                            f"and heads may be 1), got {tuple(x.shape)}")
     a, b = (x.expand(B, T, H, x.shape[3]) for x in (a, b))
     if algorithm == "chunked_aligned":
-        layout = aligned_layout(tables, None if chunk is None else C) or aligned_layout(tables, DEFAULT_CHUNK)
         work = q.dtype if q.dtype in (torch.float32, torch.float64) else torch.float32
         with torch.autocast(q.device.type, enabled=False):
             out = chunked_aligned(*(x.to(work) for x in (q, k, v, a, b)), layout)

@@ -23,7 +23,14 @@ an element of a triangular solve ``SOLVE``):
 * ``tiled_work(tables)``, tiled mixing: ``sum_t (t + 1) (d_k + d_v + SCAN (|A(t)| + |B(t)|))``: M's lower
   triangle in scores and weighted values, and the scan that builds its column tiles.
 
-A layout is *aligned* (``is_aligned``) when its work is below tiled mixing's. ``aligned_layout`` tries
+Memory: the aligned readout holds about ``memory(layout)`` elements per head at once: the dense blocks
+``nc C (3 (C + w + m) + C)`` (``[M | E]``, its right-hand side and the weighted scores; ``B_RR``) and per
+boundary position its key block and state ``|P| (2 (C + w) d_k + 2 d_k d_v)``. Its limit ``memory_limit``
+is ``max(MEMORY_FLOOR, MEMORY_FACTOR T (C + d_k + d_v))``: 16 times the inputs plus one C-wide row block.
+
+A layout is *aligned* (``is_aligned``) when its work is below tiled mixing's and its memory within the
+limit (``attention+ssm``, whose A reaches back to 0, has ``w = T - C``: from T ~ 1500 on it is over it).
+``aligned_layout`` tries
 ``CHUNKS`` (those up to T) x ``OFFSETS`` and keeps the cheapest aligned layout; ``readout_choice`` names the
 algorithm: ``direct`` when B is empty, ``chunked_aligned`` when an aligned layout exists,
 ``tiled_mixing`` otherwise.
@@ -51,6 +58,9 @@ NOMINAL_D = 64
 #: chunk products). With them fenwick and ssm get chunks of 64, which ran 1.1-1.4x faster than 128.
 SCAN = 40
 SOLVE = 3
+#: The aligned readout's memory limit per head: ``max(MEMORY_FLOOR, MEMORY_FACTOR T (C + d_k + d_v))`` elements.
+MEMORY_FACTOR = 16
+MEMORY_FLOOR = 2**23
 #: Multiply-adds one moved element of a d_k x d_v state costs in ``work`` (about where a CPU or GPU turns
 #: memory bound: a chunk of 32 rows reading a state does 32 multiply-adds per element it moves).
 TRAFFIC = 32
@@ -111,9 +121,8 @@ class ChunkLayout(NamedTuple):
         return chunk * self.tables.n + self.boundary[self.ext[mask]]
 
 
-def chunk_layout(tables: IndexTables, C: int, offset: int, limit: int | None = None) -> ChunkLayout | None:
-    """The layout of chunks of C rows at ``offset`` (module docstring); None when it has more than
-    ``limit`` boundary positions."""
+def chunk_layout(tables: IndexTables, C: int, offset: int) -> ChunkLayout:
+    """The layout of chunks of C rows at ``offset`` (module docstring)."""
     T = tables.n
     s = (C - offset % C) % C
     nc = -(-(T + s) // C)
@@ -126,8 +135,6 @@ def chunk_layout(tables: IndexTables, C: int, offset: int, limit: int | None = N
     seen = np.zeros(T, dtype=bool)
     seen[src] = True
     boundary = np.flatnonzero(seen)
-    if limit is not None and boundary.size > limit:
-        return None
     keys = np.unique((rows + s) // C * T + src)             # (chunk, source) pairs, sorted
     chunk_of = keys // T
     j = np.arange(keys.size) - np.searchsorted(chunk_of, chunk_of)
@@ -146,8 +153,30 @@ def boundary_tables(layout: ChunkLayout) -> IndexTables:
 
 
 def is_aligned(layout: ChunkLayout) -> bool:
-    """``work(layout) < tiled_work(layout.tables)`` (module docstring)."""
-    return work(layout) < tiled_work(layout.tables)
+    """``work(layout) < tiled_work(layout.tables)`` and ``memory(layout) <= memory_limit(layout)``."""
+    return work(layout) < tiled_work(layout.tables) and memory(layout) <= memory_limit(layout)
+
+
+def memory(layout: ChunkLayout, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
+    """Elements per head the aligned readout holds at once (module docstring)."""
+    C, width = layout.chunk, layout.chunk + layout.span
+    return layout.n_chunks * C * (3 * (width + layout.m) + C) + layout.n_boundary * 2 * (width + d_v) * d_k
+
+
+def memory_limit(layout: ChunkLayout, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
+    """``max(MEMORY_FLOOR, MEMORY_FACTOR T (C + d_k + d_v))`` elements per head."""
+    return max(MEMORY_FLOOR, MEMORY_FACTOR * layout.tables.n * (layout.chunk + d_k + d_v))
+
+
+def over_memory(layout: ChunkLayout, d_k: int, d_v: int) -> str | None:
+    """Why the aligned readout with this layout is refused at head sizes d_k, d_v, or None when it fits."""
+    need, limit = memory(layout, d_k, d_v), memory_limit(layout, d_k, d_v)
+    if need <= limit:
+        return None
+    return (f"the chunked_aligned readout would hold {need} elements per head (T={layout.tables.n}, chunk "
+            f"C={layout.chunk}, reach w={layout.span}, m={layout.m}, {layout.n_boundary} boundary states of "
+            f"{d_k} x {d_v}), over its limit {limit} = max({MEMORY_FLOOR}, {MEMORY_FACTOR} T (C + d_k + d_v)); "
+            f"use algorithm='tiled_mixing'")
 
 
 def work(layout: ChunkLayout, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
@@ -173,7 +202,7 @@ def aligned_layout(tables, chunk: int | None = None) -> ChunkLayout | None:
     def build():
         sizes = [C for C in CHUNKS if C <= max(tables.n, CHUNKS[0])] if chunk is None else (chunk,)
         layouts = [chunk_layout(tables, C, o) for C in sizes for o in OFFSETS if o < C]
-        layouts = [x for x in layouts if x is not None and (chunk or is_aligned(x))]
+        layouts = [x for x in layouts if chunk or is_aligned(x)]
         return min(layouts, key=work, default=None)
 
     return tables.memo(("readout_aligned_layout", chunk), build)
