@@ -121,14 +121,19 @@ class ChunkLayout(NamedTuple):
         return chunk * self.tables.n + self.boundary[self.ext[mask]]
 
 
+def reach(tables: IndexTables, first: np.ndarray) -> int:
+    """How far A reaches before ``first[t]``: ``max_t (first[t] - min A(t))`` over rows with entries, at least 0
+    (``first[t] = t``: the widest row span of the direct readout; the chunk's first row: w of a layout)."""
+    lowest = tables.a_idx[:, 0]                             # rows are sorted: the first entry is the least
+    return int(max(0, (first - lowest)[lowest >= 0].max(initial=0)))
+
+
 def chunk_layout(tables: IndexTables, C: int, offset: int) -> ChunkLayout:
     """The layout of chunks of C rows at ``offset`` (module docstring)."""
     T = tables.n
     s = (C - offset % C) % C
     nc = -(-(T + s) // C)
     first = (np.arange(T) + s) // C * C - s
-    lowest = tables.a_idx[:, 0]                             # rows are sorted: the first entry is the least
-    span = int(max(0, (first - lowest)[lowest >= 0].max(initial=0)))
     b = tables.b_idx
     outside = (b >= 0) & (b < first[:, None])
     rows, src = np.nonzero(outside)[0], b[outside].astype(np.int64)
@@ -141,7 +146,8 @@ def chunk_layout(tables: IndexTables, C: int, offset: int) -> ChunkLayout:
     m = int(j.max(initial=-1)) + 1
     ext = np.zeros((nc, m), dtype=np.int64)
     ext[chunk_of, j] = np.searchsorted(boundary, keys % T)
-    return ChunkLayout(tables, C, offset % C, s, nc, span, m, ext, np.bincount(chunk_of, minlength=nc), boundary)
+    return ChunkLayout(tables, C, offset % C, s, nc, reach(tables, first), m, ext, np.bincount(chunk_of, minlength=nc),
+                       boundary)
 
 
 def boundary_tables(layout: ChunkLayout) -> IndexTables:
@@ -229,9 +235,8 @@ def readout_summary(tables) -> dict:
 
     def build():
         if not (tables.b_idx >= 0).any():
-            lowest = tables.a_idx[:, 0]
-            span = int((np.arange(tables.n) - lowest)[lowest >= 0].max(initial=0))
-            return {"algorithm": "direct", "cost_class": ALGORITHMS["direct"], "chunk": None, "w": span, "m": None,
+            return {"algorithm": "direct", "cost_class": ALGORITHMS["direct"], "chunk": None,
+                    "w": reach(tables, np.arange(tables.n)), "m": None,
                     "boundary_states": None}
         layout = aligned_layout(tables)
         if layout is None:
