@@ -167,22 +167,50 @@ def test_search_errors(capsys, argv, message):
 def test_analyze_reports_the_readout_algorithm(capsys, monkeypatch):
     """The ``readout`` key: the matrix-state readout's algorithm, cost class, sizes and class in n. fenwick at
     n = 1 + 16 * 64 in chunks of 64 (offset 1) keeps the states at the 16 multiples of 64 below 1024, and a
-    chunk (c0, c0 + 64] reads popcount(c0 / 64) + 1 <= 5 of them (the definition's roundings of c0)."""
+    chunk (c0, c0 + 64] reads popcount(c0 / 64) + 1 <= 5 of them (the definition's roundings of c0). The
+    class is fitted to the work estimate at n / 16 .. n: over 64..1025 fenwick's log factor does not show
+    (slope 1.09, class n); over 256..4096 it does."""
     code, out, _ = run(capsys, "analyze", "fenwick", "--n", "1025", "--json")
     assert code == 0 and json.loads(out)["readout"] == {
         "algorithm": "chunked_aligned", "cost_class": "n (w + m)", "chunk": 64, "w": 0, "m": 5,
-        "boundary_states": 16, "theta": "n*log(n)"}
-    expect = {"power2": ("tiled_mixing", None, "n**2"), "window:4": ("direct", 3, "n"),
-              "blocks:16": ("chunked_aligned", 0, "n"), "blocks": ("chunked_aligned", 0, "n**(3/2)")}
+        "boundary_states": 16, "theta": "n", "theta_fit": {"range": [64, 1025], "slope": 1.0866, "residual": 0.1033}}
+    expect = {"power2": ("tiled_mixing", None, "n**2*log(n)"), "window:4": ("direct", 3, "n"),
+              "blocks:16": ("chunked_aligned", 0, "n"), "fenwick": ("chunked_aligned", 0, "n*log(n)"),
+              "attention+ssm": ("tiled_mixing", None, "n**3")}
     for spec, (name, w, theta) in expect.items():
         r = analyze(Pattern.from_spec(spec), 4096)["readout"]
         assert (r["algorithm"], r["w"], r["theta"]) == (name, w, theta), spec
+    r = analyze(Pattern.from_spec("ssm"), 64)["readout"]
+    assert r["theta"] is None and "too short" in r["theta_fit"]["reason"]
     code, out, _ = run(capsys, "analyze", "ssm", "--n", "1024")
     assert code == 0 and '"algorithm": "chunked_aligned"' in next(x for x in out.splitlines() if x.startswith("readout"))
     import glrtheory.analysis.report as report
     monkeypatch.setattr(report, "READOUT_MAX_ENTRIES", 100)
     r = analyze(Pattern.from_spec("fenwick"), 256)
     assert r["readout"] is None and "over the limit 100" in r["skipped"]["readout"]
+
+
+def test_readout_class_follows_the_work_not_the_total_cost():
+    """A(t) = [0, t] when t is a power of two, else {t}; B(t) = {t - 1}: every A row is an interval and the
+    total cost is linear (exact counts: 4x from n = 1024 to 4096), but A's reach before a chunk grows with
+    n (449 at 1024, 1985 at 4096 in chunks of 64), so the readout's work is ~n^2 (the old rule, the total
+    cost's class when every A row is an interval, said n)."""
+    import numpy as np
+
+    from glrtheory.analysis.counts import nnz
+    from glrtheory.analysis.report import _readout
+    from glrtheory.kernels.scan.readout_plan import aligned_layout
+
+    def a_rule(t):
+        power = (t & (t - 1)) == 0
+        cols = np.arange(int(t.max(initial=0)) + 1)[None, :]
+        return np.where(power[:, None], cols, t[:, None]), np.where(power[:, None], cols <= t[:, None], cols == 0)
+
+    p = Pattern.from_rule(a_rule, lambda t: ((t - 1)[:, None], (t >= 1)[:, None]), spec="power-of-two intervals")
+    assert 3.9 < sum(nnz(p, 4096)) / sum(nnz(p, 1024)) < 4.1
+    assert [aligned_layout(p.tables(n), 64).span for n in (1024, 4096)] == [449, 1985]
+    r = _readout(p, 4096)
+    assert r["theta"] == "n**2" and r["theta_fit"]["range"] == [256, 4096], r
 
 
 def test_analyze_does_not_import_torch():

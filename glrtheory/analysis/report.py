@@ -2,14 +2,13 @@
 the analysis that reads ``glrtheory.symbolic`` (for the asymptotic classes)."""
 from __future__ import annotations
 
-import numpy as np
 
 from ..errors import GLRError, WorkLimitError
 from ..patterns import Pattern
 from . import counts, hankel
 from .counts import check_pattern, decode_costs, nnz, total_cost
 from .depth import depth
-from .fit import fit_classes, fixed_lags, lag_families
+from .fit import fit_class, fit_classes, fixed_lags, lag_families
 from .hankel import _method, hankel_rank_max, rank_and_error_bound
 from .hops import full_receptive_field, hop_diameter
 from .limits import refuse
@@ -23,6 +22,10 @@ THETA = ("theta_total", "theta_decode", "theta_cache")
 
 #: Most table entries ``nnz_a + nnz_b`` the readout choice reads (it builds the index tables at n).
 READOUT_MAX_ENTRIES = 2**24
+#: The readout's class is fitted to its work estimate at ``n / 2^k``, k < READOUT_FIT_POINTS, each at least
+#: READOUT_FIT_MIN_N.
+READOUT_FIT_POINTS = 5
+READOUT_FIT_MIN_N = 64
 
 #: The keys added by ``rank=True``: the rank, its method, and a bound on the probability that it is below
 #: the generic rank (0 for the deterministic max-flow, and when the exact rank reaches the cut bound).
@@ -40,11 +43,11 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     exists (``theta_fit``: range, slope and residual per quantity; also "fitted, for fixed lags");
     "none" when neither is possible.
 
-    ``readout``: the algorithm the matrix-state readout ``glr_readout`` runs at n, its cost class and
-    sizes (``glrtheory.kernels.scan.readout_plan.readout_summary``), and ``theta``, its class in n:
-    ``n**2`` for tiled mixing; for the direct and aligned algorithms, whose work is ``T (w + m)`` per
-    unit of head size, the pattern's ``theta_total`` when every A row is an interval (then ``T w`` and
-    ``T m`` stay within the total cost's class), else None.
+    ``readout``: the algorithm the matrix-state readout ``glr_readout`` runs at n, its cost class and sizes
+    (``glrtheory.kernels.scan.readout_plan.readout_summary``), and ``theta``, the class in n of that
+    algorithm's estimated work (``readout_plan.readout_work``), fitted (``fit.fit_class``) to the estimates
+    at ``n / 16, n / 8, ..., n``: a measurement over that range, not a proof (``theta_fit``: range, slope,
+    residual; theta None and the reason when n / 16 < 64).
 
     A quantity whose work at n is over its limit (``WorkLimitError``) is None, and the last key
     ``skipped`` (present only then) maps its name to the reason, which names the limit and the largest n
@@ -62,7 +65,7 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
            "depth": _within_limits(skipped, "depth", depth, p, n), "hop_diameter": hd,
            "full_receptive_field": full_receptive_field(p, n) if "hop_diameter" in skipped else hd is not None}
     out.update(_classes(p, n))
-    out["readout"] = _within_limits(skipped, "readout", _readout, p, n, out["theta_total"])
+    out["readout"] = _within_limits(skipped, "readout", _readout, p, n)
     if rank:
         value, error = (_within_limits(skipped, "hankel_rank_max", rank_and_error_bound, p, n, rank_method, seed)
                         or (None, None))
@@ -103,22 +106,23 @@ def _classes(p: Pattern, n: int) -> dict:
     return {**th, "theta_basis": basis, "theta_fit": fit, "theta_family": family}
 
 
-def _readout(p: Pattern, n: int, theta_total) -> dict:
+def _readout(p: Pattern, n: int) -> dict:
     """The ``readout`` key of the report (see ``analyze``) from the tables at n, refused over
     ``READOUT_MAX_ENTRIES`` entries; numpy only, torch is not imported."""
-    from ..kernels.scan.readout_plan import readout_summary
+    from ..kernels.scan.readout_plan import readout_summary, readout_work
 
     entries = sum(nnz(p, n))
     if entries > READOUT_MAX_ENTRIES:
         refuse("the readout choice", p, n, lambda m: sum(nnz(p, m)) - READOUT_MAX_ENTRIES, entries,
                READOUT_MAX_ENTRIES, unit="table entries")
-    tables = p.tables(n)
-    out = readout_summary(tables)
-    a = tables.a_idx
-    last = np.take_along_axis(a, np.maximum((a >= 0).sum(1) - 1, 0)[:, None], 1)[:, 0]
-    intervals = bool(((a[:, 0] < 0) | (last - a[:, 0] + 1 == (a >= 0).sum(1))).all())
-    out["theta"] = "n**2" if out["algorithm"] == "tiled_mixing" else theta_total if intervals else None
-    return out
+    out = readout_summary(p.tables(n))
+    lengths = [n >> k for k in range(READOUT_FIT_POINTS - 1, -1, -1)]
+    if lengths[0] < READOUT_FIT_MIN_N:
+        reason = (f"n = {n} is too short: the fit over n / {1 << (READOUT_FIT_POINTS - 1)} .. n needs n >= "
+                  f"{READOUT_FIT_MIN_N << (READOUT_FIT_POINTS - 1)}")
+        return {**out, "theta": None, "theta_fit": {"reason": reason}}
+    fit = fit_class(lengths, [readout_work(p.tables(m), out["algorithm"]) for m in lengths])
+    return {**out, "theta": fit.pop("class"), "theta_fit": {"range": [lengths[0], n], **fit}}
 
 
 def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", seed=0) -> list[dict]:

@@ -200,6 +200,12 @@ def tiled_work(tables: IndexTables, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) 
     return int(((np.arange(tables.n) + 1) * (d_k + d_v + SCAN * row)).sum())
 
 
+def direct_work(tables: IndexTables, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
+    """Estimated multiply-adds of the direct readout per head: ``T (C + w) (d_k + d_v)``, rows in blocks of
+    ``C = CHUNKS[0]`` beside a dense block over the widest row span w."""
+    return tables.n * (CHUNKS[0] + reach(tables, np.arange(tables.n))) * (d_k + d_v)
+
+
 def aligned_layout(tables, chunk: int | None = None) -> ChunkLayout | None:
     """The cheapest aligned layout over ``CHUNKS`` (up to T) x ``OFFSETS`` (``work`` at ``NOMINAL_D``), or None.
     With ``chunk`` given, the cheapest offset for that chunk, aligned or not (built once per tables)."""
@@ -220,10 +226,21 @@ def readout_choice(tables) -> tuple[str, str]:
     return summary["algorithm"], summary["cost_class"]
 
 
+def readout_work(tables, algorithm: str) -> int:
+    """Estimated multiply-adds per head of ``algorithm`` on these tables at ``NOMINAL_D``: ``direct_work``,
+    ``tiled_work``, or for ``chunked_aligned`` the least ``work`` over ``CHUNKS`` (up to T) x ``OFFSETS``
+    (whether or not that layout is aligned)."""
+    tables = IndexTables.coerce(tables)
+    if algorithm == "chunked_aligned":
+        return min(work(aligned_layout(tables, C)) for C in CHUNKS if C <= max(tables.n, CHUNKS[0]))
+    return (direct_work if algorithm == "direct" else tiled_work)(tables)
+
+
 def readout_summary(tables) -> dict:
     """The algorithm, its cost class and its sizes at this length: ``{"algorithm", "cost_class", "chunk",
-    "w", "m", "boundary_states"}`` (w: A's widest row span for direct, the A reach before a chunk for the
-    aligned algorithm; chunk, m and boundary_states: the aligned layout's, else None).
+    "w", "m", "boundary_states"}`` (w: A's widest row span for direct, how far A reaches before a chunk's
+    first row for the aligned algorithm (``span``; the chunk itself adds C); chunk, m and boundary_states:
+    the aligned layout's, else None).
 
     Examples
     --------
@@ -236,8 +253,7 @@ def readout_summary(tables) -> dict:
     def build():
         if not (tables.b_idx >= 0).any():
             return {"algorithm": "direct", "cost_class": ALGORITHMS["direct"], "chunk": None,
-                    "w": reach(tables, np.arange(tables.n)), "m": None,
-                    "boundary_states": None}
+                    "w": reach(tables, np.arange(tables.n)), "m": None, "boundary_states": None}
         layout = aligned_layout(tables)
         if layout is None:
             return {"algorithm": "tiled_mixing", "cost_class": ALGORITHMS["tiled_mixing"], "chunk": None, "w": None,
