@@ -77,8 +77,8 @@ def main() -> None:
                      "theory_local_slope": round(theory_slope(THEORY[algorithm], lengths), 3)})
         print(fits[-1], flush=True)
     write({"machine": header, "timed_with_torch_threads": torch.get_num_threads(), "pattern": "fenwick",
-           "shape": dict(shape, dtype="float32"),
-           "repeats": repeats, "command": "python benchmarks/bench_readout.py", "rows": rows, "fits": fits}, args, "readout")
+           "shape": dict(shape, dtype="float32"), "repeats": repeats,
+           "command": "python benchmarks/bench_readout.py", "rows": rows, "fits": fits}, args, "readout")
 
 
 if __name__ == "__main__":

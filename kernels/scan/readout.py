@@ -16,8 +16,10 @@ so the readout is attention weighted by M (causal: M is lower triangular):
   locally and d_k x d_v states are kept only at the boundary positions P (``readout_aligned``). Work
   ``O(T (C + w)(d_k + d_v) + T m d_k d_v)`` with w the A reach before a chunk: class ``n (w + m)``, i.e.
   ``n`` for ``ssm`` and ``blocks:C``, ``n log n`` for ``fenwick`` (m ~ log2(T / C)), ``n^1.5`` for
-  ``blocks`` (w ~ sqrt T). Memory ``O(T (C + w + m + d_k + d_v))`` plus ``|P| (C + w + d_v) d_k`` for the
-  boundary states, within ``readout_plan.memory_limit`` (else tiled mixing).
+  ``blocks`` as T grows (blocks of ``b = ceil(sqrt T)`` rows reach ``w = b - C`` before a chunk when C
+  divides b: 0 at T = 4096, where b = C = 64, 64 at 16384, 192 at 65536; up to b - 1 otherwise).
+  Memory ``O(T (C + w + m + d_k + d_v))`` plus ``|P| (C + w + d_v) d_k`` for the boundary states, within
+  ``readout_plan.memory_limit`` (else tiled mixing).
 * ``"direct"`` when B is empty (``attention``, ``window:W``): ``M = A``, so row blocks of C positions
   take A's rows scattered into a dense ``C x (span + C)`` block (``span``: the widest row, ``t - min A(t)``)
   beside ``Q K^T`` of the same block, flash-attention style. Work ``O(T (span + C) (d_k + d_v))``: class

@@ -15,10 +15,11 @@ positions. In four numbered steps, over all chunks at once (as mamba's ``ssd_min
 3. boundary states: ``L_p = sum_s M[p, s] k_s v_s^T``, then ``H_p = L_p + sum_j E[p, j] H_{X_j}``;
 4. state to output: ``o_t += sum_j E[t, j] q_t^T H_{X_j}``.
 
-Work per head ``O(T (C + w)(d_k + d_v) + T m d_k d_v + |P| (C + w + m) d_k d_v + T C (C + w + m))``;
-memory ``O(T (C + w + m + d_k + d_v) + |P| (C + w + d_v) d_k)`` (``readout_plan.memory``): step 4 runs one source slot j at a time and
-recomputes its gathered states in the backward (``torch.utils.checkpoint``), so the ``T / C x m``
-gathered ``d_k x d_v`` states are never kept together. Autograd runs through the torch ops.
+Work per head ``O(T (C + w)(d_k + d_v) + T m d_k d_v + |P| (C + w + m) d_k d_v + T C (C + w + m))``
+(``readout_plan.work``); memory ``O(T (C + w + m + d_k + d_v) + |P| (C + w + d_v) d_k)``
+(``readout_plan.memory``): step 4 runs one source slot j at a time and recomputes its gathered states in
+the backward (``torch.utils.checkpoint``), so the ``T / C x m`` gathered ``d_k x d_v`` states are never kept
+together. Autograd runs through the torch ops.
 """
 from __future__ import annotations
 
