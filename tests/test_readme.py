@@ -71,3 +71,22 @@ def test_quoted_gpu_session_numbers_come_from_the_results():
     assert f"`nn.MultiheadAttention` {mha:.2f} ms in float32" in README
     fenwick = next(s for s in parts["decode"]["result"]["summary"] if s["spec"] == "fenwick")
     assert f"ratio {fenwick['ratio']:.2f} (target <= 1.3" in README
+
+
+def test_three_seed_lab_table_comes_from_the_cells():
+    """Every accuracy of the README's three-seed table is the committed cell's, seed by seed."""
+    import json
+
+    folder = ROOT / "benchmarks" / "results" / "lab" / "cpu_seeds"
+    acc = {}
+    for f in sorted(folder.glob("cells-*.jsonl")):
+        for line in f.read_text().splitlines():
+            c = json.loads(line)
+            acc.setdefault((c["task"], c["level"], c["mixer"]), {})[c["seed"]] = c["accuracy"]
+    table = README.split("| task | ssm | power2 | fenwick |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| (recall|copy) [DL] = (\d+)[^|]*\|(.*)\|$", table, flags=re.M)
+    assert len(rows) == 4
+    for task, level, cells in rows:
+        for mixer, quoted in zip(("ssm", "power2", "fenwick"), cells.split("|")):
+            seeds = acc[(task, int(level), mixer)]
+            assert quoted.strip() == ", ".join(f"{seeds[s]:.2f}" for s in sorted(seeds)), (task, level, mixer)
