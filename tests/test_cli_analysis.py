@@ -188,6 +188,13 @@ def test_analyze_reports_the_readout_algorithm(capsys, monkeypatch):
     monkeypatch.setattr(report, "READOUT_MAX_ENTRIES", 100)
     r = analyze(Pattern.from_spec("fenwick"), 256)
     assert r["readout"] is None and "over the limit 100" in r["skipped"]["readout"]
+    monkeypatch.setattr(report, "READOUT_MAX_ENTRIES", 2**24)
+    monkeypatch.setattr(report, "READOUT_MAX_N", 1000)
+    r = analyze(Pattern.from_spec("ssm"), 1001)
+    assert r["readout"] is None and "needs 1001 positions, over the limit 1000; the largest n that fits is 1000" \
+        in r["skipped"]["readout"]
+    r = analyze(Pattern.from_spec("ssm"), 1000)
+    assert r["readout"]["algorithm"] == "chunked_aligned", r["skipped"]
 
 
 def test_readout_class_follows_the_work_not_the_total_cost():

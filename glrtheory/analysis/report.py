@@ -20,7 +20,10 @@ KEYS = ("spec", "n", "nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "c
 THETA = ("theta_total", "theta_decode", "theta_cache")
 
 
-#: Most table entries ``nnz_a + nnz_b`` the readout choice reads (it builds the index tables at n).
+#: Longest n, and most table entries ``nnz_a + nnz_b``, for which the readout choice is made (it builds the
+#: index tables and chunk layouts at n and at the fit's shorter lengths: fenwick at n = 2^18 takes about a
+#: second; at 2^20 it took 8 s of analyze's 10, on a loaded 2-core machine).
+READOUT_MAX_N = 2**18
 READOUT_MAX_ENTRIES = 2**24
 #: The readout's class is fitted to its work estimate at ``n / 2^k``, k < READOUT_FIT_POINTS, each at least
 #: READOUT_FIT_MIN_N.
@@ -108,9 +111,11 @@ def _classes(p: Pattern, n: int) -> dict:
 
 def _readout(p: Pattern, n: int) -> dict:
     """The ``readout`` key of the report (see ``analyze``) from the tables at n, refused over
-    ``READOUT_MAX_ENTRIES`` entries; numpy only, torch is not imported."""
+    ``READOUT_MAX_N`` or ``READOUT_MAX_ENTRIES`` entries; numpy only, torch is not imported."""
     from ..kernels.scan.readout_plan import readout_summary, readout_work
 
+    if n > READOUT_MAX_N:
+        refuse("the readout choice", p, n, lambda m: m - READOUT_MAX_N, n, READOUT_MAX_N, unit="positions")
     entries = sum(nnz(p, n))
     if entries > READOUT_MAX_ENTRIES:
         refuse("the readout choice", p, n, lambda m: sum(nnz(p, m)) - READOUT_MAX_ENTRIES, entries,
