@@ -90,3 +90,17 @@ def test_three_seed_lab_table_comes_from_the_cells():
         for mixer, quoted in zip(("ssm", "power2", "fenwick"), cells.split("|")):
             seeds = acc[(task, int(level), mixer)]
             assert quoted.strip() == ", ".join(f"{seeds[s]:.2f}" for s in sorted(seeds)), (task, level, mixer)
+
+
+def test_three_seed_lm_numbers_come_from_the_bundles():
+    """The README's CPU language-model means and seed ranges are those of the committed bundles at lr 1e-2."""
+    import json
+
+    vals = {}
+    for f in sorted((ROOT / "benchmarks" / "results" / "lm").glob("lm_cpu_lr1e-2_seed*.json")):
+        for name, run in json.loads(f.read_text())["runs"].items():
+            assert run["result"]["config"]["train"]["lr"] == 1e-2
+            vals.setdefault(name, []).append(run["log"][-1]["val_bpb"])
+    assert sorted(vals) == ["fenwick", "power2", "ssm"] and all(len(v) == 3 for v in vals.values())
+    for name, v in vals.items():
+        assert f"{name} {np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" in README, name

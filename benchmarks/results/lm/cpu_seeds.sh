@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Claim 7's seed spread on the CPU: configs/lm/cpu_seeds.toml (ssm, power2, fenwick; d_model 64, 2 layers,
+# T = 256, 1000 steps of 16 x 256 bytes, cosine to lr / 10) for the learning rates 1e-3, 3e-3, 1e-2 and the
+# seeds 0, 1, 2: the same grid for every pattern. Two processes at a time on the 2-core machine, one torch
+# thread each; a run whose result.json exists is not run again. One bundle per (lr, seed) beside this script.
+#   bash benchmarks/results/lm/cpu_seeds.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+PY=${PY:-python}
+LRS=(1e-3 3e-3 1e-2)
+train() {  # lr seed pattern
+  local out="runs/lm/cpu_seeds/lr$1/seed$2"
+  [ -f "$out/$3/result.json" ] && return 0
+  OMP_NUM_THREADS=1 $PY -m glrtheory.lm train --config configs/lm/cpu_seeds.toml --pattern "$3" \
+    --set train.lr="$1" --set train.min_lr="$($PY -c "print($1 / 10)")" --set train.seed="$2" \
+    --set log.out_dir="$out" --no-progress
+}
+jobs=()
+for lr in "${LRS[@]}"; do for s in 0 1 2; do for p in ssm power2 fenwick; do jobs+=("$lr $s $p"); done; done; done
+for ((i = 0; i < ${#jobs[@]}; i += 2)); do
+  train ${jobs[i]} & a=$!
+  if (( i + 1 < ${#jobs[@]} )); then train ${jobs[i + 1]}; fi
+  wait $a
+done
+for lr in "${LRS[@]}"; do for s in 0 1 2; do
+  $PY -m glrtheory.lm collect --runs "runs/lm/cpu_seeds/lr$lr/seed$s" --out "benchmarks/results/lm/lm_cpu_lr${lr}_seed$s.json"
+done; done
