@@ -153,7 +153,9 @@ class LagSupport(Support):
 
     def __init__(self, n: int, lags, strict: bool):
         super().__init__(n, strict)
-        lags = np.unique(np.asarray(lags, dtype=np.int64))
+        # sorted and distinct, without np.unique: its hash path took 1 s for 2^20 lags (numpy 2.4)
+        lags = np.sort(np.asarray(lags, dtype=np.int64).ravel())
+        lags = lags[np.not_equal(lags, np.roll(lags, 1)) | (np.arange(lags.size) == 0)]
         self.lags = lags[lags <= n - 1]
 
     def counts(self) -> np.ndarray:
