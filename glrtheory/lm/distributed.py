@@ -67,6 +67,7 @@ def distributed(kind: str = "auto"):
                             **({"device_id": device} if device.type == "cuda" else {}))
     try:
         yield Dist(rank, world, device)
+        dist.barrier()        # on a normal exit every rank finishes its collectives before the group goes away
     finally:
         dist.destroy_process_group()
 
