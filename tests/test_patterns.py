@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glrtheory import GLRError, Pattern
-from glrtheory.patterns.support import last_use_from_table
+from glrtheory.patterns.support import last_use_from_table, sorted_distinct
 from helpers import BUILTIN_SPECS, lengths, specs
 from naive_patterns import exact_root_floors, naive_union, sets_to_table
 
@@ -204,6 +204,25 @@ def test_union_operator_and_user_patterns():
     A, B = Pattern.from_spec("fenwick").masks(20)
     r = Pattern.from_masks(A, B)
     assert r.sets(20) == Pattern.from_spec("fenwick").sets(20)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_sorted_distinct_equals_unique(dtype):
+    """Against np.unique and a Python set: empty, one value, all equal, repeats at both ends, negatives,
+    values spread wide (few repeats) and in a small range (many repeats)."""
+    rng = np.random.default_rng(7)
+    info = np.iinfo(dtype)
+    cases = [np.array([], dtype=dtype), np.array([5], dtype=dtype), np.full(9, -3, dtype=dtype),
+             np.array([2, 2, 0, 1, 1, 7, 7], dtype=dtype), np.array([info.min, info.max, info.min, 0], dtype=dtype)]
+    for size in (2, 3, 63, 1000):
+        cases.append(rng.integers(-4, 4, size).astype(dtype))
+        cases.append(rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True))
+    cases.append(rng.integers(-50, 50, (7, 9)).astype(dtype))
+    for x in cases:
+        got = sorted_distinct(x)
+        assert got.dtype == dtype and got.ndim == 1
+        assert np.array_equal(got, np.unique(x))
+        assert got.tolist() == sorted(set(x.ravel().tolist()))
 
 
 # -- bad input -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..patterns.support import Support
+from ..patterns.support import Support, sorted_distinct
 from .counts import TABLE_MAX_ENTRIES
 
 
@@ -121,7 +121,7 @@ def range_min(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     length = hi - lo + 1
     j = np.floor(np.log2(length)).astype(np.int64)
     out = np.empty_like(lo)
-    for level in np.unique(j):
+    for level in sorted_distinct(j):
         i = j == level
         out[i] = np.minimum(table[level][lo[i]], table[level][hi[i] - 2**level + 1])
     return out

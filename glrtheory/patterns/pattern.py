@@ -13,7 +13,7 @@ from ..errors import GLRError
 from .rules import (DENSE_MASK_MAX_ENTRIES, RULE_MAX_ENTRIES, RULE_MAX_SECONDS, RuleSide, SparseSupport,
                     to_csr)
 from ..checks import check_integer
-from .support import LagSupport, Support, check_length, union
+from .support import LagSupport, Support, check_length, sorted_distinct, union
 from .tables import IndexTables
 
 SupportFactory = Callable[[int], Support]
@@ -198,7 +198,7 @@ class Pattern:
 
 
 def _lag_array(lags, minimum: int, what: str) -> np.ndarray:
-    return np.unique(np.array([check_integer(v, what, minimum) for v in lags], dtype=np.int64))
+    return sorted_distinct(np.array([check_integer(v, what, minimum) for v in lags], dtype=np.int64))
 
 
 def _diag_a(n: int) -> Support:

@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from glrtheory.patterns.support import sorted_distinct
 from glrtheory.patterns.tables import IndexTables
 
 #: Algorithm name -> cost class of its work in T (w: the widest A row span (direct) or how far A reaches
@@ -141,7 +142,7 @@ def chunk_layout(tables: IndexTables, C: int, offset: int) -> ChunkLayout:
     seen = np.zeros(T, dtype=bool)
     seen[src] = True
     boundary = np.flatnonzero(seen)
-    keys = np.unique((rows + s) // C * T + src)             # (chunk, source) pairs, sorted
+    keys = sorted_distinct((rows + s) // C * T + src)       # (chunk, source) pairs, sorted
     chunk_of = keys // T
     j = np.arange(keys.size) - np.searchsorted(chunk_of, chunk_of)
     m = int(j.max(initial=-1)) + 1
