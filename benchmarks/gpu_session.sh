@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One device call for issue 12, about BUDGET seconds of compute on one H200, everything into $OUT:
 #   OUT=/some/folder bash benchmarks/gpu_session.sh
-# Parts, in order of value, each in its own process under a hard time cap (timeout -s INT, then KILL 5 s
-# later; every part saves its JSON after each row, so a cut part keeps what it measured), none stopping the others:
-#   scan    power2, ssm, fenwick forward and forward + backward at B2 T16384 H16 D128 bf16, with the copy and
-#           causal SDPA (gpu_bench.py, settings from results/gpu_tune.json, no sweep, no tune); fla rows say
-#           "not installed" where fla is missing;
+# Parts, in order, each in its own process under a hard time cap (timeout -s INT, then KILL 5 s later; every
+# part saves its JSON after each row, so a cut part keeps what it measured), none stopping the others:
+#   tune    the Triton scan's launch settings (gpu_tune.py), unless TUNE=0 (then results/gpu_tune.json);
+#   scan    SPECS (default power2, ssm, fenwick, blocks, quadratic) forward and forward + backward at
+#           B2 T16384 H16 D128 bf16, with the copy, causal SDPA and fla's chunk_simple_gla (gpu_bench.py with the
+#           tune's best setting), then fla's shapes (FLA_SHAPES=0 skips) and the length sweep (SWEEP=0 skips);
+#           fla rows say "not installed" where fla is missing (wheels in .whl/, carried, are installed first);
 #   layer   GLRMixer(readout=True) B8 T2048 d_model 1024 8 heads vs nn.MultiheadAttention (gpu_layer.py);
 #   decode  GLRMixer.step latency at contexts 2^10, 2^14, 2^17, 2^20 (gpu_decode.py; rows predicted past its
 #           budget are skipped and listed);
@@ -25,9 +27,13 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PY:-python3}
 OUT=${OUT:-gpu_session_out}
 BUDGET=${BUDGET:-150}          # seconds of compute for the whole script
-CAP_SCAN=${CAP_SCAN:-$(( BUDGET * 27 / 100 ))}        # 40 s of 150; the caps scale with the budget,
-CAP_LAYER=${CAP_LAYER:-$(( BUDGET * 30 / 100 ))}      # 45 s
-CAP_DECODE=${CAP_DECODE:-$(( BUDGET * 20 / 100 ))}    # 30 s; pytest gets what is left
+TUNE=${TUNE:-1}
+CAP_TUNE=${CAP_TUNE:-$(( BUDGET * 15 * TUNE / 100 ))} # the caps scale with the budget,
+CAP_SCAN=${CAP_SCAN:-$(( BUDGET * 27 / 100 ))}
+CAP_LAYER=${CAP_LAYER:-$(( BUDGET * 15 / 100 ))}
+CAP_DECODE=${CAP_DECODE:-$(( BUDGET * 15 / 100 ))}    # pytest gets what is left
+SPECS=${SPECS:-power2,ssm,fenwick,blocks,quadratic}
+SCAN_FLAGS=$( [ "${FLA_SHAPES:-1}" = 1 ] && echo --fla-shapes; [ "${SWEEP:-1}" = 1 ] || echo --skip-sweep )
 PYTEST_K=${PYTEST_K:-"not (65536 and (quadratic or blocks))"}
 READOUT_TESTS=$(ls tests/test_readout*.py | tr '\n' ' ')
 PYTEST_FILES=${PYTEST_FILES:-"tests/test_gpu_bench_readout.py tests/test_kernels_triton.py $READOUT_TESTS"}
@@ -52,9 +58,19 @@ part() {
   echo "== $name: exit $rc after $(( SECONDS - s )) s" >> "$LOG"
 }
 nvidia-smi -L >> "$LOG" 2>&1
+if ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl >> "$LOG" 2>&1
+  export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
 
-part scan "$CAP_SCAN" "$LOG" $PY benchmarks/gpu_bench.py --settings benchmarks/results/gpu_tune.json --skip-sweep \
-  --specs power2,ssm,fenwick --out "$OUT/part_scan.json" ${SCAN_ARGS:-}
+SETTINGS=benchmarks/results/gpu_tune.json
+if [ "$TUNE" = 1 ]; then
+  part tune "$CAP_TUNE" "$LOG" $PY benchmarks/gpu_tune.py --out "$OUT/part_tune.json"
+  [ -s "$OUT/part_tune.json" ] && cp "$OUT/part_tune.json" "$OUT/tune_settings.json" && SETTINGS="$OUT/tune_settings.json"
+fi
+part scan "$CAP_SCAN" "$LOG" $PY benchmarks/gpu_bench.py --settings "$SETTINGS" $SCAN_FLAGS \
+  --specs "$SPECS" --out "$OUT/part_scan.json" ${SCAN_ARGS:-}
+rm -f "$OUT/tune_settings.json"
 part layer "$CAP_LAYER" "$LOG" $PY benchmarks/gpu_layer.py --out "$OUT/part_layer.json" ${LAYER_ARGS:-}
 part decode "$CAP_DECODE" "$LOG" $PY benchmarks/gpu_decode.py --budget $(( $(cap "$CAP_DECODE") - 8 )) \
   --out "$OUT/part_decode.json" ${DECODE_ARGS:-}

@@ -70,6 +70,18 @@ def test_several_slices_of_d_and_chunk_16(rng):
     check_gradients(tables, (u, a, b), ref_in, heads=1, chunk=16, tol=1e-5)
 
 
+@pytest.mark.parametrize("spec,n,chunk", [("power2", 200, 16), ("fenwick", 200, 16), ("quadratic", 150, 16),
+                                          ("power2", 300, 128)])
+def test_narrow_steps_walk_every_block(rng, monkeypatch, spec, n, chunk):
+    """Table columns 2 and entries 16 at a time (the GPU reads a few per step; the interpreter's default
+    reads whole rows): the walks' prefetched first block and every later block of B's columns before a
+    chunk (power2 at C = 16: lags 16..128, 4 columns) and of B^T's entry lists are all used; chunk 128 too."""
+    monkeypatch.setitem(backend.INTERPRETER, "JB", 2)
+    monkeypatch.setitem(backend.INTERPRETER, "E", 16)
+    p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
+    check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
+
+
 @pytest.mark.parametrize("dtypes", [(torch.float16,) * 3, (torch.bfloat16, torch.float32, torch.float32)],
                          ids=["fp16", "bf16-u-fp32-coefficients"])
 def test_float16_and_mixed_dtypes(rng, dtypes):
@@ -121,7 +133,7 @@ def test_bad_input_names_the_problem(rng, monkeypatch):
         glr_scan_triton(u, a, b, Pattern.from_spec("quadratic").tables(10))
     with pytest.raises(GLRError, match="match the tables"):
         glr_scan_triton(u, a, b, Pattern.from_spec("power2").tables(11))
-    for chunk in (24, 128, True):
+    for chunk in (24, 256, True):
         with pytest.raises(GLRError, match="chunk"):
             glr_scan_triton(u, a, b, tables, chunk=chunk)
     monkeypatch.setattr(backend, "MAX_ELEMENTS", 100)
@@ -182,9 +194,9 @@ i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
 g = backend.GPU
 kernels = [
     (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 4, dict(C=64, BS=16, JB=2)),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", f32, bf16] + [i32] * 6,
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32")),
-    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", f32, f32] + [i32] * 6,
+    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3")),
     (K.backward_walk, [bf16, bf16] + ["*i32"] * 4 + [f32, f32] + [i32] * 5,
      dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),

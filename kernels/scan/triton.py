@@ -30,7 +30,7 @@ from .triton_tables import TritonTables, triton_tables
 #: Floating dtypes the kernels read and write (they accumulate in float32).
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 #: Chunk lengths C the kernels take (multiples of the inverse's block BS = 16), and the default.
-CHUNKS = (16, 32, 64)
+CHUNKS = (16, 32, 64, 128)
 DEFAULT_CHUNK = 64
 #: Largest element offset the kernels' int32 arithmetic allows.
 MAX_ELEMENTS = 2**31 - 1
@@ -91,15 +91,15 @@ def _chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int) -> Tensor:
 
 
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
-def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, at_ptr: Tensor, at_row: Tensor,
-          at_src: Tensor, at_col: Tensor, bt_ptr: Tensor, bt_row: Tensor, bt_src: Tensor, bt_col: Tensor,
+def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
+          at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_ptr: Tensor, bt_row: Tensor, bt_src: Tensor, bt_col: Tensor,
           chunk: int) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = _chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
     BD = _block_d(D)
-    K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), T, h, n, H, T.shape[1], D,
+    K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
                                            a.shape[-1], b.shape[-1], C=chunk, BD=BD,
                                            PREC=_precision(u.dtype), num_warps=_settings()["warps"],
                                            JA=_columns(a.shape[-1]), JB=_columns(b.shape[-1]))
@@ -115,8 +115,8 @@ def _(u, a, b, *rest):
 
 @torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
-                   b_idx: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_ptr: Tensor,
-                   bt_row: Tensor, bt_src: Tensor, bt_col: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+                   b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
+                   bt_ptr: Tensor, bt_row: Tensor, bt_src: Tensor, bt_col: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
@@ -153,7 +153,7 @@ def _backward_rule(ctx, grad, _grad_T):
     u, a, b, h, T, *tables = ctx.saved_tensors
     gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
                                                               ctx.chunk)
-    return (gu, ga, gb) + (None,) * 11
+    return (gu, ga, gb) + (None,) * 12
 
 
 _scan.register_autograd(_backward_rule, setup_context=_setup_context)

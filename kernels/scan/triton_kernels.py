@@ -11,8 +11,9 @@ interpreter, whose cost is per operation).
 * ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
   with ``L = B_kk`` cut into BS x BS blocks, ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is
   nilpotent: ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products).
-* ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered.
-* ``backward_walk``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``.
+* ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered; what
+  the next chunk reads independently of the walk is loaded while this chunk waits on its states.
+* ``backward_walk``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``, pipelined alike.
 * ``transpose_apply``: ``dU = A^T Z``.
 * ``coef_grad``:      ``g[t, j] = <z_t, v[idx[t, j]]>`` (``v = u`` for da, ``v = h`` for db).
 """
@@ -21,40 +22,65 @@ import triton.language as tl
 
 
 @triton.jit
+def _csr_block(e0, e_hi, r0, ent_row, ent_src, ent_col, coef_ptr, W, bb, hh, n, H, E: tl.constexpr):
+    """Entries ``[e0, min(e0 + E, e_hi))`` of an entry list: ``(row - r0, pos, coef, em)``, pos the flat
+    (batch, src, head) position of each entry, em marking the entries in range."""
+    e = e0 + tl.arange(0, E)
+    em = e < e_hi
+    row = tl.load(ent_row + e, mask=em, other=-1) - r0
+    src = tl.load(ent_src + e, mask=em, other=0)
+    col = tl.load(ent_col + e, mask=em, other=0)
+    pos = (bb * n + src) * H + hh
+    coef = tl.load(coef_ptr + pos * W + col, mask=em, other=0.0).to(tl.float32)
+    return row, pos, coef, em
+
+
+@triton.jit
+def _csr_apply(acc, row, pos, coef, em, v_ptr, D, dcol, dmask, C: tl.constexpr, PREC: tl.constexpr):
+    """``acc[row_e] += coef_e * v[pos_e]`` over one block of entries, summed into their rows by a one-hot
+    [C, E] matrix product."""
+    v = tl.load(v_ptr + (pos * D)[:, None] + dcol[None, :], mask=em[:, None] & dmask[None, :],
+                other=0.0).to(tl.float32)
+    onehot = (tl.arange(0, C)[:, None] == row[None, :]).to(tl.float32)
+    return acc + tl.dot(onehot, coef[:, None] * v, input_precision=PREC)
+
+
+@triton.jit
 def _gather_csr(acc, e_lo, e_hi, r0, ent_row, ent_src, ent_col, coef_ptr, W, v_ptr, bb, hh, n, H, D,
                 dcol, dmask, C: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
-    """``acc[r - r0] += sum_{e in [e_lo, e_hi), row_e = r} coef[src_e, col_e] * v[src_e]``: blocks of E
-    entries, summed into their rows by a one-hot [C, E] matrix product."""
-    rl = tl.arange(0, C)
+    """``acc[r - r0] += sum_{e in [e_lo, e_hi), row_e = r} coef[src_e, col_e] * v[src_e]``, E entries at a time."""
     for e0 in range(e_lo, e_hi, E):
-        e = e0 + tl.arange(0, E)
-        em = e < e_hi
-        row = tl.load(ent_row + e, mask=em, other=-1) - r0
-        src = tl.load(ent_src + e, mask=em, other=0)
-        col = tl.load(ent_col + e, mask=em, other=0)
-        pos = (bb * n + src) * H + hh
-        coef = tl.load(coef_ptr + pos * W + col, mask=em, other=0.0).to(tl.float32)
-        v = tl.load(v_ptr + (pos * D)[:, None] + dcol[None, :], mask=em[:, None] & dmask[None, :],
-                    other=0.0).to(tl.float32)
-        onehot = (rl[:, None] == row[None, :]).to(tl.float32)
-        acc += tl.dot(onehot, coef[:, None] * v, input_precision=PREC)
+        row, pos, coef, em = _csr_block(e0, e_hi, r0, ent_row, ent_src, ent_col, coef_ptr, W, bb, hh, n, H, E)
+        acc = _csr_apply(acc, row, pos, coef, em, v_ptr, D, dcol, dmask, C, PREC)
     return acc
+
+
+@triton.jit
+def _table_block(rows, rmask, idx_ptr, W, coef_ptr, j0, lo, hi, bb, hh, n, H, JB: tl.constexpr):
+    """Columns ``[j0, j0 + JB)`` of a table at ``rows``: ``(idx, coef, ok)``, ok marking ``lo <= idx < hi``."""
+    jj = j0 + tl.arange(0, JB)
+    idx = tl.load(idx_ptr + rows[:, None] * W + jj[None, :], mask=rmask[:, None] & (jj < W)[None, :], other=-1)
+    ok = (idx >= lo) & (idx < hi)
+    pos = (bb * n + rows) * H + hh
+    coef = tl.load(coef_ptr + (pos * W)[:, None] + jj[None, :], mask=ok, other=0.0).to(tl.float32)
+    return idx, coef, ok
+
+
+@triton.jit
+def _gather_block(acc, idx, coef, ok, v_ptr, bb, hh, n, H, D, dcol, dmask):
+    """``acc[r] += sum_j coef[r, j] * v[idx[r, j]]`` over the entries marked ok."""
+    v = tl.load(v_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],
+                mask=ok[:, :, None] & dmask[None, None, :], other=0.0).to(tl.float32)
+    return acc + tl.sum(coef[:, :, None] * v, axis=1)
 
 
 @triton.jit
 def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh, n, H, D, dcol, dmask,
                   JB: tl.constexpr):
     """``acc[r] += sum_j coef[r, j] * v[idx[r, j]]`` over the entries with ``lo <= idx[r, j] < hi``."""
-    pos = (bb * n + rows) * H + hh
     for j0 in range(0, W, JB):
-        jj = j0 + tl.arange(0, JB)
-        idx = tl.load(idx_ptr + rows[:, None] * W + jj[None, :], mask=rmask[:, None] & (jj < W)[None, :],
-                      other=-1)
-        ok = (idx >= lo) & (idx < hi)
-        coef = tl.load(coef_ptr + (pos * W)[:, None] + jj[None, :], mask=ok, other=0.0).to(tl.float32)
-        v = tl.load(v_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],
-                    mask=ok[:, :, None] & dmask[None, None, :], other=0.0).to(tl.float32)
-        acc += tl.sum(coef[:, :, None] * v, axis=1)
+        idx, coef, ok = _table_block(rows, rmask, idx_ptr, W, coef_ptr, j0, lo, hi, bb, hh, n, H, JB)
+        acc = _gather_block(acc, idx, coef, ok, v_ptr, bb, hh, n, H, D, dcol, dmask)
     return acc
 
 
@@ -116,44 +142,72 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, C: tl.constexpr, BS: tl.con
 
 
 @triton.jit
-def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, t_ptr, h_ptr, n, H, nc, D, WA, WB,
+def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H, nc, D, WA, WB,
                  C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
+    """Software-pipelined: what chunk k + 1 reads that does not depend on the walk (its ``x = A U``, ``T``,
+    the first JB columns of its B rows) is loaded while chunk k waits on its gathered states. B's entries
+    before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
+    t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
+    rmask = rl < n
+    x = _gather_table(tl.zeros((C, BD), tl.float32), rl, rmask, a_idx, WA, a_ptr, u_ptr, 0, n,
+                      bb, hh, n, H, D, dcol, dmask, JA)
+    T = tl.load(t_base)
+    idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
     for k in range(nc):
         c0 = k * C
         rows = c0 + rl
         rmask = rows < n
-        x = _gather_table(tl.zeros((C, BD), tl.float32), rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n,
-                          bb, hh, n, H, D, dcol, dmask, JA)                       # x = A U
-        x = _gather_table(x, rows, rmask, b_idx, WB, b_ptr, h_ptr, 0, c0,
-                          bb, hh, n, H, D, dcol, dmask, JB)                       # + B_k,past h_past
-        T = tl.load(t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
+        nxt = rows + C                                     # chunk k + 1: loads independent of the walk
+        x_next = _gather_table(tl.zeros((C, BD), tl.float32), nxt, nxt < n, a_idx, WA, a_ptr, u_ptr, 0, n,
+                               bb, hh, n, H, D, dcol, dmask, JA)
+        T_next = tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C))
+        idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
+                                                    bb, hh, n, H, JB)
+        x = _gather_block(x, idx, coef, ok, h_ptr, bb, hh, n, H, D, dcol, dmask)       # + B_k,past h_past
+        for j0 in range(JB, tl.load(ext_ptr + k), JB):
+            idx_j, coef_j, ok_j = _table_block(rows, rmask, b_idx, WB, b_ptr, j0, 0, c0, bb, hh, n, H, JB)
+            x = _gather_block(x, idx_j, coef_j, ok_j, h_ptr, bb, hh, n, H, D, dcol, dmask)
         hk = tl.dot(T, x, input_precision=PREC)
         tl.store(h_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
                  hk.to(h_ptr.dtype.element_ty), mask=rmask[:, None] & dmask[None, :])
         tl.debug_barrier()       # this chunk's states are visible to the next chunk's gathers
+        x, T, idx, coef, ok = x_next, T_next, idx_next, coef_next, ok_next
 
 
 @triton.jit
 def backward_walk(g_ptr, b_ptr, ptr, ent_row, ent_src, ent_col, t_ptr, z_ptr, n, H, nc, D, WB,
                   C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
+    """Software-pipelined like ``forward_walk``: chunk k - 1's gradient rows, ``T^T`` and first E entries
+    are loaded while chunk k waits on its gathered z."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
+    t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None]    # T_k^T
+    k = nc - 1
+    offs = (((bb * n + k * C + rl) * H + hh) * D)[:, None] + dcol[None, :]
+    mask = (k * C + rl < n)[:, None] & dmask[None, :]
+    g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    Tt = tl.load(t_base + k * (C * C))
+    e_lo, e_hi = tl.load(ptr + k * C), tl.load(ptr + n)
+    row, pos, coef, em = _csr_block(e_lo, e_hi, k * C, ent_row, ent_src, ent_col, b_ptr, WB, bb, hh, n, H, E)
     for kk in range(nc):
         k = nc - 1 - kk
         c0 = k * C
-        rows = c0 + rl
-        mask = (rows < n)[:, None] & dmask[None, :]
-        offs = (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :]
-        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        e_lo = tl.load(ptr + c0)
-        e_hi = tl.load(ptr + tl.minimum(c0 + C, n))
-        g = _gather_csr(g, e_lo, e_hi, c0, ent_row, ent_src, ent_col, b_ptr, WB, z_ptr, bb, hh, n, H, D,
+        p0 = tl.maximum(c0 - C, 0)                         # chunk k - 1: loads independent of the walk
+        offs_next = (((bb * n + p0 + rl) * H + hh) * D)[:, None] + dcol[None, :]
+        mask_next = (p0 + rl < n)[:, None] & dmask[None, :]
+        g_next = tl.load(g_ptr + offs_next, mask=mask_next, other=0.0).to(tl.float32)
+        Tt_next = tl.load(t_base + p0 * C)
+        lo_next, hi_next = tl.load(ptr + p0), tl.load(ptr + c0)
+        nxt = _csr_block(lo_next, hi_next, p0, ent_row, ent_src, ent_col, b_ptr, WB, bb, hh, n, H, E)
+        g = _csr_apply(g, row, pos, coef, em, z_ptr, D, dcol, dmask, C, PREC)
+        g = _gather_csr(g, e_lo + E, e_hi, c0, ent_row, ent_src, ent_col, b_ptr, WB, z_ptr, bb, hh, n, H, D,
                         dcol, dmask, C, E, PREC)
-        Tt = tl.load(t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None])
         tl.store(z_ptr + offs, tl.dot(Tt, g, input_precision=PREC), mask=mask)
         tl.debug_barrier()
+        g, Tt, offs, mask, e_lo, e_hi = g_next, Tt_next, offs_next, mask_next, lo_next, hi_next
+        row, pos, coef, em = nxt
 
 
 @triton.jit

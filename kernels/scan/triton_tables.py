@@ -2,6 +2,8 @@
 
 * ``a_idx[n, wa]``, ``b_idx[n, wb]``: the padded tables (int32, -1 padding), validated.
 * ``A^T`` as rows ``s`` listing the ``(t, j)`` with ``a_idx[t, j] = s`` (for ``dU = A^T Z``).
+* ``ext[k]``: the widest prefix of chunk k's B rows before the chunk (``b_idx[t, j] < C k``; rows ascend, so
+  those entries come first), the columns the forward walk gathers from finished chunks.
 * ``B^T`` restricted to the *future* of each chunk: row ``s`` lists ``(t, j)`` with ``b_idx[t, j] = s`` and
   t in a later chunk than s (``t >= C (s // C + 1)``); entries inside a chunk go through ``T_k^T``.
 
@@ -23,17 +25,18 @@ from .plan import entries, transpose
 
 
 class TritonTables(NamedTuple):
-    """Device int32 tensors: ``a_idx, b_idx``, then ``A^T`` and the chunk-future ``B^T`` (4 each)."""
+    """Device int32 tensors: ``a_idx, b_idx, ext``, then ``A^T`` and the chunk-future ``B^T`` (4 each)."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
+    ext: torch.Tensor
     at: tuple
     bt: tuple
 
     @property
     def tensors(self) -> tuple:
-        """The ten tensors in the order the op takes them."""
-        return (self.a_idx, self.b_idx) + self.at + self.bt
+        """The eleven tensors in the order the op takes them."""
+        return (self.a_idx, self.b_idx, self.ext) + self.at + self.bt
 
 
 def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int, device) -> tuple:
@@ -45,6 +48,14 @@ def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int,
 
 def _padded(idx: np.ndarray, device) -> torch.Tensor:
     return torch.tensor(np.asarray(idx), dtype=torch.int32, device=device)          # a copy: tables are read-only
+
+
+def external_columns(b_idx: np.ndarray, chunk: int) -> np.ndarray:
+    """``ext[k] = max_{t in chunk k} |{j : 0 <= b_idx[t, j] < C k}|`` (int32, one per chunk)."""
+    n = b_idx.shape[0]
+    first = np.arange(n) // chunk * chunk
+    count = ((b_idx >= 0) & (b_idx < first[:, None])).sum(1)
+    return np.maximum.reduceat(count, np.arange(0, n, chunk)).astype(np.int32)
 
 
 def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTables:
@@ -60,6 +71,7 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
         bt = transpose(entries(tables, "b"), n)
         future = bt.src >= (bt.row // chunk + 1) * chunk
         return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
+                            torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
                             _csr(*at, a_idx.shape[1], n, device),
                             _csr(bt.row[future], bt.src[future], bt.slot[future], b_idx.shape[1], n, device))
 
