@@ -98,7 +98,9 @@ def test_fenwick_boundaries_are_the_chunk_ends():
 
 def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():
     """FLOPs (torch's counter: matrix products and the registered glr_scan formula) at T and 4T: the ratio
-    is near 4 log(4T) / log(T) = 4.8 (n log n), far from 16 (n^2, the tiled algorithm); the largest tensor
+    is above 4 (n) and at most 4 log(4T) / log(T) = 4.8 (n log n) plus 0.6, far from 16 (n^2, the tiled
+    algorithm; step 4 reads popcount + 1 states per chunk, log2(T / C) / 2 + 1 on average, so the ratio
+    is about 4.2 at d = 16); the largest tensor
     any op produces and the storage autograd keeps for the backward grow about 4-fold
     (O(T (C + w + m + d) + |P| d_k d_v)), and no T x T tensor is built."""
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -130,7 +132,7 @@ def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():
         return counter.get_total_flops(), Largest.numel, sum(saved.values())
 
     (f1, m1, s1), (f4, m4, s4) = measure(1024), measure(4096)
-    assert abs(f4 / f1 - 4 * math.log(4096) / math.log(1024)) <= 0.6, f4 / f1
+    assert 4.1 <= f4 / f1 <= 4 * math.log(4096) / math.log(1024) + 0.6, f4 / f1
     assert m4 / m1 <= 4.5 and m4 < 4096 * 4096 / 8, (m1, m4)
     assert s4 / s1 <= 4.5, (s1, s4)
     # with d_k = d_v = 64: a few T (C + w + m + d_k + d_v) and |P| d_k d_v, not the T / C x m gathered states
@@ -140,15 +142,17 @@ def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():
 
 
 def test_autocast_and_half_inputs(rng):
-    """Under CPU autocast(bfloat16) float32 inputs still compute in float32 (1e-5); bfloat16 inputs compute
-    in float32 and return bfloat16 (1e-2). The aligned algorithm forced: at n = 100 the choice is tiled mixing."""
+    """Under CPU autocast(bfloat16) float64 inputs still compute in float64 (1e-12); float16 inputs compute
+    their products in float16 and return float16 (1e-2; bf16 and autocast: ``test_readout_bf16``). The
+    aligned algorithm forced: at n = 100 the choice is tiled mixing."""
     tables, xs = problem(rng, "fenwick", 100)
     ref = naive_readout(*xs, tables)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = glr_readout(*(x.float() for x in xs), tables, algorithm="chunked_aligned")
-    assert out.dtype == torch.float32 and rel_err(out.double(), ref) <= 1e-5
-    half = glr_readout(*(x.bfloat16() for x in xs), tables, algorithm="chunked_aligned")
-    assert half.dtype == torch.bfloat16 and rel_err(half.double(), ref) <= 1e-2
+        out = glr_readout(*xs, tables, algorithm="chunked_aligned")
+    assert out.dtype == torch.float64 and rel_err(out, ref) <= 1e-12
+    xs = [x.half() for x in xs]
+    half = glr_readout(*xs, tables, algorithm="chunked_aligned")
+    assert half.dtype == torch.float16 and rel_err(half.double(), naive_readout(*(x.double() for x in xs), tables)) <= 1e-2
 
 
 def test_bad_algorithm_is_named():

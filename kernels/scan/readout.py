@@ -77,6 +77,15 @@ def readout_algorithm(source, n: int | None = None) -> tuple[str, str]:
     return readout_choice(source)
 
 
+def aligned_dtypes(x: Tensor) -> tuple[torch.dtype, torch.dtype]:
+    """``(solve, product)`` dtypes of the aligned algorithm for inputs like x: float64 for float64; else a
+    float32 solve and products in the autocast dtype when autocast is on for x's device, else in x's dtype."""
+    if x.dtype == torch.float64:
+        return torch.float64, torch.float64
+    device = x.device.type
+    return torch.float32, torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+
+
 def naive_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables) -> Tensor:
     """The materializing reference: ``H = glr_scan(k v^T)`` (``[B, T, H, d_k * d_v]``), ``o_t = q_t^T H_t``."""
     u = (k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2)
@@ -105,8 +114,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
 
     Returns
     -------
-    Tensor ``[B, T, H, d_v]`` in q's dtype. The aligned algorithm computes in q's dtype with autocast
-    off (bfloat16 / float16 in float32).
+    Tensor ``[B, T, H, d_v]`` in q's dtype. The aligned algorithm runs its triangular solves and boundary
+    states in float32 (float64 for float64 inputs) and its matrix products in q's dtype, or in the
+    autocast dtype under ``torch.autocast`` (``aligned_dtypes``).
 
     Raises
     ------
@@ -158,9 +168,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
                            f"and heads may be 1), got {tuple(x.shape)}")
     a, b = (x.expand(B, T, H, x.shape[3]) for x in (a, b))
     if algorithm == "chunked_aligned":
-        work = q.dtype if q.dtype in (torch.float32, torch.float64) else torch.float32
+        solve, product = aligned_dtypes(q)
         with torch.autocast(q.device.type, enabled=False):
-            out = chunked_aligned(*(x.to(work) for x in (q, k, v, a, b)), layout)
+            out = chunked_aligned(*(x.to(product) for x in (q, k, v)), *(x.to(solve) for x in (a, b)), layout)
         return out.to(q.dtype)
     block = direct_block if algorithm == "direct" else tile
     return Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C)

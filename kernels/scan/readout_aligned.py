@@ -15,33 +15,51 @@ positions. In four numbered steps, over all chunks at once (as mamba's ``ssd_min
 3. boundary states: ``L_p = sum_s M[p, s] k_s v_s^T``, then ``H_p = L_p + sum_j E[p, j] H_{X_j}``;
 4. state to output: ``o_t += sum_j E[t, j] q_t^T H_{X_j}``.
 
+Precision: q, k, v come in the *product dtype* and a, b in the *solve dtype* (``glr_readout`` picks them:
+float64 throughout for float64 inputs, float32 for float32; bfloat16 / float16 products with a float32
+solve for half inputs or under ``torch.autocast``). Step 1 and the boundary recurrence of step 3 (float32
+states) run in the solve dtype; the products of steps 2-4 (scores ``q . k``, weighted values, ``L_p``,
+``q^T H``) take operands in the product dtype (matrix products accumulate in float32 where torch does,
+as on CUDA), and the output sums its parts in the solve dtype.
+
 Work per head ``O(T (C + w)(d_k + d_v) + T m d_k d_v + |P| (C + w + m) d_k d_v + T C (C + w + m))``
-(``readout_plan.work``); memory ``O(T (C + w + m + d_k + d_v) + |P| (C + w + d_v) d_k)``
-(``readout_plan.memory``): step 4 runs one source slot j at a time and recomputes its gathered states in
-the backward (``torch.utils.checkpoint``), so the ``T / C x m`` gathered ``d_k x d_v`` states are never kept
-together. Autograd runs through the torch ops.
+(``readout_plan.work``); step 4 skips the chunks with fewer than j + 1 sources in slot j. Memory
+``O(T (C + w + m + d_k + d_v) + |P| (C + w + d_v) d_k)`` (``readout_plan.memory``): step 4 runs one source
+slot j at a time, forward and backward (``ReadStates``), so the ``T / C x m`` gathered ``d_k x d_v``
+states are never kept together. Autograd runs through the torch ops.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.checkpoint import checkpoint
 
 from .op import glr_scan
 from .readout_plan import ChunkLayout, boundary_tables
 
 Tensor = torch.Tensor
 
+#: Step 4 gathers the chunks that read slot j when fewer than this fraction of all chunks do; otherwise it
+#: runs all of them (the others read state 0 with weight 0).
+GATHER_BELOW = 0.75
+
 
 def _index(layout: ChunkLayout, device) -> dict:
-    """The layout's index arrays as int64 tensors on ``device`` (built once per layout and device), and
-    the boundary recurrence's tables."""
+    """The layout's index arrays as int64 tensors on ``device`` (built once per layout and device), the
+    boundary recurrence's tables, and per source slot j ``(chunks, states)``: the chunks that read a j-th
+    source (None for all chunks, ``GATHER_BELOW``) and the index in P of the state each reads."""
     def build():
         out = {name: tuple(torch.as_tensor(x, device=device) for x in pair)
                for name, pair in layout.entries().items()}
-        out["ext"] = torch.as_tensor(np.ascontiguousarray(layout.ext.T), device=device)   # [m, nc]
         out["boundary_row"] = torch.as_tensor(layout.boundary_row, device=device)
         out["tables"] = boundary_tables(layout)
+        slots = []
+        for j in range(layout.m):
+            chunks = np.flatnonzero(layout.ext_count > j)
+            gather = chunks.size < GATHER_BELOW * layout.n_chunks
+            chunks = chunks if gather else np.arange(layout.n_chunks)
+            slots.append((torch.as_tensor(chunks, device=device) if gather else None,
+                          torch.as_tensor(layout.ext[chunks, j], device=device)))
+        out["slots"] = slots
         return out
 
     return layout.tables.memo(("readout_aligned_index", layout.chunk, layout.offset, str(device)), build)
@@ -56,32 +74,78 @@ def _dense(coef: Tensor, pos: Tensor, slot: Tensor, shape: tuple) -> Tensor:
 
 def boundary_states(inputs: Tensor, coef: Tensor, tables) -> Tensor:
     """``H_p = L_p + sum_j coef[p, j] H_{b_idx[p, j]}`` for ``inputs L [N, P, d_k, d_v]`` and ``coef [N, P, m]``,
-    as a vector-state ``glr_scan`` (A the identity) over the P positions of ``tables``; ``[N, P, d_k, d_v]``."""
+    as a vector-state ``glr_scan`` (A the identity; batch N, one head) over the P positions of ``tables``;
+    ``[N, P, d_k, d_v]``."""
     N, P, dk, dv = inputs.shape
-    u = inputs.reshape(N, P, dk * dv).transpose(0, 1).unsqueeze(0)                # [1, P, N, d_k d_v]
-    ones = inputs.new_ones(1, P, 1, 1)
-    h = glr_scan(u, ones, coef.transpose(0, 1).unsqueeze(0), tables)
-    return h.squeeze(0).transpose(0, 1).reshape(N, P, dk, dv)
+    h = glr_scan(inputs.reshape(N, P, 1, dk * dv), inputs.new_ones(1, P, 1, 1), coef.unsqueeze(2), tables)
+    return h.view(N, P, dk, dv)
 
 
-def _read_slot(q: Tensor, weight: Tensor, states: Tensor, index: Tensor) -> Tensor:
-    """``o[n, c, i] = weight[n, c, i] q[n, c, i]^T states[n, index[c]]``."""
-    return torch.matmul(q * weight.unsqueeze(-1), states.index_select(1, index))
+def _pick(x: Tensor, chunks: Tensor | None) -> Tensor:
+    return x if chunks is None else x.index_select(1, chunks)
+
+
+def _add(out: Tensor, chunks: Tensor | None, x: Tensor) -> None:
+    """``out[:, chunks] += x`` (all chunks for None), in out's dtype."""
+    if chunks is None:
+        out += x
+    else:
+        out.index_add_(1, chunks, x.to(out.dtype))
+
+
+class ReadStates(torch.autograd.Function):
+    """Step 4: ``o[n, c, i] = sum_j E[n, c, i, j] q[n, c, i]^T H[n, ext[c, j]]`` over the slots of ``_index``,
+    products in q's dtype, sums in E's. The backward gathers each slot's states again (no forward product
+    is recomputed, nothing per slot is kept): ``dq = sum_j E_j (g H_j^T)``, ``dE_j = <q, g H_j^T>``,
+    ``dH_j = (E_j q)^T g``."""
+
+    @staticmethod
+    def forward(ctx, q, E, states, slots):
+        ctx.save_for_backward(q, E, states)
+        ctx.slots = slots
+        low = states.to(q.dtype)
+        out = E.new_zeros(q.shape[:-1] + states.shape[-1:])
+        for j, (chunks, src) in enumerate(slots):
+            weighted = _pick(q, chunks) * _pick(E[..., j], chunks).unsqueeze(-1).to(q.dtype)
+            _add(out, chunks, torch.matmul(weighted, low.index_select(1, src)))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, E, states = ctx.saved_tensors
+        need_q, need_E, need_H = ctx.needs_input_grad[:3]
+        low, grad = states.to(q.dtype), grad.to(q.dtype)
+        dq = torch.zeros(q.shape, dtype=E.dtype, device=q.device) if need_q else None
+        dE = torch.zeros_like(E) if need_E else None
+        dH = torch.zeros_like(states) if need_H else None
+        for j, (chunks, src) in enumerate(ctx.slots):
+            qj, gj, wj = _pick(q, chunks), _pick(grad, chunks), _pick(E[..., j], chunks).unsqueeze(-1).to(q.dtype)
+            if need_q or need_E:
+                back = torch.matmul(gj, low.index_select(1, src).transpose(-1, -2))          # g H_j^T
+                if need_q:
+                    _add(dq, chunks, back * wj)
+                if need_E:
+                    dE[:, slice(None) if chunks is None else chunks, :, j] = (back * qj).sum(-1, dtype=E.dtype)
+            if need_H:
+                dH.index_add_(1, src, torch.matmul((qj * wj).transpose(-1, -2), gj).to(dH.dtype))
+        return None if dq is None else dq.to(q.dtype), dE, dH, None
 
 
 def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
-    """The readout by the chunk layout (module docstring), in the inputs' dtype.
+    """The readout by the chunk layout (module docstring).
 
     Parameters
     ----------
     q, k : Tensor ``[B, T, H, d_k]``;  v : Tensor ``[B, T, H, d_v]``
-    a, b : Tensor ``[B, T, H, wa]``, ``[B, T, H, wb]`` (expanded to q's batch and heads)
+        In the product dtype (module docstring).
+    a, b : Tensor ``[B, T, H, wa]``, ``[B, T, H, wb]``
+        In the solve dtype (float32 or float64), expanded to q's batch and heads.
     layout : ChunkLayout
         ``readout_plan.aligned_layout(tables)``.
 
     Returns
     -------
-    Tensor ``[B, T, H, d_v]``.
+    Tensor ``[B, T, H, d_v]`` in the solve dtype.
     """
     B, T, H, dk = q.shape
     dv = v.shape[-1]
@@ -89,9 +153,8 @@ def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layou
     ix = _index(layout, q.device)
     tail = nc * C - T - s
 
-    def seqs(x, front=0):                                  # [B, T, H, d] -> [N, front + T + tail, d]
-        x = x.permute(0, 2, 1, 3).reshape(N, T, x.shape[-1])
-        return torch.nn.functional.pad(x, (0, 0, front, tail)) if front or tail else x
+    def seqs(x, front=0):                                  # [B, T, H, d] -> [N, front + T + tail, d], one copy
+        return torch.nn.functional.pad(x.permute(0, 2, 1, 3), (0, 0, front, tail)).reshape(N, -1, x.shape[-1])
 
     a3, b3 = (x.permute(0, 2, 1, 3).reshape(N, T, x.shape[-1]) for x in (a, b))
     qc = seqs(q, s).view(N, nc, C, dk)
@@ -99,19 +162,16 @@ def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layou
     # 1. intra-chunk solve: [M | E] = (I - B_RR)^{-1} [A_R | B_R,X]  (the diagonal of -B_RR is read as 1)
     rhs = torch.cat([_dense(a3, *ix["a"], (nc, C, C + w)), _dense(b3, *ix["bx"], (nc, C, m))], -1)
     ME = torch.linalg.solve_triangular(-_dense(b3, *ix["bi"], (nc, C, C)), rhs, upper=False, unitriangular=True)
-    M, E = ME[..., :C + w], ME[..., C + w:]
+    M, E = ME[..., :C + w].to(q.dtype), ME[..., C + w:]
     # 2. intra-chunk output: o_t = sum_s M[t, s] (q_t . k_s) v_s
-    o = torch.einsum("ncis,ncvs->nciv", torch.einsum("ncid,ncds->ncis", qc, kw) * M, vw)
+    o = torch.einsum("ncis,ncvs->nciv", torch.einsum("ncid,ncds->ncis", qc, kw) * M, vw).to(a.dtype)
     if m:
         # 3. boundary states: L_p = sum_s M[p, s] k_s v_s^T, then H_p = L_p + sum_j E[p, j] H_{X_j}
         rows = ix["boundary_row"]
         chunk = rows // C
         Mp = M.reshape(N, nc * C, C + w).index_select(1, rows)
         L = torch.matmul(kw.index_select(1, chunk) * Mp.unsqueeze(2), vw.index_select(1, chunk).transpose(-1, -2))
-        states = boundary_states(L, E.reshape(N, nc * C, m).index_select(1, rows), ix["tables"])
-        # 4. state to output: o_t += sum_j E[t, j] q_t^T H_{X_j}, one slot j at a time (recomputed backward)
-        keep = torch.is_grad_enabled() and any(x.requires_grad for x in (qc, E, states))
-        for j in range(m):
-            args = (qc, E[..., j], states, ix["ext"][j])
-            o = o + (checkpoint(_read_slot, *args, use_reentrant=False) if keep else _read_slot(*args))
+        states = boundary_states(L.to(a.dtype), E.reshape(N, nc * C, m).index_select(1, rows), ix["tables"])
+        # 4. state to output: o_t += sum_j E[t, j] q_t^T H_{X_j}, one slot j at a time (forward and backward)
+        o = o + ReadStates.apply(qc, E, states, ix["slots"])
     return o.reshape(N, nc * C, dv)[:, s:s + T].reshape(B, H, T, dv).permute(0, 2, 1, 3)
