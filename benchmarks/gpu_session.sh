@@ -49,6 +49,7 @@ left() { echo $(( BUDGET - SECONDS )); }
 cap() { local t=$1 l=$(( $(left) - 10 )); [ "$l" -lt "$t" ] && t=$l; [ "$t" -lt 1 ] && t=1; echo "$t"; }
 # part NAME CAP OUTPUT_FILE COMMAND...: run under the cap, record "NAME EXIT_STATUS SECONDS" in parts.txt
 part() {
+  case " ${SKIP:-} " in *" $1 "*) return;; esac     # SKIP="decode layer": parts not to run
   local name=$1 t s rc; t=$(cap "$2"); local file=$3; shift 3
   s=$SECONDS
   echo "== $name: cap ${t} s, $(left) s of the budget left: $*" >> "$LOG"

@@ -20,8 +20,21 @@ from gpu_common import bench, inputs, saver  # noqa: E402
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
 #: (BD, JB, E, warps, chunk); the first was the fastest of the last run (its backward walk now spills 144 bytes)
-SETTINGS = [(16, 8, 128, 4, 64), (16, 8, 128, 8, 64), (16, 16, 128, 8, 64), (16, 8, 64, 8, 128), (16, 8, 32, 8, 128),
-            (16, 8, 64, 4, 32)]
+SETTINGS = [(16, 8, 128, 4, 64), (16, 8, 64, 4, 64), (16, 8, 64, 2, 32), (16, 8, 64, 4, 32), (16, 8, 64, 8, 128)]
+
+
+def breakdown(fn, steps=5) -> dict:
+    """CUDA milliseconds per call of each kernel ``fn`` launches (torch.profiler, ``steps`` calls)."""
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            fn()
+        torch.cuda.synchronize()
+    rows = {e.key: e.self_device_time_total / 1e3 / steps
+            for e in prof.key_averages() if e.self_device_time_total > 0}
+    return dict(sorted(rows.items(), key=lambda kv: -kv[1])[:12])
 
 
 def main(argv=None) -> int:
@@ -44,6 +57,9 @@ def main(argv=None) -> int:
                     row["ms"] = bench(lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk), rep=50)
                 row["ms_fwd_bwd"] = bench(lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g),
                                           rep=50)
+                if (BD, JB, E, warps, chunk) == SETTINGS[0]:      # where the time goes, kernel by kernel
+                    row["ms_per_kernel_fwd_bwd"] = breakdown(
+                        lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g))
             except Exception as e:
                 row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
             print(row, flush=True)

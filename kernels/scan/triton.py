@@ -48,10 +48,11 @@ def _precision(dtype: torch.dtype) -> str:
 
 
 #: GPU launch settings: d-slice width BD of a walking program, table columns JB and entry-list entries E
-#: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``).
-GPU = dict(BD=16, JB=8, E=128, warps=4)
+#: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``: 8 warps
+#: walked 2-3x slower than 4), warps of ``coef_grad`` (8: ptxas -v shows it spilling at 4).
+GPU = dict(BD=16, JB=8, E=128, warps=4, grad_warps=8)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
-INTERPRETER = dict(BD=64, JB=64, E=256, warps=4)
+INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4)
 
 
 def _settings() -> dict:
@@ -132,7 +133,7 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
         if g.numel():
             K.coef_grad[(Bt * H, nc)](z, v, idx, g, n, H, D, g.shape[-1], C=chunk, BD=BD,
-                                      JB=_columns(g.shape[-1]))
+                                      JB=_columns(g.shape[-1]), num_warps=_settings()["grad_warps"])
     return du, da, db
 
 
