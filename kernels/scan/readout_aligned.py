@@ -94,17 +94,17 @@ def _add(out: Tensor, chunks: Tensor | None, x: Tensor) -> None:
 
 
 class ReadStates(torch.autograd.Function):
-    """Step 4: ``o[n, c, i] = sum_j E[n, c, i, j] q[n, c, i]^T H[n, ext[c, j]]`` over the slots of ``_index``,
-    products in q's dtype, sums in E's. The backward gathers each slot's states again (no forward product
+    """Step 4: ``o[n, c, i] = base[n, c, i] + sum_j E[n, c, i, j] q[n, c, i]^T H[n, ext[c, j]]`` over the
+    slots of ``_index``, products in q's dtype, sums in E's. The backward gathers each slot's states again (no forward product
     is recomputed, nothing per slot is kept): ``dq = sum_j E_j (g H_j^T)``, ``dE_j = <q, g H_j^T>``,
     ``dH_j = (E_j q)^T g``."""
 
     @staticmethod
-    def forward(ctx, q, E, states, slots):
+    def forward(ctx, base, q, E, states, slots):
         ctx.save_for_backward(q, E, states)
-        ctx.slots = slots
+        ctx.slots, ctx.base_dtype = slots, base.dtype
         low = states.to(q.dtype)
-        out = E.new_zeros(q.shape[:-1] + states.shape[-1:])
+        out = base.to(E.dtype, copy=True)
         for j, (chunks, src) in enumerate(slots):
             weighted = _pick(q, chunks) * _pick(E[..., j], chunks).unsqueeze(-1).to(q.dtype)
             _add(out, chunks, torch.matmul(weighted, low.index_select(1, src)))
@@ -113,8 +113,8 @@ class ReadStates(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         q, E, states = ctx.saved_tensors
-        need_q, need_E, need_H = ctx.needs_input_grad[:3]
-        low, grad = states.to(q.dtype), grad.to(q.dtype)
+        need_q, need_E, need_H = ctx.needs_input_grad[1:4]
+        low, grad = states.to(q.dtype), grad.to(q.dtype).contiguous()        # once, not in every product
         dq = torch.zeros(q.shape, dtype=E.dtype, device=q.device) if need_q else None
         dE = torch.zeros_like(E) if need_E else None
         dH = torch.zeros_like(states) if need_H else None
@@ -128,7 +128,8 @@ class ReadStates(torch.autograd.Function):
                     dE[:, slice(None) if chunks is None else chunks, :, j] = (back * qj).sum(-1, dtype=E.dtype)
             if need_H:
                 dH.index_add_(1, src, torch.matmul((qj * wj).transpose(-1, -2), gj).to(dH.dtype))
-        return None if dq is None else dq.to(q.dtype), dE, dH, None
+        base = grad.to(ctx.base_dtype) if ctx.needs_input_grad[0] else None
+        return base, None if dq is None else dq.to(q.dtype), dE, dH, None
 
 
 def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
@@ -153,25 +154,25 @@ def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layou
     ix = _index(layout, q.device)
     tail = nc * C - T - s
 
-    def seqs(x, front=0):                                  # [B, T, H, d] -> [N, front + T + tail, d], one copy
-        return torch.nn.functional.pad(x.permute(0, 2, 1, 3), (0, 0, front, tail)).reshape(N, -1, x.shape[-1])
+    def seqs(x, front=0):                      # [B, T, H, d] -> [N, front + T + tail, d], one contiguous copy
+        zeros = [x.new_zeros(B, H, n, x.shape[-1]) for n in (front, tail)]
+        return torch.cat([zeros[0], x.permute(0, 2, 1, 3), zeros[1]], 2).view(N, -1, x.shape[-1])
 
     a3, b3 = (x.permute(0, 2, 1, 3).reshape(N, T, x.shape[-1]) for x in (a, b))
     qc = seqs(q, s).view(N, nc, C, dk)
-    kw, vw = (seqs(x, s + w).unfold(1, C + w, C) for x in (k, v))                  # [N, nc, d, C + w]
+    kw, vw = (seqs(x, s + w).unfold(1, C + w, C) for x in (k, v))                  # [N, nc, d, C + w] views
     # 1. intra-chunk solve: [M | E] = (I - B_RR)^{-1} [A_R | B_R,X]  (the diagonal of -B_RR is read as 1)
     rhs = torch.cat([_dense(a3, *ix["a"], (nc, C, C + w)), _dense(b3, *ix["bx"], (nc, C, m))], -1)
     ME = torch.linalg.solve_triangular(-_dense(b3, *ix["bi"], (nc, C, C)), rhs, upper=False, unitriangular=True)
-    M, E = ME[..., :C + w].to(q.dtype), ME[..., C + w:]
+    M, E = ME.split([C + w, m], -1)
+    M = M.to(q.dtype)
     # 2. intra-chunk output: o_t = sum_s M[t, s] (q_t . k_s) v_s
-    o = torch.einsum("ncis,ncvs->nciv", torch.einsum("ncid,ncds->ncis", qc, kw) * M, vw).to(a.dtype)
+    o = torch.matmul(torch.matmul(qc, kw) * M, vw.transpose(-1, -2))
     if m:
         # 3. boundary states: L_p = sum_s M[p, s] k_s v_s^T, then H_p = L_p + sum_j E[p, j] H_{X_j}
-        rows = ix["boundary_row"]
-        chunk = rows // C
-        Mp = M.reshape(N, nc * C, C + w).index_select(1, rows)
-        L = torch.matmul(kw.index_select(1, chunk) * Mp.unsqueeze(2), vw.index_select(1, chunk).transpose(-1, -2))
-        states = boundary_states(L.to(a.dtype), E.reshape(N, nc * C, m).index_select(1, rows), ix["tables"])
+        chunk, row = ix["boundary_row"] // C, ix["boundary_row"] % C
+        L = torch.matmul(kw.index_select(1, chunk) * M[:, chunk, row].unsqueeze(2), vw.index_select(1, chunk).transpose(-1, -2))
+        states = boundary_states(L.to(a.dtype), E[:, chunk, row], ix["tables"])
         # 4. state to output: o_t += sum_j E[t, j] q_t^T H_{X_j}, one slot j at a time (forward and backward)
-        o = o + ReadStates.apply(qc, E, states, ix["slots"])
-    return o.reshape(N, nc * C, dv)[:, s:s + T].reshape(B, H, T, dv).permute(0, 2, 1, 3)
+        o = ReadStates.apply(o, qc, E, states, ix["slots"])
+    return o.to(a.dtype).reshape(N, nc * C, dv)[:, s:s + T].reshape(B, H, T, dv).permute(0, 2, 1, 3)
