@@ -44,13 +44,16 @@ GATHER_BELOW = 0.75
 
 
 def _index(layout: ChunkLayout, device) -> dict:
-    """The layout's index arrays as int64 tensors on ``device`` (built once per layout and device), the
-    boundary recurrence's tables, and per source slot j ``(chunks, states)``: the chunks that read a j-th
+    """The layout's index arrays as int64 tensors on ``device`` (built once per layout and device): the
+    chunk and row of each boundary position, the padded rows of their chunks' windows, the boundary
+    recurrence's tables, and per source slot j ``(chunks, states)``: the chunks that read a j-th
     source (None for all chunks, ``GATHER_BELOW``) and the index in P of the state each reads."""
     def build():
         out = {name: tuple(torch.as_tensor(x, device=device) for x in pair)
                for name, pair in layout.entries().items()}
-        out["boundary_row"] = torch.as_tensor(layout.boundary_row, device=device)
+        chunk, C = layout.boundary_row // layout.chunk, layout.chunk
+        out["boundary"] = tuple(torch.as_tensor(x, device=device) for x in (chunk, layout.boundary_row % C))
+        out["window"] = torch.as_tensor((chunk[:, None] * C + np.arange(C + layout.span)).ravel(), device=device)
         out["tables"] = boundary_tables(layout)
         slots = []
         for j in range(layout.m):
@@ -160,7 +163,8 @@ def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layou
 
     a3, b3 = (x.permute(0, 2, 1, 3).reshape(N, T, x.shape[-1]) for x in (a, b))
     qc = seqs(q, s).view(N, nc, C, dk)
-    kw, vw = (seqs(x, s + w).unfold(1, C + w, C) for x in (k, v))                  # [N, nc, d, C + w] views
+    ks, vs = seqs(k, s + w), seqs(v, s + w)
+    kw, vw = (x.unfold(1, C + w, C) for x in (ks, vs))                            # [N, nc, d, C + w] views
     # 1. intra-chunk solve: [M | E] = (I - B_RR)^{-1} [A_R | B_R,X]  (the diagonal of -B_RR is read as 1)
     rhs = torch.cat([_dense(a3, *ix["a"], (nc, C, C + w)), _dense(b3, *ix["bx"], (nc, C, m))], -1)
     ME = torch.linalg.solve_triangular(-_dense(b3, *ix["bi"], (nc, C, C)), rhs, upper=False, unitriangular=True)
@@ -170,8 +174,9 @@ def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layou
     o = torch.matmul(torch.matmul(qc, kw) * M, vw.transpose(-1, -2))
     if m:
         # 3. boundary states: L_p = sum_s M[p, s] k_s v_s^T, then H_p = L_p + sum_j E[p, j] H_{X_j}
-        chunk, row = ix["boundary_row"] // C, ix["boundary_row"] % C
-        L = torch.matmul(kw.index_select(1, chunk) * M[:, chunk, row].unsqueeze(2), vw.index_select(1, chunk).transpose(-1, -2))
+        chunk, row = ix["boundary"]
+        kp, vp = (x.index_select(1, ix["window"]).view(N, -1, C + w, x.shape[-1]) for x in (ks, vs))
+        L = torch.matmul((kp * M[:, chunk, row].unsqueeze(-1)).transpose(-1, -2), vp)
         states = boundary_states(L.to(a.dtype), E[:, chunk, row], ix["tables"])
         # 4. state to output: o_t += sum_j E[t, j] q_t^T H_{X_j}, one slot j at a time (forward and backward)
         o = ReadStates.apply(o, qc, E, states, ix["slots"])
