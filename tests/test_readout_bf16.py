@@ -109,3 +109,26 @@ def test_products_run_in_the_compute_dtype(rng, mode):
         exact = run(xs, tables, "float32")[0].double()
         diff = rel_err(out.detach().double(), exact)
         assert 1e-5 < diff <= BF16, diff
+
+
+def test_benchmark_runs(tmp_path):
+    """``benchmarks/bench_readout_aligned.py --quick`` runs and writes its JSON: the machine and, per pattern and
+    pass, the times of the earlier commit's float32 and this checkout's float32, bf16 and autocast."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        from bench_readout_aligned import BEFORE
+    finally:
+        sys.path.pop(0)
+    if subprocess.run(["git", "cat-file", "-e", f"{BEFORE}^{{commit}}"], cwd=root, capture_output=True).returncode:
+        pytest.skip(f"commit {BEFORE} is not in this checkout's history")
+    subprocess.run([sys.executable, str(root / "benchmarks" / "bench_readout_aligned.py"), "--quick", "--out",
+                    str(tmp_path / "r.json")], check=True, capture_output=True)
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["machine"]["cores"] and len(result["rows"]) == 6
+    assert all(row[f"ms_{v}"] > 0 for row in result["rows"] for v in ("before", "float32", "bf16", "autocast"))

@@ -15,18 +15,19 @@ positions. In four numbered steps, over all chunks at once (as mamba's ``ssd_min
 3. boundary states: ``L_p = sum_s M[p, s] k_s v_s^T``, then ``H_p = L_p + sum_j E[p, j] H_{X_j}``;
 4. state to output: ``o_t += sum_j E[t, j] q_t^T H_{X_j}``.
 
-Precision: q, k, v come in the *product dtype* and a, b in the *solve dtype* (``glr_readout`` picks them:
-float64 throughout for float64 inputs, float32 for float32; bfloat16 / float16 products with a float32
-solve for half inputs or under ``torch.autocast``). Step 1 and the boundary recurrence of step 3 (float32
-states) run in the solve dtype; the products of steps 2-4 (scores ``q . k``, weighted values, ``L_p``,
-``q^T H``) take operands in the product dtype (matrix products accumulate in float32 where torch does,
-as on CUDA), and the output sums its parts in the solve dtype.
+Precision (``readout.aligned_dtypes`` picks it): float64 inputs compute in float64 throughout, float32
+inputs in float32 (within 1e-12 and 1e-5 of the float64 reference). bfloat16 / float16 inputs, and any
+non-float64 inputs under ``torch.autocast``, take the products of steps 2-4 (scores ``q . k``, weighted
+values, ``L_p``, ``q^T H``) with operands in that half dtype (q, k, v come in it; M, E and the boundary
+states are rounded to it; matrix products accumulate in float32 where torch does, as on CUDA), while the
+solve of step 1 and the boundary recurrence run in float32 (float32 states, from ``L_p`` rounded to half)
+and the output sums its parts in float32: within 1e-2 (norm-relative) of float64.
 
 Work per head ``O(T (C + w)(d_k + d_v) + T m d_k d_v + |P| (C + w + m) d_k d_v + T C (C + w + m))``
 (``readout_plan.work``); step 4 skips the chunks with fewer than j + 1 sources in slot j. Memory
 ``O(T (C + w + m + d_k + d_v) + |P| (C + w + d_v) d_k)`` (``readout_plan.memory``): step 4 runs one source
 slot j at a time, forward and backward (``ReadStates``), so the ``T / C x m`` gathered ``d_k x d_v``
-states are never kept together. Autograd runs through the torch ops.
+states are never kept together. Autograd runs through the torch ops and ``ReadStates``' own backward.
 """
 from __future__ import annotations
 
