@@ -74,8 +74,9 @@ def test_several_slices_of_d_and_chunk_16(rng):
                                           ("power2", 300, 128)])
 def test_narrow_steps_walk_every_block(rng, monkeypatch, spec, n, chunk):
     """Table columns 2 and entries 16 at a time (the GPU reads a few per step; the interpreter's default
-    reads whole rows): the walks' prefetched first block and every later block of B's columns before a
-    chunk (power2 at C = 16: lags 16..128, 4 columns) and of B^T's entry lists are all used; chunk 128 too."""
+    reads whole rows): the forward's prefetched first block and every later block of B's columns before a
+    chunk (power2 at C = 16: lags 16..128, 4 columns), the backward's pushes over them and A^T's entry
+    lists are all used; chunk 128 too."""
     monkeypatch.setitem(backend.INTERPRETER, "JB", 2)
     monkeypatch.setitem(backend.INTERPRETER, "E", 16)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
@@ -198,8 +199,8 @@ kernels = [
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32")),
     (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3")),
-    (K.backward_walk, [bf16, bf16] + ["*i32"] * 4 + [f32, f32] + [i32] * 5,
-     dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),
+    (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5,
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32")),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4,
      dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),

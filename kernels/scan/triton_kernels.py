@@ -13,7 +13,8 @@ interpreter, whose cost is per operation).
   nilpotent: ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products).
 * ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered; what
   the next chunk reads independently of the walk is loaded while this chunk waits on its states.
-* ``backward_walk``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``, pipelined alike.
+* ``backward_walk``:  chunks in reverse, ``z_k = T_k^T (g_k + p_k)``, each chunk pushing ``b[t, j] z_t`` onto
+  the p of its sources in earlier chunks by atomic adds (the forward's tables; no transposed B).
 * ``transpose_apply``: ``dU = A^T Z``.
 * ``coef_grad``:      ``g[t, j] = <z_t, v[idx[t, j]]>`` (``v = u`` for da, ``v = h`` for db).
 """
@@ -22,36 +23,23 @@ import triton.language as tl
 
 
 @triton.jit
-def _csr_block(e0, e_hi, r0, ent_row, ent_src, ent_col, coef_ptr, W, bb, hh, n, H, E: tl.constexpr):
-    """Entries ``[e0, min(e0 + E, e_hi))`` of an entry list: ``(row - r0, pos, coef, em)``, pos the flat
-    (batch, src, head) position of each entry, em marking the entries in range."""
-    e = e0 + tl.arange(0, E)
-    em = e < e_hi
-    row = tl.load(ent_row + e, mask=em, other=-1) - r0
-    src = tl.load(ent_src + e, mask=em, other=0)
-    col = tl.load(ent_col + e, mask=em, other=0)
-    pos = (bb * n + src) * H + hh
-    coef = tl.load(coef_ptr + pos * W + col, mask=em, other=0.0).to(tl.float32)
-    return row, pos, coef, em
-
-
-@triton.jit
-def _csr_apply(acc, row, pos, coef, em, v_ptr, D, dcol, dmask, C: tl.constexpr, PREC: tl.constexpr):
-    """``acc[row_e] += coef_e * v[pos_e]`` over one block of entries, summed into their rows by a one-hot
-    [C, E] matrix product."""
-    v = tl.load(v_ptr + (pos * D)[:, None] + dcol[None, :], mask=em[:, None] & dmask[None, :],
-                other=0.0).to(tl.float32)
-    onehot = (tl.arange(0, C)[:, None] == row[None, :]).to(tl.float32)
-    return acc + tl.dot(onehot, coef[:, None] * v, input_precision=PREC)
-
-
-@triton.jit
 def _gather_csr(acc, e_lo, e_hi, r0, ent_row, ent_src, ent_col, coef_ptr, W, v_ptr, bb, hh, n, H, D,
                 dcol, dmask, C: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
-    """``acc[r - r0] += sum_{e in [e_lo, e_hi), row_e = r} coef[src_e, col_e] * v[src_e]``, E entries at a time."""
+    """``acc[r - r0] += sum_{e in [e_lo, e_hi), row_e = r} coef[src_e, col_e] * v[src_e]``: blocks of E
+    entries, summed into their rows by a one-hot [C, E] matrix product."""
+    rl = tl.arange(0, C)
     for e0 in range(e_lo, e_hi, E):
-        row, pos, coef, em = _csr_block(e0, e_hi, r0, ent_row, ent_src, ent_col, coef_ptr, W, bb, hh, n, H, E)
-        acc = _csr_apply(acc, row, pos, coef, em, v_ptr, D, dcol, dmask, C, PREC)
+        e = e0 + tl.arange(0, E)
+        em = e < e_hi
+        row = tl.load(ent_row + e, mask=em, other=-1) - r0
+        src = tl.load(ent_src + e, mask=em, other=0)
+        col = tl.load(ent_col + e, mask=em, other=0)
+        pos = (bb * n + src) * H + hh
+        coef = tl.load(coef_ptr + pos * W + col, mask=em, other=0.0).to(tl.float32)
+        v = tl.load(v_ptr + (pos * D)[:, None] + dcol[None, :], mask=em[:, None] & dmask[None, :],
+                    other=0.0).to(tl.float32)
+        onehot = (rl[:, None] == row[None, :]).to(tl.float32)
+        acc += tl.dot(onehot, coef[:, None] * v, input_precision=PREC)
     return acc
 
 
@@ -177,37 +165,33 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
 
 
 @triton.jit
-def backward_walk(g_ptr, b_ptr, ptr, ent_row, ent_src, ent_col, t_ptr, z_ptr, n, H, nc, D, WB,
-                  C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
-    """Software-pipelined like ``forward_walk``: chunk k - 1's gradient rows, ``T^T`` and first E entries
-    are loaded while chunk k waits on its gathered z."""
+def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB,
+                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
+    """Chunks in reverse, pushing instead of gathering: z (float32) starts at zero and row t of chunk k
+    holds ``p_t = sum_{later t'} b[t', j] z_t'`` when chunk k's turn comes, so ``z_k = T_k^T (g_k + p_k)``
+    overwrites it; then chunk k adds ``b[t, j] z_t`` onto z at its B entries before the chunk (atomic adds,
+    which the walk never waits on; they land in earlier chunks only)."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None]    # T_k^T
-    k = nc - 1
-    offs = (((bb * n + k * C + rl) * H + hh) * D)[:, None] + dcol[None, :]
-    mask = (k * C + rl < n)[:, None] & dmask[None, :]
-    g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    Tt = tl.load(t_base + k * (C * C))
-    e_lo, e_hi = tl.load(ptr + k * C), tl.load(ptr + n)
-    row, pos, coef, em = _csr_block(e_lo, e_hi, k * C, ent_row, ent_src, ent_col, b_ptr, WB, bb, hh, n, H, E)
     for kk in range(nc):
         k = nc - 1 - kk
         c0 = k * C
-        p0 = tl.maximum(c0 - C, 0)                         # chunk k - 1: loads independent of the walk
-        offs_next = (((bb * n + p0 + rl) * H + hh) * D)[:, None] + dcol[None, :]
-        mask_next = (p0 + rl < n)[:, None] & dmask[None, :]
-        g_next = tl.load(g_ptr + offs_next, mask=mask_next, other=0.0).to(tl.float32)
-        Tt_next = tl.load(t_base + p0 * C)
-        lo_next, hi_next = tl.load(ptr + p0), tl.load(ptr + c0)
-        nxt = _csr_block(lo_next, hi_next, p0, ent_row, ent_src, ent_col, b_ptr, WB, bb, hh, n, H, E)
-        g = _csr_apply(g, row, pos, coef, em, z_ptr, D, dcol, dmask, C, PREC)
-        g = _gather_csr(g, e_lo + E, e_hi, c0, ent_row, ent_src, ent_col, b_ptr, WB, z_ptr, bb, hh, n, H, D,
-                        dcol, dmask, C, E, PREC)
-        tl.store(z_ptr + offs, tl.dot(Tt, g, input_precision=PREC), mask=mask)
-        tl.debug_barrier()
-        g, Tt, offs, mask, e_lo, e_hi = g_next, Tt_next, offs_next, mask_next, lo_next, hi_next
-        row, pos, coef, em = nxt
+        rows = c0 + rl
+        rmask = rows < n
+        offs = (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :]
+        mask = rmask[:, None] & dmask[None, :]
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        Tt = tl.load(t_base + k * (C * C))
+        p = tl.load(z_ptr + offs, mask=mask, other=0.0, cache_modifier=".cg")      # pushed by later chunks
+        z = tl.dot(Tt, g + p, input_precision=PREC)
+        tl.store(z_ptr + offs, z, mask=mask)
+        for j0 in range(0, tl.load(ext_ptr + k), JB):
+            idx, coef, ok = _table_block(rows, rmask, b_idx, WB, b_ptr, j0, 0, c0, bb, hh, n, H, JB)
+            tl.atomic_add(z_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],
+                          coef[:, :, None] * z[:, None, :], mask=ok[:, :, None] & dmask[None, None, :],
+                          sem="relaxed")
+        tl.debug_barrier()       # this chunk's pushes are visible to the earlier chunks' loads
 
 
 @triton.jit

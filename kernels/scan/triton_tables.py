@@ -3,11 +3,9 @@
 * ``a_idx[n, wa]``, ``b_idx[n, wb]``: the padded tables (int32, -1 padding), validated.
 * ``A^T`` as rows ``s`` listing the ``(t, j)`` with ``a_idx[t, j] = s`` (for ``dU = A^T Z``).
 * ``ext[k]``: the widest prefix of chunk k's B rows before the chunk (``b_idx[t, j] < C k``; rows ascend, so
-  those entries come first), the columns the forward walk gathers from finished chunks.
-* ``B^T`` restricted to the *future* of each chunk: row ``s`` lists ``(t, j)`` with ``b_idx[t, j] = s`` and
-  t in a later chunk than s (``t >= C (s // C + 1)``); entries inside a chunk go through ``T_k^T``.
+  those entries come first), the columns the forward walk gathers from and the backward walk pushes to.
 
-A transposed table is an entry list sorted by row with row pointers (``ptr[n + 1]``, ``row``, ``src = t``,
+``A^T`` is an entry list sorted by row with row pointers (``ptr[n + 1]``, ``row``, ``src = t``,
 ``col = j``), not a padded table: a hub read by every t (``h_0`` in ``fenwick``) would widen it to n.
 Each list ends with one unused entry, so no kernel argument is empty.
 """
@@ -25,18 +23,17 @@ from .plan import entries, transpose
 
 
 class TritonTables(NamedTuple):
-    """Device int32 tensors: ``a_idx, b_idx, ext``, then ``A^T`` and the chunk-future ``B^T`` (4 each)."""
+    """Device int32 tensors: ``a_idx, b_idx, ext``, then ``A^T`` (4)."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
     ext: torch.Tensor
     at: tuple
-    bt: tuple
 
     @property
     def tensors(self) -> tuple:
-        """The eleven tensors in the order the op takes them."""
-        return (self.a_idx, self.b_idx, self.ext) + self.at + self.bt
+        """The seven tensors in the order the op takes them."""
+        return (self.a_idx, self.b_idx, self.ext) + self.at
 
 
 def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int, device) -> tuple:
@@ -67,12 +64,8 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
 
     def build() -> TritonTables:
         a_idx, b_idx = tables
-        at = transpose(entries(tables, "a"), n)
-        bt = transpose(entries(tables, "b"), n)
-        future = bt.src >= (bt.row // chunk + 1) * chunk
         return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
                             torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
-                            _csr(*at, a_idx.shape[1], n, device),
-                            _csr(bt.row[future], bt.src[future], bt.slot[future], b_idx.shape[1], n, device))
+                            _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device))
 
     return tables.memo(("triton", chunk, str(device)), build)
