@@ -209,7 +209,7 @@ def test_union_operator_and_user_patterns():
 @pytest.mark.parametrize("dtype", [np.int32, np.int64])
 def test_sorted_distinct_equals_unique(dtype):
     """Against np.unique and a Python set: empty, one value, all equal, repeats at both ends, negatives,
-    values spread wide (few repeats) and in a small range (many repeats)."""
+    values spread wide (few repeats) and in a small range (many repeats), unsorted and sorted."""
     rng = np.random.default_rng(7)
     info = np.iinfo(dtype)
     cases = [np.array([], dtype=dtype), np.array([5], dtype=dtype), np.full(9, -3, dtype=dtype),
@@ -218,9 +218,10 @@ def test_sorted_distinct_equals_unique(dtype):
         cases.append(rng.integers(-4, 4, size).astype(dtype))
         cases.append(rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True))
     cases.append(rng.integers(-50, 50, (7, 9)).astype(dtype))
+    cases += [np.sort(c) for c in cases[5:13]] + [np.arange(-3, 60, dtype=dtype)]
     for x in cases:
         got = sorted_distinct(x)
-        assert got.dtype == dtype and got.ndim == 1
+        assert got.dtype == dtype and got.ndim == 1 and not np.shares_memory(got, x)
         assert np.array_equal(got, np.unique(x))
         assert got.tolist() == sorted(set(x.ravel().tolist()))
 

@@ -3,9 +3,12 @@ documents them), their limits, and the default order ``_auto_impl``.
 
 Every ``_impl(p, n, max_work) -> int | None`` computes ``max_{s <= t} hops(s -> t)`` (None when some pair
 is unreachable) or raises ``HopMethodError`` when the structure it needs is missing or its work would
-exceed ``max_work``.
+exceed ``max_work``. The two interval methods also take ``lists`` (default ``b_lists``), so that
+``_auto_impl`` builds the B-lists once for both.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -59,12 +62,12 @@ def _lags_impl(p: Pattern, n: int, max_work: int) -> int | None:
     return None if (f < 0).any() else int(f.max())
 
 
-def _intervals_impl(p: Pattern, n: int, max_work: int) -> int | None:
+def _intervals_impl(p: Pattern, n: int, max_work: int, lists=b_lists) -> int | None:
     sa, sb = supports(p, n)
     lo0 = sa.interval_start(TABLE_MAX_ENTRIES)
     if lo0 is None:
         raise HopMethodError(f"the 'intervals' hop method needs A(t) = {{lo(t), ..., t}}; {p.spec!r} differs")
-    pptr, pred, sptr, succ = b_lists(sb)
+    pptr, pred, sptr, succ = lists(sb)
     if not gap_at_level0(lo0, pptr, pred):
         dist = first_input_hops(lo0, pptr, pred)       # the farthest input from h_t is u_0
         return None if (dist < 0).any() else int(dist.max())
@@ -76,7 +79,7 @@ def _intervals_impl(p: Pattern, n: int, max_work: int) -> int | None:
     return int(level.max()) if (lo == 0).all() else None
 
 
-def _mirrored_impl(p: Pattern, n: int, max_work: int) -> int | None:
+def _mirrored_impl(p: Pattern, n: int, max_work: int, lists=b_lists) -> int | None:
     sa, sb = supports(p, n)
     hi0 = sa.interval_end(TABLE_MAX_ENTRIES)
     if hi0 is None:
@@ -84,7 +87,7 @@ def _mirrored_impl(p: Pattern, n: int, max_work: int) -> int | None:
                              f"{p.spec!r} differs")
     # mirror x -> n-1-x: states reached from h_x within k B-edges are [x, phi_k(x)]; K(x) = steps to
     # reach h_{n-1}; u_s enters at h_x for x in [s, hi(s)], so its eccentricity is min K over them
-    pptr, pred, sptr, succ = b_lists(sb)
+    pptr, pred, sptr, succ = lists(sb)
     status, lo, level = interval_levels(np.arange(n, dtype=np.int64), *mirror(sptr, succ),
                                         *mirror(pptr, pred), max_work)
     if status == 1:
@@ -128,9 +131,10 @@ def _auto_impl(p: Pattern, n: int, max_work: int) -> int | None:
     if sb.unreachable_pair(sa) is not None:
         return None
     over = False
+    lists = functools.lru_cache(maxsize=1)(b_lists)         # the B-lists, built once for both interval methods
     for impl in (_intervals_impl, _mirrored_impl):
         try:
-            return impl(p, n, max_work)
+            return impl(p, n, max_work, lists)
         except HopMethodError as exc:
             over = over or exc.over_limit
     try:

@@ -120,13 +120,15 @@ def _readout(p: Pattern, n: int) -> dict:
     if entries > READOUT_MAX_ENTRIES:
         refuse("the readout choice", p, n, lambda m: sum(nnz(p, m)) - READOUT_MAX_ENTRIES, entries,
                READOUT_MAX_ENTRIES, unit="table entries")
-    out = readout_summary(p.tables(n))
+    tables = p.tables(n)
+    out = readout_summary(tables)
     lengths = [n >> k for k in range(READOUT_FIT_POINTS - 1, -1, -1)]
     if lengths[0] < READOUT_FIT_MIN_N:
         reason = (f"n = {n} is too short: the fit over n / {1 << (READOUT_FIT_POINTS - 1)} .. n needs n >= "
                   f"{READOUT_FIT_MIN_N << (READOUT_FIT_POINTS - 1)}")
         return {**out, "theta": None, "theta_fit": {"reason": reason}}
-    fit = fit_class(lengths, [readout_work(p.tables(m), out["algorithm"]) for m in lengths])
+    # the tables at n are built once: their layouts, memoized on them, serve the summary and the fit
+    fit = fit_class(lengths, [readout_work(tables if m == n else p.tables(m), out["algorithm"]) for m in lengths])
     return {**out, "theta": fit.pop("class"), "theta_fit": {"range": [lengths[0], n], **fit}}
 
 

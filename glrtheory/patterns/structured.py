@@ -40,12 +40,21 @@ class BlockSupport(Support):
 
 
 def fenwick_table(n: int) -> np.ndarray:
-    """``B(t) = {floor((t-1) / 2^k) * 2^k : k >= 0}`` for t >= 1 (the aligned binary counter)."""
-    t1 = np.arange(n, dtype=np.int64) - 1
-    levels = max(int(n - 1).bit_length(), 1)
-    cand = np.stack([(t1 >> k) << k for k in range(levels + 1)], axis=1)
-    cand[t1 < 0] = -1
-    return rows_to_table(cand)
+    """``B(t) = {floor((t-1) / 2^k) * 2^k : k >= 0}`` for t >= 1 (the aligned binary counter).
+
+    Clearing the lowest set bit of ``v = t - 1`` (``v & (v - 1)``) until 0 lists B(t) in descending order,
+    so row t holds them in columns ``popcount(t - 1), ..., 0``; width ``1 + max popcount = bit_length(n - 1)``.
+    """
+    width = int(n - 1).bit_length()
+    out = np.full(n * width, -1, dtype=np.int32)
+    v = np.arange(n - 1, dtype=np.int64)                        # t - 1 for t = 1 .. n-1
+    flat = np.arange(1, n, dtype=np.int64) * width + np.bitwise_count(v)
+    while v.size:
+        out[flat] = v
+        keep = v > 0
+        v, flat = v[keep], flat[keep] - 1
+        v &= v - 1
+    return out.reshape(n, width)
 
 
 def blocks_carry_table(n: int, block: int) -> np.ndarray:
@@ -74,9 +83,10 @@ class KronSupport(Support):
     def digits(self, x: np.ndarray) -> list[np.ndarray]:
         """Base-m digits of x, most significant first."""
         out = []
-        for j in reversed(range(self.ndigits)):
-            out.append((x // self.m**j) % self.m)
-        return out
+        for _ in range(self.ndigits):
+            x, digit = np.divmod(x, self.m)
+            out.append(digit)
+        return out[::-1]
 
     def longest_paths(self, max_entries: int | None = None) -> np.ndarray:
         """A chain moves each digit along a path of the base graph (edge x -> y when K[y, x], x < y), and
@@ -118,14 +128,13 @@ class KronSupport(Support):
         prefix_ok = np.ones(self.n, dtype=bool)   # digits 0..p-1 of n-1 all allowed for s
         prefix_val = 0
         k = self.ndigits
+        tail = sum(top[sd[q]] * m ** (k - 1 - q) for q in range(k))   # the digits q > p set to top[s_q]
         for p in range(k):
+            tail -= top[sd[p]] * m ** (k - 1 - p)
             y = below[sd[p], nd[p]]
             ok = prefix_ok & (y >= 0)
             if ok.any():
-                val = prefix_val * m + y
-                for q in range(p + 1, k):
-                    val = val * m + top[sd[q]]
-                best = np.where(ok, val, best)
+                best = np.where(ok, (prefix_val * m + y) * m ** (k - 1 - p) + tail, best)
             prefix_ok &= K[nd[p], sd[p]]
             prefix_val = prefix_val * m + nd[p]
         best = np.where(prefix_ok, self.n - 1, best)
