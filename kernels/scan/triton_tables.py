@@ -1,6 +1,7 @@
 """Index tables as the Triton kernels read them, built once per table object, length, chunk and device.
 
 * ``a_idx[n, wa]``, ``b_idx[n, wb]``: the padded tables (int32, -1 padding), validated.
+* ``diagonal``: whether A is the diagonal (``a_idx[t] = [t]``: the backward then needs no ``A^T``).
 * ``A^T`` as rows ``s`` listing the ``(t, j)`` with ``a_idx[t, j] = s`` (for ``dU = A^T Z``).
 * ``ext[k]``: the widest prefix of chunk k's B rows before the chunk (``b_idx[t, j] < C k``; rows ascend, so
   those entries come first), the columns the forward walk gathers from and the backward walk pushes to.
@@ -29,6 +30,7 @@ class TritonTables(NamedTuple):
     b_idx: torch.Tensor
     ext: torch.Tensor
     at: tuple
+    diagonal: bool
 
     @property
     def tensors(self) -> tuple:
@@ -66,6 +68,7 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
         a_idx, b_idx = tables
         return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
                             torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
-                            _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device))
+                            _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device),
+                            bool(a_idx.shape[1] == 1 and np.array_equal(np.asarray(a_idx)[:, 0], np.arange(n))))
 
     return tables.memo(("triton", chunk, str(device)), build)
