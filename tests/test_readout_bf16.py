@@ -20,9 +20,9 @@ PRODUCTS = {"bmm", "mm", "baddbmm", "addmm"}
 
 def problem(rng, spec, n, dk=3, dv=4):
     """Fresh random inputs (never zero) of one batch, rounded to bfloat16 and held as float64 (the reference
-    sees the inputs the bf16 run sees); ``random``: hand-made tables. 2 heads, 16 at n <= 2 (so that the
+    sees the inputs the bf16 run sees); ``random``: hand-made tables. 2 heads, 32 at n <= 2 (so that the
     norm-relative error is not made by a few elements that cancel over d)."""
-    H = 16 if n <= 2 else 2
+    H = 32 if n <= 2 else 2
     if spec != "random":
         tables, *xs = numpy_problem(rng, spec, n, B=1, H=H, dk=dk, dv=dv)
     else:
@@ -56,7 +56,7 @@ def test_bf16_matches_reference(rng, spec, n, mode):
     """Forward and the five gradients (random upstream gradient) within 1e-2 of float64 autograd through the
     materializing path; chunks of 16 (several boundary states) and at n = 200 also the default layout."""
     tables, xs = problem(rng, spec, n)
-    grad = torch.randn(xs[2].shape, dtype=torch.float64)
+    grad = torch.randn(xs[2].shape, dtype=torch.float64).bfloat16().double()      # what the bf16 run sees
     leaves = [x.clone().requires_grad_() for x in xs]
     ref = naive_readout(*leaves, tables)
     ref_grads = torch.autograd.grad(ref, leaves, grad)
@@ -97,7 +97,7 @@ def test_products_run_in_the_compute_dtype(rng, mode):
     The bf16 output differs from float32 on the same inputs (representable in bf16), by less than the
     bf16 tolerance: it cannot be float32 in disguise."""
     tables, xs = problem(rng, "fenwick", 200, dk=5, dv=7)
-    grad = torch.randn(xs[2].shape, dtype=torch.float64)
+    grad = torch.randn(xs[2].shape, dtype=torch.float64).bfloat16().double()      # what the bf16 run sees
     with Products(heads={5, 7}) as hook:
         out, _ = run(xs, tables, mode, grad)
     low = torch.float32 if mode == "float32" else torch.bfloat16
