@@ -132,3 +132,17 @@ def test_benchmark_runs(tmp_path):
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["machine"]["cores"] and len(result["rows"]) == 6
     assert all(row[f"ms_{v}"] > 0 for row in result["rows"] for v in ("before", "float32", "bf16", "autocast"))
+
+
+def test_readme_quotes_the_benchmark():
+    """The README's forward + backward times of ``bench_readout_aligned`` are those of its JSON."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rows = {r["spec"]: r for r in json.loads((root / "benchmarks" / "results" / "readout_aligned.json").read_text())
+            ["rows"] if r["passes"] == "forward+backward"}
+    readme = " ".join((root / "README.md").read_text().split())
+    specs = ("ssm", "fenwick", "blocks")
+    assert ", ".join(f"{s} {rows[s]['ms_before']:.1f} -> {rows[s]['ms_float32']:.1f} ms" for s in specs) in readme
+    assert "bf16 inputs " + ", ".join(f"{rows[s]['ms_bf16']:.1f}" for s in specs) + " ms" in readme
