@@ -16,6 +16,8 @@ from tests.test_readout_aligned import random_tables  # noqa: E402
 
 BF16 = 1e-2
 PRODUCTS = {"bmm", "mm", "baddbmm", "addmm"}
+#: The CPU, and CUDA where there is one (CUDA autocast, cuBLAS products, the Triton boundary scan).
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
 
 def problem(rng, spec, n, dk=3, dv=4):
@@ -34,25 +36,26 @@ def problem(rng, spec, n, dk=3, dv=4):
     return tables, [torch.tensor(x).bfloat16().double() for x in xs]
 
 
-def run(xs, tables, mode, grad=None, chunk=16):
-    """Output (and gradients for ``grad``) of the forced aligned readout: ``mode`` "bf16" (bf16 inputs),
-    "autocast" (float32 inputs under CPU autocast(bfloat16)) or "float32"."""
-    leaves = [x.to(torch.bfloat16 if mode == "bf16" else torch.float32).requires_grad_(grad is not None)
+def run(xs, tables, mode, grad=None, chunk=16, device="cpu"):
+    """Output (and gradients for ``grad``) of the forced aligned readout on ``device``, on the CPU: ``mode``
+    "bf16" (bf16 inputs), "autocast" (float32 inputs under autocast(bfloat16)) or "float32"."""
+    leaves = [x.to(device, torch.bfloat16 if mode == "bf16" else torch.float32).requires_grad_(grad is not None)
               for x in xs]
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "autocast"):
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=mode == "autocast"):
         out = glr_readout(*leaves, tables, chunk=chunk, algorithm="chunked_aligned")
     assert out.dtype == leaves[0].dtype
     if grad is None:
-        return out, None
-    grads = torch.autograd.grad(out, leaves, grad.to(out.dtype))
+        return out.detach().cpu(), None
+    grads = torch.autograd.grad(out, leaves, grad.to(device, out.dtype))
     assert all(g.dtype == x.dtype for g, x in zip(grads, leaves))
-    return out, grads
+    return out.detach().cpu(), [g.cpu() for g in grads]
 
 
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks", "random"])
 @pytest.mark.parametrize("n", [1, 2, 63, 200])
 @pytest.mark.parametrize("mode", ["bf16", "autocast"])
-def test_bf16_matches_reference(rng, spec, n, mode):
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_matches_reference(rng, spec, n, mode, device):
     """Forward and the five gradients (random upstream gradient) within 1e-2 of float64 autograd through the
     materializing path; chunks of 16 (several boundary states) and at n = 200 also the default layout."""
     tables, xs = problem(rng, spec, n)
@@ -61,8 +64,8 @@ def test_bf16_matches_reference(rng, spec, n, mode):
     ref = naive_readout(*leaves, tables)
     ref_grads = torch.autograd.grad(ref, leaves, grad)
     for chunk in [16] + [None] * (n >= 200):
-        out, grads = run(xs, tables, mode, grad, chunk)
-        assert rel_err(out.detach().double(), ref.detach()) <= BF16, (chunk, "out")
+        out, grads = run(xs, tables, mode, grad, chunk, device)
+        assert rel_err(out.double(), ref.detach()) <= BF16, (chunk, "out")
         for name, g, r in zip("qkvab", grads, ref_grads):
             assert rel_err(g.double(), r) <= BF16, (chunk, name)
 
@@ -89,7 +92,8 @@ class Products(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("mode", ["bf16", "autocast", "float32"])
-def test_products_run_in_the_compute_dtype(rng, mode):
+@pytest.mark.parametrize("device", DEVICES)
+def test_products_run_in_the_compute_dtype(rng, mode, device):
     """fenwick at n = 200, chunks of 16 (13 chunks, up to 4 sources each), d_k = 5, d_v = 7 (no chunk size):
     every matrix product with a head axis, forward and backward, takes bfloat16 operands under bf16 and
     autocast (float32 in the float32 control), at least the 3 of steps 2 and 3 plus one per source slot in
@@ -99,15 +103,15 @@ def test_products_run_in_the_compute_dtype(rng, mode):
     tables, xs = problem(rng, "fenwick", 200, dk=5, dv=7)
     grad = torch.randn(xs[2].shape, dtype=torch.float64).bfloat16().double()      # what the bf16 run sees
     with Products(heads={5, 7}) as hook:
-        out, _ = run(xs, tables, mode, grad)
+        out, _ = run(xs, tables, mode, grad, device=device)
     low = torch.float32 if mode == "float32" else torch.bfloat16
     seen = {kind: [d for k, d in hook.seen if k == kind] for kind in ("head product", "other product", "solve", "scan")}
     assert len(seen["head product"]) >= 2 * (3 + 4) and all(d == {low} for d in seen["head product"]), seen
     for kind in ("other product", "solve", "scan"):
         assert seen[kind] and all(d == {torch.float32} for d in seen[kind]), (kind, seen[kind])
     if mode != "float32":
-        exact = run(xs, tables, "float32")[0].double()
-        diff = rel_err(out.detach().double(), exact)
+        exact = run(xs, tables, "float32", device=device)[0].double()
+        diff = rel_err(out.double(), exact)
         assert 1e-5 < diff <= BF16, diff
 
 
