@@ -99,9 +99,9 @@ def _add(out: Tensor, chunks: Tensor | None, x: Tensor) -> None:
 
 class ReadStates(torch.autograd.Function):
     """Step 4: ``o[n, c, i] = base[n, c, i] + sum_j E[n, c, i, j] q[n, c, i]^T H[n, ext[c, j]]`` over the
-    slots of ``_index``, products in q's dtype, sums in E's. The backward gathers each slot's states again (no forward product
-    is recomputed, nothing per slot is kept): ``dq = sum_j E_j (g H_j^T)``, ``dE_j = <q, g H_j^T>``,
-    ``dH_j = (E_j q)^T g``."""
+    slots of ``_index``, products in q's dtype, sums in E's. The backward gathers each slot's states again
+    (no forward product is recomputed, nothing per slot is kept): ``dq = sum_j E_j (g H_j^T)``,
+    ``dE_j = <q, g H_j^T>``, ``dH_j = (E_j q)^T g``. Differentiable once."""
 
     @staticmethod
     def forward(ctx, base, q, E, states, slots):
@@ -115,6 +115,7 @@ class ReadStates(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         q, E, states = ctx.saved_tensors
         need_q, need_E, need_H = ctx.needs_input_grad[1:4]
