@@ -83,6 +83,19 @@ def test_narrow_steps_walk_every_block(rng, monkeypatch, spec, n, chunk):
     check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
 
+@pytest.mark.parametrize("pull_width", [0, 32], ids=["push", "pull"])
+@pytest.mark.parametrize("spec", ["power2", "blocks:8"])
+def test_backward_pushes_or_pulls(rng, monkeypatch, spec, pull_width):
+    """The backward walk gathers later chunks' z through the transposed B (rows up to PULL_WIDTH readers) or
+    pushes z through B by atomic adds; both against float64, on the same problems, with narrow steps."""
+    from glrtheory.kernels.scan import triton_tables
+    monkeypatch.setattr(triton_tables, "PULL_WIDTH", pull_width)
+    monkeypatch.setitem(backend.INTERPRETER, "JB", 2)
+    p, tables, ins, ref_in = problem(rng, spec, 100, heads=2, d=16)
+    assert (backend._check(*ins, tables, 16).bt_idx.shape[1] > 0) == (pull_width > 0)
+    check_gradients(tables, ins, ref_in, heads=2, chunk=16, tol=1e-5)
+
+
 @pytest.mark.parametrize("dtypes", [(torch.float16,) * 3, (torch.bfloat16, torch.float32, torch.float32)],
                          ids=["fp16", "bf16-u-fp32-coefficients"])
 def test_float16_and_mixed_dtypes(rng, dtypes):
@@ -201,6 +214,8 @@ kernels = [
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3")),
     (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32")),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6,
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32")),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4,
      dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
@@ -228,4 +243,4 @@ def test_kernels_compile_for_the_h200():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", _COMPILE_FOR_H200], env=env, capture_output=True, text=True,
                          timeout=300)
-    assert out.returncode == 0 and "compiled 6" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "compiled 7" in out.stdout, out.stderr[-2000:]

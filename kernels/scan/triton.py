@@ -5,8 +5,9 @@
 Forward: chunks of C positions; ``T_k = (I - B_kk)^{-1}`` for all chunks at once (blocked substitution),
 then one program per (batch x head, slice of d) walks the chunks in order, ``h_k = T_k (x_k + B_k,past
 h_past)`` with ``x = A U``, gathering finished chunks' states through the tables. Backward, with
-``G = dL/dH``: ``Z = (I - B)^{-T} G`` (chunks in reverse with ``T_k^T``, each pushing its z onto its B
-sources in earlier chunks by atomic adds), ``dL/dU = A^T Z`` (``a Z`` when A is diagonal, as in ssm, power2,
+``G = dL/dH``: ``Z = (I - B)^{-T} G`` (chunks in reverse with ``T_k^T``, gathering later chunks' z through
+the transposed B where its rows are narrow, else each chunk pushing its z onto its B sources in earlier
+chunks by atomic adds), ``dL/dU = A^T Z`` (``a Z`` when A is diagonal, as in ssm, power2,
 fenwick and lag sets), ``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``, ``dL/db[t, j] = <z_t, h[b_idx[t, j]]>``.
 One launch per stage, no host synchronization, float32 accumulation; inputs float32, bfloat16 or float16.
 
@@ -94,7 +95,8 @@ def _chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int) -> Tensor:
 
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
 def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
-          at_row: Tensor, at_src: Tensor, at_col: Tensor, chunk: int, diagonal: bool) -> tuple[Tensor, Tensor]:
+          at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, chunk: int,
+          diagonal: bool) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = _chunk_inverses(b, b_idx, n, chunk)
@@ -117,14 +119,19 @@ def _(u, a, b, *rest):
 @torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
                    b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
-                   chunk: int, diagonal: bool) -> tuple[Tensor, Tensor, Tensor]:
+                   bt_idx: Tensor, bt_col: Tensor, chunk: int, diagonal: bool) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
     BD, prec = _block_d(D), _precision(u.dtype)
-    z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
-    K.backward_walk[(Bt * H, -(-D // BD))](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, C=chunk,
-                                            BD=BD, JB=_columns(wb), PREC=prec, num_warps=_settings()["warps"])
+    grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
+    launch = dict(C=chunk, BD=BD, PREC=prec, num_warps=_settings()["warps"])
+    if wt:                                     # gather through the narrow transposed table
+        z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
+        K.backward_pull[grid](grad, _arg(b), bt_idx, bt_col, T, z, n, H, nc, D, wb, wt, JB=_columns(wt), **launch)
+    else:                                      # push through B (z accumulates from zero)
+        z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
+        K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, JB=_columns(wb), **launch)
     if diagonal:                               # A = diag(a): dU = a Z, da_t = <z_t, u_t>
         du, da = (z * a).to(u.dtype), torch.linalg.vecdot(z, u.float()).unsqueeze(-1).to(a.dtype)
     else:
@@ -156,7 +163,7 @@ def _backward_rule(ctx, grad, _grad_T):
     u, a, b, h, T, *tables = ctx.saved_tensors
     gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
                                                               ctx.chunk, ctx.diagonal)
-    return (gu, ga, gb) + (None,) * 9
+    return (gu, ga, gb) + (None,) * 11
 
 
 _scan.register_autograd(_backward_rule, setup_context=_setup_context)

@@ -13,8 +13,11 @@ interpreter, whose cost is per operation).
   nilpotent: ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products).
 * ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered; what
   the next chunk reads independently of the walk is loaded while this chunk waits on its states.
-* ``backward_walk``:  chunks in reverse, ``z_k = T_k^T (g_k + p_k)``, each chunk pushing ``b[t, j] z_t`` onto
-  the p of its sources in earlier chunks by atomic adds (the forward's tables; no transposed B).
+* ``backward_pull``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``, gathering through a
+  padded transposed table (when B^T's rows restricted to later chunks are narrow), pipelined alike;
+* ``backward_walk``:  otherwise (a hub such as fenwick's h_0 is read by every later t): chunks in reverse,
+  ``z_k = T_k^T (g_k + p_k)``, each chunk pushing ``b[t, j] z_t`` onto the p of its sources in earlier
+  chunks by atomic adds.
 * ``transpose_apply``: ``dU = A^T Z``.
 * ``coef_grad``:      ``g[t, j] = <z_t, v[idx[t, j]]>`` (``v = u`` for da, ``v = h`` for db).
 """
@@ -52,6 +55,19 @@ def _table_block(rows, rmask, idx_ptr, W, coef_ptr, j0, lo, hi, bb, hh, n, H, JB
     pos = (bb * n + rows) * H + hh
     coef = tl.load(coef_ptr + (pos * W)[:, None] + jj[None, :], mask=ok, other=0.0).to(tl.float32)
     return idx, coef, ok
+
+
+@triton.jit
+def _reader_block(rows, rmask, bt_idx, bt_col, WT, coef_ptr, WB, i0, bb, hh, n, H, JB: tl.constexpr):
+    """Readers ``[i0, i0 + JB)`` of ``rows`` in the padded transposed table: ``(t, coef, ok)`` with
+    ``coef = b[t, bt_col]``, ok marking entries (not -1 padding)."""
+    ii = i0 + tl.arange(0, JB)
+    m = rmask[:, None] & (ii < WT)[None, :]
+    t = tl.load(bt_idx + rows[:, None] * WT + ii[None, :], mask=m, other=-1)
+    col = tl.load(bt_col + rows[:, None] * WT + ii[None, :], mask=m, other=0)
+    ok = t >= 0
+    coef = tl.load(coef_ptr + ((bb * n + t) * H + hh) * WB + col, mask=ok, other=0.0).to(tl.float32)
+    return t, coef, ok
 
 
 @triton.jit
@@ -162,6 +178,39 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
                  hk.to(h_ptr.dtype.element_ty), mask=rmask[:, None] & dmask[None, :])
         tl.debug_barrier()       # this chunk's states are visible to the next chunk's gathers
         x, T, idx, coef, ok = x_next, T_next, idx_next, coef_next, ok_next
+
+
+@triton.jit
+def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, WT,
+                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
+    """Chunks in reverse, gathering like ``forward_walk``: ``z_k = T_k^T (g_k + sum_i b[t, j] z_t)`` over the
+    readers ``(t, j) = (bt_idx[s, i], bt_col[s, i])`` of each row s in later chunks (a padded table, WT wide);
+    chunk k - 1's gradient rows, ``T^T`` and first JB readers are loaded while chunk k waits."""
+    pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
+    rl = tl.arange(0, C)
+    t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None]    # T_k^T
+    rows = (nc - 1) * C + rl
+    g = tl.load(g_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
+                mask=(rows < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
+    Tt = tl.load(t_base + (nc - 1) * (C * C))
+    idx, coef, ok = _reader_block(rows, rows < n, bt_idx, bt_col, WT, b_ptr, WB, 0, bb, hh, n, H, JB)
+    for kk in range(nc):
+        k = nc - 1 - kk
+        rows = k * C + rl
+        rmask = rows < n
+        prv = tl.maximum(k - 1, 0) * C + rl                # chunk k - 1: loads independent of the walk
+        g_prev = tl.load(g_ptr + (((bb * n + prv) * H + hh) * D)[:, None] + dcol[None, :],
+                         mask=(prv < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
+        Tt_prev = tl.load(t_base + tl.maximum(k - 1, 0) * (C * C))
+        idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0, bb, hh, n, H, JB)
+        g = _gather_block(g, idx, coef, ok, z_ptr, bb, hh, n, H, D, dcol, dmask)
+        for i0 in range(JB, WT, JB):
+            idx_i, coef_i, ok_i = _reader_block(rows, rmask, bt_idx, bt_col, WT, b_ptr, WB, i0, bb, hh, n, H, JB)
+            g = _gather_block(g, idx_i, coef_i, ok_i, z_ptr, bb, hh, n, H, D, dcol, dmask)
+        tl.store(z_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
+                 tl.dot(Tt, g, input_precision=PREC), mask=rmask[:, None] & dmask[None, :])
+        tl.debug_barrier()
+        g, Tt, idx, coef, ok = g_prev, Tt_prev, idx_prev, coef_prev, ok_prev
 
 
 @triton.jit

@@ -1,6 +1,10 @@
 """Index tables as the Triton kernels read them, built once per table object, length, chunk and device.
 
 * ``a_idx[n, wa]``, ``b_idx[n, wb]``: the padded tables (int32, -1 padding), validated.
+* ``bt_idx[n, wt]``, ``bt_col[n, wt]``: B^T restricted to the *future* of each chunk, padded: row s lists the
+  readers ``(t, j)`` with ``b_idx[t, j] = s`` and t in a later chunk (``t >= C (s // C + 1)``), -1 padded
+  (entries inside a chunk go through ``T_k^T``); width 0 when some row has over ``PULL_WIDTH`` readers (a hub
+  such as fenwick's h_0): the backward then pushes through B instead.
 * ``diagonal``: whether A is the diagonal (``a_idx[t] = [t]``: the backward then needs no ``A^T``).
 * ``A^T`` as rows ``s`` listing the ``(t, j)`` with ``a_idx[t, j] = s`` (for ``dU = A^T Z``).
 * ``ext[k]``: the widest prefix of chunk k's B rows before the chunk (``b_idx[t, j] < C k``; rows ascend, so
@@ -30,12 +34,14 @@ class TritonTables(NamedTuple):
     b_idx: torch.Tensor
     ext: torch.Tensor
     at: tuple
+    bt_idx: torch.Tensor
+    bt_col: torch.Tensor
     diagonal: bool
 
     @property
     def tensors(self) -> tuple:
-        """The seven tensors in the order the op takes them."""
-        return (self.a_idx, self.b_idx, self.ext) + self.at
+        """The nine tensors in the order the op takes them."""
+        return (self.a_idx, self.b_idx, self.ext) + self.at + (self.bt_idx, self.bt_col)
 
 
 def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int, device) -> tuple:
@@ -47,6 +53,26 @@ def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int,
 
 def _padded(idx: np.ndarray, device) -> torch.Tensor:
     return torch.tensor(np.asarray(idx), dtype=torch.int32, device=device)          # a copy: tables are read-only
+
+
+#: The widest B^T row (readers in later chunks) the backward gathers through; wider tables push instead.
+PULL_WIDTH = 32
+
+
+def future_readers(tables: IndexTables, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(bt_idx, bt_col)`` int32 ``[n, wt]`` (module docstring); ``[n, 0]`` when wt would exceed ``PULL_WIDTH``."""
+    n, wb = tables.n, tables.b_idx.shape[1]
+    bt = transpose(entries(tables, "b"), n)
+    future = bt.src >= (bt.row // chunk + 1) * chunk
+    row, t, slot = bt.row[future], bt.src[future], bt.slot[future]
+    count = np.bincount(row, minlength=n)
+    width = int(count.max(initial=0))
+    idx = np.full((n, width if width <= PULL_WIDTH else 0), -1, dtype=np.int32)
+    col = np.zeros_like(idx)
+    if idx.shape[1]:
+        rank = np.arange(row.size) - np.searchsorted(row, row)          # rows are sorted: rank within the row
+        idx[row, rank], col[row, rank] = t, slot % max(wb, 1)
+    return idx, col
 
 
 def external_columns(b_idx: np.ndarray, chunk: int) -> np.ndarray:
@@ -69,6 +95,7 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
         return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
                             torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
                             _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device),
+                            *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)),
                             bool(a_idx.shape[1] == 1 and np.array_equal(np.asarray(a_idx)[:, 0], np.arange(n))))
 
     return tables.memo(("triton", chunk, str(device)), build)
