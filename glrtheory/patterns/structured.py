@@ -150,12 +150,25 @@ class KronSupport(Support):
         for d in range(m):
             ys = np.flatnonzero(K[d])
             allowed[d, : ys.size] = ys
-        t = np.arange(self.n, dtype=np.int64)
-        s = np.zeros((self.n, 1), dtype=np.int64)
-        for d in self.digits(t):
-            nxt = allowed[d]                                   # [n, rmax]
-            s = np.where((s[:, :, None] >= 0) & (nxt[:, None, :] >= 0),
-                         s[:, :, None] * m + nxt[:, None, :], -1).reshape(self.n, -1)
+        rowsum = K.sum(axis=1)
+        # the entries (row, s) as flat arrays, grouped by row and ascending in s; digit by digit (most
+        # significant first) each s of row t becomes s * m + y for the allowed y (K[t_j, y]), ascending
+        row = np.arange(self.n, dtype=np.int64)
+        s = np.zeros(self.n, dtype=np.int64)
+        for d in self.digits(np.arange(self.n, dtype=np.int64)):
+            dj = d[row]
+            reps = rowsum[dj]
+            y = allowed[np.repeat(dj, reps), _index_in_group(reps)]
+            row, s = np.repeat(row, reps), np.repeat(s * m, reps) + y
         if self.strict:
-            s[s == t[:, None]] = -1
-        return rows_to_table(s)
+            keep = s != row
+            row, s = row[keep], s[keep]
+        count = np.bincount(row, minlength=self.n)
+        out = np.full((self.n, int(count.max(initial=0))), -1, dtype=np.int32)
+        out[row, _index_in_group(count)] = s
+        return out
+
+
+def _index_in_group(sizes: np.ndarray) -> np.ndarray:
+    """``0, 1, ..., sizes[0]-1, 0, 1, ..., sizes[1]-1, ...``: each entry's place within its group."""
+    return np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
