@@ -157,8 +157,9 @@ def main(argv=None) -> int:
     B, T, H, D = map(int, args.shape.split(","))
     rows.append(copy_row(B, T, H, D, device, dtype))
     copy_gbps = rows[-1]["GB_per_s"]
-    for make in (lambda: sdpa(B, T, H, D, device=device, dtype=dtype), lambda: fla_gla(B, T, H, D, device=device),
-                 *(lambda s=s: ours(s, B, T, H, D, copy_gbps, device, dtype) for s in args.specs.split(","))):
+    for make in (*(lambda s=s: ours(s, B, T, H, D, copy_gbps, device, dtype) for s in args.specs.split(",")),
+                 lambda: sdpa(B, T, H, D, device=device, dtype=dtype), lambda: fla_gla(B, T, H, D, device=device)):
+        # fla last: its refused backward first autotunes kernels, which once took over a minute
         rows.append(make())
         print(rows[-1], flush=True)
         save(result)

@@ -75,6 +75,6 @@ rm -f "$OUT/tune_settings.json"
 part layer "$CAP_LAYER" "$LOG" $PY benchmarks/gpu_layer.py --out "$OUT/part_layer.json" ${LAYER_ARGS:-}
 part decode "$CAP_DECODE" "$LOG" $PY benchmarks/gpu_decode.py --budget $(( $(cap "$CAP_DECODE") - 8 )) \
   --out "$OUT/part_decode.json" ${DECODE_ARGS:-}
-part pytest "$BUDGET" "$OUT/pytest.txt" $PY -m pytest -m gpu -v -p no:cacheprovider -k "$PYTEST_K" $PYTEST_FILES
+part pytest "$BUDGET" "$OUT/pytest.txt" $PY -m pytest -m "${PYTEST_MARK:-gpu}" -v -p no:cacheprovider -k "$PYTEST_K" $PYTEST_FILES
 $PY benchmarks/gpu_session.py "$OUT" "$BUDGET" 2>&1 | tee -a "$LOG"     # folds the parts, prints a digest
 echo "total ${SECONDS} s" | tee -a "$LOG"

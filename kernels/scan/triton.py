@@ -7,8 +7,8 @@ then one program per (batch x head, slice of d) walks the chunks in order, ``h_k
 h_past)`` with ``x = A U``, gathering finished chunks' states through the tables. Backward, with
 ``G = dL/dH``: ``Z = (I - B)^{-T} G`` (chunks in reverse with ``T_k^T``, gathering later chunks' z through
 the transposed B where its rows are narrow, else each chunk pushing its z onto its B sources in earlier
-chunks by atomic adds), ``dL/dU = A^T Z`` (``a Z`` when A is diagonal, as in ssm, power2,
-fenwick and lag sets), ``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``, ``dL/db[t, j] = <z_t, h[b_idx[t, j]]>``.
+chunks by atomic adds), ``dL/dU = A^T Z``, ``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``,
+``dL/db[t, j] = <z_t, h[b_idx[t, j]]>``.
 One launch per stage, no host synchronization, float32 accumulation; inputs float32, bfloat16 or float16.
 
 Layout ``[batch, n, heads, d]`` for u and h, ``[batch, n, heads, w]`` for a and b (fla style).
@@ -95,8 +95,8 @@ def _chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int) -> Tensor:
 
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
 def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
-          at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, chunk: int,
-          diagonal: bool) -> tuple[Tensor, Tensor]:
+          at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor,
+          chunk: int) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = _chunk_inverses(b, b_idx, n, chunk)
@@ -119,7 +119,7 @@ def _(u, a, b, *rest):
 @torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
                    b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
-                   bt_idx: Tensor, bt_col: Tensor, chunk: int, diagonal: bool) -> tuple[Tensor, Tensor, Tensor]:
+                   bt_idx: Tensor, bt_col: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
@@ -132,14 +132,11 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     else:                                      # push through B (z accumulates from zero)
         z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
         K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, JB=_columns(wb), **launch)
-    if diagonal:                               # A = diag(a): dU = a Z, da_t = <z_t, u_t>
-        du, da = (z * a).to(u.dtype), torch.linalg.vecdot(z, u.float()).unsqueeze(-1).to(a.dtype)
-    else:
-        du, da = _output(u), _output(a)
-        K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa,
-                                                     C=chunk, BD=BD, PREC=prec, E=_settings()["E"])
-    db = _output(b)
-    for g, v, idx in ((da, u, a_idx), (db, h, b_idx))[int(diagonal):]:
+    du = _output(u)
+    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa,
+                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"])
+    da, db = _output(a), _output(b)
+    for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
         if g.numel():
             K.coef_grad[(Bt * H, nc)](z, v, idx, g, n, H, D, g.shape[-1], C=chunk, BD=BD,
                                       JB=_columns(g.shape[-1]), num_warps=_settings()["grad_warps"])
@@ -152,18 +149,18 @@ def _(grad, u, a, b, *rest):
 
 
 def _setup_context(ctx, inputs, output):
-    u, a, b, *tables, chunk, diagonal = inputs
+    u, a, b, *tables, chunk = inputs
     h, T = output
     ctx.mark_non_differentiable(T)
     ctx.save_for_backward(u, a, b, h, T, *tables)
-    ctx.chunk, ctx.diagonal = chunk, diagonal
+    ctx.chunk = chunk
 
 
 def _backward_rule(ctx, grad, _grad_T):
     u, a, b, h, T, *tables = ctx.saved_tensors
     gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
-                                                              ctx.chunk, ctx.diagonal)
-    return (gu, ga, gb) + (None,) * 11
+                                                              ctx.chunk)
+    return (gu, ga, gb) + (None,) * 10
 
 
 _scan.register_autograd(_backward_rule, setup_context=_setup_context)
@@ -243,7 +240,7 @@ def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | Non
     """
     chunk = DEFAULT_CHUNK if chunk is None else chunk
     tab = _check(u, a, b, tables, chunk)
-    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk, tab.diagonal)[0]
+    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk)[0]
 
 
 __all__ = ["glr_scan_triton", "DTYPES", "DEFAULT_CHUNK"]

@@ -5,7 +5,6 @@
   readers ``(t, j)`` with ``b_idx[t, j] = s`` and t in a later chunk (``t >= C (s // C + 1)``), -1 padded
   (entries inside a chunk go through ``T_k^T``); width 0 when some row has over ``PULL_WIDTH`` readers (a hub
   such as fenwick's h_0): the backward then pushes through B instead.
-* ``diagonal``: whether A is the diagonal (``a_idx[t] = [t]``: the backward then needs no ``A^T``).
 * ``A^T`` as rows ``s`` listing the ``(t, j)`` with ``a_idx[t, j] = s`` (for ``dU = A^T Z``).
 * ``ext[k]``: the widest prefix of chunk k's B rows before the chunk (``b_idx[t, j] < C k``; rows ascend, so
   those entries come first), the columns the forward walk gathers from and the backward walk pushes to.
@@ -36,7 +35,6 @@ class TritonTables(NamedTuple):
     at: tuple
     bt_idx: torch.Tensor
     bt_col: torch.Tensor
-    diagonal: bool
 
     @property
     def tensors(self) -> tuple:
@@ -55,8 +53,10 @@ def _padded(idx: np.ndarray, device) -> torch.Tensor:
     return torch.tensor(np.asarray(idx), dtype=torch.int32, device=device)          # a copy: tables are read-only
 
 
-#: The widest B^T row (readers in later chunks) the backward gathers through; wider tables push instead.
-PULL_WIDTH = 32
+#: The widest B^T row (readers in later chunks) the backward gathers through; wider tables push instead. On an
+#: H200 (results/gpu_call3, gpu_call5) gathering beat pushing for ssm (1 reader: 0.56 vs 0.82 ms a walk at
+#: B2 T16384 H16 D128) and lost for power2 (14 readers, two blocks of 8: 1.80 vs 1.72 ms).
+PULL_WIDTH = 8
 
 
 def future_readers(tables: IndexTables, chunk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +95,6 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
         return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
                             torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
                             _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device),
-                            *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)),
-                            bool(a_idx.shape[1] == 1 and np.array_equal(np.asarray(a_idx)[:, 0], np.arange(n))))
+                            *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)))
 
     return tables.memo(("triton", chunk, str(device)), build)
