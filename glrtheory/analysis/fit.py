@@ -119,8 +119,9 @@ def fit_classes(p: Pattern, n: int) -> dict:
         raise GLRError(f"fitting classes of {p.spec!r} needs lengths up to at least {FIT_MIN_N << 3}; the "
                        f"pattern is defined only up to n={p.max_length}")
     out = {"basis": "fitted", "range": [ms[0], ms[-1]], "points": len(ms)}
-    for name, quantity in QUANTITIES.items():
-        out[name] = fit_class(ms, [quantity(p, m) for m in ms])
+    counts = [[quantity(p, m) for quantity in QUANTITIES.values()] for m in ms]   # each length's supports once
+    for name, ys in zip(QUANTITIES, zip(*counts)):
+        out[name] = fit_class(ms, list(ys))
     return out
 
 
