@@ -4,7 +4,8 @@ target: forward + backward at or below attention's, peak memory at most 4 GiB).
     python benchmarks/gpu_layer.py [--specs ssm,fenwick,power2,blocks] [--shape 8,2048,1024,8] [--out PATH]
 
 Shape B8 T2048, d_model 1024, 8 heads (d_head = d_key = 128), float32 parameters and input ``x [B, T, d_model]``.
-Ours runs under ``torch.autocast(bfloat16)`` (the mixer computes scores, softmax and scan in float32 inside);
+Ours runs under ``torch.autocast(bfloat16)`` (the mixer computes scores, softmax and scan in float32 inside,
+the readout's products in bf16);
 where that raises, the row records the error and a second row times the layer without autocast (float32).
 Attention: ``nn.MultiheadAttention(d_model, heads, batch_first=True)`` with the causal mask (``attn_mask`` and
 ``is_causal=True``, ``need_weights=False``: PyTorch hands it to SDPA), in float32 and under bf16 autocast.

@@ -2,6 +2,8 @@
 
     python benchmarks/gpu_plot.py [benchmarks/results/gpu_triton.json] [--out benchmarks/results/gpu_triton_sweep.png]
 
+The JSON is ``gpu_bench.py``'s, or a ``gpu_session.sh`` run's (its scan part).
+
 Each measured series (ours forward per pattern, causal SDPA) is drawn with markers; beside it a dashed line
 of the exact operation count's shape (``total_cost_bound(T)``, ``T^2`` for SDPA), scaled to meet the series at
 its largest T. The legend gives the fitted exponent over T >= 2^14 and the symbolic class.
@@ -31,6 +33,7 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
 
     result = json.loads(Path(args.json).read_text())
+    result = result["parts"]["scan"]["result"] if "parts" in result else result     # a gpu_session.sh run
     sweep = result["sweep"]
     fits = {f["op"]: f for f in sweep["fits"]}
     fig, ax = plt.subplots(figsize=(7, 5))

@@ -19,8 +19,8 @@ from gpu_common import bench, inputs, saver  # noqa: E402
 
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
-#: (BD, JB, E, warps, chunk); the first was the fastest of the last run (results/gpu_call3). 8 warps walked 2-3x slower than 4 and
-#: chunks of 32 or 128 slower than 64 (results/gpu_call2).
+#: (BD, JB, E, warps, chunk); the first was the fastest of results/gpu_calls/call3. 8 warps walked 2-3x slower
+#: than 4 and chunks of 32 or 128 slower than 64 (results/gpu_calls/call2).
 SETTINGS = [(16, 8, 64, 4, 64), (16, 4, 64, 4, 64), (16, 8, 128, 4, 64)]
 
 

@@ -23,7 +23,9 @@ cache, which holds exactly the live set (``u_s`` with its key while a later A(t'
 with its key while a later B(t') reads it).
 
 Parameters may be float32, float64, bfloat16 or float16, and ``torch.autocast`` may be on: the scores,
-softmax and scan compute in float32 (float64 for float64 inputs) and outputs have the input's dtype.
+softmax and scan compute in float32 (float64 for float64 inputs), except the matrix-state readout's
+products, which ``glr_readout`` runs in the autocast dtype (its solve and states stay float32); outputs have
+the input's dtype.
 """
 from __future__ import annotations
 

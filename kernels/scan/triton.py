@@ -52,7 +52,7 @@ def _precision(dtype: torch.dtype) -> str:
 #: GPU launch settings: d-slice width BD of a walking program, table columns JB and entry-list entries E
 #: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``: 8 warps
 #: walked 2-3x slower than 4), warps of ``coef_grad`` (8: ptxas -v shows it spilling at 4).
-GPU = dict(BD=16, JB=8, E=128, warps=4, grad_warps=8)
+GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4)
 

@@ -53,9 +53,9 @@ def _padded(idx: np.ndarray, device) -> torch.Tensor:
     return torch.tensor(np.asarray(idx), dtype=torch.int32, device=device)          # a copy: tables are read-only
 
 
-#: The widest B^T row (readers in later chunks) the backward gathers through; wider tables push instead. On an
-#: H200 (results/gpu_call3, gpu_call5) gathering beat pushing for ssm (1 reader: 0.56 vs 0.82 ms a walk at
-#: B2 T16384 H16 D128) and lost for power2 (14 readers, two blocks of 8: 1.80 vs 1.72 ms).
+#: The widest B^T row (readers in later chunks) the backward gathers through; wider tables push instead. On
+#: an H200 (benchmarks/results/gpu_calls/call3 and call5) gathering beat pushing for ssm (1 reader: 0.56 vs
+#: 0.82 ms a walk at B2 T16384 H16 D128) and lost for power2 (14 readers, two blocks of 8: 1.80 vs 1.72 ms).
 PULL_WIDTH = 8
 
 
