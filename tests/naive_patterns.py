@@ -18,7 +18,8 @@ def _mp_floor(k: int, num: int, den: int) -> int:
 
 
 def exact_root_floors(alpha: str, kmax: int, k0: int = 1) -> np.ndarray:
-    """``floor(k^(1/alpha))`` for k = k0..kmax, alpha the exact fraction of its decimal string.
+    """``floor(k^(1/alpha))`` for k = k0..kmax, alpha the exact fraction of its decimal string (capped at
+    2^63, beyond any length: ``exponent:0.001`` has ``2^1000``).
 
     Small problems (under 10^4 values): mpmath at 50 digits for every k. Large ones: float64 where
     the value lies at least 1e-12 (relative) from an integer (its float error is below 1e-14), mpmath
@@ -26,7 +27,7 @@ def exact_root_floors(alpha: str, kmax: int, k0: int = 1) -> np.ndarray:
     frac = Fraction(alpha)
     num, den = frac.denominator, frac.numerator
     if kmax - k0 < 10_000:
-        return np.array([_mp_floor(k, num, den) for k in range(k0, kmax + 1)], dtype=np.float64)
+        return np.array([min(_mp_floor(k, num, den), 2**63) for k in range(k0, kmax + 1)], dtype=np.float64)
     k = np.arange(k0, kmax + 1, dtype=np.float64)
     with np.errstate(over="ignore"):
         v = k ** (num / den)

@@ -210,7 +210,8 @@ def _check(u, a, b, tables, chunk) -> TritonTables:
             raise GLRError(f"{name} must have shape [{Bt}, {n}, {H}, {w}] to match u and its index table, "
                            f"got {tuple(x.shape)}")
     nc = -(-n // chunk)
-    biggest = max(u.numel(), a.numel(), b.numel(), Bt * H * nc * chunk * chunk, n * max(wa, wb))
+    widest = max(wa, wb, tab.bt_idx.shape[1])
+    biggest = max(u.numel(), a.numel(), b.numel(), Bt * H * nc * chunk * chunk, n * widest)
     if biggest > MAX_ELEMENTS:
         raise GLRError(f"problem too large for the triton scan: {biggest} elements in one tensor "
                        f"(limit {MAX_ELEMENTS}, int32 offsets); split the batch or the heads")

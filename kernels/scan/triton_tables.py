@@ -27,7 +27,7 @@ from .plan import entries, transpose
 
 
 class TritonTables(NamedTuple):
-    """Device int32 tensors: ``a_idx, b_idx, ext``, then ``A^T`` (4)."""
+    """Device int32 tensors: ``a_idx, b_idx, ext``, ``A^T`` (4), then ``bt_idx, bt_col``."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
