@@ -227,3 +227,32 @@ def test_analyze_does_not_import_torch():
             "r = analyze(Pattern.from_spec('fenwick'), 1024); assert r['readout']['algorithm'] == 'chunked_aligned'; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_union_whose_table_is_over_the_limit_is_skipped(capsys, monkeypatch):
+    """blocks+ssm builds its A side as a table (blocks of 16 at n = 256: 256 x 16 entries); with the table
+    limit at 2000 every quantity read from the supports is None with the table's reason under ``skipped``,
+    the closed-form classes stay, and the CLI prints the report (exit 0), not an error line."""
+    import glrtheory.analysis as an
+    import glrtheory.patterns.support as support
+
+    p, n = Pattern.from_spec("blocks+ssm"), 256
+    an.clear_caches()
+    within = analyze(p, n)
+    assert "skipped" not in within and within["nnz_a"] == n * 17 // 2       # A(t): t's block up to t
+    monkeypatch.setattr(support, "MAX_TABLE_ENTRIES", 2000)
+    an.clear_caches()                                        # the supports at n are cached
+    over = analyze(p, n)
+    skipped = over.pop("skipped")
+    table_keys = ["nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "hop_diameter", "cache_peak", "depth",
+                  "full_receptive_field", "readout"]
+    assert sorted(skipped) == sorted(table_keys)
+    assert all("would hold 256x16=4096 entries, over the limit 2000" in r for r in skipped.values())
+    assert over == {**within, **dict.fromkeys(table_keys)}
+    code, out, _ = run(capsys, "analyze", "blocks+ssm", "--n", str(n))
+    lines = out.splitlines()
+    assert code == 0 and next(x for x in lines if x.startswith("nnz_a")).split() == ["nnz_a", "skipped"]
+    assert sum(x.startswith("skipped blocks+ssm ") for x in lines) == len(table_keys)
+    code, out, _ = run(capsys, "analyze", "blocks+ssm", "--n", str(n), "--json")
+    assert code == 0 and json.loads(out)["skipped"] == skipped
+    an.clear_caches()

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import GLRError
+from ..errors import GLRError, WorkLimitError
 from ..patterns import Pattern
 from .counts import check_pattern, decode_costs, supports, total_cost
 from .liveness import cache_peak
@@ -128,8 +128,12 @@ def fit_classes(p: Pattern, n: int) -> dict:
 # -- fixed lag lists ------------------------------------------------------------------------------------
 def fixed_lags(p: Pattern, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """``(a_lags, b_lags)`` when both sides of p are lag sets that stay the same from n on (compared at
-    ``m = max(n, 2 (L + 1))`` and 2m, L the largest lag); None otherwise."""
-    sa, sb = supports(p, n)
+    ``m = max(n, 2 (L + 1))`` and 2m, L the largest lag); None otherwise (also when a side's index table
+    is over its limit: lag sets build no table, so such a side is not one)."""
+    try:
+        sa, sb = supports(p, n)
+    except WorkLimitError:
+        return None
     if sa.lags is None or sb.lags is None or p.max_length is not None:
         return None
     largest = int(max(sa.lags.max(initial=0), sb.lags.max(initial=0)))

@@ -18,6 +18,8 @@ KEYS = ("spec", "n", "nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "c
         "hop_diameter", "full_receptive_field", "theta_total", "theta_decode", "theta_cache", "theta_basis",
         "theta_fit", "theta_family", "readout")
 THETA = ("theta_total", "theta_decode", "theta_cache")
+#: The exact counts of the report, computed together from the supports at n.
+COUNT_KEYS = ("nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean")
 
 
 #: Longest n, and most table entries ``nnz_a + nnz_b``, for which the readout choice is made (it builds the
@@ -58,15 +60,14 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     """
     check_pattern(p)
     _method(rank_method)
-    na, nb = nnz(p, n)
-    cost = decode_costs(p, n)
     skipped: dict[str, str] = {}
+    out = {"spec": p.spec, "n": int(n),
+           **(_within_limits(skipped, COUNT_KEYS, _counts, p, n) or dict.fromkeys(COUNT_KEYS))}
     hd = _within_limits(skipped, "hop_diameter", hop_diameter, p, n)
-    out = {"spec": p.spec, "n": int(n), "nnz_a": na, "nnz_b": nb, "decode_cost_max": int(cost.max()),
-           "decode_cost_mean": float(cost.mean()),
-           "cache_peak": _within_limits(skipped, "cache_peak", cache_peak, p, n),
-           "depth": _within_limits(skipped, "depth", depth, p, n), "hop_diameter": hd,
-           "full_receptive_field": full_receptive_field(p, n) if "hop_diameter" in skipped else hd is not None}
+    out.update({"cache_peak": _within_limits(skipped, "cache_peak", cache_peak, p, n),
+                "depth": _within_limits(skipped, "depth", depth, p, n), "hop_diameter": hd,
+                "full_receptive_field": (_within_limits(skipped, "full_receptive_field", full_receptive_field, p, n)
+                                         if "hop_diameter" in skipped else hd is not None)})
     out.update(_classes(p, n))
     out["readout"] = _within_limits(skipped, "readout", _readout, p, n)
     if rank:
@@ -78,13 +79,21 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     return out
 
 
-def _within_limits(skipped: dict, name: str, quantity, *args):
-    """``quantity(*args)``, or None with ``skipped[name]`` = the reason when its work is over a limit."""
+def _within_limits(skipped: dict, name: str | tuple[str, ...], quantity, *args):
+    """``quantity(*args)``, or None with ``skipped[name]`` = the reason when its work is over a limit (for
+    each of the names, when ``name`` is a tuple of report keys computed together)."""
     try:
         return quantity(*args)
     except WorkLimitError as exc:
-        skipped[name] = str(exc)
+        skipped.update(dict.fromkeys((name,) if isinstance(name, str) else name, str(exc)))
         return None
+
+
+def _counts(p: Pattern, n: int) -> dict:
+    """The ``COUNT_KEYS`` of the report, from the supports at n (over a limit when a table is too large)."""
+    na, nb = nnz(p, n)
+    cost = decode_costs(p, n)
+    return dict(zip(COUNT_KEYS, (na, nb, int(cost.max()), float(cost.mean()))))
 
 
 def _classes(p: Pattern, n: int) -> dict:
