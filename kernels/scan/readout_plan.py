@@ -144,12 +144,12 @@ def chunk_layout(tables: IndexTables, C: int, offset: int) -> ChunkLayout:
     boundary = np.flatnonzero(seen)
     keys = sorted_distinct((rows + s) // C * T + src)       # (chunk, source) pairs, sorted
     chunk_of = keys // T
-    j = np.arange(keys.size) - np.searchsorted(chunk_of, chunk_of)
-    m = int(j.max(initial=-1)) + 1
+    count = np.bincount(chunk_of, minlength=nc)             # |X| of each chunk
+    j = np.arange(keys.size) - np.repeat(np.cumsum(count) - count, count)   # a source's rank in its chunk's X
+    m = int(count.max(initial=0))
     ext = np.zeros((nc, m), dtype=np.int64)
-    ext[chunk_of, j] = np.searchsorted(boundary, keys % T)
-    return ChunkLayout(tables, C, offset % C, s, nc, reach(tables, first), m, ext, np.bincount(chunk_of, minlength=nc),
-                       boundary)
+    ext[chunk_of, j] = (np.cumsum(seen) - 1)[keys - chunk_of * T]           # a source's rank in P
+    return ChunkLayout(tables, C, offset % C, s, nc, reach(tables, first), m, ext, count, boundary)
 
 
 def boundary_tables(layout: ChunkLayout) -> IndexTables:
