@@ -290,6 +290,28 @@ def test_schur_cohn_equals_spectral_radius(lags, seed, scale):
         assert bool(S.stability_region(s)) == (rho < 1) == S.is_stable(s)
 
 
+EXTREME_LAGS_1_2 = [(1e308, 1e308), (1e200, 0), (1e-200, 0), (0, 1e300), (0, 1e-300), (-1e300, 1e-10),
+                    (1e-200, 1e-300), (1e-150, -1e-300), (1e100, 1.0), (5e-324, 0)]
+
+
+@pytest.mark.parametrize("b1, b2", EXTREME_LAGS_1_2 + [(0.5, 0.3), (1.2, -0.5), (-1.5, -0.56), (0.9, 0.05), (3.0, 2.0),
+                                                       (0, -0.25), (1e-5, 1e-12)])
+def test_spectral_radius_of_two_lags_is_the_closed_form(b1, b2):
+    """``z^2 - b_1 z - b_2`` has the roots ``(b_1 +- sqrt(b_1^2 + 4 b_2)) / 2``: their largest modulus in
+    50-digit mpmath (no exponent range) within 1e-13, with no IllConditionedWarning. Before the scaling,
+    (1e308, 1e308) gave 1.49e138, (1e-200, 0) 6.7e-139 and (0, 1e-300) 0. Only the extreme ones are scaled."""
+    import mpmath
+
+    with mpmath.workdps(50):
+        root = mpmath.sqrt(mpmath.mpf(b1) ** 2 + 4 * mpmath.mpf(b2))
+        expected = float(max(abs((b1 + root) / 2), abs((b1 - root) / 2)))
+    s = LTISystem({0: 1}, {l: v for l, v in ((1, b1), (2, b2)) if v})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", R.IllConditionedWarning)
+        rho = S.spectral_radius(s)
+    assert abs(rho - expected) <= 1e-13 * expected and (R.pole_scale(s) != 0) == ((b1, b2) in EXTREME_LAGS_1_2)
+
+
 def test_memory_horizon():
     s = LTISystem.from_pattern("ssm", n=2, b=0.9)
     T = S.memory_horizon(s, eps=1e-3)
@@ -366,8 +388,11 @@ def test_float_root_failure_is_a_glr_error():
     s = LTISystem.from_lags([1, 2], b={1: 1e308, 2: -1e308})      # mpmath gives up on these roots
     with pytest.raises(GLRError, match="square-free factors .* did not converge"):
         s.poles()
+    # (z - 1e100)^3: ill-conditioned even scaled (a triple pole), and mpmath gives up on it too
+    triple = LTISystem.from_lags([1, 2, 3], b={1: 3e100, 2: -3e200, 3: 1e300})
     with pytest.warns(R.IllConditionedWarning, match="poles are approximate .*did not converge"):
-        R.pole_estimate(s)
+        est = R.pole_estimate(triple)
+    assert np.allclose(np.abs(est.poles), 1e100, rtol=1e-4)
 
 
 def test_unrefined_ill_conditioned_poles_are_called_approximate():

@@ -37,6 +37,10 @@ REFINE_MAX_ORDER = 64
 SYMBOLIC_MAX_ORDER = 12
 #: Largest order for numeric controllability/observability (dense Krylov matrices).
 NUMERIC_KRYLOV_MAX_ORDER = 64
+#: The dense eigenvalue route scales the poles by a power of two (``pole_scale``) beyond 2^+-POLE_SCALE_FREE.
+#: Unscaled, scipy 1.17's eig returned 1.49e138 for the 1 x 1 matrix [1e139] and 6.7e-139 for [1e-150] (its
+#: LAPACK's scaling of such norms was not undone), and poles +-1e-150 (b_2 = 1e-300) came back as 0.
+POLE_SCALE_FREE = 64
 
 
 class IllConditionedWarning(UserWarning):
@@ -65,9 +69,10 @@ def _taps(system: LTISystem):
     return b, c, a0
 
 
-def companion(system: LTISystem, symbolic: bool = False):
+def companion(system: LTISystem, symbolic: bool = False, scale: int = 0):
     """The K x K companion matrix (first row ``b_1..b_K``, subdiagonal ones): scipy.sparse CSR float64,
-    or a sympy ``ImmutableSparseMatrix`` when ``symbolic`` (order <= SYMBOLIC_MAX_ORDER)."""
+    or a sympy ``ImmutableSparseMatrix`` when ``symbolic`` (order <= SYMBOLIC_MAX_ORDER). With ``scale``
+    e (numeric only) the first row is ``b_l 2^(-l e)``: the companion of the poles divided by 2^e."""
     K = system.order
     if symbolic:
         _check_symbolic_order(K)
@@ -79,7 +84,7 @@ def companion(system: LTISystem, symbolic: bool = False):
     lags = np.array([l for l in system.b_lags if den[l] != 0], dtype=np.int64)
     rows = np.concatenate([np.zeros(lags.size, dtype=np.int64), np.arange(1, K)])
     cols = np.concatenate([lags - 1, np.arange(K - 1)])
-    vals = np.concatenate([-den[lags], np.ones(K - 1)])
+    vals = np.concatenate([np.ldexp(-den[lags], -lags * scale), np.ones(K - 1)])
     return scipy.sparse.csr_array((vals, (rows, cols)), shape=(K, K))
 
 
@@ -214,7 +219,8 @@ def similarity(r1: Realization, r2: Realization) -> np.ndarray:
 
 # -- poles from the companion ----------------------------------------------------------------------
 class PoleEstimate(NamedTuple):
-    """Poles and their first-order error bounds ``kappa_i * eps * ||A||_F`` (eigenvalue condition)."""
+    """Poles and their first-order error bounds ``kappa_i * eps * ||A||_F`` (eigenvalue condition; A the
+    companion scaled by ``pole_scale``, the bound scaled back with the poles)."""
 
     poles: np.ndarray
     error_bound: np.ndarray
@@ -254,7 +260,8 @@ def _pole_estimate(system: LTISystem) -> PoleEstimate:
         pad = K - reduced.order
         return PoleEstimate(np.concatenate([est.poles, np.zeros(pad, dtype=complex)]),
                             np.concatenate([est.error_bound, np.zeros(pad)]), est.route)
-    C = companion(system).toarray()
+    e = pole_scale(system)
+    C = companion(system, scale=e).toarray()
     w, vl, vr = scipy.linalg.eig(C, left=True, right=True)
     with np.errstate(divide="ignore"):
         kappa = (np.linalg.norm(vl, axis=0) * np.linalg.norm(vr, axis=0)
@@ -279,7 +286,24 @@ def _pole_estimate(system: LTISystem) -> PoleEstimate:
                                     np.full(K, np.nan), "square-free-30-digit")
         warnings.warn(problem + f"the poles are approximate (dense companion eigenvalues; not refined: {why}); "
                       "impulse responses come from the recurrence", IllConditionedWarning, stacklevel=3)
-    return PoleEstimate(w.astype(complex), bound, "dense-companion")
+    return PoleEstimate(w.astype(complex) * 2.0**e, bound * 2.0**e, "dense-companion")
+
+
+def pole_scale(system: LTISystem) -> int:
+    """The exponent e of the power of two that the dense eigenvalue route divides the poles by:
+    ``floor(max_l log2 |b_l| / l)``, so that the scaled first row ``b_l 2^(-l e)`` is below 2^l and the
+    largest pole near 1 (its modulus is at most ``2 max_l |b_l|^(1/l)``, Fujiwara's bound); 0 (ordinary
+    filters are untouched) while that e and log2 of the largest companion entry are within
+    ``+-POLE_SCALE_FREE``."""
+    _, den = system.numeric_coefficients()
+    lags = np.flatnonzero(den[1:]) + 1
+    if lags.size == 0:
+        return 0
+    size = np.abs(den[lags])
+    e = int(np.floor(np.max(np.log2(size) / lags)))
+    largest = max(size.max(), 1.0 if system.order > 1 else 0.0)         # the subdiagonal holds ones
+    free = 2.0**-POLE_SCALE_FREE <= largest <= 2.0**POLE_SCALE_FREE and abs(e) <= POLE_SCALE_FREE
+    return 0 if free else e
 
 
 def companion_poles(system: LTISystem) -> np.ndarray:
