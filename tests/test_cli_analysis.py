@@ -255,4 +255,7 @@ def test_a_union_whose_table_is_over_the_limit_is_skipped(capsys, monkeypatch):
     assert sum(x.startswith("skipped blocks+ssm ") for x in lines) == len(table_keys)
     code, out, _ = run(capsys, "analyze", "blocks+ssm", "--n", str(n), "--json")
     assert code == 0 and json.loads(out)["skipped"] == skipped
+    code, out, _ = run(capsys, "compare", "blocks+ssm", "ssm", "--n", str(n))      # total cost: skipped too
+    rows = {x.split()[0]: x.split() for x in out.splitlines() if x.split() and x.split()[0] in ("blocks+ssm", "ssm")}
+    assert code == 0 and rows["blocks+ssm"][1:4] == ["skipped"] * 3 and rows["ssm"][3] == str(2 * n - 1)
     an.clear_caches()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from ..analysis import (RANK_METHODS, analyze, compare, decode_costs, hankel_profile, live_profile,
-                        sweep, total_cost)
+                        sweep)
 from ..errors import GLRError
 from .common import add_output_args, pattern_arg, positive_int, print_json, pyplot, save
 
@@ -147,8 +147,13 @@ def run_compare(args) -> None:
     if args.json:
         print_json(rows)
         return
-    for p, row in zip(patterns, rows):
-        row["total_cost"] = total_cost(p, args.n)
+    for row in rows:                          # nnz_a + nnz_b, skipped with them
+        skipped = row.get("skipped", {})
+        if "nnz_a" in skipped or "nnz_b" in skipped:
+            row["total_cost"] = None
+            skipped["total_cost"] = skipped.get("nnz_a") or skipped["nnz_b"]
+        else:
+            row["total_cost"] = row["nnz_a"] + row["nnz_b"]
     print(table(rows))
     print(skip_notes(rows), end="")
     if plt is not None:
