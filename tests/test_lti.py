@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from glrtheory import GLRError, Pattern, mixing_matrix, solve
 from glrtheory.symbolic.lti import Z, LTISystem
+from glrtheory.symbolic import lti_poles as P
 from glrtheory.symbolic import lti_realization as R
 from glrtheory.symbolic import lti_stability as S
 
@@ -131,7 +132,7 @@ def test_poles_equal_companion_eigenvalues_and_numpy_roots(lags, seed):
     rng = np.random.default_rng(seed)
     s = LTISystem.from_lags(lags, b=stable_coefficients(rng, lags))
     with warnings.catch_warnings():
-        warnings.simplefilter("error", R.IllConditionedWarning)
+        warnings.simplefilter("error", P.IllConditionedWarning)
         poles = s.numeric_poles()
     _, den = s.numeric_coefficients()
     eig = np.linalg.eigvals(R.companion(s).toarray())
@@ -307,9 +308,9 @@ def test_spectral_radius_of_two_lags_is_the_closed_form(b1, b2):
         expected = float(max(abs((b1 + root) / 2), abs((b1 - root) / 2)))
     s = LTISystem({0: 1}, {l: v for l, v in ((1, b1), (2, b2)) if v})
     with warnings.catch_warnings():
-        warnings.simplefilter("error", R.IllConditionedWarning)
+        warnings.simplefilter("error", P.IllConditionedWarning)
         rho = S.spectral_radius(s)
-    assert abs(rho - expected) <= 1e-13 * expected and (R.pole_scale(s) != 0) == ((b1, b2) in EXTREME_LAGS_1_2)
+    assert abs(rho - expected) <= 1e-13 * expected and (P.pole_scale(s) != 0) == ((b1, b2) in EXTREME_LAGS_1_2)
 
 
 def test_memory_horizon():
@@ -349,7 +350,7 @@ TRIPLE_HALF = {1: 1.5, 2: -0.75, 3: 0.125}                       # (1 - z^-1/2)^
 def test_memory_horizon_equals_brute_force(b, a, eps):
     s = LTISystem.from_lags(sorted(b), a_lags=sorted(a) if isinstance(a, dict) else (0,), b=b, a=a)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", R.IllConditionedWarning)
+        warnings.simplefilter("ignore", P.IllConditionedWarning)
         T = S.memory_horizon(s, eps)
     assert T == brute_force_horizon(s, eps)
     h = s.impulse_response(T + 1)
@@ -362,7 +363,7 @@ def test_memory_horizon_random_against_brute_force(lags, seed, gain):
     rng = np.random.default_rng(seed)
     s = LTISystem.from_lags(lags, b=stable_coefficients(rng, lags), a=gain * rng.uniform(0.5, 2))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", R.IllConditionedWarning)
+        warnings.simplefilter("ignore", P.IllConditionedWarning)
         assert S.memory_horizon(s, 1e-4) == brute_force_horizon(s, 1e-4)
 
 
@@ -390,17 +391,17 @@ def test_float_root_failure_is_a_glr_error():
         s.poles()
     # (z - 1e100)^3: ill-conditioned even scaled (a triple pole), and mpmath gives up on it too
     triple = LTISystem.from_lags([1, 2, 3], b={1: 3e100, 2: -3e200, 3: 1e300})
-    with pytest.warns(R.IllConditionedWarning, match="poles are approximate .*did not converge"):
-        est = R.pole_estimate(triple)
+    with pytest.warns(P.IllConditionedWarning, match="poles are approximate .*did not converge"):
+        est = P.pole_estimate(triple)
     assert np.allclose(np.abs(est.poles), 1e100, rtol=1e-4)
 
 
 def test_unrefined_ill_conditioned_poles_are_called_approximate():
-    K = R.REFINE_MAX_ORDER + 2
+    K = P.REFINE_MAX_ORDER + 2
     H = 1 / sp.expand((1 - sp.Rational(1, 2) / Z) ** K)
     s = LTISystem({0: 1}, {l: float(v) for l, v in LTISystem.from_transfer_function(H).b.items()})
-    with pytest.warns(R.IllConditionedWarning, match=f"poles are approximate .*order {K} > REFINE_MAX_ORDER"):
-        est = R.pole_estimate(s)
+    with pytest.warns(P.IllConditionedWarning, match=f"poles are approximate .*order {K} > REFINE_MAX_ORDER"):
+        est = P.pole_estimate(s)
     assert est.route == "dense-companion"
 
 
@@ -419,7 +420,7 @@ def test_huge_coefficients_raise_no_numpy_warnings(b, a, realization, horizon):
     s = LTISystem.from_lags(sorted(b), b=b, a=a)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        warnings.simplefilter("ignore", R.IllConditionedWarning)
+        warnings.simplefilter("ignore", P.IllConditionedWarning)
         assert (S.spectral_radius(s) < 1) == (horizon is not None)
         R.companion(s)
         if realization == "ok":
@@ -436,11 +437,11 @@ def test_ill_conditioned_companion_warns_and_refines():
     s = LTISystem({0: 1}, {l: float(v) for l, v in s.b.items()})
     dense = np.roots(s.numeric_coefficients()[1])
     assert np.abs(dense - 0.5).max() > 1e-3                      # the textbook route is off
-    with pytest.warns(R.IllConditionedWarning, match="order 12"):
+    with pytest.warns(P.IllConditionedWarning, match="order 12"):
         poles = s.numeric_poles()
     assert np.abs(poles - 0.5).max() < 1e-12
     with warnings.catch_warnings():                              # power2's companion is well conditioned
-        warnings.simplefilter("error", R.IllConditionedWarning)
+        warnings.simplefilter("error", P.IllConditionedWarning)
         assert S.spectral_radius(LTISystem.from_pattern("power2", n=129, b=0.1)) < 1
 
 
@@ -495,12 +496,12 @@ def test_sparse_dominant_poles_match_dense():
     s = LTISystem.from_lags([1, 3, 40], b={1: 0.3, 3: -0.2, 40: 0.4})
     dense = np.linalg.eigvals(R.companion(s).toarray())
     top = dense[np.argsort(-np.abs(dense))][:3]
-    sparse = R.dominant_poles(s, k=3)                    # ARPACK on the sparse companion (K = 40 > 16)
+    sparse = P.dominant_poles(s, k=3)                    # ARPACK on the sparse companion (K = 40 > 16)
     assert np.abs(sparse[:, None] - dense[None, :]).min(axis=1).max() < 1e-8   # true eigenvalues
     assert abs(abs(sparse[0]) - abs(top[0])) < 1e-8                             # the dominant one
     assert abs(S.spectral_radius(s) - np.abs(top[0])) < 1e-10
     with pytest.raises(GLRError, match="limited to order"):
-        R.dominant_poles(LTISystem.from_pattern("power2", n=2**17 + 1, b=0.01))
+        P.dominant_poles(LTISystem.from_pattern("power2", n=2**17 + 1, b=0.01))
 
 
 def test_float_realization_transfer_function_is_numeric_and_fast():

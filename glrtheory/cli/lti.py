@@ -92,7 +92,7 @@ def resolve(given: dict, lags, side: str) -> dict:
 
 def report(system, eps: float) -> dict:
     """The `glr lti --json` dictionary."""
-    from ..symbolic.lti_realization import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
+    from ..symbolic.lti_poles import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
     from ..symbolic.lti_stability import memory_horizon, spectral_radius
 
     poles = dominant_poles(system) if system.order > DENSE_EIG_MAX_ORDER else pole_estimate(system).poles

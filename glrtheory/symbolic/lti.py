@@ -17,7 +17,7 @@ Coefficients are sympy expressions: numbers or symbols. A lag without a given va
 ``b_l`` (``a_j`` on the A-side); numeric routes (numeric poles, responses, scipy/control conversion) then
 raise ``GLRError`` naming the unset symbols; substitute them with ``LTISystem.subs``.
 
-Realizations live in ``lti_realization``, stability and memory in ``lti_stability``.
+Realizations live in ``lti_realization``, poles in ``lti_poles``, stability and memory in ``lti_stability``.
 """
 from __future__ import annotations
 
@@ -309,9 +309,9 @@ class LTISystem:
         return _exact_roots(self.zero_polynomial(), "zeros")
 
     def numeric_poles(self) -> np.ndarray:
-        """The K poles as complex128: eigenvalues of the companion (``lti_realization.companion_poles``,
+        """The K poles as complex128: eigenvalues of the companion (``lti_poles.companion_poles``,
         which warns when the companion is too ill-conditioned to trust)."""
-        from .lti_realization import companion_poles
+        from .lti_poles import companion_poles
 
         return companion_poles(self)
 

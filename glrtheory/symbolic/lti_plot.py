@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .lti import LTISystem
-from .lti_realization import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
+from .lti_poles import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
 
 
 def draw(system: LTISystem, fig, length: int = 64, frequencies: int | None = None) -> None:

@@ -20,7 +20,7 @@ import sympy as sp
 from ..checks import check_real
 from ..errors import GLRError
 from .lti import LTISystem
-from .lti_realization import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
+from .lti_poles import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
 
 #: Largest order for symbolic Schur-Cohn conditions (the rational functions grow fast with the order).
 SCHUR_COHN_MAX_ORDER = 6
