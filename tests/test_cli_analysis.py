@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from glrtheory import Pattern
+from glrtheory import GLRError, Pattern
 from glrtheory.analysis import HOPS_MAX_WORK, KEYS, RANK_KEYS, analyze, total_cost
 from glrtheory.cli import main
 
@@ -259,3 +259,27 @@ def test_a_union_whose_table_is_over_the_limit_is_skipped(capsys, monkeypatch):
     rows = {x.split()[0]: x.split() for x in out.splitlines() if x.split() and x.split()[0] in ("blocks+ssm", "ssm")}
     assert code == 0 and rows["blocks+ssm"][1:4] == ["skipped"] * 3 and rows["ssm"][3] == str(2 * n - 1)
     an.clear_caches()
+
+
+def test_plot_draws_what_is_within_the_limits(capsys, monkeypatch, tmp_path):
+    """``analyze --plot`` draws the panels whose quantities the report has: none for a union over the table
+    limit (no file, exit 0), and a profile over its own limit is noted while the other panels are drawn."""
+    import glrtheory.analysis as an
+    import glrtheory.cli.analysis as cli
+    import glrtheory.patterns.support as support
+
+    out_png = tmp_path / "a.png"
+    monkeypatch.setattr(support, "MAX_TABLE_ENTRIES", 2000)
+    an.clear_caches()
+    code, out, _ = run(capsys, "analyze", "blocks+ssm", "--n", "256", "--plot", str(out_png))
+    assert code == 0 and f"{out_png} not written: every series is over a limit" in out and not out_png.exists()
+    monkeypatch.undo()
+    an.clear_caches()
+
+    def over(*args):
+        raise GLRError("the exact Hankel rank is over its limit")
+
+    monkeypatch.setattr(cli, "hankel_profile", over)
+    code, out, _ = run(capsys, "analyze", "power2", "--n", "64", "--rank", "--plot", str(out_png))
+    assert code == 0 and "plot panel 'generic Hankel rank at cut t' not drawn: the exact Hankel rank" in out
+    assert f"wrote {out_png}" in out and out_png.stat().st_size > 0

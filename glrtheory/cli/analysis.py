@@ -52,16 +52,25 @@ def run_analyze(args) -> None:
     p = pattern_arg(args.spec)
     plt = pyplot(args.plot) if args.plot else None
     report = analyze(p, args.n, rank=args.rank, rank_method=args.rank_method)
-    with_rank = args.rank and "hankel_rank_max" not in report.get("skipped", {})
+    skipped = report.get("skipped", {})
+    # each panel's series, unless the report skipped its quantity (over a work limit)
+    panels = [(lambda: decode_costs(p, args.n), "decode_cost_max", "decode cost |A(t)|+|B(t)|", "t"),
+              (lambda: live_profile(p, args.n), "cache_peak", "live set after step t", "t"),
+              (lambda: hankel_profile(p, args.n, args.rank_method), "hankel_rank_max",
+               "generic Hankel rank at cut t", "cut t")][:3 if args.rank else 2]
+    panels = [x for x in panels if x[1] not in skipped]
+    plot_notes = []
     if plt is not None:
-        panels = 3 if with_rank else 2
-        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
-        series = [(decode_costs(p, args.n), "decode cost |A(t)|+|B(t)|", "t"),
-                  (live_profile(p, args.n), "live set after step t", "t")]
-        if with_rank:
-            series.append((hankel_profile(p, args.n, args.rank_method), "generic Hankel rank at cut t",
-                           "cut t"))
-        for ax, (y, title, xlabel) in zip(axes, series):
+        drawn = []
+        for series, key, title, xlabel in panels:
+            try:
+                drawn.append((series(), title, xlabel))
+            except GLRError as exc:            # a per-cut profile can be over a limit its report's value is not
+                plot_notes.append(f"plot panel '{title}' not drawn: {exc}")
+        panels = drawn
+    if plt is not None and panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+        for ax, (y, title, xlabel) in zip(axes[0], panels):
             ax.plot(range(len(y)), y, lw=1)
             ax.set_title(f"{p.spec}: {title}", fontsize=9)
             ax.set_xlabel(xlabel)
@@ -70,13 +79,14 @@ def run_analyze(args) -> None:
     if args.json:
         print_json(report)
         return
-    skipped = report.pop("skipped", {})
+    report.pop("skipped", None)
     width = max(len(k) for k in report)
     for key, value in report.items():
         print(f"{key:<{width}}  {'skipped' if key in skipped else _text(value)}")
     print(skip_notes([{"spec": p.spec, "skipped": skipped}]), end="")
+    print("".join(f"{note}\n" for note in plot_notes), end="")
     if plt is not None:
-        print(f"wrote {args.plot}")
+        print(f"wrote {args.plot}" if panels else f"{args.plot} not written: every series is over a limit (skipped)")
 
 
 COLUMNS = (("spec", "spec"), ("decode_cost_max", "decode max"), ("decode_cost_mean", "decode mean"),
