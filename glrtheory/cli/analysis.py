@@ -108,9 +108,15 @@ def table(rows: list[dict]) -> str:
 
 
 def skip_notes(rows: list[dict]) -> str:
-    """One line per quantity skipped over a limit (``analyze``'s ``skipped``), with its reason."""
-    return "".join(f"skipped {r['spec']} {key}: {reason}\n" for r in rows
-                   for key, reason in r.get("skipped", {}).items())
+    """One line per pattern and reason of the quantities skipped over a limit (``analyze``'s ``skipped``):
+    ``skipped SPEC KEY, KEY: REASON``."""
+    lines = []
+    for r in rows:
+        by_reason: dict[str, list[str]] = {}
+        for key, reason in r.get("skipped", {}).items():
+            by_reason.setdefault(reason, []).append(key)
+        lines += [f"skipped {r['spec']} {', '.join(keys)}: {reason}\n" for reason, keys in by_reason.items()]
+    return "".join(lines)
 
 
 def _cell(row: dict, key: str) -> str:
