@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from glrtheory import GLRError, Pattern
-from glrtheory.patterns.support import last_use_from_table, sorted_distinct
+from glrtheory.patterns.support import last_use_from_table, rank_in_runs, sorted_distinct
 from helpers import BUILTIN_SPECS, lengths, specs
 from naive_patterns import exact_root_floors, naive_union, sets_to_table
 
@@ -387,3 +387,10 @@ def test_exponent_extreme_alphas(alpha, want):
     from glrtheory.patterns.families import exponent_lags
 
     assert exponent_lags(alpha, 300).tolist() == want
+
+
+def test_rank_in_runs_counts_within_each_run():
+    """Against a Python loop over runs, with empty runs at the ends and in between."""
+    for count in ([], [0], [3], [0, 2, 0, 0, 1, 4, 0], [1] * 5, [7, 0]):
+        ref = [r for c in count for r in range(c)]
+        assert rank_in_runs(count).tolist() == ref, count

@@ -53,6 +53,13 @@ def sorted_distinct(x) -> np.ndarray:
     return x[keep]
 
 
+def rank_in_runs(count) -> np.ndarray:
+    """For items sorted into consecutive runs of ``count[g]`` items each, every item's rank in its run
+    (``0 .. count[g] - 1``, run after run), linear in the items."""
+    count = np.asarray(count, dtype=np.int64)
+    return np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+
+
 def rows_to_table(cand: np.ndarray) -> np.ndarray:
     """Candidates ``[n, w]`` (-1 = none, duplicates allowed) -> sorted, unique, -1-padded int32 rows."""
     n = cand.shape[0]

@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from glrtheory.patterns.support import sorted_distinct
+from glrtheory.patterns.support import rank_in_runs, sorted_distinct
 from glrtheory.patterns.tables import IndexTables
 
 #: Algorithm name -> cost class of its work in T (w: the widest A row span (direct) or how far A reaches
@@ -145,7 +145,7 @@ def chunk_layout(tables: IndexTables, C: int, offset: int) -> ChunkLayout:
     keys = sorted_distinct((rows + s) // C * T + src)       # (chunk, source) pairs, sorted
     chunk_of = keys // T
     count = np.bincount(chunk_of, minlength=nc)             # |X| of each chunk
-    j = np.arange(keys.size) - np.repeat(np.cumsum(count) - count, count)   # a source's rank in its chunk's X
+    j = rank_in_runs(count)                                 # a source's rank in its chunk's X
     m = int(count.max(initial=0))
     ext = np.zeros((nc, m), dtype=np.int64)
     ext[chunk_of, j] = (np.cumsum(seen) - 1)[keys - chunk_of * T]           # a source's rank in P

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from glrtheory.errors import GLRError
+from glrtheory.patterns.support import rank_in_runs
 from glrtheory.patterns.tables import IndexTables
 
 from .plan import entries, transpose
@@ -70,7 +71,7 @@ def future_readers(tables: IndexTables, chunk: int) -> tuple[np.ndarray, np.ndar
     idx = np.full((n, width if width <= PULL_WIDTH else 0), -1, dtype=np.int32)
     col = np.zeros_like(idx)
     if idx.shape[1]:
-        rank = np.arange(row.size) - np.searchsorted(row, row)          # rows are sorted: rank within the row
+        rank = rank_in_runs(count)                                      # rows are sorted: rank within the row
         idx[row, rank], col[row, rank] = t, slot % max(wb, 1)
     return idx, col
 
