@@ -36,13 +36,14 @@ def problem(rng, spec, n, dk=3, dv=4):
     return tables, [torch.tensor(x).bfloat16().double() for x in xs]
 
 
-def run(xs, tables, mode, grad=None, chunk=16, device="cpu"):
+def run(xs, tables, mode, grad=None, chunk=16, device="cpu", backend=None):
     """Output (and gradients for ``grad``) of the forced aligned readout on ``device``, on the CPU: ``mode``
-    "bf16" (bf16 inputs), "autocast" (float32 inputs under autocast(bfloat16)) or "float32"."""
+    "bf16" (bf16 inputs), "autocast" (float32 inputs under autocast(bfloat16)) or "float32"; ``backend``
+    as ``glr_readout`` takes it (on CUDA the default runs the Triton forward)."""
     leaves = [x.to(device, torch.bfloat16 if mode == "bf16" else torch.float32).requires_grad_(grad is not None)
               for x in xs]
     with torch.autocast(device, dtype=torch.bfloat16, enabled=mode == "autocast"):
-        out = glr_readout(*leaves, tables, chunk=chunk, algorithm="chunked_aligned")
+        out = glr_readout(*leaves, tables, chunk=chunk, algorithm="chunked_aligned", backend=backend)
     assert out.dtype == leaves[0].dtype
     if grad is None:
         return out.detach().cpu(), None
@@ -98,19 +99,20 @@ def test_products_run_in_the_compute_dtype(rng, mode, device):
     every matrix product with a head axis, forward and backward, takes bfloat16 operands under bf16 and
     autocast (float32 in the float32 control), at least the 3 of steps 2 and 3 plus one per source slot in
     each pass; the solves (and the products of their backward) and the boundary scan get float32 only.
+    The torch-op backend (on CUDA the default forward runs in Triton, ``test_readout_triton``).
     The bf16 output differs from float32 on the same inputs (representable in bf16), by less than the
     bf16 tolerance: it cannot be float32 in disguise."""
     tables, xs = problem(rng, "fenwick", 200, dk=5, dv=7)
     grad = torch.randn(xs[2].shape, dtype=torch.float64).bfloat16().double()      # what the bf16 run sees
     with Products(heads={5, 7}) as hook:
-        out, _ = run(xs, tables, mode, grad, device=device)
+        out, _ = run(xs, tables, mode, grad, device=device, backend="torch")
     low = torch.float32 if mode == "float32" else torch.bfloat16
     seen = {kind: [d for k, d in hook.seen if k == kind] for kind in ("head product", "other product", "solve", "scan")}
     assert len(seen["head product"]) >= 2 * (3 + 4) and all(d == {low} for d in seen["head product"]), seen
     for kind in ("other product", "solve", "scan"):
         assert seen[kind] and all(d == {torch.float32} for d in seen[kind]), (kind, seen[kind])
     if mode != "float32":
-        exact = run(xs, tables, "float32", device=device)[0].double()
+        exact = run(xs, tables, "float32", device=device, backend="torch")[0].double()
         diff = rel_err(out.double(), exact)
         assert 1e-5 < diff <= BF16, diff
 

@@ -50,6 +50,8 @@ from .readout_plan import ALGORITHMS, aligned_layout, over_memory, readout_choic
 
 Tensor = torch.Tensor
 
+#: Backends of the aligned algorithm (``aligned_backend``).
+BACKENDS = ("torch", "triton")
 #: Default chunk (direct) length C.
 DEFAULT_CHUNK = 64
 #: Elements ``B * H * T * C`` of one tile of M by default (tiled mixing): each tile runs ``glr_scan``
@@ -93,8 +95,26 @@ def naive_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables)
     return torch.matmul(q.unsqueeze(-2), h).squeeze(-2)
 
 
+def aligned_backend(backend: str | None, q: Tensor, d_v: int, layout) -> callable:
+    """The aligned readout's implementation for q (in the product dtype): ``readout_triton``'s when asked
+    for, or by default when it runs q (CUDA, float32 / bfloat16 / float16, a window within its registers),
+    else ``readout_aligned``'s torch ops. A forced backend that cannot run q raises GLRError saying why."""
+    if backend == "torch" or backend is None and q.device.type != "cuda":
+        return chunked_aligned
+    try:
+        from .readout_triton import chunked_aligned_triton, refusal
+    except ImportError as err:
+        if backend is None:
+            return chunked_aligned
+        raise GLRError(f"backend='triton' needs triton installed ({err})") from None
+    why = refusal(q, layout, d_v)
+    if why and backend == "triton":
+        raise GLRError(why)
+    return chunked_aligned if why else chunked_aligned_triton
+
+
 def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *,
-                chunk: int | None = None, algorithm: str | None = None) -> Tensor:
+                chunk: int | None = None, algorithm: str | None = None, backend: str | None = None) -> Tensor:
     """Readout ``o_t = q_t^T H_t`` of the matrix states ``H = (I - B)^{-1} A U``, ``u_s = k_s v_s^T``,
     without materializing them (module docstring); differentiable in q, k, v, a and b.
 
@@ -111,6 +131,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         mixing the multiple of it that keeps a tile ``B * H * T * C`` within ``TILE_ELEMENTS``).
     algorithm : str, optional
         Force one of ``ALGORITHMS`` (default ``readout_algorithm(tables)``); ``direct`` needs B empty.
+    backend : {"torch", "triton"}, optional
+        How ``chunked_aligned`` runs (``aligned_backend``): by default its Triton forward on CUDA where it
+        applies (``readout_triton``), else torch ops. The other algorithms run in torch ops.
 
     Returns
     -------
@@ -121,8 +144,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     Raises
     ------
     GLRError
-        Shapes, dtypes or devices that disagree (named), bad tables, a bad chunk or algorithm; a forced
-        ``chunked_aligned`` over its memory limit (Notes; the message names the limit and the sizes).
+        Shapes, dtypes or devices that disagree (named), bad tables, a bad chunk, algorithm or backend; a
+        forced ``chunked_aligned`` over its memory limit (Notes; the message names the limit and the sizes);
+        ``backend="triton"`` for another algorithm or for inputs its kernels cannot run (named).
 
     Notes
     -----
@@ -136,6 +160,7 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     """
     tables = IndexTables.coerce(tables)
     T = tables.n
+    dtype = q.dtype
     for x, name in ((q, "q"), (k, "k"), (v, "v"), (a, "a"), (b, "b")):
         if not isinstance(x, Tensor) or x.ndim != 4:
             raise GLRError(f"{name} must be a 4-d tensor [batch, T, heads, dim], got "
@@ -149,6 +174,8 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
                        f"(q, k also equal d_k), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     C = min(DEFAULT_CHUNK if chunk is None else check_integer(chunk, "chunk", 1), T)
     forced = algorithm is not None
+    if backend is not None and backend not in BACKENDS:
+        raise GLRError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
     if algorithm is None:
         algorithm = readout_choice(tables)[0]
     elif algorithm not in ALGORITHMS or algorithm == "direct" and (tables.b_idx >= 0).any():
@@ -169,8 +196,12 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     a, b = (x.expand(B, T, H, x.shape[3]) for x in (a, b))
     if algorithm == "chunked_aligned":
         solve, product = aligned_dtypes(q)
+        q, k, v = (x.to(product) for x in (q, k, v))
+        run = aligned_backend(backend, q, v.shape[-1], layout)
         with torch.autocast(q.device.type, enabled=False):
-            out = chunked_aligned(*(x.to(product) for x in (q, k, v)), *(x.to(solve) for x in (a, b)), layout)
-        return out.to(q.dtype)
+            out = run(q, k, v, *(x.to(solve) for x in (a, b)), layout)
+        return out.to(dtype)
+    if backend == "triton":
+        raise GLRError(f"backend='triton' runs the chunked_aligned algorithm only, not {algorithm}")
     block = direct_block if algorithm == "direct" else tile
     return Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C)

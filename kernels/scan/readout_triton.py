@@ -1,0 +1,133 @@
+"""The aligned readout's forward in Triton (``readout_triton_kernels``): ``glr_readout``'s ``chunked_aligned``
+algorithm with ``backend="triton"`` (the default on CUDA for float32, bfloat16 and float16 inputs).
+
+Step 1 (``[M | E]``, one batched triangular solve) stays in torch (``readout_aligned.chunk_inputs``); steps
+3 (boundary states and their recurrence) and 2 + 4 (chunk outputs from scores and from states) are two
+launches, so neither the ``L_p`` nor the gathered ``d_k x d_v`` states of a chunk go through HBM: the walk
+writes each boundary state once (float32) and every chunk reads its m sources. Precision as in
+``readout_aligned``: products in q's dtype with float32 sums, solve and states float32.
+
+The backward recomputes the forward in torch ops (``readout_aligned.chunked_aligned``) and differentiates
+it: training gets the fused forward's speed in the forward pass only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from glrtheory.errors import GLRError
+
+from . import readout_triton_kernels as K
+from .readout_aligned import chunk_inputs, chunk_outputs, chunked_aligned
+from .readout_plan import ChunkLayout, boundary_tables
+from .triton import MAX_ELEMENTS, _arg, _interpreting, _output, _precision, _settings
+
+Tensor = torch.Tensor
+
+#: Input dtypes the kernels take (float64 runs in torch ops).
+DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+#: Largest chunk-output score block ``C x window(layout)`` the kernels hold in registers (float32).
+MAX_SCORES = 2**14
+#: Block sizes: d_k x d_v blocks of a walking program, d_k slices and d_v block of a chunk-output program.
+GPU = dict(walk_k=32, walk_v=32, out_k=64, out_v=64)
+INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64)
+
+
+def window(layout: ChunkLayout) -> int:
+    """The kernels' window width: ``C + w`` rounded up to a power of two, at least 16 (``tl.dot``)."""
+    return max(16, 1 << (layout.chunk + layout.span - 1).bit_length())
+
+
+def rows(layout: ChunkLayout) -> int:
+    """A chunk-output program's rows: C rounded up to a power of two, at least 16 (``tl.dot``)."""
+    return max(16, 1 << (layout.chunk - 1).bit_length())
+
+
+def refusal(q: Tensor, layout: ChunkLayout, d_v: int) -> str | None:
+    """Why the Triton forward cannot run these inputs (then the readout runs in torch ops), or None."""
+    B, T, H, dk = q.shape
+    if q.dtype not in DTYPES:
+        return f"the triton readout takes float32, bfloat16 or float16, got {q.dtype}"
+    if q.device.type != "cuda" and not _interpreting():
+        return f"the triton readout needs CUDA tensors (got {q.device}); TRITON_INTERPRET=1 runs it on the CPU"
+    C = layout.chunk
+    if rows(layout) * window(layout) > MAX_SCORES:
+        return (f"the triton readout holds C x (C + w) scores in registers, at most {MAX_SCORES}: chunk C={C}, "
+                f"window C + w = {C + layout.span} (rounded up to {window(layout)})")
+    N = B * H
+    biggest = max(N * layout.n_boundary * dk * d_v, N * (layout.n_chunks * layout.chunk + layout.span) * max(dk, d_v))
+    if biggest > MAX_ELEMENTS:
+        return f"problem too large for the triton readout: {biggest} elements in one tensor (limit {MAX_ELEMENTS})"
+    return None
+
+
+def _tables(layout: ChunkLayout, device) -> dict:
+    """int32 device tables: each boundary position's chunk and row, its sources' indices in P ``[P, m]``
+    (-1 padded), each chunk's sources ``ext [nc, m]`` and their count."""
+    def build():
+        C = layout.chunk
+        row = layout.boundary_row
+        arrays = dict(b_chunk=row // C, b_row=row % C, b_src=boundary_tables(layout).b_idx,
+                      ext=layout.ext, ext_count=layout.ext_count)
+        return {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
+
+    return layout.tables.memo(("readout_triton", layout.chunk, layout.offset, str(device)), build)
+
+
+def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
+    B, T, H, dk = q.shape
+    dv = v.shape[-1]
+    N, C, w, m, nc, P = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary
+    qs, ks, vs, me = chunk_inputs(q, k, v, a, b, layout)
+    me = me.contiguous()
+    tab = _tables(layout, q.device)
+    size = GPU if not _interpreting() else INTERPRETER
+    _settings()                                          # patches the interpreter when it runs
+    blk = {key: max(16, min(x, 1 << (d - 1).bit_length())) for (key, x), d in
+           zip(size.items(), (dk, dv, dk, dv))}
+    shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting())
+    states = _output(me.new_empty(N, P, dk, dv)) if m else me.new_zeros(1)
+    if m:
+        n_vb = -(-dv // blk["walk_v"])
+        K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
+            ks, vs, me, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, ks.shape[1], dk, dv,
+            me.shape[-1], n_vb, BK=blk["walk_k"], BV=blk["walk_v"], **shapes)
+    o = _output(me.new_empty(N, nc * C, dv))
+    K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
+        qs, ks, vs, me, states, _arg(tab["ext"]), tab["ext_count"], o, N, P, nc, m, qs.shape[1], ks.shape[1],
+        dk, dv, me.shape[-1], CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
+    return chunk_outputs(o, layout, B)
+
+
+class AlignedTriton(torch.autograd.Function):
+    """Forward by the kernels; backward by differentiating the torch-op forward, recomputed."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, a, b, layout):
+        ctx.save_for_backward(q, k, v, a, b)
+        ctx.layout = layout
+        return _forward(q, k, v, a, b, layout)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        inputs = [x.detach().requires_grad_(need) for x, need in zip(ctx.saved_tensors, ctx.needs_input_grad)]
+        with torch.enable_grad():
+            out = chunked_aligned(*inputs, ctx.layout)
+            wanted = [x for x in inputs if x.requires_grad]
+            grads = iter(torch.autograd.grad(out, wanted, grad))
+        return tuple(next(grads) if x.requires_grad else None for x in inputs) + (None,)
+
+
+def chunked_aligned_triton(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
+    """``readout_aligned.chunked_aligned`` (same arguments and result) with steps 2-4 in Triton.
+
+    Raises
+    ------
+    GLRError
+        Inputs the kernels cannot run (``refusal`` names why).
+    """
+    why = refusal(q, layout, v.shape[-1])
+    if why:
+        raise GLRError(why)
+    return AlignedTriton.apply(q, k, v, a, b, layout)

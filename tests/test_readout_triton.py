@@ -1,0 +1,127 @@
+"""The aligned readout's Triton forward (``readout_triton``) against the float64 materializing reference
+``naive_readout``, on the CPU under the Triton interpreter (on CUDA where there is one): every built-in
+family forced to ``chunked_aligned`` with chunks of 16, n in {1, 2, 63, 200}, float32 and bfloat16 (inputs
+rounded to the dtype first, so the reference sees what the kernels see), the kernels' outputs NaN-filled
+under the interpreter (an unwritten element fails). Gradients (recomputed in torch ops) against float64
+autograd; the backend choice and its refusals."""
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
+pytest.importorskip("triton")
+
+from glrtheory import GLRError, Pattern  # noqa: E402
+from glrtheory.kernels.scan import readout_aligned, readout_triton  # noqa: E402
+from glrtheory.kernels.scan.readout import aligned_backend, glr_readout, naive_readout, readout_algorithm  # noqa: E402
+from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
+from tests.helpers import BUILTIN_SPECS, rel_err  # noqa: E402
+from tests.test_readout import problem  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
+#: Families whose chunks read many earlier states (m ~ n / 2): the interpreter takes them to n = 63 (at 200
+#: each costs it 10-17 s); CUDA to 200.
+DENSE = {"attention", "power2", "power:3", "quadratic", "exponent:0", "exponent:0.37", "exponent:1",
+         "kron:1,11", "kron:1,11,101", "window:3+power2", "blocks:4+quadratic"}
+
+
+def inputs(rng, spec, n, dtype, H=None):
+    """Fresh inputs rounded to ``dtype`` and their float64 copies; 16 heads
+    at n <= 2 (a norm-relative bf16 error of a few elements that cancel over d says little)."""
+    tables, *xs = problem(rng, spec, n, B=1, H=H or (16 if n <= 2 else 2), dk=5, dv=7)
+    low = [torch.tensor(x, dtype=dtype, device=DEVICE) for x in xs]
+    return tables, low, [x.double().cpu() for x in low]
+
+
+CASES = [(spec, n) for spec in BUILTIN_SPECS for n in (1, 2, 63, 200)
+         if not (n == 200 and spec in DENSE and DEVICE == "cpu")]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("spec, n", CASES)
+def test_forward_matches_float64(rng, spec, n, dtype):
+    tables, low, ref = inputs(rng, spec, n, dtype)
+    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    assert out.dtype == dtype and out.shape == low[2].shape
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("chunk", [5, 24, 100])
+def test_chunks_of_any_length(rng, chunk):
+    """Chunks that are not powers of two (rows padded to one in the kernel): fenwick+lags:5, n = 200."""
+    tables, low, ref = inputs(rng, "fenwick+lags:5", 200, torch.float32)
+    out = glr_readout(*low, tables, chunk=chunk, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
+
+
+@pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks", "window:5", "lags:1,3,7"])
+def test_gradients_match_float64(rng, spec):
+    """The five gradients (backward recomputed in torch ops) against float64 autograd, float32, n = 63;
+    a gradient of a, b only (q, k, v constants) takes the same path."""
+    tables, low, ref = inputs(rng, spec, 63, torch.float32)
+    grad = torch.randn(low[2].shape, dtype=torch.float64)
+    leaves = [x.clone().requires_grad_() for x in low]
+    out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    grads = torch.autograd.grad(out, leaves, grad.to(DEVICE, out.dtype))
+    ref_leaves = [x.clone().requires_grad_() for x in ref]
+    ref_grads = torch.autograd.grad(naive_readout(*ref_leaves, tables), ref_leaves, grad)
+    for name, g, r in zip("qkvab", grads, ref_grads):
+        assert rel_err(g.double().cpu(), r) <= 1e-5, name
+    ab = [x.clone().requires_grad_(i >= 3) for i, x in enumerate(low)]
+    out = glr_readout(*ab, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    da, db = torch.autograd.grad(out, ab[3:], grad.to(DEVICE, out.dtype))
+    assert rel_err(da.double().cpu(), ref_grads[3]) <= 1e-5 and rel_err(db.double().cpu(), ref_grads[4]) <= 1e-5
+
+
+def test_default_layout_several_chunks(rng):
+    """fenwick at n = 1000 with the default choice and layout (chunked_aligned, chunks of 64: 16 chunks reading
+    up to 4 boundary states), float32 and bf16, against float64; bf16 against the torch-op backend."""
+    assert readout_algorithm(Pattern.from_spec("fenwick"), 1000)[0] == "chunked_aligned"
+    for dtype in (torch.float32, torch.bfloat16):
+        tables, low, ref = inputs(rng, "fenwick", 1000, dtype)
+        out = glr_readout(*low, tables, backend="triton")
+        assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[dtype]
+    torch_out = glr_readout(*low[:3], *low[3:], tables, backend="torch")
+    assert rel_err(out.double().cpu(), torch_out.double().cpu()) <= TOL[torch.bfloat16]
+
+
+def test_backend_choice_and_refusals(rng):
+    tables, low, _ = inputs(rng, "fenwick", 63, torch.float32)
+    layout = aligned_layout(tables, 16)
+    expected = readout_triton.chunked_aligned_triton if DEVICE == "cuda" else readout_aligned.chunked_aligned
+    assert aligned_backend(None, low[0], 7, layout) is expected
+    assert aligned_backend("torch", low[0], 7, layout) is readout_aligned.chunked_aligned
+    assert aligned_backend("triton", low[0], 7, layout) is readout_triton.chunked_aligned_triton
+    with pytest.raises(GLRError, match="backend must be one of"):
+        glr_readout(*low, tables, backend="cuda")
+    with pytest.raises(GLRError, match="float64"):
+        glr_readout(*(x.double() for x in low), tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    with pytest.raises(GLRError, match="chunked_aligned algorithm only, not tiled_mixing"):
+        glr_readout(*low, tables, algorithm="tiled_mixing", backend="triton")
+    wide = Pattern.from_spec("attention+ssm").tables(400)          # A reaches back to 0: w = 400 - C
+    w_low = [torch.zeros(1, 400, 1, d, device=DEVICE) for d in (5, 5, 7, wide.a_idx.shape[1], wide.b_idx.shape[1])]
+    with pytest.raises(GLRError, match=r"scores in registers, at most 16384: chunk C=64, window C \+ w = \d+ \(rounded up to 512\)"):
+        glr_readout(*w_low, wide, chunk=64, algorithm="chunked_aligned", backend="triton")
+    assert np.isfinite(glr_readout(*w_low, wide, chunk=64, algorithm="chunked_aligned").cpu().numpy()).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("n", [4097, 65536])
+@pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])
+def test_gpu_large_matches_torch_path(rng, spec, n):
+    """At n = 4097 and 65536 (bf16, 2 heads, d 64): the Triton forward against the float32 torch-op path
+    (itself checked against float64 at small n) within the bf16 tolerance."""
+    tables = Pattern.from_spec(spec).tables(n)
+    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
+    g = torch.Generator(device="cuda").manual_seed(int(rng.integers(2**31)))
+    q, k, v = (torch.randn(1, n, 2, 64, device="cuda", generator=g) for _ in range(3))
+    a = torch.rand(1, n, 2, wa, device="cuda", generator=g) + 0.5
+    b = (torch.rand(1, n, 2, wb, device="cuda", generator=g) * 2 - 1) / max(1, wb)
+    ref = glr_readout(q, k, v, a, b, tables, backend="torch").double()
+    out = glr_readout(*(x.bfloat16() for x in (q, k, v)), a, b, tables, backend="triton")
+    assert rel_err(out.double().cpu(), ref.cpu()) <= TOL[torch.bfloat16]
