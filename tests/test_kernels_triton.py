@@ -204,10 +204,13 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from glrtheory.kernels.scan import triton as backend
 from glrtheory.kernels.scan import triton_kernels as K
+from glrtheory.kernels.scan import readout_triton as R
+from glrtheory.kernels.scan import readout_triton_kernels as RK
 i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
-g = backend.GPU
+g, r = backend.GPU, R.GPU
+shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
 kernels = [
-    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 4, dict(C=64, BS=16, JB=2)),
+    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2)),
     (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32")),
     (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6,
@@ -219,6 +222,13 @@ kernels = [
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4,
      dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
+    (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 3 + [f32, f32] + [i32] * 8, dict(C=64, WIN=64, W=64, MP=16)),
+    (RK.boundary_walk, [bf16, bf16, f32, f32] + ["*i32"] * 3 + [i32] * 10,
+     dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32")),
+    (RK.chunk_output, [bf16, bf16, bf16, f32, f32, "*i32", "*i32", f32] + [i32] * 9,
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32")),
+    (RK.chunk_output, [f32, f32, f32, f32, f32, "*i32", "*i32", f32] + [i32] * 9,
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3")),
 ]
 for fn, types, consts in kernels:
     names = [a for a in fn.arg_names if a not in consts]
@@ -243,4 +253,4 @@ def test_kernels_compile_for_the_h200():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", _COMPILE_FOR_H200], env=env, capture_output=True, text=True,
                          timeout=300)
-    assert out.returncode == 0 and "compiled 7" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "compiled 11" in out.stdout, out.stderr[-2000:]

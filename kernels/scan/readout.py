@@ -95,11 +95,12 @@ def naive_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables)
     return torch.matmul(q.unsqueeze(-2), h).squeeze(-2)
 
 
-def aligned_backend(backend: str | None, q: Tensor, d_v: int, layout) -> callable:
+def aligned_backend(backend: str | None, q: Tensor, d_v: int, layout, grad: bool = False) -> callable:
     """The aligned readout's implementation for q (in the product dtype): ``readout_triton``'s when asked
-    for, or by default when it runs q (CUDA, float32 / bfloat16 / float16, a window within its registers),
-    else ``readout_aligned``'s torch ops. A forced backend that cannot run q raises GLRError saying why."""
-    if backend == "torch" or backend is None and q.device.type != "cuda":
+    for, or by default when no gradient is wanted (``grad``: its backward recomputes the torch ops) and it
+    runs q (CUDA, float32 / bfloat16 / float16, a window within its registers); else ``readout_aligned``'s
+    torch ops. A forced backend that cannot run q raises GLRError saying why."""
+    if backend == "torch" or backend is None and (grad or q.device.type != "cuda"):
         return chunked_aligned
     try:
         from .readout_triton import chunked_aligned_triton, refusal
@@ -133,7 +134,8 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         Force one of ``ALGORITHMS`` (default ``readout_algorithm(tables)``); ``direct`` needs B empty.
     backend : {"torch", "triton"}, optional
         How ``chunked_aligned`` runs (``aligned_backend``): by default its Triton forward on CUDA where it
-        applies (``readout_triton``), else torch ops. The other algorithms run in torch ops.
+        applies and no gradient is wanted (``readout_triton``), else torch ops. The other algorithms run in
+        torch ops.
 
     Returns
     -------
@@ -197,7 +199,8 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     if algorithm == "chunked_aligned":
         solve, product = aligned_dtypes(q)
         q, k, v = (x.to(product) for x in (q, k, v))
-        run = aligned_backend(backend, q, v.shape[-1], layout)
+        grad = torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v, a, b))
+        run = aligned_backend(backend, q, v.shape[-1], layout, grad)
         with torch.autocast(q.device.type, enabled=False):
             out = run(q, k, v, *(x.to(solve) for x in (a, b)), layout)
         return out.to(dtype)

@@ -137,31 +137,15 @@ class ReadStates(torch.autograd.Function):
         return base, None if dq is None else dq.to(q.dtype), dE, dH, None
 
 
-def chunk_inputs(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
-    """``(qs, ks, vs, me)``: q, k, v per (batch x head) as padded contiguous sequences (``qs [N, nc C, d_k]``
-    with row t at ``t + s``; ``ks, vs [N, nc C + w, d]`` with row t at ``t + s + w``, so chunk c's window is
-    rows ``[c C, c C + C + w)``) and step 1, ``me = [M | E] [N, nc, C, C + w + m]`` in a's dtype."""
-    B, T, H, _ = q.shape
-    N, C, s, w, m, nc = B * H, layout.chunk, layout.shift, layout.span, layout.m, layout.n_chunks
-    ix = _index(layout, q.device)
-    tail = nc * C - T - s
-
-    def seqs(x, front=0):                      # [B, T, H, d] -> [N, front + T + tail, d], one contiguous copy
-        zeros = [x.new_zeros(B, H, n, x.shape[-1]) for n in (front, tail)]
-        return torch.cat([zeros[0], x.permute(0, 2, 1, 3), zeros[1]], 2).view(N, -1, x.shape[-1])
-
+def solve_chunks(a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
+    """Step 1, ``[M | E] = (I - B_RR)^{-1} [A_R | B_R,X]`` of every chunk: ``[N, nc, C, C + w + m]`` in a's dtype
+    (one batched triangular solve; the diagonal of ``-B_RR`` is read as 1)."""
+    B, T, H, _ = a.shape
+    N, C, w, m, nc = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks
+    ix = _index(layout, a.device)
     a3, b3 = (x.permute(0, 2, 1, 3).reshape(N, T, x.shape[-1]) for x in (a, b))
-    # 1. intra-chunk solve: [M | E] = (I - B_RR)^{-1} [A_R | B_R,X]  (the diagonal of -B_RR is read as 1)
     rhs = torch.cat([_dense(a3, *ix["a"], (nc, C, C + w)), _dense(b3, *ix["bx"], (nc, C, m))], -1)
-    me = torch.linalg.solve_triangular(-_dense(b3, *ix["bi"], (nc, C, C)), rhs, upper=False, unitriangular=True)
-    return seqs(q, s), seqs(k, s + w), seqs(v, s + w), me
-
-
-def chunk_outputs(o: Tensor, layout: ChunkLayout, batch: int) -> Tensor:
-    """Padded outputs ``[N, nc C, d_v]`` -> ``[batch, T, heads, d_v]``."""
-    N, _, dv = o.shape
-    s, T = layout.shift, layout.tables.n
-    return o[:, s:s + T].reshape(batch, N // batch, T, dv).permute(0, 2, 1, 3)
+    return torch.linalg.solve_triangular(-_dense(b3, *ix["bi"], (nc, C, C)), rhs, upper=False, unitriangular=True)
 
 
 def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
@@ -181,12 +165,19 @@ def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layou
     Tensor ``[B, T, H, d_v]`` in the solve dtype.
     """
     B, T, H, dk = q.shape
-    N, C, w, m, nc = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks
+    N, C, s, w, m, nc = B * H, layout.chunk, layout.shift, layout.span, layout.m, layout.n_chunks
     ix = _index(layout, q.device)
-    qs, ks, vs, ME = chunk_inputs(q, k, v, a, b, layout)
-    qc = qs.view(N, nc, C, dk)
+    tail = nc * C - T - s
+
+    def seqs(x, front=0):                      # [B, T, H, d] -> [N, front + T + tail, d], one contiguous copy
+        zeros = [x.new_zeros(B, H, n, x.shape[-1]) for n in (front, tail)]
+        return torch.cat([zeros[0], x.permute(0, 2, 1, 3), zeros[1]], 2).view(N, -1, x.shape[-1])
+
+    qc = seqs(q, s).view(N, nc, C, dk)
+    ks, vs = seqs(k, s + w), seqs(v, s + w)
     kw, vw = (x.unfold(1, C + w, C) for x in (ks, vs))                            # [N, nc, d, C + w] views
-    M, E = ME.split([C + w, m], -1)
+    # 1. intra-chunk solve: [M | E] = (I - B_RR)^{-1} [A_R | B_R,X]
+    M, E = solve_chunks(a, b, layout).split([C + w, m], -1)
     M = M.to(q.dtype)
     # 2. intra-chunk output: o_t = sum_s M[t, s] (q_t . k_s) v_s
     o = torch.matmul(torch.matmul(qc, kw) * M, vw.transpose(-1, -2))
@@ -198,4 +189,4 @@ def chunked_aligned(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layou
         states = boundary_states(L.to(a.dtype), E[:, chunk, row], ix["tables"])
         # 4. state to output: o_t += sum_j E[t, j] q_t^T H_{X_j}, one slot j at a time (forward and backward)
         o = ReadStates.apply(o, qc, E, states, ix["slots"])
-    return chunk_outputs(o.to(a.dtype).reshape(N, nc * C, -1), layout, B)
+    return o.to(a.dtype).reshape(N, nc * C, -1)[:, s:s + T].reshape(B, H, T, -1).permute(0, 2, 1, 3)

@@ -18,9 +18,9 @@ import torch
 from glrtheory.errors import GLRError
 
 from . import readout_triton_kernels as K
-from .readout_aligned import chunk_inputs, chunk_outputs, chunked_aligned
+from .readout_aligned import chunked_aligned, solve_chunks
 from .readout_plan import ChunkLayout, boundary_tables
-from .triton import MAX_ELEMENTS, _arg, _interpreting, _output, _precision, _settings
+from .triton import CHUNKS, MAX_ELEMENTS, _arg, _interpreting, _output, _precision, _settings, chunk_inverses
 
 Tensor = torch.Tensor
 
@@ -28,9 +28,10 @@ Tensor = torch.Tensor
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 #: Largest chunk-output score block ``C x window(layout)`` the kernels hold in registers (float32).
 MAX_SCORES = 2**14
-#: Block sizes: d_k x d_v blocks of a walking program, d_k slices and d_v block of a chunk-output program.
-GPU = dict(walk_k=32, walk_v=32, out_k=64, out_v=64)
-INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64)
+#: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
+#: program (each capped at the head size rounded up to a power of two, at least 16), warps per program.
+GPU = dict(walk_k=32, walk_v=32, out_k=64, out_v=64, warps=4)
+INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4)
 
 
 def window(layout: ChunkLayout) -> int:
@@ -62,41 +63,60 @@ def refusal(q: Tensor, layout: ChunkLayout, d_v: int) -> str | None:
 
 
 def _tables(layout: ChunkLayout, device) -> dict:
-    """int32 device tables: each boundary position's chunk and row, its sources' indices in P ``[P, m]``
-    (-1 padded), each chunk's sources ``ext [nc, m]`` and their count."""
+    """int32 device tables: A and B (padded), each boundary position's chunk and row, its sources' indices in
+    P ``[P, m]`` (-1 padded), each chunk's sources as indices in P (``ext [nc, m]``) and as positions
+    (``src_pos``, -2 padded), and their count."""
     def build():
         C = layout.chunk
         row = layout.boundary_row
-        arrays = dict(b_chunk=row // C, b_row=row % C, b_src=boundary_tables(layout).b_idx,
-                      ext=layout.ext, ext_count=layout.ext_count)
+        live = np.arange(layout.m) < layout.ext_count[:, None]
+        arrays = dict(a_idx=layout.tables.a_idx, b_idx=layout.tables.b_idx, b_chunk=row // C, b_row=row % C,
+                      b_src=boundary_tables(layout).b_idx, ext=layout.ext, ext_count=layout.ext_count,
+                      src_pos=np.where(live, layout.boundary[layout.ext], -2))
         return {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
 
     return layout.tables.memo(("readout_triton", layout.chunk, layout.offset, str(device)), build)
 
 
+def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
+    """Step 1, ``[M | E]`` ``[N, nc, C, C + w + m]`` float32: by ``chunk_inverse`` and ``chunk_coefficients``
+    for chunks the inverse takes (``triton.CHUNKS``), else ``readout_aligned.solve_chunks``."""
+    C, w, m, nc, s = layout.chunk, layout.span, layout.m, layout.n_chunks, layout.shift
+    if C not in CHUNKS:
+        return solve_chunks(a, b, layout).contiguous()
+    B, T, H, wa = a.shape
+    inverses = chunk_inverses(b, tab["b_idx"], T, C, s)
+    me = a.new_empty(B * H, nc, C, C + w + m)
+    K.chunk_coefficients[(B * H, nc)](a, _arg(b), tab["a_idx"], _arg(tab["b_idx"]), _arg(tab["src_pos"]),
+                                      inverses, me, T, H, nc, wa, b.shape[-1], s, m, me.shape[-1], C=C,
+                                      WIN=C + w, W=window(layout), MP=max(16, 1 << max(m - 1, 0).bit_length()))
+    return me
+
+
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
     B, T, H, dk = q.shape
     dv = v.shape[-1]
-    N, C, w, m, nc, P = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary
-    qs, ks, vs, me = chunk_inputs(q, k, v, a, b, layout)
-    me = me.contiguous()
+    N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
+    q, k, v, a, b = (x.contiguous() for x in (q, k, v, a, b))
     tab = _tables(layout, q.device)
-    size = GPU if not _interpreting() else INTERPRETER
+    me = _coefficients(a, b, layout, tab)
     _settings()                                          # patches the interpreter when it runs
-    blk = {key: max(16, min(x, 1 << (d - 1).bit_length())) for (key, x), d in
-           zip(size.items(), (dk, dv, dk, dv))}
-    shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting())
+    setting = INTERPRETER if _interpreting() else GPU
+    blk = {key: max(16, min(setting[key], 1 << (d - 1).bit_length()))
+           for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv))}
+    shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
+                  num_warps=setting["warps"])
     states = _output(me.new_empty(N, P, dk, dv)) if m else me.new_zeros(1)
     if m:
         n_vb = -(-dv // blk["walk_v"])
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
-            ks, vs, me, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, ks.shape[1], dk, dv,
-            me.shape[-1], n_vb, BK=blk["walk_k"], BV=blk["walk_v"], **shapes)
-    o = _output(me.new_empty(N, nc * C, dv))
+            k, v, me, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, me.shape[-1],
+            n_vb, BK=blk["walk_k"], BV=blk["walk_v"], **shapes)
+    o = _output(me.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
-        qs, ks, vs, me, states, _arg(tab["ext"]), tab["ext_count"], o, N, P, nc, m, qs.shape[1], ks.shape[1],
-        dk, dv, me.shape[-1], CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
-    return chunk_outputs(o, layout, B)
+        q, k, v, me, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s, me.shape[-1],
+        CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
+    return o
 
 
 class AlignedTriton(torch.autograd.Function):

@@ -1,15 +1,20 @@
-"""Triton kernels of the aligned matrix-state readout (``readout_aligned``'s steps 3 and 2 + 4, fused).
+"""Triton kernels of the aligned matrix-state readout (``readout_aligned``'s steps 1, 3 and 2 + 4).
 
-Inputs as ``readout_triton`` lays them out, per (batch x head) ``n``: ``q [N, nc C, d_k]`` (row ``t + s``),
-``k [N, nc C + w, d_k]``, ``v [N, nc C + w, d_v]`` (row ``t + s + w``: chunk c's window is rows
-``[c C, c C + C + w)``), ``me [N, nc, C, C + w + m]`` float32 (``[M | E]`` of every chunk), boundary states
-``[N, |P|, d_k, d_v]`` float32. Products take q, k, v's dtype (operands rounded to it), sums float32.
+Layout: q, k ``[B, T, H, d_k]``, v ``[B, T, H, d_v]``, a, b ``[B, T, H, w]`` and the output ``[B, T, H, d_v]``
+as the caller holds them (contiguous); program axis ``n = batch * H + head``. Chunk c holds the rows
+``t = c C - s + i`` (i < C) and reads the window ``t = c C - s - w + j`` (j < C + w = WIN); rows outside
+``[0, T)`` read as zeros. ``me [N, nc, C, WIN + m]`` (float32) holds ``[M | E]`` of every chunk, boundary
+states ``[N, |P|, d_k, d_v]`` float32. Products take q, k, v's dtype (operands rounded to it), sums float32.
 
+* ``chunk_coefficients``: ``[M | E] = T_k [A_R | B_R,X]`` from the chunk inverses ``T_k = (I - B_RR)^{-1}``
+  (``triton_kernels.chunk_inverse``), A's rows scattered into the window's columns and B's entries before
+  the chunk into the columns of its sources (``src_pos``), by one-hot sums.
 * ``boundary_walk``: one program per (n, d_k block, d_v block) walks the boundary positions p in order,
   ``H_p = sum_s M[p, s] k_s v_s^T + sum_j E[p, j] H_{X_j}``. What step p + 1 reads besides ``H_p`` (its
   window, its M row, its sources written at steps <= p - 1) is loaded while step p computes; ``H_p`` itself
   stays in registers, so each step waits only on its own products.
-* ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16), ``o = ((Q K^T) * M) V + sum_j (E_j * Q) H_{X_j}``.
+* ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16),
+  ``o = ((Q K^T) * M) V + sum_j (E_j * Q) H_{X_j}``.
 """
 import triton
 import triton.language as tl
@@ -25,8 +30,43 @@ def _dot(x, y, PREC: tl.constexpr, UPCAST: tl.constexpr):
 
 
 @triton.jit
-def _boundary_inputs(p, P, n, nc, m, ks, vs, me, states, b_chunk, b_row, b_src, Lk, dk, dv, WME,
-                     kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
+def _rows(ptr, t, ok, n, T, H, d, cols):
+    """``x[b, t, h, cols]`` of program ``n = b H + h`` for the rows t marked ok (zeros elsewhere)."""
+    off = ((n // H * T + t).to(tl.int64) * H + n % H) * d
+    return tl.load(ptr + off[:, None] + cols[None, :], mask=ok[:, None] & (cols < d)[None, :], other=0.0)
+
+
+@triton.jit
+def chunk_coefficients(a_ptr, b_ptr, a_idx, b_idx, src_pos, t_ptr, me, T, H, nc, WA, WB, shift, m, WME,
+                       C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, MP: tl.constexpr):
+    n, k = tl.program_id(0), tl.program_id(1)
+    rl = tl.arange(0, C)
+    first = k * C - shift
+    rows = first + rl
+    ok = (rows >= 0) & (rows < T)
+    pos = ((n // H * T + rows) * H + n % H).to(tl.int64)
+    win = tl.arange(0, W)
+    rhs_a = tl.zeros((C, W), tl.float32)
+    for j in range(WA):                       # A's entries at the window's columns
+        idx = tl.load(a_idx + rows * WA + j, mask=ok, other=-1)
+        coef = tl.load(a_ptr + pos * WA + j, mask=idx >= 0, other=0.0).to(tl.float32)
+        rhs_a += tl.where((idx - first + WIN - C)[:, None] == win[None, :], coef[:, None], 0.0)
+    slot = tl.arange(0, MP)
+    src = tl.load(src_pos + k * m + slot, mask=slot < m, other=-2)
+    rhs_x = tl.zeros((C, MP), tl.float32)
+    for j in range(WB):                       # B's entries before the chunk at their source's column
+        idx = tl.load(b_idx + rows * WB + j, mask=ok, other=-1)
+        coef = tl.load(b_ptr + pos * WB + j, mask=(idx >= 0) & (idx < first), other=0.0).to(tl.float32)
+        rhs_x += tl.where(idx[:, None] == src[None, :], coef[:, None], 0.0)
+    inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
+    out = me + ((n * nc + k) * C + rl).to(tl.int64)[:, None] * WME
+    tl.store(out + win[None, :], tl.dot(inv, rhs_a, input_precision="ieee"), mask=(win < WIN)[None, :])
+    tl.store(out + WIN + slot[None, :], tl.dot(inv, rhs_x, input_precision="ieee"), mask=(slot < m)[None, :])
+
+
+@triton.jit
+def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, T, H, dk, dv, shift,
+                     WME, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
                      BV: tl.constexpr):
     """What step p reads besides ``H_{p-1}``: ``(k window [W, BK], v window [W, BV], M row [W], sum of
     E[p, j] H_{X_j} over sources other than p - 1 [BK, BV], the coefficient of H_{p-1})``; zeros for p >= P."""
@@ -34,12 +74,12 @@ def _boundary_inputs(p, P, n, nc, m, ks, vs, me, states, b_chunk, b_row, b_src, 
     c = tl.load(b_chunk + p, mask=live, other=0)
     r = tl.load(b_row + p, mask=live, other=0)
     win = tl.arange(0, W)
-    wm = (win < WIN) & live
-    rows = (n * Lk + c * C + win).to(tl.int64)
-    kw = tl.load(ks + rows[:, None] * dk + kcol[None, :], mask=wm[:, None] & (kcol < dk)[None, :], other=0.0)
-    vw = tl.load(vs + rows[:, None] * dv + vcol[None, :], mask=wm[:, None] & (vcol < dv)[None, :], other=0.0)
+    t = c * C - shift - (WIN - C) + win
+    ok = (win < WIN) & (t >= 0) & (t < T) & live
+    kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol)
+    vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
     row = me + ((n * nc + c) * C + r).to(tl.int64) * WME
-    mrow = tl.load(row + win, mask=wm, other=0.0)
+    mrow = tl.load(row + win, mask=ok, other=0.0)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     gathered = tl.zeros((BK, BV), tl.float32)
     previous = 0.0
@@ -55,7 +95,7 @@ def _boundary_inputs(p, P, n, nc, m, ks, vs, me, states, b_chunk, b_row, b_src, 
 
 
 @triton.jit
-def boundary_walk(ks, vs, me, states, b_chunk, b_row, b_src, P, nc, m, Lk, dk, dv, WME, n_vb,
+def boundary_walk(k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, WME, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   PREC: tl.constexpr, UPCAST: tl.constexpr):
     n, blk = tl.program_id(0), tl.program_id(1)
@@ -63,13 +103,14 @@ def boundary_walk(ks, vs, me, states, b_chunk, b_row, b_src, P, nc, m, Lk, dk, d
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
-    kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, ks, vs, me, states, b_chunk, b_row,
-                                                        b_src, Lk, dk, dv, WME, kcol, vcol, C, WIN, W, BK, BV)
+    kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row,
+                                                        b_src, T, H, dk, dv, shift, WME, kcol, vcol, C, WIN, W,
+                                                        BK, BV)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
-        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, ks, vs, me, states, b_chunk, b_row, b_src,
-                                               Lk, dk, dv, WME, kcol, vcol, C, WIN, W, BK, BV)
+        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row,
+                                               b_src, T, H, dk, dv, shift, WME, kcol, vcol, C, WIN, W, BK, BV)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h, mask=smask)
@@ -78,38 +119,34 @@ def boundary_walk(ks, vs, me, states, b_chunk, b_row, b_src, P, nc, m, Lk, dk, d
 
 
 @triton.jit
-def chunk_output(qs, ks, vs, me, states, ext, ext_count, o_ptr, N, P, nc, m, Lq, Lk, dk, dv, WME,
-                 C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                 PREC: tl.constexpr, UPCAST: tl.constexpr):
+def chunk_output(q_ptr, k_ptr, v_ptr, me, states, ext, ext_count, o_ptr, P, nc, m, T, H, dk, dv, shift, WME,
+                 C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
+                 BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rl = tl.arange(0, CP)
-    rm = rl < C
+    t = c * C - shift + rl
+    ok = (rl < C) & (t >= 0) & (t < T)
     win = tl.arange(0, W)
+    tw = c * C - shift - (WIN - C) + win
+    wok = (win < WIN) & (tw >= 0) & (tw < T)
     vcol = vb * BV + tl.arange(0, BV)
-    vmask = vcol < dv
-    qrow = (n * Lq + c * C + rl).to(tl.int64)
-    krow = (n * Lk + c * C + win).to(tl.int64)
-    wm = win < WIN
     block = me + ((n * nc + c) * C + rl).to(tl.int64) * WME
     scores = tl.zeros((CP, W), tl.float32)
     for k0 in range(0, dk, BK):
         kc = k0 + tl.arange(0, BK)
-        km = kc < dk
-        q = tl.load(qs + qrow[:, None] * dk + kc[None, :], mask=rm[:, None] & km[None, :], other=0.0)
-        k = tl.load(ks + krow[:, None] * dk + kc[None, :], mask=wm[:, None] & km[None, :], other=0.0)
-        scores += _dot(q, tl.trans(k), PREC, UPCAST)
-    mix = tl.load(block[:, None] + win[None, :], mask=rm[:, None] & wm[None, :], other=0.0)
-    v = tl.load(vs + krow[:, None] * dv + vcol[None, :], mask=wm[:, None] & vmask[None, :], other=0.0)
+        scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc), tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc)),
+                       PREC, UPCAST)
+    mix = tl.load(block[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
+    v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol)
     o = _dot((scores * mix).to(v.dtype), v, PREC, UPCAST)
-    count = tl.load(ext_count + c)
-    for j in range(count):
+    for j in range(tl.load(ext_count + c)):
         src = tl.load(ext + c * m + j)
-        e = tl.load(block + WIN + j, mask=rm, other=0.0)
+        e = tl.load(block + WIN + j, mask=ok, other=0.0)
         for k0 in range(0, dk, BK):
             kc = k0 + tl.arange(0, BK)
-            km = kc < dk
-            q = tl.load(qs + qrow[:, None] * dk + kc[None, :], mask=rm[:, None] & km[None, :], other=0.0)
+            q = _rows(q_ptr, t, ok, n, T, H, dk, kc)
             st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :],
-                         mask=km[:, None] & vmask[None, :], other=0.0)
+                         mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
             o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st.to(q.dtype), PREC, UPCAST)
-    tl.store(o_ptr + ((n * nc + c) * C + rl).to(tl.int64)[:, None] * dv + vcol[None, :], o, mask=rm[:, None] & vmask[None, :])
+    off = ((n // H * T + t).to(tl.int64) * H + n % H) * dv
+    tl.store(o_ptr + off[:, None] + vcol[None, :], o, mask=ok[:, None] & (vcol < dv)[None, :])

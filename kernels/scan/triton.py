@@ -84,12 +84,13 @@ def _arg(x: Tensor) -> Tensor:
     return x if x.numel() else torch.zeros(1, dtype=x.dtype, device=x.device)
 
 
-def _chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int) -> Tensor:
-    """``T[batch * heads, nc, C, C]`` (float32): ``T_k = (I - B_kk)^{-1}`` for every chunk k."""
+def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
+    """``T[batch * heads, nc, C, C]`` (float32): ``T_k = (I - B_kk)^{-1}`` for every chunk k of rows
+    ``[k C - shift, (k + 1) C - shift)``, ``nc = ceil((n + shift) / C)``."""
     Bt, _, H, wb = b.shape
-    nc = -(-n // chunk)
+    nc = -(-(n + shift) // chunk)
     T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
-    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, C=chunk, BS=16, JB=_columns(wb))
+    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=16, JB=_columns(wb))
     return T
 
 
@@ -99,7 +100,7 @@ def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Te
           chunk: int) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
-    T = _chunk_inverses(b, b_idx, n, chunk)
+    T = chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
     BD = _block_d(D)
     K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,

@@ -110,13 +110,15 @@ def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
 
 
 @triton.jit
-def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, C: tl.constexpr, BS: tl.constexpr, JB: tl.constexpr):
+def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS: tl.constexpr,
+                  JB: tl.constexpr):
+    """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows)."""
     pid_bh, k = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
-    c0 = k * C
+    c0 = k * C - shift
     rl = tl.arange(0, C)
     rows = c0 + rl
-    rmask = rows < n
+    rmask = (rows >= 0) & (rows < n)
     pos = (bb * n + rows) * H + hh
     base = t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C)
     tl.store(base + rl[:, None] * C + rl[None, :], tl.zeros((C, C), tl.float32))
@@ -125,7 +127,7 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, C: tl.constexpr, BS: tl.con
         jj = j0 + tl.arange(0, JB)
         idx = tl.load(b_idx + rows[:, None] * WB + jj[None, :], mask=rmask[:, None] & (jj < WB)[None, :],
                       other=-1)
-        intra = idx >= c0
+        intra = (idx >= c0) & (idx >= 0)
         coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=intra, other=0.0).to(tl.float32)
         tl.store(base + rl[:, None] * C + (idx - c0), coef, mask=intra)
     tl.debug_barrier()

@@ -1,0 +1,126 @@
+"""The matrix-state readout ``glr_readout`` on one GPU: its Triton forward (``readout_triton``) against its
+torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sweep of the launch settings.
+
+    python benchmarks/gpu_readout.py [--specs ssm,fenwick,blocks] [--shape 2,16384,16,128] [--out PATH]
+
+1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
+   fastest (mean over the two) is used for the rest.
+2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
+   ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (the Triton backend's
+   backward recomputes the torch-op forward), and the forward's norm-relative difference from the float32
+   torch-op path; fla's ``chunk_simple_gla`` in the same run (forward; forward + backward where it runs).
+3. ``profile``: per spec, the Triton forward's CUDA kernels (``torch.profiler``), ms per call, by total.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_common import TIMING, bench, dtype_name, error, free, inputs, is_cuda, parser, saver  # noqa: E402
+from gpu_fla import fla_gla  # noqa: E402
+
+from glrtheory.kernels.scan import readout_triton  # noqa: E402
+from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noqa: E402
+
+SPECS = ("ssm", "fenwick", "blocks")
+#: Launch settings the tune tries (``readout_triton.GPU`` keys).
+SETTINGS = [dict(walk_k=wk, walk_v=wv, out_k=64, out_v=ov, warps=4)
+            for wk, wv, ov in itertools.product((32, 64), (32, 64), (64, 128))]
+SETTINGS += [dict(walk_k=64, walk_v=64, out_k=64, out_v=ov, warps=8) for ov in (64, 128)]
+
+
+def problem(spec, B, T, H, D, device):
+    tables, k, a, b = inputs(spec, B, T, H, D, dtype=torch.bfloat16, device=device)
+    q, v = torch.randn_like(k) * D ** -0.5, torch.randn_like(k)
+    return tables, [x.requires_grad_() for x in (q, k, v, a, b)]
+
+
+def forward_ms(spec, shape, device, backend="triton") -> float:
+    tables, xs = problem(spec, *shape, device)
+    with torch.no_grad():
+        return bench(lambda: glr_readout(*xs, tables, backend=backend), rep=100, device=device)
+
+
+def tune(shape, device, save, result) -> dict:
+    rows = result["tune"] = []
+    for setting in SETTINGS:
+        readout_triton.GPU.update(setting)
+        row = dict(setting)
+        try:
+            for spec in ("ssm", "fenwick"):
+                row[spec] = forward_ms(spec, shape, device)
+        except Exception as e:
+            row["error"] = error(e)
+        rows.append(row)
+        print(row, flush=True)
+        save(result)
+    done = [r for r in rows if "error" not in r]
+    best = min(done, key=lambda r: r["ssm"] + r["fenwick"])
+    readout_triton.GPU.update({k: best[k] for k in SETTINGS[0]})
+    return best
+
+
+def row(spec, backend, shape, device) -> dict:
+    B, T, H, D = shape
+    out = dict(op=f"glr_readout {spec}", backend=backend, B=B, T=T, H=H, D=D, dtype="bfloat16")
+    try:
+        tables, xs = problem(spec, *shape, device)
+        out["readout_algorithm"] = readout_algorithm(tables)[0]
+        with torch.no_grad():
+            got = glr_readout(*xs, tables, backend=backend).double()
+            ref = glr_readout(*(x.float() for x in xs), tables, backend="torch").double()
+            out["rel_err_vs_float32"] = float((got - ref).norm() / ref.norm())
+            out["ms"] = bench(lambda: glr_readout(*xs, tables, backend=backend), rep=100, device=device)
+        g = torch.randn_like(xs[2])
+        out["ms_fwd_bwd"] = bench(lambda: glr_readout(*xs, tables, backend=backend).backward(g), rep=100,
+                                  device=device)
+    except Exception as e:
+        out["error"] = error(e)
+    free(device)
+    return out
+
+
+def profile(spec, shape, device) -> list[dict]:
+    """The Triton forward's CUDA kernels over 5 calls: name, calls per forward, ms per forward (none on a CPU)."""
+    if not is_cuda(device):
+        return []
+    tables, xs = problem(spec, *shape, device)
+    with torch.no_grad():
+        glr_readout(*xs, tables, backend="triton")
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            for _ in range(5):
+                glr_readout(*xs, tables, backend="triton")
+            torch.cuda.synchronize()
+    events = [e for e in prof.key_averages() if e.device_time_total > 0]
+    events.sort(key=lambda e: -e.device_time_total)
+    return [dict(kernel=e.key[:90], calls=e.count / 5, ms=e.device_time_total / 5e3) for e in events[:12]]
+
+
+def main(argv=None) -> int:
+    ap = parser(__doc__, "readout", SPECS)
+    ap.add_argument("--shape", default="2,16384,16,128")
+    ap.add_argument("--skip-tune", action="store_true")
+    args = ap.parse_args(argv)
+    shape, device = tuple(map(int, args.shape.split(","))), args.device
+    save = saver(args.out, "gpu_readout.py")
+    result = dict(timing=TIMING, shape=dict(zip("BTHD", shape)), dtype=dtype_name(torch.bfloat16), rows=[])
+    if not args.skip_tune:
+        result["best_setting"] = tune(shape, device, save, result)
+    result["setting"] = dict(readout_triton.GPU)
+    result["rows"].append(fla_gla(*shape, device=device))
+    for spec in args.specs.split(","):
+        for backend in ("torch", "triton"):
+            result["rows"].append(row(spec, backend, shape, device))
+            print(result["rows"][-1], flush=True)
+            save(result)
+    result["profile"] = {spec: profile(spec, shape, device) for spec in args.specs.split(",")}
+    save(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
