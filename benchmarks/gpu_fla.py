@@ -53,14 +53,15 @@ def fla_gla(B, T, H, D, backward=True, device="cuda") -> dict:
 
 def readout_forward(spec, B, T, H, D, device="cuda", dtype=torch.bfloat16) -> dict:
     """``glr_readout`` forward (q, k, v ``[B, T, H, D]``, the pattern's random stable a, b) and the algorithm
-    it runs."""
-    row = dict(op=f"glr_readout {spec}", B=B, T=T, H=H, D=D, dtype=dtype_name(dtype))
+    it runs (``chunked_aligned`` by its Triton forward on CUDA, ``backend="triton"``)."""
+    backend = "triton" if is_cuda(device) else None
+    row = dict(op=f"glr_readout {spec}", B=B, T=T, H=H, D=D, dtype=dtype_name(dtype), backend=backend or "torch")
     try:
         tables, k, a, b = inputs(spec, B, T, H, D, dtype=dtype, device=device)
         row["readout_algorithm"], row["cost_class"] = readout_algorithm(tables)[:2]
         q, v = torch.randn_like(k) * D ** -0.5, torch.randn_like(k)
         with torch.no_grad():
-            row["ms"] = bench(lambda: glr_readout(q, k, v, a, b, tables), rep=100, device=device)
+            row["ms"] = bench(lambda: glr_readout(q, k, v, a, b, tables, backend=backend), rep=100, device=device)
     except Exception as e:
         row["error"] = error(e)
     return row

@@ -9,7 +9,9 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
    ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (the Triton backend's
    backward recomputes the torch-op forward), and the forward's norm-relative difference from the float32
    torch-op path; fla's ``chunk_simple_gla`` in the same run (forward; forward + backward where it runs).
-3. ``profile``: per spec, the Triton forward's CUDA kernels (``torch.profiler``), ms per call, by total.
+3. ``profile``: per spec, the Triton forward's CUDA kernels (``torch.profiler``), ms per call, by total;
+   ``profile_torch_fwd_bwd``: the same for the torch-op forward + backward of ssm (what training runs).
+4. ``--fla-shapes``: ``gpu_fla.fla_shapes`` (fla's forward and ours at fla's benchmark shapes).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_common import TIMING, bench, dtype_name, error, free, inputs, is_cuda, parser, saver  # noqa: E402
-from gpu_fla import fla_gla  # noqa: E402
+from gpu_fla import FLA_SHAPES, fla_gla, fla_shapes  # noqa: E402
 
 from glrtheory.kernels.scan import readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noqa: E402
@@ -84,17 +86,25 @@ def row(spec, backend, shape, device) -> dict:
     return out
 
 
-def profile(spec, shape, device) -> list[dict]:
-    """The Triton forward's CUDA kernels over 5 calls: name, calls per forward, ms per forward (none on a CPU)."""
+def profile(spec, shape, device, backend="triton", backward=False) -> list[dict]:
+    """CUDA kernels of 5 forwards (or forwards + backwards): name, calls per call, ms per call (none on a CPU)."""
     if not is_cuda(device):
         return []
     tables, xs = problem(spec, *shape, device)
-    with torch.no_grad():
-        glr_readout(*xs, tables, backend="triton")
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-            for _ in range(5):
-                glr_readout(*xs, tables, backend="triton")
-            torch.cuda.synchronize()
+    g = torch.randn_like(xs[2])
+
+    def call():
+        if backward:
+            glr_readout(*xs, tables, backend=backend).backward(g)
+        else:
+            with torch.no_grad():
+                glr_readout(*xs, tables, backend=backend)
+
+    call()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            call()
+        torch.cuda.synchronize()
     events = [e for e in prof.key_averages() if e.device_time_total > 0]
     events.sort(key=lambda e: -e.device_time_total)
     return [dict(kernel=e.key[:90], calls=e.count / 5, ms=e.device_time_total / 5e3) for e in events[:12]]
@@ -104,6 +114,7 @@ def main(argv=None) -> int:
     ap = parser(__doc__, "readout", SPECS)
     ap.add_argument("--shape", default="2,16384,16,128")
     ap.add_argument("--skip-tune", action="store_true")
+    ap.add_argument("--fla-shapes", action="store_true")
     args = ap.parse_args(argv)
     shape, device = tuple(map(int, args.shape.split(","))), args.device
     save = saver(args.out, "gpu_readout.py")
@@ -118,7 +129,11 @@ def main(argv=None) -> int:
             print(result["rows"][-1], flush=True)
             save(result)
     result["profile"] = {spec: profile(spec, shape, device) for spec in args.specs.split(",")}
+    result["profile_torch_fwd_bwd"] = profile("ssm", shape, device, backend="torch", backward=True)
     save(result)
+    if args.fla_shapes:
+        result["fla_shapes"] = fla_shapes(FLA_SHAPES if is_cuda(device) else [(1, 1100, 1, 16)], device=device)
+        save(result)
     return 0
 
 

@@ -1,11 +1,16 @@
 """The aligned readout's forward in Triton (``readout_triton_kernels``): ``glr_readout``'s ``chunked_aligned``
 algorithm with ``backend="triton"`` (the default on CUDA for float32, bfloat16 and float16 inputs).
 
-Step 1 (``[M | E]``, one batched triangular solve) stays in torch (``readout_aligned.chunk_inputs``); steps
-3 (boundary states and their recurrence) and 2 + 4 (chunk outputs from scores and from states) are two
-launches, so neither the ``L_p`` nor the gathered ``d_k x d_v`` states of a chunk go through HBM: the walk
-writes each boundary state once (float32) and every chunk reads its m sources. Precision as in
-``readout_aligned``: products in q's dtype with float32 sums, solve and states float32.
+Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are (``[B, T, H, d]``): the chunk
+inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the layout) and ``[M | E]``
+(step 1; chunks outside ``triton.CHUNKS`` solve it in torch, ``readout_aligned.solve_chunks``), the boundary
+walk (step 3: neither ``L_p`` nor a recurrence input goes through HBM; each boundary state is written once)
+and the chunk output (steps 2 + 4: each chunk reads its m sources).
+
+Precision: ``[M | E]`` float32 (float32 inverses and products); products in q's dtype with float32 sums; the
+walk carries ``H_{p-1}`` in float32 and stores the boundary states in q's dtype (a state read by a later
+step other than its successor is read rounded so); the output in q's dtype. Within 1e-5 of float64 for
+float32 inputs and 1e-2 for bfloat16, as the torch ops.
 
 The backward recomputes the forward in torch ops (``readout_aligned.chunked_aligned``) and differentiates
 it: training gets the fused forward's speed in the forward pass only.
@@ -20,7 +25,7 @@ from glrtheory.errors import GLRError
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
 from .readout_plan import ChunkLayout, boundary_tables
-from .triton import CHUNKS, MAX_ELEMENTS, _arg, _interpreting, _output, _precision, _settings, chunk_inverses
+from .triton import CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings, chunk_inverses
 
 Tensor = torch.Tensor
 
@@ -29,8 +34,9 @@ DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 #: Largest chunk-output score block ``C x window(layout)`` the kernels hold in registers (float32).
 MAX_SCORES = 2**14
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
-#: program (each capped at the head size rounded up to a power of two, at least 16), warps per program.
-GPU = dict(walk_k=32, walk_v=32, out_k=64, out_v=64, warps=4)
+#: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
+#: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
+GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4)
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4)
 
 
@@ -63,17 +69,23 @@ def refusal(q: Tensor, layout: ChunkLayout, d_v: int) -> str | None:
 
 
 def _tables(layout: ChunkLayout, device) -> dict:
-    """int32 device tables: A and B (padded), each boundary position's chunk and row, its sources' indices in
-    P ``[P, m]`` (-1 padded), each chunk's sources as indices in P (``ext [nc, m]``) and as positions
-    (``src_pos``, -2 padded), and their count."""
+    """int32 device tables: A (padded); ``x_col [T, wb]``, the slot in its chunk's X of each B entry before
+    the chunk (-1 elsewhere); each boundary position's chunk and row, its sources' indices in P ``[P, m]``
+    (-1 padded); each chunk's sources as indices in P (``ext [nc, m]``) and their count; the B table
+    (the chunk inverses'); ``gather``: whether some boundary state reads one other than its predecessor."""
     def build():
-        C = layout.chunk
+        C, tables = layout.chunk, layout.tables
         row = layout.boundary_row
-        live = np.arange(layout.m) < layout.ext_count[:, None]
-        arrays = dict(a_idx=layout.tables.a_idx, b_idx=layout.tables.b_idx, b_chunk=row // C, b_row=row % C,
-                      b_src=boundary_tables(layout).b_idx, ext=layout.ext, ext_count=layout.ext_count,
-                      src_pos=np.where(live, layout.boundary[layout.ext], -2))
-        return {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
+        x_col = np.full(tables.b_idx.size, -1, dtype=np.int64)
+        pos, slot = layout.entries()["bx"]
+        x_col[slot] = pos % max(layout.m, 1)
+        arrays = dict(a_idx=tables.a_idx, b_idx=tables.b_idx, x_col=x_col.reshape(tables.b_idx.shape),
+                      b_chunk=row // C, b_row=row % C, b_src=boundary_tables(layout).b_idx, ext=layout.ext,
+                      ext_count=layout.ext_count)
+        out = {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
+        src = arrays["b_src"]
+        out["gather"] = bool(((src >= 0) & (src != np.arange(len(src))[:, None] - 1)).any())
+        return out
 
     return layout.tables.memo(("readout_triton", layout.chunk, layout.offset, str(device)), build)
 
@@ -87,9 +99,9 @@ def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> Tenso
     B, T, H, wa = a.shape
     inverses = chunk_inverses(b, tab["b_idx"], T, C, s)
     me = a.new_empty(B * H, nc, C, C + w + m)
-    K.chunk_coefficients[(B * H, nc)](a, _arg(b), tab["a_idx"], _arg(tab["b_idx"]), _arg(tab["src_pos"]),
-                                      inverses, me, T, H, nc, wa, b.shape[-1], s, m, me.shape[-1], C=C,
-                                      WIN=C + w, W=window(layout), MP=max(16, 1 << max(m - 1, 0).bit_length()))
+    wb = b.shape[-1]
+    K.chunk_coefficients[(B * H, nc)](a, _arg(b), tab["a_idx"], _arg(tab["x_col"]), inverses, me, T, H, nc, wa, wb,
+                                      s, me.shape[-1], C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=64)
     return me
 
 
@@ -106,13 +118,13 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
            for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv))}
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                   num_warps=setting["warps"])
-    states = _output(me.new_empty(N, P, dk, dv)) if m else me.new_zeros(1)
+    states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
     if m:
         n_vb = -(-dv // blk["walk_v"])
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
             k, v, me, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, me.shape[-1],
-            n_vb, BK=blk["walk_k"], BV=blk["walk_v"], **shapes)
-    o = _output(me.new_empty(B, T, H, dv))
+            n_vb, BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], **shapes)
+    o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, me, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s, me.shape[-1],
         CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
@@ -140,7 +152,7 @@ class AlignedTriton(torch.autograd.Function):
 
 
 def chunked_aligned_triton(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
-    """``readout_aligned.chunked_aligned`` (same arguments and result) with steps 2-4 in Triton.
+    """``readout_aligned.chunked_aligned`` (same arguments; the result in q's dtype) in Triton.
 
     Raises
     ------

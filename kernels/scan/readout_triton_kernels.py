@@ -4,11 +4,13 @@ Layout: q, k ``[B, T, H, d_k]``, v ``[B, T, H, d_v]``, a, b ``[B, T, H, w]`` and
 as the caller holds them (contiguous); program axis ``n = batch * H + head``. Chunk c holds the rows
 ``t = c C - s + i`` (i < C) and reads the window ``t = c C - s - w + j`` (j < C + w = WIN); rows outside
 ``[0, T)`` read as zeros. ``me [N, nc, C, WIN + m]`` (float32) holds ``[M | E]`` of every chunk, boundary
-states ``[N, |P|, d_k, d_v]`` float32. Products take q, k, v's dtype (operands rounded to it), sums float32.
+states ``[N, |P|, d_k, d_v]`` and the output are in q's dtype. Products take q, k, v's dtype (operands
+rounded to it), sums float32.
 
 * ``chunk_coefficients``: ``[M | E] = T_k [A_R | B_R,X]`` from the chunk inverses ``T_k = (I - B_RR)^{-1}``
-  (``triton_kernels.chunk_inverse``), A's rows scattered into the window's columns and B's entries before
-  the chunk into the columns of its sources (``src_pos``), by one-hot sums.
+  (``triton_kernels.chunk_inverse``): A's rows and B's entries before the chunk are scattered into the
+  chunk's rows of ``me`` (A at the window's columns, B at ``WIN + x_col``, the slot of its source in the
+  chunk's X), then multiplied by ``T_k`` in place, BW columns at a time.
 * ``boundary_walk``: one program per (n, d_k block, d_v block) walks the boundary positions p in order,
   ``H_p = sum_s M[p, s] k_s v_s^T + sum_j E[p, j] H_{X_j}``. What step p + 1 reads besides ``H_p`` (its
   window, its M row, its sources written at steps <= p - 1) is loaded while step p computes; ``H_p`` itself
@@ -37,39 +39,48 @@ def _rows(ptr, t, ok, n, T, H, d, cols):
 
 
 @triton.jit
-def chunk_coefficients(a_ptr, b_ptr, a_idx, b_idx, src_pos, t_ptr, me, T, H, nc, WA, WB, shift, m, WME,
-                       C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, MP: tl.constexpr):
+def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, me, T, H, nc, WA, WB, shift, WME,
+                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
     n, k = tl.program_id(0), tl.program_id(1)
     rl = tl.arange(0, C)
     first = k * C - shift
     rows = first + rl
     ok = (rows >= 0) & (rows < T)
     pos = ((n // H * T + rows) * H + n % H).to(tl.int64)
-    win = tl.arange(0, W)
-    rhs_a = tl.zeros((C, W), tl.float32)
-    for j in range(WA):                       # A's entries at the window's columns
-        idx = tl.load(a_idx + rows * WA + j, mask=ok, other=-1)
-        coef = tl.load(a_ptr + pos * WA + j, mask=idx >= 0, other=0.0).to(tl.float32)
-        rhs_a += tl.where((idx - first + WIN - C)[:, None] == win[None, :], coef[:, None], 0.0)
-    slot = tl.arange(0, MP)
-    src = tl.load(src_pos + k * m + slot, mask=slot < m, other=-2)
-    rhs_x = tl.zeros((C, MP), tl.float32)
-    for j in range(WB):                       # B's entries before the chunk at their source's column
-        idx = tl.load(b_idx + rows * WB + j, mask=ok, other=-1)
-        coef = tl.load(b_ptr + pos * WB + j, mask=(idx >= 0) & (idx < first), other=0.0).to(tl.float32)
-        rhs_x += tl.where(idx[:, None] == src[None, :], coef[:, None], 0.0)
-    inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
     out = me + ((n * nc + k) * C + rl).to(tl.int64)[:, None] * WME
-    tl.store(out + win[None, :], tl.dot(inv, rhs_a, input_precision="ieee"), mask=(win < WIN)[None, :])
-    tl.store(out + WIN + slot[None, :], tl.dot(inv, rhs_x, input_precision="ieee"), mask=(slot < m)[None, :])
+    for c0 in range(0, WME, BW):               # zeros, then A's and B's entries scattered into their columns
+        col = c0 + tl.arange(0, BW)
+        tl.store(out + col[None, :], tl.zeros((C, BW), tl.float32), mask=(col < WME)[None, :])
+    tl.debug_barrier()
+    for j0 in range(0, WA, JB):                # A[t, a_idx[t, j]] at column a_idx - first + w of the window
+        jj = j0 + tl.arange(0, JB)
+        live = ok[:, None] & (jj < WA)[None, :]
+        idx = tl.load(a_idx + rows[:, None] * WA + jj[None, :], mask=live, other=-1)
+        coef = tl.load(a_ptr + (pos * WA)[:, None] + jj[None, :], mask=idx >= 0, other=0.0)
+        tl.store(out + idx - first + (WIN - C), coef.to(tl.float32), mask=idx >= 0)
+    for j0 in range(0, WB, JB):                # B's entries before the chunk at WIN + their source's slot
+        jj = j0 + tl.arange(0, JB)
+        live = ok[:, None] & (jj < WB)[None, :]
+        slot = tl.load(x_col + rows[:, None] * WB + jj[None, :], mask=live, other=-1)
+        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=slot >= 0, other=0.0)
+        tl.store(out + WIN + slot, coef.to(tl.float32), mask=slot >= 0)
+    tl.debug_barrier()
+    inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
+    for c0 in range(0, WME, BW):               # [M | E] = T_k [A_R | B_R,X], BW columns at a time
+        col = c0 + tl.arange(0, BW)
+        cm = (col < WME)[None, :]
+        res = tl.dot(inv, tl.load(out + col[None, :], mask=cm, other=0.0), input_precision="ieee")
+        tl.debug_barrier()
+        tl.store(out + col[None, :], res, mask=cm)
 
 
 @triton.jit
 def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, T, H, dk, dv, shift,
                      WME, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-                     BV: tl.constexpr):
+                     BV: tl.constexpr, GATHER: tl.constexpr):
     """What step p reads besides ``H_{p-1}``: ``(k window [W, BK], v window [W, BV], M row [W], sum of
-    E[p, j] H_{X_j} over sources other than p - 1 [BK, BV], the coefficient of H_{p-1})``; zeros for p >= P."""
+    E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER), the coefficient of
+    H_{p-1})``; zeros for p >= P."""
     live = p < P
     c = tl.load(b_chunk + p, mask=live, other=0)
     r = tl.load(b_row + p, mask=live, other=0)
@@ -87,17 +98,20 @@ def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row, b
         src = tl.load(b_src + p * m + j, mask=live, other=-1)
         coef = tl.load(row + WIN + j, mask=live & (src >= 0), other=0.0)
         previous += tl.where(src == p - 1, coef, 0.0)
-        far = (src >= 0) & (src != p - 1)
-        st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
-                     mask=smask & far, other=0.0)
-        gathered += coef * st
+        if GATHER:
+            far = (src >= 0) & (src != p - 1)
+            st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
+                         mask=smask & far, other=0.0)
+            gathered += coef * st.to(tl.float32)
     return kw, vw, mrow, gathered, previous
 
 
 @triton.jit
 def boundary_walk(k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, WME, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                  PREC: tl.constexpr, UPCAST: tl.constexpr):
+                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr):
+    """GATHER: some step reads a source other than its predecessor (then each step's stores are made
+    visible before the next step's loads); without it no step reads ``states``."""
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
@@ -105,16 +119,18 @@ def boundary_walk(k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, P, nc, m, T, 
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row,
                                                         b_src, T, H, dk, dv, shift, WME, kcol, vcol, C, WIN, W,
-                                                        BK, BV)
+                                                        BK, BV, GATHER)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row,
-                                               b_src, T, H, dk, dv, shift, WME, kcol, vcol, C, WIN, W, BK, BV)
+                                               b_src, T, H, dk, dv, shift, WME, kcol, vcol, C, WIN, W, BK, BV,
+                                               GATHER)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
-        tl.store(out + p * dk * dv, h, mask=smask)
-        tl.debug_barrier()
+        tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
+        if GATHER:
+            tl.debug_barrier()
         kw, vw, mrow, gathered, previous = nk, nv, nm, ng, npv
 
 
@@ -149,4 +165,4 @@ def chunk_output(q_ptr, k_ptr, v_ptr, me, states, ext, ext_count, o_ptr, P, nc, 
                          mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
             o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st.to(q.dtype), PREC, UPCAST)
     off = ((n // H * T + t).to(tl.int64) * H + n % H) * dv
-    tl.store(o_ptr + off[:, None] + vcol[None, :], o, mask=ok[:, None] & (vcol < dv)[None, :])
+    tl.store(o_ptr + off[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty), mask=ok[:, None] & (vcol < dv)[None, :])
