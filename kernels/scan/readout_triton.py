@@ -90,19 +90,20 @@ def _tables(layout: ChunkLayout, device) -> dict:
     return layout.tables.memo(("readout_triton", layout.chunk, layout.offset, str(device)), build)
 
 
-def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
-    """Step 1, ``[M | E]`` ``[N, nc, C, C + w + m]`` float32: by ``chunk_inverse`` and ``chunk_coefficients``
-    for chunks the inverse takes (``triton.CHUNKS``), else ``readout_aligned.solve_chunks``."""
+def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> tuple[Tensor, Tensor]:
+    """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32: by ``chunk_inverse`` and
+    ``chunk_coefficients`` for chunks the inverse takes (``triton.CHUNKS``), else
+    ``readout_aligned.solve_chunks``."""
     C, w, m, nc, s = layout.chunk, layout.span, layout.m, layout.n_chunks, layout.shift
     if C not in CHUNKS:
-        return solve_chunks(a, b, layout).contiguous()
+        return tuple(x.contiguous() for x in solve_chunks(a, b, layout).split([C + w, m], -1))
     B, T, H, wa = a.shape
     inverses = chunk_inverses(b, tab["b_idx"], T, C, s)
-    me = a.new_empty(B * H, nc, C, C + w + m)
+    mix, ecoef = a.new_empty(B * H, nc, C, C + w), a.new_empty(B * H, nc, C, m)
     wb = b.shape[-1]
-    K.chunk_coefficients[(B * H, nc)](a, _arg(b), tab["a_idx"], _arg(tab["x_col"]), inverses, me, T, H, nc, wa, wb,
-                                      s, me.shape[-1], C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=64)
-    return me
+    K.chunk_coefficients[(B * H, nc)](a, _arg(b), tab["a_idx"], _arg(tab["x_col"]), inverses, mix, _arg(ecoef),
+                                      T, H, nc, wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=64)
+    return mix, ecoef
 
 
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
@@ -111,7 +112,8 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     q, k, v, a, b = (x.contiguous() for x in (q, k, v, a, b))
     tab = _tables(layout, q.device)
-    me = _coefficients(a, b, layout, tab)
+    mix, ecoef = _coefficients(a, b, layout, tab)
+    ecoef = _arg(ecoef)
     _settings()                                          # patches the interpreter when it runs
     setting = INTERPRETER if _interpreting() else GPU
     blk = {key: max(16, min(setting[key], 1 << (d - 1).bit_length()))
@@ -122,11 +124,10 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     if m:
         n_vb = -(-dv // blk["walk_v"])
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
-            k, v, me, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, me.shape[-1],
-            n_vb, BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], **shapes)
+            k, v, mix, ecoef, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb, BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], **shapes)
     o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
-        q, k, v, me, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s, me.shape[-1],
+        q, k, v, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,
         CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
     return o
 

@@ -3,14 +3,15 @@
 Layout: q, k ``[B, T, H, d_k]``, v ``[B, T, H, d_v]``, a, b ``[B, T, H, w]`` and the output ``[B, T, H, d_v]``
 as the caller holds them (contiguous); program axis ``n = batch * H + head``. Chunk c holds the rows
 ``t = c C - s + i`` (i < C) and reads the window ``t = c C - s - w + j`` (j < C + w = WIN); rows outside
-``[0, T)`` read as zeros. ``me [N, nc, C, WIN + m]`` (float32) holds ``[M | E]`` of every chunk, boundary
+``[0, T)`` read as zeros. ``mix [N, nc, C, WIN]`` and ``ecoef [N, nc, C, m]`` (float32) hold M and E of
+every chunk (apart, so M's rows stay aligned), boundary
 states ``[N, |P|, d_k, d_v]`` and the output are in q's dtype. Products take q, k, v's dtype (operands
 rounded to it), sums float32.
 
 * ``chunk_coefficients``: ``[M | E] = T_k [A_R | B_R,X]`` from the chunk inverses ``T_k = (I - B_RR)^{-1}``
   (``triton_kernels.chunk_inverse``): A's rows and B's entries before the chunk are scattered into the
-  chunk's rows of ``me`` (A at the window's columns, B at ``WIN + x_col``, the slot of its source in the
-  chunk's X), then multiplied by ``T_k`` in place, BW columns at a time.
+  chunk's rows of ``mix`` and ``ecoef`` (A at the window's columns, B at ``x_col``, the slot of its source
+  in the chunk's X), then multiplied by ``T_k`` in place, BW columns at a time.
 * ``boundary_walk``: one program per (n, d_k block, d_v block) walks the boundary positions p in order,
   ``H_p = sum_s M[p, s] k_s v_s^T + sum_j E[p, j] H_{X_j}``. What step p + 1 reads besides ``H_p`` (its
   window, its M row, its sources written at steps <= p - 1) is loaded while step p computes; ``H_p`` itself
@@ -39,7 +40,25 @@ def _rows(ptr, t, ok, n, T, H, d, cols):
 
 
 @triton.jit
-def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, me, T, H, nc, WA, WB, shift, WME,
+def _zero_rows(rows, width, C: tl.constexpr, BW: tl.constexpr):
+    for c0 in range(0, width, BW):
+        col = c0 + tl.arange(0, BW)
+        tl.store(rows + col[None, :], tl.zeros((C, BW), tl.float32), mask=(col < width)[None, :])
+
+
+@triton.jit
+def _times_inverse(inv, rows, width, BW: tl.constexpr):
+    """``X = inv @ X`` for the rows ``[C, width]`` at ``rows``, BW columns at a time, in place."""
+    for c0 in range(0, width, BW):
+        col = c0 + tl.arange(0, BW)
+        cm = (col < width)[None, :]
+        res = tl.dot(inv, tl.load(rows + col[None, :], mask=cm, other=0.0), input_precision="ieee")
+        tl.debug_barrier()
+        tl.store(rows + col[None, :], res, mask=cm)
+
+
+@triton.jit
+def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
                        C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
     n, k = tl.program_id(0), tl.program_id(1)
     rl = tl.arange(0, C)
@@ -47,36 +66,32 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, me, T, H, nc, WA, WB, 
     rows = first + rl
     ok = (rows >= 0) & (rows < T)
     pos = ((n // H * T + rows) * H + n % H).to(tl.int64)
-    out = me + ((n * nc + k) * C + rl).to(tl.int64)[:, None] * WME
-    for c0 in range(0, WME, BW):               # zeros, then A's and B's entries scattered into their columns
-        col = c0 + tl.arange(0, BW)
-        tl.store(out + col[None, :], tl.zeros((C, BW), tl.float32), mask=(col < WME)[None, :])
+    chunk_rows = ((n * nc + k) * C + rl).to(tl.int64)[:, None]
+    m_rows, e_rows = mix + chunk_rows * WIN, ecoef + chunk_rows * m
+    _zero_rows(m_rows, WIN, C, BW)             # zeros, then A's and B's entries scattered into their columns
+    _zero_rows(e_rows, m, C, BW)
     tl.debug_barrier()
     for j0 in range(0, WA, JB):                # A[t, a_idx[t, j]] at column a_idx - first + w of the window
         jj = j0 + tl.arange(0, JB)
         live = ok[:, None] & (jj < WA)[None, :]
         idx = tl.load(a_idx + rows[:, None] * WA + jj[None, :], mask=live, other=-1)
         coef = tl.load(a_ptr + (pos * WA)[:, None] + jj[None, :], mask=idx >= 0, other=0.0)
-        tl.store(out + idx - first + (WIN - C), coef.to(tl.float32), mask=idx >= 0)
-    for j0 in range(0, WB, JB):                # B's entries before the chunk at WIN + their source's slot
+        tl.store(m_rows + idx - first + (WIN - C), coef.to(tl.float32), mask=idx >= 0)
+    for j0 in range(0, WB, JB):                # B's entries before the chunk at their source's slot in X
         jj = j0 + tl.arange(0, JB)
         live = ok[:, None] & (jj < WB)[None, :]
         slot = tl.load(x_col + rows[:, None] * WB + jj[None, :], mask=live, other=-1)
         coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=slot >= 0, other=0.0)
-        tl.store(out + WIN + slot, coef.to(tl.float32), mask=slot >= 0)
+        tl.store(e_rows + slot, coef.to(tl.float32), mask=slot >= 0)
     tl.debug_barrier()
     inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
-    for c0 in range(0, WME, BW):               # [M | E] = T_k [A_R | B_R,X], BW columns at a time
-        col = c0 + tl.arange(0, BW)
-        cm = (col < WME)[None, :]
-        res = tl.dot(inv, tl.load(out + col[None, :], mask=cm, other=0.0), input_precision="ieee")
-        tl.debug_barrier()
-        tl.store(out + col[None, :], res, mask=cm)
+    _times_inverse(inv, m_rows, WIN, BW)       # [M | E] = T_k [A_R | B_R,X]
+    _times_inverse(inv, e_rows, m, BW)
 
 
 @triton.jit
-def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, T, H, dk, dv, shift,
-                     WME, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
+def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, T, H, dk, dv,
+                     shift, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
                      BV: tl.constexpr, GATHER: tl.constexpr):
     """What step p reads besides ``H_{p-1}``: ``(k window [W, BK], v window [W, BV], M row [W], sum of
     E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER), the coefficient of
@@ -89,14 +104,14 @@ def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row, b
     ok = (win < WIN) & (t >= 0) & (t < T) & live
     kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
-    row = me + ((n * nc + c) * C + r).to(tl.int64) * WME
-    mrow = tl.load(row + win, mask=ok, other=0.0)
+    row = ((n * nc + c) * C + r).to(tl.int64)
+    mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     gathered = tl.zeros((BK, BV), tl.float32)
     previous = 0.0
     for j in range(m):
         src = tl.load(b_src + p * m + j, mask=live, other=-1)
-        coef = tl.load(row + WIN + j, mask=live & (src >= 0), other=0.0)
+        coef = tl.load(ecoef + row * m + j, mask=live & (src >= 0), other=0.0)
         previous += tl.where(src == p - 1, coef, 0.0)
         if GATHER:
             far = (src >= 0) & (src != p - 1)
@@ -107,7 +122,7 @@ def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row, b
 
 
 @triton.jit
-def boundary_walk(k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, WME, n_vb,
+def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
@@ -117,14 +132,14 @@ def boundary_walk(k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, P, nc, m, T, 
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
-    kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row,
-                                                        b_src, T, H, dk, dv, shift, WME, kcol, vcol, C, WIN, W,
+    kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
+                                                        b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W,
                                                         BK, BV, GATHER)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
-        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, me, states, b_chunk, b_row,
-                                               b_src, T, H, dk, dv, shift, WME, kcol, vcol, C, WIN, W, BK, BV,
+        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
+                                               b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV,
                                                GATHER)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
@@ -135,7 +150,7 @@ def boundary_walk(k_ptr, v_ptr, me, states, b_chunk, b_row, b_src, P, nc, m, T, 
 
 
 @triton.jit
-def chunk_output(q_ptr, k_ptr, v_ptr, me, states, ext, ext_count, o_ptr, P, nc, m, T, H, dk, dv, shift, WME,
+def chunk_output(q_ptr, k_ptr, v_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T, H, dk, dv, shift,
                  C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
                  BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
@@ -146,18 +161,18 @@ def chunk_output(q_ptr, k_ptr, v_ptr, me, states, ext, ext_count, o_ptr, P, nc, 
     tw = c * C - shift - (WIN - C) + win
     wok = (win < WIN) & (tw >= 0) & (tw < T)
     vcol = vb * BV + tl.arange(0, BV)
-    block = me + ((n * nc + c) * C + rl).to(tl.int64) * WME
+    block = ((n * nc + c) * C + rl).to(tl.int64)
     scores = tl.zeros((CP, W), tl.float32)
     for k0 in range(0, dk, BK):
         kc = k0 + tl.arange(0, BK)
         scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc), tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc)),
                        PREC, UPCAST)
-    mix = tl.load(block[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
+    weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
     v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol)
-    o = _dot((scores * mix).to(v.dtype), v, PREC, UPCAST)
+    o = _dot((scores * weights).to(v.dtype), v, PREC, UPCAST)
     for j in range(tl.load(ext_count + c)):
         src = tl.load(ext + c * m + j)
-        e = tl.load(block + WIN + j, mask=ok, other=0.0)
+        e = tl.load(ecoef + block * m + j, mask=ok, other=0.0)
         for k0 in range(0, dk, BK):
             kc = k0 + tl.arange(0, BK)
             q = _rows(q_ptr, t, ok, n, T, H, dk, kc)
