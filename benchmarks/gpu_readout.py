@@ -115,6 +115,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", default="2,16384,16,128")
     ap.add_argument("--skip-tune", action="store_true")
     ap.add_argument("--fla-shapes", action="store_true")
+    ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
     args = ap.parse_args(argv)
     shape, device = tuple(map(int, args.shape.split(","))), args.device
     save = saver(args.out, "gpu_readout.py")
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
     result["setting"] = dict(readout_triton.GPU)
     result["rows"].append(fla_gla(*shape, device=device))
     for spec in args.specs.split(","):
-        for backend in ("torch", "triton"):
+        for backend in args.backends.split(","):
             result["rows"].append(row(spec, backend, shape, device))
             print(result["rows"][-1], flush=True)
             save(result)

@@ -1,5 +1,6 @@
 # One device call for the Triton matrix-state readout (issue 12), everything into $OUT:
-#   OUT=/some/folder bash benchmarks/gpu_readout_call.sh     (TUNE=1 also sweeps the launch settings)
+#   OUT=/some/folder bash benchmarks/gpu_readout_call.sh
+# TUNE=1 also sweeps the launch settings; BACKENDS=triton times only the Triton rows; PYTEST_K picks tests.
 # gpu_readout.py (torch vs Triton forward and forward + backward at B2 T16384 H16 D128 bf16, fla's
 # chunk_simple_gla, per-kernel profiles, fla's shapes), then the readout's CUDA tests and the scan's
 # full-size CUDA tests for ssm and fenwick (the scan shares chunk_inverse). Wheels in .whl/ (fla-core) are
@@ -10,8 +11,9 @@ python -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .w
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi -L
 timeout 330 python benchmarks/gpu_readout.py $([ "${TUNE:-0}" = 1 ] || echo --skip-tune) --fla-shapes \
+  --backends "${BACKENDS:-torch,triton}" \
   --out $OUT/readout.json > $OUT/readout.log 2>&1; echo "readout rc $?"
 timeout 200 python -m pytest -p no:cacheprovider -q -m "gpu or not gpu" tests/test_readout_triton.py \
-  tests/test_kernels_triton.py -k "test_readout_triton or (full_size and (ssm or fenwick))" > $OUT/pytest.txt 2>&1
+  tests/test_kernels_triton.py -k "${PYTEST_K:-test_readout_triton or (full_size and (ssm or fenwick))}" > $OUT/pytest.txt 2>&1
 echo "pytest rc $?"
 tail -5 $OUT/pytest.txt; tail -30 $OUT/readout.log

@@ -222,7 +222,7 @@ kernels = [
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4,
      dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
-    (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=64)),
+    (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
     (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True)),
     (RK.chunk_output, [bf16, bf16, bf16, f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 8,

@@ -102,7 +102,7 @@ def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> tuple
     mix, ecoef = a.new_empty(B * H, nc, C, C + w), a.new_empty(B * H, nc, C, m)
     wb = b.shape[-1]
     K.chunk_coefficients[(B * H, nc)](a, _arg(b), tab["a_idx"], _arg(tab["x_col"]), inverses, mix, _arg(ecoef),
-                                      T, H, nc, wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=64)
+                                      T, H, nc, wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32)
     return mix, ecoef
 
 

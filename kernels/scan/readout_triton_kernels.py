@@ -52,7 +52,7 @@ def _times_inverse(inv, rows, width, BW: tl.constexpr):
     for c0 in range(0, width, BW):
         col = c0 + tl.arange(0, BW)
         cm = (col < width)[None, :]
-        res = tl.dot(inv, tl.load(rows + col[None, :], mask=cm, other=0.0), input_precision="ieee")
+        res = tl.dot(inv, tl.load(rows + col[None, :], mask=cm, other=0.0), input_precision="tf32x3")
         tl.debug_barrier()
         tl.store(rows + col[None, :], res, mask=cm)
 
