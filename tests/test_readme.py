@@ -79,6 +79,27 @@ def test_quoted_gpu_session_numbers_come_from_the_results():
     assert f"latency ratio {fenwick['ratio']:.2f} (target <= 1.3" in README
 
 
+def test_quoted_readout_numbers_come_from_the_results():
+    """The Triton readout's forward, the torch ops' forward + backward and the range over fla's shapes."""
+    import json
+
+    def rows(call):
+        return json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / call / "readout.json").read_text())
+
+    final, torch_ops = rows("call11"), rows("call10")
+    fwd = {r["op"]: r["ms"] for r in final["rows"] if r.get("backend") == "triton"}
+    assert (f"forward ssm {fwd['glr_readout ssm']:.2f} ms, fenwick {fwd['glr_readout fenwick']:.2f} ms, blocks "
+            f"{fwd['glr_readout blocks']:.2f} ms") in README
+    ref = {r["op"]: r for r in torch_ops["rows"] if r.get("backend") == "torch"}
+    assert ", ".join(f"{ref[f'glr_readout {s}']['ms']:.2f}" for s in ("ssm", "fenwick", "blocks")) in README
+    assert (f"ssm {ref['glr_readout ssm']['ms_fwd_bwd']:.2f} ms, fenwick {ref['glr_readout fenwick']['ms_fwd_bwd']:.2f}"
+            f" ms, blocks {ref['glr_readout blocks']['ms_fwd_bwd']:.2f} ms") in README
+    for spec in ("ssm", "fenwick"):
+        ratios = [r["over_fla"] for r in final["fla_shapes"] if r["op"] == f"glr_readout {spec}"]
+        assert len(ratios) == 6
+        assert f"{spec} {min(ratios):.2f}x to {max(ratios):.2f}x" in README, spec
+
+
 def test_three_seed_lab_table_comes_from_the_cells():
     """Every accuracy of the README's three-seed table is the committed cell's, seed by seed."""
     import json
