@@ -92,13 +92,19 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, 
 @triton.jit
 def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, T, H, dk, dv,
                      shift, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-                     BV: tl.constexpr, GATHER: tl.constexpr):
+                     BV: tl.constexpr, GATHER: tl.constexpr, UPCAST: tl.constexpr):
     """What step p reads besides ``H_{p-1}``: ``(k window [W, BK], v window [W, BV], M row [W], sum of
     E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER), the coefficient of
     H_{p-1})``; zeros for p >= P."""
-    live = p < P
-    c = tl.load(b_chunk + p, mask=live, other=0)
-    r = tl.load(b_row + p, mask=live, other=0)
+    if UPCAST:      # the interpreter (Triton 3.9) refuses a scalar mask on a scalar pointer: one-element blocks
+        step = tl.zeros((1,), tl.int32) + p
+        previous = tl.zeros((1,), tl.float32)
+    else:
+        step = p
+        previous = 0.0
+    live = step < P
+    c = tl.load(b_chunk + step, mask=live, other=0)
+    r = tl.load(b_row + step, mask=live, other=0)
     win = tl.arange(0, W)
     t = c * C - shift - (WIN - C) + win
     ok = (win < WIN) & (t >= 0) & (t < T) & live
@@ -108,9 +114,8 @@ def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, 
     mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     gathered = tl.zeros((BK, BV), tl.float32)
-    previous = 0.0
     for j in range(m):
-        src = tl.load(b_src + p * m + j, mask=live, other=-1)
+        src = tl.load(b_src + step * m + j, mask=live, other=-1)
         coef = tl.load(ecoef + row * m + j, mask=live & (src >= 0), other=0.0)
         previous += tl.where(src == p - 1, coef, 0.0)
         if GATHER:
@@ -134,13 +139,13 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
                                                         b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W,
-                                                        BK, BV, GATHER)
+                                                        BK, BV, GATHER, UPCAST)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
                                                b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV,
-                                               GATHER)
+                                               GATHER, UPCAST)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
