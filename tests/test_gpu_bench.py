@@ -17,6 +17,7 @@ import gpu_bench  # noqa: E402
 import gpu_decode  # noqa: E402
 import gpu_fla  # noqa: E402
 import gpu_layer  # noqa: E402
+import gpu_readout  # noqa: E402
 import gpu_session  # noqa: E402
 
 from glrtheory import Pattern  # noqa: E402
@@ -135,6 +136,22 @@ def test_scan_script_on_the_cpu(tmp_path, monkeypatch):
     assert {"platform", "date"} <= set(result["machine"]) and result["rows"][1]["ms_fwd_bwd"] > 0
 
 
+def test_readout_script_on_the_cpu(tmp_path):
+    """``gpu_readout.py`` at T = 1100 (ssm gets ``chunked_aligned``), its Triton rows under the interpreter:
+    both backends' rows with their error against float32, fla's row saying why it is missing."""
+    out = tmp_path / "readout.json"
+    assert gpu_readout.main(["--device", "cpu", "--shape", "1,1100,1,16", "--skip-tune", "--specs", "ssm",
+                             "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    fla, *rows = result["rows"]
+    assert "skipped" in fla or "error" in fla or "backward_error" in fla
+    assert [(r["op"], r["backend"]) for r in rows] == [("glr_readout ssm", "torch"), ("glr_readout ssm", "triton")]
+    for r in rows:
+        assert r["readout_algorithm"] == "chunked_aligned" and r["ms"] > 0 and r["ms_fwd_bwd"] > 0
+        assert 1e-4 < r["rel_err_vs_float32"] < 1e-2           # bf16 products: not float32 in disguise
+    assert result["setting"] == gpu_readout.readout_triton.GPU and result["profile"] == {"ssm": []}
+
+
 def test_session_merge(tmp_path):
     (tmp_path / "part_layer.json").write_text(json.dumps(dict(machine={"gpu": "X"}, rows=[1])))
     (tmp_path / "pytest.txt").write_text("t.py::a PASSED\nFAILED t.py::b - boom\n"
@@ -151,4 +168,5 @@ def test_session_merge(tmp_path):
 
 
 def test_session_script_parses():
-    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_session.sh")]).returncode == 0
+    for script in ("gpu_session.sh", "gpu_readout_call.sh"):
+        assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / script)]).returncode == 0, script
