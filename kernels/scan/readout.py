@@ -31,6 +31,9 @@ so the readout is attention weighted by M (causal: M is lower triangular):
   ``T x C``; the backward (here and in ``direct``) recomputes each block instead of keeping them, so
   training memory stays the same.
 
+``chunked_aligned`` runs in torch ops (``readout_aligned``) or, on CUDA, by Triton kernels (``readout_triton``:
+the default there when no gradient is wanted; ``backend=`` forces either, ``aligned_backend`` decides).
+
 Layout ``[batch, T, heads, dim]``: ``q, k [B, T, H, d_k]``, ``v [B, T, H, d_v]``, ``a [B, T, H, wa]``,
 ``b [B, T, H, wb]`` (aligned with the tables' slots, as in ``glr_scan``); ``o [B, T, H, d_v]``.
 The reference is the materializing path: ``u = k v^T`` flattened through ``glr_scan``, then ``q^T H``.
