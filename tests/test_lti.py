@@ -492,16 +492,34 @@ def test_bad_coefficients():
         LTISystem.from_lags([1], b=0.5).impulse_response(0)
 
 
-def test_sparse_dominant_poles_match_dense():
+def test_sparse_dominant_poles_match_dense(monkeypatch):
     s = LTISystem.from_lags([1, 3, 40], b={1: 0.3, 3: -0.2, 40: 0.4})
     dense = np.linalg.eigvals(R.companion(s).toarray())
     top = dense[np.argsort(-np.abs(dense))][:3]
+    monkeypatch.setattr(P, "SPARSE_FROM_ORDER", 17)
     sparse = P.dominant_poles(s, k=3)                    # ARPACK on the sparse companion (K = 40 > 16)
     assert np.abs(sparse[:, None] - dense[None, :]).min(axis=1).max() < 1e-8   # true eigenvalues
     assert abs(abs(sparse[0]) - abs(top[0])) < 1e-8                             # the dominant one
     assert abs(S.spectral_radius(s) - np.abs(top[0])) < 1e-10
     with pytest.raises(GLRError, match="limited to order"):
         P.dominant_poles(LTISystem.from_pattern("power2", n=2**17 + 1, b=0.01))
+
+
+@pytest.mark.parametrize("c", [1e-250, 1e-30, 0.3, 1e30, 1e250])
+def test_dominant_poles_of_equal_modulus_and_extreme_scale(c):
+    """``{1: c, 30: c}``: its 30 poles (z^30 = c z^29 + c) all have modulus close to ``c^(1/30)`` (for small c)
+    or one pole near c (large c); the closed form: the largest root of the polynomial, by numpy in the
+    scaled variable. Order 30 takes the dense route (ARPACK gave 0.19 for c = 1e-30, where the truth is 0.1)."""
+    s = LTISystem.from_lags([1, 30], b={1: c, 30: c})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", P.IllConditionedWarning)
+        top = P.dominant_poles(s, k=1)[0]
+    # z = r x with r = c^(1/30) (small c) or c (large c): a polynomial in x with moderate coefficients
+    r = c ** (1 / 30) if c < 1 else c
+    coeffs = np.zeros(31)
+    coeffs[0], coeffs[1], coeffs[30] = 1.0, -c / r, -1.0 if c < 1 else -(c ** -29.0)      # c / r^30
+    truth = r * np.abs(np.roots(coeffs)).max()
+    assert abs(abs(top) - truth) <= 1e-8 * truth, (abs(top), truth)
 
 
 def test_float_realization_transfer_function_is_numeric_and_fast():
