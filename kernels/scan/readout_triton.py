@@ -1,4 +1,4 @@
-"""The aligned readout's forward in Triton (``readout_triton_kernels``): ``glr_readout``'s ``chunked_aligned``
+"""The aligned readout in Triton (``readout_triton_kernels``): ``glr_readout``'s ``chunked_aligned``
 algorithm with ``backend="triton"`` (the default on CUDA for float32, bfloat16 and float16 inputs).
 
 Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are (``[B, T, H, d]``): the chunk
@@ -12,8 +12,9 @@ walk carries ``H_{p-1}`` in float32 and stores the boundary states in q's dtype 
 step other than its successor is read rounded so); the output in q's dtype. Within 1e-5 of float64 for
 float32 inputs and 1e-2 for bfloat16, as the torch ops.
 
-The backward recomputes the forward in torch ops (``readout_aligned.chunked_aligned``) and differentiates
-it: training gets the fused forward's speed in the forward pass only.
+The backward (``_backward``) reads what the forward kept (M, E, the boundary states): three launches
+(``readout_triton_backward``: the chunk outputs' terms, the reverse walk of the state gradients, the boundary
+rows' terms), then step 1's in torch autograd of ``solve_chunks`` (``_step1_backward``).
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ import torch
 
 from glrtheory.errors import GLRError
 
+from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
-from .readout_aligned import chunked_aligned, solve_chunks
+from .readout_aligned import solve_chunks
 from .readout_plan import ChunkLayout, boundary_tables
 from .triton import CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings, chunk_inverses
 
@@ -106,7 +108,14 @@ def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> tuple
     return mix, ecoef
 
 
-def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
+def _blocks(dk: int, dv: int) -> dict:
+    setting = INTERPRETER if _interpreting() else GPU
+    return {key: max(16, min(setting[key], 1 << (d - 1).bit_length()))
+            for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv))}
+
+
+def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
+    """``(o, mix, ecoef, states)``: the output and what the backward reads."""
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
@@ -116,8 +125,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     ecoef = _arg(ecoef)
     _settings()                                          # patches the interpreter when it runs
     setting = INTERPRETER if _interpreting() else GPU
-    blk = {key: max(16, min(setting[key], 1 << (d - 1).bit_length()))
-           for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv))}
+    blk = _blocks(dk, dv)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                   num_warps=setting["warps"])
     states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
@@ -129,27 +137,72 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,
         CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
-    return o
+    return o, mix, ecoef, states
+
+
+def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout, need: tuple) -> tuple:
+    """``(da, db)`` from ``dM, dE``: through ``[M | E] = (I - B_RR)^{-1} [A_R | B_R,X]``, by torch autograd of
+    ``readout_aligned.solve_chunks`` (recomputed; None where not needed)."""
+    if not any(need):
+        return None, None
+    leaves = [x.detach().requires_grad_(want) for x, want in zip((a, b), need)]
+    with torch.enable_grad():
+        out = solve_chunks(*leaves, layout)
+        wanted = [x for x in leaves if x.requires_grad]
+        grads = iter(torch.autograd.grad(out, wanted, torch.cat([dmix, decoef[..., :layout.m]], -1)))
+    return tuple(next(grads) if want else None for want in need)
+
+
+def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> tuple:
+    """``(dq, dk, dv, da, db)``: steps 4, 3 and 2 backwards in the kernels (``readout_triton_backward``), then
+    step 1 (``_step1_backward``)."""
+    q, k, v, a, b, mix, ecoef, states = saved
+    B, T, H, dk = q.shape
+    dv = v.shape[-1]
+    N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
+    tab = _tables(layout, q.device)
+    _settings()                                          # patches the interpreter when it runs
+    setting, blk = INTERPRETER if _interpreting() else GPU, _blocks(dk, dv)
+    shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
+                  num_warps=setting["warps"])
+    DV = max(16, 1 << (dv - 1).bit_length())
+    grad = grad.to(q.dtype).contiguous()
+    dq = _output(q)
+    dk32, dv32 = (torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in (k, v))
+    dmix = torch.zeros_like(mix)
+    decoef = torch.zeros(N, nc, C, max(m, 1), dtype=torch.float32, device=q.device)
+    dstates = torch.zeros(N, P, dk, dv, dtype=torch.float32, device=q.device) if m else decoef
+    KB.chunk_output_backward[(nc, N)](
+        q, k, v, grad, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], dq, dk32, dv32, dmix, decoef,
+        dstates, P, nc, m, T, H, dk, dv, s, CP=rows(layout), BK=blk["out_k"], DV=DV, **shapes)
+    if m:
+        n_vb = -(-dv // blk["walk_v"])
+        KB.state_walk_backward[(N, -(-dk // blk["walk_k"]) * n_vb)](
+            ecoef, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, dk, dv, n_vb, C=C,
+            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], num_warps=setting["warps"])
+        KB.boundary_backward[(P, N)](
+            k, v, mix, states, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], dmix, decoef, dk32, dv32, P, nc,
+            m, T, H, dk, dv, s, BK=blk["out_k"], DV=DV, **shapes)
+    da, db = _step1_backward(dmix, decoef, a, b, layout, need[3:5])
+    return dq, dk32.to(k.dtype), dv32.to(v.dtype), da, db
 
 
 class AlignedTriton(torch.autograd.Function):
-    """Forward by the kernels; backward by differentiating the torch-op forward, recomputed."""
+    """Forward and backward by the kernels (step 1's backward by torch autograd, ``_step1_backward``)."""
 
     @staticmethod
     def forward(ctx, q, k, v, a, b, layout):
-        ctx.save_for_backward(q, k, v, a, b)
+        q, k, v, a, b = (x.contiguous() for x in (q, k, v, a, b))
+        o, mix, ecoef, states = _forward(q, k, v, a, b, layout)
+        ctx.save_for_backward(q, k, v, a, b, mix, ecoef, states)
         ctx.layout = layout
-        return _forward(q, k, v, a, b, layout)
+        return o
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        inputs = [x.detach().requires_grad_(need) for x, need in zip(ctx.saved_tensors, ctx.needs_input_grad)]
-        with torch.enable_grad():
-            out = chunked_aligned(*inputs, ctx.layout)
-            wanted = [x for x in inputs if x.requires_grad]
-            grads = iter(torch.autograd.grad(out, wanted, grad))
-        return tuple(next(grads) if x.requires_grad else None for x in inputs) + (None,)
+        grads = _backward(grad, ctx.saved_tensors, ctx.layout, ctx.needs_input_grad)
+        return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None,)
 
 
 def chunked_aligned_triton(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:

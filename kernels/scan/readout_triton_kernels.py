@@ -155,16 +155,21 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
 
 
 @triton.jit
+def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr):
+    """Chunk c's rows ``(i < CP, t, t in [0, T) and i < C)`` and its window's ``(j < W, t, t in [0, T) and j < WIN)``."""
+    rl = tl.arange(0, CP)
+    t = c * C - shift + rl
+    win = tl.arange(0, W)
+    tw = c * C - shift - (WIN - C) + win
+    return rl, t, (rl < C) & (t >= 0) & (t < T), win, tw, (win < WIN) & (tw >= 0) & (tw < T)
+
+
+@triton.jit
 def chunk_output(q_ptr, k_ptr, v_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T, H, dk, dv, shift,
                  C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
                  BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    rl = tl.arange(0, CP)
-    t = c * C - shift + rl
-    ok = (rl < C) & (t >= 0) & (t < T)
-    win = tl.arange(0, W)
-    tw = c * C - shift - (WIN - C) + win
-    wok = (win < WIN) & (tw >= 0) & (tw < T)
+    rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
     vcol = vb * BV + tl.arange(0, BV)
     block = ((n * nc + c) * C + rl).to(tl.int64)
     scores = tl.zeros((CP, W), tl.float32)

@@ -1,0 +1,146 @@
+"""Triton kernels of the aligned readout's backward (``readout_triton``), layouts as ``readout_triton_kernels``.
+
+Given dO, with ``S = Q K_w^T``, ``dP = dO V_w^T`` on each chunk's window and Z_p = dL/dH_p:
+
+* ``chunk_output_backward``, one program per (chunk, n), the output terms (as a flash-attention backward):
+  ``dM = dP * S``, ``dS = dP * M``, ``dq = dS K_w + sum_j E_j (dO H_j^T)``, ``dk_w += dS^T Q``,
+  ``dv_w += (S * M)^T dO``, ``dE[t, j] = q_t . (H_j dO_t)``, and each source's share of
+  ``G_p = sum_{ext[c, j] = p} (E_j Q)^T dO`` (float32 atomics into ``dstates``);
+* ``state_walk_backward``, one program per (n, d_k block, d_v block), in reverse over P:
+  ``Z_p = G_p + sum_{p' reads p} E[p', j] Z_p'`` (each step pushes its Z into its sources: the predecessor's
+  share in registers, others in ``dstates`` itself), leaving Z in ``dstates``;
+* ``boundary_backward``, one program per (boundary p, n), the boundary rows' terms:
+  ``dM[r, s] += k_s^T Z_p v_s``, ``dk_s += M[r, s] Z_p v_s``, ``dv_s += M[r, s] Z_p^T k_s``,
+  ``dE[r, j] += <Z_p, H_{X_j(p)}>``.
+
+dk and dv are float32 sums by atomics (windows overlap when w > 0); products take q's dtype, sums float32.
+"""
+import triton
+import triton.language as tl
+
+from .readout_triton_kernels import _chunk_rows, _dot, _rows
+
+
+@triton.jit
+def _add_rows(ptr, t, ok, n, T, H, d, cols, x):
+    """``x[b, t, h, cols] += x`` (float32 atomics) for the rows t marked ok."""
+    off = ((n // H * T + t).to(tl.int64) * H + n % H) * d
+    tl.atomic_add(ptr + off[:, None] + cols[None, :], x, mask=ok[:, None] & (cols < d)[None, :])
+
+
+@triton.jit
+def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, ext_count, dq_ptr, dk_ptr,
+                          dv_ptr, dmix, decoef, dstates, P, nc, m, T, H, dk, dv, shift, C: tl.constexpr,
+                          CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
+                          DV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
+    c, n = tl.program_id(0), tl.program_id(1)
+    rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
+    vcol = tl.arange(0, DV)
+    block = ((n * nc + c) * C + rl).to(tl.int64)
+    do = _rows(do_ptr, t, ok, n, T, H, dv, vcol)
+    vw = _rows(v_ptr, tw, wok, n, T, H, dv, vcol)
+    dp = _dot(do, tl.trans(vw), PREC, UPCAST)
+    scores = tl.zeros((CP, W), tl.float32)
+    for k0 in range(0, dk, BK):
+        kc = k0 + tl.arange(0, BK)
+        scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc), tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc)),
+                       PREC, UPCAST)
+    rows_ok = (rl < C)[:, None] & (win < WIN)[None, :]
+    weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=rows_ok, other=0.0)
+    tl.store(dmix + (block * WIN)[:, None] + win[None, :], dp * scores, mask=rows_ok)
+    _add_rows(dv_ptr, tw, wok, n, T, H, dv, vcol,
+              _dot(tl.trans((scores * weights).to(do.dtype)), do, PREC, UPCAST))
+    ds = (dp * weights).to(do.dtype)
+    count = tl.load(ext_count + c)
+    for k0 in range(0, dk, BK):
+        kc = k0 + tl.arange(0, BK)
+        q = _rows(q_ptr, t, ok, n, T, H, dk, kc)
+        _add_rows(dk_ptr, tw, wok, n, T, H, dk, kc, _dot(tl.trans(ds), q, PREC, UPCAST))
+        dq = _dot(ds, _rows(k_ptr, tw, wok, n, T, H, dk, kc), PREC, UPCAST)
+        for j in range(count):
+            src = tl.load(ext + c * m + j)
+            e = tl.load(ecoef + block * m + j, mask=rl < C, other=0.0)
+            at = ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :]
+            smask = (kc < dk)[:, None] & (vcol < dv)[None, :]
+            st = tl.load(states + at, mask=smask, other=0.0).to(do.dtype)
+            back = _dot(do, tl.trans(st), PREC, UPCAST)                 # dO H_j^T [CP, BK]
+            dq += e[:, None] * back
+            de = tl.load(decoef + block * m + j, mask=rl < C, other=0.0) + tl.sum(back * q.to(tl.float32), 1)
+            tl.debug_barrier()
+            tl.store(decoef + block * m + j, de, mask=rl < C)
+            tl.debug_barrier()
+            weighted = (q.to(tl.float32) * e[:, None]).to(do.dtype)
+            tl.atomic_add(dstates + at, _dot(tl.trans(weighted), do, PREC, UPCAST), mask=smask)
+        off = ((n // H * T + t).to(tl.int64) * H + n % H) * dk
+        tl.store(dq_ptr + off[:, None] + kc[None, :], dq.to(dq_ptr.dtype.element_ty),
+                 mask=ok[:, None] & (kc < dk)[None, :])
+
+
+@triton.jit
+def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv, n_vb, C: tl.constexpr,
+                        BK: tl.constexpr, BV: tl.constexpr, GATHER: tl.constexpr):
+    """GATHER: some boundary state reads a source other than its predecessor (pushed through memory)."""
+    n, blk = tl.program_id(0), tl.program_id(1)
+    kcol = (blk // n_vb) * BK + tl.arange(0, BK)
+    vcol = (blk % n_vb) * BV + tl.arange(0, BV)
+    smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
+    base = dstates + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
+    carry = tl.zeros((BK, BV), tl.float32)
+    for i in range(P):
+        p = P - 1 - i
+        z = tl.load(base + p * dk * dv, mask=smask, other=0.0) + carry
+        tl.store(base + p * dk * dv, z, mask=smask)
+        row = (n * nc + tl.load(b_chunk + p)) * C + tl.load(b_row + p)
+        previous = 0.0
+        for j in range(m):
+            src = tl.load(b_src + p * m + j)
+            coef = tl.load(ecoef + row * m + j, mask=src >= 0, other=0.0)
+            previous += tl.where(src == p - 1, coef, 0.0)
+            if GATHER:
+                far = smask & (src >= 0) & (src != p - 1)
+                old = tl.load(base + src * dk * dv, mask=far, other=0.0)
+                tl.store(base + src * dk * dv, old + coef * z, mask=far)
+        carry = previous * z
+        if GATHER:
+            tl.debug_barrier()
+
+
+@triton.jit
+def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src, dmix, decoef, dk_ptr, dv_ptr,
+                      P, nc, m, T, H, dk, dv, shift, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
+                      BK: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
+    p, n = tl.program_id(0), tl.program_id(1)
+    c, r = tl.load(b_chunk + p), tl.load(b_row + p)
+    row = ((n * nc + c) * C + r).to(tl.int64)
+    win = tl.arange(0, W)
+    t = c * C - shift - (WIN - C) + win
+    ok = (win < WIN) & (t >= 0) & (t < T)
+    vcol = tl.arange(0, DV)
+    mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
+    vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
+    dm = tl.zeros((W,), tl.float32)
+    dvw = tl.zeros((W, DV), tl.float32)
+    zbase = dstates + (n * P + p).to(tl.int64) * dk * dv
+    for k0 in range(0, dk, BK):
+        kc = k0 + tl.arange(0, BK)
+        smask = (kc < dk)[:, None] & (vcol < dv)[None, :]
+        z = tl.load(zbase + kc[:, None] * dv + vcol[None, :], mask=smask, other=0.0).to(vw.dtype)
+        kw = _rows(k_ptr, t, ok, n, T, H, dk, kc)
+        zv = _dot(vw, tl.trans(z), PREC, UPCAST)                         # (Z_p v_s)^T [W, BK]
+        dm += tl.sum(kw.to(tl.float32) * zv, 1)
+        _add_rows(dk_ptr, t, ok, n, T, H, dk, kc, mrow[:, None] * zv)
+        dvw += _dot((kw.to(tl.float32) * mrow[:, None]).to(vw.dtype), z, PREC, UPCAST)
+    _add_rows(dv_ptr, t, ok, n, T, H, dv, vcol, dvw)
+    at = dmix + row * WIN + win
+    tl.store(at, tl.load(at, mask=win < WIN, other=0.0) + dm, mask=win < WIN)
+    for j in range(m):
+        src = tl.load(b_src + p * m + j)
+        de = 0.0
+        for k0 in range(0, dk, BK):
+            kc = k0 + tl.arange(0, BK)
+            smask = (kc < dk)[:, None] & (vcol < dv)[None, :] & (src >= 0)
+            off = kc[:, None] * dv + vcol[None, :]
+            z = tl.load(zbase + off, mask=smask, other=0.0)
+            h = tl.load(states + (n * P + src).to(tl.int64) * dk * dv + off, mask=smask, other=0.0)
+            de += tl.sum(tl.sum(z * h.to(tl.float32), 1), 0)
+        tl.store(decoef + row * m + j, tl.load(decoef + row * m + j) + de)
