@@ -94,7 +94,7 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv,
         previous = 0.0
         for j in range(m):
             src = tl.load(b_src + p * m + j)
-            coef = tl.load(ecoef + row * m + j, mask=src >= 0, other=0.0)
+            coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)     # (no scalar masks: Triton 3.9)
             previous += tl.where(src == p - 1, coef, 0.0)
             if GATHER:
                 far = smask & (src >= 0) & (src != p - 1)
