@@ -38,8 +38,11 @@ MAX_SCORES = 2**14
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
-GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4)
-INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4)
+#: The backward's chunk and boundary programs take d_k slices of ``back_k`` and all of d_v, ``back_warps`` warps
+#: (ptxas -v for sm_90, C = 64, d_v = 128: 68 bytes spilled by the chunk program in bf16, 2.3 KB in float32;
+#: slices of 32 or 4 warps spilled 0.5-7 KB).
+GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=16, back_warps=8)
+INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4)
 
 
 def window(layout: ChunkLayout) -> int:
@@ -111,7 +114,7 @@ def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> tuple
 def _blocks(dk: int, dv: int) -> dict:
     setting = INTERPRETER if _interpreting() else GPU
     return {key: max(16, min(setting[key], 1 << (d - 1).bit_length()))
-            for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv))}
+            for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk))}
 
 
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
@@ -164,7 +167,7 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     _settings()                                          # patches the interpreter when it runs
     setting, blk = INTERPRETER if _interpreting() else GPU, _blocks(dk, dv)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
-                  num_warps=setting["warps"])
+                  num_warps=setting["back_warps"], BK=blk["back_k"])
     DV = max(16, 1 << (dv - 1).bit_length())
     grad = grad.to(q.dtype).contiguous()
     dq = _output(q)
@@ -174,7 +177,7 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     dstates = torch.zeros(N, P, dk, dv, dtype=torch.float32, device=q.device) if m else decoef
     KB.chunk_output_backward[(nc, N)](
         q, k, v, grad, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], dq, dk32, dv32, dmix, decoef,
-        dstates, P, nc, m, T, H, dk, dv, s, CP=rows(layout), BK=blk["out_k"], DV=DV, **shapes)
+        dstates, P, nc, m, T, H, dk, dv, s, CP=rows(layout), DV=DV, **shapes)
     if m:
         n_vb = -(-dv // blk["walk_v"])
         KB.state_walk_backward[(N, -(-dk // blk["walk_k"]) * n_vb)](
@@ -182,7 +185,7 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
             BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], num_warps=setting["warps"])
         KB.boundary_backward[(P, N)](
             k, v, mix, states, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], dmix, decoef, dk32, dv32, P, nc,
-            m, T, H, dk, dv, s, BK=blk["out_k"], DV=DV, **shapes)
+            m, T, H, dk, dv, s, DV=DV, **shapes)
     da, db = _step1_backward(dmix, decoef, a, b, layout, need[3:5])
     return dq, dk32.to(k.dtype), dv32.to(v.dtype), da, db
 
