@@ -12,9 +12,10 @@ walk carries ``H_{p-1}`` in float32 and stores the boundary states in q's dtype 
 step other than its successor is read rounded so); the output in q's dtype. Within 1e-5 of float64 for
 float32 inputs and 1e-2 for bfloat16, as the torch ops.
 
-The backward (``_backward``) reads what the forward kept (M, E, the boundary states): three launches
-(``readout_triton_backward``: the chunk outputs' terms, the reverse walk of the state gradients, the boundary
-rows' terms), then step 1's in torch autograd of ``solve_chunks`` (``_step1_backward``).
+The backward (``_backward``) reads what the forward kept (M, E, the boundary states, the chunk inverses):
+four launches (``readout_triton_backward``: the chunk outputs' terms, the reverse walk of the state gradients,
+the boundary rows' terms, step 1's through the inverses); chunks outside ``triton.CHUNKS`` take step 1's by
+torch autograd of ``solve_chunks`` (``_step1_backward``).
 """
 from __future__ import annotations
 
@@ -95,20 +96,20 @@ def _tables(layout: ChunkLayout, device) -> dict:
     return layout.tables.memo(("readout_triton", layout.chunk, layout.offset, str(device)), build)
 
 
-def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> tuple[Tensor, Tensor]:
-    """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32: by ``chunk_inverse`` and
-    ``chunk_coefficients`` for chunks the inverse takes (``triton.CHUNKS``), else
-    ``readout_aligned.solve_chunks``."""
+def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32 and the chunk inverses: by ``chunk_inverse``
+    and ``chunk_coefficients`` for chunks the inverse takes (``triton.CHUNKS``), else
+    ``readout_aligned.solve_chunks`` (inverses None)."""
     C, w, m, nc, s = layout.chunk, layout.span, layout.m, layout.n_chunks, layout.shift
     if C not in CHUNKS:
-        return tuple(x.contiguous() for x in solve_chunks(a, b, layout).split([C + w, m], -1))
+        return tuple(x.contiguous() for x in solve_chunks(a, b, layout).split([C + w, m], -1)) + (None,)
     B, T, H, wa = a.shape
     inverses = chunk_inverses(b, tab["b_idx"], T, C, s)
     mix, ecoef = a.new_empty(B * H, nc, C, C + w), a.new_empty(B * H, nc, C, m)
     wb = b.shape[-1]
     K.chunk_coefficients[(B * H, nc)](a, _arg(b), tab["a_idx"], _arg(tab["x_col"]), inverses, mix, _arg(ecoef),
                                       T, H, nc, wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32)
-    return mix, ecoef
+    return mix, ecoef, inverses
 
 
 def _blocks(dk: int, dv: int) -> dict:
@@ -118,13 +119,13 @@ def _blocks(dk: int, dv: int) -> dict:
 
 
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
-    """``(o, mix, ecoef, states)``: the output and what the backward reads."""
+    """``(o, mix, ecoef, states, inverses)``: the output and what the backward reads."""
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     q, k, v, a, b = (x.contiguous() for x in (q, k, v, a, b))
     tab = _tables(layout, q.device)
-    mix, ecoef = _coefficients(a, b, layout, tab)
+    mix, ecoef, inverses = _coefficients(a, b, layout, tab)
     ecoef = _arg(ecoef)
     _settings()                                          # patches the interpreter when it runs
     setting = INTERPRETER if _interpreting() else GPU
@@ -140,7 +141,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,
         CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
-    return o, mix, ecoef, states
+    return o, mix, ecoef, states, inverses
 
 
 def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout, need: tuple) -> tuple:
@@ -159,7 +160,7 @@ def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: 
 def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> tuple:
     """``(dq, dk, dv, da, db)``: steps 4, 3 and 2 backwards in the kernels (``readout_triton_backward``), then
     step 1 (``_step1_backward``)."""
-    q, k, v, a, b, mix, ecoef, states = saved
+    q, k, v, a, b, mix, ecoef, states, inverses = saved
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
@@ -186,18 +187,24 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
         KB.boundary_backward[(P, N)](
             k, v, mix, states, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], dmix, decoef, dk32, dv32, P, nc,
             m, T, H, dk, dv, s, DV=DV, **shapes)
-    da, db = _step1_backward(dmix, decoef, a, b, layout, need[3:5])
+    if inverses is None or not any(need[3:5]):
+        da, db = _step1_backward(dmix, decoef, a, b, layout, need[3:5])
+    else:
+        da, db = _output(a), _output(b)
+        KB.coefficient_grads[(N, nc)](da, db, tab["a_idx"], tab["b_idx"], _arg(tab["x_col"]), inverses, mix, ecoef,
+                                      dmix, decoef, torch.empty_like(inverses), T, H, nc, a.shape[-1], b.shape[-1], s,
+                                      m, C=C, WIN=C + w, JB=_columns(max(a.shape[-1], b.shape[-1])), BW=32)
     return dq, dk32.to(k.dtype), dv32.to(v.dtype), da, db
 
 
 class AlignedTriton(torch.autograd.Function):
-    """Forward and backward by the kernels (step 1's backward by torch autograd, ``_step1_backward``)."""
+    """Forward and backward by the kernels (module docstring)."""
 
     @staticmethod
     def forward(ctx, q, k, v, a, b, layout):
         q, k, v, a, b = (x.contiguous() for x in (q, k, v, a, b))
-        o, mix, ecoef, states = _forward(q, k, v, a, b, layout)
-        ctx.save_for_backward(q, k, v, a, b, mix, ecoef, states)
+        o, mix, ecoef, states, inverses = _forward(q, k, v, a, b, layout)
+        ctx.save_for_backward(q, k, v, a, b, mix, ecoef, states, inverses)
         ctx.layout = layout
         return o
 

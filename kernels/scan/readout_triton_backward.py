@@ -11,14 +11,16 @@ Given dO, with ``S = Q K_w^T``, ``dP = dO V_w^T`` on each chunk's window and Z_p
   share in registers, others in ``dstates`` itself), leaving Z in ``dstates``;
 * ``boundary_backward``, one program per (boundary p, n), the boundary rows' terms:
   ``dM[r, s] += k_s^T Z_p v_s``, ``dk_s += M[r, s] Z_p v_s``, ``dv_s += M[r, s] Z_p^T k_s``,
-  ``dE[r, j] += <Z_p, H_{X_j(p)}>``.
+  ``dE[r, j] += <Z_p, H_{X_j(p)}>``;
+* ``coefficient_grads``, one program per (n, chunk), step 1 backwards with the forward's chunk inverses:
+  ``dR = T_k^T [dM | dE]``, ``dB_RR = dR [M | E]^T``, da and db gathered from dR_M, dB_RR and dR_E.
 
 dk and dv are float32 sums by atomics (windows overlap when w > 0); products take q's dtype, sums float32.
 """
 import triton
 import triton.language as tl
 
-from .readout_triton_kernels import _chunk_rows, _dot, _rows
+from .readout_triton_kernels import _chunk_block, _chunk_rows, _dot, _rows
 
 
 @triton.jit
@@ -144,3 +146,50 @@ def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src,
             h = tl.load(states + (n * P + src).to(tl.int64) * dk * dv + off, mask=smask, other=0.0)
             de += tl.sum(tl.sum(z * h.to(tl.float32), 1), 0)
         tl.store(decoef + row * m + j, tl.load(decoef + row * m + j) + de)
+
+
+@triton.jit
+def _transpose_times(tt, grad_rows, x_rows, width, C: tl.constexpr, BW: tl.constexpr):
+    """``dR = T_k^T dX`` in place for the rows ``[C, width]`` at ``grad_rows``, BW columns at a time; returns
+    ``dR X^T`` ([C, C]) for the rows X at ``x_rows``."""
+    acc = tl.zeros((C, C), tl.float32)
+    for c0 in range(0, width, BW):
+        col = c0 + tl.arange(0, BW)
+        cm = (col < width)[None, :]
+        dr = tl.dot(tt, tl.load(grad_rows + col[None, :], mask=cm, other=0.0), input_precision="tf32x3")
+        acc += tl.dot(dr, tl.trans(tl.load(x_rows + col[None, :], mask=cm, other=0.0)), input_precision="tf32x3")
+        tl.debug_barrier()
+        tl.store(grad_rows + col[None, :], dr, mask=cm)
+    return acc
+
+
+@triton.jit
+def coefficient_grads(da_ptr, db_ptr, a_idx, b_idx, x_col, t_ptr, mix, ecoef, dmix, decoef, dbrr, T, H, nc, WA, WB,
+                      shift, m, C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
+    """Step 1 backwards, one program per (n, chunk): ``dR = T_k^T [dM | dE]``, ``dB_RR = dR [M | E]^T``; da and db
+    gathered where ``readout_triton_kernels.chunk_coefficients`` scattered a and b."""
+    n, k = tl.program_id(0), tl.program_id(1)
+    rl, first, rows, ok, pos, chunk_rows = _chunk_block(n, k, T, H, nc, shift, C)
+    tt = tl.trans(tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]))
+    dm_rows, de_rows = dmix + chunk_rows * WIN, decoef + chunk_rows * m
+    grad_b = _transpose_times(tt, dm_rows, mix + chunk_rows * WIN, WIN, C, BW)
+    grad_b += _transpose_times(tt, de_rows, ecoef + chunk_rows * m, m, C, BW)
+    scratch = dbrr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
+    tl.store(scratch, grad_b)
+    tl.debug_barrier()
+    for j0 in range(0, WA, JB):                # dA[t, j] = dR_M at the window's column a_idx - first + w
+        jj = j0 + tl.arange(0, JB)
+        live = ok[:, None] & (jj < WA)[None, :]
+        idx = tl.load(a_idx + rows[:, None] * WA + jj[None, :], mask=live, other=-1)
+        g = tl.load(dm_rows + idx - first + (WIN - C), mask=idx >= 0, other=0.0)
+        tl.store(da_ptr + (pos * WA)[:, None] + jj[None, :], g.to(da_ptr.dtype.element_ty), mask=live)
+    for j0 in range(0, WB, JB):                # dB: dR_E at its source's slot before the chunk, dB_RR inside
+        jj = j0 + tl.arange(0, JB)
+        live = ok[:, None] & (jj < WB)[None, :]
+        idx = tl.load(b_idx + rows[:, None] * WB + jj[None, :], mask=live, other=-1)
+        slot = tl.load(x_col + rows[:, None] * WB + jj[None, :], mask=live, other=-1)
+        g = tl.load(de_rows + slot, mask=slot >= 0, other=0.0)
+        inside = (idx >= first) & (slot < 0)
+        g += tl.load(dbrr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + idx - first, mask=inside,
+                     other=0.0)
+        tl.store(db_ptr + (pos * WB)[:, None] + jj[None, :], g.to(db_ptr.dtype.element_ty), mask=live)

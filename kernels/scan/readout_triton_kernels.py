@@ -58,15 +58,21 @@ def _times_inverse(inv, rows, width, BW: tl.constexpr):
 
 
 @triton.jit
-def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
-                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
-    n, k = tl.program_id(0), tl.program_id(1)
+def _chunk_block(n, k, T, H, nc, shift, C: tl.constexpr):
+    """Program (n, chunk k)'s rows of step 1: ``(i, first row, t, t in [0, T), flat offset of t in [B, T, H],
+    row offset in [N, nc, C])``."""
     rl = tl.arange(0, C)
     first = k * C - shift
     rows = first + rl
-    ok = (rows >= 0) & (rows < T)
     pos = ((n // H * T + rows) * H + n % H).to(tl.int64)
-    chunk_rows = ((n * nc + k) * C + rl).to(tl.int64)[:, None]
+    return rl, first, rows, (rows >= 0) & (rows < T), pos, ((n * nc + k) * C + rl).to(tl.int64)[:, None]
+
+
+@triton.jit
+def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
+                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
+    n, k = tl.program_id(0), tl.program_id(1)
+    rl, first, rows, ok, pos, chunk_rows = _chunk_block(n, k, T, H, nc, shift, C)
     m_rows, e_rows = mix + chunk_rows * WIN, ecoef + chunk_rows * m
     _zero_rows(m_rows, WIN, C, BW)             # zeros, then A's and B's entries scattered into their columns
     _zero_rows(e_rows, m, C, BW)
