@@ -240,7 +240,8 @@ kernels = [
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32"), r["back_warps"]),
     (RB.boundary_backward, [f32] * 5 + ["*i32"] * 3 + [f32] * 4 + [i32] * 8,
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32x3"), r["back_warps"]),
-    (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
+    (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32),
+     r["back_warps"]),
 ]
 for fn, types, consts, *warps in kernels:
     names = [a for a in fn.arg_names if a not in consts]

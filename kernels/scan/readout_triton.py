@@ -41,7 +41,7 @@ MAX_SCORES = 2**14
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
 #: The backward's chunk and boundary programs take d_k slices of ``back_k`` and all of d_v, ``back_warps`` warps
 #: (ptxas -v for sm_90, C = 64, d_v = 128: 68 bytes spilled by the chunk program in bf16, 2.3 KB in float32;
-#: slices of 32 or 4 warps spilled 0.5-7 KB).
+#: slices of 32 or 4 warps spilled 0.5-7 KB); step 1's backward too (4 warps spilled 64 bytes, 8 none).
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=16, back_warps=8)
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4)
 
@@ -193,7 +193,8 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
         da, db = _output(a), _output(b)
         KB.coefficient_grads[(N, nc)](da, db, tab["a_idx"], tab["b_idx"], _arg(tab["x_col"]), inverses, mix, ecoef,
                                       dmix, decoef, torch.empty_like(inverses), T, H, nc, a.shape[-1], b.shape[-1], s,
-                                      m, C=C, WIN=C + w, JB=_columns(max(a.shape[-1], b.shape[-1])), BW=32)
+                                      m, C=C, WIN=C + w, JB=_columns(max(a.shape[-1], b.shape[-1])), BW=32,
+                                      num_warps=setting["back_warps"])
     return dq, dk32.to(k.dtype), dv32.to(v.dtype), da, db
 
 
