@@ -6,8 +6,8 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
 1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
    fastest (mean over the two) is used for the rest.
 2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
-   ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (the Triton backend's
-   backward recomputes the torch-op forward), and the forward's norm-relative difference from the float32
+   ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (each backend's own
+   backward), and the forward's norm-relative difference from the float32
    torch-op path; fla's ``chunk_simple_gla`` in the same run (forward; forward + backward where it runs).
 3. ``profile``: per spec, the Triton forward's CUDA kernels (``torch.profiler``), ms per call, by total;
    ``profile_torch_fwd_bwd``: the same for the torch-op forward + backward of ssm (what training runs).

@@ -89,7 +89,8 @@ def test_gradients_match_float64(rng, spec, n, dtype):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
-@pytest.mark.parametrize("spec, n, chunk, wanted", [("fenwick+lags:5", 100, 24, "qkvab"), ("fenwick+lags:5", 200, 100, "qkvab"),
+@pytest.mark.parametrize("spec, n, chunk, wanted", [("fenwick+lags:5", 100, 24, "qkvab"),
+                                                    ("fenwick+lags:5", 200, 100, "qkvab"),
                                                     ("fenwick+lags:5", 63, 16, "ab"), ("ssm", 63, 16, "qv")])
 def test_gradients_any_chunk_and_subsets(rng, spec, n, chunk, wanted):
     """Chunks that are not powers of two (step 1 in torch ops, forward and backward) and gradients of some
@@ -126,7 +127,8 @@ def test_backend_choice_and_refusals(rng):
         glr_readout(*low, tables, algorithm="tiled_mixing", backend="triton")
     wide = Pattern.from_spec("attention+ssm").tables(400)          # A reaches back to 0: w = 400 - C
     w_low = [torch.zeros(1, 400, 1, d, device=DEVICE) for d in (5, 5, 7, wide.a_idx.shape[1], wide.b_idx.shape[1])]
-    with pytest.raises(GLRError, match=r"scores in registers, at most 16384: chunk C=64, window C \+ w = \d+ \(rounded up to 512\)"):
+    with pytest.raises(GLRError, match=r"scores in registers, at most 16384: chunk C=64, window C \+ w = \d+ "
+                                       r"\(rounded up to 512\)"):
         glr_readout(*w_low, wide, chunk=64, algorithm="chunked_aligned", backend="triton")
     assert np.isfinite(glr_readout(*w_low, wide, chunk=64, algorithm="chunked_aligned").cpu().numpy()).all()
 

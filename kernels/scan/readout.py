@@ -100,9 +100,10 @@ def naive_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables)
 
 def aligned_backend(backend: str | None, q: Tensor, d_v: int, layout, grad: bool = False) -> callable:
     """The aligned readout's implementation for q (in the product dtype): ``readout_triton``'s when asked
-    for, or by default when no gradient is wanted (``grad``: its backward recomputes the torch ops) and it
-    runs q (CUDA, float32 / bfloat16 / float16, a window within its registers); else ``readout_aligned``'s
-    torch ops. A forced backend that cannot run q raises GLRError saying why."""
+    for, or by default when no gradient is wanted (``grad``: its Triton backward is verified but not yet
+    timed on a GPU, so training keeps the measured torch ops) and it runs q (CUDA, float32 / bfloat16 /
+    float16, a window within its registers); else ``readout_aligned``'s torch ops. A forced backend that
+    cannot run q raises GLRError saying why."""
     if backend == "torch" or backend is None and (grad or q.device.type != "cuda"):
         return chunked_aligned
     try:

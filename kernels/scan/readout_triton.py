@@ -1,5 +1,6 @@
 """The aligned readout in Triton (``readout_triton_kernels``): ``glr_readout``'s ``chunked_aligned``
-algorithm with ``backend="triton"`` (the default on CUDA for float32, bfloat16 and float16 inputs).
+algorithm with ``backend="triton"`` (by default on CUDA for float32, bfloat16 and float16 inputs when no
+gradient is wanted, ``readout.aligned_backend``).
 
 Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are (``[B, T, H, d]``): the chunk
 inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the layout) and ``[M | E]``
@@ -136,7 +137,8 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     if m:
         n_vb = -(-dv // blk["walk_v"])
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
-            k, v, mix, ecoef, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb, BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], **shapes)
+            k, v, mix, ecoef, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
+            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], **shapes)
     o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,

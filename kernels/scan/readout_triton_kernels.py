@@ -162,7 +162,8 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
 
 @triton.jit
 def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr):
-    """Chunk c's rows ``(i < CP, t, t in [0, T) and i < C)`` and its window's ``(j < W, t, t in [0, T) and j < WIN)``."""
+    """Chunk c's rows ``(i < CP, t, t in [0, T) and i < C)`` and its window's
+    ``(j < W, t, t in [0, T) and j < WIN)``."""
     rl = tl.arange(0, CP)
     t = c * C - shift + rl
     win = tl.arange(0, W)
@@ -196,4 +197,5 @@ def chunk_output(q_ptr, k_ptr, v_ptr, mix, ecoef, states, ext, ext_count, o_ptr,
                          mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
             o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st.to(q.dtype), PREC, UPCAST)
     off = ((n // H * T + t).to(tl.int64) * H + n % H) * dv
-    tl.store(o_ptr + off[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty), mask=ok[:, None] & (vcol < dv)[None, :])
+    tl.store(o_ptr + off[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
+             mask=ok[:, None] & (vcol < dv)[None, :])
