@@ -99,7 +99,8 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv,
             coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)     # (no scalar masks: Triton 3.9)
             previous += tl.where(src == p - 1, coef, 0.0)
             if GATHER:
-                far = smask & (src >= 0) & (src != p - 1)
+                block = tl.zeros((BK, BV), tl.int32) + src      # a block: Triton 3.9's interpreter refuses
+                far = smask & (block >= 0) & (block != p - 1)   # a scalar term in a block mask
                 old = tl.load(base + src * dk * dv, mask=far, other=0.0)
                 tl.store(base + src * dk * dv, old + coef * z, mask=far)
         carry = previous * z
@@ -140,7 +141,8 @@ def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src,
         de = 0.0
         for k0 in range(0, dk, BK):
             kc = k0 + tl.arange(0, BK)
-            smask = (kc < dk)[:, None] & (vcol < dv)[None, :] & (src >= 0)
+            live = (tl.zeros((BK, DV), tl.int32) + src) >= 0    # a block: Triton 3.9's interpreter refuses
+            smask = (kc < dk)[:, None] & (vcol < dv)[None, :] & live  # a scalar term in a block mask
             off = kc[:, None] * dv + vcol[None, :]
             z = tl.load(zbase + off, mask=smask, other=0.0)
             h = tl.load(states + (n * P + src).to(tl.int64) * dk * dv + off, mask=smask, other=0.0)
