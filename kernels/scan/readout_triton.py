@@ -47,14 +47,19 @@ GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=16, back_w
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4)
 
 
+def _block(x: int) -> int:
+    """x rounded up to a power of two, at least 16 (``tl.dot``'s smallest side)."""
+    return max(16, 1 << (x - 1).bit_length())
+
+
 def window(layout: ChunkLayout) -> int:
-    """The kernels' window width: ``C + w`` rounded up to a power of two, at least 16 (``tl.dot``)."""
-    return max(16, 1 << (layout.chunk + layout.span - 1).bit_length())
+    """The kernels' window width: ``C + w`` as a block (``_block``)."""
+    return _block(layout.chunk + layout.span)
 
 
 def rows(layout: ChunkLayout) -> int:
-    """A chunk-output program's rows: C rounded up to a power of two, at least 16 (``tl.dot``)."""
-    return max(16, 1 << (layout.chunk - 1).bit_length())
+    """A chunk-output program's rows: C as a block (``_block``)."""
+    return _block(layout.chunk)
 
 
 def refusal(q: Tensor, layout: ChunkLayout, d_v: int) -> str | None:
@@ -113,24 +118,28 @@ def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> tuple
     return mix, ecoef, inverses
 
 
+def _setting() -> dict:
+    """The launch settings in force: the interpreter's (patched first) when it runs, else the GPU's."""
+    _settings()
+    return INTERPRETER if _interpreting() else GPU
+
+
 def _blocks(dk: int, dv: int) -> dict:
-    setting = INTERPRETER if _interpreting() else GPU
-    return {key: max(16, min(setting[key], 1 << (d - 1).bit_length()))
+    """The setting's block sizes, each at most the head size as a block (``_block``)."""
+    setting = _setting()
+    return {key: min(setting[key], _block(d))
             for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk))}
 
 
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
-    """``(o, mix, ecoef, states, inverses)``: the output and what the backward reads."""
+    """``(o, mix, ecoef, states, inverses)``: the output and what the backward reads (inputs contiguous)."""
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
-    q, k, v, a, b = (x.contiguous() for x in (q, k, v, a, b))
     tab = _tables(layout, q.device)
     mix, ecoef, inverses = _coefficients(a, b, layout, tab)
     ecoef = _arg(ecoef)
-    _settings()                                          # patches the interpreter when it runs
-    setting = INTERPRETER if _interpreting() else GPU
-    blk = _blocks(dk, dv)
+    setting, blk = _setting(), _blocks(dk, dv)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                   num_warps=setting["warps"])
     states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
@@ -167,11 +176,10 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     tab = _tables(layout, q.device)
-    _settings()                                          # patches the interpreter when it runs
-    setting, blk = INTERPRETER if _interpreting() else GPU, _blocks(dk, dv)
+    setting, blk = _setting(), _blocks(dk, dv)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                   num_warps=setting["back_warps"], BK=blk["back_k"])
-    DV = max(16, 1 << (dv - 1).bit_length())
+    DV = _block(dv)
     grad = grad.to(q.dtype).contiguous()
     dq = _output(q)
     dk32, dv32 = (torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in (k, v))
