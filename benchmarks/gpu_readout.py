@@ -1,16 +1,18 @@
-"""The matrix-state readout ``glr_readout`` on one GPU: its Triton forward (``readout_triton``) against its
+"""The matrix-state readout ``glr_readout`` on one GPU: its Triton kernels (``readout_triton``) against its
 torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sweep of the launch settings.
 
     python benchmarks/gpu_readout.py [--specs ssm,fenwick,blocks] [--shape 2,16384,16,128] [--out PATH]
 
 1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
-   fastest (mean over the two) is used for the rest.
+   fastest (mean over the two) is used for the rest. ``--tune-backward``: the same for the backward's
+   ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``).
 2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
    ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (each backend's own
    backward), and the forward's norm-relative difference from the float32
-   torch-op path; fla's ``chunk_simple_gla`` in the same run (forward; forward + backward where it runs).
+   torch-op path; fla's ``chunk_simple_gla`` (forward; forward + backward where it runs) and causal SDPA
+   (forward, forward + backward) in the same run.
 3. ``profile``: per spec, the Triton forward's CUDA kernels (``torch.profiler``), ms per call, by total;
-   ``profile_torch_fwd_bwd``: the same for the torch-op forward + backward of ssm (what training runs).
+   ``profile_torch_fwd_bwd``, ``profile_triton_fwd_bwd``: the same for each backend's forward + backward of ssm.
 4. ``--fla-shapes``: ``gpu_fla.fla_shapes`` (fla's forward and ours at fla's benchmark shapes).
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_common import TIMING, bench, dtype_name, error, free, inputs, is_cuda, parser, saver  # noqa: E402
+from gpu_bench import sdpa  # noqa: E402
 from gpu_fla import FLA_SHAPES, fla_gla, fla_shapes  # noqa: E402
 
 from glrtheory.kernels.scan import readout_triton  # noqa: E402
@@ -33,6 +36,8 @@ SPECS = ("ssm", "fenwick", "blocks")
 SETTINGS = [dict(walk_k=wk, walk_v=wv, out_k=64, out_v=ov, warps=4)
             for wk, wv, ov in itertools.product((32, 64), (32, 64), (64, 128))]
 SETTINGS += [dict(walk_k=64, walk_v=64, out_k=64, out_v=ov, warps=8) for ov in (64, 128)]
+#: The backward's settings the tune tries (forward + backward ms).
+BACK_SETTINGS = [dict(back_k=bk, back_warps=w) for bk, w in itertools.product((16, 32), (8, 4))]
 
 
 def problem(spec, B, T, H, D, device):
@@ -47,22 +52,31 @@ def forward_ms(spec, shape, device, backend="triton") -> float:
         return bench(lambda: glr_readout(*xs, tables, backend=backend), rep=100, device=device)
 
 
-def tune(shape, device, save, result) -> dict:
-    rows = result["tune"] = []
-    for setting in SETTINGS:
+def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
+    tables, xs = problem(spec, *shape, device)
+    g = torch.randn_like(xs[2])
+    return bench(lambda: glr_readout(*xs, tables, backend=backend).backward(g), rep=50, device=device)
+
+
+def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key="tune") -> dict:
+    """Each setting's ms (``measure``) for ssm and fenwick into ``result[key]``; the fastest (sum) stays in force."""
+    rows = result[key] = []
+    for setting in settings:
         readout_triton.GPU.update(setting)
         row = dict(setting)
         try:
             for spec in ("ssm", "fenwick"):
-                row[spec] = forward_ms(spec, shape, device)
+                row[spec] = measure(spec, shape, device)
         except Exception as e:
             row["error"] = error(e)
         rows.append(row)
         print(row, flush=True)
         save(result)
     done = [r for r in rows if "error" not in r]
+    if not done:
+        return None
     best = min(done, key=lambda r: r["ssm"] + r["fenwick"])
-    readout_triton.GPU.update({k: best[k] for k in SETTINGS[0]})
+    readout_triton.GPU.update({k: best[k] for k in settings[0]})
     return best
 
 
@@ -114,6 +128,7 @@ def main(argv=None) -> int:
     ap = parser(__doc__, "readout", SPECS)
     ap.add_argument("--shape", default="2,16384,16,128")
     ap.add_argument("--skip-tune", action="store_true")
+    ap.add_argument("--tune-backward", action="store_true", help="sweep BACK_SETTINGS (forward + backward)")
     ap.add_argument("--fla-shapes", action="store_true")
     ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
     args = ap.parse_args(argv)
@@ -122,8 +137,11 @@ def main(argv=None) -> int:
     result = dict(timing=TIMING, shape=dict(zip("BTHD", shape)), dtype=dtype_name(torch.bfloat16), rows=[])
     if not args.skip_tune:
         result["best_setting"] = tune(shape, device, save, result)
+    if args.tune_backward:
+        result["best_back_setting"] = tune(shape, device, save, result, BACK_SETTINGS, fwd_bwd_ms, "tune_backward")
     result["setting"] = dict(readout_triton.GPU)
     result["rows"].append(fla_gla(*shape, device=device))
+    result["rows"].append(sdpa(*shape, device=device))
     for spec in args.specs.split(","):
         for backend in args.backends.split(","):
             result["rows"].append(row(spec, backend, shape, device))
@@ -131,6 +149,7 @@ def main(argv=None) -> int:
             save(result)
     result["profile"] = {spec: profile(spec, shape, device) for spec in args.specs.split(",")}
     result["profile_torch_fwd_bwd"] = profile("ssm", shape, device, backend="torch", backward=True)
+    result["profile_triton_fwd_bwd"] = profile("ssm", shape, device, backend="triton", backward=True)
     save(result)
     if args.fla_shapes:
         result["fla_shapes"] = fla_shapes(FLA_SHAPES if is_cuda(device) else [(1, 1100, 1, 16)], device=device)

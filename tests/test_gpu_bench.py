@@ -138,13 +138,14 @@ def test_scan_script_on_the_cpu(tmp_path, monkeypatch):
 
 def test_readout_script_on_the_cpu(tmp_path):
     """``gpu_readout.py`` at T = 1100 (ssm gets ``chunked_aligned``), its Triton rows under the interpreter:
-    both backends' rows with their error against float32, fla's row saying why it is missing."""
+    both backends' rows with their error against float32, fla's row saying why it is missing, SDPA's row."""
     out = tmp_path / "readout.json"
     assert gpu_readout.main(["--device", "cpu", "--shape", "1,1100,1,16", "--skip-tune", "--specs", "ssm",
                              "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    fla, *rows = result["rows"]
+    fla, attention, *rows = result["rows"]
     assert "skipped" in fla or "error" in fla or "backward_error" in fla
+    assert attention["op"] == "sdpa causal" and attention["ms"] > 0 and attention["ms_fwd_bwd"] > 0
     assert [(r["op"], r["backend"]) for r in rows] == [("glr_readout ssm", "torch"), ("glr_readout ssm", "triton")]
     for r in rows:
         assert r["readout_algorithm"] == "chunked_aligned" and r["ms"] > 0 and r["ms_fwd_bwd"] > 0

@@ -116,7 +116,6 @@ def test_backend_choice_and_refusals(rng):
     layout = aligned_layout(tables, 16)
     expected = readout_triton.chunked_aligned_triton if DEVICE == "cuda" else readout_aligned.chunked_aligned
     assert aligned_backend(None, low[0], 7, layout) is expected
-    assert aligned_backend(None, low[0], 7, layout, grad=True) is readout_aligned.chunked_aligned
     assert aligned_backend("torch", low[0], 7, layout) is readout_aligned.chunked_aligned
     assert aligned_backend("triton", low[0], 7, layout) is readout_triton.chunked_aligned_triton
     with pytest.raises(GLRError, match="backend must be one of"):

@@ -32,7 +32,7 @@ so the readout is attention weighted by M (causal: M is lower triangular):
   training memory stays the same.
 
 ``chunked_aligned`` runs in torch ops (``readout_aligned``) or, on CUDA, by Triton kernels (``readout_triton``:
-the default there when no gradient is wanted; ``backend=`` forces either, ``aligned_backend`` decides).
+the default there, forward and backward; ``backend=`` forces either, ``aligned_backend`` decides).
 
 Layout ``[batch, T, heads, dim]``: ``q, k [B, T, H, d_k]``, ``v [B, T, H, d_v]``, ``a [B, T, H, wa]``,
 ``b [B, T, H, wb]`` (aligned with the tables' slots, as in ``glr_scan``); ``o [B, T, H, d_v]``.
@@ -98,13 +98,11 @@ def naive_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables)
     return torch.matmul(q.unsqueeze(-2), h).squeeze(-2)
 
 
-def aligned_backend(backend: str | None, q: Tensor, d_v: int, layout, grad: bool = False) -> callable:
+def aligned_backend(backend: str | None, q: Tensor, d_v: int, layout) -> callable:
     """The aligned readout's implementation for q (in the product dtype): ``readout_triton``'s when asked
-    for, or by default when no gradient is wanted (``grad``: its Triton backward is verified but not yet
-    timed on a GPU, so training keeps the measured torch ops) and it runs q (CUDA, float32 / bfloat16 /
-    float16, a window within its registers); else ``readout_aligned``'s torch ops. A forced backend that
-    cannot run q raises GLRError saying why."""
-    if backend == "torch" or backend is None and (grad or q.device.type != "cuda"):
+    for, or by default where it runs q (CUDA, float32 / bfloat16 / float16, a window within its registers);
+    else ``readout_aligned``'s torch ops. A forced backend that cannot run q raises GLRError saying why."""
+    if backend == "torch" or backend is None and q.device.type != "cuda":
         return chunked_aligned
     try:
         from .readout_triton import chunked_aligned_triton, refusal
@@ -137,8 +135,8 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     algorithm : str, optional
         Force one of ``ALGORITHMS`` (default ``readout_algorithm(tables)``); ``direct`` needs B empty.
     backend : {"torch", "triton"}, optional
-        How ``chunked_aligned`` runs (``aligned_backend``): by default its Triton forward on CUDA where it
-        applies and no gradient is wanted (``readout_triton``), else torch ops. The other algorithms run in
+        How ``chunked_aligned`` runs (``aligned_backend``): by default its Triton kernels on CUDA where they
+        apply (``readout_triton``), else torch ops. The other algorithms run in
         torch ops.
 
     Returns
@@ -203,8 +201,7 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     if algorithm == "chunked_aligned":
         solve, product = aligned_dtypes(q)
         q, k, v = (x.to(product) for x in (q, k, v))
-        grad = torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v, a, b))
-        run = aligned_backend(backend, q, v.shape[-1], layout, grad)
+        run = aligned_backend(backend, q, v.shape[-1], layout)
         with torch.autocast(q.device.type, enabled=False):
             out = run(q, k, v, *(x.to(solve) for x in (a, b)), layout)
         return out.to(dtype)

@@ -1,6 +1,6 @@
 """The aligned readout in Triton (``readout_triton_kernels``): ``glr_readout``'s ``chunked_aligned``
-algorithm with ``backend="triton"`` (by default on CUDA for float32, bfloat16 and float16 inputs when no
-gradient is wanted, ``readout.aligned_backend``).
+algorithm with ``backend="triton"`` (by default on CUDA for float32, bfloat16 and float16 inputs,
+``readout.aligned_backend``).
 
 Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are (``[B, T, H, d]``): the chunk
 inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the layout) and ``[M | E]``
@@ -41,9 +41,10 @@ MAX_SCORES = 2**14
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
 #: The backward's chunk and boundary programs take d_k slices of ``back_k`` and all of d_v, ``back_warps`` warps
-#: (ptxas -v for sm_90, C = 64, d_v = 128: 68 bytes spilled by the chunk program in bf16, 2.3 KB in float32;
-#: slices of 32 or 4 warps spilled 0.5-7 KB); step 1's backward too (4 warps spilled 64 bytes, 8 none).
-GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=16, back_warps=8)
+#: (step 1's backward too): the fastest of 4 settings by forward + backward ms (``gpu_readout.py
+#: --tune-backward``, call 13: ssm 4.60 ms against 6.35 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
+#: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
+GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4)
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4)
 
 
@@ -188,7 +189,8 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     dstates = torch.zeros(N, P, dk, dv, dtype=torch.float32, device=q.device) if m else decoef
     KB.chunk_output_backward[(nc, N)](
         q, k, v, grad, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], dq, dk32, dv32, dmix, decoef,
-        dstates, P, nc, m, T, H, dk, dv, s, CP=rows(layout), DV=DV, **shapes)
+        dstates, P, nc, m, T, H, dk, dv, s, CP=rows(layout), DV=DV, MP=1 << max(m - 1, 0).bit_length(),
+        **shapes)
     if m:
         n_vb = -(-dv // blk["walk_v"])
         KB.state_walk_backward[(N, -(-dk // blk["walk_k"]) * n_vb)](

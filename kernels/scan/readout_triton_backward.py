@@ -25,16 +25,17 @@ from .readout_triton_kernels import _chunk_block, _chunk_rows, _dot, _rows
 
 @triton.jit
 def _add_rows(ptr, t, ok, n, T, H, d, cols, x):
-    """``x[b, t, h, cols] += x`` (float32 atomics) for the rows t marked ok."""
+    """``x[b, t, h, cols] += x`` (relaxed float32 atomics: no launch reads them back) for the rows t marked ok."""
     off = ((n // H * T + t).to(tl.int64) * H + n % H) * d
-    tl.atomic_add(ptr + off[:, None] + cols[None, :], x, mask=ok[:, None] & (cols < d)[None, :])
+    tl.atomic_add(ptr + off[:, None] + cols[None, :], x, mask=ok[:, None] & (cols < d)[None, :], sem="relaxed")
 
 
 @triton.jit
 def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, ext_count, dq_ptr, dk_ptr,
                           dv_ptr, dmix, decoef, dstates, P, nc, m, T, H, dk, dv, shift, C: tl.constexpr,
                           CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-                          DV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
+                          DV: tl.constexpr, MP: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
+    """MP: a power of two, at least m (dE's columns, summed over the d_k slices in registers)."""
     c, n = tl.program_id(0), tl.program_id(1)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
     vcol = tl.arange(0, DV)
@@ -54,6 +55,8 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, 
               _dot(tl.trans((scores * weights).to(do.dtype)), do, PREC, UPCAST))
     ds = (dp * weights).to(do.dtype)
     count = tl.load(ext_count + c)
+    jcol = tl.arange(0, MP)
+    de = tl.zeros((CP, MP), tl.float32)
     for k0 in range(0, dk, BK):
         kc = k0 + tl.arange(0, BK)
         q = _rows(q_ptr, t, ok, n, T, H, dk, kc)
@@ -67,15 +70,13 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, 
             st = tl.load(states + at, mask=smask, other=0.0).to(do.dtype)
             back = _dot(do, tl.trans(st), PREC, UPCAST)                 # dO H_j^T [CP, BK]
             dq += e[:, None] * back
-            de = tl.load(decoef + block * m + j, mask=rl < C, other=0.0) + tl.sum(back * q.to(tl.float32), 1)
-            tl.debug_barrier()
-            tl.store(decoef + block * m + j, de, mask=rl < C)
-            tl.debug_barrier()
+            de += tl.where(jcol[None, :] == j, tl.sum(back * q.to(tl.float32), 1)[:, None], 0.0)
             weighted = (q.to(tl.float32) * e[:, None]).to(do.dtype)
-            tl.atomic_add(dstates + at, _dot(tl.trans(weighted), do, PREC, UPCAST), mask=smask)
+            tl.atomic_add(dstates + at, _dot(tl.trans(weighted), do, PREC, UPCAST), mask=smask, sem="relaxed")
         off = ((n // H * T + t).to(tl.int64) * H + n % H) * dk
         tl.store(dq_ptr + off[:, None] + kc[None, :], dq.to(dq_ptr.dtype.element_ty),
                  mask=ok[:, None] & (kc < dk)[None, :])
+    tl.store(decoef + (block * m)[:, None] + jcol[None, :], de, mask=(rl < C)[:, None] & (jcol < count)[None, :])
 
 
 @triton.jit
