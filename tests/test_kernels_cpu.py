@@ -308,6 +308,68 @@ def test_scan_allocates_cache_line_aligned_outputs(rng):
         assert rel_err(h, solve(p, a, b, u)) <= TOL[dtype]
 
 
+def test_own_outputs_are_recycled_only_when_no_array_uses_them(rng):
+    """Outputs scan allocates come from a pool of slabs: two outputs alive at once never share memory, a
+    kept output (or a view of it) is never overwritten by a later call, and an unused slab is reused."""
+    from glrtheory.kernels.scan import cpu_out
+
+    cpu_out.release_pool()
+    p, a, b, u = problem("power2", 63, rng, batch=(3,), d=5)
+    tables, ref = p.tables(63), solve(p, a, b, u)
+    first = scan(u, a, b, tables)
+    kept = first.copy()
+    second = scan(u, a, b, tables)
+    assert not np.shares_memory(first, second)
+    view = second[1:, 3]                                    # only a view of second survives
+    del second
+    u2 = rng.standard_normal(u.shape)                       # other inputs: an overwrite would show
+    third = scan(u2, a, b, tables)
+    assert not np.shares_memory(third, first) and not np.shares_memory(third, view)
+    np.testing.assert_array_equal(first, kept)
+    assert rel_err(view, ref[1:, 3]) <= TOL[np.float64] and rel_err(first, ref) <= TOL[np.float64]
+    third.fill(np.nan)
+    address = third.ctypes.data
+    del third
+    fourth = scan(u2, a, b, tables)
+    assert fourth.ctypes.data == address                    # the unused slab came back, written in full
+    assert rel_err(fourth, solve(p, a, b, u2)) <= TOL[np.float64]
+
+
+def test_output_pool_is_bounded_and_thread_safe(rng, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from glrtheory.kernels.scan import cpu_out
+
+    cpu_out.release_pool()
+    alive = []
+    for n in (10, 20, 30, 40, 20):
+        p, a, b, u = problem("fenwick", n, rng)
+        alive.append((scan(u, a, b, p.tables(n)), solve(p, a, b, u)))
+        count, held = cpu_out.pool_held()
+        assert count <= cpu_out.POOL_SLABS and held <= cpu_out.POOL_BYTES
+    assert all(rel_err(h, ref) <= TOL[np.float64] for h, ref in alive)   # slabs let go live on
+
+    def calls(seed):
+        local = np.random.default_rng(seed)
+        p, a, b, u = problem("power2", 50, local)
+        return [(scan(u, a, b, p.tables(50)), solve(p, a, b, u)) for _ in range(20)]
+
+    with ThreadPoolExecutor(2) as pool:
+        outs = [pair for part in pool.map(calls, range(2)) for pair in part]
+    assert all(rel_err(h, ref) <= TOL[np.float64] for h, ref in outs)
+    assert not any(np.shares_memory(x[0], y[0]) for i, x in enumerate(outs) for y in outs[:i])
+
+    monkeypatch.setattr(cpu_out, "POOL_BYTES", 4096)
+    cpu_out.release_pool()
+    p, a, b, u = problem("ssm", 100, rng)                  # 2 x 100 x 3 float64: 4800 bytes, not pooled
+    assert rel_err(scan(u, a, b, p.tables(100)), solve(p, a, b, u)) <= TOL[np.float64]
+    assert cpu_out.pool_held() == (0, 0)
+    scan(u[:, :50], a[:, :50], b[:, :50], p.tables(50))
+    assert cpu_out.pool_held() == (1, 2400 + cpu_out.ALIGN)
+    cpu_out.release_pool()
+    assert cpu_out.pool_held() == (0, 0)
+
+
 def test_decode_table_limit_names_no_argument_the_user_cannot_pass():
     """A table side too large to tabulate is refused with the limit, without a max_entries hint;
     lag sides never need the table (attention decodes at n = 2^20)."""

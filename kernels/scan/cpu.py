@@ -30,6 +30,8 @@ from numba.extending import intrinsic
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
+from .cpu_out import pooled_empty
+
 #: dtypes the kernels compute in; u, a, b (and out) must share one of them.
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -80,19 +82,6 @@ def broadcast_batch(*arrays) -> tuple:
     except ValueError:
         shapes = ", ".join(str(x.shape[:-2]) for x in arrays)
         raise GLRError(f"batch shapes {shapes} of u, a and b do not broadcast") from None
-
-
-#: Byte alignment of the outputs scan allocates: a cache line, so a 256-byte state spans 4 lines, not 5.
-ALIGN = 64
-
-
-def aligned_empty(shape: tuple, dtype, align: int = ALIGN) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts at a multiple of ``align`` bytes."""
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    raw = np.empty(nbytes + align, dtype=np.uint8)
-    start = -raw.ctypes.data % align
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
@@ -218,7 +207,8 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
     aligned with ``tables = (a_idx, b_idx)`` (a ``Pattern`` means ``pattern.tables(n)``; ``IndexTables``
     are not validated again); padded
     slots (index -1) are ignored, whatever they hold. Batch dimensions broadcast. ``out``: an optional
-    C-contiguous ``[batch..., n, d]`` buffer that receives h. ``q [..., n, k]``: readout
+    C-contiguous ``[batch..., n, d]`` buffer that receives h; without it h is 64-byte aligned memory
+    that the module recycles once no array uses it any more (``cpu_out``: at most two slabs, 512 MiB). ``q [..., n, k]``: readout
     ``o_t = q_t^T H_t`` as in ``glrtheory.solve``. ``count=True`` also returns ``Counts`` per sequence.
     """
     u = float_array(u, "u")
@@ -230,7 +220,7 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
     b = coefficients(b, b_idx, "b", u.dtype)
     batch = broadcast_batch(u, a, b)
     shape = batch + (n, d)
-    h = aligned_empty(shape, u.dtype) if out is None else check_out(out, shape, u.dtype, (u, a, b))
+    h = pooled_empty(shape, u.dtype) if out is None else check_out(out, shape, u.dtype, (u, a, b))
     (u3, iu), (a3, ia), (b3, ib) = (flat_batch(x, batch) for x in (u, a, b))
     ops = np.zeros((max(math.prod(batch), 1), 2), dtype=np.int64)
     parallel = len(iu) > 1 and len(iu) * n * d >= PARALLEL_MIN_ENTRIES and numba.get_num_threads() > 1
