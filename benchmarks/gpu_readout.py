@@ -37,7 +37,8 @@ SETTINGS = [dict(walk_k=wk, walk_v=wv, out_k=64, out_v=ov, warps=4)
             for wk, wv, ov in itertools.product((32, 64), (32, 64), (64, 128))]
 SETTINGS += [dict(walk_k=64, walk_v=64, out_k=64, out_v=ov, warps=8) for ov in (64, 128)]
 #: The backward's settings the tune tries (forward + backward ms).
-BACK_SETTINGS = [dict(back_k=bk, back_warps=w) for bk, w in itertools.product((16, 32), (8, 4))]
+BACK_SETTINGS = [dict(back_k=bk, back_warps=w) for bk, w in itertools.product((32, 16, 64), (4, 8))]
+BACK_SETTINGS.append(dict(back_k=32, back_warps=2))
 
 
 def problem(spec, B, T, H, D, device):

@@ -12,7 +12,7 @@ ln -sfn ../kernels glrtheory/kernels
 python -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl > /dev/null 2>&1
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi -L
-timeout 330 python benchmarks/gpu_readout.py ${READOUT_FLAGS-"--skip-tune --fla-shapes"} \
+timeout 330 python benchmarks/gpu_readout.py ${READOUT_FLAGS---skip-tune --fla-shapes} \
   --backends "${BACKENDS:-torch,triton}" \
   --out $OUT/readout.json > $OUT/readout.log 2>&1; echo "readout rc $?"
 timeout 200 python -m pytest -p no:cacheprovider -q -m "gpu or not gpu" tests/test_readout_triton.py \
