@@ -69,6 +69,32 @@ def peak_bytes(fn, device) -> dict:
     return dict(peak_bytes=peak, peak_bytes_over_start=peak - before)
 
 
+def kernel_ms(fn, steps=5) -> tuple[dict, float]:
+    """CUDA milliseconds per call of each kernel ``fn`` launches, longest first, and the launches per call
+    (``torch.profiler``, ``steps`` calls after one warm-up)."""
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            fn()
+        torch.cuda.synchronize()
+    events = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    ms = {e.key: e.self_device_time_total / 1e3 / steps for e in events}
+    return dict(sorted(ms.items(), key=lambda kv: -kv[1])), sum(e.count for e in events) / steps
+
+
+def device_busy(fn, device, steps=5) -> dict:
+    """What the device does for one ``fn()``: the summed kernel time ``device_ms``, the launches and the five
+    longest kernels (``kernel_ms``); compared with the wall time, it tells a host-bound call (the device waits
+    on Python and launches) from a device-bound one. Empty on a CPU."""
+    if not is_cuda(device):
+        return {}
+    ms, launches = kernel_ms(fn, steps)
+    return dict(device_ms=sum(ms.values()), launches=launches,
+                top_kernels={k[:80]: v for k, v in list(ms.items())[:5]})
+
+
 def free(device) -> None:
     """Give cached CUDA blocks back between rows (so one row's peak does not hold the next one's memory)."""
     if is_cuda(device):

@@ -11,7 +11,9 @@ Attention: ``nn.MultiheadAttention(d_model, heads, batch_first=True)`` with the 
 ``is_causal=True``, ``need_weights=False``: PyTorch hands it to SDPA), in float32 and under bf16 autocast.
 Each row: median ms of the forward (no grad) and of forward + backward (``y.backward(g)``), the peak memory of
 the first forward + backward (``max_memory_allocated`` after ``reset_peak_memory_stats``), and for ours the readout
-algorithm ``glr_readout`` runs (``readout_algorithm``). ``verdicts`` computes the targets from those numbers,
+algorithm ``glr_readout`` runs (``readout_algorithm``); ``fwd_bwd_device``: the kernel time of one forward +
+backward, its kernel launches and longest kernels (``gpu_common.device_busy``; well below ``ms_fwd_bwd``
+means the layer waits on the host). ``verdicts`` computes the targets from those numbers,
 each against the attention row of the same precision (bf16 autocast or float32).
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import TIMING, bench, error, free, parser, peak_bytes, saver  # noqa: E402
+from gpu_common import TIMING, bench, device_busy, error, free, parser, peak_bytes, saver  # noqa: E402
 
 from glrtheory.kernels.layers import GLRMixer  # noqa: E402
 from glrtheory.kernels.scan.readout import readout_algorithm  # noqa: E402
@@ -54,6 +56,7 @@ def _time(row: dict, layer, x, device, autocast: bool, rep: int) -> dict:
     with torch.no_grad():
         row["ms_fwd"] = bench(forward, rep=rep, device=device)
     row["ms_fwd_bwd"] = bench(forward_backward, rep=rep, device=device)
+    row["fwd_bwd_device"] = device_busy(forward_backward, device)
     return row
 
 

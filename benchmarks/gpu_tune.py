@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import bench, inputs, saver  # noqa: E402
+from gpu_common import bench, inputs, kernel_ms, saver  # noqa: E402
 
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
@@ -25,17 +25,8 @@ SETTINGS = [(16, 8, 64, 4, 64), (16, 4, 64, 4, 64), (16, 8, 128, 4, 64)]
 
 
 def breakdown(fn, steps=5) -> dict:
-    """CUDA milliseconds per call of each kernel ``fn`` launches (torch.profiler, ``steps`` calls)."""
-    from torch.profiler import ProfilerActivity, profile
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(steps):
-            fn()
-        torch.cuda.synchronize()
-    rows = {e.key: e.self_device_time_total / 1e3 / steps
-            for e in prof.key_averages() if e.self_device_time_total > 0}
-    return dict(sorted(rows.items(), key=lambda kv: -kv[1])[:12])
+    """CUDA milliseconds per call of the 12 longest kernels ``fn`` launches (``gpu_common.kernel_ms``)."""
+    return dict(list(kernel_ms(fn, steps)[0].items())[:12])
 
 
 def main(argv=None) -> int:

@@ -64,15 +64,21 @@ def _slot_scores(q: Tensor | None, e: Tensor, idx: Tensor) -> Tensor:
     """Scores ``[B, T, H, w]`` of the table slots ``idx[T, w]`` (padding clamped to 0, masked later).
 
     Source scores: ``e[B, T, H]`` gathered at the sources. Query-key scores (q, e = k ``[B, T, H, d]``):
-    ``q_t . k_s``, from the dense ``Q K^T`` when that is smaller than the gathered keys."""
+    ``q_t . k_s``, from the dense ``Q K^T`` when that is smaller than the gathered keys. Gathers by
+    ``index_select``: its backward adds by index, where advanced indexing's sorts the indices first."""
     src = idx.clamp(min=0)
     if q is None:
-        return e[:, src].transpose(-1, -2)                               # [B, T, w, H] -> [B, T, H, w]
+        return _gather_time(e, src).transpose(-1, -2)                     # [B, T, w, H] -> [B, T, H, w]
     T, w = idx.shape
     if w * e.shape[-1] >= T:
         s = torch.einsum("bthd,bshd->bhts", q, e)                         # dense [B, H, T, T]
         return s.gather(-1, src.expand(s.shape[:2] + src.shape)).permute(0, 2, 1, 3)
-    return torch.einsum("bthd,btwhd->bthw", q, e[:, src])
+    return torch.einsum("bthd,btwhd->bthw", q, _gather_time(e, src))
+
+
+def _gather_time(x: Tensor, src: Tensor) -> Tensor:
+    """``x[:, src]``: x ``[B, T, ...]`` at the positions ``src[T', w]``, ``[B, T', w, ...]``."""
+    return x.index_select(1, src.flatten()).unflatten(1, src.shape)
 
 
 class GLRMixer(nn.Module):
