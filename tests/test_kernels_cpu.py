@@ -63,6 +63,18 @@ def test_scan_state_widths_across_blocks(d, rng):
             check_scan(p, a, b, u, None, dtype)
 
 
+@pytest.mark.parametrize("spec", FAMILIES + ["lags:2,5"])
+def test_one_block_states_take_the_previous_row_from_registers(spec, rng):
+    """A state of exactly ``BLOCK`` entries runs its own loop, which takes a term on t - 1 from the row
+    it just computed: every family (``lags:2,5`` has no such term), at awkward lengths."""
+    from glrtheory.kernels.cpu import BLOCK
+
+    for n in (1, 2, 63, 200):
+        p, a, b, u = problem(spec, n, rng, (2,), BLOCK)
+        for dtype in (np.float64, np.float32):
+            check_scan(p, a, b, u, None, dtype)
+
+
 @settings(max_examples=15)
 @given(spec=specs, n=st.sampled_from([1, 2, 63]) | st.integers(1, 150), seed=st.integers(0, 2**32 - 1))
 def test_scan_random_patterns(spec, n, seed):

@@ -127,26 +127,45 @@ def _register_block(typingctx, dtype):
     return ty(dtype), codegen
 
 
+@numba.njit(cache=True, inline="always")
+def row_length(idx, t):
+    """The valid entries of row t of a table (its -1 padding comes last, as ``IndexTables`` ensures)."""
+    w = idx.shape[1]
+    if w == 0 or idx[t, w - 1] >= 0:
+        return w
+    c = 0
+    while idx[t, c] >= 0:
+        c += 1
+    return c
+
+
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def add_row(acc, k0, t, x, idx, coef):
-    """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's entries (the -1 padding
-    comes last, as ``IndexTables`` ensures); returns their count. Terms go four at a time through one
-    pass over acc, then one at a time."""
-    m, w = acc.shape[0], idx.shape[1]
+def add_terms(acc, k0, t, x, idx, coef, end):
+    """``acc += sum_{j < end} coef[t, j] x[idx[t, j], k0:k0 + len(acc)]``: four terms at a time through
+    one pass over acc, then one at a time."""
+    m = acc.shape[0]
     j = 0
-    while j + 4 <= w and idx[t, j + 3] >= 0:
+    while j + 4 <= end:
         x0, x1 = x[idx[t, j], k0:], x[idx[t, j + 1], k0:]
         x2, x3 = x[idx[t, j + 2], k0:], x[idx[t, j + 3], k0:]
         c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
         for k in range(m):
             acc[k] = acc[k] + c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
         j += 4
-    while j < w and idx[t, j] >= 0:
+    while j < end:
         c, xs = coef[t, j], x[idx[t, j], k0:]
         for k in range(m):
             acc[k] += c * xs[k]
         j += 1
-    return j
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def add_row(acc, k0, t, x, idx, coef):
+    """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's valid entries; returns
+    their count."""
+    end = row_length(idx, t)
+    add_terms(acc, k0, t, x, idx, coef, end)
+    return end
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -162,12 +181,41 @@ def _forward_block(u, a, b, a_idx, b_idx, h, t, k0, acc):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
+def _forward_one_block(u, a, b, a_idx, b_idx, h):
+    """``_forward`` for a state of exactly ``BLOCK`` entries: row t - 1 stays in registers (prev), and a
+    term on t - 1 (the last of its row: the tables are sorted) is taken from there, not from memory."""
+    acc = _register_block(h.dtype)
+    prev = _register_block(h.dtype)
+    na = 0
+    nb = 0
+    for t in range(h.shape[0]):
+        acc[:] = 0
+        na += add_row(acc, 0, t, u, a_idx, a)
+        end = row_length(b_idx, t)
+        nb += end
+        if end > 0 and b_idx[t, end - 1] == t - 1:
+            add_terms(acc, 0, t, h, b_idx, b, end - 1)
+            c = b[t, end - 1]
+            for k in range(BLOCK):
+                acc[k] += c * prev[k]
+        else:
+            add_terms(acc, 0, t, h, b_idx, b, end)
+        hs = h[t]
+        for k in range(BLOCK):
+            hs[k] = acc[k]
+            prev[k] = acc[k]
+    return na, nb
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _forward(u, a, b, a_idx, b_idx, h):
     """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts.
 
     Time-major; each row goes block by block (``BLOCK`` entries of h_t at a time, then the tail).
     """
     n, d = h.shape
+    if d == BLOCK:
+        return _forward_one_block(u, a, b, a_idx, b_idx, h)
     full = d - d % BLOCK
     block = _register_block(h.dtype)
     tail = _register_block(h.dtype)[: d - full]     # its own: the block's accesses stay constant
