@@ -23,9 +23,9 @@ cache, which holds exactly the live set (``u_s`` with its key while a later A(t'
 with its key while a later B(t') reads it).
 
 Parameters may be float32, float64, bfloat16 or float16, and ``torch.autocast`` may be on: the scores,
-softmax and scan compute in float32 (float64 for float64 inputs), except the matrix-state readout's
-products, which ``glr_readout`` runs in the autocast dtype (its solve and states stay float32); outputs have
-the input's dtype.
+softmax and scan compute in float32 (float64 for float64 inputs), except the matrix-state readout, which
+takes q, k, v as the projections give them (bfloat16 under autocast) and runs its products in that dtype
+(``glr_readout``: its solve and states stay float32); outputs have the input's dtype.
 """
 from __future__ import annotations
 
@@ -158,14 +158,16 @@ class GLRMixer(nn.Module):
     def _project(self, x: Tensor, states: bool = True):
         """Inputs u ``[B, T, H, D]``, gate ``[B, T, H]``, A/B scoring features, readout queries (or None)
         for ``x[B, T, d_model]``, in the compute dtype. With ``states=False`` a readout layer gives
-        ``u = (k, v)`` instead of the flattened ``k v^T``.
+        ``u = (k, v)`` instead of the flattened ``k v^T``, and q, k, v in the projections' dtype.
 
         Scoring features: source mode ``(None, e, c)`` with ``e, c [B, T, H]``; query-key mode
         ``(q, k, k)`` with ``q, k [B, T, H, d_key]`` (q scaled by ``d_key^-1/2``)."""
         B, T, _ = x.shape
         H, f = self.n_heads, _compute_dtype(x)
         heads = lambda y, k: y.to(f).view(B, T, H, k)  # noqa: E731
-        v = heads(self.values(x), self.d_head)
+        as_given = lambda y, k: y.view(B, T, H, k)  # noqa: E731   glr_readout's q, k, v: no float32 round trip
+        qkv = as_given if self.readout and not states else heads
+        v = qkv(self.values(x), self.d_head)
         if self.score_mode == "query_key":
             g = self.scores(x).to(f)
             kq = heads(self.score_keys(x), self.d_key)
@@ -174,8 +176,8 @@ class GLRMixer(nn.Module):
             g, e, c = self.scores(x).to(f).view(B, T, 3, H).unbind(2)
             feats = (None, e, c)
         if self.readout:
-            k = heads(self.keys(x), self.d_key)
-            q = heads(self.queries(x), self.d_key) * self.d_key ** -0.5
+            k = qkv(self.keys(x), self.d_key)
+            q = qkv(self.queries(x), self.d_key) * self.d_key ** -0.5
             u = (k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2) if states else (k, v)
         else:
             q, u = None, v
@@ -188,9 +190,13 @@ class GLRMixer(nn.Module):
         return self._out(h, like)
 
     def _out(self, h: Tensor, like: Tensor) -> Tensor:
-        """The out projection of ``o[B, T, H, d_head]`` -> ``[B, T, d_model]`` in like's dtype."""
+        """The out projection of ``o[B, T, H, d_head]`` -> ``[B, T, d_model]`` in like's dtype (o enters in the
+        weight's dtype, or as it is under autocast, which casts it itself)."""
         B, T, H, dv = h.shape
-        return self.out(h.reshape(B, T, H * dv).to(self.out.weight.dtype)).to(like.dtype)
+        h = h.reshape(B, T, H * dv)
+        if not torch.is_autocast_enabled(h.device.type):
+            h = h.to(self.out.weight.dtype)
+        return self.out(h).to(like.dtype)
 
     def _check_x(self, x: Tensor, shape: str) -> None:
         if not isinstance(x, Tensor) or x.ndim != len(shape.split(",")) or x.shape[-1] != self.d_model:
@@ -205,7 +211,7 @@ class GLRMixer(nn.Module):
 
     def _coefficients(self, x: Tensor, tables=None, states: bool = True):
         """``coefficients`` plus the keys the decode cache keeps per position (``_keys``); u = (k, v)
-        for a readout layer with ``states=False``."""
+        for a readout layer with ``states=False``, with q, k, v in the projections' dtype."""
         self._check_x(x, "batch, T, ")
         tables = self.tables(x.shape[1]) if tables is None else tables
         u, g, (q_s, e, c), q = self._project(x, states)

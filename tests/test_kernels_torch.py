@@ -445,6 +445,27 @@ def test_mixer_low_precision_and_autocast(scores, readout):
                for p in mixer.parameters())
 
 
+@pytest.mark.parametrize("spec", ["ssm", "power2"])
+def test_readout_layer_hands_q_k_v_over_as_projected(monkeypatch, spec):
+    """Under bf16 autocast a readout layer gives glr_readout q, k, v in bf16 (no float32 round trip) with a, b
+    in float32, and its output enters the out projection in bf16; without autocast everything is float32."""
+    from glrtheory.kernels import layers
+
+    seen, real = [], layers.glr_readout
+    monkeypatch.setattr(layers, "glr_readout", lambda *xs, **kw: seen.append([x.dtype for x in xs[:5]])
+                        or real(*xs, **kw))
+    mixer = GLRMixer(spec, 16, 2, readout=True)
+    x = torch.randn(2, 40, 16)
+    for autocast, low in ((True, torch.bfloat16), (False, torch.float32)):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            y = mixer(x)
+        assert seen.pop() == [low] * 3 + [torch.float32] * 2 and y.dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = mixer(x)
+    ref = _copy(mixer, torch.float64)(x.double())
+    assert rel_err(y.detach().double().numpy(), ref.detach().numpy()) <= 2e-2
+
+
 @pytest.mark.parametrize("spec", ["power2", "fenwick", "blocks:4", "attention", "window:3+quadratic"])
 @pytest.mark.parametrize("scores", ["source", "query_key"])
 def test_forward_with_cache_prefills_then_steps(spec, scores):

@@ -92,6 +92,19 @@ def test_algorithm_choice(spec, name, cost):
     assert readout_algorithm(tuple(np.array(x) for x in p.tables(512))) == (name, cost)   # a plain pair
 
 
+@pytest.mark.parametrize("spec,algorithm", [("ssm", "chunked_aligned"), ("window:4", "direct"),
+                                            ("power2", "tiled_mixing")])
+@pytest.mark.parametrize("low", [torch.bfloat16, torch.float16])
+def test_low_precision_q_k_v_with_float32_coefficients(rng, spec, algorithm, low, n=63):
+    """q, k, v in bf16 / fp16 with float32 a, b (what a layer under autocast gives): the output in q's dtype,
+    within the bf16 tolerance of float64 on the same (rounded) inputs, for each algorithm."""
+    tables, *xs = problem(rng, spec, n)
+    xs = [torch.tensor(x).to(low if i < 3 else torch.float32) for i, x in enumerate(xs)]
+    out = glr_readout(*xs, tables, chunk=16, algorithm=algorithm)
+    assert out.dtype == low
+    assert rel_err(out.double(), reference(spec, *(x.double().numpy() for x in xs))) <= 1e-2
+
+
 def test_bad_input_is_named():
     tables = Pattern.from_spec("power2").tables(8)
     q = torch.randn(1, 8, 2, 3)
@@ -102,6 +115,12 @@ def test_bad_input_is_named():
         glr_readout(q, q, q, a, b[..., :1], tables)
     with pytest.raises(GLRError, match="dtype"):
         glr_readout(q, q.double(), q, a, b, tables)
+    with pytest.raises(GLRError, match="b is torch.float64 on cpu but a is torch.float32"):
+        glr_readout(q, q, q, a, b.double(), tables)
+    with pytest.raises(GLRError, match="a and b are torch.bfloat16 but q, k, v are torch.float32"):
+        glr_readout(q, q, q, a.bfloat16(), b.bfloat16(), tables)
+    with pytest.raises(GLRError, match="a and b are torch.float32 but q, k, v are torch.float64"):
+        glr_readout(q.double(), q.double(), q.double(), a, b, tables)
     with pytest.raises(GLRError, match="chunk"):
         glr_readout(q, q, q, a, b, tables, chunk=0)
 

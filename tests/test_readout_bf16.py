@@ -38,10 +38,12 @@ def problem(rng, spec, n, dk=3, dv=4):
 
 def run(xs, tables, mode, grad=None, chunk=16, device="cpu", backend=None):
     """Output (and gradients for ``grad``) of the forced aligned readout on ``device``, on the CPU: ``mode``
-    "bf16" (bf16 inputs), "autocast" (float32 inputs under autocast(bfloat16)) or "float32"; ``backend``
+    "bf16" (bf16 inputs), "mixed" (bf16 q, k, v with float32 a, b), "autocast" (float32 inputs under
+    autocast(bfloat16)) or "float32"; ``backend``
     as ``glr_readout`` takes it (on CUDA the default runs the Triton forward)."""
-    leaves = [x.to(device, torch.bfloat16 if mode == "bf16" else torch.float32).requires_grad_(grad is not None)
-              for x in xs]
+    low = lambda i: mode == "bf16" or mode == "mixed" and i < 3  # noqa: E731
+    leaves = [x.to(device, torch.bfloat16 if low(i) else torch.float32).requires_grad_(grad is not None)
+              for i, x in enumerate(xs)]
     with torch.autocast(device, dtype=torch.bfloat16, enabled=mode == "autocast"):
         out = glr_readout(*leaves, tables, chunk=chunk, algorithm="chunked_aligned", backend=backend)
     assert out.dtype == leaves[0].dtype
@@ -54,7 +56,7 @@ def run(xs, tables, mode, grad=None, chunk=16, device="cpu", backend=None):
 
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks", "random"])
 @pytest.mark.parametrize("n", [1, 2, 63, 200])
-@pytest.mark.parametrize("mode", ["bf16", "autocast"])
+@pytest.mark.parametrize("mode", ["bf16", "mixed", "autocast"])
 @pytest.mark.parametrize("device", DEVICES)
 def test_bf16_matches_reference(rng, spec, n, mode, device):
     """Forward and the five gradients (random upstream gradient) within 1e-2 of float64 autograd through the
@@ -92,11 +94,11 @@ class Products(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("mode", ["bf16", "autocast", "float32"])
+@pytest.mark.parametrize("mode", ["bf16", "mixed", "autocast", "float32"])
 @pytest.mark.parametrize("device", DEVICES)
 def test_products_run_in_the_compute_dtype(rng, mode, device):
     """fenwick at n = 200, chunks of 16 (13 chunks, up to 4 sources each), d_k = 5, d_v = 7 (no chunk size):
-    every matrix product with a head axis, forward and backward, takes bfloat16 operands under bf16 and
+    every matrix product with a head axis, forward and backward, takes bfloat16 operands under bf16, mixed and
     autocast (float32 in the float32 control), at least the 3 of steps 2 and 3 plus one per source slot in
     each pass; the solves (and the products of their backward) and the boundary scan get float32 only.
     The torch-op backend (on CUDA the default forward runs in Triton, ``test_readout_triton``).

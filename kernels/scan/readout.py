@@ -126,7 +126,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     q, k : Tensor ``[B, T, H, d_k]``
     v : Tensor ``[B, T, H, d_v]``
     a, b : Tensor ``[B, T, H, wa]``, ``[B, T, H, wb]``
-        Coefficients aligned with the tables' slots (padded slots ignored); batch and heads may be 1.
+        Coefficients aligned with the tables' slots (padded slots ignored); batch and heads may be 1. In
+        q's dtype, or float32 with bfloat16 / float16 q, k, v (as a layer under autocast gives them: the
+        coefficients, products along chains of states, keep float32).
     tables : IndexTables or (a_idx, b_idx)
         ``Pattern.tables(T)``.
     chunk : int, optional
@@ -143,7 +145,7 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     -------
     Tensor ``[B, T, H, d_v]`` in q's dtype. The aligned algorithm runs its triangular solves and boundary
     states in float32 (float64 for float64 inputs) and its matrix products in q's dtype, or in the
-    autocast dtype under ``torch.autocast`` (``aligned_dtypes``).
+    autocast dtype under ``torch.autocast`` (``aligned_dtypes``); the others compute in a's dtype.
 
     Raises
     ------
@@ -169,9 +171,13 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         if not isinstance(x, Tensor) or x.ndim != 4:
             raise GLRError(f"{name} must be a 4-d tensor [batch, T, heads, dim], got "
                            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-        if x.dtype != q.dtype or x.device != q.device:
-            raise GLRError(f"{name} is {x.dtype} on {x.device} but q is {q.dtype} on {q.device}; pass one "
-                           f"dtype and device")
+        want = a.dtype if name == "b" else q.dtype
+        if x.dtype != want and name != "a" or x.device != q.device:
+            raise GLRError(f"{name} is {x.dtype} on {x.device} but {'a' if name == 'b' else 'q'} is {want} on "
+                           f"{q.device}; pass one dtype and device")
+    if a.dtype != q.dtype and not (a.dtype == torch.float32 and q.dtype in (torch.bfloat16, torch.float16)):
+        raise GLRError(f"a and b are {a.dtype} but q, k, v are {q.dtype}: pass q's dtype, or float32 "
+                       f"coefficients with bfloat16 / float16 q, k, v")
     B, _, H, dk = q.shape
     if q.shape[1] != T or k.shape != q.shape or v.shape[:3] != q.shape[:3]:
         raise GLRError(f"q, k, v must be [batch, T={T}, heads, d] with the tables' T and equal batch, T, heads "
@@ -208,4 +214,5 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     if backend == "triton":
         raise GLRError(f"backend='triton' runs the chunked_aligned algorithm only, not {algorithm}")
     block = direct_block if algorithm == "direct" else tile
-    return Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C)
+    q, k, v = (x.to(a.dtype) for x in (q, k, v))
+    return Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C).to(dtype)
