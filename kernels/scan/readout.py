@@ -171,10 +171,10 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         if not isinstance(x, Tensor) or x.ndim != 4:
             raise GLRError(f"{name} must be a 4-d tensor [batch, T, heads, dim], got "
                            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-        want = a.dtype if name == "b" else q.dtype
-        if x.dtype != want and name != "a" or x.device != q.device:
-            raise GLRError(f"{name} is {x.dtype} on {x.device} but {'a' if name == 'b' else 'q'} is {want} on "
-                           f"{q.device}; pass one dtype and device")
+    for x, name, ref, ref_name in ((k, "k", q, "q"), (v, "v", q, "q"), (a, "a", q, "q"), (b, "b", a, "a")):
+        if x.dtype != ref.dtype and name != "a" or x.device != ref.device:       # a's dtype: the rule below
+            raise GLRError(f"{name} is {x.dtype} on {x.device} but {ref_name} is {ref.dtype} on {ref.device}; "
+                           f"pass one dtype and device")
     if a.dtype != q.dtype and not (a.dtype == torch.float32 and q.dtype in (torch.bfloat16, torch.float16)):
         raise GLRError(f"a and b are {a.dtype} but q, k, v are {q.dtype}: pass q's dtype, or float32 "
                        f"coefficients with bfloat16 / float16 q, k, v")

@@ -41,8 +41,8 @@ MAX_SCORES = 2**14
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
 #: The backward's chunk and boundary programs take d_k slices of ``back_k`` and all of d_v, ``back_warps`` warps
-#: (step 1's backward too): the fastest of 4 settings by forward + backward ms (``gpu_readout.py
-#: --tune-backward``, call 13: ssm 4.60 ms against 6.35 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
+#: (step 1's backward too): the fastest of 7 settings by forward + backward ms (``gpu_readout.py
+#: --tune-backward``, call 15: ssm 4.64 ms against 6.43 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
 #: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4)
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4)
