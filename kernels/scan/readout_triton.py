@@ -20,6 +20,8 @@ torch autograd of ``solve_chunks`` (``_step1_backward``).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -156,6 +158,13 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     return o, mix, ecoef, states, inverses
 
 
+def _zeros(*shapes, device) -> list[Tensor]:
+    """float32 zeros of each shape, as views of one buffer (one fill to launch, not one per tensor)."""
+    sizes = [math.prod(shape) for shape in shapes]
+    flat = torch.zeros(sum(sizes), dtype=torch.float32, device=device)
+    return [x.view(shape) for x, shape in zip(flat.split(sizes), shapes)]
+
+
 def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout, need: tuple) -> tuple:
     """``(da, db)`` from ``dM, dE``: through ``[M | E] = (I - B_RR)^{-1} [A_R | B_R,X]``, by torch autograd of
     ``readout_aligned.solve_chunks`` (recomputed; None where not needed)."""
@@ -183,10 +192,8 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     DV = _block(dv)
     grad = grad.to(q.dtype).contiguous()
     dq = _output(q)
-    dk32, dv32 = (torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in (k, v))
-    dmix = torch.zeros_like(mix)
-    decoef = torch.zeros(N, nc, C, max(m, 1), dtype=torch.float32, device=q.device)
-    dstates = torch.zeros(N, P, dk, dv, dtype=torch.float32, device=q.device) if m else decoef
+    dk32, dv32, dmix, decoef, dstates = _zeros(k.shape, v.shape, mix.shape, (N, nc, C, max(m, 1)),
+                                               (N, P, dk, dv) if m else (1,), device=q.device)
     KB.chunk_output_backward[(nc, N)](
         q, k, v, grad, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], dq, dk32, dv32, dmix, decoef,
         dstates, P, nc, m, T, H, dk, dv, s, CP=rows(layout), DV=DV, MP=1 << max(m - 1, 0).bit_length(),
