@@ -20,7 +20,7 @@ dk and dv are float32 sums by atomics (windows overlap when w > 0); products tak
 import triton
 import triton.language as tl
 
-from .readout_triton_kernels import _chunk_block, _chunk_rows, _dot, _rows
+from .readout_triton_kernels import _chunk_block, _chunk_rows, _dot, _rows, _window
 
 
 @triton.jit
@@ -116,9 +116,7 @@ def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src,
     p, n = tl.program_id(0), tl.program_id(1)
     c, r = tl.load(b_chunk + p), tl.load(b_row + p)
     row = ((n * nc + c) * C + r).to(tl.int64)
-    win = tl.arange(0, W)
-    t = c * C - shift - (WIN - C) + win
-    ok = (win < WIN) & (t >= 0) & (t < T)
+    win, t, ok = _window(c, T, shift, C, WIN, W)
     vcol = tl.arange(0, DV)
     mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)

@@ -96,6 +96,14 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, 
 
 
 @triton.jit
+def _window(c, T, shift, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr):
+    """Chunk c's window (the WIN positions up to its last row): ``(j < W, t, t in [0, T) and j < WIN)``."""
+    win = tl.arange(0, W)
+    t = c * C - shift - (WIN - C) + win
+    return win, t, (win < WIN) & (t >= 0) & (t < T)
+
+
+@triton.jit
 def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, T, H, dk, dv,
                      shift, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
                      BV: tl.constexpr, GATHER: tl.constexpr, UPCAST: tl.constexpr):
@@ -111,9 +119,8 @@ def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, 
     live = step < P
     c = tl.load(b_chunk + step, mask=live, other=0)
     r = tl.load(b_row + step, mask=live, other=0)
-    win = tl.arange(0, W)
-    t = c * C - shift - (WIN - C) + win
-    ok = (win < WIN) & (t >= 0) & (t < T) & live
+    win, t, ok = _window(c, T, shift, C, WIN, W)
+    ok = ok & live
     kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
     row = ((n * nc + c) * C + r).to(tl.int64)
@@ -162,13 +169,11 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
 
 @triton.jit
 def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr):
-    """Chunk c's rows ``(i < CP, t, t in [0, T) and i < C)`` and its window's
-    ``(j < W, t, t in [0, T) and j < WIN)``."""
+    """Chunk c's rows ``(i < CP, t, t in [0, T) and i < C)`` and its window's (``_window``)."""
     rl = tl.arange(0, CP)
     t = c * C - shift + rl
-    win = tl.arange(0, W)
-    tw = c * C - shift - (WIN - C) + win
-    return rl, t, (rl < C) & (t >= 0) & (t < T), win, tw, (win < WIN) & (tw >= 0) & (tw < T)
+    win, tw, wok = _window(c, T, shift, C, WIN, W)
+    return rl, t, (rl < C) & (t >= 0) & (t < T), win, tw, wok
 
 
 @triton.jit
