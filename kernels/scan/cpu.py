@@ -202,10 +202,10 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
 
     u ``[..., n, d]`` (float32 or float64), a ``[..., n, wa]``, b ``[..., n, wb]`` of the same dtype,
     aligned with ``tables = (a_idx, b_idx)`` (a ``Pattern`` means ``pattern.tables(n)``; ``IndexTables``
-    are not validated again); padded
-    slots (index -1) are ignored, whatever they hold. Batch dimensions broadcast. ``out``: an optional
-    C-contiguous ``[batch..., n, d]`` buffer that receives h; without it h is 64-byte aligned memory
-    that the module recycles once no array uses it any more (``cpu_out``: at most two slabs, 512 MiB). ``q [..., n, k]``: readout
+    are not validated again); padded slots (index -1) are ignored, whatever they hold. Batch dimensions
+    broadcast. ``out``: an optional C-contiguous ``[batch..., n, d]`` buffer that receives h. Without it,
+    h is 64-byte aligned memory that the module recycles once no array uses it any more (at most two
+    slabs, 512 MiB, kept after use; ``release_pool()`` frees them). ``q [..., n, k]``: readout
     ``o_t = q_t^T H_t`` as in ``glrtheory.solve``. ``count=True`` also returns ``Counts`` per sequence.
     """
     u = float_array(u, "u")
