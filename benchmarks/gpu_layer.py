@@ -14,7 +14,9 @@ the first forward + backward (``max_memory_allocated`` after ``reset_peak_memory
 algorithm ``glr_readout`` runs (``readout_algorithm``); ``fwd_bwd_device``: the kernel time of one forward +
 backward, its kernel launches and longest kernels (``gpu_common.device_busy``; well below ``ms_fwd_bwd``
 means the layer waits on the host). ``verdicts`` computes the targets from those numbers,
-each against the attention row of the same precision (bf16 autocast or float32).
+each against the attention row of the same precision (bf16 autocast or float32). On CUDA, last, each layer's
+forward + backward once more as a captured CUDA graph (``graphed_row``, precision ``GRAPHED``): what is left
+once the host's per-launch cost is gone.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import TIMING, bench, device_busy, error, free, parser, peak_bytes, saver  # noqa: E402
+from gpu_common import TIMING, bench, device_busy, error, free, is_cuda, parser, peak_bytes, saver  # noqa: E402
 
 from glrtheory.kernels.layers import GLRMixer  # noqa: E402
 from glrtheory.kernels.scan.readout import readout_algorithm  # noqa: E402
@@ -110,6 +112,32 @@ def mha_rows(B, T, d_model, heads, device="cuda", rep=100) -> list[dict]:
     return rows
 
 
+#: The precision label of the rows timed as one captured CUDA graph (``graphed_row``).
+GRAPHED = "bf16 autocast, CUDA graph"
+
+
+def graphed_row(op: str, make_layer, B, T, d_model, heads, device="cuda", rep=100, **extra) -> dict:
+    """Forward + backward of a fresh ``make_layer()`` captured once as CUDA graphs
+    (``torch.cuda.make_graphed_callables``, under bf16 autocast with its cache off, as graphs require) and
+    replayed: the time without the host's per-launch cost, the same treatment for ours and attention."""
+    row = dict(op=op, B=B, T=T, d_model=d_model, heads=heads, precision=GRAPHED, **extra)
+    try:
+        x = torch.randn(B, T, d_model, device=device, requires_grad=True)
+        g = torch.randn_like(x)
+        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+            layer = torch.cuda.make_graphed_callables(make_layer(), (x,), num_warmup_iters=3)
+
+        def forward_backward():
+            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+                y = layer(x)
+            y.backward(g)
+
+        row["ms_fwd_bwd"] = bench(forward_backward, rep=rep, device=device)
+    except Exception as e:                                 # record, do not hide
+        row["error"] = error(e)
+    return row
+
+
 def verdicts(rows: list[dict], peak_target: int = PEAK_TARGET_BYTES) -> list[dict]:
     """Per row of ours with a forward + backward time: its ratio to attention of the same precision, and
     the targets ``fwd_bwd <= attention`` and ``peak <= peak_target`` (None where a number is missing)."""
@@ -148,6 +176,13 @@ def run(specs=SPECS, B=SHAPE["B"], T=SHAPE["T"], d_model=SHAPE["d_model"], heads
     for spec in specs:
         add(mixer_rows(spec, B, T, d_model, heads, device, rep))
         free(device)
+    if is_cuda(device):
+        shape = dict(B=B, T=T, d_model=d_model, heads=heads, device=device, rep=rep)
+        add([graphed_row("nn.MultiheadAttention causal", lambda: CausalMHA(d_model, heads, T, device), **shape)])
+        for spec in specs:
+            add([graphed_row(f"GLRMixer {spec} readout", lambda: GLRMixer(spec, d_model, heads, readout=True,
+                                                                           device=device), spec=spec, **shape)])
+            free(device)
     return result
 
 
