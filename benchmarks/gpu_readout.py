@@ -5,7 +5,8 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
 
 1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
    fastest (mean over the two) is used for the rest. ``--tune-backward``: the same for the backward's
-   ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``).
+   ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``); ``--tune-stages``: the boundary walk's
+   ``STAGE_SETTINGS`` by the forward ms of ssm and blocks (``tune_stages``).
 2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
    ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (each backend's own
    backward), and the forward's norm-relative difference from the float32
@@ -39,6 +40,8 @@ SETTINGS += [dict(walk_k=64, walk_v=64, out_k=64, out_v=ov, warps=8) for ov in (
 #: The backward's settings the tune tries (forward + backward ms).
 BACK_SETTINGS = [dict(back_k=bk, back_warps=w) for bk, w in itertools.product((32, 16, 64), (4, 8))]
 BACK_SETTINGS.append(dict(back_k=32, back_warps=2))
+#: The boundary walk's pipelining (``walk_stages``; it changes the walks without GATHER: ssm and blocks).
+STAGE_SETTINGS = [dict(walk_stages=s) for s in (0, 2, 3, 4)]
 
 
 def problem(spec, B, T, H, D, device):
@@ -59,14 +62,15 @@ def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
     return bench(lambda: glr_readout(*xs, tables, backend=backend).backward(g), rep=50, device=device)
 
 
-def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key="tune") -> dict:
-    """Each setting's ms (``measure``) for ssm and fenwick into ``result[key]``; the fastest (sum) stays in force."""
+def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key="tune",
+         specs=("ssm", "fenwick")) -> dict:
+    """Each setting's ms (``measure``) for the specs into ``result[key]``; the fastest (sum) stays in force."""
     rows = result[key] = []
     for setting in settings:
         readout_triton.GPU.update(setting)
         row = dict(setting)
         try:
-            for spec in ("ssm", "fenwick"):
+            for spec in specs:
                 row[spec] = measure(spec, shape, device)
         except Exception as e:
             row["error"] = error(e)
@@ -76,7 +80,7 @@ def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key
     done = [r for r in rows if "error" not in r]
     if not done:
         return None
-    best = min(done, key=lambda r: r["ssm"] + r["fenwick"])
+    best = min(done, key=lambda r: sum(r[spec] for spec in specs))
     readout_triton.GPU.update({k: best[k] for k in settings[0]})
     return best
 
@@ -130,6 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", default="2,16384,16,128")
     ap.add_argument("--skip-tune", action="store_true")
     ap.add_argument("--tune-backward", action="store_true", help="sweep BACK_SETTINGS (forward + backward)")
+    ap.add_argument("--tune-stages", action="store_true", help="sweep STAGE_SETTINGS (forward, ssm and blocks)")
     ap.add_argument("--fla-shapes", action="store_true")
     ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
     args = ap.parse_args(argv)
@@ -140,6 +145,9 @@ def main(argv=None) -> int:
         result["best_setting"] = tune(shape, device, save, result)
     if args.tune_backward:
         result["best_back_setting"] = tune(shape, device, save, result, BACK_SETTINGS, fwd_bwd_ms, "tune_backward")
+    if args.tune_stages:
+        result["best_stage_setting"] = tune(shape, device, save, result, STAGE_SETTINGS, forward_ms, "tune_stages",
+                                            ("ssm", "blocks"))
     result["setting"] = dict(readout_triton.GPU)
     result["rows"].append(fla_gla(*shape, device=device))
     result["rows"].append(sdpa(*shape, device=device))
