@@ -127,58 +127,44 @@ def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, 
     mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     gathered = tl.zeros((BK, BV), tl.float32)
-    if GATHER:
-        for j in range(m):
-            src = tl.load(b_src + step * m + j, mask=live, other=-1)
-            coef = tl.load(ecoef + row * m + j, mask=live & (src >= 0), other=0.0)
-            previous += tl.where(src == p - 1, coef, 0.0)
+    for j in range(m):
+        src = tl.load(b_src + step * m + j, mask=live, other=-1)
+        coef = tl.load(ecoef + row * m + j, mask=live & (src >= 0), other=0.0)
+        previous += tl.where(src == p - 1, coef, 0.0)
+        if GATHER:
             far = (src >= 0) & (src != p - 1)
             st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
                          mask=smask & far, other=0.0)
             gathered += coef * st.to(tl.float32)
-    else:           # every source is p's predecessor, so there is at most one, in column 0 (no inner loop)
-        src = tl.load(b_src + step * m, mask=live, other=-1)
-        previous += tl.where(src == p - 1, tl.load(ecoef + row * m, mask=live & (src >= 0), other=0.0), 0.0)
     return kw, vw, mrow, gathered, previous
 
 
 @triton.jit
 def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, STAGES: tl.constexpr):
+                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
-    visible before the next step's loads); without it no step reads ``states``. STAGES 0: the next step's
-    inputs are loaded by hand while this step computes; else (without GATHER) a plain loop that Triton
-    pipelines over STAGES stages."""
+    visible before the next step's loads); without it no step reads ``states``."""
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
+    kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
+                                                        b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W,
+                                                        BK, BV, GATHER, UPCAST)
     h = tl.zeros((BK, BV), tl.float32)
-    if STAGES > 0 and not GATHER:      # no step reads a stored state: Triton's pipeliner loads steps ahead
-        for p in tl.range(0, P, num_stages=STAGES):
-            kw, vw, mrow, _, previous = _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
-                                                         b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W,
-                                                         BK, BV, GATHER, UPCAST)
-            weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
-            h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + previous * h
-            tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
-    else:
-        kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states,
-                                                            b_chunk, b_row, b_src, T, H, dk, dv, shift, kcol, vcol,
-                                                            C, WIN, W, BK, BV, GATHER, UPCAST)
-        for p in range(P):
-            # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
-            nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
-                                                   b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK,
-                                                   BV, GATHER, UPCAST)
-            weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
-            h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
-            tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
-            if GATHER:
-                tl.debug_barrier()
-            kw, vw, mrow, gathered, previous = nk, nv, nm, ng, npv
+    for p in range(P):
+        # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
+        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
+                                               b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV,
+                                               GATHER, UPCAST)
+        weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
+        h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
+        tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
+        if GATHER:
+            tl.debug_barrier()
+        kw, vw, mrow, gathered, previous = nk, nv, nm, ng, npv
 
 
 @triton.jit

@@ -90,8 +90,7 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
     Bt, _, H, wb = b.shape
     nc = -(-(n + shift) // chunk)
     T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
-    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=max(16, chunk // 4),
-                                  JB=_columns(wb))
+    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=16, JB=_columns(wb))
     return T
 
 

@@ -8,10 +8,9 @@ row with row pointers (``ptr[n + 1]``, ``row[e]``, ``src[e]``, ``col[e]``: entry
 Table columns are read JA / JB at a time and entry lists E at a time (small on the GPU, large under the
 interpreter, whose cost is per operation).
 
-* ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution
-  in registers: with ``L = B_kk`` cut into at most 4 x 4 blocks of BS = max(16, C / 4) (each built from the
-  tables by a one-hot sum), ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is nilpotent:
-  ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products); T is stored once.
+* ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
+  with ``L = B_kk`` cut into BS x BS blocks, ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is
+  nilpotent: ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products).
 * ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered; what
   the next chunk reads independently of the walk is loaded while this chunk waits on its states.
 * ``backward_pull``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``, gathering through a
@@ -90,6 +89,18 @@ def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh,
 
 
 @triton.jit
+def _unit_inverse(L, eye, BS: tl.constexpr):
+    """``(I - L)^{-1} = (I + L)(I + L^2)(I + L^4)(I + L^8)`` for a strictly lower 16 x 16 block L."""
+    tl.static_assert(BS == 16)
+    T = eye + L
+    P = L
+    for _ in tl.static_range(3):
+        P = tl.dot(P, P, input_precision="ieee")
+        T = tl.dot(T, eye + P, input_precision="ieee")
+    return T
+
+
+@triton.jit
 def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
     """What a program owns: ``pid_bh`` (program axis 0) is the (batch, head) pair ``bb, hh``; program axis
     AXIS_D picks the BD columns ``dcol`` of the state, ``dmask`` marks those below D."""
@@ -99,96 +110,41 @@ def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
 
 
 @triton.jit
-def _unit_inverse(L, eye, BS: tl.constexpr):
-    """``(I - L)^{-1} = (I + L)(I + L^2)(I + L^4)...(I + L^(BS/2))`` for a strictly lower BS x BS block L
-    (nilpotent: ``L^BS = 0``), BS 16 or 32."""
-    tl.static_assert((BS == 16) or (BS == 32))
-    T = eye + L
-    P = L
-    for _ in tl.static_range(BS // 16 + 2):
-        P = _dot_ieee(P, P)
-        T = _dot_ieee(T, eye + P)
-    return T
-
-
-@triton.jit
-def _dot_ieee(x, y):
-    return tl.dot(x, y, input_precision="ieee")
-
-
-@triton.jit
-def _lower_block(b_ptr, b_idx, WB, c0, i, m, n, H, bb, hh, BS: tl.constexpr, JB: tl.constexpr):
-    """Block (i, m) of ``L = B_kk`` for the chunk whose first row is c0: ``L[r, c] = sum_j b[t, j]
-    [b_idx[t, j] = c0 + m BS + c]`` for the rows ``t = c0 + i BS + r`` in ``[0, n)`` (a one-hot sum)."""
-    r = tl.arange(0, BS)
-    rows = c0 + i * BS + r
-    rmask = (rows >= 0) & (rows < n)
-    pos = (bb * n + rows) * H + hh
-    col = c0 + m * BS + r
-    L = tl.zeros((BS, BS), tl.float32)
-    for j0 in range(0, WB, JB):
-        jj = j0 + tl.arange(0, JB)
-        idx = tl.load(b_idx + rows[:, None] * WB + jj[None, :], mask=rmask[:, None] & (jj < WB)[None, :],
-                      other=-1)
-        hit = (idx >= c0 + m * BS) & (idx < c0 + m * BS + BS) & (idx >= 0)
-        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=hit, other=0.0).to(tl.float32)
-        L += tl.sum(tl.where(idx[:, :, None] == col[None, None, :], coef[:, :, None], 0.0), axis=1)
-    return L
-
-
-@triton.jit
-def _store_block(base, i, m, X, C: tl.constexpr, BS: tl.constexpr):
-    r = tl.arange(0, BS)
-    tl.store(base + (i * BS + r)[:, None] * C + m * BS + r[None, :], X)
-
-
-@triton.jit
 def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS: tl.constexpr,
                   JB: tl.constexpr):
-    """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity
-    rows); C = NB BS with NB in {1, 2, 4} blocks, each built, inverted and combined in registers."""
-    tl.static_assert((C == BS) or (C == 2 * BS) or (C == 4 * BS))
+    """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows)."""
     pid_bh, k = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
     c0 = k * C - shift
+    rl = tl.arange(0, C)
+    rows = c0 + rl
+    rmask = (rows >= 0) & (rows < n)
+    pos = (bb * n + rows) * H + hh
     base = t_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C)
+    tl.store(base + rl[:, None] * C + rl[None, :], tl.zeros((C, C), tl.float32))
+    tl.debug_barrier()
+    for j0 in range(0, WB, JB):  # scatter the strictly lower block L = B_kk of this chunk
+        jj = j0 + tl.arange(0, JB)
+        idx = tl.load(b_idx + rows[:, None] * WB + jj[None, :], mask=rmask[:, None] & (jj < WB)[None, :],
+                      other=-1)
+        intra = (idx >= c0) & (idx >= 0)
+        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=intra, other=0.0).to(tl.float32)
+        tl.store(base + rl[:, None] * C + (idx - c0), coef, mask=intra)
+    tl.debug_barrier()
     r = tl.arange(0, BS)
     eye = (r[:, None] == r[None, :]).to(tl.float32)
-    zero = tl.zeros((BS, BS), tl.float32)
-    T00 = _unit_inverse(_lower_block(b_ptr, b_idx, WB, c0, 0, 0, n, H, bb, hh, BS, JB), eye, BS)
-    _store_block(base, 0, 0, T00, C, BS)
-    if C >= 2 * BS:           # T_ij = T_ii sum_{j <= m < i} L_im T_mj
-        T11 = _unit_inverse(_lower_block(b_ptr, b_idx, WB, c0, 1, 1, n, H, bb, hh, BS, JB), eye, BS)
-        L10 = _lower_block(b_ptr, b_idx, WB, c0, 1, 0, n, H, bb, hh, BS, JB)
-        T10 = _dot_ieee(T11, _dot_ieee(L10, T00))
-        _store_block(base, 1, 1, T11, C, BS)
-        _store_block(base, 1, 0, T10, C, BS)
-        _store_block(base, 0, 1, zero, C, BS)
-    if C == 4 * BS:
-        T22 = _unit_inverse(_lower_block(b_ptr, b_idx, WB, c0, 2, 2, n, H, bb, hh, BS, JB), eye, BS)
-        T33 = _unit_inverse(_lower_block(b_ptr, b_idx, WB, c0, 3, 3, n, H, bb, hh, BS, JB), eye, BS)
-        L20 = _lower_block(b_ptr, b_idx, WB, c0, 2, 0, n, H, bb, hh, BS, JB)
-        L21 = _lower_block(b_ptr, b_idx, WB, c0, 2, 1, n, H, bb, hh, BS, JB)
-        L30 = _lower_block(b_ptr, b_idx, WB, c0, 3, 0, n, H, bb, hh, BS, JB)
-        L31 = _lower_block(b_ptr, b_idx, WB, c0, 3, 1, n, H, bb, hh, BS, JB)
-        L32 = _lower_block(b_ptr, b_idx, WB, c0, 3, 2, n, H, bb, hh, BS, JB)
-        T21 = _dot_ieee(T22, _dot_ieee(L21, T11))
-        T20 = _dot_ieee(T22, _dot_ieee(L20, T00) + _dot_ieee(L21, T10))
-        T32 = _dot_ieee(T33, _dot_ieee(L32, T22))
-        T31 = _dot_ieee(T33, _dot_ieee(L31, T11) + _dot_ieee(L32, T21))
-        T30 = _dot_ieee(T33, _dot_ieee(L30, T00) + _dot_ieee(L31, T10) + _dot_ieee(L32, T20))
-        _store_block(base, 2, 0, T20, C, BS)
-        _store_block(base, 2, 1, T21, C, BS)
-        _store_block(base, 2, 2, T22, C, BS)
-        _store_block(base, 3, 0, T30, C, BS)
-        _store_block(base, 3, 1, T31, C, BS)
-        _store_block(base, 3, 2, T32, C, BS)
-        _store_block(base, 3, 3, T33, C, BS)
-        _store_block(base, 0, 2, zero, C, BS)
-        _store_block(base, 0, 3, zero, C, BS)
-        _store_block(base, 1, 2, zero, C, BS)
-        _store_block(base, 1, 3, zero, C, BS)
-        _store_block(base, 2, 3, zero, C, BS)
+    for i in range(C // BS):
+        blk = base + (i * BS + r)[:, None] * C + r[None, :]          # block (i, m) at blk + m * BS
+        Tii = _unit_inverse(tl.load(blk + i * BS), eye, BS)
+        for j in range(i):       # ascending j: block (i, j) is read as L before it is overwritten as T
+            acc = tl.zeros((BS, BS), tl.float32)
+            for m in range(j, i):
+                Tmj = tl.load(base + (m * BS + r)[:, None] * C + j * BS + r[None, :])
+                acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision="ieee")
+            tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision="ieee"))
+            tl.debug_barrier()
+        tl.store(blk + i * BS, Tii)
+        tl.debug_barrier()
 
 
 @triton.jit
