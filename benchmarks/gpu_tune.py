@@ -21,7 +21,7 @@ from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
 #: (BD, JB, E, warps, chunk); the first was the fastest of results/gpu_calls/call3. 8 warps walked 2-3x slower
 #: than 4 and chunks of 32 or 128 slower than 64 (results/gpu_calls/call2).
-SETTINGS = [(16, 8, 64, 4, 64), (16, 4, 64, 4, 64), (16, 8, 64, 8, 64)]
+SETTINGS = [(16, 8, 64, 4, 64), (16, 4, 64, 4, 64), (16, 8, 128, 4, 64)]
 
 
 def breakdown(fn, steps=5) -> dict:

@@ -2,10 +2,9 @@
 
     h_t = sum_j a[t, j] u[a_idx[t, j]] + sum_j b[t, j] h[b_idx[t, j]]
 
-Forward: chunks of C positions; ``T_k = (I - B_kk)^{-1}`` and ``G_k = T_k B_k,k-1`` for all chunks at once
-(blocked substitution, a product), then one program per (batch x head, slice of d) walks the chunks in order,
-``h_k = T_k (x_k + B_k,far h_far) + G_k h_{k-1}`` with ``x = A U``, gathering the states of chunks before
-k - 1 through the tables one step ahead. Backward, with
+Forward: chunks of C positions; ``T_k = (I - B_kk)^{-1}`` for all chunks at once (blocked substitution),
+then one program per (batch x head, slice of d) walks the chunks in order, ``h_k = T_k (x_k + B_k,past
+h_past)`` with ``x = A U``, gathering finished chunks' states through the tables. Backward, with
 ``G = dL/dH``: ``Z = (I - B)^{-T} G`` (chunks in reverse with ``T_k^T``, gathering later chunks' z through
 the transposed B where its rows are narrow, else each chunk pushing its z onto its B sources in earlier
 chunks by atomic adds), ``dL/dU = A^T Z``, ``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``,
@@ -95,27 +94,16 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
     return T
 
 
-def near_couplings(b: Tensor, b_idx: Tensor, T: Tensor, n: int, chunk: int) -> Tensor:
-    """``G[batch * heads, nc, C, C]`` (float32): ``G_k = T_k N_k``, ``N_k`` the block of B from chunk k's rows to
-    chunk k - 1's (``T`` from ``chunk_inverses``)."""
-    N, nc = T.shape[:2]
-    G = torch.empty_like(T)
-    K.near_coupling[(N, nc)](_arg(b), _arg(b_idx), T, G, n, b.shape[2], nc, b.shape[-1], C=chunk,
-                             JB=_columns(b.shape[-1]))
-    return G
-
-
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
-def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, far: Tensor, at_ptr: Tensor,
+def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
           at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor,
           chunk: int) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = chunk_inverses(b, b_idx, n, chunk)
-    G = near_couplings(b, b_idx, T, n, chunk)
     h = _output(u)
     BD = _block_d(D)
-    K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), far, T, G, h, n, H, T.shape[1], D,
+    K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
                                            a.shape[-1], b.shape[-1], C=chunk, BD=BD,
                                            PREC=_precision(u.dtype), num_warps=_settings()["warps"],
                                            JA=_columns(a.shape[-1]), JB=_columns(b.shape[-1]))
@@ -131,8 +119,8 @@ def _(u, a, b, *rest):
 
 @torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
-                   b_idx: Tensor, ext: Tensor, far: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor,
-                   at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+                   b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
+                   bt_idx: Tensor, bt_col: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
@@ -173,7 +161,7 @@ def _backward_rule(ctx, grad, _grad_T):
     u, a, b, h, T, *tables = ctx.saved_tensors
     gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
                                                               ctx.chunk)
-    return (gu, ga, gb) + (None,) * 11
+    return (gu, ga, gb) + (None,) * 10
 
 
 _scan.register_autograd(_backward_rule, setup_context=_setup_context)

@@ -11,11 +11,8 @@ interpreter, whose cost is per operation).
 * ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
   with ``L = B_kk`` cut into BS x BS blocks, ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is
   nilpotent: ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products).
-* ``near_coupling``:  ``G_k = T_k N_k`` for every chunk k at once, ``N_k`` the block of B from chunk k to
-  chunk k - 1.
-* ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,far h_far) + G_k h_{k-1}``, ``x = A U``
-  gathered, far: the sources before chunk k - 1, gathered a step ahead, so that only ``G_k h_{k-1}`` (in
-  registers) waits on the previous chunk.
+* ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered; what
+  the next chunk reads independently of the walk is loaded while this chunk waits on its states.
 * ``backward_pull``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``, gathering through a
   padded transposed table (when B^T's rows restricted to later chunks are narrow), pipelined alike;
 * ``backward_walk``:  otherwise (a hub such as fenwick's h_0 is read by every later t): chunks in reverse,
@@ -74,16 +71,10 @@ def _reader_block(rows, rmask, bt_idx, bt_col, WT, coef_ptr, WB, i0, bb, hh, n, 
 
 
 @triton.jit
-def _gather_loads(idx, ok, v_ptr, bb, hh, n, H, D, dcol, dmask):
-    """``v[idx[r, j]]`` ``[C, J, BD]`` for the entries marked ok (zeros elsewhere), as loaded."""
-    return tl.load(v_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],
-                   mask=ok[:, :, None] & dmask[None, None, :], other=0.0)
-
-
-@triton.jit
 def _gather_block(acc, idx, coef, ok, v_ptr, bb, hh, n, H, D, dcol, dmask):
     """``acc[r] += sum_j coef[r, j] * v[idx[r, j]]`` over the entries marked ok."""
-    v = _gather_loads(idx, ok, v_ptr, bb, hh, n, H, D, dcol, dmask).to(tl.float32)
+    v = tl.load(v_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],
+                mask=ok[:, :, None] & dmask[None, None, :], other=0.0).to(tl.float32)
     return acc + tl.sum(coef[:, :, None] * v, axis=1)
 
 
@@ -157,70 +148,38 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS:
 
 
 @triton.jit
-def near_coupling(b_ptr, b_idx, t_ptr, g_ptr, n, H, nc, WB, C: tl.constexpr, JB: tl.constexpr):
-    """``G_k = T_k N_k`` for every chunk k at once, ``N_k`` the block of B coupling chunk k to chunk k - 1
-    (``N_k[i, s] = b[t, j]`` where ``b_idx[t, j] = (k - 1) C + s``): scattered into G's block, then multiplied."""
-    pid_bh, k = tl.program_id(0), tl.program_id(1)
-    bb, hh = pid_bh // H, pid_bh % H
-    c0 = k * C
-    rl = tl.arange(0, C)
-    rows = c0 + rl
-    rmask = rows < n
-    pos = (bb * n + rows) * H + hh
-    block = (pid_bh * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
-    tl.store(g_ptr + block, tl.zeros((C, C), tl.float32))
-    tl.debug_barrier()
-    for j0 in range(0, WB, JB):
-        jj = j0 + tl.arange(0, JB)
-        idx = tl.load(b_idx + rows[:, None] * WB + jj[None, :], mask=rmask[:, None] & (jj < WB)[None, :],
-                      other=-1)
-        near = (idx >= c0 - C) & (idx < c0) & (idx >= 0)
-        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=near, other=0.0).to(tl.float32)
-        tl.store(g_ptr + (pid_bh * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + (idx - (c0 - C)), coef,
-                 mask=near)
-    tl.debug_barrier()
-    G = tl.dot(tl.load(t_ptr + block), tl.load(g_ptr + block), input_precision="tf32x3")
-    tl.debug_barrier()
-    tl.store(g_ptr + block, G)
-
-
-@triton.jit
-def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, far_ptr, t_ptr, g_ptr, h_ptr, n, H, nc, D, WA, WB,
+def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H, nc, D, WA, WB,
                  C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
-    """``h_k = y_k + G_k h_{k-1}`` with ``y_k = T_k (x_k + B_k,far h_far)``, far: the sources before chunk
-    k - 1 (``far[k]``: chunk k's widest such prefix of B's columns; rows ascend, so they come first). Only
-    ``G_k h_{k-1}`` (registers to registers) lies on the walk's path: step k computes ``y_{k+1}``, whose
-    gathers read chunks <= k - 1 (stored before the last barrier), issuing them before ``h_k`` and summing
-    them after; chunk k + 1's ``A U``, ``T``, ``G`` and chunk k + 2's first JB far columns are loaded alike."""
+    """Software-pipelined: what chunk k + 1 reads that does not depend on the walk (its ``x = A U``, ``T``,
+    the first JB columns of its B rows) is loaded while chunk k waits on its gathered states. B's entries
+    before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
-    mats = (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
-    y = tl.dot(tl.load(t_ptr + mats), _gather_table(tl.zeros((C, BD), tl.float32), rl, rl < n, a_idx, WA, a_ptr,
-                                                    u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA),
-               input_precision=PREC)                                   # chunk 0 reads no earlier chunk
-    G = tl.load(g_ptr + mats)
-    h = tl.zeros((C, BD), tl.float32)
-    idx, coef, ok = _table_block(rl + C, rl + C < n, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
+    t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
+    rmask = rl < n
+    x = _gather_table(tl.zeros((C, BD), tl.float32), rl, rmask, a_idx, WA, a_ptr, u_ptr, 0, n,
+                      bb, hh, n, H, D, dcol, dmask, JA)
+    T = tl.load(t_base)
+    idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
     for k in range(nc):
-        rows = k * C + rl
+        c0 = k * C
+        rows = c0 + rl
+        rmask = rows < n
         nxt = rows + C                                     # chunk k + 1: loads independent of the walk
-        x = _gather_table(tl.zeros((C, BD), tl.float32), nxt, nxt < n, a_idx, WA, a_ptr, u_ptr, 0, n,
-                          bb, hh, n, H, D, dcol, dmask, JA)
-        T_next = tl.load(t_ptr + mats + tl.minimum(k + 1, nc - 1) * (C * C))
-        G_next = tl.load(g_ptr + mats + tl.minimum(k + 1, nc - 1) * (C * C))
-        idx_next, coef_next, ok_next = _table_block(nxt + C, nxt + C < n, b_idx, WB, b_ptr, 0, 0, k * C + C,
+        x_next = _gather_table(tl.zeros((C, BD), tl.float32), nxt, nxt < n, a_idx, WA, a_ptr, u_ptr, 0, n,
+                               bb, hh, n, H, D, dcol, dmask, JA)
+        T_next = tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C))
+        idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
                                                     bb, hh, n, H, JB)
-        far = _gather_loads(idx, ok, h_ptr, bb, hh, n, H, D, dcol, dmask)    # chunk k + 1's, sources < k C
-        h = y + tl.dot(G, h, input_precision=PREC)
-        tl.store(h_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
-                 h.to(h_ptr.dtype.element_ty), mask=(rows < n)[:, None] & dmask[None, :])
-        x += tl.sum(coef[:, :, None] * far.to(tl.float32), axis=1)
-        for j0 in range(JB, tl.load(far_ptr + tl.minimum(k + 1, nc - 1)), JB):
-            idx_j, coef_j, ok_j = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, j0, 0, k * C, bb, hh, n, H, JB)
+        x = _gather_block(x, idx, coef, ok, h_ptr, bb, hh, n, H, D, dcol, dmask)       # + B_k,past h_past
+        for j0 in range(JB, tl.load(ext_ptr + k), JB):
+            idx_j, coef_j, ok_j = _table_block(rows, rmask, b_idx, WB, b_ptr, j0, 0, c0, bb, hh, n, H, JB)
             x = _gather_block(x, idx_j, coef_j, ok_j, h_ptr, bb, hh, n, H, D, dcol, dmask)
-        y = tl.dot(T_next, x, input_precision=PREC)
-        tl.debug_barrier()       # this chunk's states are visible to the gathers two chunks on
-        G, idx, coef, ok = G_next, idx_next, coef_next, ok_next
+        hk = tl.dot(T, x, input_precision=PREC)
+        tl.store(h_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
+                 hk.to(h_ptr.dtype.element_ty), mask=rmask[:, None] & dmask[None, :])
+        tl.debug_barrier()       # this chunk's states are visible to the next chunk's gathers
+        x, T, idx, coef, ok = x_next, T_next, idx_next, coef_next, ok_next
 
 
 @triton.jit

@@ -7,9 +7,7 @@
   such as fenwick's h_0): the backward then pushes through B instead.
 * ``A^T`` as rows ``s`` listing the ``(t, j)`` with ``a_idx[t, j] = s`` (for ``dU = A^T Z``).
 * ``ext[k]``: the widest prefix of chunk k's B rows before the chunk (``b_idx[t, j] < C k``; rows ascend, so
-  those entries come first), the columns the backward walk pushes to; ``far[k]``: the same before chunk
-  k - 1 (``b_idx[t, j] < C (k - 1)``), the columns the forward walk gathers from (the block from chunk
-  k - 1 goes through ``G_k``).
+  those entries come first), the columns the forward walk gathers from and the backward walk pushes to.
 
 ``A^T`` is an entry list sorted by row with row pointers (``ptr[n + 1]``, ``row``, ``src = t``,
 ``col = j``), not a padded table: a hub read by every t (``h_0`` in ``fenwick``) would widen it to n.
@@ -30,20 +28,19 @@ from .plan import entries, transpose
 
 
 class TritonTables(NamedTuple):
-    """Device int32 tensors: ``a_idx, b_idx, ext, far``, ``A^T`` (4), then ``bt_idx, bt_col``."""
+    """Device int32 tensors: ``a_idx, b_idx, ext``, ``A^T`` (4), then ``bt_idx, bt_col``."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
     ext: torch.Tensor
-    far: torch.Tensor
     at: tuple
     bt_idx: torch.Tensor
     bt_col: torch.Tensor
 
     @property
     def tensors(self) -> tuple:
-        """The ten tensors in the order the op takes them."""
-        return (self.a_idx, self.b_idx, self.ext, self.far) + self.at + (self.bt_idx, self.bt_col)
+        """The nine tensors in the order the op takes them."""
+        return (self.a_idx, self.b_idx, self.ext) + self.at + (self.bt_idx, self.bt_col)
 
 
 def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int, device) -> tuple:
@@ -79,10 +76,10 @@ def future_readers(tables: IndexTables, chunk: int) -> tuple[np.ndarray, np.ndar
     return idx, col
 
 
-def external_columns(b_idx: np.ndarray, chunk: int, back: int = 0) -> np.ndarray:
-    """``ext[k] = max_{t in chunk k} |{j : 0 <= b_idx[t, j] < C (k - back)}|`` (int32, one per chunk)."""
+def external_columns(b_idx: np.ndarray, chunk: int) -> np.ndarray:
+    """``ext[k] = max_{t in chunk k} |{j : 0 <= b_idx[t, j] < C k}|`` (int32, one per chunk)."""
     n = b_idx.shape[0]
-    first = (np.arange(n) // chunk - back) * chunk
+    first = np.arange(n) // chunk * chunk
     count = ((b_idx >= 0) & (b_idx < first[:, None])).sum(1)
     return np.maximum.reduceat(count, np.arange(0, n, chunk)).astype(np.int32)
 
@@ -97,8 +94,7 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
     def build() -> TritonTables:
         a_idx, b_idx = tables
         return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
-                            *(torch.as_tensor(external_columns(np.asarray(b_idx), chunk, back), device=device)
-                              for back in (0, 1)),
+                            torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
                             _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device),
                             *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)))
 
