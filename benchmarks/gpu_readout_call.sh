@@ -1,7 +1,8 @@
 # One device call for the Triton matrix-state readout (issue 12), everything into $OUT:
 #   OUT=/some/folder bash benchmarks/gpu_readout_call.sh
 # READOUT_FLAGS (default "--skip-tune --fla-shapes") go to gpu_readout.py (e.g. "--tune-backward", or none to
-# sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests; LAYER=1 then
+# sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests (PYTEST_FILES: other
+# test files than the readout's and the scan's Triton tests); LAYER=1 then
 # also runs gpu_layer.py (the GLRMixer(readout=True) layer against nn.MultiheadAttention) into layer.json;
 # SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm, per-kernel profile) into tune.json.
 # LAYER_FLAGS go to gpu_layer.py (e.g. "--specs ssm,fenwick,blocks"); CAP_READOUT, CAP_TESTS, CAP_LAYER, CAP_SCAN: each part's seconds (default 330, 200, 150, 100).
@@ -21,8 +22,8 @@ fi
 timeout ${CAP_READOUT:-330} python benchmarks/gpu_readout.py ${READOUT_FLAGS---skip-tune --fla-shapes} \
   --backends "${BACKENDS:-torch,triton}" \
   --out $OUT/readout.json > $OUT/readout.log 2>&1; echo "readout rc $?"
-timeout ${CAP_TESTS:-200} python -m pytest -p no:cacheprovider -q -m "gpu or not gpu" tests/test_readout_triton.py \
-  tests/test_kernels_triton.py -k "${PYTEST_K:-test_readout_triton or (full_size and (ssm or fenwick))}" > $OUT/pytest.txt 2>&1
+timeout ${CAP_TESTS:-200} python -m pytest -p no:cacheprovider -q -m "gpu or not gpu" \
+  ${PYTEST_FILES:-tests/test_readout_triton.py tests/test_kernels_triton.py} -k "${PYTEST_K:-test_readout_triton or (full_size and (ssm or fenwick))}" > $OUT/pytest.txt 2>&1
 echo "pytest rc $?"
 tail -5 $OUT/pytest.txt; tail -30 $OUT/readout.log
 if [ "${LAYER:-0}" = 1 ]; then

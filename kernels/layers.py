@@ -55,9 +55,19 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 
 
 def _masked_softmax(z: Tensor, valid: Tensor) -> Tensor:
-    """``softmax`` of ``z[..., w]`` over the valid slots (0 in the others; all-invalid rows give 0)."""
-    z = z.masked_fill(~valid, float("-inf"))
-    return torch.softmax(z, dim=-1).nan_to_num(0.0) * valid
+    """``softmax`` of ``z[..., w]`` over the valid slots (0 in the others; all-invalid rows give 0). Invalid
+    slots score the dtype's lowest finite value, so an all-invalid row is uniform (then zeroed), never NaN."""
+    z = z.masked_fill(~valid, torch.finfo(z.dtype).min)
+    return torch.softmax(z, dim=-1) * valid
+
+
+def _slot_weights(q: Tensor | None, e: Tensor, idx: Tensor, valid: Tensor) -> Tensor:
+    """The softmax over each row's valid slots of their scores (``_slot_scores``, ``_masked_softmax``). A table
+    one slot wide needs no scores: the weight is 1 where the slot is valid (exactly what the softmax gives,
+    whose derivative is then 0), ``[T, 1, 1]``."""
+    if idx.shape[1] == 1:
+        return valid.to(e.dtype)
+    return _masked_softmax(_slot_scores(q, e, idx), valid)
 
 
 def _slot_scores(q: Tensor | None, e: Tensor, idx: Tensor) -> Tensor:
@@ -74,6 +84,13 @@ def _slot_scores(q: Tensor | None, e: Tensor, idx: Tensor) -> Tensor:
         s = torch.einsum("bthd,bshd->bhts", q, e)                         # dense [B, H, T, T]
         return s.gather(-1, src.expand(s.shape[:2] + src.shape)).permute(0, 2, 1, 3)
     return torch.einsum("bthd,btwhd->bthw", q, _gather_time(e, src))
+
+
+def _device_tables(tables: IndexTables, device) -> tuple[Tensor, ...]:
+    """``(a_idx, b_idx, valid_a [T, 1, wa], valid_b [T, 1, wb], has_b [T, 1])`` on ``device``: the tables as
+    int64, where their slots are real (not -1 padding), and which rows read any state."""
+    ai, bi = (torch.tensor(idx, device=device, dtype=torch.long) for idx in tables)
+    return ai, bi, ai[:, None] >= 0, bi[:, None] >= 0, (bi >= 0).any(1)[:, None]
 
 
 def _gather_time(x: Tensor, src: Tensor) -> Tensor:
@@ -142,6 +159,8 @@ class GLRMixer(nn.Module):
             self.scores = nn.Linear(d_model, 3 * H, bias=True, device=device, dtype=dtype)
         self.out = nn.Linear(H * self.d_head, d_model, **kw)
         self._tables: dict[int, IndexTables] = {}
+        names = ("values", "keys", "queries", "scores") + (("score_queries", "score_keys") if query_key else ())
+        self._inputs = tuple(name for name in names if getattr(self, name) is not None)
 
     def tables(self, n: int) -> IndexTables:
         """The pattern's index tables at length n, kept for the last ``TABLES_KEPT`` lengths (with the
@@ -167,21 +186,30 @@ class GLRMixer(nn.Module):
         heads = lambda y, k: y.to(f).view(B, T, H, k)  # noqa: E731
         as_given = lambda y, k: y.view(B, T, H, k)  # noqa: E731   glr_readout's q, k, v: no float32 round trip
         qkv = as_given if self.readout and not states else heads
-        v = qkv(self.values(x), self.d_head)
+        proj = self._projections(x)
+        v = qkv(proj["values"], self.d_head)
         if self.score_mode == "query_key":
-            g = self.scores(x).to(f)
-            kq = heads(self.score_keys(x), self.d_key)
-            feats = (heads(self.score_queries(x), self.d_key) * self.d_key ** -0.5, kq, kq)
+            g = proj["scores"].to(f)
+            kq = heads(proj["score_keys"], self.d_key)
+            feats = (heads(proj["score_queries"], self.d_key) * self.d_key ** -0.5, kq, kq)
         else:
-            g, e, c = self.scores(x).to(f).view(B, T, 3, H).unbind(2)
+            g, e, c = proj["scores"].to(f).view(B, T, 3, H).unbind(2)
             feats = (None, e, c)
         if self.readout:
-            k = qkv(self.keys(x), self.d_key)
-            q = qkv(self.queries(x), self.d_key) * self.d_key ** -0.5
+            k = qkv(proj["keys"], self.d_key)
+            q = qkv(proj["queries"], self.d_key) * self.d_key ** -0.5
             u = (k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2) if states else (k, v)
         else:
             q, u = None, v
         return u, torch.sigmoid(g), feats, q
+
+    def _projections(self, x: Tensor) -> dict[str, Tensor]:
+        """Each input projection of x (``values``, ``keys``, ``queries``, ``scores``, ...) by one matrix product
+        with the layers' weights stacked (one launch forward, two backward, instead of one or two per layer)."""
+        layers = [getattr(self, name) for name in self._inputs]
+        biases = [m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in layers]
+        y = nn.functional.linear(x, torch.cat([m.weight for m in layers]), torch.cat(biases))
+        return dict(zip(self._inputs, y.split([m.out_features for m in layers], -1)))
 
     def _output(self, h: Tensor, q, like: Tensor) -> Tensor:
         """o = h (or q^T H); ``[B, T, H, .]`` -> out projection -> ``[B, T, d_model]`` in like's dtype."""
@@ -210,17 +238,18 @@ class GLRMixer(nn.Module):
         return self._coefficients(x, tables)[:4]
 
     def _coefficients(self, x: Tensor, tables=None, states: bool = True):
-        """``coefficients`` plus the keys the decode cache keeps per position (``_keys``); u = (k, v)
-        for a readout layer with ``states=False``, with q, k, v in the projections' dtype."""
+        """``coefficients`` plus the scoring features ``(q_s, e, c)`` (``_keys`` makes of them what the decode
+        cache keeps per position); u = (k, v) for a readout layer with ``states=False``, with q, k, v in the
+        projections' dtype."""
         self._check_x(x, "batch, T, ")
         tables = self.tables(x.shape[1]) if tables is None else tables
         u, g, (q_s, e, c), q = self._project(x, states)
-        ai, bi = tables.memo(("long", str(x.device)), lambda: tuple(
-            torch.tensor(idx, device=x.device, dtype=torch.long) for idx in tables))
-        g = g * (bi >= 0).any(1)[:, None]
-        a = (1 - g).unsqueeze(-1) * _masked_softmax(_slot_scores(q_s, e, ai), ai[:, None] >= 0)
-        b = g.unsqueeze(-1) * _masked_softmax(_slot_scores(q_s, c, bi), bi[:, None] >= 0)
-        return u, a, b, q, _keys(q_s, e, c)
+        ai, bi, valid_a, valid_b, has_b = tables.memo(("mixer", str(x.device)),
+                                                      lambda: _device_tables(tables, x.device))
+        g = g * has_b
+        a = (1 - g).unsqueeze(-1) * _slot_weights(q_s, e, ai, valid_a)
+        b = g.unsqueeze(-1) * _slot_weights(q_s, c, bi, valid_b)
+        return u, a, b, q, (q_s, e, c)
 
     def forward(self, x: Tensor, cache: GLRCache | None = None) -> Tensor:
         """``x[batch, T, d_model] -> y[batch, T, d_model]``, all positions at once (chunked glr_scan).
@@ -239,10 +268,10 @@ class GLRMixer(nn.Module):
         if self.readout and cache is None:       # no per-token d_key x d_head states (glr_readout)
             (k, v), a, b, q, _ = self._coefficients(x, tables, states=False)
             return self._out(glr_readout(q, k, v, a, b, tables, chunk=self.chunk), x)
-        u, a, b, q, keys = self._coefficients(x, tables)
+        u, a, b, q, feats = self._coefficients(x, tables)
         h = glr_scan(u, a, b, tables, chunk=self.chunk)
         if cache is not None:
-            cache.prefill(u, keys, h)
+            cache.prefill(u, _keys(*feats), h)
         return self._output(h, q, x)
 
     # -- decoding ----------------------------------------------------------------------------------

@@ -377,6 +377,24 @@ def test_mixer_coefficients_are_convex_so_states_stay_bounded():
     assert h.abs().amax() <= u.abs().amax() * (1 + 1e-12)
 
 
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+def test_mixer_coefficients_closed_form_for_one_slot_tables(scores):
+    """ssm's tables are one slot wide (A: t itself; B: t - 1, none at t = 0): a = 1 - gamma, b = gamma with
+    gamma = sigmoid(w_g . x_t) (the gate row of ``scores``), except a = 1, b = 0 at t = 0; and the scores of the
+    slots get no gradient (a one-slot softmax is constant)."""
+    torch.manual_seed(4)
+    mixer = GLRMixer("ssm", 8, 2, scores=scores, dtype=torch.float64)
+    x = torch.randn(3, 17, 8, dtype=torch.float64)
+    _, a, b, _ = mixer.coefficients(x)
+    gamma = torch.sigmoid(mixer.scores(x)[..., :2])
+    gamma[:, 0] = 0
+    assert torch.allclose(a[..., 0], 1 - gamma, rtol=0, atol=1e-15)
+    assert torch.allclose(b[..., 0], gamma, rtol=0, atol=1e-15)
+    (a.sum() + (b * torch.randn_like(b)).sum()).backward()
+    score_rows = mixer.scores.weight.grad[2:] if scores == "source" else mixer.score_keys.weight.grad
+    assert torch.equal(score_rows, torch.zeros_like(score_rows))
+
+
 def test_mixer_trains():
     torch.manual_seed(2)
     mixer = GLRMixer("fenwick", 8, 2, readout=True)
