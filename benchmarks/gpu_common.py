@@ -85,14 +85,14 @@ def kernel_ms(fn, steps=5) -> tuple[dict, float]:
 
 
 def device_busy(fn, device, steps=5) -> dict:
-    """What the device does for one ``fn()``: the summed kernel time ``device_ms``, the launches and the five
+    """What the device does for one ``fn()``: the summed kernel time ``device_ms``, the launches and the 15
     longest kernels (``kernel_ms``); compared with the wall time, it tells a host-bound call (the device waits
     on Python and launches) from a device-bound one. Empty on a CPU."""
     if not is_cuda(device):
         return {}
     ms, launches = kernel_ms(fn, steps)
     return dict(device_ms=sum(ms.values()), launches=launches,
-                top_kernels={k[:80]: v for k, v in list(ms.items())[:5]})
+                top_kernels={k[:80]: v for k, v in list(ms.items())[:15]})
 
 
 def free(device) -> None:

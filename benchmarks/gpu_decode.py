@@ -29,7 +29,7 @@ from gpu_common import error, free, parser, saver, sync  # noqa: E402
 
 from glrtheory import Pattern  # noqa: E402
 from glrtheory.analysis import cache_peak, live_profile  # noqa: E402
-from glrtheory.kernels.layers import GLRMixer  # noqa: E402
+from glrtheory.kernels.layers import GLRMixer, _keys  # noqa: E402
 from glrtheory.lm.generate import cache_contents  # noqa: E402
 
 SPECS = ("fenwick", "ssm", "power2")          # power2 last: its O(L) cache makes the slowest setup
@@ -55,7 +55,8 @@ def decode_row(spec, L, device="cuda", steps=50, dtype=torch.float32, seed=0, **
     t0 = time.perf_counter()
     mixer = _mixer(p, device, dtype, model["d_model"], model["heads"], seed)
     cache = mixer.init_cache(horizon)
-    u, _, _, _, keys = mixer._coefficients(torch.randn(1, 1, model["d_model"], device=device, dtype=dtype))
+    u, _, _, _, feats = mixer._coefficients(torch.randn(1, 1, model["d_model"], device=device, dtype=dtype))
+    keys = _keys(*feats)
     wide = [y.expand(1, L, *y.shape[2:]) for y in (u, keys, u)]      # input, key, state of one token
     cache.prefill(*wide)
     xs = torch.randn(steps + 1, 1, model["d_model"], device=device, dtype=dtype)

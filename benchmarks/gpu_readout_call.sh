@@ -4,7 +4,8 @@
 # sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests (PYTEST_FILES: other
 # test files than the readout's and the scan's Triton tests); LAYER=1 then
 # also runs gpu_layer.py (the GLRMixer(readout=True) layer against nn.MultiheadAttention) into layer.json;
-# SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm, per-kernel profile) into tune.json.
+# SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm, per-kernel profile) into tune.json
+# (SCAN_FLAGS, e.g. "--inverses", go to it).
 # LAYER_FLAGS go to gpu_layer.py (e.g. "--specs ssm,fenwick,blocks"); CAP_READOUT, CAP_TESTS, CAP_LAYER, CAP_SCAN: each part's seconds (default 330, 200, 150, 100).
 # gpu_readout.py (torch vs Triton forward and forward + backward at B2 T16384 H16 D128 bf16, fla's
 # chunk_simple_gla, per-kernel profiles, fla's shapes), then the readout's CUDA tests and the scan's
@@ -16,7 +17,7 @@ python -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .w
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi -L
 if [ "${SCAN:-0}" = 1 ]; then
-  timeout ${CAP_SCAN:-100} python benchmarks/gpu_tune.py --out $OUT/tune.json > $OUT/tune.log 2>&1; echo "scan rc $?"
+  timeout ${CAP_SCAN:-100} python benchmarks/gpu_tune.py ${SCAN_FLAGS:-} --out $OUT/tune.json > $OUT/tune.log 2>&1; echo "scan rc $?"
   grep -v Warn $OUT/tune.log | cut -c1-400
 fi
 timeout ${CAP_READOUT:-330} python benchmarks/gpu_readout.py ${READOUT_FLAGS---skip-tune --fla-shapes} \

@@ -1,7 +1,9 @@
 """Choose the Triton scan's GPU launch settings: time power2 and ssm (B2 T16384 H16 D128, bf16) forward
 and forward + backward, and the chunk inverses alone, for a few (BD, JB, E, warps, chunk) settings.
 
-    python benchmarks/gpu_tune.py [--out benchmarks/results/gpu_tune.json]
+    python benchmarks/gpu_tune.py [--out benchmarks/results/gpu_tune.json] [--inverses]
+
+``--inverses`` first times the chunk inverses alone for each of ``INVERSE_SETTINGS`` (``inverse_sweep``).
 
 The settings are those that ptxas compiles for sm_90a without register spills in both walks (checked on a
 CPU: compile with ``triton.compile`` and run the wheel's ``ptxas -v``), plus the last run's best for reference.
@@ -29,13 +31,38 @@ def breakdown(fn, steps=5) -> dict:
     return dict(list(kernel_ms(fn, steps)[0].items())[:12])
 
 
+#: The chunk inverses' settings ``inverse_sweep`` times (``inverse_precision``, ``inverse_warps``).
+INVERSE_SETTINGS = [(p, w) for p in ("ieee", "tf32x3") for w in (1, 2, 4)]
+
+
+def inverse_sweep(specs=("power2", "ssm", "fenwick"), B=2, T=16384, H=16, D=128, chunk=64) -> list[dict]:
+    """ms of the chunk inverses alone per spec and ``INVERSE_SETTINGS``; the setting in force is restored."""
+    rows, kept = [], dict(backend.GPU)
+    for spec in specs:
+        tables, u, a, b = inputs(spec, B, T, H, D)
+        tab = backend._check(u, a, b, tables, chunk)
+        for precision, warps in INVERSE_SETTINGS:
+            backend.GPU.update(inverse_precision=precision, inverse_warps=warps)
+            row = dict(spec=spec, inverse_precision=precision, inverse_warps=warps)
+            try:
+                row["ms_inverse"] = bench(lambda: backend.chunk_inverses(b, tab.b_idx, T, chunk), rep=50)
+            except Exception as e:
+                row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+            print(row, flush=True)
+            rows.append(row)
+    backend.GPU.update(kept)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu_tune.json"))
+    ap.add_argument("--inverses", action="store_true", help="first time the chunk inverses' settings alone")
     args = ap.parse_args(argv)
     B, T, H, D = 2, 16384, 16, 128
     rows = []
     save = saver(args.out, "gpu_tune.py")
+    sweep = inverse_sweep() if args.inverses else []
     for spec in ("power2", "ssm"):
         tables, u, a, b = inputs(spec, B, T, H, D, grad=True)
         g = torch.randn_like(u)
@@ -56,7 +83,7 @@ def main(argv=None) -> int:
                 row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
             print(row, flush=True)
             rows.append(row)
-            save(dict(shape="B2 T16384 H16 D128 bf16", rows=rows))
+            save(dict(shape="B2 T16384 H16 D128 bf16", rows=rows, inverse_sweep=sweep))
     return 0
 
 

@@ -51,10 +51,12 @@ def _precision(dtype: torch.dtype) -> str:
 
 #: GPU launch settings: d-slice width BD of a walking program, table columns JB and entry-list entries E
 #: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``: 8 warps
-#: walked 2-3x slower than 4), warps of ``coef_grad`` (8: ptxas -v shows it spilling at 4).
-GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8)
+#: walked 2-3x slower than 4), warps of ``coef_grad`` (8: ptxas -v shows it spilling at 4); the chunk
+#: inverses' products (``inverse_precision``: "ieee" float32 on the FMA units, or "tf32x3", three tf32
+#: tensor-core passes) and warps.
+GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="ieee", inverse_warps=4)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
-INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4)
+INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4)
 
 
 def _settings() -> dict:
@@ -90,7 +92,9 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
     Bt, _, H, wb = b.shape
     nc = -(-(n + shift) // chunk)
     T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
-    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=16, JB=_columns(wb))
+    setting = _settings()
+    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=16, JB=_columns(wb),
+                                  PREC=setting["inverse_precision"], num_warps=setting["inverse_warps"])
     return T
 
 

@@ -89,14 +89,14 @@ def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh,
 
 
 @triton.jit
-def _unit_inverse(L, eye, BS: tl.constexpr):
+def _unit_inverse(L, eye, BS: tl.constexpr, PREC: tl.constexpr):
     """``(I - L)^{-1} = (I + L)(I + L^2)(I + L^4)(I + L^8)`` for a strictly lower 16 x 16 block L."""
     tl.static_assert(BS == 16)
     T = eye + L
     P = L
     for _ in tl.static_range(3):
-        P = tl.dot(P, P, input_precision="ieee")
-        T = tl.dot(T, eye + P, input_precision="ieee")
+        P = tl.dot(P, P, input_precision=PREC)
+        T = tl.dot(T, eye + P, input_precision=PREC)
     return T
 
 
@@ -111,7 +111,7 @@ def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
 
 @triton.jit
 def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS: tl.constexpr,
-                  JB: tl.constexpr):
+                  JB: tl.constexpr, PREC: tl.constexpr):
     """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows)."""
     pid_bh, k = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
@@ -135,13 +135,13 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS:
     eye = (r[:, None] == r[None, :]).to(tl.float32)
     for i in range(C // BS):
         blk = base + (i * BS + r)[:, None] * C + r[None, :]          # block (i, m) at blk + m * BS
-        Tii = _unit_inverse(tl.load(blk + i * BS), eye, BS)
+        Tii = _unit_inverse(tl.load(blk + i * BS), eye, BS, PREC)
         for j in range(i):       # ascending j: block (i, j) is read as L before it is overwritten as T
             acc = tl.zeros((BS, BS), tl.float32)
             for m in range(j, i):
                 Tmj = tl.load(base + (m * BS + r)[:, None] * C + j * BS + r[None, :])
-                acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision="ieee")
-            tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision="ieee"))
+                acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision=PREC)
+            tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision=PREC))
             tl.debug_barrier()
         tl.store(blk + i * BS, Tii)
         tl.debug_barrier()
