@@ -5,8 +5,7 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
 
 1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
    fastest (mean over the two) is used for the rest. ``--tune-backward``: the same for the backward's
-   ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``); ``--tune-walk``: the boundary walk's
-   ``WALK_SETTINGS`` by the forward ms of ssm and blocks (``tune_walk``).
+   ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``).
 2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
    ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (each backend's own
    backward), and the forward's norm-relative difference from the float32
@@ -40,8 +39,6 @@ SETTINGS += [dict(walk_k=64, walk_v=64, out_k=64, out_v=ov, warps=8) for ov in (
 #: The backward's settings the tune tries (forward + backward ms).
 BACK_SETTINGS = [dict(back_k=bk, back_warps=w) for bk, w in itertools.product((32, 16, 64), (4, 8))]
 BACK_SETTINGS.append(dict(back_k=32, back_warps=2))
-#: The boundary walk's prefetch depth (``walk_ahead``; it changes the walks that gather no state: ssm, blocks).
-WALK_SETTINGS = [dict(walk_ahead=a) for a in (1, 2)]
 
 
 def problem(spec, B, T, H, D, device):
@@ -134,7 +131,6 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", default="2,16384,16,128")
     ap.add_argument("--skip-tune", action="store_true")
     ap.add_argument("--tune-backward", action="store_true", help="sweep BACK_SETTINGS (forward + backward)")
-    ap.add_argument("--tune-walk", action="store_true", help="sweep WALK_SETTINGS (forward, ssm and blocks)")
     ap.add_argument("--fla-shapes", action="store_true")
     ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
     args = ap.parse_args(argv)
@@ -145,9 +141,6 @@ def main(argv=None) -> int:
         result["best_setting"] = tune(shape, device, save, result)
     if args.tune_backward:
         result["best_back_setting"] = tune(shape, device, save, result, BACK_SETTINGS, fwd_bwd_ms, "tune_backward")
-    if args.tune_walk:
-        result["best_walk_setting"] = tune(shape, device, save, result, WALK_SETTINGS, forward_ms, "tune_walk",
-                                           ("ssm", "blocks"))
     result["setting"] = dict(readout_triton.GPU)
     result["rows"].append(fla_gla(*shape, device=device))
     result["rows"].append(sdpa(*shape, device=device))

@@ -131,8 +131,8 @@ def test_scan_script_on_the_cpu(tmp_path, monkeypatch):
     assert gpu_bench.main(["--device", "cpu", "--shape", "1,16,2,4", "--specs", "ssm", "--skip-sweep", "--out",
                            str(out), "--settings", str(ROOT / "benchmarks" / "results" / "gpu_tune.json")]) == 0
     result = json.loads(out.read_text())
-    assert result["settings"] == dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="ieee",
-                                      inverse_warps=4, chunk=64)         # the tune's fastest power2
+    assert result["settings"] == dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3",
+                                      inverse_warps=1, chunk=64)         # the tune's fastest power2
     assert [r["op"] for r in result["rows"]] == ["copy u->h", "glr_scan ssm", "sdpa causal", "fla chunk_simple_gla"]
     assert {"platform", "date"} <= set(result["machine"]) and result["rows"][1]["ms_fwd_bwd"] > 0
 

@@ -99,19 +99,6 @@ def test_gradients_any_chunk_and_subsets(rng, spec, n, chunk, wanted):
         assert rel_err(g, r) <= TOL[torch.float32], name
 
 
-@pytest.mark.parametrize("ahead", [1, 2])
-@pytest.mark.parametrize("spec", ["ssm", "blocks", "fenwick"])
-def test_boundary_walk_one_or_two_steps_ahead(rng, monkeypatch, spec, ahead):
-    """The boundary walk loading each step's inputs one or two steps ahead (``walk_ahead``; two only where no
-    step reads a stored state: ssm and blocks, not fenwick), float32, n = 200, chunks of 16: against float64."""
-    monkeypatch.setitem(readout_triton.INTERPRETER, "walk_ahead", ahead)
-    layout = aligned_layout(Pattern.from_spec(spec).tables(200), 16)
-    assert readout_triton._tables(layout, DEVICE)["gather"] == (spec == "fenwick")
-    tables, low, ref = inputs(rng, spec, 200, torch.float32, H=1)
-    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
-    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
-
-
 def test_default_layout_several_chunks(rng):
     """fenwick at n = 1000 with the default choice and layout (chunked_aligned, chunks of 64: 16 chunks reading
     up to 4 boundary states), float32 and bf16, against float64; bf16 against the torch-op backend."""

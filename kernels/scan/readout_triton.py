@@ -46,10 +46,8 @@ MAX_SCORES = 2**14
 #: (step 1's backward too): the fastest of 7 settings by forward + backward ms (``gpu_readout.py
 #: --tune-backward``, call 15: ssm 4.64 ms against 6.43 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
 #: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
-#: ``walk_ahead``: how many steps ahead the boundary walk loads a step's inputs where no step reads a stored
-#: state (1 or 2; ``boundary_walk``'s AHEAD).
-GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, walk_ahead=1)
-INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, walk_ahead=2)
+GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4)
+INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4)
 
 
 def _block(x: int) -> int:
@@ -152,8 +150,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         n_vb = -(-dv // blk["walk_v"])
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
             k, v, mix, ecoef, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
-            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"],
-            AHEAD=1 if tab["gather"] else setting["walk_ahead"], **shapes)
+            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], **shapes)
     o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,

@@ -14,9 +14,8 @@ rounded to it), sums float32.
   in the chunk's X), then multiplied by ``T_k`` in place, BW columns at a time.
 * ``boundary_walk``: one program per (n, d_k block, d_v block) walks the boundary positions p in order,
   ``H_p = sum_s M[p, s] k_s v_s^T + sum_j E[p, j] H_{X_j}``. What step p + 1 reads besides ``H_p`` (its
-  window, its M row, its sources written at steps <= p - 1) is loaded while step p computes (or two steps
-  ahead, ``walk_ahead``, where no step reads a stored state); ``H_p`` itself stays in registers, so each
-  step waits only on its own products.
+  window, its M row, its sources written at steps <= p - 1) is loaded while step p computes; ``H_p`` itself
+  stays in registers, so each step waits only on its own products.
 * ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16),
   ``o = ((Q K^T) * M) V + sum_j (E_j * Q) H_{X_j}``.
 """
@@ -143,37 +142,29 @@ def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, 
 @triton.jit
 def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, AHEAD: tl.constexpr):
+                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
-    visible before the next step's loads, which are loaded one step ahead); without it no step reads
-    ``states``, and each step's inputs are loaded AHEAD (1 or 2) steps ahead."""
+    visible before the next step's loads); without it no step reads ``states``."""
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
-    h = tl.zeros((BK, BV), tl.float32)
-    tl.static_assert((AHEAD == 1) or ((AHEAD == 2) and not GATHER))
     kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
                                                         b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W,
                                                         BK, BV, GATHER, UPCAST)
-    k1, v1, m1, g1, p1 = _boundary_inputs(AHEAD - 1, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row,
-                                          b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER, UPCAST)
+    h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
-        # step p + AHEAD's inputs (GATHER: its sources other than p were written at steps <= p - 1, barrier passed)
-        k2, v2, m2, g2, p2 = _boundary_inputs(p + AHEAD, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
-                                              b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV,
-                                              GATHER, UPCAST)
+        # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
+        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
+                                               b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV,
+                                               GATHER, UPCAST)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
         if GATHER:
             tl.debug_barrier()
-        if AHEAD == 2:
-            kw, vw, mrow, gathered, previous = k1, v1, m1, g1, p1
-            k1, v1, m1, g1, p1 = k2, v2, m2, g2, p2
-        else:
-            kw, vw, mrow, gathered, previous = k2, v2, m2, g2, p2
+        kw, vw, mrow, gathered, previous = nk, nv, nm, ng, npv
 
 
 @triton.jit

@@ -53,8 +53,9 @@ def _precision(dtype: torch.dtype) -> str:
 #: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``: 8 warps
 #: walked 2-3x slower than 4), warps of ``coef_grad`` (8: ptxas -v shows it spilling at 4); the chunk
 #: inverses' products (``inverse_precision``: "ieee" float32 on the FMA units, or "tf32x3", three tf32
-#: tensor-core passes) and warps.
-GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="ieee", inverse_warps=4)
+#: tensor-core passes) and warps: tf32x3 at one warp, the fastest of six (``gpu_tune.py --inverses``,
+#: gpu_calls/call20: power2 0.166 ms against 0.274 for ieee at 4 warps, ssm 0.133 against 0.250).
+GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4)
 
