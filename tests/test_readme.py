@@ -110,6 +110,36 @@ def test_quoted_readout_numbers_come_from_the_results():
         assert f"{spec} {min(ratios):.2f}x to {max(ratios):.2f}x" in " ".join(README.split()), spec
 
 
+def test_quoted_numbers_of_calls_19_and_21_come_from_the_results():
+    """The scan, readout and layer numbers quoted from calls 19 and 21 (the tf32x3 chunk inverses)."""
+    import json
+
+    def load(call, name):
+        return json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / call / name).read_text())
+
+    text = " ".join(README.split())
+    tune = {r["spec"]: r for r in load("call21", "tune.json")["rows"] if "ms_per_kernel_fwd_bwd" in r}
+    assert (f"power2 {tune['power2']['ms']:.3f} ms forward, {tune['power2']['ms_fwd_bwd']:.2f} ms forward+backward, "
+            f"ssm {tune['ssm']['ms']:.3f} / {tune['ssm']['ms_fwd_bwd']:.2f} ms") in text
+    assert tune["power2"]["ms"] > 0.75 and tune["power2"]["ms_fwd_bwd"] > 2.5            # quoted as not met
+    rows = {r["op"]: r for r in load("call21", "readout.json")["rows"]}
+    ssm, fla = rows["glr_readout ssm"], rows["fla chunk_simple_gla"]
+    assert (f"ssm forward {ssm['ms']:.2f} ms against fla's {fla['ms']:.2f} ms in the same run "
+            f"({ssm['ms'] / fla['ms']:.1f}x), forward + backward {ssm['ms_fwd_bwd']:.2f} ms") in text
+    layer = {r["op"] + r["precision"]: r for r in load("call21", "layer.json")["rows"]}
+    ours = [layer[f"GLRMixer {s} readoutbf16 autocast"]["ms_fwd_bwd"] for s in ("ssm", "fenwick", "blocks")]
+    mha = layer["nn.MultiheadAttention causalbf16 autocast"]
+    assert (f"ssm {ours[0]:.2f} ms, fenwick {ours[1]:.2f} ms, blocks {ours[2]:.2f} ms against attention's "
+            f"{mha['ms_fwd_bwd']:.2f} ms") in text
+    kernels = layer["GLRMixer ssm readoutbf16 autocast"]["fwd_bwd_device"]
+    busy = mha["fwd_bwd_device"]["device_ms"]
+    assert f"kernels take {kernels['device_ms']:.2f} ms against attention's {busy:.2f}" in text
+    assert f"from 131 to {kernels['launches']:.0f} launches" in text
+    graph = {r["op"]: r for r in load("call19", "layer.json")["rows"] if r["precision"] == "bf16 autocast, CUDA graph"}
+    g_ssm, g_mha = graph["GLRMixer ssm readout"]["ms_fwd_bwd"], graph["nn.MultiheadAttention causal"]["ms_fwd_bwd"]
+    assert f"ssm {g_ssm:.2f} ms against attention's {g_mha:.2f} ms" in text and g_ssm > g_mha   # quoted as not met
+
+
 def test_three_seed_lab_table_comes_from_the_cells():
     """Every accuracy of the README's three-seed table is the committed cell's, seed by seed."""
     import json
