@@ -10,7 +10,8 @@ interpreter, whose cost is per operation).
 
 * ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
   with ``L = B_kk`` cut into BS x BS blocks, ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is
-  nilpotent: ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products).
+  nilpotent: ``L_ii^BS = 0``), then ``T_ij = T_ii sum_{i > m >= j} L_im T_mj`` (matrix products in PREC:
+  "ieee" float32 on the FMA units or "tf32x3", three tensor-core passes of float32 accuracy).
 * ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered; what
   the next chunk reads independently of the walk is loaded while this chunk waits on its states.
 * ``backward_pull``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``, gathering through a
