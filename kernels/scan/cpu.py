@@ -90,22 +90,12 @@ def row_length(idx, t):
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def add_terms(acc, k0, t, x, idx, coef, end):
-    """``acc += sum_{j < end} coef[t, j] x[idx[t, j], k0:k0 + len(acc)]``: four terms at a time through
-    one pass over acc, then one at a time."""
+    """``acc += sum_{j < end} coef[t, j] x[idx[t, j], k0:k0 + len(acc)]``, one term per pass over acc."""
     m = acc.shape[0]
-    j = 0
-    while j + 4 <= end:
-        x0, x1 = x[idx[t, j], k0:], x[idx[t, j + 1], k0:]
-        x2, x3 = x[idx[t, j + 2], k0:], x[idx[t, j + 3], k0:]
-        c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
-        for k in range(m):
-            acc[k] = acc[k] + c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
-        j += 4
-    while j < end:
+    for j in range(end):
         c, xs = coef[t, j], x[idx[t, j], k0:]
         for k in range(m):
             acc[k] += c * xs[k]
-        j += 1
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -142,13 +132,12 @@ def _forward_one_block(u, a, b, a_idx, b_idx, h):
         na += add_row(acc, 0, t, u, a_idx, a)
         end = row_length(b_idx, t)
         nb += end
-        if end > 0 and b_idx[t, end - 1] == t - 1:
-            add_terms(acc, 0, t, h, b_idx, b, end - 1)
-            c = b[t, end - 1]
+        last = end - 1 if end > 0 and b_idx[t, end - 1] == t - 1 else end
+        add_terms(acc, 0, t, h, b_idx, b, last)      # one call site: the row's loop is emitted once
+        if last < end:
+            c = b[t, last]
             for k in range(BLOCK):
                 acc[k] += c * prev[k]
-        else:
-            add_terms(acc, 0, t, h, b_idx, b, end)
         hs = h[t]
         for k in range(BLOCK):
             hs[k] = acc[k]
