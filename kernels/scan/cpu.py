@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
@@ -76,6 +77,47 @@ def _register_block(typingctx, dtype):
     return ty(dtype), codegen
 
 
+#: Rows ahead whose inputs a row asks for: row t prefetches what row t + AHEAD reads from u, b and b_idx.
+AHEAD = 6
+#: Bytes of a cache line: the unit a prefetch brings in.
+LINE = 64
+
+
+def _prefetcher(lines):
+    """An intrinsic ``f(arr, i, j)`` that asks for ``lines(itemsize)`` consecutive cache lines from the
+    one holding ``arr[i, j]`` (2-d arr) in every cache level, for reading (``llvm.prefetch``): a hint that
+    never faults and changes no value."""
+    @intrinsic
+    def prefetch(typingctx, arr, i, j):
+        if not (isinstance(arr, types.Array) and arr.ndim == 2):
+            return None
+        count = lines(arr.dtype.bitwidth // 8)
+
+        def codegen(context, builder, sig, args):
+            ary = context.make_array(sig.args[0])(context, builder, args[0])
+            index = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])]
+            ptr = cgutils.get_item_pointer2(context, builder, ary.data, cgutils.unpack_tuple(builder, ary.shape),
+                                            cgutils.unpack_tuple(builder, ary.strides), sig.args[0].layout, index)
+            byte_ptr = ir.IntType(8).as_pointer()
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+                ir.VoidType(), [byte_ptr] + [ir.IntType(32)] * 3), "llvm.prefetch.p0i8")
+            read, keep_in_l1, data = (ir.Constant(ir.IntType(32), v) for v in (0, 3, 1))
+            first = builder.bitcast(ptr, byte_ptr)
+            for q in range(count):
+                line = builder.gep(first, [ir.Constant(ir.IntType(64), q * LINE)])
+                builder.call(fn, [line, read, keep_in_l1, data])
+            return context.get_dummy_value()
+
+        return types.void(arr, i, j), codegen
+
+    return prefetch
+
+
+#: Prefetch the line of ``arr[i, j]``; the lines of ``arr[i, j:j + BLOCK]`` (a C-contiguous row).
+_prefetch_line = _prefetcher(lambda itemsize: 1)
+_prefetch_block = _prefetcher(lambda itemsize: max(1, BLOCK * itemsize // LINE))
+
+
 @numba.njit(cache=True, inline="always")
 def row_length(idx, t):
     """The valid entries of row t of a table (its -1 padding comes last, as ``IndexTables`` ensures)."""
@@ -88,22 +130,45 @@ def row_length(idx, t):
     return c
 
 
+@numba.njit(cache=True, inline="always")
+def prefetch_inputs(u, b, a_idx, b_idx, s, width):
+    """Prefetch what row s reads from its inputs: the first ``width`` entries of the u rows of its A
+    terms, its rows of b and b_idx. The hardware prefetchers, with a dozen streams to follow, leave
+    these to arrive late (docs/cpu_scan.md)."""
+    for j in range(row_length(a_idx, s)):
+        for k in range(0, width, BLOCK):
+            _prefetch_block(u, a_idx[s, j], k)
+    _prefetch_line(b, s, 0)             # (a hint: with no b columns this asks for a harmless line)
+    _prefetch_line(b_idx, s, 0)
+
+
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def add_terms(acc, k0, t, x, idx, coef, end):
-    """``acc += sum_{j < end} coef[t, j] x[idx[t, j], k0:k0 + len(acc)]``, one term per pass over acc."""
+def add_terms(acc, k0, t, x, idx, coef, end, group=4):
+    """``acc += sum_{j < end} coef[t, j] x[idx[t, j], k0:k0 + len(acc)]``: ``group`` (4 or 1) terms at a
+    time through one pass over acc, then one at a time."""
     m = acc.shape[0]
-    for j in range(end):
+    j = 0
+    if group == 4:
+        while j + 4 <= end:
+            x0, x1 = x[idx[t, j], k0:], x[idx[t, j + 1], k0:]
+            x2, x3 = x[idx[t, j + 2], k0:], x[idx[t, j + 3], k0:]
+            c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
+            for k in range(m):
+                acc[k] = acc[k] + c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
+            j += 4
+    while j < end:
         c, xs = coef[t, j], x[idx[t, j], k0:]
         for k in range(m):
             acc[k] += c * xs[k]
+        j += 1
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def add_row(acc, k0, t, x, idx, coef):
-    """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's valid entries; returns
-    their count."""
+def add_row(acc, k0, t, x, idx, coef, group=4):
+    """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's valid entries (``group``
+    terms a pass); returns their count."""
     end = row_length(idx, t)
-    add_terms(acc, k0, t, x, idx, coef, end)
+    add_terms(acc, k0, t, x, idx, coef, end, group)
     return end
 
 
@@ -127,13 +192,16 @@ def _forward_one_block(u, a, b, a_idx, b_idx, h):
     prev = _register_block(h.dtype)
     na = 0
     nb = 0
-    for t in range(h.shape[0]):
+    n = h.shape[0]
+    for t in range(n):
+        if t + AHEAD < n:
+            prefetch_inputs(u, b, a_idx, b_idx, t + AHEAD, BLOCK)
         acc[:] = 0
-        na += add_row(acc, 0, t, u, a_idx, a)
+        na += add_row(acc, 0, t, u, a_idx, a, 1)
         end = row_length(b_idx, t)
         nb += end
         last = end - 1 if end > 0 and b_idx[t, end - 1] == t - 1 else end
-        add_terms(acc, 0, t, h, b_idx, b, last)      # one call site: the row's loop is emitted once
+        add_terms(acc, 0, t, h, b_idx, b, last, 1)   # one call site, one term a pass (docs/cpu_scan.md)
         if last < end:
             c = b[t, last]
             for k in range(BLOCK):
@@ -160,6 +228,8 @@ def _forward(u, a, b, a_idx, b_idx, h):
     na = 0
     nb = 0
     for t in range(n):                  # every block of row t applies the same terms: count them once
+        if t + AHEAD < n and d >= BLOCK:  # narrower rows measured slower with it (docs/cpu_scan.md)
+            prefetch_inputs(u, b, a_idx, b_idx, t + AHEAD, d)
         for k0 in range(0, full, BLOCK):
             ra, rb = _forward_block(u, a, b, a_idx, b_idx, h, t, k0, block)
         if full < d or d == 0:          # the tail; with d = 0 it still counts the row's terms
