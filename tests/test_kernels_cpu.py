@@ -75,6 +75,21 @@ def test_one_block_states_take_the_previous_row_from_registers(spec, rng):
             check_scan(p, a, b, u, None, dtype)
 
 
+@pytest.mark.parametrize("lags", [((0,), ()), ((0, 2), (1,)), ((0,), (2, 3, 9))])
+def test_prefetching_rows_ahead_changes_nothing(lags, rng):
+    """Row t prefetches the inputs of row t + ``AHEAD``: no B terms at all (b has no columns), two A
+    terms, no t - 1 term; lengths around AHEAD and widths of one and more blocks, against the solve."""
+    from glrtheory.kernels.scan.cpu import AHEAD, BLOCK
+
+    p = Pattern.from_lags(*lags)
+    for n in (1, AHEAD, AHEAD + 1, 63):
+        for d in (BLOCK, 2 * BLOCK + 3):
+            a, b = random_coefficients(p, n, rng, (2,))
+            u = rng.standard_normal((2, n, d))
+            for dtype in (np.float64, np.float32):
+                check_scan(p, a, b, u, None, dtype)
+
+
 @settings(max_examples=15)
 @given(spec=specs, n=st.sampled_from([1, 2, 63]) | st.integers(1, 150), seed=st.integers(0, 2**32 - 1))
 def test_scan_random_patterns(spec, n, seed):

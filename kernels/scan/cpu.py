@@ -6,10 +6,11 @@ which is ``H = (I - B)^{-1} A U``, the same contract as ``glrtheory.solve`` but 
 ``(a_idx, b_idx)`` alone. Every (batch x head) sequence is one independent forward substitution; they
 run in parallel (``numba.prange``; serially when there is one sequence or the work is tiny). Within a
 sequence the loop is time-major; row t is summed ``BLOCK`` entries at a time in a stack block that
-LLVM keeps in vector registers (it cannot alias the inputs, so no alias checks), and each term is a
-few vector multiply-adds over contiguous entries, four terms per pass. A state of exactly one block
-keeps row t - 1 in registers too, and a term on t - 1 reads it there. Outputs that ``scan`` allocates
-come from the recycling pool of ``cpu_out``.
+LLVM keeps in vector registers (it cannot alias the inputs, so no alias checks, ``cpu_llvm``), and each
+term is a few vector multiply-adds over contiguous entries, four terms per pass. A state of exactly
+one block keeps row t - 1 in registers too, and a term on t - 1 reads it there; its other terms
+alternate between two blocks, one term a pass. Row t prefetches the inputs of row t + ``AHEAD``.
+Outputs that ``scan`` allocates come from the recycling pool of ``cpu_out``.
 
 Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
 state-sized multiply-adds per sequence, which equals ``(nnz_a, nnz_b)`` of docs/quantities.md.
@@ -26,14 +27,12 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
 from .cpu_inputs import broadcast_batch, check_out, coefficients, flat_batch, float_array
+from .cpu_llvm import BLOCK, prefetch_block, prefetch_line, register_block
 from .cpu_out import pooled_empty
 
 
@@ -54,68 +53,8 @@ Tables = IndexTables.coerce
 FASTMATH = {"contract"}
 
 
-#: Entries of h_t summed at once: a block of this many stays in vector registers over all of row t's
-#: terms (d = 64 float32 is four AVX-512 registers); d is covered by whole blocks and one shorter tail.
-BLOCK = 64
-
-
-@intrinsic
-def _register_block(typingctx, dtype):
-    """An uninitialised ``BLOCK``-entry array of ``dtype`` on the stack. Being local and of fixed size,
-    it cannot alias the arrays it is summed from, so LLVM keeps it in registers (no alias checks)."""
-    ty = types.Array(dtype.dtype, 1, "C")
-
-    def codegen(context, builder, sig, args):
-        item = context.get_data_type(dtype.dtype)
-        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(item))
-        block = context.make_array(ty)(context, builder)
-        context.populate_array(block, data=cgutils.alloca_once(builder, item, BLOCK),
-                               shape=[context.get_constant(types.intp, BLOCK)], strides=[itemsize],
-                               itemsize=itemsize, meminfo=None)
-        return block._getvalue()
-
-    return ty(dtype), codegen
-
-
 #: Rows ahead whose inputs a row asks for: row t prefetches what row t + AHEAD reads from u, b and b_idx.
 AHEAD = 6
-#: Bytes of a cache line: the unit a prefetch brings in.
-LINE = 64
-
-
-def _prefetcher(lines):
-    """An intrinsic ``f(arr, i, j)`` that asks for ``lines(itemsize)`` consecutive cache lines from the
-    one holding ``arr[i, j]`` (2-d arr) in every cache level, for reading (``llvm.prefetch``): a hint that
-    never faults and changes no value."""
-    @intrinsic
-    def prefetch(typingctx, arr, i, j):
-        if not (isinstance(arr, types.Array) and arr.ndim == 2):
-            return None
-        count = lines(arr.dtype.bitwidth // 8)
-
-        def codegen(context, builder, sig, args):
-            ary = context.make_array(sig.args[0])(context, builder, args[0])
-            index = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])]
-            ptr = cgutils.get_item_pointer2(context, builder, ary.data, cgutils.unpack_tuple(builder, ary.shape),
-                                            cgutils.unpack_tuple(builder, ary.strides), sig.args[0].layout, index)
-            byte_ptr = ir.IntType(8).as_pointer()
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
-                ir.VoidType(), [byte_ptr] + [ir.IntType(32)] * 3), "llvm.prefetch.p0i8")
-            read, keep_in_l1, data = (ir.Constant(ir.IntType(32), v) for v in (0, 3, 1))
-            first = builder.bitcast(ptr, byte_ptr)
-            for q in range(count):
-                line = builder.gep(first, [ir.Constant(ir.IntType(64), q * LINE)])
-                builder.call(fn, [line, read, keep_in_l1, data])
-            return context.get_dummy_value()
-
-        return types.void(arr, i, j), codegen
-
-    return prefetch
-
-
-#: Prefetch the line of ``arr[i, j]``; the lines of ``arr[i, j:j + BLOCK]`` (a C-contiguous row).
-_prefetch_line = _prefetcher(lambda itemsize: 1)
-_prefetch_block = _prefetcher(lambda itemsize: max(1, BLOCK * itemsize // LINE))
 
 
 @numba.njit(cache=True, inline="always")
@@ -137,25 +76,24 @@ def prefetch_inputs(u, b, a_idx, b_idx, s, width):
     these to arrive late (docs/cpu_scan.md)."""
     for j in range(row_length(a_idx, s)):
         for k in range(0, width, BLOCK):
-            _prefetch_block(u, a_idx[s, j], k)
-    _prefetch_line(b, s, 0)             # (a hint: with no b columns this asks for a harmless line)
-    _prefetch_line(b_idx, s, 0)
+            prefetch_block(u, a_idx[s, j], k)
+    prefetch_line(b, s, 0)             # (a hint: with no b columns this asks for a harmless line)
+    prefetch_line(b_idx, s, 0)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def add_terms(acc, k0, t, x, idx, coef, end, group=4):
-    """``acc += sum_{j < end} coef[t, j] x[idx[t, j], k0:k0 + len(acc)]``: ``group`` (4 or 1) terms at a
-    time through one pass over acc, then one at a time."""
+def add_terms(acc, k0, t, x, idx, coef, end):
+    """``acc += sum_{j < end} coef[t, j] x[idx[t, j], k0:k0 + len(acc)]``: four terms at a time through
+    one pass over acc, then one at a time."""
     m = acc.shape[0]
     j = 0
-    if group == 4:
-        while j + 4 <= end:
-            x0, x1 = x[idx[t, j], k0:], x[idx[t, j + 1], k0:]
-            x2, x3 = x[idx[t, j + 2], k0:], x[idx[t, j + 3], k0:]
-            c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
-            for k in range(m):
-                acc[k] = acc[k] + c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
-            j += 4
+    while j + 4 <= end:
+        x0, x1 = x[idx[t, j], k0:], x[idx[t, j + 1], k0:]
+        x2, x3 = x[idx[t, j + 2], k0:], x[idx[t, j + 3], k0:]
+        c0, c1, c2, c3 = coef[t, j], coef[t, j + 1], coef[t, j + 2], coef[t, j + 3]
+        for k in range(m):
+            acc[k] = acc[k] + c0 * x0[k] + c1 * x1[k] + c2 * x2[k] + c3 * x3[k]
+        j += 4
     while j < end:
         c, xs = coef[t, j], x[idx[t, j], k0:]
         for k in range(m):
@@ -164,11 +102,29 @@ def add_terms(acc, k0, t, x, idx, coef, end, group=4):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def add_row(acc, k0, t, x, idx, coef, group=4):
-    """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's valid entries (``group``
-    terms a pass); returns their count."""
+def add_alternating(even, odd, t, x, idx, coef, end):
+    """``even + odd += sum_{j < end} coef[t, j] x[idx[t, j]]`` over rows of ``BLOCK`` entries, the terms
+    taken in turn into even and odd: two chains of multiply-adds, each half as long as one would be."""
+    j = 0
+    while j + 2 <= end:
+        x0, x1, c0, c1 = x[idx[t, j]], x[idx[t, j + 1]], coef[t, j], coef[t, j + 1]
+        for k in range(BLOCK):
+            even[k] += c0 * x0[k]
+            odd[k] += c1 * x1[k]
+        j += 2
+    while j < end:                      # (once at most; as ``if``, LLVM's code measured 25% slower)
+        c, xs = coef[t, j], x[idx[t, j]]
+        for k in range(BLOCK):
+            even[k] += c * xs[k]
+        j += 1
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def add_row(acc, k0, t, x, idx, coef):
+    """``acc += sum_j coef[t, j] x[idx[t, j], k0:k0 + len(acc)]`` over row t's valid entries; returns
+    their count."""
     end = row_length(idx, t)
-    add_terms(acc, k0, t, x, idx, coef, end, group)
+    add_terms(acc, k0, t, x, idx, coef, end)
     return end
 
 
@@ -187,29 +143,35 @@ def _forward_block(u, a, b, a_idx, b_idx, h, t, k0, acc):
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _forward_one_block(u, a, b, a_idx, b_idx, h):
     """``_forward`` for a state of exactly ``BLOCK`` entries: row t - 1 stays in registers (prev), and a
-    term on t - 1 (the last of its row: the tables are sorted) is taken from there, not from memory."""
-    acc = _register_block(h.dtype)
-    prev = _register_block(h.dtype)
+    term on t - 1 (the last of its row: the tables are sorted) is taken from there, not from memory. The
+    A terms and the other B terms are summed in two blocks (``add_alternating``), added at the end."""
+    even = register_block(h.dtype)
+    odd = register_block(h.dtype)
+    prev = register_block(h.dtype)
     na = 0
     nb = 0
     n = h.shape[0]
     for t in range(n):
         if t + AHEAD < n:
             prefetch_inputs(u, b, a_idx, b_idx, t + AHEAD, BLOCK)
-        acc[:] = 0
-        na += add_row(acc, 0, t, u, a_idx, a, 1)
+        even[:] = 0
+        odd[:] = 0
+        na += add_row(odd, 0, t, u, a_idx, a)
         end = row_length(b_idx, t)
         nb += end
         last = end - 1 if end > 0 and b_idx[t, end - 1] == t - 1 else end
-        add_terms(acc, 0, t, h, b_idx, b, last, 1)   # one call site, one term a pass (docs/cpu_scan.md)
+        add_alternating(even, odd, t, h, b_idx, b, last)
         if last < end:
             c = b[t, last]
             for k in range(BLOCK):
-                acc[k] += c * prev[k]
+                even[k] = even[k] + odd[k] + c * prev[k]
+        else:
+            for k in range(BLOCK):
+                even[k] += odd[k]
         hs = h[t]
         for k in range(BLOCK):
-            hs[k] = acc[k]
-            prev[k] = acc[k]
+            hs[k] = even[k]
+            prev[k] = even[k]
     return na, nb
 
 
@@ -223,8 +185,8 @@ def _forward(u, a, b, a_idx, b_idx, h):
     if d == BLOCK:
         return _forward_one_block(u, a, b, a_idx, b_idx, h)
     full = d - d % BLOCK
-    block = _register_block(h.dtype)
-    tail = _register_block(h.dtype)[: d - full]     # its own: the block's accesses stay constant
+    block = register_block(h.dtype)
+    tail = register_block(h.dtype)[: d - full]     # its own: the block's accesses stay constant
     na = 0
     nb = 0
     for t in range(n):                  # every block of row t applies the same terms: count them once
