@@ -205,11 +205,12 @@ class GLRMixer(nn.Module):
 
     def _projections(self, x: Tensor) -> dict[str, Tensor]:
         """Each input projection of x (``values``, ``keys``, ``queries``, ``scores``, ...) by one matrix product
-        with the layers' weights stacked (one launch forward, two backward, instead of one or two per layer)."""
+        with the layers' weights stacked (one launch forward, two backward, instead of one or two per layer),
+        then each layer's bias, if it has one, added to its part."""
         layers = [getattr(self, name) for name in self._inputs]
-        biases = [m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in layers]
-        y = nn.functional.linear(x, torch.cat([m.weight for m in layers]), torch.cat(biases))
-        return dict(zip(self._inputs, y.split([m.out_features for m in layers], -1)))
+        y = nn.functional.linear(x, torch.cat([m.weight for m in layers]))
+        parts = y.split([m.out_features for m in layers], -1)
+        return {name: p if m.bias is None else p + m.bias for name, m, p in zip(self._inputs, layers, parts)}
 
     def _output(self, h: Tensor, q, like: Tensor) -> Tensor:
         """o = h (or q^T H); ``[B, T, H, .]`` -> out projection -> ``[B, T, d_model]`` in like's dtype."""

@@ -395,6 +395,31 @@ def test_mixer_coefficients_closed_form_for_one_slot_tables(scores):
     assert torch.equal(score_rows, torch.zeros_like(score_rows))
 
 
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_mixer_projections_in_one_product_equal_each_layer(scores, bias):
+    """The stacked input projection (``_projections``) against each ``nn.Linear`` applied on its own, values and
+    gradients of every weight and bias, float64."""
+    torch.manual_seed(5)
+    mixer = GLRMixer("fenwick", 12, 3, readout=True, scores=scores, bias=bias, dtype=torch.float64)
+    x = torch.randn(2, 9, 12, dtype=torch.float64)
+    names = ["values", "keys", "queries", "scores"] + (["score_queries", "score_keys"] if scores == "query_key" else [])
+    weights = {name: torch.randn(2, 9, getattr(mixer, name).out_features, dtype=torch.float64) for name in names}
+
+    def outputs_and_grads(project):
+        mixer.zero_grad()
+        outs = {n: project(n) for n in names}
+        sum((outs[n] * weights[n]).sum() for n in names).backward()
+        return outs, [p.grad.clone() for p in mixer.parameters() if p.grad is not None]
+
+    stacked, grads = outputs_and_grads(lambda n: mixer._projections(x)[n])
+    alone, ref_grads = outputs_and_grads(lambda n: getattr(mixer, n)(x))
+    for n in names:
+        assert torch.allclose(stacked[n], alone[n], rtol=0, atol=1e-13), n
+    assert len(grads) == len(ref_grads) == len(names) * (2 if bias else 1) + (0 if bias else 1)
+    assert all(torch.allclose(g, h, rtol=0, atol=1e-12) for g, h in zip(grads, ref_grads))
+
+
 def test_mixer_trains():
     torch.manual_seed(2)
     mixer = GLRMixer("fenwick", 8, 2, readout=True)
