@@ -75,19 +75,22 @@ def test_one_block_states_take_the_previous_row_from_registers(spec, rng):
             check_scan(p, a, b, u, None, dtype)
 
 
-@pytest.mark.parametrize("lags", [((0,), ()), ((0, 2), (1,)), ((0,), (2, 3, 9))])
+@pytest.mark.parametrize("lags", [((0,), ()), ((0, 2), (1,)), ((0,), (2, 3, 9)), ((0, 2), (1, 40, 50, 60, 70))])
 def test_prefetching_rows_ahead_changes_nothing(lags, rng):
-    """Row t prefetches the inputs of row t + ``AHEAD``: no B terms at all (b has no columns), two A
-    terms, no t - 1 term; lengths around AHEAD and widths of one and more blocks, against the solve."""
-    from glrtheory.kernels.scan.cpu import AHEAD, BLOCK
+    """Row t may prefetch the inputs of row t + ``AHEAD`` (where the tables read enough far states): no
+    B terms at all (b has no columns), two A terms, no t - 1 term, four far states; lengths around
+    AHEAD and widths of one and more blocks, against the solve."""
+    from glrtheory.kernels.scan.cpu_memory import AHEAD, BLOCK, prefetch_ahead
 
     p = Pattern.from_lags(*lags)
-    for n in (1, AHEAD, AHEAD + 1, 63):
+    for n in (1, AHEAD, AHEAD + 1, 63, 200):
         for d in (BLOCK, 2 * BLOCK + 3):
             a, b = random_coefficients(p, n, rng, (2,))
             u = rng.standard_normal((2, n, d))
             for dtype in (np.float64, np.float32):
                 check_scan(p, a, b, u, None, dtype)
+    far = prefetch_ahead(p.tables(200)[1], np.zeros((200, BLOCK)))   # 40 float64 rows: 20 KiB back
+    assert far == (AHEAD if len(lags[1]) == 5 else 200)
 
 
 @settings(max_examples=15)

@@ -6,10 +6,10 @@ which is ``H = (I - B)^{-1} A U``, the same contract as ``glrtheory.solve`` but 
 ``(a_idx, b_idx)`` alone. Every (batch x head) sequence is one independent forward substitution; they
 run in parallel (``numba.prange``; serially when there is one sequence or the work is tiny). Within a
 sequence the loop is time-major; row t is summed ``BLOCK`` entries at a time in a stack block that
-LLVM keeps in vector registers (it cannot alias the inputs, so no alias checks, ``cpu_llvm``), and each
+LLVM keeps in vector registers (it cannot alias the inputs, so no alias checks, ``cpu_memory``), and each
 term is a few vector multiply-adds over contiguous entries, four terms per pass. A state of exactly
 one block keeps row t - 1 in registers too, and a term on t - 1 reads it there; its other terms
-alternate between two blocks, one term a pass. Row t prefetches the inputs of row t + ``AHEAD``.
+alternate between two blocks, one term a pass. Row t may prefetch the inputs of a row ahead.
 Outputs that ``scan`` allocates come from the recycling pool of ``cpu_out``.
 
 Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
@@ -32,7 +32,7 @@ from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
 from .cpu_inputs import broadcast_batch, check_out, coefficients, flat_batch, float_array
-from .cpu_llvm import BLOCK, prefetch_block, prefetch_line, register_block
+from .cpu_memory import BLOCK, prefetch_ahead, prefetch_inputs, register_block, row_length
 from .cpu_out import pooled_empty
 
 
@@ -51,34 +51,6 @@ Tables = IndexTables.coerce
 # -- numba kernels ----------------------------------------------------------------------------------
 #: Let LLVM fuse multiply-adds; no other fast-math liberties (NaN and inf keep their IEEE meaning).
 FASTMATH = {"contract"}
-
-
-#: Rows ahead whose inputs a row asks for: row t prefetches what row t + AHEAD reads from u, b and b_idx.
-AHEAD = 6
-
-
-@numba.njit(cache=True, inline="always")
-def row_length(idx, t):
-    """The valid entries of row t of a table (its -1 padding comes last, as ``IndexTables`` ensures)."""
-    w = idx.shape[1]
-    if w == 0 or idx[t, w - 1] >= 0:
-        return w
-    c = 0
-    while idx[t, c] >= 0:
-        c += 1
-    return c
-
-
-@numba.njit(cache=True, inline="always")
-def prefetch_inputs(u, b, a_idx, b_idx, s, width):
-    """Prefetch what row s reads from its inputs: the first ``width`` entries of the u rows of its A
-    terms, its rows of b and b_idx. The hardware prefetchers, with a dozen streams to follow, leave
-    these to arrive late (docs/cpu_scan.md)."""
-    for j in range(row_length(a_idx, s)):
-        for k in range(0, width, BLOCK):
-            prefetch_block(u, a_idx[s, j], k)
-    prefetch_line(b, s, 0)             # (a hint: with no b columns this asks for a harmless line)
-    prefetch_line(b_idx, s, 0)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -141,7 +113,7 @@ def _forward_block(u, a, b, a_idx, b_idx, h, t, k0, acc):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _forward_one_block(u, a, b, a_idx, b_idx, h):
+def _forward_one_block(u, a, b, a_idx, b_idx, h, ahead):
     """``_forward`` for a state of exactly ``BLOCK`` entries: row t - 1 stays in registers (prev), and a
     term on t - 1 (the last of its row: the tables are sorted) is taken from there, not from memory. The
     A terms and the other B terms are summed in two blocks (``add_alternating``), added at the end."""
@@ -152,8 +124,8 @@ def _forward_one_block(u, a, b, a_idx, b_idx, h):
     nb = 0
     n = h.shape[0]
     for t in range(n):
-        if t + AHEAD < n:
-            prefetch_inputs(u, b, a_idx, b_idx, t + AHEAD, BLOCK)
+        if t + ahead < n:
+            prefetch_inputs(u, b, a_idx, b_idx, t + ahead, BLOCK)
         even[:] = 0
         odd[:] = 0
         na += add_row(odd, 0, t, u, a_idx, a)
@@ -182,16 +154,17 @@ def _forward(u, a, b, a_idx, b_idx, h):
     Time-major; each row goes block by block (``BLOCK`` entries of h_t at a time, then the tail).
     """
     n, d = h.shape
+    ahead = prefetch_ahead(b_idx, h)
     if d == BLOCK:
-        return _forward_one_block(u, a, b, a_idx, b_idx, h)
+        return _forward_one_block(u, a, b, a_idx, b_idx, h, ahead)
     full = d - d % BLOCK
     block = register_block(h.dtype)
     tail = register_block(h.dtype)[: d - full]     # its own: the block's accesses stay constant
     na = 0
     nb = 0
     for t in range(n):                  # every block of row t applies the same terms: count them once
-        if t + AHEAD < n and d >= BLOCK:  # narrower rows measured slower with it (docs/cpu_scan.md)
-            prefetch_inputs(u, b, a_idx, b_idx, t + AHEAD, d)
+        if t + ahead < n and d >= BLOCK:  # narrower rows measured slower with it (docs/cpu_scan.md)
+            prefetch_inputs(u, b, a_idx, b_idx, t + ahead, d)
         for k0 in range(0, full, BLOCK):
             ra, rb = _forward_block(u, a, b, a_idx, b_idx, h, t, k0, block)
         if full < d or d == 0:          # the tail; with d = 0 it still counts the row's terms

@@ -1,8 +1,9 @@
-"""LLVM-level pieces of the Numba CPU scan (``cpu``): a block of entries on the stack that LLVM keeps in
-vector registers, and software prefetches of cache lines (``llvm.prefetch``), neither of which numba
-offers as such."""
+"""How the Numba CPU scan (``cpu``) meets memory: a block of entries on the stack that LLVM keeps in
+vector registers, the valid length of a table row, and software prefetches of the inputs of a row ahead
+(``llvm.prefetch``; numba offers neither the block nor the prefetch as such)."""
 from __future__ import annotations
 
+import numba
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
@@ -67,3 +68,47 @@ def _prefetcher(lines):
 #: Prefetch the line of ``arr[i, j]``; the lines of ``arr[i, j:j + BLOCK]`` (a C-contiguous row).
 prefetch_line = _prefetcher(lambda itemsize: 1)
 prefetch_block = _prefetcher(lambda itemsize: max(1, BLOCK * itemsize // LINE))
+
+
+#: Rows ahead whose inputs a row asks for: row t prefetches what row t + AHEAD reads from u, b and b_idx,
+#: when the last row reads at least FAR_STATES states more than FAR_BYTES back. With fewer far streams
+#: the hardware prefetchers keep up alone and prefetching measured slower (docs/cpu_scan.md).
+AHEAD = 6
+FAR_STATES = 4
+FAR_BYTES = 16 << 10
+
+
+@numba.njit(cache=True)
+def prefetch_ahead(b_idx, h):
+    """``AHEAD`` when the tables read enough far states for prefetching to pay, else len(h) (never)."""
+    n = h.shape[0]
+    far = 0
+    for j in range(b_idx.shape[1] if n > 0 else 0):
+        row = b_idx[n - 1, j]
+        if row >= 0 and (n - 1 - row) * h.shape[1] * h.itemsize > FAR_BYTES:
+            far += 1
+    return AHEAD if far >= FAR_STATES else n
+
+
+@numba.njit(cache=True, inline="always")
+def row_length(idx, t):
+    """The valid entries of row t of a table (its -1 padding comes last, as ``IndexTables`` ensures)."""
+    w = idx.shape[1]
+    if w == 0 or idx[t, w - 1] >= 0:
+        return w
+    c = 0
+    while idx[t, c] >= 0:
+        c += 1
+    return c
+
+
+@numba.njit(cache=True, inline="always")
+def prefetch_inputs(u, b, a_idx, b_idx, s, width):
+    """Prefetch what row s reads from its inputs: the first ``width`` entries of the u rows of its A
+    terms, its rows of b and b_idx. The hardware prefetchers, with a dozen streams to follow, leave
+    these to arrive late (docs/cpu_scan.md)."""
+    for j in range(row_length(a_idx, s)):
+        for k in range(0, width, BLOCK):
+            prefetch_block(u, a_idx[s, j], k)
+    prefetch_line(b, s, 0)             # (a hint: with no b columns this asks for a harmless line)
+    prefetch_line(b_idx, s, 0)
