@@ -15,13 +15,16 @@ algorithm ``glr_readout`` runs (``readout_algorithm``); ``fwd_bwd_device``: the 
 backward, its kernel launches and longest kernels (``gpu_common.device_busy``; well below ``ms_fwd_bwd``
 means the layer waits on the host). ``verdicts`` computes the targets from those numbers,
 each against the attention row of the same precision (bf16 autocast or float32). On CUDA, last, each layer's
-forward + backward once more as a captured CUDA graph (``graphed_row``, precision ``GRAPHED``): what is left
-once the host's per-launch cost is gone.
+forward + backward once more as a captured CUDA graph (``graphed_row``, precision ``GRAPHED``), each in a
+fresh process (``graphed_row_alone``): what is left once the host's per-launch cost is gone.
 """
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -177,21 +180,51 @@ def run(specs=SPECS, B=SHAPE["B"], T=SHAPE["T"], d_model=SHAPE["d_model"], heads
         add(mixer_rows(spec, B, T, d_model, heads, device, rep))
         free(device)
     if is_cuda(device):
-        shape = dict(B=B, T=T, d_model=d_model, heads=heads, device=device, rep=rep)
-        add([graphed_row("nn.MultiheadAttention causal", lambda: CausalMHA(d_model, heads, T, device), **shape)])
-        for spec in specs:
-            add([graphed_row(f"GLRMixer {spec} readout", lambda: GLRMixer(spec, d_model, heads, readout=True,
-                                                                           device=device), spec=spec, **shape)])
-            free(device)
+        for name in ("attention",) + tuple(specs):
+            add([graphed_row_alone(name, B, T, d_model, heads, device, rep)])
     return result
+
+
+def graphed_row_of(name: str, B, T, d_model, heads, device="cuda", rep=100) -> dict:
+    """``graphed_row`` of causal attention (name "attention") or of our layer for the spec ``name``."""
+    shape = dict(B=B, T=T, d_model=d_model, heads=heads, device=device, rep=rep)
+    if name == "attention":
+        return graphed_row("nn.MultiheadAttention causal", lambda: CausalMHA(d_model, heads, T, device), **shape)
+    return graphed_row(f"GLRMixer {name} readout", lambda: GLRMixer(name, d_model, heads, readout=True,
+                                                                     device=device), spec=name, **shape)
+
+
+def graphed_row_alone(name: str, B, T, d_model, heads, device="cuda", rep=100, timeout=300) -> dict:
+    """``graphed_row_of`` in a fresh Python process (``--graph-row``): inside the process that had timed the
+    eager rows, the captures of our layers failed (gpu_calls/call20, call21) where a fresh process captured
+    them. A process that writes no row gives a row with its error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "row.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--graph-row", name, "--device", str(device),
+               "--shape", f"{B},{T},{d_model},{heads}", "--rep", str(rep), "--out", str(out)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            failure = f"the --graph-row process exited {proc.returncode}: {proc.stderr[-300:]}"
+        except subprocess.TimeoutExpired:
+            failure = f"the --graph-row process ran past {timeout} s"
+        if out.exists():
+            return json.loads(out.read_text())
+    return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, precision=GRAPHED, error=failure)
 
 
 def main(argv=None) -> int:
     ap = parser(__doc__, "layer", SPECS)
     ap.add_argument("--shape", default=",".join(map(str, SHAPE.values())), help="B,T,d_model,heads")
+    ap.add_argument("--graph-row", metavar="NAME", help="only the CUDA-graph row of NAME (attention or a spec), "
+                    "written as JSON to --out (what graphed_row_alone runs)")
+    ap.add_argument("--rep", type=int, default=100)
     args = ap.parse_args(argv)
     shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
-    run(args.specs.split(","), **shape, device=args.device, save=saver(args.out, "gpu_layer.py"))
+    if args.graph_row:
+        row = graphed_row_of(args.graph_row, **shape, device=args.device, rep=args.rep)
+        Path(args.out).write_text(json.dumps(row))
+        return 0
+    run(args.specs.split(","), **shape, device=args.device, rep=args.rep, save=saver(args.out, "gpu_layer.py"))
     return 0
 
 

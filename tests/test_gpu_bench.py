@@ -53,6 +53,16 @@ def test_layer_rows_and_verdicts_on_the_cpu():
         assert verdict[0]["peak_at_most_4gib"] is None and verdict[0]["targets_met"] is None  # no CUDA peak
 
 
+def test_graphed_rows_run_in_a_fresh_process():
+    """``graphed_row_alone`` runs ``--graph-row`` in another process and reads its row back: on the CPU the
+    capture itself fails, and the row says so (the graph needs CUDA); a name that is no layer fails in the
+    child too, by name."""
+    row = gpu_layer.graphed_row_alone("ssm", **TINY, device="cpu", rep=1)
+    assert row["op"] == "GLRMixer ssm readout" and row["precision"] == gpu_layer.GRAPHED and "error" in row
+    bad = gpu_layer.graphed_row_alone("no_such_spec", **TINY, device="cpu", rep=1)
+    assert "no_such_spec" in bad["error"] and "ms_fwd_bwd" not in bad
+
+
 def _layer(ms, peak=None, precision="bf16 autocast", op="GLRMixer x readout"):
     return dict(op=op, spec="x", precision=precision, ms_fwd_bwd=ms, **({} if peak is None else dict(peak_bytes=peak)))
 
