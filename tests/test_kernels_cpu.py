@@ -80,7 +80,7 @@ def test_prefetching_rows_ahead_changes_nothing(lags, rng):
     """Row t may prefetch the inputs of row t + ``AHEAD`` (where the tables read enough far states): no
     B terms at all (b has no columns), two A terms, no t - 1 term, four far states; lengths around
     AHEAD and widths of one and more blocks, against the solve."""
-    from glrtheory.kernels.scan.cpu_memory import AHEAD, BLOCK, prefetch_ahead
+    from glrtheory.kernels.scan.cpu_memory import AHEAD, BLOCK, prefetch_pays
 
     p = Pattern.from_lags(*lags)
     for n in (1, AHEAD, AHEAD + 1, 63, 200):
@@ -89,8 +89,9 @@ def test_prefetching_rows_ahead_changes_nothing(lags, rng):
             u = rng.standard_normal((2, n, d))
             for dtype in (np.float64, np.float32):
                 check_scan(p, a, b, u, None, dtype)
-    far = prefetch_ahead(p.tables(200)[1], np.zeros((200, BLOCK)))   # 40 float64 rows: 20 KiB back
-    assert far == (AHEAD if len(lags[1]) == 5 else 200)
+    tables = p.tables(200)[1]                                   # 40 float64 rows of 64: 20 KiB back
+    assert prefetch_pays(tables, np.zeros((200, BLOCK))) == (len(lags[1]) == 5)
+    assert not prefetch_pays(tables, np.zeros((200, BLOCK - 1)))
 
 
 @settings(max_examples=15)

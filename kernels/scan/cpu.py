@@ -32,7 +32,7 @@ from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
 from .cpu_inputs import broadcast_batch, check_out, coefficients, flat_batch, float_array
-from .cpu_memory import BLOCK, prefetch_ahead, prefetch_inputs, register_block, row_length
+from .cpu_memory import AHEAD, BLOCK, prefetch_inputs, prefetch_pays, register_block, row_length
 from .cpu_out import pooled_empty
 
 
@@ -116,7 +116,8 @@ def _forward_block(u, a, b, a_idx, b_idx, h, t, k0, acc):
 def _forward_one_block(u, a, b, a_idx, b_idx, h, ahead):
     """``_forward`` for a state of exactly ``BLOCK`` entries: row t - 1 stays in registers (prev), and a
     term on t - 1 (the last of its row: the tables are sorted) is taken from there, not from memory. The
-    A terms and the other B terms are summed in two blocks (``add_alternating``), added at the end."""
+    A terms and the other B terms are summed in two blocks (``add_alternating``), added at the end.
+    ``ahead``: None, or the rows ahead whose inputs each row prefetches."""
     even = register_block(h.dtype)
     odd = register_block(h.dtype)
     prev = register_block(h.dtype)
@@ -124,7 +125,7 @@ def _forward_one_block(u, a, b, a_idx, b_idx, h, ahead):
     nb = 0
     n = h.shape[0]
     for t in range(n):
-        if t + ahead < n:
+        if ahead is not None and t + ahead < n:
             prefetch_inputs(u, b, a_idx, b_idx, t + ahead, BLOCK)
         even[:] = 0
         odd[:] = 0
@@ -151,10 +152,20 @@ def _forward_one_block(u, a, b, a_idx, b_idx, h, ahead):
 def _forward(u, a, b, a_idx, b_idx, h):
     """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts.
 
-    Time-major; each row goes block by block (``BLOCK`` entries of h_t at a time, then the tail).
+    Where ``prefetch_pays``, each row prefetches the inputs of row t + ``AHEAD``. The loops are compiled
+    with and without that (``ahead`` an int or None): the prefetch's code alone, never run, measured
+    8% slower (docs/cpu_scan.md).
     """
+    if prefetch_pays(b_idx, h):
+        return _sequence(u, a, b, a_idx, b_idx, h, AHEAD)
+    return _sequence(u, a, b, a_idx, b_idx, h, None)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _sequence(u, a, b, a_idx, b_idx, h, ahead):
+    """``_forward``, time-major; each row goes block by block (``BLOCK`` entries of h_t at a time, then
+    the tail)."""
     n, d = h.shape
-    ahead = prefetch_ahead(b_idx, h)
     if d == BLOCK:
         return _forward_one_block(u, a, b, a_idx, b_idx, h, ahead)
     full = d - d % BLOCK
@@ -163,7 +174,7 @@ def _forward(u, a, b, a_idx, b_idx, h):
     na = 0
     nb = 0
     for t in range(n):                  # every block of row t applies the same terms: count them once
-        if t + ahead < n and d >= BLOCK:  # narrower rows measured slower with it (docs/cpu_scan.md)
+        if ahead is not None and t + ahead < n:
             prefetch_inputs(u, b, a_idx, b_idx, t + ahead, d)
         for k0 in range(0, full, BLOCK):
             ra, rb = _forward_block(u, a, b, a_idx, b_idx, h, t, k0, block)

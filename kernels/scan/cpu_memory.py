@@ -71,23 +71,24 @@ prefetch_block = _prefetcher(lambda itemsize: max(1, BLOCK * itemsize // LINE))
 
 
 #: Rows ahead whose inputs a row asks for: row t prefetches what row t + AHEAD reads from u, b and b_idx,
-#: when the last row reads at least FAR_STATES states more than FAR_BYTES back. With fewer far streams
-#: the hardware prefetchers keep up alone and prefetching measured slower (docs/cpu_scan.md).
+#: when the last row reads at least FAR_STATES states more than FAR_BYTES back and h_t spans a block.
+#: With fewer far streams the hardware prefetchers keep up alone and prefetching measured slower, as
+#: it did for rows narrower than a block (docs/cpu_scan.md).
 AHEAD = 6
 FAR_STATES = 4
 FAR_BYTES = 16 << 10
 
 
 @numba.njit(cache=True)
-def prefetch_ahead(b_idx, h):
-    """``AHEAD`` when the tables read enough far states for prefetching to pay, else len(h) (never)."""
+def prefetch_pays(b_idx, h):
+    """Whether the rows of h (tables b_idx) should prefetch their inputs ``AHEAD`` rows ahead."""
     n = h.shape[0]
     far = 0
     for j in range(b_idx.shape[1] if n > 0 else 0):
         row = b_idx[n - 1, j]
         if row >= 0 and (n - 1 - row) * h.shape[1] * h.itemsize > FAR_BYTES:
             far += 1
-    return AHEAD if far >= FAR_STATES else n
+    return far >= FAR_STATES and h.shape[1] >= BLOCK
 
 
 @numba.njit(cache=True, inline="always")
