@@ -55,6 +55,9 @@ def test_quoted_benchmark_numbers_come_from_the_results():
     targets = _json("cpu_scan")["targets_at_largest_n"]
     met = targets["met_copy"] and targets["met_copy_alloc"]
     assert ("target <= 2x: **not met**" in README) == (not met)
+    assert ("target <= 2x: met in this run" in README) == met
+    load = _json("cpu_scan")["machine"]["load_average"][0]
+    assert f"{load:.2f} as the JSON records it" in " ".join(README.split())
     fen = _json("decode")["latency_ratio_max_over_min_L"]["fenwick"]
     assert f"latency ratio is {fen:.2f} for fenwick" in README
     slowest = max((r for r in _json("analyze")["results"] if r["n"] == 2**20), key=lambda r: r["seconds"])
