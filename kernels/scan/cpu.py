@@ -33,7 +33,8 @@ from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
 from .cpu_inputs import broadcast_batch, check_out, coefficients, flat_batch, float_array
-from .cpu_memory import AHEAD, BLOCK, prefetch_inputs, prefetch_pays, register_block, row_length
+from .cpu_memory import (AHEAD, AHEAD_WRITE, BLOCK, prefetch_inputs, prefetch_output, prefetch_pays, register_block,
+                         row_length)
 from .cpu_out import pooled_empty
 
 
@@ -128,6 +129,8 @@ def _forward_one_block(u, a, b, a_idx, b_idx, h, ahead):
     for t in range(n):
         if ahead is not None and t + ahead < n:
             prefetch_inputs(u, b, a_idx, b_idx, t + ahead, BLOCK)
+        if ahead is not None and t + AHEAD_WRITE < n:
+            prefetch_output(h, t + AHEAD_WRITE, BLOCK)
         even[:] = 0
         odd[:] = 0
         na += add_row(odd, 0, t, u, a_idx, a)
@@ -177,6 +180,8 @@ def _sequence(u, a, b, a_idx, b_idx, h, ahead):
     for t in range(n):                  # every block of row t applies the same terms: count them once
         if ahead is not None and t + ahead < n:
             prefetch_inputs(u, b, a_idx, b_idx, t + ahead, d)
+        if ahead is not None and t + AHEAD_WRITE < n:
+            prefetch_output(h, t + AHEAD_WRITE, d)
         for k0 in range(0, full, BLOCK):
             ra, rb = _forward_block(u, a, b, a_idx, b_idx, h, t, k0, block)
         if full < d or d == 0:          # the tail; with d = 0 it still counts the row's terms

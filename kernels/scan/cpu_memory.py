@@ -35,10 +35,10 @@ def register_block(typingctx, dtype):
 LINE = 64
 
 
-def _prefetcher(lines):
+def _prefetcher(lines, write=False):
     """An intrinsic ``f(arr, i, j)`` that asks for ``lines(itemsize)`` consecutive cache lines from the
-    one holding ``arr[i, j]`` (2-d arr) in every cache level, for reading (``llvm.prefetch``): a hint that
-    never faults and changes no value."""
+    one holding ``arr[i, j]`` (2-d arr) in every cache level, for reading or for writing
+    (``llvm.prefetch``): a hint that never faults and changes no value."""
     @intrinsic
     def prefetch(typingctx, arr, i, j):
         if not (isinstance(arr, types.Array) and arr.ndim == 2):
@@ -53,11 +53,11 @@ def _prefetcher(lines):
             byte_ptr = ir.IntType(8).as_pointer()
             fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
                 ir.VoidType(), [byte_ptr] + [ir.IntType(32)] * 3), "llvm.prefetch.p0i8")
-            read, keep_in_l1, data = (ir.Constant(ir.IntType(32), v) for v in (0, 3, 1))
+            rw, keep_in_l1, data = (ir.Constant(ir.IntType(32), v) for v in (int(write), 3, 1))
             first = builder.bitcast(ptr, byte_ptr)
             for q in range(count):
                 line = builder.gep(first, [ir.Constant(ir.IntType(64), q * LINE)])
-                builder.call(fn, [line, read, keep_in_l1, data])
+                builder.call(fn, [line, rw, keep_in_l1, data])
             return context.get_dummy_value()
 
         return types.void(arr, i, j), codegen
@@ -65,9 +65,11 @@ def _prefetcher(lines):
     return prefetch
 
 
-#: Prefetch the line of ``arr[i, j]``; the lines of ``arr[i, j:j + BLOCK]`` (a C-contiguous row).
+#: Prefetch the line of ``arr[i, j]``; the lines of ``arr[i, j:j + BLOCK]`` (a C-contiguous row), for
+#: reading or for writing.
 prefetch_line = _prefetcher(lambda itemsize: 1)
 prefetch_block = _prefetcher(lambda itemsize: max(1, BLOCK * itemsize // LINE))
+prefetch_block_for_writing = _prefetcher(lambda itemsize: max(1, BLOCK * itemsize // LINE), write=True)
 
 
 #: Rows ahead whose inputs a row asks for: row t prefetches what row t + AHEAD reads from u, b and b_idx,
@@ -75,6 +77,8 @@ prefetch_block = _prefetcher(lambda itemsize: max(1, BLOCK * itemsize // LINE))
 #: With fewer far streams the hardware prefetchers keep up alone and prefetching measured slower, as
 #: it did for rows narrower than a block (docs/cpu_scan.md).
 AHEAD = 6
+#: ... and asks for the lines of h[t + AHEAD_WRITE] with intent to write.
+AHEAD_WRITE = 12
 FAR_STATES = 4
 FAR_BYTES = 16 << 10
 
@@ -113,3 +117,10 @@ def prefetch_inputs(u, b, a_idx, b_idx, s, width):
             prefetch_block(u, a_idx[s, j], k)
     prefetch_line(b, s, 0)             # (a hint: with no b columns this asks for a harmless line)
     prefetch_line(b_idx, s, 0)
+
+
+@numba.njit(cache=True, inline="always")
+def prefetch_output(h, s, width):
+    """Ask for the first ``width`` entries of row s of h with intent to write (the line comes in owned)."""
+    for k in range(0, width, BLOCK):
+        prefetch_block_for_writing(h, s, k)
