@@ -10,7 +10,7 @@ LLVM keeps in vector registers (it cannot alias the inputs, so no alias checks, 
 term is a few vector multiply-adds over contiguous entries, four terms per pass. A state of exactly
 one block keeps row t - 1 in registers too, and a term on t - 1 reads it there; its other terms
 alternate between two blocks, one term a pass. Where the tables read far back (``prefetch_pays``),
-row t prefetches the inputs of row t + ``AHEAD``.
+row t prefetches the inputs of row t + ``AHEAD`` and, for writing, h[t + ``AHEAD_WRITE``].
 Outputs that ``scan`` allocates come from the recycling pool of ``cpu_out``.
 
 Every term applied is counted: ``scan(..., count=True)`` also returns ``Counts(a, b)``, the number of
