@@ -119,7 +119,8 @@ def _forward_one_block(u, a, b, a_idx, b_idx, h, ahead):
     """``_forward`` for a state of exactly ``BLOCK`` entries: row t - 1 stays in registers (prev), and a
     term on t - 1 (the last of its row: the tables are sorted) is taken from there, not from memory. The
     A terms and the other B terms are summed in two blocks (``add_alternating``), added at the end.
-    ``ahead``: None, or the rows ahead whose inputs each row prefetches."""
+    ``ahead``: None, or the rows ahead whose inputs each row prefetches (it then also asks for
+    h[t + ``AHEAD_WRITE``] for writing)."""
     even = register_block(h.dtype)
     odd = register_block(h.dtype)
     prev = register_block(h.dtype)
@@ -156,7 +157,8 @@ def _forward_one_block(u, a, b, a_idx, b_idx, h, ahead):
 def _forward(u, a, b, a_idx, b_idx, h):
     """One sequence: ``h[t] = sum a[t,j] u[a_idx[t,j]] + sum b[t,j] h[b_idx[t,j]]``; returns the term counts.
 
-    Where ``prefetch_pays``, each row prefetches the inputs of row t + ``AHEAD``. The loops are compiled
+    Where ``prefetch_pays``, each row prefetches the inputs of row t + ``AHEAD`` and, for writing,
+    h[t + ``AHEAD_WRITE``]. The loops are compiled
     with and without that (``ahead`` an int or None): the prefetch's code alone, never run, measured
     8% slower (docs/cpu_scan.md).
     """
