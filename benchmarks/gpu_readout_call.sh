@@ -1,12 +1,12 @@
 # One device call for the Triton matrix-state readout (issue 12), everything into $OUT:
 #   OUT=/some/folder bash benchmarks/gpu_readout_call.sh
 # READOUT_FLAGS (default "--skip-tune --fla-shapes") go to gpu_readout.py (e.g. "--tune-backward", or none to
-# sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests (PYTEST_FILES: other
-# test files than the readout's and the scan's Triton tests); LAYER=1 then
-# also runs gpu_layer.py (the GLRMixer(readout=True) layer against nn.MultiheadAttention) into layer.json;
-# SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm, per-kernel profile) into tune.json
-# (SCAN_FLAGS, e.g. "--inverses", go to it).
-# LAYER_FLAGS go to gpu_layer.py (e.g. "--specs ssm,fenwick,blocks"); CAP_READOUT, CAP_TESTS, CAP_LAYER, CAP_SCAN: each part's seconds (default 330, 200, 150, 100).
+# sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests (PYTEST_FILES:
+# other test files than the readout's and the scan's Triton tests); LAYER=1 then also runs gpu_layer.py (the
+# GLRMixer(readout=True) layer against nn.MultiheadAttention) into layer.json, LAYER_FLAGS going to it (e.g.
+# "--specs ssm,fenwick,blocks"); SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm,
+# per-kernel profile) into tune.json, SCAN_FLAGS (e.g. "--inverses") going to it. CAP_READOUT, CAP_TESTS,
+# CAP_LAYER, CAP_SCAN: each part's seconds (default 330, 200, 150, 100; together over one 600 s command).
 # gpu_readout.py (torch vs Triton forward and forward + backward at B2 T16384 H16 D128 bf16, fla's
 # chunk_simple_gla, per-kernel profiles, fla's shapes), then the readout's CUDA tests and the scan's
 # full-size CUDA tests for ssm and fenwick (the scan shares chunk_inverse). Wheels in .whl/ (fla-core) are

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import bench, inputs, kernel_ms, saver  # noqa: E402
+from gpu_common import bench, error, inputs, kernel_ms, saver  # noqa: E402
 
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
@@ -47,7 +47,7 @@ def inverse_sweep(specs=("power2", "ssm", "fenwick"), B=2, T=16384, H=16, D=128,
             try:
                 row["ms_inverse"] = bench(lambda: backend.chunk_inverses(b, tab.b_idx, T, chunk), rep=50)
             except Exception as e:
-                row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+                row["error"] = error(e)
             print(row, flush=True)
             rows.append(row)
     backend.GPU.update(kept)
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
                     row["ms_per_kernel_fwd_bwd"] = breakdown(
                         lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g))
             except Exception as e:
-                row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
+                row["error"] = error(e)
             print(row, flush=True)
             rows.append(row)
             save(dict(shape="B2 T16384 H16 D128 bf16", rows=rows, inverse_sweep=sweep))
