@@ -1,5 +1,5 @@
 """Choose the Triton scan's GPU launch settings: time power2 and ssm (B2 T16384 H16 D128, bf16) forward
-and forward + backward, and the chunk inverses alone, for a few (BD, JB, E, warps, chunk) settings.
+and forward + backward, and the chunk inverses alone, for a few settings (``SETTINGS``).
 
     python benchmarks/gpu_tune.py [--out benchmarks/results/gpu_tune.json] [--inverses]
 
@@ -21,9 +21,14 @@ from gpu_common import bench, error, inputs, kernel_ms, saver  # noqa: E402
 
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
-#: (BD, JB, E, warps, chunk); the first was the fastest of results/gpu_calls/call3. 8 warps walked 2-3x slower
-#: than 4 and chunks of 32 or 128 slower than 64 (results/gpu_calls/call2).
-SETTINGS = [(16, 8, 64, 4, 64), (16, 4, 64, 4, 64), (16, 8, 128, 4, 64)]
+#: Launch settings to time (``backend.GPU`` keys, plus the chunk). The first is the default in force; the last
+#: reads lag tables through their index tables as before (results/gpu_calls/call21: power2 0.996 / 3.90 ms).
+#: Earlier: 8 warps walked 2-3x slower than 4 and chunks of 32 or 128 slower than 64 with the index-table
+#: gathers (results/gpu_calls/call2); the per-lag reads use 76 registers at BD 16 (ptxas) instead of 174.
+SETTINGS = [dict(BD=16, JB=8, E=64, warps=4, lags=True, chunk=64), dict(BD=32, JB=8, E=64, warps=4, lags=True, chunk=64),
+            dict(BD=16, JB=8, E=64, warps=8, lags=True, chunk=64), dict(BD=32, JB=8, E=64, warps=8, lags=True, chunk=64),
+            dict(BD=16, JB=8, E=64, warps=4, lags=True, chunk=128), dict(BD=16, JB=8, E=64, warps=8, lags=True, chunk=128),
+            dict(BD=16, JB=8, E=64, warps=4, lags=True, chunk=32), dict(BD=16, JB=8, E=64, warps=4, lags=False, chunk=64)]
 
 
 def breakdown(fn, steps=5) -> dict:
@@ -60,15 +65,17 @@ def main(argv=None) -> int:
     ap.add_argument("--inverses", action="store_true", help="first time the chunk inverses' settings alone")
     args = ap.parse_args(argv)
     B, T, H, D = 2, 16384, 16, 128
-    rows = []
+    rows, kept = [], dict(backend.GPU)
     save = saver(args.out, "gpu_tune.py")
     sweep = inverse_sweep() if args.inverses else []
     for spec in ("power2", "ssm"):
         tables, u, a, b = inputs(spec, B, T, H, D, grad=True)
         g = torch.randn_like(u)
-        for BD, JB, E, warps, chunk in SETTINGS:
-            backend.GPU.update(BD=BD, JB=JB, E=E, warps=warps)
-            row = dict(spec=spec, BD=BD, JB=JB, E=E, warps=warps, chunk=chunk)
+        for setting in SETTINGS:
+            *launch, chunk = setting.items()
+            backend.GPU.update(launch)
+            chunk = chunk[1]
+            row = dict(spec=spec, **setting)
             try:
                 tab = backend._check(u, a, b, tables, chunk)
                 with torch.no_grad():
@@ -76,7 +83,7 @@ def main(argv=None) -> int:
                     row["ms"] = bench(lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk), rep=50)
                 row["ms_fwd_bwd"] = bench(lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g),
                                           rep=50)
-                if (BD, JB, E, warps, chunk) == SETTINGS[0]:      # where the time goes, kernel by kernel
+                if setting == SETTINGS[0]:                         # where the time goes, kernel by kernel
                     row["ms_per_kernel_fwd_bwd"] = breakdown(
                         lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g))
             except Exception as e:
@@ -84,6 +91,7 @@ def main(argv=None) -> int:
             print(row, flush=True)
             rows.append(row)
             save(dict(shape="B2 T16384 H16 D128 bf16", rows=rows, inverse_sweep=sweep))
+    backend.GPU.update(kept)
     return 0
 
 

@@ -74,11 +74,12 @@ def test_several_slices_of_d_and_chunk_16(rng):
                                           ("power2", 300, 128)])
 def test_narrow_steps_walk_every_block(rng, monkeypatch, spec, n, chunk):
     """Table columns 2 and entries 16 at a time (the GPU reads a few per step; the interpreter's default
-    reads whole rows): the forward's prefetched first block and every later block of B's columns before a
-    chunk (power2 at C = 16: lags 16..128, 4 columns), the backward's pushes over them and A^T's entry
-    lists are all used; chunk 128 too."""
+    reads whole rows), lag tables read through their index tables too: the forward's prefetched first
+    block and every later block of B's columns before a chunk (power2 at C = 16: lags 16..128, 4 columns),
+    the backward's pushes over them and A^T's entry lists are all used; chunk 128 too."""
     monkeypatch.setitem(backend.INTERPRETER, "JB", 2)
     monkeypatch.setitem(backend.INTERPRETER, "E", 16)
+    monkeypatch.setitem(backend.INTERPRETER, "lags", False)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
     check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
@@ -91,9 +92,63 @@ def test_backward_pushes_or_pulls(rng, monkeypatch, spec, pull_width):
     from glrtheory.kernels.scan import triton_tables
     monkeypatch.setattr(triton_tables, "PULL_WIDTH", pull_width)
     monkeypatch.setitem(backend.INTERPRETER, "JB", 2)
+    monkeypatch.setitem(backend.INTERPRETER, "lags", False)
     p, tables, ins, ref_in = problem(rng, spec, 100, heads=2, d=16)
     assert (backend._check(*ins, tables, 16).bt_idx.shape[1] > 0) == (pull_width > 0)
     check_gradients(tables, ins, ref_in, heads=2, chunk=16, tol=1e-5)
+
+
+LAG_SETS = {"ssm": ([0], [1]), "lags:1,3,7": ([0], [7, 3, 1]), "window:4": ([3, 2, 1, 0], []),
+            "power2": ([0], [2 ** j for j in range(7, -1, -1)]),
+            "window:3+power2": ([2, 1, 0], [2 ** j for j in range(7, -1, -1)]),
+            "fenwick": ([0], None), "blocks": (None, None), "kron:1,11": ([0], None)}
+
+
+@pytest.mark.parametrize("spec", LAG_SETS)
+def test_lag_set_recognizes_exactly_the_lag_tables(spec):
+    """``lag_set`` against each family's lags written out by hand (n = 200; None: not a lag table, where
+    the sources are not t minus a fixed set), and ``skip`` against its definition by counting."""
+    from glrtheory.kernels.scan.triton_tables import lag_set, skipped
+
+    n = 200
+    tables = Pattern.from_spec(spec).tables(n)
+    for idx, expect in zip(tables, LAG_SETS[spec]):
+        found = lag_set(np.asarray(idx))
+        assert (found is None) == (expect is None)
+        if expect is not None:
+            assert found.tolist() == expect
+            skip = skipped(found, n)
+            assert [int(skip[t]) for t in range(n)] == [sum(L > t for L in expect) for t in range(n)]
+
+
+def test_lag_set_refuses_tables_one_entry_off():
+    """A power2 table with one entry moved, one dropped, one slot swapped or a lag missing from one row is not
+    a lag table; an extra column of padding still is."""
+    from glrtheory.kernels.scan.triton_tables import lag_set
+
+    b = np.asarray(Pattern.from_spec("power2").tables(100)[1])
+    assert lag_set(np.concatenate([b, np.full((100, 1), -1)], axis=1)).tolist() == [64, 32, 16, 8, 4, 2, 1]
+    moved, dropped, swapped, hole = b.copy(), b.copy(), b.copy(), b.copy()
+    moved[50, 2] -= 1                     # a lag of 13 at one row
+    dropped[50, 3:] = np.append(dropped[50, 4:], -1)
+    swapped[50, [0, 1]] = swapped[50, [1, 0]]
+    hole[70, 0] = -1                      # row 70 loses lag 64 but keeps its column order
+    for bad in (moved, dropped, swapped, hole):
+        assert lag_set(bad) is None
+
+
+@pytest.mark.parametrize("lags", [True, False], ids=["per-lag", "index-tables"])
+@pytest.mark.parametrize("spec,n,chunk", [("power2", 200, 16), ("quadratic", 150, 16), ("window:5", 63, 16),
+                                          ("window:3+power2", 300, 128), ("exponent:0.37", 200, 32)])
+def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec, n, chunk, lags):
+    """Both ways of reading a lag table (per lag: forward walk, backward pull over the readers ``t + L``,
+    ``A^T Z``; through the index tables: gathers and pushes) against float64, with sources before the first
+    row (rows ``t < L``) and lags longer than a chunk."""
+    monkeypatch.setitem(backend.INTERPRETER, "lags", lags)
+    p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
+    tab = backend._check(*ins, tables, chunk)
+    assert backend._lag_args(*tab.lags[2:], n)[-1] == lags
+    check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
 
 @pytest.mark.parametrize("dtypes", [(torch.float16,) * 3, (torch.bfloat16, torch.float32, torch.float32)],
@@ -234,21 +289,28 @@ from glrtheory.kernels.scan import readout_triton as R
 from glrtheory.kernels.scan import readout_triton_kernels as RK
 from glrtheory.kernels.scan import readout_triton_backward as RB
 i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
+lags = ["*i32", i32, "*i32"]                   # a table's lags, their number, skip
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
 kernels = [
     (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2, PREC="ieee")),
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6,
-     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32")),
-    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6,
-     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3")),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
+     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=False, LAG_B=False)),
+    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6 + lags * 2,
+     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
+     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=True, LAG_B=True)),
     (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32")),
-    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6,
-     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32")),
-    (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4,
-     dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32")),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags,
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False)),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags,
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=True)),
+    (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
+     dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32", LAG_A=False)),
+    (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
+     dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32", LAG_A=True)),
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
     (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
     (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,
@@ -293,4 +355,4 @@ def test_kernels_compile_for_the_h200():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", _COMPILE_FOR_H200], env=env, capture_output=True, text=True,
                          timeout=300)
-    assert out.returncode == 0 and "compiled 18" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "compiled 21" in out.stdout, out.stderr[-2000:]

@@ -4,10 +4,11 @@
 
 Forward: chunks of C positions; ``T_k = (I - B_kk)^{-1}`` for all chunks at once (blocked substitution),
 then one program per (batch x head, slice of d) walks the chunks in order, ``h_k = T_k (x_k + B_k,past
-h_past)`` with ``x = A U``, gathering finished chunks' states through the tables. Backward, with
-``G = dL/dH``: ``Z = (I - B)^{-T} G`` (chunks in reverse with ``T_k^T``, gathering later chunks' z through
-the transposed B where its rows are narrow, else each chunk pushing its z onto its B sources in earlier
-chunks by atomic adds), ``dL/dU = A^T Z``, ``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``,
+h_past)`` with ``x = A U``, gathering finished chunks' states through the tables (per lag where a table is
+a lag table: ssm, windows, power2, quadratic, lag sets). Backward, with ``G = dL/dH``: ``Z = (I - B)^{-T} G``
+(chunks in reverse with ``T_k^T``, gathering later chunks' z per lag or through the transposed B where its
+rows are narrow, else each chunk pushing its z onto its B sources in earlier chunks by atomic adds),
+``dL/dU = A^T Z``, ``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``,
 ``dL/db[t, j] = <z_t, h[b_idx[t, j]]>``.
 One launch per stage, no host synchronization, float32 accumulation; inputs float32, bfloat16 or float16.
 
@@ -55,9 +56,11 @@ def _precision(dtype: torch.dtype) -> str:
 #: inverses' products (``inverse_precision``: "ieee" float32 on the FMA units, or "tf32x3", three tf32
 #: tensor-core passes) and warps: tf32x3 at one warp, the fastest of six (``gpu_tune.py --inverses``,
 #: gpu_calls/call20: power2 0.166 ms against 0.274 for ieee at 4 warps, ssm 0.133 against 0.250).
-GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1)
+#: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables.
+GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
-INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4)
+INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4,
+                   lags=True)
 
 
 def _settings() -> dict:
@@ -87,6 +90,13 @@ def _arg(x: Tensor) -> Tensor:
     return x if x.numel() else torch.zeros(1, dtype=x.dtype, device=x.device)
 
 
+def _lag_args(lags: Tensor, skip: Tensor, n: int) -> tuple:
+    """``(lags, m, skip, on)``: a table's lags (m of them; the tensor holds one more) for the kernels, and
+    whether they read it per lag (a lag table, and the setting allows it)."""
+    on = skip.numel() == n and _settings()["lags"]
+    return lags, lags.numel() - 1, _arg(skip), on
+
+
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
     """``T[batch * heads, nc, C, C]`` (float32): ``T_k = (I - B_kk)^{-1}`` for every chunk k of rows
     ``[k C - shift, (k + 1) C - shift)``, ``nc = ceil((n + shift) / C)``."""
@@ -101,17 +111,20 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
 
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
 def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
-          at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor,
-          chunk: int) -> tuple[Tensor, Tensor]:
+          at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor,
+          a_skip: Tensor, b_lags: Tensor, b_skip: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
     BD = _block_d(D)
+    *a_lag, lag_a = _lag_args(a_lags, a_skip, n)
+    *b_lag, lag_b = _lag_args(b_lags, b_skip, n)
     K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
-                                           a.shape[-1], b.shape[-1], C=chunk, BD=BD,
+                                           a.shape[-1], b.shape[-1], *a_lag, *b_lag, C=chunk, BD=BD,
                                            PREC=_precision(u.dtype), num_warps=_settings()["warps"],
-                                           JA=_columns(a.shape[-1]), JB=_columns(b.shape[-1]))
+                                           JA=_columns(a.shape[-1]), JB=_columns(b.shape[-1]),
+                                           LAG_A=lag_a, LAG_B=lag_b)
     return h, T
 
 
@@ -125,22 +138,26 @@ def _(u, a, b, *rest):
 @torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
                    b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
-                   bt_idx: Tensor, bt_col: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+                   bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor, a_skip: Tensor, b_lags: Tensor, b_skip: Tensor,
+                   chunk: int) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
     BD, prec = _block_d(D), _precision(u.dtype)
     grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
     launch = dict(C=chunk, BD=BD, PREC=prec, num_warps=_settings()["warps"])
-    if wt:                                     # gather through the narrow transposed table
+    *a_lag, lag_a = _lag_args(a_lags, a_skip, n)
+    *b_lag, lag_b = _lag_args(b_lags, b_skip, n)
+    if wt or lag_b:                            # gather through the narrow transposed table, or per lag
         z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
-        K.backward_pull[grid](grad, _arg(b), bt_idx, bt_col, T, z, n, H, nc, D, wb, wt, JB=_columns(wt), **launch)
+        K.backward_pull[grid](grad, _arg(b), _arg(bt_idx), _arg(bt_col), T, z, n, H, nc, D, wb, wt, *b_lag,
+                              JB=_columns(wt), LAG_B=lag_b, **launch)
     else:                                      # push through B (z accumulates from zero)
         z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
         K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, JB=_columns(wb), **launch)
     du = _output(u)
-    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa,
-                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"])
+    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa, *a_lag,
+                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"], LAG_A=lag_a)
     da, db = _output(a), _output(b)
     for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
         if g.numel():
@@ -166,7 +183,7 @@ def _backward_rule(ctx, grad, _grad_T):
     u, a, b, h, T, *tables = ctx.saved_tensors
     gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
                                                               ctx.chunk)
-    return (gu, ga, gb) + (None,) * 10
+    return (gu, ga, gb) + (None,) * (len(tables) + 1)
 
 
 _scan.register_autograd(_backward_rule, setup_context=_setup_context)

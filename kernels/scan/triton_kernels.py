@@ -6,7 +6,8 @@ row with row pointers (``ptr[n + 1]``, ``row[e]``, ``src[e]``, ``col[e]``: entry
 ``src`` and the coefficient ``coef[.., src, .., col]``). Time is cut into chunks of C positions; program
 ``(bh, ...)`` owns one (batch, head) pair. Every sum accumulates in float32.
 Table columns are read JA / JB at a time and entry lists E at a time (small on the GPU, large under the
-interpreter, whose cost is per operation).
+interpreter, whose cost is per operation). Where a table is a lag table (``triton_tables.lag_set``; LAG_A,
+LAG_B), the kernels instead read, per lag, one row of states for each of the chunk's rows (``_gather_lags``).
 
 * ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
   with ``L = B_kk`` cut into BS x BS blocks, ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is
@@ -15,11 +16,12 @@ interpreter, whose cost is per operation).
 * ``forward_walk``:   chunks in order, ``h_k = T_k (x_k + B_k,past h_past)``, ``x = A U`` gathered; what
   the next chunk reads independently of the walk is loaded while this chunk waits on its states.
 * ``backward_pull``:  chunks in reverse, ``z_k = T_k^T (g_k + (B^T)_k,future z_future)``, gathering through a
-  padded transposed table (when B^T's rows restricted to later chunks are narrow), pipelined alike;
+  padded transposed table (when B^T's rows restricted to later chunks are narrow) or per lag of a lag
+  table, pipelined alike;
 * ``backward_walk``:  otherwise (a hub such as fenwick's h_0 is read by every later t): chunks in reverse,
   ``z_k = T_k^T (g_k + p_k)``, each chunk pushing ``b[t, j] z_t`` onto the p of its sources in earlier
   chunks by atomic adds.
-* ``transpose_apply``: ``dU = A^T Z``.
+* ``transpose_apply``: ``dU = A^T Z`` (through A^T's entry lists, or per lag of a lag table).
 * ``coef_grad``:      ``g[t, j] = <z_t, v[idx[t, j]]>`` (``v = u`` for da, ``v = h`` for db).
 """
 import triton
@@ -90,6 +92,48 @@ def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh,
 
 
 @triton.jit
+def _gather_lags(acc, rows, rmask, skip_rows, lags, first, m, skip, coef_ptr, W, v_ptr, lo, hi, bb, hh, n, H, D,
+                 dcol, dmask, READERS: tl.constexpr):
+    """``acc[r] += sum_i c_i[r] * v[s_i(r)]`` over the lags ``L_first > ... > L_{m-1}`` of a lag table, for the
+    sources ``0 <= lo <= s_i(r) < hi <= n``: ``s = r - L_i`` with ``c = coef[r, i - skip[r]]`` (``skip_rows`` holds
+    ``skip[rows]``; lags before ``first = skip[max(rows)]`` have no sources >= 0), or with READERS the
+    transposed table, ``s = r + L_i`` with ``c = coef[s, i - skip[s]]``."""
+    for i in range(first, m):
+        L = tl.load(lags + i)
+        if READERS:
+            s = rows + L
+            t = s
+        else:
+            s = rows - L
+            t = rows
+        ok = rmask & (s >= lo) & (s < hi)
+        if READERS:
+            slot = i - tl.load(skip + t, mask=ok, other=0)
+        else:
+            slot = i - skip_rows
+        c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * W + slot, mask=ok, other=0.0).to(tl.float32)
+        v = tl.load(v_ptr + (((bb * n + s) * H + hh) * D)[:, None] + dcol[None, :],
+                    mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
+        acc += c[:, None] * v
+    return acc
+
+
+@triton.jit
+def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask,
+            C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, LAG_A: tl.constexpr):
+    """``x = A U`` at the rows ``[r0, r0 + C)``."""
+    rows = r0 + tl.arange(0, C)
+    rmask = rows < n
+    x = tl.zeros((C, BD), tl.float32)
+    if LAG_A:
+        skip_rows = tl.load(a_skip + rows, mask=rmask, other=0)
+        first = tl.load(a_skip + tl.minimum(r0 + C - 1, n - 1))
+        return _gather_lags(x, rows, rmask, skip_rows, a_lags, first, ma, a_skip, a_ptr, WA, u_ptr, 0,
+                            n, bb, hh, n, H, D, dcol, dmask, False)
+    return _gather_table(x, rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA)
+
+
+@triton.jit
 def _unit_inverse(L, eye, BS: tl.constexpr, PREC: tl.constexpr):
     """``(I - L)^{-1} = (I + L)(I + L^2)(I + L^4)(I + L^8)`` for a strictly lower 16 x 16 block L."""
     tl.static_assert(BS == 16)
@@ -150,45 +194,55 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS:
 
 @triton.jit
 def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H, nc, D, WA, WB,
-                 C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
+                 a_lags, ma, a_skip, b_lags, mb, b_skip, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
+                 JB: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr, LAG_B: tl.constexpr):
     """Software-pipelined: what chunk k + 1 reads that does not depend on the walk (its ``x = A U``, ``T``,
     the first JB columns of its B rows) is loaded while chunk k waits on its gathered states. B's entries
-    before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix."""
+    before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix.
+    With LAG_B, chunk k reads per lag the rows before it, ``h[r - L_i]`` for ``r - L_i < C k``."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
     rmask = rl < n
-    x = _gather_table(tl.zeros((C, BD), tl.float32), rl, rmask, a_idx, WA, a_ptr, u_ptr, 0, n,
-                      bb, hh, n, H, D, dcol, dmask, JA)
+    x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
     T = tl.load(t_base)
-    idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
+    if not LAG_B:
+        idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
     for k in range(nc):
         c0 = k * C
         rows = c0 + rl
         rmask = rows < n
         nxt = rows + C                                     # chunk k + 1: loads independent of the walk
-        x_next = _gather_table(tl.zeros((C, BD), tl.float32), nxt, nxt < n, a_idx, WA, a_ptr, u_ptr, 0, n,
-                               bb, hh, n, H, D, dcol, dmask, JA)
+        x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask,
+                         C, BD, JA, LAG_A)
         T_next = tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C))
-        idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
-                                                    bb, hh, n, H, JB)
-        x = _gather_block(x, idx, coef, ok, h_ptr, bb, hh, n, H, D, dcol, dmask)       # + B_k,past h_past
-        for j0 in range(JB, tl.load(ext_ptr + k), JB):
-            idx_j, coef_j, ok_j = _table_block(rows, rmask, b_idx, WB, b_ptr, j0, 0, c0, bb, hh, n, H, JB)
-            x = _gather_block(x, idx_j, coef_j, ok_j, h_ptr, bb, hh, n, H, D, dcol, dmask)
+        if LAG_B:                                          # + B_k,past h_past
+            skip_rows = tl.load(b_skip + rows, mask=rmask, other=0)
+            first = tl.load(b_skip + tl.minimum(c0 + C - 1, n - 1))
+            x = _gather_lags(x, rows, rmask, skip_rows, b_lags, first, mb, b_skip, b_ptr, WB, h_ptr, 0, c0,
+                             bb, hh, n, H, D, dcol, dmask, False)
+        else:
+            idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
+                                                        bb, hh, n, H, JB)
+            x = _gather_block(x, idx, coef, ok, h_ptr, bb, hh, n, H, D, dcol, dmask)
+            for j0 in range(JB, tl.load(ext_ptr + k), JB):
+                idx_j, coef_j, ok_j = _table_block(rows, rmask, b_idx, WB, b_ptr, j0, 0, c0, bb, hh, n, H, JB)
+                x = _gather_block(x, idx_j, coef_j, ok_j, h_ptr, bb, hh, n, H, D, dcol, dmask)
+            idx, coef, ok = idx_next, coef_next, ok_next
         hk = tl.dot(T, x, input_precision=PREC)
         tl.store(h_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
                  hk.to(h_ptr.dtype.element_ty), mask=rmask[:, None] & dmask[None, :])
         tl.debug_barrier()       # this chunk's states are visible to the next chunk's gathers
-        x, T, idx, coef, ok = x_next, T_next, idx_next, coef_next, ok_next
+        x, T = x_next, T_next
 
 
 @triton.jit
-def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, WT,
-                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
+def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, WT, b_lags, mb, b_skip,
+                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, LAG_B: tl.constexpr):
     """Chunks in reverse, gathering like ``forward_walk``: ``z_k = T_k^T (g_k + sum_i b[t, j] z_t)`` over the
-    readers ``(t, j) = (bt_idx[s, i], bt_col[s, i])`` of each row s in later chunks (a padded table, WT wide);
-    chunk k - 1's gradient rows, ``T^T`` and first JB readers are loaded while chunk k waits."""
+    readers ``(t, j) = (bt_idx[s, i], bt_col[s, i])`` of each row s in later chunks (a padded table, WT wide),
+    or with LAG_B over the readers ``t = s + L_i`` of a lag table; chunk k - 1's gradient rows, ``T^T`` and
+    first JB readers are loaded while chunk k waits."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None]    # T_k^T
@@ -196,7 +250,8 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
     g = tl.load(g_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
                 mask=(rows < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
     Tt = tl.load(t_base + (nc - 1) * (C * C))
-    idx, coef, ok = _reader_block(rows, rows < n, bt_idx, bt_col, WT, b_ptr, WB, 0, bb, hh, n, H, JB)
+    if not LAG_B:
+        idx, coef, ok = _reader_block(rows, rows < n, bt_idx, bt_col, WT, b_ptr, WB, 0, bb, hh, n, H, JB)
     for kk in range(nc):
         k = nc - 1 - kk
         rows = k * C + rl
@@ -205,15 +260,21 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
         g_prev = tl.load(g_ptr + (((bb * n + prv) * H + hh) * D)[:, None] + dcol[None, :],
                          mask=(prv < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
         Tt_prev = tl.load(t_base + tl.maximum(k - 1, 0) * (C * C))
-        idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0, bb, hh, n, H, JB)
-        g = _gather_block(g, idx, coef, ok, z_ptr, bb, hh, n, H, D, dcol, dmask)
-        for i0 in range(JB, WT, JB):
-            idx_i, coef_i, ok_i = _reader_block(rows, rmask, bt_idx, bt_col, WT, b_ptr, WB, i0, bb, hh, n, H, JB)
-            g = _gather_block(g, idx_i, coef_i, ok_i, z_ptr, bb, hh, n, H, D, dcol, dmask)
+        if LAG_B:
+            g = _gather_lags(g, rows, rmask, rl, b_lags, 0, mb, b_skip, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n,
+                             H, D, dcol, dmask, True)
+        else:
+            idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0,
+                                                         bb, hh, n, H, JB)
+            g = _gather_block(g, idx, coef, ok, z_ptr, bb, hh, n, H, D, dcol, dmask)
+            for i0 in range(JB, WT, JB):
+                idx_i, coef_i, ok_i = _reader_block(rows, rmask, bt_idx, bt_col, WT, b_ptr, WB, i0, bb, hh, n, H, JB)
+                g = _gather_block(g, idx_i, coef_i, ok_i, z_ptr, bb, hh, n, H, D, dcol, dmask)
+            idx, coef, ok = idx_prev, coef_prev, ok_prev
         tl.store(z_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
                  tl.dot(Tt, g, input_precision=PREC), mask=rmask[:, None] & dmask[None, :])
         tl.debug_barrier()
-        g, Tt, idx, coef, ok = g_prev, Tt_prev, idx_prev, coef_prev, ok_prev
+        g, Tt = g_prev, Tt_prev
 
 
 @triton.jit
@@ -247,15 +308,20 @@ def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB,
 
 
 @triton.jit
-def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, D, WA,
-                    C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr):
+def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, D, WA, a_lags, ma, a_skip,
+                    C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr):
     _, bb, hh, dcol, dmask = _program_columns(H, D, BD, 2)
     k = tl.program_id(1)
     rows = k * C + tl.arange(0, C)
-    e_lo = tl.load(ptr + k * C)
-    e_hi = tl.load(ptr + tl.minimum(k * C + C, n))
-    acc = _gather_csr(tl.zeros((C, BD), tl.float32), e_lo, e_hi, k * C, ent_row, ent_src, ent_col, a_ptr,
-                      WA, z_ptr, bb, hh, n, H, D, dcol, dmask, C, E, PREC)
+    acc = tl.zeros((C, BD), tl.float32)
+    if LAG_A:
+        acc = _gather_lags(acc, rows, rows < n, rows, a_lags, 0, ma, a_skip, a_ptr, WA, z_ptr, 0, n, bb, hh, n,
+                           H, D, dcol, dmask, True)
+    else:
+        e_lo = tl.load(ptr + k * C)
+        e_hi = tl.load(ptr + tl.minimum(k * C + C, n))
+        acc = _gather_csr(acc, e_lo, e_hi, k * C, ent_row, ent_src, ent_col, a_ptr, WA, z_ptr, bb, hh, n, H, D,
+                          dcol, dmask, C, E, PREC)
     tl.store(du_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
              acc.to(du_ptr.dtype.element_ty), mask=(rows < n)[:, None] & dmask[None, :])
 

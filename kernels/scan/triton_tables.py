@@ -8,6 +8,10 @@
 * ``A^T`` as rows ``s`` listing the ``(t, j)`` with ``a_idx[t, j] = s`` (for ``dU = A^T Z``).
 * ``ext[k]``: the widest prefix of chunk k's B rows before the chunk (``b_idx[t, j] < C k``; rows ascend, so
   those entries come first), the columns the forward walk gathers from and the backward walk pushes to.
+* Lag tables (``lag_set``): where row t lists ``t - L_i`` for every lag ``L_i <= t`` of a fixed set
+  ``L_0 > L_1 > ...`` (ssm, windows, power2, quadratic, lag sets), the lags and ``skip[t] = |{i : L_i > t}|``:
+  the coefficient of lag i at row t sits in column ``i - skip[t]``. The kernels then read whole rows of
+  states per lag (no index loads, no sums across threads); other tables give empty tensors.
 
 ``A^T`` is an entry list sorted by row with row pointers (``ptr[n + 1]``, ``row``, ``src = t``,
 ``col = j``), not a padded table: a hub read by every t (``h_0`` in ``fenwick``) would widen it to n.
@@ -28,7 +32,8 @@ from .plan import entries, transpose
 
 
 class TritonTables(NamedTuple):
-    """Device int32 tensors: ``a_idx, b_idx, ext``, ``A^T`` (4), then ``bt_idx, bt_col``."""
+    """Device int32 tensors: ``a_idx, b_idx, ext``, ``A^T`` (4), ``bt_idx, bt_col``, then the lags and skips of
+    A and B (``a_lags, a_skip, b_lags, b_skip``; ``skip`` is empty where the table is not a lag table)."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
@@ -36,11 +41,12 @@ class TritonTables(NamedTuple):
     at: tuple
     bt_idx: torch.Tensor
     bt_col: torch.Tensor
+    lags: tuple
 
     @property
     def tensors(self) -> tuple:
-        """The nine tensors in the order the op takes them."""
-        return (self.a_idx, self.b_idx, self.ext) + self.at + (self.bt_idx, self.bt_col)
+        """The thirteen tensors in the order the op takes them."""
+        return (self.a_idx, self.b_idx, self.ext) + self.at + (self.bt_idx, self.bt_col) + self.lags
 
 
 def _csr(row: np.ndarray, src: np.ndarray, slot: np.ndarray, width: int, n: int, device) -> tuple:
@@ -84,6 +90,35 @@ def external_columns(b_idx: np.ndarray, chunk: int) -> np.ndarray:
     return np.maximum.reduceat(count, np.arange(0, n, chunk)).astype(np.int32)
 
 
+def lag_set(idx: np.ndarray) -> np.ndarray | None:
+    """The lags ``L_0 > L_1 > ...`` (int64) when row t of ``idx`` is exactly ``t - L_i`` for the lags
+    ``L_i <= t``, in ascending order of source, then -1 padding; None for any other table."""
+    n, w = idx.shape
+    t = np.arange(n)
+    lags = np.unique((t[:, None] - idx)[idx >= 0])[::-1]
+    if lags.size > w:
+        return None
+    src = t[:, None] - lags[None, :]
+    rows, cols = np.nonzero(src >= 0)
+    expected = np.full((n, w), -1, dtype=np.int64)
+    expected[rows, cols - skipped(lags, n)[rows]] = src[rows, cols]
+    return lags if np.array_equal(expected, idx) else None
+
+
+def skipped(lags: np.ndarray, n: int) -> np.ndarray:
+    """``skip[t] = |{i : lags[i] > t}|`` for descending ``lags`` (int32)."""
+    return np.searchsorted(-lags, -np.arange(n), side="left").astype(np.int32)
+
+
+def _lag_tensors(idx: np.ndarray, device) -> tuple:
+    """``(lags, skip)`` int32 on ``device`` for a lag table; ``(lags, skip)`` of one and zero elements otherwise."""
+    lags = lag_set(idx)
+    if lags is None:
+        return torch.zeros(1, dtype=torch.int32, device=device), torch.zeros(0, dtype=torch.int32, device=device)
+    return (torch.as_tensor(np.append(lags, 0).astype(np.int32), device=device),         # never empty
+            torch.as_tensor(skipped(lags, len(idx)), device=device))
+
+
 def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTables:
     """Validate ``tables`` (``IndexTables`` or the pair ``(a_idx, b_idx)``) for length n and build the
     kernels' tables, once per IndexTables object, chunk and device."""
@@ -96,6 +131,7 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
         return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
                             torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
                             _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device),
-                            *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)))
+                            *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)),
+                            _lag_tensors(np.asarray(a_idx), device) + _lag_tensors(np.asarray(b_idx), device))
 
     return tables.memo(("triton", chunk, str(device)), build)
