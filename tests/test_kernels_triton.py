@@ -79,7 +79,7 @@ def test_narrow_steps_walk_every_block(rng, monkeypatch, spec, n, chunk):
     the backward's pushes over them and A^T's entry lists are all used; chunk 128 too."""
     monkeypatch.setitem(backend.INTERPRETER, "JB", 2)
     monkeypatch.setitem(backend.INTERPRETER, "E", 16)
-    monkeypatch.setitem(backend.INTERPRETER, "lags", False)
+    monkeypatch.setitem(backend._settings(), "lags", False)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
     check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
@@ -92,7 +92,7 @@ def test_backward_pushes_or_pulls(rng, monkeypatch, spec, pull_width):
     from glrtheory.kernels.scan import triton_tables
     monkeypatch.setattr(triton_tables, "PULL_WIDTH", pull_width)
     monkeypatch.setitem(backend.INTERPRETER, "JB", 2)
-    monkeypatch.setitem(backend.INTERPRETER, "lags", False)
+    monkeypatch.setitem(backend._settings(), "lags", False)
     p, tables, ins, ref_in = problem(rng, spec, 100, heads=2, d=16)
     assert (backend._check(*ins, tables, 16).bt_idx.shape[1] > 0) == (pull_width > 0)
     check_gradients(tables, ins, ref_in, heads=2, chunk=16, tol=1e-5)
@@ -144,7 +144,7 @@ def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec,
     """Both ways of reading a lag table (per lag: forward walk, backward pull over the readers ``t + L``,
     ``A^T Z``; through the index tables: gathers and pushes) against float64, with sources before the first
     row (rows ``t < L``) and lags longer than a chunk."""
-    monkeypatch.setitem(backend.INTERPRETER, "lags", lags)
+    monkeypatch.setitem(backend._settings(), "lags", lags)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
     tab = backend._check(*ins, tables, chunk)
     assert backend._lag_args(*tab.lags[2:], n)[-1] == lags
@@ -308,9 +308,9 @@ kernels = [
     (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=True)),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
-     dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32", LAG_A=False)),
+     dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=False)),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
-     dict(C=64, BD=g["BD"], E=g["E"], PREC="tf32", LAG_A=True)),
+     dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=True)),
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
     (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
     (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,

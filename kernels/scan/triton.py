@@ -151,13 +151,14 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     if wt or lag_b:                            # gather through the narrow transposed table, or per lag
         z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
         K.backward_pull[grid](grad, _arg(b), _arg(bt_idx), _arg(bt_col), T, z, n, H, nc, D, wb, wt, *b_lag,
-                              JB=_columns(wt), LAG_B=lag_b, **launch)
+                              JB=_columns(wb if lag_b else wt), LAG_B=lag_b, **launch)
     else:                                      # push through B (z accumulates from zero)
         z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
         K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, JB=_columns(wb), **launch)
     du = _output(u)
     K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa, *a_lag,
-                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"], LAG_A=lag_a)
+                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"], JA=_columns(wa),
+                                                 LAG_A=lag_a)
     da, db = _output(a), _output(b)
     for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
         if g.numel():

@@ -93,28 +93,31 @@ def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh,
 
 @triton.jit
 def _gather_lags(acc, rows, rmask, skip_rows, lags, first, m, skip, coef_ptr, W, v_ptr, lo, hi, bb, hh, n, H, D,
-                 dcol, dmask, READERS: tl.constexpr):
+                 dcol, dmask, LB: tl.constexpr, READERS: tl.constexpr):
     """``acc[r] += sum_i c_i[r] * v[s_i(r)]`` over the lags ``L_first > ... > L_{m-1}`` of a lag table, for the
     sources ``0 <= lo <= s_i(r) < hi <= n``: ``s = r - L_i`` with ``c = coef[r, i - skip[r]]`` (``skip_rows`` holds
     ``skip[rows]``; lags before ``first = skip[max(rows)]`` have no sources >= 0), or with READERS the
-    transposed table, ``s = r + L_i`` with ``c = coef[s, i - skip[s]]``."""
-    for i in range(first, m):
-        L = tl.load(lags + i)
-        if READERS:
-            s = rows + L
-            t = s
-        else:
-            s = rows - L
-            t = rows
-        ok = rmask & (s >= lo) & (s < hi)
-        if READERS:
-            slot = i - tl.load(skip + t, mask=ok, other=0)
-        else:
-            slot = i - skip_rows
-        c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * W + slot, mask=ok, other=0.0).to(tl.float32)
-        v = tl.load(v_ptr + (((bb * n + s) * H + hh) * D)[:, None] + dcol[None, :],
-                    mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
-        acc += c[:, None] * v
+    transposed table, ``s = r + L_i`` with ``c = coef[s, i - skip[s]]``. LB lags a step, unrolled, so their
+    loads are in flight together."""
+    for i0 in range(first, m, LB):
+        for u in tl.static_range(LB):
+            i = i0 + u
+            L = tl.load(lags + i, mask=i < m, other=n)          # L = n: no source in [lo, hi)
+            if READERS:
+                s = rows + L
+                t = s
+            else:
+                s = rows - L
+                t = rows
+            ok = rmask & (s >= lo) & (s < hi)
+            if READERS:
+                slot = i - tl.load(skip + t, mask=ok, other=0)
+            else:
+                slot = i - skip_rows
+            c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * W + slot, mask=ok, other=0.0).to(tl.float32)
+            v = tl.load(v_ptr + (((bb * n + s) * H + hh) * D)[:, None] + dcol[None, :],
+                        mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
+            acc += c[:, None] * v
     return acc
 
 
@@ -129,7 +132,7 @@ def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dc
         skip_rows = tl.load(a_skip + rows, mask=rmask, other=0)
         first = tl.load(a_skip + tl.minimum(r0 + C - 1, n - 1))
         return _gather_lags(x, rows, rmask, skip_rows, a_lags, first, ma, a_skip, a_ptr, WA, u_ptr, 0,
-                            n, bb, hh, n, H, D, dcol, dmask, False)
+                            n, bb, hh, n, H, D, dcol, dmask, JA, False)
     return _gather_table(x, rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA)
 
 
@@ -220,7 +223,7 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
             skip_rows = tl.load(b_skip + rows, mask=rmask, other=0)
             first = tl.load(b_skip + tl.minimum(c0 + C - 1, n - 1))
             x = _gather_lags(x, rows, rmask, skip_rows, b_lags, first, mb, b_skip, b_ptr, WB, h_ptr, 0, c0,
-                             bb, hh, n, H, D, dcol, dmask, False)
+                             bb, hh, n, H, D, dcol, dmask, JB, False)
         else:
             idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
                                                         bb, hh, n, H, JB)
@@ -262,7 +265,7 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
         Tt_prev = tl.load(t_base + tl.maximum(k - 1, 0) * (C * C))
         if LAG_B:
             g = _gather_lags(g, rows, rmask, rl, b_lags, 0, mb, b_skip, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n,
-                             H, D, dcol, dmask, True)
+                             H, D, dcol, dmask, JB, True)
         else:
             idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0,
                                                          bb, hh, n, H, JB)
@@ -309,14 +312,15 @@ def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB,
 
 @triton.jit
 def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, D, WA, a_lags, ma, a_skip,
-                    C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr):
+                    C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, JA: tl.constexpr, PREC: tl.constexpr,
+                    LAG_A: tl.constexpr):
     _, bb, hh, dcol, dmask = _program_columns(H, D, BD, 2)
     k = tl.program_id(1)
     rows = k * C + tl.arange(0, C)
     acc = tl.zeros((C, BD), tl.float32)
     if LAG_A:
         acc = _gather_lags(acc, rows, rows < n, rows, a_lags, 0, ma, a_skip, a_ptr, WA, z_ptr, 0, n, bb, hh, n,
-                           H, D, dcol, dmask, True)
+                           H, D, dcol, dmask, JA, True)
     else:
         e_lo = tl.load(ptr + k * C)
         e_hi = tl.load(ptr + tl.minimum(k * C + C, n))
