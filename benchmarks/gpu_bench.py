@@ -133,7 +133,7 @@ def apply_settings(path) -> dict:
     if path:
         rows = [r for r in json.loads(Path(path).read_text())["rows"] if r["spec"] == "power2" and "ms_fwd_bwd" in r]
         best = min(rows, key=lambda r: r["ms_fwd_bwd"])
-        backend.GPU.update({k: best[k] for k in ("BD", "JB", "E", "warps", "lags") if k in best})
+        backend.GPU.update({k: v for k, v in best.items() if k in backend.GPU})
         backend.DEFAULT_CHUNK = best["chunk"]
     return dict(backend.GPU, chunk=backend.DEFAULT_CHUNK)
 

@@ -22,12 +22,13 @@ from gpu_common import bench, error, inputs, kernel_ms, saver  # noqa: E402
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
 #: Launch settings to time (``backend.GPU`` keys, plus the chunk). The first is the default in force; the last
-#: reads lag tables through their index tables (results/gpu_calls/call21: power2 0.996 / 3.90 ms).
-#: Earlier: 8 warps walked 2-3x slower than 4 and chunks of 32 or 128 slower than 64 with the index-table
-#: gathers (results/gpu_calls/call2), and with the per-lag reads too (call23).
-SETTINGS = [dict(BD=16, JB=8, E=64, warps=4, lags=True, chunk=64), dict(BD=16, JB=8, E=64, warps=8, lags=True, chunk=64),
-            dict(BD=32, JB=8, E=64, warps=4, lags=True, chunk=64), dict(BD=32, JB=8, E=64, warps=8, lags=True, chunk=64),
-            dict(BD=16, JB=4, E=64, warps=8, lags=True, chunk=64), dict(BD=16, JB=8, E=64, warps=4, lags=False, chunk=64)]
+#: reads lag tables through their index tables (results/gpu_calls/call21: power2 0.996 / 3.90 ms). power2 and
+#: ssm are lag tables, so the ``lag_`` keys set their walks. Earlier: 8 warps walked 2-3x slower than 4 and
+#: chunks of 32 or 128 slower than 64 with the index-table gathers (results/gpu_calls/call2), and with the
+#: per-lag reads too (call23).
+SETTINGS = [dict(lag_BD=16, LB=16, lag_warps=4, lags=True, chunk=64), dict(lag_BD=16, LB=16, lag_warps=8, lags=True, chunk=64),
+            dict(lag_BD=32, LB=16, lag_warps=8, lags=True, chunk=64), dict(lag_BD=32, LB=16, lag_warps=4, lags=True, chunk=64),
+            dict(lag_BD=32, LB=8, lag_warps=8, lags=True, chunk=64), dict(BD=16, JB=8, E=64, warps=4, lags=False, chunk=64)]
 
 
 def breakdown(fn, steps=5) -> dict:

@@ -147,7 +147,7 @@ def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec,
     monkeypatch.setitem(backend._settings(), "lags", lags)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
     tab = backend._check(*ins, tables, chunk)
-    assert backend._lag_args(*tab.lags[2:], n)[-1] == lags
+    assert backend._by_lag(ins[2], *tab.lags[2:])[-1] == lags
     check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
 
@@ -289,7 +289,7 @@ from glrtheory.kernels.scan import readout_triton as R
 from glrtheory.kernels.scan import readout_triton_kernels as RK
 from glrtheory.kernels.scan import readout_triton_backward as RB
 i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
-lags = ["*i32", i32, "*i32"]                   # a table's lags, their number, skip
+lags = ["*i32", i32]                           # a table's lags and their number
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
 kernels = [
@@ -300,17 +300,17 @@ kernels = [
     (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
     (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
-     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=True, LAG_B=True)),
+     dict(C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="tf32", LAG_A=True, LAG_B=True), g["lag_warps"]),
     (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32")),
     (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False)),
     (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags,
-     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=True)),
+     dict(C=64, BD=g["lag_BD"], JB=g["LB"], PREC="tf32", LAG_B=True), g["lag_warps"]),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
      dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=False)),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
-     dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=True)),
+     dict(C=64, BD=g["lag_BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=True)),
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
     (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
     (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,

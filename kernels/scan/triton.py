@@ -56,11 +56,13 @@ def _precision(dtype: torch.dtype) -> str:
 #: inverses' products (``inverse_precision``: "ieee" float32 on the FMA units, or "tf32x3", three tf32
 #: tensor-core passes) and warps: tf32x3 at one warp, the fastest of six (``gpu_tune.py --inverses``,
 #: gpu_calls/call20: power2 0.166 ms against 0.274 for ieee at 4 warps, ssm 0.133 against 0.250).
-#: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables.
-GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True)
+#: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables, LB
+#: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps.
+GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True,
+           LB=16, lag_BD=16, lag_warps=4)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4,
-                   lags=True)
+                   lags=True, LB=64, lag_BD=64, lag_warps=4)
 
 
 def _settings() -> dict:
@@ -70,14 +72,22 @@ def _settings() -> dict:
     return GPU
 
 
-def _columns(w: int) -> int:
-    """Table columns read per step for a table of width w: the setting's JB, at most w rounded up to a
-    power of two, at least 2."""
-    return max(2, min(_settings()["JB"], 1 << max(w - 1, 0).bit_length()))
+def _columns(w: int, key: str = "JB") -> int:
+    """Table columns (or lags, key "LB") read per step for a table of width w: the setting's JB (LB), at most
+    w rounded up to a power of two, at least 2."""
+    return max(2, min(_settings()[key], 1 << max(w - 1, 0).bit_length()))
 
 
-def _block_d(d: int) -> int:
-    return max(16, min(_settings()["BD"], 1 << (d - 1).bit_length()))
+def _steps(w: int, lagged: bool) -> int:
+    """Columns a step for a table of width w: lags (LB) where it is read per lag, else table columns (JB)."""
+    return _columns(w, "LB" if lagged else "JB")
+
+
+def _walk(d: int, lagged: bool) -> tuple[int, int]:
+    """``(BD, warps)`` of the walking programs for states of width d: the ``lag_`` settings where B is read
+    per lag."""
+    setting, key = _settings(), "lag_" if lagged else ""
+    return max(16, min(setting[key + "BD"], 1 << (d - 1).bit_length())), setting[key + "warps"]
 
 
 def _output(like: Tensor) -> Tensor:
@@ -90,11 +100,18 @@ def _arg(x: Tensor) -> Tensor:
     return x if x.numel() else torch.zeros(1, dtype=x.dtype, device=x.device)
 
 
-def _lag_args(lags: Tensor, skip: Tensor, n: int) -> tuple:
-    """``(lags, m, skip, on)``: a table's lags (m of them; the tensor holds one more) for the kernels, and
-    whether they read it per lag (a lag table, and the setting allows it)."""
-    on = skip.numel() == n and _settings()["lags"]
-    return lags, lags.numel() - 1, _arg(skip), on
+def _by_lag(coef: Tensor, lags: Tensor, skip: Tensor) -> tuple:
+    """``(c, (lags, m), on)``: how the kernels take a table's coefficients. ``on``: they read it per lag (a
+    lag table, ``skip`` of n entries, and the setting allows it); c is then by lag, ``c[:, t, :, i] =
+    coef[:, t, :, i - skip[t]]`` for ``i >= skip[t]`` (lag ``L_i <= t``), else 0, for its m lags (the lags
+    tensor holds one more entry, never read); otherwise c is coef."""
+    Bt, n, H, _ = coef.shape
+    m = lags.numel() - 1
+    if skip.numel() != n or not _settings()["lags"]:
+        return _arg(coef), (lags, m), False
+    slot = torch.arange(m, device=coef.device)[None, :] - skip[:, None].long()
+    taken = coef.gather(-1, slot.clamp(min=0)[None, :, None, :].expand(Bt, n, H, m))
+    return _arg(torch.where((slot >= 0)[None, :, None, :], taken, 0).contiguous()), (lags, m), True
 
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
@@ -117,13 +134,13 @@ def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Te
     Bt, n, H, D = u.shape
     T = chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
-    BD = _block_d(D)
-    *a_lag, lag_a = _lag_args(a_lags, a_skip, n)
-    *b_lag, lag_b = _lag_args(b_lags, b_skip, n)
-    K.forward_walk[(Bt * H, -(-D // BD))](u, a, _arg(b), a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
+    a_k, a_lag, lag_a = _by_lag(a, a_lags, a_skip)
+    b_k, b_lag, lag_b = _by_lag(b, b_lags, b_skip)
+    BD, warps = _walk(D, lag_b)
+    K.forward_walk[(Bt * H, -(-D // BD))](u, a_k, b_k, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
                                            a.shape[-1], b.shape[-1], *a_lag, *b_lag, C=chunk, BD=BD,
-                                           PREC=_precision(u.dtype), num_warps=_settings()["warps"],
-                                           JA=_columns(a.shape[-1]), JB=_columns(b.shape[-1]),
+                                           PREC=_precision(u.dtype), num_warps=warps,
+                                           JA=_steps(a.shape[-1], lag_a), JB=_steps(b.shape[-1], lag_b),
                                            LAG_A=lag_a, LAG_B=lag_b)
     return h, T
 
@@ -143,22 +160,22 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
-    BD, prec = _block_d(D), _precision(u.dtype)
+    a_k, a_lag, lag_a = _by_lag(a, a_lags, a_skip)
+    b_k, b_lag, lag_b = _by_lag(b, b_lags, b_skip)
+    (BD, warps), prec = _walk(D, lag_b), _precision(u.dtype)
     grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
-    launch = dict(C=chunk, BD=BD, PREC=prec, num_warps=_settings()["warps"])
-    *a_lag, lag_a = _lag_args(a_lags, a_skip, n)
-    *b_lag, lag_b = _lag_args(b_lags, b_skip, n)
+    launch = dict(C=chunk, BD=BD, PREC=prec, num_warps=warps)
     if wt or lag_b:                            # gather through the narrow transposed table, or per lag
         z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
-        K.backward_pull[grid](grad, _arg(b), _arg(bt_idx), _arg(bt_col), T, z, n, H, nc, D, wb, wt, *b_lag,
-                              JB=_columns(wb if lag_b else wt), LAG_B=lag_b, **launch)
+        K.backward_pull[grid](grad, b_k, _arg(bt_idx), _arg(bt_col), T, z, n, H, nc, D, wb, wt, *b_lag,
+                              JB=_steps(wb, lag_b) if lag_b else _columns(wt), LAG_B=lag_b, **launch)
     else:                                      # push through B (z accumulates from zero)
         z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
         K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, JB=_columns(wb), **launch)
     du = _output(u)
-    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a, at_ptr, at_row, at_src, at_col, du, n, H, D, wa, *a_lag,
-                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"], JA=_columns(wa),
-                                                 LAG_A=lag_a)
+    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a_k, at_ptr, at_row, at_src, at_col, du, n, H, D, wa, *a_lag,
+                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"],
+                                                 JA=_steps(wa, lag_a), LAG_A=lag_a)
     da, db = _output(a), _output(b)
     for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
         if g.numel():

@@ -7,7 +7,8 @@ row with row pointers (``ptr[n + 1]``, ``row[e]``, ``src[e]``, ``col[e]``: entry
 ``(bh, ...)`` owns one (batch, head) pair. Every sum accumulates in float32.
 Table columns are read JA / JB at a time and entry lists E at a time (small on the GPU, large under the
 interpreter, whose cost is per operation). Where a table is a lag table (``triton_tables.lag_set``; LAG_A,
-LAG_B), the kernels instead read, per lag, one row of states for each of the chunk's rows (``_gather_lags``).
+LAG_B), the kernels instead take its coefficients by lag (column i for lag L_i) and read, per lag, one row of
+states for each of the chunk's rows (``_gather_lags``): no index loads, no sums across threads.
 
 * ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
   with ``L = B_kk`` cut into BS x BS blocks, ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is
@@ -92,14 +93,13 @@ def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh,
 
 
 @triton.jit
-def _gather_lags(acc, rows, rmask, skip_rows, lags, first, m, skip, coef_ptr, W, v_ptr, lo, hi, bb, hh, n, H, D,
-                 dcol, dmask, LB: tl.constexpr, READERS: tl.constexpr):
-    """``acc[r] += sum_i c_i[r] * v[s_i(r)]`` over the lags ``L_first > ... > L_{m-1}`` of a lag table, for the
-    sources ``0 <= lo <= s_i(r) < hi <= n``: ``s = r - L_i`` with ``c = coef[r, i - skip[r]]`` (``skip_rows`` holds
-    ``skip[rows]``; lags before ``first = skip[max(rows)]`` have no sources >= 0), or with READERS the
-    transposed table, ``s = r + L_i`` with ``c = coef[s, i - skip[s]]``. LB lags a step, unrolled, so their
-    loads are in flight together."""
-    for i0 in range(first, m, LB):
+def _gather_lags(acc, rows, rmask, lags, m, coef_ptr, v_ptr, lo, hi, bb, hh, n, H, D, dcol, dmask,
+                 LB: tl.constexpr, READERS: tl.constexpr):
+    """``acc[r] += sum_i c[t, i] v[s]`` over the lags ``L_0 > L_1 > ...`` of a lag table whose coefficients
+    ``c`` are by lag (``[batch, n, heads, m]``, 0 where ``L_i > t``), for the sources ``0 <= lo <= s < hi <= n``:
+    ``s = r - L_i`` and ``t = r``, or with READERS (the transposed table) ``s = t = r + L_i``. LB lags a step,
+    unrolled, so that their loads are in flight together."""
+    for i0 in range(0, m, LB):
         for u in tl.static_range(LB):
             i = i0 + u
             L = tl.load(lags + i, mask=i < m, other=n)          # L = n: no source in [lo, hi)
@@ -110,11 +110,7 @@ def _gather_lags(acc, rows, rmask, skip_rows, lags, first, m, skip, coef_ptr, W,
                 s = rows - L
                 t = rows
             ok = rmask & (s >= lo) & (s < hi)
-            if READERS:
-                slot = i - tl.load(skip + t, mask=ok, other=0)
-            else:
-                slot = i - skip_rows
-            c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * W + slot, mask=ok, other=0.0).to(tl.float32)
+            c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * m + i, mask=ok, other=0.0).to(tl.float32)
             v = tl.load(v_ptr + (((bb * n + s) * H + hh) * D)[:, None] + dcol[None, :],
                         mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
             acc += c[:, None] * v
@@ -122,17 +118,14 @@ def _gather_lags(acc, rows, rmask, skip_rows, lags, first, m, skip, coef_ptr, W,
 
 
 @triton.jit
-def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask,
+def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
             C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, LAG_A: tl.constexpr):
-    """``x = A U`` at the rows ``[r0, r0 + C)``."""
+    """``x = A U`` at the rows ``[r0, r0 + C)`` (with LAG_A, a by lag)."""
     rows = r0 + tl.arange(0, C)
     rmask = rows < n
     x = tl.zeros((C, BD), tl.float32)
     if LAG_A:
-        skip_rows = tl.load(a_skip + rows, mask=rmask, other=0)
-        first = tl.load(a_skip + tl.minimum(r0 + C - 1, n - 1))
-        return _gather_lags(x, rows, rmask, skip_rows, a_lags, first, ma, a_skip, a_ptr, WA, u_ptr, 0,
-                            n, bb, hh, n, H, D, dcol, dmask, JA, False)
+        return _gather_lags(x, rows, rmask, a_lags, ma, a_ptr, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA, False)
     return _gather_table(x, rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA)
 
 
@@ -197,17 +190,17 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS:
 
 @triton.jit
 def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H, nc, D, WA, WB,
-                 a_lags, ma, a_skip, b_lags, mb, b_skip, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
+                 a_lags, ma, b_lags, mb, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
                  JB: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr, LAG_B: tl.constexpr):
     """Software-pipelined: what chunk k + 1 reads that does not depend on the walk (its ``x = A U``, ``T``,
     the first JB columns of its B rows) is loaded while chunk k waits on its gathered states. B's entries
     before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix.
-    With LAG_B, chunk k reads per lag the rows before it, ``h[r - L_i]`` for ``r - L_i < C k``."""
+    With LAG_B (b by lag), chunk k reads per lag the rows before it, ``h[r - L_i]`` for ``r - L_i < C k``."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
     rmask = rl < n
-    x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
+    x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
     T = tl.load(t_base)
     if not LAG_B:
         idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
@@ -216,14 +209,12 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
         rows = c0 + rl
         rmask = rows < n
         nxt = rows + C                                     # chunk k + 1: loads independent of the walk
-        x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask,
+        x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
                          C, BD, JA, LAG_A)
         T_next = tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C))
         if LAG_B:                                          # + B_k,past h_past
-            skip_rows = tl.load(b_skip + rows, mask=rmask, other=0)
-            first = tl.load(b_skip + tl.minimum(c0 + C - 1, n - 1))
-            x = _gather_lags(x, rows, rmask, skip_rows, b_lags, first, mb, b_skip, b_ptr, WB, h_ptr, 0, c0,
-                             bb, hh, n, H, D, dcol, dmask, JB, False)
+            x = _gather_lags(x, rows, rmask, b_lags, mb, b_ptr, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
+                             JB, False)
         else:
             idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
                                                         bb, hh, n, H, JB)
@@ -240,11 +231,11 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
 
 
 @triton.jit
-def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, WT, b_lags, mb, b_skip,
+def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, WT, b_lags, mb,
                   C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, LAG_B: tl.constexpr):
     """Chunks in reverse, gathering like ``forward_walk``: ``z_k = T_k^T (g_k + sum_i b[t, j] z_t)`` over the
     readers ``(t, j) = (bt_idx[s, i], bt_col[s, i])`` of each row s in later chunks (a padded table, WT wide),
-    or with LAG_B over the readers ``t = s + L_i`` of a lag table; chunk k - 1's gradient rows, ``T^T`` and
+    or with LAG_B (b by lag) over the readers ``t = s + L_i`` of a lag table; chunk k - 1's gradient rows, ``T^T`` and
     first JB readers are loaded while chunk k waits."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
@@ -264,8 +255,8 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
                          mask=(prv < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
         Tt_prev = tl.load(t_base + tl.maximum(k - 1, 0) * (C * C))
         if LAG_B:
-            g = _gather_lags(g, rows, rmask, rl, b_lags, 0, mb, b_skip, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n,
-                             H, D, dcol, dmask, JB, True)
+            g = _gather_lags(g, rows, rmask, b_lags, mb, b_ptr, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol, dmask,
+                             JB, True)
         else:
             idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0,
                                                          bb, hh, n, H, JB)
@@ -311,7 +302,7 @@ def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB,
 
 
 @triton.jit
-def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, D, WA, a_lags, ma, a_skip,
+def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, D, WA, a_lags, ma,
                     C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, JA: tl.constexpr, PREC: tl.constexpr,
                     LAG_A: tl.constexpr):
     _, bb, hh, dcol, dmask = _program_columns(H, D, BD, 2)
@@ -319,8 +310,8 @@ def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, 
     rows = k * C + tl.arange(0, C)
     acc = tl.zeros((C, BD), tl.float32)
     if LAG_A:
-        acc = _gather_lags(acc, rows, rows < n, rows, a_lags, 0, ma, a_skip, a_ptr, WA, z_ptr, 0, n, bb, hh, n,
-                           H, D, dcol, dmask, JA, True)
+        acc = _gather_lags(acc, rows, rows < n, a_lags, ma, a_ptr, z_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA,
+                           True)
     else:
         e_lo = tl.load(ptr + k * C)
         e_hi = tl.load(ptr + tl.minimum(k * C + C, n))
