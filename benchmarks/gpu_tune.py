@@ -26,8 +26,8 @@ from glrtheory.kernels.scan import triton as backend  # noqa: E402
 #: ssm are lag tables, so the ``lag_`` keys set their walks. Earlier: 8 warps walked 2-3x slower than 4 and
 #: chunks of 32 or 128 slower than 64 with the index-table gathers (results/gpu_calls/call2), and with the
 #: per-lag reads too (call23).
-SETTINGS = [dict(lag_BD=16, LB=16, lag_warps=4, lags=True, chunk=64), dict(lag_BD=16, LB=16, lag_warps=8, lags=True, chunk=64),
-            dict(lag_BD=32, LB=16, lag_warps=8, lags=True, chunk=64), dict(lag_BD=32, LB=16, lag_warps=4, lags=True, chunk=64),
+SETTINGS = [dict(lag_BD=16, LB=16, lag_warps=4, lags=True, chunk=64), dict(lag_BD=16, LB=8, lag_warps=4, lags=True, chunk=64),
+            dict(lag_BD=16, LB=16, lag_warps=8, lags=True, chunk=64), dict(lag_BD=32, LB=16, lag_warps=8, lags=True, chunk=64),
             dict(lag_BD=32, LB=8, lag_warps=8, lags=True, chunk=64), dict(BD=16, JB=8, E=64, warps=4, lags=False, chunk=64)]
 
 

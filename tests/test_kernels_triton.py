@@ -121,6 +121,25 @@ def test_lag_set_recognizes_exactly_the_lag_tables(spec):
             assert [int(skip[t]) for t in range(n)] == [sum(L > t for L in expect) for t in range(n)]
 
 
+def test_lag_coefficients_by_lag():
+    """The kernels take lag i's coefficient at row t from column i: the table's own columns where every row
+    that a lag reaches lists it in column i (ssm's B, a diagonal A), else gathered through ``slot``
+    (power2's B, window:4's A, whose early rows list fewer lags); checked entry by entry against the table."""
+    from glrtheory.kernels.scan.triton_tables import _lag_tensors
+
+    n = 40
+    for spec, side, in_place in [("ssm", 1, True), ("ssm", 0, True), ("power2", 1, False), ("window:4", 0, False)]:
+        idx = np.asarray(Pattern.from_spec(spec).tables(n)[side])
+        lags, slot = _lag_tensors(idx, "cpu")
+        lags = lags.numpy()[:-1]
+        assert (slot.numel() == 0) == in_place, spec
+        cols = np.broadcast_to(np.arange(lags.size), (n, lags.size)) if in_place else slot.numpy()
+        for t in range(n):
+            for i, L in enumerate(lags):
+                if L <= t:
+                    assert idx[t, cols[t, i]] == t - L, (spec, t, L)
+
+
 def test_lag_set_refuses_tables_one_entry_off():
     """A power2 table with one entry moved, one dropped, one slot swapped or a lag missing from one row is not
     a lag table; an extra column of padding still is."""
@@ -147,7 +166,7 @@ def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec,
     monkeypatch.setitem(backend._settings(), "lags", lags)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
     tab = backend._check(*ins, tables, chunk)
-    assert backend._by_lag(ins[2], *tab.lags[2:])[-1] == lags
+    assert backend._by_lag(ins[2], *tab.lags[2:]).lagged == lags
     check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
 

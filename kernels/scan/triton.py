@@ -20,6 +20,7 @@ is imported), which the tests use. ``flops`` is registered for ``FlopCounterMode
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import torch
 from torch.utils.flop_counter import register_flop_formula
@@ -78,11 +79,6 @@ def _columns(w: int, key: str = "JB") -> int:
     return max(2, min(_settings()[key], 1 << max(w - 1, 0).bit_length()))
 
 
-def _steps(w: int, lagged: bool) -> int:
-    """Columns a step for a table of width w: lags (LB) where it is read per lag, else table columns (JB)."""
-    return _columns(w, "LB" if lagged else "JB")
-
-
 def _walk(d: int, lagged: bool) -> tuple[int, int]:
     """``(BD, warps)`` of the walking programs for states of width d: the ``lag_`` settings where B is read
     per lag."""
@@ -100,18 +96,29 @@ def _arg(x: Tensor) -> Tensor:
     return x if x.numel() else torch.zeros(1, dtype=x.dtype, device=x.device)
 
 
-def _by_lag(coef: Tensor, lags: Tensor, skip: Tensor) -> tuple:
-    """``(c, (lags, m), on)``: how the kernels take a table's coefficients. ``on``: they read it per lag (a
-    lag table, ``skip`` of n entries, and the setting allows it); c is then by lag, ``c[:, t, :, i] =
-    coef[:, t, :, i - skip[t]]`` for ``i >= skip[t]`` (lag ``L_i <= t``), else 0, for its m lags (the lags
-    tensor holds one more entry, never read); otherwise c is coef."""
-    Bt, n, H, _ = coef.shape
+class _Coefficients(NamedTuple):
+    """A table's coefficients as the kernels take them (``_by_lag``): ``c`` (``width`` columns), the lags
+    (m of them) where they are read per lag (``lagged``), and the columns or lags read per step."""
+
+    c: Tensor
+    width: int
+    lags: Tensor
+    m: int
+    step: int
+    lagged: bool
+
+
+def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor) -> _Coefficients:
+    """Where the kernels read a table per lag (a lag table, and the setting allows it), its coefficients by
+    lag: lag i's at row t in column i, ``c[:, t, :, i] = coef[:, t, :, slot[t, i]]``
+    (``triton_tables._lag_tensors``; coef itself where the slots are in place); otherwise coef as it is."""
+    Bt, n, H, w = coef.shape
     m = lags.numel() - 1
-    if skip.numel() != n or not _settings()["lags"]:
-        return _arg(coef), (lags, m), False
-    slot = torch.arange(m, device=coef.device)[None, :] - skip[:, None].long()
-    taken = coef.gather(-1, slot.clamp(min=0)[None, :, None, :].expand(Bt, n, H, m))
-    return _arg(torch.where((slot >= 0)[None, :, None, :], taken, 0).contiguous()), (lags, m), True
+    if m < 0 or not _settings()["lags"]:
+        return _Coefficients(_arg(coef), w, _arg(lags), 0, _columns(w), False)
+    if slot.numel():
+        coef = coef.gather(-1, slot[None, :, None, :].expand(Bt, n, H, m))
+    return _Coefficients(_arg(coef), coef.shape[-1], lags, m, _columns(m, "LB"), True)
 
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
@@ -129,19 +136,17 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
 def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
           at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor,
-          a_skip: Tensor, b_lags: Tensor, b_skip: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+          a_slot: Tensor, b_lags: Tensor, b_slot: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
-    a_k, a_lag, lag_a = _by_lag(a, a_lags, a_skip)
-    b_k, b_lag, lag_b = _by_lag(b, b_lags, b_skip)
-    BD, warps = _walk(D, lag_b)
-    K.forward_walk[(Bt * H, -(-D // BD))](u, a_k, b_k, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
-                                           a.shape[-1], b.shape[-1], *a_lag, *b_lag, C=chunk, BD=BD,
-                                           PREC=_precision(u.dtype), num_warps=warps,
-                                           JA=_steps(a.shape[-1], lag_a), JB=_steps(b.shape[-1], lag_b),
-                                           LAG_A=lag_a, LAG_B=lag_b)
+    A, B = _by_lag(a, a_lags, a_slot), _by_lag(b, b_lags, b_slot)
+    BD, warps = _walk(D, B.lagged)
+    K.forward_walk[(Bt * H, -(-D // BD))](u, A.c, B.c, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
+                                           A.width, B.width, A.lags, A.m, B.lags, B.m, C=chunk, BD=BD,
+                                           PREC=_precision(u.dtype), num_warps=warps, JA=A.step, JB=B.step,
+                                           LAG_A=A.lagged, LAG_B=B.lagged)
     return h, T
 
 
@@ -155,27 +160,26 @@ def _(u, a, b, *rest):
 @torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
                    b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
-                   bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor, a_skip: Tensor, b_lags: Tensor, b_skip: Tensor,
+                   bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor, a_slot: Tensor, b_lags: Tensor, b_slot: Tensor,
                    chunk: int) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
-    a_k, a_lag, lag_a = _by_lag(a, a_lags, a_skip)
-    b_k, b_lag, lag_b = _by_lag(b, b_lags, b_skip)
-    (BD, warps), prec = _walk(D, lag_b), _precision(u.dtype)
+    A, B = _by_lag(a, a_lags, a_slot), _by_lag(b, b_lags, b_slot)
+    (BD, warps), prec = _walk(D, B.lagged), _precision(u.dtype)
     grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
     launch = dict(C=chunk, BD=BD, PREC=prec, num_warps=warps)
-    if wt or lag_b:                            # gather through the narrow transposed table, or per lag
+    if wt or B.lagged:                         # gather through the narrow transposed table, or per lag
         z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
-        K.backward_pull[grid](grad, b_k, _arg(bt_idx), _arg(bt_col), T, z, n, H, nc, D, wb, wt, *b_lag,
-                              JB=_steps(wb, lag_b) if lag_b else _columns(wt), LAG_B=lag_b, **launch)
+        K.backward_pull[grid](grad, B.c, _arg(bt_idx), _arg(bt_col), T, z, n, H, nc, D, B.width, wt, B.lags, B.m,
+                              JB=B.step if B.lagged else _columns(wt), LAG_B=B.lagged, **launch)
     else:                                      # push through B (z accumulates from zero)
         z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
         K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, JB=_columns(wb), **launch)
     du = _output(u)
-    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, a_k, at_ptr, at_row, at_src, at_col, du, n, H, D, wa, *a_lag,
-                                                 C=chunk, BD=BD, PREC=prec, E=_settings()["E"],
-                                                 JA=_steps(wa, lag_a), LAG_A=lag_a)
+    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, A.c, at_ptr, at_row, at_src, at_col, du, n, H, D, A.width,
+                                                 A.lags, A.m, C=chunk, BD=BD, PREC=prec, E=_settings()["E"],
+                                                 JA=A.step, LAG_A=A.lagged)
     da, db = _output(a), _output(b)
     for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
         if g.numel():

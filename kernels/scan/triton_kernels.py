@@ -93,16 +93,16 @@ def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh,
 
 
 @triton.jit
-def _gather_lags(acc, rows, rmask, lags, m, coef_ptr, v_ptr, lo, hi, bb, hh, n, H, D, dcol, dmask,
+def _gather_lags(acc, rows, rmask, lags, first, last, coef_ptr, W, v_ptr, lo, hi, bb, hh, n, H, D, dcol, dmask,
                  LB: tl.constexpr, READERS: tl.constexpr):
-    """``acc[r] += sum_i c[t, i] v[s]`` over the lags ``L_0 > L_1 > ...`` of a lag table whose coefficients
-    ``c`` are by lag (``[batch, n, heads, m]``, 0 where ``L_i > t``), for the sources ``0 <= lo <= s < hi <= n``:
+    """``acc[r] += sum_i c[t, i] v[s]`` over the lags ``L_first > ... > L_{last-1}`` of a lag table whose
+    coefficients ``c`` are by lag (column i for lag L_i, W columns), for the sources ``0 <= lo <= s < hi <= n``:
     ``s = r - L_i`` and ``t = r``, or with READERS (the transposed table) ``s = t = r + L_i``. LB lags a step,
     unrolled, so that their loads are in flight together."""
-    for i0 in range(0, m, LB):
+    for i0 in range(first, last, LB):
         for u in tl.static_range(LB):
             i = i0 + u
-            L = tl.load(lags + i, mask=i < m, other=n)          # L = n: no source in [lo, hi)
+            L = tl.load(lags + i, mask=i < last, other=n)       # L = n: no source in [lo, hi)
             if READERS:
                 s = rows + L
                 t = s
@@ -110,11 +110,20 @@ def _gather_lags(acc, rows, rmask, lags, m, coef_ptr, v_ptr, lo, hi, bb, hh, n, 
                 s = rows - L
                 t = rows
             ok = rmask & (s >= lo) & (s < hi)
-            c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * m + i, mask=ok, other=0.0).to(tl.float32)
+            c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * W + i, mask=ok, other=0.0).to(tl.float32)
             v = tl.load(v_ptr + (((bb * n + s) * H + hh) * D)[:, None] + dcol[None, :],
                         mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
             acc += c[:, None] * v
     return acc
+
+
+@triton.jit
+def _far_lags(lags, m, C: tl.constexpr):
+    """How many of the (descending) lags are at least 2 C: they reach past the previous chunk."""
+    far = m * 0
+    for i in range(m):
+        far += (tl.load(lags + i) >= 2 * C).to(tl.int32)
+    return far
 
 
 @triton.jit
@@ -125,7 +134,8 @@ def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmas
     rmask = rows < n
     x = tl.zeros((C, BD), tl.float32)
     if LAG_A:
-        return _gather_lags(x, rows, rmask, a_lags, ma, a_ptr, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA, False)
+        return _gather_lags(x, rows, rmask, a_lags, 0, ma, a_ptr, WA, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA,
+                            False)
     return _gather_table(x, rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA)
 
 
@@ -195,14 +205,17 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
     """Software-pipelined: what chunk k + 1 reads that does not depend on the walk (its ``x = A U``, ``T``,
     the first JB columns of its B rows) is loaded while chunk k waits on its gathered states. B's entries
     before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix.
-    With LAG_B (b by lag), chunk k reads per lag the rows before it, ``h[r - L_i]`` for ``r - L_i < C k``."""
+    With LAG_B (b by lag), chunk k reads per lag the rows before it, ``h[r - L_i]`` for ``r - L_i < C k``; the
+    lags of at least 2 C, which read chunks before k - 1, are read a step ahead with ``x``."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
     rmask = rl < n
     x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
     T = tl.load(t_base)
-    if not LAG_B:
+    if LAG_B:
+        far = _far_lags(b_lags, mb, C)
+    else:
         idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
     for k in range(nc):
         c0 = k * C
@@ -211,9 +224,12 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
         nxt = rows + C                                     # chunk k + 1: loads independent of the walk
         x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
                          C, BD, JA, LAG_A)
+        if LAG_B:                                          # chunk k + 1's far lags read chunks <= k - 1
+            x_next = _gather_lags(x_next, nxt, nxt < n, b_lags, 0, far, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
+                                  dcol, dmask, JB, False)
         T_next = tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C))
-        if LAG_B:                                          # + B_k,past h_past
-            x = _gather_lags(x, rows, rmask, b_lags, mb, b_ptr, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
+        if LAG_B:                                          # + B_k,past h_past: the near lags
+            x = _gather_lags(x, rows, rmask, b_lags, far, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
                              JB, False)
         else:
             idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
@@ -235,7 +251,8 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
                   C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, LAG_B: tl.constexpr):
     """Chunks in reverse, gathering like ``forward_walk``: ``z_k = T_k^T (g_k + sum_i b[t, j] z_t)`` over the
     readers ``(t, j) = (bt_idx[s, i], bt_col[s, i])`` of each row s in later chunks (a padded table, WT wide),
-    or with LAG_B (b by lag) over the readers ``t = s + L_i`` of a lag table; chunk k - 1's gradient rows, ``T^T`` and
+    or with LAG_B (b by lag) over the readers ``t = s + L_i`` of a lag table (those of lags >= 2 C, in chunks
+    after k, a step ahead); chunk k - 1's gradient rows, ``T^T`` and
     first JB readers are loaded while chunk k waits."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
@@ -244,7 +261,9 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
     g = tl.load(g_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
                 mask=(rows < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
     Tt = tl.load(t_base + (nc - 1) * (C * C))
-    if not LAG_B:
+    if LAG_B:
+        far = _far_lags(b_lags, mb, C)
+    else:
         idx, coef, ok = _reader_block(rows, rows < n, bt_idx, bt_col, WT, b_ptr, WB, 0, bb, hh, n, H, JB)
     for kk in range(nc):
         k = nc - 1 - kk
@@ -254,9 +273,11 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
         g_prev = tl.load(g_ptr + (((bb * n + prv) * H + hh) * D)[:, None] + dcol[None, :],
                          mask=(prv < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
         Tt_prev = tl.load(t_base + tl.maximum(k - 1, 0) * (C * C))
-        if LAG_B:
-            g = _gather_lags(g, rows, rmask, b_lags, mb, b_ptr, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol, dmask,
-                             JB, True)
+        if LAG_B:                                          # chunk k - 1's far readers lie in chunks >= k + 1
+            g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, far, b_ptr, WB, z_ptr, tl.maximum(k - 1, 0) * C + C, n,
+                                  bb, hh, n, H, D, dcol, dmask, JB, True)
+            g = _gather_lags(g, rows, rmask, b_lags, far, mb, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol,
+                             dmask, JB, True)
         else:
             idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0,
                                                          bb, hh, n, H, JB)
@@ -310,8 +331,8 @@ def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, 
     rows = k * C + tl.arange(0, C)
     acc = tl.zeros((C, BD), tl.float32)
     if LAG_A:
-        acc = _gather_lags(acc, rows, rows < n, a_lags, ma, a_ptr, z_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA,
-                           True)
+        acc = _gather_lags(acc, rows, rows < n, a_lags, 0, ma, a_ptr, WA, z_ptr, 0, n, bb, hh, n, H, D, dcol, dmask,
+                           JA, True)
     else:
         e_lo = tl.load(ptr + k * C)
         e_hi = tl.load(ptr + tl.minimum(k * C + C, n))

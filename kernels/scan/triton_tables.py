@@ -9,9 +9,9 @@
 * ``ext[k]``: the widest prefix of chunk k's B rows before the chunk (``b_idx[t, j] < C k``; rows ascend, so
   those entries come first), the columns the forward walk gathers from and the backward walk pushes to.
 * Lag tables (``lag_set``): where row t lists ``t - L_i`` for every lag ``L_i <= t`` of a fixed set
-  ``L_0 > L_1 > ...`` (ssm, windows, power2, quadratic, lag sets), the lags and ``skip[t] = |{i : L_i > t}|``:
-  the coefficient of lag i at row t sits in column ``i - skip[t]``. The kernels then read whole rows of
-  states per lag (no index loads, no sums across threads); other tables give empty tensors.
+  ``L_0 > L_1 > ...`` (ssm, windows, power2, quadratic, lag sets), the lags and ``slot``: the coefficient of
+  lag i at row t sits in column ``i - skip[t]``, ``skip[t] = |{i : L_i > t}|``. The kernels then read whole
+  rows of states per lag (no index loads, no sums across threads); other tables give empty tensors.
 
 ``A^T`` is an entry list sorted by row with row pointers (``ptr[n + 1]``, ``row``, ``src = t``,
 ``col = j``), not a padded table: a hub read by every t (``h_0`` in ``fenwick``) would widen it to n.
@@ -32,8 +32,9 @@ from .plan import entries, transpose
 
 
 class TritonTables(NamedTuple):
-    """Device int32 tensors: ``a_idx, b_idx, ext``, ``A^T`` (4), ``bt_idx, bt_col``, then the lags and skips of
-    A and B (``a_lags, a_skip, b_lags, b_skip``; ``skip`` is empty where the table is not a lag table)."""
+    """Device int32 tensors: ``a_idx, b_idx, ext``, ``A^T`` (4), ``bt_idx, bt_col``, then the lags and slots of
+    A and B (``a_lags, a_slot, b_lags, b_slot``, ``_lag_tensors``; ``lags`` is empty where the table is not a
+    lag table)."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
@@ -111,12 +112,19 @@ def skipped(lags: np.ndarray, n: int) -> np.ndarray:
 
 
 def _lag_tensors(idx: np.ndarray, device) -> tuple:
-    """``(lags, skip)`` int32 on ``device`` for a lag table; ``(lags, skip)`` of one and zero elements otherwise."""
+    """``(lags, slot)`` on ``device``: for a lag table its lags (int32, one more entry, never read) and the
+    column of lag i at row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``; empty where the column
+    already is i at every row the lag reaches); for any other table two empty tensors."""
     lags = lag_set(idx)
+    empty = torch.zeros(0, dtype=torch.int32, device=device)
     if lags is None:
-        return torch.zeros(1, dtype=torch.int32, device=device), torch.zeros(0, dtype=torch.int32, device=device)
-    return (torch.as_tensor(np.append(lags, 0).astype(np.int32), device=device),         # never empty
-            torch.as_tensor(skipped(lags, len(idx)), device=device))
+        return empty, empty.long()
+    skip = skipped(lags, len(idx))
+    slot = np.maximum(np.arange(lags.size)[None, :] - skip[:, None], 0)
+    reached = np.arange(len(idx))[:, None] >= lags[None, :]
+    in_place = np.array_equal(slot[reached], np.broadcast_to(np.arange(lags.size), slot.shape)[reached])
+    return (torch.as_tensor(np.append(lags, 0).astype(np.int32), device=device),
+            empty.long() if in_place else torch.as_tensor(slot, device=device))
 
 
 def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTables:
