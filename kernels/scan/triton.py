@@ -58,9 +58,11 @@ def _precision(dtype: torch.dtype) -> str:
 #: tensor-core passes) and warps: tf32x3 at one warp, the fastest of six (``gpu_tune.py --inverses``,
 #: gpu_calls/call20: power2 0.166 ms against 0.274 for ieee at 4 warps, ssm 0.133 against 0.250).
 #: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables, LB
-#: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps.
+#: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps: 32 and 8
+#: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
+#: 0.99 / 3.90 through the index tables).
 GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True,
-           LB=16, lag_BD=16, lag_warps=4)
+           LB=8, lag_BD=32, lag_warps=8)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4,
                    lags=True, LB=64, lag_BD=64, lag_warps=4)
