@@ -16,6 +16,7 @@ if not torch.cuda.is_available():
 pytest.importorskip("triton")
 
 from glrtheory import GLRError, Pattern, solve  # noqa: E402
+from glrtheory.patterns.tables import IndexTables  # noqa: E402
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 from glrtheory.kernels.scan import triton_kernels  # noqa: E402
 from glrtheory.kernels.scan.triton import glr_scan_triton  # noqa: E402
@@ -107,14 +108,18 @@ LAG_SETS = {"ssm": ([0], [1]), "lags:1,3,7": ([0], [7, 3, 1]), "window:4": ([3, 
 @pytest.mark.parametrize("spec", LAG_SETS)
 def test_lag_set_recognizes_exactly_the_lag_tables(spec):
     """``lag_set`` against each family's lags written out by hand (n = 200; None: not a lag table, where
-    the sources are not t minus a fixed set), and ``skip`` against its definition by counting."""
+    the sources are not t minus a fixed set) and against the lags the pattern built its tables from, and
+    ``skip`` against its definition by counting."""
     from glrtheory.kernels.scan.triton_tables import lag_set, skipped
 
     n = 200
     tables = Pattern.from_spec(spec).tables(n)
-    for idx, expect in zip(tables, LAG_SETS[spec]):
+    for side, idx, expect in zip("ab", tables, LAG_SETS[spec]):
         found = lag_set(np.asarray(idx))
         assert (found is None) == (expect is None)
+        declared = tables.lags(side)
+        if declared is not None:
+            assert found is not None and found.tolist() == sorted(declared.tolist(), reverse=True)
         if expect is not None:
             assert found.tolist() == expect
             skip = skipped(found, n)
@@ -129,15 +134,16 @@ def test_lag_coefficients_by_lag():
 
     n = 40
     for spec, side, in_place in [("ssm", 1, True), ("ssm", 0, True), ("power2", 1, False), ("window:4", 0, False)]:
-        idx = np.asarray(Pattern.from_spec(spec).tables(n)[side])
-        lags, slot = _lag_tensors(idx, "cpu")
-        lags = lags.numpy()[:-1]
-        assert (slot.numel() == 0) == in_place, spec
-        cols = np.broadcast_to(np.arange(lags.size), (n, lags.size)) if in_place else slot.numpy()
-        for t in range(n):
-            for i, L in enumerate(lags):
-                if L <= t:
-                    assert idx[t, cols[t, i]] == t - L, (spec, t, L)
+        for tables in (Pattern.from_spec(spec).tables(n), tuple(Pattern.from_spec(spec).tables(n))):  # lags found
+            idx = np.asarray(tables[side])
+            lags, slot = _lag_tensors(IndexTables.coerce(tables), "ab"[side], "cpu")
+            lags = lags.numpy()[:-1]
+            assert (slot.numel() == 0) == in_place, spec
+            cols = np.broadcast_to(np.arange(lags.size), (n, lags.size)) if in_place else slot.numpy()
+            for t in range(n):
+                for i, L in enumerate(lags):
+                    if L <= t:
+                        assert idx[t, cols[t, i]] == t - L, (spec, t, L)
 
 
 def test_lag_set_refuses_tables_one_entry_off():

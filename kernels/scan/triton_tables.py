@@ -111,11 +111,14 @@ def skipped(lags: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(-lags, -np.arange(n), side="left").astype(np.int32)
 
 
-def _lag_tensors(idx: np.ndarray, device) -> tuple:
-    """``(lags, slot)`` on ``device``: for a lag table its lags (int32, one more entry, never read) and the
-    column of lag i at row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``; empty where the column
-    already is i at every row the lag reaches); for any other table two empty tensors."""
-    lags = lag_set(idx)
+def _lag_tensors(tables: IndexTables, side: str, device) -> tuple:
+    """``(lags, slot)`` on ``device``: for a lag table (the lags the tables were built from, or else those
+    ``lag_set`` finds) its lags (descending, int32, one more entry, never read) and the column of lag i at
+    row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``; empty where the column already is i at
+    every row the lag reaches); for any other table two empty tensors."""
+    idx = np.asarray(tables.table(side))
+    known = tables.lags(side)
+    lags = lag_set(idx) if known is None else np.sort(known)[::-1]
     empty = torch.zeros(0, dtype=torch.int32, device=device)
     if lags is None:
         return empty, empty.long()
@@ -140,6 +143,6 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
                             torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
                             _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device),
                             *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)),
-                            _lag_tensors(np.asarray(a_idx), device) + _lag_tensors(np.asarray(b_idx), device))
+                            _lag_tensors(tables, "a", device) + _lag_tensors(tables, "b", device))
 
     return tables.memo(("triton", chunk, str(device)), build)
