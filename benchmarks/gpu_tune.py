@@ -6,7 +6,7 @@ and forward + backward, and the chunk inverses alone, for a few settings (``SETT
 ``--inverses`` first times the chunk inverses alone for each of ``INVERSE_SETTINGS`` (``inverse_sweep``).
 
 The settings are those that ptxas compiles for sm_90a without register spills in both walks (checked on a
-CPU: compile with ``triton.compile`` and run the wheel's ``ptxas -v``), plus the last run's best for reference.
+CPU: compile with ``triton.compile`` and run the wheel's ``ptxas -v``).
 """
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ from gpu_common import bench, error, inputs, kernel_ms, saver  # noqa: E402
 
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
-#: Launch settings to time (``backend.GPU`` keys, plus the chunk). The first is the default in force; the last
-#: reads lag tables through their index tables (results/gpu_calls/call21: power2 0.996 / 3.90 ms). power2 and
-#: ssm are lag tables, so the ``lag_`` keys set their walks. Earlier: 8 warps walked 2-3x slower than 4 and
-#: chunks of 32 or 128 slower than 64 with the index-table gathers (results/gpu_calls/call2), and with the
-#: per-lag reads too (call23).
-SETTINGS = [dict(lag_BD=16, LB=16, lag_warps=4, lags=True, chunk=64), dict(lag_BD=16, LB=8, lag_warps=4, lags=True, chunk=64),
-            dict(lag_BD=16, LB=16, lag_warps=8, lags=True, chunk=64), dict(lag_BD=32, LB=16, lag_warps=8, lags=True, chunk=64),
-            dict(lag_BD=32, LB=8, lag_warps=8, lags=True, chunk=64), dict(BD=16, JB=8, E=64, warps=4, lags=False, chunk=64)]
+#: Launch settings to time (``backend.GPU`` keys, plus the chunk). The first is the default in force (the fastest
+#: power2 forward + backward of these in results/gpu_calls/call26); the last reads lag tables through their index
+#: tables (call21: power2 0.996 / 3.90 ms). power2 and ssm are lag tables, so the ``lag_`` keys set their walks.
+#: Earlier: chunks of 32 or 128 were slower than 64, with the index-table gathers (call2) and with the per-lag
+#: reads (call23); 8 warps walked 2-3x slower than 4 through the index tables (call2), not per lag (call26).
+SETTINGS = [dict(lag_BD=bd, LB=lb, lag_warps=w, lags=True, chunk=64)
+            for bd, lb, w in ((32, 8, 8), (16, 16, 4), (16, 8, 4), (16, 16, 8), (32, 16, 8))]
+SETTINGS.append(dict(BD=16, JB=8, E=64, warps=4, lags=False, chunk=64))
 
 
 def breakdown(fn, steps=5) -> dict:

@@ -183,3 +183,17 @@ def test_session_merge(tmp_path):
 def test_session_script_parses():
     for script in ("gpu_session.sh", "gpu_readout_call.sh"):
         assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / script)]).returncode == 0, script
+
+
+def test_tune_settings_name_only_launch_settings_of_the_scan():
+    """Every key ``gpu_tune.py`` sets is one the Triton scan reads (a misspelt key would time the default
+    while recording the setting), and its first setting is the default in force."""
+    import gpu_tune
+
+    from glrtheory.kernels.scan import triton as backend
+
+    for setting in gpu_tune.SETTINGS:
+        assert set(setting) - {"chunk"} <= set(backend.GPU), setting
+    first = gpu_tune.SETTINGS[0]
+    assert all(backend.GPU[k] == v for k, v in first.items() if k != "chunk")
+    assert first["chunk"] == backend.DEFAULT_CHUNK

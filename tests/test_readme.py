@@ -161,7 +161,8 @@ def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
     assert f"`chunk_simple_gla` {rows['fla chunk_simple_gla']['ms']:.2f} forward" in text
     assert f"copy {rows['copy u->h']['ms']:.3f} ms" in text
     assert f"{p2['over_floor']:.1f}x its memory floor forward" in text
-    assert f"{sdpa['ms'] / p2['ms']:.1f}x faster than SDPA forward where 5x was asked, and {p2['ms_fwd_bwd']:.2f} ms" in text
+    assert (f"{sdpa['ms'] / p2['ms']:.1f}x faster than SDPA forward where 5x was asked, and "
+            f"{p2['ms_fwd_bwd']:.2f} ms") in text
     assert p2["ms"] > 0.75 and p2["ms_fwd_bwd"] > 2.5                                     # quoted as not met
     graph = {r["op"]: r["ms_fwd_bwd"] for r in load("call22", "layer.json")["rows"]
              if r["precision"] == "bf16 autocast, CUDA graph"}

@@ -252,8 +252,8 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
     """Chunks in reverse, gathering like ``forward_walk``: ``z_k = T_k^T (g_k + sum_i b[t, j] z_t)`` over the
     readers ``(t, j) = (bt_idx[s, i], bt_col[s, i])`` of each row s in later chunks (a padded table, WT wide),
     or with LAG_B (b by lag) over the readers ``t = s + L_i`` of a lag table (those of lags >= 2 C, in chunks
-    after k, a step ahead); chunk k - 1's gradient rows, ``T^T`` and
-    first JB readers are loaded while chunk k waits."""
+    after k, a step ahead); chunk k - 1's gradient rows, ``T^T`` and first JB readers are loaded while chunk k
+    waits."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None]    # T_k^T
@@ -274,8 +274,8 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
                          mask=(prv < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
         Tt_prev = tl.load(t_base + tl.maximum(k - 1, 0) * (C * C))
         if LAG_B:                                          # chunk k - 1's far readers lie in chunks >= k + 1
-            g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, far, b_ptr, WB, z_ptr, tl.maximum(k - 1, 0) * C + C, n,
-                                  bb, hh, n, H, D, dcol, dmask, JB, True)
+            g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, far, b_ptr, WB, z_ptr,
+                                  tl.maximum(k - 1, 0) * C + C, n, bb, hh, n, H, D, dcol, dmask, JB, True)
             g = _gather_lags(g, rows, rmask, b_lags, far, mb, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol,
                              dmask, JB, True)
         else:
