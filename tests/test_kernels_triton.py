@@ -146,6 +146,15 @@ def test_lag_coefficients_by_lag():
                         assert idx[t, cols[t, i]] == t - L, (spec, t, L)
 
 
+@pytest.mark.parametrize("spec,diagonal", [("ssm", True), ("power2", True), ("fenwick", True), ("quadratic", True),
+                                           ("window:4", False), ("blocks", False), ("attention", False)])
+def test_diagonal_a_is_recognized(rng, spec, diagonal):
+    """Where A is the identity table the backward walks write ``dU = a Z`` (no ``A^T Z`` launch); the
+    gradients of both ways are checked against float64 in the tests above (diagonal: ssm, power2, ...)."""
+    p, tables, ins, _ = problem(rng, spec, 40)
+    assert backend._check(*ins, tables, 16).a_diagonal == diagonal
+
+
 def test_lag_set_refuses_tables_one_entry_off():
     """A power2 table with one entry moved, one dropped, one slot swapped or a lag missing from one row is not
     a lag table; an extra column of padding still is."""
@@ -315,6 +324,7 @@ from glrtheory.kernels.scan import readout_triton_kernels as RK
 from glrtheory.kernels.scan import readout_triton_backward as RB
 i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
 lags = ["*i32", i32]                           # a table's lags and their number
+diag = [bf16, i32, bf16]                       # a, its width, dU
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
 kernels = [
@@ -326,12 +336,12 @@ kernels = [
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
     (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="tf32", LAG_A=True, LAG_B=True), g["lag_warps"]),
-    (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5,
-     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32")),
-    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags,
-     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False)),
-    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags,
-     dict(C=64, BD=g["lag_BD"], JB=g["LB"], PREC="tf32", LAG_B=True), g["lag_warps"]),
+    (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5 + diag,
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", DU=True)),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags + diag,
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False, DU=False)),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags + diag,
+     dict(C=64, BD=g["lag_BD"], JB=g["LB"], PREC="tf32", LAG_B=True, DU=True), g["lag_warps"]),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
      dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=False)),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,

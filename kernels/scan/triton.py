@@ -8,7 +8,8 @@ h_past)`` with ``x = A U``, gathering finished chunks' states through the tables
 a lag table: ssm, windows, power2, quadratic, lag sets). Backward, with ``G = dL/dH``: ``Z = (I - B)^{-T} G``
 (chunks in reverse with ``T_k^T``, gathering later chunks' z per lag or through the transposed B where its
 rows are narrow, else each chunk pushing its z onto its B sources in earlier chunks by atomic adds),
-``dL/dU = A^T Z``, ``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``,
+``dL/dU = A^T Z`` (``a Z``, written by the walk, where A is diagonal),
+``dL/da[t, j] = <z_t, u[a_idx[t, j]]>``,
 ``dL/db[t, j] = <z_t, h[b_idx[t, j]]>``.
 One launch per stage, no host synchronization, float32 accumulation; inputs float32, bfloat16 or float16.
 
@@ -138,7 +139,8 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
 def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
           at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor,
-          a_slot: Tensor, b_lags: Tensor, b_slot: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+          a_slot: Tensor, b_lags: Tensor, b_slot: Tensor, chunk: int,
+          a_diagonal: bool) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = chunk_inverses(b, b_idx, n, chunk)
@@ -155,7 +157,7 @@ def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Te
 @_scan.register_fake
 def _(u, a, b, *rest):
     Bt, n, H, _ = u.shape
-    chunk = rest[-1]
+    chunk = rest[-2]
     return torch.empty_like(u), u.new_empty((Bt * H, -(-n // chunk), chunk, chunk), dtype=torch.float32)
 
 
@@ -163,25 +165,27 @@ def _(u, a, b, *rest):
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
                    b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
                    bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor, a_slot: Tensor, b_lags: Tensor, b_slot: Tensor,
-                   chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+                   chunk: int, a_diagonal: bool) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
     A, B = _by_lag(a, a_lags, a_slot), _by_lag(b, b_lags, b_slot)
     (BD, warps), prec = _walk(D, B.lagged), _precision(u.dtype)
     grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
-    launch = dict(C=chunk, BD=BD, PREC=prec, num_warps=warps)
+    launch = dict(C=chunk, BD=BD, PREC=prec, num_warps=warps, DU=a_diagonal)
+    du = _output(u)                            # dU = a Z by the walk where A is diagonal, else A^T Z after it
     if wt or B.lagged:                         # gather through the narrow transposed table, or per lag
         z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
         K.backward_pull[grid](grad, B.c, _arg(bt_idx), _arg(bt_col), T, z, n, H, nc, D, B.width, wt, B.lags, B.m,
-                              JB=B.step if B.lagged else _columns(wt), LAG_B=B.lagged, **launch)
+                              a, wa, du, JB=B.step if B.lagged else _columns(wt), LAG_B=B.lagged, **launch)
     else:                                      # push through B (z accumulates from zero)
         z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
-        K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, JB=_columns(wb), **launch)
-    du = _output(u)
-    K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, A.c, at_ptr, at_row, at_src, at_col, du, n, H, D, A.width,
-                                                 A.lags, A.m, C=chunk, BD=BD, PREC=prec, E=_settings()["E"],
-                                                 JA=A.step, LAG_A=A.lagged)
+        K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, a, wa, du, JB=_columns(wb),
+                              **launch)
+    if not a_diagonal:
+        K.transpose_apply[(Bt * H, nc, -(-D // BD))](z, A.c, at_ptr, at_row, at_src, at_col, du, n, H, D, A.width,
+                                                     A.lags, A.m, C=chunk, BD=BD, PREC=prec, E=_settings()["E"],
+                                                     JA=A.step, LAG_A=A.lagged)
     da, db = _output(a), _output(b)
     for g, v, idx in ((da, u, a_idx), (db, h, b_idx)):
         if g.numel():
@@ -196,18 +200,18 @@ def _(grad, u, a, b, *rest):
 
 
 def _setup_context(ctx, inputs, output):
-    u, a, b, *tables, chunk = inputs
+    u, a, b, *tables, chunk, a_diagonal = inputs
     h, T = output
     ctx.mark_non_differentiable(T)
     ctx.save_for_backward(u, a, b, h, T, *tables)
-    ctx.chunk = chunk
+    ctx.chunk, ctx.a_diagonal = chunk, a_diagonal
 
 
 def _backward_rule(ctx, grad, _grad_T):
     u, a, b, h, T, *tables = ctx.saved_tensors
     gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
-                                                              ctx.chunk)
-    return (gu, ga, gb) + (None,) * (len(tables) + 1)
+                                                              ctx.chunk, ctx.a_diagonal)
+    return (gu, ga, gb) + (None,) * (len(tables) + 2)
 
 
 _scan.register_autograd(_backward_rule, setup_context=_setup_context)
@@ -288,7 +292,7 @@ def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | Non
     """
     chunk = DEFAULT_CHUNK if chunk is None else chunk
     tab = _check(u, a, b, tables, chunk)
-    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk)[0]
+    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk, tab.a_diagonal)[0]
 
 
 __all__ = ["glr_scan_triton", "DTYPES", "DEFAULT_CHUNK"]

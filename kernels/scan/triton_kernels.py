@@ -22,7 +22,8 @@ states for each of the chunk's rows (``_gather_lags``): no index loads, no sums 
 * ``backward_walk``:  otherwise (a hub such as fenwick's h_0 is read by every later t): chunks in reverse,
   ``z_k = T_k^T (g_k + p_k)``, each chunk pushing ``b[t, j] z_t`` onto the p of its sources in earlier
   chunks by atomic adds.
-* ``transpose_apply``: ``dU = A^T Z`` (through A^T's entry lists, or per lag of a lag table).
+* ``transpose_apply``: ``dU = A^T Z`` (through A^T's entry lists, or per lag of a lag table); where A is
+  diagonal the backward walks write ``dU = a Z`` themselves.
 * ``coef_grad``:      ``g[t, j] = <z_t, v[idx[t, j]]>`` (``v = u`` for da, ``v = h`` for db).
 """
 import triton
@@ -115,6 +116,12 @@ def _gather_lags(acc, rows, rmask, lags, first, last, coef_ptr, W, v_ptr, lo, hi
                         mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
             acc += c[:, None] * v
     return acc
+
+
+@triton.jit
+def _diagonal(a_ptr, WA, rows, rmask, bb, hh, n, H):
+    """``a[t, 0]`` at ``rows`` (float32): a diagonal A's coefficients, ``dU = a Z`` row by row."""
+    return tl.load(a_ptr + ((bb * n + rows) * H + hh) * WA, mask=rmask, other=0.0).to(tl.float32)
 
 
 @triton.jit
@@ -247,13 +254,14 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
 
 
 @triton.jit
-def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, WT, b_lags, mb,
-                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, LAG_B: tl.constexpr):
+def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, WT, b_lags, mb, a_ptr, WA, du_ptr,
+                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, LAG_B: tl.constexpr,
+                  DU: tl.constexpr):
     """Chunks in reverse, gathering like ``forward_walk``: ``z_k = T_k^T (g_k + sum_i b[t, j] z_t)`` over the
     readers ``(t, j) = (bt_idx[s, i], bt_col[s, i])`` of each row s in later chunks (a padded table, WT wide),
     or with LAG_B (b by lag) over the readers ``t = s + L_i`` of a lag table (those of lags >= 2 C, in chunks
     after k, a step ahead); chunk k - 1's gradient rows, ``T^T`` and first JB readers are loaded while chunk k
-    waits."""
+    waits. With DU (A diagonal) it also writes ``dU = a z`` chunk by chunk."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None]    # T_k^T
@@ -261,6 +269,8 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
     g = tl.load(g_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
                 mask=(rows < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
     Tt = tl.load(t_base + (nc - 1) * (C * C))
+    if DU:
+        a_diag = _diagonal(a_ptr, WA, rows, rows < n, bb, hh, n, H)
     if LAG_B:
         far = _far_lags(b_lags, mb, C)
     else:
@@ -273,6 +283,8 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
         g_prev = tl.load(g_ptr + (((bb * n + prv) * H + hh) * D)[:, None] + dcol[None, :],
                          mask=(prv < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
         Tt_prev = tl.load(t_base + tl.maximum(k - 1, 0) * (C * C))
+        if DU:
+            a_prev = _diagonal(a_ptr, WA, prv, prv < n, bb, hh, n, H)
         if LAG_B:                                          # chunk k - 1's far readers lie in chunks >= k + 1
             g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, far, b_ptr, WB, z_ptr,
                                   tl.maximum(k - 1, 0) * C + C, n, bb, hh, n, H, D, dcol, dmask, JB, True)
@@ -286,19 +298,25 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
                 idx_i, coef_i, ok_i = _reader_block(rows, rmask, bt_idx, bt_col, WT, b_ptr, WB, i0, bb, hh, n, H, JB)
                 g = _gather_block(g, idx_i, coef_i, ok_i, z_ptr, bb, hh, n, H, D, dcol, dmask)
             idx, coef, ok = idx_prev, coef_prev, ok_prev
-        tl.store(z_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
-                 tl.dot(Tt, g, input_precision=PREC), mask=rmask[:, None] & dmask[None, :])
+        offs = (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :]
+        z = tl.dot(Tt, g, input_precision=PREC)
+        tl.store(z_ptr + offs, z, mask=rmask[:, None] & dmask[None, :])
+        if DU:
+            tl.store(du_ptr + offs, (a_diag[:, None] * z).to(du_ptr.dtype.element_ty),
+                     mask=rmask[:, None] & dmask[None, :])
+            a_diag = a_prev
         tl.debug_barrier()
         g, Tt = g_prev, Tt_prev
 
 
 @triton.jit
-def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB,
-                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr):
+def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB, a_ptr, WA, du_ptr,
+                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, DU: tl.constexpr):
     """Chunks in reverse, pushing instead of gathering: z (float32) starts at zero and row t of chunk k
     holds ``p_t = sum_{later t'} b[t', j] z_t'`` when chunk k's turn comes, so ``z_k = T_k^T (g_k + p_k)``
     overwrites it; then chunk k adds ``b[t, j] z_t`` onto z at its B entries before the chunk (atomic adds,
-    which the walk never waits on; they land in earlier chunks only)."""
+    which the walk never waits on; they land in earlier chunks only). With DU (A diagonal) it also writes
+    ``dU = a z`` chunk by chunk."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None]    # T_k^T
@@ -314,6 +332,9 @@ def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB,
         p = tl.load(z_ptr + offs, mask=mask, other=0.0, cache_modifier=".cg")      # pushed by later chunks
         z = tl.dot(Tt, g + p, input_precision=PREC)
         tl.store(z_ptr + offs, z, mask=mask)
+        if DU:
+            a_diag = _diagonal(a_ptr, WA, rows, rmask, bb, hh, n, H)
+            tl.store(du_ptr + offs, (a_diag[:, None] * z).to(du_ptr.dtype.element_ty), mask=mask)
         for j0 in range(0, tl.load(ext_ptr + k), JB):
             idx, coef, ok = _table_block(rows, rmask, b_idx, WB, b_ptr, j0, 0, c0, bb, hh, n, H, JB)
             tl.atomic_add(z_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],

@@ -34,7 +34,7 @@ from .plan import entries, transpose
 class TritonTables(NamedTuple):
     """Device int32 tensors: ``a_idx, b_idx, ext``, ``A^T`` (4), ``bt_idx, bt_col``, then the lags and slots of
     A and B (``a_lags, a_slot, b_lags, b_slot``, ``_lag_tensors``; ``lags`` is empty where the table is not a
-    lag table)."""
+    lag table); ``a_diagonal``: A is the identity table (``a_idx[t] = [t]``)."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
@@ -43,6 +43,7 @@ class TritonTables(NamedTuple):
     bt_idx: torch.Tensor
     bt_col: torch.Tensor
     lags: tuple
+    a_diagonal: bool
 
     @property
     def tensors(self) -> tuple:
@@ -143,6 +144,7 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
                             torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
                             _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device),
                             *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)),
-                            _lag_tensors(tables, "a", device) + _lag_tensors(tables, "b", device))
+                            _lag_tensors(tables, "a", device) + _lag_tensors(tables, "b", device),
+                            a_idx.shape[1] == 1 and bool((np.asarray(a_idx)[:, 0] == np.arange(n)).all()))
 
     return tables.memo(("triton", chunk, str(device)), build)
