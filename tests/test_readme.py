@@ -173,6 +173,22 @@ def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
     assert ms["ssm"] <= mha < min(ms["fenwick"], ms["blocks"])
 
 
+def test_quoted_cpu_scan_runs_come_from_their_json():
+    """The four later runs of the CPU scan benchmark that README quotes, in time order, and their verdicts."""
+    import json
+
+    folder = ROOT / "benchmarks" / "results" / "cpu_scan_runs"
+    runs = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+    ratios = []
+    for run in runs:
+        rows = {r["method"]: r["seconds"] for r in run["rows"] if r["n"] == 65536}
+        ratios.append((rows["numba"] / rows["copy"], rows["numba_alloc"] / rows["copy"]))
+    pairs = [f"{pre:.2f}x / {own:.2f}x" for pre, own in ratios]
+    quoted = ", ".join(pairs[:-1]) + " and " + pairs[-1]
+    assert f"gave {quoted}: met in six of seven runs" in " ".join(README.split())
+    assert len(runs) == 4 and all(max(r) <= 2 for r in ratios)
+
+
 def test_three_seed_lab_table_comes_from_the_cells():
     """Every accuracy of the README's three-seed table is the committed cell's, seed by seed."""
     import json
