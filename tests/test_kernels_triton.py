@@ -155,6 +155,20 @@ def test_diagonal_a_is_recognized(rng, spec, diagonal):
     assert backend._check(*ins, tables, 16).a_diagonal == diagonal
 
 
+def test_lag_tables_too_wide_are_read_through_their_index_tables(rng, monkeypatch):
+    """A lag table over ``MAX_LAG_ENTRIES`` (n x m) is read through its index tables (its slot table would not
+    fit); the results stay exact."""
+    from glrtheory.kernels.scan import triton_tables
+
+    p, tables, ins, ref_in = problem(rng, "window:3+power2", 100, heads=2, d=16)
+    assert backend._by_lag(ins[2], *backend._check(*ins, tables, 16).lags[2:]).lagged
+    monkeypatch.setattr(triton_tables, "MAX_LAG_ENTRIES", 100 * 6)          # B: 7 lags, A: 3
+    tables = Pattern.from_spec("window:3+power2").tables(100)               # a fresh memo
+    tab = backend._check(*ins, tables, 16)
+    assert not backend._by_lag(ins[2], *tab.lags[2:]).lagged and backend._by_lag(ins[1], *tab.lags[:2]).lagged
+    check_gradients(tables, ins, ref_in, heads=2, chunk=16, tol=1e-5)
+
+
 def test_lag_set_refuses_tables_one_entry_off():
     """A power2 table with one entry moved, one dropped, one slot swapped or a lag missing from one row is not
     a lag table; an extra column of padding still is."""

@@ -32,9 +32,9 @@ from .plan import entries, transpose
 
 
 class TritonTables(NamedTuple):
-    """Device int32 tensors: ``a_idx, b_idx, ext``, ``A^T`` (4), ``bt_idx, bt_col``, then the lags and slots of
-    A and B (``a_lags, a_slot, b_lags, b_slot``, ``_lag_tensors``; ``lags`` is empty where the table is not a
-    lag table); ``a_diagonal``: A is the identity table (``a_idx[t] = [t]``)."""
+    """Device int32 tensors (the slots int64): ``a_idx, b_idx, ext``, ``A^T`` (4), ``bt_idx, bt_col``, then the
+    lags and slots of A and B (``a_lags, a_slot, b_lags, b_slot``, ``_lag_tensors``; ``lags`` is empty where the
+    table is not read per lag); ``a_diagonal``: A is the identity table (``a_idx[t] = [t]``)."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
@@ -112,16 +112,22 @@ def skipped(lags: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(-lags, -np.arange(n), side="left").astype(np.int32)
 
 
+#: The most entries ``n x m`` of a lag table read per lag (its slot table is int64); wider lag tables (attention's
+#: A: m = n) are read through their index tables.
+MAX_LAG_ENTRIES = 2**25
+
+
 def _lag_tensors(tables: IndexTables, side: str, device) -> tuple:
     """``(lags, slot)`` on ``device``: for a lag table (the lags the tables were built from, or else those
-    ``lag_set`` finds) its lags (descending, int32, one more entry, never read) and the column of lag i at
-    row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``; empty where the column already is i at
-    every row the lag reaches); for any other table two empty tensors."""
+    ``lag_set`` finds) of at most ``MAX_LAG_ENTRIES`` entries, its lags (descending, int32, one more entry,
+    never read) and the column of lag i at row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``;
+    empty where the column already is i at every row the lag reaches); for any other table two empty
+    tensors."""
     idx = np.asarray(tables.table(side))
     known = tables.lags(side)
     lags = lag_set(idx) if known is None else np.sort(known)[::-1]
     empty = torch.zeros(0, dtype=torch.int32, device=device)
-    if lags is None:
+    if lags is None or lags.size * len(idx) > MAX_LAG_ENTRIES:
         return empty, empty.long()
     skip = skipped(lags, len(idx))
     slot = np.maximum(np.arange(lags.size)[None, :] - skip[:, None], 0)
