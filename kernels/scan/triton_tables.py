@@ -125,7 +125,10 @@ def _lag_tensors(tables: IndexTables, side: str, device) -> tuple:
     tensors."""
     idx = np.asarray(tables.table(side))
     known = tables.lags(side)
-    lags = lag_set(idx) if known is None else np.sort(known)[::-1]
+    if known is not None:
+        lags = np.sort(known)[::-1]
+    else:                          # a table over the limit is not searched (only padding could bring m x n under)
+        lags = lag_set(idx) if idx.size <= MAX_LAG_ENTRIES else None
     empty = torch.zeros(0, dtype=torch.int32, device=device)
     if lags is None or lags.size * len(idx) > MAX_LAG_ENTRIES:
         return empty, empty.long()
