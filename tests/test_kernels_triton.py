@@ -191,8 +191,10 @@ def test_lag_set_refuses_tables_one_entry_off():
 def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec, n, chunk, lags):
     """Both ways of reading a lag table (per lag: forward walk, backward pull over the readers ``t + L``,
     ``A^T Z``; through the index tables: gathers and pushes) against float64, with sources before the first
-    row (rows ``t < L``) and lags longer than a chunk."""
+    row (rows ``t < L``) and lags longer than a chunk; per lag 2 or 3 lags a step, so that blocks of lags end
+    inside the lag list and between its far and near parts."""
     monkeypatch.setitem(backend._settings(), "lags", lags)
+    monkeypatch.setitem(backend._settings(), "LB", 3 if spec == "quadratic" else 2)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
     tab = backend._check(*ins, tables, chunk)
     assert backend._by_lag(ins[2], *tab.lags[2:]).lagged == lags
