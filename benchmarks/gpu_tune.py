@@ -72,9 +72,8 @@ def main(argv=None) -> int:
         tables, u, a, b = inputs(spec, B, T, H, D, grad=True)
         g = torch.randn_like(u)
         for setting in SETTINGS:
-            *launch, chunk = setting.items()
-            backend.GPU.update(launch)
-            chunk = chunk[1]
+            chunk = setting["chunk"]
+            backend.GPU.update({k: v for k, v in setting.items() if k != "chunk"})
             row = dict(spec=spec, **setting)
             try:
                 tab = backend._check(u, a, b, tables, chunk)

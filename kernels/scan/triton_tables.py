@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from glrtheory.errors import GLRError
-from glrtheory.patterns.support import rank_in_runs
+from glrtheory.patterns.support import LagSupport, rank_in_runs
 from glrtheory.patterns.tables import IndexTables
 
 from .plan import entries, transpose
@@ -93,23 +93,21 @@ def external_columns(b_idx: np.ndarray, chunk: int) -> np.ndarray:
 
 
 def lag_set(idx: np.ndarray) -> np.ndarray | None:
-    """The lags ``L_0 > L_1 > ...`` (int64) when row t of ``idx`` is exactly ``t - L_i`` for the lags
-    ``L_i <= t``, in ascending order of source, then -1 padding; None for any other table."""
+    """The lags ``L_0 > L_1 > ...`` (int64) when ``idx`` is the table of the lag support they make
+    (``LagSupport``: row t lists ``t - L_i`` for the lags ``L_i <= t``, in ascending order of source, then -1
+    padding); None for any other table."""
     n, w = idx.shape
-    t = np.arange(n)
-    lags = np.unique((t[:, None] - idx)[idx >= 0])[::-1]
+    lags = np.unique((np.arange(n)[:, None] - idx)[idx >= 0])
     if lags.size > w:
         return None
-    src = t[:, None] - lags[None, :]
-    rows, cols = np.nonzero(src >= 0)
     expected = np.full((n, w), -1, dtype=np.int64)
-    expected[rows, cols - skipped(lags, n)[rows]] = src[rows, cols]
-    return lags if np.array_equal(expected, idx) else None
+    expected[:, :lags.size] = LagSupport(n, lags, strict=False).table()
+    return lags[::-1] if np.array_equal(expected, idx) else None
 
 
 def skipped(lags: np.ndarray, n: int) -> np.ndarray:
-    """``skip[t] = |{i : lags[i] > t}|`` for descending ``lags`` (int32)."""
-    return np.searchsorted(-lags, -np.arange(n), side="left").astype(np.int32)
+    """``skip[t] = |{i : lags[i] > t}|`` for the lags (int32): those that ``LagSupport.counts`` leaves out."""
+    return (lags.size - LagSupport(n, lags, strict=False).counts()).astype(np.int32)
 
 
 #: The most entries ``n x m`` of a lag table read per lag (its slot table is int64); wider lag tables (attention's
