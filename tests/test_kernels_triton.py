@@ -201,6 +201,35 @@ def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec,
     check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
 
+@pytest.mark.parametrize("lags", [True, False], ids=["per-lag", "index-tables"])
+@pytest.mark.parametrize("spec", ["power2", "quadratic", "window:3+fenwick"])
+def test_padded_coefficients_are_ignored(rng, monkeypatch, spec, lags):
+    """NaN in every padded table slot (rows t < L of a lag table, short rows of others) changes nothing: the
+    states and gradients equal those with zeros there (up to the order of the GPU's atomic adds), and the padded
+    slots' gradients are 0."""
+    monkeypatch.setitem(backend._settings(), "lags", lags)
+    n, chunk = 100, 16
+    p, tables, ins, _ = problem(rng, spec, n, heads=2, d=8)
+    results = []
+    for fill in (0.0, float("nan")):
+        xs = [x.clone() for x in ins]
+        for x, idx in zip(xs[1:], tables):
+            x[padded(idx, x)] = fill
+        xs = [x.requires_grad_() for x in xs]
+        h = glr_scan_triton(*xs, tables, chunk=chunk)
+        h.backward(torch.ones_like(h))
+        results.append([h.detach()] + [x.grad for x in xs])
+    for got, want in zip(*results[::-1]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for grad, idx in zip(results[1][2:], tables):
+        assert grad[padded(idx, grad)].eq(0).all() and grad.isfinite().all()
+
+
+def padded(idx, coef):
+    """The padded slots of a table (``idx < 0``) as a mask shaped like its coefficients ``[batch, n, heads, w]``."""
+    return torch.as_tensor(np.asarray(idx) < 0, device=coef.device)[None, :, None, :].expand_as(coef)
+
+
 @pytest.mark.parametrize("dtypes", [(torch.float16,) * 3, (torch.bfloat16, torch.float32, torch.float32)],
                          ids=["fp16", "bf16-u-fp32-coefficients"])
 def test_float16_and_mixed_dtypes(rng, dtypes):
