@@ -230,6 +230,20 @@ def padded(idx, coef):
     return torch.as_tensor(np.asarray(idx) < 0, device=coef.device)[None, :, None, :].expand_as(coef)
 
 
+@pytest.mark.parametrize("walk_bf16", [True, False], ids=["bf16-factors", "tf32-factors"])
+@pytest.mark.parametrize("spec", ["power2", "window:3+fenwick", "blocks"])
+def test_bfloat16_walk_products(rng, monkeypatch, spec, walk_bf16):
+    """bf16 states with the walks' ``T_k x`` in bf16 factors (the GPU default) or in tf32 ones, both within the
+    bf16 tolerance of float64: the per-lag walk and pull (power2), the push walk (fenwick), the index tables
+    (blocks), over 7 chunks of 32."""
+    monkeypatch.setitem(backend._settings(), "walk_bf16", walk_bf16)
+    bf16 = "bf16-upcast" if backend._interpreting() else "bf16"
+    assert backend._walk_precision(torch.bfloat16) == (bf16 if walk_bf16 else "tf32")
+    assert backend._walk_precision(torch.float32) == "tf32x3" and backend._walk_precision(torch.float16) == "tf32"
+    p, tables, ins, ref_in = problem(rng, spec, 200, heads=2, d=8, dtype=torch.bfloat16)
+    check_gradients(tables, ins, ref_in, heads=2, chunk=CHUNK, tol=TOL[torch.bfloat16])
+
+
 @pytest.mark.parametrize("dtypes", [(torch.float16,) * 3, (torch.bfloat16, torch.float32, torch.float32)],
                          ids=["fp16", "bf16-u-fp32-coefficients"])
 def test_float16_and_mixed_dtypes(rng, dtypes):
@@ -380,13 +394,13 @@ kernels = [
     (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
     (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
-     dict(C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="tf32", LAG_A=True, LAG_B=True), g["lag_warps"]),
+     dict(C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"]),
     (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5 + diag,
-     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", DU=True)),
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="bf16", DU=True)),
     (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags + diag,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False, DU=False)),
     (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags + diag,
-     dict(C=64, BD=g["lag_BD"], JB=g["LB"], PREC="tf32", LAG_B=True, DU=True), g["lag_warps"]),
+     dict(C=64, BD=g["lag_BD"], JB=g["LB"], PREC="bf16", LAG_B=True, DU=True), g["lag_warps"]),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
      dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=False)),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,

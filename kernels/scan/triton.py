@@ -52,6 +52,15 @@ def _precision(dtype: torch.dtype) -> str:
     return "tf32x3" if dtype == torch.float32 else "tf32"
 
 
+def _walk_precision(dtype: torch.dtype) -> str:
+    """The walks' products ``T_k x``: bfloat16 factors for bfloat16 states where the setting ``walk_bf16`` says so
+    (float32 accumulation; half the bytes the walk moves through shared memory; "bf16-upcast" under the
+    interpreter), else ``_precision``."""
+    if dtype == torch.bfloat16 and _settings()["walk_bf16"]:
+        return "bf16-upcast" if _interpreting() else "bf16"
+    return _precision(dtype)
+
+
 #: GPU launch settings: d-slice width BD of a walking program, table columns JB and entry-list entries E
 #: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``: 8 warps
 #: walked 2-3x slower than 4), warps of ``coef_grad`` (8: ptxas -v shows it spilling at 4); the chunk
@@ -63,10 +72,10 @@ def _precision(dtype: torch.dtype) -> str:
 #: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
 #: 0.99 / 3.90 through the index tables).
 GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True,
-           LB=8, lag_BD=32, lag_warps=8)
+           LB=8, lag_BD=32, lag_warps=8, walk_bf16=True)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4,
-                   lags=True, LB=64, lag_BD=64, lag_warps=4)
+                   lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=True)
 
 
 def _settings() -> dict:
@@ -149,7 +158,7 @@ def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Te
     BD, warps = _walk(D, B.lagged)
     K.forward_walk[(Bt * H, -(-D // BD))](u, A.c, B.c, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
                                            A.width, B.width, A.lags, A.m, B.lags, B.m, C=chunk, BD=BD,
-                                           PREC=_precision(u.dtype), num_warps=warps, JA=A.step, JB=B.step,
+                                           PREC=_walk_precision(u.dtype), num_warps=warps, JA=A.step, JB=B.step,
                                            LAG_A=A.lagged, LAG_B=B.lagged)
     return h, T
 
@@ -172,7 +181,7 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     A, B = _by_lag(a, a_lags, a_slot), _by_lag(b, b_lags, b_slot)
     (BD, warps), prec = _walk(D, B.lagged), _precision(u.dtype)
     grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
-    launch = dict(C=chunk, BD=BD, PREC=prec, num_warps=warps, DU=a_diagonal)
+    launch = dict(C=chunk, BD=BD, PREC=_walk_precision(u.dtype), num_warps=warps, DU=a_diagonal)
     du = _output(u)                            # dU = a Z by the walk where A is diagonal, else A^T Z after it
     if wt or B.lagged:                         # gather through the narrow transposed table, or per lag
         z = torch.empty(u.shape, dtype=torch.float32, device=u.device)

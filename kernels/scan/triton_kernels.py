@@ -206,6 +206,24 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS:
 
 
 @triton.jit
+def _factor(T, PREC: tl.constexpr):
+    """A chunk inverse as the walks' left factor: rounded to bfloat16 where PREC is "bf16" or "bf16-upcast"."""
+    return T.to(tl.bfloat16) if (PREC == "bf16") or (PREC == "bf16-upcast") else T
+
+
+@triton.jit
+def _product(T, x, PREC: tl.constexpr):
+    """``T x`` (T from ``_factor``) accumulated in float32: bfloat16 factors where PREC is "bf16"; the same rounded
+    factors multiplied in float32 where it is "bf16-upcast" (the interpreter, whose bfloat16 dot is wrong in
+    Triton 3.6); else float32 factors in PREC's tensor-core passes ("tf32" one, "tf32x3" three)."""
+    if PREC == "bf16":
+        return tl.dot(T, x.to(tl.bfloat16))
+    if PREC == "bf16-upcast":
+        return tl.dot(T.to(tl.float32), x.to(tl.bfloat16).to(tl.float32), input_precision="ieee")
+    return tl.dot(T, x, input_precision=PREC)
+
+
+@triton.jit
 def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H, nc, D, WA, WB,
                  a_lags, ma, b_lags, mb, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
                  JB: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr, LAG_B: tl.constexpr):
@@ -219,7 +237,7 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
     rmask = rl < n
     x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
-    T = tl.load(t_base)
+    T = _factor(tl.load(t_base), PREC)
     if LAG_B:
         far = _far_lags(b_lags, mb, C)
     else:
@@ -234,7 +252,7 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
         if LAG_B:                                          # chunk k + 1's far lags read chunks <= k - 1
             x_next = _gather_lags(x_next, nxt, nxt < n, b_lags, 0, far, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
                                   dcol, dmask, JB, False)
-        T_next = tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C))
+        T_next = _factor(tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C)), PREC)
         if LAG_B:                                          # + B_k,past h_past: the near lags
             x = _gather_lags(x, rows, rmask, b_lags, far, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
                              JB, False)
@@ -246,7 +264,7 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
                 idx_j, coef_j, ok_j = _table_block(rows, rmask, b_idx, WB, b_ptr, j0, 0, c0, bb, hh, n, H, JB)
                 x = _gather_block(x, idx_j, coef_j, ok_j, h_ptr, bb, hh, n, H, D, dcol, dmask)
             idx, coef, ok = idx_next, coef_next, ok_next
-        hk = tl.dot(T, x, input_precision=PREC)
+        hk = _product(T, x, PREC)
         tl.store(h_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
                  hk.to(h_ptr.dtype.element_ty), mask=rmask[:, None] & dmask[None, :])
         tl.debug_barrier()       # this chunk's states are visible to the next chunk's gathers
@@ -268,7 +286,7 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
     rows = (nc - 1) * C + rl
     g = tl.load(g_ptr + (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :],
                 mask=(rows < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
-    Tt = tl.load(t_base + (nc - 1) * (C * C))
+    Tt = _factor(tl.load(t_base + (nc - 1) * (C * C)), PREC)
     if DU:
         a_diag = _diagonal(a_ptr, WA, rows, rows < n, bb, hh, n, H)
     if LAG_B:
@@ -282,7 +300,7 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
         prv = tl.maximum(k - 1, 0) * C + rl                # chunk k - 1: loads independent of the walk
         g_prev = tl.load(g_ptr + (((bb * n + prv) * H + hh) * D)[:, None] + dcol[None, :],
                          mask=(prv < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
-        Tt_prev = tl.load(t_base + tl.maximum(k - 1, 0) * (C * C))
+        Tt_prev = _factor(tl.load(t_base + tl.maximum(k - 1, 0) * (C * C)), PREC)
         if DU:
             a_prev = _diagonal(a_ptr, WA, prv, prv < n, bb, hh, n, H)
         if LAG_B:                                          # chunk k - 1's far readers lie in chunks >= k + 1
@@ -299,7 +317,7 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
                 g = _gather_block(g, idx_i, coef_i, ok_i, z_ptr, bb, hh, n, H, D, dcol, dmask)
             idx, coef, ok = idx_prev, coef_prev, ok_prev
         offs = (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :]
-        z = tl.dot(Tt, g, input_precision=PREC)
+        z = _product(Tt, g, PREC)
         tl.store(z_ptr + offs, z, mask=rmask[:, None] & dmask[None, :])
         if DU:
             tl.store(du_ptr + offs, (a_diag[:, None] * z).to(du_ptr.dtype.element_ty),
@@ -328,9 +346,9 @@ def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB, a
         offs = (((bb * n + rows) * H + hh) * D)[:, None] + dcol[None, :]
         mask = rmask[:, None] & dmask[None, :]
         g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        Tt = tl.load(t_base + k * (C * C))
+        Tt = _factor(tl.load(t_base + k * (C * C)), PREC)
         p = tl.load(z_ptr + offs, mask=mask, other=0.0, cache_modifier=".cg")      # pushed by later chunks
-        z = tl.dot(Tt, g + p, input_precision=PREC)
+        z = _product(Tt, g + p, PREC)
         tl.store(z_ptr + offs, z, mask=mask)
         if DU:
             a_diag = _diagonal(a_ptr, WA, rows, rmask, bb, hh, n, H)
