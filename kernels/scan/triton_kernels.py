@@ -217,10 +217,12 @@ def _product(T, x, PREC: tl.constexpr):
     factors multiplied in float32 where it is "bf16-upcast" (the interpreter, whose bfloat16 dot is wrong in
     Triton 3.6); else float32 factors in PREC's tensor-core passes ("tf32" one, "tf32x3" three)."""
     if PREC == "bf16":
-        return tl.dot(T, x.to(tl.bfloat16))
-    if PREC == "bf16-upcast":
-        return tl.dot(T.to(tl.float32), x.to(tl.bfloat16).to(tl.float32), input_precision="ieee")
-    return tl.dot(T, x, input_precision=PREC)
+        y = tl.dot(T, x.to(tl.bfloat16))
+    elif PREC == "bf16-upcast":
+        y = tl.dot(T.to(tl.float32), x.to(tl.bfloat16).to(tl.float32), input_precision="ieee")
+    else:
+        y = tl.dot(T, x, input_precision=PREC)
+    return y
 
 
 @triton.jit
