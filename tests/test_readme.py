@@ -173,6 +173,26 @@ def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
     assert ms["ssm"] <= mha < min(ms["fenwick"], ms["blocks"])
 
 
+def test_quoted_numbers_of_call_31_come_from_its_json():
+    """The scan rows of call 31 (dU = a Z in the backward walks, all in one run) with the verdicts README gives."""
+    import json
+
+    text = " ".join(README.split())
+    result = json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / "call31" / "gpu_triton.json").read_text())
+    rows = {r["op"]: r for r in result["rows"]}
+    ours = {s: rows[f"glr_scan_triton {s}"] for s in ("ssm", "fenwick", "blocks", "quadratic")}
+    p2, sdpa = rows["glr_scan_triton power2"], rows["sdpa causal"]
+    assert (f"(`call31`, `gpu_triton.json`): power2 {p2['ms']:.2f} ms forward, {p2['ms_fwd_bwd']:.2f} ms "
+            "forward+backward; " + "; ".join(f"{s} {r['ms']:.2f} / {r['ms_fwd_bwd']:.2f}" for s, r in ours.items())
+            + f"; causal SDPA bf16 {sdpa['ms']:.2f} / {sdpa['ms_fwd_bwd']:.2f}; fla's `chunk_simple_gla` "
+            f"{rows['fla chunk_simple_gla']['ms']:.2f} forward") in text
+    assert (f"forward+backward **met** ({p2['ms_fwd_bwd']:.2f} ms where 2.5 was asked), forward **not met** "
+            f"({p2['ms']:.2f} ms, {p2['over_floor']:.1f}x its memory floor, {sdpa['ms'] / p2['ms']:.1f}x faster than "
+            "SDPA where 5x was asked)") in text
+    assert p2["ms_fwd_bwd"] <= 2.5 and p2["ms"] > 0.75                    # quoted as met / not met
+    assert result["settings"]["walk_bf16"] is False and result["settings"]["lag_BD"] == 32
+
+
 def test_quoted_cpu_scan_runs_come_from_their_json():
     """The four later runs of the CPU scan benchmark that README quotes, in time order, and their verdicts."""
     import json
