@@ -244,19 +244,6 @@ def test_bfloat16_walk_products(rng, monkeypatch, spec, walk_bf16):
     check_gradients(tables, ins, ref_in, heads=2, chunk=CHUNK, tol=TOL[torch.bfloat16])
 
 
-@pytest.mark.parametrize("segments", [1, 2, 5, 13, 40])
-@pytest.mark.parametrize("lags", [True, False], ids=["per-lag", "index-tables"])
-@pytest.mark.parametrize("spec", ["power2", "window:3+fenwick"])
-def test_forward_in_segments(rng, monkeypatch, spec, lags, segments):
-    """The forward run as 1 ... 40 launches over the 13 chunks (each preparing its chunks' inverses and
-    coefficients, then resuming the walk where the last launch stopped; 40 > 13 gives one chunk each), with
-    lags that reach across segments, against float64."""
-    monkeypatch.setitem(backend._settings(), "lags", lags)
-    monkeypatch.setitem(backend._settings(), "segments", segments)
-    p, tables, ins, ref_in = problem(rng, spec, 200, heads=2, d=8)
-    check_gradients(tables, ins, ref_in, heads=2, chunk=16, tol=1e-5)
-
-
 @pytest.mark.parametrize("dtypes", [(torch.float16,) * 3, (torch.bfloat16, torch.float32, torch.float32)],
                          ids=["fp16", "bf16-u-fp32-coefficients"])
 def test_float16_and_mixed_dtypes(rng, dtypes):
@@ -385,40 +372,6 @@ def test_glr_scan_runs_triton_on_cuda_and_float64_on_chunk(rng):
     assert torch.equal(glr_scan(u, a, b, tables), glr_scan_triton(u, a, b, tables))
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("spec", ["power2", "fenwick"])
-def test_segmented_forward_on_a_side_stream(rng, monkeypatch, spec):
-    """On CUDA each segment's chunk inverses and coefficients are prepared on a side stream: the states equal
-    those of one segment, eagerly and replayed from a CUDA graph (the side stream joins the capture), and the
-    gradients too."""
-    p, tables, ins, _ = problem(rng, spec, 4097, heads=4, d=64, dtype=torch.bfloat16)
-    monkeypatch.setitem(backend._settings(), "segments", 1)
-    whole = glr_scan_triton(*ins, tables)
-    monkeypatch.setitem(backend._settings(), "segments", 8)
-    assert torch.equal(glr_scan_triton(*ins, tables), whole)
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):                           # warm up outside the capture
-        glr_scan_triton(*ins, tables)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        out = glr_scan_triton(*ins, tables)
-    out.zero_()
-    graph.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(out, whole)
-    grads = []
-    for segments in (1, 8):
-        monkeypatch.setitem(backend._settings(), "segments", segments)
-        xs = [x.detach().requires_grad_() for x in ins]
-        glr_scan_triton(*xs, tables).backward(torch.ones_like(whole))
-        grads.append([x.grad for x in xs])
-    for got, want in zip(*grads):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-
-
 _COMPILE_FOR_H200 = '''
 import triton
 from triton.backends.compiler import GPUTarget
@@ -434,13 +387,13 @@ diag = [bf16, i32, bf16]                       # a, its width, dU
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
 kernels = [
-    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 6, dict(C=64, BS=16, JB=2, PREC="ieee")),
-    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 6, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2 + [i32] * 2,
+    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2, PREC="ieee")),
+    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=False, LAG_B=False)),
-    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6 + lags * 2 + [i32] * 2,
+    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2 + [i32] * 2,
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"]),
     (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5 + diag,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="bf16", DU=True)),

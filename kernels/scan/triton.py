@@ -74,11 +74,10 @@ def _walk_precision(dtype: torch.dtype) -> str:
 #: states (else tf32): off, since power2 was not faster so (gpu_calls/call30: 0.966 / 2.531 ms against 0.939 / 2.431
 #: in tf32), though ssm was (0.508 / 1.301 against 0.563 / 1.621).
 GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True,
-           LB=8, lag_BD=32, lag_warps=8, walk_bf16=False, segments=8)
+           LB=8, lag_BD=32, lag_warps=8, walk_bf16=False)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4,
-                   lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=False,
-                   segments=3)
+                   lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=False)
 
 
 def _settings() -> dict:
@@ -123,69 +122,29 @@ class _Coefficients(NamedTuple):
     lagged: bool
 
 
-def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor, fill: bool = True) -> _Coefficients:
+def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor) -> _Coefficients:
     """Where the kernels read a table per lag (a lag table, and the setting allows it), its coefficients by
     lag: lag i's at row t in column i, ``c[:, t, :, i] = coef[:, t, :, slot[t, i]]``
-    (``triton_tables._lag_tensors``; coef itself where the slots are in place; without ``fill`` a buffer whose
-    rows ``_gather_rows`` fills); otherwise coef as it is."""
+    (``triton_tables._lag_tensors``; coef itself where the slots are in place); otherwise coef as it is."""
     Bt, n, H, w = coef.shape
     m = lags.numel() - 1
     if m < 0 or not _settings()["lags"]:
         return _Coefficients(_arg(coef), w, _arg(lags), 0, _columns(w), False)
     if slot.numel():
-        by_lag = coef.new_empty((Bt, n, H, m))
-        if fill:
-            _gather_rows(by_lag, coef, slot, 0, n)
-        coef = by_lag
+        coef = coef.gather(-1, slot[None, :, None, :].expand(Bt, n, H, m))
     return _Coefficients(_arg(coef), coef.shape[-1], lags, m, _columns(m, "LB"), True)
-
-
-def _gather_rows(by_lag: Tensor, coef: Tensor, slot: Tensor, r0: int, r1: int) -> None:
-    """Rows ``[r0, r1)`` of the coefficients by lag: ``by_lag[:, t, :, i] = coef[:, t, :, slot[t, i]]``."""
-    Bt, _, H, m = by_lag.shape
-    torch.gather(coef[:, r0:r1], -1, slot[None, r0:r1, None, :].expand(Bt, r1 - r0, H, m), out=by_lag[:, r0:r1])
-
-
-def _inverse_buffer(b: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
-    """Room for ``T[batch * heads, nc, C, C]`` (float32), ``nc = ceil((n + shift) / C)``."""
-    Bt, _, H, _ = b.shape
-    return torch.empty((Bt * H, -(-(n + shift) // chunk), chunk, chunk), dtype=torch.float32, device=b.device)
-
-
-def _invert(b: Tensor, b_idx: Tensor, n: int, chunk: int, T: Tensor, k0: int, k1: int, shift: int = 0) -> None:
-    """``T_k = (I - B_kk)^{-1}`` for the chunks ``k0 <= k < k1`` (``chunk_inverses``)."""
-    Bt, _, H, wb = b.shape
-    setting = _settings()
-    K.chunk_inverse[(Bt * H, k1 - k0)](_arg(b), _arg(b_idx), T, n, H, T.shape[1], wb, shift, k0, C=chunk, BS=16,
-                                       JB=_columns(wb), PREC=setting["inverse_precision"],
-                                       num_warps=setting["inverse_warps"])
 
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
     """``T[batch * heads, nc, C, C]`` (float32): ``T_k = (I - B_kk)^{-1}`` for every chunk k of rows
     ``[k C - shift, (k + 1) C - shift)``, ``nc = ceil((n + shift) / C)``."""
-    T = _inverse_buffer(b, n, chunk, shift)
-    _invert(b, b_idx, n, chunk, T, 0, T.shape[1], shift)
+    Bt, _, H, wb = b.shape
+    nc = -(-(n + shift) // chunk)
+    T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
+    setting = _settings()
+    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=16, JB=_columns(wb),
+                                  PREC=setting["inverse_precision"], num_warps=setting["inverse_warps"])
     return T
-
-
-def _segmented(nc: int, device: torch.device, prepare, walk) -> None:
-    """The forward in ``segments`` runs of chunks ``[k0, k1)``: ``prepare(k0, k1)`` (their inverses and
-    coefficients by lag) then ``walk(k0, k1)``. On CUDA the preparations go to a side stream and each walk waits
-    only for its own segment's, so that later segments' preparations overlap earlier segments' walks."""
-    count = max(1, min(_settings()["segments"], nc))
-    bounds = [nc * i // count for i in range(count + 1)]
-    side = torch.cuda.Stream(device) if device.type == "cuda" and count > 1 else None
-    if side is not None:
-        side.wait_stream(torch.cuda.current_stream(device))
-    for k0, k1 in zip(bounds, bounds[1:]):
-        if side is None:
-            prepare(k0, k1)
-        else:
-            with torch.cuda.stream(side):
-                prepare(k0, k1)
-            torch.cuda.current_stream(device).wait_stream(side)
-        walk(k0, k1)
 
 
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
@@ -195,24 +154,14 @@ def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Te
           a_diagonal: bool) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
-    T = _inverse_buffer(b, n, chunk)
+    T = chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
-    A, B = _by_lag(a, a_lags, a_slot, fill=False), _by_lag(b, b_lags, b_slot, fill=False)
+    A, B = _by_lag(a, a_lags, a_slot), _by_lag(b, b_lags, b_slot)
     BD, warps = _walk(D, B.lagged)
-
-    def prepare(k0, k1):
-        _invert(b, b_idx, n, chunk, T, k0, k1)
-        for by_lag, coef, slot in ((A, a, a_slot), (B, b, b_slot)):
-            if by_lag.lagged and slot.numel():
-                _gather_rows(by_lag.c, coef, slot, k0 * chunk, min(k1 * chunk, n))
-
-    def walk(k0, k1):
-        K.forward_walk[(Bt * H, -(-D // BD))](u, A.c, B.c, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
-                                               A.width, B.width, A.lags, A.m, B.lags, B.m, k0, k1, C=chunk, BD=BD,
-                                               PREC=_walk_precision(u.dtype), num_warps=warps, JA=A.step,
-                                               JB=B.step, LAG_A=A.lagged, LAG_B=B.lagged)
-
-    _segmented(T.shape[1], u.device, prepare, walk)
+    K.forward_walk[(Bt * H, -(-D // BD))](u, A.c, B.c, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
+                                           A.width, B.width, A.lags, A.m, B.lags, B.m, C=chunk, BD=BD,
+                                           PREC=_walk_precision(u.dtype), num_warps=warps, JA=A.step, JB=B.step,
+                                           LAG_A=A.lagged, LAG_B=B.lagged)
     return h, T
 
 

@@ -134,11 +134,11 @@ def _far_lags(lags, m, C: tl.constexpr):
 
 
 @triton.jit
-def _inputs(r0, end, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
+def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
             C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, LAG_A: tl.constexpr):
-    """``x = A U`` at the rows ``[r0, r0 + C)`` below ``end`` (with LAG_A, a by lag)."""
+    """``x = A U`` at the rows ``[r0, r0 + C)`` (with LAG_A, a by lag)."""
     rows = r0 + tl.arange(0, C)
-    rmask = rows < end
+    rmask = rows < n
     x = tl.zeros((C, BD), tl.float32)
     if LAG_A:
         return _gather_lags(x, rows, rmask, a_lags, 0, ma, a_ptr, WA, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA,
@@ -168,11 +168,10 @@ def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
 
 
 @triton.jit
-def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, k0, C: tl.constexpr, BS: tl.constexpr,
+def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS: tl.constexpr,
                   JB: tl.constexpr, PREC: tl.constexpr):
-    """Program ``(bh, i)`` inverts chunk ``k = k0 + i``, the rows ``[k C - shift, (k + 1) C - shift)`` (those outside
-    ``[0, n)`` are identity rows)."""
-    pid_bh, k = tl.program_id(0), k0 + tl.program_id(1)
+    """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows)."""
+    pid_bh, k = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
     c0 = k * C - shift
     rl = tl.arange(0, C)
@@ -228,45 +227,39 @@ def _product(T, x, PREC: tl.constexpr):
 
 @triton.jit
 def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H, nc, D, WA, WB,
-                 a_lags, ma, b_lags, mb, k0, k1, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
+                 a_lags, ma, b_lags, mb, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
                  JB: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr, LAG_B: tl.constexpr):
     """Software-pipelined: what chunk k + 1 reads that does not depend on the walk (its ``x = A U``, ``T``,
     the first JB columns of its B rows) is loaded while chunk k waits on its gathered states. B's entries
     before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix.
     With LAG_B (b by lag), chunk k reads per lag the rows before it, ``h[r - L_i]`` for ``r - L_i < C k``; the
-    lags of at least 2 C, which read chunks before k - 1, are read a step ahead with ``x``.
-    It walks the chunks ``[k0, k1)``, the states before them being written (a walk in segments, each launch
-    resuming where the last stopped)."""
+    lags of at least 2 C, which read chunks before k - 1, are read a step ahead with ``x``."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
-    end = tl.minimum(n, k1 * C)                            # this launch's rows: nothing after them is read
-    rows = k0 * C + rl
-    rmask = rows < n
-    x = _inputs(k0 * C, end, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
-    T = _factor(tl.load(t_base + k0 * (C * C)), PREC)
+    rmask = rl < n
+    x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
+    T = _factor(tl.load(t_base), PREC)
     if LAG_B:
         far = _far_lags(b_lags, mb, C)
-        x = _gather_lags(x, rows, rmask, b_lags, 0, far, b_ptr, WB, h_ptr, 0, k0 * C, bb, hh, n, H, D, dcol, dmask, JB,
-                         False)
     else:
-        idx, coef, ok = _table_block(rows, rmask, b_idx, WB, b_ptr, 0, 0, k0 * C, bb, hh, n, H, JB)
-    for k in range(k0, k1):
+        idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
+    for k in range(nc):
         c0 = k * C
         rows = c0 + rl
         rmask = rows < n
         nxt = rows + C                                     # chunk k + 1: loads independent of the walk
-        x_next = _inputs(c0 + C, end, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
+        x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
                          C, BD, JA, LAG_A)
         if LAG_B:                                          # chunk k + 1's far lags read chunks <= k - 1
-            x_next = _gather_lags(x_next, nxt, nxt < end, b_lags, 0, far, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
+            x_next = _gather_lags(x_next, nxt, nxt < n, b_lags, 0, far, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
                                   dcol, dmask, JB, False)
-        T_next = _factor(tl.load(t_base + tl.minimum(k + 1, k1 - 1) * (C * C)), PREC)
+        T_next = _factor(tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C)), PREC)
         if LAG_B:                                          # + B_k,past h_past: the near lags
             x = _gather_lags(x, rows, rmask, b_lags, far, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
                              JB, False)
         else:
-            idx_next, coef_next, ok_next = _table_block(nxt, nxt < end, b_idx, WB, b_ptr, 0, 0, c0 + C,
+            idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
                                                         bb, hh, n, H, JB)
             x = _gather_block(x, idx, coef, ok, h_ptr, bb, hh, n, H, D, dcol, dmask)
             for j0 in range(JB, tl.load(ext_ptr + k), JB):
