@@ -23,13 +23,15 @@ from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
 #: Launch settings to time (``backend.GPU`` keys, plus the chunk). The first is the default in force (the fastest
 #: power2 forward + backward of these in results/gpu_calls/call30, the walks' products in tf32); the second takes
-#: them in bfloat16 factors (call30: ssm faster, power2 not); the last reads lag tables through their index tables (call21: power2 0.996 / 3.90 ms).
-#: power2 and ssm are lag tables, so the ``lag_`` keys set their walks.
+#: them in bfloat16 factors (call30: ssm faster, power2 not); the last reads lag tables through their index
+#: tables (call21: power2 0.996 / 3.90 ms). power2 and ssm are lag tables, so the ``lag_`` keys set their walks.
 #: Earlier: chunks of 32 or 128 were slower than 64, with the index-table gathers (call2) and with the per-lag
-#: reads (call23); 8 warps walked 2-3x slower than 4 through the index tables (call2), not per lag (call26).
+#: reads (call23); 8 warps walked 2-3x slower than 4 through the index tables (call2), not per lag (call26);
+#: the forward in segments whose inverses a side stream prepares was slower at 4, 8 and 16 segments (call32).
 SETTINGS = [dict(lag_BD=bd, LB=8, lag_warps=w, lags=True, walk_bf16=bf16, chunk=64)
             for bd, w, bf16 in ((32, 8, False), (32, 8, True), (16, 4, True), (16, 8, True), (64, 8, True))]
 SETTINGS.append(dict(BD=16, JB=8, E=64, warps=4, lags=False, walk_bf16=True, chunk=64))
+
 
 def breakdown(fn, steps=5) -> dict:
     """CUDA milliseconds per call of the 12 longest kernels ``fn`` launches (``gpu_common.kernel_ms``)."""

@@ -233,7 +233,7 @@ def padded(idx, coef):
 @pytest.mark.parametrize("walk_bf16", [True, False], ids=["bf16-factors", "tf32-factors"])
 @pytest.mark.parametrize("spec", ["power2", "window:3+fenwick", "blocks"])
 def test_bfloat16_walk_products(rng, monkeypatch, spec, walk_bf16):
-    """bf16 states with the walks' ``T_k x`` in bf16 factors (the GPU default) or in tf32 ones, both within the
+    """bf16 states with the walks' ``T_k x`` in bf16 factors or in tf32 ones (the default), both within the
     bf16 tolerance of float64: the per-lag walk and pull (power2), the push walk (fenwick), the index tables
     (blocks), over 7 chunks of 32."""
     monkeypatch.setitem(backend._settings(), "walk_bf16", walk_bf16)

@@ -54,8 +54,7 @@ def _precision(dtype: torch.dtype) -> str:
 
 def _walk_precision(dtype: torch.dtype) -> str:
     """The walks' products ``T_k x``: bfloat16 factors for bfloat16 states where the setting ``walk_bf16`` says so
-    (float32 accumulation; half the bytes the walk moves through shared memory; "bf16-upcast" under the
-    interpreter), else ``_precision``."""
+    (float32 accumulation; "bf16-upcast" under the interpreter), else ``_precision``."""
     if dtype == torch.bfloat16 and _settings()["walk_bf16"]:
         return "bf16-upcast" if _interpreting() else "bf16"
     return _precision(dtype)
@@ -71,8 +70,8 @@ def _walk_precision(dtype: torch.dtype) -> str:
 #: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps: 32 and 8
 #: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
 #: 0.99 / 3.90 through the index tables). ``walk_bf16``: the walks' ``T_k x`` in bfloat16 factors for bfloat16
-#: states (else tf32): off, since power2 was not faster so (gpu_calls/call30: 0.966 / 2.531 ms against 0.939 / 2.431
-#: in tf32), though ssm was (0.508 / 1.301 against 0.563 / 1.621).
+#: states (else tf32): off, since power2 was not faster so (gpu_calls/call30: 0.966 / 2.531 ms against
+#: 0.939 / 2.431 in tf32), though ssm was (0.508 / 1.301 against 0.563 / 1.621).
 GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True,
            LB=8, lag_BD=32, lag_warps=8, walk_bf16=False)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
