@@ -129,22 +129,21 @@ def test_lag_set_recognizes_exactly_the_lag_tables(spec):
 def test_lag_coefficients_by_lag():
     """The kernels take lag i's coefficient at row t from column i: the table's own columns where every row
     that a lag reaches lists it in column i (ssm's B, a diagonal A), else gathered through ``slot``
-    (power2's B, window:4's A, whose early rows list fewer lags); the forward walk reads column ``i - skip[t]``
-    of the table itself. Both checked entry by entry against the table."""
+    (power2's B, window:4's A, whose early rows list fewer lags); checked entry by entry against the table."""
     from glrtheory.kernels.scan.triton_tables import _lag_tensors
 
     n = 40
     for spec, side, in_place in [("ssm", 1, True), ("ssm", 0, True), ("power2", 1, False), ("window:4", 0, False)]:
         for tables in (Pattern.from_spec(spec).tables(n), tuple(Pattern.from_spec(spec).tables(n))):  # lags found
             idx = np.asarray(tables[side])
-            lags, slot, skip = _lag_tensors(IndexTables.coerce(tables), "ab"[side], "cpu")
-            lags, skip = lags.numpy()[:-1], skip.numpy()
+            lags, slot = _lag_tensors(IndexTables.coerce(tables), "ab"[side], "cpu")
+            lags = lags.numpy()[:-1]
             assert (slot.numel() == 0) == in_place, spec
             cols = np.broadcast_to(np.arange(lags.size), (n, lags.size)) if in_place else slot.numpy()
             for t in range(n):
                 for i, L in enumerate(lags):
                     if L <= t:
-                        assert idx[t, cols[t, i]] == t - L == idx[t, i - skip[t]], (spec, t, L)
+                        assert idx[t, cols[t, i]] == t - L, (spec, t, L)
 
 
 @pytest.mark.parametrize("spec,diagonal", [("ssm", True), ("power2", True), ("fenwick", True), ("quadratic", True),
@@ -162,11 +161,11 @@ def test_lag_tables_too_wide_are_read_through_their_index_tables(rng, monkeypatc
     from glrtheory.kernels.scan import triton_tables
 
     p, tables, ins, ref_in = problem(rng, "window:3+power2", 100, heads=2, d=16)
-    assert backend._by_lag(ins[2], *backend._check(*ins, tables, 16).lags[3:5]).lagged
+    assert backend._by_lag(ins[2], *backend._check(*ins, tables, 16).lags[2:]).lagged
     monkeypatch.setattr(triton_tables, "MAX_LAG_ENTRIES", 100 * 6)          # B: 7 lags, A: 3
     tables = Pattern.from_spec("window:3+power2").tables(100)               # a fresh memo
     tab = backend._check(*ins, tables, 16)
-    assert not backend._by_lag(ins[2], *tab.lags[3:5]).lagged and backend._by_lag(ins[1], *tab.lags[:2]).lagged
+    assert not backend._by_lag(ins[2], *tab.lags[2:]).lagged and backend._by_lag(ins[1], *tab.lags[:2]).lagged
     check_gradients(tables, ins, ref_in, heads=2, chunk=16, tol=1e-5)
 
 
@@ -198,7 +197,7 @@ def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec,
     monkeypatch.setitem(backend._settings(), "LB", 3 if spec == "quadratic" else 2)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
     tab = backend._check(*ins, tables, chunk)
-    assert backend._by_lag(ins[2], *tab.lags[3:5]).lagged == lags
+    assert backend._by_lag(ins[2], *tab.lags[2:]).lagged == lags
     check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
 
@@ -390,11 +389,11 @@ shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
 kernels = [
     (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2, PREC="ieee")),
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + (lags + ["*i32"]) * 2,
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=False, LAG_B=False)),
-    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6 + (lags + ["*i32"]) * 2,
+    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + (lags + ["*i32"]) * 2,
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
      dict(C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"]),
     (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5 + diag,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="bf16", DU=True)),

@@ -121,16 +121,15 @@ class _Coefficients(NamedTuple):
     lagged: bool
 
 
-def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor, gather: bool = True) -> _Coefficients:
+def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor) -> _Coefficients:
     """Where the kernels read a table per lag (a lag table, and the setting allows it), its coefficients by
     lag: lag i's at row t in column i, ``c[:, t, :, i] = coef[:, t, :, slot[t, i]]``
-    (``triton_tables._lag_tensors``; coef itself where the slots are in place, or where ``gather`` is off: the
-    forward walk finds lag i's in column ``i - skip[t]``); otherwise coef as it is."""
+    (``triton_tables._lag_tensors``; coef itself where the slots are in place); otherwise coef as it is."""
     Bt, n, H, w = coef.shape
     m = lags.numel() - 1
     if m < 0 or not _settings()["lags"]:
         return _Coefficients(_arg(coef), w, _arg(lags), 0, _columns(w), False)
-    if slot.numel() and gather:
+    if slot.numel():
         coef = coef.gather(-1, slot[None, :, None, :].expand(Bt, n, H, m))
     return _Coefficients(_arg(coef), coef.shape[-1], lags, m, _columns(m, "LB"), True)
 
@@ -150,18 +149,18 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
 def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
           at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor,
-          a_slot: Tensor, a_skip: Tensor, b_lags: Tensor, b_slot: Tensor, b_skip: Tensor, chunk: int,
+          a_slot: Tensor, b_lags: Tensor, b_slot: Tensor, chunk: int,
           a_diagonal: bool) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
     Bt, n, H, D = u.shape
     T = chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
-    A, B = _by_lag(a, a_lags, a_slot, gather=False), _by_lag(b, b_lags, b_slot, gather=False)
+    A, B = _by_lag(a, a_lags, a_slot), _by_lag(b, b_lags, b_slot)
     BD, warps = _walk(D, B.lagged)
     K.forward_walk[(Bt * H, -(-D // BD))](u, A.c, B.c, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
-                                           A.width, B.width, A.lags, A.m, _arg(a_skip), B.lags, B.m, _arg(b_skip),
-                                           C=chunk, BD=BD, PREC=_walk_precision(u.dtype), num_warps=warps,
-                                           JA=A.step, JB=B.step, LAG_A=A.lagged, LAG_B=B.lagged)
+                                           A.width, B.width, A.lags, A.m, B.lags, B.m, C=chunk, BD=BD,
+                                           PREC=_walk_precision(u.dtype), num_warps=warps, JA=A.step, JB=B.step,
+                                           LAG_A=A.lagged, LAG_B=B.lagged)
     return h, T
 
 
@@ -175,8 +174,8 @@ def _(u, a, b, *rest):
 @torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
                    b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
-                   bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor, a_slot: Tensor, a_skip: Tensor, b_lags: Tensor,
-                   b_slot: Tensor, b_skip: Tensor, chunk: int, a_diagonal: bool) -> tuple[Tensor, Tensor, Tensor]:
+                   bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor, a_slot: Tensor, b_lags: Tensor, b_slot: Tensor,
+                   chunk: int, a_diagonal: bool) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]

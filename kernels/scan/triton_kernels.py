@@ -94,13 +94,12 @@ def _gather_table(acc, rows, rmask, idx_ptr, W, coef_ptr, v_ptr, lo, hi, bb, hh,
 
 
 @triton.jit
-def _gather_lags(acc, rows, rmask, lags, first, last, coef_ptr, W, skip, v_ptr, lo, hi, bb, hh, n, H, D, dcol, dmask,
+def _gather_lags(acc, rows, rmask, lags, first, last, coef_ptr, W, v_ptr, lo, hi, bb, hh, n, H, D, dcol, dmask,
                  LB: tl.constexpr, READERS: tl.constexpr):
-    """``acc[r] += sum_i c[t, i - skip_r] v[s]`` over the lags ``L_first > ... > L_{last-1}`` of a lag table
-    (coefficients ``c``, W columns; lag i's in column ``i - skip`` at the rows: ``skip[t]`` of the table, or 0 for
-    coefficients by lag), for the sources ``0 <= lo <= s < hi <= n``: ``s = r - L_i`` and ``t = r``, or with
-    READERS (the transposed table, coefficients by lag) ``s = t = r + L_i``. LB lags a step, unrolled, so that
-    their loads are in flight together."""
+    """``acc[r] += sum_i c[t, i] v[s]`` over the lags ``L_first > ... > L_{last-1}`` of a lag table whose
+    coefficients ``c`` are by lag (column i for lag L_i, W columns), for the sources ``0 <= lo <= s < hi <= n``:
+    ``s = r - L_i`` and ``t = r``, or with READERS (the transposed table) ``s = t = r + L_i``. LB lags a step,
+    unrolled, so that their loads are in flight together."""
     for i0 in range(first, last, LB):
         for u in tl.static_range(LB):
             i = i0 + u
@@ -112,7 +111,7 @@ def _gather_lags(acc, rows, rmask, lags, first, last, coef_ptr, W, skip, v_ptr, 
                 s = rows - L
                 t = rows
             ok = rmask & (s >= lo) & (s < hi)
-            c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * W + i - skip, mask=ok, other=0.0).to(tl.float32)
+            c = tl.load(coef_ptr + ((bb * n + t) * H + hh) * W + i, mask=ok, other=0.0).to(tl.float32)
             v = tl.load(v_ptr + (((bb * n + s) * H + hh) * D)[:, None] + dcol[None, :],
                         mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
             acc += c[:, None] * v
@@ -135,17 +134,15 @@ def _far_lags(lags, m, C: tl.constexpr):
 
 
 @triton.jit
-def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask,
+def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
             C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, LAG_A: tl.constexpr):
-    """``x = A U`` at the rows ``[r0, r0 + C)`` (with LAG_A, per lag, lag i's coefficient in column
-    ``i - a_skip[t]``)."""
+    """``x = A U`` at the rows ``[r0, r0 + C)`` (with LAG_A, a by lag)."""
     rows = r0 + tl.arange(0, C)
     rmask = rows < n
     x = tl.zeros((C, BD), tl.float32)
     if LAG_A:
-        skip = tl.load(a_skip + rows, mask=rmask, other=0)
-        return _gather_lags(x, rows, rmask, a_lags, 0, ma, a_ptr, WA, skip, u_ptr, 0, n, bb, hh, n, H, D, dcol,
-                            dmask, JA, False)
+        return _gather_lags(x, rows, rmask, a_lags, 0, ma, a_ptr, WA, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA,
+                            False)
     return _gather_table(x, rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA)
 
 
@@ -230,23 +227,21 @@ def _product(T, x, PREC: tl.constexpr):
 
 @triton.jit
 def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H, nc, D, WA, WB,
-                 a_lags, ma, a_skip, b_lags, mb, b_skip, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
+                 a_lags, ma, b_lags, mb, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
                  JB: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr, LAG_B: tl.constexpr):
     """Software-pipelined: what chunk k + 1 reads that does not depend on the walk (its ``x = A U``, ``T``,
     the first JB columns of its B rows) is loaded while chunk k waits on its gathered states. B's entries
     before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix.
-    With LAG_B (a lag table, lag i's coefficient in column ``i - b_skip[t]``), chunk k reads per lag the rows
-    before it, ``h[r - L_i]`` for ``r - L_i < C k``; the lags of at least 2 C, which read chunks before k - 1,
-    are read a step ahead with ``x``."""
+    With LAG_B (b by lag), chunk k reads per lag the rows before it, ``h[r - L_i]`` for ``r - L_i < C k``; the
+    lags of at least 2 C, which read chunks before k - 1, are read a step ahead with ``x``."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
     rmask = rl < n
-    x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
+    x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
     T = _factor(tl.load(t_base), PREC)
     if LAG_B:
         far = _far_lags(b_lags, mb, C)
-        skip = tl.load(b_skip + rl, mask=rmask, other=0)
     else:
         idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
     for k in range(nc):
@@ -254,17 +249,15 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
         rows = c0 + rl
         rmask = rows < n
         nxt = rows + C                                     # chunk k + 1: loads independent of the walk
-        x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, a_skip, bb, hh, n, H, D, dcol, dmask,
+        x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
                          C, BD, JA, LAG_A)
         if LAG_B:                                          # chunk k + 1's far lags read chunks <= k - 1
-            skip_next = tl.load(b_skip + nxt, mask=nxt < n, other=0)
-            x_next = _gather_lags(x_next, nxt, nxt < n, b_lags, 0, far, b_ptr, WB, skip_next, h_ptr, 0, c0, bb, hh, n,
-                                  H, D, dcol, dmask, JB, False)
+            x_next = _gather_lags(x_next, nxt, nxt < n, b_lags, 0, far, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
+                                  dcol, dmask, JB, False)
         T_next = _factor(tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C)), PREC)
         if LAG_B:                                          # + B_k,past h_past: the near lags
-            x = _gather_lags(x, rows, rmask, b_lags, far, mb, b_ptr, WB, skip, h_ptr, 0, c0, bb, hh, n, H, D, dcol,
-                             dmask, JB, False)
-            skip = skip_next
+            x = _gather_lags(x, rows, rmask, b_lags, far, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
+                             JB, False)
         else:
             idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
                                                         bb, hh, n, H, JB)
@@ -313,9 +306,9 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
         if DU:
             a_prev = _diagonal(a_ptr, WA, prv, prv < n, bb, hh, n, H)
         if LAG_B:                                          # chunk k - 1's far readers lie in chunks >= k + 1
-            g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, far, b_ptr, WB, 0, z_ptr,
+            g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, far, b_ptr, WB, z_ptr,
                                   tl.maximum(k - 1, 0) * C + C, n, bb, hh, n, H, D, dcol, dmask, JB, True)
-            g = _gather_lags(g, rows, rmask, b_lags, far, mb, b_ptr, WB, 0, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol,
+            g = _gather_lags(g, rows, rmask, b_lags, far, mb, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol,
                              dmask, JB, True)
         else:
             idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0,
@@ -379,7 +372,7 @@ def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, 
     rows = k * C + tl.arange(0, C)
     acc = tl.zeros((C, BD), tl.float32)
     if LAG_A:
-        acc = _gather_lags(acc, rows, rows < n, a_lags, 0, ma, a_ptr, WA, 0, z_ptr, 0, n, bb, hh, n, H, D, dcol, dmask,
+        acc = _gather_lags(acc, rows, rows < n, a_lags, 0, ma, a_ptr, WA, z_ptr, 0, n, bb, hh, n, H, D, dcol, dmask,
                            JA, True)
     else:
         e_lo = tl.load(ptr + k * C)

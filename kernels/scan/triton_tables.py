@@ -33,8 +33,8 @@ from .plan import entries, transpose
 
 class TritonTables(NamedTuple):
     """Device int32 tensors (the slots int64): ``a_idx, b_idx, ext``, ``A^T`` (4), ``bt_idx, bt_col``, then the
-    lags, slots and skips of A and B (``a_lags, a_slot, a_skip, b_lags, b_slot, b_skip``, ``_lag_tensors``;
-    ``lags`` is empty where the table is not read per lag); ``a_diagonal``: A is the identity table (``a_idx[t] = [t]``)."""
+    lags and slots of A and B (``a_lags, a_slot, b_lags, b_slot``, ``_lag_tensors``; ``lags`` is empty where the
+    table is not read per lag); ``a_diagonal``: A is the identity table (``a_idx[t] = [t]``)."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
@@ -47,7 +47,7 @@ class TritonTables(NamedTuple):
 
     @property
     def tensors(self) -> tuple:
-        """The fifteen tensors in the order the op takes them."""
+        """The thirteen tensors in the order the op takes them."""
         return (self.a_idx, self.b_idx, self.ext) + self.at + (self.bt_idx, self.bt_col) + self.lags
 
 
@@ -116,11 +116,10 @@ MAX_LAG_ENTRIES = 2**25
 
 
 def _lag_tensors(tables: IndexTables, side: str, device) -> tuple:
-    """``(lags, slot, skip)`` on ``device``: for a lag table (the lags the tables were built from, or else those
+    """``(lags, slot)`` on ``device``: for a lag table (the lags the tables were built from, or else those
     ``lag_set`` finds) of at most ``MAX_LAG_ENTRIES`` entries, its lags (descending, int32, one more entry,
-    never read), the column of lag i at row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``;
-    empty where the column already is i at every row the lag reaches), and ``skip`` (int32 ``[n]``,
-    ``skipped``: lag i's column at row t is ``i - skip[t]`` where it reaches); for any other table three empty
+    never read) and the column of lag i at row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``;
+    empty where the column already is i at every row the lag reaches); for any other table two empty
     tensors."""
     idx = np.asarray(tables.table(side))
     known = tables.lags(side)
@@ -130,13 +129,13 @@ def _lag_tensors(tables: IndexTables, side: str, device) -> tuple:
         lags = lag_set(idx) if idx.size <= MAX_LAG_ENTRIES else None
     empty = torch.zeros(0, dtype=torch.int32, device=device)
     if lags is None or lags.size * len(idx) > MAX_LAG_ENTRIES:
-        return empty, empty.long(), empty
+        return empty, empty.long()
     skip = skipped(lags, len(idx))
     slot = np.maximum(np.arange(lags.size)[None, :] - skip[:, None], 0)
     reached = np.arange(len(idx))[:, None] >= lags[None, :]
     in_place = np.array_equal(slot[reached], np.broadcast_to(np.arange(lags.size), slot.shape)[reached])
     return (torch.as_tensor(np.append(lags, 0).astype(np.int32), device=device),
-            empty.long() if in_place else torch.as_tensor(slot, device=device), torch.as_tensor(skip, device=device))
+            empty.long() if in_place else torch.as_tensor(slot, device=device))
 
 
 def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTables:
