@@ -58,3 +58,60 @@ def test_nothing_points_outside_the_repository():
     outside = re.compile(r"\.\./shared/|/work/(main|wt|shared)\b")
     bad = [str(f.relative_to(ROOT)) for f in tracked_text_files() if outside.search(f.read_text(errors="ignore"))]
     assert not bad, f"files that point outside the repository: {bad}"
+
+
+def test_gpu_scan_page_quotes_its_calls():
+    """docs/gpu_scan.md: each kernel's share, the settings' and the variants' times and the final rows are those
+    of the device calls' JSON, with the verdicts the page gives."""
+    import json
+
+    text = " ".join((ROOT / "docs" / "gpu_scan.md").read_text().split())
+
+    def rows(call, name="tune.json"):
+        return json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / call / name).read_text())["rows"]
+
+    def tune(call, spec, **setting):
+        found = [r for r in rows(call) if r["spec"] == spec and all(r.get(k) == v for k, v in setting.items())]
+        assert len(found) == 1, (call, spec, setting)
+        return found[0]
+
+    def pair(r):
+        return f"{r['ms']:.3f} / {r['ms_fwd_bwd']:.3f}"
+
+    default = dict(lag_BD=32, LB=8, lag_warps=8)
+    profile = tune("call28", "power2", **default)
+    kernels = {name.split("<")[0].split()[-1]: ms for name, ms in profile["ms_per_kernel_fwd_bwd"].items()}
+    assert f"forward {profile['ms']:.3f} ms, forward + backward {profile['ms_fwd_bwd']:.3f} ms" in text
+    for name in ("backward_pull", "forward_walk", "coef_grad", "chunk_inverse"):
+        assert f"`{name}`" in text and f"| {kernels[name]:.3f} |" in text
+    add = [ms for name, ms in profile["ms_per_kernel_fwd_bwd"].items() if "CUDAFunctor_add<c10::BFloat16>" in name]
+    gather = [ms for name, ms in profile["ms_per_kernel_fwd_bwd"].items() if "scatter_gather" in name]
+    assert f"`u.grad` | {add[0]:.3f} |" in text and f"the backward) | {gather[0]:.3f} |" in text
+    assert "2.9 us a chunk for power2" in text and round(kernels["forward_walk"] / 256 * 1e3, 1) == 2.9
+    ssm = tune("call28", "ssm", **default)["ms_per_kernel_fwd_bwd"]["forward_walk"]
+    assert "0.425 ms in the same call" in text and f"{ssm:.3f}" == "0.425"
+
+    bf16 = {spec: [pair(tune("call30", spec, **default, walk_bf16=on)) for on in (True, False)]
+            for spec in ("ssm", "power2")}
+    assert f"ssm took {bf16['ssm'][0]} ms (forward / forward + backward) with it against {bf16['ssm'][1]}" in text
+    assert f"power2 {bf16['power2'][0]} against {bf16['power2'][1]}, so it is off by default" in text
+    lagged, tables = tune("call26", "power2", **default), tune("call26", "power2", lags=False)
+    assert f"| {pair(lagged)} against {pair(tables)} | **kept** |" in text
+    assert f"forward + backward {profile['ms_fwd_bwd']:.3f} against {lagged['ms_fwd_bwd']:.3f} (`call26`)" in text
+    inverses = {(r["spec"], r["inverse_precision"]): r["ms_inverse"]
+                for r in json.loads((ROOT / "benchmarks/results/gpu_calls/call31/tune.json").read_text())
+                ["inverse_sweep"] if r["inverse_warps"] == 1}
+    assert f"inverses {inverses['power2', 'tf32']:.3f} against {inverses['power2', 'tf32x3']:.3f}" in text
+    in_registers = rows("call29")
+    assert f"| {pair(in_registers[0])}; ssm {pair([r for r in in_registers if r['spec'] == 'ssm'][0])} |" in text
+    segments = [tune("call32", "power2", **default, walk_bf16=False, segments=s)["ms"] for s in (4, 8, 16, 1)]
+    assert "{:.3f}, {:.3f}, {:.3f} forward against {:.3f}".format(*segments) in text and min(segments) == segments[3]
+    final = {r["op"]: r for r in rows("call31", "gpu_triton.json")}
+    in_place = {r["op"]: r for r in rows("call33", "gpu_triton.json")}
+    p2, p2_before = in_place["glr_scan_triton power2"], final["glr_scan_triton power2"]
+    assert (f"{pair(p2)} against {pair(p2_before)} (`call31`); ssm {in_place['glr_scan_triton ssm']['ms']:.3f} "
+            f"against {final['glr_scan_triton ssm']['ms']:.3f}") in text
+    quoted = ", ".join(f"{s} {pair(final[f'glr_scan_triton {s}'])}" for s in ("ssm", "fenwick", "blocks", "quadratic"))
+    assert f"power2 {pair(p2_before)} ms, {quoted};" in text
+    assert f"{p2_before['over_floor']:.1f}x its memory floor" in text and f"{p2_before['floor_ms']:.3f} ms" in text
+    assert p2_before["ms_fwd_bwd"] <= 2.5 and p2_before["ms"] > 0.75            # quoted as under / not under
