@@ -86,7 +86,7 @@ def test_gpu_scan_page_quotes_its_calls():
         assert f"`{name}`" in text and f"| {kernels[name]:.3f} |" in text
     add = [ms for name, ms in profile["ms_per_kernel_fwd_bwd"].items() if "CUDAFunctor_add<c10::BFloat16>" in name]
     gather = [ms for name, ms in profile["ms_per_kernel_fwd_bwd"].items() if "scatter_gather" in name]
-    assert f"`u.grad` | {add[0]:.3f} |" in text and f"the backward) | {gather[0]:.3f} |" in text
+    assert f"`b.grad` | {add[0]:.3f} |" in text and f"the backward's) | {gather[0]:.3f} |" in text
     assert "2.9 us a chunk for power2" in text and round(kernels["forward_walk"] / 256 * 1e3, 1) == 2.9
     ssm = tune("call28", "ssm", **default)["ms_per_kernel_fwd_bwd"]["forward_walk"]
     assert "0.425 ms in the same call" in text and f"{ssm:.3f}" == "0.425"
