@@ -1,6 +1,16 @@
-"""Shared test helpers: relative error (NaN never passes) and pattern spec strategies."""
+"""Shared test helpers: relative error (NaN never passes), pattern spec strategies, device calls' results."""
+import json
+from pathlib import Path
+
 import numpy as np
 from hypothesis import strategies as st
+
+GPU_CALLS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "gpu_calls"
+
+
+def gpu_call(call: str, name: str) -> dict:
+    """The JSON ``name`` that device call ``call`` (``callN``) brought back."""
+    return json.loads((GPU_CALLS / call / name).read_text())
 
 
 def rel_err(out, ref) -> float:

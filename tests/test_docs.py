@@ -63,12 +63,12 @@ def test_nothing_points_outside_the_repository():
 def test_gpu_scan_page_quotes_its_calls():
     """docs/gpu_scan.md: each kernel's share, the settings' and the variants' times and the final rows are those
     of the device calls' JSON, with the verdicts the page gives."""
-    import json
+    from helpers import gpu_call
 
     text = " ".join((ROOT / "docs" / "gpu_scan.md").read_text().split())
 
     def rows(call, name="tune.json"):
-        return json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / call / name).read_text())["rows"]
+        return gpu_call(call, name)["rows"]
 
     def tune(call, spec, **setting):
         found = [r for r in rows(call) if r["spec"] == spec and all(r.get(k) == v for k, v in setting.items())]
@@ -99,8 +99,7 @@ def test_gpu_scan_page_quotes_its_calls():
     assert f"| {pair(lagged)} against {pair(tables)} | **kept** |" in text
     assert f"forward + backward {profile['ms_fwd_bwd']:.3f} against {lagged['ms_fwd_bwd']:.3f} (`call26`)" in text
     inverses = {(r["spec"], r["inverse_precision"]): r["ms_inverse"]
-                for r in json.loads((ROOT / "benchmarks/results/gpu_calls/call31/tune.json").read_text())
-                ["inverse_sweep"] if r["inverse_warps"] == 1}
+                for r in gpu_call("call31", "tune.json")["inverse_sweep"] if r["inverse_warps"] == 1}
     assert f"inverses {inverses['power2', 'tf32']:.3f} against {inverses['power2', 'tf32x3']:.3f}" in text
     in_registers = rows("call29")
     assert f"| {pair(in_registers[0])}; ssm {pair([r for r in in_registers if r['spec'] == 'ssm'][0])} |" in text

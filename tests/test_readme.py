@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from glrtheory import Pattern
+from helpers import gpu_call
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -65,11 +66,8 @@ def test_quoted_benchmark_numbers_come_from_the_results():
 
 
 def test_quoted_gpu_session_numbers_come_from_the_results():
-    import json
-
     def parts(call):
-        path = ROOT / "benchmarks" / "results" / "gpu_calls" / call / "gpu_session.json"
-        return json.loads(path.read_text())["parts"]
+        return gpu_call(call, "gpu_session.json")["parts"]
 
     scan = {r["op"]: r for r in parts("call6")["scan"]["result"]["rows"]}
     p2 = scan["glr_scan_triton power2"]
@@ -77,8 +75,7 @@ def test_quoted_gpu_session_numbers_come_from_the_results():
     for spec in ("ssm", "fenwick", "blocks", "quadratic"):
         row = scan[f"glr_scan_triton {spec}"]
         assert f"{spec} {row['ms']:.2f} / {row['ms_fwd_bwd']:.2f}" in README, spec
-    layer = {r["op"] + r["precision"]: r for r in json.loads(
-        (ROOT / "benchmarks" / "results" / "gpu_calls" / "call15" / "layer.json").read_text())["rows"]}
+    layer = {r["op"] + r["precision"]: r for r in gpu_call("call15", "layer.json")["rows"]}
     for spec in ("ssm", "fenwick", "blocks", "power2"):
         assert f"{spec} {layer[f'GLRMixer {spec} readoutbf16 autocast']['ms_fwd_bwd']:.2f} ms" in README
     mha = layer["nn.MultiheadAttention causalfloat32"]["ms_fwd_bwd"]
@@ -90,9 +87,7 @@ def test_quoted_gpu_session_numbers_come_from_the_results():
 def test_quoted_readout_numbers_come_from_the_results():
     """The readout's rows (Triton and torch ops, forward and forward + backward), SDPA and the range over fla's
     shapes, all from one run."""
-    import json
-
-    call = json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / "call15" / "readout.json").read_text())
+    call = gpu_call("call15", "readout.json")
     rows = {(r["op"], r.get("backend")): r for r in call["rows"]}
 
     def quoted(backend, key):
@@ -115,21 +110,17 @@ def test_quoted_readout_numbers_come_from_the_results():
 
 def test_quoted_numbers_of_calls_19_and_21_come_from_the_results():
     """The scan, readout and layer numbers quoted from calls 19 and 21 (the tf32x3 chunk inverses)."""
-    import json
-
-    def load(call, name):
-        return json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / call / name).read_text())
 
     text = " ".join(README.split())
-    tune = {r["spec"]: r for r in load("call21", "tune.json")["rows"] if "ms_per_kernel_fwd_bwd" in r}
+    tune = {r["spec"]: r for r in gpu_call("call21", "tune.json")["rows"] if "ms_per_kernel_fwd_bwd" in r}
     assert (f"power2 {tune['power2']['ms']:.3f} ms forward, {tune['power2']['ms_fwd_bwd']:.2f} ms forward+backward, "
             f"ssm {tune['ssm']['ms']:.3f} / {tune['ssm']['ms_fwd_bwd']:.2f} ms") in text
     assert tune["power2"]["ms"] > 0.75 and tune["power2"]["ms_fwd_bwd"] > 2.5            # quoted as not met
-    rows = {r["op"]: r for r in load("call21", "readout.json")["rows"]}
+    rows = {r["op"]: r for r in gpu_call("call21", "readout.json")["rows"]}
     ssm, fla = rows["glr_readout ssm"], rows["fla chunk_simple_gla"]
     assert (f"ssm forward {ssm['ms']:.2f} ms against fla's {fla['ms']:.2f} ms in the same run "
             f"({ssm['ms'] / fla['ms']:.1f}x), forward + backward {ssm['ms_fwd_bwd']:.2f} ms") in text
-    layer = {r["op"] + r["precision"]: r for r in load("call21", "layer.json")["rows"]}
+    layer = {r["op"] + r["precision"]: r for r in gpu_call("call21", "layer.json")["rows"]}
     ours = [layer[f"GLRMixer {s} readoutbf16 autocast"]["ms_fwd_bwd"] for s in ("ssm", "fenwick", "blocks")]
     mha = layer["nn.MultiheadAttention causalbf16 autocast"]
     assert (f"ssm {ours[0]:.2f} ms, fenwick {ours[1]:.2f} ms, blocks {ours[2]:.2f} ms against attention's "
@@ -138,7 +129,8 @@ def test_quoted_numbers_of_calls_19_and_21_come_from_the_results():
     busy = mha["fwd_bwd_device"]["device_ms"]
     assert f"kernels take {kernels['device_ms']:.2f} ms against attention's {busy:.2f}" in text
     assert f"from 131 to {kernels['launches']:.0f} launches" in text
-    graph = {r["op"]: r for r in load("call19", "layer.json")["rows"] if r["precision"] == "bf16 autocast, CUDA graph"}
+    graph = {r["op"]: r for r in gpu_call("call19", "layer.json")["rows"]
+             if r["precision"] == "bf16 autocast, CUDA graph"}
     g_ssm, g_mha = graph["GLRMixer ssm readout"]["ms_fwd_bwd"], graph["nn.MultiheadAttention causal"]["ms_fwd_bwd"]
     assert f"ssm {g_ssm:.2f} ms against attention's {g_mha:.2f} ms" in text and g_ssm > g_mha   # quoted as not met
 
@@ -146,13 +138,9 @@ def test_quoted_numbers_of_calls_19_and_21_come_from_the_results():
 def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
     """The scan rows of call 27 (lag tables read per lag, all in one run) and call 22's layer graphs, each
     captured in a fresh process, with the verdicts the README gives them."""
-    import json
-
-    def load(call, name):
-        return json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / call / name).read_text())
 
     text = " ".join(README.split())
-    rows = {r["op"]: r for r in load("call27", "gpu_triton.json")["rows"]}
+    rows = {r["op"]: r for r in gpu_call("call27", "gpu_triton.json")["rows"]}
     ours = {s: rows[f"glr_scan_triton {s}"] for s in ("power2", "ssm", "fenwick", "blocks", "quadratic")}
     p2, sdpa = ours.pop("power2"), rows["sdpa causal"]
     assert f"power2 {p2['ms']:.2f} ms forward, {p2['ms_fwd_bwd']:.2f} ms forward+backward" in text
@@ -164,7 +152,7 @@ def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
     assert (f"{sdpa['ms'] / p2['ms']:.1f}x faster than SDPA forward where 5x was asked, and "
             f"{p2['ms_fwd_bwd']:.2f} ms") in text
     assert p2["ms"] > 0.75 and p2["ms_fwd_bwd"] > 2.5                                     # quoted as not met
-    graph = {r["op"]: r["ms_fwd_bwd"] for r in load("call22", "layer.json")["rows"]
+    graph = {r["op"]: r["ms_fwd_bwd"] for r in gpu_call("call22", "layer.json")["rows"]
              if r["precision"] == "bf16 autocast, CUDA graph"}
     mha = graph["nn.MultiheadAttention causal"]
     ms = {s: graph[f"GLRMixer {s} readout"] for s in ("ssm", "fenwick", "blocks")}
@@ -175,10 +163,8 @@ def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
 
 def test_quoted_numbers_of_call_31_come_from_its_json():
     """The scan rows of call 31 (dU = a Z in the backward walks, all in one run) with the verdicts README gives."""
-    import json
-
     text = " ".join(README.split())
-    result = json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / "call31" / "gpu_triton.json").read_text())
+    result = gpu_call("call31", "gpu_triton.json")
     rows = {r["op"]: r for r in result["rows"]}
     ours = {s: rows[f"glr_scan_triton {s}"] for s in ("ssm", "fenwick", "blocks", "quadratic")}
     p2, sdpa = rows["glr_scan_triton power2"], rows["sdpa causal"]
