@@ -21,16 +21,20 @@ from gpu_common import bench, error, inputs, kernel_ms, saver  # noqa: E402
 
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
-#: Launch settings to time (``backend.GPU`` keys, plus the chunk). The first is the default in force (the fastest
-#: power2 forward + backward of these in results/gpu_calls/call30, the walks' products in tf32); the second takes
-#: them in bfloat16 factors (call30: ssm faster, power2 not); the last reads lag tables through their index
-#: tables (call21: power2 0.996 / 3.90 ms). power2 and ssm are lag tables, so the ``lag_`` keys set their walks.
+#: Launch settings to time (``backend.GPU`` keys, plus the chunk). The first is the default in force: lag tables'
+#: lags compiled in (``static_lags``; call34 timed the forward walk alone: power2 0.695 ms against 0.737 with the
+#: lags loaded), 32-wide slices, 8 warps, the walks' products in tf32; then 4 warps, 16-wide slices at 4 warps,
+#: the chunk inverses in one tf32 pass, the walks' products in bfloat16 factors (call30: ssm faster, power2 not),
+#: the lags loaded (the default of call31), and the last reads lag tables through their index tables (call21:
+#: power2 0.996 / 3.90 ms). power2 and ssm are lag tables, so the ``lag_`` keys set their walks.
 #: Earlier: chunks of 32 or 128 were slower than 64, with the index-table gathers (call2) and with the per-lag
 #: reads (call23); 8 warps walked 2-3x slower than 4 through the index tables (call2), not per lag (call26);
 #: the forward in segments whose inverses a side stream prepares was slower at 4, 8 and 16 segments (call32).
-SETTINGS = [dict(lag_BD=bd, LB=8, lag_warps=w, lags=True, walk_bf16=bf16, chunk=64)
-            for bd, w, bf16 in ((32, 8, False), (32, 8, True), (16, 4, True), (16, 8, True), (64, 8, True))]
-SETTINGS.append(dict(BD=16, JB=8, E=64, warps=4, lags=False, walk_bf16=True, chunk=64))
+DEFAULT = dict(lag_BD=32, LB=8, lag_warps=8, lags=True, static_lags=32, walk_bf16=False, inverse_precision="tf32x3",
+               chunk=64)
+SETTINGS = [DEFAULT, dict(DEFAULT, lag_warps=4), dict(DEFAULT, lag_BD=16, lag_warps=4),
+            dict(DEFAULT, inverse_precision="tf32"), dict(DEFAULT, walk_bf16=True), dict(DEFAULT, static_lags=0),
+            dict(BD=16, JB=8, E=64, warps=4, lags=False, walk_bf16=False, inverse_precision="tf32x3", chunk=64)]
 
 
 def breakdown(fn, steps=5) -> dict:

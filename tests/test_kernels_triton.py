@@ -136,8 +136,9 @@ def test_lag_coefficients_by_lag():
     for spec, side, in_place in [("ssm", 1, True), ("ssm", 0, True), ("power2", 1, False), ("window:4", 0, False)]:
         for tables in (Pattern.from_spec(spec).tables(n), tuple(Pattern.from_spec(spec).tables(n))):  # lags found
             idx = np.asarray(tables[side])
-            lags, slot = _lag_tensors(IndexTables.coerce(tables), "ab"[side], "cpu")
+            lags, slot, values = _lag_tensors(IndexTables.coerce(tables), "ab"[side], "cpu")
             lags = lags.numpy()[:-1]
+            assert values == tuple(lags.tolist()) and all(type(L) is int for L in values)
             assert (slot.numel() == 0) == in_place, spec
             cols = np.broadcast_to(np.arange(lags.size), (n, lags.size)) if in_place else slot.numpy()
             for t in range(n):
@@ -161,11 +162,10 @@ def test_lag_tables_too_wide_are_read_through_their_index_tables(rng, monkeypatc
     from glrtheory.kernels.scan import triton_tables
 
     p, tables, ins, ref_in = problem(rng, "window:3+power2", 100, heads=2, d=16)
-    assert backend._by_lag(ins[2], *backend._check(*ins, tables, 16).lags[2:]).lagged
+    assert coefficients(ins, tables, 16, "b").lagged
     monkeypatch.setattr(triton_tables, "MAX_LAG_ENTRIES", 100 * 6)          # B: 7 lags, A: 3
     tables = Pattern.from_spec("window:3+power2").tables(100)               # a fresh memo
-    tab = backend._check(*ins, tables, 16)
-    assert not backend._by_lag(ins[2], *tab.lags[2:]).lagged and backend._by_lag(ins[1], *tab.lags[:2]).lagged
+    assert not coefficients(ins, tables, 16, "b").lagged and coefficients(ins, tables, 16, "a").lagged
     check_gradients(tables, ins, ref_in, heads=2, chunk=16, tol=1e-5)
 
 
@@ -185,29 +185,54 @@ def test_lag_set_refuses_tables_one_entry_off():
         assert lag_set(bad) is None
 
 
-@pytest.mark.parametrize("lags", [True, False], ids=["per-lag", "index-tables"])
+def coefficients(ins, tables, chunk, side):
+    """How the op reads side "a" or "b" of the tables (``triton._by_lag``)."""
+    tab, i = backend._check(*ins, tables, chunk), "ab".index(side)
+    return backend._by_lag(ins[1 + i], *tab.lags[2 * i:2 * i + 2], tab.lag_values[i], chunk)
+
+
+#: The three ways the walks read a lag table: its lags compiled in as constants, loaded per lag, or its index
+#: tables (the settings that select each).
+READ_PATHS = {"static": dict(lags=True, static_lags=32), "per-lag": dict(lags=True, static_lags=0),
+              "index-tables": dict(lags=False)}
+
+
+@pytest.mark.parametrize("path", READ_PATHS)
 @pytest.mark.parametrize("spec,n,chunk", [("power2", 200, 16), ("quadratic", 150, 16), ("window:5", 63, 16),
                                           ("window:3+power2", 300, 128), ("exponent:0.37", 200, 32)])
-def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec, n, chunk, lags):
-    """Both ways of reading a lag table (per lag: forward walk, backward pull over the readers ``t + L``,
-    ``A^T Z``; through the index tables: gathers and pushes) against float64, with sources before the first
-    row (rows ``t < L``) and lags longer than a chunk; per lag 2 or 3 lags a step, so that blocks of lags end
-    inside the lag list and between its far and near parts."""
-    monkeypatch.setitem(backend._settings(), "lags", lags)
+def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec, n, chunk, path):
+    """The three ways of reading a lag table (per lag, the lags as constants or loaded: forward walk, backward
+    pull over the readers ``t + L``, ``A^T Z``; through the index tables: gathers and pushes) against float64,
+    with sources before the first row (rows ``t < L``) and lags longer than a chunk; loaded per lag 2 or 3 lags
+    a step, so that blocks of lags end inside the lag list and between its far and near parts."""
+    for key, value in READ_PATHS[path].items():
+        monkeypatch.setitem(backend._settings(), key, value)
     monkeypatch.setitem(backend._settings(), "LB", 3 if spec == "quadratic" else 2)
     p, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=16)
-    tab = backend._check(*ins, tables, chunk)
-    assert backend._by_lag(ins[2], *tab.lags[2:]).lagged == lags
+    for side in "ab":
+        X = coefficients(ins, tables, chunk, side)
+        assert X.lagged == (path != "index-tables") and (len(X.values) > 0) == (path == "static" and X.m > 0)
     check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)
 
 
-@pytest.mark.parametrize("lags", [True, False], ids=["per-lag", "index-tables"])
+def test_lags_are_constants_up_to_the_setting(rng, monkeypatch):
+    """A lag table's lags are compiled in where there are at most ``static_lags`` of them (power2 at n = 200: 8),
+    else loaded; the lags and the far count (lags >= 2 C) as the kernels take them."""
+    p, tables, ins, _ = problem(rng, "power2", 200, heads=1, d=8)
+    for limit, static in ((8, True), (7, False)):
+        monkeypatch.setitem(backend._settings(), "static_lags", limit)
+        B = coefficients(ins, tables, 32, "b")
+        assert B.values == ((128, 64, 32, 16, 8, 4, 2, 1) if static else ()) and B.m == 8 and B.far == 2
+
+
+@pytest.mark.parametrize("path", READ_PATHS)
 @pytest.mark.parametrize("spec", ["power2", "quadratic", "window:3+fenwick"])
-def test_padded_coefficients_are_ignored(rng, monkeypatch, spec, lags):
+def test_padded_coefficients_are_ignored(rng, monkeypatch, spec, path):
     """NaN in every padded table slot (rows t < L of a lag table, short rows of others) changes nothing: the
     states and gradients equal those with zeros there (up to the order of the GPU's atomic adds), and the padded
     slots' gradients are 0."""
-    monkeypatch.setitem(backend._settings(), "lags", lags)
+    for key, value in READ_PATHS[path].items():
+        monkeypatch.setitem(backend._settings(), key, value)
     n, chunk = 100, 16
     p, tables, ins, _ = problem(rng, spec, n, heads=2, d=8)
     results = []
@@ -386,21 +411,29 @@ lags = ["*i32", i32]                           # a table's lags and their number
 diag = [bf16, i32, bf16]                       # a, its width, dU
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
+pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes and lags compiled into the walks
+walk = dict(pull, WA=1, A_LAGS=())
+power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)
+power2 = dict(power2_pull, WA=1, A_LAGS=(0,))
 kernels = [
     (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2, PREC="ieee")),
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
-     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=False, LAG_B=False)),
-    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 6 + lags * 2,
-     dict(C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 6 + lags * 2,
-     dict(C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"]),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
+     dict(walk, C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=False, LAG_B=False)),
+    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 2 + lags * 2,
+     dict(walk, C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
+     dict(walk, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"]),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
+     dict(power2, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="tf32", LAG_A=True, LAG_B=True), g["lag_warps"]),
     (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5 + diag,
      dict(C=64, BD=g["BD"], JB=g["JB"], PREC="bf16", DU=True)),
-    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags + diag,
-     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False, DU=False)),
-    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 6 + lags + diag,
-     dict(C=64, BD=g["lag_BD"], JB=g["LB"], PREC="bf16", LAG_B=True, DU=True), g["lag_warps"]),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
+     dict(pull, C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False, DU=False)),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
+     dict(pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="bf16", LAG_B=True, DU=True), g["lag_warps"]),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
+     dict(power2_pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="tf32", LAG_B=True, DU=True), g["lag_warps"]),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
      dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=False)),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
@@ -449,4 +482,4 @@ def test_kernels_compile_for_the_h200():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", _COMPILE_FOR_H200], env=env, capture_output=True, text=True,
                          timeout=300)
-    assert out.returncode == 0 and "compiled 21" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0 and "compiled 23" in out.stdout, out.stderr[-2000:]

@@ -71,12 +71,14 @@ def _walk_precision(dtype: torch.dtype) -> str:
 #: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
 #: 0.99 / 3.90 through the index tables). ``walk_bf16``: the walks' ``T_k x`` in bfloat16 factors for bfloat16
 #: states (else tf32): off, since power2 was not faster so (gpu_calls/call30: 0.966 / 2.531 ms against
-#: 0.939 / 2.431 in tf32), though ssm was (0.508 / 1.301 against 0.563 / 1.621).
+#: 0.939 / 2.431 in tf32), though ssm was (0.508 / 1.301 against 0.563 / 1.621). ``static_lags``: the most lags a
+#: walk takes as compile-time constants (one compile per lag set; 0: never), its loads then at fixed offsets
+#: (gpu_calls/call34, the forward walk alone: power2 0.695 ms against 0.737, ssm 0.349 against 0.426).
 GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True,
-           LB=8, lag_BD=32, lag_warps=8, walk_bf16=False)
+           LB=8, lag_BD=32, lag_warps=8, walk_bf16=False, static_lags=32)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4,
-                   lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=False)
+                   lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=False, static_lags=32)
 
 
 def _settings() -> dict:
@@ -111,7 +113,9 @@ def _arg(x: Tensor) -> Tensor:
 
 class _Coefficients(NamedTuple):
     """A table's coefficients as the kernels take them (``_by_lag``): ``c`` (``width`` columns), the lags
-    (m of them) where they are read per lag (``lagged``), and the columns or lags read per step."""
+    (m of them) where they are read per lag (``lagged``), the columns or lags read per step, the lags as
+    compile-time constants (``values``, else empty) and how many of them reach past the previous chunk (``far``:
+    those of at least 2 C)."""
 
     c: Tensor
     width: int
@@ -119,19 +123,24 @@ class _Coefficients(NamedTuple):
     m: int
     step: int
     lagged: bool
+    values: tuple
+    far: int
 
 
-def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor) -> _Coefficients:
+def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor, values: tuple, chunk: int) -> _Coefficients:
     """Where the kernels read a table per lag (a lag table, and the setting allows it), its coefficients by
     lag: lag i's at row t in column i, ``c[:, t, :, i] = coef[:, t, :, slot[t, i]]``
-    (``triton_tables._lag_tensors``; coef itself where the slots are in place); otherwise coef as it is."""
+    (``triton_tables._lag_tensors``; coef itself where the slots are in place), and its lags ``values`` as
+    constants where there are at most ``static_lags``; otherwise coef as it is."""
     Bt, n, H, w = coef.shape
     m = lags.numel() - 1
     if m < 0 or not _settings()["lags"]:
-        return _Coefficients(_arg(coef), w, _arg(lags), 0, _columns(w), False)
+        return _Coefficients(_arg(coef), w, _arg(lags), 0, _columns(w), False, (), 0)
     if slot.numel():
         coef = coef.gather(-1, slot[None, :, None, :].expand(Bt, n, H, m))
-    return _Coefficients(_arg(coef), coef.shape[-1], lags, m, _columns(m, "LB"), True)
+    static = tuple(values) if m <= _settings()["static_lags"] else ()
+    return _Coefficients(_arg(coef), coef.shape[-1], lags, m, _columns(m, "LB"), True, static,
+                         sum(L >= 2 * chunk for L in values))
 
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
@@ -149,25 +158,32 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
 @torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
 def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
           at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor,
-          a_slot: Tensor, b_lags: Tensor, b_slot: Tensor, chunk: int,
-          a_diagonal: bool) -> tuple[Tensor, Tensor]:
+          a_slot: Tensor, b_lags: Tensor, b_slot: Tensor, chunk: int, a_diagonal: bool, a_values: list[int],
+          b_values: list[int]) -> tuple[Tensor, Tensor]:
     """``(h, T)``: the states and the chunk inverses (kept for the backward pass)."""
+    T = chunk_inverses(b, b_idx, u.shape[1], chunk)
+    A, B = _by_lag(a, a_lags, a_slot, a_values, chunk), _by_lag(b, b_lags, b_slot, b_values, chunk)
+    return forward_walk(u, A, B, a_idx, b_idx, ext, T, chunk), T
+
+
+def forward_walk(u: Tensor, A: _Coefficients, B: _Coefficients, a_idx: Tensor, b_idx: Tensor, ext: Tensor, T: Tensor,
+                 chunk: int) -> Tensor:
+    """The states h, walking the chunks with their inverses T (``chunk_inverses``)."""
     Bt, n, H, D = u.shape
-    T = chunk_inverses(b, b_idx, n, chunk)
     h = _output(u)
-    A, B = _by_lag(a, a_lags, a_slot), _by_lag(b, b_lags, b_slot)
     BD, warps = _walk(D, B.lagged)
     K.forward_walk[(Bt * H, -(-D // BD))](u, A.c, B.c, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
                                            A.width, B.width, A.lags, A.m, B.lags, B.m, C=chunk, BD=BD,
                                            PREC=_walk_precision(u.dtype), num_warps=warps, JA=A.step, JB=B.step,
-                                           LAG_A=A.lagged, LAG_B=B.lagged)
-    return h, T
+                                           LAG_A=A.lagged, LAG_B=B.lagged, A_LAGS=A.values, B_LAGS=B.values,
+                                           B_FAR=B.far)
+    return h
 
 
 @_scan.register_fake
 def _(u, a, b, *rest):
     Bt, n, H, _ = u.shape
-    chunk = rest[-2]
+    chunk = rest[-4]
     return torch.empty_like(u), u.new_empty((Bt * H, -(-n // chunk), chunk, chunk), dtype=torch.float32)
 
 
@@ -175,11 +191,12 @@ def _(u, a, b, *rest):
 def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
                    b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
                    bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor, a_slot: Tensor, b_lags: Tensor, b_slot: Tensor,
-                   chunk: int, a_diagonal: bool) -> tuple[Tensor, Tensor, Tensor]:
+                   chunk: int, a_diagonal: bool, a_values: list[int],
+                   b_values: list[int]) -> tuple[Tensor, Tensor, Tensor]:
     Bt, n, H, D = u.shape
     wa, wb = a.shape[-1], b.shape[-1]
     nc = T.shape[1]
-    A, B = _by_lag(a, a_lags, a_slot), _by_lag(b, b_lags, b_slot)
+    A, B = _by_lag(a, a_lags, a_slot, a_values, chunk), _by_lag(b, b_lags, b_slot, b_values, chunk)
     (BD, warps), prec = _walk(D, B.lagged), _precision(u.dtype)
     grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
     launch = dict(C=chunk, BD=BD, PREC=_walk_precision(u.dtype), num_warps=warps, DU=a_diagonal)
@@ -187,7 +204,8 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     if wt or B.lagged:                         # gather through the narrow transposed table, or per lag
         z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
         K.backward_pull[grid](grad, B.c, _arg(bt_idx), _arg(bt_col), T, z, n, H, nc, D, B.width, wt, B.lags, B.m,
-                              a, wa, du, JB=B.step if B.lagged else _columns(wt), LAG_B=B.lagged, **launch)
+                              a, wa, du, JB=B.step if B.lagged else _columns(wt), LAG_B=B.lagged, B_LAGS=B.values,
+                              B_FAR=B.far, **launch)
     else:                                      # push through B (z accumulates from zero)
         z = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
         K.backward_walk[grid](grad, _arg(b), _arg(b_idx), ext, T, z, n, H, nc, D, wb, a, wa, du, JB=_columns(wb),
@@ -210,18 +228,18 @@ def _(grad, u, a, b, *rest):
 
 
 def _setup_context(ctx, inputs, output):
-    u, a, b, *tables, chunk, a_diagonal = inputs
+    u, a, b, *tables, chunk, a_diagonal, a_values, b_values = inputs
     h, T = output
     ctx.mark_non_differentiable(T)
     ctx.save_for_backward(u, a, b, h, T, *tables)
-    ctx.chunk, ctx.a_diagonal = chunk, a_diagonal
+    ctx.constants = chunk, a_diagonal, a_values, b_values
 
 
 def _backward_rule(ctx, grad, _grad_T):
     u, a, b, h, T, *tables = ctx.saved_tensors
     gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
-                                                              ctx.chunk, ctx.a_diagonal)
-    return (gu, ga, gb) + (None,) * (len(tables) + 2)
+                                                              *ctx.constants)
+    return (gu, ga, gb) + (None,) * (len(tables) + len(ctx.constants))
 
 
 _scan.register_autograd(_backward_rule, setup_context=_setup_context)
@@ -302,7 +320,8 @@ def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | Non
     """
     chunk = DEFAULT_CHUNK if chunk is None else chunk
     tab = _check(u, a, b, tables, chunk)
-    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk, tab.a_diagonal)[0]
+    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk, tab.a_diagonal,
+                                               *map(list, tab.lag_values))[0]
 
 
 __all__ = ["glr_scan_triton", "DTYPES", "DEFAULT_CHUNK"]

@@ -8,7 +8,9 @@ row with row pointers (``ptr[n + 1]``, ``row[e]``, ``src[e]``, ``col[e]``: entry
 Table columns are read JA / JB at a time and entry lists E at a time (small on the GPU, large under the
 interpreter, whose cost is per operation). Where a table is a lag table (``triton_tables.lag_set``; LAG_A,
 LAG_B), the kernels instead take its coefficients by lag (column i for lag L_i) and read, per lag, one row of
-states for each of the chunk's rows (``_gather_lags``): no index loads, no sums across threads.
+states for each of the chunk's rows: no index loads, no sums across threads. Where the walks get the lags as
+compile-time constants (A_LAGS, B_LAGS, ``_gather_static``) each lag's loads sit at fixed offsets from one row
+pointer per chunk; else they load the lags (``_gather_lags``).
 
 * ``chunk_inverse``:  ``T_k = (I - B_kk)^{-1}`` for every chunk k at once, by blocked forward substitution:
   with ``L = B_kk`` cut into BS x BS blocks, ``T_ii = (I + L_ii)(I + L_ii^2)(I + L_ii^4)...`` (L_ii is
@@ -125,21 +127,44 @@ def _diagonal(a_ptr, WA, rows, rmask, bb, hh, n, H):
 
 
 @triton.jit
-def _far_lags(lags, m, C: tl.constexpr):
-    """How many of the (descending) lags are at least 2 C: they reach past the previous chunk."""
-    far = m * 0
-    for i in range(m):
-        far += (tl.load(lags + i) >= 2 * C).to(tl.int32)
-    return far
+def _row_ptrs(ptr, bb, hh, n, r0, rl, H: tl.constexpr, W: tl.constexpr):
+    """Pointers to the rows ``r0 + rl`` of a contiguous ``[batch, n, H, W]`` tensor at (batch bb, head hh)."""
+    return ptr + ((bb * n + r0) * H + hh) * W + rl * (H * W)
 
 
 @triton.jit
-def _inputs(r0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
-            C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, LAG_A: tl.constexpr):
-    """``x = A U`` at the rows ``[r0, r0 + C)`` (with LAG_A, a by lag)."""
-    rows = r0 + tl.arange(0, C)
+def _gather_static(acc, v_rows, c_rows, rl, rmask, dmask, lo, hi, LAGS: tl.constexpr, FIRST: tl.constexpr,
+                   LAST: tl.constexpr, SV: tl.constexpr, SC: tl.constexpr, READERS: tl.constexpr):
+    """``_gather_lags`` over the compile-time lags ``LAGS[FIRST:LAST]`` for the rows ``r0 + rl`` of one chunk:
+    ``v_rows`` ([C, BD]) and ``c_rows`` ([C]) point at those rows of v and of the coefficients (row strides SV, SC
+    elements), the sources s are read where ``lo <= s - r0 < hi``. Each load sits at a fixed offset."""
+    for i in tl.static_range(FIRST, LAST):
+        L = LAGS[i]
+        if READERS:
+            ok = rmask & (rl + L >= lo) & (rl + L < hi)
+            c = tl.load(c_rows + (L * SC + i), mask=ok, other=0.0).to(tl.float32)
+            v = tl.load(v_rows + L * SV, mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
+        else:
+            ok = rmask & (rl - L >= lo) & (rl - L < hi)
+            c = tl.load(c_rows + i, mask=ok, other=0.0).to(tl.float32)
+            v = tl.load(v_rows - L * SV, mask=ok[:, None] & dmask[None, :], other=0.0).to(tl.float32)
+        acc += c[:, None] * v
+    return acc
+
+
+@triton.jit
+def _inputs(r0, u_ptr, a_ptr, a_idx, WA: tl.constexpr, a_lags, ma, bb, hh, n, H: tl.constexpr, D: tl.constexpr,
+            dcol, dmask, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, LAG_A: tl.constexpr,
+            A_LAGS: tl.constexpr):
+    """``x = A U`` at the rows ``[r0, r0 + C)`` (with LAG_A, a by lag; A_LAGS: its lags as constants)."""
+    rl = tl.arange(0, C)
+    rows = r0 + rl
     rmask = rows < n
     x = tl.zeros((C, BD), tl.float32)
+    if len(A_LAGS) > 0:
+        return _gather_static(x, _row_ptrs(u_ptr, bb, hh, n, r0, rl, H, D)[:, None] + dcol[None, :],
+                              _row_ptrs(a_ptr, bb, hh, n, r0, rl, H, WA), rl, rmask, dmask, -r0, n - r0, A_LAGS, 0,
+                              len(A_LAGS), H * D, H * WA, False)
     if LAG_A:
         return _gather_lags(x, rows, rmask, a_lags, 0, ma, a_ptr, WA, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA,
                             False)
@@ -226,23 +251,22 @@ def _product(T, x, PREC: tl.constexpr):
 
 
 @triton.jit
-def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H, nc, D, WA, WB,
-                 a_lags, ma, b_lags, mb, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr,
-                 JB: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr, LAG_B: tl.constexpr):
+def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H: tl.constexpr, nc, D: tl.constexpr,
+                 WA: tl.constexpr, WB: tl.constexpr, a_lags, ma, b_lags, mb, C: tl.constexpr, BD: tl.constexpr,
+                 JA: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, LAG_A: tl.constexpr, LAG_B: tl.constexpr,
+                 A_LAGS: tl.constexpr, B_LAGS: tl.constexpr, B_FAR: tl.constexpr):
     """Software-pipelined: what chunk k + 1 reads that does not depend on the walk (its ``x = A U``, ``T``,
     the first JB columns of its B rows) is loaded while chunk k waits on its gathered states. B's entries
     before a chunk form a prefix of each row (rows ascend); ``ext[k]`` is chunk k's widest such prefix.
     With LAG_B (b by lag), chunk k reads per lag the rows before it, ``h[r - L_i]`` for ``r - L_i < C k``; the
-    lags of at least 2 C, which read chunks before k - 1, are read a step ahead with ``x``."""
+    B_FAR lags of at least 2 C (the first), which read chunks before k - 1, are read a step ahead with ``x``."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :]
     rmask = rl < n
-    x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A)
+    x = _inputs(0, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask, C, BD, JA, LAG_A, A_LAGS)
     T = _factor(tl.load(t_base), PREC)
-    if LAG_B:
-        far = _far_lags(b_lags, mb, C)
-    else:
+    if not LAG_B:
         idx, coef, ok = _table_block(rl, rmask, b_idx, WB, b_ptr, 0, 0, 0, bb, hh, n, H, JB)
     for k in range(nc):
         c0 = k * C
@@ -250,13 +274,21 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
         rmask = rows < n
         nxt = rows + C                                     # chunk k + 1: loads independent of the walk
         x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
-                         C, BD, JA, LAG_A)
-        if LAG_B:                                          # chunk k + 1's far lags read chunks <= k - 1
-            x_next = _gather_lags(x_next, nxt, nxt < n, b_lags, 0, far, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
+                         C, BD, JA, LAG_A, A_LAGS)
+        if len(B_LAGS) > 0:                                # chunk k + 1's far lags read chunks <= k - 1
+            x_next = _gather_static(x_next, _row_ptrs(h_ptr, bb, hh, n, c0 + C, rl, H, D)[:, None] + dcol[None, :],
+                                    _row_ptrs(b_ptr, bb, hh, n, c0 + C, rl, H, WB), rl, nxt < n, dmask, -c0 - C, -C,
+                                    B_LAGS, 0, B_FAR, H * D, H * WB, False)
+        elif LAG_B:
+            x_next = _gather_lags(x_next, nxt, nxt < n, b_lags, 0, B_FAR, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
                                   dcol, dmask, JB, False)
         T_next = _factor(tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C)), PREC)
-        if LAG_B:                                          # + B_k,past h_past: the near lags
-            x = _gather_lags(x, rows, rmask, b_lags, far, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
+        if len(B_LAGS) > 0:                                # + B_k,past h_past: the near lags
+            x = _gather_static(x, _row_ptrs(h_ptr, bb, hh, n, c0, rl, H, D)[:, None] + dcol[None, :],
+                               _row_ptrs(b_ptr, bb, hh, n, c0, rl, H, WB), rl, rmask, dmask, -c0, 0, B_LAGS, B_FAR,
+                               len(B_LAGS), H * D, H * WB, False)
+        elif LAG_B:
+            x = _gather_lags(x, rows, rmask, b_lags, B_FAR, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
                              JB, False)
         else:
             idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
@@ -274,14 +306,15 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H,
 
 
 @triton.jit
-def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, WT, b_lags, mb, a_ptr, WA, du_ptr,
-                  C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, LAG_B: tl.constexpr,
-                  DU: tl.constexpr):
+def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H: tl.constexpr, nc, D: tl.constexpr,
+                  WB: tl.constexpr, WT, b_lags, mb, a_ptr, WA, du_ptr, C: tl.constexpr, BD: tl.constexpr,
+                  JB: tl.constexpr, PREC: tl.constexpr, LAG_B: tl.constexpr, DU: tl.constexpr, B_LAGS: tl.constexpr,
+                  B_FAR: tl.constexpr):
     """Chunks in reverse, gathering like ``forward_walk``: ``z_k = T_k^T (g_k + sum_i b[t, j] z_t)`` over the
     readers ``(t, j) = (bt_idx[s, i], bt_col[s, i])`` of each row s in later chunks (a padded table, WT wide),
-    or with LAG_B (b by lag) over the readers ``t = s + L_i`` of a lag table (those of lags >= 2 C, in chunks
-    after k, a step ahead); chunk k - 1's gradient rows, ``T^T`` and first JB readers are loaded while chunk k
-    waits. With DU (A diagonal) it also writes ``dU = a z`` chunk by chunk."""
+    or with LAG_B (b by lag) over the readers ``t = s + L_i`` of a lag table (those of the B_FAR lags >= 2 C, in
+    chunks after k, a step ahead; B_LAGS: the lags as constants); chunk k - 1's gradient rows, ``T^T`` and first
+    JB readers are loaded while chunk k waits. With DU (A diagonal) it also writes ``dU = a z`` chunk by chunk."""
     pid_bh, bb, hh, dcol, dmask = _program_columns(H, D, BD, 1)
     rl = tl.arange(0, C)
     t_base = t_ptr + (pid_bh * nc).to(tl.int64) * (C * C) + rl[None, :] * C + rl[:, None]    # T_k^T
@@ -291,24 +324,30 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H, nc, D, WB, W
     Tt = _factor(tl.load(t_base + (nc - 1) * (C * C)), PREC)
     if DU:
         a_diag = _diagonal(a_ptr, WA, rows, rows < n, bb, hh, n, H)
-    if LAG_B:
-        far = _far_lags(b_lags, mb, C)
-    else:
+    if not LAG_B:
         idx, coef, ok = _reader_block(rows, rows < n, bt_idx, bt_col, WT, b_ptr, WB, 0, bb, hh, n, H, JB)
     for kk in range(nc):
         k = nc - 1 - kk
         rows = k * C + rl
         rmask = rows < n
-        prv = tl.maximum(k - 1, 0) * C + rl                # chunk k - 1: loads independent of the walk
+        p0 = tl.maximum(k - 1, 0) * C
+        prv = p0 + rl                                      # chunk k - 1: loads independent of the walk
         g_prev = tl.load(g_ptr + (((bb * n + prv) * H + hh) * D)[:, None] + dcol[None, :],
                          mask=(prv < n)[:, None] & dmask[None, :], other=0.0).to(tl.float32)
-        Tt_prev = _factor(tl.load(t_base + tl.maximum(k - 1, 0) * (C * C)), PREC)
+        Tt_prev = _factor(tl.load(t_base + p0 * C), PREC)
         if DU:
             a_prev = _diagonal(a_ptr, WA, prv, prv < n, bb, hh, n, H)
-        if LAG_B:                                          # chunk k - 1's far readers lie in chunks >= k + 1
-            g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, far, b_ptr, WB, z_ptr,
-                                  tl.maximum(k - 1, 0) * C + C, n, bb, hh, n, H, D, dcol, dmask, JB, True)
-            g = _gather_lags(g, rows, rmask, b_lags, far, mb, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol,
+        if len(B_LAGS) > 0:                                # chunk k - 1's far readers lie in chunks >= k + 1
+            g_prev = _gather_static(g_prev, _row_ptrs(z_ptr, bb, hh, n, p0, rl, H, D)[:, None] + dcol[None, :],
+                                    _row_ptrs(b_ptr, bb, hh, n, p0, rl, H, WB), rl, prv < n, dmask, C, n - p0, B_LAGS,
+                                    0, B_FAR, H * D, H * WB, True)
+            g = _gather_static(g, _row_ptrs(z_ptr, bb, hh, n, k * C, rl, H, D)[:, None] + dcol[None, :],
+                               _row_ptrs(b_ptr, bb, hh, n, k * C, rl, H, WB), rl, rmask, dmask, C, n - k * C, B_LAGS,
+                               B_FAR, len(B_LAGS), H * D, H * WB, True)
+        elif LAG_B:
+            g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, B_FAR, b_ptr, WB, z_ptr, p0 + C, n, bb, hh, n, H,
+                                  D, dcol, dmask, JB, True)
+            g = _gather_lags(g, rows, rmask, b_lags, B_FAR, mb, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol,
                              dmask, JB, True)
         else:
             idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0,

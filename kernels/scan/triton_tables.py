@@ -34,7 +34,8 @@ from .plan import entries, transpose
 class TritonTables(NamedTuple):
     """Device int32 tensors (the slots int64): ``a_idx, b_idx, ext``, ``A^T`` (4), ``bt_idx, bt_col``, then the
     lags and slots of A and B (``a_lags, a_slot, b_lags, b_slot``, ``_lag_tensors``; ``lags`` is empty where the
-    table is not read per lag); ``a_diagonal``: A is the identity table (``a_idx[t] = [t]``)."""
+    table is not read per lag); ``lag_values``: A's and B's lags as Python ints (descending; empty where not read per
+    lag), for kernels that take them as constants; ``a_diagonal``: A is the identity table (``a_idx[t] = [t]``)."""
 
     a_idx: torch.Tensor
     b_idx: torch.Tensor
@@ -43,6 +44,7 @@ class TritonTables(NamedTuple):
     bt_idx: torch.Tensor
     bt_col: torch.Tensor
     lags: tuple
+    lag_values: tuple
     a_diagonal: bool
 
     @property
@@ -116,11 +118,11 @@ MAX_LAG_ENTRIES = 2**25
 
 
 def _lag_tensors(tables: IndexTables, side: str, device) -> tuple:
-    """``(lags, slot)`` on ``device``: for a lag table (the lags the tables were built from, or else those
-    ``lag_set`` finds) of at most ``MAX_LAG_ENTRIES`` entries, its lags (descending, int32, one more entry,
-    never read) and the column of lag i at row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``;
-    empty where the column already is i at every row the lag reaches); for any other table two empty
-    tensors."""
+    """``(lags, slot, values)``: for a lag table (the lags the tables were built from, or else those ``lag_set``
+    finds) of at most ``MAX_LAG_ENTRIES`` entries, its lags on ``device`` (descending, int32, one more entry,
+    never read), the column of lag i at row t, ``slot[t, i] = max(i - skip[t], 0)`` (int64 ``[n, m]``;
+    empty where the column already is i at every row the lag reaches), and the lags as a tuple of ints; for any
+    other table two empty tensors and ``()``."""
     idx = np.asarray(tables.table(side))
     known = tables.lags(side)
     if known is not None:
@@ -129,13 +131,13 @@ def _lag_tensors(tables: IndexTables, side: str, device) -> tuple:
         lags = lag_set(idx) if idx.size <= MAX_LAG_ENTRIES else None
     empty = torch.zeros(0, dtype=torch.int32, device=device)
     if lags is None or lags.size * len(idx) > MAX_LAG_ENTRIES:
-        return empty, empty.long()
+        return empty, empty.long(), ()
     skip = skipped(lags, len(idx))
     slot = np.maximum(np.arange(lags.size)[None, :] - skip[:, None], 0)
     reached = np.arange(len(idx))[:, None] >= lags[None, :]
     in_place = np.array_equal(slot[reached], np.broadcast_to(np.arange(lags.size), slot.shape)[reached])
     return (torch.as_tensor(np.append(lags, 0).astype(np.int32), device=device),
-            empty.long() if in_place else torch.as_tensor(slot, device=device))
+            empty.long() if in_place else torch.as_tensor(slot, device=device), tuple(int(L) for L in lags))
 
 
 def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTables:
@@ -147,11 +149,12 @@ def triton_tables(tables, n: int, chunk: int, device: torch.device) -> TritonTab
 
     def build() -> TritonTables:
         a_idx, b_idx = tables
+        a_lags, b_lags = _lag_tensors(tables, "a", device), _lag_tensors(tables, "b", device)
         return TritonTables(_padded(a_idx, device), _padded(b_idx, device),
                             torch.as_tensor(external_columns(np.asarray(b_idx), chunk), device=device),
                             _csr(*transpose(entries(tables, "a"), n), a_idx.shape[1], n, device),
                             *(torch.as_tensor(x, device=device) for x in future_readers(tables, chunk)),
-                            _lag_tensors(tables, "a", device) + _lag_tensors(tables, "b", device),
+                            a_lags[:2] + b_lags[:2], (a_lags[2], b_lags[2]),
                             a_idx.shape[1] == 1 and bool((np.asarray(a_idx)[:, 0] == np.arange(n)).all()))
 
     return tables.memo(("triton", chunk, str(device)), build)
