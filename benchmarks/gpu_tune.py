@@ -22,19 +22,18 @@ from gpu_common import bench, error, inputs, kernel_ms, saver  # noqa: E402
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 
 #: Launch settings to time (``backend.GPU`` keys, plus the chunk). The first is the default in force: lag tables'
-#: lags compiled in (``static_lags``; call34 timed the forward walk alone: power2 0.695 ms against 0.737 with the
-#: lags loaded), 32-wide slices, 8 warps, the walks' products in tf32; then 4 warps, 16-wide slices at 4 warps,
-#: the chunk inverses in one tf32 pass, the walks' products in bfloat16 factors (call30: ssm faster, power2 not),
-#: the lags loaded (the default of call31), and the last reads lag tables through their index tables (call21:
-#: power2 0.996 / 3.90 ms). power2 and ssm are lag tables, so the ``lag_`` keys set their walks.
+#: lags compiled in (``static_lags``), 32-wide slices and 8 warps, the walks' products in bfloat16 factors, the
+#: chunk inverses of bfloat16 coefficients in one tf32 pass (call36: power2 0.669 / 2.186 ms, the fastest of six);
+#: then the walks' products in tf32, the inverses in three tf32 passes, the lags loaded (the default of call31),
+#: 16-wide slices at 4 warps. power2 and ssm are lag tables, so the ``lag_`` keys set their walks.
 #: Earlier: chunks of 32 or 128 were slower than 64, with the index-table gathers (call2) and with the per-lag
 #: reads (call23); 8 warps walked 2-3x slower than 4 through the index tables (call2), not per lag (call26);
-#: the forward in segments whose inverses a side stream prepares was slower at 4, 8 and 16 segments (call32).
-DEFAULT = dict(lag_BD=32, LB=8, lag_warps=8, lags=True, static_lags=32, walk_bf16=False, inverse_precision="tf32x3",
+#: lag tables through their index tables: power2 1.044 / 3.574 ms (call35); the forward in segments whose
+#: inverses a side stream prepares was slower at 4, 8 and 16 segments (call32).
+DEFAULT = dict(lag_BD=32, LB=8, lag_warps=8, lags=True, static_lags=32, walk_bf16=True, inverse_precision_16="tf32",
                chunk=64)
-SETTINGS = [DEFAULT, dict(DEFAULT, lag_warps=4), dict(DEFAULT, lag_BD=16, lag_warps=4),
-            dict(DEFAULT, inverse_precision="tf32"), dict(DEFAULT, walk_bf16=True), dict(DEFAULT, static_lags=0),
-            dict(BD=16, JB=8, E=64, warps=4, lags=False, walk_bf16=False, inverse_precision="tf32x3", chunk=64)]
+SETTINGS = [DEFAULT, dict(DEFAULT, walk_bf16=False), dict(DEFAULT, inverse_precision_16="tf32x3"),
+            dict(DEFAULT, static_lags=0), dict(DEFAULT, lag_BD=16, lag_warps=4)]
 
 
 def breakdown(fn, steps=5) -> dict:
@@ -53,7 +52,7 @@ def inverse_sweep(specs=("power2", "ssm", "fenwick"), B=2, T=16384, H=16, D=128,
         tables, u, a, b = inputs(spec, B, T, H, D)
         tab = backend._check(u, a, b, tables, chunk)
         for precision, warps in INVERSE_SETTINGS:
-            backend.GPU.update(inverse_precision=precision, inverse_warps=warps)
+            backend.GPU.update(inverse_precision_16=precision, inverse_warps=warps)          # b is bfloat16
             row = dict(spec=spec, inverse_precision=precision, inverse_warps=warps)
             try:
                 row["ms_inverse"] = bench(lambda: backend.chunk_inverses(b, tab.b_idx, T, chunk), rep=50)
@@ -88,9 +87,8 @@ def main(argv=None) -> int:
                     row["ms"] = bench(lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk), rep=50)
                 row["ms_fwd_bwd"] = bench(lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g),
                                           rep=50)
-                if setting == SETTINGS[0]:                         # where the time goes, kernel by kernel
-                    row["ms_per_kernel_fwd_bwd"] = breakdown(
-                        lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g))
+                row["ms_per_kernel_fwd_bwd"] = breakdown(                 # where the time goes, kernel by kernel
+                    lambda: backend.glr_scan_triton(u, a, b, tables, chunk=chunk).backward(g))
             except Exception as e:
                 row["error"] = error(e)
             print(row, flush=True)

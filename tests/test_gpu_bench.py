@@ -142,7 +142,8 @@ def test_scan_script_on_the_cpu(tmp_path, monkeypatch):
                            str(out), "--settings", str(ROOT / "benchmarks" / "results" / "gpu_tune.json")]) == 0
     result = json.loads(out.read_text())
     assert result["settings"] == dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3",
-                                      inverse_warps=1, lags=True, LB=8, lag_BD=32, lag_warps=8, walk_bf16=False,
+                                      inverse_precision_16="tf32", inverse_warps=1, lags=True, LB=8, lag_BD=32,
+                                      lag_warps=8, walk_bf16=True, static_lags=32,
                                       chunk=64)         # the tune's fastest power2 (a tune without lag keys)
     assert [r["op"] for r in result["rows"]] == ["copy u->h", "glr_scan ssm", "sdpa causal", "fla chunk_simple_gla"]
     assert {"platform", "date"} <= set(result["machine"]) and result["rows"][1]["ms_fwd_bwd"] > 0

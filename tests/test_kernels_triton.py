@@ -258,12 +258,13 @@ def padded(idx, coef):
 @pytest.mark.parametrize("walk_bf16", [True, False], ids=["bf16-factors", "tf32-factors"])
 @pytest.mark.parametrize("spec", ["power2", "window:3+fenwick", "blocks"])
 def test_bfloat16_walk_products(rng, monkeypatch, spec, walk_bf16):
-    """bf16 states with the walks' ``T_k x`` in bf16 factors or in tf32 ones (the default), both within the
+    """bf16 states with the walks' ``T_k x`` in bf16 factors (the default) or in tf32 ones, both within the
     bf16 tolerance of float64: the per-lag walk and pull (power2), the push walk (fenwick), the index tables
-    (blocks), over 7 chunks of 32."""
+    (blocks), over 7 chunks of 32. Walks that load their lags keep tf32 factors."""
     monkeypatch.setitem(backend._settings(), "walk_bf16", walk_bf16)
     bf16 = "bf16-upcast" if backend._interpreting() else "bf16"
     assert backend._walk_precision(torch.bfloat16) == (bf16 if walk_bf16 else "tf32")
+    assert backend._walk_precision(torch.bfloat16, loads_lags=True) == "tf32"
     assert backend._walk_precision(torch.float32) == "tf32x3" and backend._walk_precision(torch.float16) == "tf32"
     p, tables, ins, ref_in = problem(rng, spec, 200, heads=2, d=8, dtype=torch.bfloat16)
     check_gradients(tables, ins, ref_in, heads=2, chunk=CHUNK, tol=TOL[torch.bfloat16])

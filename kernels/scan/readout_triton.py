@@ -8,8 +8,9 @@ inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the 
 walk (step 3: neither ``L_p`` nor a recurrence input goes through HBM; each boundary state is written once)
 and the chunk output (steps 2 + 4: each chunk reads its m sources).
 
-Precision: ``[M | E]`` float32 (the inverses' products in ``triton.GPU["inverse_precision"]``, three tf32
-passes by default, which keep float32 accuracy); products in q's dtype with float32 sums; the
+Precision: ``[M | E]`` float32 (the inverses' products in ``triton.GPU["inverse_precision"]`` for float32
+coefficients, three tf32 passes by default, which keep float32 accuracy, and in ``"inverse_precision_16"``, one
+tf32 pass, for bfloat16 and float16 ones); products in q's dtype with float32 sums; the
 walk carries ``H_{p-1}`` in float32 and stores the boundary states in q's dtype (a state read by a later
 step other than its successor is read rounded so); the output in q's dtype. Within 1e-5 of float64 for
 float32 inputs and 1e-2 for bfloat16, as the torch ops.

@@ -52,10 +52,12 @@ def _precision(dtype: torch.dtype) -> str:
     return "tf32x3" if dtype == torch.float32 else "tf32"
 
 
-def _walk_precision(dtype: torch.dtype) -> str:
+def _walk_precision(dtype: torch.dtype, loads_lags: bool = False) -> str:
     """The walks' products ``T_k x``: bfloat16 factors for bfloat16 states where the setting ``walk_bf16`` says so
-    (float32 accumulation; "bf16-upcast" under the interpreter), else ``_precision``."""
-    if dtype == torch.bfloat16 and _settings()["walk_bf16"]:
+    (float32 accumulation; "bf16-upcast" under the interpreter), except in walks that load their lags
+    (``loads_lags``: a lag table of more than ``static_lags`` lags, where they were slower: gpu_calls/call38,
+    quadratic's forward + backward 19.83 ms against 16.48), else ``_precision``."""
+    if dtype == torch.bfloat16 and _settings()["walk_bf16"] and not loads_lags:
         return "bf16-upcast" if _interpreting() else "bf16"
     return _precision(dtype)
 
@@ -63,22 +65,24 @@ def _walk_precision(dtype: torch.dtype) -> str:
 #: GPU launch settings: d-slice width BD of a walking program, table columns JB and entry-list entries E
 #: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``: 8 warps
 #: walked 2-3x slower than 4), warps of ``coef_grad`` (8: ptxas -v shows it spilling at 4); the chunk
-#: inverses' products (``inverse_precision``: "ieee" float32 on the FMA units, or "tf32x3", three tf32
-#: tensor-core passes) and warps: tf32x3 at one warp, the fastest of six (``gpu_tune.py --inverses``,
-#: gpu_calls/call20: power2 0.166 ms against 0.274 for ieee at 4 warps, ssm 0.133 against 0.250).
+#: inverses' products (``inverse_precision`` for float32 coefficients, ``inverse_precision_16`` for bfloat16 and
+#: float16 ones: "ieee" float32 on the FMA units, "tf32x3" three tf32 tensor-core passes, "tf32" one) and warps:
+#: tf32x3 at one warp, the fastest float32-accurate of six (``gpu_tune.py --inverses``, gpu_calls/call20: power2
+#: 0.166 ms against 0.274 for ieee at 4 warps), one tf32 pass for 16-bit coefficients (call36: 0.139 ms).
 #: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables, LB
 #: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps: 32 and 8
 #: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
-#: 0.99 / 3.90 through the index tables). ``walk_bf16``: the walks' ``T_k x`` in bfloat16 factors for bfloat16
-#: states (else tf32): off, since power2 was not faster so (gpu_calls/call30: 0.966 / 2.531 ms against
-#: 0.939 / 2.431 in tf32), though ssm was (0.508 / 1.301 against 0.563 / 1.621). ``static_lags``: the most lags a
-#: walk takes as compile-time constants (one compile per lag set; 0: never), its loads then at fixed offsets
-#: (gpu_calls/call34, the forward walk alone: power2 0.695 ms against 0.737, ssm 0.349 against 0.426).
-GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_warps=1, lags=True,
-           LB=8, lag_BD=32, lag_warps=8, walk_bf16=False, static_lags=32)
+#: 0.99 / 3.90 through the index tables). ``static_lags``: the most lags a walk takes as compile-time constants
+#: (one compile per lag set; 0: never), its loads then at fixed offsets (gpu_calls/call35, the forward walk
+#: alone: power2 0.618 ms against 0.701 with the lags loaded, ssm 0.302 against 0.349). ``walk_bf16``: the walks'
+#: ``T_k x`` in bfloat16 factors for bfloat16 states (float32 accumulation; else tf32): on since the lags are
+#: compiled in (call36, forward / forward + backward: power2 0.698 / 2.213 ms against 0.817 / 2.409, ssm 0.457 /
+#: 1.646 against 0.435 / 1.766; with the lags loaded, call30, power2 was not faster so).
+GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_precision_16="tf32",
+           inverse_warps=1, lags=True, LB=8, lag_BD=32, lag_warps=8, walk_bf16=True, static_lags=32)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
-INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_warps=4,
-                   lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=False, static_lags=32)
+INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_precision_16="ieee",
+                   inverse_warps=4, lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=True, static_lags=32)
 
 
 def _settings() -> dict:
@@ -151,7 +155,8 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
     T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
     setting = _settings()
     K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=16, JB=_columns(wb),
-                                  PREC=setting["inverse_precision"], num_warps=setting["inverse_warps"])
+                                  PREC=setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"],
+                                  num_warps=setting["inverse_warps"])
     return T
 
 
@@ -174,7 +179,8 @@ def forward_walk(u: Tensor, A: _Coefficients, B: _Coefficients, a_idx: Tensor, b
     BD, warps = _walk(D, B.lagged)
     K.forward_walk[(Bt * H, -(-D // BD))](u, A.c, B.c, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
                                            A.width, B.width, A.lags, A.m, B.lags, B.m, C=chunk, BD=BD,
-                                           PREC=_walk_precision(u.dtype), num_warps=warps, JA=A.step, JB=B.step,
+                                           PREC=_walk_precision(u.dtype, B.lagged and not B.values),
+                                           num_warps=warps, JA=A.step, JB=B.step,
                                            LAG_A=A.lagged, LAG_B=B.lagged, A_LAGS=A.values, B_LAGS=B.values,
                                            B_FAR=B.far)
     return h
@@ -199,7 +205,8 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     A, B = _by_lag(a, a_lags, a_slot, a_values, chunk), _by_lag(b, b_lags, b_slot, b_values, chunk)
     (BD, warps), prec = _walk(D, B.lagged), _precision(u.dtype)
     grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
-    launch = dict(C=chunk, BD=BD, PREC=_walk_precision(u.dtype), num_warps=warps, DU=a_diagonal)
+    launch = dict(C=chunk, BD=BD, PREC=_walk_precision(u.dtype, B.lagged and not B.values), num_warps=warps,
+                  DU=a_diagonal)
     du = _output(u)                            # dU = a Z by the walk where A is diagonal, else A^T Z after it
     if wt or B.lagged:                         # gather through the narrow transposed table, or per lag
         z = torch.empty(u.shape, dtype=torch.float32, device=u.device)
