@@ -79,22 +79,47 @@ def test_gpu_scan_page_quotes_its_calls():
         return f"{r['ms']:.3f} / {r['ms_fwd_bwd']:.3f}"
 
     default = dict(lag_BD=32, LB=8, lag_warps=8)
-    profile = tune("call28", "power2", **default)
-    kernels = {name.split("<")[0].split()[-1]: ms for name, ms in profile["ms_per_kernel_fwd_bwd"].items()}
-    assert f"forward {profile['ms']:.3f} ms, forward + backward {profile['ms_fwd_bwd']:.3f} ms" in text
+    today = dict(default, static_lags=32, walk_bf16=True, inverse_precision_16="tf32")
+    profile, now = tune("call28", "power2", **default), tune("call36", "power2", **today)
+
+    def kernels(row):
+        return {name.split("<")[0].split()[-1]: ms for name, ms in row["ms_per_kernel_fwd_bwd"].items()}
+
+    def share(row, part):
+        return [ms for name, ms in row["ms_per_kernel_fwd_bwd"].items() if part in name][0]
+
+    assert f"(forward {profile['ms']:.3f} ms, forward + backward {profile['ms_fwd_bwd']:.3f} ms)" in text
+    assert f"(forward {now['ms']:.3f} ms, forward + backward {now['ms_fwd_bwd']:.3f} ms)" in text
     for name in ("backward_pull", "forward_walk", "coef_grad", "chunk_inverse"):
-        assert f"`{name}`" in text and f"| {kernels[name]:.3f} |" in text
-    add = [ms for name, ms in profile["ms_per_kernel_fwd_bwd"].items() if "CUDAFunctor_add<c10::BFloat16>" in name]
-    gather = [ms for name, ms in profile["ms_per_kernel_fwd_bwd"].items() if "scatter_gather" in name]
-    assert f"`b.grad` | {add[0]:.3f} |" in text and f"the backward's) | {gather[0]:.3f} |" in text
-    assert "2.9 us a chunk for power2" in text and round(kernels["forward_walk"] / 256 * 1e3, 1) == 2.9
+        assert f"`{name}`" in text and f"| {kernels(profile)[name]:.3f} | {kernels(now)[name]:.3f} |" in text
+    add, gather = "CUDAFunctor_add<c10::BFloat16>", "scatter_gather"
+    assert f"`b.grad` | {share(profile, add):.3f} | {share(now, add):.3f} |" in text
+    assert f"the backward's) | {share(profile, gather):.3f} | {share(now, gather):.3f} |" in text
+    assert "2.9 us a chunk for power2" in text and round(kernels(profile)["forward_walk"] / 256 * 1e3, 1) == 2.9
     ssm = tune("call28", "ssm", **default)["ms_per_kernel_fwd_bwd"]["forward_walk"]
     assert "0.425 ms in the same call" in text and f"{ssm:.3f}" == "0.425"
+    ssm_now = tune("call36", "ssm", **today)["ms_per_kernel_fwd_bwd"]["forward_walk"]
+    assert f"1.9 us for power2 and 1.2 us for ssm ({ssm_now:.3f} ms)" in text
+    assert round(kernels(now)["forward_walk"] / 256 * 1e3, 1) == 1.9 and round(ssm_now / 256 * 1e3, 1) == 1.2
 
     bf16 = {spec: [pair(tune("call30", spec, **default, walk_bf16=on)) for on in (True, False)]
             for spec in ("ssm", "power2")}
     assert f"ssm took {bf16['ssm'][0]} ms (forward / forward + backward) with it against {bf16['ssm'][1]}" in text
-    assert f"power2 {bf16['power2'][0]} against {bf16['power2'][1]}, so it is off by default" in text
+    assert f"power2 {bf16['power2'][0]} against {bf16['power2'][1]}, so it was off by default" in text
+    walk = {(r["static_lags"], r["walk_bf16"], r["inverse_precision_16"]): r for r in rows("call36")
+            if r["spec"] == "power2" and r["lag_BD"] == 32}
+    static, static_bf16, static_bf16_tf32 = walk[32, False, "tf32x3"], walk[32, True, "tf32x3"], walk[32, True, "tf32"]
+    assert f"power2 took {pair(static_bf16)} with it against {pair(static)} (`call36`), so it is on" in text
+    assert f"| {pair(static_bf16)} against {pair(static)} | **kept** (`walk_bf16` on) |" in text
+    assert f"| {pair(static_bf16_tf32)} against {pair(static_bf16)} | **kept** (`inverse_precision_16`) |" in text
+    loaded = tune("call35", "power2", static_lags=0)
+    compiled = tune("call35", "power2", **default, static_lags=32, walk_bf16=False, inverse_precision="tf32x3")
+    assert f"| {pair(compiled)} against {pair(loaded)} | **kept** (its backward pull is slower for power2, " in text
+    assert f"{compiled['ms_per_kernel_fwd_bwd']['backward_pull']:.3f} against {kernels(profile)['backward_pull']:.3f}" \
+        in text
+    alone = {(r["spec"], r["static_lags"]): r["ms_walk"] for r in rows("call35", "walk.json") if r["lag_warps"] == 8}
+    assert (f"{alone['power2', 32]:.3f} against {alone['power2', 0]:.3f} ms, ssm {alone['ssm', 32]:.3f} against "
+            f"{alone['ssm', 0]:.3f})") in text
     lagged, tables = tune("call26", "power2", **default), tune("call26", "power2", lags=False)
     assert f"| {pair(lagged)} against {pair(tables)} | **kept** |" in text
     assert f"forward + backward {profile['ms_fwd_bwd']:.3f} against {lagged['ms_fwd_bwd']:.3f} (`call26`)" in text
@@ -114,3 +139,11 @@ def test_gpu_scan_page_quotes_its_calls():
     assert f"power2 {pair(p2_before)} ms, {quoted};" in text
     assert f"{p2_before['over_floor']:.1f}x its memory floor" in text and f"{p2_before['floor_ms']:.3f} ms" in text
     assert p2_before["ms_fwd_bwd"] <= 2.5 and p2_before["ms"] > 0.75            # quoted as under / not under
+    today_rows = {r["op"]: r for r in rows("call39", "gpu_triton.json")}
+    p2_now, sdpa = today_rows["glr_scan_triton power2"], today_rows["sdpa causal"]
+    quoted = ", ".join(f"{s} {pair(today_rows[f'glr_scan_triton {s}'])}" for s in ("ssm", "fenwick", "blocks",
+                                                                                   "quadratic"))
+    assert f"(`call39/gpu_triton.json`): power2 {pair(p2_now)} ms, {quoted}; causal SDPA (bf16) {pair(sdpa)}" in text
+    assert (f"forward {p2_now['over_floor']:.1f}x its memory floor and {sdpa['ms'] / p2_now['ms']:.1f}x faster than "
+            "SDPA") in text
+    assert p2_now["ms"] <= 0.75 and p2_now["ms_fwd_bwd"] <= 2.5                 # quoted as met

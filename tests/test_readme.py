@@ -179,6 +179,28 @@ def test_quoted_numbers_of_call_31_come_from_its_json():
     assert result["settings"]["walk_bf16"] is False and result["settings"]["lag_BD"] == 32
 
 
+def test_quoted_numbers_of_call_39_come_from_its_json():
+    """The scan rows of call 39 (lags compiled in, bf16 walk products, all in one run at the defaults) with the
+    verdicts README gives."""
+    text = " ".join(README.split())
+    result = gpu_call("call39", "gpu_triton.json")
+    rows = {r["op"]: r for r in result["rows"]}
+    ours = {s: rows[f"glr_scan_triton {s}"] for s in ("ssm", "fenwick", "blocks", "quadratic")}
+    p2, sdpa = rows["glr_scan_triton power2"], rows["sdpa causal"]
+    assert (f"(`call39`, `gpu_triton.json`): power2 {p2['ms']:.2f} ms forward, {p2['ms_fwd_bwd']:.2f} ms "
+            "forward+backward; " + "; ".join(f"{s} {r['ms']:.2f} / {r['ms_fwd_bwd']:.2f}" for s, r in ours.items())
+            + f"; causal SDPA bf16 {sdpa['ms']:.2f} / {sdpa['ms_fwd_bwd']:.2f}; fla's `chunk_simple_gla` "
+            f"{rows['fla chunk_simple_gla']['ms']:.2f} forward") in text
+    assert (f"Targets: both **met** (forward {p2['ms']:.2f} ms, {p2['over_floor']:.1f}x its memory floor, "
+            f"{sdpa['ms'] / p2['ms']:.1f}x faster than SDPA where 5x was asked; forward+backward "
+            f"{p2['ms_fwd_bwd']:.2f} ms where 2.5 was asked)") in text
+    assert p2["ms"] <= 0.75 and p2["ms_fwd_bwd"] <= 2.5 and sdpa["ms"] / p2["ms"] >= 5      # quoted as met
+    settings = result["settings"]
+    assert settings["static_lags"] == 32 and settings["walk_bf16"] and settings["inverse_precision_16"] == "tf32"
+    from glrtheory.kernels.scan import triton as backend
+    assert {k: v for k, v in settings.items() if k != "chunk"} == backend.GPU       # the defaults in force
+
+
 def test_quoted_cpu_scan_runs_come_from_their_json():
     """The four later runs of the CPU scan benchmark that README quotes, in time order, and their verdicts."""
     import json
