@@ -161,17 +161,24 @@ def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
     assert ms["ssm"] <= mha < min(ms["fenwick"], ms["blocks"])
 
 
-def test_quoted_numbers_of_call_31_come_from_its_json():
-    """The scan rows of call 31 (dU = a Z in the backward walks, all in one run) with the verdicts README gives."""
+def scan_rows_quoted(call: str) -> tuple[dict, dict, dict, dict]:
+    """``(result, power2, sdpa, text)`` of a ``gpu_bench.py`` call whose scan rows README quotes all in one run
+    ("power2 .. ms forward, .. ms forward+backward; ssm .. / ..; ...; fla's `chunk_simple_gla` .. forward")."""
     text = " ".join(README.split())
-    result = gpu_call("call31", "gpu_triton.json")
+    result = gpu_call(call, "gpu_triton.json")
     rows = {r["op"]: r for r in result["rows"]}
     ours = {s: rows[f"glr_scan_triton {s}"] for s in ("ssm", "fenwick", "blocks", "quadratic")}
     p2, sdpa = rows["glr_scan_triton power2"], rows["sdpa causal"]
-    assert (f"(`call31`, `gpu_triton.json`): power2 {p2['ms']:.2f} ms forward, {p2['ms_fwd_bwd']:.2f} ms "
+    assert (f"(`{call}`, `gpu_triton.json`): power2 {p2['ms']:.2f} ms forward, {p2['ms_fwd_bwd']:.2f} ms "
             "forward+backward; " + "; ".join(f"{s} {r['ms']:.2f} / {r['ms_fwd_bwd']:.2f}" for s, r in ours.items())
             + f"; causal SDPA bf16 {sdpa['ms']:.2f} / {sdpa['ms_fwd_bwd']:.2f}; fla's `chunk_simple_gla` "
             f"{rows['fla chunk_simple_gla']['ms']:.2f} forward") in text
+    return result, p2, sdpa, text
+
+
+def test_quoted_numbers_of_call_31_come_from_its_json():
+    """The scan rows of call 31 (dU = a Z in the backward walks, all in one run) with the verdicts README gives."""
+    result, p2, sdpa, text = scan_rows_quoted("call31")
     assert (f"forward+backward **met** ({p2['ms_fwd_bwd']:.2f} ms where 2.5 was asked), forward **not met** "
             f"({p2['ms']:.2f} ms, {p2['over_floor']:.1f}x its memory floor, {sdpa['ms'] / p2['ms']:.1f}x faster than "
             "SDPA where 5x was asked)") in text
@@ -181,24 +188,17 @@ def test_quoted_numbers_of_call_31_come_from_its_json():
 
 def test_quoted_numbers_of_call_39_come_from_its_json():
     """The scan rows of call 39 (lags compiled in, bf16 walk products, all in one run at the defaults) with the
-    verdicts README gives."""
-    text = " ".join(README.split())
-    result = gpu_call("call39", "gpu_triton.json")
-    rows = {r["op"]: r for r in result["rows"]}
-    ours = {s: rows[f"glr_scan_triton {s}"] for s in ("ssm", "fenwick", "blocks", "quadratic")}
-    p2, sdpa = rows["glr_scan_triton power2"], rows["sdpa causal"]
-    assert (f"(`call39`, `gpu_triton.json`): power2 {p2['ms']:.2f} ms forward, {p2['ms_fwd_bwd']:.2f} ms "
-            "forward+backward; " + "; ".join(f"{s} {r['ms']:.2f} / {r['ms_fwd_bwd']:.2f}" for s, r in ours.items())
-            + f"; causal SDPA bf16 {sdpa['ms']:.2f} / {sdpa['ms_fwd_bwd']:.2f}; fla's `chunk_simple_gla` "
-            f"{rows['fla chunk_simple_gla']['ms']:.2f} forward") in text
+    verdicts README gives, and its settings are the defaults in force."""
+    from glrtheory.kernels.scan import triton as backend
+
+    result, p2, sdpa, text = scan_rows_quoted("call39")
     assert (f"Targets: both **met** (forward {p2['ms']:.2f} ms, {p2['over_floor']:.1f}x its memory floor, "
             f"{sdpa['ms'] / p2['ms']:.1f}x faster than SDPA where 5x was asked; forward+backward "
             f"{p2['ms_fwd_bwd']:.2f} ms where 2.5 was asked)") in text
     assert p2["ms"] <= 0.75 and p2["ms_fwd_bwd"] <= 2.5 and sdpa["ms"] / p2["ms"] >= 5      # quoted as met
     settings = result["settings"]
     assert settings["static_lags"] == 32 and settings["walk_bf16"] and settings["inverse_precision_16"] == "tf32"
-    from glrtheory.kernels.scan import triton as backend
-    assert {k: v for k, v in settings.items() if k != "chunk"} == backend.GPU       # the defaults in force
+    assert {k: v for k, v in settings.items() if k != "chunk"} == backend.GPU
 
 
 def test_quoted_cpu_scan_runs_come_from_their_json():
