@@ -325,6 +325,24 @@ def check_gradients(tables, ins, ref_in, heads, chunk, tol):
     return h
 
 
+def test_chunk_inverses_take_the_precision_of_their_dtype(rng, monkeypatch):
+    """float32 coefficients are inverted in ``inverse_precision``, bfloat16 and float16 ones in
+    ``inverse_precision_16``: a precision the compiler rejects reaches only the calls of its dtype."""
+    n = 40
+    _, tables, (u, a, b), _ = problem(rng, "power2", n, heads=1, d=8)
+    b_idx = torch.tensor(np.asarray(tables[1]), dtype=torch.int32, device=DEVICE)
+    want = backend.chunk_inverses(b, b_idx, n, 16)
+    for key, bad, good in (("inverse_precision", [torch.float32], [torch.bfloat16, torch.float16]),
+                           ("inverse_precision_16", [torch.bfloat16, torch.float16], [torch.float32])):
+        monkeypatch.setitem(backend._settings(), key, "no-such-precision")
+        for dtype in good:
+            torch.testing.assert_close(backend.chunk_inverses(b.to(dtype), b_idx, n, 16), want, rtol=0.05, atol=0.05)
+        for dtype in bad:
+            with pytest.raises(Exception):
+                backend.chunk_inverses(b.to(dtype), b_idx, n, 16)
+        monkeypatch.undo()
+
+
 def test_flop_formula_is_registered(rng):
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -149,14 +149,15 @@ def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor, values: tuple, chunk: int)
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
     """``T[batch * heads, nc, C, C]`` (float32): ``T_k = (I - B_kk)^{-1}`` for every chunk k of rows
-    ``[k C - shift, (k + 1) C - shift)``, ``nc = ceil((n + shift) / C)``."""
+    ``[k C - shift, (k + 1) C - shift)``, ``nc = ceil((n + shift) / C)``; products in the setting's
+    ``inverse_precision`` for float32 b, ``inverse_precision_16`` for bfloat16 and float16 b."""
     Bt, _, H, wb = b.shape
     nc = -(-(n + shift) // chunk)
     T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
     setting = _settings()
+    precision = setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"]
     K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=16, JB=_columns(wb),
-                                  PREC=setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"],
-                                  num_warps=setting["inverse_warps"])
+                                  PREC=precision, num_warps=setting["inverse_warps"])
     return T
 
 
