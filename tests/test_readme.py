@@ -201,6 +201,19 @@ def test_quoted_numbers_of_call_39_come_from_its_json():
     assert {k: v for k, v in settings.items() if k != "chunk"} == backend.GPU
 
 
+def test_quoted_sweep_of_call_40_comes_from_its_json():
+    """The length sweep's fitted exponents with today's kernels, and the exact operation count's local slopes."""
+    fits = {f["op"]: f for f in gpu_call("call40", "gpu_triton.json")["sweep"]["fits"]}
+    classes = dict(ssm="n", power2="n log n", fenwick="n log n", quadratic="n^1.5")
+    quoted = ", ".join(f"{op} {fits[op]['fitted_exponent']:.2f} ({cls}: {fits[op]['theory_local_exponent']:.2f})"
+                       for op, cls in classes.items())
+    sdpa = fits["sdpa"]
+    assert (f"`gpu_calls/call40/sweep.png`): {quoted}, SDPA {sdpa['fitted_exponent']:.2f} "
+            f"({sdpa['theory_local_exponent']:.2f})") in " ".join(README.split())
+    assert fits["quadratic"]["fitted_exponent"] > fits["quadratic"]["theory_local_exponent"]     # "stays above"
+    assert (ROOT / "benchmarks" / "results" / "gpu_calls" / "call40" / "sweep.png").is_file()
+
+
 def test_quoted_cpu_scan_runs_come_from_their_json():
     """The four later runs of the CPU scan benchmark that README quotes, in time order, and their verdicts."""
     import json
