@@ -127,6 +127,12 @@ def _diagonal(a_ptr, WA, rows, rmask, bb, hh, n, H):
 
 
 @triton.jit
+def _store_du(du_ptr, offs, a_diag, z, mask):
+    """``dU = a z`` at offs where A is diagonal (``a_diag``: ``_diagonal``'s coefficients of z's rows)."""
+    tl.store(du_ptr + offs, (a_diag[:, None] * z).to(du_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _row_ptrs(ptr, bb, hh, n, r0, rl, H: tl.constexpr, W: tl.constexpr):
     """Pointers to the rows ``r0 + rl`` of a contiguous ``[batch, n, H, W]`` tensor at (batch bb, head hh)."""
     return ptr + ((bb * n + r0) * H + hh) * W + rl * (H * W)
@@ -361,8 +367,7 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H: tl.constexpr
         z = _product(Tt, g, PREC)
         tl.store(z_ptr + offs, z, mask=rmask[:, None] & dmask[None, :])
         if DU:
-            tl.store(du_ptr + offs, (a_diag[:, None] * z).to(du_ptr.dtype.element_ty),
-                     mask=rmask[:, None] & dmask[None, :])
+            _store_du(du_ptr, offs, a_diag, z, rmask[:, None] & dmask[None, :])
             a_diag = a_prev
         tl.debug_barrier()
         g, Tt = g_prev, Tt_prev
@@ -392,8 +397,7 @@ def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB, a
         z = _product(Tt, g + p, PREC)
         tl.store(z_ptr + offs, z, mask=mask)
         if DU:
-            a_diag = _diagonal(a_ptr, WA, rows, rmask, bb, hh, n, H)
-            tl.store(du_ptr + offs, (a_diag[:, None] * z).to(du_ptr.dtype.element_ty), mask=mask)
+            _store_du(du_ptr, offs, _diagonal(a_ptr, WA, rows, rmask, bb, hh, n, H), z, mask)
         for j0 in range(0, tl.load(ext_ptr + k), JB):
             idx, coef, ok = _table_block(rows, rmask, b_idx, WB, b_ptr, j0, 0, c0, bb, hh, n, H, JB)
             tl.atomic_add(z_ptr + (((bb * n + idx) * H + hh) * D)[:, :, None] + dcol[None, None, :],
