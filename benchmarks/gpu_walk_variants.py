@@ -43,8 +43,7 @@ def main() -> None:
             settings.update(setting)
             row = dict(spec=spec, **setting)
             try:
-                A = backend._by_lag(a, *tab.lags[:2], tab.lag_values[0], chunk)
-                B = backend._by_lag(b, *tab.lags[2:], tab.lag_values[1], chunk)
+                A, B = (backend.table_coefficients(tab, side, x, chunk) for side, x in (("a", a), ("b", b)))
                 walk = lambda: backend.forward_walk(u, A, B, tab.a_idx, tab.b_idx, tab.ext, T, chunk)  # noqa: E731
                 h = walk()
                 ref = h if ref is None else ref

@@ -186,9 +186,8 @@ def test_lag_set_refuses_tables_one_entry_off():
 
 
 def coefficients(ins, tables, chunk, side):
-    """How the op reads side "a" or "b" of the tables (``triton._by_lag``)."""
-    tab, i = backend._check(*ins, tables, chunk), "ab".index(side)
-    return backend._by_lag(ins[1 + i], *tab.lags[2 * i:2 * i + 2], tab.lag_values[i], chunk)
+    """How the op reads side "a" or "b" of the tables (``triton.table_coefficients``)."""
+    return backend.table_coefficients(backend._check(*ins, tables, chunk), side, ins[1 + "ab".index(side)], chunk)
 
 
 #: The three ways the walks read a lag table: its lags compiled in as constants, loaded per lag, or its index
@@ -265,6 +264,9 @@ def test_bfloat16_walk_products(rng, monkeypatch, spec, walk_bf16):
     bf16 = "bf16-upcast" if backend._interpreting() else "bf16"
     assert backend._walk_precision(torch.bfloat16) == (bf16 if walk_bf16 else "tf32")
     assert backend._walk_precision(torch.bfloat16, loads_lags=True) == "tf32"
+    loaded = backend._Coefficients(*[None] * 5, True, (), 0)
+    assert loaded.loads_lags and not loaded._replace(values=(1,)).loads_lags
+    assert not loaded._replace(lagged=False).loads_lags
     assert backend._walk_precision(torch.float32) == "tf32x3" and backend._walk_precision(torch.float16) == "tf32"
     p, tables, ins, ref_in = problem(rng, spec, 200, heads=2, d=8, dtype=torch.bfloat16)
     check_gradients(tables, ins, ref_in, heads=2, chunk=CHUNK, tol=TOL[torch.bfloat16])

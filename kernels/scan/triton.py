@@ -130,6 +130,11 @@ class _Coefficients(NamedTuple):
     values: tuple
     far: int
 
+    @property
+    def loads_lags(self) -> bool:
+        """The walks read this table per lag, loading the lags (more than ``static_lags`` of them)."""
+        return self.lagged and not self.values
+
 
 def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor, values: tuple, chunk: int) -> _Coefficients:
     """Where the kernels read a table per lag (a lag table, and the setting allows it), its coefficients by
@@ -145,6 +150,12 @@ def _by_lag(coef: Tensor, lags: Tensor, slot: Tensor, values: tuple, chunk: int)
     static = tuple(values) if m <= _settings()["static_lags"] else ()
     return _Coefficients(_arg(coef), coef.shape[-1], lags, m, _columns(m, "LB"), True, static,
                          sum(L >= 2 * chunk for L in values))
+
+
+def table_coefficients(tab: TritonTables, side: str, coef: Tensor, chunk: int) -> _Coefficients:
+    """Side "a" or "b" of the kernels' tables as the op reads it (``_by_lag``), with its coefficients ``coef``."""
+    i = "ab".index(side)
+    return _by_lag(coef, *tab.lags[2 * i:2 * i + 2], tab.lag_values[i], chunk)
 
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
@@ -180,7 +191,7 @@ def forward_walk(u: Tensor, A: _Coefficients, B: _Coefficients, a_idx: Tensor, b
     BD, warps = _walk(D, B.lagged)
     K.forward_walk[(Bt * H, -(-D // BD))](u, A.c, B.c, a_idx, _arg(b_idx), ext, T, h, n, H, T.shape[1], D,
                                            A.width, B.width, A.lags, A.m, B.lags, B.m, C=chunk, BD=BD,
-                                           PREC=_walk_precision(u.dtype, B.lagged and not B.values),
+                                           PREC=_walk_precision(u.dtype, B.loads_lags),
                                            num_warps=warps, JA=A.step, JB=B.step,
                                            LAG_A=A.lagged, LAG_B=B.lagged, A_LAGS=A.values, B_LAGS=B.values,
                                            B_FAR=B.far)
@@ -206,7 +217,7 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     A, B = _by_lag(a, a_lags, a_slot, a_values, chunk), _by_lag(b, b_lags, b_slot, b_values, chunk)
     (BD, warps), prec = _walk(D, B.lagged), _precision(u.dtype)
     grid, wt = (Bt * H, -(-D // BD)), bt_idx.shape[1]
-    launch = dict(C=chunk, BD=BD, PREC=_walk_precision(u.dtype, B.lagged and not B.values), num_warps=warps,
+    launch = dict(C=chunk, BD=BD, PREC=_walk_precision(u.dtype, B.loads_lags), num_warps=warps,
                   DU=a_diagonal)
     du = _output(u)                            # dU = a Z by the walk where A is diagonal, else A^T Z after it
     if wt or B.lagged:                         # gather through the narrow transposed table, or per lag
