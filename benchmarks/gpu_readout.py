@@ -4,7 +4,8 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
     python benchmarks/gpu_readout.py [--specs ssm,fenwick,blocks] [--shape 2,16384,16,128] [--out PATH]
 
 1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
-   fastest (mean over the two) is used for the rest. ``--tune-backward``: the same for the backward's
+   fastest (mean over the two) is used for the rest. ``--settings``: the same for a list of settings given as
+   JSON (after the tune, or instead of it with ``--skip-tune``). ``--tune-backward``: the same for the backward's
    ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``).
 2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
    ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (each backend's own
@@ -18,6 +19,7 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from pathlib import Path
 
@@ -130,6 +132,9 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", default="2,16384,16,128")
     ap.add_argument("--skip-tune", action="store_true")
     ap.add_argument("--tune-backward", action="store_true", help="sweep BACK_SETTINGS (forward + backward)")
+    ap.add_argument("--settings", action="append", default=[], type=json.loads,
+                    help='a JSON list of readout_triton.GPU updates to tune by forward ms instead of SETTINGS, '
+                         'e.g. \'[{"coefficient_warps": 4}, {"coefficient_warps": 8}]\' (repeatable, in order)')
     ap.add_argument("--fla-shapes", action="store_true")
     ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
     args = ap.parse_args(argv)
@@ -138,6 +143,8 @@ def main(argv=None) -> int:
     result = dict(timing=TIMING, shape=dict(zip("BTHD", shape)), dtype=dtype_name(torch.bfloat16), rows=[])
     if not args.skip_tune:
         result["best_setting"] = tune(shape, device, save, result)
+    for i, settings in enumerate(args.settings):
+        result[f"best_settings_{i}"] = tune(shape, device, save, result, settings, key=f"tune_settings_{i}")
     if args.tune_backward:
         result["best_back_setting"] = tune(shape, device, save, result, BACK_SETTINGS, fwd_bwd_ms, "tune_backward")
     result["setting"] = dict(readout_triton.GPU)

@@ -104,37 +104,35 @@ def _window(c, T, shift, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr):
 
 
 @triton.jit
-def _boundary_inputs(p, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, T, H, dk, dv,
-                     shift, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-                     BV: tl.constexpr, GATHER: tl.constexpr, UPCAST: tl.constexpr):
-    """What step p reads besides ``H_{p-1}``: ``(k window [W, BK], v window [W, BV], M row [W], sum of
-    E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER), the coefficient of
-    H_{p-1})``; zeros for p >= P."""
-    if UPCAST:      # the interpreter (Triton 3.9) refuses a scalar mask on a scalar pointer: one-element blocks
-        step = tl.zeros((1,), tl.int32) + p
-        previous = tl.zeros((1,), tl.float32)
-    else:
-        step = p
-        previous = 0.0
-    live = step < P
-    c = tl.load(b_chunk + step, mask=live, other=0)
-    r = tl.load(b_row + step, mask=live, other=0)
+def _boundary_step(step, P, b_chunk, b_row):
+    """Step p's chunk and row; a step past the last reads the last's (unused)."""
+    s = tl.minimum(step, P - 1)
+    return tl.load(b_chunk + s), tl.load(b_row + s)
+
+
+@triton.jit
+def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol,
+                     C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+                     GATHER: tl.constexpr):
+    """What step p (chunk c, row r: ``_boundary_step``) reads besides ``H_{p-1}``: ``(k window [W, BK], v window
+    [W, BV], M row [W], sum of E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER),
+    the coefficient of H_{p-1})``."""
     win, t, ok = _window(c, T, shift, C, WIN, W)
-    ok = ok & live
     kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
     row = ((n * nc + c) * C + r).to(tl.int64)
     mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
-    smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
+    step = tl.minimum(p, P - 1)
+    previous = 0.0
     gathered = tl.zeros((BK, BV), tl.float32)
     for j in range(m):
-        src = tl.load(b_src + step * m + j, mask=live, other=-1)
-        coef = tl.load(ecoef + row * m + j, mask=live & (src >= 0), other=0.0)
+        src = tl.load(b_src + step * m + j)
+        coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)
         previous += tl.where(src == p - 1, coef, 0.0)
         if GATHER:
-            far = (src >= 0) & (src != p - 1)
+            smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
             st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
-                         mask=smask & far, other=0.0)
+                         mask=smask & (src >= 0) & (src != p - 1), other=0.0)
             gathered += coef * st.to(tl.float32)
     return kw, vw, mrow, gathered, previous
 
@@ -144,27 +142,30 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
-    visible before the next step's loads); without it no step reads ``states``."""
+    visible before the next step's loads); without it no step reads ``states``. Step p loads step p + 2's
+    chunk and row and step p + 1's inputs, so that no step waits on two loads in a row."""
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
-    kw, vw, mrow, gathered, previous = _boundary_inputs(0, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
-                                                        b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W,
-                                                        BK, BV, GATHER, UPCAST)
+    c, r = _boundary_step(0, P, b_chunk, b_row)
+    kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src,
+                                                        T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER)
+    c, r = _boundary_step(1, P, b_chunk, b_row)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
-        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_chunk,
-                                               b_row, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV,
-                                               GATHER, UPCAST)
+        c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
+        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T,
+                                               H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
         if GATHER:
             tl.debug_barrier()
         kw, vw, mrow, gathered, previous = nk, nv, nm, ng, npv
+        c, r = c2, r2
 
 
 @triton.jit
