@@ -135,6 +135,17 @@ def test_quoted_numbers_of_calls_19_and_21_come_from_the_results():
     assert f"ssm {g_ssm:.2f} ms against attention's {g_mha:.2f} ms" in text and g_ssm > g_mha   # quoted as not met
 
 
+def test_quoted_readout_numbers_of_call_45_come_from_its_json():
+    """The readout forward after the boundary walk's change (call 45) and its ratio to fla's call-39 time."""
+    text = " ".join(README.split())
+    rows = {r["op"]: r for r in gpu_call("call45", "readout.json")["rows"]}
+    ms = [rows[f"glr_readout {s}"]["ms"] for s in ("ssm", "fenwick", "blocks")]
+    fla = {r["op"]: r for r in gpu_call("call39", "gpu_triton.json")["rows"]}["fla chunk_simple_gla"]["ms"]
+    assert f"forward ssm {ms[0]:.2f} ms, fenwick {ms[1]:.2f} ms, blocks {ms[2]:.2f} ms; {ms[0] / fla:.1f}x" in text
+    assert f"fla's {fla:.2f} ms of `call39`" in text and ms[0] / fla > 1.5                  # quoted as not met
+    assert f"fla's row in `call45` took {rows['fla chunk_simple_gla']['ms']:.2f} ms" in text
+
+
 def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
     """The scan rows of call 27 (lag tables read per lag, all in one run) and call 22's layer graphs, each
     captured in a fresh process, with the verdicts the README gives them."""
