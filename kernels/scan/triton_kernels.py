@@ -159,6 +159,21 @@ def _gather_static(acc, v_rows, c_rows, rl, rmask, dmask, lo, hi, LAGS: tl.const
 
 
 @triton.jit
+def _gather_by_lag(acc, r0, rl, rmask, lags, m, coef_ptr, W: tl.constexpr, v_ptr, lo, hi, bb, hh, n, H: tl.constexpr,
+                   D: tl.constexpr, dcol, dmask, LB: tl.constexpr, READERS: tl.constexpr, LAGS: tl.constexpr,
+                   FIRST: tl.constexpr, LAST: tl.constexpr):
+    """``_gather_lags`` over the lags ``[FIRST, LAST)`` (LAST -1: all from FIRST, m of them in all) for the rows
+    ``r0 + rl``, sources in ``[lo, hi)``: ``_gather_static`` where the lags are compile-time constants (LAGS),
+    else loaded from ``lags``."""
+    if len(LAGS) > 0:
+        return _gather_static(acc, _row_ptrs(v_ptr, bb, hh, n, r0, rl, H, D)[:, None] + dcol[None, :],
+                              _row_ptrs(coef_ptr, bb, hh, n, r0, rl, H, W), rl, rmask, dmask, lo - r0, hi - r0, LAGS,
+                              FIRST, len(LAGS) if LAST < 0 else LAST, H * D, H * W, READERS)
+    return _gather_lags(acc, r0 + rl, rmask, lags, FIRST, m if LAST < 0 else LAST, coef_ptr, W, v_ptr, lo, hi, bb, hh,
+                        n, H, D, dcol, dmask, LB, READERS)
+
+
+@triton.jit
 def _inputs(r0, u_ptr, a_ptr, a_idx, WA: tl.constexpr, a_lags, ma, bb, hh, n, H: tl.constexpr, D: tl.constexpr,
             dcol, dmask, C: tl.constexpr, BD: tl.constexpr, JA: tl.constexpr, LAG_A: tl.constexpr,
             A_LAGS: tl.constexpr):
@@ -167,13 +182,9 @@ def _inputs(r0, u_ptr, a_ptr, a_idx, WA: tl.constexpr, a_lags, ma, bb, hh, n, H:
     rows = r0 + rl
     rmask = rows < n
     x = tl.zeros((C, BD), tl.float32)
-    if len(A_LAGS) > 0:
-        return _gather_static(x, _row_ptrs(u_ptr, bb, hh, n, r0, rl, H, D)[:, None] + dcol[None, :],
-                              _row_ptrs(a_ptr, bb, hh, n, r0, rl, H, WA), rl, rmask, dmask, -r0, n - r0, A_LAGS, 0,
-                              len(A_LAGS), H * D, H * WA, False)
     if LAG_A:
-        return _gather_lags(x, rows, rmask, a_lags, 0, ma, a_ptr, WA, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA,
-                            False)
+        return _gather_by_lag(x, r0, rl, rmask, a_lags, ma, a_ptr, WA, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA,
+                              False, A_LAGS, 0, -1)
     return _gather_table(x, rows, rmask, a_idx, WA, a_ptr, u_ptr, 0, n, bb, hh, n, H, D, dcol, dmask, JA)
 
 
@@ -281,21 +292,13 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H:
         nxt = rows + C                                     # chunk k + 1: loads independent of the walk
         x_next = _inputs(c0 + C, u_ptr, a_ptr, a_idx, WA, a_lags, ma, bb, hh, n, H, D, dcol, dmask,
                          C, BD, JA, LAG_A, A_LAGS)
-        if len(B_LAGS) > 0:                                # chunk k + 1's far lags read chunks <= k - 1
-            x_next = _gather_static(x_next, _row_ptrs(h_ptr, bb, hh, n, c0 + C, rl, H, D)[:, None] + dcol[None, :],
-                                    _row_ptrs(b_ptr, bb, hh, n, c0 + C, rl, H, WB), rl, nxt < n, dmask, -c0 - C, -C,
-                                    B_LAGS, 0, B_FAR, H * D, H * WB, False)
-        elif LAG_B:
-            x_next = _gather_lags(x_next, nxt, nxt < n, b_lags, 0, B_FAR, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
-                                  dcol, dmask, JB, False)
+        if LAG_B:                                          # chunk k + 1's far lags read chunks <= k - 1
+            x_next = _gather_by_lag(x_next, c0 + C, rl, nxt < n, b_lags, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D,
+                                    dcol, dmask, JB, False, B_LAGS, 0, B_FAR)
         T_next = _factor(tl.load(t_base + tl.minimum(k + 1, nc - 1) * (C * C)), PREC)
-        if len(B_LAGS) > 0:                                # + B_k,past h_past: the near lags
-            x = _gather_static(x, _row_ptrs(h_ptr, bb, hh, n, c0, rl, H, D)[:, None] + dcol[None, :],
-                               _row_ptrs(b_ptr, bb, hh, n, c0, rl, H, WB), rl, rmask, dmask, -c0, 0, B_LAGS, B_FAR,
-                               len(B_LAGS), H * D, H * WB, False)
-        elif LAG_B:
-            x = _gather_lags(x, rows, rmask, b_lags, B_FAR, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask,
-                             JB, False)
+        if LAG_B:                                          # + B_k,past h_past: the near lags
+            x = _gather_by_lag(x, c0, rl, rmask, b_lags, mb, b_ptr, WB, h_ptr, 0, c0, bb, hh, n, H, D, dcol, dmask, JB,
+                               False, B_LAGS, B_FAR, -1)
         else:
             idx_next, coef_next, ok_next = _table_block(nxt, nxt < n, b_idx, WB, b_ptr, 0, 0, c0 + C,
                                                         bb, hh, n, H, JB)
@@ -343,18 +346,11 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H: tl.constexpr
         Tt_prev = _factor(tl.load(t_base + p0 * C), PREC)
         if DU:
             a_prev = _diagonal(a_ptr, WA, prv, prv < n, bb, hh, n, H)
-        if len(B_LAGS) > 0:                                # chunk k - 1's far readers lie in chunks >= k + 1
-            g_prev = _gather_static(g_prev, _row_ptrs(z_ptr, bb, hh, n, p0, rl, H, D)[:, None] + dcol[None, :],
-                                    _row_ptrs(b_ptr, bb, hh, n, p0, rl, H, WB), rl, prv < n, dmask, C, n - p0, B_LAGS,
-                                    0, B_FAR, H * D, H * WB, True)
-            g = _gather_static(g, _row_ptrs(z_ptr, bb, hh, n, k * C, rl, H, D)[:, None] + dcol[None, :],
-                               _row_ptrs(b_ptr, bb, hh, n, k * C, rl, H, WB), rl, rmask, dmask, C, n - k * C, B_LAGS,
-                               B_FAR, len(B_LAGS), H * D, H * WB, True)
-        elif LAG_B:
-            g_prev = _gather_lags(g_prev, prv, prv < n, b_lags, 0, B_FAR, b_ptr, WB, z_ptr, p0 + C, n, bb, hh, n, H,
-                                  D, dcol, dmask, JB, True)
-            g = _gather_lags(g, rows, rmask, b_lags, B_FAR, mb, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol,
-                             dmask, JB, True)
+        if LAG_B:                                          # chunk k - 1's far readers lie in chunks >= k + 1
+            g_prev = _gather_by_lag(g_prev, p0, rl, prv < n, b_lags, mb, b_ptr, WB, z_ptr, p0 + C, n, bb, hh, n, H, D,
+                                    dcol, dmask, JB, True, B_LAGS, 0, B_FAR)
+            g = _gather_by_lag(g, k * C, rl, rmask, b_lags, mb, b_ptr, WB, z_ptr, k * C + C, n, bb, hh, n, H, D, dcol,
+                               dmask, JB, True, B_LAGS, B_FAR, -1)
         else:
             idx_prev, coef_prev, ok_prev = _reader_block(prv, prv < n, bt_idx, bt_col, WT, b_ptr, WB, 0,
                                                          bb, hh, n, H, JB)
