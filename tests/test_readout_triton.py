@@ -23,8 +23,8 @@ from tests.test_readout import problem  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
-#: Families whose chunks read many earlier states (m ~ n / 2): the interpreter takes them to n = 63 (at 200
-#: each costs it 10-17 s); CUDA to 200.
+#: Families whose chunks read many earlier states (m ~ n / 2): the interpreter takes them to n = 63 with one head
+#: (at 200 each costs it 10-17 s, at 63 with two heads 10-18 s); CUDA to 200 with two.
 DENSE = {"attention", "power2", "power:3", "quadratic", "exponent:0", "exponent:0.37", "exponent:1",
          "kron:1,11", "kron:1,11,101", "window:3+power2", "blocks:4+quadratic"}
 
@@ -44,7 +44,7 @@ CASES = [(spec, n) for spec in BUILTIN_SPECS for n in (1, 2, 63, 200)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("spec, n", CASES)
 def test_forward_matches_float64(rng, spec, n, dtype):
-    tables, low, ref = inputs(rng, spec, n, dtype)
+    tables, low, ref = inputs(rng, spec, n, dtype, H=1 if spec in DENSE and n > 2 and DEVICE == "cpu" else None)
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert out.dtype == dtype and out.shape == low[2].shape
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[dtype]
