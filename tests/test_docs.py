@@ -147,3 +147,40 @@ def test_gpu_scan_page_quotes_its_calls():
     assert (f"forward {p2_now['over_floor']:.1f}x its memory floor and {sdpa['ms'] / p2_now['ms']:.1f}x faster than "
             "SDPA") in text
     assert p2_now["ms"] <= 0.75 and p2_now["ms_fwd_bwd"] <= 2.5                 # quoted as met
+
+
+def test_gpu_readout_page_quotes_its_calls():
+    """docs/gpu_readout.md: each kernel's share, the rows and the verdicts are those of the device calls' JSON."""
+    from helpers import gpu_call
+
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    calls = {c: gpu_call(c, "readout.json") for c in ("call20", "call45")}
+
+    def share(call, spec, kernel):
+        return [r["ms"] for r in calls[call]["profile"][spec] if r["kernel"] == kernel][0]
+
+    for kernel in ("boundary_walk", "chunk_output", "chunk_coefficients", "chunk_inverse"):
+        cells = " | ".join(f"{share(c, spec, kernel):.3f}" for spec in ("ssm", "fenwick", "blocks")
+                           for c in ("call20", "call45"))
+        assert f"| `{kernel}` | {cells} |" in text, kernel
+    rows = {c: {r["op"]: r for r in calls[c]["rows"]} for c in calls}
+
+    def pair(c, op):
+        return f"{rows[c][op]['ms']:.3f} / {rows[c][op]['ms_fwd_bwd']:.3f}"
+
+    for spec in ("ssm", "fenwick", "blocks"):
+        assert f"| {spec} | {pair('call20', 'glr_readout ' + spec)} | {pair('call45', 'glr_readout ' + spec)} |" in text
+    assert f"| causal SDPA bf16 | {pair('call20', 'sdpa causal')} | {pair('call45', 'sdpa causal')} |" in text
+    now, sdpa = rows["call45"], rows["call45"]["sdpa causal"]["ms_fwd_bwd"]
+    both = [now[f"glr_readout {s}"]["ms_fwd_bwd"] for s in ("ssm", "fenwick", "blocks")]
+    assert f"ssm {both[0]:.3f}, fenwick {both[1]:.3f}, blocks {both[2]:.3f} ms against {sdpa:.3f}" in text
+    assert max(both) < sdpa and "(`call45`): **met**" in text
+    fla = {r["op"]: r for r in gpu_call("call39", "gpu_triton.json")["rows"]}["fla chunk_simple_gla"]["ms"]
+    ssm = now["glr_readout ssm"]["ms"]
+    assert f"ssm {ssm:.3f} ms against fla's {fla:.3f} ms (`call39`, {ssm / fla:.1f}x): **not met**" in text
+    assert ssm / fla > 1.5
+    kernels = [share("call45", "ssm", k) for k in ("boundary_walk", "chunk_output", "chunk_coefficients",
+                                                   "chunk_inverse")]
+    step1 = kernels[2] + kernels[3]
+    assert f"cost {sum(kernels):.2f} ms" in text and f"0.31 ms) is {step1 / fla:.2f}x fla's" in text
+    assert round(step1, 2) == 0.31
