@@ -113,7 +113,7 @@ def _boundary_step(step, P, b_chunk, b_row):
 @triton.jit
 def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol,
                      C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                     GATHER: tl.constexpr):
+                     GATHER: tl.constexpr, UPCAST: tl.constexpr):
     """What step p (chunk c, row r: ``_boundary_step``) reads besides ``H_{p-1}``: ``(k window [W, BK], v window
     [W, BV], M row [W], sum of E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER),
     the coefficient of H_{p-1})``."""
@@ -122,8 +122,12 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
     row = ((n * nc + c) * C + r).to(tl.int64)
     mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
-    step = tl.minimum(p, P - 1)
-    previous = 0.0
+    if UPCAST:      # the interpreter (Triton 3.9) refuses a scalar condition in a block's mask: one-element blocks
+        step = tl.zeros((1,), tl.int32) + tl.minimum(p, P - 1)
+        previous = tl.zeros((1,), tl.float32)
+    else:
+        step = tl.minimum(p, P - 1)
+        previous = 0.0
     gathered = tl.zeros((BK, BV), tl.float32)
     for j in range(m):
         src = tl.load(b_src + step * m + j)
@@ -151,14 +155,15 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     c, r = _boundary_step(0, P, b_chunk, b_row)
     kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src,
-                                                        T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER)
+                                                        T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER,
+                                                        UPCAST)
     c, r = _boundary_step(1, P, b_chunk, b_row)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
         nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T,
-                                               H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER)
+                                               H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER, UPCAST)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
