@@ -418,80 +418,10 @@ def test_glr_scan_runs_triton_on_cuda_and_float64_on_chunk(rng):
     assert torch.equal(glr_scan(u, a, b, tables), glr_scan_triton(u, a, b, tables))
 
 
-_COMPILE_FOR_H200 = '''
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
-from glrtheory.kernels.scan import triton as backend
-from glrtheory.kernels.scan import triton_kernels as K
-from glrtheory.kernels.scan import readout_triton as R
-from glrtheory.kernels.scan import readout_triton_kernels as RK
-from glrtheory.kernels.scan import readout_triton_backward as RB
-i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
-lags = ["*i32", i32]                           # a table's lags and their number
-diag = [bf16, i32, bf16]                       # a, its width, dU
-g, r = backend.GPU, R.GPU
-shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
-pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes and lags compiled into the walks
-walk = dict(pull, WA=1, A_LAGS=())
-power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)
-power2 = dict(power2_pull, WA=1, A_LAGS=(0,))
-kernels = [
-    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2, PREC="ieee")),
-    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
-     dict(walk, C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=False, LAG_B=False)),
-    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 2 + lags * 2,
-     dict(walk, C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
-     dict(walk, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"]),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
-     dict(power2, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="tf32", LAG_A=True, LAG_B=True), g["lag_warps"]),
-    (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5 + diag,
-     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="bf16", DU=True)),
-    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
-     dict(pull, C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False, DU=False)),
-    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
-     dict(pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="bf16", LAG_B=True, DU=True), g["lag_warps"]),
-    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
-     dict(power2_pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="tf32", LAG_B=True, DU=True), g["lag_warps"]),
-    (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
-     dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=False)),
-    (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
-     dict(C=64, BD=g["lag_BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=True)),
-    (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
-    (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
-    (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,
-     dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True)),
-    (RK.chunk_output, [bf16, bf16, bf16, f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 8,
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32")),
-    (RK.chunk_output, [f32] * 6 + ["*i32", "*i32", f32] + [i32] * 8,
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3")),
-    (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 8,
-     dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32"), r["back_warps"]),
-    (RB.chunk_output_backward, [f32] * 7 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 8,
-     dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32x3"), r["back_warps"]),
-    (RB.state_walk_backward, [f32, f32] + ["*i32"] * 3 + [i32] * 6,
-     dict(C=64, BK=r["walk_k"], BV=r["walk_v"], GATHER=True)),
-    (RB.boundary_backward, [bf16, bf16, f32, bf16, f32] + ["*i32"] * 3 + [f32] * 4 + [i32] * 8,
-     dict(shapes, BK=r["back_k"], DV=128, PREC="tf32"), r["back_warps"]),
-    (RB.boundary_backward, [f32] * 5 + ["*i32"] * 3 + [f32] * 4 + [i32] * 8,
-     dict(shapes, BK=r["back_k"], DV=128, PREC="tf32x3"), r["back_warps"]),
-    (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32),
-     r["back_warps"]),
-]
-for fn, types, consts, *warps in kernels:
-    names = [a for a in fn.arg_names if a not in consts]
-    sig = dict(zip(names, types), **{k: c for k in consts})
-    triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts), target=GPUTarget("cuda", 90, 32),
-                   options=dict(num_warps=warps[0] if warps else g["warps"]))
-print("compiled", len(kernels))
-'''
-
-
 def test_kernels_compile_for_the_h200():
     """The interpreter accepts code the compiler rejects: compile every kernel for sm_90 (Hopper) with the
-    ptxas that ships in the triton wheel, in a process without the interpreter. No GPU needed."""
+    ptxas that ships in the triton wheel, in a process without the interpreter (``benchmarks/h200_compile.py``).
+    No GPU needed."""
     import subprocess
     import sys
     from pathlib import Path
@@ -501,6 +431,11 @@ def test_kernels_compile_for_the_h200():
     if not list(Path(triton.__file__).parent.glob("backends/nvidia/bin/ptxas*")):
         pytest.skip("this triton build ships no ptxas")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run([sys.executable, "-c", _COMPILE_FOR_H200], env=env, capture_output=True, text=True,
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "h200_compile.py"
+    out = subprocess.run([sys.executable, str(script), "--sass"], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and "compiled 23" in out.stdout, out.stderr[-2000:]
+    digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest
+    assert [int(d[0]) for d in digests] == list(range(23)) and all(int(d[2]) > 100 for d in digests)
+    assert {d[1] for d in digests} >= {"forward_walk", "backward_pull", "boundary_walk", "chunk_output"}
+    assert len({d[3] for d in digests}) == 23                  # distinct configurations compile to distinct code

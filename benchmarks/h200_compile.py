@@ -1,0 +1,119 @@
+"""Compile every Triton kernel of the scan and the readout for the H200 (sm_90) offline, in the configurations the
+GPU runs, with the ptxas that ships in the triton wheel: no GPU needed.
+
+    python benchmarks/h200_compile.py           # compiles each configuration, prints "compiled N"
+    python benchmarks/h200_compile.py --sass    # and one line per configuration: kernel, SASS instructions, digest
+
+The test suite runs the first (the interpreter accepts code the compiler rejects). Run the second before and after
+a change to the kernels' code: configurations whose digest is unchanged compile to the same machine code, so their
+timings still hold.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.pop("TRITON_INTERPRET", None)        # before triton is imported: compile, do not interpret
+
+import triton  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from glrtheory.kernels.scan import readout_triton as R  # noqa: E402
+from glrtheory.kernels.scan import readout_triton_backward as RB  # noqa: E402
+from glrtheory.kernels.scan import readout_triton_kernels as RK  # noqa: E402
+from glrtheory.kernels.scan import triton as backend  # noqa: E402
+from glrtheory.kernels.scan import triton_kernels as K  # noqa: E402
+
+#: Each configuration: (kernel, its argument types, its constexprs[, warps]) as the GPU launches it.
+i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
+lags = ["*i32", i32]                           # a table's lags and their number
+diag = [bf16, i32, bf16]                       # a, its width, dU
+g, r = backend.GPU, R.GPU
+shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
+pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes and lags compiled into the walks
+walk = dict(pull, WA=1, A_LAGS=())
+power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)
+power2 = dict(power2_pull, WA=1, A_LAGS=(0,))
+kernels = [
+    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2, PREC="ieee")),
+    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
+     dict(walk, C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=False, LAG_B=False)),
+    (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 2 + lags * 2,
+     dict(walk, C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
+     dict(walk, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"]),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
+     dict(power2, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="tf32", LAG_A=True, LAG_B=True), g["lag_warps"]),
+    (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5 + diag,
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="bf16", DU=True)),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
+     dict(pull, C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False, DU=False)),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
+     dict(pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="bf16", LAG_B=True, DU=True), g["lag_warps"]),
+    (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
+     dict(power2_pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="tf32", LAG_B=True, DU=True), g["lag_warps"]),
+    (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
+     dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=False)),
+    (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
+     dict(C=64, BD=g["lag_BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=True)),
+    (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
+    (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
+    (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,
+     dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True)),
+    (RK.chunk_output, [bf16, bf16, bf16, f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 8,
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32")),
+    (RK.chunk_output, [f32] * 6 + ["*i32", "*i32", f32] + [i32] * 8,
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3")),
+    (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 8,
+     dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32"), r["back_warps"]),
+    (RB.chunk_output_backward, [f32] * 7 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 8,
+     dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32x3"), r["back_warps"]),
+    (RB.state_walk_backward, [f32, f32] + ["*i32"] * 3 + [i32] * 6,
+     dict(C=64, BK=r["walk_k"], BV=r["walk_v"], GATHER=True)),
+    (RB.boundary_backward, [bf16, bf16, f32, bf16, f32] + ["*i32"] * 3 + [f32] * 4 + [i32] * 8,
+     dict(shapes, BK=r["back_k"], DV=128, PREC="tf32"), r["back_warps"]),
+    (RB.boundary_backward, [f32] * 5 + ["*i32"] * 3 + [f32] * 4 + [i32] * 8,
+     dict(shapes, BK=r["back_k"], DV=128, PREC="tf32x3"), r["back_warps"]),
+    (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32),
+     r["back_warps"]),
+]
+
+
+def sass(cubin: bytes) -> list[str]:
+    """The SASS instructions of a compiled kernel (cuobjdump from the triton wheel), addresses stripped."""
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+        out = subprocess.run([str(tool), "-sass", f.name], capture_output=True, text=True, check=True).stdout
+    return [re.sub(r"/\*[0-9a-f]+\*/", "", line).strip() for line in out.splitlines()
+            if re.match(r"\s+/\*[0-9a-f]{4,}\*/", line)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sass", action="store_true", help="print each configuration's SASS size and digest")
+    args = ap.parse_args(argv)
+    for i, (fn, types, consts, *warps) in enumerate(kernels):
+        names = [a for a in fn.arg_names if a not in consts]
+        sig = dict(zip(names, types), **{k: c for k in consts})
+        compiled = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts),
+                                  target=GPUTarget("cuda", 90, 32),
+                                  options=dict(num_warps=warps[0] if warps else g["warps"]))
+        if args.sass:
+            code = sass(compiled.asm["cubin"])
+            print(i, fn.__name__, len(code), hashlib.sha256("\n".join(code).encode()).hexdigest()[:16])
+    print("compiled", len(kernels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
