@@ -61,11 +61,14 @@ def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
     return bench(lambda: glr_readout(*xs, tables, backend=backend).backward(g), rep=50, device=device)
 
 
-def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key="tune") -> dict:
-    """Each setting's ms (``measure``) for ssm and fenwick into ``result[key]``; the fastest (sum) stays in force."""
+def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key="tune") -> dict | None:
+    """Each setting's ms (``measure``) for ssm and fenwick into ``result[key]``, each applied on top of the settings in
+    force before the tune; then those settings with the fastest (sum) on top stay in force (unchanged if every
+    setting failed). Returns the fastest row, or None."""
+    before = dict(readout_triton.GPU)
     rows = result[key] = []
     for setting in settings:
-        readout_triton.GPU.update(setting)
+        readout_triton.GPU.update(before, **setting)
         row = dict(setting)
         try:
             for spec in ("ssm", "fenwick"):
@@ -75,11 +78,12 @@ def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key
         rows.append(row)
         print(row, flush=True)
         save(result)
-    done = [r for r in rows if "error" not in r]
+    readout_triton.GPU.update(before)
+    done = [(row, setting) for row, setting in zip(rows, settings) if "error" not in row]
     if not done:
         return None
-    best = min(done, key=lambda r: r["ssm"] + r["fenwick"])
-    readout_triton.GPU.update({k: best[k] for k in settings[0]})
+    best, setting = min(done, key=lambda pair: pair[0]["ssm"] + pair[0]["fenwick"])
+    readout_triton.GPU.update(setting)
     return best
 
 

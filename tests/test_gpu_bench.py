@@ -166,6 +166,32 @@ def test_readout_script_on_the_cpu(tmp_path):
     assert result["setting"] == gpu_readout.readout_triton.GPU and result["profile"] == {"ssm": []}
 
 
+def test_readout_tune_measures_each_setting_on_the_same_base(monkeypatch):
+    """``gpu_readout.tune``: each setting is timed on top of the settings in force before (not of the setting
+    before it), the fastest stays in force with the rest restored, and a tune where every setting fails
+    changes nothing."""
+    gpu = gpu_readout.readout_triton.GPU
+    monkeypatch.setattr(gpu_readout.readout_triton, "GPU", dict(gpu, walk_k=32, out_k=64, walk_v=64))
+    gpu = gpu_readout.readout_triton.GPU
+    seen = []
+
+    def measure(spec, shape, device):               # a fake time: the settings it ran at, or a failure
+        if gpu["walk_v"] == 16:
+            raise RuntimeError("refused")
+        seen.append((gpu["walk_k"], gpu["out_k"]))
+        return gpu["walk_k"] + gpu["out_k"]
+
+    settings = [dict(walk_k=16), dict(out_k=16), dict(walk_v=16), dict(walk_k=64, out_k=128)]
+    result = {}
+    best = gpu_readout.tune(None, "cpu", lambda r: None, result, settings, measure)
+    assert seen == [(16, 64)] * 2 + [(32, 16)] * 2 + [(64, 128)] * 2          # never (16, 16): one setting at a time
+    assert best == dict(out_k=16, ssm=48, fenwick=48) and "error" in result["tune"][2]
+    assert (gpu["walk_k"], gpu["out_k"], gpu["walk_v"]) == (32, 16, 64)
+    before = dict(gpu)
+    assert gpu_readout.tune(None, "cpu", lambda r: None, {}, [dict(walk_v=16, out_k=99)], measure) is None
+    assert gpu == before
+
+
 def test_session_merge(tmp_path):
     (tmp_path / "part_layer.json").write_text(json.dumps(dict(machine={"gpu": "X"}, rows=[1])))
     (tmp_path / "pytest.txt").write_text("t.py::a PASSED\nFAILED t.py::b - boom\n"
