@@ -129,12 +129,12 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
         step = tl.minimum(p, P - 1)
         previous = 0.0
     gathered = tl.zeros((BK, BV), tl.float32)
+    smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     for j in range(m):
         src = tl.load(b_src + step * m + j)
         coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)
         previous += tl.where(src == p - 1, coef, 0.0)
         if GATHER:
-            smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
             st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
                          mask=smask & (src >= 0) & (src != p - 1), other=0.0)
             gathered += coef * st.to(tl.float32)
