@@ -15,6 +15,7 @@ if not torch.cuda.is_available():
 pytest.importorskip("triton")
 
 from glrtheory import GLRError, Pattern  # noqa: E402
+from glrtheory.patterns.tables import IndexTables  # noqa: E402
 from glrtheory.kernels.scan import readout_aligned, readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import aligned_backend, glr_readout, naive_readout, readout_algorithm  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
@@ -109,6 +110,74 @@ def test_default_layout_several_chunks(rng):
         assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[dtype]
     torch_out = glr_readout(*low[:3], *low[3:], tables, backend="torch")
     assert rel_err(out.double().cpu(), torch_out.double().cpu()) <= TOL[torch.bfloat16]
+
+
+def first_order_tables(n: int) -> IndexTables:
+    """ssm's tables with ``B(t)`` empty at every t = 3 mod 7 and at t = 16 (a chunk's first row at chunks of 16, so
+    the state before it is no boundary state): a first-order pattern other than ssm."""
+    t = np.arange(n)
+    b = t - 1
+    b[(t % 7 == 3) | (t == 16)] = -1
+    return IndexTables(t[:, None], b[:, None])
+
+
+def hard_decays(rng, b: np.ndarray) -> np.ndarray:
+    """b of either sign with runs that stress a product of many b: 2^-60 (their logarithms sum far beyond float32's
+    range), exact zeros, 1 - 2^-10 and exactly -1; the rest as drawn."""
+    b = b.copy()
+    n = b.shape[1]
+    for lo, value in ((0.1, 2.0**-60), (0.25, 0.0), (0.4, 1 - 2.0**-10), (0.7, -1.0)):
+        run = slice(int(lo * n), int(lo * n) + max(1, n // 10))
+        b[:, run] = value * rng.choice([-1, 1], b[:, run].shape)
+    return b
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("chunk", [16, 64])
+@pytest.mark.parametrize("n", [2, 63, 1000])
+@pytest.mark.parametrize("which", ["ssm", "gaps"])
+def test_first_order_forms_step_1_in_registers(rng, monkeypatch, which, n, chunk, dtype):
+    """First-order patterns (``readout_triton.first_order``: ssm and ssm with gaps in B) skip step 1's kernels: the
+    walk and the chunk output form M and E from ``decay_sums`` (step 1 raising proves it), on b that spans 2^-60 to
+    1, zeros and -1 included; against float64 and against the same forward with step 1 (``decay`` off)."""
+    tables = Pattern.from_spec("ssm").tables(n) if which == "ssm" else first_order_tables(n)
+    _, q, k, v, a, b = problem(rng, "ssm", n, B=1, H=2, dk=5, dv=7)
+    low = [torch.tensor(x, dtype=dtype, device=DEVICE) for x in (q, k, v, a, hard_decays(rng, b))]
+    ref = naive_readout(*(x.double().cpu() for x in low), tables)
+    layout = aligned_layout(tables, chunk)
+    assert readout_triton.first_order(layout) == (n > 1)
+    setting = readout_triton._setting()
+    outs = {}
+    for decay in (True, False):
+        monkeypatch.setitem(setting, "decay", decay)
+        with monkeypatch.context() as patch:
+            if decay:
+                patch.setattr(readout_triton, "_coefficients", lambda *args: pytest.fail("step 1 ran"))
+            outs[decay] = glr_readout(*low, tables, chunk=chunk, algorithm="chunked_aligned", backend="triton")
+        assert rel_err(outs[decay].double().cpu(), ref) <= TOL[dtype], decay
+    assert rel_err(outs[True].double().cpu(), outs[False].double().cpu()) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("spec", ["fenwick", "blocks", "window:5+ssm", "lags:1,2", "ssm+lags:2"])
+def test_first_order_only_where_it_holds(spec):
+    """Patterns with a wider A or a B beyond lag 1 keep step 1."""
+    assert not readout_triton.first_order(aligned_layout(Pattern.from_spec(spec).tables(200), 16))
+
+
+def test_first_order_gradients(rng):
+    """The backward after a forward that skipped step 1 (it runs step 1 then): the five gradients against float64
+    autograd, b as in ``hard_decays``, float32, n = 200, chunks of 16."""
+    tables = first_order_tables(200)
+    _, q, k, v, a, b = problem(rng, "ssm", 200, B=1, H=1, dk=5, dv=7)
+    xs = [torch.tensor(x, dtype=torch.float32, device=DEVICE) for x in (q, k, v, a, hard_decays(rng, b))]
+    grad = torch.randn(xs[2].shape, dtype=torch.float64)
+    leaves = [x.clone().requires_grad_() for x in xs]
+    out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    got = torch.autograd.grad(out, leaves, grad.to(DEVICE, torch.float32))
+    ref_leaves = [x.double().cpu().requires_grad_() for x in xs]
+    ref = torch.autograd.grad(naive_readout(*ref_leaves, tables), ref_leaves, grad)
+    for name, g, r in zip("qkvab", got, ref):
+        assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
 
 
 def test_backend_choice_and_refusals(rng):

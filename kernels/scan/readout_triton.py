@@ -48,8 +48,9 @@ MAX_SCORES = 2**14
 #: (step 1's backward too): the fastest of 7 settings by forward + backward ms (``gpu_readout.py
 #: --tune-backward``, call 15: ssm 4.64 ms against 6.43 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
 #: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
-GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4)
-INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4)
+#: ``decay``: first-order patterns form M and E in the walk and the chunk output (``first_order``).
+GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, decay=True)
+INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True)
 
 
 def _block(x: int) -> int:
@@ -85,11 +86,22 @@ def refusal(q: Tensor, layout: ChunkLayout, d_v: int) -> str | None:
     return None
 
 
+def first_order(layout: ChunkLayout) -> bool:
+    """Whether the pattern is first order (``A(t) = {t}``, ``B(t)`` is ``{t - 1}`` or empty, as ``ssm``), so that
+    ``M[i, j] = a_j prod_{j < r <= i} b_r`` and ``E[i] = prod_{r <= i} b_r`` and the boundary states are the chunks'
+    last rows: then step 1 is ``decay_sums`` (``readout_triton_kernels``, DECAY)."""
+    a, b, t = layout.tables.a_idx, layout.tables.b_idx, np.arange(layout.tables.n)
+    return (layout.span == 0 and a.shape[1] == 1 and b.shape[1] == 1 and bool((a[:, 0] == t).all())
+            and bool(((b[:, 0] == t - 1) | (b[:, 0] < 0)).all())
+            and bool((layout.boundary_row % layout.chunk == layout.chunk - 1).all()))
+
+
 def _tables(layout: ChunkLayout, device) -> dict:
     """int32 device tables: A (padded); ``x_col [T, wb]``, the slot in its chunk's X of each B entry before
     the chunk (-1 elsewhere); each boundary position's chunk and row, its sources' indices in P ``[P, m]``
     (-1 padded); each chunk's sources as indices in P (``ext [nc, m]``) and their count; the B table
-    (the chunk inverses'); ``gather``: whether some boundary state reads one other than its predecessor."""
+    (the chunk inverses'); ``gather``: whether some boundary state reads one other than its predecessor;
+    ``decay``: ``first_order``."""
     def build():
         C, tables = layout.chunk, layout.tables
         row = layout.boundary_row
@@ -102,6 +114,7 @@ def _tables(layout: ChunkLayout, device) -> dict:
         out = {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
         src = arrays["b_src"]
         out["gather"] = bool(((src >= 0) & (src != np.arange(len(src))[:, None] - 1)).any())
+        out["decay"] = first_order(layout)
         return out
 
     return layout.tables.memo(("readout_triton", layout.chunk, layout.offset, str(device)), build)
@@ -137,25 +150,35 @@ def _blocks(dk: int, dv: int) -> dict:
 
 
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
-    """``(o, mix, ecoef, states, inverses)``: the output and what the backward reads (inputs contiguous)."""
+    """``(o, mix, ecoef, states, inverses)``: the output and what the backward reads (inputs contiguous; M, E
+    and the inverses None where the kernels formed them from a and b, DECAY)."""
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     tab = _tables(layout, q.device)
-    mix, ecoef, inverses = _coefficients(a, b, layout, tab)
-    ecoef = _arg(ecoef)
     setting, blk = _setting(), _blocks(dk, dv)
+    decay = tab["decay"] and setting["decay"]
+    if decay:                                   # step 1 by decay_sums (kernels' docstring)
+        mix = ecoef = inverses = None
+        sums, counts = a.new_empty(N, nc * C, dtype=torch.float64), a.new_empty(N, nc * C, dtype=torch.int32)
+        last, last_carry = a.new_empty(N, nc, rows(layout), dtype=torch.float32), a.new_empty(N, nc, dtype=torch.float32)
+        K.decay_sums[(N, nc)](a, b, tab["b_idx"], sums, counts, last, last_carry, T, H, nc, s, C=C, CP=rows(layout))
+        walked, read = (last, last_carry), (sums, counts)
+    else:
+        mix, ecoef, inverses = _coefficients(a, b, layout, tab)
+        ecoef = _arg(ecoef)
+        walked = read = (mix, ecoef)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
-                  num_warps=setting["warps"])
+                  DECAY=decay, num_warps=setting["warps"])
     states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
     if m:
         n_vb = -(-dv // blk["walk_v"])
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
-            k, v, mix, ecoef, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
+            k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
             BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], **shapes)
     o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
-        q, k, v, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,
+        q, k, v, a, *read, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,
         CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
     return o, mix, ecoef, states, inverses
 
@@ -188,6 +211,9 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     tab = _tables(layout, q.device)
+    if mix is None:                             # formed in the forward's registers (DECAY): step 1 now
+        mix, ecoef, inverses = _coefficients(a, b, layout, tab)
+        ecoef = _arg(ecoef)
     setting, blk = _setting(), _blocks(dk, dv)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                   num_warps=setting["back_warps"], BK=blk["back_k"])

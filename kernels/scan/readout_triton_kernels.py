@@ -18,6 +18,13 @@ rounded to it), sums float32.
   stays in registers, so each step waits only on its own products.
 * ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16),
   ``o = ((Q K^T) * M) V + sum_j (E_j * Q) H_{X_j}``.
+
+DECAY (a first-order pattern: ``A(t) = {t}``, ``B(t) = {t - 1}`` or empty, as ``ssm``): step 1 is
+``decay_sums``, which writes per row ``S_i = sum_{r <= i} log2 |b_r|`` in float64 and the counts of negative and
+zero b (into ``mix`` and ``ecoef``, which the walk and the chunk output read as such); those two form
+``M[i, j] = a_j prod_{j < r <= i} b_r = a_j (-1)^{negatives} 2^{S_i - S_j}`` and ``E[i] = prod_{r <= i} b_r`` in
+registers (``_decay``; zero where a b in between is zero or absent). S in float64 keeps ``S_i - S_j`` exact to
+float32 however large the chunk's sum grows.
 """
 import triton
 import triton.language as tl
@@ -69,6 +76,48 @@ def _chunk_block(n, k, T, H, nc, shift, C: tl.constexpr):
 
 
 @triton.jit
+def _decay(a_j, sum_i, sum_j, count_i, count_j, inside):
+    """``M[i, j] = a_j prod_{j < r <= i} b_r = a_j (-1)^{negatives} 2^{S_i - S_j}`` from ``decay_sums``
+    (``E[i]`` with ``a_j = 1`` and ``S_j``, ``count_j`` 0); 0 outside ``inside`` (j <= i) and where a b in
+    ``(j, i]`` is zero."""
+    between = count_i - count_j
+    live = inside & (between < 256)
+    sign = 1 - 2 * (between & 1)
+    return tl.where(live, a_j * sign * tl.exp2(tl.where(live, sum_i - sum_j, 0.0).to(tl.float32)), 0.0)
+
+
+@triton.jit
+def _coefficient(ptr, n, t, ok, T, H):
+    """A one-column coefficient table's ``x[b, t, h]`` of program ``n = b H + h`` at the t marked ok (0 elsewhere)."""
+    return tl.load(ptr + (n // H * T + t).to(tl.int64) * H + n % H, mask=ok, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, shift, C: tl.constexpr,
+               CP: tl.constexpr):
+    """DECAY's step 1, one program per (n, chunk): per chunk row i ``S_i = sum_{r <= i} log2 |b_r|`` (float64)
+    and ``negatives + 256 zeros`` among ``b_r, r <= i`` (int32), a b that is zero, absent (``b_idx < 0``) or
+    outside ``[0, T)`` counting as a zero; and the chunk's last row of M (``last [N, nc, CP]``) and of E, which
+    the walk reads."""
+    n, c = tl.program_id(0), tl.program_id(1)
+    rl = tl.arange(0, CP)
+    t = c * C - shift + rl
+    ok = (rl < C) & (t >= 0) & (t < T)
+    live = ok & (tl.load(b_idx + t, mask=ok, other=-1) >= 0)
+    b = _coefficient(b_ptr, n, t, live, T, H)
+    sum_i = tl.cumsum(tl.log2(tl.where(b != 0, tl.abs(b), 1.0)).to(tl.float64), 0)
+    count_i = tl.cumsum((b < 0).to(tl.int32) + 256 * (b == 0).to(tl.int32), 0)
+    chunk = (n * nc + c).to(tl.int64)
+    tl.store(sums + chunk * C + rl, sum_i, mask=rl < C)
+    tl.store(counts + chunk * C + rl, count_i, mask=rl < C)
+    at_last = rl == C - 1
+    sum_last, count_last = tl.sum(tl.where(at_last, sum_i, 0.0), 0), tl.sum(tl.where(at_last, count_i, 0), 0)
+    tl.store(last + chunk * CP + rl, _decay(_coefficient(a_ptr, n, t, ok, T, H), sum_last, sum_i, count_last, count_i,
+                                            rl < C))
+    tl.store(last_carry + chunk, _decay(1.0, sum_last, 0.0, count_last, 0, True))
+
+
+@triton.jit
 def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
                        C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
     n, k = tl.program_id(0), tl.program_id(1)
@@ -111,17 +160,23 @@ def _boundary_step(step, P, b_chunk, b_row):
 
 
 @triton.jit
-def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol,
-                     C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                     GATHER: tl.constexpr, UPCAST: tl.constexpr):
+def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv,
+                     shift, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
+                     BV: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr, UPCAST: tl.constexpr):
     """What step p (chunk c, row r: ``_boundary_step``) reads besides ``H_{p-1}``: ``(k window [W, BK], v window
     [W, BV], M row [W], sum of E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER),
-    the coefficient of H_{p-1})``."""
+    the coefficient of H_{p-1})``; DECAY: ``mix`` and ``ecoef`` hold ``decay_sums``' last rows."""
     win, t, ok = _window(c, T, shift, C, WIN, W)
     kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
     row = ((n * nc + c) * C + r).to(tl.int64)
-    mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
+    if DECAY:                                   # the chunk's last row (r = C - 1) from decay_sums
+        chunk = (n * nc + c).to(tl.int64)
+        mrow = tl.load(mix + chunk * W + win)
+        carry = tl.load(ecoef + chunk)
+    else:
+        mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
+        carry = 0.0
     if UPCAST:      # the interpreter (Triton 3.9) refuses a scalar condition in a block's mask: one-element blocks
         step = tl.zeros((1,), tl.int32) + tl.minimum(p, P - 1)
         previous = tl.zeros((1,), tl.float32)
@@ -132,7 +187,10 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     for j in range(m):
         src = tl.load(b_src + step * m + j)
-        coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)
+        if DECAY:
+            coef = tl.where(src >= 0, carry, 0.0)
+        else:
+            coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)
         previous += tl.where(src == p - 1, coef, 0.0)
         if GATHER:
             st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
@@ -142,9 +200,10 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
 
 
 @triton.jit
-def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
-                  C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr):
+def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv,
+                  shift, n_vb, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
+                  BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr,
+                  DECAY: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
     visible before the next step's loads); without it no step reads ``states``. Step p loads step p + 2's
     chunk and row and step p + 1's inputs, so that no step waits on two loads in a row."""
@@ -154,16 +213,17 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     c, r = _boundary_step(0, P, b_chunk, b_row)
-    kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src,
-                                                        T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER,
-                                                        UPCAST)
+    kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix,
+                                                        ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN,
+                                                        W, BK, BV, GATHER, DECAY, UPCAST)
     c, r = _boundary_step(1, P, b_chunk, b_row)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
-        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T,
-                                               H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER, UPCAST)
+        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix,
+                                               ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK,
+                                               BV, GATHER, DECAY, UPCAST)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
@@ -183,9 +243,11 @@ def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexp
 
 
 @triton.jit
-def chunk_output(q_ptr, k_ptr, v_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T, H, dk, dv, shift,
-                 C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-                 BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
+def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
+                 H, dk, dv, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
+                 BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr):
+    """DECAY: M and E from a and ``decay_sums``' S and counts (in ``mix`` and ``ecoef``; the window is the
+    chunk's rows: W = CP)."""
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
     vcol = vb * BV + tl.arange(0, BV)
@@ -195,12 +257,23 @@ def chunk_output(q_ptr, k_ptr, v_ptr, mix, ecoef, states, ext, ext_count, o_ptr,
         kc = k0 + tl.arange(0, BK)
         scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc), tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc)),
                        PREC, UPCAST)
-    weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
+    if DECAY:
+        at = (n * nc + c).to(tl.int64) * C + win
+        a, sums, counts = (_coefficient(a_ptr, n, tw, wok, T, H), tl.load(mix + at, mask=win < C, other=0.0),
+                           tl.load(ecoef + at, mask=win < C, other=0))
+        weights = _decay(a[None, :], sums[:, None], sums[None, :], counts[:, None], counts[None, :],
+                         (win[None, :] <= rl[:, None]) & ok[:, None])
+        carry = _decay(1.0, sums, 0.0, counts, 0, True)
+    else:
+        weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
     v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol)
     o = _dot((scores * weights).to(v.dtype), v, PREC, UPCAST)
     for j in range(tl.load(ext_count + c)):
         src = tl.load(ext + c * m + j)
-        e = tl.load(ecoef + block * m + j, mask=ok, other=0.0)
+        if DECAY:
+            e = carry
+        else:
+            e = tl.load(ecoef + block * m + j, mask=ok, other=0.0)
         for k0 in range(0, dk, BK):
             kc = k0 + tl.arange(0, BK)
             q = _rows(q_ptr, t, ok, n, T, H, dk, kc)
