@@ -212,14 +212,58 @@ def graphed_row_alone(name: str, B, T, d_model, heads, device="cuda", rep=100, t
     return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, precision=GRAPHED, error=failure)
 
 
+def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40) -> dict:
+    """Where the host's time goes in one eager forward + backward of our layer (bf16 autocast): ``rep`` warm
+    iterations under ``cProfile``, the ``top`` functions by own time, each with its calls and microseconds
+    (own and cumulative) per iteration, and the wall time per iteration (with the profiler's own cost)."""
+    import cProfile
+    import pstats
+    import time
+
+    layer = GLRMixer(spec, d_model, heads, readout=True, device=device)
+    x = torch.randn(B, T, d_model, device=device, requires_grad=True)
+    g = torch.randn_like(x)
+
+    def forward_backward():
+        with _autocast(device, True):
+            y = layer(x)
+        y.backward(g)
+
+    for _ in range(3):
+        forward_backward()
+    torch.cuda.synchronize(device) if is_cuda(device) else None
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for _ in range(rep):
+        forward_backward()
+    profiler.disable()
+    torch.cuda.synchronize(device) if is_cuda(device) else None
+    wall = (time.perf_counter() - start) / rep
+    stats = pstats.Stats(profiler).stats
+    rows = sorted(stats.items(), key=lambda item: -item[1][2])[:top]
+    return dict(op=f"GLRMixer {spec} readout", B=B, T=T, d_model=d_model, heads=heads, rep=rep,
+                wall_us_per_iter=wall * 1e6,
+                functions=[dict(function=f"{Path(file).name}:{line}:{name}", calls=nc / rep, own_us=own / rep * 1e6,
+                                cumulative_us=cum / rep * 1e6) for (file, line, name), (_, nc, own, cum, _) in rows])
+
+
 def main(argv=None) -> int:
     ap = parser(__doc__, "layer", SPECS)
     ap.add_argument("--shape", default=",".join(map(str, SHAPE.values())), help="B,T,d_model,heads")
     ap.add_argument("--graph-row", metavar="NAME", help="only the CUDA-graph row of NAME (attention or a spec), "
                     "written as JSON to --out (what graphed_row_alone runs)")
     ap.add_argument("--rep", type=int, default=100)
+    ap.add_argument("--host-profile", metavar="SPEC", help="only where the host's time goes in our layer for SPEC "
+                    "(host_profile), written as JSON to --out")
     args = ap.parse_args(argv)
     shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
+    if args.host_profile:
+        result = host_profile(args.host_profile, **shape, device=args.device)
+        saver(args.out, "gpu_layer.py")(result)
+        for row in result["functions"]:
+            print(row)
+        return 0
     if args.graph_row:
         row = graphed_row_of(args.graph_row, **shape, device=args.device, rep=args.rep)
         Path(args.out).write_text(json.dumps(row))
