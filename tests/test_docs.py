@@ -154,7 +154,7 @@ def test_gpu_readout_page_quotes_its_calls():
     from helpers import gpu_call
 
     text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
-    calls = {c: gpu_call(c, "readout.json") for c in ("call20", "call45")}
+    calls = {c: gpu_call(c, "readout.json") for c in ("call20", "call45", "call47", "call48", "call49")}
 
     def share(call, spec, kernel):
         return [r["ms"] for r in calls[call]["profile"][spec] if r["kernel"] == kernel][0]
@@ -169,18 +169,24 @@ def test_gpu_readout_page_quotes_its_calls():
         return f"{rows[c][op]['ms']:.3f} / {rows[c][op]['ms_fwd_bwd']:.3f}"
 
     for spec in ("ssm", "fenwick", "blocks"):
-        assert f"| {spec} | {pair('call20', 'glr_readout ' + spec)} | {pair('call45', 'glr_readout ' + spec)} |" in text
-    assert f"| causal SDPA bf16 | {pair('call20', 'sdpa causal')} | {pair('call45', 'sdpa causal')} |" in text
-    now, sdpa = rows["call45"], rows["call45"]["sdpa causal"]["ms_fwd_bwd"]
+        assert (f"| {spec} | {pair('call20', 'glr_readout ' + spec)} | {pair('call45', 'glr_readout ' + spec)} | "
+                f"{pair('call49', 'glr_readout ' + spec)} |") in text
+    assert (f"| causal SDPA bf16 | {pair('call20', 'sdpa causal')} | {pair('call45', 'sdpa causal')} | "
+            f"{pair('call49', 'sdpa causal')} |") in text
+    now, sdpa = rows["call49"], rows["call49"]["sdpa causal"]["ms_fwd_bwd"]
     both = [now[f"glr_readout {s}"]["ms_fwd_bwd"] for s in ("ssm", "fenwick", "blocks")]
-    assert f"ssm {both[0]:.3f}, fenwick {both[1]:.3f}, blocks {both[2]:.3f} ms against {sdpa:.3f}" in text
-    assert max(both) < sdpa and "(`call45`): **met**" in text
-    fla = {r["op"]: r for r in gpu_call("call39", "gpu_triton.json")["rows"]}["fla chunk_simple_gla"]["ms"]
-    ssm = now["glr_readout ssm"]["ms"]
-    assert f"ssm {ssm:.3f} ms against fla's {fla:.3f} ms (`call39`, {ssm / fla:.1f}x): **not met**" in text
-    assert ssm / fla > 1.5
-    kernels = [share("call45", "ssm", k) for k in ("boundary_walk", "chunk_output", "chunk_coefficients",
-                                                   "chunk_inverse")]
-    step1 = kernels[2] + kernels[3]
-    assert f"cost {sum(kernels):.2f} ms" in text and f"0.31 ms) is {step1 / fla:.2f}x fla's" in text
-    assert round(step1, 2) == 0.31
+    assert f"ssm {both[0]:.3f}, fenwick {both[1]:.3f}, blocks {both[2]:.3f} ms against {sdpa:.3f} (`call49`)" in text
+    assert max(both) < sdpa and "(`call49`): **met**" in text
+    fla = now["fla chunk_simple_gla"]["ms"]
+    ssm, fenwick = now["glr_readout ssm"]["ms"], now["glr_readout fenwick"]["ms"]
+    assert f"ssm {ssm:.3f} ms against fla's {fla:.3f} ms ({ssm / fla:.2f}x): **met**" in text and ssm / fla <= 1.5
+    assert f"fenwick {fenwick:.3f} ms ({fenwick / fla:.1f}x): **not met**" in text and fenwick / fla > 1.5
+    assert [r["kernel"] for r in calls["call49"]["profile"]["ssm"] if "at::" not in r["kernel"]] == [
+        "chunk_output", "boundary_walk", "decay_sums"]                                  # no step-1 kernels
+    for spec, kernel in (("ssm", "decay_sums"), ("ssm", "boundary_walk"), ("ssm", "chunk_output"),
+                         ("fenwick", "chunk_inverse"), ("blocks", "chunk_coefficients")):
+        assert f"{share('call49', spec, kernel):.3f}" in text, (spec, kernel)
+    tuned = {c: {row["decay"]: row["ssm"] for row in calls[c]["tune_settings_0"]} for c in ("call47", "call48", "call49")}
+    for c, ms in tuned.items():                     # the first-order forward on and off, each in its call's run
+        assert f"{ms[True]:.3f} ms against {ms[False]:.3f}" in text, c
+    assert tuned["call47"][True] > tuned["call47"][False] and tuned["call49"][True] < tuned["call49"][False]

@@ -146,6 +146,26 @@ def test_quoted_readout_numbers_of_call_45_come_from_its_json():
     assert f"fla's row in `call45` took {rows['fla chunk_simple_gla']['ms']:.2f} ms" in text
 
 
+def test_quoted_numbers_of_call_49_come_from_its_json():
+    """The first-order readout (call 49): the forward rows against fla's in the same run, and the ssm layer."""
+    text = " ".join(README.split())
+    rows = {r["op"]: r for r in gpu_call("call49", "readout.json")["rows"]}
+    ms = [rows[f"glr_readout {s}"]["ms"] for s in ("ssm", "fenwick", "blocks")]
+    fla = rows["fla chunk_simple_gla"]["ms"]
+    assert (f"forward ssm {ms[0]:.2f} ms, fenwick {ms[1]:.2f} ms, blocks {ms[2]:.2f} ms against fla's {fla:.2f} ms: "
+            f"ssm {ms[0] / fla:.2f}x, **met** for ssm; fenwick {ms[1] / fla:.1f}x, **not met** for fenwick") in text
+    assert ms[0] / fla <= 1.5 < ms[1] / fla
+    layer = {(r["op"], r["precision"]): r for r in gpu_call("call49", "layer.json")["rows"]}
+    ours, mha = (layer[(op, "bf16 autocast")] for op in ("GLRMixer ssm readout", "nn.MultiheadAttention causal"))
+    g_ours, g_mha = (layer[(op, "bf16 autocast, CUDA graph")]["ms_fwd_bwd"]
+                     for op in ("GLRMixer ssm readout", "nn.MultiheadAttention causal"))
+    assert (f"eager ssm {ours['ms_fwd_bwd']:.2f} ms against {mha['ms_fwd_bwd']:.2f} ms (kernels "
+            f"{ours['fwd_bwd_device']['device_ms']:.2f} ms in {ours['fwd_bwd_device']['launches']:.0f} launches: the "
+            f"host's time), as CUDA graphs {g_ours:.2f} ms against {g_mha:.2f} ms; peak "
+            f"{ours['peak_bytes'] / 2**30:.2f} GiB") in text
+    assert ours["ms_fwd_bwd"] > mha["ms_fwd_bwd"] and g_ours <= g_mha                    # quoted: graphs only
+
+
 def test_quoted_numbers_of_calls_22_and_27_come_from_the_results():
     """The scan rows of call 27 (lag tables read per lag, all in one run) and call 22's layer graphs, each
     captured in a fresh process, with the verdicts the README gives them."""
