@@ -186,7 +186,8 @@ def test_gpu_readout_page_quotes_its_calls():
     for spec, kernel in (("ssm", "decay_sums"), ("ssm", "boundary_walk"), ("ssm", "chunk_output"),
                          ("fenwick", "chunk_inverse"), ("blocks", "chunk_coefficients")):
         assert f"{share('call49', spec, kernel):.3f}" in text, (spec, kernel)
-    tuned = {c: {row["decay"]: row["ssm"] for row in calls[c]["tune_settings_0"]} for c in ("call47", "call48", "call49")}
+    tuned = {c: {row["decay"]: row["ssm"] for row in calls[c]["tune_settings_0"]}
+             for c in ("call47", "call48", "call49")}
     for c, ms in tuned.items():                     # the first-order forward on and off, each in its call's run
         assert f"{ms[True]:.3f} ms against {ms[False]:.3f}" in text, c
     assert tuned["call47"][True] > tuned["call47"][False] and tuned["call49"][True] < tuned["call49"][False]

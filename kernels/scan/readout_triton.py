@@ -6,7 +6,9 @@ Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are
 inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the layout) and ``[M | E]``
 (step 1; chunks outside ``triton.CHUNKS`` solve it in torch, ``readout_aligned.solve_chunks``), the boundary
 walk (step 3: neither ``L_p`` nor a recurrence input goes through HBM; each boundary state is written once)
-and the chunk output (steps 2 + 4: each chunk reads its m sources).
+and the chunk output (steps 2 + 4: each chunk reads its m sources). First-order patterns (``first_order``:
+ssm) take three: ``decay_sums`` in place of step 1, whose running sums of ``log2 |b|`` (float64) the chunk output
+turns into M and E in registers, and whose chunks' last rows of M and E the walk reads.
 
 Precision: ``[M | E]`` float32 (the inverses' products in ``triton.GPU["inverse_precision"]`` for float32
 coefficients, three tf32 passes by default, which keep float32 accuracy, and in ``"inverse_precision_16"``, one
@@ -15,7 +17,8 @@ walk carries ``H_{p-1}`` in float32 and stores the boundary states in q's dtype 
 step other than its successor is read rounded so); the output in q's dtype. Within 1e-5 of float64 for
 float32 inputs and 1e-2 for bfloat16, as the torch ops.
 
-The backward (``_backward``) reads what the forward kept (M, E, the boundary states, the chunk inverses):
+The backward (``_backward``) reads what the forward kept (M, E, the boundary states, the chunk inverses; for
+first-order patterns it runs step 1 first):
 four launches (``readout_triton_backward``: the chunk outputs' terms, the reverse walk of the state gradients,
 the boundary rows' terms, step 1's through the inverses); chunks outside ``triton.CHUNKS`` take step 1's by
 torch autograd of ``solve_chunks`` (``_step1_backward``).
@@ -48,7 +51,7 @@ MAX_SCORES = 2**14
 #: (step 1's backward too): the fastest of 7 settings by forward + backward ms (``gpu_readout.py
 #: --tune-backward``, call 15: ssm 4.64 ms against 6.43 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
 #: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
-#: ``decay``: first-order patterns form M and E in the walk and the chunk output (``first_order``).
+#: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, decay=True)
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True)
 
@@ -161,7 +164,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     if decay:                                   # step 1 by decay_sums (kernels' docstring)
         mix = ecoef = inverses = None
         sums, counts = a.new_empty(N, nc * C, dtype=torch.float64), a.new_empty(N, nc * C, dtype=torch.int32)
-        last, last_carry = a.new_empty(N, nc, rows(layout), dtype=torch.float32), a.new_empty(N, nc, dtype=torch.float32)
+        last, last_carry = (a.new_empty(shape, dtype=torch.float32) for shape in ((N, nc, rows(layout)), (N, nc)))
         K.decay_sums[(N, nc)](a, b, tab["b_idx"], sums, counts, last, last_carry, T, H, nc, s, C=C, CP=rows(layout))
         walked, read = (last, last_carry), (sums, counts)
     else:

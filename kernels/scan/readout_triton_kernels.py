@@ -21,10 +21,11 @@ rounded to it), sums float32.
 
 DECAY (a first-order pattern: ``A(t) = {t}``, ``B(t) = {t - 1}`` or empty, as ``ssm``): step 1 is
 ``decay_sums``, which writes per row ``S_i = sum_{r <= i} log2 |b_r|`` in float64 and the counts of negative and
-zero b (into ``mix`` and ``ecoef``, which the walk and the chunk output read as such); those two form
-``M[i, j] = a_j prod_{j < r <= i} b_r = a_j (-1)^{negatives} 2^{S_i - S_j}`` and ``E[i] = prod_{r <= i} b_r`` in
-registers (``_decay``; zero where a b in between is zero or absent). S in float64 keeps ``S_i - S_j`` exact to
-float32 however large the chunk's sum grows.
+zero b, and each chunk's last row of M and E. The chunk output reads S and the counts in place of M and E
+(``mix``, ``ecoef``) and forms ``M[i, j] = a_j prod_{j < r <= i} b_r = a_j (-1)^{negatives} 2^{S_i - S_j}`` and
+``E[i] = prod_{r <= i} b_r`` in registers (``_decay``; zero where a b in between is zero or absent); the walk reads
+the last rows in place of M's and E's rows. S in float64 keeps ``S_i - S_j`` exact to float32 however large the
+chunk's sum grows.
 """
 import triton
 import triton.language as tl
@@ -160,9 +161,9 @@ def _boundary_step(step, P, b_chunk, b_row):
 
 
 @triton.jit
-def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv,
-                     shift, kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-                     BV: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr, UPCAST: tl.constexpr):
+def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol,
+                     C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+                     GATHER: tl.constexpr, DECAY: tl.constexpr, UPCAST: tl.constexpr):
     """What step p (chunk c, row r: ``_boundary_step``) reads besides ``H_{p-1}``: ``(k window [W, BK], v window
     [W, BV], M row [W], sum of E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER),
     the coefficient of H_{p-1})``; DECAY: ``mix`` and ``ecoef`` hold ``decay_sums``' last rows."""
@@ -200,10 +201,9 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
 
 
 @triton.jit
-def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv,
-                  shift, n_vb, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-                  BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr,
-                  DECAY: tl.constexpr):
+def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
+                  C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
     visible before the next step's loads); without it no step reads ``states``. Step p loads step p + 2's
     chunk and row and step p + 1's inputs, so that no step waits on two loads in a row."""
@@ -213,17 +213,16 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     c, r = _boundary_step(0, P, b_chunk, b_row)
-    kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix,
-                                                        ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN,
-                                                        W, BK, BV, GATHER, DECAY, UPCAST)
+    kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src,
+                                                        T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER,
+                                                        DECAY, UPCAST)
     c, r = _boundary_step(1, P, b_chunk, b_row)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
-        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix,
-                                               ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK,
-                                               BV, GATHER, DECAY, UPCAST)
+        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T,
+                                               H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER, DECAY, UPCAST)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
