@@ -155,6 +155,12 @@ def test_quoted_numbers_of_call_49_come_from_its_json():
     assert (f"forward ssm {ms[0]:.2f} ms, fenwick {ms[1]:.2f} ms, blocks {ms[2]:.2f} ms against fla's {fla:.2f} ms: "
             f"ssm {ms[0] / fla:.2f}x, **met** for ssm; fenwick {ms[1] / fla:.1f}x, **not met** for fenwick") in text
     assert ms[0] / fla <= 1.5 < ms[1] / fla
+    shapes = gpu_call("call52", "readout.json")["fla_shapes"]
+    ssm, fenwick = ([r["over_fla"] for r in shapes if r["op"] == f"glr_readout {s}"] for s in ("ssm", "fenwick"))
+    assert (f"ssm takes {min(ssm):.2f}x to {max(ssm):.2f}x fla's time: within 1.5x at "
+            f"{['none', 'one', 'two', 'three', 'four', 'five', 'six'][sum(x <= 1.5 for x in ssm)]}, not at d = 256 "
+            f"(B8 T2048 H32, {max(ssm):.2f}x); fenwick {min(fenwick):.2f}x to {max(fenwick):.2f}x") in text
+    assert [r["D"] for r in shapes if r["op"] == "glr_readout ssm" and r["over_fla"] > 1.5] == [256]
     layer = {(r["op"], r["precision"]): r for r in gpu_call("call49", "layer.json")["rows"]}
     ours, mha = (layer[(op, "bf16 autocast")] for op in ("GLRMixer ssm readout", "nn.MultiheadAttention causal"))
     g_ours, g_mha = (layer[(op, "bf16 autocast, CUDA graph")]["ms_fwd_bwd"]
