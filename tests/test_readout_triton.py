@@ -164,6 +164,18 @@ def test_first_order_only_where_it_holds(spec):
     assert not readout_triton.first_order(aligned_layout(Pattern.from_spec(spec).tables(200), 16))
 
 
+def test_first_order_chunks_fit_the_packed_count():
+    """``decay_sums`` packs negatives + 256 zeros in one count, which holds while a chunk has fewer than 256 rows
+    (``proofs/first_order_mixing.py``): the kernels' C x C blocks of at most ``MAX_SCORES`` entries keep C there."""
+    from proofs.first_order_mixing import MAX_CHUNK, ZERO
+
+    assert MAX_CHUNK**2 == readout_triton.MAX_SCORES and MAX_CHUNK < ZERO
+    for C in (MAX_CHUNK, MAX_CHUNK + 1):
+        layout = aligned_layout(Pattern.from_spec("ssm").tables(4 * C), C)
+        refused = readout_triton.refusal(torch.zeros(1, 4 * C, 1, 4, device=DEVICE), layout, 4)
+        assert (refused is None) == (C <= MAX_CHUNK), C
+
+
 def test_first_order_gradients(rng):
     """The backward after a forward that skipped step 1 (it runs step 1 then): the five gradients against float64
     autograd, b as in ``hard_decays``, float32, n = 200, chunks of 16."""
