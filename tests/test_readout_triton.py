@@ -136,7 +136,7 @@ def hard_decays(rng, b: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("chunk", [16, 64])
 @pytest.mark.parametrize("n", [2, 63, 1000])
 @pytest.mark.parametrize("which", ["ssm", "gaps"])
-def test_first_order_forms_step_1_in_registers(rng, monkeypatch, which, n, chunk, dtype):
+def test_first_order_skips_step_1(rng, monkeypatch, which, n, chunk, dtype):
     """First-order patterns (``readout_triton.first_order``: ssm and ssm with gaps in B) skip step 1's kernels: the
     walk and the chunk output form M and E from ``decay_sums`` (step 1 raising proves it), on b that spans 2^-60 to
     1, zeros and -1 included; against float64 and against the same forward with step 1 (``decay`` off)."""
