@@ -112,6 +112,18 @@ def test_default_layout_several_chunks(rng):
     assert rel_err(out.double().cpu(), torch_out.double().cpu()) <= TOL[torch.bfloat16]
 
 
+@pytest.mark.parametrize("spec", ["fenwick", "power2", "blocks:4+quadratic"])
+def test_unrolled_sources(rng, monkeypatch, spec):
+    """The walk with m compiled in and its sources' loop unrolled (``unrolled_sources``) against float64, on
+    patterns whose boundary states gather earlier ones (fenwick at n = 200; the DENSE ones at 63, one head)."""
+    monkeypatch.setitem(readout_triton._setting(), "unrolled_sources", True)
+    n = 200 if spec == "fenwick" else 63
+    tables, low, ref = inputs(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)
+    assert readout_triton._tables(aligned_layout(tables, 16), DEVICE)["gather"]
+    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
+
+
 def first_order_tables(n: int) -> IndexTables:
     """ssm's tables with ``B(t)`` empty at every t = 3 mod 7 and at t = 16 (a chunk's first row at chunks of 16, so
     the state before it is no boundary state): a first-order pattern other than ssm."""

@@ -52,8 +52,11 @@ MAX_SCORES = 2**14
 #: --tune-backward``, call 15: ssm 4.64 ms against 6.43 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
 #: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
-GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, decay=True)
-INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True)
+#: ``unrolled_sources``: the walk compiles m in and unrolls its loop over a step's sources (not yet timed: off).
+GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, decay=True,
+           unrolled_sources=False)
+INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
+                   unrolled_sources=False)
 
 
 def _block(x: int) -> int:
@@ -178,7 +181,8 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         n_vb = -(-dv // blk["walk_v"])
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
             k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
-            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], **shapes)
+            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=m if setting["unrolled_sources"] else 0,
+            **shapes)
     o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, a, *read, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,

@@ -163,10 +163,11 @@ def _boundary_step(step, P, b_chunk, b_row):
 @triton.jit
 def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol,
                      C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                     GATHER: tl.constexpr, DECAY: tl.constexpr, UPCAST: tl.constexpr):
+                     GATHER: tl.constexpr, DECAY: tl.constexpr, SOURCES: tl.constexpr, UPCAST: tl.constexpr):
     """What step p (chunk c, row r: ``_boundary_step``) reads besides ``H_{p-1}``: ``(k window [W, BK], v window
     [W, BV], M row [W], sum of E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER),
-    the coefficient of H_{p-1})``; DECAY: ``mix`` and ``ecoef`` hold ``decay_sums``' last rows."""
+    the coefficient of H_{p-1})``; DECAY: ``mix`` and ``ecoef`` hold ``decay_sums``' last rows; SOURCES: m compiled
+    in (0: read at run time)."""
     win, t, ok = _window(c, T, shift, C, WIN, W)
     kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
@@ -186,27 +187,44 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
         previous = 0.0
     gathered = tl.zeros((BK, BV), tl.float32)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
-    for j in range(m):
-        src = tl.load(b_src + step * m + j)
-        if DECAY:
-            coef = tl.where(src >= 0, carry, 0.0)
-        else:
-            coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)
-        previous += tl.where(src == p - 1, coef, 0.0)
-        if GATHER:
-            st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
-                         mask=smask & (src >= 0) & (src != p - 1), other=0.0)
-            gathered += coef * st.to(tl.float32)
+    if SOURCES:                                 # m compiled in: every source's loads issued before any sum
+        for j in tl.static_range(SOURCES):
+            previous, gathered = _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol, vcol,
+                                         smask, previous, gathered, GATHER, DECAY)
+    else:
+        for j in range(m):
+            previous, gathered = _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol, vcol,
+                                         smask, previous, gathered, GATHER, DECAY)
     return kw, vw, mrow, gathered, previous
+
+
+@triton.jit
+def _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol, vcol, smask, previous, gathered,
+            GATHER: tl.constexpr, DECAY: tl.constexpr):
+    """Step p's source j: ``(previous, gathered)`` with its coefficient added to ``previous`` if it is p - 1, else
+    its state times its coefficient added to ``gathered`` (GATHER)."""
+    src = tl.load(b_src + step * m + j)
+    if DECAY:
+        coef = tl.where(src >= 0, carry, 0.0)
+    else:
+        coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)
+    previous += tl.where(src == p - 1, coef, 0.0)
+    if GATHER:
+        st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
+                     mask=smask & (src >= 0) & (src != p - 1), other=0.0)
+        gathered += coef * st.to(tl.float32)
+    return previous, gathered
 
 
 @triton.jit
 def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr):
+                  PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr,
+                  SOURCES: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
     visible before the next step's loads); without it no step reads ``states``. Step p loads step p + 2's
-    chunk and row and step p + 1's inputs, so that no step waits on two loads in a row."""
+    chunk and row and step p + 1's inputs, so that no step waits on two loads in a row. SOURCES: m as a
+    compile-time constant, the sources' loop unrolled (0: m read at run time)."""
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
@@ -215,14 +233,15 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
     c, r = _boundary_step(0, P, b_chunk, b_row)
     kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src,
                                                         T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER,
-                                                        DECAY, UPCAST)
+                                                        DECAY, SOURCES, UPCAST)
     c, r = _boundary_step(1, P, b_chunk, b_row)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
         nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T,
-                                               H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER, DECAY, UPCAST)
+                                               H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER, DECAY,
+                                               SOURCES, UPCAST)
         weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
         h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
