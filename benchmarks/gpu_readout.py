@@ -137,8 +137,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-tune", action="store_true")
     ap.add_argument("--tune-backward", action="store_true", help="sweep BACK_SETTINGS (forward + backward)")
     ap.add_argument("--settings", action="append", default=[], type=json.loads,
-                    help='a JSON list of readout_triton.GPU updates to tune by forward ms instead of SETTINGS, '
-                         'e.g. \'[{"coefficient_warps": 4}, {"coefficient_warps": 8}]\' (repeatable, in order)')
+                    help='a JSON list of readout_triton.GPU updates to tune by forward ms after the sweep of '
+                         'SETTINGS (add --skip-tune to run only these), e.g. \'[{"decay": false}, {"decay": true}]\' '
+                         '(repeatable, in order)')
     ap.add_argument("--fla-shapes", action="store_true")
     ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
     args = ap.parse_args(argv)
