@@ -20,13 +20,13 @@ dk and dv are float32 sums by atomics (windows overlap when w > 0); products tak
 import triton
 import triton.language as tl
 
-from .readout_triton_kernels import _chunk_block, _chunk_rows, _dot, _rows, _window
+from .readout_triton_kernels import _chunk_block, _chunk_rows, _dot, _position, _rows, _window
 
 
 @triton.jit
 def _add_rows(ptr, t, ok, n, T, H, d, cols, x):
     """``x[b, t, h, cols] += x`` (relaxed float32 atomics: no launch reads them back) for the rows t marked ok."""
-    off = ((n // H * T + t).to(tl.int64) * H + n % H) * d
+    off = _position(n, t, T, H) * d
     tl.atomic_add(ptr + off[:, None] + cols[None, :], x, mask=ok[:, None] & (cols < d)[None, :], sem="relaxed")
 
 
@@ -73,7 +73,7 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, 
             de += tl.where(jcol[None, :] == j, tl.sum(back * q.to(tl.float32), 1)[:, None], 0.0)
             weighted = (q.to(tl.float32) * e[:, None]).to(do.dtype)
             tl.atomic_add(dstates + at, _dot(tl.trans(weighted), do, PREC, UPCAST), mask=smask, sem="relaxed")
-        off = ((n // H * T + t).to(tl.int64) * H + n % H) * dk
+        off = _position(n, t, T, H) * dk
         tl.store(dq_ptr + off[:, None] + kc[None, :], dq.to(dq_ptr.dtype.element_ty),
                  mask=ok[:, None] & (kc < dk)[None, :])
     tl.store(decoef + (block * m)[:, None] + jcol[None, :], de, mask=(rl < C)[:, None] & (jcol < count)[None, :])

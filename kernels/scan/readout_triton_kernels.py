@@ -41,9 +41,15 @@ def _dot(x, y, PREC: tl.constexpr, UPCAST: tl.constexpr):
 
 
 @triton.jit
+def _position(n, t, T, H):
+    """The flat index of ``[b, t, h]`` in ``[B, T, H]`` of program ``n = b H + h`` (int64)."""
+    return (n // H * T + t).to(tl.int64) * H + n % H
+
+
+@triton.jit
 def _rows(ptr, t, ok, n, T, H, d, cols):
     """``x[b, t, h, cols]`` of program ``n = b H + h`` for the rows t marked ok (zeros elsewhere)."""
-    off = ((n // H * T + t).to(tl.int64) * H + n % H) * d
+    off = _position(n, t, T, H) * d
     return tl.load(ptr + off[:, None] + cols[None, :], mask=ok[:, None] & (cols < d)[None, :], other=0.0)
 
 
@@ -298,6 +304,6 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
             st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :],
                          mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
             o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st.to(q.dtype), PREC, UPCAST)
-    off = ((n // H * T + t).to(tl.int64) * H + n % H) * dv
+    off = _position(n, t, T, H) * dv
     tl.store(o_ptr + off[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
              mask=ok[:, None] & (vcol < dv)[None, :])
