@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import TIMING, bench, device_busy, error, free, is_cuda, parser, peak_bytes, saver  # noqa: E402
+from gpu_common import TIMING, bench, device_busy, error, free, is_cuda, parser, peak_bytes, saver, sync  # noqa: E402
 
 from glrtheory.kernels.layers import GLRMixer  # noqa: E402
 from glrtheory.kernels.scan.readout import readout_algorithm  # noqa: E402
@@ -46,8 +46,9 @@ def _autocast(device, on: bool):
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
 
-def _time(row: dict, layer, x, device, autocast: bool, rep: int) -> dict:
-    """Fill ``ms_fwd``, ``ms_fwd_bwd`` and the peak memory of one forward + backward of ``layer(x)``."""
+def _steps(layer, x, device, autocast: bool):
+    """``(forward, forward_backward)``: ``layer(x)`` (under bf16 autocast if asked), and that with
+    ``backward(g)`` for a fixed random g."""
     g = torch.randn_like(x)
 
     def forward():
@@ -57,6 +58,12 @@ def _time(row: dict, layer, x, device, autocast: bool, rep: int) -> dict:
     def forward_backward():
         forward().backward(g)
 
+    return forward, forward_backward
+
+
+def _time(row: dict, layer, x, device, autocast: bool, rep: int) -> dict:
+    """Fill ``ms_fwd``, ``ms_fwd_bwd`` and the peak memory of one forward + backward of ``layer(x)``."""
+    forward, forward_backward = _steps(layer, x, device, autocast)
     row.update(peak_bytes(forward_backward, device))       # the first call: compiles, and fails here if it fails
     with torch.no_grad():
         row["ms_fwd"] = bench(forward, rep=rep, device=device)
@@ -222,23 +229,17 @@ def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40)
 
     layer = GLRMixer(spec, d_model, heads, readout=True, device=device)
     x = torch.randn(B, T, d_model, device=device, requires_grad=True)
-    g = torch.randn_like(x)
-
-    def forward_backward():
-        with _autocast(device, True):
-            y = layer(x)
-        y.backward(g)
-
+    forward_backward = _steps(layer, x, device, True)[1]
     for _ in range(3):
         forward_backward()
-    torch.cuda.synchronize(device) if is_cuda(device) else None
+    sync(device)
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
     for _ in range(rep):
         forward_backward()
     profiler.disable()
-    torch.cuda.synchronize(device) if is_cuda(device) else None
+    sync(device)
     wall = (time.perf_counter() - start) / rep
     stats = pstats.Stats(profiler).stats
     rows = sorted(stats.items(), key=lambda item: -item[1][2])[:top]

@@ -63,6 +63,18 @@ def test_graphed_rows_run_in_a_fresh_process():
     assert "no_such_spec" in bad["error"] and "ms_fwd_bwd" not in bad
 
 
+def test_host_profile_names_where_the_layer_spends(tmp_path):
+    """``gpu_layer.py --host-profile``: per-iteration calls and microseconds of the top 40 profiled functions,
+    sorted by own time (each within its cumulative time), and the JSON written."""
+    out = tmp_path / "host.json"
+    assert gpu_layer.main(["--host-profile", "ssm", "--device", "cpu", "--shape", "1,16,8,2", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = result["functions"]
+    assert result["op"] == "GLRMixer ssm readout" and result["wall_us_per_iter"] > 0 and len(rows) == 40
+    assert [r["own_us"] for r in rows] == sorted((r["own_us"] for r in rows), reverse=True)
+    assert all(r["calls"] > 0 and 0 <= r["own_us"] <= r["cumulative_us"] * (1 + 1e-9) for r in rows)
+
+
 def _layer(ms, peak=None, precision="bf16 autocast", op="GLRMixer x readout"):
     return dict(op=op, spec="x", precision=precision, ms_fwd_bwd=ms, **({} if peak is None else dict(peak_bytes=peak)))
 
