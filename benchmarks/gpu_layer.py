@@ -2,6 +2,7 @@
 target: forward + backward at or below attention's, peak memory at most 4 GiB).
 
     python benchmarks/gpu_layer.py [--specs ssm,fenwick,power2,blocks] [--shape 8,2048,1024,8] [--out PATH]
+    python benchmarks/gpu_layer.py --host-profile ssm --out PATH    # where the eager layer's host time goes
 
 Shape B8 T2048, d_model 1024, 8 heads (d_head = d_key = 128), float32 parameters and input ``x [B, T, d_model]``.
 Ours runs under ``torch.autocast(bfloat16)`` (the mixer computes scores, softmax and scan in float32 inside,
