@@ -17,7 +17,10 @@ backward, its kernel launches and longest kernels (``gpu_common.device_busy``; w
 means the layer waits on the host). ``verdicts`` computes the targets from those numbers,
 each against the attention row of the same precision (bf16 autocast or float32). On CUDA, last, each layer's
 forward + backward once more as a captured CUDA graph (``graphed_row``, precision ``GRAPHED``), each in a
-fresh process (``graphed_row_alone``): what is left once the host's per-launch cost is gone.
+fresh process (``row_alone``): what is left once the host's per-launch cost is gone; and each compiled by
+``torch.compile`` (``compiled_row``, precision ``COMPILED``; ours compiles into two graphs around the mixing, which
+runs as it is), also in a fresh process, as a model would be trained. Verdicts compare each row with attention
+of the same precision, and rows not eager also with eager attention in bf16.
 """
 from __future__ import annotations
 
@@ -125,6 +128,8 @@ def mha_rows(B, T, d_model, heads, device="cuda", rep=100) -> list[dict]:
 
 #: The precision label of the rows timed as one captured CUDA graph (``graphed_row``).
 GRAPHED = "bf16 autocast, CUDA graph"
+#: The precision label of the rows timed under ``torch.compile`` (``compiled_row``).
+COMPILED = "bf16 autocast, torch.compile"
 
 
 def graphed_row(op: str, make_layer, B, T, d_model, heads, device="cuda", rep=100, **extra) -> dict:
@@ -149,10 +154,28 @@ def graphed_row(op: str, make_layer, B, T, d_model, heads, device="cuda", rep=10
     return row
 
 
+def compiled_row(op: str, make_layer, B, T, d_model, heads, device="cuda", rep=100, **extra) -> dict:
+    """``_time`` of ``torch.compile(make_layer())`` (default backend, inductor) under bf16 autocast: the first
+    call compiles the forward and backward graphs, the no-grad forward compiles once more."""
+    row = dict(op=op, B=B, T=T, d_model=d_model, heads=heads, precision=COMPILED, **extra)
+    try:
+        x = torch.randn(B, T, d_model, device=device, requires_grad=True)
+        _time(row, torch.compile(make_layer()), x, device, True, rep)
+    except Exception as e:                                 # record, do not hide
+        row["error"] = error(e)
+    return row
+
+
+#: The rows ``row_alone`` runs in a fresh process, by mode: their function and precision label.
+MODES = {"graph": (graphed_row, GRAPHED), "compile": (compiled_row, COMPILED)}
+
+
 def verdicts(rows: list[dict], peak_target: int = PEAK_TARGET_BYTES) -> list[dict]:
     """Per row of ours with a forward + backward time: its ratio to attention of the same precision, and
-    the targets ``fwd_bwd <= attention`` and ``peak <= peak_target`` (None where a number is missing)."""
+    the targets ``fwd_bwd <= attention`` and ``peak <= peak_target`` (None where a number is missing); rows
+    timed otherwise than eagerly also get their ratio to eager bf16 attention (``fwd_bwd_over_eager_mha``)."""
     anchors = {r["precision"]: r for r in rows if r["op"].startswith("nn.MultiheadAttention") and "ms_fwd_bwd" in r}
+    eager = anchors.get("bf16 autocast")
     out = []
     for r in rows:
         if not r["op"].startswith("GLRMixer") or "ms_fwd_bwd" not in r:
@@ -162,10 +185,13 @@ def verdicts(rows: list[dict], peak_target: int = PEAK_TARGET_BYTES) -> list[dic
         time_ok = None if ratio is None else ratio <= 1.0
         peak_ok = r["peak_bytes"] <= peak_target if "peak_bytes" in r else None
         met = None if None in (time_ok, peak_ok) else time_ok and peak_ok
-        out.append(dict(spec=r["spec"], precision=r["precision"], readout_algorithm=r.get("readout_algorithm"),
-                        fwd_bwd_over_mha=ratio, fwd_bwd_at_or_below_mha=time_ok,
-                        peak_gib=r["peak_bytes"] / 2**30 if "peak_bytes" in r else None,
-                        peak_at_most_4gib=peak_ok, targets_met=met))
+        verdict = dict(spec=r["spec"], precision=r["precision"], readout_algorithm=r.get("readout_algorithm"),
+                       fwd_bwd_over_mha=ratio, fwd_bwd_at_or_below_mha=time_ok,
+                       peak_gib=r["peak_bytes"] / 2**30 if "peak_bytes" in r else None,
+                       peak_at_most_4gib=peak_ok, targets_met=met)
+        if r["precision"] in (GRAPHED, COMPILED) and eager:
+            verdict["fwd_bwd_over_eager_mha"] = r["ms_fwd_bwd"] / eager["ms_fwd_bwd"]
+        out.append(verdict)
     return out
 
 
@@ -188,36 +214,39 @@ def run(specs=SPECS, B=SHAPE["B"], T=SHAPE["T"], d_model=SHAPE["d_model"], heads
         add(mixer_rows(spec, B, T, d_model, heads, device, rep))
         free(device)
     if is_cuda(device):
-        for name in ("attention",) + tuple(specs):
-            add([graphed_row_alone(name, B, T, d_model, heads, device, rep)])
+        for mode in MODES:
+            for name in ("attention",) + tuple(specs):
+                add([row_alone(mode, name, B, T, d_model, heads, device, rep)])
     return result
 
 
-def graphed_row_of(name: str, B, T, d_model, heads, device="cuda", rep=100) -> dict:
-    """``graphed_row`` of causal attention (name "attention") or of our layer for the spec ``name``."""
+def row_of(mode: str, name: str, B, T, d_model, heads, device="cuda", rep=100) -> dict:
+    """The ``MODES[mode]`` row of causal attention (name "attention") or of our layer for the spec ``name``."""
     shape = dict(B=B, T=T, d_model=d_model, heads=heads, device=device, rep=rep)
+    make_row = MODES[mode][0]
     if name == "attention":
-        return graphed_row("nn.MultiheadAttention causal", lambda: CausalMHA(d_model, heads, T, device), **shape)
-    return graphed_row(f"GLRMixer {name} readout", lambda: GLRMixer(name, d_model, heads, readout=True,
-                                                                     device=device), spec=name, **shape)
+        return make_row("nn.MultiheadAttention causal", lambda: CausalMHA(d_model, heads, T, device), **shape)
+    return make_row(f"GLRMixer {name} readout", lambda: GLRMixer(name, d_model, heads, readout=True, device=device),
+                    spec=name, **shape)
 
 
-def graphed_row_alone(name: str, B, T, d_model, heads, device="cuda", rep=100, timeout=300) -> dict:
-    """``graphed_row_of`` in a fresh Python process (``--graph-row``): inside the process that had timed the
-    eager rows, the captures of our layers failed (gpu_calls/call20, call21) where a fresh process captured
-    them. A process that writes no row gives a row with its error."""
+def row_alone(mode: str, name: str, B, T, d_model, heads, device="cuda", rep=100, timeout=300) -> dict:
+    """``row_of`` in a fresh Python process (``--row NAME --mode MODE``): inside the process that had timed the
+    eager rows, the CUDA-graph captures of our layers failed (gpu_calls/call20, call21) where a fresh process
+    captured them; a fresh process also compiles from nothing. A process that writes no row gives a row with
+    its error."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "row.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--graph-row", name, "--device", str(device),
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--row", name, "--mode", mode, "--device", str(device),
                "--shape", f"{B},{T},{d_model},{heads}", "--rep", str(rep), "--out", str(out)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-            failure = f"the --graph-row process exited {proc.returncode}: {proc.stderr[-300:]}"
+            failure = f"the --row process exited {proc.returncode}: {proc.stderr[-300:]}"
         except subprocess.TimeoutExpired:
-            failure = f"the --graph-row process ran past {timeout} s"
+            failure = f"the --row process ran past {timeout} s"
         if out.exists():
             return json.loads(out.read_text())
-    return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, precision=GRAPHED, error=failure)
+    return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, precision=MODES[mode][1], error=failure)
 
 
 def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40) -> dict:
@@ -253,8 +282,9 @@ def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40)
 def main(argv=None) -> int:
     ap = parser(__doc__, "layer", SPECS)
     ap.add_argument("--shape", default=",".join(map(str, SHAPE.values())), help="B,T,d_model,heads")
-    ap.add_argument("--graph-row", metavar="NAME", help="only the CUDA-graph row of NAME (attention or a spec), "
-                    "written as JSON to --out (what graphed_row_alone runs)")
+    ap.add_argument("--row", metavar="NAME", help="only the --mode row of NAME (attention or a spec), written as "
+                    "JSON to --out (what row_alone runs)")
+    ap.add_argument("--mode", choices=sorted(MODES), default="graph", help="with --row: CUDA graph or torch.compile")
     ap.add_argument("--rep", type=int, default=100)
     ap.add_argument("--host-profile", metavar="SPEC", help="only where the host's time goes in our layer for SPEC "
                     "(host_profile), written as JSON to --out")
@@ -266,8 +296,8 @@ def main(argv=None) -> int:
         for row in result["functions"]:
             print(row)
         return 0
-    if args.graph_row:
-        row = graphed_row_of(args.graph_row, **shape, device=args.device, rep=args.rep)
+    if args.row:
+        row = row_of(args.mode, args.row, **shape, device=args.device, rep=args.rep)
         Path(args.out).write_text(json.dumps(row))
         return 0
     run(args.specs.split(","), **shape, device=args.device, rep=args.rep, save=saver(args.out, "gpu_layer.py"))

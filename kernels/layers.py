@@ -18,6 +18,9 @@ With ``scores="query_key"`` and B empty (``attention``, ``window:W``) this is ca
 ``forward(x)`` runs ``glr_scan`` on the whole sequence ``x[batch, T, d_model]`` (training; a readout
 layer runs ``glr_readout``, which never builds the per-token ``d_key x d_head`` states);
 ``forward(x, cache=cache)`` also leaves in a fresh cache the live set after the prompt x.
+``torch.compile(mixer)`` compiles ``forward(x)`` into two graphs, the projections and scores before the mixing
+and the output after it; the mixing (Triton kernels or custom ops) and the index tables' device copies are
+fetched between them as they are (their dispatch reads numpy tables, which the compiler cannot trace).
 ``step(x_t, cache)`` decodes one token and gives the same output; ``init_cache(max_length)`` makes the
 cache, which holds exactly the live set (``u_s`` with its key while a later A(t') reads it, ``h_s``
 with its key while a later B(t') reads it).
@@ -243,10 +246,8 @@ class GLRMixer(nn.Module):
         cache keeps per position); u = (k, v) for a readout layer with ``states=False``, with q, k, v in the
         projections' dtype."""
         self._check_x(x, "batch, T, ")
-        tables = self.tables(x.shape[1]) if tables is None else tables
+        ai, bi, valid_a, valid_b, has_b = self._table_tensors(x.shape[1] if tables is None else tables, x.device)
         u, g, (q_s, e, c), q = self._project(x, states)
-        ai, bi, valid_a, valid_b, has_b = tables.memo(("mixer", str(x.device)),
-                                                      lambda: _device_tables(tables, x.device))
         g = g * has_b
         a = (1 - g).unsqueeze(-1) * _slot_weights(q_s, e, ai, valid_a)
         b = g.unsqueeze(-1) * _slot_weights(q_s, c, bi, valid_b)
@@ -258,22 +259,34 @@ class GLRMixer(nn.Module):
         With a fresh ``cache`` (``init_cache(max_length)``, T <= max_length), the cache is left holding
         the live set after these T tokens, so that ``step`` continues the sequence."""
         self._check_x(x, "batch, T, ")
-        T = x.shape[1]
-        if cache is None:
-            tables = self.tables(T)
-        else:
+        T, tables = x.shape[1], None
+        if cache is not None:
             if cache.t != 0:
                 raise GLRError(f"forward(x, cache) prefills a fresh cache; this one is at step {cache.t}")
             cache.check(self.pattern, x.shape[0], T, self._layout())
             tables = cache.prompt_tables(T)
         if self.readout and cache is None:       # no per-token d_key x d_head states (glr_readout)
             (k, v), a, b, q, _ = self._coefficients(x, tables, states=False)
-            return self._out(glr_readout(q, k, v, a, b, tables, chunk=self.chunk), x)
+            return self._out(self._mix(q, k, v, a, b), x)
         u, a, b, q, feats = self._coefficients(x, tables)
-        h = glr_scan(u, a, b, tables, chunk=self.chunk)
+        h = self._mix(u, a, b) if cache is None else glr_scan(u, a, b, tables, chunk=self.chunk)
         if cache is not None:
             cache.prefill(u, _keys(*feats), h)
         return self._output(h, q, x)
+
+    @torch.compiler.disable
+    def _table_tensors(self, tables: int | IndexTables, device) -> tuple[Tensor, ...]:
+        """``_device_tables`` of ``tables`` (or of ``self.tables(n)`` for a length n), built once per device;
+        outside ``torch.compile``'s graphs, as ``_mix``."""
+        tables = self.tables(tables) if isinstance(tables, int) else tables
+        return tables.memo(("mixer", str(device)), lambda: _device_tables(tables, device))
+
+    @torch.compiler.disable
+    def _mix(self, *inputs: Tensor) -> Tensor:
+        """``glr_readout(q, k, v, a, b)`` (readout) or ``glr_scan(u, a, b)`` on the tables of the inputs' length,
+        run as it is under ``torch.compile``, between the graphs before and after it."""
+        mix = glr_readout if len(inputs) == 5 else glr_scan
+        return mix(*inputs, self.tables(inputs[0].shape[1]), chunk=self.chunk)
 
     # -- decoding ----------------------------------------------------------------------------------
     def init_cache(self, max_length: int) -> GLRCache:

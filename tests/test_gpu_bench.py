@@ -53,14 +53,21 @@ def test_layer_rows_and_verdicts_on_the_cpu():
         assert verdict[0]["peak_at_most_4gib"] is None and verdict[0]["targets_met"] is None  # no CUDA peak
 
 
-def test_graphed_rows_run_in_a_fresh_process():
-    """``graphed_row_alone`` runs ``--graph-row`` in another process and reads its row back: on the CPU the
-    capture itself fails, and the row says so (the graph needs CUDA); a name that is no layer fails in the
-    child too, by name."""
-    row = gpu_layer.graphed_row_alone("ssm", **TINY, device="cpu", rep=1)
+def test_rows_alone_run_in_a_fresh_process():
+    """``row_alone`` runs ``--row NAME --mode MODE`` in another process and reads its row back: on the CPU the
+    CUDA-graph capture itself fails, and the row says so (the graph needs CUDA); a name that is no layer fails
+    in the child too, by name; ``torch.compile`` runs on the CPU and times the layer."""
+    row = gpu_layer.row_alone("graph", "ssm", **TINY, device="cpu", rep=1)
     assert row["op"] == "GLRMixer ssm readout" and row["precision"] == gpu_layer.GRAPHED and "error" in row
-    bad = gpu_layer.graphed_row_alone("no_such_spec", **TINY, device="cpu", rep=1)
+    bad = gpu_layer.row_alone("graph", "no_such_spec", **TINY, device="cpu", rep=1)
     assert "no_such_spec" in bad["error"] and "ms_fwd_bwd" not in bad
+    compiled = gpu_layer.row_alone("compile", "ssm", **TINY, device="cpu", rep=1)
+    assert compiled["precision"] == gpu_layer.COMPILED and "error" not in compiled
+    assert compiled["ms_fwd"] > 0 and compiled["ms_fwd_bwd"] > 0
+    result = dict(rows=[compiled, dict(op="nn.MultiheadAttention causal", precision="bf16 autocast", ms_fwd_bwd=2.0)])
+    verdict, = gpu_layer.verdicts(result["rows"])
+    assert verdict["fwd_bwd_over_mha"] is None                  # no compiled attention row
+    assert verdict["fwd_bwd_over_eager_mha"] == pytest.approx(compiled["ms_fwd_bwd"] / 2.0)
 
 
 def test_host_profile_names_where_the_layer_spends(tmp_path):
