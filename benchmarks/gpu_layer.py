@@ -3,6 +3,7 @@ target: forward + backward at or below attention's, peak memory at most 4 GiB).
 
     python benchmarks/gpu_layer.py [--specs ssm,fenwick,power2,blocks] [--shape 8,2048,1024,8] [--out PATH]
     python benchmarks/gpu_layer.py --host-profile ssm --out PATH    # where the eager layer's host time goes
+    python benchmarks/gpu_layer.py --host-profile ssm --compiled --sort cumulative --out PATH
 
 Shape B8 T2048, d_model 1024, 8 heads (d_head = d_key = 128), float32 parameters and input ``x [B, T, d_model]``.
 Ours runs under ``torch.autocast(bfloat16)`` (the mixer computes scores, softmax and scan in float32 inside,
@@ -249,15 +250,18 @@ def row_alone(mode: str, name: str, B, T, d_model, heads, device="cuda", rep=100
     return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, precision=MODES[mode][1], error=failure)
 
 
-def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40) -> dict:
+def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40, compiled=False,
+                 sort="own") -> dict:
     """Where the host's time goes in one eager forward + backward of our layer (bf16 autocast): ``rep`` warm
-    iterations under ``cProfile``, the ``top`` functions by own time, each with its calls and microseconds
+    iterations under ``cProfile`` (of ``torch.compile(layer)`` if ``compiled``), the ``top`` functions by ``sort``
+    (``"own"`` or ``"cumulative"`` time), each with its calls and microseconds
     (own and cumulative) per iteration, and the wall time per iteration (with the profiler's own cost)."""
     import cProfile
     import pstats
     import time
 
     layer = GLRMixer(spec, d_model, heads, readout=True, device=device)
+    layer = torch.compile(layer) if compiled else layer
     x = torch.randn(B, T, d_model, device=device, requires_grad=True)
     forward_backward = _steps(layer, x, device, True)[1]
     for _ in range(3):
@@ -272,9 +276,9 @@ def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40)
     sync(device)
     wall = (time.perf_counter() - start) / rep
     stats = pstats.Stats(profiler).stats
-    rows = sorted(stats.items(), key=lambda item: -item[1][2])[:top]
-    return dict(op=f"GLRMixer {spec} readout", B=B, T=T, d_model=d_model, heads=heads, rep=rep,
-                wall_us_per_iter=wall * 1e6,
+    rows = sorted(stats.items(), key=lambda item: -item[1][2 if sort == "own" else 3])[:top]
+    return dict(op=f"GLRMixer {spec} readout", compiled=compiled, sort=sort, B=B, T=T, d_model=d_model,
+                heads=heads, rep=rep, wall_us_per_iter=wall * 1e6,
                 functions=[dict(function=f"{Path(file).name}:{line}:{name}", calls=nc / rep, own_us=own / rep * 1e6,
                                 cumulative_us=cum / rep * 1e6) for (file, line, name), (_, nc, own, cum, _) in rows])
 
@@ -288,10 +292,13 @@ def main(argv=None) -> int:
     ap.add_argument("--rep", type=int, default=100)
     ap.add_argument("--host-profile", metavar="SPEC", help="only where the host's time goes in our layer for SPEC "
                     "(host_profile), written as JSON to --out")
+    ap.add_argument("--compiled", action="store_true", help="with --host-profile: of torch.compile(layer)")
+    ap.add_argument("--sort", choices=("own", "cumulative"), default="own", help="with --host-profile: the order")
     args = ap.parse_args(argv)
     shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
     if args.host_profile:
-        result = host_profile(args.host_profile, **shape, device=args.device)
+        result = host_profile(args.host_profile, **shape, device=args.device, compiled=args.compiled,
+                              sort=args.sort)
         saver(args.out, "gpu_layer.py")(result)
         for row in result["functions"]:
             print(row)
