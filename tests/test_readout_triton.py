@@ -112,11 +112,13 @@ def test_default_layout_several_chunks(rng):
     assert rel_err(out.double().cpu(), torch_out.double().cpu()) <= TOL[torch.bfloat16]
 
 
+@pytest.mark.parametrize("unrolled", [True, False])
 @pytest.mark.parametrize("spec", ["fenwick", "power2", "blocks:4+quadratic"])
-def test_unrolled_sources(rng, monkeypatch, spec):
-    """The walk with m compiled in and its sources' loop unrolled (``unrolled_sources``) against float64, on
-    patterns whose boundary states gather earlier ones (fenwick at n = 200; the DENSE ones at 63, one head)."""
-    monkeypatch.setitem(readout_triton._setting(), "unrolled_sources", True)
+def test_unrolled_sources(rng, monkeypatch, spec, unrolled):
+    """The walk with m compiled in and its sources' loop unrolled (``unrolled_sources``, the default) and with the
+    loop over m at run time, against float64, on patterns whose boundary states gather earlier ones (fenwick at
+    n = 200; the DENSE ones at 63, one head)."""
+    monkeypatch.setitem(readout_triton._setting(), "unrolled_sources", unrolled)
     n = 200 if spec == "fenwick" else 63
     tables, low, ref = inputs(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)
     assert readout_triton._tables(aligned_layout(tables, 16), DEVICE)["gather"]
@@ -245,19 +247,20 @@ def test_gpu_large_matches_torch_path(rng, spec, n):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("d", [64, 256])
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])
-def test_gpu_large_gradients_match_torch_path(rng, spec):
-    """At n = 4097 (bf16 inputs, 2 heads, d 64): the Triton backward's five gradients against float32 autograd
-    through the torch-op path on the same values, within the bf16 tolerance."""
+def test_gpu_large_gradients_match_torch_path(rng, spec, d):
+    """At n = 4097 (bf16 inputs, 2 heads, d 64 and 256): the Triton backward's five gradients against float32
+    autograd through the torch-op path on the same values, within the bf16 tolerance."""
     n = 4097
     tables = Pattern.from_spec(spec).tables(n)
     wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
     g = torch.Generator(device="cuda").manual_seed(int(rng.integers(2**31)))
-    xs = [torch.randn(1, n, 2, 64, device="cuda", generator=g) for _ in range(3)]
+    xs = [torch.randn(1, n, 2, d, device="cuda", generator=g) for _ in range(3)]
     xs += [torch.rand(1, n, 2, wa, device="cuda", generator=g) + 0.5,
            (torch.rand(1, n, 2, wb, device="cuda", generator=g) * 2 - 1) / max(1, wb)]
     xs = [x.bfloat16().float() for x in xs]                       # values the bf16 run sees exactly
-    grad = torch.randn(1, n, 2, 64, device="cuda", generator=g).bfloat16()
+    grad = torch.randn(1, n, 2, d, device="cuda", generator=g).bfloat16()
     ref_leaves = [x.clone().requires_grad_() for x in xs]
     ref = torch.autograd.grad(glr_readout(*ref_leaves, tables, backend="torch"), ref_leaves, grad.float())
     leaves = [x.bfloat16().requires_grad_() for x in xs]
