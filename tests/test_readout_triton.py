@@ -30,10 +30,10 @@ DENSE = {"attention", "power2", "power:3", "quadratic", "exponent:0", "exponent:
          "kron:1,11", "kron:1,11,101", "window:3+power2", "blocks:4+quadratic"}
 
 
-def inputs(rng, spec, n, dtype, H=None):
+def inputs(rng, spec, n, dtype, H=None, dk=5, dv=7):
     """Fresh inputs rounded to ``dtype`` and their float64 copies; 16 heads
     at n <= 2 (a norm-relative bf16 error of a few elements that cancel over d says little)."""
-    tables, *xs = problem(rng, spec, n, B=1, H=H or (16 if n <= 2 else 2), dk=5, dv=7)
+    tables, *xs = problem(rng, spec, n, B=1, H=H or (16 if n <= 2 else 2), dk=dk, dv=dv)
     low = [torch.tensor(x, dtype=dtype, device=DEVICE) for x in xs]
     return tables, low, [x.double().cpu() for x in low]
 
@@ -70,9 +70,9 @@ GRAD_CASES = ([(spec, n, dtype) for spec in BUILTIN_SPECS for n in (1, 2) for dt
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def gradients(rng, spec, n, dtype, chunk=16, wanted="qkvab", H=None):
+def gradients(rng, spec, n, dtype, chunk=16, wanted="qkvab", H=None, dk=5, dv=7):
     """The gradients of the wanted inputs by the Triton backward and by float64 autograd of ``naive_readout``."""
-    tables, low, ref = inputs(rng, spec, n, dtype, H)
+    tables, low, ref = inputs(rng, spec, n, dtype, H, dk, dv)
     grad = torch.randn(low[2].shape, dtype=torch.float64).to(dtype).double()
     leaves = [x.clone().requires_grad_(name in wanted) for name, x in zip("qkvab", low)]
     out = glr_readout(*leaves, tables, chunk=chunk, algorithm="chunked_aligned", backend="triton")
@@ -88,6 +88,20 @@ def test_gradients_match_float64(rng, spec, n, dtype):
     """The five gradients by the Triton backward (``readout_triton_backward``) against float64 autograd."""
     for name, (g, r) in zip("qkvab", gradients(rng, spec, n, DTYPES[dtype], H=1 if n > 2 else None)):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
+
+
+@pytest.mark.parametrize("spec", ["ssm", "fenwick"])
+def test_wide_heads(rng, spec):
+    """Heads wider than 128 take the ``wide`` blocks (d_k = 200, d_v = 136, neither a power of two, so the blocks'
+    last columns are masked): the forward and the five gradients against float64, float32, one head."""
+    setting = readout_triton._setting()
+    assert readout_triton._blocks(200, 136) == dict(back_k=setting["back_k"], **setting["wide"])
+    assert readout_triton._blocks(128, 128)["out_v"] == setting["out_v"]
+    tables, low, ref = inputs(rng, spec, 63, torch.float32, H=1, dk=200, dv=136)
+    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
+    for name, (g, r) in zip("qkvab", gradients(rng, spec, 63, torch.float32, H=1, dk=200, dv=136)):
+        assert rel_err(g, r) <= TOL[torch.float32], name
 
 
 @pytest.mark.parametrize("spec, n, chunk, wanted", [("fenwick+lags:5", 100, 24, "qkvab"),

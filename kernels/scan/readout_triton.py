@@ -52,13 +52,15 @@ MAX_SCORES = 2**14
 #: --tune-backward``, call 15: ssm 4.64 ms against 6.43 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
 #: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
-#: ``unrolled_sources``: the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so
-#: that their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803, ssm (no gather) 0.598
-#: against 0.598 (gpu_calls/call55).
+#: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather"), the walk compiles m in
+#: (one compile per m) and unrolls its loop over a step's sources, so that their loads need not wait on each other:
+#: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which gathers nothing, 0.598 either way).
+#: ``wide``: the forward's blocks for heads wider than 128 (d_k or d_v): at B8 T2048 H32 D256 ssm's forward took
+#: 1.516 ms with them against 1.956 with the others (fenwick 3.247 against 3.914; gpu_calls/call55, call56).
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, decay=True,
-           unrolled_sources=True)
+           unrolled_sources=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   unrolled_sources=True)
+                   unrolled_sources=True, wide=dict(walk_k=32, walk_v=64, out_k=32, out_v=256))
 
 
 def _block(x: int) -> int:
@@ -153,6 +155,7 @@ def _setting() -> dict:
 def _blocks(dk: int, dv: int) -> dict:
     """The setting's block sizes, each at most the head size as a block (``_block``)."""
     setting = _setting()
+    setting = {**setting, **setting["wide"]} if max(dk, dv) > 128 else setting
     return {key: min(setting[key], _block(d))
             for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk))}
 
@@ -183,7 +186,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         n_vb = -(-dv // blk["walk_v"])
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
             k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
-            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=m if setting["unrolled_sources"] else 0,
+            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=m if setting["unrolled_sources"] and tab["gather"] else 0,
             **shapes)
     o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
