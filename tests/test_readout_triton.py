@@ -104,6 +104,18 @@ def test_wide_heads(rng, spec):
         assert rel_err(g, r) <= TOL[torch.float32], name
 
 
+@pytest.mark.parametrize("spec, dtype, wanted", [("fenwick", "fp32", "qkvab"), ("ssm", "bf16", "qkvab"),
+                                                 ("fenwick", "fp32", "vb")])
+def test_heads_past_the_backward_kernels(rng, monkeypatch, spec, dtype, wanted):
+    """Heads wider than ``BACKWARD_HEAD`` take their gradients by torch autograd of the torch ops: with the limit
+    at 4 (d_k = 5), the backward's kernels must not run (they are removed), and the gradients match float64."""
+    monkeypatch.setattr(readout_triton, "BACKWARD_HEAD", 4)
+    for kernel in ("chunk_output_backward", "state_walk_backward", "boundary_backward", "coefficient_grads"):
+        monkeypatch.delattr(readout_triton.KB, kernel)
+    for name, (g, r) in zip(wanted, gradients(rng, spec, 63, DTYPES[dtype], wanted=wanted, H=1)):
+        assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
+
+
 @pytest.mark.parametrize("spec, n, chunk, wanted", [("fenwick+lags:5", 100, 24, "qkvab"),
                                                     ("fenwick+lags:5", 200, 100, "qkvab"),
                                                     ("fenwick+lags:5", 63, 16, "ab"), ("ssm", 63, 16, "qv")])
@@ -243,15 +255,16 @@ def test_backend_choice_and_refusals(rng):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-@pytest.mark.parametrize("n", [4097, 65536])
+@pytest.mark.parametrize("n, d", [(4097, 64), (65536, 64), (4097, 256)])
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])
-def test_gpu_large_matches_torch_path(rng, spec, n):
-    """At n = 4097 and 65536 (bf16 inputs, 2 heads, d 64): the Triton forward against the float32 torch-op path
-    on the same values before rounding (itself checked against float64 at small n), within the bf16 tolerance."""
+def test_gpu_large_matches_torch_path(rng, spec, n, d):
+    """At n = 4097 and 65536 (bf16 inputs, 2 heads, d 64; and d 256 at 4097): the Triton forward against the float32
+    torch-op path on the same values before rounding (itself checked against float64 at small n), within the bf16
+    tolerance."""
     tables = Pattern.from_spec(spec).tables(n)
     wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
     g = torch.Generator(device="cuda").manual_seed(int(rng.integers(2**31)))
-    q, k, v = (torch.randn(1, n, 2, 64, device="cuda", generator=g) for _ in range(3))
+    q, k, v = (torch.randn(1, n, 2, d, device="cuda", generator=g) for _ in range(3))
     a = torch.rand(1, n, 2, wa, device="cuda", generator=g) + 0.5
     b = (torch.rand(1, n, 2, wb, device="cuda", generator=g) * 2 - 1) / max(1, wb)
     ref = glr_readout(q, k, v, a, b, tables, backend="torch").double()

@@ -34,7 +34,7 @@ from glrtheory.errors import GLRError
 
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
-from .readout_aligned import solve_chunks
+from .readout_aligned import chunked_aligned, solve_chunks
 from .readout_plan import ChunkLayout, boundary_tables
 from .triton import CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings, chunk_inverses
 
@@ -44,6 +44,10 @@ Tensor = torch.Tensor
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 #: Largest chunk-output score block ``C x window(layout)`` the kernels hold in registers (float32).
 MAX_SCORES = 2**14
+#: Widest head (d_k, d_v) the backward's kernels take; they hold all of d_v in one program, and at 256 they gave
+#: NaN (ssm) and an illegal memory access (fenwick) on an H200 (gpu_calls/call57), where the interpreter gave the
+#: right gradients. Wider heads take their gradients by torch autograd of the torch ops (``_autograd``).
+BACKWARD_HEAD = 128
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
@@ -202,25 +206,33 @@ def _zeros(*shapes, device) -> list[Tensor]:
     return [x.view(shape) for x, shape in zip(flat.split(sizes), shapes)]
 
 
+def _autograd(fn, grad: Tensor, inputs: tuple, need: tuple) -> tuple:
+    """The gradients of ``<fn(*inputs), grad>`` in the inputs marked in need (None for the others), by torch
+    autograd of fn, recomputed."""
+    if not any(need):
+        return (None,) * len(need)
+    leaves = [x.detach().requires_grad_(want) for x, want in zip(inputs, need)]
+    with torch.enable_grad():
+        out = fn(*leaves)
+        grads = iter(torch.autograd.grad(out, [x for x in leaves if x.requires_grad], grad.to(out.dtype)))
+    return tuple(next(grads) if want else None for want in need)
+
+
 def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout, need: tuple) -> tuple:
     """``(da, db)`` from ``dM, dE``: through ``[M | E] = (I - B_RR)^{-1} [A_R | B_R,X]``, by torch autograd of
-    ``readout_aligned.solve_chunks`` (recomputed; None where not needed)."""
-    if not any(need):
-        return None, None
-    leaves = [x.detach().requires_grad_(want) for x, want in zip((a, b), need)]
-    with torch.enable_grad():
-        out = solve_chunks(*leaves, layout)
-        wanted = [x for x in leaves if x.requires_grad]
-        grads = iter(torch.autograd.grad(out, wanted, torch.cat([dmix, decoef[..., :layout.m]], -1)))
-    return tuple(next(grads) if want else None for want in need)
+    ``readout_aligned.solve_chunks`` (None where not needed)."""
+    return _autograd(lambda a, b: solve_chunks(a, b, layout), torch.cat([dmix, decoef[..., :layout.m]], -1), (a, b),
+                     need)
 
 
 def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> tuple:
     """``(dq, dk, dv, da, db)``: steps 4, 3 and 2 backwards in the kernels (``readout_triton_backward``), then
-    step 1 (``_step1_backward``)."""
+    step 1 (``_step1_backward``); for heads wider than ``BACKWARD_HEAD``, torch autograd of the torch ops."""
     q, k, v, a, b, mix, ecoef, states, inverses = saved
     B, T, H, dk = q.shape
     dv = v.shape[-1]
+    if max(dk, dv) > BACKWARD_HEAD:
+        return _autograd(lambda *x: chunked_aligned(*x, layout), grad, (q, k, v, a, b), need)
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     tab = _tables(layout, q.device)
     if mix is None:                             # formed in the forward's registers (DECAY): step 1 now
