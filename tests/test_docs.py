@@ -191,3 +191,21 @@ def test_gpu_readout_page_quotes_its_calls():
     for c, ms in tuned.items():                     # the first-order forward on and off, each in its call's run
         assert f"{ms[True]:.3f} ms against {ms[False]:.3f}" in text, c
     assert tuned["call47"][True] > tuned["call47"][False] and tuned["call49"][True] < tuned["call49"][False]
+    unrolled = {row["unrolled_sources"]: row for row in gpu_call("call55", "unrolled.json")["tune_settings_0"]}
+    assert (f"fenwick forward {unrolled[True]['fenwick']:.3f} ms against {unrolled[False]['fenwick']:.3f}, ssm "
+            f"{unrolled[True]['ssm']:.3f} against {unrolled[False]['ssm']:.3f}") in text
+    assert unrolled[True]["fenwick"] < unrolled[False]["fenwick"]                   # kept
+    late = gpu_call("call57", "readout.json")
+    now = {r["op"]: r for r in late["rows"]}
+    ssm, fenwick, fla = (now[op]["ms"] for op in ("glr_readout ssm", "glr_readout fenwick", "fla chunk_simple_gla"))
+    assert (f"ssm {ssm:.3f} ms, fenwick {fenwick:.3f} ms against fla's {fla:.3f} ms in the same run (fenwick "
+            f"{fenwick / fla:.1f}x; {fenwick / calls['call49']['rows'][0]['ms']:.1f}x") in text
+    assert calls["call49"]["rows"][0]["op"] == "fla chunk_simple_gla" and fenwick / fla > 1.5
+    ratios = {s: [r["over_fla"] for r in late["fla_shapes"] if r["op"] == f"glr_readout {s}"]
+              for s in ("ssm", "fenwick")}
+    d256 = [r["over_fla"] for r in late["fla_shapes"] if r["op"] == "glr_readout ssm" and r["D"] == 256]
+    assert (f"ssm takes {min(ratios['ssm']):.2f}x to {max(ratios['ssm']):.2f}x fla's time: within 1.5x at all six, "
+            f"d = 256 included ({d256[0]:.2f}x); fenwick {min(ratios['fenwick']):.2f}x to "
+            f"{max(ratios['fenwick']):.2f}x") in text and max(ratios["ssm"]) <= 1.5
+    walk = [r["ms"] for r in late["profile"]["fenwick"] if r["kernel"] == "boundary_walk"][0]
+    assert f"fenwick's walk takes {walk:.3f} ms" in text

@@ -188,10 +188,10 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
     if m:
         n_vb = -(-dv // blk["walk_v"])
+        unrolled = m if setting["unrolled_sources"] and tab["gather"] else 0
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
             k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
-            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=m if setting["unrolled_sources"] and tab["gather"] else 0,
-            **shapes)
+            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **shapes)
     o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, a, *read, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,
