@@ -21,7 +21,8 @@ The backward (``_backward``) reads what the forward kept (M, E, the boundary sta
 first-order patterns it runs step 1 first):
 four launches (``readout_triton_backward``: the chunk outputs' terms, the reverse walk of the state gradients,
 the boundary rows' terms, step 1's through the inverses); chunks outside ``triton.CHUNKS`` take step 1's by
-torch autograd of ``solve_chunks`` (``_step1_backward``).
+torch autograd of ``solve_chunks`` (``_step1_backward``); heads wider than ``BACKWARD_HEAD`` take all their
+gradients by torch autograd of ``readout_aligned.chunked_aligned``.
 """
 from __future__ import annotations
 
@@ -157,7 +158,8 @@ def _setting() -> dict:
 
 
 def _blocks(dk: int, dv: int) -> dict:
-    """The setting's block sizes, each at most the head size as a block (``_block``)."""
+    """The setting's block sizes (its ``wide`` ones for heads over 128), each at most the head size as a block
+    (``_block``)."""
     setting = _setting()
     setting = {**setting, **setting["wide"]} if max(dk, dv) > 128 else setting
     return {key: min(setting[key], _block(d))
