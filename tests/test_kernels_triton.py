@@ -374,7 +374,7 @@ def test_bad_input_names_the_problem(rng, monkeypatch):
     with pytest.raises(GLRError, match="too large"):
         glr_scan_triton(u, a, b, tables)
     if DEVICE == "cpu":
-        monkeypatch.setenv("TRITON_INTERPRET", "0")
+        monkeypatch.setattr(backend, "INTERPRETING", False)
         with pytest.raises(GLRError, match="CUDA"):
             glr_scan_triton(u, a, b, tables)
 
