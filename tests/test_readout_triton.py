@@ -274,11 +274,12 @@ def test_gpu_large_matches_torch_path(rng, spec, n, d):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-@pytest.mark.parametrize("d", [64, 256])
+@pytest.mark.parametrize("d", [64, 128, 256])
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])
 def test_gpu_large_gradients_match_torch_path(rng, spec, d):
-    """At n = 4097 (bf16 inputs, 2 heads, d 64 and 256): the Triton backward's five gradients against float32
-    autograd through the torch-op path on the same values, within the bf16 tolerance."""
+    """At n = 4097 (bf16 inputs, 2 heads, d 64, 128 (the benchmarks' head) and 256 (past ``BACKWARD_HEAD``: the
+    torch ops)): the backward's five gradients against float32 autograd through the torch-op path on the same
+    values, within the bf16 tolerance."""
     n = 4097
     tables = Pattern.from_spec(spec).tables(n)
     wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
