@@ -209,3 +209,14 @@ def test_gpu_readout_page_quotes_its_calls():
             f"{max(ratios['fenwick']):.2f}x") in text and max(ratios["ssm"]) <= 1.5
     walk = [r["ms"] for r in late["profile"]["fenwick"] if r["kernel"] == "boundary_walk"][0]
     assert f"fenwick's walk takes {walk:.3f} ms" in text
+    own, compiled = (gpu_call("call54", f"host_ssm{c}_own.json") for c in ("", "_compiled"))
+    us = {c: {r["function"].split(":")[-1]: r for r in h["functions"]}
+          for c, h in (("eager", own), ("compiled", compiled))}
+    engine = "<method 'run_backward' of 'torch._C._EngineBase' objects>"
+    assert (f"{us['eager'][engine]['own_us']:.0f} us" in text and f"falls to {us['compiled'][engine]['own_us']:.0f} us"
+            in text)
+    assert (f"`glr_readout` {us['eager']['glr_readout']['cumulative_us']:.0f} us forward, the Triton backward "
+            f"(`_backward`) {us['eager']['_backward']['cumulative_us']:.0f} us, of which its 9 Triton launches take "
+            f"{us['eager']['run']['cumulative_us']:.0f} us") in text and us["eager"]["run"]["calls"] == 9
+    assert (f"{compiled['wall_us_per_iter']:.0f} us under cProfile against {own['wall_us_per_iter']:.0f} eager"
+            in text)
