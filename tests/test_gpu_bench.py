@@ -64,8 +64,8 @@ def test_rows_alone_run_in_a_fresh_process():
     compiled = gpu_layer.row_alone("compile", "ssm", **TINY, device="cpu", rep=1)
     assert compiled["precision"] == gpu_layer.COMPILED and "error" not in compiled
     assert compiled["ms_fwd"] > 0 and compiled["ms_fwd_bwd"] > 0
-    result = dict(rows=[compiled, dict(op="nn.MultiheadAttention causal", precision="bf16 autocast", ms_fwd_bwd=2.0)])
-    verdict, = gpu_layer.verdicts(result["rows"])
+    verdict, = gpu_layer.verdicts([compiled, dict(op="nn.MultiheadAttention causal", precision="bf16 autocast",
+                                                  ms_fwd_bwd=2.0)])
     assert verdict["fwd_bwd_over_mha"] is None                  # no compiled attention row
     assert verdict["fwd_bwd_over_eager_mha"] == pytest.approx(compiled["ms_fwd_bwd"] / 2.0)
 
