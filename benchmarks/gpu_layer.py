@@ -190,8 +190,8 @@ def verdicts(rows: list[dict], peak_target: int = PEAK_TARGET_BYTES) -> list[dic
                        fwd_bwd_over_mha=ratio, fwd_bwd_at_or_below_mha=time_ok,
                        peak_gib=r["peak_bytes"] / 2**30 if "peak_bytes" in r else None,
                        peak_at_most_4gib=peak_ok, targets_met=met)
-        if r["precision"] in (GRAPHED, COMPILED) and eager:
-            verdict["fwd_bwd_over_eager_mha"] = r["ms_fwd_bwd"] / eager["ms_fwd_bwd"]
+        if r["precision"] in (GRAPHED, COMPILED):
+            verdict["fwd_bwd_over_eager_mha"] = r["ms_fwd_bwd"] / eager["ms_fwd_bwd"] if eager else None
         out.append(verdict)
     return out
 
@@ -252,7 +252,7 @@ def row_alone(mode: str, name: str, B, T, d_model, heads, device="cuda", rep=100
 
 def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40, compiled=False,
                  sort="own") -> dict:
-    """Where the host's time goes in one eager forward + backward of our layer (bf16 autocast): ``rep`` warm
+    """Where the host's time goes in one forward + backward of our layer (bf16 autocast): ``rep`` warm
     iterations under ``cProfile`` (of ``torch.compile(layer)`` if ``compiled``), the ``top`` functions by ``sort``
     (``"own"`` or ``"cumulative"`` time), each with its calls and microseconds
     (own and cumulative) per iteration, and the wall time per iteration (with the profiler's own cost)."""
@@ -260,6 +260,8 @@ def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40,
     import pstats
     import time
 
+    if sort not in ("own", "cumulative"):
+        raise ValueError(f"sort must be 'own' or 'cumulative', got {sort!r}")
     layer = GLRMixer(spec, d_model, heads, readout=True, device=device)
     layer = torch.compile(layer) if compiled else layer
     x = torch.randn(B, T, d_model, device=device, requires_grad=True)

@@ -19,8 +19,9 @@ With ``scores="query_key"`` and B empty (``attention``, ``window:W``) this is ca
 layer runs ``glr_readout``, which never builds the per-token ``d_key x d_head`` states);
 ``forward(x, cache=cache)`` also leaves in a fresh cache the live set after the prompt x.
 ``torch.compile(mixer)`` compiles ``forward(x)`` into two graphs, the projections and scores before the mixing
-and the output after it; the mixing (Triton kernels or custom ops) and the index tables' device copies are
-fetched between them as they are (their dispatch reads numpy tables, which the compiler cannot trace).
+and the output after it; the mixing (Triton kernels or custom ops) and the lookup of the index tables' device
+copies run outside them (both read numpy tables, which the compiler cannot trace). ``forward(x, cache)`` and
+``step`` run eagerly only.
 ``step(x_t, cache)`` decodes one token and gives the same output; ``init_cache(max_length)`` makes the
 cache, which holds exactly the live set (``u_s`` with its key while a later A(t') reads it, ``h_s``
 with its key while a later B(t') reads it).
@@ -267,25 +268,24 @@ class GLRMixer(nn.Module):
             tables = cache.prompt_tables(T)
         if self.readout and cache is None:       # no per-token d_key x d_head states (glr_readout)
             (k, v), a, b, q, _ = self._coefficients(x, tables, states=False)
-            return self._out(self._mix(q, k, v, a, b), x)
+            return self._out(self._mix(glr_readout, q, k, v, a, b), x)
         u, a, b, q, feats = self._coefficients(x, tables)
-        h = self._mix(u, a, b) if cache is None else glr_scan(u, a, b, tables, chunk=self.chunk)
+        h = self._mix(glr_scan, u, a, b) if cache is None else glr_scan(u, a, b, tables, chunk=self.chunk)
         if cache is not None:
             cache.prefill(u, _keys(*feats), h)
         return self._output(h, q, x)
 
     @torch.compiler.disable
-    def _table_tensors(self, tables: int | IndexTables, device) -> tuple[Tensor, ...]:
-        """``_device_tables`` of ``tables`` (or of ``self.tables(n)`` for a length n), built once per device;
+    def _table_tensors(self, n_or_tables: int | IndexTables, device) -> tuple[Tensor, ...]:
+        """``_device_tables`` of the given tables, or of ``self.tables(n)`` for a length n, built once per device;
         outside ``torch.compile``'s graphs, as ``_mix``."""
-        tables = self.tables(tables) if isinstance(tables, int) else tables
+        tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
         return tables.memo(("mixer", str(device)), lambda: _device_tables(tables, device))
 
     @torch.compiler.disable
-    def _mix(self, *inputs: Tensor) -> Tensor:
-        """``glr_readout(q, k, v, a, b)`` (readout) or ``glr_scan(u, a, b)`` on the tables of the inputs' length,
-        run as it is under ``torch.compile``, between the graphs before and after it."""
-        mix = glr_readout if len(inputs) == 5 else glr_scan
+    def _mix(self, mix, *inputs: Tensor) -> Tensor:
+        """``mix(*inputs, tables)``, ``glr_readout(q, k, v, a, b)`` or ``glr_scan(u, a, b)``, on the tables of the
+        inputs' length; under ``torch.compile`` it runs as it is, between the graphs before and after it."""
         return mix(*inputs, self.tables(inputs[0].shape[1]), chunk=self.chunk)
 
     # -- decoding ----------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ def test_compiled_layer_equals_eager(spec, kw, n):
     layer = GLRMixer(spec, 16, 2, dtype=torch.float64, **kw)
     x, g = torch.randn(2, n, 16, dtype=torch.float64), torch.randn(2, n, 16, dtype=torch.float64)
     torch._dynamo.reset()
-    got = _run(torch.compile(layer, backend="aot_eager"), x, g)      # first: the tables are built under compile
-    for want, got in zip(_run(layer, x, g), got, strict=True):
+    compiled = _run(torch.compile(layer, backend="aot_eager"), x, g)      # first: the tables are built under compile
+    for want, got in zip(_run(layer, x, g), compiled, strict=True):
         assert rel_err(got, want) < 1e-12
     assert torch._dynamo.explain(layer)(x).graph_count == 2
 
@@ -40,6 +40,6 @@ def test_inductor_compiles_the_readout_layer():
     layer = GLRMixer("ssm", 16, 2, readout=True)
     x, g = torch.randn(2, 63, 16), torch.randn(2, 63, 16)
     torch._dynamo.reset()
-    got = _run(torch.compile(layer), x, g)
-    for want, got in zip(_run(layer, x, g), got, strict=True):
+    compiled = _run(torch.compile(layer), x, g)
+    for want, got in zip(_run(layer, x, g), compiled, strict=True):
         assert rel_err(got, want) < 1e-5

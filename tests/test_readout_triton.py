@@ -92,10 +92,11 @@ def test_gradients_match_float64(rng, spec, n, dtype):
 
 @pytest.mark.parametrize("spec", ["ssm", "fenwick"])
 def test_wide_heads(rng, spec):
-    """Heads wider than 128 take the ``wide`` blocks (d_k = 200, d_v = 136, neither a power of two, so the blocks'
-    last columns are masked): the forward and the five gradients against float64, float32, one head."""
+    """Heads wider than ``WIDE_HEAD`` (d_k = 200, d_v = 136, neither a power of two, so the blocks' last columns are
+    masked): the forward by the ``wide`` blocks and the gradients (wider than ``BACKWARD_HEAD`` too: by the torch
+    ops) against float64, float32, one head."""
     setting = readout_triton._setting()
-    assert readout_triton._blocks(200, 136) == dict(back_k=setting["back_k"], **setting["wide"])
+    assert readout_triton._blocks(200, 136)["out_v"] == setting["wide"]["out_v"] != setting["out_v"]
     assert readout_triton._blocks(128, 128)["out_v"] == setting["out_v"]
     tables, low, ref = inputs(rng, spec, 63, torch.float32, H=1, dk=200, dv=136)
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
@@ -114,6 +115,44 @@ def test_heads_past_the_backward_kernels(rng, monkeypatch, spec, dtype, wanted):
         monkeypatch.delattr(readout_triton.KB, kernel)
     for name, (g, r) in zip(wanted, gradients(rng, spec, 63, DTYPES[dtype], wanted=wanted, H=1)):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
+
+
+def test_backward_fallback_ignores_the_callers_autocast(rng, monkeypatch):
+    """The torch-op backward of heads past ``BACKWARD_HEAD`` runs without autocast, as the forward did: float32
+    gradients taken inside ``torch.autocast(bfloat16)`` stay within the float32 tolerance of float64."""
+    monkeypatch.setattr(readout_triton, "BACKWARD_HEAD", 4)
+    tables, low, ref = inputs(rng, "fenwick", 63, torch.float32, H=1)
+    leaves = [x.clone().requires_grad_() for x in low]
+    out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    grad = torch.randn(out.shape, dtype=torch.float64)
+    with torch.autocast(DEVICE, dtype=torch.bfloat16):
+        got = torch.autograd.grad(out, leaves, grad.to(DEVICE, out.dtype))
+    ref_leaves = [x.clone().requires_grad_() for x in ref]
+    want = torch.autograd.grad(naive_readout(*ref_leaves, tables), ref_leaves, grad)
+    for name, g, r in zip("qkvab", got, want):
+        assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
+
+
+def test_unrolled_sources_are_capped(rng, monkeypatch):
+    """A walk step unrolls at most ``MAX_UNROLLED`` sources, else loops over them at run time: fenwick at n = 200
+    with chunks of 16 (m sources a step) with the cap at m and at m - 1, both against float64."""
+    walk, launched = readout_triton.K.boundary_walk, []
+
+    class Spy:                                  # records the SOURCES each walk launch compiles in
+        def __getitem__(self, grid):
+            def launch(*args, **kw):
+                launched.append(kw["SOURCES"])
+                return walk[grid](*args, **kw)
+            return launch
+
+    monkeypatch.setattr(readout_triton.K, "boundary_walk", Spy())
+    tables, low, ref = inputs(rng, "fenwick", 200, torch.float32, H=1)
+    m = aligned_layout(tables, 16).m
+    for cap, sources in ((m, m), (m - 1, 0)):
+        monkeypatch.setattr(readout_triton, "MAX_UNROLLED", cap)
+        out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+        assert launched[-1] == sources and m > 1
+        assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
 
 
 @pytest.mark.parametrize("spec, n, chunk, wanted", [("fenwick+lags:5", 100, 24, "qkvab"),

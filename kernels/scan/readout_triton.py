@@ -49,6 +49,11 @@ MAX_SCORES = 2**14
 #: NaN (ssm) and an illegal memory access (fenwick) on an H200 (gpu_calls/call57), where the interpreter gave the
 #: right gradients. Wider heads take their gradients by torch autograd of the torch ops (``_autograd``).
 BACKWARD_HEAD = 128
+#: Heads wider than this (d_k or d_v) take the forward's ``wide`` blocks.
+WIDE_HEAD = 128
+#: Most sources a walk step unrolls (``unrolled_sources``); more (power2, quadratic forced to ``chunked_aligned``
+#: reach m in the hundreds) loop at run time rather than compile one huge kernel per m. fenwick's m: 6 to 15.
+MAX_UNROLLED = 16
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
@@ -57,15 +62,15 @@ BACKWARD_HEAD = 128
 #: --tune-backward``, call 15: ssm 4.64 ms against 6.43 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
 #: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
-#: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather"), the walk compiles m in
-#: (one compile per m) and unrolls its loop over a step's sources, so that their loads need not wait on each other:
+#: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
+#: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that their loads need not wait on each other:
 #: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which gathers nothing, 0.598 either way).
-#: ``wide``: the forward's blocks for heads wider than 128 (d_k or d_v): at B8 T2048 H32 D256 ssm's forward took
+#: ``wide``: the forward's blocks for heads wider than ``WIDE_HEAD`` (d_k or d_v): at B8 T2048 H32 D256 ssm's forward took
 #: 1.516 ms with them against 1.956 with the others (fenwick 3.247 against 3.914; gpu_calls/call55, call56).
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, decay=True,
            unrolled_sources=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   unrolled_sources=True, wide=dict(walk_k=32, walk_v=64, out_k=32, out_v=256))
+                   unrolled_sources=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 
 
 def _block(x: int) -> int:
@@ -158,10 +163,10 @@ def _setting() -> dict:
 
 
 def _blocks(dk: int, dv: int) -> dict:
-    """The setting's block sizes (its ``wide`` ones for heads over 128), each at most the head size as a block
-    (``_block``)."""
+    """The setting's block sizes (its ``wide`` ones for heads over ``WIDE_HEAD``), each at most the head size as a
+    block (``_block``)."""
     setting = _setting()
-    setting = {**setting, **setting["wide"]} if max(dk, dv) > 128 else setting
+    setting = {**setting, **setting["wide"]} if max(dk, dv) > WIDE_HEAD else setting
     return {key: min(setting[key], _block(d))
             for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk))}
 
@@ -190,7 +195,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
     if m:
         n_vb = -(-dv // blk["walk_v"])
-        unrolled = m if setting["unrolled_sources"] and tab["gather"] else 0
+        unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
             k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
             BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **shapes)
@@ -214,7 +219,7 @@ def _autograd(fn, grad: Tensor, inputs: tuple, need: tuple) -> tuple:
     if not any(need):
         return (None,) * len(need)
     leaves = [x.detach().requires_grad_(want) for x, want in zip(inputs, need)]
-    with torch.enable_grad():
+    with torch.enable_grad(), torch.autocast(grad.device.type, enabled=False):   # as the forward ran
         out = fn(*leaves)
         grads = iter(torch.autograd.grad(out, [x for x in leaves if x.requires_grad], grad.to(out.dtype)))
     return tuple(next(grads) if want else None for want in need)
@@ -234,7 +239,7 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     if max(dk, dv) > BACKWARD_HEAD:
-        return _autograd(lambda *x: chunked_aligned(*x, layout), grad, (q, k, v, a, b), need)
+        return _autograd(lambda *x: chunked_aligned(*x, layout), grad, (q, k, v, a, b), need[:5])
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     tab = _tables(layout, q.device)
     if mix is None:                             # formed in the forward's registers (DECAY): step 1 now
@@ -277,8 +282,10 @@ class AlignedTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, a, b, layout):
         q, k, v, a, b = (x.contiguous() for x in (q, k, v, a, b))
-        o, mix, ecoef, states, inverses = _forward(q, k, v, a, b, layout)
-        ctx.save_for_backward(q, k, v, a, b, mix, ecoef, states, inverses)
+        o, *kept = _forward(q, k, v, a, b, layout)
+        if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
+            kept = [None] * len(kept)
+        ctx.save_for_backward(q, k, v, a, b, *kept)
         ctx.layout = layout
         return o
 
