@@ -61,14 +61,26 @@ def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
     return bench(lambda: glr_readout(*xs, tables, backend=backend).backward(g), rep=50, device=device)
 
 
+def _apply(base: dict, setting: dict, head: int) -> None:
+    """``readout_triton.GPU`` = base with setting on top; for heads over ``WIDE_HEAD`` the block sizes go into its
+    ``wide`` blocks, which are the ones such heads run."""
+    new = dict(base, wide=dict(base["wide"]))
+    for key, value in setting.items():
+        wide = head > readout_triton.WIDE_HEAD and key in new["wide"]
+        (new["wide"] if wide else new)[key] = value
+    readout_triton.GPU.clear()
+    readout_triton.GPU.update(new)
+
+
 def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key="tune") -> dict | None:
     """Each setting's ms (``measure``) for ssm and fenwick into ``result[key]``, each applied on top of the settings in
-    force before the tune; then those settings with the fastest (sum) on top stay in force (unchanged if every
-    setting failed). Returns the fastest row, or None."""
+    force before the tune (``_apply``: block sizes into the ``wide`` ones for heads over ``WIDE_HEAD``); then those
+    settings with the fastest (sum) on top stay in force (unchanged if every setting failed). Returns the fastest
+    row, or None."""
     before = dict(readout_triton.GPU)
     rows = result[key] = []
     for setting in settings:
-        readout_triton.GPU.update(before, **setting)
+        _apply(before, setting, shape[3])
         row = dict(setting)
         try:
             for spec in ("ssm", "fenwick"):
@@ -78,12 +90,12 @@ def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key
         rows.append(row)
         print(row, flush=True)
         save(result)
-    readout_triton.GPU.update(before)
+    _apply(before, {}, shape[3])
     done = [(row, setting) for row, setting in zip(rows, settings) if "error" not in row]
     if not done:
         return None
     best, setting = min(done, key=lambda pair: pair[0]["ssm"] + pair[0]["fenwick"])
-    readout_triton.GPU.update(setting)
+    _apply(before, setting, shape[3])
     return best
 
 

@@ -59,3 +59,20 @@ def test_readout_at_cuda_sizes(spec):
     assert max(errors.values()) <= TOL[torch.float32], errors
     errors = check_readout(spec, 4097, torch.bfloat16, "cuda", grad=False)
     assert errors["o"] <= TOL[torch.bfloat16], errors
+
+
+def test_tune_sets_the_blocks_that_run(monkeypatch):
+    """``gpu_readout._apply``: a tuned block size goes where heads of that width read it (the ``wide`` blocks over
+    ``WIDE_HEAD``, else the top level), other keys to the top level, and the settings it started from stay as
+    they were."""
+    import gpu_readout
+    from glrtheory.kernels.scan import readout_triton as R
+
+    monkeypatch.setattr(R, "GPU", dict(R.GPU, wide=dict(R.GPU["wide"])))
+    monkeypatch.setattr(R, "_setting", lambda: R.GPU)
+    base = dict(R.GPU, wide=dict(R.GPU["wide"]))
+    gpu_readout._apply(base, dict(out_v=32, warps=8), 256)
+    assert R._blocks(256, 256)["out_v"] == 32 and R.GPU["warps"] == 8 and R.GPU["out_v"] == base["out_v"]
+    assert base["wide"]["out_v"] != 32 and base["warps"] != 8
+    gpu_readout._apply(base, dict(out_v=32), 128)
+    assert R._blocks(128, 128)["out_v"] == 32 and R.GPU["wide"] == base["wide"]
