@@ -201,13 +201,13 @@ def test_readout_tune_measures_each_setting_on_the_same_base(monkeypatch):
         return gpu["walk_k"] + gpu["out_k"]
 
     settings = [dict(walk_k=16), dict(out_k=16), dict(walk_v=16), dict(walk_k=64, out_k=128)]
-    result = {}
-    best = gpu_readout.tune(None, "cpu", lambda r: None, result, settings, measure)
+    result, shape = {}, (2, 16384, 16, 128)
+    best = gpu_readout.tune(shape, "cpu", lambda r: None, result, settings, measure)
     assert seen == [(16, 64)] * 2 + [(32, 16)] * 2 + [(64, 128)] * 2          # never (16, 16): one setting at a time
     assert best == dict(out_k=16, ssm=48, fenwick=48) and "error" in result["tune"][2]
     assert (gpu["walk_k"], gpu["out_k"], gpu["walk_v"]) == (32, 16, 64)
     before = dict(gpu)
-    assert gpu_readout.tune(None, "cpu", lambda r: None, {}, [dict(walk_v=16, out_k=99)], measure) is None
+    assert gpu_readout.tune(shape, "cpu", lambda r: None, {}, [dict(walk_v=16, out_k=99)], measure) is None
     assert gpu == before
 
 
