@@ -7,7 +7,12 @@ both, and each size keeps its minimum. States are narrow (d = 4), so the
 states of both sizes stay within the caches' reach and the time follows the operation count: with d = 64
 the far lags of the larger size leave L2/L3 and the ratio rises by up to ~1.9x (measured), which would
 hide a wrong complexity class. Numba runs on one thread: on a shared 2-core machine a second thread
-measures the neighbours. Select with ``-m timing``, skip with ``-m 'not timing'``.
+measures the neighbours. A ratio outside the band is measured again on freshly allocated arrays, at most
+``ATTEMPTS`` times in all: on 2026-12-01 (late) the unchanged CPU kernel failed one or two families in 5 of 9
+runs of this file (ssm, quadratic, blocks, kron; ssm at 0.58 and kron at 1.79 of theory), the code of commit
+ab2699b alike, each family passing when run again. A failing ratio held through all samples of one measurement
+although the samples alternate sizes: a property of those arrays (their pages, say), not of the moment. A wrong complexity class is off in every attempt and still fails. Select with
+``-m timing``, skip with ``-m 'not timing'``.
 """
 import time
 
@@ -30,6 +35,7 @@ D = 4
 WIDE = {"kron:1,11": 16}
 MIN_SAMPLE = 0.020
 SAMPLES = 7
+ATTEMPTS = 3
 #: The kernel's own CPU time: with one numba thread the kernel runs in the calling thread, and the
 #: thread's CPU clock does not count the time the neighbours' processes hold the core.
 CLOCK = time.thread_time
@@ -78,17 +84,23 @@ def problem(p, n, rng, d):
     return u, a, b, tables, np.zeros_like(u)
 
 
-@pytest.mark.parametrize("spec", list(SIZES))
-def test_runtime_ratio_matches_theory(spec, rng):
-    p, n = Pattern.from_spec(spec), SIZES[spec]
-    d = WIDE.get(spec, D)
+def measured_ratio(p, n, rng, d) -> float:
+    """t(4n) / t(n) on fresh arrays (``best_ratio``), with ``reps`` calibrated on the warm small size."""
     small, large = problem(p, n, rng, d), problem(p, 4 * n, rng, d)
     scan(*small[:4], out=small[4])                            # compile / warm up
     t0 = CLOCK()
     scan(*small[:4], out=small[4])
     reps = max(1, int(np.ceil(MIN_SAMPLE / max(CLOCK() - t0, 1e-6))))
-    measured = best_ratio(small, large, reps)
+    return best_ratio(small, large, reps)
+
+
+@pytest.mark.parametrize("spec", list(SIZES))
+def test_runtime_ratio_matches_theory(spec, rng):
+    p, n = Pattern.from_spec(spec), SIZES[spec]
     cost = evaluate(total_cost_bound(p), [n, 4 * n])
     theory = cost[1] / cost[0]
-    print(f"{spec}: n={n} reps={reps} measured {measured:.2f} theory {theory:.2f}")
-    assert LOW <= measured / theory <= HIGH, f"{spec}: t(4n)/t(n) = {measured:.2f}, theory {theory:.2f}"
+    measured = []
+    while len(measured) < ATTEMPTS and not (measured and LOW <= measured[-1] / theory <= HIGH):
+        measured.append(float(measured_ratio(p, n, rng, WIDE.get(spec, D))))
+    print(f"{spec}: n={n} measured {[round(m, 2) for m in measured]} theory {theory:.2f}")     # one per attempt
+    assert LOW <= measured[-1] / theory <= HIGH, f"{spec}: t(4n)/t(n) = {measured} in turn, theory {theory:.2f}"
