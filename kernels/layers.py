@@ -270,7 +270,7 @@ class GLRMixer(nn.Module):
             (k, v), a, b, q, _ = self._coefficients(x, tables, states=False)
             return self._out(self._mix(glr_readout, q, k, v, a, b), x)
         u, a, b, q, feats = self._coefficients(x, tables)
-        h = self._mix(glr_scan, u, a, b) if cache is None else glr_scan(u, a, b, tables, chunk=self.chunk)
+        h = self._mix(glr_scan, u, a, b, tables=tables)
         if cache is not None:
             cache.prefill(u, _keys(*feats), h)
         return self._output(h, q, x)
@@ -283,10 +283,12 @@ class GLRMixer(nn.Module):
         return tables.memo(("mixer", str(device)), lambda: _device_tables(tables, device))
 
     @torch.compiler.disable
-    def _mix(self, mix, *inputs: Tensor) -> Tensor:
-        """``mix(*inputs, tables)``, ``glr_readout(q, k, v, a, b)`` or ``glr_scan(u, a, b)``, on the tables of the
-        inputs' length; under ``torch.compile`` it runs as it is, between the graphs before and after it."""
-        return mix(*inputs, self.tables(inputs[0].shape[1]), chunk=self.chunk)
+    def _mix(self, mix, *inputs: Tensor, tables: IndexTables | None = None) -> Tensor:
+        """``mix(*inputs, tables)``, ``glr_readout(q, k, v, a, b)`` or ``glr_scan(u, a, b)``, on the given tables or
+        else those of the inputs' length; under ``torch.compile`` it runs as it is, between the graphs before and
+        after it."""
+        tables = self.tables(inputs[0].shape[1]) if tables is None else tables
+        return mix(*inputs, tables, chunk=self.chunk)
 
     # -- decoding ----------------------------------------------------------------------------------
     def init_cache(self, max_length: int) -> GLRCache:

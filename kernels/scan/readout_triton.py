@@ -63,14 +63,15 @@ MAX_UNROLLED = 16
 #: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
-#: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that their loads need not wait on each other:
-#: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which gathers nothing, 0.598 either way).
-#: ``wide``: the forward's blocks for heads wider than ``WIDE_HEAD`` (d_k or d_v): at B8 T2048 H32 D256 ssm's forward took
-#: 1.516 ms with them against 1.956 with the others (fenwick 3.247 against 3.914; gpu_calls/call55, call56).
+#: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
+#: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
+#: gathers nothing, 0.598 either way). ``wide``: the forward's blocks for heads wider than ``WIDE_HEAD`` (d_k or
+#: d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the others (fenwick 3.247
+#: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, decay=True,
            unrolled_sources=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   unrolled_sources=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+                   unrolled_sources=True, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
