@@ -1,0 +1,83 @@
+"""Which launch settings of the Triton readout's backward compute right gradients on this GPU.
+
+    python benchmarks/gpu_backward_check.py [--specs ssm,fenwick,blocks] [--heads 64,128] [--n 4097] [--out PATH]
+
+Per spec, head size d, input dtype and setting of ``readout_triton.GPU`` (``SETTINGS``, each on top of the
+defaults, ``gpu_readout._apply``): the five gradients (q, k, v, a, b) of ``<glr_readout(q, k, v, a, b), g>`` by the
+Triton backward against float32 autograd through the torch-op path on the same values (B1, 2 heads, n positions),
+each as ``||got - ref|| / ||ref||`` (NaN where the kernel produced NaN; the exception's text where it raised).
+dq comes from ``chunk_output_backward`` alone; dk, dv also from ``boundary_backward``; da, db from all four
+kernels, so the failing gradients say which kernel is wrong. The tests' bound is 1e-2 (bf16), 1e-5 (float32).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_common import dtype_name, error, parser, saver  # noqa: E402
+from gpu_readout import _apply  # noqa: E402
+
+from glrtheory import Pattern  # noqa: E402
+from glrtheory.kernels.scan import readout_triton  # noqa: E402
+from glrtheory.kernels.scan.readout import glr_readout  # noqa: E402
+
+#: Settings tried, each on top of ``readout_triton.GPU``'s defaults.
+SETTINGS = [{}, dict(back_k=16), dict(back_k=64), dict(back_k=128), dict(back_warps=8),
+            dict(back_k=64, back_warps=8), dict(walk_k=64, walk_v=64), dict(walk_k=16, walk_v=16)]
+BOUND = {torch.bfloat16: 1e-2, torch.float32: 1e-5}
+
+
+def _rel(got: torch.Tensor, ref: torch.Tensor) -> float:
+    got, ref = got.double(), ref.double()
+    return float((got - ref).norm() / ref.norm().clamp_min(1e-300))
+
+
+def check(spec: str, d: int, n: int, dtype, seed: int = 0) -> dict:
+    """The five gradients' relative errors (``_rel``) of one run against the torch path."""
+    tables = Pattern.from_spec(spec).tables(n)
+    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    xs = [torch.randn(1, n, 2, d, device="cuda", generator=g) for _ in range(3)]
+    xs += [torch.rand(1, n, 2, wa, device="cuda", generator=g) + 0.5,
+           (torch.rand(1, n, 2, wb, device="cuda", generator=g) * 2 - 1) / max(1, wb)]
+    xs = [x.to(dtype).float() for x in xs]
+    grad = torch.randn(1, n, 2, d, device="cuda", generator=g).to(dtype)
+    ref_leaves = [x.clone().requires_grad_() for x in xs]
+    ref = torch.autograd.grad(glr_readout(*ref_leaves, tables, backend="torch"), ref_leaves, grad.float())
+    leaves = [x.to(dtype).requires_grad_() for x in xs]
+    try:
+        got = torch.autograd.grad(glr_readout(*leaves, tables, backend="triton"), leaves, grad)
+        torch.cuda.synchronize()
+    except Exception as exc:                     # an illegal memory access is sticky: later rows fail too
+        return {"error": error(exc)}
+    errors = {name: _rel(gx, rx) for name, gx, rx in zip("qkvab", got, ref)}
+    return dict(errors, ok=all(e <= BOUND[dtype] for e in errors.values()))
+
+
+def main(argv=None) -> int:
+    ap = parser(__doc__, "backward_check", ("ssm", "fenwick", "blocks"))
+    ap.add_argument("--heads", default="64,128")
+    ap.add_argument("--n", type=int, default=4097)
+    ap.add_argument("--dtypes", default="bfloat16,float32")
+    args = ap.parse_args(argv)
+    save, rows = saver(args.out, "gpu_backward_check.py"), []
+    base = dict(readout_triton.GPU)
+    for spec in args.specs.split(","):
+        for d in map(int, args.heads.split(",")):
+            for dtype in (getattr(torch, x) for x in args.dtypes.split(",")):
+                for setting in SETTINGS:
+                    _apply(base, setting, d)
+                    row = dict(spec=spec, d=d, n=args.n, dtype=dtype_name(dtype), setting=setting,
+                               **check(spec, d, args.n, dtype))
+                    print(row, flush=True)
+                    rows.append(row)
+                    save(dict(bounds={dtype_name(k): v for k, v in BOUND.items()}, rows=rows))
+    _apply(base, {}, 0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
