@@ -1,6 +1,7 @@
 """Which launch settings of the Triton readout's backward compute right gradients on this GPU.
 
-    python benchmarks/gpu_backward_check.py [--specs ssm,fenwick,blocks] [--heads 64,128] [--n 4097] [--out PATH]
+    python benchmarks/gpu_backward_check.py [--specs ssm,fenwick,blocks] [--heads 64,128] [--n 4097]
+        [--dtypes bfloat16,float32] [--backward-head 128] [--settings JSON] [--out PATH]
 
 Per spec, head size d, input dtype and setting of ``readout_triton.GPU`` (``SETTINGS``, each on top of the
 defaults, ``gpu_readout._apply``): the five gradients (q, k, v, a, b) of ``<glr_readout(q, k, v, a, b), g>`` by the
@@ -11,6 +12,7 @@ kernels, so the failing gradients say which kernel is wrong. The tests' bound is
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -62,15 +64,20 @@ def main(argv=None) -> int:
     ap.add_argument("--heads", default="64,128")
     ap.add_argument("--n", type=int, default=4097)
     ap.add_argument("--dtypes", default="bfloat16,float32")
+    ap.add_argument("--backward-head", type=int, default=readout_triton.BACKWARD_HEAD,
+                    help="readout_triton.BACKWARD_HEAD: wider heads take the torch ops' gradients")
+    ap.add_argument("--settings", type=json.loads, default=SETTINGS, help="a JSON list of readout_triton.GPU updates")
     args = ap.parse_args(argv)
+    readout_triton.BACKWARD_HEAD = args.backward_head
     save, rows = saver(args.out, "gpu_backward_check.py"), []
     base = dict(readout_triton.GPU)
     for spec in args.specs.split(","):
         for d in map(int, args.heads.split(",")):
             for dtype in (getattr(torch, x) for x in args.dtypes.split(",")):
-                for setting in SETTINGS:
+                for setting in args.settings:
                     _apply(base, setting, d)
                     row = dict(spec=spec, d=d, n=args.n, dtype=dtype_name(dtype), setting=setting,
+                               backward_head=args.backward_head,
                                **check(spec, d, args.n, dtype))
                     print(row, flush=True)
                     rows.append(row)

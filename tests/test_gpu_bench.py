@@ -182,6 +182,7 @@ def test_readout_script_on_the_cpu(tmp_path):
     for r in rows:
         assert r["readout_algorithm"] == "chunked_aligned" and r["ms"] > 0 and r["ms_fwd_bwd"] > 0
         assert 1e-4 < r["rel_err_vs_float32"] < 1e-2           # bf16 products: not float32 in disguise
+        assert 1e-4 < r["grad_rel_err_vs_float32"] < 1e-2
     assert result["setting"] == gpu_readout.readout_triton.GPU and result["profile"] == {"ssm": []}
 
 
@@ -243,3 +244,27 @@ def test_tune_settings_name_only_launch_settings_of_the_scan():
     first = gpu_tune.SETTINGS[0]
     assert all(backend.GPU[k] == v for k, v in first.items() if k != "chunk")
     assert first["chunk"] == backend.DEFAULT_CHUNK
+
+
+def test_backward_tune_refuses_wrong_gradients(monkeypatch):
+    """``gpu_readout.fwd_bwd_ms`` checks the gradients before it times: a backward whose gradients are off (here
+    dq scaled by 1.05, 5 % off) raises, so the backward's tune records the setting as failed; the right one times."""
+    shape = (1, 1100, 1, 16)                        # ssm gets chunked_aligned
+    assert gpu_readout.fwd_bwd_ms("ssm", shape, "cpu", backend="torch") > 0
+    original = gpu_readout.glr_readout
+
+    class Scaled(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, q):
+            return q.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 1.05
+
+    def wrong(q, *rest, **kw):
+        return original(Scaled.apply(q), *rest, **kw) if kw.get("backend") != "torch" else original(q, *rest, **kw)
+
+    monkeypatch.setattr(gpu_readout, "glr_readout", wrong)
+    with pytest.raises(AssertionError, match="wrong gradients"):
+        gpu_readout.fwd_bwd_ms("ssm", shape, "cpu", backend="triton")

@@ -58,9 +58,8 @@ MAX_UNROLLED = 16
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
 #: The backward's chunk and boundary programs take d_k slices of ``back_k`` and all of d_v, ``back_warps`` warps
-#: (step 1's backward too): the fastest of 7 settings by forward + backward ms (``gpu_readout.py
-#: --tune-backward``, call 15: ssm 4.64 ms against 6.43 for 16 x 8 warps), although ptxas -v (sm_90, C = 64,
-#: d_v = 128) counts 3.4 KB of spill stores in the chunk program in bf16 against 72 bytes for 16 x 8 warps.
+#: (step 1's backward too). Slices of 32 at d_v = 128 in bf16 gave NaN in dq on an H200 (ssm, fenwick; 16 and 64
+#: right, and 32 under the interpreter: ``gpu_backward_check.py``, gpu_calls/call61), so 64.
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
@@ -68,7 +67,7 @@ MAX_UNROLLED = 16
 #: gathers nothing, 0.598 either way). ``wide``: the forward's blocks for heads wider than ``WIDE_HEAD`` (d_k or
 #: d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the others (fenwick 3.247
 #: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones.
-GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=32, back_warps=4, decay=True,
+GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            unrolled_sources=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    unrolled_sources=True, wide=dict(GPU["wide"]))
