@@ -16,7 +16,7 @@ pytest.importorskip("triton")
 
 from glrtheory import GLRError, Pattern  # noqa: E402
 from glrtheory.patterns.tables import IndexTables  # noqa: E402
-from glrtheory.kernels.scan import readout_aligned, readout_triton  # noqa: E402
+from glrtheory.kernels.scan import readout_aligned, readout_plan, readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import aligned_backend, glr_readout, naive_readout, readout_algorithm  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
 from tests.helpers import BUILTIN_SPECS, rel_err  # noqa: E402
@@ -135,7 +135,9 @@ def test_backward_fallback_ignores_the_callers_autocast(rng, monkeypatch):
 
 def test_unrolled_sources_are_capped(rng, monkeypatch):
     """A walk step unrolls at most ``MAX_UNROLLED`` sources, else loops over them at run time: fenwick at n = 200
-    with chunks of 16 (m sources a step) with the cap at m and at m - 1, both against float64."""
+    with chunks of 16 (m sources a step, walked: ``solve_boundaries`` off) with the cap at m and at m - 1, both
+    against float64."""
+    monkeypatch.setitem(readout_triton._setting(), "solve_boundaries", False)
     walk, launched = readout_triton.K.boundary_walk, []
 
     class Spy:                                  # records the SOURCES each walk launch compiles in
@@ -177,17 +179,64 @@ def test_default_layout_several_chunks(rng):
     assert rel_err(out.double().cpu(), torch_out.double().cpu()) <= TOL[torch.bfloat16]
 
 
+@pytest.mark.parametrize("walk", ["unrolled", "loop"])
 @pytest.mark.parametrize("spec", ["fenwick", "power2"])
-def test_sources_loop_at_run_time(rng, monkeypatch, spec):
-    """The walk with its loop over a step's m sources at run time (``unrolled_sources`` off; the default, which
-    every other test runs, compiles m in and unrolls it), against float64, on patterns whose boundary states gather
-    earlier ones (fenwick at n = 200; power2, DENSE, at 63 with one head)."""
-    monkeypatch.setitem(readout_triton._setting(), "unrolled_sources", False)
+def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
+    """Boundary states that gather earlier ones, walked rather than solved for: past ``MAX_SOLVED`` (set one below
+    the count; the walk unrolls a step's m sources, as by default) or with ``solve_boundaries`` off and the loop over
+    the sources at run time; the output and the five gradients against float64 (fenwick at n = 200; power2, DENSE,
+    at 63 with one head, whose m exceeds ``MAX_UNROLLED``: its gradients once). The solve's kernel is removed, so
+    it cannot run."""
     n = 200 if spec == "fenwick" else 63
     tables, low, ref = inputs(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)
-    assert readout_triton._tables(aligned_layout(tables, 16), DEVICE)["gather"]
+    layout = aligned_layout(tables, 16)
+    assert readout_triton._tables(layout, DEVICE)["gather"]
+    if walk == "unrolled":
+        monkeypatch.setattr(readout_triton, "MAX_SOLVED", layout.n_boundary - 1)
+    else:
+        monkeypatch.setitem(readout_triton._setting(), "solve_boundaries", False)
+        monkeypatch.setitem(readout_triton._setting(), "unrolled_sources", False)
+    monkeypatch.delattr(readout_triton.K, "boundary_local")
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
+    if spec == "power2" and walk == "unrolled":     # m > MAX_UNROLLED: the same loop as "loop" (35 s interpreted)
+        return
+    for name, (g, r) in zip("qkvab", gradients(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)):
+        assert rel_err(g, r) <= TOL[torch.float32], name
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
+    """By default boundary states that gather earlier ones are solved for, ``H = (I - E_PP)^{-1} L``, and their
+    gradients by the transposed solve: with the walks' kernels removed, fenwick at n = 200 (13 boundary states at
+    chunks of 16) still matches float64, output and gradients."""
+    monkeypatch.delattr(readout_triton.K, "boundary_walk")
+    monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
+    tables, low, ref = inputs(rng, "fenwick", 200, DTYPES[dtype])
+    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
+    for name, (g, r) in zip("qkvab", gradients(rng, "fenwick", 200, DTYPES[dtype])):
+        assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
+
+
+def test_boundary_inverse_solves_the_walk():
+    """``_boundary_inverse`` against the walk's recurrence written out: for random E rows, ``H = T L`` satisfies
+    ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` for every p (float64 arithmetic on the float32 inverse)."""
+    tables = Pattern.from_spec("fenwick").tables(300)
+    layout = aligned_layout(tables, 16)
+    tab = readout_triton._tables(layout, "cpu")
+    gen = torch.Generator().manual_seed(5)
+    N, P, m = 2, layout.n_boundary, layout.m
+    ecoef = torch.randn(N, layout.n_chunks, 16, m, generator=gen) / m
+    inverse = readout_triton._boundary_inverse(ecoef, layout, tab).double()
+    local = torch.randn(N, P, 3, dtype=torch.float64, generator=gen)
+    states = inverse @ local
+    src = readout_plan.boundary_tables(layout).b_idx
+    rows = ecoef.view(N, -1, m)[:, layout.boundary_row].double()
+    for p in range(P):
+        want = local[:, p] + sum(rows[:, p, j, None] * states[:, src[p, j]] for j in range(m) if src[p, j] >= 0)
+        assert torch.allclose(states[:, p], want, rtol=1e-5, atol=1e-5), p
+    assert (src >= 0).sum() > P                     # some boundary reads more than its predecessor
 
 
 def first_order_tables(n: int) -> IndexTables:

@@ -54,6 +54,9 @@ WIDE_HEAD = 128
 #: Most sources a walk step unrolls (``unrolled_sources``); more (power2, quadratic forced to ``chunked_aligned``
 #: reach m in the hundreds) loop at run time rather than compile one huge kernel per m. fenwick's m: 6 to 15.
 MAX_UNROLLED = 16
+#: Most boundary states the solve takes (``solve_boundaries``): per head a dense ``[|P|, |P|]`` float32 inverse and
+#: ``|P|^2 d_k d_v`` multiply-adds, against the walk's ``|P| m d_k d_v``; more boundary states walk.
+MAX_SOLVED = 1024
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
@@ -66,11 +69,13 @@ MAX_UNROLLED = 16
 #: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
 #: gathers nothing, 0.598 either way). ``wide``: the forward's blocks for heads wider than ``WIDE_HEAD`` (d_k or
 #: d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the others (fenwick 3.247
-#: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones.
+#: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones. ``solve_boundaries``: where
+#: boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are solved for at once
+#: (``_boundary_inverse``) instead of walked, and their gradients likewise.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
-           unrolled_sources=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           unrolled_sources=True, solve_boundaries=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   unrolled_sources=True, wide=dict(GPU["wide"]))
+                   unrolled_sources=True, solve_boundaries=True, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -121,7 +126,8 @@ def _tables(layout: ChunkLayout, device) -> dict:
     the chunk (-1 elsewhere); each boundary position's chunk and row, its sources' indices in P ``[P, m]``
     (-1 padded); each chunk's sources as indices in P (``ext [nc, m]``) and their count; the B table
     (the chunk inverses'); ``gather``: whether some boundary state reads one other than its predecessor;
-    ``decay``: ``first_order``."""
+    ``decay``: ``first_order``; for ``_boundary_inverse`` (int64), each boundary position's row in the chunks' rows
+    (``b_flat``) and its sources' columns (``b_src_column``, |P| where there is none)."""
     def build():
         C, tables = layout.chunk, layout.tables
         row = layout.boundary_row
@@ -133,6 +139,8 @@ def _tables(layout: ChunkLayout, device) -> dict:
                       ext_count=layout.ext_count)
         out = {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
         src = arrays["b_src"]
+        out["b_flat"] = torch.as_tensor(row, device=device)                        # the solve's (int64)
+        out["b_src_column"] = torch.as_tensor(np.where(src >= 0, src, len(src)), device=device)
         out["gather"] = bool(((src >= 0) & (src != np.arange(len(src))[:, None] - 1)).any())
         out["decay"] = first_order(layout)
         return out
@@ -171,9 +179,26 @@ def _blocks(dk: int, dv: int) -> dict:
             for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk))}
 
 
+def _boundary_inverse(ecoef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
+    """``(I - E_PP)^{-1}`` ``[N, |P|, |P|]`` float32, where ``E_PP[p, X_j(p)] = E[p, j]``: boundary p's coefficients on
+    the boundary states it reads (its row of E), so that the walk's ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` is
+    ``H = (I - E_PP)^{-1} L``."""
+    N, P, m = ecoef.shape[0], layout.n_boundary, layout.m
+    coef = ecoef.view(N, -1, m)[:, tab["b_flat"]]
+    e = coef.new_zeros(N, P, P + 1).scatter_add_(2, tab["b_src_column"].expand(N, P, m), coef)[..., :P]
+    eye = torch.eye(P, dtype=e.dtype, device=e.device)
+    return torch.linalg.solve_triangular(eye - e, eye.expand(N, P, P), upper=False, unitriangular=True)
+
+
+def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
+    """Whether the boundary states are solved for (``solve_boundaries``) rather than walked."""
+    return tab["gather"] and setting["solve_boundaries"] and layout.n_boundary <= MAX_SOLVED
+
+
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
-    """``(o, mix, ecoef, states, inverses)``: the output and what the backward reads (inputs contiguous; M, E
-    and the inverses None where the kernels formed them from a and b, DECAY)."""
+    """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (inputs
+    contiguous; M, E and the inverses None where the kernels formed them from a and b, DECAY; the boundary inverse
+    None where the states were walked)."""
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
@@ -193,7 +218,16 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                   DECAY=decay, num_warps=setting["warps"])
     states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
-    if m:
+    solved = None
+    if m and _solves(tab, layout, setting):        # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
+        n_vb = -(-dv // blk["walk_v"])
+        local = _output(q.new_empty(N, P, dk, dv))
+        K.boundary_local[(P, N, -(-dk // blk["walk_k"]) * n_vb)](
+            k, v, mix, local, tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, n_vb, BK=blk["walk_k"],
+            BV=blk["walk_v"], **{key: shapes[key] for key in ("C", "WIN", "W", "PREC", "UPCAST", "num_warps")})
+        solved = _boundary_inverse(ecoef, layout, tab)
+        torch.matmul(solved.to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
+    elif m:
         n_vb = -(-dv // blk["walk_v"])
         unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
@@ -203,7 +237,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, a, *read, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,
         CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
-    return o, mix, ecoef, states, inverses
+    return o, mix, ecoef, states, inverses, solved
 
 
 def _zeros(*shapes, device) -> list[Tensor]:
@@ -235,7 +269,7 @@ def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: 
 def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> tuple:
     """``(dq, dk, dv, da, db)``: steps 4, 3 and 2 backwards in the kernels (``readout_triton_backward``), then
     step 1 (``_step1_backward``); for heads wider than ``BACKWARD_HEAD``, torch autograd of the torch ops."""
-    q, k, v, a, b, mix, ecoef, states, inverses = saved
+    q, k, v, a, b, mix, ecoef, states, inverses, solved = saved
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     if max(dk, dv) > BACKWARD_HEAD:
@@ -257,11 +291,15 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
         q, k, v, grad, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], dq, dk32, dv32, dmix, decoef,
         dstates, P, nc, m, T, H, dk, dv, s, CP=rows(layout), DV=DV, MP=1 << max(m - 1, 0).bit_length(),
         **shapes)
-    if m:
+    if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
+        flat = dstates.view(N, P, dk * dv)
+        flat.copy_(torch.matmul(solved.transpose(1, 2).to(q.dtype), flat.to(q.dtype)))
+    elif m:
         n_vb = -(-dv // blk["walk_v"])
         KB.state_walk_backward[(N, -(-dk // blk["walk_k"]) * n_vb)](
             ecoef, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, dk, dv, n_vb, C=C,
             BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], num_warps=setting["warps"])
+    if m:
         KB.boundary_backward[(P, N)](
             k, v, mix, states, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], dmix, decoef, dk32, dv32, P, nc,
             m, T, H, dk, dv, s, DV=DV, **shapes)

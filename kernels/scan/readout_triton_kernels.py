@@ -13,9 +13,11 @@ rounded to it), sums float32.
   chunk's rows of ``mix`` and ``ecoef`` (A at the window's columns, B at ``x_col``, the slot of its source
   in the chunk's X), then multiplied by ``T_k`` in place, BW columns at a time.
 * ``boundary_walk``: one program per (n, d_k block, d_v block) walks the boundary positions p in order,
-  ``H_p = sum_s M[p, s] k_s v_s^T + sum_j E[p, j] H_{X_j}``. What step p + 1 reads besides ``H_p`` (its
-  window, its M row, its sources written at steps <= p - 1) is loaded while step p computes; ``H_p`` itself
-  stays in registers, so each step waits only on its own products.
+  ``H_p = L_p + sum_j E[p, j] H_{X_j}`` with ``L_p = sum_s M[p, s] k_s v_s^T``. What step p + 1 reads besides
+  ``H_p`` (its window, its M row, its sources written at steps <= p - 1) is loaded while step p computes; ``H_p``
+  itself stays in registers, so each step waits only on its own products.
+* ``boundary_local``: every ``L_p`` at once, for the solve that replaces the walk where boundary states gather
+  earlier ones (``readout_triton``: ``H = (I - E_PP)^{-1} L``).
 * ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16),
   ``o = ((Q K^T) * M) V + sum_j (E_j * Q) H_{X_j}``.
 
@@ -223,6 +225,31 @@ def _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol,
 
 
 @triton.jit
+def _local_state(kw, vw, mrow, PREC: tl.constexpr, UPCAST: tl.constexpr):
+    """``L = sum_s M[p, s] k_s v_s^T`` over a boundary row's window ``[W, BK] x [W, BV]`` (float32)."""
+    weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
+    return _dot(tl.trans(weighted), vw, PREC, UPCAST)
+
+
+@triton.jit
+def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv, shift, n_vb, C: tl.constexpr,
+                   WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
+                   UPCAST: tl.constexpr):
+    """Each boundary state's own window, ``L_p = sum_s M[p, s] k_s v_s^T`` (``local [N, |P|, d_k, d_v]``), one
+    program per (p, n, d_k block x d_v block), all in parallel (the solve's right-hand side)."""
+    p, n, blk = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    kcol = (blk // n_vb) * BK + tl.arange(0, BK)
+    vcol = (blk % n_vb) * BV + tl.arange(0, BV)
+    c, r = tl.load(b_chunk + p), tl.load(b_row + p)
+    win, t, ok = _window(c, T, shift, C, WIN, W)
+    mrow = tl.load(mix + ((n * nc + c) * C + r).to(tl.int64) * WIN + win, mask=ok, other=0.0)
+    state = _local_state(_rows(k_ptr, t, ok, n, T, H, dk, kcol), _rows(v_ptr, t, ok, n, T, H, dv, vcol), mrow, PREC,
+                         UPCAST)
+    out = local + ((n * P + p).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
+    tl.store(out, state.to(local.dtype.element_ty), mask=(kcol < dk)[:, None] & (vcol < dv)[None, :])
+
+
+@triton.jit
 def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr,
@@ -248,8 +275,7 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
         nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T,
                                                H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER, DECAY,
                                                SOURCES, UPCAST)
-        weighted = (kw.to(tl.float32) * mrow[:, None]).to(kw.dtype)
-        h = _dot(tl.trans(weighted), vw, PREC, UPCAST) + gathered + previous * h
+        h = _local_state(kw, vw, mrow, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
         if GATHER:
             tl.debug_barrier()
