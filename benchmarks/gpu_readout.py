@@ -1,7 +1,7 @@
 """The matrix-state readout ``glr_readout`` on one GPU: its Triton kernels (``readout_triton``) against its
 torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sweep of the launch settings.
 
-    python benchmarks/gpu_readout.py [--specs ssm,fenwick,blocks] [--shape 2,16384,16,128] [--out PATH]
+    python benchmarks/gpu_readout.py [--specs ssm,fenwick,blocks] [--shape 2,16384,16,128] [--chunk C] [--out PATH]
 
 1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
    fastest (mean over the two) is used for the rest. ``--settings``: the same for a list of settings given as
@@ -44,6 +44,15 @@ BACK_SETTINGS = [dict(back_k=bk, back_warps=w) for bk, w in itertools.product((6
 GRAD_BOUND = 1e-2
 
 
+#: ``glr_readout``'s chunk in every call here (``--chunk``; None: its default).
+CHUNK = None
+
+
+def readout(*args, **kw):
+    """``glr_readout`` at ``CHUNK``."""
+    return glr_readout(*args, chunk=CHUNK, **kw)
+
+
 def problem(spec, B, T, H, D, device):
     tables, k, a, b = inputs(spec, B, T, H, D, dtype=torch.bfloat16, device=device)
     q, v = torch.randn_like(k) * D ** -0.5, torch.randn_like(k)
@@ -53,15 +62,15 @@ def problem(spec, B, T, H, D, device):
 def forward_ms(spec, shape, device, backend="triton") -> float:
     tables, xs = problem(spec, *shape, device)
     with torch.no_grad():
-        return bench(lambda: glr_readout(*xs, tables, backend=backend), rep=100, device=device)
+        return bench(lambda: readout(*xs, tables, backend=backend), rep=100, device=device)
 
 
 def grad_error(tables, xs, g, backend) -> float:
     """The largest of the five gradients' ``||got - ref|| / ||ref||`` of ``<glr_readout(q, k, v, a, b), g>`` against
     float32 autograd through the torch-op path on the same values."""
-    got = torch.autograd.grad(glr_readout(*xs, tables, backend=backend), xs, g)
+    got = torch.autograd.grad(readout(*xs, tables, backend=backend), xs, g)
     leaves = [x.detach().float().requires_grad_() for x in xs]
-    ref = torch.autograd.grad(glr_readout(*leaves, tables, backend="torch"), leaves, g.float())
+    ref = torch.autograd.grad(readout(*leaves, tables, backend="torch"), leaves, g.float())
     return max(float((x.double() - r.double()).norm() / r.double().norm()) for x, r in zip(got, ref))
 
 
@@ -73,7 +82,7 @@ def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
     err = grad_error(tables, xs, g, backend)
     if not err <= GRAD_BOUND:
         raise AssertionError(f"wrong gradients: relative error {err:.3g} (bound {GRAD_BOUND})")
-    return bench(lambda: glr_readout(*xs, tables, backend=backend).backward(g), rep=50, device=device)
+    return bench(lambda: readout(*xs, tables, backend=backend).backward(g), rep=50, device=device)
 
 
 def _apply(base: dict, setting: dict, head: int) -> None:
@@ -121,13 +130,13 @@ def row(spec, backend, shape, device) -> dict:
         tables, xs = problem(spec, *shape, device)
         out["readout_algorithm"] = readout_algorithm(tables)[0]
         with torch.no_grad():
-            got = glr_readout(*xs, tables, backend=backend).double()
-            ref = glr_readout(*(x.float() for x in xs), tables, backend="torch").double()
+            got = readout(*xs, tables, backend=backend).double()
+            ref = readout(*(x.float() for x in xs), tables, backend="torch").double()
             out["rel_err_vs_float32"] = float((got - ref).norm() / ref.norm())
-            out["ms"] = bench(lambda: glr_readout(*xs, tables, backend=backend), rep=100, device=device)
+            out["ms"] = bench(lambda: readout(*xs, tables, backend=backend), rep=100, device=device)
         g = torch.randn_like(xs[2])
         out["grad_rel_err_vs_float32"] = grad_error(tables, xs, g, backend)
-        out["ms_fwd_bwd"] = bench(lambda: glr_readout(*xs, tables, backend=backend).backward(g), rep=100,
+        out["ms_fwd_bwd"] = bench(lambda: readout(*xs, tables, backend=backend).backward(g), rep=100,
                                   device=device)
     except Exception as e:
         out["error"] = error(e)
@@ -144,10 +153,10 @@ def profile(spec, shape, device, backend="triton", backward=False) -> list[dict]
 
     def call():
         if backward:
-            glr_readout(*xs, tables, backend=backend).backward(g)
+            readout(*xs, tables, backend=backend).backward(g)
         else:
             with torch.no_grad():
-                glr_readout(*xs, tables, backend=backend)
+                readout(*xs, tables, backend=backend)
 
     call()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
@@ -170,10 +179,13 @@ def main(argv=None) -> int:
                          '(repeatable, in order)')
     ap.add_argument("--fla-shapes", action="store_true")
     ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
+    ap.add_argument("--chunk", type=int, default=None, help="glr_readout's chunk (default: its own)")
     args = ap.parse_args(argv)
+    global CHUNK
+    CHUNK = args.chunk
     shape, device = tuple(map(int, args.shape.split(","))), args.device
     save = saver(args.out, "gpu_readout.py")
-    result = dict(timing=TIMING, shape=dict(zip("BTHD", shape)), dtype=dtype_name(torch.bfloat16), rows=[])
+    result = dict(timing=TIMING, shape=dict(zip("BTHD", shape)), dtype=dtype_name(torch.bfloat16), chunk=CHUNK, rows=[])
     if not args.skip_tune:
         result["best_setting"] = tune(shape, device, save, result)
     for i, settings in enumerate(args.settings):

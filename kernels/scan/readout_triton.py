@@ -73,9 +73,11 @@ MAX_SOLVED = 1024
 #: boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are solved for at once
 #: (``_boundary_inverse``) instead of walked, and their gradients likewise.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
-           unrolled_sources=True, solve_boundaries=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           unrolled_sources=True, solve_boundaries=True, local_k=128, local_v=128, local_warps=8,
+           wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   unrolled_sources=True, solve_boundaries=True, wide=dict(GPU["wide"]))
+                   unrolled_sources=True, solve_boundaries=True, local_k=64, local_v=64, local_warps=4,
+                   wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -176,7 +178,8 @@ def _blocks(dk: int, dv: int) -> dict:
     setting = _setting()
     setting = {**setting, **setting["wide"]} if max(dk, dv) > WIDE_HEAD else setting
     return {key: min(setting[key], _block(d))
-            for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk))}
+            for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk),
+                           ("local_k", dk), ("local_v", dv))}
 
 
 def _boundary_inverse(ecoef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
@@ -220,11 +223,12 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
     solved = None
     if m and _solves(tab, layout, setting):        # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
-        n_vb = -(-dv // blk["walk_v"])
+        n_vb = -(-dv // blk["local_v"])
         local = _output(q.new_empty(N, P, dk, dv))
-        K.boundary_local[(P, N, -(-dk // blk["walk_k"]) * n_vb)](
-            k, v, mix, local, tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, n_vb, BK=blk["walk_k"],
-            BV=blk["walk_v"], **{key: shapes[key] for key in ("C", "WIN", "W", "PREC", "UPCAST", "num_warps")})
+        K.boundary_local[(P, N, -(-dk // blk["local_k"]) * n_vb)](
+            k, v, mix, local, tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, n_vb, BK=blk["local_k"],
+            BV=blk["local_v"], num_warps=setting["local_warps"],
+            **{key: shapes[key] for key in ("C", "WIN", "W", "PREC", "UPCAST")})
         solved = _boundary_inverse(ecoef, layout, tab)
         torch.matmul(solved.to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
     elif m:
