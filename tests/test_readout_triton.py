@@ -208,11 +208,12 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
     """By default boundary states that gather earlier ones are solved for, ``H = (I - E_PP)^{-1} L``, and their
-    gradients by the transposed solve: with the walks' kernels removed, fenwick at n = 200 (13 boundary states at
-    chunks of 16) still matches float64, output and gradients."""
+    gradients by the transposed solve: with the walks' kernels removed, fenwick at n = 200 (its boundary states at
+    chunks of 16, ``MAX_SOLVED`` set to exactly that) still matches float64, output and gradients."""
     monkeypatch.delattr(readout_triton.K, "boundary_walk")
     monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
     tables, low, ref = inputs(rng, "fenwick", 200, DTYPES[dtype])
+    monkeypatch.setattr(readout_triton, "MAX_SOLVED", aligned_layout(tables, 16).n_boundary)
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
     for name, (g, r) in zip("qkvab", gradients(rng, "fenwick", 200, DTYPES[dtype])):

@@ -6,7 +6,10 @@ Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are
 inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the layout) and ``[M | E]``
 (step 1; chunks outside ``triton.CHUNKS`` solve it in torch, ``readout_aligned.solve_chunks``), the boundary
 walk (step 3: neither ``L_p`` nor a recurrence input goes through HBM; each boundary state is written once)
-and the chunk output (steps 2 + 4: each chunk reads its m sources). First-order patterns (``first_order``:
+and the chunk output (steps 2 + 4: each chunk reads its m sources). Where boundary states gather earlier ones than
+their predecessor (fenwick) and there are at most ``MAX_SOLVED``, step 3 solves for them at once instead:
+``boundary_local`` forms every ``L_p`` in parallel, then ``H = (I - E_PP)^{-1} L`` (``_boundary_inverse``, a
+triangular solve and a batched matrix product in torch). First-order patterns (``first_order``:
 ssm) take three: ``decay_sums`` in place of step 1, whose running sums of ``log2 |b|`` (float64) the chunk output
 turns into M and E in registers, and whose chunks' last rows of M and E the walk reads.
 
@@ -14,13 +17,15 @@ Precision: ``[M | E]`` float32 (the inverses' products in ``triton.GPU["inverse_
 coefficients, three tf32 passes by default, which keep float32 accuracy, and in ``"inverse_precision_16"``, one
 tf32 pass, for bfloat16 and float16 ones); products in q's dtype with float32 sums; the
 walk carries ``H_{p-1}`` in float32 and stores the boundary states in q's dtype (a state read by a later
-step other than its successor is read rounded so); the output in q's dtype. Within 1e-5 of float64 for
+step other than its successor is read rounded so); the solve's matrix products take q's dtype (``L_p``, the
+inverse and, backward, G rounded to it); the output in q's dtype. Within 1e-5 of float64 for
 float32 inputs and 1e-2 for bfloat16, as the torch ops.
 
 The backward (``_backward``) reads what the forward kept (M, E, the boundary states, the chunk inverses; for
 first-order patterns it runs step 1 first):
 four launches (``readout_triton_backward``: the chunk outputs' terms, the reverse walk of the state gradients,
-the boundary rows' terms, step 1's through the inverses); chunks outside ``triton.CHUNKS`` take step 1's by
+the boundary rows' terms, step 1's through the inverses; solved boundary states take the reverse walk as the
+transposed solve, ``Z = (I - E_PP)^{-T} G``); chunks outside ``triton.CHUNKS`` take step 1's by
 torch autograd of ``solve_chunks`` (``_step1_backward``); heads wider than ``BACKWARD_HEAD`` take all their
 gradients by torch autograd of ``readout_aligned.chunked_aligned``.
 """
@@ -45,24 +50,31 @@ Tensor = torch.Tensor
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 #: Largest chunk-output score block ``C x window(layout)`` the kernels hold in registers (float32).
 MAX_SCORES = 2**14
-#: Widest head (d_k, d_v) the backward's kernels take; they hold all of d_v in one program, and at 256 they gave
-#: NaN (ssm) and an illegal memory access (fenwick) on an H200 (gpu_calls/call57), where the interpreter gave the
-#: right gradients. Wider heads take their gradients by torch autograd of the torch ops (``_autograd``).
+#: Widest head (d_k, d_v) the backward's kernels take; they hold all of d_v in one program. At 256 with slices of
+#: 64 (``back_k``) they gave the right gradients for ssm and fenwick in bf16 on an H200, but blocks in bf16 and
+#: float32 inputs ask more shared memory than it has (gpu_calls/call63). Wider heads take their gradients by torch
+#: autograd of the torch ops (``_autograd``).
 BACKWARD_HEAD = 128
 #: Heads wider than this (d_k or d_v) take the forward's ``wide`` blocks.
 WIDE_HEAD = 128
 #: Most sources a walk step unrolls (``unrolled_sources``); more (power2, quadratic forced to ``chunked_aligned``
 #: reach m in the hundreds) loop at run time rather than compile one huge kernel per m. fenwick's m: 6 to 15.
 MAX_UNROLLED = 16
-#: Most boundary states the solve takes (``solve_boundaries``): per head a dense ``[|P|, |P|]`` float32 inverse and
-#: ``|P|^2 d_k d_v`` multiply-adds, against the walk's ``|P| m d_k d_v``; more boundary states walk.
-MAX_SOLVED = 1024
+#: Most boundary states the solve takes (``solve_boundaries``): per head a dense ``[|P|, |P|]`` float32 inverse
+#: (``|P|^3 / 3``) and ``|P|^2 d_k d_v`` multiply-adds, against the walk's ``|P| m d_k d_v`` in |P| steps. At
+#: |P| = 256 (fenwick, T = 16384, C = 64) the solve was the faster (gpu_calls/call64); more boundary states walk,
+#: the solve's cost growing faster (not measured past 256).
+MAX_SOLVED = 256
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
 #: The backward's chunk and boundary programs take d_k slices of ``back_k`` and all of d_v, ``back_warps`` warps
-#: (step 1's backward too). Slices of 32 at d_v = 128 in bf16 gave NaN in dq on an H200 (ssm, fenwick; 16 and 64
-#: right, and 32 under the interpreter: ``gpu_backward_check.py``, gpu_calls/call61), so 64.
+#: (step 1's backward too). On an H200 in bf16, slices of 32 gave NaN in dq at d_v = 128 and 256, slices of 16 at
+#: 256 (ssm, fenwick; right under the interpreter): a miscompile, suspected, not shown. Slices of 64 were right at
+#: 64, 128 and 256 (``gpu_backward_check.py``, gpu_calls/call61, call62), so 64; at d_v = 128 they took ssm's
+#: forward + backward 4.78 ms against 4.66 for 16 (call62). ``local_k`` x ``local_v``, ``local_warps``: the blocks
+#: of ``boundary_local``: fenwick's forward 1.495 ms with 128 x 128 at 8 warps, 1.502 with 64 x 128, 1.553 with
+#: 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
