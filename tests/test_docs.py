@@ -220,3 +220,39 @@ def test_gpu_readout_page_quotes_its_calls():
             f"{us['eager']['run']['cumulative_us']:.0f} us") in text and us["eager"]["run"]["calls"] == 9
     assert (f"{compiled['wall_us_per_iter']:.0f} us under cProfile against {own['wall_us_per_iter']:.0f} eager"
             in text)
+
+
+def test_gpu_readout_page_quotes_calls_61_to_64():
+    """docs/gpu_readout.md: the backward's wrong gradients (calls 61, 62) and the boundary solve (calls 63, 64) as their
+    JSON has them, and the verdicts those numbers give."""
+    from helpers import gpu_call
+
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    checks = {d: gpu_call("call61", f"ssm_{d}.json")["rows"] for d in (64, 128)}
+    by_slice = {row["setting"].get("back_k"): row for row in checks[128]
+                if row["dtype"] == "bfloat16" and set(row["setting"]) <= {"back_k"}}
+    assert by_slice[None]["q"] != by_slice[None]["q"] and by_slice[16]["ok"] and by_slice[64]["ok"]     # NaN, right
+    assert all(row["ok"] for row in checks[64]) and all(row.get("ok", True) for row in checks[128]
+                                                        if row["dtype"] == "float32")
+    tune = {(r["back_k"], r["back_warps"]): r for r in gpu_call("call62", "readout.json")["tune_backward"]}
+    assert "wrong gradients" in tune[(32, 4)]["error"]
+    assert (f"ssm's forward + backward {tune[(64, 4)]['ssm']:.2f} ms against {tune[(16, 4)]['ssm']:.2f} with slices "
+            f"of 16") in text
+    walked, solved = ({r["op"]: r for r in gpu_call("call63", f"readout_solve_{x}.json")["rows"]}["glr_readout fenwick"]
+                      for x in ("false", "true"))
+    first = {r["kernel"]: r["ms"] for r in gpu_call("call63", "readout_fla.json")["profile"]["fenwick"]}
+    late = gpu_call("call64", "readout_local.json")
+    row = {r["op"]: r for r in late["rows"]}["glr_readout fenwick"]
+    kernels = {r["kernel"]: r["ms"] for r in late["profile"]["fenwick"]}
+    assert (f"fenwick forward {solved['ms']:.3f} ms against the walk's {walked['ms']:.3f} with the walk's 32 x 64 "
+            f"blocks (`boundary_local` {first['boundary_local']:.3f} ms), **{row['ms']:.3f}** with whole 128 x 128 "
+            f"heads at 8 warps (`boundary_local` {kernels['boundary_local']:.3f}") in text
+    assert f"forward + backward {row['ms_fwd_bwd']:.3f} against {walked['ms_fwd_bwd']:.3f}" in text
+    tuned = late["tune_settings_0"]
+    assert tuned[0]["solve_boundaries"] is False and min(tuned, key=lambda r: r["fenwick"]) is tuned[1]   # kept
+    assert f"{tuned[0]['fenwick']:.3f}" == f"{walked['ms']:.3f}" and row["grad_rel_err_vs_float32"] < 1e-2
+    assert (f"fenwick {row['ms']:.3f} ms forward, {row['ms_fwd_bwd']:.3f} ms forward + backward (gradients within "
+            f"{row['grad_rel_err_vs_float32']:.4f} of float32)") in text
+    fla57 = {r["op"]: r["ms"] for r in gpu_call("call57", "readout.json")["rows"]}["fla chunk_simple_gla"]
+    assert f"against fla's {fla57:.3f} ms of `call57` that is {row['ms'] / fla57:.1f}x" in text
+    assert row["ms"] / fla57 > 1.5 and "fenwick still **not met**" in text

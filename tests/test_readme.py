@@ -322,3 +322,26 @@ def test_three_seed_lm_numbers_come_from_the_bundles():
     assert sorted(vals) == ["fenwick", "power2", "ssm"] and all(len(v) == 3 for v in vals.values())
     for name, v in vals.items():
         assert f"{name} {np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" in README, name
+
+
+def test_quoted_numbers_of_calls_62_to_65_come_from_their_json():
+    """The fixed backward (call 62), the boundary solve (calls 63, 64) and the device test run (call 65)."""
+    text = " ".join(README.split())
+    tune = {(r["back_k"], r["back_warps"]): r for r in gpu_call("call62", "readout.json")["tune_backward"]}
+    late = gpu_call("call64", "readout_local.json")
+    rows = {r["op"]: r for r in late["rows"]}
+    fenwick, sdpa = rows["glr_readout fenwick"], rows["sdpa causal"]
+    walked = late["tune_settings_0"][0]
+    assert walked["solve_boundaries"] is False
+    fla57 = {r["op"]: r["ms"] for r in gpu_call("call57", "readout.json")["rows"]}["fla chunk_simple_gla"]
+    assert (f"fenwick {fenwick['ms']:.3f} ms forward against {walked['fenwick']:.3f} walked, "
+            f"{fenwick['ms_fwd_bwd']:.3f} ms forward + backward; {fenwick['ms'] / fla57:.1f}x fla's {fla57:.3f} ms "
+            f"of `call57` (no fla in that run): **not met**") in text
+    assert (f"ssm takes {tune[(64, 4)]['ssm']:.2f} ms forward + backward (`call62`), fenwick "
+            f"{fenwick['ms_fwd_bwd']:.2f} ms (`call64`), still below SDPA's {sdpa['ms_fwd_bwd']:.2f} ms of `call64`: "
+            f"**met**") in text
+    assert max(tune[(64, 4)]["ssm"], fenwick["ms_fwd_bwd"]) < sdpa["ms_fwd_bwd"]
+    passed = [int(re.search(r"(\d+) passed", (ROOT / "benchmarks" / "results" / "gpu_calls" / "call65" / f).read_text()).group(1))
+              for f in ("pytest_large.txt", "pytest_rest.txt")]
+    assert f"`call65`: {sum(passed)} passed" in text and "failed" not in (
+        ROOT / "benchmarks" / "results" / "gpu_calls" / "call65" / "pytest_rest.txt").read_text()
