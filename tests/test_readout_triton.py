@@ -195,12 +195,13 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
     """Boundary states that gather earlier ones, walked rather than solved for: past ``MAX_SOLVED`` (set one below
     the count; the walk unrolls a step's m sources, as by default) or with ``solve_boundaries`` off and the loop over
     the sources at run time; the output and the five gradients against float64 (fenwick at n = 200; power2, DENSE,
-    at 63 with one head, whose m exceeds ``MAX_UNROLLED``: its gradients once). The solve's kernel is removed, so
-    it cannot run."""
-    n = 200 if spec == "fenwick" else 63
+    at 33 with one head, where m = 17 exceeds ``MAX_UNROLLED``: its gradients once). The solve's kernel is removed,
+    so it cannot run."""
+    n = 200 if spec == "fenwick" else 33
     tables, low, ref = inputs(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)
     layout = aligned_layout(tables, 16)
-    assert readout_triton._tables(layout, DEVICE)["gather"]
+    assert readout_triton._tables(layout, DEVICE)["gather"] and (layout.m > readout_triton.MAX_UNROLLED) == (
+        spec == "power2")
     if walk == "unrolled":
         monkeypatch.setattr(readout_triton, "MAX_SOLVED", layout.n_boundary - 1)
     else:
@@ -209,7 +210,7 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
     monkeypatch.delattr(readout_triton.K, "boundary_local")
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
-    if spec == "power2" and walk == "unrolled":     # m > MAX_UNROLLED: the same loop as "loop" (35 s interpreted)
+    if spec == "power2" and walk == "unrolled":     # m > MAX_UNROLLED: the same loop as "loop"
         return
     for name, (g, r) in zip("qkvab", gradients(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)):
         assert rel_err(g, r) <= TOL[torch.float32], name
