@@ -1,7 +1,8 @@
 """Executable proofs: one module per proposition.
 
-Each module defines ``main()``, which prints the statement, the derivation (sympy where it fits) and an
-exhaustive check on small cases, and raises ``AssertionError`` when the check fails.
+Each module prints the statement, the derivation (sympy where it fits) and an exhaustive check on small cases,
+and raises ``AssertionError`` when the check fails: by its ``main()``, or, without one, by ``derive()`` and
+``check()``, which ``run`` calls after printing the module's docstring.
 ``python -m proofs`` runs them all; ``python -m proofs NAME ...`` runs the named ones.
 """
 import importlib
@@ -14,4 +15,11 @@ def names() -> list[str]:
 
 
 def run(name: str) -> None:
-    importlib.import_module(f"{__name__}.{name}").main()
+    """Run proof ``name``: its ``main()``, else its docstring, ``derive()`` and ``check()``."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    if hasattr(module, "main"):
+        module.main()
+        return
+    print(module.__doc__)
+    module.derive()
+    module.check()

@@ -101,12 +101,3 @@ def check(cmax=4):
     print(f"a chunk of C = {most} (the largest the kernels take) counts at most {most} negatives < {ZERO}: "
           "the packed count never carries into the zeros")
 
-
-def main():
-    print(__doc__)
-    derive()
-    check()
-
-
-if __name__ == "__main__":
-    main()

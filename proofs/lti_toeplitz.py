@@ -67,12 +67,3 @@ def check(nmax=7):
     print(f"checked {cases} cases exactly: every B-lag set within {{1..4}}, A-lag set within {{0,1,2}}, "
           f"n = 1..{nmax}, random integer coefficients")
 
-
-def main():
-    print(__doc__)
-    derive()
-    check()
-
-
-if __name__ == "__main__":
-    main()

@@ -27,15 +27,18 @@ def test_python_m_proofs_runs_them_all_and_fails_loudly():
 
 def test_a_failing_proof_makes_python_m_proofs_exit_1(tmp_path):
     """An injected proof whose check fails: ``python -m proofs`` prints FAILED with its name and exits 1,
-    and still runs the other proofs."""
+    and still runs the other proofs, one of them without ``main()`` (its docstring, ``derive()``, ``check()``)."""
     pkg = tmp_path / "proofs"
     pkg.mkdir()
     for name in ("__init__.py", "__main__.py"):
         (pkg / name).write_text((ROOT / "proofs" / name).read_text())
     (pkg / "broken.py").write_text('def main():\n    print("statement")\n    assert 1 + 1 == 3, "injected failure"\n')
     (pkg / "fine.py").write_text('def main():\n    print("statement")\n')
+    (pkg / "plain.py").write_text('"""plain statement"""\ndef derive():\n    print("derived")\n'
+                                  'def check():\n    print("checked all")\n')
     proc = subprocess.run([sys.executable, "-m", "proofs"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1/2 proofs checked; FAILED: ['broken']" in proc.stdout
+    assert "2/3 proofs checked; FAILED: ['broken']" in proc.stdout
     assert "injected failure" in proc.stderr and "--- fine: checked" in proc.stdout
+    assert "plain statement\nderived\nchecked all\n--- plain: checked" in proc.stdout     # no main(): derive, check
