@@ -98,7 +98,7 @@ def _decay(a_j, sum_i, sum_j, count_i, count_j, inside):
 @triton.jit
 def _coefficient(ptr, n, t, ok, T, H):
     """A one-column coefficient table's ``x[b, t, h]`` of program ``n = b H + h`` at the t marked ok (0 elsewhere)."""
-    return tl.load(ptr + (n // H * T + t).to(tl.int64) * H + n % H, mask=ok, other=0.0).to(tl.float32)
+    return tl.load(ptr + _position(n, t, T, H), mask=ok, other=0.0).to(tl.float32)
 
 
 @triton.jit
