@@ -9,6 +9,8 @@ Triton backward against float32 autograd through the torch-op path on the same v
 each as ``||got - ref|| / ||ref||`` (NaN where the kernel produced NaN; the exception's text where it raised).
 dq comes from ``chunk_output_backward`` alone; dk, dv also from ``boundary_backward``; da, db from all four
 kernels, so the failing gradients say which kernel is wrong. The tests' bound is 1e-2 (bf16), 1e-5 (float32).
+On the CPU (``--device cpu`` with ``TRITON_INTERPRET=1``) the interpreter runs with its own settings
+(``readout_triton.INTERPRETER``): SETTINGS change the GPU's only.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import dtype_name, error, parser, saver  # noqa: E402
+from gpu_common import dtype_name, error, parser, saver, sync  # noqa: E402
 from gpu_readout import _apply  # noqa: E402
 
 from glrtheory import Pattern  # noqa: E402
@@ -37,22 +39,25 @@ def _rel(got: torch.Tensor, ref: torch.Tensor) -> float:
     return float((got - ref).norm() / ref.norm().clamp_min(1e-300))
 
 
-def check(spec: str, d: int, n: int, dtype, seed: int = 0) -> dict:
-    """The five gradients' relative errors (``_rel``) of one run against the torch path."""
+def check(spec: str, d: int, n: int, dtype, seed: int = 0, device="cuda") -> dict:
+    """The five gradients' relative errors (``_rel``) of one run against the torch path (``chunked_aligned`` forced,
+    as the GPU chooses it at n = 4097)."""
     tables = Pattern.from_spec(spec).tables(n)
     wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
-    g = torch.Generator(device="cuda").manual_seed(seed)
-    xs = [torch.randn(1, n, 2, d, device="cuda", generator=g) for _ in range(3)]
-    xs += [torch.rand(1, n, 2, wa, device="cuda", generator=g) + 0.5,
-           (torch.rand(1, n, 2, wb, device="cuda", generator=g) * 2 - 1) / max(1, wb)]
+    g = torch.Generator(device=device).manual_seed(seed)
+    xs = [torch.randn(1, n, 2, d, device=device, generator=g) for _ in range(3)]
+    xs += [torch.rand(1, n, 2, wa, device=device, generator=g) + 0.5,
+           (torch.rand(1, n, 2, wb, device=device, generator=g) * 2 - 1) / max(1, wb)]
     xs = [x.to(dtype).float() for x in xs]
-    grad = torch.randn(1, n, 2, d, device="cuda", generator=g).to(dtype)
+    grad = torch.randn(1, n, 2, d, device=device, generator=g).to(dtype)
     ref_leaves = [x.clone().requires_grad_() for x in xs]
-    ref = torch.autograd.grad(glr_readout(*ref_leaves, tables, backend="torch"), ref_leaves, grad.float())
+    ref = torch.autograd.grad(glr_readout(*ref_leaves, tables, algorithm="chunked_aligned", backend="torch"),
+                              ref_leaves, grad.float())
     leaves = [x.to(dtype).requires_grad_() for x in xs]
     try:
-        got = torch.autograd.grad(glr_readout(*leaves, tables, backend="triton"), leaves, grad)
-        torch.cuda.synchronize()
+        got = torch.autograd.grad(glr_readout(*leaves, tables, algorithm="chunked_aligned", backend="triton"), leaves,
+                                  grad)
+        sync(device)
     except Exception as exc:                     # an illegal memory access is sticky: later rows fail too
         return {"error": error(exc)}
     errors = {name: _rel(gx, rx) for name, gx, rx in zip("qkvab", got, ref)}
@@ -68,7 +73,7 @@ def main(argv=None) -> int:
                     help="readout_triton.BACKWARD_HEAD: wider heads take the torch ops' gradients")
     ap.add_argument("--settings", type=json.loads, default=SETTINGS, help="a JSON list of readout_triton.GPU updates")
     args = ap.parse_args(argv)
-    readout_triton.BACKWARD_HEAD = args.backward_head
+    head, readout_triton.BACKWARD_HEAD = readout_triton.BACKWARD_HEAD, args.backward_head
     save, rows = saver(args.out, "gpu_backward_check.py"), []
     base = dict(readout_triton.GPU)
     for spec in args.specs.split(","):
@@ -78,11 +83,12 @@ def main(argv=None) -> int:
                     _apply(base, setting, d)
                     row = dict(spec=spec, d=d, n=args.n, dtype=dtype_name(dtype), setting=setting,
                                backward_head=args.backward_head,
-                               **check(spec, d, args.n, dtype))
+                               **check(spec, d, args.n, dtype, device=args.device))
                     print(row, flush=True)
                     rows.append(row)
                     save(dict(bounds={dtype_name(k): v for k, v in BOUND.items()}, rows=rows))
     _apply(base, {}, 0)
+    readout_triton.BACKWARD_HEAD = head
     return 0
 
 

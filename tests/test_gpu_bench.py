@@ -268,3 +268,21 @@ def test_backward_tune_refuses_wrong_gradients(monkeypatch):
     monkeypatch.setattr(gpu_readout, "glr_readout", wrong)
     with pytest.raises(AssertionError, match="wrong gradients"):
         gpu_readout.fwd_bwd_ms("ssm", shape, "cpu", backend="triton")
+
+
+def test_backward_check_script_on_the_cpu(tmp_path):
+    """``gpu_backward_check.py`` under the interpreter (ssm, n = 130, d = 16, float32 and bf16): a row per dtype and
+    setting with the five gradients' errors within the tests' bounds, ``ok`` set from them, and BACKWARD_HEAD
+    restored after ``--backward-head``."""
+    import gpu_backward_check
+
+    head = gpu_backward_check.readout_triton.BACKWARD_HEAD
+    out = tmp_path / "check.json"
+    assert gpu_backward_check.main(["--device", "cpu", "--specs", "ssm", "--heads", "16", "--n", "130",
+                                    "--settings", "[{}]", "--backward-head", "64", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["dtype"], r["backward_head"]) for r in rows] == [("bfloat16", 64), ("float32", 64)]
+    for r, bound in zip(rows, (1e-2, 1e-5)):
+        errors = [r[name] for name in "qkvab"]
+        assert r["ok"] and 0 < max(errors) <= bound, r
+    assert gpu_backward_check.readout_triton.BACKWARD_HEAD == head
