@@ -21,12 +21,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import dtype_name, error, parser, saver, sync  # noqa: E402
-from gpu_readout import _apply  # noqa: E402
+from gpu_common import dtype_name, error, parser, saver  # noqa: E402
+from gpu_readout import _apply, grad_errors  # noqa: E402
 
 from glrtheory import Pattern  # noqa: E402
 from glrtheory.kernels.scan import readout_triton  # noqa: E402
-from glrtheory.kernels.scan.readout import glr_readout  # noqa: E402
 
 #: Settings tried, each on top of ``readout_triton.GPU``'s defaults.
 SETTINGS = [{}, dict(back_k=16), dict(back_k=64), dict(back_k=128), dict(back_warps=8),
@@ -34,33 +33,21 @@ SETTINGS = [{}, dict(back_k=16), dict(back_k=64), dict(back_k=128), dict(back_wa
 BOUND = {torch.bfloat16: 1e-2, torch.float32: 1e-5}
 
 
-def _rel(got: torch.Tensor, ref: torch.Tensor) -> float:
-    got, ref = got.double(), ref.double()
-    return float((got - ref).norm() / ref.norm().clamp_min(1e-300))
-
-
 def check(spec: str, d: int, n: int, dtype, seed: int = 0, device="cuda") -> dict:
-    """The five gradients' relative errors (``_rel``) of one run against the torch path (``chunked_aligned`` forced,
-    as the GPU chooses it at n = 4097)."""
+    """The five gradients' relative errors (``gpu_readout.grad_errors``) of one run against the torch path
+    (``chunked_aligned`` forced, as the GPU chooses it at n = 4097)."""
     tables = Pattern.from_spec(spec).tables(n)
     wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
     g = torch.Generator(device=device).manual_seed(seed)
     xs = [torch.randn(1, n, 2, d, device=device, generator=g) for _ in range(3)]
     xs += [torch.rand(1, n, 2, wa, device=device, generator=g) + 0.5,
            (torch.rand(1, n, 2, wb, device=device, generator=g) * 2 - 1) / max(1, wb)]
-    xs = [x.to(dtype).float() for x in xs]
-    grad = torch.randn(1, n, 2, d, device=device, generator=g).to(dtype)
-    ref_leaves = [x.clone().requires_grad_() for x in xs]
-    ref = torch.autograd.grad(glr_readout(*ref_leaves, tables, algorithm="chunked_aligned", backend="torch"),
-                              ref_leaves, grad.float())
     leaves = [x.to(dtype).requires_grad_() for x in xs]
+    grad = torch.randn(1, n, 2, d, device=device, generator=g).to(dtype)
     try:
-        got = torch.autograd.grad(glr_readout(*leaves, tables, algorithm="chunked_aligned", backend="triton"), leaves,
-                                  grad)
-        sync(device)
+        errors = grad_errors(tables, leaves, grad, "triton", algorithm="chunked_aligned")
     except Exception as exc:                     # an illegal memory access is sticky: later rows fail too
         return {"error": error(exc)}
-    errors = {name: _rel(gx, rx) for name, gx, rx in zip("qkvab", got, ref)}
     return dict(errors, ok=all(e <= BOUND[dtype] for e in errors.values()))
 
 

@@ -65,13 +65,19 @@ def forward_ms(spec, shape, device, backend="triton") -> float:
         return bench(lambda: readout(*xs, tables, backend=backend), rep=100, device=device)
 
 
-def grad_error(tables, xs, g, backend) -> float:
-    """The largest of the five gradients' ``||got - ref|| / ||ref||`` of ``<glr_readout(q, k, v, a, b), g>`` against
-    float32 autograd through the torch-op path on the same values."""
-    got = torch.autograd.grad(readout(*xs, tables, backend=backend), xs, g)
+def grad_errors(tables, xs, g, backend, **kw) -> dict:
+    """Each of the five gradients' ``||got - ref|| / ||ref||`` (keys q, k, v, a, b) of ``<glr_readout(q, k, v, a, b),
+    g>`` against float32 autograd through the torch-op path on the same values (kw: more ``glr_readout`` arguments)."""
+    got = torch.autograd.grad(readout(*xs, tables, backend=backend, **kw), xs, g)
     leaves = [x.detach().float().requires_grad_() for x in xs]
-    ref = torch.autograd.grad(readout(*leaves, tables, backend="torch"), leaves, g.float())
-    return max(float((x.double() - r.double()).norm() / r.double().norm()) for x, r in zip(got, ref))
+    ref = torch.autograd.grad(readout(*leaves, tables, backend="torch", **kw), leaves, g.float())
+    return {name: float((x.double() - r.double()).norm() / r.double().norm())
+            for name, x, r in zip("qkvab", got, ref)}
+
+
+def grad_error(tables, xs, g, backend) -> float:
+    """The largest of ``grad_errors``."""
+    return max(grad_errors(tables, xs, g, backend).values())
 
 
 def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
