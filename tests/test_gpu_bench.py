@@ -1,6 +1,7 @@
 """The GPU benchmark scripts' functions, on the CPU at tiny sizes: their rows carry the fields the device
 run's JSON needs, and every verdict is computed from the numbers (a faster or slower fake row flips it)."""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -286,3 +287,13 @@ def test_backward_check_script_on_the_cpu(tmp_path):
         errors = [r[name] for name in "qkvab"]
         assert r["ok"] and 0 < max(errors) <= bound, r
     assert gpu_backward_check.readout_triton.BACKWARD_HEAD == head
+
+
+def test_grad_error_is_nan_when_any_gradient_is(monkeypatch):
+    """``gpu_readout.grad_error`` is the largest gradient error, and NaN wherever one of them is NaN, also after a
+    finite one (where Python's ``max`` would drop it), so a NaN in dk still fails ``fwd_bwd_ms``' check."""
+    errors = {"q": 1e-3, "k": float("nan"), "v": 2e-3, "a": 1e-3, "b": 1e-3}
+    monkeypatch.setattr(gpu_readout, "grad_errors", lambda *args: errors)
+    assert math.isnan(gpu_readout.grad_error(None, None, None, "triton"))
+    errors["k"] = 5e-3
+    assert gpu_readout.grad_error(None, None, None, "triton") == 5e-3
