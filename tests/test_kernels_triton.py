@@ -385,11 +385,12 @@ def test_bad_input_names_the_problem(rng, monkeypatch):
 @pytest.mark.parametrize("spec", ["ssm", "power2", "quadratic", "fenwick", "blocks"])
 def test_full_size_on_the_gpu(rng, spec, n):
     """Forward and gradients, fp32 and bf16, against the float64 PyTorch path (itself tested against
-    ``solve``), and the forward at n = 4097 against ``solve``."""
+    ``solve``), and the forward at n = 4097 against ``solve``. float32 twice: the second run launches the kernels
+    the first compiled directly (``triton_launch.Launcher``)."""
     from glrtheory.kernels.torch import glr_scan
 
     heads, d = 2, 64
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (torch.float32, torch.bfloat16, torch.float32):
         p, tables, (u, a, b), ref_in = problem(rng, spec, n, batch=1, heads=heads, d=d, dtype=dtype)
         u, a, b = (x.requires_grad_() for x in (u, a, b))
         h = glr_scan_triton(u, a, b, tables)

@@ -379,7 +379,24 @@ def test_gpu_large_gradients_match_torch_path(rng, spec, d):
     """At n = 4097 (bf16 inputs, 2 heads, d 64, 128 (the benchmarks' head) and 256 (past ``BACKWARD_HEAD``: the
     torch ops)): the backward's five gradients against float32 autograd through the torch-op path on the same
     values, within the bf16 tolerance."""
-    n = 4097
+    check_large_gradients(rng, spec, d)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("spec", ["ssm", "fenwick"])
+def test_gpu_repeated_launches_match_torch_path(rng, spec):
+    """Three forwards + backwards on fresh values at a length no other test runs (n = 3001, d 128): the first
+    compiles each kernel through Triton's JIT, the later ones launch the compiled kernels directly
+    (``triton_launch.Launcher``), whose arguments must arrive as the JIT passes them."""
+    for _ in range(3):
+        check_large_gradients(rng, spec, 128, n=3001)
+    for kernel in (readout_triton.K.chunk_output, readout_triton.KB.chunk_output_backward):
+        assert any(compiled is not None for compiled, _ in kernel.compiled.values())
+
+
+def check_large_gradients(rng, spec, d, n=4097):
+    """``test_gpu_large_gradients_match_torch_path`` at one head size and length."""
     tables = Pattern.from_spec(spec).tables(n)
     wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
     g = torch.Generator(device="cuda").manual_seed(int(rng.integers(2**31)))

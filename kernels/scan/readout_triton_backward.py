@@ -21,6 +21,7 @@ import triton
 import triton.language as tl
 
 from .readout_triton_kernels import _chunk_block, _chunk_rows, _dot, _position, _rows, _window
+from .triton_launch import launcher
 
 
 @triton.jit
@@ -30,6 +31,7 @@ def _add_rows(ptr, t, ok, n, T, H, d, cols, x):
     tl.atomic_add(ptr + off[:, None] + cols[None, :], x, mask=ok[:, None] & (cols < d)[None, :], sem="relaxed")
 
 
+@launcher
 @triton.jit
 def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, ext_count, dq_ptr, dk_ptr,
                           dv_ptr, dmix, decoef, dstates, P, nc, m, T, H, dk, dv, shift, C: tl.constexpr,
@@ -79,6 +81,7 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, 
     tl.store(decoef + (block * m)[:, None] + jcol[None, :], de, mask=(rl < C)[:, None] & (jcol < count)[None, :])
 
 
+@launcher
 @triton.jit
 def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv, n_vb, C: tl.constexpr,
                         BK: tl.constexpr, BV: tl.constexpr, GATHER: tl.constexpr):
@@ -109,6 +112,7 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv,
             tl.debug_barrier()
 
 
+@launcher
 @triton.jit
 def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src, dmix, decoef, dk_ptr, dv_ptr,
                       P, nc, m, T, H, dk, dv, shift, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
@@ -164,6 +168,7 @@ def _transpose_times(tt, grad_rows, x_rows, width, C: tl.constexpr, BW: tl.const
     return acc
 
 
+@launcher
 @triton.jit
 def coefficient_grads(da_ptr, db_ptr, a_idx, b_idx, x_col, t_ptr, mix, ecoef, dmix, decoef, dbrr, T, H, nc, WA, WB,
                       shift, m, C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):

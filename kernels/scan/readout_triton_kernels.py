@@ -32,6 +32,8 @@ chunk's sum grows.
 import triton
 import triton.language as tl
 
+from .triton_launch import launcher
+
 
 @triton.jit
 def _dot(x, y, PREC: tl.constexpr, UPCAST: tl.constexpr):
@@ -101,6 +103,7 @@ def _coefficient(ptr, n, t, ok, T, H):
     return tl.load(ptr + _position(n, t, T, H), mask=ok, other=0.0).to(tl.float32)
 
 
+@launcher
 @triton.jit
 def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, shift, C: tl.constexpr,
                CP: tl.constexpr):
@@ -126,6 +129,7 @@ def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, sh
     tl.store(last_carry + chunk, _decay(1.0, sum_last, 0.0, count_last, 0, True))
 
 
+@launcher
 @triton.jit
 def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
                        C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
@@ -231,6 +235,7 @@ def _local_state(kw, vw, mrow, PREC: tl.constexpr, UPCAST: tl.constexpr):
     return _dot(tl.trans(weighted), vw, PREC, UPCAST)
 
 
+@launcher
 @triton.jit
 def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv, shift, n_vb, C: tl.constexpr,
                    WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
@@ -249,6 +254,7 @@ def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv
     tl.store(out, state.to(local.dtype.element_ty), mask=(kcol < dk)[:, None] & (vcol < dv)[None, :])
 
 
+@launcher
 @triton.jit
 def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
@@ -292,6 +298,7 @@ def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexp
     return rl, t, (rl < C) & (t >= 0) & (t < T), win, tw, wok
 
 
+@launcher
 @triton.jit
 def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
                  H, dk, dv, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,

@@ -31,6 +31,8 @@ pointer per chunk; else they load the lags (``_gather_lags``).
 import triton
 import triton.language as tl
 
+from .triton_launch import launcher
+
 
 @triton.jit
 def _gather_csr(acc, e_lo, e_hi, r0, ent_row, ent_src, ent_col, coef_ptr, W, v_ptr, bb, hh, n, H, D,
@@ -209,6 +211,7 @@ def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
     return pid_bh, pid_bh // H, pid_bh % H, dcol, dcol < D
 
 
+@launcher
 @triton.jit
 def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS: tl.constexpr,
                   JB: tl.constexpr, PREC: tl.constexpr):
@@ -267,6 +270,7 @@ def _product(T, x, PREC: tl.constexpr):
     return y
 
 
+@launcher
 @triton.jit
 def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H: tl.constexpr, nc, D: tl.constexpr,
                  WA: tl.constexpr, WB: tl.constexpr, a_lags, ma, b_lags, mb, C: tl.constexpr, BD: tl.constexpr,
@@ -314,6 +318,7 @@ def forward_walk(u_ptr, a_ptr, b_ptr, a_idx, b_idx, ext_ptr, t_ptr, h_ptr, n, H:
         x, T = x_next, T_next
 
 
+@launcher
 @triton.jit
 def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H: tl.constexpr, nc, D: tl.constexpr,
                   WB: tl.constexpr, WT, b_lags, mb, a_ptr, WA, du_ptr, C: tl.constexpr, BD: tl.constexpr,
@@ -369,6 +374,7 @@ def backward_pull(g_ptr, b_ptr, bt_idx, bt_col, t_ptr, z_ptr, n, H: tl.constexpr
         g, Tt = g_prev, Tt_prev
 
 
+@launcher
 @triton.jit
 def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB, a_ptr, WA, du_ptr,
                   C: tl.constexpr, BD: tl.constexpr, JB: tl.constexpr, PREC: tl.constexpr, DU: tl.constexpr):
@@ -402,6 +408,7 @@ def backward_walk(g_ptr, b_ptr, b_idx, ext_ptr, t_ptr, z_ptr, n, H, nc, D, WB, a
         tl.debug_barrier()       # this chunk's pushes are visible to the earlier chunks' loads
 
 
+@launcher
 @triton.jit
 def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, D, WA, a_lags, ma,
                     C: tl.constexpr, BD: tl.constexpr, E: tl.constexpr, JA: tl.constexpr, PREC: tl.constexpr,
@@ -422,6 +429,7 @@ def transpose_apply(z_ptr, a_ptr, ptr, ent_row, ent_src, ent_col, du_ptr, n, H, 
              acc.to(du_ptr.dtype.element_ty), mask=(rows < n)[:, None] & dmask[None, :])
 
 
+@launcher
 @triton.jit
 def coef_grad(z_ptr, v_ptr, idx_ptr, g_ptr, n, H, D, W, C: tl.constexpr, BD: tl.constexpr,
               JB: tl.constexpr):

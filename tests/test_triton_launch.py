@@ -1,0 +1,104 @@
+"""``triton_launch.Launcher``: which launches reuse a compiled kernel, and in which order it gets its arguments.
+
+A fake JIT function (it records its launches and gives a fake compiled kernel that records its runs) stands in
+for Triton's, so that the launcher's own logic runs on the CPU. The GPU tests of the scan and the readout run the
+real kernels through it (each compiled kernel's later launches take the direct path; ``test_readout_triton``'s
+``test_repeated_launches_*`` checks that those give the same results).
+"""
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("triton")
+
+from glrtheory.kernels.scan import triton_launch as L  # noqa: E402
+
+
+class Compiled:
+    function, packed_metadata = "function", "metadata"
+
+    def __init__(self, runs):
+        self.runs = runs
+
+    def run(self, *args):
+        self.runs.append(args)
+
+
+class FakeJit:
+    """A kernel ``(x, n, BLOCK, MODE)`` whose last two are constexprs."""
+    arg_names = ["x", "n", "BLOCK", "MODE"]
+
+    def __init__(self):
+        self.launches, self.runs = [], []
+
+    @staticmethod
+    def fn(x, n, BLOCK, MODE):
+        """The kernel's source."""
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            self.launches.append((grid, args, kwargs))
+            return Compiled(self.runs)
+        return launch
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    monkeypatch.setattr(L, "_device", lambda: 0)
+    monkeypatch.setattr(L, "_stream", lambda device: 1234)
+    return L.Launcher(FakeJit())
+
+
+def test_second_launch_runs_the_compiled_kernel_with_constexprs_in_signature_order(kernel):
+    x = torch.zeros(8)
+    kernel[(2,)](x, 5, MODE="a", BLOCK=16, num_warps=4)
+    assert len(kernel.fn.launches) == 1 and kernel.fn.runs == []
+    kernel[(2, 3)](x, 5, MODE="a", BLOCK=16, num_warps=4)
+    assert len(kernel.fn.launches) == 1
+    (run,) = kernel.fn.runs
+    assert run[:9] == (2, 3, 1, 1234, "function", "metadata", None, None, None)
+    assert run[9] is x and run[10:] == (5, 16, "a")
+    assert kernel.__doc__ == FakeJit.fn.__doc__
+
+
+@pytest.mark.parametrize("change", ["int", "dtype", "alignment", "constexpr", "warps"])
+def test_what_triton_specializes_on_compiles_again(kernel, change):
+    x = torch.zeros(16)
+    kernel[(1,)](x, 32, BLOCK=16, MODE="a", num_warps=4)
+    args = dict(x=x, n=32, BLOCK=16, MODE="a", num_warps=4)
+    args.update({"int": dict(n=33), "dtype": dict(x=x.double()), "alignment": dict(x=x[1:]),
+                 "constexpr": dict(BLOCK=32), "warps": dict(num_warps=8)}[change])
+    kernel[(1,)](args.pop("x"), args.pop("n"), **args)
+    assert len(kernel.fn.launches) == 2 and kernel.fn.runs == []
+
+
+def test_aligned_views_and_other_values_reuse(kernel):
+    x = torch.zeros(64)
+    kernel[(1,)](x, 32, BLOCK=16, MODE="a")
+    kernel[(4,)](torch.ones(64)[16:], 32, BLOCK=16, MODE="a")        # another tensor, 64 bytes in: aligned
+    assert len(kernel.fn.launches) == 1 and len(kernel.fn.runs) == 1
+
+
+def test_defaulted_arguments_stay_with_the_jit(kernel):
+    x = torch.zeros(8)
+    for _ in range(3):
+        kernel[(1,)](x, 5, BLOCK=16)                # MODE left to a default: the JIT binds it
+    assert len(kernel.fn.launches) == 3 and kernel.fn.runs == []
+
+
+def test_launch_hooks_go_through_the_jit(kernel):
+    x = torch.zeros(8)
+    kernel[(1,)](x, 5, BLOCK=16, MODE="a")
+    hook = lambda metadata: None  # noqa: E731
+    L.knobs.runtime.launch_enter_hook.add(hook)
+    try:
+        kernel[(1,)](x, 5, BLOCK=16, MODE="a")
+    finally:
+        L.knobs.runtime.launch_enter_hook.remove(hook)
+    assert len(kernel.fn.launches) == 2 and kernel.fn.runs == []
+    kernel[(1,)](x, 5, BLOCK=16, MODE="a")
+    assert len(kernel.fn.runs) == 1
+
+
+def test_interpreted_kernels_are_left_as_they_are():
+    fake = FakeJit()
+    assert L.launcher(fake) is fake
