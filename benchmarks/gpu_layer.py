@@ -4,6 +4,7 @@ target: forward + backward at or below attention's, peak memory at most 4 GiB).
     python benchmarks/gpu_layer.py [--specs ssm,fenwick,power2,blocks] [--shape 8,2048,1024,8] [--out PATH]
     python benchmarks/gpu_layer.py --host-profile ssm --out PATH    # where the eager layer's host time goes
     python benchmarks/gpu_layer.py --host-profile ssm --compiled --sort cumulative --out PATH
+    python benchmarks/gpu_layer.py --specs ssm --modes "" --jit-launches    # eager only, Triton's JIT launches
 
 Shape B8 T2048, d_model 1024, 8 heads (d_head = d_key = 128), float32 parameters and input ``x [B, T, d_model]``.
 Ours runs under ``torch.autocast(bfloat16)`` (the mixer computes scores, softmax and scan in float32 inside,
@@ -20,7 +21,9 @@ each against the attention row of the same precision (bf16 autocast or float32).
 forward + backward once more as a captured CUDA graph (``graphed_row``, precision ``GRAPHED``), each in a
 fresh process (``row_alone``): what is left once the host's per-launch cost is gone; and each compiled by
 ``torch.compile`` (``compiled_row``, precision ``COMPILED``; ours compiles into two graphs around the mixing, which
-runs as it is), also in a fresh process, as a model would be trained. Verdicts compare each row with attention
+runs as it is), also in a fresh process, as a model would be trained (``--modes`` picks which). ``--jit-launches``
+launches every Triton kernel through Triton's JIT instead of directly (``triton_launch.DIRECT``), for an A/B of the
+host's cost. Verdicts compare each row with attention
 of the same precision, and rows not eager also with eager attention in bf16.
 """
 from __future__ import annotations
@@ -197,7 +200,7 @@ def verdicts(rows: list[dict], peak_target: int = PEAK_TARGET_BYTES) -> list[dic
 
 
 def run(specs=SPECS, B=SHAPE["B"], T=SHAPE["T"], d_model=SHAPE["d_model"], heads=SHAPE["heads"], device="cuda",
-        rep=100, save=None) -> dict:
+        rep=100, save=None, modes=tuple(MODES)) -> dict:
     """Attention rows, then ours per spec; ``save(result)`` after every row (a run cut short keeps them)."""
     result = dict(shape=dict(B=B, T=T, d_model=d_model, heads=heads), timing=TIMING, rows=[], verdicts=[],
                   peak_target_bytes=PEAK_TARGET_BYTES)
@@ -215,7 +218,7 @@ def run(specs=SPECS, B=SHAPE["B"], T=SHAPE["T"], d_model=SHAPE["d_model"], heads
         add(mixer_rows(spec, B, T, d_model, heads, device, rep))
         free(device)
     if is_cuda(device):
-        for mode in MODES:
+        for mode in modes:
             for name in ("attention",) + tuple(specs):
                 add([row_alone(mode, name, B, T, d_model, heads, device, rep)])
     return result
@@ -296,7 +299,17 @@ def main(argv=None) -> int:
                     "(host_profile), written as JSON to --out")
     ap.add_argument("--compiled", action="store_true", help="with --host-profile: of torch.compile(layer)")
     ap.add_argument("--sort", choices=("own", "cumulative"), default="own", help="with --host-profile: the order")
+    ap.add_argument("--modes", default=",".join(MODES), help="the rows after the eager ones, each in a fresh process "
+                    f"(comma-separated, of {', '.join(MODES)}; empty for none)")
+    ap.add_argument("--jit-launches", action="store_true", help="Triton kernels launched through Triton's JIT, not "
+                    "directly (triton_launch.DIRECT = False; eager rows and --host-profile)")
     args = ap.parse_args(argv)
+    modes = tuple(m for m in args.modes.split(",") if m)
+    if set(modes) - set(MODES):
+        ap.error(f"--modes takes {', '.join(MODES)}, got {args.modes!r}")
+    if args.jit_launches:
+        from glrtheory.kernels.scan import triton_launch
+        triton_launch.DIRECT = False
     shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
     if args.host_profile:
         result = host_profile(args.host_profile, **shape, device=args.device, compiled=args.compiled,
@@ -309,7 +322,8 @@ def main(argv=None) -> int:
         row = row_of(args.mode, args.row, **shape, device=args.device, rep=args.rep)
         Path(args.out).write_text(json.dumps(row))
         return 0
-    run(args.specs.split(","), **shape, device=args.device, rep=args.rep, save=saver(args.out, "gpu_layer.py"))
+    run(args.specs.split(","), **shape, device=args.device, rep=args.rep, save=saver(args.out, "gpu_layer.py"),
+        modes=modes)
     return 0
 
 

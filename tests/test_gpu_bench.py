@@ -83,6 +83,21 @@ def test_host_profile_names_where_the_layer_spends(tmp_path):
     assert all(r["calls"] > 0 and 0 <= r["own_us"] <= r["cumulative_us"] * (1 + 1e-9) for r in rows)
 
 
+def test_layer_modes_and_jit_launches(tmp_path, monkeypatch):
+    """``--modes ""`` leaves out the rows in fresh processes; ``--jit-launches`` turns the direct launches off; a
+    mode that is not one is refused."""
+    from glrtheory.kernels.scan import triton_launch
+    monkeypatch.setattr(triton_launch, "DIRECT", True)
+    out = tmp_path / "layer.json"
+    shape = ["--device", "cpu", "--shape", "1,16,8,2", "--rep", "1", "--out", str(out)]
+    assert gpu_layer.main(["--specs", "ssm", "--modes", "", "--jit-launches"] + shape) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["precision"] for r in rows] == ["float32", "bf16 autocast", "bf16 autocast"]
+    assert triton_launch.DIRECT is False
+    with pytest.raises(SystemExit):
+        gpu_layer.main(["--specs", "ssm", "--modes", "graph,eager"] + shape)
+
+
 def _layer(ms, peak=None, precision="bf16 autocast", op="GLRMixer x readout"):
     return dict(op=op, spec="x", precision=precision, ms_fwd_bwd=ms, **({} if peak is None else dict(peak_bytes=peak)))
 

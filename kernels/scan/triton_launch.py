@@ -19,6 +19,10 @@ from triton.runtime.driver import driver
 from triton.runtime.jit import JITFunction
 
 
+#: False: every launch goes through the JIT (``benchmarks/gpu_layer.py --jit-launches`` times both ways).
+DIRECT = True
+
+
 def _device() -> int:
     return driver.active.get_current_device()
 
@@ -46,7 +50,7 @@ class Launcher:
     def launch(self, grid, *args, **kwargs):
         """Launch on ``grid`` (a tuple of one to three ints)."""
         hooks = (knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook)
-        if any(h is not None and getattr(h, "calls", True) for h in hooks):
+        if not DIRECT or any(h is not None and getattr(h, "calls", True) for h in hooks):
             return self.fn[grid](*args, **kwargs)
         device = _device()
         key = (device, tuple(map(_key, args)), tuple(kwargs.items()))
