@@ -256,3 +256,28 @@ def test_gpu_readout_page_quotes_calls_61_to_64():
     fla57 = {r["op"]: r["ms"] for r in gpu_call("call57", "readout.json")["rows"]}["fla chunk_simple_gla"]
     assert f"against fla's {fla57:.3f} ms of `call57` that is {row['ms'] / fla57:.1f}x" in text
     assert row["ms"] / fla57 > 1.5 and "fenwick still **not met**" in text
+
+
+def test_gpu_readout_page_quotes_the_direct_launches():
+    """docs/gpu_readout.md: the A/B of direct Triton launches (calls 67, 68) and the layer's rows after it."""
+    from helpers import gpu_call
+
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+
+    def ms(call, name, op, precision="bf16 autocast", key="ms_fwd_bwd"):
+        row = next(r for r in gpu_call(call, name)["rows"] if r["op"] == op and r["precision"] == precision)
+        return row[key] if key != "device" else row["fwd_bwd_device"]["device_ms"]
+
+    ssm, mha = "GLRMixer ssm readout", "nn.MultiheadAttention causal"
+    jit67, direct67 = ms("call67", "layer_jit.json", ssm), ms("call67", "layer.json", ssm)
+    jit68, direct68 = ms("call68", "layer_jit.json", ssm), ms("call68", "layer.json", ssm)
+    assert (f"took {jit67:.3f} ms through the JIT against {direct67:.3f} ms direct (`call67`) and {jit68:.3f} against "
+            f"{direct68:.3f} ms (`call68`, in the other order)") in text and jit67 > direct67 and jit68 > direct68
+    assert (f"{direct68:.3f} ms against attention's {ms('call68', 'layer.json', mha):.3f} ms while its kernels take "
+            f"{ms('call68', 'layer.json', ssm, key='device'):.3f} ms") in text
+    comp = "bf16 autocast, torch.compile"
+    graph = "bf16 autocast, CUDA graph"
+    assert (f"Compiled it takes {ms('call68', 'layer.json', ssm, comp):.3f} ms against compiled attention's "
+            f"{ms('call68', 'layer.json', mha, comp):.3f} ms (`call68`); as CUDA graphs "
+            f"{ms('call66', 'layer.json', ssm, graph):.3f} ms against {ms('call66', 'layer.json', mha, graph):.3f} ms "
+            f"(`call66`)") in text

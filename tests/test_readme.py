@@ -346,3 +346,52 @@ def test_quoted_numbers_of_calls_62_to_65_come_from_their_json():
               for f in ("pytest_large.txt", "pytest_rest.txt")]
     assert f"`call65`: {sum(passed)} passed" in text and "failed" not in (
         ROOT / "benchmarks" / "results" / "gpu_calls" / "call65" / "pytest_rest.txt").read_text()
+
+
+def test_quoted_numbers_of_calls_66_to_68_come_from_their_json():
+    """The readout against fla in one run (call 68), fla's shapes (call 66's log), the layer on the fixed backward
+    (call 66) and with direct Triton launches (calls 67, 68: both orders of the A/B)."""
+    import ast
+    text = " ".join(README.split())
+    rows = {r["op"]: r for r in gpu_call("call68", "readout.json")["rows"]}
+    fla, sdpa = rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"]
+    ssm, fen = rows["glr_readout ssm"], rows["glr_readout fenwick"]
+    assert (f"forward ssm {ssm['ms']:.3f} ms, fenwick {fen['ms']:.3f} ms against fla's {fla:.3f} ms (ssm "
+            f"{ssm['ms'] / fla:.2f}x: **met**; fenwick {fen['ms'] / fla:.2f}x: **not met**); forward + backward ssm "
+            f"{ssm['ms_fwd_bwd']:.3f} ms, fenwick {fen['ms_fwd_bwd']:.3f} ms against SDPA's {sdpa:.3f} ms") in text
+    assert ssm["ms"] / fla <= 1.5 < fen["ms"] / fla and max(ssm["ms_fwd_bwd"], fen["ms_fwd_bwd"]) < sdpa
+    log = (ROOT / "benchmarks" / "results" / "gpu_calls" / "call66" / "readout.log").read_text().splitlines()
+    shapes = [ast.literal_eval(line) for line in log if line.startswith("{'op': 'glr_readout") and "over_fla" in line]
+    ratio = {s: [r["over_fla"] for r in shapes if r["op"] == f"glr_readout {s}"] for s in ("ssm", "fenwick")}
+    assert len(ratio["ssm"]) == len(ratio["fenwick"]) == 5
+    assert (f"ssm takes {min(ratio['ssm']):.2f}x to {max(ratio['ssm']):.2f}x fla's time, fenwick "
+            f"{min(ratio['fenwick']):.2f}x to {max(ratio['fenwick']):.2f}x") in text
+
+    def layer(call, name="layer.json"):
+        return {(r["op"].split()[1] if r["op"].startswith("GLR") else "mha", r["precision"]): r
+                for r in gpu_call(call, name)["rows"]}
+
+    old, graph, comp = layer("call66"), "bf16 autocast, CUDA graph", "bf16 autocast, torch.compile"
+    eager = "bf16 autocast"
+    ms = {key: r["ms_fwd_bwd"] for key, r in old.items()}
+    assert (f"eager ssm {ms['ssm', eager]:.3f} ms, fenwick {ms['fenwick', eager]:.3f} ms against attention's "
+            f"{ms['mha', eager]:.3f} ms; as CUDA graphs **ssm {ms['ssm', graph]:.3f} ms against attention's "
+            f"{ms['mha', graph]:.3f} ms** (met as CUDA graphs), fenwick {ms['fenwick', graph]:.3f} ms; compiled ssm "
+            f"{ms['ssm', comp]:.3f} ms against compiled attention's {ms['mha', comp]:.3f} ms") in text
+    assert ms["ssm", graph] <= ms["mha", graph] and ms["ssm", eager] > ms["mha", eager]
+    (jit67, direct67), (jit68, direct68) = ((layer(c, "layer_jit.json")["ssm", eager]["ms_fwd_bwd"],
+                                             layer(c)["ssm", eager]["ms_fwd_bwd"]) for c in ("call67", "call68"))
+    assert (f"{jit67:.3f} ms through the JIT against {direct67:.3f} ms direct (`call67`, the JIT's run first), "
+            f"{jit68:.3f} against {direct68:.3f} ms (`call68`, the direct run first)") in text
+    assert jit67 > direct67 and jit68 > direct68
+    new = layer("call68")
+    ms = {key: r["ms_fwd_bwd"] for key, r in new.items()}
+    device = {key: r["fwd_bwd_device"]["device_ms"] for key, r in new.items() if key[1] == eager}
+    assert (f"eager ssm {ms['ssm', eager]:.3f} ms, fenwick {ms['fenwick', eager]:.3f} ms against attention's "
+            f"{ms['mha', eager]:.3f} ms (ssm {ms['ssm', eager] / ms['mha', eager]:.2f}x: **not met**; its kernels "
+            f"take {device['ssm', eager]:.3f} ms against attention's {device['mha', eager]:.3f}") in text
+    assert (f"compiled ssm {ms['ssm', comp]:.3f} ms, fenwick {ms['fenwick', comp]:.3f} ms against compiled "
+            f"attention's {ms['mha', comp]:.3f} ms (**not met**); peak memory "
+            f"{new['ssm', eager]['peak_bytes'] / 2**30:.2f} GiB (ssm) and "
+            f"{new['fenwick', eager]['peak_bytes'] / 2**30:.2f} GiB (fenwick), **met**") in text
+    assert ms["ssm", comp] > ms["mha", comp] and max(r["peak_bytes"] for r in new.values()) <= 4 * 2**30
