@@ -65,12 +65,13 @@ def _masked_softmax(z: Tensor, valid: Tensor) -> Tensor:
     return torch.softmax(z, dim=-1) * valid
 
 
-def _slot_weights(q: Tensor | None, e: Tensor, idx: Tensor, valid: Tensor) -> Tensor:
+def _slot_weights(q: Tensor | None, e: Tensor, idx: Tensor, valid: Tensor | None) -> Tensor | None:
     """The softmax over each row's valid slots of their scores (``_slot_scores``, ``_masked_softmax``). A table
     one slot wide needs no scores: the weight is 1 where the slot is valid (exactly what the softmax gives,
-    whose derivative is then 0), ``[T, 1, 1]``."""
+    whose derivative is then 0), ``[T, 1, 1]``, or None (1 everywhere) where its mask is None
+    (``_device_tables``)."""
     if idx.shape[1] == 1:
-        return valid.to(e.dtype)
+        return None if valid is None else valid.to(e.dtype)
     return _masked_softmax(_slot_scores(q, e, idx), valid)
 
 
@@ -92,9 +93,14 @@ def _slot_scores(q: Tensor | None, e: Tensor, idx: Tensor) -> Tensor:
 
 def _device_tables(tables: IndexTables, device) -> tuple[Tensor, ...]:
     """``(a_idx, b_idx, valid_a [T, 1, wa], valid_b [T, 1, wb], has_b [T, 1])`` on ``device``: the tables as
-    int64, where their slots are real (not -1 padding), and which rows read any state."""
+    int64, where their slots are real (not -1 padding), and which rows read any state. A one-slot side's mask is
+    None where it would change nothing: A's where every row's slot is real, B's always (its slot is real exactly
+    where ``has_b``, by which the gate is multiplied first): no launches to multiply by ones (ssm)."""
     ai, bi = (torch.tensor(idx, device=device, dtype=torch.long) for idx in tables)
-    return ai, bi, ai[:, None] >= 0, bi[:, None] >= 0, (bi >= 0).any(1)[:, None]
+    one_a, one_b = (idx.shape[1] == 1 for idx in tables)
+    valid_a = None if one_a and (tables.a_idx >= 0).all() else ai[:, None] >= 0
+    valid_b = None if one_b else bi[:, None] >= 0
+    return ai, bi, valid_a, valid_b, (bi >= 0).any(1)[:, None]
 
 
 def _gather_time(x: Tensor, src: Tensor) -> Tensor:
@@ -250,8 +256,9 @@ class GLRMixer(nn.Module):
         ai, bi, valid_a, valid_b, has_b = self._table_tensors(x.shape[1] if tables is None else tables, x.device)
         u, g, (q_s, e, c), q = self._project(x, states)
         g = g * has_b
-        a = (1 - g).unsqueeze(-1) * _slot_weights(q_s, e, ai, valid_a)
-        b = g.unsqueeze(-1) * _slot_weights(q_s, c, bi, valid_b)
+        a, b = (1 - g).unsqueeze(-1), g.unsqueeze(-1)
+        weights = _slot_weights(q_s, e, ai, valid_a), _slot_weights(q_s, c, bi, valid_b)
+        a, b = (x if w is None else x * w for x, w in zip((a, b), weights))
         return u, a, b, q, (q_s, e, c)
 
     def forward(self, x: Tensor, cache: GLRCache | None = None) -> Tensor:
