@@ -5,6 +5,7 @@ target: forward + backward at or below attention's, peak memory at most 4 GiB).
     python benchmarks/gpu_layer.py --host-profile ssm --out PATH    # where the eager layer's host time goes
     python benchmarks/gpu_layer.py --host-profile ssm --compiled --sort cumulative --out PATH
     python benchmarks/gpu_layer.py --specs ssm --modes "" --jit-launches    # eager only, Triton's JIT launches
+    python benchmarks/gpu_layer.py --specs fenwick --modes "" --readout-settings '{"solve_boundaries": false}'
 
 Shape B8 T2048, d_model 1024, 8 heads (d_head = d_key = 128), float32 parameters and input ``x [B, T, d_model]``.
 Ours runs under ``torch.autocast(bfloat16)`` (the mixer computes scores, softmax and scan in float32 inside,
@@ -303,6 +304,8 @@ def main(argv=None) -> int:
                     f"(comma-separated, of {', '.join(MODES)}; empty for none)")
     ap.add_argument("--jit-launches", action="store_true", help="Triton kernels launched through Triton's JIT, not "
                     "directly (triton_launch.DIRECT = False; eager rows and --host-profile)")
+    ap.add_argument("--readout-settings", metavar="JSON", help="launch settings of the Triton readout to change "
+                    "(readout_triton.GPU, e.g. '{\"solve_boundaries\": false}'; eager rows and --host-profile)")
     args = ap.parse_args(argv)
     modes = tuple(m for m in args.modes.split(",") if m)
     if set(modes) - set(MODES):
@@ -310,6 +313,9 @@ def main(argv=None) -> int:
     if args.jit_launches:
         from glrtheory.kernels.scan import triton_launch
         triton_launch.DIRECT = False
+    if args.readout_settings:
+        from glrtheory.kernels.scan import readout_triton
+        readout_triton.GPU.update(json.loads(args.readout_settings))
     shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
     if args.host_profile:
         result = host_profile(args.host_profile, **shape, device=args.device, compiled=args.compiled,

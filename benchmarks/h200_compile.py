@@ -30,6 +30,7 @@ from glrtheory.kernels.scan import readout_triton_backward as RB  # noqa: E402
 from glrtheory.kernels.scan import readout_triton_kernels as RK  # noqa: E402
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 from glrtheory.kernels.scan import triton_kernels as K  # noqa: E402
+from glrtheory.kernels.scan.triton_launch import Launcher  # noqa: E402
 
 #: Each configuration: (kernel, its argument types, its constexprs[, warps]) as the GPU launches it.
 i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
@@ -67,27 +68,27 @@ kernels = [
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
     (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
     (RK.decay_sums, [bf16, bf16, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 4, dict(C=64, CP=64)),
-    (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,
+    (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True, DECAY=False, SOURCES=0)),
-    (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,
+    (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True, DECAY=False, SOURCES=9)),
-    (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 9,
+    (RK.boundary_walk, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=False, DECAY=True, SOURCES=0)),
-    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 8,
+    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False)),
-    (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 8,
+    (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True)),
-    (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 8,
+    (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False)),
-    (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 8,
+    (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32"), r["back_warps"]),
-    (RB.chunk_output_backward, [f32] * 7 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 8,
+    (RB.chunk_output_backward, [f32] * 7 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32x3"), r["back_warps"]),
     (RB.state_walk_backward, [f32, f32] + ["*i32"] * 3 + [i32] * 6,
      dict(C=64, BK=r["walk_k"], BV=r["walk_v"], GATHER=True)),
-    (RB.boundary_backward, [bf16, bf16, f32, bf16, f32] + ["*i32"] * 3 + [f32] * 4 + [i32] * 8,
+    (RB.boundary_backward, [bf16, bf16, f32, bf16, f32] + ["*i32"] * 3 + [f32] * 4 + [i32] * 10,
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32"), r["back_warps"]),
-    (RB.boundary_backward, [f32] * 5 + ["*i32"] * 3 + [f32] * 4 + [i32] * 8,
+    (RB.boundary_backward, [f32] * 5 + ["*i32"] * 3 + [f32] * 4 + [i32] * 10,
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32x3"), r["back_warps"]),
     (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32),
      r["back_warps"]),
@@ -110,7 +111,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sass", action="store_true", help="print each configuration's SASS size and digest")
     args = ap.parse_args(argv)
     for i, (fn, types, consts, *warps) in enumerate(kernels):
+        fn = fn.fn if isinstance(fn, Launcher) else fn             # the JITFunction under triton_launch's launcher
         names = [a for a in fn.arg_names if a not in consts]
+        assert len(names) == len(types), f"{fn.__name__}: {len(types)} types for {len(names)} arguments"
         sig = dict(zip(names, types), **{k: c for k in consts})
         compiled = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts),
                                   target=GPUTarget("cuda", 90, 32),

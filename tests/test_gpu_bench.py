@@ -85,7 +85,7 @@ def test_host_profile_names_where_the_layer_spends(tmp_path):
 
 def test_layer_modes_and_jit_launches(tmp_path, monkeypatch):
     """``--modes ""`` leaves out the rows in fresh processes; ``--jit-launches`` turns the direct launches off; a
-    mode that is not one is refused."""
+    mode that is not one is refused; ``--readout-settings`` changes the readout's GPU settings."""
     from glrtheory.kernels.scan import triton_launch
     monkeypatch.setattr(triton_launch, "DIRECT", True)
     out = tmp_path / "layer.json"
@@ -96,6 +96,11 @@ def test_layer_modes_and_jit_launches(tmp_path, monkeypatch):
     assert triton_launch.DIRECT is False
     with pytest.raises(SystemExit):
         gpu_layer.main(["--specs", "ssm", "--modes", "graph,eager"] + shape)
+    from glrtheory.kernels.scan import readout_triton
+    monkeypatch.setitem(readout_triton.GPU, "solve_boundaries", True)
+    assert gpu_layer.main(["--specs", "ssm", "--modes", "", "--readout-settings", '{"solve_boundaries": false}']
+                          + shape) == 0
+    assert readout_triton.GPU["solve_boundaries"] is False
 
 
 def _layer(ms, peak=None, precision="bf16 autocast", op="GLRMixer x readout"):

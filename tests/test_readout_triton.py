@@ -90,6 +90,33 @@ def test_gradients_match_float64(rng, spec, n, dtype):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
+@pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])
+def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
+    """q, k, v as a layer gives them: slices of one projection's last axis (strides ``(T S, S, d, 1)``, S wider than
+    ``H d``), read in place (``_rows_of`` keeps them), give the output and the five gradients float64 autograd gives
+    (B 2, so that a wrong batch stride shows); a transposed k is copied first and gives them too."""
+    tables, low, ref = inputs(rng, "blocks:4+" + spec if spec == "blocks" else spec, 63, torch.float32, H=2)
+    tables = IndexTables.coerce(tables)
+    B, H, (dk, dv) = 2, 2, (low[0].shape[-1], low[2].shape[-1])
+    q, k, v = (torch.cat([x] * B) for x in low[:3])
+    wide = torch.cat([x.flatten(2) for x in (q, k, v)] + [q.new_zeros(B, 63, 3)], -1)        # [B, T, 2 H dk + H dv + 3]
+    split = [x.view(B, 63, H, d) for x, d in zip(wide.split([H * dk, H * dk, H * dv, 3], -1)[:3], (dk, dk, dv))]
+    assert all(readout_triton._rows_of(x)[0] is x and x.stride(1) == wide.shape[-1] for x in split)
+    a, b = (torch.cat([x] * B) for x in low[3:])
+    grad = torch.randn(B, 63, H, dv, dtype=torch.float64)
+    ref_leaves = [torch.cat([x] * B).requires_grad_() for x in ref]
+    ref_out = naive_readout(*ref_leaves, tables)
+    ref_grads = torch.autograd.grad(ref_out, ref_leaves, grad)
+    k_t = k.transpose(1, 2).contiguous().transpose(1, 2)                          # strides (T H d, d, T d, 1): copied
+    for xs in (split, [split[0], k_t, split[2]]):
+        leaves = [x.detach().requires_grad_() for x in xs + [a, b]]
+        out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+        assert rel_err(out.detach().double().cpu(), ref_out.detach()) <= TOL[torch.float32]
+        grads = torch.autograd.grad(out, leaves, grad.to(DEVICE, out.dtype))
+        for name, g, r in zip("qkvab", grads, ref_grads):
+            assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
+
+
 @pytest.mark.parametrize("spec", ["ssm", "fenwick"])
 def test_wide_heads(rng, spec):
     """Heads wider than ``WIDE_HEAD`` (d_k = 200, d_v = 136, neither a power of two, so the blocks' last columns are

@@ -2,7 +2,8 @@
 algorithm with ``backend="triton"`` (by default on CUDA for float32, bfloat16 and float16 inputs,
 ``readout.aligned_backend``).
 
-Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are (``[B, T, H, d]``): the chunk
+Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are (``[B, T, H, d]``; q, k, v also as
+slices of a wider last axis, ``_rows_of``, as a layer's projections give them, without a copy): the chunk
 inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the layout) and ``[M | E]``
 (step 1; chunks outside ``triton.CHUNKS`` solve it in torch, ``readout_aligned.solve_chunks``), the boundary
 walk (step 3: neither ``L_p`` nor a recurrence input goes through HBM; each boundary state is written once)
@@ -210,11 +211,23 @@ def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
     return tab["gather"] and setting["solve_boundaries"] and layout.n_boundary <= MAX_SOLVED
 
 
+def _rows_of(x: Tensor) -> tuple[Tensor, int]:
+    """``(x, S)``: x itself where it is ``[B, T, H, d]`` with strides ``(T S, S, d, 1)``, ``S >= H d`` (contiguous, or a
+    slice of a wider last axis, as a layer's q, k, v split from one projection), which the kernels read in place;
+    else ``x.contiguous()`` and ``S = H d``."""
+    B, T, H, d = x.shape
+    S = x.stride(1)
+    if x.stride() == (T * S, S, d, 1) and S >= H * d:
+        return x, S
+    return x.contiguous(), H * d
+
+
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
-    """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (inputs
-    contiguous; M, E and the inverses None where the kernels formed them from a and b, DECAY; the boundary inverse
-    None where the states were walked)."""
+    """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (q, k, v as
+    ``_rows_of`` keeps them, a and b contiguous; M, E and the inverses None where the kernels formed them from a and
+    b, DECAY; the boundary inverse None where the states were walked)."""
     B, T, H, dk = q.shape
+    sq, sk, sv = (_rows_of(x)[1] for x in (q, k, v))
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     tab = _tables(layout, q.device)
@@ -238,7 +251,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         n_vb = -(-dv // blk["local_v"])
         local = _output(q.new_empty(N, P, dk, dv))
         K.boundary_local[(P, N, -(-dk // blk["local_k"]) * n_vb)](
-            k, v, mix, local, tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, n_vb, BK=blk["local_k"],
+            k, v, mix, local, tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"],
             BV=blk["local_v"], num_warps=setting["local_warps"],
             **{key: shapes[key] for key in ("C", "WIN", "W", "PREC", "UPCAST")})
         solved = _boundary_inverse(ecoef, layout, tab)
@@ -247,11 +260,11 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         n_vb = -(-dv // blk["walk_v"])
         unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
-            k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, n_vb,
+            k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
             BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **shapes)
     o = _output(q.new_empty(B, T, H, dv))
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
-        q, k, v, a, *read, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s,
+        q, k, v, a, *read, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s, sq, sk, sv,
         CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
     return o, mix, ecoef, states, inverses, solved
 
@@ -300,12 +313,13 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
                   num_warps=setting["back_warps"], BK=blk["back_k"])
     DV = _block(dv)
     grad = grad.to(q.dtype).contiguous()
+    sq, sk, sv = (_rows_of(x)[1] for x in (q, k, v))
     dq = _output(q)
     dk32, dv32, dmix, decoef, dstates = _zeros(k.shape, v.shape, mix.shape, (N, nc, C, max(m, 1)),
                                                (N, P, dk, dv) if m else (1,), device=q.device)
     KB.chunk_output_backward[(nc, N)](
         q, k, v, grad, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], dq, dk32, dv32, dmix, decoef,
-        dstates, P, nc, m, T, H, dk, dv, s, CP=rows(layout), DV=DV, MP=1 << max(m - 1, 0).bit_length(),
+        dstates, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), DV=DV, MP=1 << max(m - 1, 0).bit_length(),
         **shapes)
     if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
         flat = dstates.view(N, P, dk * dv)
@@ -318,7 +332,7 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     if m:
         KB.boundary_backward[(P, N)](
             k, v, mix, states, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], dmix, decoef, dk32, dv32, P, nc,
-            m, T, H, dk, dv, s, DV=DV, **shapes)
+            m, T, H, dk, dv, s, sk, sv, DV=DV, **shapes)
     if inverses is None or not any(need[3:5]):
         da, db = _step1_backward(dmix, decoef, a, b, layout, need[3:5])
     else:
@@ -335,7 +349,8 @@ class AlignedTriton(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, a, b, layout):
-        q, k, v, a, b = (x.contiguous() for x in (q, k, v, a, b))
+        q, k, v = (_rows_of(x)[0] for x in (q, k, v))
+        a, b = a.contiguous(), b.contiguous()
         o, *kept = _forward(q, k, v, a, b, layout)
         if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
             kept = [None] * len(kept)

@@ -34,22 +34,22 @@ def _add_rows(ptr, t, ok, n, T, H, d, cols, x):
 @launcher
 @triton.jit
 def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, ext_count, dq_ptr, dk_ptr,
-                          dv_ptr, dmix, decoef, dstates, P, nc, m, T, H, dk, dv, shift, C: tl.constexpr,
-                          CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
+                          dv_ptr, dmix, decoef, dstates, P, nc, m, T, H, dk, dv, shift, sq, sk, sv,
+                          C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
                           DV: tl.constexpr, MP: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
     """MP: a power of two, at least m (dE's columns, summed over the d_k slices in registers)."""
     c, n = tl.program_id(0), tl.program_id(1)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
     vcol = tl.arange(0, DV)
     block = ((n * nc + c) * C + rl).to(tl.int64)
-    do = _rows(do_ptr, t, ok, n, T, H, dv, vcol)
-    vw = _rows(v_ptr, tw, wok, n, T, H, dv, vcol)
+    do = _rows(do_ptr, t, ok, n, T, H, dv, vcol, H * dv)
+    vw = _rows(v_ptr, tw, wok, n, T, H, dv, vcol, sv)
     dp = _dot(do, tl.trans(vw), PREC, UPCAST)
     scores = tl.zeros((CP, W), tl.float32)
     for k0 in range(0, dk, BK):
         kc = k0 + tl.arange(0, BK)
-        scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc), tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc)),
-                       PREC, UPCAST)
+        scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc, sq),
+                       tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc, sk)), PREC, UPCAST)
     rows_ok = (rl < C)[:, None] & (win < WIN)[None, :]
     weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=rows_ok, other=0.0)
     tl.store(dmix + (block * WIN)[:, None] + win[None, :], dp * scores, mask=rows_ok)
@@ -61,9 +61,9 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, 
     de = tl.zeros((CP, MP), tl.float32)
     for k0 in range(0, dk, BK):
         kc = k0 + tl.arange(0, BK)
-        q = _rows(q_ptr, t, ok, n, T, H, dk, kc)
+        q = _rows(q_ptr, t, ok, n, T, H, dk, kc, sq)
         _add_rows(dk_ptr, tw, wok, n, T, H, dk, kc, _dot(tl.trans(ds), q, PREC, UPCAST))
-        dq = _dot(ds, _rows(k_ptr, tw, wok, n, T, H, dk, kc), PREC, UPCAST)
+        dq = _dot(ds, _rows(k_ptr, tw, wok, n, T, H, dk, kc, sk), PREC, UPCAST)
         for j in range(count):
             src = tl.load(ext + c * m + j)
             e = tl.load(ecoef + block * m + j, mask=rl < C, other=0.0)
@@ -115,7 +115,7 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv,
 @launcher
 @triton.jit
 def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src, dmix, decoef, dk_ptr, dv_ptr,
-                      P, nc, m, T, H, dk, dv, shift, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
+                      P, nc, m, T, H, dk, dv, shift, sk, sv, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
                       BK: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
     p, n = tl.program_id(0), tl.program_id(1)
     c, r = tl.load(b_chunk + p), tl.load(b_row + p)
@@ -123,7 +123,7 @@ def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src,
     win, t, ok = _window(c, T, shift, C, WIN, W)
     vcol = tl.arange(0, DV)
     mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
-    vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
+    vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv)
     dm = tl.zeros((W,), tl.float32)
     dvw = tl.zeros((W, DV), tl.float32)
     zbase = dstates + (n * P + p).to(tl.int64) * dk * dv
@@ -131,7 +131,7 @@ def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src,
         kc = k0 + tl.arange(0, BK)
         smask = (kc < dk)[:, None] & (vcol < dv)[None, :]
         z = tl.load(zbase + kc[:, None] * dv + vcol[None, :], mask=smask, other=0.0).to(vw.dtype)
-        kw = _rows(k_ptr, t, ok, n, T, H, dk, kc)
+        kw = _rows(k_ptr, t, ok, n, T, H, dk, kc, sk)
         zv = _dot(vw, tl.trans(z), PREC, UPCAST)                         # (Z_p v_s)^T [W, BK]
         dm += tl.sum(kw.to(tl.float32) * zv, 1)
         _add_rows(dk_ptr, t, ok, n, T, H, dk, kc, mrow[:, None] * zv)

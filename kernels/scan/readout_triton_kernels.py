@@ -51,9 +51,11 @@ def _position(n, t, T, H):
 
 
 @triton.jit
-def _rows(ptr, t, ok, n, T, H, d, cols):
-    """``x[b, t, h, cols]`` of program ``n = b H + h`` for the rows t marked ok (zeros elsewhere)."""
-    off = _position(n, t, T, H) * d
+def _rows(ptr, t, ok, n, T, H, d, cols, S):
+    """``x[b, t, h, cols]`` of program ``n = b H + h`` for the rows t marked ok (zeros elsewhere), x ``[B, T, H, d]``
+    with strides ``(T S, S, d, 1)``: S is ``H d`` where x is contiguous, wider where x is a slice of the last axis
+    of a wider tensor (a layer's q, k, v, split from one projection)."""
+    off = (n // H * T + t).to(tl.int64) * S + n % H * d
     return tl.load(ptr + off[:, None] + cols[None, :], mask=ok[:, None] & (cols < d)[None, :], other=0.0)
 
 
@@ -173,7 +175,8 @@ def _boundary_step(step, P, b_chunk, b_row):
 
 
 @triton.jit
-def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, kcol, vcol,
+def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, sk, sv, kcol,
+                     vcol,
                      C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                      GATHER: tl.constexpr, DECAY: tl.constexpr, SOURCES: tl.constexpr, UPCAST: tl.constexpr):
     """What step p (chunk c, row r: ``_boundary_step``) reads besides ``H_{p-1}``: ``(k window [W, BK], v window
@@ -181,8 +184,8 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
     the coefficient of H_{p-1})``; DECAY: ``mix`` and ``ecoef`` hold ``decay_sums``' last rows; SOURCES: m compiled
     in (0: read at run time)."""
     win, t, ok = _window(c, T, shift, C, WIN, W)
-    kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol)
-    vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol)
+    kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol, sk)
+    vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv)
     row = ((n * nc + c) * C + r).to(tl.int64)
     if DECAY:                                   # the chunk's last row (r = C - 1) from decay_sums
         chunk = (n * nc + c).to(tl.int64)
@@ -237,7 +240,8 @@ def _local_state(kw, vw, mrow, PREC: tl.constexpr, UPCAST: tl.constexpr):
 
 @launcher
 @triton.jit
-def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv, shift, n_vb, C: tl.constexpr,
+def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv, shift, sk, sv, n_vb,
+                   C: tl.constexpr,
                    WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
                    UPCAST: tl.constexpr):
     """Each boundary state's own window, ``L_p = sum_s M[p, s] k_s v_s^T`` (``local [N, |P|, d_k, d_v]``), one
@@ -248,15 +252,16 @@ def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv
     c, r = tl.load(b_chunk + p), tl.load(b_row + p)
     win, t, ok = _window(c, T, shift, C, WIN, W)
     mrow = tl.load(mix + ((n * nc + c) * C + r).to(tl.int64) * WIN + win, mask=ok, other=0.0)
-    state = _local_state(_rows(k_ptr, t, ok, n, T, H, dk, kcol), _rows(v_ptr, t, ok, n, T, H, dv, vcol), mrow, PREC,
-                         UPCAST)
+    state = _local_state(_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv), mrow,
+                         PREC, UPCAST)
     out = local + ((n * P + p).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     tl.store(out, state.to(local.dtype.element_ty), mask=(kcol < dk)[:, None] & (vcol < dv)[None, :])
 
 
 @launcher
 @triton.jit
-def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, n_vb,
+def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, sk, sv,
+                  n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr,
                   SOURCES: tl.constexpr):
@@ -271,15 +276,15 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     c, r = _boundary_step(0, P, b_chunk, b_row)
     kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src,
-                                                        T, H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER,
-                                                        DECAY, SOURCES, UPCAST)
+                                                        T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK, BV,
+                                                        GATHER, DECAY, SOURCES, UPCAST)
     c, r = _boundary_step(1, P, b_chunk, b_row)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
         nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T,
-                                               H, dk, dv, shift, kcol, vcol, C, WIN, W, BK, BV, GATHER, DECAY,
+                                               H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK, BV, GATHER, DECAY,
                                                SOURCES, UPCAST)
         h = _local_state(kw, vw, mrow, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
@@ -301,7 +306,7 @@ def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexp
 @launcher
 @triton.jit
 def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
-                 H, dk, dv, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
+                 H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
                  BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr):
     """DECAY: M and E from a and ``decay_sums``' S and counts (in ``mix`` and ``ecoef``; the window is the
     chunk's rows: W = CP)."""
@@ -312,8 +317,8 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
     scores = tl.zeros((CP, W), tl.float32)
     for k0 in range(0, dk, BK):
         kc = k0 + tl.arange(0, BK)
-        scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc), tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc)),
-                       PREC, UPCAST)
+        scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc, sq),
+                       tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc, sk)), PREC, UPCAST)
     if DECAY:
         at = (n * nc + c).to(tl.int64) * C + win
         a, sums, counts = (_coefficient(a_ptr, n, tw, wok, T, H), tl.load(mix + at, mask=win < C, other=0.0),
@@ -323,7 +328,7 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
         carry = _decay(1.0, sums, 0.0, counts, 0, True)
     else:
         weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
-    v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol)
+    v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol, sv)
     o = _dot((scores * weights).to(v.dtype), v, PREC, UPCAST)
     for j in range(tl.load(ext_count + c)):
         src = tl.load(ext + c * m + j)
@@ -333,7 +338,7 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
             e = tl.load(ecoef + block * m + j, mask=ok, other=0.0)
         for k0 in range(0, dk, BK):
             kc = k0 + tl.arange(0, BK)
-            q = _rows(q_ptr, t, ok, n, T, H, dk, kc)
+            q = _rows(q_ptr, t, ok, n, T, H, dk, kc, sq)
             st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :],
                          mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
             o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st.to(q.dtype), PREC, UPCAST)

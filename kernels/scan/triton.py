@@ -112,8 +112,11 @@ def _walk(d: int, lagged: bool) -> tuple[int, int]:
 
 
 def _output(like: Tensor) -> Tensor:
-    """An output buffer shaped like ``like``; NaN-filled under the interpreter, so unwritten elements show."""
-    return torch.full_like(like, float("nan")) if _interpreting() else torch.empty_like(like)
+    """A contiguous output buffer shaped like ``like``; NaN-filled under the interpreter, so unwritten elements
+    show."""
+    if _interpreting():
+        return torch.full_like(like, float("nan"), memory_format=torch.contiguous_format)
+    return torch.empty_like(like, memory_format=torch.contiguous_format)
 
 
 def _arg(x: Tensor) -> Tensor:
