@@ -102,6 +102,7 @@ def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
     wide = torch.cat([x.flatten(2) for x in (q, k, v)] + [q.new_zeros(B, 63, 3)], -1)        # [B, T, 2 H dk + H dv + 3]
     split = [x.view(B, 63, H, d) for x, d in zip(wide.split([H * dk, H * dk, H * dv, 3], -1)[:3], (dk, dk, dv))]
     assert all(readout_triton._rows_of(x)[0] is x and x.stride(1) == wide.shape[-1] for x in split)
+    assert all(readout_triton._rows_of(x, in_place=False)[0].is_contiguous() for x in split)
     a, b = (torch.cat([x] * B) for x in low[3:])
     grad = torch.randn(B, 63, H, dv, dtype=torch.float64)
     ref_leaves = [torch.cat([x] * B).requires_grad_() for x in ref]

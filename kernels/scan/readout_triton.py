@@ -84,12 +84,13 @@ MAX_SOLVED = 256
 #: d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the others (fenwick 3.247
 #: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones. ``solve_boundaries``: where
 #: boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are solved for at once
-#: (``_boundary_inverse``) instead of walked, and their gradients likewise.
+#: (``_boundary_inverse``) instead of walked, and their gradients likewise. ``in_place``: q, k, v that are slices of a
+#: wider last axis are read where they are (``_rows_of``); False copies them first.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
-           unrolled_sources=True, solve_boundaries=True, local_k=128, local_v=128, local_warps=8,
+           unrolled_sources=True, solve_boundaries=True, local_k=128, local_v=128, local_warps=8, in_place=True,
            wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   unrolled_sources=True, solve_boundaries=True, local_k=64, local_v=64, local_warps=4,
+                   unrolled_sources=True, solve_boundaries=True, local_k=64, local_v=64, local_warps=4, in_place=True,
                    wide=dict(GPU["wide"]))
 
 
@@ -211,13 +212,13 @@ def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
     return tab["gather"] and setting["solve_boundaries"] and layout.n_boundary <= MAX_SOLVED
 
 
-def _rows_of(x: Tensor) -> tuple[Tensor, int]:
-    """``(x, S)``: x itself where it is ``[B, T, H, d]`` with strides ``(T S, S, d, 1)``, ``S >= H d`` (contiguous, or a
-    slice of a wider last axis, as a layer's q, k, v split from one projection), which the kernels read in place;
-    else ``x.contiguous()`` and ``S = H d``."""
+def _rows_of(x: Tensor, in_place: bool = True) -> tuple[Tensor, int]:
+    """``(x, S)``: x itself where it is ``[B, T, H, d]`` with strides ``(T S, S, d, 1)``, ``S >= H d`` (contiguous, or,
+    ``in_place``, a slice of a wider last axis, as a layer's q, k, v split from one projection), which the kernels
+    read in place; else ``x.contiguous()`` and ``S = H d``."""
     B, T, H, d = x.shape
     S = x.stride(1)
-    if x.stride() == (T * S, S, d, 1) and S >= H * d:
+    if x.stride() == (T * S, S, d, 1) and (S == H * d or in_place and S > H * d):
         return x, S
     return x.contiguous(), H * d
 
@@ -349,7 +350,7 @@ class AlignedTriton(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, a, b, layout):
-        q, k, v = (_rows_of(x)[0] for x in (q, k, v))
+        q, k, v = (_rows_of(x, _setting()["in_place"])[0] for x in (q, k, v))
         a, b = a.contiguous(), b.contiguous()
         o, *kept = _forward(q, k, v, a, b, layout)
         if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
