@@ -281,3 +281,28 @@ def test_gpu_readout_page_quotes_the_direct_launches():
             f"{ms('call68', 'layer.json', mha, comp):.3f} ms (`call68`); as CUDA graphs "
             f"{ms('call66', 'layer.json', ssm, graph):.3f} ms against {ms('call66', 'layer.json', mha, graph):.3f} ms "
             f"(`call66`)") in text
+
+
+def test_gpu_readout_page_quotes_call_69():
+    """docs/gpu_readout.md: slices read in place against copied (call 69, one run) and the walk's launches."""
+    from helpers import gpu_call
+
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+
+    def ssm(name, spec="ssm"):
+        row = next(r for r in gpu_call("call69", name)["rows"]
+                   if r["op"] == f"GLRMixer {spec} readout" and r["precision"] == "bf16 autocast")
+        return row["fwd_bwd_device"]
+
+    place, copied = ssm("layer.json"), ssm("layer_copies.json")
+    k = lambda d, name: d["top_kernels"][name]  # noqa: E731
+    assert (f"ssm's boundary walk took {k(place, 'boundary_walk'):.3f} ms against {k(copied, 'boundary_walk'):.3f} "
+            f"copied and its chunk output {k(place, 'chunk_output'):.3f} against {k(copied, 'chunk_output'):.3f}") in text
+    assert (f"the kernels' time was the same, {place['device_ms']:.3f} ms against {copied['device_ms']:.3f} "
+            f"copied") in text and place["launches"] == copied["launches"] - 2
+    walked, solved = ssm("layer_walk.json", "fenwick"), ssm("layer.json", "fenwick")
+    assert f"in {walked['launches']:.0f} launches against {solved['launches']:.0f}" in " ".join(
+        (ROOT / "kernels" / "scan" / "readout_triton.py").read_text().replace("#:", "").split())
+    assert (f"({walked['device_ms']:.3f} against {solved['device_ms']:.3f} ms" in " ".join(
+        (ROOT / "kernels" / "scan" / "readout_triton.py").read_text().replace("#:", "").split()))
+    assert f"took as long in {solved['launches'] - walked['launches']:.0f} fewer launches, `call69`" in text

@@ -93,23 +93,30 @@ def test_gradients_match_float64(rng, spec, n, dtype):
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])
 def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
     """q, k, v as a layer gives them: slices of one projection's last axis (strides ``(T S, S, d, 1)``, S wider than
-    ``H d``), read in place (``_rows_of`` keeps them), give the output and the five gradients float64 autograd gives
-    (B 2, so that a wrong batch stride shows); a transposed k is copied first and gives them too."""
+    ``H d``, a multiple of 16), read in place (``_rows_of`` keeps them), give the output and the five gradients float64
+    autograd gives (B 2, so that a wrong batch stride shows); a transposed k, and rows of 37, are copied first and give
+    them too."""
     tables, low, ref = inputs(rng, "blocks:4+" + spec if spec == "blocks" else spec, 63, torch.float32, H=2)
     tables = IndexTables.coerce(tables)
     B, H, (dk, dv) = 2, 2, (low[0].shape[-1], low[2].shape[-1])
     q, k, v = (torch.cat([x] * B) for x in low[:3])
-    wide = torch.cat([x.flatten(2) for x in (q, k, v)] + [q.new_zeros(B, 63, 3)], -1)        # [B, T, 2 H dk + H dv + 3]
-    split = [x.view(B, 63, H, d) for x, d in zip(wide.split([H * dk, H * dk, H * dv, 3], -1)[:3], (dk, dk, dv))]
-    assert all(readout_triton._rows_of(x)[0] is x and x.stride(1) == wide.shape[-1] for x in split)
+
+    def split(pad):
+        wide = torch.cat([x.flatten(2) for x in (q, k, v)] + [q.new_zeros(B, 63, pad)], -1)  # [B, T, 2 H dk + H dv + pad]
+        parts = wide.split([H * dk, H * dk, H * dv, pad], -1)[:3]
+        return [x.view(B, 63, H, d) for x, d in zip(parts, (dk, dk, dv))]
+
+    unaligned, split = split(3), split(48 - 2 * H * dk - H * dv)       # rows of 37 and of 48 elements
+    assert all(readout_triton._rows_of(x)[0] is x and x.stride(1) == 48 for x in split)
     assert all(readout_triton._rows_of(x, in_place=False)[0].is_contiguous() for x in split)
+    assert all(readout_triton._rows_of(x)[0].is_contiguous() for x in unaligned)
     a, b = (torch.cat([x] * B) for x in low[3:])
     grad = torch.randn(B, 63, H, dv, dtype=torch.float64)
     ref_leaves = [torch.cat([x] * B).requires_grad_() for x in ref]
     ref_out = naive_readout(*ref_leaves, tables)
     ref_grads = torch.autograd.grad(ref_out, ref_leaves, grad)
     k_t = k.transpose(1, 2).contiguous().transpose(1, 2)                          # strides (T H d, d, T d, 1): copied
-    for xs in (split, [split[0], k_t, split[2]]):
+    for xs in (split, [split[0], k_t, split[2]], unaligned):
         leaves = [x.detach().requires_grad_() for x in xs + [a, b]]
         out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
         assert rel_err(out.detach().double().cpu(), ref_out.detach()) <= TOL[torch.float32]
@@ -217,11 +224,12 @@ def test_default_layout_several_chunks(rng):
     assert rel_err(out.double().cpu(), torch_out.double().cpu()) <= TOL[torch.bfloat16]
 
 
-@pytest.mark.parametrize("walk", ["unrolled", "loop"])
+@pytest.mark.parametrize("walk", ["unrolled", "few", "loop"])
 @pytest.mark.parametrize("spec", ["fenwick", "power2"])
 def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
     """Boundary states that gather earlier ones, walked rather than solved for: past ``MAX_SOLVED`` (set one below
-    the count; the walk unrolls a step's m sources, as by default) or with ``solve_boundaries`` off and the loop over
+    the count; the walk unrolls a step's m sources, as by default), fewer than ``min_solved`` (one above the count),
+    or with ``solve_boundaries`` off and the loop over
     the sources at run time; the output and the five gradients against float64 (fenwick at n = 200; power2, DENSE,
     at 33 with one head, where m = 17 exceeds ``MAX_UNROLLED``: its gradients once). The solve's kernel is removed,
     so it cannot run."""
@@ -232,6 +240,8 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
         spec == "power2")
     if walk == "unrolled":
         monkeypatch.setattr(readout_triton, "MAX_SOLVED", layout.n_boundary - 1)
+    elif walk == "few":
+        monkeypatch.setitem(readout_triton._setting(), "min_solved", layout.n_boundary + 1)
     else:
         monkeypatch.setitem(readout_triton._setting(), "solve_boundaries", False)
         monkeypatch.setitem(readout_triton._setting(), "unrolled_sources", False)
@@ -248,11 +258,14 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
 def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
     """By default boundary states that gather earlier ones are solved for, ``H = (I - E_PP)^{-1} L``, and their
     gradients by the transposed solve: with the walks' kernels removed, fenwick at n = 200 (its boundary states at
-    chunks of 16, ``MAX_SOLVED`` set to exactly that) still matches float64, output and gradients."""
+    chunks of 16, ``MAX_SOLVED`` and ``min_solved`` set to exactly that) still matches float64, output and
+    gradients."""
     monkeypatch.delattr(readout_triton.K, "boundary_walk")
     monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
     tables, low, ref = inputs(rng, "fenwick", 200, DTYPES[dtype])
-    monkeypatch.setattr(readout_triton, "MAX_SOLVED", aligned_layout(tables, 16).n_boundary)
+    count = aligned_layout(tables, 16).n_boundary
+    monkeypatch.setattr(readout_triton, "MAX_SOLVED", count)
+    monkeypatch.setitem(readout_triton._setting(), "min_solved", count)
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
     for name, (g, r) in zip("qkvab", gradients(rng, "fenwick", 200, DTYPES[dtype])):

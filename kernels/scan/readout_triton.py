@@ -8,7 +8,8 @@ inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the 
 (step 1; chunks outside ``triton.CHUNKS`` solve it in torch, ``readout_aligned.solve_chunks``), the boundary
 walk (step 3: neither ``L_p`` nor a recurrence input goes through HBM; each boundary state is written once)
 and the chunk output (steps 2 + 4: each chunk reads its m sources). Where boundary states gather earlier ones than
-their predecessor (fenwick) and there are at most ``MAX_SOLVED``, step 3 solves for them at once instead:
+their predecessor (fenwick) and there are from ``min_solved`` (a setting) to ``MAX_SOLVED``, step 3 solves for them
+at once instead:
 ``boundary_local`` forms every ``L_p`` in parallel, then ``H = (I - E_PP)^{-1} L`` (``_boundary_inverse``, a
 triangular solve and a batched matrix product in torch). First-order patterns (``first_order``:
 ssm) take three: ``decay_sums`` in place of step 1, whose running sums of ``log2 |b|`` (float64) the chunk output
@@ -56,6 +57,11 @@ MAX_SCORES = 2**14
 #: float32 inputs ask more shared memory than it has (gpu_calls/call63). Wider heads take their gradients by torch
 #: autograd of the torch ops (``_autograd``).
 BACKWARD_HEAD = 128
+#: Row strides of q, k, v read in place (``_rows_of``) are multiples of this: Triton specializes an integer argument
+#: on divisibility by 16, and without it the kernels lose the alignment of their loads. Read in place at a stride of
+#: 3096 (the layer's projection at d_model 1024, 8 heads), ssm's boundary walk took 0.117 ms against 0.052 copied and
+#: the chunk output 0.097 against 0.075, which cost as much as the two copies saved (gpu_calls/call69).
+ALIGNED_STRIDE = 16
 #: Heads wider than this (d_k or d_v) take the forward's ``wide`` blocks.
 WIDE_HEAD = 128
 #: Most sources a walk step unrolls (``unrolled_sources``); more (power2, quadratic forced to ``chunked_aligned``
@@ -84,13 +90,19 @@ MAX_SOLVED = 256
 #: d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the others (fenwick 3.247
 #: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones. ``solve_boundaries``: where
 #: boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are solved for at once
-#: (``_boundary_inverse``) instead of walked, and their gradients likewise. ``in_place``: q, k, v that are slices of a
-#: wider last axis are read where they are (``_rows_of``); False copies them first.
+#: (``_boundary_inverse``) instead of walked, and their gradients likewise, if there are at least ``min_solved``: in
+#: the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's (2.791 against 2.788 ms
+#: a forward + backward step) in 73 launches against 90 (gpu_calls/call69), at 256 the solve was the faster (call64);
+#: from 64 to 128 neither is measured. The interpreter solves from 1, so that the tests' short sequences take the
+#: solve. ``in_place``: q, k, v that are slices of a wider last axis are read where they are (``_rows_of``); False
+#: copies them first.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
-           unrolled_sources=True, solve_boundaries=True, local_k=128, local_v=128, local_warps=8, in_place=True,
+           unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128, local_warps=8,
+           in_place=True,
            wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   unrolled_sources=True, solve_boundaries=True, local_k=64, local_v=64, local_warps=4, in_place=True,
+                   unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64, local_warps=4,
+                   in_place=True,
                    wide=dict(GPU["wide"]))
 
 
@@ -209,16 +221,16 @@ def _boundary_inverse(ecoef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
 
 def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
     """Whether the boundary states are solved for (``solve_boundaries``) rather than walked."""
-    return tab["gather"] and setting["solve_boundaries"] and layout.n_boundary <= MAX_SOLVED
+    return tab["gather"] and setting["solve_boundaries"] and setting["min_solved"] <= layout.n_boundary <= MAX_SOLVED
 
 
 def _rows_of(x: Tensor, in_place: bool = True) -> tuple[Tensor, int]:
     """``(x, S)``: x itself where it is ``[B, T, H, d]`` with strides ``(T S, S, d, 1)``, ``S >= H d`` (contiguous, or,
-    ``in_place``, a slice of a wider last axis, as a layer's q, k, v split from one projection), which the kernels
-    read in place; else ``x.contiguous()`` and ``S = H d``."""
+    ``in_place``, a slice of a wider last axis with S a multiple of ``ALIGNED_STRIDE``, as a layer's q, k, v split
+    from one projection can be), which the kernels read in place; else ``x.contiguous()`` and ``S = H d``."""
     B, T, H, d = x.shape
     S = x.stride(1)
-    if x.stride() == (T * S, S, d, 1) and (S == H * d or in_place and S > H * d):
+    if x.stride() == (T * S, S, d, 1) and (S == H * d or in_place and S > H * d and S % ALIGNED_STRIDE == 0):
         return x, S
     return x.contiguous(), H * d
 
