@@ -315,7 +315,11 @@ def main(argv=None) -> int:
         triton_launch.DIRECT = False
     if args.readout_settings:
         from glrtheory.kernels.scan import readout_triton
-        readout_triton.GPU.update(json.loads(args.readout_settings))
+        settings = json.loads(args.readout_settings)
+        if set(settings) - set(readout_triton.GPU):
+            ap.error(f"--readout-settings: no such setting {sorted(set(settings) - set(readout_triton.GPU))}; "
+                     f"the settings are {sorted(readout_triton.GPU)}")
+        readout_triton.GPU.update(settings)
     shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
     if args.host_profile:
         result = host_profile(args.host_profile, **shape, device=args.device, compiled=args.compiled,

@@ -101,6 +101,8 @@ def test_layer_modes_and_jit_launches(tmp_path, monkeypatch):
     assert gpu_layer.main(["--specs", "ssm", "--modes", "", "--readout-settings", '{"solve_boundaries": false}']
                           + shape) == 0
     assert readout_triton.GPU["solve_boundaries"] is False
+    with pytest.raises(SystemExit):
+        gpu_layer.main(["--specs", "ssm", "--modes", "", "--readout-settings", '{"solve_boundary": false}'] + shape)
 
 
 def _layer(ms, peak=None, precision="bf16 autocast", op="GLRMixer x readout"):

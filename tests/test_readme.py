@@ -382,8 +382,11 @@ def test_quoted_numbers_of_calls_66_to_68_come_from_their_json():
     (jit67, direct67), (jit68, direct68) = ((layer(c, "layer_jit.json")["ssm", eager]["ms_fwd_bwd"],
                                              layer(c)["ssm", eager]["ms_fwd_bwd"]) for c in ("call67", "call68"))
     assert (f"{jit67:.3f} ms through the JIT against {direct67:.3f} ms direct (`call67`, the JIT's run first), "
-            f"{jit68:.3f} against {direct68:.3f} ms (`call68`, the direct run first)") in text
+            f"{jit68:.3f} against {direct68:.3f} ms (`call68`, the direct run first;") in text
     assert jit67 > direct67 and jit68 > direct68
+    mha68 = (layer("call68", "layer_jit.json")["mha", eager]["ms_fwd_bwd"], layer("call68")["mha", eager]["ms_fwd_bwd"])
+    assert (f"attention in the JIT run's process also took {mha68[0] - mha68[1]:.2f} ms longer, {mha68[0]:.3f} "
+            f"against {mha68[1]:.3f})") in text
     new = layer("call68")
     ms = {key: r["ms_fwd_bwd"] for key, r in new.items()}
     device = {key: r["fwd_bwd_device"]["device_ms"] for key, r in new.items() if key[1] == eager}

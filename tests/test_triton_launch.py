@@ -28,7 +28,7 @@ class FakeJit:
     arg_names = ["x", "n", "BLOCK", "MODE"]
 
     def __init__(self):
-        self.launches, self.runs = [], []
+        self.launches, self.runs, self.pre_run_hooks = [], [], []
 
     @staticmethod
     def fn(x, n, BLOCK, MODE):
@@ -60,13 +60,15 @@ def test_second_launch_runs_the_compiled_kernel_with_constexprs_in_signature_ord
     assert kernel.__doc__ == FakeJit.fn.__doc__
 
 
-@pytest.mark.parametrize("change", ["int", "dtype", "alignment", "constexpr", "warps"])
+@pytest.mark.parametrize("change", ["int", "float", "bool", "dtype", "alignment", "constexpr", "constexpr type",
+                                    "warps"])
 def test_what_triton_specializes_on_compiles_again(kernel, change):
     x = torch.zeros(16)
-    kernel[(1,)](x, 32, BLOCK=16, MODE="a", num_warps=4)
-    args = dict(x=x, n=32, BLOCK=16, MODE="a", num_warps=4)
-    args.update({"int": dict(n=33), "dtype": dict(x=x.double()), "alignment": dict(x=x[1:]),
-                 "constexpr": dict(BLOCK=32), "warps": dict(num_warps=8)}[change])
+    kernel[(1,)](x, 1, BLOCK=16, MODE="a", num_warps=4)
+    args = dict(x=x, n=1, BLOCK=16, MODE="a", num_warps=4)
+    args.update({"int": dict(n=2), "float": dict(n=1.0), "bool": dict(n=True), "dtype": dict(x=x.double()),
+                 "alignment": dict(x=x[1:]), "constexpr": dict(BLOCK=32), "constexpr type": dict(BLOCK=16.0),
+                 "warps": dict(num_warps=8)}[change])
     kernel[(1,)](args.pop("x"), args.pop("n"), **args)
     assert len(kernel.fn.launches) == 2 and kernel.fn.runs == []
 
@@ -83,6 +85,21 @@ def test_defaulted_arguments_stay_with_the_jit(kernel):
     for _ in range(3):
         kernel[(1,)](x, 5, BLOCK=16)                # MODE left to a default: the JIT binds it
     assert len(kernel.fn.launches) == 3 and kernel.fn.runs == []
+
+
+def test_tensors_passed_by_keyword_are_keyed_by_dtype_and_alignment(kernel):
+    """Not by identity: another tensor of the same dtype and alignment reuses the compiled kernel."""
+    kernel[(1,)](torch.zeros(8), 5, BLOCK=16, MODE=torch.zeros(4))
+    kernel[(1,)](torch.zeros(8), 5, BLOCK=16, MODE=torch.ones(4))
+    assert len(kernel.fn.launches) == 1 and len(kernel.fn.runs) == 1
+
+
+def test_pre_run_hooks_go_through_the_jit(kernel):
+    x = torch.zeros(8)
+    kernel[(1,)](x, 5, BLOCK=16, MODE="a")
+    kernel.fn.pre_run_hooks.append(lambda *args, **kwargs: None)
+    kernel[(1,)](x, 5, BLOCK=16, MODE="a")
+    assert len(kernel.fn.launches) == 2 and kernel.fn.runs == []
 
 
 def test_launch_hooks_go_through_the_jit(kernel):

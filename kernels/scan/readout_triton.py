@@ -3,7 +3,7 @@ algorithm with ``backend="triton"`` (by default on CUDA for float32, bfloat16 an
 ``readout.aligned_backend``).
 
 Four launches (``readout_triton_kernels``), reading q, k, v, a, b where they are (``[B, T, H, d]``; q, k, v also as
-slices of a wider last axis, ``_rows_of``, as a layer's projections give them, without a copy): the chunk
+slices of a wider last axis whose row stride is a multiple of ``ALIGNED_STRIDE``, ``_rows_of``): the chunk
 inverses ``(I - B_RR)^{-1}`` (the scan's ``chunk_inverse``, rows shifted to the layout) and ``[M | E]``
 (step 1; chunks outside ``triton.CHUNKS`` solve it in torch, ``readout_aligned.solve_chunks``), the boundary
 walk (step 3: neither ``L_p`` nor a recurrence input goes through HBM; each boundary state is written once)
@@ -226,11 +226,13 @@ def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
 
 def _rows_of(x: Tensor, in_place: bool = True) -> tuple[Tensor, int]:
     """``(x, S)``: x itself where it is ``[B, T, H, d]`` with strides ``(T S, S, d, 1)``, ``S >= H d`` (contiguous, or,
-    ``in_place``, a slice of a wider last axis with S a multiple of ``ALIGNED_STRIDE``, as a layer's q, k, v split
-    from one projection can be), which the kernels read in place; else ``x.contiguous()`` and ``S = H d``."""
+    ``in_place``, a slice of a wider last axis with S a multiple of ``ALIGNED_STRIDE`` starting at a 16-byte address,
+    as a layer's q, k, v split from one projection can be), which the kernels read in place; else ``x.contiguous()``
+    and ``S = H d``."""
     B, T, H, d = x.shape
     S = x.stride(1)
-    if x.stride() == (T * S, S, d, 1) and (S == H * d or in_place and S > H * d and S % ALIGNED_STRIDE == 0):
+    aligned = S % ALIGNED_STRIDE == 0 and x.data_ptr() % 16 == 0
+    if x.stride() == (T * S, S, d, 1) and (S == H * d or in_place and S > H * d and aligned):
         return x, S
     return x.contiguous(), H * d
 
@@ -239,8 +241,8 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (q, k, v as
     ``_rows_of`` keeps them, a and b contiguous; M, E and the inverses None where the kernels formed them from a and
     b, DECAY; the boundary inverse None where the states were walked)."""
+    (q, sq), (k, sk), (v, sv) = (_rows_of(x) for x in (q, k, v))        # as AlignedTriton left them: no copies
     B, T, H, dk = q.shape
-    sq, sk, sv = (_rows_of(x)[1] for x in (q, k, v))
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
     tab = _tables(layout, q.device)
@@ -326,7 +328,7 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
                   num_warps=setting["back_warps"], BK=blk["back_k"])
     DV = _block(dv)
     grad = grad.to(q.dtype).contiguous()
-    sq, sk, sv = (_rows_of(x)[1] for x in (q, k, v))
+    (q, sq), (k, sk), (v, sv) = (_rows_of(x) for x in (q, k, v))        # as the forward read them
     dq = _output(q)
     dk32, dv32, dmix, decoef, dstates = _zeros(k.shape, v.shape, mix.shape, (N, nc, C, max(m, 1)),
                                                (N, P, dk, dv) if m else (1,), device=q.device)

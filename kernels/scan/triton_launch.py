@@ -7,8 +7,9 @@ d_model 1024) took 3.69 ms with every launch through the JIT and 2.96 ms launche
 gpu_calls/call67). A ``Launcher`` keeps each compiled kernel under a key that determines Triton's
 specialization (every argument that is not a tensor by value; a tensor by dtype and whether its address is
 16-byte aligned; the keyword arguments; the device) and launches it directly (``CompiledKernel.run``).
-The first launch of a key and launches while a launch hook is set (profilers) go through the JIT; under the
-interpreter (``triton.jit`` then gives no ``JITFunction``) ``launcher`` leaves the kernel as it is.
+The first launch of a key and launches while a launch or pre-run hook is set (profilers) go through the JIT; under
+the interpreter (``triton.jit`` then gives no ``JITFunction``) ``launcher`` leaves the kernel as it is. Not seen
+after a key's first launch: a change of Triton's debug or instrumentation knobs, or of a global the kernel reads.
 """
 from __future__ import annotations
 
@@ -46,12 +47,15 @@ class Launcher:
     def launch(self, grid, *args, **kwargs):
         """Launch on ``grid`` (a tuple of one to three ints)."""
         hooks = (knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook)
-        if not DIRECT or any(h is not None and getattr(h, "calls", True) for h in hooks):
+        if not DIRECT or self.fn.pre_run_hooks or any(h is not None and getattr(h, "calls", True) for h in hooks):
             return self.fn[grid](*args, **kwargs)
         device = _device()
-        # what Triton specializes on: a tensor's dtype and 16-byte alignment, any other argument by value
-        key = (device, tuple([(x.dtype, x.data_ptr() % 16 == 0) if isinstance(x, Tensor) else x for x in args]),
-               tuple(kwargs.items()))
+        # what Triton specializes on: a tensor's dtype and 16-byte alignment, any other argument by type and value
+        # (1, True and 1.0 are equal as keys but compile differently)
+        key = (device, tuple([(x.dtype, x.data_ptr() % 16 == 0) if isinstance(x, Tensor) else (type(x), x)
+                              for x in args]),
+               tuple([(name, x.dtype, x.data_ptr() % 16 == 0) if isinstance(x, Tensor) else (name, type(x), x)
+                      for name, x in kwargs.items()]))
         entry = self.compiled.get(key)
         if entry is None:
             kernel = self.fn[grid](*args, **kwargs)                  # compiles (once per key) and launches
