@@ -6,6 +6,7 @@ target: forward + backward at or below attention's, peak memory at most 4 GiB).
     python benchmarks/gpu_layer.py --host-profile ssm --compiled --sort cumulative --out PATH
     python benchmarks/gpu_layer.py --specs ssm --modes "" --jit-launches    # eager only, Triton's JIT launches
     python benchmarks/gpu_layer.py --specs fenwick --modes "" --readout-settings '{"solve_boundaries": false}'
+    python benchmarks/gpu_layer.py --specs ssm --interleaved '[{"direct": false}, {}]'   # an A/B in one process
 
 Shape B8 T2048, d_model 1024, 8 heads (d_head = d_key = 128), float32 parameters and input ``x [B, T, d_model]``.
 Ours runs under ``torch.autocast(bfloat16)`` (the mixer computes scores, softmax and scan in float32 inside,
@@ -36,6 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -254,6 +256,48 @@ def row_alone(mode: str, name: str, B, T, d_model, heads, device="cuda", rep=100
     return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, precision=MODES[mode][1], error=failure)
 
 
+def check_settings(settings: dict, extra=()) -> dict:
+    """settings, if each key is one of ``readout_triton.GPU``'s (or of extra); else ValueError naming the others."""
+    from glrtheory.kernels.scan import readout_triton
+    unknown = sorted(set(settings) - set(readout_triton.GPU) - set(extra))
+    if unknown:
+        raise ValueError(f"no such setting {unknown}; the settings are {sorted(readout_triton.GPU) + list(extra)}")
+    return settings
+
+
+def interleaved(spec: str, variants: list[dict], B, T, d_model, heads, device="cuda", rep=100, rounds=5) -> dict:
+    """An A/B in one process: our layer's eager forward + backward (bf16 autocast) under each variant, and causal
+    attention's, timed in turn ``rounds`` times, so that a host that runs slower in one process than in another
+    (attention alone moved 2.25 to 2.55 ms between processes, gpu_calls/call68, call69) moves every row alike. A
+    variant sets ``readout_triton.GPU`` keys and, with ``"direct"``, ``triton_launch.DIRECT``; each row has the
+    per-round times, their median and the median's ratio to attention's."""
+    from glrtheory.kernels.scan import readout_triton, triton_launch
+
+    for variant in variants:
+        check_settings(variant, extra=("direct",))
+    saved = dict(readout_triton.GPU), triton_launch.DIRECT
+    x = torch.randn(B, T, d_model, device=device, requires_grad=True)
+    steps = [("attention", {}, _steps(CausalMHA(d_model, heads, T, device), x, device, True)[1])]
+    mixer = GLRMixer(spec, d_model, heads, readout=True, device=device)
+    steps += [(f"GLRMixer {spec} readout", v, _steps(mixer, x, device, True)[1]) for v in variants]
+    times = [[] for _ in steps]
+    try:
+        for _ in range(rounds):
+            for (_, variant, step), ms in zip(steps, times):
+                readout_triton.GPU.update({k: val for k, val in variant.items() if k != "direct"})
+                triton_launch.DIRECT = variant.get("direct", True)
+                ms.append(bench(step, rep=rep, device=device))
+                readout_triton.GPU.update(saved[0])
+    finally:
+        readout_triton.GPU.update(saved[0])
+        triton_launch.DIRECT = saved[1]
+    anchor = float(np.median(times[0]))
+    rows = [dict(op=op, variant=variant, ms_fwd_bwd=ms, median_ms=float(np.median(ms)),
+                 over_attention=float(np.median(ms)) / anchor) for (op, variant, _), ms in zip(steps, times)]
+    return dict(spec=spec, B=B, T=T, d_model=d_model, heads=heads, precision="bf16 autocast", rounds=rounds,
+                rows=rows)
+
+
 def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40, compiled=False,
                  sort="own") -> dict:
     """Where the host's time goes in one forward + backward of our layer (bf16 autocast): ``rep`` warm
@@ -306,6 +350,10 @@ def main(argv=None) -> int:
                     "directly (triton_launch.DIRECT = False; eager rows and --host-profile)")
     ap.add_argument("--readout-settings", metavar="JSON", help="launch settings of the Triton readout to change "
                     "(readout_triton.GPU, e.g. '{\"solve_boundaries\": false}'; eager rows and --host-profile)")
+    ap.add_argument("--interleaved", metavar="JSON", help="only an A/B of variants of the first spec's layer, each a "
+                    "dict of readout_triton.GPU settings and 'direct' (e.g. '[{\"direct\": false}, {}]'), timed in "
+                    "turn with attention in one process (interleaved), written as JSON to --out")
+    ap.add_argument("--rounds", type=int, default=5, help="with --interleaved: the turns")
     args = ap.parse_args(argv)
     modes = tuple(m for m in args.modes.split(",") if m)
     if set(modes) - set(MODES):
@@ -315,17 +363,26 @@ def main(argv=None) -> int:
         triton_launch.DIRECT = False
     if args.readout_settings:
         from glrtheory.kernels.scan import readout_triton
-        settings = json.loads(args.readout_settings)
-        if set(settings) - set(readout_triton.GPU):
-            ap.error(f"--readout-settings: no such setting {sorted(set(settings) - set(readout_triton.GPU))}; "
-                     f"the settings are {sorted(readout_triton.GPU)}")
-        readout_triton.GPU.update(settings)
+        try:
+            readout_triton.GPU.update(check_settings(json.loads(args.readout_settings)))
+        except ValueError as e:
+            ap.error(f"--readout-settings: {e}")
     shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
     if args.host_profile:
         result = host_profile(args.host_profile, **shape, device=args.device, compiled=args.compiled,
                               sort=args.sort)
         saver(args.out, "gpu_layer.py")(result)
         for row in result["functions"]:
+            print(row)
+        return 0
+    if args.interleaved:
+        try:
+            result = interleaved(args.specs.split(",")[0], json.loads(args.interleaved), **shape, device=args.device,
+                                 rep=args.rep, rounds=args.rounds)
+        except ValueError as e:
+            ap.error(f"--interleaved: {e}")
+        saver(args.out, "gpu_layer.py")(result)
+        for row in result["rows"]:
             print(row)
         return 0
     if args.row:

@@ -105,6 +105,32 @@ def test_layer_modes_and_jit_launches(tmp_path, monkeypatch):
         gpu_layer.main(["--specs", "ssm", "--modes", "", "--readout-settings", '{"solve_boundary": false}'] + shape)
 
 
+def test_interleaved_ab_applies_each_variant_in_its_turn(tmp_path, monkeypatch):
+    """``gpu_layer.py --interleaved``: attention and each variant timed in turn, each round; a variant's settings in
+    force exactly while its own step is timed (recorded by a stand-in for ``bench``), restored after; medians and
+    ratios from the per-round times; an unknown setting refused by name."""
+    from glrtheory.kernels.scan import readout_triton, triton_launch
+    seen = []
+
+    def fake_bench(step, rep, device):
+        seen.append((readout_triton.GPU["solve_boundaries"], triton_launch.DIRECT))
+        return float(len(seen))
+
+    monkeypatch.setattr(gpu_layer, "bench", fake_bench)
+    monkeypatch.setitem(readout_triton.GPU, "solve_boundaries", True)
+    monkeypatch.setattr(triton_launch, "DIRECT", True)
+    out = tmp_path / "ab.json"
+    assert gpu_layer.main(["--specs", "ssm", "--device", "cpu", "--shape", "1,16,8,2", "--rounds", "2", "--out",
+                           str(out), "--interleaved", '[{"direct": false}, {"solve_boundaries": false}]']) == 0
+    assert seen == [(True, True), (True, False), (False, True)] * 2
+    assert readout_triton.GPU["solve_boundaries"] is True and triton_launch.DIRECT is True
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["ms_fwd_bwd"] for r in rows] == [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
+    assert [r["median_ms"] for r in rows] == [2.5, 3.5, 4.5] and rows[2]["over_attention"] == pytest.approx(4.5 / 2.5)
+    with pytest.raises(SystemExit):
+        gpu_layer.main(["--specs", "ssm", "--device", "cpu", "--out", str(out), "--interleaved", '[{"dirct": 0}]'])
+
+
 def _layer(ms, peak=None, precision="bf16 autocast", op="GLRMixer x readout"):
     return dict(op=op, spec="x", precision=precision, ms_fwd_bwd=ms, **({} if peak is None else dict(peak_bytes=peak)))
 
