@@ -43,6 +43,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_common import TIMING, bench, device_busy, error, free, is_cuda, parser, peak_bytes, saver, sync  # noqa: E402
+from gpu_readout import _apply  # noqa: E402
 
 from glrtheory.kernels.layers import GLRMixer  # noqa: E402
 from glrtheory.kernels.scan.readout import readout_algorithm  # noqa: E402
@@ -256,26 +257,19 @@ def row_alone(mode: str, name: str, B, T, d_model, heads, device="cuda", rep=100
     return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, precision=MODES[mode][1], error=failure)
 
 
-def check_settings(settings: dict, extra=()) -> dict:
-    """settings, if each key is one of ``readout_triton.GPU``'s (or of extra); else ValueError naming the others."""
-    from glrtheory.kernels.scan import readout_triton
-    unknown = sorted(set(settings) - set(readout_triton.GPU) - set(extra))
-    if unknown:
-        raise ValueError(f"no such setting {unknown}; the settings are {sorted(readout_triton.GPU) + list(extra)}")
-    return settings
-
-
 def interleaved(spec: str, variants: list[dict], B, T, d_model, heads, device="cuda", rep=100, rounds=5) -> dict:
     """An A/B in one process: our layer's eager forward + backward (bf16 autocast) under each variant, and causal
     attention's, timed in turn ``rounds`` times, so that a host that runs slower in one process than in another
     (attention alone moved 2.25 to 2.55 ms between processes, gpu_calls/call68, call69) moves every row alike. A
-    variant sets ``readout_triton.GPU`` keys and, with ``"direct"``, ``triton_launch.DIRECT``; each row has the
-    per-round times, their median and the median's ratio to attention's."""
+    variant sets ``readout_triton.GPU`` keys (``gpu_readout._apply``, on the settings in force before) and, with
+    ``"direct"``, ``triton_launch.DIRECT``; each row has the per-round times, their median and the median's ratio to
+    attention's."""
     from glrtheory.kernels.scan import readout_triton, triton_launch
 
-    for variant in variants:
-        check_settings(variant, extra=("direct",))
-    saved = dict(readout_triton.GPU), triton_launch.DIRECT
+    saved, head = (dict(readout_triton.GPU), triton_launch.DIRECT), d_model // heads
+    settings = [{key: value for key, value in v.items() if key != "direct"} for v in variants]
+    for setting in settings:
+        _apply(saved[0], setting, head)                  # refuses a key that is no setting before anything runs
     x = torch.randn(B, T, d_model, device=device, requires_grad=True)
     steps = [("attention", {}, _steps(CausalMHA(d_model, heads, T, device), x, device, True)[1])]
     mixer = GLRMixer(spec, d_model, heads, readout=True, device=device)
@@ -283,13 +277,12 @@ def interleaved(spec: str, variants: list[dict], B, T, d_model, heads, device="c
     times = [[] for _ in steps]
     try:
         for _ in range(rounds):
-            for (_, variant, step), ms in zip(steps, times):
-                readout_triton.GPU.update({k: val for k, val in variant.items() if k != "direct"})
+            for (_, variant, step), setting, ms in zip(steps, [{}] + settings, times):
+                _apply(saved[0], setting, head)
                 triton_launch.DIRECT = variant.get("direct", True)
                 ms.append(bench(step, rep=rep, device=device))
-                readout_triton.GPU.update(saved[0])
     finally:
-        readout_triton.GPU.update(saved[0])
+        _apply(saved[0], {}, head)
         triton_launch.DIRECT = saved[1]
     anchor = float(np.median(times[0]))
     rows = [dict(op=op, variant=variant, ms_fwd_bwd=ms, median_ms=float(np.median(ms)),
@@ -361,13 +354,13 @@ def main(argv=None) -> int:
     if args.jit_launches:
         from glrtheory.kernels.scan import triton_launch
         triton_launch.DIRECT = False
+    shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
     if args.readout_settings:
         from glrtheory.kernels.scan import readout_triton
         try:
-            readout_triton.GPU.update(check_settings(json.loads(args.readout_settings)))
+            _apply(dict(readout_triton.GPU), json.loads(args.readout_settings), shape["d_model"] // shape["heads"])
         except ValueError as e:
             ap.error(f"--readout-settings: {e}")
-    shape = dict(zip(SHAPE, map(int, args.shape.split(","))))
     if args.host_profile:
         result = host_profile(args.host_profile, **shape, device=args.device, compiled=args.compiled,
                               sort=args.sort)

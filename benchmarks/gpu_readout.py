@@ -94,7 +94,10 @@ def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
 
 def _apply(base: dict, setting: dict, head: int) -> None:
     """``readout_triton.GPU`` = base with setting on top; for heads over ``WIDE_HEAD`` the block sizes go into its
-    ``wide`` blocks, which are the ones such heads run."""
+    ``wide`` blocks, which are the ones such heads run. A key that is no setting raises ValueError, naming it."""
+    unknown = sorted(set(setting) - set(base))
+    if unknown:
+        raise ValueError(f"no such setting {unknown}; the settings are {sorted(base)}")
     new = dict(base, wide=dict(base["wide"]))
     for key, value in setting.items():
         wide = head > readout_triton.WIDE_HEAD and key in new["wide"]

@@ -237,8 +237,8 @@ def test_readout_script_on_the_cpu(tmp_path):
 
 def test_readout_tune_measures_each_setting_on_the_same_base(monkeypatch):
     """``gpu_readout.tune``: each setting is timed on top of the settings in force before (not of the setting
-    before it), the fastest stays in force with the rest restored, and a tune where every setting fails
-    changes nothing."""
+    before it), the fastest stays in force with the rest restored, a tune where every setting fails
+    changes nothing, and a key that is no setting is refused by name."""
     gpu = gpu_readout.readout_triton.GPU
     monkeypatch.setattr(gpu_readout.readout_triton, "GPU", dict(gpu, walk_k=32, out_k=64, walk_v=64))
     gpu = gpu_readout.readout_triton.GPU
@@ -258,6 +258,9 @@ def test_readout_tune_measures_each_setting_on_the_same_base(monkeypatch):
     assert (gpu["walk_k"], gpu["out_k"], gpu["walk_v"]) == (32, 16, 64)
     before = dict(gpu)
     assert gpu_readout.tune(shape, "cpu", lambda r: None, {}, [dict(walk_v=16, out_k=99)], measure) is None
+    assert gpu == before
+    with pytest.raises(ValueError, match=r"no such setting \['walkk'\]"):
+        gpu_readout.tune(shape, "cpu", lambda r: None, {}, [dict(walkk=16)], measure)
     assert gpu == before
 
 
