@@ -233,10 +233,9 @@ def test_default_layout_several_chunks(rng):
 def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
     """Boundary states that gather earlier ones, walked rather than solved for: past ``MAX_SOLVED`` (set one below
     the count; the walk unrolls a step's m sources, as by default), fewer than ``min_solved`` (one above the count),
-    or with ``solve_boundaries`` off and the loop over
-    the sources at run time; the output and the five gradients against float64 (fenwick at n = 200; power2, DENSE,
-    at 33 with one head, where m = 17 exceeds ``MAX_UNROLLED``: its gradients once). The solve's kernel is removed,
-    so it cannot run."""
+    or with ``solve_boundaries`` off and the loop over the sources at run time; the output and the five gradients
+    against float64 (fenwick at n = 200; power2, DENSE, at 33 with one head, where m = 17 exceeds ``MAX_UNROLLED``:
+    its gradients once). The solve's kernel is removed, so it cannot run."""
     n = 200 if spec == "fenwick" else 33
     tables, low, ref = inputs(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)
     layout = aligned_layout(tables, 16)
