@@ -95,6 +95,42 @@ def device_busy(fn, device, steps=5) -> dict:
                 top_kernels={k[:80]: v for k, v in list(ms.items())[:15]})
 
 
+#: How long the device is kept busy while ``host_ms`` times the host (a call that waits on the device shows as
+#: about this long or more).
+HOST_BUSY_MS = 50.0
+
+
+def _sleep_cycles_per_ms() -> float:
+    """Clock cycles of ``torch.cuda._sleep`` per millisecond, measured with CUDA events."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    cycles = 10**7
+    start.record()
+    torch.cuda._sleep(cycles)
+    end.record()
+    end.synchronize()
+    return cycles / start.elapsed_time(end)
+
+
+def host_ms(fn, device, reps=9) -> float | None:
+    """Host milliseconds to issue one ``fn()`` while the device is still busy with a sleep kernel of
+    ``HOST_BUSY_MS`` queued first, so that no launch waits for the device: the host's own cost of a call, which
+    bounds its wall time from below however fast the kernels run (median of reps, after one warm-up call). A call
+    that synchronizes with the device shows as about ``HOST_BUSY_MS`` or more. None on the CPU."""
+    if not is_cuda(device):
+        return None
+    fn()
+    sync(device)
+    cycles = int(HOST_BUSY_MS * _sleep_cycles_per_ms())
+    times = []
+    for _ in range(reps):
+        torch.cuda._sleep(cycles)
+        t0 = time.perf_counter()
+        fn()
+        times.append(1e3 * (time.perf_counter() - t0))
+        sync(device)
+    return float(np.median(times))
+
+
 def free(device) -> None:
     """Give cached CUDA blocks back between rows (so one row's peak does not hold the next one's memory)."""
     if is_cuda(device):

@@ -4,6 +4,7 @@ target: forward + backward at or below attention's, peak memory at most 4 GiB).
     python benchmarks/gpu_layer.py [--specs ssm,fenwick,power2,blocks] [--shape 8,2048,1024,8] [--out PATH]
     python benchmarks/gpu_layer.py --host-profile ssm --out PATH    # where the eager layer's host time goes
     python benchmarks/gpu_layer.py --host-profile ssm --compiled --sort cumulative --out PATH
+    python benchmarks/gpu_layer.py --host-ops attention --out PATH   # op by op, attention or a spec
     python benchmarks/gpu_layer.py --specs ssm --modes "" --jit-launches    # eager only, Triton's JIT launches
     python benchmarks/gpu_layer.py --specs fenwick --modes "" --readout-settings '{"solve_boundaries": false}'
     python benchmarks/gpu_layer.py --specs ssm --interleaved '[{"direct": false}, {}]'   # an A/B in one process
@@ -18,7 +19,9 @@ Each row: median ms of the forward (no grad) and of forward + backward (``y.back
 the first forward + backward (``max_memory_allocated`` after ``reset_peak_memory_stats``), and for ours the readout
 algorithm ``glr_readout`` runs (``readout_algorithm``); ``fwd_bwd_device``: the kernel time of one forward +
 backward, its kernel launches and longest kernels (``gpu_common.device_busy``; well below ``ms_fwd_bwd``
-means the layer waits on the host). ``verdicts`` computes the targets from those numbers,
+means the layer waits on the host); ``host_ms_fwd_bwd``: the host's own time to issue one forward + backward
+while the device is busy (``gpu_common.host_ms``: the wall time's floor however fast the kernels run). ``verdicts``
+computes the targets from those numbers,
 each against the attention row of the same precision (bf16 autocast or float32). On CUDA, last, each layer's
 forward + backward once more as a captured CUDA graph (``graphed_row``, precision ``GRAPHED``), each in a
 fresh process (``row_alone``): what is left once the host's per-launch cost is gone; and each compiled by
@@ -42,7 +45,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import TIMING, bench, device_busy, error, free, is_cuda, parser, peak_bytes, saver, sync  # noqa: E402
+from gpu_common import (TIMING, bench, device_busy, error, free, host_ms, is_cuda, parser, peak_bytes,  # noqa: E402
+                        saver, sync)
 from gpu_readout import _apply  # noqa: E402
 
 from glrtheory.kernels.layers import GLRMixer  # noqa: E402
@@ -81,6 +85,7 @@ def _time(row: dict, layer, x, device, autocast: bool, rep: int) -> dict:
         row["ms_fwd"] = bench(forward, rep=rep, device=device)
     row["ms_fwd_bwd"] = bench(forward_backward, rep=rep, device=device)
     row["fwd_bwd_device"] = device_busy(forward_backward, device)
+    row["host_ms_fwd_bwd"] = host_ms(forward_backward, device)
     return row
 
 
@@ -263,7 +268,7 @@ def interleaved(spec: str, variants: list[dict], B, T, d_model, heads, device="c
     (attention alone moved 2.25 to 2.55 ms between processes, gpu_calls/call68, call69) moves every row alike. A
     variant sets ``readout_triton.GPU`` keys (``gpu_readout._apply``, on the settings in force before) and, with
     ``"direct"``, ``triton_launch.DIRECT``; each row has the per-round times, their median and the median's ratio to
-    attention's."""
+    attention's, and the median of its host's own time per step (``host_ms``, None on the CPU)."""
     from glrtheory.kernels.scan import readout_triton, triton_launch
 
     saved, head = (dict(readout_triton.GPU), triton_launch.DIRECT), d_model // heads
@@ -274,19 +279,22 @@ def interleaved(spec: str, variants: list[dict], B, T, d_model, heads, device="c
     steps = [("attention", {}, _steps(CausalMHA(d_model, heads, T, device), x, device, True)[1])]
     mixer = GLRMixer(spec, d_model, heads, readout=True, device=device)
     steps += [(f"GLRMixer {spec} readout", v, _steps(mixer, x, device, True)[1]) for v in variants]
-    times = [[] for _ in steps]
+    times, hosts = [[] for _ in steps], [[] for _ in steps]
     try:
         for _ in range(rounds):
-            for (_, variant, step), setting, ms in zip(steps, [{}] + settings, times):
+            for (_, variant, step), setting, ms, host in zip(steps, [{}] + settings, times, hosts):
                 _apply(saved[0], setting, head)
                 triton_launch.DIRECT = variant.get("direct", True)
                 ms.append(bench(step, rep=rep, device=device))
+                host.append(host_ms(step, device))
     finally:
         _apply(saved[0], {}, head)
         triton_launch.DIRECT = saved[1]
     anchor = float(np.median(times[0]))
     rows = [dict(op=op, variant=variant, ms_fwd_bwd=ms, median_ms=float(np.median(ms)),
-                 over_attention=float(np.median(ms)) / anchor) for (op, variant, _), ms in zip(steps, times)]
+                 over_attention=float(np.median(ms)) / anchor,
+                 host_ms=None if None in host else float(np.median(host)))
+            for (op, variant, _), ms, host in zip(steps, times, hosts)]
     return dict(spec=spec, B=B, T=T, d_model=d_model, heads=heads, precision="bf16 autocast", rounds=rounds,
                 rows=rows)
 
@@ -326,6 +334,32 @@ def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40,
                                 cumulative_us=cum / rep * 1e6) for (file, line, name), (_, nc, own, cum, _) in rows])
 
 
+def host_ops(name: str, B, T, d_model, heads, device="cuda", rep=10, top=40) -> dict:
+    """Where the host's time goes, op by op, in one eager forward + backward (bf16 autocast) of causal attention
+    (name "attention") or of our layer for the spec ``name``: ``torch.profiler`` (host activity only) over ``rep``
+    warm steps, the ``top`` ops and autograd nodes by their own host time, each with its calls and microseconds
+    (own and total) per step; custom ``autograd.Function`` s show as their class (``AlignedTriton``) and backward
+    node, their own time the Python the profiler does not break down (launches included)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    layer = (CausalMHA(d_model, heads, T, device) if name == "attention"
+             else GLRMixer(name, d_model, heads, readout=True, device=device))
+    x = torch.randn(B, T, d_model, device=device, requires_grad=True)
+    forward_backward = _steps(layer, x, device, True)[1]
+    for _ in range(3):
+        forward_backward()
+    sync(device)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(rep):
+            forward_backward()
+        sync(device)
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, rep=rep,
+                self_us_per_step=sum(e.self_cpu_time_total for e in events) / rep,
+                ops=[dict(op=e.key, calls=e.count / rep, self_us=e.self_cpu_time_total / rep,
+                          total_us=e.cpu_time_total / rep) for e in events[:top]])
+
+
 def main(argv=None) -> int:
     ap = parser(__doc__, "layer", SPECS)
     ap.add_argument("--shape", default=",".join(map(str, SHAPE.values())), help="B,T,d_model,heads")
@@ -335,6 +369,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rep", type=int, default=100)
     ap.add_argument("--host-profile", metavar="SPEC", help="only where the host's time goes in our layer for SPEC "
                     "(host_profile), written as JSON to --out")
+    ap.add_argument("--host-ops", metavar="NAME", help="only the host's time op by op (host_ops) in attention (NAME "
+                    "attention) or our layer for the spec NAME, written as JSON to --out")
     ap.add_argument("--compiled", action="store_true", help="with --host-profile: of torch.compile(layer)")
     ap.add_argument("--sort", choices=("own", "cumulative"), default="own", help="with --host-profile: the order")
     ap.add_argument("--modes", default=",".join(MODES), help="the rows after the eager ones, each in a fresh process "
@@ -366,6 +402,12 @@ def main(argv=None) -> int:
                               sort=args.sort)
         saver(args.out, "gpu_layer.py")(result)
         for row in result["functions"]:
+            print(row)
+        return 0
+    if args.host_ops:
+        result = host_ops(args.host_ops, **shape, device=args.device)
+        saver(args.out, "gpu_layer.py")(result)
+        for row in result["ops"]:
             print(row)
         return 0
     if args.interleaved:

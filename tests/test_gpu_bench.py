@@ -83,6 +83,33 @@ def test_host_profile_names_where_the_layer_spends(tmp_path):
     assert all(r["calls"] > 0 and 0 <= r["own_us"] <= r["cumulative_us"] * (1 + 1e-9) for r in rows)
 
 
+def test_host_ops_names_each_ops_host_time(tmp_path):
+    """``gpu_layer.py --host-ops``: per step, each op's calls and own and total host microseconds, by own time; our
+    layer's readout shows as its autograd function (``Blockwise`` on the CPU at this size) and attention's as
+    attention."""
+    for name, expect in (("ssm", "Blockwise"), ("attention", "attention")):
+        out = tmp_path / f"{name}.json"
+        assert gpu_layer.main(["--host-ops", name, "--device", "cpu", "--shape", "1,16,8,2", "--out", str(out)]) == 0
+        result = json.loads(out.read_text())
+        rows = result["ops"]
+        assert result["op"] == name and len(rows) == 40 and result["self_us_per_step"] >= sum(r["self_us"] for r in rows)
+        assert [r["self_us"] for r in rows] == sorted((r["self_us"] for r in rows), reverse=True)
+        assert all(r["calls"] > 0 and 0 <= r["self_us"] <= r["total_us"] * (1 + 1e-9) for r in rows)
+        assert any(expect in r["op"] for r in rows)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_host_ms_is_the_hosts_own_time_and_shows_a_sync():
+    """``gpu_common.host_ms``: a launch costs the host well under the device's busy time; a call that waits on the
+    device shows as about ``HOST_BUSY_MS`` or more."""
+    from gpu_common import HOST_BUSY_MS, host_ms
+    x = torch.ones(1024, device="cuda")
+    assert host_ms(lambda: x.add_(1), "cuda") < HOST_BUSY_MS / 10
+    assert host_ms(lambda: x.sum().item(), "cuda") > HOST_BUSY_MS * 0.8
+    assert host_ms(lambda: None, "cpu") is None
+
+
 def test_layer_modes_and_jit_launches(tmp_path, monkeypatch):
     """``--modes ""`` leaves out the rows in fresh processes; ``--jit-launches`` turns the direct launches off; a
     mode that is not one is refused; ``--readout-settings`` changes the readout's GPU settings."""
