@@ -111,22 +111,24 @@ def _sleep_cycles_per_ms() -> float:
     return cycles / start.elapsed_time(end)
 
 
-def host_ms(fn, device, reps=9) -> float | None:
-    """Host milliseconds to issue one ``fn()`` while the device is still busy with a sleep kernel of
-    ``HOST_BUSY_MS`` queued first, so that no launch waits for the device: the host's own cost of a call, which
-    bounds its wall time from below however fast the kernels run (median of reps, after one warm-up call). A call
-    that synchronizes with the device shows as about ``HOST_BUSY_MS`` or more. None on the CPU."""
+def host_ms(fn, device, calls=5, reps=5) -> float | None:
+    """Host milliseconds per ``fn()`` while the device is still busy with a sleep kernel queued first (at least
+    ``HOST_BUSY_MS``, and four times the wall time of the ``calls``), so that no launch waits for the device: the
+    host's own cost of a call, the floor of its wall time however fast the kernels run. Per rep, ``calls`` calls
+    in a row (a warm host, as in a training loop) averaged; the median of ``reps``. A call that synchronizes with
+    the device shows as at least the busy time over ``calls``. None on the CPU."""
     if not is_cuda(device):
         return None
     fn()
-    sync(device)
-    cycles = int(HOST_BUSY_MS * _sleep_cycles_per_ms())
+    busy = max(HOST_BUSY_MS, 4 * calls * _call_ms(fn, device))
+    cycles = int(busy * _sleep_cycles_per_ms())
     times = []
     for _ in range(reps):
         torch.cuda._sleep(cycles)
         t0 = time.perf_counter()
-        fn()
-        times.append(1e3 * (time.perf_counter() - t0))
+        for _ in range(calls):
+            fn()
+        times.append(1e3 * (time.perf_counter() - t0) / calls)
         sync(device)
     return float(np.median(times))
 

@@ -130,6 +130,17 @@ class GLRMixer(nn.Module):
         ``"query_key"``: by ``q_t . k_s / sqrt(d_key)`` over the supports (cost ``2 d_key (nnz_a + nnz_b)``
         per head, like attention's scores restricted to the pattern).
 
+    Attributes
+    ----------
+    in_proj : nn.Linear
+        The input projections stacked, by name: ``values``, then ``keys`` and ``queries`` (readout), ``scores``
+        (the gate, then A's and B's source scores in source mode), ``score_queries`` and ``score_keys``
+        (query-key mode); ``projection_rows(name)`` gives a projection's rows. Biased only with ``bias``.
+    score_bias : nn.Parameter or None
+        The scores' bias where ``bias`` is off.
+    out : nn.Linear
+        The out projection.
+
     Raises
     ------
     GLRError
@@ -156,21 +167,21 @@ class GLRMixer(nn.Module):
         query_key = scores == "query_key"
         self.d_key = (d_key or self.d_head) if (readout or query_key) else 0
         self.readout, self.chunk = readout, chunk
-        kw = dict(bias=bias, device=device, dtype=dtype)
         H = n_heads
-        self.values = nn.Linear(d_model, H * self.d_head, **kw)
-        self.keys = nn.Linear(d_model, H * self.d_key, **kw) if readout else None
-        self.queries = nn.Linear(d_model, H * self.d_key, **kw) if readout else None
-        if query_key:           # gate, and the query / key of the scores
-            self.scores = nn.Linear(d_model, H, bias=True, device=device, dtype=dtype)
-            self.score_queries = nn.Linear(d_model, H * self.d_key, **kw)
-            self.score_keys = nn.Linear(d_model, H * self.d_key, **kw)
-        else:                   # gate, a, b
-            self.scores = nn.Linear(d_model, 3 * H, bias=True, device=device, dtype=dtype)
-        self.out = nn.Linear(H * self.d_head, d_model, **kw)
+        score_width = H if query_key else 3 * H         # gate (query-key), or gate, a, b scores (source)
+        widths = dict(values=H * self.d_head, keys=H * self.d_key if readout else 0,
+                      queries=H * self.d_key if readout else 0, scores=score_width,
+                      score_queries=H * self.d_key if query_key else 0, score_keys=H * self.d_key if query_key else 0)
+        self._inputs = tuple(name for name, w in widths.items() if w)
+        self._widths = tuple(widths[name] for name in self._inputs)
+        # every input projection in one matrix (one product and one parameter: nothing to stack per step)
+        self.in_proj = nn.Linear(d_model, sum(self._widths), bias=bias, device=device, dtype=dtype)
+        # the scores keep a bias where the other projections have none
+        self.score_bias = None if bias else nn.Parameter(torch.empty(score_width, device=device, dtype=dtype))
+        if self.score_bias is not None:
+            nn.init.uniform_(self.score_bias, -d_model ** -0.5, d_model ** -0.5)    # as nn.Linear's bias
+        self.out = nn.Linear(H * self.d_head, d_model, bias=bias, device=device, dtype=dtype)
         self._tables: dict[int, IndexTables] = {}
-        names = ("values", "keys", "queries", "scores") + (("score_queries", "score_keys") if query_key else ())
-        self._inputs = tuple(name for name in names if getattr(self, name) is not None)
 
     def tables(self, n: int) -> IndexTables:
         """The pattern's index tables at length n, kept for the last ``TABLES_KEPT`` lengths (with the
@@ -214,13 +225,21 @@ class GLRMixer(nn.Module):
         return u, torch.sigmoid(g), feats, q
 
     def _projections(self, x: Tensor) -> dict[str, Tensor]:
-        """Each input projection of x (``values``, ``keys``, ``queries``, ``scores``, ...) by one matrix product
-        with the layers' weights stacked (one launch forward, two backward, instead of one or two per layer),
-        then each layer's bias, if it has one, added to its part."""
-        layers = [getattr(self, name) for name in self._inputs]
-        y = nn.functional.linear(x, torch.cat([m.weight for m in layers]))
-        parts = y.split([m.out_features for m in layers], -1)
-        return {name: p if m.bias is None else p + m.bias for name, m, p in zip(self._inputs, layers, parts)}
+        """Each input projection of x by name (``values``, ``keys``, ``queries``, ``scores``, ``score_queries``,
+        ``score_keys``, those the layer has): ``x W^T + c`` with ``W = in_proj.weight`` the projections' weights
+        stacked in that order (rows ``projection_rows(name)``), c their biases (``in_proj.bias``, and ``score_bias``
+        on the scores where the others have none), split by name."""
+        y = nn.functional.linear(x, self.in_proj.weight, self.in_proj.bias)
+        parts = dict(zip(self._inputs, y.split(self._widths, -1)))
+        if self.score_bias is not None:
+            parts["scores"] = parts["scores"] + self.score_bias
+        return parts
+
+    def projection_rows(self, name: str) -> slice:
+        """The rows of ``in_proj.weight`` (and ``in_proj.bias``) that make the input projection ``name``."""
+        i = self._inputs.index(name)
+        start = sum(self._widths[:i])
+        return slice(start, start + self._widths[i])
 
     def _output(self, h: Tensor, q, like: Tensor) -> Tensor:
         """o = h (or q^T H); ``[B, T, H, .]`` -> out projection -> ``[B, T, d_model]`` in like's dtype."""

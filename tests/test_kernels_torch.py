@@ -386,38 +386,48 @@ def test_mixer_coefficients_closed_form_for_one_slot_tables(scores):
     mixer = GLRMixer("ssm", 8, 2, scores=scores, dtype=torch.float64)
     x = torch.randn(3, 17, 8, dtype=torch.float64)
     _, a, b, _ = mixer.coefficients(x)
-    gamma = torch.sigmoid(mixer.scores(x)[..., :2])
+    rows = mixer.projection_rows("scores")
+    gamma = torch.sigmoid(x @ mixer.in_proj.weight[rows][:2].T + mixer.score_bias[:2])
     gamma[:, 0] = 0
     assert torch.allclose(a[..., 0], 1 - gamma, rtol=0, atol=1e-15)
     assert torch.allclose(b[..., 0], gamma, rtol=0, atol=1e-15)
     (a.sum() + (b * torch.randn_like(b)).sum()).backward()
-    score_rows = mixer.scores.weight.grad[2:] if scores == "source" else mixer.score_keys.weight.grad
+    grad = mixer.in_proj.weight.grad
+    score_rows = grad[rows][2:] if scores == "source" else grad[mixer.projection_rows("score_keys")]
     assert torch.equal(score_rows, torch.zeros_like(score_rows))
+    assert grad[rows][:2].abs().sum() > 0
 
 
 @pytest.mark.parametrize("scores", ["source", "query_key"])
 @pytest.mark.parametrize("bias", [False, True])
-def test_mixer_projections_in_one_product_equal_each_layer(scores, bias):
-    """The stacked input projection (``_projections``) against each ``nn.Linear`` applied on its own, values and
-    gradients of every weight and bias, float64."""
+def test_mixer_projections_are_the_stacked_rows(scores, bias):
+    """The stacked input projection (``_projections``): each name's part is ``x W_rows^T + c`` with its rows of
+    ``in_proj`` (``projection_rows``) tiling them in the documented order and widths, its bias (``score_bias`` on
+    the scores without ``bias``), float64; as nn.Linear's, weights and biases start within ``d_model^-1/2``."""
     torch.manual_seed(5)
-    mixer = GLRMixer("fenwick", 12, 3, readout=True, scores=scores, bias=bias, dtype=torch.float64)
+    H, dk = 3, 4
+    mixer = GLRMixer("fenwick", 12, H, readout=True, scores=scores, bias=bias, dtype=torch.float64)
     x = torch.randn(2, 9, 12, dtype=torch.float64)
-    names = ["values", "keys", "queries", "scores"] + (["score_queries", "score_keys"] if scores == "query_key" else [])
-    weights = {name: torch.randn(2, 9, getattr(mixer, name).out_features, dtype=torch.float64) for name in names}
-
-    def outputs_and_grads(project):
-        mixer.zero_grad()
-        outs = {n: project(n) for n in names}
-        sum((outs[n] * weights[n]).sum() for n in names).backward()
-        return outs, [p.grad.clone() for p in mixer.parameters() if p.grad is not None]
-
-    stacked, grads = outputs_and_grads(lambda n: mixer._projections(x)[n])
-    alone, ref_grads = outputs_and_grads(lambda n: getattr(mixer, n)(x))
-    for n in names:
-        assert torch.allclose(stacked[n], alone[n], rtol=0, atol=1e-13), n
-    assert len(grads) == len(ref_grads) == len(names) * (2 if bias else 1) + (0 if bias else 1)
-    assert all(torch.allclose(g, h, rtol=0, atol=1e-12) for g, h in zip(grads, ref_grads))
+    widths = dict(values=H * dk, keys=H * dk, queries=H * dk, scores=3 * H if scores == "source" else H)
+    if scores == "query_key":
+        widths.update(score_queries=H * dk, score_keys=H * dk)
+    rows = [mixer.projection_rows(n) for n in widths]
+    assert [(r.start, r.stop) for r in rows] == list(zip(np.cumsum([0, *widths.values()])[:-1],
+                                                          np.cumsum(list(widths.values()))))
+    assert mixer.in_proj.weight.shape == (sum(widths.values()), 12) and (mixer.in_proj.bias is None) == (not bias)
+    assert (mixer.score_bias is None) == bias
+    parts = mixer._projections(x)
+    assert list(parts) == list(widths)
+    W, c = mixer.in_proj.weight.detach().numpy(), mixer.in_proj.bias
+    for name, r in zip(widths, rows):
+        want = x.numpy() @ W[r].T
+        if bias:
+            want = want + c.detach().numpy()[r]
+        elif name == "scores":
+            want = want + mixer.score_bias.detach().numpy()
+        assert np.allclose(parts[name].detach().numpy(), want, rtol=0, atol=1e-13), name
+    params = [p for p in (mixer.in_proj.weight, mixer.in_proj.bias, mixer.score_bias) if p is not None]
+    assert all(p.abs().max() <= 12 ** -0.5 for p in params)
 
 
 def test_mixer_trains():
@@ -433,7 +443,8 @@ def _sdpa_reference(mixer, x, mask):
     """The mixer's own projections through torch's scaled_dot_product_attention (heads second)."""
     B, T, _ = x.shape
     heads = lambda y: y.view(B, T, mixer.n_heads, -1).transpose(1, 2)  # noqa: E731
-    q, k, v = (heads(f(x)) for f in (mixer.score_queries, mixer.score_keys, mixer.values))
+    parts = mixer._projections(x)
+    q, k, v = (heads(parts[name]) for name in ("score_queries", "score_keys", "values"))
     o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return mixer.out(o.transpose(1, 2).reshape(B, T, -1))
 
