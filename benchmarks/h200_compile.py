@@ -37,7 +37,7 @@ i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
 lags = ["*i32", i32]                           # a table's lags and their number
 diag = [bf16, i32, bf16]                       # a, its width, dU
 g, r = backend.GPU, R.GPU
-shapes = dict(C=64, WIN=64, W=64, UPCAST=False)
+shapes = dict(C=64, WIN=64, W=64, UPCAST=False, UNIT=8)      # the readout kernels' (row strides in units of 8)
 pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes and lags compiled into the walks
 walk = dict(pull, WA=1, A_LAGS=())
 power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)

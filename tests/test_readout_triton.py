@@ -94,8 +94,9 @@ def test_gradients_match_float64(rng, spec, n, dtype):
 def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
     """q, k, v as a layer gives them: slices of a projection's last axis (strides ``(T S, S, d, 1)``, S wider than
     ``H d``, a multiple of 16: rows of 32 for q, of 48 for k and v, so that a stride passed for another tensor
-    shows), read in place (``_rows_of`` keeps them), give the output and the five gradients float64 autograd gives
-    (B 2, so that a wrong batch stride shows); a transposed k, and rows of 37, are copied first and give them too."""
+    shows; and of 40 and 56, multiples of 8 only, which the kernels take in units of 8, ``_units``), read in place
+    (``_rows_of`` keeps them), give the output and the five gradients float64 autograd gives (B 2, so that a wrong
+    batch stride shows); a transposed k, and rows of 37, are copied first and give them too."""
     tables, low, ref = inputs(rng, "blocks:4+" + spec if spec == "blocks" else spec, 63, torch.float32, H=2)
     tables = IndexTables.coerce(tables)
     B, H = 2, 2
@@ -110,8 +111,11 @@ def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
             wide[..., at:at + size] = x.flatten(2)
         return [wide[..., at:at + size].view(x.shape) for x, at, size in zip(xs, starts, sizes)]
 
-    split, unaligned = slices(32, q) + slices(48, k, v), slices(37, q, k, v, step=1)
-    assert [x.stride(1) for x in split] == [32, 48, 48] and all(readout_triton._rows_of(x)[0] is x for x in split)
+    split, eights, unaligned = slices(32, q) + slices(48, k, v), slices(40, q) + slices(56, k, v), slices(37, q, k, v,
+                                                                                                  step=1)
+    assert [x.stride(1) for x in split + eights] == [32, 48, 48, 40, 56, 56]
+    assert all(readout_triton._rows_of(x)[0] is x for x in split + eights)
+    assert readout_triton._units(40, 56, 56) == (8, 5, 7, 7) and readout_triton._units(40, 56, 37) == (1, 40, 56, 37)
     assert all(readout_triton._rows_of(x, in_place=False)[0].is_contiguous() for x in split)
     assert all(readout_triton._rows_of(x)[0].is_contiguous() for x in unaligned)
     a, b = (torch.cat([x] * B) for x in low[3:])
@@ -120,7 +124,7 @@ def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
     ref_out = naive_readout(*ref_leaves, tables)
     ref_grads = torch.autograd.grad(ref_out, ref_leaves, grad)
     k_t = k.transpose(1, 2).contiguous().transpose(1, 2)                          # strides (T H d, d, T d, 1): copied
-    for xs in (split, [split[0], k_t, split[2]], unaligned):
+    for xs in (split, eights, [split[0], k_t, split[2]], unaligned):
         leaves = [x.detach().requires_grad_() for x in xs + [a, b]]
         out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
         assert rel_err(out.detach().double().cpu(), ref_out.detach()) <= TOL[torch.float32]

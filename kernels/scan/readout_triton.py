@@ -57,11 +57,12 @@ MAX_SCORES = 2**14
 #: float32 inputs ask more shared memory than it has (gpu_calls/call63). Wider heads take their gradients by torch
 #: autograd of the torch ops (``_autograd``).
 BACKWARD_HEAD = 128
-#: Row strides of q, k, v read in place (``_rows_of``) are multiples of this: Triton specializes an integer argument
-#: on divisibility by 16, and without it the kernels lose the alignment of their loads. Read in place at a stride of
-#: 3096 (the layer's projection at d_model 1024, 8 heads), ssm's boundary walk took 0.117 ms against 0.052 copied and
+#: Row strides of q, k, v read in place (``_rows_of``) are multiples of this, and so are the strides the kernels
+#: take in its units (``_units``, the kernels' UNIT), so that they know each row is 16-byte aligned: Triton itself
+#: specializes an integer argument only on divisibility by 16. Read in place at a stride of 3096 (the layer's
+#: projection at d_model 1024, 8 heads) without that, ssm's boundary walk took 0.117 ms against 0.052 copied and
 #: the chunk output 0.097 against 0.075, which cost as much as the two copies saved (gpu_calls/call69).
-ALIGNED_STRIDE = 16
+ALIGNED_STRIDE = 8
 #: Heads wider than this (d_k or d_v) take the forward's ``wide`` blocks.
 WIDE_HEAD = 128
 #: Most sources a walk step unrolls (``unrolled_sources``); more (power2, quadratic forced to ``chunked_aligned``
@@ -237,11 +238,19 @@ def _rows_of(x: Tensor, in_place: bool = True) -> tuple[Tensor, int]:
     return x.contiguous(), H * d
 
 
+def _units(*strides: int) -> tuple[int, ...]:
+    """``(UNIT, S_1 / UNIT, ...)``: the row strides in the kernels' units, ``ALIGNED_STRIDE`` where every one is a
+    multiple of it (the kernels then know their rows' alignment), else 1."""
+    unit = ALIGNED_STRIDE if all(S % ALIGNED_STRIDE == 0 for S in strides) else 1
+    return (unit,) + tuple(S // unit for S in strides)
+
+
 def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
     """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (q, k, v as
     ``_rows_of`` keeps them, a and b contiguous; M, E and the inverses None where the kernels formed them from a and
     b, DECAY; the boundary inverse None where the states were walked)."""
     (q, sq), (k, sk), (v, sv) = (_rows_of(x) for x in (q, k, v))        # as AlignedTriton left them: no copies
+    unit, sq, sk, sv = _units(sq, sk, sv)
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
@@ -259,7 +268,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         ecoef = _arg(ecoef)
         walked = read = (mix, ecoef)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
-                  DECAY=decay, num_warps=setting["warps"])
+                  DECAY=decay, UNIT=unit, num_warps=setting["warps"])
     states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
     solved = None
     if m and _solves(tab, layout, setting):        # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
@@ -268,7 +277,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         K.boundary_local[(P, N, -(-dk // blk["local_k"]) * n_vb)](
             k, v, mix, local, tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"],
             BV=blk["local_v"], num_warps=setting["local_warps"],
-            **{key: shapes[key] for key in ("C", "WIN", "W", "PREC", "UPCAST")})
+            **{key: shapes[key] for key in ("C", "WIN", "W", "PREC", "UPCAST", "UNIT")})
         solved = _boundary_inverse(ecoef, layout, tab)
         torch.matmul(solved.to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
     elif m:
@@ -323,12 +332,13 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     if mix is None:                             # formed in the forward's registers (DECAY): step 1 now
         mix, ecoef, inverses = _coefficients(a, b, layout, tab)
         ecoef = _arg(ecoef)
+    (q, sq), (k, sk), (v, sv) = (_rows_of(x) for x in (q, k, v))        # as the forward read them
+    unit, sq, sk, sv = _units(sq, sk, sv)
     setting, blk = _setting(), _blocks(dk, dv)
-    shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
+    shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(), UNIT=unit,
                   num_warps=setting["back_warps"], BK=blk["back_k"])
     DV = _block(dv)
     grad = grad.to(q.dtype).contiguous()
-    (q, sq), (k, sk), (v, sv) = (_rows_of(x) for x in (q, k, v))        # as the forward read them
     dq = _output(q)
     dk32, dv32, dmix, decoef, dstates = _zeros(k.shape, v.shape, mix.shape, (N, nc, C, max(m, 1)),
                                                (N, P, dk, dv) if m else (1,), device=q.device)

@@ -36,8 +36,11 @@ def _add_rows(ptr, t, ok, n, T, H, d, cols, x):
 def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, ext_count, dq_ptr, dk_ptr,
                           dv_ptr, dmix, decoef, dstates, P, nc, m, T, H, dk, dv, shift, sq, sk, sv,
                           C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-                          DV: tl.constexpr, MP: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
-    """MP: a power of two, at least m (dE's columns, summed over the d_k slices in registers)."""
+                          DV: tl.constexpr, MP: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
+                          UNIT: tl.constexpr):
+    """MP: a power of two, at least m (dE's columns, summed over the d_k slices in registers); row strides in
+    units of UNIT (``readout_triton_kernels._rows``)."""
+    sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n = tl.program_id(0), tl.program_id(1)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
     vcol = tl.arange(0, DV)
@@ -116,7 +119,9 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv,
 @triton.jit
 def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src, dmix, decoef, dk_ptr, dv_ptr,
                       P, nc, m, T, H, dk, dv, shift, sk, sv, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
-                      BK: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
+                      BK: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
+                      UNIT: tl.constexpr):
+    sk, sv = sk * UNIT, sv * UNIT
     p, n = tl.program_id(0), tl.program_id(1)
     c, r = tl.load(b_chunk + p), tl.load(b_row + p)
     row = ((n * nc + c) * C + r).to(tl.int64)

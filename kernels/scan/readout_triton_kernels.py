@@ -54,7 +54,9 @@ def _position(n, t, T, H):
 def _rows(ptr, t, ok, n, T, H, d, cols, S):
     """``x[b, t, h, cols]`` of program ``n = b H + h`` for the rows t marked ok (zeros elsewhere), x ``[B, T, H, d]``
     with strides ``(T S, S, d, 1)``: S is ``H d`` where x is contiguous, wider where x is a slice of the last axis
-    of a wider tensor (a layer's q, k, v, split from one projection)."""
+    of a wider tensor (a layer's q, k, v, split from one projection). The kernels take S in units of a
+    compile-time UNIT (8 where every row stride is a multiple of 8 elements, else 1) and multiply it back, so that
+    the compiler knows the rows' alignment where Triton's own specialization (on divisibility by 16) does not."""
     off = (n // H * T + t).to(tl.int64) * S + n % H * d
     return tl.load(ptr + off[:, None] + cols[None, :], mask=ok[:, None] & (cols < d)[None, :], other=0.0)
 
@@ -243,9 +245,10 @@ def _local_state(kw, vw, mrow, PREC: tl.constexpr, UPCAST: tl.constexpr):
 def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv, shift, sk, sv, n_vb,
                    C: tl.constexpr,
                    WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
-                   UPCAST: tl.constexpr):
+                   UPCAST: tl.constexpr, UNIT: tl.constexpr):
     """Each boundary state's own window, ``L_p = sum_s M[p, s] k_s v_s^T`` (``local [N, |P|, d_k, d_v]``), one
     program per (p, n, d_k block x d_v block), all in parallel (the solve's right-hand side)."""
+    sk, sv = sk * UNIT, sv * UNIT
     p, n, blk = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
@@ -264,11 +267,12 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
                   n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr,
-                  SOURCES: tl.constexpr):
+                  SOURCES: tl.constexpr, UNIT: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
     visible before the next step's loads); without it no step reads ``states``. Step p loads step p + 2's
     chunk and row and step p + 1's inputs, so that no step waits on two loads in a row. SOURCES: m as a
     compile-time constant, the sources' loop unrolled (0: m read at run time)."""
+    sk, sv = sk * UNIT, sv * UNIT
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
@@ -307,9 +311,11 @@ def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexp
 @triton.jit
 def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
                  H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
-                 BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr):
+                 BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr,
+                 UNIT: tl.constexpr):
     """DECAY: M and E from a and ``decay_sums``' S and counts (in ``mix`` and ``ecoef``; the window is the
     chunk's rows: W = CP)."""
+    sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
     vcol = vb * BV + tl.arange(0, BV)
