@@ -51,11 +51,11 @@ class Launcher:
             return self.fn[grid](*args, **kwargs)
         device = _device()
         # what Triton specializes on: a tensor's dtype and 16-byte alignment, any other argument by type and value
-        # (1, True and 1.0 are equal as keys but compile differently)
-        key = (device, tuple([(x.dtype, x.data_ptr() % 16 == 0) if isinstance(x, Tensor) else (type(x), x)
-                              for x in args]),
-               tuple([(name, x.dtype, x.data_ptr() % 16 == 0) if isinstance(x, Tensor) else (name, type(x), x)
-                      for name, x in kwargs.items()]))
+        # (1, True and 1.0 are equal as keys but compile differently); keyword arguments by name too
+        key = (device, *[(x.dtype, not x.data_ptr() & 15) if isinstance(x, Tensor) else (x.__class__, x)
+                         for x in args],
+               *[(name, x.dtype, not x.data_ptr() & 15) if isinstance(x, Tensor) else (name, x.__class__, x)
+                 for name, x in kwargs.items()])
         entry = self.compiled.get(key)
         if entry is None:
             kernel = self.fn[grid](*args, **kwargs)                  # compiles (once per key) and launches
