@@ -306,3 +306,39 @@ def test_gpu_readout_page_quotes_call_69():
     assert (f"({walked['device_ms']:.3f} against {solved['device_ms']:.3f} ms" in " ".join(
         (ROOT / "kernels" / "scan" / "readout_triton.py").read_text().replace("#:", "").split()))
     assert f"took as long in {solved['launches'] - walked['launches']:.0f} fewer launches, `call69`" in text
+
+
+def test_gpu_readout_page_quotes_calls_71_and_72():
+    """docs/gpu_readout.md: the kernels with strides in units of 8 against copied, the interleaved A/B (call 72) and
+    the host's cost of single calls (call 71)."""
+    from helpers import gpu_call
+
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+
+    def device(name):
+        row = next(r for r in gpu_call("call72", name)["rows"]
+                   if r["op"] == "GLRMixer ssm readout" and r["precision"] == "bf16 autocast")
+        return row["fwd_bwd_device"]
+
+    place, copied = device("layer.json"), device("layer_copies.json")
+    k = lambda d, name: d["top_kernels"][name]  # noqa: E731
+    assert (f"In place at 3096 the boundary walk then took {k(place, 'boundary_walk'):.3f} ms and the chunk output "
+            f"{k(place, 'chunk_output'):.3f} against {k(copied, 'boundary_walk'):.3f} and "
+            f"{k(copied, 'chunk_output'):.3f} copied, and the layer's kernels {place['device_ms']:.3f} ms in "
+            f"{place['launches']:.0f} launches against {copied['device_ms']:.3f} ms in {copied['launches']:.0f}") in text
+    mha, copies, in_place = (r["median_ms"] for r in gpu_call("call72", "ab_in_place.json")["rows"])
+    assert (f"attention {mha:.3f} ms, ssm with copies {copies:.3f} ms, in place {in_place:.3f} ms "
+            f"({in_place / mha:.2f}x attention's; not met)") in text
+    alone = {r["op"].split()[1] if r["op"].startswith("GLR") else "mha": r["ms_fwd_bwd"]
+             for r in gpu_call("call72", "layer.json")["rows"] if r["precision"] == "bf16 autocast"}
+    assert f"gave ssm {alone['ssm']:.3f} ms against attention's {alone['mha']:.3f}" in text
+    rows = gpu_call("call71", "launch.json")["rows"]
+    host = {(r["op"], r.get("launch")): r["host_us"] for r in rows}
+    two, sixteen = "triton kernel, 2 tensors + 8 ints", "triton kernel, 16 tensors + 8 ints"
+    ro = "glr_readout ssm, B1 T2048 H1 d128 bf16, "
+    assert (f"a torch elementwise op {host['x.add_(1)', None]:.1f} us, the projection's `F.linear` "
+            f"{host['F.linear [8, 2048, 1024] x [3096, 1024] bf16', None]:.1f} us, a Triton kernel launched directly "
+            f"{host[two, 'direct']:.1f} us with 2 tensor arguments and {host[sixteen, 'direct']:.1f} us with 16 "
+            f"({host[two, 'jit']:.1f} and {host[sixteen, 'jit']:.1f} through Triton's JIT); `glr_readout` alone "
+            f"{host[ro + 'forward + backward', None]:.0f} us a forward + backward for ssm "
+            f"({host[ro + 'forward', None]:.0f} forward)") in text

@@ -398,3 +398,33 @@ def test_quoted_numbers_of_calls_66_to_68_come_from_their_json():
             f"{new['ssm', eager]['peak_bytes'] / 2**30:.2f} GiB (ssm) and "
             f"{new['fenwick', eager]['peak_bytes'] / 2**30:.2f} GiB (fenwick), **met**") in text
     assert ms["ssm", comp] > ms["mha", comp] and max(r["peak_bytes"] for r in new.values()) <= 4 * 2**30
+
+
+def test_quoted_numbers_of_calls_71_and_72_come_from_their_json():
+    """The layer's kernels with k and v in place (units of 8) against copied, the interleaved A/B, the CUDA-graph
+    rows (call 72) and the host's cost of the readout and of a launch (call 71)."""
+    text = " ".join(README.split())
+
+    def device(name):
+        row = next(r for r in gpu_call("call72", name)["rows"]
+                   if r["op"] == "GLRMixer ssm readout" and r["precision"] == "bf16 autocast")
+        return row["fwd_bwd_device"]
+
+    place, copied = device("layer.json"), device("layer_copies.json")
+    assert (f"its kernels {place['device_ms']:.3f} ms in {place['launches']:.0f} launches against "
+            f"{copied['device_ms']:.3f} ms in {copied['launches']:.0f} copied (`call72`)") in text
+    assert place["device_ms"] < copied["device_ms"] and place["launches"] == copied["launches"] - 2
+    mha, copies, in_place = gpu_call("call72", "ab_in_place.json")["rows"]
+    assert in_place["variant"] == {} and copies["variant"] == {"in_place": False}
+    ratio = in_place["median_ms"] / mha["median_ms"]
+    assert (f"**eager ssm {in_place['median_ms']:.3f} ms against attention's {mha['median_ms']:.3f} ms "
+            f"({ratio:.2f}x: not met)**, {copies['median_ms']:.3f} ms with the copies") in text and ratio > 1
+    graph = {r["op"].split()[1] if r["op"].startswith("GLR") else "mha": r["ms_fwd_bwd"]
+             for r in gpu_call("call72", "layer_graph.json")["rows"] if r["precision"] == "bf16 autocast, CUDA graph"}
+    assert (f"as CUDA graphs ssm {graph['ssm']:.3f} ms against {graph['mha']:.3f} ms (met as CUDA graphs)" in text
+            and graph["ssm"] <= graph["mha"])
+    host = {r["op"]: r["host_us"] for r in gpu_call("call71", "launch.json")["rows"] if "launch" not in r}
+    triton = [r["host_us"] for r in gpu_call("call71", "launch.json")["rows"] if r.get("launch") == "direct"]
+    assert (f"the readout alone costs it {host['glr_readout ssm, B1 T2048 H1 d128 bf16, forward + backward']:.0f} us a "
+            f"forward + backward (`call71`, `benchmarks/gpu_launch.py`: a Triton launch {min(triton):.0f}-"
+            f"{max(triton):.0f} us, a torch op {host['x.add_(1)']:.0f} us)") in text

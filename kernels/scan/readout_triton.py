@@ -61,7 +61,8 @@ BACKWARD_HEAD = 128
 #: take in its units (``_units``, the kernels' UNIT), so that they know each row is 16-byte aligned: Triton itself
 #: specializes an integer argument only on divisibility by 16. Read in place at a stride of 3096 (the layer's
 #: projection at d_model 1024, 8 heads) without that, ssm's boundary walk took 0.117 ms against 0.052 copied and
-#: the chunk output 0.097 against 0.075, which cost as much as the two copies saved (gpu_calls/call69).
+#: the chunk output 0.097 against 0.075, which cost as much as the two copies saved (gpu_calls/call69); with it,
+#: 0.055 and 0.079, and the layer's kernels 2.054 ms against 2.123 copied (call72).
 ALIGNED_STRIDE = 8
 #: Heads wider than this (d_k or d_v) take the forward's ``wide`` blocks.
 WIDE_HEAD = 128
