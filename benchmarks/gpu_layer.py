@@ -20,8 +20,8 @@ the first forward + backward (``max_memory_allocated`` after ``reset_peak_memory
 algorithm ``glr_readout`` runs (``readout_algorithm``); ``fwd_bwd_device``: the kernel time of one forward +
 backward, its kernel launches and longest kernels (``gpu_common.device_busy``; well below ``ms_fwd_bwd``
 means the layer waits on the host); ``host_ms_fwd_bwd``: the host's own time to issue one forward + backward
-while the device is busy (``gpu_common.host_ms``: the wall time's floor however fast the kernels run). ``verdicts``
-computes the targets from those numbers,
+while the device is busy (``gpu_common.host_ms``; it reads above the wall time of host-bound rows, so compare it
+between rows). ``verdicts`` computes the targets from those numbers,
 each against the attention row of the same precision (bf16 autocast or float32). On CUDA, last, each layer's
 forward + backward once more as a captured CUDA graph (``graphed_row``, precision ``GRAPHED``), each in a
 fresh process (``row_alone``): what is left once the host's per-launch cost is gone; and each compiled by

@@ -270,11 +270,11 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         walked = read = (mix, ecoef)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                   DECAY=decay, UNIT=unit, num_warps=setting["warps"])
-    states = _output(q.new_empty(N, P, dk, dv)) if m else q.new_zeros(1)
+    states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
     solved = None
     if m and _solves(tab, layout, setting):        # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
         n_vb = -(-dv // blk["local_v"])
-        local = _output(q.new_empty(N, P, dk, dv))
+        local = _output(q, N, P, dk, dv)
         K.boundary_local[(P, N, -(-dk // blk["local_k"]) * n_vb)](
             k, v, mix, local, tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"],
             BV=blk["local_v"], num_warps=setting["local_warps"],
@@ -287,7 +287,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
         K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
             k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
             BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **shapes)
-    o = _output(q.new_empty(B, T, H, dv))
+    o = _output(q, B, T, H, dv)
     K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
         q, k, v, a, *read, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s, sq, sk, sv,
         CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)

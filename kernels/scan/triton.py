@@ -111,9 +111,11 @@ def _walk(d: int, lagged: bool) -> tuple[int, int]:
     return max(16, min(setting[key + "BD"], 1 << (d - 1).bit_length())), setting[key + "warps"]
 
 
-def _output(like: Tensor) -> Tensor:
-    """A contiguous output buffer shaped like ``like``; NaN-filled under the interpreter, so unwritten elements
-    show."""
+def _output(like: Tensor, *shape: int) -> Tensor:
+    """A contiguous output buffer of like's dtype and device, shaped like it or ``shape``; NaN-filled under the
+    interpreter, so unwritten elements show."""
+    if shape:
+        return like.new_full(shape, float("nan")) if _interpreting() else like.new_empty(shape)
     if _interpreting():
         return torch.full_like(like, float("nan"), memory_format=torch.contiguous_format)
     return torch.empty_like(like, memory_format=torch.contiguous_format)
