@@ -116,9 +116,9 @@ def host_ms(fn, device, calls=5, reps=5) -> float | None:
     ``HOST_BUSY_MS``, and four times the wall time of the ``calls``), so that no launch waits for the device: the
     host's own cost of a call. Per rep, ``calls`` calls in a row (a warm host, as in a training loop) averaged; the
     median of ``reps``. A call that synchronizes with the device shows as at least the busy time over ``calls``.
-    None on the CPU. It reads above the wall time of
-    host-bound calls (the eager ssm layer: 2.871 ms a step against 2.470 timed, gpu_calls/call72): launches queued
-    behind a busy device seem to cost the host more; compare it between rows, not with their wall times."""
+    None on the CPU. It reads above the wall time of host-bound calls (the eager ssm layer: 2.871 ms a step against
+    2.470 timed, gpu_calls/call72): launches queued behind a busy device seem to cost the host more; compare it
+    between rows, not with their wall times."""
     if not is_cuda(device):
         return None
     fn()
