@@ -125,6 +125,31 @@ def test_bad_input_is_named():
         glr_readout(q, q, q, a, b, tables, chunk=0)
 
 
+def test_checks_and_choice_run_once_per_signature(monkeypatch):
+    """``glr_readout`` checks its inputs and chooses its algorithm once per signature (shapes, dtypes, devices,
+    options, autocast) of the same tables: a repeated call reuses the choice, a new dtype, chunk or autocast state
+    makes a new one, and bad input is refused however often a good call came before it."""
+    from glrtheory.kernels.scan import readout
+    calls = []
+    choice = readout._choice
+    monkeypatch.setattr(readout, "_choice", lambda *args: calls.append(args[-3:]) or choice(*args))
+    tables = Pattern.from_spec("ssm").tables(16)
+    q, a = torch.randn(1, 16, 2, 4), torch.rand(1, 16, 2, 1)
+    first = glr_readout(q, q, q, a, a, tables)
+    assert torch.equal(glr_readout(q, q, q, a, a, tables), first) and len(calls) == 1
+    glr_readout(q.double(), q.double(), q.double(), a.double(), a.double(), tables)
+    glr_readout(q, q, q, a, a, tables, chunk=8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        glr_readout(q, q, q, a, a, tables)
+    assert calls == [(None, None, None), (None, None, None), (8, None, None), (None, None, None)]
+    for _ in range(2):
+        with pytest.raises(GLRError, match="b must have shape"):
+            glr_readout(q, q, q, a, a[:, :15], tables)
+    assert len(calls) == 6
+    glr_readout(q, q, q, a, a, tables)
+    assert len(calls) == 6
+
+
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "attention"])
 @pytest.mark.parametrize("scores", ["source", "query_key"])
 def test_layer_equals_its_materializing_path(spec, scores):

@@ -165,12 +165,41 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     beyond it the default choice falls back to tiled mixing and a forced ``chunked_aligned`` raises.
     """
     tables = IndexTables.coerce(tables)
-    T = tables.n
-    dtype = q.dtype
     for x, name in ((q, "q"), (k, "k"), (v, "v"), (a, "a"), (b, "b")):
         if not isinstance(x, Tensor) or x.ndim != 4:
             raise GLRError(f"{name} must be a 4-d tensor [batch, T, heads, dim], got "
                            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    if chunk is not None:
+        check_integer(chunk, "chunk", 1)
+    device = q.device.type
+    autocast = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device)
+    signature = tuple((x.shape, x.dtype, x.device) for x in (q, k, v, a, b)) + (chunk, algorithm, backend, autocast)
+    algorithm, C, layout, run = tables.memo(("glr_readout",) + signature,
+                                            lambda: _choice(q, k, v, a, b, tables, chunk, algorithm, backend))
+    B, T, H, _ = q.shape
+    a, b = (x if x.shape[0] == B and x.shape[2] == H else x.expand(B, T, H, x.shape[3]) for x in (a, b))
+    dtype = q.dtype
+    if algorithm == "chunked_aligned":
+        solve, product = aligned_dtypes(q)
+        q, k, v, a, b = (_as(x, t) for x, t in ((q, product), (k, product), (v, product), (a, solve), (b, solve)))
+        with torch.autocast(device, enabled=False):
+            out = run(q, k, v, a, b, layout)
+        return _as(out, dtype)
+    q, k, v = (_as(x, a.dtype) for x in (q, k, v))
+    return _as(Blockwise.apply(run, q, k, v, a.contiguous(), b.contiguous(), tables, C), dtype)
+
+
+def _as(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """x in dtype (x itself where it already is: no call into torch)."""
+    return x if x.dtype == dtype else x.to(dtype)
+
+
+def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: IndexTables, chunk, algorithm,
+            backend) -> tuple:
+    """``glr_readout``'s checks of its inputs' shapes, dtypes and devices and of its options, and its choice for
+    them: ``(algorithm, C, layout, run)``, run the aligned readout's implementation (``aligned_backend``) or the
+    block function of the others; built once per signature (shapes, dtypes, devices, options, autocast)."""
+    T = tables.n
     for x, name, ref, ref_name in ((k, "k", q, "q"), (v, "v", q, "q"), (a, "a", q, "q"), (b, "b", a, "a")):
         if x.dtype != ref.dtype and name != "a" or x.device != ref.device:       # a's dtype: the rule below
             raise GLRError(f"{name} is {x.dtype} on {x.device} but {ref_name} is {ref.dtype} on {ref.device}; "
@@ -203,16 +232,11 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         if x.shape[1] != T or x.shape[3] != w or x.shape[0] not in (1, B) or x.shape[2] not in (1, H):
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "
                            f"and heads may be 1), got {tuple(x.shape)}")
-    a, b = (x.expand(B, T, H, x.shape[3]) for x in (a, b))
     if algorithm == "chunked_aligned":
-        solve, product = aligned_dtypes(q)
-        q, k, v = (x.to(product) for x in (q, k, v))
-        run = aligned_backend(backend, q, v.shape[-1], layout)
-        with torch.autocast(q.device.type, enabled=False):
-            out = run(q, k, v, *(x.to(solve) for x in (a, b)), layout)
-        return out.to(dtype)
+        like = q.new_empty((), dtype=aligned_dtypes(q)[1]).expand(q.shape)    # q as the products take it
+        return algorithm, C, layout, aligned_backend(backend, like, v.shape[-1], layout)
     if backend == "triton":
         raise GLRError(f"backend='triton' runs the chunked_aligned algorithm only, not {algorithm}")
-    block = direct_block if algorithm == "direct" else tile
-    q, k, v = (x.to(a.dtype) for x in (q, k, v))
-    return Blockwise.apply(block, q, k, v, a.contiguous(), b.contiguous(), tables, C).to(dtype)
+    return algorithm, C, None, direct_block if algorithm == "direct" else tile
+
+
