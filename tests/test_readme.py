@@ -428,3 +428,14 @@ def test_quoted_numbers_of_calls_71_and_72_come_from_their_json():
     assert (f"the readout alone costs it {host['glr_readout ssm, B1 T2048 H1 d128 bf16, forward + backward']:.0f} us a "
             f"forward + backward (`call71`, `benchmarks/gpu_launch.py`: a Triton launch {min(triton):.0f}-"
             f"{max(triton):.0f} us, a torch op {host['x.add_(1)']:.0f} us)") in text
+
+
+def test_quoted_numbers_of_call_74_come_from_its_json():
+    """The interleaved A/B on a slower host (call 74)."""
+    text = " ".join(README.split())
+    mha, ssm = gpu_call("call74", "ab.json")["rows"]
+    ratio = ssm["median_ms"] / mha["median_ms"]
+    assert (f"`call74`: {ssm['median_ms']:.3f} ms against {mha['median_ms']:.3f} ms, {ratio:.2f}x: attention waits "
+            f"on its kernels, ours on the host") in text and ratio > 1
+    docs = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    assert f"ssm took {ssm['median_ms']:.3f} ms against attention's {mha['median_ms']:.3f} ms ({ratio:.2f}x)" in docs
