@@ -162,7 +162,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     a tile ``T x C``); the aligned algorithm holds all chunks' dense blocks ``[nc, C, C + w + m]`` at once and
     |P| boundary states of ``d_k x d_v`` (|P| up to T), about ``readout_plan.memory(layout, d_k, d_v)``
     elements, which must stay within ``readout_plan.memory_limit`` = ``max(2^23, 16 T (C + d_k + d_v))``:
-    beyond it the default choice falls back to tiled mixing and a forced ``chunked_aligned`` raises.
+    beyond it the default choice falls back to tiled mixing and a forced ``chunked_aligned`` raises. The checks
+    and the choice run once per signature of a call (shapes, dtypes and devices of the inputs, the options, the
+    autocast state) and are kept with the tables (``_choice``).
     """
     tables = IndexTables.coerce(tables)
     for x, name in ((q, "q"), (k, "k"), (v, "v"), (a, "a"), (b, "b")):
