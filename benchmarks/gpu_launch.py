@@ -3,11 +3,11 @@ a host-bound layer (``gpu_layer.py``) spends per op, so that its host time can b
 
     python benchmarks/gpu_launch.py [--out PATH]
 
-Rows: a torch elementwise op (``x.add_(1)``); ``torch.cat`` of the four input-projection weights of the layer at
-d_model 1024 (``GLRMixer._projections``); ``F.linear`` at the layer's shape (B8 T2048, bf16); a trivial Triton
-kernel with 2 and with 16 tensor arguments (and 8 integers), launched through ``triton_launch``'s direct path and
-through Triton's JIT; and the Triton readout (``glr_readout``, ssm and fenwick, B1 T2048 H1 d 128 bf16, so that its
-kernels take next to nothing), forward alone and forward + backward.
+Rows: a torch elementwise op (``x.add_(1)``); ``torch.cat`` of four weights of the layer's input projections at
+d_model 1024 (what ``GLRMixer._projections`` did every step before ``in_proj``); ``F.linear`` at the layer's shape
+(B8 T2048, bf16); a trivial Triton kernel with 2 and with 16 tensor arguments (and 8 integers), launched through
+``triton_launch``'s direct path and through Triton's JIT; and the Triton readout (``glr_readout``, ssm and fenwick,
+B1 T2048 H1 d 128 bf16, so that its kernels take next to nothing), forward alone and forward + backward.
 """
 from __future__ import annotations
 
