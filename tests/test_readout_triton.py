@@ -115,7 +115,8 @@ def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
                                                                                                   step=1)
     assert [x.stride(1) for x in split + eights] == [32, 48, 48, 40, 56, 56]
     assert all(readout_triton._rows_of(x)[0] is x for x in split + eights)
-    assert readout_triton._units(40, 56, 56) == (8, 5, 7, 7) and readout_triton._units(40, 56, 37) == (1, 40, 56, 37)
+    assert readout_triton._units(*eights) == (8, 5, 7, 7) and readout_triton._units(*eights[:2], unaligned[2]) == (
+        1, 40, 56, 37)
     assert all(readout_triton._rows_of(x, in_place=False)[0].is_contiguous() for x in split)
     assert all(readout_triton._rows_of(x)[0].is_contiguous() for x in unaligned)
     a, b = (torch.cat([x] * B) for x in low[3:])

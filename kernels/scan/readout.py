@@ -176,13 +176,12 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     device = q.device.type
     autocast = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device)
     signature = tuple((x.shape, x.dtype, x.device) for x in (q, k, v, a, b)) + (chunk, algorithm, backend, autocast)
-    algorithm, C, layout, run = tables.memo(("glr_readout",) + signature,
-                                            lambda: _choice(q, k, v, a, b, tables, chunk, algorithm, backend))
+    algorithm, C, layout, run, (solve, product) = tables.memo(
+        ("glr_readout",) + signature, lambda: _choice(q, k, v, a, b, tables, chunk, algorithm, backend))
     B, T, H, _ = q.shape
     a, b = (x if x.shape[0] == B and x.shape[2] == H else x.expand(B, T, H, x.shape[3]) for x in (a, b))
     dtype = q.dtype
     if algorithm == "chunked_aligned":
-        solve, product = aligned_dtypes(q)
         q, k, v, a, b = (_as(x, t) for x, t in ((q, product), (k, product), (v, product), (a, solve), (b, solve)))
         with torch.autocast(device, enabled=False):
             out = run(q, k, v, a, b, layout)
@@ -199,8 +198,9 @@ def _as(x: Tensor, dtype: torch.dtype) -> Tensor:
 def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: IndexTables, chunk, algorithm,
             backend) -> tuple:
     """``glr_readout``'s checks of its inputs' shapes, dtypes and devices and of its options, and its choice for
-    them: ``(algorithm, C, layout, run)``, run the aligned readout's implementation (``aligned_backend``) or the
-    block function of the others; built once per signature (shapes, dtypes, devices, options, autocast)."""
+    them: ``(algorithm, C, layout, run, aligned_dtypes(q))``, run the aligned readout's implementation
+    (``aligned_backend``) or the block function of the others; built once per signature (shapes, dtypes, devices,
+    options, autocast)."""
     T = tables.n
     for x, name, ref, ref_name in ((k, "k", q, "q"), (v, "v", q, "q"), (a, "a", q, "q"), (b, "b", a, "a")):
         if x.dtype != ref.dtype and name != "a" or x.device != ref.device:       # a's dtype: the rule below
@@ -234,11 +234,12 @@ def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: Index
         if x.shape[1] != T or x.shape[3] != w or x.shape[0] not in (1, B) or x.shape[2] not in (1, H):
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "
                            f"and heads may be 1), got {tuple(x.shape)}")
+    dtypes = aligned_dtypes(q)
     if algorithm == "chunked_aligned":
-        like = q.new_empty((), dtype=aligned_dtypes(q)[1]).expand(q.shape)    # q as the products take it
-        return algorithm, C, layout, aligned_backend(backend, like, v.shape[-1], layout)
+        like = q.new_empty((), dtype=dtypes[1]).expand(q.shape)    # q as the products take it
+        return algorithm, C, layout, aligned_backend(backend, like, v.shape[-1], layout), dtypes
     if backend == "triton":
         raise GLRError(f"backend='triton' runs the chunked_aligned algorithm only, not {algorithm}")
-    return algorithm, C, None, direct_block if algorithm == "direct" else tile
+    return algorithm, C, None, direct_block if algorithm == "direct" else tile, dtypes
 
 

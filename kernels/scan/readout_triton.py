@@ -239,9 +239,11 @@ def _rows_of(x: Tensor, in_place: bool = True) -> tuple[Tensor, int]:
     return x.contiguous(), H * d
 
 
-def _units(*strides: int) -> tuple[int, ...]:
-    """``(UNIT, S_1 / UNIT, ...)``: the row strides in the kernels' units, ``ALIGNED_STRIDE`` where every one is a
-    multiple of it (the kernels then know their rows' alignment), else 1."""
+def _units(*rows: Tensor) -> tuple[int, ...]:
+    """``(UNIT, S_1 / UNIT, ...)``: the row strides of ``rows`` (q, k, v as ``_rows_of`` keeps them) in the kernels'
+    units, ``ALIGNED_STRIDE`` where every one is a multiple of it (the kernels then know their rows' alignment),
+    else 1."""
+    strides = [x.stride(1) for x in rows]
     unit = ALIGNED_STRIDE if all(S % ALIGNED_STRIDE == 0 for S in strides) else 1
     return (unit,) + tuple(S // unit for S in strides)
 
@@ -250,8 +252,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Chun
     """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (q, k, v as
     ``_rows_of`` keeps them, a and b contiguous; M, E and the inverses None where the kernels formed them from a and
     b, DECAY; the boundary inverse None where the states were walked)."""
-    (q, sq), (k, sk), (v, sv) = (_rows_of(x) for x in (q, k, v))        # as AlignedTriton left them: no copies
-    unit, sq, sk, sv = _units(sq, sk, sv)
+    unit, sq, sk, sv = _units(q, k, v)
     B, T, H, dk = q.shape
     dv = v.shape[-1]
     N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
@@ -333,8 +334,7 @@ def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> t
     if mix is None:                             # formed in the forward's registers (DECAY): step 1 now
         mix, ecoef, inverses = _coefficients(a, b, layout, tab)
         ecoef = _arg(ecoef)
-    (q, sq), (k, sk), (v, sv) = (_rows_of(x) for x in (q, k, v))        # as the forward read them
-    unit, sq, sk, sv = _units(sq, sk, sv)
+    unit, sq, sk, sv = _units(q, k, v)              # q, k, v as the forward kept them
     setting, blk = _setting(), _blocks(dk, dv)
     shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(), UNIT=unit,
                   num_warps=setting["back_warps"], BK=blk["back_k"])
@@ -375,7 +375,8 @@ class AlignedTriton(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, a, b, layout):
-        q, k, v = (_rows_of(x, _setting()["in_place"])[0] for x in (q, k, v))
+        in_place = _setting()["in_place"]
+        q, k, v = (_rows_of(x, in_place)[0] for x in (q, k, v))
         a, b = a.contiguous(), b.contiguous()
         o, *kept = _forward(q, k, v, a, b, layout)
         if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
