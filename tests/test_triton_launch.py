@@ -119,3 +119,52 @@ def test_launch_hooks_go_through_the_jit(kernel):
 def test_interpreted_kernels_are_left_as_they_are():
     fake = FakeJit()
     assert L.launcher(fake) is fake
+
+
+def test_bound_launch_puts_given_arguments_in_their_places(kernel):
+    """``bind``: the ``ARG`` places take the given arguments in order; the first call goes through the launcher,
+    later ones run the compiled kernel with the bound arguments and the constexprs in signature order."""
+    x, y = torch.zeros(8), torch.ones(8)
+    bound = L.bind(kernel, (3,), L.ARG, 7, MODE="m", BLOCK=32)
+    bound(x)
+    assert kernel.fn.launches == [((3,), (x, 7), dict(MODE="m", BLOCK=32))] and kernel.fn.runs == []
+    bound(y)
+    (run,) = kernel.fn.runs
+    assert run[:9] == (3, 1, 1, 1234, "function", "metadata", None, None, None)
+    assert run[9] is y and run[10:] == (7, 32, "m")
+    given_int = L.bind(kernel, (1,), x, L.ARG, BLOCK=16, MODE="a")
+    given_int(5)
+    given_int(5)
+    assert kernel.fn.launches[-1] == ((1,), (x, 5), dict(BLOCK=16, MODE="a")) and kernel.fn.runs[-1][9:] == (
+        x, 5, 16, "a")
+
+
+@pytest.mark.parametrize("change", ["dtype", "alignment", "int", "bool"])
+def test_bound_launch_keys_what_is_given(kernel, change):
+    x = torch.zeros(16)
+    bound = L.bind(kernel, (1,), L.ARG, L.ARG, BLOCK=16, MODE="a")
+    bound(x, 1)
+    given = {"dtype": (x.double(), 1), "alignment": (x[1:], 1), "int": (x, 2), "bool": (x, True)}[change]
+    bound(*given)
+    assert len(kernel.fn.launches) == 2 and kernel.fn.runs == []
+    bound(*given)
+    assert len(kernel.fn.runs) == 1 and kernel.fn.runs[0][9] is given[0]
+
+
+def test_bound_launch_with_hooks_or_wrong_arguments(kernel):
+    x = torch.zeros(8)
+    bound = L.bind(kernel, (1,), L.ARG, 5, BLOCK=16, MODE="a")
+    bound(x)
+    kernel.fn.pre_run_hooks.append(lambda *args, **kwargs: None)
+    bound(x)
+    assert len(kernel.fn.launches) == 2 and kernel.fn.runs == []
+    with pytest.raises(TypeError, match="1 ARG places, given 2"):
+        bound(x, x)
+
+
+def test_bound_interpreted_kernel_is_launched_as_it_is():
+    fake = FakeJit()
+    x = torch.zeros(8)
+    for _ in range(2):
+        L.bind(fake, (2,), L.ARG, 3, BLOCK=16, MODE="a")(x)
+    assert fake.launches == [((2,), (x, 3), dict(BLOCK=16, MODE="a"))] * 2 and fake.runs == []

@@ -33,6 +33,7 @@ gradients by torch autograd of ``readout_aligned.chunked_aligned``.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -44,7 +45,9 @@ from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
 from .readout_plan import ChunkLayout, boundary_tables
-from .triton import CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings, chunk_inverses
+from .triton import (CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings,
+                     chunk_inverse_launch)
+from .triton_launch import ARG, bind
 
 Tensor = torch.Tensor
 
@@ -178,22 +181,6 @@ def _tables(layout: ChunkLayout, device) -> dict:
     return layout.tables.memo(("readout_triton", layout.chunk, layout.offset, str(device)), build)
 
 
-def _coefficients(a: Tensor, b: Tensor, layout: ChunkLayout, tab: dict) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32 and the chunk inverses: by ``chunk_inverse``
-    and ``chunk_coefficients`` for chunks the inverse takes (``triton.CHUNKS``), else
-    ``readout_aligned.solve_chunks`` (inverses None)."""
-    C, w, m, nc, s = layout.chunk, layout.span, layout.m, layout.n_chunks, layout.shift
-    if C not in CHUNKS:
-        return tuple(x.contiguous() for x in solve_chunks(a, b, layout).split([C + w, m], -1)) + (None,)
-    B, T, H, wa = a.shape
-    inverses = chunk_inverses(b, tab["b_idx"], T, C, s)
-    mix, ecoef = a.new_empty(B * H, nc, C, C + w), a.new_empty(B * H, nc, C, m)
-    wb = b.shape[-1]
-    K.chunk_coefficients[(B * H, nc)](a, _arg(b), tab["a_idx"], _arg(tab["x_col"]), inverses, mix, _arg(ecoef),
-                                      T, H, nc, wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32)
-    return mix, ecoef, inverses
-
-
 def _setting() -> dict:
     """The launch settings in force: the interpreter's (patched first) when it runs, else the GPU's."""
     _settings()
@@ -248,51 +235,162 @@ def _units(*rows: Tensor) -> tuple[int, ...]:
     return (unit,) + tuple(S // unit for S in strides)
 
 
-def _forward(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
-    """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (q, k, v as
-    ``_rows_of`` keeps them, a and b contiguous; M, E and the inverses None where the kernels formed them from a and
-    b, DECAY; the boundary inverse None where the states were walked)."""
-    unit, sq, sk, sv = _units(q, k, v)
-    B, T, H, dk = q.shape
-    dv = v.shape[-1]
-    N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
-    tab = _tables(layout, q.device)
-    setting, blk = _setting(), _blocks(dk, dv)
-    decay = tab["decay"] and setting["decay"]
-    if decay:                                   # step 1 by decay_sums (kernels' docstring)
-        mix = ecoef = inverses = None
-        sums, counts = a.new_empty(N, nc * C, dtype=torch.float64), a.new_empty(N, nc * C, dtype=torch.int32)
-        last, last_carry = (a.new_empty(shape, dtype=torch.float32) for shape in ((N, nc, rows(layout)), (N, nc)))
-        K.decay_sums[(N, nc)](a, b, tab["b_idx"], sums, counts, last, last_carry, T, H, nc, s, C=C, CP=rows(layout))
-        walked, read = (last, last_carry), (sums, counts)
-    else:
-        mix, ecoef, inverses = _coefficients(a, b, layout, tab)
-        ecoef = _arg(ecoef)
-        walked = read = (mix, ecoef)
-    shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
-                  DECAY=decay, UNIT=unit, num_warps=setting["warps"])
-    states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
-    solved = None
-    if m and _solves(tab, layout, setting):        # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
-        n_vb = -(-dv // blk["local_v"])
-        local = _output(q, N, P, dk, dv)
-        K.boundary_local[(P, N, -(-dk // blk["local_k"]) * n_vb)](
-            k, v, mix, local, tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"],
-            BV=blk["local_v"], num_warps=setting["local_warps"],
-            **{key: shapes[key] for key in ("C", "WIN", "W", "PREC", "UPCAST", "UNIT")})
-        solved = _boundary_inverse(ecoef, layout, tab)
-        torch.matmul(solved.to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
-    elif m:
-        n_vb = -(-dv // blk["walk_v"])
-        unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
-        K.boundary_walk[(N, -(-dk // blk["walk_k"]) * n_vb)](
-            k, v, *walked, states, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
-            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **shapes)
-    o = _output(q, B, T, H, dv)
-    K.chunk_output[(nc, N, -(-dv // blk["out_v"]))](
-        q, k, v, a, *read, states, _arg(tab["ext"]), tab["ext_count"], o, P, nc, m, T, H, dk, dv, s, sq, sk, sv,
-        CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], **shapes)
-    return o, mix, ecoef, states, inverses, solved
+def _plan(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> "_Plan":
+    """The ``_Plan`` of these inputs (q, k, v as ``_rows_of`` keeps them, a and b contiguous), built once per
+    signature: shapes, dtypes, device, row strides and the settings in force (``MAX_UNROLLED`` and ``MAX_SOLVED``
+    too), kept with the tables. Its launches are bound to the kernels as they were when it was built."""
+    setting = _setting()
+    key = ("readout_triton_plan", layout.chunk, layout.offset, q.device, q.shape, v.shape[-1], q.dtype, k.dtype,
+           v.dtype, a.dtype, b.dtype, a.shape[-1], b.shape[-1], *_units(q, k, v), _interpreting(), MAX_UNROLLED,
+           MAX_SOLVED, *[x for x in setting.values() if not isinstance(x, dict)], *setting["wide"].values())
+    return layout.tables.memo(key, lambda: _Plan(q, k, v, a, b, layout))
+
+
+class _Plan:
+    """A signature's forward (step 1, the boundary states, the chunk output) and backward (module docstring):
+    its tables (``_tables``), sizes and settings, each launch bound to all but the tensors of a call
+    (``triton_launch.bind``), so that a call allocates and launches only."""
+
+    def __init__(self, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout):
+        B, T, H, dk = q.shape
+        dv, wa, wb = v.shape[-1], a.shape[-1], b.shape[-1]
+        N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, \
+            layout.shift
+        self.layout, self.sizes, self.widths = layout, (B, T, H, dk, dv, N, nc, P, m), (wa, wb)
+        tab = self.tab = _tables(layout, q.device)
+        setting, blk = self.setting, self.blk = dict(_setting()), _blocks(dk, dv)
+        unit, *self.strides = _units(q, k, v)
+        sq, sk, sv = self.strides
+        self.decay = tab["decay"] and setting["decay"]
+        self.solves = bool(m) and _solves(tab, layout, setting)
+        self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
+                           UNIT=unit)
+        if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
+            self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(b, tab["b_idx"], T, C, s)
+            self.chunk_coefficients = bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]),
+                                           ARG, ARG, ARG, T, H, nc, wa, wb, s, m, C=C, WIN=C + w,
+                                           JB=_columns(max(wa, wb)), BW=32)
+        if self.decay:                          # step 1 by decay_sums (kernels' docstring)
+            self.decay_sums = bind(K.decay_sums, (N, nc), ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H, nc, s,
+                                   C=C, CP=rows(layout))
+        forward = dict(self.shapes, DECAY=self.decay, num_warps=setting["warps"])
+        if self.solves:                         # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
+            n_vb = -(-dv // blk["local_v"])
+            self.boundary_local = bind(
+                K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, tab["b_chunk"],
+                tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"], BV=blk["local_v"],
+                num_warps=setting["local_warps"], **self.shapes)
+        elif m:
+            n_vb = -(-dv // blk["walk_v"])
+            unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
+            self.boundary_walk = bind(
+                K.boundary_walk, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
+                tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["walk_k"],
+                BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **forward)
+        self.chunk_output = bind(
+            K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
+            tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
+            BV=blk["out_v"], **forward)
+
+    @functools.cached_property
+    def backward_launches(self) -> dict:
+        """The backward's launches, bound at its first call (heads over ``BACKWARD_HEAD`` never make them)."""
+        tab, setting, blk, layout = self.tab, self.setting, self.blk, self.layout
+        B, T, H, dk, dv, N, nc, P, m = self.sizes
+        (wa, wb), (sq, sk, sv), C, s = self.widths, self.strides, layout.chunk, layout.shift
+        backward = dict(self.shapes, num_warps=setting["back_warps"], BK=blk["back_k"])
+        out = dict(chunk_output_backward=bind(
+            KB.chunk_output_backward, (nc, N), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]), tab["ext_count"],
+            ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), DV=_block(dv),
+            MP=1 << max(m - 1, 0).bit_length(), **backward))
+        if m and not self.solves:
+            n_vb = -(-dv // blk["walk_v"])
+            out["state_walk_backward"] = bind(
+                KB.state_walk_backward, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, tab["b_chunk"], tab["b_row"],
+                tab["b_src"], P, nc, m, dk, dv, n_vb, C=C, BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"],
+                num_warps=setting["warps"])
+        if m:
+            out["boundary_backward"] = bind(
+                KB.boundary_backward, (P, N), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"], tab["b_row"], tab["b_src"], ARG,
+                ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sk, sv, DV=_block(dv), **backward)
+        if C in CHUNKS:
+            out["coefficient_grads"] = bind(
+                KB.coefficient_grads, (N, nc), ARG, ARG, tab["a_idx"], tab["b_idx"], _arg(tab["x_col"]), ARG, ARG, ARG,
+                ARG, ARG, ARG, T, H, nc, wa, wb, s, m, C=C, WIN=C + layout.span, JB=_columns(max(wa, wb)), BW=32,
+                num_warps=setting["back_warps"])
+        return out
+
+    def coefficients(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32 (E as ``_arg`` gives it) and the chunk
+        inverses: by ``chunk_inverse`` and ``chunk_coefficients`` for chunks the inverse takes (``triton.CHUNKS``),
+        else ``readout_aligned.solve_chunks`` (inverses None)."""
+        layout = self.layout
+        C, w, m, nc = layout.chunk, layout.span, layout.m, layout.n_chunks
+        if C not in CHUNKS:
+            mix, ecoef = solve_chunks(a, b, layout).split([C + w, m], -1)
+            return mix.contiguous(), _arg(ecoef.contiguous()), None
+        N = self.sizes[5]
+        inverses = a.new_empty(self.inverse_shape, dtype=torch.float32)
+        self.chunk_inverse(_arg(b), inverses)
+        mix, ecoef = a.new_empty(N, nc, C, C + w), a.new_empty(N, nc, C, m)
+        self.chunk_coefficients(a, _arg(b), inverses, mix, _arg(ecoef))
+        return mix, _arg(ecoef), inverses
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor) -> tuple:
+        """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (M, E
+        and the inverses None where the kernels formed them from a and b, DECAY; the boundary inverse None where
+        the states were walked)."""
+        B, T, H, dk, dv, N, nc, P, m = self.sizes
+        if self.decay:
+            CP = rows(self.layout)
+            sums, counts = a.new_empty(N, nc * self.layout.chunk, dtype=torch.float64), a.new_empty(
+                N, nc * self.layout.chunk, dtype=torch.int32)
+            last, last_carry = a.new_empty(N, nc, CP, dtype=torch.float32), a.new_empty(N, nc, dtype=torch.float32)
+            self.decay_sums(a, b, sums, counts, last, last_carry)
+            mix = ecoef = inverses = None
+            walked, read = (last, last_carry), (sums, counts)
+        else:
+            mix, ecoef, inverses = self.coefficients(a, b)
+            walked = read = (mix, ecoef)
+        states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
+        solved = None
+        if self.solves:
+            local = _output(q, N, P, dk, dv)
+            self.boundary_local(k, v, mix, local)
+            solved = _boundary_inverse(ecoef, self.layout, self.tab)
+            torch.matmul(solved.to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
+        elif m:
+            self.boundary_walk(k, v, *walked, states)
+        o = _output(q, B, T, H, dv)
+        self.chunk_output(q, k, v, a, *read, states, o)
+        return o, mix, ecoef, states, inverses, solved
+
+    def backward(self, grad: Tensor, saved: tuple, need: tuple) -> tuple:
+        """``(dq, dk, dv, da, db)``: steps 4, 3 and 2 backwards in the kernels (``readout_triton_backward``), then
+        step 1 (``coefficient_grads``, or ``_step1_backward``)."""
+        q, k, v, a, b, mix, ecoef, states, inverses, solved = saved
+        B, T, H, dk, dv, N, nc, P, m = self.sizes
+        if mix is None:                             # formed in the forward's registers (DECAY): step 1 now
+            mix, ecoef, inverses = self.coefficients(a, b)
+        grad = grad.to(q.dtype).contiguous()
+        dq = _output(q)
+        dk32, dv32, dmix, decoef, dstates = _zeros(k.shape, v.shape, mix.shape, (N, nc, self.layout.chunk, max(m, 1)),
+                                                   (N, P, dk, dv) if m else (1,), device=q.device)
+        launch = self.backward_launches
+        launch["chunk_output_backward"](q, k, v, grad, mix, ecoef, states, dq, dk32, dv32, dmix, decoef, dstates)
+        if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
+            flat = dstates.view(N, P, dk * dv)
+            flat.copy_(torch.matmul(solved.transpose(1, 2).to(q.dtype), flat.to(q.dtype)))
+        elif m:
+            launch["state_walk_backward"](ecoef, dstates)
+        if m:
+            launch["boundary_backward"](k, v, mix, states, dstates, dmix, decoef, dk32, dv32)
+        if inverses is None or not any(need[3:5]):
+            da, db = _step1_backward(dmix, decoef, a, b, self.layout, need[3:5])
+        else:
+            da, db = _output(a), _output(b)
+            launch["coefficient_grads"](da, db, inverses, mix, ecoef, dmix, decoef, torch.empty_like(inverses))
+        return dq, dk32.to(k.dtype), dv32.to(v.dtype), da, db
 
 
 def _zeros(*shapes, device) -> list[Tensor]:
@@ -322,52 +420,12 @@ def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: 
 
 
 def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> tuple:
-    """``(dq, dk, dv, da, db)``: steps 4, 3 and 2 backwards in the kernels (``readout_triton_backward``), then
-    step 1 (``_step1_backward``); for heads wider than ``BACKWARD_HEAD``, torch autograd of the torch ops."""
-    q, k, v, a, b, mix, ecoef, states, inverses, solved = saved
-    B, T, H, dk = q.shape
-    dv = v.shape[-1]
-    if max(dk, dv) > BACKWARD_HEAD:
+    """``(dq, dk, dv, da, db)`` (``_Plan.backward``); for heads wider than ``BACKWARD_HEAD``, torch autograd of the
+    torch ops."""
+    q, k, v, a, b = saved[:5]
+    if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:
         return _autograd(lambda *x: chunked_aligned(*x, layout), grad, (q, k, v, a, b), need[:5])
-    N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, layout.shift
-    tab = _tables(layout, q.device)
-    if mix is None:                             # formed in the forward's registers (DECAY): step 1 now
-        mix, ecoef, inverses = _coefficients(a, b, layout, tab)
-        ecoef = _arg(ecoef)
-    unit, sq, sk, sv = _units(q, k, v)              # q, k, v as the forward kept them
-    setting, blk = _setting(), _blocks(dk, dv)
-    shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(), UNIT=unit,
-                  num_warps=setting["back_warps"], BK=blk["back_k"])
-    DV = _block(dv)
-    grad = grad.to(q.dtype).contiguous()
-    dq = _output(q)
-    dk32, dv32, dmix, decoef, dstates = _zeros(k.shape, v.shape, mix.shape, (N, nc, C, max(m, 1)),
-                                               (N, P, dk, dv) if m else (1,), device=q.device)
-    KB.chunk_output_backward[(nc, N)](
-        q, k, v, grad, mix, ecoef, states, _arg(tab["ext"]), tab["ext_count"], dq, dk32, dv32, dmix, decoef,
-        dstates, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), DV=DV, MP=1 << max(m - 1, 0).bit_length(),
-        **shapes)
-    if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
-        flat = dstates.view(N, P, dk * dv)
-        flat.copy_(torch.matmul(solved.transpose(1, 2).to(q.dtype), flat.to(q.dtype)))
-    elif m:
-        n_vb = -(-dv // blk["walk_v"])
-        KB.state_walk_backward[(N, -(-dk // blk["walk_k"]) * n_vb)](
-            ecoef, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], P, nc, m, dk, dv, n_vb, C=C,
-            BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"], num_warps=setting["warps"])
-    if m:
-        KB.boundary_backward[(P, N)](
-            k, v, mix, states, dstates, tab["b_chunk"], tab["b_row"], tab["b_src"], dmix, decoef, dk32, dv32, P, nc,
-            m, T, H, dk, dv, s, sk, sv, DV=DV, **shapes)
-    if inverses is None or not any(need[3:5]):
-        da, db = _step1_backward(dmix, decoef, a, b, layout, need[3:5])
-    else:
-        da, db = _output(a), _output(b)
-        KB.coefficient_grads[(N, nc)](da, db, tab["a_idx"], tab["b_idx"], _arg(tab["x_col"]), inverses, mix, ecoef,
-                                      dmix, decoef, torch.empty_like(inverses), T, H, nc, a.shape[-1], b.shape[-1], s,
-                                      m, C=C, WIN=C + w, JB=_columns(max(a.shape[-1], b.shape[-1])), BW=32,
-                                      num_warps=setting["back_warps"])
-    return dq, dk32.to(k.dtype), dv32.to(v.dtype), da, db
+    return _plan(q, k, v, a, b, layout).backward(grad, saved, need)
 
 
 class AlignedTriton(torch.autograd.Function):
@@ -378,7 +436,7 @@ class AlignedTriton(torch.autograd.Function):
         in_place = _setting()["in_place"]
         q, k, v = (_rows_of(x, in_place)[0] for x in (q, k, v))
         a, b = a.contiguous(), b.contiguous()
-        o, *kept = _forward(q, k, v, a, b, layout)
+        o, *kept = _plan(q, k, v, a, b, layout).forward(q, k, v, a, b)
         if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
             kept = [None] * len(kept)
         ctx.save_for_backward(q, k, v, a, b, *kept)

@@ -30,6 +30,7 @@ from glrtheory.errors import GLRError
 
 from . import triton_interpreter
 from . import triton_kernels as K
+from .triton_launch import ARG, Bound, bind
 from .triton_tables import TritonTables, triton_tables
 
 #: Floating dtypes the kernels read and write (they accumulate in float32).
@@ -169,17 +170,25 @@ def table_coefficients(tab: TritonTables, side: str, coef: Tensor, chunk: int) -
     return _by_lag(coef, *tab.lags[2 * i:2 * i + 2], tab.lag_values[i], chunk)
 
 
+def chunk_inverse_launch(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> tuple[tuple, Bound]:
+    """``(shape, launch)``: the shape of ``chunk_inverses``' T and its launch for coefficients of b's shape and
+    dtype, bound to all but ``launch(b, T)`` (``triton_launch.bind``; b as ``_arg`` gives it)."""
+    Bt, _, H, wb = b.shape
+    nc = -(-(n + shift) // chunk)
+    setting = _settings()
+    precision = setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"]
+    return (Bt * H, nc, chunk, chunk), bind(K.chunk_inverse, (Bt * H, nc), ARG, _arg(b_idx), ARG, n, H, nc, wb,
+                                            shift, C=chunk, BS=16, JB=_columns(wb), PREC=precision,
+                                            num_warps=setting["inverse_warps"])
+
+
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
     """``T[batch * heads, nc, C, C]`` (float32): ``T_k = (I - B_kk)^{-1}`` for every chunk k of rows
     ``[k C - shift, (k + 1) C - shift)``, ``nc = ceil((n + shift) / C)``; products in the setting's
     ``inverse_precision`` for float32 b, ``inverse_precision_16`` for bfloat16 and float16 b."""
-    Bt, _, H, wb = b.shape
-    nc = -(-(n + shift) // chunk)
-    T = torch.empty((Bt * H, nc, chunk, chunk), dtype=torch.float32, device=b.device)
-    setting = _settings()
-    precision = setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"]
-    K.chunk_inverse[(Bt * H, nc)](_arg(b), _arg(b_idx), T, n, H, nc, wb, shift, C=chunk, BS=16, JB=_columns(wb),
-                                  PREC=precision, num_warps=setting["inverse_warps"])
+    shape, launch = chunk_inverse_launch(b, b_idx, n, chunk, shift)
+    T = torch.empty(shape, dtype=torch.float32, device=b.device)
+    launch(_arg(b), T)
     return T
 
 

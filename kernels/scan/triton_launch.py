@@ -10,6 +10,10 @@ specialization (every argument that is not a tensor by value; a tensor by dtype 
 The first launch of a key and launches while a launch or pre-run hook is set (profilers) go through the JIT; under
 the interpreter (``triton.jit`` then gives no ``JITFunction``) ``launcher`` leaves the kernel as it is. Not seen
 after a key's first launch: a change of Triton's debug or instrumentation knobs, or of a global the kernel reads.
+
+``bind(kernel, grid, *args, **kwargs)`` fixes a launch's grid and every argument but those marked ``ARG``: a
+call site that launches the same kernel many times with only its tensors changing (``readout_triton``'s plans)
+then pays for those tensors alone, keyed by their 16-byte alignment (the bound arguments were keyed once).
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from triton.runtime.jit import JITFunction
 
 #: False: every launch goes through the JIT (``benchmarks/gpu_layer.py --jit-launches`` times both ways).
 DIRECT = True
+#: ``bind``'s placeholder for an argument given at each launch.
+ARG = object()
 
 
 def _device() -> int:
@@ -44,18 +50,18 @@ class Launcher:
     def __getitem__(self, grid):
         return functools.partial(self.launch, grid)
 
+    def direct(self) -> bool:
+        """Whether launches may skip the JIT: ``DIRECT``, and no pre-run or launch hook set."""
+        hooks = (knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook)
+        return DIRECT and not self.fn.pre_run_hooks and not any(h is not None and getattr(h, "calls", True)
+                                                               for h in hooks)
+
     def launch(self, grid, *args, **kwargs):
         """Launch on ``grid`` (a tuple of one to three ints)."""
-        hooks = (knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook)
-        if not DIRECT or self.fn.pre_run_hooks or any(h is not None and getattr(h, "calls", True) for h in hooks):
+        if not self.direct():
             return self.fn[grid](*args, **kwargs)
         device = _device()
-        # what Triton specializes on: a tensor's dtype and 16-byte alignment, any other argument by type and value
-        # (1, True and 1.0 are equal as keys but compile differently); keyword arguments by name too
-        key = (device, *[(x.dtype, not x.data_ptr() & 15) if isinstance(x, Tensor) else (x.__class__, x)
-                         for x in args],
-               *[(name, x.dtype, not x.data_ptr() & 15) if isinstance(x, Tensor) else (name, x.__class__, x)
-                 for name, x in kwargs.items()])
+        key = (device, *_key(args), *zip(kwargs, _key(kwargs.values())))
         entry = self.compiled.get(key)
         if entry is None:
             kernel = self.fn[grid](*args, **kwargs)                  # compiles (once per key) and launches
@@ -65,12 +71,68 @@ class Launcher:
         kernel, names = entry
         if kernel is None:                                        # arguments left to their defaults: the JIT
             return self.fn[grid](*args, **kwargs)
-        grid = tuple(grid) + (1,) * (3 - len(grid))
-        kernel.run(*grid, _stream(device), kernel.function, kernel.packed_metadata,
-                   None, None, None, *args, *(kwargs[name] for name in names))
+        _run(kernel, grid, device, args, [kwargs[name] for name in names])
         return kernel
+
+
+def _key(values) -> list:
+    """What Triton specializes each of values on: a tensor's dtype and 16-byte alignment, anything else by type
+    and value (1, True and 1.0 are equal as keys but compile differently)."""
+    return [(x.dtype, not x.data_ptr() & 15) if isinstance(x, Tensor) else (x.__class__, x) for x in values]
+
+
+def _run(kernel, grid, device: int, args, constexprs) -> None:
+    """Run a compiled kernel on grid with its arguments, then its constexprs, in signature order."""
+    kernel.run(*grid, *(1,) * (3 - len(grid)), _stream(device), kernel.function, kernel.packed_metadata,
+               None, None, None, *args, *constexprs)
 
 
 def launcher(fn):
     """Decorator: ``@launcher`` above ``@triton.jit`` (module docstring); the interpreter's kernels as they are."""
     return Launcher(fn) if isinstance(fn, JITFunction) else fn
+
+
+class Bound:
+    """``kernel[grid](*args, **kwargs)`` with the arguments marked ``ARG`` given at each call, in their order
+    (``bind``)."""
+
+    def __init__(self, kernel, grid, args, kwargs):
+        self.kernel, self.grid, self.args, self.kwargs = kernel, tuple(grid), list(args), kwargs
+        self.slots = [i for i, x in enumerate(args) if x is ARG]
+        self.compiled: dict = {}      # the device and the given arguments' key -> (compiled kernel, constexprs)
+
+    def arguments(self, given) -> list:
+        """The positional arguments with ``given`` in the ``ARG`` places."""
+        if len(given) != len(self.slots):
+            raise TypeError(f"{self.kernel.__name__} bound with {len(self.slots)} ARG places, given {len(given)}")
+        args = self.args.copy()
+        for i, x in zip(self.slots, given):
+            args[i] = x
+        return args
+
+    def __call__(self, *given):
+        kernel = self.kernel
+        if not isinstance(kernel, Launcher):                      # the interpreter's
+            return kernel[self.grid](*self.arguments(given), **self.kwargs)
+        if not kernel.direct():
+            return kernel.fn[self.grid](*self.arguments(given), **self.kwargs)
+        device = _device()
+        key = (device, *_key(given))
+        entry = self.compiled.get(key)
+        if entry is None:
+            compiled = kernel.launch(self.grid, *self.arguments(given), **self.kwargs)
+            names = kernel.fn.arg_names[len(self.args):]
+            if set(names) <= set(self.kwargs):
+                self.compiled[key] = (compiled, [self.kwargs[name] for name in names])
+            return compiled
+        compiled, constexprs = entry
+        _run(compiled, self.grid, device, self.arguments(given), constexprs)
+        return compiled
+
+
+def bind(kernel, grid, *args, **kwargs) -> Bound:
+    """A launch of kernel (a ``Launcher`` or, under the interpreter, the kernel itself) on grid whose arguments
+    marked ``ARG`` are given at each call: ``bind(k, grid, ARG, n, ARG, BLOCK=16)(x, y)`` launches
+    ``k[grid](x, n, y, BLOCK=16)``. A call keys its compiled kernel by the device and the given arguments only
+    (``_key``): the bound ones, keyed at the first call, must not change (a bound tensor's contents may)."""
+    return Bound(kernel, grid, args, kwargs)
