@@ -6,8 +6,9 @@ a host-bound layer (``gpu_layer.py``) spends per op, so that its host time can b
 Rows: a torch elementwise op (``x.add_(1)``); ``torch.cat`` of four weights of the layer's input projections at
 d_model 1024 (what ``GLRMixer._projections`` did every step before ``in_proj``); ``F.linear`` at the layer's shape
 (B8 T2048, bf16); a trivial Triton kernel with 2 and with 16 tensor arguments (and 8 integers), launched through
-``triton_launch``'s direct path, through Triton's JIT, and bound (``triton_launch.bind``, the tensors given); and the Triton readout (``glr_readout``, ssm and fenwick,
-B1 T2048 H1 d 128 bf16, so that its kernels take next to nothing), forward alone and forward + backward.
+``triton_launch``'s direct path, through Triton's JIT, and bound (``triton_launch.bind``, the tensors given); and
+the Triton readout (``glr_readout``, ssm and fenwick, B1 T2048 H1 d 128 bf16, so that its kernels take next to
+nothing), forward alone and forward + backward.
 """
 from __future__ import annotations
 

@@ -337,9 +337,9 @@ def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40,
 def host_ops(name: str, B, T, d_model, heads, device="cuda", rep=10, top=40) -> dict:
     """Where the host's time goes, op by op, in one eager forward + backward (bf16 autocast) of causal attention
     (name "attention") or of our layer for the spec ``name``: ``torch.profiler`` (host activity only) over ``rep``
-    warm steps, the ``top`` ops and autograd nodes by their own host time, each with its calls and microseconds
-    (own and total) per step; custom ``autograd.Function`` s show as their class (``AlignedTriton``) and backward
-    node, their own time the Python the profiler does not break down (launches included)."""
+    warm steps, the ``top`` ops and autograd nodes by their own host time, each by input shapes with its calls and
+    microseconds (own and total) per step; custom ``autograd.Function`` s show as their class (``AlignedTriton``)
+    and backward node, their own time the Python the profiler does not break down (launches included)."""
     from torch.profiler import ProfilerActivity, profile
 
     layer = (CausalMHA(d_model, heads, T, device) if name == "attention"
@@ -349,15 +349,15 @@ def host_ops(name: str, B, T, d_model, heads, device="cuda", rep=10, top=40) -> 
     for _ in range(3):
         forward_backward()
     sync(device)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         for _ in range(rep):
             forward_backward()
         sync(device)
-    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
     return dict(op=name, B=B, T=T, d_model=d_model, heads=heads, rep=rep,
                 self_us_per_step=sum(e.self_cpu_time_total for e in events) / rep,
-                ops=[dict(op=e.key, calls=e.count / rep, self_us=e.self_cpu_time_total / rep,
-                          total_us=e.cpu_time_total / rep) for e in events[:top]])
+                ops=[dict(op=e.key, shapes=str(e.input_shapes), calls=e.count / rep,
+                          self_us=e.self_cpu_time_total / rep, total_us=e.cpu_time_total / rep) for e in events[:top]])
 
 
 def main(argv=None) -> int:

@@ -201,7 +201,8 @@ class GLRMixer(nn.Module):
         ``u = (k, v)`` instead of the flattened ``k v^T``, and q, k, v in the projections' dtype.
 
         Scoring features: source mode ``(None, e, c)`` with ``e, c [B, T, H]``; query-key mode
-        ``(q, k, k)`` with ``q, k [B, T, H, d_key]`` (q scaled by ``d_key^-1/2``)."""
+        ``(q, k, k)`` with ``q, k [B, T, H, d_key]`` (q scaled by ``d_key^-1/2``). The readout queries are
+        scaled by ``d_key^-1/2`` too, except with ``states=False`` (``_coefficients`` puts the scale into a)."""
         B, T, _ = x.shape
         H, f = self.n_heads, _compute_dtype(x)
         heads = lambda y, k: y.to(f).view(B, T, H, k)  # noqa: E731
@@ -217,9 +218,9 @@ class GLRMixer(nn.Module):
             g, e, c = proj["scores"].to(f).view(B, T, 3, H).unbind(2)
             feats = (None, e, c)
         if self.readout:
-            k = qkv(proj["keys"], self.d_key)
-            q = qkv(proj["queries"], self.d_key) * self.d_key ** -0.5
+            k, q = qkv(proj["keys"], self.d_key), qkv(proj["queries"], self.d_key)
             u = (k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2) if states else (k, v)
+            q = q * self.d_key ** -0.5 if states else q
         else:
             q, u = None, v
         return u, torch.sigmoid(g), feats, q
@@ -270,12 +271,17 @@ class GLRMixer(nn.Module):
     def _coefficients(self, x: Tensor, tables=None, states: bool = True):
         """``coefficients`` plus the scoring features ``(q_s, e, c)`` (``_keys`` makes of them what the decode
         cache keeps per position); u = (k, v) for a readout layer with ``states=False``, with q, k, v in the
-        projections' dtype."""
+        projections' dtype, q unscaled and a times ``d_key^-1/2`` instead (H is linear in A, so ``q^T H`` is the
+        same), in one op, and b not zeroed in rows without B (``glr_readout`` ignores padded slots)."""
         self._check_x(x, "batch, T, ")
         ai, bi, valid_a, valid_b, has_b = self._table_tensors(x.shape[1] if tables is None else tables, x.device)
         u, g, (q_s, e, c), q = self._project(x, states)
-        g = g * has_b
-        a, b = (1 - g).unsqueeze(-1), g.unsqueeze(-1)
+        if states:
+            g = g * has_b
+            a = 1 - g
+        else:                                               # s (1 - g has_b)
+            a = torch.addcmul(*self._readout_scales(x.shape[1] if tables is None else tables, g), g)
+        a, b = a.unsqueeze(-1), g.unsqueeze(-1)
         weights = _slot_weights(q_s, e, ai, valid_a), _slot_weights(q_s, c, bi, valid_b)
         a, b = (x if w is None else x * w for x, w in zip((a, b), weights))
         return u, a, b, q, (q_s, e, c)
@@ -307,6 +313,19 @@ class GLRMixer(nn.Module):
         outside ``torch.compile``'s graphs, as ``_mix``."""
         tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
         return tables.memo(("mixer", str(device)), lambda: _device_tables(tables, device))
+
+    @torch.compiler.disable
+    def _readout_scales(self, n_or_tables: int | IndexTables, like: Tensor) -> tuple[Tensor, Tensor]:
+        """``(s, -s has_b [T, 1])`` in like's dtype and on its device, ``s = d_key^-1/2`` (0-d): the readout's
+        ``a = s (1 - g has_b)`` is ``addcmul(s, -s has_b, g)``; built once per tables, device and dtype."""
+        tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
+        has_b = self._table_tensors(tables, like.device)[4]
+        scale = self.d_key ** -0.5
+
+        def build():
+            return (torch.tensor(scale, dtype=like.dtype, device=like.device),
+                    has_b.to(like.dtype) * -scale)
+        return tables.memo(("mixer_readout", str(like.device), like.dtype, scale), build)
 
     @torch.compiler.disable
     def _mix(self, mix, *inputs: Tensor, tables: IndexTables | None = None) -> Tensor:

@@ -520,6 +520,32 @@ def test_readout_layer_hands_q_k_v_over_as_projected(monkeypatch, spec):
     assert rel_err(y.detach().double().numpy(), ref.detach().numpy()) <= 2e-2
 
 
+@pytest.mark.parametrize("spec", ["ssm", "fenwick", "window:3+power2"])
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_readout_path_gradients_equal_the_state_path(monkeypatch, spec, scores, backend):
+    """A readout layer's forward without a cache (``glr_readout`` with q unscaled, a times ``d_key^-1/2`` and b not
+    zeroed in rows without B, such as ssm's first) gives the output and every parameter's gradient of the forward
+    with a cache (the states ``glr_scan`` gives, read by the scaled q, with the gate zeroed there): in float64 by
+    the torch ops, in float32 by the Triton kernels (the interpreter on the CPU) against the float64 state path."""
+    from glrtheory.kernels.scan import readout
+    if backend == "triton":
+        pytest.importorskip("triton")
+        real = readout.aligned_backend
+        monkeypatch.setattr(readout, "aligned_backend", lambda _, *args: real("triton", *args))
+    torch.manual_seed(7)
+    n, dtype = 70, torch.float64 if backend == "torch" else torch.float32
+    mixer = GLRMixer(spec, 16, 2, readout=True, scores=scores, chunk=16, dtype=torch.float64)
+    x = torch.randn(2, n, 16, dtype=torch.float64)
+    grads = {}
+    for path, layer in (("readout", _copy(mixer, dtype)), ("states", mixer)):
+        y = layer(x.to(dtype)) if path == "readout" else layer(x, cache=layer.init_cache(n))
+        y.double().square().sum().backward()
+        grads[path] = [y.detach().double()] + [p.grad.double() for p in layer.parameters()]
+    for got, want in zip(grads["readout"], grads["states"]):
+        assert rel_err(got.numpy(), want.numpy()) <= TOL[dtype]
+
+
 @pytest.mark.parametrize("spec", ["power2", "fenwick", "blocks:4", "attention", "window:3+quadratic"])
 @pytest.mark.parametrize("scores", ["source", "query_key"])
 def test_forward_with_cache_prefills_then_steps(spec, scores):

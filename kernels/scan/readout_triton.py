@@ -374,8 +374,9 @@ class _Plan:
             mix, ecoef, inverses = self.coefficients(a, b)
         grad = grad.to(q.dtype).contiguous()
         dq = _output(q)
-        dk32, dv32, dmix, decoef, dstates = _zeros(k.shape, v.shape, mix.shape, (N, nc, self.layout.chunk, max(m, 1)),
-                                                   (N, P, dk, dv) if m else (1,), device=q.device)
+        kv32, dmix, decoef, dstates = _zeros((k.numel() + v.numel(),), mix.shape, (N, nc, self.layout.chunk, max(m, 1)),
+                                             (N, P, dk, dv) if m else (1,), device=q.device)
+        dk32, dv32 = _split(kv32, k.shape, v.shape)
         launch = self.backward_launches
         launch["chunk_output_backward"](q, k, v, grad, mix, ecoef, states, dq, dk32, dv32, dmix, decoef, dstates)
         if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
@@ -390,14 +391,18 @@ class _Plan:
         else:
             da, db = _output(a), _output(b)
             launch["coefficient_grads"](da, db, inverses, mix, ecoef, dmix, decoef, torch.empty_like(inverses))
-        return dq, dk32.to(k.dtype), dv32.to(v.dtype), da, db
+        return (dq, *_split(kv32.to(k.dtype), k.shape, v.shape), da, db)     # one cast for dk and dv
 
 
 def _zeros(*shapes, device) -> list[Tensor]:
     """float32 zeros of each shape, as views of one buffer (one fill to launch, not one per tensor)."""
-    sizes = [math.prod(shape) for shape in shapes]
-    flat = torch.zeros(sum(sizes), dtype=torch.float32, device=device)
-    return [x.view(shape) for x, shape in zip(flat.split(sizes), shapes)]
+    flat = torch.zeros(sum(math.prod(shape) for shape in shapes), dtype=torch.float32, device=device)
+    return _split(flat, *shapes)
+
+
+def _split(flat: Tensor, *shapes) -> list[Tensor]:
+    """flat as consecutive views of the given shapes."""
+    return [x.view(shape) for x, shape in zip(flat.split([math.prod(shape) for shape in shapes]), shapes)]
 
 
 def _autograd(fn, grad: Tensor, inputs: tuple, need: tuple) -> tuple:
