@@ -342,3 +342,29 @@ def test_gpu_readout_page_quotes_calls_71_and_72():
             f"({host[two, 'jit']:.1f} and {host[sixteen, 'jit']:.1f} through Triton's JIT); `glr_readout` alone "
             f"{host[ro + 'forward + backward', None]:.0f} us a forward + backward for ssm "
             f"({host[ro + 'forward', None]:.0f} forward)") in text
+
+
+def test_gpu_readout_quotes_the_plans_numbers_from_calls_75_to_77():
+    """The bound launch, the readout's host cost, the interleaved ratios and the host profile of calls 75-77."""
+    from helpers import gpu_call
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    launch = {r["launch"]: r["host_us"] for r in gpu_call("call75", "launch.json")["rows"]
+              if r["op"] == "triton kernel, 16 tensors + 8 ints"}
+    assert (f"{launch['bound']:.1f} us a kernel with 16 tensors against {launch['direct']:.1f} us launched directly"
+            in text)
+    host = {c: next(r["host_us"] for r in gpu_call(c, "launch.json")["rows"]
+                    if r["op"] == "glr_readout ssm, B1 T2048 H1 d128 bf16, forward + backward")
+            for c in ("call74", "call75", "call76")}
+    ratios = {}
+    for c in ("call75", "call76"):
+        mha, ssm = gpu_call(c, "ab.json")["rows"]
+        ratios[c] = ssm["median_ms"] / mha["median_ms"]
+    assert (f"{host['call75']:.0f} us a forward + backward in `call75` ({host['call74']:.0f} us in `call74`), but "
+            f"{host['call76']:.0f} us on the slower host of `call76`; interleaved with attention the eager ssm layer "
+            f"took {ratios['call75']:.2f}x its time (`call75`) and {ratios['call76']:.2f}x (`call76`)") in text
+    profile = gpu_call("call77", "host_profile.json")
+    us = {r["function"]: r["cumulative_us"] for r in profile["functions"]}
+    bound = next(v for k, v in us.items() if k.startswith("triton_launch.py") and k.endswith("__call__"))
+    driver = next(v for k, v in us.items() if k.startswith("driver.py") and k.endswith("__call__"))
+    assert (f"the nine bound launches take {bound:.0f} us of a {profile['wall_us_per_iter']:.0f} us step, Triton's own "
+            f"launcher {driver:.0f} us of it") in text

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from glrtheory import Pattern
-from helpers import gpu_call
+from helpers import GPU_CALLS, gpu_call
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -439,3 +439,27 @@ def test_quoted_numbers_of_call_74_come_from_its_json():
             f"on its kernels, ours on the host") in text and ratio > 1
     docs = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
     assert f"ssm took {ssm['median_ms']:.3f} ms against attention's {mha['median_ms']:.3f} ms ({ratio:.2f}x)" in docs
+
+
+def test_quoted_numbers_of_calls_75_to_77_come_from_their_results():
+    """Bound launches and the readout's host cost (call 75), the interleaved A/Bs (calls 75, 76) and the GPU test run
+    of the readout's whole test file (call 77)."""
+    text = " ".join(README.split())
+    rows = gpu_call("call75", "launch.json")["rows"]
+    launch = {r["launch"]: r["host_us"] for r in rows if r["op"] == "triton kernel, 16 tensors + 8 ints"}
+    readout = {c: next(r["host_us"] for r in gpu_call(c, "launch.json")["rows"]
+                       if r["op"] == "glr_readout ssm, B1 T2048 H1 d128 bf16, forward + backward")
+               for c in ("call74", "call75", "call76")}
+    assert (f"{launch['bound']:.1f} us a kernel with 16 tensors against {launch['direct']:.1f} us launched directly"
+            in text and launch["bound"] < launch["direct"])
+    assert (f"The readout alone: {readout['call75']:.0f} us a forward + backward (`call75`; {readout['call74']:.0f} "
+            f"us in `call74`)") in text
+    for call, host in (("call75", ""), ("call76", f", a slower host: the readout alone took {readout['call76']:.0f} "
+                                                   f"us there")):
+        mha, ssm = gpu_call(call, "ab.json")["rows"]
+        ratio = ssm["median_ms"] / mha["median_ms"]
+        assert (f"{ssm['median_ms']:.3f} ms against {mha['median_ms']:.3f} ms ({ratio:.2f}x, `{call}`{host})" in text
+                and ratio > 1)
+    summary = (GPU_CALLS / "call77" / "pytest_readout.txt").read_text().splitlines()[-1]
+    passed = int(summary.split(" passed")[0].split()[-1])
+    assert "failed" not in summary and f"passed on the H200 with it ({passed} passed, `call77`)" in text
