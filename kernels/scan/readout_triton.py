@@ -15,6 +15,9 @@ triangular solve and a batched matrix product in torch). First-order patterns (`
 ssm) take three: ``decay_sums`` in place of step 1, whose running sums of ``log2 |b|`` (float64) the chunk output
 turns into M and E in registers, and whose chunks' last rows of M and E the walk reads.
 
+Each signature (shapes, dtypes, device, row strides, settings) gets a ``_Plan`` once: its tables, sizes and every
+launch bound to all but the tensors of a call (``triton_launch.bind``), so that a call allocates and launches only.
+
 Precision: ``[M | E]`` float32 (the inverses' products in ``triton.GPU["inverse_precision"]`` for float32
 coefficients, three tf32 passes by default, which keep float32 accuracy, and in ``"inverse_precision_16"``, one
 tf32 pass, for bfloat16 and float16 ones); products in q's dtype with float32 sums; the

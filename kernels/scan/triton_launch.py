@@ -13,7 +13,8 @@ after a key's first launch: a change of Triton's debug or instrumentation knobs,
 
 ``bind(kernel, grid, *args, **kwargs)`` fixes a launch's grid and every argument but those marked ``ARG``: a
 call site that launches the same kernel many times with only its tensors changing (``readout_triton``'s plans)
-then pays for those tensors alone, keyed by their 16-byte alignment (the bound arguments were keyed once).
+then pays for those tensors alone, keyed by their dtype and 16-byte alignment (the bound arguments were keyed
+once).
 """
 from __future__ import annotations
 
