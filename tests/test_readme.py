@@ -463,3 +463,23 @@ def test_quoted_numbers_of_calls_75_to_77_come_from_their_results():
     summary = (GPU_CALLS / "call77" / "pytest_readout.txt").read_text().splitlines()[-1]
     passed = int(summary.split(" passed")[0].split()[-1])
     assert "failed" not in summary and f"passed on the H200 with it ({passed} passed, `call77`)" in text
+
+
+def test_quoted_numbers_of_call_78_come_from_its_json():
+    """The layer at the final code: its kernels, the interleaved A/B, the CUDA-graph rows and peak memory."""
+    text = " ".join(README.split())
+    rows = gpu_call("call78", "layer.json")["rows"]
+    row = {(r["op"].split()[1] if r["op"].startswith("GLR") else "mha", r["precision"]): r for r in rows}
+    eager, graph = "bf16 autocast", "bf16 autocast, CUDA graph"
+    ours, mha = row["ssm", eager]["fwd_bwd_device"], row["mha", eager]["fwd_bwd_device"]
+    assert (f"the layer's kernels take {ours['device_ms']:.3f} ms in {ours['launches']:.0f} launches against "
+            f"attention's {mha['device_ms']:.3f} ms in {mha['launches']:.0f}") in text
+    attention, ssm = gpu_call("call78", "ab.json")["rows"]
+    ratio = ssm["median_ms"] / attention["median_ms"]
+    assert (f"eager ssm {ssm['median_ms']:.3f} ms against {attention['median_ms']:.3f} ms ({ratio:.2f}x: **not met**)"
+            in text and ratio > 1)
+    g = {spec: row[spec, graph]["ms_fwd_bwd"] for spec in ("ssm", "fenwick", "mha")}
+    assert (f"as CUDA graphs ssm {g['ssm']:.3f} ms against {g['mha']:.3f} ms (**met** as CUDA graphs), fenwick "
+            f"{g['fenwick']:.3f} ms" in text and g["ssm"] <= g["mha"])
+    peak = {spec: row[spec, eager]["peak_bytes"] / 2**30 for spec in ("ssm", "fenwick")}
+    assert f"peak {peak['ssm']:.2f} GiB (ssm) and {peak['fenwick']:.2f} GiB (fenwick)" in text and max(peak.values()) <= 4
