@@ -482,4 +482,5 @@ def test_quoted_numbers_of_call_78_come_from_its_json():
     assert (f"as CUDA graphs ssm {g['ssm']:.3f} ms against {g['mha']:.3f} ms (**met** as CUDA graphs), fenwick "
             f"{g['fenwick']:.3f} ms" in text and g["ssm"] <= g["mha"])
     peak = {spec: row[spec, eager]["peak_bytes"] / 2**30 for spec in ("ssm", "fenwick")}
-    assert f"peak {peak['ssm']:.2f} GiB (ssm) and {peak['fenwick']:.2f} GiB (fenwick)" in text and max(peak.values()) <= 4
+    assert (f"peak {peak['ssm']:.2f} GiB (ssm) and {peak['fenwick']:.2f} GiB (fenwick)" in text
+            and max(peak.values()) <= 4)
