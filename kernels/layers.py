@@ -29,7 +29,8 @@ with its key while a later B(t') reads it).
 Parameters may be float32, float64, bfloat16 or float16, and ``torch.autocast`` may be on: the scores,
 softmax and scan compute in float32 (float64 for float64 inputs), except the matrix-state readout, which
 takes q, k, v as the projections give them (bfloat16 under autocast) and runs its products in that dtype
-(``glr_readout``: its solve and states stay float32); outputs have the input's dtype.
+(``glr_readout``: its solve and states stay float32). Outputs have the input's dtype, or under autocast the out
+projection's (the autocast dtype for float32 inputs), as torch's own layers give it.
 """
 from __future__ import annotations
 
@@ -243,19 +244,20 @@ class GLRMixer(nn.Module):
         return slice(start, start + self._widths[i])
 
     def _output(self, h: Tensor, q, like: Tensor) -> Tensor:
-        """o = h (or q^T H); ``[B, T, H, .]`` -> out projection -> ``[B, T, d_model]`` in like's dtype."""
+        """o = h (or q^T H); ``[B, T, H, .]`` -> out projection -> ``[B, T, d_model]`` (``_out``)."""
         if self.readout:
             h = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (self.d_key, self.d_head))).squeeze(-2)
         return self._out(h, like)
 
     def _out(self, h: Tensor, like: Tensor) -> Tensor:
-        """The out projection of ``o[B, T, H, d_head]`` -> ``[B, T, d_model]`` in like's dtype (o enters in the
-        weight's dtype, or as it is under autocast, which casts it itself)."""
+        """The out projection of ``o[B, T, H, d_head]`` -> ``[B, T, d_model]``: o enters in the weight's dtype and
+        leaves in like's; under autocast o enters as it is and leaves as the projection gives it (no cast back:
+        ``nn.Linear`` and ``nn.MultiheadAttention`` do the same)."""
         B, T, H, dv = h.shape
         h = h.reshape(B, T, H * dv)
-        if not torch.is_autocast_enabled(h.device.type):
-            h = h.to(self.out.weight.dtype)
-        return self.out(h).to(like.dtype)
+        if torch.is_autocast_enabled(h.device.type):
+            return self.out(h)
+        return self.out(h.to(self.out.weight.dtype)).to(like.dtype)
 
     def _check_x(self, x: Tensor, shape: str) -> None:
         if not isinstance(x, Tensor) or x.ndim != len(shape.split(",")) or x.shape[-1] != self.d_model:
@@ -274,13 +276,15 @@ class GLRMixer(nn.Module):
         projections' dtype, q unscaled and a times ``d_key^-1/2`` instead (H is linear in A, so ``q^T H`` is the
         same), in one op, and b not zeroed in rows without B (``glr_readout`` ignores padded slots)."""
         self._check_x(x, "batch, T, ")
-        ai, bi, valid_a, valid_b, has_b = self._table_tensors(x.shape[1] if tables is None else tables, x.device)
+        n_or_tables = x.shape[1] if tables is None else tables
+        ai, bi, valid_a, valid_b, has_b = self._table_tensors(n_or_tables, x.device)
+        scales = None if states else self._readout_scales(n_or_tables, x)     # before any op: no graph break
         u, g, (q_s, e, c), q = self._project(x, states)
         if states:
             g = g * has_b
             a = 1 - g
         else:                                               # s (1 - g has_b)
-            a = torch.addcmul(*self._readout_scales(x.shape[1] if tables is None else tables, g), g)
+            a = torch.addcmul(*scales, g)
         a, b = a.unsqueeze(-1), g.unsqueeze(-1)
         weights = _slot_weights(q_s, e, ai, valid_a), _slot_weights(q_s, c, bi, valid_b)
         a, b = (x if w is None else x * w for x, w in zip((a, b), weights))
@@ -315,17 +319,17 @@ class GLRMixer(nn.Module):
         return tables.memo(("mixer", str(device)), lambda: _device_tables(tables, device))
 
     @torch.compiler.disable
-    def _readout_scales(self, n_or_tables: int | IndexTables, like: Tensor) -> tuple[Tensor, Tensor]:
-        """``(s, -s has_b [T, 1])`` in like's dtype and on its device, ``s = d_key^-1/2`` (0-d): the readout's
-        ``a = s (1 - g has_b)`` is ``addcmul(s, -s has_b, g)``; built once per tables, device and dtype."""
+    def _readout_scales(self, n_or_tables: int | IndexTables, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(s, -s has_b [T, 1])`` in x's compute dtype and on its device, ``s = d_key^-1/2`` (0-d): the readout's
+        ``a = s (1 - g has_b)`` is ``addcmul(s, -s has_b, g)``; built once per tables, device and dtype, outside
+        ``torch.compile``'s graphs as ``_table_tensors``."""
         tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
-        has_b = self._table_tensors(tables, like.device)[4]
-        scale = self.d_key ** -0.5
+        has_b = self._table_tensors(tables, x.device)[4]
+        scale, dtype = self.d_key ** -0.5, _compute_dtype(x)
 
         def build():
-            return (torch.tensor(scale, dtype=like.dtype, device=like.device),
-                    has_b.to(like.dtype) * -scale)
-        return tables.memo(("mixer_readout", str(like.device), like.dtype, scale), build)
+            return torch.tensor(scale, dtype=dtype, device=x.device), has_b.to(dtype) * -scale
+        return tables.memo(("mixer_readout", str(x.device), dtype, scale), build)
 
     @torch.compiler.disable
     def _mix(self, mix, *inputs: Tensor, tables: IndexTables | None = None) -> Tensor:
