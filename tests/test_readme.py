@@ -484,3 +484,24 @@ def test_quoted_numbers_of_call_78_come_from_its_json():
     peak = {spec: row[spec, eager]["peak_bytes"] / 2**30 for spec in ("ssm", "fenwick")}
     assert (f"peak {peak['ssm']:.2f} GiB (ssm) and {peak['fenwick']:.2f} GiB (fenwick)" in text
             and max(peak.values()) <= 4)
+
+
+def test_quoted_numbers_of_call_79_come_from_its_json():
+    """The layer without the cast back under autocast: its kernels, the interleaved rounds, the stand-alone row."""
+    text = " ".join(README.split())
+    row = {r["op"]: r for r in gpu_call("call79", "layer.json")["rows"] if r["precision"] == "bf16 autocast"}
+    ours, mha = row["GLRMixer ssm readout"], row["nn.MultiheadAttention causal"]
+    assert (f"the kernels take {ours['fwd_bwd_device']['device_ms']:.3f} ms in "
+            f"{ours['fwd_bwd_device']['launches']:.0f} launches against attention's "
+            f"{mha['fwd_bwd_device']['device_ms']:.3f} ms") in text
+    attention, ssm = gpu_call("call79", "ab.json")["rows"]
+    ratio = ssm["median_ms"] / attention["median_ms"]
+    fast = [t for t in ssm["ms_fwd_bwd"] if t < attention["median_ms"]]
+    slow = [t for t in ssm["ms_fwd_bwd"] if t >= attention["median_ms"]]
+    assert (f"eager ssm **{ssm['median_ms']:.3f} ms against attention's {attention['median_ms']:.3f} ms ({ratio:.2f}x: "
+            f"met in this run**, the median of {len(ssm['ms_fwd_bwd'])} rounds, {len(fast)} of them at "
+            f"{max(fast):.2f} ms") in text and ratio <= 1
+    assert f"{len(slow)} at {' and '.join(f'{t:.3f}' for t in slow)} ms" in text
+    stand = ours["ms_fwd_bwd"] / mha["ms_fwd_bwd"]
+    assert (f"the stand-alone eager row {ours['ms_fwd_bwd']:.3f} ms against {mha['ms_fwd_bwd']:.3f} ms ({stand:.2f}x)"
+            in text and stand > 1)
