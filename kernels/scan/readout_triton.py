@@ -427,13 +427,13 @@ def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: 
                      need)
 
 
-def _backward(grad: Tensor, saved: tuple, layout: ChunkLayout, need: tuple) -> tuple:
-    """``(dq, dk, dv, da, db)`` (``_Plan.backward``); for heads wider than ``BACKWARD_HEAD``, torch autograd of the
-    torch ops."""
+def _backward(grad: Tensor, saved: tuple, plan: _Plan, need: tuple) -> tuple:
+    """``(dq, dk, dv, da, db)`` by the forward's plan (``_Plan.backward``); for heads wider than ``BACKWARD_HEAD``,
+    torch autograd of the torch ops."""
     q, k, v, a, b = saved[:5]
     if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:
-        return _autograd(lambda *x: chunked_aligned(*x, layout), grad, (q, k, v, a, b), need[:5])
-    return _plan(q, k, v, a, b, layout).backward(grad, saved, need)
+        return _autograd(lambda *x: chunked_aligned(*x, plan.layout), grad, (q, k, v, a, b), need[:5])
+    return plan.backward(grad, saved, need)
 
 
 class AlignedTriton(torch.autograd.Function):
@@ -444,17 +444,17 @@ class AlignedTriton(torch.autograd.Function):
         in_place = _setting()["in_place"]
         q, k, v = (_rows_of(x, in_place)[0] for x in (q, k, v))
         a, b = a.contiguous(), b.contiguous()
-        o, *kept = _plan(q, k, v, a, b, layout).forward(q, k, v, a, b)
+        ctx.plan = _plan(q, k, v, a, b, layout)                 # the backward's too
+        o, *kept = ctx.plan.forward(q, k, v, a, b)
         if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
             kept = [None] * len(kept)
         ctx.save_for_backward(q, k, v, a, b, *kept)
-        ctx.layout = layout
         return o
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        grads = _backward(grad, ctx.saved_tensors, ctx.layout, ctx.needs_input_grad)
+        grads = _backward(grad, ctx.saved_tensors, ctx.plan, ctx.needs_input_grad)
         return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None,)
 
 
