@@ -9,6 +9,10 @@ Where fla is not installed (or there is no CUDA) its rows say so and ours still 
 """
 from __future__ import annotations
 
+import importlib
+import math
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -19,6 +23,8 @@ from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm
 #: (B, T, H, D) of fla's op benchmarks.
 FLA_SHAPES = [(1, 8192, 96, 128), (2, 16384, 16, 128), (4, 2048, 16, 128), (4, 4096, 64, 128), (8, 2048, 32, 256),
               (8, 1024, 8, 64)]
+#: fla's ops these benchmarks run, by the module that holds each.
+FLA_OPS = {"chunk_simple_gla": "fla.ops.simple_gla", "chunk_log_linear_attn": "fla.ops.log_linear_attn"}
 #: Our patterns compared with it: the same first-order recurrence (ssm), and fenwick (log-linear-like).
 FLA_SPECS = ["ssm", "fenwick"]
 
@@ -26,10 +32,23 @@ FLA_SPECS = ["ssm", "fenwick"]
 def fla_gla(B, T, H, D, backward=True, device="cuda") -> dict:
     """fla's ``chunk_simple_gla`` forward (and forward + backward, or why not); a row saying why where fla is
     missing or CUDA is not there (fla's kernels need it)."""
-    row = dict(op="fla chunk_simple_gla", B=B, T=T, H=H, D=D, dtype="bfloat16")
+    return _fla_row("chunk_simple_gla", B, T, H, D, backward, device)
+
+
+def fla_log_linear(B, T, H, D, backward=True, device="cuda") -> dict:
+    """fla's ``chunk_log_linear_attn`` (log-linear Mamba-2: per-head decay g and a weight per Fenwick level,
+    ``level_scales [B, T, H, L]`` with ``L = ceil(log2 T) + 1``), the same aligned binary counter as our fenwick with
+    scalar level weights in place of its state recurrence; timed as ``fla_gla``."""
+    return _fla_row("chunk_log_linear_attn", B, T, H, D, backward, device)
+
+
+def _fla_row(op: str, B, T, H, D, backward, device) -> dict:
+    """One of fla's ops (``fla_gla``, ``fla_log_linear``): bf16 q, k, v ``[B, T, H, D]``, log-decay g ``[B, T, H]``
+    float32 (``logsigmoid`` of a normal sample, as fla's registry makes it); warnings fla gives are kept."""
+    row = dict(op=f"fla {op}", B=B, T=T, H=H, D=D, dtype="bfloat16")
     try:
         import fla
-        from fla.ops.simple_gla import chunk_simple_gla
+        fn = getattr(importlib.import_module(FLA_OPS[op]), op)
     except ImportError as e:
         return dict(row, skipped=f"fla is not installed ({error(e)})")
     if not is_cuda(device):
@@ -38,12 +57,20 @@ def fla_gla(B, T, H, D, backward=True, device="cuda") -> dict:
         row["fla"] = getattr(fla, "__version__", "?")
         q, k, v = (torch.randn(B, T, H, D, device=device, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
         gl = F.logsigmoid(torch.randn(B, T, H, device=device, dtype=torch.float32)).requires_grad_()
-        with torch.no_grad():
-            row["ms"] = bench(lambda: chunk_simple_gla(q, k, v, gl)[0])
+        extra = []
+        if op == "chunk_log_linear_attn":
+            levels = math.ceil(math.log2(T)) + 1
+            extra = [torch.rand(B, T, H, levels, device=device, dtype=torch.float32, requires_grad=True)]
+        run = lambda: fn(q, k, v, gl, *extra)[0]  # noqa: E731
+        with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+            warnings.simplefilter("always")
+            row["ms"] = bench(run)
+        if caught:
+            row["warnings"] = sorted({str(w.message) for w in caught})
         if backward:
             try:
                 g = torch.randn_like(v)
-                row["ms_fwd_bwd"] = bench(lambda: chunk_simple_gla(q, k, v, gl)[0].backward(g))
+                row["ms_fwd_bwd"] = bench(lambda: run().backward(g))
             except Exception as e:
                 row["backward_error"] = f"{error(e)} (forward only compared)"
     except Exception as e:
@@ -68,16 +95,20 @@ def readout_forward(spec, B, T, H, D, device="cuda", dtype=torch.bfloat16) -> di
 
 
 def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bfloat16) -> list[dict]:
-    """Forward at fla's benchmark shapes: fla's ``chunk_simple_gla`` (where installed) and ``glr_readout``
-    for each spec, with ``over_fla`` = ours / fla where both ran."""
+    """Forward at fla's benchmark shapes: fla's ``chunk_simple_gla`` and ``chunk_log_linear_attn`` (where installed)
+    and ``glr_readout`` for each spec, with ``over_fla`` = ours / fla's ``chunk_simple_gla`` and, for fenwick,
+    ``over_fla_log_linear`` = ours / fla's ``chunk_log_linear_attn`` where both ran."""
     rows = []
     for B, T, H, D in shapes:
         ref = fla_gla(B, T, H, D, backward=False, device=device)
-        rows.append(ref)
+        log_linear = fla_log_linear(B, T, H, D, backward=False, device=device)
+        rows += [ref, log_linear]
         for spec in specs:
             row = readout_forward(spec, B, T, H, D, device=device, dtype=dtype)
             if "ms" in row and "ms" in ref:
                 row["over_fla"] = row["ms"] / ref["ms"]
+            if spec == "fenwick" and "ms" in row and "ms" in log_linear:
+                row["over_fla_log_linear"] = row["ms"] / log_linear["ms"]
             rows.append(row)
             print(row, flush=True)
     return rows

@@ -10,8 +10,9 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
 2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
    ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (each backend's own
    backward), and the forward's and the gradients' norm-relative differences from the float32
-   torch-op path; fla's ``chunk_simple_gla`` (forward; forward + backward where it runs) and causal SDPA
-   (forward, forward + backward) in the same run.
+   torch-op path; fla's ``chunk_simple_gla`` and ``chunk_log_linear_attn`` (the Fenwick levels of log-linear
+   attention, fenwick's counterpart; forward, and forward + backward where they run) and causal SDPA (forward,
+   forward + backward) in the same run.
 3. ``profile``: per spec, the Triton forward's CUDA kernels (``torch.profiler``), ms per call, by total;
    ``profile_torch_fwd_bwd``, ``profile_triton_fwd_bwd``: the same for each backend's forward + backward of ssm.
 4. ``--fla-shapes``: ``gpu_fla.fla_shapes`` (fla's forward and ours at fla's benchmark shapes).
@@ -29,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_common import TIMING, bench, dtype_name, error, free, inputs, is_cuda, parser, saver  # noqa: E402
 from gpu_bench import sdpa  # noqa: E402
-from gpu_fla import FLA_SHAPES, fla_gla, fla_shapes  # noqa: E402
+from gpu_fla import FLA_SHAPES, fla_gla, fla_log_linear, fla_shapes  # noqa: E402
 
 from glrtheory.kernels.scan import readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noqa: E402
@@ -204,6 +205,7 @@ def main(argv=None) -> int:
         result["best_back_setting"] = tune(shape, device, save, result, BACK_SETTINGS, fwd_bwd_ms, "tune_backward")
     result["setting"] = dict(readout_triton.GPU)
     result["rows"].append(fla_gla(*shape, device=device))
+    result["rows"].append(fla_log_linear(*shape, device=device))
     result["rows"].append(sdpa(*shape, device=device))
     for spec in args.specs.split(","):
         for backend in args.backends.split(","):

@@ -240,10 +240,11 @@ def test_scan_and_fla_rows_on_the_cpu():
     assert row["ms"] > 0 and row["over_floor_fwd_bwd"] == pytest.approx(row["ms_fwd_bwd"] / row["floor_ms_fwd_bwd"])
     assert gpu_bench.sdpa(1, 16, 2, 4, device="cpu", dtype=torch.float32)["ms_fwd_bwd"] > 0
     rows = gpu_fla.fla_shapes([(1, 16, 2, 8)], device="cpu", dtype=torch.float32)
-    assert "skipped" in rows[0] and "ms" not in rows[0]
-    assert [r["readout_algorithm"] for r in rows[1:]] == [readout_algorithm(Pattern.from_spec(s).tables(16))[0]
+    assert [r["op"] for r in rows[:2]] == ["fla chunk_simple_gla", "fla chunk_log_linear_attn"]
+    assert all("skipped" in r and "ms" not in r for r in rows[:2])
+    assert [r["readout_algorithm"] for r in rows[2:]] == [readout_algorithm(Pattern.from_spec(s).tables(16))[0]
                                                            for s in gpu_fla.FLA_SPECS]
-    assert all(r["ms"] > 0 and "over_fla" not in r for r in rows[1:])
+    assert all(r["ms"] > 0 and "over_fla" not in r and "over_fla_log_linear" not in r for r in rows[2:])
 
 
 def test_scan_script_on_the_cpu(tmp_path, monkeypatch):
@@ -265,13 +266,14 @@ def test_scan_script_on_the_cpu(tmp_path, monkeypatch):
 
 def test_readout_script_on_the_cpu(tmp_path):
     """``gpu_readout.py`` at T = 1100 (ssm gets ``chunked_aligned``), its Triton rows under the interpreter:
-    both backends' rows with their error against float32, fla's row saying why it is missing, SDPA's row."""
+    both backends' rows with their error against float32, fla's two rows saying why they are missing, SDPA's row."""
     out = tmp_path / "readout.json"
     assert gpu_readout.main(["--device", "cpu", "--shape", "1,1100,1,16", "--skip-tune", "--specs", "ssm",
                              "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    fla, attention, *rows = result["rows"]
-    assert "skipped" in fla or "error" in fla or "backward_error" in fla
+    gla, log_linear, attention, *rows = result["rows"]
+    assert (gla["op"], log_linear["op"]) == ("fla chunk_simple_gla", "fla chunk_log_linear_attn")
+    assert all("skipped" in fla and "ms" not in fla for fla in (gla, log_linear))
     assert attention["op"] == "sdpa causal" and attention["ms"] > 0 and attention["ms_fwd_bwd"] > 0
     assert [(r["op"], r["backend"]) for r in rows] == [("glr_readout ssm", "torch"), ("glr_readout ssm", "triton")]
     for r in rows:

@@ -380,6 +380,47 @@ def test_first_order_gradients(rng):
         assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
 
 
+@pytest.mark.parametrize("spec, expected", [("fenwick", True), ("power2", True), ("fenwick+lags:5", True),
+                                            ("ssm", True), ("blocks:4", False), ("window:3+fenwick", False),
+                                            ("attention", False)])
+def test_diagonal_only_where_it_holds(spec, expected):
+    """``A(t) = {t}`` with no reach before the chunk (fenwick, power2, lags on them, ssm); blocks (A its block so far),
+    a window and attention are not."""
+    assert readout_triton.diagonal(aligned_layout(Pattern.from_spec(spec).tables(200), 16)) == expected
+
+
+@pytest.mark.parametrize("spec, n", [("fenwick", 200), ("fenwick+lags:5", 63), ("power2", 63)])
+def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
+    """Where ``readout_triton.diagonal`` holds (not first order) the forward writes E alone (forming M raising proves
+    it) and the kernels take ``M = T_k diag(a)`` from the chunk inverses; the backward forms M. The output and the
+    five gradients against float64 and against ``diagonal`` off; float32, one head, chunks of 16."""
+    tables, low, ref = inputs(rng, spec, n, torch.float32, H=1)
+    layout = aligned_layout(tables, 16)
+    assert readout_triton.diagonal(layout) and not readout_triton.first_order(layout)
+    grad = torch.randn(ref[2].shape, dtype=torch.float64)
+    ref_leaves = [x.clone().requires_grad_() for x in ref]
+    ref_out = naive_readout(*ref_leaves, tables)
+    expected = [ref_out.detach(), *torch.autograd.grad(ref_out, ref_leaves, grad)]
+    coefficients, got = readout_triton._Plan.coefficients, {}
+
+    def without_mix(plan, a, b, inverses=None, mix=True):
+        assert not mix, "the forward formed M"
+        return coefficients(plan, a, b, inverses, mix)
+
+    for diagonal in (True, False):
+        monkeypatch.setitem(readout_triton._setting(), "diagonal", diagonal)
+        leaves = [x.clone().requires_grad_() for x in low]
+        with monkeypatch.context() as patch:
+            if diagonal:
+                patch.setattr(readout_triton._Plan, "coefficients", without_mix)
+            out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+        got[diagonal] = [out.detach(), *torch.autograd.grad(out, leaves, grad.to(DEVICE, torch.float32))]
+        for name, g, r in zip(["o", *"qkvab"], got[diagonal], expected):
+            assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], (diagonal, name)
+    for name, g, r in zip(["o", *"qkvab"], got[True], got[False]):
+        assert rel_err(g.double().cpu(), r.double().cpu()) <= TOL[torch.float32], name
+
+
 def test_backend_choice_and_refusals(rng):
     tables, low, _ = inputs(rng, "fenwick", 63, torch.float32)
     layout = aligned_layout(tables, 16)

@@ -91,6 +91,8 @@ MAX_SOLVED = 256
 #: of ``boundary_local``: fenwick's forward 1.495 ms with 128 x 128 at 8 warps, 1.502 with 64 x 128, 1.553 with
 #: 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
+#: ``diagonal``: where ``A(t) = {t}`` and w = 0 (``diagonal``; not first order) the forward's step 1 writes E alone and
+#: the kernels form ``M = T_k diag(a)`` from the chunk inverses as they read them; the backward forms M first.
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
 #: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
@@ -105,12 +107,12 @@ MAX_SOLVED = 256
 #: solve. ``in_place``: q, k, v that are slices of a wider last axis are read where they are (``_rows_of``); False
 #: copies them first.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
-           unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128, local_warps=8,
-           in_place=True,
+           diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
+           local_warps=8, in_place=True,
            wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64, local_warps=4,
-                   in_place=True,
+                   diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
+                   local_warps=4, in_place=True,
                    wide=dict(GPU["wide"]))
 
 
@@ -157,12 +159,20 @@ def first_order(layout: ChunkLayout) -> bool:
             and bool((layout.boundary_row % layout.chunk == layout.chunk - 1).all()))
 
 
+def diagonal(layout: ChunkLayout) -> bool:
+    """Whether ``A(t) = {t}`` and the window is the chunk's rows (w = 0), as ``fenwick`` and ``blocks``: then
+    ``A_R = diag(a)`` and ``M = T_k diag(a)``, which the kernels form from the chunk inverses as they read them
+    (``readout_triton_kernels``, DIAG)."""
+    a = layout.tables.a_idx
+    return layout.span == 0 and a.shape[1] == 1 and bool((a[:, 0] == np.arange(layout.tables.n)).all())
+
+
 def _tables(layout: ChunkLayout, device) -> dict:
     """int32 device tables: A (padded); ``x_col [T, wb]``, the slot in its chunk's X of each B entry before
     the chunk (-1 elsewhere); each boundary position's chunk and row, its sources' indices in P ``[P, m]``
     (-1 padded); each chunk's sources as indices in P (``ext [nc, m]``) and their count; the B table
     (the chunk inverses'); ``gather``: whether some boundary state reads one other than its predecessor;
-    ``decay``: ``first_order``; for ``_boundary_inverse`` (int64), each boundary position's row in the chunks' rows
+    ``decay``: ``first_order``; ``diagonal``: ``diagonal``; for ``_boundary_inverse`` (int64), each boundary position's row in the chunks' rows
     (``b_flat``) and its sources' columns (``b_src_column``, |P| where there is none)."""
     def build():
         C, tables = layout.chunk, layout.tables
@@ -179,6 +189,7 @@ def _tables(layout: ChunkLayout, device) -> dict:
         out["b_src_column"] = torch.as_tensor(np.where(src >= 0, src, len(src)), device=device)
         out["gather"] = bool(((src >= 0) & (src != np.arange(len(src))[:, None] - 1)).any())
         out["decay"] = first_order(layout)
+        out["diagonal"] = diagonal(layout)
         return out
 
     return layout.tables.memo(("readout_triton", layout.chunk, layout.offset, str(device)), build)
@@ -265,29 +276,30 @@ class _Plan:
         unit, *self.strides = _units(q, k, v)
         sq, sk, sv = self.strides
         self.decay = tab["decay"] and setting["decay"]
+        self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
             self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(b, tab["b_idx"], T, C, s)
-            self.chunk_coefficients = bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]),
-                                           ARG, ARG, ARG, T, H, nc, wa, wb, s, m, C=C, WIN=C + w,
-                                           JB=_columns(max(wa, wb)), BW=32)
+            self.chunk_coefficients, self.chunk_carries = (
+                bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]), ARG, ARG, ARG, T, H, nc,
+                     wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32, MIX=full) for full in (True, False))
         if self.decay:                          # step 1 by decay_sums (kernels' docstring)
             self.decay_sums = bind(K.decay_sums, (N, nc), ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H, nc, s,
                                    C=C, CP=rows(layout))
-        forward = dict(self.shapes, DECAY=self.decay, num_warps=setting["warps"])
+        forward = dict(self.shapes, DECAY=self.decay, DIAG=self.diagonal, num_warps=setting["warps"])
         if self.solves:                         # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
             n_vb = -(-dv // blk["local_v"])
             self.boundary_local = bind(
-                K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, tab["b_chunk"],
+                K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                 tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"], BV=blk["local_v"],
-                num_warps=setting["local_warps"], **self.shapes)
+                num_warps=setting["local_warps"], DIAG=self.diagonal, **self.shapes)
         elif m:
             n_vb = -(-dv // blk["walk_v"])
             unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
             self.boundary_walk = bind(
-                K.boundary_walk, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
+                K.boundary_walk, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                 tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["walk_k"],
                 BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **forward)
         self.chunk_output = bind(
@@ -323,26 +335,33 @@ class _Plan:
                 num_warps=setting["back_warps"])
         return out
 
-    def coefficients(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    def coefficients(self, a: Tensor, b: Tensor, inverses: Tensor | None = None,
+                     mix: bool = True) -> tuple[Tensor | None, Tensor, Tensor | None]:
         """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32 (E as ``_arg`` gives it) and the chunk
-        inverses: by ``chunk_inverse`` and ``chunk_coefficients`` for chunks the inverse takes (``triton.CHUNKS``),
-        else ``readout_aligned.solve_chunks`` (inverses None)."""
+        inverses (those given, else made): by ``chunk_inverse`` and ``chunk_coefficients`` for chunks the inverse
+        takes (``triton.CHUNKS``), else ``readout_aligned.solve_chunks`` (inverses None). Without ``mix`` (DIAG)
+        M is None: the kernels form it from the inverses."""
         layout = self.layout
         C, w, m, nc = layout.chunk, layout.span, layout.m, layout.n_chunks
         if C not in CHUNKS:
             mix, ecoef = solve_chunks(a, b, layout).split([C + w, m], -1)
             return mix.contiguous(), _arg(ecoef.contiguous()), None
         N = self.sizes[5]
-        inverses = a.new_empty(self.inverse_shape, dtype=torch.float32)
-        self.chunk_inverse(_arg(b), inverses)
-        mix, ecoef = a.new_empty(N, nc, C, C + w), a.new_empty(N, nc, C, m)
-        self.chunk_coefficients(a, _arg(b), inverses, mix, _arg(ecoef))
-        return mix, _arg(ecoef), inverses
+        if inverses is None:
+            inverses = a.new_empty(self.inverse_shape, dtype=torch.float32)
+            self.chunk_inverse(_arg(b), inverses)
+        ecoef = _arg(a.new_empty(N, nc, C, m))
+        if not mix:
+            self.chunk_carries(a, _arg(b), inverses, inverses, ecoef)        # M's place unused
+            return None, ecoef, inverses
+        out = a.new_empty(N, nc, C, C + w)
+        self.chunk_coefficients(a, _arg(b), inverses, out, ecoef)
+        return out, ecoef, inverses
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor) -> tuple:
         """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (M, E
-        and the inverses None where the kernels formed them from a and b, DECAY; the boundary inverse None where
-        the states were walked)."""
+        and the inverses None where the kernels formed them from a and b, DECAY; M None where they formed it from
+        the inverses, DIAG; the boundary inverse None where the states were walked)."""
         B, T, H, dk, dv, N, nc, P, m = self.sizes
         if self.decay:
             CP = rows(self.layout)
@@ -353,17 +372,17 @@ class _Plan:
             mix = ecoef = inverses = None
             walked, read = (last, last_carry), (sums, counts)
         else:
-            mix, ecoef, inverses = self.coefficients(a, b)
-            walked = read = (mix, ecoef)
+            mix, ecoef, inverses = self.coefficients(a, b, mix=not self.diagonal)
+            walked = read = (inverses if self.diagonal else mix, ecoef)
         states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
         solved = None
         if self.solves:
             local = _output(q, N, P, dk, dv)
-            self.boundary_local(k, v, mix, local)
+            self.boundary_local(k, v, a, walked[0], local)
             solved = _boundary_inverse(ecoef, self.layout, self.tab)
             torch.matmul(solved.to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
         elif m:
-            self.boundary_walk(k, v, *walked, states)
+            self.boundary_walk(k, v, a, *walked, states)
         o = _output(q, B, T, H, dv)
         self.chunk_output(q, k, v, a, *read, states, o)
         return o, mix, ecoef, states, inverses, solved
@@ -373,8 +392,8 @@ class _Plan:
         step 1 (``coefficient_grads``, or ``_step1_backward``)."""
         q, k, v, a, b, mix, ecoef, states, inverses, solved = saved
         B, T, H, dk, dv, N, nc, P, m = self.sizes
-        if mix is None:                             # formed in the forward's registers (DECAY): step 1 now
-            mix, ecoef, inverses = self.coefficients(a, b)
+        if mix is None:                             # formed in the forward's registers (DECAY, DIAG): step 1 now
+            mix, ecoef, inverses = self.coefficients(a, b, inverses)
         grad = grad.to(q.dtype).contiguous()
         dq = _output(q)
         kv32, dmix, decoef, dstates = _zeros((k.numel() + v.numel(),), mix.shape, (N, nc, self.layout.chunk, max(m, 1)),

@@ -28,6 +28,10 @@ zero b, and each chunk's last row of M and E. The chunk output reads S and the c
 ``E[i] = prod_{r <= i} b_r`` in registers (``_decay``; zero where a b in between is zero or absent); the walk reads
 the last rows in place of M's and E's rows. S in float64 keeps ``S_i - S_j`` exact to float32 however large the
 chunk's sum grows.
+
+DIAG (``A(t) = {t}`` and w = 0, as ``fenwick`` and ``blocks``): ``M = T_k diag(a)``, so the forward does not form M:
+``chunk_coefficients`` writes E alone, and the walk, ``boundary_local`` and the chunk output read the chunk inverses
+in place of M and multiply column j by ``a_j`` as they load it.
 """
 import triton
 import triton.language as tl
@@ -136,19 +140,22 @@ def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, sh
 @launcher
 @triton.jit
 def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
-                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
+                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr, MIX: tl.constexpr):
+    """``[M | E] = T_k [A_R | B_R,X]`` of chunk k; without MIX, E alone (``mix`` is not touched)."""
     n, k = tl.program_id(0), tl.program_id(1)
     rl, first, rows, ok, pos, chunk_rows = _chunk_block(n, k, T, H, nc, shift, C)
     m_rows, e_rows = mix + chunk_rows * WIN, ecoef + chunk_rows * m
-    _zero_rows(m_rows, WIN, C, BW)             # zeros, then A's and B's entries scattered into their columns
+    if MIX:
+        _zero_rows(m_rows, WIN, C, BW)         # zeros, then A's and B's entries scattered into their columns
     _zero_rows(e_rows, m, C, BW)
     tl.debug_barrier()
-    for j0 in range(0, WA, JB):                # A[t, a_idx[t, j]] at column a_idx - first + w of the window
-        jj = j0 + tl.arange(0, JB)
-        live = ok[:, None] & (jj < WA)[None, :]
-        idx = tl.load(a_idx + rows[:, None] * WA + jj[None, :], mask=live, other=-1)
-        coef = tl.load(a_ptr + (pos * WA)[:, None] + jj[None, :], mask=idx >= 0, other=0.0)
-        tl.store(m_rows + idx - first + (WIN - C), coef.to(tl.float32), mask=idx >= 0)
+    if MIX:
+        for j0 in range(0, WA, JB):            # A[t, a_idx[t, j]] at column a_idx - first + w of the window
+            jj = j0 + tl.arange(0, JB)
+            live = ok[:, None] & (jj < WA)[None, :]
+            idx = tl.load(a_idx + rows[:, None] * WA + jj[None, :], mask=live, other=-1)
+            coef = tl.load(a_ptr + (pos * WA)[:, None] + jj[None, :], mask=idx >= 0, other=0.0)
+            tl.store(m_rows + idx - first + (WIN - C), coef.to(tl.float32), mask=idx >= 0)
     for j0 in range(0, WB, JB):                # B's entries before the chunk at their source's slot in X
         jj = j0 + tl.arange(0, JB)
         live = ok[:, None] & (jj < WB)[None, :]
@@ -157,7 +164,8 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, 
         tl.store(e_rows + slot, coef.to(tl.float32), mask=slot >= 0)
     tl.debug_barrier()
     inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
-    _times_inverse(inv, m_rows, WIN, BW)       # [M | E] = T_k [A_R | B_R,X]
+    if MIX:
+        _times_inverse(inv, m_rows, WIN, BW)   # [M | E] = T_k [A_R | B_R,X]
     _times_inverse(inv, e_rows, m, BW)
 
 
@@ -177,14 +185,15 @@ def _boundary_step(step, P, b_chunk, b_row):
 
 
 @triton.jit
-def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, sk, sv, kcol,
-                     vcol,
+def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, sk, sv,
+                     kcol, vcol,
                      C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-                     GATHER: tl.constexpr, DECAY: tl.constexpr, SOURCES: tl.constexpr, UPCAST: tl.constexpr):
+                     GATHER: tl.constexpr, DECAY: tl.constexpr, SOURCES: tl.constexpr, UPCAST: tl.constexpr,
+                     DIAG: tl.constexpr):
     """What step p (chunk c, row r: ``_boundary_step``) reads besides ``H_{p-1}``: ``(k window [W, BK], v window
     [W, BV], M row [W], sum of E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER),
-    the coefficient of H_{p-1})``; DECAY: ``mix`` and ``ecoef`` hold ``decay_sums``' last rows; SOURCES: m compiled
-    in (0: read at run time)."""
+    the coefficient of H_{p-1})``; DECAY: ``mix`` and ``ecoef`` hold ``decay_sums``' last rows; DIAG: ``mix`` holds
+    the chunk inverses (M's row is their row times a); SOURCES: m compiled in (0: read at run time)."""
     win, t, ok = _window(c, T, shift, C, WIN, W)
     kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol, sk)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv)
@@ -194,7 +203,7 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
         mrow = tl.load(mix + chunk * W + win)
         carry = tl.load(ecoef + chunk)
     else:
-        mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
+        mrow = _mix_row(mix, row, a_ptr, n, win, t, ok, T, H, WIN, DIAG)
         carry = 0.0
     if UPCAST:      # the interpreter (Triton 3.9) refuses a scalar condition in a block's mask: one-element blocks
         step = tl.zeros((1,), tl.int32) + tl.minimum(p, P - 1)
@@ -213,6 +222,16 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_s
             previous, gathered = _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol, vcol,
                                          smask, previous, gathered, GATHER, DECAY)
     return kw, vw, mrow, gathered, previous
+
+
+@triton.jit
+def _mix_row(mix, row, a_ptr, n, win, t, ok, T, H, WIN: tl.constexpr, DIAG: tl.constexpr):
+    """M's row (flat index ``row`` in ``[N, nc, C]``) over the window: read, or with DIAG its row of the chunk inverse
+    times ``a`` at the window's positions (``M = T_k diag(a)``)."""
+    mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
+    if DIAG:
+        mrow = mrow * _coefficient(a_ptr, n, t, ok, T, H)
+    return mrow
 
 
 @triton.jit
@@ -242,10 +261,10 @@ def _local_state(kw, vw, mrow, PREC: tl.constexpr, UPCAST: tl.constexpr):
 
 @launcher
 @triton.jit
-def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv, shift, sk, sv, n_vb,
+def boundary_local(k_ptr, v_ptr, a_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv, shift, sk, sv, n_vb,
                    C: tl.constexpr,
                    WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
-                   UPCAST: tl.constexpr, UNIT: tl.constexpr):
+                   UPCAST: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr):
     """Each boundary state's own window, ``L_p = sum_s M[p, s] k_s v_s^T`` (``local [N, |P|, d_k, d_v]``), one
     program per (p, n, d_k block x d_v block), all in parallel (the solve's right-hand side)."""
     sk, sv = sk * UNIT, sv * UNIT
@@ -254,7 +273,7 @@ def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     c, r = tl.load(b_chunk + p), tl.load(b_row + p)
     win, t, ok = _window(c, T, shift, C, WIN, W)
-    mrow = tl.load(mix + ((n * nc + c) * C + r).to(tl.int64) * WIN + win, mask=ok, other=0.0)
+    mrow = _mix_row(mix, ((n * nc + c) * C + r).to(tl.int64), a_ptr, n, win, t, ok, T, H, WIN, DIAG)
     state = _local_state(_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv), mrow,
                          PREC, UPCAST)
     out = local + ((n * P + p).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
@@ -263,11 +282,11 @@ def boundary_local(k_ptr, v_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv
 
 @launcher
 @triton.jit
-def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, sk, sv,
-                  n_vb,
+def boundary_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, sk,
+                  sv, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr,
-                  SOURCES: tl.constexpr, UNIT: tl.constexpr):
+                  SOURCES: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
     visible before the next step's loads); without it no step reads ``states``. Step p loads step p + 2's
     chunk and row and step p + 1's inputs, so that no step waits on two loads in a row. SOURCES: m as a
@@ -279,17 +298,17 @@ def boundary_walk(k_ptr, v_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     c, r = _boundary_step(0, P, b_chunk, b_row)
-    kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src,
-                                                        T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK, BV,
-                                                        GATHER, DECAY, SOURCES, UPCAST)
+    kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, states,
+                                                        b_src, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK,
+                                                        BV, GATHER, DECAY, SOURCES, UPCAST, DIAG)
     c, r = _boundary_step(1, P, b_chunk, b_row)
     h = tl.zeros((BK, BV), tl.float32)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
-        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, mix, ecoef, states, b_src, T,
-                                               H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK, BV, GATHER, DECAY,
-                                               SOURCES, UPCAST)
+        nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, states,
+                                               b_src, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK, BV,
+                                               GATHER, DECAY, SOURCES, UPCAST, DIAG)
         h = _local_state(kw, vw, mrow, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
         if GATHER:
@@ -312,9 +331,9 @@ def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexp
 def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
                  H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
                  BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr,
-                 UNIT: tl.constexpr):
+                 UNIT: tl.constexpr, DIAG: tl.constexpr):
     """DECAY: M and E from a and ``decay_sums``' S and counts (in ``mix`` and ``ecoef``; the window is the
-    chunk's rows: W = CP)."""
+    chunk's rows: W = CP). DIAG: M from the chunk inverses (in ``mix``) and a."""
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
@@ -334,6 +353,8 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
         carry = _decay(1.0, sums, 0.0, counts, 0, True)
     else:
         weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
+        if DIAG:
+            weights = weights * _coefficient(a_ptr, n, tw, wok, T, H)[None, :]
     v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol, sv)
     o = _dot((scores * weights).to(v.dtype), v, PREC, UPCAST)
     for j in range(tl.load(ext_count + c)):
