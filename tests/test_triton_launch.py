@@ -56,7 +56,7 @@ def test_second_launch_runs_the_compiled_kernel_with_constexprs_in_signature_ord
     assert len(kernel.fn.launches) == 1
     (run,) = kernel.fn.runs
     assert run[:9] == (2, 3, 1, 1234, "function", "metadata", None, None, None)
-    assert run[9] is x and run[10:] == (5, 16, "a")
+    assert run[9:] == (x.data_ptr(), 5, 16, "a")                  # a tensor as its address
     assert kernel.__doc__ == FakeJit.fn.__doc__
 
 
@@ -123,7 +123,8 @@ def test_interpreted_kernels_are_left_as_they_are():
 
 def test_bound_launch_puts_given_arguments_in_their_places(kernel):
     """``bind``: the ``ARG`` places take the given arguments in order; the first call goes through the launcher,
-    later ones run the compiled kernel with the bound arguments and the constexprs in signature order."""
+    later ones run the compiled kernel with the bound arguments and the constexprs in signature order, each tensor,
+    given or bound, as its address."""
     x, y = torch.zeros(8), torch.ones(8)
     bound = L.bind(kernel, (3,), L.ARG, 7, MODE="m", BLOCK=32)
     bound(x)
@@ -131,12 +132,12 @@ def test_bound_launch_puts_given_arguments_in_their_places(kernel):
     bound(y)
     (run,) = kernel.fn.runs
     assert run[:9] == (3, 1, 1, 1234, "function", "metadata", None, None, None)
-    assert run[9] is y and run[10:] == (7, 32, "m")
+    assert run[9:] == (y.data_ptr(), 7, 32, "m")
     given_int = L.bind(kernel, (1,), x, L.ARG, BLOCK=16, MODE="a")
     given_int(5)
     given_int(5)
     assert kernel.fn.launches[-1] == ((1,), (x, 5), dict(BLOCK=16, MODE="a")) and kernel.fn.runs[-1][9:] == (
-        x, 5, 16, "a")
+        x.data_ptr(), 5, 16, "a")
 
 
 @pytest.mark.parametrize("change", ["dtype", "alignment", "int", "bool"])
@@ -148,7 +149,7 @@ def test_bound_launch_keys_what_is_given(kernel, change):
     bound(*given)
     assert len(kernel.fn.launches) == 2 and kernel.fn.runs == []
     bound(*given)
-    assert len(kernel.fn.runs) == 1 and kernel.fn.runs[0][9] is given[0]
+    assert len(kernel.fn.runs) == 1 and kernel.fn.runs[0][9] == given[0].data_ptr()
 
 
 def test_bound_launch_with_hooks_or_wrong_arguments(kernel):

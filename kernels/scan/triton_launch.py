@@ -15,6 +15,11 @@ after a key's first launch: a change of Triton's debug or instrumentation knobs,
 call site that launches the same kernel many times with only its tensors changing (``readout_triton``'s plans)
 then pays for those tensors alone, keyed by their dtype and 16-byte alignment (the bound arguments were keyed
 once).
+
+Direct launches hand Triton's launcher each tensor's address as an int (``_addresses``): given a tensor, the
+launcher calls its ``data_ptr`` and asks the driver whether the address is a device pointer
+(``cuPointerGetAttribute``), once per tensor and launch. A bound launch takes its bound tensors' addresses once.
+The callers (``glr_scan``, ``glr_readout``) check that their tensors are on the kernel's device first.
 """
 from __future__ import annotations
 
@@ -72,14 +77,21 @@ class Launcher:
         kernel, names = entry
         if kernel is None:                                        # arguments left to their defaults: the JIT
             return self.fn[grid](*args, **kwargs)
-        _run(kernel, grid, device, args, [kwargs[name] for name in names])
+        _run(kernel, grid, device, _addresses(args), [kwargs[name] for name in names])
         return kernel
 
 
-def _key(values) -> list:
-    """What Triton specializes each of values on: a tensor's dtype and 16-byte alignment, anything else by type
-    and value (1, True and 1.0 are equal as keys but compile differently)."""
-    return [(x.dtype, not x.data_ptr() & 15) if isinstance(x, Tensor) else (x.__class__, x) for x in values]
+def _addresses(values) -> list:
+    """values with each tensor replaced by its address (an int, which Triton's launcher takes as it is)."""
+    return [x.data_ptr() if isinstance(x, Tensor) else x for x in values]
+
+
+def _key(values, addresses=None) -> list:
+    """What Triton specializes each of values on: a tensor's dtype and 16-byte alignment (of its address, from
+    ``addresses`` where given), anything else by type and value (1, True and 1.0 are equal as keys but compile
+    differently)."""
+    addresses = _addresses(values) if addresses is None else addresses
+    return [(x.dtype, not p & 15) if isinstance(x, Tensor) else (x.__class__, x) for x, p in zip(values, addresses)]
 
 
 def _run(kernel, grid, device: int, args, constexprs) -> None:
@@ -100,13 +112,14 @@ class Bound:
     def __init__(self, kernel, grid, args, kwargs):
         self.kernel, self.grid, self.args, self.kwargs = kernel, tuple(grid), list(args), kwargs
         self.slots = [i for i, x in enumerate(args) if x is ARG]
+        self.addresses = _addresses(self.args)      # the bound tensors' (the Bound keeps them alive)
         self.compiled: dict = {}      # the device and the given arguments' key -> (compiled kernel, constexprs)
 
-    def arguments(self, given) -> list:
-        """The positional arguments with ``given`` in the ``ARG`` places."""
+    def arguments(self, given, bound=None) -> list:
+        """The positional arguments (``bound``, else those bound) with ``given`` in the ``ARG`` places."""
         if len(given) != len(self.slots):
             raise TypeError(f"{self.kernel.__name__} bound with {len(self.slots)} ARG places, given {len(given)}")
-        args = self.args.copy()
+        args = list(self.args if bound is None else bound)
         for i, x in zip(self.slots, given):
             args[i] = x
         return args
@@ -118,7 +131,8 @@ class Bound:
         if not kernel.direct():
             return kernel.fn[self.grid](*self.arguments(given), **self.kwargs)
         device = _device()
-        key = (device, *_key(given))
+        addresses = _addresses(given)
+        key = (device, *_key(given, addresses))
         entry = self.compiled.get(key)
         if entry is None:
             compiled = kernel.launch(self.grid, *self.arguments(given), **self.kwargs)
@@ -127,7 +141,7 @@ class Bound:
                 self.compiled[key] = (compiled, [self.kwargs[name] for name in names])
             return compiled
         compiled, constexprs = entry
-        _run(compiled, self.grid, device, self.arguments(given), constexprs)
+        _run(compiled, self.grid, device, self.arguments(addresses, self.addresses), constexprs)
         return compiled
 
 
