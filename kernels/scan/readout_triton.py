@@ -13,7 +13,9 @@ at once instead:
 ``boundary_local`` forms every ``L_p`` in parallel, then ``H = (I - E_PP)^{-1} L`` (``_boundary_inverse``, a
 triangular solve and a batched matrix product in torch). First-order patterns (``first_order``:
 ssm) take three: ``decay_sums`` in place of step 1, whose running sums of ``log2 |b|`` (float64) the chunk output
-turns into M and E in registers, and whose chunks' last rows of M and E the walk reads.
+turns into M and E in registers, and whose chunks' last rows of M and E the walk reads. Patterns with ``A(t) = {t}``
+and no reach (``diagonal``: fenwick) form no M in the forward: ``chunk_carries`` makes E alone after the inverses,
+and the kernels read ``M = T_k diag(a)`` from the inverses and a.
 
 Each signature (shapes, dtypes, device, row strides, settings) gets a ``_Plan`` once: its tables, sizes and every
 launch bound to all but the tensors of a call (``triton_launch.bind``), so that a call allocates and launches only.
@@ -282,9 +284,11 @@ class _Plan:
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
             self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(b, tab["b_idx"], T, C, s)
-            self.chunk_coefficients, self.chunk_carries = (
-                bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]), ARG, ARG, ARG, T, H, nc,
-                     wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32, MIX=full) for full in (True, False))
+            self.chunk_coefficients = bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]),
+                                           ARG, ARG, ARG, T, H, nc, wa, wb, s, m, C=C, WIN=C + w,
+                                           JB=_columns(max(wa, wb)), BW=32)
+            self.chunk_carries = bind(K.chunk_carries, (N, nc), ARG, _arg(tab["x_col"]), ARG, ARG, T, H, nc, wb, s, m,
+                                      C=C, MP=_block(m))
         if self.decay:                          # step 1 by decay_sums (kernels' docstring)
             self.decay_sums = bind(K.decay_sums, (N, nc), ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H, nc, s,
                                    C=C, CP=rows(layout))
@@ -340,7 +344,7 @@ class _Plan:
         """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32 (E as ``_arg`` gives it) and the chunk
         inverses (those given, else made): by ``chunk_inverse`` and ``chunk_coefficients`` for chunks the inverse
         takes (``triton.CHUNKS``), else ``readout_aligned.solve_chunks`` (inverses None). Without ``mix`` (DIAG)
-        M is None: the kernels form it from the inverses."""
+        M is None (the kernels form it from the inverses) and ``chunk_carries`` makes E alone."""
         layout = self.layout
         C, w, m, nc = layout.chunk, layout.span, layout.m, layout.n_chunks
         if C not in CHUNKS:
@@ -352,7 +356,7 @@ class _Plan:
             self.chunk_inverse(_arg(b), inverses)
         ecoef = _arg(a.new_empty(N, nc, C, m))
         if not mix:
-            self.chunk_carries(a, _arg(b), inverses, inverses, ecoef)        # M's place unused
+            self.chunk_carries(_arg(b), inverses, ecoef)
             return None, ecoef, inverses
         out = a.new_empty(N, nc, C, C + w)
         self.chunk_coefficients(a, _arg(b), inverses, out, ecoef)
