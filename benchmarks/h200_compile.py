@@ -67,7 +67,7 @@ kernels = [
      dict(C=64, BD=g["lag_BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=True)),
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
     (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32)),
-    (RK.chunk_carries, [bf16, "*i32", f32, f32] + [i32] * 6, dict(C=64, MP=16)),
+    (RK.chunk_carries, [bf16, "*i32", f32, f32] + [i32] * 6, dict(C=64, SB=16)),
     (RK.decay_sums, [bf16, bf16, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 4, dict(C=64, CP=64)),
     (RK.boundary_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True, DECAY=False, SOURCES=0, DIAG=False)),

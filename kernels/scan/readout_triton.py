@@ -162,7 +162,7 @@ def first_order(layout: ChunkLayout) -> bool:
 
 
 def diagonal(layout: ChunkLayout) -> bool:
-    """Whether ``A(t) = {t}`` and the window is the chunk's rows (w = 0), as ``fenwick`` and ``blocks``: then
+    """Whether ``A(t) = {t}`` and the window is the chunk's rows (w = 0), as ``fenwick`` and ``power2``: then
     ``A_R = diag(a)`` and ``M = T_k diag(a)``, which the kernels form from the chunk inverses as they read them
     (``readout_triton_kernels``, DIAG)."""
     a = layout.tables.a_idx
@@ -171,18 +171,21 @@ def diagonal(layout: ChunkLayout) -> bool:
 
 def _tables(layout: ChunkLayout, device) -> dict:
     """int32 device tables: A (padded); ``x_col [T, wb]``, the slot in its chunk's X of each B entry before
-    the chunk (-1 elsewhere); each boundary position's chunk and row, its sources' indices in P ``[P, m]``
-    (-1 padded); each chunk's sources as indices in P (``ext [nc, m]``) and their count; the B table
-    (the chunk inverses'); ``gather``: whether some boundary state reads one other than its predecessor;
-    ``decay``: ``first_order``; ``diagonal``: ``diagonal``; for ``_boundary_inverse`` (int64), each boundary position's row in the chunks' rows
-    (``b_flat``) and its sources' columns (``b_src_column``, |P| where there is none)."""
+    the chunk (-1 elsewhere), and ``x_src [nc C, m]`` the other way round (each chunk row's table column per slot);
+    each boundary position's chunk and row, its sources' indices in P ``[P, m]`` (-1 padded); each chunk's sources
+    as indices in P (``ext [nc, m]``) and their count; the B table (the chunk inverses'); ``gather``: whether some
+    boundary state reads one other than its predecessor; ``decay``: ``first_order``; ``diagonal``: ``diagonal``;
+    for ``_boundary_inverse`` (int64), each boundary position's row in the chunks' rows (``b_flat``) and its
+    sources' columns (``b_src_column``, |P| where there is none)."""
     def build():
         C, tables = layout.chunk, layout.tables
         row = layout.boundary_row
         x_col = np.full(tables.b_idx.size, -1, dtype=np.int64)
         pos, slot = layout.entries()["bx"]
         x_col[slot] = pos % max(layout.m, 1)
-        arrays = dict(a_idx=tables.a_idx, b_idx=tables.b_idx, x_col=x_col.reshape(tables.b_idx.shape),
+        x_src = np.full(layout.n_chunks * C * layout.m, -1, dtype=np.int64)
+        x_src[pos] = slot % max(tables.b_idx.shape[1], 1)
+        arrays = dict(a_idx=tables.a_idx, b_idx=tables.b_idx, x_col=x_col.reshape(tables.b_idx.shape), x_src=x_src,
                       b_chunk=row // C, b_row=row % C, b_src=boundary_tables(layout).b_idx, ext=layout.ext,
                       ext_count=layout.ext_count)
         out = {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
@@ -287,8 +290,8 @@ class _Plan:
             self.chunk_coefficients = bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]),
                                            ARG, ARG, ARG, T, H, nc, wa, wb, s, m, C=C, WIN=C + w,
                                            JB=_columns(max(wa, wb)), BW=32)
-            self.chunk_carries = bind(K.chunk_carries, (N, nc), ARG, _arg(tab["x_col"]), ARG, ARG, T, H, nc, wb, s, m,
-                                      C=C, MP=_block(m))
+            self.chunk_carries = bind(K.chunk_carries, (N, nc), ARG, _arg(tab["x_src"]), ARG, ARG, T, H, nc, wb, s, m,
+                                      C=C, SB=16)
         if self.decay:                          # step 1 by decay_sums (kernels' docstring)
             self.decay_sums = bind(K.decay_sums, (N, nc), ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H, nc, s,
                                    C=C, CP=rows(layout))

@@ -167,20 +167,20 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, 
 
 @launcher
 @triton.jit
-def chunk_carries(b_ptr, x_col, t_ptr, ecoef, T, H, nc, WB, shift, m, C: tl.constexpr, MP: tl.constexpr):
-    """DIAG's step 1 after the inverses: ``E = T_k B_R,X`` of chunk k alone, ``B_R,X`` built in registers (each of
-    B's entries before the chunk at its source's slot in X, one of MP >= m), one product, one store."""
+def chunk_carries(b_ptr, x_src, t_ptr, ecoef, T, H, nc, WB, shift, m, C: tl.constexpr, SB: tl.constexpr):
+    """DIAG's step 1 after the inverses: ``E = T_k B_R,X`` of chunk k alone, SB slots of X at a time: ``B_R,X`` gathered
+    from b's rows by ``x_src [nc C, m]`` (each row's table column holding its source in that slot, -1 where it
+    reads none), one product, one store (no zero fill, scatter and read back through memory)."""
     n, k = tl.program_id(0), tl.program_id(1)
     rl, first, rows, ok, pos, chunk_rows = _chunk_block(n, k, T, H, nc, shift, C)
-    slots = tl.arange(0, MP)
-    bx = tl.zeros((C, MP), tl.float32)
-    for j in range(WB):                        # a row's entries have distinct sources, so distinct slots
-        slot = tl.load(x_col + rows * WB + j, mask=ok, other=-1)
-        coef = tl.load(b_ptr + pos * WB + j, mask=slot >= 0, other=0.0).to(tl.float32)
-        bx += tl.where(slot[:, None] == slots[None, :], coef[:, None], 0.0)
     inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
-    e = tl.dot(inv, bx, input_precision="tf32x3")
-    tl.store(ecoef + chunk_rows * m + slots[None, :], e, mask=(slots < m)[None, :])
+    for s0 in range(0, m, SB):
+        slots = s0 + tl.arange(0, SB)
+        col = tl.load(x_src + (k * C + rl).to(tl.int64)[:, None] * m + slots[None, :],
+                      mask=ok[:, None] & (slots < m)[None, :], other=-1)
+        bx = tl.load(b_ptr + (pos * WB)[:, None] + col, mask=col >= 0, other=0.0).to(tl.float32)
+        tl.store(ecoef + chunk_rows * m + slots[None, :], tl.dot(inv, bx, input_precision="tf32x3"),
+                 mask=(slots < m)[None, :])
 
 
 @triton.jit
