@@ -67,7 +67,8 @@ class Launcher:
         if not self.direct():
             return self.fn[grid](*args, **kwargs)
         device = _device()
-        key = (device, *_key(args), *zip(kwargs, _key(kwargs.values())))
+        addresses = _addresses(args)
+        key = (device, *_key(args, addresses), *zip(kwargs, _key(kwargs.values())))
         entry = self.compiled.get(key)
         if entry is None:
             kernel = self.fn[grid](*args, **kwargs)                  # compiles (once per key) and launches
@@ -77,7 +78,7 @@ class Launcher:
         kernel, names = entry
         if kernel is None:                                        # arguments left to their defaults: the JIT
             return self.fn[grid](*args, **kwargs)
-        _run(kernel, grid, device, _addresses(args), [kwargs[name] for name in names])
+        _run(kernel, grid, device, addresses, [kwargs[name] for name in names])
         return kernel
 
 
