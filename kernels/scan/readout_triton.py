@@ -14,8 +14,8 @@ at once instead:
 triangular solve and a batched matrix product in torch). First-order patterns (``first_order``:
 ssm) take three: ``decay_sums`` in place of step 1, whose running sums of ``log2 |b|`` (float64) the chunk output
 turns into M and E in registers, and whose chunks' last rows of M and E the walk reads. Patterns with ``A(t) = {t}``
-and no reach (``diagonal``: fenwick) form no M in the forward: ``chunk_carries`` makes E alone after the inverses,
-and the kernels read ``M = T_k diag(a)`` from the inverses and a.
+and no reach (``diagonal``: fenwick) form no M in the forward: ``chunk_coefficients`` makes E alone after the
+inverses (``MIX`` off), and the kernels read ``M = T_k diag(a)`` from the inverses and a.
 
 Each signature (shapes, dtypes, device, row strides, settings) gets a ``_Plan`` once: its tables, sizes and every
 launch bound to all but the tensors of a call (``triton_launch.bind``), so that a call allocates and launches only.
@@ -171,21 +171,19 @@ def diagonal(layout: ChunkLayout) -> bool:
 
 def _tables(layout: ChunkLayout, device) -> dict:
     """int32 device tables: A (padded); ``x_col [T, wb]``, the slot in its chunk's X of each B entry before
-    the chunk (-1 elsewhere), and ``x_src [nc C, m]`` the other way round (each chunk row's table column per slot);
-    each boundary position's chunk and row, its sources' indices in P ``[P, m]`` (-1 padded); each chunk's sources
-    as indices in P (``ext [nc, m]``) and their count; the B table (the chunk inverses'); ``gather``: whether some
-    boundary state reads one other than its predecessor; ``decay``: ``first_order``; ``diagonal``: ``diagonal``;
-    for ``_boundary_inverse`` (int64), each boundary position's row in the chunks' rows (``b_flat``) and its
-    sources' columns (``b_src_column``, |P| where there is none)."""
+    the chunk (-1 elsewhere); each boundary position's chunk and row, its sources' indices in P ``[P, m]``
+    (-1 padded); each chunk's sources as indices in P (``ext [nc, m]``) and their count; the B table
+    (the chunk inverses'); ``gather``: whether some boundary state reads one other than its predecessor;
+    ``decay``: ``first_order``; ``diagonal``: ``diagonal``; for ``_boundary_inverse`` (int64), each boundary
+    position's row in the chunks' rows (``b_flat``) and its sources' columns (``b_src_column``, |P| where there is
+    none)."""
     def build():
         C, tables = layout.chunk, layout.tables
         row = layout.boundary_row
         x_col = np.full(tables.b_idx.size, -1, dtype=np.int64)
         pos, slot = layout.entries()["bx"]
         x_col[slot] = pos % max(layout.m, 1)
-        x_src = np.full(layout.n_chunks * C * layout.m, -1, dtype=np.int64)
-        x_src[pos] = slot % max(tables.b_idx.shape[1], 1)
-        arrays = dict(a_idx=tables.a_idx, b_idx=tables.b_idx, x_col=x_col.reshape(tables.b_idx.shape), x_src=x_src,
+        arrays = dict(a_idx=tables.a_idx, b_idx=tables.b_idx, x_col=x_col.reshape(tables.b_idx.shape),
                       b_chunk=row // C, b_row=row % C, b_src=boundary_tables(layout).b_idx, ext=layout.ext,
                       ext_count=layout.ext_count)
         out = {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
@@ -287,11 +285,9 @@ class _Plan:
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
             self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(b, tab["b_idx"], T, C, s)
-            self.chunk_coefficients = bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]),
-                                           ARG, ARG, ARG, T, H, nc, wa, wb, s, m, C=C, WIN=C + w,
-                                           JB=_columns(max(wa, wb)), BW=32)
-            self.chunk_carries = bind(K.chunk_carries, (N, nc), ARG, _arg(tab["x_src"]), ARG, ARG, T, H, nc, wb, s, m,
-                                      C=C, SB=16)
+            self.chunk_coefficients, self.chunk_carries = (
+                bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]), ARG, ARG, ARG, T, H, nc,
+                     wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32, MIX=full) for full in (True, False))
         if self.decay:                          # step 1 by decay_sums (kernels' docstring)
             self.decay_sums = bind(K.decay_sums, (N, nc), ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H, nc, s,
                                    C=C, CP=rows(layout))
@@ -347,7 +343,7 @@ class _Plan:
         """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32 (E as ``_arg`` gives it) and the chunk
         inverses (those given, else made): by ``chunk_inverse`` and ``chunk_coefficients`` for chunks the inverse
         takes (``triton.CHUNKS``), else ``readout_aligned.solve_chunks`` (inverses None). Without ``mix`` (DIAG)
-        M is None (the kernels form it from the inverses) and ``chunk_carries`` makes E alone."""
+        M is None (the kernels form it from the inverses) and ``chunk_coefficients`` makes E alone."""
         layout = self.layout
         C, w, m, nc = layout.chunk, layout.span, layout.m, layout.n_chunks
         if C not in CHUNKS:
@@ -359,7 +355,7 @@ class _Plan:
             self.chunk_inverse(_arg(b), inverses)
         ecoef = _arg(a.new_empty(N, nc, C, m))
         if not mix:
-            self.chunk_carries(_arg(b), inverses, ecoef)
+            self.chunk_carries(a, _arg(b), inverses, inverses, ecoef)        # M's place (the inverses) unused
             return None, ecoef, inverses
         out = a.new_empty(N, nc, C, C + w)
         self.chunk_coefficients(a, _arg(b), inverses, out, ecoef)

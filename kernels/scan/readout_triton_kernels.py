@@ -30,7 +30,7 @@ the last rows in place of M's and E's rows. S in float64 keeps ``S_i - S_j`` exa
 chunk's sum grows.
 
 DIAG (``A(t) = {t}`` and w = 0, as ``fenwick``): ``M = T_k diag(a)``, so the forward does not form M:
-``chunk_carries`` writes E alone, and the walk, ``boundary_local`` and the chunk output read the chunk inverses
+``chunk_coefficients`` writes E alone, and the walk, ``boundary_local`` and the chunk output read the chunk inverses
 in place of M and multiply column j by ``a_j`` as they load it.
 """
 import triton
@@ -140,19 +140,22 @@ def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, sh
 @launcher
 @triton.jit
 def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
-                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr):
+                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr, MIX: tl.constexpr):
+    """``[M | E] = T_k [A_R | B_R,X]`` of chunk k; without MIX, E alone (``mix`` is not touched)."""
     n, k = tl.program_id(0), tl.program_id(1)
     rl, first, rows, ok, pos, chunk_rows = _chunk_block(n, k, T, H, nc, shift, C)
     m_rows, e_rows = mix + chunk_rows * WIN, ecoef + chunk_rows * m
-    _zero_rows(m_rows, WIN, C, BW)             # zeros, then A's and B's entries scattered into their columns
+    if MIX:
+        _zero_rows(m_rows, WIN, C, BW)         # zeros, then A's and B's entries scattered into their columns
     _zero_rows(e_rows, m, C, BW)
     tl.debug_barrier()
-    for j0 in range(0, WA, JB):                # A[t, a_idx[t, j]] at column a_idx - first + w of the window
-        jj = j0 + tl.arange(0, JB)
-        live = ok[:, None] & (jj < WA)[None, :]
-        idx = tl.load(a_idx + rows[:, None] * WA + jj[None, :], mask=live, other=-1)
-        coef = tl.load(a_ptr + (pos * WA)[:, None] + jj[None, :], mask=idx >= 0, other=0.0)
-        tl.store(m_rows + idx - first + (WIN - C), coef.to(tl.float32), mask=idx >= 0)
+    if MIX:
+        for j0 in range(0, WA, JB):            # A[t, a_idx[t, j]] at column a_idx - first + w of the window
+            jj = j0 + tl.arange(0, JB)
+            live = ok[:, None] & (jj < WA)[None, :]
+            idx = tl.load(a_idx + rows[:, None] * WA + jj[None, :], mask=live, other=-1)
+            coef = tl.load(a_ptr + (pos * WA)[:, None] + jj[None, :], mask=idx >= 0, other=0.0)
+            tl.store(m_rows + idx - first + (WIN - C), coef.to(tl.float32), mask=idx >= 0)
     for j0 in range(0, WB, JB):                # B's entries before the chunk at their source's slot in X
         jj = j0 + tl.arange(0, JB)
         live = ok[:, None] & (jj < WB)[None, :]
@@ -161,26 +164,9 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, 
         tl.store(e_rows + slot, coef.to(tl.float32), mask=slot >= 0)
     tl.debug_barrier()
     inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
-    _times_inverse(inv, m_rows, WIN, BW)       # [M | E] = T_k [A_R | B_R,X]
+    if MIX:
+        _times_inverse(inv, m_rows, WIN, BW)   # [M | E] = T_k [A_R | B_R,X]
     _times_inverse(inv, e_rows, m, BW)
-
-
-@launcher
-@triton.jit
-def chunk_carries(b_ptr, x_src, t_ptr, ecoef, T, H, nc, WB, shift, m, C: tl.constexpr, SB: tl.constexpr):
-    """DIAG's step 1 after the inverses: ``E = T_k B_R,X`` of chunk k alone, SB slots of X at a time: ``B_R,X`` gathered
-    from b's rows by ``x_src [nc C, m]`` (each row's table column holding its source in that slot, -1 where it
-    reads none), one product, one store (no zero fill, scatter and read back through memory)."""
-    n, k = tl.program_id(0), tl.program_id(1)
-    rl, first, rows, ok, pos, chunk_rows = _chunk_block(n, k, T, H, nc, shift, C)
-    inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
-    for s0 in range(0, m, SB):
-        slots = s0 + tl.arange(0, SB)
-        col = tl.load(x_src + (k * C + rl).to(tl.int64)[:, None] * m + slots[None, :],
-                      mask=ok[:, None] & (slots < m)[None, :], other=-1)
-        bx = tl.load(b_ptr + (pos * WB)[:, None] + col, mask=col >= 0, other=0.0).to(tl.float32)
-        tl.store(ecoef + chunk_rows * m + slots[None, :], tl.dot(inv, bx, input_precision="tf32x3"),
-                 mask=(slots < m)[None, :])
 
 
 @triton.jit
