@@ -368,3 +368,32 @@ def test_gpu_readout_quotes_the_plans_numbers_from_calls_75_to_77():
     driver = next(v for k, v in us.items() if k.startswith("driver.py") and k.endswith("__call__"))
     assert (f"the nine bound launches take {bound:.0f} us of a {profile['wall_us_per_iter']:.0f} us step, Triton's own "
             f"launcher {driver:.0f} us of it") in text
+
+
+def test_gpu_readout_quotes_the_diagonal_forward_of_calls_80_to_82():
+    """Diagonal patterns' forward without M: the A/B of each call's two settings, fenwick's kernels with and without
+    M, the ratio to fla, and fla's log-linear attention failing to compile."""
+    from helpers import gpu_call
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    tune = {c: {r["diagonal"]: r["fenwick"] for r in gpu_call(c, "readout.json")["tune_settings_0"]}
+            for c in ("call80", "call81", "call82")}
+    assert f"fenwick forward **{tune['call80'][True]:.3f} ms against {tune['call80'][False]:.3f}** with M formed" in text
+    assert f"fenwick forward {tune['call81'][True]:.3f} ms against {tune['call81'][False]:.3f} without DIAG" in text
+    assert (f"fenwick forward {tune['call82'][True]:.3f} against {tune['call82'][False]:.3f} without DIAG "
+            f"({tune['call80'][True]:.3f} with `call80`'s step 1)") in text
+    assert tune["call80"][True] < tune["call80"][False] and all(tune[c][True] > tune["call80"][True]
+                                                                for c in ("call81", "call82"))
+    kernels = {c: {r["kernel"]: r["ms"] for r in gpu_call(c, "readout.json")["profile"]["fenwick"]}
+               for c in ("call75", "call80", "call82")}
+    assert (f"`chunk_coefficients` {kernels['call80']['chunk_coefficients']:.3f} against "
+            f"{kernels['call75']['chunk_coefficients']:.3f} ms and the chunk output "
+            f"{kernels['call80']['chunk_output']:.3f} against {kernels['call75']['chunk_output']:.3f}") in text
+    assert f"`chunk_carries` {kernels['call82']['chunk_carries']:.3f} ms" in text
+    fla = next(r["ms"] for r in gpu_call("call80", "readout.json")["rows"] if r["op"] == "fla chunk_simple_gla")
+    fenwick = tune["call80"][True]
+    assert (f"fenwick **{fenwick:.3f} ms** forward against fla's {fla:.3f} ms in the same run ({fenwick / fla:.2f}x): "
+            f"still **not met**") in text and fenwick / fla > 1.5
+    for c in ("call80", "call82"):
+        log_linear = next(r for r in gpu_call(c, "readout.json")["rows"] if r["op"] == "fla chunk_log_linear_attn")
+        assert log_linear["error"].startswith("CompilationError") and "ms" not in log_linear
+    assert "does not compile under Triton 3.6 on the H200 (`call80`, `call82`" in text

@@ -505,3 +505,27 @@ def test_quoted_numbers_of_call_79_come_from_its_json():
     stand = ours["ms_fwd_bwd"] / mha["ms_fwd_bwd"]
     assert (f"the stand-alone eager row {ours['ms_fwd_bwd']:.3f} ms against {mha['ms_fwd_bwd']:.3f} ms ({stand:.2f}x)"
             in text and stand > 1)
+
+
+def test_quoted_numbers_of_calls_80_to_82_come_from_their_json():
+    """fenwick's forward without M against with it and against fla, fla's log-linear attention not compiling, the
+    bound launch by address and the interleaved layer of call 80."""
+    text = " ".join(README.split())
+    readout = gpu_call("call80", "readout.json")
+    tune = {r["diagonal"]: r["fenwick"] for r in readout["tune_settings_0"]}
+    rows = {r["op"]: r for r in readout["rows"]}
+    fla = rows["fla chunk_simple_gla"]["ms"]
+    assert (f"fenwick's forward: **{tune[True]:.3f} ms against {tune[False]:.3f} ms** with M formed (`call80`), "
+            f"{tune[True] / fla:.2f}x fla's {fla:.3f} ms in the same run: **not met**") in text
+    assert tune[True] < tune[False] and tune[True] / fla > 1.5
+    assert all("error" in next(r for r in gpu_call(c, "readout.json")["rows"] if r["op"] == "fla chunk_log_linear_attn")
+               for c in ("call80", "call82"))
+    bound = {c: next(r["host_us"] for r in gpu_call(c, "launch.json")["rows"]
+                     if r["op"] == "triton kernel, 16 tensors + 8 ints" and r["launch"] == "bound")
+             for c in ("call75", "call80")}
+    assert (f"a bound launch with 16 tensors took {bound['call80']:.1f} us (`call80`; {bound['call75']:.1f} us in "
+            f"`call75`)") in text
+    attention, ssm = gpu_call("call80", "ab.json")["rows"]
+    ratio = ssm["median_ms"] / attention["median_ms"]
+    assert (f"eager ssm {ssm['median_ms']:.3f} ms against attention's {attention['median_ms']:.3f} ms ({ratio:.2f}x, "
+            f"`call80`): the eager layer's target is **not met**") in text and ratio > 1
