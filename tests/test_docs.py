@@ -377,7 +377,8 @@ def test_gpu_readout_quotes_the_diagonal_forward_of_calls_80_to_82():
     text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
     tune = {c: {r["diagonal"]: r["fenwick"] for r in gpu_call(c, "readout.json")["tune_settings_0"]}
             for c in ("call80", "call81", "call82")}
-    assert f"fenwick forward **{tune['call80'][True]:.3f} ms against {tune['call80'][False]:.3f}** with M formed" in text
+    assert (f"fenwick forward **{tune['call80'][True]:.3f} ms against {tune['call80'][False]:.3f}** with M formed"
+            in text)
     assert f"fenwick forward {tune['call81'][True]:.3f} ms against {tune['call81'][False]:.3f} without DIAG" in text
     assert (f"fenwick forward {tune['call82'][True]:.3f} against {tune['call82'][False]:.3f} without DIAG "
             f"({tune['call80'][True]:.3f} with `call80`'s step 1)") in text

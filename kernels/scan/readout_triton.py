@@ -285,7 +285,7 @@ class _Plan:
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
             self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(b, tab["b_idx"], T, C, s)
-            self.chunk_coefficients, self.chunk_carries = (
+            self.chunk_coefficients, self.carry_coefficients = (
                 bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]), ARG, ARG, ARG, T, H, nc,
                      wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32, MIX=full) for full in (True, False))
         if self.decay:                          # step 1 by decay_sums (kernels' docstring)
@@ -355,7 +355,7 @@ class _Plan:
             self.chunk_inverse(_arg(b), inverses)
         ecoef = _arg(a.new_empty(N, nc, C, m))
         if not mix:
-            self.chunk_carries(a, _arg(b), inverses, inverses, ecoef)        # M's place (the inverses) unused
+            self.carry_coefficients(a, _arg(b), inverses, inverses, ecoef)   # E alone; M's place unused
             return None, ecoef, inverses
         out = a.new_empty(N, nc, C, C + w)
         self.chunk_coefficients(a, _arg(b), inverses, out, ecoef)
