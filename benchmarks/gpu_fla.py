@@ -49,8 +49,8 @@ def _fla_row(op: str, B, T, H, D, backward, device) -> dict:
     try:
         import fla
         fn = getattr(importlib.import_module(FLA_OPS[op]), op)
-    except ImportError as e:
-        return dict(row, skipped=f"fla is not installed ({error(e)})")
+    except (ImportError, AttributeError) as e:                     # fla missing, or a version without the op
+        return dict(row, skipped=f"fla or its {op} is not installed ({error(e)})")
     if not is_cuda(device):
         return dict(row, skipped="fla's kernels need CUDA")
     try:
