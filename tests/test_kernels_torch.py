@@ -754,3 +754,35 @@ def test_cuda_device_mismatch_raises(rng):
     ut, at, bt = as_t(u, a, b)
     with pytest.raises(GLRError, match="a is on cpu"):
         glr_scan(ut.cuda(), at, bt, tables)
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("spec", ["ssm", "fenwick"])
+def test_cuda_readout_layer_step_never_waits_on_the_device(spec):
+    """A training step of the readout layer under bf16 autocast (the Triton readout, T = 4096: fenwick solves for its
+    64 boundary states) never synchronizes the host with the device (``set_sync_debug_mode("error")`` raises on
+    one), and once warm it asks the driver for no new memory (``num_device_alloc``): either would let the host wait
+    on the GPU each step."""
+    torch.manual_seed(0)
+    mixer = GLRMixer(spec, 256, 2, readout=True, device="cuda")
+    x = torch.randn(2, 4096, 256, device="cuda", requires_grad=True)
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = mixer(x)
+        y.float().square().mean().backward()
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_stats()["num_device_alloc"]
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_stats()["num_device_alloc"] == before
+    assert all(torch.isfinite(p.grad).all() for p in mixer.parameters())

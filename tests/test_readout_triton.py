@@ -392,7 +392,8 @@ def test_diagonal_only_where_it_holds(spec, expected):
 @pytest.mark.parametrize("spec, n", [("fenwick", 200), ("fenwick+lags:5", 63), ("power2", 63)])
 def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
     """Where ``readout_triton.diagonal`` holds (not first order) the forward writes E alone (forming M raising proves
-    it) and the kernels take ``M = T_k diag(a)`` from the chunk inverses; the backward forms M. The output and the
+    it) and the kernels take ``M = T_k diag(a)`` from the chunk inverses; the backward forms M from them (``diagonal_mix``,
+    nothing calls ``coefficients`` then). The output and the
     five gradients against float64 and against ``diagonal`` off; float32, one head, chunks of 16."""
     tables, low, ref = inputs(rng, spec, n, torch.float32, H=1)
     layout = aligned_layout(tables, 16)
@@ -404,7 +405,7 @@ def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
     coefficients, got = readout_triton._Plan.coefficients, {}
 
     def without_mix(plan, a, b, inverses=None, mix=True):
-        assert not mix, "the forward formed M"
+        assert not mix, "M formed by chunk_coefficients"
         return coefficients(plan, a, b, inverses, mix)
 
     for diagonal in (True, False):
@@ -414,11 +415,31 @@ def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
             if diagonal:
                 patch.setattr(readout_triton._Plan, "coefficients", without_mix)
             out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
-        got[diagonal] = [out.detach(), *torch.autograd.grad(out, leaves, grad.to(DEVICE, torch.float32))]
+            got[diagonal] = [out.detach(), *torch.autograd.grad(out, leaves, grad.to(DEVICE, torch.float32))]
         for name, g, r in zip(["o", *"qkvab"], got[diagonal], expected):
             assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], (diagonal, name)
     for name, g, r in zip(["o", *"qkvab"], got[True], got[False]):
         assert rel_err(g.double().cpu(), r.double().cpu()) <= TOL[torch.float32], name
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+@pytest.mark.parametrize("spec, n", [("fenwick", 1), ("fenwick", 2), ("power2", 63), ("fenwick+lags:5", 200)])
+def test_diagonal_mix_is_the_inverses_times_a(rng, spec, n, offset):
+    """The backward's DIAG M (``_Plan.diagonal_mix``: the kept chunk inverses times a, column by column) against the
+    float64 ``[M | E]`` of ``readout_aligned.solve_chunks`` (torch) and against ``chunk_coefficients``' M (the kernel),
+    two batches of three heads, both offsets (shift 0 and 15: padded rows before and after the sequence)."""
+    tables, *xs = problem(rng, spec, n, B=2, H=3, dk=5, dv=7)
+    q, k, v, a, b = (torch.tensor(x, dtype=torch.float32, device=DEVICE) for x in xs)
+    layout = readout_plan.chunk_layout(tables, 16, offset)
+    assert layout.shift == 15 * offset
+    plan = readout_triton._plan(q, k, v, a, b, layout)
+    kernel_mix, _, inverses = plan.coefficients(a, b)
+    mix = plan.diagonal_mix(a, inverses)
+    C = layout.chunk
+    ref = readout_aligned.solve_chunks(*(torch.tensor(x, dtype=torch.float64) for x in xs[3:]), layout)[..., :C]
+    assert mix.shape == ref.shape == kernel_mix.shape and mix.dtype == torch.float32
+    assert rel_err(mix.double().cpu(), ref) <= TOL[torch.float32]
+    assert rel_err(mix.double().cpu(), kernel_mix.double().cpu()) <= 1e-6
 
 
 def test_backend_choice_and_refusals(rng):

@@ -94,7 +94,8 @@ MAX_SOLVED = 256
 #: 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
 #: ``diagonal``: where ``A(t) = {t}`` and w = 0 (``diagonal``; not first order) the forward's step 1 writes E alone and
-#: the kernels form ``M = T_k diag(a)`` from the chunk inverses as they read them; the backward forms M first.
+#: the kernels form ``M = T_k diag(a)`` from the chunk inverses as they read them; the backward forms M from the kept
+#: inverses and a in one product (``diagonal_mix``).
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
 #: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
@@ -361,6 +362,15 @@ class _Plan:
         self.chunk_coefficients(a, _arg(b), inverses, out, ecoef)
         return out, ecoef, inverses
 
+    def diagonal_mix(self, a: Tensor, inverses: Tensor) -> Tensor:
+        """DIAG's ``M = T_k diag(a) [N, nc, C, C]`` (float32) from the chunk inverses: ``M[n, c, i, j] = T_k[i, j]
+        a[t_j]`` with ``t_j = c C - s + j``, 0 where ``t_j`` is outside ``[0, T)`` (no A row there), as
+        ``chunk_coefficients`` makes it, in one product."""
+        B, T, H, N, nc, C, s = *self.sizes[:3], self.sizes[5], self.sizes[6], self.layout.chunk, self.layout.shift
+        cols = a.new_zeros(B, H, nc * C, dtype=torch.float32)
+        cols[:, :, s:s + T] = a[..., 0].transpose(1, 2)
+        return inverses * cols.view(N, nc, 1, C)
+
     def forward(self, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor) -> tuple:
         """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (M, E
         and the inverses None where the kernels formed them from a and b, DECAY; M None where they formed it from
@@ -395,8 +405,10 @@ class _Plan:
         step 1 (``coefficient_grads``, or ``_step1_backward``)."""
         q, k, v, a, b, mix, ecoef, states, inverses, solved = saved
         B, T, H, dk, dv, N, nc, P, m = self.sizes
-        if mix is None:                             # formed in the forward's registers (DECAY, DIAG): step 1 now
-            mix, ecoef, inverses = self.coefficients(a, b, inverses)
+        if self.diagonal:                           # M = T_k diag(a) from the kept inverses (E kept too)
+            mix = self.diagonal_mix(a, inverses)
+        elif mix is None:                           # formed in the forward's registers (DECAY): step 1 now
+            mix, ecoef, inverses = self.coefficients(a, b)
         grad = grad.to(q.dtype).contiguous()
         dq = _output(q)
         kv32, dmix, decoef, dstates = _zeros((k.numel() + v.numel(),), mix.shape, (N, nc, self.layout.chunk, max(m, 1)),
