@@ -762,8 +762,8 @@ def test_cuda_device_mismatch_raises(rng):
 def test_cuda_readout_layer_step_never_waits_on_the_device(spec):
     """A training step of the readout layer under bf16 autocast (the Triton readout, T = 4096: fenwick solves for its
     64 boundary states) never synchronizes the host with the device (``set_sync_debug_mode("error")`` raises on
-    one), and once warm it asks the driver for no new memory (``num_device_alloc``): either would let the host wait
-    on the GPU each step."""
+    one; torch calls that mode a prototype which does not catch every synchronizing call), and once warm it asks the
+    driver for no new memory (``num_device_alloc``): either would let the host wait on the GPU each step."""
     torch.manual_seed(0)
     mixer = GLRMixer(spec, 256, 2, readout=True, device="cuda")
     x = torch.randn(2, 4096, 256, device="cuda", requires_grad=True)

@@ -529,3 +529,37 @@ def test_quoted_numbers_of_calls_80_to_82_come_from_their_json():
     ratio = ssm["median_ms"] / attention["median_ms"]
     assert (f"eager ssm {ssm['median_ms']:.3f} ms against attention's {attention['median_ms']:.3f} ms ({ratio:.2f}x, "
             f"`call80`): the eager layer's target is **not met**") in text and ratio > 1
+
+
+def test_quoted_numbers_of_calls_83_to_86_come_from_their_json():
+    """fenwick's forward + backward with the backward's diagonal M, its forward against fla, the chunk output's
+    Nsight Compute figures, and the interleaved layer of call 85; and docs/gpu_readout.md's arithmetic, from the
+    layouts (fenwick's chunks read about five boundary states at B2 T16384, three times ssm's multiply-adds)."""
+    from glrtheory.kernels.scan.readout_plan import aligned_layout
+
+    text = " ".join(README.split())
+    rows = {r["op"]: r for r in gpu_call("call83", "readout.json")["rows"]}
+    fenwick, fla = rows["glr_readout fenwick"], rows["fla chunk_simple_gla"]["ms"]
+    before = next(r for r in gpu_call("call80", "readout.json")["rows"] if r["op"] == "glr_readout fenwick")
+    assert (f"forward + backward **{fenwick['ms_fwd_bwd']:.3f} ms** (`call83`; {before['ms_fwd_bwd']:.3f} ms in "
+            f"`call80`). The forward: {fenwick['ms']:.3f} ms, {fenwick['ms'] / fla:.2f}x fla's {fla:.3f} ms") in text
+    assert fenwick["ms_fwd_bwd"] < before["ms_fwd_bwd"] and fenwick["ms"] / fla > 1.5
+    ncu = (ROOT / "benchmarks" / "results" / "gpu_calls" / "call83" / "ncu_readout-forward_fenwick_chunk_output.txt"
+           ).read_text()
+    figure = {name: float(re.search(rf"{name}\s+\S+\s+([\d.,]+)", ncu).group(1).replace(",", ""))
+              for name in ("Duration", "Registers Per Thread", "Achieved Occupancy", "Block Limit Registers")}
+    ms, registers, active, programs = figure.values()
+    assert programs == 2
+    assert (f"chunk output ({ms / 1e3:.3f} ms) waiting on latency: {registers:.0f} registers a thread, two programs an "
+            f"SM, {active:.1f}% of the SM's warps active") in text
+    attention, ssm = gpu_call("call85", "ab.json")["rows"]
+    ratio = ssm["median_ms"] / attention["median_ms"]
+    assert (f"eager ssm {ssm['median_ms']:.3f} ms against attention's {attention['median_ms']:.3f} ms ({ratio:.2f}x, "
+            f"`call85`): **not met**") in text and ratio > 1
+    layouts = {spec: aligned_layout(Pattern.from_spec(spec).tables(16384)) for spec in ("fenwick", "ssm")}
+    assert all(layout.chunk == 64 for layout in layouts.values())
+    sources = {spec: layout.ext_count.mean() for spec, layout in layouts.items()}
+    assert round(sources["fenwick"]) == 5 and round((1 + sources["fenwick"]) / (1 + sources["ssm"])) == 3
+    docs = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    assert "a chunk reads about five boundary states at this shape" in docs and "about three times ssm's" in docs
+

@@ -262,6 +262,21 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
         assert rel_err(g, r) <= TOL[torch.float32], name
 
 
+@pytest.mark.parametrize("warps, stages", [(4, 3), (8, 1)])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("spec, n", [("ssm", 1), ("fenwick", 2), ("fenwick", 200), ("fenwick+lags:5", 63),
+                                     ("blocks:8", 200)])
+def test_chunk_output_over_partial_slices(rng, monkeypatch, spec, n, dtype, warps, stages):
+    """The chunk output with d_k = 40 over slices of 16 (three per source and in the scores, the last one partial),
+    at the default warps and stages and at others (``out_warps``, ``out_stages``), against float64."""
+    monkeypatch.setitem(readout_triton._setting(), "out_warps", warps)
+    monkeypatch.setitem(readout_triton._setting(), "out_stages", stages)
+    monkeypatch.setitem(readout_triton._setting(), "out_k", 16)
+    tables, low, ref = inputs(rng, spec, n, DTYPES[dtype], dk=40)
+    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
+
+
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
     """By default boundary states that gather earlier ones are solved for, ``H = (I - E_PP)^{-1} L``, and their
@@ -391,10 +406,10 @@ def test_diagonal_only_where_it_holds(spec, expected):
 
 @pytest.mark.parametrize("spec, n", [("fenwick", 200), ("fenwick+lags:5", 63), ("power2", 63)])
 def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
-    """Where ``readout_triton.diagonal`` holds (not first order) the forward writes E alone (forming M raising proves
-    it) and the kernels take ``M = T_k diag(a)`` from the chunk inverses; the backward forms M from them (``diagonal_mix``,
-    nothing calls ``coefficients`` then). The output and the
-    five gradients against float64 and against ``diagonal`` off; float32, one head, chunks of 16."""
+    """Where ``readout_triton.diagonal`` holds (not first order) the forward writes E alone and the kernels take
+    ``M = T_k diag(a)`` from the chunk inverses; the backward forms M from them (``diagonal_mix``). Forming M by
+    ``chunk_coefficients`` anywhere in the forward or backward raises. The output and the five gradients against
+    float64 and against ``diagonal`` off; float32, one head, chunks of 16."""
     tables, low, ref = inputs(rng, spec, n, torch.float32, H=1)
     layout = aligned_layout(tables, 16)
     assert readout_triton.diagonal(layout) and not readout_triton.first_order(layout)
@@ -404,9 +419,9 @@ def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
     expected = [ref_out.detach(), *torch.autograd.grad(ref_out, ref_leaves, grad)]
     coefficients, got = readout_triton._Plan.coefficients, {}
 
-    def without_mix(plan, a, b, inverses=None, mix=True):
+    def without_mix(plan, a, b, mix=True):
         assert not mix, "M formed by chunk_coefficients"
-        return coefficients(plan, a, b, inverses, mix)
+        return coefficients(plan, a, b, mix)
 
     for diagonal in (True, False):
         monkeypatch.setitem(readout_triton._setting(), "diagonal", diagonal)
@@ -440,6 +455,24 @@ def test_diagonal_mix_is_the_inverses_times_a(rng, spec, n, offset):
     assert mix.shape == ref.shape == kernel_mix.shape and mix.dtype == torch.float32
     assert rel_err(mix.double().cpu(), ref) <= TOL[torch.float32]
     assert rel_err(mix.double().cpu(), kernel_mix.double().cpu()) <= 1e-6
+
+
+@pytest.mark.parametrize("spec, n, offset", [("fenwick", 2, 1), ("fenwick", 200, 0), ("fenwick+lags:5", 200, 1),
+                                             ("power2", 63, 1)])
+def test_diagonal_step1_makes_e_alone(rng, spec, n, offset):
+    """DIAG's step 1 without M (``chunk_inverse``, then ``chunk_coefficients`` without MIX): the chunk inverses and E
+    against the float64 ``[M | E]`` of ``readout_aligned.solve_chunks`` (the inverses through ``M = T_k diag(a)``),
+    two batches of three heads."""
+    tables, *xs = problem(rng, spec, n, B=2, H=3, dk=5, dv=7)
+    q, k, v, a, b = (torch.tensor(x, dtype=torch.float32, device=DEVICE) for x in xs)
+    layout = readout_plan.chunk_layout(tables, 16, offset)
+    plan = readout_triton._plan(q, k, v, a, b, layout)
+    none, ecoef, inverses = plan.coefficients(a, b, mix=False)
+    ref = readout_aligned.solve_chunks(*(torch.tensor(x, dtype=torch.float64) for x in xs[3:]), layout)
+    C, m = layout.chunk, layout.m
+    assert none is None and ecoef.shape[-1] == max(m, 1)
+    assert rel_err(ecoef[..., :m].double().cpu(), ref[..., C:]) <= TOL[torch.float32]
+    assert rel_err(plan.diagonal_mix(a, inverses).double().cpu(), ref[..., :C]) <= TOL[torch.float32]
 
 
 def test_backend_choice_and_refusals(rng):

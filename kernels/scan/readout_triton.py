@@ -96,6 +96,15 @@ MAX_SOLVED = 256
 #: ``diagonal``: where ``A(t) = {t}`` and w = 0 (``diagonal``; not first order) the forward's step 1 writes E alone and
 #: the kernels form ``M = T_k diag(a)`` from the chunk inverses as they read them; the backward forms M from the kept
 #: inverses and a in one product (``diagonal_mix``).
+#: ``out_warps``, ``out_stages``: the chunk output's warps and software-pipeline stages (Triton's default, 3). Its
+#: program holds 226 registers a thread, so two programs of 4 warps fit an SM, and it waits on latency (Nsight
+#: Compute on fenwick's: 12% of the SM's warps active, the SM 32% and memory 49% busy; gpu_calls/call83). Yet no
+#: other form timed faster (fenwick / ssm forward ms, against 1.40 / 0.59): 8 warps 1.78 / 0.84, with 1 or 2 stages
+#: 1.50-1.89 / 0.66-0.86; 4 warps with 1 or 2 stages 1.45-1.46 / 0.64-0.66 (call84); d_k slices of 128 1.82 / 0.79,
+#: 1.41 / 0.60 at 2 stages; the sources unrolled, loads masked past each chunk's count, 1.53 / 0.59 (call85); their
+#: loop flattened over (source, d_k slice) pairs for the compiler to pipeline, 1.43 / 0.65 (call83). DIAG's step 1
+#: in one launch (each chunk's inverse, then its E in the same program) took fenwick's 1.56 against 1.40 in two
+#: (call86). None of these kept.
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
 #: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
@@ -111,11 +120,11 @@ MAX_SOLVED = 256
 #: copies them first.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, in_place=True,
+           local_warps=8, out_warps=4, out_stages=3, in_place=True,
            wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, in_place=True,
+                   local_warps=4, out_warps=4, out_stages=3, in_place=True,
                    wide=dict(GPU["wide"]))
 
 
@@ -309,7 +318,7 @@ class _Plan:
         self.chunk_output = bind(
             K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
-            BV=blk["out_v"], **forward)
+            BV=blk["out_v"], **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"]))
 
     @functools.cached_property
     def backward_launches(self) -> dict:
@@ -339,26 +348,23 @@ class _Plan:
                 num_warps=setting["back_warps"])
         return out
 
-    def coefficients(self, a: Tensor, b: Tensor, inverses: Tensor | None = None,
-                     mix: bool = True) -> tuple[Tensor | None, Tensor, Tensor | None]:
+    def coefficients(self, a: Tensor, b: Tensor, mix: bool = True) -> tuple[Tensor | None, Tensor, Tensor | None]:
         """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32 (E as ``_arg`` gives it) and the chunk
-        inverses (those given, else made): by ``chunk_inverse`` and ``chunk_coefficients`` for chunks the inverse
-        takes (``triton.CHUNKS``), else ``readout_aligned.solve_chunks`` (inverses None). Without ``mix`` (DIAG)
-        M is None (the kernels form it from the inverses) and ``chunk_coefficients`` makes E alone."""
+        inverses: by ``chunk_inverse`` and ``chunk_coefficients`` for chunks the inverse takes (``triton.CHUNKS``),
+        else ``readout_aligned.solve_chunks`` (inverses None). Without ``mix`` (DIAG) M is None (the kernels form it
+        from the inverses) and ``chunk_coefficients`` makes E alone."""
         layout = self.layout
         C, w, m, nc = layout.chunk, layout.span, layout.m, layout.n_chunks
         if C not in CHUNKS:
             mix, ecoef = solve_chunks(a, b, layout).split([C + w, m], -1)
             return mix.contiguous(), _arg(ecoef.contiguous()), None
-        N = self.sizes[5]
-        if inverses is None:
-            inverses = a.new_empty(self.inverse_shape, dtype=torch.float32)
-            self.chunk_inverse(_arg(b), inverses)
-        ecoef = _arg(a.new_empty(N, nc, C, m))
+        inverses = a.new_empty(self.inverse_shape, dtype=torch.float32)
+        ecoef = _arg(a.new_empty(self.sizes[5], nc, C, m))
+        self.chunk_inverse(_arg(b), inverses)
         if not mix:
             self.carry_coefficients(a, _arg(b), inverses, inverses, ecoef)   # E alone; M's place unused
             return None, ecoef, inverses
-        out = a.new_empty(N, nc, C, C + w)
+        out = a.new_empty(self.sizes[5], nc, C, C + w)
         self.chunk_coefficients(a, _arg(b), inverses, out, ecoef)
         return out, ecoef, inverses
 
