@@ -507,13 +507,18 @@ def test_quoted_numbers_of_call_79_come_from_its_json():
             in text and stand > 1)
 
 
+def _interleaved_ratio(call: str) -> float:
+    """A call's interleaved eager ssm layer over attention (``ab.json``: medians)."""
+    attention, ssm = gpu_call(call, "ab.json")["rows"]
+    return ssm["median_ms"] / attention["median_ms"]
+
+
 def _interleaved_layer(call: str) -> str:
     """How the README quotes a call's interleaved eager layer (``ab.json``), checked slower than attention there."""
     attention, ssm = gpu_call(call, "ab.json")["rows"]
-    ratio = ssm["median_ms"] / attention["median_ms"]
-    assert ratio > 1
-    return (f"eager ssm {ssm['median_ms']:.3f} ms against attention's {attention['median_ms']:.3f} ms ({ratio:.2f}x, "
-            f"`{call}`)")
+    assert _interleaved_ratio(call) > 1
+    return (f"eager ssm {ssm['median_ms']:.3f} ms against attention's {attention['median_ms']:.3f} ms "
+            f"({_interleaved_ratio(call):.2f}x, `{call}`)")
 
 
 def test_quoted_numbers_of_calls_80_to_82_come_from_their_json():
@@ -565,4 +570,45 @@ def test_quoted_numbers_of_calls_83_to_86_come_from_their_json():
     assert round(sources["fenwick"]) == 5 and round((1 + sources["fenwick"]) / (1 + sources["ssm"])) == 3
     docs = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
     assert "a chunk reads about five boundary states at this shape" in docs and "about three times ssm's" in docs
+
+
+def test_the_gpu_targets_table_comes_from_the_json():
+    """Each row of README's table of the GPU targets from its call's JSON, with the verdict the numbers give."""
+    table = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in README.splitlines()
+             if line.startswith("| ") and line.count(" | ") == 2}
+
+    def row(start):
+        (cells,) = [v for k, v in table.items() if k.startswith(start)]
+        return cells[0], cells[1].strip(" |")
+
+    scan = {r["op"]: r for r in gpu_call("call39", "gpu_triton.json")["rows"]}
+    p2, sdpa = scan["glr_scan_triton power2"], scan["sdpa causal"]
+    assert row("power2 vector-state") == (f"{p2['ms']:.2f} ms, {sdpa['ms'] / p2['ms']:.1f}x (`call39`)", "**met**")
+    assert p2["ms"] <= 0.75 and sdpa["ms"] / p2["ms"] >= 5
+    assert row("power2 forward + backward") == (f"{p2['ms_fwd_bwd']:.2f} ms (`call39`)", "**met**")
+    assert p2["ms_fwd_bwd"] <= 2.5
+    readout = {r["op"]: r for r in gpu_call("call83", "readout.json")["rows"]}
+    fla, sdpa = readout["fla chunk_simple_gla"]["ms"], readout["sdpa causal"]["ms_fwd_bwd"]
+    for spec, verdict in (("ssm", "**met**"), ("fenwick", "**not met**")):
+        ms = readout[f"glr_readout {spec}"]["ms"]
+        assert row(f"{spec} matrix-state") == (f"{ms:.3f} against {fla:.3f} ms, {ms / fla:.2f}x (`call83`)", verdict)
+        assert (ms / fla <= 1.5) == (verdict == "**met**")
+    both = [readout[f"glr_readout {spec}"]["ms_fwd_bwd"] for spec in ("ssm", "fenwick")]
+    assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call83`)", "**met**")
+    assert max(both) < sdpa
+    ratios = {c: _interleaved_ratio(c) for c in ("call79", "call80", "call85")}
+    layer = {(r["op"].split()[1] if r["op"].startswith("GLR") else "mha", r["precision"]): r
+             for r in gpu_call("call78", "layer.json")["rows"]}
+    graph = [layer[spec, "bf16 autocast, CUDA graph"]["ms_fwd_bwd"] for spec in ("ssm", "mha")]
+    assert row("`GLRMixer(readout=True)` layer") == (
+        f"eager ssm {ratios['call85']:.2f}x (`call85`), {min(ratios.values()):.2f}x to {max(ratios.values()):.2f}x in "
+        f"calls 79, 80 and 85 (the host decides); as CUDA graphs {graph[0]:.3f} against {graph[1]:.3f} ms (`call78`)",
+        "eager **not met**; as CUDA graphs **met**")
+    assert ratios["call85"] > 1 and graph[0] <= graph[1]
+    peak = [layer[spec, "bf16 autocast"]["peak_bytes"] / 2**30 for spec in ("ssm", "fenwick")]
+    assert row("that layer's peak") == (f"{peak[0]:.2f} GiB (ssm), {peak[1]:.2f} GiB (fenwick) (`call78`)", "**met**")
+    assert max(peak) <= 4
+    decode = gpu_call("call1", "gpu_session.json")["parts"]["decode"]["result"]["summary"]
+    fenwick = next(s for s in decode if s["spec"] == "fenwick")
+    assert row("fenwick decode") == (f"{fenwick['ratio']:.2f} (`call1`)", "**met**") and fenwick["ratio"] <= 1.3
 
