@@ -367,10 +367,7 @@ def test_quoted_numbers_of_calls_66_to_68_come_from_their_json():
     assert (f"ssm takes {min(ratio['ssm']):.2f}x to {max(ratio['ssm']):.2f}x fla's time, fenwick "
             f"{min(ratio['fenwick']):.2f}x to {max(ratio['fenwick']):.2f}x") in text
 
-    def layer(call, name="layer.json"):
-        return {(r["op"].split()[1] if r["op"].startswith("GLR") else "mha", r["precision"]): r
-                for r in gpu_call(call, name)["rows"]}
-
+    layer = _layer_rows
     old, graph, comp = layer("call66"), "bf16 autocast, CUDA graph", "bf16 autocast, torch.compile"
     eager = "bf16 autocast"
     ms = {key: r["ms_fwd_bwd"] for key, r in old.items()}
@@ -468,8 +465,7 @@ def test_quoted_numbers_of_calls_75_to_77_come_from_their_results():
 def test_quoted_numbers_of_call_78_come_from_its_json():
     """The layer at the final code: its kernels, the interleaved A/B, the CUDA-graph rows and peak memory."""
     text = " ".join(README.split())
-    rows = gpu_call("call78", "layer.json")["rows"]
-    row = {(r["op"].split()[1] if r["op"].startswith("GLR") else "mha", r["precision"]): r for r in rows}
+    row = _layer_rows("call78")
     eager, graph = "bf16 autocast", "bf16 autocast, CUDA graph"
     ours, mha = row["ssm", eager]["fwd_bwd_device"], row["mha", eager]["fwd_bwd_device"]
     assert (f"the layer's kernels take {ours['device_ms']:.3f} ms in {ours['launches']:.0f} launches against "
@@ -505,6 +501,12 @@ def test_quoted_numbers_of_call_79_come_from_its_json():
     stand = ours["ms_fwd_bwd"] / mha["ms_fwd_bwd"]
     assert (f"the stand-alone eager row {ours['ms_fwd_bwd']:.3f} ms against {mha['ms_fwd_bwd']:.3f} ms ({stand:.2f}x)"
             in text and stand > 1)
+
+
+def _layer_rows(call: str, name: str = "layer.json") -> dict:
+    """A ``gpu_layer.py`` call's rows by (spec, or "mha" for attention; precision)."""
+    return {(r["op"].split()[1] if r["op"].startswith("GLR") else "mha", r["precision"]): r
+            for r in gpu_call(call, name)["rows"]}
 
 
 def _interleaved(call: str) -> tuple[float, float]:
@@ -602,8 +604,7 @@ def test_the_gpu_targets_table_comes_from_the_json():
     assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call83`)", "**met**")
     assert max(both) < sdpa
     ratios = {c: _interleaved_ratio(c) for c in ("call79", "call80", "call85")}
-    layer = {(r["op"].split()[1] if r["op"].startswith("GLR") else "mha", r["precision"]): r
-             for r in gpu_call("call78", "layer.json")["rows"]}
+    layer = _layer_rows("call78")
     graph = [layer[spec, "bf16 autocast, CUDA graph"]["ms_fwd_bwd"] for spec in ("ssm", "mha")]
     assert row("`GLRMixer(readout=True)` layer") == (
         f"eager ssm {ratios['call85']:.2f}x (`call85`), {min(ratios.values()):.2f}x to {max(ratios.values()):.2f}x in "

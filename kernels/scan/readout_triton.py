@@ -372,7 +372,8 @@ class _Plan:
         """DIAG's ``M = T_k diag(a) [N, nc, C, C]`` (float32) from the chunk inverses: ``M[n, c, i, j] = T_k[i, j]
         a[t_j]`` with ``t_j = c C - s + j``, 0 where ``t_j`` is outside ``[0, T)`` (no A row there), as
         ``chunk_coefficients`` makes it, in one product."""
-        B, T, H, N, nc, C, s = *self.sizes[:3], self.sizes[5], self.sizes[6], self.layout.chunk, self.layout.shift
+        B, T, H, _, _, N, nc, _, _ = self.sizes
+        C, s = self.layout.chunk, self.layout.shift
         cols = a.new_zeros(B, H, nc * C, dtype=torch.float32)
         cols[:, :, s:s + T] = a[..., 0].transpose(1, 2)
         return inverses * cols.view(N, nc, 1, C)
