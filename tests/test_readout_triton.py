@@ -379,20 +379,28 @@ def test_first_order_chunks_fit_the_packed_count():
         assert (refused is None) == (C <= MAX_CHUNK), C
 
 
-def test_first_order_gradients(rng):
-    """The backward after a forward that skipped step 1 (it runs step 1 then): the five gradients against float64
-    autograd, b as in ``hard_decays``, float32, n = 200, chunks of 16."""
-    tables = first_order_tables(200)
-    _, q, k, v, a, b = problem(rng, "ssm", 200, B=1, H=1, dk=5, dv=7)
-    xs = [torch.tensor(x, dtype=torch.float32, device=DEVICE) for x in (q, k, v, a, hard_decays(rng, b))]
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("chunk", [16, 64])
+@pytest.mark.parametrize("which, n", [("ssm", 1), ("ssm", 2), ("ssm", 63), ("ssm", 200), ("gaps", 63), ("gaps", 200)])
+def test_first_order_gradients(rng, monkeypatch, which, n, chunk, dtype):
+    """The backward after a forward that skipped step 1 skips it too (``decay_grads`` forms ``T_k`` from the forward's
+    S and counts; step 1 or its torch backward raising proves it): the five gradients against float64 autograd, b as
+    in ``hard_decays``, the chunk output's rows short of a power of two at n = 63 (chunks of 63)."""
+    tables = Pattern.from_spec("ssm").tables(n) if which == "ssm" else first_order_tables(n)
+    _, q, k, v, a, b = problem(rng, "ssm", n, B=2, H=2, dk=5, dv=7)
+    xs = [torch.tensor(x, dtype=dtype, device=DEVICE) for x in (q, k, v, a, hard_decays(rng, b))]
     grad = torch.randn(xs[2].shape, dtype=torch.float64)
     leaves = [x.clone().requires_grad_() for x in xs]
-    out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
-    got = torch.autograd.grad(out, leaves, grad.to(DEVICE, torch.float32))
+    with monkeypatch.context() as patch:
+        if n > 1:
+            patch.setattr(readout_triton._Plan, "coefficients", lambda *args: pytest.fail("step 1 ran"))
+            patch.setattr(readout_triton, "_step1_backward", lambda *args: pytest.fail("step 1's backward ran"))
+        out = glr_readout(*leaves, tables, chunk=chunk, algorithm="chunked_aligned", backend="triton")
+        got = torch.autograd.grad(out, leaves, grad.to(DEVICE, dtype))
     ref_leaves = [x.double().cpu().requires_grad_() for x in xs]
     ref = torch.autograd.grad(naive_readout(*ref_leaves, tables), ref_leaves, grad)
     for name, g, r in zip("qkvab", got, ref):
-        assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
+        assert rel_err(g.double().cpu(), r) <= TOL[dtype], name
 
 
 @pytest.mark.parametrize("spec, expected", [("fenwick", True), ("power2", True), ("fenwick+lags:5", True),

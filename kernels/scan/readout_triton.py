@@ -29,10 +29,12 @@ inverse and, backward, G rounded to it); the output in q's dtype. Within 1e-5 of
 float32 inputs and 1e-2 for bfloat16, as the torch ops.
 
 The backward (``_backward``) reads what the forward kept (M, E, the boundary states, the chunk inverses; for
-first-order patterns it runs step 1 first):
+first-order patterns ``decay_sums``' S, counts and last rows, from which its kernels form M, E and ``T_k`` as the
+forward's do, so that it runs no step 1 either):
 four launches (``readout_triton_backward``: the chunk outputs' terms, the reverse walk of the state gradients,
-the boundary rows' terms, step 1's through the inverses; solved boundary states take the reverse walk as the
-transposed solve, ``Z = (I - E_PP)^{-T} G``); chunks outside ``triton.CHUNKS`` take step 1's by
+the boundary rows' terms, step 1's through the inverses, or for first-order patterns ``decay_grads``; solved
+boundary states take the reverse walk as the transposed solve, ``Z = (I - E_PP)^{-T} G``); chunks outside
+``triton.CHUNKS`` (first-order patterns aside) take step 1's by
 torch autograd of ``solve_chunks`` (``_step1_backward``); heads wider than ``BACKWARD_HEAD`` take all their
 gradients by torch autograd of ``readout_aligned.chunked_aligned``.
 """
@@ -92,7 +94,8 @@ MAX_SOLVED = 256
 #: forward + backward 4.78 ms against 4.66 for 16 (call62). ``local_k`` x ``local_v``, ``local_warps``: the blocks
 #: of ``boundary_local``: fenwick's forward 1.495 ms with 128 x 128 at 8 warps, 1.502 with 64 x 128, 1.553 with
 #: 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
-#: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``; False runs the general step 1.
+#: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``, and its backward by ``decay_grads``
+#: from the same sums; False runs the general step 1 and its backward.
 #: ``diagonal``: where ``A(t) = {t}`` and w = 0 (``diagonal``; not first order) the forward's step 1 writes E alone and
 #: the kernels form ``M = T_k diag(a)`` from the chunk inverses as they read them; the backward forms M from the kept
 #: inverses and a in one product (``diagonal_mix``).
@@ -328,20 +331,23 @@ class _Plan:
         (wa, wb), (sq, sk, sv), C, s = self.widths, self.strides, layout.chunk, layout.shift
         backward = dict(self.shapes, num_warps=setting["back_warps"], BK=blk["back_k"])
         out = dict(chunk_output_backward=bind(
-            KB.chunk_output_backward, (nc, N), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]), tab["ext_count"],
-            ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), DV=_block(dv),
-            MP=1 << max(m - 1, 0).bit_length(), **backward))
+            KB.chunk_output_backward, (nc, N), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
+            tab["ext_count"], ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout),
+            DV=_block(dv), MP=1 << max(m - 1, 0).bit_length(), DECAY=self.decay, **backward))
         if m and not self.solves:
             n_vb = -(-dv // blk["walk_v"])
             out["state_walk_backward"] = bind(
                 KB.state_walk_backward, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, tab["b_chunk"], tab["b_row"],
                 tab["b_src"], P, nc, m, dk, dv, n_vb, C=C, BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"],
-                num_warps=setting["warps"])
+                DECAY=self.decay, num_warps=setting["warps"])
         if m:
             out["boundary_backward"] = bind(
                 KB.boundary_backward, (P, N), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"], tab["b_row"], tab["b_src"], ARG,
-                ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sk, sv, DV=_block(dv), **backward)
-        if C in CHUNKS:
+                ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sk, sv, DV=_block(dv), DECAY=self.decay, **backward)
+        if self.decay:
+            out["decay_grads"] = bind(KB.decay_grads, (N, nc), ARG, ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H,
+                                      nc, s, max(m, 1), C=C, CP=rows(layout), num_warps=setting["back_warps"])
+        elif C in CHUNKS:
             out["coefficient_grads"] = bind(
                 KB.coefficient_grads, (N, nc), ARG, ARG, tab["a_idx"], tab["b_idx"], _arg(tab["x_col"]), ARG, ARG, ARG,
                 ARG, ARG, ARG, T, H, nc, wa, wb, s, m, C=C, WIN=C + layout.span, JB=_columns(max(wa, wb)), BW=32,
@@ -379,9 +385,10 @@ class _Plan:
         return inverses * cols.view(N, nc, 1, C)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor) -> tuple:
-        """``(o, mix, ecoef, states, inverses, boundary_inverse)``: the output and what the backward reads (M, E
-        and the inverses None where the kernels formed them from a and b, DECAY; M None where they formed it from
-        the inverses, DIAG; the boundary inverse None where the states were walked)."""
+        """``(o, mix, ecoef, states, inverses, boundary_inverse, last, last_carry)``: the output and what the backward
+        reads: M and E, or DECAY ``decay_sums``' S and counts in their place and its last rows of M and E (else
+        None), the inverses None; M None where the kernels formed it from the inverses (DIAG); the boundary inverse
+        None where the states were walked."""
         B, T, H, dk, dv, N, nc, P, m = self.sizes
         if self.decay:
             CP = rows(self.layout)
@@ -389,11 +396,11 @@ class _Plan:
                 N, nc * self.layout.chunk, dtype=torch.int32)
             last, last_carry = a.new_empty(N, nc, CP, dtype=torch.float32), a.new_empty(N, nc, dtype=torch.float32)
             self.decay_sums(a, b, sums, counts, last, last_carry)
-            mix = ecoef = inverses = None
-            walked, read = (last, last_carry), (sums, counts)
+            (mix, ecoef), inverses, walked = (sums, counts), None, (last, last_carry)
         else:
             mix, ecoef, inverses = self.coefficients(a, b, mix=not self.diagonal)
-            walked = read = (inverses if self.diagonal else mix, ecoef)
+            walked, last, last_carry = (inverses if self.diagonal else mix, ecoef), None, None
+        read = walked if self.diagonal else (mix, ecoef)
         states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
         solved = None
         if self.solves:
@@ -405,36 +412,41 @@ class _Plan:
             self.boundary_walk(k, v, a, *walked, states)
         o = _output(q, B, T, H, dv)
         self.chunk_output(q, k, v, a, *read, states, o)
-        return o, mix, ecoef, states, inverses, solved
+        return o, mix, ecoef, states, inverses, solved, last, last_carry
 
     def backward(self, grad: Tensor, saved: tuple, need: tuple) -> tuple:
         """``(dq, dk, dv, da, db)``: steps 4, 3 and 2 backwards in the kernels (``readout_triton_backward``), then
-        step 1 (``coefficient_grads``, or ``_step1_backward``)."""
-        q, k, v, a, b, mix, ecoef, states, inverses, solved = saved
+        step 1 (``coefficient_grads``; DECAY ``decay_grads``, from the forward's S and counts without the chunk
+        inverses; else ``_step1_backward``)."""
+        q, k, v, a, b, mix, ecoef, states, inverses, solved, last, last_carry = saved
         B, T, H, dk, dv, N, nc, P, m = self.sizes
+        C, w = self.layout.chunk, self.layout.span
         if self.diagonal:                           # M = T_k diag(a) from the kept inverses (E kept too)
             mix = self.diagonal_mix(a, inverses)
-        elif mix is None:                           # formed in the forward's registers (DECAY): step 1 now
-            mix, ecoef, inverses = self.coefficients(a, b)
         grad = grad.to(q.dtype).contiguous()
         dq = _output(q)
-        kv32, dmix, decoef, dstates = _zeros((k.numel() + v.numel(),), mix.shape, (N, nc, self.layout.chunk, max(m, 1)),
+        kv32, dmix, decoef, dstates = _zeros((k.numel() + v.numel(),), (N, nc, C, C + w), (N, nc, C, max(m, 1)),
                                              (N, P, dk, dv) if m else (1,), device=q.device)
         dk32, dv32 = _split(kv32, k.shape, v.shape)
         launch = self.backward_launches
-        launch["chunk_output_backward"](q, k, v, grad, mix, ecoef, states, dq, dk32, dv32, dmix, decoef, dstates)
+        launch["chunk_output_backward"](q, k, v, grad, a, mix, ecoef, states, dq, dk32, dv32, dmix, decoef, dstates)
         if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
             flat = dstates.view(N, P, dk * dv)
             flat.copy_(torch.matmul(solved.transpose(1, 2).to(q.dtype), flat.to(q.dtype)))
-        elif m:
-            launch["state_walk_backward"](ecoef, dstates)
+        elif m:                                     # DECAY: the chunks' last rows of E and M (walked)
+            launch["state_walk_backward"](last_carry if self.decay else ecoef, dstates)
         if m:
-            launch["boundary_backward"](k, v, mix, states, dstates, dmix, decoef, dk32, dv32)
-        if inverses is None or not any(need[3:5]):
-            da, db = _step1_backward(dmix, decoef, a, b, self.layout, need[3:5])
-        else:
+            launch["boundary_backward"](k, v, last if self.decay else mix, states, dstates, dmix, decoef, dk32, dv32)
+        if not any(need[3:5]):
+            da = db = None
+        elif self.decay or inverses is not None:
             da, db = _output(a), _output(b)
-            launch["coefficient_grads"](da, db, inverses, mix, ecoef, dmix, decoef, torch.empty_like(inverses))
+            if self.decay:
+                launch["decay_grads"](da, db, a, mix, ecoef, dmix, decoef)
+            else:
+                launch["coefficient_grads"](da, db, inverses, mix, ecoef, dmix, decoef, torch.empty_like(inverses))
+        else:
+            da, db = _step1_backward(dmix, decoef, a, b, self.layout, need[3:5])
         return (dq, *_split(kv32.to(k.dtype), k.shape, v.shape), da, db)     # one cast for dk and dv
 
 

@@ -13,14 +13,19 @@ Given dO, with ``S = Q K_w^T``, ``dP = dO V_w^T`` on each chunk's window and Z_p
   ``dM[r, s] += k_s^T Z_p v_s``, ``dk_s += M[r, s] Z_p v_s``, ``dv_s += M[r, s] Z_p^T k_s``,
   ``dE[r, j] += <Z_p, H_{X_j(p)}>``;
 * ``coefficient_grads``, one program per (n, chunk), step 1 backwards with the forward's chunk inverses:
-  ``dR = T_k^T [dM | dE]``, ``dB_RR = dR [M | E]^T``, da and db gathered from dR_M, dB_RR and dR_E.
+  ``dR = T_k^T [dM | dE]``, ``dB_RR = dR [M | E]^T``, da and db gathered from dR_M, dB_RR and dR_E;
+* ``decay_grads``, the same for first-order patterns (DECAY) with ``T_k``, M and E formed in registers from
+  ``decay_sums``' S and counts, as the forward's kernels form M and E: the backward runs no step 1. With DECAY the
+  other kernels read S and the counts (chunk output) or the chunks' last rows of M and E (walk, boundary rows) in
+  place of M and E, as the forward's do.
 
 dk and dv are float32 sums by atomics (windows overlap when w > 0); products take q's dtype, sums float32.
 """
 import triton
 import triton.language as tl
 
-from .readout_triton_kernels import _chunk_block, _chunk_rows, _dot, _position, _rows, _window
+from .readout_triton_kernels import (_chunk_block, _chunk_rows, _coefficient, _decay, _decay_block, _dot, _position,
+                                     _rows, _window)
 from .triton_launch import launcher
 
 
@@ -33,13 +38,14 @@ def _add_rows(ptr, t, ok, n, T, H, d, cols, x):
 
 @launcher
 @triton.jit
-def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, ext_count, dq_ptr, dk_ptr,
+def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, a_ptr, mix, ecoef, states, ext, ext_count, dq_ptr, dk_ptr,
                           dv_ptr, dmix, decoef, dstates, P, nc, m, T, H, dk, dv, shift, sq, sk, sv,
                           C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
                           DV: tl.constexpr, MP: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
-                          UNIT: tl.constexpr):
+                          UNIT: tl.constexpr, DECAY: tl.constexpr):
     """MP: a power of two, at least m (dE's columns, summed over the d_k slices in registers); row strides in
-    units of UNIT (``readout_triton_kernels._rows``)."""
+    units of UNIT (``readout_triton_kernels._rows``). DECAY: M and E from a and ``decay_sums``' S and counts (in
+    ``mix`` and ``ecoef``), as the forward's chunk output forms them."""
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n = tl.program_id(0), tl.program_id(1)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
@@ -54,7 +60,10 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, 
         scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc, sq),
                        tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc, sk)), PREC, UPCAST)
     rows_ok = (rl < C)[:, None] & (win < WIN)[None, :]
-    weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=rows_ok, other=0.0)
+    if DECAY:
+        weights, carry = _decay_block(a_ptr, mix, ecoef, n, c, nc, rl, ok, win, tw, wok, T, H, C)
+    else:
+        weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=rows_ok, other=0.0)
     tl.store(dmix + (block * WIN)[:, None] + win[None, :], dp * scores, mask=rows_ok)
     _add_rows(dv_ptr, tw, wok, n, T, H, dv, vcol,
               _dot(tl.trans((scores * weights).to(do.dtype)), do, PREC, UPCAST))
@@ -69,7 +78,10 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, 
         dq = _dot(ds, _rows(k_ptr, tw, wok, n, T, H, dk, kc, sk), PREC, UPCAST)
         for j in range(count):
             src = tl.load(ext + c * m + j)
-            e = tl.load(ecoef + block * m + j, mask=rl < C, other=0.0)
+            if DECAY:
+                e = carry
+            else:
+                e = tl.load(ecoef + block * m + j, mask=rl < C, other=0.0)
             at = ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :]
             smask = (kc < dk)[:, None] & (vcol < dv)[None, :]
             st = tl.load(states + at, mask=smask, other=0.0).to(do.dtype)
@@ -87,8 +99,9 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, mix, ecoef, states, ext, 
 @launcher
 @triton.jit
 def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv, n_vb, C: tl.constexpr,
-                        BK: tl.constexpr, BV: tl.constexpr, GATHER: tl.constexpr):
-    """GATHER: some boundary state reads a source other than its predecessor (pushed through memory)."""
+                        BK: tl.constexpr, BV: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr):
+    """GATHER: some boundary state reads a source other than its predecessor (pushed through memory). DECAY:
+    ``ecoef`` holds each chunk's last row of E (``decay_sums``' ``last_carry``)."""
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
@@ -99,11 +112,15 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv,
         p = P - 1 - i
         z = tl.load(base + p * dk * dv, mask=smask, other=0.0) + carry
         tl.store(base + p * dk * dv, z, mask=smask)
-        row = (n * nc + tl.load(b_chunk + p)) * C + tl.load(b_row + p)
+        chunk = n * nc + tl.load(b_chunk + p)
+        row = chunk * C + tl.load(b_row + p)
         previous = 0.0
         for j in range(m):
             src = tl.load(b_src + p * m + j)
-            coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)     # (no scalar masks: Triton 3.9)
+            if DECAY:
+                coef = tl.where(src >= 0, tl.load(ecoef + chunk), 0.0)
+            else:
+                coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)     # (no scalar masks: Triton 3.9)
             previous += tl.where(src == p - 1, coef, 0.0)
             if GATHER:
                 block = tl.zeros((BK, BV), tl.int32) + src      # a block: Triton 3.9's interpreter refuses
@@ -120,14 +137,18 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv,
 def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src, dmix, decoef, dk_ptr, dv_ptr,
                       P, nc, m, T, H, dk, dv, shift, sk, sv, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
                       BK: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
-                      UNIT: tl.constexpr):
+                      UNIT: tl.constexpr, DECAY: tl.constexpr):
+    """DECAY: ``mix`` holds each chunk's last row of M (``decay_sums``' ``last``), the boundary rows' (W wide)."""
     sk, sv = sk * UNIT, sv * UNIT
     p, n = tl.program_id(0), tl.program_id(1)
     c, r = tl.load(b_chunk + p), tl.load(b_row + p)
     row = ((n * nc + c) * C + r).to(tl.int64)
     win, t, ok = _window(c, T, shift, C, WIN, W)
     vcol = tl.arange(0, DV)
-    mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
+    if DECAY:
+        mrow = tl.load(mix + (n * nc + c).to(tl.int64) * W + win, mask=ok, other=0.0)
+    else:
+        mrow = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv)
     dm = tl.zeros((W,), tl.float32)
     dvw = tl.zeros((W, DV), tl.float32)
@@ -204,3 +225,35 @@ def coefficient_grads(da_ptr, db_ptr, a_idx, b_idx, x_col, t_ptr, mix, ecoef, dm
         g += tl.load(dbrr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + idx - first, mask=inside,
                      other=0.0)
         tl.store(db_ptr + (pos * WB)[:, None] + jj[None, :], g.to(db_ptr.dtype.element_ty), mask=live)
+
+
+@launcher
+@triton.jit
+def decay_grads(da_ptr, db_ptr, a_ptr, b_idx, sums, counts, dmix, decoef, T, H, nc, shift, me, C: tl.constexpr,
+                CP: tl.constexpr):
+    """DECAY's step 1 backwards, one program per (n, chunk), no chunk inverse: ``T_k[r, i] = prod_{i < r' <= r} b_r'``
+    from ``decay_sums``' S and counts (``sums``, ``counts``) in registers, ``dR_M = T_k^T dM``, ``dR_E = T_k^T dE``;
+    then ``da_i = dR_M[i, i]``, and ``db_i = dR_M[i] . M[i - 1] + dR_E[i] E[i - 1]`` (``dB_RR[i, i - 1]``) inside
+    the chunk, ``dR_E[0]`` on its first row (whose b reads the state before it), 0 where b is absent. ``me``: dE's
+    row width (``max(m, 1)``)."""
+    n, c = tl.program_id(0), tl.program_id(1)
+    rl = tl.arange(0, CP)
+    t = c * C - shift + rl
+    ok = (rl < C) & (t >= 0) & (t < T)
+    inside, prev = rl < C, (rl < C) & (rl >= 1)
+    rows = (n * nc + c).to(tl.int64) * C + rl
+    sums_i, counts_i = tl.load(sums + rows, mask=inside, other=0.0), tl.load(counts + rows, mask=inside, other=0)
+    sums_p, counts_p = tl.load(sums + rows - 1, mask=prev, other=0.0), tl.load(counts + rows - 1, mask=prev, other=0)
+    tk = _decay(1.0, sums_i[:, None], sums_i[None, :], counts_i[:, None], counts_i[None, :],
+                (rl[None, :] <= rl[:, None]) & inside[:, None])
+    dm = tl.load(dmix + (rows * C)[:, None] + rl[None, :], mask=inside[:, None] & inside[None, :], other=0.0)
+    de = tl.load(decoef + rows * me, mask=inside, other=0.0)
+    dre = tl.sum(tk * de[:, None], 0)
+    m_prev = _decay(_coefficient(a_ptr, n, t, ok, T, H)[None, :], sums_p[:, None], sums_i[None, :], counts_p[:, None],
+                    counts_i[None, :], (rl[None, :] < rl[:, None]) & prev[:, None])        # M[i - 1, j]
+    drm = tl.dot(tl.trans(tk), dm, input_precision="tf32x3")
+    db = tl.where(rl >= 1, tl.sum(drm * m_prev, 1) + dre * _decay(1.0, sums_p, 0.0, counts_p, 0, prev), dre)
+    live = ok & (tl.load(b_idx + t, mask=ok, other=-1) >= 0)
+    pos = _position(n, t, T, H)
+    tl.store(da_ptr + pos, tl.sum(tk * dm, 0).to(da_ptr.dtype.element_ty), mask=ok)
+    tl.store(db_ptr + pos, tl.where(live, db, 0.0).to(db_ptr.dtype.element_ty), mask=ok)

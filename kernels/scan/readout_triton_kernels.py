@@ -106,6 +106,18 @@ def _decay(a_j, sum_i, sum_j, count_i, count_j, inside):
 
 
 @triton.jit
+def _decay_block(a_ptr, sums_ptr, counts_ptr, n, c, nc, rl, ok, win, tw, wok, T, H, C: tl.constexpr):
+    """DECAY: chunk c's ``(M [CP, W], E [CP])`` in registers from a and ``decay_sums``' S and counts (its window is
+    its rows, ``win`` at the rows ``rl``)."""
+    at = (n * nc + c).to(tl.int64) * C + win
+    a, sums, counts = (_coefficient(a_ptr, n, tw, wok, T, H), tl.load(sums_ptr + at, mask=win < C, other=0.0),
+                       tl.load(counts_ptr + at, mask=win < C, other=0))
+    weights = _decay(a[None, :], sums[:, None], sums[None, :], counts[:, None], counts[None, :],
+                     (win[None, :] <= rl[:, None]) & ok[:, None])
+    return weights, _decay(1.0, sums, 0.0, counts, 0, True)
+
+
+@triton.jit
 def _coefficient(ptr, n, t, ok, T, H):
     """A one-column coefficient table's ``x[b, t, h]`` of program ``n = b H + h`` at the t marked ok (0 elsewhere)."""
     return tl.load(ptr + _position(n, t, T, H), mask=ok, other=0.0).to(tl.float32)
@@ -345,12 +357,7 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
         scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc, sq),
                        tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc, sk)), PREC, UPCAST)
     if DECAY:
-        at = (n * nc + c).to(tl.int64) * C + win
-        a, sums, counts = (_coefficient(a_ptr, n, tw, wok, T, H), tl.load(mix + at, mask=win < C, other=0.0),
-                           tl.load(ecoef + at, mask=win < C, other=0))
-        weights = _decay(a[None, :], sums[:, None], sums[None, :], counts[:, None], counts[None, :],
-                         (win[None, :] <= rl[:, None]) & ok[:, None])
-        carry = _decay(1.0, sums, 0.0, counts, 0, True)
+        weights, carry = _decay_block(a_ptr, mix, ecoef, n, c, nc, rl, ok, win, tw, wok, T, H, C)
     else:
         weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
         if DIAG:
