@@ -425,8 +425,9 @@ class _Plan:
             mix = self.diagonal_mix(a, inverses)
         grad = grad.to(q.dtype).contiguous()
         dq = _output(q)
-        kv32, dmix, decoef, dstates = _zeros((k.numel() + v.numel(),), (N, nc, C, C + w), (N, nc, C, max(m, 1)),
-                                             (N, P, dk, dv) if m else (1,), device=q.device)
+        decoef, dstates = _zeros((N, nc, C, max(m, 1)), (N, P, dk, dv) if m else (1,), device=q.device)
+        dmix = _output(decoef, N, nc, C, C + w)             # the chunk output stores all of dM, and dk, dv if w = 0
+        kv32 = _output(decoef, k.numel() + v.numel()) if w == 0 else decoef.new_zeros(k.numel() + v.numel())
         dk32, dv32 = _split(kv32, k.shape, v.shape)
         launch = self.backward_launches
         launch["chunk_output_backward"](q, k, v, grad, a, mix, ecoef, states, dq, dk32, dv32, dmix, decoef, dstates)

@@ -19,7 +19,9 @@ Given dO, with ``S = Q K_w^T``, ``dP = dO V_w^T`` on each chunk's window and Z_p
   other kernels read S and the counts (chunk output) or the chunks' last rows of M and E (walk, boundary rows) in
   place of M and E, as the forward's do.
 
-dk and dv are float32 sums by atomics (windows overlap when w > 0); products take q's dtype, sums float32.
+dk and dv are float32 sums, by atomics where windows overlap (w > 0); with w = 0 a row's chunk output program is its
+first writer and stores (``_add_rows``' STORE), so that dk, dv and dM need no zeros first. Products take q's dtype,
+sums float32.
 """
 import triton
 import triton.language as tl
@@ -30,10 +32,15 @@ from .triton_launch import launcher
 
 
 @triton.jit
-def _add_rows(ptr, t, ok, n, T, H, d, cols, x):
-    """``x[b, t, h, cols] += x`` (relaxed float32 atomics: no launch reads them back) for the rows t marked ok."""
+def _add_rows(ptr, t, ok, n, T, H, d, cols, x, STORE: tl.constexpr = False):
+    """``x[b, t, h, cols] += x`` (relaxed float32 atomics: no launch reads them back) for the rows t marked ok; STORE:
+    ``=`` (the rows' one writer so far)."""
     off = _position(n, t, T, H) * d
-    tl.atomic_add(ptr + off[:, None] + cols[None, :], x, mask=ok[:, None] & (cols < d)[None, :], sem="relaxed")
+    mask = ok[:, None] & (cols < d)[None, :]
+    if STORE:
+        tl.store(ptr + off[:, None] + cols[None, :], x, mask=mask)
+    else:
+        tl.atomic_add(ptr + off[:, None] + cols[None, :], x, mask=mask, sem="relaxed")
 
 
 @launcher
@@ -66,7 +73,7 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, a_ptr, mix, ecoef, states
         weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=rows_ok, other=0.0)
     tl.store(dmix + (block * WIN)[:, None] + win[None, :], dp * scores, mask=rows_ok)
     _add_rows(dv_ptr, tw, wok, n, T, H, dv, vcol,
-              _dot(tl.trans((scores * weights).to(do.dtype)), do, PREC, UPCAST))
+              _dot(tl.trans((scores * weights).to(do.dtype)), do, PREC, UPCAST), WIN == C)
     ds = (dp * weights).to(do.dtype)
     count = tl.load(ext_count + c)
     jcol = tl.arange(0, MP)
@@ -74,7 +81,7 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, a_ptr, mix, ecoef, states
     for k0 in range(0, dk, BK):
         kc = k0 + tl.arange(0, BK)
         q = _rows(q_ptr, t, ok, n, T, H, dk, kc, sq)
-        _add_rows(dk_ptr, tw, wok, n, T, H, dk, kc, _dot(tl.trans(ds), q, PREC, UPCAST))
+        _add_rows(dk_ptr, tw, wok, n, T, H, dk, kc, _dot(tl.trans(ds), q, PREC, UPCAST), WIN == C)
         dq = _dot(ds, _rows(k_ptr, tw, wok, n, T, H, dk, kc, sk), PREC, UPCAST)
         for j in range(count):
             src = tl.load(ext + c * m + j)
@@ -232,10 +239,10 @@ def coefficient_grads(da_ptr, db_ptr, a_idx, b_idx, x_col, t_ptr, mix, ecoef, dm
 def decay_grads(da_ptr, db_ptr, a_ptr, b_idx, sums, counts, dmix, decoef, T, H, nc, shift, me, C: tl.constexpr,
                 CP: tl.constexpr):
     """DECAY's step 1 backwards, one program per (n, chunk), no chunk inverse: ``T_k[r, i] = prod_{i < r' <= r} b_r'``
-    from ``decay_sums``' S and counts (``sums``, ``counts``) in registers, ``dR_M = T_k^T dM``, ``dR_E = T_k^T dE``;
-    then ``da_i = dR_M[i, i]``, and ``db_i = dR_M[i] . M[i - 1] + dR_E[i] E[i - 1]`` (``dB_RR[i, i - 1]``) inside
-    the chunk, ``dR_E[0]`` on its first row (whose b reads the state before it), 0 where b is absent. ``me``: dE's
-    row width (``max(m, 1)``)."""
+    from ``decay_sums``' S and counts (``sums``, ``counts``) in registers, ``M = T_k diag(a)``, ``dR_M = T_k^T dM``,
+    ``dR_E = T_k^T dE``; then ``da_i = dR_M[i, i]``, and ``db_i = (dR_M M^T)[i, i - 1] + dR_E[i] E[i - 1]``
+    (``dB_RR[i, i - 1]``) inside the chunk, ``dR_E[0]`` on its first row (whose b reads the state before it), 0 where
+    b is absent. ``me``: dE's row width (``max(m, 1)``)."""
     n, c = tl.program_id(0), tl.program_id(1)
     rl = tl.arange(0, CP)
     t = c * C - shift + rl
@@ -243,16 +250,17 @@ def decay_grads(da_ptr, db_ptr, a_ptr, b_idx, sums, counts, dmix, decoef, T, H, 
     inside, prev = rl < C, (rl < C) & (rl >= 1)
     rows = (n * nc + c).to(tl.int64) * C + rl
     sums_i, counts_i = tl.load(sums + rows, mask=inside, other=0.0), tl.load(counts + rows, mask=inside, other=0)
-    sums_p, counts_p = tl.load(sums + rows - 1, mask=prev, other=0.0), tl.load(counts + rows - 1, mask=prev, other=0)
     tk = _decay(1.0, sums_i[:, None], sums_i[None, :], counts_i[:, None], counts_i[None, :],
                 (rl[None, :] <= rl[:, None]) & inside[:, None])
     dm = tl.load(dmix + (rows * C)[:, None] + rl[None, :], mask=inside[:, None] & inside[None, :], other=0.0)
     de = tl.load(decoef + rows * me, mask=inside, other=0.0)
     dre = tl.sum(tk * de[:, None], 0)
-    m_prev = _decay(_coefficient(a_ptr, n, t, ok, T, H)[None, :], sums_p[:, None], sums_i[None, :], counts_p[:, None],
-                    counts_i[None, :], (rl[None, :] < rl[:, None]) & prev[:, None])        # M[i - 1, j]
     drm = tl.dot(tl.trans(tk), dm, input_precision="tf32x3")
-    db = tl.where(rl >= 1, tl.sum(drm * m_prev, 1) + dre * _decay(1.0, sums_p, 0.0, counts_p, 0, prev), dre)
+    dbrr = tl.dot(drm, tl.trans(tk * _coefficient(a_ptr, n, t, ok, T, H)[None, :]), input_precision="tf32x3")
+    e_prev = _decay(1.0, tl.load(sums + rows - 1, mask=prev, other=0.0), 0.0,
+                    tl.load(counts + rows - 1, mask=prev, other=0), 0, prev)                  # E[i - 1]
+    below = tl.sum(tl.where(rl[None, :] == rl[:, None] - 1, dbrr, 0.0), 1)
+    db = tl.where(rl >= 1, below + dre * e_prev, dre)
     live = ok & (tl.load(b_idx + t, mask=ok, other=-1) >= 0)
     pos = _position(n, t, T, H)
     tl.store(da_ptr + pos, tl.sum(tk * dm, 0).to(da_ptr.dtype.element_ty), mask=ok)
