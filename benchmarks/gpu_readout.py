@@ -6,7 +6,8 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
 1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
    fastest (mean over the two) is used for the rest. ``--settings``: the same for a list of settings given as
    JSON (after the tune, or instead of it with ``--skip-tune``). ``--tune-backward``: the same for the backward's
-   ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``), each setting's gradients checked first.
+   ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``), each setting's gradients checked first;
+   ``--back-settings``: a list of settings tuned that way.
 2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
    ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (each backend's own
    backward), and the forward's and the gradients' norm-relative differences from the float32
@@ -188,6 +189,8 @@ def main(argv=None) -> int:
                     help='a JSON list of readout_triton.GPU updates to tune by forward ms after the sweep of '
                          'SETTINGS (add --skip-tune to run only these), e.g. \'[{"decay": false}, {"decay": true}]\' '
                          '(repeatable, in order)')
+    ap.add_argument("--back-settings", action="append", default=[], type=json.loads,
+                    help='as --settings, tuned by forward + backward ms (e.g. \'[{}, {"decay_warps": 8}]\')')
     ap.add_argument("--fla-shapes", action="store_true")
     ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
     ap.add_argument("--chunk", type=int, default=None, help="glr_readout's chunk (default: its own)")
@@ -203,6 +206,9 @@ def main(argv=None) -> int:
         result[f"best_settings_{i}"] = tune(shape, device, save, result, settings, key=f"tune_settings_{i}")
     if args.tune_backward:
         result["best_back_setting"] = tune(shape, device, save, result, BACK_SETTINGS, fwd_bwd_ms, "tune_backward")
+    for i, settings in enumerate(args.back_settings):
+        result[f"best_back_settings_{i}"] = tune(shape, device, save, result, settings, fwd_bwd_ms,
+                                                 f"tune_back_settings_{i}")
     result["setting"] = dict(readout_triton.GPU)
     result["rows"].append(fla_gla(*shape, device=device))
     result["rows"].append(fla_log_linear(*shape, device=device))

@@ -106,7 +106,7 @@ kernels = [
     (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32),
      r["back_warps"]),
     (RB.decay_grads, [f32, f32, f32, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 5, dict(C=64, CP=64),
-     r["back_warps"]),
+     r["decay_warps"]),
 ]
 
 

@@ -95,7 +95,7 @@ MAX_SOLVED = 256
 #: of ``boundary_local``: fenwick's forward 1.495 ms with 128 x 128 at 8 warps, 1.502 with 64 x 128, 1.553 with
 #: 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``, and its backward by ``decay_grads``
-#: from the same sums; False runs the general step 1 and its backward.
+#: from the same sums (``decay_warps`` warps); False runs the general step 1 and its backward.
 #: ``diagonal``: where ``A(t) = {t}`` and w = 0 (``diagonal``; not first order) the forward's step 1 writes E alone and
 #: the kernels form ``M = T_k diag(a)`` from the chunk inverses as they read them; the backward forms M from the kept
 #: inverses and a in one product (``diagonal_mix``).
@@ -123,11 +123,11 @@ MAX_SOLVED = 256
 #: copies them first.
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, in_place=True,
+           local_warps=8, out_warps=4, out_stages=3, in_place=True, decay_warps=4,
            wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, in_place=True,
+                   local_warps=4, out_warps=4, out_stages=3, in_place=True, decay_warps=4,
                    wide=dict(GPU["wide"]))
 
 
@@ -346,7 +346,7 @@ class _Plan:
                 ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sk, sv, DV=_block(dv), DECAY=self.decay, **backward)
         if self.decay:
             out["decay_grads"] = bind(KB.decay_grads, (N, nc), ARG, ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H,
-                                      nc, s, max(m, 1), C=C, CP=rows(layout), num_warps=setting["back_warps"])
+                                      nc, s, max(m, 1), C=C, CP=rows(layout), num_warps=setting["decay_warps"])
         elif C in CHUNKS:
             out["coefficient_grads"] = bind(
                 KB.coefficient_grads, (N, nc), ARG, ARG, tab["a_idx"], tab["b_idx"], _arg(tab["x_col"]), ARG, ARG, ARG,

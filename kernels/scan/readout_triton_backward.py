@@ -239,10 +239,10 @@ def coefficient_grads(da_ptr, db_ptr, a_idx, b_idx, x_col, t_ptr, mix, ecoef, dm
 def decay_grads(da_ptr, db_ptr, a_ptr, b_idx, sums, counts, dmix, decoef, T, H, nc, shift, me, C: tl.constexpr,
                 CP: tl.constexpr):
     """DECAY's step 1 backwards, one program per (n, chunk), no chunk inverse: ``T_k[r, i] = prod_{i < r' <= r} b_r'``
-    from ``decay_sums``' S and counts (``sums``, ``counts``) in registers, ``M = T_k diag(a)``, ``dR_M = T_k^T dM``,
-    ``dR_E = T_k^T dE``; then ``da_i = dR_M[i, i]``, and ``db_i = (dR_M M^T)[i, i - 1] + dR_E[i] E[i - 1]``
-    (``dB_RR[i, i - 1]``) inside the chunk, ``dR_E[0]`` on its first row (whose b reads the state before it), 0 where
-    b is absent. ``me``: dE's row width (``max(m, 1)``)."""
+    from ``decay_sums``' S and counts (``sums``, ``counts``) in registers, ``dR_M = T_k^T dM``, ``dR_E = T_k^T dE``;
+    then ``da_i = dR_M[i, i]``, and ``db_i = dR_M[i] . M[i - 1] + dR_E[i] E[i - 1]`` (``dB_RR[i, i - 1]``) inside
+    the chunk, ``dR_E[0]`` on its first row (whose b reads the state before it), 0 where b is absent. ``me``: dE's
+    row width (``max(m, 1)``)."""
     n, c = tl.program_id(0), tl.program_id(1)
     rl = tl.arange(0, CP)
     t = c * C - shift + rl
@@ -250,17 +250,16 @@ def decay_grads(da_ptr, db_ptr, a_ptr, b_idx, sums, counts, dmix, decoef, T, H, 
     inside, prev = rl < C, (rl < C) & (rl >= 1)
     rows = (n * nc + c).to(tl.int64) * C + rl
     sums_i, counts_i = tl.load(sums + rows, mask=inside, other=0.0), tl.load(counts + rows, mask=inside, other=0)
+    sums_p, counts_p = tl.load(sums + rows - 1, mask=prev, other=0.0), tl.load(counts + rows - 1, mask=prev, other=0)
     tk = _decay(1.0, sums_i[:, None], sums_i[None, :], counts_i[:, None], counts_i[None, :],
                 (rl[None, :] <= rl[:, None]) & inside[:, None])
     dm = tl.load(dmix + (rows * C)[:, None] + rl[None, :], mask=inside[:, None] & inside[None, :], other=0.0)
     de = tl.load(decoef + rows * me, mask=inside, other=0.0)
     dre = tl.sum(tk * de[:, None], 0)
+    m_prev = _decay(_coefficient(a_ptr, n, t, ok, T, H)[None, :], sums_p[:, None], sums_i[None, :], counts_p[:, None],
+                    counts_i[None, :], (rl[None, :] < rl[:, None]) & prev[:, None])        # M[i - 1, j]
     drm = tl.dot(tl.trans(tk), dm, input_precision="tf32x3")
-    dbrr = tl.dot(drm, tl.trans(tk * _coefficient(a_ptr, n, t, ok, T, H)[None, :]), input_precision="tf32x3")
-    e_prev = _decay(1.0, tl.load(sums + rows - 1, mask=prev, other=0.0), 0.0,
-                    tl.load(counts + rows - 1, mask=prev, other=0), 0, prev)                  # E[i - 1]
-    below = tl.sum(tl.where(rl[None, :] == rl[:, None] - 1, dbrr, 0.0), 1)
-    db = tl.where(rl >= 1, below + dre * e_prev, dre)
+    db = tl.where(rl >= 1, tl.sum(drm * m_prev, 1) + dre * _decay(1.0, sums_p, 0.0, counts_p, 0, prev), dre)
     live = ok & (tl.load(b_idx + t, mask=ok, other=-1) >= 0)
     pos = _position(n, t, T, H)
     tl.store(da_ptr + pos, tl.sum(tk * dm, 0).to(da_ptr.dtype.element_ty), mask=ok)
