@@ -510,8 +510,9 @@ def _layer_rows(call: str, name: str = "layer.json") -> dict:
 
 
 def _interleaved(call: str) -> tuple[float, float]:
-    """A call's interleaved eager layers (``ab.json``): attention's and ssm's median ms."""
-    attention, ssm = gpu_call(call, "ab.json")["rows"]
+    """A call's interleaved eager layers (``ab.json``; ``layer.json`` where ``gpu_readout_call.sh`` ran them):
+    attention's and ssm's median ms."""
+    attention, ssm = gpu_call(call, "layer.json" if call == "call88" else "ab.json")["rows"]
     return attention["median_ms"], ssm["median_ms"]
 
 
@@ -579,6 +580,34 @@ def test_quoted_numbers_of_calls_83_to_86_come_from_their_json():
     assert "a chunk reads about five boundary states at this shape" in docs and "about three times ssm's" in docs
 
 
+def test_quoted_numbers_of_calls_88_to_90_come_from_their_json():
+    """The first-order backward without step 1 and dk, dv stored: forward + backward against call 83 and SDPA, the
+    kernels each replaced (docs/gpu_readout.md), the layer's kernels and CUDA graphs, the interleaved eager layer."""
+    text, docs = (" ".join(x.split()) for x in (README, (ROOT / "docs" / "gpu_readout.md").read_text()))
+    rows = {c: {r["op"]: r for r in gpu_call(c, "readout.json")["rows"]} for c in ("call83", "call90")}
+    ms = {(c, spec): rows[c][f"glr_readout {spec}"]["ms_fwd_bwd"] for c in rows for spec in ("ssm", "fenwick")}
+    assert (f"Forward + backward ssm **{ms['call90', 'ssm']:.3f} ms**, fenwick **{ms['call90', 'fenwick']:.3f} ms** "
+            f"against SDPA's {rows['call90']['sdpa causal']['ms_fwd_bwd']:.3f} (`call90`; {ms['call83', 'ssm']:.3f} and "
+            f"{ms['call83', 'fenwick']:.3f} in `call83`)") in text
+    assert all(ms["call90", spec] < ms["call83", spec] for spec in ("ssm", "fenwick"))
+    kernels = {c: {r["kernel"]: r["ms"] for r in gpu_call(c, "readout.json")["profile_triton_fwd_bwd"]}
+               for c in ("call83", "call88", "call89")}
+    replaced = sum(kernels["call83"][k] for k in ("chunk_inverse", "chunk_coefficients", "coefficient_grads"))
+    assert (f"`decay_grads` {kernels['call88']['decay_grads']:.3f} ms in place of {replaced:.3f} for the three "
+            f"kernels, the chunk output's backward {kernels['call88']['chunk_output_backward']:.3f} against "
+            f"{kernels['call83']['chunk_output_backward']:.3f}") in docs
+    fill = {c: next(ms for k, ms in kernels[c].items() if "FillFunctor<float>" in k) for c in ("call88", "call89")}
+    assert (f"its backward {kernels['call89']['chunk_output_backward']:.3f} ms against "
+            f"{kernels['call88']['chunk_output_backward']:.3f}, the zero fill {fill['call89']:.3f} against "
+            f"{fill['call88']:.3f}") in docs
+    layer = _layer_rows("call89")
+    device = [layer[spec, "bf16 autocast"]["fwd_bwd_device"]["device_ms"] for spec in ("ssm", "mha")]
+    graph = [layer[spec, "bf16 autocast, CUDA graph"]["ms_fwd_bwd"] for spec in ("ssm", "mha")]
+    assert (f"kernels: {device[0]:.3f} ms against attention's {device[1]:.3f} (`call89`); as CUDA graphs "
+            f"{graph[0]:.3f} against {graph[1]:.3f} ms") in text
+    assert _interleaved_layer("call90") + ": **not met** (" + f"{_interleaved_ratio('call88'):.2f}x in `call88`" in text
+
+
 def test_the_gpu_targets_table_comes_from_the_json():
     """Each row of README's table of the GPU targets from its call's JSON, with the verdict the numbers give."""
     table = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in README.splitlines()
@@ -600,19 +629,21 @@ def test_the_gpu_targets_table_comes_from_the_json():
         ms = readout[f"glr_readout {spec}"]["ms"]
         assert row(f"{spec} matrix-state") == (f"{ms:.3f} against {fla:.3f} ms, {ms / fla:.2f}x (`call83`)", verdict)
         assert (ms / fla <= 1.5) == (verdict == "**met**")
-    both = [readout[f"glr_readout {spec}"]["ms_fwd_bwd"] for spec in ("ssm", "fenwick")]
-    assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call83`)", "**met**")
+    latest = {r["op"]: r for r in gpu_call("call90", "readout.json")["rows"]}
+    both = [latest[f"glr_readout {spec}"]["ms_fwd_bwd"] for spec in ("ssm", "fenwick")]
+    sdpa = latest["sdpa causal"]["ms_fwd_bwd"]
+    assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call90`)", "**met**")
     assert max(both) < sdpa
-    ratios = {c: _interleaved_ratio(c) for c in ("call79", "call80", "call85")}
-    layer = _layer_rows("call78")
+    ratios = {c: _interleaved_ratio(c) for c in ("call79", "call80", "call85", "call88", "call90")}
+    layer = _layer_rows("call89")
     graph = [layer[spec, "bf16 autocast, CUDA graph"]["ms_fwd_bwd"] for spec in ("ssm", "mha")]
     assert row("`GLRMixer(readout=True)` layer") == (
-        f"eager ssm {ratios['call85']:.2f}x (`call85`), {min(ratios.values()):.2f}x to {max(ratios.values()):.2f}x in "
-        f"calls 79, 80 and 85 (the host decides); as CUDA graphs {graph[0]:.3f} against {graph[1]:.3f} ms (`call78`)",
-        "eager **not met**; as CUDA graphs **met**")
-    assert ratios["call85"] > 1 and graph[0] <= graph[1]
+        f"eager ssm {ratios['call90']:.2f}x (`call90`), {min(ratios.values()):.2f}x to {max(ratios.values()):.2f}x in "
+        f"calls 79, 80, 85, 88 and 90 (the host decides); as CUDA graphs {graph[0]:.3f} against {graph[1]:.3f} ms "
+        f"(`call89`)", "eager **not met**; as CUDA graphs **met**")
+    assert ratios["call90"] > 1 and graph[0] <= graph[1]
     peak = [layer[spec, "bf16 autocast"]["peak_bytes"] / 2**30 for spec in ("ssm", "fenwick")]
-    assert row("that layer's peak") == (f"{peak[0]:.2f} GiB (ssm), {peak[1]:.2f} GiB (fenwick) (`call78`)", "**met**")
+    assert row("that layer's peak") == (f"{peak[0]:.2f} GiB (ssm), {peak[1]:.2f} GiB (fenwick) (`call89`)", "**met**")
     assert max(peak) <= 4
     decode = gpu_call("call1", "gpu_session.json")["parts"]["decode"]["result"]["summary"]
     fenwick = next(s for s in decode if s["spec"] == "fenwick")
