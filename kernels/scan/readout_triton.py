@@ -343,8 +343,7 @@ class _Plan:
         if m:
             out["boundary_backward"] = bind(
                 KB.boundary_backward, (P, N), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"], tab["b_row"], tab["b_src"], ARG,
-                ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sk, sv, DV=_block(dv), MP=1 << max(m - 1, 0).bit_length(),
-                DECAY=self.decay, **backward)
+                ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sk, sv, DV=_block(dv), DECAY=self.decay, **backward)
         if self.decay:
             out["decay_grads"] = bind(KB.decay_grads, (N, nc), ARG, ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H,
                                       nc, s, max(m, 1), C=C, CP=rows(layout), num_warps=setting["decay_warps"])

@@ -143,10 +143,9 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv,
 @triton.jit
 def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src, dmix, decoef, dk_ptr, dv_ptr,
                       P, nc, m, T, H, dk, dv, shift, sk, sv, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
-                      BK: tl.constexpr, DV: tl.constexpr, MP: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
+                      BK: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
                       UNIT: tl.constexpr, DECAY: tl.constexpr):
-    """Each d_k slice of ``Z_p`` is read once, for the products and for ``dE[r, j]`` (MP: a power of two, at least m).
-    DECAY: ``mix`` holds each chunk's last row of M (``decay_sums``' ``last``), the boundary rows' (W wide)."""
+    """DECAY: ``mix`` holds each chunk's last row of M (``decay_sums``' ``last``), the boundary rows' (W wide)."""
     sk, sv = sk * UNIT, sv * UNIT
     p, n = tl.program_id(0), tl.program_id(1)
     c, r = tl.load(b_chunk + p), tl.load(b_row + p)
@@ -160,21 +159,11 @@ def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src,
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv)
     dm = tl.zeros((W,), tl.float32)
     dvw = tl.zeros((W, DV), tl.float32)
-    jcol = tl.arange(0, MP)
-    de = tl.zeros((MP,), tl.float32)
     zbase = dstates + (n * P + p).to(tl.int64) * dk * dv
     for k0 in range(0, dk, BK):
         kc = k0 + tl.arange(0, BK)
         smask = (kc < dk)[:, None] & (vcol < dv)[None, :]
-        off = kc[:, None] * dv + vcol[None, :]
-        z32 = tl.load(zbase + off, mask=smask, other=0.0)
-        for j in range(m):                                              # dE[r, j] += <Z_p, H_{X_j(p)}>
-            src = tl.load(b_src + p * m + j)
-            live = (tl.zeros((BK, DV), tl.int32) + src) >= 0    # a block: Triton 3.9's interpreter refuses
-            h = tl.load(states + (n * P + src).to(tl.int64) * dk * dv + off,    # a scalar term in a block mask
-                        mask=smask & live, other=0.0)
-            de += tl.where(jcol == j, tl.sum(tl.sum(z32 * h.to(tl.float32), 1), 0), 0.0)
-        z = z32.to(vw.dtype)
+        z = tl.load(zbase + kc[:, None] * dv + vcol[None, :], mask=smask, other=0.0).to(vw.dtype)
         kw = _rows(k_ptr, t, ok, n, T, H, dk, kc, sk)
         zv = _dot(vw, tl.trans(z), PREC, UPCAST)                         # (Z_p v_s)^T [W, BK]
         dm += tl.sum(kw.to(tl.float32) * zv, 1)
@@ -183,8 +172,18 @@ def boundary_backward(k_ptr, v_ptr, mix, states, dstates, b_chunk, b_row, b_src,
     _add_rows(dv_ptr, t, ok, n, T, H, dv, vcol, dvw)
     at = dmix + row * WIN + win
     tl.store(at, tl.load(at, mask=win < WIN, other=0.0) + dm, mask=win < WIN)
-    at = decoef + row * m + jcol
-    tl.store(at, tl.load(at, mask=jcol < m, other=0.0) + de, mask=jcol < m)
+    for j in range(m):
+        src = tl.load(b_src + p * m + j)
+        de = 0.0
+        for k0 in range(0, dk, BK):
+            kc = k0 + tl.arange(0, BK)
+            live = (tl.zeros((BK, DV), tl.int32) + src) >= 0    # a block: Triton 3.9's interpreter refuses
+            smask = (kc < dk)[:, None] & (vcol < dv)[None, :] & live  # a scalar term in a block mask
+            off = kc[:, None] * dv + vcol[None, :]
+            z = tl.load(zbase + off, mask=smask, other=0.0)
+            h = tl.load(states + (n * P + src).to(tl.int64) * dk * dv + off, mask=smask, other=0.0)
+            de += tl.sum(tl.sum(z * h.to(tl.float32), 1), 0)
+        tl.store(decoef + row * m + j, tl.load(decoef + row * m + j) + de)
 
 
 @triton.jit
