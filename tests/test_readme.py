@@ -596,7 +596,7 @@ def test_quoted_numbers_of_calls_88_to_90_come_from_their_json():
     assert (f"`decay_grads` {kernels['call88']['decay_grads']:.3f} ms in place of {replaced:.3f} for the three "
             f"kernels, the chunk output's backward {kernels['call88']['chunk_output_backward']:.3f} against "
             f"{kernels['call83']['chunk_output_backward']:.3f}") in docs
-    fill = {c: next(ms for k, ms in kernels[c].items() if "FillFunctor<float>" in k) for c in ("call88", "call89")}
+    fill = {c: next(t for k, t in kernels[c].items() if "FillFunctor<float>" in k) for c in ("call88", "call89")}
     assert (f"its backward {kernels['call89']['chunk_output_backward']:.3f} ms against "
             f"{kernels['call88']['chunk_output_backward']:.3f}, the zero fill {fill['call89']:.3f} against "
             f"{fill['call88']:.3f}") in docs
