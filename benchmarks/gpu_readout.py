@@ -15,7 +15,8 @@ torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sw
    attention, fenwick's counterpart; forward, and forward + backward where they run) and causal SDPA (forward,
    forward + backward) in the same run.
 3. ``profile``: per spec, the Triton forward's CUDA kernels (``torch.profiler``), ms per call, by total;
-   ``profile_torch_fwd_bwd``, ``profile_triton_fwd_bwd``: the same for each backend's forward + backward of ssm.
+   ``profile_torch_fwd_bwd``, ``profile_triton_fwd_bwd``: the same for each backend's forward + backward of ssm;
+   ``profile_triton_fwd_bwd_others``: the Triton forward + backward's of the other specs, by spec.
 4. ``--fla-shapes``: ``gpu_fla.fla_shapes`` (fla's forward and ours at fla's benchmark shapes).
 """
 from __future__ import annotations
@@ -221,6 +222,8 @@ def main(argv=None) -> int:
     result["profile"] = {spec: profile(spec, shape, device) for spec in args.specs.split(",")}
     result["profile_torch_fwd_bwd"] = profile("ssm", shape, device, backend="torch", backward=True)
     result["profile_triton_fwd_bwd"] = profile("ssm", shape, device, backend="triton", backward=True)
+    result["profile_triton_fwd_bwd_others"] = {spec: profile(spec, shape, device, backward=True)
+                                               for spec in args.specs.split(",") if spec != "ssm"}
     save(result)
     if args.fla_shapes:
         result["fla_shapes"] = fla_shapes(FLA_SHAPES if is_cuda(device) else [(1, 1100, 1, 16)], device=device)

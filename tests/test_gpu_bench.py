@@ -266,10 +266,11 @@ def test_scan_script_on_the_cpu(tmp_path, monkeypatch):
 
 def test_readout_script_on_the_cpu(tmp_path):
     """``gpu_readout.py`` at T = 1100 (ssm gets ``chunked_aligned``), its Triton rows under the interpreter:
-    both backends' rows with their error against float32, fla's two rows saying why they are missing, SDPA's row."""
+    both backends' rows with their error against float32, fla's two rows saying why they are missing, SDPA's row;
+    ``--back-settings`` timing ssm's and fenwick's forward + backward for each setting."""
     out = tmp_path / "readout.json"
     assert gpu_readout.main(["--device", "cpu", "--shape", "1,1100,1,16", "--skip-tune", "--specs", "ssm",
-                             "--out", str(out)]) == 0
+                             "--back-settings", '[{"decay_warps": 4}]', "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     gla, log_linear, attention, *rows = result["rows"]
     assert (gla["op"], log_linear["op"]) == ("fla chunk_simple_gla", "fla chunk_log_linear_attn")
@@ -281,6 +282,9 @@ def test_readout_script_on_the_cpu(tmp_path):
         assert 1e-4 < r["rel_err_vs_float32"] < 1e-2           # bf16 products: not float32 in disguise
         assert 1e-4 < r["grad_rel_err_vs_float32"] < 1e-2
     assert result["setting"] == gpu_readout.readout_triton.GPU and result["profile"] == {"ssm": []}
+    assert result["profile_triton_fwd_bwd_others"] == {}
+    (tuned,) = result["tune_back_settings_0"]
+    assert tuned["decay_warps"] == 4 and tuned["ssm"] > 0 and tuned["fenwick"] > 0 and "error" not in tuned
 
 
 def test_readout_tune_measures_each_setting_on_the_same_base(monkeypatch):
