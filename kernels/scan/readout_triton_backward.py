@@ -26,8 +26,8 @@ sums float32.
 import triton
 import triton.language as tl
 
-from .readout_triton_kernels import (_chunk_block, _chunk_rows, _coefficient, _decay, _decay_block, _dot, _position,
-                                     _rows, _window)
+from .readout_triton_kernels import (_b_present, _chunk_block, _chunk_rows, _coefficient, _decay, _decay_block, _dot,
+                                     _padded_rows, _position, _rows, _window)
 from .triton_launch import launcher
 
 
@@ -244,9 +244,7 @@ def decay_grads(da_ptr, db_ptr, a_ptr, b_idx, sums, counts, dmix, decoef, T, H, 
     the chunk, ``dR_E[0]`` on its first row (whose b reads the state before it), 0 where b is absent. ``me``: dE's
     row width (``max(m, 1)``)."""
     n, c = tl.program_id(0), tl.program_id(1)
-    rl = tl.arange(0, CP)
-    t = c * C - shift + rl
-    ok = (rl < C) & (t >= 0) & (t < T)
+    rl, t, ok = _padded_rows(c, T, shift, C, CP)
     inside, prev = rl < C, (rl < C) & (rl >= 1)
     rows = (n * nc + c).to(tl.int64) * C + rl
     sums_i, counts_i = tl.load(sums + rows, mask=inside, other=0.0), tl.load(counts + rows, mask=inside, other=0)
@@ -260,7 +258,7 @@ def decay_grads(da_ptr, db_ptr, a_ptr, b_idx, sums, counts, dmix, decoef, T, H, 
                     counts_i[None, :], (rl[None, :] < rl[:, None]) & prev[:, None])        # M[i - 1, j]
     drm = tl.dot(tl.trans(tk), dm, input_precision="tf32x3")
     db = tl.where(rl >= 1, tl.sum(drm * m_prev, 1) + dre * _decay(1.0, sums_p, 0.0, counts_p, 0, prev), dre)
-    live = ok & (tl.load(b_idx + t, mask=ok, other=-1) >= 0)
+    live = _b_present(b_idx, t, ok)
     pos = _position(n, t, T, H)
     tl.store(da_ptr + pos, tl.sum(tk * dm, 0).to(da_ptr.dtype.element_ty), mask=ok)
     tl.store(db_ptr + pos, tl.where(live, db, 0.0).to(db_ptr.dtype.element_ty), mask=ok)

@@ -118,6 +118,20 @@ def _decay_block(a_ptr, sums_ptr, counts_ptr, n, c, nc, rl, ok, win, tw, wok, T,
 
 
 @triton.jit
+def _padded_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr):
+    """Chunk c's C rows padded to CP (a power of two): ``(i < CP, t = c C - s + i, t in [0, T) and i < C)``."""
+    rl = tl.arange(0, CP)
+    t = c * C - shift + rl
+    return rl, t, (rl < C) & (t >= 0) & (t < T)
+
+
+@triton.jit
+def _b_present(b_idx, t, ok):
+    """Where the rows t marked ok read a state (one-column B table ``b_idx``: its slot is not -1)."""
+    return ok & (tl.load(b_idx + t, mask=ok, other=-1) >= 0)
+
+
+@triton.jit
 def _coefficient(ptr, n, t, ok, T, H):
     """A one-column coefficient table's ``x[b, t, h]`` of program ``n = b H + h`` at the t marked ok (0 elsewhere)."""
     return tl.load(ptr + _position(n, t, T, H), mask=ok, other=0.0).to(tl.float32)
@@ -132,10 +146,8 @@ def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, sh
     outside ``[0, T)`` counting as a zero; and the chunk's last row of M (``last [N, nc, CP]``) and of E, which
     the walk reads."""
     n, c = tl.program_id(0), tl.program_id(1)
-    rl = tl.arange(0, CP)
-    t = c * C - shift + rl
-    ok = (rl < C) & (t >= 0) & (t < T)
-    live = ok & (tl.load(b_idx + t, mask=ok, other=-1) >= 0)
+    rl, t, ok = _padded_rows(c, T, shift, C, CP)
+    live = _b_present(b_idx, t, ok)
     b = _coefficient(b_ptr, n, t, live, T, H)
     sum_i = tl.cumsum(tl.log2(tl.where(b != 0, tl.abs(b), 1.0)).to(tl.float64), 0)
     count_i = tl.cumsum((b < 0).to(tl.int32) + 256 * (b == 0).to(tl.int32), 0)
@@ -331,11 +343,10 @@ def boundary_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src
 
 @triton.jit
 def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr):
-    """Chunk c's rows ``(i < CP, t, t in [0, T) and i < C)`` and its window's (``_window``)."""
-    rl = tl.arange(0, CP)
-    t = c * C - shift + rl
+    """Chunk c's rows ``(i < CP, t, t in [0, T) and i < C)`` (``_padded_rows``) and its window's (``_window``)."""
+    rl, t, ok = _padded_rows(c, T, shift, C, CP)
     win, tw, wok = _window(c, T, shift, C, WIN, W)
-    return rl, t, (rl < C) & (t >= 0) & (t < T), win, tw, wok
+    return rl, t, ok, win, tw, wok
 
 
 @launcher
