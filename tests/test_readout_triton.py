@@ -335,6 +335,14 @@ def hard_decays(rng, b: np.ndarray) -> np.ndarray:
     return b
 
 
+def first_order_inputs(rng, which: str, n: int, dtype, B: int) -> tuple:
+    """``(tables, [q, k, v, a, b])``: ssm's tables (``which`` "ssm") or ``first_order_tables`` (``"gaps"``), inputs
+    of B batches and two heads in dtype, b as in ``hard_decays``."""
+    tables = Pattern.from_spec("ssm").tables(n) if which == "ssm" else first_order_tables(n)
+    _, q, k, v, a, b = problem(rng, "ssm", n, B=B, H=2, dk=5, dv=7)
+    return tables, [torch.tensor(x, dtype=dtype, device=DEVICE) for x in (q, k, v, a, hard_decays(rng, b))]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("chunk", [16, 64])
 @pytest.mark.parametrize("n", [2, 63, 1000])
@@ -343,9 +351,7 @@ def test_first_order_skips_step_1(rng, monkeypatch, which, n, chunk, dtype):
     """First-order patterns (``readout_triton.first_order``: ssm and ssm with gaps in B) skip step 1's kernels: the
     walk and the chunk output form M and E from ``decay_sums`` (step 1 raising proves it), on b that spans 2^-60 to
     1, zeros and -1 included; against float64 and against the same forward with step 1 (``decay`` off)."""
-    tables = Pattern.from_spec("ssm").tables(n) if which == "ssm" else first_order_tables(n)
-    _, q, k, v, a, b = problem(rng, "ssm", n, B=1, H=2, dk=5, dv=7)
-    low = [torch.tensor(x, dtype=dtype, device=DEVICE) for x in (q, k, v, a, hard_decays(rng, b))]
+    tables, low = first_order_inputs(rng, which, n, dtype, B=1)
     ref = naive_readout(*(x.double().cpu() for x in low), tables)
     layout = aligned_layout(tables, chunk)
     assert readout_triton.first_order(layout) == (n > 1)
@@ -386,9 +392,7 @@ def test_first_order_gradients(rng, monkeypatch, which, n, chunk, dtype):
     """The backward after a forward that skipped step 1 skips it too (``decay_grads`` forms ``T_k`` from the forward's
     S and counts; step 1 or its torch backward raising proves it): the five gradients against float64 autograd, b as
     in ``hard_decays``, the chunk output's rows short of a power of two at n = 63 (chunks of 63)."""
-    tables = Pattern.from_spec("ssm").tables(n) if which == "ssm" else first_order_tables(n)
-    _, q, k, v, a, b = problem(rng, "ssm", n, B=2, H=2, dk=5, dv=7)
-    xs = [torch.tensor(x, dtype=dtype, device=DEVICE) for x in (q, k, v, a, hard_decays(rng, b))]
+    tables, xs = first_order_inputs(rng, which, n, dtype, B=2)
     grad = torch.randn(xs[2].shape, dtype=torch.float64)
     leaves = [x.clone().requires_grad_() for x in xs]
     with monkeypatch.context() as patch:
