@@ -8,7 +8,8 @@ d_model 1024 (what ``GLRMixer._projections`` did every step before ``in_proj``);
 (B8 T2048, bf16); a trivial Triton kernel with 2 and with 16 tensor arguments (and 8 integers), launched through
 ``triton_launch``'s direct path, through Triton's JIT, and bound (``triton_launch.bind``, the tensors given); and
 the Triton readout (``glr_readout``, ssm and fenwick, B1 T2048 H1 d 128 bf16, so that its kernels take next to
-nothing), forward alone and forward + backward.
+nothing), forward alone and forward + backward, eager (``graphs`` 0) and replayed as CUDA graphs
+(``readout_graphs``, the default).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_common import error, host_ms, parser, saver  # noqa: E402
 
 from glrtheory import Pattern  # noqa: E402
-from glrtheory.kernels.scan import triton_launch  # noqa: E402
+from glrtheory.kernels.scan import readout_triton, triton_launch  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout  # noqa: E402
 from glrtheory.kernels.scan.triton_launch import launcher  # noqa: E402
 
@@ -75,12 +76,17 @@ def _readout_rows(device) -> list[dict]:
         def forward_backward():
             glr_readout(q, k, v, a, b, tables).backward(g)
 
-        for label, fn in (("forward", forward), ("forward + backward", forward_backward)):
-            try:
-                rows.append(dict(op=f"glr_readout {spec}, B1 T2048 H1 d128 bf16, {label}",
-                                 host_us=1e3 * host_ms(fn, device, calls=10)))
-            except Exception as e:                  # record, do not hide
-                rows.append(dict(op=f"glr_readout {spec} {label}", error=error(e)))
+        for graphs in (0, readout_triton.GPU["graphs"]):
+            for label, fn in (("forward", forward), ("forward + backward", forward_backward)):
+                saved = readout_triton.GPU["graphs"]
+                readout_triton.GPU["graphs"] = graphs
+                try:
+                    rows.append(dict(op=f"glr_readout {spec}, B1 T2048 H1 d128 bf16, {label}", graphs=graphs,
+                                     host_us=1e3 * host_ms(fn, device, calls=10)))
+                except Exception as e:                  # record, do not hide
+                    rows.append(dict(op=f"glr_readout {spec} {label}", graphs=graphs, error=error(e)))
+                finally:
+                    readout_triton.GPU["graphs"] = saved
     return rows
 
 

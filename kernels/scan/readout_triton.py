@@ -48,6 +48,7 @@ import torch
 
 from glrtheory.errors import GLRError
 
+from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
@@ -120,15 +121,16 @@ MAX_SOLVED = 256
 #: a forward + backward step) in 73 launches against 90 (gpu_calls/call69), at 256 the solve was the faster (call64);
 #: from 64 to 128 neither is measured. The interpreter solves from 1, so that the tests' short sequences take the
 #: solve. ``in_place``: q, k, v that are slices of a wider last axis are read where they are (``_rows_of``); False
-#: copies them first.
+#: copies them first. ``graphs``, ``graph_elements``: calls with q of at most ``graph_elements`` elements replay their
+#: forward and backward as CUDA graphs (``readout_graphs``), up to ``graphs`` instances a signature (0: never).
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, in_place=True, decay_warps=4,
+           local_warps=8, out_warps=4, out_stages=3, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, in_place=True, decay_warps=4,
-                   wide=dict(GPU["wide"]))
+                   local_warps=4, out_warps=4, out_stages=3, in_place=True, decay_warps=4, graphs=0,
+                   graph_elements=2**25, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -269,11 +271,16 @@ def _plan(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLa
     """The ``_Plan`` of these inputs (q, k, v as ``_rows_of`` keeps them, a and b contiguous), built once per
     signature: shapes, dtypes, device, row strides and the settings in force (``MAX_UNROLLED`` and ``MAX_SOLVED``
     too), kept with the tables. Its launches are bound to the kernels as they were when it was built."""
+    return layout.tables.memo(("readout_triton_plan",) + _signature(q, k, v, a, b, layout),
+                              lambda: _Plan(q, k, v, a, b, layout))
+
+
+def _signature(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
+    """What a plan depends on: the layout, shapes, dtypes, device, row strides and the settings in force."""
     setting = _setting()
-    key = ("readout_triton_plan", layout.chunk, layout.offset, q.device, q.shape, v.shape[-1], q.dtype, k.dtype,
-           v.dtype, a.dtype, b.dtype, a.shape[-1], b.shape[-1], *_units(q, k, v), _interpreting(), MAX_UNROLLED,
-           MAX_SOLVED, *[x for x in setting.values() if not isinstance(x, dict)], *setting["wide"].values())
-    return layout.tables.memo(key, lambda: _Plan(q, k, v, a, b, layout))
+    return (layout.chunk, layout.offset, q.device, q.shape, v.shape[-1], q.dtype, k.dtype, v.dtype, a.dtype, b.dtype,
+            a.shape[-1], b.shape[-1], *_units(q, k, v), _interpreting(), MAX_UNROLLED, MAX_SOLVED,
+            *[x for x in setting.values() if not isinstance(x, dict)], *setting["wide"].values())
 
 
 class _Plan:
@@ -490,14 +497,42 @@ def _backward(grad: Tensor, saved: tuple, plan: _Plan, need: tuple) -> tuple:
     return plan.backward(grad, saved, need)
 
 
+def _lease(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout):
+    """A lease on a captured instance of these inputs' signature (``readout_graphs``), or None where they run
+    eagerly: graphs off or q over ``graph_elements``, heads over ``BACKWARD_HEAD``, not CUDA (unless a test's
+    stand-in records), or inside another capture."""
+    setting = _setting()
+    if (not setting["graphs"] or q.numel() > setting["graph_elements"] or max(k.shape[-1], v.shape[-1]) >
+            BACKWARD_HEAD or (q.is_cuda and torch.cuda.is_current_stream_capturing())
+            or not q.is_cuda and graphs.RECORD is graphs.cuda_record):
+        return None
+    key = ("readout_graphs",) + _signature(q, k, v, a, b, layout)
+    return graphs.lease(layout.tables.memo(key, list), setting["graphs"], key,
+                        lambda: graphs.Captured(functools.partial(_kernels_plan, layout=layout), q, k, v, a, b))
+
+
+def _kernels_plan(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> "_Plan":
+    """The plan of these inputs, if its backward runs in its kernels alone (no torch autograd: a CUDA graph holds
+    it); else GLRError."""
+    plan = _plan(q, k, v, a, b, layout)
+    if not (plan.decay or layout.chunk in CHUNKS):
+        raise GLRError(f"chunks of {layout.chunk} take step 1's backward by torch autograd, which no graph holds")
+    return plan
+
+
 class AlignedTriton(torch.autograd.Function):
-    """Forward and backward by the kernels (module docstring)."""
+    """Forward and backward by the kernels (module docstring), replayed as CUDA graphs where ``_lease`` gives
+    an instance."""
 
     @staticmethod
     def forward(ctx, q, k, v, a, b, layout):
         in_place = _setting()["in_place"]
         q, k, v = (_rows_of(x, in_place)[0] for x in (q, k, v))
         a, b = a.contiguous(), b.contiguous()
+        ctx.lease, ctx.layout = _lease(q, k, v, a, b, layout), layout
+        if ctx.lease is not None:                   # its backward replays too, or else recomputes from the inputs
+            ctx.save_for_backward(q, k, v, a, b)
+            return ctx.lease.captured.forward(q, k, v, a, b)
         ctx.plan = _plan(q, k, v, a, b, layout)                 # the backward's too
         o, *kept = ctx.plan.forward(q, k, v, a, b)
         if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
@@ -508,8 +543,17 @@ class AlignedTriton(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        grads = _backward(grad, ctx.saved_tensors, ctx.plan, ctx.needs_input_grad)
-        return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad)) + (None,)
+        need, lease = ctx.needs_input_grad[:5], ctx.lease
+        if lease is not None and lease.valid:
+            grads = lease.captured.backward(grad, need)
+            lease.release()
+            return grads + (None,)
+        saved = ctx.saved_tensors
+        if lease is not None:                       # its instance replayed another forward since: recompute
+            ctx.plan = _plan(*saved, ctx.layout)
+            saved = (*saved, *ctx.plan.forward(*saved)[1:])
+        grads = _backward(grad, saved, ctx.plan, need)
+        return tuple(g if want else None for g, want in zip(grads, need)) + (None,)
 
 
 def chunked_aligned_triton(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:

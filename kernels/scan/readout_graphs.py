@@ -1,0 +1,118 @@
+"""The Triton readout's forward and backward replayed as CUDA graphs, where the host, not the GPU, sets the pace.
+
+Eager, each call of the aligned readout (``readout_triton``) costs the host its Python, its allocations and up to
+eight launches: about 0.25 ms forward and 1.1 ms forward + backward on the H200's host (``gpu_launch.py``,
+gpu_calls/call80), about as much as the kernels take at a layer's size (B8 T2048, 8 heads of 128), so that a layer
+waits on its host. A ``Captured`` instance holds static copies of q, k, v, a and b, and its plan's forward and
+backward (``_Plan.forward``, ``_Plan.backward`` with every gradient) each captured once as a CUDA graph on them: a
+call copies its inputs in, replays the forward and clones the output; its backward copies dO in, replays and
+clones the gradients. The host's work is then about ten torch calls each way; the GPU's grows by the copies
+(about ``12 B T H d`` bytes for q, k, v, o and their gradients in bfloat16).
+
+An instance holds one forward's saved state until its backward has run or its autograd context is freed (at once
+without grad; ``Lease``), so that another forward meanwhile takes another instance: at most ``graphs`` (a setting)
+per signature, each capturing on its first use; with all of them leased a call runs eagerly. A second backward
+through the same forward (``retain_graph``) after its instance was replayed again recomputes eagerly. Graphs are used for
+problems of at most ``graph_elements`` (a setting) elements per q (``B T H d_k``), where the host's time is the
+larger; for CUDA tensors only, outside another capture (a layer captured whole as a CUDA graph runs the readout
+as it is) and where the plan's backward runs in its kernels alone (no torch autograd). A signature whose capture
+fails runs eagerly from then on (``failures`` says why).
+"""
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+#: Why a signature's capture failed (it then runs eagerly), by signature.
+failures: dict = {}
+
+
+def cuda_record(forward, backward):
+    """``(outputs, replay_forward, grads, replay_backward)``: forward() and then backward(outputs), each run once on a
+    side stream (compiling and warming what they call), then each captured as a CUDA graph, the two sharing one
+    memory pool (``torch.cuda.make_graphed_callables`` does the same)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        backward(forward())
+    torch.cuda.current_stream().wait_stream(side)
+    first, second = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+    with torch.cuda.graph(first):
+        outputs = forward()
+    with torch.cuda.graph(second, pool=first.pool()):
+        grads = backward(outputs)
+    return outputs, first.replay, grads, second.replay
+
+
+#: How instances capture (tests replace it by an eager stand-in on the CPU).
+RECORD = cuda_record
+
+
+class Captured:
+    """One signature's forward and backward captured on static inputs (module docstring)."""
+
+    def __init__(self, plan_for, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor):
+        self.inputs = [torch.empty(x.shape, dtype=x.dtype, device=x.device) for x in (q, k, v, a, b)]
+        for static, x in zip(self.inputs, (q, k, v, a, b)):
+            static.copy_(x)
+        plan = plan_for(*self.inputs)
+        self.grad = torch.zeros(v.shape, dtype=q.dtype, device=q.device)
+        self.leased, self.generation = False, 0
+
+        def backward(outputs):
+            return plan.backward(self.grad, (*self.inputs, *outputs[1:]), (True,) * 5)
+
+        self.outputs, self._forward, self.grads, self._backward = RECORD(lambda: plan.forward(*self.inputs),
+                                                                        backward)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        """The readout of inputs (q, k, v, a, b): copied in, the forward replayed, the output cloned."""
+        for static, x in zip(self.inputs, inputs):
+            static.copy_(x)
+        self._forward()
+        return self.outputs[0].clone()
+
+    def backward(self, grad: Tensor, need) -> tuple:
+        """``(dq, dk, dv, da, db)`` of the last forward for dO = grad (clones; None where not needed)."""
+        self.grad.copy_(grad)
+        self._backward()
+        return tuple(g.clone() if want else None for g, want in zip(self.grads, need))
+
+
+class Lease:
+    """An instance taken by one forward (its ``generation``), given back at its backward (``release``) or when this
+    lease, kept by the forward's autograd context, is freed; ``valid`` while no later forward has replayed it."""
+
+    def __init__(self, captured: Captured):
+        self.captured = captured
+        captured.leased = True
+        captured.generation += 1
+        self.generation = captured.generation
+
+    @property
+    def valid(self) -> bool:
+        return self.captured.generation == self.generation
+
+    def release(self) -> None:
+        if self.valid:
+            self.captured.leased = False
+
+    __del__ = release
+
+
+def lease(instances: list, limit: int, key, build) -> Lease | None:
+    """A lease on an instance of ``instances`` (a signature's) not leased now, or on a new one (``build()``) if
+    there are fewer than limit; None where all are leased, or where the signature's capture failed before (then
+    ``failures[key]`` says why; a failed capture records itself there and gives None)."""
+    if key in failures:
+        return None
+    free = next((x for x in instances if not x.leased), None)
+    if free is None and len(instances) < limit:
+        try:
+            free = build()
+        except Exception as err:                    # noqa: BLE001 -- recorded; the readout runs eagerly
+            failures[key] = f"{type(err).__name__}: {err}"
+            return None
+        instances.append(free)
+    return None if free is None else Lease(free)

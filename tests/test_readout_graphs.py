@@ -1,0 +1,198 @@
+"""The Triton readout replayed as CUDA graphs (``readout_graphs``): on CUDA real graphs, on the CPU under the
+interpreter an eager stand-in for ``RECORD`` (each replay runs the captured function again and copies its results
+into the first run's tensors, as a graph rewrites its outputs in place), so that the instances' static buffers,
+their leases and the fallbacks are tested everywhere. Each output and gradient is compared with float64 autograd
+of the materializing reference and with the same call run eagerly (``graphs`` 0)."""
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
+pytest.importorskip("triton")
+
+from glrtheory.kernels.scan import readout_graphs, readout_triton  # noqa: E402
+from glrtheory.kernels.scan.readout import glr_readout, naive_readout  # noqa: E402
+from tests.helpers import rel_err  # noqa: E402
+from tests.test_readout_triton import DEVICE, TOL, inputs  # noqa: E402
+
+SETTINGS = readout_triton.GPU if DEVICE == "cuda" else readout_triton.INTERPRETER
+
+
+def eager_record(forward, backward):
+    """``readout_graphs.cuda_record``'s contract without CUDA: each replay reruns the function and copies its results
+    into the first run's tensors."""
+    outputs = forward()
+    grads = backward(outputs)
+
+    def replay(fn, into, *args):
+        return lambda: [x.copy_(y) for x, y in zip(into, fn(*args)) if x is not None]
+    return outputs, replay(forward, outputs), grads, replay(backward, grads, outputs)
+
+
+@pytest.fixture
+def graphs(monkeypatch):
+    """Graphs on (two instances a signature), the failures forgotten; the CPU's stand-in recorder."""
+    monkeypatch.setitem(SETTINGS, "graphs", 2)
+    monkeypatch.setattr(readout_graphs, "failures", {})
+    if DEVICE == "cpu":
+        monkeypatch.setattr(readout_graphs, "RECORD", eager_record)
+
+
+def instances(tables) -> list:
+    """Every captured instance kept with these tables."""
+    memo = tables._memo
+    return [x for key, xs in memo.items() if "readout_graphs" in key for x in xs]
+
+
+def run(spec, n, dtype, seed, leaves=None):
+    """``(tables, output, its five gradients, float64's output and gradients)`` of a fresh problem (or of the given
+    leaves) with a fixed dO."""
+    tables, low, ref = inputs(np.random.default_rng(seed), spec, n, dtype)
+    xs = [x.clone().requires_grad_() for x in low] if leaves is None else leaves
+    out = readout(xs, tables)
+    grad = torch.ones_like(out)
+    grads = torch.autograd.grad(out, xs, grad)
+    refs = [x.clone().requires_grad_() for x in ref]
+    expect = naive_readout(*refs, tables)
+    return tables, out.detach(), grads, expect.detach(), torch.autograd.grad(expect, refs, grad.double().cpu())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("spec, n", [("ssm", 2), ("ssm", 63), ("fenwick", 63), ("fenwick", 200), ("blocks", 63)])
+def test_replayed_readout_matches_float64_and_the_eager_run(graphs, spec, n, dtype):
+    tables, out, grads, expect, expect_grads = run(spec, n, dtype, seed=n)
+    assert len(instances(tables)) == 1 and not readout_graphs.failures
+    assert rel_err(out.double().cpu(), expect) <= TOL[dtype]
+    for name, g, r in zip("qkvab", grads, expect_grads):
+        assert rel_err(g.double().cpu(), r) <= TOL[dtype], name
+    SETTINGS["graphs"] = 0
+    _, eager, eager_grads, _, _ = run(spec, n, dtype, seed=n)
+    assert torch.equal(out, eager) and all(torch.equal(g, e) for g, e in zip(grads, eager_grads))
+
+
+def readout(xs, tables):
+    return glr_readout(*xs, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+
+
+def test_each_forward_in_flight_holds_its_own_instance(graphs):
+    """Two forwards before their backwards take two instances (each keeps its forward's state); a third, with both
+    leased, runs eagerly; each backward gives its own inputs' gradients (float64's) and gives its instance back.
+    A reused instance takes the new inputs (forward and dO); outputs and gradients are clones, which later replays
+    leave alone."""
+    problems = [inputs(np.random.default_rng(seed), "fenwick", 63, torch.float32) for seed in range(3)]
+    tables = problems[0][0]
+    leaves = [[x.clone().requires_grad_() for x in low] for _, low, _ in problems]
+    outs = [readout(xs, tables) for xs in leaves]
+    assert len(instances(tables)) == 2 and all(x.leased for x in instances(tables))
+    values, grads = [o.detach().clone() for o in outs], {}
+    for i in (2, 1, 0):
+        grads[i] = torch.autograd.grad(outs[i], leaves[i], torch.ones_like(outs[i]))
+        refs = [x.clone().requires_grad_() for x in problems[i][2]]
+        expect = naive_readout(*refs, tables)
+        assert rel_err(values[i].double().cpu(), expect.detach()) <= TOL[torch.float32]
+        for name, g, r in zip("qkvab", grads[i], torch.autograd.grad(expect, refs, torch.ones_like(expect))):
+            assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
+    assert not any(x.leased for x in instances(tables))
+    again = readout(leaves[2], tables)                     # problem 2 ran eagerly; now on the first instance
+    assert len(instances(tables)) == 2 and [x.leased for x in instances(tables)] == [True, False]
+    assert torch.equal(again.detach(), values[2])
+    twice = torch.autograd.grad(again, leaves[2], 2 * torch.ones_like(again))
+    assert all(torch.equal(a, 2 * b) for a, b in zip(twice, grads[2]))
+    with torch.no_grad():
+        other = readout(leaves[0], tables)                 # the first instance again
+    assert torch.equal(other, values[0]) and torch.equal(again.detach(), values[2])
+    torch.autograd.grad(readout(leaves[1], tables).sum(), leaves[1])
+    assert all(torch.equal(a, 2 * b) for a, b in zip(twice, grads[2]))
+
+
+def test_a_second_backward_after_its_instance_replayed_recomputes(graphs):
+    """``retain_graph``: the first backward gives the instance back, another forward replays it, then a second
+    backward through the first forward recomputes that forward's state and gives the same gradients."""
+    problems = [inputs(np.random.default_rng(seed), "ssm", 63, torch.float32) for seed in (5, 6)]
+    tables = problems[0][0]
+    leaves = [[x.clone().requires_grad_() for x in low] for _, low, _ in problems]
+    out = readout(leaves[0], tables)
+    first = torch.autograd.grad(out, leaves[0], torch.ones_like(out), retain_graph=True)
+    later = readout(leaves[1], tables)
+    assert len(instances(tables)) == 1 and instances(tables)[0].leased
+    second = torch.autograd.grad(out, leaves[0], torch.ones_like(out))
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    del later
+
+
+def test_without_grad_the_instance_is_given_back_at_once(graphs):
+    tables, low, _ = inputs(np.random.default_rng(0), "ssm", 63, torch.float32)
+    with torch.no_grad():
+        outs = [readout(low, tables) for _ in range(3)]
+    assert len(instances(tables)) == 1 and not instances(tables)[0].leased
+    assert all(torch.equal(o, outs[0]) for o in outs)
+
+
+def test_a_failed_capture_is_recorded_and_the_readout_runs_eagerly(graphs, monkeypatch):
+    def refuse(forward, backward):
+        raise RuntimeError("capture refused")
+    monkeypatch.setattr(readout_graphs, "RECORD", refuse)
+    tables, out, grads, expect, expect_grads = run("ssm", 63, torch.float32, seed=1)
+    assert instances(tables) == [] and list(readout_graphs.failures.values()) == ["RuntimeError: capture refused"]
+    assert rel_err(out.double().cpu(), expect) <= TOL[torch.float32]
+    for name, g, r in zip("qkvab", grads, expect_grads):
+        assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
+
+
+def test_a_plan_whose_backward_needs_torch_autograd_runs_eagerly(graphs):
+    """n = 1: one chunk of one row, which the kernels' step 1 does not take (``triton.CHUNKS``) and B empty (not
+    first order): its backward runs torch autograd, which no graph holds."""
+    tables, out, grads, expect, expect_grads = run("fenwick", 1, torch.float32, seed=4)
+    assert instances(tables) == [] and "torch autograd" in next(iter(readout_graphs.failures.values()))
+    assert rel_err(out.double().cpu(), expect) <= TOL[torch.float32]
+
+
+def test_large_problems_and_the_cpu_without_a_stand_in_run_eagerly(graphs, monkeypatch):
+    monkeypatch.setitem(SETTINGS, "graph_elements", 63 * 2 * 5 - 1)         # one less than q's elements
+    tables, *_ = run("ssm", 63, torch.float32, seed=2)
+    assert instances(tables) == []
+    if DEVICE == "cpu":
+        monkeypatch.setitem(SETTINGS, "graph_elements", 2**25)
+        monkeypatch.setattr(readout_graphs, "RECORD", readout_graphs.cuda_record)
+        tables, *_ = run("ssm", 63, torch.float32, seed=3)
+        assert instances(tables) == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("spec", ["ssm", "fenwick"])
+def test_cuda_layer_steps_replayed_match_the_eager_ones(spec):
+    """``GLRMixer(readout=True)`` training steps under bf16 autocast (T = 4096: fenwick solves for its 64 boundary
+    states, so a triangular solve and a batched product are captured too), three in a row on one instance (each
+    backward gives it back), against the same steps with graphs off: outputs and every parameter's gradient within
+    bf16's tolerance."""
+    from glrtheory.kernels.layers import GLRMixer
+
+    torch.manual_seed(0)
+    mixer = GLRMixer(spec, 256, 2, readout=True, device="cuda")
+    xs = [torch.randn(2, 4096, 256, device="cuda") for _ in range(3)]
+
+    def steps(graphs):
+        readout_triton.GPU["graphs"] = graphs
+        outs, grads = [], []
+        for x in xs:
+            mixer.zero_grad()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                outs.append(mixer(x))
+            outs[-1].float().square().mean().backward()
+            grads.append([p.grad.clone() for p in mixer.parameters()])
+        return [o.detach().float() for o in outs], grads
+
+    saved = readout_triton.GPU["graphs"]
+    try:
+        eager, replayed = steps(0), steps(2)
+    finally:
+        readout_triton.GPU["graphs"] = saved
+    tables = mixer.tables(4096)
+    assert len(instances(tables)) == 1 and not readout_graphs.failures
+    for (o, g), (oe, ge) in zip(zip(*replayed), zip(*eager)):
+        assert rel_err(o.cpu(), oe.cpu()) <= 1e-2
+        assert all(rel_err(a.cpu(), b.cpu()) <= 1e-2 for a, b in zip(g, ge))
