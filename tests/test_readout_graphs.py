@@ -19,6 +19,14 @@ from tests.helpers import rel_err  # noqa: E402
 from tests.test_readout_triton import DEVICE, TOL, inputs  # noqa: E402
 
 SETTINGS = readout_triton.GPU if DEVICE == "cuda" else readout_triton.INTERPRETER
+#: How far a replay may be from the eager run of the same inputs: exact under the interpreter; on CUDA float32
+#: atomics (fenwick's boundary rows) add in any order, which moves float32 sums by rounding (and a bf16 result by a
+#: unit in the last place where that crosses a rounding boundary): far below what stale inputs or state would give.
+SAME = 0.0 if DEVICE == "cpu" else 1e-3
+
+
+def same(x, y) -> bool:
+    return rel_err(x.detach().double().cpu(), y.detach().double().cpu()) <= SAME
 
 
 def eager_record(forward, backward):
@@ -70,7 +78,7 @@ def test_replayed_readout_matches_float64_and_the_eager_run(graphs, spec, n, dty
         assert rel_err(g.double().cpu(), r) <= TOL[dtype], name
     SETTINGS["graphs"] = 0
     _, eager, eager_grads, _, _ = run(spec, n, dtype, seed=n)
-    assert torch.equal(out, eager) and all(torch.equal(g, e) for g, e in zip(grads, eager_grads))
+    assert same(out, eager) and all(same(g, e) for g, e in zip(grads, eager_grads))
 
 
 def readout(xs, tables):
@@ -98,14 +106,15 @@ def test_each_forward_in_flight_holds_its_own_instance(graphs):
     assert not any(x.leased for x in instances(tables))
     again = readout(leaves[2], tables)                     # problem 2 ran eagerly; now on the first instance
     assert len(instances(tables)) == 2 and [x.leased for x in instances(tables)] == [True, False]
-    assert torch.equal(again.detach(), values[2])
+    assert same(again, values[2])
     twice = torch.autograd.grad(again, leaves[2], 2 * torch.ones_like(again))
-    assert all(torch.equal(a, 2 * b) for a, b in zip(twice, grads[2]))
+    assert all(same(a, 2 * b) for a, b in zip(twice, grads[2]))
+    kept, twice_kept = again.detach().clone(), [g.clone() for g in twice]
     with torch.no_grad():
         other = readout(leaves[0], tables)                 # the first instance again
-    assert torch.equal(other, values[0]) and torch.equal(again.detach(), values[2])
+    assert same(other, values[0]) and torch.equal(again.detach(), kept)
     torch.autograd.grad(readout(leaves[1], tables).sum(), leaves[1])
-    assert all(torch.equal(a, 2 * b) for a, b in zip(twice, grads[2]))
+    assert all(torch.equal(a, b) for a, b in zip(twice, twice_kept))
 
 
 def test_a_second_backward_after_its_instance_replayed_recomputes(graphs):
@@ -119,7 +128,7 @@ def test_a_second_backward_after_its_instance_replayed_recomputes(graphs):
     later = readout(leaves[1], tables)
     assert len(instances(tables)) == 1 and instances(tables)[0].leased
     second = torch.autograd.grad(out, leaves[0], torch.ones_like(out))
-    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert all(same(a, b) for a, b in zip(first, second))
     del later
 
 
@@ -128,7 +137,7 @@ def test_without_grad_the_instance_is_given_back_at_once(graphs):
     with torch.no_grad():
         outs = [readout(low, tables) for _ in range(3)]
     assert len(instances(tables)) == 1 and not instances(tables)[0].leased
-    assert all(torch.equal(o, outs[0]) for o in outs)
+    assert all(same(o, outs[0]) for o in outs)
 
 
 def test_a_failed_capture_is_recorded_and_the_readout_runs_eagerly(graphs, monkeypatch):
@@ -196,3 +205,38 @@ def test_cuda_layer_steps_replayed_match_the_eager_ones(spec):
     for (o, g), (oe, ge) in zip(zip(*replayed), zip(*eager)):
         assert rel_err(o.cpu(), oe.cpu()) <= 1e-2
         assert all(rel_err(a.cpu(), b.cpu()) <= 1e-2 for a, b in zip(g, ge))
+
+
+def test_slices_of_one_projection_are_copied_in_as_one_buffer(graphs):
+    """q, k, v as a layer gives them, slices of one projection's last axis with a column between them: one buffer
+    (its span from q's first element to v's last), copied in once a call; replayed on two such projections they
+    give float64's output and gradients; dq, dk, dv come back as views of one clone, da and db of another."""
+    rng = np.random.default_rng(7)
+    tables, low, ref = inputs(rng, "ssm", 63, torch.float32)
+    (B, T, H, dk), dv = low[0].shape, low[2].shape[-1]
+    # q, k, v at 0, row, 2 row (16-byte aligned, columns between), rows of a multiple of 8: read in place
+    row, shapes = 4 * (H * dv // 4 + 1), [(B, T, H, dk), (B, T, H, dk), (B, T, H, dv)]
+    wide = low[0].new_zeros(B, T, 3 * row + 8)
+
+    def split(x):
+        return [x[..., i * row:i * row + H * shape[-1]].view(shape) for i, shape in enumerate(shapes)]
+    q, k, v = split(wide)
+    layout = readout_graphs.Layout((q, k, v, low[3], low[4]))
+    assert layout.spans == [(B * T - 1) * (3 * row + 8) + 2 * row + H * dv, low[3].numel(), low[4].numel()]
+    assert [spot[:2] for spot in layout.spots] == [(0, 0), (0, row), (0, 2 * row), (1, 0), (2, 0)]
+    for seed in (8, 9):
+        _, low, ref = inputs(np.random.default_rng(seed), "ssm", 63, torch.float32)
+        for x, y in zip((q, k, v), low[:3]):
+            x.copy_(y)
+        leaves = [wide.clone().requires_grad_(), low[3].clone().requires_grad_(), low[4].clone().requires_grad_()]
+        out = readout([*split(leaves[0]), *leaves[1:]], tables)
+        grads = torch.autograd.grad(out, leaves, torch.ones_like(out))
+        refs = [x.clone().requires_grad_() for x in ref]
+        expect = naive_readout(*refs, tables)
+        assert rel_err(out.detach().double().cpu(), expect.detach()) <= TOL[torch.float32]
+        dq, dk, dv, da, db = torch.autograd.grad(expect, refs, torch.ones_like(expect))
+        got = split(grads[0])
+        for name, g, r in zip("qkvab", got + list(grads[1:]), (dq, dk, dv, da, db)):
+            assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
+    (captured,) = instances(tables)
+    assert len(captured.buffers) == 3 and len(captured.grad_buffers) == 2

@@ -49,13 +49,47 @@ def cuda_record(forward, backward):
 RECORD = cuda_record
 
 
+class Layout:
+    """Where tensors lie in the buffers (storages) they share: each buffer's span, the elements from the lowest any of
+    them reads to past the highest, and each tensor's ``(buffer, offset in the span, shape, stride)``. Tensors laid
+    out alike (``key``) are copied in one copy per buffer (a layer's q, k, v, slices of one projection: one copy),
+    and cloned so."""
+
+    def __init__(self, tensors):
+        index, low, high, spots = {}, [], [], []
+        for x in tensors:
+            buffer = index.setdefault((x.untyped_storage().data_ptr(), x.dtype), len(index))
+            start = x.storage_offset()
+            end = start + sum((n - 1) * s for n, s in zip(x.shape, x.stride())) + 1 if x.numel() else start
+            if buffer == len(low):
+                low.append(start), high.append(end)
+            low[buffer], high[buffer] = min(low[buffer], start), max(high[buffer], end)
+            spots.append((buffer, start, tuple(x.shape), x.stride()))
+        self.spots = [(i, start - low[i], shape, stride) for i, start, shape, stride in spots]
+        self.spans = [h - lo for lo, h in zip(low, high)]
+        self.first = [next(j for j, spot in enumerate(self.spots) if spot[0] == i) for i in range(len(low))]
+        self.key = (tuple(self.spots), tuple(x.dtype for x in tensors))
+
+    def flat(self, tensors) -> list[Tensor]:
+        """Each buffer's span in tensors laid out as these, flat (views)."""
+        out = []
+        for i, j in enumerate(self.first):
+            x = tensors[j]
+            out.append(x.as_strided((self.spans[i],), (1,), x.storage_offset() - self.spots[j][1]))
+        return out
+
+    def views(self, buffers) -> list[Tensor]:
+        """The tensors as views of buffers (flat, one per buffer)."""
+        return [buffers[i].as_strided(shape, stride, offset) for i, offset, shape, stride in self.spots]
+
+
 class Captured:
     """One signature's forward and backward captured on static inputs (module docstring)."""
 
     def __init__(self, plan_for, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor):
-        self.inputs = [torch.empty(x.shape, dtype=x.dtype, device=x.device) for x in (q, k, v, a, b)]
-        for static, x in zip(self.inputs, (q, k, v, a, b)):
-            static.copy_(x)
+        self.layout = Layout((q, k, v, a, b))
+        self.buffers = [x.clone() for x in self.layout.flat((q, k, v, a, b))]
+        self.inputs = self.layout.views(self.buffers)
         plan = plan_for(*self.inputs)
         self.grad = torch.zeros(v.shape, dtype=q.dtype, device=q.device)
         self.leased, self.generation = False, 0
@@ -65,19 +99,24 @@ class Captured:
 
         self.outputs, self._forward, self.grads, self._backward = RECORD(lambda: plan.forward(*self.inputs),
                                                                         backward)
+        self.grad_layout = Layout(self.grads)
+        self.grad_buffers = self.grad_layout.flat(self.grads)
 
     def forward(self, *inputs: Tensor) -> Tensor:
-        """The readout of inputs (q, k, v, a, b): copied in, the forward replayed, the output cloned."""
-        for static, x in zip(self.inputs, inputs):
+        """The readout of inputs (q, k, v, a, b, laid out as ``layout``): copied in, the forward replayed, the output
+        cloned."""
+        for static, x in zip(self.buffers, self.layout.flat(inputs)):
             static.copy_(x)
         self._forward()
         return self.outputs[0].clone()
 
     def backward(self, grad: Tensor, need) -> tuple:
-        """``(dq, dk, dv, da, db)`` of the last forward for dO = grad (clones; None where not needed)."""
+        """``(dq, dk, dv, da, db)`` of the last forward for dO = grad (clones, one per buffer they share; None where
+        not needed)."""
         self.grad.copy_(grad)
         self._backward()
-        return tuple(g.clone() if want else None for g, want in zip(self.grads, need))
+        grads = self.grad_layout.views([x.clone() for x in self.grad_buffers])
+        return tuple(g if want else None for g, want in zip(grads, need))
 
 
 class Lease:

@@ -431,13 +431,15 @@ class _Plan:
         if self.diagonal:                           # M = T_k diag(a) from the kept inverses (E kept too)
             mix = self.diagonal_mix(a, inverses)
         grad = grad.to(q.dtype).contiguous()
-        dq = _output(q)
+        dqkv = _output(q, q.numel() + k.numel() + v.numel())     # one buffer: one clone in readout_graphs
+        qkv_grads = _split(dqkv, q.shape, k.shape, v.shape)
         decoef, dstates = _zeros((N, nc, C, max(m, 1)), (N, P, dk, dv) if m else (1,), device=q.device)
         dmix = _output(decoef, N, nc, C, C + w)             # the chunk output stores all of dM, and dk, dv if w = 0
         kv32 = _output(decoef, k.numel() + v.numel()) if w == 0 else decoef.new_zeros(k.numel() + v.numel())
         dk32, dv32 = _split(kv32, k.shape, v.shape)
         launch = self.backward_launches
-        launch["chunk_output_backward"](q, k, v, grad, a, mix, ecoef, states, dq, dk32, dv32, dmix, decoef, dstates)
+        launch["chunk_output_backward"](q, k, v, grad, a, mix, ecoef, states, qkv_grads[0], dk32, dv32, dmix, decoef,
+                                        dstates)
         if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
             flat = dstates.view(N, P, dk * dv)
             flat.copy_(torch.matmul(solved.transpose(1, 2).to(q.dtype), flat.to(q.dtype)))
@@ -448,14 +450,15 @@ class _Plan:
         if not any(need[3:5]):
             da = db = None
         elif self.decay or inverses is not None:
-            da, db = _output(a), _output(b)
+            da, db = _split(_output(a, a.numel() + b.numel()), a.shape, b.shape)
             if self.decay:
                 launch["decay_grads"](da, db, a, mix, ecoef, dmix, decoef)
             else:
                 launch["coefficient_grads"](da, db, inverses, mix, ecoef, dmix, decoef, torch.empty_like(inverses))
         else:
             da, db = _step1_backward(dmix, decoef, a, b, self.layout, need[3:5])
-        return (dq, *_split(kv32.to(k.dtype), k.shape, v.shape), da, db)     # one cast for dk and dv
+        dqkv[q.numel():].copy_(kv32)                                      # one cast for dk and dv
+        return (*qkv_grads, da, db)
 
 
 def _zeros(*shapes, device) -> list[Tensor]:
@@ -506,7 +509,7 @@ def _lease(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkL
             BACKWARD_HEAD or (q.is_cuda and torch.cuda.is_current_stream_capturing())
             or not q.is_cuda and graphs.RECORD is graphs.cuda_record):
         return None
-    key = ("readout_graphs",) + _signature(q, k, v, a, b, layout)
+    key = ("readout_graphs", graphs.Layout((q, k, v, a, b)).key) + _signature(q, k, v, a, b, layout)
     return graphs.lease(layout.tables.memo(key, list), setting["graphs"], key,
                         lambda: graphs.Captured(functools.partial(_kernels_plan, layout=layout), q, k, v, a, b))
 
