@@ -304,7 +304,7 @@ class GLRMixer(nn.Module):
             tables = cache.prompt_tables(T)
         if self.readout and cache is None:       # no per-token d_key x d_head states (glr_readout)
             (k, v), a, b, q, _ = self._coefficients(x, tables, states=False)
-            return self._out(self._mix(glr_readout, q, k, v, a, b), x)
+            return self._out(self._mix(glr_readout, q, k, v, a, b, transient=True), x)   # o goes into out
         u, a, b, q, feats = self._coefficients(x, tables)
         h = self._mix(glr_scan, u, a, b, tables=tables)
         if cache is not None:
@@ -332,12 +332,12 @@ class GLRMixer(nn.Module):
         return tables.memo(("mixer_readout", str(x.device), dtype, scale), build)
 
     @torch.compiler.disable
-    def _mix(self, mix, *inputs: Tensor, tables: IndexTables | None = None) -> Tensor:
-        """``mix(*inputs, tables)``, ``glr_readout(q, k, v, a, b)`` or ``glr_scan(u, a, b)``, on the given tables or
-        else those of the inputs' length; under ``torch.compile`` it runs as it is, between the graphs before and
-        after it."""
+    def _mix(self, mix, *inputs: Tensor, tables: IndexTables | None = None, **options) -> Tensor:
+        """``mix(*inputs, tables, **options)``, ``glr_readout(q, k, v, a, b)`` or ``glr_scan(u, a, b)``, on the given
+        tables or else those of the inputs' length; under ``torch.compile`` it runs as it is, between the graphs
+        before and after it."""
         tables = self.tables(inputs[0].shape[1]) if tables is None else tables
-        return mix(*inputs, tables, chunk=self.chunk)
+        return mix(*inputs, tables, chunk=self.chunk, **options)
 
     # -- decoding ----------------------------------------------------------------------------------
     def init_cache(self, max_length: int) -> GLRCache:

@@ -132,7 +132,7 @@ def test_checks_and_choice_run_once_per_signature(monkeypatch):
     from glrtheory.kernels.scan import readout
     calls = []
     choice = readout._choice
-    monkeypatch.setattr(readout, "_choice", lambda *args: calls.append(args[-3:]) or choice(*args))
+    monkeypatch.setattr(readout, "_choice", lambda *args: calls.append(args[-4:]) or choice(*args))
     tables = Pattern.from_spec("ssm").tables(16)
     q, a = torch.randn(1, 16, 2, 4), torch.rand(1, 16, 2, 1)
     first = glr_readout(q, q, q, a, a, tables)
@@ -141,13 +141,15 @@ def test_checks_and_choice_run_once_per_signature(monkeypatch):
     glr_readout(q, q, q, a, a, tables, chunk=8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         glr_readout(q, q, q, a, a, tables)
-    assert calls == [(None, None, None), (None, None, None), (8, None, None), (None, None, None)]
+    assert torch.equal(glr_readout(q, q, q, a, a, tables, transient=True), first)
+    assert calls == [(None, None, None, False), (None, None, None, False), (8, None, None, False),
+                     (None, None, None, False), (None, None, None, True)]
     for _ in range(2):
         with pytest.raises(GLRError, match="b must have shape"):
             glr_readout(q, q, q, a, a[:, :15], tables)
-    assert len(calls) == 6
+    assert len(calls) == 7
     glr_readout(q, q, q, a, a, tables)
-    assert len(calls) == 6
+    assert len(calls) == 7
 
 
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "attention"])

@@ -240,3 +240,36 @@ def test_slices_of_one_projection_are_copied_in_as_one_buffer(graphs):
             assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
     (captured,) = instances(tables)
     assert len(captured.buffers) == 3 and len(captured.grad_buffers) == 2
+
+
+def test_transient_calls_hand_out_the_graphs_own_buffers(graphs):
+    """``transient=True`` (a layer's readout): the output and gradients are the instance's own tensors, not copies,
+    with float64's values; a later replay rewrites them (which is why the default copies)."""
+    problems = [inputs(np.random.default_rng(seed), "fenwick", 63, torch.float32) for seed in (10, 11)]
+    tables = problems[0][0]
+    for _, low, ref in problems:
+        leaves = [x.clone().requires_grad_() for x in low]
+        out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton", transient=True)
+        (captured,) = instances(tables)
+        assert out.data_ptr() == captured.outputs[0].data_ptr()
+        grads = torch.autograd.grad(out, leaves, torch.ones_like(out))
+        assert [g.data_ptr() for g in grads] == [g.data_ptr() for g in captured.grads]
+        refs = [x.clone().requires_grad_() for x in ref]
+        expect = naive_readout(*refs, tables)
+        assert rel_err(out.detach().double().cpu(), expect.detach()) <= TOL[torch.float32]
+        for name, g, r in zip("qkvab", grads, torch.autograd.grad(expect, refs, torch.ones_like(expect))):
+            assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
+
+
+def test_the_layer_asks_for_a_transient_readout(monkeypatch):
+    """``GLRMixer(readout=True)``'s output goes straight into its out projection, its q, k, v gradients into the
+    projection's: it calls ``glr_readout(..., transient=True)``."""
+    from glrtheory.kernels import layers
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return glr_readout(*args, **kwargs)
+    monkeypatch.setattr(layers, "glr_readout", spy)
+    layers.GLRMixer("ssm", 8, 2, readout=True)(torch.randn(1, 5, 8))
+    assert [kwargs.get("transient") for kwargs in calls] == [True]

@@ -40,6 +40,8 @@ The reference is the materializing path: ``u = k v^T`` flattened through ``glr_s
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from glrtheory.checks import check_integer
@@ -117,7 +119,8 @@ def aligned_backend(backend: str | None, q: Tensor, d_v: int, layout) -> callabl
 
 
 def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *,
-                chunk: int | None = None, algorithm: str | None = None, backend: str | None = None) -> Tensor:
+                chunk: int | None = None, algorithm: str | None = None, backend: str | None = None,
+                transient: bool = False) -> Tensor:
     """Readout ``o_t = q_t^T H_t`` of the matrix states ``H = (I - B)^{-1} A U``, ``u_s = k_s v_s^T``,
     without materializing them (module docstring); differentiable in q, k, v, a and b.
 
@@ -140,6 +143,10 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         How ``chunked_aligned`` runs (``aligned_backend``): by default its Triton kernels on CUDA where they
         apply (``readout_triton``), else torch ops. The other algorithms run in
         torch ops.
+    transient : bool
+        The caller uses the output before it calls again with inputs of the same signature and keeps no gradient
+        of q, k, v, a or b (a layer, whose out projection takes the output): where the Triton readout replays
+        CUDA graphs (``readout_graphs``) it then hands out the graphs' own output and gradients, not copies.
 
     Returns
     -------
@@ -175,9 +182,10 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         check_integer(chunk, "chunk", 1)
     device = q.device.type
     autocast = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device)
-    signature = tuple((x.shape, x.dtype, x.device) for x in (q, k, v, a, b)) + (chunk, algorithm, backend, autocast)
+    signature = tuple((x.shape, x.dtype, x.device) for x in (q, k, v, a, b)) + (chunk, algorithm, backend, autocast,
+                                                                              transient)
     algorithm, C, layout, run, (solve, product) = tables.memo(
-        ("glr_readout",) + signature, lambda: _choice(q, k, v, a, b, tables, chunk, algorithm, backend))
+        ("glr_readout",) + signature, lambda: _choice(q, k, v, a, b, tables, chunk, algorithm, backend, transient))
     B, T, H, _ = q.shape
     a, b = (x if x.shape[0] == B and x.shape[2] == H else x.expand(B, T, H, x.shape[3]) for x in (a, b))
     dtype = q.dtype
@@ -196,11 +204,11 @@ def _as(x: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: IndexTables, chunk, algorithm,
-            backend) -> tuple:
+            backend, transient: bool = False) -> tuple:
     """``glr_readout``'s checks of its inputs' shapes, dtypes and devices and of its options, and its choice for
     them: ``(algorithm, C, layout, run, aligned_dtypes(q))``, run the aligned readout's implementation
-    (``aligned_backend``) or the block function of the others; built once per signature (shapes, dtypes, devices,
-    options, autocast)."""
+    (``aligned_backend``, told ``transient``) or the block function of the others; built once per signature (shapes,
+    dtypes, devices, options, autocast)."""
     T = tables.n
     for x, name, ref, ref_name in ((k, "k", q, "q"), (v, "v", q, "q"), (a, "a", q, "q"), (b, "b", a, "a")):
         if x.dtype != ref.dtype and name != "a" or x.device != ref.device:       # a's dtype: the rule below
@@ -237,7 +245,10 @@ def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: Index
     dtypes = aligned_dtypes(q)
     if algorithm == "chunked_aligned":
         like = q.new_empty((), dtype=dtypes[1]).expand(q.shape)    # q as the products take it
-        return algorithm, C, layout, aligned_backend(backend, like, v.shape[-1], layout), dtypes
+        run = aligned_backend(backend, like, v.shape[-1], layout)
+        if transient and run is not chunked_aligned:            # the Triton readout's (torch ops keep nothing)
+            run = functools.partial(run, transient=True)
+        return algorithm, C, layout, run, dtypes
     if backend == "triton":
         raise GLRError(f"backend='triton' runs the chunked_aligned algorithm only, not {algorithm}")
     return algorithm, C, None, direct_block if algorithm == "direct" else tile, dtypes

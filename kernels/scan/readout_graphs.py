@@ -5,9 +5,10 @@ eight launches: about 0.25 ms forward and 1.1 ms forward + backward on the H200'
 gpu_calls/call80), about as much as the kernels take at a layer's size (B8 T2048, 8 heads of 128), so that a layer
 waits on its host. A ``Captured`` instance holds static copies of q, k, v, a and b, and its plan's forward and
 backward (``_Plan.forward``, ``_Plan.backward`` with every gradient) each captured once as a CUDA graph on them: a
-call copies its inputs in, replays the forward and clones the output; its backward copies dO in, replays and
-clones the gradients. The host's work is then about ten torch calls each way; the GPU's grows by the copies
-(about ``12 B T H d`` bytes for q, k, v, o and their gradients in bfloat16).
+call copies its inputs in (one copy per buffer they share: a layer's q, k, v are one, ``Layout``), replays the
+forward and clones the output; its backward copies dO in, replays and clones the gradients (dq, dk, dv in one
+buffer, da, db in another). A ``transient`` call (``glr_readout``'s; a layer's) hands out the graphs' own output
+and gradients instead. The host's work is then a few torch calls each way; the GPU's grows by the copies.
 
 An instance holds one forward's saved state until its backward has run or its autograd context is freed (at once
 without grad; ``Lease``), so that another forward meanwhile takes another instance: at most ``graphs`` (a setting)
@@ -56,19 +57,30 @@ class Layout:
     and cloned so."""
 
     def __init__(self, tensors):
-        index, low, high, spots = {}, [], [], []
-        for x in tensors:
-            buffer = index.setdefault((x.untyped_storage().data_ptr(), x.dtype), len(index))
-            start = x.storage_offset()
-            end = start + sum((n - 1) * s for n, s in zip(x.shape, x.stride())) + 1 if x.numel() else start
-            if buffer == len(low):
-                low.append(start), high.append(end)
-            low[buffer], high[buffer] = min(low[buffer], start), max(high[buffer], end)
-            spots.append((buffer, start, tuple(x.shape), x.stride()))
-        self.spots = [(i, start - low[i], shape, stride) for i, start, shape, stride in spots]
-        self.spans = [h - lo for lo, h in zip(low, high)]
-        self.first = [next(j for j, spot in enumerate(self.spots) if spot[0] == i) for i in range(len(low))]
-        self.key = (tuple(self.spots), tuple(x.dtype for x in tensors))
+        buffers, offsets = Layout.placement(tensors)
+        ends = [o + sum((n - 1) * s for n, s in zip(x.shape, x.stride())) + 1 if x.numel() else o
+                for x, o in zip(tensors, offsets)]
+        count = max(buffers) + 1
+        self.spans = [max(e for b, e in zip(buffers, ends) if b == i) for i in range(count)]
+        self.first = [buffers.index(i) for i in range(count)]
+        self.spots = [(b, o, tuple(x.shape), x.stride()) for x, b, o in zip(tensors, buffers, offsets)]
+
+    @staticmethod
+    def placement(tensors) -> tuple[list[int], list[int]]:
+        """Each tensor's buffer (numbered in order of first appearance; one storage and dtype) and its offset from
+        the lowest element that any of that buffer's tensors starts at."""
+        places = [(x.untyped_storage().data_ptr(), x.dtype) for x in tensors]
+        low = {}
+        for place, x in zip(places, tensors):
+            low[place] = min(low.get(place, x.storage_offset()), x.storage_offset())
+        number = {place: i for i, place in enumerate(low)}
+        return [number[p] for p in places], [x.storage_offset() - low[p] for p, x in zip(places, tensors)]
+
+    @staticmethod
+    def key(tensors) -> tuple:
+        """Equal for tensors laid out alike, given their shapes: their placement and strides."""
+        buffers, offsets = Layout.placement(tensors)
+        return (tuple(buffers), tuple(offsets), *(x.stride() for x in tensors))
 
     def flat(self, tensors) -> list[Tensor]:
         """Each buffer's span in tensors laid out as these, flat (views)."""
@@ -102,20 +114,20 @@ class Captured:
         self.grad_layout = Layout(self.grads)
         self.grad_buffers = self.grad_layout.flat(self.grads)
 
-    def forward(self, *inputs: Tensor) -> Tensor:
-        """The readout of inputs (q, k, v, a, b, laid out as ``layout``): copied in, the forward replayed, the output
-        cloned."""
+    def forward(self, inputs, copy: bool = True) -> Tensor:
+        """The readout of inputs (q, k, v, a, b, laid out as ``layout``): copied in, the forward replayed; its output
+        cloned, or without ``copy`` the graph's own (the next replay overwrites it)."""
         for static, x in zip(self.buffers, self.layout.flat(inputs)):
             static.copy_(x)
         self._forward()
-        return self.outputs[0].clone()
+        return self.outputs[0].clone() if copy else self.outputs[0]
 
-    def backward(self, grad: Tensor, need) -> tuple:
-        """``(dq, dk, dv, da, db)`` of the last forward for dO = grad (clones, one per buffer they share; None where
-        not needed)."""
+    def backward(self, grad: Tensor, need, copy: bool = True) -> tuple:
+        """``(dq, dk, dv, da, db)`` of the last forward for dO = grad (clones, one per buffer they share, or without
+        ``copy`` the graph's own; None where not needed)."""
         self.grad.copy_(grad)
         self._backward()
-        grads = self.grad_layout.views([x.clone() for x in self.grad_buffers])
+        grads = self.grad_layout.views([x.clone() for x in self.grad_buffers]) if copy else self.grads
         return tuple(g if want else None for g, want in zip(grads, need))
 
 

@@ -509,7 +509,7 @@ def _lease(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkL
             BACKWARD_HEAD or (q.is_cuda and torch.cuda.is_current_stream_capturing())
             or not q.is_cuda and graphs.RECORD is graphs.cuda_record):
         return None
-    key = ("readout_graphs", graphs.Layout((q, k, v, a, b)).key) + _signature(q, k, v, a, b, layout)
+    key = ("readout_graphs", graphs.Layout.key((q, k, v, a, b))) + _signature(q, k, v, a, b, layout)
     return graphs.lease(layout.tables.memo(key, list), setting["graphs"], key,
                         lambda: graphs.Captured(functools.partial(_kernels_plan, layout=layout), q, k, v, a, b))
 
@@ -528,14 +528,14 @@ class AlignedTriton(torch.autograd.Function):
     an instance."""
 
     @staticmethod
-    def forward(ctx, q, k, v, a, b, layout):
+    def forward(ctx, q, k, v, a, b, layout, transient):
         in_place = _setting()["in_place"]
         q, k, v = (_rows_of(x, in_place)[0] for x in (q, k, v))
         a, b = a.contiguous(), b.contiguous()
-        ctx.lease, ctx.layout = _lease(q, k, v, a, b, layout), layout
+        ctx.lease, ctx.layout, ctx.transient = _lease(q, k, v, a, b, layout), layout, transient
         if ctx.lease is not None:                   # its backward replays too, or else recomputes from the inputs
             ctx.save_for_backward(q, k, v, a, b)
-            return ctx.lease.captured.forward(q, k, v, a, b)
+            return ctx.lease.captured.forward((q, k, v, a, b), copy=not transient)
         ctx.plan = _plan(q, k, v, a, b, layout)                 # the backward's too
         o, *kept = ctx.plan.forward(q, k, v, a, b)
         if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
@@ -548,19 +548,21 @@ class AlignedTriton(torch.autograd.Function):
     def backward(ctx, grad):
         need, lease = ctx.needs_input_grad[:5], ctx.lease
         if lease is not None and lease.valid:
-            grads = lease.captured.backward(grad, need)
+            grads = lease.captured.backward(grad, need, copy=not ctx.transient)
             lease.release()
-            return grads + (None,)
+            return grads + (None, None)
         saved = ctx.saved_tensors
         if lease is not None:                       # its instance replayed another forward since: recompute
             ctx.plan = _plan(*saved, ctx.layout)
             saved = (*saved, *ctx.plan.forward(*saved)[1:])
         grads = _backward(grad, saved, ctx.plan, need)
-        return tuple(g if want else None for g, want in zip(grads, need)) + (None,)
+        return tuple(g if want else None for g, want in zip(grads, need)) + (None, None)
 
 
-def chunked_aligned_triton(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> Tensor:
-    """``readout_aligned.chunked_aligned`` (same arguments; the result in q's dtype) in Triton.
+def chunked_aligned_triton(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout,
+                           transient: bool = False) -> Tensor:
+    """``readout_aligned.chunked_aligned`` (same arguments; the result in q's dtype) in Triton; ``transient`` as
+    ``glr_readout``'s.
 
     Raises
     ------
@@ -570,4 +572,4 @@ def chunked_aligned_triton(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor
     why = refusal(q, layout, v.shape[-1])
     if why:
         raise GLRError(why)
-    return AlignedTriton.apply(q, k, v, a, b, layout)
+    return AlignedTriton.apply(q, k, v, a, b, layout, transient)
