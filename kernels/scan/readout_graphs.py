@@ -13,11 +13,11 @@ and gradients instead. The host's work is then a few torch calls each way; the G
 An instance holds one forward's saved state until its backward has run or its autograd context is freed (at once
 without grad; ``Lease``), so that another forward meanwhile takes another instance: at most ``graphs`` (a setting)
 per signature, each capturing on its first use; with all of them leased a call runs eagerly. A second backward
-through the same forward (``retain_graph``) after its instance was replayed again recomputes eagerly. Graphs are used for
-problems of at most ``graph_elements`` (a setting) elements per q (``B T H d_k``), where the host's time is the
-larger; for CUDA tensors only, outside another capture (a layer captured whole as a CUDA graph runs the readout
-as it is) and where the plan's backward runs in its kernels alone (no torch autograd). A signature whose capture
-fails runs eagerly from then on (``failures`` says why).
+through the same forward (``retain_graph``) after its instance replayed another forward recomputes eagerly.
+Graphs are used for problems of at most ``graph_elements`` (a setting) elements per q (``B T H d_k``), where the
+host's time is the larger; for CUDA tensors only, outside another capture (a layer captured whole as a CUDA graph
+runs the readout as it is) and where the plan's backward runs in its kernels alone (no torch autograd). A
+signature whose capture fails runs eagerly from then on (``failures`` says why).
 """
 from __future__ import annotations
 
@@ -32,16 +32,17 @@ failures: dict = {}
 def cuda_record(forward, backward):
     """``(outputs, replay_forward, grads, replay_backward)``: forward() and then backward(outputs), each run once on a
     side stream (compiling and warming what they call), then each captured as a CUDA graph, the two sharing one
-    memory pool (``torch.cuda.make_graphed_callables`` does the same)."""
+    memory pool (``torch.cuda.make_graphed_callables`` does the same). The captures refuse unsafe CUDA calls from this
+    thread only (``thread_local``), so that other threads (a process group's watchdog) carry on meanwhile."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         backward(forward())
     torch.cuda.current_stream().wait_stream(side)
     first, second = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-    with torch.cuda.graph(first):
+    with torch.cuda.graph(first, capture_error_mode="thread_local"):
         outputs = forward()
-    with torch.cuda.graph(second, pool=first.pool()):
+    with torch.cuda.graph(second, pool=first.pool(), capture_error_mode="thread_local"):
         grads = backward(outputs)
     return outputs, first.replay, grads, second.replay
 
