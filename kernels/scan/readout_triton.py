@@ -19,6 +19,8 @@ inverses (``MIX`` off), and the kernels read ``M = T_k diag(a)`` from the invers
 
 Each signature (shapes, dtypes, device, row strides, settings) gets a ``_Plan`` once: its tables, sizes and every
 launch bound to all but the tensors of a call (``triton_launch.bind``), so that a call allocates and launches only.
+Where the host would set the pace (q of at most ``graph_elements``), a call replays the plan's forward and backward as
+CUDA graphs instead (``readout_graphs``, ``_lease``).
 
 Precision: ``[M | E]`` float32 (the inverses' products in ``triton.GPU["inverse_precision"]`` for float32
 coefficients, three tf32 passes by default, which keep float32 accuracy, and in ``"inverse_precision_16"``, one
