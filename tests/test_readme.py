@@ -610,9 +610,9 @@ def test_quoted_numbers_of_calls_88_to_90_come_from_their_json():
 
 
 def _graphs_ab(call: str, spec: str) -> tuple[float, float, float]:
-    """A call's interleaved A/B of the eager layer with the readout's graphs on and off (``ab_<spec>.json``; call
-    95's ``ab.json``, ssm only): attention's, graphs on and graphs off median ms."""
-    name = "ab.json" if call == "call95" else f"ab_{spec}.json"
+    """A call's interleaved A/B of the eager layer with the readout's graphs on and off (``ab_<spec>.json``; calls
+    95 and 96: ``ab.json``, ssm only): attention's, graphs on and graphs off median ms."""
+    name = "ab.json" if call in ("call95", "call96") else f"ab_{spec}.json"
     attention, on = _interleaved(call, name, variant={})
     return attention, on, _interleaved(call, name, variant={"graphs": 0})[1]
 
@@ -633,14 +633,14 @@ def test_quoted_numbers_of_calls_92_to_95_come_from_their_json():
     assert (f"ssm {host['ssm', fb, 4]:.0f} us against {host['ssm', fb, 0]:.0f} eager, fenwick "
             f"{host['fenwick', fb, 4]:.0f} against {host['fenwick', fb, 0]:.0f} (`call94`)") in text
     assert all(host[spec, fb, 4] < host[spec, fb, 0] for spec in ("ssm", "fenwick"))
-    for call in ("call94", "call95"):
+    for call in ("call94", "call95", "call96"):
         attention, on, off = _graphs_ab(call, "ssm")
         assert (f"{on:.3f} against {off:.3f} ms, attention {attention:.3f} ms ({on / attention:.2f}x and "
                 f"{off / attention:.2f}x, `{call}`") in text
-    (s4, m4), (s5, m5) = ([_layer_rows(c)[spec, "bf16 autocast"]["ms_fwd_bwd"] for spec in ("ssm", "mha")]
-                          for c in ("call94", "call95"))
-    assert (f"ssm {s4:.3f} against attention's {m4:.3f} ms ({s4 / m4:.2f}x, `call94`) and {s5:.3f} against {m5:.3f} "
-            f"ms ({s5 / m5:.2f}x, `call95`)") in text
+    (s4, m4), (s5, m5), (s6, m6) = ([_layer_rows(c)[spec, "bf16 autocast"]["ms_fwd_bwd"] for spec in ("ssm", "mha")]
+                                    for c in ("call94", "call95", "call96"))
+    assert (f"ssm {s4:.3f} against attention's {m4:.3f} ms ({s4 / m4:.2f}x, `call94`), {s5:.3f} against {m5:.3f} "
+            f"ms ({s5 / m5:.2f}x, `call95`) and {s6:.3f} against {m6:.3f} ms ({s6 / m6:.2f}x, `call96`)") in text
     rows = _layer_rows("call95")
     device = {spec: rows[spec, "bf16 autocast"]["fwd_bwd_device"]["device_ms"] for spec in ("ssm", "fenwick", "mha")}
     assert f"kernels take {device['ssm']:.3f} ms against attention's {device['mha']:.3f} (`call95`)" in text
@@ -650,10 +650,10 @@ def test_quoted_numbers_of_calls_92_to_95_come_from_their_json():
     assert f"`make_graphed_callables`) {graph[0]:.3f} against {graph[1]:.3f} ms (`call94`)" in text
     attention, on, off = _graphs_ab("call94", "fenwick")
     assert f"{on / attention:.2f}x interleaved (`call94`; {off / attention:.2f}x without graphs)" in text
-    for call in ("call92", "call93", "call94", "call95"):
-        specs = ("ssm",) if call == "call95" else ("ssm", "fenwick")
+    for call in ("call92", "call93", "call94", "call95", "call96"):
+        specs = ("ssm",) if call in ("call95", "call96") else ("ssm", "fenwick")
         cells = ["{1:.3f} / {2:.3f} / {0:.3f}".format(*_graphs_ab(call, spec)) for spec in specs]
-        if call != "call95":
+        if len(specs) == 2:
             us = _readout_host_us(call)
             cells.insert(0, ", ".join(f"{us[spec, fb, 4]:.0f} / {us[spec, fb, 0]:.0f}" for spec in specs))
         assert " | ".join(cells) in docs, call
@@ -688,18 +688,18 @@ def test_the_gpu_targets_table_comes_from_the_json():
     both = [readout[f"glr_readout {spec}"]["ms_fwd_bwd"] for spec in ("ssm", "fenwick")]
     assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call95`)", "**met**")
     assert max(both) < sdpa
-    ab = [_graphs_ab(c, "ssm") for c in ("call94", "call95")]
-    alone = {c: _layer_rows(c) for c in ("call94", "call95")}
+    ab = [_graphs_ab(c, "ssm") for c in ("call94", "call95", "call96")]
+    alone = {c: _layer_rows(c) for c in ("call94", "call95", "call96")}
     stand = [alone[c]["ssm", "bf16 autocast"]["ms_fwd_bwd"] / alone[c]["mha", "bf16 autocast"]["ms_fwd_bwd"]
              for c in alone]
     graph = [alone["call94"][spec, "bf16 autocast, CUDA graph"]["ms_fwd_bwd"] for spec in ("ssm", "mha")]
     ratios = [on / attention for attention, on, _ in ab] + stand
     assert row("`GLRMixer(readout=True)` layer") == (
-        f"eager ssm (its readout replayed as CUDA graphs) {ratios[0]:.2f}x and {ratios[1]:.2f}x interleaved, "
-        f"{ratios[2]:.2f}x and {ratios[3]:.2f}x stand-alone (`call94`, `call95`); the whole layer as CUDA graphs "
-        f"{graph[0]:.3f} against {graph[1]:.3f} ms (`call94`)",
-        "eager **not met on every host** (three of four); as CUDA graphs **met**")
-    assert sum(r <= 1 for r in ratios) == 3 and graph[0] <= graph[1]
+        f"eager ssm (its readout replayed as CUDA graphs) {ratios[0]:.2f}x, {ratios[1]:.2f}x and {ratios[2]:.2f}x "
+        f"interleaved, {ratios[3]:.2f}x, {ratios[4]:.2f}x and {ratios[5]:.2f}x stand-alone (`call94`-`call96`); the "
+        f"whole layer as CUDA graphs {graph[0]:.3f} against {graph[1]:.3f} ms (`call94`)",
+        "eager **not met on every host** (five of six); as CUDA graphs **met**")
+    assert sum(r <= 1 for r in ratios) == 5 and graph[0] <= graph[1]
     peak = [alone["call95"][spec, "bf16 autocast"]["peak_bytes"] / 2**30 for spec in ("ssm", "fenwick")]
     assert row("that layer's peak") == (f"{peak[0]:.2f} GiB (ssm), {peak[1]:.2f} GiB (fenwick) (`call95`)", "**met**")
     assert max(peak) <= 4

@@ -273,3 +273,40 @@ def test_the_layer_asks_for_a_transient_readout(monkeypatch):
     monkeypatch.setattr(layers, "glr_readout", spy)
     layers.GLRMixer("ssm", 8, 2, readout=True)(torch.randn(1, 5, 8))
     assert [kwargs.get("transient") for kwargs in calls] == [True]
+
+
+DDP_STEPS = """
+import os, torch, torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from glrtheory.kernels.layers import GLRMixer
+from glrtheory.kernels.scan import readout_graphs
+dist.init_process_group("nccl")
+torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+torch.manual_seed(0)
+model = DistributedDataParallel(GLRMixer("ssm", 256, 2, readout=True, device="cuda"))
+x = torch.randn(2, 2048, 256, device="cuda")
+for _ in range(3):
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        y = model(x)
+    y.float().square().mean().backward()
+torch.cuda.synchronize()
+assert not readout_graphs.failures, readout_graphs.failures
+assert sum(len(v) for k, v in model.module.tables(2048)._memo.items() if "readout_graphs" in k) == 1
+assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+dist.destroy_process_group()
+print("replayed under DDP")
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_replays_under_torchrun_with_nccl(tmp_path):
+    """Under ``torchrun`` with an NCCL process group (whose watchdog thread queries CUDA events), the layer's
+    readout captures its graphs (thread-local capture) and replays them in DDP training steps."""
+    import subprocess
+    import sys
+    script = tmp_path / "ddp_steps.py"
+    script.write_text(DDP_STEPS)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+                          str(script)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "replayed under DDP" in run.stdout, run.stderr[-3000:]
