@@ -55,13 +55,13 @@ def instances(tables) -> list:
     return [x for key, xs in memo.items() if "readout_graphs" in key for x in xs]
 
 
-def run(spec, n, dtype, seed, leaves=None):
-    """``(tables, output, its five gradients, float64's output and gradients)`` of a fresh problem (or of the given
-    leaves) with a fixed dO."""
+def run(spec, n, dtype, seed):
+    """``(tables, output, its five gradients, float64's output and gradients)`` of a fresh problem and dO (random,
+    drawn from seed)."""
     tables, low, ref = inputs(np.random.default_rng(seed), spec, n, dtype)
-    xs = [x.clone().requires_grad_() for x in low] if leaves is None else leaves
+    xs = [x.clone().requires_grad_() for x in low]
     out = readout(xs, tables)
-    grad = torch.ones_like(out)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed)).to(out)
     grads = torch.autograd.grad(out, xs, grad)
     refs = [x.clone().requires_grad_() for x in ref]
     expect = naive_readout(*refs, tables)
