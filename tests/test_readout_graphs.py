@@ -51,8 +51,7 @@ def graphs(monkeypatch):
 
 def instances(tables) -> list:
     """Every captured instance kept with these tables."""
-    memo = tables._memo
-    return [x for key, xs in memo.items() if "readout_graphs" in key for x in xs]
+    return [x for xs in readout_graphs.kept(tables).values() for x in xs]
 
 
 def run(spec, n, dtype, seed):
@@ -157,6 +156,22 @@ def test_a_plan_whose_backward_needs_torch_autograd_runs_eagerly(graphs):
     tables, out, grads, expect, expect_grads = run("fenwick", 1, torch.float32, seed=4)
     assert instances(tables) == [] and "torch autograd" in next(iter(readout_graphs.failures.values()))
     assert rel_err(out.double().cpu(), expect) <= TOL[torch.float32]
+
+
+def test_the_signatures_graphed_per_tables_are_bounded(graphs, monkeypatch):
+    """Each batch size is a signature of its own: past ``GRAPHED_SIGNATURES`` per tables new ones run eagerly (and
+    right), those captured before still replay."""
+    monkeypatch.setattr(readout_triton, "GRAPHED_SIGNATURES", 2)
+    rng = np.random.default_rng(12)
+    tables, low, ref = inputs(rng, "ssm", 63, torch.float32, H=1)
+    counts = []
+    for batch in (1, 2, 3, 1):
+        xs, refs = ([x.expand(batch, *x.shape[1:]).contiguous() for x in xx] for xx in (low, ref))
+        with torch.no_grad():
+            out = readout(xs, tables)
+        assert rel_err(out.double().cpu(), naive_readout(*refs, tables)) <= TOL[torch.float32], batch
+        counts.append(len(readout_graphs.kept(tables)))
+    assert counts == [1, 2, 2, 2] and [len(v) for v in readout_graphs.kept(tables).values()] == [1, 1]
 
 
 def test_large_problems_and_the_cpu_without_a_stand_in_run_eagerly(graphs, monkeypatch):
@@ -291,7 +306,7 @@ for _ in range(3):
     y.float().square().mean().backward()
 torch.cuda.synchronize()
 assert not readout_graphs.failures, readout_graphs.failures
-assert sum(len(v) for k, v in model.module.tables(2048)._memo.items() if "readout_graphs" in k) == 1
+assert sum(len(v) for v in readout_graphs.kept(model.module.tables(2048)).values()) == 1
 assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 dist.destroy_process_group()
 print("replayed under DDP")

@@ -153,6 +153,11 @@ class Lease:
     __del__ = release
 
 
+def kept(tables) -> dict:
+    """The captured instances kept with these tables, by signature."""
+    return tables.memo(("readout_graphs",), dict)
+
+
 def lease(instances: list, limit: int, key, build) -> Lease | None:
     """A lease on an instance of ``instances`` (a signature's) not leased now, or on a new one (``build()``) if
     there are fewer than limit; None where all are leased, or where the signature's capture failed before (then

@@ -77,6 +77,10 @@ BACKWARD_HEAD = 128
 #: the chunk output 0.097 against 0.075, which cost as much as the two copies saved (gpu_calls/call69); with it,
 #: 0.055 and 0.079, and the layer's kernels 2.054 ms against 2.123 copied (call72).
 ALIGNED_STRIDE = 8
+#: Most signatures (shapes, strides, dtypes, settings) replayed as CUDA graphs per tables; calls of others run eagerly
+#: (``_lease``): a capture costs a host sync and memory that stays with the tables, which a loop over many batch sizes
+#: would otherwise pile up.
+GRAPHED_SIGNATURES = 8
 #: Heads wider than this (d_k or d_v) take the forward's ``wide`` blocks.
 WIDE_HEAD = 128
 #: Most sources a walk step unrolls (``unrolled_sources``); more (power2, quadratic forced to ``chunked_aligned``
@@ -505,14 +509,17 @@ def _backward(grad: Tensor, saved: tuple, plan: _Plan, need: tuple) -> tuple:
 def _lease(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout):
     """A lease on a captured instance of these inputs' signature (``readout_graphs``), or None where they run
     eagerly: graphs off or q over ``graph_elements``, heads over ``BACKWARD_HEAD``, not CUDA (unless a test's
-    stand-in records), or inside another capture."""
+    stand-in records), inside another capture, or a new signature where the tables keep ``GRAPHED_SIGNATURES``."""
     setting = _setting()
     if (not setting["graphs"] or q.numel() > setting["graph_elements"] or max(k.shape[-1], v.shape[-1]) >
             BACKWARD_HEAD or (q.is_cuda and torch.cuda.is_current_stream_capturing())
             or not q.is_cuda and graphs.RECORD is graphs.cuda_record):
         return None
-    key = ("readout_graphs", graphs.Layout.key((q, k, v, a, b))) + _signature(q, k, v, a, b, layout)
-    return graphs.lease(layout.tables.memo(key, list), setting["graphs"], key,
+    key = (graphs.Layout.key((q, k, v, a, b)),) + _signature(q, k, v, a, b, layout)
+    signatures = graphs.kept(layout.tables)
+    if key not in signatures and len(signatures) >= GRAPHED_SIGNATURES:
+        return None
+    return graphs.lease(signatures.setdefault(key, []), setting["graphs"], key,
                         lambda: graphs.Captured(functools.partial(_kernels_plan, layout=layout), q, k, v, a, b))
 
 
