@@ -172,6 +172,7 @@ def test_the_signatures_graphed_per_tables_are_bounded(graphs, monkeypatch):
         assert rel_err(out.double().cpu(), naive_readout(*refs, tables)) <= TOL[torch.float32], batch
         counts.append(len(readout_graphs.kept(tables)))
     assert counts == [1, 2, 2, 2] and [len(v) for v in readout_graphs.kept(tables).values()] == [1, 1]
+    assert [v[0].generation for v in readout_graphs.kept(tables).values()] == [2, 1]     # batch 1 replayed twice
 
 
 def test_large_problems_and_the_cpu_without_a_stand_in_run_eagerly(graphs, monkeypatch):
