@@ -61,32 +61,32 @@ def _triton_rows(device) -> list[dict]:
 
 
 def _readout_rows(device) -> list[dict]:
-    rows = []
-    for spec in ("ssm", "fenwick"):
-        tables = Pattern.from_spec(spec).tables(2048)
-        q, k, v = (torch.randn(1, 2048, 1, 128, device=device, dtype=torch.bfloat16, requires_grad=True)
-                   for _ in range(3))
-        a, b = (torch.rand(1, 2048, 1, idx.shape[1], device=device, requires_grad=True) for idx in tables)
-        g = torch.randn_like(v)
+    rows, graphs_on = [], readout_triton.GPU["graphs"]
+    try:
+        for spec in ("ssm", "fenwick"):
+            tables = Pattern.from_spec(spec).tables(2048)
+            q, k, v = (torch.randn(1, 2048, 1, 128, device=device, dtype=torch.bfloat16, requires_grad=True)
+                       for _ in range(3))
+            a, b = (torch.rand(1, 2048, 1, idx.shape[1], device=device, requires_grad=True) for idx in tables)
+            g = torch.randn_like(v)
 
-        def forward():
-            with torch.no_grad():
-                glr_readout(q, k, v, a, b, tables)
+            def forward():
+                with torch.no_grad():
+                    glr_readout(q, k, v, a, b, tables)
 
-        def forward_backward():
-            glr_readout(q, k, v, a, b, tables).backward(g)
+            def forward_backward():
+                glr_readout(q, k, v, a, b, tables).backward(g)
 
-        for graphs in (0, readout_triton.GPU["graphs"]):
-            for label, fn in (("forward", forward), ("forward + backward", forward_backward)):
-                saved = readout_triton.GPU["graphs"]
+            for graphs in (0, graphs_on):
                 readout_triton.GPU["graphs"] = graphs
-                try:
-                    rows.append(dict(op=f"glr_readout {spec}, B1 T2048 H1 d128 bf16, {label}", graphs=graphs,
-                                     host_us=1e3 * host_ms(fn, device, calls=10)))
-                except Exception as e:                  # record, do not hide
-                    rows.append(dict(op=f"glr_readout {spec} {label}", graphs=graphs, error=error(e)))
-                finally:
-                    readout_triton.GPU["graphs"] = saved
+                for label, fn in (("forward", forward), ("forward + backward", forward_backward)):
+                    try:
+                        rows.append(dict(op=f"glr_readout {spec}, B1 T2048 H1 d128 bf16, {label}", graphs=graphs,
+                                         host_us=1e3 * host_ms(fn, device, calls=10)))
+                    except Exception as e:                  # record, do not hide
+                        rows.append(dict(op=f"glr_readout {spec} {label}", graphs=graphs, error=error(e)))
+    finally:
+        readout_triton.GPU["graphs"] = graphs_on
     return rows
 
 

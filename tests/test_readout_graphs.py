@@ -69,13 +69,13 @@ def run(spec, n, dtype, seed):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("spec, n", [("ssm", 2), ("ssm", 63), ("fenwick", 63), ("fenwick", 200), ("blocks", 63)])
-def test_replayed_readout_matches_float64_and_the_eager_run(graphs, spec, n, dtype):
+def test_replayed_readout_matches_float64_and_the_eager_run(graphs, monkeypatch, spec, n, dtype):
     tables, out, grads, expect, expect_grads = run(spec, n, dtype, seed=n)
     assert len(instances(tables)) == 1 and not readout_graphs.failures
     assert rel_err(out.double().cpu(), expect) <= TOL[dtype]
     for name, g, r in zip("qkvab", grads, expect_grads):
         assert rel_err(g.double().cpu(), r) <= TOL[dtype], name
-    SETTINGS["graphs"] = 0
+    monkeypatch.setitem(SETTINGS, "graphs", 0)
     _, eager, eager_grads, _, _ = run(spec, n, dtype, seed=n)
     assert same(out, eager) and all(same(g, e) for g, e in zip(grads, eager_grads))
 
