@@ -300,11 +300,13 @@ def interleaved(spec: str, variants: list[dict], B, T, d_model, heads, device="c
 
 
 def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40, compiled=False,
-                 sort="own") -> dict:
+                 sort="own", links=5) -> dict:
     """Where the host's time goes in one forward + backward of our layer (bf16 autocast): ``rep`` warm
     iterations under ``cProfile`` (of ``torch.compile(layer)`` if ``compiled``), the ``top`` functions by ``sort``
     (``"own"`` or ``"cumulative"`` time), each with its calls and microseconds
-    (own and cumulative) per iteration, and the wall time per iteration (with the profiler's own cost)."""
+    (own and cumulative) per iteration, its ``links`` callers and callees with the cumulative microseconds per
+    iteration of each call path (the largest first), and the wall time per iteration (with the profiler's own
+    cost)."""
     import cProfile
     import pstats
     import time
@@ -328,10 +330,22 @@ def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40,
     wall = (time.perf_counter() - start) / rep
     stats = pstats.Stats(profiler).stats
     rows = sorted(stats.items(), key=lambda item: -item[1][2 if sort == "own" else 3])[:top]
+
+    def label(function) -> str:
+        file, line, name = function
+        return f"{Path(file).name}:{line}:{name}"
+
+    def linked(pairs) -> list[dict]:
+        """``(function, cumulative seconds of the path)`` as the ``links`` largest, in microseconds per iteration."""
+        return [dict(function=label(f), cumulative_us=cum / rep * 1e6)
+                for f, cum in sorted(pairs, key=lambda pair: -pair[1])[:links]]
+
     return dict(op=f"GLRMixer {spec} readout", compiled=compiled, sort=sort, B=B, T=T, d_model=d_model,
                 heads=heads, rep=rep, wall_us_per_iter=wall * 1e6,
-                functions=[dict(function=f"{Path(file).name}:{line}:{name}", calls=nc / rep, own_us=own / rep * 1e6,
-                                cumulative_us=cum / rep * 1e6) for (file, line, name), (_, nc, own, cum, _) in rows])
+                functions=[dict(function=label(f), calls=nc / rep, own_us=own / rep * 1e6, cumulative_us=cum / rep * 1e6,
+                                callers=linked((c, edge[3]) for c, edge in callers.items()),
+                                callees=linked((g, entry[4][f][3]) for g, entry in stats.items() if f in entry[4]))
+                           for f, (_, nc, own, cum, callers) in rows])
 
 
 def host_ops(name: str, B, T, d_model, heads, device="cuda", rep=10, top=40) -> dict:

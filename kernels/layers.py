@@ -42,6 +42,7 @@ from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
 from glrtheory.patterns.tables import IndexTables, check_size
 
+from . import layer_graphs
 from .scan.op import glr_scan
 from .scan.readout import glr_readout
 from .state import GLRCache
@@ -303,13 +304,18 @@ class GLRMixer(nn.Module):
             cache.check(self.pattern, x.shape[0], T, self._layout())
             tables = cache.prompt_tables(T)
         if self.readout and cache is None:       # no per-token d_key x d_head states (glr_readout)
-            (k, v), a, b, q, _ = self._coefficients(x, tables, states=False)
-            return self._out(self._mix(glr_readout, q, k, v, a, b, transient=True), x)   # o goes into out
+            replayed = layer_graphs.replay(self, x)
+            return self.forward_eagerly(x) if replayed is None else replayed
         u, a, b, q, feats = self._coefficients(x, tables)
         h = self._mix(glr_scan, u, a, b, tables=tables)
         if cache is not None:
             cache.prefill(u, _keys(*feats), h)
         return self._output(h, q, x)
+
+    def forward_eagerly(self, x: Tensor) -> Tensor:
+        """A readout layer's ``forward(x)`` op by op (without the CUDA graphs of ``layer_graphs``)."""
+        (k, v), a, b, q, _ = self._coefficients(x, None, states=False)
+        return self._out(self._mix(glr_readout, q, k, v, a, b, transient=True), x)   # o goes into out
 
     @torch.compiler.disable
     def _table_tensors(self, n_or_tables: int | IndexTables, device) -> tuple[Tensor, ...]:

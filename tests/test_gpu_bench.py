@@ -81,6 +81,21 @@ def test_host_profile_names_where_the_layer_spends(tmp_path):
     assert result["op"] == "GLRMixer ssm readout" and result["wall_us_per_iter"] > 0 and len(rows) == 40
     assert [r["own_us"] for r in rows] == sorted((r["own_us"] for r in rows), reverse=True)
     assert all(r["calls"] > 0 and 0 <= r["own_us"] <= r["cumulative_us"] * (1 + 1e-9) for r in rows)
+    assert gpu_layer.main(["--host-profile", "ssm", "--device", "cpu", "--shape", "1,16,8,2", "--sort", "cumulative",
+                           "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["functions"]
+    for r in rows:                                  # each call path within the function's cumulative time, largest first
+        for side in ("callers", "callees"):
+            paths = [p["cumulative_us"] for p in r[side]]
+            assert len(paths) <= 5 and paths == sorted(paths, reverse=True)
+            assert all(0 <= p <= r["cumulative_us"] * (1 + 1e-9) for p in paths), (r, side)
+    step = rows[0]                                  # the profiled step itself: its forward, then its backward
+    assert step["function"].endswith(":forward_backward") and step["callers"] == []
+    assert {p["function"].rsplit(":", 1)[1] for p in step["callees"]} == {"forward", "backward"}
+    paths = {(p["function"], r["function"]): p["cumulative_us"] for r in rows for p in r["callers"]}
+    both = [(r["function"], p["function"], p["cumulative_us"]) for r in rows for p in r["callees"]
+            if (r["function"], p["function"]) in paths]
+    assert len(both) >= 10 and all(paths[f, g] == us for f, g, us in both)   # one path, seen from both ends
 
 
 def test_host_ops_names_each_ops_host_time(tmp_path):

@@ -190,7 +190,8 @@ def test_large_problems_and_the_cpu_without_a_stand_in_run_eagerly(graphs, monke
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("spec", ["ssm", "fenwick"])
 def test_cuda_layer_steps_replayed_match_the_eager_ones(spec):
-    """``GLRMixer(readout=True)`` training steps under bf16 autocast (T = 4096: fenwick solves for its 64 boundary
+    """``GLRMixer(readout=True)`` training steps (its own graphs off: ``layer_graphs``) under bf16 autocast (T = 4096:
+    fenwick solves for its 64 boundary
     states, so a triangular solve and a batched product are captured too), three in a row on one instance (each
     backward gives it back), against the same steps with graphs off: outputs and every parameter's gradient within
     bf16's tolerance."""
@@ -211,11 +212,12 @@ def test_cuda_layer_steps_replayed_match_the_eager_ones(spec):
             grads.append([p.grad.clone() for p in mixer.parameters()])
         return [o.detach().float() for o in outs], grads
 
-    saved = readout_triton.GPU["graphs"]
+    saved = readout_triton.GPU["graphs"], readout_triton.GPU["layer_graphs"]
+    readout_triton.GPU["layer_graphs"] = False                  # the readout's graphs alone, in the eager layer
     try:
         eager, replayed = steps(0), steps(2)
     finally:
-        readout_triton.GPU["graphs"] = saved
+        readout_triton.GPU["graphs"], readout_triton.GPU["layer_graphs"] = saved
     tables = mixer.tables(4096)
     assert len(instances(tables)) == 1 and not readout_graphs.failures
     for (o, g), (oe, ge) in zip(zip(*replayed), zip(*eager)):
@@ -294,21 +296,30 @@ def test_the_layer_asks_for_a_transient_readout(monkeypatch):
 DDP_STEPS = """
 import os, torch, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from glrtheory.kernels import layer_graphs
 from glrtheory.kernels.layers import GLRMixer
-from glrtheory.kernels.scan import readout_graphs
+from glrtheory.kernels.scan import readout_graphs, readout_triton
 dist.init_process_group("nccl")
 torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-torch.manual_seed(0)
-model = DistributedDataParallel(GLRMixer("ssm", 256, 2, readout=True, device="cuda"))
 x = torch.randn(2, 2048, 256, device="cuda")
-for _ in range(3):
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        y = model(x)
-    y.float().square().mean().backward()
-torch.cuda.synchronize()
-assert not readout_graphs.failures, readout_graphs.failures
-assert sum(len(v) for v in readout_graphs.kept(model.module.tables(2048)).values()) == 1
-assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+grads = []
+for whole in (False, True):                 # the readout's graphs alone, then the layer's whole step
+    readout_triton.GPU["layer_graphs"] = whole
+    torch.manual_seed(0)
+    model = DistributedDataParallel(GLRMixer("ssm", 256, 2, readout=True, device="cuda"))
+    for _ in range(3):
+        model.zero_grad()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = model(x)
+        y.float().square().mean().backward()
+    torch.cuda.synchronize()
+    assert not readout_graphs.failures, readout_graphs.failures
+    kept = sum(len(v) for v in readout_graphs.kept(model.module.tables(2048)).values())
+    steps = sum(len(v) for v in layer_graphs._kept.get(model.module, {}).values())
+    assert (kept, steps) == ((0, 1) if whole else (1, 0)), (kept, steps)
+    grads.append([p.grad.float() for p in model.parameters()])
+assert all(torch.isfinite(g).all() for g in grads[1])
+assert all(((a - b).norm() / b.norm()).item() < 1e-2 for a, b in zip(*grads))
 dist.destroy_process_group()
 print("replayed under DDP")
 """
@@ -318,7 +329,9 @@ print("replayed under DDP")
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_replays_under_torchrun_with_nccl(tmp_path):
     """Under ``torchrun`` with an NCCL process group (whose watchdog thread queries CUDA events), the layer's
-    readout captures its graphs (thread-local capture) and replays them in DDP training steps."""
+    readout captures its graphs (thread-local capture) and replays them in DDP training steps, and so does the
+    layer's whole step (``layer_graphs``; DDP's hooks fire on the gradients its backward hands on): the same
+    gradients."""
     import subprocess
     import sys
     script = tmp_path / "ddp_steps.py"

@@ -22,6 +22,8 @@ eagerly from then on (``failures`` says why).
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 Tensor = torch.Tensor
@@ -50,6 +52,23 @@ def cuda_record(forward, backward):
 
 #: How instances capture (tests replace it by an eager stand-in on the CPU).
 RECORD = cuda_record
+#: Open ``paused`` blocks: while any is open, readout calls take no instance (``on``).
+_pauses = [0]
+
+
+@contextlib.contextmanager
+def paused():
+    """Readout calls inside run eagerly (a caller recording its own graphs around them: ``layer_graphs``)."""
+    _pauses[0] += 1
+    try:
+        yield
+    finally:
+        _pauses[0] -= 1
+
+
+def on() -> bool:
+    """Whether readout calls may take instances now (no ``paused`` block open)."""
+    return not _pauses[0]
 
 
 class Layout:

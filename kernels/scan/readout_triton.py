@@ -128,15 +128,16 @@ MAX_SOLVED = 256
 #: from 64 to 128 neither is measured. The interpreter solves from 1, so that the tests' short sequences take the
 #: solve. ``in_place``: q, k, v that are slices of a wider last axis are read where they are (``_rows_of``); False
 #: copies them first. ``graphs``, ``graph_elements``: calls with q of at most ``graph_elements`` elements replay their
-#: forward and backward as CUDA graphs (``readout_graphs``), up to ``graphs`` instances a signature (0: never).
+#: forward and backward as CUDA graphs (``readout_graphs``), up to ``graphs`` instances a signature (0: never);
+#: ``layer_graphs``: a readout layer's whole step replays so too, under the same two (``kernels/layer_graphs``).
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
-           wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, in_place=True, decay_warps=4, graphs=0,
-                   graph_elements=2**25, wide=dict(GPU["wide"]))
+                   graph_elements=2**25, layer_graphs=True, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -508,11 +509,12 @@ def _backward(grad: Tensor, saved: tuple, plan: _Plan, need: tuple) -> tuple:
 
 def _lease(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout):
     """A lease on a captured instance of these inputs' signature (``readout_graphs``), or None where they run
-    eagerly: graphs off or q over ``graph_elements``, heads over ``BACKWARD_HEAD``, not CUDA (unless a test's
-    stand-in records), inside another capture, or a new signature where the tables keep ``GRAPHED_SIGNATURES``."""
+    eagerly: graphs off or paused (``readout_graphs.paused``) or q over ``graph_elements``, heads over
+    ``BACKWARD_HEAD``, not CUDA (unless a test's stand-in records), inside another capture, or a new signature where
+    the tables keep ``GRAPHED_SIGNATURES``."""
     setting = _setting()
-    if (not setting["graphs"] or q.numel() > setting["graph_elements"] or max(k.shape[-1], v.shape[-1]) >
-            BACKWARD_HEAD or (q.is_cuda and torch.cuda.is_current_stream_capturing())
+    if (not setting["graphs"] or not graphs.on() or q.numel() > setting["graph_elements"]
+            or max(k.shape[-1], v.shape[-1]) > BACKWARD_HEAD or (q.is_cuda and torch.cuda.is_current_stream_capturing())
             or not q.is_cuda and graphs.RECORD is graphs.cuda_record):
         return None
     key = (graphs.Layout.key((q, k, v, a, b)),) + _signature(q, k, v, a, b, layout)
