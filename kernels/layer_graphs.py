@@ -12,7 +12,7 @@ work is then a few torch calls each way; the GPU's grows by the copies.
 
 As the readout's instances (``readout_graphs.lease``): a step is leased from its forward to its backward, another
 forward meanwhile takes another, up to ``graphs`` (the readout's setting) a signature, then runs eagerly; a second
-backward after the step replayed another forward recomputes eagerly. Parameters are read where they are (an
+backward through one forward recomputes eagerly (``Replayed``). Parameters are read where they are (an
 optimizer updates them in place); replacing one (``.to``, a new ``Parameter``) makes a new signature. Graphs are used
 on CUDA with grad enabled, outside ``torch.compile`` and outside another capture, for readout layers whose q has at
 most ``graph_elements`` (the readout's setting) elements and at most ``SIGNATURES`` signatures a layer; a signature
@@ -111,8 +111,9 @@ def replay(layer, x: Tensor) -> Tensor | None:
 
 
 class Replayed(torch.autograd.Function):
-    """``layer(x)`` by a leased ``Step``'s replays; its backward recomputes eagerly where the lease is no longer
-    valid."""
+    """``layer(x)`` by a leased ``Step``'s replays. A step's backward replays once a forward: the captured backward
+    frees the forward's saved tensors as it goes, and its later kernels reuse their memory; so a second backward
+    (``retain_graph``), like one after the step replayed another forward, recomputes eagerly."""
 
     @staticmethod
     def forward(ctx, lease, layer, x, *params):
@@ -128,9 +129,9 @@ class Replayed(torch.autograd.Function):
         lease = ctx.lease
         if lease.valid:
             grads = lease.captured.backward(grad)
-            lease.release()
+            lease.spend()
             return (None, None, *grads)
-        x, = ctx.saved_tensors                  # its step replayed another forward since: recompute
+        x, = ctx.saved_tensors                  # a second backward, or its step replayed another forward: recompute
         needs = ctx.needs_input_grad[2:]
         device, enabled, dtype = ctx.autocast
         leaf = x.detach().requires_grad_(needs[0])

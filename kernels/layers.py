@@ -16,7 +16,8 @@ With ``scores="query_key"`` and B empty (``attention``, ``window:W``) this is ca
 (sliding-window attention): ``h_t = sum_{s in A(t)} softmax_s(q_t . k_s / sqrt(d)) v_s``.
 
 ``forward(x)`` runs ``glr_scan`` on the whole sequence ``x[batch, T, d_model]`` (training; a readout
-layer runs ``glr_readout``, which never builds the per-token ``d_key x d_head`` states);
+layer runs ``glr_readout``, which never builds the per-token ``d_key x d_head`` states, and on CUDA replays its
+whole step as CUDA graphs where that applies, ``layer_graphs``; ``forward_eagerly`` runs it op by op);
 ``forward(x, cache=cache)`` also leaves in a fresh cache the live set after the prompt x.
 ``torch.compile(mixer)`` compiles ``forward(x)`` into two graphs, the projections and scores before the mixing
 and the output after it; the mixing (Triton kernels or custom ops) and the lookup of the index tables' device

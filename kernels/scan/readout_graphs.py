@@ -170,6 +170,12 @@ class Lease:
         if self.valid:
             self.captured.leased = False
 
+    def spend(self) -> None:
+        """Release, and make this lease invalid: its backward consumed what its forward kept (``layer_graphs``)."""
+        if self.valid:
+            self.captured.leased = False
+            self.captured.generation += 1
+
     __del__ = release
 
 
