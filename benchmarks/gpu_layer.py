@@ -342,7 +342,8 @@ def host_profile(spec: str, B, T, d_model, heads, device="cuda", rep=20, top=40,
 
     return dict(op=f"GLRMixer {spec} readout", compiled=compiled, sort=sort, B=B, T=T, d_model=d_model,
                 heads=heads, rep=rep, wall_us_per_iter=wall * 1e6,
-                functions=[dict(function=label(f), calls=nc / rep, own_us=own / rep * 1e6, cumulative_us=cum / rep * 1e6,
+                functions=[dict(function=label(f), calls=nc / rep, own_us=own / rep * 1e6,
+                                cumulative_us=cum / rep * 1e6,
                                 callers=linked((c, edge[3]) for c, edge in callers.items()),
                                 callees=linked((g, entry[4][f][3]) for g, entry in stats.items() if f in entry[4]))
                            for f, (_, nc, own, cum, callers) in rows])

@@ -29,7 +29,7 @@ from .scan import readout_graphs as graphs
 
 Tensor = torch.Tensor
 
-#: Most signatures (x's shape, strides, dtype and grad, the autocast state, the parameters) a layer keeps graphs of.
+#: Most signatures (x's shape, dtype and grad, the autocast state, the parameters) a layer keeps graphs of.
 SIGNATURES = 8
 
 #: Each layer's steps, by signature (outside the module: ``copy.deepcopy`` of a model copies no CUDA graph).
@@ -92,7 +92,8 @@ def replay(layer, x: Tensor) -> Tensor | None:
     except ImportError:                         # no Triton: no Triton readout, whose settings these are
         return None
     setting = _setting()
-    if not (setting["graphs"] and setting["layer_graphs"]) or x.shape[0] * x.shape[1] * layer.n_heads * layer.d_key > setting["graph_elements"]:
+    q_elements = x.shape[0] * x.shape[1] * layer.n_heads * layer.d_key
+    if not (setting["graphs"] and setting["layer_graphs"]) or q_elements > setting["graph_elements"]:
         return None
     params = tuple(layer.parameters())
     needs = (x.requires_grad, *(p.requires_grad for p in params))
@@ -100,7 +101,7 @@ def replay(layer, x: Tensor) -> Tensor | None:
         return None
     device = x.device.type
     autocast = (device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
-    key = (tuple(x.shape), x.stride(), x.dtype, x.device, needs, autocast,
+    key = (tuple(x.shape), x.dtype, x.device, needs, autocast,
            *((p.data_ptr(), p.dtype) for p in params))
     signatures = _kept.setdefault(layer, {})
     if key not in signatures and len(signatures) >= SIGNATURES:

@@ -84,7 +84,7 @@ def test_host_profile_names_where_the_layer_spends(tmp_path):
     assert gpu_layer.main(["--host-profile", "ssm", "--device", "cpu", "--shape", "1,16,8,2", "--sort", "cumulative",
                            "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["functions"]
-    for r in rows:                                  # each call path within the function's cumulative time, largest first
+    for r in rows:                  # each call path within the function's cumulative time, the largest first
         for side in ("callers", "callees"):
             paths = [p["cumulative_us"] for p in r[side]]
             assert len(paths) <= 5 and paths == sorted(paths, reverse=True)

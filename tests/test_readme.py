@@ -691,13 +691,15 @@ def test_quoted_numbers_of_calls_98_to_103_come_from_their_json():
                 f"{hosts[0]:.2f} (`{call}`)") in text
         rows = _layer_rows(call)
         ssm, mha = rows["ssm", "bf16 autocast"], rows["mha", "bf16 autocast"]
-        assert (f"{ssm['ms_fwd_bwd']:.3f} against {mha['ms_fwd_bwd']:.3f} ms ({ssm['ms_fwd_bwd'] / mha['ms_fwd_bwd']:.2f}x, "
-                f"host {ssm['host_ms_fwd_bwd']:.2f} against {mha['host_ms_fwd_bwd']:.2f} ms a step, `{call}`)") in text
+        ratio = ssm["ms_fwd_bwd"] / mha["ms_fwd_bwd"]
+        assert (f"{ssm['ms_fwd_bwd']:.3f} against {mha['ms_fwd_bwd']:.3f} ms ({ratio:.2f}x, host "
+                f"{ssm['host_ms_fwd_bwd']:.2f} against {mha['host_ms_fwd_bwd']:.2f} ms a step, `{call}`)") in text
     rows = _layer_rows("call103")
     fenwick, mha = rows["fenwick", "bf16 autocast"], rows["mha", "bf16 autocast"]
-    assert f"the step's kernels take {rows['ssm', 'bf16 autocast']['fwd_bwd_device']['device_ms']:.3f} ms (`call103`" in text
-    assert (f"fenwick's layer still waits on its kernels: {fenwick['ms_fwd_bwd']:.3f} against {mha['ms_fwd_bwd']:.3f} ms "
-            "stand-alone (`call103`)") in text
+    kernels = rows["ssm", "bf16 autocast"]["fwd_bwd_device"]["device_ms"]
+    assert f"the step's kernels take {kernels:.3f} ms (`call103`" in text
+    assert (f"fenwick's layer still waits on its kernels: {fenwick['ms_fwd_bwd']:.3f} against "
+            f"{mha['ms_fwd_bwd']:.3f} ms stand-alone (`call103`)") in text
     attention, on, _, _ = _layer_graphs_ab("call102", "fenwick")
     assert f"{on / attention:.2f}x interleaved (`call102`)" in text and on > attention
     assert (f"Peak {rows['ssm', 'bf16 autocast']['peak_bytes'] / 2**30:.2f} GiB (ssm) and "
@@ -709,10 +711,11 @@ def test_quoted_numbers_of_calls_98_to_103_come_from_their_json():
         ab = gpu_call(call, "ab_ssm.json")["rows"]
         order = ({}, {"layer_graphs": False}, {"graphs": 0})
         ours = [next(r for r in ab[1:] if r["variant"] == v) for v in order] + [ab[0]]
-        cells = " / ".join(f"{r['median_ms']:.3f}" for r in ours) + " | " + " / ".join(f"{r['host_ms']:.2f}" for r in ours)
+        cells = " | ".join(" / ".join(f"{r[key]:{form}}" for r in ours) for key, form in (("median_ms", ".3f"),
+                                                                                          ("host_ms", ".2f")))
         assert f"`{call}` |" in docs and cells in docs, call
-    assert (f"the step's kernels took {rows['ssm', 'bf16 autocast']['fwd_bwd_device']['device_ms']:.3f} ms (`call103`)"
-            in docs and f"({fenwick['fwd_bwd_device']['device_ms']:.3f} ms of them in `call103`)" in docs)
+    assert (f"the step's kernels took {kernels:.3f} ms (`call103`)" in docs
+            and f"({fenwick['fwd_bwd_device']['device_ms']:.3f} ms of them in `call103`)" in docs)
 
 
 def test_the_gpu_targets_table_comes_from_the_json():
