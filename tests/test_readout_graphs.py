@@ -139,6 +139,20 @@ def test_without_grad_the_instance_is_given_back_at_once(graphs):
     assert all(same(o, outs[0]) for o in outs)
 
 
+def test_paused_calls_run_eagerly(graphs):
+    """Inside ``paused`` (a layer recording its whole step, ``layer_graphs``) a readout call takes no instance, also
+    inside nested blocks; after them it does."""
+    tables, low, _ = inputs(np.random.default_rng(1), "ssm", 63, torch.float32)
+    with readout_graphs.paused():
+        with readout_graphs.paused():
+            readout(low, tables)
+        readout(low, tables)
+        assert instances(tables) == [] and not readout_graphs.on()
+    assert readout_graphs.on()
+    readout(low, tables)
+    assert len(instances(tables)) == 1
+
+
 def test_a_failed_capture_is_recorded_and_the_readout_runs_eagerly(graphs, monkeypatch):
     def refuse(forward, backward):
         raise RuntimeError("capture refused")
