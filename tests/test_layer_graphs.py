@@ -20,8 +20,9 @@ from tests.helpers import rel_err  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SETTINGS = readout_triton.GPU if DEVICE == "cuda" else readout_triton.INTERPRETER
-#: Lengths on CUDA from 1000 on: from 512 on the layer's readout runs its Triton kernels, whose steps capture (below it
-#: the torch ops it chooses copy index tables from the host each call, which a capture refuses: it then runs eagerly).
+#: Lengths on CUDA from 1000 on: from 512 on the layer's readout runs its Triton kernels, whose steps were captured on
+#: the H200 (gpu_calls/call103); below, the torch ops it chooses copied index tables from the host at each call, which
+#: a capture refuses (call102), and their capture since has not been run there.
 OFFSET = 0 if DEVICE == "cpu" else 1000
 #: How far a replayed step may be from the eager one: exact on the CPU (the same ops rerun); on CUDA float32 atomics
 #: (fenwick's boundary rows) add in any order, and bf16 rounds the difference up to a unit in its last place.

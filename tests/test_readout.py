@@ -152,6 +152,35 @@ def test_checks_and_choice_run_once_per_signature(monkeypatch):
     assert len(calls) == 7
 
 
+@pytest.mark.parametrize("spec, algorithm", [("ssm", "tiled_mixing"), ("fenwick", "tiled_mixing"),
+                                             ("window:4", "direct")])
+def test_blockwise_index_tensors_are_built_once_per_tables(rng, spec, algorithm):
+    """The direct and tiled readouts build their blocks' device index tensors (and the tiles' suffix tables, on
+    which ``glr_scan`` keeps its plans) once per tables: a second call with fresh inputs adds nothing to the tables'
+    memo and reuses the same tensors (no copy from the host per call, which a CUDA graph capture refuses), and
+    still gives float64's output."""
+    tables, *arrays = problem(rng, spec, 63)
+    assert readout_algorithm(tables)[0] == algorithm
+
+    def run(arrays):
+        xs = [torch.tensor(x, requires_grad=True) for x in arrays]
+        out = glr_readout(*xs, tables, chunk=16)
+        return out, torch.autograd.grad(out, xs, torch.ones_like(out))
+
+    run(arrays)
+    memo = dict(tables._memo)
+    blocks = {key: value for key, value in memo.items() if key[1] in ("tile", "direct_block")}
+    assert len(blocks) == -(-63 // 16)
+    run(problem(rng, spec, 63)[1:])
+    assert tables._memo.keys() == memo.keys() and all(tables._memo[key] is value for key, value in blocks.items())
+    for kind, value in blocks.items():
+        if kind[1] == "tile":                     # the suffix tables glr_scan planned on, kept
+            assert value[0]._memo, kind
+    fresh = problem(np.random.default_rng(5), spec, 63)[1:]
+    out, _ = run(fresh)
+    assert rel_err(out.detach(), torch.as_tensor(reference(spec, *fresh))) <= TOL[torch.float64]
+
+
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "attention"])
 @pytest.mark.parametrize("scores", ["source", "query_key"])
 def test_layer_equals_its_materializing_path(spec, scores):

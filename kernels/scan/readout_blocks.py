@@ -17,15 +17,23 @@ from .op import glr_scan
 Tensor = torch.Tensor
 
 
+def _block_entries(tables: IndexTables, r0: int, r1: int, device) -> tuple:
+    """``(lo, rows, slots, cols)``: A's entries in rows ``r0:r1`` (row and slot within the block, column from the
+    lowest source lo), on the device, built once per tables, block and device (no copy from the host per call)."""
+    def build():
+        idx = tables.a_idx[r0:r1]
+        rows, slots = np.nonzero(idx >= 0)
+        lo = int(idx[rows, slots].min(initial=r0))
+        return (lo, *(torch.as_tensor(x, dtype=torch.long, device=device)
+                      for x in (rows, slots, idx[rows, slots] - lo)))
+    return tables.memo(("direct_block", r0, r1, str(device)), build)
+
+
 def direct_block(q, k, v, a, b, tables, r0: int, r1: int) -> tuple[int, Tensor]:
     """Rows ``r0:r1`` of ``((Q K^T) * A) V`` (B empty, so M = A), with A's rows scattered into a dense
     ``[r1 - r0, r1 - lo]`` block over the sources ``lo:r1`` they read."""
-    idx = tables.a_idx[r0:r1]
-    rows, slots = np.nonzero(idx >= 0)
-    lo = int(idx[rows, slots].min(initial=r0))
+    lo, rows, slots, cols = _block_entries(tables, r0, r1, q.device)
     B, _, H, _ = q.shape
-    rows, slots, cols = (torch.as_tensor(x, dtype=torch.long, device=q.device)
-                         for x in (rows, slots, idx[rows, slots] - lo))
     block = q.new_zeros((B, H, r1 - r0, r1 - lo))
     block[..., rows, cols] = a[:, r0:r1].permute(0, 2, 1, 3)[..., rows, slots]
     s = torch.einsum("bihd,bjhd->bhij", q[:, r0:r1], k[:, lo:r1])
@@ -48,13 +56,21 @@ def _suffix(tables: IndexTables, c0: int):
     return IndexTables(*out), slots
 
 
+def _tile_tables(tables: IndexTables, c0: int, device) -> tuple:
+    """``_suffix(tables, c0)`` with its slot tables on the device, built once per tables, c0 and device (the same
+    suffix tables each call, so that ``glr_scan`` builds its plan for them once too)."""
+    def build():
+        sub, slots = _suffix(tables, c0)
+        return sub, [torch.as_tensor(j, device=device) for j in slots]
+    return tables.memo(("tile", c0, str(device)), build)
+
+
 def tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
     """Rows ``c0:`` of ``((Q K^T) * M[:, c0:c1]) V[c0:c1]``, with ``M[c0:, c0:c1] = glr_scan(E)`` over the
     rows c0: only (M is lower triangular) for the unit vectors ``E[t, j] = [t = j]``."""
     B, T, H, _ = q.shape
-    sub, (ja, jb) = _suffix(tables, c0)
-    coef = [torch.gather(x[:, c0:], 3, torch.as_tensor(j, device=q.device)[None, :, None].expand(B, -1, H, -1))
-            for x, j in ((a, ja), (b, jb))]
+    sub, (ja, jb) = _tile_tables(tables, c0, q.device)
+    coef = [torch.gather(x[:, c0:], 3, j[None, :, None].expand(B, -1, H, -1)) for x, j in ((a, ja), (b, jb))]
     e = torch.eye(T - c0, c1 - c0, dtype=q.dtype, device=q.device)
     m = glr_scan(e[None, :, None].expand(B, T - c0, H, c1 - c0), *coef, sub)        # [B, T - c0, H, C]
     s = torch.einsum("bthd,bjhd->bthj", q[:, c0:], k[:, c0:c1])
