@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from glrtheory import GLRError, Pattern, solve  # noqa: E402
+from glrtheory.kernels.scan import readout_blocks  # noqa: E402
 from glrtheory.kernels.scan.naive import naive_glr_scan  # noqa: E402
 from glrtheory.kernels.scan.readout import naive_readout  # noqa: E402
 from glrtheory.kernels.torch import GLRMixer, glr_readout, readout_algorithm  # noqa: E402
@@ -167,18 +168,32 @@ def test_blockwise_index_tensors_are_built_once_per_tables(rng, spec, algorithm)
         out = glr_readout(*xs, tables, chunk=16)
         return out, torch.autograd.grad(out, xs, torch.ones_like(out))
 
+    kept = lambda: tables.memo(("readout_blocks",), dict)  # noqa: E731
     run(arrays)
-    memo = dict(tables._memo)
-    blocks = {key: value for key, value in memo.items() if key[1] in ("tile", "direct_block")}
+    memo, blocks = dict(tables._memo), dict(kept())
     assert len(blocks) == -(-63 // 16)
     run(problem(rng, spec, 63)[1:])
-    assert tables._memo.keys() == memo.keys() and all(tables._memo[key] is value for key, value in blocks.items())
+    assert tables._memo.keys() == memo.keys() and kept().keys() == blocks.keys()
+    assert all(value is blocks[key] for key, value in kept().items())
     for kind, value in blocks.items():
-        if kind[1] == "tile":                     # the suffix tables glr_scan planned on, kept
+        if kind[0] == "tile":                     # the suffix tables glr_scan planned on, kept
             assert value[0]._memo, kind
     fresh = problem(np.random.default_rng(5), spec, 63)[1:]
     out, _ = run(fresh)
     assert rel_err(out.detach(), torch.as_tensor(reference(spec, *fresh))) <= TOL[torch.float64]
+
+
+def test_blockwise_index_tensors_kept_within_their_budget(rng, monkeypatch):
+    """Past ``KEPT_ELEMENTS`` index-table elements a tables object keeps no more blocks (the tiles' suffix tables
+    grow as ``T^2``): with room for exactly the first two tiles (rows 0: and 16:, 1 + 6 columns) those two are kept,
+    the others rebuilt each call, and the output is float64's either way."""
+    monkeypatch.setattr(readout_blocks, "KEPT_ELEMENTS", (63 + 47) * 7)
+    tables, *arrays = problem(rng, "fenwick", 63)
+    assert tables.a_idx.shape[1] + tables.b_idx.shape[1] == 7
+    for _ in range(2):
+        out = glr_readout(*(torch.tensor(x) for x in arrays), tables, chunk=16)
+        assert sorted(key[1] for key in tables.memo(("readout_blocks",), dict)) == [0, 16]
+    assert rel_err(out, torch.as_tensor(reference("fenwick", *arrays))) <= TOL[torch.float64]
 
 
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "attention"])

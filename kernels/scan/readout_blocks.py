@@ -16,17 +16,34 @@ from .op import glr_scan
 
 Tensor = torch.Tensor
 
+#: Index-table elements that one tables object keeps for its blocks (``_kept``): the tiles' suffix tables hold about
+#: ``T^2 w / (2 C)``, 0.75 GB at T = 16384 for power2, so past this budget a call builds its blocks' tables anew.
+KEPT_ELEMENTS = 2**22
+
+
+def _kept(tables: IndexTables, key: tuple, elements: int, build):
+    """``build()``, kept with the tables under key while the elements kept so stay within ``KEPT_ELEMENTS`` (no copy
+    from the host per call where they fit: such a copy waits on the device, and a CUDA graph capture refuses it)."""
+    budget = tables.memo(("readout_blocks_budget",), lambda: [KEPT_ELEMENTS])
+    kept = tables.memo(("readout_blocks",), dict)
+    if key not in kept:
+        if elements > budget[0]:
+            return build()
+        budget[0] -= elements
+        kept[key] = build()
+    return kept[key]
+
 
 def _block_entries(tables: IndexTables, r0: int, r1: int, device) -> tuple:
     """``(lo, rows, slots, cols)``: A's entries in rows ``r0:r1`` (row and slot within the block, column from the
-    lowest source lo), on the device, built once per tables, block and device (no copy from the host per call)."""
+    lowest source lo), on the device (``_kept``)."""
     def build():
         idx = tables.a_idx[r0:r1]
         rows, slots = np.nonzero(idx >= 0)
         lo = int(idx[rows, slots].min(initial=r0))
         return (lo, *(torch.as_tensor(x, dtype=torch.long, device=device)
                       for x in (rows, slots, idx[rows, slots] - lo)))
-    return tables.memo(("direct_block", r0, r1, str(device)), build)
+    return _kept(tables, ("direct_block", r0, r1, str(device)), (r1 - r0) * tables.a_idx.shape[1], build)
 
 
 def direct_block(q, k, v, a, b, tables, r0: int, r1: int) -> tuple[int, Tensor]:
@@ -57,12 +74,13 @@ def _suffix(tables: IndexTables, c0: int):
 
 
 def _tile_tables(tables: IndexTables, c0: int, device) -> tuple:
-    """``_suffix(tables, c0)`` with its slot tables on the device, built once per tables, c0 and device (the same
-    suffix tables each call, so that ``glr_scan`` builds its plan for them once too)."""
+    """``_suffix(tables, c0)`` with its slot tables on the device (``_kept``: then the same suffix tables each call,
+    so that ``glr_scan`` keeps its plan for them too)."""
     def build():
         sub, slots = _suffix(tables, c0)
         return sub, [torch.as_tensor(j, device=device) for j in slots]
-    return tables.memo(("tile", c0, str(device)), build)
+    width = tables.a_idx.shape[1] + tables.b_idx.shape[1]
+    return _kept(tables, ("tile", c0, str(device)), (tables.n - c0) * width, build)
 
 
 def tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
