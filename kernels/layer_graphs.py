@@ -83,9 +83,7 @@ class Step:
 
 def replay(layer, x: Tensor) -> Tensor | None:
     """``layer(x)`` replayed from a leased ``Step``, or None where it runs eagerly (module docstring)."""
-    if (torch.compiler.is_compiling() or not torch.is_grad_enabled() or not graphs.on()
-            or not x.is_cuda and graphs.RECORD is graphs.cuda_record
-            or x.is_cuda and torch.cuda.is_current_stream_capturing()):
+    if torch.compiler.is_compiling() or not torch.is_grad_enabled() or not graphs.recordable(x):
         return None
     try:
         from .scan.readout_triton import _setting
@@ -103,10 +101,7 @@ def replay(layer, x: Tensor) -> Tensor | None:
     autocast = (device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
     key = (tuple(x.shape), x.dtype, x.device, needs, autocast,
            *((p.data_ptr(), p.dtype) for p in params))
-    signatures = _kept.setdefault(layer, {})
-    if key not in signatures and len(signatures) >= SIGNATURES:
-        return None
-    lease = graphs.lease(signatures.setdefault(key, []), setting["graphs"], key,
+    lease = graphs.lease(_kept.setdefault(layer, {}), key, setting["graphs"], SIGNATURES,
                          lambda: Step(layer, x, params, needs, autocast))
     return None if lease is None else Replayed.apply(lease, layer, x, *params)
 

@@ -71,6 +71,14 @@ def on() -> bool:
     return not _pauses[0]
 
 
+def recordable(x: Tensor) -> bool:
+    """Whether a call on tensors like x may record and replay graphs now: no ``paused`` block open, and on CUDA outside
+    another capture (or on the CPU where a test's stand-in records)."""
+    if not on():
+        return False
+    return not torch.cuda.is_current_stream_capturing() if x.is_cuda else RECORD is not cuda_record
+
+
 class Layout:
     """Where tensors lie in the buffers (storages) they share: each buffer's span, the elements from the lowest any of
     them reads to past the highest, and each tensor's ``(buffer, offset in the span, shape, stride)``. Tensors laid
@@ -184,12 +192,14 @@ def kept(tables) -> dict:
     return tables.memo(("readout_graphs",), dict)
 
 
-def lease(instances: list, limit: int, key, build) -> Lease | None:
-    """A lease on an instance of ``instances`` (a signature's) not leased now, or on a new one (``build()``) if
-    there are fewer than limit; None where all are leased, or where the signature's capture failed before (then
-    ``failures[key]`` says why; a failed capture records itself there and gives None)."""
-    if key in failures:
+def lease(signatures: dict, key, limit: int, most: int, build) -> Lease | None:
+    """A lease on an instance of signature key (``signatures[key]``, a list) not leased now, or on a new one
+    (``build()``) if it has fewer than limit; None where all are leased, where key is new and signatures holds most
+    already, or where the signature's capture failed before (then ``failures[key]`` says why; a failed capture records
+    itself there and gives None)."""
+    if key in failures or key not in signatures and len(signatures) >= most:
         return None
+    instances = signatures.setdefault(key, [])
     free = next((x for x in instances if not x.leased), None)
     if free is None and len(instances) < limit:
         try:

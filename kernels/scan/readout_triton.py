@@ -513,15 +513,11 @@ def _lease(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkL
     ``BACKWARD_HEAD``, not CUDA (unless a test's stand-in records), inside another capture, or a new signature where
     the tables keep ``GRAPHED_SIGNATURES``."""
     setting = _setting()
-    if (not setting["graphs"] or not graphs.on() or q.numel() > setting["graph_elements"]
-            or max(k.shape[-1], v.shape[-1]) > BACKWARD_HEAD or (q.is_cuda and torch.cuda.is_current_stream_capturing())
-            or not q.is_cuda and graphs.RECORD is graphs.cuda_record):
+    if (not setting["graphs"] or q.numel() > setting["graph_elements"] or max(k.shape[-1], v.shape[-1]) > BACKWARD_HEAD
+            or not graphs.recordable(q)):
         return None
     key = (graphs.Layout.key((q, k, v, a, b)),) + _signature(q, k, v, a, b, layout)
-    signatures = graphs.kept(layout.tables)
-    if key not in signatures and len(signatures) >= GRAPHED_SIGNATURES:
-        return None
-    return graphs.lease(signatures.setdefault(key, []), setting["graphs"], key,
+    return graphs.lease(graphs.kept(layout.tables), key, setting["graphs"], GRAPHED_SIGNATURES,
                         lambda: graphs.Captured(functools.partial(_kernels_plan, layout=layout), q, k, v, a, b))
 
 
