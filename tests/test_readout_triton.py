@@ -262,15 +262,17 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
         assert rel_err(g, r) <= TOL[torch.float32], name
 
 
-@pytest.mark.parametrize("warps, stages", [(4, 3), (8, 1)])
+@pytest.mark.parametrize("warps, stages, after", [(4, 3, False), (8, 1, False), (4, 3, True)])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 @pytest.mark.parametrize("spec, n", [("ssm", 1), ("fenwick", 2), ("fenwick", 200), ("fenwick+lags:5", 63),
                                      ("blocks:8", 200)])
-def test_chunk_output_over_partial_slices(rng, monkeypatch, spec, n, dtype, warps, stages):
+def test_chunk_output_over_partial_slices(rng, monkeypatch, spec, n, dtype, warps, stages, after):
     """The chunk output with d_k = 40 over slices of 16 (three per source and in the scores, the last one partial),
-    at the default warps and stages and at others (``out_warps``, ``out_stages``), against float64."""
+    at the default warps and stages and at others (``out_warps``, ``out_stages``), and with each source's rows
+    scaled after its product (``out_after``), against float64."""
     monkeypatch.setitem(readout_triton._setting(), "out_warps", warps)
     monkeypatch.setitem(readout_triton._setting(), "out_stages", stages)
+    monkeypatch.setitem(readout_triton._setting(), "out_after", after)
     monkeypatch.setitem(readout_triton._setting(), "out_k", 16)
     tables, low, ref = inputs(rng, spec, n, DTYPES[dtype], dk=40)
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")

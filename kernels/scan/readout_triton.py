@@ -132,11 +132,11 @@ MAX_SOLVED = 256
 #: ``layer_graphs``: a readout layer's whole step replays so too, under the same two (``kernels/layer_graphs``).
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
-           layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           local_warps=8, out_warps=4, out_stages=3, out_after=False, in_place=True, decay_warps=4, graphs=4,
+           graph_elements=2**25, layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, in_place=True, decay_warps=4, graphs=0,
+                   local_warps=4, out_warps=4, out_stages=3, out_after=False, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, wide=dict(GPU["wide"]))
 
 
@@ -335,7 +335,8 @@ class _Plan:
         self.chunk_output = bind(
             K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
-            BV=blk["out_v"], **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"]))
+            BV=blk["out_v"], AFTER=setting["out_after"],
+            **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"]))
 
     @functools.cached_property
     def backward_launches(self) -> dict:

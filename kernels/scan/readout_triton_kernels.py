@@ -354,9 +354,10 @@ def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexp
 def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
                  H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
                  BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr,
-                 UNIT: tl.constexpr, DIAG: tl.constexpr):
+                 UNIT: tl.constexpr, DIAG: tl.constexpr, AFTER: tl.constexpr):
     """DECAY: M and E from a and ``decay_sums``' S and counts (in ``mix`` and ``ecoef``; the window is the
-    chunk's rows: W = CP). DIAG: M from the chunk inverses (in ``mix``) and a."""
+    chunk's rows: W = CP). DIAG: M from the chunk inverses (in ``mix``) and a. AFTER: each source's term as
+    ``E_j * (Q H_{X_j})``, its rows scaled after the product, where it is ``(E_j * Q) H_{X_j}``."""
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
@@ -381,12 +382,18 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
             e = carry
         else:
             e = tl.load(ecoef + block * m + j, mask=ok, other=0.0)
+        part = tl.zeros((CP, BV), tl.float32)
         for k0 in range(0, dk, BK):
             kc = k0 + tl.arange(0, BK)
             q = _rows(q_ptr, t, ok, n, T, H, dk, kc, sq)
             st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :],
                          mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
-            o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st.to(q.dtype), PREC, UPCAST)
+            if AFTER:
+                part += _dot(q, st.to(q.dtype), PREC, UPCAST)
+            else:
+                o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st.to(q.dtype), PREC, UPCAST)
+        if AFTER:
+            o += part * e[:, None]
     off = _position(n, t, T, H) * dv
     tl.store(o_ptr + off[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
              mask=ok[:, None] & (vcol < dv)[None, :])
