@@ -19,6 +19,7 @@ from glrtheory.patterns.tables import IndexTables  # noqa: E402
 from glrtheory.kernels.scan import readout_aligned, readout_plan, readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import aligned_backend, glr_readout, naive_readout, readout_algorithm  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
+from glrtheory.kernels.scan.triton import _precision  # noqa: E402
 from tests.helpers import BUILTIN_SPECS, rel_err  # noqa: E402
 from tests.test_readout import problem  # noqa: E402
 
@@ -298,7 +299,7 @@ def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
 
 
 def test_boundary_inverse_solves_the_walk():
-    """``_boundary_inverse`` against the walk's recurrence written out: for random E rows, ``H = T L`` satisfies
+    """``_boundary_inverse`` against the walk's recurrence written out: for random E rows, ``H = U^T L`` satisfies
     ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` for every p (float64 arithmetic on the float32 inverse)."""
     tables = Pattern.from_spec("fenwick").tables(300)
     layout = aligned_layout(tables, 16)
@@ -306,7 +307,7 @@ def test_boundary_inverse_solves_the_walk():
     gen = torch.Generator().manual_seed(5)
     N, P, m = 2, layout.n_boundary, layout.m
     ecoef = torch.randn(N, layout.n_chunks, 16, m, generator=gen) / m
-    inverse = readout_triton._boundary_inverse(ecoef, layout, tab).double()
+    inverse = readout_triton._boundary_inverse(ecoef, layout, tab).double().transpose(1, 2)
     local = torch.randn(N, P, 3, dtype=torch.float64, generator=gen)
     states = inverse @ local
     src = readout_plan.boundary_tables(layout).b_idx
@@ -315,6 +316,29 @@ def test_boundary_inverse_solves_the_walk():
         want = local[:, p] + sum(rows[:, p, j, None] * states[:, src[p, j]] for j in range(m) if src[p, j] >= 0)
         assert torch.allclose(states[:, p], want, rtol=1e-5, atol=1e-5), p
     assert (src >= 0).sum() > P                     # some boundary reads more than its predecessor
+
+
+@pytest.mark.parametrize("transpose", [True, False], ids=["lower", "upper"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("P", [1, 2, 40, 63])
+def test_triangular_product_reads_only_the_triangle(rng, P, dtype, transpose):
+    """``K.triangular_product`` (blocks of 16 rows and columns, slices of 16) against float64 on the same rounded
+    operands: ``U^T x`` and ``U x`` for U upper triangular, whose entries in every 16 x 16 block wholly on the far
+    side of the diagonal are NaN, so that a program summing over a block it must skip spoils its rows; the output is
+    NaN-filled first."""
+    N, F, bk = 2, 70, 16
+    readout_triton._setting()                       # the interpreter patched, as before a readout's first launch
+    u = torch.triu(torch.tensor(rng.standard_normal((N, P, P)), dtype=torch.float32))
+    block = torch.arange(P) // bk
+    u[:, block[:, None] > block[None, :]] = float("nan")
+    x = torch.tensor(rng.standard_normal((N, P, F)), dtype=DTYPES[dtype])
+    out = torch.full((N, P, F), float("nan"), dtype=DTYPES[dtype])
+    readout_triton.K.triangular_product[(-(-P // bk), -(-F // 32), N)](
+        u, x, out, P, F, TRANSPOSE=transpose, BM=bk, BN=32, BK=bk, PREC=_precision(DTYPES[dtype]), UPCAST=True,
+        CAST=readout_triton._TL[DTYPES[dtype]])
+    exact = torch.triu(torch.nan_to_num(u)).to(DTYPES[dtype]).double()
+    want = (exact.transpose(1, 2) if transpose else exact) @ x.double()
+    assert rel_err(out.double(), want) <= TOL[DTYPES[dtype]]
 
 
 def first_order_tables(n: int) -> IndexTables:

@@ -47,6 +47,7 @@ import math
 
 import numpy as np
 import torch
+import triton.language as tl
 
 from glrtheory.errors import GLRError
 
@@ -63,6 +64,8 @@ Tensor = torch.Tensor
 
 #: Input dtypes the kernels take (float64 runs in torch ops).
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+#: Each one's Triton dtype.
+_TL = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 #: Largest chunk-output score block ``C x window(layout)`` the kernels hold in registers (float32).
 MAX_SCORES = 2**14
 #: Widest head (d_k, d_v) the backward's kernels take; they hold all of d_v in one program. At 256 with slices of
@@ -132,11 +135,12 @@ MAX_SOLVED = 256
 #: ``layer_graphs``: a readout layer's whole step replays so too, under the same two (``kernels/layer_graphs``).
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, out_after=False, in_place=True, decay_warps=4, graphs=4,
-           graph_elements=2**25, layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           local_warps=8, out_warps=4, out_stages=3, out_after=False, product_m=64, product_n=128, product_k=64,
+           product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, out_after=False, in_place=True, decay_warps=4, graphs=0,
+                   local_warps=4, out_warps=4, out_stages=3, out_after=False, product_m=16, product_n=32,
+                   product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, wide=dict(GPU["wide"]))
 
 
@@ -237,14 +241,15 @@ def _blocks(dk: int, dv: int) -> dict:
 
 
 def _boundary_inverse(ecoef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
-    """``(I - E_PP)^{-1}`` ``[N, |P|, |P|]`` float32, where ``E_PP[p, X_j(p)] = E[p, j]``: boundary p's coefficients on
-    the boundary states it reads (its row of E), so that the walk's ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` is
-    ``H = (I - E_PP)^{-1} L``."""
+    """``U = (I - E_PP)^{-T}`` ``[N, |P|, |P|]`` float32, contiguous and upper triangular, where ``E_PP[p, X_j(p)] =
+    E[p, j]``: boundary p's coefficients on the boundary states it reads (its row of E), so that the walk's
+    ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` is ``H = U^T L`` (``K.triangular_product``)."""
     N, P, m = ecoef.shape[0], layout.n_boundary, layout.m
     coef = ecoef.view(N, -1, m)[:, tab["b_flat"]]
     e = coef.new_zeros(N, P, P + 1).scatter_add_(2, tab["b_src_column"].expand(N, P, m), coef)[..., :P]
     eye = torch.eye(P, dtype=e.dtype, device=e.device)
-    return torch.linalg.solve_triangular(eye - e, eye.expand(N, P, P), upper=False, unitriangular=True)
+    inverse = torch.linalg.solve_triangular(eye - e, eye.expand(N, P, P), upper=False, unitriangular=True)
+    return inverse.transpose(1, 2).contiguous()     # a view where the solve returns column-major matrices
 
 
 def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
@@ -300,7 +305,7 @@ class _Plan:
         dv, wa, wb = v.shape[-1], a.shape[-1], b.shape[-1]
         N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, \
             layout.shift
-        self.layout, self.sizes, self.widths = layout, (B, T, H, dk, dv, N, nc, P, m), (wa, wb)
+        self.layout, self.sizes, self.widths, self.dtype = layout, (B, T, H, dk, dv, N, nc, P, m), (wa, wb), q.dtype
         tab = self.tab = _tables(layout, q.device)
         setting, blk = self.setting, self.blk = dict(_setting()), _blocks(dk, dv)
         unit, *self.strides = _units(q, k, v)
@@ -325,6 +330,7 @@ class _Plan:
                 K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                 tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"], BV=blk["local_v"],
                 num_warps=setting["local_warps"], DIAG=self.diagonal, **self.shapes)
+            self.solved_product = self._triangular_product(q.dtype, backward=False)
         elif m:
             n_vb = -(-dv // blk["walk_v"])
             unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
@@ -338,6 +344,16 @@ class _Plan:
             BV=blk["out_v"], AFTER=setting["out_after"],
             **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"]))
 
+    def _triangular_product(self, dtype: torch.dtype, backward: bool):
+        """The solve's ``H = U^T L`` (backward: ``Z = U dH``; U from ``_boundary_inverse``), products in
+        dtype (``K.triangular_product``; blocks ``product_m`` x ``product_n``, sums over slices of ``product_k``)."""
+        N, P, F, setting = self.sizes[5], self.sizes[7], self.sizes[3] * self.sizes[4], self.setting
+        bm, bn = min(setting["product_m"], _block(P)), setting["product_n"]
+        bk = min(setting["product_k"], bm)
+        return bind(K.triangular_product, (-(-P // bm), -(-F // bn), N), ARG, ARG, ARG, P, F, TRANSPOSE=not backward,
+                    BM=bm, BN=bn, BK=bk, PREC=_precision(dtype), UPCAST=_interpreting(), CAST=_TL[dtype],
+                    num_warps=setting["product_warps"])
+
     @functools.cached_property
     def backward_launches(self) -> dict:
         """The backward's launches, bound at its first call (heads over ``BACKWARD_HEAD`` never make them)."""
@@ -349,6 +365,8 @@ class _Plan:
             KB.chunk_output_backward, (nc, N), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout),
             DV=_block(dv), MP=1 << max(m - 1, 0).bit_length(), DECAY=self.decay, **backward))
+        if self.solves:
+            out["solved_product"] = self._triangular_product(self.dtype, backward=True)
         if m and not self.solves:
             n_vb = -(-dv // blk["walk_v"])
             out["state_walk_backward"] = bind(
@@ -422,7 +440,7 @@ class _Plan:
             local = _output(q, N, P, dk, dv)
             self.boundary_local(k, v, a, walked[0], local)
             solved = _boundary_inverse(ecoef, self.layout, self.tab)
-            torch.matmul(solved.to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
+            self.solved_product(solved, local, states)
         elif m:
             self.boundary_walk(k, v, a, *walked, states)
         o = _output(q, B, T, H, dv)
@@ -449,8 +467,8 @@ class _Plan:
         launch["chunk_output_backward"](q, k, v, grad, a, mix, ecoef, states, qkv_grads[0], dk32, dv32, dmix, decoef,
                                         dstates)
         if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
-            flat = dstates.view(N, P, dk * dv)
-            flat.copy_(torch.matmul(solved.transpose(1, 2).to(q.dtype), flat.to(q.dtype)))
+            dstates, gathered = _output(dstates), dstates
+            launch["solved_product"](solved, gathered, dstates)
         elif m:                                     # DECAY: the chunks' last rows of E and M (walked)
             launch["state_walk_backward"](last_carry if self.decay else ecoef, dstates)
         if m:

@@ -18,6 +18,8 @@ rounded to it), sums float32.
   itself stays in registers, so each step waits only on its own products.
 * ``boundary_local``: every ``L_p`` at once, for the solve that replaces the walk where boundary states gather
   earlier ones (``readout_triton``: ``H = (I - E_PP)^{-1} L``).
+* ``triangular_product``: the solve's ``H = U^T L`` with U the upper triangular ``(I - E_PP)^{-T}``, and the
+  backward's ``Z = U dH``, reading only U's upper triangle.
 * ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16),
   ``o = ((Q K^T) * M) V + sum_j (E_j * Q) H_{X_j}``.
 
@@ -302,6 +304,36 @@ def boundary_local(k_ptr, v_ptr, a_ptr, mix, local, b_chunk, b_row, P, nc, T, H,
                          PREC, UPCAST)
     out = local + ((n * P + p).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     tl.store(out, state.to(local.dtype.element_ty), mask=(kcol < dk)[:, None] & (vcol < dv)[None, :])
+
+
+@launcher
+@triton.jit
+def triangular_product(u_ptr, x_ptr, out_ptr, P, F, TRANSPOSE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
+                       BK: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, CAST: tl.constexpr):
+    """``out[n] = U[n] x[n]``, or TRANSPOSE ``U[n]^T x[n]``, for U ``[N, P, P]`` upper triangular (float32) and x,
+    out ``[N, P, F]``: one program per (BM rows, BN columns, n) sums over the k where ``U[row, k]`` (TRANSPOSE
+    ``U[k, row]``) can be nonzero: ``k >=`` its first row, TRANSPOSE ``k <=`` its last. Products in CAST (U and x
+    rounded to it), sums float32. BK divides BM."""
+    rb, fb, n = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    rows, cols = rb * BM + tl.arange(0, BM), fb * BN + tl.arange(0, BN)
+    u, x = u_ptr + n.to(tl.int64) * P * P, x_ptr + n.to(tl.int64) * P * F
+    acc = tl.zeros((BM, BN), tl.float32)
+    if TRANSPOSE:
+        lo, hi = 0, tl.minimum(rb * BM + BM, P)
+    else:
+        lo, hi = rb * BM, P
+    for k0 in range(lo, hi, BK):
+        kk = k0 + tl.arange(0, BK)
+        um = (rows < P)[:, None] & (kk < P)[None, :]
+        if TRANSPOSE:
+            a = tl.load(u + kk[None, :] * P + rows[:, None], mask=um, other=0.0)
+        else:
+            a = tl.load(u + rows[:, None] * P + kk[None, :], mask=um, other=0.0)
+        xt = tl.load(x + kk[:, None].to(tl.int64) * F + cols[None, :], mask=(kk < P)[:, None] & (cols < F)[None, :],
+                     other=0.0)
+        acc += _dot(a.to(CAST), xt.to(CAST), PREC, UPCAST)
+    out = out_ptr + n.to(tl.int64) * P * F + rows[:, None].to(tl.int64) * F + cols[None, :]
+    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=(rows < P)[:, None] & (cols < F)[None, :])
 
 
 @launcher
