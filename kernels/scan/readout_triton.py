@@ -135,11 +135,11 @@ MAX_SOLVED = 256
 #: ``layer_graphs``: a readout layer's whole step replays so too, under the same two (``kernels/layer_graphs``).
 GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, out_after=False, product_m=64, product_n=128, product_k=64,
+           local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, out_after=False, product_m=16, product_n=32,
+                   local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
                    product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, wide=dict(GPU["wide"]))
 
@@ -330,7 +330,6 @@ class _Plan:
                 K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                 tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"], BV=blk["local_v"],
                 num_warps=setting["local_warps"], DIAG=self.diagonal, **self.shapes)
-            self.solved_product = self._triangular_product(q.dtype, backward=False)
         elif m:
             n_vb = -(-dv // blk["walk_v"])
             unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
@@ -341,18 +340,8 @@ class _Plan:
         self.chunk_output = bind(
             K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
-            BV=blk["out_v"], AFTER=setting["out_after"],
+            BV=blk["out_v"], AFTER=setting["out_after"], QONCE=setting["out_after"] and blk["out_k"] >= dk,
             **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"]))
-
-    def _triangular_product(self, dtype: torch.dtype, backward: bool):
-        """The solve's ``H = U^T L`` (backward: ``Z = U dH``; U from ``_boundary_inverse``), products in
-        dtype (``K.triangular_product``; blocks ``product_m`` x ``product_n``, sums over slices of ``product_k``)."""
-        N, P, F, setting = self.sizes[5], self.sizes[7], self.sizes[3] * self.sizes[4], self.setting
-        bm, bn = min(setting["product_m"], _block(P)), setting["product_n"]
-        bk = min(setting["product_k"], bm)
-        return bind(K.triangular_product, (-(-P // bm), -(-F // bn), N), ARG, ARG, ARG, P, F, TRANSPOSE=not backward,
-                    BM=bm, BN=bn, BK=bk, PREC=_precision(dtype), UPCAST=_interpreting(), CAST=_TL[dtype],
-                    num_warps=setting["product_warps"])
 
     @functools.cached_property
     def backward_launches(self) -> dict:
@@ -365,8 +354,11 @@ class _Plan:
             KB.chunk_output_backward, (nc, N), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout),
             DV=_block(dv), MP=1 << max(m - 1, 0).bit_length(), DECAY=self.decay, **backward))
-        if self.solves:
-            out["solved_product"] = self._triangular_product(self.dtype, backward=True)
+        if self.solves:                             # Z = U dH (U from _boundary_inverse), products in q's dtype
+            bm, bn = min(setting["product_m"], _block(P)), setting["product_n"]
+            out["solved_product"] = bind(
+                K.triangular_product, (-(-P // bm), -(-dk * dv // bn), N), ARG, ARG, ARG, P, dk * dv, BM=bm, BN=bn, BK=min(setting["product_k"], bm), PREC=self.shapes["PREC"], UPCAST=_interpreting(),
+                CAST=_TL[self.dtype], num_warps=setting["product_warps"])
         if m and not self.solves:
             n_vb = -(-dv // blk["walk_v"])
             out["state_walk_backward"] = bind(
@@ -439,8 +431,8 @@ class _Plan:
         if self.solves:
             local = _output(q, N, P, dk, dv)
             self.boundary_local(k, v, a, walked[0], local)
-            solved = _boundary_inverse(ecoef, self.layout, self.tab)
-            self.solved_product(solved, local, states)
+            solved = _boundary_inverse(ecoef, self.layout, self.tab)   # H = U^T L, dense (faster than the kernel)
+            torch.matmul(solved.transpose(1, 2).to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
         elif m:
             self.boundary_walk(k, v, a, *walked, states)
         o = _output(q, B, T, H, dv)

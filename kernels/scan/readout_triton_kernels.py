@@ -18,8 +18,8 @@ rounded to it), sums float32.
   itself stays in registers, so each step waits only on its own products.
 * ``boundary_local``: every ``L_p`` at once, for the solve that replaces the walk where boundary states gather
   earlier ones (``readout_triton``: ``H = (I - E_PP)^{-1} L``).
-* ``triangular_product``: the solve's ``H = U^T L`` with U the upper triangular ``(I - E_PP)^{-T}``, and the
-  backward's ``Z = U dH``, reading only U's upper triangle.
+* ``triangular_product``: the solve's backward ``Z = U dH`` with U the upper triangular ``(I - E_PP)^{-T}``,
+  reading only U's upper triangle and dH in float32 (the forward's ``H = U^T L`` is a dense torch product).
 * ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16),
   ``o = ((Q K^T) * M) V + sum_j (E_j * Q) H_{X_j}``.
 
@@ -308,27 +308,18 @@ def boundary_local(k_ptr, v_ptr, a_ptr, mix, local, b_chunk, b_row, P, nc, T, H,
 
 @launcher
 @triton.jit
-def triangular_product(u_ptr, x_ptr, out_ptr, P, F, TRANSPOSE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                       BK: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, CAST: tl.constexpr):
-    """``out[n] = U[n] x[n]``, or TRANSPOSE ``U[n]^T x[n]``, for U ``[N, P, P]`` upper triangular (float32) and x,
-    out ``[N, P, F]``: one program per (BM rows, BN columns, n) sums over the k where ``U[row, k]`` (TRANSPOSE
-    ``U[k, row]``) can be nonzero: ``k >=`` its first row, TRANSPOSE ``k <=`` its last. Products in CAST (U and x
-    rounded to it), sums float32. BK divides BM."""
+def triangular_product(u_ptr, x_ptr, out_ptr, P, F, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+                       PREC: tl.constexpr, UPCAST: tl.constexpr, CAST: tl.constexpr):
+    """``out[n] = U[n] x[n]`` for U ``[N, P, P]`` upper triangular (float32) and x, out ``[N, P, F]``: one program
+    per (BM rows, BN columns, n) sums over the k from its first row on, where ``U[row, k]`` can be nonzero. Products
+    in CAST (U and x rounded to it, x read in its own dtype), sums float32. BK divides BM."""
     rb, fb, n = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rows, cols = rb * BM + tl.arange(0, BM), fb * BN + tl.arange(0, BN)
     u, x = u_ptr + n.to(tl.int64) * P * P, x_ptr + n.to(tl.int64) * P * F
     acc = tl.zeros((BM, BN), tl.float32)
-    if TRANSPOSE:
-        lo, hi = 0, tl.minimum(rb * BM + BM, P)
-    else:
-        lo, hi = rb * BM, P
-    for k0 in range(lo, hi, BK):
+    for k0 in range(rb * BM, P, BK):
         kk = k0 + tl.arange(0, BK)
-        um = (rows < P)[:, None] & (kk < P)[None, :]
-        if TRANSPOSE:
-            a = tl.load(u + kk[None, :] * P + rows[:, None], mask=um, other=0.0)
-        else:
-            a = tl.load(u + rows[:, None] * P + kk[None, :], mask=um, other=0.0)
+        a = tl.load(u + rows[:, None] * P + kk[None, :], mask=(rows < P)[:, None] & (kk < P)[None, :], other=0.0)
         xt = tl.load(x + kk[:, None].to(tl.int64) * F + cols[None, :], mask=(kk < P)[:, None] & (cols < F)[None, :],
                      other=0.0)
         acc += _dot(a.to(CAST), xt.to(CAST), PREC, UPCAST)
@@ -381,15 +372,23 @@ def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexp
     return rl, t, ok, win, tw, wok
 
 
+@triton.jit
+def _state_block(states, n, P, src, kc, vcol, dk, dv):
+    """Rows kc, columns vcol of boundary state src of program n (``states [N, P, d_k, d_v]``; zeros outside)."""
+    return tl.load(states + ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :],
+                   mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
+
+
 @launcher
 @triton.jit
 def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
                  H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
                  BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr,
-                 UNIT: tl.constexpr, DIAG: tl.constexpr, AFTER: tl.constexpr):
+                 UNIT: tl.constexpr, DIAG: tl.constexpr, AFTER: tl.constexpr, QONCE: tl.constexpr):
     """DECAY: M and E from a and ``decay_sums``' S and counts (in ``mix`` and ``ecoef``; the window is the
     chunk's rows: W = CP). DIAG: M from the chunk inverses (in ``mix``) and a. AFTER: each source's term as
-    ``E_j * (Q H_{X_j})``, its rows scaled after the product, where it is ``(E_j * Q) H_{X_j}``."""
+    ``E_j * (Q H_{X_j})``, its rows scaled after the product, where it is ``(E_j * Q) H_{X_j}``; QONCE (AFTER with
+    one slice, BK >= d_k) loads Q once for all sources."""
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
@@ -408,24 +407,29 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
             weights = weights * _coefficient(a_ptr, n, tw, wok, T, H)[None, :]
     v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol, sv)
     o = _dot((scores * weights).to(v.dtype), v, PREC, UPCAST)
+    if QONCE:
+        q_all = _rows(q_ptr, t, ok, n, T, H, dk, tl.arange(0, BK), sq)
     for j in range(tl.load(ext_count + c)):
         src = tl.load(ext + c * m + j)
         if DECAY:
             e = carry
         else:
             e = tl.load(ecoef + block * m + j, mask=ok, other=0.0)
-        part = tl.zeros((CP, BV), tl.float32)
-        for k0 in range(0, dk, BK):
-            kc = k0 + tl.arange(0, BK)
-            q = _rows(q_ptr, t, ok, n, T, H, dk, kc, sq)
-            st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :],
-                         mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
+        if QONCE:
+            st = _state_block(states, n, P, src, tl.arange(0, BK), vcol, dk, dv)
+            o += _dot(q_all, st.to(q_all.dtype), PREC, UPCAST) * e[:, None]
+        else:
+            part = tl.zeros((CP, BV), tl.float32)
+            for k0 in range(0, dk, BK):
+                kc = k0 + tl.arange(0, BK)
+                q = _rows(q_ptr, t, ok, n, T, H, dk, kc, sq)
+                st = _state_block(states, n, P, src, kc, vcol, dk, dv).to(q.dtype)
+                if AFTER:
+                    part += _dot(q, st, PREC, UPCAST)
+                else:
+                    o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st, PREC, UPCAST)
             if AFTER:
-                part += _dot(q, st.to(q.dtype), PREC, UPCAST)
-            else:
-                o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st.to(q.dtype), PREC, UPCAST)
-        if AFTER:
-            o += part * e[:, None]
+                o += part * e[:, None]
     off = _position(n, t, T, H) * dv
     tl.store(o_ptr + off[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
              mask=ok[:, None] & (vcol < dv)[None, :])
