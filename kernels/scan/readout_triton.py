@@ -117,7 +117,14 @@ MAX_SOLVED = 256
 #: 1.41 / 0.60 at 2 stages; the sources unrolled, loads masked past each chunk's count, 1.53 / 0.59 (call85); their
 #: loop flattened over (source, d_k slice) pairs for the compiler to pipeline, 1.43 / 0.65 (call83). DIAG's step 1
 #: in one launch (each chunk's inverse, then its E in the same program) took fenwick's 1.56 against 1.40 in two
-#: (call86). None of these kept.
+#: (call86). None of these kept. ``out_after``: each source's term as ``E_j * (Q H_j)``, rows scaled after the
+#: product, where ``(E_j * Q) H_j`` scaled and rounded Q for every source: fenwick 1.466 / 1.475 ms against 1.491 /
+#: 1.499 (H200 call105 / H100 call104); with it and one d_k slice (``out_k`` >= d_k) Q is loaded once for all
+#: sources (the kernels' QONCE): fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106).
+#: ``product_m`` x ``product_n``, ``product_k``, ``product_warps``: the blocks, slices and warps of the solve's
+#: backward ``Z = U dH`` (``triangular_product``; fenwick's forward + backward 6.99-7.05 ms over five settings,
+#: call106). Its forward ``H = U^T L`` took 0.199 ms in that kernel against cuBLAS's dense 0.135 (calls 105 and 95)
+#: and stays in torch.
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
 #: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
@@ -133,10 +140,11 @@ MAX_SOLVED = 256
 #: copies them first. ``graphs``, ``graph_elements``: calls with q of at most ``graph_elements`` elements replay their
 #: forward and backward as CUDA graphs (``readout_graphs``), up to ``graphs`` instances a signature (0: never);
 #: ``layer_graphs``: a readout layer's whole step replays so too, under the same two (``kernels/layer_graphs``).
-GPU = dict(walk_k=32, walk_v=64, out_k=64, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
+GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
-           product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
+           wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
@@ -357,7 +365,8 @@ class _Plan:
         if self.solves:                             # Z = U dH (U from _boundary_inverse), products in q's dtype
             bm, bn = min(setting["product_m"], _block(P)), setting["product_n"]
             out["solved_product"] = bind(
-                K.triangular_product, (-(-P // bm), -(-dk * dv // bn), N), ARG, ARG, ARG, P, dk * dv, BM=bm, BN=bn, BK=min(setting["product_k"], bm), PREC=self.shapes["PREC"], UPCAST=_interpreting(),
+                K.triangular_product, (-(-P // bm), -(-dk * dv // bn), N), ARG, ARG, ARG, P, dk * dv, BM=bm, BN=bn,
+                BK=min(setting["product_k"], bm), PREC=self.shapes["PREC"], UPCAST=_interpreting(),
                 CAST=_TL[self.dtype], num_warps=setting["product_warps"])
         if m and not self.solves:
             n_vb = -(-dv // blk["walk_v"])
