@@ -35,9 +35,12 @@ from gpu_bench import sdpa  # noqa: E402
 from gpu_fla import FLA_SHAPES, fla_gla, fla_log_linear, fla_shapes  # noqa: E402
 
 from glrtheory.kernels.scan import readout_triton  # noqa: E402
+from glrtheory.kernels.scan import triton as scan_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noqa: E402
 
 SPECS = ("ssm", "fenwick", "blocks")
+#: The prefix of a tuned setting of the scan's kernels (``triton.GPU``), which the readout's step 1 launches.
+SCAN = "scan."
 #: Launch settings the tune tries (``readout_triton.GPU`` keys).
 SETTINGS = [dict(walk_k=wk, walk_v=wv, out_k=64, out_v=ov, warps=4)
             for wk, wv, ov in itertools.product((32, 64), (32, 64), (64, 128))]
@@ -95,12 +98,20 @@ def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
     return bench(lambda: readout(*xs, tables, backend=backend).backward(g), rep=50, device=device)
 
 
-def _apply(base: dict, setting: dict, head: int) -> None:
+def _apply(base: dict, setting: dict, head: int, scan_base: dict | None = None) -> None:
     """``readout_triton.GPU`` = base with setting on top; for heads over ``WIDE_HEAD`` the block sizes go into its
-    ``wide`` blocks, which are the ones such heads run. A key that is no setting raises ValueError, naming it."""
-    unknown = sorted(set(setting) - set(base))
+    ``wide`` blocks, which are the ones such heads run. Keys ``scan.KEY`` go to the scan's settings
+    (``triton.GPU``: the chunk inverses'), as scan_base with them on top. A key that is no setting raises
+    ValueError, naming it."""
+    scan = {key[len(SCAN):]: value for key, value in setting.items() if key.startswith(SCAN)}
+    setting = {key: value for key, value in setting.items() if not key.startswith(SCAN)}
+    unknown = sorted(set(setting) - set(base)) + [SCAN + key for key in sorted(set(scan) - set(scan_base or {}))]
     if unknown:
-        raise ValueError(f"no such setting {unknown}; the settings are {sorted(base)}")
+        raise ValueError(f"no such setting {unknown}; the settings are {sorted(base)} and, with the prefix "
+                         f"{SCAN!r}, {sorted(scan_base or {})}")
+    if scan_base is not None:
+        scan_triton.GPU.clear()
+        scan_triton.GPU.update(scan_base, **scan)
     new = dict(base, wide=dict(base["wide"]))
     for key, value in setting.items():
         wide = head > readout_triton.WIDE_HEAD and key in new["wide"]
@@ -114,10 +125,10 @@ def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key
     force before the tune (``_apply``: block sizes into the ``wide`` ones for heads over ``WIDE_HEAD``); then those
     settings with the fastest (sum) on top stay in force (unchanged if every setting failed). Returns the fastest
     row, or None."""
-    before = dict(readout_triton.GPU)
+    before, scan_before = dict(readout_triton.GPU), dict(scan_triton.GPU)
     rows = result[key] = []
     for setting in settings:
-        _apply(before, setting, shape[3])
+        _apply(before, setting, shape[3], scan_before)
         row = dict(setting)
         try:
             for spec in ("ssm", "fenwick"):
@@ -127,12 +138,12 @@ def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key
         rows.append(row)
         print(row, flush=True)
         save(result)
-    _apply(before, {}, shape[3])
+    _apply(before, {}, shape[3], scan_before)
     done = [(row, setting) for row, setting in zip(rows, settings) if "error" not in row]
     if not done:
         return None
     best, setting = min(done, key=lambda pair: pair[0]["ssm"] + pair[0]["fenwick"])
-    _apply(before, setting, shape[3])
+    _apply(before, setting, shape[3], scan_before)
     return best
 
 
@@ -189,7 +200,7 @@ def main(argv=None) -> int:
     ap.add_argument("--settings", action="append", default=[], type=json.loads,
                     help='a JSON list of readout_triton.GPU updates to tune by forward ms after the sweep of '
                          'SETTINGS (add --skip-tune to run only these), e.g. \'[{"decay": false}, {"decay": true}]\' '
-                         '(repeatable, in order)')
+                         '(repeatable, in order); keys "scan.KEY" update the scan\'s triton.GPU')
     ap.add_argument("--back-settings", action="append", default=[], type=json.loads,
                     help='as --settings, tuned by forward + backward ms (e.g. \'[{}, {"decay_warps": 8}]\')')
     ap.add_argument("--fla-shapes", action="store_true")

@@ -76,3 +76,33 @@ def test_tune_sets_the_blocks_that_run(monkeypatch):
     assert base["wide"]["out_v"] != 32 and base["warps"] != 8
     gpu_readout._apply(base, dict(out_v=32), 128)
     assert R._blocks(128, 128)["out_v"] == 32 and R.GPU["wide"] == base["wide"]
+
+
+def test_tune_sets_the_scans_settings_under_their_prefix(monkeypatch):
+    """``gpu_readout._apply``: ``scan.KEY`` sets the scan's ``triton.GPU[KEY]`` on top of the scan's base (and only
+    there), an empty setting restores that base, an unknown ``scan.`` key raises naming it; and a readout plan's
+    signature changes with the scan's settings, so that a tuned chunk inverse is launched by a fresh plan."""
+    import gpu_readout
+    from glrtheory import Pattern
+    from glrtheory.kernels.scan import readout_triton as R
+    from glrtheory.kernels.scan import triton as S
+    from glrtheory.kernels.scan.readout_plan import aligned_layout
+
+    monkeypatch.setattr(R, "GPU", dict(R.GPU, wide=dict(R.GPU["wide"])))
+    monkeypatch.setattr(S, "GPU", dict(S.GPU))
+    base, scan_base = dict(R.GPU, wide=dict(R.GPU["wide"])), dict(S.GPU)
+    warps = scan_base["inverse_warps"] + 1
+    gpu_readout._apply(base, {"scan.inverse_warps": warps, "out_v": 32}, 128, scan_base)
+    assert S.GPU["inverse_warps"] == warps and R.GPU["out_v"] == 32 and "inverse_warps" not in R.GPU
+    gpu_readout._apply(base, {}, 128, scan_base)
+    assert S.GPU == scan_base and R.GPU == base
+    with pytest.raises(ValueError, match="scan.nope"):
+        gpu_readout._apply(base, {"scan.nope": 1}, 128, scan_base)
+    monkeypatch.setattr(S, "_settings", lambda: S.GPU)
+    monkeypatch.setattr(R, "_settings", lambda: S.GPU)
+    monkeypatch.setattr(R, "_setting", lambda: R.GPU)
+    x = torch.zeros(1, 64, 1, 16)
+    layout = aligned_layout(Pattern.from_spec("fenwick").tables(64), 16)
+    before = R._signature(x, x, x, x[..., :1], x[..., :1], layout)
+    S.GPU["inverse_warps"] = warps + 1
+    assert R._signature(x, x, x, x[..., :1], x[..., :1], layout) != before

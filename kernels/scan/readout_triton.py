@@ -296,11 +296,13 @@ def _plan(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLa
 
 
 def _signature(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout) -> tuple:
-    """What a plan depends on: the layout, shapes, dtypes, device, row strides and the settings in force."""
+    """What a plan depends on: the layout, shapes, dtypes, device, row strides and the settings in force (the scan's
+    too, whose ``chunk_inverse`` step 1 launches)."""
     setting = _setting()
     return (layout.chunk, layout.offset, q.device, q.shape, v.shape[-1], q.dtype, k.dtype, v.dtype, a.dtype, b.dtype,
             a.shape[-1], b.shape[-1], *_units(q, k, v), _interpreting(), MAX_UNROLLED, MAX_SOLVED,
-            *[x for x in setting.values() if not isinstance(x, dict)], *setting["wide"].values())
+            *[x for x in setting.values() if not isinstance(x, dict)], *setting["wide"].values(),
+            *_settings().values())
 
 
 class _Plan:
