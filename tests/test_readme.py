@@ -733,31 +733,88 @@ def test_the_gpu_targets_table_comes_from_the_json():
     assert p2["ms"] <= 0.75 and sdpa["ms"] / p2["ms"] >= 5
     assert row("power2 forward + backward") == (f"{p2['ms_fwd_bwd']:.2f} ms (`call39`)", "**met**")
     assert p2["ms_fwd_bwd"] <= 2.5
-    readout = {r["op"]: r for r in gpu_call("call95", "readout.json")["rows"]}
+    readout = {r["op"]: r for r in gpu_call("call107", "readout.json")["rows"]}
     fla, sdpa = readout["fla chunk_simple_gla"]["ms"], readout["sdpa causal"]["ms_fwd_bwd"]
     for spec, verdict in (("ssm", "**met**"), ("fenwick", "**not met**")):
         ms = readout[f"glr_readout {spec}"]["ms"]
-        assert row(f"{spec} matrix-state") == (f"{ms:.3f} against {fla:.3f} ms, {ms / fla:.2f}x (`call95`)", verdict)
+        assert row(f"{spec} matrix-state") == (f"{ms:.3f} against {fla:.3f} ms, {ms / fla:.2f}x (`call107`)", verdict)
         assert (ms / fla <= 1.5) == (verdict == "**met**")
     both = [readout[f"glr_readout {spec}"]["ms_fwd_bwd"] for spec in ("ssm", "fenwick")]
-    assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call95`)", "**met**")
+    assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call107`)", "**met**")
     assert max(both) < sdpa
     calls = ("call102", "call103")
     inter = [_layer_graphs_ab(c) for c in calls]
-    alone = {c: _layer_rows(c) for c in calls}
+    alone = {c: _layer_rows(c) for c in calls + ("call107",)}
     stand = [alone[c]["ssm", "bf16 autocast"]["ms_fwd_bwd"] / alone[c]["mha", "bf16 autocast"]["ms_fwd_bwd"]
-             for c in calls]
+             for c in alone]
     ratios = [on / attention for attention, on, _, _ in inter] + stand
     alone_readout = [readout_only / attention for attention, _, readout_only, _ in inter]
     assert row("`GLRMixer(readout=True)` layer") == (
         f"eager ssm, its whole step replayed as CUDA graphs by the layer: {ratios[0]:.2f}x and {ratios[1]:.2f}x "
-        f"interleaved, {ratios[2]:.2f}x and {ratios[3]:.2f}x stand-alone (`call102`, `call103`; its readout's graphs "
-        f"alone {alone_readout[0]:.2f}x and {alone_readout[1]:.2f}x interleaved)", "**met** (four of four)")
+        f"interleaved, {ratios[2]:.2f}x, {ratios[3]:.2f}x and {ratios[4]:.2f}x stand-alone (`call102`, `call103`, "
+        f"`call107`; its readout's graphs alone {alone_readout[0]:.2f}x and {alone_readout[1]:.2f}x interleaved)",
+        "**met** (five of five)")
     assert all(r <= 1 for r in ratios)
-    peak = [alone["call103"][spec, "bf16 autocast"]["peak_bytes"] / 2**30 for spec in ("ssm", "fenwick")]
-    assert row("that layer's peak") == (f"{peak[0]:.2f} GiB (ssm), {peak[1]:.2f} GiB (fenwick) (`call103`)", "**met**")
+    peak = [alone["call107"][spec, "bf16 autocast"]["peak_bytes"] / 2**30 for spec in ("ssm", "fenwick")]
+    assert row("that layer's peak") == (f"{peak[0]:.2f} GiB (ssm), {peak[1]:.2f} GiB (fenwick) (`call107`)", "**met**")
     assert max(peak) <= 4
     decode = gpu_call("call1", "gpu_session.json")["parts"]["decode"]["result"]["summary"]
     fenwick = next(s for s in decode if s["spec"] == "fenwick")
     assert row("fenwick decode") == (f"{fenwick['ratio']:.2f} (`call1`)", "**met**") and fenwick["ratio"] <= 1.3
 
+
+
+def test_quoted_numbers_of_calls_104_to_108_come_from_their_json():
+    """fenwick's readout forward again: each sweep's rows, the default row and its kernels, the tests' counts and the
+    layer, as the README quotes them."""
+    text = " ".join(README.split())
+
+    def fenwick(call, setting):
+        """fenwick's forward ms in the call's sweep under setting (the first such row)."""
+        return next(r["fenwick"] for r in gpu_call(call, "readout.json")["tune_settings_0"]
+                    if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting)
+
+    assert (f"fenwick's forward {fenwick('call106', {'out_k': 128}):.3f} against {fenwick('call106', {}):.3f} ms at "
+            f"slices of 64 (`call106`; `out_after` alone {fenwick('call105', {'out_after': True}):.3f} against "
+            f"{fenwick('call105', {}):.3f}, `call105`, and on an H100 {fenwick('call104', {'out_after': True}):.3f} "
+            f"against {fenwick('call104', {}):.3f}, `call104`)") in text
+    assert "H100" in (ROOT / "benchmarks" / "results" / "gpu_calls" / "call104" / "gpu.txt").read_text()
+    rows = {r["op"]: r for r in gpu_call("call107", "readout.json")["rows"]}
+    old = {r["op"]: r for r in gpu_call("call95", "readout.json")["rows"]}
+    assert (f"forward + backward {rows['glr_readout fenwick']['ms_fwd_bwd']:.3f} ms, `call107`, against "
+            f"{old['glr_readout fenwick']['ms_fwd_bwd']:.3f} in `call95`") in text
+    ours = next(k["ms"] for k in gpu_call("call105", "readout.json")["profile"]["fenwick"]
+                if k["kernel"] == "triangular_product")
+    cublas = next(k["ms"] for k in gpu_call("call95", "readout.json")["profile"]["fenwick"] if "nvjet" in k["kernel"])
+    assert f"took {ours:.3f} ms against cuBLAS's dense {cublas:.3f} (`call105`, `call95`)" in text and ours > cublas
+    fla = rows["fla chunk_simple_gla"]["ms"]
+    fen, ssm = rows["glr_readout fenwick"]["ms"], rows["glr_readout ssm"]["ms"]
+    assert (f"fenwick {fen:.3f} ms against fla's {fla:.3f} ({fen / fla:.2f}x, **not met**), ssm {ssm:.3f} "
+            f"({ssm / fla:.2f}x)") in text
+    kernels = {k["kernel"]: k["ms"] for k in gpu_call("call107", "readout.json")["profile"]["fenwick"]}
+    product = next(ms for name, ms in kernels.items() if "nvjet" in name)
+    solve = next(ms for name, ms in kernels.items() if "trsm" in name)
+    assert (f"the chunk output {kernels['chunk_output']:.3f} ms, `boundary_local` {kernels['boundary_local']:.3f}, "
+            f"`chunk_inverse` {kernels['chunk_inverse']:.3f}, the solve's product {product:.3f}, "
+            f"`chunk_coefficients` {kernels['chunk_coefficients']:.3f} and the triangular solve {solve:.3f}") in text
+    warps = [fenwick("call108", {"scan.inverse_warps": w}) for w in (2, 4)]
+    default = fenwick("call108", {})
+    assert (f"the chunk inverses at 2 or 4 warps {warps[0]:.3f} and {warps[1]:.3f} ms against {default:.3f}, the "
+            f"chunk output at 8 warps {fenwick('call108', {'out_warps': 8}):.3f}, at 4 stages "
+            f"{fenwick('call108', {'out_stages': 4}):.3f}") in text
+    sweep = gpu_call("call108", "readout.json")["tune_settings_0"]
+    assert min(r["fenwick"] for r in sweep) >= default - 0.005     # none faster than the defaults beyond 5 us
+    tests = {c: (ROOT / "benchmarks" / "results" / "gpu_calls" / c / "pytest.txt").read_text()
+             for c in ("call104", "call105", "call106", "call107")}
+    assert all("23 passed" in tests[c] and "failed" not in tests[c] for c in ("call105", "call106", "call107"))
+    assert "47 passed, 1 skipped" in tests["call104"] and "failed" not in tests["call104"]
+    short = (ROOT / "benchmarks" / "results" / "gpu_calls" / "call104" / "short.txt").read_text()
+    assert "11 passed" in short and "failed" not in short and "11 passed: short readout layers capture" in text
+    docs = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    assert f"fenwick **{fen:.3f} ms** forward against fla's {fla:.3f} ({fen / fla:.2f}x, `call107`)" in docs
+    layer = _layer_rows("call107")
+    s, m, f = (layer[k, "bf16 autocast"] for k in ("ssm", "mha", "fenwick"))
+    assert (f"ssm {s['ms_fwd_bwd']:.3f} against attention's {m['ms_fwd_bwd']:.3f} ms "
+            f"({s['ms_fwd_bwd'] / m['ms_fwd_bwd']:.2f}x); fenwick {f['ms_fwd_bwd']:.3f} ms, its peak "
+            f"{f['peak_bytes'] / 2**30:.2f} GiB against "
+            f"{_layer_rows('call103')['fenwick', 'bf16 autocast']['peak_bytes'] / 2**30:.2f} in `call103`") in text

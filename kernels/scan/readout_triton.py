@@ -35,8 +35,8 @@ first-order patterns ``decay_sums``' S, counts and last rows, from which its ker
 forward's do, so that it runs no step 1 either):
 four launches (``readout_triton_backward``: the chunk outputs' terms, the reverse walk of the state gradients,
 the boundary rows' terms, step 1's through the inverses, or for first-order patterns ``decay_grads``; solved
-boundary states take the reverse walk as the transposed solve, ``Z = (I - E_PP)^{-T} G``); chunks outside
-``triton.CHUNKS`` (first-order patterns aside) take step 1's by
+boundary states take the reverse walk as the transposed solve, ``Z = (I - E_PP)^{-T} G``, in
+``triangular_product``); chunks outside ``triton.CHUNKS`` (first-order patterns aside) take step 1's by
 torch autograd of ``solve_chunks`` (``_step1_backward``); heads wider than ``BACKWARD_HEAD`` take all their
 gradients by torch autograd of ``readout_aligned.chunked_aligned``.
 """
