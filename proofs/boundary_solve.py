@@ -10,6 +10,11 @@ it: ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` with ``X_j(p) < p``, where ``L_p`` 
 where ``Z_p = G_p + sum_{(p', j): X_j(p') = p} E[p', j] Z_{p'}`` is the total gradient of a loss in ``H_p`` and G its
 direct part. ``I - E_PP`` is unit lower triangular, so both exist for any coefficients.
 
+Support. For generic E, ``(I - E_PP)^{-1}[p, q]`` (q < p) is nonzero exactly where boundary q reaches boundary p
+through the sources (the transitive closure of ``q -> p`` for ``q = X_j(p)``): the entry is the sum over those paths
+of the products of their coefficients. fenwick's boundary states each read their predecessor, so its inverse is
+dense below the diagonal: the solve's product ``H = (I - E_PP)^{-1} L`` cannot gather a few ``L`` windows a row.
+
 Derivation. Stacking the walk's equations gives ``(I - E_PP) H = L``; ``E_PP`` is strictly lower triangular
 because every source is an earlier boundary state. For the backward, ``l = <G, H> = <G, (I - E_PP)^{-1} L>`` so
 ``dl/dL = (I - E_PP)^{-T} G``, and ``dl/dH_p`` (each H_p also feeds the later states that read it) satisfies
@@ -21,6 +26,7 @@ import itertools
 import random
 from fractions import Fraction
 
+import networkx as nx
 import numpy as np
 import sympy as sp
 from sympy import QQ
@@ -68,6 +74,12 @@ def system(src, coef, zero, one) -> list[list]:
     return matrix
 
 
+def reached(src) -> set[tuple[int, int]]:
+    """The pairs ``(p, q)``, q < p, where boundary q reaches boundary p through the sources (networkx's closure)."""
+    graph = nx.DiGraph((int(s), p) for p, row in enumerate(src) for s in row if s >= 0)
+    return {(p, q) for q, p in nx.transitive_closure_dag(graph).edges}
+
+
 def derive(P=8):
     src = sources("fenwick", 16 * P + 1, 16)
     assert src is not None and len(src) >= P
@@ -81,6 +93,15 @@ def derive(P=8):
         assert sp.expand(got - want) == 0
     print(f"fenwick's first {P} boundary states ({int((src >= 0).sum())} sources, symbolic E): walk = (I - E_PP)^-1 L "
           "and reverse walk = (I - E_PP)^-T G")
+    tree = np.array([[-1, -1], [0, -1], [0, -1], [1, -1], [1, -1], [2, -1], [2, -1], [3, 5]])  # a sparse closure
+    for spec, src in (("fenwick", sources("fenwick", 16 * P + 1, 16)[:P]), ("a binary tree with a join", tree)):
+        coef = [[sp.Symbol(f"e{p}_{j}") for j in range(src.shape[1])] for p in range(P)]
+        inverse = sp.Matrix(system(src, coef, sp.Integer(0), sp.Integer(1))).inv()
+        support = {(p, q) for p in range(P) for q in range(p) if sp.expand(inverse[p, q]) != 0}
+        assert support == reached(src), spec
+        print(f"{spec}: the symbolic inverse's {len(support)} nonzero entries below the diagonal (of "
+              f"{P * (P - 1) // 2}) are the pairs the sources connect")
+    assert len(reached(tree)) < P * (P - 1) // 2
 
 
 def exact_solve(matrix, rhs) -> list[Fraction]:
@@ -106,9 +127,13 @@ def check(n_max=48, chunks=(4, 8, 16), seed=0):
         assert exact_solve(matrix, local) == walk(src, coef, local), (spec, n, chunk)
         transposed = [list(column) for column in zip(*matrix)]
         assert exact_solve(transposed, local) == reverse_walk(src, coef, local), (spec, n, chunk)
+        if spec == "fenwick":                           # each reads its predecessor: a dense lower triangle
+            assert all(p - 1 in src[p] for p in range(1, P)), (n, chunk)
+            assert reached(src) == {(p, q) for p in range(P) for q in range(p)}, (n, chunk)
         layouts += 1
     assert layouts > 100
     print(f"checked {layouts} aligned layouts exactly (fenwick, power2, blocks:5; n = 1..{n_max}; chunks {chunks}; "
           "random rational E, L, G): every source is an earlier boundary state, the solve equals the walk and its "
-          "transpose the reverse walk")
+          "transpose the reverse walk; fenwick's boundary states each read their predecessor, so each reaches every "
+          "earlier one")
 
