@@ -251,7 +251,8 @@ def _blocks(dk: int, dv: int) -> dict:
 def _boundary_inverse(ecoef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
     """``U = (I - E_PP)^{-T}`` ``[N, |P|, |P|]`` float32, contiguous and upper triangular, where ``E_PP[p, X_j(p)] =
     E[p, j]``: boundary p's coefficients on the boundary states it reads (its row of E), so that the walk's
-    ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` is ``H = U^T L`` (``K.triangular_product``)."""
+    ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` is ``H = U^T L`` (a dense product), and its backward ``Z = U dH``
+    (``K.triangular_product``)."""
     N, P, m = ecoef.shape[0], layout.n_boundary, layout.m
     coef = ecoef.view(N, -1, m)[:, tab["b_flat"]]
     e = coef.new_zeros(N, P, P + 1).scatter_add_(2, tab["b_src_column"].expand(N, P, m), coef)[..., :P]
