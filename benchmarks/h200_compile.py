@@ -3,6 +3,7 @@ GPU runs, with the ptxas that ships in the triton wheel: no GPU needed.
 
     python benchmarks/h200_compile.py           # compiles each configuration, prints "compiled N"
     python benchmarks/h200_compile.py --sass    # and one line per configuration: kernel, SASS instructions, digest
+    python benchmarks/h200_compile.py --sass --resources    # and its registers and stack bytes a thread
 
 The test suite runs the first (the interpreter accepts code the compiler rejects). Run the second before and after
 a change to the kernels' code: configurations whose digest is unchanged compile to the same machine code, so their
@@ -22,6 +23,7 @@ from pathlib import Path
 os.environ.pop("TRITON_INTERPRET", None)        # before triton is imported: compile, do not interpret
 
 import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
@@ -38,6 +40,7 @@ lags = ["*i32", i32]                           # a table's lags and their number
 diag = [bf16, i32, bf16]                       # a, its width, dU
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False, UNIT=8)      # the readout kernels' (row strides in units of 8)
+out = dict(AFTER=r["out_after"], QONCE=r["out_after"] and r["out_k"] >= 128)    # the chunk output's at d_k = 128
 pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes and lags compiled into the walks
 walk = dict(pull, WA=1, A_LAGS=())
 power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)
@@ -80,13 +83,19 @@ kernels = [
     (RK.boundary_local, [bf16, bf16, bf16, f32, bf16] + ["*i32"] * 2 + [i32] * 10,
      dict(shapes, BK=r["local_k"], BV=r["local_v"], PREC="tf32", DIAG=True), r["local_warps"]),
     (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=False)),
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=False, **out)),
     (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=True)),
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=True, **out)),
+    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,     # wide heads' slices
+     dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=False, DIAG=True,
+          AFTER=r["out_after"], QONCE=False)),
     (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True, DIAG=False)),
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True, DIAG=False, **out)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=False)),
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=False, **out)),
+    (RK.triangular_product, [f32, f32, f32] + [i32] * 2,
+     dict(BM=r["product_m"], BN=r["product_n"], BK=r["product_k"], PREC="tf32", UPCAST=False, CAST=tl.bfloat16),
+     r["product_warps"]),
     (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32", DECAY=False), r["back_warps"]),
     (RB.chunk_output_backward, [bf16] * 4 + [f32, "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
@@ -110,13 +119,25 @@ kernels = [
 ]
 
 
-def sass(cubin: bytes) -> list[str]:
-    """The SASS instructions of a compiled kernel (cuobjdump from the triton wheel), addresses stripped."""
+def cuobjdump(cubin: bytes, flag: str) -> str:
+    """cuobjdump (from the triton wheel) of a compiled kernel with flag."""
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
         f.flush()
         tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-        out = subprocess.run([str(tool), "-sass", f.name], capture_output=True, text=True, check=True).stdout
+        return subprocess.run([str(tool), flag, f.name], capture_output=True, text=True, check=True).stdout
+
+
+def resources(cubin: bytes) -> str:
+    """A compiled kernel's registers and stack bytes a thread (spilled registers live on the stack): ``REG:n
+    STACK:m``."""
+    out = cuobjdump(cubin, "--dump-resource-usage")
+    return " ".join(re.search(rf"\b{key}:\d+", out).group(0) for key in ("REG", "STACK"))
+
+
+def sass(cubin: bytes) -> list[str]:
+    """The SASS instructions of a compiled kernel (cuobjdump from the triton wheel), addresses stripped."""
+    out = cuobjdump(cubin, "-sass")
     return [re.sub(r"/\*[0-9a-f]+\*/", "", line).strip() for line in out.splitlines()
             if re.match(r"\s+/\*[0-9a-f]{4,}\*/", line)]
 
@@ -124,6 +145,8 @@ def sass(cubin: bytes) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sass", action="store_true", help="print each configuration's SASS size and digest")
+    ap.add_argument("--resources", action="store_true", help="with --sass: and its registers and stack bytes a "
+                    "thread")
     args = ap.parse_args(argv)
     for i, (fn, types, consts, *warps) in enumerate(kernels):
         fn = fn.fn if isinstance(fn, Launcher) else fn             # the JITFunction under triton_launch's launcher
@@ -135,7 +158,8 @@ def main(argv=None) -> int:
                                   options=dict(num_warps=warps[0] if warps else g["warps"]))
         if args.sass:
             code = sass(compiled.asm["cubin"])
-            print(i, fn.__name__, len(code), hashlib.sha256("\n".join(code).encode()).hexdigest()[:16])
+            used = resources(compiled.asm["cubin"]) if args.resources else ""
+            print(i, fn.__name__, len(code), hashlib.sha256("\n".join(code).encode()).hexdigest()[:16], used)
     print("compiled", len(kernels))
     return 0
 

@@ -433,12 +433,14 @@ def test_kernels_compile_for_the_h200():
         pytest.skip("this triton build ships no ptxas")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "h200_compile.py"
-    out = subprocess.run([sys.executable, str(script), "--sass"], env=env, capture_output=True, text=True,
-                         timeout=300)
-    configurations = 34                                                     # h200_compile.py's list
+    out = subprocess.run([sys.executable, str(script), "--sass", "--resources"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    configurations = 36                                                     # h200_compile.py's list
     assert out.returncode == 0 and f"compiled {configurations}" in out.stdout, out.stderr[-2000:]
-    digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest
+    digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest,
     assert [int(d[0]) for d in digests] == list(range(configurations)) and all(int(d[2]) > 100 for d in digests)
+    registers = [int(d[4].removeprefix("REG:")) for d in digests]          # registers, stack bytes
+    assert all(16 <= n <= 255 for n in registers) and all(d[5].startswith("STACK:") for d in digests)
     assert {d[1] for d in digests} >= {"forward_walk", "backward_pull", "boundary_walk", "chunk_output", "decay_sums",
-                                       "decay_grads"}
+                                       "decay_grads", "triangular_product"}
     assert len({d[3] for d in digests}) == configurations      # distinct configurations compile to distinct code
