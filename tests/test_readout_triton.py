@@ -320,22 +320,23 @@ def test_boundary_inverse_solves_the_walk():
     assert (src >= 0).sum() > P                     # some boundary reads more than its predecessor
 
 
+@pytest.mark.parametrize("bm", [16, 32])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 @pytest.mark.parametrize("P", [1, 2, 40, 63])
-def test_triangular_product_reads_only_the_triangle(rng, P, dtype):
-    """``K.triangular_product`` (blocks of 16 rows and columns, slices of 16) against float64 on the same rounded
-    operands: ``U x`` for U upper triangular, whose entries in every 16 x 16 block wholly below the diagonal are
+def test_triangular_product_reads_only_the_triangle(rng, P, dtype, bm):
+    """``K.triangular_product`` (blocks of bm rows and 32 columns, slices of 16) against float64 on the same rounded
+    operands: ``U x`` for U upper triangular, whose entries in every bm x bm block wholly below the diagonal are
     NaN, so that a program summing over a block it must skip spoils its rows; x float32 (the backward's), the output
     NaN-filled first."""
     N, F, bk = 2, 70, 16
     readout_triton._setting()                       # the interpreter patched, as before a readout's first launch
     u = torch.triu(torch.tensor(rng.standard_normal((N, P, P)), dtype=torch.float32))
-    block = torch.arange(P) // bk
+    block = torch.arange(P) // bm
     u[:, block[:, None] > block[None, :]] = float("nan")
     x = torch.tensor(rng.standard_normal((N, P, F)), dtype=torch.float32)
     out = torch.full((N, P, F), float("nan"), dtype=torch.float32)
-    readout_triton.K.triangular_product[(-(-P // bk), -(-F // 32), N)](
-        u, x, out, P, F, BM=bk, BN=32, BK=bk, PREC=_precision(DTYPES[dtype]), UPCAST=True,
+    readout_triton.K.triangular_product[(-(-P // bm), -(-F // 32), N)](
+        u, x, out, P, F, BM=bm, BN=32, BK=bk, PREC=_precision(DTYPES[dtype]), UPCAST=True,
         CAST=readout_triton._TL[DTYPES[dtype]])
     rounded = [y.to(DTYPES[dtype]).double() for y in (torch.triu(torch.nan_to_num(u)), x)]
     assert rel_err(out.double(), rounded[0] @ rounded[1]) <= TOL[DTYPES[dtype]]

@@ -366,7 +366,7 @@ class _Plan:
             tab["ext_count"], ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout),
             DV=_block(dv), MP=1 << max(m - 1, 0).bit_length(), DECAY=self.decay, **backward))
         if self.solves:                             # Z = U dH (U from _boundary_inverse), products in q's dtype
-            bm, bn = min(setting["product_m"], _block(P)), setting["product_n"]
+            bm, bn = min(setting["product_m"], _block(P)), min(setting["product_n"], _block(dk * dv))
             out["solved_product"] = bind(
                 K.triangular_product, (-(-P // bm), -(-dk * dv // bn), N), ARG, ARG, ARG, P, dk * dv, BM=bm, BN=bn,
                 BK=min(setting["product_k"], bm), PREC=self.shapes["PREC"], UPCAST=_interpreting(),
