@@ -42,7 +42,7 @@ class Step:
     def __init__(self, layer, x: Tensor, params: tuple, needs: tuple, autocast: tuple):
         self.x = x.detach().clone()
         names = [name for name, _ in layer.named_parameters()]
-        self.needs, self.grad, self.latest = needs, None, None
+        self.needs, self.autocast, self.grad, self.latest = needs, autocast, None, None
         device, enabled, dtype = autocast
         layer_of = weakref.ref(layer)
 
@@ -114,8 +114,6 @@ class Replayed(torch.autograd.Function):
     @staticmethod
     def forward(ctx, lease, layer, x, *params):
         ctx.lease, ctx.layer = lease, layer
-        ctx.autocast = (x.device.type, torch.is_autocast_enabled(x.device.type),
-                        torch.get_autocast_dtype(x.device.type))
         ctx.save_for_backward(x)
         return lease.captured.forward(x)
 
@@ -129,7 +127,7 @@ class Replayed(torch.autograd.Function):
             return (None, None, *grads)
         x, = ctx.saved_tensors                  # a second backward, or its step replayed another forward: recompute
         needs = ctx.needs_input_grad[2:]
-        device, enabled, dtype = ctx.autocast
+        device, enabled, dtype = lease.captured.autocast       # the forward's (its signature's) autocast state
         leaf = x.detach().requires_grad_(needs[0])
         wrt = [t for t, need in zip((leaf, *ctx.layer.parameters()), needs) if need]
         with torch.enable_grad(), torch.autocast(device, dtype, enabled=enabled):

@@ -16,8 +16,9 @@ per signature, each capturing on its first use; with all of them leased a call r
 through the same forward (``retain_graph``) after its instance replayed another forward recomputes eagerly.
 Graphs are used for problems of at most ``graph_elements`` (a setting) elements per q (``B T H d_k``), where the
 host's time is the larger; for CUDA tensors only, outside another capture and outside a ``paused`` block (a layer
-captured whole as a CUDA graph runs the readout as it is: ``recordable``) and where the plan's backward runs in its kernels alone (no torch autograd), for at most
-``readout_triton.GRAPHED_SIGNATURES`` signatures a tables object (``kept``). A signature whose capture fails runs
+captured whole as a CUDA graph runs the readout as it is: ``recordable``) and where the plan's backward runs in its
+kernels alone (no torch autograd), for at most ``readout_triton.GRAPHED_SIGNATURES`` signatures a tables object
+(``kept``). A signature whose capture fails runs
 eagerly from then on (``failures`` says why).
 """
 from __future__ import annotations
