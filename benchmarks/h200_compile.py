@@ -76,8 +76,6 @@ kernels = [
      dict(C=64, WIN=64, JB=2, BW=32, MIX=True)),
     (RK.chunk_coefficients, [bf16, bf16] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7,
      dict(C=64, WIN=64, JB=16, BW=32, MIX=False)),
-    (RK.chunk_carries, [bf16, "*i32", "*i32", f32, f32] + [i32] * 6,
-     dict(C=64, BS=16, JB=16, BW=32, PREC="tf32", REGISTERS=True), g["inverse_warps"]),
     (RK.decay_sums, [bf16, bf16, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 4, dict(C=64, CP=64)),
     (RK.boundary_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True, DECAY=False, SOURCES=0, DIAG=False)),

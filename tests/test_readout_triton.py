@@ -476,18 +476,15 @@ def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
         assert rel_err(g.double().cpu(), r.double().cpu()) <= TOL[torch.float32], name
 
 
-@pytest.mark.parametrize("one_step1", [True, False], ids=["one-launch", "two-launches"])
 @pytest.mark.parametrize("chunk", [16, 64])
 @pytest.mark.parametrize("offset", [0, 1])
 @pytest.mark.parametrize("spec, n", [("fenwick", 1), ("fenwick", 2), ("fenwick", 200), ("power2", 63),
                                      ("fenwick+lags:5", 200)])
-def test_diagonal_step1_and_the_backwards_m(rng, monkeypatch, spec, n, offset, chunk, one_step1):
-    """DIAG's step 1 without M (``chunk_inverse``, then ``chunk_coefficients`` without MIX; or both in one launch,
-    ``chunk_carries``) and the backward's M (``_Plan.diagonal_mix``: the kept chunk inverses times a, column by
-    column): E and M against the float64 ``[M | E]`` of ``readout_aligned.solve_chunks`` (torch), and M against
+def test_diagonal_step1_and_the_backwards_m(rng, spec, n, offset, chunk):
+    """DIAG's step 1 without M (``chunk_inverse``, then ``chunk_coefficients`` without MIX) and the backward's M
+    (``_Plan.diagonal_mix``: the kept chunk inverses times a, column by column): E and M against the float64 ``[M | E]`` of ``readout_aligned.solve_chunks`` (torch), and M against
     ``chunk_coefficients``' own (the kernel's), two batches of three heads, both offsets (shift 0 and C - 1: padded
     rows before and after the sequence), chunks of 16 and 64 (the inverse's blocks: one, or four a side)."""
-    monkeypatch.setitem(readout_triton._setting(), "one_step1", one_step1)
     tables, *xs = problem(rng, spec, n, B=2, H=3, dk=5, dv=7)
     q, k, v, a, b = (torch.tensor(x, dtype=torch.float32, device=DEVICE) for x in xs)
     layout = readout_plan.chunk_layout(tables, chunk, offset)

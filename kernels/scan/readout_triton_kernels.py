@@ -38,7 +38,6 @@ in place of M and multiply column j by ``a_j`` as they load it.
 import triton
 import triton.language as tl
 
-from .triton_kernels import invert_chunk
 from .triton_launch import launcher
 
 
@@ -164,17 +163,6 @@ def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, sh
     tl.store(last_carry + chunk, _decay(1.0, sum_last, 0.0, count_last, 0, True))
 
 
-@triton.jit
-def _scatter_carries(b_ptr, x_col, e_rows, rows, ok, pos, WB, JB: tl.constexpr):
-    """B's entries before the chunk (``B_R,X``) into the chunk's rows of ``ecoef``, each at its source's slot in X."""
-    for j0 in range(0, WB, JB):
-        jj = j0 + tl.arange(0, JB)
-        live = ok[:, None] & (jj < WB)[None, :]
-        slot = tl.load(x_col + rows[:, None] * WB + jj[None, :], mask=live, other=-1)
-        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=slot >= 0, other=0.0)
-        tl.store(e_rows + slot, coef.to(tl.float32), mask=slot >= 0)
-
-
 @launcher
 @triton.jit
 def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
@@ -194,31 +182,18 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, 
             idx = tl.load(a_idx + rows[:, None] * WA + jj[None, :], mask=live, other=-1)
             coef = tl.load(a_ptr + (pos * WA)[:, None] + jj[None, :], mask=idx >= 0, other=0.0)
             tl.store(m_rows + idx - first + (WIN - C), coef.to(tl.float32), mask=idx >= 0)
-    _scatter_carries(b_ptr, x_col, e_rows, rows, ok, pos, WB, JB)
+    for j0 in range(0, WB, JB):                # B's entries before the chunk at their source's slot in X
+        jj = j0 + tl.arange(0, JB)
+        live = ok[:, None] & (jj < WB)[None, :]
+        slot = tl.load(x_col + rows[:, None] * WB + jj[None, :], mask=live, other=-1)
+        coef = tl.load(b_ptr + (pos * WB)[:, None] + jj[None, :], mask=slot >= 0, other=0.0)
+        tl.store(e_rows + slot, coef.to(tl.float32), mask=slot >= 0)
     tl.debug_barrier()
     inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
     if MIX:
         _times_inverse(inv, m_rows, WIN, BW)   # [M | E] = T_k [A_R | B_R,X]
     _times_inverse(inv, e_rows, m, BW)
 
-
-@launcher
-@triton.jit
-def chunk_carries(b_ptr, b_idx, x_col, t_ptr, ecoef, T, H, nc, WB, shift, m, C: tl.constexpr, BS: tl.constexpr,
-                  JB: tl.constexpr, BW: tl.constexpr, PREC: tl.constexpr, REGISTERS: tl.constexpr):
-    """DIAG's step 1 in one launch: chunk k's inverse ``T_k = (I - B_RR)^{-1}`` (``triton_kernels.invert_chunk``,
-    into ``t_ptr``) and ``E = T_k B_R,X`` (into ``ecoef``), as ``chunk_inverse`` then ``chunk_coefficients``
-    without MIX."""
-    n, k = tl.program_id(0), tl.program_id(1)
-    rl, first, rows, ok, pos, chunk_rows = _chunk_block(n, k, T, H, nc, shift, C)
-    e_rows = ecoef + chunk_rows * m
-    _zero_rows(e_rows, m, C, BW)
-    tl.debug_barrier()
-    _scatter_carries(b_ptr, x_col, e_rows, rows, ok, pos, WB, JB)
-    invert_chunk(b_ptr, b_idx, t_ptr, T, H, nc, WB, shift, n, k, C, BS, JB, PREC, REGISTERS)
-    tl.debug_barrier()
-    inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
-    _times_inverse(inv, e_rows, m, BW)
 
 
 @triton.jit

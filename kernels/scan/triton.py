@@ -77,7 +77,8 @@ def _walk_precision(dtype: torch.dtype, loads_lags: bool = False) -> str:
 #: tf32x3 at one warp, the fastest float32-accurate of six (``gpu_tune.py --inverses``, gpu_calls/call20: power2
 #: 0.166 ms against 0.274 for ieee at 4 warps), one tf32 pass for 16-bit coefficients (call36: 0.139 ms);
 #: ``inverse_registers``: chunks of up to 64 inverted with their 16 x 16 blocks in registers rather than each block
-#: product through memory.
+#: product through memory (call109, tf32 at one warp, the inverses alone: power2 0.126 ms against 0.140, ssm 0.082
+#: against 0.108, fenwick 0.121 against 0.133).
 #: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables, LB
 #: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps: 32 and 8
 #: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
@@ -174,21 +175,19 @@ def table_coefficients(tab: TritonTables, side: str, coef: Tensor, chunk: int) -
     return _by_lag(coef, *tab.lags[2 * i:2 * i + 2], tab.lag_values[i], chunk)
 
 
-def chunk_inverse_launch(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> tuple[tuple, Bound]:
+def chunk_inverse_launch(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0,
+                         registers: bool | None = None) -> tuple[tuple, Bound]:
     """``(shape, launch)``: the shape of ``chunk_inverses``' T and its launch for coefficients of b's shape and
-    dtype, bound to all but ``launch(b, T)`` (``triton_launch.bind``; b as ``_arg`` gives it)."""
+    dtype, bound to all but ``launch(b, T)`` (``triton_launch.bind``; b as ``_arg`` gives it); ``registers``
+    overrides the setting ``inverse_registers``."""
     Bt, _, H, wb = b.shape
     nc = -(-(n + shift) // chunk)
-    return (Bt * H, nc, chunk, chunk), bind(K.chunk_inverse, (Bt * H, nc), ARG, _arg(b_idx), ARG, n, H, nc, wb,
-                                            shift, **inverse_options(b, chunk))
-
-
-def inverse_options(b: Tensor, chunk: int) -> dict:
-    """``chunk_inverse``'s compile-time options and warps for coefficients of b's dtype and width, chunks of C."""
     setting = _settings()
-    return dict(C=chunk, BS=16, JB=_columns(b.shape[-1]),
-                PREC=setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"],
-                REGISTERS=setting["inverse_registers"] and chunk <= 64, num_warps=setting["inverse_warps"])
+    precision = setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"]
+    registers = setting["inverse_registers"] if registers is None else registers
+    return (Bt * H, nc, chunk, chunk), bind(K.chunk_inverse, (Bt * H, nc), ARG, _arg(b_idx), ARG, n, H, nc, wb,
+                                            shift, C=chunk, BS=16, JB=_columns(wb), PREC=precision,
+                                            REGISTERS=registers and chunk <= 64, num_warps=setting["inverse_warps"])
 
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:

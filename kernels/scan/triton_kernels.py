@@ -261,17 +261,10 @@ def _blocks_inverse(base, r, eye, C: tl.constexpr, PREC: tl.constexpr):
 @triton.jit
 def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS: tl.constexpr,
                   JB: tl.constexpr, PREC: tl.constexpr, REGISTERS: tl.constexpr):
-    """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows)."""
-    invert_chunk(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, tl.program_id(0), tl.program_id(1), C, BS, JB, PREC,
-                 REGISTERS)
-
-
-@triton.jit
-def invert_chunk(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, pid_bh, k, C: tl.constexpr, BS: tl.constexpr,
-                 JB: tl.constexpr, PREC: tl.constexpr, REGISTERS: tl.constexpr):
-    """Program (pid_bh, chunk k)'s ``T_k``: B_kk scattered into T's place, then inverted there by blocks of BS = 16:
-    REGISTERS (C <= 64) holds the blocks in registers (``_blocks_inverse``), else each block product goes through
-    memory."""
+    """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows).
+    B_kk is scattered into T's place, then inverted there by blocks of BS = 16: REGISTERS (C <= 64) holds the
+    blocks in registers (``_blocks_inverse``), else each block product goes through memory."""
+    pid_bh, k = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
     c0 = k * C - shift
     rl = tl.arange(0, C)
