@@ -40,8 +40,7 @@ lags = ["*i32", i32]                           # a table's lags and their number
 diag = [bf16, i32, bf16]                       # a, its width, dU
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False, UNIT=8)      # the readout kernels' (row strides in units of 8)
-out = dict(AFTER=r["out_after"], QONCE=r["out_after"] and r["out_k"] >= 128,    # the chunk output's at d_k = 128
-           CARRIES=False, MP=16)
+out = dict(AFTER=r["out_after"], QONCE=r["out_after"] and r["out_k"] >= 128)    # the chunk output's at d_k = 128
 pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes and lags compiled into the walks
 walk = dict(pull, WA=1, A_LAGS=())
 power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)
@@ -84,20 +83,18 @@ kernels = [
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True, DECAY=False, SOURCES=9, DIAG=True)),
     (RK.boundary_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=False, DECAY=True, SOURCES=0, DIAG=False)),
-    (RK.boundary_local, [bf16] * 4 + ["*i32", f32, f32, bf16] + ["*i32"] * 2 + [i32] * 12,
-     dict(shapes, BK=r["local_k"], BV=r["local_v"], PREC="tf32", DIAG=True, CARRIES=r["carries_in_output"], MP=16),
-     r["local_warps"]),
-    (RK.chunk_output, [bf16] * 5 + ["*i32", f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 12,
+    (RK.boundary_local, [bf16, bf16, bf16, f32, bf16] + ["*i32"] * 2 + [i32] * 10,
+     dict(shapes, BK=r["local_k"], BV=r["local_v"], PREC="tf32", DIAG=True), r["local_warps"]),
+    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=False, **out)),
-    (RK.chunk_output, [bf16] * 5 + ["*i32", f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 12,
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=True,
-          **dict(out, CARRIES=r["carries_in_output"]))),
-    (RK.chunk_output, [bf16] * 5 + ["*i32", f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 12,  # wide heads'
+    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
+     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=True, **out)),
+    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,     # wide heads' slices
      dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=False, DIAG=True,
-          AFTER=r["out_after"], QONCE=False, CARRIES=False, MP=16)),
-    (RK.chunk_output, [bf16] * 5 + ["*i32", "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 12,
+          AFTER=r["out_after"], QONCE=False)),
+    (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True, DIAG=False, **out)),
-    (RK.chunk_output, [f32] * 5 + ["*i32", f32, f32, f32, "*i32", "*i32", f32] + [i32] * 12,
+    (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=False, **out)),
     (RK.triangular_product, [f32, f32, f32] + [i32] * 2,
      dict(BM=r["product_m"], BN=r["product_n"], BK=r["product_k"], PREC="tf32", UPCAST=False, CAST=tl.bfloat16),

@@ -443,17 +443,12 @@ def test_diagonal_only_where_it_holds(spec, expected):
     assert readout_triton.diagonal(aligned_layout(Pattern.from_spec(spec).tables(200), 16)) == expected
 
 
-@pytest.mark.parametrize("carries", [True, False], ids=["carries-in-output", "carries-in-step1"])
 @pytest.mark.parametrize("spec, n", [("fenwick", 200), ("fenwick+lags:5", 63), ("power2", 63)])
-def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n, carries):
+def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
     """Where ``readout_triton.diagonal`` holds (not first order) the forward writes E alone and the kernels take
     ``M = T_k diag(a)`` from the chunk inverses; the backward forms M from them (``diagonal_mix``). Forming M by
-    ``chunk_coefficients`` anywhere in the forward or backward raises; with ``carries_in_output`` E is formed by
-    ``boundary_local`` (the boundary rows the solve reads) and ``chunk_output`` (every row, which the backward
-    reads), not by step 1, which then must not write it. The output and the five gradients against float64 and
-    against ``diagonal`` off; float32, one head, chunks of 16."""
-    monkeypatch.setitem(readout_triton._setting(), "carries_in_output", carries)
-    seen = []
+    ``chunk_coefficients`` anywhere in the forward or backward raises. The output and the five gradients against
+    float64 and against ``diagonal`` off; float32, one head, chunks of 16."""
     tables, low, ref = inputs(rng, spec, n, torch.float32, H=1)
     layout = aligned_layout(tables, 16)
     assert readout_triton.diagonal(layout) and not readout_triton.first_order(layout)
@@ -463,13 +458,9 @@ def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n, carries):
     expected = [ref_out.detach(), *torch.autograd.grad(ref_out, ref_leaves, grad)]
     coefficients, got = readout_triton._Plan.coefficients, {}
 
-    def without_mix(plan, a, b, mix=True, carries=False):
+    def without_mix(plan, a, b, mix=True):
         assert not mix, "M formed by chunk_coefficients"
-        seen.append(carries)
-        out = coefficients(plan, a, b, mix, carries)
-        if carries:
-            out[1].fill_(float("nan"))          # E unset by step 1: the kernels must write every entry they read
-        return out
+        return coefficients(plan, a, b, mix)
 
     for diagonal in (True, False):
         monkeypatch.setitem(readout_triton._setting(), "diagonal", diagonal)
@@ -481,7 +472,6 @@ def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n, carries):
             got[diagonal] = [out.detach(), *torch.autograd.grad(out, leaves, grad.to(DEVICE, torch.float32))]
         for name, g, r in zip(["o", *"qkvab"], got[diagonal], expected):
             assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], (diagonal, name)
-    assert seen == [carries], "step 1 ran once, with E left to the kernels where they form it"
     for name, g, r in zip(["o", *"qkvab"], got[True], got[False]):
         assert rel_err(g.double().cpu(), r.double().cpu()) <= TOL[torch.float32], name
 

@@ -120,7 +120,10 @@ MAX_SOLVED = 256
 #: (call86); so again with the inverse's blocks in registers, 1.46 / 1.57 ms at 2 / 4 warps against 1.30 in two
 #: (call109). None of these kept. ``inverse_registers``: the scan's setting for the readout's chunk inverses: off, as
 #: fenwick's forward took 1.305 ms with it against 1.284 without (call109), though the inverses alone were faster
-#: with it (0.121 against 0.133 ms on the scan's fenwick inputs). ``out_after``: each source's term as ``E_j * (Q H_j)``, rows scaled after the
+#: with it (0.121 against 0.133 ms on the scan's fenwick inputs). E formed where it is read instead of in step 1
+#: (``boundary_local`` its boundary rows, the chunk output every row, from B's table one-hot in registers and the
+#: inverse it loads) took fenwick's 1.900 ms against 1.284 (the chunk output 1.084 ms against 0.452; call110): not
+#: kept. ``out_after``: each source's term as ``E_j * (Q H_j)``, rows scaled after the
 #: product, where ``(E_j * Q) H_j`` scaled and rounded Q for every source: fenwick 1.466 / 1.475 ms against 1.491 /
 #: 1.499 (H200 call105 / H100 call104); with it and one d_k slice (``out_k`` >= d_k) Q is loaded once for all
 #: sources (the kernels' QONCE): fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106).
@@ -146,13 +149,13 @@ MAX_SOLVED = 256
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
-           product_warps=4, in_place=True, decay_warps=4, inverse_registers=False, carries_in_output=True, graphs=4,
-           graph_elements=2**25, layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           product_warps=4, in_place=True, decay_warps=4, inverse_registers=False, graphs=4, graph_elements=2**25,
+           layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
-                   product_k=16, product_warps=4, in_place=True, decay_warps=4, inverse_registers=False,
-                   carries_in_output=True, graphs=0, graph_elements=2**25, layer_graphs=True, wide=dict(GPU["wide"]))
+                   product_k=16, product_warps=4, in_place=True, decay_warps=4, inverse_registers=False, graphs=0,
+                   graph_elements=2**25, layer_graphs=True, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -327,7 +330,6 @@ class _Plan:
         self.decay = tab["decay"] and setting["decay"]
         self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
-        self.carries = self.diagonal and self.solves and setting["carries_in_output"]
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
@@ -343,10 +345,9 @@ class _Plan:
         if self.solves:                         # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
             n_vb = -(-dv // blk["local_v"])
             self.boundary_local = bind(
-                K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, _arg(tab["x_col"]),
-                ARG, ARG, ARG, tab["b_chunk"], tab["b_row"], P, nc, m, T, H, dk, dv, wb, s, sk, sv, n_vb,
-                BK=blk["local_k"], BV=blk["local_v"], num_warps=setting["local_warps"], DIAG=self.diagonal,
-                CARRIES=self.carries, MP=_block(m), **self.shapes)
+                K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
+                tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"], BV=blk["local_v"],
+                num_warps=setting["local_warps"], DIAG=self.diagonal, **self.shapes)
         elif m:
             n_vb = -(-dv // blk["walk_v"])
             unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
@@ -355,10 +356,9 @@ class _Plan:
                 tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["walk_k"],
                 BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **forward)
         self.chunk_output = bind(
-            K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, _arg(tab["x_col"]), ARG, ARG,
-            ARG, _arg(tab["ext"]), tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, wb, s, sq, sk, sv, CP=rows(layout),
-            BK=blk["out_k"], BV=blk["out_v"], AFTER=setting["out_after"],
-            QONCE=setting["out_after"] and blk["out_k"] >= dk, CARRIES=self.carries, MP=_block(m),
+            K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
+            tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
+            BV=blk["out_v"], AFTER=setting["out_after"], QONCE=setting["out_after"] and blk["out_k"] >= dk,
             **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"]))
 
     @functools.cached_property
@@ -398,13 +398,11 @@ class _Plan:
                 num_warps=setting["back_warps"])
         return out
 
-    def coefficients(self, a: Tensor, b: Tensor, mix: bool = True,
-                     carries: bool = False) -> tuple[Tensor | None, Tensor, Tensor | None]:
+    def coefficients(self, a: Tensor, b: Tensor, mix: bool = True) -> tuple[Tensor | None, Tensor, Tensor | None]:
         """Step 1, ``M [N, nc, C, C + w]`` and ``E [N, nc, C, m]`` float32 (E as ``_arg`` gives it) and the chunk
         inverses: by ``chunk_inverse`` and ``chunk_coefficients`` for chunks the inverse takes (``triton.CHUNKS``),
         else ``readout_aligned.solve_chunks`` (inverses None). Without ``mix`` (DIAG) M is None (the kernels form it
-        from the inverses) and ``chunk_coefficients`` makes E alone; with ``carries`` too, E is left unset, for
-        ``boundary_local`` and ``chunk_output`` to form (CARRIES)."""
+        from the inverses) and ``chunk_coefficients`` makes E alone."""
         layout = self.layout
         C, w, m, nc = layout.chunk, layout.span, layout.m, layout.n_chunks
         if C not in CHUNKS:
@@ -414,8 +412,7 @@ class _Plan:
         ecoef = _arg(a.new_empty(self.sizes[5], nc, C, m))
         self.chunk_inverse(_arg(b), inverses)
         if not mix:
-            if not carries:
-                self.carry_coefficients(a, _arg(b), inverses, inverses, ecoef)   # E alone; M's place unused
+            self.carry_coefficients(a, _arg(b), inverses, inverses, ecoef)   # E alone; M's place unused
             return None, ecoef, inverses
         out = a.new_empty(self.sizes[5], nc, C, C + w)
         self.chunk_coefficients(a, _arg(b), inverses, out, ecoef)
@@ -445,20 +442,20 @@ class _Plan:
             self.decay_sums(a, b, sums, counts, last, last_carry)
             (mix, ecoef), inverses, walked = (sums, counts), None, (last, last_carry)
         else:
-            mix, ecoef, inverses = self.coefficients(a, b, mix=not self.diagonal, carries=self.carries)
+            mix, ecoef, inverses = self.coefficients(a, b, mix=not self.diagonal)
             walked, last, last_carry = (inverses if self.diagonal else mix, ecoef), None, None
         read = walked if self.diagonal else (mix, ecoef)
         states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
         solved = None
         if self.solves:
             local = _output(q, N, P, dk, dv)
-            self.boundary_local(k, v, a, _arg(b), walked[0], ecoef, local)   # (CARRIES: E's boundary rows too)
+            self.boundary_local(k, v, a, walked[0], local)
             solved = _boundary_inverse(ecoef, self.layout, self.tab)   # H = U^T L, dense (faster than the kernel)
             torch.matmul(solved.transpose(1, 2).to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
         elif m:
             self.boundary_walk(k, v, a, *walked, states)
         o = _output(q, B, T, H, dv)
-        self.chunk_output(q, k, v, a, _arg(b), *read, states, o)
+        self.chunk_output(q, k, v, a, *read, states, o)
         return o, mix, ecoef, states, inverses, solved, last, last_carry
 
     def backward(self, grad: Tensor, saved: tuple, need: tuple) -> tuple:

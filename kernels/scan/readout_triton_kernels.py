@@ -139,23 +139,6 @@ def _coefficient(ptr, n, t, ok, T, H):
     return tl.load(ptr + _position(n, t, T, H), mask=ok, other=0.0).to(tl.float32)
 
 
-@triton.jit
-def _carries(inverse, b_ptr, x_col, n, t, ok, T, H, WB, MP: tl.constexpr):
-    """CARRIES: a chunk's ``B_R,X [R, MP]`` (float32) in registers, for its rows t marked ok (R of them; zeros
-    elsewhere): each entry of B's table one-hot at its source's slot in X (``x_col``); ``inverse`` (``[R, R]``, the
-    chunk's T_k) makes it ``E = T_k B_R,X`` (three tf32 passes, as ``chunk_coefficients``); None: B_R,X itself."""
-    slots = tl.arange(0, MP)
-    pos = _position(n, t, T, H) * WB
-    carry = tl.zeros((t.shape[0], MP), tl.float32)
-    for j in range(WB):
-        slot = tl.load(x_col + t * WB + j, mask=ok, other=-1)
-        coef = tl.load(b_ptr + pos + j, mask=slot >= 0, other=0.0).to(tl.float32)
-        carry += tl.where(slot[:, None] == slots[None, :], coef[:, None], 0.0)
-    if inverse is not None:
-        carry = tl.dot(inverse, carry, input_precision="tf32x3")
-    return carry
-
-
 @launcher
 @triton.jit
 def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, shift, C: tl.constexpr,
@@ -305,27 +288,19 @@ def _local_state(kw, vw, mrow, PREC: tl.constexpr, UPCAST: tl.constexpr):
 
 @launcher
 @triton.jit
-def boundary_local(k_ptr, v_ptr, a_ptr, b_ptr, x_col, mix, ecoef, local, b_chunk, b_row, P, nc, m, T, H, dk, dv, WB,
-                   shift, sk, sv, n_vb, C: tl.constexpr,
+def boundary_local(k_ptr, v_ptr, a_ptr, mix, local, b_chunk, b_row, P, nc, T, H, dk, dv, shift, sk, sv, n_vb,
+                   C: tl.constexpr,
                    WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
-                   UPCAST: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr, CARRIES: tl.constexpr,
-                   MP: tl.constexpr):
+                   UPCAST: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr):
     """Each boundary state's own window, ``L_p = sum_s M[p, s] k_s v_s^T`` (``local [N, |P|, d_k, d_v]``), one
-    program per (p, n, d_k block x d_v block), all in parallel (the solve's right-hand side). CARRIES (DIAG: ``mix``
-    holds the chunk inverses, E not yet formed): also p's row of E, ``T_k[r] B_R,X``, which the solve reads."""
+    program per (p, n, d_k block x d_v block), all in parallel (the solve's right-hand side)."""
     sk, sv = sk * UNIT, sv * UNIT
     p, n, blk = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     c, r = tl.load(b_chunk + p), tl.load(b_row + p)
     win, t, ok = _window(c, T, shift, C, WIN, W)
-    row = ((n * nc + c) * C + r).to(tl.int64)
-    mrow = _mix_row(mix, row, a_ptr, n, win, t, ok, T, H, WIN, DIAG)
-    if CARRIES:                                 # the window is the chunk's rows (DIAG: w = 0)
-        inverse_row = tl.load(mix + row * WIN + win, mask=ok, other=0.0)
-        slots = tl.arange(0, MP)
-        carry = tl.sum(inverse_row[:, None] * _carries(None, b_ptr, x_col, n, t, ok, T, H, WB, MP), 0)
-        tl.store(ecoef + row * m + slots, carry, mask=(slots < m) & (blk == 0))
+    mrow = _mix_row(mix, ((n * nc + c) * C + r).to(tl.int64), a_ptr, n, win, t, ok, T, H, WIN, DIAG)
     state = _local_state(_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv), mrow,
                          PREC, UPCAST)
     out = local + ((n * P + p).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
@@ -407,16 +382,14 @@ def _state_block(states, n, P, src, kc, vcol, dk, dv):
 
 @launcher
 @triton.jit
-def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, b_ptr, x_col, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
-                 H, dk, dv, WB, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr,
-                 W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
-                 DECAY: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr, AFTER: tl.constexpr,
-                 QONCE: tl.constexpr, CARRIES: tl.constexpr, MP: tl.constexpr):
+def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
+                 H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr,
+                 BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr,
+                 UNIT: tl.constexpr, DIAG: tl.constexpr, AFTER: tl.constexpr, QONCE: tl.constexpr):
     """DECAY: M and E from a and ``decay_sums``' S and counts (in ``mix`` and ``ecoef``; the window is the
     chunk's rows: W = CP). DIAG: M from the chunk inverses (in ``mix``) and a. AFTER: each source's term as
     ``E_j * (Q H_{X_j})``, its rows scaled after the product, where it is ``(E_j * Q) H_{X_j}``; QONCE (AFTER with
-    one slice, BK >= d_k) loads Q once for all sources. CARRIES (DIAG): ``E = T_k B_R,X`` formed here from the
-    inverse (``_carries``) and written to ``ecoef`` for the backward (by the first d_v block)."""
+    one slice, BK >= d_k) loads Q once for all sources."""
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
@@ -431,11 +404,6 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, b_ptr, x_col, mix, ecoef, states, e
         weights, carry = _decay_block(a_ptr, mix, ecoef, n, c, nc, rl, ok, win, tw, wok, T, H, C)
     else:
         weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
-        if CARRIES:                             # the window is the chunk's rows (DIAG: w = 0, W = CP)
-            slots = tl.arange(0, MP)
-            carries = _carries(weights, b_ptr, x_col, n, tw, wok, T, H, WB, MP)
-            tl.store(ecoef + block[:, None] * m + slots[None, :], carries,
-                     mask=(rl < C)[:, None] & (slots < m)[None, :] & (vb == 0))
         if DIAG:
             weights = weights * _coefficient(a_ptr, n, tw, wok, T, H)[None, :]
     v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol, sv)
@@ -446,8 +414,6 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, b_ptr, x_col, mix, ecoef, states, e
         src = tl.load(ext + c * m + j)
         if DECAY:
             e = carry
-        elif CARRIES:
-            e = tl.sum(tl.where(slots[None, :] == j, carries, 0.0), 1)
         else:
             e = tl.load(ecoef + block * m + j, mask=ok, other=0.0)
         if QONCE:
