@@ -283,20 +283,16 @@ def test_float16_and_mixed_dtypes(rng, dtypes):
     check_gradients(tables, ins, ref_in, heads=2, chunk=CHUNK, tol=1e-2)
 
 
-@pytest.mark.parametrize("registers", [True, False], ids=["registers", "memory"])
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3"])
 @pytest.mark.parametrize("chunk,shift", [(16, 0), (32, 5), (64, 0), (64, 63), (128, 17)])
 @pytest.mark.parametrize("spec", ["power2", "quadratic", "window:40+fenwick"])
-def test_chunk_inverses_are_the_inverses_of_the_diagonal_blocks(rng, monkeypatch, spec, chunk, shift, precision,
-                                                                 registers):
+def test_chunk_inverses_are_the_inverses_of_the_diagonal_blocks(rng, monkeypatch, spec, chunk, shift, precision):
     """Every ``T_k`` against numpy's float64 inverse of ``I - B_kk`` built from the tables (rows before 0 and
     after n are identity rows): 1, 2, 4 or 8 blocks of 16 per side (C = 16 ... 128), chunks
     shifted as the readout's layouts shift them, two columns of the table per step (JB); products in float32 or
-    in three tf32 passes (on CUDA: the interpreter computes both in float32); blocks held in registers (up to
-    C = 64) or each block product through memory (``inverse_registers``)."""
+    in three tf32 passes (on CUDA: the interpreter computes both in float32)."""
     monkeypatch.setitem(backend.INTERPRETER, "JB", 2)
     monkeypatch.setitem(backend._settings(), "inverse_precision", precision)
-    monkeypatch.setitem(backend._settings(), "inverse_registers", registers)
     n, heads = 150, 2
     p, tables, (u, a, b), (_, _, b64) = problem(rng, spec, n, heads=heads)
     b_idx = np.asarray(tables[1])
@@ -439,7 +435,7 @@ def test_kernels_compile_for_the_h200():
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "h200_compile.py"
     out = subprocess.run([sys.executable, str(script), "--sass", "--resources"], env=env, capture_output=True,
                          text=True, timeout=300)
-    configurations = 38                                                     # h200_compile.py's list
+    configurations = 36                                                     # h200_compile.py's list
     assert out.returncode == 0 and f"compiled {configurations}" in out.stdout, out.stderr[-2000:]
     digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest,
     assert [int(d[0]) for d in digests] == list(range(configurations)) and all(int(d[2]) > 100 for d in digests)

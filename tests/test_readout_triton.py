@@ -482,9 +482,10 @@ def test_diagonal_forms_m_in_the_kernels(rng, monkeypatch, spec, n):
                                      ("fenwick+lags:5", 200)])
 def test_diagonal_step1_and_the_backwards_m(rng, spec, n, offset, chunk):
     """DIAG's step 1 without M (``chunk_inverse``, then ``chunk_coefficients`` without MIX) and the backward's M
-    (``_Plan.diagonal_mix``: the kept chunk inverses times a, column by column): E and M against the float64 ``[M | E]`` of ``readout_aligned.solve_chunks`` (torch), and M against
-    ``chunk_coefficients``' own (the kernel's), two batches of three heads, both offsets (shift 0 and C - 1: padded
-    rows before and after the sequence), chunks of 16 and 64 (the inverse's blocks: one, or four a side)."""
+    (``_Plan.diagonal_mix``: the kept chunk inverses times a, column by column): E and M against the float64
+    ``[M | E]`` of ``readout_aligned.solve_chunks`` (torch), and M against ``chunk_coefficients``' own (the kernel's),
+    two batches of three heads, both offsets (shift 0 and C - 1: padded rows before and after the sequence), chunks
+    of 16 and 64 (the inverse's blocks: one, or four a side)."""
     tables, *xs = problem(rng, spec, n, B=2, H=3, dk=5, dv=7)
     q, k, v, a, b = (torch.tensor(x, dtype=torch.float32, device=DEVICE) for x in xs)
     layout = readout_plan.chunk_layout(tables, chunk, offset)

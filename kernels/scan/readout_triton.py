@@ -118,12 +118,11 @@ MAX_SOLVED = 256
 #: loop flattened over (source, d_k slice) pairs for the compiler to pipeline, 1.43 / 0.65 (call83). DIAG's step 1
 #: in one launch (each chunk's inverse, then its E in the same program) took fenwick's 1.56 against 1.40 in two
 #: (call86); so again with the inverse's blocks in registers, 1.46 / 1.57 ms at 2 / 4 warps against 1.30 in two
-#: (call109). None of these kept. ``inverse_registers``: the scan's setting for the readout's chunk inverses: off, as
-#: fenwick's forward took 1.305 ms with it against 1.284 without (call109), though the inverses alone were faster
-#: with it (0.121 against 0.133 ms on the scan's fenwick inputs). E formed where it is read instead of in step 1
-#: (``boundary_local`` its boundary rows, the chunk output every row, from B's table one-hot in registers and the
-#: inverse it loads) took fenwick's 1.900 ms against 1.284 (the chunk output 1.084 ms against 0.452; call110): not
-#: kept. ``out_after``: each source's term as ``E_j * (Q H_j)``, rows scaled after the
+#: (call109); the chunk inverses with their 16 x 16 blocks in registers took fenwick's 1.305 ms against 1.284 in memory
+#: (call109), though alone they were faster (0.121 against 0.133 ms on the scan's inputs). E formed where it is read
+#: instead of in step 1 (``boundary_local`` its boundary rows, the chunk output every row, from B's table one-hot in
+#: registers and the inverse it loads) took fenwick's 1.900 ms against 1.284 (the chunk output 1.084 ms against 0.452;
+#: call110): not kept. ``out_after``: each source's term as ``E_j * (Q H_j)``, rows scaled after the
 #: product, where ``(E_j * Q) H_j`` scaled and rounded Q for every source: fenwick 1.466 / 1.475 ms against 1.491 /
 #: 1.499 (H200 call105 / H100 call104); with it and one d_k slice (``out_k`` >= d_k) Q is loaded once for all
 #: sources (the kernels' QONCE): fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106).
@@ -149,12 +148,12 @@ MAX_SOLVED = 256
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
-           product_warps=4, in_place=True, decay_warps=4, inverse_registers=False, graphs=4, graph_elements=2**25,
-           layer_graphs=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
+           wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
-                   product_k=16, product_warps=4, in_place=True, decay_warps=4, inverse_registers=False, graphs=0,
+                   product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, wide=dict(GPU["wide"]))
 
 
@@ -333,8 +332,7 @@ class _Plan:
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
-            self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(b, tab["b_idx"], T, C, s,
-                                                                          setting["inverse_registers"])
+            self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(b, tab["b_idx"], T, C, s)
             self.chunk_coefficients, self.carry_coefficients = (
                 bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]), ARG, ARG, ARG, T, H, nc,
                      wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32, MIX=full) for full in (True, False))

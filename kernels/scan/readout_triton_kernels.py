@@ -195,7 +195,6 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, 
     _times_inverse(inv, e_rows, m, BW)
 
 
-
 @triton.jit
 def _window(c, T, shift, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr):
     """Chunk c's window (the WIN positions up to its last row): ``(j < W, t, t in [0, T) and j < WIN)``."""

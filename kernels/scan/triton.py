@@ -75,10 +75,7 @@ def _walk_precision(dtype: torch.dtype, loads_lags: bool = False) -> str:
 #: inverses' products (``inverse_precision`` for float32 coefficients, ``inverse_precision_16`` for bfloat16 and
 #: float16 ones: "ieee" float32 on the FMA units, "tf32x3" three tf32 tensor-core passes, "tf32" one) and warps:
 #: tf32x3 at one warp, the fastest float32-accurate of six (``gpu_tune.py --inverses``, gpu_calls/call20: power2
-#: 0.166 ms against 0.274 for ieee at 4 warps), one tf32 pass for 16-bit coefficients (call36: 0.139 ms);
-#: ``inverse_registers``: chunks of up to 64 inverted with their 16 x 16 blocks in registers rather than each block
-#: product through memory (call109, tf32 at one warp, the inverses alone: power2 0.126 ms against 0.140, ssm 0.082
-#: against 0.108, fenwick 0.121 against 0.133).
+#: 0.166 ms against 0.274 for ieee at 4 warps), one tf32 pass for 16-bit coefficients (call36: 0.139 ms).
 #: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables, LB
 #: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps: 32 and 8
 #: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
@@ -89,12 +86,10 @@ def _walk_precision(dtype: torch.dtype, loads_lags: bool = False) -> str:
 #: compiled in (call36, forward / forward + backward: power2 0.698 / 2.213 ms against 0.817 / 2.409, ssm 0.457 /
 #: 1.646 against 0.435 / 1.766; with the lags loaded, call30, power2 was not faster so).
 GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_precision_16="tf32",
-           inverse_warps=1, inverse_registers=True, lags=True, LB=8, lag_BD=32, lag_warps=8, walk_bf16=True,
-           static_lags=32)
+           inverse_warps=1, lags=True, LB=8, lag_BD=32, lag_warps=8, walk_bf16=True, static_lags=32)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_precision_16="ieee",
-                   inverse_warps=4, inverse_registers=True, lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=True,
-                   static_lags=32)
+                   inverse_warps=4, lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=True, static_lags=32)
 
 
 def _settings() -> dict:
@@ -175,19 +170,16 @@ def table_coefficients(tab: TritonTables, side: str, coef: Tensor, chunk: int) -
     return _by_lag(coef, *tab.lags[2 * i:2 * i + 2], tab.lag_values[i], chunk)
 
 
-def chunk_inverse_launch(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0,
-                         registers: bool | None = None) -> tuple[tuple, Bound]:
+def chunk_inverse_launch(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> tuple[tuple, Bound]:
     """``(shape, launch)``: the shape of ``chunk_inverses``' T and its launch for coefficients of b's shape and
-    dtype, bound to all but ``launch(b, T)`` (``triton_launch.bind``; b as ``_arg`` gives it); ``registers``
-    overrides the setting ``inverse_registers``."""
+    dtype, bound to all but ``launch(b, T)`` (``triton_launch.bind``; b as ``_arg`` gives it)."""
     Bt, _, H, wb = b.shape
     nc = -(-(n + shift) // chunk)
     setting = _settings()
     precision = setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"]
-    registers = setting["inverse_registers"] if registers is None else registers
     return (Bt * H, nc, chunk, chunk), bind(K.chunk_inverse, (Bt * H, nc), ARG, _arg(b_idx), ARG, n, H, nc, wb,
                                             shift, C=chunk, BS=16, JB=_columns(wb), PREC=precision,
-                                            REGISTERS=registers and chunk <= 64, num_warps=setting["inverse_warps"])
+                                            num_warps=setting["inverse_warps"])
 
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:

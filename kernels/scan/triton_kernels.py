@@ -211,59 +211,11 @@ def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
     return pid_bh, pid_bh // H, pid_bh % H, dcol, dcol < D
 
 
-@triton.jit
-def _block16(base, i, j, r, C: tl.constexpr):
-    """Pointers to block (i, j) of 16 x 16 in a C x C matrix at ``base``."""
-    return base + (i * 16 + r)[:, None] * C + j * 16 + r[None, :]
-
-
-@triton.jit
-def _blocks_inverse(base, r, eye, C: tl.constexpr, PREC: tl.constexpr):
-    """``T = (I - L)^{-1}`` of the strictly lower C x C matrix L at ``base`` (C = 16, 32 or 64), written over it:
-    its 16 x 16 blocks held in registers, ``T_ii = (I - L_ii)^{-1}`` and
-    ``T_ij = T_ii sum_{j <= m < i} L_im T_mj`` (i > j), one load and one store of each block."""
-    NB: tl.constexpr = C // 16
-    T0 = _unit_inverse(tl.load(_block16(base, 0, 0, r, C)), eye, 16, PREC)
-    if NB >= 2:
-        D1, L10 = tl.load(_block16(base, 1, 1, r, C)), tl.load(_block16(base, 1, 0, r, C))
-    if NB == 4:
-        D2, L20, L21 = (tl.load(_block16(base, 2, 2, r, C)), tl.load(_block16(base, 2, 0, r, C)),
-                        tl.load(_block16(base, 2, 1, r, C)))
-        D3, L30, L31, L32 = (tl.load(_block16(base, 3, 3, r, C)), tl.load(_block16(base, 3, 0, r, C)),
-                             tl.load(_block16(base, 3, 1, r, C)), tl.load(_block16(base, 3, 2, r, C)))
-    tl.debug_barrier()                                   # every block read before any is overwritten
-    tl.store(_block16(base, 0, 0, r, C), T0)
-    if NB >= 2:
-        T1 = _unit_inverse(D1, eye, 16, PREC)
-        T10 = tl.dot(T1, tl.dot(L10, T0, input_precision=PREC), input_precision=PREC)
-        tl.store(_block16(base, 1, 1, r, C), T1)
-        tl.store(_block16(base, 1, 0, r, C), T10)
-    if NB == 4:
-        T2, T3 = _unit_inverse(D2, eye, 16, PREC), _unit_inverse(D3, eye, 16, PREC)
-        T21 = tl.dot(T2, tl.dot(L21, T1, input_precision=PREC), input_precision=PREC)
-        T20 = tl.dot(T2, tl.dot(L20, T0, input_precision=PREC) + tl.dot(L21, T10, input_precision=PREC),
-                     input_precision=PREC)
-        T32 = tl.dot(T3, tl.dot(L32, T2, input_precision=PREC), input_precision=PREC)
-        T31 = tl.dot(T3, tl.dot(L31, T1, input_precision=PREC) + tl.dot(L32, T21, input_precision=PREC),
-                     input_precision=PREC)
-        T30 = tl.dot(T3, tl.dot(L30, T0, input_precision=PREC) + tl.dot(L31, T10, input_precision=PREC)
-                     + tl.dot(L32, T20, input_precision=PREC), input_precision=PREC)
-        tl.store(_block16(base, 2, 2, r, C), T2)
-        tl.store(_block16(base, 2, 0, r, C), T20)
-        tl.store(_block16(base, 2, 1, r, C), T21)
-        tl.store(_block16(base, 3, 3, r, C), T3)
-        tl.store(_block16(base, 3, 0, r, C), T30)
-        tl.store(_block16(base, 3, 1, r, C), T31)
-        tl.store(_block16(base, 3, 2, r, C), T32)
-
-
 @launcher
 @triton.jit
 def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS: tl.constexpr,
-                  JB: tl.constexpr, PREC: tl.constexpr, REGISTERS: tl.constexpr):
-    """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows).
-    B_kk is scattered into T's place, then inverted there by blocks of BS = 16: REGISTERS (C <= 64) holds the
-    blocks in registers (``_blocks_inverse``), else each block product goes through memory."""
+                  JB: tl.constexpr, PREC: tl.constexpr):
+    """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows)."""
     pid_bh, k = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
     c0 = k * C - shift
@@ -284,21 +236,18 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS:
     tl.debug_barrier()
     r = tl.arange(0, BS)
     eye = (r[:, None] == r[None, :]).to(tl.float32)
-    if REGISTERS:
-        _blocks_inverse(base, r, eye, C, PREC)
-    else:
-        for i in range(C // BS):
-            blk = base + (i * BS + r)[:, None] * C + r[None, :]          # block (i, m) at blk + m * BS
-            Tii = _unit_inverse(tl.load(blk + i * BS), eye, BS, PREC)
-            for j in range(i):       # ascending j: block (i, j) is read as L before it is overwritten as T
-                acc = tl.zeros((BS, BS), tl.float32)
-                for m in range(j, i):
-                    Tmj = tl.load(base + (m * BS + r)[:, None] * C + j * BS + r[None, :])
-                    acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision=PREC)
-                tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision=PREC))
-                tl.debug_barrier()
-            tl.store(blk + i * BS, Tii)
+    for i in range(C // BS):
+        blk = base + (i * BS + r)[:, None] * C + r[None, :]          # block (i, m) at blk + m * BS
+        Tii = _unit_inverse(tl.load(blk + i * BS), eye, BS, PREC)
+        for j in range(i):       # ascending j: block (i, j) is read as L before it is overwritten as T
+            acc = tl.zeros((BS, BS), tl.float32)
+            for m in range(j, i):
+                Tmj = tl.load(base + (m * BS + r)[:, None] * C + j * BS + r[None, :])
+                acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision=PREC)
+            tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision=PREC))
             tl.debug_barrier()
+        tl.store(blk + i * BS, Tii)
+        tl.debug_barrier()
 
 
 @triton.jit
