@@ -818,3 +818,32 @@ def test_quoted_numbers_of_calls_104_to_108_come_from_their_json():
             f"({s['ms_fwd_bwd'] / m['ms_fwd_bwd']:.2f}x); fenwick {f['ms_fwd_bwd']:.3f} ms, its peak "
             f"{f['peak_bytes'] / 2**30:.2f} GiB against "
             f"{_layer_rows('call103')['fenwick', 'bf16 autocast']['peak_bytes'] / 2**30:.2f} in `call103`") in text
+
+
+def test_quoted_numbers_of_calls_109_and_110_come_from_their_json():
+    """fenwick's step 1 in three more forms: each quoted forward ms is its sweep's row (or the inverses' sweep), and
+    each is slower than the defaults of its own call, as README says (none kept)."""
+    text = " ".join(README.split())
+
+    def sweep(call, setting):
+        return next(r for r in gpu_call(call, "readout.json")["tune_settings_0"]
+                    if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting)["fenwick"]
+
+    alone = {(r["spec"], r["inverse_registers"]): r["ms_inverse"] for r in gpu_call("call109", "tune.json")[
+        "inverse_sweep"] if r["inverse_precision"] == "tf32" and r["inverse_warps"] == 1}
+    registers, memory = sweep("call109", {}), sweep("call109", {"scan.inverse_registers": False})
+    power2 = next(r for r in gpu_call("call109", "tune.json")["rows"] if r["spec"] == "power2")
+    one_launch = sweep("call109", {"one_step1": True, "scan.inverse_warps": 2})
+    carries, default = sweep("call110", {}), sweep("call110", {"carries_in_output": False})
+    kernels = {k["kernel"]: k["ms"] for k in gpu_call("call110", "readout_registers.json")["profile"]["fenwick"]}
+    before = {k["kernel"]: k["ms"] for k in gpu_call("call110", "readout.json")["profile"]["fenwick"]}
+    assert (f"(faster alone, {alone['fenwick', True]:.3f} against {alone['fenwick', False]:.3f} ms on the scan's "
+            f"fenwick inputs, but fenwick's readout forward {registers:.3f} against {memory:.3f} ms, and power2's "
+            f"scan forward no faster, {power2['ms']:.3f} ms); the inverse and E in one launch ({one_launch:.3f} ms); "
+            f"E formed by the kernels that read it, without `chunk_coefficients` ({carries:.3f} ms, the chunk output "
+            f"{kernels['chunk_output']:.3f} against {before['chunk_output']:.3f}). fenwick's forward stays at "
+            f"{default:.3f} ms (`call110`, the defaults)") in text
+    assert alone["fenwick", True] < alone["fenwick", False] and min(registers, one_launch) > memory
+    assert carries > default and gpu_call("call110", "readout.json")["best_settings_0"]["carries_in_output"] is False
+    for call in ("call109", "call110"):
+        assert "H200" in (ROOT / "benchmarks" / "results" / "gpu_calls" / call / "gpu.txt").read_text()
