@@ -847,3 +847,20 @@ def test_quoted_numbers_of_calls_109_and_110_come_from_their_json():
     assert carries > default and gpu_call("call110", "readout.json")["best_settings_0"]["carries_in_output"] is False
     for call in ("call109", "call110"):
         assert "H200" in (ROOT / "benchmarks" / "results" / "gpu_calls" / call / "gpu.txt").read_text()
+
+
+def test_quoted_peaks_of_call_111_come_from_its_json():
+    """fenwick's layer alone in its process: peak and time with the layer's graphs, without them, and with no graphs,
+    each from its own run's JSON (the settings as its command names them)."""
+    text = " ".join(README.split())
+    runs = {v: gpu_call("call111", f"layer_{v}.json") for v in ("default", "layer_off", "none")}
+    assert "--readout-settings {}" in runs["default"]["command"]
+    assert '"layer_graphs": false}' in runs["layer_off"]["command"] and '"graphs": 0' in runs["none"]["command"]
+    rows = [next(r for r in runs[v]["rows"] if r.get("spec") == "fenwick") for v in ("default", "layer_off", "none")]
+    peaks = [r["peak_bytes"] / 2**30 for r in rows]
+    assert (f"peak {peaks[0]:.2f} GiB at the defaults, {peaks[1]:.2f} with the layer's graphs off, {peaks[2]:.2f} "
+            f"with no graphs ({rows[0]['ms_fwd_bwd']:.3f}, {rows[1]['ms_fwd_bwd']:.3f} and "
+            f"{rows[2]['ms_fwd_bwd']:.3f} ms forward + backward)") in text
+    assert peaks[0] > peaks[1] > peaks[2] and peaks[0] < _layer_rows("call107")["fenwick", "bf16 autocast"][
+        "peak_bytes"] / 2**30
+    assert "H200" in (ROOT / "benchmarks" / "results" / "gpu_calls" / "call111" / "gpu.txt").read_text()
