@@ -764,20 +764,21 @@ def test_the_gpu_targets_table_comes_from_the_json():
 
 
 
+def _sweep_ms(call: str, setting: dict) -> float:
+    """fenwick's forward ms in a ``gpu_readout.py`` call's sweep under setting (the first such row)."""
+    return next(r["fenwick"] for r in gpu_call(call, "readout.json")["tune_settings_0"]
+                if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting)
+
+
 def test_quoted_numbers_of_calls_104_to_108_come_from_their_json():
     """fenwick's readout forward again: each sweep's rows, the default row and its kernels, the tests' counts and the
     layer, as the README quotes them."""
     text = " ".join(README.split())
-
-    def fenwick(call, setting):
-        """fenwick's forward ms in the call's sweep under setting (the first such row)."""
-        return next(r["fenwick"] for r in gpu_call(call, "readout.json")["tune_settings_0"]
-                    if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting)
-
-    assert (f"fenwick's forward {fenwick('call106', {'out_k': 128}):.3f} against {fenwick('call106', {}):.3f} ms at "
-            f"slices of 64 (`call106`; `out_after` alone {fenwick('call105', {'out_after': True}):.3f} against "
-            f"{fenwick('call105', {}):.3f}, `call105`, and on an H100 {fenwick('call104', {'out_after': True}):.3f} "
-            f"against {fenwick('call104', {}):.3f}, `call104`)") in text
+    assert (f"fenwick's forward {_sweep_ms('call106', {'out_k': 128}):.3f} against {_sweep_ms('call106', {}):.3f} "
+            f"ms at slices of 64 (`call106`; `out_after` alone {_sweep_ms('call105', {'out_after': True}):.3f} "
+            f"against {_sweep_ms('call105', {}):.3f}, `call105`, and on an H100 "
+            f"{_sweep_ms('call104', {'out_after': True}):.3f} against {_sweep_ms('call104', {}):.3f}, "
+            f"`call104`)") in text
     assert "H100" in (ROOT / "benchmarks" / "results" / "gpu_calls" / "call104" / "gpu.txt").read_text()
     rows = {r["op"]: r for r in gpu_call("call107", "readout.json")["rows"]}
     old = {r["op"]: r for r in gpu_call("call95", "readout.json")["rows"]}
@@ -797,11 +798,11 @@ def test_quoted_numbers_of_calls_104_to_108_come_from_their_json():
     assert (f"the chunk output {kernels['chunk_output']:.3f} ms, `boundary_local` {kernels['boundary_local']:.3f}, "
             f"`chunk_inverse` {kernels['chunk_inverse']:.3f}, the solve's product {product:.3f}, "
             f"`chunk_coefficients` {kernels['chunk_coefficients']:.3f} and the triangular solve {solve:.3f}") in text
-    warps = [fenwick("call108", {"scan.inverse_warps": w}) for w in (2, 4)]
-    default = fenwick("call108", {})
+    warps = [_sweep_ms("call108", {"scan.inverse_warps": w}) for w in (2, 4)]
+    default = _sweep_ms("call108", {})
     assert (f"the chunk inverses at 2 or 4 warps {warps[0]:.3f} and {warps[1]:.3f} ms against {default:.3f}, the "
-            f"chunk output at 8 warps {fenwick('call108', {'out_warps': 8}):.3f}, at 4 stages "
-            f"{fenwick('call108', {'out_stages': 4}):.3f}") in text
+            f"chunk output at 8 warps {_sweep_ms('call108', {'out_warps': 8}):.3f}, at 4 stages "
+            f"{_sweep_ms('call108', {'out_stages': 4}):.3f}") in text
     sweep = gpu_call("call108", "readout.json")["tune_settings_0"]
     assert min(r["fenwick"] for r in sweep) >= default - 0.005     # none faster than the defaults beyond 5 us
     tests = {c: (ROOT / "benchmarks" / "results" / "gpu_calls" / c / "pytest.txt").read_text()
@@ -824,17 +825,12 @@ def test_quoted_numbers_of_calls_109_and_110_come_from_their_json():
     """fenwick's step 1 in three more forms: each quoted forward ms is its sweep's row (or the inverses' sweep), and
     each is slower than the defaults of its own call, as README says (none kept)."""
     text = " ".join(README.split())
-
-    def sweep(call, setting):
-        return next(r for r in gpu_call(call, "readout.json")["tune_settings_0"]
-                    if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting)["fenwick"]
-
     alone = {(r["spec"], r["inverse_registers"]): r["ms_inverse"] for r in gpu_call("call109", "tune.json")[
         "inverse_sweep"] if r["inverse_precision"] == "tf32" and r["inverse_warps"] == 1}
-    registers, memory = sweep("call109", {}), sweep("call109", {"scan.inverse_registers": False})
+    registers, memory = _sweep_ms("call109", {}), _sweep_ms("call109", {"scan.inverse_registers": False})
     power2 = next(r for r in gpu_call("call109", "tune.json")["rows"] if r["spec"] == "power2")
-    one_launch = sweep("call109", {"one_step1": True, "scan.inverse_warps": 2})
-    carries, default = sweep("call110", {}), sweep("call110", {"carries_in_output": False})
+    one_launch = _sweep_ms("call109", {"one_step1": True, "scan.inverse_warps": 2})
+    carries, default = _sweep_ms("call110", {}), _sweep_ms("call110", {"carries_in_output": False})
     kernels = {k["kernel"]: k["ms"] for k in gpu_call("call110", "readout_registers.json")["profile"]["fenwick"]}
     before = {k["kernel"]: k["ms"] for k in gpu_call("call110", "readout.json")["profile"]["fenwick"]}
     assert (f"(faster alone, {alone['fenwick', True]:.3f} against {alone['fenwick', False]:.3f} ms on the scan's "

@@ -18,8 +18,7 @@ Graphs are used for problems of at most ``graph_elements`` (a setting) elements 
 host's time is the larger; for CUDA tensors only, outside another capture and outside a ``paused`` block (a layer
 captured whole as a CUDA graph runs the readout as it is: ``recordable``) and where the plan's backward runs in its
 kernels alone (no torch autograd), for at most ``readout_triton.GRAPHED_SIGNATURES`` signatures a tables object
-(``kept``). A signature whose capture fails runs
-eagerly from then on (``failures`` says why).
+(``kept``). A signature whose capture fails runs eagerly from then on (``failures`` says why).
 """
 from __future__ import annotations
 

@@ -122,10 +122,10 @@ MAX_SOLVED = 256
 #: (call109), though alone they were faster (0.121 against 0.133 ms on the scan's inputs). E formed where it is read
 #: instead of in step 1 (``boundary_local`` its boundary rows, the chunk output every row, from B's table one-hot in
 #: registers and the inverse it loads) took fenwick's 1.900 ms against 1.284 (the chunk output 1.084 ms against 0.452;
-#: call110): not kept. ``out_after``: each source's term as ``E_j * (Q H_j)``, rows scaled after the
-#: product, where ``(E_j * Q) H_j`` scaled and rounded Q for every source: fenwick 1.466 / 1.475 ms against 1.491 /
-#: 1.499 (H200 call105 / H100 call104); with it and one d_k slice (``out_k`` >= d_k) Q is loaded once for all
-#: sources (the kernels' QONCE): fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106).
+#: call110): not kept. ``out_after``: each source's term as ``E_j * (Q H_j)``, rows scaled after the product, where
+#: ``(E_j * Q) H_j`` scaled and rounded Q for every source: fenwick 1.466 / 1.475 ms against 1.491 / 1.499 (H200 call105
+#: / H100 call104); with it and one d_k slice (``out_k`` >= d_k) Q is loaded once for all sources (the kernels' QONCE):
+#: fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106).
 #: ``product_m`` x ``product_n``, ``product_k``, ``product_warps``: the blocks, slices and warps of the solve's
 #: backward ``Z = U dH`` (``triangular_product``; fenwick's forward + backward 6.99-7.05 ms over five settings,
 #: call106). Its forward ``H = U^T L`` took 0.199 ms in that kernel against cuBLAS's dense 0.135 (calls 105 and 95)
