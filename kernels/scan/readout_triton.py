@@ -149,12 +149,12 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
-           wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           boundary_inverse=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
                    product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
-                   graph_elements=2**25, layer_graphs=True, wide=dict(GPU["wide"]))
+                   graph_elements=2**25, layer_graphs=True, boundary_inverse=True, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -341,6 +341,9 @@ class _Plan:
                                    C=C, CP=rows(layout))
         forward = dict(self.shapes, DECAY=self.decay, DIAG=self.diagonal, num_warps=setting["warps"])
         if self.solves:                         # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
+            self.boundary_inverse = bind(
+                K.boundary_inverse, (N, -(-P // 16)), ARG, tab["b_flat"], tab["b_src"], ARG, ARG, P, nc * C, m,
+                MP=1 << (m - 1).bit_length(), BS=16, PREC=_settings()["inverse_precision"], num_warps=4)
             n_vb = -(-dv // blk["local_v"])
             self.boundary_local = bind(
                 K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
@@ -416,6 +419,17 @@ class _Plan:
         self.chunk_coefficients(a, _arg(b), inverses, out, ecoef)
         return out, ecoef, inverses
 
+    def boundary_inverses(self, ecoef: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
+        """``(U, U^T)``: ``U = (I - E_PP)^{-T}`` ``[N, P, P]`` float32 (upper) and ``U^T`` in q's dtype, by the kernel
+        ``boundary_inverse`` (setting ``boundary_inverse``), else by torch (``_boundary_inverse``)."""
+        if not self.setting["boundary_inverse"]:
+            upper = _boundary_inverse(ecoef, self.layout, self.tab)
+            return upper, upper.transpose(1, 2).to(q.dtype)
+        N, P = self.sizes[5], self.sizes[7]
+        upper, lower = _output(ecoef, N, P, P), _output(q, N, P, P)
+        self.boundary_inverse(ecoef, lower, upper)
+        return upper, lower
+
     def diagonal_mix(self, a: Tensor, inverses: Tensor) -> Tensor:
         """DIAG's ``M = T_k diag(a) [N, nc, C, C]`` (float32) from the chunk inverses: ``M[n, c, i, j] = T_k[i, j]
         a[t_j]`` with ``t_j = c C - s + j``, 0 where ``t_j`` is outside ``[0, T)`` (no A row there), as
@@ -448,8 +462,8 @@ class _Plan:
         if self.solves:
             local = _output(q, N, P, dk, dv)
             self.boundary_local(k, v, a, walked[0], local)
-            solved = _boundary_inverse(ecoef, self.layout, self.tab)   # H = U^T L, dense (faster than the kernel)
-            torch.matmul(solved.transpose(1, 2).to(q.dtype), local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
+            solved, lower = self.boundary_inverses(ecoef, q)          # H = U^T L, dense (faster than the kernel)
+            torch.matmul(lower, local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
         elif m:
             self.boundary_walk(k, v, a, *walked, states)
         o = _output(q, B, T, H, dv)
