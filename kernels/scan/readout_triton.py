@@ -341,8 +341,10 @@ class _Plan:
                                    C=C, CP=rows(layout))
         forward = dict(self.shapes, DECAY=self.decay, DIAG=self.diagonal, num_warps=setting["warps"])
         if self.solves:                         # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
+            e_rows = a.new_empty(N, P, 1, m, dtype=torch.float32)      # E's boundary rows, as chunk_inverse reads b
+            self.diagonal_shape, self.diagonal_inverse = chunk_inverse_launch(e_rows, tab["b_src"], P, 16)
             self.boundary_inverse = bind(
-                K.boundary_inverse, (N, -(-P // 16)), ARG, tab["b_flat"], tab["b_src"], ARG, ARG, P, nc * C, m,
+                K.boundary_inverse, (N, -(-P // 16)), ARG, tab["b_src"], ARG, ARG, ARG, P, m,
                 MP=1 << (m - 1).bit_length(), BS=16, PREC=_settings()["inverse_precision"], num_warps=4)
             n_vb = -(-dv // blk["local_v"])
             self.boundary_local = bind(
@@ -425,9 +427,12 @@ class _Plan:
         if not self.setting["boundary_inverse"]:
             upper = _boundary_inverse(ecoef, self.layout, self.tab)
             return upper, upper.transpose(1, 2).to(q.dtype)
-        N, P = self.sizes[5], self.sizes[7]
+        N, P, m = self.sizes[5], self.sizes[7], self.sizes[8]
+        e_rows = ecoef.view(N, -1, m)[:, self.tab["b_flat"]]
+        diag = ecoef.new_empty(self.diagonal_shape)
+        self.diagonal_inverse(e_rows, diag)
         upper, lower = _output(ecoef, N, P, P), _output(q, N, P, P)
-        self.boundary_inverse(ecoef, lower, upper)
+        self.boundary_inverse(e_rows, diag, lower, upper)
         return upper, lower
 
     def diagonal_mix(self, a: Tensor, inverses: Tensor) -> Tensor:

@@ -18,9 +18,10 @@ rounded to it), sums float32.
   itself stays in registers, so each step waits only on its own products.
 * ``boundary_local``: every ``L_p`` at once, for the solve that replaces the walk where boundary states gather
   earlier ones (``readout_triton``: ``H = (I - E_PP)^{-1} L``).
-* ``boundary_inverse``: the solve's ``(I - E_PP)^{-1}`` from E's boundary rows, one program per (n, BS columns):
-  blocked forward substitution down the rows, ``X_i = (I - E_ii)^{-1} (delta_ij I + sum_{s < i BS} E[i, s] X_s)``,
-  the earlier rows gathered through the sources' table; written lower in q's dtype (the forward's product) and
+* ``boundary_inverse``: the solve's ``(I - E_PP)^{-1}`` from E's boundary rows and the inverses of its diagonal
+  blocks, one program per (n, BS columns): blocked forward substitution down the rows,
+  ``X_i = (I - E_ii)^{-1} (delta_ij I + sum_{s < i BS} E[i, s] X_s)``, the earlier rows gathered through the
+  sources' table; written lower in q's dtype (the forward's product) and
   transposed, ``U = (I - E_PP)^{-T}``, in float32 (the backward's, and the gather's scratch).
 * ``triangular_product``: the solve's backward ``Z = U dH`` with U the upper triangular ``(I - E_PP)^{-T}``,
   reading only U's upper triangle and dH in float32 (the forward's ``H = U^T L`` is a dense torch product).
@@ -42,7 +43,6 @@ in place of M and multiply column j by ``a_j`` as they load it.
 import triton
 import triton.language as tl
 
-from .triton_kernels import _unit_inverse
 from .triton_launch import launcher
 
 
@@ -311,37 +311,46 @@ def boundary_local(k_ptr, v_ptr, a_ptr, mix, local, b_chunk, b_row, P, nc, T, H,
     tl.store(out, state.to(local.dtype.element_ty), mask=(kcol < dk)[:, None] & (vcol < dv)[None, :])
 
 
+@triton.jit
+def _block_row(coef, b_src, diag, i, n, P, m, r, slot, BS: tl.constexpr):
+    """Block row i's sources ``[BS, MP]`` (-1 padded; all -1 past the last row), their coefficients and its
+    diagonal block's inverse (zeros past the last row, where none is read)."""
+    rows = i * BS + r
+    has = (rows < P)[:, None] & (slot < m)[None, :]
+    src = tl.load(b_src + rows[:, None] * m + slot[None, :], mask=has, other=-1)
+    c = tl.load(coef + (n.to(tl.int64) * P + rows)[:, None] * m + slot[None, :], mask=has, other=0.0)
+    d = tl.load(diag + ((n * tl.cdiv(P, BS) + i) * BS + r)[:, None].to(tl.int64) * BS + r[None, :],
+                mask=(i * BS < P) & (r[:, None] >= 0), other=0.0)
+    return src, c, d
+
+
 @launcher
 @triton.jit
-def boundary_inverse(ecoef, b_flat, b_src, lower, upper, P, R, m, MP: tl.constexpr, BS: tl.constexpr,
-                     PREC: tl.constexpr):
+def boundary_inverse(coef, b_src, diag, lower, upper, P, m, MP: tl.constexpr, BS: tl.constexpr, PREC: tl.constexpr):
     """Columns ``[j BS, (j + 1) BS)`` of ``X = (I - E_PP)^{-1}`` for program (n, j), with ``E_PP[p, b_src[p, s]] =
-    ecoef[n, b_flat[p], s]`` (ecoef ``[N, R, m]``; sources < p, -1 padded, MP >= m slots): for each block row i >= j,
-    ``X_i = (I - E_ii)^{-1} (delta_ij I + sum_{s < i BS} E[i, s] X_s)``, the rows s read back from ``upper``, where
-    ``upper[n] = X^T`` (float32) and ``lower[n] = X`` (its dtype) are written, zeros above the diagonal."""
+    coef[n, p, s]`` (sources < p, -1 padded, MP >= m slots) and its diagonal blocks' inverses ``diag[n, i] =
+    (I - E_ii)^{-1}`` (``chunk_inverse``): for each block row i >= j, ``X_i = diag_i (delta_ij I + sum_{s < i BS}
+    E[i, s] X_s)``, the rows s read back from ``upper``, where ``upper[n] = X^T`` (float32) and ``lower[n] = X``
+    (its dtype) are written, zeros above the diagonal."""
     n, jb = tl.program_id(0), tl.program_id(1)
     r, slot = tl.arange(0, BS), tl.arange(0, MP)
     cols = jb * BS + r
     eye = (r[:, None] == r[None, :]).to(tl.float32)
     base = n.to(tl.int64) * P * P
-    zero = tl.zeros((BS, BS), tl.float32)
-    for i in range(0, tl.cdiv(P, BS)):
+    for i in range(0, jb):                                  # above the diagonal
         rows = i * BS + r
+        ok = (cols < P)[None, :] & (rows < P)[:, None]
+        tl.store(upper + base + cols[None, :] * P + rows[:, None], tl.zeros((BS, BS), tl.float32), mask=ok)
+        tl.store(lower + base + rows[:, None] * P + cols[None, :], tl.zeros((BS, BS), lower.dtype.element_ty), mask=ok)
+    src, c, d = _block_row(coef, b_src, diag, jb, n, P, m, r, slot, BS)
+    for i in range(jb, tl.cdiv(P, BS)):
+        rows = i * BS + r
+        earlier = (src >= jb * BS) & (src < i * BS)
+        past = tl.load(upper + base + cols[None, None, :] * P + src[:, :, None],
+                       mask=earlier[:, :, None] & (cols < P)[None, None, :], other=0.0)
+        x = tl.dot(d, tl.sum(c[:, :, None] * past, axis=1) + eye * (i == jb), input_precision=PREC)
+        src, c, d = _block_row(coef, b_src, diag, i + 1, n, P, m, r, slot, BS)     # the next row's, meanwhile
         ok = (rows < P)[:, None] & (cols < P)[None, :]
-        x = zero
-        if i >= jb:
-            src = tl.load(b_src + rows[:, None] * m + slot[None, :], mask=(rows < P)[:, None] & (slot < m)[None, :],
-                          other=-1)
-            row = tl.load(b_flat + rows, mask=rows < P, other=0).to(tl.int64)
-            coef = tl.load(ecoef + (n * R + row)[:, None] * m + slot[None, :], mask=src >= 0,
-                           other=0.0)
-            earlier = (src >= jb * BS) & (src < i * BS)
-            past = tl.load(upper + base + cols[None, None, :] * P + src[:, :, None],
-                           mask=earlier[:, :, None] & (cols < P)[None, None, :], other=0.0)
-            rhs = tl.sum(coef[:, :, None] * past, axis=1) + eye * (i == jb)
-            own = (src[:, :, None] - i * BS) == r[None, None, :]
-            x = tl.dot(_unit_inverse(tl.sum(tl.where(own, coef[:, :, None], 0.0), axis=1), eye, BS, PREC), rhs,
-                       input_precision=PREC)
         tl.store(upper + base + cols[None, :] * P + rows[:, None], x, mask=ok)
         tl.store(lower + base + rows[:, None] * P + cols[None, :], x.to(lower.dtype.element_ty), mask=ok)
         tl.debug_barrier()
