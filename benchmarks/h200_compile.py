@@ -93,8 +93,9 @@ kernels = [
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True, DIAG=False, **out)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=False, **out)),
-    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=16, BS=16, JB=8, PREC="tf32x3"), 1),   # E_PP's
-    (RK.boundary_inverse, [f32, "*i32", f32, bf16, f32] + [i32] * 2, dict(MP=16, BS=16, PREC="tf32x3")),
+    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=r["boundary_block"], BS=16, JB=8, PREC="tf32x3"), 1),   # E_PP's
+    (RK.boundary_inverse, [f32, "*i32", f32, bf16, f32, f32] + [i32] * 2,
+     dict(MP=16, BS=r["boundary_block"], PREC="tf32x3")),
     (RK.triangular_product, [f32, f32, f32] + [i32] * 2,
      dict(BM=r["product_m"], BN=r["product_n"], BK=r["product_k"], PREC="tf32", UPCAST=False, CAST=tl.bfloat16),
      r["product_warps"]),

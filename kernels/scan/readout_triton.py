@@ -149,12 +149,13 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
-           boundary_inverse=True, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           boundary_inverse=True, boundary_block=16, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
                    product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
-                   graph_elements=2**25, layer_graphs=True, boundary_inverse=True, wide=dict(GPU["wide"]))
+                   graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
+                   boundary_block=16, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -342,10 +343,11 @@ class _Plan:
         forward = dict(self.shapes, DECAY=self.decay, DIAG=self.diagonal, num_warps=setting["warps"])
         if self.solves:                         # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
             e_rows = a.new_empty(N, P, 1, m, dtype=torch.float32)      # E's boundary rows, as chunk_inverse reads b
-            self.diagonal_shape, self.diagonal_inverse = chunk_inverse_launch(e_rows, tab["b_src"], P, 16)
+            bs = setting["boundary_block"]
+            self.diagonal_shape, self.diagonal_inverse = chunk_inverse_launch(e_rows, tab["b_src"], P, bs)
             self.boundary_inverse = bind(
-                K.boundary_inverse, (N, -(-P // 16)), ARG, tab["b_src"], ARG, ARG, ARG, P, m,
-                MP=1 << (m - 1).bit_length(), BS=16, PREC=_settings()["inverse_precision"], num_warps=4)
+                K.boundary_inverse, (N, -(-P // bs)), ARG, tab["b_src"], ARG, ARG, ARG, ARG, P, m,
+                MP=1 << (m - 1).bit_length(), BS=bs, PREC=_settings()["inverse_precision"], num_warps=4)
             n_vb = -(-dv // blk["local_v"])
             self.boundary_local = bind(
                 K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
@@ -432,7 +434,7 @@ class _Plan:
         diag = ecoef.new_empty(self.diagonal_shape)
         self.diagonal_inverse(e_rows, diag)
         upper, lower = _output(ecoef, N, P, P), _output(q, N, P, P)
-        self.boundary_inverse(e_rows, diag, lower, upper)
+        self.boundary_inverse(e_rows, diag, lower, upper, ecoef.new_empty(N, P, P))
         return upper, lower
 
     def diagonal_mix(self, a: Tensor, inverses: Tensor) -> Tensor:

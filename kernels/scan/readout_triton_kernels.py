@@ -20,8 +20,8 @@ rounded to it), sums float32.
   earlier ones (``readout_triton``: ``H = (I - E_PP)^{-1} L``).
 * ``boundary_inverse``: the solve's ``(I - E_PP)^{-1}`` from E's boundary rows and the inverses of its diagonal
   blocks, one program per (n, BS columns): blocked forward substitution down the rows,
-  ``X_i = (I - E_ii)^{-1} (delta_ij I + sum_{s < i BS} E[i, s] X_s)``, the earlier rows gathered through the
-  sources' table; written lower in q's dtype (the forward's product) and
+  ``X_i = (I - E_ii)^{-1} (delta_ij I + sum_{s < i BS} E[i, s] X_s)``, the earlier rows gathered (from a float32
+  row-major copy) through the sources' table; written lower in q's dtype (the forward's product) and
   transposed, ``U = (I - E_PP)^{-T}``, in float32 (the backward's, and the gather's scratch).
 * ``triangular_product``: the solve's backward ``Z = U dH`` with U the upper triangular ``(I - E_PP)^{-T}``,
   reading only U's upper triangle and dH in float32 (the forward's ``H = U^T L`` is a dense torch product).
@@ -326,12 +326,14 @@ def _block_row(coef, b_src, diag, i, n, P, m, r, slot, BS: tl.constexpr):
 
 @launcher
 @triton.jit
-def boundary_inverse(coef, b_src, diag, lower, upper, P, m, MP: tl.constexpr, BS: tl.constexpr, PREC: tl.constexpr):
+def boundary_inverse(coef, b_src, diag, lower, upper, rows_ptr, P, m, MP: tl.constexpr, BS: tl.constexpr,
+                     PREC: tl.constexpr):
     """Columns ``[j BS, (j + 1) BS)`` of ``X = (I - E_PP)^{-1}`` for program (n, j), with ``E_PP[p, b_src[p, s]] =
     coef[n, p, s]`` (sources < p, -1 padded, MP >= m slots) and its diagonal blocks' inverses ``diag[n, i] =
     (I - E_ii)^{-1}`` (``chunk_inverse``): for each block row i >= j, ``X_i = diag_i (delta_ij I + sum_{s < i BS}
-    E[i, s] X_s)``, the rows s read back from ``upper``, where ``upper[n] = X^T`` (float32) and ``lower[n] = X``
-    (its dtype) are written, zeros above the diagonal."""
+    E[i, s] X_s)``, the rows s gathered from ``rows_ptr[n] = X`` (float32, row-major: a source's BS columns are one
+    contiguous load), written there, to ``upper[n] = X^T`` (float32) and to ``lower[n] = X`` (its dtype), zeros
+    above the diagonal (not in ``rows_ptr``, which no program reads there)."""
     n, jb = tl.program_id(0), tl.program_id(1)
     r, slot = tl.arange(0, BS), tl.arange(0, MP)
     cols = jb * BS + r
@@ -346,11 +348,12 @@ def boundary_inverse(coef, b_src, diag, lower, upper, P, m, MP: tl.constexpr, BS
     for i in range(jb, tl.cdiv(P, BS)):
         rows = i * BS + r
         earlier = (src >= jb * BS) & (src < i * BS)
-        past = tl.load(upper + base + cols[None, None, :] * P + src[:, :, None],
+        past = tl.load(rows_ptr + base + src[:, :, None] * P + cols[None, None, :],
                        mask=earlier[:, :, None] & (cols < P)[None, None, :], other=0.0)
         x = tl.dot(d, tl.sum(c[:, :, None] * past, axis=1) + eye * (i == jb), input_precision=PREC)
         src, c, d = _block_row(coef, b_src, diag, i + 1, n, P, m, r, slot, BS)     # the next row's, meanwhile
         ok = (rows < P)[:, None] & (cols < P)[None, :]
+        tl.store(rows_ptr + base + rows[:, None] * P + cols[None, :], x, mask=ok)
         tl.store(upper + base + cols[None, :] * P + rows[:, None], x, mask=ok)
         tl.store(lower + base + rows[:, None] * P + cols[None, :], x.to(lower.dtype.element_ty), mask=ok)
         tl.debug_barrier()
