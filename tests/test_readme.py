@@ -860,3 +860,43 @@ def test_quoted_peaks_of_call_111_come_from_its_json():
     assert peaks[0] > peaks[1] > peaks[2] and peaks[0] < _layer_rows("call107")["fenwick", "bf16 autocast"][
         "peak_bytes"] / 2**30
     assert "H200" in (ROOT / "benchmarks" / "results" / "gpu_calls" / "call111" / "gpu.txt").read_text()
+
+
+def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
+    """The solve's inverse in Triton: each alternating sweep's fenwick rows (torch's solve slower in every pair), the
+    kernels' times, the rows of the defaults and the target table's readout rows, all from ``call114``'s JSON (and
+    torch's solve's kernels from ``call110``'s profile)."""
+    text = " ".join(README.split())
+    sweep = gpu_call("call114", "readout.json")["tune_settings_0"]
+    ms = {}
+    for r in sweep:
+        ms.setdefault(json.dumps({k: v for k, v in r.items() if k not in ("ssm", "fenwick")}), []).append(r["fenwick"])
+    torch_solve, block16, block32 = (ms[json.dumps(s)] for s in ({"boundary_inverse": False}, {"boundary_block": 16},
+                                                                    {"boundary_block": 32}))
+    assert max(block32) < min(torch_solve) and max(block16) < min(torch_solve)
+    before = gpu_call("call110", "readout.json")["profile"]["fenwick"]
+    solve_kernels = sum(k["ms"] for k in before if any(w in k["kernel"] for w in (
+        "trsm", "xmma_gemm_f32", "offsetPointerArray", "elementwise_kernel<128, 2")))
+    kernels = {k["kernel"]: k["ms"] for k in gpu_call("call114", "readout.json")["profile"]["fenwick"]}
+    assert (f"(blocked forward substitution, one program per head and 32 columns; {kernels['boundary_inverse']:.3f} ms) "
+            f"where torch's batched triangular solve, copies and casts took {solve_kernels:.3f} ms of kernels "
+            f"(`call110`). fenwick's forward **{block32[0]:.3f} / {block32[1]:.3f} ms** against {torch_solve[0]:.3f} / "
+            f"{torch_solve[1]:.3f} with torch's solve (`call114`, each twice, alternating; blocks of 16: "
+            f"{block16[0]:.3f} / {block16[1]:.3f})") in text
+    result = gpu_call("call114", "readout.json")
+    assert result["best_settings_0"]["boundary_block"] == 32
+    rows = {r["op"]: r for r in result["rows"]}
+    fla, sdpa = rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"]
+    fen, ssm = rows["glr_readout fenwick"], rows["glr_readout ssm"]
+    assert (f"fenwick {fen['ms']:.3f} ms against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x, **not met**), ssm "
+            f"{ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x); forward + backward fenwick {fen['ms_fwd_bwd']:.3f}, ssm "
+            f"{ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in text
+    assert (f"| {ssm['ms']:.3f} against {fla:.3f} ms, {ssm['ms'] / fla:.2f}x (`call114`) | **met** |" in text
+            and ssm["ms"] / fla <= 1.5)
+    assert (f"| {fen['ms']:.3f} against {fla:.3f} ms, {fen['ms'] / fla:.2f}x (`call114`) | **not met** |" in text
+            and fen["ms"] / fla > 1.5)
+    assert (f"| {ssm['ms_fwd_bwd']:.3f} and {fen['ms_fwd_bwd']:.3f} against {sdpa:.3f} ms (`call114`) | **met** |"
+            in text and max(ssm["ms_fwd_bwd"], fen["ms_fwd_bwd"]) < sdpa)
+    assert "120 passed" in (ROOT / "benchmarks" / "results" / "gpu_calls" / "call114" / "pytest.txt").read_text()
+    for call in ("call112", "call113", "call114"):
+        assert "H200" in (ROOT / "benchmarks" / "results" / "gpu_calls" / call / "gpu.txt").read_text()

@@ -10,8 +10,10 @@ walk (step 3: neither ``L_p`` nor a recurrence input goes through HBM; each boun
 and the chunk output (steps 2 + 4: each chunk reads its m sources). Where boundary states gather earlier ones than
 their predecessor (fenwick) and there are from ``min_solved`` (a setting) to ``MAX_SOLVED``, step 3 solves for them
 at once instead:
-``boundary_local`` forms every ``L_p`` in parallel, then ``H = (I - E_PP)^{-1} L`` (``_boundary_inverse``, a
-triangular solve and a batched matrix product in torch). First-order patterns (``first_order``:
+``boundary_local`` forms every ``L_p`` in parallel, then ``H = (I - E_PP)^{-1} L``: the inverse by
+``chunk_inverse`` (its diagonal blocks) and ``boundary_inverse`` (blocked forward substitution; ``_boundary_inverse``,
+a triangular solve in torch, where the setting ``boundary_inverse`` is off), then one batched matrix product in
+torch. First-order patterns (``first_order``:
 ssm) take three: ``decay_sums`` in place of step 1, whose running sums of ``log2 |b|`` (float64) the chunk output
 turns into M and E in registers, and whose chunks' last rows of M and E the walk reads. Patterns with ``A(t) = {t}``
 and no reach (``diagonal``: fenwick) form no M in the forward: ``chunk_coefficients`` makes E alone after the
@@ -126,6 +128,12 @@ MAX_SOLVED = 256
 #: ``(E_j * Q) H_j`` scaled and rounded Q for every source: fenwick 1.466 / 1.475 ms against 1.491 / 1.499 (H200 call105
 #: / H100 call104); with it and one d_k slice (``out_k`` >= d_k) Q is loaded once for all sources (the kernels' QONCE):
 #: fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106).
+#: ``boundary_inverse``: the solve's ``(I - E_PP)^{-1}`` by the kernels (``chunk_inverse`` over E's boundary rows in
+#: chunks of ``boundary_block``, then ``boundary_inverse``), else by torch's triangular solve, its copies and casts
+#: (0.141 ms of kernels at 256 boundary states, call110): fenwick's forward 1.132 / 1.128 ms with blocks of 32, 1.137 / 1.138 with
+#: 16, 1.289 / 1.284 by torch (gpu_calls/call114; the kernel 0.017 ms). It gathered its sources from U's float32
+#: columns first, 16 scattered loads a source: 1.198 ms (the kernel 0.078, call113), and before that formed the
+#: diagonal blocks' inverses in its own loop: 1.250 ms (0.150, call112).
 #: ``product_m`` x ``product_n``, ``product_k``, ``product_warps``: the blocks, slices and warps of the solve's
 #: backward ``Z = U dH`` (``triangular_product``; fenwick's forward + backward 6.99-7.05 ms over five settings,
 #: call106). Its forward ``H = U^T L`` took 0.199 ms in that kernel against cuBLAS's dense 0.135 (calls 105 and 95)
