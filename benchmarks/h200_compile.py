@@ -93,7 +93,8 @@ kernels = [
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True, DIAG=False, **out)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=False, **out)),
-    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=r["boundary_block"], BS=16, JB=8, PREC="tf32x3"), 1),   # E_PP's
+    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=r["boundary_block"], BS=16, JB=8, PREC="tf32x3"),
+     1),                                                                               # E_PP's diagonal blocks
     (RK.boundary_inverse, [f32, "*i32", f32, bf16, f32, f32] + [i32] * 2,
      dict(MP=16, BS=r["boundary_block"], PREC="tf32x3")),
     (RK.triangular_product, [f32, f32, f32] + [i32] * 2,

@@ -878,9 +878,9 @@ def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
     solve_kernels = sum(k["ms"] for k in before if any(w in k["kernel"] for w in (
         "trsm", "xmma_gemm_f32", "offsetPointerArray", "elementwise_kernel<128, 2")))
     kernels = {k["kernel"]: k["ms"] for k in gpu_call("call114", "readout.json")["profile"]["fenwick"]}
-    assert (f"(blocked forward substitution, one program per head and 32 columns; {kernels['boundary_inverse']:.3f} ms) "
-            f"where torch's batched triangular solve, copies and casts took {solve_kernels:.3f} ms of kernels "
-            f"(`call110`). fenwick's forward **{block32[0]:.3f} / {block32[1]:.3f} ms** against {torch_solve[0]:.3f} / "
+    assert (f"(blocked forward substitution, one program per head and 32 columns; "
+            f"{kernels['boundary_inverse']:.3f} ms) where torch's batched triangular solve, copies and casts took "
+            f"{solve_kernels:.3f} ms of kernels (`call110`). fenwick's forward **{block32[0]:.3f} / {block32[1]:.3f} ms** against {torch_solve[0]:.3f} / "
             f"{torch_solve[1]:.3f} with torch's solve (`call114`, each twice, alternating; blocks of 16: "
             f"{block16[0]:.3f} / {block16[1]:.3f})") in text
     result = gpu_call("call114", "readout.json")

@@ -300,15 +300,16 @@ def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
-@pytest.mark.parametrize("kernel, block", [(True, 16), (True, 32), (False, 16)], ids=["kernel16", "kernel32", "torch"])
+@pytest.mark.parametrize("kernel, block", [(True, 16), (True, 32), (False, 16)],
+                         ids=["kernel16", "kernel32", "torch"])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 @pytest.mark.parametrize("n", [40, 257, 273, 1000])
 def test_boundary_inverse_solves_the_walk(rng, monkeypatch, n, dtype, kernel, block):
     """The solve's inverse (``_Plan.boundary_inverses``: the kernel ``boundary_inverse``, whose outputs the interpreter
     NaN-fills first, with blocks of 16 or 32 rows, or torch's ``_boundary_inverse``) against the walk's recurrence
-    written out, at 3, 16, 17 and 63 boundary states: for random E rows, ``H = U^T L`` satisfies ``H_p = L_p + sum_j E[p, j]
-    H_{X_j(p)}`` for every p (float64 arithmetic on the float32 U), U is zero below its diagonal and the second
-    output is U^T rounded to q's dtype, zero above its diagonal."""
+    written out, at 3, 16, 17 and 63 boundary states: for random E rows, ``H = U^T L`` satisfies
+    ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` for every p (float64 arithmetic on the float32 U), U is zero below its
+    diagonal and the second output is U^T rounded to q's dtype, zero above its diagonal."""
     monkeypatch.setitem(readout_triton._setting(), "boundary_inverse", kernel)
     monkeypatch.setitem(readout_triton._setting(), "boundary_block", block)
     monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
@@ -330,7 +331,7 @@ def test_boundary_inverse_solves_the_walk(rng, monkeypatch, n, dtype, kernel, bl
     for p in range(P):
         want = local[:, p] + sum(rows[:, p, j, None] * states[:, src[p, j]] for j in range(m) if src[p, j] >= 0)
         assert torch.allclose(states[:, p], want, rtol=1e-5, atol=1e-5), p
-    assert n < 257 or (src >= 0).sum() > P          # some boundary reads more than its predecessor
+    assert ((src >= 0) & (src != np.arange(P)[:, None] - 1)).any()  # a boundary reads one not its predecessor
 
 
 @pytest.mark.parametrize("bm", [16, 32])

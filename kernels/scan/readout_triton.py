@@ -130,10 +130,10 @@ MAX_SOLVED = 256
 #: fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106).
 #: ``boundary_inverse``: the solve's ``(I - E_PP)^{-1}`` by the kernels (``chunk_inverse`` over E's boundary rows in
 #: chunks of ``boundary_block``, then ``boundary_inverse``), else by torch's triangular solve, its copies and casts
-#: (0.141 ms of kernels at 256 boundary states, call110): fenwick's forward 1.132 / 1.128 ms with blocks of 32, 1.137 / 1.138 with
-#: 16, 1.289 / 1.284 by torch (gpu_calls/call114; the kernel 0.017 ms). It gathered its sources from U's float32
-#: columns first, 16 scattered loads a source: 1.198 ms (the kernel 0.078, call113), and before that formed the
-#: diagonal blocks' inverses in its own loop: 1.250 ms (0.150, call112).
+#: (0.141 ms of kernels at 256 boundary states, call110): fenwick's forward 1.132 / 1.128 ms with blocks of 32,
+#: 1.137 / 1.138 with 16, 1.289 / 1.284 by torch (gpu_calls/call114; the kernel 0.017 ms). It gathered its sources
+#: from U's float32 columns first, 16 scattered loads a source: 1.198 ms (the kernel 0.078, call113), and before that
+#: formed the diagonal blocks' inverses in its own loop: 1.250 ms (0.150, call112).
 #: ``product_m`` x ``product_n``, ``product_k``, ``product_warps``: the blocks, slices and warps of the solve's
 #: backward ``Z = U dH`` (``triangular_product``; fenwick's forward + backward 6.99-7.05 ms over five settings,
 #: call106). Its forward ``H = U^T L`` took 0.199 ms in that kernel against cuBLAS's dense 0.135 (calls 105 and 95)
