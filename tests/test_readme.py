@@ -733,14 +733,14 @@ def test_the_gpu_targets_table_comes_from_the_json():
     assert p2["ms"] <= 0.75 and sdpa["ms"] / p2["ms"] >= 5
     assert row("power2 forward + backward") == (f"{p2['ms_fwd_bwd']:.2f} ms (`call39`)", "**met**")
     assert p2["ms_fwd_bwd"] <= 2.5
-    readout = {r["op"]: r for r in gpu_call("call107", "readout.json")["rows"]}
+    readout = {r["op"]: r for r in gpu_call("call114", "readout.json")["rows"]}
     fla, sdpa = readout["fla chunk_simple_gla"]["ms"], readout["sdpa causal"]["ms_fwd_bwd"]
     for spec, verdict in (("ssm", "**met**"), ("fenwick", "**not met**")):
         ms = readout[f"glr_readout {spec}"]["ms"]
-        assert row(f"{spec} matrix-state") == (f"{ms:.3f} against {fla:.3f} ms, {ms / fla:.2f}x (`call107`)", verdict)
+        assert row(f"{spec} matrix-state") == (f"{ms:.3f} against {fla:.3f} ms, {ms / fla:.2f}x (`call114`)", verdict)
         assert (ms / fla <= 1.5) == (verdict == "**met**")
     both = [readout[f"glr_readout {spec}"]["ms_fwd_bwd"] for spec in ("ssm", "fenwick")]
-    assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call107`)", "**met**")
+    assert row("ssm and fenwick") == (f"{both[0]:.3f} and {both[1]:.3f} against {sdpa:.3f} ms (`call114`)", "**met**")
     assert max(both) < sdpa
     calls = ("call102", "call103")
     inter = [_layer_graphs_ab(c) for c in calls]
@@ -864,8 +864,8 @@ def test_quoted_peaks_of_call_111_come_from_its_json():
 
 def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
     """The solve's inverse in Triton: each alternating sweep's fenwick rows (torch's solve slower in every pair), the
-    kernels' times, the rows of the defaults and the target table's readout rows, all from ``call114``'s JSON (and
-    torch's solve's kernels from ``call110``'s profile)."""
+    kernels' times and the rows of the defaults, all from ``call114``'s JSON (torch's solve's kernels from
+    ``call110``'s profile; the target table's rows: ``test_the_gpu_targets_table_comes_from_the_json``)."""
     text = " ".join(README.split())
     sweep = gpu_call("call114", "readout.json")["tune_settings_0"]
     ms = {}
@@ -891,12 +891,6 @@ def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
     assert (f"fenwick {fen['ms']:.3f} ms against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x, **not met**), ssm "
             f"{ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x); forward + backward fenwick {fen['ms_fwd_bwd']:.3f}, ssm "
             f"{ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in text
-    assert (f"| {ssm['ms']:.3f} against {fla:.3f} ms, {ssm['ms'] / fla:.2f}x (`call114`) | **met** |" in text
-            and ssm["ms"] / fla <= 1.5)
-    assert (f"| {fen['ms']:.3f} against {fla:.3f} ms, {fen['ms'] / fla:.2f}x (`call114`) | **not met** |" in text
-            and fen["ms"] / fla > 1.5)
-    assert (f"| {ssm['ms_fwd_bwd']:.3f} and {fen['ms_fwd_bwd']:.3f} against {sdpa:.3f} ms (`call114`) | **met** |"
-            in text and max(ssm["ms_fwd_bwd"], fen["ms_fwd_bwd"]) < sdpa)
     assert "120 passed" in (ROOT / "benchmarks" / "results" / "gpu_calls" / "call114" / "pytest.txt").read_text()
     for call in ("call112", "call113", "call114"):
         assert "H200" in (ROOT / "benchmarks" / "results" / "gpu_calls" / call / "gpu.txt").read_text()

@@ -1,0 +1,95 @@
+"""The least DRAM bytes of each launch of the Triton readout's forward where its boundary states are solved for and
+M is read from the chunk inverses (fenwick's path: ``readout_triton``'s ``solves`` and ``diagonal``), from the
+shapes alone: every tensor a launch reads counted once, every tensor it writes once, index tables once in all (every
+head reads the same). Over the copy bandwidth this is a floor of that sequence of launches, whatever they do inside.
+
+    python benchmarks/readout_bytes.py [--spec fenwick] [--shape 2,16384,16,128] [--chunk 64] [--profile JSON]
+
+With ``--profile`` (a ``gpu_readout.py`` result) each launch's measured ms (the JSON's ``profile`` of the spec) and
+the bandwidth that implies are printed beside its bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from glrtheory import Pattern
+from glrtheory.kernels.scan import readout_triton
+from glrtheory.kernels.scan.readout_plan import aligned_layout
+
+#: Bytes of an element: q, k, v, the output, L, the boundary states and the inverse for the product in bf16; a, b
+#: (as ``glr_readout`` casts them), the chunk inverses, E, E_PP's blocks, U and X in float32; tables int32 (int64
+#: for the boundary rows' gather, ``b_flat``).
+BF16, F32, I32, I64 = 2, 4, 4, 8
+#: A launch's key, from a fragment of its kernel's name in ``torch.profiler``.
+KERNELS = {"direct_copy": "cast a, b", "chunk_inverse": "chunk_inverse", "chunk_coefficients": "chunk_coefficients",
+           "boundary_local": "boundary_local", "index_elementwise": "E_PP rows", "boundary_inverse": "boundary_inverse",
+           "nvjet": "product", "chunk_output": "chunk_output"}
+
+
+def tensor_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int, block: int | None = None) -> dict[str, int]:
+    """The bytes of each tensor the launches move: ``rows`` (q, k, v or the output), ``a`` and ``b`` (float32),
+    ``inverses`` (the chunks' ``T_k``), ``ecoef`` (E), ``states`` (L or H), ``e_rows`` (E's boundary rows),
+    ``diagonal`` (E_PP's diagonal blocks' inverses), ``upper`` (U, float32; X's float32 copy is as large),
+    ``lower`` (U^T in bf16), ``boundary_last_rows`` (the rows of the chunk inverses ``boundary_local`` reads), and the
+    index tables ``b_table``, ``b_src`` and ``b_flat``; E_PP's diagonal blocks of ``block`` rows (default
+    ``readout_triton.GPU["boundary_block"]``)."""
+    tables = Pattern.from_spec(spec).tables(T)
+    layout = aligned_layout(tables, chunk)
+    N, C, nc, P, m = B * H, layout.chunk, layout.n_chunks, layout.n_boundary, layout.m
+    block = block or readout_triton.GPU["boundary_block"]
+    return dict(rows=N * T * D * BF16, a=N * T * tables.a_idx.shape[1] * F32, b=N * T * tables.b_idx.shape[1] * F32,
+                inverses=N * nc * C * C * F32, ecoef=N * nc * C * m * F32, states=N * P * D * D * BF16,
+                e_rows=N * P * m * F32, diagonal=N * -(-P // block) * block * block * F32, upper=N * P * P * F32,
+                lower=N * P * P * BF16, boundary_last_rows=N * P * C * F32, b_table=T * tables.b_idx.shape[1] * I32,
+                b_src=P * m * I32, b_flat=P * I64)
+
+
+def solved_forward_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int) -> dict[str, int]:
+    """Each launch's least bytes (read + written): ``"cast a, b"`` the two casts of bf16 a and b to float32,
+    ``"chunk_inverse"`` both of its launches (the chunks' inverses and E_PP's diagonal blocks of
+    ``readout_triton.GPU["boundary_block"]``), ``"E_PP rows"`` the gather of E's boundary rows, ``"product"``
+    cuBLAS's ``H = U^T L``; the others are the Triton kernels of those names."""
+    t = tensor_bytes(spec, B, T, H, D, chunk)
+    return {
+        "cast a, b": (t["a"] + t["b"]) * (BF16 + F32) // F32,
+        "chunk_inverse": t["b"] + t["b_table"] + t["inverses"] + t["e_rows"] + t["b_src"] + t["diagonal"],
+        "chunk_coefficients": t["inverses"] + t["b"] + t["b_table"] + t["ecoef"],
+        "boundary_local": 2 * t["rows"] + t["a"] + t["boundary_last_rows"] + t["states"],
+        "E_PP rows": 2 * t["e_rows"] + t["b_flat"],
+        "boundary_inverse": t["e_rows"] + t["b_src"] + t["diagonal"] + 2 * t["upper"] + t["lower"],
+        "product": t["lower"] + 2 * t["states"],
+        "chunk_output": 4 * t["rows"] + t["a"] + t["inverses"] + t["ecoef"] + t["states"],
+    }
+
+
+def measured_ms(profile: list[dict]) -> dict[str, float]:
+    """ms per forward of each launch key of ``solved_forward_bytes`` in a ``gpu_readout.py`` profile (``[{kernel,
+    ms}]``); kernels of no key (a memset) are left out."""
+    out: dict[str, float] = {}
+    for row in profile:
+        key = next((k for fragment, k in KERNELS.items() if fragment in row["kernel"]), None)
+        if key is not None:
+            out[key] = out.get(key, 0.0) + row["ms"]
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", default="fenwick")
+    ap.add_argument("--shape", default="2,16384,16,128", help="B,T,H,D")
+    ap.add_argument("--chunk", type=int, default=64)
+    ap.add_argument("--profile", help="a gpu_readout.py JSON: each launch's ms and bandwidth beside its bytes")
+    args = ap.parse_args(argv)
+    B, T, H, D = map(int, args.shape.split(","))
+    got = solved_forward_bytes(args.spec, B, T, H, D, args.chunk)
+    ms = measured_ms(json.load(open(args.profile))["profile"][args.spec]) if args.profile else {}
+    for key, n in got.items():
+        timed = f"  {ms[key]:.3f} ms  {n / ms[key] / 1e6:.0f} GB/s" if key in ms else ""
+        print(f"{key:20s} {n / 1e6:8.1f} MB{timed}")
+    print(f"{'total':20s} {sum(got.values()) / 1e6:8.1f} MB" + (f"  {sum(ms.values()):.3f} ms" if ms else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

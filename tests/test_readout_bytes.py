@@ -1,0 +1,70 @@
+"""``benchmarks/readout_bytes.py``: the tensor sizes it counts are those of the tensors the readout's plan allocates
+(fenwick's solved, diagonal path, under the Triton interpreter), and docs/gpu_readout.md's floor table and README's
+floor are what it computes from ``call114``'s profile."""
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
+pytest.importorskip("triton")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from readout_bytes import measured_ms, solved_forward_bytes, tensor_bytes  # noqa: E402
+
+from glrtheory.kernels.scan import readout_triton  # noqa: E402
+from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
+from tests.test_readout_triton import DEVICE, inputs  # noqa: E402
+
+
+@pytest.mark.parametrize("block", [16, 32])
+def test_sizes_are_the_plans_tensors(rng, monkeypatch, block):
+    """fenwick at T = 300 (19 boundary states), chunks of 16, 2 heads, d = 8: every size ``tensor_bytes`` counts
+    equals the nbytes of the tensor the plan's forward allocates or reads (a and b in float32, as ``glr_readout``
+    casts them)."""
+    monkeypatch.setitem(readout_triton._setting(), "boundary_block", block)
+    monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
+    tables, low, _ = inputs(rng, "fenwick", 300, torch.bfloat16, H=2, dk=8, dv=8)
+    q, k, v, a, b = low[:3] + [x.float() for x in low[3:]]
+    plan = readout_triton._plan(q, k, v, a, b, aligned_layout(tables, 16))
+    assert plan.solves and plan.diagonal
+    o, _, ecoef, states, inverses, upper, *_ = plan.forward(q, k, v, a, b)
+    lower = plan.boundary_inverses(ecoef, q)[1]
+    got = tensor_bytes("fenwick", 1, 300, 2, 8, 16, block)
+    tab = plan.tab
+    real = dict(rows=q.nbytes, a=a.nbytes, b=b.nbytes, inverses=inverses.nbytes, ecoef=ecoef.nbytes,
+                states=states.nbytes, e_rows=ecoef.view(2, -1, plan.sizes[8])[:, tab["b_flat"]].nbytes,
+                diagonal=torch.empty(plan.diagonal_shape).nbytes, upper=upper.nbytes, lower=lower.nbytes,
+                b_table=tab["b_idx"].nbytes, b_src=tab["b_src"].nbytes, b_flat=tab["b_flat"].nbytes)
+    assert o.nbytes == q.nbytes and {key: got[key] for key in real} == real
+    assert got["boundary_last_rows"] == 2 * plan.sizes[7] * 16 * 4           # one float32 row of T_k a state
+
+
+def test_the_floor_table_is_computed_from_call114():
+    """Each row of the page's table: the launch's MB from ``solved_forward_bytes`` at the benchmark's shape, its ms
+    from ``call114``'s profile and the GB/s they give; the total, and its floor at call39's copy bandwidth against
+    1.5x fla's forward of call114."""
+    calls = ROOT / "benchmarks" / "results" / "gpu_calls"
+    result = json.loads((calls / "call114" / "readout.json").read_text())
+    ms = measured_ms(result["profile"]["fenwick"])
+    got = solved_forward_bytes("fenwick", 2, 16384, 16, 128, 64)
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    for key, n in got.items():
+        assert f"| {key} | {n / 1e6:.1f} | {ms[key]:.3f} | {n / ms[key] / 1e6:.0f} |" in text, key
+    copy = next(r for r in json.loads((calls / "call39" / "gpu_triton.json").read_text())["rows"]
+                if r["op"] == "copy u->h")["GB_per_s"]
+    fla = next(r["ms"] for r in result["rows"] if r["op"] == "fla chunk_simple_gla")
+    total = sum(got.values())
+    assert (f"{total / 1e6:.1f} MB in all, {total / copy / 1e6:.3f} ms at the copy bandwidth of `call39` "
+            f"({copy:.0f} GB/s), where 1.5x fla's forward of `call114` is {1.5 * fla:.3f} ms") in text
+    assert total / copy / 1e6 < 1.5 * fla < sum(ms.values())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"its launches move at least {total / 1e6:.1f} MB, {total / copy / 1e6:.3f} ms at the measured copy "
+            f"bandwidth, where the target allows {1.5 * fla:.3f} ms") in readme
+    assert re.search(r"\| product \| [\d.]+ \| [\d.]+ \| 39\d\d \|", text)                 # at the copy's pace
