@@ -1,7 +1,8 @@
 """The least DRAM bytes of each launch of the Triton readout's forward where its boundary states are solved for and
 M is read from the chunk inverses (fenwick's path: ``readout_triton``'s ``solves`` and ``diagonal``), from the
 shapes alone: every tensor a launch reads counted once, every tensor it writes once, index tables once in all (every
-head reads the same). Over the copy bandwidth this is a floor of that sequence of launches, whatever they do inside.
+head reads the same). Over the copy bandwidth this is a floor of that sequence of launches, whatever they do inside,
+up to the few MB that the small launches of the boundary inverse pass each other, which might stay in L2.
 
     python benchmarks/readout_bytes.py [--spec fenwick] [--shape 2,16384,16,128] [--chunk 64] [--profile JSON]
 
@@ -32,7 +33,7 @@ def tensor_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int, block: i
     ``inverses`` (the chunks' ``T_k``), ``ecoef`` (E), ``states`` (L or H), ``e_rows`` (E's boundary rows),
     ``diagonal`` (E_PP's diagonal blocks' inverses), ``upper`` (U, float32; X's float32 copy is as large),
     ``lower`` (U^T in bf16), ``boundary_last_rows`` (the rows of the chunk inverses ``boundary_local`` reads), and the
-    index tables ``b_table``, ``b_src`` and ``b_flat``; E_PP's diagonal blocks of ``block`` rows (default
+    index tables ``b_table`` (B's, or ``x_col`` of its shape), ``b_src`` and ``b_flat``; E_PP's diagonal blocks of ``block`` rows (default
     ``readout_triton.GPU["boundary_block"]``)."""
     tables = Pattern.from_spec(spec).tables(T)
     layout = aligned_layout(tables, chunk)
@@ -54,7 +55,7 @@ def solved_forward_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int) 
     return {
         "cast a, b": (t["a"] + t["b"]) * (BF16 + F32) // F32,
         "chunk_inverse": t["b"] + t["b_table"] + t["inverses"] + t["e_rows"] + t["b_src"] + t["diagonal"],
-        "chunk_coefficients": t["inverses"] + t["b"] + t["b_table"] + t["ecoef"],
+        "chunk_coefficients": t["inverses"] + t["b"] + t["b_table"] + t["ecoef"],           # b_table: x_col
         "boundary_local": 2 * t["rows"] + t["a"] + t["boundary_last_rows"] + t["states"],
         "E_PP rows": 2 * t["e_rows"] + t["b_flat"],
         "boundary_inverse": t["e_rows"] + t["b_src"] + t["diagonal"] + 2 * t["upper"] + t["lower"],

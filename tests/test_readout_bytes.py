@@ -38,12 +38,12 @@ def test_sizes_are_the_plans_tensors(rng, monkeypatch, block):
     lower = plan.boundary_inverses(ecoef, q)[1]
     got = tensor_bytes("fenwick", 1, 300, 2, 8, 16, block)
     tab = plan.tab
+    assert tab["x_col"].nbytes == got["b_table"]
     real = dict(rows=q.nbytes, a=a.nbytes, b=b.nbytes, inverses=inverses.nbytes, ecoef=ecoef.nbytes,
                 states=states.nbytes, e_rows=ecoef.view(2, -1, plan.sizes[8])[:, tab["b_flat"]].nbytes,
                 diagonal=torch.empty(plan.diagonal_shape).nbytes, upper=upper.nbytes, lower=lower.nbytes,
                 b_table=tab["b_idx"].nbytes, b_src=tab["b_src"].nbytes, b_flat=tab["b_flat"].nbytes)
     assert o.nbytes == q.nbytes and {key: got[key] for key in real} == real
-    assert got["boundary_last_rows"] == 2 * plan.sizes[7] * 16 * 4           # one float32 row of T_k a state
 
 
 def test_the_floor_table_is_computed_from_call114():
@@ -55,15 +55,17 @@ def test_the_floor_table_is_computed_from_call114():
     ms = measured_ms(result["profile"]["fenwick"])
     got = solved_forward_bytes("fenwick", 2, 16384, 16, 128, 64)
     text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
-    for key, n in got.items():
-        assert f"| {key} | {n / 1e6:.1f} | {ms[key]:.3f} | {n / ms[key] / 1e6:.0f} |" in text, key
     copy = next(r for r in json.loads((calls / "call39" / "gpu_triton.json").read_text())["rows"]
                 if r["op"] == "copy u->h")["GB_per_s"]
+    for key, n in got.items():
+        assert (f"| {key} | {n / 1e6:.1f} | {ms[key]:.3f} | {n / ms[key] / 1e6:.0f} | {n / copy / 1e6:.3f} |"
+                in text), key
     fla = next(r["ms"] for r in result["rows"] if r["op"] == "fla chunk_simple_gla")
     total = sum(got.values())
     assert (f"{total / 1e6:.1f} MB in all, {total / copy / 1e6:.3f} ms at the copy bandwidth of `call39` "
             f"({copy:.0f} GB/s), where 1.5x fla's forward of `call114` is {1.5 * fla:.3f} ms") in text
     assert total / copy / 1e6 < 1.5 * fla < sum(ms.values())
+    assert f"would take {total / copy / 1e6 / (1.5 * fla):.0%} of the time the target allows" in text
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert (f"its launches move at least {total / 1e6:.1f} MB, {total / copy / 1e6:.3f} ms at the measured copy "
             f"bandwidth, where the target allows {1.5 * fla:.3f} ms") in readme

@@ -306,19 +306,19 @@ def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
 @pytest.mark.parametrize("n", [40, 257, 273, 1000])
 def test_boundary_inverse_solves_the_walk(rng, monkeypatch, n, dtype, kernel, block):
     """The solve's inverse (``_Plan.boundary_inverses``: the kernel ``boundary_inverse``, whose outputs the interpreter
-    NaN-fills first, with blocks of 16 or 32 rows, or torch's ``_boundary_inverse``) against the walk's recurrence
+    NaN-fills first (its float32 copy of X too), with blocks of 16 or 32 rows, two heads, or torch's ``_boundary_inverse``) against the walk's recurrence
     written out, at 3, 16, 17 and 63 boundary states: for random E rows, ``H = U^T L`` satisfies
     ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` for every p (float64 arithmetic on the float32 U), U is zero below its
     diagonal and the second output is U^T rounded to q's dtype, zero above its diagonal."""
     monkeypatch.setitem(readout_triton._setting(), "boundary_inverse", kernel)
     monkeypatch.setitem(readout_triton._setting(), "boundary_block", block)
     monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
-    tables, low, _ = inputs(rng, "fenwick", n, DTYPES[dtype], H=1)
+    tables, low, _ = inputs(rng, "fenwick", n, DTYPES[dtype], H=2)
     layout = aligned_layout(tables, 16)
     plan = readout_triton._plan(*low, layout)
     assert plan.solves
     gen = torch.Generator().manual_seed(n)
-    N, P, m = 1, layout.n_boundary, layout.m
+    N, P, m = 2, layout.n_boundary, layout.m
     ecoef = torch.randn(N, layout.n_chunks, 16, m, generator=gen) / m
     upper, lower = plan.boundary_inverses(ecoef.to(DEVICE), low[0])
     upper, lower = upper.cpu(), lower.cpu()
@@ -332,6 +332,17 @@ def test_boundary_inverse_solves_the_walk(rng, monkeypatch, n, dtype, kernel, bl
         want = local[:, p] + sum(rows[:, p, j, None] * states[:, src[p, j]] for j in range(m) if src[p, j] >= 0)
         assert torch.allclose(states[:, p], want, rtol=1e-5, atol=1e-5), p
     assert ((src >= 0) & (src != np.arange(P)[:, None] - 1)).any()  # a boundary reads one not its predecessor
+
+
+@pytest.mark.parametrize("block", [8, 64])
+def test_boundary_block_is_16_or_32(rng, monkeypatch, block):
+    """Other blocks of the solve's inverse are refused, named, when a plan is built (8 would leave ``chunk_inverse``'s
+    16-row blocks empty, 64 would not fit the substitution's registers)."""
+    monkeypatch.setitem(readout_triton._setting(), "boundary_block", block)
+    monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
+    tables, low, _ = inputs(rng, "fenwick", 40, torch.float32, H=1)
+    with pytest.raises(GLRError, match=f"boundary_block must be 16 or 32, got {block}"):
+        readout_triton._plan(*low, aligned_layout(tables, 16))
 
 
 @pytest.mark.parametrize("bm", [16, 32])

@@ -145,7 +145,7 @@ MAX_SOLVED = 256
 #: d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the others (fenwick 3.247
 #: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones. ``solve_boundaries``: where
 #: boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are solved for at once
-#: (``_boundary_inverse``) instead of walked, and their gradients likewise, if there are at least ``min_solved``: in
+#: (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at least ``min_solved``: in
 #: the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's (2.791 against 2.788 ms
 #: a forward + backward step) in 73 launches against 90 (gpu_calls/call69), at 256 the solve was the faster (call64);
 #: from 64 to 128 neither is measured. The interpreter solves from 1, so that the tests' short sequences take the
@@ -262,13 +262,12 @@ def _blocks(dk: int, dv: int) -> dict:
                            ("local_k", dk), ("local_v", dv))}
 
 
-def _boundary_inverse(ecoef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
-    """``U = (I - E_PP)^{-T}`` ``[N, |P|, |P|]`` float32, contiguous and upper triangular, where ``E_PP[p, X_j(p)] =
-    E[p, j]``: boundary p's coefficients on the boundary states it reads (its row of E), so that the walk's
-    ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` is ``H = U^T L`` (a dense product), and its backward ``Z = U dH``
-    (``K.triangular_product``)."""
-    N, P, m = ecoef.shape[0], layout.n_boundary, layout.m
-    coef = ecoef.view(N, -1, m)[:, tab["b_flat"]]
+def _boundary_inverse(coef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
+    """``U = (I - E_PP)^{-T}`` ``[N, |P|, |P|]`` float32, contiguous and upper triangular, by torch's triangular solve,
+    where ``E_PP[p, X_j(p)] = E[p, j]``: boundary p's coefficients on the boundary states it reads (its row of E,
+    ``coef[:, p]``), so that the walk's ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` is ``H = U^T L`` (a dense product),
+    and its backward ``Z = U dH`` (``K.triangular_product``)."""
+    N, P, m = coef.shape[0], layout.n_boundary, layout.m
     e = coef.new_zeros(N, P, P + 1).scatter_add_(2, tab["b_src_column"].expand(N, P, m), coef)[..., :P]
     eye = torch.eye(P, dtype=e.dtype, device=e.device)
     inverse = torch.linalg.solve_triangular(eye - e, eye.expand(N, P, P), upper=False, unitriangular=True)
@@ -352,10 +351,12 @@ class _Plan:
         if self.solves:                         # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
             e_rows = a.new_empty(N, P, 1, m, dtype=torch.float32)      # E's boundary rows, as chunk_inverse reads b
             bs = setting["boundary_block"]
+            if bs not in (16, 32):
+                raise GLRError(f"readout_triton setting boundary_block must be 16 or 32, got {bs}")
             self.diagonal_shape, self.diagonal_inverse = chunk_inverse_launch(e_rows, tab["b_src"], P, bs)
             self.boundary_inverse = bind(
                 K.boundary_inverse, (N, -(-P // bs)), ARG, tab["b_src"], ARG, ARG, ARG, ARG, P, m,
-                MP=1 << (m - 1).bit_length(), BS=bs, PREC=_settings()["inverse_precision"], num_warps=4)
+                MP=1 << max(m - 1, 0).bit_length(), BS=bs, PREC=_settings()["inverse_precision"], num_warps=4)
             n_vb = -(-dv // blk["local_v"])
             self.boundary_local = bind(
                 K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
@@ -385,7 +386,7 @@ class _Plan:
             KB.chunk_output_backward, (nc, N), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout),
             DV=_block(dv), MP=1 << max(m - 1, 0).bit_length(), DECAY=self.decay, **backward))
-        if self.solves:                             # Z = U dH (U from _boundary_inverse), products in q's dtype
+        if self.solves:                             # Z = U dH (U from boundary_inverses), products in q's dtype
             bm, bn = min(setting["product_m"], _block(P)), min(setting["product_n"], _block(dk * dv))
             out["solved_product"] = bind(
                 K.triangular_product, (-(-P // bm), -(-dk * dv // bn), N), ARG, ARG, ARG, P, dk * dv, BM=bm, BN=bn,
@@ -433,16 +434,17 @@ class _Plan:
 
     def boundary_inverses(self, ecoef: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
         """``(U, U^T)``: ``U = (I - E_PP)^{-T}`` ``[N, P, P]`` float32 (upper) and ``U^T`` in q's dtype, by the kernel
-        ``boundary_inverse`` (setting ``boundary_inverse``), else by torch (``_boundary_inverse``)."""
-        if not self.setting["boundary_inverse"]:
-            upper = _boundary_inverse(ecoef, self.layout, self.tab)
-            return upper, upper.transpose(1, 2).to(q.dtype)
+        ``boundary_inverse`` (setting ``boundary_inverse``), else by torch (``_boundary_inverse``), from E's boundary
+        rows."""
         N, P, m = self.sizes[5], self.sizes[7], self.sizes[8]
         e_rows = ecoef.view(N, -1, m)[:, self.tab["b_flat"]]
+        if not self.setting["boundary_inverse"]:
+            upper = _boundary_inverse(e_rows, self.layout, self.tab)
+            return upper, upper.transpose(1, 2).to(q.dtype)
         diag = ecoef.new_empty(self.diagonal_shape)
         self.diagonal_inverse(e_rows, diag)
-        upper, lower = _output(ecoef, N, P, P), _output(q, N, P, P)
-        self.boundary_inverse(e_rows, diag, lower, upper, ecoef.new_empty(N, P, P))
+        upper, lower, scratch = _output(ecoef, N, P, P), _output(q, N, P, P), _output(ecoef, N, P, P)
+        self.boundary_inverse(e_rows, diag, lower, upper, scratch)
         return upper, lower
 
     def diagonal_mix(self, a: Tensor, inverses: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ rounded to it), sums float32.
   blocks, one program per (n, BS columns): blocked forward substitution down the rows,
   ``X_i = (I - E_ii)^{-1} (delta_ij I + sum_{s < i BS} E[i, s] X_s)``, the earlier rows gathered (from a float32
   row-major copy) through the sources' table; written lower in q's dtype (the forward's product) and
-  transposed, ``U = (I - E_PP)^{-T}``, in float32 (the backward's, and the gather's scratch).
+  transposed, ``U = (I - E_PP)^{-T}``, in float32 (the backward's).
 * ``triangular_product``: the solve's backward ``Z = U dH`` with U the upper triangular ``(I - E_PP)^{-T}``,
   reading only U's upper triangle and dH in float32 (the forward's ``H = U^T L`` is a dense torch product).
 * ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16),
@@ -320,7 +320,7 @@ def _block_row(coef, b_src, diag, i, n, P, m, r, slot, BS: tl.constexpr):
     src = tl.load(b_src + rows[:, None] * m + slot[None, :], mask=has, other=-1)
     c = tl.load(coef + (n.to(tl.int64) * P + rows)[:, None] * m + slot[None, :], mask=has, other=0.0)
     d = tl.load(diag + ((n * tl.cdiv(P, BS) + i) * BS + r)[:, None].to(tl.int64) * BS + r[None, :],
-                mask=(i * BS < P) & (r[:, None] >= 0), other=0.0)
+                mask=(rows - r < P)[:, None], other=0.0)              # block i exists: i BS < P
     return src, c, d
 
 
