@@ -389,9 +389,9 @@ def hard_decays(rng, b: np.ndarray) -> np.ndarray:
 
 def first_order_inputs(rng, which: str, n: int, dtype, B: int) -> tuple:
     """``(tables, [q, k, v, a, b])``: ssm's tables (``which`` "ssm") or ``first_order_tables`` (``"gaps"``), inputs
-    of B batches and two heads in dtype, b as in ``hard_decays``."""
+    of B batches and two heads in dtype (16 at n <= 2, as ``inputs``), b as in ``hard_decays``."""
     tables = Pattern.from_spec("ssm").tables(n) if which == "ssm" else first_order_tables(n)
-    _, q, k, v, a, b = problem(rng, "ssm", n, B=B, H=2, dk=5, dv=7)
+    _, q, k, v, a, b = problem(rng, "ssm", n, B=B, H=16 if n <= 2 else 2, dk=5, dv=7)
     return tables, [torch.tensor(x, dtype=dtype, device=DEVICE) for x in (q, k, v, a, hard_decays(rng, b))]
 
 
