@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from glrtheory import Pattern
 from glrtheory.kernels.scan import readout_triton
@@ -33,8 +34,8 @@ def tensor_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int, block: i
     ``inverses`` (the chunks' ``T_k``), ``ecoef`` (E), ``states`` (L or H), ``e_rows`` (E's boundary rows),
     ``diagonal`` (E_PP's diagonal blocks' inverses), ``upper`` (U, float32; X's float32 copy is as large),
     ``lower`` (U^T in bf16), ``boundary_last_rows`` (the rows of the chunk inverses ``boundary_local`` reads), and the
-    index tables ``b_table`` (B's, or ``x_col`` of its shape), ``b_src`` and ``b_flat``; E_PP's diagonal blocks of ``block`` rows (default
-    ``readout_triton.GPU["boundary_block"]``)."""
+    index tables ``b_table`` (B's, or ``x_col`` of its shape), ``b_src`` and ``b_flat``; E_PP's diagonal blocks of
+    ``block`` rows (default ``readout_triton.GPU["boundary_block"]``)."""
     tables = Pattern.from_spec(spec).tables(T)
     layout = aligned_layout(tables, chunk)
     N, C, nc, P, m = B * H, layout.chunk, layout.n_chunks, layout.n_boundary, layout.m
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     B, T, H, D = map(int, args.shape.split(","))
     got = solved_forward_bytes(args.spec, B, T, H, D, args.chunk)
-    ms = measured_ms(json.load(open(args.profile))["profile"][args.spec]) if args.profile else {}
+    ms = measured_ms(json.loads(Path(args.profile).read_text())["profile"][args.spec]) if args.profile else {}
     for key, n in got.items():
         timed = f"  {ms[key]:.3f} ms  {n / ms[key] / 1e6:.0f} GB/s" if key in ms else ""
         print(f"{key:20s} {n / 1e6:8.1f} MB{timed}")
