@@ -145,9 +145,10 @@ MAX_SOLVED = 256
 #: d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the others (fenwick 3.247
 #: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones. ``solve_boundaries``: where
 #: boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are solved for at once
-#: (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at least ``min_solved``: in
-#: the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's (2.791 against 2.788 ms
-#: a forward + backward step) in 73 launches against 90 (gpu_calls/call69), at 256 the solve was the faster (call64);
+#: (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at least
+#: ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's (2.791
+#: against 2.788 ms a forward + backward step, with torch's triangular solve) in 73 launches against 90
+#: (gpu_calls/call69), at 256 the solve was the faster (call64);
 #: from 64 to 128 neither is measured. The interpreter solves from 1, so that the tests' short sequences take the
 #: solve. ``in_place``: q, k, v that are slices of a wider last axis are read where they are (``_rows_of``); False
 #: copies them first. ``graphs``, ``graph_elements``: calls with q of at most ``graph_elements`` elements replay their
