@@ -764,10 +764,15 @@ def test_the_gpu_targets_table_comes_from_the_json():
 
 
 
+def _sweep_all(call: str, setting: dict) -> list[float]:
+    """fenwick's forward ms in a ``gpu_readout.py`` call's sweep under setting, every such row in turn."""
+    return [r["fenwick"] for r in gpu_call(call, "readout.json")["tune_settings_0"]
+            if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting]
+
+
 def _sweep_ms(call: str, setting: dict) -> float:
     """fenwick's forward ms in a ``gpu_readout.py`` call's sweep under setting (the first such row)."""
-    return next(r["fenwick"] for r in gpu_call(call, "readout.json")["tune_settings_0"]
-                if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting)
+    return _sweep_all(call, setting)[0]
 
 
 def test_quoted_numbers_of_calls_104_to_108_come_from_their_json():
@@ -867,12 +872,9 @@ def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
     kernels' times and the rows of the defaults, all from ``call114``'s JSON (torch's solve's kernels from
     ``call110``'s profile; the target table's rows: ``test_the_gpu_targets_table_comes_from_the_json``)."""
     text = " ".join(README.split())
-    sweep = gpu_call("call114", "readout.json")["tune_settings_0"]
-    ms = {}
-    for r in sweep:
-        ms.setdefault(json.dumps({k: v for k, v in r.items() if k not in ("ssm", "fenwick")}), []).append(r["fenwick"])
-    torch_solve, block16, block32 = (ms[json.dumps(s)] for s in ({"boundary_inverse": False}, {"boundary_block": 16},
-                                                                    {"boundary_block": 32}))
+    torch_solve, block16, block32 = (_sweep_all("call114", s) for s in ({"boundary_inverse": False},
+                                                                       {"boundary_block": 16}, {"boundary_block": 32}))
+    assert len(torch_solve) == len(block16) == len(block32) == 2
     assert max(block32) < min(torch_solve) and max(block16) < min(torch_solve)
     before = gpu_call("call110", "readout.json")["profile"]["fenwick"]
     solve_kernels = sum(k["ms"] for k in before if any(w in k["kernel"] for w in (
@@ -880,9 +882,9 @@ def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
     kernels = {k["kernel"]: k["ms"] for k in gpu_call("call114", "readout.json")["profile"]["fenwick"]}
     assert (f"(blocked forward substitution, one program per head and 32 columns; "
             f"{kernels['boundary_inverse']:.3f} ms) where torch's batched triangular solve, copies and casts took "
-            f"{solve_kernels:.3f} ms of kernels (`call110`). fenwick's forward **{block32[0]:.3f} / {block32[1]:.3f} ms** against {torch_solve[0]:.3f} / "
-            f"{torch_solve[1]:.3f} with torch's solve (`call114`, each twice, alternating; blocks of 16: "
-            f"{block16[0]:.3f} / {block16[1]:.3f})") in text
+            f"{solve_kernels:.3f} ms of kernels (`call110`). fenwick's forward **{block32[0]:.3f} / {block32[1]:.3f} "
+            f"ms** against {torch_solve[0]:.3f} / {torch_solve[1]:.3f} with torch's solve (`call114`, each twice, "
+            f"alternating; blocks of 16: {block16[0]:.3f} / {block16[1]:.3f})") in text
     result = gpu_call("call114", "readout.json")
     assert result["best_settings_0"]["boundary_block"] == 32
     rows = {r["op"]: r for r in result["rows"]}

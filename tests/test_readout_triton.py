@@ -306,10 +306,11 @@ def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
 @pytest.mark.parametrize("n", [40, 257, 273, 1000])
 def test_boundary_inverse_solves_the_walk(rng, monkeypatch, n, dtype, kernel, block):
     """The solve's inverse (``_Plan.boundary_inverses``: the kernel ``boundary_inverse``, whose outputs the interpreter
-    NaN-fills first (its float32 copy of X too), with blocks of 16 or 32 rows, two heads, or torch's ``_boundary_inverse``) against the walk's recurrence
-    written out, at 3, 16, 17 and 63 boundary states: for random E rows, ``H = U^T L`` satisfies
-    ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` for every p (float64 arithmetic on the float32 U), U is zero below its
-    diagonal and the second output is U^T rounded to q's dtype, zero above its diagonal."""
+    NaN-fills first (its float32 copy of X too), with blocks of 16 or 32 rows, two heads, or torch's
+    ``_boundary_inverse``) against the walk's recurrence written out, at 3, 16, 17 and 63 boundary states: for random
+    E rows, ``H = U^T L`` satisfies ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` for every p (float64 arithmetic on the
+    float32 U), U is zero below its diagonal and the second output is U^T rounded to q's dtype, zero above its
+    diagonal."""
     monkeypatch.setitem(readout_triton._setting(), "boundary_inverse", kernel)
     monkeypatch.setitem(readout_triton._setting(), "boundary_block", block)
     monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
