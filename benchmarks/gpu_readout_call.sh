@@ -2,7 +2,8 @@
 #   OUT=/some/folder bash benchmarks/gpu_readout_call.sh
 # READOUT_FLAGS (default "--skip-tune --fla-shapes") go to gpu_readout.py (e.g. "--tune-backward", or none to
 # sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests (PYTEST_FILES:
-# other test files than the readout's and the scan's Triton tests); LAYER=1 then also runs gpu_layer.py (the
+# other test files than the readout's and the scan's Triton tests; PYTEST_ARGS: more, e.g. "-n 6" with pytest-xdist and
+# execnet carried in .whl/); LAYER=1 then also runs gpu_layer.py (the
 # GLRMixer(readout=True) layer against nn.MultiheadAttention) into layer.json, LAYER_FLAGS going to it (e.g.
 # "--specs ssm,fenwick,blocks"); SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm,
 # per-kernel profile) into tune.json, SCAN_FLAGS (e.g. "--inverses") going to it. CAP_READOUT, CAP_TESTS,
@@ -23,7 +24,7 @@ fi
 timeout ${CAP_READOUT:-330} python benchmarks/gpu_readout.py ${READOUT_FLAGS---skip-tune --fla-shapes} \
   --backends "${BACKENDS:-torch,triton}" \
   --out $OUT/readout.json > $OUT/readout.log 2>&1; echo "readout rc $?"
-timeout ${CAP_TESTS:-200} python -m pytest -p no:cacheprovider -q -m "gpu or not gpu" \
+timeout ${CAP_TESTS:-200} python -m pytest -p no:cacheprovider -q -m "gpu or not gpu" ${PYTEST_ARGS:-} \
   ${PYTEST_FILES:-tests/test_readout_triton.py tests/test_kernels_triton.py} -k "${PYTEST_K:-test_readout_triton or (full_size and (ssm or fenwick))}" > $OUT/pytest.txt 2>&1
 echo "pytest rc $?"
 tail -5 $OUT/pytest.txt; tail -30 $OUT/readout.log
