@@ -356,11 +356,11 @@ def test_triangular_product_reads_only_the_triangle(rng, P, dtype, bm):
     NaN-filled first."""
     N, F, bk = 2, 70, 16
     readout_triton._setting()                       # the interpreter patched, as before a readout's first launch
-    u = torch.triu(torch.tensor(rng.standard_normal((N, P, P)), dtype=torch.float32))
-    block = torch.arange(P) // bm
+    u = torch.triu(torch.tensor(rng.standard_normal((N, P, P)), dtype=torch.float32, device=DEVICE))
+    block = torch.arange(P, device=DEVICE) // bm
     u[:, block[:, None] > block[None, :]] = float("nan")
-    x = torch.tensor(rng.standard_normal((N, P, F)), dtype=torch.float32)
-    out = torch.full((N, P, F), float("nan"), dtype=torch.float32)
+    x = torch.tensor(rng.standard_normal((N, P, F)), dtype=torch.float32, device=DEVICE)
+    out = torch.full((N, P, F), float("nan"), dtype=torch.float32, device=DEVICE)
     readout_triton.K.triangular_product[(-(-P // bm), -(-F // 32), N)](
         u, x, out, P, F, BM=bm, BN=32, BK=bk, PREC=_precision(DTYPES[dtype]), UPCAST=True,
         CAST=readout_triton._TL[DTYPES[dtype]])

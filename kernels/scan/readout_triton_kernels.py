@@ -312,6 +312,72 @@ def boundary_local(k_ptr, v_ptr, a_ptr, mix, local, b_chunk, b_row, P, nc, T, H,
 
 
 @triton.jit
+def _small_product(x, y):
+    """``x y`` for small square blocks, by a broadcast sum (no ``tl.dot``: its sides are at least 16)."""
+    return tl.sum(x[:, :, None] * y[None, :, :], axis=1)
+
+
+@launcher
+@triton.jit
+def boundary_blocks(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src, blk_ext, blk_count, P, nc, m,
+                    T, H, dk, dv, shift, sk, sv, n_vb, offset, ME,
+                    C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+                    S: tl.constexpr, LOG_S: tl.constexpr, MP: tl.constexpr, PREC: tl.constexpr,
+                    UPCAST: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr):
+    """The boundary states ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` block by block, S consecutive p a block
+    (``[I S - offset, (I + 1) S - offset)``), one program per (n, d_k block x d_v block): with ``E_II`` the
+    block's coefficients on its own states (strictly lower, so ``(I - E_II)^{-1} = prod_{k < log2 S} (I +
+    E_II^(2^k))``) and ``F = (I - E_II)^{-1} E_I,ext`` on the states of earlier blocks that it reads (``blk_ext
+    [nb, ME]``, ``blk_count [nb]``), ``H_I = sum_i (I - E_II)^{-1}[:, i] L_i + sum_e F[:, e] H_e``. The local
+    states ``L_p`` are formed in registers as ``boundary_local`` forms them; ``H_e`` are read back from
+    ``states``, written by earlier blocks (a barrier after each block's stores)."""
+    sk, sv = sk * UNIT, sv * UNIT
+    n, blk = tl.program_id(0), tl.program_id(1)
+    kcol = (blk // n_vb) * BK + tl.arange(0, BK)
+    vcol = (blk % n_vb) * BV + tl.arange(0, BV)
+    smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
+    tile = (kcol * dv)[:, None] + vcol[None, :]
+    base = states + (n * P).to(tl.int64) * dk * dv
+    r, slot = tl.arange(0, S), tl.arange(0, MP)
+    eye = (r[:, None] == r[None, :]).to(tl.float32)
+    for blk_i in range(tl.cdiv(P + offset, S)):
+        rows = blk_i * S - offset + r
+        valid = (rows >= 0) & (rows < P)
+        at = tl.minimum(tl.maximum(rows, 0), P - 1)
+        has = valid[:, None] & (slot < m)[None, :]
+        src = tl.load(b_src + at[:, None] * m + slot[None, :], mask=has, other=-1)
+        coef_row = (n * nc + tl.load(b_chunk + at)) * C + tl.load(b_row + at)
+        coef = tl.load(ecoef + coef_row.to(tl.int64)[:, None] * m + slot[None, :], mask=has & (src >= 0), other=0.0)
+        inside = ((src[:, :, None] == rows[None, None, :]) & (src >= 0)[:, :, None]).to(tl.float32)
+        power = tl.sum(coef[:, :, None] * inside, axis=1)                # E_II [S, S]
+        inverse = eye + power
+        for _ in tl.static_range(LOG_S - 1):
+            power = _small_product(power, power)
+            inverse += _small_product(inverse, power)
+        acc = tl.zeros((S, BK, BV), tl.float32)
+        for i in tl.static_range(S):
+            p = blk_i * S - offset + i
+            c = tl.load(b_chunk + tl.minimum(tl.maximum(p, 0), P - 1))
+            win, t, ok = _window(c, T, shift, C, WIN, W)
+            ok = ok & (p >= 0) & (p < P)
+            row = (n * nc + c) * C + tl.load(b_row + tl.minimum(tl.maximum(p, 0), P - 1))
+            mrow = _mix_row(mix, row.to(tl.int64), a_ptr, n, win, t, ok, T, H, WIN, DIAG)
+            local = _local_state(_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv),
+                                 mrow, PREC, UPCAST)
+            column = tl.sum(inverse * (r == i)[None, :].to(tl.float32), axis=1)
+            acc += column[:, None, None] * local[None, :, :]
+        for e in range(tl.load(blk_count + blk_i)):
+            source = tl.load(blk_ext + blk_i * ME + e)
+            carried = tl.sum(tl.where(src == source, coef, 0.0), axis=1)                 # E_I,ext[:, e]
+            weight = tl.sum(inverse * carried[None, :], axis=1)
+            state = tl.load(base + source.to(tl.int64) * dk * dv + tile, mask=smask, other=0.0)
+            acc += weight[:, None, None] * state.to(tl.float32)[None, :, :]
+        out = base + rows.to(tl.int64)[:, None, None] * dk * dv + tile[None, :, :]
+        tl.store(out, acc.to(states.dtype.element_ty), mask=valid[:, None, None] & smask[None, :, :])
+        tl.debug_barrier()
+
+
+@triton.jit
 def _block_row(coef, b_src, diag, i, n, P, m, r, slot, BS: tl.constexpr):
     """Block row i's sources ``[BS, MP]`` (-1 padded; all -1 past the last row), their coefficients and its
     diagonal block's inverse (zeros past the last row, where none is read)."""
