@@ -96,9 +96,6 @@ MAX_UNROLLED = 16
 #: |P| = 256 (fenwick, T = 16384, C = 64) the solve was the faster (gpu_calls/call64); more boundary states walk,
 #: the solve's cost growing faster (not measured past 256).
 MAX_SOLVED = 256
-#: Most states of earlier blocks that one block of ``boundary_blocks`` reads (fenwick's: ``log2(|P| / S) + 1``);
-#: patterns whose blocks read more take the solve or the walk.
-MAX_EXTERNAL = 32
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
@@ -161,15 +158,13 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
-           boundary_inverse=True, boundary_block=32, boundary_blocks=True, blocks_size=4, blocks_k=64,
-           blocks_v=64, blocks_warps=8, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           boundary_inverse=True, boundary_block=32, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
                    product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
-                   boundary_block=16, boundary_blocks=True, blocks_size=4, blocks_k=32, blocks_v=32,
-                   blocks_warps=4, wide=dict(GPU["wide"]))
+                   boundary_block=16, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -280,29 +275,6 @@ def _boundary_inverse(coef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
     return inverse.transpose(1, 2).contiguous()     # a view where the solve returns column-major matrices
 
 
-def block_sources(layout: ChunkLayout, S: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """``(offset, ext [nb, ME], count [nb])`` for ``boundary_blocks``' blocks of S consecutive boundary states
-    ``[I S - offset, (I + 1) S - offset)``: the offset in ``[0, S)`` whose blocks read the fewest states of earlier
-    blocks at most (ties: the smallest offset), and each block's such states (ascending, -1 padded, ME >= 1)."""
-    def build():
-        src = boundary_tables(layout).b_idx
-        P = len(src)
-        best = None
-        for offset in range(S):
-            block = (np.arange(P) + offset) // S
-            rows, cols = np.nonzero((src >= 0) & (src < (block * S - offset)[:, None]))
-            pairs = np.unique(np.stack([block[rows], src[rows, cols]], 1), axis=0).reshape(-1, 2)
-            count = np.bincount(pairs[:, 0], minlength=-(-(P + offset) // S))
-            if best is None or count.max(initial=0) < best[2].max(initial=0):
-                best = offset, pairs, count
-        offset, pairs, count = best
-        ext = np.full((len(count), max(1, count.max(initial=0))), -1, dtype=np.int64)
-        ext[pairs[:, 0], np.arange(len(pairs)) - np.repeat(np.cumsum(count) - count, count)] = pairs[:, 1]
-        return offset, ext, count
-
-    return layout.tables.memo(("block_sources", layout.chunk, layout.offset, S), build)
-
-
 def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
     """Whether the boundary states are solved for (``solve_boundaries``) rather than walked."""
     return tab["gather"] and setting["solve_boundaries"] and setting["min_solved"] <= layout.n_boundary <= MAX_SOLVED
@@ -377,22 +349,6 @@ class _Plan:
             self.decay_sums = bind(K.decay_sums, (N, nc), ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H, nc, s,
                                    C=C, CP=rows(layout))
         forward = dict(self.shapes, DECAY=self.decay, DIAG=self.diagonal, num_warps=setting["warps"])
-        self.blocked = bool(m) and tab["gather"] and setting["boundary_blocks"]
-        if self.blocked:                        # H block by block, L_p in registers (boundary_blocks)
-            S = setting["blocks_size"]
-            if S < 2 or S & (S - 1):
-                raise GLRError(f"readout_triton setting blocks_size must be a power of two >= 2, got {S}")
-            offset, ext, count = block_sources(layout, S)
-            self.blocked = ext.shape[1] <= MAX_EXTERNAL
-        if self.blocked:
-            bk, bv = min(setting["blocks_k"], _block(dk)), min(setting["blocks_v"], _block(dv))
-            n_vb = -(-dv // bv)
-            self.boundary_blocks = bind(
-                K.boundary_blocks, (N, -(-dk // bk) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
-                tab["b_row"], tab["b_src"], *(torch.as_tensor(x, dtype=torch.int32, device=q.device) for x in (ext, count)),
-                P, nc, m, T, H, dk, dv, s, sk, sv, n_vb, offset, ext.shape[1], BK=bk, BV=bv, S=S,
-                LOG_S=S.bit_length() - 1, MP=1 << max(m - 1, 0).bit_length(), DIAG=self.diagonal,
-                num_warps=setting["blocks_warps"], **self.shapes)
         if self.solves:                         # H = (I - E_PP)^{-1} L, L_p by boundary_local in parallel
             e_rows = a.new_empty(N, P, 1, m, dtype=torch.float32)      # E's boundary rows, as chunk_inverse reads b
             bs = setting["boundary_block"]
@@ -521,9 +477,7 @@ class _Plan:
         read = walked if self.diagonal else (mix, ecoef)
         states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
         solved = None
-        if self.blocked:
-            self.boundary_blocks(k, v, a, walked[0], ecoef, states)
-        elif self.solves:
+        if self.solves:
             local = _output(q, N, P, dk, dv)
             self.boundary_local(k, v, a, walked[0], local)
             solved, lower = self.boundary_inverses(ecoef, q)          # H = U^T L, dense (faster than the kernel)
@@ -553,8 +507,6 @@ class _Plan:
         launch = self.backward_launches
         launch["chunk_output_backward"](q, k, v, grad, a, mix, ecoef, states, qkv_grads[0], dk32, dv32, dmix, decoef,
                                         dstates)
-        if self.solves and solved is None:         # the forward took boundary_blocks
-            solved = self.boundary_inverses(ecoef, q)[0]
         if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
             dstates, gathered = _output(dstates), dstates
             launch["solved_product"](solved, gathered, dstates)
