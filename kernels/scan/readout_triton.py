@@ -148,12 +148,13 @@ MAX_SOLVED = 256
 #: (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at least
 #: ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's (2.791
 #: against 2.788 ms a forward + backward step, with torch's triangular solve) in 73 launches against 90
-#: (gpu_calls/call69), at 256 the solve was the faster (call64);
-#: from 64 to 128 neither is measured. The interpreter solves from 1, so that the tests' short sequences take the
-#: solve. ``in_place``: q, k, v that are slices of a wider last axis are read where they are (``_rows_of``); False
-#: copies them first. ``graphs``, ``graph_elements``: calls with q of at most ``graph_elements`` elements replay their
-#: forward and backward as CUDA graphs (``readout_graphs``), up to ``graphs`` instances a signature (0: never);
-#: ``layer_graphs``: a readout layer's whole step replays so too, under the same two (``kernels/layer_graphs``).
+#: (gpu_calls/call69), and with the inverse in the kernels 2.708 walked against 2.709 solved, interleaved with
+#: attention (call115); at 256 the solve was the faster (call64); from 64 to 128 neither is measured. The
+#: interpreter solves from 1, so that the tests' short sequences take the solve. ``in_place``: q, k, v that are
+#: slices of a wider last axis are read where they are (``_rows_of``); False copies them first. ``graphs``,
+#: ``graph_elements``: calls with q of at most ``graph_elements`` elements replay their forward and backward as CUDA
+#: graphs (``readout_graphs``), up to ``graphs`` instances a signature (0: never); ``layer_graphs``: a readout layer's
+#: whole step replays so too, under the same two (``kernels/layer_graphs``).
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
