@@ -362,10 +362,10 @@ def test_triangular_product_reads_only_the_triangle(rng, P, dtype, bm):
     x = torch.tensor(rng.standard_normal((N, P, F)), dtype=torch.float32, device=DEVICE)
     out = torch.full((N, P, F), float("nan"), dtype=torch.float32, device=DEVICE)
     readout_triton.K.triangular_product[(-(-P // bm), -(-F // 32), N)](
-        u, x, out, P, F, BM=bm, BN=32, BK=bk, PREC=_precision(DTYPES[dtype]), UPCAST=True,
+        u, x, out, P, F, BM=bm, BN=32, BK=bk, PREC=_precision(DTYPES[dtype]), UPCAST=readout_triton._interpreting(),
         CAST=readout_triton._TL[DTYPES[dtype]])
-    rounded = [y.to(DTYPES[dtype]).double() for y in (torch.triu(torch.nan_to_num(u)), x)]
-    assert rel_err(out.double(), rounded[0] @ rounded[1]) <= TOL[DTYPES[dtype]]
+    rounded = [y.to(DTYPES[dtype]).double().cpu() for y in (torch.triu(torch.nan_to_num(u)), x)]
+    assert rel_err(out.double().cpu(), rounded[0] @ rounded[1]) <= TOL[DTYPES[dtype]]
 
 
 def first_order_tables(n: int) -> IndexTables:
