@@ -2,8 +2,8 @@
 #   OUT=/some/folder bash benchmarks/gpu_readout_call.sh
 # READOUT_FLAGS (default "--skip-tune --fla-shapes") go to gpu_readout.py (e.g. "--tune-backward", or none to
 # sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests (PYTEST_FILES:
-# other test files than the readout's and the scan's Triton tests; PYTEST_ARGS: more, e.g. "-n 6" with pytest-xdist and
-# execnet carried in .whl/); LAYER=1 then also runs gpu_layer.py (the
+# other test files than the readout's and the scan's Triton tests; PYTEST_ARGS: more of pytest's, e.g. "-n 6" with
+# pytest-xdist and execnet carried in .whl/); LAYER=1 then also runs gpu_layer.py (the
 # GLRMixer(readout=True) layer against nn.MultiheadAttention) into layer.json, LAYER_FLAGS going to it (e.g.
 # "--specs ssm,fenwick,blocks"); SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm,
 # per-kernel profile) into tune.json, SCAN_FLAGS (e.g. "--inverses") going to it. CAP_READOUT, CAP_TESTS,

@@ -75,15 +75,19 @@ def derive():
 def check(n_max=2**10 + 1, chunks=(4, 8, 16, 64)):
     tables = {n: Pattern.from_spec("fenwick").tables(n) for n in range(1, n_max + 1)}
     layouts = 0
+    first_order = {n: Pattern.from_spec("ssm").tables(n) for n in tables}
     for n, C in ((n, C) for n in tables for C in chunks if C <= n):
         layout = aligned_layout(tables[n], C)
         assert layout is not None and layout.chunk == C, (n, C)
         listed = reads(layout)
         assert listed[0] == set(), (n, C)
         assert all(listed[c] == chain(c - 1) for c in range(1, layout.n_chunks)), (n, C)
+        ssm = reads(aligned_layout(first_order[n], C))
+        assert ssm[0] == set() and all(ssm[c] == {c - 1} for c in range(1, len(ssm))), (n, C)
         layouts += 1
     assert layouts > 3000
-    print(f"checked {layouts} layouts (n = 1..{n_max}, chunks {chunks}): chunk c >= 1 reads the Fenwick chain of c - 1")
+    print(f"checked {layouts} layouts (n = 1..{n_max}, chunks {chunks}): chunk c >= 1 reads the Fenwick chain of c - 1 "
+          "(ssm's: c - 1 alone)")
     for k in range(13):
         layout = aligned_layout(Pattern.from_spec("fenwick").tables(2**k * 16 + 1), 16)
         assert layout.n_boundary == 2**k, (k, layout.n_boundary)
