@@ -7,9 +7,9 @@ bit cleared, ..., 0}``, the Fenwick chain of ``c - 1``: ``|X(c)| = popcount(c - 
 
     R(k) = sum_{x < 2^k} (popcount(x) + 1) = 2^k (1 + k / 2)
 
-reads, ``1 + k / 2`` a chunk, where ssm (first order) reads one. The chunk output
-(``readout_triton_kernels.chunk_output``) does ``C^2 (d_k + d_v)`` multiply-adds a chunk for ``((Q K^T) * M) V`` and
-``C d_k d_v`` for each state it reads, so its multiply-adds are
+reads, ``1 + k / 2`` a chunk on average over chunks 1 .. |P|, where ssm (first order) reads one, ``c - 1``. The
+chunk output (``readout_triton_kernels.chunk_output``) does ``C^2 (d_k + d_v)`` multiply-adds a chunk for ``((Q K^T) *
+M) V`` and ``C d_k d_v`` for each state it reads, so its multiply-adds are
 
     W = nc C^2 (d_k + d_v) + R C d_k d_v,
 
@@ -20,8 +20,8 @@ kernels' products, not a bound on every algorithm: they say why fenwick's chunk 
 Derivation. Each of the k bits of ``x < 2^k`` is set in half of them, so ``sum popcount(x) = k 2^(k-1)``: below the
 recurrence ``S(k + 1) = 2 S(k) + 2^k`` (the top bit clear, then set) solved by sympy's ``rsolve``. Then an exhaustive
 check: the chains from bit operations against the sources each chunk of the layout lists (``ext``, built from
-fenwick's index tables), at every length up to 2^10 + 1 and chunks of 4, 8, 16 and 64, and ``R(k)`` against the
-layouts' own counts up to |P| = 2^12.
+fenwick's index tables), and ssm's ``c - 1`` against its layout's, at every length up to 2^10 + 1 and chunks of 4, 8,
+16 and 64, and ``R(k)`` against the layouts' own counts up to |P| = 2^12.
 """
 import numpy as np
 import sympy as sp
