@@ -1,9 +1,9 @@
 # One device call for the Triton matrix-state readout (issue 12), everything into $OUT:
 #   OUT=/some/folder bash benchmarks/gpu_readout_call.sh
 # READOUT_FLAGS (default "--skip-tune --fla-shapes") go to gpu_readout.py (e.g. "--tune-backward", or none to
-# sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests (PYTEST_FILES:
-# other test files than the readout's and the scan's Triton tests; PYTEST_ARGS: more of pytest's, e.g. "-n 6" with
-# pytest-xdist and execnet carried in .whl/); LAYER=1 then also runs gpu_layer.py (the
+# sweep the forward's settings); BACKENDS=triton times only the Triton rows; PYTEST_K picks tests (set but empty:
+# all; PYTEST_FILES: other test files than the readout's and the scan's Triton tests; PYTEST_ARGS: more of pytest's,
+# e.g. "-n 6" with pytest-xdist and execnet carried in .whl/); LAYER=1 then also runs gpu_layer.py (the
 # GLRMixer(readout=True) layer against nn.MultiheadAttention) into layer.json, LAYER_FLAGS going to it (e.g.
 # "--specs ssm,fenwick,blocks"); SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm,
 # per-kernel profile) into tune.json, SCAN_FLAGS (e.g. "--inverses") going to it. CAP_READOUT, CAP_TESTS,
@@ -25,7 +25,7 @@ timeout ${CAP_READOUT:-330} python benchmarks/gpu_readout.py ${READOUT_FLAGS---s
   --backends "${BACKENDS:-torch,triton}" \
   --out $OUT/readout.json > $OUT/readout.log 2>&1; echo "readout rc $?"
 timeout ${CAP_TESTS:-200} python -m pytest -p no:cacheprovider -q -m "gpu or not gpu" ${PYTEST_ARGS:-} \
-  ${PYTEST_FILES:-tests/test_readout_triton.py tests/test_kernels_triton.py} -k "${PYTEST_K:-test_readout_triton or (full_size and (ssm or fenwick))}" > $OUT/pytest.txt 2>&1
+  ${PYTEST_FILES:-tests/test_readout_triton.py tests/test_kernels_triton.py} -k "${PYTEST_K-test_readout_triton or (full_size and (ssm or fenwick))}" > $OUT/pytest.txt 2>&1
 echo "pytest rc $?"
 tail -5 $OUT/pytest.txt; tail -30 $OUT/readout.log
 if [ "${LAYER:-0}" = 1 ]; then
