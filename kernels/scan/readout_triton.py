@@ -173,6 +173,11 @@ def _block(x: int) -> int:
     return max(16, 1 << (x - 1).bit_length())
 
 
+def _slots(m: int) -> int:
+    """A row's m source slots as a block: m rounded up to a power of two, at least 1."""
+    return 1 << max(m - 1, 0).bit_length()
+
+
 def window(layout: ChunkLayout) -> int:
     """The kernels' window width: ``C + w`` as a block (``_block``)."""
     return _block(layout.chunk + layout.span)
@@ -358,7 +363,7 @@ class _Plan:
             self.diagonal_shape, self.diagonal_inverse = chunk_inverse_launch(e_rows, tab["b_src"], P, bs)
             self.boundary_inverse = bind(
                 K.boundary_inverse, (N, -(-P // bs)), ARG, tab["b_src"], ARG, ARG, ARG, ARG, P, m,
-                MP=1 << max(m - 1, 0).bit_length(), BS=bs, PREC=_settings()["inverse_precision"], num_warps=4)
+                MP=_slots(m), BS=bs, PREC=_settings()["inverse_precision"], num_warps=4)
             n_vb = -(-dv // blk["local_v"])
             self.boundary_local = bind(
                 K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
@@ -387,7 +392,7 @@ class _Plan:
         out = dict(chunk_output_backward=bind(
             KB.chunk_output_backward, (nc, N), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout),
-            DV=_block(dv), MP=1 << max(m - 1, 0).bit_length(), DECAY=self.decay, **backward))
+            DV=_block(dv), MP=_slots(m), DECAY=self.decay, **backward))
         if self.solves:                             # Z = U dH (U from boundary_inverses), products in q's dtype
             bm, bn = min(setting["product_m"], _block(P)), min(setting["product_n"], _block(dk * dv))
             out["solved_product"] = bind(
