@@ -101,7 +101,7 @@ def _slot_checks(b_src: np.ndarray) -> int:
     """``stack_slots(b_src)`` checked against the definition by brute force; returns its count. A far read is of a
     source other than the reader's predecessor; state x is live from step x through its last far reader r_x. Every
     state with a far reader has a slot, no other has one; two states x < y share a slot only if r_x <= y; every
-    far read names its source's slot; the count is the most states that must hold slots at once (those live at step
+    far read names its source's slot, a read of the predecessor -2, an absent one -1; the count is the most states that must hold slots at once (those live at step
     p besides p itself, plus p), which no allocation can go below."""
     slot, src_slot, count = stack_slots(b_src)
     P = len(b_src)
@@ -115,7 +115,7 @@ def _slot_checks(b_src: np.ndarray) -> int:
     for p in range(P):
         for j in range(b_src.shape[1]):
             x = b_src[p, j]
-            assert src_slot[p, j] == (slot[x] if x >= 0 and x != p - 1 else -1)
+            assert src_slot[p, j] == (slot[x] if x >= 0 and x != p - 1 else -2 if x >= 0 else -1)
     least = max([sum(x < p < last[x] for x in range(p)) + 1 for p in range(P) if readers[p]], default=0)
     assert count == least
     return count

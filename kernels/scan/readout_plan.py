@@ -166,7 +166,7 @@ def stack_slots(b_src: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     reads other than as its predecessor p - 1 holds a slot from its own step through its last such reader; a slot
     frees at step p when its holder's last reader is at most p, and the lowest free slot goes to p. Greedy in step
     order colours these intervals with as many slots as the most that overlap, the fewest possible. ``slot`` is -1
-    for a state no such step reads, ``src_slot`` -1 where the source is the predecessor or absent."""
+    for a state no such step reads; ``src_slot`` is -2 where the source is the predecessor, -1 where it is absent."""
     P = len(b_src)
     far = (b_src >= 0) & (b_src != np.arange(P)[:, None] - 1)
     last = np.full(P, -1)
@@ -177,7 +177,8 @@ def stack_slots(b_src: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         s = free[0] if free else len(holder_last)
         holder_last[s:s + 1] = [last[p]]
         slot[p] = s
-    return slot, np.where(far, slot[np.where(far, b_src, 0)], -1), len(holder_last)
+    src_slot = np.where(far, slot[np.where(far, b_src, 0)], np.where(b_src >= 0, -2, -1))
+    return slot, src_slot, len(holder_last)
 
 
 def is_aligned(layout: ChunkLayout) -> bool:

@@ -347,7 +347,7 @@ class _Plan:
         self.decay = tab["decay"] and setting["decay"]
         self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
-        self.stack = _slots(tab["slots"]) if tab["gather"] and tab["slots"] <= setting["stack_slots"] else 0
+        self.stack = _slots(tab["slots"]) if tab["gather"] and 0 < tab["slots"] <= setting["stack_slots"] else 0
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
@@ -380,7 +380,7 @@ class _Plan:
                 K.boundary_walk, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                 tab["b_row"], tab["b_src"], tab["b_slot"], tab["src_slot"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
                 BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"] and not self.stack, SOURCES=unrolled,
-                STACK=self.stack, **forward)
+                STACK=self.stack, MP=_slots(m), **forward)
         self.chunk_output = bind(
             K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
