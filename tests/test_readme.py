@@ -355,9 +355,7 @@ def test_quoted_numbers_of_calls_66_to_68_come_from_their_json():
     (call 66) and with direct Triton launches (calls 67, 68: both orders of the A/B)."""
     import ast
     text = " ".join(README.split())
-    rows = {r["op"]: r for r in gpu_call("call68", "readout.json")["rows"]}
-    fla, sdpa = rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"]
-    ssm, fen = rows["glr_readout ssm"], rows["glr_readout fenwick"]
+    fla, sdpa, fen, ssm = _anchored_rows("call68")
     assert (f"forward ssm {ssm['ms']:.3f} ms, fenwick {fen['ms']:.3f} ms against fla's {fla:.3f} ms (ssm "
             f"{ssm['ms'] / fla:.2f}x: **met**; fenwick {fen['ms'] / fla:.2f}x: **not met**); forward + backward ssm "
             f"{ssm['ms_fwd_bwd']:.3f} ms, fenwick {fen['ms_fwd_bwd']:.3f} ms against SDPA's {sdpa:.3f} ms") in text
@@ -765,6 +763,14 @@ def test_the_gpu_targets_table_comes_from_the_json():
 
 
 
+def _anchored_rows(call: str) -> tuple[float, float, dict, dict]:
+    """A ``gpu_readout.py`` call's rows: ``(fla's chunk_simple_gla forward ms, causal SDPA's forward + backward ms,
+    fenwick's row, ssm's row)``."""
+    rows = {r["op"]: r for r in gpu_call(call, "readout.json")["rows"]}
+    return (rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"], rows["glr_readout fenwick"],
+            rows["glr_readout ssm"])
+
+
 def _sweep_all(call: str, setting: dict) -> list[float]:
     """fenwick's forward ms in a ``gpu_readout.py`` call's sweep under setting, every such row in turn."""
     return [r["fenwick"] for r in gpu_call(call, "readout.json")["tune_settings_0"]
@@ -887,10 +893,8 @@ def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
             f"ms** against {torch_solve[0]:.3f} / {torch_solve[1]:.3f} with torch's solve (`call114`, each twice, "
             f"alternating; blocks of 16: {block16[0]:.3f} / {block16[1]:.3f})") in text
     result = gpu_call("call114", "readout.json")
+    fla, sdpa, fen, ssm = _anchored_rows("call114")
     assert result["best_settings_0"]["boundary_block"] == 32
-    rows = {r["op"]: r for r in result["rows"]}
-    fla, sdpa = rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"]
-    fen, ssm = rows["glr_readout fenwick"], rows["glr_readout ssm"]
     assert (f"fenwick {fen['ms']:.3f} ms against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x, **not met**), ssm "
             f"{ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x); forward + backward fenwick {fen['ms_fwd_bwd']:.3f}, ssm "
             f"{ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in text
@@ -916,10 +920,8 @@ def test_quoted_numbers_of_calls_115_and_116_come_from_their_json():
                if r.get("boundary_blocks", True)]
     assert len(solve) == 2 and len(blocked) == 5 and min(blocked) > max(solve)
     result = gpu_call("call116", "readout.json")
+    fla, sdpa, fen, ssm = _anchored_rows("call116")
     assert result["best_settings_0"]["boundary_blocks"] is False
-    rows = {r["op"]: r for r in result["rows"]}
-    fla, sdpa = rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"]
-    fen, ssm = rows["glr_readout fenwick"], rows["glr_readout ssm"]
     layer = {json.dumps(r["variant"]) + r["op"]: r["median_ms"] for r in gpu_call("call115", "layer.json")["rows"]}
     walked, solved = layer["{}GLRMixer fenwick readout"], layer['{"min_solved": 32}GLRMixer fenwick readout']
     assert (f"fenwick **{fen['ms']:.3f} ms** forward against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x, **not met**), "
@@ -934,4 +936,32 @@ def test_quoted_numbers_of_calls_115_and_116_come_from_their_json():
             f"its chunk output took {chunk_output['fenwick']:.3f} ms against ssm's {chunk_output['ssm']:.3f} "
             f"({chunk_output['fenwick'] / chunk_output['ssm']:.2f}x, `call116`)") in text
     for call, name in (("call115", "layer.json"), ("call116", "readout.json")):
+        assert gpu_call(call, name)["machine"]["gpu"] == "NVIDIA H200"
+
+
+def test_quoted_numbers_of_calls_118_to_120_come_from_their_json():
+    """The register stack's walk against the memory walk and the solve (each sweep's rows), the layer's A/B, the rows
+    of ``call119`` and the whole test file's count (``call120``), each from its JSON or pytest summary."""
+    text = " ".join(README.split())
+    stack, memory, solve = (_sweep_all("call118", s) for s in ({"solve_boundaries": False},
+                                                                 {"solve_boundaries": False, "stack_slots": 0}, {}))
+    ahead, solve_119 = _sweep_all("call119", {"solve_boundaries": False}), _sweep_all("call119", {})
+    assert min(stack + memory + ahead) > max(solve + solve_119) and round(solve[0], 3) == round(solve_119[0], 3)
+    assert (f"fenwick's forward walked {stack[0]:.3f} ms with it against {memory[0]:.3f} gathering from memory, "
+            f"{ahead[0]:.3f} with each step's coefficients loaded a step ahead, against **{solve[0]:.3f}** with the "
+            f"solve (`call118`, `call119`)") in text
+    layer = gpu_call("call120", "layer.json")["rows"]
+    memory_walk, stack_walk = ([r["median_ms"] for r in layer if r["op"] == "GLRMixer fenwick readout"
+                                and r["variant"] == v] for v in ({"stack_slots": 0}, {}))
+    assert (f"took {stack_walk[0]:.3f} / {stack_walk[1]:.3f} ms with it, {memory_walk[0]:.3f} / {memory_walk[1]:.3f} "
+            f"without, in turn (`call120`)") in text
+    fla, sdpa, fen, ssm = _anchored_rows("call119")
+    assert (f"fenwick {fen['ms']:.3f} ms forward against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x, **not met**), ssm "
+            f"{ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x); forward + backward {fen['ms_fwd_bwd']:.3f} and "
+            f"{ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in text
+    calls = ROOT / "benchmarks" / "results" / "gpu_calls"
+    tests = (calls / "call120" / "pytest.txt").read_text()
+    assert "failed" not in tests and "487 passed, 1 skipped" in tests and "487 passed, 1 skipped" in text
+    assert "H200" in (calls / "call120" / "gpu.txt").read_text()
+    for call, name in (("call118", "readout.json"), ("call119", "readout.json"), ("call120", "layer.json")):
         assert gpu_call(call, name)["machine"]["gpu"] == "NVIDIA H200"

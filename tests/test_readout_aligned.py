@@ -13,8 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from glrtheory import GLRError, Pattern  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_algorithm  # noqa: E402
-from glrtheory.kernels.scan.readout_plan import (aligned_layout, boundary_tables, chunk_layout, is_aligned,  # noqa: E402
-                                                 stack_slots)
+from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, is_aligned  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 from tests.test_readout import problem as numpy_problem  # noqa: E402
 
@@ -95,60 +94,6 @@ def test_fenwick_boundaries_are_the_chunk_ends():
     assert aligned_layout(tables).offset == 1
     blocks = chunk_layout(Pattern.from_spec("blocks:16").tables(200), 16, 0)   # block ends 15, 31, ...
     assert blocks.boundary.tolist() == list(range(15, 192, 16)) and blocks.m == 1
-
-
-def _slot_checks(b_src: np.ndarray) -> int:
-    """``stack_slots(b_src)`` checked against the definition by brute force; returns its count. A far read is of a
-    source other than the reader's predecessor; state x is live from step x through its last far reader r_x. Every
-    state with a far reader has a slot, no other has one; two states x < y share a slot only if r_x <= y; every
-    far read names its source's slot, a read of the predecessor -2, an absent one -1; the count is the most states that must hold slots at once (those live at step
-    p besides p itself, plus p), which no allocation can go below."""
-    slot, src_slot, count = stack_slots(b_src)
-    P = len(b_src)
-    readers = [[p for p in range(P) for j in range(b_src.shape[1]) if b_src[p, j] == x and x != p - 1]
-               for x in range(P)]
-    last = [max(r) if r else -1 for r in readers]
-    for x in range(P):
-        assert (slot[x] >= 0) == bool(readers[x]) and slot[x] < max(count, 1)
-        for y in range(x + 1, P):
-            assert slot[x] < 0 or slot[x] != slot[y] or last[x] <= y, (x, y)
-    for p in range(P):
-        for j in range(b_src.shape[1]):
-            x = b_src[p, j]
-            assert src_slot[p, j] == (slot[x] if x >= 0 and x != p - 1 else -2 if x >= 0 else -1)
-    least = max([sum(x < p < last[x] for x in range(p)) + 1 for p in range(P) if readers[p]], default=0)
-    assert count == least
-    return count
-
-
-@pytest.mark.parametrize("spec, n, C", [("fenwick", 1 + 64 * 64, 64), ("fenwick+lags:5", 200, 16),
-                                        ("window:3+fenwick", 1000, 16), ("power2", 300, 16), ("ssm", 100, 16),
-                                        ("blocks:8", 200, 16)])
-def test_stack_slots_are_the_fewest_that_hold_the_live_states(spec, n, C):
-    """The register stack of the Triton walk (``stack_slots``) on real boundary tables, by brute force
-    (``_slot_checks``); first-order and blocks' boundaries read only their predecessors: no slots."""
-    count = _slot_checks(boundary_tables(aligned_layout(Pattern.from_spec(spec).tables(n), C)).b_idx)
-    assert (count == 0) == (spec in ("ssm", "blocks:8"))
-
-
-def test_stack_slots_random_tables(rng):
-    """``stack_slots`` on random strictly-earlier source tables (40 of them, up to 60 states, 1-5 sources)."""
-    for _ in range(40):
-        P, m = int(rng.integers(1, 61)), int(rng.integers(1, 6))
-        b_src = np.full((P, m), -1)
-        for p in range(1, P):
-            row = np.unique(rng.integers(0, p, rng.integers(0, m + 1)))
-            b_src[p, :len(row)] = row
-        _slot_checks(b_src)
-
-
-def test_fenwick_stack_holds_log_states():
-    """fenwick's aligned boundary states (chunks of 64, |P| of them) need ``bit_length(|P| - 1) - 1`` slots: 7 at
-    T = 16384 (|P| = 256), 9 at 65536."""
-    for T in (2, 65, 1 + 64 * 7, 2048, 16384, 65536):
-        layout = aligned_layout(Pattern.from_spec("fenwick").tables(T), 64)
-        P = layout.n_boundary
-        assert stack_slots(boundary_tables(layout).b_idx)[2] == max(int(P - 1).bit_length() - 1, 0), T
 
 
 def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():

@@ -160,27 +160,6 @@ def boundary_tables(layout: ChunkLayout) -> IndexTables:
     return IndexTables(np.arange(layout.n_boundary)[:, None], b_tab)
 
 
-def stack_slots(b_src: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Register slots for a walk over boundary states ``b_src [|P|, m]`` (``boundary_tables``' B: row p the indices
-    of the states p reads, -1 padded): ``(slot [|P|], src_slot [|P|, m], count)``. A state that some later step
-    reads other than as its predecessor p - 1 holds a slot from its own step through its last such reader; a slot
-    frees at step p when its holder's last reader is at most p, and the lowest free slot goes to p. Greedy in step
-    order colours these intervals with as many slots as the most that overlap, the fewest possible. ``slot`` is -1
-    for a state no such step reads; ``src_slot`` is -2 where the source is the predecessor, -1 where it is absent."""
-    P = len(b_src)
-    far = (b_src >= 0) & (b_src != np.arange(P)[:, None] - 1)
-    last = np.full(P, -1)
-    np.maximum.at(last, b_src[far], np.nonzero(far)[0])
-    slot, holder_last = np.full(P, -1), []
-    for p in np.nonzero(last >= 0)[0]:
-        free = [s for s, end in enumerate(holder_last) if end <= p]
-        s = free[0] if free else len(holder_last)
-        holder_last[s:s + 1] = [last[p]]
-        slot[p] = s
-    src_slot = np.where(far, slot[np.where(far, b_src, 0)], np.where(b_src >= 0, -2, -1))
-    return slot, src_slot, len(holder_last)
-
-
 def is_aligned(layout: ChunkLayout) -> bool:
     """``work(layout) < tiled_work(layout.tables)`` and ``memory(layout) <= memory_limit(layout)``."""
     return work(layout) < tiled_work(layout.tables) and memory(layout) <= memory_limit(layout)

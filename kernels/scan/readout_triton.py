@@ -57,7 +57,7 @@ from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
-from .readout_plan import ChunkLayout, boundary_tables, stack_slots
+from .readout_plan import ChunkLayout, boundary_tables
 from .triton import (CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings,
                      chunk_inverse_launch)
 from .triton_launch import ARG, bind
@@ -159,14 +159,13 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
-           boundary_inverse=True, boundary_block=32, stack_slots=8,
-           wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           boundary_inverse=True, boundary_block=32, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
                    product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
-                   boundary_block=16, stack_slots=8, wide=dict(GPU["wide"]))
+                   boundary_block=16, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -239,16 +238,14 @@ def _tables(layout: ChunkLayout, device) -> dict:
         x_col = np.full(tables.b_idx.size, -1, dtype=np.int64)
         pos, slot = layout.entries()["bx"]
         x_col[slot] = pos % max(layout.m, 1)
-        b_src = boundary_tables(layout).b_idx
-        b_slot, src_slot, slots = stack_slots(b_src)
         arrays = dict(a_idx=tables.a_idx, b_idx=tables.b_idx, x_col=x_col.reshape(tables.b_idx.shape),
-                      b_chunk=row // C, b_row=row % C, b_src=b_src, ext=layout.ext, ext_count=layout.ext_count,
-                      b_slot=b_slot, src_slot=src_slot)
+                      b_chunk=row // C, b_row=row % C, b_src=boundary_tables(layout).b_idx, ext=layout.ext,
+                      ext_count=layout.ext_count)
         out = {k: torch.as_tensor(np.array(x, dtype=np.int32), device=device) for k, x in arrays.items()}
         src = arrays["b_src"]
         out["b_flat"] = torch.as_tensor(row, device=device)                        # the solve's (int64)
         out["b_src_column"] = torch.as_tensor(np.where(src >= 0, src, len(src)), device=device)
-        out["gather"], out["slots"] = slots > 0, slots
+        out["gather"] = bool(((src >= 0) & (src != np.arange(len(src))[:, None] - 1)).any())
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
@@ -347,7 +344,6 @@ class _Plan:
         self.decay = tab["decay"] and setting["decay"]
         self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
-        self.stack = _slots(tab["slots"]) if tab["gather"] and 0 < tab["slots"] <= setting["stack_slots"] else 0
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
@@ -378,9 +374,8 @@ class _Plan:
             unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
             self.boundary_walk = bind(
                 K.boundary_walk, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
-                tab["b_row"], tab["b_src"], tab["b_slot"], tab["src_slot"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
-                BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"] and not self.stack, SOURCES=unrolled,
-                STACK=self.stack, MP=_slots(m), **forward)
+                tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["walk_k"],
+                BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **forward)
         self.chunk_output = bind(
             K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
@@ -408,8 +403,7 @@ class _Plan:
             n_vb = -(-dv // blk["walk_v"])
             out["state_walk_backward"] = bind(
                 KB.state_walk_backward, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, tab["b_chunk"], tab["b_row"],
-                tab["b_src"], tab["b_slot"], tab["src_slot"], P, nc, m, dk, dv, n_vb, C=C, BK=blk["walk_k"],
-                BV=blk["walk_v"], GATHER=tab["gather"] and not self.stack, STACK=self.stack,
+                tab["b_src"], P, nc, m, dk, dv, n_vb, C=C, BK=blk["walk_k"], BV=blk["walk_v"], GATHER=tab["gather"],
                 DECAY=self.decay, num_warps=setting["warps"])
         if m:
             out["boundary_backward"] = bind(

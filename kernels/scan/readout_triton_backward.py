@@ -105,12 +105,9 @@ def chunk_output_backward(q_ptr, k_ptr, v_ptr, do_ptr, a_ptr, mix, ecoef, states
 
 @launcher
 @triton.jit
-def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, b_slot, src_slot, P, nc, m, dk, dv, n_vb,
-                        C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, GATHER: tl.constexpr,
-                        DECAY: tl.constexpr, STACK: tl.constexpr):
-    """GATHER: some boundary state reads a source other than its predecessor (pushed through memory). STACK (in
-    place of GATHER): those pushes add into float32 registers ``[STACK, BK, BV]``, the forward walk's slots
-    (``readout_plan.stack_slots``), state p taking its slot's sum and clearing it before its own pushes. DECAY:
+def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, P, nc, m, dk, dv, n_vb, C: tl.constexpr,
+                        BK: tl.constexpr, BV: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr):
+    """GATHER: some boundary state reads a source other than its predecessor (pushed through memory). DECAY:
     ``ecoef`` holds each chunk's last row of E (``decay_sums``' ``last_carry``)."""
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
@@ -118,17 +115,9 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, b_slot, src_slot,
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     base = dstates + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     carry = tl.zeros((BK, BV), tl.float32)
-    if STACK:
-        pushed = tl.zeros((STACK, BK, BV), tl.float32)
-        slots = tl.arange(0, STACK)
     for i in range(P):
         p = P - 1 - i
         z = tl.load(base + p * dk * dv, mask=smask, other=0.0) + carry
-        if STACK:
-            own = (slots == tl.load(b_slot + p))[:, None, None]
-            z += tl.sum(tl.where(own, pushed, 0.0), axis=0)
-            pushed = tl.where(own, 0.0, pushed)
-            weights = tl.zeros((STACK,), tl.float32)
         tl.store(base + p * dk * dv, z, mask=smask)
         chunk = n * nc + tl.load(b_chunk + p)
         row = chunk * C + tl.load(b_row + p)
@@ -145,10 +134,6 @@ def state_walk_backward(ecoef, dstates, b_chunk, b_row, b_src, b_slot, src_slot,
                 far = smask & (block >= 0) & (block != p - 1)   # a scalar term in a block mask
                 old = tl.load(base + src * dk * dv, mask=far, other=0.0)
                 tl.store(base + src * dk * dv, old + coef * z, mask=far)
-            if STACK:
-                weights += tl.where(slots == tl.load(src_slot + p * m + j), coef, 0.0)
-        if STACK:
-            pushed += weights[:, None, None] * z[None, :, :]
         carry = previous * z
         if GATHER:
             tl.debug_barrier()

@@ -216,17 +216,15 @@ def _boundary_step(step, P, b_chunk, b_row):
 
 
 @triton.jit
-def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_src, src_slot, T, H, dk, dv,
-                     shift, sk, sv, kcol, vcol,
+def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_src, T, H, dk, dv, shift, sk, sv,
+                     kcol, vcol,
                      C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                      GATHER: tl.constexpr, DECAY: tl.constexpr, SOURCES: tl.constexpr, UPCAST: tl.constexpr,
-                     DIAG: tl.constexpr, STACK: tl.constexpr, MP: tl.constexpr):
+                     DIAG: tl.constexpr):
     """What step p (chunk c, row r: ``_boundary_step``) reads besides ``H_{p-1}``: ``(k window [W, BK], v window
     [W, BV], M row [W], sum of E[p, j] H_{X_j} over sources other than p - 1 [BK, BV] (zeros unless GATHER),
-    the coefficient of H_{p-1})``, with STACK instead ``(..., E[p] [MP], its sources' slots [MP])`` as loaded, -2
-    marking ``H_{p-1}`` (``boundary_walk`` sums them a step later); DECAY: ``mix`` and ``ecoef`` hold
-    ``decay_sums``' last rows; DIAG: ``mix`` holds the chunk inverses (M's row is their row times a); SOURCES: m
-    compiled in (0: read at run time)."""
+    the coefficient of H_{p-1})``; DECAY: ``mix`` and ``ecoef`` hold ``decay_sums``' last rows; DIAG: ``mix`` holds
+    the chunk inverses (M's row is their row times a); SOURCES: m compiled in (0: read at run time)."""
     win, t, ok = _window(c, T, shift, C, WIN, W)
     kw = _rows(k_ptr, t, ok, n, T, H, dk, kcol, sk)
     vw = _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv)
@@ -238,27 +236,22 @@ def _boundary_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, stat
     else:
         mrow = _mix_row(mix, row, a_ptr, n, win, t, ok, T, H, WIN, DIAG)
         carry = 0.0
-    if STACK:
-        j = tl.arange(0, MP)
-        gathered = tl.load(ecoef + row * m + j, mask=j < m, other=0.0)
-        previous = tl.load(src_slot + tl.minimum(p, P - 1) * m + j, mask=j < m, other=-1)
+    if UPCAST:      # the interpreter (Triton 3.9) refuses a scalar condition in a block's mask: one-element blocks
+        step = tl.zeros((1,), tl.int32) + tl.minimum(p, P - 1)
+        previous = tl.zeros((1,), tl.float32)
     else:
-        if UPCAST:  # the interpreter (Triton 3.9) refuses a scalar condition in a block's mask: one-element blocks
-            step = tl.zeros((1,), tl.int32) + tl.minimum(p, P - 1)
-            previous = tl.zeros((1,), tl.float32)
-        else:
-            step = tl.minimum(p, P - 1)
-            previous = 0.0
-        gathered = tl.zeros((BK, BV), tl.float32)
-        smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
-        if SOURCES:                             # m compiled in: every source's loads issued before any sum
-            for j in tl.static_range(SOURCES):
-                previous, gathered = _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol,
-                                             vcol, smask, previous, gathered, GATHER, DECAY)
-        else:
-            for j in range(m):
-                previous, gathered = _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol,
-                                             vcol, smask, previous, gathered, GATHER, DECAY)
+        step = tl.minimum(p, P - 1)
+        previous = 0.0
+    gathered = tl.zeros((BK, BV), tl.float32)
+    smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
+    if SOURCES:                                 # m compiled in: every source's loads issued before any sum
+        for j in tl.static_range(SOURCES):
+            previous, gathered = _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol, vcol,
+                                         smask, previous, gathered, GATHER, DECAY)
+    else:
+        for j in range(m):
+            previous, gathered = _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol, vcol,
+                                         smask, previous, gathered, GATHER, DECAY)
     return kw, vw, mrow, gathered, previous
 
 
@@ -389,19 +382,15 @@ def triangular_product(u_ptr, x_ptr, out_ptr, P, F, BM: tl.constexpr, BN: tl.con
 
 @launcher
 @triton.jit
-def boundary_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src, b_slot, src_slot, P, nc, m, T, H,
-                  dk, dv, shift, sk, sv, n_vb,
+def boundary_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src, P, nc, m, T, H, dk, dv, shift, sk,
+                  sv, n_vb,
                   C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   PREC: tl.constexpr, UPCAST: tl.constexpr, GATHER: tl.constexpr, DECAY: tl.constexpr,
-                  SOURCES: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr, STACK: tl.constexpr,
-                  MP: tl.constexpr):
+                  SOURCES: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr):
     """GATHER: some step reads a source other than its predecessor (then each step's stores are made
-    visible before the next step's loads); without it no step reads ``states``. STACK (in place of GATHER): the
-    states that later steps read other than as predecessors stay in registers, ``[STACK, BK, BV]`` in q's dtype,
-    state p in slot ``b_slot[p]`` and step p's source j read from slot ``src_slot[p, j]`` (``readout_plan.stack_slots``),
-    so that no step reads ``states``; a step's E row and slots (MP wide) are loaded a step ahead and summed as used. Step p loads step p + 2's chunk and row and step p + 1's inputs, so that no
-    step waits on two loads in a row. SOURCES: m as a compile-time constant, the sources' loop unrolled (0: m read at
-    run time)."""
+    visible before the next step's loads); without it no step reads ``states``. Step p loads step p + 2's
+    chunk and row and step p + 1's inputs, so that no step waits on two loads in a row. SOURCES: m as a
+    compile-time constant, the sources' loop unrolled (0: m read at run time)."""
     sk, sv = sk * UNIT, sv * UNIT
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
@@ -410,32 +399,20 @@ def boundary_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     c, r = _boundary_step(0, P, b_chunk, b_row)
     kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, states,
-                                                        b_src, src_slot, T, H, dk, dv, shift, sk, sv, kcol, vcol, C,
-                                                        WIN, W, BK, BV, GATHER, DECAY, SOURCES, UPCAST, DIAG, STACK,
-                                                        MP)
+                                                        b_src, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK,
+                                                        BV, GATHER, DECAY, SOURCES, UPCAST, DIAG)
     c, r = _boundary_step(1, P, b_chunk, b_row)
     h = tl.zeros((BK, BV), tl.float32)
-    if STACK:
-        stack = tl.zeros((STACK, BK, BV), states.dtype.element_ty)
-        slots = tl.arange(0, STACK)
     for p in range(P):
         # step p + 1's inputs: its sources other than p were written at steps <= p - 1 (barrier passed)
         c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
         nk, nv, nm, ng, npv = _boundary_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, states,
-                                               b_src, src_slot, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK,
-                                               BV, GATHER, DECAY, SOURCES, UPCAST, DIAG, STACK, MP)
-        if STACK:       # gathered: step p's E row, previous: its sources' slots (-2: H_{p-1})
-            coef = tl.sum(tl.where(previous == -2, gathered, 0.0), axis=0)
-            weights = tl.sum(tl.where(previous[:, None] == slots[None, :], gathered[:, None], 0.0), axis=0)
-            far = tl.sum(weights[:, None, None] * stack.to(tl.float32), axis=0)
-        else:
-            coef, far = previous, gathered
-        h = _local_state(kw, vw, mrow, PREC, UPCAST) + far + coef * h
+                                               b_src, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK, BV,
+                                               GATHER, DECAY, SOURCES, UPCAST, DIAG)
+        h = _local_state(kw, vw, mrow, PREC, UPCAST) + gathered + previous * h
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
         if GATHER:
             tl.debug_barrier()
-        if STACK:
-            stack = tl.where((slots == tl.load(b_slot + p))[:, None, None], h.to(stack.dtype)[None, :, :], stack)
         kw, vw, mrow, gathered, previous = nk, nv, nm, ng, npv
         c, r = c2, r2
 
