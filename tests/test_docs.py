@@ -398,3 +398,36 @@ def test_gpu_readout_quotes_the_diagonal_forward_of_calls_80_to_82():
         log_linear = next(r for r in gpu_call(c, "readout.json")["rows"] if r["op"] == "fla chunk_log_linear_attn")
         assert log_linear["error"].startswith("CompilationError") and "ms" not in log_linear
     assert "does not compile under Triton 3.6 on the H200 (`call80`, `call82`" in text
+
+
+def test_gpu_readout_quotes_the_register_stack_of_calls_118_to_120():
+    """The register stack's row and bullet: each sweep's walked and solved forward, the backward's, the layer's A/B
+    and the re-timed rows, each from its call's JSON."""
+    from helpers import gpu_call
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+
+    def sweep(call, setting, key="tune_settings_0"):
+        return [r["fenwick"] for r in gpu_call(call, "readout.json")[key]
+                if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting]
+
+    walk = {"solve_boundaries": False}
+    stack, memory, ahead = sweep("call118", walk), sweep("call118", dict(walk, stack_slots=0)), sweep("call119", walk)
+    solve = sweep("call118", {}) + sweep("call119", {})
+    others = [r["fenwick"] for c in ("call118", "call119") for r in gpu_call(c, "readout.json")["tune_settings_0"]
+              if len(r) > 3 and "stack_slots" not in r]
+    assert (f"fenwick forward walked {stack[0]:.3f} ms with the stack against {memory[0]:.3f} gathering from memory "
+            f"(`call118`), {ahead[0]:.3f} with the loads a step ahead (`call119`), against {solve[0]:.3f} with the "
+            f"solve; other tiles and warps {min(others):.2f}-{max(others):.2f} ms") in text
+    assert f"{solve[1]:.3f}" == f"{solve[0]:.3f}" and min(stack + memory + ahead) > max(solve)
+    back = {r["solve_boundaries"]: r["fenwick"] for r in gpu_call("call118", "readout.json")["tune_back_settings_0"]
+            if len(r) == 3}
+    assert f"forward + backward walked {back[False]:.3f} against {back[True]:.3f} solved (`call118`)" in text
+    layer = [r["median_ms"] for r in gpu_call("call120", "layer.json")["rows"] if r["op"] != "attention"]
+    assert (f"{layer[1]:.3f} / {layer[3]:.3f} ms with the stack, {layer[0]:.3f} / {layer[2]:.3f} without "
+            f"(`call120`)") in text
+    rows = {r["op"]: r["ms"] for r in gpu_call("call119", "readout.json")["rows"] if "ms" in r}
+    fla, fen, ssm = rows["fla chunk_simple_gla"], rows["glr_readout fenwick"], rows["glr_readout ssm"]
+    assert (f"fenwick {fen:.3f} ms forward against fla's {fla:.3f} ({fen / fla:.2f}x): still **not met**; ssm "
+            f"{ssm:.3f} ({ssm / fla:.2f}x)") in text
+    assert (f"walked, with no gather from memory, fenwick's boundary states still cost more than solved (forward "
+            f"{ahead[0]:.3f} against {solve[0]:.3f} ms)") in text
