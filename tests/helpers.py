@@ -13,6 +13,12 @@ def gpu_call(call: str, name: str) -> dict:
     return json.loads((GPU_CALLS / call / name).read_text())
 
 
+def sweep_ms(call: str, setting: dict, key: str = "tune_settings_0") -> list[float]:
+    """fenwick's ms in each row of a ``gpu_readout.py`` call's sweep ``key`` run under exactly ``setting``, in order."""
+    return [r["fenwick"] for r in gpu_call(call, "readout.json")[key]
+            if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting]
+
+
 def rel_err(out, ref) -> float:
     """``||out - ref|| / ||ref||``; NaN anywhere gives NaN, which fails every ``<=`` check."""
     out, ref = np.asarray(out, dtype=np.float64), np.asarray(ref, dtype=np.float64)

@@ -403,13 +403,8 @@ def test_gpu_readout_quotes_the_diagonal_forward_of_calls_80_to_82():
 def test_gpu_readout_quotes_the_register_stack_of_calls_118_to_120():
     """The register stack's row and bullet: each sweep's walked and solved forward, the backward's, the layer's A/B
     and the re-timed rows, each from its call's JSON."""
-    from helpers import gpu_call
+    from helpers import gpu_call, sweep_ms as sweep
     text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
-
-    def sweep(call, setting, key="tune_settings_0"):
-        return [r["fenwick"] for r in gpu_call(call, "readout.json")[key]
-                if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting]
-
     walk = {"solve_boundaries": False}
     stack, memory, ahead = sweep("call118", walk), sweep("call118", dict(walk, stack_slots=0)), sweep("call119", walk)
     solve = sweep("call118", {}) + sweep("call119", {})

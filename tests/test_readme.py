@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from glrtheory import Pattern
-from helpers import GPU_CALLS, gpu_call
+from helpers import GPU_CALLS, gpu_call, sweep_ms
 from proofs.fenwick_readout_work import reads_formula, work
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -771,15 +771,9 @@ def _anchored_rows(call: str) -> tuple[float, float, dict, dict]:
             rows["glr_readout ssm"])
 
 
-def _sweep_all(call: str, setting: dict) -> list[float]:
-    """fenwick's forward ms in a ``gpu_readout.py`` call's sweep under setting, every such row in turn."""
-    return [r["fenwick"] for r in gpu_call(call, "readout.json")["tune_settings_0"]
-            if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting]
-
-
 def _sweep_ms(call: str, setting: dict) -> float:
     """fenwick's forward ms in a ``gpu_readout.py`` call's sweep under setting (the first such row)."""
-    return _sweep_all(call, setting)[0]
+    return sweep_ms(call, setting)[0]
 
 
 def test_quoted_numbers_of_calls_104_to_108_come_from_their_json():
@@ -879,7 +873,7 @@ def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
     kernels' times and the rows of the defaults, all from ``call114``'s JSON (torch's solve's kernels from
     ``call110``'s profile; the target table's rows: ``test_the_gpu_targets_table_comes_from_the_json``)."""
     text = " ".join(README.split())
-    torch_solve, block16, block32 = (_sweep_all("call114", s) for s in ({"boundary_inverse": False},
+    torch_solve, block16, block32 = (sweep_ms("call114", s) for s in ({"boundary_inverse": False},
                                                                        {"boundary_block": 16}, {"boundary_block": 32}))
     assert len(torch_solve) == len(block16) == len(block32) == 2
     assert max(block32) < min(torch_solve) and max(block16) < min(torch_solve)
@@ -915,7 +909,7 @@ def test_quoted_numbers_of_calls_115_and_116_come_from_their_json():
     assert len(failed) == int(summary[0]) == 16
     assert all("test_triangular_product_reads_only_the_triangle" in line for line in failed)
     assert f"{summary[1]} passed; the {summary[0]} that failed were one test" in text
-    solve = _sweep_all("call116", {"boundary_blocks": False})
+    solve = sweep_ms("call116", {"boundary_blocks": False})
     blocked = [r["fenwick"] for r in gpu_call("call116", "readout.json")["tune_settings_0"]
                if r.get("boundary_blocks", True)]
     assert len(solve) == 2 and len(blocked) == 5 and min(blocked) > max(solve)
@@ -943,9 +937,9 @@ def test_quoted_numbers_of_calls_118_to_120_come_from_their_json():
     """The register stack's walk against the memory walk and the solve (each sweep's rows), the layer's A/B, the rows
     of ``call119`` and the whole test file's count (``call120``), each from its JSON or pytest summary."""
     text = " ".join(README.split())
-    stack, memory, solve = (_sweep_all("call118", s) for s in ({"solve_boundaries": False},
+    stack, memory, solve = (sweep_ms("call118", s) for s in ({"solve_boundaries": False},
                                                                  {"solve_boundaries": False, "stack_slots": 0}, {}))
-    ahead, solve_119 = _sweep_all("call119", {"solve_boundaries": False}), _sweep_all("call119", {})
+    ahead, solve_119 = sweep_ms("call119", {"solve_boundaries": False}), sweep_ms("call119", {})
     assert min(stack + memory + ahead) > max(solve + solve_119) and round(solve[0], 3) == round(solve_119[0], 3)
     assert (f"fenwick's forward walked {stack[0]:.3f} ms with it against {memory[0]:.3f} gathering from memory, "
             f"{ahead[0]:.3f} with each step's coefficients loaded a step ahead, against **{solve[0]:.3f}** with the "
