@@ -89,8 +89,6 @@ kernels = [
     (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,     # wide heads' slices
      dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=False, DIAG=True,
           AFTER=r["out_after"], QONCE=False)),
-    (RK.chunk_pair_output, [bf16] * 4 + [f32, f32, bf16] + ["*i32"] * 3 + [bf16] + [i32] * 13,    # out_pairs
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DIAG=True), r["out_warps"]),
     (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True, DIAG=False, **out)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,

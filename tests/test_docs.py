@@ -426,3 +426,30 @@ def test_gpu_readout_quotes_the_register_stack_of_calls_118_to_120():
             f"{ssm:.3f} ({ssm / fla:.2f}x)") in text
     assert (f"walked, with no gather from memory, fenwick's boundary states still cost more than solved (forward "
             f"{ahead[0]:.3f} against {solve[0]:.3f} ms)") in text
+
+
+def test_gpu_readout_quotes_the_chunk_pairs_of_call_121():
+    """The chunk output in pairs: each setting's fenwick forward against one chunk a program (the sweep's first and
+    last rows), from ``call121``'s JSON; the reads a head from the layout (``ext_count`` against the pairs' unions)."""
+    from helpers import sweep_ms
+
+    from glrtheory import Pattern
+    from glrtheory.kernels.scan.readout_plan import aligned_layout
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    single = sweep_ms("call121", {})
+    pairs = {k: sweep_ms("call121", dict({"out_pairs": True}, **s))[0] for k, s in (
+        ("4", {}), ("stages", {"out_stages": 2}), ("8", {"out_warps": 8}), ("halves", {"out_v": 64}),
+        ("both", {"out_v": 64, "out_warps": 8}))}
+    assert len(single) == 2 and min(pairs.values()) > max(single)
+    assert (f"fenwick forward {pairs['4']:.3f} ms at 4 warps, {pairs['stages']:.3f} at 2 stages, {pairs['8']:.3f} at "
+            f"8 warps, {pairs['halves']:.3f} with d_v halves, {pairs['both']:.3f} with both, against "
+            f"{single[0]:.3f} / {single[1]:.3f} one chunk a program") in text
+    assert (f"fenwick's forward took {pairs['4']:.3f} ms ({pairs['stages']:.3f} at 2 pipeline stages; "
+            f"{pairs['halves']:.3f}-{pairs['both']:.3f} with 8 warps or d_v halves) against **{single[0]:.3f} / "
+            f"{single[1]:.3f}** without") in readme
+    layout = aligned_layout(Pattern.from_spec("fenwick").tables(16384), 64)
+    ext = [set(layout.ext[c, :layout.ext_count[c]].tolist()) for c in range(layout.n_chunks)] + [set()]
+    paired = sum(len(ext[c] | ext[c + 1]) for c in range(-1, layout.n_chunks, 2) if c >= 0) + len(ext[0])
+    assert (paired, int(layout.ext_count.sum())) == (704, 1280)
+    assert "704 state reads a head against 1280" in readme and "704 reads a head against 1280" in text

@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from glrtheory import GLRError, Pattern  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_algorithm  # noqa: E402
-from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, chunk_pairs, is_aligned  # noqa: E402
+from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, is_aligned  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 from tests.test_readout import problem as numpy_problem  # noqa: E402
 
@@ -94,36 +94,6 @@ def test_fenwick_boundaries_are_the_chunk_ends():
     assert aligned_layout(tables).offset == 1
     blocks = chunk_layout(Pattern.from_spec("blocks:16").tables(200), 16, 0)   # block ends 15, 31, ...
     assert blocks.boundary.tolist() == list(range(15, 192, 16)) and blocks.m == 1
-
-
-@pytest.mark.parametrize("spec, n, C", [("fenwick", 1 + 64 * 256, 64), ("fenwick", 200, 16), ("ssm", 100, 16),
-                                        ("fenwick+lags:5", 200, 16), ("window:3+fenwick", 1000, 16),
-                                        ("power2", 300, 16), ("blocks:8", 200, 16), ("fenwick", 2, 16)])
-def test_chunk_pairs_read_each_shared_source_once(spec, n, C):
-    """``chunk_pairs``: for either offset, group g's sources are exactly the union of the external sources of chunks
-    ``2 g - first`` and ``2 g - first + 1`` (those in ``[0, nc)``), each column names the source's place in that
-    chunk's list or -1 where the chunk does not read it, every chunk is in one group, and ``first`` is the offset
-    with the fewer reads. fenwick at T = 16384 in chunks of 64: 704 reads a head in pairs from 1, against 1280."""
-    layout = aligned_layout(Pattern.from_spec(spec).tables(n), C)
-    nc = layout.n_chunks
-    ext = [list(layout.ext[c, :layout.ext_count[c]]) for c in range(nc)]
-    first, sources, columns = chunk_pairs(layout)
-    covered = []
-    for g in range(len(sources)):
-        members = [c for c in (2 * g - first, 2 * g - first + 1) if 0 <= c < nc]
-        covered += members
-        listed = [x for x in sources[g] if x >= 0]
-        assert listed == sorted({x for c in members for x in ext[c]})
-        for u, x in enumerate(listed):
-            for i, c in enumerate((2 * g - first, 2 * g - first + 1)):
-                want = ext[c].index(x) if 0 <= c < nc and x in ext[c] else -1
-                assert columns[g, u, i] == want
-    assert covered == list(range(nc))
-    reads = {f: sum(len({x for c in (2 * g - f, 2 * g - f + 1) if 0 <= c < nc for x in ext[c]})
-                    for g in range((nc + f + 1) // 2)) for f in (0, 1)}
-    assert reads[first] == min(reads.values()) == int((sources >= 0).sum())
-    if n == 1 + 64 * 256:
-        assert (first, reads[1], int(layout.ext_count.sum())) == (1, 704, 1280)
 
 
 def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():

@@ -193,9 +193,16 @@ def test_unrolled_sources_are_capped(rng, monkeypatch):
     with chunks of 16 (m sources a step, walked: ``solve_boundaries`` off) with the cap at m and at m - 1, both
     against float64."""
     monkeypatch.setitem(readout_triton._setting(), "solve_boundaries", False)
-    launched = []                               # the SOURCES each walk launch compiles in
-    monkeypatch.setattr(readout_triton.K, "boundary_walk",
-                        _spy(readout_triton.K.boundary_walk, lambda kw: launched.append(kw["SOURCES"])))
+    walk, launched = readout_triton.K.boundary_walk, []
+
+    class Spy:                                  # records the SOURCES each walk launch compiles in
+        def __getitem__(self, grid):
+            def launch(*args, **kw):
+                launched.append(kw["SOURCES"])
+                return walk[grid](*args, **kw)
+            return launch
+
+    monkeypatch.setattr(readout_triton.K, "boundary_walk", Spy())
     tables, low, ref = inputs(rng, "fenwick", 200, torch.float32, H=1)
     m = aligned_layout(tables, 16).m
     for cap, sources in ((m, m), (m - 1, 0)):
@@ -273,36 +280,6 @@ def test_chunk_output_over_partial_slices(rng, monkeypatch, spec, n, dtype, warp
     tables, low, ref = inputs(rng, spec, n, DTYPES[dtype], dk=40)
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
-
-
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-@pytest.mark.parametrize("spec, n", [("fenwick", 63), ("fenwick", 200), ("fenwick+lags:5", 100), ("window:3+fenwick", 63), ("blocks:8", 200),
-                                     ("power2", 63)])
-def test_chunk_pairs_output(rng, monkeypatch, spec, n, dtype):
-    """The chunk output in pairs of chunks that read their shared sources once (``out_pairs``,
-    ``chunk_pair_output``; launched for every case, a spy checks) against float64, the output NaN-filled under the
-    interpreter: fenwick (pairs from 1, so the first pair's first chunk is outside ``[0, nc)``, and at n = 200 with
-    14 chunks the last pair's second), a window
-    (w > 0), sources that are not the predecessor chain, blocks (pairs from 0) and a dense pattern."""
-    monkeypatch.setitem(readout_triton._setting(), "out_pairs", True)
-    launched = []
-    monkeypatch.setattr(readout_triton.K, "chunk_output", None)        # it must not run
-    monkeypatch.setattr(readout_triton.K, "chunk_pair_output",
-                        _spy(readout_triton.K.chunk_pair_output, lambda kw: launched.append(kw["DIAG"])))
-    tables, low, ref = inputs(rng, spec, n, DTYPES[dtype], H=1 if spec in DENSE else None)
-    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
-    assert launched and rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
-
-
-def _spy(kernel, record):
-    """A stand-in for ``kernel[grid](*args, **kw)`` that passes ``kw`` to ``record`` first."""
-    class Spy:
-        def __getitem__(self, grid):
-            def launch(*args, **kw):
-                record(kw)
-                return kernel[grid](*args, **kw)
-            return launch
-    return Spy()
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])

@@ -160,29 +160,6 @@ def boundary_tables(layout: ChunkLayout) -> IndexTables:
     return IndexTables(np.arange(layout.n_boundary)[:, None], b_tab)
 
 
-def chunk_pairs(layout: ChunkLayout) -> tuple[int, np.ndarray, np.ndarray]:
-    """The chunks in pairs ``(2 g - first, 2 g - first + 1)`` that share the boundary states they read, ``first`` in
-    {0, 1} the offset with the fewer reads in all: ``(first, sources [groups, U], columns [groups, U, 2])``, group g's
-    sources the union of its two chunks' (sorted, -1 padded) and ``columns[g, u, i]`` source u's column in the
-    external sources of chunk i of the pair (-1 where that chunk does not read it, or is outside ``[0, nc)``)."""
-    nc = layout.n_chunks
-    reads = [layout.ext[c, :layout.ext_count[c]].tolist() if 0 <= c < nc else [] for c in range(-1, nc + 1)]
-
-    def union(first: int) -> list[list[int]]:
-        return [sorted(set(reads[c + 1]) | set(reads[c + 2])) for c in range(-first, nc, 2)]
-
-    first = min((0, 1), key=lambda f: sum(map(len, union(f))))
-    groups = union(first)
-    U = max(map(len, groups), default=0)
-    sources, columns = np.full((len(groups), max(U, 1)), -1), np.full((len(groups), max(U, 1), 2), -1)
-    for g, group in enumerate(groups):
-        sources[g, :len(group)] = group
-        for i in range(2):
-            row = reads[2 * g - first + i + 1]
-            columns[g, :len(group), i] = [row.index(x) if x in row else -1 for x in group]
-    return first, sources, columns
-
-
 def is_aligned(layout: ChunkLayout) -> bool:
     """``work(layout) < tiled_work(layout.tables)`` and ``memory(layout) <= memory_limit(layout)``."""
     return work(layout) < tiled_work(layout.tables) and memory(layout) <= memory_limit(layout)

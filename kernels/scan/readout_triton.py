@@ -57,7 +57,7 @@ from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
-from .readout_plan import ChunkLayout, boundary_tables, chunk_pairs
+from .readout_plan import ChunkLayout, boundary_tables
 from .triton import (CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings,
                      chunk_inverse_launch)
 from .triton_launch import ARG, bind
@@ -159,14 +159,13 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
-           boundary_inverse=True, boundary_block=32, out_pairs=False,
-           wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           boundary_inverse=True, boundary_block=32, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
                    product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
-                   boundary_block=16, out_pairs=False, wide=dict(GPU["wide"]))
+                   boundary_block=16, wide=dict(GPU["wide"]))
 
 
 def _block(x: int) -> int:
@@ -247,10 +246,6 @@ def _tables(layout: ChunkLayout, device) -> dict:
         out["b_flat"] = torch.as_tensor(row, device=device)                        # the solve's (int64)
         out["b_src_column"] = torch.as_tensor(np.where(src >= 0, src, len(src)), device=device)
         out["gather"] = bool(((src >= 0) & (src != np.arange(len(src))[:, None] - 1)).any())
-        first, pair_src, pair_col = chunk_pairs(layout)
-        out.update(pair_first=first, pair_width=pair_src.shape[1], **{
-            k: torch.as_tensor(np.array(x, dtype=np.int32), device=device)
-            for k, x in (("pair_src", pair_src), ("pair_count", (pair_src >= 0).sum(1)), ("pair_col", pair_col))})
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
@@ -381,19 +376,11 @@ class _Plan:
                 K.boundary_walk, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                 tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["walk_k"],
                 BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **forward)
-        qonce, n_ov = setting["out_after"] and blk["out_k"] >= dk, -(-dv // blk["out_v"])
-        output = dict(forward, CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"], num_warps=setting["out_warps"],
-                      num_stages=setting["out_stages"])
-        if setting["out_pairs"] and qonce and not self.decay and m:     # chunks in pairs sharing their sources
-            del output["DECAY"]
-            self.chunk_output = bind(
-                K.chunk_pair_output, (tab["pair_src"].shape[0], N, n_ov), ARG, ARG, ARG, ARG, ARG, ARG, ARG,
-                _arg(tab["pair_src"]), tab["pair_count"], _arg(tab["pair_col"]), ARG, P, nc, m, tab["pair_width"],
-                tab["pair_first"], T, H, dk, dv, s, sq, sk, sv, **output)
-        else:
-            self.chunk_output = bind(
-                K.chunk_output, (nc, N, n_ov), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]), tab["ext_count"],
-                ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, AFTER=setting["out_after"], QONCE=qonce, **output)
+        self.chunk_output = bind(
+            K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
+            tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
+            BV=blk["out_v"], AFTER=setting["out_after"], QONCE=setting["out_after"] and blk["out_k"] >= dk,
+            **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"]))
 
     @functools.cached_property
     def backward_launches(self) -> dict:

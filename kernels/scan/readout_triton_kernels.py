@@ -432,38 +432,6 @@ def _state_block(states, n, P, src, kc, vcol, dk, dv):
                    mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
 
 
-@triton.jit
-def _own_term(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, c, n, vcol, nc, T, H, dk, dv, shift, sq, sk, sv,
-              C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-              PREC: tl.constexpr, UPCAST: tl.constexpr, DECAY: tl.constexpr, DIAG: tl.constexpr):
-    """Chunk c's own term ``((Q K^T) * M) V`` over the columns vcol: ``(o [CP, BV] float32, its rows t, ok, their
-    flat rows in [N, nc, C], E (DECAY: the chunk's [CP] in registers; else 0))``."""
-    rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
-    block = ((n * nc + c) * C + rl).to(tl.int64)
-    scores = tl.zeros((CP, W), tl.float32)
-    for k0 in range(0, dk, BK):
-        kc = k0 + tl.arange(0, BK)
-        scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc, sq),
-                       tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc, sk)), PREC, UPCAST)
-    if DECAY:
-        weights, carry = _decay_block(a_ptr, mix, ecoef, n, c, nc, rl, ok, win, tw, wok, T, H, C)
-    else:
-        weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
-        if DIAG:
-            weights = weights * _coefficient(a_ptr, n, tw, wok, T, H)[None, :]
-        carry = 0.0
-    v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol, sv)
-    return _dot((scores * weights).to(v.dtype), v, PREC, UPCAST), t, ok, block, carry
-
-
-@triton.jit
-def _store_rows(o_ptr, o, n, t, ok, vcol, T, H, dv):
-    """o's rows t (where ok) at the columns vcol of ``o_ptr [B, T, H, d_v]``, in its dtype."""
-    off = _position(n, t, T, H) * dv
-    tl.store(o_ptr + off[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
-             mask=ok[:, None] & (vcol < dv)[None, :])
-
-
 @launcher
 @triton.jit
 def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count, o_ptr, P, nc, m, T,
@@ -476,9 +444,22 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
     one slice, BK >= d_k) loads Q once for all sources."""
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
     vcol = vb * BV + tl.arange(0, BV)
-    o, t, ok, block, carry = _own_term(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, c, n, vcol, nc, T, H, dk, dv, shift,
-                                       sq, sk, sv, C, CP, WIN, W, BK, PREC, UPCAST, DECAY, DIAG)
+    block = ((n * nc + c) * C + rl).to(tl.int64)
+    scores = tl.zeros((CP, W), tl.float32)
+    for k0 in range(0, dk, BK):
+        kc = k0 + tl.arange(0, BK)
+        scores += _dot(_rows(q_ptr, t, ok, n, T, H, dk, kc, sq),
+                       tl.trans(_rows(k_ptr, tw, wok, n, T, H, dk, kc, sk)), PREC, UPCAST)
+    if DECAY:
+        weights, carry = _decay_block(a_ptr, mix, ecoef, n, c, nc, rl, ok, win, tw, wok, T, H, C)
+    else:
+        weights = tl.load(mix + (block * WIN)[:, None] + win[None, :], mask=ok[:, None] & wok[None, :], other=0.0)
+        if DIAG:
+            weights = weights * _coefficient(a_ptr, n, tw, wok, T, H)[None, :]
+    v = _rows(v_ptr, tw, wok, n, T, H, dv, vcol, sv)
+    o = _dot((scores * weights).to(v.dtype), v, PREC, UPCAST)
     if QONCE:
         q_all = _rows(q_ptr, t, ok, n, T, H, dk, tl.arange(0, BK), sq)
     for j in range(tl.load(ext_count + c)):
@@ -502,34 +483,6 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
                     o += _dot((q.to(tl.float32) * e[:, None]).to(q.dtype), st, PREC, UPCAST)
             if AFTER:
                 o += part * e[:, None]
-    _store_rows(o_ptr, o, n, t, ok, vcol, T, H, dv)
-
-
-@launcher
-@triton.jit
-def chunk_pair_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, pair_src, pair_count, pair_col, o_ptr, P, nc, m,
-                      U, first, T, H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr,
-                      WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
-                      UPCAST: tl.constexpr, UNIT: tl.constexpr, DIAG: tl.constexpr):
-    """``chunk_output`` (AFTER, QONCE; not DECAY) for the chunks ``c0 = 2 g - first`` and ``c0 + 1`` in one program
-    per (g, n, d_v block): the union of their sources (``pair_src [groups, U]``, ``pair_count``) each read once
-    and applied to the rows of each chunk that reads it (``pair_col [groups, U, 2]``: its column in that chunk's E,
-    -1 where the chunk does not read it). Chunks outside ``[0, nc)`` have no rows."""
-    sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
-    g, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    vcol, kc = vb * BV + tl.arange(0, BV), tl.arange(0, BK)
-    c0 = 2 * g - first
-    o0, t0, ok0, block0, _ = _own_term(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, c0, n, vcol, nc, T, H, dk, dv, shift,
-                                       sq, sk, sv, C, CP, WIN, W, BK, PREC, UPCAST, False, DIAG)
-    o1, t1, ok1, block1, _ = _own_term(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, c0 + 1, n, vcol, nc, T, H, dk, dv,
-                                       shift, sq, sk, sv, C, CP, WIN, W, BK, PREC, UPCAST, False, DIAG)
-    q0, q1 = _rows(q_ptr, t0, ok0, n, T, H, dk, kc, sq), _rows(q_ptr, t1, ok1, n, T, H, dk, kc, sq)
-    for u in range(tl.load(pair_count + g)):
-        st = _state_block(states, n, P, tl.load(pair_src + g * U + u), kc, vcol, dk, dv).to(q0.dtype)
-        j0, j1 = tl.load(pair_col + (g * U + u) * 2), tl.load(pair_col + (g * U + u) * 2 + 1)
-        if j0 >= 0:
-            o0 += _dot(q0, st, PREC, UPCAST) * tl.load(ecoef + block0 * m + j0, mask=ok0, other=0.0)[:, None]
-        if j1 >= 0:
-            o1 += _dot(q1, st, PREC, UPCAST) * tl.load(ecoef + block1 * m + j1, mask=ok1, other=0.0)[:, None]
-    _store_rows(o_ptr, o0, n, t0, ok0, vcol, T, H, dv)
-    _store_rows(o_ptr, o1, n, t1, ok1, vcol, T, H, dv)
+    off = _position(n, t, T, H) * dv
+    tl.store(o_ptr + off[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
+             mask=ok[:, None] & (vcol < dv)[None, :])
