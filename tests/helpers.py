@@ -19,6 +19,14 @@ def sweep_ms(call: str, setting: dict, key: str = "tune_settings_0") -> list[flo
             if {k: v for k, v in r.items() if k not in ("ssm", "fenwick")} == setting]
 
 
+def anchored_rows(call: str) -> tuple[float, float, dict, dict]:
+    """A ``gpu_readout.py`` call's rows: ``(fla's chunk_simple_gla forward ms, causal SDPA's forward + backward ms,
+    fenwick's row, ssm's row)``."""
+    rows = {r["op"]: r for r in gpu_call(call, "readout.json")["rows"]}
+    return (rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"], rows["glr_readout fenwick"],
+            rows["glr_readout ssm"])
+
+
 def rel_err(out, ref) -> float:
     """``||out - ref|| / ||ref||``; NaN anywhere gives NaN, which fails every ``<=`` check."""
     out, ref = np.asarray(out, dtype=np.float64), np.asarray(ref, dtype=np.float64)

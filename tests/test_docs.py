@@ -403,7 +403,7 @@ def test_gpu_readout_quotes_the_diagonal_forward_of_calls_80_to_82():
 def test_gpu_readout_quotes_the_register_stack_of_calls_118_to_120():
     """The register stack's row and bullet: each sweep's walked and solved forward, the backward's, the layer's A/B
     and the re-timed rows, each from its call's JSON."""
-    from helpers import gpu_call, sweep_ms as sweep
+    from helpers import anchored_rows, gpu_call, sweep_ms as sweep
     text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
     walk = {"solve_boundaries": False}
     stack, memory, ahead = sweep("call118", walk), sweep("call118", dict(walk, stack_slots=0)), sweep("call119", walk)
@@ -420,10 +420,9 @@ def test_gpu_readout_quotes_the_register_stack_of_calls_118_to_120():
     layer = [r["median_ms"] for r in gpu_call("call120", "layer.json")["rows"] if r["op"] != "attention"]
     assert (f"{layer[1]:.3f} / {layer[3]:.3f} ms with the stack, {layer[0]:.3f} / {layer[2]:.3f} without "
             f"(`call120`)") in text
-    rows = {r["op"]: r["ms"] for r in gpu_call("call119", "readout.json")["rows"] if "ms" in r}
-    fla, fen, ssm = rows["fla chunk_simple_gla"], rows["glr_readout fenwick"], rows["glr_readout ssm"]
-    assert (f"fenwick {fen:.3f} ms forward against fla's {fla:.3f} ({fen / fla:.2f}x): still **not met**; ssm "
-            f"{ssm:.3f} ({ssm / fla:.2f}x)") in text
+    fla, _, fen, ssm = anchored_rows("call119")
+    assert (f"fenwick {fen['ms']:.3f} ms forward against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x): still **not met**; "
+            f"ssm {ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x)") in text
     assert (f"walked, with no gather from memory, fenwick's boundary states still cost more than solved (forward "
             f"{ahead[0]:.3f} against {solve[0]:.3f} ms)") in text
 
@@ -435,6 +434,7 @@ def test_gpu_readout_quotes_the_chunk_pairs_of_call_121():
 
     from glrtheory import Pattern
     from glrtheory.kernels.scan.readout_plan import aligned_layout
+    from proofs.fenwick_readout_work import reads
     text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
     readme = " ".join((ROOT / "README.md").read_text().split())
     single = sweep_ms("call121", {})
@@ -449,7 +449,7 @@ def test_gpu_readout_quotes_the_chunk_pairs_of_call_121():
             f"{pairs['halves']:.3f}-{pairs['both']:.3f} with 8 warps or d_v halves) against **{single[0]:.3f} / "
             f"{single[1]:.3f}** without") in readme
     layout = aligned_layout(Pattern.from_spec("fenwick").tables(16384), 64)
-    ext = [set(layout.ext[c, :layout.ext_count[c]].tolist()) for c in range(layout.n_chunks)] + [set()]
-    paired = sum(len(ext[c] | ext[c + 1]) for c in range(-1, layout.n_chunks, 2) if c >= 0) + len(ext[0])
+    listed = [set()] + reads(layout) + [set()]         # listed[i]: chunk i - 1's; pairs (-1, 0), (1, 2), ...
+    paired = sum(len(listed[i] | listed[i + 1]) for i in range(0, len(listed) - 1, 2))
     assert (paired, int(layout.ext_count.sum())) == (704, 1280)
     assert "704 state reads a head against 1280" in readme and "704 reads a head against 1280" in text

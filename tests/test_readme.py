@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from glrtheory import Pattern
-from helpers import GPU_CALLS, gpu_call, sweep_ms
+from helpers import GPU_CALLS, anchored_rows, gpu_call, sweep_ms
 from proofs.fenwick_readout_work import reads_formula, work
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -355,7 +355,7 @@ def test_quoted_numbers_of_calls_66_to_68_come_from_their_json():
     (call 66) and with direct Triton launches (calls 67, 68: both orders of the A/B)."""
     import ast
     text = " ".join(README.split())
-    fla, sdpa, fen, ssm = _anchored_rows("call68")
+    fla, sdpa, fen, ssm = anchored_rows("call68")
     assert (f"forward ssm {ssm['ms']:.3f} ms, fenwick {fen['ms']:.3f} ms against fla's {fla:.3f} ms (ssm "
             f"{ssm['ms'] / fla:.2f}x: **met**; fenwick {fen['ms'] / fla:.2f}x: **not met**); forward + backward ssm "
             f"{ssm['ms_fwd_bwd']:.3f} ms, fenwick {fen['ms_fwd_bwd']:.3f} ms against SDPA's {sdpa:.3f} ms") in text
@@ -762,15 +762,6 @@ def test_the_gpu_targets_table_comes_from_the_json():
     assert row("fenwick decode") == (f"{fenwick['ratio']:.2f} (`call1`)", "**met**") and fenwick["ratio"] <= 1.3
 
 
-
-def _anchored_rows(call: str) -> tuple[float, float, dict, dict]:
-    """A ``gpu_readout.py`` call's rows: ``(fla's chunk_simple_gla forward ms, causal SDPA's forward + backward ms,
-    fenwick's row, ssm's row)``."""
-    rows = {r["op"]: r for r in gpu_call(call, "readout.json")["rows"]}
-    return (rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"], rows["glr_readout fenwick"],
-            rows["glr_readout ssm"])
-
-
 def _sweep_ms(call: str, setting: dict) -> float:
     """fenwick's forward ms in a ``gpu_readout.py`` call's sweep under setting (the first such row)."""
     return sweep_ms(call, setting)[0]
@@ -887,7 +878,7 @@ def test_quoted_numbers_of_calls_112_to_114_come_from_their_json():
             f"ms** against {torch_solve[0]:.3f} / {torch_solve[1]:.3f} with torch's solve (`call114`, each twice, "
             f"alternating; blocks of 16: {block16[0]:.3f} / {block16[1]:.3f})") in text
     result = gpu_call("call114", "readout.json")
-    fla, sdpa, fen, ssm = _anchored_rows("call114")
+    fla, sdpa, fen, ssm = anchored_rows("call114")
     assert result["best_settings_0"]["boundary_block"] == 32
     assert (f"fenwick {fen['ms']:.3f} ms against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x, **not met**), ssm "
             f"{ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x); forward + backward fenwick {fen['ms_fwd_bwd']:.3f}, ssm "
@@ -914,7 +905,7 @@ def test_quoted_numbers_of_calls_115_and_116_come_from_their_json():
                if r.get("boundary_blocks", True)]
     assert len(solve) == 2 and len(blocked) == 5 and min(blocked) > max(solve)
     result = gpu_call("call116", "readout.json")
-    fla, sdpa, fen, ssm = _anchored_rows("call116")
+    fla, sdpa, fen, ssm = anchored_rows("call116")
     assert result["best_settings_0"]["boundary_blocks"] is False
     layer = {json.dumps(r["variant"]) + r["op"]: r["median_ms"] for r in gpu_call("call115", "layer.json")["rows"]}
     walked, solved = layer["{}GLRMixer fenwick readout"], layer['{"min_solved": 32}GLRMixer fenwick readout']
@@ -949,7 +940,7 @@ def test_quoted_numbers_of_calls_118_to_120_come_from_their_json():
                                 and r["variant"] == v] for v in ({"stack_slots": 0}, {}))
     assert (f"took {stack_walk[0]:.3f} / {stack_walk[1]:.3f} ms with it, {memory_walk[0]:.3f} / {memory_walk[1]:.3f} "
             f"without, in turn (`call120`)") in text
-    fla, sdpa, fen, ssm = _anchored_rows("call119")
+    fla, sdpa, fen, ssm = anchored_rows("call119")
     assert (f"fenwick {fen['ms']:.3f} ms forward against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x, **not met**), ssm "
             f"{ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x); forward + backward {fen['ms_fwd_bwd']:.3f} and "
             f"{ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in text
