@@ -41,9 +41,8 @@ def breakdown(fn, steps=5) -> dict:
     return dict(list(kernel_ms(fn, steps)[0].items())[:12])
 
 
-#: The chunk inverses' settings ``inverse_sweep`` times (``inverse_precision``, ``inverse_warps``,
-#: ``inverse_diagonal_first``).
-INVERSE_SETTINGS = [(p, w, first) for p in ("ieee", "tf32x3", "tf32") for w in (1, 2, 4) for first in (False, True)]
+#: The chunk inverses' settings ``inverse_sweep`` times (``inverse_precision``, ``inverse_warps``).
+INVERSE_SETTINGS = [(p, w) for p in ("ieee", "tf32x3", "tf32") for w in (1, 2, 4)]
 
 
 def inverse_sweep(specs=("power2", "ssm", "fenwick"), B=2, T=16384, H=16, D=128, chunk=64) -> list[dict]:
@@ -52,10 +51,9 @@ def inverse_sweep(specs=("power2", "ssm", "fenwick"), B=2, T=16384, H=16, D=128,
     for spec in specs:
         tables, u, a, b = inputs(spec, B, T, H, D)
         tab = backend._check(u, a, b, tables, chunk)
-        for precision, warps, first in INVERSE_SETTINGS:
-            backend.GPU.update(inverse_precision_16=precision, inverse_warps=warps,          # b is bfloat16
-                               inverse_diagonal_first=first)
-            row = dict(spec=spec, inverse_precision=precision, inverse_warps=warps, inverse_diagonal_first=first)
+        for precision, warps in INVERSE_SETTINGS:
+            backend.GPU.update(inverse_precision_16=precision, inverse_warps=warps)          # b is bfloat16
+            row = dict(spec=spec, inverse_precision=precision, inverse_warps=warps)
             try:
                 row["ms_inverse"] = bench(lambda: backend.chunk_inverses(b, tab.b_idx, T, chunk), rep=50)
             except Exception as e:

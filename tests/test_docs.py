@@ -453,3 +453,36 @@ def test_gpu_readout_quotes_the_chunk_pairs_of_call_121():
     paired = sum(len(listed[i] | listed[i + 1]) for i in range(0, len(listed) - 1, 2))
     assert (paired, int(layout.ext_count.sum())) == (704, 1280)
     assert "704 state reads a head against 1280" in readme and "704 reads a head against 1280" in text
+
+
+def test_gpu_readout_quotes_the_inverse_order_of_call_122():
+    """The chunk inverses' diagonal blocks first: the inverses alone per precision (``tune.json``'s sweep at 1 warp),
+    fenwick's forward in each order (the sweep's rows) and the rows of the kernels as they are, from ``call122``."""
+    from helpers import GPU_CALLS, anchored_rows, gpu_call, sweep_ms
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    inverse = {(r["spec"], r["inverse_precision"], r["inverse_diagonal_first"]): r["ms_inverse"]
+               for r in gpu_call("call122", "tune.json")["inverse_sweep"] if r["inverse_warps"] == 1}
+    for precision, label in (("tf32", "bf16 coefficients (one tf32 pass, 1 warp)"),
+                             ("tf32x3", "float32 coefficients (three tf32 passes, as E_PP's blocks)")):
+        pairs = ", ".join(f"{s} {inverse[(s, precision, False)]:.3f} -> {inverse[(s, precision, True)]:.3f}"
+                          for s in ("fenwick", "power2", "ssm"))
+        assert f"{label}: {pairs}" in text
+    old, new = sweep_ms("call122", {"scan.inverse_diagonal_first": False}), sweep_ms("call122", {})
+    wide = sweep_ms("call122", {"scan.inverse_diagonal_first": True, "scan.inverse_warps": 2})
+    assert len(old) == len(new) == 2 and min(new) > max(old) and wide[0] > max(new)
+    assert (f"fenwick's forward {new[0]:.3f} / {new[1]:.3f} ms against {old[0]:.3f} / {old[1]:.3f} (alternating), "
+            f"{wide[0]:.3f} at 2 warps") in text
+    assert f"fenwick's forward took **{new[0]:.3f} / {new[1]:.3f} ms against {old[0]:.3f} / {old[1]:.3f}**" in readme
+    alone = "; ".join(f"{s} {inverse[(s, 'tf32', True)]:.3f} against {inverse[(s, 'tf32', False)]:.3f}"
+                      for s in ("fenwick", "power2", "ssm"))
+    assert alone in readme
+    fla, sdpa, fen, ssm = anchored_rows("call122")
+    quoted = (f"fenwick {fen['ms']:.3f} ms forward against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x", f"ssm "
+              f"{ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x)")
+    assert all(q in text and q in readme for q in quoted)
+    assert (f"forward + backward fenwick {fen['ms_fwd_bwd']:.3f}, ssm {ssm['ms_fwd_bwd']:.3f} against SDPA's "
+            f"{sdpa:.3f} ms") in text
+    assert f"forward + backward {fen['ms_fwd_bwd']:.3f} and {ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f}" in readme
+    summary = (GPU_CALLS / "call122" / "pytest.txt").read_text().strip().splitlines()[-1]
+    assert summary.startswith("167 passed") and "167 passed on the H200" in readme

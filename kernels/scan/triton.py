@@ -86,10 +86,10 @@ def _walk_precision(dtype: torch.dtype, loads_lags: bool = False) -> str:
 #: compiled in (call36, forward / forward + backward: power2 0.698 / 2.213 ms against 0.817 / 2.409, ssm 0.457 /
 #: 1.646 against 0.435 / 1.766; with the lags loaded, call30, power2 was not faster so).
 GPU = dict(BD=16, JB=8, E=64, warps=4, grad_warps=8, inverse_precision="tf32x3", inverse_precision_16="tf32",
-           inverse_warps=1, inverse_diagonal_first=True, lags=True, LB=8, lag_BD=32, lag_warps=8, walk_bf16=True, static_lags=32)
+           inverse_warps=1, lags=True, LB=8, lag_BD=32, lag_warps=8, walk_bf16=True, static_lags=32)
 #: Under the interpreter, whose cost is per operation rather than per element: wide steps.
 INTERPRETER = dict(BD=64, JB=64, E=256, warps=4, grad_warps=4, inverse_precision="ieee", inverse_precision_16="ieee",
-                   inverse_warps=4, inverse_diagonal_first=True, lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=True, static_lags=32)
+                   inverse_warps=4, lags=True, LB=64, lag_BD=64, lag_warps=4, walk_bf16=True, static_lags=32)
 
 
 def _settings() -> dict:
@@ -179,7 +179,6 @@ def chunk_inverse_launch(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: in
     precision = setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"]
     return (Bt * H, nc, chunk, chunk), bind(K.chunk_inverse, (Bt * H, nc), ARG, _arg(b_idx), ARG, n, H, nc, wb,
                                             shift, C=chunk, BS=16, JB=_columns(wb), PREC=precision,
-                                            ROWS_FIRST=setting["inverse_diagonal_first"],
                                             num_warps=setting["inverse_warps"])
 
 

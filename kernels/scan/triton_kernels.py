@@ -214,7 +214,7 @@ def _program_columns(H, D, BD: tl.constexpr, AXIS_D: tl.constexpr):
 @launcher
 @triton.jit
 def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS: tl.constexpr,
-                  JB: tl.constexpr, PREC: tl.constexpr, ROWS_FIRST: tl.constexpr = True):
+                  JB: tl.constexpr, PREC: tl.constexpr):
     """Chunk k holds the rows ``[k C - shift, (k + 1) C - shift)`` (those outside ``[0, n)`` are identity rows)."""
     pid_bh, k = tl.program_id(0), tl.program_id(1)
     bb, hh = pid_bh // H, pid_bh % H
@@ -236,34 +236,18 @@ def chunk_inverse(b_ptr, b_idx, t_ptr, n, H, nc, WB, shift, C: tl.constexpr, BS:
     tl.debug_barrier()
     r = tl.arange(0, BS)
     eye = (r[:, None] == r[None, :]).to(tl.float32)
-    if ROWS_FIRST:
-        for i in tl.static_range(C // BS):       # the diagonal blocks' inverses, independent of each other
-            diag = base + (i * BS + r)[:, None] * C + i * BS + r[None, :]
-            tl.store(diag, _unit_inverse(tl.load(diag), eye, BS, PREC))
+    for i in range(C // BS):
+        blk = base + (i * BS + r)[:, None] * C + r[None, :]          # block (i, m) at blk + m * BS
+        Tii = _unit_inverse(tl.load(blk + i * BS), eye, BS, PREC)
+        for j in range(i):       # ascending j: block (i, j) is read as L before it is overwritten as T
+            acc = tl.zeros((BS, BS), tl.float32)
+            for m in range(j, i):
+                Tmj = tl.load(base + (m * BS + r)[:, None] * C + j * BS + r[None, :])
+                acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision=PREC)
+            tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision=PREC))
+            tl.debug_barrier()
+        tl.store(blk + i * BS, Tii)
         tl.debug_barrier()
-        for i in tl.static_range(1, C // BS):    # block row i from the rows above it
-            blk = base + (i * BS + r)[:, None] * C + r[None, :]          # block (i, m) at blk + m * BS
-            Tii = tl.load(blk + i * BS)
-            for j in tl.static_range(i):         # ascending j: block (i, j) is read as L before it is overwritten
-                acc = tl.zeros((BS, BS), tl.float32)
-                for m in tl.static_range(j, i):
-                    Tmj = tl.load(base + (m * BS + r)[:, None] * C + j * BS + r[None, :])
-                    acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision=PREC)
-                tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision=PREC))
-            tl.debug_barrier()
-    else:
-        for i in range(C // BS):
-            blk = base + (i * BS + r)[:, None] * C + r[None, :]          # block (i, m) at blk + m * BS
-            Tii = _unit_inverse(tl.load(blk + i * BS), eye, BS, PREC)
-            for j in range(i):       # ascending j: block (i, j) is read as L before it is overwritten as T
-                acc = tl.zeros((BS, BS), tl.float32)
-                for m in range(j, i):
-                    Tmj = tl.load(base + (m * BS + r)[:, None] * C + j * BS + r[None, :])
-                    acc += tl.dot(tl.load(blk + m * BS), Tmj, input_precision=PREC)
-                tl.store(blk + j * BS, tl.dot(Tii, acc, input_precision=PREC))
-                tl.debug_barrier()
-            tl.store(blk + i * BS, Tii)
-            tl.debug_barrier()
 
 
 @triton.jit
