@@ -170,16 +170,23 @@ def table_coefficients(tab: TritonTables, side: str, coef: Tensor, chunk: int) -
     return _by_lag(coef, *tab.lags[2 * i:2 * i + 2], tab.lag_values[i], chunk)
 
 
-def chunk_inverse_launch(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> tuple[tuple, Bound]:
+def inverse_precision(dtype: torch.dtype) -> str:
+    """The chunk inverses' products for results of ``dtype``: the setting ``inverse_precision`` for float32,
+    ``inverse_precision_16`` for bfloat16 and float16 (whose 8 or 11 bits one tf32 pass already exceeds)."""
+    return _settings()["inverse_precision" if dtype == torch.float32 else "inverse_precision_16"]
+
+
+def chunk_inverse_launch(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0,
+                         precision: str | None = None) -> tuple[tuple, Bound]:
     """``(shape, launch)``: the shape of ``chunk_inverses``' T and its launch for coefficients of b's shape and
-    dtype, bound to all but ``launch(b, T)`` (``triton_launch.bind``; b as ``_arg`` gives it)."""
+    dtype, bound to all but ``launch(b, T)`` (``triton_launch.bind``; b as ``_arg`` gives it); products in
+    ``precision``, by default ``inverse_precision(b.dtype)``."""
     Bt, _, H, wb = b.shape
     nc = -(-(n + shift) // chunk)
-    setting = _settings()
-    precision = setting["inverse_precision" if b.dtype == torch.float32 else "inverse_precision_16"]
     return (Bt * H, nc, chunk, chunk), bind(K.chunk_inverse, (Bt * H, nc), ARG, _arg(b_idx), ARG, n, H, nc, wb,
-                                            shift, C=chunk, BS=16, JB=_columns(wb), PREC=precision,
-                                            num_warps=setting["inverse_warps"])
+                                            shift, C=chunk, BS=16, JB=_columns(wb),
+                                            PREC=precision or inverse_precision(b.dtype),
+                                            num_warps=_settings()["inverse_warps"])
 
 
 def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0) -> Tensor:
