@@ -486,3 +486,33 @@ def test_gpu_readout_quotes_the_inverse_order_of_call_122():
     assert f"forward + backward {fen['ms_fwd_bwd']:.3f} and {ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f}" in readme
     summary = (GPU_CALLS / "call122" / "pytest.txt").read_text().strip().splitlines()[-1]
     assert summary.startswith("167 passed") and "167 passed on the H200" in readme
+
+
+def test_gpu_readout_quotes_the_inverse_precision_of_calls_123_124():
+    """Step 1's chunk inverses in q's precision: fenwick's forward with one and three tf32 passes (the sweeps'
+    rows, alternating), the rows and the test counts of ``call123`` and ``call124``, from their JSON and pytest
+    summaries."""
+    from helpers import GPU_CALLS, anchored_rows, gpu_call, sweep_ms
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    three = {c: sweep_ms(c, {"scan.inverse_precision_16": "tf32x3"}) for c in ("call123", "call124")}
+    one = {c: sweep_ms(c, {}) for c in ("call123", "call124")}
+    assert all(len(one[c]) == len(three[c]) == 2 and max(one[c]) < min(three[c]) for c in one)
+    pair = {c: (f"{one[c][0]:.3f} / {one[c][1]:.3f}", f"{three[c][0]:.3f} / {three[c][1]:.3f}") for c in one}
+    assert (f"fenwick forward {pair['call123'][0]} ms (`call123`), {pair['call124'][0]} (`call124`) against "
+            f"{pair['call123'][1]} and {pair['call124'][1]} with three passes") in text
+    assert f"fenwick's forward **{pair['call124'][0]} ms against {pair['call124'][1]}** with three passes" in readme
+    fla, sdpa, fen, ssm = anchored_rows("call124")
+    assert (f"fenwick {fen['ms']:.3f} ms forward against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x, **not met**), "
+            f"ssm {ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x); forward + backward {fen['ms_fwd_bwd']:.3f} and "
+            f"{ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in readme
+    assert (f"fenwick **{fen['ms']:.3f} ms** forward against fla's {fla:.3f} ({fen['ms'] / fla:.2f}x): still **not "
+            f"met**; ssm {ssm['ms']:.3f} ({ssm['ms'] / fla:.2f}x); forward + backward fenwick {fen['ms_fwd_bwd']:.3f}, "
+            f"ssm {ssm['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in text
+    assert f"{fen['grad_rel_err_vs_float32']:.4f}" == "0.0028" and "error against float32 0.0028" in readme
+    inverse, before = ([r["ms"] for r in gpu_call(c, "readout.json")["profile"]["fenwick"]
+                        if r["kernel"] == "chunk_inverse"] for c in ("call124", "call122"))
+    assert f"`chunk_inverse`'s two launches {inverse[0]:.3f} ms against {before[0]:.3f} (`call122`)" in text
+    summaries = [(GPU_CALLS / c / "pytest.txt").read_text().strip().splitlines()[-1] for c in ("call123", "call124")]
+    assert summaries[0].startswith("8 failed, 469 passed, 1 skipped") and "8 of its cases failed" in readme
+    assert summaries[1].startswith("477 passed, 1 skipped") and "477 passed, 1 skipped (`call124`)" in readme
