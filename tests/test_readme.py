@@ -278,7 +278,8 @@ def test_quoted_sweep_of_call_40_comes_from_its_json():
 
 
 def test_quoted_cpu_scan_runs_come_from_their_json():
-    """The four later runs of the CPU scan benchmark that README quotes, in time order, and their verdicts."""
+    """The eight later runs of the CPU scan benchmark that README quotes, in time order (four of 2026-12-01, four of
+    2026-12-03), and their verdicts."""
     import json
 
     folder = ROOT / "benchmarks" / "results" / "cpu_scan_runs"
@@ -288,9 +289,14 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
         rows = {r["method"]: r["seconds"] for r in run["rows"] if r["n"] == 65536}
         ratios.append((rows["numba"] / rows["copy"], rows["numba_alloc"] / rows["copy"]))
     pairs = [f"{pre:.2f}x / {own:.2f}x" for pre, own in ratios]
-    quoted = ", ".join(pairs[:-1]) + " and " + pairs[-1]
-    assert f"gave {quoted}: met in six of seven runs" in " ".join(README.split())
-    assert len(runs) == 4 and all(max(r) <= 2 for r in ratios)
+    text = " ".join(README.split())
+    for group in (pairs[:4], pairs[4:]):                                # 2026-12-01, then 2026-12-03
+        assert f"gave {', '.join(group[:-1])} and {group[-1]}: " in text
+    assert len(runs) == 8 and all(max(r) <= 2 for r in ratios[:4]) and all(pre > 2 for pre, _ in ratios[4:])
+    assert "met in six of seven runs; four runs" in text and "so met in six of eleven runs" in text
+    one_thread = [min(r["seconds"] for r in run["rows"] if r["n"] == 65536 and r["method"] == "numba_1thread")
+                  for run in runs[4:]]
+    assert f"{min(one_thread) * 1e3:.1f}-{max(one_thread) * 1e3:.1f} ms" in text
 
 
 def test_three_seed_lab_table_comes_from_the_cells():
