@@ -26,9 +26,9 @@ CUDA graphs instead (``readout_graphs``, ``_lease``).
 
 Precision: ``[M | E]`` float32 (the chunk inverses' products in ``triton.GPU["inverse_precision"]`` for float32 q,
 three tf32 passes by default, which keep float32 accuracy, and in ``"inverse_precision_16"``, one tf32 pass, for
-bfloat16 and float16 q, whose products round to fewer bits: ``triton.inverse_precision``, whatever the coefficients'
-dtype; E_PP's inverse, whose errors would compound along the chain of boundary states, always in the float32
-setting); products in q's dtype with float32 sums; the
+bfloat16 and float16 q, whose products round to as few bits or fewer: ``triton.inverse_precision``, whatever the
+coefficients' dtype; E_PP's inverse, whose errors would compound along the chain of boundary states, always in the
+float32 setting); products in q's dtype with float32 sums; the
 walk carries ``H_{p-1}`` in float32 and stores the boundary states in q's dtype (a state read by a later
 step other than its successor is read rounded so); the solve's matrix products take q's dtype (``L_p``, the
 inverse and, backward, G rounded to it); the output in q's dtype. Within 1e-5 of float64 for

@@ -172,7 +172,8 @@ def table_coefficients(tab: TritonTables, side: str, coef: Tensor, chunk: int) -
 
 def inverse_precision(dtype: torch.dtype) -> str:
     """The chunk inverses' products for results of ``dtype``: the setting ``inverse_precision`` for float32,
-    ``inverse_precision_16`` for bfloat16 and float16 (whose 8 or 11 bits one tf32 pass already exceeds)."""
+    ``inverse_precision_16`` for bfloat16 and float16 (one tf32 pass keeps float16's 11 significant bits, more than
+    bfloat16's 8)."""
     return _settings()["inverse_precision" if dtype == torch.float32 else "inverse_precision_16"]
 
 
