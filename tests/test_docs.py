@@ -14,6 +14,11 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 TEXT = {".py", ".md", ".toml", ".ipynb", ".txt", ".cfg", ".sh", ".json", ".yaml", ".yml", ""}
 
 
+def words(*path: str) -> str:
+    """The file at ROOT / path with every run of whitespace made one space (quotes may wrap across lines)."""
+    return " ".join(ROOT.joinpath(*path).read_text().split())
+
+
 def test_the_pages_exist():
     assert {p.stem for p in DOCS} >= set(PAGES)
 
@@ -65,7 +70,7 @@ def test_gpu_scan_page_quotes_its_calls():
     of the device calls' JSON, with the verdicts the page gives."""
     from helpers import gpu_call
 
-    text = " ".join((ROOT / "docs" / "gpu_scan.md").read_text().split())
+    text = words("docs", "gpu_scan.md")
 
     def rows(call, name="tune.json"):
         return gpu_call(call, name)["rows"]
@@ -153,7 +158,7 @@ def test_gpu_readout_page_quotes_its_calls():
     """docs/gpu_readout.md: each kernel's share, the rows and the verdicts are those of the device calls' JSON."""
     from helpers import gpu_call
 
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
     calls = {c: gpu_call(c, "readout.json") for c in ("call20", "call45", "call47", "call48", "call49")}
 
     def share(call, spec, kernel):
@@ -227,7 +232,7 @@ def test_gpu_readout_page_quotes_calls_61_to_64():
     JSON has them, and the verdicts those numbers give."""
     from helpers import gpu_call
 
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
     checks = {d: gpu_call("call61", f"ssm_{d}.json")["rows"] for d in (64, 128)}
     by_slice = {row["setting"].get("back_k"): row for row in checks[128]
                 if row["dtype"] == "bfloat16" and set(row["setting"]) <= {"back_k"}}
@@ -262,7 +267,7 @@ def test_gpu_readout_page_quotes_the_direct_launches():
     """docs/gpu_readout.md: the A/B of direct Triton launches (calls 67, 68) and the layer's rows after it."""
     from helpers import gpu_call
 
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
 
     def ms(call, name, op, precision="bf16 autocast", key="ms_fwd_bwd"):
         row = next(r for r in gpu_call(call, name)["rows"] if r["op"] == op and r["precision"] == precision)
@@ -287,7 +292,7 @@ def test_gpu_readout_page_quotes_call_69():
     """docs/gpu_readout.md: slices read in place against copied (call 69, one run) and the walk's launches."""
     from helpers import gpu_call
 
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
 
     def ssm(name, spec="ssm"):
         row = next(r for r in gpu_call("call69", name)["rows"]
@@ -313,7 +318,7 @@ def test_gpu_readout_page_quotes_calls_71_and_72():
     the host's cost of single calls (call 71)."""
     from helpers import gpu_call
 
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
 
     def device(name):
         row = next(r for r in gpu_call("call72", name)["rows"]
@@ -347,7 +352,7 @@ def test_gpu_readout_page_quotes_calls_71_and_72():
 def test_gpu_readout_quotes_the_plans_numbers_from_calls_75_to_77():
     """The bound launch, the readout's host cost, the interleaved ratios and the host profile of calls 75-77."""
     from helpers import gpu_call
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
     launch = {r["launch"]: r["host_us"] for r in gpu_call("call75", "launch.json")["rows"]
               if r["op"] == "triton kernel, 16 tensors + 8 ints"}
     assert (f"{launch['bound']:.1f} us a kernel with 16 tensors against {launch['direct']:.1f} us launched directly"
@@ -374,7 +379,7 @@ def test_gpu_readout_quotes_the_diagonal_forward_of_calls_80_to_82():
     """Diagonal patterns' forward without M: the A/B of each call's two settings, fenwick's kernels with and without
     M, the ratio to fla, and fla's log-linear attention failing to compile."""
     from helpers import gpu_call
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
     tune = {c: {r["diagonal"]: r["fenwick"] for r in gpu_call(c, "readout.json")["tune_settings_0"]}
             for c in ("call80", "call81", "call82")}
     assert (f"fenwick forward **{tune['call80'][True]:.3f} ms against {tune['call80'][False]:.3f}** with M formed"
@@ -404,7 +409,7 @@ def test_gpu_readout_quotes_the_register_stack_of_calls_118_to_120():
     """The register stack's row and bullet: each sweep's walked and solved forward, the backward's, the layer's A/B
     and the re-timed rows, each from its call's JSON."""
     from helpers import anchored_rows, gpu_call, sweep_ms as sweep
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
     walk = {"solve_boundaries": False}
     stack, memory, ahead = sweep("call118", walk), sweep("call118", dict(walk, stack_slots=0)), sweep("call119", walk)
     solve = sweep("call118", {}) + sweep("call119", {})
@@ -435,8 +440,8 @@ def test_gpu_readout_quotes_the_chunk_pairs_of_call_121():
     from glrtheory import Pattern
     from glrtheory.kernels.scan.readout_plan import aligned_layout
     from proofs.fenwick_readout_work import reads
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
+    readme = words("README.md")
     single = sweep_ms("call121", {})
     pairs = {k: sweep_ms("call121", dict({"out_pairs": True}, **s))[0] for k, s in (
         ("4", {}), ("stages", {"out_stages": 2}), ("8", {"out_warps": 8}), ("halves", {"out_v": 64}),
@@ -459,8 +464,8 @@ def test_gpu_readout_quotes_the_inverse_order_of_call_122():
     """The chunk inverses' diagonal blocks first: the inverses alone per precision (``tune.json``'s sweep at 1 warp),
     fenwick's forward in each order (the sweep's rows) and the rows of the kernels as they are, from ``call122``."""
     from helpers import GPU_CALLS, anchored_rows, gpu_call, sweep_ms
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
+    readme = words("README.md")
     inverse = {(r["spec"], r["inverse_precision"], r["inverse_diagonal_first"]): r["ms_inverse"]
                for r in gpu_call("call122", "tune.json")["inverse_sweep"] if r["inverse_warps"] == 1}
     for precision, label in (("tf32", "bf16 coefficients (one tf32 pass, 1 warp)"),
@@ -494,8 +499,8 @@ def test_gpu_readout_quotes_the_inverse_precision_of_calls_123_124():
     rows, alternating), the rows and the test counts of ``call123`` and ``call124``, from their JSON and pytest
     summaries."""
     from helpers import GPU_CALLS, anchored_rows, gpu_call, sweep_ms
-    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    text = words("docs", "gpu_readout.md")
+    readme = words("README.md")
     three = {c: sweep_ms(c, {"scan.inverse_precision_16": "tf32x3"}) for c in ("call123", "call124")}
     one = {c: sweep_ms(c, {}) for c in ("call123", "call124")}
     assert all(len(one[c]) == len(three[c]) == 2 and max(one[c]) < min(three[c]) for c in one)
