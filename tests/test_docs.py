@@ -469,8 +469,8 @@ def test_gpu_readout_quotes_the_inverse_order_of_call_122():
     inverse = {(r["spec"], r["inverse_precision"], r["inverse_diagonal_first"]): r["ms_inverse"]
                for r in gpu_call("call122", "tune.json")["inverse_sweep"] if r["inverse_warps"] == 1}
     for precision, label in (("tf32", "bf16 coefficients (one tf32 pass, 1 warp)"),
-                             ("tf32x3", "float32 coefficients (three tf32 passes, as the readout's chunks then and E_PP's "
-                                        "blocks)")):
+                             ("tf32x3", "float32 coefficients (three tf32 passes, as the readout's chunks then "
+                                        "and E_PP's blocks)")):
         pairs = ", ".join(f"{s} {inverse[(s, precision, False)]:.3f} -> {inverse[(s, precision, True)]:.3f}"
                           for s in ("fenwick", "power2", "ssm"))
         assert f"{label}: {pairs}" in text
