@@ -522,3 +522,40 @@ def test_gpu_readout_quotes_the_inverse_precision_of_calls_123_124():
     summaries = [(GPU_CALLS / c / "pytest.txt").read_text().strip().splitlines()[-1] for c in ("call123", "call124")]
     assert summaries[0].startswith("8 failed, 469 passed, 1 skipped") and "8 of its cases failed" in readme
     assert summaries[1].startswith("477 passed, 1 skipped") and "477 passed, 1 skipped (`call124`)" in readme
+
+
+def test_gpu_readout_quotes_the_coefficient_precision_of_call125():
+    """``[M | E]``'s products in q's precision: fenwick's forward with one and three tf32 passes (alternating),
+    ``chunk_coefficients``' time against ``call124``'s, the rows, the tests and the layer of ``call125``, from its JSON
+    and pytest summary."""
+    from helpers import GPU_CALLS, gpu_call, sweep_ms
+    text, readme = words("docs", "gpu_readout.md"), words("README.md")
+    one, three = sweep_ms("call125", {}), sweep_ms("call125", {"scan.inverse_precision_16": "tf32x3"})
+    assert len(one) == len(three) == 2 and max(one) < min(three)
+    pair = f"{one[0]:.3f} / {one[1]:.3f} ms against {three[0]:.3f} / {three[1]:.3f}"
+    assert f"fenwick forward {pair} with three passes for the inverses and the products" in text
+    assert f"fenwick's forward **{pair}** with three passes for both" in readme
+    coefficients = {(c, spec): r["ms"] for c in ("call124", "call125") for spec in ("fenwick", "blocks")
+                    for r in gpu_call(c, "readout.json")["profile"][spec] if r["kernel"] == "chunk_coefficients"}
+    new, old = ({spec: f"{coefficients[c, spec]:.3f}" for spec in ("fenwick", "blocks")}
+                for c in ("call125", "call124"))
+    fen = f"`chunk_coefficients` {new['fenwick']} ms against {old['fenwick']}"
+    assert f"{fen} (`call124`), blocks' {new['blocks']} against {old['blocks']}" in text
+    assert fen + " (`call124`)" in readme
+    rows = {r["op"]: r for r in gpu_call("call125", "readout.json")["rows"]}
+    fla, sdpa = rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"]
+    fenwick, blocks = rows["glr_readout fenwick"], rows["glr_readout blocks"]
+    assert (f"fenwick **{fenwick['ms']:.3f} ms** forward against fla's {fla:.3f} ({fenwick['ms'] / fla:.2f}x): still "
+            f"**not met**; blocks {blocks['ms']:.3f}; forward + backward fenwick {fenwick['ms_fwd_bwd']:.3f}, blocks "
+            f"{blocks['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in text
+    assert (f"fenwick {fenwick['ms']:.3f} ms forward against fla's {fla:.3f} ({fenwick['ms'] / fla:.2f}x, **not "
+            f"met**); forward + backward {fenwick['ms_fwd_bwd']:.3f} against SDPA's {sdpa:.3f} ms") in readme
+    assert fenwick["ms"] / fla > 1.5 and fenwick["ms_fwd_bwd"] < sdpa
+    summary = (GPU_CALLS / "call125" / "pytest.txt").read_text().strip().splitlines()[-1]
+    assert summary.startswith("619 passed, 2 skipped") and "619 passed, 2 skipped" in readme
+    layer = {(r["op"], r["precision"]): r for r in gpu_call("call125", "layer.json")["rows"]}
+    ms = [layer[f"GLRMixer {s} readout", "bf16 autocast"]["ms_fwd_bwd"] for s in ("ssm", "fenwick")]
+    gib = [layer[f"GLRMixer {s} readout", "bf16 autocast"]["peak_bytes"] / 2**30 for s in ("ssm", "fenwick")]
+    mha = layer["nn.MultiheadAttention causal", "bf16 autocast"]["ms_fwd_bwd"]
+    assert (f"ssm {ms[0]:.3f}, fenwick {ms[1]:.3f} ms against attention's {mha:.3f}; peaks {gib[0]:.2f} / "
+            f"{gib[1]:.2f} GiB") in readme

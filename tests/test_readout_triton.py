@@ -302,10 +302,10 @@ def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_inverses_take_the_precision_of_q(rng, monkeypatch, dtype):
-    """Step 1's chunk inverses take the scan's inverse precision of q's dtype (``inverse_precision`` for float32 q,
-    ``inverse_precision_16`` for bfloat16), whatever the coefficients' dtype (float32, as ``glr_readout`` passes
-    them, or bfloat16); E_PP's diagonal blocks and ``boundary_inverse`` always the float32 one (U must solve the walk
-    to float32 accuracy: ``test_boundary_inverse_solves_the_walk``)."""
+    """Step 1's products (the chunk inverses, ``[M | E]``) take the scan's inverse precision of q's dtype
+    (``inverse_precision`` for float32 q, ``inverse_precision_16`` for bfloat16), whatever the coefficients' dtype
+    (float32, as ``glr_readout`` passes them, or bfloat16); E_PP's diagonal blocks and ``boundary_inverse`` always the
+    float32 one (U must solve the walk to float32 accuracy: ``test_boundary_inverse_solves_the_walk``)."""
     from glrtheory.kernels.scan import triton as scan
     monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
     monkeypatch.setitem(scan._settings(), "inverse_precision", "float32's")
@@ -314,9 +314,10 @@ def test_inverses_take_the_precision_of_q(rng, monkeypatch, dtype):
     for coefficients in (torch.float32, torch.bfloat16):
         plan = readout_triton._plan(q, k, v, a.to(coefficients), b.to(coefficients), aligned_layout(tables, 16))
         assert plan.solves and plan.layout.n_boundary > 1
-        launches = (plan.chunk_inverse, plan.diagonal_inverse, plan.boundary_inverse)
+        launches = (plan.chunk_inverse, plan.chunk_coefficients, plan.carry_coefficients, plan.diagonal_inverse,
+                    plan.boundary_inverse)
         want = "float32's" if dtype == "fp32" else "16-bit"
-        assert [launch.kwargs["PREC"] for launch in launches] == [want, "float32's", "float32's"]
+        assert [launch.kwargs["PREC"] for launch in launches] == [want] * 3 + ["float32's"] * 2
 
 
 @pytest.mark.parametrize("kernel, block", [(True, 16), (True, 32), (False, 16)],

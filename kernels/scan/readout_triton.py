@@ -24,11 +24,11 @@ launch bound to all but the tensors of a call (``triton_launch.bind``), so that 
 Where the host would set the pace (q of at most ``graph_elements``), a call replays the plan's forward and backward as
 CUDA graphs instead (``readout_graphs``, ``_lease``).
 
-Precision: ``[M | E]`` float32 (the chunk inverses' products in ``triton.GPU["inverse_precision"]`` for float32 q,
-three tf32 passes by default, which keep float32 accuracy, and in ``"inverse_precision_16"``, one tf32 pass, for
-bfloat16 and float16 q, whose products round to as few bits or fewer: ``triton.inverse_precision``, whatever the
-coefficients' dtype; E_PP's inverse, whose errors would compound along the chain of boundary states, always in the
-float32 setting); products in q's dtype with float32 sums; the
+Precision: ``[M | E]`` float32 (step 1's products, the chunk inverses' and ``[M | E]``'s, in
+``triton.GPU["inverse_precision"]`` for float32 q, three tf32 passes by default, which keep float32 accuracy, and in
+``"inverse_precision_16"``, one tf32 pass, for bfloat16 and float16 q, whose products round to as few bits or fewer:
+``triton.inverse_precision``, whatever the coefficients' dtype; E_PP's inverse, whose errors would compound along
+the chain of boundary states, always in the float32 setting); products in q's dtype with float32 sums; the
 walk carries ``H_{p-1}`` in float32 and stores the boundary states in q's dtype (a state read by a later
 step other than its successor is read rounded so); the solve's matrix products take q's dtype (``L_p``, the
 inverse and, backward, G rounded to it); the output in q's dtype. Within 1e-5 of float64 for
@@ -348,12 +348,14 @@ class _Plan:
         self.solves = bool(m) and _solves(tab, layout, setting)
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
-        if C in CHUNKS:                         # step 1 (else in torch: solve_chunks)
-            self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(   # as precise as q's products
-                b, tab["b_idx"], T, C, s, precision=inverse_precision(q.dtype))
+        if C in CHUNKS:                         # step 1 (else in torch: solve_chunks), as precise as q's products
+            precision = inverse_precision(q.dtype)
+            self.inverse_shape, self.chunk_inverse = chunk_inverse_launch(b, tab["b_idx"], T, C, s,
+                                                                          precision=precision)
             self.chunk_coefficients, self.carry_coefficients = (
                 bind(K.chunk_coefficients, (N, nc), ARG, ARG, tab["a_idx"], _arg(tab["x_col"]), ARG, ARG, ARG, T, H, nc,
-                     wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32, MIX=full) for full in (True, False))
+                     wa, wb, s, m, C=C, WIN=C + w, JB=_columns(max(wa, wb)), BW=32, MIX=full, PREC=precision)
+                for full in (True, False))
         if self.decay:                          # step 1 by decay_sums (kernels' docstring)
             self.decay_sums = bind(K.decay_sums, (N, nc), ARG, ARG, tab["b_idx"], ARG, ARG, ARG, ARG, T, H, nc, s,
                                    C=C, CP=rows(layout))

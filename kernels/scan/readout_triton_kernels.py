@@ -80,12 +80,12 @@ def _zero_rows(rows, width, C: tl.constexpr, BW: tl.constexpr):
 
 
 @triton.jit
-def _times_inverse(inv, rows, width, BW: tl.constexpr):
-    """``X = inv @ X`` for the rows ``[C, width]`` at ``rows``, BW columns at a time, in place."""
+def _times_inverse(inv, rows, width, BW: tl.constexpr, PREC: tl.constexpr):
+    """``X = inv @ X`` for the rows ``[C, width]`` at ``rows``, BW columns at a time, in place (products in PREC)."""
     for c0 in range(0, width, BW):
         col = c0 + tl.arange(0, BW)
         cm = (col < width)[None, :]
-        res = tl.dot(inv, tl.load(rows + col[None, :], mask=cm, other=0.0), input_precision="tf32x3")
+        res = tl.dot(inv, tl.load(rows + col[None, :], mask=cm, other=0.0), input_precision=PREC)
         tl.debug_barrier()
         tl.store(rows + col[None, :], res, mask=cm)
 
@@ -171,8 +171,10 @@ def decay_sums(a_ptr, b_ptr, b_idx, sums, counts, last, last_carry, T, H, nc, sh
 @launcher
 @triton.jit
 def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, WA, WB, shift, m,
-                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr, MIX: tl.constexpr):
-    """``[M | E] = T_k [A_R | B_R,X]`` of chunk k; without MIX, E alone (``mix`` is not touched)."""
+                       C: tl.constexpr, WIN: tl.constexpr, JB: tl.constexpr, BW: tl.constexpr, MIX: tl.constexpr,
+                       PREC: tl.constexpr):
+    """``[M | E] = T_k [A_R | B_R,X]`` of chunk k, products in PREC (the chunk inverses'); without MIX, E alone
+    (``mix`` is not touched)."""
     n, k = tl.program_id(0), tl.program_id(1)
     rl, first, rows, ok, pos, chunk_rows = _chunk_block(n, k, T, H, nc, shift, C)
     m_rows, e_rows = mix + chunk_rows * WIN, ecoef + chunk_rows * m
@@ -196,8 +198,8 @@ def chunk_coefficients(a_ptr, b_ptr, a_idx, x_col, t_ptr, mix, ecoef, T, H, nc, 
     tl.debug_barrier()
     inv = tl.load(t_ptr + (n * nc + k).to(tl.int64) * (C * C) + rl[:, None] * C + rl[None, :])
     if MIX:
-        _times_inverse(inv, m_rows, WIN, BW)   # [M | E] = T_k [A_R | B_R,X]
-    _times_inverse(inv, e_rows, m, BW)
+        _times_inverse(inv, m_rows, WIN, BW, PREC)   # [M | E] = T_k [A_R | B_R,X]
+    _times_inverse(inv, e_rows, m, BW, PREC)
 
 
 @triton.jit
