@@ -18,9 +18,9 @@ from glrtheory import Pattern  # noqa: E402
 
 
 #: How ``bench`` times, for the JSON.
-TIMING = ("after one warm-up call: triton.testing.do_bench median (CUDA events, warm-up 25 ms) on CUDA, or where a "
-          "call takes longer than rep / 4 ms (rep 100 or 200 ms) and elsewhere the median of 3 synchronized "
-          "wall-clock calls")
+TIMING = ("after one warm-up call: on CUDA triton.testing.do_bench median (CUDA events, warm-up 25 ms), or where a "
+          "call takes longer than rep / 4 ms (rep 100 or 200 ms) the median of 3 synchronized wall-clock calls; on "
+          "the CPU (the scripts' own smoke runs) one wall-clock call")
 
 
 def is_cuda(device) -> bool:
@@ -45,10 +45,13 @@ def _call_ms(fn, device) -> float:
 def bench(fn, rep=200, device="cuda") -> float:
     """Median ms of ``fn()`` after one warm-up call. On CUDA ``triton.testing.do_bench`` (CUDA events, warm-up
     25 ms, ``rep`` ms), except when a call after the warm-up takes longer than ``rep / 4`` ms (do_bench would make
-    at least 7 calls): then, as elsewhere, the median of 3 synchronized wall-clock calls after the warm-up."""
+    at least 7 calls): then the median of 3 synchronized wall-clock calls after the warm-up. On the CPU, where the
+    GPU scripts run only as tests of themselves (Triton under its interpreter), one call after the warm-up."""
     first = _call_ms(fn, device)                                  # warm-up (it may compile)
+    if not is_cuda(device):
+        return _call_ms(fn, device)
     later = [_call_ms(fn, device)] if first > rep / 4 else []
-    if is_cuda(device) and (later or [first])[0] <= rep / 4:
+    if (later or [first])[0] <= rep / 4:
         from triton.testing import do_bench
         return float(do_bench(fn, warmup=25, rep=rep, return_mode="median"))
     later += [_call_ms(fn, device) for _ in range(3 - len(later))]

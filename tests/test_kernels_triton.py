@@ -65,6 +65,33 @@ def test_forward_and_backward_match_float64(rng, spec, n, dtype):
     assert rel_err(flat(h, heads), solve(p, a64.numpy(), b64.numpy(), u64.numpy())) <= TOL[dtype]
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the interpreter's patches (with CUDA the kernels compile)")
+def test_the_interpreter_patches_the_language_once_a_launch(rng, monkeypatch):
+    """``triton_interpreter``: in a launch no module or class of ``triton.language`` is patched more than three times
+    (by the launch, then once where a helper's module also holds ``core``, as ``tl.zeros``' does, which patches both
+    modules, and the tensor class through each), where the interpreter itself patches them again at every call of a
+    ``@triton.jit`` helper (up to 37 times a launch here); no patch is left after the launches (there, a helper's
+    patches of ``core`` stayed); the scan it ran is still right."""
+    from collections import Counter
+
+    import triton.language as tl
+    from triton.runtime import interpreter
+
+    glr_scan_triton(*problem(rng, "ssm", 4)[2], Pattern.from_spec("ssm").tables(4), chunk=CHUNK)  # apply() ran
+    launches = []
+    patch, launch = interpreter._patch_builtin, interpreter.GridExecutor.__call__
+    monkeypatch.setattr(interpreter, "_patch_builtin",
+                        lambda pkg, *rest: (launches[-1].update([pkg.__name__]), patch(pkg, *rest)))
+    monkeypatch.setattr(interpreter.GridExecutor, "__call__",
+                        lambda self, *args, **kwargs: (launches.append(Counter()), launch(self, *args, **kwargs)))
+    p, tables, ins, (u64, a64, b64) = problem(rng, "fenwick", 63)
+    check_gradients(tables, ins, (u64, a64, b64), heads=1, chunk=CHUNK, tol=TOL[torch.float32])
+    assert len(launches) >= 4 and all(launches) and max(max(c.values()) for c in launches) <= 3, launches
+    patched = [(m.__name__, name) for m in (tl, tl.core, tl.math, tl.core.tensor) for name in dir(m)
+               if getattr(getattr(m, name), "__name__", None) == "<lambda>"]    # the interpreter's patches are lambdas
+    assert patched == []
+
+
 def test_several_slices_of_d_and_chunk_16(rng):
     """d = 70 spans two 64-wide slices; chunk 16 is one inverse block; batch 2."""
     p, tables, (u, a, b), ref_in = problem(rng, "window:3+power2", 40, batch=2, heads=1, d=70)

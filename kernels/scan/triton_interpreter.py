@@ -7,7 +7,11 @@ Applied once, before the first launch, by the Triton backend when the interprete
 * float32 -> bfloat16 casts: the interpreter truncates, the GPU rounds to nearest even; the cast is done
   by torch (round to nearest even) instead, so bf16 results match the GPU's rounding;
 * integer-overflow checks are skipped: they take most of the interpreter's time, and the host bounds every
-  offset instead (``MAX_ELEMENTS``).
+  offset instead (``MAX_ELEMENTS``);
+* ``triton.language`` is patched once a launch: the interpreter patches it again (every builtin, found by
+  ``inspect.getmembers``) at each call of a ``@triton.jit`` helper inside a kernel, and never undoes that. Every
+  kernel module reads it as ``tl``, so the launch's own patches, in force until it ends, serve its helpers; only a
+  helper whose module also holds ``triton.language.core`` (``tl.zeros``') patches once more, undone at the end.
 """
 from __future__ import annotations
 
@@ -43,3 +47,49 @@ def apply() -> None:
     patched.glrtheory = True
     interpreter._patch_lang_tensor = patched
     interpreter._convert_float = convert_rounding
+    interpreter._patch_lang = _once_a_launch(interpreter._patch_lang)
+
+
+class _InForce:
+    """A helper's call inside a launch: the patches it needs are in force until the launch ends."""
+
+    def restore(self) -> None:
+        pass
+
+
+def _languages(fn) -> frozenset:
+    """The modules the interpreter patches for ``fn``: ``triton.language`` and ``triton.language.core`` where fn's
+    module holds them (``tl.zeros``' module holds ``core``)."""
+    import triton.language as tl
+
+    return frozenset(v.__name__ for v in fn.__globals__.values() if v is tl or v is tl.core)
+
+
+def _once_a_launch(patch_lang):
+    """``patch_lang`` once a launch. The first call (the launch's own, whose scope the launch restores at its end)
+    patches; a helper's call inside the launch patches only where its module holds a module not yet patched, and the
+    launch's end undoes those patches too, the latest first."""
+    launch = None                                   # (modules patched, helpers' scopes) while a launch runs
+
+    def once(fn):
+        nonlocal launch
+        languages = _languages(fn)
+        if launch is not None:
+            if not languages <= launch[0]:
+                launch[1].append(patch_lang(fn))
+                launch = (launch[0] | languages, launch[1])
+            return _InForce()
+        scope = patch_lang(fn)
+        launch, restore = (languages, []), scope.restore
+
+        def end() -> None:
+            nonlocal launch
+            helpers, launch = launch[1], None
+            for inner in reversed(helpers):
+                inner.restore()
+            restore()
+
+        scope.restore = end
+        return scope
+
+    return once
