@@ -70,3 +70,29 @@ def test_the_floor_table_is_computed_from_call114():
     assert (f"its launches move at least {total / 1e6:.1f} MB, {total / copy / 1e6:.3f} ms at the measured copy "
             f"bandwidth, where the target allows {1.5 * fla:.3f} ms") in readme
     assert re.search(r"\| product \| [\d.]+ \| [\d.]+ \| 39\d\d \|", text)                 # at the copy's pace
+
+
+def test_the_group_lead_counts_against_these_bytes():
+    """``proofs/fenwick_group_heads.py``'s numbers: the MB it saves are ``2 (1 - 1 / 16)`` of the boundary states'
+    bytes here, and the total it quotes is this module's, at the benchmark's shape."""
+    from proofs import fenwick_group_heads as lead
+    shape = ("fenwick", 2, 16384, 16, 128, 64)
+    states, total = tensor_bytes(*shape)["states"], sum(solved_forward_bytes(*shape).values())
+    assert lead.bytes_saved() == pytest.approx(2 * (1 - 1 / 16) * states / 1e6, rel=1e-12)
+    doc = " ".join(lead.__doc__.split())
+    assert f"{lead.bytes_saved():.0f} MB at G = 16, of the {total / 1e6:.0f} MB" in doc
+    calls = ROOT / "benchmarks" / "results" / "gpu_calls"
+    copy = next(r for r in json.loads((calls / "call39" / "gpu_triton.json").read_text())["rows"]
+                if r["op"] == "copy u->h")["GB_per_s"]
+    fla = next(r["ms"] for r in json.loads((calls / "call125" / "readout.json").read_text())["rows"]
+               if r["op"] == "fla chunk_simple_gla")
+    floor = (total - lead.bytes_saved() * 1e6) / copy / 1e6
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    assert (f"{lead.bytes_saved():.0f} MB fewer of the {total / 1e6:.1f} MB above, a floor of {floor:.3f} ms at the "
+            f"copy bandwidth in place of {total / copy / 1e6:.3f}, where 1.5x fla's forward of `call125` is "
+            f"{1.5 * fla:.3f} ms: {floor / (1.5 * fla):.0%} of the time the target allows in place of "
+            f"{total / copy / 1e6 / (1.5 * fla):.0%}") in text
+    assert floor < total / copy / 1e6 < 1.5 * fla
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"That moves {lead.bytes_saved():.0f} MB fewer: a floor of {floor:.3f} ms at the copy bandwidth in place "
+            f"of {total / copy / 1e6:.3f}") in readme
