@@ -578,3 +578,21 @@ def test_readme_quotes_the_whole_suite_of_call126():
     p2, sdpa = rows["glr_scan_triton power2"], rows["sdpa causal"]["ms"]
     assert (f"power2 {p2['ms']:.2f} ms forward against SDPA's {sdpa:.2f} ({sdpa / p2['ms']:.1f}x), "
             f"{p2['ms_fwd_bwd']:.2f} ms forward + backward") in readme
+
+
+def test_cpu_scan_page_quotes_the_runs_of_2026_12_03():
+    """Each run of 2026-12-03 in ``cpu_scan_runs/`` is a row of ``docs/cpu_scan.md``'s table: its time, load, copy,
+    the three ratios (preallocated, own output dropped, kept) and the one-thread time, from its JSON; none met 2x."""
+    import json
+    text = (ROOT / "docs" / "cpu_scan.md").read_text()
+    runs = sorted((ROOT / "benchmarks" / "results" / "cpu_scan_runs").glob("cpu_scan-20261203T*.json"))
+    assert len(runs) == 6
+    for path in runs:
+        run = json.loads(path.read_text())
+        rows = {r["method"]: r["seconds"] for r in run["rows"] if r["n"] == 65536}
+        ratios = " / ".join(f"{rows[k] / rows['copy']:.2f}x" for k in ("numba", "numba_alloc", "numba_alloc_kept"))
+        when = run["machine"]["date"][5:16].replace("T", " ")
+        assert rows["numba"] / rows["copy"] > 2
+        assert (f"| {when} | {run['machine']['load_average'][0]:.2f} in the JSON | {rows['copy'] * 1e3:.2f} ms | "
+                f"{ratios}: **not met** (one thread {rows['numba_1thread'] * 1e3:.2f} ms) |") in text, path.name
+    assert "(met in six of thirteen runs, none of the last six)" in text

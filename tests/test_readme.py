@@ -278,7 +278,7 @@ def test_quoted_sweep_of_call_40_comes_from_its_json():
 
 
 def test_quoted_cpu_scan_runs_come_from_their_json():
-    """The eight later runs of the CPU scan benchmark that README quotes, in time order (four of 2026-12-01, four of
+    """The ten later runs of the CPU scan benchmark that README quotes, in time order (four of 2026-12-01, six of
     2026-12-03), and their verdicts."""
     import json
 
@@ -292,11 +292,13 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
     text = " ".join(README.split())
     for group in (pairs[:4], pairs[4:]):                                # 2026-12-01, then 2026-12-03
         assert f"gave {', '.join(group[:-1])} and {group[-1]}: " in text
-    assert len(runs) == 8 and all(max(r) <= 2 for r in ratios[:4]) and all(pre > 2 for pre, _ in ratios[4:])
-    assert "met in six of seven runs; four runs" in text and "so met in six of eleven runs" in text
+    assert len(runs) == 10 and all(max(r) <= 2 for r in ratios[:4]) and all(pre > 2 for pre, _ in ratios[4:])
+    assert "met in six of seven runs; four runs" in text and "so met in six of thirteen runs" in text
     one_thread = [min(r["seconds"] for r in run["rows"] if r["n"] == 65536 and r["method"] == "numba_1thread")
                   for run in runs[4:]]
+    copies = [min(r["seconds"] for r in run["rows"] if r["n"] == 65536 and r["method"] == "copy") for run in runs[4:]]
     assert f"{min(one_thread) * 1e3:.1f}-{max(one_thread) * 1e3:.1f} ms" in text
+    assert f"the copy at {min(copies) * 1e3:.1f}-{max(copies) * 1e3:.1f} ms" in text
 
 
 def test_three_seed_lab_table_comes_from_the_cells():
