@@ -596,3 +596,29 @@ def test_cpu_scan_page_quotes_the_runs_of_2026_12_03():
         assert (f"| {when} | {run['machine']['load_average'][0]:.2f} in the JSON | {rows['copy'] * 1e3:.2f} ms | "
                 f"{ratios}: **not met** (one thread {rows['numba_1thread'] * 1e3:.2f} ms) |") in text, path.name
     assert "(met in six of thirteen runs, none of the last six)" in text
+
+
+def test_fla_shapes_of_call127_are_quoted_from_their_json():
+    """fla's six shapes in ``call127``: ssm's and fenwick's ranges of time over fla's, how many of ssm's are within
+    1.5x, and the D256 row against ``call57``'s, in README and the readout page."""
+    from helpers import gpu_call
+
+    shapes = gpu_call("call127", "readout.json")["fla_shapes"]
+    over = {spec: [r["over_fla"] for r in shapes if r["op"] == f"glr_readout {spec}"] for spec in ("ssm", "fenwick")}
+    assert len(over["ssm"]) == len(over["fenwick"]) == 6
+    wide = {c: {r["op"].split()[-1]: r["ms"] for r in gpu_call(c, "readout.json")["fla_shapes"]
+                if r["D"] == 256 and r.get("ms")} for c in ("call127", "call57")}
+    now, then = wide["call127"], wide["call57"]
+    within = sum(x <= 1.5 for x in over["ssm"])
+    assert within == 5 and max(over["ssm"]) == now["ssm"] / now["chunk_simple_gla"]
+    readme, text = words("README.md"), words("docs", "gpu_readout.md")
+    ssm = f"ssm takes {min(over['ssm']):.2f}x to {max(over['ssm']):.2f}x fla's time, within 1.5x at five of the six"
+    assert ssm in readme
+    assert (f"at B8 T2048 H32 D256 it takes {now['ssm']:.3f} ms against fla's {now['chunk_simple_gla']:.3f} "
+            f"({max(over['ssm']):.2f}x), where `call57` measured {then['ssm']:.3f} ms "
+            f"({then['ssm'] / then['chunk_simple_gla']:.2f}x)") in readme
+    assert f"fenwick takes {min(over['fenwick']):.2f}x to {max(over['fenwick']):.2f}x" in readme
+    assert (f"ssm {min(over['ssm']):.2f}x to {max(over['ssm']):.2f}x fla's time, within 1.5x at five; at B8 T2048 "
+            f"H32 D256 {now['ssm']:.3f} ms against {now['chunk_simple_gla']:.3f} ({max(over['ssm']):.2f}x), slower "
+            f"than the {then['ssm']:.3f} ms of `call57`") in text
+    assert f"fenwick {min(over['fenwick']):.2f}x to {max(over['fenwick']):.2f}x" in text
