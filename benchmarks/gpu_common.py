@@ -19,7 +19,7 @@ from glrtheory import Pattern  # noqa: E402
 
 #: How ``bench`` times, for the JSON.
 TIMING = ("after one warm-up call: on CUDA triton.testing.do_bench median (CUDA events, warm-up 25 ms), or where a "
-          "call takes longer than rep / 4 ms (rep 100 or 200 ms) the median of 3 synchronized wall-clock calls; on "
+          "call takes longer than rep / 4 ms (rep 50 to 200 ms) the median of 3 synchronized wall-clock calls; on "
           "the CPU (the scripts' own smoke runs) one wall-clock call")
 
 
@@ -43,7 +43,7 @@ def _call_ms(fn, device) -> float:
 
 
 def bench(fn, rep=200, device="cuda") -> float:
-    """Median ms of ``fn()`` after one warm-up call. On CUDA ``triton.testing.do_bench`` (CUDA events, warm-up
+    """ms of ``fn()`` after one warm-up call. On CUDA the median of ``triton.testing.do_bench`` (CUDA events, warm-up
     25 ms, ``rep`` ms), except when a call after the warm-up takes longer than ``rep / 4`` ms (do_bench would make
     at least 7 calls): then the median of 3 synchronized wall-clock calls after the warm-up. On the CPU, where the
     GPU scripts run only as tests of themselves (Triton under its interpreter), one call after the warm-up."""

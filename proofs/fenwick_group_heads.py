@@ -13,11 +13,13 @@ group them G at a time, G a power of two: group g holds the states ``G (g - 1) +
    ``sum_{s in the group} E[i, s] l_s + sum_{q in X_g} (E[i, q] + sum_s E[i, s] F[s, q]) H_q``: as many state reads,
    of l and of heads only.
 
-So the states other than the heads need never be formed: the solve writes l (P states) and the P / G heads, where
-today it writes L, reads it back and writes H (P states each way). At the benchmark's shape (P = 256, d 128, bf16,
-32 heads) that moves ``2 P (1 - 1 / G)`` states fewer: 503 MB at G = 16, of the 2464 MB that
-``benchmarks/readout_bytes.py`` counts for today's launches. Not built: each group's solve would hold G state tiles
-on chip (``docs/gpu_readout.md``).
+So the states other than the heads need never be formed. Today ``boundary_local`` writes L, the product reads it
+and writes H, and the chunk output reads H: 4 P states through HBM. With groups, the groups' solves write l, the
+heads' pass reads the heads' l and writes their H, and the chunk output reads l and heads: ``2 P + 2 P / G``, so
+``2 P (1 - 1 / G)`` states fewer (the product's two). At the benchmark's shape (P = 256, d 128, bf16, B H = 32) that
+is 503 MB at G = 16, of the 2464 MB that ``benchmarks/readout_bytes.py`` counts for today's launches; E's new
+columns (``E + E F``, about 19 MB each way) and the small inverses are not counted. Not built: each group's solve
+would hold G state tiles on chip (``docs/gpu_readout.md``).
 
 Derivation. State p = G (g - 1) + r (1 <= r <= G) reads the roundings of p - 1 = G (g - 1) + (r - 1). Clearing the
 set bits of r - 1 one at a time gives states ``G (g - 1) + r'`` with r' >= 1, all in the group; then comes the head
@@ -31,6 +33,8 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
+from glrtheory import Pattern
+from glrtheory.kernels.scan.readout_plan import aligned_layout
 from proofs.boundary_solve import sources, walk
 
 
@@ -103,26 +107,31 @@ def check(n_max=128, chunks=(4, 8, 16), groups=(2, 4, 8, 16), seed=0):
         own, F, heads, states = solve_in_groups(src, coef, local, G, Fraction(0))
         H = walk(src, coef, local)
         assert states == H, (n, chunk, G)
-        for p, row in enumerate(src):        # claim 3: a chunk reading p's sources, with its own coefficients e
+        layout = aligned_layout(Pattern.from_spec("fenwick").tables(n), chunk)
+        for c in range(layout.n_chunks):     # claim 3, every chunk with its own coefficients e (the last chunk,
+            row = [int(s) for s in layout.ext[c][:layout.ext_count[c]]]      # after the last state, reads as P would)
+            assert c >= P or sorted(row) == sorted(int(s) for s in src[c] if s >= 0), (n, chunk, c)
+            g = group(c, G)
+            X = {s for s in row if group(s, G) != g}
+            assert all(s % G == 0 for s in X) and X == heads.get(g, X), (n, chunk, G, c)
             e = [Fraction(rng.randint(-5, 5), rng.randint(1, 5)) for _ in row]
-            X = heads[group(p, G)]
-            inside = [(j, int(s)) for j, s in enumerate(row) if s >= 0 and int(s) not in X]
+            inside = [(j, s) for j, s in enumerate(row) if s not in X]
             weight = {q: sum((e[j] for j, s in enumerate(row) if s == q), Fraction(0))
                       + sum(e[j] * F[s, q] for j, s in inside) for q in X}
             term = sum(e[j] * own[s] for j, s in inside) + sum(weight[q] * H[q] for q in X)
-            assert term == sum(e[j] * H[s] for j, s in enumerate(row) if s >= 0), (n, chunk, G, p)
-            assert len(inside) + len(X) == int((row >= 0).sum()), (n, chunk, G, p)   # as many state reads
-            reads += len(inside) + len(X)
+            assert term == sum(e[j] * H[s] for j, s in enumerate(row)), (n, chunk, G, c)
+            reads += len(row)
         cases += 1
     assert cases > 500
+    assert group_heads(sources("fenwick", 16384, 64), 16)       # claim 1 at the benchmark's 256 states a head
     print(f"checked {cases} fenwick layouts exactly (n = 1..{n_max}, chunks {chunks}, groups {groups}; random "
           f"rational E and L): sources outside a group are heads, the same for the whole group; the groups' own "
-          f"solves and the heads' recurrence give the walk's states; each chunk's term from l and heads, "
-          f"{reads} state reads, as many as from H")
+          f"solves and the heads' recurrence give the walk's states; every chunk's term (the last chunk's too) from l "
+          f"and heads, {reads} state reads, as many as from H; claim 1 also at n = 16384, chunks of 64, G = 16")
 
 
 def bytes_saved(P=256, d=128, heads=32, G=16, element=2) -> float:
-    """MB fewer through HBM: ``2 P (1 - 1 / G)`` states of ``d x d`` elements, every head."""
+    """MB fewer through HBM: ``2 P (1 - 1 / G)`` states of ``d x d`` elements, for each of ``heads`` (B H)."""
     return 2 * P * (1 - 1 / G) * d * d * element * heads / 1e6
 
 

@@ -70,14 +70,17 @@ def test_the_interpreter_patches_the_language_once_a_launch(rng, monkeypatch):
     """``triton_interpreter``: in a launch no module or class of ``triton.language`` is patched more than three times
     (by the launch, then once where a helper's module also holds ``core``, as ``tl.zeros``' does, which patches both
     modules, and the tensor class through each), where the interpreter itself patches them again at every call of a
-    ``@triton.jit`` helper (up to 37 times a launch here); no patch is left after the launches (there, a helper's
-    patches of ``core`` stayed); the scan it ran is still right."""
+    ``@triton.jit`` helper (up to 37 times a launch here); after the launches every attribute of the patched modules
+    and classes is the one it was before (the interpreter's patches are new objects each launch, so one left behind
+    shows), and none is an interpreter's lambda; the scan it ran is still right."""
     from collections import Counter
 
     import triton.language as tl
     from triton.runtime import interpreter
 
+    patched_objects = (tl, tl.core, tl.math, tl.core.tensor, tl.core.dtype, tl.core.tensor_descriptor_base)
     glr_scan_triton(*problem(rng, "ssm", 4)[2], Pattern.from_spec("ssm").tables(4), chunk=CHUNK)  # apply() ran
+    before = [dict(vars(obj)) for obj in patched_objects]
     launches = []
     patch, launch = interpreter._patch_builtin, interpreter.GridExecutor.__call__
     monkeypatch.setattr(interpreter, "_patch_builtin",
@@ -87,9 +90,10 @@ def test_the_interpreter_patches_the_language_once_a_launch(rng, monkeypatch):
     p, tables, ins, (u64, a64, b64) = problem(rng, "fenwick", 63)
     check_gradients(tables, ins, (u64, a64, b64), heads=1, chunk=CHUNK, tol=TOL[torch.float32])
     assert len(launches) >= 4 and all(launches) and max(max(c.values()) for c in launches) <= 3, launches
-    patched = [(m.__name__, name) for m in (tl, tl.core, tl.math, tl.core.tensor) for name in dir(m)
-               if getattr(getattr(m, name), "__name__", None) == "<lambda>"]    # the interpreter's patches are lambdas
-    assert patched == []
+    for obj, was in zip(patched_objects, before):
+        now = dict(vars(obj))
+        assert now.keys() == was.keys() and all(now[k] is v for k, v in was.items()), obj
+        assert not [k for k, v in now.items() if getattr(v, "__name__", None) == "<lambda>"], obj
 
 
 def test_several_slices_of_d_and_chunk_16(rng):

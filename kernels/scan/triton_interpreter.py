@@ -47,7 +47,7 @@ def apply() -> None:
     patched.glrtheory = True
     interpreter._patch_lang_tensor = patched
     interpreter._convert_float = convert_rounding
-    interpreter._patch_lang = _once_a_launch(interpreter._patch_lang)
+    _once_a_launch(interpreter)
 
 
 class _InForce:
@@ -57,39 +57,39 @@ class _InForce:
         pass
 
 
-def _languages(fn) -> frozenset:
+def _languages(fn) -> set:
     """The modules the interpreter patches for ``fn``: ``triton.language`` and ``triton.language.core`` where fn's
     module holds them (``tl.zeros``' module holds ``core``)."""
     import triton.language as tl
 
-    return frozenset(v.__name__ for v in fn.__globals__.values() if v is tl or v is tl.core)
+    return {v.__name__ for v in fn.__globals__.values() if v is tl or v is tl.core}
 
 
-def _once_a_launch(patch_lang):
-    """``patch_lang`` once a launch. The first call (the launch's own, whose scope the launch restores at its end)
-    patches; a helper's call inside the launch patches only where its module holds a module not yet patched, and the
-    launch's end undoes those patches too, the latest first."""
-    launch = None                                   # (modules patched, helpers' scopes) while a launch runs
+def _once_a_launch(interpreter) -> None:
+    """Inside a launch (``GridExecutor.__call__``), ``_patch_lang(fn)`` patches only where fn's module holds a module
+    not yet patched, the launch's own call first; the launch's end undoes every patch it made, the latest first.
+    Outside a launch (a helper called from Python) it is the interpreter's own."""
+    patch_lang, call = interpreter._patch_lang, interpreter.GridExecutor.__call__
+    launch = None                                   # (modules patched, their scopes) while a launch runs
 
     def once(fn):
-        nonlocal launch
+        if launch is None:
+            return patch_lang(fn)
         languages = _languages(fn)
-        if launch is not None:
-            if not languages <= launch[0]:
-                launch[1].append(patch_lang(fn))
-                launch = (launch[0] | languages, launch[1])
-            return _InForce()
-        scope = patch_lang(fn)
-        launch, restore = (languages, []), scope.restore
+        if not languages <= launch[0]:
+            launch[1].append(patch_lang(fn))
+            launch[0].update(languages)
+        return _InForce()
 
-        def end() -> None:
-            nonlocal launch
-            helpers, launch = launch[1], None
-            for inner in reversed(helpers):
-                inner.restore()
-            restore()
+    def launched(self, *args, **kwargs):
+        nonlocal launch
+        outer, launch = launch, (set(), [])
+        try:
+            return call(self, *args, **kwargs)
+        finally:
+            scopes, launch = launch[1], outer
+            for scope in reversed(scopes):
+                scope.restore()
 
-        scope.restore = end
-        return scope
-
-    return once
+    interpreter._patch_lang = once
+    interpreter.GridExecutor.__call__ = launched
