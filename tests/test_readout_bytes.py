@@ -46,6 +46,12 @@ def test_sizes_are_the_plans_tensors(rng, monkeypatch, block):
     assert o.nbytes == q.nbytes and {key: got[key] for key in real} == real
 
 
+def copy_gbps() -> float:
+    """The copy bandwidth of ``call39`` (GB/s), the floors' measure."""
+    result = json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / "call39" / "gpu_triton.json").read_text())
+    return next(r for r in result["rows"] if r["op"] == "copy u->h")["GB_per_s"]
+
+
 def test_the_floor_table_is_computed_from_call114():
     """Each row of the page's table: the launch's MB from ``solved_forward_bytes`` at the benchmark's shape, its ms
     from ``call114``'s profile and the GB/s they give; the total, and its floor at call39's copy bandwidth against
@@ -55,8 +61,7 @@ def test_the_floor_table_is_computed_from_call114():
     ms = measured_ms(result["profile"]["fenwick"])
     got = solved_forward_bytes("fenwick", 2, 16384, 16, 128, 64)
     text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
-    copy = next(r for r in json.loads((calls / "call39" / "gpu_triton.json").read_text())["rows"]
-                if r["op"] == "copy u->h")["GB_per_s"]
+    copy = copy_gbps()
     for key, n in got.items():
         assert (f"| {key} | {n / 1e6:.1f} | {ms[key]:.3f} | {n / ms[key] / 1e6:.0f} | {n / copy / 1e6:.3f} |"
                 in text), key
@@ -78,14 +83,13 @@ def test_the_group_lead_counts_against_these_bytes():
     quotes is this module's."""
     from proofs import fenwick_group_heads as lead
     shape = ("fenwick", 2, 16384, 16, 128, 64)
-    solved, total = solved_forward_bytes(*shape), sum(solved_forward_bytes(*shape).values())
+    solved = solved_forward_bytes(*shape)
+    total = sum(solved.values())
     product_states = solved["product"] - tensor_bytes(*shape)["lower"]
     assert lead.bytes_saved() == pytest.approx(product_states * (1 - 1 / 16) / 1e6, rel=1e-12)
     doc = " ".join(lead.__doc__.split())
     assert f"{lead.bytes_saved():.0f} MB at G = 16, of the {total / 1e6:.0f} MB" in doc
-    calls = ROOT / "benchmarks" / "results" / "gpu_calls"
-    copy = next(r for r in json.loads((calls / "call39" / "gpu_triton.json").read_text())["rows"]
-                if r["op"] == "copy u->h")["GB_per_s"]
+    calls, copy = ROOT / "benchmarks" / "results" / "gpu_calls", copy_gbps()
     fla = next(r["ms"] for r in json.loads((calls / "call125" / "readout.json").read_text())["rows"]
                if r["op"] == "fla chunk_simple_gla")
     floor = (total - lead.bytes_saved() * 1e6) / copy / 1e6
