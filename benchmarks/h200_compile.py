@@ -88,12 +88,12 @@ kernels = [
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=True, **out)),
     (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,     # wide heads' slices
      dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=False, DIAG=True,
-          AFTER=r["out_after"], QONCE=False)),
+          AFTER=r["wide"]["out_after"], QONCE=False)),
     (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True, DIAG=False, **out)),
     (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,  # ssm, wide heads
      dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=True, DIAG=False,
-          AFTER=r["out_after"], QONCE=False)),
+          AFTER=r["wide"]["out_after"], QONCE=False)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=False, **out)),
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=r["boundary_block"], BS=16, JB=8, PREC="tf32x3"),

@@ -622,3 +622,31 @@ def test_fla_shapes_of_call127_are_quoted_from_their_json():
             f"H32 D256 {now['ssm']:.3f} ms against {now['chunk_simple_gla']:.3f} ({max(over['ssm']):.2f}x), slower "
             f"than the {then['ssm']:.3f} ms of `call57`") in text
     assert f"fenwick {min(over['fenwick']):.2f}x to {max(over['fenwick']):.2f}x" in text
+
+
+def test_the_d256_settings_of_call128_are_quoted_from_their_json_and_kept():
+    """``call128``'s sweep at B8 T2048 H32 D256: the fastest setting (ssm + fenwick) is the ``wide`` one now in force,
+    README and the readout page quote it against the setting before (the sweep's first row), and fla's six shapes in
+    the same call."""
+    from helpers import gpu_call
+
+    from glrtheory.kernels.scan import readout_triton
+
+    run = gpu_call("call128", "readout.json")
+    sweep = [({k: v for k, v in r.items() if k not in ("ssm", "fenwick")}, r) for r in run["tune_settings_0"]]
+    (best_setting, best), before = min(sweep, key=lambda s: s[1]["ssm"] + s[1]["fenwick"]), sweep[0][1]
+    assert sweep[0][0] == {} and best_setting == {"out_k": 64, "out_after": False}
+    assert {k: readout_triton.GPU["wide"][k] for k in best_setting} == best_setting
+    over = {spec: [r["over_fla"] for r in run["fla_shapes"] if r["op"] == f"glr_readout {spec}"]
+            for spec in ("ssm", "fenwick")}
+    wide = {r["op"].split()[-1]: r["ms"] for r in run["fla_shapes"] if r["D"] == 256 and r.get("ms")}
+    assert len(over["ssm"]) == 6 and max(over["ssm"]) <= 1.5
+    readme, text = words("README.md"), words("docs", "gpu_readout.md")
+    quote = (f"ssm's forward {best['ssm']:.3f} ms against {before['ssm']:.3f} before (fenwick {best['fenwick']:.3f} "
+             f"against {before['fenwick']:.3f})")
+    shapes = (f"ssm takes {min(over['ssm']):.2f}x to {max(over['ssm']):.2f}x fla's time, within 1.5x at all six again "
+              f"(D256: {wide['ssm']:.3f} ms against {wide['chunk_simple_gla']:.3f}); fenwick takes "
+              f"{min(over['fenwick']):.2f}x to {max(over['fenwick']):.2f}x")
+    assert quote in readme and shapes in readme
+    assert f"without it {best['ssm']:.3f} / {best['fenwick']:.3f}, now the `wide` setting" in text
+    assert shapes in text

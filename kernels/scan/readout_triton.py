@@ -143,9 +143,11 @@ MAX_SOLVED = 256
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
 #: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
-#: gathers nothing, 0.598 either way). ``wide``: the forward's blocks for heads wider than ``WIDE_HEAD`` (d_k or
-#: d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the others (fenwick 3.247
-#: against 3.914; gpu_calls/call55, call56); the interpreter runs the same ones. ``solve_boundaries``: where
+#: gathers nothing, 0.598 either way). ``wide``: the forward's blocks and ``out_after`` for heads wider than
+#: ``WIDE_HEAD`` (d_k or d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the
+#: others (fenwick 3.247 against 3.914; gpu_calls/call55, call56); ``out_after``, which came later, took ssm's to 1.910
+#: (fenwick 3.873) with d_k slices of 32, against 1.410 (3.009) without it and slices of 64, 1.500 (3.111) without it
+#: and slices of 32, 1.950 (4.357) with it and slices of 64 (gpu_calls/call128); the interpreter runs the same ones. ``solve_boundaries``: where
 #: boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are solved for at once
 #: (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at least
 #: ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's (2.791
@@ -161,7 +163,8 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
-           boundary_inverse=True, boundary_block=32, wide=dict(walk_k=64, walk_v=64, out_k=32, out_v=256))
+           boundary_inverse=True, boundary_block=32,
+           wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
@@ -261,11 +264,16 @@ def _setting() -> dict:
     return INTERPRETER if _interpreting() else GPU
 
 
-def _blocks(dk: int, dv: int) -> dict:
-    """The setting's block sizes (its ``wide`` ones for heads over ``WIDE_HEAD``), each at most the head size as a
-    block (``_block``)."""
+def _head_setting(dk: int, dv: int) -> dict:
+    """The setting in force for these heads: its ``wide`` entries on top for heads over ``WIDE_HEAD``."""
     setting = _setting()
-    setting = {**setting, **setting["wide"]} if max(dk, dv) > WIDE_HEAD else setting
+    return {**setting, **setting["wide"]} if max(dk, dv) > WIDE_HEAD else dict(setting)
+
+
+def _blocks(dk: int, dv: int) -> dict:
+    """The block sizes in force for these heads (``_head_setting``), each at most the head size as a block
+    (``_block``)."""
+    setting = _head_setting(dk, dv)
     return {key: min(setting[key], _block(d))
             for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk),
                            ("local_k", dk), ("local_v", dv))}
@@ -340,7 +348,7 @@ class _Plan:
             layout.shift
         self.layout, self.sizes, self.widths, self.dtype = layout, (B, T, H, dk, dv, N, nc, P, m), (wa, wb), q.dtype
         tab = self.tab = _tables(layout, q.device)
-        setting, blk = self.setting, self.blk = dict(_setting()), _blocks(dk, dv)
+        setting, blk = self.setting, self.blk = _head_setting(dk, dv), _blocks(dk, dv)
         unit, *self.strides = _units(q, k, v)
         sq, sk, sv = self.strides
         self.decay = tab["decay"] and setting["decay"]
