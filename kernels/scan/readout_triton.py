@@ -41,8 +41,9 @@ four launches (``readout_triton_backward``: the chunk outputs' terms, the revers
 the boundary rows' terms, step 1's through the inverses, or for first-order patterns ``decay_grads``; solved
 boundary states take the reverse walk as the transposed solve, ``Z = (I - E_PP)^{-T} G``, in
 ``triangular_product``); chunks outside ``triton.CHUNKS`` (first-order patterns aside) take step 1's by
-torch autograd of ``solve_chunks`` (``_step1_backward``); heads wider than ``BACKWARD_HEAD`` take all their
-gradients by torch autograd of ``readout_aligned.chunked_aligned``.
+torch autograd of ``solve_chunks`` (``_step1_backward``); heads wider than ``BACKWARD_HEAD``, and plans whose
+backward needs more shared memory than the device has, take all their gradients by torch autograd of
+``readout_aligned.chunked_aligned``.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ import math
 import numpy as np
 import torch
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
 
 from glrtheory.errors import GLRError
 
@@ -74,9 +76,10 @@ _TL = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl
 MAX_SCORES = 2**14
 #: Widest head (d_k, d_v) the backward's kernels take; they hold all of d_v in one program. At 256 with slices of
 #: 64 (``back_k``) they gave the right gradients for ssm and fenwick in bf16 on an H200, but blocks in bf16 and
-#: float32 inputs ask more shared memory than it has (gpu_calls/call63). Wider heads take their gradients by torch
-#: autograd of the torch ops (``_autograd``).
-BACKWARD_HEAD = 128
+#: float32 inputs ask more shared memory than it has (gpu_calls/call63). A plan whose backward the device refuses so
+#: (``OutOfResources``) takes its gradients by torch autograd of the torch ops (``_autograd``) from then on, as wider
+#: heads always do.
+BACKWARD_HEAD = 256
 #: Row strides of q, k, v read in place (``_rows_of``) are multiples of this, and so are the strides the kernels
 #: take in its units (``_units``, the kernels' UNIT), so that they know each row is 16-byte aligned: Triton itself
 #: specializes an integer argument only on divisibility by 16. Read in place at a stride of 3096 (the layer's
@@ -347,6 +350,7 @@ class _Plan:
         N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, \
             layout.shift
         self.layout, self.sizes, self.widths, self.dtype = layout, (B, T, H, dk, dv, N, nc, P, m), (wa, wb), q.dtype
+        self.refused_backward = False           # set where the device refuses the backward's kernels
         tab = self.tab = _tables(layout, q.device)
         setting, blk = self.setting, self.blk = _head_setting(dk, dv), _blocks(dk, dv)
         unit, *self.strides = _units(q, k, v)
@@ -578,21 +582,31 @@ def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: 
 
 
 def _backward(grad: Tensor, saved: tuple, plan: _Plan, need: tuple) -> tuple:
-    """``(dq, dk, dv, da, db)`` by the forward's plan (``_Plan.backward``); for heads wider than ``BACKWARD_HEAD``,
-    torch autograd of the torch ops."""
+    """``(dq, dk, dv, da, db)`` by the forward's plan (``_Plan.backward``); where it cannot run (``_kernel_backward``;
+    a launch out of the device's resources marks the plan so), torch autograd of the torch ops."""
     q, k, v, a, b = saved[:5]
-    if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:
-        return _autograd(lambda *x: chunked_aligned(*x, plan.layout), grad, (q, k, v, a, b), need[:5])
-    return plan.backward(grad, saved, need)
+    if _kernel_backward(plan):
+        try:
+            return plan.backward(grad, saved, need)
+        except OutOfResources:              # before any launch wrote what the torch ops read
+            plan.refused_backward = True
+    return _autograd(lambda *x: chunked_aligned(*x, plan.layout), grad, (q, k, v, a, b), need[:5])
+
+
+def _kernel_backward(plan: _Plan) -> bool:
+    """Whether the plan's backward runs in its kernels: heads up to ``BACKWARD_HEAD`` that the device has not refused
+    (``_backward``)."""
+    dk, dv = plan.sizes[3:5]
+    return max(dk, dv) <= BACKWARD_HEAD and not plan.refused_backward
 
 
 def _lease(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout):
     """A lease on a captured instance of these inputs' signature (``readout_graphs``), or None where they run
     eagerly: graphs off or paused (``readout_graphs.paused``) or q over ``graph_elements``, heads over
-    ``BACKWARD_HEAD``, not CUDA (unless a test's stand-in records), inside another capture, or a new signature where
+    ``WIDE_HEAD``, not CUDA (unless a test's stand-in records), inside another capture, or a new signature where
     the tables keep ``GRAPHED_SIGNATURES``."""
     setting = _setting()
-    if (not setting["graphs"] or q.numel() > setting["graph_elements"] or max(k.shape[-1], v.shape[-1]) > BACKWARD_HEAD
+    if (not setting["graphs"] or q.numel() > setting["graph_elements"] or max(k.shape[-1], v.shape[-1]) > WIDE_HEAD
             or not graphs.recordable(q)):
         return None
     key = (graphs.Layout.key((q, k, v, a, b)),) + _signature(q, k, v, a, b, layout)
@@ -624,7 +638,7 @@ class AlignedTriton(torch.autograd.Function):
             return ctx.lease.captured.forward((q, k, v, a, b), copy=not transient)
         ctx.plan = _plan(q, k, v, a, b, layout)                 # the backward's too
         o, *kept = ctx.plan.forward(q, k, v, a, b)
-        if max(q.shape[-1], v.shape[-1]) > BACKWARD_HEAD:       # the backward recomputes in torch ops
+        if not _kernel_backward(ctx.plan):                     # the backward recomputes in torch ops
             kept = [None] * len(kept)
         ctx.save_for_backward(q, k, v, a, b, *kept)
         return o
