@@ -47,6 +47,7 @@ backward needs more shared memory than the device has, take all their gradients 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
@@ -150,11 +151,11 @@ MAX_SOLVED = 256
 #: ``WIDE_HEAD`` (d_k or d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the
 #: others (fenwick 3.247 against 3.914; gpu_calls/call55, call56); ``out_after``, which came later, took ssm's to 1.910
 #: (fenwick 3.873) with d_k slices of 32, against 1.410 (3.009) without it and slices of 64, 1.500 (3.111) without it
-#: and slices of 32, 1.950 (4.357) with it and slices of 64 (gpu_calls/call128); the interpreter runs the same ones. ``solve_boundaries``: where
-#: boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are solved for at once
-#: (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at least
-#: ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's (2.791
-#: against 2.788 ms a forward + backward step, with torch's triangular solve) in 73 launches against 90
+#: and slices of 32, 1.950 (4.357) with it and slices of 64 (gpu_calls/call128); the interpreter runs the same ones.
+#: ``solve_boundaries``: where boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are
+#: solved for at once (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at
+#: least ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's
+#: (2.791 against 2.788 ms a forward + backward step, with torch's triangular solve) in 73 launches against 90
 #: (gpu_calls/call69), and with the inverse in the kernels 2.708 walked against 2.709 solved, interleaved with
 #: attention (call115); at 256 the solve was the faster (call64); from 64 to 128 neither is measured. The
 #: interpreter solves from 1, so that the tests' short sequences take the solve. ``in_place``: q, k, v that are
@@ -350,7 +351,7 @@ class _Plan:
         N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, \
             layout.shift
         self.layout, self.sizes, self.widths, self.dtype = layout, (B, T, H, dk, dv, N, nc, P, m), (wa, wb), q.dtype
-        self.refused_backward = False           # set where the device refuses the backward's kernels
+        self.refused_backward = False           # set where the device refuses the backward's kernels (``backward``)
         tab = self.tab = _tables(layout, q.device)
         setting, blk = self.setting, self.blk = _head_setting(dk, dv), _blocks(dk, dv)
         unit, *self.strides = _units(q, k, v)
@@ -512,6 +513,15 @@ class _Plan:
         return o, mix, ecoef, states, inverses, solved, last, last_carry
 
     def backward(self, grad: Tensor, saved: tuple, need: tuple) -> tuple:
+        """``(dq, dk, dv, da, db)`` by ``kernel_grads``; where the device refuses a launch (``OutOfResources``: more
+        shared memory than it has), the plan is marked ``refused_backward`` and the error propagates."""
+        try:
+            return self.kernel_grads(grad, saved, need)
+        except OutOfResources:
+            self.refused_backward = True
+            raise
+
+    def kernel_grads(self, grad: Tensor, saved: tuple, need: tuple) -> tuple:
         """``(dq, dk, dv, da, db)``: steps 4, 3 and 2 backwards in the kernels (``readout_triton_backward``), then
         step 1 (``coefficient_grads``; DECAY ``decay_grads``, from the forward's S and counts without the chunk
         inverses; else ``_step1_backward``)."""
@@ -582,14 +592,12 @@ def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: 
 
 
 def _backward(grad: Tensor, saved: tuple, plan: _Plan, need: tuple) -> tuple:
-    """``(dq, dk, dv, da, db)`` by the forward's plan (``_Plan.backward``); where it cannot run (``_kernel_backward``;
-    a launch out of the device's resources marks the plan so), torch autograd of the torch ops."""
+    """``(dq, dk, dv, da, db)`` by the forward's plan (``_Plan.backward``); where it cannot run (``_kernel_backward``),
+    or the device refuses it now, torch autograd of the torch ops."""
     q, k, v, a, b = saved[:5]
     if _kernel_backward(plan):
-        try:
+        with contextlib.suppress(OutOfResources):       # marks the plan; no launch wrote what the torch ops read
             return plan.backward(grad, saved, need)
-        except OutOfResources:              # before any launch wrote what the torch ops read
-            plan.refused_backward = True
     return _autograd(lambda *x: chunked_aligned(*x, plan.layout), grad, (q, k, v, a, b), need[:5])
 
 
