@@ -168,7 +168,7 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
            boundary_inverse=True, boundary_block=32,
-           wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False))
+           wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
