@@ -650,3 +650,37 @@ def test_the_d256_settings_of_call128_are_quoted_from_their_json_and_kept():
     assert quote in readme and shapes in readme
     assert f"without it {best['ssm']:.3f} / {best['fenwick']:.3f}, now the `wide` setting" in text
     assert shapes in text
+
+
+def test_wide_heads_backward_of_calls_128_to_131_is_quoted_from_their_json():
+    """Heads of 256 through the backward's kernels: the readout's forward + backward before (``call128``, torch ops)
+    and after (``call129``; ``call130``'s sweep at 8 warps, the ``wide`` setting now in force), SDPA's, and the layer
+    at 4 heads (``call131``), in README and the readout page."""
+    from helpers import gpu_call
+
+    from glrtheory.kernels.scan import readout_triton
+
+    def fwd_bwd(call):
+        return {r["op"].split()[-1]: r["ms_fwd_bwd"] for r in gpu_call(call, "readout.json")["rows"]
+                if r.get("D") == 256 and "ms_fwd_bwd" in r}
+
+    torch_ops, kernels = fwd_bwd("call128"), fwd_bwd("call129")
+    eight = next(r for r in gpu_call("call130", "readout.json")["tune_back_settings_0"] if r.get("back_warps") == 8)
+    layer = {r["op"]: r for r in gpu_call("call131", "layer.json")["rows"] if r["precision"] == "bf16 autocast"}
+    ssm, fenwick, mha = (layer[k] for k in ("GLRMixer ssm readout", "GLRMixer fenwick readout",
+                                            "nn.MultiheadAttention causal"))
+    assert readout_triton.BACKWARD_HEAD == 256 and readout_triton.GPU["wide"]["back_warps"] == 8
+    assert eight["ssm"] < kernels["ssm"] < torch_ops["ssm"] and eight["fenwick"] < kernels["fenwick"]
+    readme, text = words("README.md"), words("docs", "gpu_readout.md")
+    assert (f"ssm {eight['ssm']:.3f} ms and fenwick {eight['fenwick']:.3f} (`call130`, at 8 warps, now "
+            f"`GPU[\"wide\"]`) against {torch_ops['ssm']:.3f} and {torch_ops['fenwick']:.3f} through the torch ops "
+            f"(`call128`); SDPA takes {kernels['causal']:.3f}") in readme
+    assert (f"ssm {ssm['ms_fwd_bwd']:.3f} ms and fenwick {fenwick['ms_fwd_bwd']:.3f} forward + backward against "
+            f"`nn.MultiheadAttention`'s {mha['ms_fwd_bwd']:.3f}, peaks {ssm['peak_bytes'] / 2**30:.2f} / "
+            f"{fenwick['peak_bytes'] / 2**30:.2f} GiB") in readme
+    assert (f"ssm {kernels['ssm']:.3f} ms, fenwick {kernels['fenwick']:.3f} (`call129`) against "
+            f"{torch_ops['ssm']:.3f} and {torch_ops['fenwick']:.3f} through the torch ops (`call128`)") in text
+    assert f"{eight['ssm']:.3f} and {eight['fenwick']:.3f} (`call130`). SDPA takes {kernels['causal']:.3f} ms" in text
+    assert f"Blocks took {kernels['blocks']:.3f} ms" in text
+    assert (f"ssm {ssm['ms_fwd_bwd']:.3f}, fenwick {fenwick['ms_fwd_bwd']:.3f} ms forward + backward against "
+            f"attention's {mha['ms_fwd_bwd']:.3f} (`call131`") in text
