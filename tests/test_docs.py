@@ -582,20 +582,27 @@ def test_readme_quotes_the_whole_suite_of_call126():
 
 def test_cpu_scan_page_quotes_the_runs_of_2026_12_03():
     """Each run of 2026-12-03 in ``cpu_scan_runs/`` is a row of ``docs/cpu_scan.md``'s table: its time, load, copy,
-    the three ratios (preallocated, own output dropped, kept) and the one-thread time, from its JSON; none met 2x."""
+    the three ratios (preallocated, own output dropped, kept), the verdict (met: the first two at most 2x) and the
+    one-thread time, from its JSON; one of the nine met 2x, the eighth."""
     import json
     text = (ROOT / "docs" / "cpu_scan.md").read_text()
     runs = sorted((ROOT / "benchmarks" / "results" / "cpu_scan_runs").glob("cpu_scan-20261203T*.json"))
-    assert len(runs) == 6
+    met, scaling = [], []
     for path in runs:
         run = json.loads(path.read_text())
         rows = {r["method"]: r["seconds"] for r in run["rows"] if r["n"] == 65536}
-        ratios = " / ".join(f"{rows[k] / rows['copy']:.2f}x" for k in ("numba", "numba_alloc", "numba_alloc_kept"))
+        scaling.append(rows["numba_1thread"] / rows["numba"])
+        ratios = [rows[k] / rows["copy"] for k in ("numba", "numba_alloc", "numba_alloc_kept")]
+        met.append(max(ratios[:2]) <= 2)
         when = run["machine"]["date"][5:16].replace("T", " ")
-        assert rows["numba"] / rows["copy"] > 2
         assert (f"| {when} | {run['machine']['load_average'][0]:.2f} in the JSON | {rows['copy'] * 1e3:.2f} ms | "
-                f"{ratios}: **not met** (one thread {rows['numba_1thread'] * 1e3:.2f} ms) |") in text, path.name
-    assert "(met in six of thirteen runs, none of the last six)" in text
+                f"{' / '.join(f'{x:.2f}x' for x in ratios)}: {'met' if met[-1] else '**not met**'} "
+                f"(one thread {rows['numba_1thread'] * 1e3:.2f} ms) |") in text, path.name
+    assert met == [False] * 7 + [True, False]
+    others = scaling[:7] + scaling[8:]
+    assert (f"two threads {scaling[7]:.1f}x faster than one, against {min(others):.1f}x-{max(others):.1f}x in the "
+            f"other runs of that day") in " ".join(text.split())
+    assert "(met in seven of sixteen runs, one of the last nine)" in text
 
 
 def test_fla_shapes_of_call127_are_quoted_from_their_json():
