@@ -79,9 +79,8 @@ MAX_SCORES = 2**14
 #: 64 (``back_k``) they gave the right gradients for ssm and fenwick in bf16 on an H200, but blocks in bf16 and
 #: float32 inputs ask more shared memory than it has (gpu_calls/call63). ssm's forward + backward at B8 T2048 H32
 #: D256 took 11.738 ms so against 52.557 through the torch ops (call129, call128), 9.849 with the ``wide`` heads'
-#: ``back_warps`` of 8 (call130). A plan whose backward the device refuses so
-#: (``OutOfResources``) takes its gradients by torch autograd of the torch ops (``_autograd``) from then on, as wider
-#: heads always do.
+#: ``back_warps`` of 8 (call130). A plan whose backward the device refuses so (``OutOfResources``) takes its
+#: gradients by torch autograd of the torch ops (``_autograd``) from then on, as wider heads always do.
 BACKWARD_HEAD = 256
 #: Row strides of q, k, v read in place (``_rows_of``) are multiples of this, and so are the strides the kernels
 #: take in its units (``_units``, the kernels' UNIT), so that they know each row is 16-byte aligned: Triton itself
@@ -612,9 +611,9 @@ def _kernel_backward(plan: _Plan) -> bool:
 
 def _lease(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: ChunkLayout):
     """A lease on a captured instance of these inputs' signature (``readout_graphs``), or None where they run
-    eagerly: graphs off or paused (``readout_graphs.paused``) or q over ``graph_elements``, heads over
-    ``WIDE_HEAD``, not CUDA (unless a test's stand-in records), inside another capture, or a new signature where
-    the tables keep ``GRAPHED_SIGNATURES``."""
+    eagerly: graphs off or paused (``readout_graphs.paused``) or q over ``graph_elements``, heads over ``WIDE_HEAD``
+    (no wider head's graphs have been timed), not CUDA (unless a test's stand-in records), inside another capture,
+    or a new signature where the tables keep ``GRAPHED_SIGNATURES``."""
     setting = _setting()
     if (not setting["graphs"] or q.numel() > setting["graph_elements"] or max(k.shape[-1], v.shape[-1]) > WIDE_HEAD
             or not graphs.recordable(q)):
