@@ -99,10 +99,10 @@ def fwd_bwd_ms(spec, shape, device, backend="triton") -> float:
 
 
 def _apply(base: dict, setting: dict, head: int, scan_base: dict | None = None) -> None:
-    """``readout_triton.GPU`` = base with setting on top; for heads over ``WIDE_HEAD`` the block sizes go into its
-    ``wide`` blocks, which are the ones such heads run. Keys ``scan.KEY`` go to the scan's settings
-    (``triton.GPU``: the chunk inverses'), as scan_base with them on top. A key that is no setting raises
-    ValueError, naming it."""
+    """``readout_triton.GPU`` = base with setting on top; for heads over ``WIDE_HEAD`` the keys its ``wide`` settings
+    hold (block sizes, ``out_after``, ``back_warps``) go there, as those are the ones such heads run. Keys
+    ``scan.KEY`` go to the scan's settings (``triton.GPU``: the chunk inverses'), as scan_base with them on top. A
+    key that is no setting raises ValueError, naming it."""
     scan = {key[len(SCAN):]: value for key, value in setting.items() if key.startswith(SCAN)}
     setting = {key: value for key, value in setting.items() if not key.startswith(SCAN)}
     unknown = sorted(set(setting) - set(base)) + [SCAN + key for key in sorted(set(scan) - set(scan_base or {}))]
@@ -122,7 +122,7 @@ def _apply(base: dict, setting: dict, head: int, scan_base: dict | None = None) 
 
 def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key="tune") -> dict | None:
     """Each setting's ms (``measure``) for ssm and fenwick into ``result[key]``, each applied on top of the settings in
-    force before the tune (``_apply``: block sizes into the ``wide`` ones for heads over ``WIDE_HEAD``); then those
+    force before the tune (``_apply``: the ``wide`` keys into those for heads over ``WIDE_HEAD``); then those
     settings with the fastest (sum) on top stay in force (unchanged if every setting failed). Returns the fastest
     row, or None."""
     before, scan_before = dict(readout_triton.GPU), dict(scan_triton.GPU)

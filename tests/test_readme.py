@@ -278,8 +278,8 @@ def test_quoted_sweep_of_call_40_comes_from_its_json():
 
 
 def test_quoted_cpu_scan_runs_come_from_their_json():
-    """The ten later runs of the CPU scan benchmark that README quotes, in time order (four of 2026-12-01, six of
-    2026-12-03), and their verdicts."""
+    """The thirteen later runs of the CPU scan benchmark that README quotes, in time order (four of 2026-12-01, nine
+    of 2026-12-03), and their verdicts."""
     import json
 
     folder = ROOT / "benchmarks" / "results" / "cpu_scan_runs"

@@ -3,6 +3,7 @@ interpreter an eager stand-in for ``RECORD`` (each replay runs the captured func
 into the first run's tensors, as a graph rewrites its outputs in place), so that the instances' static buffers,
 their leases and the fallbacks are tested everywhere. Each output and gradient is compared with float64 autograd
 of the materializing reference and with the same call run eagerly (``graphs`` 0)."""
+import contextlib
 import os
 
 import numpy as np
@@ -16,7 +17,7 @@ pytest.importorskip("triton")
 from glrtheory.kernels.scan import readout_graphs, readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, naive_readout  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
-from tests.test_readout_triton import DEVICE, TOL, inputs  # noqa: E402
+from tests.test_readout_triton import DEVICE, TOL, RefusedLaunch, inputs  # noqa: E402
 
 SETTINGS = readout_triton.GPU if DEVICE == "cuda" else readout_triton.INTERPRETER
 #: How far a replay may be from the eager run of the same inputs: exact under the interpreter; on CUDA float32
@@ -170,6 +171,32 @@ def test_a_plan_whose_backward_needs_torch_autograd_runs_eagerly(graphs):
     tables, out, grads, expect, expect_grads = run("fenwick", 1, torch.float32, seed=4)
     assert instances(tables) == [] and "torch autograd" in next(iter(readout_graphs.failures.values()))
     assert rel_err(out.double().cpu(), expect) <= TOL[torch.float32]
+
+
+@pytest.mark.parametrize("eager_first", [False, True], ids=["graphs", "eager-then-graphs"])
+def test_a_backward_the_device_refuses_is_never_captured(graphs, monkeypatch, eager_first):
+    """A backward launch out of the device's resources (``OutOfResources``), met in a capture's first run or in an
+    eager call (``paused``) before any capture of the same signature: the plan is marked, no instance is captured,
+    the refused kernel is tried once in all, and the gradients (by the torch ops) match float64."""
+    tried = []
+    monkeypatch.setattr(readout_triton.KB, "boundary_backward", RefusedLaunch(tried))
+    tables, low, ref = inputs(np.random.default_rng(21), "fenwick", 63, torch.bfloat16)
+    grad = torch.randn(low[2].shape, generator=torch.Generator().manual_seed(21)).to(low[2])
+    refs = [x.clone().requires_grad_() for x in ref]
+    want = torch.autograd.grad(naive_readout(*refs, tables), refs, grad.double().cpu())
+    for call in range(3):                       # eager first: as inside a layer's own graphs (``paused``)
+        with readout_graphs.paused() if eager_first and call == 0 else contextlib.nullcontext():
+            xs = [x.clone().requires_grad_() for x in low]
+            got = torch.autograd.grad(readout(xs, tables), xs, grad)
+        for name, g, r in zip("qkvab", got, want):
+            assert rel_err(g.double().cpu(), r) <= TOL[torch.bfloat16], (call, name)
+    assert instances(tables) == [] and len(tried) == 1
+    (why,) = readout_graphs.failures.values()
+    if eager_first:
+        assert why == ("GLRError: its backward takes torch autograd of the torch ops (refused by the device, or heads "
+                       "over 256), which no graph holds")
+    else:
+        assert why.startswith("OutOfResources: ") and "278528" in why
 
 
 def test_the_signatures_graphed_per_tables_are_bounded(graphs, monkeypatch):

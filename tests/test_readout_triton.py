@@ -14,6 +14,8 @@ if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
 pytest.importorskip("triton")
 
+from triton.runtime.errors import OutOfResources  # noqa: E402
+
 from glrtheory import GLRError, Pattern  # noqa: E402
 from glrtheory.patterns.tables import IndexTables  # noqa: E402
 from glrtheory.kernels.scan import readout_aligned, readout_plan, readout_triton  # noqa: E402
@@ -136,18 +138,25 @@ def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
 
 
 @pytest.mark.parametrize("spec", ["ssm", "fenwick"])
-def test_wide_heads(rng, spec):
+def test_wide_heads(rng, monkeypatch, spec):
     """Heads wider than ``WIDE_HEAD`` (d_k = 200, d_v = 136, neither a power of two, so the blocks' last columns are
-    masked): the forward by the ``wide`` blocks and the gradients by the backward's kernels (up to ``BACKWARD_HEAD``)
-    against float64, float32, one head."""
+    masked): the forward by the ``wide`` settings (blocks, ``out_after``, the backward's warps) and the gradients by
+    the backward's kernels (up to ``BACKWARD_HEAD``; a GPU whose shared memory they exceed refuses them, and the
+    torch ops take over) against float64, float32, one head."""
     setting = readout_triton._setting()
     assert readout_triton._blocks(200, 136)["out_v"] == setting["wide"]["out_v"] != setting["out_v"]
     assert readout_triton._blocks(128, 128)["out_v"] == setting["out_v"]
+    plans = []
+    monkeypatch.setattr(readout_triton._Plan, "kernel_grads",
+                        lambda self, *args, grads=readout_triton._Plan.kernel_grads: plans.append(self) or grads(
+                            self, *args))
     tables, low, ref = inputs(rng, spec, 63, torch.float32, H=1, dk=200, dv=136)
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
     for name, (g, r) in zip("qkvab", gradients(rng, spec, 63, torch.float32, H=1, dk=200, dv=136)):
         assert rel_err(g, r) <= TOL[torch.float32], name
+    (plan,) = plans                             # the backward's kernels were asked for, with the wide settings
+    assert {k: plan.setting[k] for k in setting["wide"]} == setting["wide"] != {k: setting[k] for k in setting["wide"]}
 
 
 @pytest.mark.parametrize("spec, dtype, wanted", [("fenwick", "fp32", "qkvab"), ("ssm", "bf16", "qkvab"),
@@ -162,24 +171,28 @@ def test_heads_past_the_backward_kernels(rng, monkeypatch, spec, dtype, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
+class RefusedLaunch:
+    """A kernel whose every launch the device refuses, as an H200 refuses blocks' backward at d = 256 (call63's
+    numbers); each launch is appended to ``tried``."""
+
+    def __init__(self, tried: list):
+        self.tried = tried
+
+    def __getitem__(self, grid):
+        def launch(*args, **kw):
+            self.tried.append(grid)
+            raise OutOfResources(278528, 232448, "shared memory")
+        return launch
+
+
 @pytest.mark.parametrize("spec", ["ssm", "fenwick"])
 def test_a_backward_the_device_refuses_runs_in_torch_ops(rng, monkeypatch, spec):
     """Where a backward launch is out of the device's resources (as blocks' at d = 256 on an H200), after the first
     launch wrote its outputs: the plan's gradients come from the torch ops instead, right against float64, and its
     later backwards try no kernel again."""
-    from triton.runtime.errors import OutOfResources
-
     tried = []
-
-    def refused(*args, **kw):
-        tried.append(1)
-        raise OutOfResources(278528, 232448, "shared memory")
-
-    class Refused:
-        def __getitem__(self, grid):
-            return refused
-
-    monkeypatch.setattr(readout_triton.KB, "boundary_backward", Refused())
+    monkeypatch.setattr(readout_triton.KB, "boundary_backward", RefusedLaunch(tried))
+    monkeypatch.setattr(readout_triton.graphs, "failures", {})      # on CUDA a capture records the refusal there
     tables, low, ref = inputs(rng, spec, 63, torch.bfloat16, H=1)
     grad = torch.randn(ref[2].shape, dtype=torch.float64).to(torch.bfloat16).double()
     ref_leaves = [x.clone().requires_grad_() for x in ref]

@@ -76,11 +76,12 @@ _TL = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl
 #: Largest chunk-output score block ``C x window(layout)`` the kernels hold in registers (float32).
 MAX_SCORES = 2**14
 #: Widest head (d_k, d_v) the backward's kernels take; they hold all of d_v in one program. At 256 with slices of
-#: 64 (``back_k``) they gave the right gradients for ssm and fenwick in bf16 on an H200, but blocks in bf16 and
-#: float32 inputs ask more shared memory than it has (gpu_calls/call63). ssm's forward + backward at B8 T2048 H32
-#: D256 took 11.738 ms so against 52.557 through the torch ops (call129, call128), 9.849 with the ``wide`` heads'
-#: ``back_warps`` of 8 (call130). A plan whose backward the device refuses so (``OutOfResources``) takes its
-#: gradients by torch autograd of the torch ops (``_autograd``) from then on, as wider heads always do.
+#: 64 (``back_k``) they gave the right gradients for ssm and fenwick in bf16 on an H200, but blocks (bf16 and
+#: float32) and fenwick in float32 asked more shared memory than it has (gpu_calls/call63; ssm in float32 not
+#: measured). ssm's forward + backward at B8 T2048 H32 D256 took 11.738 ms in the kernels against 52.557 through the
+#: torch ops (call129, call128), 9.849 with the ``wide`` heads' ``back_warps`` of 8 (call130). A plan whose backward
+#: launch the device refuses (``OutOfResources``) takes its gradients by torch autograd of the torch ops
+#: (``_autograd``) from then on, as wider heads always do; no CUDA graph holds it (``_kernels_plan``).
 BACKWARD_HEAD = 256
 #: Row strides of q, k, v read in place (``_rows_of``) are multiples of this, and so are the strides the kernels
 #: take in its units (``_units``, the kernels' UNIT), so that they know each row is 16-byte aligned: Triton itself
@@ -93,7 +94,8 @@ ALIGNED_STRIDE = 8
 #: (``_lease``): a capture costs a host sync and memory that stays with the tables, which a loop over many batch sizes
 #: would otherwise pile up.
 GRAPHED_SIGNATURES = 8
-#: Heads wider than this (d_k or d_v) take the forward's ``wide`` blocks.
+#: Heads wider than this (d_k or d_v) take the ``wide`` settings (``_head_setting``) and run eagerly, never as the
+#: readout's CUDA graphs (``_lease``: none timed for them).
 WIDE_HEAD = 128
 #: Most sources a walk step unrolls (``unrolled_sources``); more (power2, quadratic forced to ``chunked_aligned``
 #: reach m in the hundreds) loop at run time rather than compile one huge kernel per m. fenwick's m: 6 to 15.
@@ -148,11 +150,13 @@ MAX_SOLVED = 256
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
 #: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
-#: gathers nothing, 0.598 either way). ``wide``: the forward's blocks and ``out_after`` for heads wider than
-#: ``WIDE_HEAD`` (d_k or d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the
+#: gathers nothing, 0.598 either way). ``wide``: the blocks, ``out_after`` and the backward's warps for heads wider
+#: than ``WIDE_HEAD`` (d_k or d_v): at B8 T2048 H32 D256 ssm's forward took 1.516 ms with them against 1.956 with the
 #: others (fenwick 3.247 against 3.914; gpu_calls/call55, call56); ``out_after``, which came later, took ssm's to 1.910
 #: (fenwick 3.873) with d_k slices of 32, against 1.410 (3.009) without it and slices of 64, 1.500 (3.111) without it
-#: and slices of 32, 1.950 (4.357) with it and slices of 64 (gpu_calls/call128); the interpreter runs the same ones.
+#: and slices of 32, 1.950 (4.357) with it and slices of 64 (gpu_calls/call128); ``back_warps`` of 8 took ssm's
+#: forward + backward to 9.849 ms from 11.679 at 4 (fenwick 19.168 from 24.133; call130). The interpreter runs the
+#: same ones.
 #: ``solve_boundaries``: where boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are
 #: solved for at once (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at
 #: least ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's
@@ -627,6 +631,9 @@ def _kernels_plan(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout:
     """The plan of these inputs, if its backward runs in its kernels alone (no torch autograd: a CUDA graph holds
     it); else GLRError."""
     plan = _plan(q, k, v, a, b, layout)
+    if not _kernel_backward(plan):
+        raise GLRError("its backward takes torch autograd of the torch ops (refused by the device, or heads over "
+                       f"{BACKWARD_HEAD}), which no graph holds")
     if not (plan.decay or layout.chunk in CHUNKS):
         raise GLRError(f"chunks of {layout.chunk} take step 1's backward by torch autograd, which no graph holds")
     return plan
