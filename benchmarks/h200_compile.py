@@ -3,7 +3,7 @@ GPU runs, with the ptxas that ships in the triton wheel: no GPU needed.
 
     python benchmarks/h200_compile.py           # compiles each configuration, prints "compiled N"
     python benchmarks/h200_compile.py --sass    # and one line per configuration: kernel, SASS instructions, digest
-    python benchmarks/h200_compile.py --sass --resources    # and its registers and stack bytes a thread
+    python benchmarks/h200_compile.py --sass --resources    # and its registers and stack bytes a thread, shared memory
 
 The test suite runs the first (the interpreter accepts code the compiler rejects). Run the second before and after
 a change to the kernels' code: configurations whose digest is unchanged compile to the same machine code, so their
@@ -94,8 +94,12 @@ kernels = [
     (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,  # ssm, wide heads
      dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=True, DIAG=False,
           AFTER=r["wide"]["out_after"], QONCE=False)),
-    (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,
-     dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=False, **out)),
+    (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,                      # float32, d 128
+     dict(shapes, CP=64, BK=r["float32"]["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
+          AFTER=r["out_after"], QONCE=r["out_after"] and r["float32"]["out_k"] >= 128)),
+    (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,                      # float32, d 256
+     dict(shapes, CP=64, BK=r["float32"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
+          AFTER=r["wide"]["out_after"], QONCE=False)),
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=r["boundary_block"], BS=16, JB=8, PREC="tf32x3"),
      1),                                                                               # E_PP's diagonal blocks
     (RK.boundary_inverse, [f32, "*i32", f32, bf16, f32, f32] + [i32] * 2,
@@ -109,6 +113,12 @@ kernels = [
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=1, PREC="tf32", DECAY=True), r["back_warps"]),
     (RB.chunk_output_backward, [f32] * 8 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32x3", DECAY=False), r["back_warps"]),
+    (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
+     dict(shapes, CP=64, BK=r["back_k"], DV=256, MP=4, PREC="tf32", DECAY=False), r["wide"]["back_warps"]),  # d 256
+    (RB.chunk_output_backward, [bf16] * 4 + [f32, "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
+     dict(shapes, CP=64, BK=r["back_k"], DV=256, MP=1, PREC="tf32", DECAY=True), r["wide"]["back_warps"]),
+    (RB.chunk_output_backward, [f32] * 8 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 11,       # refused: call63's launch
+     dict(shapes, CP=64, BK=64, DV=256, MP=4, PREC="tf32x3", DECAY=False), 4),
     (RB.state_walk_backward, [f32, f32] + ["*i32"] * 3 + [i32] * 6,
      dict(C=64, BK=r["walk_k"], BV=r["walk_v"], GATHER=True, DECAY=False)),
     (RB.state_walk_backward, [f32, f32] + ["*i32"] * 3 + [i32] * 6,
@@ -119,6 +129,8 @@ kernels = [
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32", DECAY=True), r["back_warps"]),
     (RB.boundary_backward, [f32] * 5 + ["*i32"] * 3 + [f32] * 4 + [i32] * 10,
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32x3", DECAY=False), r["back_warps"]),
+    (RB.boundary_backward, [bf16, bf16, f32, bf16, f32] + ["*i32"] * 3 + [f32] * 4 + [i32] * 10,
+     dict(shapes, BK=r["back_k"], DV=256, PREC="tf32", DECAY=False), r["wide"]["back_warps"]),      # d 256
     (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32),
      r["back_warps"]),
     (RB.decay_grads, [f32, f32, f32, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 5, dict(C=64, CP=64),
@@ -135,11 +147,13 @@ def cuobjdump(cubin: bytes, flag: str) -> str:
         return subprocess.run([str(tool), flag, f.name], capture_output=True, text=True, check=True).stdout
 
 
-def resources(cubin: bytes) -> str:
-    """A compiled kernel's registers and stack bytes a thread (spilled registers live on the stack): ``REG:n
-    STACK:m``."""
-    out = cuobjdump(cubin, "--dump-resource-usage")
-    return " ".join(re.search(rf"\b{key}:\d+", out).group(0) for key in ("REG", "STACK"))
+def resources(compiled) -> str:
+    """A compiled kernel's registers and stack bytes a thread (spilled registers live on the stack) and the shared
+    memory bytes a program asks (a launch past the device's limit raises ``OutOfResources``): ``REG:n STACK:m
+    SHARED:s``."""
+    out = cuobjdump(compiled.asm["cubin"], "--dump-resource-usage")
+    used = [re.search(rf"\b{key}:\d+", out).group(0) for key in ("REG", "STACK")]
+    return " ".join(used + [f"SHARED:{compiled.metadata.shared}"])
 
 
 def sass(cubin: bytes) -> list[str]:
@@ -153,7 +167,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sass", action="store_true", help="print each configuration's SASS size and digest")
     ap.add_argument("--resources", action="store_true", help="with --sass: and its registers and stack bytes a "
-                    "thread")
+                    "thread, and its shared memory")
     args = ap.parse_args(argv)
     for i, (fn, types, consts, *warps) in enumerate(kernels):
         fn = fn.fn if isinstance(fn, Launcher) else fn             # the JITFunction under triton_launch's launcher
@@ -165,7 +179,7 @@ def main(argv=None) -> int:
                                   options=dict(num_warps=warps[0] if warps else g["warps"]))
         if args.sass:
             code = sass(compiled.asm["cubin"])
-            used = resources(compiled.asm["cubin"]) if args.resources else ""
+            used = resources(compiled) if args.resources else ""
             print(i, fn.__name__, len(code), hashlib.sha256("\n".join(code).encode()).hexdigest()[:16], used)
     print("compiled", len(kernels))
     return 0

@@ -21,7 +21,7 @@ from glrtheory.kernels.scan import triton as backend  # noqa: E402
 from glrtheory.kernels.scan import triton_kernels  # noqa: E402
 from glrtheory.kernels.scan.triton import glr_scan_triton  # noqa: E402
 from glrtheory.kernels.scan.naive import scan_dense  # noqa: E402
-from tests.helpers import rel_err  # noqa: E402
+from tests.helpers import gpu_call, rel_err  # noqa: E402
 
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -453,7 +453,10 @@ def test_glr_scan_runs_triton_on_cuda_and_float64_on_chunk(rng):
 def test_kernels_compile_for_the_h200():
     """The interpreter accepts code the compiler rejects: compile every kernel for sm_90 (Hopper) with the
     ptxas that ships in the triton wheel, in a process without the interpreter (``benchmarks/h200_compile.py``).
-    No GPU needed."""
+    No GPU needed. Every configuration as the GPU launches it asks at most the H200's shared memory, but for the one
+    launch the H200 refused in ``call63`` (fenwick's backward at d = 256 in float32), which asks what the H200 said
+    it required."""
+    import re
     import subprocess
     import sys
     from pathlib import Path
@@ -466,7 +469,7 @@ def test_kernels_compile_for_the_h200():
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "h200_compile.py"
     out = subprocess.run([sys.executable, str(script), "--sass", "--resources"], env=env, capture_output=True,
                          text=True, timeout=300)
-    configurations = 39                                                     # h200_compile.py's list
+    configurations = 44                                                     # h200_compile.py's list
     assert out.returncode == 0 and f"compiled {configurations}" in out.stdout, out.stderr[-2000:]
     digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest,
     assert [int(d[0]) for d in digests] == list(range(configurations)) and all(int(d[2]) > 100 for d in digests)
@@ -475,3 +478,8 @@ def test_kernels_compile_for_the_h200():
     assert {d[1] for d in digests} >= {"forward_walk", "backward_pull", "boundary_walk", "chunk_output", "decay_sums",
                                        "decay_grads", "triangular_product"}
     assert len({d[3] for d in digests}) == configurations      # distinct configurations compile to distinct code
+    (refusal,) = [r["error"] for r in gpu_call("call63", "check_256.json")["rows"]
+                  if r["spec"] == "fenwick" and r["dtype"] == "float32"]
+    required, limit = map(int, re.search(r"Required: (\d+), Hardware limit: (\d+)", refusal).groups())
+    shared = [int(d[6].removeprefix("SHARED:")) for d in digests]
+    assert [(d[1], n) for d, n in zip(digests, shared) if n > limit] == [("chunk_output_backward", required)]

@@ -140,9 +140,9 @@ def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
 @pytest.mark.parametrize("spec", ["ssm", "fenwick"])
 def test_wide_heads(rng, monkeypatch, spec):
     """Heads wider than ``WIDE_HEAD`` (d_k = 200, d_v = 136, neither a power of two, so the blocks' last columns are
-    masked): the forward by the ``wide`` settings (blocks, ``out_after``, the backward's warps) and the gradients by
-    the backward's kernels (up to ``BACKWARD_HEAD``; a GPU whose shared memory they exceed refuses them, and the
-    torch ops take over) against float64, float32, one head."""
+    masked): the forward by the ``wide`` settings (blocks, ``out_after``, the backward's warps; float32's on top) and
+    the gradients by the backward's kernels (up to ``BACKWARD_HEAD``; a GPU whose shared memory they exceed refuses
+    them, and the torch ops take over) against float64, float32, one head."""
     setting = readout_triton._setting()
     assert readout_triton._blocks(200, 136)["out_v"] == setting["wide"]["out_v"] != setting["out_v"]
     assert readout_triton._blocks(128, 128)["out_v"] == setting["out_v"]
@@ -156,7 +156,8 @@ def test_wide_heads(rng, monkeypatch, spec):
     for name, (g, r) in zip("qkvab", gradients(rng, spec, 63, torch.float32, H=1, dk=200, dv=136)):
         assert rel_err(g, r) <= TOL[torch.float32], name
     (plan,) = plans                             # the backward's kernels were asked for, with the wide settings
-    assert {k: plan.setting[k] for k in setting["wide"]} == setting["wide"] != {k: setting[k] for k in setting["wide"]}
+    want = {**setting["wide"], **setting["float32"]}                # and float32's on top
+    assert {k: plan.setting[k] for k in want} == want != {k: setting[k] for k in want}
 
 
 @pytest.mark.parametrize("spec, dtype, wanted", [("fenwick", "fp32", "qkvab"), ("ssm", "bf16", "qkvab"),
@@ -200,6 +201,30 @@ def test_a_backward_the_device_refuses_runs_in_torch_ops(rng, monkeypatch, spec)
     for _ in range(2):                          # one plan: the tables' memo
         leaves = [x.clone().requires_grad_() for x in low]
         out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+        got = torch.autograd.grad(out, leaves, grad.to(DEVICE, out.dtype))
+        for name, g, r in zip("qkvab", got, want):
+            assert rel_err(g.double().cpu(), r) <= TOL[torch.bfloat16], name
+    assert len(tried) == 1
+
+
+@pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])
+def test_a_forward_the_device_refuses_runs_in_torch_ops(rng, monkeypatch, spec):
+    """Where the chunk output's launch is out of the device's resources, after step 1's and the boundary states'
+    launches wrote theirs: the output and the gradients come from the torch ops, right against float64, twice, and
+    the refused kernel is tried once."""
+    tried = []
+    monkeypatch.setattr(readout_triton.K, "chunk_output", RefusedLaunch(tried))   # before the plan binds it
+    monkeypatch.setattr(readout_triton.graphs, "failures", {})
+    tables, low, ref = inputs(rng, "blocks:4+" + spec if spec == "blocks" else spec, 63, torch.bfloat16, H=1)
+    grad = torch.randn(ref[2].shape, dtype=torch.float64).to(torch.bfloat16).double()
+    ref_leaves = [x.clone().requires_grad_() for x in ref]
+    expect = naive_readout(*ref_leaves, tables)
+    want = torch.autograd.grad(expect, ref_leaves, grad)
+    for _ in range(2):                          # one plan: the tables' memo
+        leaves = [x.clone().requires_grad_() for x in low]
+        out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+        assert out.dtype == torch.bfloat16
+        assert rel_err(out.detach().double().cpu(), expect.detach()) <= TOL[torch.bfloat16]
         got = torch.autograd.grad(out, leaves, grad.to(DEVICE, out.dtype))
         for name, g, r in zip("qkvab", got, want):
             assert rel_err(g.double().cpu(), r) <= TOL[torch.bfloat16], name

@@ -43,7 +43,8 @@ boundary states take the reverse walk as the transposed solve, ``Z = (I - E_PP)^
 ``triangular_product``); chunks outside ``triton.CHUNKS`` (first-order patterns aside) take step 1's by
 torch autograd of ``solve_chunks`` (``_step1_backward``); heads wider than ``BACKWARD_HEAD``, and plans whose
 backward needs more shared memory than the device has, take all their gradients by torch autograd of
-``readout_aligned.chunked_aligned``.
+``readout_aligned.chunked_aligned``. A plan whose forward the device refuses so runs that forward in torch ops
+(``_forward``), and its gradients as above.
 """
 from __future__ import annotations
 
@@ -156,7 +157,10 @@ MAX_SOLVED = 256
 #: (fenwick 3.873) with d_k slices of 32, against 1.410 (3.009) without it and slices of 64, 1.500 (3.111) without it
 #: and slices of 32, 1.950 (4.357) with it and slices of 64 (gpu_calls/call128); ``back_warps`` of 8 took ssm's
 #: forward + backward to 9.849 ms from 11.679 at 4 (fenwick 19.168 from 24.133; call130). The interpreter runs the
-#: same ones.
+#: same ones. ``float32``: settings for float32 inputs, on top of those (``_head_setting``): the chunk output's d_k
+#: slices of 32. Compiled offline for sm_90 (``benchmarks/h200_compile.py --sass --resources``), its float32 program
+#: asked 262148 bytes of shared memory with the slices of 128 that bf16 takes (294912 with the wide blocks, 64 x 256),
+#: more than the H200's 232448, which would refuse the launch; with slices of 32, 81920 and 147456. Not timed.
 #: ``solve_boundaries``: where boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are
 #: solved for at once (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at
 #: least ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's
@@ -173,13 +177,13 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
            boundary_inverse=True, boundary_block=32,
-           wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8))
+           wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8), float32=dict(out_k=32))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
                    product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
-                   boundary_block=16, wide=dict(GPU["wide"]))
+                   boundary_block=16, wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
 
 
 def _block(x: int) -> int:
@@ -273,16 +277,18 @@ def _setting() -> dict:
     return INTERPRETER if _interpreting() else GPU
 
 
-def _head_setting(dk: int, dv: int) -> dict:
-    """The setting in force for these heads: its ``wide`` entries on top for heads over ``WIDE_HEAD``."""
+def _head_setting(dk: int, dv: int, dtype: torch.dtype = torch.bfloat16) -> dict:
+    """The setting in force for these heads and inputs: its ``wide`` entries on top for heads over ``WIDE_HEAD``,
+    then its ``float32`` ones for float32 inputs."""
     setting = _setting()
-    return {**setting, **setting["wide"]} if max(dk, dv) > WIDE_HEAD else dict(setting)
+    merged = {**setting, **setting["wide"]} if max(dk, dv) > WIDE_HEAD else dict(setting)
+    return {**merged, **setting["float32"]} if dtype == torch.float32 else merged
 
 
-def _blocks(dk: int, dv: int) -> dict:
-    """The block sizes in force for these heads (``_head_setting``), each at most the head size as a block
+def _blocks(dk: int, dv: int, dtype: torch.dtype = torch.bfloat16) -> dict:
+    """The block sizes in force for these heads and inputs (``_head_setting``), each at most the head size as a block
     (``_block``)."""
-    setting = _head_setting(dk, dv)
+    setting = _head_setting(dk, dv, dtype)
     return {key: min(setting[key], _block(d))
             for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk),
                            ("local_k", dk), ("local_v", dv))}
@@ -341,7 +347,7 @@ def _signature(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, layout: Ch
     setting = _setting()
     return (layout.chunk, layout.offset, q.device, q.shape, v.shape[-1], q.dtype, k.dtype, v.dtype, a.dtype, b.dtype,
             a.shape[-1], b.shape[-1], *_units(q, k, v), _interpreting(), MAX_UNROLLED, MAX_SOLVED,
-            *[x for x in setting.values() if not isinstance(x, dict)], *setting["wide"].values(),
+            *[tuple(x.items()) if isinstance(x, dict) else x for x in setting.values()],
             *_settings().values())
 
 
@@ -356,9 +362,9 @@ class _Plan:
         N, C, w, m, nc, P, s = B * H, layout.chunk, layout.span, layout.m, layout.n_chunks, layout.n_boundary, \
             layout.shift
         self.layout, self.sizes, self.widths, self.dtype = layout, (B, T, H, dk, dv, N, nc, P, m), (wa, wb), q.dtype
-        self.refused_backward = False           # set where the device refuses the backward's kernels (``backward``)
+        self.refused_forward = self.refused_backward = False      # set where the device refuses them
         tab = self.tab = _tables(layout, q.device)
-        setting, blk = self.setting, self.blk = _head_setting(dk, dv), _blocks(dk, dv)
+        setting, blk = self.setting, self.blk = _head_setting(dk, dv, q.dtype), _blocks(dk, dv, q.dtype)
         unit, *self.strides = _units(q, k, v)
         sq, sk, sv = self.strides
         self.decay = tab["decay"] and setting["decay"]
@@ -488,6 +494,15 @@ class _Plan:
         return inverses * cols.view(N, nc, 1, C)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor) -> tuple:
+        """``kernel_outputs``; where the device refuses a launch (``OutOfResources``), the plan is marked
+        ``refused_forward`` and ``refused_backward``, and the error propagates."""
+        try:
+            return self.kernel_outputs(q, k, v, a, b)
+        except OutOfResources:
+            self.refused_forward = self.refused_backward = True
+            raise
+
+    def kernel_outputs(self, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor) -> tuple:
         """``(o, mix, ecoef, states, inverses, boundary_inverse, last, last_carry)``: the output and what the backward
         reads: M and E, or DECAY ``decay_sums``' S and counts in their place and its last rows of M and E (else
         None), the inverses None; M None where the kernels formed it from the inverses (DIAG); the boundary inverse
@@ -596,6 +611,16 @@ def _step1_backward(dmix: Tensor, decoef: Tensor, a: Tensor, b: Tensor, layout: 
                      need)
 
 
+def _forward(plan: _Plan, q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor) -> tuple:
+    """``(o, *kept)`` by the plan's kernels (``_Plan.forward``); where the device refuses them, now or before, the
+    output by the torch ops in q's dtype, nothing kept."""
+    if not plan.refused_forward:
+        with contextlib.suppress(OutOfResources):       # marks the plan; no launch wrote what the torch ops read
+            return plan.forward(q, k, v, a, b)
+    with torch.autocast(q.device.type, enabled=False):
+        return (chunked_aligned(q, k, v, a, b, plan.layout).to(q.dtype),) + (None,) * 7
+
+
 def _backward(grad: Tensor, saved: tuple, plan: _Plan, need: tuple) -> tuple:
     """``(dq, dk, dv, da, db)`` by the forward's plan (``_Plan.backward``); where it cannot run (``_kernel_backward``),
     or the device refuses it now, torch autograd of the torch ops."""
@@ -653,7 +678,7 @@ class AlignedTriton(torch.autograd.Function):
             ctx.save_for_backward(q, k, v, a, b)
             return ctx.lease.captured.forward((q, k, v, a, b), copy=not transient)
         ctx.plan = _plan(q, k, v, a, b, layout)                 # the backward's too
-        o, *kept = ctx.plan.forward(q, k, v, a, b)
+        o, *kept = _forward(ctx.plan, q, k, v, a, b)
         if not _kernel_backward(ctx.plan):                     # the backward recomputes in torch ops
             kept = [None] * len(kept)
         ctx.save_for_backward(q, k, v, a, b, *kept)
@@ -670,7 +695,7 @@ class AlignedTriton(torch.autograd.Function):
         saved = ctx.saved_tensors
         if lease is not None:                       # its instance replayed another forward since: recompute
             ctx.plan = _plan(*saved, ctx.layout)
-            saved = (*saved, *ctx.plan.forward(*saved)[1:])
+            saved = (*saved, *_forward(ctx.plan, *saved)[1:])
         grads = _backward(grad, saved, ctx.plan, need)
         return tuple(g if want else None for g, want in zip(grads, need)) + (None, None)
 
