@@ -174,14 +174,14 @@ def test_a_plan_whose_backward_needs_torch_autograd_runs_eagerly(graphs):
 
 
 @pytest.mark.parametrize("eager_first", [False, True], ids=["graphs", "eager-then-graphs"])
-@pytest.mark.parametrize("kernels, name", [("KB", "boundary_backward"), ("K", "chunk_output")])
-def test_a_launch_the_device_refuses_is_never_captured(graphs, monkeypatch, eager_first, kernels, name):
+@pytest.mark.parametrize("kernels, kernel", [("KB", "boundary_backward"), ("K", "chunk_output")])
+def test_a_launch_the_device_refuses_is_never_captured(graphs, monkeypatch, eager_first, kernels, kernel):
     """A backward's or a forward's launch out of the device's resources (``OutOfResources``), met in a capture's
     first run or in an eager call (``paused``) before any capture of the same signature: the plan is marked, no
     instance is captured, the refused kernel is tried once in all, and the gradients (by the torch ops) match
     float64."""
     tried = []
-    monkeypatch.setattr(getattr(readout_triton, kernels), name, RefusedLaunch(tried))
+    monkeypatch.setattr(getattr(readout_triton, kernels), kernel, RefusedLaunch(tried))
     tables, low, ref = inputs(np.random.default_rng(21), "fenwick", 63, torch.bfloat16)
     grad = torch.randn(low[2].shape, generator=torch.Generator().manual_seed(21)).to(low[2])
     refs = [x.clone().requires_grad_() for x in ref]

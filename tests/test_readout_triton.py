@@ -186,35 +186,16 @@ class RefusedLaunch:
         return launch
 
 
-@pytest.mark.parametrize("spec", ["ssm", "fenwick"])
-def test_a_backward_the_device_refuses_runs_in_torch_ops(rng, monkeypatch, spec):
-    """Where a backward launch is out of the device's resources (as blocks' at d = 256 on an H200), after the first
-    launch wrote its outputs: the plan's gradients come from the torch ops instead, right against float64, and its
-    later backwards try no kernel again."""
-    tried = []
-    monkeypatch.setattr(readout_triton.KB, "boundary_backward", RefusedLaunch(tried))
-    monkeypatch.setattr(readout_triton.graphs, "failures", {})      # on CUDA a capture records the refusal there
-    tables, low, ref = inputs(rng, spec, 63, torch.bfloat16, H=1)
-    grad = torch.randn(ref[2].shape, dtype=torch.float64).to(torch.bfloat16).double()
-    ref_leaves = [x.clone().requires_grad_() for x in ref]
-    want = torch.autograd.grad(naive_readout(*ref_leaves, tables), ref_leaves, grad)
-    for _ in range(2):                          # one plan: the tables' memo
-        leaves = [x.clone().requires_grad_() for x in low]
-        out = glr_readout(*leaves, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
-        got = torch.autograd.grad(out, leaves, grad.to(DEVICE, out.dtype))
-        for name, g, r in zip("qkvab", got, want):
-            assert rel_err(g.double().cpu(), r) <= TOL[torch.bfloat16], name
-    assert len(tried) == 1
-
-
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])
-def test_a_forward_the_device_refuses_runs_in_torch_ops(rng, monkeypatch, spec):
-    """Where the chunk output's launch is out of the device's resources, after step 1's and the boundary states'
-    launches wrote theirs: the output and the gradients come from the torch ops, right against float64, twice, and
-    the refused kernel is tried once."""
+@pytest.mark.parametrize("kernels, kernel", [("KB", "boundary_backward"), ("K", "chunk_output")])
+def test_a_launch_the_device_refuses_runs_in_torch_ops(rng, monkeypatch, kernels, kernel, spec):
+    """Where a backward's launch (``boundary_backward``, after the first backward launch wrote its outputs) or a
+    forward's (the chunk output, after step 1's and the boundary states' launches wrote theirs) is out of the
+    device's resources: what it would give comes from the torch ops instead, output and gradients right against
+    float64, twice, and the refused kernel is tried once."""
     tried = []
-    monkeypatch.setattr(readout_triton.K, "chunk_output", RefusedLaunch(tried))   # before the plan binds it
-    monkeypatch.setattr(readout_triton.graphs, "failures", {})
+    monkeypatch.setattr(getattr(readout_triton, kernels), kernel, RefusedLaunch(tried))   # before the plan binds it
+    monkeypatch.setattr(readout_triton.graphs, "failures", {})      # on CUDA a capture records the refusal there
     tables, low, ref = inputs(rng, "blocks:4+" + spec if spec == "blocks" else spec, 63, torch.bfloat16, H=1)
     grad = torch.randn(ref[2].shape, dtype=torch.float64).to(torch.bfloat16).double()
     ref_leaves = [x.clone().requires_grad_() for x in ref]
