@@ -1,14 +1,15 @@
 """The matrix-state readout ``glr_readout`` on one GPU: its Triton kernels (``readout_triton``) against its
 torch-op path and fla's ``chunk_simple_gla``, with a per-kernel profile and a sweep of the launch settings.
 
-    python benchmarks/gpu_readout.py [--specs ssm,fenwick,blocks] [--shape 2,16384,16,128] [--chunk C] [--out PATH]
+    python benchmarks/gpu_readout.py [--specs ssm,fenwick,blocks] [--shape 2,16384,16,128] [--chunk C]
+        [--dtype bfloat16|float32] [--out PATH]
 
 1. ``tune``: forward ms of ssm and fenwick for each setting of ``readout_triton.GPU`` in ``SETTINGS``; the
    fastest (mean over the two) is used for the rest. ``--settings``: the same for a list of settings given as
    JSON (after the tune, or instead of it with ``--skip-tune``). ``--tune-backward``: the same for the backward's
    ``BACK_SETTINGS`` by forward + backward ms (``tune_backward``), each setting's gradients checked first;
    ``--back-settings``: a list of settings tuned that way.
-2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (q scaled by
+2. ``rows``: per spec and backend (``torch``, ``triton``), q, k, v ``[B, T, H, D]`` bf16 (``--dtype``; q scaled by
    ``D^-1/2``), the pattern's random stable a, b: forward ms, forward + backward ms (each backend's own
    backward), and the forward's and the gradients' norm-relative differences from the float32
    torch-op path; fla's ``chunk_simple_gla`` and ``chunk_log_linear_attn`` (the Fenwick levels of log-linear
@@ -53,6 +54,8 @@ GRAD_BOUND = 1e-2
 
 #: ``glr_readout``'s chunk in every call here (``--chunk``; None: its default).
 CHUNK = None
+#: Our rows' q, k, v, a, b dtype (``--dtype``); the anchors' stays bf16.
+DTYPE = torch.bfloat16
 
 
 def readout(*args, **kw):
@@ -61,7 +64,7 @@ def readout(*args, **kw):
 
 
 def problem(spec, B, T, H, D, device):
-    tables, k, a, b = inputs(spec, B, T, H, D, dtype=torch.bfloat16, device=device)
+    tables, k, a, b = inputs(spec, B, T, H, D, dtype=DTYPE, device=device)
     q, v = torch.randn_like(k) * D ** -0.5, torch.randn_like(k)
     return tables, [x.requires_grad_() for x in (q, k, v, a, b)]
 
@@ -149,7 +152,7 @@ def tune(shape, device, save, result, settings=SETTINGS, measure=forward_ms, key
 
 def row(spec, backend, shape, device) -> dict:
     B, T, H, D = shape
-    out = dict(op=f"glr_readout {spec}", backend=backend, B=B, T=T, H=H, D=D, dtype="bfloat16")
+    out = dict(op=f"glr_readout {spec}", backend=backend, B=B, T=T, H=H, D=D, dtype=dtype_name(DTYPE))
     try:
         tables, xs = problem(spec, *shape, device)
         out["readout_algorithm"] = readout_algorithm(tables)[0]
@@ -206,12 +209,13 @@ def main(argv=None) -> int:
     ap.add_argument("--fla-shapes", action="store_true")
     ap.add_argument("--backends", default="torch,triton", help="comma-separated backends of the rows")
     ap.add_argument("--chunk", type=int, default=None, help="glr_readout's chunk (default: its own)")
+    ap.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="our rows' inputs")
     args = ap.parse_args(argv)
-    global CHUNK
-    CHUNK = args.chunk
+    global CHUNK, DTYPE
+    CHUNK, DTYPE = args.chunk, getattr(torch, args.dtype)
     shape, device = tuple(map(int, args.shape.split(","))), args.device
     save = saver(args.out, "gpu_readout.py")
-    result = dict(timing=TIMING, shape=dict(zip("BTHD", shape)), dtype=dtype_name(torch.bfloat16), chunk=CHUNK, rows=[])
+    result = dict(timing=TIMING, shape=dict(zip("BTHD", shape)), dtype=args.dtype, chunk=CHUNK, rows=[])
     if not args.skip_tune:
         result["best_setting"] = tune(shape, device, save, result)
     for i, settings in enumerate(args.settings):
