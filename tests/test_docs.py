@@ -691,3 +691,31 @@ def test_wide_heads_backward_of_calls_128_to_131_is_quoted_from_their_json():
     assert f"Blocks took {kernels['blocks']:.3f} ms" in text
     assert (f"ssm {ssm['ms_fwd_bwd']:.3f}, fenwick {fenwick['ms_fwd_bwd']:.3f} ms forward + backward against "
             f"attention's {mha['ms_fwd_bwd']:.3f} (`call131`") in text
+
+
+def test_float32_heads_and_chunks_of_128_of_call133_are_quoted_from_their_json():
+    """``call133``: the float32 chunk output's d_k slices (the fastest of the sweep, 32, is ``GPU["float32"]``; 128 the
+    slowest, refused), the float32 rows, and chunks of 128 against 64, in the readout page."""
+    from helpers import gpu_call
+
+    from glrtheory.kernels.scan import readout_triton
+
+    run = gpu_call("call133", "readout_f32.json")
+    ms = {}
+    for r in run["tune_settings_0"]:
+        ms.setdefault(r["float32"]["out_k"], []).append((r["ssm"], r["fenwick"]))
+    fastest = min(ms, key=lambda k: min(s + f for s, f in ms[k]))
+    assert fastest == readout_triton.GPU["float32"]["out_k"] == 32 and max(ms, key=lambda k: ms[k][0][1]) == 128
+    rows = {r["op"].split()[-1]: r for r in run["rows"] if r.get("dtype") == "float32"}
+    assert run["dtype"] == "float32" and max(r["rel_err_vs_float32"] for r in rows.values()) < 5e-7
+    c128 = {r["op"].split()[-1]: r["ms"] for r in gpu_call("call133", "readout_c128.json")["rows"] if "ms" in r}
+    text = words("docs", "gpu_readout.md")
+    (s32, f32), (s32b, f32b), (s64, f64), (s128, f128) = ms[32][0], ms[32][1], ms[64][0], ms[128][0]
+    assert (f"32 took {s32:.3f} / {f32:.3f} ({s32b:.3f} / {f32b:.3f} again), 64 took {s64:.3f} / {f64:.3f}, and 128 "
+            f"took {s128:.3f} / {f128:.3f}") in text
+    assert (f"ssm {rows['ssm']['ms']:.3f}, fenwick {rows['fenwick']['ms']:.3f}, blocks {rows['blocks']['ms']:.3f} ms "
+            f"forward ({rows['ssm']['ms_fwd_bwd']:.3f}, {rows['fenwick']['ms_fwd_bwd']:.3f}, "
+            f"{rows['blocks']['ms_fwd_bwd']:.3f} with the backward)") in text
+    assert f"fenwick forward {c128['fenwick']:.3f} ms" in text and f"ssm {c128['ssm']:.3f} (chunk output" in text
+    assert (f"fenwick's float32 forward {f32:.3f} ms against {f64:.3f} with slices of 64 and {f128:.3f} with 128"
+            in words("README.md"))
