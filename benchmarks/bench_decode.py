@@ -5,7 +5,8 @@ work per token, but an O(n) cache) and ``attention`` (the KV-cache decode, O(n) 
 overhead (about 20 us of Python), and for power2 it should grow like log L (its extra terms, log2 L).
 
 The cache (horizon 2L: decoding continues to twice the context) is prefilled to the live set after
-step L - 1 (``DecodeCache.prefill``), then a few tokens are decoded one by one; the latency of a token is the median over them (the minimum is recorded too).
+step L - 1 (``DecodeCache.prefill``), then a few tokens are decoded one by one; the latency of a token is the median
+over them (the minimum is recorded too).
 Each row also records the theory for those steps: |A(t)| + |B(t)| and the live-set size.
 
     python benchmarks/bench_decode.py [--quick] [--out PATH]      (chart: results/decode.png)

@@ -1,4 +1,5 @@
-"""The readout's boundary states solve one unit lower triangular system, forward and backward (its ``solve_boundaries``).
+"""The readout's boundary states solve one unit lower triangular system, forward and backward (its
+``solve_boundaries``).
 
 Statement. In an aligned chunk layout (``readout_plan``) each boundary state reads boundary states strictly before
 it: ``H_p = L_p + sum_j E[p, j] H_{X_j(p)}`` with ``X_j(p) < p``, where ``L_p`` is its own window's part. Let

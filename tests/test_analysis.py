@@ -331,7 +331,8 @@ def test_degrees_of_freedom_examples():
     assert an.degrees_of_freedom(Pattern.from_spec("exponent:1"), n) == n * (n + 1) // 2  # universal
     assert an.degrees_of_freedom(Pattern.from_spec("ssm"), n) == 2 * n - 1
     # window:4 + first order: 3 of the parameters are redundant (rows 1..3: b[t, t-1] h_{t-1} is in A's span)
-    assert an.degrees_of_freedom(Pattern.from_spec("window:4+ssm"), n) == sum(an.nnz(Pattern.from_spec("window:4+ssm"), n)) - 3
+    assert (an.degrees_of_freedom(Pattern.from_spec("window:4+ssm"), n)
+            == sum(an.nnz(Pattern.from_spec("window:4+ssm"), n)) - 3)
     with pytest.raises(GLRError, match="limited to n <= 256"):
         an.degrees_of_freedom(Pattern.from_spec("ssm"), 257)
 

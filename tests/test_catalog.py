@@ -375,7 +375,8 @@ def bad_cases(rng):
     g3, g4 = -rng.uniform(0.1, 1, (1, 5, 2)), -rng.uniform(0.1, 1, (1, 5, 2, 3))
     attn = np.tril(np.ones((5, 5))) / np.arange(1, 6)[:, None] * np.ones((1, 2, 1, 1))
     x, dt, A, Bm = rng.standard_normal((1, 5, 2, 2)), np.ones((1, 5, 2)), -np.ones(2), rng.standard_normal((1, 5, 1, 3))
-    u3, d3, A2, B3 = rng.standard_normal((1, 3, 5)), np.ones((1, 3, 5)), -np.ones((3, 2)), rng.standard_normal((1, 2, 5))
+    u3, d3, A2, B3 = (rng.standard_normal((1, 3, 5)), np.ones((1, 3, 5)), -np.ones((3, 2)),
+                      rng.standard_normal((1, 2, 5)))
     lam = np.ones((1, 5, 2, cat.levels(5)))
     return [
         ("shape", lambda: cat.softmax_attention(q, k[:, :4], v), "k must have shape"),

@@ -183,7 +183,8 @@ def test_analyze_reports_the_readout_algorithm(capsys, monkeypatch):
     r = analyze(Pattern.from_spec("ssm"), 64)["readout"]
     assert r["theta"] is None and "too short" in r["theta_fit"]["reason"]
     code, out, _ = run(capsys, "analyze", "ssm", "--n", "1024")
-    assert code == 0 and '"algorithm": "chunked_aligned"' in next(x for x in out.splitlines() if x.startswith("readout"))
+    assert code == 0 and '"algorithm": "chunked_aligned"' in next(x for x in out.splitlines()
+                                                                  if x.startswith("readout"))
     import glrtheory.analysis.report as report
     monkeypatch.setattr(report, "READOUT_MAX_ENTRIES", 100)
     r = analyze(Pattern.from_spec("fenwick"), 256)

@@ -65,6 +65,14 @@ def test_nothing_points_outside_the_repository():
     assert not bad, f"files that point outside the repository: {bad}"
 
 
+def test_python_lines_are_at_most_120_columns():
+    """The project's line length: no line of a tracked .py file is longer than 120 characters."""
+    files = [f for f in tracked_text_files() if f.suffix == ".py"] + [Path(__file__).resolve()]
+    long = [f"{f.relative_to(ROOT)}:{i}" for f in files for i, line in enumerate(f.read_text().splitlines(), 1)
+            if len(line) > 120]
+    assert not long, f"lines over 120 columns: {long}"
+
+
 def test_gpu_scan_page_quotes_its_calls():
     """docs/gpu_scan.md: each kernel's share, the settings' and the variants' times and the final rows are those
     of the device calls' JSON, with the verdicts the page gives."""
@@ -302,7 +310,8 @@ def test_gpu_readout_page_quotes_call_69():
     place, copied = ssm("layer.json"), ssm("layer_copies.json")
     k = lambda d, name: d["top_kernels"][name]  # noqa: E731
     assert (f"ssm's boundary walk took {k(place, 'boundary_walk'):.3f} ms against {k(copied, 'boundary_walk'):.3f} "
-            f"copied and its chunk output {k(place, 'chunk_output'):.3f} against {k(copied, 'chunk_output'):.3f}") in text
+            f"copied and its chunk output {k(place, 'chunk_output'):.3f} against "
+            f"{k(copied, 'chunk_output'):.3f}") in text
     assert (f"the kernels' time was the same, {place['device_ms']:.3f} ms against {copied['device_ms']:.3f} "
             f"copied") in text and place["launches"] == copied["launches"] - 2
     walked, solved = ssm("layer_walk.json", "fenwick"), ssm("layer.json", "fenwick")
@@ -330,7 +339,8 @@ def test_gpu_readout_page_quotes_calls_71_and_72():
     assert (f"In place at 3096 the boundary walk then took {k(place, 'boundary_walk'):.3f} ms and the chunk output "
             f"{k(place, 'chunk_output'):.3f} against {k(copied, 'boundary_walk'):.3f} and "
             f"{k(copied, 'chunk_output'):.3f} copied, and the layer's kernels {place['device_ms']:.3f} ms in "
-            f"{place['launches']:.0f} launches against {copied['device_ms']:.3f} ms in {copied['launches']:.0f}") in text
+            f"{place['launches']:.0f} launches against {copied['device_ms']:.3f} ms in "
+            f"{copied['launches']:.0f}") in text
     mha, copies, in_place = (r["median_ms"] for r in gpu_call("call72", "ab_in_place.json")["rows"])
     assert (f"attention {mha:.3f} ms, ssm with copies {copies:.3f} ms, in place {in_place:.3f} ms "
             f"({in_place / mha:.2f}x attention's; not met)") in text

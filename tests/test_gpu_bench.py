@@ -114,7 +114,8 @@ def test_host_ops_names_each_ops_host_time(tmp_path):
         assert gpu_layer.main(["--host-ops", name, "--device", "cpu", "--shape", "1,16,8,2", "--out", str(out)]) == 0
         result = json.loads(out.read_text())
         rows = result["ops"]
-        assert result["op"] == name and len(rows) == 40 and result["self_us_per_step"] >= sum(r["self_us"] for r in rows)
+        assert (result["op"] == name and len(rows) == 40
+                and result["self_us_per_step"] >= sum(r["self_us"] for r in rows))
         assert [r["self_us"] for r in rows] == sorted((r["self_us"] for r in rows), reverse=True)
         assert all(r["calls"] > 0 and 0 <= r["self_us"] <= r["total_us"] * (1 + 1e-9) for r in rows)
         assert any(expect in r["op"] for r in rows)

@@ -57,8 +57,8 @@ def flat(x, heads):
 @pytest.mark.parametrize("n", [1, 2, 63, 200])
 @pytest.mark.parametrize("spec", FAMILIES)
 def test_forward_and_backward_match_float64(rng, spec, n, dtype):
-    heads = 16 if n <= 2 else 1     # bf16 error is relative to the norm: at n <= 2 a few elements make the norm, and one
-    #                                 that cancels over d reached 1.7% with 4 heads (CI, ssm n = 2, db)
+    heads = 16 if n <= 2 else 1     # bf16 error is relative to the norm: at n <= 2 a few elements make the norm, and
+    #                                 one that cancels over d reached 1.7% with 4 heads (CI, ssm n = 2, db)
     p, tables, ins, (u64, a64, b64) = problem(rng, spec, n, heads=heads, dtype=dtype)
     h = check_gradients(tables, ins, (u64, a64, b64), heads=heads, chunk=CHUNK, tol=TOL[dtype])
     assert h.shape == ins[0].shape

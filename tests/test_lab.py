@@ -185,7 +185,8 @@ def test_readme_quotes_the_committed_lab_results(folder, columns):
     results = json.loads((root / "benchmarks/results/lab" / folder / "results.json").read_text())
     gpu = folder.startswith("h200")
     assert results["machine"]["device"] == ("cuda" if gpu else "cpu")
-    assert results["cells_done"] == results["cells_total"] or f"{results['cells_done']} of {results['cells_total']} cells" in readme
+    assert (results["cells_done"] == results["cells_total"]
+            or f"{results['cells_done']} of {results['cells_total']} cells" in readme)
     assert f"--out benchmarks/results/lab/{folder}" in readme
     for s in results["summary"]:
         for level, acc, ok in zip(s["levels"], s["accuracy"], s["feasible"]):

@@ -29,7 +29,8 @@ def small_corpus(tmp_path, rng):
     for i in range(12):
         sub = root / f"pkg{i % 3}"
         sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"m{i}.py").write_bytes(rng.integers(0, 256, size=int(rng.integers(100, 400))).astype(np.uint8).tobytes())
+        (sub / f"m{i}.py").write_bytes(
+            rng.integers(0, 256, size=int(rng.integers(100, 400))).astype(np.uint8).tobytes())
     (root / "site-packages" / "x").mkdir(parents=True)
     (root / "site-packages" / "x" / "skip.py").write_bytes(b"skip")
     (root / "pkg0" / "notes.txt").write_bytes(b"not python")
@@ -135,7 +136,8 @@ def test_config_errors_name_the_problem(tmp_path):
 
 def test_set_overrides_values_and_keeps_checking_keys():
     raw = {"model": {"pattern": "ssm"}}
-    (run,) = parse_config(apply_overrides(raw, ["train.steps=7", "train.warmup=2", "model.pattern=fenwick", 'log.out_dir="x/y"']))
+    (run,) = parse_config(apply_overrides(raw, ["train.steps=7", "train.warmup=2", "model.pattern=fenwick",
+                                                'log.out_dir="x/y"']))
     assert run.train.steps == 7 and run.model["pattern"] == "fenwick" and run.log.out_dir == "x/y"
     assert raw == {"model": {"pattern": "ssm"}}
     with pytest.raises(GLRError, match="unknown key.*stepz"):

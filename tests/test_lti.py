@@ -548,7 +548,8 @@ def test_schur_cohn_limits_sparse_lags_and_no_feedback():
     fir = LTISystem.from_pattern("window:4", n=10, a=0.5)
     assert S.stability_region(fir) == sp.true and S.reflection_coefficients(fir) == []
     S.reflection_coefficients(LTISystem.from_lags([S.SCHUR_COHN_MAX_ORDER]))        # symbolic order 6: fine
-    with pytest.raises(GLRError, match=f"symbolic Schur-Cohn conditions are limited to order <= {S.SCHUR_COHN_MAX_ORDER}"):
+    with pytest.raises(GLRError,
+                       match=f"symbolic Schur-Cohn conditions are limited to order <= {S.SCHUR_COHN_MAX_ORDER}"):
         S.reflection_coefficients(LTISystem.from_lags([S.SCHUR_COHN_MAX_ORDER + 1]))
     top = 4 * S.SCHUR_COHN_MAX_ORDER
     assert len(S.reflection_coefficients(LTISystem.from_lags([top], b={top: 0.5}))) == top

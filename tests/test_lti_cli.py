@@ -25,7 +25,8 @@ def test_json_keys_and_values(capsys):
                    "--coef", "8=0.05", "--coef", "a0=2")
     assert list(out) == KEYS
     s = LTISystem.from_pattern("power2", n=9, b={1: 0.5, 2: -0.3, 4: 0.1, 8: 0.05}, a=2)
-    assert out["transfer_function"] == s.transfer_function_string() == "2/(1 - 0.5*z**-1 + 0.3*z**-2 - 0.1*z**-4 - 0.05*z**-8)"
+    assert (out["transfer_function"] == s.transfer_function_string()
+            == "2/(1 - 0.5*z**-1 + 0.3*z**-2 - 0.1*z**-4 - 0.05*z**-8)")
     poles = np.array([complex(re, im) for re, im in out["poles"]])
     assert poles.size == 8
     assert np.allclose(np.sort_complex(poles), np.sort_complex(np.roots([1, -0.5, 0.3, 0, -0.1, 0, 0, 0, -0.05])))
@@ -191,7 +192,8 @@ def test_frequency_response(capsys, tmp_path):
                    "--coef", "8=0.05", "--coef", "a0=2", "--freq", "37")
     f = out["frequency_response"]
     _, H_ref = scipy.signal.freqz(num, den, worN=37)
-    assert np.allclose(f["magnitude"], np.abs(H_ref), rtol=1e-12) and np.allclose(f["phase"], np.angle(H_ref), rtol=1e-12)
+    assert (np.allclose(f["magnitude"], np.abs(H_ref), rtol=1e-12)
+            and np.allclose(f["phase"], np.angle(H_ref), rtol=1e-12))
     path = tmp_path / "bode.png"
     assert main(["lti", "lags:1", "--coef", "1=0.9", "--freq", "--plot", str(path)]) == 0
     text = capsys.readouterr().out

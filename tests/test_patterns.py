@@ -231,11 +231,13 @@ def test_sorted_distinct_equals_unique(dtype):
 @pytest.mark.parametrize("spec, message", [
     ("lags:0", "must be >= 1"), ("lags:-2", "must be >= 1"), ("lags:1.5", "must be an integer"),
     ("lags:", "needs arguments"), ("lags:1,,2", "must be an integer"), ("nosuch", "unknown pattern family"),
-    ("window:0", "window W must be >= 1"), ("power:1", "power base b must be >= 2"), ("exponent:1.5", r"exponent alpha must lie in \[0, 1\]"),
+    ("window:0", "window W must be >= 1"), ("power:1", "power base b must be >= 2"),
+    ("exponent:1.5", r"exponent alpha must lie in \[0, 1\]"),
     ("exponent:-0.1", r"\[0, 1\]"), ("exponent:nan", "finite"), ("exponent:x", "must be a number"),
     ("ssm:3", "takes no arguments"), ("power2+", "empty term"), ("", "empty term"),
     ("kron:1", "size >= 2"), ("kron:1,10", "unit diagonal"), ("kron:1,1", "2 digits"), ("kron:1,12", "0/1"),
-    ("blocks:0", "must be >= 1"), ("+".join(["ssm"] * 40), "over the limit 32"), ("lags:99999999999999", "limit"), ("window:2.0", "must be an integer"),
+    ("blocks:0", "must be >= 1"), ("+".join(["ssm"] * 40), "over the limit 32"), ("lags:99999999999999", "limit"),
+    ("window:2.0", "must be an integer"),
 ])
 def test_bad_specs_raise_clear_errors(spec, message):
     with pytest.raises(GLRError, match=message):
@@ -329,7 +331,8 @@ def test_a_new_family_is_one_record():
 def test_patterns_carry_their_terms():
     p = Pattern.from_spec("window:3+power2+kron:1,11")
     assert [(t.family, t.params, t.spec) for t in p.terms] == [
-        ("window", (3,), "window:3"), ("power", (2,), "power2"), ("kron", (((True, False), (True, True)),), "kron:1,11")]
+        ("window", (3,), "window:3"), ("power", (2,), "power2"),
+        ("kron", (((True, False), (True, True)),), "kron:1,11")]
     user = Pattern.from_lags((0,), (1, 2), spec="power2")       # borrows a name, is no family term
     assert user.terms == () and (user + p).terms == ()
 
@@ -381,7 +384,8 @@ def test_readme_new_family_example_runs():
         FAMILIES.pop("every", None)
 
 
-@pytest.mark.parametrize("alpha, want", [(2.2250738585e-313, [1]), (5e-324, [1]), (1e-300, [1]), (1.0, list(range(1, 300)))])
+@pytest.mark.parametrize("alpha, want", [(2.2250738585e-313, [1]), (5e-324, [1]), (1e-300, [1]),
+                                         (1.0, list(range(1, 300)))])
 def test_exponent_extreme_alphas(alpha, want):
     """Tiny alpha: 1/alpha overflows float64, only k = 1 gives a lag (floor(1^p) = 1); alpha = 1: every lag."""
     from glrtheory.patterns.families import exponent_lags

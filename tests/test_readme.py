@@ -353,7 +353,8 @@ def test_quoted_numbers_of_calls_62_to_65_come_from_their_json():
             f"run), fenwick {fenwick['ms_fwd_bwd']:.2f} ms (`call64`, SDPA {sdpa['ms_fwd_bwd']:.2f} ms): still below "
             f"SDPA, **met**") in text
     assert tune[(64, 4)]["ssm"] < sdpa62 and fenwick["ms_fwd_bwd"] < sdpa["ms_fwd_bwd"]
-    passed = [int(re.search(r"(\d+) passed", (ROOT / "benchmarks" / "results" / "gpu_calls" / "call65" / f).read_text()).group(1))
+    passed = [int(re.search(r"(\d+) passed",
+                            (ROOT / "benchmarks" / "results" / "gpu_calls" / "call65" / f).read_text()).group(1))
               for f in ("pytest_large.txt", "pytest_rest.txt")]
     assert f"`call65`: {sum(passed)} passed" in text and "failed" not in (
         ROOT / "benchmarks" / "results" / "gpu_calls" / "call65" / "pytest_rest.txt").read_text()
@@ -597,7 +598,8 @@ def test_quoted_numbers_of_calls_88_to_90_come_from_their_json():
     rows = {c: {r["op"]: r for r in gpu_call(c, "readout.json")["rows"]} for c in ("call83", "call90")}
     ms = {(c, spec): rows[c][f"glr_readout {spec}"]["ms_fwd_bwd"] for c in rows for spec in ("ssm", "fenwick")}
     assert (f"Forward + backward ssm **{ms['call90', 'ssm']:.3f} ms**, fenwick **{ms['call90', 'fenwick']:.3f} ms** "
-            f"against SDPA's {rows['call90']['sdpa causal']['ms_fwd_bwd']:.3f} (`call90`; {ms['call83', 'ssm']:.3f} and "
+            f"against SDPA's {rows['call90']['sdpa causal']['ms_fwd_bwd']:.3f} (`call90`; "
+            f"{ms['call83', 'ssm']:.3f} and "
             f"{ms['call83', 'fenwick']:.3f} in `call83`)") in text
     assert all(ms["call90", spec] < ms["call83", spec] for spec in ("ssm", "fenwick"))
     kernels = {c: {r["kernel"]: r["ms"] for r in gpu_call(c, "readout.json")["profile_triton_fwd_bwd"]}

@@ -152,7 +152,8 @@ def test_autocast_and_half_inputs(rng):
     assert out.dtype == torch.float64 and rel_err(out, ref) <= 1e-12
     xs = [x.half() for x in xs]
     half = glr_readout(*xs, tables, algorithm="chunked_aligned")
-    assert half.dtype == torch.float16 and rel_err(half.double(), naive_readout(*(x.double() for x in xs), tables)) <= 1e-2
+    assert (half.dtype == torch.float16
+            and rel_err(half.double(), naive_readout(*(x.double() for x in xs), tables)) <= 1e-2)
 
 
 def test_bad_algorithm_is_named():

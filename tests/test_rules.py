@@ -112,7 +112,8 @@ def test_bad_rules(b_rule, kind, message):
 
 
 def test_rule_limits_are_named():
-    wide = Pattern.from_rule(None, lambda t: (np.arange(t.max() + 1)[None, :], np.tri(t.size, int(t.max()) + 1, int(t[0]) - 1, dtype=bool)),
+    wide = Pattern.from_rule(None, lambda t: (np.arange(t.max() + 1)[None, :],
+                                              np.tri(t.size, int(t.max()) + 1, int(t[0]) - 1, dtype=bool)),
                              max_entries=10**5)
     with pytest.raises(GLRError, match="over the limit RULE_MAX_ENTRIES = 100000"):
         wide.tables(1000)

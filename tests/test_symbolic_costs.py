@@ -78,7 +78,8 @@ def _check(form, exact, what):
     if isinstance(form, Bounds):
         lo, hi = form
         bad = np.flatnonzero(~((lo <= exact + 1e-9) & (exact <= hi + 1e-9 * np.maximum(1, np.abs(hi)))))
-        assert bad.size == 0, f"{what}: bounds fail at index {bad[:5]}: {lo[bad[:5]]} <= {exact[bad[:5]]} <= {hi[bad[:5]]}"
+        assert bad.size == 0, (f"{what}: bounds fail at index {bad[:5]}: {lo[bad[:5]]} <= {exact[bad[:5]]} "
+                               f"<= {hi[bad[:5]]}")
     else:
         with np.errstate(invalid="ignore"):   # inf == inf; finite values to float rounding
             close = (form == exact) | (np.abs(form - exact) <= 1e-9 * np.maximum(1, np.abs(exact)))
@@ -190,7 +191,8 @@ def test_theta_strings():
 def test_union_leading_constant():
     f = cost_forms(Pattern.from_spec("window:3+power2"))
     assert f.const_total == 1 / costs.sp.log(2)          # power2 dominates
-    assert f.const_decode == 1 / costs.sp.log(2) and f.const_cache == Bounds(costs.sp.Rational(1, 2), costs.sp.Rational(2, 3))
+    assert (f.const_decode == 1 / costs.sp.log(2)
+            and f.const_cache == Bounds(costs.sp.Rational(1, 2), costs.sp.Rational(2, 3)))
     assert theta(Pattern.from_spec("kron:1,01,011"))["theta_cache"] is None   # no class known: None, not "None"
     assert theta(Pattern.from_spec("kron:1,01,011+ssm"))["theta_cache"] is None  # unknown in a union stays unknown
     for spec in ("ssm+window:1", "window:1+ssm"):                                # the class 1 beats the class 0

@@ -11,7 +11,8 @@ measures the neighbours. A ratio outside the band is measured again on freshly a
 ``ATTEMPTS`` times in all: on 2026-12-01 (late) the unchanged CPU kernel failed one or two families in 5 of 9
 runs of this file (ssm, quadratic, blocks, kron; ssm at 0.58 and kron at 1.79 of theory), the code of commit
 ab2699b alike, each family passing when run again. A failing ratio held through all samples of one measurement
-although the samples alternate sizes: a property of those arrays (their pages, say), not of the moment. A wrong complexity class is off in every attempt and still fails. Select with
+although the samples alternate sizes: a property of those arrays (their pages, say), not of the moment. A wrong
+complexity class is off in every attempt and still fails. Select with
 ``-m timing``, skip with ``-m 'not timing'``.
 """
 import time

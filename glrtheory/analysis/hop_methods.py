@@ -60,7 +60,8 @@ def _strategy(name: str):
     shares (Parameters, Returns, Raises, filled from ``_CONTRACTS[name]``) after its summary."""
     needs, work, refuses = _CONTRACTS[name]
     sections = _SECTIONS.format(needs=needs, work=work,
-                                refuses=f"When {refuses + ', or ' if refuses else ''}the work would exceed ``max_work``.")
+                                refuses=f"When {refuses + ', or ' if refuses else ''}"
+                                        "the work would exceed ``max_work``.")
 
     def register(fn):
         summary, rest = fn.__doc__.split("\n\n", 1)

@@ -72,8 +72,8 @@ INEXPRESSIBLE: tuple[Inexpressible, ...] = tuple(Inexpressible(**row) for row in
 
 
 def table(n: int = 1024) -> list[dict]:
-    """One row per entry (scalar, then operator-valued): its pattern and the costs of docs/quantities.md at length n, from
-    ``glrtheory.analysis`` (max decode cost, cache peak, total cost ``nnz_a + nnz_b``) and
+    """One row per entry (scalar, then operator-valued): its pattern and the costs of docs/quantities.md at length n,
+    from ``glrtheory.analysis`` (max decode cost, cache peak, total cost ``nnz_a + nnz_b``) and
     ``glrtheory.symbolic.costs.theta`` (growth classes), each times ``copies``."""
     import sympy as sp
 

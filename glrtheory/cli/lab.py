@@ -16,7 +16,8 @@ def _csv(kind):
         try:
             return [kind(x) for x in text.split(",") if x]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
     return parse
 
 

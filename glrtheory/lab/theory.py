@@ -114,6 +114,7 @@ def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains:
         return "confirmed", (f"fails where predicted (levels {[lv for lv, _ in above]}, max {worst:.3f}); "
                              f"solves level {ok[-1][0]} ({ok[-1][1]:.3f})")
     if not below and trains:
-        return "confirmed", f"every level fails as predicted (max {worst:.3f}) while this mixer reaches {THRESHOLD} elsewhere"
+        return "confirmed", (f"every level fails as predicted (max {worst:.3f}) while this mixer reaches {THRESHOLD} "
+                             "elsewhere")
     return "inconclusive", (f"fails where predicted (max {worst:.3f}) but no level reached {THRESHOLD} "
                             f"(max {max(accuracy):.3f}): training may fall short")

@@ -60,7 +60,8 @@ def tables(bundle: dict) -> str:
         pos = ", ".join(f"{k}: {v:.3f}" for k, v in last["val_bpb_by_position"].items())
         done = "" if run.get("result") else " (stopped)"
         out.append(f"| {last['pattern']} | {last['step']}{done} | {last['tokens']:,} | {last['params']:,} | "
-                   f"{last['forward_flops_per_token']:,.0f} | {last['tokens_per_s']:,.0f} | {last['val_bpb']:.3f} | {pos} |")
+                   f"{last['forward_flops_per_token']:,.0f} | {last['tokens_per_s']:,.0f} | {last['val_bpb']:.3f} | "
+                   f"{pos} |")
     rows = [(run["generate"], r) for run in bundle["runs"].values() if "generate" in run
             for r in run["generate"]["decode"]]
     if rows:

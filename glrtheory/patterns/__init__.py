@@ -5,6 +5,6 @@ from .pattern import Pattern
 from .registry import FAMILIES, Family, parse, register
 from .support import MAX_TABLE_ENTRIES, LagSupport, Support, TableSupport
 
-__all__ = ["Pattern", "FAMILIES", "Family", "register", "parse", "Support", "LagSupport", "TableSupport", "MAX_TABLE_ENTRIES",
-           "ssm", "attention", "window", "lags", "power", "quadratic", "exponent", "fenwick", "blocks",
-           "kron"]
+__all__ = ["Pattern", "FAMILIES", "Family", "register", "parse", "Support", "LagSupport", "TableSupport",
+           "MAX_TABLE_ENTRIES", "ssm", "attention", "window", "lags", "power", "quadratic", "exponent", "fenwick",
+           "blocks", "kron"]

@@ -24,7 +24,8 @@ class Pattern:
 
     Build one with ``Pattern.from_spec("power2")``, a family constructor from
     ``glrtheory.patterns.families``, ``Pattern.from_lags``, ``Pattern.from_rule`` (any n),
-    ``Pattern.from_masks`` or ``Pattern.from_sets``; unite patterns with ``p + q`` (``A = A_p | A_q``, ``B = B_p | B_q``).
+    ``Pattern.from_masks`` or ``Pattern.from_sets``; unite patterns with ``p + q`` (``A = A_p | A_q``,
+    ``B = B_p | B_q``).
     """
 
     #: The family terms this pattern unites (``families.Term``: name, arguments, spec); empty for user

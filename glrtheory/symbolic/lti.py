@@ -286,7 +286,8 @@ class LTISystem:
         return f"$\\displaystyle {self.latex()}$"
 
     def __repr__(self) -> str:
-        return f"LTISystem({self.spec!r}{'' if self.n is None else f', n={self.n}'}: H(z) = {self.transfer_function_string()})"
+        return (f"LTISystem({self.spec!r}{'' if self.n is None else f', n={self.n}'}: "
+                f"H(z) = {self.transfer_function_string()})")
 
     # -- polynomials, poles and zeros --------------------------------------------------------------
     def characteristic_polynomial(self, z: sp.Symbol = Z) -> sp.Poly:
