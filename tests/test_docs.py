@@ -727,5 +727,5 @@ def test_float32_heads_and_chunks_of_128_of_call133_are_quoted_from_their_json()
             f"forward ({rows['ssm']['ms_fwd_bwd']:.3f}, {rows['fenwick']['ms_fwd_bwd']:.3f}, "
             f"{rows['blocks']['ms_fwd_bwd']:.3f} with the backward)") in text
     assert f"fenwick forward {c128['fenwick']:.3f} ms" in text and f"ssm {c128['ssm']:.3f} (chunk output" in text
-    assert (f"fenwick's float32 forward {f32:.3f} ms against {f64:.3f} with slices of 64 and {f128:.3f} with 128"
-            in words("README.md"))
+    assert (f"fenwick's float32 forward {f32:.3f} ms against {f64:.3f} with slices of 64 and {f128:.3f} with 128 "
+            "(over the shared memory)") in words("README.md")

@@ -161,8 +161,8 @@ MAX_SOLVED = 256
 #: slices of 32. Compiled offline for sm_90 (``benchmarks/h200_compile.py --sass --resources``), its float32 program
 #: asked 262148 bytes of shared memory with the slices of 128 that bf16 takes (294912 with the wide blocks, 64 x 256),
 #: more than the H200's 232448, which would refuse the launch; with slices of 32, 81920 and 147456. At B2 T16384
-#: H16 D128 float32 slices of 32 took ssm's forward 2.240 ms and fenwick's 7.546, 64 took 2.657 and 8.842, 128 (refused,
-#: the torch ops) 7.018 and 13.798 (gpu_calls/call133).
+#: H16 D128 float32 slices of 32 took ssm's forward 2.240 ms and fenwick's 7.546, 64 took 2.657 and 8.842, 128 (over
+#: the shared memory) 7.018 and 13.798 (gpu_calls/call133).
 #: ``solve_boundaries``: where boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are
 #: solved for at once (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at
 #: least ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's
