@@ -89,8 +89,8 @@ def _time(row: dict, layer, x, device, autocast: bool, rep: int) -> dict:
     return row
 
 
-def mixer_rows(spec, B, T, d_model, heads, device="cuda", rep=100) -> list[dict]:
-    """Ours under bf16 autocast; if that raises, the error and a float32 row."""
+def mixer_rows(spec, B, T, d_model, heads, device="cuda", rep=100, float32=False) -> list[dict]:
+    """Ours under bf16 autocast; if that raises (or ``float32``), also a float32 row (without autocast)."""
     mixer = GLRMixer(spec, d_model, heads, readout=True, device=device)
     x = torch.randn(B, T, d_model, device=device, requires_grad=True)
     try:
@@ -104,10 +104,11 @@ def mixer_rows(spec, B, T, d_model, heads, device="cuda", rep=100) -> list[dict]
         rows.append(row)
         try:
             _time(row, mixer, x, device, autocast, rep)
-            return rows
+            if not float32:
+                return rows
         except Exception as e:                             # record, do not hide
             row["error"] = error(e)
-            x.grad = None
+        x.grad = None
     return rows
 
 
@@ -209,8 +210,9 @@ def verdicts(rows: list[dict], peak_target: int = PEAK_TARGET_BYTES) -> list[dic
 
 
 def run(specs=SPECS, B=SHAPE["B"], T=SHAPE["T"], d_model=SHAPE["d_model"], heads=SHAPE["heads"], device="cuda",
-        rep=100, save=None, modes=tuple(MODES)) -> dict:
-    """Attention rows, then ours per spec; ``save(result)`` after every row (a run cut short keeps them)."""
+        rep=100, save=None, modes=tuple(MODES), float32=False) -> dict:
+    """Attention rows, then ours per spec (``float32``: also without autocast, ``mixer_rows``); ``save(result)``
+    after every row (a run cut short keeps them)."""
     result = dict(shape=dict(B=B, T=T, d_model=d_model, heads=heads), timing=TIMING, rows=[], verdicts=[],
                   peak_target_bytes=PEAK_TARGET_BYTES)
 
@@ -224,7 +226,7 @@ def run(specs=SPECS, B=SHAPE["B"], T=SHAPE["T"], d_model=SHAPE["d_model"], heads
 
     add(mha_rows(B, T, d_model, heads, device, rep))
     for spec in specs:
-        add(mixer_rows(spec, B, T, d_model, heads, device, rep))
+        add(mixer_rows(spec, B, T, d_model, heads, device, rep, float32))
         free(device)
     if is_cuda(device):
         for mode in modes:
@@ -398,6 +400,7 @@ def main(argv=None) -> int:
                     "dict of readout_triton.GPU settings and 'direct' (e.g. '[{\"direct\": false}, {}]'), timed in "
                     "turn with attention in one process (interleaved), written as JSON to --out")
     ap.add_argument("--rounds", type=int, default=5, help="with --interleaved: the turns")
+    ap.add_argument("--float32", action="store_true", help="also time our layers without autocast (float32)")
     args = ap.parse_args(argv)
     modes = tuple(m for m in args.modes.split(",") if m)
     if set(modes) - set(MODES):
@@ -440,7 +443,7 @@ def main(argv=None) -> int:
         Path(args.out).write_text(json.dumps(row))
         return 0
     run(args.specs.split(","), **shape, device=args.device, rep=args.rep, save=saver(args.out, "gpu_layer.py"),
-        modes=modes)
+        modes=modes, float32=args.float32)
     return 0
 
 

@@ -59,6 +59,19 @@ def test_layer_rows_and_verdicts_on_the_cpu():
         assert verdict[0]["peak_at_most_4gib"] is None and verdict[0]["targets_met"] is None  # no CUDA peak
 
 
+def test_layer_rows_in_float32_too():
+    """``float32``: each of our layers is also timed without autocast, and its verdict is against attention's float32
+    row."""
+    result = gpu_layer.run(("ssm",), **TINY, device="cpu", modes=(), float32=True)
+    ours = [r for r in result["rows"] if r.get("spec") == "ssm"]
+    assert [r["precision"] for r in ours] == ["bf16 autocast", "float32"] and all(r["ms_fwd_bwd"] > 0 for r in ours)
+    mha = {r["precision"]: r for r in result["rows"] if r["op"].startswith("nn.MultiheadAttention")}
+    verdicts = {v["precision"]: v for v in result["verdicts"] if v["spec"] == "ssm"}
+    for precision, row in zip(("bf16 autocast", "float32"), ours):
+        over = row["ms_fwd_bwd"] / mha[precision]["ms_fwd_bwd"]
+        assert verdicts[precision]["fwd_bwd_over_mha"] == pytest.approx(over)
+
+
 @interpreted_run
 def test_rows_alone_run_in_a_fresh_process():
     """``row_alone`` runs ``--row NAME --mode MODE`` in another process and reads its row back: on the CPU the
