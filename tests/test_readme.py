@@ -973,3 +973,16 @@ def test_quoted_numbers_of_calls_118_to_120_come_from_their_json():
     assert "H200" in (calls / "call120" / "gpu.txt").read_text()
     for call, name in (("call118", "readout.json"), ("call119", "readout.json"), ("call120", "layer.json")):
         assert gpu_call(call, name)["machine"]["gpu"] == "NVIDIA H200"
+
+
+def test_float32_layer_of_call136_is_quoted_from_its_json():
+    """The layer without autocast (``call136``): ours and attention's forward + backward and peaks, as README quotes
+    them, each of ours below attention in float32."""
+    rows = {(r["op"].split()[1], r["precision"]): r for r in gpu_call("call136", "layer.json")["rows"]}
+    ssm, fenwick, mha = (rows[k, "float32"] for k in ("ssm", "fenwick", "causal"))
+    auto = {k: rows[k, "bf16 autocast"]["ms_fwd_bwd"] for k in ("ssm", "fenwick", "causal")}
+    assert ssm["ms_fwd_bwd"] < mha["ms_fwd_bwd"] and fenwick["ms_fwd_bwd"] < mha["ms_fwd_bwd"]
+    assert (f"ssm {ssm['ms_fwd_bwd']:.3f} ms and fenwick {fenwick['ms_fwd_bwd']:.3f} forward + backward against "
+            f"`nn.MultiheadAttention`'s {mha['ms_fwd_bwd']:.3f} in float32, peaks {ssm['peak_bytes'] / 2**30:.2f} / "
+            f"{fenwick['peak_bytes'] / 2**30:.2f} GiB. Under bf16 autocast in the same call: ssm {auto['ssm']:.3f}, "
+            f"fenwick {auto['fenwick']:.3f} against {auto['causal']:.3f}") in " ".join(README.split())
