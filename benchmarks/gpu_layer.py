@@ -2,6 +2,7 @@
 target: forward + backward at or below attention's, peak memory at most 4 GiB).
 
     python benchmarks/gpu_layer.py [--specs ssm,fenwick,power2,blocks] [--shape 8,2048,1024,8] [--out PATH]
+    python benchmarks/gpu_layer.py --specs ssm,fenwick --modes "" --float32     # ours without autocast too
     python benchmarks/gpu_layer.py --host-profile ssm --out PATH    # where the eager layer's host time goes
     python benchmarks/gpu_layer.py --host-profile ssm --compiled --sort cumulative --out PATH
     python benchmarks/gpu_layer.py --host-ops attention --out PATH   # op by op, attention or a spec
