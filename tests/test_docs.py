@@ -705,7 +705,7 @@ def test_wide_heads_backward_of_calls_128_to_131_is_quoted_from_their_json():
 
 def test_float32_heads_and_chunks_of_128_of_call133_are_quoted_from_their_json():
     """``call133``: the float32 chunk output's d_k slices (the fastest of the sweep, 32, is ``GPU["float32"]``; 128 the
-    slowest, refused), the float32 rows, and chunks of 128 against 64, in the readout page."""
+    slowest, over the shared memory), the float32 rows, and chunks of 128 against 64, in the readout page."""
     from helpers import gpu_call
 
     from glrtheory.kernels.scan import readout_triton
