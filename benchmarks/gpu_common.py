@@ -170,8 +170,12 @@ def saver(path, script: str):
 
 
 def error(e: BaseException) -> str:
-    """An exception as a row records it (type and the start of the message)."""
-    return f"{type(e).__name__}: {str(e)[:300]}"
+    """An exception as a row records it: its type, the start of its message and, where that is cut, the message's
+    last line too (a Triton ``CompilationError`` quotes the source first and says what is wrong last)."""
+    text = str(e)
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    cut = f"{text[:300]} ... {last[:300]}" if len(text) > 300 and last not in text[:300] else text[:300]
+    return f"{type(e).__name__}: {cut}"
 
 
 def dtype_name(dtype) -> str:

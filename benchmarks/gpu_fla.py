@@ -37,14 +37,26 @@ def fla_gla(B, T, H, D, backward=True, device="cuda") -> dict:
 
 def fla_log_linear(B, T, H, D, backward=True, device="cuda") -> dict:
     """fla's ``chunk_log_linear_attn`` (log-linear Mamba-2: per-head decay g and a weight per Fenwick level,
-    ``level_scales [B, T, H, L]`` with ``L = ceil(log2 T) + 1``), the same aligned binary counter as our fenwick with
-    scalar level weights in place of its state recurrence; timed as ``fla_gla``."""
+    ``level_scales [B, T, H, L]`` in bf16 with ``L = ceil(log2 T) + 1``), the same aligned binary counter as our
+    fenwick with scalar level weights in place of its state recurrence; timed as ``fla_gla``."""
     return _fla_row("chunk_log_linear_attn", B, T, H, D, backward, device)
 
 
+def fla_inputs(op: str, B, T, H, D, device) -> list[torch.Tensor]:
+    """The arguments of fla's ``op``: bf16 q, k, v ``[B, T, H, D]``, log-decay g ``[B, T, H]`` float32, and for
+    ``chunk_log_linear_attn`` the level weights ``[B, T, H, ceil(log2 T) + 1]`` in q's dtype, as fla's tests make
+    every input (its kernel multiplies them into a product with v, which must share v's dtype)."""
+    q, k, v = (torch.randn(B, T, H, D, device=device, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    gl = F.logsigmoid(torch.randn(B, T, H, device=device, dtype=torch.float32)).requires_grad_()
+    if op != "chunk_log_linear_attn":
+        return [q, k, v, gl]
+    levels = math.ceil(math.log2(T)) + 1
+    return [q, k, v, gl, torch.rand(B, T, H, levels, device=device, dtype=q.dtype, requires_grad=True)]
+
+
 def _fla_row(op: str, B, T, H, D, backward, device) -> dict:
-    """One of fla's ops (``fla_gla``, ``fla_log_linear``): bf16 q, k, v ``[B, T, H, D]``, log-decay g ``[B, T, H]``
-    float32 (``logsigmoid`` of a normal sample, as fla's registry makes it); warnings fla gives are kept."""
+    """One of fla's ops (``fla_gla``, ``fla_log_linear``) on ``fla_inputs`` (g is the ``logsigmoid`` of a normal
+    sample, as fla's registry makes it); warnings fla gives are kept."""
     row = dict(op=f"fla {op}", B=B, T=T, H=H, D=D, dtype="bfloat16")
     try:
         import fla
@@ -55,13 +67,8 @@ def _fla_row(op: str, B, T, H, D, backward, device) -> dict:
         return dict(row, skipped="fla's kernels need CUDA")
     try:
         row["fla"] = getattr(fla, "__version__", "?")
-        q, k, v = (torch.randn(B, T, H, D, device=device, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
-        gl = F.logsigmoid(torch.randn(B, T, H, device=device, dtype=torch.float32)).requires_grad_()
-        extra = []
-        if op == "chunk_log_linear_attn":
-            levels = math.ceil(math.log2(T)) + 1
-            extra = [torch.rand(B, T, H, levels, device=device, dtype=torch.float32, requires_grad=True)]
-        run = lambda: fn(q, k, v, gl, *extra)[0]  # noqa: E731
+        args = fla_inputs(op, B, T, H, D, device)
+        run = lambda: fn(*args)[0]  # noqa: E731
         with warnings.catch_warnings(record=True) as caught, torch.no_grad():
             warnings.simplefilter("always")
             row["ms"] = bench(run)
@@ -69,7 +76,7 @@ def _fla_row(op: str, B, T, H, D, backward, device) -> dict:
             row["warnings"] = sorted({str(w.message) for w in caught})
         if backward:
             try:
-                g = torch.randn_like(v)
+                g = torch.randn_like(args[2])
                 row["ms_fwd_bwd"] = bench(lambda: run().backward(g))
             except Exception as e:
                 row["backward_error"] = f"{error(e)} (forward only compared)"

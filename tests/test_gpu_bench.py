@@ -450,3 +450,22 @@ def test_grad_error_is_nan_when_any_gradient_is(monkeypatch):
     assert math.isnan(gpu_readout.grad_error(None, None, None, "triton"))
     errors["k"] = 5e-3
     assert gpu_readout.grad_error(None, None, None, "triton") == 5e-3
+
+
+def test_fla_inputs_give_log_linear_level_weights_in_q_dtype():
+    """fla's log-linear kernel multiplies the level weights into a product with v: float32 weights beside bf16 v
+    fail to compile ("Both operands must be same dtype"), which calls 80-136 recorded as the anchor's error."""
+    q, k, v, g, levels = gpu_fla.fla_inputs("chunk_log_linear_attn", 2, 1000, 3, 8, "cpu")
+    assert levels.dtype == q.dtype == v.dtype == torch.bfloat16 and g.dtype == torch.float32
+    assert levels.shape == (2, 1000, 3, 11) and g.shape == (2, 1000, 3) and q.shape == (2, 1000, 3, 8)
+    assert len(gpu_fla.fla_inputs("chunk_simple_gla", 1, 64, 1, 8, "cpu")) == 4
+
+
+def test_error_keeps_the_last_line_of_a_long_message():
+    """A row's error keeps the start of a long message and its last line, where Triton says what is wrong."""
+    from gpu_common import error
+
+    long = ValueError("at 177:18:\n" + "    source line\n" * 40 + "Both operands must be same dtype. Got fp32 and bf16")
+    assert error(long).startswith("ValueError: at 177:18:") and error(long).endswith("Got fp32 and bf16")
+    assert error(KeyError("short")) == "KeyError: 'short'"
+    assert len(error(ValueError("x" * 1000))) == len("ValueError: ") + 300 + len(" ... ") + 300
