@@ -1,9 +1,11 @@
-"""fla's ``chunk_simple_gla`` (matrix state, per-head decay) next to our matrix-state readout ``glr_readout``,
-forward, at the shapes fla's own op benchmarks use: ``SHAPE_CONFIGS`` of ``benchmarks/ops/registry.py`` in
+"""fla's ``chunk_simple_gla`` (matrix state, per-head decay) and ``chunk_log_linear_attn`` (its Fenwick levels) next
+to our matrix-state readout ``glr_readout``, forward, at the shapes fla's own op benchmarks use: ``SHAPE_CONFIGS`` of ``benchmarks/ops/registry.py`` in
 fla-org/flash-linear-attention (commit 0080966f94e98296476b53d381d9144350ec7691), bf16, q, k, v
 ``[B, T, H, D]``, log-decay g ``[B, T, H]`` (``logsigmoid`` of a normal sample, as fla's registry makes it).
 
     python benchmarks/gpu_bench.py --fla-shapes ...       (rows under "fla_shapes" of its JSON)
+    python benchmarks/gpu_fla.py [--shapes 2,16384,16,128;8,1024,8,64] [--specs ssm,fenwick] [--dtype float32]
+                                 [--out PATH]     (these rows alone, saved after each shape)
 
 Where fla is not installed (or there is no CUDA) its rows say so and ours still run.
 """
@@ -16,7 +18,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from gpu_common import bench, dtype_name, error, inputs, is_cuda
+from gpu_common import bench, dtype_name, error, inputs, is_cuda, parser, saver
 
 from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm
 
@@ -110,6 +112,7 @@ def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bf
         ref = fla_gla(B, T, H, D, backward=False, device=device)
         log_linear = fla_log_linear(B, T, H, D, backward=False, device=device)
         rows += [ref, log_linear]
+        print(ref, log_linear, sep="\n", flush=True)
         for spec in specs:
             row = readout_forward(spec, B, T, H, D, device=device, dtype=dtype)
             if "ms" in row and "ms" in ref:
@@ -119,3 +122,26 @@ def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bf
             rows.append(row)
             print(row, flush=True)
     return rows
+
+
+def main(argv=None) -> int:
+    ap = parser(__doc__, "fla", FLA_SPECS)
+    ap.add_argument("--shapes", default=";".join(",".join(map(str, s)) for s in FLA_SHAPES),
+                    help="B,T,H,D shapes separated by ';' (default: fla's six)")
+    ap.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="of our rows (fla's: bf16)")
+    args = ap.parse_args(argv)
+    try:
+        shapes = [tuple(int(x) for x in s.split(",")) for s in args.shapes.split(";")]
+    except ValueError:
+        ap.error(f"--shapes takes B,T,H,D;B,T,H,D..., got {args.shapes!r}")
+    if any(len(s) != 4 or min(s) < 1 for s in shapes):
+        ap.error(f"--shapes takes four positive integers a shape, got {args.shapes!r}")
+    save, rows = saver(args.out, "gpu_fla.py"), []
+    for shape in shapes:
+        rows += fla_shapes([shape], specs=args.specs.split(","), device=args.device, dtype=getattr(torch, args.dtype))
+        save(dict(note=f"forward only; ours: glr_readout (matrix state), {args.dtype}", rows=rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

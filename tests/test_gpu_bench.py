@@ -469,3 +469,18 @@ def test_error_keeps_the_last_line_of_a_long_message():
     assert error(long).startswith("ValueError: at 177:18:") and error(long).endswith("Got fp32 and bf16")
     assert error(KeyError("short")) == "KeyError: 'short'"
     assert len(error(ValueError("x" * 1000))) == len("ValueError: ") + 300 + len(" ... ") + 300
+
+
+def test_fla_script_on_the_cpu(tmp_path):
+    out = tmp_path / "fla.json"
+    assert gpu_fla.main(["--shapes", "1,16,2,8;1,33,1,4", "--specs", "fenwick", "--device", "cpu",
+                         "--dtype", "float32", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["op"], r["T"]) for r in rows] == [("fla chunk_simple_gla", 16), ("fla chunk_log_linear_attn", 16),
+                                                 ("glr_readout fenwick", 16), ("fla chunk_simple_gla", 33),
+                                                 ("fla chunk_log_linear_attn", 33), ("glr_readout fenwick", 33)]
+    assert rows[2]["ms"] > 0 and "machine" in json.loads(out.read_text())
+    for bad in ("1,16,2", "1,x,2,8", "1,16,0,8"):
+        with pytest.raises(SystemExit) as e:
+            gpu_fla.main(["--shapes", bad, "--device", "cpu", "--out", str(out)])
+        assert e.value.code == 2
