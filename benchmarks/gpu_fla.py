@@ -1,7 +1,8 @@
 """fla's ``chunk_simple_gla`` (matrix state, per-head decay) and ``chunk_log_linear_attn`` (its Fenwick levels) next
-to our matrix-state readout ``glr_readout``, forward, at the shapes fla's own op benchmarks use: ``SHAPE_CONFIGS`` of ``benchmarks/ops/registry.py`` in
-fla-org/flash-linear-attention (commit 0080966f94e98296476b53d381d9144350ec7691), bf16, q, k, v
-``[B, T, H, D]``, log-decay g ``[B, T, H]`` (``logsigmoid`` of a normal sample, as fla's registry makes it).
+to our matrix-state readout ``glr_readout``, forward, at the shapes fla's own op benchmarks use: ``SHAPE_CONFIGS``
+of ``benchmarks/ops/registry.py`` in fla-org/flash-linear-attention (commit
+0080966f94e98296476b53d381d9144350ec7691), bf16, q, k, v ``[B, T, H, D]``, log-decay g ``[B, T, H]``
+(``logsigmoid`` of a normal sample, as fla's registry makes it).
 
     python benchmarks/gpu_bench.py --fla-shapes ...       (rows under "fla_shapes" of its JSON)
     python benchmarks/gpu_fla.py [--shapes 2,16384,16,128;8,1024,8,64] [--specs ssm,fenwick] [--dtype float32]
