@@ -472,6 +472,7 @@ def test_error_keeps_the_last_line_of_a_long_message():
 
 
 def test_fla_script_on_the_cpu(tmp_path):
+    """Two shapes, each in a process of its own, saved in order with our rows' times; bad shapes exit 2."""
     out = tmp_path / "fla.json"
     assert gpu_fla.main(["--shapes", "1,16,2,8;1,33,1,4", "--specs", "fenwick", "--device", "cpu",
                          "--dtype", "float32", "--out", str(out)]) == 0
@@ -484,3 +485,9 @@ def test_fla_script_on_the_cpu(tmp_path):
         with pytest.raises(SystemExit) as e:
             gpu_fla.main(["--shapes", bad, "--device", "cpu", "--out", str(out)])
         assert e.value.code == 2
+
+
+def test_a_failed_fresh_process_gives_a_row_naming_it():
+    """A shape's process that fails (here: no such device) gives one row naming its exit and its last line."""
+    bad = gpu_fla.in_fresh_process((1, 16, 2, 8), ["ssm"], "nodevice", torch.float32)
+    assert len(bad) == 1 and bad[0]["error"].startswith("its process exited 1: ") and "nodevice" in bad[0]["error"]
