@@ -115,9 +115,10 @@ def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bf
     and ``glr_readout`` for each spec, with ``over_fla`` = ours / fla's ``chunk_simple_gla`` and, for fenwick,
     ``over_fla_log_linear`` = ours / fla's ``chunk_log_linear_attn`` where both ran.
 
-    ``fresh`` (default: on CUDA) times each shape in a Python process of its own, so that what ran before does not
-    time it: in one process fla's ``chunk_simple_gla`` took 0.510 ms at B2 T16384 H16 D128 after B4 T2048, and
-    0.429 alone (``call139``)."""
+    ``fresh`` (default: on CUDA) times each shape in a Python process of its own: fla's kernels autotune by keys
+    without B and T (``H, K, V, BT``), so in one process a shape would reuse the launch settings tuned at an earlier
+    one with the same heads. (That this moved fla's times was not shown: at B2 T16384 H16 D128 its
+    ``chunk_simple_gla`` took 0.429 ms in a fresh process in ``call139`` and 0.590 in ``call140``.)"""
     if fresh if fresh is not None else is_cuda(device):
         return [row for shape in shapes for row in in_fresh_process(shape, specs, device, dtype)]
     rows = []
