@@ -729,3 +729,51 @@ def test_float32_heads_and_chunks_of_128_of_call133_are_quoted_from_their_json()
     assert f"fenwick forward {c128['fenwick']:.3f} ms" in text and f"ssm {c128['ssm']:.3f} (chunk output" in text
     assert (f"fenwick's float32 forward {f32:.3f} ms against {f64:.3f} with slices of 64 and {f128:.3f} with 128 "
             "(over the shared memory)") in words("README.md")
+
+
+def _fla_rows(call: str, name: str) -> dict:
+    """``{(op, B, T, H, D): row}`` of a ``gpu_fla.py`` or ``gpu_readout.py`` JSON's rows."""
+    from helpers import gpu_call
+    return {(r["op"], r["B"], r["T"], r["H"], r["D"]): r for r in gpu_call(call, name)["rows"]}
+
+
+def test_fla_log_linear_of_calls_137_to_140_comes_from_their_json():
+    """fla's log-linear attention against fenwick in gpu_readout.md and gpu_notes.md: the main rows of call137, the
+    ranges over fla's six shapes of call138, and chunk_simple_gla's time at the main shape in calls 137-140."""
+    text, notes = words("docs", "gpu_readout.md"), words("benchmarks", "results", "gpu_notes.md")
+    main = (2, 16384, 16, 128)
+    r137 = _fla_rows("call137", "readout.json")
+    log_linear, fenwick = r137[("fla chunk_log_linear_attn", *main)], r137[("glr_readout fenwick", *main)]
+    gla = r137[("fla chunk_simple_gla", *main)]["ms"]
+    for page in (text, notes):
+        assert f"{log_linear['ms']:.3f} ms forward" in page and f"{log_linear['ms_fwd_bwd']:.3f}" in page
+        assert f"{fenwick['ms']:.3f}" in page and f"{fenwick['ms_fwd_bwd']:.3f}" in page
+    assert (f"**{fenwick['ms'] / log_linear['ms']:.2f}x and {fenwick['ms_fwd_bwd'] / log_linear['ms_fwd_bwd']:.2f}x "
+            "of it**") in text
+    assert f"2.47x ({fenwick['ms']:.3f} against {gla:.3f} ms, `call137`" in text and fenwick["ms"] / gla > 1.5
+    rows = _fla_rows("call138", "fla.json").values()
+    ll = [r["ms"] for r in rows if r["op"] == "fla chunk_log_linear_attn"]
+    over = [r["over_fla_log_linear"] for r in rows if r["op"] == "glr_readout fenwick"]
+    assert len(ll) == len(over) == 6
+    assert f"takes {min(ll):.3f} to {max(ll):.3f} ms, and fenwick {min(over):.2f}x to {max(over):.2f}x of that" in text
+    assert f"fla's log-linear attention {min(ll):.3f} to {max(ll):.3f} ms forward" in notes
+    slower = [1 / r["over_fla_log_linear"] for c, f in [("call138", "fla.json"), ("call139", "fla_1.json"),
+                                                         ("call139", "fla_2.json"), ("call139", "fla_3.json"),
+                                                         ("call139", "fla_4.json"), ("call140", "fla.json")]
+              for r in _fla_rows(c, f).values() if "over_fla_log_linear" in r]
+    spread = f"{min(slower):.1f}x to {max(slower):.1f}x"
+    assert f"by {spread}" in text and spread in notes
+    at_main = [_fla_rows(c, f)[("fla chunk_simple_gla", *main)]["ms"]
+               for c, f in [("call137", "readout.json"), ("call138", "fla.json"), ("call139", "fla_1.json"),
+                            ("call139", "fla_4.json"), ("call140", "fla.json")]]
+    assert f"between {min(at_main):.3f} and {max(at_main):.3f} ms" in notes
+    assert min(at_main) < 0.44 and max(at_main) > 0.59                   # the spread the pages describe
+
+
+def test_fla_log_linear_error_was_the_level_weights_dtype():
+    """The pages say why fla's log-linear attention failed in calls 80-136: our float32 level weights; call137's row
+    (bf16 weights) has a time and no error."""
+    text = words("docs", "gpu_readout.md")
+    assert "It passed float32 level weights beside bf16 values" in text
+    row = _fla_rows("call137", "readout.json")[("fla chunk_log_linear_attn", 2, 16384, 16, 128)]
+    assert "error" not in row and row["ms"] > 0
