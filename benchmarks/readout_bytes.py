@@ -5,6 +5,7 @@ head reads the same). Over the copy bandwidth this is a floor of that sequence o
 up to the few MB that the small launches of the boundary inverse pass each other, which might stay in L2.
 
     python benchmarks/readout_bytes.py [--spec fenwick] [--shape 2,16384,16,128] [--chunk 64] [--profile JSON]
+    python benchmarks/readout_bytes.py --fused      (a forward in one walk with a state per Fenwick level on chip)
 
 With ``--profile`` (a ``gpu_readout.py`` result) each launch's measured ms (the JSON's ``profile`` of the spec) and
 the bandwidth that implies are printed beside its bytes.
@@ -65,6 +66,21 @@ def solved_forward_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int) 
     }
 
 
+def fused_forward_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int, keep_states: bool = True
+                        ) -> dict[str, int]:
+    """The least bytes of a forward that walks the chunks in one kernel holding one boundary state per Fenwick level
+    on chip (``proofs/fenwick_level_slots.py``; not built): today's casts and step 1 without E_PP's blocks
+    (``"chunk_inverse"`` the chunks' inverses alone, ``"chunk_coefficients"``), then ``"walk and output"``, which
+    reads q, k, v, a, the chunk inverses and E and writes o, and the boundary states H where ``keep_states`` (for
+    the backward, which reads them)."""
+    t = tensor_bytes(spec, B, T, H, D, chunk)
+    solved = solved_forward_bytes(spec, B, T, H, D, chunk)
+    return {"cast a, b": solved["cast a, b"],
+            "chunk_inverse": t["b"] + t["b_table"] + t["inverses"],
+            "chunk_coefficients": solved["chunk_coefficients"],
+            "walk and output": 4 * t["rows"] + t["a"] + t["inverses"] + t["ecoef"] + keep_states * t["states"]}
+
+
 def measured_ms(profile: list[dict]) -> dict[str, float]:
     """ms per forward of each launch key of ``solved_forward_bytes`` in a ``gpu_readout.py`` profile (``[{kernel,
     ms}]``); kernels of no key (a memset) are left out."""
@@ -82,9 +98,13 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", default="2,16384,16,128", help="B,T,H,D")
     ap.add_argument("--chunk", type=int, default=64)
     ap.add_argument("--profile", help="a gpu_readout.py JSON: each launch's ms and bandwidth beside its bytes")
+    ap.add_argument("--fused", action="store_true", help="the bytes of a forward that walks the chunks in one "
+                    "kernel with a boundary state per Fenwick level on chip (fused_forward_bytes; not built)")
     args = ap.parse_args(argv)
     B, T, H, D = map(int, args.shape.split(","))
-    got = solved_forward_bytes(args.spec, B, T, H, D, args.chunk)
+    if args.fused and args.profile:
+        ap.error("--profile times today's launches; --fused counts a forward that is not built")
+    got = (fused_forward_bytes if args.fused else solved_forward_bytes)(args.spec, B, T, H, D, args.chunk)
     ms = measured_ms(json.loads(Path(args.profile).read_text())["profile"][args.spec]) if args.profile else {}
     for key, n in got.items():
         timed = f"  {ms[key]:.3f} ms  {n / ms[key] / 1e6:.0f} GB/s" if key in ms else ""

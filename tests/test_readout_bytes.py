@@ -16,7 +16,7 @@ pytest.importorskip("triton")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from readout_bytes import measured_ms, solved_forward_bytes, tensor_bytes  # noqa: E402
+from readout_bytes import fused_forward_bytes, measured_ms, solved_forward_bytes, tensor_bytes  # noqa: E402
 
 from glrtheory.kernels.scan import readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
@@ -102,3 +102,41 @@ def test_the_group_lead_counts_against_these_bytes():
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert (f"That moves {lead.bytes_saved():.0f} MB fewer: a floor of {floor:.3f} ms at the copy bandwidth in place "
             f"of {total / copy / 1e6:.3f}") in readme
+
+
+def test_the_fused_lead_counts_against_these_bytes():
+    """``fused_forward_bytes``: step 1 as today but E_PP's blocks, and one walk that reads what today's chunk output
+    reads and writes H in place of reading it; the pages' MB, floor and share of the target from it, call39's copy
+    bandwidth and call137's fla."""
+    shape = ("fenwick", 2, 16384, 16, 128, 64)
+    t, solved = tensor_bytes(*shape), solved_forward_bytes(*shape)
+    fused = fused_forward_bytes(*shape)
+    assert fused["walk and output"] == solved["chunk_output"]
+    assert fused["chunk_inverse"] == solved["chunk_inverse"] - t["e_rows"] - t["b_src"] - t["diagonal"]
+    lean = sum(fused_forward_bytes(*shape, keep_states=False).values())
+    total, today = sum(fused.values()), sum(solved.values())
+    assert total - lean == t["states"]
+    fla = next(r["ms"] for r in json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / "call137" /
+                                            "readout.json").read_text())["rows"] if r["op"] == "fla chunk_simple_gla")
+    floor, allowed = total / copy_gbps() / 1e6, 1.5 * fla
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    assert (f"counts {total / 1e6:.1f} MB for such a forward with today's step 1 ({lean / 1e6:.1f} MB without writing "
+            f"H), against {today / 1e6:.1f} MB today: {floor:.3f} ms at the copy bandwidth, where 1.5x fla's forward "
+            f"of `call137` is {allowed:.3f} ms: {floor / allowed:.0%} of the time the target allows") in text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"counts {total / 1e6:.1f} MB for it against {today / 1e6:.1f} MB today: a floor of {floor:.3f} ms at the "
+            f"copy bandwidth, where the target allows {allowed:.3f}") in readme
+    from proofs.fenwick_level_slots import slot_walk
+    from glrtheory import Pattern
+    assert slot_walk(aligned_layout(Pattern.from_spec("fenwick").tables(16384), 64)) == 9
+    assert "9 at P = 256" in text and "(9 at this shape)" in readme
+    layouts = sum(1025 - C + 1 for C in (4, 8, 16, 64))             # the proof's (n, C): n = 1 .. 1025, C <= n
+    assert f"checks the slots exactly on {layouts} layouts" in text
+
+
+def test_fused_and_profile_exclude_each_other(capsys):
+    from readout_bytes import main
+    with pytest.raises(SystemExit) as e:
+        main(["--fused", "--profile", "x.json"])
+    assert e.value.code == 2 and "not built" in capsys.readouterr().err
+    assert main(["--fused"]) == 0 and "walk and output" in capsys.readouterr().out
