@@ -34,6 +34,7 @@ import numpy as np
 from glrtheory import Pattern
 from glrtheory.kernels.scan.readout_plan import aligned_layout
 from glrtheory.recurrence import random_coefficients
+from proofs.fenwick_readout_work import chain
 
 ZERO = "state 0"
 
@@ -41,15 +42,6 @@ ZERO = "state 0"
 def level(p: int):
     """State p's slot: its trailing zero bits; state 0's own."""
     return ZERO if p == 0 else (p & -p).bit_length() - 1
-
-
-def chain(x: int) -> set[int]:
-    """``{x, x with its lowest set bit cleared, ..., 0}``."""
-    out = {x}
-    while x:
-        x &= x - 1
-        out.add(x)
-    return out
 
 
 def chunk_rows(layout) -> list[np.ndarray]:
