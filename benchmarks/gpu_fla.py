@@ -110,16 +110,18 @@ def readout_forward(spec, B, T, H, D, device="cuda", dtype=torch.bfloat16) -> di
     return row
 
 
-def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bfloat16, fresh=None) -> list[dict]:
+def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bfloat16, fresh=False) -> list[dict]:
     """Forward at fla's benchmark shapes: fla's ``chunk_simple_gla`` and ``chunk_log_linear_attn`` (where installed)
     and ``glr_readout`` for each spec, with ``over_fla`` = ours / fla's ``chunk_simple_gla`` and, for fenwick,
     ``over_fla_log_linear`` = ours / fla's ``chunk_log_linear_attn`` where both ran.
 
-    ``fresh`` (default: on CUDA) times each shape in a Python process of its own: fla's kernels autotune by keys
-    without B and T (``H, K, V, BT``), so in one process a shape would reuse the launch settings tuned at an earlier
-    one with the same heads. (That this moved fla's times was not shown: at B2 T16384 H16 D128 its
-    ``chunk_simple_gla`` took 0.429 ms in a fresh process in ``call139`` and 0.590 in ``call140``.)"""
-    if fresh if fresh is not None else is_cuda(device):
+    ``fresh`` times each shape in a Python process of its own (``gpu_fla.py`` with several shapes does): fla's
+    kernels autotune by keys without B and T (``H, K, V, BT``), so in one process a shape reuses the launch settings
+    tuned at an earlier one with the same heads. That this moved fla's times was not shown: at B2 T16384 H16 D128 its
+    ``chunk_simple_gla`` took 0.429 ms in a fresh process in ``call139`` and 0.590 in ``call140``. The new processes
+    run with the readout's default launch settings, so callers that change them (``gpu_readout.py --settings``)
+    keep ``fresh`` off."""
+    if fresh:
         return [row for shape in shapes for row in in_fresh_process(shape, specs, device, dtype)]
     rows = []
     for B, T, H, D in shapes:
