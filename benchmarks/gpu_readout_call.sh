@@ -8,8 +8,9 @@
 # "--specs ssm,fenwick,blocks"); SCAN=1 first runs gpu_tune.py (the vector-state scan: power2 and ssm,
 # per-kernel profile) into tune.json, SCAN_FLAGS (e.g. "--inverses") going to it. CAP_READOUT, CAP_TESTS,
 # CAP_LAYER, CAP_SCAN: each part's seconds (default 330, 200, 150, 100; together over one 600 s command).
-# Since call137 fla's log-linear attention runs (it takes 2-32 ms a call): --fla-shapes then needs about 450 s in
-# all, more than the default cap, so time fla's shapes apart with `python benchmarks/gpu_fla.py` (call138).
+# Since call137 fla's log-linear attention runs (2-32 ms a call): gpu_readout.py with --fla-shapes then runs past
+# the cap (call137, cut at 450 s after four of the six shapes); time fla's shapes apart with
+# `python benchmarks/gpu_fla.py` (409 s in call138).
 # gpu_readout.py (torch vs Triton forward and forward + backward at B2 T16384 H16 D128 bf16, fla's
 # chunk_simple_gla, per-kernel profiles, fla's shapes), then the readout's CUDA tests and the scan's
 # full-size CUDA tests for ssm and fenwick (the scan shares chunk_inverse). Wheels in .whl/ (fla-core) are
