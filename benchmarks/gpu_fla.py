@@ -110,19 +110,10 @@ def readout_forward(spec, B, T, H, D, device="cuda", dtype=torch.bfloat16) -> di
     return row
 
 
-def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bfloat16, fresh=False) -> list[dict]:
+def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bfloat16) -> list[dict]:
     """Forward at fla's benchmark shapes: fla's ``chunk_simple_gla`` and ``chunk_log_linear_attn`` (where installed)
     and ``glr_readout`` for each spec, with ``over_fla`` = ours / fla's ``chunk_simple_gla`` and, for fenwick,
-    ``over_fla_log_linear`` = ours / fla's ``chunk_log_linear_attn`` where both ran.
-
-    ``fresh`` times each shape in a Python process of its own (``gpu_fla.py`` with several shapes does): fla's
-    kernels autotune by keys without B and T (``H, K, V, BT``), so in one process a shape reuses the launch settings
-    tuned at an earlier one with the same heads. That this moved fla's times was not shown: at B2 T16384 H16 D128 its
-    ``chunk_simple_gla`` took 0.429 ms in a fresh process in ``call139`` and 0.590 in ``call140``. The new processes
-    run with the readout's default launch settings, so callers that change them (``gpu_readout.py --settings``)
-    keep ``fresh`` off."""
-    if fresh:
-        return [row for shape in shapes for row in in_fresh_process(shape, specs, device, dtype)]
+    ``over_fla_log_linear`` = ours / fla's ``chunk_log_linear_attn`` where both ran."""
     rows = []
     for B, T, H, D in shapes:
         ref = fla_gla(B, T, H, D, backward=False, device=device)
@@ -142,7 +133,14 @@ def fla_shapes(shapes=FLA_SHAPES, specs=FLA_SPECS, device="cuda", dtype=torch.bf
 
 def in_fresh_process(shape, specs, device, dtype) -> list[dict]:
     """``fla_shapes([shape])`` run by this script in a new Python process (its rows printed here too); one row
-    with the error where that process fails."""
+    with the error where that process fails.
+
+    ``gpu_fla.py`` with several shapes times each this way: fla's kernels autotune by keys without B and T (``H, K,
+    V, BT``), so in one process a shape reuses the launch settings tuned at an earlier one with the same heads. That
+    this moved fla's times was not shown: at B2 T16384 H16 D128 its ``chunk_simple_gla`` took 0.429 ms in a fresh
+    process in ``call139`` and 0.590 in ``call140``. The new process runs the readout's default launch settings, so
+    ``gpu_readout.py`` and ``gpu_bench.py``, which may change them (``--settings``), keep their shapes in their own
+    process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
         cmd = [sys.executable, __file__, "--shapes", ",".join(map(str, shape)), "--specs", ",".join(specs),
@@ -169,9 +167,10 @@ def main(argv=None) -> int:
     if any(len(s) != 4 or min(s) < 1 for s in shapes):
         ap.error(f"--shapes takes four positive integers a shape, got {args.shapes!r}")
     save, rows = saver(args.out, "gpu_fla.py"), []
-    for shape in shapes:            # several shapes: each in a process of its own (``fla_shapes``' fresh)
-        rows += fla_shapes([shape], specs=args.specs.split(","), device=args.device, dtype=getattr(torch, args.dtype),
-                           fresh=len(shapes) > 1)
+    specs, dtype = args.specs.split(","), getattr(torch, args.dtype)
+    for shape in shapes:            # several shapes: each in a process of its own (``in_fresh_process``)
+        rows += (in_fresh_process(shape, specs, args.device, dtype) if len(shapes) > 1
+                 else fla_shapes([shape], specs=specs, device=args.device, dtype=dtype))
         save(dict(note=f"forward only; ours: glr_readout (matrix state), {args.dtype}", rows=rows))
     return 0
 
