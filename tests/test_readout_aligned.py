@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from glrtheory import GLRError, Pattern  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_algorithm  # noqa: E402
-from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, is_aligned  # noqa: E402
+from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, is_aligned, level_slots  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 from tests.test_readout import problem as numpy_problem  # noqa: E402
 
@@ -94,6 +94,43 @@ def test_fenwick_boundaries_are_the_chunk_ends():
     assert aligned_layout(tables).offset == 1
     blocks = chunk_layout(Pattern.from_spec("blocks:16").tables(200), 16, 0)   # block ends 15, 31, ...
     assert blocks.boundary.tolist() == list(range(15, 192, 16)) and blocks.m == 1
+
+
+@pytest.mark.parametrize("spec", ["fenwick", "ssm", "window:4+fenwick", "blocks:4+fenwick", "fenwick+lags:5", "power2",
+                                  "blocks:16", "lags:1,3,7"])
+def test_level_slots_are_exactly_the_layouts_that_walk_by_level(spec):
+    """``level_slots`` gives slots exactly where, for every boundary state p and each of its sources s, no state
+    between s and p has the level of s (its trailing zero bits; state 0 a level of its own), so that s is still in
+    its level's slot when step p reads it; and then the levels themselves: state p's slot is its trailing zero bits
+    (state 0 the one after the levels), each source's slot its own, ``bit_length(P - 1) + 1`` slots; None where some
+    source would have left its slot, or where more slots than ``most`` would be needed. fenwick's and ssm's layouts
+    walk by level (``proofs/fenwick_level_slots.py``)."""
+    from glrtheory.kernels.scan.readout_plan import boundary_tables
+
+    def level(p):
+        return -1 if p == 0 else format(p, "b")[::-1].index("1")
+
+    for n in (1, 2, 17, 63, 200, 1000, 4097):
+        for C in (4, 16, 64):
+            layout = aligned_layout(Pattern.from_spec(spec).tables(n), C)
+            src = boundary_tables(layout).b_idx
+            fits = all(level(z) != level(s) for p in range(layout.n_boundary) for s in src[p] if s >= 0
+                       for z in range(s + 1, p))
+            if spec in ("fenwick", "ssm"):
+                assert fits, (n, C)
+            got = level_slots(layout, 99)
+            assert (got is not None) == fits, (n, C)
+            if got is None:
+                continue
+            P = layout.n_boundary
+            levels = max(P - 1, 0).bit_length()
+            home, src_slot = got
+            assert home.tolist() == [levels] * (P > 0) + [format(p, "b")[::-1].index("1") for p in range(1, P)]
+            src = boundary_tables(layout).b_idx
+            assert (src_slot == np.where(src >= 0, home[np.maximum(src, 0)], -1)).all()
+            assert level_slots(layout, levels + 1) is not None and (P < 2 or level_slots(layout, levels) is None)
+    if spec in ("fenwick", "ssm"):
+        assert level_slots(aligned_layout(Pattern.from_spec(spec).tables(16384), 64), 9) is not None
 
 
 def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():

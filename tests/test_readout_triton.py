@@ -350,6 +350,31 @@ def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
+@pytest.mark.parametrize("dtype, n, wanted", [("fp32", 200, "qkvab"), ("bf16", 200, "qkvab"), ("fp32", 1000, "")])
+def test_level_walk(rng, monkeypatch, dtype, n, wanted):
+    """With ``level_walk`` on, fenwick's boundary states (13 at n = 200 in chunks of 16, 5 slots; 63 at 1000, 7 slots)
+    are walked with each state a later step reads held in its level's slot (``readout_triton_kernels.level_walk``):
+    ``boundary_local`` and the other walks removed, so that they cannot run, the output (and at 200 the five gradients,
+    whose transposed solve forms the boundary inverse only then) matches float64; the states it writes match the
+    solve's."""
+    tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype])
+    layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
+    plan = readout_triton._plan(*args, layout)
+    assert plan.solves and not plan.levels
+    solved = plan.forward(*args)[3]
+    for name in ("boundary_local", "boundary_walk"):
+        monkeypatch.delattr(readout_triton.K, name)
+    monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
+    monkeypatch.setitem(readout_triton._setting(), "level_walk", True)
+    plan = readout_triton._plan(*args, layout)
+    assert plan.levels and plan.layout.n_boundary == (13 if n == 200 else 63)
+    assert rel_err(plan.forward(*args)[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
+    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
+    for name, (g, r) in zip(wanted, gradients(rng, "fenwick", n, DTYPES[dtype], wanted=wanted) if wanted else ()):
+        assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
+
+
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_inverses_take_the_precision_of_q(rng, monkeypatch, dtype):
     """Step 1's products (the chunk inverses, ``[M | E]``) take the scan's inverse precision of q's dtype

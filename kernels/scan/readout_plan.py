@@ -160,6 +160,26 @@ def boundary_tables(layout: ChunkLayout) -> IndexTables:
     return IndexTables(np.arange(layout.n_boundary)[:, None], b_tab)
 
 
+def level_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(home [P], src_slot [P, m])``: each boundary state's slot, its Fenwick level (the trailing zero bits of p;
+    state 0 the slot after the levels, ``proofs/fenwick_level_slots.py``), and the slot of each of step p's sources
+    (-1 padded), where a walk that puts state p in its slot after step p finds every source of every step in its
+    slot (checked here, step by step) with at most ``most`` slots; else None."""
+    P = layout.n_boundary
+    levels = max(P - 1, 0).bit_length()
+    home = np.array([levels if p == 0 else (p & -p).bit_length() - 1 for p in range(P)], dtype=np.int64)
+    if levels + 1 > most:
+        return None
+    src = boundary_tables(layout).b_idx
+    held = np.full(levels + 1, -1)
+    for p in range(P):
+        sources = src[p][src[p] >= 0]
+        if (held[home[sources]] != sources).any():
+            return None
+        held[home[p]] = p
+    return home, np.where(src >= 0, home[np.maximum(src, 0)], -1)
+
+
 def is_aligned(layout: ChunkLayout) -> bool:
     """``work(layout) < tiled_work(layout.tables)`` and ``memory(layout) <= memory_limit(layout)``."""
     return work(layout) < tiled_work(layout.tables) and memory(layout) <= memory_limit(layout)

@@ -63,7 +63,7 @@ from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
-from .readout_plan import ChunkLayout, boundary_tables
+from .readout_plan import ChunkLayout, boundary_tables, level_slots
 from .triton import (CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings,
                      chunk_inverse_launch, inverse_precision)
 from .triton_launch import ARG, bind
@@ -106,6 +106,9 @@ MAX_UNROLLED = 16
 #: |P| = 256 (fenwick, T = 16384, C = 64) the solve was the faster (gpu_calls/call64); more boundary states walk,
 #: the solve's cost growing faster (not measured past 256).
 MAX_SOLVED = 256
+#: Most slots of ``level_walk`` (``readout_plan.level_slots``): fenwick's Fenwick levels at up to ``MAX_SOLVED``
+#: boundary states, plus state 0's.
+MAX_SLOTS = 9
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
@@ -178,14 +181,15 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
            product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
-           boundary_inverse=True, boundary_block=32,
+           boundary_inverse=True, boundary_block=32, level_walk=False, level_k=32, level_v=64, level_warps=8,
            wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8), float32=dict(out_k=32))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
                    product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
-                   boundary_block=16, wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
+                   boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4,
+                   wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
 
 
 def _block(x: int) -> int:
@@ -266,6 +270,9 @@ def _tables(layout: ChunkLayout, device) -> dict:
         out["b_flat"] = torch.as_tensor(row, device=device)                        # the solve's (int64)
         out["b_src_column"] = torch.as_tensor(np.where(src >= 0, src, len(src)), device=device)
         out["gather"] = bool(((src >= 0) & (src != np.arange(len(src))[:, None] - 1)).any())
+        levels = level_slots(layout, MAX_SLOTS)
+        out["level_home"], out["level_src"] = (None, None) if levels is None else (
+            torch.as_tensor(x.astype(np.int32), device=device) for x in levels)
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
@@ -293,7 +300,7 @@ def _blocks(dk: int, dv: int, dtype: torch.dtype = torch.bfloat16) -> dict:
     setting = _head_setting(dk, dv, dtype)
     return {key: min(setting[key], _block(d))
             for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk),
-                           ("local_k", dk), ("local_v", dv))}
+                           ("local_k", dk), ("local_v", dv), ("level_k", dk), ("level_v", dv))}
 
 
 def _boundary_inverse(coef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
@@ -372,6 +379,7 @@ class _Plan:
         self.decay = tab["decay"] and setting["decay"]
         self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
+        self.levels = self.solves and setting["level_walk"] and tab["level_home"] is not None
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks), as precise as q's products
@@ -395,11 +403,19 @@ class _Plan:
             self.boundary_inverse = bind(
                 K.boundary_inverse, (N, -(-P // bs)), ARG, tab["b_src"], ARG, ARG, ARG, ARG, P, m,
                 MP=_slots(m), BS=bs, PREC=inverse_precision(torch.float32), num_warps=4)
-            n_vb = -(-dv // blk["local_v"])
-            self.boundary_local = bind(
-                K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
-                tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"], BV=blk["local_v"],
-                num_warps=setting["local_warps"], DIAG=self.diagonal, **self.shapes)
+            if self.levels:                     # the forward walks instead, its states in registers by level
+                n_vb = -(-dv // blk["level_v"])
+                self.level_walk = bind(
+                    K.level_walk, (N, -(-dk // blk["level_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
+                    tab["b_row"], tab["level_src"], tab["level_home"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
+                    BK=blk["level_k"], BV=blk["level_v"], MP=_slots(m), SLOTS=max(P - 1, 0).bit_length() + 1,
+                    DIAG=self.diagonal, num_warps=setting["level_warps"], **self.shapes)
+            else:
+                n_vb = -(-dv // blk["local_v"])
+                self.boundary_local = bind(
+                    K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG,
+                    tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"],
+                    BV=blk["local_v"], num_warps=setting["local_warps"], DIAG=self.diagonal, **self.shapes)
         elif m:
             n_vb = -(-dv // blk["walk_v"])
             unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
@@ -523,7 +539,9 @@ class _Plan:
         read = walked if self.diagonal else (mix, ecoef)
         states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
         solved = None
-        if self.solves:
+        if self.levels:
+            self.level_walk(k, v, a, *walked, states)
+        elif self.solves:
             local = _output(q, N, P, dk, dv)
             self.boundary_local(k, v, a, walked[0], local)
             solved, lower = self.boundary_inverses(ecoef, q)          # H = U^T L, dense (faster than the kernel)
@@ -562,7 +580,9 @@ class _Plan:
         launch = self.backward_launches
         launch["chunk_output_backward"](q, k, v, grad, a, mix, ecoef, states, qkv_grads[0], dk32, dv32, dmix, decoef,
                                         dstates)
-        if solved is not None:                      # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
+        if self.solves:                             # Z = (I - E_PP)^{-T} G: the forward's solve, transposed
+            if solved is None:                      # the forward walked by level (level_walk): U only now
+                solved = self.boundary_inverses(ecoef, q)[0]
             dstates, gathered = _output(dstates), dstates
             launch["solved_product"](solved, gathered, dstates)
         elif m:                                     # DECAY: the chunks' last rows of E and M (walked)

@@ -16,6 +16,8 @@ rounded to it), sums float32.
   ``H_p = L_p + sum_j E[p, j] H_{X_j}`` with ``L_p = sum_s M[p, s] k_s v_s^T``. What step p + 1 reads besides
   ``H_p`` (its window, its M row, its sources written at steps <= p - 1) is loaded while step p computes; ``H_p``
   itself stays in registers, so each step waits only on its own products.
+* ``level_walk``: that walk with every state a later step reads held in registers, one slot per Fenwick level
+  (``readout_plan.level_slots``), so that no step reads a boundary state from memory.
 * ``boundary_local``: every ``L_p`` at once, for the solve that replaces the walk where boundary states gather
   earlier ones (``readout_triton``: ``H = (I - E_PP)^{-1} L``).
 * ``boundary_inverse``: the solve's ``(I - E_PP)^{-1}`` from E's boundary rows and the inverses of its diagonal
@@ -416,6 +418,93 @@ def boundary_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src
         if GATHER:
             tl.debug_barrier()
         kw, vw, mrow, gathered, previous = nk, nv, nm, ng, npv
+        c, r = c2, r2
+
+
+@triton.jit
+def _level_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, src_slot, b_slot, T, H, dk, dv, shift, sk, sv,
+                  kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, MP: tl.constexpr,
+                  DIAG: tl.constexpr):
+    """What step p (chunk c, row r) of ``level_walk`` reads: ``(k window [W, BK], v window [W, BV], M row [W],
+    E row [MP], its sources' slots [MP] (-1 padded), state p's slot)``."""
+    win, t, ok = _window(c, T, shift, C, WIN, W)
+    row = ((n * nc + c) * C + r).to(tl.int64)
+    j = tl.arange(0, MP)
+    step = tl.minimum(p, P - 1)
+    return (_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv),
+            _mix_row(mix, row, a_ptr, n, win, t, ok, T, H, WIN, DIAG),
+            tl.load(ecoef + row * m + j, mask=j < m, other=0.0),
+            tl.load(src_slot + step * m + j, mask=j < m, other=-1), tl.load(b_slot + step))
+
+
+@triton.jit
+def _weight(e, slot, i: tl.constexpr):
+    """The E coefficient of a step's source in slot i (0 where it reads none there)."""
+    return tl.sum(tl.where(slot == i, e, 0.0), axis=0)
+
+
+@launcher
+@triton.jit
+def level_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, src_slot, b_slot, P, nc, m, T, H, dk, dv,
+               shift, sk, sv, n_vb, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
+               BV: tl.constexpr, MP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
+               UNIT: tl.constexpr, DIAG: tl.constexpr):
+    """The boundary walk ``H_p = L_p + sum_j E[p, j] H_{X_j}`` with every state a later step reads held in registers,
+    float32, in one of SLOTS (at most 9) slots assigned on the host (``readout_plan.level_slots``: a state's Fenwick
+    level), so that no step reads ``states``, which it only writes (in q's dtype); one program per (n, d_k block x
+    d_v block). Step p + 1's inputs are loaded while step p computes."""
+    sk, sv = sk * UNIT, sv * UNIT
+    n, blk = tl.program_id(0), tl.program_id(1)
+    kcol = (blk // n_vb) * BK + tl.arange(0, BK)
+    vcol = (blk % n_vb) * BV + tl.arange(0, BV)
+    smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
+    out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
+    s0 = tl.zeros((BK, BV), tl.float32)
+    s1, s2, s3, s4, s5, s6, s7, s8 = s0, s0, s0, s0, s0, s0, s0, s0
+    c, r = _boundary_step(0, P, b_chunk, b_row)
+    kw, vw, mrow, e, slot, home = _level_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, src_slot,
+                                                b_slot, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, MP, DIAG)
+    c, r = _boundary_step(1, P, b_chunk, b_row)
+    for p in range(P):
+        c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
+        nk, nv, nm, ne, ns, nh = _level_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, src_slot,
+                                               b_slot, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, MP, DIAG)
+        h = _local_state(kw, vw, mrow, PREC, UPCAST) + _weight(e, slot, 0) * s0
+        if SLOTS > 1:
+            h += _weight(e, slot, 1) * s1
+        if SLOTS > 2:
+            h += _weight(e, slot, 2) * s2
+        if SLOTS > 3:
+            h += _weight(e, slot, 3) * s3
+        if SLOTS > 4:
+            h += _weight(e, slot, 4) * s4
+        if SLOTS > 5:
+            h += _weight(e, slot, 5) * s5
+        if SLOTS > 6:
+            h += _weight(e, slot, 6) * s6
+        if SLOTS > 7:
+            h += _weight(e, slot, 7) * s7
+        if SLOTS > 8:
+            h += _weight(e, slot, 8) * s8
+        tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
+        s0 = tl.where(home == 0, h, s0)
+        if SLOTS > 1:
+            s1 = tl.where(home == 1, h, s1)
+        if SLOTS > 2:
+            s2 = tl.where(home == 2, h, s2)
+        if SLOTS > 3:
+            s3 = tl.where(home == 3, h, s3)
+        if SLOTS > 4:
+            s4 = tl.where(home == 4, h, s4)
+        if SLOTS > 5:
+            s5 = tl.where(home == 5, h, s5)
+        if SLOTS > 6:
+            s6 = tl.where(home == 6, h, s6)
+        if SLOTS > 7:
+            s7 = tl.where(home == 7, h, s7)
+        if SLOTS > 8:
+            s8 = tl.where(home == 8, h, s8)
+        kw, vw, mrow, e, slot, home = nk, nv, nm, ne, ns, nh
         c, r = c2, r2
 
 
