@@ -359,6 +359,7 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
     solve's."""
     tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype])
     layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
+    monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)    # the GPU solves from more states on
     plan = readout_triton._plan(*args, layout)
     assert plan.solves and not plan.levels
     solved = plan.forward(*args)[3]
