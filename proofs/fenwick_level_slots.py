@@ -1,4 +1,4 @@
-"""fenwick's readout can walk its chunks holding one boundary state per Fenwick level (a lead, not built).
+"""fenwick's readout can walk its chunks holding one boundary state per Fenwick level (the walk built, the fusion not).
 
 Statement. Number fenwick's boundary states 0 .. P-1 (``readout_plan.aligned_layout``); give state p >= 1 the level
 ``tz(p)``, its count of trailing zero bits, and state 0 a level of its own. Walk the chunks in order and, once a chunk
@@ -18,7 +18,9 @@ holds a boundary state, put that state in its level's slot, replacing the one th
 
 So a forward in one kernel per (batch x head, d_v block) needs no boundary state in HBM: it reads q, k, v, the chunk
 inverses and E, and writes o (and H, if the backward is to read it). ``python benchmarks/readout_bytes.py --fused``
-counts those bytes. Today's forward writes L and H and reads them back (``solved_forward_bytes``).
+counts those bytes. Today's forward writes L and H and reads them back (``solved_forward_bytes``). Claims 1 and 2
+are what ``readout_plan.level_slots`` assigns and the Triton kernel ``level_walk`` walks by (the boundary states
+alone, its outputs left to the chunk output: no faster than the solve on the H200, docs/gpu_readout.md).
 
 Derivation. For x >= 1 and a set bit l of x, let y be x with its bits below l cleared: y is in the chain of x (clear
 x's lowest set bits one at a time) and ``tz(y) = l``. Any z with ``y < z <= x`` and ``tz(z) = l`` has the bits of x

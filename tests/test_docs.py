@@ -780,3 +780,36 @@ def test_fla_log_linear_error_was_the_level_weights_dtype():
     assert "It passed float32 level weights beside bf16 values" in text
     row = _fla_rows("call137", "readout.json")[("fla chunk_log_linear_attn", 2, 16384, 16, 128)]
     assert "error" not in row and row["ms"] > 0
+
+
+def test_level_walk_of_call142_comes_from_its_json():
+    """The level walk's sweep and rows (call142) in gpu_readout.md, gpu_notes.md, README.md and the setting's comment,
+    the solved forward's range over calls 134-142, and call137's solved forward + backward."""
+    from helpers import gpu_call, sweep_ms as sweep
+    text, notes, readme = (words("docs", "gpu_readout.md"), words("benchmarks", "results", "gpu_notes.md"),
+                           words("README.md"))
+    comment = words("kernels", "scan", "readout_triton.py")
+    level = dict(level_walk=True, level_k=64, level_v=64, level_warps=8)
+    (walked,), (solved,) = sweep("call142", level), sweep("call142", {})
+    (narrow,), (wide,) = sweep("call142", {"level_walk": True}), sweep("call142", dict(level, level_v=128))
+    main = (2, 16384, 16, 128)
+    row = _fla_rows("call142", "readout.json")[("glr_readout fenwick", *main)]
+    back = _fla_rows("call137", "readout.json")[("glr_readout fenwick", *main)]["ms_fwd_bwd"]
+    kernel = {k["kernel"]: k["ms"] for k in gpu_call("call142", "readout.json")["profile"]["fenwick"]}
+    assert gpu_call("call142", "readout.json")["setting"]["level_walk"] and walked < solved
+    for page in (text, notes, readme, comment):
+        assert f"{walked:.3f}" in page and f"{solved:.3f}" in page and f"{back:.3f}" in page
+    assert (f"fenwick forward {walked:.3f} ms with tiles of 64 x 64 at 8 warps, {narrow:.3f} with 32 x 64, "
+            f"{wide:.3f} with 64 x 128, against {solved:.3f} with the solve; the kernel {kernel['level_walk']:.3f} ms; "
+            f"forward + backward {row['ms_fwd_bwd']:.3f}, against {back:.3f} solved") in text
+    assert f"the kernel {kernel['level_walk']:.3f} ms of it and the chunk output {kernel['chunk_output']:.3f}" in text
+    assert (f"fenwick {row['ms']:.3f} ms forward, {row['ms_fwd_bwd']:.3f} forward + backward, within "
+            f"{row['rel_err_vs_float32']:.4f} / {row['grad_rel_err_vs_float32']:.4f} of float32") in notes
+    assert f"{100 * (1 - walked / solved):.1f}% less in the forward" in notes
+    before = [r["ms"] for c, f in [("call134", "readout_outv.json"), ("call137", "readout.json"),
+                                   ("call138", "fla.json"), ("call139", "fla_1.json"), ("call139", "fla_4.json"),
+                                   ("call140", "fla.json")]
+              for key, r in _fla_rows(c, f).items() if key == ("glr_readout fenwick", *main)]
+    spread = before + [solved]
+    assert len(before) == 6 and max(row["ms"], walked) < min(spread)
+    assert f"forward took {min(spread):.3f} to {max(spread):.3f} ms in calls 134-142" in notes
