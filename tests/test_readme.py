@@ -336,6 +336,40 @@ def test_three_seed_lm_numbers_come_from_the_bundles():
         assert f"{name} {np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" in README, name
 
 
+def test_h200_seed_lm_numbers_come_from_the_bundles():
+    """The 22.4M-parameter runs (three seeds, one H200): each pattern's mean and seed range in the README and the
+    claims ledger, its position buckets and its difference to ssm there, with the larger of the two seed spreads,
+    and whether the difference exceeds it (the rule the claims notebook applies)."""
+    import json
+
+    vals, buckets = {}, {}
+    for seed in (0, 1, 2):
+        bundle = json.loads((ROOT / "benchmarks" / "results" / "lm" / f"lm_h200_seed{seed}.json").read_text())
+        for name, run in bundle["runs"].items():
+            last, train = run["log"][-1], run["result"]["config"]["train"]
+            assert (train["seed"], train["lr"], last["tokens"], last["params"]) == (seed, 1.5e-3, 12451840, 22375056)
+            assert last["device"] == "1 x NVIDIA H200"
+            vals.setdefault(name, []).append(last["val_bpb"])
+            buckets.setdefault(name, []).append([last["val_bpb_by_position"][k] for k in ("0-63", "64-255",
+                                                                                            "256-1023")])
+    ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
+    text = " ".join(README.split())
+    assert sorted(vals) == ["fenwick", "power2", "ssm"] and all(len(v) == 3 for v in vals.values())
+    for name, v in vals.items():
+        quoted = f"{np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})"
+        assert f"{name} {quoted}" in text and f"| `{name}` | {quoted} | " in ledger, name
+        assert " / ".join(f"{x:.3f}" for x in np.mean(buckets[name], axis=0)) in ledger, name
+    spread = {name: max(np.ptp(vals[name]), np.ptp(vals["ssm"])) for name in ("power2", "fenwick")}
+    diff = {name: np.mean(vals["ssm"]) - np.mean(vals[name]) for name in spread}
+    assert abs(diff["power2"]) < spread["power2"] and abs(diff["fenwick"]) > spread["fenwick"]
+    assert f"{diff['power2']:+.3f} (within the spread, {spread['power2']:.3f})" in ledger
+    assert f"{diff['fenwick']:+.3f} (beyond the spread, {spread['fenwick']:.3f})" in ledger
+    within, worse = f"power2 within the seed spread ({diff['power2']:+.3f})", f"fenwick {-diff['fenwick']:.3f} worse"
+    assert f"{within}, {worse}" in text and f"{worse}, {within}" in ledger
+    seed0 = {n: v[0] for n, v in vals.items()}
+    assert f"seed 0 on one GPU gave {seed0['ssm'] - seed0['power2']:+.3f}" in ledger
+
+
 def test_quoted_numbers_of_calls_62_to_65_come_from_their_json():
     """The fixed backward (call 62), the boundary solve (calls 63, 64) and the device test run (call 65)."""
     text = " ".join(README.split())
