@@ -130,7 +130,7 @@ def test_copy_needs_reach():
 
 
 def test_configs_parse():
-    for name in ("smoke", "paper", "h200_short", "cpu_recall", "cpu_control"):
+    for name in ("smoke", "paper", "h200_short", "h200_seeds", "cpu_recall", "cpu_control", "cpu_seeds"):
         sweep = load_sweep(f"configs/lab/{name}.toml")
         assert sweep.cells()
 
