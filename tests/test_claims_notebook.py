@@ -56,3 +56,14 @@ def test_committed_outputs_are_current(executed):
     assert len(images) >= 3
     assert not [o for c in code for o in c.outputs if o.get("output_type") == "error"]
     assert verdicts_of(committed) == verdicts_of(executed)
+
+
+def test_the_ledger_counts_the_settings_the_notebook_counts(executed):
+    """Claims 6 and 7: the number of settings beyond the seed spread that docs/claims.md states is the notebook's."""
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                      if o.get("output_type") == "stream")
+    ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
+    gains = int(re.search(r"claim 6: confirmed \((\d+) settings better beyond the seed spread", printed).group(1))
+    losses = int(re.search(r"claim 7: refuted \((\d+) settings worse beyond the seed spread", printed).group(1))
+    assert f"beat `ssm` beyond the seed spread in {gains} settings" in ledger
+    assert f"No setting gains and {['no', 'one', 'two', 'three', 'four'][losses]} lose" in ledger

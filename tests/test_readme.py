@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from glrtheory import Pattern
 from helpers import GPU_CALLS, anchored_rows, gpu_call, sweep_ms
@@ -303,19 +304,20 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
             f"{max(one_thread[13:]) * 1e3:.1f} ms)") in text
 
 
-def test_three_seed_lab_table_comes_from_the_cells():
-    """Every accuracy of the README's three-seed table is the committed cell's, seed by seed."""
+@pytest.mark.parametrize("folder, header, n_rows", [("cpu_seeds", "| task | ssm | power2 | fenwick |", 4),
+                                                     ("h200_seeds", "| task (H200) | ssm | power2 | fenwick |", 5)])
+def test_three_seed_lab_table_comes_from_the_cells(folder, header, n_rows):
+    """Every accuracy of the README's three-seed tables is the committed cell's, seed by seed."""
     import json
 
-    folder = ROOT / "benchmarks" / "results" / "lab" / "cpu_seeds"
     acc = {}
-    for f in sorted(folder.glob("cells-*.jsonl")):
+    for f in sorted((ROOT / "benchmarks" / "results" / "lab" / folder).glob("cells-*.jsonl")):
         for line in f.read_text().splitlines():
             c = json.loads(line)
             acc.setdefault((c["task"], c["level"], c["mixer"]), {})[c["seed"]] = c["accuracy"]
-    table = README.split("| task | ssm | power2 | fenwick |", 1)[1].split("\n\n", 1)[0]
+    table = README.split(header, 1)[1].split("\n\n", 1)[0]
     rows = re.findall(r"^\| (recall|copy) [DL] = (\d+)[^|]*\|(.*)\|$", table, flags=re.M)
-    assert len(rows) == 4
+    assert len(rows) == n_rows
     for task, level, cells in rows:
         for mixer, quoted in zip(("ssm", "power2", "fenwick"), cells.split("|")):
             seeds = acc[(task, int(level), mixer)]
