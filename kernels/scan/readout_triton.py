@@ -179,7 +179,7 @@ MAX_SLOTS = 9
 #: whole step replays so too, under the same two (``kernels/layer_graphs``). ``level_walk``: solved states walked
 #: instead by ``level_walk``, each state a later step reads in its Fenwick level's register slot (``level_slots``):
 #: fenwick's forward 1.049 ms against 1.066 solved, with d_k x d_v tiles of 64 x 64 and 8 warps (32 x 64 1.327,
-#: 64 x 128 2.511), forward + backward 6.777 (gpu_calls/call142) against 6.762 solved (call137): off.
+#: 64 x 128 2.511), forward + backward 6.777 (gpu_calls/call142) against 6.675-6.762 solved (calls 134, 137): off.
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
@@ -276,6 +276,7 @@ def _tables(layout: ChunkLayout, device) -> dict:
         levels = level_slots(layout, MAX_SLOTS)
         out["level_home"], out["level_src"] = (None, None) if levels is None else (
             torch.as_tensor(x.astype(np.int32), device=device) for x in levels)
+        out["level_slots"] = 0 if levels is None else int(levels[0].max()) + 1
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
@@ -411,7 +412,7 @@ class _Plan:
                 self.level_walk = bind(
                     K.level_walk, (N, -(-dk // blk["level_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                     tab["b_row"], tab["level_src"], tab["level_home"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
-                    BK=blk["level_k"], BV=blk["level_v"], MP=_slots(m), SLOTS=max(P - 1, 0).bit_length() + 1,
+                    BK=blk["level_k"], BV=blk["level_v"], MP=_slots(m), SLOTS=tab["level_slots"],
                     DIAG=self.diagonal, num_warps=setting["level_warps"], **self.shapes)
             else:
                 n_vb = -(-dv // blk["local_v"])

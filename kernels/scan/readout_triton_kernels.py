@@ -453,6 +453,7 @@ def level_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, src_slot
     float32, in one of SLOTS (at most 9) slots assigned on the host (``readout_plan.level_slots``: a state's Fenwick
     level), so that no step reads ``states``, which it only writes (in q's dtype); one program per (n, d_k block x
     d_v block). Step p + 1's inputs are loaded while step p computes."""
+    tl.static_assert(SLOTS <= 9)        # the named slots s0 .. s8 below (readout_triton.MAX_SLOTS)
     sk, sv = sk * UNIT, sv * UNIT
     n, blk = tl.program_id(0), tl.program_id(1)
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)

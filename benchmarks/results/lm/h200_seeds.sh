@@ -5,7 +5,7 @@
 # seed so that a cut run loses the last seed first; each run cut at PER_RUN seconds, all at BUDGET. One bundle per
 # seed in $OUT (lm_h200_seed<S>.json):
 #   OUT=/some/folder bash benchmarks/results/lm/h200_seeds.sh
-set -u
+set -uo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 PY=${PY:-python3}
 OUT=${OUT:-lm_out}
@@ -23,7 +23,7 @@ for s in 0 1 2; do
     left=$(( BUDGET - SECONDS )); [ "$left" -lt 5 ] && break 2
     t=$PER_RUN; [ "$left" -lt "$t" ] && t=$left
     timeout "$t" $PY -m glrtheory.lm train --config $CFG --pattern $p $SET --set train.seed=$s \
-      --set "log.out_dir=\"runs/lm/h200_seed$s\"" --no-progress | tail -1 || echo "$p seed $s: exit $?"
+      --set "log.out_dir=\"runs/lm/h200_seed$s\"" --no-progress | tail -1 || echo "$p seed $s: exit ${PIPESTATUS[0]}"
   done
   $PY -m glrtheory.lm collect --runs "runs/lm/h200_seed$s" --out "$OUT/lm_h200_seed$s.json"
 done
