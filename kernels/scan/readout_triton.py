@@ -276,7 +276,7 @@ def _tables(layout: ChunkLayout, device) -> dict:
         levels = level_slots(layout, MAX_SLOTS)
         out["level_home"], out["level_src"] = (None, None) if levels is None else (
             torch.as_tensor(x.astype(np.int32), device=device) for x in levels)
-        out["level_slots"] = 0 if levels is None else int(levels[0].max()) + 1
+        out["level_slots"] = 0 if levels is None else int(levels[0].max(initial=0)) + 1
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
