@@ -8,6 +8,14 @@ GPU runs, with the ptxas that ships in the triton wheel: no GPU needed.
 The test suite runs the first (the interpreter accepts code the compiler rejects). Run the second before and after
 a change to the kernels' code: configurations whose digest is unchanged compile to the same machine code, so their
 timings still hold.
+
+Each configuration is specialized as Triton's JIT specializes a launch (``native_specialize_impl``, Triton's own):
+a pointer is 16-byte aligned (torch's allocations are), an int argument equal to 1 is compiled in and one divisible
+by 16 is marked so, which lets the compiler vectorize masked loads and pipeline them. The int values are those of
+the benchmarks' main shape, B2 T16384 H16 D128 (``SHAPE``), with fenwick's chunk layout (ssm's for the first-order
+configurations, ``DECAY``); an int this table does not name is compiled unspecialized. Before 2026-12-04 no
+configuration was specialized, so the registers, spills and shared memory printed then (and quoted in docs/ and the
+GPU notes up to ``call145``) are those of code the GPU never ran.
 """
 from __future__ import annotations
 
@@ -24,14 +32,19 @@ os.environ.pop("TRITON_INTERPRET", None)        # before triton is imported: com
 
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
+from triton._C.libtriton import native_specialize_impl  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.backends.nvidia.compiler import CUDABackend  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
+
+from glrtheory import Pattern  # noqa: E402
 
 from glrtheory.kernels.scan import readout_triton as R  # noqa: E402
 from glrtheory.kernels.scan import readout_triton_backward as RB  # noqa: E402
 from glrtheory.kernels.scan import readout_triton_kernels as RK  # noqa: E402
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 from glrtheory.kernels.scan import triton_kernels as K  # noqa: E402
+from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
 from glrtheory.kernels.scan.triton_launch import Launcher  # noqa: E402
 
 #: Each configuration: (kernel, its argument types, its constexprs[, warps]) as the GPU launches it.
@@ -45,6 +58,19 @@ pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes 
 walk = dict(pull, WA=1, A_LAGS=())
 power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)
 power2 = dict(power2_pull, WA=1, A_LAGS=(0,))
+
+
+def _layout_values(spec: str) -> dict:
+    """The readout kernels' ints that the chunk layout of spec at T = 16384 fixes."""
+    layout = aligned_layout(Pattern.from_spec(spec).tables(16384))
+    return dict(P=len(layout.boundary), nc=layout.n_chunks, shift=layout.shift, m=layout.m, me=max(layout.m, 1))
+
+
+#: The int arguments at the main shape (B2 T16384 H16 D128; row strides in units of ``shapes["UNIT"]``, the
+#: scan's chunks of 64), and the readout's chunk layouts: fenwick's, and ssm's for DECAY configurations.
+SHAPE = dict(n=16384, T=16384, H=16, D=128, dk=128, dv=128, sq=256, sk=256, sv=256, F=128 * 128)
+LAYOUTS = {False: _layout_values("fenwick"), True: _layout_values("ssm")}
+SCAN_NC = 16384 // 64
 kernels = [
     (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2, PREC="ieee")),
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
@@ -165,6 +191,38 @@ def sass(cubin: bytes) -> list[str]:
             if re.match(r"\s+/\*[0-9a-f]{4,}\*/", line)]
 
 
+def int_values(fn, consts: dict) -> dict:
+    """The ints of a configuration at the main shape (``SHAPE``), by argument name."""
+    values = dict(SHAPE)
+    if fn.__module__ == K.__name__:
+        values["nc"] = SCAN_NC
+    else:
+        values.update(LAYOUTS[bool(consts.get("DECAY", False))])
+        if "BV" in consts:
+            values["n_vb"] = -(-values["dv"] // consts["BV"])
+    return values
+
+
+def source(fn, types: list, consts: dict) -> ASTSource:
+    """Configuration (fn, types, consts) specialized as the JIT specializes its launch at the main shape: each int
+    in ``int_values`` as ``native_specialize_impl`` says (1 compiled in, a multiple of 16 marked), every pointer
+    16-byte aligned."""
+    names = [a for a in fn.arg_names if a not in consts]
+    assert len(names) == len(types), f"{fn.__name__}: {len(types)} types for {len(names)} arguments"
+    values, consts, attrs = int_values(fn, consts), dict(consts), {}
+    for name, kind in zip(names, types):
+        if kind.startswith("*"):
+            attrs[(fn.arg_names.index(name),)] = CUDABackend.parse_attr("D")
+        elif name in values:
+            kind, flag = native_specialize_impl(CUDABackend, values[name], False, True, True)
+            if kind == "constexpr":
+                consts[name] = flag
+            elif flag:
+                attrs[(fn.arg_names.index(name),)] = CUDABackend.parse_attr(flag)
+    sig = dict(zip(names, types), **{k: c for k in consts})      # (an int compiled in becomes a constexpr)
+    return ASTSource(fn=fn, signature=sig, constexprs=consts, attrs=attrs)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sass", action="store_true", help="print each configuration's SASS size and digest")
@@ -173,11 +231,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     for i, (fn, types, consts, *warps) in enumerate(kernels):
         fn = fn.fn if isinstance(fn, Launcher) else fn             # the JITFunction under triton_launch's launcher
-        names = [a for a in fn.arg_names if a not in consts]
-        assert len(names) == len(types), f"{fn.__name__}: {len(types)} types for {len(names)} arguments"
-        sig = dict(zip(names, types), **{k: c for k in consts})
-        compiled = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts),
-                                  target=GPUTarget("cuda", 90, 32),
+        compiled = triton.compile(source(fn, types, consts), target=GPUTarget("cuda", 90, 32),
                                   options=dict(num_warps=warps[0] if warps else g["warps"]))
         if args.sass:
             code = sass(compiled.asm["cubin"])
