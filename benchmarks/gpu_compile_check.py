@@ -21,7 +21,6 @@ import h200_compile  # noqa: E402  (before triton's compiles: it drops TRITON_IN
 from gpu_common import inputs, parser, saver  # noqa: E402
 
 import triton  # noqa: E402
-from triton.backends.compiler import GPUTarget  # noqa: E402
 
 from glrtheory.kernels.scan import readout_triton_backward as RB  # noqa: E402
 from glrtheory.kernels.scan import readout_triton_kernels as RK  # noqa: E402
@@ -68,10 +67,9 @@ def compiled_kernels() -> list[dict]:
 def offline_digests() -> list[dict]:
     """``h200_compile``'s configurations, compiled here for sm_90: index, kernel, digest, resources."""
     rows = []
-    for i, (fn, types, consts, *warps) in enumerate(h200_compile.kernels):
+    for i, (fn, types, consts, *more) in enumerate(h200_compile.kernels):
         fn = fn.fn if isinstance(fn, Launcher) else fn
-        compiled = triton.compile(h200_compile.source(fn, types, consts), target=GPUTarget("cuda", 90, 32),
-                                  options=dict(num_warps=warps[0] if warps else h200_compile.g["warps"]))
+        compiled = h200_compile.compile_one(fn, types, consts, *more)
         code = h200_compile.sass(compiled.asm["cubin"])
         rows.append(dict(index=i, kernel=fn.__name__, instructions=len(code), resources=h200_compile.resources(compiled),
                          digest=hashlib.sha256("\n".join(code).encode()).hexdigest()[:16]))

@@ -47,7 +47,8 @@ from glrtheory.kernels.scan import triton_kernels as K  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
 from glrtheory.kernels.scan.triton_launch import Launcher  # noqa: E402
 
-#: Each configuration: (kernel, its argument types, its constexprs[, warps]) as the GPU launches it.
+#: Each configuration: (kernel, its argument types, its constexprs[, warps[, ints]]) as the GPU launches it (ints:
+#: argument values in place of ``int_values``').
 i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
 lags = ["*i32", i32]                           # a table's lags and their number
 diag = [bf16, i32, bf16]                       # a, its width, dU
@@ -61,19 +62,23 @@ power2 = dict(power2_pull, WA=1, A_LAGS=(0,))
 
 
 def _layout_values(spec: str) -> dict:
-    """The readout kernels' ints that the chunk layout of spec at T = 16384 fixes."""
-    layout = aligned_layout(Pattern.from_spec(spec).tables(16384))
-    return dict(P=len(layout.boundary), nc=layout.n_chunks, shift=layout.shift, m=layout.m, me=max(layout.m, 1))
+    """The readout kernels' ints that spec's tables and chunk layout at T = 16384 fix."""
+    tables = Pattern.from_spec(spec).tables(16384)
+    layout = aligned_layout(tables)
+    return dict(P=len(layout.boundary), nc=layout.n_chunks, shift=layout.shift, m=layout.m, me=max(layout.m, 1),
+                WA=tables.a_idx.shape[1], WB=tables.b_idx.shape[1])
 
 
 #: The int arguments at the main shape (B2 T16384 H16 D128; row strides in units of ``shapes["UNIT"]``, the
 #: scan's chunks of 64), and the readout's chunk layouts: fenwick's, and ssm's for DECAY configurations.
 SHAPE = dict(n=16384, T=16384, H=16, D=128, dk=128, dv=128, sq=256, sk=256, sv=256, F=128 * 128)
 LAYOUTS = {False: _layout_values("fenwick"), True: _layout_values("ssm")}
-SCAN_NC = 16384 // 64
+SCAN = dict(nc=16384 // 64, shift=0)
 kernels = [
-    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=2, PREC="ieee")),
-    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),
+    (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32"), 1),      # the scan's
+    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),    # float32
+    (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32"), 1,       # the readout's
+     LAYOUTS[False]),
     (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
      dict(walk, C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32", LAG_A=False, LAG_B=False)),
     (K.forward_walk, [f32, f32, f32, "*i32", "*i32", "*i32", f32, f32] + [i32] * 2 + lags * 2,
@@ -97,8 +102,8 @@ kernels = [
     (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
     (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7,
      dict(C=64, WIN=64, JB=2, BW=32, MIX=True, PREC="tf32x3")),
-    (RK.chunk_coefficients, [bf16, bf16] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7,
-     dict(C=64, WIN=64, JB=16, BW=32, MIX=False, PREC="tf32")),
+    (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7,
+     dict(C=64, WIN=64, JB=8, BW=32, MIX=False, PREC="tf32")),
     (RK.decay_sums, [bf16, bf16, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 4, dict(C=64, CP=64)),
     (RK.boundary_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True, DECAY=False, SOURCES=0, DIAG=False)),
@@ -106,20 +111,20 @@ kernels = [
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True, DECAY=False, SOURCES=9, DIAG=True)),
     (RK.boundary_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=False, DECAY=True, SOURCES=0, DIAG=False)),
-    (RK.level_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 4 + [i32] * 11,
+    (RK.level_walk, [bf16, bf16, f32, f32, f32, bf16] + ["*i32"] * 4 + [i32] * 11,
      dict(shapes, BK=r["level_k"], BV=r["level_v"], MP=16, SLOTS=9, PREC="tf32", DIAG=True), r["level_warps"]),
-    (RK.boundary_local, [bf16, bf16, bf16, f32, bf16] + ["*i32"] * 2 + [i32] * 10,
+    (RK.boundary_local, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 2 + [i32] * 10,
      dict(shapes, BK=r["local_k"], BV=r["local_v"], PREC="tf32", DIAG=True), r["local_warps"]),
-    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
+    (RK.chunk_output, [bf16] * 3 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=False, **out)),
-    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
+    (RK.chunk_output, [bf16] * 3 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=False, DIAG=True, **out)),
-    (RK.chunk_output, [bf16] * 4 + [f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,     # wide heads' slices
+    (RK.chunk_output, [bf16] * 3 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,     # wide heads' slices
      dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=False, DIAG=True,
           AFTER=r["wide"]["out_after"], QONCE=False)),
-    (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,
+    (RK.chunk_output, [bf16] * 3 + [f32, "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,
      dict(shapes, CP=64, BK=r["out_k"], BV=r["out_v"], PREC="tf32", DECAY=True, DIAG=False, **out)),
-    (RK.chunk_output, [bf16] * 4 + ["*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,  # ssm, wide heads
+    (RK.chunk_output, [bf16] * 3 + [f32, "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [i32] * 11,  # ssm, wide heads
      dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=True, DIAG=False,
           AFTER=r["wide"]["out_after"], QONCE=False)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,                      # float32, d 128
@@ -136,7 +141,7 @@ kernels = [
      dict(BM=r["product_m"], BN=r["product_n"], BK=r["product_k"], PREC="tf32", UPCAST=False, CAST=tl.bfloat16),
      r["product_warps"]),
     (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
-     dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32", DECAY=False), r["back_warps"]),
+     dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=16, PREC="tf32", DECAY=False), r["back_warps"]),
     (RB.chunk_output_backward, [bf16] * 4 + [f32, "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=1, PREC="tf32", DECAY=True), r["back_warps"]),
     (RB.chunk_output_backward, [f32] * 8 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 11,
@@ -195,7 +200,7 @@ def int_values(fn, consts: dict) -> dict:
     """The ints of a configuration at the main shape (``SHAPE``), by argument name."""
     values = dict(SHAPE)
     if fn.__module__ == K.__name__:
-        values["nc"] = SCAN_NC
+        values.update(SCAN)
     else:
         values.update(LAYOUTS[bool(consts.get("DECAY", False))])
         if "BV" in consts:
@@ -203,13 +208,13 @@ def int_values(fn, consts: dict) -> dict:
     return values
 
 
-def source(fn, types: list, consts: dict) -> ASTSource:
+def source(fn, types: list, consts: dict, ints: dict | None = None) -> ASTSource:
     """Configuration (fn, types, consts) specialized as the JIT specializes its launch at the main shape: each int
     in ``int_values`` as ``native_specialize_impl`` says (1 compiled in, a multiple of 16 marked), every pointer
-    16-byte aligned."""
+    16-byte aligned; ints: values in place of those."""
     names = [a for a in fn.arg_names if a not in consts]
     assert len(names) == len(types), f"{fn.__name__}: {len(types)} types for {len(names)} arguments"
-    values, consts, attrs = int_values(fn, consts), dict(consts), {}
+    values, consts, attrs = dict(int_values(fn, consts), **(ints or {})), dict(consts), {}
     for name, kind in zip(names, types):
         if kind.startswith("*"):
             attrs[(fn.arg_names.index(name),)] = CUDABackend.parse_attr("D")
@@ -223,16 +228,21 @@ def source(fn, types: list, consts: dict) -> ASTSource:
     return ASTSource(fn=fn, signature=sig, constexprs=consts, attrs=attrs)
 
 
+def compile_one(fn, types: list, consts: dict, warps: int | None = None, ints: dict | None = None):
+    """One configuration compiled for sm_90 (``source``), at warps (default ``triton.GPU["warps"]``)."""
+    return triton.compile(source(fn, types, consts, ints), target=GPUTarget("cuda", 90, 32),
+                          options=dict(num_warps=warps or g["warps"]))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sass", action="store_true", help="print each configuration's SASS size and digest")
     ap.add_argument("--resources", action="store_true", help="with --sass: and its registers and stack bytes a "
                     "thread, and its shared memory")
     args = ap.parse_args(argv)
-    for i, (fn, types, consts, *warps) in enumerate(kernels):
+    for i, (fn, types, consts, *more) in enumerate(kernels):
         fn = fn.fn if isinstance(fn, Launcher) else fn             # the JITFunction under triton_launch's launcher
-        compiled = triton.compile(source(fn, types, consts), target=GPUTarget("cuda", 90, 32),
-                                  options=dict(num_warps=warps[0] if warps else g["warps"]))
+        compiled = compile_one(fn, types, consts, *more)
         if args.sass:
             code = sass(compiled.asm["cubin"])
             used = resources(compiled) if args.resources else ""

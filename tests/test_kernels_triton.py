@@ -455,7 +455,8 @@ def test_kernels_compile_for_the_h200():
     ptxas that ships in the triton wheel, in a process without the interpreter (``benchmarks/h200_compile.py``).
     No GPU needed. Every configuration as the GPU launches it asks at most the H200's shared memory, but for the one
     launch the H200 refused in ``call63`` (fenwick's backward at d = 256 in float32), which asks what the H200 said
-    it required."""
+    it required. Where the installed Triton is the H200's, each configuration that compiles to the machine code the
+    H200 compiled at the main shape (``call146``) has the registers, spills and shared memory the H200 reported."""
     import re
     import subprocess
     import sys
@@ -469,7 +470,7 @@ def test_kernels_compile_for_the_h200():
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "h200_compile.py"
     out = subprocess.run([sys.executable, str(script), "--sass", "--resources"], env=env, capture_output=True,
                          text=True, timeout=300)
-    configurations = 45                                                     # h200_compile.py's list
+    configurations = 46                                                     # h200_compile.py's list
     assert out.returncode == 0 and f"compiled {configurations}" in out.stdout, out.stderr[-2000:]
     digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest,
     assert [int(d[0]) for d in digests] == list(range(configurations)) and all(int(d[2]) > 100 for d in digests)
@@ -483,3 +484,13 @@ def test_kernels_compile_for_the_h200():
     required, limit = map(int, re.search(r"Required: (\d+), Hardware limit: (\d+)", refusal).groups())
     shared = [int(d[6].removeprefix("SHARED:")) for d in digests]
     assert [(d[1], n) for d, n in zip(digests, shared) if n > limit] == [("chunk_output_backward", required)]
+    ran = gpu_call("call146", "compile_check.json")          # what the H200 compiled at the main shape
+    if triton.__version__ != ran["machine"]["triton"]:
+        return                                               # another Triton compiles other machine code
+    compiled = {row["digest"]: row for row in ran["gpu"]}
+    same = {int(d[0]): compiled[d[3]] for d in digests if d[3] in compiled}
+    assert {"chunk_output", "chunk_output_backward", "boundary_local", "chunk_inverse", "chunk_coefficients",
+            "boundary_inverse", "triangular_product", "boundary_backward"} <= {row["kernel"] for row in same.values()}
+    for i, row in same.items():                              # the same code: the GPU's resources are the offline ones
+        assert (registers[i], shared[i]) == (row["registers"], row["shared"]), (i, row)
+        assert int(digests[i][5].removeprefix("STACK:")) == 4 * row["spills"], (i, row)
