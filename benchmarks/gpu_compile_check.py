@@ -71,7 +71,8 @@ def offline_digests() -> list[dict]:
         fn = fn.fn if isinstance(fn, Launcher) else fn
         compiled = h200_compile.compile_one(fn, types, consts, *more)
         code = h200_compile.sass(compiled.asm["cubin"])
-        rows.append(dict(index=i, kernel=fn.__name__, instructions=len(code), resources=h200_compile.resources(compiled),
+        rows.append(dict(index=i, kernel=fn.__name__, instructions=len(code),
+                         resources=h200_compile.resources(compiled),
                          digest=hashlib.sha256("\n".join(code).encode()).hexdigest()[:16]))
     return rows
 
@@ -89,7 +90,8 @@ def main(argv=None) -> int:
     by_digest = {row["digest"]: row["index"] for row in offline}
     for row in gpu:
         row["offline_configuration"] = by_digest.get(row["digest"])
-        print(row["kernel"], row["registers"], row["spills"], row["shared"], row["digest"], row["offline_configuration"])
+        print(row["kernel"], row["registers"], row["spills"], row["shared"], row["digest"],
+              row["offline_configuration"])
     matched = sorted(row["index"] for row in offline if row["same_as_gpu"])
     print(f"{len(gpu)} kernels compiled on the GPU; offline configurations with the same code: {matched}")
     save(dict(shape=SHAPE, gpu=gpu, offline=offline, matched=matched))

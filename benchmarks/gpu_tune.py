@@ -6,7 +6,8 @@ and forward + backward, and the chunk inverses alone, for a few settings (``SETT
 ``--inverses`` first times the chunk inverses alone for each of ``INVERSE_SETTINGS`` (``inverse_sweep``).
 
 The settings are those that ptxas compiles for sm_90a without register spills in both walks (checked on a
-CPU: compile with ``triton.compile`` and run the wheel's ``ptxas -v``).
+CPU: compile with ``triton.compile`` and run the wheel's ``ptxas -v``; then unspecialized, so with more registers
+than the GPU's code, see ``h200_compile.py``).
 """
 from __future__ import annotations
 
