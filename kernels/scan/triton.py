@@ -76,7 +76,8 @@ def _walk_precision(dtype: torch.dtype, loads_lags: bool = False) -> str:
 #: not re-timed); the chunk inverses' products (``inverse_precision`` for float32 coefficients,
 #: ``inverse_precision_16`` for bfloat16 and float16 ones: "ieee" float32 on the FMA units, "tf32x3" three tf32
 #: tensor-core passes, "tf32" one) and warps: tf32x3 at one warp, the fastest float32-accurate of six
-#: (``gpu_tune.py --inverses``, gpu_calls/call20: power2 0.166 ms against 0.274 for ieee at 4 warps), one tf32 pass for 16-bit coefficients (call36: 0.139 ms).
+#: (``gpu_tune.py --inverses``, gpu_calls/call20: power2 0.166 ms against 0.274 for ieee at 4 warps), one tf32
+#: pass for 16-bit coefficients (call36: 0.139 ms).
 #: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables, LB
 #: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps: 32 and 8
 #: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
