@@ -1,9 +1,11 @@
 """Choose the Triton scan's GPU launch settings: time power2 and ssm (B2 T16384 H16 D128, bf16) forward
 and forward + backward, and the chunk inverses alone, for a few settings (``SETTINGS``).
 
-    python benchmarks/gpu_tune.py [--out benchmarks/results/gpu_tune.json] [--inverses]
+    python benchmarks/gpu_tune.py [--out benchmarks/results/gpu_tune.json] [--inverses] [--settings JSON]
 
 ``--inverses`` first times the chunk inverses alone for each of ``INVERSE_SETTINGS`` (``inverse_sweep``).
+``--settings '[{}, {"grad_warps": 4}]'`` times the settings given instead of ``SETTINGS``, each on top of ``DEFAULT``
+(a key the scan does not read is refused).
 
 The settings are those that ptxas compiles for sm_90a without register spills in both walks (checked on a
 CPU: compile with ``triton.compile`` and run the wheel's ``ptxas -v``; then unspecialized, so with more registers
@@ -12,6 +14,7 @@ than the GPU's code, see ``h200_compile.py``).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -69,7 +72,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu_tune.json"))
     ap.add_argument("--inverses", action="store_true", help="first time the chunk inverses' settings alone")
+    ap.add_argument("--settings", help="JSON list of settings to time instead of SETTINGS, each on top of DEFAULT")
     args = ap.parse_args(argv)
+    settings = SETTINGS if args.settings is None else [dict(DEFAULT, **s) for s in json.loads(args.settings)]
+    unknown = {k for s in settings for k in s} - set(backend.GPU) - {"chunk"}
+    if unknown:
+        ap.error(f"--settings: no such setting of the scan: {sorted(unknown)}")
     B, T, H, D = 2, 16384, 16, 128
     rows, kept = [], dict(backend.GPU)
     save = saver(args.out, "gpu_tune.py")
@@ -77,7 +85,7 @@ def main(argv=None) -> int:
     for spec in ("power2", "ssm"):
         tables, u, a, b = inputs(spec, B, T, H, D, grad=True)
         g = torch.randn_like(u)
-        for setting in SETTINGS:
+        for setting in settings:
             chunk = setting["chunk"]
             backend.GPU.update({k: v for k, v in setting.items() if k != "chunk"})
             row = dict(spec=spec, **setting)
