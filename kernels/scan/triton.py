@@ -71,13 +71,13 @@ def _walk_precision(dtype: torch.dtype, loads_lags: bool = False) -> str:
 
 #: GPU launch settings: d-slice width BD of a walking program, table columns JB and entry-list entries E
 #: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``: 8 warps
-#: walked 2-3x slower than 4), warps of ``coef_grad`` (8: ptxas -v showed it spilling at 4 when compiled
-#: unspecialized; as the H200 compiles it, specialized at the main shape, it does not spill at 4 either, and 4 was
-#: not re-timed); the chunk inverses' products (``inverse_precision`` for float32 coefficients,
-#: ``inverse_precision_16`` for bfloat16 and float16 ones: "ieee" float32 on the FMA units, "tf32x3" three tf32
-#: tensor-core passes, "tf32" one) and warps: tf32x3 at one warp, the fastest float32-accurate of six
-#: (``gpu_tune.py --inverses``, gpu_calls/call20: power2 0.166 ms against 0.274 for ieee at 4 warps), one tf32
-#: pass for 16-bit coefficients (call36: 0.139 ms).
+#: walked 2-3x slower than 4), warps of ``coef_grad`` (8: chosen when ptxas -v, compiled unspecialized, showed
+#: it spilling at 4; as the H200 compiles it, it does not spill at 4 either, and 4 was no faster: power2's
+#: ``coef_grad`` 0.494-0.495 ms at 4 against 0.467-0.495 at 8, gpu_calls/call147); the chunk inverses' products
+#: (``inverse_precision`` for float32 coefficients, ``inverse_precision_16`` for bfloat16 and float16 ones: "ieee"
+#: float32 on the FMA units, "tf32x3" three tf32 tensor-core passes, "tf32" one) and warps: tf32x3 at one warp,
+#: the fastest float32-accurate of six (``gpu_tune.py --inverses``, gpu_calls/call20: power2 0.166 ms against 0.274
+#: for ieee at 4 warps), one tf32 pass for 16-bit coefficients (call36: 0.139 ms).
 #: ``lags``: read lag tables per lag (``triton_tables.lag_set``) rather than through their index tables, LB
 #: lags a step; where B is read so, the walks take ``lag_BD`` and ``lag_warps`` instead of BD and warps: 32 and 8
 #: with 8 lags a step, the fastest power2 forward + backward of five (gpu_calls/call26: 0.92 / 2.61 ms against
