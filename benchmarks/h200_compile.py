@@ -112,7 +112,7 @@ kernels = [
     (RK.boundary_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=False, DECAY=True, SOURCES=0, DIAG=False)),
     (RK.level_walk, [bf16, bf16, f32, f32, f32, bf16] + ["*i32"] * 4 + [i32] * 11,
-     dict(shapes, BK=r["level_k"], BV=r["level_v"], SLOTS=9, PREC="tf32", DIAG=True), r["level_warps"]),
+     dict(shapes, BK=r["level_k"], BV=r["level_v"], MP=16, SLOTS=9, PREC="tf32", DIAG=True), r["level_warps"]),
     (RK.boundary_local, [bf16, bf16, f32, f32, bf16] + ["*i32"] * 2 + [i32] * 10,
      dict(shapes, BK=r["local_k"], BV=r["local_v"], PREC="tf32", DIAG=True), r["local_warps"]),
     (RK.chunk_output, [bf16] * 3 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [i32] * 11,

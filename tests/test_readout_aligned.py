@@ -13,8 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from glrtheory import GLRError, Pattern  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_algorithm  # noqa: E402
-from glrtheory.kernels.scan.readout_plan import (aligned_layout, chunk_layout, is_aligned, level_slots,  # noqa: E402
-                                                 slot_columns)
+from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, is_aligned, level_slots  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 from tests.test_readout import problem as numpy_problem  # noqa: E402
 
@@ -105,8 +104,7 @@ def test_level_slots_are_exactly_the_layouts_that_walk_by_level(spec):
     its level's slot when step p reads it; and then the levels themselves: state p's slot is its trailing zero bits
     (state 0 the one after the levels), each source's slot its own, ``bit_length(P - 1) + 1`` slots; None where some
     source would have left its slot, or where more slots than ``most`` would be needed. fenwick's and ssm's layouts
-    walk by level (``proofs/fenwick_level_slots.py``). ``slot_columns`` names, for each step and slot, the column of
-    the step's source held there (-1: none), as ``level_walk`` reads its E row."""
+    walk by level (``proofs/fenwick_level_slots.py``)."""
     from glrtheory.kernels.scan.readout_plan import boundary_tables
 
     def level(p):
@@ -130,10 +128,6 @@ def test_level_slots_are_exactly_the_layouts_that_walk_by_level(spec):
             assert home.tolist() == [levels] * (P > 0) + [format(p, "b")[::-1].index("1") for p in range(1, P)]
             src = boundary_tables(layout).b_idx
             assert (src_slot == np.where(src >= 0, home[np.maximum(src, 0)], -1)).all()
-            columns = slot_columns(home, src_slot)       # the walk's column of the source in each slot, or -1
-            assert columns.shape == (P, levels + 1 if P else 1)
-            assert columns.tolist() == [[next((j for j, s in enumerate(src[p]) if s >= 0 and home[s] == i), -1)
-                                         for i in range(columns.shape[1])] for p in range(P)], (n, C)
             assert level_slots(layout, levels + 1) is not None and (P < 2 or level_slots(layout, levels) is None)
     if spec in ("fenwick", "ssm"):
         assert level_slots(aligned_layout(Pattern.from_spec(spec).tables(16384), 64), 9) is not None

@@ -180,15 +180,6 @@ def level_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, np.ndarray]
     return home, np.where(src >= 0, home[np.maximum(src, 0)], -1)
 
 
-def slot_columns(home: np.ndarray, src_slot: np.ndarray) -> np.ndarray:
-    """``[P, slots]``: for step p and slot i, the column j of p's source held in slot i (``src_slot[p, j] = i``),
-    -1 where p reads none there (``level_slots`` puts a step's sources in distinct slots)."""
-    out = np.full((len(home), int(home.max(initial=0)) + 1), -1, dtype=np.int64)
-    p, j = np.nonzero(src_slot >= 0)
-    out[p, src_slot[p, j]] = j
-    return out
-
-
 def is_aligned(layout: ChunkLayout) -> bool:
     """``work(layout) < tiled_work(layout.tables)`` and ``memory(layout) <= memory_limit(layout)``."""
     return work(layout) < tiled_work(layout.tables) and memory(layout) <= memory_limit(layout)

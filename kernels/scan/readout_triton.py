@@ -63,7 +63,7 @@ from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
-from .readout_plan import ChunkLayout, boundary_tables, level_slots, slot_columns
+from .readout_plan import ChunkLayout, boundary_tables, level_slots
 from .triton import (CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings,
                      chunk_inverse_launch, inverse_precision)
 from .triton_launch import ARG, bind
@@ -274,9 +274,9 @@ def _tables(layout: ChunkLayout, device) -> dict:
         out["b_src_column"] = torch.as_tensor(np.where(src >= 0, src, len(src)), device=device)
         out["gather"] = bool(((src >= 0) & (src != np.arange(len(src))[:, None] - 1)).any())
         levels = level_slots(layout, MAX_SLOTS)
+        out["level_home"], out["level_src"] = (None, None) if levels is None else (
+            torch.as_tensor(x.astype(np.int32), device=device) for x in levels)
         out["level_slots"] = 0 if levels is None else int(levels[0].max(initial=0)) + 1
-        out["level_home"], out["level_columns"] = (None, None) if levels is None else (
-            torch.as_tensor(x.astype(np.int32), device=device) for x in (levels[0], slot_columns(*levels)))
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
@@ -411,8 +411,8 @@ class _Plan:
                 n_vb = -(-dv // blk["level_v"])
                 self.level_walk = bind(
                     K.level_walk, (N, -(-dk // blk["level_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
-                    tab["b_row"], tab["level_columns"], tab["level_home"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
-                    BK=blk["level_k"], BV=blk["level_v"], SLOTS=tab["level_slots"],
+                    tab["b_row"], tab["level_src"], tab["level_home"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
+                    BK=blk["level_k"], BV=blk["level_v"], MP=_slots(m), SLOTS=tab["level_slots"],
                     DIAG=self.diagonal, num_warps=setting["level_warps"], **self.shapes)
             else:
                 n_vb = -(-dv // blk["local_v"])

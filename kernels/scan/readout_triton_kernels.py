@@ -422,53 +422,37 @@ def boundary_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src
 
 
 @triton.jit
-def _slot_weight(ecoef, row, m, slot_col, step, i: tl.constexpr, SLOTS: tl.constexpr):
-    """``(E[p, j], whether step p reads slot i)`` for the source j in slot i (``slot_col [P, SLOTS]``, -1: none)."""
-    w = 0.0
-    reads = False
-    if i < SLOTS:
-        j = tl.load(slot_col + step * SLOTS + i)
-        reads = j >= 0
-        w = tl.load(ecoef + row * m + tl.maximum(j, 0))
-    return w, reads
+def _level_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, src_slot, b_slot, T, H, dk, dv, shift, sk, sv,
+                  kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, MP: tl.constexpr,
+                  DIAG: tl.constexpr):
+    """What step p (chunk c, row r) of ``level_walk`` reads: ``(k window [W, BK], v window [W, BV], M row [W],
+    E row [MP], its sources' slots [MP] (-1 padded), state p's slot)``."""
+    win, t, ok = _window(c, T, shift, C, WIN, W)
+    row = ((n * nc + c) * C + r).to(tl.int64)
+    j = tl.arange(0, MP)
+    step = tl.minimum(p, P - 1)
+    return (_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv),
+            _mix_row(mix, row, a_ptr, n, win, t, ok, T, H, WIN, DIAG),
+            tl.load(ecoef + row * m + j, mask=j < m, other=0.0),
+            tl.load(src_slot + step * m + j, mask=j < m, other=-1), tl.load(b_slot + step))
 
 
 @triton.jit
-def _level_inputs(p, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, slot_col, b_slot, T, H, dk, dv, shift, sk, sv,
-                  kcol, vcol, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, SLOTS: tl.constexpr,
-                  DIAG: tl.constexpr):
-    """What step p (chunk c, row r) of ``level_walk`` reads: ``(k window [W, BK], v window [W, BV], M row [W],
-    state p's slot, then for each slot i < 9 its E coefficient and whether the step reads it)``, all but the windows
-    scalars."""
-    win, t, ok = _window(c, T, shift, C, WIN, W)
-    row = ((n * nc + c) * C + r).to(tl.int64)
-    step = tl.minimum(p, P - 1)
-    w0, r0 = _slot_weight(ecoef, row, m, slot_col, step, 0, SLOTS)
-    w1, r1 = _slot_weight(ecoef, row, m, slot_col, step, 1, SLOTS)
-    w2, r2 = _slot_weight(ecoef, row, m, slot_col, step, 2, SLOTS)
-    w3, r3 = _slot_weight(ecoef, row, m, slot_col, step, 3, SLOTS)
-    w4, r4 = _slot_weight(ecoef, row, m, slot_col, step, 4, SLOTS)
-    w5, r5 = _slot_weight(ecoef, row, m, slot_col, step, 5, SLOTS)
-    w6, r6 = _slot_weight(ecoef, row, m, slot_col, step, 6, SLOTS)
-    w7, r7 = _slot_weight(ecoef, row, m, slot_col, step, 7, SLOTS)
-    w8, r8 = _slot_weight(ecoef, row, m, slot_col, step, 8, SLOTS)
-    return (_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv),
-            _mix_row(mix, row, a_ptr, n, win, t, ok, T, H, WIN, DIAG), tl.load(b_slot + step),
-            w0, r0, w1, r1, w2, r2, w3, r3, w4, r4, w5, r5, w6, r6, w7, r7, w8, r8)
+def _weight(e, slot, i: tl.constexpr):
+    """The E coefficient of a step's source in slot i (0 where it reads none there)."""
+    return tl.sum(tl.where(slot == i, e, 0.0), axis=0)
 
 
 @launcher
 @triton.jit
-def level_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, slot_col, b_slot, P, nc, m, T, H, dk, dv,
+def level_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, src_slot, b_slot, P, nc, m, T, H, dk, dv,
                shift, sk, sv, n_vb, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr, BK: tl.constexpr,
-               BV: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
+               BV: tl.constexpr, MP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
                UNIT: tl.constexpr, DIAG: tl.constexpr):
     """The boundary walk ``H_p = L_p + sum_j E[p, j] H_{X_j}`` with every state a later step reads held in registers,
     float32, in one of SLOTS (at most 9) slots assigned on the host (``readout_plan.level_slots``: a state's Fenwick
     level), so that no step reads ``states``, which it only writes (in q's dtype); one program per (n, d_k block x
-    d_v block). A step adds only the slots it reads and writes only its own (uniform branches: ``slot_col`` gives
-    each step's source column by slot, ``b_slot`` its slot); its E coefficients are scalar loads. Step p + 1's
-    inputs are loaded while step p computes."""
+    d_v block). Step p + 1's inputs are loaded while step p computes."""
     tl.static_assert(SLOTS <= 9)        # the named slots s0 .. s8 below (readout_triton.MAX_SLOTS)
     sk, sv = sk * UNIT, sv * UNIT
     n, blk = tl.program_id(0), tl.program_id(1)
@@ -479,62 +463,50 @@ def level_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, slot_col
     s0 = tl.zeros((BK, BV), tl.float32)
     s1, s2, s3, s4, s5, s6, s7, s8 = s0, s0, s0, s0, s0, s0, s0, s0
     c, r = _boundary_step(0, P, b_chunk, b_row)
-    (kw, vw, mrow, home, w0, r0, w1, r1, w2, r2, w3, r3, w4, r4, w5, r5, w6, r6, w7, r7, w8, r8) = _level_inputs(
-        0, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, slot_col, b_slot, T, H, dk, dv, shift, sk, sv, kcol,
-        vcol, C, WIN, W, SLOTS, DIAG)
+    kw, vw, mrow, e, slot, home = _level_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, src_slot,
+                                                b_slot, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, MP, DIAG)
     c, r = _boundary_step(1, P, b_chunk, b_row)
     for p in range(P):
-        c2, r2_ = _boundary_step(p + 2, P, b_chunk, b_row)
-        ahead = _level_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, slot_col, b_slot, T, H, dk,
-                              dv, shift, sk, sv, kcol, vcol, C, WIN, W, SLOTS, DIAG)
-        h = _local_state(kw, vw, mrow, PREC, UPCAST)
-        if r0:
-            h += w0 * s0
-        if r1:
-            h += w1 * s1
-        if r2:
-            h += w2 * s2
-        if r3:
-            h += w3 * s3
-        if r4:
-            h += w4 * s4
-        if r5:
-            h += w5 * s5
-        if r6:
-            h += w6 * s6
-        if r7:
-            h += w7 * s7
-        if r8:
-            h += w8 * s8
-        tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
-        if home == 0:
-            s0 = h
+        c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
+        nk, nv, nm, ne, ns, nh = _level_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, src_slot,
+                                               b_slot, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, MP, DIAG)
+        h = _local_state(kw, vw, mrow, PREC, UPCAST) + _weight(e, slot, 0) * s0
         if SLOTS > 1:
-            if home == 1:
-                s1 = h
+            h += _weight(e, slot, 1) * s1
         if SLOTS > 2:
-            if home == 2:
-                s2 = h
+            h += _weight(e, slot, 2) * s2
         if SLOTS > 3:
-            if home == 3:
-                s3 = h
+            h += _weight(e, slot, 3) * s3
         if SLOTS > 4:
-            if home == 4:
-                s4 = h
+            h += _weight(e, slot, 4) * s4
         if SLOTS > 5:
-            if home == 5:
-                s5 = h
+            h += _weight(e, slot, 5) * s5
         if SLOTS > 6:
-            if home == 6:
-                s6 = h
+            h += _weight(e, slot, 6) * s6
         if SLOTS > 7:
-            if home == 7:
-                s7 = h
+            h += _weight(e, slot, 7) * s7
         if SLOTS > 8:
-            if home == 8:
-                s8 = h
-        (kw, vw, mrow, home, w0, r0, w1, r1, w2, r2, w3, r3, w4, r4, w5, r5, w6, r6, w7, r7, w8, r8) = ahead
-        c, r = c2, r2_
+            h += _weight(e, slot, 8) * s8
+        tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
+        s0 = tl.where(home == 0, h, s0)
+        if SLOTS > 1:
+            s1 = tl.where(home == 1, h, s1)
+        if SLOTS > 2:
+            s2 = tl.where(home == 2, h, s2)
+        if SLOTS > 3:
+            s3 = tl.where(home == 3, h, s3)
+        if SLOTS > 4:
+            s4 = tl.where(home == 4, h, s4)
+        if SLOTS > 5:
+            s5 = tl.where(home == 5, h, s5)
+        if SLOTS > 6:
+            s6 = tl.where(home == 6, h, s6)
+        if SLOTS > 7:
+            s7 = tl.where(home == 7, h, s7)
+        if SLOTS > 8:
+            s8 = tl.where(home == 8, h, s8)
+        kw, vw, mrow, e, slot, home = nk, nv, nm, ne, ns, nh
+        c, r = c2, r2
 
 
 @triton.jit
