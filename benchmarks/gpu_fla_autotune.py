@@ -25,8 +25,10 @@ def chosen_configs() -> dict:
         if not name.startswith("fla.") or module is None:
             continue
         for attr, value in vars(module).items():
-            if isinstance(value, Autotuner) and value.cache:
-                out[f"{name}.{attr}"] = {str(key): str(config) for key, config in value.cache.items()}
+            for _ in range(4):                       # under @triton.heuristics and the like, through .fn
+                if isinstance(value, Autotuner) and value.cache:
+                    out[f"{name}.{attr}"] = {str(key): str(config) for key, config in value.cache.items()}
+                value = getattr(value, "fn", None)
     return out
 
 
