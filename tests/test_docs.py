@@ -823,3 +823,21 @@ def test_level_walk_of_call142_comes_from_its_json():
     spread = before + [solved]
     assert len(before) == 6 and max(row["ms"], walked) < min(spread)
     assert f"forward took {min(spread):.3f} to {max(spread):.3f} ms in calls 134-142" in notes
+
+
+def test_fla_anchor_of_calls_149_to_151_comes_from_their_json():
+    """fla's ``chunk_simple_gla`` in fresh processes (calls 149-151): how many took 0.426-0.430 ms, the one slower
+    time, that every process whose choices were found chose the same configurations (as README and the readout
+    page say), and fenwick's forward of call148 over the anchor."""
+    from helpers import gpu_call
+    runs = [r for c in ("call149", "call150", "call151") for r in gpu_call(c, "fla_autotune.json")["rows"]]
+    fast, slow = [r["ms"] for r in runs if r["ms"] < 0.45], [r["ms"] for r in runs if r["ms"] >= 0.45]
+    assert len(runs) == 20 and len(fast) == 19 and slow == [runs[0]["ms"]]
+    chosen = {str(sorted(r["configs"].items())) for r in runs if r["configs"]}
+    assert len([r for r in runs if r["configs"]]) == 12 and len(chosen) == 1
+    fenwick = _fla_rows("call148", "readout.json")[("glr_readout fenwick", 2, 16384, 16, 128)]["ms"]
+    readme, text = words("README.md"), words("docs", "gpu_readout.md")
+    assert (f"19 took {min(fast):.3f} to {max(fast):.3f} ms, one (the first of `call149`) {slow[0]:.3f}, and in the 12 "
+            f"whose autotuned kernels' choices were recorded, every kernel chose the same configuration") in readme
+    assert f"fenwick's forward ({fenwick:.3f} ms, `call148`) is {fenwick / max(fast):.1f}x fla's" in readme
+    assert f"took {min(fast):.3f}-{max(fast):.3f} ms; the first process of `call149` took {slow[0]:.3f}" in text
