@@ -167,9 +167,9 @@ def level_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, np.ndarray]
     slot (checked here, step by step) with at most ``most`` slots; else None."""
     P = layout.n_boundary
     levels = max(P - 1, 0).bit_length()
-    home = np.array([levels if p == 0 else (p & -p).bit_length() - 1 for p in range(P)], dtype=np.int64)
     if levels + 1 > most:
         return None
+    home = np.array([levels if p == 0 else (p & -p).bit_length() - 1 for p in range(P)], dtype=np.int64)
     src = boundary_tables(layout).b_idx
     held = np.full(levels + 1, -1)
     for p in range(P):
