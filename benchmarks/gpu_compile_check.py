@@ -80,6 +80,8 @@ def offline_digests() -> list[dict]:
 def main(argv=None) -> int:
     ap = parser(__doc__, "compile_check", [])
     args = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        ap.error("needs CUDA: it lists what the GPU compiles (h200_compile.py compiles offline without one)")
     save = saver(args.out, "gpu_compile_check.py")
     run_workloads(torch.device(args.device))
     gpu = compiled_kernels()
