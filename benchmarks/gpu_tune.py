@@ -87,7 +87,8 @@ def main(argv=None) -> int:
         g = torch.randn_like(u)
         for setting in settings:
             chunk = setting["chunk"]
-            backend.GPU.update({k: v for k, v in setting.items() if k != "chunk"})
+            backend.GPU.clear()                       # the settings in force, then this one's (none carried over)
+            backend.GPU.update(kept, **{k: v for k, v in setting.items() if k != "chunk"})
             row = dict(spec=spec, **setting)
             try:
                 tab = backend._check(u, a, b, tables, chunk)
