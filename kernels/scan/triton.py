@@ -72,8 +72,8 @@ def _walk_precision(dtype: torch.dtype, loads_lags: bool = False) -> str:
 #: GPU launch settings: d-slice width BD of a walking program, table columns JB and entry-list entries E
 #: read per step, warps of the walking programs (measured on an H200 by ``benchmarks/gpu_tune.py``: 8 warps
 #: walked 2-3x slower than 4), warps of ``coef_grad`` (8: chosen when ptxas -v, compiled unspecialized, showed
-#: it spilling at 4; as the H200 compiles it, it does not spill at 4 either, and 4 was no faster: power2's
-#: ``coef_grad`` 0.494-0.495 ms at 4 against 0.467-0.495 at 8, gpu_calls/call147); the chunk inverses' products
+#: it spilling at 4; compiled offline specialized it does not spill at 4 either, but 8 is faster: power2's
+#: ``coef_grad`` 0.461-0.462 ms at 8 against 0.490-0.491 at 4, gpu_calls/call152); the chunk inverses' products
 #: (``inverse_precision`` for float32 coefficients, ``inverse_precision_16`` for bfloat16 and float16 ones: "ieee"
 #: float32 on the FMA units, "tf32x3" three tf32 tensor-core passes, "tf32" one) and warps: tf32x3 at one warp,
 #: the fastest float32-accurate of six (``gpu_tune.py --inverses``, gpu_calls/call20: power2 0.166 ms against 0.274
