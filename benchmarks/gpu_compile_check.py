@@ -10,7 +10,6 @@ offline registers, spills and shared memory are the GPU's.
 """
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -60,7 +59,7 @@ def compiled_kernels() -> list[dict]:
                     rows.append(dict(kernel=fn.__name__, specialization=str(key)[:2000], registers=kernel.n_regs,
                                      spills=kernel.n_spills, shared=kernel.metadata.shared,
                                      warps=kernel.metadata.num_warps, instructions=len(code),
-                                     digest=hashlib.sha256("\n".join(code).encode()).hexdigest()[:16]))
+                                     digest=h200_compile.digest(code)))
     return rows
 
 
@@ -68,12 +67,10 @@ def offline_digests() -> list[dict]:
     """``h200_compile``'s configurations, compiled here for sm_90: index, kernel, digest, resources."""
     rows = []
     for i, (fn, types, consts, *more) in enumerate(h200_compile.kernels):
-        fn = fn.fn if isinstance(fn, Launcher) else fn
         compiled = h200_compile.compile_one(fn, types, consts, *more)
         code = h200_compile.sass(compiled.asm["cubin"])
         rows.append(dict(index=i, kernel=fn.__name__, instructions=len(code),
-                         resources=h200_compile.resources(compiled),
-                         digest=hashlib.sha256("\n".join(code).encode()).hexdigest()[:16]))
+                         resources=h200_compile.resources(compiled), digest=h200_compile.digest(code)))
     return rows
 
 

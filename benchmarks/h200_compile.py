@@ -1,5 +1,5 @@
-"""Compile every Triton kernel of the scan and the readout for the H200 (sm_90) offline, in the configurations the
-GPU runs, with the ptxas that ships in the triton wheel: no GPU needed.
+"""Compile every Triton kernel of the scan and the readout for the H200 (sm_90) offline, in configurations the GPU
+launches, with the ptxas that ships in the triton wheel: no GPU needed.
 
     python benchmarks/h200_compile.py           # compiles each configuration, prints "compiled N"
     python benchmarks/h200_compile.py --sass    # and one line per configuration: kernel, SASS instructions, digest
@@ -7,15 +7,19 @@ GPU runs, with the ptxas that ships in the triton wheel: no GPU needed.
 
 The test suite runs the first (the interpreter accepts code the compiler rejects). Run the second before and after
 a change to the kernels' code: configurations whose digest is unchanged compile to the same machine code, so their
-timings still hold.
+timings still hold. (A review once saw the largest configuration, the refused launch of ``call63``, compile to two
+digests in one process; three compiles in a row later gave one.)
 
 Each configuration is specialized as Triton's JIT specializes a launch (``native_specialize_impl``, Triton's own):
 a pointer is 16-byte aligned (torch's allocations are), an int argument equal to 1 is compiled in and one divisible
 by 16 is marked so, which lets the compiler vectorize masked loads and pipeline them. The int values are those of
 the benchmarks' main shape, B2 T16384 H16 D128 (``SHAPE``), with fenwick's chunk layout (ssm's for the first-order
-configurations, ``DECAY``); an int this table does not name is compiled unspecialized. Before 2026-12-04 no
-configuration was specialized, so the registers, spills and shared memory printed then (and quoted in docs/ and the
-GPU notes up to ``call145``) are those of code the GPU never ran.
+configurations, ``DECAY``), or a configuration's own ``ints``; an int neither names is compiled unspecialized. Before
+2026-12-04 no configuration was specialized, so the registers, spills and shared memory printed then (and quoted in
+docs/ and the GPU notes up to ``call145``) are those of code the GPU never ran. Since, 23 of the configurations
+compile to exactly the machine code the H200 compiled at the main shape (``gpu_compile_check.py``, ``call146``): a
+twin for every kernel it compiled for the scan (power2, fenwick) and the readout (ssm, fenwick), forward and
+backward, but three variants of ``coef_grad``.
 """
 from __future__ import annotations
 
@@ -74,6 +78,10 @@ def _layout_values(spec: str) -> dict:
 SHAPE = dict(n=16384, T=16384, H=16, D=128, dk=128, dv=128, sq=256, sk=256, sv=256, F=128 * 128)
 LAYOUTS = {False: _layout_values("fenwick"), True: _layout_values("ssm")}
 SCAN = dict(nc=16384 // 64, shift=0)
+#: The ints of the chunk inverses of E_PP's diagonal blocks (fenwick's P boundary states, blocks of
+#: ``boundary_block``): one sequence of P rows, m columns.
+E_PP_BLOCKS = dict(n=LAYOUTS[False]["P"], H=1, nc=LAYOUTS[False]["P"] // r["boundary_block"], WB=LAYOUTS[False]["m"],
+                   shift=0)
 kernels = [
     (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32"), 1),      # the scan's
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),    # float32
@@ -85,26 +93,32 @@ kernels = [
      dict(walk, C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="tf32x3", LAG_A=False, LAG_B=False)),
     (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
      dict(walk, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"]),
-    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,
-     dict(power2, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="tf32", LAG_A=True, LAG_B=True), g["lag_warps"]),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,     # power2
+     dict(power2, C=64, BD=g["lag_BD"], JA=2, JB=g["LB"], PREC="bf16", LAG_A=True, LAG_B=True), g["lag_warps"],
+     dict(ma=1, mb=14)),
+    (K.forward_walk, [bf16, bf16, bf16, "*i32", "*i32", "*i32", f32, bf16] + [i32] * 2 + lags * 2,     # fenwick
+     dict(pull, WB=14, WA=1, A_LAGS=(0,), C=64, BD=g["BD"], JA=2, JB=g["JB"], PREC="bf16", LAG_A=True, LAG_B=False),
+     g["warps"], dict(ma=1, mb=16)),
     (K.backward_walk, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 5 + diag,
-     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="bf16", DU=True)),
+     dict(C=64, BD=g["BD"], JB=g["JB"], PREC="bf16", DU=True), g["warps"], dict(WA=1)),
     (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
      dict(pull, C=64, BD=g["BD"], JB=g["JB"], PREC="tf32", LAG_B=False, DU=False)),
     (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
      dict(pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="bf16", LAG_B=True, DU=True), g["lag_warps"]),
     (K.backward_pull, [bf16, bf16, "*i32", "*i32", f32, f32] + [i32] * 3 + lags + diag,
-     dict(power2_pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="tf32", LAG_B=True, DU=True), g["lag_warps"]),
+     dict(power2_pull, C=64, BD=g["lag_BD"], JB=g["LB"], PREC="bf16", LAG_B=True, DU=True), g["lag_warps"],
+     dict(WA=1, mb=14, WT=16)),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
      dict(C=64, BD=g["BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=False)),
     (K.transpose_apply, [f32, bf16] + ["*i32"] * 4 + [bf16] + [i32] * 4 + lags,
      dict(C=64, BD=g["lag_BD"], E=g["E"], JA=2, PREC="tf32", LAG_A=True)),
-    (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"])),
+    (K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=g["BD"], JB=g["JB"]), g["grad_warps"]),
     (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7,
      dict(C=64, WIN=64, JB=2, BW=32, MIX=True, PREC="tf32x3")),
     (RK.chunk_coefficients, [f32, f32] + ["*i32"] * 2 + [f32] * 3 + [i32] * 7,
      dict(C=64, WIN=64, JB=8, BW=32, MIX=False, PREC="tf32")),
-    (RK.decay_sums, [bf16, bf16, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 4, dict(C=64, CP=64)),
+    (RK.decay_sums, [f32, f32, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 4, dict(C=64, CP=64), None,
+     LAYOUTS[True]),
     (RK.boundary_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
      dict(shapes, BK=r["walk_k"], BV=r["walk_v"], PREC="tf32", GATHER=True, DECAY=False, SOURCES=0, DIAG=False)),
     (RK.boundary_walk, [bf16, bf16, bf16, f32, f32, bf16] + ["*i32"] * 3 + [i32] * 11,
@@ -134,7 +148,7 @@ kernels = [
      dict(shapes, CP=64, BK=r["float32"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
           AFTER=r["wide"]["out_after"], QONCE=False)),
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=r["boundary_block"], BS=16, JB=8, PREC="tf32x3"),
-     1),                                                                               # E_PP's diagonal blocks
+     1, E_PP_BLOCKS),                                                                  # E_PP's diagonal blocks
     (RK.boundary_inverse, [f32, "*i32", f32, bf16, f32, f32] + [i32] * 2,
      dict(MP=16, BS=r["boundary_block"], PREC="tf32x3")),
     (RK.triangular_product, [f32, f32, f32] + [i32] * 2,
@@ -145,9 +159,9 @@ kernels = [
     (RB.chunk_output_backward, [bf16] * 4 + [f32, "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=1, PREC="tf32", DECAY=True), r["back_warps"]),
     (RB.chunk_output_backward, [f32] * 8 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 11,
-     dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=4, PREC="tf32x3", DECAY=False), r["back_warps"]),
+     dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=16, PREC="tf32x3", DECAY=False), r["back_warps"]),
     (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
-     dict(shapes, CP=64, BK=r["back_k"], DV=256, MP=4, PREC="tf32", DECAY=False), r["wide"]["back_warps"]),  # d 256
+     dict(shapes, CP=64, BK=r["back_k"], DV=256, MP=16, PREC="tf32", DECAY=False), r["wide"]["back_warps"]),  # d 256
     (RB.chunk_output_backward, [bf16] * 4 + [f32, "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=256, MP=1, PREC="tf32", DECAY=True), r["wide"]["back_warps"]),
     (RB.chunk_output_backward, [f32] * 8 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 11,       # refused: call63's launch
@@ -164,10 +178,10 @@ kernels = [
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32x3", DECAY=False), r["back_warps"]),
     (RB.boundary_backward, [bf16, bf16, f32, bf16, f32] + ["*i32"] * 3 + [f32] * 4 + [i32] * 10,
      dict(shapes, BK=r["back_k"], DV=256, PREC="tf32", DECAY=False), r["wide"]["back_warps"]),      # d 256
-    (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=2, BW=32),
+    (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=8, BW=32),
      r["back_warps"]),
     (RB.decay_grads, [f32, f32, f32, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 5, dict(C=64, CP=64),
-     r["decay_warps"]),
+     r["decay_warps"], LAYOUTS[True]),
 ]
 
 
@@ -194,6 +208,11 @@ def sass(cubin: bytes) -> list[str]:
     out = cuobjdump(cubin, "-sass")
     return [re.sub(r"/\*[0-9a-f]+\*/", "", line).strip() for line in out.splitlines()
             if re.match(r"\s+/\*[0-9a-f]{4,}\*/", line)]
+
+
+def digest(code: list[str]) -> str:
+    """A short digest of SASS instructions (``sass``): equal digests, the same machine code."""
+    return hashlib.sha256("\n".join(code).encode()).hexdigest()[:16]
 
 
 def int_values(fn, consts: dict) -> dict:
@@ -230,6 +249,7 @@ def source(fn, types: list, consts: dict, ints: dict | None = None) -> ASTSource
 
 def compile_one(fn, types: list, consts: dict, warps: int | None = None, ints: dict | None = None):
     """One configuration compiled for sm_90 (``source``), at warps (default ``triton.GPU["warps"]``)."""
+    fn = fn.fn if isinstance(fn, Launcher) else fn                # the JITFunction under triton_launch's launcher
     return triton.compile(source(fn, types, consts, ints), target=GPUTarget("cuda", 90, 32),
                           options=dict(num_warps=warps or g["warps"]))
 
@@ -241,12 +261,11 @@ def main(argv=None) -> int:
                     "thread, and its shared memory")
     args = ap.parse_args(argv)
     for i, (fn, types, consts, *more) in enumerate(kernels):
-        fn = fn.fn if isinstance(fn, Launcher) else fn             # the JITFunction under triton_launch's launcher
         compiled = compile_one(fn, types, consts, *more)
         if args.sass:
             code = sass(compiled.asm["cubin"])
             used = resources(compiled) if args.resources else ""
-            print(i, fn.__name__, len(code), hashlib.sha256("\n".join(code).encode()).hexdigest()[:16], used)
+            print(i, fn.__name__, len(code), digest(code), used)
     print("compiled", len(kernels))
     return 0
 
