@@ -124,6 +124,10 @@ MAX_SLOTS = 9
 #: ``diagonal``: where ``A(t) = {t}`` and w = 0 (``diagonal``; not first order) the forward's step 1 writes E alone and
 #: the kernels form ``M = T_k diag(a)`` from the chunk inverses as they read them; the backward forms M from the kept
 #: inverses and a in one product (``diagonal_mix``).
+#: ``out_maxnreg``: a cap on the chunk output's registers a thread (Triton's ``maxnreg``; None: the compiler's).
+#: Compiled offline as the H200 compiles it (``benchmarks/h200_compile.py``), fenwick's takes 250 registers at 4 warps
+#: and 142 at 8 (so one program of 8 warps an SM); capped at 128 at 8 warps it spills nothing, and two programs of 8
+#: warps fit an SM. Not timed yet.
 #: ``out_warps``, ``out_stages``: the chunk output's warps and software-pipeline stages (Triton's default, 3). Its
 #: program holds 226 registers a thread, so two programs of 4 warps fit an SM, and it waits on latency (Nsight
 #: Compute on fenwick's: 12% of the SM's warps active, the SM 32% and memory 49% busy; gpu_calls/call83). Yet no
@@ -182,14 +186,15 @@ MAX_SLOTS = 9
 #: 64 x 128 2.511), forward + backward 6.777 (gpu_calls/call142) against 6.675-6.762 solved (calls 134, 137): off.
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, out_after=True, product_m=64, product_n=128, product_k=64,
-           product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25, layer_graphs=True,
-           boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64, level_warps=8,
-           wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8), float32=dict(out_k=32))
+           local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
+           product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
+           layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
+           level_warps=8, wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
+           float32=dict(out_k=32))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, out_after=True, product_m=16, product_n=32,
-                   product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
+                   local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
+                   product_n=32, product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4,
                    wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
@@ -431,7 +436,8 @@ class _Plan:
             K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
             BV=blk["out_v"], AFTER=setting["out_after"], QONCE=setting["out_after"] and blk["out_k"] >= dk,
-            **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"]))
+            **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"],
+                   **({} if setting["out_maxnreg"] is None else dict(maxnreg=setting["out_maxnreg"]))))
 
     @functools.cached_property
     def backward_launches(self) -> dict:
