@@ -127,7 +127,9 @@ MAX_SLOTS = 9
 #: ``out_maxnreg``: a cap on the chunk output's registers a thread (Triton's ``maxnreg``; None: the compiler's).
 #: Compiled offline as the H200 compiles it (``benchmarks/h200_compile.py``), fenwick's takes 250 registers at 4 warps
 #: and 142 at 8 (so one program of 8 warps an SM); capped at 128 at 8 warps it spills nothing, and two programs of 8
-#: warps fit an SM. Not timed yet.
+#: warps fit an SM. Timed (fenwick / ssm forward ms, against 1.054-1.056 / 0.570 at the defaults, alternating;
+#: gpu_calls/call153): 8 warps capped at 128 1.091-1.094 / 0.621-0.622, and at 2 stages 1.089 / 0.612; 4 warps capped
+#: at 168 at 1 stage (three programs an SM, 48 bytes spilled) 1.033 / 0.576. Within 2%: not kept (None).
 #: ``out_warps``, ``out_stages``: the chunk output's warps and software-pipeline stages (Triton's default, 3). Its
 #: program holds 226 registers a thread, so two programs of 4 warps fit an SM, and it waits on latency (Nsight
 #: Compute on fenwick's: 12% of the SM's warps active, the SM 32% and memory 49% busy; gpu_calls/call83). Yet no
