@@ -52,7 +52,8 @@ from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
 from glrtheory.kernels.scan.triton_launch import Launcher  # noqa: E402
 
 #: Each configuration: (kernel, its argument types, its constexprs[, warps[, ints]]) as the GPU launches it (ints:
-#: argument values in place of ``int_values``').
+#: argument values in place of ``int_values``', those its launch at the main shape passed, as the ``specialization``
+#: of each kernel in ``gpu_calls/call146/compile_check.json`` shows them).
 i32, f32, bf16, c = "i32", "*fp32", "*bf16", "constexpr"
 lags = ["*i32", i32]                           # a table's lags and their number
 diag = [bf16, i32, bf16]                       # a, its width, dU
