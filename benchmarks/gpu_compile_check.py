@@ -66,8 +66,7 @@ def compiled_kernels() -> list[dict]:
 def offline_digests() -> list[dict]:
     """``h200_compile``'s configurations, compiled here for sm_90: index, kernel, digest, resources."""
     rows = []
-    for i, (fn, types, consts, *more) in enumerate(h200_compile.kernels):
-        compiled = h200_compile.compile_one(fn, types, consts, *more)
+    for i, fn, compiled in h200_compile.compile_all():
         code = h200_compile.sass(compiled.asm["cubin"])
         rows.append(dict(index=i, kernel=fn.__name__, instructions=len(code),
                          resources=h200_compile.resources(compiled), digest=h200_compile.digest(code)))

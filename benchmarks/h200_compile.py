@@ -255,14 +255,19 @@ def compile_one(fn, types: list, consts: dict, warps: int | None = None, ints: d
                           options=dict(num_warps=warps or g["warps"]))
 
 
+def compile_all():
+    """Each configuration of ``kernels`` compiled (``compile_one``): ``(index, kernel, compiled)`` in order."""
+    for i, (fn, types, consts, *more) in enumerate(kernels):
+        yield i, fn, compile_one(fn, types, consts, *more)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sass", action="store_true", help="print each configuration's SASS size and digest")
     ap.add_argument("--resources", action="store_true", help="with --sass: and its registers and stack bytes a "
                     "thread, and its shared memory")
     args = ap.parse_args(argv)
-    for i, (fn, types, consts, *more) in enumerate(kernels):
-        compiled = compile_one(fn, types, consts, *more)
+    for i, fn, compiled in compile_all():
         if args.sass:
             code = sass(compiled.asm["cubin"])
             used = resources(compiled) if args.resources else ""

@@ -5,6 +5,7 @@ dense float64 solve ``scan_dense``. Inputs are rounded to the kernel's dtype fir
 what the kernel sees; outputs are NaN-filled under the interpreter, so an unwritten element fails.
 Tests marked ``gpu`` repeat the checks at full size on CUDA.
 """
+import functools
 import os
 
 import numpy as np
@@ -450,28 +451,37 @@ def test_glr_scan_runs_triton_on_cuda_and_float64_on_chunk(rng):
     assert torch.equal(glr_scan(u, a, b, tables), glr_scan_triton(u, a, b, tables))
 
 
-def test_offline_compile_is_the_h200s():
-    """With the H200's Triton, ``h200_compile.py``'s configurations, specialized at the main shape as the JIT
-    specializes a launch, compile to the machine code the H200 compiled there (``call146``, SASS digests): 23 of
-    them, a twin for every kernel the H200 compiled but three variants of ``coef_grad`` (whose tables' widths the
-    configurations do not take), fenwick's readout forward whole among them; and so with the H200's registers,
-    spilled registers (4 bytes of stack each) and shared memory."""
+@functools.cache
+def _h200_compile():
+    """``benchmarks/h200_compile.py --sass --resources`` run once (in a process without the interpreter), or a skip
+    where the installed triton ships no ptxas."""
     import subprocess
     import sys
     from pathlib import Path
 
     import triton
 
-    ran = gpu_call("call146", "compile_check.json")          # what the H200 compiled at the main shape
-    if triton.__version__ != ran["machine"]["triton"]:
-        pytest.skip(f"Triton {triton.__version__} compiles other machine code than the H200's "
-                    f"{ran['machine']['triton']}")
     if not list(Path(triton.__file__).parent.glob("backends/nvidia/bin/ptxas*")):
         pytest.skip("this triton build ships no ptxas")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "h200_compile.py"
-    out = subprocess.run([sys.executable, str(script), "--sass", "--resources"], env=env, capture_output=True,
-                         text=True, timeout=300)
+    return subprocess.run([sys.executable, str(script), "--sass", "--resources"], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_offline_compile_is_the_h200s():
+    """With the H200's Triton, ``h200_compile.py``'s configurations, specialized at the main shape as the JIT
+    specializes a launch, compile to the machine code the H200 compiled there (``call146``, SASS digests): 23 of
+    them, a twin for every kernel the H200 compiled but three variants of ``coef_grad`` (whose tables' widths the
+    configurations do not take), fenwick's readout forward whole among them; and so with the H200's registers,
+    spilled registers (4 bytes of stack each) and shared memory."""
+    import triton
+
+    ran = gpu_call("call146", "compile_check.json")          # what the H200 compiled at the main shape
+    if triton.__version__ != ran["machine"]["triton"]:
+        pytest.skip(f"Triton {triton.__version__} compiles other machine code than the H200's "
+                    f"{ran['machine']['triton']}")
+    out = _h200_compile()
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [line.split() for line in out.stdout.splitlines()[:-1]]       # index, kernel, size, digest, resources
     compiled = {row["digest"]: row for row in ran["gpu"]}
@@ -494,18 +504,8 @@ def test_kernels_compile_for_the_h200():
     launch the H200 refused in ``call63`` (fenwick's backward at d = 256 in float32), which asks what the H200 said
     it required."""
     import re
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    import triton
-
-    if not list(Path(triton.__file__).parent.glob("backends/nvidia/bin/ptxas*")):
-        pytest.skip("this triton build ships no ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "h200_compile.py"
-    out = subprocess.run([sys.executable, str(script), "--sass", "--resources"], env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = _h200_compile()
     configurations = 47                                                     # h200_compile.py's list
     assert out.returncode == 0 and f"compiled {configurations}" in out.stdout, out.stderr[-2000:]
     digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest,
