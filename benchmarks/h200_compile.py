@@ -59,7 +59,7 @@ lags = ["*i32", i32]                           # a table's lags and their number
 diag = [bf16, i32, bf16]                       # a, its width, dU
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False, UNIT=8)      # the readout kernels' (row strides in units of 8)
-out = dict(AFTER=r["out_after"], QONCE=r["out_after"] and r["out_k"] >= 128)    # the chunk output's at d_k = 128
+out = dict(AFTER=r["out_after"], QONCE=r["out_k"] >= 128)    # the chunk output's at d_k = 128
 pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes and lags compiled into the walks
 walk = dict(pull, WA=1, A_LAGS=())
 power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)
@@ -144,7 +144,7 @@ kernels = [
           AFTER=r["wide"]["out_after"], QONCE=False)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,                      # float32, d 128
      dict(shapes, CP=64, BK=r["float32"]["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
-          AFTER=r["out_after"], QONCE=r["out_after"] and r["float32"]["out_k"] >= 128)),
+          AFTER=r["out_after"], QONCE=r["float32"]["out_k"] >= 128)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,                      # float32, d 256
      dict(shapes, CP=64, BK=r["float32"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
           AFTER=r["wide"]["out_after"], QONCE=False)),

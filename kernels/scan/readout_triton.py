@@ -188,15 +188,15 @@ MAX_SLOTS = 9
 #: 64 x 128 2.511), forward + backward 6.777 (gpu_calls/call142) against 6.675-6.762 solved (calls 134, 137): off.
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
-           product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
+           local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_blocks=1, product_m=64,
+           product_n=128, product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
            level_warps=8, wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
            float32=dict(out_k=32))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
-                   product_n=32, product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
+                   local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_blocks=1,
+                   product_m=16, product_n=32, product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4,
                    wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
@@ -326,6 +326,16 @@ def _boundary_inverse(coef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
     return inverse.transpose(1, 2).contiguous()     # a view where the solve returns column-major matrices
 
 
+def _lower_product(lower: Tensor, rhs: Tensor, out: Tensor, blocks: int) -> None:
+    """``out = lower @ rhs`` for lower triangular ``lower [N, P, P]``, in ``blocks`` row blocks: rows ``[r0, r1)``
+    read only columns ``< r1``, ``(blocks + 1) / (2 blocks)`` of the dense product's work."""
+    P = lower.shape[1]
+    edges = [P * i // blocks for i in range(blocks + 1)]
+    for r0, r1 in zip(edges, edges[1:]):
+        if r1 > r0:
+            torch.matmul(lower[:, r0:r1, :r1], rhs[:, :r1], out=out[:, r0:r1])
+
+
 def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
     """Whether the boundary states are solved for (``solve_boundaries``) rather than walked."""
     return tab["gather"] and setting["solve_boundaries"] and setting["min_solved"] <= layout.n_boundary <= MAX_SOLVED
@@ -437,7 +447,7 @@ class _Plan:
         self.chunk_output = bind(
             K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
-            BV=blk["out_v"], AFTER=setting["out_after"], QONCE=setting["out_after"] and blk["out_k"] >= dk,
+            BV=blk["out_v"], AFTER=setting["out_after"], QONCE=blk["out_k"] >= dk,
             **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"],
                    **({} if setting["out_maxnreg"] is None else dict(maxnreg=setting["out_maxnreg"]))))
 
@@ -556,8 +566,9 @@ class _Plan:
         elif self.solves:
             local = _output(q, N, P, dk, dv)
             self.boundary_local(k, v, a, walked[0], local)
-            solved, lower = self.boundary_inverses(ecoef, q)          # H = U^T L, dense (faster than the kernel)
-            torch.matmul(lower, local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
+            solved, lower = self.boundary_inverses(ecoef, q)          # H = U^T L (faster than the kernel)
+            _lower_product(lower, local.view(N, P, dk * dv), states.view(N, P, dk * dv),
+                           self.setting["product_blocks"])
         elif m:
             self.boundary_walk(k, v, a, *walked, states)
         o = _output(q, B, T, H, dv)

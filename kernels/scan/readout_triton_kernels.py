@@ -532,8 +532,8 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
                  UNIT: tl.constexpr, DIAG: tl.constexpr, AFTER: tl.constexpr, QONCE: tl.constexpr):
     """DECAY: M and E from a and ``decay_sums``' S and counts (in ``mix`` and ``ecoef``; the window is the
     chunk's rows: W = CP). DIAG: M from the chunk inverses (in ``mix``) and a. AFTER: each source's term as
-    ``E_j * (Q H_{X_j})``, its rows scaled after the product, where it is ``(E_j * Q) H_{X_j}``; QONCE (AFTER with
-    one slice, BK >= d_k) loads Q once for all sources."""
+    ``E_j * (Q H_{X_j})``, its rows scaled after the product, where it is ``(E_j * Q) H_{X_j}``; QONCE (one slice,
+    BK >= d_k) loads Q once for all sources."""
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     c, n, vb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rl, t, ok, win, tw, wok = _chunk_rows(c, T, shift, C, CP, WIN, W)
@@ -561,8 +561,11 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
         else:
             e = tl.load(ecoef + block * m + j, mask=ok, other=0.0)
         if QONCE:
-            st = _state_block(states, n, P, src, tl.arange(0, BK), vcol, dk, dv)
-            o += _dot(q_all, st.to(q_all.dtype), PREC, UPCAST) * e[:, None]
+            st = _state_block(states, n, P, src, tl.arange(0, BK), vcol, dk, dv).to(q_all.dtype)
+            if AFTER:
+                o += _dot(q_all, st, PREC, UPCAST) * e[:, None]
+            else:
+                o += _dot((q_all.to(tl.float32) * e[:, None]).to(q_all.dtype), st, PREC, UPCAST)
         else:
             part = tl.zeros((CP, BV), tl.float32)
             for k0 in range(0, dk, BK):
