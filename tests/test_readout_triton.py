@@ -350,38 +350,6 @@ def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
-@pytest.mark.parametrize("blocks", [1, 2, 3, 7, 13, 20])
-def test_lower_product_reads_only_the_lower_triangle(rng, blocks):
-    """``_lower_product`` in row blocks equals the dense product of a lower triangular matrix (float64, 13 x 13, the
-    output pre-filled with NaN); in blocks of one row (13 and more) it reads no entry above the diagonal (NaN
-    there)."""
-    lower = torch.from_numpy(np.tril(rng.standard_normal((3, 13, 13))))
-    rhs = torch.from_numpy(rng.standard_normal((3, 13, 6)))
-    want = lower @ rhs
-    if blocks >= 13:
-        above = torch.triu_indices(13, 13, 1)
-        lower[:, above[0], above[1]] = float("nan")
-    out = torch.full_like(want, float("nan"))
-    readout_triton._lower_product(lower, rhs, out, blocks)
-    assert torch.allclose(out, want, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-def test_solved_product_in_row_blocks(rng, monkeypatch, dtype):
-    """The solve's product ``H = (I - E_PP)^{-1} L`` in 4 row blocks (``product_blocks``): fenwick at n = 200 (13
-    boundary states in chunks of 16) still matches float64, and its states those of the dense product."""
-    tables, low, ref = inputs(rng, "fenwick", 200, DTYPES[dtype])
-    layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())
-    monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
-    dense = readout_triton._plan(*args, layout).forward(*args)[3]
-    monkeypatch.setitem(readout_triton._setting(), "product_blocks", 4)
-    plan = readout_triton._plan(*args, layout)
-    assert plan.solves and plan.setting["product_blocks"] == 4
-    assert rel_err(plan.forward(*args)[3].double().cpu(), dense.double().cpu()) <= TOL[DTYPES[dtype]]
-    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
-    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
-
-
 @pytest.mark.parametrize("dtype, n, wanted", [("fp32", 200, "qkvab"), ("bf16", 200, "qkvab"), ("fp32", 1000, "")])
 def test_level_walk(rng, monkeypatch, dtype, n, wanted):
     """With ``level_walk`` on, fenwick's boundary states (13 at n = 200 in chunks of 16, 5 slots; 63 at 1000, 7 slots)

@@ -146,7 +146,8 @@ MAX_SLOTS = 9
 #: call110): not kept. ``out_after``: each source's term as ``E_j * (Q H_j)``, rows scaled after the product, where
 #: ``(E_j * Q) H_j`` scaled and rounded Q for every source: fenwick 1.466 / 1.475 ms against 1.491 / 1.499 (H200 call105
 #: / H100 call104); with it and one d_k slice (``out_k`` >= d_k) Q is loaded once for all sources (the kernels' QONCE):
-#: fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106).
+#: fenwick 1.296 against 1.376 at slices of 64, ssm 0.578 against 0.587 (call106). With one slice Q is loaded once
+#: either way: ``out_after`` off then took fenwick's forward 1.104 / 1.108 ms against 1.061 / 1.066 (call154).
 #: ``boundary_inverse``: the solve's ``(I - E_PP)^{-1}`` by the kernels (``chunk_inverse`` over E's boundary rows in
 #: chunks of ``boundary_block``, then ``boundary_inverse``), else by torch's triangular solve, its copies and casts
 #: (0.141 ms of kernels at 256 boundary states, call110): fenwick's forward 1.132 / 1.128 ms with blocks of 32,
@@ -156,7 +157,8 @@ MAX_SLOTS = 9
 #: ``product_m`` x ``product_n``, ``product_k``, ``product_warps``: the blocks, slices and warps of the solve's
 #: backward ``Z = U dH`` (``triangular_product``; fenwick's forward + backward 6.99-7.05 ms over five settings,
 #: call106). Its forward ``H = U^T L`` took 0.199 ms in that kernel against cuBLAS's dense 0.135 (calls 105 and 95)
-#: and stays in torch.
+#: and stays in torch, dense: in 2, 4 or 8 row blocks that skip U^T's zero upper triangle (a torch product each, 3/4
+#: to 9/16 of the work) fenwick's forward took 1.100, 1.176 and 1.316 ms against 1.061-1.066 dense (call154).
 #: ``unrolled_sources``: where boundary states gather earlier ones (``_tables``' "gather") and m is at most
 #: ``MAX_UNROLLED``, the walk compiles m in (one compile per m) and unrolls its loop over a step's sources, so that
 #: their loads need not wait on each other: fenwick's forward 1.607 ms against 1.803 (gpu_calls/call55; ssm, which
@@ -188,15 +190,15 @@ MAX_SLOTS = 9
 #: 64 x 128 2.511), forward + backward 6.777 (gpu_calls/call142) against 6.675-6.762 solved (calls 134, 137): off.
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_blocks=1, product_m=64,
-           product_n=128, product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
+           local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
+           product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
            level_warps=8, wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
            float32=dict(out_k=32))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_blocks=1,
-                   product_m=16, product_n=32, product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
+                   local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
+                   product_n=32, product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4,
                    wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
@@ -324,16 +326,6 @@ def _boundary_inverse(coef: Tensor, layout: ChunkLayout, tab: dict) -> Tensor:
     eye = torch.eye(P, dtype=e.dtype, device=e.device)
     inverse = torch.linalg.solve_triangular(eye - e, eye.expand(N, P, P), upper=False, unitriangular=True)
     return inverse.transpose(1, 2).contiguous()     # a view where the solve returns column-major matrices
-
-
-def _lower_product(lower: Tensor, rhs: Tensor, out: Tensor, blocks: int) -> None:
-    """``out = lower @ rhs`` for lower triangular ``lower [N, P, P]``, in ``blocks`` row blocks: rows ``[r0, r1)``
-    read only columns ``< r1``, ``(blocks + 1) / (2 blocks)`` of the dense product's work."""
-    P = lower.shape[1]
-    edges = [P * i // blocks for i in range(blocks + 1)]
-    for r0, r1 in zip(edges, edges[1:]):
-        if r1 > r0:
-            torch.matmul(lower[:, r0:r1, :r1], rhs[:, :r1], out=out[:, r0:r1])
 
 
 def _solves(tab: dict, layout: ChunkLayout, setting: dict) -> bool:
@@ -566,9 +558,8 @@ class _Plan:
         elif self.solves:
             local = _output(q, N, P, dk, dv)
             self.boundary_local(k, v, a, walked[0], local)
-            solved, lower = self.boundary_inverses(ecoef, q)          # H = U^T L (faster than the kernel)
-            _lower_product(lower, local.view(N, P, dk * dv), states.view(N, P, dk * dv),
-                           self.setting["product_blocks"])
+            solved, lower = self.boundary_inverses(ecoef, q)          # H = U^T L, dense (faster than the kernel)
+            torch.matmul(lower, local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
         elif m:
             self.boundary_walk(k, v, a, *walked, states)
         o = _output(q, B, T, H, dv)
