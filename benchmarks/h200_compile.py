@@ -60,6 +60,7 @@ diag = [bf16, i32, bf16]                       # a, its width, dU
 g, r = backend.GPU, R.GPU
 shapes = dict(C=64, WIN=64, W=64, UPCAST=False, UNIT=8)      # the readout kernels' (row strides in units of 8)
 out = dict(AFTER=r["out_after"], QONCE=r["out_k"] >= 128)    # the chunk output's at d_k = 128
+f32_out, f32_wide = {**r, **r["float32"]}, {**r, **r["wide"], **r["float32"]}   # float32's settings on top
 pull = dict(H=16, D=128, WB=8, B_LAGS=(), B_FAR=0)                 # the shapes and lags compiled into the walks
 walk = dict(pull, WA=1, A_LAGS=())
 power2_pull = dict(pull, B_LAGS=tuple(2 ** j for j in range(13, -1, -1)), B_FAR=7, WB=14)
@@ -143,11 +144,11 @@ kernels = [
      dict(shapes, CP=64, BK=r["wide"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32", DECAY=True, DIAG=False,
           AFTER=r["wide"]["out_after"], QONCE=False)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,                      # float32, d 128
-     dict(shapes, CP=64, BK=r["float32"]["out_k"], BV=r["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
-          AFTER=r["out_after"], QONCE=r["float32"]["out_k"] >= 128)),
+     dict(shapes, CP=64, BK=f32_out["out_k"], BV=f32_out["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
+          AFTER=f32_out["out_after"], QONCE=f32_out["out_k"] >= 128)),
     (RK.chunk_output, [f32] * 7 + ["*i32", "*i32", f32] + [i32] * 11,                      # float32, d 256
-     dict(shapes, CP=64, BK=r["float32"]["out_k"], BV=r["wide"]["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
-          AFTER=r["wide"]["out_after"], QONCE=False)),
+     dict(shapes, CP=64, BK=f32_wide["out_k"], BV=f32_wide["out_v"], PREC="tf32x3", DECAY=False, DIAG=True,
+          AFTER=f32_wide["out_after"], QONCE=False)),
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=r["boundary_block"], BS=16, JB=8, PREC="tf32x3"),
      1, E_PP_BLOCKS),                                                                  # E_PP's diagonal blocks
     (RK.boundary_inverse, [f32, "*i32", f32, bf16, f32, f32] + [i32] * 2,

@@ -194,7 +194,7 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
            level_warps=8, wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
-           float32=dict(out_k=32))
+           float32=dict(out_k=64, out_v=64))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
