@@ -6,6 +6,7 @@ up to the few MB that the small launches of the boundary inverse pass each other
 
     python benchmarks/readout_bytes.py [--spec fenwick] [--shape 2,16384,16,128] [--chunk 64] [--profile JSON]
     python benchmarks/readout_bytes.py --fused      (a forward in one walk with a state per Fenwick level on chip)
+    python benchmarks/readout_bytes.py --flops [--profile JSON]     (the products' FLOPs, fla's, and their rates)
 
 With ``--profile`` (a ``gpu_readout.py`` result) each launch's measured ms (the JSON's ``profile`` of the spec) and
 the bandwidth that implies are printed beside its bytes.
@@ -81,6 +82,28 @@ def fused_forward_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int, k
             "walk and output": 4 * t["rows"] + t["a"] + t["inverses"] + t["ecoef"] + keep_states * t["states"]}
 
 
+def product_flops(spec: str, B: int, T: int, H: int, D: int, chunk: int) -> dict[str, int]:
+    """The floating-point operations (two a multiply-add) of the tensor-core products of the solved forward's
+    launches, as they run them (step 1's and the boundary inverse's small products left out): ``chunk_output``
+    ``Q K^T`` and ``(S * M) V`` over each chunk's window (``2 C (C + w) D``) and ``Q H_j`` for each boundary state a
+    chunk reads (``C D^2``, ``ext_count`` in all), ``boundary_local`` ``K^T diag(m_p) V`` over each boundary state's
+    window, ``product`` cuBLAS's dense ``U^T L`` (``|P|^2 D^2``, zeros above the diagonal included)."""
+    layout = aligned_layout(Pattern.from_spec(spec).tables(T), chunk)
+    if not readout_triton._tables(layout, "cpu")["gather"]:
+        raise ValueError(f"{spec}'s boundary states read only their predecessor and are walked, not solved for")
+    N, C, W, nc, P = B * H, layout.chunk, layout.chunk + layout.span, layout.n_chunks, layout.n_boundary
+    reads = int(layout.ext_count.sum())
+    return {"chunk_output": 2 * N * (nc * 2 * C * W * D + reads * C * D * D),
+            "boundary_local": 2 * N * P * W * D * D, "product": 2 * N * P * P * D * D}
+
+
+def fla_flops(B: int, T: int, H: int, D: int, chunk: int = 64) -> int:
+    """The same for fla's ``chunk_simple_gla`` forward in chunks of ``chunk``: each chunk's state ``K^T V``
+    (``chunk_fwd_h``), then ``Q K^T``, ``(S * decay) V`` and ``Q S`` (``chunk_fwd_o``): ``2 C D^2 + 2 C^2 D`` a
+    chunk."""
+    return 2 * B * H * -(-T // chunk) * (2 * chunk * D * D + 2 * chunk * chunk * D)
+
+
 def measured_ms(profile: list[dict]) -> dict[str, float]:
     """ms per forward of each launch key of ``solved_forward_bytes`` in a ``gpu_readout.py`` profile (``[{kernel,
     ms}]``); kernels of no key (a memset) are left out."""
@@ -92,20 +115,48 @@ def measured_ms(profile: list[dict]) -> dict[str, float]:
     return out
 
 
+def print_flops(flops: dict[str, int], fla: int, ms: dict[str, float], forward: float | None, fla_ms: float | None
+                ) -> int:
+    """Print each launch's GFLOP (and TFLOP/s where ``ms`` times it), their sum and fla's, and the rate of the whole
+    forward and of fla's where their ms are given."""
+    for key, n in flops.items():
+        print(f"{key:20s} {n / 1e9:8.1f} GFLOP" + (f"  {ms[key]:.3f} ms  {n / ms[key] / 1e9:.0f} TFLOP/s"
+                                                    if key in ms else ""))
+    total = sum(flops.values())
+    print(f"{'total':20s} {total / 1e9:8.1f} GFLOP, {total / fla:.2f}x fla's {fla / 1e9:.1f}")
+    for name, n, t in (("forward", total, forward), ("fla chunk_simple_gla", fla, fla_ms)):
+        if t:
+            print(f"{name:20s} {t:.3f} ms  {n / t / 1e9:.0f} TFLOP/s")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default="fenwick")
     ap.add_argument("--shape", default="2,16384,16,128", help="B,T,H,D")
     ap.add_argument("--chunk", type=int, default=64)
     ap.add_argument("--profile", help="a gpu_readout.py JSON: each launch's ms and bandwidth beside its bytes")
+    ap.add_argument("--flops", action="store_true", help="each launch's tensor-core products in GFLOP "
+                    "(product_flops) and fla's chunk_simple_gla's, with --profile their TFLOP/s")
     ap.add_argument("--fused", action="store_true", help="the bytes of a forward that walks the chunks in one "
                     "kernel with a boundary state per Fenwick level on chip (fused_forward_bytes; not built)")
     args = ap.parse_args(argv)
     B, T, H, D = map(int, args.shape.split(","))
     if args.fused and args.profile:
         ap.error("--profile times today's launches; --fused counts a forward that is not built")
+    run = json.loads(Path(args.profile).read_text()) if args.profile else {}
+    ms = measured_ms(run["profile"][args.spec]) if run else {}
+    if args.flops:
+        if args.fused:
+            ap.error("--flops counts today's launches; --fused a forward that is not built")
+        rows = {r["op"]: r.get("ms") for r in run.get("rows", [])}
+        try:
+            flops = product_flops(args.spec, B, T, H, D, args.chunk)
+        except ValueError as e:
+            ap.error(str(e))
+        return print_flops(flops, fla_flops(B, T, H, D), ms,
+                           rows.get(f"glr_readout {args.spec}"), rows.get("fla chunk_simple_gla"))
     got = (fused_forward_bytes if args.fused else solved_forward_bytes)(args.spec, B, T, H, D, args.chunk)
-    ms = measured_ms(json.loads(Path(args.profile).read_text())["profile"][args.spec]) if args.profile else {}
     for key, n in got.items():
         timed = f"  {ms[key]:.3f} ms  {n / ms[key] / 1e6:.0f} GB/s" if key in ms else ""
         print(f"{key:20s} {n / 1e6:8.1f} MB{timed}")

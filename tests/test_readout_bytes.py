@@ -140,3 +140,60 @@ def test_fused_and_profile_exclude_each_other(capsys):
         main(["--fused", "--profile", "x.json"])
     assert e.value.code == 2 and "not built" in capsys.readouterr().err
     assert main(["--fused"]) == 0 and "walk and output" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("T, chunk, D", [(16384, 64, 128), (4096, 16, 32), (1024, 64, 64)])
+def test_product_flops_are_the_proofs_counts(T, chunk, D):
+    """``product_flops``' chunk output is the multiply-adds ``proofs/fenwick_readout_work.py`` derives (``R(k)`` reads
+    over ``|P| = T / C = 2^k`` boundary states, ``|P| + 1`` chunks), twice, for 2 x 3 heads; ``boundary_local`` one
+    ``C x D x D`` product a boundary state, the product ``|P|^2 D^2``; fla's count is that chunk output with one
+    state read a chunk plus a ``K^T V`` a chunk, over ``T / C`` chunks."""
+    from readout_bytes import fla_flops, product_flops
+    from proofs.fenwick_readout_work import reads_formula, work
+
+    P = T // chunk
+    k = P.bit_length() - 1
+    got = product_flops("fenwick", 2, T, 3, D, chunk)
+    assert got["chunk_output"] == 2 * 6 * work(P + 1, int(reads_formula(k)), chunk, D, D)
+    assert got["boundary_local"] == 2 * 6 * P * chunk * D * D and got["product"] == 2 * 6 * P * P * D * D
+    assert fla_flops(2, T, 3, D, chunk) == 2 * 6 * (work(P, P, chunk, D, D) + P * chunk * D * D)
+
+
+def test_flops_refuse_walked_states(capsys):
+    """ssm's boundary states are walked: ``--flops`` refuses it in one line (exit 2), and counts fenwick's."""
+    from readout_bytes import main
+    with pytest.raises(SystemExit) as e:
+        main(["--flops", "--spec", "ssm"])
+    assert e.value.code == 2 and "walked, not solved for" in capsys.readouterr().err
+    assert main(["--flops"]) == 0 and "x fla's" in capsys.readouterr().out
+
+
+def test_flop_rates_of_call154_are_quoted():
+    """docs/gpu_readout.md's and README's FLOP accounting of ``call154``: fenwick's forward's products against
+    fla's, both rates, and the rate 1.5x fla's time would need, from the JSON and ``product_flops``."""
+    from readout_bytes import fla_flops, product_flops
+
+    run = json.loads((ROOT / "benchmarks" / "results" / "gpu_calls" / "call154" / "readout.json").read_text())
+    ms = {r["op"]: r.get("ms") for r in run["rows"]}
+    ours, fla_ms = ms["glr_readout fenwick"], ms["fla chunk_simple_gla"]
+    flops, fla = product_flops("fenwick", 2, 16384, 16, 128, 64), fla_flops(2, 16384, 16, 128)
+    total, lower = sum(flops.values()), sum(flops.values()) - flops["product"] / 2
+    out_ms = measured_ms(run["profile"]["fenwick"])["chunk_output"]
+    text = " ".join((ROOT / "docs" / "gpu_readout.md").read_text().split())
+    assert (f"{total / 1e9:.1f} GFLOP of products against fla's {fla / 1e9:.1f} ({total / fla:.2f}x; "
+            f"{lower / fla:.2f}x counting only the lower triangle of the dense product), at "
+            f"{total / ours / 1e9:.0f} TFLOP/s against fla's {fla / fla_ms / 1e9:.0f}") in text
+    assert (f"would need {total / (1.5 * fla_ms) / 1e9:.0f} TFLOP/s, "
+            f"{total / (1.5 * fla_ms) / (fla / fla_ms):.1f} times fla's rate") in text
+    kernel_ms = measured_ms(run["profile"]["fenwick"])
+    rate = {k: f"{flops[k] / 1e9:.1f} at {flops[k] / kernel_ms[k] / 1e9:.0f}" for k in flops}
+    rate["chunk_output"] = rate["chunk_output"].replace(" at", " GFLOP at")
+    assert (f"the chunk output {rate['chunk_output']} TFLOP/s, most of it Q times about five boundary states a "
+            f"chunk, `boundary_local` {rate['boundary_local']}, cuBLAS's product {rate['product']}.") in text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"run {total / 1e9:.1f} GFLOP of tensor-core products ({total / fla:.2f}x the {fla / 1e9:.1f} of fla's "
+            f"`chunk_simple_gla`; {lower / fla:.2f}x without the zeros of the dense boundary product) at "
+            f"{total / ours / 1e9:.0f} TFLOP/s, where fla's run at {fla / fla_ms / 1e9:.0f}. fenwick {ours:.3f} ms "
+            f"against fla's {fla_ms:.3f} ({ours / fla_ms:.2f}x, **not met**): within 1.5x would need "
+            f"{total / (1.5 * fla_ms) / 1e9:.0f} TFLOP/s from launches whose chunk output reaches "
+            f"{flops['chunk_output'] / out_ms / 1e9:.0f}") in readme

@@ -169,11 +169,15 @@ MAX_SLOTS = 9
 #: and slices of 32, 1.950 (4.357) with it and slices of 64 (gpu_calls/call128); ``back_warps`` of 8 took ssm's
 #: forward + backward to 9.849 ms from 11.679 at 4 (fenwick 19.168 from 24.133; call130). The interpreter runs the
 #: same ones. ``float32``: settings for float32 inputs, on top of those (``_head_setting``): the chunk output's d_k
-#: slices of 32. Compiled offline for sm_90 (``benchmarks/h200_compile.py --sass --resources``), its float32 program
-#: asked 262148 bytes of shared memory with the slices of 128 that bf16 takes (294912 with the wide blocks, 64 x 256),
-#: more than the H200's 232448, which would refuse the launch; with slices of 32, 81920 and 147456. At B2 T16384
+#: slices and d_v blocks of 64. Compiled offline for sm_90 (``benchmarks/h200_compile.py --sass --resources``),
+#: its float32 program asked 262148 bytes of shared memory with the slices of 128 that bf16 takes (294912 with the
+#: wide blocks, 64 x 256), more than the H200's 232448, which would refuse the launch; with slices of 32, 81920 and
+#: 147456; with slices and blocks of 64, 98304 at either width. At B2 T16384
 #: H16 D128 float32 slices of 32 took ssm's forward 2.240 ms and fenwick's 7.546, 64 took 2.657 and 8.842, 128 (over
-#: the shared memory) 7.018 and 13.798 (gpu_calls/call133).
+#: the shared memory) 7.018 and 13.798, all with d_v blocks of 128 (gpu_calls/call133). With d_v blocks of 64 too
+#: (98304 bytes, offline): slices of 64 took 2.099 and 6.153, slices of 32 2.126 and 6.334, against 2.226-2.235 and
+#: 7.520-7.538 with blocks of 128 (call156); at B8 T2048 H32 D256, 7.046-7.049 and 15.898-16.016 against 9.957-9.960
+#: and 28.119-28.161 with call133's slices of 32 and the wide blocks of 256 (call157). Hence slices and blocks of 64.
 #: ``solve_boundaries``: where boundary states gather earlier ones and there are at most ``MAX_SOLVED``, they are
 #: solved for at once (``_Plan.boundary_inverses``) instead of walked, and their gradients likewise, if there are at
 #: least ``min_solved``: in the layer at T = 2048 (32 boundary states) the walk's kernels took as long as the solve's
