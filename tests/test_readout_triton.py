@@ -327,6 +327,7 @@ def test_chunk_output_over_partial_slices(rng, monkeypatch, spec, n, dtype, warp
     monkeypatch.setitem(readout_triton._setting(), "out_stages", stages)
     monkeypatch.setitem(readout_triton._setting(), "out_after", after)
     monkeypatch.setitem(readout_triton._setting(), "out_k", out_k)
+    monkeypatch.setitem(readout_triton._setting(), "float32", dict(readout_triton._setting()["float32"], out_k=out_k))
     tables, low, ref = inputs(rng, spec, n, DTYPES[dtype], dk=40)
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
