@@ -1048,17 +1048,31 @@ def test_quoted_numbers_of_calls_118_to_120_come_from_their_json():
         assert gpu_call(call, name)["machine"]["gpu"] == "NVIDIA H200"
 
 
+def _float32_layer(call: str) -> tuple[dict, dict, dict, dict]:
+    """A ``gpu_layer.py --float32`` call's float32 rows (ssm, fenwick, attention) and its autocast rows by spec."""
+    rows = {(r["op"].split()[1], r["precision"]): r for r in gpu_call(call, "layer.json")["rows"]}
+    return (*(rows[k, "float32"] for k in ("ssm", "fenwick", "causal")),
+            {k: rows[k, "bf16 autocast"] for k in ("ssm", "fenwick", "causal")})
+
+
 def test_float32_layer_of_call136_is_quoted_from_its_json():
     """The layer without autocast (``call136``): ours and attention's forward + backward and peaks, as README quotes
-    them, each of ours below attention in float32."""
-    rows = {(r["op"].split()[1], r["precision"]): r for r in gpu_call("call136", "layer.json")["rows"]}
-    ssm, fenwick, mha = (rows[k, "float32"] for k in ("ssm", "fenwick", "causal"))
-    auto = {k: rows[k, "bf16 autocast"]["ms_fwd_bwd"] for k in ("ssm", "fenwick", "causal")}
+    them, each of ours below attention in float32; again with float32's slices and blocks of 64 (``call158``), each
+    of ours faster than in ``call136``, its chunk output too."""
+    ssm, fenwick, mha, auto = _float32_layer("call136")
+    auto = {k: r["ms_fwd_bwd"] for k, r in auto.items()}
     assert ssm["ms_fwd_bwd"] < mha["ms_fwd_bwd"] and fenwick["ms_fwd_bwd"] < mha["ms_fwd_bwd"]
     assert (f"ssm {ssm['ms_fwd_bwd']:.3f} ms and fenwick {fenwick['ms_fwd_bwd']:.3f} forward + backward against "
             f"`nn.MultiheadAttention`'s {mha['ms_fwd_bwd']:.3f} in float32, peaks {ssm['peak_bytes'] / 2**30:.2f} / "
             f"{fenwick['peak_bytes'] / 2**30:.2f} GiB. Under bf16 autocast in the same call: ssm {auto['ssm']:.3f}, "
             f"fenwick {auto['fenwick']:.3f} against {auto['causal']:.3f}") in " ".join(README.split())
+    now = _float32_layer("call158")
+    out = [r["fwd_bwd_device"]["top_kernels"]["chunk_output"] for r in (fenwick, now[1])]
+    assert now[0]["ms_fwd_bwd"] < ssm["ms_fwd_bwd"] and now[1]["ms_fwd_bwd"] < fenwick["ms_fwd_bwd"]
+    assert now[1]["ms_fwd_bwd"] < now[2]["ms_fwd_bwd"] and out[1] < out[0]
+    assert (f"With float32's slices and blocks of 64 (`call158`): ssm {now[0]['ms_fwd_bwd']:.3f} and fenwick "
+            f"{now[1]['ms_fwd_bwd']:.3f} against {now[2]['ms_fwd_bwd']:.3f}, fenwick's chunk output "
+            f"{out[1]:.3f} ms of kernel time a step against {out[0]:.3f}") in " ".join(README.split())
 
 
 def test_quoted_numbers_of_calls_137_and_138_come_from_their_json():
