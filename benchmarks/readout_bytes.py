@@ -116,7 +116,7 @@ def measured_ms(profile: list[dict]) -> dict[str, float]:
 
 
 def print_flops(flops: dict[str, int], fla: int, ms: dict[str, float], forward: float | None, fla_ms: float | None
-                ) -> int:
+                ) -> None:
     """Print each launch's GFLOP (and TFLOP/s where ``ms`` times it), their sum and fla's, and the rate of the whole
     forward and of fla's where their ms are given."""
     for key, n in flops.items():
@@ -127,7 +127,6 @@ def print_flops(flops: dict[str, int], fla: int, ms: dict[str, float], forward: 
     for name, n, t in (("forward", total, forward), ("fla chunk_simple_gla", fla, fla_ms)):
         if t:
             print(f"{name:20s} {t:.3f} ms  {n / t / 1e9:.0f} TFLOP/s")
-    return 0
 
 
 def main(argv=None) -> int:
@@ -154,8 +153,9 @@ def main(argv=None) -> int:
             flops = product_flops(args.spec, B, T, H, D, args.chunk)
         except ValueError as e:
             ap.error(str(e))
-        return print_flops(flops, fla_flops(B, T, H, D), ms,
-                           rows.get(f"glr_readout {args.spec}"), rows.get("fla chunk_simple_gla"))
+        print_flops(flops, fla_flops(B, T, H, D), ms, rows.get(f"glr_readout {args.spec}"),
+                    rows.get("fla chunk_simple_gla"))
+        return 0
     got = (fused_forward_bytes if args.fused else solved_forward_bytes)(args.spec, B, T, H, D, args.chunk)
     for key, n in got.items():
         timed = f"  {ms[key]:.3f} ms  {n / ms[key] / 1e6:.0f} GB/s" if key in ms else ""
