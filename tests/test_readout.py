@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from glrtheory import GLRError, Pattern, solve  # noqa: E402
-from glrtheory.kernels.scan import readout_blocks  # noqa: E402
+from glrtheory.kernels.scan import readout, readout_blocks  # noqa: E402
 from glrtheory.kernels.scan.naive import naive_glr_scan  # noqa: E402
 from glrtheory.kernels.scan.readout import naive_readout  # noqa: E402
 from glrtheory.kernels.torch import GLRMixer, glr_readout, readout_algorithm  # noqa: E402
@@ -91,6 +91,18 @@ def test_algorithm_choice(spec, name, cost):
     p = Pattern.from_spec(spec)
     assert readout_algorithm(p, 512) == readout_algorithm(p.tables(512)) == (name, cost)
     assert readout_algorithm(tuple(np.array(x) for x in p.tables(512))) == (name, cost)   # a plain pair
+
+
+def test_tile_columns_fill_the_devices_budget():
+    """Tiled mixing's default tile width: the largest multiple of 64 columns whose ``B H T C`` elements fit the
+    device's budget (2^21 on the CPU, 2^26 on CUDA), at least 64 and at most T; by hand at the layer's shape, B8 T2048
+    H8: 2^26 / 2^20 = 64 columns on CUDA is 512, 2^21 / 2^20 = 2 columns on the CPU is one tile of 64."""
+    assert readout.tile_columns(8, 8, 2048, "cuda") == 512
+    assert readout.tile_columns(8, 8, 2048, "cpu") == readout.tile_columns(8, 8, 2048, "mps") == 64
+    assert readout.tile_columns(8, 8, 65536, "cuda") == 64                        # one tile is over the budget
+    assert readout.tile_columns(1, 2, 256, "cpu") == 256                          # 2^21 / 512 = 4096 columns > T
+    assert readout.tile_columns(1, 1, 2**14, "cpu") == 128                        # 2^21 / 2^14 = 128: exactly two
+    assert readout.tile_columns(1, 1, 2**14 + 1, "cpu") == 64                     # one element over: one
 
 
 @pytest.mark.parametrize("spec,algorithm", [("ssm", "chunked_aligned"), ("window:4", "direct"),
@@ -236,3 +248,29 @@ def test_broadcast_coefficients_and_partial_gradients(rng, spec):
     out_full = glr_readout(*full, tables, chunk=16)
     for g, ref in zip(grads, torch.autograd.grad(out_full, full[:3], torch.ones_like(out_full))):
         assert rel_err(g, ref) <= 1e-12
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("chunk", [None, 192])
+@pytest.mark.parametrize("spec", ["power2", "quadratic"])
+def test_gpu_tiled_mixing_matches_float64(rng, spec, chunk, n=1000):
+    """Tiled mixing on CUDA (its tiles' scans in Triton), bf16 q, k, v with float32 a, b as a layer under autocast
+    passes them, at n = 1000: the default tiles (``TILE_ELEMENTS["cuda"]``: one tile of all 1000 columns here) and
+    tiles of 192 (six, the last of 40); the output and the five gradients against float64 autograd through the
+    materializing path on the same rounded values, within the bf16 tolerance."""
+    tables, *xs = problem(rng, spec, n, B=2, H=4, dk=32, dv=32)
+    low = [torch.tensor(x, device="cuda").to(torch.bfloat16 if i < 3 else torch.float32) for i, x in enumerate(xs)]
+    leaves = [x.clone().requires_grad_() for x in low]
+    out = glr_readout(*leaves, tables, chunk=chunk)
+    assert readout_algorithm(tables)[0] == "tiled_mixing" and out.dtype == torch.bfloat16
+    grad = torch.randn(out.shape, device="cuda", dtype=torch.float64)
+    got = torch.autograd.grad(out, leaves, grad.to(out.dtype))
+    exact = [x.double().requires_grad_() for x in low]
+    q, k, v, a, b = exact
+    h = naive_glr_scan((k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2), a, b, tables)
+    ref = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (k.shape[-1], v.shape[-1]))).squeeze(-2)
+    want = torch.autograd.grad(ref, exact, grad)
+    assert rel_err(out.detach().double().cpu(), ref.detach().cpu()) <= 1e-2
+    for name, g, r in zip("qkvab", got, want):
+        assert rel_err(g.double().cpu(), r.cpu()) <= 1e-2, name

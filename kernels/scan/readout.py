@@ -59,9 +59,14 @@ Tensor = torch.Tensor
 BACKENDS = ("torch", "triton")
 #: Default chunk (direct) length C.
 DEFAULT_CHUNK = 64
-#: Elements ``B * H * T * C`` of one tile of M by default (tiled mixing): each tile runs ``glr_scan``
-#: once (plus its backward), so wider tiles mean fewer scans; C is a multiple of DEFAULT_CHUNK.
-TILE_ELEMENTS = 2**21
+#: Elements ``B * H * T * C`` of one tile of M by default (tiled mixing), by device type (others: the CPU's): each
+#: tile runs ``glr_scan`` once (plus its backward), so wider tiles mean fewer scans; C is a multiple of
+#: DEFAULT_CHUNK. On CUDA the tiles' scans and products are launch bound when narrow: power2's readout at B8 T2048 H8
+#: D128 bf16 on an H200 took 29.1 / 156.0 ms forward / forward + backward with tiles of 64 (2^23 elements), 6.77 /
+#: 33.4 with 256, 2.78 / 13.7 with 512 (2^26; peak 1.84 GB), 2.66 / 10.6 with 1024 (2.78 GB) and 3.26 / 13.5 with
+#: 2048 (4.66 GB); quadratic 4.61 / 40.8, 4.04 / 17.5, 4.41 / 19.8 and 6.11 / 28.3 with 256 to 2048
+#: (``benchmarks/gpu_tiled.py``, gpu_calls/call159, call160).
+TILE_ELEMENTS = {"cpu": 2**21, "cuda": 2**26}
 
 
 def readout_algorithm(source, n: int | None = None) -> tuple[str, str]:
@@ -136,7 +141,7 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         ``Pattern.tables(T)``.
     chunk : int, optional
         Chunk / tile length C (default: the aligned layout's own; ``DEFAULT_CHUNK`` for direct; for tiled
-        mixing the multiple of it that keeps a tile ``B * H * T * C`` within ``TILE_ELEMENTS``).
+        mixing the multiple of it that keeps a tile ``B * H * T * C`` within ``TILE_ELEMENTS`` of q's device).
     algorithm : str, optional
         Force one of ``ALGORITHMS`` (default ``readout_algorithm(tables)``); ``direct`` needs B empty.
     backend : {"torch", "triton"}, optional
@@ -198,6 +203,13 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     return _as(Blockwise.apply(run, q, k, v, a.contiguous(), b.contiguous(), tables, C), dtype)
 
 
+def tile_columns(B: int, H: int, T: int, device_type: str) -> int:
+    """Tiled mixing's default tile width C: the largest multiple of ``DEFAULT_CHUNK`` (at least one) whose tile
+    ``B * H * T * C`` stays within ``TILE_ELEMENTS`` of the device type, at most T."""
+    budget = TILE_ELEMENTS.get(device_type, TILE_ELEMENTS["cpu"])
+    return min(T, max(1, budget // (B * H * T * DEFAULT_CHUNK)) * DEFAULT_CHUNK)
+
+
 def _as(x: Tensor, dtype: torch.dtype) -> Tensor:
     """x in dtype (x itself where it already is: no call into torch)."""
     return x if x.dtype == dtype else x.to(dtype)
@@ -237,7 +249,7 @@ def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: Index
             raise GLRError(refusal)
         algorithm = "tiled_mixing" if refusal else algorithm
     if chunk is None and algorithm == "tiled_mixing":
-        C = min(T, max(1, TILE_ELEMENTS // (B * H * T * DEFAULT_CHUNK)) * DEFAULT_CHUNK)
+        C = tile_columns(B, H, T, q.device.type)
     for x, w, name in ((a, tables.a_idx.shape[1], "a"), (b, tables.b_idx.shape[1], "b")):
         if x.shape[1] != T or x.shape[3] != w or x.shape[0] not in (1, B) or x.shape[2] not in (1, H):
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "

@@ -1,0 +1,76 @@
+"""The matrix-state readout of patterns that are not aligned (``tiled_mixing``: power2, quadratic, ...) on one GPU,
+at the layer's shape (B8 T2048 H8 D128, bf16), beside causal SDPA in the same run.
+
+    python benchmarks/gpu_tiled.py [--specs power2,quadratic] [--shape 8,2048,8,128] [--out PATH]
+
+Per spec: the algorithm ``glr_readout`` picks, forward ms and forward + backward ms (``gpu_common.bench``), the
+device's kernel time, launches and longest kernels of one forward and of one forward + backward
+(``gpu_common.device_busy``), the peak memory of a forward + backward, and the forward's norm-relative difference from the float32 torch-op path.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_common import bench, device_busy, error, free, inputs, parser, peak_bytes, saver  # noqa: E402
+from gpu_bench import sdpa  # noqa: E402
+
+from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noqa: E402
+
+SPECS = ("power2", "quadratic")
+
+
+def row(spec, B, T, H, D, device, rep, chunk=None) -> dict:
+    """One spec's forward and forward + backward (module docstring), tiles of ``chunk`` columns (None: the
+    default)."""
+    tables, q, a, b = inputs(spec, B, T, H, D, device=device)
+    k, v = torch.randn_like(q), torch.randn_like(q)
+    q = q * D ** -0.5
+    leaves = [x.detach().clone().requires_grad_() for x in (q, k, v, a, b)]
+    grad = torch.randn_like(v)
+
+    def forward():
+        with torch.no_grad():
+            return glr_readout(q, k, v, a, b, tables, chunk=chunk)
+
+    def forward_backward():
+        glr_readout(*leaves, tables, chunk=chunk).backward(grad)
+
+    out = dict(op=f"glr_readout {spec}", chunk=chunk, algorithm=readout_algorithm(tables)[0])
+    try:
+        ref = glr_readout(*(x.float() for x in (q, k, v, a, b)), tables)
+        got = forward().float()
+        out["rel_err_vs_float32"] = float((got - ref).norm() / ref.norm())
+        out["ms"] = bench(forward, rep, device)
+        out["forward_device"] = device_busy(forward, device, steps=2)
+        out["ms_fwd_bwd"] = bench(forward_backward, rep, device)
+        out["fwd_bwd_device"] = device_busy(forward_backward, device, steps=2)
+        out.update(peak_bytes(forward_backward, device))
+    except Exception as e:                  # noqa: BLE001 - recorded in the row
+        out["error"] = error(e)
+    free(device)
+    return out
+
+
+def main(argv=None) -> list[dict]:
+    ap = parser(__doc__, "tiled", SPECS)
+    ap.add_argument("--shape", default="8,2048,8,128", help="B,T,H,D")
+    ap.add_argument("--rep", type=int, default=100)
+    ap.add_argument("--chunks", default="", help="comma-separated tile widths to time (default: glr_readout's)")
+    args = ap.parse_args(argv)
+    B, T, H, D = map(int, args.shape.split(","))
+    save = saver(args.out, "gpu_tiled.py")
+    rows = [sdpa(B, T, H, D, device=args.device)]
+    for spec, chunk in itertools.product(args.specs.split(","), [int(c) for c in args.chunks.split(",") if c] or [None]):
+        rows.append(row(spec, B, T, H, D, args.device, args.rep, chunk))
+        print(rows[-1], flush=True)
+        save(dict(shape=dict(B=B, T=T, H=H, D=D), rows=rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
