@@ -1,11 +1,12 @@
 """The matrix-state readout of patterns that are not aligned (``tiled_mixing``: power2, quadratic, ...) on one GPU,
-at the layer's shape (B8 T2048 H8 D128, bf16), beside causal SDPA in the same run.
+at the layer's shape (B8 T2048 H8 D128, bf16 unless ``--dtype``), beside causal SDPA in the same run.
 
     python benchmarks/gpu_tiled.py [--specs power2,quadratic] [--shape 8,2048,8,128] [--out PATH]
 
 Per spec: the algorithm ``glr_readout`` picks, forward ms and forward + backward ms (``gpu_common.bench``), the
 device's kernel time, launches and longest kernels of one forward and of one forward + backward
-(``gpu_common.device_busy``), the peak memory of a forward + backward, and the forward's norm-relative difference from the float32 torch-op path.
+(``gpu_common.device_busy``), the peak memory of a forward + backward, and the forward's norm-relative difference
+from the float32 torch-op path. ``--chunks``: the same at each tile width given (``glr_readout``'s ``chunk``).
 """
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noq
 SPECS = ("power2", "quadratic")
 
 
-def row(spec, B, T, H, D, device, rep, chunk=None) -> dict:
+def row(spec, B, T, H, D, device, rep, chunk=None, dtype=torch.bfloat16) -> dict:
     """One spec's forward and forward + backward (module docstring), tiles of ``chunk`` columns (None: the
     default)."""
-    tables, q, a, b = inputs(spec, B, T, H, D, device=device)
+    tables, q, a, b = inputs(spec, B, T, H, D, dtype=dtype, device=device)
     k, v = torch.randn_like(q), torch.randn_like(q)
     q = q * D ** -0.5
     leaves = [x.detach().clone().requires_grad_() for x in (q, k, v, a, b)]
@@ -56,21 +57,23 @@ def row(spec, B, T, H, D, device, rep, chunk=None) -> dict:
     return out
 
 
-def main(argv=None) -> list[dict]:
+def main(argv=None) -> int:
     ap = parser(__doc__, "tiled", SPECS)
     ap.add_argument("--shape", default="8,2048,8,128", help="B,T,H,D")
     ap.add_argument("--rep", type=int, default=100)
     ap.add_argument("--chunks", default="", help="comma-separated tile widths to time (default: glr_readout's)")
+    ap.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="the inputs' dtype")
     args = ap.parse_args(argv)
     B, T, H, D = map(int, args.shape.split(","))
     save = saver(args.out, "gpu_tiled.py")
     rows = [sdpa(B, T, H, D, device=args.device)]
-    for spec, chunk in itertools.product(args.specs.split(","), [int(c) for c in args.chunks.split(",") if c] or [None]):
-        rows.append(row(spec, B, T, H, D, args.device, args.rep, chunk))
+    chunks = [int(c) for c in args.chunks.split(",") if c] or [None]
+    for spec, chunk in itertools.product(args.specs.split(","), chunks):
+        rows.append(row(spec, B, T, H, D, args.device, args.rep, chunk, getattr(torch, args.dtype)))
         print(rows[-1], flush=True)
         save(dict(shape=dict(B=B, T=T, H=H, D=D), rows=rows))
-    return rows
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

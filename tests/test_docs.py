@@ -876,3 +876,22 @@ def test_fla_anchor_of_calls_149_to_151_comes_from_their_json():
             f"whose autotuned kernels' choices were recorded, every kernel chose the same configuration") in readme
     assert f"fenwick's forward ({fenwick:.3f} ms, `call148`) is {fenwick / max(fast):.1f}x fla's" in readme
     assert f"took {min(fast):.3f}-{max(fast):.3f} ms; the first process of `call149` took {slow[0]:.3f}" in text
+
+
+def test_tiled_mixing_table_is_quoted_from_its_json():
+    """The tile widths' table of gpu_readout.md's tiled-mixing section: each width's ms and peak (GB) from
+    ``call160``'s JSON, tiles of 64 from ``call159``'s; 512 within 30% of the fastest width of each pattern."""
+    from helpers import gpu_call
+
+    text = (ROOT / "docs" / "gpu_readout.md").read_text()
+    rows = {(r["op"].split()[-1], r["chunk"]): r for r in gpu_call("call160", "tiled.json")["rows"][1:]}
+    narrow = gpu_call("call159", "tiled.json")["rows"][1]
+    assert f"| 64 (`call159`) | {narrow['ms']:.2f} / {narrow['ms_fwd_bwd']:.2f} | |" in text
+    for width in (256, 512, 1024, 2048):
+        cells = [f"{r['ms']:.2f} / {r['ms_fwd_bwd']:.2f}, {r['peak_bytes'] / 1e9:.2f} GB"
+                 for r in (rows["power2", width], rows["quadratic", width])]
+        line = next(line for line in text.splitlines() if line.startswith(f"| {width} "))
+        assert line.endswith(f"| {cells[0]} | {cells[1]} |"), width
+    for spec in ("power2", "quadratic"):
+        best = min(rows[spec, w]["ms_fwd_bwd"] for w in (256, 512, 1024, 2048))
+        assert rows[spec, 512]["ms_fwd_bwd"] <= 1.3 * best

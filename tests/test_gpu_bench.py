@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gpu_bench  # noqa: E402
 import gpu_decode  # noqa: E402
+import gpu_tiled  # noqa: E402
 import gpu_fla  # noqa: E402
 import gpu_layer  # noqa: E402
 import gpu_readout  # noqa: E402
@@ -485,6 +486,22 @@ def test_fla_script_on_the_cpu(tmp_path):
         with pytest.raises(SystemExit) as e:
             gpu_fla.main(["--shapes", bad, "--device", "cpu", "--out", str(out)])
         assert e.value.code == 2
+
+
+def test_tiled_script_on_the_cpu(tmp_path):
+    """``gpu_tiled.py`` at a tiny shape in float32 with tiles of 32 and 64 columns: SDPA's row, then one row per spec
+    and tile, each timed, by tiled mixing, and equal to the float32 run at the default tiles (within 1e-5)."""
+    out = tmp_path / "tiled.json"
+    assert gpu_tiled.main(["--device", "cpu", "--shape", "1,70,2,8", "--dtype", "float32", "--chunks", "32,64",
+                           "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert [(r["op"], r.get("chunk")) for r in rows] == [("sdpa causal", None)] + [
+        (f"glr_readout {s}", c) for s in ("power2", "quadratic") for c in (32, 64)]
+    for r in rows[1:]:
+        assert "error" not in r and r["algorithm"] == "tiled_mixing" and r["ms"] > 0 and r["ms_fwd_bwd"] > 0
+        assert r["rel_err_vs_float32"] <= 1e-5
+    assert result["shape"] == dict(B=1, T=70, H=2, D=8) and "machine" in result
 
 
 def test_a_failed_fresh_process_gives_a_row_naming_it():

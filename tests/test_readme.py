@@ -1101,3 +1101,30 @@ def test_quoted_numbers_of_calls_137_and_138_come_from_their_json():
             f" ms from one process to the next") in text
     assert f"fenwick took {min(ratios):.2f}x to {max(ratios):.2f}x of it, **not met** either way" in text
     assert min(ratios) > 1.5
+
+
+def test_tiled_mixing_row_is_quoted_from_its_json():
+    """The targets table's tiled-mixing row (calls 159-161): the readout's times by tile width and the layer's, from
+    their JSON; and the default tiles on CUDA are the 512 columns it quotes (``tile_columns`` at the layer's shape)."""
+    from glrtheory.kernels.scan.readout import tile_columns
+
+    by = {c: {(r["op"], r.get("chunk")): r for r in gpu_call(c, "tiled.json")["rows"]} for c in ("call159", "call160")}
+    layer = {c: {(r["op"].split()[1], r["precision"]): r for r in gpu_call(c, "layer.json")["rows"]}
+             for c in ("call159", "call161")}
+    wide = {s: by["call160"][f"glr_readout {s}", 512] for s in ("power2", "quadratic")}
+    narrow, sdpa = by["call159"]["glr_readout power2", None], by["call159"]["sdpa causal", None]
+    text = " ".join(README.split())
+    assert tile_columns(8, 8, 2048, "cuda") == 512
+    assert (f"power2 {wide['power2']['ms']:.2f} / {wide['power2']['ms_fwd_bwd']:.2f} ms forward / forward + backward, "
+            f"quadratic {wide['quadratic']['ms']:.2f} / {wide['quadratic']['ms_fwd_bwd']:.2f} (`call160`), where tiles "
+            f"of 64 took power2 {narrow['ms']:.2f} / {narrow['ms_fwd_bwd']:.2f} (`call159`); SDPA {sdpa['ms']:.3f} / "
+            f"{sdpa['ms_fwd_bwd']:.3f} (`call159`)") in text
+    bf16 = "bf16 autocast"
+    now = {name: layer["call161"][name, bf16] for name in ("power2", "quadratic")}
+    attention = {p: layer["call161"]["causal", p]["ms_fwd_bwd"] for p in ("float32", bf16)}
+    before = layer["call159"]["power2", bf16]["ms_fwd_bwd"]
+    assert (f"power2 {now['power2']['ms_fwd_bwd']:.2f} ms forward + backward against {before:.2f} before, quadratic "
+            f"{now['quadratic']['ms_fwd_bwd']:.2f}, peaks {now['power2']['peak_bytes'] / 2**30:.2f} and "
+            f"{now['quadratic']['peak_bytes'] / 2**30:.2f} GiB, against `nn.MultiheadAttention`'s "
+            f"{attention['float32']:.2f} (float32) and {attention[bf16]:.2f} (bf16)") in text
+    assert narrow["ms_fwd_bwd"] / wide["power2"]["ms_fwd_bwd"] > 10                     # "10x-11x faster"
