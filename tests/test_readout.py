@@ -93,6 +93,20 @@ def test_algorithm_choice(spec, name, cost):
     assert readout_algorithm(tuple(np.array(x) for x in p.tables(512))) == (name, cost)   # a plain pair
 
 
+def test_blockwise_dtype_is_qs_only_for_tiled_mixing_where_the_scan_runs_it(monkeypatch):
+    """Tiled mixing of bf16 / fp16 q with float32 a computes in q's dtype where ``glr_scan`` runs it (CUDA), else in
+    a's: on this CPU (no bf16 scan) a's; with a scan of q's dtype (stubbed) q's; never for direct or for a that is
+    not float32."""
+    q16, q32, a32 = torch.zeros(1, dtype=torch.bfloat16), torch.zeros(1), torch.zeros(1)
+    assert readout._blockwise_dtype("tiled_mixing", q16, a32) == torch.float32
+    monkeypatch.setattr(readout, "choose_backend", lambda backend, device, dtype: "triton")
+    assert readout._blockwise_dtype("tiled_mixing", q16, a32) == torch.bfloat16
+    assert readout._blockwise_dtype("tiled_mixing", q16.half(), a32) == torch.float16
+    assert readout._blockwise_dtype("direct", q16, a32) == torch.float32
+    assert readout._blockwise_dtype("tiled_mixing", q32, a32) == torch.float32
+    assert readout._blockwise_dtype("tiled_mixing", q16, a32.double()) == torch.float64
+
+
 def test_tile_columns_fill_the_devices_budget():
     """Tiled mixing's default tile width: the largest multiple of 64 columns whose ``B H T C`` elements fit the
     device's budget (2^21 on the CPU, 2^26 on CUDA), at least 64 and at most T; by hand at the layer's shape, B8 T2048

@@ -48,7 +48,7 @@ from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
-from .op import glr_scan
+from .op import choose_backend, glr_scan
 from .readout_aligned import chunked_aligned
 from .readout_blocks import Blockwise, direct_block, tile
 from .readout_plan import ALGORITHMS, aligned_layout, over_memory, readout_choice
@@ -157,7 +157,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     -------
     Tensor ``[B, T, H, d_v]`` in q's dtype. The aligned algorithm runs its triangular solves and boundary
     states in float32 (float64 for float64 inputs) and its matrix products in q's dtype, or in the
-    autocast dtype under ``torch.autocast`` (``aligned_dtypes``); the others compute in a's dtype.
+    autocast dtype under ``torch.autocast`` (``aligned_dtypes``); the others compute in a's dtype, but tiled
+    mixing of bfloat16 / float16 q, k, v with float32 a, b in q's where ``glr_scan`` runs it (CUDA:
+    ``_blockwise_dtype``).
 
     Raises
     ------
@@ -199,8 +201,23 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         with torch.autocast(device, enabled=False):
             out = run(q, k, v, a, b, layout)
         return _as(out, dtype)
-    q, k, v = (_as(x, a.dtype) for x in (q, k, v))
+    q, k, v, a, b = (_as(x, solve) for x in (q, k, v, a, b))              # the blockwise algorithms' one dtype
     return _as(Blockwise.apply(run, q, k, v, a.contiguous(), b.contiguous(), tables, C), dtype)
+
+
+def _blockwise_dtype(algorithm: str, q: Tensor, a: Tensor) -> torch.dtype:
+    """The one dtype of the blockwise algorithms: a's, except tiled mixing of bfloat16 / float16 q, k, v with float32
+    a, b (a layer under autocast passes them) where ``glr_scan`` runs q's dtype (on CUDA): then q's, the tiles'
+    scans accumulating in float32 and storing M in q's dtype, as bf16 inputs store their states. power2's layer at
+    B8 T2048 d_model 1024 took 19.80 ms forward + backward with float32 tiles (gpu_calls/call161), whose scans alone
+    took 8.1 ms of its kernels."""
+    if algorithm != "tiled_mixing" or a.dtype != torch.float32 or q.dtype not in (torch.bfloat16, torch.float16):
+        return a.dtype
+    try:
+        choose_backend(None, q.device, q.dtype)
+    except GLRError:                                    # no scan of q's dtype there (the CPU's runs float32)
+        return a.dtype
+    return q.dtype
 
 
 def tile_columns(B: int, H: int, T: int, device_type: str) -> int:
@@ -263,6 +280,7 @@ def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: Index
         return algorithm, C, layout, run, dtypes
     if backend == "triton":
         raise GLRError(f"backend='triton' runs the chunked_aligned algorithm only, not {algorithm}")
-    return algorithm, C, None, direct_block if algorithm == "direct" else tile, dtypes
+    work = _blockwise_dtype(algorithm, q, a)
+    return algorithm, C, None, direct_block if algorithm == "direct" else tile, (work, work)
 
 
