@@ -1104,8 +1104,9 @@ def test_quoted_numbers_of_calls_137_and_138_come_from_their_json():
 
 
 def test_tiled_mixing_row_is_quoted_from_its_json():
-    """The targets table's tiled-mixing row (calls 159-161): the readout's times by tile width and the layer's, from
-    their JSON; and the default tiles on CUDA are the 512 columns it quotes (``tile_columns`` at the layer's shape)."""
+    """The targets table's tiled-mixing row (calls 159-162): the readout's times by tile width and the layer's, with
+    float32 and with bf16 tiles, from their JSON; and the default tiles on CUDA are the 512 columns it quotes
+    (``tile_columns`` at the layer's shape)."""
     from glrtheory.kernels.scan.readout import tile_columns
 
     by = {c: {(r["op"], r.get("chunk")): r for r in gpu_call(c, "tiled.json")["rows"]} for c in ("call159", "call160")}
@@ -1128,3 +1129,10 @@ def test_tiled_mixing_row_is_quoted_from_its_json():
             f"{now['quadratic']['peak_bytes'] / 2**30:.2f} GiB, against `nn.MultiheadAttention`'s "
             f"{attention['float32']:.2f} (float32) and {attention[bf16]:.2f} (bf16)") in text
     assert narrow["ms_fwd_bwd"] / wide["power2"]["ms_fwd_bwd"] > 10                     # "10x-11x faster"
+    bf16_tiles = {(r["op"].split()[1], r["precision"]): r for r in gpu_call("call162", "layer.json")["rows"]}
+    p2, quad = bf16_tiles["power2", bf16], bf16_tiles["quadratic", bf16]
+    fp32, low = (bf16_tiles["causal", p]["ms_fwd_bwd"] for p in ("float32", bf16))
+    assert (f"with the tiles' scans in q's dtype (bf16) where they had run in float32, power2 {p2['ms_fwd_bwd']:.2f}, "
+            f"quadratic {quad['ms_fwd_bwd']:.2f}, peaks {p2['peak_bytes'] / 2**30:.2f} and "
+            f"{quad['peak_bytes'] / 2**30:.2f} GiB, against {fp32:.2f} and {low:.2f} (`call162`)") in text
+    assert low < p2["ms_fwd_bwd"] < fp32 < quad["ms_fwd_bwd"]       # "below float32 attention, not bf16's"
