@@ -6,7 +6,8 @@ at the layer's shape (B8 T2048 H8 D128, bf16 unless ``--dtype``), beside causal 
 Per spec: the algorithm ``glr_readout`` picks, forward ms and forward + backward ms (``gpu_common.bench``), the
 device's kernel time, launches and longest kernels of one forward and of one forward + backward
 (``gpu_common.device_busy``), the peak memory of a forward + backward, and the forward's norm-relative difference
-from the float32 torch-op path. ``--chunks``: the same at each tile width given (``glr_readout``'s ``chunk``).
+from the float32 torch-op path. ``--chunks``: the same at each tile width given (``glr_readout``'s ``chunk``);
+``--float32-coefficients``: a, b in float32; ``--all-kernels``: every kernel of a forward + backward.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import bench, device_busy, error, free, inputs, parser, peak_bytes, saver  # noqa: E402
+from gpu_common import bench, device_busy, error, free, inputs, kernel_ms, parser, peak_bytes, saver  # noqa: E402
 from gpu_bench import sdpa  # noqa: E402
 
 from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noqa: E402
@@ -25,10 +26,14 @@ from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noq
 SPECS = ("power2", "quadratic")
 
 
-def row(spec, B, T, H, D, device, rep, chunk=None, dtype=torch.bfloat16) -> dict:
+def row(spec, B, T, H, D, device, rep, chunk=None, dtype=torch.bfloat16, float32_coefficients=False,
+        all_kernels=False) -> dict:
     """One spec's forward and forward + backward (module docstring), tiles of ``chunk`` columns (None: the
-    default)."""
+    default); a, b in float32 beside q's dtype if asked (as a layer under autocast passes them); every kernel of a
+    forward + backward (``kernel_ms``) if asked."""
     tables, q, a, b = inputs(spec, B, T, H, D, dtype=dtype, device=device)
+    if float32_coefficients:
+        a, b = a.float(), b.float()
     k, v = torch.randn_like(q), torch.randn_like(q)
     q = q * D ** -0.5
     leaves = [x.detach().clone().requires_grad_() for x in (q, k, v, a, b)]
@@ -41,7 +46,8 @@ def row(spec, B, T, H, D, device, rep, chunk=None, dtype=torch.bfloat16) -> dict
     def forward_backward():
         glr_readout(*leaves, tables, chunk=chunk).backward(grad)
 
-    out = dict(op=f"glr_readout {spec}", chunk=chunk, algorithm=readout_algorithm(tables)[0])
+    out = dict(op=f"glr_readout {spec}", chunk=chunk, algorithm=readout_algorithm(tables)[0],
+               coefficients=str(a.dtype).replace("torch.", ""))
     try:
         ref = glr_readout(*(x.float() for x in (q, k, v, a, b)), tables)
         got = forward().float()
@@ -51,6 +57,8 @@ def row(spec, B, T, H, D, device, rep, chunk=None, dtype=torch.bfloat16) -> dict
         out["ms_fwd_bwd"] = bench(forward_backward, rep, device)
         out["fwd_bwd_device"] = device_busy(forward_backward, device, steps=2)
         out.update(peak_bytes(forward_backward, device))
+        if all_kernels and device != "cpu":
+            out["fwd_bwd_kernels"] = kernel_ms(forward_backward, steps=2)[0]
     except Exception as e:                  # noqa: BLE001 - recorded in the row
         out["error"] = error(e)
     free(device)
@@ -63,13 +71,16 @@ def main(argv=None) -> int:
     ap.add_argument("--rep", type=int, default=100)
     ap.add_argument("--chunks", default="", help="comma-separated tile widths to time (default: glr_readout's)")
     ap.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="the inputs' dtype")
+    ap.add_argument("--float32-coefficients", action="store_true", help="a, b in float32 (as a layer passes them)")
+    ap.add_argument("--all-kernels", action="store_true", help="every kernel of a forward + backward in the row")
     args = ap.parse_args(argv)
     B, T, H, D = map(int, args.shape.split(","))
     save = saver(args.out, "gpu_tiled.py")
     rows = [sdpa(B, T, H, D, device=args.device)]
     chunks = [int(c) for c in args.chunks.split(",") if c] or [None]
     for spec, chunk in itertools.product(args.specs.split(","), chunks):
-        rows.append(row(spec, B, T, H, D, args.device, args.rep, chunk, getattr(torch, args.dtype)))
+        rows.append(row(spec, B, T, H, D, args.device, args.rep, chunk, getattr(torch, args.dtype),
+                        args.float32_coefficients, args.all_kernels))
         print(rows[-1], flush=True)
         save(dict(shape=dict(B=B, T=T, H=H, D=D), rows=rows))
     return 0

@@ -1,7 +1,8 @@
 """The two blockwise algorithms of ``glr_readout`` (see ``readout``), ``o = ((Q K^T) * M) V`` a block at a time:
 
 * ``direct_block``: rows ``r0:r1`` when B is empty (``M = A``), A's rows scattered into a dense block;
-* ``tile``: the columns ``c0:c1`` of M from ``glr_scan`` on unit vectors, over the rows ``c0:`` only;
+* ``tile``: the columns ``c0:c1`` of M from ``glr_scan`` on unit vectors, over the rows ``c0:`` only, combined by
+  ``tile_product`` (Triton kernels on CUDA);
 * ``Blockwise``: the autograd function that sums the blocks and recomputes each one in the backward, so
   no ``T x T`` matrix is ever kept.
 """
@@ -13,6 +14,7 @@ import torch
 from glrtheory.patterns.tables import IndexTables
 
 from .op import glr_scan
+from .tile_product import tile_product
 
 Tensor = torch.Tensor
 
@@ -92,8 +94,7 @@ def tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
     coef = [torch.gather(x[:, c0:], 3, j[None, :, None].expand(B, -1, H, -1)) for x, j in ((a, ja), (b, jb))]
     e = torch.eye(T - c0, c1 - c0, dtype=q.dtype, device=q.device)
     m = glr_scan(e[None, :, None].expand(B, T - c0, H, c1 - c0), *coef, sub)        # [B, T - c0, H, C]
-    s = torch.einsum("bthd,bjhd->bthj", q[:, c0:], k[:, c0:c1])
-    return c0, torch.einsum("bthj,bjhv->bthv", s * m, v[:, c0:c1])
+    return c0, tile_product(q[:, c0:], k[:, c0:c1], v[:, c0:c1], m)
 
 
 class Blockwise(torch.autograd.Function):

@@ -1,0 +1,93 @@
+"""One tile's product of tiled mixing (``tile_product``): its Triton kernels (under the interpreter on the CPU, on
+CUDA where there is one) against float64 einsums of the same rounded inputs, output and the four gradients, at
+awkward row and column counts, the kernels' outputs NaN-filled under the interpreter (an unwritten element fails)."""
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
+pytest.importorskip("triton")
+
+from glrtheory import GLRError  # noqa: E402
+from glrtheory.kernels.scan import tile_product as tp  # noqa: E402
+from tests.helpers import rel_err  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
+
+
+def tile(rng, R, C, dtype, B=2, H=3, dk=5, dv=7):
+    """Random q, k, v and a tile of M zero above its diagonal (``m[r, j] = 0`` for j > r, as M's tiles are), rounded
+    to dtype, and their float64 copies."""
+    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    q, k, v = (torch.randn(B, n, H, d, generator=g, dtype=torch.float64) for n, d in ((R, dk), (C, dk), (C, dv)))
+    m = torch.randn(B, R, H, C, generator=g, dtype=torch.float64)
+    m = m * (torch.arange(C)[None, :] <= torch.arange(R)[:, None])[None, :, None, :]
+    low = [x.to(DEVICE, dtype) for x in (q, k, v, m)]
+    return low, [x.double().cpu() for x in low]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("R, C", [(1, 1), (2, 1), (2, 2), (63, 17), (200, 64), (130, 100)])
+def test_kernels_match_float64(rng, R, C, dtype):
+    low, ref = tile(rng, R, C, dtype)
+    leaves = [x.clone().requires_grad_() for x in low]
+    out = tp.tile_product(*leaves, kernels=True)
+    assert out.dtype == dtype and out.shape == (2, R, 3, 7)
+    ref_leaves = [x.clone().requires_grad_() for x in ref]
+    expect = tp.tile_product_torch(*ref_leaves)
+    assert rel_err(out.detach().double().cpu(), expect.detach()) <= TOL[dtype]
+    grad = torch.randn(out.shape, dtype=torch.float64).to(dtype)
+    got = torch.autograd.grad(out, leaves, grad.to(DEVICE))
+    want = torch.autograd.grad(expect, ref_leaves, grad.double())
+    for name, gt, w in zip(("q", "k", "v", "m"), got, want):
+        if name == "m":                         # 0 in the blocks above the diagonal blocks (module docstring)
+            blk = tp.BLOCK if DEVICE == "cuda" else tp.INTERPRETER_BLOCK
+            w = w * (torch.arange(C)[None, :] < (torch.arange(R)[:, None] // blk + 1) * blk)[None, :, None, :]
+        assert rel_err(gt.double().cpu(), w) <= TOL[dtype], name
+
+
+@pytest.mark.parametrize("spec, n, chunk", [("power2", 63, 16), ("quadratic", 200, 48), ("lags:1,40", 100, None)])
+def test_tiled_mixing_through_the_kernels(rng, monkeypatch, spec, n, chunk):
+    """``glr_readout``'s tiled mixing with every tile's product by the kernels (forced; CUDA takes them by default):
+    the output and the five gradients against float64 autograd of the materializing path, float32 inputs, tiles of
+    16, 48 (the last of 8 columns) and the default; the dm the kernels leave above M's diagonal (``dP * S``) must not
+    reach a and b's gradients."""
+    from glrtheory.kernels.scan import readout_blocks
+    from glrtheory.kernels.scan.naive import naive_glr_scan
+    from glrtheory.kernels.torch import glr_readout
+    from tests.test_readout import problem
+
+    monkeypatch.setattr(readout_blocks, "tile_product", lambda *x: tp.tile_product(*x, kernels=True))
+    tables, *xs = problem(rng, spec, n, H=2, dk=5, dv=7)
+    leaves = [torch.tensor(x, dtype=torch.float32, device=DEVICE, requires_grad=True) for x in xs]
+    out = glr_readout(*leaves, tables, chunk=chunk, algorithm="tiled_mixing")
+    grad = torch.randn(out.shape, dtype=torch.float64)
+    got = torch.autograd.grad(out, leaves, grad.to(DEVICE, torch.float32))
+    exact = [torch.tensor(x, requires_grad=True) for x in xs]
+    q, k, v, a, b = exact
+    h = naive_glr_scan((k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2), a, b, tables)
+    ref = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (5, 7))).squeeze(-2)
+    want = torch.autograd.grad(ref, exact, grad)
+    assert rel_err(out.detach().double().cpu(), ref.detach()) <= TOL[torch.float32]
+    for name, g, w in zip("qkvab", got, want):
+        assert rel_err(g.double().cpu(), w) <= TOL[torch.float32], name
+
+
+@pytest.mark.skipif(DEVICE == "cuda", reason="CPU tensors")
+def test_kernels_refuse_what_they_cannot_take(monkeypatch):
+    """Mixed dtypes or heads over ``MAX_HEAD`` with the kernels forced: a GLRError naming them; by default (None) the
+    CPU's tensors take the einsums, whatever the interpreter."""
+    q = torch.zeros(1, 4, 1, 8)
+    with pytest.raises(GLRError, match="one dtype"):
+        tp.tile_product(q, q, q, q.double(), kernels=True)
+    wide = torch.zeros(1, 4, 1, tp.MAX_HEAD + 1)
+    with pytest.raises(GLRError, match=f"at most {tp.MAX_HEAD}"):
+        tp.tile_product(wide, wide, q, torch.zeros(1, 4, 1, 4), kernels=True)
+    assert not tp.kernels_take(q, q, q, q.double()) and tp.kernels_take(q, q, q, q)
+    calls = []
+    monkeypatch.setattr(tp._TileProduct, "apply", lambda *x: calls.append(x))
+    out = tp.tile_product(q, q, q, torch.zeros(1, 4, 1, 4))
+    assert calls == [] and out.shape == (1, 4, 1, 8)
