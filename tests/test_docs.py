@@ -895,3 +895,28 @@ def test_tiled_mixing_table_is_quoted_from_its_json():
     for spec in ("power2", "quadratic"):
         best = min(rows[spec, w]["ms_fwd_bwd"] for w in (256, 512, 1024, 2048))
         assert rows[spec, 512]["ms_fwd_bwd"] <= 1.3 * best
+
+
+def test_tile_product_rows_are_quoted_from_their_json():
+    """gpu_readout.md's tiled-mixing section: call163's breakdown and call164's readout and layer rows, from their
+    JSON (kernel times summed by kind as the page names them)."""
+    from helpers import gpu_call
+
+    text = words("docs", "gpu_readout.md")
+    before = gpu_call("call163", "tiled.json")["rows"][1]
+    kernels = before["fwd_bwd_kernels"]
+    scans = sum(v for k, v in kernels.items() if k in ("coef_grad", "forward_walk", "backward_pull", "chunk_inverse"))
+    assert (f"{before['fwd_bwd_device']['device_ms']:.2f} ms of kernels in {before['fwd_bwd_device']['launches']:.0f} "
+            f"launches, the scans {scans:.2f}") in text
+    rows = {r["op"].split()[-1]: r for r in gpu_call("call164", "tiled.json")["rows"]}
+    p2, quad = rows["power2"], rows["quadratic"]
+    ours = {k: p2["fwd_bwd_kernels"][k] for k in ("_forward", "_backward_rows", "_backward_columns")}
+    assert (f"the readout power2 {p2['ms']:.2f} / {p2['ms_fwd_bwd']:.2f} ({p2['fwd_bwd_device']['device_ms']:.2f} ms of "
+            f"kernels in {p2['fwd_bwd_device']['launches']:.0f} launches: `_forward` {ours['_forward']:.2f}, "
+            f"`_backward_rows` {ours['_backward_rows']:.2f}, `_backward_columns` {ours['_backward_columns']:.2f} over "
+            f"the two forwards and the backward), quadratic {quad['ms']:.2f} / {quad['ms_fwd_bwd']:.2f} "
+            f"({quad['fwd_bwd_device']['device_ms']:.2f})") in text
+    layer = {r["op"].split()[1]: r for r in gpu_call("call164", "layer.json")["rows"] if "GLRMixer" in r["op"]}
+    assert (f"the layer power2 {layer['power2']['ms_fwd']:.2f} / {layer['power2']['ms_fwd_bwd']:.2f} ms") in text
+    assert (f"peaks {layer['power2']['peak_bytes'] / 2**30:.2f} and {layer['quadratic']['peak_bytes'] / 2**30:.2f} "
+            f"GiB") in text

@@ -1136,3 +1136,8 @@ def test_tiled_mixing_row_is_quoted_from_its_json():
             f"quadratic {quad['ms_fwd_bwd']:.2f}, peaks {p2['peak_bytes'] / 2**30:.2f} and "
             f"{quad['peak_bytes'] / 2**30:.2f} GiB, against {fp32:.2f} and {low:.2f} (`call162`)") in text
     assert low < p2["ms_fwd_bwd"] < fp32 < quad["ms_fwd_bwd"]       # "below float32 attention, not bf16's"
+    fused = {(r["op"].split()[1], r["precision"]): r["ms_fwd_bwd"] for r in gpu_call("call164", "layer.json")["rows"]}
+    assert (f"with each tile's product in Triton (`tile_product`), power2 {fused['power2', bf16]:.2f}, quadratic "
+            f"{fused['quadratic', bf16]:.2f}, against {fused['causal', 'float32']:.2f} and {fused['causal', bf16]:.2f} "
+            f"(`call164`)") in text
+    assert fused["power2", bf16] < p2["ms_fwd_bwd"] and fused["quadratic", bf16] < quad["ms_fwd_bwd"]
