@@ -911,8 +911,9 @@ def test_tile_product_rows_are_quoted_from_their_json():
     rows = {r["op"].split()[-1]: r for r in gpu_call("call164", "tiled.json")["rows"]}
     p2, quad = rows["power2"], rows["quadratic"]
     ours = {k: p2["fwd_bwd_kernels"][k] for k in ("_forward", "_backward_rows", "_backward_columns")}
-    assert (f"the readout power2 {p2['ms']:.2f} / {p2['ms_fwd_bwd']:.2f} ({p2['fwd_bwd_device']['device_ms']:.2f} ms of "
-            f"kernels in {p2['fwd_bwd_device']['launches']:.0f} launches: `_forward` {ours['_forward']:.2f}, "
+    busy = p2["fwd_bwd_device"]
+    assert (f"the readout power2 {p2['ms']:.2f} / {p2['ms_fwd_bwd']:.2f} ({busy['device_ms']:.2f} ms of "
+            f"kernels in {busy['launches']:.0f} launches: `_forward` {ours['_forward']:.2f}, "
             f"`_backward_rows` {ours['_backward_rows']:.2f}, `_backward_columns` {ours['_backward_columns']:.2f} over "
             f"the two forwards and the backward), quadratic {quad['ms']:.2f} / {quad['ms_fwd_bwd']:.2f} "
             f"({quad['fwd_bwd_device']['device_ms']:.2f})") in text
