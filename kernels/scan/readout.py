@@ -26,7 +26,8 @@ so the readout is attention weighted by M (causal: M is lower triangular):
   ``n w`` with w the span (``n`` for a window, ``n^2`` for attention). Memory one block.
 * ``"tiled_mixing"`` for every other pattern: M's column blocks ``M[c0:, c0:c0+C] = (I - B)^{-1} A E``
   (``E`` the unit vectors of the tile; rows before c0 are zero) come from the vector-state scan
-  ``glr_scan`` over the rows c0: and are combined tile by tile. Work ``O(T^2 (d_k + d_v + |A| + |B|))``
+  ``glr_scan`` over the rows c0: and are combined tile by tile (``tile_product``: Triton kernels on CUDA,
+  no scores in memory; einsums elsewhere). Work ``O(T^2 (d_k + d_v + |A| + |B|))``
   with ``|A|, |B|`` the mean row sizes: class ``n^2``. Memory ``O(T (d_k + d_v))`` per head plus one tile
   ``T x C``; the backward (here and in ``direct``) recomputes each block instead of keeping them, so
   training memory stays the same.
@@ -147,7 +148,7 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     backend : {"torch", "triton"}, optional
         How ``chunked_aligned`` runs (``aligned_backend``): by default its Triton kernels on CUDA where they
         apply (``readout_triton``), else torch ops. The other algorithms run in
-        torch ops.
+        torch ops, but tiled mixing's tile products by Triton kernels on CUDA (``tile_product``).
     transient : bool
         The caller uses the output before it calls again with inputs of the same signature and keeps no gradient
         of q, k, v, a or b (a layer, whose out projection takes the output): where the Triton readout replays
