@@ -37,7 +37,7 @@ def test_kernels_match_float64(rng, R, C, dtype):
     out = tp.tile_product(*leaves, kernels=True)
     assert out.dtype == dtype and out.shape == (2, R, 3, 7)
     ref_leaves = [x.clone().requires_grad_() for x in ref]
-    expect = tp.tile_product_torch(*ref_leaves)
+    expect = tp.tile_einsum(*ref_leaves)
     assert rel_err(out.detach().double().cpu(), expect.detach()) <= TOL[dtype]
     grad = torch.randn(out.shape, dtype=torch.float64).to(dtype)
     got = torch.autograd.grad(out, leaves, grad.to(DEVICE))
@@ -60,7 +60,7 @@ def test_tiled_mixing_through_the_kernels(rng, monkeypatch, spec, n, chunk):
     from glrtheory.kernels.torch import glr_readout
     from tests.test_readout import problem
 
-    monkeypatch.setattr(readout_blocks, "tile_product", lambda *x: tp.tile_product(*x, kernels=True))
+    monkeypatch.setattr(readout_blocks, "tile_combine", lambda *x: tp.tile_product(*x, kernels=True))
     tables, *xs = problem(rng, spec, n, H=2, dk=5, dv=7)
     leaves = [torch.tensor(x, dtype=torch.float32, device=DEVICE, requires_grad=True) for x in xs]
     out = glr_readout(*leaves, tables, chunk=chunk, algorithm="tiled_mixing")

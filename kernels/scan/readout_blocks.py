@@ -1,8 +1,8 @@
 """The two blockwise algorithms of ``glr_readout`` (see ``readout``), ``o = ((Q K^T) * M) V`` a block at a time:
 
 * ``direct_block``: rows ``r0:r1`` when B is empty (``M = A``), A's rows scattered into a dense block;
-* ``tile``: the columns ``c0:c1`` of M from ``glr_scan`` on unit vectors, over the rows ``c0:`` only, combined by
-  ``tile_product`` (Triton kernels on CUDA);
+* ``tile``: the columns ``c0:c1`` of M from ``glr_scan`` on unit vectors, over the rows ``c0:`` only, combined with
+  Q, K and V by ``tile_combine`` (``tile_product``'s Triton kernels on CUDA, else ``tile_einsum``);
 * ``Blockwise``: the autograd function that sums the blocks and recomputes each one in the backward, so
   no ``T x T`` matrix is ever kept.
 """
@@ -14,7 +14,6 @@ import torch
 from glrtheory.patterns.tables import IndexTables
 
 from .op import glr_scan
-from .tile_product import tile_product
 
 Tensor = torch.Tensor
 
@@ -94,7 +93,26 @@ def tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
     coef = [torch.gather(x[:, c0:], 3, j[None, :, None].expand(B, -1, H, -1)) for x, j in ((a, ja), (b, jb))]
     e = torch.eye(T - c0, c1 - c0, dtype=q.dtype, device=q.device)
     m = glr_scan(e[None, :, None].expand(B, T - c0, H, c1 - c0), *coef, sub)        # [B, T - c0, H, C]
-    return c0, tile_product(q[:, c0:], k[:, c0:c1], v[:, c0:c1], m)
+    return c0, tile_combine(q[:, c0:], k[:, c0:c1], v[:, c0:c1], m)
+
+
+def tile_einsum(q: Tensor, k: Tensor, v: Tensor, m: Tensor) -> Tensor:
+    """One tile's ``((Q K^T) * M) V`` by einsums: ``q [B, R, H, d_k]`` (rows ``c0:``), ``k [B, C, H, d_k]``,
+    ``v [B, C, H, d_v]`` (rows ``c0:c0+C``), ``m [B, R, H, C]``."""
+    s = torch.einsum("bthd,bjhd->bthj", q, k)
+    return torch.einsum("bthj,bjhv->bthv", s * m, v)
+
+
+def tile_combine(q: Tensor, k: Tensor, v: Tensor, m: Tensor) -> Tensor:
+    """``tile_einsum``'s product by ``tile_product``'s Triton kernels on CUDA where triton is installed, else by
+    ``tile_einsum``."""
+    if q.is_cuda:
+        try:
+            from .tile_product import tile_product
+        except ImportError:             # triton is optional (the gpu extra)
+            return tile_einsum(q, k, v, m)
+        return tile_product(q, k, v, m)
+    return tile_einsum(q, k, v, m)
 
 
 class Blockwise(torch.autograd.Function):

@@ -14,9 +14,9 @@ and with ``g = d part``, ``S = Q K^T``, ``dP = g V^T``:
 ``tile_product`` runs this by Triton kernels on CUDA for float32 / bfloat16 / float16 (flash-attention style: one
 program per (row block, batch x head) for part, dq and dm, one per (column block, batch x head) for dk and dv, each
 skipping the blocks above the diagonal and forming S and dP block by block in registers), else by torch einsums
-(``tile_product_torch``, the reference). Blocks above the diagonal get ``dm = 0``; within the diagonal blocks dm
-holds ``dP * S`` above the diagonal too, as the einsums' does: M is zero there whatever a and b are, so the scan's
-backward multiplies those entries by zeros.
+(``readout_blocks.tile_einsum``, the reference). Blocks above the diagonal get ``dm = 0``; within the diagonal
+blocks dm holds ``dP * S`` above the diagonal too, as the einsums' does: M is zero there whatever a and b are, so
+the scan's backward multiplies those entries by zeros.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import triton.language as tl
 
 from glrtheory.errors import GLRError
 
+from .readout_blocks import tile_einsum
 from .readout_triton_kernels import _dot
 from .triton import _interpreting, _output, _precision, _settings
 
@@ -39,12 +40,6 @@ BLOCK, INTERPRETER_BLOCK = 64, 16
 MAX_HEAD = 256
 #: Warps of the forward's and of the backward's programs (the backward holds two [block, d] accumulators).
 WARPS, BACKWARD_WARPS = 4, 8
-
-
-def tile_product_torch(q: Tensor, k: Tensor, v: Tensor, m: Tensor) -> Tensor:
-    """``((Q K^T) * M) V`` by einsums (module docstring)."""
-    s = torch.einsum("bthd,bjhd->bthj", q, k)
-    return torch.einsum("bthj,bjhv->bthv", s * m, v)
 
 
 @triton.jit
@@ -191,4 +186,4 @@ def tile_product(q: Tensor, k: Tensor, v: Tensor, m: Tensor, kernels: bool | Non
         raise GLRError(f"tile_product's kernels take one dtype of {[str(d) for d in DTYPES]} and heads of at most "
                        f"{MAX_HEAD}, got q, k, v, m in {[str(x.dtype) for x in (q, k, v, m)]}, d_k = {q.shape[-1]}, "
                        f"d_v = {v.shape[-1]}")
-    return _TileProduct.apply(q, k, v, m) if kernels else tile_product_torch(q, k, v, m)
+    return _TileProduct.apply(q, k, v, m) if kernels else tile_einsum(q, k, v, m)
