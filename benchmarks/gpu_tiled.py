@@ -6,7 +6,7 @@ at the layer's shape (B8 T2048 H8 D128, bf16 unless ``--dtype``), beside causal 
 Per spec: the algorithm ``glr_readout`` picks, forward ms and forward + backward ms (``gpu_common.bench``), the
 device's kernel time, launches and longest kernels of one forward and of one forward + backward
 (``gpu_common.device_busy``), the peak memory of a forward + backward, and the forward's norm-relative difference
-from the float32 torch-op path. ``--chunks``: the same at each tile width given (``glr_readout``'s ``chunk``);
+from the same readout in float32. ``--chunks``: the same at each tile width given (``glr_readout``'s ``chunk``);
 ``--float32-coefficients``: a, b in float32; ``--all-kernels``: every kernel of a forward + backward.
 """
 from __future__ import annotations
@@ -74,10 +74,15 @@ def main(argv=None) -> int:
     ap.add_argument("--float32-coefficients", action="store_true", help="a, b in float32 (as a layer passes them)")
     ap.add_argument("--all-kernels", action="store_true", help="every kernel of a forward + backward in the row")
     args = ap.parse_args(argv)
-    B, T, H, D = map(int, args.shape.split(","))
+    try:
+        B, T, H, D = (int(x) for x in args.shape.split(","))
+        chunks = [int(c) for c in args.chunks.split(",") if c] or [None]
+    except ValueError:
+        ap.error(f"--shape takes four integers B,T,H,D and --chunks integers, got {args.shape!r}, {args.chunks!r}")
+    if min(B, T, H, D) < 1 or any(c is not None and c < 1 for c in chunks):
+        ap.error(f"--shape and --chunks take positive integers, got {args.shape!r}, {args.chunks!r}")
     save = saver(args.out, "gpu_tiled.py")
     rows = [sdpa(B, T, H, D, device=args.device)]
-    chunks = [int(c) for c in args.chunks.split(",") if c] or [None]
     for spec, chunk in itertools.product(args.specs.split(","), chunks):
         rows.append(row(spec, B, T, H, D, args.device, args.rep, chunk, getattr(torch, args.dtype),
                         args.float32_coefficients, args.all_kernels))

@@ -502,6 +502,10 @@ def test_tiled_script_on_the_cpu(tmp_path):
         assert "error" not in r and r["algorithm"] == "tiled_mixing" and r["ms"] > 0 and r["ms_fwd_bwd"] > 0
         assert r["rel_err_vs_float32"] <= 1e-5
     assert result["shape"] == dict(B=1, T=70, H=2, D=8) and "machine" in result
+    for bad in (["--shape", "1,70,2"], ["--shape", "1,x,2,8"], ["--shape", "1,0,2,8"], ["--chunks", "0"]):
+        with pytest.raises(SystemExit) as e:
+            gpu_tiled.main(["--device", "cpu", "--out", str(out), *bad])
+        assert e.value.code == 2
 
 
 def test_a_failed_fresh_process_gives_a_row_naming_it():
