@@ -36,8 +36,9 @@ Tensor = torch.Tensor
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 #: Rows and columns of a block: GPU, and the interpreter's (smaller, for the CPU's tests).
 BLOCK, INTERPRETER_BLOCK = 64, 16
-#: Widest head (d_k, d_v) the kernels hold in one block.
-MAX_HEAD = 256
+#: Widest head (d_k, d_v) the kernels take, whole in one block: 128 ran on an H200 (gpu_calls/call164, call165);
+#: wider heads were not tried there (registers and shared memory grow with the head), so they take the einsums.
+MAX_HEAD = 128
 #: Warps of the forward's and of the backward's programs (the backward holds two [block, d] accumulators).
 WARPS, BACKWARD_WARPS = 4, 8
 
