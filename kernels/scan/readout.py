@@ -51,7 +51,7 @@ from glrtheory.patterns.tables import IndexTables
 
 from .op import choose_backend, glr_scan
 from .readout_aligned import chunked_aligned
-from .readout_blocks import Blockwise, direct_block, tile
+from .readout_blocks import DIRECT, TILED, Blockwise
 from .readout_plan import ALGORITHMS, aligned_layout, over_memory, readout_choice
 
 Tensor = torch.Tensor
@@ -282,6 +282,6 @@ def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: Index
     if backend == "triton":
         raise GLRError(f"backend='triton' runs the chunked_aligned algorithm only, not {algorithm}")
     work = _blockwise_dtype(algorithm, q, a)
-    return algorithm, C, None, direct_block if algorithm == "direct" else tile, (work, work)
+    return algorithm, C, None, DIRECT if algorithm == "direct" else TILED, (work, work)
 
 

@@ -1,12 +1,14 @@
 """The two blockwise algorithms of ``glr_readout`` (see ``readout``), ``o = ((Q K^T) * M) V`` a block at a time:
 
-* ``direct_block``: rows ``r0:r1`` when B is empty (``M = A``), A's rows scattered into a dense block;
-* ``tile``: the columns ``c0:c1`` of M from ``glr_scan`` on unit vectors, over the rows ``c0:`` only, combined with
+* ``DIRECT``: rows ``r0:r1`` when B is empty (``M = A``), A's rows scattered into a dense block;
+* ``TILED``: the columns ``c0:c1`` of M from ``glr_scan`` on unit vectors, over the rows ``c0:`` only, combined with
   Q, K and V by ``tile_combine`` (``tile_product``'s Triton kernels on CUDA, else ``tile_einsum``);
 * ``Blockwise``: the autograd function that sums the blocks and recomputes each one in the backward, so
-  no ``T x T`` matrix is ever kept.
+  no ``T x T`` matrix is ever kept; each block gets only the rows it reads (``Block.reads``).
 """
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -48,15 +50,21 @@ def _block_entries(tables: IndexTables, r0: int, r1: int, device) -> tuple:
     return _kept(tables, ("direct_block", r0, r1, str(device)), (r1 - r0) * tables.a_idx.shape[1], build)
 
 
-def direct_block(q, k, v, a, b, tables, r0: int, r1: int) -> tuple[int, Tensor]:
-    """Rows ``r0:r1`` of ``((Q K^T) * A) V`` (B empty, so M = A), with A's rows scattered into a dense
-    ``[r1 - r0, r1 - lo]`` block over the sources ``lo:r1`` they read."""
+def _direct_reads(tables: IndexTables, r0: int, r1: int, device) -> tuple:
+    """The rows of q, k, v, a, b that direct block ``r0:r1`` reads: its own rows, and ``lo:r1`` of k and v."""
+    lo = _block_entries(tables, r0, r1, device)[0]
+    return (r0, r1), (lo, r1), (lo, r1), (r0, r1), (r0, r1)
+
+
+def _direct(q, k, v, a, b, tables, r0: int, r1: int) -> Tensor:
+    """Rows ``r0:r1`` of ``((Q K^T) * A) V`` (B empty, so M = A) from the rows ``_direct_reads`` gives, with A's rows
+    scattered into a dense ``[r1 - r0, r1 - lo]`` block over the sources ``lo:r1`` they read."""
     lo, rows, slots, cols = _block_entries(tables, r0, r1, q.device)
     B, _, H, _ = q.shape
     block = q.new_zeros((B, H, r1 - r0, r1 - lo))
-    block[..., rows, cols] = a[:, r0:r1].permute(0, 2, 1, 3)[..., rows, slots]
-    s = torch.einsum("bihd,bjhd->bhij", q[:, r0:r1], k[:, lo:r1])
-    return r0, torch.einsum("bhij,bjhv->bihv", s * block, v[:, lo:r1])
+    block[..., rows, cols] = a.permute(0, 2, 1, 3)[..., rows, slots]
+    s = torch.einsum("bihd,bjhd->bhij", q, k)
+    return torch.einsum("bhij,bjhv->bihv", s * block, v)
 
 
 def _suffix(tables: IndexTables, c0: int):
@@ -85,15 +93,33 @@ def _tile_tables(tables: IndexTables, c0: int, device) -> tuple:
     return _kept(tables, ("tile", c0, str(device)), (tables.n - c0) * width, build)
 
 
-def tile(q, k, v, a, b, tables, c0: int, c1: int) -> tuple[int, Tensor]:
-    """Rows ``c0:`` of ``((Q K^T) * M[:, c0:c1]) V[c0:c1]``, with ``M[c0:, c0:c1] = glr_scan(E)`` over the
-    rows c0: only (M is lower triangular) for the unit vectors ``E[t, j] = [t = j]``."""
-    B, T, H, _ = q.shape
+def _tile_reads(tables: IndexTables, c0: int, c1: int, device) -> tuple:
+    """The rows of q, k, v, a, b that tile ``c0:c1`` reads: ``c0:`` of q, a, b and ``c0:c1`` of k and v."""
+    return (c0, tables.n), (c0, c1), (c0, c1), (c0, tables.n), (c0, tables.n)
+
+
+def _tile(q, k, v, a, b, tables, c0: int, c1: int) -> Tensor:
+    """Rows ``c0:`` of ``((Q K^T) * M[:, c0:c1]) V[c0:c1]`` from the rows ``_tile_reads`` gives, with
+    ``M[c0:, c0:c1] = glr_scan(E)`` over the rows c0: only (M is lower triangular) for the unit vectors
+    ``E[t, j] = [t = j]``."""
+    B, R, H, _ = q.shape
     sub, (ja, jb) = _tile_tables(tables, c0, q.device)
-    coef = [torch.gather(x[:, c0:], 3, j[None, :, None].expand(B, -1, H, -1)) for x, j in ((a, ja), (b, jb))]
-    e = torch.eye(T - c0, c1 - c0, dtype=q.dtype, device=q.device)
-    m = glr_scan(e[None, :, None].expand(B, T - c0, H, c1 - c0), *coef, sub)        # [B, T - c0, H, C]
-    return c0, tile_combine(q[:, c0:], k[:, c0:c1], v[:, c0:c1], m)
+    coef = [torch.gather(x, 3, j[None, :, None].expand(B, -1, H, -1)) for x, j in ((a, ja), (b, jb))]
+    e = torch.eye(R, c1 - c0, dtype=q.dtype, device=q.device)
+    m = glr_scan(e[None, :, None].expand(B, R, H, c1 - c0), *coef, sub)        # [B, T - c0, H, C]
+    return tile_combine(q, k, v, m)
+
+
+class Block(NamedTuple):
+    """A blockwise algorithm: ``reads(tables, c0, c1, device)``, the rows ``(start, stop)`` of q, k, v, a, b that
+    block ``c0:c1`` reads, and ``run(q, k, v, a, b, tables, c0, c1)``, its part of the output (rows from q's start)
+    from those rows alone."""
+    reads: Callable
+    run: Callable
+
+
+#: ``direct``: row blocks; ``tiled_mixing``: column tiles.
+DIRECT, TILED = Block(_direct_reads, _direct), Block(_tile_reads, _tile)
 
 
 def tile_einsum(q: Tensor, k: Tensor, v: Tensor, m: Tensor) -> Tensor:
@@ -116,8 +142,9 @@ def tile_combine(q: Tensor, k: Tensor, v: Tensor, m: Tensor) -> Tensor:
 
 
 class Blockwise(torch.autograd.Function):
-    """``o = sum over blocks [c0, c0 + C)`` of ``block(..., c0, c1) -> (r0, rows r0: r0 + len of o)``; the
-    backward recomputes each block (nothing T x T is kept)."""
+    """``o = sum over blocks [c0, c0 + C)`` of ``block.run`` on the rows ``block.reads`` gives, each part added at
+    q's rows; the backward recomputes each block from those rows (nothing T x T is kept) and adds its gradients into
+    the same rows (no full-size gradient a block)."""
 
     @staticmethod
     def forward(ctx, block, q, k, v, a, b, tables, C):
@@ -126,8 +153,10 @@ class Blockwise(torch.autograd.Function):
         T = q.shape[1]
         o = q.new_zeros(q.shape[:3] + v.shape[3:])
         for c0 in range(0, T, C):
-            r0, part = block(q, k, v, a, b, tables, c0, min(T, c0 + C))
-            o[:, r0:r0 + part.shape[1]] += part
+            spans = block.reads(tables, c0, min(T, c0 + C), q.device)
+            part = block.run(*(x[:, s0:s1] for x, (s0, s1) in zip((q, k, v, a, b), spans)), tables, c0,
+                             min(T, c0 + C))
+            o[:, spans[0][0]:spans[0][0] + part.shape[1]] += part
         return o
 
     @staticmethod
@@ -137,12 +166,15 @@ class Blockwise(torch.autograd.Function):
         needed = [i for i in range(5) if ctx.needs_input_grad[i + 1]]
         grads = [torch.zeros_like(x) if i in needed else None for i, x in enumerate(inputs)]
         for c0 in range(0, T, ctx.C):
+            spans = ctx.block.reads(ctx.tables, c0, min(T, c0 + ctx.C), inputs[0].device)
             with torch.enable_grad():
-                leaves = [x.detach().requires_grad_(i in needed) for i, x in enumerate(inputs)]
-                r0, o = ctx.block(*leaves, ctx.tables, c0, min(T, c0 + ctx.C))
+                leaves = [x[:, s0:s1].detach().requires_grad_(i in needed)
+                          for i, (x, (s0, s1)) in enumerate(zip(inputs, spans))]
+                o = ctx.block.run(*leaves, ctx.tables, c0, min(T, c0 + ctx.C))
+                r0 = spans[0][0]
                 part = torch.autograd.grad(o, [leaves[i] for i in needed], grad[:, r0:r0 + o.shape[1]],
                                            allow_unused=True)
             for i, g in zip(needed, part):
                 if g is not None:
-                    grads[i] += g
+                    grads[i][:, spans[i][0]:spans[i][1]] += g
         return (None, *grads, None, None)

@@ -1,6 +1,6 @@
 """One tile's product of tiled mixing, ``P = ((Q K^T) * M) V``, without the ``[rows, C]`` scores in memory.
 
-A tile (``readout_blocks.tile``) holds M's columns ``c0:c0+C`` over the rows ``c0:`` (M is lower triangular):
+A tile (``readout_blocks.TILED``) holds M's columns ``c0:c0+C`` over the rows ``c0:`` (M is lower triangular):
 ``m [B, R, H, C]`` with ``R = T - c0``, row r and column j standing for ``t = c0 + r`` and ``s = c0 + j``, so that
 ``m[r, j] = 0`` where ``j > r``. With ``q [B, R, H, d_k]`` (rows ``c0:``), ``k [B, C, H, d_k]``, ``v [B, C, H, d_v]``
 (rows ``c0:c0+C``):
