@@ -921,3 +921,21 @@ def test_tile_product_rows_are_quoted_from_their_json():
     assert (f"the layer power2 {layer['power2']['ms_fwd']:.2f} / {layer['power2']['ms_fwd_bwd']:.2f} ms") in text
     assert (f"peaks {layer['power2']['peak_bytes'] / 2**30:.2f} and {layer['quadratic']['peak_bytes'] / 2**30:.2f} "
             f"GiB") in text
+
+
+def test_blockwise_rows_are_quoted_from_their_json():
+    """gpu_readout.md's paragraph on ``Blockwise``'s rows (call166): the readout's and the layer's times from their
+    JSON, faster than call164's on the wall and in launches."""
+    from helpers import gpu_call
+
+    text = words("docs", "gpu_readout.md")
+    now = gpu_call("call166", "tiled.json")["rows"][1]
+    then = {r["op"]: r for r in gpu_call("call164", "tiled.json")["rows"]}["glr_readout power2"]
+    busy = now["fwd_bwd_device"]
+    assert (f"the readout power2 {now['ms']:.2f} / {now['ms_fwd_bwd']:.2f} ms forward / forward + backward "
+            f"({busy['device_ms']:.2f} ms of kernels in {busy['launches']:.0f} launches, against "
+            f"{then['ms_fwd_bwd']:.2f} ms and {then['fwd_bwd_device']['launches']:.0f} launches in `call164`)") in text
+    layer = {r["op"].split()[1] + r["precision"]: r for r in gpu_call("call166", "layer.json")["rows"]}
+    assert (f"the layer power2 {layer['power2bf16 autocast']['ms_fwd_bwd']:.2f} ms forward + backward (10.07 in "
+            f"`call164`), peak {layer['power2bf16 autocast']['peak_bytes'] / 2**30:.2f} GiB") in text
+    assert now["ms_fwd_bwd"] < then["ms_fwd_bwd"] and busy["launches"] < then["fwd_bwd_device"]["launches"]
