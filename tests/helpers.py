@@ -53,3 +53,19 @@ _terms = st.one_of(
 specs = st.lists(_terms, min_size=1, max_size=3).map("+".join)
 #: The awkward lengths of docs/architecture.md, plus random ones.
 lengths = st.one_of(st.sampled_from([1, 2, 63, 1000]), st.integers(1, 200))
+
+
+class RefusedLaunch:
+    """A Triton kernel whose every launch the device refuses (``OutOfResources``, as an H200 refuses blocks' backward
+    at d = 256: call63's numbers); each launch's grid is appended to ``tried``."""
+
+    def __init__(self, tried: list):
+        self.tried = tried
+
+    def __getitem__(self, grid):
+        from triton.runtime.errors import OutOfResources
+
+        def launch(*args, **kw):
+            self.tried.append(grid)
+            raise OutOfResources(278528, 232448, "shared memory")
+        return launch

@@ -14,15 +14,13 @@ if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
 pytest.importorskip("triton")
 
-from triton.runtime.errors import OutOfResources  # noqa: E402
-
 from glrtheory import GLRError, Pattern  # noqa: E402
 from glrtheory.patterns.tables import IndexTables  # noqa: E402
 from glrtheory.kernels.scan import readout_aligned, readout_plan, readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import aligned_backend, glr_readout, naive_readout, readout_algorithm  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
 from glrtheory.kernels.scan.triton import _precision  # noqa: E402
-from tests.helpers import BUILTIN_SPECS, rel_err  # noqa: E402
+from tests.helpers import BUILTIN_SPECS, RefusedLaunch, rel_err  # noqa: E402
 from tests.test_readout import problem  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -170,20 +168,6 @@ def test_heads_past_the_backward_kernels(rng, monkeypatch, spec, dtype, wanted):
         monkeypatch.delattr(readout_triton.KB, kernel)
     for name, (g, r) in zip(wanted, gradients(rng, spec, 63, DTYPES[dtype], wanted=wanted, H=1)):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
-
-
-class RefusedLaunch:
-    """A kernel whose every launch the device refuses, as an H200 refuses blocks' backward at d = 256 (call63's
-    numbers); each launch is appended to ``tried``."""
-
-    def __init__(self, tried: list):
-        self.tried = tried
-
-    def __getitem__(self, grid):
-        def launch(*args, **kw):
-            self.tried.append(grid)
-            raise OutOfResources(278528, 232448, "shared memory")
-        return launch
 
 
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "blocks"])

@@ -10,9 +10,11 @@ if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
 pytest.importorskip("triton")
 
+from triton.runtime.errors import OutOfResources  # noqa: E402
+
 from glrtheory import GLRError  # noqa: E402
 from glrtheory.kernels.scan import tile_product as tp  # noqa: E402
-from tests.helpers import rel_err  # noqa: E402
+from tests.helpers import RefusedLaunch, rel_err  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
@@ -91,3 +93,31 @@ def test_kernels_refuse_what_they_cannot_take(monkeypatch):
     monkeypatch.setattr(tp._TileProduct, "apply", lambda *x: calls.append(x))
     out = tp.tile_product(q, q, q, torch.zeros(1, 4, 1, 4))
     assert calls == [] and out.shape == (1, 4, 1, 8)
+
+
+@pytest.mark.parametrize("kernel", ["_forward", "_backward_rows", "_backward_columns"])
+def test_a_refused_launch_takes_the_einsums(rng, monkeypatch, kernel):
+    """Where the device refuses a kernel, the default path (kernels where they run: here forced for the CPU's
+    tensors) gives the einsums' output and gradients, within float32's tolerance of float64, and records the
+    signature, so that later tiles of it take the einsums without trying (one refused launch in all); asked for
+    explicitly, the kernels' refusal raises."""
+    tried = []
+    monkeypatch.setattr(tp, kernel, RefusedLaunch(tried))
+    monkeypatch.setattr(tp, "_on_device", lambda q: True)
+    monkeypatch.setattr(tp, "REFUSED", set())
+    low, ref = tile(rng, 40, 24, torch.float32)
+    ref_leaves = [x.clone().requires_grad_() for x in ref]
+    expect = tp.tile_einsum(*ref_leaves)
+    grad = torch.randn(expect.shape, dtype=torch.float64)
+    want = torch.autograd.grad(expect, ref_leaves, grad)
+    for _ in range(2):
+        leaves = [x.clone().requires_grad_() for x in low]
+        out = tp.tile_product(*leaves)
+        got = torch.autograd.grad(out, leaves, grad.float().to(DEVICE))
+        assert rel_err(out.detach().double().cpu(), expect.detach()) <= TOL[torch.float32]
+        for name, g, w in zip(("q", "k", "v", "m"), got, want):
+            assert rel_err(g.double().cpu(), w) <= TOL[torch.float32], name
+    assert len(tried) == 1 and tp.REFUSED == {(torch.float32, 5, 7)}
+    if kernel == "_forward":
+        with pytest.raises(OutOfResources):
+            tp.tile_product(*low, kernels=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
 
 from glrtheory.errors import GLRError
 
@@ -41,6 +42,8 @@ BLOCK, INTERPRETER_BLOCK = 64, 16
 MAX_HEAD = 128
 #: Warps of the forward's and of the backward's programs (the backward holds two [block, d] accumulators).
 WARPS, BACKWARD_WARPS = 4, 8
+#: Signatures ``(dtype, d_k, d_v)`` whose launches the device refused (``tile_product``); their tiles take einsums.
+REFUSED: set = set()
 
 
 @triton.jit
@@ -166,9 +169,15 @@ class _TileProduct(torch.autograd.Function):
         consts = dict(run["consts"], num_warps=BACKWARD_WARPS)
         args = (R, C, H, dk, dv, *run["strides"], *_shape(g))
         dq, dm = _output(q, B, R, H, dk), _output(m, B, R, H, C)
-        _backward_rows[(triton.cdiv(R, consts["BM"]), B * H)](q, k, v, m, g, dq, dm, *args, **consts)
         dk_, dv_ = _output(k, B, C, H, dk), _output(v, B, C, H, dv)
-        _backward_columns[(triton.cdiv(C, consts["BN"]), B * H)](q, k, v, m, g, dk_, dv_, *args, **consts)
+        try:
+            _backward_rows[(triton.cdiv(R, consts["BM"]), B * H)](q, k, v, m, g, dq, dm, *args, **consts)
+            _backward_columns[(triton.cdiv(C, consts["BN"]), B * H)](q, k, v, m, g, dk_, dv_, *args, **consts)
+        except OutOfResources:                  # refused before it ran: the einsums' gradients, from now on too
+            REFUSED.add(_signature(q, v))
+            with torch.enable_grad():
+                leaves = [x.detach().requires_grad_() for x in (q, k, v, m)]
+                return torch.autograd.grad(tile_einsum(*leaves), leaves, g)
         return dq, dk_, dv_, dm
 
 
@@ -178,12 +187,31 @@ def kernels_take(q: Tensor, k: Tensor, v: Tensor, m: Tensor) -> bool:
     return same and max(q.shape[-1], v.shape[-1]) <= MAX_HEAD
 
 
+def _signature(q: Tensor, v: Tensor) -> tuple:
+    """What decides the kernels' resources: the dtype and the head widths."""
+    return q.dtype, q.shape[-1], v.shape[-1]
+
+
+def _on_device(q: Tensor) -> bool:
+    """Whether q lies where the kernels run by default (CUDA)."""
+    return q.is_cuda
+
+
 def tile_product(q: Tensor, k: Tensor, v: Tensor, m: Tensor, kernels: bool | None = None) -> Tensor:
-    """``((Q K^T) * M) V`` of one tile (module docstring): by the kernels (``kernels``; None: on CUDA where they
-    take the inputs, ``kernels_take``), else by einsums."""
+    """``((Q K^T) * M) V`` of one tile (module docstring): by the kernels (``kernels=True``; None: on CUDA where they
+    take the inputs, ``kernels_take``, and the device has not refused them), else by einsums. A launch the device
+    refuses (``OutOfResources``: more registers or shared memory than it has) raises where the kernels were asked
+    for; by default the tile takes the einsums, and so do later tiles of that dtype and head (``REFUSED``)."""
     if kernels is None:
-        kernels = q.is_cuda and kernels_take(q, k, v, m)
-    elif kernels and not kernels_take(q, k, v, m):
+        chosen = _on_device(q) and kernels_take(q, k, v, m) and _signature(q, v) not in REFUSED
+        if not chosen:
+            return tile_einsum(q, k, v, m)
+        try:
+            return _TileProduct.apply(q, k, v, m)
+        except OutOfResources:
+            REFUSED.add(_signature(q, v))
+            return tile_einsum(q, k, v, m)
+    if kernels and not kernels_take(q, k, v, m):
         raise GLRError(f"tile_product's kernels take one dtype of {[str(d) for d in DTYPES]} and heads of at most "
                        f"{MAX_HEAD}, got q, k, v, m in {[str(x.dtype) for x in (q, k, v, m)]}, d_k = {q.shape[-1]}, "
                        f"d_v = {v.shape[-1]}")
