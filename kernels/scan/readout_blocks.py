@@ -38,21 +38,30 @@ def _kept(tables: IndexTables, key: tuple, elements: int, build):
     return kept[key]
 
 
+def _lowest_source(tables: IndexTables, r0: int, r1: int) -> int:
+    """The lowest row that A's entries in rows ``r0:r1`` read (r0 where they read none), kept with the tables."""
+    def find():
+        idx = tables.a_idx[r0:r1]
+        return int(idx[idx >= 0].min(initial=r0))
+    return tables.memo(("readout_blocks_lowest", r0, r1), find)
+
+
 def _block_entries(tables: IndexTables, r0: int, r1: int, device) -> tuple:
     """``(lo, rows, slots, cols)``: A's entries in rows ``r0:r1`` (row and slot within the block, column from the
     lowest source lo), on the device (``_kept``)."""
     def build():
         idx = tables.a_idx[r0:r1]
         rows, slots = np.nonzero(idx >= 0)
-        lo = int(idx[rows, slots].min(initial=r0))
+        lo = _lowest_source(tables, r0, r1)
         return (lo, *(torch.as_tensor(x, dtype=torch.long, device=device)
                       for x in (rows, slots, idx[rows, slots] - lo)))
     return _kept(tables, ("direct_block", r0, r1, str(device)), (r1 - r0) * tables.a_idx.shape[1], build)
 
 
 def _direct_reads(tables: IndexTables, r0: int, r1: int, device) -> tuple:
-    """The rows of q, k, v, a, b that direct block ``r0:r1`` reads: its own rows, and ``lo:r1`` of k and v."""
-    lo = _block_entries(tables, r0, r1, device)[0]
+    """The rows of q, k, v, a, b that direct block ``r0:r1`` reads: its own rows, and ``lo:r1`` of k and v (lo: the
+    lowest source of its A rows, found on the host)."""
+    lo = _lowest_source(tables, r0, r1)
     return (r0, r1), (lo, r1), (lo, r1), (r0, r1), (r0, r1)
 
 
