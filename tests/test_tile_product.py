@@ -80,8 +80,9 @@ def test_tiled_mixing_through_the_kernels(rng, monkeypatch, spec, n, chunk):
 
 @pytest.mark.skipif(DEVICE == "cuda", reason="CPU tensors")
 def test_kernels_refuse_what_they_cannot_take(monkeypatch):
-    """Mixed dtypes or heads over ``MAX_HEAD`` with the kernels forced: a GLRError naming them; by default (None) the
-    CPU's tensors take the einsums, whatever the interpreter."""
+    """Mixed dtypes, heads over ``MAX_HEAD`` or more batch x heads than a grid's second axis holds, with the kernels
+    forced: a GLRError naming them; by default (None) the CPU's tensors take the einsums, whatever the
+    interpreter."""
     q = torch.zeros(1, 4, 1, 8)
     with pytest.raises(GLRError, match="one dtype"):
         tp.tile_product(q, q, q, q.double(), kernels=True)
@@ -89,6 +90,12 @@ def test_kernels_refuse_what_they_cannot_take(monkeypatch):
     with pytest.raises(GLRError, match=f"at most {tp.MAX_HEAD}"):
         tp.tile_product(wide, wide, q, torch.zeros(1, 4, 1, 4), kernels=True)
     assert not tp.kernels_take(q, q, q, q.double()) and tp.kernels_take(q, q, q, q)
+    monkeypatch.setattr(tp, "MAX_GRID_Y", 3)                   # batch x heads on the grids' second axis
+    many = torch.zeros(2, 4, 2, 8)
+    assert not tp.kernels_take(many, many, many, torch.zeros(2, 4, 2, 4))
+    with pytest.raises(GLRError, match="at most 3 batch x heads, .* 4 batch x heads"):
+        tp.tile_product(many, many, many, torch.zeros(2, 4, 2, 4), kernels=True)
+    monkeypatch.undo()
     calls = []
     monkeypatch.setattr(tp._TileProduct, "apply", lambda *x: calls.append(x))
     out = tp.tile_product(q, q, q, torch.zeros(1, 4, 1, 4))
@@ -100,7 +107,7 @@ def test_a_refused_launch_takes_the_einsums(rng, monkeypatch, kernel):
     """Where the device refuses a kernel, the default path (kernels where they run: here forced for the CPU's
     tensors) gives the einsums' output and gradients, within float32's tolerance of float64, and records the
     signature, so that later tiles of it take the einsums without trying (one refused launch in all); asked for
-    explicitly, the kernels' refusal raises."""
+    explicitly (``kernels=True``), the refusal raises, in the forward or in the backward, and records nothing."""
     tried = []
     monkeypatch.setattr(tp, kernel, RefusedLaunch(tried))
     monkeypatch.setattr(tp, "_on_device", lambda q: True)
@@ -118,6 +125,20 @@ def test_a_refused_launch_takes_the_einsums(rng, monkeypatch, kernel):
         for name, g, w in zip(("q", "k", "v", "m"), got, want):
             assert rel_err(g.double().cpu(), w) <= TOL[torch.float32], name
     assert len(tried) == 1 and tp.REFUSED == {(torch.float32, 5, 7)}
-    if kernel == "_forward":
-        with pytest.raises(OutOfResources):
-            tp.tile_product(*low, kernels=True)
+    monkeypatch.setattr(tp, "REFUSED", set())
+    leaves = [x.clone().requires_grad_() for x in low]
+    with pytest.raises(OutOfResources):
+        out = tp.tile_product(*leaves, kernels=True)
+        torch.autograd.grad(out, leaves, grad.float().to(DEVICE))
+    assert tp.REFUSED == set()
+
+
+def test_a_second_derivative_through_the_kernels_raises(rng):
+    """The kernels' backward is not differentiable: a gradient of a gradient raises (``once_differentiable``) where
+    it would otherwise come back without the second-order terms."""
+    low, _ = tile(rng, 20, 20, torch.float32)
+    leaves = [x.clone().requires_grad_() for x in low]
+    out = tp.tile_product(*leaves, kernels=True)
+    dq = torch.autograd.grad(out.square().sum(), leaves[0], create_graph=True)[0]
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        dq.sum().backward()

@@ -208,10 +208,13 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
 
 def _blockwise_dtype(algorithm: str, q: Tensor, a: Tensor) -> torch.dtype:
     """The one dtype of the blockwise algorithms: a's, except tiled mixing of bfloat16 / float16 q, k, v with float32
-    a, b (a layer under autocast passes them) where ``glr_scan`` runs q's dtype (on CUDA): then q's, the tiles'
-    scans accumulating in float32 and storing M in q's dtype, as bf16 inputs store their states. power2's layer at
-    B8 T2048 d_model 1024 under bf16 autocast took 19.80 ms forward + backward with float32 tiles (gpu_calls/call161;
-    their scans 8.12 ms of its kernels), 10.87 with bf16 tiles (call162; quadratic 31.06 and 18.20)."""
+    a, b (a layer under autocast passes them) where ``glr_scan`` runs q's dtype (on CUDA): then q's, a and b rounded
+    to it too, the tiles' scans accumulating in float32 and storing M in q's dtype, as bf16 inputs store their
+    states, and the tiles' parts of the output and of the gradients summed in q's dtype; within the bf16 tolerance of
+    float64 on the H200 (``test_gpu_tiled_mixing_matches_float64``: power2 and quadratic, one tile and six). power2's
+    layer at B8 T2048 d_model 1024 under bf16 autocast took 19.80 ms forward + backward with float32 tiles
+    (gpu_calls/call161; their scans 8.12 ms of its kernels), 10.87 with bf16 tiles (call162; quadratic 31.06 and
+    18.20)."""
     if algorithm != "tiled_mixing" or a.dtype != torch.float32 or q.dtype not in (torch.bfloat16, torch.float16):
         return a.dtype
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from torch.autograd.function import once_differentiable
 from triton.runtime.errors import OutOfResources
 
 from glrtheory.errors import GLRError
@@ -42,6 +43,8 @@ BLOCK, INTERPRETER_BLOCK = 64, 16
 MAX_HEAD = 128
 #: Warps of the forward's and of the backward's programs (the backward holds two [block, d] accumulators).
 WARPS, BACKWARD_WARPS = 4, 8
+#: Most programs along a CUDA grid's second axis, which holds batch x heads.
+MAX_GRID_Y = 65535
 #: Signatures ``(dtype, d_k, d_v)`` whose launches the device refused (``tile_product``); their tiles take einsums.
 REFUSED: set = set()
 
@@ -49,7 +52,7 @@ REFUSED: set = set()
 @triton.jit
 def _block(ptr, rows, n_rows, cols, n_cols, sb, st, sh, b, h):
     """``x[b, rows, h, cols]`` of a ``[B, rows, H, cols]`` tensor with strides (sb, st, sh, 1); zeros outside."""
-    offs = b.to(tl.int64) * sb + h * sh + rows[:, None].to(tl.int64) * st + cols[None, :]
+    offs = b.to(tl.int64) * sb + h.to(tl.int64) * sh + rows[:, None].to(tl.int64) * st + cols[None, :]
     return tl.load(ptr + offs, mask=(rows < n_rows)[:, None] & (cols < n_cols)[None, :], other=0.0)
 
 
@@ -150,7 +153,8 @@ class _TileProduct(torch.autograd.Function):
     """``part = ((Q K^T) * M) V`` and its gradients by the kernels (module docstring)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, m):
+    def forward(ctx, q, k, v, m, forced):
+        ctx.forced = forced
         q, k, v, m = (x if x.stride(-1) == 1 else x.contiguous() for x in (q, k, v, m))
         run = _launch(q, k, v, m)
         B, R, H, C, dk, dv = run["sizes"]
@@ -161,6 +165,7 @@ class _TileProduct(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g):
         q, k, v, m = ctx.saved_tensors
         g = g if g.stride(-1) == 1 else g.contiguous()
@@ -174,17 +179,20 @@ class _TileProduct(torch.autograd.Function):
             _backward_rows[(triton.cdiv(R, consts["BM"]), B * H)](q, k, v, m, g, dq, dm, *args, **consts)
             _backward_columns[(triton.cdiv(C, consts["BN"]), B * H)](q, k, v, m, g, dk_, dv_, *args, **consts)
         except OutOfResources:                  # refused before it ran: the einsums' gradients, from now on too
+            if ctx.forced:
+                raise
             REFUSED.add(_signature(q, v))
             with torch.enable_grad():
                 leaves = [x.detach().requires_grad_() for x in (q, k, v, m)]
-                return torch.autograd.grad(tile_einsum(*leaves), leaves, g)
-        return dq, dk_, dv_, dm
+                return (*torch.autograd.grad(tile_einsum(*leaves), leaves, g), None)
+        return dq, dk_, dv_, dm, None
 
 
 def kernels_take(q: Tensor, k: Tensor, v: Tensor, m: Tensor) -> bool:
-    """Whether the kernels take these inputs: one dtype of ``DTYPES`` and heads of at most ``MAX_HEAD``."""
+    """Whether the kernels take these inputs: one dtype of ``DTYPES``, heads of at most ``MAX_HEAD`` and at most
+    ``MAX_GRID_Y`` batch x heads (the grids' second axis)."""
     same = len({x.dtype for x in (q, k, v, m)}) == 1 and q.dtype in DTYPES
-    return same and max(q.shape[-1], v.shape[-1]) <= MAX_HEAD
+    return same and max(q.shape[-1], v.shape[-1]) <= MAX_HEAD and q.shape[0] * q.shape[2] <= MAX_GRID_Y
 
 
 def _signature(q: Tensor, v: Tensor) -> tuple:
@@ -207,12 +215,13 @@ def tile_product(q: Tensor, k: Tensor, v: Tensor, m: Tensor, kernels: bool | Non
         if not chosen:
             return tile_einsum(q, k, v, m)
         try:
-            return _TileProduct.apply(q, k, v, m)
+            return _TileProduct.apply(q, k, v, m, False)
         except OutOfResources:
             REFUSED.add(_signature(q, v))
             return tile_einsum(q, k, v, m)
     if kernels and not kernels_take(q, k, v, m):
-        raise GLRError(f"tile_product's kernels take one dtype of {[str(d) for d in DTYPES]} and heads of at most "
-                       f"{MAX_HEAD}, got q, k, v, m in {[str(x.dtype) for x in (q, k, v, m)]}, d_k = {q.shape[-1]}, "
-                       f"d_v = {v.shape[-1]}")
-    return _TileProduct.apply(q, k, v, m) if kernels else tile_einsum(q, k, v, m)
+        raise GLRError(f"tile_product's kernels take one dtype of {[str(d) for d in DTYPES]}, heads of at most "
+                       f"{MAX_HEAD} and at most {MAX_GRID_Y} batch x heads, got q, k, v, m in "
+                       f"{[str(x.dtype) for x in (q, k, v, m)]}, d_k = {q.shape[-1]}, d_v = {v.shape[-1]}, "
+                       f"{q.shape[0] * q.shape[2]} batch x heads")
+    return _TileProduct.apply(q, k, v, m, True) if kernels else tile_einsum(q, k, v, m)
