@@ -46,6 +46,7 @@ from glrtheory import Pattern  # noqa: E402
 from glrtheory.kernels.scan import readout_triton as R  # noqa: E402
 from glrtheory.kernels.scan import readout_triton_backward as RB  # noqa: E402
 from glrtheory.kernels.scan import readout_triton_kernels as RK  # noqa: E402
+from glrtheory.kernels.scan import tile_product as TP  # noqa: E402
 from glrtheory.kernels.scan import triton as backend  # noqa: E402
 from glrtheory.kernels.scan import triton_kernels as K  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
@@ -84,6 +85,12 @@ SCAN = dict(nc=16384 // 64, shift=0)
 #: ``boundary_block``): one sequence of P rows, m columns.
 E_PP_BLOCKS = dict(n=LAYOUTS[False]["P"], H=1, nc=LAYOUTS[False]["P"] // r["boundary_block"], WB=LAYOUTS[False]["m"],
                    shift=0)
+#: Tiled mixing's tile product (``tile_product``) at the layer's shape, B8 T2048 H8 D128 bf16, its first tile
+#: (rows 0:, 512 columns): q, k, v and g strided as [B, T, H, d] (views), m [B, T, H, 512].
+TILE = dict(BM=TP.BLOCK, BN=TP.BLOCK, DK=128, DV=128, PREC="tf32", UPCAST=False)
+TILE_INTS = dict(R=2048, C=512, H=8, dk=128, dv=128, **{f"{x}s0": 2048 * 8 * 128 for x in "qkvg"},
+                 **{f"{x}s1": 8 * 128 for x in "qkvg"}, **{f"{x}s2": 128 for x in "qkvg"}, ms0=2048 * 8 * 512,
+                 ms1=8 * 512, ms2=512)
 kernels = [
     (K.chunk_inverse, [bf16, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32"), 1),      # the scan's
     (K.chunk_inverse, [f32, "*i32", f32] + [i32] * 5, dict(C=64, BS=16, JB=8, PREC="tf32x3"), 1),    # float32
@@ -184,6 +191,9 @@ kernels = [
      r["back_warps"]),
     (RB.decay_grads, [f32, f32, f32, "*i32", "*fp64", "*i32", f32, f32] + [i32] * 5, dict(C=64, CP=64),
      r["decay_warps"], LAYOUTS[True]),
+    (TP._forward, [bf16] * 5 + [i32] * 17, TILE, TP.WARPS, TILE_INTS),        # tiled mixing's first tile, power2's
+    (TP._backward_rows, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),      # layer (B8 T2048 H8)
+    (TP._backward_columns, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),
 ]
 
 

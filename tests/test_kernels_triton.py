@@ -502,11 +502,11 @@ def test_kernels_compile_for_the_h200():
     ptxas that ships in the triton wheel, in a process without the interpreter (``benchmarks/h200_compile.py``).
     No GPU needed. Every configuration as the GPU launches it asks at most the H200's shared memory, but for the one
     launch the H200 refused in ``call63`` (fenwick's backward at d = 256 in float32), which asks what the H200 said
-    it required."""
+    it required; tiled mixing's tile product (``tile_product``, at the layer's first tile) spills nothing."""
     import re
 
     out = _h200_compile()
-    configurations = 47                                                     # h200_compile.py's list
+    configurations = 50                                                     # h200_compile.py's list
     assert out.returncode == 0 and f"compiled {configurations}" in out.stdout, out.stderr[-2000:]
     digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest,
     assert [int(d[0]) for d in digests] == list(range(configurations)) and all(int(d[2]) > 100 for d in digests)
@@ -520,4 +520,6 @@ def test_kernels_compile_for_the_h200():
     required, limit = map(int, re.search(r"Required: (\d+), Hardware limit: (\d+)", refusal).groups())
     shared = [int(d[6].removeprefix("SHARED:")) for d in digests]
     assert [(d[1], n) for d, n in zip(digests, shared) if n > limit] == [("chunk_output_backward", required)]
+    tiles = [d for d in digests if d[1] in ("_forward", "_backward_rows", "_backward_columns")]    # tile_product's
+    assert len(tiles) == 3 and all(d[5] == "STACK:0" for d in tiles)    # nothing spilled at the layer's tile
 
