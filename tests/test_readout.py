@@ -37,6 +37,13 @@ def reference(spec, q, k, v, a, b):
     return sw(solve(Pattern.from_spec(spec), sw(a), sw(b), sw(u), sw(q)))
 
 
+def materialized(q, k, v, a, b, tables):
+    """float64 ``o_t = q_t^T H_t`` from ``naive_glr_scan`` (token by token) on the flattened ``k v^T``,
+    differentiable."""
+    h = naive_glr_scan((k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2), a, b, tables)
+    return torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (k.shape[-1], v.shape[-1]))).squeeze(-2)
+
+
 @pytest.mark.parametrize("spec", SPECS)
 @pytest.mark.parametrize("n", LENGTHS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -55,9 +62,7 @@ def test_gradients_match_materializing_path(rng, spec, n):
     out = glr_readout(*leaves, tables, chunk=8)
     grad = torch.randn_like(out)
     fast = torch.autograd.grad(out, leaves, grad, allow_unused=True)
-    q, k, v, a, b = leaves
-    h = naive_glr_scan((k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2), a, b, tables)
-    ref = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (k.shape[-1], v.shape[-1]))).squeeze(-2)
+    ref = materialized(*leaves, tables)
     slow = torch.autograd.grad(ref, leaves, grad, allow_unused=True)
     for name, f, s in zip("qkvab", fast, slow):
         s = torch.zeros_like(leaves["qkvab".index(name)]) if s is None else s
@@ -281,9 +286,7 @@ def test_gpu_tiled_mixing_matches_float64(rng, spec, chunk, n=1000):
     grad = torch.randn(out.shape, device="cuda", dtype=torch.float64)
     got = torch.autograd.grad(out, leaves, grad.to(out.dtype))
     exact = [x.double().requires_grad_() for x in low]
-    q, k, v, a, b = exact
-    h = naive_glr_scan((k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2), a, b, tables)
-    ref = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (k.shape[-1], v.shape[-1]))).squeeze(-2)
+    ref = materialized(*exact, tables)
     want = torch.autograd.grad(ref, exact, grad)
     assert rel_err(out.detach().double().cpu(), ref.detach().cpu()) <= 1e-2
     for name, g, r in zip("qkvab", got, want):

@@ -58,9 +58,8 @@ def test_tiled_mixing_through_the_kernels(rng, monkeypatch, spec, n, chunk):
     16, 48 (the last of 8 columns) and the default; the dm the kernels leave above M's diagonal (``dP * S``) must not
     reach a and b's gradients."""
     from glrtheory.kernels.scan import readout_blocks
-    from glrtheory.kernels.scan.naive import naive_glr_scan
     from glrtheory.kernels.torch import glr_readout
-    from tests.test_readout import problem
+    from tests.test_readout import materialized, problem
 
     monkeypatch.setattr(readout_blocks, "tile_combine", lambda *x: tp.tile_product(*x, kernels=True))
     tables, *xs = problem(rng, spec, n, H=2, dk=5, dv=7)
@@ -69,9 +68,7 @@ def test_tiled_mixing_through_the_kernels(rng, monkeypatch, spec, n, chunk):
     grad = torch.randn(out.shape, dtype=torch.float64)
     got = torch.autograd.grad(out, leaves, grad.to(DEVICE, torch.float32))
     exact = [torch.tensor(x, requires_grad=True) for x in xs]
-    q, k, v, a, b = exact
-    h = naive_glr_scan((k.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2), a, b, tables)
-    ref = torch.matmul(q.unsqueeze(-2), h.unflatten(-1, (5, 7))).squeeze(-2)
+    ref = materialized(*exact, tables)
     want = torch.autograd.grad(ref, exact, grad)
     assert rel_err(out.detach().double().cpu(), ref.detach()) <= TOL[torch.float32]
     for name, g, w in zip("qkvab", got, want):

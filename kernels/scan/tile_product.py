@@ -29,6 +29,7 @@ from triton.runtime.errors import OutOfResources
 from glrtheory.errors import GLRError
 
 from .readout_blocks import tile_einsum
+from .readout_triton import _autograd
 from .readout_triton_kernels import _dot
 from .triton import _interpreting, _output, _precision, _settings
 
@@ -162,6 +163,7 @@ class _TileProduct(torch.autograd.Function):
         _forward[(triton.cdiv(R, run["consts"]["BM"]), B * H)](
             q, k, v, m, out, R, C, H, dk, dv, *run["strides"], **run["consts"])
         ctx.save_for_backward(q, k, v, m)
+        ctx.run = run
         return out
 
     @staticmethod
@@ -169,7 +171,7 @@ class _TileProduct(torch.autograd.Function):
     def backward(ctx, g):
         q, k, v, m = ctx.saved_tensors
         g = g if g.stride(-1) == 1 else g.contiguous()
-        run = _launch(q, k, v, m)
+        run = ctx.run
         B, R, H, C, dk, dv = run["sizes"]
         consts = dict(run["consts"], num_warps=BACKWARD_WARPS)
         args = (R, C, H, dk, dv, *run["strides"], *_shape(g))
@@ -182,9 +184,7 @@ class _TileProduct(torch.autograd.Function):
             if ctx.forced:
                 raise
             REFUSED.add(_signature(q, v))
-            with torch.enable_grad():
-                leaves = [x.detach().requires_grad_() for x in (q, k, v, m)]
-                return (*torch.autograd.grad(tile_einsum(*leaves), leaves, g), None)
+            return (*_autograd(tile_einsum, g, (q, k, v, m), (True,) * 4), None)
         return dq, dk_, dv_, dm, None
 
 
