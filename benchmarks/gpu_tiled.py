@@ -7,18 +7,23 @@ Per spec: the algorithm ``glr_readout`` picks, forward ms and forward + backward
 device's kernel time, launches and longest kernels of one forward and of one forward + backward
 (``gpu_common.device_busy``), the peak memory of a forward + backward, and the forward's norm-relative difference
 from the same readout in float32. ``--chunks``: the same at each tile width given (``glr_readout``'s ``chunk``);
-``--float32-coefficients``: a, b in float32; ``--all-kernels``: every kernel of a forward + backward.
+``--float32-coefficients``: a, b in float32; ``--all-kernels``: every kernel of a forward + backward; ``--host``: the
+host's milliseconds of a forward and of a forward + backward (``gpu_common.host_ms``) and the Python functions that
+take most of the host's time in a forward + backward (``cProfile``, by own time).
 """
 from __future__ import annotations
 
+import cProfile
 import itertools
+import pstats
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import bench, device_busy, error, free, inputs, kernel_ms, parser, peak_bytes, saver  # noqa: E402
+from gpu_common import (bench, device_busy, error, free, host_ms, inputs, kernel_ms, parser, peak_bytes,  # noqa: E402
+                        saver, sync)
 from gpu_bench import sdpa  # noqa: E402
 
 from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noqa: E402
@@ -27,10 +32,10 @@ SPECS = ("power2", "quadratic")
 
 
 def row(spec, B, T, H, D, device, rep, chunk=None, dtype=torch.bfloat16, float32_coefficients=False,
-        all_kernels=False) -> dict:
+        all_kernels=False, host=False) -> dict:
     """One spec's forward and forward + backward (module docstring), tiles of ``chunk`` columns (None: the
     default); a, b in float32 beside q's dtype if asked (as a layer under autocast passes them); every kernel of a
-    forward + backward (``kernel_ms``) if asked."""
+    forward + backward (``kernel_ms``) and the host's time (``host_profile``) if asked."""
     tables, q, a, b = inputs(spec, B, T, H, D, dtype=dtype, device=device)
     if float32_coefficients:
         a, b = a.float(), b.float()
@@ -59,9 +64,29 @@ def row(spec, B, T, H, D, device, rep, chunk=None, dtype=torch.bfloat16, float32
         out.update(peak_bytes(forward_backward, device))
         if all_kernels and device != "cpu":
             out["fwd_bwd_kernels"] = kernel_ms(forward_backward, steps=2)[0]
+        if host:
+            out.update(host_profile(forward, forward_backward, device))
     except Exception as e:                  # noqa: BLE001 - recorded in the row
         out["error"] = error(e)
     free(device)
+    return out
+
+
+def host_profile(forward, forward_backward, device, calls=5, top=30) -> dict:
+    """The host's ms of a forward and of a forward + backward (``host_ms``), and the ``top`` Python functions by
+    their own time over ``calls`` forwards + backwards (cProfile: ms each, per call)."""
+    out = dict(host_ms=host_ms(forward, device), host_ms_fwd_bwd=host_ms(forward_backward, device))
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(calls):
+        forward_backward()
+    sync(device)
+    profile.disable()
+    stats = pstats.Stats(profile).stats                 # (file, line, name) -> (calls, ..., own s, cumulative s, ...)
+    rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
+    out["host_functions"] = [dict(function=f"{Path(f).name}:{line} {name}", calls=n / calls,
+                                  own_ms=1e3 * own / calls, cumulative_ms=1e3 * cum / calls)
+                             for (f, line, name), (_, n, own, cum, _) in rows]
     return out
 
 
@@ -73,6 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="the inputs' dtype")
     ap.add_argument("--float32-coefficients", action="store_true", help="a, b in float32 (as a layer passes them)")
     ap.add_argument("--all-kernels", action="store_true", help="every kernel of a forward + backward in the row")
+    ap.add_argument("--host", action="store_true", help="the host's time and its top Python functions in the row")
     args = ap.parse_args(argv)
     try:
         B, T, H, D = (int(x) for x in args.shape.split(","))
@@ -85,7 +111,7 @@ def main(argv=None) -> int:
     rows = [sdpa(B, T, H, D, device=args.device)]
     for spec, chunk in itertools.product(args.specs.split(","), chunks):
         rows.append(row(spec, B, T, H, D, args.device, args.rep, chunk, getattr(torch, args.dtype),
-                        args.float32_coefficients, args.all_kernels))
+                        args.float32_coefficients, args.all_kernels, args.host))
         print(rows[-1], flush=True)
         save(dict(shape=dict(B=B, T=T, H=H, D=D), rows=rows))
     return 0

@@ -508,6 +508,22 @@ def test_tiled_script_on_the_cpu(tmp_path):
         assert e.value.code == 2
 
 
+def test_tiled_script_profiles_the_host(tmp_path):
+    """``--host``: no host milliseconds on a CPU (``host_ms`` needs CUDA), and the Python functions by their own
+    time per forward + backward, the slowest first, among them the scan that makes each tile of M."""
+    out = tmp_path / "tiled.json"
+    assert gpu_tiled.main(["--device", "cpu", "--shape", "1,70,2,8", "--dtype", "float32", "--specs", "power2",
+                           "--rep", "2", "--host", "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][1]
+    assert row["host_ms"] is None and row["host_ms_fwd_bwd"] is None
+    functions = row["host_functions"]
+    assert 0 < len(functions) <= 30
+    own = [f["own_ms"] for f in functions]
+    assert own == sorted(own, reverse=True) and own[0] > 0
+    assert all(f["cumulative_ms"] >= f["own_ms"] and f["calls"] > 0 for f in functions)
+    assert any("glr_scan" in f["function"] or "substitute" in f["function"] for f in functions)
+
+
 def test_a_failed_fresh_process_gives_a_row_naming_it():
     """A shape's process that fails (here: no such device) gives one row naming its exit and its last line."""
     bad = gpu_fla.in_fresh_process((1, 16, 2, 8), ["ssm"], "nodevice", torch.float32)
