@@ -13,7 +13,8 @@ and with ``g = d part``, ``S = Q K^T``, ``dP = g V^T``:
 
 ``tile_product`` runs this by Triton kernels on CUDA for float32 / bfloat16 / float16 (flash-attention style: one
 program per (row block, batch x head) for part, dq and dm, one per (column block, batch x head) for dk and dv, each
-skipping the blocks above the diagonal and forming S and dP block by block in registers), else by torch einsums
+skipping the blocks above the diagonal and forming S and dP block by block in registers; launched directly after
+their first launch, ``triton_launch``), else by torch einsums
 (``readout_blocks.tile_einsum``, the reference). Blocks above the diagonal get ``dm = 0``; within the diagonal
 blocks dm holds ``dP * S`` above the diagonal too, as the einsums' does: M is zero there whatever a and b are, so
 the scan's backward multiplies those entries by zeros.
@@ -32,6 +33,7 @@ from .readout_blocks import tile_einsum
 from .readout_triton import _autograd
 from .readout_triton_kernels import _dot
 from .triton import _interpreting, _output, _precision, _settings
+from .triton_launch import launcher
 
 Tensor = torch.Tensor
 
@@ -57,6 +59,7 @@ def _block(ptr, rows, n_rows, cols, n_cols, sb, st, sh, b, h):
     return tl.load(ptr + offs, mask=(rows < n_rows)[:, None] & (cols < n_cols)[None, :], other=0.0)
 
 
+@launcher
 @triton.jit
 def _forward(q, k, v, m, out, R, C, H, dk, dv, qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2, ms0, ms1, ms2,
              BM: tl.constexpr, BN: tl.constexpr, DK: tl.constexpr, DV: tl.constexpr, PREC: tl.constexpr,
@@ -78,6 +81,7 @@ def _forward(q, k, v, m, out, R, C, H, dk, dv, qs0, qs1, qs2, ks0, ks1, ks2, vs0
     tl.store(out + offs, acc.to(out.dtype.element_ty), mask=(rows < R)[:, None] & (vc < dv)[None, :])
 
 
+@launcher
 @triton.jit
 def _backward_rows(q, k, v, m, g, dq, dm, R, C, H, dk, dv, qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2,
                    ms0, ms1, ms2, gs0, gs1, gs2, BM: tl.constexpr, BN: tl.constexpr, DK: tl.constexpr,
@@ -108,6 +112,7 @@ def _backward_rows(q, k, v, m, g, dq, dm, R, C, H, dk, dv, qs0, qs1, qs2, ks0, k
     tl.store(dq + offs, acc.to(dq.dtype.element_ty), mask=row_ok & (kc < dk)[None, :])
 
 
+@launcher
 @triton.jit
 def _backward_columns(q, k, v, m, g, dk_ptr, dv_ptr, R, C, H, dk, dv, qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1,
                       vs2, ms0, ms1, ms2, gs0, gs1, gs2, BM: tl.constexpr, BN: tl.constexpr, DK: tl.constexpr,
