@@ -2,11 +2,11 @@
 (``gpu_common.host_ms``: the device kept busy, so that no call waits on it) of each step of one tile, at power2's
 first tile of the layer's shape (B8 T2048 H8 D128, bf16, tiles of ``readout.tile_columns``).
 
-    python benchmarks/gpu_host.py [--spec power2] [--shape 8,2048,8,128] [--out PATH]
+    python benchmarks/gpu_host.py [--specs power2] [--shape 8,2048,8,128] [--out PATH]
 
-Rows: the tile's coefficient gathers, its unit vectors, ``glr_scan`` through the op (``torch.ops``) and through the
-Triton op's own function (``_init_fn``, no dispatcher), with and without its backward, ``tile_product``
-forward (launched directly, and through Triton's JIT) and forward + backward, and the whole tile (``readout_blocks._tile``).
+Rows: the tile's coefficient gathers, its unit vectors, ``glr_scan`` (its forward, then the Triton op's own
+function alone, ``_scan_function``; then its forward + backward), ``tile_product`` forward (launched directly,
+and through Triton's JIT) and forward + backward, and the whole tile (``readout_blocks._tile``).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def steps(spec: str, B: int, T: int, H: int, D: int, device) -> dict:
             return glr_scan(e, ca, cb, sub)
 
     def scan_direct():
-        return triton_scan._scan._init_fn(e, ca, cb, *tab.tensors, triton_scan.DEFAULT_CHUNK, tab.a_diagonal,
+        return triton_scan._scan_function(e, ca, cb, *tab.tensors, triton_scan.DEFAULT_CHUNK, tab.a_diagonal,
                                           *map(list, tab.lag_values))
 
     def scan_backward():
@@ -75,8 +75,8 @@ def steps(spec: str, B: int, T: int, H: int, D: int, device) -> dict:
         with torch.no_grad():
             return readout_blocks._tile(q, k[:, :C], v[:, :C], a, b, tables, 0, C)
 
-    return dict(tile_columns=C, gathers=gathers, unit_vectors=unit_vectors, scan_op=scan_op,
-                scan_direct=scan_direct, scan_forward_backward=scan_backward, tile_product=product, tile_product_jit=product_jit,
+    return dict(tile_columns=C, gathers=gathers, unit_vectors=unit_vectors, scan_op=scan_op, scan_direct=scan_direct,
+                scan_forward_backward=scan_backward, tile_product=product, tile_product_jit=product_jit,
                 tile_product_forward_backward=product_backward, tile=tile)
 
 

@@ -4,7 +4,8 @@
 
 Layout ``[batch, T, heads, D]`` as in fla: ``u[B, T, H, D]``, coefficients ``a[B, T, H, wa]``,
 ``b[B, T, H, wb]`` aligned with the tables' slots. The op is a ``torch.library`` custom op
-(``torch.ops.glrtheory.glr_scan``, backward ``glr_scan_backward``) with FLOP formulas registered in
+(``torch.ops.glrtheory.glr_scan``, backward ``glr_scan_backward``; eager calls skip the dispatcher where nothing
+watches it, ``eager``) with FLOP formulas registered in
 ``torch.utils.flop_counter``: a state-sized multiply-add costs 2D flops, so the forward costs
 ``2 * B * H * D * (nnz_a + nnz_b)``, the backward twice that.
 
@@ -33,6 +34,7 @@ from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
+from .eager import eager
 from .plan import Plan, scan_plan
 
 class Backend(NamedTuple):
@@ -84,9 +86,11 @@ def choose_backend(backend: str | None, device: torch.device, dtype: torch.dtype
                    f"(backend={backend!r}; {device.type} runs {runs or 'none'})")
 
 
-@torch.library.custom_op("glrtheory::glr_scan", mutates_args=())
-def _scan(u: Tensor, a: Tensor, b: Tensor, plan: list[Tensor], chunk: int, backend: str) -> Tensor:
+def _scan_function(u: Tensor, a: Tensor, b: Tensor, plan: list[Tensor], chunk: int, backend: str) -> Tensor:
     return backend_module(backend).forward(u, a, b, Plan(*plan), chunk)
+
+
+_scan = torch.library.custom_op("glrtheory::glr_scan", _scan_function, mutates_args=())
 
 
 @_scan.register_fake
@@ -94,11 +98,13 @@ def _(u, a, b, plan, chunk, backend):
     return torch.empty_like(u)
 
 
-@torch.library.custom_op("glrtheory::glr_scan_backward", mutates_args=())
-def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, plan: list[Tensor], chunk: int,
-                   backend: str) -> tuple[Tensor, Tensor, Tensor]:
+def _scan_backward_function(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, plan: list[Tensor], chunk: int,
+                            backend: str) -> tuple[Tensor, Tensor, Tensor]:
     gu, ga, gb = backend_module(backend).backward(grad, u, a, b, h, Plan(*plan), chunk)
     return gu.contiguous(), ga.contiguous(), gb.contiguous()
+
+
+_scan_backward = torch.library.custom_op("glrtheory::glr_scan_backward", _scan_backward_function, mutates_args=())
 
 
 @_scan_backward.register_fake
@@ -114,12 +120,12 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, grad):
     u, a, b, h, *plan = ctx.saved_tensors
-    gu, ga, gb = torch.ops.glrtheory.glr_scan_backward(grad.contiguous(), u, a, b, h, plan, ctx.chunk,
-                                                        ctx.backend)
+    gu, ga, gb = scan_backward_op(grad.contiguous(), u, a, b, h, plan, ctx.chunk, ctx.backend)
     return gu, ga, gb, [None] * len(plan), None, None
 
 
-_scan.register_autograd(_backward, setup_context=_setup_context)
+scan_op = eager(_scan, _scan_function, _setup_context, _backward)
+scan_backward_op = eager(_scan_backward, _scan_backward_function)
 
 
 def _nnz(plan) -> int:
@@ -219,4 +225,4 @@ def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | None = Non
     if chunk is None:
         chunk = DEFAULT_CHUNK.get(u.device.type, DEFAULT_CHUNK["cpu"])
     plan = scan_plan(tables, u.device)
-    return torch.ops.glrtheory.glr_scan(u.contiguous(), a, b, list(plan), chunk, name)
+    return scan_op(u.contiguous(), a, b, list(plan), chunk, name)

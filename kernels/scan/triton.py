@@ -30,6 +30,7 @@ from glrtheory.errors import GLRError
 
 from . import triton_interpreter
 from . import triton_kernels as K
+from .eager import eager
 from .triton_launch import ARG, Bound, bind
 from .triton_tables import TritonTables, triton_tables
 
@@ -202,8 +203,7 @@ def chunk_inverses(b: Tensor, b_idx: Tensor, n: int, chunk: int, shift: int = 0)
     return T
 
 
-@torch.library.custom_op("glrtheory::glr_scan_triton", mutates_args=())
-def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
+def _scan_function(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Tensor, at_ptr: Tensor,
           at_row: Tensor, at_src: Tensor, at_col: Tensor, bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor,
           a_slot: Tensor, b_lags: Tensor, b_slot: Tensor, chunk: int, a_diagonal: bool, a_values: list[int],
           b_values: list[int]) -> tuple[Tensor, Tensor]:
@@ -211,6 +211,9 @@ def _scan(u: Tensor, a: Tensor, b: Tensor, a_idx: Tensor, b_idx: Tensor, ext: Te
     T = chunk_inverses(b, b_idx, u.shape[1], chunk)
     A, B = _by_lag(a, a_lags, a_slot, a_values, chunk), _by_lag(b, b_lags, b_slot, b_values, chunk)
     return forward_walk(u, A, B, a_idx, b_idx, ext, T, chunk), T
+
+
+_scan = torch.library.custom_op("glrtheory::glr_scan_triton", _scan_function, mutates_args=())
 
 
 def forward_walk(u: Tensor, A: _Coefficients, B: _Coefficients, a_idx: Tensor, b_idx: Tensor, ext: Tensor, T: Tensor,
@@ -235,8 +238,7 @@ def _(u, a, b, *rest):
     return torch.empty_like(u), u.new_empty((Bt * H, -(-n // chunk), chunk, chunk), dtype=torch.float32)
 
 
-@torch.library.custom_op("glrtheory::glr_scan_triton_backward", mutates_args=())
-def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
+def _scan_backward_function(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: Tensor, a_idx: Tensor,
                    b_idx: Tensor, ext: Tensor, at_ptr: Tensor, at_row: Tensor, at_src: Tensor, at_col: Tensor,
                    bt_idx: Tensor, bt_col: Tensor, a_lags: Tensor, a_slot: Tensor, b_lags: Tensor, b_slot: Tensor,
                    chunk: int, a_diagonal: bool, a_values: list[int],
@@ -271,6 +273,10 @@ def _scan_backward(grad: Tensor, u: Tensor, a: Tensor, b: Tensor, h: Tensor, T: 
     return du, da, db
 
 
+_scan_backward = torch.library.custom_op("glrtheory::glr_scan_triton_backward", _scan_backward_function,
+                                         mutates_args=())
+
+
 @_scan_backward.register_fake
 def _(grad, u, a, b, *rest):
     return torch.empty_like(u), torch.empty_like(a), torch.empty_like(b)
@@ -286,12 +292,12 @@ def _setup_context(ctx, inputs, output):
 
 def _backward_rule(ctx, grad, _grad_T):
     u, a, b, h, T, *tables = ctx.saved_tensors
-    gu, ga, gb = torch.ops.glrtheory.glr_scan_triton_backward(grad.contiguous(), u, a, b, h, T, *tables,
-                                                              *ctx.constants)
+    gu, ga, gb = scan_backward_op(grad.contiguous(), u, a, b, h, T, *tables, *ctx.constants)
     return (gu, ga, gb) + (None,) * (len(tables) + len(ctx.constants))
 
 
-_scan.register_autograd(_backward_rule, setup_context=_setup_context)
+scan_op = eager(_scan, _scan_function, _setup_context, _backward_rule)
+scan_backward_op = eager(_scan_backward, _scan_backward_function)
 
 
 @register_flop_formula(torch.ops.glrtheory.glr_scan_triton, get_raw=True)
@@ -369,8 +375,7 @@ def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | Non
     """
     chunk = DEFAULT_CHUNK if chunk is None else chunk
     tab = _check(u, a, b, tables, chunk)
-    return torch.ops.glrtheory.glr_scan_triton(u, a, b, *tab.tensors, chunk, tab.a_diagonal,
-                                               *map(list, tab.lag_values))[0]
+    return scan_op(u, a, b, *tab.tensors, chunk, tab.a_diagonal, *map(list, tab.lag_values))[0]
 
 
 __all__ = ["glr_scan_triton", "DTYPES", "DEFAULT_CHUNK"]

@@ -1,0 +1,72 @@
+"""``kernels/scan/eager.py``: eager calls of ``glr_scan`` skip the dispatcher, and give the op's outputs and
+gradients; whatever watches the dispatcher (a dispatch mode such as ``FlopCounterMode``, functorch) still sees
+the op."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from glrtheory import Pattern
+from glrtheory.kernels.scan import eager, op
+from glrtheory.kernels.scan.plan import scan_plan
+from glrtheory.kernels.torch import glr_scan
+
+
+def _inputs(n=63, B=2, H=3, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    tables = Pattern.from_spec("power2").tables(n)
+    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
+    u = torch.randn(B, n, H, d, generator=g, dtype=torch.float64)
+    a = torch.rand(B, n, H, wa, generator=g, dtype=torch.float64) + 0.5
+    b = (torch.rand(B, n, H, wb, generator=g, dtype=torch.float64) * 2 - 1) / wb
+    return tables, [x.requires_grad_() for x in (u, a, b)]
+
+
+def test_eager_call_skips_the_dispatcher_with_the_ops_outputs_and_gradients():
+    """The same states and gradients, bit for bit, as the op called through ``torch.ops``; the eager call's
+    graph node is ``eager._Direct``'s, the op's is the dispatcher's autograd node; without gradients no node."""
+    tables, leaves = _inputs()
+    grad = torch.randn(leaves[0].shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    h = glr_scan(*leaves, tables)
+    ours = torch.autograd.grad(h, leaves, grad)
+    plan = list(scan_plan(tables, h.device))
+    h_op = torch.ops.glrtheory.glr_scan(*leaves, plan, op.DEFAULT_CHUNK["cpu"], "chunk")
+    theirs = torch.autograd.grad(h_op, leaves, grad)
+    assert torch.equal(h, h_op)
+    assert all(torch.equal(x, y) for x, y in zip(ours, theirs))
+    assert type(h.grad_fn).__name__ == "_DirectBackward"
+    assert type(h_op.grad_fn).__name__ != "_DirectBackward"
+    with torch.no_grad():
+        assert glr_scan(*leaves, tables).grad_fn is None
+
+
+def test_watched_calls_go_through_the_op():
+    """Under ``FlopCounterMode`` the op and its backward are counted (2 B H d nnz and twice that); ``watched`` is
+    false outside, true inside a dispatch mode and inside ``vmap``."""
+    tables, leaves = _inputs(n=40)
+    B, n, H, d = leaves[0].shape
+    nnz = int((np.asarray(tables.a_idx) >= 0).sum() + (np.asarray(tables.b_idx) >= 0).sum())
+    assert not eager.watched()
+    with FlopCounterMode(display=False) as counter:
+        assert eager.watched()
+        glr_scan(*leaves, tables).sum().backward()
+    counts = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+    assert counts["glrtheory.glr_scan"] == 2 * B * H * d * nnz
+    assert counts["glrtheory.glr_scan_backward"] == 4 * B * H * d * nnz
+    seen = []
+    torch.func.vmap(lambda x: seen.append(eager.watched()) or x)(torch.zeros(2))
+    assert seen == [True]
+
+
+@pytest.mark.parametrize("needs", [(True, False, False), (False, True, True), (False, False, False)])
+def test_eager_gradients_only_where_asked(needs):
+    """Inputs that do not require gradients get none; with none required the call makes no graph."""
+    tables, leaves = _inputs(n=17, seed=2)
+    leaves = [x.detach().requires_grad_(r) for x, r in zip(leaves, needs)]
+    h = glr_scan(*leaves, tables)
+    assert h.requires_grad == any(needs)
+    if any(needs):
+        h.sum().backward()
+    assert [x.grad is not None for x in leaves] == list(needs)
