@@ -15,10 +15,14 @@ from __future__ import annotations
 import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
+#: False: every call goes through the dispatcher (benchmarks time both ways).
+DIRECT = True
+
 
 def watched() -> bool:
-    """Whether a call must go through the dispatcher: compiling, a dispatch mode or a functorch transform active."""
-    return (torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None
+    """Whether a call must go through the dispatcher: compiling, a dispatch mode or a functorch transform active
+    (or ``DIRECT`` off)."""
+    return (not DIRECT or torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None
             or torch._C._are_functorch_transforms_active())
 
 

@@ -1,0 +1,94 @@
+"""Milliseconds a training step of the lab's models (``glr lab``) takes, per mixer, through ``lab.train.train``.
+
+    python benchmarks/gpu_lab_step.py [--config configs/lab/h200_short.toml] [--task mqar] [--steps 60] [--out PATH]
+
+The lab's models are small (d_model 16 to 64), so that a step's kernels take microseconds and the host sets the
+pace. Per mixer of the config (each state it lists), at the first level of ``--task``: ``train`` runs ``--steps``
+steps twice with ``glr_scan``'s ops through the dispatcher (``eager.DIRECT`` off, as before) and twice past it
+(on), alternating, after one warm-up run; the row records each run's ms per step and the best of each way.
+``--profile``: the Python functions that take most of the host's time in one run (cProfile, by own time).
+"""
+from __future__ import annotations
+
+import cProfile
+import pstats
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_common import error, parser, saver  # noqa: E402
+
+from glrtheory.kernels.scan import eager  # noqa: E402
+from glrtheory.lab.config import load_sweep  # noqa: E402
+from glrtheory.lab.train import resolve_device, train  # noqa: E402
+
+CONFIG = Path(__file__).resolve().parent.parent / "configs" / "lab" / "h200_short.toml"
+
+
+def _run(cell, sweep, steps: int, device, direct: bool) -> float:
+    """ms per step of ``steps`` training steps of the cell's model, ``eager.DIRECT`` set to ``direct``."""
+    eager.DIRECT = direct
+    try:
+        r = train(cell.make_task(), cell.model_config(sweep.model), lr=sweep.run["lrs"][0], seed=cell.seed,
+                  steps=steps, batch=sweep.run["batch"], eval_size=sweep.run["batch"], device=device, progress=False)
+    finally:
+        eager.DIRECT = True
+    return 1e3 * r["wall_s"] / r["steps"]
+
+
+def profile(fn, top: int = 25) -> list[dict]:
+    """The ``top`` Python functions by own time over one ``fn()`` (cProfile), ms each."""
+    prof = cProfile.Profile()
+    prof.runcall(fn)
+    rows = sorted(pstats.Stats(prof).stats.items(), key=lambda kv: -kv[1][2])[:top]
+    return [dict(function=f"{Path(f).name}:{line} {name}", calls=n, own_ms=1e3 * own, cumulative_ms=1e3 * cum)
+            for (f, line, name), (_, n, own, cum, _) in rows]
+
+
+def row(cell, sweep, steps: int, device, with_profile: bool) -> dict:
+    out = dict(mixer=cell.mixer.name, task=cell.task, params=cell.params, steps=steps)
+    try:
+        _run(cell, sweep, steps, device, True)                                  # warm-up: compiles, builds
+        runs = {False: [], True: []}
+        for direct in (False, True, False, True):
+            runs[direct].append(_run(cell, sweep, steps, device, direct))
+        out.update(ms_per_step_dispatcher=runs[False], ms_per_step_direct=runs[True],
+                   best_dispatcher=min(runs[False]), best_direct=min(runs[True]))
+        if with_profile:
+            out["host_functions"] = profile(lambda: _run(cell, sweep, steps, device, True))
+    except Exception as e:                  # noqa: BLE001 - recorded in the row
+        out["error"] = error(e)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = parser(__doc__, "lab_step", ())
+    ap.add_argument("--config", default=str(CONFIG))
+    ap.add_argument("--task", default="mqar")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--profile", action="store_true", help="the top Python functions of one run in each row")
+    args = ap.parse_args(argv)
+    if args.steps < 1:
+        ap.error(f"--steps takes a positive integer, got {args.steps}")
+    sweep = load_sweep(args.config)
+    cells = [c for c in sweep.cells() if c.task == args.task]
+    if not cells:
+        ap.error(f"--task {args.task!r} is not in {args.config} (its tasks: {sorted(sweep.tasks)})")
+    first = {}
+    for c in cells:                                 # the first level's cell of each mixer, one seed
+        first.setdefault(c.mixer.name, c)
+    names = [s for s in args.specs.split(",") if s]
+    save = saver(args.out, "gpu_lab_step.py")
+    device = resolve_device(args.device)
+    rows = []
+    for name, cell in first.items():
+        if names and cell.mixer.options["pattern"] not in names:
+            continue
+        rows.append(row(cell, sweep, args.steps, device, args.profile))
+        print({k: v for k, v in rows[-1].items() if k != "host_functions"}, flush=True)
+        save(dict(config=str(args.config), rows=rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
