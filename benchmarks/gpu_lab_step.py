@@ -4,8 +4,10 @@
 
 The lab's models are small (d_model 16 to 64), so that a step's kernels take microseconds and the host sets the
 pace. Per mixer of the config (each state it lists), at the first level of ``--task``: ``train`` runs ``--steps``
-steps twice with ``glr_scan``'s ops through the dispatcher (``eager.DIRECT`` off, as before) and twice past it
-(on), alternating, after one warm-up run; the row records each run's ms per step and the best of each way.
+steps in three ways, in turn, twice each after one warm-up run: eagerly with ``glr_scan``'s ops through the
+dispatcher (``eager.DIRECT`` off, as before), eagerly past it, and with its steps replayed as CUDA graphs
+(``train``'s ``cuda_graphs``); the row records each run's ms per step (``wall_s`` over the steps, the capture
+included) and the best of each way.
 ``--profile``: the Python functions that take most of the host's time in one run (cProfile, by own time).
 """
 from __future__ import annotations
@@ -25,15 +27,21 @@ from glrtheory.lab.train import resolve_device, train  # noqa: E402
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "lab" / "h200_short.toml"
 
 
-def _run(cell, sweep, steps: int, device, direct: bool) -> float:
-    """ms per step of ``steps`` training steps of the cell's model, ``eager.DIRECT`` set to ``direct``."""
-    eager.DIRECT = direct
+#: name -> (``eager.DIRECT``, ``cuda_graphs``).
+WAYS = {"dispatcher": (False, False), "direct": (True, False), "graphed": (True, True)}
+
+
+def _run(cell, sweep, steps: int, device, way: str) -> dict:
+    """ms per step of ``steps`` training steps of the cell's model the given way (``WAYS``), and whether its steps
+    were captured."""
+    eager.DIRECT, graphs = WAYS[way]
     try:
         r = train(cell.make_task(), cell.model_config(sweep.model), lr=sweep.run["lrs"][0], seed=cell.seed,
-                  steps=steps, batch=sweep.run["batch"], eval_size=sweep.run["batch"], device=device, progress=False)
+                  steps=steps, batch=sweep.run["batch"], eval_size=sweep.run["batch"], device=device, progress=False,
+                  cuda_graphs=graphs)
     finally:
         eager.DIRECT = True
-    return 1e3 * r["wall_s"] / r["steps"]
+    return dict(ms=1e3 * r["wall_s"] / r["steps"], graphed=r["graphed"], loss_last=r["loss_last"])
 
 
 def profile(fn, top: int = 25) -> list[dict]:
@@ -48,14 +56,17 @@ def profile(fn, top: int = 25) -> list[dict]:
 def row(cell, sweep, steps: int, device, with_profile: bool) -> dict:
     out = dict(mixer=cell.mixer.name, task=cell.task, params=cell.params, steps=steps)
     try:
-        _run(cell, sweep, steps, device, True)                                  # warm-up: compiles, builds
-        runs = {False: [], True: []}
-        for direct in (False, True, False, True):
-            runs[direct].append(_run(cell, sweep, steps, device, direct))
-        out.update(ms_per_step_dispatcher=runs[False], ms_per_step_direct=runs[True],
-                   best_dispatcher=min(runs[False]), best_direct=min(runs[True]))
+        _run(cell, sweep, steps, device, "direct")                              # warm-up: compiles, builds
+        runs = {way: [] for way in WAYS}
+        for way in list(WAYS) * 2:
+            runs[way].append(_run(cell, sweep, steps, device, way))
+        for way, got in runs.items():
+            out[f"ms_per_step_{way}"] = [r["ms"] for r in got]
+            out[f"best_{way}"] = min(r["ms"] for r in got)
+        out["graphed"] = runs["graphed"][0]["graphed"]
+        out["loss_last"] = {way: got[0]["loss_last"] for way, got in runs.items()}
         if with_profile:
-            out["host_functions"] = profile(lambda: _run(cell, sweep, steps, device, True))
+            out["host_functions"] = profile(lambda: _run(cell, sweep, steps, device, "graphed"))
     except Exception as e:                  # noqa: BLE001 - recorded in the row
         out["error"] = error(e)
     return out

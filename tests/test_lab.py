@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from glrtheory import Pattern
+from glrtheory import GLRError, Pattern
 from glrtheory.cli import main
 from glrtheory.lab import load_sweep, run_sweep, sweep_from_dict, train, verdict, write_results
 from glrtheory.lab.theory import d_state, feasible, prediction, reach
@@ -68,6 +68,49 @@ def test_checkpoint_resume_is_exact(tmp_path):
     assert not ckpt.exists()
     for key in ("accuracy", "loss_first", "loss_last", "steps"):
         assert resumed[key] == whole[key]
+
+
+def test_non_finite_loss_stops_where_it_first_appears():
+    """Losses read every 5 steps end where those read every step do: at the first non-finite loss (an lr of 1e9
+    blows the weights up), kept as NaN, with the steps counted to it and accuracy 0."""
+    torch.set_num_threads(1)
+    task = make_task("copy", L=2, length=6, vocab=5)
+    config = ModelConfig(vocab_size=5, d_model=8, n_heads=2, pattern="ssm")
+    kw = dict(lr=1e9, seed=0, steps=30, batch=8, eval_size=16, warmup=0.0, progress=False)
+    every_step = train(task, config, checkpoint_every=1, **kw)
+    every_fifth = train(task, config, checkpoint_every=5, **kw)
+    assert 1 < every_step["steps"] < 30 and every_step["accuracy"] == 0.0
+    for key in ("steps", "accuracy", "loss_first"):
+        assert every_fifth[key] == every_step[key]
+    assert np.isnan(every_fifth["loss_last"]) and np.isnan(every_step["loss_last"])
+
+
+def test_cuda_graphs_say_why_not_on_the_cpu():
+    task = make_task("copy", L=2, length=6, vocab=5)
+    config = ModelConfig(vocab_size=5, d_model=8, n_heads=2, pattern="ssm")
+    kw = dict(lr=1e-3, seed=0, steps=2, batch=4, eval_size=8, progress=False)
+    assert train(task, config, **kw)["graphed"] == "not on CUDA"
+    assert train(task, config, cuda_graphs=False, **kw)["graphed"] == "cuda_graphs off"
+    with pytest.raises(GLRError, match="cuda_graphs must be true or false"):
+        sweep_from_dict({**SMOKE, "run": {**SMOKE["run"], "cuda_graphs": "yes"}})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("pattern, readout, scores", [("ssm", False, "source"), ("power2", False, "source"),
+                                                      ("fenwick", True, "source"), ("power2", True, "source"),
+                                                      ("attention", False, "query_key")])
+def test_graphed_training_matches_eager_on_cuda(pattern, readout, scores):
+    """On CUDA the captured steps give the eager steps' losses and accuracy (float32, within 1e-4), and say so."""
+    task = make_task("mqar", K=4, length=64, vocab=33)
+    config = ModelConfig(vocab_size=33, d_model=32, n_heads=2, pattern=pattern, readout=readout, scores=scores)
+    kw = dict(lr=3e-3, seed=0, steps=25, batch=16, eval_size=64, checkpoint_every=10, progress=False, device="cuda")
+    eager, graphed = train(task, config, cuda_graphs=False, **kw), train(task, config, **kw)
+    assert graphed["graphed"] is True and eager["graphed"] == "cuda_graphs off"
+    assert graphed["steps"] == eager["steps"] == 25
+    for key in ("loss_first", "loss_last"):
+        assert graphed[key] == pytest.approx(eager[key], rel=1e-4), key
+    assert abs(graphed["accuracy"] - eager["accuracy"]) <= 0.02
 
 
 def _reach_dense(spec, n, layers, conv):

@@ -106,3 +106,28 @@ def test_parameters_are_keywords_and_alpha_is_checked():
         make_task("mqar", alpha="x")
     with pytest.raises(GLRError, match=r"alpha must lie in \(0, 1\]"):
         make_task("mqar", alpha=0)
+
+
+@pytest.mark.parametrize("K, length, vocab", [(1, 3, 3), (5, 40, 32), (15, 45, 31), (8, 512, 8192)])
+def test_mqar_sample_is_the_one_full_sorts_give(K, length, vocab):
+    """``mqar.smallest`` picks keys and query offsets exactly as sorting whole rows did (the formulas written out
+    here with ``np.argsort``), so a seed gives the same sequences as before, down to K = every key (15 of 31) and a
+    query region of exactly K positions."""
+    from glrtheory.tasks.mqar import smallest
+
+    task = make_task("mqar", K=K, length=length, vocab=vocab)
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        keys = np.argsort(rng.random((7, task.n_keys)), axis=1)[:, :K] + 1
+        values = rng.integers(task.n_keys + 1, vocab, size=(7, K))
+        Q = length - 2 * K
+        g = np.log((np.arange(Q) + 1.0) ** (task.alpha - 1)) - np.log(-np.log(rng.random((7, Q))))
+        pos = 2 * K + np.argsort(g, axis=1)[:, -K:]
+        inputs, targets = task.sample(7, seed)
+        rows = np.arange(7)[:, None]
+        assert (inputs[:, 0:2 * K:2] == keys).all() and (inputs[:, 1:2 * K:2] == values).all()
+        assert (inputs[rows, pos] == keys).all() and (targets[rows, pos] == values).all()
+        assert (targets != IGNORE).sum() == 7 * K
+    x = np.random.default_rng(9).random((4, 50))
+    for k in (1, 2, 49, 50):
+        assert (smallest(x, k) == np.argsort(x, axis=1)[:, :k]).all()

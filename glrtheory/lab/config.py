@@ -1,7 +1,8 @@
 """A lab sweep: its TOML form, its checks, and the cells it expands to.
 
     [run]    steps, batch, lrs, seeds, eval_size, warmup, weight_decay, checkpoint_every, device,
-             threads (CPU threads of torch; 1 is fastest on a shared machine)
+             threads (CPU threads of torch; 1 is fastest on a shared machine),
+             cuda_graphs (on CUDA, each step's forward and backward replayed as CUDA graphs; default true)
     [model]  ModelConfig options shared by every cell (d_model, n_layers, n_heads, conv, mlp_mult, ...)
     mixers = [{pattern = "ssm"}, {pattern = "attention", scores = "query_key", name = "attention"}, ...]
     states = ["vector", "matrix"]            (optional; each mixer in each state, default vector only;
@@ -26,7 +27,7 @@ from glrtheory.tasks import TASKS, make_task
 STATES = {"vector": False, "matrix": True}
 
 RUN_DEFAULTS = dict(steps=200, batch=32, lrs=[1e-3, 3e-3], seeds=[0], eval_size=256, warmup=0.1,
-                    weight_decay=0.0, checkpoint_every=100, device="auto", threads=1)
+                    weight_decay=0.0, checkpoint_every=100, device="auto", threads=1, cuda_graphs=True)
 MODEL_DEFAULTS = dict(d_model=32, n_layers=2, n_heads=2, conv=2, mlp_mult=2)
 
 
@@ -106,6 +107,8 @@ def _check_run(run: dict) -> dict:
         check_integer(run[key], f"[run] {key}", 1)
     if not run["lrs"] or not all(isinstance(x, (int, float)) and x > 0 for x in run["lrs"]):
         raise GLRError(f"[run] lrs must be a non-empty list of positive numbers, got {run['lrs']!r}")
+    if not isinstance(run["cuda_graphs"], bool):
+        raise GLRError(f"[run] cuda_graphs must be true or false, got {run['cuda_graphs']!r}")
     if not run["seeds"] or not all(isinstance(s, int) and s >= 0 for s in run["seeds"]):
         raise GLRError(f"[run] seeds must be a non-empty list of non-negative integers, got {run['seeds']!r}")
     return run

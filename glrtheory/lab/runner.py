@@ -67,7 +67,8 @@ def run_cell(cell: Cell, sweep: Sweep, device, out: Path, progress: bool = True)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         r = train(task, config, lr=lr, seed=cell.seed, steps=run["steps"], batch=run["batch"],
                   eval_size=run["eval_size"], warmup=run["warmup"], weight_decay=run["weight_decay"],
-                  device=device, checkpoint=ckpt, checkpoint_every=run["checkpoint_every"], progress=progress)
+                  device=device, checkpoint=ckpt, checkpoint_every=run["checkpoint_every"], progress=progress,
+                  cuda_graphs=run["cuda_graphs"])
         per_lr.append({"lr": lr, **{k: _finite(v) for k, v in r.items()}})
     best = max(per_lr, key=lambda r: r["accuracy"])
     return {"key": cell.key, "task": cell.task, "params": cell.params, "level": task.level,

@@ -4,6 +4,11 @@ Schedule: AdamW, linear warm-up over ``warmup * steps`` steps, then cosine decay
 step i is ``task.sample(batch, seed=train_seed(seed, i))``, so a run resumed from a checkpoint sees the
 same data as an uninterrupted one. Accuracy is the fraction of scored positions whose argmax is the
 target, on ``eval_size`` sequences from seeds no training step uses.
+
+On CUDA the model's forward and backward are captured as CUDA graphs once a run (``graphed``), and the losses
+are read from the device every ``checkpoint_every`` steps, not every step: the lab's models are small, so that
+eagerly the host set the pace (a step of ``configs/lab/h200_short.toml``'s took about 7 ms on an H200, its
+kernels microseconds).
 """
 from __future__ import annotations
 
@@ -69,6 +74,31 @@ def accuracy(model: SequenceModel, task: Task, n: int, seed: int, device, batch:
     return right / total
 
 
+def graphed(model: SequenceModel, x: torch.Tensor) -> tuple:
+    """``(forward, why_not)``: the model's training forward and backward captured as CUDA graphs for batches shaped
+    as x (``torch.cuda.make_graphed_callables``; evaluation, in eval mode, runs eagerly) and None; or the model
+    itself and why not (not CUDA, or a capture that failed: then the run goes on eagerly)."""
+    if x.device.type != "cuda":
+        return model, "not on CUDA"
+    try:
+        return torch.cuda.make_graphed_callables(model, (x,), num_warmup_iters=3), None
+    except (RuntimeError, AssertionError) as e:   # a step that cannot be captured runs eagerly
+        torch.cuda.synchronize(x.device)
+        return model, f"{type(e).__name__}: {e}"[:300]
+
+
+def _read(pending: list, losses: list) -> bool:
+    """Move the device's losses in ``pending`` to ``losses`` as floats, up to the first that is not finite (kept as
+    NaN); False if there was one."""
+    values = torch.stack(pending).tolist() if pending else []
+    pending.clear()
+    for v in values:
+        losses.append(v if math.isfinite(v) else float("nan"))
+        if not math.isfinite(v):
+            return False
+    return True
+
+
 def _save(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -77,12 +107,16 @@ def _save(path: Path, state: dict) -> None:
 
 def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, batch: int, eval_size: int,
           warmup: float = 0.1, weight_decay: float = 0.0, device="cpu", checkpoint: Path | None = None,
-          checkpoint_every: int = 100, progress: bool = True, stop_at: int | None = None) -> dict | None:
+          checkpoint_every: int = 100, progress: bool = True, stop_at: int | None = None,
+          cuda_graphs: bool = True) -> dict | None:
     """Train ``SequenceModel(config)`` on ``task`` for ``steps`` steps and return
-    ``{"accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters"}``; resumes from
+    ``{"accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters", "graphed"}``; resumes from
     ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps.
     ``stop_at``: leave after that many steps, with the checkpoint written, and return None (an
-    interrupted run, as a test or a time-boxed job makes it)."""
+    interrupted run, as a test or a time-boxed job makes it). ``cuda_graphs``: on CUDA, run the steps' forward and
+    backward as CUDA graphs (``graphed``); ``graphed`` in the result says whether they ran so, or why not. The
+    losses are those of every step up to the first that is not finite (NaN), where training stops; it is seen
+    within ``checkpoint_every`` steps."""
     torch.manual_seed(seed)
     model = SequenceModel(config, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -93,31 +127,34 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
         opt.load_state_dict(state["optimizer"])
         start, losses, wall = state["step"], state["losses"], state["wall_s"]
     t0 = time.perf_counter() - wall
+    forward, why_not = model, "cuda_graphs off"
+    if cuda_graphs and start < steps:
+        forward, why_not = graphed(model, _batch(task, batch, seed * SEED_STRIDE + start, device)[0])
     bar = tqdm(range(start, steps), desc=f"{config.pattern} {task.name} lr={lr:g}", leave=False,
                disable=not progress, initial=start, total=steps)
+    pending = []
     for step in bar:
         x, y = _batch(task, batch, seed * SEED_STRIDE + step, device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup)
-        logits = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE)
-        if not torch.isfinite(loss):
-            losses.append(float("nan"))
-            break
+        loss = F.cross_entropy(forward(x).flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append(float(loss.detach()))
+        pending.append(loss.detach())
         stop = stop_at is not None and step + 1 >= stop_at
+        if ((step + 1) % checkpoint_every == 0 or stop or step + 1 == steps) and not _read(pending, losses):
+            break
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or stop) and step + 1 < steps:
             _save(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
                                "losses": losses, "wall_s": time.perf_counter() - t0})
         if stop:
             return None
-    acc = accuracy(model, task, eval_size, seed, device) if math.isfinite(losses[-1]) else 0.0
+    acc = accuracy(model, task, eval_size, seed, device) if losses and math.isfinite(losses[-1]) else 0.0
     if checkpoint is not None and checkpoint.exists():
         checkpoint.unlink()
     tail = losses[-max(1, len(losses) // 10):]
     return {"accuracy": acc, "loss_first": losses[0], "loss_last": sum(tail) / len(tail), "steps": len(losses),
-            "wall_s": time.perf_counter() - t0, "parameters": model.num_parameters()}
+            "wall_s": time.perf_counter() - t0, "parameters": model.num_parameters(),
+            "graphed": True if why_not is None else why_not}

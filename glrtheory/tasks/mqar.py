@@ -24,6 +24,14 @@ from glrtheory.errors import GLRError
 from .base import IGNORE, Task
 
 
+def smallest(x: np.ndarray, K: int) -> np.ndarray:
+    """The columns of the K smallest entries of each row of x in ascending order of the entries, as
+    ``np.argsort(x, axis=1)[:, :K]`` gives them (for distinct entries), without sorting whole rows: a batch of 64
+    sequences at vocab 8192 took the host 4.8 ms to generate with the sorts, more than a step's kernels."""
+    part = np.argpartition(x, K - 1, axis=1)[:, :K]
+    return np.take_along_axis(part, np.argsort(np.take_along_axis(x, part, 1), axis=1), 1)
+
+
 class MQAR(Task, name="mqar", difficulty="K", least={"K": 1, "vocab": 3}):
     """MQAR with ``K`` key-value pairs in sequences of ``length`` tokens over ``vocab`` token ids."""
 
@@ -43,7 +51,7 @@ class MQAR(Task, name="mqar", difficulty="K", least={"K": 1, "vocab": 3}):
 
     def _generate(self, rng, n):
         K, T = self.K, self.length
-        keys = np.argsort(rng.random((n, self.n_keys)), axis=1)[:, :K] + 1
+        keys = smallest(rng.random((n, self.n_keys)), K) + 1
         values = rng.integers(self.n_keys + 1, self.vocab, size=(n, K))
         inputs = np.zeros((n, T), dtype=np.int64)
         targets = np.full((n, T), IGNORE, dtype=np.int64)
@@ -51,7 +59,7 @@ class MQAR(Task, name="mqar", difficulty="K", least={"K": 1, "vocab": 3}):
         Q = T - 2 * K
         p = (np.arange(Q) + 1.0) ** (self.alpha - 1)
         # K offsets without replacement with probabilities ~ p (Gumbel top-K), in random key order
-        offsets = np.argsort(np.log(p) - np.log(-np.log(rng.random((n, Q)))), axis=1)[:, -K:]
+        offsets = smallest(np.log(-np.log(rng.random((n, Q)))) - np.log(p), K)[:, ::-1]
         pos = 2 * K + offsets
         rows = np.arange(n)[:, None]
         inputs[rows, pos], targets[rows, pos] = keys, values
