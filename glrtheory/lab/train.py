@@ -76,15 +76,16 @@ def accuracy(model: SequenceModel, task: Task, n: int, seed: int, device, batch:
 
 def graphed(model: SequenceModel, x: torch.Tensor) -> tuple:
     """``(forward, why_not)``: the model's training forward and backward captured as CUDA graphs for batches shaped
-    as x (``torch.cuda.make_graphed_callables``; evaluation, in eval mode, runs eagerly) and None; or the model
-    itself and why not (not CUDA, or a capture that failed: then the run goes on eagerly)."""
+    as x (``torch.cuda.make_graphed_callables``; evaluation, in eval mode, runs eagerly) and None, or on the CPU the
+    model itself and why not. A capture that fails raises a GLRError: it leaves the device's random generator
+    mid-capture (torch ends that only with a capture that succeeds), so that the process cannot train on."""
     if x.device.type != "cuda":
         return model, "not on CUDA"
     try:
         return torch.cuda.make_graphed_callables(model, (x,), num_warmup_iters=3), None
-    except (RuntimeError, AssertionError) as e:   # a step that cannot be captured runs eagerly
-        torch.cuda.synchronize(x.device)
-        return model, f"{type(e).__name__}: {e}"[:300]
+    except (RuntimeError, AssertionError) as e:
+        raise GLRError(f"the model's step could not be captured as a CUDA graph ({type(e).__name__}: "
+                       f"{str(e)[:200]}); set [run] cuda_graphs = false to train eagerly") from e
 
 
 def _read(pending: list, losses: list) -> bool:

@@ -60,7 +60,8 @@ class SequenceModel(nn.Module):
             shape = "[batch, T]" if ndim == 2 else "[batch]"
             got = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
             raise GLRError(f"tokens must be a long tensor of shape {shape}, got {got}")
-        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
+        capturing = tokens.is_cuda and torch.cuda.is_current_stream_capturing()   # a graph records no host reads
+        if tokens.numel() and not capturing and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
             raise GLRError(f"token ids must lie in [0, {self.config.vocab_size}), "
                            f"got {int(tokens.min())}..{int(tokens.max())}")
 
