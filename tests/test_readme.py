@@ -1151,3 +1151,24 @@ def test_tiled_mixing_row_is_quoted_from_its_json():
             f"readout alone {alone['ms']:.2f} / {alone['ms_fwd_bwd']:.2f} ms (`call166`)") in text
     assert (f"power2's readout {narrow['ms'] / alone['ms']:.0f}x and {narrow['ms_fwd_bwd'] / alone['ms_fwd_bwd']:.0f}x "
             f"faster than before (forward, forward + backward)") in text
+
+
+def test_quoted_lab_step_times_come_from_their_json():
+    """The lab's ms per step on CUDA, eager and as CUDA graphs (gpu_calls/call176), as ranges over the mixers."""
+    text = " ".join(README.split())
+
+    def span(rows, key):
+        values = [r[key] for r in rows]
+        return f"{min(values):.2f}-{max(values):.2f}"
+
+    short = gpu_call("call176", "lab_short.json")["rows"]
+    paper = gpu_call("call176", "lab_paper.json")["rows"]
+    vector = [r for r in paper if r["mixer"].endswith("(vector)")]
+    matrix = [r for r in paper if r["mixer"].endswith("(matrix)")]
+    assert len(short) == 6 and len(vector) == len(matrix) == 3
+    assert all(r["graphed"] is True for r in short + paper)
+    assert (f"a step of `h200_short.toml`'s models took {span(short, 'best_graphed')} ms against "
+            f"{span(short, 'best_direct')} eagerly (60 steps), and `paper.toml`'s vector-state steps "
+            f"{span(vector, 'best_graphed')} against {span(vector, 'best_direct')} (40 steps); its matrix-state steps "
+            f"did not gain ({span(matrix, 'best_graphed')} against {span(matrix, 'best_direct')}") in text
+    assert max(r["best_graphed"] for r in short) < min(r["best_direct"] for r in short) / 2

@@ -1,13 +1,13 @@
 """Custom ops (``torch.library.custom_op``) called past the dispatcher where nothing needs to see them.
 
 Through the dispatcher a Python custom op binds its arguments to the schema, checks that no output aliases an
-input and runs its autograd wrapper, on every call: one forward of ``glr_scan``'s Triton op at a tile of power2's
-readout (B8 T2048 H8, 512 columns, bf16) took the host 0.54 ms through it and 0.23 ms as its function alone (an
-H200's host, ``python benchmarks/gpu_host.py``, gpu_calls/call170), so that the tiled readout's forward +
-backward waited on the host. ``eager(op, fn, setup_context, backward)`` registers the op's autograd rules and
-returns a callable that runs ``fn`` itself, its gradients by the same rules through an ``autograd.Function``,
-unless something watches the dispatcher: ``torch.compile`` tracing, a dispatch mode (``FlopCounterMode``, fake
-tensors) or a functorch transform. Those calls go through the op as before, so its FLOP formula, fake kernel and
+input and runs its autograd wrapper, on every call: a forward of ``glr_scan`` at a tile of power2's readout (B8
+T2048 H8, 512 columns, bf16) took an H200's host 0.54 ms through it, where the Triton op's function alone took
+0.23 (``python benchmarks/gpu_host.py``, gpu_calls/call170); past it, 0.34 against 0.25 (call171, another
+machine), and its forward + backward 1.38 ms against 2.15. ``eager(op, fn, setup_context, backward)`` registers
+the op's autograd rules and returns a callable that runs ``fn`` itself, its gradients by the same rules through an
+``autograd.Function``, unless something watches the dispatcher: ``torch.compile`` tracing, a dispatch mode
+(``FlopCounterMode``, fake tensors) or a functorch transform. Those calls go through the op as before, so its FLOP formula, fake kernel and
 compiled graphs are unchanged.
 """
 from __future__ import annotations
