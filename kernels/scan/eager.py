@@ -7,8 +7,8 @@ T2048 H8, 512 columns, bf16) took an H200's host 0.54 ms through it, where the T
 machine), and its forward + backward 1.38 ms against 2.15. ``eager(op, fn, setup_context, backward)`` registers
 the op's autograd rules and returns a callable that runs ``fn`` itself, its gradients by the same rules through an
 ``autograd.Function``, unless something watches the dispatcher: ``torch.compile`` tracing, a dispatch mode
-(``FlopCounterMode``, fake tensors) or a functorch transform. Those calls go through the op as before, so its FLOP formula, fake kernel and
-compiled graphs are unchanged.
+(``FlopCounterMode``, fake tensors) or a functorch transform. Those calls go through the op as before, so its FLOP
+formula, fake kernel and compiled graphs are unchanged.
 """
 from __future__ import annotations
 
