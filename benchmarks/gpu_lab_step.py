@@ -24,7 +24,8 @@ from glrtheory.kernels.scan import eager  # noqa: E402
 from glrtheory.lab.config import load_sweep  # noqa: E402
 from glrtheory.lab.train import resolve_device, train  # noqa: E402
 
-CONFIG = Path(__file__).resolve().parent.parent / "configs" / "lab" / "h200_short.toml"
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = "configs/lab/h200_short.toml"
 
 
 #: name -> (``eager.DIRECT``, ``cuda_graphs``).
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.steps < 1:
         ap.error(f"--steps takes a positive integer, got {args.steps}")
-    sweep = load_sweep(args.config)
+    config = Path(args.config)
+    sweep = load_sweep(config if config.is_absolute() or config.exists() else ROOT / config)
     cells = [c for c in sweep.cells() if c.task == args.task]
     if not cells:
         ap.error(f"--task {args.task!r} is not in {args.config} (its tasks: {sorted(sweep.tasks)})")

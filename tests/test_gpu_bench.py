@@ -18,6 +18,7 @@ import gpu_bench  # noqa: E402
 import gpu_decode  # noqa: E402
 import gpu_tiled  # noqa: E402
 import gpu_fla  # noqa: E402
+import gpu_lab_step  # noqa: E402
 import gpu_layer  # noqa: E402
 import gpu_readout  # noqa: E402
 import gpu_session  # noqa: E402
@@ -528,3 +529,21 @@ def test_a_failed_fresh_process_gives_a_row_naming_it():
     """A shape's process that fails (here: no such device) gives one row naming its exit and its last line."""
     bad = gpu_fla.in_fresh_process((1, 16, 2, 8), ["ssm"], "nodevice", torch.float32)
     assert len(bad) == 1 and bad[0]["error"].startswith("its process exited 1: ") and "nodevice" in bad[0]["error"]
+
+
+def test_lab_step_script_on_the_cpu(tmp_path):
+    """``gpu_lab_step.py`` on the CPU: one row per chosen mixer with its three ways timed twice, the same losses each
+    way (the same seed and data; the dispatcher changes no arithmetic), nothing captured on a CPU; a task the config
+    lacks exits 2."""
+    out = tmp_path / "lab.json"
+    assert gpu_lab_step.main(["--device", "cpu", "--steps", "2", "--specs", "ssm", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"] == "configs/lab/h200_short.toml"
+    (row,) = result["rows"]
+    assert row["mixer"] == "ssm" and row["task"] == "mqar" and row["graphed"] == "not on CUDA"
+    for way in gpu_lab_step.WAYS:
+        assert len(row[f"ms_per_step_{way}"]) == 2 and row[f"best_{way}"] == min(row[f"ms_per_step_{way}"]) > 0
+    assert len(set(row["loss_last"].values())) == 1
+    with pytest.raises(SystemExit) as e:
+        gpu_lab_step.main(["--device", "cpu", "--task", "sorting", "--out", str(out)])
+    assert e.value.code == 2
