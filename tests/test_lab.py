@@ -113,6 +113,30 @@ def test_graphed_training_matches_eager_on_cuda(pattern, readout, scores):
     assert abs(graphed["accuracy"] - eager["accuracy"]) <= 0.02
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_a_capture_that_fails_falls_back_to_eager_steps(monkeypatch):
+    """A forward that reads the device cannot be captured: the run trains eagerly and says why, and the next run
+    (its model initialized by the device's random generator) captures and trains as the eager one did."""
+    from glrtheory.models import SequenceModel
+
+    task = make_task("mqar", K=4, length=64, vocab=33)
+    config = ModelConfig(vocab_size=33, d_model=32, n_heads=2, pattern="ssm")
+    kw = dict(lr=3e-3, seed=0, steps=12, batch=16, eval_size=64, checkpoint_every=5, progress=False, device="cuda")
+    check = SequenceModel._check_tokens
+
+    def reads_the_device(self, tokens, ndim):
+        check(self, tokens, ndim)
+        int(tokens.max())                           # a host read: not allowed while capturing
+    monkeypatch.setattr(SequenceModel, "_check_tokens", reads_the_device)
+    failed = train(task, config, **kw)
+    monkeypatch.undo()
+    again = train(task, config, **kw)
+    assert failed["graphed"].startswith("capture failed") and again["graphed"] is True
+    assert failed["steps"] == again["steps"] == 12
+    assert again["loss_last"] == pytest.approx(failed["loss_last"], rel=1e-4)
+
+
 def _reach_dense(spec, n, layers, conv):
     """Reference: boolean closure of the dense mixing support, layer by layer (residual, conv, mixer)."""
     a_idx, b_idx = Pattern.from_spec(spec).tables(n)

@@ -76,16 +76,27 @@ def accuracy(model: SequenceModel, task: Task, n: int, seed: int, device, batch:
 
 def graphed(model: SequenceModel, x: torch.Tensor) -> tuple:
     """``(forward, why_not)``: the model's training forward and backward captured as CUDA graphs for batches shaped
-    as x (``torch.cuda.make_graphed_callables``; evaluation, in eval mode, runs eagerly) and None, or on the CPU the
-    model itself and why not. A capture that fails raises a GLRError: it leaves the device's random generator
-    mid-capture (torch ends that only with a capture that succeeds), so that the process cannot train on."""
+    as x (``torch.cuda.make_graphed_callables``; evaluation, in eval mode, runs eagerly) and None; or the model
+    itself and why not: not on CUDA, or a capture that failed (the run then goes on eagerly)."""
     if x.device.type != "cuda":
         return model, "not on CUDA"
     try:
         return torch.cuda.make_graphed_callables(model, (x,), num_warmup_iters=3), None
     except (RuntimeError, AssertionError) as e:
-        raise GLRError(f"the model's step could not be captured as a CUDA graph ({type(e).__name__}: "
-                       f"{str(e)[:200]}); set [run] cuda_graphs = false to train eagerly") from e
+        _end_failed_capture(x.device)
+        return model, f"capture failed: {type(e).__name__}: {str(e)[:200]}"
+
+
+def _end_failed_capture(device: torch.device) -> None:
+    """A capture that failed leaves the device's random generator mid-capture (torch ends that state only when a
+    capture ends without error), so that every later random draw on the device raised (gpu_calls/call173, call177);
+    a capture that succeeds, of one small fill, ends it."""
+    with torch.cuda.device(device):
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            torch.zeros(1, device=device)
+        torch.cuda.synchronize()
 
 
 def _read(pending: list, losses: list) -> bool:
