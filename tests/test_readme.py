@@ -1172,3 +1172,14 @@ def test_quoted_lab_step_times_come_from_their_json():
             f"{span(vector, 'best_graphed')} against {span(vector, 'best_direct')} (40 steps); its matrix-state steps "
             f"did not gain ({span(matrix, 'best_graphed')} against {span(matrix, 'best_direct')}") in text
     assert max(r["best_graphed"] for r in short) < min(r["best_direct"] for r in short) / 2
+
+
+def test_quoted_lab_sweep_with_graphs_comes_from_its_call_log():
+    """The whole h200_short sweep with captured steps: its wall time and finished cells as call177's log has them."""
+    log = (GPU_CALLS / "call177" / "call.log").read_text()
+    seconds, cells = re.search(r"-> sweep (\d+) s; (\d+) \(finished cells\)", log).groups()
+    text = " ".join(README.split())
+    assert f"ran out of cells in {seconds} s with {cells} of 60 finished (`call177`" in text
+    failed = sum(log_text.count(" failed: ") for log_text in
+                 (p.read_text() for p in (GPU_CALLS / "call177").glob("shard*.log")))
+    assert int(cells) + failed == 60 and f"the other {failed} were one shard's" in text
