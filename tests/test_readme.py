@@ -1015,7 +1015,9 @@ def test_quoted_numbers_of_calls_115_and_116_come_from_their_json():
     ratio = float(work(257, reads_formula(8), 64, 128, 128) / work(257, 256, 64, 128, 128))
     chunk_output = {spec: next(k["ms"] for k in result["profile"][spec] if k["kernel"] == "chunk_output")
                     for spec in ("fenwick", "ssm")}
-    assert (f"so that its products are {ratio:.1f}x ssm's at this shape (`proofs/fenwick_readout_work.py`); measured, "
+    assert (f"so that its products are {ratio:.1f}x ssm's at this shape (`proofs/fenwick_readout_work.py`), and no "
+            "chunk output that multiplies Q by combined states, each row scaled, can do with fewer: every chunk's "
+            "carries `E_c` have full column rank (`proofs/fenwick_carry_rank.py`); measured, "
             f"its chunk output took {chunk_output['fenwick']:.3f} ms against ssm's {chunk_output['ssm']:.3f} "
             f"({chunk_output['fenwick'] / chunk_output['ssm']:.2f}x, `call116`)") in text
     for call, name in (("call115", "layer.json"), ("call116", "readout.json")):
