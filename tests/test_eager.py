@@ -62,11 +62,49 @@ def test_watched_calls_go_through_the_op():
 
 @pytest.mark.parametrize("needs", [(True, False, False), (False, True, True), (False, False, False)])
 def test_eager_gradients_only_where_asked(needs):
-    """Inputs that do not require gradients get none; with none required the call makes no graph."""
+    """Inputs that do not require gradients get none, the others the op's own (through ``torch.ops``); with none
+    required the call makes no graph."""
     tables, leaves = _inputs(n=17, seed=2)
     leaves = [x.detach().requires_grad_(r) for x, r in zip(leaves, needs)]
     h = glr_scan(*leaves, tables)
     assert h.requires_grad == any(needs)
-    if any(needs):
-        h.sum().backward()
-    assert [x.grad is not None for x in leaves] == list(needs)
+    if not any(needs):
+        return
+    wanted = [x for x, r in zip(leaves, needs) if r]
+    ours = torch.autograd.grad(h.sum(), wanted)
+    plan = list(scan_plan(tables, h.device))
+    theirs = torch.autograd.grad(torch.ops.glrtheory.glr_scan(*leaves, plan, op.DEFAULT_CHUNK["cpu"], "chunk").sum(),
+                                 wanted)
+    assert all(torch.equal(x, y) for x, y in zip(ours, theirs))
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_second_derivatives_raise_either_way(direct, monkeypatch):
+    """A gradient taken with ``create_graph`` cannot be differentiated again, past the dispatcher (``_Direct`` is
+    once differentiable: the Triton backward records no graph) as through it (the backward op has no formula)."""
+    monkeypatch.setattr(eager, "DIRECT", direct)
+    tables, (u, a, b) = _inputs(n=9)
+    (gu,) = torch.autograd.grad(glr_scan(u, a, b, tables).pow(2).sum(), [u], create_graph=True)
+    with pytest.raises(RuntimeError):
+        gu.pow(2).sum().backward()
+
+
+def test_torch_function_modes_and_subclasses_see_the_op():
+    """A ``TorchFunctionMode`` sees ``glrtheory.glr_scan`` (so do tracers built on it), and so does a call with an
+    input of a tensor subclass that overrides ``__torch_function__``."""
+    tables, leaves = _inputs(n=9)
+    seen = []
+
+    class Names(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Names():
+        glr_scan(*leaves, tables)
+    assert any("glrtheory.glr_scan" in name for name in seen)
+
+    class Watched(torch.Tensor):
+        pass
+
+    assert eager.watched((leaves[0].detach().as_subclass(Watched),)) and not eager.watched(tuple(leaves))

@@ -82,8 +82,10 @@ def graphed(model: SequenceModel, x: torch.Tensor) -> tuple:
         return model, "not on CUDA"
     try:
         return torch.cuda.make_graphed_callables(model, (x,), num_warmup_iters=3), None
-    except (RuntimeError, AssertionError) as e:
+    except Exception as e:                  # noqa: BLE001 - whatever failed, the capture state must end
         _end_failed_capture(x.device)
+        if not isinstance(e, (RuntimeError, AssertionError)):
+            raise
         return model, f"capture failed: {type(e).__name__}: {str(e)[:200]}"
 
 
@@ -127,8 +129,8 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
     ``stop_at``: leave after that many steps, with the checkpoint written, and return None (an
     interrupted run, as a test or a time-boxed job makes it). ``cuda_graphs``: on CUDA, run the steps' forward and
     backward as CUDA graphs (``graphed``); ``graphed`` in the result says whether they ran so, or why not. The
-    losses are those of every step up to the first that is not finite (NaN), where training stops; it is seen
-    within ``checkpoint_every`` steps."""
+    losses are those of every step up to the first that is not finite (NaN); training stops when the losses are
+    next read (every ``checkpoint_every`` steps), before any checkpoint is written after it."""
     torch.manual_seed(seed)
     model = SequenceModel(config, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)

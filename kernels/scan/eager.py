@@ -6,28 +6,36 @@ T2048 H8, 512 columns, bf16) took an H200's host 0.54 ms through it, where the T
 0.23 (``python benchmarks/gpu_host.py``, gpu_calls/call170); past it, 0.34 against 0.25 (call171, another
 machine), and its forward + backward 1.38 ms against 2.15. ``eager(op, fn, setup_context, backward)`` registers
 the op's autograd rules and returns a callable that runs ``fn`` itself, its gradients by the same rules through an
-``autograd.Function``, unless something watches the dispatcher: ``torch.compile`` tracing, a dispatch mode
-(``FlopCounterMode``, fake tensors) or a functorch transform. Those calls go through the op as before, so its FLOP
-formula, fake kernel and compiled graphs are unchanged.
+``autograd.Function``, unless something watches the dispatcher: ``torch.compile`` tracing, a dispatch or
+torch-function mode (``FlopCounterMode``, fake tensors), a functorch transform, the profiler, or an input that
+overrides torch functions. Those calls go through the op as before, so its FLOP formula, fake kernel, compiled
+graphs and profiler entries are unchanged. Second derivatives raise either way.
 """
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
+from torch.overrides import has_torch_function
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 #: False: every call goes through the dispatcher (benchmarks time both ways).
 DIRECT = True
 
 
-def watched() -> bool:
-    """Whether a call must go through the dispatcher: compiling, a dispatch mode or a functorch transform active
-    (or ``DIRECT`` off)."""
+def watched(inputs=()) -> bool:
+    """Whether a call must go through the dispatcher: compiling, a dispatch or torch-function mode, a functorch
+    transform or the profiler active, or an input that overrides torch functions (a tracer's proxy, a tensor
+    subclass); or ``DIRECT`` off."""
     return (not DIRECT or torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None
-            or torch._C._are_functorch_transforms_active())
+            or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()
+            or torch.autograd._profiler_enabled()
+            or has_torch_function(tuple(x for x in inputs if isinstance(x, torch.Tensor))))
 
 
 class _Direct(torch.autograd.Function):
-    """``fn(*inputs)`` with the op's ``setup_context`` and ``backward`` as its autograd rules."""
+    """``fn(*inputs)`` with the op's ``setup_context`` and ``backward`` as its autograd rules; the rules see
+    ``ctx.needs_input_grad`` of the inputs alone, as through the op. Once differentiable: the backward's kernels
+    record no graph, so a second derivative raises (through the op, the backward op has no autograd formula)."""
 
     @staticmethod
     def forward(ctx, fn, setup_context, backward, *inputs):
@@ -37,7 +45,9 @@ class _Direct(torch.autograd.Function):
         return output
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, *grads):
+        ctx.needs_input_grad = ctx.needs_input_grad[3:]
         got = ctx.rule(ctx, *grads)                      # one per input; a list input's [None, ...] means None
         return (None, None, None, *(g if g is None or isinstance(g, torch.Tensor) else None for g in got))
 
@@ -50,7 +60,7 @@ def eager(op, fn, setup_context=None, backward=None):
         op.register_autograd(backward, setup_context=setup_context)
 
     def run(*inputs):
-        if watched():
+        if watched(inputs):
             return op(*inputs)
         needs_grad = torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad
                                                      for x in inputs)
