@@ -7,7 +7,7 @@ pace. Per mixer of the config (each state it lists), at the first level of ``--t
 steps in three ways, in turn, twice each after one warm-up run: eagerly with ``glr_scan``'s ops through the
 dispatcher (``eager.DIRECT`` off, as before), eagerly past it, and with its steps replayed as CUDA graphs
 (``train``'s ``cuda_graphs``); the row records each run's ms per step (``wall_s`` over the steps, the capture
-included) and the best of each way.
+included) and the best of each way, with and without the capture (``capture_s``).
 ``--profile``: the Python functions that take most of the host's time in one run (cProfile, by own time).
 """
 from __future__ import annotations
@@ -42,7 +42,8 @@ def _run(cell, sweep, steps: int, device, way: str) -> dict:
                   cuda_graphs=graphs)
     finally:
         eager.DIRECT = True
-    return dict(ms=1e3 * r["wall_s"] / r["steps"], graphed=r["graphed"], loss_last=r["loss_last"])
+    return dict(ms=1e3 * r["wall_s"] / r["steps"], ms_after_capture=1e3 * (r["wall_s"] - r["capture_s"]) / r["steps"],
+                graphed=r["graphed"], loss_last=r["loss_last"])
 
 
 def profile(fn, top: int = 25) -> list[dict]:
@@ -64,6 +65,7 @@ def row(cell, sweep, steps: int, device, with_profile: bool) -> dict:
         for way, got in runs.items():
             out[f"ms_per_step_{way}"] = [r["ms"] for r in got]
             out[f"best_{way}"] = min(r["ms"] for r in got)
+            out[f"best_{way}_after_capture"] = min(r["ms_after_capture"] for r in got)
         out["graphed"] = runs["graphed"][0]["graphed"]
         out["loss_last"] = {way: got[0]["loss_last"] for way, got in runs.items()}
         if with_profile:

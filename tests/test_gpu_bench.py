@@ -543,6 +543,7 @@ def test_lab_step_script_on_the_cpu(tmp_path):
     assert row["mixer"] == "ssm" and row["task"] == "mqar" and row["graphed"] == "not on CUDA"
     for way in gpu_lab_step.WAYS:
         assert len(row[f"ms_per_step_{way}"]) == 2 and row[f"best_{way}"] == min(row[f"ms_per_step_{way}"]) > 0
+        assert 0 < row[f"best_{way}_after_capture"] <= row[f"best_{way}"]
     assert len(set(row["loss_last"].values())) == 1
     with pytest.raises(SystemExit) as e:
         gpu_lab_step.main(["--device", "cpu", "--task", "sorting", "--out", str(out)])

@@ -89,8 +89,9 @@ def test_cuda_graphs_say_why_not_on_the_cpu():
     task = make_task("copy", L=2, length=6, vocab=5)
     config = ModelConfig(vocab_size=5, d_model=8, n_heads=2, pattern="ssm")
     kw = dict(lr=1e-3, seed=0, steps=2, batch=4, eval_size=8, progress=False)
-    assert train(task, config, **kw)["graphed"] == "not on CUDA"
-    assert train(task, config, cuda_graphs=False, **kw)["graphed"] == "cuda_graphs off"
+    on, off = train(task, config, **kw), train(task, config, cuda_graphs=False, **kw)
+    assert on["graphed"] == "not on CUDA" and off["graphed"] == "cuda_graphs off"
+    assert 0 <= on["capture_s"] < on["wall_s"] and 0 <= off["capture_s"] < off["wall_s"]
     with pytest.raises(GLRError, match="cuda_graphs must be true or false"):
         sweep_from_dict({**SMOKE, "run": {**SMOKE["run"], "cuda_graphs": "yes"}})
 
@@ -107,6 +108,7 @@ def test_graphed_training_matches_eager_on_cuda(pattern, readout, scores):
     kw = dict(lr=3e-3, seed=0, steps=25, batch=16, eval_size=64, checkpoint_every=10, progress=False, device="cuda")
     eager, graphed = train(task, config, cuda_graphs=False, **kw), train(task, config, **kw)
     assert graphed["graphed"] is True and eager["graphed"] == "cuda_graphs off"
+    assert 0 < graphed["capture_s"] < graphed["wall_s"] and eager["capture_s"] < graphed["capture_s"]
     assert graphed["steps"] == eager["steps"] == 25
     for key in ("loss_first", "loss_last"):
         assert graphed[key] == pytest.approx(eager[key], rel=1e-4), key

@@ -124,7 +124,8 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
           checkpoint_every: int = 100, progress: bool = True, stop_at: int | None = None,
           cuda_graphs: bool = True) -> dict | None:
     """Train ``SequenceModel(config)`` on ``task`` for ``steps`` steps and return
-    ``{"accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters", "graphed"}``; resumes from
+    ``{"accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters", "graphed", "capture_s"}`` (``wall_s``
+    includes the capture's ``capture_s``); resumes from
     ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps.
     ``stop_at``: leave after that many steps, with the checkpoint written, and return None (an
     interrupted run, as a test or a time-boxed job makes it). ``cuda_graphs``: on CUDA, run the steps' forward and
@@ -141,9 +142,10 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
         opt.load_state_dict(state["optimizer"])
         start, losses, wall = state["step"], state["losses"], state["wall_s"]
     t0 = time.perf_counter() - wall
-    forward, why_not = model, "cuda_graphs off"
+    forward, why_not, capture = model, "cuda_graphs off", time.perf_counter()
     if cuda_graphs and start < steps:
         forward, why_not = graphed(model, _batch(task, batch, seed * SEED_STRIDE + start, device)[0])
+    capture = time.perf_counter() - capture
     bar = tqdm(range(start, steps), desc=f"{config.pattern} {task.name} lr={lr:g}", leave=False,
                disable=not progress, initial=start, total=steps)
     pending = []
@@ -171,4 +173,4 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
     tail = losses[-max(1, len(losses) // 10):]
     return {"accuracy": acc, "loss_first": losses[0], "loss_last": sum(tail) / len(tail), "steps": len(losses),
             "wall_s": time.perf_counter() - t0, "parameters": model.num_parameters(),
-            "graphed": True if why_not is None else why_not}
+            "graphed": True if why_not is None else why_not, "capture_s": capture}
