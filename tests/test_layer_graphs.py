@@ -4,13 +4,10 @@ first run's tensors), so that the steps' static x, their leases, the clones and 
 everywhere. Each output and gradient is compared with the same steps run op by op (graphs off), which on the CPU
 computes the same ops in the same order, so the two must agree exactly."""
 import copy
-import os
 
 import pytest
 
 torch = pytest.importorskip("torch")
-if not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
 pytest.importorskip("triton")
 
 from glrtheory.kernels import layer_graphs  # noqa: E402

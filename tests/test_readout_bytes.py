@@ -2,7 +2,6 @@
 (fenwick's solved, diagonal path, under the Triton interpreter), and docs/gpu_readout.md's floor table and README's
 floor are what it computes from ``call114``'s profile."""
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -10,8 +9,6 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
-if not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
 pytest.importorskip("triton")
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-if not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
 pytest.importorskip("triton")
 
 from glrtheory.kernels.scan import readout_graphs, readout_triton  # noqa: E402

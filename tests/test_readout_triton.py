@@ -4,14 +4,11 @@ family forced to ``chunked_aligned`` with chunks of 16, n in {1, 2, 63, 200}, fl
 rounded to the dtype first, so the reference sees what the kernels see), the kernels' outputs NaN-filled
 under the interpreter (an unwritten element fails). Gradients (the Triton backward, ``dq`` NaN-filled
 under the interpreter) against float64 autograd; the backend choice and its refusals."""
-import os
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-if not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
 pytest.importorskip("triton")
 
 from glrtheory import GLRError, Pattern  # noqa: E402

@@ -1,13 +1,10 @@
 """One tile's product of tiled mixing (``tile_product``): its Triton kernels (under the interpreter on the CPU, on
 CUDA where there is one) against float64 einsums of the same rounded inputs, output and the four gradients, at
 awkward row and column counts, the kernels' outputs NaN-filled under the interpreter (an unwritten element fails)."""
-import os
 
 import pytest
 
 torch = pytest.importorskip("torch")
-if not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"       # before triton is imported and the kernels are decorated
 pytest.importorskip("triton")
 
 from triton.runtime.errors import OutOfResources  # noqa: E402
