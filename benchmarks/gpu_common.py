@@ -3,7 +3,9 @@ header with the GPU, and random scan inputs. Every function also runs on the CPU
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -136,6 +138,21 @@ def host_ms(fn, device, calls=5, reps=5) -> float | None:
         times.append(1e3 * (time.perf_counter() - t0) / calls)
         sync(device)
     return float(np.median(times))
+
+
+def python_functions(fn, device, calls: int = 1, top: int = 30) -> list[dict]:
+    """The ``top`` Python functions by their own time over ``calls`` calls of ``fn()`` (cProfile, the device
+    synchronized before the profile ends): each one's calls, own and cumulative ms per call, the slowest first."""
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(calls):
+        fn()
+    sync(device)
+    profile.disable()
+    stats = pstats.Stats(profile).stats                 # (file, line, name) -> (calls, ..., own s, cumulative s, ...)
+    rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
+    return [dict(function=f"{Path(f).name}:{line} {name}", calls=n / calls, own_ms=1e3 * own / calls,
+                 cumulative_ms=1e3 * cum / calls) for (f, line, name), (_, n, own, cum, _) in rows]
 
 
 def free(device) -> None:

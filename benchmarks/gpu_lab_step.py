@@ -12,13 +12,11 @@ included) and the best of each way, with and without the capture (``capture_s``)
 """
 from __future__ import annotations
 
-import cProfile
-import pstats
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_common import error, parser, saver  # noqa: E402
+from gpu_common import error, parser, python_functions, saver  # noqa: E402
 
 from glrtheory.kernels.scan import eager  # noqa: E402
 from glrtheory.lab.config import load_sweep  # noqa: E402
@@ -46,15 +44,6 @@ def _run(cell, sweep, steps: int, device, way: str) -> dict:
                 graphed=r["graphed"], loss_last=r["loss_last"])
 
 
-def profile(fn, top: int = 25) -> list[dict]:
-    """The ``top`` Python functions by own time over one ``fn()`` (cProfile), ms each."""
-    prof = cProfile.Profile()
-    prof.runcall(fn)
-    rows = sorted(pstats.Stats(prof).stats.items(), key=lambda kv: -kv[1][2])[:top]
-    return [dict(function=f"{Path(f).name}:{line} {name}", calls=n, own_ms=1e3 * own, cumulative_ms=1e3 * cum)
-            for (f, line, name), (_, n, own, cum, _) in rows]
-
-
 def row(cell, sweep, steps: int, device, with_profile: bool) -> dict:
     out = dict(mixer=cell.mixer.name, task=cell.task, params=cell.params, steps=steps)
     try:
@@ -69,7 +58,8 @@ def row(cell, sweep, steps: int, device, with_profile: bool) -> dict:
         out["graphed"] = runs["graphed"][0]["graphed"]
         out["loss_last"] = {way: got[0]["loss_last"] for way, got in runs.items()}
         if with_profile:
-            out["host_functions"] = profile(lambda: _run(cell, sweep, steps, device, "graphed"))
+            out["host_functions"] = python_functions(lambda: _run(cell, sweep, steps, device, "graphed"), device,
+                                                     top=25)
     except Exception as e:                  # noqa: BLE001 - recorded in the row
         out["error"] = error(e)
     return out

@@ -13,9 +13,7 @@ take most of the host's time in a forward + backward (``cProfile``, by own time)
 """
 from __future__ import annotations
 
-import cProfile
 import itertools
-import pstats
 import sys
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_common import (bench, device_busy, error, free, host_ms, inputs, kernel_ms, parser, peak_bytes,  # noqa: E402
-                        saver, sync)
+                        python_functions, saver)
 from gpu_bench import sdpa  # noqa: E402
 
 from glrtheory.kernels.scan.readout import glr_readout, readout_algorithm  # noqa: E402
@@ -74,20 +72,9 @@ def row(spec, B, T, H, D, device, rep, chunk=None, dtype=torch.bfloat16, float32
 
 def host_profile(forward, forward_backward, device, calls=5, top=30) -> dict:
     """The host's ms of a forward and of a forward + backward (``host_ms``), and the ``top`` Python functions by
-    their own time over ``calls`` forwards + backwards (cProfile: ms each, per call)."""
-    out = dict(host_ms=host_ms(forward, device), host_ms_fwd_bwd=host_ms(forward_backward, device))
-    profile = cProfile.Profile()
-    profile.enable()
-    for _ in range(calls):
-        forward_backward()
-    sync(device)
-    profile.disable()
-    stats = pstats.Stats(profile).stats                 # (file, line, name) -> (calls, ..., own s, cumulative s, ...)
-    rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
-    out["host_functions"] = [dict(function=f"{Path(f).name}:{line} {name}", calls=n / calls,
-                                  own_ms=1e3 * own / calls, cumulative_ms=1e3 * cum / calls)
-                             for (f, line, name), (_, n, own, cum, _) in rows]
-    return out
+    their own time over ``calls`` forwards + backwards (``python_functions``)."""
+    return dict(host_ms=host_ms(forward, device), host_ms_fwd_bwd=host_ms(forward_backward, device),
+                host_functions=python_functions(forward_backward, device, calls, top))
 
 
 def main(argv=None) -> int:
