@@ -142,10 +142,10 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
         opt.load_state_dict(state["optimizer"])
         start, losses, wall = state["step"], state["losses"], state["wall_s"]
     t0 = time.perf_counter() - wall
-    forward, why_not, capture = model, "cuda_graphs off", time.perf_counter()
+    forward, why_not, captured = model, "cuda_graphs off", time.perf_counter()
     if cuda_graphs and start < steps:
         forward, why_not = graphed(model, _batch(task, batch, seed * SEED_STRIDE + start, device)[0])
-    capture = time.perf_counter() - capture
+    capture_s = time.perf_counter() - captured
     bar = tqdm(range(start, steps), desc=f"{config.pattern} {task.name} lr={lr:g}", leave=False,
                disable=not progress, initial=start, total=steps)
     pending = []
@@ -173,4 +173,4 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
     tail = losses[-max(1, len(losses) // 10):]
     return {"accuracy": acc, "loss_first": losses[0], "loss_last": sum(tail) / len(tail), "steps": len(losses),
             "wall_s": time.perf_counter() - t0, "parameters": model.num_parameters(),
-            "graphed": True if why_not is None else why_not, "capture_s": capture}
+            "graphed": True if why_not is None else why_not, "capture_s": capture_s}

@@ -58,7 +58,7 @@ def _block_entries(tables: IndexTables, r0: int, r1: int, device) -> tuple:
     return _kept(tables, ("direct_block", r0, r1, str(device)), (r1 - r0) * tables.a_idx.shape[1], build)
 
 
-def _direct_reads(tables: IndexTables, r0: int, r1: int, device) -> tuple:
+def _direct_reads(tables: IndexTables, r0: int, r1: int) -> tuple:
     """The rows of q, k, v, a, b that direct block ``r0:r1`` reads: its own rows, and ``lo:r1`` of k and v (lo: the
     lowest source of its A rows, found on the host)."""
     lo = _lowest_source(tables, r0, r1)
@@ -102,7 +102,7 @@ def _tile_tables(tables: IndexTables, c0: int, device) -> tuple:
     return _kept(tables, ("tile", c0, str(device)), (tables.n - c0) * width, build)
 
 
-def _tile_reads(tables: IndexTables, c0: int, c1: int, device) -> tuple:
+def _tile_reads(tables: IndexTables, c0: int, c1: int) -> tuple:
     """The rows of q, k, v, a, b that tile ``c0:c1`` reads: ``c0:`` of q, a, b and ``c0:c1`` of k and v."""
     return (c0, tables.n), (c0, c1), (c0, c1), (c0, tables.n), (c0, tables.n)
 
@@ -120,7 +120,7 @@ def _tile(q, k, v, a, b, tables, c0: int, c1: int) -> Tensor:
 
 
 class Block(NamedTuple):
-    """A blockwise algorithm: ``reads(tables, c0, c1, device)``, the rows ``(start, stop)`` of q, k, v, a, b that
+    """A blockwise algorithm: ``reads(tables, c0, c1)``, the rows ``(start, stop)`` of q, k, v, a, b that
     block ``c0:c1`` reads, and ``run(q, k, v, a, b, tables, c0, c1)``, its part of the output (rows from q's start)
     from those rows alone."""
     reads: Callable
@@ -162,7 +162,7 @@ class Blockwise(torch.autograd.Function):
         T = q.shape[1]
         o = q.new_zeros(q.shape[:3] + v.shape[3:])
         for c0 in range(0, T, C):
-            spans = block.reads(tables, c0, min(T, c0 + C), q.device)
+            spans = block.reads(tables, c0, min(T, c0 + C))
             part = block.run(*(x[:, s0:s1] for x, (s0, s1) in zip((q, k, v, a, b), spans)), tables, c0,
                              min(T, c0 + C))
             o[:, spans[0][0]:spans[0][0] + part.shape[1]] += part
@@ -175,7 +175,7 @@ class Blockwise(torch.autograd.Function):
         needed = [i for i in range(5) if ctx.needs_input_grad[i + 1]]
         grads = [torch.zeros_like(x) if i in needed else None for i, x in enumerate(inputs)]
         for c0 in range(0, T, ctx.C):
-            spans = ctx.block.reads(ctx.tables, c0, min(T, c0 + ctx.C), inputs[0].device)
+            spans = ctx.block.reads(ctx.tables, c0, min(T, c0 + ctx.C))
             with torch.enable_grad():
                 leaves = [x[:, s0:s1].detach().requires_grad_(i in needed)
                           for i, (x, (s0, s1)) in enumerate(zip(inputs, spans))]
