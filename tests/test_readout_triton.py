@@ -358,6 +358,31 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
+@pytest.mark.parametrize("dtype, n, wanted", [("fp32", 200, "qkvab"), ("bf16", 200, "qkvab"), ("fp32", 63, "q"),
+                                             ("bf16", 1000, "")])
+def test_chunk_walk(rng, monkeypatch, dtype, n, wanted):
+    """With ``chunk_walk`` on, fenwick's chunk outputs and boundary states come from one walk over the chunks, each
+    state a later chunk reads in its level's slot (``readout_triton_kernels.chunk_walk``): with ``chunk_output``,
+    ``boundary_local`` and the other walks removed, so that they cannot run, the output (and the gradients asked,
+    whose transposed solve forms the boundary inverse only then) matches float64, and the states it writes match the
+    solve's."""
+    tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype])
+    layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
+    monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)    # the GPU solves from more states on
+    solved = readout_triton._plan(*args, layout).forward(*args)[3]
+    for name in ("boundary_local", "boundary_walk", "level_walk", "chunk_output"):
+        monkeypatch.delattr(readout_triton.K, name)
+    monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
+    monkeypatch.setitem(readout_triton._setting(), "chunk_walk", True)
+    plan = readout_triton._plan(*args, layout)
+    assert plan.walks_chunks and plan.layout.n_boundary > 1
+    assert rel_err(plan.forward(*args)[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
+    out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
+    for name, (g, r) in zip(wanted, gradients(rng, "fenwick", n, DTYPES[dtype], wanted=wanted) if wanted else ()):
+        assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
+
+
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_inverses_take_the_precision_of_q(rng, monkeypatch, dtype):
     """Step 1's products (the chunk inverses, ``[M | E]``) take the scan's inverse precision of q's dtype

@@ -180,6 +180,33 @@ def level_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, np.ndarray]
     return home, np.where(src >= 0, home[np.maximum(src, 0)], -1)
 
 
+def chunk_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, ...] | None:
+    """``(src_slot [nc, m], state [nc], row [nc], home [nc])`` for a walk over the chunks (``chunk_walk``) that
+    takes chunk c's output, then its boundary state: the slot (``level_slots``) of each of the chunk's sources (-1
+    padded), its boundary state (-1 if none), that state's row in the chunk and its slot; where every chunk has at most
+    one boundary state (its row reads the chunk's sources: ``boundary_tables``) and every source of every chunk is in its
+    slot when the chunk is taken (checked here, chunk by chunk); else None."""
+    levels = level_slots(layout, most)
+    if levels is None:
+        return None
+    home, C, nc, m = levels[0], layout.chunk, layout.n_chunks, layout.m
+    chunk, row = layout.boundary_row // C, layout.boundary_row % C
+    if len(np.unique(chunk)) < len(chunk):
+        return None
+    state = np.full(nc, -1)
+    state[chunk] = np.arange(len(chunk))
+    sources = np.where(np.arange(m) < layout.ext_count[:, None], layout.ext, -1)
+    held = np.full(home.max(initial=0) + 1, -1)
+    for c in range(nc):
+        read = sources[c][sources[c] >= 0]
+        if (held[home[read]] != read).any():
+            return None
+        if state[c] >= 0:
+            held[home[state[c]]] = state[c]
+    return (np.where(sources >= 0, home[np.maximum(sources, 0)], -1), state, np.where(state >= 0, row[state], 0),
+            np.where(state >= 0, home[np.maximum(state, 0)], -1))
+
+
 def is_aligned(layout: ChunkLayout) -> bool:
     """``work(layout) < tiled_work(layout.tables)`` and ``memory(layout) <= memory_limit(layout)``."""
     return work(layout) < tiled_work(layout.tables) and memory(layout) <= memory_limit(layout)

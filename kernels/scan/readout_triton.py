@@ -63,7 +63,7 @@ from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
-from .readout_plan import ChunkLayout, boundary_tables, level_slots
+from .readout_plan import ChunkLayout, boundary_tables, chunk_slots, level_slots
 from .triton import (CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings,
                      chunk_inverse_launch, inverse_precision)
 from .triton_launch import ARG, bind
@@ -109,6 +109,8 @@ MAX_SOLVED = 256
 #: Most slots of ``level_walk`` (``readout_plan.level_slots``): fenwick's Fenwick levels at up to ``MAX_SOLVED``
 #: boundary states, plus state 0's.
 MAX_SLOTS = 9
+#: Widest d_k of ``chunk_walk``, which holds d_k whole in each of its slots.
+MAX_WALK_HEAD = 128
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
@@ -197,14 +199,16 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
            product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
-           level_warps=8, wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
+           level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8,
+           wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
            float32=dict(out_k=64, out_v=64))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
                    product_n=32, product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
-                   boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4,
+                   boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4, chunk_walk=False,
+                   walk_chunk_v=32, walk_chunk_warps=4,
                    wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
 
 
@@ -290,6 +294,8 @@ def _tables(layout: ChunkLayout, device) -> dict:
         out["level_home"], out["level_src"] = (None, None) if levels is None else (
             torch.as_tensor(x.astype(np.int32), device=device) for x in levels)
         out["level_slots"] = 0 if levels is None else int(levels[0].max(initial=0)) + 1
+        walk = chunk_slots(layout, MAX_SLOTS)
+        out["chunk_walk"] = None if walk is None else [torch.as_tensor(x.astype(np.int32), device=device) for x in walk]
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
@@ -397,6 +403,8 @@ class _Plan:
         self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
         self.levels = self.solves and setting["level_walk"] and tab["level_home"] is not None
+        self.walks_chunks = (self.solves and setting["chunk_walk"] and tab["chunk_walk"] is not None and self.diagonal
+                             and dk <= MAX_WALK_HEAD)
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks), as precise as q's products
@@ -427,7 +435,7 @@ class _Plan:
                     tab["b_row"], tab["level_src"], tab["level_home"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb,
                     BK=blk["level_k"], BV=blk["level_v"], MP=_slots(m), SLOTS=tab["level_slots"],
                     DIAG=self.diagonal, num_warps=setting["level_warps"], **self.shapes)
-            else:
+            elif not self.walks_chunks:
                 n_vb = -(-dv // blk["local_v"])
                 self.boundary_local = bind(
                     K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG,
@@ -440,6 +448,14 @@ class _Plan:
                 K.boundary_walk, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                 tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["walk_k"],
                 BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **forward)
+        if self.walks_chunks:                   # the states and the output in one walk over the chunks
+            bv = min(setting["walk_chunk_v"], _block(dv))
+            self.chunk_walk = bind(
+                K.chunk_walk, (N, -(-dv // bv)), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, *tab["chunk_walk"], nc, P, m,
+                T, H, dk, dv, s, sq, sk, sv, C=C, CP=rows(layout), BK=_block(dk), BV=bv, MP=_slots(m),
+                SLOTS=tab["level_slots"], PREC=self.shapes["PREC"], UPCAST=_interpreting(), UNIT=unit,
+                num_warps=setting["walk_chunk_warps"])
+            return
         self.chunk_output = bind(
             K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
@@ -556,7 +572,10 @@ class _Plan:
             walked, last, last_carry = (inverses if self.diagonal else mix, ecoef), None, None
         read = walked if self.diagonal else (mix, ecoef)
         states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
-        solved = None
+        solved, o = None, _output(q, B, T, H, dv)
+        if self.walks_chunks:
+            self.chunk_walk(q, k, v, a, inverses, ecoef, states, o)
+            return o, mix, ecoef, states, inverses, solved, last, last_carry
         if self.levels:
             self.level_walk(k, v, a, *walked, states)
         elif self.solves:
@@ -566,7 +585,6 @@ class _Plan:
             torch.matmul(lower, local.view(N, P, dk * dv), out=states.view(N, P, dk * dv))
         elif m:
             self.boundary_walk(k, v, a, *walked, states)
-        o = _output(q, B, T, H, dv)
         self.chunk_output(q, k, v, a, *read, states, o)
         return o, mix, ecoef, states, inverses, solved, last, last_carry
 
