@@ -443,6 +443,53 @@ def _weight(e, slot, i: tl.constexpr):
     return tl.sum(tl.where(slot == i, e, 0.0), axis=0)
 
 
+@triton.jit
+def _gather_slots(h, e, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.constexpr):
+    """``h + sum_i w_i s_i`` over the first SLOTS slots, ``w_i`` the E coefficient of the source in slot i
+    (``_weight``)."""
+    h += _weight(e, slot, 0) * s0
+    if SLOTS > 1:
+        h += _weight(e, slot, 1) * s1
+    if SLOTS > 2:
+        h += _weight(e, slot, 2) * s2
+    if SLOTS > 3:
+        h += _weight(e, slot, 3) * s3
+    if SLOTS > 4:
+        h += _weight(e, slot, 4) * s4
+    if SLOTS > 5:
+        h += _weight(e, slot, 5) * s5
+    if SLOTS > 6:
+        h += _weight(e, slot, 6) * s6
+    if SLOTS > 7:
+        h += _weight(e, slot, 7) * s7
+    if SLOTS > 8:
+        h += _weight(e, slot, 8) * s8
+    return h
+
+
+@triton.jit
+def _put_slot(h, home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.constexpr):
+    """The slots with h in slot ``home`` (none where home is -1)."""
+    s0 = tl.where(home == 0, h, s0)
+    if SLOTS > 1:
+        s1 = tl.where(home == 1, h, s1)
+    if SLOTS > 2:
+        s2 = tl.where(home == 2, h, s2)
+    if SLOTS > 3:
+        s3 = tl.where(home == 3, h, s3)
+    if SLOTS > 4:
+        s4 = tl.where(home == 4, h, s4)
+    if SLOTS > 5:
+        s5 = tl.where(home == 5, h, s5)
+    if SLOTS > 6:
+        s6 = tl.where(home == 6, h, s6)
+    if SLOTS > 7:
+        s7 = tl.where(home == 7, h, s7)
+    if SLOTS > 8:
+        s8 = tl.where(home == 8, h, s8)
+    return s0, s1, s2, s3, s4, s5, s6, s7, s8
+
+
 @launcher
 @triton.jit
 def level_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, src_slot, b_slot, P, nc, m, T, H, dk, dv,
@@ -470,41 +517,9 @@ def level_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, src_slot
         c2, r2 = _boundary_step(p + 2, P, b_chunk, b_row)
         nk, nv, nm, ne, ns, nh = _level_inputs(p + 1, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, src_slot,
                                                b_slot, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, MP, DIAG)
-        h = _local_state(kw, vw, mrow, PREC, UPCAST) + _weight(e, slot, 0) * s0
-        if SLOTS > 1:
-            h += _weight(e, slot, 1) * s1
-        if SLOTS > 2:
-            h += _weight(e, slot, 2) * s2
-        if SLOTS > 3:
-            h += _weight(e, slot, 3) * s3
-        if SLOTS > 4:
-            h += _weight(e, slot, 4) * s4
-        if SLOTS > 5:
-            h += _weight(e, slot, 5) * s5
-        if SLOTS > 6:
-            h += _weight(e, slot, 6) * s6
-        if SLOTS > 7:
-            h += _weight(e, slot, 7) * s7
-        if SLOTS > 8:
-            h += _weight(e, slot, 8) * s8
+        h = _gather_slots(_local_state(kw, vw, mrow, PREC, UPCAST), e, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
         tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
-        s0 = tl.where(home == 0, h, s0)
-        if SLOTS > 1:
-            s1 = tl.where(home == 1, h, s1)
-        if SLOTS > 2:
-            s2 = tl.where(home == 2, h, s2)
-        if SLOTS > 3:
-            s3 = tl.where(home == 3, h, s3)
-        if SLOTS > 4:
-            s4 = tl.where(home == 4, h, s4)
-        if SLOTS > 5:
-            s5 = tl.where(home == 5, h, s5)
-        if SLOTS > 6:
-            s6 = tl.where(home == 6, h, s6)
-        if SLOTS > 7:
-            s7 = tl.where(home == 7, h, s7)
-        if SLOTS > 8:
-            s8 = tl.where(home == 8, h, s8)
+        s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h, home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
         kw, vw, mrow, e, slot, home = nk, nv, nm, ne, ns, nh
         c, r = c2, r2
 
@@ -607,6 +622,29 @@ def _read_slot(o, q, e, slot, state, i: tl.constexpr, PREC: tl.constexpr, UPCAST
     return o
 
 
+@triton.jit
+def _read_slots(o, q, e, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
+    """``o + sum_i E_i * (Q H_i)`` over the slots that the chunk reads (``_read_slot``)."""
+    o = _read_slot(o, q, e, slot, s0, 0, PREC, UPCAST)
+    if SLOTS > 1:
+        o = _read_slot(o, q, e, slot, s1, 1, PREC, UPCAST)
+    if SLOTS > 2:
+        o = _read_slot(o, q, e, slot, s2, 2, PREC, UPCAST)
+    if SLOTS > 3:
+        o = _read_slot(o, q, e, slot, s3, 3, PREC, UPCAST)
+    if SLOTS > 4:
+        o = _read_slot(o, q, e, slot, s4, 4, PREC, UPCAST)
+    if SLOTS > 5:
+        o = _read_slot(o, q, e, slot, s5, 5, PREC, UPCAST)
+    if SLOTS > 6:
+        o = _read_slot(o, q, e, slot, s6, 6, PREC, UPCAST)
+    if SLOTS > 7:
+        o = _read_slot(o, q, e, slot, s7, 7, PREC, UPCAST)
+    if SLOTS > 8:
+        o = _read_slot(o, q, e, slot, s8, 8, PREC, UPCAST)
+    return o
+
+
 @launcher
 @triton.jit
 def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_slot, c_state, c_row, c_home, nc, P, m, T, H,
@@ -631,23 +669,7 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_slot, c_
         nq, nk, nv, nmix, ne, ns = _walk_inputs(c + 1, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T, H,
                                                 dk, dv, shift, sq, sk, sv, kcol, vcol, C, CP, MP)
         o = _dot((_dot(q, tl.trans(k), PREC, UPCAST) * mix).to(v.dtype), v, PREC, UPCAST)
-        o = _read_slot(o, q, e, slot, s0, 0, PREC, UPCAST)
-        if SLOTS > 1:
-            o = _read_slot(o, q, e, slot, s1, 1, PREC, UPCAST)
-        if SLOTS > 2:
-            o = _read_slot(o, q, e, slot, s2, 2, PREC, UPCAST)
-        if SLOTS > 3:
-            o = _read_slot(o, q, e, slot, s3, 3, PREC, UPCAST)
-        if SLOTS > 4:
-            o = _read_slot(o, q, e, slot, s4, 4, PREC, UPCAST)
-        if SLOTS > 5:
-            o = _read_slot(o, q, e, slot, s5, 5, PREC, UPCAST)
-        if SLOTS > 6:
-            o = _read_slot(o, q, e, slot, s6, 6, PREC, UPCAST)
-        if SLOTS > 7:
-            o = _read_slot(o, q, e, slot, s7, 7, PREC, UPCAST)
-        if SLOTS > 8:
-            o = _read_slot(o, q, e, slot, s8, 8, PREC, UPCAST)
+        o = _read_slots(o, q, e, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS, PREC, UPCAST)
         rl, t, ok = _padded_rows(c, T, shift, C, CP)
         tl.store(o_ptr + (_position(n, t, T, H) * dv)[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
                  mask=ok[:, None] & (vcol < dv)[None, :])
@@ -655,39 +677,8 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_slot, c_
         if p >= 0:                              # the chunk's boundary state, at its row r, into its slot
             at = (rl == tl.load(c_row + c))[:, None]
             erow, home = tl.sum(tl.where(at, e, 0.0), axis=0), tl.load(c_home + c)
-            h = _local_state(k, v, tl.sum(tl.where(at, mix, 0.0), axis=0), PREC, UPCAST) + _weight(erow, slot, 0) * s0
-            if SLOTS > 1:
-                h += _weight(erow, slot, 1) * s1
-            if SLOTS > 2:
-                h += _weight(erow, slot, 2) * s2
-            if SLOTS > 3:
-                h += _weight(erow, slot, 3) * s3
-            if SLOTS > 4:
-                h += _weight(erow, slot, 4) * s4
-            if SLOTS > 5:
-                h += _weight(erow, slot, 5) * s5
-            if SLOTS > 6:
-                h += _weight(erow, slot, 6) * s6
-            if SLOTS > 7:
-                h += _weight(erow, slot, 7) * s7
-            if SLOTS > 8:
-                h += _weight(erow, slot, 8) * s8
+            h = _gather_slots(_local_state(k, v, tl.sum(tl.where(at, mix, 0.0), axis=0), PREC, UPCAST), erow, slot,
+                              s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
             tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
-            s0 = tl.where(home == 0, h, s0)
-            if SLOTS > 1:
-                s1 = tl.where(home == 1, h, s1)
-            if SLOTS > 2:
-                s2 = tl.where(home == 2, h, s2)
-            if SLOTS > 3:
-                s3 = tl.where(home == 3, h, s3)
-            if SLOTS > 4:
-                s4 = tl.where(home == 4, h, s4)
-            if SLOTS > 5:
-                s5 = tl.where(home == 5, h, s5)
-            if SLOTS > 6:
-                s6 = tl.where(home == 6, h, s6)
-            if SLOTS > 7:
-                s7 = tl.where(home == 7, h, s7)
-            if SLOTS > 8:
-                s8 = tl.where(home == 8, h, s8)
+            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h, home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
         q, k, v, mix, e, slot = nq, nk, nv, nmix, ne, ns
