@@ -358,14 +358,15 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
-@pytest.mark.parametrize("dtype, n, wanted", [("fp32", 200, "qkvab"), ("bf16", 200, "qkvab"), ("fp32", 63, "q"),
-                                             ("bf16", 1000, "")])
-def test_chunk_walk(rng, monkeypatch, dtype, n, wanted):
+@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16", [
+    ("fp32", 200, "qkvab", True, False), ("bf16", 200, "qkvab", True, False), ("fp32", 63, "q", False, False),
+    ("bf16", 1000, "", True, False), ("bf16", 1000, "", False, True), ("fp32", 63, "", False, True)])
+def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16):
     """With ``chunk_walk`` on, fenwick's chunk outputs and boundary states come from one walk over the chunks, each
     state a later chunk reads in its level's slot (``readout_triton_kernels.chunk_walk``): with ``chunk_output``,
     ``boundary_local`` and the other walks removed, so that they cannot run, the output (and the gradients asked,
     whose transposed solve forms the boundary inverse only then) matches float64, and the states it writes match the
-    solve's."""
+    solve's; inputs loaded a chunk ahead or not, slots in float32 or in q's dtype."""
     tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype])
     layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
     monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)    # the GPU solves from more states on
@@ -373,9 +374,10 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted):
     for name in ("boundary_local", "boundary_walk", "level_walk", "chunk_output"):
         monkeypatch.delattr(readout_triton.K, name)
     monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
-    monkeypatch.setitem(readout_triton._setting(), "chunk_walk", True)
+    for key, value in dict(chunk_walk=True, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16).items():
+        monkeypatch.setitem(readout_triton._setting(), key, value)
     plan = readout_triton._plan(*args, layout)
-    assert plan.walks_chunks and plan.layout.n_boundary > 1
+    assert plan.walks_chunks and plan.layout.n_boundary == len(range(0, n, 16))     # the multiples of 16
     assert rel_err(plan.forward(*args)[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]

@@ -185,9 +185,9 @@ def chunk_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, ...] | None
     takes chunk c's output, then its boundary state: the slot (``level_slots``) of each of the chunk's sources (-1
     padded), its boundary state (-1 if none), that state's row in the chunk and its slot; where every chunk has at most
     one boundary state (its row reads the chunk's sources: ``boundary_tables``) and every source of every chunk is in its
-    slot when the chunk is taken (checked here, chunk by chunk); else None."""
+    slot when the chunk is taken (checked here, chunk by chunk); else (or with no boundary states) None."""
     levels = level_slots(layout, most)
-    if levels is None:
+    if levels is None or not layout.n_boundary:
         return None
     home, C, nc, m = levels[0], layout.chunk, layout.n_chunks, layout.m
     chunk, row = layout.boundary_row // C, layout.boundary_row % C

@@ -199,7 +199,8 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
            product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
-           level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8,
+           level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8, walk_chunk_ahead=True,
+           walk_chunk_slot16=False,
            wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
            float32=dict(out_k=64, out_v=64))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
@@ -208,7 +209,7 @@ INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64,
                    product_n=32, product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4, chunk_walk=False,
-                   walk_chunk_v=32, walk_chunk_warps=4,
+                   walk_chunk_v=32, walk_chunk_warps=4, walk_chunk_ahead=True, walk_chunk_slot16=False,
                    wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
 
 
@@ -454,6 +455,7 @@ class _Plan:
                 K.chunk_walk, (N, -(-dv // bv)), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, *tab["chunk_walk"], nc, P, m,
                 T, H, dk, dv, s, sq, sk, sv, C=C, CP=rows(layout), BK=_block(dk), BV=bv, MP=_slots(m),
                 SLOTS=tab["level_slots"], PREC=self.shapes["PREC"], UPCAST=_interpreting(), UNIT=unit,
+                AHEAD=setting["walk_chunk_ahead"], SLOT16=setting["walk_chunk_slot16"],
                 num_warps=setting["walk_chunk_warps"])
             return
         self.chunk_output = bind(

@@ -649,25 +649,35 @@ def _read_slots(o, q, e, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.con
 @triton.jit
 def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_slot, c_state, c_row, c_home, nc, P, m, T, H,
                dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-               MP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, UNIT: tl.constexpr):
+               MP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, UNIT: tl.constexpr,
+               AHEAD: tl.constexpr, SLOT16: tl.constexpr):
     """The boundary states and the chunk output in one walk over the chunks (DIAG, w = 0): one program per (n, d_v
     block) takes chunk c's output ``o = ((Q K^T) * M) V + sum_j E_j * (Q H_{X_j})``, then its boundary state
     ``H_p = L_p + sum_j E[p, j] H_{X_j}``, with every state a later chunk reads in its slot (``level_walk``'s, float32,
-    d_k whole: BK >= d_k), so that no state is read from memory; ``states`` is written for the backward. Chunk c + 1's
-    inputs are loaded while chunk c computes."""
+    d_k whole: BK >= d_k), so that no state is read from memory; ``states`` is written for the backward. AHEAD: chunk
+    c + 1's inputs are loaded while chunk c computes (else at the top of its step, for the compiler to pipeline);
+    SLOT16: the slots in q's dtype (else float32)."""
     tl.static_assert(SLOTS <= 9)        # the named slots s0 .. s8 below (readout_triton.MAX_SLOTS)
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     n, vb = tl.program_id(0), tl.program_id(1)
     kcol, vcol = tl.arange(0, BK), vb * BV + tl.arange(0, BV)
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
-    s0 = tl.zeros((BK, BV), tl.float32)
+    if SLOT16:
+        s0 = tl.zeros((BK, BV), q_ptr.dtype.element_ty)
+    else:
+        s0 = tl.zeros((BK, BV), tl.float32)
     s1, s2, s3, s4, s5, s6, s7, s8 = s0, s0, s0, s0, s0, s0, s0, s0
-    q, k, v, mix, e, slot = _walk_inputs(0, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T, H, dk, dv,
-                                         shift, sq, sk, sv, kcol, vcol, C, CP, MP)
+    if AHEAD:
+        q, k, v, mix, e, slot = _walk_inputs(0, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T, H, dk,
+                                             dv, shift, sq, sk, sv, kcol, vcol, C, CP, MP)
     for c in range(nc):
-        nq, nk, nv, nmix, ne, ns = _walk_inputs(c + 1, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T, H,
-                                                dk, dv, shift, sq, sk, sv, kcol, vcol, C, CP, MP)
+        if AHEAD:
+            nq, nk, nv, nmix, ne, ns = _walk_inputs(c + 1, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T,
+                                                    H, dk, dv, shift, sq, sk, sv, kcol, vcol, C, CP, MP)
+        else:
+            q, k, v, mix, e, slot = _walk_inputs(c, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T, H,
+                                                 dk, dv, shift, sq, sk, sv, kcol, vcol, C, CP, MP)
         o = _dot((_dot(q, tl.trans(k), PREC, UPCAST) * mix).to(v.dtype), v, PREC, UPCAST)
         o = _read_slots(o, q, e, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS, PREC, UPCAST)
         rl, t, ok = _padded_rows(c, T, shift, C, CP)
@@ -680,5 +690,6 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_slot, c_
             h = _gather_slots(_local_state(k, v, tl.sum(tl.where(at, mix, 0.0), axis=0), PREC, UPCAST), erow, slot,
                               s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
             tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
-            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h, home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
-        q, k, v, mix, e, slot = nq, nk, nv, nmix, ne, ns
+            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h.to(s0.dtype), home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
+        if AHEAD:
+            q, k, v, mix, e, slot = nq, nk, nv, nmix, ne, ns
