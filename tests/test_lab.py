@@ -115,6 +115,41 @@ def test_graphed_training_matches_eager_on_cuda(pattern, readout, scores):
     assert abs(graphed["accuracy"] - eager["accuracy"]) <= 0.02
 
 
+@pytest.mark.parametrize("fails", [False, True])
+def test_no_garbage_collection_during_a_capture(monkeypatch, fails):
+    """``graphed`` collects garbage before the capture (a dead reference cycle is gone when it starts) and none during
+    it (an earlier run's graphs freed mid-capture would free device memory there), then leaves the collector on,
+    whether the capture succeeds or fails (then it ends the failed capture and says why). The capture and its ending
+    are stand-ins here: no CUDA needed."""
+    import gc
+    import importlib
+    import types
+
+    train_module = importlib.import_module("glrtheory.lab.train")
+    seen = []
+
+    class Cycle:
+        def __del__(self):
+            seen.append("collected")
+
+    def capture(model, args, num_warmup_iters):
+        seen.append(("capture", gc.isenabled()))
+        if fails:
+            raise RuntimeError("operation failed due to a previous error during capture")
+        return "captured"
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", capture)
+    monkeypatch.setattr(train_module, "_end_failed_capture", lambda device: seen.append("ended"))
+    cycle = Cycle()
+    cycle.me = cycle
+    del cycle
+    forward, why = train_module.graphed("model", types.SimpleNamespace(device=torch.device("cuda")))
+    assert seen[:2] == ["collected", ("capture", False)] and gc.isenabled()
+    if fails:
+        assert (forward, seen[2:]) == ("model", ["ended"]) and why.startswith("capture failed: RuntimeError")
+    else:
+        assert (forward, why, seen[2:]) == ("captured", None, [])
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
 def test_a_capture_that_fails_falls_back_to_eager_steps(monkeypatch):

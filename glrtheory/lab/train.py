@@ -12,6 +12,7 @@ kernels microseconds).
 """
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -77,9 +78,15 @@ def accuracy(model: SequenceModel, task: Task, n: int, seed: int, device, batch:
 def graphed(model: SequenceModel, x: torch.Tensor) -> tuple:
     """``(forward, why_not)``: the model's training forward and backward captured as CUDA graphs for batches shaped
     as x (``torch.cuda.make_graphed_callables``; evaluation, in eval mode, runs eagerly) and None; or the model
-    itself and why not: not on CUDA, or a capture that failed (the run then goes on eagerly)."""
+    itself and why not: not on CUDA, or a capture that failed (the run then goes on eagerly). Python's garbage
+    collector runs before the capture and not during it: an earlier run's graphs, freed by a collection in the
+    middle of a capture, would free device memory there, which ends the capture with an error (torch no longer
+    collects before a capture: ``torch.compiler.config.force_cudagraph_gc``)."""
     if x.device.type != "cuda":
         return model, "not on CUDA"
+    gc.collect()
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return torch.cuda.make_graphed_callables(model, (x,), num_warmup_iters=3), None
     except Exception as e:                  # noqa: BLE001 - whatever failed, the capture state must end
@@ -87,6 +94,9 @@ def graphed(model: SequenceModel, x: torch.Tensor) -> tuple:
         if not isinstance(e, (RuntimeError, AssertionError)):
             raise
         return model, f"capture failed: {type(e).__name__}: {str(e)[:200]}"
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _end_failed_capture(device: torch.device) -> None:
