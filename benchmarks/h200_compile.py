@@ -4,6 +4,7 @@ launches, with the ptxas that ships in the triton wheel: no GPU needed.
     python benchmarks/h200_compile.py           # compiles each configuration, prints "compiled N"
     python benchmarks/h200_compile.py --sass    # and one line per configuration: kernel, SASS instructions, digest
     python benchmarks/h200_compile.py --sass --resources    # and its registers and stack bytes a thread, shared memory
+    python benchmarks/h200_compile.py --chunk-walk          # chunk_walk's resources at each of its settings' values
 
 The test suite runs the first (the interpreter accepts code the compiler rejects). Run the second before and after
 a change to the kernels' code: configurations whose digest is unchanged compile to the same machine code, so their
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import os
 import re
 import subprocess
@@ -275,12 +277,27 @@ def compile_all():
         yield i, fn, compile_one(fn, types, consts, *more)
 
 
+def chunk_walk_grid():
+    """``chunk_walk`` (a setting, off) compiled at each of its settings' values (d_v blocks, warps, inputs a chunk
+    ahead, 16-bit slots): one line each, its settings and resources (``resources``)."""
+    fn, types, consts, _ = kernels[-1]
+    assert fn is RK.chunk_walk
+    for bv, warps, ahead, slot16 in itertools.product((16, 32, 64), (4, 8, 16), (True, False), (False, True)):
+        compiled = compile_one(fn, types, dict(consts, BV=bv, AHEAD=ahead, SLOT16=slot16), warps)
+        print(f"walk_chunk_v={bv} walk_chunk_warps={warps} walk_chunk_ahead={ahead} walk_chunk_slot16={slot16}",
+              resources(compiled), flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sass", action="store_true", help="print each configuration's SASS size and digest")
     ap.add_argument("--resources", action="store_true", help="with --sass: and its registers and stack bytes a "
                     "thread, and its shared memory")
+    ap.add_argument("--chunk-walk", action="store_true", help="only chunk_walk, at each of its settings' values")
     args = ap.parse_args(argv)
+    if args.chunk_walk:
+        chunk_walk_grid()
+        return 0
     for i, fn, compiled in compile_all():
         if args.sass:
             code = sass(compiled.asm["cubin"])

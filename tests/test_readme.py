@@ -1188,3 +1188,18 @@ def test_quoted_lab_sweep_with_graphs_comes_from_its_call_log():
     failed = sum(log_text.count(" failed: ") for log_text in
                  (p.read_text() for p in (GPU_CALLS / "call177").glob("shard*.log")))
     assert int(cells) + failed == 60 and f"the other {failed} were one shard's" in text
+
+
+def test_quoted_lab_sweep_with_the_fallback_comes_from_its_cells():
+    """The h200_short sweep run again with the fallback (gpu_calls/call178): its seconds from the call's log, its
+    finished cells and captured trainings counted from its cells' JSON lines."""
+    log = (GPU_CALLS / "call178" / "call.log").read_text()
+    seconds = re.search(r"-> sweep (\d+) s", log).group(1)
+    cells = [json.loads(line) for line in (GPU_CALLS / "call178" / "cells.jsonl").read_text().splitlines()]
+    runs = [run for cell in cells for run in cell["lr_sweep"]]
+    captured = sum(run["graphed"] is True for run in runs)
+    (failed,) = [run["graphed"] for run in runs if run["graphed"] is not True]
+    text = " ".join(README.split())
+    assert len({cell["key"] for cell in cells}) == 60 and failed.startswith("capture failed")
+    assert (f"the sweep finished all {len(cells)} cells in {seconds} s, {captured} of its {len(runs)} trainings "
+            f"captured, and the one whose capture failed") in text
