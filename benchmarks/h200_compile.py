@@ -197,7 +197,7 @@ kernels = [
     (TP._backward_rows, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),      # layer (B8 T2048 H8)
     (TP._backward_columns, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),
     (RK.chunk_walk, [bf16] * 3 + [f32] * 3 + [bf16] * 2 + ["*i32"] * 4 + [i32] * 11,      # a setting, off (not on
-     dict(C=64, CP=64, BK=128, BV=r["walk_chunk_v"], MP=16, SLOTS=9, PREC="tf32", UPCAST=False, UNIT=8,    # the GPU)
+     dict(C=64, CP=64, BK=128, BV=r["walk_chunk_v"], SP=16, SLOTS=9, PREC="tf32", UPCAST=False, UNIT=8,    # the GPU)
           AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"]), r["walk_chunk_warps"]),
 ]
 

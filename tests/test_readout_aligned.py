@@ -133,6 +133,50 @@ def test_level_slots_are_exactly_the_layouts_that_walk_by_level(spec):
         assert level_slots(aligned_layout(Pattern.from_spec(spec).tables(16384), 64), 9) is not None
 
 
+@pytest.mark.parametrize("spec", ["fenwick", "ssm", "window:4+fenwick", "blocks:4+fenwick", "fenwick+lags:5", "power2",
+                                  "blocks:16", "lags:1,3,7", "window:8"])
+def test_chunk_slots_hold_each_chunks_sources(spec):
+    """``chunk_slots`` (the walk over the chunks): where it gives tables, each of chunk c's sources is the latest
+    boundary state before the chunk in its slot's level (counted here over the states, not walked), in the column
+    of E it takes, and every source has a slot; each chunk's state, row and slot are its boundary's. It gives
+    tables wherever ``level_slots`` does and every chunk reads only such latest states, and not without boundary
+    states: so for fenwick and ssm at every length from 17, and not for power2 from 200 on, whose chunks read more
+    states than it has levels."""
+    from glrtheory.kernels.scan.readout_plan import chunk_slots
+
+    for n in (1, 2, 17, 63, 200, 1000, 4097):
+        for C in (4, 16, 64):
+            layout = aligned_layout(Pattern.from_spec(spec).tables(n), C)
+            levels, got = level_slots(layout, 99), chunk_slots(layout, 99)
+            chunk_of = layout.boundary_row // C
+            sources = [[s for s in layout.ext[c][:layout.ext_count[c]]] for c in range(layout.n_chunks)]
+            if levels is None or not layout.n_boundary:
+                assert got is None
+                continue
+            home = levels[0]
+
+            def latest(c, slot):
+                before = [p for p in range(layout.n_boundary) if chunk_of[p] < c and home[p] == slot]
+                return max(before, default=-1)
+            fits = all(s == latest(c, home[s]) for c in range(layout.n_chunks) for s in sources[c])
+            assert (got is not None) == fits, (n, C)
+            if spec in ("fenwick", "ssm") and n >= 17:
+                assert fits, (n, C)
+            if spec == "power2" and n >= 200:
+                assert not fits, (n, C)
+            if got is None:
+                continue
+            column, state, row, slot_of = got
+            for c in range(layout.n_chunks):
+                taken = {slot: j for slot, j in enumerate(column[c]) if j >= 0}
+                assert sorted(taken.values()) == list(range(len(sources[c]))), (n, C, c)
+                assert all(sources[c][j] == latest(c, slot) for slot, j in taken.items())
+                mine = [p for p in range(layout.n_boundary) if chunk_of[p] == c]
+                assert state[c] == (mine[0] if mine else -1) and len(mine) <= 1
+                if mine:
+                    assert (row[c], slot_of[c]) == (layout.boundary_row[mine[0]] % C, home[mine[0]])
+
+
 def test_fenwick_work_grows_like_n_log_n_and_memory_like_n():
     """FLOPs (torch's counter: matrix products and the registered glr_scan formula) at T and 4T: the ratio
     is above 4 (n) and at most 4 log(4T) / log(T) = 4.8 (n log n) plus 0.6, far from 16 (n^2, the tiled

@@ -181,9 +181,10 @@ def level_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def chunk_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, ...] | None:
-    """``(src_slot [nc, m], state [nc], row [nc], home [nc])`` for a walk over the chunks (``chunk_walk``) that
-    takes chunk c's output, then its boundary state: the slot (``level_slots``) of each of the chunk's sources (-1
-    padded), its boundary state (-1 if none), that state's row in the chunk and its slot; where every chunk has at most
+    """``(column [nc, slots], state [nc], row [nc], home [nc])`` for a walk over the chunks (``chunk_walk``) that
+    takes chunk c's output, then its boundary state: for each slot (``level_slots``) the column j of chunk c's sources
+    (and of E) whose state it holds then (-1 if none), the chunk's boundary state (-1 if none), that state's row in
+    the chunk and its slot; where every chunk has at most
     one boundary state (its row reads the chunk's sources: ``boundary_tables``) and every source of every chunk is in its
     slot when the chunk is taken (checked here, chunk by chunk); else (or with no boundary states) None."""
     levels = level_slots(layout, most)
@@ -203,8 +204,10 @@ def chunk_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, ...] | None
             return None
         if state[c] >= 0:
             held[home[state[c]]] = state[c]
-    return (np.where(sources >= 0, home[np.maximum(sources, 0)], -1), state, np.where(state >= 0, row[state], 0),
-            np.where(state >= 0, home[np.maximum(state, 0)], -1))
+    column = np.full((nc, len(held)), -1)
+    chunks, j = np.nonzero(sources >= 0)
+    column[chunks, home[sources[chunks, j]]] = j
+    return column, state, np.where(state >= 0, row[state], 0), np.where(state >= 0, home[np.maximum(state, 0)], -1)
 
 
 def is_aligned(layout: ChunkLayout) -> bool:

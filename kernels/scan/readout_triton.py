@@ -194,13 +194,17 @@ MAX_WALK_HEAD = 128
 #: instead by ``level_walk``, each state a later step reads in its Fenwick level's register slot (``level_slots``):
 #: fenwick's forward 1.049 ms against 1.066 solved, with d_k x d_v tiles of 64 x 64 and 8 warps (32 x 64 1.327,
 #: 64 x 128 2.511), forward + backward 6.777 (gpu_calls/call142) against 6.675-6.762 solved (calls 134, 137): off.
+#: ``chunk_walk``: the boundary states and the chunk output in one walk over the chunks (``chunk_walk``: d_v blocks
+#: of ``walk_chunk_v``, its inputs a chunk ahead or not, its slots in q's dtype or float32): not yet timed on a GPU,
+#: so off; its defaults the one wave at the main shape (32 x 4 programs) that spills least compiled offline for
+#: sm_90 (64 bytes of stack, ``h200_compile.py --chunk-walk``).
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
            product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
-           level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8, walk_chunk_ahead=True,
-           walk_chunk_slot16=False,
+           level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8, walk_chunk_ahead=False,
+           walk_chunk_slot16=True,
            wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
            float32=dict(out_k=64, out_v=64))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
@@ -296,6 +300,9 @@ def _tables(layout: ChunkLayout, device) -> dict:
             torch.as_tensor(x.astype(np.int32), device=device) for x in levels)
         out["level_slots"] = 0 if levels is None else int(levels[0].max(initial=0)) + 1
         walk = chunk_slots(layout, MAX_SLOTS)
+        if walk is not None:                    # its columns' slots padded to a power of two (``_slots``)
+            walk = (np.pad(walk[0], ((0, 0), (0, _slots(walk[0].shape[1]) - walk[0].shape[1])), constant_values=-1),
+                    *walk[1:])
         out["chunk_walk"] = None if walk is None else [torch.as_tensor(x.astype(np.int32), device=device) for x in walk]
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
@@ -453,7 +460,8 @@ class _Plan:
             bv = min(setting["walk_chunk_v"], _block(dv))
             self.chunk_walk = bind(
                 K.chunk_walk, (N, -(-dv // bv)), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, *tab["chunk_walk"], nc, P, m,
-                T, H, dk, dv, s, sq, sk, sv, C=C, CP=rows(layout), BK=_block(dk), BV=bv, MP=_slots(m),
+                T, H, dk, dv, s, sq, sk, sv, C=C, CP=rows(layout), BK=_block(dk), BV=bv,
+                SP=tab["chunk_walk"][0].shape[1],
                 SLOTS=tab["level_slots"], PREC=self.shapes["PREC"], UPCAST=_interpreting(), UNIT=unit,
                 AHEAD=setting["walk_chunk_ahead"], SLOT16=setting["walk_chunk_slot16"],
                 num_warps=setting["walk_chunk_warps"])

@@ -599,68 +599,68 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
 
 
 @triton.jit
-def _walk_inputs(c, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T, H, dk, dv, shift, sq, sk, sv, kcol,
-                 vcol, C: tl.constexpr, CP: tl.constexpr, MP: tl.constexpr):
+def _walk_inputs(c, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, T, H, dk, dv, shift, sq, sk, sv, kcol, vcol,
+                 C: tl.constexpr, CP: tl.constexpr):
     """What chunk c of ``chunk_walk`` reads (a chunk past the last reads the last's, unused): ``(Q [CP, BK],
-    K [CP, BK], V [CP, BV], M = T_k diag(a) [CP, CP], E [CP, MP], its sources' slots [MP] (-1 padded))``."""
+    K [CP, BK], V [CP, BV], M = T_k diag(a) [CP, CP])``."""
     c = tl.minimum(c, nc - 1)
     rl, t, ok = _padded_rows(c, T, shift, C, CP)
     block = ((n * nc + c) * C + rl).to(tl.int64)
-    j = tl.arange(0, MP)
     mix = tl.load(inv + (block * C)[:, None] + rl[None, :], mask=ok[:, None] & ok[None, :], other=0.0)
     return (_rows(q_ptr, t, ok, n, T, H, dk, kcol, sq), _rows(k_ptr, t, ok, n, T, H, dk, kcol, sk),
-            _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv), mix * _coefficient(a_ptr, n, t, ok, T, H)[None, :],
-            tl.load(ecoef + (block * m)[:, None] + j[None, :], mask=ok[:, None] & (j < m)[None, :], other=0.0),
-            tl.load(c_slot + c * m + j, mask=j < m, other=-1))
+            _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv), mix * _coefficient(a_ptr, n, t, ok, T, H)[None, :])
 
 
 @triton.jit
-def _read_slot(o, q, e, slot, state, i: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
-    """``o + E_i * (Q H_i)`` where the chunk reads the state in slot i (its E column ``E_i``), else o."""
-    if tl.sum((slot == i).to(tl.int32), axis=0) > 0:
-        o += _dot(q, state.to(q.dtype), PREC, UPCAST) * tl.sum(tl.where(slot[None, :] == i, e, 0.0), axis=1)[:, None]
+def _read_slot(o, q, ecoef, block, m, ok, column, state, PREC: tl.constexpr, UPCAST: tl.constexpr):
+    """``o + E_j * (Q H)`` where the chunk reads the state H of a slot as its source j (``column``), else o."""
+    if column >= 0:
+        e = tl.load(ecoef + block * m + column, mask=ok, other=0.0)
+        o += _dot(q, state.to(q.dtype), PREC, UPCAST) * e[:, None]
     return o
 
 
 @triton.jit
-def _read_slots(o, q, e, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
-    """``o + sum_i E_i * (Q H_i)`` over the slots that the chunk reads (``_read_slot``)."""
-    o = _read_slot(o, q, e, slot, s0, 0, PREC, UPCAST)
+def _read_slots(o, q, ecoef, block, m, ok, columns, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.constexpr, PREC: tl.constexpr,
+                UPCAST: tl.constexpr):
+    """``o + sum_j E_j * (Q H_{X_j})`` over the slots, ``columns`` each slot's source column (``_read_slot``)."""
+    o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns), s0, PREC, UPCAST)
     if SLOTS > 1:
-        o = _read_slot(o, q, e, slot, s1, 1, PREC, UPCAST)
+        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 1), s1, PREC, UPCAST)
     if SLOTS > 2:
-        o = _read_slot(o, q, e, slot, s2, 2, PREC, UPCAST)
+        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 2), s2, PREC, UPCAST)
     if SLOTS > 3:
-        o = _read_slot(o, q, e, slot, s3, 3, PREC, UPCAST)
+        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 3), s3, PREC, UPCAST)
     if SLOTS > 4:
-        o = _read_slot(o, q, e, slot, s4, 4, PREC, UPCAST)
+        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 4), s4, PREC, UPCAST)
     if SLOTS > 5:
-        o = _read_slot(o, q, e, slot, s5, 5, PREC, UPCAST)
+        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 5), s5, PREC, UPCAST)
     if SLOTS > 6:
-        o = _read_slot(o, q, e, slot, s6, 6, PREC, UPCAST)
+        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 6), s6, PREC, UPCAST)
     if SLOTS > 7:
-        o = _read_slot(o, q, e, slot, s7, 7, PREC, UPCAST)
+        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 7), s7, PREC, UPCAST)
     if SLOTS > 8:
-        o = _read_slot(o, q, e, slot, s8, 8, PREC, UPCAST)
+        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 8), s8, PREC, UPCAST)
     return o
 
 
 @launcher
 @triton.jit
-def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_slot, c_state, c_row, c_home, nc, P, m, T, H,
-               dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-               MP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, UNIT: tl.constexpr,
+def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, c_state, c_row, c_home, nc, P, m, T,
+               H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+               SP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, UNIT: tl.constexpr,
                AHEAD: tl.constexpr, SLOT16: tl.constexpr):
     """The boundary states and the chunk output in one walk over the chunks (DIAG, w = 0): one program per (n, d_v
     block) takes chunk c's output ``o = ((Q K^T) * M) V + sum_j E_j * (Q H_{X_j})``, then its boundary state
-    ``H_p = L_p + sum_j E[p, j] H_{X_j}``, with every state a later chunk reads in its slot (``level_walk``'s, float32,
-    d_k whole: BK >= d_k), so that no state is read from memory; ``states`` is written for the backward. AHEAD: chunk
-    c + 1's inputs are loaded while chunk c computes (else at the top of its step, for the compiler to pipeline);
-    SLOT16: the slots in q's dtype (else float32)."""
+    ``H_p = L_p + sum_j E[p, j] H_{X_j}``, with every state a later chunk reads in its slot (``level_walk``'s, d_k
+    whole: BK >= d_k) and ``c_column [nc, SP]`` the column j of E whose source each slot holds (-1: none;
+    ``readout_plan.chunk_slots``), so that no state is read from memory; ``states`` is written for the backward.
+    AHEAD: chunk c + 1's inputs are loaded while chunk c computes (else at the top of its step, for the compiler to
+    pipeline); SLOT16: the slots in q's dtype (else float32)."""
     tl.static_assert(SLOTS <= 9)        # the named slots s0 .. s8 below (readout_triton.MAX_SLOTS)
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     n, vb = tl.program_id(0), tl.program_id(1)
-    kcol, vcol = tl.arange(0, BK), vb * BV + tl.arange(0, BV)
+    kcol, vcol, slot = tl.arange(0, BK), vb * BV + tl.arange(0, BV), tl.arange(0, SP)
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     if SLOT16:
@@ -669,27 +669,29 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_slot, c_
         s0 = tl.zeros((BK, BV), tl.float32)
     s1, s2, s3, s4, s5, s6, s7, s8 = s0, s0, s0, s0, s0, s0, s0, s0
     if AHEAD:
-        q, k, v, mix, e, slot = _walk_inputs(0, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T, H, dk,
-                                             dv, shift, sq, sk, sv, kcol, vcol, C, CP, MP)
+        q, k, v, mix = _walk_inputs(0, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, T, H, dk, dv, shift, sq, sk, sv, kcol,
+                                    vcol, C, CP)
     for c in range(nc):
         if AHEAD:
-            nq, nk, nv, nmix, ne, ns = _walk_inputs(c + 1, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T,
-                                                    H, dk, dv, shift, sq, sk, sv, kcol, vcol, C, CP, MP)
+            nq, nk, nv, nmix = _walk_inputs(c + 1, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, T, H, dk, dv, shift, sq, sk,
+                                            sv, kcol, vcol, C, CP)
         else:
-            q, k, v, mix, e, slot = _walk_inputs(c, nc, n, m, q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, c_slot, T, H,
-                                                 dk, dv, shift, sq, sk, sv, kcol, vcol, C, CP, MP)
-        o = _dot((_dot(q, tl.trans(k), PREC, UPCAST) * mix).to(v.dtype), v, PREC, UPCAST)
-        o = _read_slots(o, q, e, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS, PREC, UPCAST)
+            q, k, v, mix = _walk_inputs(c, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, T, H, dk, dv, shift, sq, sk, sv,
+                                        kcol, vcol, C, CP)
         rl, t, ok = _padded_rows(c, T, shift, C, CP)
+        block = ((n * nc + c) * C + rl).to(tl.int64)
+        o = _dot((_dot(q, tl.trans(k), PREC, UPCAST) * mix).to(v.dtype), v, PREC, UPCAST)
+        o = _read_slots(o, q, ecoef, block, m, ok, c_column + c * SP, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS, PREC, UPCAST)
         tl.store(o_ptr + (_position(n, t, T, H) * dv)[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
                  mask=ok[:, None] & (vcol < dv)[None, :])
         p = tl.load(c_state + c)
         if p >= 0:                              # the chunk's boundary state, at its row r, into its slot
-            at = (rl == tl.load(c_row + c))[:, None]
-            erow, home = tl.sum(tl.where(at, e, 0.0), axis=0), tl.load(c_home + c)
-            h = _gather_slots(_local_state(k, v, tl.sum(tl.where(at, mix, 0.0), axis=0), PREC, UPCAST), erow, slot,
-                              s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
+            row = ((n * nc + c) * C + tl.load(c_row + c)).to(tl.int64)
+            mrow = tl.load(inv + row * C + rl, mask=ok, other=0.0) * _coefficient(a_ptr, n, t, ok, T, H)
+            column = tl.load(c_column + c * SP + slot)
+            erow = tl.load(ecoef + row * m + column, mask=column >= 0, other=0.0)     # E[p] by slot
+            h = _gather_slots(_local_state(k, v, mrow, PREC, UPCAST), erow, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
             tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
-            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h.to(s0.dtype), home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
+            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h.to(s0.dtype), tl.load(c_home + c), s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
         if AHEAD:
-            q, k, v, mix, e, slot = nq, nk, nv, nmix, ne, ns
+            q, k, v, mix = nq, nk, nv, nmix
