@@ -198,7 +198,7 @@ kernels = [
     (TP._backward_columns, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),
     (RK.chunk_walk, [bf16] * 3 + [f32] * 3 + [bf16] * 2 + ["*i32"] * 4 + [i32] * 11,      # a setting, off (not on
      dict(C=64, CP=64, BK=128, BV=r["walk_chunk_v"], SP=16, SLOTS=9, PREC="tf32", UPCAST=False, UNIT=8,    # the GPU)
-          AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"]), r["walk_chunk_warps"]),
+          AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"], OWN=r["walk_chunk_own"]), r["walk_chunk_warps"]),
 ]
 
 
@@ -279,13 +279,14 @@ def compile_all():
 
 def chunk_walk_grid():
     """``chunk_walk`` (a setting, off) compiled at each of its settings' values (d_v blocks, warps, inputs a chunk
-    ahead, 16-bit slots): one line each, its settings and resources (``resources``)."""
+    ahead, 16-bit slots, the own terms in the walk): one line each, its settings and resources (``resources``)."""
     fn, types, consts, _ = kernels[-1]
     assert fn is RK.chunk_walk
-    for bv, warps, ahead, slot16 in itertools.product((16, 32, 64), (4, 8, 16), (True, False), (False, True)):
-        compiled = compile_one(fn, types, dict(consts, BV=bv, AHEAD=ahead, SLOT16=slot16), warps)
-        print(f"walk_chunk_v={bv} walk_chunk_warps={warps} walk_chunk_ahead={ahead} walk_chunk_slot16={slot16}",
-              resources(compiled), flush=True)
+    for own, bv, warps, ahead, slot16 in itertools.product((True, False), (16, 32, 64), (4, 8, 16), (True, False),
+                                                           (False, True)):
+        compiled = compile_one(fn, types, dict(consts, BV=bv, AHEAD=ahead, SLOT16=slot16, OWN=own), warps)
+        print(f"walk_chunk_v={bv} walk_chunk_warps={warps} walk_chunk_ahead={ahead} walk_chunk_slot16={slot16} "
+              f"walk_chunk_own={own}", resources(compiled), flush=True)
 
 
 def main(argv=None) -> int:

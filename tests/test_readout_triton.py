@@ -358,23 +358,27 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
-@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16", [
-    ("fp32", 200, "qkvab", True, False), ("bf16", 200, "qkvab", True, False), ("fp32", 63, "q", False, False),
-    ("bf16", 1000, "", True, False), ("bf16", 1000, "", False, True), ("fp32", 63, "", False, True)])
-def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16):
+@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16, own", [
+    ("fp32", 200, "qkvab", True, False, True), ("bf16", 200, "qkvab", True, False, True),
+    ("fp32", 63, "q", False, False, True), ("bf16", 1000, "", True, False, True),
+    ("bf16", 1000, "", False, True, False), ("fp32", 63, "", False, True, True),
+    ("fp32", 200, "qv", True, False, False)])
+def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own):
     """With ``chunk_walk`` on, fenwick's chunk outputs and boundary states come from one walk over the chunks, each
     state a later chunk reads in its level's slot (``readout_triton_kernels.chunk_walk``): with ``chunk_output``,
     ``boundary_local`` and the other walks removed, so that they cannot run, the output (and the gradients asked,
     whose transposed solve forms the boundary inverse only then) matches float64, and the states it writes match the
-    solve's; inputs loaded a chunk ahead or not, slots in float32 or in q's dtype."""
+    solve's; inputs loaded a chunk ahead or not, slots in float32 or in q's dtype, the own terms in the walk or
+    (without ``walk_chunk_own``) by ``chunk_output`` with no sources, which is then the one other launch."""
     tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype])
     layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
     monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)    # the GPU solves from more states on
     solved = readout_triton._plan(*args, layout).forward(*args)[3]
-    for name in ("boundary_local", "boundary_walk", "level_walk", "chunk_output"):
+    for name in ("boundary_local", "boundary_walk", "level_walk") + ("chunk_output",) * own:
         monkeypatch.delattr(readout_triton.K, name)
     monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
-    for key, value in dict(chunk_walk=True, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16).items():
+    for key, value in dict(chunk_walk=True, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16,
+                           walk_chunk_own=own).items():
         monkeypatch.setitem(readout_triton._setting(), key, value)
     plan = readout_triton._plan(*args, layout)
     assert plan.walks_chunks and plan.layout.n_boundary == len(range(0, n, 16))     # the multiples of 16

@@ -184,9 +184,9 @@ def chunk_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, ...] | None
     """``(column [nc, slots], state [nc], row [nc], home [nc])`` for a walk over the chunks (``chunk_walk``) that
     takes chunk c's output, then its boundary state: for each slot (``level_slots``) the column j of chunk c's sources
     (and of E) whose state it holds then (-1 if none), the chunk's boundary state (-1 if none), that state's row in
-    the chunk and its slot; where every chunk has at most
-    one boundary state (its row reads the chunk's sources: ``boundary_tables``) and every source of every chunk is in its
-    slot when the chunk is taken (checked here, chunk by chunk); else (or with no boundary states) None."""
+    the chunk and its slot; where every chunk has at most one boundary state (its row reads the chunk's sources:
+    ``boundary_tables``) and every source of every chunk is in its slot when the chunk is taken (checked here, chunk
+    by chunk); else (or with no boundary states) None."""
     levels = level_slots(layout, most)
     if levels is None or not layout.n_boundary:
         return None

@@ -204,7 +204,7 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
            level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8, walk_chunk_ahead=False,
-           walk_chunk_slot16=True,
+           walk_chunk_slot16=True, walk_chunk_own=True,
            wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
            float32=dict(out_k=64, out_v=64))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
@@ -214,6 +214,7 @@ INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4, chunk_walk=False,
                    walk_chunk_v=32, walk_chunk_warps=4, walk_chunk_ahead=True, walk_chunk_slot16=False,
+                   walk_chunk_own=True,
                    wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
 
 
@@ -464,12 +465,15 @@ class _Plan:
                 SP=tab["chunk_walk"][0].shape[1],
                 SLOTS=tab["level_slots"], PREC=self.shapes["PREC"], UPCAST=_interpreting(), UNIT=unit,
                 AHEAD=setting["walk_chunk_ahead"], SLOT16=setting["walk_chunk_slot16"],
-                num_warps=setting["walk_chunk_warps"])
-            return
+                OWN=setting["walk_chunk_own"], num_warps=setting["walk_chunk_warps"])
+            if setting["walk_chunk_own"]:
+                return
+        sources = (_arg(tab["ext"]), tab["ext_count"]) if not self.walks_chunks else (   # the walk's own terms:
+            tab["ext"][:1], torch.zeros_like(tab["ext_count"]))                          # no sources
         self.chunk_output = bind(
-            K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
-            tab["ext_count"], ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"],
-            BV=blk["out_v"], AFTER=setting["out_after"], QONCE=blk["out_k"] >= dk,
+            K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, *sources, ARG, P, nc,
+            m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"],
+            AFTER=setting["out_after"], QONCE=blk["out_k"] >= dk,
             **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"],
                    **({} if setting["out_maxnreg"] is None else dict(maxnreg=setting["out_maxnreg"]))))
 
@@ -584,6 +588,8 @@ class _Plan:
         states = _output(q, N, P, dk, dv) if m else q.new_zeros(1)
         solved, o = None, _output(q, B, T, H, dv)
         if self.walks_chunks:
+            if not self.setting["walk_chunk_own"]:
+                self.chunk_output(q, k, v, a, *read, states, o)           # the own terms, then the walk adds
             self.chunk_walk(q, k, v, a, inverses, ecoef, states, o)
             return o, mix, ecoef, states, inverses, solved, last, last_carry
         if self.levels:

@@ -599,16 +599,22 @@ def chunk_output(q_ptr, k_ptr, v_ptr, a_ptr, mix, ecoef, states, ext, ext_count,
 
 
 @triton.jit
-def _walk_inputs(c, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, T, H, dk, dv, shift, sq, sk, sv, kcol, vcol,
-                 C: tl.constexpr, CP: tl.constexpr):
+def _walk_inputs(c, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, o_ptr, T, H, dk, dv, shift, sq, sk, sv, kcol, vcol,
+                 C: tl.constexpr, CP: tl.constexpr, OWN: tl.constexpr):
     """What chunk c of ``chunk_walk`` reads (a chunk past the last reads the last's, unused): ``(Q [CP, BK],
-    K [CP, BK], V [CP, BV], M = T_k diag(a) [CP, CP])``."""
+    K [CP, BK], V [CP, BV], M = T_k diag(a) [CP, CP])``; without OWN, the chunk's own term ``[CP, BV]`` (float32)
+    from the output in M's place."""
     c = tl.minimum(c, nc - 1)
     rl, t, ok = _padded_rows(c, T, shift, C, CP)
-    block = ((n * nc + c) * C + rl).to(tl.int64)
-    mix = tl.load(inv + (block * C)[:, None] + rl[None, :], mask=ok[:, None] & ok[None, :], other=0.0)
+    if OWN:
+        block = ((n * nc + c) * C + rl).to(tl.int64)
+        mix = tl.load(inv + (block * C)[:, None] + rl[None, :], mask=ok[:, None] & ok[None, :], other=0.0)
+        mix = mix * _coefficient(a_ptr, n, t, ok, T, H)[None, :]
+    else:
+        mix = tl.load(o_ptr + (_position(n, t, T, H) * dv)[:, None] + vcol[None, :],
+                      mask=ok[:, None] & (vcol < dv)[None, :], other=0.0).to(tl.float32)
     return (_rows(q_ptr, t, ok, n, T, H, dk, kcol, sq), _rows(k_ptr, t, ok, n, T, H, dk, kcol, sk),
-            _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv), mix * _coefficient(a_ptr, n, t, ok, T, H)[None, :])
+            _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv), mix)
 
 
 @triton.jit
@@ -621,8 +627,8 @@ def _read_slot(o, q, ecoef, block, m, ok, column, state, PREC: tl.constexpr, UPC
 
 
 @triton.jit
-def _read_slots(o, q, ecoef, block, m, ok, columns, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.constexpr, PREC: tl.constexpr,
-                UPCAST: tl.constexpr):
+def _read_slots(o, q, ecoef, block, m, ok, columns, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.constexpr,
+                PREC: tl.constexpr, UPCAST: tl.constexpr):
     """``o + sum_j E_j * (Q H_{X_j})`` over the slots, ``columns`` each slot's source column (``_read_slot``)."""
     o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns), s0, PREC, UPCAST)
     if SLOTS > 1:
@@ -649,14 +655,15 @@ def _read_slots(o, q, ecoef, block, m, ok, columns, s0, s1, s2, s3, s4, s5, s6, 
 def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, c_state, c_row, c_home, nc, P, m, T,
                H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                SP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, UNIT: tl.constexpr,
-               AHEAD: tl.constexpr, SLOT16: tl.constexpr):
+               AHEAD: tl.constexpr, SLOT16: tl.constexpr, OWN: tl.constexpr):
     """The boundary states and the chunk output in one walk over the chunks (DIAG, w = 0): one program per (n, d_v
     block) takes chunk c's output ``o = ((Q K^T) * M) V + sum_j E_j * (Q H_{X_j})``, then its boundary state
     ``H_p = L_p + sum_j E[p, j] H_{X_j}``, with every state a later chunk reads in its slot (``level_walk``'s, d_k
     whole: BK >= d_k) and ``c_column [nc, SP]`` the column j of E whose source each slot holds (-1: none;
     ``readout_plan.chunk_slots``), so that no state is read from memory; ``states`` is written for the backward.
     AHEAD: chunk c + 1's inputs are loaded while chunk c computes (else at the top of its step, for the compiler to
-    pipeline); SLOT16: the slots in q's dtype (else float32)."""
+    pipeline); SLOT16: the slots in q's dtype (else float32); OWN: the chunk's own term ``((Q K^T) * M) V`` taken
+    here, else read from the output, where ``chunk_output`` with no sources wrote it."""
     tl.static_assert(SLOTS <= 9)        # the named slots s0 .. s8 below (readout_triton.MAX_SLOTS)
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     n, vb = tl.program_id(0), tl.program_id(1)
@@ -669,19 +676,23 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, 
         s0 = tl.zeros((BK, BV), tl.float32)
     s1, s2, s3, s4, s5, s6, s7, s8 = s0, s0, s0, s0, s0, s0, s0, s0
     if AHEAD:
-        q, k, v, mix = _walk_inputs(0, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, T, H, dk, dv, shift, sq, sk, sv, kcol,
-                                    vcol, C, CP)
+        q, k, v, mix = _walk_inputs(0, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, o_ptr, T, H, dk, dv, shift, sq, sk, sv,
+                                    kcol, vcol, C, CP, OWN)
     for c in range(nc):
         if AHEAD:
-            nq, nk, nv, nmix = _walk_inputs(c + 1, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, T, H, dk, dv, shift, sq, sk,
-                                            sv, kcol, vcol, C, CP)
+            nq, nk, nv, nmix = _walk_inputs(c + 1, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, o_ptr, T, H, dk, dv,
+                                            shift, sq, sk, sv, kcol, vcol, C, CP, OWN)
         else:
-            q, k, v, mix = _walk_inputs(c, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, T, H, dk, dv, shift, sq, sk, sv,
-                                        kcol, vcol, C, CP)
+            q, k, v, mix = _walk_inputs(c, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, o_ptr, T, H, dk, dv, shift, sq, sk,
+                                        sv, kcol, vcol, C, CP, OWN)
         rl, t, ok = _padded_rows(c, T, shift, C, CP)
         block = ((n * nc + c) * C + rl).to(tl.int64)
-        o = _dot((_dot(q, tl.trans(k), PREC, UPCAST) * mix).to(v.dtype), v, PREC, UPCAST)
-        o = _read_slots(o, q, ecoef, block, m, ok, c_column + c * SP, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS, PREC, UPCAST)
+        if OWN:
+            o = _dot((_dot(q, tl.trans(k), PREC, UPCAST) * mix).to(v.dtype), v, PREC, UPCAST)
+        else:
+            o = mix
+        o = _read_slots(o, q, ecoef, block, m, ok, c_column + c * SP, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS, PREC,
+                        UPCAST)
         tl.store(o_ptr + (_position(n, t, T, H) * dv)[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
                  mask=ok[:, None] & (vcol < dv)[None, :])
         p = tl.load(c_state + c)
@@ -690,8 +701,10 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, 
             mrow = tl.load(inv + row * C + rl, mask=ok, other=0.0) * _coefficient(a_ptr, n, t, ok, T, H)
             column = tl.load(c_column + c * SP + slot)
             erow = tl.load(ecoef + row * m + column, mask=column >= 0, other=0.0)     # E[p] by slot
-            h = _gather_slots(_local_state(k, v, mrow, PREC, UPCAST), erow, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
+            h = _gather_slots(_local_state(k, v, mrow, PREC, UPCAST), erow, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8,
+                              SLOTS)
             tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
-            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h.to(s0.dtype), tl.load(c_home + c), s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
+            h, home = h.to(s0.dtype), tl.load(c_home + c)
+            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h, home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
         if AHEAD:
             q, k, v, mix = nq, nk, nv, nmix
