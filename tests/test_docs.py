@@ -939,3 +939,33 @@ def test_blockwise_rows_are_quoted_from_their_json():
     assert (f"the layer power2 {layer['power2bf16 autocast']['ms_fwd_bwd']:.2f} ms forward + backward (10.07 in "
             f"`call164`), peak {layer['power2bf16 autocast']['peak_bytes'] / 2**30:.2f} GiB") in text
     assert now["ms_fwd_bwd"] < then["ms_fwd_bwd"] and busy["launches"] < then["fwd_bwd_device"]["launches"]
+
+
+def test_gpu_readout_quotes_the_chunk_walks_offline_compile():
+    """The fused walk's resources in gpu_readout.md, as ``h200_compile.py --chunk-walk`` wrote them (committed), and
+    its defaults in ``readout_triton.GPU`` those the page names: d_v blocks of 32 at 8 warps, 16-bit slots, the inputs
+    at the step's top, the own terms in the walk, and the walk itself off."""
+    from glrtheory.kernels.scan import readout_triton
+
+    rows = {}
+    for line in (ROOT / "benchmarks" / "results" / "chunk_walk_compile.txt").read_text().splitlines()[1:]:
+        *settings, reg, stack, shared = line.split()
+        key = tuple(value for _, value in (s.split("=") for s in settings))     # v, warps, ahead, slot16, own
+        rows[key] = (int(reg[4:]), int(stack[6:]), int(shared[7:]))
+    assert len(rows) == 72
+    text = words("docs", "gpu_readout.md")
+    gpu = readout_triton.GPU
+    default = (str(gpu["walk_chunk_v"]), str(gpu["walk_chunk_warps"]), str(gpu["walk_chunk_ahead"]),
+               str(gpu["walk_chunk_slot16"]), str(gpu["walk_chunk_own"]))
+    assert default == ("32", "8", "False", "True", "True") and not gpu["chunk_walk"]
+    own_off = default[:4] + ("False",)
+    assert (f"spills {rows[default][1]} bytes with the own terms in the walk (16-bit slots, the inputs at the step's "
+            f"top: the defaults) and nothing without them ({rows[own_off][0]} registers)") in text
+    assert rows[own_off][1] == 0
+    two_waves = [rows["16", "8", "False", slot16, "True"] for slot16 in ("False", "True")]
+    assert all(stack == 0 for _, stack, _ in two_waves)
+    lean = rows["16", "8", "False", "True", "False"], rows["16", "16", "False", "True", "False"]
+    assert lean[0][1] == lean[1][1] == 0
+    assert f"take {lean[0][0]} registers ({lean[1][0]} at 16 warps)" in text
+    wide = rows["64", "8", "False", "True", "True"][2]
+    assert f"ask {wide} bytes of shared memory, more than the H200 has" in text and wide > 232448
