@@ -20,7 +20,8 @@ configurations, ``DECAY``), or a configuration's own ``ints``; an int neither na
 docs/ and the GPU notes up to ``call145``) are those of code the GPU never ran. Since, 23 of the configurations
 compile to exactly the machine code the H200 compiled at the main shape (``gpu_compile_check.py``, ``call146``): a
 twin for every kernel it compiled for the scan (power2, fenwick) and the readout (ssm, fenwick), forward and
-backward, but three variants of ``coef_grad``.
+backward, but three variants of ``coef_grad``; since (2026-12-04) those three too (26 configurations): da's table
+width of 1, which the JIT compiles in, and the lag walks' d blocks.
 """
 from __future__ import annotations
 
@@ -199,6 +200,8 @@ kernels = [
     (RK.chunk_walk, [bf16] * 3 + [f32] * 3 + [bf16] * 2 + ["*i32"] * 4 + [i32] * 11,      # a setting, off (not on
      dict(C=64, CP=64, BK=128, BV=r["walk_chunk_v"], SP=16, SLOTS=9, PREC="tf32", UPCAST=False, UNIT=8,    # the GPU)
           AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"], OWN=r["walk_chunk_own"]), r["walk_chunk_warps"]),
+    *((K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=bd, JB=backend._columns(w)),
+       g["grad_warps"], dict(W=w)) for bd, w in ((g["lag_BD"], 1), (g["lag_BD"], 14), (g["BD"], 1))),  # da, db
 ]
 
 
@@ -280,8 +283,7 @@ def compile_all():
 def chunk_walk_grid():
     """``chunk_walk`` (a setting, off) compiled at each of its settings' values (d_v blocks, warps, inputs a chunk
     ahead, 16-bit slots, the own terms in the walk): one line each, its settings and resources (``resources``)."""
-    fn, types, consts, _ = kernels[-1]
-    assert fn is RK.chunk_walk
+    ((fn, types, consts, _),) = [config for config in kernels if config[0] is RK.chunk_walk]
     for own, bv, warps, ahead, slot16 in itertools.product((True, False), (16, 32, 64), (4, 8, 16), (True, False),
                                                            (False, True)):
         compiled = compile_one(fn, types, dict(consts, BV=bv, AHEAD=ahead, SLOT16=slot16, OWN=own), warps)
