@@ -358,30 +358,34 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
-@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16, own", [
-    ("fp32", 200, "qkvab", True, False, True), ("bf16", 200, "qkvab", True, False, True),
-    ("fp32", 63, "q", False, False, True), ("bf16", 1000, "", True, False, True),
-    ("bf16", 1000, "", False, True, False), ("fp32", 63, "", False, True, True),
-    ("fp32", 200, "qv", True, False, False)])
-def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own):
+@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16, own, solves", [
+    ("fp32", 200, "qkvab", True, False, True, True), ("bf16", 200, "qkvab", True, False, True, True),
+    ("fp32", 63, "q", False, False, True, True), ("bf16", 1000, "", True, False, True, True),
+    ("bf16", 1000, "", False, True, False, True), ("fp32", 63, "", False, True, True, True),
+    ("fp32", 200, "qv", True, False, False, True), ("fp32", 200, "qkvab", False, True, True, False)])
+def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solves):
     """With ``chunk_walk`` on, fenwick's chunk outputs and boundary states come from one walk over the chunks, each
     state a later chunk reads in its level's slot (``readout_triton_kernels.chunk_walk``): with ``chunk_output``,
     ``boundary_local`` and the other walks removed, so that they cannot run, the output (and the gradients asked,
     whose transposed solve forms the boundary inverse only then) matches float64, and the states it writes match the
     solve's; inputs loaded a chunk ahead or not, slots in float32 or in q's dtype, the own terms in the walk or
-    (without ``walk_chunk_own``) by ``chunk_output`` with no sources, which is then the one other launch."""
+    (without ``walk_chunk_own``) by ``chunk_output`` with no sources, which is then the one other launch; the
+    backward by the transposed solve, or (fewer states than ``min_solved``) by the reverse walk, the solve's kernels
+    removed."""
     tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype])
     layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
     monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)    # the GPU solves from more states on
     solved = readout_triton._plan(*args, layout).forward(*args)[3]
-    for name in ("boundary_local", "boundary_walk", "level_walk") + ("chunk_output",) * own:
+    removed = ("boundary_local", "boundary_walk", "level_walk") + ("chunk_output",) * own
+    for name in removed + ("boundary_inverse", "triangular_product") * (not solves):
         monkeypatch.delattr(readout_triton.K, name)
-    monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
-    for key, value in dict(chunk_walk=True, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16,
-                           walk_chunk_own=own).items():
+    if solves:
+        monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
+    for key, value in dict(chunk_walk=True, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16, walk_chunk_own=own,
+                           min_solved=1 if solves else 10**9).items():
         monkeypatch.setitem(readout_triton._setting(), key, value)
     plan = readout_triton._plan(*args, layout)
-    assert plan.walks_chunks and plan.layout.n_boundary == len(range(0, n, 16))     # the multiples of 16
+    assert plan.walks_chunks and plan.solves == solves and plan.layout.n_boundary == len(range(0, n, 16))  # 16 j
     assert rel_err(plan.forward(*args)[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
@@ -699,6 +703,33 @@ def test_gpu_float32_heads_of_128_and_256_match_torch_path(rng, spec, d):
     memory than an H200 has (``readout_triton.GPU["float32"]``, ``benchmarks/h200_compile.py``): the output and the
     five gradients against float32 autograd through the torch-op path, within the float32 tolerance."""
     check_large_gradients(rng, spec, d, dtype=torch.float32)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("n, d, dtype", [(4097, 64, torch.bfloat16), (16384, 128, torch.bfloat16),
+                                         (4097, 128, torch.bfloat16), (4097, 128, torch.float32),
+                                         (2048, 128, torch.bfloat16)])
+@pytest.mark.parametrize("setting", [{}, {"walk_chunk_own": False}, {"walk_chunk_ahead": True},
+                                     {"walk_chunk_slot16": False, "walk_chunk_v": 16}])
+def test_gpu_chunk_walk_matches_torch_path(rng, monkeypatch, n, d, dtype, setting):
+    """fenwick with ``chunk_walk`` on (its defaults, and each other setting on top): the forward (bf16 at n = 2048,
+    4097 and 16384 (256 boundary states, nine slots), d 64 and 128; float32 at d 128) and, up to 4097, the five
+    gradients (at 2048 by the reverse walk: 32 states, fewer than ``min_solved``) against float32 autograd through
+    the torch-op path, within the dtype's tolerance; the plan walks the chunks."""
+    for key, value in dict(setting, chunk_walk=True).items():
+        monkeypatch.setitem(readout_triton.GPU, key, value)
+    tables = Pattern.from_spec("fenwick").tables(n)
+    g = torch.Generator(device="cuda").manual_seed(int(rng.integers(2**31)))
+    q, k, v = (torch.randn(1, n, 2, d, device="cuda", generator=g) for _ in range(3))
+    a = torch.rand(1, n, 2, 1, device="cuda", generator=g) + 0.5
+    b = (torch.rand(1, n, 2, tables.b_idx.shape[1], device="cuda", generator=g) * 2 - 1) / tables.b_idx.shape[1]
+    args = (q.to(dtype), k.to(dtype), v.to(dtype), a, b)
+    assert readout_triton._plan(*args, aligned_layout(tables)).walks_chunks
+    ref = glr_readout(q, k, v, a, b, tables, backend="torch").double()
+    assert rel_err(glr_readout(*args, tables, backend="triton").double().cpu(), ref.cpu()) <= TOL[dtype]
+    if n <= 4097:
+        check_large_gradients(rng, "fenwick", d, n=n, dtype=dtype)
 
 
 @pytest.mark.gpu

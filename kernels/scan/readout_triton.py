@@ -412,7 +412,7 @@ class _Plan:
         self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
         self.levels = self.solves and setting["level_walk"] and tab["level_home"] is not None
-        self.walks_chunks = (self.solves and setting["chunk_walk"] and tab["chunk_walk"] is not None and self.diagonal
+        self.walks_chunks = (bool(m) and setting["chunk_walk"] and tab["chunk_walk"] is not None and self.diagonal
                              and dk <= MAX_WALK_HEAD)
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
@@ -450,7 +450,7 @@ class _Plan:
                     K.boundary_local, (P, N, -(-dk // blk["local_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG,
                     tab["b_chunk"], tab["b_row"], P, nc, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["local_k"],
                     BV=blk["local_v"], num_warps=setting["local_warps"], DIAG=self.diagonal, **self.shapes)
-        elif m:
+        elif m and not self.walks_chunks:
             n_vb = -(-dv // blk["walk_v"])
             unrolled = m if setting["unrolled_sources"] and tab["gather"] and m <= MAX_UNROLLED else 0
             self.boundary_walk = bind(
