@@ -116,11 +116,12 @@ def test_graphed_training_matches_eager_on_cuda(pattern, readout, scores):
 
 
 @pytest.mark.parametrize("fails", [False, True])
-def test_no_garbage_collection_during_a_capture(monkeypatch, fails):
-    """``graphed`` collects garbage before the capture (a dead reference cycle is gone when it starts) and none during
-    it (an earlier run's graphs freed mid-capture would free device memory there), then leaves the collector on,
-    whether the capture succeeds or fails (then it ends the failed capture and says why). The capture and its ending
-    are stand-ins here: no CUDA needed."""
+@pytest.mark.parametrize("collecting", [True, False])
+def test_no_garbage_collection_during_a_capture(monkeypatch, fails, collecting):
+    """``graphed`` collects garbage before the capture (a dead reference cycle, made while the collector was off, is
+    gone when it starts) and none during it (an earlier run's graphs freed mid-capture would free device memory
+    there), then leaves the collector as it found it, on or off, whether the capture succeeds or fails (then it ends
+    the failed capture and says why). The capture and its ending are stand-ins here: no CUDA needed."""
     import gc
     import importlib
     import types
@@ -139,11 +140,19 @@ def test_no_garbage_collection_during_a_capture(monkeypatch, fails):
         return "captured"
     monkeypatch.setattr(torch.cuda, "make_graphed_callables", capture)
     monkeypatch.setattr(train_module, "_end_failed_capture", lambda device: seen.append("ended"))
-    cycle = Cycle()
-    cycle.me = cycle
-    del cycle
-    forward, why = train_module.graphed("model", types.SimpleNamespace(device=torch.device("cuda")))
-    assert seen[:2] == ["collected", ("capture", False)] and gc.isenabled()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        cycle = Cycle()
+        cycle.me = cycle
+        del cycle
+        if collecting:
+            gc.enable()
+        forward, why = train_module.graphed("model", types.SimpleNamespace(device=torch.device("cuda")))
+        assert seen[:2] == ["collected", ("capture", False)] and gc.isenabled() == collecting
+    finally:
+        if was:
+            gc.enable()
     if fails:
         assert (forward, seen[2:]) == ("model", ["ended"]) and why.startswith("capture failed: RuntimeError")
     else:

@@ -28,10 +28,10 @@ DENSE = {"attention", "power2", "power:3", "quadratic", "exponent:0", "exponent:
          "kron:1,11", "kron:1,11,101", "window:3+power2", "blocks:4+quadratic"}
 
 
-def inputs(rng, spec, n, dtype, H=None, dk=5, dv=7):
+def inputs(rng, spec, n, dtype, H=None, dk=5, dv=7, B=1):
     """Fresh inputs rounded to ``dtype`` and their float64 copies; 16 heads
     at n <= 2 (a norm-relative bf16 error of a few elements that cancel over d says little)."""
-    tables, *xs = problem(rng, spec, n, B=1, H=H or (16 if n <= 2 else 2), dk=dk, dv=dv)
+    tables, *xs = problem(rng, spec, n, B=B, H=H or (16 if n <= 2 else 2), dk=dk, dv=dv)
     low = [torch.tensor(x, dtype=dtype, device=DEVICE) for x in xs]
     return tables, low, [x.double().cpu() for x in low]
 
@@ -358,12 +358,17 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
-@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16, own, solves", [
-    ("fp32", 200, "qkvab", True, False, True, True), ("bf16", 200, "qkvab", True, False, True, True),
-    ("fp32", 63, "q", False, False, True, True), ("bf16", 1000, "", True, False, True, True),
-    ("bf16", 1000, "", False, True, False, True), ("fp32", 63, "", False, True, True, True),
-    ("fp32", 200, "qv", True, False, False, True), ("fp32", 200, "qkvab", False, True, True, False)])
-def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solves):
+WALKS = [("fp32", 200, "qkvab", True, False, True, True), ("bf16", 200, "qkvab", True, False, True, True),
+         ("fp32", 63, "q", False, False, True, True), ("bf16", 1000, "", True, False, True, True),
+         ("bf16", 1000, "", False, True, False, True), ("fp32", 63, "", False, True, True, True),
+         ("fp32", 200, "qv", True, False, False, True), ("fp32", 200, "qkvab", False, True, True, False)]
+
+
+@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16, own, solves, shape", [
+    *(case + ((1, None, 5, 7),) for case in WALKS),
+    ("bf16", 200, "qkvab", False, True, True, True, (2, 3, 20, 40)),      # the GPU's defaults, d_v in 3 blocks
+    ("fp32", 63, "kv", True, False, False, False, (2, 3, 20, 40))])
+def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solves, shape):
     """With ``chunk_walk`` on, fenwick's chunk outputs and boundary states come from one walk over the chunks, each
     state a later chunk reads in its level's slot (``readout_triton_kernels.chunk_walk``): with ``chunk_output``,
     ``boundary_local`` and the other walks removed, so that they cannot run, the output (and the gradients asked,
@@ -371,8 +376,9 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
     solve's; inputs loaded a chunk ahead or not, slots in float32 or in q's dtype, the own terms in the walk or
     (without ``walk_chunk_own``) by ``chunk_output`` with no sources, which is then the one other launch; the
     backward by the transposed solve, or (fewer states than ``min_solved``) by the reverse walk, the solve's kernels
-    removed."""
-    tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype])
+    removed; batches of 1 and 2 (B, H, d_k, d_v in ``shape``), d_v in one and in three blocks of 16."""
+    B, H, dk, dv = shape
+    tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype], H=H, dk=dk, dv=dv, B=B)
     layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
     monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)    # the GPU solves from more states on
     solved = readout_triton._plan(*args, layout).forward(*args)[3]
@@ -382,14 +388,15 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
     if solves:
         monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
     for key, value in dict(chunk_walk=True, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16, walk_chunk_own=own,
-                           min_solved=1 if solves else 10**9).items():
+                           walk_chunk_v=16, min_solved=1 if solves else 10**9).items():
         monkeypatch.setitem(readout_triton._setting(), key, value)
     plan = readout_triton._plan(*args, layout)
     assert plan.walks_chunks and plan.solves == solves and plan.layout.n_boundary == len(range(0, n, 16))  # 16 j
     assert rel_err(plan.forward(*args)[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
-    for name, (g, r) in zip(wanted, gradients(rng, "fenwick", n, DTYPES[dtype], wanted=wanted) if wanted else ()):
+    for name, (g, r) in zip(wanted, gradients(rng, "fenwick", n, DTYPES[dtype], wanted=wanted, H=H, dk=dk, dv=dv)
+                            if wanted else ()):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
@@ -707,16 +714,16 @@ def test_gpu_float32_heads_of_128_and_256_match_torch_path(rng, spec, d):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-@pytest.mark.parametrize("n, d, dtype", [(4097, 64, torch.bfloat16), (16384, 128, torch.bfloat16),
-                                         (4097, 128, torch.bfloat16), (4097, 128, torch.float32),
-                                         (2048, 128, torch.bfloat16)])
+@pytest.mark.parametrize("n, d", [(4097, 64), (16384, 128), (4097, 128), (2048, 128)])
 @pytest.mark.parametrize("setting", [{}, {"walk_chunk_own": False}, {"walk_chunk_ahead": True},
                                      {"walk_chunk_slot16": False, "walk_chunk_v": 16}])
-def test_gpu_chunk_walk_matches_torch_path(rng, monkeypatch, n, d, dtype, setting):
+def test_gpu_chunk_walk_matches_torch_path(rng, monkeypatch, n, d, setting):
     """fenwick with ``chunk_walk`` on (its defaults, and each other setting on top): the forward (bf16 at n = 2048,
-    4097 and 16384 (256 boundary states, nine slots), d 64 and 128; float32 at d 128) and, up to 4097, the five
+    4097 and 16384 (256 boundary states, nine slots), d 64 and 128) and, up to 4097, the five
     gradients (at 2048 by the reverse walk: 32 states, fewer than ``min_solved``) against float32 autograd through
-    the torch-op path, within the dtype's tolerance; the plan walks the chunks."""
+    the torch-op path, within the bf16 tolerance; the plan walks the chunks, and the device refused none of its
+    launches (a refusal would have sent the calls to the torch ops). float32 q does not walk them (its shared memory
+    would be more than the H200's)."""
     for key, value in dict(setting, chunk_walk=True).items():
         monkeypatch.setitem(readout_triton.GPU, key, value)
     tables = Pattern.from_spec("fenwick").tables(n)
@@ -724,12 +731,16 @@ def test_gpu_chunk_walk_matches_torch_path(rng, monkeypatch, n, d, dtype, settin
     q, k, v = (torch.randn(1, n, 2, d, device="cuda", generator=g) for _ in range(3))
     a = torch.rand(1, n, 2, 1, device="cuda", generator=g) + 0.5
     b = (torch.rand(1, n, 2, tables.b_idx.shape[1], device="cuda", generator=g) * 2 - 1) / tables.b_idx.shape[1]
-    args = (q.to(dtype), k.to(dtype), v.to(dtype), a, b)
-    assert readout_triton._plan(*args, aligned_layout(tables)).walks_chunks
+    args = (q.bfloat16(), k.bfloat16(), v.bfloat16(), a, b)
+    plan = readout_triton._plan(*args, aligned_layout(tables))
+    assert plan.walks_chunks and not readout_triton._plan(q, k, v, a, b, aligned_layout(tables)).walks_chunks
     ref = glr_readout(q, k, v, a, b, tables, backend="torch").double()
-    assert rel_err(glr_readout(*args, tables, backend="triton").double().cpu(), ref.cpu()) <= TOL[dtype]
+    assert rel_err(glr_readout(*args, tables, backend="triton").double().cpu(), ref.cpu()) <= TOL[torch.bfloat16]
+    leaves = [x.clone().requires_grad_() for x in args]
+    glr_readout(*leaves, tables, backend="triton").float().square().sum().backward()     # this plan's backward
+    assert not plan.refused_forward and not plan.refused_backward
     if n <= 4097:
-        check_large_gradients(rng, "fenwick", d, n=n, dtype=dtype)
+        check_large_gradients(rng, "fenwick", d, n=n)
 
 
 @pytest.mark.gpu

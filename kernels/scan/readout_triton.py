@@ -109,8 +109,10 @@ MAX_SOLVED = 256
 #: Most slots of ``level_walk`` (``readout_plan.level_slots``): fenwick's Fenwick levels at up to ``MAX_SOLVED``
 #: boundary states, plus state 0's.
 MAX_SLOTS = 9
-#: Widest d_k of ``chunk_walk``, which holds d_k whole in each of its slots.
-MAX_WALK_HEAD = 128
+#: Widest d_k and longest chunk of ``chunk_walk``, which holds d_k whole in each of its slots: compiled offline for
+#: sm_90, chunks of 128 ask more shared memory than an H200 has (394240 bytes at the defaults), as float32 q does at
+#: d_k 128 (246272; hence ``chunk_walk`` off in the float32 settings).
+MAX_WALK_HEAD, MAX_WALK_CHUNK = 128, 64
 #: Launch settings: the d_k x d_v block of a walking program, the d_k slices and d_v block of a chunk-output
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
@@ -197,7 +199,7 @@ MAX_WALK_HEAD = 128
 #: ``chunk_walk``: the boundary states and the chunk output in one walk over the chunks (``chunk_walk``: d_v blocks
 #: of ``walk_chunk_v``, its inputs a chunk ahead or not, its slots in q's dtype or float32): not yet timed on a GPU,
 #: so off; its defaults the one wave at the main shape (32 x 4 programs) that spills least compiled offline for
-#: sm_90 (64 bytes of stack, ``h200_compile.py --chunk-walk``).
+#: sm_90 with the own terms in the walk (96 bytes of stack, ``h200_compile.py --chunk-walk``).
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
@@ -206,7 +208,7 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8, walk_chunk_ahead=False,
            walk_chunk_slot16=True, walk_chunk_own=True,
            wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
-           float32=dict(out_k=64, out_v=64))
+           float32=dict(out_k=64, out_v=64, chunk_walk=False))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
                    diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
                    local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
@@ -215,7 +217,7 @@ INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4, chunk_walk=False,
                    walk_chunk_v=32, walk_chunk_warps=4, walk_chunk_ahead=True, walk_chunk_slot16=False,
                    walk_chunk_own=True,
-                   wide=dict(GPU["wide"]), float32=dict(GPU["float32"]))
+                   wide=dict(GPU["wide"]), float32=dict(out_k=64, out_v=64))    # chunk_walk as in force
 
 
 def _block(x: int) -> int:
@@ -413,7 +415,7 @@ class _Plan:
         self.solves = bool(m) and _solves(tab, layout, setting)
         self.levels = self.solves and setting["level_walk"] and tab["level_home"] is not None
         self.walks_chunks = (bool(m) and setting["chunk_walk"] and tab["chunk_walk"] is not None and self.diagonal
-                             and dk <= MAX_WALK_HEAD)
+                             and dk <= MAX_WALK_HEAD and C <= MAX_WALK_CHUNK)
         self.shapes = dict(C=C, WIN=C + w, W=window(layout), PREC=_precision(q.dtype), UPCAST=_interpreting(),
                            UNIT=unit)
         if C in CHUNKS:                         # step 1 (else in torch: solve_chunks), as precise as q's products

@@ -663,7 +663,8 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, 
     ``readout_plan.chunk_slots``), so that no state is read from memory; ``states`` is written for the backward.
     AHEAD: chunk c + 1's inputs are loaded while chunk c computes (else at the top of its step, for the compiler to
     pipeline); SLOT16: the slots in q's dtype (else float32); OWN: the chunk's own term ``((Q K^T) * M) V`` taken
-    here, else read from the output, where ``chunk_output`` with no sources wrote it."""
+    here, else read from the output, where ``chunk_output`` with no sources wrote it (rounded to q's dtype once
+    more so)."""
     tl.static_assert(SLOTS <= 9)        # the named slots s0 .. s8 below (readout_triton.MAX_SLOTS)
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     n, vb = tl.program_id(0), tl.program_id(1)
