@@ -468,16 +468,15 @@ class _Plan:
                 SLOTS=tab["level_slots"], PREC=self.shapes["PREC"], UPCAST=_interpreting(), UNIT=unit,
                 AHEAD=setting["walk_chunk_ahead"], SLOT16=setting["walk_chunk_slot16"],
                 OWN=setting["walk_chunk_own"], num_warps=setting["walk_chunk_warps"])
-            if setting["walk_chunk_own"]:
-                return
-        sources = (_arg(tab["ext"]), tab["ext_count"]) if not self.walks_chunks else (   # the walk's own terms:
-            tab["ext"][:1], torch.zeros_like(tab["ext_count"]))                          # no sources
-        self.chunk_output = bind(
-            K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, *sources, ARG, P, nc,
-            m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"],
-            AFTER=setting["out_after"], QONCE=blk["out_k"] >= dk,
-            **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"],
-                   **({} if setting["out_maxnreg"] is None else dict(maxnreg=setting["out_maxnreg"]))))
+        if not (self.walks_chunks and setting["walk_chunk_own"]):
+            sources = (_arg(tab["ext"]), tab["ext_count"]) if not self.walks_chunks else (   # the walk's own
+                tab["ext"][:1], torch.zeros_like(tab["ext_count"]))                          # terms: no sources
+            self.chunk_output = bind(
+                K.chunk_output, (nc, N, -(-dv // blk["out_v"])), ARG, ARG, ARG, ARG, ARG, ARG, ARG, *sources, ARG, P,
+                nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout), BK=blk["out_k"], BV=blk["out_v"],
+                AFTER=setting["out_after"], QONCE=blk["out_k"] >= dk,
+                **dict(forward, num_warps=setting["out_warps"], num_stages=setting["out_stages"],
+                       **({} if setting["out_maxnreg"] is None else dict(maxnreg=setting["out_maxnreg"]))))
 
     @functools.cached_property
     def backward_launches(self) -> dict:
