@@ -29,6 +29,8 @@ rounded to it), sums float32.
   reading only U's upper triangle and dH in float32 (the forward's ``H = U^T L`` is a dense torch product).
 * ``chunk_output``: one program per (chunk, n, d_v block) (its C rows padded to CP, a power of two >= 16),
   ``o = ((Q K^T) * M) V + sum_j (E_j * Q) H_{X_j}``.
+* ``chunk_walk`` (DIAG, a setting): the boundary states and the chunk output in one walk over the chunks, each state
+  a later chunk reads in its level's slot (``readout_plan.chunk_slots``), so that no state is read from memory.
 
 DECAY (a first-order pattern: ``A(t) = {t}``, ``B(t) = {t - 1}`` or empty, as ``ssm``): step 1 is
 ``decay_sums``, which writes per row ``S_i = sum_{r <= i} log2 |b_r|`` in float64 and the counts of negative and
