@@ -367,7 +367,9 @@ WALKS = [("fp32", 200, "qkvab", True, False, True, True), ("bf16", 200, "qkvab",
 @pytest.mark.parametrize("dtype, n, wanted, ahead, slot16, own, solves, shape", [
     *(case + ((1, None, 5, 7),) for case in WALKS),
     ("bf16", 200, "qkvab", False, True, True, True, (2, 3, 20, 40)),      # the GPU's defaults, d_v in 3 blocks
-    ("fp32", 63, "kv", True, False, False, False, (2, 3, 20, 40))])
+    ("fp32", 63, "kv", True, False, False, False, (2, 3, 20, 40)),
+    ("bf16", 4097, "q", False, True, True, True, (1, 1, 5, 7)),           # 256 boundary states: all nine slots
+    ("fp32", 4097, "", True, False, False, True, (1, 1, 5, 7))])
 def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solves, shape):
     """With ``chunk_walk`` on, fenwick's chunk outputs and boundary states come from one walk over the chunks, each
     state a later chunk reads in its level's slot (``readout_triton_kernels.chunk_walk``): with ``chunk_output``,
@@ -376,7 +378,8 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
     solve's; inputs loaded a chunk ahead or not, slots in float32 or in q's dtype, the own terms in the walk or
     (without ``walk_chunk_own``) by ``chunk_output`` with no sources, which is then the one other launch; the
     backward by the transposed solve, or (fewer states than ``min_solved``) by the reverse walk, the solve's kernels
-    removed; batches of 1 and 2 (B, H, d_k, d_v in ``shape``), d_v in one and in three blocks of 16."""
+    removed; batches of 1 and 2 (B, H, d_k, d_v in ``shape``), d_v in one and in three blocks of 16; up to the
+    nine slots of 256 boundary states (n = 4097)."""
     B, H, dk, dv = shape
     tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype], H=H, dk=dk, dv=dv, B=B)
     layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
@@ -391,7 +394,7 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
                            walk_chunk_v=16, min_solved=1 if solves else 10**9).items():
         monkeypatch.setitem(readout_triton._setting(), key, value)
     plan = readout_triton._plan(*args, layout)
-    assert plan.walks_chunks and plan.solves == solves and plan.layout.n_boundary == len(range(0, n, 16))  # 16 j
+    assert plan.walks_chunks and plan.solves == solves and plan.layout.n_boundary == len(range(0, n - 1, 16))  # 16j
     assert rel_err(plan.forward(*args)[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
