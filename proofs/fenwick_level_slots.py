@@ -1,4 +1,4 @@
-"""fenwick's readout can walk its chunks holding one boundary state per Fenwick level (the walk built, the fusion not).
+"""fenwick's readout can walk its chunks holding one boundary state per Fenwick level (the Triton ``chunk_walk``).
 
 Statement. Number fenwick's boundary states 0 .. P-1 (``readout_plan.aligned_layout``); give state p >= 1 the level
 ``tz(p)``, its count of trailing zero bits, and state 0 a level of its own. Walk the chunks in order and, once a chunk
@@ -20,7 +20,8 @@ So a forward in one kernel per (batch x head, d_v block) needs no boundary state
 inverses and E, and writes o (and H, if the backward is to read it). ``python benchmarks/readout_bytes.py --fused``
 counts those bytes. Today's forward writes L and H and reads them back (``solved_forward_bytes``). Claims 1 and 2
 are what ``readout_plan.level_slots`` assigns and the Triton kernel ``level_walk`` walks by (the boundary states
-alone, its outputs left to the chunk output: no faster than the solve on the H200, docs/gpu_readout.md).
+alone, its outputs left to the chunk output: no faster than the solve on the H200, docs/gpu_readout.md); claim 3 is
+what ``chunk_walk`` computes (a setting, not yet timed on a GPU).
 
 Derivation. For x >= 1 and a set bit l of x, let y be x with its bits below l cleared: y is in the chain of x (clear
 x's lowest set bits one at a time) and ``tz(y) = l``. Any z with ``y < z <= x`` and ``tz(z) = l`` has the bits of x
@@ -32,6 +33,7 @@ at the chunk's boundary states (docs/gpu_readout.md, steps 2 and 4); below it is
 direct ``((Q K^T) * (I - B)^{-1} A) V``.
 """
 import numpy as np
+import sympy
 
 from glrtheory import Pattern
 from glrtheory.kernels.scan.readout_plan import aligned_layout
@@ -66,26 +68,36 @@ def slot_walk(layout) -> int:
     return most
 
 
+def chunk_system(layout, rows, ext, a, b) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk's ``M = T A_R`` and ``E = T B_R,X``, ``T = (I - B_RR)^{-1}``, X its sources ``ext``: float64, or exact
+    (sympy) for a and b of dtype object."""
+    tables = layout.tables
+    home = {int(t): p for p, t in enumerate(layout.boundary)}
+    where = {int(t): i for i, t in enumerate(rows)}
+    B_RR, B_RX, A_R = (np.zeros((len(rows), n), dtype=b.dtype) for n in (len(rows), len(ext), len(rows)))
+    for i, t in enumerate(rows):
+        for j in np.flatnonzero(tables.b_idx[t] >= 0):
+            s = int(tables.b_idx[t, j])
+            if s in where:
+                B_RR[i, where[s]] += b[t, j]
+            else:                                       # a source before the chunk: a boundary state it lists
+                B_RX[i, ext.index(home[s])] += b[t, j]
+        for j in np.flatnonzero(tables.a_idx[t] >= 0):
+            A_R[i, where[int(tables.a_idx[t, j])]] += a[t, j]           # fenwick's window is the chunk (w = 0)
+    if b.dtype == object:
+        T = np.array(sympy.Matrix(np.eye(len(rows), dtype=int) - B_RR).inv(), dtype=object)
+    else:
+        T = np.linalg.inv(np.eye(len(rows)) - B_RR)
+    return T @ A_R, T @ B_RX
+
+
 def readout_by_slots(layout, a, b, q, k, v) -> tuple[np.ndarray, int]:
     """Claim 3: ``o`` by one walk over the chunks with a slot per level (float64); also the most slots held."""
-    tables = layout.tables
     home = {int(t): p for p, t in enumerate(layout.boundary)}
     o, slots, most = np.full((q.shape[0], v.shape[1]), np.nan), {}, 0
     for c, rows in enumerate(chunk_rows(layout)):
         ext = [int(s) for s in layout.ext[c, :layout.ext_count[c]]]
-        where = {int(t): i for i, t in enumerate(rows)}
-        B_RR, B_RX, A_R = (np.zeros((len(rows), n)) for n in (len(rows), len(ext), len(rows)))
-        for i, t in enumerate(rows):
-            for j in np.flatnonzero(tables.b_idx[t] >= 0):
-                s = int(tables.b_idx[t, j])
-                if s in where:
-                    B_RR[i, where[s]] += b[t, j]
-                else:                                   # a source before the chunk: a boundary state it lists
-                    B_RX[i, ext.index(home[s])] += b[t, j]
-            for j in np.flatnonzero(tables.a_idx[t] >= 0):
-                A_R[i, where[int(tables.a_idx[t, j])]] += a[t, j]       # fenwick's window is the chunk (w = 0)
-        T = np.linalg.inv(np.eye(len(rows)) - B_RR)
-        M, E = T @ A_R, T @ B_RX
+        M, E = chunk_system(layout, rows, ext, a, b)
         states = [slots[level(p)][1] for p in ext]
         for p in ext:
             assert slots[level(p)][0] == p, (c, p)
@@ -117,18 +129,23 @@ def derive():
           "up to x, and one state per level (and state 0)")
 
 
-def check(n_max=2**10 + 1, chunks=(4, 8, 16, 64), seed=0):
+def layouts(n_max: int, chunks):
+    """fenwick's chunk layout at every n up to n_max and every chunk C <= n: ``(n, C, layout)``."""
     fenwick = Pattern.from_spec("fenwick")
-    layouts = 0
     for n in range(1, n_max + 1):
         tables = fenwick.tables(n)
         for C in (C for C in chunks if C <= n):
-            layout = aligned_layout(tables, C)
-            P = layout.n_boundary
-            assert slot_walk(layout) <= max(P - 1, 0).bit_length() + 1, (n, C)
-            layouts += 1
-    assert layouts > 3000
-    print(f"checked {layouts} layouts (n = 1..{n_max}, chunks {chunks}): every source in its level's slot, at most "
+            yield n, C, aligned_layout(tables, C)
+
+
+def check(n_max=2**10 + 1, chunks=(4, 8, 16, 64), seed=0):
+    fenwick = Pattern.from_spec("fenwick")
+    count = 0
+    for n, C, layout in layouts(n_max, chunks):
+        assert slot_walk(layout) <= max(layout.n_boundary - 1, 0).bit_length() + 1, (n, C)
+        count += 1
+    assert count > 3000
+    print(f"checked {count} layouts (n = 1..{n_max}, chunks {chunks}): every source in its level's slot, at most "
           "bit_length(P - 1) + 1 slots")
     layout = aligned_layout(fenwick.tables(16384), 64)
     assert layout.n_boundary == 256 and slot_walk(layout) == 9
