@@ -88,6 +88,9 @@ SCAN = dict(nc=16384 // 64, shift=0)
 #: ``boundary_block``): one sequence of P rows, m columns.
 E_PP_BLOCKS = dict(n=LAYOUTS[False]["P"], H=1, nc=LAYOUTS[False]["P"] // r["boundary_block"], WB=LAYOUTS[False]["m"],
                    shift=0)
+#: The fused walk (``chunk_walk``, a setting, off; not on the GPU yet) and its split's fix-up, at the main shape.
+WALK = dict(C=64, CP=64, BK=128, BV=r["walk_chunk_v"], PREC="tf32", UPCAST=False, UNIT=8)
+WALK_TYPES = [bf16] * 3 + [f32] * 3 + [bf16] * 2 + [f32] * 2 + ["*i32"] * 4 + [i32] * 13
 #: Tiled mixing's tile product (``tile_product``) at the layer's shape, B8 T2048 H8 D128 bf16, its first tile
 #: (rows 0:, 512 columns): q, k, v and g strided as [B, T, H, d] (views), m [B, T, H, 512].
 TILE = dict(BM=TP.BLOCK, BN=TP.BLOCK, DK=128, DV=128, PREC="tf32", UPCAST=False)
@@ -197,11 +200,14 @@ kernels = [
     (TP._forward, [bf16] * 5 + [i32] * 17, TILE, TP.WARPS, TILE_INTS),        # tiled mixing's first tile, power2's
     (TP._backward_rows, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),      # layer (B8 T2048 H8)
     (TP._backward_columns, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),
-    (RK.chunk_walk, [bf16] * 3 + [f32] * 3 + [bf16] * 2 + ["*i32"] * 4 + [i32] * 11,      # a setting, off (not on
-     dict(C=64, CP=64, BK=128, BV=r["walk_chunk_v"], SP=16, SLOTS=9, PREC="tf32", UPCAST=False, UNIT=8,    # the GPU)
-          AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"], OWN=r["walk_chunk_own"]), r["walk_chunk_warps"]),
+    (RK.chunk_walk, WALK_TYPES, dict(WALK, SP=16, SLOTS=9, AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"],
+                                     OWN=r["walk_chunk_own"], SPLIT=r["walk_chunk_split"]), r["walk_chunk_warps"]),
     *((K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=bd, JB=backend._columns(w)),
        g["grad_warps"], dict(W=w)) for bd, w in ((g["lag_BD"], 1), (g["lag_BD"], 14), (g["BD"], 1))),  # da, db
+    (RK.chunk_walk, WALK_TYPES, dict(WALK, SP=16, SLOTS=9, AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"],
+                                     OWN=r["walk_chunk_own"], SPLIT=True), r["walk_chunk_warps"]),      # split in two
+    (RK.split_fixup, [bf16] * 3 + [f32] * 2 + ["*i32"] + [i32] * 10, WALK, r["walk_chunk_warps"],
+     dict(split_state=128, first=130)),
 ]
 
 
@@ -282,13 +288,17 @@ def compile_all():
 
 def chunk_walk_grid():
     """``chunk_walk`` (a setting, off) compiled at each of its settings' values (d_v blocks, warps, inputs a chunk
-    ahead, 16-bit slots, the own terms in the walk): one line each, its settings and resources (``resources``)."""
-    ((fn, types, consts, _),) = [config for config in kernels if config[0] is RK.chunk_walk]
-    for own, bv, warps, ahead, slot16 in itertools.product((True, False), (16, 32, 64), (4, 8, 16), (True, False),
-                                                           (False, True)):
-        compiled = compile_one(fn, types, dict(consts, BV=bv, AHEAD=ahead, SLOT16=slot16, OWN=own), warps)
+    ahead, 16-bit slots, the own terms in the walk; and split in two at a few): one line each, its settings and
+    resources (``resources``)."""
+    fn, types, consts, _ = next(config for config in kernels if config[0] is RK.chunk_walk)
+    grid = [(own, bv, warps, ahead, slot16, False) for own, bv, warps, ahead, slot16 in itertools.product(
+        (True, False), (16, 32, 64), (4, 8, 16), (True, False), (False, True))]
+    grid += [(own, bv, 8, False, True, True) for own in (True, False) for bv in (16, 32)]     # split in two
+    for own, bv, warps, ahead, slot16, split in grid:
+        compiled = compile_one(fn, types, dict(consts, BV=bv, AHEAD=ahead, SLOT16=slot16, OWN=own, SPLIT=split),
+                               warps)
         print(f"walk_chunk_v={bv} walk_chunk_warps={warps} walk_chunk_ahead={ahead} walk_chunk_slot16={slot16} "
-              f"walk_chunk_own={own}", resources(compiled), flush=True)
+              f"walk_chunk_own={own} walk_chunk_split={split}", resources(compiled), flush=True)
 
 
 def main(argv=None) -> int:

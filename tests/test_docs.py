@@ -950,9 +950,9 @@ def test_gpu_readout_quotes_the_chunk_walks_offline_compile():
     rows = {}
     for line in (ROOT / "benchmarks" / "results" / "chunk_walk_compile.txt").read_text().splitlines()[1:]:
         *settings, reg, stack, shared = line.split()
-        key = tuple(value for _, value in (s.split("=") for s in settings))     # v, warps, ahead, slot16, own
-        rows[key] = (int(reg[4:]), int(stack[6:]), int(shared[7:]))
-    assert len(rows) == 72
+        key = tuple(value for _, value in (s.split("=") for s in settings))     # v, warps, ahead, slot16, own, split
+        rows[key[:-1] if key[-1] == "False" else key] = (int(reg[4:]), int(stack[6:]), int(shared[7:]))
+    assert len(rows) == 76
     text = words("docs", "gpu_readout.md")
     gpu = readout_triton.GPU
     default = (str(gpu["walk_chunk_v"]), str(gpu["walk_chunk_warps"]), str(gpu["walk_chunk_ahead"]),
@@ -969,3 +969,6 @@ def test_gpu_readout_quotes_the_chunk_walks_offline_compile():
     assert f"take {lean[0][0]} registers ({lean[1][0]} at 16 warps)" in text
     wide = rows["64", "8", "False", "True", "True"][2]
     assert f"ask {wide} bytes of shared memory, more than the H200 has" in text and wide > 232448
+    split = rows[default + ("True",)], rows[own_off + ("True",)]
+    assert (f"Split in two (`walk_chunk_split`, next bullet), the defaults spill {split[0][1]} bytes ({split[1][1]} "
+            "without the own terms)") in text

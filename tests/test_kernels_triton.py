@@ -505,14 +505,15 @@ def test_kernels_compile_for_the_h200():
     import re
 
     out = _h200_compile()
-    configurations = 54                                                     # h200_compile.py's list
+    configurations = 56                                                     # h200_compile.py's list
     assert out.returncode == 0 and f"compiled {configurations}" in out.stdout, out.stderr[-2000:]
     digests = [line.split() for line in out.stdout.splitlines()[:-1]]      # index, kernel, instructions, digest,
     assert [int(d[0]) for d in digests] == list(range(configurations)) and all(int(d[2]) > 100 for d in digests)
     registers = [int(d[4].removeprefix("REG:")) for d in digests]          # registers, stack bytes
     assert all(16 <= n <= 255 for n in registers) and all(d[5].startswith("STACK:") for d in digests)
     assert {d[1] for d in digests} >= {"forward_walk", "backward_pull", "boundary_walk", "chunk_output", "decay_sums",
-                                       "decay_grads", "triangular_product", "level_walk", "chunk_walk"}
+                                       "decay_grads", "triangular_product", "level_walk", "chunk_walk",
+                                       "split_fixup"}
     assert len({d[3] for d in digests}) == configurations      # distinct configurations compile to distinct code
     (refusal,) = [r["error"] for r in gpu_call("call63", "check_256.json")["rows"]
                   if r["spec"] == "fenwick" and r["dtype"] == "float32"]

@@ -332,3 +332,21 @@ def test_random_tables_match_reference(rng, T):
     for chunk, algorithm in [(1, "chunked_aligned"), (5, "chunked_aligned"), (16, "chunked_aligned"), (None, None)]:
         out = glr_readout(q, k, v, a, b, tables, chunk=chunk, algorithm=algorithm)
         assert out.shape == v.shape and rel_err(out, ref) <= 1e-12, (chunk, algorithm)
+
+
+@pytest.mark.parametrize("spec", ["fenwick", "ssm"])
+def test_walk_split_is_the_largest_power_of_two_below_the_states(spec):
+    """``walk_split`` (the fused walk split in two): for fenwick and ssm, at every length and chunk with two boundary
+    states or more, the largest power of two m below their number and the chunk that holds state m
+    (``proofs/fenwick_split_walk.py`` proves the split holds for fenwick); None with fewer states."""
+    from glrtheory.kernels.scan.readout_plan import walk_split
+
+    for n in (1, 2, 17, 63, 64, 65, 200, 1000, 4097):
+        for C in (4, 16, 64):
+            layout = aligned_layout(Pattern.from_spec(spec).tables(n), C)
+            P = layout.n_boundary
+            if P < 2:
+                assert walk_split(layout) is None
+                continue
+            m = max(x for x in (2 ** j for j in range(P.bit_length())) if x < P)
+            assert walk_split(layout) == (m, (layout.boundary[m] + layout.shift) // C), (n, C)

@@ -358,19 +358,20 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
-WALKS = [("fp32", 200, "qkvab", True, False, True, True), ("bf16", 200, "qkvab", True, False, True, True),
-         ("fp32", 63, "q", False, False, True, True), ("bf16", 1000, "", True, False, True, True),
-         ("bf16", 1000, "", False, True, False, True), ("fp32", 63, "", False, True, True, True),
-         ("fp32", 200, "qv", True, False, False, True), ("fp32", 200, "qkvab", False, True, True, False)]
+WALKS = [("fp32", 200, "qkvab", True, False, True, True, False), ("bf16", 200, "qkvab", True, False, True, True, False),
+         ("fp32", 63, "q", False, False, True, True, False), ("bf16", 1000, "", True, False, True, True, True),
+         ("bf16", 1000, "", False, True, False, True, False), ("fp32", 63, "", False, True, True, True, True),
+         ("fp32", 200, "qv", True, False, False, True, True), ("fp32", 200, "qkvab", False, True, True, False, True)]
 
 
-@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16, own, solves, shape", [
+@pytest.mark.parametrize("dtype, n, wanted, ahead, slot16, own, solves, split, shape", [
     *(case + ((1, None, 5, 7),) for case in WALKS),
-    ("bf16", 200, "qkvab", False, True, True, True, (2, 3, 20, 40)),      # the GPU's defaults, d_v in 3 blocks
-    ("fp32", 63, "kv", True, False, False, False, (2, 3, 20, 40)),
-    ("bf16", 4097, "q", False, True, True, True, (1, 1, 5, 7)),           # 256 boundary states: all nine slots
-    ("fp32", 4097, "", True, False, False, True, (1, 1, 5, 7))])
-def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solves, shape):
+    ("bf16", 200, "qkvab", False, True, True, True, False, (2, 3, 20, 40)),     # the GPU's defaults, d_v in 3 blocks
+    ("bf16", 200, "qkvab", False, True, True, True, True, (2, 3, 20, 40)),
+    ("fp32", 63, "kv", True, False, False, False, True, (2, 3, 20, 40)),
+    ("bf16", 4097, "q", False, True, True, True, False, (1, 1, 5, 7)),          # 256 boundary states: nine slots
+    ("fp32", 4097, "", True, False, False, True, True, (1, 1, 5, 7))])
+def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solves, split, shape):
     """With ``chunk_walk`` on, fenwick's chunk outputs and boundary states come from one walk over the chunks, each
     state a later chunk reads in its level's slot (``readout_triton_kernels.chunk_walk``): with ``chunk_output``,
     ``boundary_local`` and the other walks removed, so that they cannot run, the output (and the gradients asked,
@@ -379,7 +380,8 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
     (without ``walk_chunk_own``) by ``chunk_output`` with no sources, which is then the one other launch; the
     backward by the transposed solve, or (fewer states than ``min_solved``) by the reverse walk, the solve's kernels
     removed; batches of 1 and 2 (B, H, d_k, d_v in ``shape``), d_v in one and in three blocks of 16; up to the
-    nine slots of 256 boundary states (n = 4097)."""
+    nine slots of 256 boundary states (n = 4097); walked whole, or split at the largest power of two m below the
+    number of states (``walk_chunk_split``: the chunks after state m's apart, then ``split_fixup``)."""
     B, H, dk, dv = shape
     tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype], H=H, dk=dk, dv=dv, B=B)
     layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
@@ -391,11 +393,12 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
     if solves:
         monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
     for key, value in dict(chunk_walk=True, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16, walk_chunk_own=own,
-                           walk_chunk_v=16, min_solved=1 if solves else 10**9).items():
+                           walk_chunk_split=split, walk_chunk_v=16, min_solved=1 if solves else 10**9).items():
         monkeypatch.setitem(readout_triton._setting(), key, value)
     monkeypatch.setitem(readout_triton._setting()["float32"], "chunk_walk", True)   # (the GPU's float32 heads of
     plan = readout_triton._plan(*args, layout)                                       # 128 would ask too much memory)
     assert plan.walks_chunks and plan.solves == solves and plan.layout.n_boundary == len(range(0, n - 1, 16))  # 16j
+    assert plan.split == split
     assert rel_err(plan.forward(*args)[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
@@ -720,7 +723,7 @@ def test_gpu_float32_heads_of_128_and_256_match_torch_path(rng, spec, d):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
 @pytest.mark.parametrize("n, d", [(4097, 64), (16384, 128), (4097, 128), (2048, 128)])
 @pytest.mark.parametrize("setting", [{}, {"walk_chunk_own": False}, {"walk_chunk_ahead": True},
-                                     {"walk_chunk_slot16": False, "walk_chunk_v": 16}])
+                                     {"walk_chunk_slot16": False, "walk_chunk_v": 16}, {"walk_chunk_split": True}])
 def test_gpu_chunk_walk_matches_torch_path(rng, monkeypatch, n, d, setting):
     """fenwick with ``chunk_walk`` on (its defaults, and each other setting on top): the forward (bf16 at n = 2048,
     4097 and 16384 (256 boundary states, nine slots), d 64 and 128) and, up to 4097, the five
@@ -738,6 +741,7 @@ def test_gpu_chunk_walk_matches_torch_path(rng, monkeypatch, n, d, setting):
     args = (q.bfloat16(), k.bfloat16(), v.bfloat16(), a, b)
     plan = readout_triton._plan(*args, aligned_layout(tables))
     assert plan.walks_chunks and not readout_triton._plan(q, k, v, a, b, aligned_layout(tables)).walks_chunks
+    assert plan.split == setting.get("walk_chunk_split", False)
     ref = glr_readout(q, k, v, a, b, tables, backend="torch").double()
     assert rel_err(glr_readout(*args, tables, backend="triton").double().cpu(), ref.cpu()) <= TOL[torch.bfloat16]
     leaves = [x.clone().requires_grad_() for x in args]

@@ -210,6 +210,20 @@ def chunk_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, ...] | None
     return column, state, np.where(state >= 0, row[state], 0), np.where(state >= 0, home[np.maximum(state, 0)], -1)
 
 
+def walk_split(layout: ChunkLayout) -> tuple[int, int] | None:
+    """``(m, c_m)``: the largest power of two m < P and the chunk holding state m, where the chunks after c_m read
+    only states 0, m and later ones and chunk 0 holds state 0 and reads none (``proofs/fenwick_split_walk.py``: so
+    for fenwick), so that a walk over them can start from H_0 and an unknown H_m; else None."""
+    P = layout.n_boundary
+    if P < 2:
+        return None
+    m, chunk = 1 << ((P - 1).bit_length() - 1), layout.boundary_row // layout.chunk
+    sources = [layout.ext[c, :layout.ext_count[c]] for c in range(chunk[m] + 1, layout.n_chunks)]
+    if chunk[0] != 0 or layout.ext_count[0] or any(((s != 0) & (s != m) & (s < m)).any() for s in sources):
+        return None
+    return m, int(chunk[m])
+
+
 def is_aligned(layout: ChunkLayout) -> bool:
     """``work(layout) < tiled_work(layout.tables)`` and ``memory(layout) <= memory_limit(layout)``."""
     return work(layout) < tiled_work(layout.tables) and memory(layout) <= memory_limit(layout)

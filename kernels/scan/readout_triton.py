@@ -63,7 +63,7 @@ from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
-from .readout_plan import ChunkLayout, boundary_tables, chunk_slots, level_slots
+from .readout_plan import ChunkLayout, boundary_tables, chunk_slots, level_slots, walk_split
 from .triton import (CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings,
                      chunk_inverse_launch, inverse_precision)
 from .triton_launch import ARG, bind
@@ -206,7 +206,7 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
            level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8, walk_chunk_ahead=False,
-           walk_chunk_slot16=True, walk_chunk_own=True,
+           walk_chunk_slot16=True, walk_chunk_own=True, walk_chunk_split=False,
            wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
            float32=dict(out_k=64, out_v=64, chunk_walk=False))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
@@ -216,7 +216,7 @@ INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4, chunk_walk=False,
                    walk_chunk_v=32, walk_chunk_warps=4, walk_chunk_ahead=True, walk_chunk_slot16=False,
-                   walk_chunk_own=True,
+                   walk_chunk_own=True, walk_chunk_split=False,
                    wide=dict(GPU["wide"]), float32=dict(out_k=64, out_v=64))    # chunk_walk as in force
 
 
@@ -307,6 +307,7 @@ def _tables(layout: ChunkLayout, device) -> dict:
             walk = (np.pad(walk[0], ((0, 0), (0, _slots(walk[0].shape[1]) - walk[0].shape[1])), constant_values=-1),
                     *walk[1:])
         out["chunk_walk"] = None if walk is None else [torch.as_tensor(x.astype(np.int32), device=device) for x in walk]
+        out["walk_split"] = walk_split(layout) if walk is not None else None
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
@@ -459,15 +460,23 @@ class _Plan:
                 K.boundary_walk, (N, -(-dk // blk["walk_k"]) * n_vb), ARG, ARG, ARG, ARG, ARG, ARG, tab["b_chunk"],
                 tab["b_row"], tab["b_src"], P, nc, m, T, H, dk, dv, s, sk, sv, n_vb, BK=blk["walk_k"],
                 BV=blk["walk_v"], GATHER=tab["gather"], SOURCES=unrolled, **forward)
+        self.split = self.walks_chunks and setting["walk_chunk_split"] and tab["walk_split"] is not None
         if self.walks_chunks:                   # the states and the output in one walk over the chunks
             bv = min(setting["walk_chunk_v"], _block(dv))
+            split_state, split_chunk = tab["walk_split"] if self.split else (0, 0)
+            walk = dict(C=C, CP=rows(layout), BK=_block(dk), BV=bv, PREC=self.shapes["PREC"], UPCAST=_interpreting(),
+                        UNIT=unit)
             self.chunk_walk = bind(
-                K.chunk_walk, (N, -(-dv // bv)), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, *tab["chunk_walk"], nc, P, m,
-                T, H, dk, dv, s, sq, sk, sv, C=C, CP=rows(layout), BK=_block(dk), BV=bv,
-                SP=tab["chunk_walk"][0].shape[1],
-                SLOTS=tab["level_slots"], PREC=self.shapes["PREC"], UPCAST=_interpreting(), UNIT=unit,
-                AHEAD=setting["walk_chunk_ahead"], SLOT16=setting["walk_chunk_slot16"],
-                OWN=setting["walk_chunk_own"], num_warps=setting["walk_chunk_warps"])
+                K.chunk_walk, (N, -(-dv // bv), 1 + self.split), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG,
+                *tab["chunk_walk"], nc, P, m, T, H, dk, dv, s, sq, sk, sv, split_chunk,
+                int(tab["chunk_walk"][3][split_chunk]), SP=tab["chunk_walk"][0].shape[1], SLOTS=tab["level_slots"],
+                AHEAD=setting["walk_chunk_ahead"], SLOT16=setting["walk_chunk_slot16"], OWN=setting["walk_chunk_own"],
+                SPLIT=self.split, num_warps=setting["walk_chunk_warps"], **walk)
+            if self.split:
+                self.split_fixup = bind(
+                    K.split_fixup, (nc - split_chunk - 1, N, -(-dv // bv)), ARG, ARG, ARG, ARG, ARG,
+                    tab["chunk_walk"][1], split_state, split_chunk + 1, nc, P, T, H, dk, dv, s, sq,
+                    num_warps=setting["walk_chunk_warps"], **walk)
         if not (self.walks_chunks and setting["walk_chunk_own"]):
             sources = (_arg(tab["ext"]), tab["ext_count"]) if not self.walks_chunks else (   # the walk's own
                 tab["ext"][:1], torch.zeros_like(tab["ext_count"]))                          # terms: no sources
@@ -591,7 +600,12 @@ class _Plan:
         if self.walks_chunks:
             if not self.setting["walk_chunk_own"]:
                 self.chunk_output(q, k, v, a, *read, states, o)           # the own terms, then the walk adds
-            self.chunk_walk(q, k, v, a, inverses, ecoef, states, o)
+            rows_w = N * nc * self.layout.chunk                           # SPLIT's w by row, then g by state
+            scalars = ecoef.new_empty(rows_w + N * P) if self.split else ecoef
+            w, g = (scalars[:rows_w], scalars[rows_w:]) if self.split else (ecoef, ecoef)
+            self.chunk_walk(q, k, v, a, inverses, ecoef, states, o, w, g)
+            if self.split:                                                # the later part's g_p H_m, w_t q_t^T H_m
+                self.split_fixup(q, states, o, w, g)
             return o, mix, ecoef, states, inverses, solved, last, last_carry
         if self.levels:
             self.level_walk(k, v, a, *walked, states)

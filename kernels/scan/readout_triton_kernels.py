@@ -620,44 +620,55 @@ def _walk_inputs(c, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, o_ptr, T, H, dk, dv,
 
 
 @triton.jit
-def _read_slot(o, q, ecoef, block, m, ok, column, state, PREC: tl.constexpr, UPCAST: tl.constexpr):
-    """``o + E_j * (Q H)`` where the chunk reads the state H of a slot as its source j (``column``), else o."""
+def _read_slot(o, w, q, ecoef, block, m, ok, column, state, g, PREC: tl.constexpr, UPCAST: tl.constexpr):
+    """``(o + E_j * (Q H), w + E_j g)`` where the chunk reads the state H of a slot as its source j (``column``), g
+    that state's scalar (``chunk_walk``'s SPLIT), else ``(o, w)``."""
     if column >= 0:
         e = tl.load(ecoef + block * m + column, mask=ok, other=0.0)
         o += _dot(q, state.to(q.dtype), PREC, UPCAST) * e[:, None]
-    return o
+        w += e * g
+    return o, w
 
 
 @triton.jit
-def _read_slots(o, q, ecoef, block, m, ok, columns, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS: tl.constexpr,
-                PREC: tl.constexpr, UPCAST: tl.constexpr):
-    """``o + sum_j E_j * (Q H_{X_j})`` over the slots, ``columns`` each slot's source column (``_read_slot``)."""
-    o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns), s0, PREC, UPCAST)
+def _read_slots(o, w, q, ecoef, block, m, ok, columns, s0, s1, s2, s3, s4, s5, s6, s7, s8,
+                g0, g1, g2, g3, g4, g5, g6, g7, g8, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr):
+    """``(o + sum_j E_j * (Q H_{X_j}), w + sum_j E_j g_{X_j})`` over the slots, ``columns`` each slot's source
+    column (``_read_slot``)."""
+    o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns), s0, g0, PREC, UPCAST)
     if SLOTS > 1:
-        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 1), s1, PREC, UPCAST)
+        o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns + 1), s1, g1, PREC, UPCAST)
     if SLOTS > 2:
-        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 2), s2, PREC, UPCAST)
+        o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns + 2), s2, g2, PREC, UPCAST)
     if SLOTS > 3:
-        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 3), s3, PREC, UPCAST)
+        o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns + 3), s3, g3, PREC, UPCAST)
     if SLOTS > 4:
-        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 4), s4, PREC, UPCAST)
+        o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns + 4), s4, g4, PREC, UPCAST)
     if SLOTS > 5:
-        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 5), s5, PREC, UPCAST)
+        o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns + 5), s5, g5, PREC, UPCAST)
     if SLOTS > 6:
-        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 6), s6, PREC, UPCAST)
+        o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns + 6), s6, g6, PREC, UPCAST)
     if SLOTS > 7:
-        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 7), s7, PREC, UPCAST)
+        o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns + 7), s7, g7, PREC, UPCAST)
     if SLOTS > 8:
-        o = _read_slot(o, q, ecoef, block, m, ok, tl.load(columns + 8), s8, PREC, UPCAST)
-    return o
+        o, w = _read_slot(o, w, q, ecoef, block, m, ok, tl.load(columns + 8), s8, g8, PREC, UPCAST)
+    return o, w
+
+
+@triton.jit
+def _local_row(inv, a_ptr, n, nc, c, r, rl, t, ok, T, H, C: tl.constexpr):
+    """DIAG's M row r of chunk c over its rows: its inverse's row times a (``M = T_k diag(a)``)."""
+    row = ((n * nc + c) * C + r).to(tl.int64)
+    return tl.load(inv + row * C + rl, mask=ok, other=0.0) * _coefficient(a_ptr, n, t, ok, T, H)
 
 
 @launcher
 @triton.jit
-def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, c_state, c_row, c_home, nc, P, m, T,
-               H, dk, dv, shift, sq, sk, sv, C: tl.constexpr, CP: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-               SP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, UNIT: tl.constexpr,
-               AHEAD: tl.constexpr, SLOT16: tl.constexpr, OWN: tl.constexpr):
+def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, w_ptr, g_ptr, c_column, c_state, c_row, c_home,
+               nc, P, m, T, H, dk, dv, shift, sq, sk, sv, split_chunk, split_slot, C: tl.constexpr, CP: tl.constexpr,
+               BK: tl.constexpr, BV: tl.constexpr, SP: tl.constexpr, SLOTS: tl.constexpr, PREC: tl.constexpr,
+               UPCAST: tl.constexpr, UNIT: tl.constexpr, AHEAD: tl.constexpr, SLOT16: tl.constexpr,
+               OWN: tl.constexpr, SPLIT: tl.constexpr):
     """The boundary states and the chunk output in one walk over the chunks (DIAG, w = 0): one program per (n, d_v
     block) takes chunk c's output ``o = ((Q K^T) * M) V + sum_j E_j * (Q H_{X_j})``, then its boundary state
     ``H_p = L_p + sum_j E[p, j] H_{X_j}``, with every state a later chunk reads in its slot (``level_walk``'s, d_k
@@ -666,10 +677,13 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, 
     AHEAD: chunk c + 1's inputs are loaded while chunk c computes (else at the top of its step, for the compiler to
     pipeline); SLOT16: the slots in q's dtype (else float32); OWN: the chunk's own term ``((Q K^T) * M) V`` taken
     here, else read from the output, where ``chunk_output`` with no sources wrote it (rounded to q's dtype once
-    more so)."""
+    more so). SPLIT (``proofs/fenwick_split_walk.py``): two programs per (n, d_v block), the first walking the chunks
+    up to ``split_chunk`` (which holds state m, in slot ``split_slot``), the second the chunks after it from H_0
+    (chunk 0's own) and H_m taken as zero, carrying each state's scalar g (g_m = 1) into ``g_ptr [N, P]`` and each
+    row's w into ``w_ptr [N, nc C]``, for ``split_fixup`` to add ``g_p H_m`` and ``w_t q_t^T H_m``."""
     tl.static_assert(SLOTS <= 9)        # the named slots s0 .. s8 below (readout_triton.MAX_SLOTS)
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
-    n, vb = tl.program_id(0), tl.program_id(1)
+    n, vb, part = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     kcol, vcol, slot = tl.arange(0, BK), vb * BV + tl.arange(0, BV), tl.arange(0, SP)
     out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
@@ -678,10 +692,24 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, 
     else:
         s0 = tl.zeros((BK, BV), tl.float32)
     s1, s2, s3, s4, s5, s6, s7, s8 = s0, s0, s0, s0, s0, s0, s0, s0
+    g0 = tl.sum(tl.zeros((SP,), tl.float32), axis=0)
+    g1, g2, g3, g4, g5, g6, g7, g8 = g0, g0, g0, g0, g0, g0, g0, g0
+    first, last = 0, nc
+    if SPLIT:
+        if part == 0:
+            last = split_chunk + 1
+        else:                                   # H_0 from chunk 0 alone (no sources), H_m unknown: zero, g 1
+            first = split_chunk + 1
+            rl, t, ok = _padded_rows(0, T, shift, C, CP)
+            h = _local_state(_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv),
+                             _local_row(inv, a_ptr, n, nc, 0, tl.load(c_row), rl, t, ok, T, H, C), PREC, UPCAST)
+            h, g, home = h.to(s0.dtype), g0 + 1.0, tl.load(c_home)
+            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h, home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
+            g0, g1, g2, g3, g4, g5, g6, g7, g8 = _put_slot(g, split_slot, g0, g1, g2, g3, g4, g5, g6, g7, g8, SLOTS)
     if AHEAD:
-        q, k, v, mix = _walk_inputs(0, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, o_ptr, T, H, dk, dv, shift, sq, sk, sv,
-                                    kcol, vcol, C, CP, OWN)
-    for c in range(nc):
+        q, k, v, mix = _walk_inputs(first, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, o_ptr, T, H, dk, dv, shift, sq,
+                                    sk, sv, kcol, vcol, C, CP, OWN)
+    for c in range(first, last):
         if AHEAD:
             nq, nk, nv, nmix = _walk_inputs(c + 1, nc, n, q_ptr, k_ptr, v_ptr, a_ptr, inv, o_ptr, T, H, dk, dv,
                                             shift, sq, sk, sv, kcol, vcol, C, CP, OWN)
@@ -694,20 +722,55 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, c_column, 
             o = _dot((_dot(q, tl.trans(k), PREC, UPCAST) * mix).to(v.dtype), v, PREC, UPCAST)
         else:
             o = mix
-        o = _read_slots(o, q, ecoef, block, m, ok, c_column + c * SP, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS, PREC,
-                        UPCAST)
+        w = tl.zeros((CP,), tl.float32)
+        o, w = _read_slots(o, w, q, ecoef, block, m, ok, c_column + c * SP, s0, s1, s2, s3, s4, s5, s6, s7, s8,
+                           g0, g1, g2, g3, g4, g5, g6, g7, g8, SLOTS, PREC, UPCAST)
         tl.store(o_ptr + (_position(n, t, T, H) * dv)[:, None] + vcol[None, :], o.to(o_ptr.dtype.element_ty),
                  mask=ok[:, None] & (vcol < dv)[None, :])
+        if SPLIT:
+            if (part == 1) & (vb == 0):
+                tl.store(w_ptr + block, w, mask=ok)
         p = tl.load(c_state + c)
         if p >= 0:                              # the chunk's boundary state, at its row r, into its slot
-            row = ((n * nc + c) * C + tl.load(c_row + c)).to(tl.int64)
-            mrow = tl.load(inv + row * C + rl, mask=ok, other=0.0) * _coefficient(a_ptr, n, t, ok, T, H)
             column = tl.load(c_column + c * SP + slot)
-            erow = tl.load(ecoef + row * m + column, mask=column >= 0, other=0.0)     # E[p] by slot
-            h = _gather_slots(_local_state(k, v, mrow, PREC, UPCAST), erow, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8,
-                              SLOTS)
+            r = tl.load(c_row + c)
+            erow = tl.load(ecoef + ((n * nc + c) * C + r).to(tl.int64) * m + column, mask=column >= 0, other=0.0)
+            h = _gather_slots(_local_state(k, v, _local_row(inv, a_ptr, n, nc, c, r, rl, t, ok, T, H, C), PREC,
+                                           UPCAST), erow, slot, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
             tl.store(out + p * dk * dv, h.to(states.dtype.element_ty), mask=smask)
             h, home = h.to(s0.dtype), tl.load(c_home + c)
             s0, s1, s2, s3, s4, s5, s6, s7, s8 = _put_slot(h, home, s0, s1, s2, s3, s4, s5, s6, s7, s8, SLOTS)
+            if SPLIT:
+                g = _gather_slots(0.0, erow, slot, g0, g1, g2, g3, g4, g5, g6, g7, g8, SLOTS)
+                g0, g1, g2, g3, g4, g5, g6, g7, g8 = _put_slot(g, home, g0, g1, g2, g3, g4, g5, g6, g7, g8, SLOTS)
+                if (part == 1) & (vb == 0):
+                    tl.store(g_ptr + n * P + p, g)
         if AHEAD:
             q, k, v, mix = nq, nk, nv, nmix
+
+
+@launcher
+@triton.jit
+def split_fixup(q_ptr, states, o_ptr, w_ptr, g_ptr, c_state, split_state, first, nc, P, T, H, dk, dv, shift, sq,
+                C: tl.constexpr, CP: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, PREC: tl.constexpr,
+                UPCAST: tl.constexpr, UNIT: tl.constexpr):
+    """After ``chunk_walk``'s SPLIT, one program per (chunk c after the split, n, d_v block): ``o_t += w_t q_t^T H_m``
+    over the chunk's rows, and ``H_p += g_p H_m`` for its boundary state p (``proofs/fenwick_split_walk.py``)."""
+    c, n, vb = first + tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    kcol, vcol = tl.arange(0, BK), vb * BV + tl.arange(0, BV)
+    smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
+    rl, t, ok = _padded_rows(c, T, shift, C, CP)
+    block = ((n * nc + c) * C + rl).to(tl.int64)
+    h_m = _state_block(states, n, P, split_state, kcol, vcol, dk, dv)
+    q = _rows(q_ptr, t, ok, n, T, H, dk, kcol, sq * UNIT)
+    at = o_ptr + (_position(n, t, T, H) * dv)[:, None] + vcol[None, :]
+    omask = ok[:, None] & (vcol < dv)[None, :]
+    o = tl.load(at, mask=omask, other=0.0).to(tl.float32)
+    o += _dot(q, h_m.to(q.dtype), PREC, UPCAST) * tl.load(w_ptr + block, mask=ok, other=0.0)[:, None]
+    tl.store(at, o.to(o_ptr.dtype.element_ty), mask=omask)
+    p = tl.load(c_state + c)
+    if p >= 0:
+        fixed = (_state_block(states, n, P, p, kcol, vcol, dk, dv).to(tl.float32)
+                 + tl.load(g_ptr + n * P + p) * h_m.to(tl.float32))
+        tl.store(states + ((n * P + p).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
+                 fixed.to(states.dtype.element_ty), mask=smask)
