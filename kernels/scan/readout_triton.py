@@ -306,8 +306,9 @@ def _tables(layout: ChunkLayout, device) -> dict:
         if walk is not None:                    # its columns' slots padded to a power of two (``_slots``)
             walk = (np.pad(walk[0], ((0, 0), (0, _slots(walk[0].shape[1]) - walk[0].shape[1])), constant_values=-1),
                     *walk[1:])
+        split = walk_split(layout) if walk is not None else None    # (m, its chunk, its slot): host ints
+        out["walk_split"] = None if split is None else (*split, int(walk[3][split[1]]))
         out["chunk_walk"] = None if walk is None else [torch.as_tensor(x.astype(np.int32), device=device) for x in walk]
-        out["walk_split"] = walk_split(layout) if walk is not None else None
         out["decay"] = first_order(layout)
         out["diagonal"] = diagonal(layout)
         return out
@@ -463,13 +464,13 @@ class _Plan:
         self.split = self.walks_chunks and setting["walk_chunk_split"] and tab["walk_split"] is not None
         if self.walks_chunks:                   # the states and the output in one walk over the chunks
             bv = min(setting["walk_chunk_v"], _block(dv))
-            split_state, split_chunk = tab["walk_split"] if self.split else (0, 0)
+            split_state, split_chunk, split_slot = tab["walk_split"] if self.split else (0, 0, 0)
             walk = dict(C=C, CP=rows(layout), BK=_block(dk), BV=bv, PREC=self.shapes["PREC"], UPCAST=_interpreting(),
                         UNIT=unit)
             self.chunk_walk = bind(
                 K.chunk_walk, (N, -(-dv // bv), 1 + self.split), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG,
-                *tab["chunk_walk"], nc, P, m, T, H, dk, dv, s, sq, sk, sv, split_chunk,
-                int(tab["chunk_walk"][3][split_chunk]), SP=tab["chunk_walk"][0].shape[1], SLOTS=tab["level_slots"],
+                *tab["chunk_walk"], nc, P, m, T, H, dk, dv, s, sq, sk, sv, split_chunk, split_slot,
+                SP=tab["chunk_walk"][0].shape[1], SLOTS=tab["level_slots"],
                 AHEAD=setting["walk_chunk_ahead"], SLOT16=setting["walk_chunk_slot16"], OWN=setting["walk_chunk_own"],
                 SPLIT=self.split, num_warps=setting["walk_chunk_warps"], **walk)
             if self.split:
