@@ -201,7 +201,7 @@ kernels = [
     (TP._backward_rows, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),      # layer (B8 T2048 H8)
     (TP._backward_columns, [bf16] * 7 + [i32] * 20, TILE, TP.BACKWARD_WARPS, TILE_INTS),
     (RK.chunk_walk, WALK_TYPES, dict(WALK, SP=16, SLOTS=9, AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"],
-                                     OWN=r["walk_chunk_own"], SPLIT=r["walk_chunk_split"]), r["walk_chunk_warps"]),
+                                     OWN=r["walk_chunk_own"], SPLIT=False), r["walk_chunk_warps"]),
     *((K.coef_grad, [f32, bf16, "*i32", bf16] + [i32] * 4, dict(C=64, BD=bd, JB=backend._columns(w)),
        g["grad_warps"], dict(W=w)) for bd, w in ((g["lag_BD"], 1), (g["lag_BD"], 14), (g["BD"], 1))),  # da, db
     (RK.chunk_walk, WALK_TYPES, dict(WALK, SP=16, SLOTS=9, AHEAD=r["walk_chunk_ahead"], SLOT16=r["walk_chunk_slot16"],

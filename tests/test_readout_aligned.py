@@ -335,18 +335,26 @@ def test_random_tables_match_reference(rng, T):
 
 
 @pytest.mark.parametrize("spec", ["fenwick", "ssm"])
-def test_walk_split_is_the_largest_power_of_two_below_the_states(spec):
+def test_walk_split_balances_the_two_parts(spec):
     """``walk_split`` (the fused walk split in two): for fenwick and ssm, at every length and chunk with two boundary
-    states or more, the largest power of two m below their number and the chunk that holds state m
-    (``proofs/fenwick_split_walk.py`` proves the split holds for fenwick); None with fewer states."""
+    states or more, the power of two m below their number whose chunk leaves the longer of the two parts shortest
+    (counted here over every m), and that chunk (``proofs/fenwick_split_walk.py`` proves the split holds for fenwick
+    at every m); None with fewer states."""
     from glrtheory.kernels.scan.readout_plan import walk_split
 
-    for n in (1, 2, 17, 63, 64, 65, 200, 1000, 4097):
+    for n in (1, 2, 17, 63, 64, 65, 200, 1000, 4097, 4160, 6144, 16448):
         for C in (4, 16, 64):
             layout = aligned_layout(Pattern.from_spec(spec).tables(n), C)
-            P = layout.n_boundary
+            P, nc = layout.n_boundary, layout.n_chunks
             if P < 2:
                 assert walk_split(layout) is None
                 continue
-            m = max(x for x in (2 ** j for j in range(P.bit_length())) if x < P)
-            assert walk_split(layout) == (m, (layout.boundary[m] + layout.shift) // C), (n, C)
+            parts = {}
+            for m in (2 ** j for j in range(P.bit_length())):
+                if m < P:
+                    c_m = (layout.boundary[m] + layout.shift) // C
+                    parts.setdefault(max(c_m + 1, nc - c_m - 1), (m, c_m))
+            m, c_m = parts[min(parts)]
+            assert walk_split(layout) == (m, c_m) and c_m < nc - 1, (n, C)
+    layout = aligned_layout(Pattern.from_spec(spec).tables(16448), 64)      # 257 states: m = 128, not 256
+    assert walk_split(layout)[0] == 128

@@ -380,8 +380,9 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
     (without ``walk_chunk_own``) by ``chunk_output`` with no sources, which is then the one other launch; the
     backward by the transposed solve, or (fewer states than ``min_solved``) by the reverse walk, the solve's kernels
     removed; batches of 1 and 2 (B, H, d_k, d_v in ``shape``), d_v in one and in three blocks of 16; up to the
-    nine slots of 256 boundary states (n = 4097); walked whole, or split at the largest power of two m below the
-    number of states (``walk_chunk_split``: the chunks after state m's apart, then ``split_fixup``)."""
+    nine slots of 256 boundary states (n = 4097); walked whole, or split at a power of two m below the number of
+    states (``walk_chunk_split``: the chunks after state m's apart, then ``split_fixup``), in float32 element by
+    element equal to the whole walk."""
     B, H, dk, dv = shape
     tables, low, ref = inputs(rng, "fenwick", n, DTYPES[dtype], H=H, dk=dk, dv=dv, B=B)
     layout, args = aligned_layout(tables, 16), (*low[:3], low[3].float(), low[4].float())   # as glr_readout passes
@@ -399,7 +400,14 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
     plan = readout_triton._plan(*args, layout)                                       # 128 would ask too much memory)
     assert plan.walks_chunks and plan.solves == solves and plan.layout.n_boundary == len(range(0, n - 1, 16))  # 16j
     assert plan.split == split
-    assert rel_err(plan.forward(*args)[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
+    walked = plan.forward(*args)
+    assert rel_err(walked[3].double().cpu(), solved.double().cpu()) <= TOL[DTYPES[dtype]]
+    if split and dtype == "fp32":          # the split's output and states are the whole walk's, element by element
+        monkeypatch.setitem(readout_triton._setting(), "walk_chunk_split", False)
+        whole = readout_triton._plan(*args, layout).forward(*args)
+        monkeypatch.setitem(readout_triton._setting(), "walk_chunk_split", True)
+        for got, want in ((walked[0], whole[0]), (walked[3], whole[3])):
+            assert (got - want).abs().max() <= 1e-5 * want.abs().max()
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
     for name, (g, r) in zip(wanted, gradients(rng, "fenwick", n, DTYPES[dtype], wanted=wanted, H=H, dk=dk, dv=dv)

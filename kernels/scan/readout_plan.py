@@ -211,14 +211,16 @@ def chunk_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, ...] | None
 
 
 def walk_split(layout: ChunkLayout) -> tuple[int, int] | None:
-    """``(m, c_m)``: the largest power of two m < P and the chunk holding state m, where the chunks after c_m read
-    only states 0, m and later ones and chunk 0 holds state 0 and reads none (``proofs/fenwick_split_walk.py``: so
-    for fenwick), so that a walk over them can start from H_0 and an unknown H_m; else None."""
-    P = layout.n_boundary
+    """``(m, c_m)``: the power of two m < P whose chunk c_m splits the chunks most evenly (the longer part, ``c_m + 1``
+    or ``nc - c_m - 1`` chunks, the shortest; the smaller m on a tie), where the chunks after c_m read only states 0,
+    m and later ones and chunk 0 holds state 0 and reads none (``proofs/fenwick_split_walk.py``: so for fenwick, at
+    every m), so that a walk over them can start from H_0 and an unknown H_m; else None."""
+    P, nc = layout.n_boundary, layout.n_chunks
     if P < 2:
         return None
-    m, chunk = 1 << ((P - 1).bit_length() - 1), layout.boundary_row // layout.chunk
-    sources = [layout.ext[c, :layout.ext_count[c]] for c in range(chunk[m] + 1, layout.n_chunks)]
+    chunk = layout.boundary_row // layout.chunk
+    m = min((1 << k for k in range((P - 1).bit_length())), key=lambda x: (max(chunk[x] + 1, nc - chunk[x] - 1), x))
+    sources = [layout.ext[c, :layout.ext_count[c]] for c in range(chunk[m] + 1, nc)]
     if chunk[0] != 0 or layout.ext_count[0] or any(((s != 0) & (s != m) & (s < m)).any() for s in sources):
         return None
     return m, int(chunk[m])

@@ -602,7 +602,7 @@ class _Plan:
             if not self.setting["walk_chunk_own"]:
                 self.chunk_output(q, k, v, a, *read, states, o)           # the own terms, then the walk adds
             rows_w = N * nc * self.layout.chunk                           # SPLIT's w by row, then g by state
-            scalars = ecoef.new_empty(rows_w + N * P) if self.split else ecoef
+            scalars = _output(ecoef, rows_w + N * P) if self.split else ecoef
             w, g = (scalars[:rows_w], scalars[rows_w:]) if self.split else (ecoef, ecoef)
             self.chunk_walk(q, k, v, a, inverses, ecoef, states, o, w, g)
             if self.split:                                                # the later part's g_p H_m, w_t q_t^T H_m
