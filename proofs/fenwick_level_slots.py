@@ -54,13 +54,18 @@ def chunk_rows(layout) -> list[np.ndarray]:
     return [t[(t + layout.shift) // layout.chunk == c] for c in range(layout.n_chunks)]
 
 
+def sources(layout, c: int) -> list[int]:
+    """Chunk c's sources ``ext[c]``: the boundary states it reads."""
+    return [int(s) for s in layout.ext[c, :layout.ext_count[c]]]
+
+
 def slot_walk(layout) -> int:
     """Claims 1 and 2 on one layout: walk its chunks, check that each chunk's sources sit in their levels' slots,
     fill the slots with the chunk's boundary states; returns the most slots used at once."""
     home = {int(t): p for p, t in enumerate(layout.boundary)}
     slots, most = {}, 0
     for c, rows in enumerate(chunk_rows(layout)):
-        for p in (int(s) for s in layout.ext[c, :layout.ext_count[c]]):
+        for p in sources(layout, c):
             assert slots.get(level(p)) == p, (c, p, slots)
         for p in (home[int(t)] for t in rows if int(t) in home):
             slots[level(p)] = p
@@ -91,25 +96,39 @@ def chunk_system(layout, rows, ext, a, b) -> tuple[np.ndarray, np.ndarray]:
     return T @ A_R, T @ B_RX
 
 
-def readout_by_slots(layout, a, b, q, k, v) -> tuple[np.ndarray, int]:
-    """Claim 3: ``o`` by one walk over the chunks with a slot per level (float64); also the most slots held."""
+def walk(layout, a, b, q, k, v, chunks, slots: dict, o, states: dict, g=None, w=None):
+    """Claim 3's walk over ``chunks``, from the slots given (level -> (state, H, g)), into o and ``states``; returns
+    the most slots held. With g and w (dicts), each state's and each row's scalar g (the slots' third entry) of
+    ``proofs/fenwick_split_walk.py``."""
     home = {int(t): p for p, t in enumerate(layout.boundary)}
-    o, slots, most = np.full((q.shape[0], v.shape[1]), np.nan), {}, 0
-    for c, rows in enumerate(chunk_rows(layout)):
-        ext = [int(s) for s in layout.ext[c, :layout.ext_count[c]]]
+    rows_of, most = chunk_rows(layout), len(slots)
+    for c in chunks:
+        rows, ext = rows_of[c], sources(layout, c)
         M, E = chunk_system(layout, rows, ext, a, b)
-        states = [slots[level(p)][1] for p in ext]
         for p in ext:
             assert slots[level(p)][0] == p, (c, p)
+        held = [slots[level(p)] for p in ext]
         Q, K, V = q[rows], k[rows], v[rows]
-        o[rows] = ((Q @ K.T) * M) @ V + sum(((E[:, j, None] * Q) @ H for j, H in enumerate(states)), 0.0)
+        o[rows] = ((Q @ K.T) * M) @ V + sum(((E[:, j, None] * Q) @ H for j, (_, H, _) in enumerate(held)), 0 * V[:1])
+        scalars = E @ np.array([x for _, _, x in held]) if held else np.zeros(len(rows), dtype=E.dtype)
+        if w is not None:
+            w.update({int(t): scalars[i] for i, t in enumerate(rows)})
         for i, t in enumerate(rows):
             if int(t) in home:
                 p = home[int(t)]
-                H = K.T @ (M[i, :, None] * V) + sum((E[i, j] * H for j, H in enumerate(states)), 0.0)
-                slots[level(p)] = (p, H)
+                H = K.T @ (M[i, :, None] * V) + sum((E[i, j] * H for j, (_, H, _) in enumerate(held)), 0 * K.T[:, :1])
+                slots[level(p)] = (p, H, scalars[i])
+                states[p] = H
+                if g is not None:
+                    g[p] = scalars[i]
         most = max(most, len(slots))
-    return o, most
+    return most
+
+
+def readout_by_slots(layout, a, b, q, k, v) -> tuple[np.ndarray, int]:
+    """Claim 3: ``o`` by one walk over the chunks with a slot per level (float64); also the most slots held."""
+    o = np.full((q.shape[0], v.shape[1]), np.nan)
+    return o, walk(layout, a, b, q, k, v, range(layout.n_chunks), {}, o, {})
 
 
 def direct_readout(pattern, a, b, q, k, v) -> np.ndarray:

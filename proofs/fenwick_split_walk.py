@@ -34,11 +34,7 @@ import sympy as sp
 from glrtheory import Pattern
 from glrtheory.kernels.scan.readout_plan import aligned_layout
 from glrtheory.recurrence import random_coefficients
-from proofs.fenwick_level_slots import chunk_rows, chunk_system, direct_readout, layouts, level
-
-
-def sources(layout, c: int) -> list[int]:
-    return [int(s) for s in layout.ext[c, :layout.ext_count[c]]]
+from proofs.fenwick_level_slots import direct_readout, layouts, level, sources, walk
 
 
 def holders(layout) -> dict[int, int]:
@@ -49,32 +45,6 @@ def holders(layout) -> dict[int, int]:
 def splits(layout) -> list[int]:
     """The powers of two m with 0 < m < P."""
     return [1 << k for k in range(max(layout.n_boundary - 1, 0).bit_length()) if 1 << k < layout.n_boundary]
-
-
-def walk(layout, a, b, q, k, v, chunks, slots: dict, o, states: dict, g=None, w=None):
-    """The chunk walk over ``chunks`` (``fenwick_level_slots.readout_by_slots``), from the slots given (level ->
-    (state, H, g)), into o and ``states``; with g and w (dicts), each state's and each row's scalar of claim 2."""
-    home = {int(t): p for p, t in enumerate(layout.boundary)}
-    rows_of = chunk_rows(layout)
-    for c in chunks:
-        rows, ext = rows_of[c], sources(layout, c)
-        M, E = chunk_system(layout, rows, ext, a, b)
-        for p in ext:
-            assert slots[level(p)][0] == p, (c, p)
-        held = [slots[level(p)] for p in ext]
-        Q, K, V = q[rows], k[rows], v[rows]
-        o[rows] = ((Q @ K.T) * M) @ V + sum(((E[:, j, None] * Q) @ H for j, (_, H, _) in enumerate(held)), 0 * V[:1])
-        scalars = E @ np.array([x for _, _, x in held]) if held else np.zeros(len(rows), dtype=E.dtype)
-        if w is not None:
-            w.update({int(t): scalars[i] for i, t in enumerate(rows)})
-        for i, t in enumerate(rows):
-            if int(t) in home:
-                p = home[int(t)]
-                H = K.T @ (M[i, :, None] * V) + sum((E[i, j] * H for j, (_, H, _) in enumerate(held)), 0 * K.T[:, :1])
-                slots[level(p)] = (p, H, scalars[i])
-                states[p] = H
-                if g is not None:
-                    g[p] = scalars[i]
 
 
 def split_walk(layout, a, b, q, k, v, m: int, h_m=None):

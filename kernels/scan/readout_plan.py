@@ -180,17 +180,16 @@ def level_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, np.ndarray]
     return home, np.where(src >= 0, home[np.maximum(src, 0)], -1)
 
 
-def chunk_slots(layout: ChunkLayout, most: int) -> tuple[np.ndarray, ...] | None:
+def chunk_slots(layout: ChunkLayout, home: np.ndarray) -> tuple[np.ndarray, ...] | None:
     """``(column [nc, slots], state [nc], row [nc], home [nc])`` for a walk over the chunks (``chunk_walk``) that
-    takes chunk c's output, then its boundary state: for each slot (``level_slots``) the column j of chunk c's sources
-    (and of E) whose state it holds then (-1 if none), the chunk's boundary state (-1 if none), that state's row in
-    the chunk and its slot; where every chunk has at most one boundary state (its row reads the chunk's sources:
-    ``boundary_tables``) and every source of every chunk is in its slot when the chunk is taken (checked here, chunk
-    by chunk); else (or with no boundary states) None."""
-    levels = level_slots(layout, most)
-    if levels is None or not layout.n_boundary:
+    takes chunk c's output, then its boundary state, each state p in slot ``home[p]`` (``level_slots``): for each
+    slot the column j of chunk c's sources (and of E) whose state it holds then (-1 if none), the chunk's boundary
+    state (-1 if none), that state's row in the chunk and its slot; where every chunk has at most one boundary state
+    (its row reads the chunk's sources: ``boundary_tables``) and every source of every chunk is in its slot when the
+    chunk is taken (checked here, chunk by chunk); else (or with no boundary states) None."""
+    if not layout.n_boundary:
         return None
-    home, C, nc, m = levels[0], layout.chunk, layout.n_chunks, layout.m
+    C, nc, m = layout.chunk, layout.n_chunks, layout.m
     chunk, row = layout.boundary_row // C, layout.boundary_row % C
     if len(np.unique(chunk)) < len(chunk):
         return None

@@ -302,7 +302,7 @@ def _tables(layout: ChunkLayout, device) -> dict:
         out["level_home"], out["level_src"] = (None, None) if levels is None else (
             torch.as_tensor(x.astype(np.int32), device=device) for x in levels)
         out["level_slots"] = 0 if levels is None else int(levels[0].max(initial=0)) + 1
-        walk = chunk_slots(layout, MAX_SLOTS)
+        walk = None if levels is None else chunk_slots(layout, levels[0])
         if walk is not None:                    # its columns' slots padded to a power of two (``_slots``)
             walk = (np.pad(walk[0], ((0, 0), (0, _slots(walk[0].shape[1]) - walk[0].shape[1])), constant_values=-1),
                     *walk[1:])
@@ -601,9 +601,11 @@ class _Plan:
         if self.walks_chunks:
             if not self.setting["walk_chunk_own"]:
                 self.chunk_output(q, k, v, a, *read, states, o)           # the own terms, then the walk adds
-            rows_w = N * nc * self.layout.chunk                           # SPLIT's w by row, then g by state
-            scalars = _output(ecoef, rows_w + N * P) if self.split else ecoef
-            w, g = (scalars[:rows_w], scalars[rows_w:]) if self.split else (ecoef, ecoef)
+            w = g = ecoef                                                 # (not read without SPLIT)
+            if self.split:                                                # SPLIT's w by row, then g by state
+                rows_w = N * nc * self.layout.chunk
+                scalars = _output(ecoef, rows_w + N * P)
+                w, g = scalars[:rows_w], scalars[rows_w:]
             self.chunk_walk(q, k, v, a, inverses, ecoef, states, o, w, g)
             if self.split:                                                # the later part's g_p H_m, w_t q_t^T H_m
                 self.split_fixup(q, states, o, w, g)
