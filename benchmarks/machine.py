@@ -24,6 +24,38 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_family_model() -> str | None:
+    """``family.model`` of the CPU from /proc/cpuinfo (tells hosts apart that share a model name)."""
+    try:
+        fields = {key.strip(): value.strip() for key, _, value in
+                  (line.partition(":") for line in Path("/proc/cpuinfo").read_text().splitlines())}
+        return f"{fields['cpu family']}.{fields['model']}"
+    except (OSError, KeyError):
+        return None
+
+
+def cpu_ticks(stat: Path = Path("/proc/stat")) -> tuple[int, int] | None:
+    """(steal, total) clock ticks of all CPUs since boot: steal is time the hypervisor ran something else
+    while this virtual machine wanted the CPU; total sums user ... steal (guest time is inside user)."""
+    try:
+        ticks = [int(x) for x in stat.read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    return (ticks[7] if len(ticks) == 8 else 0), sum(ticks)
+
+
+_TICKS_AT_START = cpu_ticks()
+
+
+def steal_fraction(start=None, now=None) -> float | None:
+    """The share of all CPU time between ``start`` (default: when this process imported the module) and
+    ``now`` (default: now) that the hypervisor stole; None where /proc/stat is missing or no tick passed."""
+    start, now = start or _TICKS_AT_START, now or cpu_ticks()
+    if start is None or now is None or now[1] <= start[1]:
+        return None
+    return (now[0] - start[0]) / (now[1] - start[1])
+
+
 def commit() -> str | None:
     """The checkout's git commit, with ``+changes`` when the tracked files differ from it; None outside git
     (the device machine gets a copy of the working tree without its history)."""
@@ -37,17 +69,19 @@ def commit() -> str | None:
 
 
 def machine() -> dict:
-    """Platform, CPU model, cores, library versions, date (UTC), the load when the run started and the git
-    commit of the code measured."""
+    """Platform, CPU model (and family.model), cores, library versions, date (UTC), the load average when the
+    record is made, the share of CPU time stolen by the hypervisor during the run and the git commit of the
+    code measured."""
     import numba
     import numpy
     import scipy
 
-    info = {"platform": platform.platform(), "cpu": cpu_model(), "cores": os.cpu_count(),
+    info = {"platform": platform.platform(), "cpu": cpu_model(), "cpu_family_model": cpu_family_model(),
+            "cores": os.cpu_count(),
             "numba_threads": numba.get_num_threads(), "python": sys.version.split()[0],
             "numpy": numpy.__version__, "scipy": scipy.__version__, "numba": numba.__version__,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "load_average": os.getloadavg(), "commit": commit()}
+            "load_average": os.getloadavg(), "steal_fraction": steal_fraction(), "commit": commit()}
     try:
         import torch
 

@@ -303,8 +303,24 @@ def test_benchmark_smoke(script, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
-    assert {"platform", "cpu", "cores", "numba", "date"} <= set(result["machine"])
+    assert {"platform", "cpu", "cpu_family_model", "cores", "numba", "date", "steal_fraction"} <= set(result["machine"])
     assert result["rows"] and all(np.isfinite(r["seconds"]) for r in result["rows"])
+
+
+def test_machine_record_counts_stolen_time_from_proc_stat(tmp_path):
+    """steal over all time between two readings of /proc/stat's first line (user nice system idle iowait irq
+    softirq steal, then guest fields that user already holds): 10 of 100 ticks -> 0.1."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import machine
+
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.write_text("cpu  100 0 50 800 10 0 5 35 7 0\ncpu0 1 2 3\n")
+    after.write_text("cpu  150 0 60 830 10 0 5 45 9 0\n")
+    start, now = machine.cpu_ticks(before), machine.cpu_ticks(after)
+    assert start == (35, 1000) and now == (45, 1100)
+    assert machine.steal_fraction(start, now) == pytest.approx(0.1, abs=1e-15)
+    assert machine.steal_fraction(now, now) is None and machine.cpu_ticks(tmp_path / "missing") is None
+    assert 0 <= machine.steal_fraction(start=(0, 0)) <= 1        # this machine's own record since boot
 
 
 def test_importing_glrtheory_does_not_import_numba():
