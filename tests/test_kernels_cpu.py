@@ -307,10 +307,10 @@ def test_benchmark_smoke(script, tmp_path):
     assert result["rows"] and all(np.isfinite(r["seconds"]) for r in result["rows"])
 
 
-def test_machine_record_counts_stolen_time_from_proc_stat(tmp_path):
+def test_machine_record_counts_stolen_time_from_proc_stat(tmp_path, monkeypatch):
     """steal over all time between two readings of /proc/stat's first line (user nice system idle iowait irq
     softirq steal, then guest fields that user already holds): 10 of 100 ticks -> 0.1."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import machine
 
     before, after = tmp_path / "before", tmp_path / "after"
@@ -320,7 +320,8 @@ def test_machine_record_counts_stolen_time_from_proc_stat(tmp_path):
     assert start == (35, 1000) and now == (45, 1100)
     assert machine.steal_fraction(start, now) == pytest.approx(0.1, abs=1e-15)
     assert machine.steal_fraction(now, now) is None and machine.cpu_ticks(tmp_path / "missing") is None
-    assert 0 <= machine.steal_fraction(start=(0, 0)) <= 1        # this machine's own record since boot
+    if machine.cpu_ticks() is not None:                         # this machine's own record since boot
+        assert 0 <= machine.steal_fraction(start=(0, 0)) <= 1
 
 
 def test_importing_glrtheory_does_not_import_numba():
