@@ -114,6 +114,27 @@ def test_prepared_tables_are_validated_once_and_frozen(rng):
         Tables(p)
 
 
+def test_parallel_path_reads_each_sequences_own_inputs(rng, monkeypatch):
+    """Over the threads (6 sequences x n x d >= ``PARALLEL_MIN_ENTRIES``), u, a and b broadcast over different batch
+    axes, so each sequence reads its own row of each (a kernel that took b's row from a's index would pass where they
+    broadcast alike)."""
+    import numba
+
+    from glrtheory.kernels.scan import cpu
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("one numba thread: scan runs serially")
+    monkeypatch.setattr(cpu, "_scan_serial", None)            # the serial kernel must not be the one that runs
+    p = Pattern.from_spec("window:2+power2")
+    n, d = 1000, 16
+    a, b = random_coefficients(p, n, rng, (2, 3))
+    a, u = a[:1], rng.standard_normal((2, 1, n, d))           # u over the first axis, a over the second, b both
+    assert 6 * n * d >= cpu.PARALLEL_MIN_ENTRIES
+    out = np.full((2, 3, n, d), np.nan)
+    assert scan(u, a, b, p.tables(n), out=out) is out
+    assert rel_err(out, solve(p, a, b, u)) <= 1e-12
+
+
 def test_broadcast_readout_and_pattern_tables(rng):
     p, a, b, u = problem("window:4+power2", 63, rng, batch=(3,), d=6)
     u = rng.standard_normal((2, 3, 63, 6))                   # batch 2 x heads 3; coefficients per head
@@ -132,6 +153,8 @@ def test_counting_mode_equals_nnz(spec, rng):
         p, a, b, u = problem(spec, n, rng, batch=(2,), d=1)
         h, counts = scan(u, a, b, p.tables(n), count=True)
         assert counts == Counts(*nnz(p, n))
+        for d in (0, 64, 65):           # no entries; exactly one block (row t - 1 in registers); a block and a tail
+            assert scan(np.zeros(u.shape[:-1] + (d,)), a, b, p.tables(n), count=True)[1] == counts, d
         cache = DecodeCache(p, n, d=1, batch=(2,))
         per_step = [sum(cache.ops)]
         for t in range(n):
@@ -205,6 +228,7 @@ def good(rng):
     ("neg", "out of range"), ("float_table", "integer index table"), ("not_pair", "pair"),
     ("out_shape", "out must have shape"), ("out_dtype", "out must have shape"),
     ("out_fortran", "C-contiguous"), ("out_readonly", "read-only"), ("out_overlap", "overlaps"),
+    ("out_overlaps_a", "overlaps"), ("out_overlaps_b", "overlaps"),
     ("late_entry", "after its -1 padding"), ("prepared_n", r"u must have shape \[..., n=10, d\]"),
     ("unsorted", "not strictly increasing"), ("duplicate", "not strictly increasing"),
 ])
@@ -251,6 +275,12 @@ def test_bad_input(good, case, match):
         kw["out"].flags.writeable = False
     elif case == "out_overlap":
         kw["out"] = u
+    elif case in ("out_overlaps_a", "out_overlaps_b"):      # the output's last entry is the coefficients' first
+        coef = a if case == "out_overlaps_a" else b
+        memory = np.empty(u.size + coef.size - 1)
+        kw["out"], shared = memory[:u.size].reshape(u.shape), memory[u.size - 1:].reshape(coef.shape)
+        shared[...] = coef
+        a, b = (shared, b) if case == "out_overlaps_a" else (a, shared)
     elif case == "late_entry":
         b_idx = b_idx.copy()
         b_idx[9] = [-1, 8, -1, -1, -1]
