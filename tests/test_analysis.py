@@ -653,3 +653,63 @@ def test_fit_on_a_short_range_uses_enough_lengths():
     p = Pattern.from_sets([[t] for t in range(64)], [[t - 1] if t else [] for t in range(64)])
     fit = fit_classes(p, 64)
     assert fit["points"] == 4 and fit["total"]["class"] == "n"
+
+
+@pytest.mark.parametrize("a_lags", [(0, 2), (0, 1, 3), (1, 2), (0, 1, 2)])
+def test_lag_interval_answers_match_the_generic_ones_for_gapped_a_lags(a_lags):
+    """A lag set with a gap ({0, 2}, {0, 1, 3}) or without 0 is no interval: the lag overrides must agree
+    with the table-based answers, and the interval strategies refuse or give the BFS answer."""
+    from glrtheory.patterns.support import Support, TableSupport
+
+    n = 20
+    p = Pattern.from_lags(a_lags, (1, 4))
+    sa = p.support_a(n)
+    generic = TableSupport(n, sa.table(), sa.strict)
+    for question in ("interval_start", "interval_end"):
+        got, want = getattr(sa, question)(), getattr(Support, question)(generic)
+        assert (got is None and want is None) or np.array_equal(got, want), question
+    H = graph.hop_matrix(graph.dependency_graph(p, n))[np.triu_indices(n)]
+    want = None if (H < 0).any() else int(H.max())
+    for method in ("intervals", "mirrored"):
+        try:
+            assert an.hop_diameter(p, n, method=method) == want, method
+        except an.HopMethodError:
+            pass
+
+
+def test_rank_near_an_anchor_is_the_rank_at_that_cut():
+    """``_Sketch.rank_near`` (the sketch moved from an anchor cut by low-rank updates) gives the generic
+    rank at every cut on both sides of the anchor, including one step away."""
+    from glrtheory.analysis._rank_exact import _Sketch
+
+    for spec, n, anchor in [("power2", 96, 40), ("quadratic", 96, 50), ("window:9+fenwick", 96, 30)]:
+        p = Pattern.from_spec(spec)
+        want = an.hankel_profile(p, n, method="flow")
+        sketch = _Sketch(p, n, seed=0)
+        sketch.rank(anchor)
+        sketch.anchor()
+        got = [sketch.rank_near(t) for t in range(anchor - 6, anchor + 7)]
+        assert got == want[anchor - 6: anchor + 7].tolist(), spec
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 7, 8, 9])
+def test_cut_bounds_are_the_live_set_and_the_block_shape(n):
+    """cut_bounds(t) = min(|L(t)|, t + 1, n - 1 - t): the block M[t+1:, :t+1] is (n-1-t) x (t+1).
+    Attention reaches it at every cut, so its exact rank is certain (error bound 0)."""
+    p = Pattern.from_spec("attention")
+    live = an.live_profile(p, n)
+    want = [min(int(live[t]), t + 1, n - 1 - t) for t in range(n - 1)]
+    assert an.cut_bounds(p, n).tolist() == want
+    assert an.hankel_profile(p, n).tolist() == want
+    assert an.exact_rank_max(p, n) == (n // 2, 0.0)
+
+
+def test_exact_analysis_accepts_exactly_its_length_limit():
+    """n = ANALYZE_MAX_N itself is accepted (a lag set needs no table), n + 1 is refused."""
+    from glrtheory.analysis import ANALYZE_MAX_N
+
+    p = Pattern.from_spec("ssm")
+    assert an.nnz(p, ANALYZE_MAX_N) == (ANALYZE_MAX_N, ANALYZE_MAX_N - 1)
+    with pytest.raises(GLRError, match=r"limited to n <= 2\^24"):
+        an.nnz(p, ANALYZE_MAX_N + 1)
+    an.clear_caches()

@@ -398,3 +398,32 @@ def test_rank_in_runs_counts_within_each_run():
     for count in ([], [0], [3], [0, 2, 0, 0, 1, 4, 0], [1] * 5, [7, 0]):
         ref = [r for c in count for r in range(c)]
         assert rank_in_runs(count).tolist() == ref, count
+
+
+def test_union_is_defined_only_where_both_patterns_are():
+    """A union of user patterns of N = 5 and N = 3 positions has max_length 3 and refuses n = 4."""
+    q5 = Pattern.from_sets([[t] for t in range(5)], [[t - 1] if t else [] for t in range(5)])
+    q3 = Pattern.from_sets([[0], [0, 1], [2]], [[], [], [0]])
+    for u in (q5 + q3, q3 + q5):
+        assert u.max_length == 3
+        assert u.sets(3) == ([[0], [0, 1], [2]], [[], [0], [0, 1]])
+        with pytest.raises(GLRError, match="defined only up to n=3"):
+            u.tables(4)
+
+
+def test_index_tables_csr_lists_every_entry_with_its_coefficient_slot():
+    """csr(side): the valid entries in row order, ptr per row, and slot = t * w + j, the flat position of
+    entry (t, j) in the [n, w] coefficient array; against a loop over the table."""
+    from glrtheory.patterns.tables import IndexTables
+
+    for tables in (Pattern.from_spec("power2").tables(9), Pattern.from_spec("window:3+fenwick").tables(12),
+                   IndexTables([[0, -1], [0, 1], [2, -1]], [[-1, -1], [0, -1], [0, 1]])):
+        for side in ("a", "b"):
+            idx = tables.table(side)
+            n, w = idx.shape
+            entries = [(t, int(idx[t, j]), t * w + j) for t in range(n) for j in range(w) if idx[t, j] >= 0]
+            csr = tables.csr(side)
+            assert csr.row.tolist() == [e[0] for e in entries]
+            assert csr.src.tolist() == [e[1] for e in entries]
+            assert csr.slot.tolist() == [e[2] for e in entries]
+            assert csr.ptr.tolist() == [sum(1 for e in entries if e[0] < t) for t in range(n + 1)]

@@ -198,3 +198,13 @@ def test_readme_example_runs():
     scope = {}
     exec(compile(code, "README own pattern", "exec"), scope)
     assert np.array_equal(scope["pattern"].tables(1000)[1], Pattern.from_spec("power2").tables(1000)[1])
+
+
+def test_rule_grows_one_position_at_a_time():
+    """Asking for n = 17, 18, ... one at a time (the rule holds 16 rows after construction) extends the
+    rows each time: the sets are always the definition's."""
+    p = Pattern.from_rule(b_rule=lambda t: (np.stack([t - 1, t - 2], axis=1), np.stack([t >= 1, t >= 2], axis=1)))
+    for n in range(16, 40):
+        A, B = p.sets(n)
+        assert A == [[t] for t in range(n)]
+        assert B == [sorted(s for s in (t - 2, t - 1) if s >= 0) for t in range(n)]
