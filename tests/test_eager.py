@@ -108,3 +108,53 @@ def test_torch_function_modes_and_subclasses_see_the_op():
         pass
 
     assert eager.watched((leaves[0].detach().as_subclass(Watched),)) and not eager.watched(tuple(leaves))
+
+
+def test_the_profiler_and_a_subclass_in_any_input_see_the_op():
+    """Under ``torch.profiler`` the op (and its backward) are recorded; a tensor subclass makes a call watched
+    whichever input it is."""
+    tables, leaves = _inputs(n=9)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        assert eager.watched()
+        glr_scan(*leaves, tables).sum().backward()
+    names = {e.name for e in prof.events()}
+    assert {"glrtheory::glr_scan", "glrtheory::glr_scan_backward"} <= names
+
+    class Watched(torch.Tensor):
+        pass
+
+    plain = tuple(x.detach() for x in leaves)
+    for i in range(3):
+        assert eager.watched(plain[:i] + (plain[i].as_subclass(Watched),) + plain[i + 1:]), i
+
+
+def _product(x: torch.Tensor, y: torch.Tensor, k: float) -> torch.Tensor:
+    return x * y * k
+
+
+_product_op = torch.library.custom_op("glrtheory_tests::product", _product, mutates_args=())
+_RULES_SAW = []
+
+
+def _product_setup(ctx, inputs, output):
+    x, y, ctx.k = inputs
+    ctx.save_for_backward(x, y)
+
+
+def _product_backward(ctx, g):
+    _RULES_SAW.append(tuple(ctx.needs_input_grad))
+    x, y = ctx.saved_tensors
+    return g * y * ctx.k, g * x * ctx.k, None
+
+
+_product_eager = eager.eager(_product_op, _product, _product_setup, _product_backward)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_the_rules_see_needs_input_grad_of_the_inputs_alone(direct, monkeypatch):
+    """Past the dispatcher as through it, the backward rule's ``ctx.needs_input_grad`` lists the op's inputs."""
+    monkeypatch.setattr(eager, "DIRECT", direct)
+    x, y = torch.randn(3, requires_grad=True), torch.randn(3)
+    _RULES_SAW.clear()
+    (gx,) = torch.autograd.grad(_product_eager(x, y, 2.0).sum(), [x])
+    assert torch.equal(gx, 2 * y) and _RULES_SAW == [(True, False, False)]

@@ -466,3 +466,26 @@ def test_index_tables_doctest():
 
     result = doctest.testmod(tables, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted >= 5
+
+
+def test_prefill_refuses_an_empty_prompt_and_u_h_of_different_lengths(rng):
+    p, a, b, u = problem("power2", 20, rng, batch=(2,), d=3)
+    cache = DecodeCache(p, 20, d=3, batch=(2,))
+    with pytest.raises(GLRError, match=r"prefill length must lie in \[1, n=20\], got 0"):
+        cache.prefill(u[:, :0], u[:, :0])
+    for lu, lh in ((5, 6), (6, 5)):
+        with pytest.raises(GLRError, match="must both have shape"):
+            cache.prefill(u[:, :lu], u[:, :lh])
+    assert cache.t == -1 and cache.held == 0
+
+
+@pytest.mark.parametrize("spec, slots", [("lags:1,2,3", 4), ("lags:1,2,3,4,5,6,7", 8)])
+def test_decode_buffers_double_only_when_full(spec, slots):
+    """The state buffer grows (4, 8, ...) only when every slot is taken: a side that holds at most ``slots`` states
+    at once (the one just produced with the live ones) keeps exactly ``slots`` of them."""
+    p = Pattern.from_spec(spec)
+    cache = DecodeCache(p, 30, d=2, batch=(3,))
+    wb = p.tables(30).b_idx.shape[1]
+    for t in range(20):
+        cache.step(np.ones((3, 2)), np.ones((3, 1)), np.ones((3, wb)))
+    assert cache.nbytes == slots * 3 * 2 * 8

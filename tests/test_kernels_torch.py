@@ -786,3 +786,82 @@ def test_cuda_readout_layer_step_never_waits_on_the_device(spec):
     torch.cuda.synchronize()
     assert torch.cuda.memory_stats()["num_device_alloc"] == before
     assert all(torch.isfinite(p.grad).all() for p in mixer.parameters())
+
+
+def test_cache_refuses_another_batch_after_a_prompt():
+    mixer = GLRMixer("power2", 8, 2)
+    with torch.no_grad():
+        cache = mixer.init_cache(5)
+        mixer(torch.randn(2, 3, 8), cache=cache)
+        assert cache.batch == 2
+        with pytest.raises(GLRError, match="the cache holds a batch of 2, the input has 3"):
+            mixer.step(torch.randn(3, 8), cache)
+
+
+def test_coefficients_of_another_batch_size_are_named(rng):
+    tables, u, a, b, _ = problem(rng, "power2", 10, B=2)
+    ut, at, bt = as_t(u, a, b)
+    with pytest.raises(GLRError, match=r"a must have shape \[batch=2"):
+        glr_scan(ut, torch.cat([at, at]), bt, tables)
+    with pytest.raises(GLRError, match=r"b must have shape \[batch=2"):
+        glr_scan(ut, at, torch.cat([bt, bt, bt]), tables)
+
+
+def test_flops_counts_both_tables():
+    from glrtheory.analysis import nnz
+    from glrtheory.kernels.torch import flops
+
+    p = Pattern.from_spec("power2+window:3")
+    nnz_a, nnz_b = nnz(p, 50)
+    assert nnz_a != nnz_b
+    assert flops(p.tables(50), 6, 5) == 2 * 6 * 5 * (nnz_a + nnz_b)
+
+
+def test_plan_per_device_with_row_pointers():
+    """A plan is kept per device; each side's ``ptr`` starts every row (``ptr[t + 1] - ptr[t]`` entries in row t)."""
+    n = 40
+    tables = Pattern.from_spec("fenwick+window:2").tables(n)
+    cpu, meta = scan_plan(tables, "cpu"), scan_plan(tables, "meta")
+    assert all(x.device.type == "cpu" for x in cpu) and all(x.device.type == "meta" for x in meta)
+    for side in ("a", "b", "at", "bt"):
+        ptr, row = getattr(cpu, side + "_ptr").numpy(), getattr(cpu, side + "_row").numpy()
+        assert ptr[0] == 0 and np.array_equal(np.diff(ptr), np.bincount(row, minlength=n)), side
+
+
+def test_gather_blocks_split_exactly(rng, monkeypatch):
+    """With a small ``GATHER_BUDGET`` the row and entry blocks of ``apply`` and ``entry_dot`` split the tables:
+    the states and every gradient still equal the oracle's."""
+    monkeypatch.setattr(chunk_backend, "GATHER_BUDGET", 40)
+    tables, u, a, b, _ = problem(rng, "fenwick+window:3", 50, B=2, H=1)
+    args = as_t(u, a, b, grad=True)
+    ref = naive_glr_scan(*args, tables)
+    g = torch.randn_like(ref)
+    ref_grads = torch.autograd.grad(ref, args, g)
+    out = glr_scan(*args, tables, backend="chunk", chunk=8)
+    assert rel_err(out.detach().numpy(), ref.detach().numpy()) <= 1e-12
+    for name, mine, theirs in zip("uab", torch.autograd.grad(out, args, g), ref_grads):
+        assert rel_err(mine.numpy(), theirs.numpy()) <= 1e-12, name
+
+
+def test_an_empty_a_table_gives_zero_states(rng):
+    n = 6
+    tables = IndexTables(np.full((n, 1), -1, np.int32), (np.arange(n) - 1)[:, None].astype(np.int32))
+    plan = scan_plan(tables, torch.device("cpu"))
+    nan = torch.full((2, n, 3), torch.nan, dtype=torch.float64)
+    x = chunk_backend.apply(torch.ones(2, 0, dtype=torch.float64), plan.a_row, plan.a_src,
+                            torch.randn(2, n, 3, dtype=torch.float64), nan)
+    assert torch.equal(x, torch.zeros_like(x))
+    u, a, b = as_t(rng.standard_normal((2, n, 1, 3)), np.ones((2, n, 1, 1)), np.full((2, n, 1, 1), 0.5))
+    for backend in ("chunk", "naive"):
+        assert torch.equal(glr_scan(u, a, b, tables, backend=backend), torch.zeros_like(u)), backend
+
+
+def test_every_backend_keeps_u_dtype(rng):
+    """Outputs and gradients in u's dtype, the float64 oracle included."""
+    tables, u, a, b, _ = problem(rng, "power2", 20)
+    for name, device in torch_backends():
+        for dtype in backend_module(name).DTYPES:
+            args = as_t(u, a, b, dtype=dtype, device=device, grad=True)
+            out = glr_scan(*args, tables, backend=name)
+            assert out.dtype == dtype, (name, dtype)
+            assert all(g.dtype == dtype for g in torch.autograd.grad(out.sum(), args)), (name, dtype)
