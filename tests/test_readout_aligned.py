@@ -359,3 +359,41 @@ def test_walk_split_balances_the_two_parts(spec):
             assert walk_split(layout) == (m, c_m) and c_m < nc - 1, (n, C)
     layout = aligned_layout(Pattern.from_spec(spec).tables(16448), 64)      # 257 states: m = 128, not 256
     assert walk_split(layout)[0] == 128
+
+
+def test_walk_split_refused_where_a_later_chunk_reads_a_state_below_m():
+    """``walk_split`` splits the fused walk at state m only where the chunks after m's read no state between 0 and m
+    (the second part starts from H_0 and an unknown H_m: it never holds the others). Hand-made tables, chunks of 16,
+    six chunks: ssm's chain (each chunk reads the previous chunk's last row: states 0 to 4) and chunk 3 also reads
+    state 1. The walk over the chunks holds every source in its slot (``chunk_slots`` gives tables), the split that
+    balances the parts would be at m = 2 (chunk 2), but chunk 3 reads state 1 < m: no split."""
+    from glrtheory.kernels.scan.readout_plan import chunk_slots, walk_split
+    from glrtheory.patterns.tables import IndexTables
+
+    C, nc = 16, 6
+    t = np.arange(C * nc)
+    b = np.full((C * nc, 2), -1)
+    b[1:, 0] = t[1:] - 1
+    b[3 * C + 1] = [2 * C - 1, 3 * C]                       # row 49 reads row 31 (state 1) and its predecessor
+    layout = chunk_layout(IndexTables(t[:, None], b), C, 0)
+    assert layout.boundary.tolist() == [15, 31, 47, 63, 79]
+    assert layout.ext[3, :layout.ext_count[3]].tolist() == [1, 2]
+    assert chunk_slots(layout, level_slots(layout, 9)[0]) is not None
+    assert walk_split(layout) is None
+    b[3 * C + 1] = [3 * C, -1]                              # without that read: split at m = 2, chunk 2
+    assert walk_split(chunk_layout(IndexTables(t[:, None], b), C, 0)) == (2, 2)
+
+
+def test_memory_limit_counts_the_value_head():
+    """The memory check of a forced chunked_aligned counts the boundary states at d_k x d_v: lags:64 at T = 1024 in
+    chunks of 64, d_k = 32, fits with d_v = 32 but not with d_v = 70 (each state's ``(C + w + d_v) d_k``), and is
+    refused there, naming the states' size."""
+    from glrtheory.kernels.scan.readout_plan import over_memory
+    tables = Pattern.from_spec("lags:64").tables(1024)
+    layout = aligned_layout(tables, 64)
+    assert over_memory(layout, 32, 70) and not over_memory(layout, 32, 32)
+    q, v = torch.zeros(1, 1024, 1, 32), torch.zeros(1, 1024, 1, 70)
+    ab = torch.rand(1, 1024, 1, 1)
+    glr_readout(q, q, q, ab, ab, tables, chunk=64, algorithm="chunked_aligned")       # d_v = 32: fits
+    with pytest.raises(GLRError, match="boundary states of 32 x 70"):
+        glr_readout(q, q, v, ab, ab, tables, chunk=64, algorithm="chunked_aligned")

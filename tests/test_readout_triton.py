@@ -795,3 +795,52 @@ def check_large_gradients(rng, spec, d, n=4097, dtype=torch.bfloat16):
     got = torch.autograd.grad(out, leaves, grad)
     for name, gx, rx in zip("qkvab", got, ref):
         assert rel_err(gx.double().cpu(), rx.double().cpu()) <= TOL[dtype], name
+
+
+@pytest.mark.skipif(DEVICE == "cuda", reason="the interpreter's order of programs")
+@pytest.mark.parametrize("chunk", [5, 24])
+def test_programs_run_in_reverse_order(rng, monkeypatch, chunk):
+    """A GPU runs a launch's programs at once, in no order; the interpreter runs them in order of program id, so a
+    program that writes rows another one owns (a chunk's rows padded to a power of two run into the next chunk's)
+    is overwritten by the later, right one and goes unseen. With every launch's programs along axis 0 run in reverse,
+    fenwick+lags:5 at n = 200 in chunks that are not powers of two (5 rows padded to 16, 24 to 32): the output and
+    the five gradients against float64."""
+    from triton.runtime import interpreter
+
+    builder = interpreter.interpreter_builder
+    set_index = builder.set_grid_idx
+    monkeypatch.setattr(builder, "set_grid_idx", lambda x, y, z: set_index(builder.grid_dim[0] - 1 - x, y, z))
+    tables, low, ref = inputs(rng, "fenwick+lags:5", 200, torch.float32, H=1)
+    out = glr_readout(*low, tables, chunk=chunk, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
+    for name, (g, r) in zip("qkvab", gradients(rng, "fenwick+lags:5", 200, torch.float32, chunk, H=1)):
+        assert rel_err(g, r) <= TOL[torch.float32], name
+
+
+def test_chunk_walk_not_split_where_a_later_chunk_reads_a_state_below_m(rng, monkeypatch):
+    """With ``chunk_walk`` and ``walk_chunk_split`` on, hand-made tables whose chunk 3 reads state 1 besides its
+    predecessor (``test_readout_aligned.test_walk_split_refused_where_a_later_chunk_reads_a_state_below_m``): the plan
+    does not split (the second part would not hold state 1), and the output and the five gradients match float64."""
+    C, nc = 16, 6
+    t = np.arange(C * nc)
+    b_idx = np.full((C * nc, 2), -1)
+    b_idx[1:, 0] = t[1:] - 1
+    b_idx[3 * C + 1] = [2 * C - 1, 3 * C]
+    tables = IndexTables(t[:, None], b_idx)
+    for key, value in dict(chunk_walk=True, walk_chunk_split=True, walk_chunk_v=16, min_solved=1).items():
+        monkeypatch.setitem(readout_triton._setting(), key, value)
+    monkeypatch.setitem(readout_triton._setting()["float32"], "chunk_walk", True)
+    _, q, k, v, a, _ = problem(rng, "ssm", C * nc, B=1, H=2, dk=5, dv=7)
+    b = rng.uniform(-1, 1, (1, C * nc, 2, 2)) / 2
+    low = [torch.tensor(x, dtype=torch.float32, device=DEVICE) for x in (q, k, v, a, b)]
+    plan = readout_triton._plan(*low, aligned_layout(tables, C))
+    assert plan.walks_chunks and not plan.split
+    leaves = [x.clone().requires_grad_() for x in low]
+    out = glr_readout(*leaves, tables, chunk=C, algorithm="chunked_aligned", backend="triton")
+    grad = torch.randn(out.shape, dtype=torch.float64)
+    got = torch.autograd.grad(out, leaves, grad.to(DEVICE, out.dtype))
+    ref_leaves = [x.double().cpu().requires_grad_() for x in low]
+    ref = naive_readout(*ref_leaves, tables)
+    assert rel_err(out.detach().double().cpu(), ref.detach()) <= TOL[torch.float32]
+    for name, g, r in zip("qkvab", got, torch.autograd.grad(ref, ref_leaves, grad)):
+        assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name

@@ -136,3 +136,14 @@ def test_a_second_derivative_through_the_kernels_raises(rng):
     dq = torch.autograd.grad(out.square().sum(), leaves[0], create_graph=True)[0]
     with pytest.raises(RuntimeError, match="once_differentiable"):
         dq.sum().backward()
+
+
+def test_kernels_refuse_a_wide_value_head():
+    """d_v over ``MAX_HEAD`` with d_k within it (the kernels hold d_v whole, as d_k): ``kernels_take`` says no and the
+    forced kernels raise, named; by default the einsums take it."""
+    q, m = torch.zeros(1, 4, 1, 8), torch.zeros(1, 4, 1, 4)
+    v = torch.zeros(1, 4, 1, tp.MAX_HEAD + 1)
+    assert not tp.kernels_take(q, q, v, m)
+    with pytest.raises(GLRError, match=f"at most {tp.MAX_HEAD}.*d_v = {tp.MAX_HEAD + 1}"):
+        tp.tile_product(q, q, v, m, kernels=True)
+    assert tp.tile_product(q, q, v, m).shape == (1, 4, 1, tp.MAX_HEAD + 1)
