@@ -27,3 +27,20 @@ def rng():
     seed = secrets.randbits(64)
     print(f"rng seed: {seed}")
     return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def programs_in_reverse(monkeypatch):
+    """Under the interpreter, every launch's programs run in reverse order of their ids, on every grid axis. A GPU
+    runs a launch's programs at once, in no order; the interpreter runs them in order, so a program that writes
+    what a later one owns goes unseen there when the later one overwrites it with the right values."""
+    from triton.runtime import interpreter
+
+    builder = interpreter.interpreter_builder
+    set_index = builder.set_grid_idx
+
+    def reversed_index(x, y, z):
+        nx, ny, nz = builder.grid_dim
+        set_index(nx - 1 - x, ny - 1 - y, nz - 1 - z)
+
+    monkeypatch.setattr(builder, "set_grid_idx", reversed_index)

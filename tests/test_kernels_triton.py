@@ -523,3 +523,70 @@ def test_kernels_compile_for_the_h200():
     tiles = [d for d in digests if d[1] in ("_forward", "_backward_rows", "_backward_columns")]    # tile_product's
     assert len(tiles) == 3 and all(d[5] == "STACK:0" for d in tiles)    # nothing spilled at the layer's tile
 
+
+def test_bad_coefficients_name_the_problem(rng):
+    """a and b are checked like u, each alone: a float64 or a non-contiguous coefficient tensor (same shape and
+    values, other strides; the kernels read rows of a contiguous ``[batch, n, heads, w]``) is refused."""
+    p, tables, ins, _ = problem(rng, "power2", 10, batch=2, heads=2)
+    for i in (1, 2):
+        strided = ins[i].transpose(0, 2).contiguous().transpose(0, 2)
+        assert not strided.is_contiguous() and torch.equal(strided, ins[i])
+        for bad, match in ((ins[i].double(), "dtype"), (strided, "contiguous")):
+            args = list(ins)
+            args[i] = bad
+            with pytest.raises(GLRError, match=match):
+                glr_scan_triton(*args, tables)
+
+
+def test_too_large_counts_the_states(rng, monkeypatch):
+    """The int32 limit counts u's elements: at d > C u is the largest tensor (ssm, n = 16, d = 32: 512 elements,
+    against T's 16 x 16 = 256 at C = 16 and a's, b's 16), refused alone over the limit, run at it."""
+    p, tables, (u, a, b), _ = problem(rng, "ssm", 16, d=32)
+    monkeypatch.setattr(backend, "MAX_ELEMENTS", 511)
+    with pytest.raises(GLRError, match="too large"):
+        glr_scan_triton(u, a, b, tables, chunk=16)
+    monkeypatch.setattr(backend, "MAX_ELEMENTS", 512)
+    assert glr_scan_triton(u, a, b, tables, chunk=16).isfinite().all()
+
+
+@pytest.mark.parametrize("pull", [True, False], ids=["pull", "push"])
+def test_bfloat16_backward_keeps_z_in_float32(rng, monkeypatch, pull):
+    """bf16 states, ``Z = (I - B)^{-T} G`` kept in float32 (pulled per lag, or pushed through B): ssm at n = 3 with
+    b = 2^-10, a = 1, h_0 = (1, -1) s (s a random power of two) and g_1 = (1, 1), g_2 = (1, 0), so that
+    ``z_1 = (1 + 2^-10, 1)`` and ``z_0 = (2^-10 + 2^-20, 2^-10)``, which bf16 cannot hold, give
+    ``db[1] = <z_1, h_0> = 2^-10 s`` and ``da[0] = <z_0, u_0> = 2^-20 s`` from the bits bf16 would lose. Every
+    value is a sum of powers of two that float32 holds: da and db equal float64's exactly."""
+    monkeypatch.setitem(backend._settings(), "lags", pull)      # ssm's B^T is 1 wide: pulled through it otherwise
+    if not pull:
+        from glrtheory.kernels.scan import triton_tables
+        monkeypatch.setattr(triton_tables, "PULL_WIDTH", 0)
+    n, heads, s = 3, 2, 2.0 ** int(rng.integers(-3, 4))
+    tables = Pattern.from_spec("ssm").tables(n)
+    u = torch.zeros(1, n, heads, 2, dtype=torch.float64)
+    u[0, 0] = torch.tensor([1.0, -1.0]) * s
+    a = torch.ones(1, n, heads, 1, dtype=torch.float64)
+    b = torch.full((1, n, heads, 1), 2.0 ** -10, dtype=torch.float64)
+    g = torch.zeros(1, n, heads, 2, dtype=torch.float64)
+    g[0, 1], g[0, 2, :, 0] = 1, 1
+    ins = [x.to(torch.bfloat16).to(DEVICE).requires_grad_() for x in (u, a, b)]
+    h = glr_scan_triton(*ins, tables, chunk=16)
+    h.backward(g.to(torch.bfloat16).to(DEVICE))
+    refs = [x.permute(0, 2, 1, 3).reshape(heads, n, x.shape[-1]).requires_grad_() for x in (u, a, b)]
+    h64 = scan_dense(*refs, *(torch.tensor(np.asarray(t), dtype=torch.int64) for t in tables))
+    h64.backward(g.permute(0, 2, 1, 3).reshape(heads, n, 2))
+    assert refs[2].grad[0, 1, 0] == 2.0 ** -10 * s and refs[1].grad[0, 0, 0] == 2.0 ** -20 * s
+    for x, r, name in zip(ins[1:], refs[1:], "ab"):
+        assert np.array_equal(flat(x.grad, heads), r.grad.numpy()), name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the interpreter's order of programs")
+@pytest.mark.parametrize("spec,n,chunk,d,pull_width", [("power2", 200, 16, 16, 32), ("fenwick", 150, 32, 70, 32),
+                                                       ("window:3+quadratic", 100, 16, 16, 0)])
+def test_programs_run_in_reverse_order(rng, monkeypatch, programs_in_reverse, spec, n, chunk, d, pull_width):
+    """Every launch's programs in reverse (``programs_in_reverse``: the interpreter otherwise runs them in order, and a
+    program writing what a later one owns would go unseen), batch 2 x 2 heads: the chunk inverses, the forward walk,
+    the backward pulling or pushing (atomics) and the coefficient gradients, d in one slice or two, against float64."""
+    from glrtheory.kernels.scan import triton_tables
+    monkeypatch.setattr(triton_tables, "PULL_WIDTH", pull_width)
+    p, tables, ins, ref_in = problem(rng, spec, n, batch=2, heads=2, d=d)
+    check_gradients(tables, ins, ref_in, heads=2, chunk=chunk, tol=1e-5)

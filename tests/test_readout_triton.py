@@ -798,22 +798,23 @@ def check_large_gradients(rng, spec, d, n=4097, dtype=torch.bfloat16):
 
 
 @pytest.mark.skipif(DEVICE == "cuda", reason="the interpreter's order of programs")
-@pytest.mark.parametrize("chunk", [5, 24])
-def test_programs_run_in_reverse_order(rng, monkeypatch, chunk):
-    """A GPU runs a launch's programs at once, in no order; the interpreter runs them in order of program id, so a
-    program that writes rows another one owns (a chunk's rows padded to a power of two run into the next chunk's)
-    is overwritten by the later, right one and goes unseen. With every launch's programs along axis 0 run in reverse,
-    fenwick+lags:5 at n = 200 in chunks that are not powers of two (5 rows padded to 16, 24 to 32): the output and
-    the five gradients against float64."""
-    from triton.runtime import interpreter
-
-    builder = interpreter.interpreter_builder
-    set_index = builder.set_grid_idx
-    monkeypatch.setattr(builder, "set_grid_idx", lambda x, y, z: set_index(builder.grid_dim[0] - 1 - x, y, z))
-    tables, low, ref = inputs(rng, "fenwick+lags:5", 200, torch.float32, H=1)
+@pytest.mark.parametrize("spec, chunk, walk", [("fenwick+lags:5", 5, False), ("fenwick+lags:5", 24, False),
+                                               ("fenwick", 16, True)])
+def test_programs_run_in_reverse_order(rng, monkeypatch, programs_in_reverse, spec, chunk, walk):
+    """Every launch's programs in reverse (``programs_in_reverse``; the interpreter runs them in order, where a program
+    that wrote rows a later one owns went unseen: a chunk's rows padded to a power of two ran into the next chunk's),
+    two heads: in chunks that are not powers of two (5 rows padded to 16, 24 to 32), and fenwick's chunk walk split in
+    two (the fix-up reads what the parts wrote): the output and the five gradients against float64 at n = 200."""
+    if walk:
+        for key, value in dict(chunk_walk=True, walk_chunk_split=True, walk_chunk_v=16).items():
+            monkeypatch.setitem(readout_triton._setting(), key, value)
+        monkeypatch.setitem(readout_triton._setting()["float32"], "chunk_walk", True)
+    tables, low, ref = inputs(rng, spec, 200, torch.float32, H=2)
+    plan = readout_triton._plan(*low, aligned_layout(tables, chunk))
+    assert plan.walks_chunks == plan.split == walk
     out = glr_readout(*low, tables, chunk=chunk, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
-    for name, (g, r) in zip("qkvab", gradients(rng, "fenwick+lags:5", 200, torch.float32, chunk, H=1)):
+    for name, (g, r) in zip("qkvab", gradients(rng, spec, 200, torch.float32, chunk, H=2)):
         assert rel_err(g, r) <= TOL[torch.float32], name
 
 

@@ -147,3 +147,10 @@ def test_kernels_refuse_a_wide_value_head():
     with pytest.raises(GLRError, match=f"at most {tp.MAX_HEAD}.*d_v = {tp.MAX_HEAD + 1}"):
         tp.tile_product(q, q, v, m, kernels=True)
     assert tp.tile_product(q, q, v, m).shape == (1, 4, 1, tp.MAX_HEAD + 1)
+
+
+@pytest.mark.skipif(DEVICE == "cuda", reason="the interpreter's order of programs")
+@pytest.mark.parametrize("R, C", [(63, 17), (130, 100)])
+def test_kernels_in_reverse_program_order(rng, programs_in_reverse, R, C):
+    """The kernels' output and gradients with every launch's programs run in reverse (``programs_in_reverse``)."""
+    test_kernels_match_float64(rng, R, C, torch.float32)

@@ -169,3 +169,13 @@ def test_bound_interpreted_kernel_is_launched_as_it_is():
     for _ in range(2):
         L.bind(fake, (2,), L.ARG, 3, BLOCK=16, MODE="a")(x)
     assert fake.launches == [((2,), (x, 3), dict(BLOCK=16, MODE="a"))] * 2 and fake.runs == []
+
+
+def test_bound_launch_refuses_too_few_arguments(kernel):
+    """A bound launch given fewer arguments than its ``ARG`` places raises, as it does given more: no ``ARG``
+    placeholder reaches the kernel."""
+    bound = L.bind(kernel, (1,), L.ARG, L.ARG, BLOCK=16, MODE="a")
+    for given in ((), (torch.zeros(8),)):
+        with pytest.raises(TypeError, match=f"2 ARG places, given {len(given)}"):
+            bound(*given)
+    assert kernel.fn.launches == [] and kernel.fn.runs == []
