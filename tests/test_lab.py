@@ -1,5 +1,6 @@
 """The lab: a cut-down smoke sweep (loss falls; query-key attention solves trivial MQAR), resumable
 cells and checkpoints, predictions against independent references, verdicts, CLI errors."""
+import importlib
 import json
 import subprocess
 import sys
@@ -7,13 +8,14 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from glrtheory import GLRError, Pattern
 from glrtheory.cli import main
-from glrtheory.lab import load_sweep, run_sweep, sweep_from_dict, train, verdict, write_results
+from glrtheory.lab import load_sweep, run_sweep, summarize, sweep_from_dict, train, verdict, write_results
 from glrtheory.lab.theory import d_state, feasible, prediction, reach
-from glrtheory.models import ModelConfig
-from glrtheory.tasks import make_task
+from glrtheory.models import ModelConfig, SequenceModel
+from glrtheory.tasks import IGNORE, make_task
 
 SMOKE = {"run": {"steps": 60, "batch": 32, "lrs": [1e-2], "seeds": [0], "eval_size": 128, "device": "cpu"},
          "model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "conv": 2},
@@ -307,3 +309,86 @@ def test_readme_quotes_the_committed_lab_results(folder, columns):
             row = next(x for x in readme.splitlines() if x.startswith(prefix) and len(x.split("|")) == len(columns) + 3)
             expected = f"{acc:.2f}" + ("" if ok or not gpu else "x")
             assert row.split("|")[2 + columns.index(s["mixer"])].strip() == expected
+
+
+def test_evaluation_seeds_are_never_training_seeds(monkeypatch):
+    """accuracy is measured on held-out data: the seed of the evaluation batch is none of the seeds any training
+    step of runs with seeds 0..9 (up to 1000 steps) draws its batch from."""
+    train_module = importlib.import_module("glrtheory.lab.train")
+    seen = []
+    real = train_module._batch
+    monkeypatch.setattr(train_module, "_batch", lambda task, n, seed, device: (seen.append((n, seed)),
+                                                                               real(task, n, seed, device))[1])
+    task = make_task("copy", L=2, length=6, vocab=5)
+    config = ModelConfig(vocab_size=5, d_model=8, n_heads=2, pattern="ssm")
+    stride = train_module.SEED_STRIDE
+    used = {s * stride + i for s in range(10) for i in range(1000)}
+    for seed in (0, 1):
+        seen.clear()
+        train(task, config, lr=1e-3, seed=seed, steps=3, batch=4, eval_size=7, progress=False)
+        steps = {s for n, s in seen if n == 4}
+        (evaluated,) = [s for n, s in seen if n == 7]
+        assert steps == {seed * stride + i for i in range(3)}
+        assert evaluated not in used
+
+
+def test_first_loss_is_the_cross_entropy_at_the_scored_positions_only():
+    """loss_first is the untrained model's mean cross-entropy over the positions with a target (the queries of
+    MQAR), not over every token."""
+    torch.set_num_threads(1)
+    task = make_task("mqar", K=2, length=12, vocab=16)
+    config = ModelConfig(vocab_size=16, d_model=8, n_heads=2, pattern="ssm")
+    r = train(task, config, lr=1e-3, seed=3, steps=1, batch=4, eval_size=8, progress=False)
+    torch.manual_seed(3)
+    model = SequenceModel(config)
+    x, y = (torch.from_numpy(a) for a in task.sample(4, 3 * importlib.import_module("glrtheory.lab.train").SEED_STRIDE))
+    scored = y != IGNORE
+    with torch.no_grad():
+        ref = F.cross_entropy(model(x)[scored], y[scored])
+    assert 0 < int(scored.sum()) < y.numel()
+    assert r["loss_first"] == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_every_mixer_gets_the_same_lr_grid_and_steps_and_the_cell_keeps_the_best_lr(tmp_path, monkeypatch):
+    """The cells' trainings (a stand-in whose accuracy depends on the LR only) are the same for every mixer: each LR
+    of the grid once, with the sweep's steps and batch; the cell keeps the LR of the highest accuracy."""
+    runner = importlib.import_module("glrtheory.lab.runner")
+    calls = []
+    accuracy = {1e-3: 0.5, 3e-3: 0.9, 1e-2: 0.1}
+
+    def fake(task, config, *, lr, seed, steps, batch, **kw):
+        calls.append((config.pattern, task.name, seed, lr, steps, batch))
+        return {"accuracy": accuracy[lr], "loss_first": 1.0, "loss_last": 0.5, "steps": steps, "wall_s": 0.0,
+                "parameters": 1, "graphed": "stand-in", "capture_s": 0.0}
+    monkeypatch.setattr(runner, "train", fake)
+    data = {**SMOKE, "run": {**SMOKE["run"], "lrs": [1e-3, 3e-3, 1e-2], "seeds": [0, 1]}}
+    rows = run_sweep(sweep_from_dict(data), tmp_path, progress=False)
+    assert len(rows) == 8
+    for r in rows:
+        assert [x["lr"] for x in r["lr_sweep"]] == [1e-3, 3e-3, 1e-2]
+        assert [x["steps"] for x in r["lr_sweep"]] == [60] * 3 and r["steps"] == 60
+        assert (r["best_lr"], r["accuracy"]) == (3e-3, 0.9)
+    per_mixer = {}
+    for pattern, *rest in calls:
+        per_mixer.setdefault(pattern, []).append(tuple(rest))
+    assert sorted(per_mixer) == ["attention", "ssm"] and per_mixer["ssm"] == per_mixer["attention"]
+    assert {c[-2:] for c in calls} == {(60, 32)}
+
+
+def test_reaching_the_threshold_exactly_counts():
+    """'reaches 0.9' is >= 0.9: an infeasible level at exactly 0.9 refutes, a feasible one at 0.9 confirms; a level at
+    exactly the predicted capacity is feasible (K log2(#values) <= numbers)."""
+    assert verdict("copy", [4, 8], [1.0, 0.9], [True, False], True)[0] == "refuted"
+    assert verdict("copy", [4, 8], [0.9, 0.5], [True, False], True)[0] == "confirmed"
+    assert feasible("mqar", 8, {"capacity": 8.0}) and not feasible("mqar", 9, {"capacity": 8.0})
+
+
+def test_summary_averages_over_seeds_and_its_crossover_is_below_the_threshold():
+    """The accuracy of a level is the mean over its seeds (not the best seed); the crossover is the first level
+    whose mean is below 0.9 (a mean of exactly 0.9 is not)."""
+    sweep = sweep_from_dict({**SMOKE, "run": {**SMOKE["run"], "seeds": [0, 1]},
+                             "tasks": {"copy": {"L": [2, 3], "length": 8, "vocab": 6}}})
+    rows = [dict(task="copy", mixer="ssm", level=lv, accuracy=a) for lv, a in ((2, 1.0), (2, 0.8), (3, 0.2), (3, 0.4))]
+    (s,) = summarize(sweep, rows)
+    assert s["accuracy"] == pytest.approx([0.9, 0.3]) and s["seeds"] == [2, 2]
+    assert s["crossover"] == 3

@@ -3,23 +3,25 @@ torchrun (gloo, 2 processes) matches one process with the same global batch, and
 equals greedy decoding with the full forward."""
 import copy
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from glrtheory.errors import GLRError
 from glrtheory.lm.__main__ import main as lm_main
 from glrtheory.lm.build import build_model, forward_flops_per_token
-from glrtheory.lm.config import load_config, select
-from glrtheory.lm.data import load_corpus
+from glrtheory.lm.config import TrainConfig, load_config, select
+from glrtheory.lm.data import eval_offsets, load_corpus
 from glrtheory.lm.distributed import Dist
 from glrtheory.lm.evaluate import evaluate
 from glrtheory.lm.generate import cache_contents, decode_profile, generate
-from glrtheory.lm.train import train
+from glrtheory.lm.train import make_optimizer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = Dist(0, 1, torch.device("cpu"))
@@ -161,3 +163,83 @@ def test_generation_with_the_cache_equals_greedy_full_forward(pattern, rng):
             x = model.step(x, cache).argmax(-1)
             most = max(most, cache_contents(cache)[0])
     assert row["cache_bytes_peak"] == most
+
+
+def test_evaluate_is_the_next_byte_cross_entropy_in_bits(rng):
+    """bpb against a reference written out here: the model reads bytes o..o+T-1 of each window and is scored on
+    o+1..o+T, in bits."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_model({"pattern": "power2", "d_model": 16, "n_layers": 1, "n_heads": 2})
+    data = rng.integers(0, 256, size=500).astype(np.uint8)
+    T, n = 20, 5
+    out = evaluate(model, data, T, n, 2, CPU)
+    ref = []
+    with torch.no_grad():
+        for o in eval_offsets(len(data), T, n):
+            w = torch.as_tensor(data[o:o + T + 1].astype(np.int64))
+            logp = torch.log_softmax(model(w[None, :T])[0], -1)
+            ref.append(-logp[torch.arange(T), w[1:]] / math.log(2))
+    assert out["bpb"] == pytest.approx(float(torch.stack(ref).mean()), rel=1e-5)
+
+
+def test_weight_decay_on_matrices_only():
+    model = build_model({"pattern": "ssm", "d_model": 16, "n_layers": 1, "n_heads": 2})
+    decayed, plain = make_optimizer(model, TrainConfig(weight_decay=0.1)).param_groups
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0 and plain["params"]
+    assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim < 2 for p in plain["params"])
+    assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
+
+
+def test_sampling_divides_the_logits_by_the_temperature():
+    """At temperature 0.5 the sampled bytes follow softmax(logits / 0.5) (a stand-in model with fixed logits)."""
+    class Fixed(torch.nn.Module):
+        logits = torch.tensor([0.0, 1.0, 2.0, 3.0])
+
+        def init_cache(self, batch, max_length):
+            return None
+
+        def step(self, x, cache):
+            return self.logits.expand(x.shape[0], 4)
+    out = generate(Fixed(), torch.zeros(4000, 1, dtype=torch.long), 1, temperature=0.5, seed=0)
+    freq = torch.bincount(out[:, 1], minlength=4).double() / 4000
+    assert torch.allclose(freq, torch.softmax(Fixed.logits.double() / 0.5, -1), atol=0.03)
+
+
+def test_training_reads_the_train_split_only(tmp_path, monkeypatch):
+    """Every training batch is cut from train.bin (the validation split is for evaluate only)."""
+    import glrtheory.lm.train as lm_train
+
+    seen = []
+    real = lm_train.windows
+    monkeypatch.setattr(lm_train, "windows", lambda data, offsets, seq_len: (seen.append(data),
+                                                                           real(data, offsets, seq_len))[1])
+    torch.set_num_threads(1)
+    (run,) = select(load_config(ROOT / "configs/lm/tiny.toml"), "ssm")
+    run.data.cache_dir, run.log.out_dir, run.log.progress = str(tmp_path / "corpus"), str(tmp_path), False
+    run.train.steps = run.eval.every = run.log.checkpoint_every = 2
+    train(run, CPU)
+    corpus = load_corpus(None, tmp_path / "corpus")
+    assert seen and all(Path(d.filename).name == "train.bin" and len(d) == len(corpus.train) for d in seen)
+
+
+def test_first_training_loss_is_the_next_byte_cross_entropy_on_the_train_split(tmp_path):
+    """The loss of step 0 is the fresh model's mean cross-entropy of byte i+1 given bytes ..i, over the windows of
+    the train split at batch_offsets(seed, step 0), recomputed here with one forward over the whole batch."""
+    from glrtheory.lm.data import batch_offsets, windows
+
+    torch.set_num_threads(1)
+    (run,) = select(load_config(ROOT / "configs/lm/tiny.toml"), "ssm")
+    run.data.cache_dir, run.log.out_dir, run.log.progress = str(tmp_path / "corpus"), str(tmp_path), False
+    run.train.steps = run.eval.every = run.log.checkpoint_every = 1
+    t = run.train
+    t.micro_batch = t.batch // 2              # two micro-batches: their mean is the batch's mean
+    loss = train(run, CPU)["losses"][0]
+    corpus = load_corpus(None, tmp_path / "corpus")
+    offsets = batch_offsets(len(corpus.train), t.seq_len, t.seed, 0, t.batch)
+    xy = torch.from_numpy(windows(corpus.train, offsets, t.seq_len))
+    torch.manual_seed(t.seed)
+    model = build_model(run.model)
+    with torch.no_grad():
+        ref = torch.nn.functional.cross_entropy(model(xy[:, :-1]).flatten(0, 1), xy[:, 1:].flatten())
+    assert loss == pytest.approx(float(ref), rel=1e-5)

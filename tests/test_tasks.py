@@ -131,3 +131,15 @@ def test_mqar_sample_is_the_one_full_sorts_give(K, length, vocab):
     x = np.random.default_rng(9).random((4, 50))
     for k in (1, 2, 49, 50):
         assert (smallest(x, k) == np.argsort(x, axis=1)[:, :k]).all()
+
+
+def test_mqar_splits_the_vocabulary_as_documented():
+    """Keys are 1..V_k and values V_k+1..V-1 with V_k = (V - 1) // 2, for an even and an odd vocabulary: every key
+    and every value of those ranges occurs, and nothing else."""
+    for vocab, n_keys in ((64, 31), (65, 32)):
+        task = make_task("mqar", K=8, length=64, vocab=vocab)
+        assert task.n_keys == n_keys
+        x, y = task.sample(400, seed=0)
+        keys, values = x[:, 0:16:2], x[:, 1:16:2]
+        assert set(np.unique(keys)) == set(range(1, n_keys + 1))
+        assert set(np.unique(values)) == set(range(n_keys + 1, vocab)) == set(np.unique(y[y != IGNORE]))
