@@ -69,3 +69,12 @@ class RefusedLaunch:
             self.tried.append(grid)
             raise OutOfResources(278528, 232448, "shared memory")
         return launch
+
+
+def run_cli(capsys, *argv):
+    """``glr`` with argv in this process: (exit code, stdout, stderr)."""
+    from glrtheory.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -6,14 +6,8 @@ import pytest
 from glrtheory import Pattern
 from glrtheory.analysis import cache_peak, decode_costs, total_cost
 from glrtheory.catalog import ENTRIES, INEXPRESSIBLE, OPERATOR_ENTRIES, levels
-from glrtheory.cli import main
+from helpers import run_cli as run
 from glrtheory.symbolic.costs import theta
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("n", [1, 2, 63, 1000])

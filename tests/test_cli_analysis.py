@@ -1,17 +1,12 @@
 """``glr analyze`` and ``glr compare``: JSON keys, tables, plots and one-line errors (exit 2)."""
 import json
+import re
 
 import pytest
 
 from glrtheory import GLRError, Pattern
 from glrtheory.analysis import HOPS_MAX_WORK, KEYS, RANK_KEYS, analyze, total_cost
-from glrtheory.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from helpers import run_cli as run
 
 
 def test_analyze_json_keys(capsys):
@@ -285,3 +280,37 @@ def test_plot_draws_what_is_within_the_limits(capsys, monkeypatch, tmp_path):
     code, out, _ = run(capsys, "analyze", "power2", "--n", "64", "--rank", "--plot", str(out_png))
     assert code == 0 and "plot panel 'generic Hankel rank at cut t' not drawn: the exact Hankel rank" in out
     assert f"wrote {out_png}" in out and out_png.stat().st_size > 0
+
+
+def test_n_1_is_a_positive_integer(capsys):
+    code, out, _ = run(capsys, "analyze", "ssm", "--n", "1", "--json")
+    assert code == 0 and json.loads(out)["n"] == 1
+
+
+@pytest.mark.parametrize("body, message", [
+    ("raise SystemExit(3)\n", "importing"),
+    ("def pattern():\n    raise ValueError('boom')\n", "calling"),
+])
+def test_user_code_failures_are_one_line_exit_2(capsys, tmp_path, body, message):
+    path = tmp_path / "mine.py"
+    path.write_text(body)
+    code, out, err = run(capsys, "analyze", f"{path}:pattern", "--n", "8")
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("glr: error:") and message in err
+
+
+def test_compare_table_columns_are_the_json_values(capsys):
+    specs = ["window:4", "power2", "fenwick"]
+    code, out, _ = run(capsys, "compare", *specs, "--n", "64", "--json")
+    rows = {r["spec"]: r for r in json.loads(out)}
+    code, out, _ = run(capsys, "compare", *specs, "--n", "64")
+    assert code == 0
+    lines = out.splitlines()
+    assert re.split(r"\s{2,}", lines[0].strip()) == ["spec", "decode max", "decode mean", "total cost", "cache",
+                                                      "depth", "hops", "Theta(total)", "Theta(cache)"]
+    assert [line.split()[0] for line in lines[2:]] == specs
+    for line in lines[2:]:
+        r = rows[line.split()[0]]
+        assert line.split() == [r["spec"], str(r["decode_cost_max"]), f"{r['decode_cost_mean']:.4g}",
+                                str(r["nnz_a"] + r["nnz_b"]), str(r["cache_peak"]), str(r["depth"]),
+                                "-" if r["hop_diameter"] is None else str(r["hop_diameter"]),
+                                r["theta_total"], r["theta_cache"]]

@@ -7,14 +7,8 @@ import sys
 import pytest
 
 from glrtheory import Pattern
-from glrtheory.cli import main
+from helpers import run_cli as run
 from glrtheory.patterns import FAMILIES
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_patterns_lists_every_family(capsys):

@@ -10,7 +10,9 @@ import sympy as sp
 from glrtheory import GLRError
 from glrtheory.cli import main
 from glrtheory.symbolic.lti import LTISystem
+from glrtheory.symbolic.lti_scan import stable_range
 from glrtheory.symbolic.lti_stability import spectral_radius
+from helpers import run_cli as run
 
 KEYS = ["transfer_function", "poles", "spectral_radius", "stable", "memory_horizon", "impulse_response"]
 
@@ -151,8 +153,6 @@ def test_stable_range_of_a_shared_coefficient(capsys, n):
 
 
 def test_scan_against_numpy_roots():
-    from glrtheory.symbolic.lti_scan import stable_range
-
     c = sp.Symbol("c", real=True)
     rng = np.random.default_rng(11)
     for _ in range(6):
@@ -200,3 +200,61 @@ def test_frequency_response(capsys, tmp_path):
     assert "omega/pi   |H|          |H| dB     phase/pi" in text and text.count("\n") > 16
     assert "0          10           20" in text                       # |H(1)| = 1 / (1 - 0.9)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stable_range_edges_are_exact_grid_values():
+    """b_1 = c has the one pole c: stable iff |c| < 1 (c = +-1 puts the pole on the circle, not stable). Grid
+    values are exact binary fractions, so the intervals are exact: the last stable grid value ends an
+    interval, and hi itself is on the grid."""
+    c = sp.Symbol("c", real=True)
+    s = LTISystem.from_lags([1], b={1: c})
+    assert stable_range(s, lo=-2, hi=2, step=0.25).intervals == [[-0.75, 0.75]]
+    assert stable_range(s, lo=-0.5, hi=0.5, step=0.25).intervals == [[-0.5, 0.5]]
+    assert stable_range(s, lo=0.5, hi=0.5, step=0.25).intervals == [[0.5, 0.5]]     # a one-value grid
+    assert stable_range(s, lo=1, hi=2, step=0.25).intervals == []
+    assert stable_range(s, lo=-1, hi=-1, step=0.25).intervals == []
+
+
+@pytest.mark.parametrize("coef", ["1=1", "1=-1"])
+def test_a_pole_on_the_unit_circle_is_not_stable(capsys, coef):
+    """b_1 = +-1: the pole +-1 has modulus exactly 1, which is not stable (and the response never decays)."""
+    code, out, _ = run(capsys, "lti", "lags:1", "--coef", coef, "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["spectral_radius"] == 1 and report["stable"] is False and report["memory_horizon"] is None
+
+
+def test_eps_1_is_refused_with_symbols_too(capsys):
+    code, out, err = run(capsys, "lti", "lags:1", "--coef", "1=b", "--eps", "1")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--eps must lie in (0, 1)" in err
+
+
+def test_symbolic_json_keys_and_values(capsys):
+    code, out, _ = run(capsys, "lti", "lags:1", "--coef", "1=b", "--range", "-2", "2", "--step", "0.25", "--json")
+    data = json.loads(out)
+    assert code == 0 and list(data) == ["transfer_function", "symbols", "stability_region", "stable_range"]
+    r = stable_range(LTISystem.from_lags([1], b={1: sp.Symbol("b", real=True)}), lo=-2, hi=2, step=0.25)
+    assert data["stable_range"] == {"symbol": "b", "intervals": [[-0.75, 0.75]], "lo": -2.0, "hi": 2.0, "step": 0.25,
+                                    "circle_points": r.points, "circle_points_max": r.finest}
+
+
+def test_two_symbols_at_the_schur_cohn_order_limit(capsys):
+    """Two symbols are refused beyond SCHUR_COHN_MAX_ORDER = 6 only: B-order 6 gives the region."""
+    code, out, _ = run(capsys, "lti", "lags:1,6", "--coef", "1=b1", "--coef", "6=b2", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["symbols"] == ["b1", "b2"]
+    b1, b2 = sp.symbols("b1 b2", real=True)
+    region = sp.sympify(data["stability_region"], locals={"b1": b1, "b2": b2})
+    for x, y in ((0.2, 0.3), (0.9, 0.5), (-0.4, -0.5), (0.1, 1.2)):
+        rho = np.abs(np.roots([1, -x, 0, 0, 0, 0, -y])).max()
+        assert abs(rho - 1) > 1e-3 and bool(region.subs({b1: x, b2: y})) == (rho < 1), (x, y, rho)
+    code, out, err = run(capsys, "lti", "lags:1,7", "--coef", "1=b1", "--coef", "7=b2")
+    assert code == 2 and "limited to B-order <= 6, got 7" in err
+
+
+def test_eps_sets_the_memory_horizon(capsys):
+    """h_t = 0.5^t: the last |h_t| >= 0.01 is h_6 (0.0156), so the horizon is 7; at the default 1e-3 it is 10."""
+    code, out, _ = run(capsys, "lti", "ssm", "--coef", "1=0.5", "--eps", "0.01", "--json")
+    assert code == 0 and json.loads(out)["memory_horizon"] == 7
+    code, out, _ = run(capsys, "lti", "ssm", "--coef", "1=0.5", "--json")
+    assert code == 0 and json.loads(out)["memory_horizon"] == 10

@@ -196,3 +196,68 @@ def test_ragged_input_is_a_clear_error():
         solve(p, np.ones((2, 1)), np.ones((2, 1)), [[1.0], [2.0, 3.0]])
     with pytest.raises(GLRError, match="refining a fit is limited to n <= 64"):
         best_approximation(p, np.eye(65))
+
+
+def test_readout_refuses_q_with_another_number_of_positions(rng):
+    """q needs one row per position: a single row must not broadcast over every t (einsum would)."""
+    p = Pattern.from_spec("fenwick")
+    n, k = 6, 3
+    a, b = random_coefficients(p, n, rng)
+    u = rng.standard_normal((n, 2 * k))
+    for rows in (1, n - 1, n + 1):
+        with pytest.raises(GLRError, match=r"readout q must have shape \[\.\.\., 6, k\]"):
+            solve(p, a, b, u, rng.standard_normal((rows, k)))
+
+
+@pytest.mark.parametrize("spec", ["power2", "attention", "window:3+fenwick"])
+def test_random_coefficients_contract(spec, rng):
+    """Padded slots hold NaN (a consumer that reads one fails loudly), valid a lie in [0.5, 1.5), and every
+    row has sum_s |b[t, s]| < 1 (a contraction), for patterns with wide B rows (attention: t - 1 slots)."""
+    p = Pattern.from_spec(spec)
+    n = 40
+    a, b = random_coefficients(p, n, rng, (3,))
+    a_idx, b_idx = p.tables(n)
+    assert (a_idx < 0).any() or (b_idx < 0).any()
+    assert np.isnan(a[:, a_idx < 0]).all() and np.isnan(b[:, b_idx < 0]).all()
+    valid_a = a[:, a_idx >= 0]
+    assert ((valid_a >= 0.5) & (valid_a < 1.5)).all() and np.isfinite(b[:, b_idx >= 0]).all()
+    assert (np.abs(np.where(b_idx >= 0, b, 0.0)).sum(axis=-1) < 1).all()
+
+
+def test_refining_a_fit_is_allowed_at_n_64(rng):
+    """The refine limit is n <= 64 inclusive (65 is refused in test_ragged_input_is_a_clear_error)."""
+    p = Pattern.from_spec("ssm")
+    a, b = random_coefficients(p, 64, rng)
+    assert best_approximation(p, mixing_matrix(p, a, b)).residual <= 1e-10
+
+
+def test_non_finite_coefficient_in_a_slot_reading_position_0_is_refused(rng):
+    """ssm: a[0, 0] reads u_0 and b[1, 0] reads h_0 (index 0, not padding): inf there is refused."""
+    p = Pattern.from_spec("ssm")
+    n = 4
+    a, b = random_coefficients(p, n, rng)
+    assert p.tables(n)[0][0, 0] == 0 and p.tables(n)[1][1, 0] == 0
+    u = rng.standard_normal((n, 2))
+    bad_a, bad_b = a.copy(), b.copy()
+    bad_a[0, 0], bad_b[1, 0] = np.inf, np.nan
+    with pytest.raises(GLRError, match="a holds a non-finite value"):
+        solve(p, bad_a, b, u)
+    with pytest.raises(GLRError, match="b holds a non-finite value"):
+        solve(p, a, bad_b, u)
+
+
+def test_factor_tolerance_is_applied_exactly(monkeypatch):
+    """The round-trip error equal to FACTOR_RTOL is accepted; FACTOR_RTOL below it is refused."""
+    import glrtheory.recurrence as rec
+
+    rng = np.random.default_rng(0)
+    n = 30
+    M = np.tril(rng.standard_normal((n, n))) + 3 * np.eye(n)
+    f = factor(M)
+    err = np.linalg.norm(mixing_matrix(f.pattern, f.a, f.b) - M) / np.linalg.norm(M)
+    assert 0 < err <= rec.FACTOR_RTOL
+    monkeypatch.setattr(rec, "FACTOR_RTOL", err)
+    factor(M)
+    monkeypatch.setattr(rec, "FACTOR_RTOL", err / 2)
+    with pytest.raises(GLRError, match="round-trip relative error"):
+        factor(M)
