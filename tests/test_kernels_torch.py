@@ -865,3 +865,35 @@ def test_every_backend_keeps_u_dtype(rng):
             out = glr_scan(*args, tables, backend=name)
             assert out.dtype == dtype, (name, dtype)
             assert all(g.dtype == dtype for g in torch.autograd.grad(out.sum(), args)), (name, dtype)
+
+
+def test_readout_queries_and_keys_come_from_their_named_rows():
+    """A readout layer's q comes from ``projection_rows("queries")`` (scaled by d_key^-1/2) and its states
+    u = k v^T from the ``keys`` and ``values`` rows: reference projections, float64."""
+    torch.manual_seed(3)
+    B, T, H, dk, dh = 2, 5, 2, 3, 4
+    mixer = GLRMixer("fenwick", 8, H, d_head=dh, readout=True, d_key=dk, dtype=torch.float64)
+    x = torch.randn(B, T, 8, dtype=torch.float64)
+    W = mixer.in_proj.weight.detach()
+    proj = lambda name, d: (x @ W[mixer.projection_rows(name)].T).view(B, T, H, d)  # noqa: E731
+    q, k, v = proj("queries", dk), proj("keys", dk), proj("values", dh)
+    with torch.no_grad():
+        u, _, _, q_got = mixer.coefficients(x)
+    assert torch.allclose(q_got, q * dk ** -0.5, rtol=0, atol=1e-13)
+    assert torch.allclose(u, (k[..., :, None] * v[..., None, :]).flatten(-2), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+def test_readout_mixer_with_d_key_unlike_d_head_steps_as_forward(scores):
+    """d_key != d_head: step by step and forward with a cache equal the plain forward."""
+    torch.manual_seed(6)
+    T = 11
+    mixer = GLRMixer("power2", 12, 2, d_head=5, readout=True, d_key=3, scores=scores, dtype=torch.float64)
+    x = torch.randn(2, T, 12, dtype=torch.float64)
+    with torch.no_grad():
+        y = mixer(x)
+        cache = mixer.init_cache(T)
+        steps = torch.stack([mixer.step(x[:, t], cache) for t in range(T)], 1)
+        y_cached = mixer(x, cache=mixer.init_cache(T))
+    assert rel_err(steps.numpy(), y.numpy()) <= 1e-12
+    assert rel_err(y_cached.numpy(), y.numpy()) <= 1e-12
