@@ -71,6 +71,20 @@ class RefusedLaunch:
         return launch
 
 
+def tables_reading_below_the_split(read: bool = True):
+    """``(IndexTables, C)``: six chunks of C = 16 rows on ssm's chain (each row reads its predecessor: boundary
+    states 0 .. 4 at rows 15, 31, .., 79), and with ``read`` row 49 (chunk 3) also reads row 31 (state 1) instead of
+    its predecessor's own chunk row: a source below the power of two m = 2 that would balance a split walk."""
+    from glrtheory.patterns.tables import IndexTables
+
+    C, nc = 16, 6
+    t = np.arange(C * nc)
+    b = np.full((C * nc, 2), -1)
+    b[1:, 0] = t[1:] - 1
+    b[3 * C + 1] = [2 * C - 1, 3 * C] if read else [3 * C, -1]
+    return IndexTables(t[:, None], b), C
+
+
 def run_cli(capsys, *argv):
     """``glr`` with argv in this process: (exit code, stdout, stderr)."""
     from glrtheory.cli import main

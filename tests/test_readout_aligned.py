@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from glrtheory import GLRError, Pattern  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout, naive_readout, readout_algorithm  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, is_aligned, level_slots  # noqa: E402
-from tests.helpers import rel_err  # noqa: E402
+from tests.helpers import rel_err, tables_reading_below_the_split  # noqa: E402
 from tests.test_readout import problem as numpy_problem  # noqa: E402
 
 ALIGNED = ["ssm", "fenwick", "blocks", "blocks:16", "window:4+fenwick", "window:3+blocks:16", "window:4+ssm",
@@ -368,20 +368,15 @@ def test_walk_split_refused_where_a_later_chunk_reads_a_state_below_m():
     state 1. The walk over the chunks holds every source in its slot (``chunk_slots`` gives tables), the split that
     balances the parts would be at m = 2 (chunk 2), but chunk 3 reads state 1 < m: no split."""
     from glrtheory.kernels.scan.readout_plan import chunk_slots, walk_split
-    from glrtheory.patterns.tables import IndexTables
 
-    C, nc = 16, 6
-    t = np.arange(C * nc)
-    b = np.full((C * nc, 2), -1)
-    b[1:, 0] = t[1:] - 1
-    b[3 * C + 1] = [2 * C - 1, 3 * C]                       # row 49 reads row 31 (state 1) and its predecessor
-    layout = chunk_layout(IndexTables(t[:, None], b), C, 0)
+    tables, C = tables_reading_below_the_split()
+    layout = chunk_layout(tables, C, 0)
     assert layout.boundary.tolist() == [15, 31, 47, 63, 79]
     assert layout.ext[3, :layout.ext_count[3]].tolist() == [1, 2]
     assert chunk_slots(layout, level_slots(layout, 9)[0]) is not None
     assert walk_split(layout) is None
-    b[3 * C + 1] = [3 * C, -1]                              # without that read: split at m = 2, chunk 2
-    assert walk_split(chunk_layout(IndexTables(t[:, None], b), C, 0)) == (2, 2)
+    tables, C = tables_reading_below_the_split(read=False)     # without that read: split at m = 2, chunk 2
+    assert walk_split(chunk_layout(tables, C, 0)) == (2, 2)
 
 
 def test_memory_limit_counts_the_value_head():

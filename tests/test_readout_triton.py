@@ -17,7 +17,7 @@ from glrtheory.kernels.scan import readout_aligned, readout_plan, readout_triton
 from glrtheory.kernels.scan.readout import aligned_backend, glr_readout, naive_readout, readout_algorithm  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
 from glrtheory.kernels.scan.triton import _precision  # noqa: E402
-from tests.helpers import BUILTIN_SPECS, RefusedLaunch, rel_err  # noqa: E402
+from tests.helpers import BUILTIN_SPECS, RefusedLaunch, rel_err, tables_reading_below_the_split  # noqa: E402
 from tests.test_readout import problem  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -70,8 +70,12 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 def gradients(rng, spec, n, dtype, chunk=16, wanted="qkvab", H=None, dk=5, dv=7):
     """The gradients of the wanted inputs by the Triton backward and by float64 autograd of ``naive_readout``."""
-    tables, low, ref = inputs(rng, spec, n, dtype, H, dk, dv)
-    grad = torch.randn(low[2].shape, dtype=torch.float64).to(dtype).double()
+    return gradients_of(*inputs(rng, spec, n, dtype, H, dk, dv), chunk, wanted)
+
+
+def gradients_of(tables, low, ref, chunk=16, wanted="qkvab"):
+    """``gradients`` for the inputs given: low (as the kernels take them) and ref (their float64 copies)."""
+    grad = torch.randn(low[2].shape, dtype=torch.float64).to(low[2].dtype).double()
     leaves = [x.clone().requires_grad_(name in wanted) for name, x in zip("qkvab", low)]
     out = glr_readout(*leaves, tables, chunk=chunk, algorithm="chunked_aligned", backend="triton")
     grads = torch.autograd.grad(out, [x for x in leaves if x.requires_grad], grad.to(DEVICE, out.dtype))
@@ -358,6 +362,14 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
+def walk_settings(monkeypatch, **settings):
+    """``chunk_walk`` on for the test's inputs, float32 ones included (the GPU's float32 heads of 128 would ask too
+    much shared memory, so its float32 settings turn the walk off), with ``settings`` on top."""
+    for key, value in dict(chunk_walk=True, **settings).items():
+        monkeypatch.setitem(readout_triton._setting(), key, value)
+    monkeypatch.setitem(readout_triton._setting()["float32"], "chunk_walk", True)
+
+
 WALKS = [("fp32", 200, "qkvab", True, False, True, True, False), ("bf16", 200, "qkvab", True, False, True, True, False),
          ("fp32", 63, "q", False, False, True, True, False), ("bf16", 1000, "", True, False, True, True, True),
          ("bf16", 1000, "", False, True, False, True, False), ("fp32", 63, "", False, True, True, True, True),
@@ -393,11 +405,9 @@ def test_chunk_walk(rng, monkeypatch, dtype, n, wanted, ahead, slot16, own, solv
         monkeypatch.delattr(readout_triton.K, name)
     if solves:
         monkeypatch.delattr(readout_triton.KB, "state_walk_backward")
-    for key, value in dict(chunk_walk=True, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16, walk_chunk_own=own,
-                           walk_chunk_split=split, walk_chunk_v=16, min_solved=1 if solves else 10**9).items():
-        monkeypatch.setitem(readout_triton._setting(), key, value)
-    monkeypatch.setitem(readout_triton._setting()["float32"], "chunk_walk", True)   # (the GPU's float32 heads of
-    plan = readout_triton._plan(*args, layout)                                       # 128 would ask too much memory)
+    walk_settings(monkeypatch, walk_chunk_ahead=ahead, walk_chunk_slot16=slot16, walk_chunk_own=own,
+                  walk_chunk_split=split, walk_chunk_v=16, min_solved=1 if solves else 10**9)
+    plan = readout_triton._plan(*args, layout)
     assert plan.walks_chunks and plan.solves == solves and plan.layout.n_boundary == len(range(0, n - 1, 16))  # 16j
     assert plan.split == split
     walked = plan.forward(*args)
@@ -806,9 +816,7 @@ def test_programs_run_in_reverse_order(rng, monkeypatch, programs_in_reverse, sp
     two heads: in chunks that are not powers of two (5 rows padded to 16, 24 to 32), and fenwick's chunk walk split in
     two (the fix-up reads what the parts wrote): the output and the five gradients against float64 at n = 200."""
     if walk:
-        for key, value in dict(chunk_walk=True, walk_chunk_split=True, walk_chunk_v=16).items():
-            monkeypatch.setitem(readout_triton._setting(), key, value)
-        monkeypatch.setitem(readout_triton._setting()["float32"], "chunk_walk", True)
+        walk_settings(monkeypatch, walk_chunk_split=True, walk_chunk_v=16)
     tables, low, ref = inputs(rng, spec, 200, torch.float32, H=2)
     plan = readout_triton._plan(*low, aligned_layout(tables, chunk))
     assert plan.walks_chunks == plan.split == walk
@@ -820,28 +828,17 @@ def test_programs_run_in_reverse_order(rng, monkeypatch, programs_in_reverse, sp
 
 def test_chunk_walk_not_split_where_a_later_chunk_reads_a_state_below_m(rng, monkeypatch):
     """With ``chunk_walk`` and ``walk_chunk_split`` on, hand-made tables whose chunk 3 reads state 1 besides its
-    predecessor (``test_readout_aligned.test_walk_split_refused_where_a_later_chunk_reads_a_state_below_m``): the plan
-    does not split (the second part would not hold state 1), and the output and the five gradients match float64."""
-    C, nc = 16, 6
-    t = np.arange(C * nc)
-    b_idx = np.full((C * nc, 2), -1)
-    b_idx[1:, 0] = t[1:] - 1
-    b_idx[3 * C + 1] = [2 * C - 1, 3 * C]
-    tables = IndexTables(t[:, None], b_idx)
-    for key, value in dict(chunk_walk=True, walk_chunk_split=True, walk_chunk_v=16, min_solved=1).items():
-        monkeypatch.setitem(readout_triton._setting(), key, value)
-    monkeypatch.setitem(readout_triton._setting()["float32"], "chunk_walk", True)
-    _, q, k, v, a, _ = problem(rng, "ssm", C * nc, B=1, H=2, dk=5, dv=7)
-    b = rng.uniform(-1, 1, (1, C * nc, 2, 2)) / 2
+    predecessor (``helpers.tables_reading_below_the_split``): the plan does not split (the second part would not hold
+    state 1), and the output and the five gradients match float64."""
+    tables, C = tables_reading_below_the_split()
+    walk_settings(monkeypatch, walk_chunk_split=True, walk_chunk_v=16, min_solved=1)
+    _, q, k, v, a, _ = problem(rng, "ssm", tables.n, B=1, H=2, dk=5, dv=7)
+    b = rng.uniform(-1, 1, (1, tables.n, 2, 2)) / 2
     low = [torch.tensor(x, dtype=torch.float32, device=DEVICE) for x in (q, k, v, a, b)]
+    ref = [x.double().cpu() for x in low]
     plan = readout_triton._plan(*low, aligned_layout(tables, C))
     assert plan.walks_chunks and not plan.split
-    leaves = [x.clone().requires_grad_() for x in low]
-    out = glr_readout(*leaves, tables, chunk=C, algorithm="chunked_aligned", backend="triton")
-    grad = torch.randn(out.shape, dtype=torch.float64)
-    got = torch.autograd.grad(out, leaves, grad.to(DEVICE, out.dtype))
-    ref_leaves = [x.double().cpu().requires_grad_() for x in low]
-    ref = naive_readout(*ref_leaves, tables)
-    assert rel_err(out.detach().double().cpu(), ref.detach()) <= TOL[torch.float32]
-    for name, g, r in zip("qkvab", got, torch.autograd.grad(ref, ref_leaves, grad)):
-        assert rel_err(g.double().cpu(), r) <= TOL[torch.float32], name
+    out = glr_readout(*low, tables, chunk=C, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
+    for name, (g, r) in zip("qkvab", gradients_of(tables, low, ref, C)):
+        assert rel_err(g, r) <= TOL[torch.float32], name
