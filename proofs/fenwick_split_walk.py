@@ -15,8 +15,9 @@ Statement. Take fenwick's chunk layout (``readout_plan.aligned_layout``), its bo
    where H', o' are the walk's with H_m = 0.
 3. Hence the chunks before and after c_m walk at the same time (two programs where the walk took one, each about
    half as long for m = 2^(bit_length(P - 1) - 1)), and a fix-up adds ``w_t q_t^T H_m`` (one more state product a
-   chunk after c_m) and ``g_p H_m`` to each state after m. This is a lead for ``chunk_walk`` should its 256 steps a
-   program prove latency-bound on the GPU; nothing here is built.
+   chunk after c_m) and ``g_p H_m`` to each state after m. ``chunk_walk`` does this with ``walk_chunk_split`` (a
+   setting, off; ``readout_plan.walk_split`` picks m), in case its 256 steps a program prove latency-bound on
+   the GPU (not yet timed).
 
 Derivation. Claim 1: chunk c reads the Fenwick chain of c - 1 (``proofs/fenwick_readout_work.py``); for a state x > m
 the chain clears x's set bits from the lowest up, so it stays above m until it reaches the value with only x's bits
@@ -44,7 +45,7 @@ def holders(layout) -> dict[int, int]:
 
 def splits(layout) -> list[int]:
     """The powers of two m with 0 < m < P."""
-    return [1 << k for k in range(max(layout.n_boundary - 1, 0).bit_length()) if 1 << k < layout.n_boundary]
+    return [1 << k for k in range(max(layout.n_boundary - 1, 0).bit_length())]      # 2^k <= P - 1
 
 
 def split_walk(layout, a, b, q, k, v, m: int, h_m=None):

@@ -341,7 +341,8 @@ def test_first_loss_is_the_cross_entropy_at_the_scored_positions_only():
     r = train(task, config, lr=1e-3, seed=3, steps=1, batch=4, eval_size=8, progress=False)
     torch.manual_seed(3)
     model = SequenceModel(config)
-    x, y = (torch.from_numpy(a) for a in task.sample(4, 3 * importlib.import_module("glrtheory.lab.train").SEED_STRIDE))
+    stride = importlib.import_module("glrtheory.lab.train").SEED_STRIDE
+    x, y = (torch.from_numpy(a) for a in task.sample(4, 3 * stride))      # step 0's batch of seed 3
     scored = y != IGNORE
     with torch.no_grad():
         ref = F.cross_entropy(model(x)[scored], y[scored])

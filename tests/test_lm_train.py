@@ -206,7 +206,7 @@ def test_sampling_divides_the_logits_by_the_temperature():
     assert torch.allclose(freq, torch.softmax(Fixed.logits.double() / 0.5, -1), atol=0.03)
 
 
-def test_training_reads_the_train_split_only(tmp_path, monkeypatch):
+def test_training_reads_the_train_split_only(tmp_path, cache_dir, monkeypatch):
     """Every training batch is cut from train.bin (the validation split is for evaluate only)."""
     import glrtheory.lm.train as lm_train
 
@@ -215,27 +215,22 @@ def test_training_reads_the_train_split_only(tmp_path, monkeypatch):
     monkeypatch.setattr(lm_train, "windows", lambda data, offsets, seq_len: (seen.append(data),
                                                                            real(data, offsets, seq_len))[1])
     torch.set_num_threads(1)
-    (run,) = select(load_config(ROOT / "configs/lm/tiny.toml"), "ssm")
-    run.data.cache_dir, run.log.out_dir, run.log.progress = str(tmp_path / "corpus"), str(tmp_path), False
-    run.train.steps = run.eval.every = run.log.checkpoint_every = 2
-    train(run, CPU)
-    corpus = load_corpus(None, tmp_path / "corpus")
+    train(tiny(tmp_path, cache_dir, steps=2), CPU)
+    corpus = load_corpus(None, cache_dir)
     assert seen and all(Path(d.filename).name == "train.bin" and len(d) == len(corpus.train) for d in seen)
 
 
-def test_first_training_loss_is_the_next_byte_cross_entropy_on_the_train_split(tmp_path):
+def test_first_training_loss_is_the_next_byte_cross_entropy_on_the_train_split(tmp_path, cache_dir):
     """The loss of step 0 is the fresh model's mean cross-entropy of byte i+1 given bytes ..i, over the windows of
     the train split at batch_offsets(seed, step 0), recomputed here with one forward over the whole batch."""
     from glrtheory.lm.data import batch_offsets, windows
 
     torch.set_num_threads(1)
-    (run,) = select(load_config(ROOT / "configs/lm/tiny.toml"), "ssm")
-    run.data.cache_dir, run.log.out_dir, run.log.progress = str(tmp_path / "corpus"), str(tmp_path), False
-    run.train.steps = run.eval.every = run.log.checkpoint_every = 1
+    run = tiny(tmp_path, cache_dir, steps=1)
     t = run.train
     t.micro_batch = t.batch // 2              # two micro-batches: their mean is the batch's mean
     loss = train(run, CPU)["losses"][0]
-    corpus = load_corpus(None, tmp_path / "corpus")
+    corpus = load_corpus(None, cache_dir)
     offsets = batch_offsets(len(corpus.train), t.seq_len, t.seed, 0, t.batch)
     xy = torch.from_numpy(windows(corpus.train, offsets, t.seq_len))
     torch.manual_seed(t.seed)

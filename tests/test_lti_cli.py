@@ -218,9 +218,7 @@ def test_stable_range_edges_are_exact_grid_values():
 @pytest.mark.parametrize("coef", ["1=1", "1=-1"])
 def test_a_pole_on_the_unit_circle_is_not_stable(capsys, coef):
     """b_1 = +-1: the pole +-1 has modulus exactly 1, which is not stable (and the response never decays)."""
-    code, out, _ = run(capsys, "lti", "lags:1", "--coef", coef, "--json")
-    report = json.loads(out)
-    assert code == 0
+    report = run_json(capsys, "lags:1", "--coef", coef)
     assert report["spectral_radius"] == 1 and report["stable"] is False and report["memory_horizon"] is None
 
 
@@ -230,9 +228,8 @@ def test_eps_1_is_refused_with_symbols_too(capsys):
 
 
 def test_symbolic_json_keys_and_values(capsys):
-    code, out, _ = run(capsys, "lti", "lags:1", "--coef", "1=b", "--range", "-2", "2", "--step", "0.25", "--json")
-    data = json.loads(out)
-    assert code == 0 and list(data) == ["transfer_function", "symbols", "stability_region", "stable_range"]
+    data = run_json(capsys, "lags:1", "--coef", "1=b", "--range", "-2", "2", "--step", "0.25")
+    assert list(data) == ["transfer_function", "symbols", "stability_region", "stable_range"]
     r = stable_range(LTISystem.from_lags([1], b={1: sp.Symbol("b", real=True)}), lo=-2, hi=2, step=0.25)
     assert data["stable_range"] == {"symbol": "b", "intervals": [[-0.75, 0.75]], "lo": -2.0, "hi": 2.0, "step": 0.25,
                                     "circle_points": r.points, "circle_points_max": r.finest}
@@ -240,9 +237,8 @@ def test_symbolic_json_keys_and_values(capsys):
 
 def test_two_symbols_at_the_schur_cohn_order_limit(capsys):
     """Two symbols are refused beyond SCHUR_COHN_MAX_ORDER = 6 only: B-order 6 gives the region."""
-    code, out, _ = run(capsys, "lti", "lags:1,6", "--coef", "1=b1", "--coef", "6=b2", "--json")
-    data = json.loads(out)
-    assert code == 0 and data["symbols"] == ["b1", "b2"]
+    data = run_json(capsys, "lags:1,6", "--coef", "1=b1", "--coef", "6=b2")
+    assert data["symbols"] == ["b1", "b2"]
     b1, b2 = sp.symbols("b1 b2", real=True)
     region = sp.sympify(data["stability_region"], locals={"b1": b1, "b2": b2})
     for x, y in ((0.2, 0.3), (0.9, 0.5), (-0.4, -0.5), (0.1, 1.2)):
@@ -254,7 +250,5 @@ def test_two_symbols_at_the_schur_cohn_order_limit(capsys):
 
 def test_eps_sets_the_memory_horizon(capsys):
     """h_t = 0.5^t: the last |h_t| >= 0.01 is h_6 (0.0156), so the horizon is 7; at the default 1e-3 it is 10."""
-    code, out, _ = run(capsys, "lti", "ssm", "--coef", "1=0.5", "--eps", "0.01", "--json")
-    assert code == 0 and json.loads(out)["memory_horizon"] == 7
-    code, out, _ = run(capsys, "lti", "ssm", "--coef", "1=0.5", "--json")
-    assert code == 0 and json.loads(out)["memory_horizon"] == 10
+    assert run_json(capsys, "ssm", "--coef", "1=0.5", "--eps", "0.01")["memory_horizon"] == 7
+    assert run_json(capsys, "ssm", "--coef", "1=0.5")["memory_horizon"] == 10
