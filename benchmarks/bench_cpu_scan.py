@@ -122,20 +122,20 @@ def skewed(lags: list[int]) -> list[int]:
     return [lag for lag in lags if lag < 16] + [lag + k for k, lag in enumerate(far, 1)]
 
 
-def lag_profile(n: int, rng, repeats: int) -> dict:
+def lag_profile(n: int, rng, repeats: int, profile_lags=PROFILE_LAGS, heads: int = HEADS) -> dict:
     """One thread: the cost of one more term per row by its lag (B = {1, L} against B = {1}, per term
     applied), and power2 against its lags with the k-th lag >= 16 made k rows larger (each far row in its
     own L1 sets). The calls alternate."""
-    u = rng.standard_normal((HEADS, n, D), dtype=DTYPE)
+    u = rng.standard_normal((heads, n, D), dtype=DTYPE)
     h = aligned_empty(u.shape, u.dtype)
 
     def call(b_lags):
         p = Pattern.from_lags((0,), b_lags)
         tables = Tables(p, n)
-        a, b = random_coefficients(p, n, rng, (HEADS,), DTYPE)
+        a, b = random_coefficients(p, n, rng, (heads,), DTYPE)
         return lambda: scan(u, a, b, tables, out=h)
 
-    lags = [lag for lag in PROFILE_LAGS if lag < n]
+    lags = [lag for lag in profile_lags if lag < n]
     power2 = [1 << k for k in range(n.bit_length() - 1)]
     calls = {"lag 1": call([1]), **{f"lags 1,{lag}": call([1, lag]) for lag in lags},
              "power2": call(power2), "power2_far_lags_skewed": call(skewed(power2))}
@@ -146,7 +146,7 @@ def lag_profile(n: int, rng, repeats: int) -> dict:
     finally:
         numba.set_num_threads(threads)
     rows = [{"lag": lag, "kib_back": lag * D * np.dtype(DTYPE).itemsize / 1024,
-             "ns_per_term": (t[f"lags 1,{lag}"] - t["lag 1"]) / (HEADS * (n - lag)) * 1e9} for lag in lags]
+             "ns_per_term": (t[f"lags 1,{lag}"] - t["lag 1"]) / (heads * (n - lag)) * 1e9} for lag in lags]
     for r in rows:
         print(f"lag {r['lag']:5d} ({r['kib_back']:6.0f} KiB back): {r['ns_per_term']:6.2f} ns per term, 1 thread")
     for name in ("power2", "power2_far_lags_skewed"):

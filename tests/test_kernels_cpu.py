@@ -324,7 +324,8 @@ def test_decode_bad_input(good):
 
 
 # -- benchmark scripts ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("script", ["bench_cpu_scan.py", "bench_decode.py", "bench_lti.py"])
+@pytest.mark.parametrize("script", ["bench_cpu_scan.py", "bench_cpu_scan_variants.py", "bench_decode.py",
+                                    "bench_lti.py"])
 def test_benchmark_smoke(script, tmp_path):
     import json
 
