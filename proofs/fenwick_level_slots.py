@@ -21,7 +21,7 @@ inverses and E, and writes o (and H, if the backward is to read it). ``python be
 counts those bytes. Today's forward writes L and H and reads them back (``solved_forward_bytes``). Claims 1 and 2
 are what ``readout_plan.level_slots`` assigns and the Triton kernel ``level_walk`` walks by (the boundary states
 alone, its outputs left to the chunk output: no faster than the solve on the H200, docs/gpu_readout.md); claim 3 is
-what ``chunk_walk`` computes (a setting, not yet timed on a GPU).
+what ``chunk_walk`` computes (a setting, off: slower than the solve on the H200, gpu_calls/call180).
 
 Derivation. For x >= 1 and a set bit l of x, let y be x with its bits below l cleared: y is in the chain of x (clear
 x's lowest set bits one at a time) and ``tz(y) = l``. Any z with ``y < z <= x`` and ``tz(z) = l`` has the bits of x

@@ -16,8 +16,8 @@ Statement. Take fenwick's chunk layout (``readout_plan.aligned_layout``), its bo
 3. Hence the chunks before and after c_m walk at the same time (two programs where the walk took one, each about
    half as long for m = 2^(bit_length(P - 1) - 1)), and a fix-up adds ``w_t q_t^T H_m`` (one more state product a
    chunk after c_m) and ``g_p H_m`` to each state after m. ``chunk_walk`` does this with ``walk_chunk_split`` (a
-   setting, off; ``readout_plan.walk_split`` picks m), in case its 256 steps a program prove latency-bound on
-   the GPU (not yet timed).
+   setting, off; ``readout_plan.walk_split`` picks m), as its 256 steps a program are latency-bound on the GPU;
+   timed there, the split walk was no faster (gpu_calls/call180: its 256 programs ran in two waves).
 
 Derivation. Claim 1: chunk c reads the Fenwick chain of c - 1 (``proofs/fenwick_readout_work.py``); for a state x > m
 the chain clears x's set bits from the lowest up, so it stays above m until it reaches the value with only x's bits

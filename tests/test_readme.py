@@ -811,9 +811,14 @@ def test_the_gpu_targets_table_comes_from_the_json():
                      f"sweep); fla takes {min(fast):.3f}-{max(fast):.3f} ms in {len(fast)} of {len(fresh)} fresh "
                      f"processes (calls 149-151), so within 1.5x needs about {1.5 * fla3:.3f} ms")
             assert ms2 / fla2 > 1.5 and min(sweep) / fla3 > 1.5 and len(sweep) == 2
+            walked = gpu_call("call180", "readout.json")              # the fused walk's nine settings
+            walks = [r["fenwick"] for r in walked["tune_settings_0"] if r.get("chunk_walk")]
+            rows = {r["op"]: r for r in walked["rows"]}
+            solved, fla4 = rows["glr_readout fenwick"]["ms"], rows["fla chunk_simple_gla"]["ms"]
+            assert len(walks) == 9 and min(walks) > solved and not walked["best_settings_0"].get("chunk_walk")
             again += (". A forward of step 1 then one walk over the chunks with the states in registers (`chunk_walk`, "
-                      "a setting, off) is built and tested on the CPU but not yet timed "
-                      "([docs/gpu_readout.md](docs/gpu_readout.md))")
+                      f"a setting, off), timed since, is slower: {min(walks):.3f} ms against {solved:.3f} solved and "
+                      f"fla's {fla4:.3f} in the same run (`call180`; [docs/gpu_readout.md](docs/gpu_readout.md))")
         close = "" if again else ")"
         assert row(f"{spec} matrix-state") == (
             f"{ms:.3f} against {fla:.3f} ms, {ms / fla:.2f}x (`{call}`{again}{close}", verdict)

@@ -197,9 +197,9 @@ MAX_WALK_HEAD, MAX_WALK_CHUNK = 128, 64
 #: fenwick's forward 1.049 ms against 1.066 solved, with d_k x d_v tiles of 64 x 64 and 8 warps (32 x 64 1.327,
 #: 64 x 128 2.511), forward + backward 6.777 (gpu_calls/call142) against 6.675-6.762 solved (calls 134, 137): off.
 #: ``chunk_walk``: the boundary states and the chunk output in one walk over the chunks (``chunk_walk``: d_v blocks
-#: of ``walk_chunk_v``, its inputs a chunk ahead or not, its slots in q's dtype or float32): not yet timed on a GPU,
-#: so off; its defaults the one wave at the main shape (32 x 4 programs) that spills least compiled offline for
-#: sm_90 with the own terms in the walk (96 bytes of stack, ``h200_compile.py --chunk-walk``).
+#: of ``walk_chunk_v``, its inputs a chunk ahead or not, its slots in q's dtype or float32): fenwick's forward
+#: 2.404 ms at its defaults (the one wave at the main shape, 32 x 4 programs), 2.570-4.449 at eight other settings,
+#: against 1.054 solved (gpu_calls/call180): latency-bound, so off.
 GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
            diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
            local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
