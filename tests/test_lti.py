@@ -166,6 +166,12 @@ def test_transfer_function_printing_and_parsing():
     text = s.transfer_function_string()
     assert text == "1/(1 - 0.5*z**-1 + 0.25*z**-2 - 0.125*z**-4)"
     assert sp.simplify(sp.sympify(text, locals={"z": Z}) - H) == 0
+    for b, a, want in (({1: 1}, {0: 1}, "1/(1 - z**-1)"), ({1: -1.0}, {0: 1}, "1/(1 + z**-1)"),
+                       ({}, {0: 1, 1: 1, 2: -1}, "1 + z**-1 - z**-2"), ({2: 1}, {0: 2, 1: 1}, "(2 + z**-1)/(1 - z**-2)")):
+        unit = LTISystem.from_lags(list(b), list(a), b=b, a=a)      # unit coefficients print without "1*"
+        assert unit.transfer_function_string() == want
+        assert sp.simplify(sp.sympify(want, locals={"z": Z}) - unit.transfer_function()) == 0
+        assert "1 z" not in unit.latex() and "1.0 z" not in unit.latex()
     latex = LTISystem.from_pattern("power2", n=5)._repr_latex_()
     assert latex == "$\\displaystyle H(z) = \\frac{1}{1 - b_{1} z^{-1} - b_{2} z^{-2} - b_{4} z^{-4}}$"
     assert sp.latex(H)  # a sympy object: notebooks render it as LaTeX

@@ -265,7 +265,7 @@ class LTISystem:
         def term(c, l):
             s = sp.sstr(c, full_prec=False)
             s = s if isinstance(c, (sp.Symbol, sp.Number)) else f"({s})"
-            return s if l == 0 else f"{s}*z**-{l}"
+            return s if l == 0 else (f"z**-{l}" if _is_one(c) else f"{s}*z**-{l}")
         num = _poly(self.a.items(), None, term)
         if not self.b:
             return num
@@ -277,7 +277,7 @@ class LTISystem:
         def term(c, l):
             s = sp.latex(c, full_prec=False)
             s = f"\\left({s}\\right)" if isinstance(c, sp.Add) else s
-            return s if l == 0 else (f"z^{{-{l}}}" if c == 1 else f"{s} z^{{-{l}}}")
+            return s if l == 0 else (f"z^{{-{l}}}" if _is_one(c) else f"{s} z^{{-{l}}}")
         num = _poly(self.a.items(), None, term)
         den = _poly([(l, -c) for l, c in self.b.items()], "1", term)
         return f"H(z) = \\frac{{{num}}}{{{den}}}" if self.b else f"H(z) = {num}"
@@ -469,6 +469,11 @@ class LTISystem:
     def lfilter_coefficients(self) -> tuple[np.ndarray, np.ndarray]:
         """``(b, a)`` for ``scipy.signal.lfilter`` (its b is our numerator, its a our denominator)."""
         return self.numeric_coefficients()
+
+
+def _is_one(c) -> bool:
+    """Whether the coefficient c is the number 1 (``Float(1.0) == 1`` is False in sympy)."""
+    return c.is_Number and float(c) == 1.0
 
 
 def _poly(terms, lead, term) -> str:
