@@ -215,6 +215,12 @@ def _window(c, T, shift, C: tl.constexpr, WIN: tl.constexpr, W: tl.constexpr):
 
 
 @triton.jit
+def _state_ptrs(states, n, P, p, kc, vcol, dk, dv):
+    """Pointers to rows kc, columns vcol of boundary state p of program n in ``states [N, P, d_k, d_v]``."""
+    return states + ((n * P + p).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :]
+
+
+@triton.jit
 def _boundary_step(step, P, b_chunk, b_row):
     """Step p's chunk and row; a step past the last reads the last's (unused)."""
     s = tl.minimum(step, P - 1)
@@ -283,7 +289,7 @@ def _source(j, p, step, row, m, carry, ecoef, b_src, states, n, P, dk, dv, kcol,
         coef = tl.where(src >= 0, tl.load(ecoef + row * m + j), 0.0)
     previous += tl.where(src == p - 1, coef, 0.0)
     if GATHER:
-        st = tl.load(states + ((n * P + src).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
+        st = tl.load(_state_ptrs(states, n, P, src, kcol, vcol, dk, dv),
                      mask=smask & (src >= 0) & (src != p - 1), other=0.0)
         gathered += coef * st.to(tl.float32)
     return previous, gathered
@@ -313,7 +319,7 @@ def boundary_local(k_ptr, v_ptr, a_ptr, mix, local, b_chunk, b_row, P, nc, T, H,
     mrow = _mix_row(mix, ((n * nc + c) * C + r).to(tl.int64), a_ptr, n, win, t, ok, T, H, WIN, DIAG)
     state = _local_state(_rows(k_ptr, t, ok, n, T, H, dk, kcol, sk), _rows(v_ptr, t, ok, n, T, H, dv, vcol, sv), mrow,
                          PREC, UPCAST)
-    out = local + ((n * P + p).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
+    out = _state_ptrs(local, n, P, p, kcol, vcol, dk, dv)
     tl.store(out, state.to(local.dtype.element_ty), mask=(kcol < dk)[:, None] & (vcol < dv)[None, :])
 
 
@@ -402,7 +408,7 @@ def boundary_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, b_src
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
-    out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
+    out = _state_ptrs(states, n, P, 0, kcol, vcol, dk, dv)
     c, r = _boundary_step(0, P, b_chunk, b_row)
     kw, vw, mrow, gathered, previous = _boundary_inputs(0, c, r, P, n, nc, m, k_ptr, v_ptr, a_ptr, mix, ecoef, states,
                                                         b_src, T, H, dk, dv, shift, sk, sv, kcol, vcol, C, WIN, W, BK,
@@ -508,7 +514,7 @@ def level_walk(k_ptr, v_ptr, a_ptr, mix, ecoef, states, b_chunk, b_row, src_slot
     kcol = (blk // n_vb) * BK + tl.arange(0, BK)
     vcol = (blk % n_vb) * BV + tl.arange(0, BV)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
-    out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
+    out = _state_ptrs(states, n, P, 0, kcol, vcol, dk, dv)
     s0 = tl.zeros((BK, BV), tl.float32)
     s1, s2, s3, s4, s5, s6, s7, s8 = s0, s0, s0, s0, s0, s0, s0, s0
     c, r = _boundary_step(0, P, b_chunk, b_row)
@@ -537,7 +543,7 @@ def _chunk_rows(c, T, shift, C: tl.constexpr, CP: tl.constexpr, WIN: tl.constexp
 @triton.jit
 def _state_block(states, n, P, src, kc, vcol, dk, dv):
     """Rows kc, columns vcol of boundary state src of program n (``states [N, P, d_k, d_v]``; zeros outside)."""
-    return tl.load(states + ((n * P + src).to(tl.int64) * dk + kc)[:, None] * dv + vcol[None, :],
+    return tl.load(_state_ptrs(states, n, P, src, kc, vcol, dk, dv),
                    mask=(kc < dk)[:, None] & (vcol < dv)[None, :], other=0.0)
 
 
@@ -685,7 +691,7 @@ def chunk_walk(q_ptr, k_ptr, v_ptr, a_ptr, inv, ecoef, states, o_ptr, w_ptr, g_p
     sq, sk, sv = sq * UNIT, sk * UNIT, sv * UNIT
     n, vb, part = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     kcol, vcol, slot = tl.arange(0, BK), vb * BV + tl.arange(0, BV), tl.arange(0, SP)
-    out = states + ((n * P).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :]
+    out = _state_ptrs(states, n, P, 0, kcol, vcol, dk, dv)
     smask = (kcol < dk)[:, None] & (vcol < dv)[None, :]
     if SLOT16:
         s0 = tl.zeros((BK, BV), q_ptr.dtype.element_ty)
@@ -772,5 +778,5 @@ def split_fixup(q_ptr, states, o_ptr, w_ptr, g_ptr, c_state, split_state, first,
     if p >= 0:
         fixed = (_state_block(states, n, P, p, kcol, vcol, dk, dv).to(tl.float32)
                  + tl.load(g_ptr + n * P + p) * h_m.to(tl.float32))
-        tl.store(states + ((n * P + p).to(tl.int64) * dk + kcol)[:, None] * dv + vcol[None, :],
+        tl.store(_state_ptrs(states, n, P, p, kcol, vcol, dk, dv),
                  fixed.to(states.dtype.element_ty), mask=smask)
