@@ -167,7 +167,8 @@ def test_transfer_function_printing_and_parsing():
     assert text == "1/(1 - 0.5*z**-1 + 0.25*z**-2 - 0.125*z**-4)"
     assert sp.simplify(sp.sympify(text, locals={"z": Z}) - H) == 0
     for b, a, want in (({1: 1}, {0: 1}, "1/(1 - z**-1)"), ({1: -1.0}, {0: 1}, "1/(1 + z**-1)"),
-                       ({}, {0: 1, 1: 1, 2: -1}, "1 + z**-1 - z**-2"), ({2: 1}, {0: 2, 1: 1}, "(2 + z**-1)/(1 - z**-2)")):
+                       ({}, {0: 1, 1: 1, 2: -1}, "1 + z**-1 - z**-2"),
+                       ({2: 1}, {0: 2, 1: 1}, "(2 + z**-1)/(1 - z**-2)")):
         unit = LTISystem.from_lags(list(b), list(a), b=b, a=a)      # unit coefficients print without "1*"
         assert unit.transfer_function_string() == want
         assert sp.simplify(sp.sympify(want, locals={"z": Z}) - unit.transfer_function()) == 0
