@@ -245,7 +245,8 @@ def test_copy_needs_reach():
 
 
 def test_configs_parse():
-    for name in ("smoke", "paper", "h200_short", "h200_seeds", "h200_mqar", "cpu_recall", "cpu_control", "cpu_seeds"):
+    for name in ("smoke", "paper", "h200_short", "h200_seeds", "h200_mqar", "cpu_mqar", "cpu_recall",
+                 "cpu_control", "cpu_seeds"):
         sweep = load_sweep(f"configs/lab/{name}.toml")
         assert sweep.cells()
 
@@ -293,7 +294,9 @@ def test_shards_merge_and_time_limit(tmp_path, capsys):
                                              ("h200_short", ["ssm", "power2", "fenwick", "window:8", "attention",
                                                              "sliding-window attention (8)"]),
                                              ("h200_mqar", [f"{p} ({s})" for p in ("ssm", "power2", "fenwick")
-                                                            for s in ("vector", "matrix")] + ["attention"])])
+                                                            for s in ("vector", "matrix")] + ["attention"]),
+                                             ("cpu_mqar", ["ssm (matrix)", "power2 (matrix)", "fenwick (matrix)",
+                                                           "attention"])])
 def test_readme_quotes_the_committed_lab_results(folder, columns):
     from pathlib import Path
 
