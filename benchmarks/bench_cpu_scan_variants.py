@@ -114,9 +114,9 @@ def variant(n: int, rng, repeats: int) -> dict:
 
 def main(argv=None) -> int:
     args, (n,), repeats, rng = plan(__doc__, argv, [65536], [2048], 9)
-    two_pass = variant(n, rng, repeats)
+    passes = variant(n, rng, repeats)
     result = {"benchmark": "cpu_scan_variants", "spec": SPEC, "d": D, "dtype": "float32",
-              "timing": f"best of {repeats}, calls alternating", "rows": two_pass.pop("rows"), "two_pass": two_pass,
+              "timing": f"best of {repeats}, calls alternating", "rows": passes.pop("rows"), "two_pass": passes,
               "fine_lag_profile": lag_profile(n, rng, repeats, FINE_LAGS, heads=4), "machine": machine()}
     write(result, args, "cpu_scan_variants")
     return 0
