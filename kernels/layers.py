@@ -35,10 +35,12 @@ projection's (the autocast dtype for float32 inputs), as torch's own layers give
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from glrtheory.checks import check_integer
+from glrtheory.checks import check_integer, check_real
 from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
 from glrtheory.patterns.tables import IndexTables, check_size
@@ -106,6 +108,17 @@ def _device_tables(tables: IndexTables, device) -> tuple[Tensor, ...]:
     return ai, bi, valid_a, valid_b, (bi >= 0).any(1)[:, None]
 
 
+def gate_bias(timescales, n_heads: int) -> Tensor:
+    """``log(tau_h - 1)`` for h < n_heads (float64), the bias that starts head h's gate at ``1 - 1 / tau_h``, with
+    ``tau_h`` log-spaced from ``timescales = (tau_min, tau_max)`` (``tau_min`` for one head); both must exceed 1."""
+    if not isinstance(timescales, (tuple, list)) or len(timescales) != 2:
+        raise GLRError(f"timescales must be a pair (tau_min, tau_max), got {timescales!r}")
+    low, high = (check_real(t, "a timescale", 1, open_low=True) for t in timescales)
+    if low > high:
+        raise GLRError(f"timescales must be (tau_min, tau_max) with tau_min <= tau_max, got {timescales!r}")
+    return torch.log(torch.logspace(math.log10(low), math.log10(high), n_heads, dtype=torch.float64) - 1)
+
+
 def _gather_time(x: Tensor, src: Tensor) -> Tensor:
     """``x[:, src]``: x ``[B, T, ...]`` at the positions ``src[T', w]``, ``[B, T', w, ...]``."""
     return x.index_select(1, src.flatten()).unflatten(1, src.shape)
@@ -132,6 +145,11 @@ class GLRMixer(nn.Module):
         ``"source"``: a[t, s] scored by ``w_a . x_s`` (cost O(d_model) per token and head);
         ``"query_key"``: by ``q_t . k_s / sqrt(d_key)`` over the supports (cost ``2 d_key (nnz_a + nnz_b)``
         per head, like attention's scores restricted to the pattern).
+    timescales : (tau_min, tau_max), optional
+        Start head h's gate at ``gamma_h = 1 - 1 / tau_h``, with ``tau_h`` log-spaced from tau_min (head 0) to
+        tau_max (the last head), both > 1, by its bias ``log(tau_h - 1)``: at a constant gate a state keeps
+        ``gamma^j`` of what entered j hops back, so tau_h hops is head h's memory (an ssm's hop is one token).
+        None: the gate's bias starts as the other scores' (uniform in ``+-d_model^-1/2``, gamma near 1/2).
 
     Attributes
     ----------
@@ -152,7 +170,7 @@ class GLRMixer(nn.Module):
 
     def __init__(self, spec: str | Pattern, d_model: int, n_heads: int, d_head: int | None = None, *,
                  readout: bool = False, d_key: int | None = None, chunk: int | None = None,
-                 bias: bool = False, scores: str = "source", device=None, dtype=None):
+                 bias: bool = False, scores: str = "source", timescales=None, device=None, dtype=None):
         super().__init__()
         self.pattern = spec if isinstance(spec, Pattern) else Pattern.from_spec(spec)
         for v, name in ((d_model, "d_model"), (n_heads, "n_heads"), (d_head, "d_head"), (d_key, "d_key")):
@@ -184,6 +202,10 @@ class GLRMixer(nn.Module):
         if self.score_bias is not None:
             nn.init.uniform_(self.score_bias, -d_model ** -0.5, d_model ** -0.5)    # as nn.Linear's bias
         self.out = nn.Linear(H * self.d_head, d_model, bias=bias, device=device, dtype=dtype)
+        if timescales is not None:      # the gate's bias: the scores' first H
+            bias = self.in_proj.bias[self.projection_rows("scores")] if self.score_bias is None else self.score_bias
+            with torch.no_grad():
+                bias[:H] = gate_bias(timescales, H)
         self._tables: dict[int, IndexTables] = {}
 
     def tables(self, n: int) -> IndexTables:

@@ -400,6 +400,29 @@ def test_mixer_coefficients_closed_form_for_one_slot_tables(scores):
 
 @pytest.mark.parametrize("scores", ["source", "query_key"])
 @pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("heads, timescales", [(1, (1.5, 1.5)), (4, (2, 1000)), (2, (1 + 2 ** -20, 64))])
+def test_mixer_timescales_start_the_gates(scores, bias, heads, timescales):
+    """With ``timescales = (lo, hi)``, at input 0 ssm's b[t] is head h's gate ``1 - 1 / tau_h``, tau_h = lo r^h with
+    r^(H - 1) = hi / lo (lo for one head), and a = 1 - b; the other scores keep nn.Linear's start (within
+    ``d_model^-1/2``); a timescale of 1 or less, or a reversed pair, is refused by name."""
+    torch.manual_seed(6)
+    mixer = GLRMixer("ssm", 8, heads, scores=scores, bias=bias, timescales=timescales, dtype=torch.float64)
+    with torch.no_grad():
+        _, a, b, _ = mixer.coefficients(torch.zeros(1, 3, 8, dtype=torch.float64))
+    lo, hi = timescales
+    tau = np.array([lo * (hi / lo) ** (h / max(heads - 1, 1)) for h in range(heads)])
+    assert np.allclose(b[0, 1:, :, 0].numpy(), 1 - 1 / tau, rtol=1e-12, atol=0)
+    assert torch.equal(a[0, 1:, :, 0], 1 - b[0, 1:, :, 0])
+    assert torch.equal(a[0, 0, :, 0], torch.ones(heads, dtype=a.dtype))
+    scores_bias = mixer.in_proj.bias[mixer.projection_rows("scores")] if bias else mixer.score_bias
+    assert (scores_bias[heads:].abs() <= 8 ** -0.5).all()
+    for bad, match in [((1, 5), "lie in"), ((0.5, 5), "lie in"), ((5, 2), "tau_min <= tau_max"), ((3,), "a pair")]:
+        with pytest.raises(GLRError, match=match):
+            GLRMixer("ssm", 8, heads, timescales=bad)
+
+
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+@pytest.mark.parametrize("bias", [False, True])
 def test_mixer_projections_are_the_stacked_rows(scores, bias):
     """The stacked input projection (``_projections``): each name's part is ``x W_rows^T + c`` with its rows of
     ``in_proj`` (``projection_rows``) tiling them in the documented order and widths, its bias (``score_bias`` on

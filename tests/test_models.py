@@ -74,10 +74,20 @@ def test_dtype_and_gradients():
 
 @pytest.mark.parametrize("kw, match", [(dict(vocab_size=0), "vocab_size"), (dict(d_model=10, n_heads=3), "divisible"),
                                       (dict(pattern="nonsense"), "unknown pattern"), (dict(scores="keys"), "scores"),
-                                      (dict(conv=-1), "conv")])
+                                      (dict(conv=-1), "conv"), (dict(timescales=[1, 8]), "timescale"),
+                                      (dict(timescales=[8]), "a pair")])
 def test_bad_config(kw, match):
     with pytest.raises(GLRError, match=match):
         ModelConfig(**(dict(vocab_size=5) | kw))
+
+
+def test_timescales_reach_every_mixer():
+    """``timescales`` from a dict (as TOML gives it, a list) starts every block's gates: at input 0 an ssm head's
+    gate is ``sigmoid(bias) = 1 - 1 / tau`` with tau = 4 and 64 for two heads; the config round-trips and hashes."""
+    c = ModelConfig.from_dict(dict(vocab_size=5, d_model=8, n_heads=2, pattern="ssm", timescales=[4, 64]))
+    assert c.timescales == (4, 64) and ModelConfig.from_dict(c.to_dict()) == c and hash(c) == hash(c)
+    for block in SequenceModel(c).blocks:
+        assert torch.allclose(torch.sigmoid(block.mixer.score_bias[:2]), torch.tensor([3 / 4, 63 / 64]))
 
 
 def test_bad_tokens_and_cache():

@@ -5,6 +5,7 @@ import dataclasses
 
 from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
+from glrtheory.kernels.layers import gate_bias
 from glrtheory.patterns import Pattern
 
 #: Score forms of ``GLRMixer``: per-source scores, or ``q_t . k_s`` (softmax / sliding-window attention).
@@ -40,6 +41,9 @@ class ModelConfig:
         Value size per head (default ``d_model // n_heads``).
     tie_embeddings : bool
         Share the input embedding with the output head.
+    timescales : (tau_min, tau_max) or None
+        The mixers' gates start at ``1 - 1 / tau`` with tau log-spaced over the heads (``GLRMixer``); None:
+        near 1/2.
     """
 
     vocab_size: int
@@ -53,6 +57,7 @@ class ModelConfig:
     conv: int = 0
     d_head: int | None = None
     tie_embeddings: bool = False
+    timescales: tuple[float, float] | None = None
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "n_layers", "n_heads"):
@@ -68,6 +73,9 @@ class ModelConfig:
         if not isinstance(self.pattern, str):
             raise GLRError(f"pattern must be a spec string, got {type(self.pattern).__name__}")
         Pattern.from_spec(self.pattern)  # a bad spec fails here, with the parser's message
+        if self.timescales is not None:
+            gate_bias(self.timescales, self.n_heads)      # a bad pair fails here, with its message
+            object.__setattr__(self, "timescales", tuple(self.timescales))    # TOML and JSON give a list
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
