@@ -4,16 +4,21 @@
 # seeds 0, 1, 2: the same grid for every pattern. Two processes at a time on the 2-core machine, one torch
 # thread each; a run whose result.json exists is not run again. One bundle per (lr, seed) beside this script.
 #   bash benchmarks/results/lm/cpu_seeds.sh
+# With TIMESCALES=lo,hi the gates start at 1 - 1/tau (model.timescales = [lo, hi]), into runs and bundles tagged
+# _ts<lo>-<hi>; LRS="1e-2" runs part of the grid:
+#   TIMESCALES=4,256 LRS="3e-3 1e-2" bash benchmarks/results/lm/cpu_seeds.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PY=${PY:-python}
-LRS=(1e-3 3e-3 1e-2)
+read -r -a LRS <<< "${LRS:-1e-3 3e-3 1e-2}"
+TAG= SETS=()
+if [ -n "${TIMESCALES:-}" ]; then TAG="_ts${TIMESCALES/,/-}" SETS=(--set "model.timescales=[$TIMESCALES]"); fi
 train() {  # lr seed pattern
-  local out="runs/lm/cpu_seeds/lr$1/seed$2"
+  local out="runs/lm/cpu_seeds$TAG/lr$1/seed$2"
   [ -f "$out/$3/result.json" ] && return 0
   OMP_NUM_THREADS=1 $PY -m glrtheory.lm train --config configs/lm/cpu_seeds.toml --pattern "$3" \
     --set train.lr="$1" --set train.min_lr="$($PY -c "print($1 / 10)")" --set train.seed="$2" \
-    --set log.out_dir="$out" --no-progress
+    --set log.out_dir="$out" "${SETS[@]}" --no-progress
 }
 jobs=()
 for lr in "${LRS[@]}"; do for s in 0 1 2; do for p in ssm power2 fenwick; do jobs+=("$lr $s $p"); done; done; done
@@ -23,5 +28,6 @@ for ((i = 0; i < ${#jobs[@]}; i += 2)); do
   wait $a
 done
 for lr in "${LRS[@]}"; do for s in 0 1 2; do
-  $PY -m glrtheory.lm collect --runs "runs/lm/cpu_seeds/lr$lr/seed$s" --out "benchmarks/results/lm/lm_cpu_lr${lr}_seed$s.json"
+  $PY -m glrtheory.lm collect --runs "runs/lm/cpu_seeds$TAG/lr$lr/seed$s" \
+    --out "benchmarks/results/lm/lm_cpu${TAG}_lr${lr}_seed$s.json"
 done; done
