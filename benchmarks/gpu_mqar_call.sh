@@ -1,35 +1,31 @@
 #!/usr/bin/env bash
-# One device call of MQAR sweeps on one GPU, all shards at once (device call 184):
-#   configs/lab/h200_mqar_timescales.toml (6 shards), configs/lab/h200_mqar_wide.toml (8 shards), and the cell that
-#   configs/lab/h200_mqar.toml still lacks (attention at K = 64: its finished cells are copied in, so only that runs).
-# Each shard starts no cell after LIMIT seconds (one then running has 240 s more); the cells land in
-# $OUT/call184/<sweep>/cells-*.jsonl beside the shards' logs, all in $OUT/call184.tgz; on the development machine,
-# `glr lab report` on each folder (with sweep.json and machine.json).
-#   OUT=... LIMIT=280 bash benchmarks/gpu_mqar_call.sh
+# Lab sweeps in one device call on one GPU, every shard at once. SWEEPS lists name:shards (configs/lab/<name>.toml);
+# the cells already in benchmarks/results/lab/<name>/ are copied in, so only the missing ones run. Device call 184:
+#   OUT=... CALL=184 SWEEPS="h200_mqar_timescales:6 h200_mqar_wide:8 h200_mqar:1" LIMIT=280 bash benchmarks/gpu_mqar_call.sh
+# and 185, after h200_mqar_wide gained the mixers without timescales (one cell a shard):
+#   OUT=... CALL=185 SWEEPS="h200_mqar_wide:28" bash benchmarks/gpu_mqar_call.sh
+# Each shard starts no cell after LIMIT seconds (one then running has WAIT s more); the new cells land in
+# $OUT/call<CALL>/<name>/cells-*.jsonl beside the shards' logs, all in $OUT/call<CALL>.tgz; on the development
+# machine they join the folder's cells.jsonl, and `glr lab report` (with sweep.json and machine.json) reads them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ln -sfn ../kernels glrtheory/kernels
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-LIMIT=${LIMIT:-280} DEST=$OUT/call184
-sweep() {  # name shards
-  local out=$DEST/$1
+LIMIT=${LIMIT:-280} WAIT=${WAIT:-240} DEST=$OUT/call$CALL
+S=$(date +%s)
+for entry in $SWEEPS; do
+  name=${entry%:*} shards=${entry#*:} out=$DEST/${entry%:*}
   mkdir -p "$out"
-  for ((i = 0; i < $2; i++)); do
-    timeout $((LIMIT + 240)) python -m glrtheory.lab run "configs/lab/$1.toml" --out "$out" --shard "$i/$2" \
+  cat benchmarks/results/lab/"$name"/cells*.jsonl > "$out/cells-done.jsonl" 2>/dev/null
+  for ((i = 0; i < shards; i++)); do
+    timeout $((LIMIT + WAIT)) python -m glrtheory.lab run "configs/lab/$name.toml" --out "$out" --shard "$i/$shards" \
       --time-limit "$LIMIT" --quiet --no-report > "$out/shard$i.log" 2>&1 &
   done
-}
-mkdir -p "$DEST/h200_mqar"
-cp benchmarks/results/lab/h200_mqar/cells.jsonl "$DEST/h200_mqar/cells-done.jsonl"
-S=$(date +%s)
-sweep h200_mqar_timescales 6
-sweep h200_mqar_wide 8
-sweep h200_mqar 1
+done
 wait
-rm -f "$DEST/h200_mqar/cells-done.jsonl"
-rm -rf "$DEST"/*/checkpoints
+rm -rf "$DEST"/*/cells-done.jsonl "$DEST"/*/checkpoints
 echo "sweeps took $(( $(date +%s) - S )) s"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
-for d in "$DEST"/*/; do echo "$d: $(cat "$d"/cells-*.jsonl 2>/dev/null | wc -l) cells"; done
-tar -C "$OUT" -czf "$OUT/call184.tgz" call184 && rm -rf "$DEST"
+for d in "$DEST"/*/; do echo "$d: $(cat "$d"/cells*.jsonl 2>/dev/null | wc -l) new cells"; done
+tar -C "$OUT" -czf "$OUT/call$CALL.tgz" "call$CALL" && rm -rf "$DEST"
