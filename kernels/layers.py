@@ -203,9 +203,9 @@ class GLRMixer(nn.Module):
             nn.init.uniform_(self.score_bias, -d_model ** -0.5, d_model ** -0.5)    # as nn.Linear's bias
         self.out = nn.Linear(H * self.d_head, d_model, bias=bias, device=device, dtype=dtype)
         if timescales is not None:      # the gate's bias: the scores' first H
-            bias = self.in_proj.bias[self.projection_rows("scores")] if self.score_bias is None else self.score_bias
+            scores_bias = self.in_proj.bias[self.projection_rows("scores")] if bias else self.score_bias
             with torch.no_grad():
-                bias[:H] = gate_bias(timescales, H)
+                scores_bias[:H] = gate_bias(timescales, H)
         self._tables: dict[int, IndexTables] = {}
 
     def tables(self, n: int) -> IndexTables:
