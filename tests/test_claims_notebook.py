@@ -1,4 +1,5 @@
 """The claims notebook runs, and docs/claims.md, the README and the committed outputs state its verdicts."""
+import ast
 import json
 import re
 from pathlib import Path
@@ -59,12 +60,17 @@ def test_committed_outputs_are_current(executed):
 
 
 def test_the_ledger_counts_the_settings_the_notebook_counts(executed):
-    """Claims 6 and 7: the number of settings beyond the seed spread that docs/claims.md states is the notebook's."""
+    """Claims 6 and 7: the number of settings beyond the seed spread, and the lab's capacity verdicts, that
+    docs/claims.md states are the notebook's."""
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
                       if o.get("output_type") == "stream")
     ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
     gains = int(re.search(r"claim 6: confirmed \((\d+) settings better beyond the seed spread", printed).group(1))
     losses = int(re.search(r"claim 7: refuted \((\d+) settings worse beyond the seed spread", printed).group(1))
     assert f"beat `ssm` beyond the seed spread in {gains} settings" in ledger
+    verdicts = ast.literal_eval(re.search(r"\(capacity predictions\): (\{.*\})", printed).group(1))
+    refuted = verdicts.get("refuted", 0)
+    assert (f"capacity predictions over these sweeps: {verdicts.get('confirmed', 0)} confirmed, "
+            f"{verdicts.get('inconclusive', 0)} inconclusive, {refuted or 'none'} refuted") in ledger
     words = ["no", "one", "two", "three", "four", "five", "six"]
     assert f"No setting gains and {words[losses] if losses < len(words) else losses} lose" in ledger

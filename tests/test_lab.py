@@ -300,7 +300,9 @@ def test_shards_merge_and_time_limit(tmp_path, capsys):
                                              ("h200_mqar_wide", [f"{p} (matrix, tau 32-256)" for p in
                                                                  ("ssm", "power2", "fenwick")] + ["attention"]),
                                              ("cpu_mqar", ["ssm (matrix)", "power2 (matrix)", "fenwick (matrix)",
-                                                           "attention"])])
+                                                           "attention"]),
+                                             ("cpu_mqar_timescales", [f"{p} (matrix, tau 32-256)" for p in
+                                                                      ("ssm", "power2", "fenwick")])])
 def test_readme_quotes_the_committed_lab_results(folder, columns):
     from pathlib import Path
 
