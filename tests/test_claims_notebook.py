@@ -65,9 +65,11 @@ def test_the_ledger_counts_the_settings_the_notebook_counts(executed):
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
                       if o.get("output_type") == "stream")
     ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
-    gains = int(re.search(r"claim 6: confirmed \((\d+) settings better beyond the seed spread", printed).group(1))
+    claim6 = printed[printed.index("differences in accuracy, pattern minus ssm"):printed.index("claim 6: ")]
+    gains, lost = (len(re.findall(rf"^  {kind} beyond the seed spread ", claim6, re.M)) for kind in ("gain", "loss"))
     losses = int(re.search(r"claim 7: refuted \((\d+) settings worse beyond the seed spread", printed).group(1))
     assert f"beat `ssm` beyond the seed spread in {gains} settings" in ledger
+    assert not lost or f"lose to `ssm` beyond the seed spread in {lost} settings" in ledger
     verdicts = ast.literal_eval(re.search(r"\(capacity predictions\): (\{.*\})", printed).group(1))
     refuted = verdicts.get("refuted", 0)
     assert (f"capacity predictions over these sweeps: {verdicts.get('confirmed', 0)} confirmed, "
