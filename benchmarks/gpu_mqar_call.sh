@@ -15,7 +15,8 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 LIMIT=${LIMIT:-280} WAIT=${WAIT:-240} DEST=$OUT/call$CALL
 S=$(date +%s)
 for entry in $SWEEPS; do
-  name=${entry%:*} shards=${entry#*:} out=$DEST/${entry%:*}
+  name=${entry%:*} shards=${entry#*:}
+  out=$DEST/$name
   mkdir -p "$out"
   cat benchmarks/results/lab/"$name"/cells*.jsonl > "$out/cells-done.jsonl" 2>/dev/null
   for ((i = 0; i < shards; i++)); do
