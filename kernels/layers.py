@@ -9,6 +9,8 @@ cannot blow up, ``sum_s |b[t, s]| = gamma_t < 1``):
     b[t, s] = gamma_t       softmax_{s in B(t)}(score(t, s))
     score(t, s) = w_a . x_s  (resp. w_b . x_s)         scores="source"
     score(t, s) = q_t . k_s / sqrt(d_key)              scores="query_key"
+    score(t, s) + beta[lag_bucket(t - s)]             lag_bias=True: a learned bias per head, side and
+                                                      bucket of lags [2^(k-1), 2^k) (``lag_buckets``)
     u_t     = v_t                         (vector state), or  k_t v_t^T  (readout: matrix state)
     o_t     = h_t                         (vector state), or  q_t^T H_t / sqrt(d_key)  (readout)
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,6 +55,8 @@ from .state import GLRCache
 
 #: Score modes: how a[t, s] and b[t, s] are scored (module docstring).
 SCORES = ("source", "query_key")
+#: Lag buckets of ``lag_bias``: bucket k holds the lags ``[2^(k-1), 2^k)`` (bucket 0 the lag 0), the last all longer.
+LAG_BUCKETS = 24
 #: Sequence lengths whose tables a mixer keeps.
 TABLES_KEPT = 8
 
@@ -70,14 +75,17 @@ def _masked_softmax(z: Tensor, valid: Tensor) -> Tensor:
     return torch.softmax(z, dim=-1) * valid
 
 
-def _slot_weights(q: Tensor | None, e: Tensor, idx: Tensor, valid: Tensor | None) -> Tensor | None:
-    """The softmax over each row's valid slots of their scores (``_slot_scores``, ``_masked_softmax``). A table
+def _slot_weights(q: Tensor | None, e: Tensor, idx: Tensor, valid: Tensor | None,
+                  bias: Tensor | None = None) -> Tensor | None:
+    """The softmax over each row's valid slots of their scores (``_slot_scores``, plus ``bias[T, H, w]`` if given;
+    ``_masked_softmax``). A table
     one slot wide needs no scores: the weight is 1 where the slot is valid (exactly what the softmax gives,
     whose derivative is then 0), ``[T, 1, 1]``, or None (1 everywhere) where its mask is None
     (``_device_tables``)."""
     if idx.shape[1] == 1:
         return None if valid is None else valid.to(e.dtype)
-    return _masked_softmax(_slot_scores(q, e, idx), valid)
+    z = _slot_scores(q, e, idx)
+    return _masked_softmax(z if bias is None else z + bias, valid)
 
 
 def _slot_scores(q: Tensor | None, e: Tensor, idx: Tensor) -> Tensor:
@@ -106,6 +114,19 @@ def _device_tables(tables: IndexTables, device) -> tuple[Tensor, ...]:
     valid_a = None if one_a and (tables.a_idx >= 0).all() else ai[:, None] >= 0
     valid_b = None if one_b else bi[:, None] >= 0
     return ai, bi, valid_a, valid_b, (bi >= 0).any(1)[:, None]
+
+
+def lag_buckets(lags: np.ndarray) -> np.ndarray:
+    """``min(bit_length(lag), LAG_BUCKETS - 1)`` of non-negative integer lags: 0 for the lag 0, k for
+    ``2^(k-1) <= lag < 2^k``."""
+    return np.minimum(np.frexp(np.asarray(lags, np.float64))[1], LAG_BUCKETS - 1)
+
+
+def _table_buckets(tables: IndexTables, device) -> tuple[Tensor, Tensor]:
+    """``lag_buckets(t - s)`` of every slot of ``a_idx`` and ``b_idx`` (0 at padding, which is masked), int64."""
+    t = np.arange(tables.n)[:, None]
+    return tuple(torch.tensor(lag_buckets(np.where(idx >= 0, t - idx, 0)), dtype=torch.long, device=device)
+                 for idx in tables)
 
 
 def gate_bias(timescales, n_heads: int) -> Tensor:
@@ -150,6 +171,11 @@ class GLRMixer(nn.Module):
         tau_max (the last head), both > 1, by its bias ``log(tau_h - 1)``: at a constant gate a state keeps
         ``gamma^j`` of what entered j hops back, so tau_h hops is head h's memory (an ssm's hop is one token).
         None: the gate's bias starts as the other scores' (uniform in ``+-d_model^-1/2``, gamma near 1/2).
+    lag_bias : bool
+        Add to every score of a[t, s] (and of b[t, s]) a learned bias of the head and of the bucket of the lag
+        ``t - s`` (``lag_buckets``; one set per side, zero at the start): the softmax over a row's sources can then
+        prefer some lags over others for every t. Without it, source scores depend on s alone, so every t that
+        reads s weighs it alike, whatever the lag.
 
     Attributes
     ----------
@@ -159,6 +185,8 @@ class GLRMixer(nn.Module):
         (query-key mode); ``projection_rows(name)`` gives a projection's rows. Biased only with ``bias``.
     score_bias : nn.Parameter or None
         The scores' bias where ``bias`` is off.
+    lag_bias : nn.Parameter or None
+        ``[2, n_heads, LAG_BUCKETS]``: the lag buckets' biases of A's scores, then of B's (``lag_bias=True``).
     out : nn.Linear
         The out projection.
 
@@ -170,7 +198,8 @@ class GLRMixer(nn.Module):
 
     def __init__(self, spec: str | Pattern, d_model: int, n_heads: int, d_head: int | None = None, *,
                  readout: bool = False, d_key: int | None = None, chunk: int | None = None,
-                 bias: bool = False, scores: str = "source", timescales=None, device=None, dtype=None):
+                 bias: bool = False, scores: str = "source", timescales=None, lag_bias: bool = False,
+                 device=None, dtype=None):
         super().__init__()
         self.pattern = spec if isinstance(spec, Pattern) else Pattern.from_spec(spec)
         for v, name in ((d_model, "d_model"), (n_heads, "n_heads"), (d_head, "d_head"), (d_key, "d_key")):
@@ -202,6 +231,7 @@ class GLRMixer(nn.Module):
         if self.score_bias is not None:
             nn.init.uniform_(self.score_bias, -d_model ** -0.5, d_model ** -0.5)    # as nn.Linear's bias
         self.out = nn.Linear(H * self.d_head, d_model, bias=bias, device=device, dtype=dtype)
+        self.lag_bias = nn.Parameter(torch.zeros(2, H, LAG_BUCKETS, device=device, dtype=dtype)) if lag_bias else None
         if timescales is not None:      # the gate's bias: the scores' first H
             scores_bias = self.in_proj.bias[self.projection_rows("scores")] if bias else self.score_bias
             with torch.no_grad():
@@ -310,7 +340,8 @@ class GLRMixer(nn.Module):
         else:                                               # s (1 - g has_b)
             a = torch.addcmul(*scales, g)
         a, b = a.unsqueeze(-1), g.unsqueeze(-1)
-        weights = _slot_weights(q_s, e, ai, valid_a), _slot_weights(q_s, c, bi, valid_b)
+        biases = self._lag_biases(n_or_tables, x.device)
+        weights = _slot_weights(q_s, e, ai, valid_a, biases[0]), _slot_weights(q_s, c, bi, valid_b, biases[1])
         a, b = (x if w is None else x * w for x, w in zip((a, b), weights))
         return u, a, b, q, (q_s, e, c)
 
@@ -346,6 +377,19 @@ class GLRMixer(nn.Module):
         outside ``torch.compile``'s graphs, as ``_mix``."""
         tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
         return tables.memo(("mixer", str(device)), lambda: _device_tables(tables, device))
+
+    def _lag_biases(self, n_or_tables: int | IndexTables, device) -> tuple[Tensor | None, Tensor | None]:
+        """``lag_bias`` at every slot of A's and B's tables, ``[T, H, w]`` each (None without ``lag_bias``)."""
+        if self.lag_bias is None:
+            return None, None
+        buckets = self._buckets(n_or_tables, device)
+        return tuple(self.lag_bias[side][:, k].transpose(0, 1) for side, k in enumerate(buckets))
+
+    @torch.compiler.disable
+    def _buckets(self, n_or_tables: int | IndexTables, device) -> tuple[Tensor, Tensor]:
+        """``_table_buckets`` of the given tables (or ``self.tables(n)``), built once per device."""
+        tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
+        return tables.memo(("mixer_lags", str(device)), lambda: _table_buckets(tables, device))
 
     @torch.compiler.disable
     def _readout_scales(self, n_or_tables: int | IndexTables, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -391,17 +435,19 @@ class GLRMixer(nn.Module):
         if not sb:
             g = torch.zeros_like(g)
 
-        def mix(pairs, side):
+        def mix(pairs, side, sources):
             vals, keys = (torch.stack(z, 1) for z in zip(*pairs))          # [B, S, H, .]
             if q_s is not None:
                 z = torch.einsum("bhd,bshd->bhs", q_s, keys)
             else:
                 z = keys[..., side].transpose(1, 2)
+            if self.lag_bias is not None:
+                z = z + self.lag_bias[side][:, torch.as_tensor(lag_buckets([t - s for s in sources]), device=z.device)]
             return torch.einsum("bhs,bshd->bhd", torch.softmax(z, -1), vals)
 
-        h = (1 - g)[..., None] * mix([(u, k) if s == t else cache.inputs[s] for s in sa], 0)
+        h = (1 - g)[..., None] * mix([(u, k) if s == t else cache.inputs[s] for s in sa], 0, sa)
         if sb:
-            h = h + g[..., None] * mix([cache.states[s] for s in sb], 1)
+            h = h + g[..., None] * mix([cache.states[s] for s in sb], 1, sb)
         cache.batch = x_t.shape[0]
         cache.keep(t, u, k, h)
         return self._output(h[:, None], None if q is None else q[:, None], x_t)[:, 0]

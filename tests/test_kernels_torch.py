@@ -337,9 +337,11 @@ def test_every_backend_rejects_the_same_bad_tables_with_the_same_error(rng):
 @pytest.mark.parametrize("spec", ["power2", "fenwick", "blocks", "attention", "ssm", "window:3+quadratic"])
 @pytest.mark.parametrize("readout", [False, True])
 @pytest.mark.parametrize("scores", ["source", "query_key"])
-def test_mixer_step_equals_forward(spec, readout, scores):
-    torch.manual_seed(0)
-    mixer = GLRMixer(spec, 16, 2, readout=readout, chunk=8, scores=scores, dtype=torch.float64)
+@pytest.mark.parametrize("lag_bias", [False, True])
+def test_mixer_step_equals_forward(spec, readout, scores, lag_bias):
+    """Decoding step by step gives forward's output (with ``lag_bias``, a random one: the step looks it up from the
+    lags ``t - s`` of the cache's sources, forward from the tables)."""
+    mixer = _random_mixer(spec, 16, readout=readout, chunk=8, scores=scores, lag_bias=lag_bias)
     for T in (1, 2, 37):
         x = torch.randn(3, T, 16, dtype=torch.float64)
         with torch.no_grad():
@@ -488,9 +490,19 @@ def test_query_key_mixer_is_softmax_attention(T, window):
         assert rel_err(mixer(x).numpy(), _sdpa_reference(mixer, x, mask).numpy()) <= 1e-12
 
 
+def _random_mixer(spec, d_model, seed=0, **options):
+    """A float64 ``GLRMixer`` of two heads drawn from ``seed``, its lag bias (where it has one) drawn too."""
+    torch.manual_seed(seed)
+    mixer = GLRMixer(spec, d_model, 2, dtype=torch.float64, **options)
+    if mixer.lag_bias is not None:
+        with torch.no_grad():
+            mixer.lag_bias.normal_(0, 2)
+    return mixer
+
+
 def _copy(mixer, dtype):
     other = GLRMixer(mixer.pattern, mixer.d_model, mixer.n_heads, readout=mixer.readout,
-                     scores=mixer.score_mode, dtype=dtype)
+                     scores=mixer.score_mode, lag_bias=mixer.lag_bias is not None, dtype=dtype)
     other.load_state_dict(mixer.state_dict())
     return other
 
@@ -548,7 +560,8 @@ def test_readout_layer_hands_q_k_v_over_as_projected(monkeypatch, spec):
 @pytest.mark.parametrize("spec", ["ssm", "fenwick", "window:3+power2"])
 @pytest.mark.parametrize("scores", ["source", "query_key"])
 @pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_readout_path_gradients_equal_the_state_path(monkeypatch, spec, scores, backend):
+@pytest.mark.parametrize("lag_bias", [False, True])
+def test_readout_path_gradients_equal_the_state_path(monkeypatch, spec, scores, backend, lag_bias):
     """A readout layer's forward without a cache (``glr_readout`` with q unscaled, a times ``d_key^-1/2`` and b not
     zeroed in rows without B, such as ssm's first) gives the output and every parameter's gradient of the forward
     with a cache (the states ``glr_scan`` gives, read by the scaled q, with the gate zeroed there): in float64 by
@@ -558,29 +571,30 @@ def test_readout_path_gradients_equal_the_state_path(monkeypatch, spec, scores, 
         pytest.importorskip("triton")
         real = readout.aligned_backend
         monkeypatch.setattr(readout, "aligned_backend", lambda _, *args: real("triton", *args))
-    torch.manual_seed(7)
     n, dtype = 70, torch.float64 if backend == "torch" else torch.float32
-    mixer = GLRMixer(spec, 16, 2, readout=True, scores=scores, chunk=16, dtype=torch.float64)
+    mixer = _random_mixer(spec, 16, readout=True, scores=scores, chunk=16, lag_bias=lag_bias, seed=7)
     x = torch.randn(2, n, 16, dtype=torch.float64)
     grads = {}
     for path, layer in (("readout", _copy(mixer, dtype)), ("states", mixer)):
         y = layer(x.to(dtype)) if path == "readout" else layer(x, cache=layer.init_cache(n))
         y.double().square().sum().backward()
-        grads[path] = [y.detach().double()] + [p.grad.double() for p in layer.parameters()]
+        grads[path] = [y.detach().double()] + [p.grad.double() for p in layer.parameters() if p.grad is not None]
+    unread = spec == "ssm" and lag_bias            # ssm's one-slot tables never read the lag bias: no gradient
+    assert len(grads["readout"]) == len(grads["states"]) == len(list(mixer.parameters())) + 1 - unread
     for got, want in zip(grads["readout"], grads["states"]):
         assert rel_err(got.numpy(), want.numpy()) <= TOL[dtype]
 
 
 @pytest.mark.parametrize("spec", ["power2", "fenwick", "blocks:4", "attention", "window:3+quadratic"])
 @pytest.mark.parametrize("scores", ["source", "query_key"])
-def test_forward_with_cache_prefills_then_steps(spec, scores):
-    """``forward(prompt, cache=...)`` then ``step`` equals one forward over the whole sequence, and the
-    cache holds exactly the live set after the prompt."""
+@pytest.mark.parametrize("lag_bias", [False, True])
+def test_forward_with_cache_prefills_then_steps(spec, scores, lag_bias):
+    """``forward(prompt, cache=...)`` then ``step`` equals one forward over the whole sequence (which runs
+    ``glr_readout``; the prefill runs ``glr_scan``), and the cache holds exactly the live set after the prompt."""
     from glrtheory.analysis import live_profile
 
-    torch.manual_seed(5)
     T = 40
-    mixer = GLRMixer(spec, 16, 2, readout=True, scores=scores, chunk=8, dtype=torch.float64)
+    mixer = _random_mixer(spec, 16, readout=True, scores=scores, chunk=8, lag_bias=lag_bias, seed=5)
     x = torch.randn(3, T, 16, dtype=torch.float64)
     live = live_profile(mixer.pattern, T)
     with torch.no_grad():

@@ -44,6 +44,8 @@ class ModelConfig:
     timescales : (tau_min, tau_max) or None
         The mixers' gates start at ``1 - 1 / tau`` with tau log-spaced over the heads (``GLRMixer``); None:
         near 1/2.
+    lag_bias : bool
+        The mixers' scores get a learned bias per head and bucket of lags (``GLRMixer``); False: none.
     """
 
     vocab_size: int
@@ -58,6 +60,7 @@ class ModelConfig:
     d_head: int | None = None
     tie_embeddings: bool = False
     timescales: tuple[float, float] | None = None
+    lag_bias: bool = False
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "n_layers", "n_heads"):
@@ -73,6 +76,8 @@ class ModelConfig:
         if not isinstance(self.pattern, str):
             raise GLRError(f"pattern must be a spec string, got {type(self.pattern).__name__}")
         Pattern.from_spec(self.pattern)  # a bad spec fails here, with the parser's message
+        if not isinstance(self.lag_bias, bool):
+            raise GLRError(f"lag_bias must be true or false, got {self.lag_bias!r}")
         if self.timescales is not None:
             gate_bias(self.timescales, self.n_heads)      # a bad pair fails here, with its message
             object.__setattr__(self, "timescales", tuple(self.timescales))    # TOML and JSON give a list

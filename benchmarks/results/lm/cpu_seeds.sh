@@ -7,12 +7,15 @@
 # With TIMESCALES=lo,hi the gates start at 1 - 1/tau (model.timescales = [lo, hi]), into runs and bundles tagged
 # _ts<lo>-<hi>; LRS="1e-2" runs part of the grid:
 #   TIMESCALES=4,256 LRS="3e-3 1e-2" bash benchmarks/results/lm/cpu_seeds.sh
+# With LAG_BIAS=1 the mixers' scores get a learned bias per lag bucket (model.lag_bias), tagged _lagbias:
+#   LAG_BIAS=1 bash benchmarks/results/lm/cpu_seeds.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PY=${PY:-python}
 read -r -a LRS <<< "${LRS:-1e-3 3e-3 1e-2}"
 TAG= SETS=()
 if [ -n "${TIMESCALES:-}" ]; then TAG="_ts${TIMESCALES/,/-}" SETS=(--set "model.timescales=[$TIMESCALES]"); fi
+if [ -n "${LAG_BIAS:-}" ]; then TAG="${TAG}_lagbias" SETS+=(--set model.lag_bias=true); fi
 train() {  # lr seed pattern
   local out="runs/lm/cpu_seeds$TAG/lr$1/seed$2"
   [ -f "$out/$3/result.json" ] && return 0
