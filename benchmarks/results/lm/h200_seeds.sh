@@ -5,6 +5,8 @@
 # seed so that a cut run loses the last seed first; each run cut at PER_RUN seconds, all at BUDGET. One bundle per
 # seed in $OUT (lm_h200_seed<S>.json):
 #   OUT=/some/folder bash benchmarks/results/lm/h200_seeds.sh
+# With the lag bias on every mixer (model.lag_bias), run folders and bundles tagged _lagbias:
+#   OUT=/some/folder TAG=_lagbias EXTRA="--set model.lag_bias=true" bash benchmarks/results/lm/h200_seeds.sh
 set -uo pipefail
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 PY=${PY:-python3}
@@ -13,6 +15,7 @@ BUDGET=${BUDGET:-450}
 PER_RUN=${PER_RUN:-75}
 STEPS=${STEPS:-380}
 EXTRA=${EXTRA:-}                 # more --set options for every command (a small smoke test on the CPU)
+TAG=${TAG:-}                     # a suffix of the run folders and bundles
 CFG=configs/lm/h200x2.toml
 mkdir -p "$OUT"
 nvidia-smi -L 2>/dev/null; $PY -c 'import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.device_count())'
@@ -23,8 +26,8 @@ for s in 0 1 2; do
     left=$(( BUDGET - SECONDS )); [ "$left" -lt 5 ] && break 2
     t=$PER_RUN; [ "$left" -lt "$t" ] && t=$left
     timeout "$t" $PY -m glrtheory.lm train --config $CFG --pattern $p $SET --set train.seed=$s \
-      --set "log.out_dir=\"runs/lm/h200_seed$s\"" --no-progress | tail -1 || echo "$p seed $s: exit ${PIPESTATUS[0]}"
+      --set "log.out_dir=\"runs/lm/h200${TAG}_seed$s\"" --no-progress | tail -1 || echo "$p seed $s: exit ${PIPESTATUS[0]}"
   done
-  $PY -m glrtheory.lm collect --runs "runs/lm/h200_seed$s" --out "$OUT/lm_h200_seed$s.json"
+  $PY -m glrtheory.lm collect --runs "runs/lm/h200${TAG}_seed$s" --out "$OUT/lm_h200${TAG}_seed$s.json"
 done
 echo "STEPS=$STEPS SET=$SET; total ${SECONDS}s"
