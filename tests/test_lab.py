@@ -310,7 +310,6 @@ def test_shards_merge_and_time_limit(tmp_path, capsys):
                                              ("cpu_mqar_long", ["ssm (matrix)", "power2 (matrix)", "fenwick (matrix)",
                                                                 "ssm (matrix, tau 32-256)"])])
 def test_readme_quotes_the_committed_lab_results(folder, columns):
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
