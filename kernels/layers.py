@@ -333,6 +333,7 @@ class GLRMixer(nn.Module):
         n_or_tables = x.shape[1] if tables is None else tables
         ai, bi, valid_a, valid_b, has_b = self._table_tensors(n_or_tables, x.device)
         scales = None if states else self._readout_scales(n_or_tables, x)     # before any op: no graph break
+        buckets = None if self.lag_bias is None else self._buckets(n_or_tables, x.device)      # so too
         u, g, (q_s, e, c), q = self._project(x, states)
         if states:
             g = g * has_b
@@ -340,7 +341,8 @@ class GLRMixer(nn.Module):
         else:                                               # s (1 - g has_b)
             a = torch.addcmul(*scales, g)
         a, b = a.unsqueeze(-1), g.unsqueeze(-1)
-        biases = self._lag_biases(n_or_tables, x.device)
+        biases = (None, None) if buckets is None else tuple(
+            self.lag_bias[side][:, k].transpose(0, 1) for side, k in enumerate(buckets))     # [T, H, w]
         weights = _slot_weights(q_s, e, ai, valid_a, biases[0]), _slot_weights(q_s, c, bi, valid_b, biases[1])
         a, b = (x if w is None else x * w for x, w in zip((a, b), weights))
         return u, a, b, q, (q_s, e, c)
@@ -377,13 +379,6 @@ class GLRMixer(nn.Module):
         outside ``torch.compile``'s graphs, as ``_mix``."""
         tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
         return tables.memo(("mixer", str(device)), lambda: _device_tables(tables, device))
-
-    def _lag_biases(self, n_or_tables: int | IndexTables, device) -> tuple[Tensor | None, Tensor | None]:
-        """``lag_bias`` at every slot of A's and B's tables, ``[T, H, w]`` each (None without ``lag_bias``)."""
-        if self.lag_bias is None:
-            return None, None
-        buckets = self._buckets(n_or_tables, device)
-        return tuple(self.lag_bias[side][:, k].transpose(0, 1) for side, k in enumerate(buckets))
 
     @torch.compiler.disable
     def _buckets(self, n_or_tables: int | IndexTables, device) -> tuple[Tensor, Tensor]:

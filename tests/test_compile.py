@@ -9,7 +9,8 @@ from glrtheory.kernels.torch import GLRMixer  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 
 CASES = [("ssm", dict(readout=True)), ("fenwick", dict(readout=True)), ("power2", {}),
-         ("window:3+ssm", dict(scores="query_key")), ("attention", dict(readout=True, scores="query_key"))]
+         ("window:3+ssm", dict(scores="query_key")), ("attention", dict(readout=True, scores="query_key")),
+         ("power2", dict(lag_bias=True)), ("fenwick", dict(readout=True, lag_bias=True))]
 
 
 def _run(layer, x, g):
