@@ -307,6 +307,8 @@ def test_shards_merge_and_time_limit(tmp_path, capsys):
                                                                       ("ssm", "power2", "fenwick")]),
                                              ("cpu_mqar_seeds", [f"{p} (matrix, tau 32-256)" for p in
                                                                  ("ssm", "power2", "fenwick")]),
+                                             ("cpu_mqar_lagbias", [f"{p} (matrix, tau 32-256, lag bias)" for p in
+                                                                   ("ssm", "power2", "fenwick")]),
                                              ("cpu_mqar_long", ["ssm (matrix)", "power2 (matrix)", "fenwick (matrix)",
                                                                 "ssm (matrix, tau 32-256)"])])
 def test_readme_quotes_the_committed_lab_results(folder, columns):
