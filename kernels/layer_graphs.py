@@ -62,7 +62,7 @@ class Step:
             (y, wrt), self.latest = self.latest, None
             if self.grad is None:
                 self.grad = torch.zeros_like(outputs[0])
-            return torch.autograd.grad(y, wrt, self.grad)
+            return torch.autograd.grad(y, wrt, self.grad, allow_unused=True, materialize_grads=True)   # zeros
 
         self.outputs, self._forward, self.grads, self._backward = graphs.RECORD(forward, backward)
         self.leased, self.generation = False, 0

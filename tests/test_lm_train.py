@@ -102,11 +102,16 @@ def _config(path: Path, out: Path, cache_dir) -> Path:
     return path
 
 
-def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
-    """2 gloo processes x 1 micro-batch of 4 = 1 process x 2 micro-batches of 4: the same global batch."""
-    assert lm_main(["train", "--config", str(_config(tmp_path / "one.toml", tmp_path / "one", cache_dir))]) == 0
+def _one_and_two_processes(tmp_path, cache_dir, model: str = "") -> list:
+    """The logs of ``_config`` (plus ``model``, lines for its [model] table) trained in one process and under
+    torchrun in 2 gloo processes x 1 micro-batch of 4 = 1 process x 2 micro-batches of 4 (the same global batch),
+    after checking that they agree."""
+    configs = [_config(tmp_path / f"{d}.toml", tmp_path / d, cache_dir) for d in ("one", "two")]
+    for path in configs:
+        path.write_text(path.read_text().replace("[model]\n", "[model]\n" + model))
+    assert lm_main(["train", "--config", str(configs[0])]) == 0
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-           "glrtheory.lm", "train", "--config", str(_config(tmp_path / "two.toml", tmp_path / "two", cache_dir))]
+           "glrtheory.lm", "train", "--config", str(configs[1])]
     proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
                           cwd=ROOT, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -115,6 +120,22 @@ def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
     assert [ln["world"] for ln in logs[0] + logs[1]] == [1] * 4 + [2] * 4
     for key in ("train_loss", "val_bpb"):
         assert [ln[key] for ln in logs[1]] == pytest.approx([ln[key] for ln in logs[0]], rel=1e-5)
+    return logs
+
+
+def test_torchrun_with_a_lag_bias_no_table_reads(tmp_path, cache_dir):
+    """ssm's one-slot tables never read the lag bias, so it takes no part in the loss; DDP trains on regardless."""
+    from glrtheory.kernels.layers import LAG_BUCKETS
+    from glrtheory.models import ModelConfig, SequenceModel
+
+    logs = _one_and_two_processes(tmp_path, cache_dir, "lag_bias = true\n")
+    plain = SequenceModel(ModelConfig(vocab_size=256, d_model=32, n_layers=2, n_heads=2, pattern="ssm"))
+    assert logs[0][0]["params"] == sum(p.numel() for p in plain.parameters()) + 2 * 2 * 2 * LAG_BUCKETS
+
+
+def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
+    """2 gloo processes x 1 micro-batch of 4 = 1 process x 2 micro-batches of 4: the same global batch."""
+    logs = _one_and_two_processes(tmp_path, cache_dir)
     # eval from the checkpoint scores the same windows as the last evaluation in training
     assert lm_main(["eval", "--config", str(tmp_path / "one.toml")]) == 0
     scored = json.loads((tmp_path / "one" / "ssm" / "eval.json").read_text())

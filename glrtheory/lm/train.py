@@ -120,7 +120,9 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
             _keep_log_until(log_path, start)
         else:
             log_path.unlink(missing_ok=True)
-    net = DistributedDataParallel(model) if d.world > 1 else model
+    # a lag bias that no table reads (ssm's one-slot tables) takes no part in the loss: DDP must not wait for it
+    net = DistributedDataParallel(model, find_unused_parameters=bool(run.model.get("lag_bias"))) \
+        if d.world > 1 else model
     accum = t.batch // (d.world * t.micro_batch)
     stop = min(t.steps, stop_at if stop_at is not None else t.steps)
     losses, since, tokens_since = [], time.perf_counter(), 0
