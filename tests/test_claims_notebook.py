@@ -74,5 +74,5 @@ def test_the_ledger_counts_the_settings_the_notebook_counts(executed):
     refuted = verdicts.get("refuted", 0)
     assert (f"capacity predictions over these sweeps: {verdicts.get('confirmed', 0)} confirmed, "
             f"{verdicts.get('inconclusive', 0)} inconclusive, {refuted or 'none'} refuted") in ledger
-    words = ["no", "one", "two", "three", "four", "five", "six"]
+    words = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
     assert f"No setting gains and {words[losses] if losses < len(words) else losses} lose" in ledger

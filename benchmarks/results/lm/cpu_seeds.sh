@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Claim 7's seed spread on the CPU: configs/lm/cpu_seeds.toml (ssm, power2, fenwick; d_model 64, 2 layers,
-# T = 256, 1000 steps of 16 x 256 bytes, cosine to lr / 10) for the learning rates 1e-3, 3e-3, 1e-2 and the
+# T = 256, 1000 steps of 16 x 256 bytes, cosine to lr / 10) for the learning rates 1e-3, 3e-3, 1e-2, 3e-2 and the
 # seeds 0, 1, 2: the same grid for every pattern. Two processes at a time on the 2-core machine, one torch
 # thread each; a run whose result.json exists is not run again. One bundle per (lr, seed) beside this script.
 #   bash benchmarks/results/lm/cpu_seeds.sh
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PY=${PY:-python}
-read -r -a LRS <<< "${LRS:-1e-3 3e-3 1e-2}"
+read -r -a LRS <<< "${LRS:-1e-3 3e-3 1e-2 3e-2}"
 TAG= SETS=()
 if [ -n "${TIMESCALES:-}" ]; then TAG="_ts${TIMESCALES/,/-}" SETS=(--set "model.timescales=[$TIMESCALES]"); fi
 if [ -n "${LAG_BIAS:-}" ]; then TAG="${TAG}_lagbias" SETS+=(--set model.lag_bias=true); fi
