@@ -342,7 +342,8 @@ def test_three_seed_lm_numbers_come_from_the_bundles(tag):
     for f in sorted((ROOT / "benchmarks" / "results" / "lm").glob(f"lm_cpu{tag}_lr*_seed*.json")):
         for name, run in json.loads(f.read_text())["runs"].items():
             config = run["result"]["config"]
-            assert bool(config["model"].get("lag_bias")) == (tag == "_lagbias") and not config["model"].get("timescales")
+            model = config["model"]
+            assert bool(model.get("lag_bias")) == (tag == "_lagbias") and not model.get("timescales")
             vals.setdefault(name, {}).setdefault(config["train"]["lr"], []).append(run["log"][-1]["val_bpb"])
     assert sorted(vals) == ["fenwick", "power2", "ssm"]
     assert all(len(v) == 3 for grid in vals.values() for v in grid.values())
