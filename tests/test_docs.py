@@ -746,8 +746,6 @@ def test_float32_heads_and_chunks_of_128_of_call133_are_quoted_from_their_json()
     slowest, over the shared memory), the float32 rows, and chunks of 128 against 64, in the readout page."""
     from helpers import gpu_call
 
-    from glrtheory.kernels.scan import readout_triton
-
     run = gpu_call("call133", "readout_f32.json")
     ms = {}
     for r in run["tune_settings_0"]:
