@@ -99,3 +99,19 @@ def test_model_config_takes_lag_bias():
     assert all(b.mixer.lag_bias is None for b in SequenceModel(ModelConfig(vocab_size=5)).blocks)
     with pytest.raises(GLRError, match="lag_bias must be true or false"):
         ModelConfig(vocab_size=5, lag_bias="yes")
+
+
+@pytest.mark.parametrize("readout", [False, True])
+@pytest.mark.parametrize("scores", ["source", "query_key"])
+def test_power2_with_a_large_lag_one_bias_runs_as_ssm(readout, scores):
+    """What source scores alone cannot express: with B's bucket 1 (the lag 1) biased by 60, power2's softmax puts all
+    but ``e^-50`` of its weight on h[t - 1], and the layer gives ssm's output with the same parameters."""
+    torch.manual_seed(2)
+    ssm = GLRMixer("ssm", 8, 2, readout=readout, scores=scores, lag_bias=True, dtype=torch.float64)
+    power2 = GLRMixer("power2", 8, 2, readout=readout, scores=scores, lag_bias=True, dtype=torch.float64)
+    power2.load_state_dict(ssm.state_dict())
+    x = torch.randn(2, 37, 8, dtype=torch.float64)
+    with torch.no_grad():
+        assert not torch.allclose(power2(x), ssm(x), rtol=0, atol=1e-3)
+        power2.lag_bias[1, :, 1] = 60
+        assert torch.allclose(power2(x), ssm(x), rtol=0, atol=1e-15)
