@@ -357,6 +357,20 @@ def test_three_seed_lm_numbers_come_from_the_bundles(tag):
         assert f"{np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" in ledger, name
 
 
+def test_learned_lag_biases_are_quoted_from_their_json():
+    """The share of h[t - 1] in the B weight of the lag-bias runs' heads (``lag_bias_learned.json``: 3 seeds x 2
+    layers x 2 heads a pattern): range and median in the claims ledger, median in the README."""
+    runs = json.loads((ROOT / "benchmarks" / "results" / "lm" / "lag_bias_learned.json").read_text())["runs"]
+    ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
+    text = " ".join(README.split())
+    for name, heads in (("power2", "`power2`'s 12 heads (2 layers x 2 heads x 3 seeds)"), ("fenwick", "`fenwick`'s")):
+        shares = [x for r in runs if r["pattern"] == name for layer in r["layers"] for x in layer["lag_one_share"]]
+        assert len(shares) == 12 and {r["lr"] for r in runs} == {3e-2}
+        quoted = f"{min(shares):.3f}-{max(shares):.3f} (median {np.median(shares):.3f})"
+        assert f"{quoted} over {heads}" in ledger, name
+        assert f"{np.median(shares):.3f}" in text, name
+
+
 def test_h200_seed_lm_numbers_come_from_the_bundles():
     """The 22.4M-parameter runs (three seeds, one H200): each pattern's mean and seed range in the README and the
     claims ledger, its position buckets and its difference to ssm there, with the larger of the two seed spreads,
