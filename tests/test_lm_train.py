@@ -275,7 +275,7 @@ def test_lag_bias_learned_reads_the_trained_biases(tmp_path, cache_dir):
         run.model["lag_bias"] = True
         train(run, CPU)
     module.main([str(tmp_path), "--out", str(tmp_path / "learned.json")])
-    (row,) = json.loads((tmp_path / "learned.json").read_text())["runs"]
+    (row,) = json.loads((tmp_path / "learned.json").read_text())["checkpoints"]
     state = torch.load(tmp_path / "power2" / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
     assert row["pattern"] == "power2" and len(row["layers"]) == 2
     for layer in row["layers"]:

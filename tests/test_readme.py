@@ -360,7 +360,8 @@ def test_three_seed_lm_numbers_come_from_the_bundles(tag):
 def test_learned_lag_biases_are_quoted_from_their_json():
     """The share of h[t - 1] in the B weight of the lag-bias runs' heads (``lag_bias_learned.json``: 3 seeds x 2
     layers x 2 heads a pattern): range and median in the claims ledger, median in the README."""
-    runs = json.loads((ROOT / "benchmarks" / "results" / "lm" / "lag_bias_learned.json").read_text())["runs"]
+    learned = ROOT / "benchmarks" / "results" / "lm" / "lag_bias_learned.json"
+    runs = json.loads(learned.read_text())["checkpoints"]
     ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
     text = " ".join(README.split())
     for name, heads in (("power2", "`power2`'s 12 heads (2 layers x 2 heads x 3 seeds)"), ("fenwick", "`fenwick`'s")):

@@ -56,7 +56,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     rows = [learned(run) for run in sorted(p.parent for p in args.runs.rglob("checkpoint.pt")) if reads_the_bias(run)]
-    args.out.write_text(json.dumps({"runs": rows}, indent=1) + "\n")
+    args.out.write_text(json.dumps({"checkpoints": rows}, indent=1) + "\n")
     for r in rows:
         shares = [s for layer in r["layers"] for s in layer["lag_one_share"]]
         print(f"{r['pattern']:8s} seed {r['seed']} lr {r['lr']}: lag-1 share {min(shares):.3f}-{max(shares):.3f}")
