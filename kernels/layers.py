@@ -373,17 +373,21 @@ class GLRMixer(nn.Module):
         (k, v), a, b, q, _ = self._coefficients(x, None, states=False)
         return self._out(self._mix(glr_readout, q, k, v, a, b, transient=True), x)   # o goes into out
 
+    def _tables_of(self, n_or_tables: int | IndexTables) -> IndexTables:
+        """The given tables, or ``self.tables(n)`` for a length n."""
+        return self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
+
     @torch.compiler.disable
     def _table_tensors(self, n_or_tables: int | IndexTables, device) -> tuple[Tensor, ...]:
         """``_device_tables`` of the given tables, or of ``self.tables(n)`` for a length n, built once per device;
         outside ``torch.compile``'s graphs, as ``_mix``."""
-        tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
+        tables = self._tables_of(n_or_tables)
         return tables.memo(("mixer", str(device)), lambda: _device_tables(tables, device))
 
     @torch.compiler.disable
     def _buckets(self, n_or_tables: int | IndexTables, device) -> tuple[Tensor, Tensor]:
         """``_table_buckets`` of the given tables (or ``self.tables(n)``), built once per device."""
-        tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
+        tables = self._tables_of(n_or_tables)
         return tables.memo(("mixer_lags", str(device)), lambda: _table_buckets(tables, device))
 
     @torch.compiler.disable
@@ -391,7 +395,7 @@ class GLRMixer(nn.Module):
         """``(s, -s has_b [T, 1])`` in x's compute dtype and on its device, ``s = d_key^-1/2`` (0-d): the readout's
         ``a = s (1 - g has_b)`` is ``addcmul(s, -s has_b, g)``; built once per tables, device and dtype, outside
         ``torch.compile``'s graphs as ``_table_tensors``."""
-        tables = self.tables(n_or_tables) if isinstance(n_or_tables, int) else n_or_tables
+        tables = self._tables_of(n_or_tables)
         has_b = self._table_tensors(tables, x.device)[4]
         scale, dtype = self.d_key ** -0.5, _compute_dtype(x)
 
