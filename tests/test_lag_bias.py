@@ -121,14 +121,11 @@ def test_lag_one_share_closed_forms():
     """``benchmarks/results/lm/lag_bias_learned.py``'s share of h[t - 1] at equal source scores, power2 at T = 5 (rows
     2, 3, 4 read {0, 1}, {1, 2}, {0, 2, 3}): zero bias gives (1/2 + 1/2 + 1/3) / 3 = 4/9; a bias of log 3 on bucket 1
     alone gives (3/4 + 3/4 + 3/5) / 3 = 0.7."""
-    import importlib.util
-    from pathlib import Path
+    from benchmarks.results.lm.lag_bias_learned import lag_one_share
+    from glrtheory import Pattern
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "lm" / "lag_bias_learned.py"
-    spec = importlib.util.spec_from_file_location("lag_bias_learned", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    b_idx = Pattern.from_spec("power2").tables(5).b_idx
     bias = np.zeros(LAG_BUCKETS)
-    assert module.lag_one_share(bias, "power2", 5) == pytest.approx(4 / 9, rel=1e-12)
+    assert lag_one_share(bias, b_idx) == pytest.approx(4 / 9, rel=1e-12)
     bias[1] = math.log(3)
-    assert module.lag_one_share(bias, "power2", 5) == pytest.approx(0.7, rel=1e-12)
+    assert lag_one_share(bias, b_idx) == pytest.approx(0.7, rel=1e-12)

@@ -264,17 +264,13 @@ def test_first_training_loss_is_the_next_byte_cross_entropy_on_the_train_split(t
 def test_lag_bias_learned_reads_the_trained_biases(tmp_path, cache_dir):
     """``benchmarks/results/lm/lag_bias_learned.py`` on two tiny runs with the lag bias, power2 and ssm: ssm, whose
     tables never read the bias, is left out; power2's B buckets are the checkpoint's, and its shares lie in (0, 1)."""
-    import importlib.util
+    from benchmarks.results.lm import lag_bias_learned
 
-    spec = importlib.util.spec_from_file_location("lag_bias_learned",
-                                                  ROOT / "benchmarks" / "results" / "lm" / "lag_bias_learned.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     for pattern in ("power2", "ssm"):
         run = tiny(tmp_path, cache_dir, steps=3, pattern=pattern)
         run.model["lag_bias"] = True
         train(run, CPU)
-    module.main([str(tmp_path), "--out", str(tmp_path / "learned.json")])
+    lag_bias_learned.main([str(tmp_path), "--out", str(tmp_path / "learned.json")])
     (row,) = json.loads((tmp_path / "learned.json").read_text())["checkpoints"]
     state = torch.load(tmp_path / "power2" / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
     assert row["pattern"] == "power2" and len(row["layers"]) == 2

@@ -17,10 +17,11 @@ from glrtheory import Pattern
 from glrtheory.kernels.layers import lag_buckets
 
 
-def lag_one_share(bias_b: np.ndarray, pattern: str, T: int) -> float:
-    """Mean over the rows t < T with at least two B sources of ``softmax(bias_b[bucket(t - s)])`` at s = t - 1."""
+def lag_one_share(bias_b: np.ndarray, b_idx: np.ndarray) -> float:
+    """Mean over the rows t of ``b_idx`` with at least two sources of ``softmax(bias_b[bucket(t - s)])`` at
+    s = t - 1."""
     shares = []
-    for t, row in enumerate(Pattern.from_spec(pattern).tables(T).b_idx):
+    for t, row in enumerate(b_idx):
         sources = row[row >= 0]
         if len(sources) > 1:
             z = bias_b[lag_buckets(t - sources)]
@@ -29,25 +30,29 @@ def lag_one_share(bias_b: np.ndarray, pattern: str, T: int) -> float:
     return float(np.mean(shares))
 
 
-def learned(run: Path) -> dict:
-    config = json.loads((run / "result.json").read_text())["config"]
+def learned(run: Path, config: dict, b_idx: np.ndarray) -> dict:
+    """The run's B-side biases (buckets 1 .. that of the lag T - 1) and lag-1 shares, layer by layer."""
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
-    T, pattern = config["train"]["seq_len"], config["model"]["pattern"]
+    top = int(lag_buckets(len(b_idx) - 1))
     layers = []
     for name in sorted(k for k in state if k.endswith("mixer.lag_bias")):
         bias_b = state[name][1].double().numpy()                       # [heads, buckets]: B's side
-        top = int(lag_buckets(T - 1))
         layers.append({"parameter": name, "b_buckets_1_to_top": bias_b[:, 1:top + 1].round(3).tolist(),
-                       "lag_one_share": [lag_one_share(b, pattern, T) for b in bias_b]})
-    return {"run": str(run), "pattern": pattern, "seed": config["train"]["seed"], "lr": config["train"]["lr"],
-            "T": T, "layers": layers}
+                       "lag_one_share": [lag_one_share(b, b_idx) for b in bias_b]})
+    return {"run": str(run), "pattern": config["model"]["pattern"], "seed": config["train"]["seed"],
+            "lr": config["train"]["lr"], "T": len(b_idx), "layers": layers}
 
 
-def reads_the_bias(run: Path) -> bool:
-    """Whether the run has a lag bias and some row of its tables at length T reads two states or more."""
-    config = json.loads((run / "result.json").read_text())["config"]
-    pattern = Pattern.from_spec(config["model"]["pattern"])
-    return bool(config["model"].get("lag_bias")) and pattern.tables(config["train"]["seq_len"]).b_idx.shape[1] > 1
+def rows(folder: Path) -> list:
+    """``learned`` of every run under folder that has a lag bias and whose tables at length T read two states or
+    more in some row."""
+    out = []
+    for run in sorted(p.parent for p in folder.rglob("checkpoint.pt")):
+        config = json.loads((run / "result.json").read_text())["config"]
+        b_idx = Pattern.from_spec(config["model"]["pattern"]).tables(config["train"]["seq_len"]).b_idx
+        if config["model"].get("lag_bias") and b_idx.shape[1] > 1:
+            out.append(learned(run, config, b_idx))
+    return out
 
 
 def main(argv=None):
@@ -55,9 +60,9 @@ def main(argv=None):
     parser.add_argument("runs", type=Path, help="a folder searched for runs with a checkpoint")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    rows = [learned(run) for run in sorted(p.parent for p in args.runs.rglob("checkpoint.pt")) if reads_the_bias(run)]
-    args.out.write_text(json.dumps({"checkpoints": rows}, indent=1) + "\n")
-    for r in rows:
+    found = rows(args.runs)
+    args.out.write_text(json.dumps({"checkpoints": found}, indent=1) + "\n")
+    for r in found:
         shares = [s for layer in r["layers"] for s in layer["lag_one_share"]]
         print(f"{r['pattern']:8s} seed {r['seed']} lr {r['lr']}: lag-1 share {min(shares):.3f}-{max(shares):.3f}")
 
