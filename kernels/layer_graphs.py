@@ -131,5 +131,6 @@ class Replayed(torch.autograd.Function):
         leaf = x.detach().requires_grad_(needs[0])
         wrt = [t for t, need in zip((leaf, *ctx.layer.parameters()), needs) if need]
         with torch.enable_grad(), torch.autocast(device, dtype, enabled=enabled):
-            found = iter(torch.autograd.grad(ctx.layer.forward_eagerly(leaf), wrt, grad))
+            found = iter(torch.autograd.grad(ctx.layer.forward_eagerly(leaf), wrt, grad, allow_unused=True,
+                                             materialize_grads=True))      # zeros for a lag bias no table reads
         return (None, None, *(next(found) if need else None for need in needs))

@@ -27,6 +27,8 @@ def _run(layer, x, g):
 def test_compiled_layer_equals_eager(spec, kw, n):
     torch.manual_seed(n)
     layer = GLRMixer(spec, 16, 2, dtype=torch.float64, **kw)
+    if layer.lag_bias is not None:                        # a random bias, so that its buckets change the output
+        torch.nn.init.normal_(layer.lag_bias)
     x, g = torch.randn(2, n, 16, dtype=torch.float64), torch.randn(2, n, 16, dtype=torch.float64)
     torch._dynamo.reset()
     compiled = _run(torch.compile(layer, backend="aot_eager"), x, g)      # first: the tables are built under compile

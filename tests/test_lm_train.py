@@ -204,11 +204,16 @@ def test_evaluate_is_the_next_byte_cross_entropy_in_bits(rng):
     assert out["bpb"] == pytest.approx(float(torch.stack(ref).mean()), rel=1e-5)
 
 
-def test_weight_decay_on_matrices_only():
-    model = build_model({"pattern": "ssm", "d_model": 16, "n_layers": 1, "n_heads": 2})
+@pytest.mark.parametrize("lag_bias", [False, True])
+def test_weight_decay_on_matrices_only(lag_bias):
+    """Decayed: the weights of two or more dimensions; not: 1-d weights and every bias, the 3-d lag bias included."""
+    model = build_model({"pattern": "power2", "d_model": 16, "n_layers": 2, "n_heads": 2, "lag_bias": lag_bias})
     decayed, plain = make_optimizer(model, TrainConfig(weight_decay=0.1)).param_groups
-    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0 and plain["params"]
-    assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim < 2 for p in plain["params"])
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    name = {id(p): n for n, p in model.named_parameters()}
+    assert all(name[id(p)].endswith(".weight") and p.ndim >= 2 for p in decayed["params"])
+    assert {name[id(p)] for p in plain["params"]} >= ({f"blocks.{i}.mixer.lag_bias" for i in (0, 1)} if lag_bias else set())
+    assert all(p.ndim < 2 or not name[id(p)].endswith(".weight") for p in plain["params"])
     assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
 
 
