@@ -136,7 +136,8 @@ def test_no_garbage_collection_during_a_capture(monkeypatch, fails, collecting):
         def __del__(self):
             seen.append("collected")
 
-    def capture(model, args, num_warmup_iters):
+    def capture(model, args, num_warmup_iters, allow_unused_input):
+        assert allow_unused_input                          # ssm's lag bias is a parameter no table reads
         seen.append(("capture", gc.isenabled()))
         if fails:
             raise RuntimeError("operation failed due to a previous error during capture")
@@ -239,10 +240,17 @@ def test_verdicts(task, acc, trains, expected):
 
 
 def test_copy_needs_reach():
-    model = {"pattern": "window:4", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
+    """Copy's s_i sits at input i and is the target of output ``T - L + i`` (read off a sample): every token
+    travels T - L positions, so with a reach of 16 at T = 32 (two layers of window:8) L = 16 is feasible and
+    L = 15 is not."""
+    model = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
     pred = prediction(make_task("copy", L=4, length=32, vocab=10), model)
-    assert pred["reach"] == 8 and pred["capacity"] > 16
-    assert [feasible("copy", L, pred) for L in (4, 16, 23, 24)] == [False, False, True, True]  # 32 - L - 1 <= 8
+    assert pred["reach"] == 16 and pred["capacity"] > 16
+    for L in range(1, 17):
+        x, y = make_task("copy", L=L, length=32, vocab=1000).sample(8, seed=L)
+        scored = np.flatnonzero(y[0] != IGNORE)
+        assert np.array_equal(y[:, scored], x[:, :L]) and (scored - np.arange(L) == 32 - L).all()
+        assert feasible("copy", L, pred) == (L == 16)
 
 
 def test_configs_parse():
@@ -267,6 +275,37 @@ def test_cli_errors(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path)] if argv[1] == "run" else [])) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("glr: error:") and message in err[0], err
+
+
+def test_a_folder_of_cells_trained_otherwise_is_refused(tmp_path, capsys):
+    """A cell's key covers its task, mixer and seed, not [run] or [model]: a second run into the folder with other
+    steps or another model is refused (its cells would be taken as this sweep's); another device, more seeds, or
+    the same settings run on into it."""
+    base = ["lab", "run", "--task", "modcount", "--levels", "2", "--length", "4", "--patterns", "window:2",
+            "--lrs", "1e-3", "--out", str(tmp_path), "--quiet", "--no-report"]
+    assert main(base + ["--steps", "1"]) == 0
+    assert main(base + ["--steps", "1", "--seeds", "0,1", "--device", "cpu"]) == 0
+    assert main(base + ["--steps", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "run.steps: 1 -> 2" in err and "give another --out" in err
+    data = json.loads((tmp_path / "sweep.json").read_text())
+    old = sweep_from_dict(data)
+    assert sweep_from_dict({**data, "model": {"d_model": 16}}).trained_unlike(old) == ["model.d_model: 32 -> 16"]
+    assert sweep_from_dict({**data, "run": {**data["run"], "lrs": [1e-3, 3e-3]}}).trained_unlike(old) == [
+        "run.lrs: [0.001] -> [0.001, 0.003]"]
+
+
+def test_two_mixers_of_one_name_are_refused():
+    """Mixers are told apart by name: two entries that would both be called "ssm" with other options are an error
+    (before, the later one silently replaced the earlier); one that sets readout itself, listed for every state,
+    is kept once."""
+    data = {"mixers": ["ssm", {"pattern": "ssm", "timescales": [32, 256]}], "tasks": {"modcount": {"k": [2]}}}
+    with pytest.raises(GLRError, match="two mixers are named 'ssm'"):
+        sweep_from_dict(data)
+    both = sweep_from_dict({**data, "mixers": ["ssm", {"pattern": "ssm", "timescales": [32, 256], "name": "slow"}]})
+    assert [m.name for m in both.mixers] == ["ssm", "slow"]
+    states = sweep_from_dict({**data, "mixers": [{"pattern": "ssm", "readout": True}], "states": ["vector", "matrix"]})
+    assert [m.name for m in states.mixers] == ["ssm (matrix)"]
 
 
 def test_module_entry_point():

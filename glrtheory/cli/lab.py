@@ -99,6 +99,11 @@ def run_lab(args) -> None:
     sweep = sweep_from_dict(data)
     out = Path(args.out or Path("lab_results") / (Path(args.config).stem if args.config else args.task))
     device = resolve_device(sweep.run["device"])
+    if (out / "sweep.json").is_file():
+        unlike = sweep.trained_unlike(sweep_from_dict(json.loads((out / "sweep.json").read_text())))
+        if unlike:
+            raise GLRError(f"{str(out)!r} holds cells trained otherwise ({'; '.join(unlike)}), which this sweep "
+                           "would take for its own: give another --out")
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(data, indent=1))
     (out / "machine.json").write_text(json.dumps(machine(device), indent=1))

@@ -85,6 +85,16 @@ class Sweep:
     tasks: dict
     data: dict = dataclasses.field(default_factory=dict, compare=False)   # as given, for sweep.json
 
+    def trained_unlike(self, other: "Sweep") -> list[str]:
+        """The settings whose values differ from ``other``'s and change what a cell trains to: the model and
+        every [run] option other than seeds (a cell's key has its seed), device, threads, cuda_graphs and
+        checkpoint_every. A cell's key does not cover them, so cells of sweeps that differ there must not mix."""
+        same = {"seeds", "device", "threads", "cuda_graphs", "checkpoint_every"}
+        return ([f"run.{k}: {other.run[k]!r} -> {self.run[k]!r}" for k in self.run
+                 if k not in same and self.run[k] != other.run[k]]
+                + [f"model.{k}: {other.model.get(k)!r} -> {self.model.get(k)!r}"
+                   for k in sorted(set(self.model) | set(other.model)) if self.model.get(k) != other.model.get(k)])
+
     def cells(self) -> list[Cell]:
         """Every (task, level, mixer, seed): the easiest level of every task first, then the next one,
         and so on (so that a sweep cut short by a time limit still covers every task)."""
@@ -140,7 +150,12 @@ def sweep_from_dict(data: dict) -> Sweep:
         raise GLRError(f"unknown state(s) {bad}; known: {', '.join(STATES)}")
     if not data.get("mixers"):
         raise GLRError("the sweep lists no mixers")
-    mixers = tuple({m.name: m for m in (Mixer.parse(e, s) for e in data["mixers"] for s in states)}.values())
+    named = {}
+    for m in (Mixer.parse(e, s) for e in data["mixers"] for s in states):
+        if named.setdefault(m.name, m) != m:       # a mixer that sets readout itself comes once from every state
+            raise GLRError(f"two mixers are named {m.name!r} ({named[m.name].options} and {m.options}): "
+                           "give each its own 'name'")
+    mixers = tuple(named.values())
     if not data.get("tasks"):
         raise GLRError("the sweep lists no tasks")
     tasks = {name: _check_task(name, dict(params)) for name, params in data["tasks"].items()}

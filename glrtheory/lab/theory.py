@@ -12,7 +12,7 @@ Predicted capacity (the largest level the state can hold, at one bit per stored 
 
 * ``mqar``: K * log2(#values) <= numbers  ->  K_max = numbers / log2(#values)
 * ``copy``: L * log2(vocab - 2) <= numbers ->  L_max = numbers / log2(vocab - 2); and every token
-  travels ``T - L - 1`` positions (from s_i to the input that predicts it), which must be within reach
+  travels ``T - L`` positions (from s_i at i to the output at ``T - L + i`` that predicts it), within reach
 * ``recall``: the mark at distance D must reach the last position through the stacked layers
   (residual, short convolution, mixer reach ``(I - B)^{-1} A``) -> D_max = the largest reached distance
 * ``modcount``: positive convex gates cannot track a cyclic state -> every k >= 2 fails (capacity 1)
@@ -81,7 +81,7 @@ def prediction(task, mixer_model: dict) -> dict:
     elif task.name == "copy":
         bits = math.log2(task.vocab - 2)
         out.update(capacity=numbers / bits,
-                   rule=f"L*log2({task.vocab - 2}) <= {numbers} and {n} - L - 1 <= reach {out['reach']}")
+                   rule=f"L*log2({task.vocab - 2}) <= {numbers} and {n} - L <= reach {out['reach']}")
     elif task.name == "recall":
         out.update(capacity=out["reach"], rule=f"D <= reach {out['reach']}")
     else:
@@ -92,7 +92,7 @@ def prediction(task, mixer_model: dict) -> dict:
 def feasible(task_name: str, level: int, pred: dict) -> bool:
     """Whether the prediction ``pred`` (of ``prediction``) allows solving the task at ``level``."""
     if task_name == "copy":
-        return level <= pred["capacity"] and pred["n"] - level - 1 <= pred["reach"]
+        return level <= pred["capacity"] and pred["n"] - level <= pred["reach"]
     return level <= pred["capacity"]
 
 

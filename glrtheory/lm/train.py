@@ -3,7 +3,7 @@
 Per optimizer step s: the global batch is ``train.batch`` windows at offsets drawn by
 ``data.batch_offsets(seed, s)``; process r takes its ``batch / world`` rows in ``accum`` micro-batches of
 ``micro_batch`` and back-propagates ``mean cross-entropy / accum`` (DDP averages over processes, so the
-gradient is the global mean whatever ``world`` is). Then gradient clipping and AdamW (weight decay on
+gradient is the global mean whatever ``world`` is). Then gradient clipping and AdamW (weight decay on weight
 matrices only) at
 
     lr(s) = lr (s + 1) / warmup                                               s < warmup
