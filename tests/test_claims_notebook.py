@@ -60,19 +60,19 @@ def test_committed_outputs_are_current(executed):
 
 
 def test_the_ledger_counts_the_settings_the_notebook_counts(executed):
-    """Claims 6 and 7: the number of settings beyond the seed spread, and the lab's capacity verdicts, that
-    docs/claims.md states are the notebook's."""
+    """Claims 6 and 7: the number of comparisons (a pattern against ssm in one setting) beyond the seed spread,
+    and the lab's capacity verdicts, that docs/claims.md states are the notebook's."""
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
                       if o.get("output_type") == "stream")
     ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
     claim6 = printed[printed.index("differences in accuracy, pattern minus ssm"):printed.index("claim 6: ")]
     gains, lost = (len(re.findall(rf"^  {kind} beyond the seed spread ", claim6, re.M)) for kind in ("gain", "loss"))
-    losses = int(re.search(r"claim 7: refuted \((\d+) settings worse beyond the seed spread", printed).group(1))
-    assert f"beat `ssm` beyond the seed spread in {gains} settings" in ledger
-    assert not lost or f"lose to `ssm` beyond the seed spread in {lost} settings" in ledger
+    losses = int(re.search(r"claim 7: refuted \((\d+) comparisons worse beyond the seed spread", printed).group(1))
+    assert f"beat `ssm` beyond the seed spread in {gains} comparisons" in ledger
+    assert not lost or f"lose to `ssm` beyond the seed spread in {lost} comparisons" in ledger
     verdicts = ast.literal_eval(re.search(r"\(capacity predictions\): (\{.*\})", printed).group(1))
     refuted = verdicts.get("refuted", 0)
     assert (f"capacity predictions over these sweeps: {verdicts.get('confirmed', 0)} confirmed, "
             f"{verdicts.get('inconclusive', 0)} inconclusive, {refuted or 'none'} refuted") in ledger
     words = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-    assert f"No setting gains and {words[losses] if losses < len(words) else losses} lose" in ledger
+    assert f"No comparison gains and {words[losses] if losses < len(words) else losses} lose" in ledger

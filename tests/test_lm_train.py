@@ -212,7 +212,8 @@ def test_weight_decay_on_matrices_only(lag_bias):
     assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
     name = {id(p): n for n, p in model.named_parameters()}
     assert all(name[id(p)].endswith(".weight") and p.ndim >= 2 for p in decayed["params"])
-    assert {name[id(p)] for p in plain["params"]} >= ({f"blocks.{i}.mixer.lag_bias" for i in (0, 1)} if lag_bias else set())
+    lag = {f"blocks.{i}.mixer.lag_bias" for i in (0, 1)} if lag_bias else set()
+    assert {name[id(p)] for p in plain["params"]} >= lag
     assert all(p.ndim < 2 or not name[id(p)].endswith(".weight") for p in plain["params"])
     assert len(decayed["params"]) + len(plain["params"]) == len(list(model.parameters()))
 
