@@ -8,10 +8,9 @@ Definition. Keys come from ``{1, ..., V_k}`` and values from ``{V_k + 1, ..., V 
 with K distinct keys and independent values. Every key is asked once in the query region, at K offsets j
 from the start of the region drawn without replacement with power-law probability ``p(j) ~ (j + 1)^(alpha -
 1)`` (short gaps are common, long ones occur); other query positions are padding. The order is not uniform:
-the offsets go to the keys from the last drawn to the first, so the first key tends to get the longest of them
-and the last key a short one (with K = 8, T = 64 the last pair is asked first in about 21% of sequences, not
-12.5%).
-The target at the position of a query ``k_i`` is ``v_i``; every other target is ignored. Values never
+the offsets go to the keys from the last drawn to the first, so the first key tends to get the least likely (a
+long gap) and the last key a short one (at K = 8, T = 64 the last pair is asked first in about 21% of sequences,
+not 12.5%). The target at the position of a query ``k_i`` is ``v_i``; every other target is ignored. Values never
 reappear in the query region, so a target can only come from the key-value section.
 
 Probed quantity: associative capacity. Answering needs the K values retrievable by key at the end of
