@@ -295,6 +295,19 @@ def test_a_folder_of_cells_trained_otherwise_is_refused(tmp_path, capsys):
         "run.lrs: [0.001] -> [0.001, 0.003]"]
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"tasks": {"mqar": {"K": [4, 8, 4]}}}, r"lists a level of K twice: \[4, 8, 4\]"),
+    ({"tasks": {"mqar": {"length": 64}}}, r"needs K = \[levels...\]"),
+    ({"tasks": {"sorting": {"n": [2]}}}, "unknown task 'sorting'"),
+    ({"tasks": {}}, "lists no tasks"), ({"mixers": []}, "lists no mixers"),
+    ({"extra": {}}, "unknown sweep section"), ({"run": {"step": 3}}, r"unknown \[run\] option"),
+    ({"run": {"seeds": [-1]}}, "seeds must be"), ({"states": ["tensor"]}, "unknown state")])
+def test_bad_sweeps_are_refused(change, message):
+    data = {"mixers": ["ssm"], "tasks": {"mqar": {"K": [4], "length": 64}}}
+    with pytest.raises(GLRError, match=message):
+        sweep_from_dict({**data, **change})
+
+
 def test_two_mixers_of_one_name_are_refused():
     """Mixers are told apart by name: two entries that would both be called "ssm" with other options are an error
     (before, the later one silently replaced the earlier); one that sets readout itself, listed for every state,

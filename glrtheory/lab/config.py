@@ -132,6 +132,8 @@ def _check_task(name: str, params: dict) -> dict:
     levels = [levels] if isinstance(levels, int) else levels
     if not isinstance(levels, list) or not levels:
         raise GLRError(f"task {name!r} needs {axis} = [levels...] (its swept parameter)")
+    if len(set(levels)) < len(levels):       # a repeated level would train its cells twice and count them as seeds
+        raise GLRError(f"task {name!r} lists a level of {axis} twice: {levels}")
     for level in levels:   # builds each task once, so a level that does not fit fails now
         make_task(name, **{**params, axis: level})
     return {**params, axis: levels}
