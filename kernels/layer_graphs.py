@@ -36,6 +36,12 @@ SIGNATURES = 8
 _kept: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _grads(y: Tensor, wrt: list, grad: Tensor) -> tuple:
+    """``d<y, grad> / d wrt``, zeros for a tensor y does not depend on (a lag bias that no table reads, ssm's),
+    where eager autograd leaves no gradient: the replayed and the recomputed backward return one per input."""
+    return torch.autograd.grad(y, wrt, grad, allow_unused=True, materialize_grads=True)
+
+
 class Step:
     """One signature's forward and backward captured on a static x (module docstring)."""
 
@@ -62,7 +68,7 @@ class Step:
             (y, wrt), self.latest = self.latest, None
             if self.grad is None:
                 self.grad = torch.zeros_like(outputs[0])
-            return torch.autograd.grad(y, wrt, self.grad, allow_unused=True, materialize_grads=True)   # zeros
+            return _grads(y, wrt, self.grad)
 
         self.outputs, self._forward, self.grads, self._backward = graphs.RECORD(forward, backward)
         self.leased, self.generation = False, 0
@@ -131,6 +137,5 @@ class Replayed(torch.autograd.Function):
         leaf = x.detach().requires_grad_(needs[0])
         wrt = [t for t, need in zip((leaf, *ctx.layer.parameters()), needs) if need]
         with torch.enable_grad(), torch.autocast(device, dtype, enabled=enabled):
-            found = iter(torch.autograd.grad(ctx.layer.forward_eagerly(leaf), wrt, grad, allow_unused=True,
-                                             materialize_grads=True))      # zeros for a lag bias no table reads
+            found = iter(_grads(ctx.layer.forward_eagerly(leaf), wrt, grad))
         return (None, None, *(next(found) if need else None for need in needs))

@@ -89,9 +89,9 @@ class Sweep:
         """The settings whose values differ from ``other``'s and change what a cell trains to: the model and
         every [run] option other than seeds (a cell's key has its seed), device, threads, cuda_graphs and
         checkpoint_every. A cell's key does not cover them, so cells of sweeps that differ there must not mix."""
-        same = {"seeds", "device", "threads", "cuda_graphs", "checkpoint_every"}
+        free = {"seeds", "device", "threads", "cuda_graphs", "checkpoint_every"}
         return ([f"run.{k}: {other.run[k]!r} -> {self.run[k]!r}" for k in self.run
-                 if k not in same and self.run[k] != other.run[k]]
+                 if k not in free and self.run[k] != other.run[k]]
                 + [f"model.{k}: {other.model.get(k)!r} -> {self.model.get(k)!r}"
                    for k in sorted(set(self.model) | set(other.model)) if self.model.get(k) != other.model.get(k)])
 

@@ -51,10 +51,11 @@ def learning_rate(step: int, t) -> float:
 def make_optimizer(model: torch.nn.Module, t) -> torch.optim.AdamW:
     """AdamW with weight decay on the weight matrices only: parameters of two or more dimensions other than biases
     (the mixers' lag bias ``[2, H, buckets]`` is a bias, not decayed)."""
-    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    decayed = [p.ndim >= 2 and not name.endswith("bias") for name, p in params]
-    groups = [{"params": [p for (_, p), d in zip(params, decayed) if d], "weight_decay": t.weight_decay},
-              {"params": [p for (_, p), d in zip(params, decayed) if not d], "weight_decay": 0.0}]
+    decayed, plain = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (decayed if p.ndim >= 2 and not name.endswith("bias") else plain).append(p)
+    groups = [{"params": decayed, "weight_decay": t.weight_decay}, {"params": plain, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=t.lr, betas=tuple(t.betas), fused=False)
 
 
