@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from glrtheory import GLRError, Pattern
 from glrtheory.cli import main
 from glrtheory.lab import load_sweep, run_sweep, summarize, sweep_from_dict, train, verdict, write_results
+from glrtheory.lab.report import held_out, reported
 from glrtheory.lab.theory import d_state, feasible, prediction, reach
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import IGNORE, make_task
@@ -69,7 +70,7 @@ def test_checkpoint_resume_is_exact(tmp_path):
     assert train(task, config, checkpoint=ckpt, stop_at=5, **kw) is None and ckpt.exists()
     resumed = train(task, config, checkpoint=ckpt, **kw)
     assert not ckpt.exists()
-    for key in ("accuracy", "loss_first", "loss_last", "steps"):
+    for key in ("val_accuracy", "test_accuracy", "loss_first", "loss_last", "steps"):
         assert resumed[key] == whole[key]
 
 
@@ -82,8 +83,8 @@ def test_non_finite_loss_stops_where_it_first_appears():
     kw = dict(lr=1e9, seed=0, steps=30, batch=8, eval_size=16, warmup=0.0, progress=False)
     every_step = train(task, config, checkpoint_every=1, **kw)
     every_fifth = train(task, config, checkpoint_every=5, **kw)
-    assert 1 < every_step["steps"] < 30 and every_step["accuracy"] == 0.0
-    for key in ("steps", "accuracy", "loss_first"):
+    assert 1 < every_step["steps"] < 30 and every_step["val_accuracy"] == every_step["test_accuracy"] == 0.0
+    for key in ("steps", "val_accuracy", "test_accuracy", "loss_first"):
         assert every_fifth[key] == every_step[key]
     assert np.isnan(every_fifth["loss_last"]) and np.isnan(every_step["loss_last"])
 
@@ -115,7 +116,8 @@ def test_graphed_training_matches_eager_on_cuda(pattern, readout, scores):
     assert graphed["steps"] == eager["steps"] == 25
     for key in ("loss_first", "loss_last"):
         assert graphed[key] == pytest.approx(eager[key], rel=1e-4), key
-    assert abs(graphed["accuracy"] - eager["accuracy"]) <= 0.02
+    for key in ("val_accuracy", "test_accuracy"):
+        assert abs(graphed[key] - eager[key]) <= 0.02, key
 
 
 @pytest.mark.parametrize("fails", [False, True])
@@ -385,8 +387,9 @@ def test_readme_quotes_the_committed_lab_results(folder, columns):
 
 
 def test_evaluation_seeds_are_never_training_seeds(monkeypatch):
-    """accuracy is measured on held-out data: the seed of the evaluation batch is none of the seeds any training
-    step of runs with seeds 0..9 (up to 1000 steps) draws its batch from."""
+    """accuracy is measured on held-out data: the validation set and then the test set, each of eval_size
+    sequences, from two different seeds, neither of them one that any training step of runs with seeds 0..9 (up to
+    1000 steps) draws its batch from."""
     train_module = importlib.import_module("glrtheory.lab.train")
     seen = []
     real = train_module._batch
@@ -400,9 +403,9 @@ def test_evaluation_seeds_are_never_training_seeds(monkeypatch):
         seen.clear()
         train(task, config, lr=1e-3, seed=seed, steps=3, batch=4, eval_size=7, progress=False)
         steps = {s for n, s in seen if n == 4}
-        (evaluated,) = [s for n, s in seen if n == 7]
+        validation, test = [s for n, s in seen if n == 7]
         assert steps == {seed * stride + i for i in range(3)}
-        assert evaluated not in used
+        assert validation != test and validation not in used and test not in used
 
 
 def test_first_loss_is_the_cross_entropy_at_the_scored_positions_only():
@@ -424,16 +427,18 @@ def test_first_loss_is_the_cross_entropy_at_the_scored_positions_only():
 
 
 def test_every_mixer_gets_the_same_lr_grid_and_steps_and_the_cell_keeps_the_best_lr(tmp_path, monkeypatch):
-    """The cells' trainings (a stand-in whose accuracy depends on the LR only) are the same for every mixer: each LR
-    of the grid once, with the sweep's steps and batch; the cell keeps the LR of the highest accuracy."""
+    """The cells' trainings (a stand-in whose accuracies depend on the LR only) are the same for every mixer: each LR
+    of the grid once, with the sweep's steps and batch; the cell keeps the LR of the highest validation accuracy
+    and reports that LR's test accuracy (the test set's best LR is another, and the test set's best value higher)."""
     runner = importlib.import_module("glrtheory.lab.runner")
     calls = []
-    accuracy = {1e-3: 0.5, 3e-3: 0.9, 1e-2: 0.1}
+    val = {1e-3: 0.5, 3e-3: 0.9, 1e-2: 0.1}
+    test = {1e-3: 0.95, 3e-3: 0.8, 1e-2: 0.2}
 
     def fake(task, config, *, lr, seed, steps, batch, **kw):
         calls.append((config.pattern, task.name, seed, lr, steps, batch))
-        return {"accuracy": accuracy[lr], "loss_first": 1.0, "loss_last": 0.5, "steps": steps, "wall_s": 0.0,
-                "parameters": 1, "graphed": "stand-in", "capture_s": 0.0}
+        return {"val_accuracy": val[lr], "test_accuracy": test[lr], "loss_first": 1.0, "loss_last": 0.5,
+                "steps": steps, "wall_s": 0.0, "parameters": 1, "graphed": "stand-in", "capture_s": 0.0}
     monkeypatch.setattr(runner, "train", fake)
     data = {**SMOKE, "run": {**SMOKE["run"], "lrs": [1e-3, 3e-3, 1e-2], "seeds": [0, 1]}}
     rows = run_sweep(sweep_from_dict(data), tmp_path, progress=False)
@@ -441,12 +446,25 @@ def test_every_mixer_gets_the_same_lr_grid_and_steps_and_the_cell_keeps_the_best
     for r in rows:
         assert [x["lr"] for x in r["lr_sweep"]] == [1e-3, 3e-3, 1e-2]
         assert [x["steps"] for x in r["lr_sweep"]] == [60] * 3 and r["steps"] == 60
-        assert (r["best_lr"], r["accuracy"]) == (3e-3, 0.9)
+        assert (r["best_lr"], r["accuracy"], r["val_accuracy"]) == (3e-3, 0.8, 0.9)
     per_mixer = {}
     for pattern, *rest in calls:
         per_mixer.setdefault(pattern, []).append(tuple(rest))
     assert sorted(per_mixer) == ["attention", "ssm"] and per_mixer["ssm"] == per_mixer["attention"]
     assert {c[-2:] for c in calls} == {(60, 32)}
+
+
+def test_a_sweep_reports_test_accuracies_only_where_every_cell_has_one():
+    """A cell written before the test set existed has one held-out accuracy, the best over the LRs; a sweep holding
+    such a cell reports every cell so (a newer cell's ``val_accuracy``), else every cell's test accuracy."""
+    old = dict(task="copy", mixer="ssm", level=2, accuracy=0.7)
+    new = [dict(task="copy", mixer="ssm", level=3, accuracy=0.4, val_accuracy=0.6),
+           dict(task="copy", mixer="ssm", level=3, accuracy=0.2, val_accuracy=0.1)]
+    assert not held_out([old, *new]) and reported([old, *new]) == [0.7, 0.6, 0.1]
+    assert held_out(new) and reported(new) == [0.4, 0.2]
+    sweep = sweep_from_dict({**SMOKE, "tasks": {"copy": {"L": [2, 3], "length": 8, "vocab": 6}}})
+    (s,) = summarize(sweep, new)
+    assert s["accuracy"] == pytest.approx([0.3])
 
 
 def test_reaching_the_threshold_exactly_counts():

@@ -1,6 +1,6 @@
 """Results of a sweep: ``results.json``, the theory-against-measurement table, and the figures.
 
-``summarize`` groups the finished cells by (task, mixer), averages the best-LR accuracy over seeds at
+``summarize`` groups the finished cells by (task, mixer), averages their accuracies (``reported``) over seeds at
 each level, finds the measured crossover (the smallest level whose accuracy is below 0.9) and sets it
 beside the prediction of ``glrtheory.lab.theory`` at the same length n, with a verdict.
 """
@@ -16,11 +16,25 @@ from .config import Sweep
 from .theory import THRESHOLD, feasible, prediction, verdict
 
 
+def held_out(rows: list[dict]) -> bool:
+    """Whether every row reports its test accuracy at the learning rate picked on the validation set (``runner``);
+    rows written before the test set existed report the best accuracy over the learning rates on validation."""
+    return all("val_accuracy" in r for r in rows)
+
+
+def reported(rows: list[dict]) -> list[float]:
+    """Each row's accuracy, picked alike for the whole sweep: the test accuracy where every row has one
+    (``held_out``), else the best over the learning rates on the validation set (a newer row's ``val_accuracy``,
+    which is that same number)."""
+    held = held_out(rows)
+    return [r["accuracy"] if held else r.get("val_accuracy", r["accuracy"]) for r in rows]
+
+
 def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
     """One entry per (task, mixer) with levels, mean accuracies, prediction, crossover and verdict."""
     groups = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        groups[(r["task"], r["mixer"])][r["level"]].append(r["accuracy"])
+    for r, acc in zip(rows, reported(rows)):
+        groups[(r["task"], r["mixer"])][r["level"]].append(acc)
     mixers = {m.name: m for m in sweep.mixers}
     summary = []
     for (task_name, mixer_name), by_level in groups.items():
@@ -72,6 +86,7 @@ def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: di
     out = Path(out)
     summary = summarize(sweep, rows)
     results = {"command": command, "machine": machine or {}, "threshold": THRESHOLD,
+               "lr_picked_on": "validation, test reported" if held_out(rows) else "the reported held-out set",
                "sweep": {"run": sweep.run, "model": sweep.model, "tasks": sweep.tasks,
                          "mixers": [{"name": m.name, **m.options} for m in sweep.mixers]},
                "summary": summary, "cells": rows,
@@ -110,7 +125,7 @@ def plot(summary: list[dict], out: Path) -> None:
         ax.set_xlabel(rows[0]["difficulty"])
         ax.set_title(f"{task} (n = {rows[0]['n']}); dashed: predicted max level", fontsize=9)
         ax.legend(fontsize=6)
-    axes[0][0].set_ylabel("accuracy (best LR, mean over seeds)")
+    axes[0][0].set_ylabel("accuracy (mean over seeds)")
     fig.savefig(out / "accuracy.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     fig, axes = plt.subplots(2, len(tasks), figsize=(4.5 * len(tasks), 7), squeeze=False, layout="constrained")

@@ -3,7 +3,8 @@
 Schedule: AdamW, linear warm-up over ``warmup * steps`` steps, then cosine decay to 0. The batch at
 step i is ``task.sample(batch, seed=train_seed(seed, i))``, so a run resumed from a checkpoint sees the
 same data as an uninterrupted one. Accuracy is the fraction of scored positions whose argmax is the
-target, on ``eval_size`` sequences from seeds no training step uses.
+target, on two held-out sets of ``eval_size`` sequences each, from seeds no training step uses: *validation*, on
+which the runner picks a cell's learning rate, and *test*, which it reports (so the pick does not flatter it).
 
 On CUDA the model's forward and backward are captured as CUDA graphs once a run (``graphed``), and the losses
 are read from the device every ``checkpoint_every`` steps, not every step: the lab's models are small, so that
@@ -26,9 +27,9 @@ from glrtheory.errors import GLRError
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import IGNORE, Task
 
-#: Training batches use seeds ``seed * SEED_STRIDE + step``; evaluation uses ``EVAL_SEED + seed``.
+#: Training batches use seeds ``seed * SEED_STRIDE + step``; the held-out sets ``HELD_OUT[split] + seed``.
 SEED_STRIDE = 10**7
-EVAL_SEED = 10**12
+HELD_OUT = {"validation": 10**12, "test": 2 * 10**12}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,9 +62,10 @@ def lr_at(step: int, steps: int, lr: float, warmup: float) -> float:
 
 
 @torch.no_grad()
-def accuracy(model: SequenceModel, task: Task, n: int, seed: int, device, batch: int = 256) -> float:
-    """Fraction of scored positions predicted right (argmax) on ``n`` sequences from ``seed``."""
-    x, y = _batch(task, n, EVAL_SEED + seed, device)
+def accuracy(model: SequenceModel, task: Task, n: int, seed: int, device, split: str = "validation",
+             batch: int = 256) -> float:
+    """Fraction of scored positions predicted right (argmax) on ``n`` sequences of the held-out ``split``."""
+    x, y = _batch(task, n, HELD_OUT[split] + seed, device)
     model.eval()
     right = total = 0
     for i in range(0, n, batch):
@@ -135,7 +137,8 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
           checkpoint_every: int = 100, progress: bool = True, stop_at: int | None = None,
           cuda_graphs: bool = True) -> dict | None:
     """Train ``SequenceModel(config)`` on ``task`` for ``steps`` steps and return
-    ``{"accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters", "graphed", "capture_s"}`` (``wall_s``
+    ``{"val_accuracy", "test_accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters", "graphed",
+    "capture_s"}`` (``wall_s``
     includes the capture's ``capture_s``); resumes from
     ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps.
     ``stop_at``: leave after that many steps, with the checkpoint written, and return None (an
@@ -178,10 +181,12 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
                                "losses": losses, "wall_s": time.perf_counter() - t0})
         if stop:
             return None
-    acc = accuracy(model, task, eval_size, seed, device) if losses and math.isfinite(losses[-1]) else 0.0
+    diverged = not (losses and math.isfinite(losses[-1]))
+    acc = {split: 0.0 if diverged else accuracy(model, task, eval_size, seed, device, split) for split in HELD_OUT}
     if checkpoint is not None and checkpoint.exists():
         checkpoint.unlink()
     tail = losses[-max(1, len(losses) // 10):]
-    return {"accuracy": acc, "loss_first": losses[0], "loss_last": sum(tail) / len(tail), "steps": len(losses),
-            "wall_s": time.perf_counter() - t0, "parameters": model.num_parameters(),
-            "graphed": True if why_not is None else why_not, "capture_s": capture_s}
+    return {"val_accuracy": acc["validation"], "test_accuracy": acc["test"], "loss_first": losses[0],
+            "loss_last": sum(tail) / len(tail), "steps": len(losses), "wall_s": time.perf_counter() - t0,
+            "parameters": model.num_parameters(), "graphed": True if why_not is None else why_not,
+            "capture_s": capture_s}
