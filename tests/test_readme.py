@@ -315,8 +315,10 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
         assert f"met in all three, on the faster host (one thread {low:.1f}-{high:.1f} ms)" in text
 
 
-@pytest.mark.parametrize("folder, header, n_rows", [("cpu_seeds", "| task | ssm | power2 | fenwick |", 4),
-                                                     ("h200_seeds", "| task (H200) | ssm | power2 | fenwick |", 5)])
+@pytest.mark.parametrize("folder, header, n_rows", [
+    ("cpu_seeds", "| task | ssm | power2 | fenwick |", 4),
+    ("cpu_lr_pick", "| task (test set, LR picked on validation) | ssm | power2 | fenwick |", 4),
+    ("h200_seeds", "| task (H200) | ssm | power2 | fenwick |", 5)])
 def test_three_seed_lab_table_comes_from_the_cells(folder, header, n_rows):
     """Every accuracy of the README's three-seed tables is the committed cell's, seed by seed."""
     import json
@@ -333,6 +335,34 @@ def test_three_seed_lab_table_comes_from_the_cells(folder, header, n_rows):
         for mixer, quoted in zip(("ssm", "power2", "fenwick"), cells.split("|")):
             seeds = acc[(task, int(level), mixer)]
             assert quoted.strip() == ", ".join(f"{seeds[s]:.2f}" for s in sorted(seeds)), (task, level, mixer)
+
+
+def test_what_the_old_learning_rate_pick_cost_comes_from_the_cells():
+    """cpu_lr_pick: the picked rate's validation accuracy minus its test accuracy, mean and max over the cells, and
+    the same difference over every rate of every cell, as the README and the claims ledger quote them; each cell's
+    rate is the one of the best validation accuracy (the first of a tie)."""
+    cells = [json.loads(line) for f in sorted((ROOT / "benchmarks" / "results" / "lab" / "cpu_lr_pick").glob(
+        "cells-*.jsonl")) for line in f.read_text().splitlines()]
+    assert len(cells) == 36
+    for c in cells:
+        vals = [r["val_accuracy"] for r in c["lr_sweep"]]
+        assert c["best_lr"] == c["lr_sweep"][vals.index(max(vals))]["lr"]
+    picked = [c["val_accuracy"] - c["accuracy"] for c in cells]
+    every = [r["val_accuracy"] - r["test_accuracy"] for c in cells for r in c["lr_sweep"]]
+    mean, top, mean_every = (f"{x:.3f}" for x in (np.mean(picked), max(picked), np.mean(every)))
+    ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
+    assert f"exceeds its test accuracy by {mean} on average over the 36 cells (at most {top}, and by {mean_every}" \
+        in ledger
+    assert f"exceeds the test accuracy by {mean} on average (at most {top})" in " ".join(README.split())
+
+    def verdicts(key):   # pattern against ssm per (task, level): beyond the seed spread (the larger max - min) or not
+        acc = {}
+        for c in cells:
+            acc.setdefault((c["task"], c["level"]), {}).setdefault(c["mixer"], []).append(c[key])
+        return {(setting, p): np.sign(np.mean(v) - np.mean(by["ssm"])) * (abs(np.mean(v) - np.mean(by["ssm"])) > max(
+            np.ptp(v), np.ptp(by["ssm"]))) for setting, by in acc.items() for p, v in by.items() if p != "ssm"}
+    assert len(verdicts("accuracy")) == 8 and verdicts("accuracy") == verdicts("val_accuracy")
+    assert "every one of its 8 comparisons gets the same verdict from either number" in ledger
 
 
 @pytest.mark.parametrize("tag", ["", "_lagbias"])
