@@ -90,6 +90,21 @@ def test_batches_are_windows_at_seeded_offsets(rng):
     for row, o in zip(w, off[:3]):
         assert row.tolist() == data[o:o + 64].tolist()
     assert eval_offsets(1000, 63, 5).tolist() == [0, 234, 468, 702, 936]
+    assert eval_offsets(1000, 63, 5, "test").tolist() == [117, 351, 585, 819]
+
+
+def test_test_windows_share_no_byte_with_validation_windows():
+    """The test windows (halfway between the validation windows) and the validation windows, each seq_len + 1
+    bytes, share no byte; where the gap is under two windows it is an error, and exactly two windows is enough."""
+    for n_bytes, seq_len, count in ((1000, 63, 5), (154697, 256, 32), (154697, 1024, 64), (576, 63, 5)):
+        val, test = (eval_offsets(n_bytes, seq_len, count, s) for s in ("validation", "test"))
+        covered = [set(range(o, o + seq_len + 1)) for o in (*val, *test)]
+        assert len(test) == count - 1 and len(set().union(*covered)) == sum(map(len, covered))
+        assert max(test) + seq_len + 1 <= n_bytes
+    with pytest.raises(GLRError, match="no room between them"):
+        eval_offsets(575, 63, 5, "test")
+    with pytest.raises(GLRError, match="unknown split"):
+        eval_offsets(1000, 63, 5, "train")
     with pytest.raises(GLRError, match="shorter"):
         batch_offsets(10, 10, 0, 0, 1)
 

@@ -140,6 +140,9 @@ def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
     assert lm_main(["eval", "--config", str(tmp_path / "one.toml")]) == 0
     scored = json.loads((tmp_path / "one" / "ssm" / "eval.json").read_text())
     assert scored["bpb"] == pytest.approx(logs[0][-1]["val_bpb"], rel=1e-6) and scored["step"] == 4
+    assert lm_main(["eval", "--config", str(tmp_path / "one.toml"), "--split", "test"]) == 0
+    test = json.loads((tmp_path / "one" / "ssm" / "eval_test.json").read_text())
+    assert (test["split"], test["windows"]) == ("test", scored["windows"] - 1) and test["bpb"] != scored["bpb"]
     # the checkpoint decodes (CLI), and the runs gather into a bundle with the scaling rows and a report
     assert lm_main(["generate", "--config", str(tmp_path / "one.toml"), "--contexts", "40", "--tokens", "3"]) == 0
     row = json.loads((tmp_path / "one" / "ssm" / "generate.json").read_text())["decode"][0]
@@ -186,22 +189,24 @@ def test_generation_with_the_cache_equals_greedy_full_forward(pattern, rng):
     assert row["cache_bytes_peak"] == most
 
 
-def test_evaluate_is_the_next_byte_cross_entropy_in_bits(rng):
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_evaluate_is_the_next_byte_cross_entropy_in_bits(rng, split):
     """bpb against a reference written out here: the model reads bytes o..o+T-1 of each window and is scored on
-    o+1..o+T, in bits."""
+    o+1..o+T, in bits, the mean over the split's windows (4 test windows for 5 validation windows)."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model({"pattern": "power2", "d_model": 16, "n_layers": 1, "n_heads": 2})
     data = rng.integers(0, 256, size=500).astype(np.uint8)
     T, n = 20, 5
-    out = evaluate(model, data, T, n, 2, CPU)
+    out = evaluate(model, data, T, n, 2, CPU, split)
     ref = []
     with torch.no_grad():
-        for o in eval_offsets(len(data), T, n):
+        for o in eval_offsets(len(data), T, n, split):
             w = torch.as_tensor(data[o:o + T + 1].astype(np.int64))
             logp = torch.log_softmax(model(w[None, :T])[0], -1)
             ref.append(-logp[torch.arange(T), w[1:]] / math.log(2))
     assert out["bpb"] == pytest.approx(float(torch.stack(ref).mean()), rel=1e-5)
+    assert out["windows"] == len(ref) == {"validation": 5, "test": 4}[split]
 
 
 @pytest.mark.parametrize("lag_bias", [False, True])

@@ -56,11 +56,11 @@ def run_eval(args) -> None:
             model, ckpt = _trained(run, d)
             corpus = open_corpus(run.data, d)
             windows = args.windows or run.eval.windows
-            result = {"run": run.name, "pattern": run.model["pattern"], "step": ckpt["step"],
-                      **evaluate(model, corpus.val, run.train.seq_len, windows, run.eval.batch, d),
+            result = {"run": run.name, "pattern": run.model["pattern"], "step": ckpt["step"], "split": args.split,
+                      **evaluate(model, corpus.val, run.train.seq_len, windows, run.eval.batch, d, args.split),
                       "corpus": corpus.info}
             if d.main:
-                write_json(run.run_dir / "eval.json", result)
+                write_json(run.run_dir / ("eval.json" if args.split == "validation" else "eval_test.json"), result)
                 print(json.dumps(result))
 
 
@@ -141,6 +141,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("eval", help="validation bits per byte, overall and by position")
     common(p)
     p.add_argument("--windows", type=int, help="validation windows (default eval.windows)")
+    p.add_argument("--split", choices=("validation", "test"), default="validation",
+                   help="the validation windows, or the test windows halfway between them (eval_test.json)")
     p.set_defaults(run=run_eval)
 
     p = sub.add_parser("generate", help="sample with the decode cache; measure decode speed and cache")

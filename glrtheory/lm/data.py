@@ -143,9 +143,18 @@ def windows(data: np.ndarray, offsets: np.ndarray, seq_len: int) -> np.ndarray:
     return np.asarray(data[idx], dtype=np.int64)
 
 
-def eval_offsets(n_bytes: int, seq_len: int, count: int) -> np.ndarray:
-    """Offsets of ``count`` evaluation windows spread evenly over a split (the same for every run)."""
+def eval_offsets(n_bytes: int, seq_len: int, count: int, split: str = "validation") -> np.ndarray:
+    """Offsets of evaluation windows of ``seq_len + 1`` bytes in the held-out split (the same for every run):
+    ``validation``'s ``count`` spread evenly over it; ``test``'s ``count - 1`` halfway between those, so that no
+    byte is in both (a second held-out set, on which a pick made on validation can be read)."""
     last = n_bytes - seq_len - 1
     if last < 0:
         raise GLRError(f"a split of {n_bytes} bytes is shorter than seq_len + 1 = {seq_len + 1}")
-    return np.linspace(0, last, num=count).astype(np.int64)
+    if split == "validation":
+        return np.linspace(0, last, num=count).astype(np.int64)
+    if split != "test":
+        raise GLRError(f"unknown split {split!r}; use validation or test")
+    if count < 2 or last / (count - 1) < 2 * (seq_len + 1):
+        raise GLRError(f"{count} validation windows of {seq_len + 1} bytes leave no room between them for test "
+                       f"windows in a split of {n_bytes} bytes")
+    return np.linspace(0, last, num=2 * count - 1)[1::2].astype(np.int64)

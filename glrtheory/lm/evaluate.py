@@ -3,7 +3,8 @@
 For windows ``x[0..T]`` of the validation split the model predicts ``x[i+1]`` from ``x[0..i]``; the loss
 at position i is ``-log2 p(x[i+1] | x[0..i])`` bits. Bits per byte is its mean over windows and
 positions; the position buckets (0-63, 64-255, 256-1023, cut at T) show what a longer context buys.
-Windows are spread evenly over the split (``data.eval_offsets``), so every run scores the same bytes;
+Windows are spread evenly over the split (``data.eval_offsets``; ``split="test"``: the windows halfway between
+those, a second held-out set), so every run scores the same bytes;
 under torchrun each process scores every ``world``-th window and the sums are added.
 """
 from __future__ import annotations
@@ -37,12 +38,13 @@ def bucket_means(per_position: np.ndarray) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: np.ndarray, seq_len: int, n_windows: int, batch: int,
-             d: Dist) -> dict:
-    """``{"bpb", "bpb_by_position", "windows", "bytes"}`` of ``model`` on ``n_windows`` windows of
-    ``seq_len`` predicted bytes."""
+             d: Dist, split: str = "validation") -> dict:
+    """``{"bpb", "bpb_by_position", "windows", "bytes"}`` of ``model`` on the windows of ``seq_len`` predicted
+    bytes that ``eval_offsets(..., n_windows, split)`` places."""
     was_training = model.training
     model.eval()
-    offsets = eval_offsets(len(data), seq_len, n_windows)[d.rank::d.world]
+    every = eval_offsets(len(data), seq_len, n_windows, split)
+    n_windows, offsets = len(every), every[d.rank::d.world]
     bits = torch.zeros(seq_len, dtype=torch.float64, device=d.device)
     for i in range(0, len(offsets), batch):
         xy = torch.from_numpy(windows(data, offsets[i:i + batch], seq_len)).to(d.device)

@@ -1,0 +1,99 @@
+"""Claim 7's learning-rate pick read on a second held-out set: every run under the given folders (its
+``checkpoint.pt``, the last step's, and ``result.json``) scored on the validation windows (which must give the logged
+final ``val_bpb``, so the checkpoint is the run's end) and on the test windows halfway between them
+(``glrtheory.lm.data.eval_offsets``). Per folder and pattern, the learning rate of the best validation mean over the
+seeds (the pick the ledger reports) and its test bits per byte; then each pattern against ``ssm`` on the test windows
+at those rates, beyond the seed spread (the larger max - min of the two) or within it. Written to OUT as JSON:
+
+    python benchmarks/results/lm/test_windows.py runs/lm/cpu_seeds runs/lm/cpu_seeds_lagbias \
+        --out benchmarks/results/lm/lm_cpu_test_windows.json
+"""
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glrtheory.lm import checkpoint
+from glrtheory.lm.build import build_model
+from glrtheory.lm.config import DataConfig, EvalConfig, LogConfig, RunConfig, TrainConfig
+from glrtheory.lm.distributed import Dist
+from glrtheory.lm.evaluate import evaluate
+from glrtheory.lm.runs import open_corpus
+
+CPU = Dist(0, 1, torch.device("cpu"))
+
+
+def scored(run_dir: Path, corpus) -> dict:
+    """The run's validation and test bits per byte from its checkpoint, beside the logged final validation."""
+    raw = json.loads((run_dir / "result.json").read_text())
+    c = raw["config"]
+    run = RunConfig(c["name"], c["model"], DataConfig(**c["data"]), TrainConfig(**c["train"]),
+                    EvalConfig(**c["eval"]), LogConfig(**c["log"]))
+    model = build_model(run.model)
+    model.load_state_dict(checkpoint.read(run_dir / "checkpoint.pt", run.fingerprint())["model"])
+    bpb = {split: evaluate(model, corpus.val, run.train.seq_len, run.eval.windows, run.eval.batch, CPU, split)["bpb"]
+           for split in ("validation", "test")}
+    logged = raw["final"]["val_bpb"]
+    if abs(bpb["validation"] - logged) > 1e-6 * logged:
+        raise SystemExit(f"{run_dir}: validation {bpb['validation']} is not the logged {logged}: not the last step")
+    return {"run": str(run_dir), "pattern": run.model["pattern"], "lr": run.train.lr, "seed": run.train.seed,
+            "val_bpb": bpb["validation"], "test_bpb": bpb["test"]}
+
+
+def picks(rows: list) -> dict:
+    """Per pattern: the learning rate of the best (lowest) validation mean over the seeds, its seeds' validation
+    and test values, and the rate the test mean would pick."""
+    out = {}
+    for p in sorted({r["pattern"] for r in rows}):
+        by_lr = {}
+        for r in rows:
+            if r["pattern"] == p:
+                by_lr.setdefault(r["lr"], []).append(r)
+        best = min(by_lr, key=lambda lr: np.mean([r["val_bpb"] for r in by_lr[lr]]))
+        seeds = sorted(by_lr[best], key=lambda r: r["seed"])
+        out[p] = {"lr": best, "seeds": [r["seed"] for r in seeds], "val_bpb": [r["val_bpb"] for r in seeds],
+                  "test_bpb": [r["test_bpb"] for r in seeds],
+                  "lr_by_test": min(by_lr, key=lambda lr: np.mean([r["test_bpb"] for r in by_lr[lr]]))}
+    return out
+
+
+def against_ssm(picked: dict, key: str) -> dict:
+    """Each pattern minus ssm in mean bits per byte (negative: better) and whether beyond the seed spread."""
+    base = picked["ssm"][key]
+    out = {}
+    for p, v in picked.items():
+        if p != "ssm":
+            diff, spread = np.mean(v[key]) - np.mean(base), max(np.ptp(v[key]), np.ptp(base))
+            out[p] = {"difference": float(diff), "spread": float(spread),
+                      "verdict": "within" if abs(diff) <= spread else "gains" if diff < 0 else "loses"}
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", type=Path, nargs="+", help="folders searched for runs with a checkpoint")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    corpus, result = None, {}
+    for folder in args.folders:
+        runs = sorted(p.parent for p in folder.rglob("checkpoint.pt"))
+        if corpus is None:
+            c = json.loads((runs[0] / "result.json").read_text())["config"]
+            corpus = open_corpus(DataConfig(**c["data"]), CPU)
+        rows = [scored(r, corpus) for r in runs]
+        picked = picks(rows)
+        result[str(folder)] = {"runs": rows, "picked": picked, "validation": against_ssm(picked, "val_bpb"),
+                               "test": against_ssm(picked, "test_bpb")}
+        for p, v in picked.items():
+            print(f"{folder}: {p:8s} lr {v['lr']:g} (test would pick {v['lr_by_test']:g}): validation "
+                  f"{np.mean(v['val_bpb']):.3f}, test {np.mean(v['test_bpb']):.3f}")
+        for p, v in result[str(folder)]["test"].items():
+            print(f"{folder}: {p} minus ssm on test {v['difference']:+.3f} (spread {v['spread']:.3f}): {v['verdict']}")
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
