@@ -2,9 +2,10 @@
 # Lab sweeps in one device call on one GPU, every shard at once. SWEEPS lists name:shards (configs/lab/<name>.toml);
 # the cells already in benchmarks/results/lab/<name>/ are copied in, so only the missing ones run. Device call 184:
 #   OUT=... CALL=184 SWEEPS="h200_mqar_timescales:6 h200_mqar_wide:8 h200_mqar:1" LIMIT=280 bash benchmarks/gpu_mqar_call.sh
-# and h200_mqar_wide's 18 missing cells (the mixers without timescales, added after call 184, among them), one cell a
-# shard; call 185 was refused, so the next call runs it:
-#   OUT=... CALL=186 SWEEPS="h200_mqar_wide:28" LIMIT=60 WAIT=480 bash benchmarks/gpu_mqar_call.sh
+# and h200_mqar_wide's 18 missing cells (the mixers without timescales, added after call 184, among them); calls 185
+# and 186 were refused, and device call 188 ran them in 18 shards (16 finished: two shards held two missing cells and
+# started no second one after LIMIT; a cell a shard needs as many shards as the sweep has cells, 28):
+#   OUT=... CALL=187 SWEEPS="h200_mqar_wide:18" LIMIT=30 WAIT=500 bash benchmarks/gpu_mqar_call.sh
 # Each shard starts no cell after LIMIT seconds (one then running has WAIT s more); the new cells land in
 # $OUT/call<CALL>/<name>/cells-*.jsonl beside the shards' logs, all in $OUT/call<CALL>.tgz; on the development
 # machine they join the folder's cells.jsonl, and `glr lab report` (with sweep.json and machine.json) reads them.

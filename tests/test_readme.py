@@ -365,6 +365,39 @@ def test_what_the_old_learning_rate_pick_cost_comes_from_the_cells():
     assert "every one of its 8 comparisons gets the same verdict from either number" in ledger
 
 
+def test_the_lm_pick_on_test_windows_comes_from_its_json():
+    """lm_cpu_test_windows.json: its runs are the committed bundles' (validation within 0.0012 bits per byte, 26 of
+    the 27 retrained ones within 1e-5, the others exact), the test windows pick the validation's learning rate for
+    every pattern, and the ledger quotes its test means and differences against ssm with their spreads."""
+    import json
+
+    found = json.loads((ROOT / "benchmarks" / "results" / "lm" / "lm_cpu_test_windows.json").read_text())
+    ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
+    gaps = []
+    for folder, tag in (("runs/lm/cpu_seeds", ""), ("runs/lm/cpu_seeds_lagbias", "_lagbias")):
+        got = found[folder]
+        assert len(got["runs"]) == (36 if not tag else 45)
+        for r in got["runs"]:
+            lr = re.search(r"/lr([^/]+)/", r["run"]).group(1)
+            bundle = json.loads((ROOT / "benchmarks" / "results" / "lm" / f"lm_cpu{tag}_lr{lr}_seed{r['seed']}.json")
+                                .read_text())
+            gaps.append(abs(bundle["runs"][r["pattern"]]["result"]["final"]["val_bpb"] - r["val_bpb"]))
+        assert all(p["lr"] == p["lr_by_test"] for p in got["picked"].values())
+        means = {p: f"{np.mean(v['test_bpb']):.3f}" for p, v in got["picked"].items()}
+        assert f"`ssm` {means['ssm']}" in ledger
+        diffs = [f"-{got['test'][p]['difference']:.3f}" for p in ("power2", "fenwick")]
+        spreads = [f"{got['test'][p]['spread']:.3f}" for p in ("power2", "fenwick")]
+        if tag:
+            assert (f"`power2` {means['power2']} and `fenwick` {means['fenwick']}, **{diffs[0]} and {diffs[1]}, beyond "
+                    f"the seed spread** ({spreads[0]} and {spreads[1]})") in ledger
+            assert {v["verdict"] for v in got["test"].values()} == {"loses"}
+            assert {v["verdict"] for v in got["validation"].values()} == {"within"}
+        else:
+            assert (f"`power2` {means['power2']} and `fenwick` {means['fenwick']} ({diffs[0]} and {diffs[1]}, beyond "
+                    "the spread)") in ledger
+    assert max(gaps) <= 0.0012 and sum(g > 1e-5 for g in gaps) == 1
+
+
 @pytest.mark.parametrize("tag", ["", "_lagbias"])
 def test_three_seed_lm_numbers_come_from_the_bundles(tag):
     """The README's CPU language-model means and seed ranges (``cpu_seeds.sh``, and with ``LAG_BIAS=1``) are those
