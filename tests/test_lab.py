@@ -55,6 +55,8 @@ def test_results_and_rerun_skips(smoke):
     assert results["summary"][0]["n"] == 8
     assert (out / "accuracy.png").stat().st_size > 0 and (out / "cost.png").stat().st_size > 0
     assert "| mqar (K) | ssm |" in (out / "table.md").read_text()
+    picked = "test-set accuracy at the learning rate picked on the validation set"
+    assert saved["accuracies"] == picked and f"Accuracies: {picked}." in (out / "table.md").read_text()
     before = (out / "cells.jsonl").read_text()
     assert run_sweep(sweep, out, progress=False) == rows     # nothing left to train
     assert (out / "cells.jsonl").read_text() == before

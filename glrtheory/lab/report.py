@@ -16,6 +16,11 @@ from .config import Sweep
 from .theory import THRESHOLD, feasible, prediction, verdict
 
 
+#: What a sweep's accuracies are, by ``held_out``; results.json and table.md say it.
+ACCURACIES = {True: "test-set accuracy at the learning rate picked on the validation set",
+              False: "accuracy at the learning rate best on the one held-out set that gives it (an optimistic pick)"}
+
+
 def held_out(rows: list[dict]) -> bool:
     """Whether every row reports its test accuracy at the learning rate picked on the validation set (``runner``);
     rows written before the test set existed report the best accuracy over the learning rates on validation."""
@@ -86,13 +91,13 @@ def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: di
     out = Path(out)
     summary = summarize(sweep, rows)
     results = {"command": command, "machine": machine or {}, "threshold": THRESHOLD,
-               "lr_picked_on": "validation, test reported" if held_out(rows) else "the reported held-out set",
+               "accuracies": ACCURACIES[held_out(rows)],
                "sweep": {"run": sweep.run, "model": sweep.model, "tasks": sweep.tasks,
                          "mixers": [{"name": m.name, **m.options} for m in sweep.mixers]},
                "summary": summary, "cells": rows,
                "cells_total": len(sweep.cells()), "cells_done": len(rows), "errors": _errors(out)}
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "table.md").write_text(table(summary) + "\n")
+    (out / "table.md").write_text(f"{table(summary)}\n\nAccuracies: {ACCURACIES[held_out(rows)]}.\n")
     plot(summary, out)
     return results
 
