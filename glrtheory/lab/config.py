@@ -9,8 +9,8 @@
                                               a mixer that sets readout itself is listed once)
     [tasks.mqar]  K = [2, 4, 8], length = 64, vocab = 64     (the one list-valued parameter is swept)
 
-A cell is (task, level, mixer, seed); it trains one model per learning rate and keeps the best
-(MAD / zoology protocol). Same steps, batch, LR grid and model size for every mixer.
+A cell is (task, level, mixer, seed); it trains one model per learning rate, keeps the one best on the validation
+set and reports its test accuracy (``runner``). Same steps, batch, LR grid and model size for every mixer.
 """
 from __future__ import annotations
 
