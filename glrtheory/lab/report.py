@@ -89,15 +89,14 @@ def _errors(out: Path) -> list[dict]:
 def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: dict | None = None) -> dict:
     """Write ``results.json``, ``table.md`` and the figures into ``out``; return the results dict."""
     out = Path(out)
-    summary = summarize(sweep, rows)
-    results = {"command": command, "machine": machine or {}, "threshold": THRESHOLD,
-               "accuracies": ACCURACIES[held_out(rows)],
+    summary, accuracies = summarize(sweep, rows), ACCURACIES[held_out(rows)]
+    results = {"command": command, "machine": machine or {}, "threshold": THRESHOLD, "accuracies": accuracies,
                "sweep": {"run": sweep.run, "model": sweep.model, "tasks": sweep.tasks,
                          "mixers": [{"name": m.name, **m.options} for m in sweep.mixers]},
                "summary": summary, "cells": rows,
                "cells_total": len(sweep.cells()), "cells_done": len(rows), "errors": _errors(out)}
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "table.md").write_text(f"{table(summary)}\n\nAccuracies: {ACCURACIES[held_out(rows)]}.\n")
+    (out / "table.md").write_text(f"{table(summary)}\n\nAccuracies: {accuracies}.\n")
     plot(summary, out)
     return results
 

@@ -19,7 +19,7 @@ def _runs(args):
     return select(load_config(args.config, args.set or []), args.pattern)
 
 
-def _trained(run, d):
+def trained(run, d):
     """The model of a run with the weights of its checkpoint."""
     from . import checkpoint
     from .build import build_model
@@ -53,7 +53,7 @@ def run_eval(args) -> None:
     runs = _runs(args)
     with distributed(runs[0].train.device) as d:
         for run in runs:
-            model, ckpt = _trained(run, d)
+            model, ckpt = trained(run, d)
             corpus = open_corpus(run.data, d)
             windows = args.windows or run.eval.windows
             result = {"run": run.name, "pattern": run.model["pattern"], "step": ckpt["step"], "split": args.split,
@@ -92,7 +92,7 @@ def run_generate(args) -> None:
                 print(f"glrtheory.lm: warning: {run.name} has no checkpoint; skipped", file=sys.stderr)
                 continue
             else:
-                model, ckpt = _trained(run, d)
+                model, ckpt = trained(run, d)
                 step = ckpt["step"]
             prompt = torch.tensor([list(args.prompt.encode())], dtype=torch.long, device=d.device)
             out = generate(model, prompt, args.tokens, temperature=args.temperature, seed=args.seed)

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glrtheory.lm import checkpoint
-from glrtheory.lm.build import build_model
-from glrtheory.lm.config import DataConfig, EvalConfig, LogConfig, RunConfig, TrainConfig
+from glrtheory.lm.commands import trained
+from glrtheory.lm.config import parse_config
 from glrtheory.lm.distributed import Dist
 from glrtheory.lm.evaluate import evaluate
 from glrtheory.lm.runs import open_corpus
@@ -25,14 +24,18 @@ from glrtheory.lm.runs import open_corpus
 CPU = Dist(0, 1, torch.device("cpu"))
 
 
+def run_of(run_dir: Path):
+    """``(run, result)``: the run's config as ``result.json`` records it, its folder where it was found."""
+    result = json.loads((run_dir / "result.json").read_text())
+    config = {k: v for k, v in result["config"].items() if k != "name"}     # the name comes from the pattern
+    (run,) = parse_config({**config, "log": {**config["log"], "out_dir": str(run_dir.parent)}}, str(run_dir))
+    return run, result
+
+
 def scored(run_dir: Path, corpus) -> dict:
     """The run's validation and test bits per byte from its checkpoint, beside the logged final validation."""
-    raw = json.loads((run_dir / "result.json").read_text())
-    c = raw["config"]
-    run = RunConfig(c["name"], c["model"], DataConfig(**c["data"]), TrainConfig(**c["train"]),
-                    EvalConfig(**c["eval"]), LogConfig(**c["log"]))
-    model = build_model(run.model)
-    model.load_state_dict(checkpoint.read(run_dir / "checkpoint.pt", run.fingerprint())["model"])
+    run, raw = run_of(run_dir)
+    model, _ = trained(run, CPU)
     bpb = {split: evaluate(model, corpus.val, run.train.seq_len, run.eval.windows, run.eval.batch, CPU, split)["bpb"]
            for split in ("validation", "test")}
     logged = raw["final"]["val_bpb"]
@@ -81,8 +84,7 @@ def main(argv=None):
     for folder in args.folders:
         runs = sorted(p.parent for p in folder.rglob("checkpoint.pt"))
         if corpus is None:
-            c = json.loads((runs[0] / "result.json").read_text())["config"]
-            corpus = open_corpus(DataConfig(**c["data"]), CPU)
+            corpus = open_corpus(run_of(runs[0])[0].data, CPU)
         rows = [scored(r, corpus) for r in runs]
         picked = picks(rows)
         result[str(folder)] = {"runs": rows, "picked": picked, "validation": against_ssm(picked, "val_bpb"),
