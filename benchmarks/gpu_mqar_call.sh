@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lab sweeps in one device call on one GPU, every shard at once. SWEEPS lists name:shards (configs/lab/<name>.toml);
+# Lab sweeps in one device call on one GPU, every shard at once. SWEEPS lists name:shards (configs/lab/<name>.toml),
+# or name:shards:seeds to run only those seeds (comma-separated) of the sweep;
 # the cells already in benchmarks/results/lab/<name>/ are copied in, so only the missing ones run. Device call 184:
 #   OUT=... CALL=184 SWEEPS="h200_mqar_timescales:6 h200_mqar_wide:8 h200_mqar:1" LIMIT=280 bash benchmarks/gpu_mqar_call.sh
 # and h200_mqar_wide's 18 missing cells (the mixers without timescales, added after call 184, among them); calls 185
@@ -16,13 +17,13 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 LIMIT=${LIMIT:-280} WAIT=${WAIT:-240} DEST=$OUT/call$CALL
 S=$(date +%s)
 for entry in $SWEEPS; do
-  name=${entry%:*} shards=${entry#*:}
+  IFS=: read -r name shards seeds <<< "$entry"
   out=$DEST/$name
   mkdir -p "$out"
   cat benchmarks/results/lab/"$name"/cells*.jsonl > "$out/cells-done.jsonl" 2>/dev/null
   for ((i = 0; i < shards; i++)); do
     timeout $((LIMIT + WAIT)) python -m glrtheory.lab run "configs/lab/$name.toml" --out "$out" --shard "$i/$shards" \
-      --time-limit "$LIMIT" --quiet --no-report > "$out/shard$i.log" 2>&1 &
+      --time-limit "$LIMIT" --quiet --no-report ${seeds:+--seeds "$seeds"} > "$out/shard$i.log" 2>&1 &
   done
 done
 wait

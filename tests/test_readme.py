@@ -315,26 +315,30 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
         assert f"met in all three, on the faster host (one thread {low:.1f}-{high:.1f} ms)" in text
 
 
-@pytest.mark.parametrize("folder, header, n_rows", [
-    ("cpu_seeds", "| task | ssm | power2 | fenwick |", 4),
-    ("cpu_lr_pick", "| task (test set, LR picked on validation) | ssm | power2 | fenwick |", 4),
-    ("h200_seeds", "| task (H200) | ssm | power2 | fenwick |", 5)])
-def test_three_seed_lab_table_comes_from_the_cells(folder, header, n_rows):
-    """Every accuracy of the README's three-seed tables is the committed cell's, seed by seed."""
+@pytest.mark.parametrize("folder, header, n_rows, suffix", [
+    ("cpu_seeds", "| task | ssm | power2 | fenwick |", 4, ""),
+    ("cpu_lr_pick", "| task (test set, LR picked on validation) | ssm | power2 | fenwick |", 4, ""),
+    ("h200_seeds", "| task (H100) | ssm | power2 | fenwick |", 5, ""),
+    ("h200_mqar_lagbias", "| task (H100, tau 32-256, lag bias) | ssm | power2 | fenwick |", 4,
+     " (matrix, tau 32-256, lag bias)")])
+def test_three_seed_lab_table_comes_from_the_cells(folder, header, n_rows, suffix):
+    """Every accuracy of the README's three-seed tables is the committed cell's, seed by seed (each mixer's name is
+    its pattern and ``suffix``)."""
     import json
 
     acc = {}
-    for f in sorted((ROOT / "benchmarks" / "results" / "lab" / folder).glob("cells-*.jsonl")):
+    for f in sorted((ROOT / "benchmarks" / "results" / "lab" / folder).glob("cells*.jsonl")):
         for line in f.read_text().splitlines():
             c = json.loads(line)
             acc.setdefault((c["task"], c["level"], c["mixer"]), {})[c["seed"]] = c["accuracy"]
     table = README.split(header, 1)[1].split("\n\n", 1)[0]
-    rows = re.findall(r"^\| (recall|copy) [DL] = (\d+)[^|]*\|(.*)\|$", table, flags=re.M)
+    rows = re.findall(r"^\| (recall|copy|mqar) [DLK] = (\d+)[^|]*\|(.*)\|$", table, flags=re.M)
     assert len(rows) == n_rows
     for task, level, cells in rows:
-        for mixer, quoted in zip(("ssm", "power2", "fenwick"), cells.split("|")):
-            seeds = acc[(task, int(level), mixer)]
-            assert quoted.strip() == ", ".join(f"{seeds[s]:.2f}" for s in sorted(seeds)), (task, level, mixer)
+        for pattern, quoted in zip(("ssm", "power2", "fenwick"), cells.split("|")):
+            seeds = acc[(task, int(level), pattern + suffix)]
+            assert len(seeds) == 3
+            assert quoted.strip() == ", ".join(f"{seeds[s]:.2f}" for s in sorted(seeds)), (task, level, pattern)
 
 
 def test_what_the_old_learning_rate_pick_cost_comes_from_the_cells():

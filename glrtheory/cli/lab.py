@@ -91,6 +91,7 @@ def _sweep_data(args) -> dict:
 
 
 def run_lab(args) -> None:
+    from ..json_file import write_json
     from ..lab import run_sweep, sweep_from_dict, write_results
     from ..lab.runner import machine
     from ..lab.train import resolve_device
@@ -105,8 +106,8 @@ def run_lab(args) -> None:
             raise GLRError(f"{str(out)!r} holds cells trained otherwise ({'; '.join(unlike)}), which this sweep "
                            "would take for its own: give another --out")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(json.dumps(data, indent=1))
-    (out / "machine.json").write_text(json.dumps(machine(device), indent=1))
+    write_json(out / "sweep.json", data)   # atomic: shards started at once write it together
+    write_json(out / "machine.json", machine(device))
     rows = run_sweep(sweep, out, str(device), progress=not args.quiet, max_cells=args.max_cells,
                      shard=args.shard, time_limit=args.time_limit)
     if args.no_report:

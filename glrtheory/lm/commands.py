@@ -48,7 +48,8 @@ def run_train(args) -> None:
 def run_eval(args) -> None:
     from .distributed import distributed
     from .evaluate import evaluate
-    from .runs import open_corpus, write_json
+    from ..json_file import write_json
+    from .runs import open_corpus
 
     runs = _runs(args)
     with distributed(runs[0].train.device) as d:
@@ -72,7 +73,7 @@ def run_generate(args) -> None:
     from .build import build_model
     from .distributed import distributed
     from .generate import decode_profile, generate
-    from .runs import write_json
+    from ..json_file import write_json
 
     try:
         contexts = [int(c) for c in args.contexts.split(",") if c.strip()]
@@ -109,7 +110,7 @@ def run_generate(args) -> None:
 
 def run_collect(args) -> None:
     from .report import collect
-    from .runs import write_json
+    from ..json_file import write_json
 
     write_json(args.out, collect(args.runs, args.scaling or []))
 

@@ -1,9 +1,6 @@
-"""Plumbing shared by train, eval and generate: the corpus of a run on every process, atomic writes."""
+"""Plumbing shared by train, eval and generate: the corpus of a run on every process."""
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 from glrtheory.errors import GLRError
@@ -28,19 +25,3 @@ def open_corpus(data: DataConfig, d: Dist) -> Corpus:
     barrier(d)
     return corpus if d.main else load_corpus(root, data.cache_dir or None, data.val_percent, build=False,
                                              files=files)
-
-
-def write_json(path: str | Path, obj, lines: bool = False) -> None:
-    """Write ``obj`` as indented JSON (or ``obj``, a list of strings, as lines) to a temporary file
-    beside ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(ln + "\n" for ln in obj) if lines else json.dumps(obj, indent=1) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

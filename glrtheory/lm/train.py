@@ -28,13 +28,14 @@ from tqdm.auto import tqdm
 
 from glrtheory.errors import GLRError
 
+from ..json_file import write_json
 from . import checkpoint
 from .build import ModelFactory, build_model, forward_flops_per_token, parameter_count
 from .config import RunConfig
 from .data import batch_offsets, windows
 from .distributed import Dist, all_sum
 from .evaluate import autocast, evaluate
-from .runs import open_corpus, write_json
+from .runs import open_corpus
 
 #: Training FLOPs per token are taken as 3x the forward (the backward costs about twice the forward).
 TRAIN_FLOPS_PER_FORWARD = 3
