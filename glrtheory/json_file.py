@@ -7,6 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
+_UMASK = os.umask(0)   # read once (setting it is the only way): temporary files get 0600, the result must not
+os.umask(_UMASK)
+
 
 def write_json(path: str | Path, obj, lines: bool = False) -> None:
     """Write ``obj`` as indented JSON (or ``obj``, a list of strings, as lines) to a temporary file
@@ -18,6 +21,7 @@ def write_json(path: str | Path, obj, lines: bool = False) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)           # the mode a plain open() would give
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

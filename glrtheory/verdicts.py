@@ -9,6 +9,8 @@ import numpy as np
 
 MULTI_LAG, FIRST_ORDER = ("power2", "quadratic", "fenwick"), "ssm"   # patterns with several past states
 KINDS = ("gains", "loses", "within", "one seed")
+#: Differences this close to the spread count as equal to it (within): means of a few seeds round in their last bit.
+TOLERANCE = 1e-9
 
 
 def against(values, base, higher_is_better: bool = True) -> dict:
@@ -21,7 +23,7 @@ def against(values, base, higher_is_better: bool = True) -> dict:
         return {"difference": diff, "spread": None, "verdict": "one seed"}
     spread = float(max(np.ptp(values), np.ptp(base)))
     better = diff if higher_is_better else -diff
-    verdict = "gains" if better > spread else "loses" if better < -spread else "within"
+    verdict = "gains" if better > spread + TOLERANCE else "loses" if better < -spread - TOLERANCE else "within"
     return {"difference": diff, "spread": spread, "verdict": verdict}
 
 
@@ -31,7 +33,7 @@ def compare(groups: dict, higher_is_better: bool = True) -> dict:
     out = {kind: [] for kind in KINDS}
     for (setting, pattern), vals in groups.items():
         base = groups.get((setting, FIRST_ORDER))
-        if pattern in MULTI_LAG and base:
+        if pattern in MULTI_LAG and base is not None and len(base):
             r = against(vals, base, higher_is_better)
             out[r["verdict"]].append((setting, pattern, r["difference"]))
     return out

@@ -2,7 +2,11 @@
 shards, started at once, all write ``sweep.json``: a plain ``write_text`` let one read it empty, device call 193)."""
 import json
 import multiprocessing as mp
+import os
 
+import pytest
+
+from glrtheory import json_file
 from glrtheory.json_file import write_json
 
 
@@ -13,6 +17,24 @@ def test_writes_indented_json_and_lines(tmp_path):
     write_json(tmp_path / "b.txt", ["one", "two"], lines=True)
     assert (tmp_path / "b.txt").read_text() == "one\ntwo\n"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.json", "b.txt", "deep"]   # no temporary left
+
+
+def test_the_file_gets_the_mode_a_plain_open_gives(tmp_path):
+    (tmp_path / "plain.json").write_text("{}")
+    write_json(tmp_path / "a.json", {})
+    assert os.stat(tmp_path / "a.json").st_mode & 0o777 == os.stat(tmp_path / "plain.json").st_mode & 0o777
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    write_json(tmp_path / "a.json", {"old": 1})
+
+    def fail(*args):
+        raise OSError("disk full")
+    monkeypatch.setattr(json_file.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_json(tmp_path / "a.json", {"new": 2})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"old": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
 def _writer(path, tag, rounds):

@@ -1306,3 +1306,31 @@ def test_quoted_lab_sweep_with_the_fallback_comes_from_its_cells():
     assert len({cell["key"] for cell in cells}) == 60 and failed.startswith("capture failed")
     assert (f"the sweep finished all {len(cells)} cells in {seconds} s, {captured} of its {len(runs)} trainings "
             f"captured, and the one whose capture failed") in text
+
+
+def test_mqar_gaps_at_n_256_come_from_the_cells():
+    """The one-seed MQAR gaps at n = 256 (h200_mqar_wide: ssm with the start minus power2 / fenwick with it, K = 32
+    and 64) and the loss claim 6 counts (fenwick against ssm at K = 16 in h200_mqar_lagbias, by the ledger's rule),
+    as README and the claims ledger quote them."""
+    from glrtheory.verdicts import against
+
+    def cells(folder):
+        out = {}
+        for f in sorted((ROOT / "benchmarks" / "results" / "lab" / folder).glob("cells*.jsonl")):
+            for c in map(json.loads, f.read_text().splitlines()):
+                out.setdefault((c["level"], c["options"]["pattern"], c["mixer"]), []).append(c["accuracy"])
+        return out
+
+    wide = cells("h200_mqar_wide")
+    gaps = [wide[(K, "ssm", "ssm (matrix, tau 32-256)")][0] - wide[(K, p, f"{p} (matrix, tau 32-256)")][0]
+            for K in (32, 64) for p in ("power2", "fenwick")]
+    ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
+    quoted = f"{min(gaps):.2f}-{max(gaps):.2f}"
+    assert f"{quoted} at n = 256 with d_model 128" in " ".join(README.split())
+    assert f"{quoted} ahead at n = 256 with d_model 128" in ledger and f"ahead by {quoted}" in ledger
+    lag = cells("h200_mqar_lagbias")
+    name = "{} (matrix, tau 32-256, lag bias)"
+    r = against(lag[(16, "fenwick", name.format("fenwick"))], lag[(16, "ssm", name.format("ssm"))])
+    assert r["verdict"] == "loses"
+    assert f"{r['difference']:.3f} against a spread of {r['spread']:.3f}, **a loss by the rule**" in ledger
+    assert f"a loss beyond the spread ({r['spread']:.3f}) by claim 6's rule" in " ".join(README.split())

@@ -6,6 +6,8 @@ from glrtheory.verdicts import against, compare, decide
 
 @pytest.mark.parametrize("values, base, verdict, diff, spread", [
     ([1.0, 2.0], [0.0, 1.0], "within", 1.0, 1.0),          # a difference equal to the spread is within
+    ([2338 / 4096, 3855 / 4096, 4017 / 4096], [926 / 4096, 1410 / 4096, 2663 / 4096], "within", 1737 / 4096,
+     1737 / 4096),                                          # equal too, though the float means differ in the last bit
     ([1.0, 2.0], [0.0, 0.5], "gains", 1.25, 1.0),
     ([0.0, 0.5], [1.0, 2.0], "loses", -1.25, 1.0),
     ([0.5, 0.5, 0.5], [0.25, 0.25, 0.375], "gains", 0.5 - 0.875 / 3, 0.125),   # spread from the wider side
@@ -48,9 +50,20 @@ def test_decide(result, verdict):
     assert decide(result)[0] == verdict
 
 
+def test_compare_takes_numpy_seeds():
+    import numpy as np
+    groups = {("a", "ssm"): np.array([0.0, 0.25]), ("a", "power2"): np.array([1.0, 1.0])}
+    assert compare(groups)["gains"] == [("a", "power2", 0.875)]
+
+
 def test_decide_says_why():
     assert decide({"gains": [1, 2], "loses": [], "within": [3], "one seed": []})[1] == \
         "2 comparisons better beyond the seed spread, 1 within it"
+    assert decide({"gains": [], "loses": [1], "within": [2, 3], "one seed": []})[1] == \
+        "1 comparisons worse beyond the seed spread, 2 within it"
     assert decide({"gains": [], "loses": [], "within": [], "one seed": [1]})[1] == \
         "one seed per setting: the seed spread is unknown"
+    assert decide({"gains": [], "loses": [], "within": [], "one seed": []})[1] == "no multi-lag / ssm pair measured"
+    assert decide({"gains": [], "loses": [], "within": [1, 2], "one seed": [3]})[1] == \
+        "all 2 differences within the seed spread"
     assert "worse in ['s']" in decide({"gains": [1], "loses": [("s", "p", -1.0)], "within": [], "one seed": []})[1]

@@ -87,7 +87,8 @@ def main(argv=None):
             print(f"{folder}: {p:8s} lr {v['lr']:g} (test would pick {v['lr_by_test']:g}): validation "
                   f"{np.mean(v['val_bpb']):.3f}, test {np.mean(v['test_bpb']):.3f}")
         for p, v in result[str(folder)]["test"].items():
-            print(f"{folder}: {p} minus ssm on test {v['difference']:+.3f} (spread {v['spread']:.3f}): {v['verdict']}")
+            spread = "one seed" if v["spread"] is None else f"spread {v['spread']:.3f}"
+            print(f"{folder}: {p} minus ssm on test {v['difference']:+.3f} ({spread}): {v['verdict']}")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
