@@ -123,6 +123,22 @@ def _one_and_two_processes(tmp_path, cache_dir, model: str = "") -> list:
     return logs
 
 
+@pytest.mark.parametrize("pattern, lag_bias, unused", [("ssm", True, True), ("ssm", False, False),
+                                                       ("power2", True, False), ("fenwick", True, False)])
+def test_ddp_expects_unused_parameters_only_where_there_are(pattern, lag_bias, unused):
+    """``unused_parameters``: ssm's lag bias (one-slot tables, never read) and nothing else, even where the model's
+    own gradients are set; every other parameter gets one."""
+    from glrtheory.lm.build import unused_parameters
+    from glrtheory.models import ModelConfig, SequenceModel
+
+    model = SequenceModel(ModelConfig(vocab_size=256, d_model=16, n_layers=2, n_heads=2, pattern=pattern,
+                                      lag_bias=lag_bias))
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    expected = ["blocks.0.mixer.lag_bias", "blocks.1.mixer.lag_bias"] if unused else []
+    assert unused_parameters(model, 40) == expected
+
+
 def test_torchrun_with_a_lag_bias_no_table_reads(tmp_path, cache_dir):
     """ssm's one-slot tables never read the lag bias, so it takes no part in the loss; DDP trains on regardless."""
     from glrtheory.kernels.layers import LAG_BUCKETS

@@ -30,7 +30,7 @@ from glrtheory.errors import GLRError
 
 from ..json_file import write_json
 from . import checkpoint
-from .build import ModelFactory, build_model, forward_flops_per_token, parameter_count
+from .build import ModelFactory, build_model, forward_flops_per_token, parameter_count, unused_parameters
 from .config import RunConfig
 from .data import batch_offsets, windows
 from .distributed import Dist, all_sum
@@ -124,8 +124,7 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
             _keep_log_until(log_path, start)
         else:
             log_path.unlink(missing_ok=True)
-    # a lag bias that no table reads (ssm's one-slot tables) takes no part in the loss: DDP must not wait for it
-    net = DistributedDataParallel(model, find_unused_parameters=bool(run.model.get("lag_bias"))) \
+    net = DistributedDataParallel(model, find_unused_parameters=bool(unused_parameters(model, t.seq_len))) \
         if d.world > 1 else model
     accum = t.batch // (d.world * t.micro_batch)
     stop = min(t.steps, stop_at if stop_at is not None else t.steps)
