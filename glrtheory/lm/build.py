@@ -40,7 +40,6 @@ def unused_parameters(model: torch.nn.Module, seq_len: int) -> list[str]:
     one-slot tables never read it), found by a backward on a float32 CPU copy as ``forward_flops_per_token``
     counts: DDP must be told to expect them, and only then."""
     twin = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).train()
-    twin.zero_grad(set_to_none=True)
     twin(torch.zeros(1, seq_len, dtype=torch.long)).float().sum().backward()
     return [name for name, p in twin.named_parameters() if p.requires_grad and p.grad is None]
 
