@@ -16,10 +16,14 @@ TOMLDecodeError = tomllib.TOMLDecodeError
 def read_toml(path) -> dict:
     """The table in the TOML file at ``path``; a GLRError naming the file if it is absent or not TOML."""
     path = Path(path)
+    if path.is_dir():
+        raise GLRError(f"config file {str(path)!r} is a folder")
     if not path.is_file():
         raise GLRError(f"config file {str(path)!r} does not exist")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise GLRError(f"config file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise GLRError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
 

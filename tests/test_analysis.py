@@ -713,3 +713,26 @@ def test_exact_analysis_accepts_exactly_its_length_limit():
     with pytest.raises(GLRError, match=r"limited to n <= 2\^24"):
         an.nnz(p, ANALYZE_MAX_N + 1)
     an.clear_caches()
+
+
+def test_the_sketch_arrays_refusal_names_the_largest_n_whose_arrays_fit(monkeypatch):
+    """The exact rank's max refused for its sketch arrays (n x K entries, K the largest cut bound: n / 2 for attention,
+    so 2 n^2 / 4 <= limit) names the largest n whose arrays fit, and that n runs: the hint once came from the whole
+    profile's work, smaller (1209 where 4096 ran)."""
+    monkeypatch.setattr(_rank_exact, "EXACT_RANK_MAX_ENTRIES", 800)     # n * (n // 2) <= 800: n = 40
+    p = Pattern.from_spec("attention")
+    assert _rank_exact.exact_max(p, 40, 0)[0] == 20
+    sweep, step, per_cut, _ = _rank_exact._exact_costs(p, 40)          # the whole profile at 40 over the work limit
+    monkeypatch.setattr(_rank_exact, "EXACT_RANK_MAX_WORK", sweep + step * 40 + int(per_cut.sum()) - 1)
+    with pytest.raises(GLRError, match="needs 820 entries, over the limit 800; the largest n whose sketch arrays fit "
+                                       "is 40$"):
+        _rank_exact.exact_max(p, 41, 0)
+
+
+def test_the_error_bound_is_a_probability():
+    """The union bound over many visited cuts can exceed 1 (blocks:16 at n = 65536 summed to 1.9998); reported capped
+    at 1, as an upper bound on a probability."""
+    rank, bound = _rank_exact.exact_max(Pattern.from_spec("blocks:16"), 65536, 0)
+    assert rank == 8 and bound == 1.0
+    rank, bound = _rank_exact.exact_max(Pattern.from_spec("blocks:16"), 4096, 0)
+    assert rank == 8 and 0 < bound < 1

@@ -105,6 +105,10 @@ def test_test_windows_share_no_byte_with_validation_windows():
         eval_offsets(575, 63, 5, "test")
     with pytest.raises(GLRError, match="unknown split"):
         eval_offsets(1000, 63, 5, "train")
+    assert len(eval_offsets(1000, 63, 15)) == 15                     # 15 x 64 = 960 bytes fit in 1000, 16 do not
+    for count in (16, 0, 10**8):
+        with pytest.raises(GLRError, match="a split of 1000 bytes holds 1 to 15 without overlap"):
+            eval_offsets(1000, 63, count)
     with pytest.raises(GLRError, match="shorter"):
         batch_offsets(10, 10, 0, 0, 1)
 

@@ -13,7 +13,6 @@ from ._rank_anchor import anchored_rank, rref_with_transform
 from ._rank_sketch import advance, backward_sweep, block_rank, forward_sweep
 from .counts import supports
 from .limits import refuse
-from .liveness import live_profile
 
 #: Largest work of the exact rank (sweeps, prefix updates and eliminations; see ``_exact_costs``).
 EXACT_RANK_MAX_WORK = 2**36
@@ -80,8 +79,9 @@ def _exact_excess(p: Pattern, n: int) -> int:
 
 def _exact_check(p: Pattern, n: int, work: int, entries: int) -> None:
     if entries > EXACT_RANK_MAX_ENTRIES:
-        refuse("the exact Hankel rank (sketch arrays)", p, n, lambda m: _exact_excess(p, m), entries,
-               EXACT_RANK_MAX_ENTRIES, unit="entries")
+        refuse("the exact Hankel rank (sketch arrays)", p, n,
+               lambda m: _exact_costs(p, m)[3] - EXACT_RANK_MAX_ENTRIES, entries, EXACT_RANK_MAX_ENTRIES,
+               "the largest n whose sketch arrays fit is", unit="entries")
     if work > EXACT_RANK_MAX_WORK:
         refuse("the exact Hankel rank", p, n, lambda m: _exact_excess(p, m), work, EXACT_RANK_MAX_WORK,
                "the largest n whose every cut fits is")
@@ -104,7 +104,7 @@ def exact_max(p: Pattern, n: int, seed) -> tuple[int, float]:
     every bound to ``min(b_t, r + |t - t'|)`` (one row less and one column more change a rank by at most
     one), and the search stops when no bound exceeds the best rank. The work is checked cut by cut; a
     refusal names the largest n whose whole profile fits. Wrong only if a visited cut fell short: the
-    error bound is the sum of ``k_t (n + 2) / (p - 1)`` over them (Schwartz-Zippel, union bound).
+    error bound is the sum of ``k_t (n + 2) / (p - 1)`` over them (Schwartz-Zippel, union bound), capped at 1.
     """
     if n == 1:
         return 0, 0.0
@@ -137,4 +137,4 @@ def exact_max(p: Pattern, n: int, seed) -> tuple[int, float]:
         bound = np.minimum(bound, r + np.abs(t_axis - t))
     if best >= k.max():
         return best, 0.0
-    return best, float(k[visited].sum() * (n + 2) / (PRIME - 1))
+    return best, min(1.0, float(k[visited].sum() * (n + 2) / (PRIME - 1)))      # a probability: at most 1

@@ -1,7 +1,8 @@
 """The ``glr`` command. Each verb lives in its own module with ``register(subparsers)``.
 
-Errors print one line (``glr: error: ...``) and exit with status 2; each warning prints one line
-(``glr: warning: ...``).
+Errors print one line (``glr: error: ...``) and exit with status 2: bad arguments, a ``GLRError``, and a file that
+cannot be read or written (``OSError``, a file that is not UTF-8 text); each warning prints one line
+(``glr: warning: ...``). ``python -m glrtheory.lm`` runs the same way (``run``).
 """
 from __future__ import annotations
 
@@ -16,14 +17,18 @@ from ..errors import GLRError
 VERB_MODULES = ("patterns", "analysis", "search", "catalog", "lti", "lab", "lm")
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
         raise GLRError(message)
 
 
+#: What bad input raises besides GLRError: a path that is a file, a folder, missing or not writable; a file not UTF-8.
+INPUT_ERRORS = (GLRError, OSError, UnicodeDecodeError)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="glr", description="Analyze structured generalized linear recurrences.")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    parser = OneLineParser(prog="glr", description="Analyze structured generalized linear recurrences.")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineParser)
     sub.required = True
     for name in VERB_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -35,27 +40,33 @@ def _first_line(obj) -> str:
     return text.splitlines()[0] if text else type(obj).__name__
 
 
-def main(argv=None) -> int:
-    """Run one verb; warnings print as one ``glr: warning:`` line each, an error as one line and status 2."""
+def run(prog: str, parser: argparse.ArgumentParser, argv=None) -> int:
+    """Parse ``argv`` and run the chosen command; warnings print as one ``PROG: warning:`` line each, an error
+    (``INPUT_ERRORS``) as one line and status 2."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            args = build_parser().parse_args(argv)
+            args = parser.parse_args(argv)
             args.run(args)
             code = 0
-        except GLRError as exc:
-            code, error = 2, exc
         except BrokenPipeError:
             return 0
+        except INPUT_ERRORS as exc:
+            code, error = 2, exc
     seen = []
     for w in caught:
-        line = f"glr: warning: {_first_line(w.message)}"
+        line = f"{prog}: warning: {_first_line(w.message)}"
         if line not in seen:
             seen.append(line)
             print(line, file=sys.stderr)
     if code:
-        print(f"glr: error: {_first_line(error)}", file=sys.stderr)
+        print(f"{prog}: error: {_first_line(error)}", file=sys.stderr)
     return code
+
+
+def main(argv=None) -> int:
+    """Run one verb of ``glr`` (``run``)."""
+    return run("glr", build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -50,11 +50,14 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
 def pattern_arg(spec: str) -> Pattern:
     """A pattern from a spec string (``power2``, ``window:64+fenwick``) or from the user's code:
     ``module:attribute`` or ``path/to/file.py:attribute``, where the attribute is a ``Pattern`` or a
-    function of no arguments that returns one. The module is imported, never evaluated as a string."""
+    function of no arguments that returns one (a module named as a pattern family is read as a spec). The module is
+    imported, never evaluated as a string."""
+    from ..patterns.registry import FAMILIES
+
     m = _REFERENCE.match(spec.strip())
-    if m and (m["module"].endswith(".py") or _DOTTED.match(m["module"])):
+    if m and m["module"] not in FAMILIES and (m["module"].endswith(".py") or _DOTTED.match(m["module"])):
         return load_pattern(m["module"], m["attr"])
-    return Pattern.from_spec(spec)
+    return Pattern.from_spec(spec)       # a family's spec (window:W ...): its own error names a bad parameter
 
 
 def _import(module: str):

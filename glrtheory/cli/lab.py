@@ -14,10 +14,12 @@ from .common import positive_int
 def _csv(kind):
     def parse(text: str) -> list:
         try:
-            return [kind(x) for x in text.split(",") if x]
+            values = [kind(x) for x in text.split(",") if x.strip()]
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+            values = []
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}")
+        return values
     return parse
 
 
@@ -87,13 +89,17 @@ def _sweep_data(args) -> dict:
         data["tasks"] = {args.task: params}
     elif not args.config:
         raise GLRError("give a sweep config file, or --task with --levels and --patterns")
+    else:
+        alone = [f"--{k}" for k in ("levels", "length", "vocab") if getattr(args, k) is not None]
+        if alone:
+            raise GLRError(f"{', '.join(alone)} set the task of --task, which is not given")
     return data
 
 
 def run_lab(args) -> None:
     from ..json_file import write_json
     from ..lab import run_sweep, sweep_from_dict, write_results
-    from ..lab.runner import machine
+    from ..lab.runner import ERRORS, machine
     from ..lab.train import resolve_device
 
     data = _sweep_data(args)
@@ -113,6 +119,11 @@ def run_lab(args) -> None:
     if args.no_report:
         print(f"{len(rows)}/{len(sweep.cells())} cells done in {out}")
         return
+    if not rows:
+        errors = out / ERRORS
+        last = json.loads(errors.read_text().splitlines()[-1])["error"] if errors.is_file() else None
+        raise GLRError(f"no cell of {str(out)!r} has finished, so there is nothing to report"
+                       + (f" (the last failure: {last})" if last else ""))
     command = "glr lab " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["lab"] else sys.argv[1:])
     write_results(sweep, rows, out, command, machine(device))
     print(f"{len(rows)}/{len(sweep.cells())} cells; wrote {out / 'results.json'}, table.md, accuracy.png, cost.png")

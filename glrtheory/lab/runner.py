@@ -107,7 +107,8 @@ def run_sweep(sweep: Sweep, out, device: str | None = None, progress: bool = Tru
             with open(out / ERRORS, "a") as f:
                 f.write(json.dumps({"key": cell.key, "task": cell.task, "params": cell.params,
                                     "mixer": cell.mixer.name, "error": f"{type(exc).__name__}: {exc}"[:500]}) + "\n")
-            tqdm.write(f"cell {cell.task} {cell.params} {cell.mixer.name} failed: {type(exc).__name__}")
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            tqdm.write(f"cell {cell.task} {cell.params} {cell.mixer.name} failed: {type(exc).__name__}: {reason}")
             continue
         with open(out / name, "a") as f:
             f.write(json.dumps(row) + "\n")

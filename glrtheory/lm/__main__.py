@@ -1,20 +1,14 @@
-"""``python -m glrtheory.lm {train,eval,generate} ...`` (also ``glr lm ...``); works under torchrun."""
+"""``python -m glrtheory.lm {train,eval,generate,collect,report} ...`` (also ``glr lm ...``); works under torchrun.
+Errors print one line and exit with status 2, as ``glr``'s (``glrtheory.cli.run``)."""
 import sys
 
-from glrtheory.errors import GLRError
+from glrtheory.cli import run
 
 from .commands import build_parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        args.run(args)
-    except GLRError as exc:
-        print(f"glrtheory.lm: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    return 0
+    return run("glrtheory.lm", build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,13 @@ import argparse
 import json
 from pathlib import Path
 
+from glrtheory.cli.common import non_negative_int, positive_int
 from glrtheory.errors import GLRError
 
 from .config import load_config, select
+
+#: Most bytes one ``generate`` decodes (its ``--tokens``, and each of its ``--contexts``): 2^20.
+MAX_DECODE = 2 ** 20
 
 
 def _runs(args):
@@ -81,6 +85,9 @@ def run_generate(args) -> None:
         contexts = [0]
     if any(c < 1 for c in contexts):
         raise GLRError(f"--contexts must be comma-separated positive integers, got {args.contexts!r}")
+    for name, n in [("--tokens", args.tokens)] + [("--contexts", c) for c in contexts]:
+        if n > MAX_DECODE:
+            raise GLRError(f"{name} {n} is over the limit of {MAX_DECODE} decoded bytes")
     runs = _runs(args)
     with distributed(runs[0].train.device) as d:
         if d.world > 1:
@@ -121,7 +128,13 @@ def run_report(args) -> None:
     path = Path(args.bundle)
     if not path.is_file():
         raise GLRError(f"bundle {str(path)!r} does not exist")
-    for written in render(json.loads(path.read_text()), args.dest):
+    try:
+        bundle = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise GLRError(f"bundle {str(path)!r} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("runs"), dict):
+        raise GLRError(f"bundle {str(path)!r} has no 'runs': not a bundle of glrtheory.lm collect")
+    for written in render(bundle, args.dest):
         print(written)
 
 
@@ -135,13 +148,13 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("train", help="train (resumes from the run's checkpoint if there is one)")
     common(p)
-    p.add_argument("--stop-at", type=int, help="stop (and checkpoint) after this many steps")
+    p.add_argument("--stop-at", type=positive_int, help="stop (and checkpoint) after this many steps")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.set_defaults(run=run_train)
 
     p = sub.add_parser("eval", help="validation bits per byte, overall and by position")
     common(p)
-    p.add_argument("--windows", type=int, help="validation windows (default eval.windows)")
+    p.add_argument("--windows", type=positive_int, help="validation windows (default eval.windows)")
     p.add_argument("--split", choices=("validation", "test"), default="validation",
                    help="the validation windows, or the test windows halfway between them (eval_test.json)")
     p.set_defaults(run=run_eval)
@@ -149,7 +162,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("generate", help="sample with the decode cache; measure decode speed and cache")
     common(p)
     p.add_argument("--prompt", default="import ", help="text to start from")
-    p.add_argument("--tokens", type=int, default=200, help="bytes to generate")
+    p.add_argument("--tokens", type=non_negative_int, default=200,
+                   help=f"bytes to generate (at most {MAX_DECODE}, as each of --contexts)")
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--contexts", default="1024,4096,16384",
@@ -172,7 +186,9 @@ def add_commands(sub) -> None:
 
 
 def build_parser(prog: str = "python -m glrtheory.lm") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Byte-level language models per pattern.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from glrtheory.cli import OneLineParser
+
+    parser = OneLineParser(prog=prog, description="Byte-level language models per pattern.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser)
     add_commands(sub)
     return parser

@@ -109,11 +109,19 @@ def _section(cls, table, name: str):
     return default
 
 
+#: Most bytes one forward of the model takes (micro-batch or evaluation batch x seq_len): 2^20.
+MAX_FORWARD_BYTES = 2 ** 20
+
+
 def _check(run: RunConfig) -> None:
     t = run.train
     for key in ("seq_len", "batch", "micro_batch", "steps"):
         if getattr(t, key) < 1:
             raise GLRError(f"config [train] {key} must be >= 1, got {getattr(t, key)}")
+    for name, rows in (("[train] micro_batch", t.micro_batch), ("[eval] batch", run.eval.batch)):
+        if rows * t.seq_len > MAX_FORWARD_BYTES:
+            raise GLRError(f"config {name} x [train] seq_len = {rows} x {t.seq_len} bytes in one forward is over "
+                           f"the limit {MAX_FORWARD_BYTES}")
     if t.batch % t.micro_batch:
         raise GLRError(f"config [train] batch={t.batch} is not a multiple of micro_batch={t.micro_batch}")
     if not 0 <= t.warmup <= t.steps or t.lr <= 0 or not 0 <= t.min_lr <= t.lr:

@@ -150,6 +150,10 @@ def eval_offsets(n_bytes: int, seq_len: int, count: int, split: str = "validatio
     last = n_bytes - seq_len - 1
     if last < 0:
         raise GLRError(f"a split of {n_bytes} bytes is shorter than seq_len + 1 = {seq_len + 1}")
+    fit = n_bytes // (seq_len + 1)
+    if not 1 <= count <= fit:
+        raise GLRError(f"{count} evaluation windows of {seq_len + 1} bytes: a split of {n_bytes} bytes holds 1 to "
+                       f"{fit} without overlap")
     if split == "validation":
         return np.linspace(0, last, num=count).astype(np.int64)
     if split != "test":

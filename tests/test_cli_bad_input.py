@@ -1,0 +1,98 @@
+"""Bad input at the command line, as a user met it: each gets one line and exit 2 (``glr`` and
+``python -m glrtheory.lm``), refused before any large work, naming the problem or the limit."""
+import json
+from pathlib import Path
+
+import pytest
+
+from glrtheory.lm.__main__ import main as lm_main
+from helpers import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "configs" / "lm" / "tiny.toml")
+
+
+def one_line_error(err: str, prog: str = "glr") -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), err
+    return lines[0]
+
+
+def lm(capsys, *argv) -> str:
+    assert lm_main(list(argv)) == 2
+    return one_line_error(capsys.readouterr().err, "glrtheory.lm")
+
+
+@pytest.mark.parametrize("argv, says", [
+    ([], "required: COMMAND"),
+    (["train", "--bogus"], "required: --config"),
+    (["eval", "--config", TINY, "--windows", "0"], "--windows: expected a positive integer, got 0"),
+    (["train", "--config", TINY, "--stop-at", "-1"], "--stop-at: expected a positive integer, got -1"),
+    (["generate", "--config", TINY, "--tokens", "-5"], "--tokens: expected a non-negative integer, got -5"),
+    (["generate", "--config", TINY, "--random-weights", "--tokens", "1048577"],
+     "--tokens 1048577 is over the limit of 1048576 decoded bytes"),
+    (["generate", "--config", TINY, "--random-weights", "--contexts", "64,100000000"],
+     "--contexts 100000000 is over the limit of 1048576 decoded bytes"),
+    (["train", "--config", TINY, "--set", "train.seq_len=100000000"],
+     "micro_batch x [train] seq_len = 8 x 100000000 bytes in one forward is over the limit 1048576"),
+])
+def test_lm_arguments(capsys, argv, says):
+    assert says in lm(capsys, *argv)
+
+
+def test_lm_report_wants_a_bundle(tmp_path, capsys):
+    (tmp_path / "empty.json").write_text("{}")
+    assert "is not JSON (Expecting value at line 1)" in lm(capsys, "report", "--bundle", TINY, "--dest", str(tmp_path))
+    assert "has no 'runs'" in lm(capsys, "report", "--bundle", str(tmp_path / "empty.json"), "--dest", str(tmp_path))
+
+
+def test_config_files_that_are_not_text_or_not_files(tmp_path, capsys):
+    binary = str(tmp_path / "binary.toml")
+    Path(binary).write_bytes(b"\xff\xfe\x00[run]")
+    for argv in (["lab", "run", binary], ["lm", "train", "--config", binary]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and "is not UTF-8 text (invalid start byte at byte 0)" in one_line_error(err)
+    code, _, err = run_cli(capsys, "lab", "run", str(tmp_path))
+    assert code == 2 and one_line_error(err).endswith("is a folder")
+
+
+def test_an_output_path_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    code, _, err = run_cli(capsys, "lab", "run", str(ROOT / "configs/lab/smoke.toml"), "--out", str(tmp_path / "taken"))
+    assert code == 2 and "File exists" in one_line_error(err)
+
+
+def test_lab_options_of_task_need_task_and_lists_need_values(capsys):
+    smoke = str(ROOT / "configs/lab/smoke.toml")
+    code, _, err = run_cli(capsys, "lab", "run", smoke, "--levels", "2", "--length", "64")
+    assert code == 2 and one_line_error(err).endswith("--levels, --length set the task of --task, which is not given")
+    code, _, err = run_cli(capsys, "lab", "run", smoke, "--patterns", "")
+    assert code == 2 and "--patterns: expected a comma-separated list of str, got ''" in one_line_error(err)
+
+
+def test_a_lab_run_with_no_finished_cell_says_why(tmp_path, capsys):
+    """A sweep whose only cell fails (a sample over the tasks' limit): the failure and its reason are printed, and
+    the report, with nothing to report, is an error naming the last failure (it was a matplotlib traceback)."""
+    config = tmp_path / "failing.toml"
+    config.write_text('mixers = [{ pattern = "ssm" }]\n[run]\nsteps = 2\ndevice = "cpu"\n'
+                      "[tasks.recall]\nD = [4]\nlength = 100000000\n")
+    code, out, err = run_cli(capsys, "lab", "run", str(config), "--out", str(tmp_path / "out"), "--quiet")
+    line = one_line_error(err)
+    assert code == 2 and "no cell of" in line and "(the last failure: GLRError: " in line and "over the limit" in line
+    assert "failed: GLRError: " in out and "over the limit" in out
+    rows = [json.loads(x) for x in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["error"] in line
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["lti", "lags:1,2", "--coef", "1=b", "--coef", "2=0.1", "--step", "1e-9"],
+     "the scan of 4e+09 values at 256 circle points (order 2) exceeds the limit"),
+    (["lti", "lags:1,2", "--coef", "1=b", "--coef", "2=0.1", "--step", "1e-300"], "the scan of 4e+300 values"),
+    (["search", "--n", "4194305"], "a search at n=4194305 is over its limit n <= 4194304"),
+    (["search", "--n", "64", "--family", "window", "--values", "3.5", "4"], "window's W takes integers"),
+    (["analyze", "window:W", "--n", "10"], "window W must be an integer, got 'W'"),
+    (["analyze", "blocks:C", "--n", "10"], "block size C must be an integer, got 'C'"),
+])
+def test_glr_refusals(capsys, argv, says):
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and says in one_line_error(err)
