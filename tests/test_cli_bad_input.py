@@ -96,3 +96,10 @@ def test_a_lab_run_with_no_finished_cell_says_why(tmp_path, capsys):
 def test_glr_refusals(capsys, argv, says):
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and says in one_line_error(err)
+
+
+def test_a_lab_config_whose_mixers_are_not_a_list(tmp_path, capsys):
+    (tmp_path / "m.toml").write_text('mixers = "ssm"\n[tasks.copy]\nL = [2]\nlength = 16\n')
+    code, _, err = run_cli(capsys, "lab", "run", str(tmp_path / "m.toml"), "--out", str(tmp_path / "out"))
+    assert code == 2 and one_line_error(err).endswith("mixers must be a list (mixers = [\"ssm\", "
+                                                      "{pattern = \"power2\"}]), got 'ssm'")

@@ -152,6 +152,8 @@ def sweep_from_dict(data: dict) -> Sweep:
         raise GLRError(f"unknown state(s) {bad}; known: {', '.join(STATES)}")
     if not data.get("mixers"):
         raise GLRError("the sweep lists no mixers")
+    if not isinstance(data["mixers"], list):
+        raise GLRError(f"mixers must be a list (mixers = [\"ssm\", {{pattern = \"power2\"}}]), got {data['mixers']!r}")
     named = {}
     for m in (Mixer.parse(e, s) for e in data["mixers"] for s in states):
         if named.setdefault(m.name, m) != m:       # a mixer that sets readout itself comes once from every state
