@@ -736,3 +736,17 @@ def test_the_error_bound_is_a_probability():
     assert rank == 8 and bound == 1.0
     rank, bound = _rank_exact.exact_max(Pattern.from_spec("blocks:16"), 4096, 0)
     assert rank == 8 and 0 < bound < 1
+
+
+def test_a_fit_held_to_at_least_linear():
+    """Over a short range ``m^(4/5) (log m)^2`` passes for a power near 1; the readout's fit, which reads every
+    position, is held to exponents >= 1 (``window:64+fenwick`` was reported ``n**(4/5)*log(n)**2``)."""
+    from fractions import Fraction
+
+    from glrtheory.analysis.fit import fit_class
+    ms = [256 * 2**k for k in range(5)]
+    ys = [m ** 0.8 * np.log(m) ** 2 for m in ms]
+    assert fit_class(ms, ys)["class"] == "n**(4/5)*log(n)**2"
+    assert fit_class(ms, ys, least=Fraction(1))["class"] == "n"                   # 4/5 and 1/5 left out
+    assert fit_class(ms, [m**1.2 for m in ms], least=Fraction(1))["class"] == "n**(6/5)"   # above: as before
+    assert an.analyze(Pattern.from_spec("window:64+fenwick"), 4096)["readout"]["theta"] == "n"

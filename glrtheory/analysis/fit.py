@@ -56,8 +56,9 @@ def _class_string(a: Fraction, b: int) -> str:
     return str(m ** sp.Rational(a.numerator, a.denominator) * sp.log(m) ** b)
 
 
-def fit_class(ms, ys) -> dict:
-    """Fit ``c m^a (log m)^b`` to positive counts ys at lengths ms (see the module docstring).
+def fit_class(ms, ys, least: Fraction = Fraction(0)) -> dict:
+    """Fit ``c m^a (log m)^b`` to positive counts ys at lengths ms (see the module docstring), ``a >= least`` (a
+    work that reads every position is at least linear: over a short range a log factor can pass for a power).
 
     Returns ``{"class", "slope", "residual"}``: the class as a sympy string, the least-squares slope of
     ``log y`` against ``log m`` over the upper half, and the residual of the class, the largest deviation
@@ -74,7 +75,7 @@ def fit_class(ms, ys) -> dict:
     slope = float(np.polyfit(x, y, 1)[0]) if np.ptp(x) > 0 else 0.0
     best = None
     for b in (0, 1, 2):
-        for a in EXPONENTS:
+        for a in (e for e in EXPONENTS if e >= least):
             r = y - float(a) * x - b * np.log(x)
             res = float(np.abs(r - r.mean()).max())
             score = res * (LOG_GAIN ** b)

@@ -2,6 +2,8 @@
 the analysis that reads ``glrtheory.symbolic`` (for the asymptotic classes)."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 
 from ..errors import GLRError, WorkLimitError
 from ..patterns import Pattern
@@ -137,7 +139,8 @@ def _readout(p: Pattern, n: int) -> dict:
                   f"{READOUT_FIT_MIN_N << (READOUT_FIT_POINTS - 1)}")
         return {**out, "theta": None, "theta_fit": {"reason": reason}}
     # the tables at n are built once: their layouts, memoized on them, serve the summary and the fit
-    fit = fit_class(lengths, [readout_work(tables if m == n else p.tables(m), out["algorithm"]) for m in lengths])
+    fit = fit_class(lengths, [readout_work(tables if m == n else p.tables(m), out["algorithm"]) for m in lengths],
+                    least=Fraction(1))        # the readout reads every position
     return {**out, "theta": fit.pop("class"), "theta_fit": {"range": [lengths[0], n], **fit}}
 
 
