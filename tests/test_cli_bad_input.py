@@ -84,6 +84,16 @@ def test_a_lab_run_with_no_finished_cell_says_why(tmp_path, capsys):
     assert len(rows) == 1 and rows[0]["error"] in line
 
 
+def test_a_lab_run_with_a_failed_cell_reports_the_rest_and_warns(tmp_path, capsys):
+    config = tmp_path / "mixed.toml"
+    config.write_text('mixers = [{ pattern = "ssm" }]\n[run]\nsteps = 1\nlrs = [1e-2]\ndevice = "cpu"\n'
+                      "[tasks.copy]\nL = [2]\nlength = 16\nvocab = 8\n[tasks.recall]\nD = [4]\nlength = 100000000\n")
+    code, out, err = run_cli(capsys, "lab", "run", str(config), "--out", str(tmp_path / "out"), "--quiet")
+    assert code == 0 and "1/2 cells" in out
+    assert err.strip().splitlines() == [f"glr: warning: 1 cell failed in this run; the reasons are in "
+                                         f"{str(tmp_path / 'out' / 'errors.jsonl')!r}"]
+
+
 @pytest.mark.parametrize("argv, says", [
     (["lti", "lags:1,2", "--coef", "1=b", "--coef", "2=0.1", "--step", "1e-9"],
      "the scan of 4e+09 values at 256 circle points (order 2) exceeds the limit"),

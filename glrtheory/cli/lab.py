@@ -5,6 +5,7 @@ import argparse
 import json
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from ..errors import GLRError
@@ -114,13 +115,17 @@ def run_lab(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", data)   # atomic: shards started at once write it together
     write_json(out / "machine.json", machine(device))
+    errors = out / ERRORS
+    before = len(errors.read_text().splitlines()) if errors.is_file() else 0
     rows = run_sweep(sweep, out, str(device), progress=not args.quiet, max_cells=args.max_cells,
                      shard=args.shard, time_limit=args.time_limit)
+    failed = (len(errors.read_text().splitlines()) if errors.is_file() else 0) - before
+    if failed and rows:                   # with none finished, the error below names the last failure
+        warnings.warn(f"{failed} cell{'s' * (failed > 1)} failed in this run; the reasons are in {str(errors)!r}")
     if args.no_report:
         print(f"{len(rows)}/{len(sweep.cells())} cells done in {out}")
         return
     if not rows:
-        errors = out / ERRORS
         last = json.loads(errors.read_text().splitlines()[-1])["error"] if errors.is_file() else None
         raise GLRError(f"no cell of {str(out)!r} has finished, so there is nothing to report"
                        + (f" (the last failure: {last})" if last else ""))
