@@ -98,9 +98,9 @@ def _sweep_data(args) -> dict:
 
 
 def run_lab(args) -> None:
-    from ..json_file import write_json
+    from ..atomic import write_json
     from ..lab import run_sweep, sweep_from_dict, write_results
-    from ..lab.runner import ERRORS, machine
+    from ..lab.runner import ERRORS, failures, machine
     from ..lab.train import resolve_device
 
     data = _sweep_data(args)
@@ -115,18 +115,19 @@ def run_lab(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", data)   # atomic: shards started at once write it together
     write_json(out / "machine.json", machine(device))
-    errors = out / ERRORS
-    before = len(errors.read_text().splitlines()) if errors.is_file() else 0
+    before = len(failures(out))
     rows = run_sweep(sweep, out, str(device), progress=not args.quiet, max_cells=args.max_cells,
                      shard=args.shard, time_limit=args.time_limit)
-    failed = (len(errors.read_text().splitlines()) if errors.is_file() else 0) - before
+    after = failures(out)
+    failed = len(after) - before
     if failed and rows:                   # with none finished, the error below names the last failure
-        warnings.warn(f"{failed} cell{'s' * (failed > 1)} failed in this run; the reasons are in {str(errors)!r}")
+        warnings.warn(f"{failed} cell{'s' * (failed > 1)} failed in this run; the reasons are in "
+                      f"{str(out / ERRORS)!r}")
     if args.no_report:
         print(f"{len(rows)}/{len(sweep.cells())} cells done in {out}")
         return
     if not rows:
-        last = json.loads(errors.read_text().splitlines()[-1])["error"] if errors.is_file() else None
+        last = after[-1]["error"] if after else None
         raise GLRError(f"no cell of {str(out)!r} has finished, so there is nothing to report"
                        + (f" (the last failure: {last})" if last else ""))
     command = "glr lab " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["lab"] else sys.argv[1:])

@@ -13,6 +13,7 @@ from pathlib import Path
 from glrtheory.tasks import TASKS, make_task
 
 from .config import Sweep
+from .runner import failures
 from .theory import THRESHOLD, feasible, prediction, verdict
 
 
@@ -81,11 +82,6 @@ def table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _errors(out: Path) -> list[dict]:
-    path = out / "errors.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
 def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: dict | None = None) -> dict:
     """Write ``results.json``, ``table.md`` and the figures into ``out``; return the results dict."""
     out = Path(out)
@@ -94,7 +90,7 @@ def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: di
                "sweep": {"run": sweep.run, "model": sweep.model, "tasks": sweep.tasks,
                          "mixers": [{"name": m.name, **m.options} for m in sweep.mixers]},
                "summary": summary, "cells": rows,
-               "cells_total": len(sweep.cells()), "cells_done": len(rows), "errors": _errors(out)}
+               "cells_total": len(sweep.cells()), "cells_done": len(rows), "errors": failures(out)}
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "table.md").write_text(f"{table(summary)}\n\nAccuracies: {accuracies}.\n")
     plot(summary, out)

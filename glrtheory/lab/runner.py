@@ -55,6 +55,12 @@ def finished(out: Path) -> dict:
     return done
 
 
+def failures(out: Path) -> list[dict]:
+    """The cells that raised, one row each time, from ``out/errors.jsonl`` (oldest first)."""
+    path = Path(out) / ERRORS
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
 def _finite(x):
     return x if isinstance(x, (int, str)) or (isinstance(x, float) and math.isfinite(x)) else None
 

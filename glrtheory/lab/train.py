@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from glrtheory.atomic import atomic_file
 from glrtheory.errors import GLRError
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import IGNORE, Task
@@ -127,9 +127,8 @@ def _read(pending: list, losses: list) -> bool:
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path, binary=True) as f:
+        torch.save(state, f)
 
 
 def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, batch: int, eval_size: int,

@@ -7,14 +7,13 @@ from another config.
 """
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from glrtheory.atomic import atomic_file
 from glrtheory.errors import GLRError
 
 
@@ -35,19 +34,9 @@ def set_rng_states(states: dict) -> None:
 
 
 def atomic_save(obj, path: str | Path) -> None:
-    """``torch.save(obj)`` to a temporary file beside ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save(obj)`` to ``path``, atomically and flushed to disk (``glrtheory.atomic.atomic_file``)."""
+    with atomic_file(path, binary=True, sync=True) as f:
+        torch.save(obj, f)
 
 
 def save(path, *, model, optimizer, step: int, fingerprint: str, config: dict, extra: dict | None = None):

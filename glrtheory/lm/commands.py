@@ -52,7 +52,7 @@ def run_train(args) -> None:
 def run_eval(args) -> None:
     from .distributed import distributed
     from .evaluate import evaluate
-    from ..json_file import write_json
+    from ..atomic import write_json
     from .runs import open_corpus
 
     runs = _runs(args)
@@ -77,7 +77,7 @@ def run_generate(args) -> None:
     from .build import build_model
     from .distributed import distributed
     from .generate import decode_profile, generate
-    from ..json_file import write_json
+    from ..atomic import write_json
 
     try:
         contexts = [int(c) for c in args.contexts.split(",") if c.strip()]
@@ -117,7 +117,7 @@ def run_generate(args) -> None:
 
 def run_collect(args) -> None:
     from .report import collect
-    from ..json_file import write_json
+    from ..atomic import write_json
 
     write_json(args.out, collect(args.runs, args.scaling or []))
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from glrtheory.errors import GLRError
 
-from ..json_file import write_json
+from ..atomic import write_json
 from . import checkpoint
 from .build import ModelFactory, build_model, forward_flops_per_token, parameter_count, unused_parameters
 from .config import RunConfig

@@ -161,7 +161,7 @@ def stable_range(system: LTISystem, symbol=None, lo: float = -2.0, hi: float = 2
         shown = f"{values:.0f}" if values < 1e9 else f"{values:.3g}"
         raise GLRError(f"the scan of {shown} values at {M} circle points (order {K}) exceeds the limit "
                        f"SCAN_MAX_WORK = {SCAN_MAX_WORK}; use a larger step or a smaller range")
-    grid = np.round(lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1), 12)
+    grid = np.round(lo + step * np.arange(int(values)), 12)
     stable, finest = _stable_on_grid(p0, p1, grid, M)   # FFT: P(e^{-i theta_k}), the circle clockwise
     edges = np.flatnonzero(np.diff(np.concatenate([[0], stable.astype(np.int8), [0]])))
     intervals = [[float(grid[a]), float(grid[b - 1])] for a, b in zip(edges[::2], edges[1::2])]

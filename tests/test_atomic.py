@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from glrtheory import json_file
-from glrtheory.json_file import write_json
+from glrtheory import atomic
+from glrtheory.atomic import write_json
 
 
 def test_writes_indented_json_and_lines(tmp_path):
@@ -30,7 +30,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
 
     def fail(*args):
         raise OSError("disk full")
-    monkeypatch.setattr(json_file.os, "replace", fail)
+    monkeypatch.setattr(atomic.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_json(tmp_path / "a.json", {"new": 2})
     assert json.loads((tmp_path / "a.json").read_text()) == {"old": 1}
