@@ -102,10 +102,23 @@ def test_a_lab_run_with_a_failed_cell_reports_the_rest_and_warns(tmp_path, capsy
     (["search", "--n", "64", "--family", "window", "--values", "3.5", "4"], "window's W takes integers"),
     (["analyze", "window:W", "--n", "10"], "window W must be an integer, got 'W'"),
     (["analyze", "blocks:C", "--n", "10"], "block size C must be an integer, got 'C'"),
+    (["analyze", "ssm", "--n", "8", "--plot", ""], "argument --plot: expected a .png file name, got ''"),
+    (["compare", "ssm", "--n", "8", "--plot", ".png"], "argument --plot: expected a .png file name, got '.png'"),
+    (["analyze", "ssm", "--n", "8", "--rank-method", "flow"], "--rank-method flow has no rank to compute: add --rank"),
+    (["compare", "ssm", "--n", "8", "--rank-method", "exact"], "no rank to compute: add --rank or --plot"),
+    (["lti", "ssm", "--coef", "1=b", "--range", "-1e-3x", "1"], "argument --range: expected 2 arguments"),
 ])
 def test_glr_refusals(capsys, argv, says):
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and says in one_line_error(err)
+
+
+@pytest.mark.parametrize("lo, hi", [("-1e-3", "1"), ("-1E-3", "1"), ("-.001", "1e0")])
+def test_negative_numbers_in_scientific_notation_are_values(capsys, lo, hi):
+    """``--range -1e-3 1`` scans from -0.001 (argparse alone reads ``-1e-3`` as an option and refuses the call)."""
+    code, out, _ = run_cli(capsys, "lti", "ssm", "--coef", "1=b", "--range", lo, hi, "--json")
+    scan = json.loads(out)["stable_range"]
+    assert code == 0 and (scan["lo"], scan["hi"]) == (-0.001, 1.0)
 
 
 def test_a_lab_config_whose_mixers_are_not_a_list(tmp_path, capsys):

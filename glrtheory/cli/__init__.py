@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import warnings
 
@@ -18,6 +19,13 @@ VERB_MODULES = ("patterns", "analysis", "search", "catalog", "lti", "lab", "lm")
 
 
 class OneLineParser(argparse.ArgumentParser):
+    """Errors as one line; a negative number in scientific notation (``--range -1e-3 1``) read as a value, as
+    ``-0.001`` is (argparse's own pattern takes only plain decimals for numbers, and the rest for options)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
     def error(self, message):  # one line, exit 2
         raise GLRError(message)
 

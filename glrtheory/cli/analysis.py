@@ -33,9 +33,17 @@ def register(sub) -> None:
 
 
 def _rank_method_arg(p) -> None:
-    p.add_argument("--rank-method", choices=RANK_METHODS, default="exact",
+    p.add_argument("--rank-method", choices=RANK_METHODS,
                    help="exact: rank over F_p (p = 2^31-1) of random instances, with a bound on the probability "
                         "of falling short (default); flow: vertex-disjoint paths by max-flow, deterministic")
+
+
+def _rank_method(args, ranks: bool) -> str:
+    """The rank method in force ("exact" by default); naming one where no rank is computed is refused."""
+    if args.rank_method is not None and not ranks:
+        raise GLRError(f"--rank-method {args.rank_method} has no rank to compute: add --rank"
+                       + (" or --plot" if args.verb == "compare" else ""))
+    return args.rank_method or RANK_METHODS[0]
 
 
 def _text(value) -> str:
@@ -50,13 +58,14 @@ def _text(value) -> str:
 
 def run_analyze(args) -> None:
     p = pattern_arg(args.spec)
-    plt = pyplot(args.plot) if args.plot else None
-    report = analyze(p, args.n, rank=args.rank, rank_method=args.rank_method)
+    plt = pyplot() if args.plot else None
+    method = _rank_method(args, args.rank)
+    report = analyze(p, args.n, rank=args.rank, rank_method=method)
     skipped = report.get("skipped", {})
     # each panel's series, unless the report skipped its quantity (over a work limit)
     panels = [(lambda: decode_costs(p, args.n), "decode_cost_max", "decode cost |A(t)|+|B(t)|", "t"),
               (lambda: live_profile(p, args.n), "cache_peak", "live set after step t", "t"),
-              (lambda: hankel_profile(p, args.n, args.rank_method), "hankel_rank_max",
+              (lambda: hankel_profile(p, args.n, method), "hankel_rank_max",
                "generic Hankel rank at cut t", "cut t")][:3 if args.rank else 2]
     panels = [x for x in panels if x[1] not in skipped]
     plot_notes = []
@@ -139,8 +148,9 @@ def _lengths(n: int) -> list[int]:
 
 def run_compare(args) -> None:
     patterns = [pattern_arg(s) for s in args.specs]
-    plt = pyplot(args.plot) if args.plot else None
-    rows = compare(patterns, args.n, rank=args.rank, rank_method=args.rank_method)
+    plt = pyplot() if args.plot else None
+    method = _rank_method(args, args.rank or plt is not None)
+    rows = compare(patterns, args.n, rank=args.rank, rank_method=method)
     if plt is not None:
         fig, axes = plt.subplots(1, 3, figsize=(15, 4))
         ns = _lengths(args.n)
@@ -149,10 +159,10 @@ def run_compare(args) -> None:
             data = sweep(p, ns)
             axes[0].plot(data["n"], data["total_cost"], "o-", label=p.spec)
             axes[1].plot(data["n"], data["cache_peak"], "o-", label=p.spec)
-            rank = _rank_series(p, [n for n in ns if n <= rank_max_n], args.rank_method)
+            rank = _rank_series(p, [n for n in ns if n <= rank_max_n], method)
             axes[2].plot(rank["n"], rank["hankel_rank_max"], "o-", label=p.spec)
         for ax, title in zip(axes, ("total cost nnz_a + nnz_b", "cache peak",
-                                    f"generic Hankel rank ({args.rank_method}; n <= {rank_max_n}, within limits)")):
+                                    f"generic Hankel rank ({method}; n <= {rank_max_n}, within limits)")):
             ax.set_title(title)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")

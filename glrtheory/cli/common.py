@@ -34,7 +34,14 @@ non_negative_int = _int_at_least(0, "a non-negative integer")
 def add_output_args(p: argparse.ArgumentParser, plot: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     if plot:
-        p.add_argument("--plot", metavar="FILE.png", help="draw a PNG figure to FILE.png")
+        p.add_argument("--plot", metavar="FILE.png", type=png_file, help="draw a PNG figure to FILE.png")
+
+
+def png_file(path: str) -> str:
+    """A ``--plot`` target: a file name ending in .png (an empty one too is refused, not ignored)."""
+    if not path.lower().endswith(".png") or path.lower() == ".png":
+        raise argparse.ArgumentTypeError(f"expected a .png file name, got {path!r}")
+    return path
 
 
 def print_json(data) -> None:
@@ -106,10 +113,8 @@ def load_pattern(module: str, attr: str) -> Pattern:
     return obj
 
 
-def pyplot(path: str):
-    """matplotlib.pyplot with the Agg back-end, after checking the target is a .png path."""
-    if not path.lower().endswith(".png"):
-        raise GLRError(f"--plot needs a .png file name, got {path!r}")
+def pyplot():
+    """matplotlib.pyplot with the Agg back-end."""
     try:
         import matplotlib
 

@@ -185,7 +185,7 @@ def run_lti(args) -> None:
     if args.plot:
         from ..symbolic.lti_plot import draw
 
-        plt = pyplot(args.plot)
+        plt = pyplot()
         fig = plt.figure(figsize=(11, 8 if args.freq else 4.5))
         draw(system, fig, HEAD, frequencies=max(args.freq, PLOT_FREQUENCIES) if args.freq else None)
         save(fig, args.plot)

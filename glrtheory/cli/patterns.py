@@ -47,7 +47,7 @@ def run_show(args) -> None:
     if args.n > limit:
         raise GLRError(f"show is limited to n <= {limit}{' with --plot' if args.plot else ''}, got n={args.n}")
     if args.plot:
-        plt = pyplot(args.plot)
+        plt = pyplot()
         A, B = p.masks(args.n)
         fig, axes = plt.subplots(1, 2, figsize=(10, 5))
         for ax, m, name in zip(axes, (A, B), ("A (inputs)", "B (past states)")):
