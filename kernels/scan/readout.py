@@ -28,7 +28,8 @@ so the readout is attention weighted by M (causal: M is lower triangular):
   (``E`` the unit vectors of the tile; rows before c0 are zero) come from the vector-state scan
   ``glr_scan`` over the rows c0: and are combined tile by tile (``tile_product``: Triton kernels on CUDA,
   no scores in memory; einsums elsewhere). Work ``O(T^2 (d_k + d_v + |A| + |B|))``
-  with ``|A|, |B|`` the mean row sizes: class ``n^2``. Memory ``O(T (d_k + d_v))`` per head plus one tile
+  with ``|A|, |B|`` the mean row sizes: class ``n (n + nnz)``, nnz = nnz(A) + nnz(B) (``n^2`` for rows of
+  bounded size, ``n^2 log n`` for power2). Memory ``O(T (d_k + d_v))`` per head plus one tile
   ``T x C``; the backward (here and in ``direct``) recomputes each block instead of keeping them, so
   training memory stays the same.
 
@@ -83,7 +84,7 @@ def readout_algorithm(source, n: int | None = None) -> tuple[str, str]:
     Returns
     -------
     (name, cost_class) : ``("chunked_aligned", "n (w + m)")``, ``("direct", "n w")`` (B empty; w the
-        widest span of an A row) or ``("tiled_mixing", "n^2")`` (module docstring).
+        widest span of an A row) or ``("tiled_mixing", "n (n + nnz)")`` (module docstring).
     """
     if hasattr(source, "support_a"):
         source = source.tables(256 if n is None else n)

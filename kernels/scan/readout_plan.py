@@ -46,8 +46,9 @@ from glrtheory.patterns.tables import IndexTables
 
 #: Algorithm name -> cost class of its work in T (w: the widest A row span (direct) or how far A reaches
 #: before a chunk's first row (aligned, ``ChunkLayout.span``; the chunk itself adds C); m: the boundary
-#: states a chunk reads; tiled mixing's n^2 holds for rows of bounded size).
-ALGORITHMS = {"chunked_aligned": "n (w + m)", "direct": "n w", "tiled_mixing": "n^2"}
+#: states a chunk reads; nnz: nnz(A) + nnz(B), so that tiled mixing is n^2 for rows of bounded size, n^2 log n for
+#: power2).
+ALGORITHMS = {"chunked_aligned": "n (w + m)", "direct": "n w", "tiled_mixing": "n (n + nnz)"}
 #: Chunk lengths and offsets the aligned readout tries (chunks of 32 ran 1.4-1.7x slower than 64 for ssm
 #: and fenwick at T = 4096 and 16384 on a 2-core CPU, d_k = d_v = 64: small products, more states).
 CHUNKS = (64, 128)
