@@ -89,18 +89,25 @@ class Pattern:
     @staticmethod
     def from_lags(a_lags: Sequence[int] = (0,), b_lags: Sequence[int] = (), spec: str | None = None,
                   doc: str = "") -> "Pattern":
-        """Translation-invariant pattern ``A(t) = {t - j : j in a_lags}``, ``B(t) = {t - l : l in b_lags}``."""
+        """Translation-invariant pattern ``A(t) = {t - j : j in a_lags}``, ``B(t) = {t - l : l in b_lags}``.
+        Without a ``spec``, the family's pattern where it is one (``lags:L`` for ``A(t) = {t}``, ``window:W`` for
+        ``a_lags = 0 .. W-1`` and no B), closed forms included."""
         a_arr = _lag_array(a_lags, minimum=0, what="A-lag")
         b_arr = _lag_array(b_lags, minimum=1, what="B-lag")
+        term = None
         if spec is None:
             if list(a_arr) == [0] and b_arr.size:
-                spec = "lags:" + ",".join(map(str, b_arr))
+                term = ("lags", *b_arr.tolist())
             elif not b_arr.size and np.array_equal(a_arr, np.arange(a_arr.size)):
-                spec = f"window:{a_arr.size}"
-            else:
-                spec = f"custom-lags(a={a_arr.tolist()}, b={b_arr.tolist()})"
-        return Pattern(spec, lambda n: LagSupport(n, a_arr, strict=False),
-                       lambda n: LagSupport(n, b_arr, strict=True), doc=doc)
+                term = ("window", a_arr.size)
+            spec = (f"{term[0]}:" + ",".join(map(str, term[1:])) if term
+                    else f"custom-lags(a={a_arr.tolist()}, b={b_arr.tolist()})")
+        p = Pattern(spec, lambda n: LagSupport(n, a_arr, strict=False),
+                    lambda n: LagSupport(n, b_arr, strict=True), doc=doc)
+        if term is None:
+            return p
+        from .families import with_term             # families builds on this module
+        return with_term(p, *term)
 
     @staticmethod
     def from_rule(a_rule=None, b_rule=None, *, kind: str = "sources", spec: str | None = None,
