@@ -7,6 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from glrtheory import GLRError, Pattern
+from glrtheory.analysis import analyze
 from glrtheory.patterns.support import last_use_from_table, rank_in_runs, sorted_distinct
 from helpers import BUILTIN_SPECS, lengths, specs
 from naive_patterns import exact_root_floors, naive_union, sets_to_table
@@ -295,6 +296,12 @@ def test_user_pattern_specs_and_bad_containers():
     assert Pattern.from_lags((0, 1, 2), ()).spec == "window:3"
     assert Pattern.from_lags((0,), (2, 5)).spec == "lags:2,5"
     assert Pattern.from_lags((0, 2), (3,)).spec.startswith("custom-lags")
+    # a lag pattern that is a family is that family, closed forms included; one that is not has no family term
+    for made, spec in ((Pattern.from_lags((0,), (5, 2)), "lags:2,5"), (Pattern.from_lags(range(3)), "window:3")):
+        family = Pattern.from_spec(spec)
+        assert made.terms == family.terms and [t.family for t in made.terms] == [spec.split(":")[0]]
+        assert analyze(made, 1024)["theta_basis"].startswith("closed form")
+    assert Pattern.from_lags((0, 2), (3,)).terms == ()
     with pytest.raises(GLRError, match="sequences of sequences"):
         Pattern.from_sets([[0], None], [[], []])
 
