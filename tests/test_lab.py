@@ -305,11 +305,26 @@ def test_a_folder_of_cells_trained_otherwise_is_refused(tmp_path, capsys):
     ({"tasks": {"sorting": {"n": [2]}}}, "unknown task 'sorting'"),
     ({"tasks": {}}, "lists no tasks"), ({"mixers": []}, "lists no mixers"),
     ({"extra": {}}, "unknown sweep section"), ({"run": {"step": 3}}, r"unknown \[run\] option"),
-    ({"run": {"seeds": [-1]}}, "seeds must be"), ({"states": ["tensor"]}, "unknown state")])
+    ({"run": {"seeds": [-1]}}, "seeds must be"), ({"states": ["tensor"]}, "unknown state"),
+    # a repeated seed trained its cells twice and counted them as two seeds; a seed of 100000 drew its first batch
+    # from seed 0's validation set (10**12 = 100000 * 10**7); steps past 10**7 reach the next seed's batches
+    ({"run": {"seeds": [0, 0, 1]}}, r"seeds lists a seed twice: \[0, 0, 1\]"),
+    ({"run": {"seeds": [99999, 100000]}}, r"integers in \[0, 100000\), got \[99999, 100000\]"),
+    ({"run": {"seeds": [True]}}, "seeds must be"),
+    ({"run": {"steps": 10**7 + 1}}, "steps is limited to 10000000, got 10000001")])
 def test_bad_sweeps_are_refused(change, message):
     data = {"mixers": ["ssm"], "tasks": {"mqar": {"K": [4], "length": 64}}}
     with pytest.raises(GLRError, match=message):
         sweep_from_dict({**data, **change})
+
+
+def test_the_largest_seed_and_steps_keep_training_apart_from_held_out_sets():
+    """Seed 99999 at 10**7 steps is accepted, and its last batch's seed stays below the first held-out seed."""
+    from glrtheory.lab.train import HELD_OUT, SEED_STRIDE
+    sweep = sweep_from_dict({"mixers": ["ssm"], "tasks": {"mqar": {"K": [4], "length": 64}},
+                             "run": {"seeds": [99999], "steps": 10**7}})
+    (seed,), steps = sweep.run["seeds"], sweep.run["steps"]
+    assert seed * SEED_STRIDE + steps - 1 == min(HELD_OUT.values()) - 1
 
 
 def test_two_mixers_of_one_name_are_refused():

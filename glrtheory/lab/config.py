@@ -10,7 +10,11 @@
     [tasks.mqar]  K = [2, 4, 8], length = 64, vocab = 64     (the one list-valued parameter is swept)
 
 A cell is (task, level, mixer, seed); it trains one model per learning rate, keeps the one best on the validation
-set and reports its test accuracy (``runner``). Same steps, batch, LR grid and model size for every mixer.
+set (the first listed of those tied) and reports its test accuracy (``runner``). Every mixer gets the same steps,
+batch, LR grid, data and ``[model]`` options (d_model, layers, heads); parameter counts then differ with the mixer
+(query-key attention's projections, matrix states' query, a lag bias) and each cell reports its own. The held-out
+sets are fresh draws (their own seeds, ``train.HELD_OUT``), not sequences unseen in training: where a task has few
+distinct sequences (copy at small L), training meets them too. Seeds lie in ``[0, MAX_SEED)``, each listed once.
 """
 from __future__ import annotations
 
@@ -23,6 +27,11 @@ from glrtheory.errors import GLRError
 from glrtheory.toml_file import read_toml
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import TASKS, make_task
+
+from .train import HELD_OUT, SEED_STRIDE
+
+#: Seeds below this keep every training batch's seed (``seed * SEED_STRIDE + step``) apart from the held-out sets'.
+MAX_SEED = min(HELD_OUT.values()) // SEED_STRIDE
 
 STATES = {"vector": False, "matrix": True}
 
@@ -115,12 +124,17 @@ def _check_run(run: dict) -> dict:
     run = {**RUN_DEFAULTS, **run}
     for key in ("steps", "batch", "eval_size", "checkpoint_every", "threads"):
         check_integer(run[key], f"[run] {key}", 1)
+    if run["steps"] > SEED_STRIDE:        # a seed's batches would reach the next seed's
+        raise GLRError(f"[run] steps is limited to {SEED_STRIDE}, got {run['steps']}")
     if not run["lrs"] or not all(isinstance(x, (int, float)) and x > 0 for x in run["lrs"]):
         raise GLRError(f"[run] lrs must be a non-empty list of positive numbers, got {run['lrs']!r}")
     if not isinstance(run["cuda_graphs"], bool):
         raise GLRError(f"[run] cuda_graphs must be true or false, got {run['cuda_graphs']!r}")
-    if not run["seeds"] or not all(isinstance(s, int) and s >= 0 for s in run["seeds"]):
-        raise GLRError(f"[run] seeds must be a non-empty list of non-negative integers, got {run['seeds']!r}")
+    seeds = run["seeds"]
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < MAX_SEED for s in seeds):
+        raise GLRError(f"[run] seeds must be a non-empty list of integers in [0, {MAX_SEED}), got {seeds!r}")
+    if len(set(seeds)) < len(seeds):      # a repeated seed would train its cells twice and count them as two seeds
+        raise GLRError(f"[run] seeds lists a seed twice: {seeds}")
     return run
 
 

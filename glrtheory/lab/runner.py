@@ -78,7 +78,7 @@ def run_cell(cell: Cell, sweep: Sweep, device, out: Path, progress: bool = True)
                   device=device, checkpoint=ckpt, checkpoint_every=run["checkpoint_every"], progress=progress,
                   cuda_graphs=run["cuda_graphs"])
         per_lr.append({"lr": lr, **{k: _finite(v) for k, v in r.items()}})
-    best = max(per_lr, key=lambda r: r["val_accuracy"])
+    best = max(per_lr, key=lambda r: r["val_accuracy"])           # ties: the first rate listed
     return {"key": cell.key, "task": cell.task, "params": cell.params, "level": task.level,
             "difficulty": task.difficulty, "seq_len": task.seq_len, "mixer": cell.mixer.name,
             "options": cell.mixer.options, "model": config.to_dict(), "seed": cell.seed,
