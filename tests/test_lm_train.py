@@ -17,7 +17,7 @@ from glrtheory.errors import GLRError
 from glrtheory.lm.__main__ import main as lm_main
 from glrtheory.lm.build import build_model, forward_flops_per_token
 from glrtheory.lm.config import TrainConfig, load_config, select
-from glrtheory.lm.data import eval_offsets, load_corpus
+from glrtheory.lm.data import eval_offsets, in_training, load_corpus
 from glrtheory.lm.distributed import Dist
 from glrtheory.lm.evaluate import evaluate
 from glrtheory.lm.generate import cache_contents, decode_profile, generate
@@ -223,6 +223,26 @@ def test_evaluate_is_the_next_byte_cross_entropy_in_bits(rng, split):
             ref.append(-logp[torch.arange(T), w[1:]] / math.log(2))
     assert out["bpb"] == pytest.approx(float(torch.stack(ref).mean()), rel=1e-5)
     assert out["windows"] == len(ref) == {"validation": 5, "test": 4}[split]
+    seen = np.arange(len(ref)) % 2 == 1                 # the unseen windows' mean alone, and a mask of another size
+    part = evaluate(model, data, T, n, 2, CPU, split, seen)
+    assert part["bpb"] == out["bpb"] and part["windows_unseen"] == int((~seen).sum())
+    assert part["bpb_unseen"] == pytest.approx(float(torch.stack(ref)[torch.from_numpy(~seen)].mean()), rel=1e-5)
+    assert evaluate(model, data, T, n, 2, CPU, split, np.ones(len(ref), bool))["bpb_unseen"] is None
+    with pytest.raises(GLRError, match=f"seen marks 9 windows, the split's evaluation has {len(ref)}"):
+        evaluate(model, data, T, n, 2, CPU, split, np.zeros(9, bool))
+
+
+def test_in_training_finds_windows_that_occur_verbatim_in_the_training_split(rng):
+    """Against a naive search: a window copied into training is found wherever it lies (at the start, the end,
+    right after a copy of its first T bytes); one that differs in its last byte, or absent, is not."""
+    T = 7
+    val = rng.integers(0, 256, size=80).astype(np.uint8)
+    offsets = np.array([0, 10, 20, 30, 40, 72])
+    train = np.concatenate([val[10:18], rng.integers(0, 256, 50).astype(np.uint8), val[30:37],
+                            [(int(val[37]) + 1) % 256], val[40:48][:-1], val[40:48], val[72:80]]).astype(np.uint8)
+    hay = train.tobytes()
+    naive = [any(hay[i:i + T + 1] == val[o:o + T + 1].tobytes() for i in range(len(hay) - T)) for o in offsets]
+    assert in_training(train, val, offsets, T).tolist() == naive == [False, True, False, False, True, True]
 
 
 @pytest.mark.parametrize("lag_bias", [False, True])

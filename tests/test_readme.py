@@ -366,6 +366,41 @@ def test_what_the_old_learning_rate_pick_cost_comes_from_the_cells():
     assert "every one of its 8 comparisons gets the same verdict from either number" in ledger
 
 
+def test_the_lm_scores_without_windows_training_has_seen_come_from_its_json():
+    """lm_cpu_test_windows.json's ``unseen`` keys: how many evaluation windows occur in the training split, the rise
+    of every run's bits per byte without them, the picked rates, test means, and each comparison with ssm beyond the
+    spread on the unseen test and validation windows, as the ledger quotes them."""
+    import json
+
+    found = json.loads((ROOT / "benchmarks" / "results" / "lm" / "lm_cpu_test_windows.json").read_text())
+    ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
+    rises = []
+    for folder in ("runs/lm/cpu_seeds", "runs/lm/cpu_seeds_lagbias"):
+        got, unseen = found[folder], found[folder]["unseen"]
+        assert unseen["windows"] == {"validation": [50, 64], "test": [49, 63]}
+        assert all(r["windows_unseen"] == unseen["windows"] for r in got["runs"])
+        rises += [r[f"{s}_unseen_bpb"] - r[f"{s}_bpb"] for r in got["runs"] for s in ("val", "test")]
+        assert {v["verdict"] for side in ("test", "validation") for v in unseen[side].values()} == {"loses"}
+        means = {p: f"{np.mean(v['test_unseen_bpb']):.3f}" for p, v in unseen["picked"].items()}
+        test = [(f"-{unseen['test'][p]['difference']:.3f}", f"{unseen['test'][p]['spread']:.3f}")
+                for p in ("power2", "fenwick")]
+        assert test[0][1] == test[1][1]
+        quoted = (f"`power2` {means['power2']} and `fenwick` {means['fenwick']} ({test[0][0]} and {test[1][0]}, "
+                  f"spread {test[0][1]})")
+        changed = {p: (got["picked"][p]["lr"], v["lr"]) for p, v in unseen["picked"].items()
+                   if v["lr"] != got["picked"][p]["lr"]}
+        if folder.endswith("lagbias"):
+            assert "and with the lag bias " + quoted in ledger and changed == {"power2": (0.03, 0.01)}
+            val = [(f"-{unseen['validation'][p]['difference']:.3f}", f"{unseen['validation'][p]['spread']:.3f}")
+                   for p in ("power2", "fenwick")]
+            assert (f"the lag bias's gaps, {val[0][0]} and {val[1][0]} (spreads {val[0][1]} and {val[1][1]})"
+                    in ledger)
+        else:
+            assert f"`ssm` {means['ssm']}, " + quoted in ledger and not changed
+    assert "14 of the CPU grid's 64 validation windows and 14 of its 63 test windows" in ledger
+    assert f"rise by {min(rises):.2f}-{max(rises):.2f} a run" in ledger and min(rises) > 0
+
+
 def test_the_lm_pick_on_test_windows_comes_from_its_json():
     """lm_cpu_test_windows.json: its runs are the committed bundles' (validation within 0.0012 bits per byte, 26 of
     the 27 retrained ones within 1e-5, the others exact), the test windows pick the validation's learning rate for

@@ -50,6 +50,7 @@ def run_train(args) -> None:
 
 
 def run_eval(args) -> None:
+    from .data import eval_offsets, in_training
     from .distributed import distributed
     from .evaluate import evaluate
     from ..atomic import write_json
@@ -60,9 +61,10 @@ def run_eval(args) -> None:
         for run in runs:
             model, ckpt = trained(run, d)
             corpus = open_corpus(run.data, d)
-            windows = args.windows or run.eval.windows
+            windows, T = args.windows or run.eval.windows, run.train.seq_len
+            seen = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), T, windows, args.split), T)
             result = {"run": run.name, "pattern": run.model["pattern"], "step": ckpt["step"], "split": args.split,
-                      **evaluate(model, corpus.val, run.train.seq_len, windows, run.eval.batch, d, args.split),
+                      **evaluate(model, corpus.val, T, windows, run.eval.batch, d, args.split, seen),
                       "corpus": corpus.info}
             if d.main:
                 write_json(run.run_dir / ("eval.json" if args.split == "validation" else "eval_test.json"), result)
@@ -152,7 +154,8 @@ def add_commands(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.set_defaults(run=run_train)
 
-    p = sub.add_parser("eval", help="validation bits per byte, overall and by position")
+    p = sub.add_parser("eval", help="validation bits per byte, overall, by position, and over the windows that do "
+                                    "not occur verbatim in the training split (bpb_unseen)")
     common(p)
     p.add_argument("--windows", type=positive_int, help="validation windows (default eval.windows)")
     p.add_argument("--split", choices=("validation", "test"), default="validation",

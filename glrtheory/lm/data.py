@@ -137,6 +137,14 @@ def batch_offsets(n_bytes: int, seq_len: int, seed: int, step: int, rows: int) -
     return np.random.default_rng([seed, step]).integers(0, n_bytes - seq_len, size=rows)
 
 
+def in_training(train: np.ndarray, data: np.ndarray, offsets: np.ndarray, seq_len: int) -> np.ndarray:
+    """``bool[len(offsets)]``: whether each window ``data[o : o + seq_len + 1]`` occurs, byte for byte, in the
+    training split. The split is by file, and the standard library holds near-copies in both (the generated codec
+    tables ``encodings/cp*.py``): such a window scores what training has seen, not held-out text."""
+    hay = np.asarray(train).tobytes()
+    return np.array([hay.find(np.asarray(data[o:o + seq_len + 1]).tobytes()) >= 0 for o in offsets], dtype=bool)
+
+
 def windows(data: np.ndarray, offsets: np.ndarray, seq_len: int) -> np.ndarray:
     """``int64[len(offsets), seq_len + 1]``: the bytes ``data[o : o + seq_len + 1]`` for each offset."""
     idx = np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(seq_len + 1)

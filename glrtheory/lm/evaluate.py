@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import GLRError
 from .data import eval_offsets, windows
 from .distributed import Dist, all_sum
 
@@ -38,21 +39,32 @@ def bucket_means(per_position: np.ndarray) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: np.ndarray, seq_len: int, n_windows: int, batch: int,
-             d: Dist, split: str = "validation") -> dict:
+             d: Dist, split: str = "validation", seen: np.ndarray | None = None) -> dict:
     """``{"bpb", "bpb_by_position", "windows", "bytes"}`` of ``model`` on the windows of ``seq_len`` predicted
-    bytes that ``eval_offsets(..., n_windows, split)`` places."""
+    bytes that ``eval_offsets(..., n_windows, split)`` places; with ``seen`` (a mask over those windows, as
+    ``data.in_training`` gives it) also ``bpb_unseen`` and ``windows_unseen``: the same over the windows not seen."""
     was_training = model.training
     model.eval()
     every = eval_offsets(len(data), seq_len, n_windows, split)
-    n_windows, offsets = len(every), every[d.rank::d.world]
-    bits = torch.zeros(seq_len, dtype=torch.float64, device=d.device)
-    for i in range(0, len(offsets), batch):
-        xy = torch.from_numpy(windows(data, offsets[i:i + batch], seq_len)).to(d.device)
+    if seen is not None and len(seen) != len(every):
+        raise GLRError(f"seen marks {len(seen)} windows, the split's evaluation has {len(every)}")
+    mine = np.arange(len(every))[d.rank::d.world]
+    bits, unseen = (torch.zeros(seq_len, dtype=torch.float64, device=d.device) for _ in range(2))
+    for i in range(0, len(mine), batch):
+        rows = mine[i:i + batch]
+        xy = torch.from_numpy(windows(data, every[rows], seq_len)).to(d.device)
         with autocast(d.device):
             logits = model(xy[:, :-1])
-        nll = F.cross_entropy(logits.float().transpose(1, 2), xy[:, 1:], reduction="none")
-        bits += nll.sum(0).double() / math.log(2)
-    bits = all_sum(bits, d).cpu().numpy() / n_windows
+        nll = F.cross_entropy(logits.float().transpose(1, 2), xy[:, 1:], reduction="none").double() / math.log(2)
+        bits += nll.sum(0)
+        if seen is not None:
+            unseen += nll[torch.from_numpy(~seen[rows]).to(d.device)].sum(0)
+    bits = all_sum(bits, d).cpu().numpy() / len(every)
     model.train(was_training)
-    return {"bpb": float(bits.mean()), "bpb_by_position": bucket_means(bits), "windows": n_windows,
-            "bytes": n_windows * seq_len}
+    out = {"bpb": float(bits.mean()), "bpb_by_position": bucket_means(bits), "windows": len(every),
+           "bytes": len(every) * seq_len}
+    if seen is not None:
+        count = int((~seen).sum())
+        total = all_sum(unseen, d).sum().item()
+        out.update(bpb_unseen=total / (count * seq_len) if count else None, windows_unseen=count)
+    return out

@@ -3,7 +3,10 @@
 final ``val_bpb``, so the checkpoint is the run's end) and on the test windows halfway between them
 (``glrtheory.lm.data.eval_offsets``). Per folder and pattern, the learning rate of the best validation mean over the
 seeds (the pick the ledger reports) and its test bits per byte; then each pattern against ``ssm`` on the test windows
-at those rates, beyond the seed spread (the larger max - min of the two) or within it. Written to OUT as JSON:
+at those rates, beyond the seed spread (the larger max - min of the two) or within it. ``unseen``: the same over the
+windows that do not occur verbatim in the training split (``data.in_training``: the split is by file, and near-copies
+of the generated codec tables lie on both sides), the rate picked on the unseen validation windows. Written to OUT
+as JSON:
 
     python benchmarks/results/lm/test_windows.py runs/lm/cpu_seeds runs/lm/cpu_seeds_lagbias \
         --out benchmarks/results/lm/lm_cpu_test_windows.json
@@ -17,6 +20,7 @@ import torch
 
 from glrtheory.lm.commands import trained
 from glrtheory.lm.config import parse_config
+from glrtheory.lm.data import eval_offsets, in_training
 from glrtheory.lm.distributed import Dist
 from glrtheory.lm.evaluate import evaluate
 from glrtheory.lm.runs import open_corpus
@@ -33,33 +37,46 @@ def run_of(run_dir: Path):
     return run, result
 
 
+def seen_in_training(corpus, split: str, seq_len: int, count: int, memo={}) -> np.ndarray:
+    """``data.in_training`` of the split's evaluation windows (once per split, length and count)."""
+    key = (split, seq_len, count)
+    if key not in memo:
+        memo[key] = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), seq_len, count, split), seq_len)
+    return memo[key]
+
+
 def scored(run_dir: Path, corpus) -> dict:
-    """The run's validation and test bits per byte from its checkpoint, beside the logged final validation."""
+    """The run's validation and test bits per byte from its checkpoint, beside the logged final validation, each
+    also over the windows not in the training split."""
     run, raw = run_of(run_dir)
     model, _ = trained(run, CPU)
-    bpb = {split: evaluate(model, corpus.val, run.train.seq_len, run.eval.windows, run.eval.batch, CPU, split)["bpb"]
+    T, n = run.train.seq_len, run.eval.windows
+    bpb = {split: evaluate(model, corpus.val, T, n, run.eval.batch, CPU, split, seen_in_training(corpus, split, T, n))
            for split in ("validation", "test")}
     logged = raw["final"]["val_bpb"]
-    if abs(bpb["validation"] - logged) > 1e-6 * logged:
-        raise SystemExit(f"{run_dir}: validation {bpb['validation']} is not the logged {logged}: not the last step")
+    if abs(bpb["validation"]["bpb"] - logged) > 1e-6 * logged:
+        raise SystemExit(f"{run_dir}: validation {bpb['validation']['bpb']} is not the logged {logged}: not the last "
+                         "step")
     return {"run": str(run_dir), "pattern": run.model["pattern"], "lr": run.train.lr, "seed": run.train.seed,
-            "val_bpb": bpb["validation"], "test_bpb": bpb["test"]}
+            "val_bpb": bpb["validation"]["bpb"], "test_bpb": bpb["test"]["bpb"],
+            "val_unseen_bpb": bpb["validation"]["bpb_unseen"], "test_unseen_bpb": bpb["test"]["bpb_unseen"],
+            "windows_unseen": {s: (bpb[s]["windows_unseen"], bpb[s]["windows"]) for s in bpb}}
 
 
-def picks(rows: list) -> dict:
-    """Per pattern: the learning rate of the best (lowest) validation mean over the seeds, its seeds' validation
-    and test values, and the rate the test mean would pick."""
+def picks(rows: list, val: str = "val_bpb", test: str = "test_bpb") -> dict:
+    """Per pattern: the learning rate of the best (lowest) validation mean (``val``) over the seeds, its seeds'
+    validation and test (``test``) values, and the rate the test mean would pick."""
     out = {}
     for p in sorted({r["pattern"] for r in rows}):
         by_lr = {}
         for r in rows:
             if r["pattern"] == p:
                 by_lr.setdefault(r["lr"], []).append(r)
-        best = min(by_lr, key=lambda lr: np.mean([r["val_bpb"] for r in by_lr[lr]]))
+        best = min(by_lr, key=lambda lr: np.mean([r[val] for r in by_lr[lr]]))
         seeds = sorted(by_lr[best], key=lambda r: r["seed"])
-        out[p] = {"lr": best, "seeds": [r["seed"] for r in seeds], "val_bpb": [r["val_bpb"] for r in seeds],
-                  "test_bpb": [r["test_bpb"] for r in seeds],
-                  "lr_by_test": min(by_lr, key=lambda lr: np.mean([r["test_bpb"] for r in by_lr[lr]]))}
+        out[p] = {"lr": best, "seeds": [r["seed"] for r in seeds], val: [r[val] for r in seeds],
+                  test: [r[test] for r in seeds],
+                  "lr_by_test": min(by_lr, key=lambda lr: np.mean([r[test] for r in by_lr[lr]]))}
     return out
 
 
@@ -80,15 +97,20 @@ def main(argv=None):
         if corpus is None:
             corpus = open_corpus(run_of(runs[0])[0].data, CPU)
         rows = [scored(r, corpus) for r in runs]
-        picked = picks(rows)
+        picked, unseen = picks(rows), picks(rows, "val_unseen_bpb", "test_unseen_bpb")
         result[str(folder)] = {"runs": rows, "picked": picked, "validation": against_ssm(picked, "val_bpb"),
-                               "test": against_ssm(picked, "test_bpb")}
+                               "test": against_ssm(picked, "test_bpb"),
+                               "unseen": {"windows": rows[0]["windows_unseen"], "picked": unseen,
+                                          "validation": against_ssm(unseen, "val_unseen_bpb"),
+                                          "test": against_ssm(unseen, "test_unseen_bpb")}}
         for p, v in picked.items():
             print(f"{folder}: {p:8s} lr {v['lr']:g} (test would pick {v['lr_by_test']:g}): validation "
                   f"{np.mean(v['val_bpb']):.3f}, test {np.mean(v['test_bpb']):.3f}")
-        for p, v in result[str(folder)]["test"].items():
-            spread = "one seed" if v["spread"] is None else f"spread {v['spread']:.3f}"
-            print(f"{folder}: {p} minus ssm on test {v['difference']:+.3f} ({spread}): {v['verdict']}")
+        for name, verdicts in (("test", result[str(folder)]["test"]),
+                               ("unseen test", result[str(folder)]["unseen"]["test"])):
+            for p, v in verdicts.items():
+                spread = "one seed" if v["spread"] is None else f"spread {v['spread']:.3f}"
+                print(f"{folder}: {p} minus ssm on {name} {v['difference']:+.3f} ({spread}): {v['verdict']}")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
