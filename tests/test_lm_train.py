@@ -16,6 +16,7 @@ import torch
 from glrtheory.errors import GLRError
 from glrtheory.lm.__main__ import main as lm_main
 from glrtheory.lm.build import build_model, forward_flops_per_token
+from glrtheory.lm.commands import trained
 from glrtheory.lm.config import TrainConfig, load_config, select
 from glrtheory.lm.data import eval_offsets, in_training, load_corpus
 from glrtheory.lm.distributed import Dist
@@ -65,6 +66,12 @@ def test_tiny_trains_and_the_loss_falls(tmp_path, cache_dir):
     log = [json.loads(ln) for ln in (run.run_dir / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 12 and log[-1]["corpus"]["files"] > 100 and log[-1]["forward_flops_per_token"] > 0
     assert set(log[-1]["val_bpb_by_position"]) == {"0-63"}
+    seen = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), run.train.seq_len, run.eval.windows),
+                       run.train.seq_len)
+    assert log[-1]["val_windows_unseen"] == int((~seen).sum())
+    again = evaluate(trained(run, CPU)[0], corpus.val, run.train.seq_len, run.eval.windows, run.eval.batch, CPU,
+                     seen=seen)
+    assert log[-1]["val_bpb_unseen"] == pytest.approx(again["bpb_unseen"])
 
 
 def test_stop_and_resume_reproduces_the_uninterrupted_run(tmp_path, cache_dir):

@@ -9,7 +9,8 @@ matrices only) at
     lr(s) = lr (s + 1) / warmup                                               s < warmup
     lr(s) = min_lr + (lr - min_lr) (1 + cos(pi (s - warmup) / (steps - warmup))) / 2     otherwise
 
-bf16 autocast on CUDA. Every ``eval.every`` steps (and at the end) the validation bits per byte go into
+bf16 autocast on CUDA. Every ``eval.every`` steps (and at the end) the validation bits per byte (and ``val_bpb_unseen``,
+without the windows that occur verbatim in the training split) go into
 ``log.jsonl`` as one JSON line; checkpoints go to ``checkpoint.pt`` atomically and a rerun resumes from it
 exactly (data depend only on (seed, step); model, optimizer and RNG states are restored).
 """
@@ -32,7 +33,7 @@ from ..atomic import write_json
 from . import checkpoint
 from .build import ModelFactory, build_model, forward_flops_per_token, parameter_count, unused_parameters
 from .config import RunConfig
-from .data import batch_offsets, windows
+from .data import batch_offsets, eval_offsets, in_training, windows
 from .distributed import Dist, all_sum
 from .evaluate import autocast, evaluate
 from .runs import open_corpus
@@ -129,6 +130,7 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
     accum = t.batch // (d.world * t.micro_batch)
     stop = min(t.steps, stop_at if stop_at is not None else t.steps)
     losses, since, tokens_since = [], time.perf_counter(), 0
+    seen = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), t.seq_len, run.eval.windows), t.seq_len)
     bar = tqdm(range(start, stop), initial=start, total=t.steps, disable=not (d.main and run.log.progress),
                desc=run.name, dynamic_ncols=True)
     for step in bar:
@@ -156,11 +158,12 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
                 torch.cuda.synchronize()
             span = time.perf_counter() - since
             elapsed += span
-            val = evaluate(model, corpus.val, t.seq_len, run.eval.windows, run.eval.batch, d)
+            val = evaluate(model, corpus.val, t.seq_len, run.eval.windows, run.eval.batch, d, seen=seen)
             tokens = done * t.batch * t.seq_len
             line = {**header, "step": done, "tokens": tokens, "lr": learning_rate(step, t),
                     "train_loss": loss_value, "train_bpb": loss_value / math.log(2), "val_bpb": val["bpb"],
                     "val_bpb_by_position": val["bpb_by_position"], "val_bytes": val["bytes"],
+                    "val_bpb_unseen": val["bpb_unseen"], "val_windows_unseen": val["windows_unseen"],
                     "train_flops": TRAIN_FLOPS_PER_FORWARD * fwd_flops * tokens,
                     "tokens_per_s": tokens_since / span, "train_time_s": elapsed}
             if d.main:
