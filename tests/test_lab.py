@@ -311,7 +311,10 @@ def test_a_folder_of_cells_trained_otherwise_is_refused(tmp_path, capsys):
     ({"run": {"seeds": [0, 0, 1]}}, r"seeds lists a seed twice: \[0, 0, 1\]"),
     ({"run": {"seeds": [99999, 100000]}}, r"integers in \[0, 100000\), got \[99999, 100000\]"),
     ({"run": {"seeds": [True]}}, "seeds must be"),
-    ({"run": {"steps": 10**7 + 1}}, "steps is limited to 10000000, got 10000001")])
+    ({"run": {"steps": 10**7 + 1}}, "steps is limited to 10000000, got 10000001"),
+    ({"mixers": [{"pattern": "ssm", "d_model": 64, "n_layers": 3}]}, "mixer 'ssm' sets d_model, n_layers: the model's "
+     r"size is \[model\]'s"),
+    ({"mixers": [{"pattern": "ssm"}, {"pattern": "attention", "mlp_mult": 4}]}, "mixer 'attention' sets mlp_mult")])
 def test_bad_sweeps_are_refused(change, message):
     data = {"mixers": ["ssm"], "tasks": {"mqar": {"K": [4], "length": 64}}}
     with pytest.raises(GLRError, match=message):

@@ -40,9 +40,14 @@ RUN_DEFAULTS = dict(steps=200, batch=32, lrs=[1e-3, 3e-3], seeds=[0], eval_size=
 MODEL_DEFAULTS = dict(d_model=32, n_layers=2, n_heads=2, conv=2, mlp_mult=2)
 
 
+#: ModelConfig options that size the model: [model]'s alone, the same for every mixer (a mixer entry setting one
+#: would compare models of different sizes).
+MODEL_SIZE = ("d_model", "n_layers", "mlp_mult", "vocab_size", "tie_embeddings")
+
+
 @dataclasses.dataclass(frozen=True)
 class Mixer:
-    """One mixer of the sweep: a display name and the ModelConfig options it sets."""
+    """One mixer of the sweep: a display name and the ModelConfig options it sets (none of ``MODEL_SIZE``)."""
 
     name: str
     options: dict
@@ -54,6 +59,10 @@ class Mixer:
         if not isinstance(entry, dict) or "pattern" not in entry:
             raise GLRError(f"a mixer is a pattern spec or a table with 'pattern', got {entry!r}")
         options = {k: v for k, v in entry.items() if k != "name"}
+        sized = [k for k in MODEL_SIZE if k in options]
+        if sized:
+            raise GLRError(f"mixer {entry['pattern']!r} sets {', '.join(sized)}: the model's size is [model]'s, the "
+                           f"same for every mixer (a mixer sets pattern, scores, readout, timescales, lag_bias, ...)")
         name = entry.get("name") or entry["pattern"] + (" qk" if entry.get("scores") == "query_key" else "")
         if state is not None and "readout" not in entry:
             options["readout"] = STATES[state]
