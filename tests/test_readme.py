@@ -401,6 +401,33 @@ def test_the_lm_scores_without_windows_training_has_seen_come_from_its_json():
     assert f"rise by {min(rises):.2f}-{max(rises):.2f} a run" in ledger and min(rises) > 0
 
 
+def test_the_22m_runs_on_unseen_windows_come_from_their_bundles():
+    """The H100 reruns of claim 7's 22.4M runs (calls 201-202): the ledger's table of unseen validation bits per
+    byte (mean, min-max, difference from ssm and the seed spread) and how many windows were unseen."""
+    import json
+
+    from glrtheory.verdicts import against
+    ledger = " ".join((ROOT / "docs" / "claims.md").read_text().split())
+    cells = {}
+    for tag in ("", "_lagbias"):
+        finals = [json.loads((ROOT / "benchmarks" / "results" / "lm" / "h100" / f"lm_h100{tag}_seed{s}.json")
+                             .read_text())["runs"] for s in range(3)]
+        assert {r[p]["result"]["final"]["val_windows_unseen"] for r in finals for p in r} == {43}
+        got = {p: [r[p]["result"]["final"]["val_bpb_unseen"] for r in finals] for p in ("ssm", "power2", "fenwick")}
+        for p, v in got.items():
+            cell = f"{np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})"
+            if p != "ssm":
+                d = against(v, got["ssm"], higher_is_better=False)
+                where = "beyond" if d["verdict"] == "loses" else "within"
+                cell += (f" | -{d['difference']:.3f} ({where}" + (" the spread" if not tag else "")
+                         + f", {d['spread']:.3f})")
+            cells.setdefault(p, []).append(cell)
+    for p, (plain, biased) in cells.items():
+        assert f"| `{p}` | {plain} | {biased} |" in ledger if p != "ssm" else f"| `ssm` | {plain} | | {biased} | |" \
+            in ledger, p
+    assert "puts 21 of the 64 validation windows byte for byte in the training split as well (43 unseen)" in ledger
+
+
 def test_the_lm_pick_on_test_windows_comes_from_its_json():
     """lm_cpu_test_windows.json: its runs are the committed bundles' (validation within 0.0012 bits per byte, 26 of
     the 27 retrained ones within 1e-5, the others exact), the test windows pick the validation's learning rate for
