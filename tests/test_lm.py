@@ -171,8 +171,10 @@ def test_tables_report_efficiency_against_one_process():
     bundle = {"runs": {"ssm": {"log": [line]}}, "scaling": [
         {"run": "ssm", "world": 1, "tokens_per_s": 1000.0}, {"run": "ssm", "world": 2, "tokens_per_s": 1500.0}]}
     text = tables(bundle)
-    assert "| ssm | 4 (stopped) | 4,096 |" in text and "0-63: 3.500" in text
+    assert "| ssm | 4 (stopped) | 4,096 |" in text and "| 3.000 | - | 0-63: 3.500 |" in text
     assert "| ssm | 2 | 1,500 | 0.75 |" in text
+    bundle["runs"]["ssm"]["log"][0].update(val_bpb_unseen=3.25, val_windows_unseen=43)     # logged since 2026-12-05
+    assert "| 3.000 | 3.250 (43) | 0-63: 3.500 |" in tables(bundle)
 
 
 def test_fingerprint_covers_model_data_and_optimization_only():

@@ -52,16 +52,19 @@ def _fmt(x, digits=3):
 
 
 def tables(bundle: dict) -> str:
-    """Markdown: final validation bits per byte (overall, by position), decode, scaling."""
-    out = ["| pattern | steps | tokens | params | fwd FLOPs/token | tokens/s | val bpb | by position |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    """Markdown: final validation bits per byte (overall, over the windows unseen in training where the log has
+    it, by position), decode, scaling."""
+    out = ["| pattern | steps | tokens | params | fwd FLOPs/token | tokens/s | val bpb | unseen (windows) "
+           "| by position |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, run in bundle["runs"].items():
         last = run["log"][-1]
         pos = ", ".join(f"{k}: {v:.3f}" for k, v in last["val_bpb_by_position"].items())
         done = "" if run.get("result") else " (stopped)"
+        unseen = last.get("val_bpb_unseen")
+        unseen = "-" if unseen is None else f"{unseen:.3f} ({last['val_windows_unseen']})"
         out.append(f"| {last['pattern']} | {last['step']}{done} | {last['tokens']:,} | {last['params']:,} | "
                    f"{last['forward_flops_per_token']:,.0f} | {last['tokens_per_s']:,.0f} | {last['val_bpb']:.3f} | "
-                   f"{pos} |")
+                   f"{unseen} | {pos} |")
     rows = [(run["generate"], r) for run in bundle["runs"].values() if "generate" in run
             for r in run["generate"]["decode"]]
     if rows:
