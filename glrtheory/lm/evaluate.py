@@ -58,7 +58,7 @@ def evaluate(model: torch.nn.Module, data: np.ndarray, seq_len: int, n_windows: 
         nll = F.cross_entropy(logits.float().transpose(1, 2), xy[:, 1:], reduction="none").double() / math.log(2)
         bits += nll.sum(0)
         if seen is not None:
-            unseen += nll[torch.from_numpy(~seen[rows]).to(d.device)].sum(0)
+            unseen += (nll * torch.from_numpy(~seen[rows]).to(d.device)[:, None]).sum(0)    # no sync, as a mask would
     bits = all_sum(bits, d).cpu().numpy() / len(every)
     model.train(was_training)
     out = {"bpb": float(bits.mean()), "bpb_by_position": bucket_means(bits), "windows": len(every),
