@@ -37,12 +37,16 @@ def run_of(run_dir: Path):
     return run, result
 
 
-def seen_in_training(corpus, split: str, seq_len: int, count: int, memo={}) -> np.ndarray:
+#: ``seen_in_training``'s masks by (split, length, count): one corpus a process.
+_SEEN = {}
+
+
+def seen_in_training(corpus, split: str, seq_len: int, count: int) -> np.ndarray:
     """``data.in_training`` of the split's evaluation windows (once per split, length and count)."""
     key = (split, seq_len, count)
-    if key not in memo:
-        memo[key] = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), seq_len, count, split), seq_len)
-    return memo[key]
+    if key not in _SEEN:
+        _SEEN[key] = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), seq_len, count, split), seq_len)
+    return _SEEN[key]
 
 
 def scored(run_dir: Path, corpus) -> dict:
