@@ -45,7 +45,8 @@ def seen_in_training(corpus, split: str, seq_len: int, count: int) -> np.ndarray
     """``data.in_training`` of the split's evaluation windows (once per split, length and count)."""
     key = (split, seq_len, count)
     if key not in _SEEN:
-        _SEEN[key] = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), seq_len, count, split), seq_len)
+        offsets = eval_offsets(len(corpus.val), seq_len, count, split)
+        _SEEN[key] = in_training(corpus.train, corpus.val, offsets, seq_len)
     return _SEEN[key]
 
 
