@@ -19,7 +19,7 @@ from pathlib import Path
 
 from glrtheory import Pattern
 from glrtheory.kernels.scan import readout_triton
-from glrtheory.kernels.scan.readout_plan import aligned_layout
+from glrtheory.kernels.scan.readout_plan import aligned_layout, readout_summary
 
 #: Bytes of an element: q, k, v, the output, L, the boundary states and the inverse for the product in bf16; a, b
 #: (as ``glr_readout`` casts them), the chunk inverses, E, E_PP's blocks, U and X in float32; tables int32 (int64
@@ -29,6 +29,21 @@ BF16, F32, I32, I64 = 2, 4, 4, 8
 KERNELS = {"direct_copy": "cast a, b", "chunk_inverse": "chunk_inverse", "chunk_coefficients": "chunk_coefficients",
            "boundary_local": "boundary_local", "index_elementwise": "E_PP rows", "boundary_inverse": "boundary_inverse",
            "nvjet": "product", "chunk_output": "chunk_output"}
+
+
+def solved_layout(spec: str, T: int, chunk: int):
+    """The pattern's aligned layout, if its boundary states are solved for (as fenwick's): the launches this script
+    models; a pattern whose states read only their predecessor (ssm, blocks) is walked by other launches."""
+    tables = Pattern.from_spec(spec).tables(T)
+    algorithm = readout_summary(tables)["algorithm"]
+    if algorithm != "chunked_aligned":
+        raise ValueError(f"{spec} at T = {T} gets the {algorithm} readout: this script models the aligned one")
+    layout = aligned_layout(tables, chunk)
+    if layout is None or not readout_triton._tables(layout, "cpu")["gather"]:
+        raise ValueError(f"{spec}'s boundary states are not solved for (they read only their predecessor and are "
+                         f"walked, or it has no aligned layout in chunks of {chunk}): this script models the solved "
+                         "forward")
+    return layout
 
 
 def tensor_bytes(spec: str, B: int, T: int, H: int, D: int, chunk: int, block: int | None = None) -> dict[str, int]:
@@ -88,9 +103,7 @@ def product_flops(spec: str, B: int, T: int, H: int, D: int, chunk: int) -> dict
     ``Q K^T`` and ``(S * M) V`` over each chunk's window (``2 C (C + w) D``) and ``Q H_j`` for each boundary state a
     chunk reads (``C D^2``, ``ext_count`` in all), ``boundary_local`` ``K^T diag(m_p) V`` over each boundary state's
     window, ``product`` cuBLAS's dense ``U^T L`` (``|P|^2 D^2``, zeros above the diagonal included)."""
-    layout = aligned_layout(Pattern.from_spec(spec).tables(T), chunk)
-    if not readout_triton._tables(layout, "cpu")["gather"]:
-        raise ValueError(f"{spec}'s boundary states read only their predecessor and are walked, not solved for")
+    layout = solved_layout(spec, T, chunk)
     N, C, W, nc, P = B * H, layout.chunk, layout.chunk + layout.span, layout.n_chunks, layout.n_boundary
     reads = int(layout.ext_count.sum())
     return {"chunk_output": 2 * N * (nc * 2 * C * W * D + reads * C * D * D),
@@ -156,6 +169,10 @@ def main(argv=None) -> int:
         print_flops(flops, fla_flops(B, T, H, D), ms, rows.get(f"glr_readout {args.spec}"),
                     rows.get("fla chunk_simple_gla"))
         return 0
+    try:
+        solved_layout(args.spec, T, args.chunk)
+    except ValueError as e:
+        ap.error(str(e))
     got = (fused_forward_bytes if args.fused else solved_forward_bytes)(args.spec, B, T, H, D, args.chunk)
     for key, n in got.items():
         timed = f"  {ms[key]:.3f} ms  {n / ms[key] / 1e6:.0f} GB/s" if key in ms else ""

@@ -401,6 +401,23 @@ def test_the_lm_scores_without_windows_training_has_seen_come_from_its_json():
     assert f"rise by {min(rises):.2f}-{max(rises):.2f} a run" in ledger and min(rises) > 0
 
 
+def test_the_chunked_ops_distance_from_the_floor_comes_from_gpu_json():
+    """gpu.json's power2 at n = 65536, float32, chunk 256 graphed, over its memory floor: its bytes (u, h, a, b; three
+    times as many forward + backward) over the copy's bandwidth in the same run."""
+    import json
+
+    timings = json.loads((ROOT / "benchmarks" / "results" / "gpu.json").read_text())["timings"]
+    at = [t for t in timings if t.get("n") == 65536 and t.get("dtype") == "float32"]
+    copy = next(t for t in at if t["op"].startswith("copy"))
+    run = next(t for t in at if t["op"] == "glr_scan power2 graph" and t["chunk"] == 256)
+    floor = run["bytes"] / (copy["bytes"] / copy["ms"])
+    text = " ".join(README.split())
+    assert ("17 ms forward and 41 ms forward+backward" in text and round(run["ms"]) == 17
+            and round(run["ms_fwd_bwd"]) == 41)
+    assert (f"launch-bound: {run['ms'] / floor:.0f}x the forward's memory floor" in text
+            and f"and {run['ms_fwd_bwd'] / (3 * floor):.0f}x forward + backward's" in text)
+
+
 def test_the_22m_runs_on_unseen_windows_come_from_their_bundles():
     """The H100 reruns of claim 7's 22.4M runs (calls 201-202): the ledger's table of unseen validation bits per
     byte (mean, min-max, difference from ssm and the seed spread) and how many windows were unseen."""

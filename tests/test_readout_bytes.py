@@ -156,13 +156,17 @@ def test_product_flops_are_the_proofs_counts(T, chunk, D):
     assert fla_flops(2, T, 3, D, chunk) == 2 * 6 * (work(P, P, chunk, D, D) + P * chunk * D * D)
 
 
-def test_flops_refuse_walked_states(capsys):
-    """ssm's boundary states are walked: ``--flops`` refuses it in one line (exit 2), and counts fenwick's."""
+@pytest.mark.parametrize("flags", [["--flops"], []])
+def test_counts_refuse_patterns_whose_launches_they_do_not_model(capsys, flags):
+    """ssm's boundary states are walked (other launches), power2 gets the tiled readout: the FLOP and the byte counts
+    refuse both in one line (exit 2; the bytes once printed 2326 MB of launches ssm never runs), and count fenwick's."""
     from readout_bytes import main
-    with pytest.raises(SystemExit) as e:
-        main(["--flops", "--spec", "ssm"])
-    assert e.value.code == 2 and "walked, not solved for" in capsys.readouterr().err
-    assert main(["--flops"]) == 0 and "x fla's" in capsys.readouterr().out
+    for spec, says in (("ssm", "ssm's boundary states are not solved for"),
+                       ("power2", "power2 at T = 16384 gets the tiled_mixing readout")):
+        with pytest.raises(SystemExit) as e:
+            main(flags + ["--spec", spec])
+        assert e.value.code == 2 and says in capsys.readouterr().err
+    assert main(flags) == 0 and ("x fla's" if flags else "2463.7 MB") in capsys.readouterr().out
 
 
 def test_flop_rates_of_call154_are_quoted():
