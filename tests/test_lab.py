@@ -257,6 +257,27 @@ def test_copy_needs_reach():
         assert feasible("copy", L, pred) == (L == 16)
 
 
+def test_mqar_needs_its_values_within_reach():
+    """The share of MQAR queries whose value lies within reach, against a loop over the sampled sequences (each
+    query's key found among the pairs, its value one position after the key); two layers of window:8 reach 16, so
+    at K = 4, n = 128 about half the answers can only be guessed and no K is feasible, while attention's are."""
+    from glrtheory.lab.theory import MQAR_SAMPLE, mqar_within_reach
+    task = make_task("mqar", K=4, length=128, vocab=64)
+    x, y = task.sample(MQAR_SAMPLE, seed=0)
+    distances = []
+    for row_x, row_y in zip(x, y):
+        for pos in np.flatnonzero(row_y != IGNORE):
+            (key_at,) = [i for i in range(0, 2 * task.K, 2) if row_x[i] == row_x[pos]]
+            distances.append(pos - (key_at + 1))
+    for r in (0, 16, 60, 127):
+        assert mqar_within_reach(task, r) == np.mean(np.array(distances) <= r)
+    model = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
+    pred = prediction(task, model, levels=[2, 4])
+    assert pred["reach"] == 16 and pred["capacity"] > 4 and 0.3 < pred["answerable"][4] < 0.9
+    assert not feasible("mqar", 4, pred) and not feasible("mqar", 2, pred)
+    assert feasible("mqar", 4, prediction(task, {**model, "pattern": "attention"}, levels=[4]))
+
+
 def test_configs_parse():
     """Every sweep in ``configs/lab/`` loads (each mixer's model is built) and has cells."""
     paths = sorted((Path(__file__).resolve().parents[1] / "configs" / "lab").glob("*.toml"))
@@ -490,10 +511,14 @@ def test_a_sweep_reports_test_accuracies_only_where_every_cell_has_one():
 
 def test_reaching_the_threshold_exactly_counts():
     """'reaches 0.9' is >= 0.9: an infeasible level at exactly 0.9 refutes, a feasible one at 0.9 confirms; a level at
-    exactly the predicted capacity is feasible (K log2(#values) <= numbers)."""
+    exactly the predicted capacity is feasible (K log2(#values) <= numbers), as is an MQAR level whose reachable
+    answers allow exactly 0.9."""
     assert verdict("copy", [4, 8], [1.0, 0.9], [True, False], True)[0] == "refuted"
     assert verdict("copy", [4, 8], [0.9, 0.5], [True, False], True)[0] == "confirmed"
-    assert feasible("mqar", 8, {"capacity": 8.0}) and not feasible("mqar", 9, {"capacity": 8.0})
+    reachable = {"answerable": {8: 0.9, 9: 1.0}}
+    assert feasible("mqar", 8, {"capacity": 8.0, **reachable})
+    assert not feasible("mqar", 9, {"capacity": 8.0, **reachable})
+    assert not feasible("mqar", 8, {"capacity": 8.0, "answerable": {8: 0.9 - 1e-12}})   # answers beyond reach
 
 
 def test_summary_averages_over_seeds_and_its_crossover_is_below_the_threshold():

@@ -48,7 +48,7 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
         acc = [sum(by_level[lv]) / len(by_level[lv]) for lv in levels]
         task = make_task(task_name, **{**sweep.tasks[task_name], TASKS[task_name].difficulty: levels[0]})
         model = {**sweep.model, **mixers[mixer_name].options}
-        pred = prediction(task, model)
+        pred = prediction(task, model, levels)
         crossover = next((lv for lv, a in zip(levels, acc) if a < THRESHOLD), None)
         summary.append({"task": task_name, "mixer": mixer_name, "difficulty": task.difficulty, "levels": levels,
                         "accuracy": acc, "seeds": [len(by_level[lv]) for lv in levels],

@@ -8,9 +8,14 @@ convolution:
     numbers = n_layers * (cache_peak * d_state + (conv - 1) * d_model),
     d_state = n_heads * d_head (vector state) or n_heads * d_key * d_head (matrix state).
 
-Predicted capacity (the largest level the state can hold, at one bit per stored number):
+Predicted capacity (the largest level the state can hold, at one bit per stored number: a scale, not a bound,
+since a float32 number can hold up to 32 bits; the levels it alone marks infeasible test a heuristic, while reach,
+MQAR's values within reach and copy's distance are necessary conditions):
 
-* ``mqar``: K * log2(#values) <= numbers  ->  K_max = numbers / log2(#values)
+* ``mqar``: K * log2(#values) <= numbers  ->  K_max = numbers / log2(#values); and the value a query asks must
+  reach it: a query whose value lies farther back than the reach can only be guessed (1 / #values), so K is
+  feasible only where ``answerable + (1 - answerable) / #values >= 0.9`` (``answerable``: the share of queries
+  whose value lies within reach, over ``MQAR_SAMPLE`` sequences of that K)
 * ``copy``: L * log2(vocab - 2) <= numbers ->  L_max = numbers / log2(vocab - 2); and every token
   travels ``T - L`` positions (from s_i at i to the output at ``T - L + i`` that predicts it), within reach
 * ``recall``: the mark at distance D must reach the last position through the stacked layers
@@ -28,14 +33,18 @@ may still fall short. Hence the verdict (threshold 0.9 on the mean accuracy over
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from glrtheory.analysis import analyze
 from glrtheory.patterns import Pattern
+from glrtheory.tasks import IGNORE
 
 THRESHOLD = 0.9
+#: Sequences sampled (seed 0) to measure the share of MQAR queries whose value lies within reach.
+MQAR_SAMPLE = 512
 
 
 def d_state(model: dict) -> int:
@@ -65,8 +74,19 @@ def reach(spec: str, n: int, n_layers: int, conv: int) -> int:
     return int(n - 1 - np.flatnonzero(seen)[0])
 
 
-def prediction(task, mixer_model: dict) -> dict:
-    """Predicted capacity of one mixer (its full model options) on ``task``, with the numbers used."""
+def mqar_within_reach(task, reach_: int) -> float:
+    """The share of ``task``'s queries (an MQAR task) whose value lies at most ``reach_`` positions before the query:
+    the pair of key ``k_i`` sits at positions 2i, 2i + 1 (module ``glrtheory.tasks.mqar``)."""
+    x, y = task.sample(MQAR_SAMPLE, seed=0)
+    rows, pos = np.nonzero(y != IGNORE)
+    keys = x[:, 0:2 * task.K:2]
+    pair = np.argmax(keys[rows] == x[rows, pos][:, None], axis=1)
+    return float(np.mean(pos - (2 * pair + 1) <= reach_))
+
+
+def prediction(task, mixer_model: dict, levels=()) -> dict:
+    """Predicted capacity of one mixer (its full model options) on ``task``, with the numbers used; for MQAR the
+    best accuracy reach allows at each of ``levels`` (``answerable``)."""
     n, spec = task.seq_len, mixer_model["pattern"]
     report = analyze(Pattern.from_spec(spec), n)
     numbers = mixer_model["n_layers"] * (report["cache_peak"] * d_state(mixer_model)
@@ -76,8 +96,10 @@ def prediction(task, mixer_model: dict) -> dict:
            "hop_diameter": report["hop_diameter"], "state_numbers": numbers}
     out["reach"] = reach(spec, n, mixer_model["n_layers"], mixer_model.get("conv", 0))
     if task.name == "mqar":
-        bits = math.log2(task.vocab - 1 - task.n_keys)
-        out.update(capacity=numbers / bits, rule=f"K*log2({task.vocab - 1 - task.n_keys}) <= {numbers}")
+        values = task.vocab - 1 - task.n_keys
+        share = {K: mqar_within_reach(dataclasses.replace(task, K=K), out["reach"]) for K in levels}
+        out.update(capacity=numbers / math.log2(values), answerable={K: f + (1 - f) / values for K, f in share.items()},
+                   rule=f"K*log2({values}) <= {numbers} and the values within reach {out['reach']}")
     elif task.name == "copy":
         bits = math.log2(task.vocab - 2)
         out.update(capacity=numbers / bits,
@@ -93,6 +115,8 @@ def feasible(task_name: str, level: int, pred: dict) -> bool:
     """Whether the prediction ``pred`` (of ``prediction``) allows solving the task at ``level``."""
     if task_name == "copy":
         return level <= pred["capacity"] and pred["n"] - level <= pred["reach"]
+    if task_name == "mqar":
+        return level <= pred["capacity"] and pred["answerable"].get(level, 1.0) >= THRESHOLD
     return level <= pred["capacity"]
 
 
