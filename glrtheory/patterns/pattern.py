@@ -94,20 +94,17 @@ class Pattern:
         ``a_lags = 0 .. W-1`` and no B), closed forms included."""
         a_arr = _lag_array(a_lags, minimum=0, what="A-lag")
         b_arr = _lag_array(b_lags, minimum=1, what="B-lag")
-        term = None
         if spec is None:
-            if list(a_arr) == [0] and b_arr.size:
-                term = ("lags", *b_arr.tolist())
-            elif not b_arr.size and np.array_equal(a_arr, np.arange(a_arr.size)):
-                term = ("window", a_arr.size)
-            spec = (f"{term[0]}:" + ",".join(map(str, term[1:])) if term
-                    else f"custom-lags(a={a_arr.tolist()}, b={b_arr.tolist()})")
-        p = Pattern(spec, lambda n: LagSupport(n, a_arr, strict=False),
-                    lambda n: LagSupport(n, b_arr, strict=True), doc=doc)
-        if term is None:
-            return p
-        from .families import with_term             # families builds on this module
-        return with_term(p, *term)
+            from . import families                  # families builds on this module
+            window = a_arr.size and not b_arr.size and np.array_equal(a_arr, np.arange(a_arr.size))
+            family = (families.lags(*b_arr.tolist()) if list(a_arr) == [0] and b_arr.size else
+                      families.window(a_arr.size) if window else None)
+            if family is not None:
+                family.doc = doc or family.doc
+                return family
+            spec = f"custom-lags(a={a_arr.tolist()}, b={b_arr.tolist()})"
+        return Pattern(spec, lambda n: LagSupport(n, a_arr, strict=False),
+                       lambda n: LagSupport(n, b_arr, strict=True), doc=doc)
 
     @staticmethod
     def from_rule(a_rule=None, b_rule=None, *, kind: str = "sources", spec: str | None = None,
