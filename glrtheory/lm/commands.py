@@ -50,7 +50,7 @@ def run_train(args) -> None:
 
 
 def run_eval(args) -> None:
-    from .data import eval_offsets, in_training
+    from .data import seen_in_training
     from .distributed import distributed
     from .evaluate import evaluate
     from ..atomic import write_json
@@ -62,7 +62,7 @@ def run_eval(args) -> None:
             model, ckpt = trained(run, d)
             corpus = open_corpus(run.data, d)
             windows, T = args.windows or run.eval.windows, run.train.seq_len
-            seen = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), T, windows, args.split), T)
+            seen = seen_in_training(corpus, T, windows, args.split)
             result = {"run": run.name, "pattern": run.model["pattern"], "step": ckpt["step"], "split": args.split,
                       **evaluate(model, corpus.val, T, windows, run.eval.batch, d, args.split, seen),
                       "corpus": corpus.info}

@@ -145,6 +145,12 @@ def in_training(train: np.ndarray, data: np.ndarray, offsets: np.ndarray, seq_le
     return np.array([hay.find(np.asarray(data[o:o + seq_len + 1]).tobytes()) >= 0 for o in offsets], dtype=bool)
 
 
+def seen_in_training(corpus: Corpus, seq_len: int, count: int, split: str = "validation") -> np.ndarray:
+    """``in_training`` of the evaluation windows that ``eval_offsets(..., count, split)`` places in ``corpus.val``:
+    the mask ``evaluate``'s ``seen`` takes."""
+    return in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), seq_len, count, split), seq_len)
+
+
 def windows(data: np.ndarray, offsets: np.ndarray, seq_len: int) -> np.ndarray:
     """``int64[len(offsets), seq_len + 1]``: the bytes ``data[o : o + seq_len + 1]`` for each offset."""
     idx = np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(seq_len + 1)

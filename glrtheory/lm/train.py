@@ -33,7 +33,7 @@ from ..atomic import write_json
 from . import checkpoint
 from .build import ModelFactory, build_model, forward_flops_per_token, parameter_count, unused_parameters
 from .config import RunConfig
-from .data import batch_offsets, eval_offsets, in_training, windows
+from .data import batch_offsets, seen_in_training, windows
 from .distributed import Dist, all_sum
 from .evaluate import autocast, evaluate
 from .runs import open_corpus
@@ -130,7 +130,7 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
     accum = t.batch // (d.world * t.micro_batch)
     stop = min(t.steps, stop_at if stop_at is not None else t.steps)
     losses, since, tokens_since = [], time.perf_counter(), 0
-    seen = in_training(corpus.train, corpus.val, eval_offsets(len(corpus.val), t.seq_len, run.eval.windows), t.seq_len)
+    seen = seen_in_training(corpus, t.seq_len, run.eval.windows)
     bar = tqdm(range(start, stop), initial=start, total=t.steps, disable=not (d.main and run.log.progress),
                desc=run.name, dynamic_ncols=True)
     for step in bar:

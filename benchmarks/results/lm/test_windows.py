@@ -4,9 +4,9 @@ final ``val_bpb``, so the checkpoint is the run's end) and on the test windows h
 (``glrtheory.lm.data.eval_offsets``). Per folder and pattern, the learning rate of the best validation mean over the
 seeds (the pick the ledger reports) and its test bits per byte; then each pattern against ``ssm`` on the test windows
 at those rates, beyond the seed spread (the larger max - min of the two) or within it. ``unseen``: the same over the
-windows that do not occur verbatim in the training split (``data.in_training``: the split is by file, and near-copies
-of the generated codec tables lie on both sides), the rate picked on the unseen validation windows. Written to OUT
-as JSON:
+windows that do not occur verbatim in the training split (``data.seen_in_training``: the split is by file, and
+near-copies of the generated codec tables lie on both sides), the rate picked on the unseen validation windows.
+Written to OUT as JSON:
 
     python benchmarks/results/lm/test_windows.py runs/lm/cpu_seeds runs/lm/cpu_seeds_lagbias \
         --out benchmarks/results/lm/lm_cpu_test_windows.json
@@ -20,7 +20,7 @@ import torch
 
 from glrtheory.lm.commands import trained
 from glrtheory.lm.config import parse_config
-from glrtheory.lm.data import eval_offsets, in_training
+from glrtheory.lm.data import seen_in_training
 from glrtheory.lm.distributed import Dist
 from glrtheory.lm.evaluate import evaluate
 from glrtheory.lm.runs import open_corpus
@@ -37,16 +37,15 @@ def run_of(run_dir: Path):
     return run, result
 
 
-#: ``seen_in_training``'s masks by (split, length, count): one corpus a process.
+#: ``seen``'s masks by (split, length, count): one corpus a process.
 _SEEN = {}
 
 
-def seen_in_training(corpus, split: str, seq_len: int, count: int) -> np.ndarray:
-    """``data.in_training`` of the split's evaluation windows (once per split, length and count)."""
+def seen(corpus, split: str, seq_len: int, count: int) -> np.ndarray:
+    """``data.seen_in_training`` of the split's evaluation windows, once per split, length and count."""
     key = (split, seq_len, count)
     if key not in _SEEN:
-        offsets = eval_offsets(len(corpus.val), seq_len, count, split)
-        _SEEN[key] = in_training(corpus.train, corpus.val, offsets, seq_len)
+        _SEEN[key] = seen_in_training(corpus, seq_len, count, split)
     return _SEEN[key]
 
 
@@ -56,7 +55,7 @@ def scored(run_dir: Path, corpus) -> dict:
     run, raw = run_of(run_dir)
     model, _ = trained(run, CPU)
     T, n = run.train.seq_len, run.eval.windows
-    bpb = {split: evaluate(model, corpus.val, T, n, run.eval.batch, CPU, split, seen_in_training(corpus, split, T, n))
+    bpb = {split: evaluate(model, corpus.val, T, n, run.eval.batch, CPU, split, seen(corpus, split, T, n))
            for split in ("validation", "test")}
     logged = raw["final"]["val_bpb"]
     if abs(bpb["validation"]["bpb"] - logged) > 1e-6 * logged:
