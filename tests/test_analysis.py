@@ -23,15 +23,17 @@ def ref_counts(p, n):
     return np.array([len(a) for a in A]), np.array([len(b) for b in B])
 
 
-def ref_live(p, n):
-    """|{u_s : s <= t, s in A(t') for some t' > t}| + |{h_s : s <= t, s in B(t') for some t' > t}|."""
-    A, B = p.sets(n)
+def ref_live_sides(p, n):
+    """Rows |{u_s : s <= t, s in A(t') for some t' > t}| and |{h_s : s <= t, s in B(t') for some t' > t}|."""
     out = []
-    for t in range(n):
-        later_a = set().union(*A[t + 1:]) if t + 1 < n else set()
-        later_b = set().union(*B[t + 1:]) if t + 1 < n else set()
-        out.append(sum(1 for s in range(t + 1) if s in later_a) + sum(1 for s in range(t + 1) if s in later_b))
-    return np.array(out)
+    for X in p.sets(n):
+        later = [set().union(*X[t + 1:]) if t + 1 < n else set() for t in range(n)]
+        out.append([sum(1 for s in range(t + 1) if s in later[t]) for t in range(n)])
+    return np.array(out).reshape(2, n)
+
+
+def ref_live(p, n):
+    return ref_live_sides(p, n).sum(axis=0)
 
 
 def ref_depth(p, n):
@@ -64,7 +66,9 @@ def check_against_reference(p, n):
     ca, cb = ref_counts(p, n)
     assert an.nnz(p, n) == (ca.sum(), cb.sum())
     np.testing.assert_array_equal(an.decode_costs(p, n), ca + cb)
-    live = ref_live(p, n)
+    sides = ref_live_sides(p, n)
+    np.testing.assert_array_equal(an.live_sides(p, n), sides)
+    live = sides.sum(axis=0)
     np.testing.assert_array_equal(an.live_profile(p, n), live)
     assert an.cache_peak(p, n) == live.max()
     assert an.depth(p, n) == ref_depth(p, n)

@@ -15,7 +15,7 @@ from glrtheory import GLRError, Pattern
 from glrtheory.cli import main
 from glrtheory.lab import load_sweep, run_sweep, summarize, sweep_from_dict, train, verdict, write_results
 from glrtheory.lab.report import held_out, reported
-from glrtheory.lab.theory import d_state, feasible, prediction, reach
+from glrtheory.lab.theory import d_state, feasible, prediction, reach, within_scale
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import IGNORE, make_task
 
@@ -220,13 +220,45 @@ def test_reach_against_dense(spec, layers, conv):
 
 
 def test_prediction_numbers():
+    """Counted by hand: ssm keeps one state (2 heads of 16, plus a source score a head) and conv 2 one input of
+    d_model 32 per layer; attention keeps the 31 inputs before the last, each with its scoring: a source score a
+    head, or in query-key mode a key of 16 a head; a matrix state holds 16 x 16 a head."""
     model = {"pattern": "ssm", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
     assert d_state(model) == 32 and d_state({**model, "readout": True}) == 2 * 16 * 16
     p = prediction(make_task("copy", L=4, length=32, vocab=10), model)
-    assert p["cache_peak"] == 1 and p["state_numbers"] == 2 * (32 + 32)
-    assert p["capacity"] == pytest.approx(128 / 3)
-    p = prediction(make_task("mqar", K=2, length=32, vocab=21), {**model, "pattern": "attention"})
-    assert p["cache_peak"] == 31 and p["capacity"] == pytest.approx(2 * (31 * 32 + 32) / np.log2(10))
+    assert p["cache_peak"] == 1 and p["state_numbers"] == 2 * ((32 + 2) + 32)
+    assert p["capacity"] == pytest.approx(132 / 3)
+    assert prediction(make_task("copy", L=4, length=32, vocab=10), {**model, "readout": True})["state_numbers"] == (
+        2 * ((512 + 2) + 32))
+    task = make_task("mqar", K=2, length=32, vocab=21)
+    p = prediction(task, {**model, "pattern": "attention"})
+    assert p["cache_peak"] == 31 and p["capacity"] == pytest.approx(2 * (31 * (32 + 2) + 32) / np.log2(10))
+    p = prediction(task, {**model, "pattern": "attention", "scores": "query_key"})
+    assert p["state_numbers"] == 2 * (31 * (32 + 32) + 32)
+    p = prediction(task, {**model, "pattern": "attention", "readout": True})      # u_s kept as k_s and v_s
+    assert p["state_numbers"] == 2 * (31 * (2 * 32 + 2) + 32)
+
+
+@pytest.mark.parametrize("spec, readout", [("attention", False), ("window:5", False), ("blocks:5+lags:3", False),
+                                           ("attention+fenwick", False), ("fenwick", True), ("power2", True)])
+def test_state_numbers_are_what_the_decode_cache_holds(spec, readout):
+    """In query-key mode the decode cache of ``GLRMixer`` keeps each live input u_s and each live state h_s with its
+    key: its largest size over 40 steps, in numbers a sequence, is the per-layer term of ``state_numbers``. (For a
+    matrix state's live inputs the cache keeps k v^T, the count k and v: these patterns keep none.) attention+fenwick
+    keeps most inputs at step 38 and most states earlier: the busiest cut is not the two peaks summed (43 entries
+    against 45 at n = 40)."""
+    from glrtheory.kernels.torch import GLRMixer
+    from glrtheory.lab.theory import state_numbers
+    n, H, d = 40, 2, 8
+    mixer = GLRMixer(spec, H * d, H, readout=readout, scores="query_key")
+    cache, held = mixer.init_cache(n), []
+    with torch.no_grad():
+        for _ in range(n):
+            mixer.step(torch.randn(1, H * d), cache)
+            held.append(sum(x.numel() for entry in (*cache.inputs.values(), *cache.states.values()) for x in entry))
+    model = {"pattern": spec, "d_model": H * d, "n_heads": H, "n_layers": 1, "readout": readout,
+             "scores": "query_key"}
+    assert max(held) == state_numbers(spec, n, model) > 0
 
 
 @pytest.mark.parametrize("task, acc, trains, expected", [
@@ -510,15 +542,19 @@ def test_a_sweep_reports_test_accuracies_only_where_every_cell_has_one():
 
 
 def test_reaching_the_threshold_exactly_counts():
-    """'reaches 0.9' is >= 0.9: an infeasible level at exactly 0.9 refutes, a feasible one at 0.9 confirms; a level at
-    exactly the predicted capacity is feasible (K log2(#values) <= numbers), as is an MQAR level whose reachable
-    answers allow exactly 0.9."""
+    """'reaches 0.9' is >= 0.9: an infeasible level at exactly 0.9 refutes, a feasible one at 0.9 confirms; an MQAR
+    level whose reachable answers allow exactly 0.9 is feasible, and a level at exactly the scale (K log2(#values) =
+    numbers) is within it; the scale never rules a level out, and modcount has no bound at finite n."""
     assert verdict("copy", [4, 8], [1.0, 0.9], [True, False], True)[0] == "refuted"
     assert verdict("copy", [4, 8], [0.9, 0.5], [True, False], True)[0] == "confirmed"
-    reachable = {"answerable": {8: 0.9, 9: 1.0}}
-    assert feasible("mqar", 8, {"capacity": 8.0, **reachable})
-    assert not feasible("mqar", 9, {"capacity": 8.0, **reachable})
+    reachable = {"capacity": 8.0, "answerable": {8: 0.9, 9: 1.0}}
+    assert feasible("mqar", 8, reachable) and feasible("mqar", 9, reachable)
+    assert within_scale("mqar", 8, reachable) and not within_scale("mqar", 9, reachable)
     assert not feasible("mqar", 8, {"capacity": 8.0, "answerable": {8: 0.9 - 1e-12}})   # answers beyond reach
+    assert feasible("modcount", 5, {"capacity": 1}) and not within_scale("modcount", 2, {"capacity": 1})
+    copy = {"n": 32, "reach": 16, "capacity": 20.0}
+    assert [feasible("copy", L, copy) for L in (15, 16, 30)] == [False, True, True]
+    assert [within_scale("copy", L, copy) for L in (16, 20, 21)] == [True, True, False]
 
 
 def test_summary_averages_over_seeds_and_its_crossover_is_below_the_threshold():

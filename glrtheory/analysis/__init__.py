@@ -1,7 +1,7 @@
 """Exact analysis of a pattern at a given length n: the quantities of the definitions in ``docs/``.
 
 * ``counts``   -- ``nnz``, ``decode_costs``, ``total_cost`` (from ``Support.counts()``, O(n));
-* ``liveness`` -- ``live_profile``, ``cache_peak`` (from ``Support.last_use()``, O(n));
+* ``liveness`` -- ``live_sides``, ``live_profile``, ``cache_peak`` (from ``Support.last_use()``, O(n));
 * ``depth``    -- the longest B-path (``Support.longest_paths()``);
 * ``hops``     -- ``hop_diameter`` (strategies in ``hop_methods``, chosen with ``method=``),
   ``hop_profile``, ``full_receptive_field``;
@@ -21,14 +21,14 @@ from ._hop_impls import (HOPS_MAX_FFT_LEVELS, HOPS_MAX_WORK, LAG_DP_MAX_LAGS, LA
 from .hop_methods import (HOP_METHODS, breadth_first, interval_propagation, lag_distances,
                           mirrored_propagation)
 from .hops import full_receptive_field, hop_diameter, hop_profile
-from .liveness import cache_peak, live_profile
+from .liveness import cache_peak, live_profile, live_sides
 from .report import KEYS, RANK_KEYS, analyze, clear_caches, compare, sweep
 
 __all__ = ["ANALYZE_MAX_N", "TABLE_MAX_ENTRIES", "EXACT_RANK_MAX_WORK", "EXACT_RANK_MAX_ENTRIES",
            "FLOW_RANK_MAX_WORK", "RANK_METHODS", "DOF_MAX_N", "cut_bounds", "exact_rank_max",
            "HOPS_MAX_WORK", "HOPS_MAX_FFT_LEVELS", "LAG_DP_MAX_LAGS", "LAG_FFT_TRY_LEVELS", "KEYS", "RANK_KEYS",
            "HOP_METHODS", "HopMethodError", "supports", "nnz", "total_cost", "decode_costs", "live_profile",
-           "cache_peak", "depth", "hop_diameter", "hop_profile", "full_receptive_field", "lag_distances",
+           "live_sides", "cache_peak", "depth", "hop_diameter", "hop_profile", "full_receptive_field", "lag_distances",
            "interval_propagation", "mirrored_propagation", "breadth_first", "hankel_profile",
            "hankel_rank_max", "hankel_profile_exact", "degrees_of_freedom", "analyze", "compare", "sweep",
            "clear_caches"]

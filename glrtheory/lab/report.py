@@ -14,7 +14,7 @@ from glrtheory.tasks import TASKS, make_task
 
 from .config import Sweep
 from .runner import failures
-from .theory import THRESHOLD, feasible, prediction, verdict
+from .theory import THRESHOLD, feasible, prediction, verdict, within_scale
 
 
 #: What a sweep's accuracies are, by ``held_out``; results.json and table.md say it.
@@ -53,6 +53,7 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
         summary.append({"task": task_name, "mixer": mixer_name, "difficulty": task.difficulty, "levels": levels,
                         "accuracy": acc, "seeds": [len(by_level[lv]) for lv in levels],
                         "feasible": [feasible(task_name, lv, pred) for lv in levels],
+                        "within_scale": [within_scale(task_name, lv, pred) for lv in levels],
                         "crossover": crossover, **pred})
     trains = defaultdict(bool)
     for s in summary:
@@ -71,11 +72,11 @@ def _num(x) -> str:
 def table(summary: list[dict]) -> str:
     """Markdown table: prediction against measured crossover, with verdicts."""
     head = ("| task | mixer | n | cache | state numbers | reach | predicted | crossover (acc < 0.9) "
-            "| accuracy by level (x: predicted to fail) | verdict |")
+            "| accuracy by level (x: a bound rules it out; s: beyond the scale) | verdict |")
     lines = [head, "|" + " --- |" * 10]
     for s in summary:
-        accs = ", ".join(f"{lv}{'' if ok else 'x'}: {a:.2f}"
-                         for lv, a, ok in zip(s["levels"], s["accuracy"], s["feasible"]))
+        accs = ", ".join(f"{lv}{'' if ok and held else 'x' if not ok else 's'}: {a:.2f}"
+                         for lv, a, ok, held in zip(s["levels"], s["accuracy"], s["feasible"], s["within_scale"]))
         lines.append(f"| {s['task']} ({s['difficulty']}) | {s['mixer']} | {s['n']} | {s['cache_peak']} "
                      f"| {s['state_numbers']} | {s['reach']} | {s['rule']} | {_num(s['crossover'])} | {accs} "
                      f"| **{s['verdict']}**: {s['reason']} |")
@@ -98,8 +99,8 @@ def write_results(sweep: Sweep, rows: list[dict], out, command: str, machine: di
 
 
 def plot(summary: list[dict], out: Path) -> None:
-    """``accuracy.png`` (accuracy against level, predicted capacity as vertical marks) and ``cost.png``
-    (mean accuracy against cache and decode cost at the task's length)."""
+    """``accuracy.png`` (accuracy against level, recall's reach and the others' scales as vertical marks) and
+    ``cost.png`` (mean accuracy against cache and decode cost at the task's length)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,17 +114,17 @@ def plot(summary: list[dict], out: Path) -> None:
     for ax, task in zip(axes[0], tasks):
         rows = [s for s in summary if s["task"] == task]
         top = max(max(s["levels"]) for s in rows)
+        mark = "reach" if task == "recall" else "scale"          # the bound's level, or the state's scale
         for s in rows:
             ax.plot(s["levels"], s["accuracy"], "o-", color=colors[s["mixer"]], ms=3,
-                    label=f"{s['mixer']} (" + (f"predicted max {s['capacity']:.3g})" if any(s["feasible"])
-                                                 else "predicted to fail every level)"))
+                    label=f"{s['mixer']} ({mark} {s['capacity']:.3g})")
             if s["capacity"] is not None and s["capacity"] <= 2 * top:
                 ax.axvline(s["capacity"], color=colors[s["mixer"]], ls="--", lw=0.8)
         ax.axhline(THRESHOLD, color="gray", lw=0.5)
         ax.set_xscale("log", base=2)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(rows[0]["difficulty"])
-        ax.set_title(f"{task} (n = {rows[0]['n']}); dashed: predicted max level", fontsize=9)
+        ax.set_title(f"{task} (n = {rows[0]['n']}); dashed: {mark}", fontsize=9)
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel("accuracy (mean over seeds)")
     fig.savefig(out / "accuracy.png", dpi=110, bbox_inches="tight")

@@ -1,35 +1,41 @@
 """What the analysis predicts for a mixer on a task, and the verdict against the measured accuracies.
 
 State numbers. Every number a model carries from positions ``<= t`` to positions ``> t`` crosses the cut
-at t inside a mixer (the MLPs act per token). Per layer that is the live set (``cache_peak`` states or
-inputs, docs/quantities.md) of ``d_state`` numbers each, plus the ``conv - 1`` inputs of the short
-convolution:
+at t inside a mixer (the MLPs act per token). Per layer that is the live set after step t (docs/quantities.md),
+each member with what scores it later, plus the ``conv - 1`` inputs of the short convolution:
 
-    numbers = n_layers * (cache_peak * d_state + (conv - 1) * d_model),
-    d_state = n_heads * d_head (vector state) or n_heads * d_key * d_head (matrix state).
+    numbers = n_layers * (max_t (inputs(t) * d_input + states(t) * d_state) + (conv - 1) * d_model),
 
-Predicted capacity (the largest level the state can hold, at one bit per stored number: a scale, not a bound,
-since a float32 number can hold up to 32 bits; the levels it alone marks infeasible test a heuristic, while reach,
-MQAR's values within reach and copy's distance are necessary conditions):
+``inputs(t)``, ``states(t)`` the live inputs and states (``live_sides``); ``d_state = H d_head`` (vector state) or
+``H d_key d_head`` (matrix state); ``d_input = H d_head`` or ``H (d_key + d_head)`` (``u_s = k_s v_s^T`` kept as
+its two factors); each plus its key, ``H d_key`` (query-key scores ``q_t . k_s``) or ``H`` (source scores: one
+number a head and side). H heads.
 
-* ``mqar``: K * log2(#values) <= numbers  ->  K_max = numbers / log2(#values); and the value a query asks must
-  reach it: a query whose value lies farther back than the reach can only be guessed (1 / #values), so K is
-  feasible only where ``answerable + (1 - answerable) / #values >= 0.9`` (``answerable``: the share of queries
-  whose value lies within reach, over ``MQAR_SAMPLE`` sequences of that K)
-* ``copy``: L * log2(vocab - 2) <= numbers ->  L_max = numbers / log2(vocab - 2); and every token
-  travels ``T - L`` positions (from s_i at i to the output at ``T - L + i`` that predicts it), within reach
+Bounds (necessary at this n: a level they rule out cannot be solved by any weights):
+
 * ``recall``: the mark at distance D must reach the last position through the stacked layers
   (residual, short convolution, mixer reach ``(I - B)^{-1} A``) -> D_max = the largest reached distance
-* ``modcount``: positive convex gates cannot track a cyclic state -> every k >= 2 fails (capacity 1)
+* ``copy``: every token travels ``T - L`` positions (from s_i at i to the output at ``T - L + i`` that predicts
+  it), within reach
+* ``mqar``: a query whose value lies farther back than the reach can only be guessed (1 / #values), so K is
+  feasible only where ``answerable + (1 - answerable) / #values >= 0.9`` (``answerable``: the share of queries
+  whose value lies within reach, over ``MQAR_SAMPLE`` sequences of that K)
 
-Each gives the levels where the model must fail (``feasible`` is False); where it is True, training
-may still fall short. Hence the verdict (threshold 0.9 on the mean accuracy over seeds):
+Scales (``capacity``; reported beside the levels, never a verdict's ground):
 
-* refuted: some level predicted infeasible reaches 0.9;
-* confirmed: every tested infeasible level fails and some feasible level reaches 0.9 (where no
-  tested level is feasible, e.g. ``modcount``: every level fails while the same mixer reaches 0.9 on
-  another task, so training works);
-* inconclusive: otherwise (no infeasible level was tested, or nothing reached 0.9).
+* ``copy``, ``mqar``: the levels the state holds at one bit per stored number, ``L log2(vocab - 2)`` and
+  ``K log2(#values) <= numbers``: a float32 number can hold up to 32 bits, so this is a scale, not a bound
+* ``modcount``: positive convex gates cannot track a cyclic state as n grows (capacity 1): an asymptotic rule;
+  at a finite n a wide enough MLP could read the count mod k off an average, so no level is ruled out
+
+``feasible`` is False at the levels a bound rules out; where it is True, training may still fall short. Hence
+the verdict (threshold 0.9 on the mean accuracy over seeds):
+
+* refuted: some level a bound rules out reaches 0.9;
+* confirmed: every tested level a bound rules out fails and some feasible level reaches 0.9 (where no
+  tested level is feasible: every level fails while the same mixer reaches 0.9 on another task, so training
+  works);
+* inconclusive: otherwise (no bound was tested, or nothing reached 0.9).
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ import math
 
 import numpy as np
 
-from glrtheory.analysis import analyze
+from glrtheory.analysis import analyze, live_sides
 from glrtheory.patterns import Pattern
 from glrtheory.tasks import IGNORE
 
@@ -47,10 +53,30 @@ THRESHOLD = 0.9
 MQAR_SAMPLE = 512
 
 
+def _head(model: dict) -> tuple[int, int]:
+    """Heads H and the size of a head (its values, and its keys: the model's d_key is d_head)."""
+    return model["n_heads"], model.get("d_head") or model["d_model"] // model["n_heads"]
+
+
 def d_state(model: dict) -> int:
     """Numbers per state of one mixer layer (all heads)."""
-    d_head = model.get("d_head") or model["d_model"] // model["n_heads"]
-    return model["n_heads"] * d_head * (d_head if model.get("readout") else 1)
+    H, d = _head(model)
+    return H * d * (d if model.get("readout") else 1)
+
+
+def entry_numbers(model: dict) -> tuple[int, int]:
+    """Numbers a live input and a live state of one mixer layer carry across a cut, each with its key."""
+    H, d = _head(model)
+    key = H * d if model.get("scores") == "query_key" else H
+    return H * d * (2 if model.get("readout") else 1) + key, d_state(model) + key
+
+
+def state_numbers(spec: str, n: int, model: dict) -> int:
+    """The numbers crossing the busiest cut of a length-n model (module docstring)."""
+    per_entry = np.array(entry_numbers(model), dtype=np.int64)
+    layer = int((per_entry @ live_sides(Pattern.from_spec(spec), n)).max())
+    conv = model.get("conv") or 1
+    return model["n_layers"] * (layer + (conv - 1) * model["d_model"])
 
 
 def reach(spec: str, n: int, n_layers: int, conv: int) -> int:
@@ -89,9 +115,7 @@ def prediction(task, mixer_model: dict, levels=()) -> dict:
     best accuracy reach allows at each of ``levels`` (``answerable``)."""
     n, spec = task.seq_len, mixer_model["pattern"]
     report = analyze(Pattern.from_spec(spec), n)
-    numbers = mixer_model["n_layers"] * (report["cache_peak"] * d_state(mixer_model)
-                                         + (mixer_model.get("conv", 0) - 1 if mixer_model.get("conv") else 0)
-                                         * mixer_model["d_model"])
+    numbers = state_numbers(spec, n, mixer_model)
     out = {"n": n, "cache_peak": report["cache_peak"], "decode_cost_mean": report["decode_cost_mean"],
            "hop_diameter": report["hop_diameter"], "state_numbers": numbers}
     out["reach"] = reach(spec, n, mixer_model["n_layers"], mixer_model.get("conv", 0))
@@ -99,25 +123,31 @@ def prediction(task, mixer_model: dict, levels=()) -> dict:
         values = task.vocab - 1 - task.n_keys
         share = {K: mqar_within_reach(dataclasses.replace(task, K=K), out["reach"]) for K in levels}
         out.update(capacity=numbers / math.log2(values), answerable={K: f + (1 - f) / values for K, f in share.items()},
-                   rule=f"K*log2({values}) <= {numbers} and the values within reach {out['reach']}")
+                   rule=f"the values within reach {out['reach']}; scale K*log2({values}) <= {numbers}")
     elif task.name == "copy":
-        bits = math.log2(task.vocab - 2)
-        out.update(capacity=numbers / bits,
-                   rule=f"L*log2({task.vocab - 2}) <= {numbers} and {n} - L <= reach {out['reach']}")
+        out.update(capacity=numbers / math.log2(task.vocab - 2),
+                   rule=f"{n} - L <= reach {out['reach']}; scale L*log2({task.vocab - 2}) <= {numbers}")
     elif task.name == "recall":
         out.update(capacity=out["reach"], rule=f"D <= reach {out['reach']}")
     else:
-        out.update(capacity=1, rule="positive gates cannot count mod k")
+        out.update(capacity=1, rule="no bound at finite n; scale: positive gates cannot count mod k as n grows")
     return out
 
 
 def feasible(task_name: str, level: int, pred: dict) -> bool:
-    """Whether the prediction ``pred`` (of ``prediction``) allows solving the task at ``level``."""
+    """Whether the bounds of ``pred`` (of ``prediction``) allow solving the task at ``level``."""
     if task_name == "copy":
-        return level <= pred["capacity"] and pred["n"] - level <= pred["reach"]
+        return pred["n"] - level <= pred["reach"]
     if task_name == "mqar":
-        return level <= pred["capacity"] and pred["answerable"].get(level, 1.0) >= THRESHOLD
-    return level <= pred["capacity"]
+        return pred["answerable"].get(level, 1.0) >= THRESHOLD
+    if task_name == "recall":
+        return level <= pred["reach"]
+    return True
+
+
+def within_scale(task_name: str, level: int, pred: dict) -> bool:
+    """Whether ``level`` lies within the scale of ``pred`` (``capacity``; recall has none but its bound)."""
+    return task_name == "recall" or level <= pred["capacity"]
 
 
 def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains: bool) -> tuple[str, str]:
