@@ -1,5 +1,6 @@
 """glrtheory.lm without training: corpus, split, batches, config, checkpoints, schedule, errors."""
 import hashlib
+import json
 import math
 import os
 from pathlib import Path
@@ -176,6 +177,13 @@ def test_tables_report_efficiency_against_one_process():
     bundle["runs"]["ssm"]["log"][0].update(val_bpb_unseen=3.25, val_windows_unseen=43)     # logged since 2026-12-05
     assert "| 3.000 | 3.250 (43) | 0-63: 3.500 |" in tables(bundle)
 
+
+
+def test_the_committed_tables_are_the_bundles():
+    """``benchmarks/results/lm/tables.md`` is what ``glr lm report`` writes from the committed bundle today (it was
+    left without the unseen column when ``tables`` gained it)."""
+    bundle = json.loads((ROOT / "benchmarks/results/lm/lm_h200x2.json").read_text())
+    assert (ROOT / "benchmarks/results/lm/tables.md").read_text() == tables(bundle)
 
 def test_fingerprint_covers_model_data_and_optimization_only():
     base = {"patterns": ["ssm", "power2"], "overrides": {"power2": {"d_model": 8}}, "model": {"d_model": 16}}

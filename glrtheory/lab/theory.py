@@ -139,7 +139,7 @@ def feasible(task_name: str, level: int, pred: dict) -> bool:
     if task_name == "copy":
         return pred["n"] - level <= pred["reach"]
     if task_name == "mqar":
-        return pred["answerable"].get(level, 1.0) >= THRESHOLD
+        return pred["answerable"][level] >= THRESHOLD       # prediction(..., levels) gives every level its share
     if task_name == "recall":
         return level <= pred["reach"]
     return True
