@@ -1,4 +1,6 @@
 """glrtheory.analysis against definition-level references built from ``p.sets(n)`` (docs/quantities.md)."""
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -372,6 +374,23 @@ def test_limits():
         an.cache_peak(p, 0)
 
 
+
+@pytest.mark.parametrize("entries, padded", [(10**6, 2000), (700, 10**6)])
+def test_the_readout_refusal_names_the_largest_n_whose_tables_build(monkeypatch, entries, padded):
+    """The readout choice needs the index tables: its refusal, over the entries (nnz) limit or over the tables'
+    padded size, names the largest n at which the tables build and the choice is made (kron's rows vary in width,
+    so the two limits bind at different n; the nnz limit alone once named an n whose tables were refused)."""
+    from glrtheory.analysis import report
+    from glrtheory.patterns import support
+    monkeypatch.setattr(report, "READOUT_MAX_ENTRIES", entries)
+    monkeypatch.setattr(report, "MAX_TABLE_ENTRIES", padded)
+    monkeypatch.setattr(support, "MAX_TABLE_ENTRIES", padded)
+    p = Pattern.from_spec("kron:1,11,111")
+    refused = an.analyze(p, 400)["skipped"]["readout"]
+    m = int(re.search(r"the largest n that fits is (\d+)", refused).group(1))
+    assert "algorithm" in an.analyze(p, m)["readout"]
+    assert "over the limit" in an.analyze(p, m + 1)["skipped"]["readout"]
+
 def test_hops_refuse_over_the_work_limit(monkeypatch):
     rng = np.random.default_rng(0)
     q = Pattern.from_masks(np.tril(rng.random((60, 60)) < 0.3), np.tril(rng.random((60, 60)) < 0.3, -1))
@@ -599,6 +618,15 @@ def test_fixed_lag_list_says_so_and_names_its_family():
     assert ssm["theta_basis"] == "closed form, for fixed lags" and ssm["theta_family"] is None
     power2 = an.analyze(Pattern.from_spec("power2"), 64)
     assert power2["theta_basis"] == "closed form" and power2["theta_family"] is None
+    for spec in ("power:1000", "exponent:0.1"):     # the lag 1 alone up to n = 1000 / 1024, then more: not fixed
+        r = an.analyze(Pattern.from_spec(spec), 100)
+        assert r["theta_basis"] == "closed form" and r["theta_family"] is None, spec
+    assert an.analyze(Pattern.from_spec("exponent:0"), 64)["theta_basis"] == "closed form, for fixed lags"
+    # exponent:alpha is floor(k^(1/alpha)): k^2 gives 1, 4, 9, 16 for 17 <= n <= 25, k^4 1, 16, 81 for 82 <= n <= 256
+    for lags, n, family, span in (("1,4,9,16", 20, "exponent:0.5", [17, 25]), ("1,16,81", 100, "exponent:0.25",
+                                                                                [82, 256])):
+        r = an.analyze(Pattern.from_spec("lags:" + lags), n)["theta_family"]
+        assert (r["spec"], r["same_lags_for_n"]) == (family, span)
 
 
 # -- search ------------------------------------------------------------------------------------------

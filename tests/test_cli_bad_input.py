@@ -99,6 +99,8 @@ def test_a_lab_run_with_a_failed_cell_reports_the_rest_and_warns(tmp_path, capsy
      "the scan of 4e+09 values at 256 circle points (order 2) exceeds the limit"),
     (["lti", "lags:1,2", "--coef", "1=b", "--coef", "2=0.1", "--step", "1e-300"], "the scan of 4e+300 values"),
     (["search", "--n", "4194305"], "a search at n=4194305 is over its limit n <= 4194304"),
+    (["search", "--n", "2147483648"], "a search at n=2147483648 is over its limit n <= 4194304"),
+    (["search", "--n", "2147483648", "--family", "window"], "a search at n=2147483648 is over its limit"),
     (["search", "--n", "64", "--family", "window", "--values", "3.5", "4"], "window's W takes integers"),
     (["analyze", "window:W", "--n", "10"], "window W must be an integer, got 'W'"),
     (["analyze", "blocks:C", "--n", "10"], "block size C must be an integer, got 'C'"),

@@ -120,6 +120,20 @@ def test_structured_counts_at_large_n_without_tables(spec):
         assert np.array_equal(support.last_use(), last), f"{spec} {side} last use"
 
 
+
+def test_kron_table_is_refused_by_its_widest_row_not_a_padded_bound():
+    """kron:1,11,111 at n = 10: rows 0..9 in three base-3 digits, row t holding the prod of (t_j + 1) entries less
+    itself (t = 8 = 022: 9 - 1), so its B table is 10 x 8. It fits 80 entries exactly, not 79, where the bound
+    3^3 = 27 a row refused it at 270."""
+    p = Pattern.from_spec("kron:1,11,111")
+    rows = [[s for s in range(t) if all(int(ds) <= int(dt) for ds, dt in zip(np.base_repr(s, 3).zfill(3),
+                                                                            np.base_repr(t, 3).zfill(3)))]
+            for t in range(10)]
+    b_idx = p.tables(10, max_entries=80)[1]
+    assert b_idx.shape == (10, 8) and [list(r[r >= 0]) for r in b_idx] == rows
+    with pytest.raises(GLRError, match=r"10x8=80 entries, over the limit 79; at this width n <= 9 fits"):
+        p.tables(10, max_entries=79)
+
 def test_power2_table_at_two_to_the_twenty():
     n = 2**20
     a_idx, b_idx = Pattern.from_spec("power2").tables(n)

@@ -99,6 +99,21 @@ def test_algorithm_choice(spec, name, cost):
     assert readout_algorithm(tuple(np.array(x) for x in p.tables(512))) == (name, cost)   # a plain pair
 
 
+
+@pytest.mark.parametrize("spec, first, back, again", [("window:64+ssm", 44, 66, 79), ("blocks", 170, 194, 198),
+                                                      ("window:8+fenwick", 184, 194, 221), ("fenwick", 313, 322, 339),
+                                                      ("lags:1,2,3", 548, 578, 581), ("ssm", 355, None, None)])
+def test_where_aligned_patterns_turn_aligned(spec, first, back, again):
+    """docs/quantities.md's lengths, each edge from both sides: tiled mixing up to ``first - 1``, aligned from
+    ``first``, tiled again from ``back`` to ``again - 1``, aligned from ``again`` on."""
+    expected = {first - 1: "tiled_mixing", first: "chunked_aligned"}
+    if back:
+        expected.update({back - 1: "chunked_aligned", back: "tiled_mixing", again - 1: "tiled_mixing",
+                         again: "chunked_aligned"})
+    p = Pattern.from_spec(spec)
+    assert {n: readout_algorithm(p.tables(n))[0] for n in expected} == expected
+
+
 def test_blockwise_dtype_is_qs_only_for_tiled_mixing_where_the_scan_runs_it(monkeypatch):
     """Tiled mixing of bf16 / fp16 q with float32 a computes in q's dtype where ``glr_scan`` runs it (CUDA), else in
     a's: on this CPU (no bf16 scan) a's; with a scan of q's dtype (stubbed) q's; never for direct or for a that is

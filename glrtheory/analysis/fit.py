@@ -127,15 +127,25 @@ def fit_classes(p: Pattern, n: int) -> dict:
 
 
 # -- fixed lag lists ------------------------------------------------------------------------------------
+#: Built-in lag-set families whose lags grow with n (``exponent:0``, the lag 1 alone, does not), however far
+#: their next lag lies; other families' lag sets are judged by comparing them at two lengths.
+GROWING_LAG_FAMILIES = ("power", "quadratic", "exponent")
+
+
+def _grows(term) -> bool:
+    return term.family in GROWING_LAG_FAMILIES and not (term.family == "exponent" and term.params[0] == 0)
+
+
 def fixed_lags(p: Pattern, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(a_lags, b_lags)`` when both sides of p are lag sets that stay the same from n on (compared at
-    ``m = max(n, 2 (L + 1))`` and 2m, L the largest lag); None otherwise (also when a side's index table
-    is over its limit: lag sets build no table, so such a side is not one)."""
+    """``(a_lags, b_lags)`` when both sides of p are lag sets that stay the same from n on: no family term of p
+    grows (``GROWING_LAG_FAMILIES``; ``power:1000`` has the lag 1 alone up to n = 1000), and the sets are equal at
+    ``m = max(n, 2 (L + 1))`` and 2m, L the largest lag (all that other patterns are judged by); None otherwise
+    (also when a side's index table is over its limit: lag sets build no table, so such a side is not one)."""
     try:
         sa, sb = supports(p, n)
     except WorkLimitError:
         return None
-    if sa.lags is None or sb.lags is None or p.max_length is not None:
+    if sa.lags is None or sb.lags is None or p.max_length is not None or any(map(_grows, p.terms)):
         return None
     largest = int(max(sa.lags.max(initial=0), sb.lags.max(initial=0)))
     m = max(n, 2 * (largest + 1))
@@ -148,9 +158,9 @@ def fixed_lags(p: Pattern, n: int) -> tuple[np.ndarray, np.ndarray] | None:
 
 def lag_families(b_lags) -> list[tuple[str, int, int | None]]:
     """The built-in families with ``A(t) = {t}`` whose B-lags equal ``b_lags`` at some length: ``power:b``
-    (``power2``), ``quadratic`` and ``exponent:alpha`` (alpha to two decimals) are tried. Each match is
-    ``(spec, lo, hi)``: the family has exactly these lags for ``lo <= n <= hi`` (hi None when its next lag
-    lies beyond 4 lo)."""
+    (``power2``), ``quadratic`` and ``exponent:alpha`` (alpha to two decimals, fewest decimals first) are tried,
+    in that order. Each match is ``(spec, lo, hi)``: the family has exactly these lags for ``lo <= n <= hi`` (hi
+    None when its next lag lies beyond 4 lo)."""
     lags = np.asarray(b_lags, dtype=np.int64)
     if lags.size < 2:
         return []
@@ -159,9 +169,12 @@ def lag_families(b_lags) -> list[tuple[str, int, int | None]]:
     if lags[0] == 1 and lags[1] >= 2:
         candidates.append("power2" if lags[1] == 2 else f"power:{int(lags[1])}")
     candidates.append("quadratic")
-    alpha = math.log(lags.size + 1) / math.log(lo)
-    candidates += [f"exponent:{a / 100:g}" for a in sorted({round(alpha * 100) + d for d in (-1, 0, 1)})
-                   if 0 < a <= 100]
+    # exponent:alpha has ceil(lo^alpha) - 1 lags below lo: lags.size of them where
+    # log(size) / log(lo) < alpha <= log(size + 1) / log(lo); every alpha of two decimals there (and one beyond),
+    # the fewest decimals first (exponent:0.5 before exponent:0.49, both [1, 4, 9, 16])
+    low, high = (math.log(k) / math.log(lo) for k in (lags.size, lags.size + 1))
+    alphas = range(max(1, math.floor(low * 100)), min(100, math.ceil(high * 100) + 1) + 1)
+    candidates += [f"exponent:{a / 100:g}" for a in sorted(alphas, key=lambda a: (a % 10 != 0, a % 100 != 0, a))]
     out = []
     for spec in candidates:
         family = Pattern.from_spec(spec)

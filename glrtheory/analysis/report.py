@@ -6,7 +6,7 @@ from fractions import Fraction
 
 
 from ..errors import GLRError, WorkLimitError
-from ..patterns import Pattern
+from ..patterns import MAX_TABLE_ENTRIES, Pattern
 from . import counts, hankel
 from .counts import check_pattern, decode_costs, nnz, total_cost
 from .depth import depth
@@ -120,6 +120,17 @@ def _classes(p: Pattern, n: int) -> dict:
     return {**th, "theta_basis": basis, "theta_fit": fit, "theta_family": family}
 
 
+def _padded_entries(p: Pattern, n: int) -> int:
+    """Entries of the larger index table at n: n times its widest row."""
+    return max(n * int(side.counts().max(initial=0)) for side in counts.supports(p, n))
+
+
+def _readout_excess(p: Pattern, m: int) -> int:
+    """How far the readout choice at length m is over a limit (<= 0: within both): its table entries over
+    ``READOUT_MAX_ENTRIES``, or an index table over ``MAX_TABLE_ENTRIES``; the two limits' refusals search it."""
+    return max(sum(nnz(p, m)) - READOUT_MAX_ENTRIES, _padded_entries(p, m) - MAX_TABLE_ENTRIES)
+
+
 def _readout(p: Pattern, n: int) -> dict:
     """The ``readout`` key of the report (see ``analyze``) from the tables at n, refused over
     ``READOUT_MAX_N`` or ``READOUT_MAX_ENTRIES`` entries; numpy only, torch is not imported."""
@@ -127,10 +138,13 @@ def _readout(p: Pattern, n: int) -> dict:
 
     if n > READOUT_MAX_N:
         refuse("the readout choice", p, n, lambda m: m - READOUT_MAX_N, n, READOUT_MAX_N, unit="positions")
-    entries = sum(nnz(p, n))
+    entries, padded = sum(nnz(p, n)), _padded_entries(p, n)
     if entries > READOUT_MAX_ENTRIES:
-        refuse("the readout choice", p, n, lambda m: sum(nnz(p, m)) - READOUT_MAX_ENTRIES, entries,
-               READOUT_MAX_ENTRIES, unit="table entries")
+        refuse("the readout choice", p, n, lambda m: _readout_excess(p, m), entries, READOUT_MAX_ENTRIES,
+               unit="table entries")
+    if padded > MAX_TABLE_ENTRIES:
+        refuse("the readout choice's index tables", p, n, lambda m: _readout_excess(p, m), padded,
+               MAX_TABLE_ENTRIES, unit="padded entries")
     tables = p.tables(n)
     out = readout_summary(tables)
     lengths = [n >> k for k in range(READOUT_FIT_POINTS - 1, -1, -1)]

@@ -30,6 +30,14 @@ SEARCH_MAX_N = 2 ** 22
 FAMILY_PARAMETERS = {"window": "W", "blocks": "C", "exponent": "alpha", "power": "b"}
 
 
+def check_search_length(n) -> int:
+    """n, refused past ``SEARCH_MAX_N`` before anything else is checked or built at it (a grid at n = 2^31 would
+    hold window:2^31, which no pattern is)."""
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > SEARCH_MAX_N:
+        raise GLRError(f"a search at n={n} is over its limit n <= {SEARCH_MAX_N} (it evaluates every candidate at n)")
+    return check_length(n)
+
+
 def family_grid(family: str, n: int, values=None) -> list[str]:
     """Specs of ``family`` over its parameter: ``values`` when given, else a default grid at length n
     (W and C: powers of two up to n; alpha: 0, 0.05, ..., 1; b: 2..16)."""
@@ -117,9 +125,7 @@ def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min
     >>> [r["spec"] for r in out["matches"]], [r["spec"] for r in out["rejected"]]
     (['fenwick'], ['ssm', 'power2', 'attention'])
     """
-    n = check_length(n)
-    if n > SEARCH_MAX_N:
-        raise GLRError(f"a search at n={n} is over its limit n <= {SEARCH_MAX_N} (it evaluates every candidate at n)")
+    n = check_search_length(n)
     bounds = {"max_decode": _check_bound(max_decode, "max_decode"), "max_cache": _check_bound(max_cache, "max_cache"),
               "max_hops": _check_bound(max_hops, "max_hops"), "min_rank": _check_bound(min_rank, "min_rank")}
     out = {"n": n, "bounds": bounds, "matches": [], "rejected": [], "skipped": []}

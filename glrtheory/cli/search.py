@@ -2,7 +2,7 @@
 total cost; over the built-in families, a family's parameter grid, and the user's own patterns."""
 from __future__ import annotations
 
-from ..analysis.search import FAMILY_PARAMETERS, default_candidates, family_grid, search
+from ..analysis.search import FAMILY_PARAMETERS, check_search_length, default_candidates, family_grid, search
 from ..errors import GLRError
 from .analysis import table
 from .common import non_negative_int, pattern_arg, positive_int, print_json
@@ -38,6 +38,7 @@ def register(sub) -> None:
 def run_search(args) -> None:
     if args.values is not None and args.family is None:
         raise GLRError("--values needs --family")
+    check_search_length(args.n)
     if args.family is not None:
         specs = family_grid(args.family, args.n, args.values)
     else:
