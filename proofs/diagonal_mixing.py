@@ -15,8 +15,9 @@ Derivation. ``A_R[i, j] = a_{t_i}`` for ``j = i`` (w = 0 puts column j at row ``
 ``(T_k A_R)[i, j] = T_k[i, j] a_{t_j}``: sympy below for a general strictly lower ``B_RR``. Then exactly, in
 rationals, on the entries every layout places (``ChunkLayout.entries``): fenwick, power2, ssm, ``fenwick+lags:5``
 (where it always holds) and five patterns where it fails but at the shortest lengths, n = 1 .. 32, chunks of 4, 8
-and 16, both offsets: the condition against the entries, and M against ``T_k diag(a)`` indexed as ``diagonal_mix``
-indexes it.
+and 16, both offsets: the condition against the entries, and ``T_k diag(a)``, with T_k from the entries the layout
+places and a indexed as ``diagonal_mix`` indexes it, against the chunk's block of the whole mixing matrix, solved
+row by row from the tables.
 """
 import random
 from fractions import Fraction
@@ -64,6 +65,24 @@ def chunks(layout, a, b):
     return [(c, inverse(Bi[c].tolist()), A[c]) for c in range(nc)]
 
 
+def mixing(tables, a, b):
+    """The whole ``M = (I - B)^{-1} A`` in rationals, row by row from the tables: ``M[t] = sum_k a[t, k] e_{A_k(t)} +
+    sum_k b[t, k] M[B_k(t)]``. A chunk's own weights are its block: a path from u_s to h_t (s, t in one chunk)
+    passes only states between them."""
+    n = len(tables.a_idx)
+    M = []
+    for t in range(n):
+        row = [Fraction(0)] * n
+        for k, s in enumerate(tables.a_idx[t]):
+            if s >= 0:
+                row[s] += a[t, k]
+        for k, s in enumerate(tables.b_idx[t]):
+            if s >= 0:
+                row = [x + b[t, k] * y for x, y in zip(row, M[s])]
+        M.append(row)
+    return M
+
+
 def check(n_max=32):
     rng = random.Random(0)
     draw = lambda *shape: np.array([Fraction(rng.choice((-1, 1)) * rng.randint(1, 9), rng.randint(1, 9))  # noqa: E731
@@ -84,15 +103,17 @@ def check(n_max=32):
                         own = [cols[c * C + j] for j in range(C)]
                         structure &= all(A[i][j] == (own[i] if i == j else 0) for i in range(C)
                                          for j in range(C + layout.span))
-                        products.append((T, A, own))
+                        products.append((c, T, own))
                     holds = diagonal(layout)
                     assert holds == structure, (spec, n, C, offset)
                     assert holds or spec not in HOLDS, (spec, n, C, offset)
                     counted[holds] += 1
-                    for T, A, own in products if holds else ():
-                        M = [[sum((T[i][r] * A[r][j] for r in range(C)), Fraction(0)) for j in range(C)]
-                             for i in range(C)]
-                        assert M == [[T[i][j] * own[j] for j in range(C)] for i in range(C)], (spec, n, C, offset)
+                    G = mixing(tables, a, b) if holds else None
+                    for c, T, own in products if holds else ():
+                        rows = [(i, c * C - layout.shift + i) for i in range(C)]
+                        rows = [(i, t) for i, t in rows if 0 <= t < n]
+                        assert all(T[i][j] * own[j] == G[t][s] for i, t in rows for j, s in rows), (spec, n, C, offset)
     print(f"checked exactly, n = 1..{n_max}, chunks of 4, 8, 16, both offsets: the condition holds exactly where "
           f"every chunk's A_R is the diagonal of its rows' a and w = 0 ({counted[True]} layouts, among them "
-          f"{', '.join(HOLDS)} at every n; {counted[False]} where it fails), and there M = T_k diag(a) with a at t + s")
+          f"{', '.join(HOLDS)} at every n; {counted[False]} where it fails), and there T_k diag(a), a at t + s, is "
+          "the chunk's block of the whole (I - B)^-1 A")

@@ -30,7 +30,6 @@ import itertools
 import random
 from fractions import Fraction
 
-import numpy as np
 import sympy as sp
 
 from glrtheory import Pattern

@@ -31,13 +31,18 @@ special case. Derived in sympy for chunks of up to 4 rows (dM over all C x C ent
 and checked exactly with L, M[i - 1] and E[i - 1] formed as the kernels form them.
 """
 import itertools
+import math
 from fractions import Fraction
 
 import sympy as sp
 
-#: The largest chunk the Triton readout takes: rows x window blocks of at most 2^14 entries (``MAX_SCORES``).
-MAX_CHUNK = 128
-#: The weight of a zero in the packed count (``readout_triton_kernels.decay_sums``).
+from glrtheory.kernels.scan.readout_triton import MAX_SCORES
+
+#: The largest chunk the Triton readout takes: its C x (C + w) score blocks hold at most ``MAX_SCORES`` entries.
+MAX_CHUNK = math.isqrt(MAX_SCORES)
+#: The weight of a zero in the packed count: ``readout_triton_kernels.decay_sums`` writes it as the literal 256, and
+#: the functions below transcribe the kernels' packed form (the kernels themselves are checked against float64 by
+#: ``tests/test_readout_triton.py``).
 ZERO = 256
 
 
@@ -159,7 +164,7 @@ def check(cmax=4):
     print(f"checked {cases} chunks exactly: every b in {{0, +-1/2, +-1, +-2}}^C, C = 1..{cmax}: the kernels' "
           "sign, zero and 2^(S_i - S_j) give (I - B_RR)^-1 and E")
     most = MAX_CHUNK
-    assert most < ZERO and 128 * 128 <= 2**14 < 256 * 256
+    assert most * most <= MAX_SCORES < (most + 1) ** 2 and most < ZERO
     worst = [Fraction(-1)] * most                       # every b negative: the most negatives a chunk can hold
     assert packed(worst, most - 1)[1] == most < ZERO
     assert kernel_weight(worst, most - 1, -1) == 1 and kernel_weight(worst[:-1] + [Fraction(0)], most - 1, -1) == 0

@@ -34,10 +34,16 @@ def derive():
     return region
 
 
+def on_edge(b1, b2) -> bool:
+    """(b_1, b_2) on the closed triangle's boundary: the edge b_2 = -1 or the edges |b_1| = 1 - b_2."""
+    return (b2 == -1 and abs(b1) <= 2) or (abs(b1) == 1 - b2 and -1 <= b2 <= 1)
+
+
 def check(region, step=Fraction(1, 8), span=3):
     """Every rational point of a 1/8 grid of [-3, 3]^2: the triangle (exact arithmetic), the symbolic
-    region, numpy's pole moduli and the LTI layer's spectral radius agree; boundary points (a pole on the
-    unit circle, decided exactly) are counted separately."""
+    region, numpy's pole moduli and the LTI layer's spectral radius agree; on the triangle's edges a pole lies on
+    the unit circle (z = 1 where b_1 + b_2 = 1, z = -1 where b_2 - b_1 = 1, a pair of modulus sqrt(-b_2) = 1 on
+    b_2 = -1) and the region, taken at the exact rationals, excludes the point (the triangle is open)."""
     b1s, b2s = sp.symbols("b_1 b_2", real=True)
     inside = sp.lambdify((b1s, b2s), region, "math")
     k = int(span / step)
@@ -45,13 +51,13 @@ def check(region, step=Fraction(1, 8), span=3):
     counts = {"inside": 0, "outside": 0, "boundary": 0}
     for b1 in grid:
         for b2 in grid:
-            if abs(b2) == 1 or abs(b1) == 1 - b2 and abs(b2) <= 1:
+            rho = np.abs(np.roots([1, -float(b1), -float(b2)])).max()
+            if on_edge(b1, b2):
                 counts["boundary"] += 1
-                rho = np.abs(np.roots([1, -float(b1), -float(b2)])).max()
-                assert rho >= 1 - 1e-7, (b1, b2, rho)
+                assert abs(rho - 1) < 1e-7, (b1, b2, rho)
+                assert region.subs({b1s: sp.Rational(b1), b2s: sp.Rational(b2)}) == sp.false, (b1, b2)
                 continue
             tri = abs(b2) < 1 and abs(b1) < 1 - b2
-            rho = np.abs(np.roots([1, -float(b1), -float(b2)])).max()
             assert tri == (rho < 1) == bool(inside(float(b1), float(b2))), (b1, b2, rho)
             counts["inside" if tri else "outside"] += 1
     # the LTI layer's numeric route on a sample of points
@@ -61,10 +67,8 @@ def check(region, step=Fraction(1, 8), span=3):
         assert (rho < 1) == (abs(b2) < 1 and abs(b1) < 1 - b2)
     print(f"checked {sum(counts.values())} grid points: {counts}")
     # Pick's theorem on the lattice triangle (vertices are grid points): area = I + B/2 - 1 in step^2
-    on_edge = sum(1 for b1 in grid for b2 in grid
-                  if (b2 == -1 and abs(b1) <= 2) or (abs(b1) == 1 - b2 and -1 <= b2 <= 1))
-    area = (counts["inside"] + Fraction(on_edge, 2) - 1) * step**2
-    print(f"Pick's theorem: {counts['inside']} interior and {on_edge} edge grid points give area {area} "
+    area = (counts["inside"] + Fraction(counts["boundary"], 2) - 1) * step**2
+    print(f"Pick's theorem: {counts['inside']} interior and {counts['boundary']} edge grid points give area {area} "
           "(the triangle's area is 4)")
     assert area == 4
 

@@ -367,6 +367,8 @@ def test_a_folder_of_cells_trained_otherwise_is_refused(tmp_path, capsys):
     ({"run": {"steps": 10**7 + 1}}, "steps is limited to 10000000, got 10000001"),
     ({"mixers": [{"pattern": "ssm", "d_model": 64, "n_layers": 3}]}, "mixer 'ssm' sets d_model, n_layers: the model's "
      r"size is \[model\]'s"),
+    ({"mixers": [{"pattern": "power2", "n_heads": 4, "d_head": 64, "conv": 8}]}, "mixer 'power2' sets n_heads, "
+     "d_head, conv: the model's"),
     ({"mixers": [{"pattern": "ssm"}, {"pattern": "attention", "mlp_mult": 4}]}, "mixer 'attention' sets mlp_mult")])
 def test_bad_sweeps_are_refused(change, message):
     data = {"mixers": ["ssm"], "tasks": {"mqar": {"K": [4], "length": 64}}}
@@ -556,6 +558,22 @@ def test_reaching_the_threshold_exactly_counts():
     assert [feasible("copy", L, copy) for L in (15, 16, 30)] == [False, True, True]
     assert [within_scale("copy", L, copy) for L in (16, 20, 21)] == [True, True, False]
 
+
+
+@pytest.mark.parametrize("attention_copies, expected", [(1.0, "confirmed"), (0.3, "inconclusive")])
+def test_a_mixer_failing_every_ruled_out_level_confirms_only_where_the_task_is_learned(attention_copies, expected):
+    """window:2 in two layers with conv 2 reaches 4 positions back: copy at n = 32 is ruled out at every L. Its failure
+    confirms the bound only where training works both for the mixer (it recalls at D = 2) and for the task (some
+    mixer of the sweep copies); where no mixer copies, the failure says nothing."""
+    sweep = sweep_from_dict({**SMOKE, "mixers": [{"pattern": "window:2"}, {"pattern": "attention"}],
+                             "tasks": {"copy": {"L": [4, 8], "length": 32, "vocab": 6},
+                                       "recall": {"D": [2], "length": 32, "vocab": 12}}})
+    rows = [dict(task="recall", mixer="window:2", level=2, accuracy=1.0),
+            dict(task="recall", mixer="attention", level=2, accuracy=1.0)]
+    rows += [dict(task="copy", mixer="window:2", level=L, accuracy=0.2) for L in (4, 8)]
+    rows += [dict(task="copy", mixer="attention", level=L, accuracy=attention_copies) for L in (4, 8)]
+    verdicts = {(s["task"], s["mixer"]): (s["feasible"], s["verdict"]) for s in summarize(sweep, rows)}
+    assert verdicts["copy", "window:2"] == ([False, False], expected)
 
 def test_summary_averages_over_seeds_and_its_crossover_is_below_the_threshold():
     """The accuracy of a level is the mean over its seeds (not the best seed); the crossover is the first level

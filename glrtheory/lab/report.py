@@ -55,11 +55,13 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
                         "feasible": [feasible(task_name, lv, pred) for lv in levels],
                         "within_scale": [within_scale(task_name, lv, pred) for lv in levels],
                         "crossover": crossover, **pred})
-    trains = defaultdict(bool)
+    trains, learned = defaultdict(bool), defaultdict(bool)      # by mixer (its feasible levels), by task
     for s in summary:
         trains[s["mixer"]] |= any(a >= THRESHOLD for a, ok in zip(s["accuracy"], s["feasible"]) if ok)
+        learned[s["task"]] |= any(a >= THRESHOLD for a in s["accuracy"])
     for s in summary:
-        s["verdict"], s["reason"] = verdict(s["task"], s["levels"], s["accuracy"], s["feasible"], trains[s["mixer"]])
+        s["verdict"], s["reason"] = verdict(s["task"], s["levels"], s["accuracy"], s["feasible"],
+                                            trains[s["mixer"]] and learned[s["task"]])
     return summary
 
 

@@ -33,8 +33,8 @@ the verdict (threshold 0.9 on the mean accuracy over seeds):
 
 * refuted: some level a bound rules out reaches 0.9;
 * confirmed: every tested level a bound rules out fails and some feasible level reaches 0.9 (where no
-  tested level is feasible: every level fails while the same mixer reaches 0.9 on another task, so training
-  works);
+  tested level is feasible: every level fails while the same mixer reaches 0.9 on another task and some mixer of
+  the sweep reaches it on this task, so training works for both);
 * inconclusive: otherwise (no bound was tested, or nothing reached 0.9).
 """
 from __future__ import annotations
@@ -152,8 +152,8 @@ def within_scale(task_name: str, level: int, pred: dict) -> bool:
 
 def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains: bool) -> tuple[str, str]:
     """``(verdict, reason)`` for mean accuracies at ascending ``levels``, with ``allowed[i]`` whether the
-    prediction allows level i (``feasible``); ``trains`` says whether the same mixer reached the
-    threshold on some other task."""
+    prediction allows level i (``feasible``); ``trains`` says whether training works here: the same mixer
+    reached the threshold on some other task and some mixer of the sweep reached it on this one."""
     above = [(lv, a) for lv, a, ok in zip(levels, accuracy, allowed) if not ok]
     below = [(lv, a) for lv, a, ok in zip(levels, accuracy, allowed) if ok]
     passed_above = [(lv, a) for lv, a in above if a >= THRESHOLD]
@@ -169,6 +169,6 @@ def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains:
                              f"solves level {ok[-1][0]} ({ok[-1][1]:.3f})")
     if not below and trains:
         return "confirmed", (f"every level fails as predicted (max {worst:.3f}) while this mixer reaches {THRESHOLD} "
-                             "elsewhere")
+                             "elsewhere and another mixer on this task")
     return "inconclusive", (f"fails where predicted (max {worst:.3f}) but no level reached {THRESHOLD} "
                             f"(max {max(accuracy):.3f}): training may fall short")
