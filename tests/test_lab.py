@@ -219,6 +219,28 @@ def test_reach_against_dense(spec, layers, conv):
     assert reach(spec, 29, layers, conv) == _reach_dense(spec, 29, layers, conv)
 
 
+
+@pytest.mark.parametrize("spec, layers, conv", [("lags:2", 1, 0), ("lags:3,5", 2, 0), ("lags:4", 2, 2),
+                                                ("kron:1,11", 1, 2), ("window:3", 2, 2), ("fenwick", 2, 2)])
+def test_dependence_is_what_a_model_reads(spec, layers, conv):
+    """``dependence`` against a real model (float64, random weights): output t depends on input s exactly where a
+    nonzero gradient of output t reaches the embedding at s. lags:2 and lags:3,5 leave gaps below their reach (odd
+    distances, 1, 2, 4, 7), and kron:1,11's outputs reach unlike sets of inputs."""
+    from glrtheory.lab.theory import dependence
+    torch.manual_seed(0)
+    n = 24
+    model = SequenceModel(ModelConfig(vocab_size=5, d_model=8, n_layers=layers, n_heads=2, pattern=spec, conv=conv),
+                          dtype=torch.float64)
+    emb = model.embed(torch.randint(0, 5, (1, n))).detach().requires_grad_(True)
+    x = emb
+    for block in model.blocks:
+        x = block(x)
+    reads = np.zeros((n, n), dtype=bool)
+    for t in range(n):
+        (grad,) = torch.autograd.grad(x[0, t].sum(), emb, retain_graph=True)
+        reads[t] = grad[0].abs().sum(-1).numpy() > 0
+    assert np.array_equal(dependence(spec, n, layers, conv), reads)
+
 def test_prediction_numbers():
     """Counted by hand: ssm keeps one state (2 heads of 16, plus a source score a head) and conv 2 one input of
     d_model 32 per layer; attention keeps the 31 inputs before the last, each with its scoring: a source score a
@@ -278,15 +300,24 @@ def test_verdicts(task, acc, trains, expected):
 def test_copy_needs_reach():
     """Copy's s_i sits at input i and is the target of output ``T - L + i`` (read off a sample): every token
     travels T - L positions, so with a reach of 16 at T = 32 (two layers of window:8) L = 16 is feasible and
-    L = 15 is not."""
+    L = 15 is not; lags:2 with no convolution reaches even distances only, so L = 16 is out of reach too."""
     model = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
-    pred = prediction(make_task("copy", L=4, length=32, vocab=10), model)
+    pred = prediction(make_task("copy", L=4, length=32, vocab=10), model, levels=range(1, 17))
     assert pred["reach"] == 16 and pred["capacity"] > 16
     for L in range(1, 17):
         x, y = make_task("copy", L=L, length=32, vocab=1000).sample(8, seed=L)
         scored = np.flatnonzero(y[0] != IGNORE)
         assert np.array_equal(y[:, scored], x[:, :L]) and (scored - np.arange(L) == 32 - L).all()
         assert feasible("copy", L, pred) == (L == 16)
+    gaps = prediction(make_task("copy", L=4, length=32, vocab=10), {**model, "pattern": "lags:2", "conv": 0},
+                      levels=[15, 16])
+    assert gaps["reach"] == 30 and [feasible("copy", L, gaps) for L in (15, 16)] == [False, True]
+    # one layer of kron:1,11 with conv 2 at n = 16: L = 5 copies s_1 and s_2 to outputs 12 and 13, which do not
+    # read them (12 = 1100 reads the states of its bit subsets 0, 4, 8, 12, so the inputs 0, 3, 4, 7, 8, 11, 12; 13
+    # reads no 2), though s_0, s_3 and s_4 arrive and the last output reaches back 15
+    kron = prediction(make_task("copy", L=5, length=16, vocab=10), {**model, "pattern": "kron:1,11", "n_layers": 1},
+                      levels=[4, 5])
+    assert kron["reach"] == 15 and [feasible("copy", L, kron) for L in (4, 5)] == [True, False]
 
 
 def test_mqar_needs_its_values_within_reach():
@@ -301,8 +332,10 @@ def test_mqar_needs_its_values_within_reach():
         for pos in np.flatnonzero(row_y != IGNORE):
             (key_at,) = [i for i in range(0, 2 * task.K, 2) if row_x[i] == row_x[pos]]
             distances.append(pos - (key_at + 1))
-    for r in (0, 16, 60, 127):
-        assert mqar_within_reach(task, r) == np.mean(np.array(distances) <= r)
+    t = np.arange(128)
+    for r in (0, 16, 60, 127):                    # the relation "within r positions back" as the dependence
+        reached = (t[None, :] <= t[:, None]) & (t[:, None] - t[None, :] <= r)
+        assert mqar_within_reach(task, reached) == np.mean(np.array(distances) <= r)
     model = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
     pred = prediction(task, model, levels=[2, 4])
     assert pred["reach"] == 16 and pred["capacity"] > 4 and 0.3 < pred["answerable"][4] < 0.9
@@ -354,6 +387,8 @@ def test_a_folder_of_cells_trained_otherwise_is_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize("change, message", [
     ({"tasks": {"mqar": {"K": [4, 8, 4]}}}, r"lists a level of K twice: \[4, 8, 4\]"),
+    ({"tasks": {"copy": {"L": [2], "length": 5000, "vocab": 6}}}, "has sequences of n = 5000; the lab's predictions "
+     "take n <= 4096"),
     ({"tasks": {"mqar": {"length": 64}}}, r"needs K = \[levels...\]"),
     ({"tasks": {"sorting": {"n": [2]}}}, "unknown task 'sorting'"),
     ({"tasks": {}}, "lists no tasks"), ({"mixers": []}, "lists no mixers"),
@@ -554,8 +589,8 @@ def test_reaching_the_threshold_exactly_counts():
     assert within_scale("mqar", 8, reachable) and not within_scale("mqar", 9, reachable)
     assert not feasible("mqar", 8, {"capacity": 8.0, "answerable": {8: 0.9 - 1e-12}})   # answers beyond reach
     assert feasible("modcount", 5, {"capacity": 1}) and not within_scale("modcount", 2, {"capacity": 1})
-    copy = {"n": 32, "reach": 16, "capacity": 20.0}
-    assert [feasible("copy", L, copy) for L in (15, 16, 30)] == [False, True, True]
+    copy = {"within_reach": {15: False, 16: True}, "capacity": 20.0}
+    assert [feasible("copy", L, copy) for L in (15, 16)] == [False, True]
     assert [within_scale("copy", L, copy) for L in (16, 20, 21)] == [True, True, False]
 
 

@@ -28,6 +28,7 @@ from glrtheory.toml_file import read_toml
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import TASKS, make_task
 
+from .theory import DEPENDENCE_MAX_N
 from .train import HELD_OUT, SEED_STRIDE
 
 #: Seeds below this keep every training batch's seed (``seed * SEED_STRIDE + step``) apart from the held-out sets'.
@@ -158,7 +159,10 @@ def _check_task(name: str, params: dict) -> dict:
     if len(set(levels)) < len(levels):       # a repeated level would train its cells twice and count them as seeds
         raise GLRError(f"task {name!r} lists a level of {axis} twice: {levels}")
     for level in levels:   # builds each task once, so a level that does not fit fails now
-        make_task(name, **{**params, axis: level})
+        n = make_task(name, **{**params, axis: level}).seq_len
+        if n > DEPENDENCE_MAX_N:    # refused before training, not when the report is written
+            raise GLRError(f"task {name!r} has sequences of n = {n}; the lab's predictions take n <= "
+                           f"{DEPENDENCE_MAX_N}")
     return {**params, axis: levels}
 
 

@@ -11,13 +11,14 @@ each member with what scores it later, plus the ``conv - 1`` inputs of the short
 its two factors); each plus its key, ``H d_key`` (query-key scores ``q_t . k_s``) or ``H`` (source scores: one
 number a head and side). H heads.
 
-Bounds (necessary at this n: a level they rule out cannot be solved by any weights):
+Bounds (necessary at this n: a level they rule out cannot be solved by any weights). Each reads ``dependence``,
+which inputs each output depends on through the stacked layers (residual, short convolution, mixer support
+``(I - B)^{-1} A``); ``reach`` is the farthest input the last output reads, with gaps below it where a mixer skips
+lags (``lags:2`` reads even distances only):
 
-* ``recall``: the mark at distance D must reach the last position through the stacked layers
-  (residual, short convolution, mixer reach ``(I - B)^{-1} A``) -> D_max = the largest reached distance
-* ``copy``: every token travels ``T - L`` positions (from s_i at i to the output at ``T - L + i`` that predicts
-  it), within reach
-* ``mqar``: a query whose value lies farther back than the reach can only be guessed (1 / #values), so K is
+* ``recall``: the output at n - 1 must depend on the mark's input at distance D
+* ``copy``: each output ``T - L + i`` must depend on s_i, the input at i (each token travels ``T - L`` positions)
+* ``mqar``: a query whose output does not depend on the value it asks can only guess it (1 / #values), so K is
   feasible only where ``answerable + (1 - answerable) / #values >= 0.9`` (``answerable``: the share of queries
   whose value lies within reach, over ``MQAR_SAMPLE`` sequences of that K)
 
@@ -40,17 +41,21 @@ the verdict (threshold 0.9 on the mean accuracy over seeds):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
 
 from glrtheory.analysis import analyze, live_sides
+from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
 from glrtheory.tasks import IGNORE
 
 THRESHOLD = 0.9
 #: Sequences sampled (seed 0) to measure the share of MQAR queries whose value lies within reach.
 MQAR_SAMPLE = 512
+#: Longest sequence whose dependence the lab computes (an n x n relation, float32 products: about a second at 2^11).
+DEPENDENCE_MAX_N = 2**12
 
 
 def _head(model: dict) -> tuple[int, int]:
@@ -79,69 +84,83 @@ def state_numbers(spec: str, n: int, model: dict) -> int:
     return model["n_layers"] * (layer + (conv - 1) * model["d_model"])
 
 
-def reach(spec: str, n: int, n_layers: int, conv: int) -> int:
-    """Largest D such that input position ``n - 1 - D`` reaches the output at ``n - 1`` through
-    ``n_layers`` blocks (residual path, causal conv of width ``conv``, mixer support ``(I - B)^{-1} A``)."""
+@functools.lru_cache(maxsize=8)        # prediction reads it twice; n x n booleans each (16 MiB at 2^12)
+def dependence(spec: str, n: int, n_layers: int, conv: int) -> np.ndarray:
+    """``R[t, s]``: whether the output at t depends on input s through ``n_layers`` blocks, for generic weights
+    (read-only, n x n). A block's output at t reads its input at t (residual) and, through the mixer's support
+    ``(I - B)^{-1} A`` (state t reads the inputs of A(t) and the states of B(t)), the convolution's outputs, each
+    reading ``conv`` inputs up to its own position; the MLPs act per position."""
+    if n > DEPENDENCE_MAX_N:
+        raise GLRError(f"the lab's reach is computed for sequences of n <= {DEPENDENCE_MAX_N}, got n = {n}")
     a_idx, b_idx = Pattern.from_spec(spec).tables(n)
-    seen = np.zeros(n, dtype=bool)
-    seen[n - 1] = True
+    mixer = np.zeros((n, n), dtype=bool)
+    for t in range(n):
+        a, b = a_idx[t], b_idx[t]
+        mixer[t, a[a >= 0]] = True
+        if (b >= 0).any():
+            mixer[t] |= mixer[b[b >= 0]].any(axis=0)
+    t = np.arange(n)
+    band = (t[None, :] <= t[:, None]) & (t[None, :] > t[:, None] - max(conv, 1))     # conv output s reads inputs
+    block = np.eye(n, dtype=np.float32) + (mixer.astype(np.float32) @ band.astype(np.float32) > 0)
+    out = np.eye(n, dtype=np.float32)
     for _ in range(n_layers):
-        states = seen.copy()
-        for t in range(n - 1, -1, -1):          # B edges point backwards: one descending pass closes them
-            if states[t] and b_idx.shape[1]:
-                row = b_idx[t]
-                states[row[row >= 0]] = True
-        mixed = np.zeros(n, dtype=bool)
-        rows = a_idx[states]
-        mixed[rows[rows >= 0]] = True
-        seen = seen | mixed                      # residual path and mixer inputs
-        for j in range(1, max(conv, 1)):        # the convolution before the mixer widens its inputs
-            seen[:-j] |= mixed[j:]
-    return int(n - 1 - np.flatnonzero(seen)[0])
+        out = (block @ out > 0).astype(np.float32)
+    out = out > 0
+    out.flags.writeable = False
+    return out
 
 
-def mqar_within_reach(task, reach_: int) -> float:
-    """The share of ``task``'s queries (an MQAR task) whose value lies at most ``reach_`` positions before the query:
-    the pair of key ``k_i`` sits at positions 2i, 2i + 1 (module ``glrtheory.tasks.mqar``)."""
+def reach(spec: str, n: int, n_layers: int, conv: int) -> int:
+    """Largest D such that the output at ``n - 1`` depends on input ``n - 1 - D`` (``dependence``); nearer inputs
+    may still be out of reach where the mixer skips lags (``lags:2``)."""
+    return int(n - 1 - np.flatnonzero(dependence(spec, n, n_layers, conv)[n - 1])[0])
+
+
+def mqar_within_reach(task, reached: np.ndarray) -> float:
+    """The share of ``task``'s queries (an MQAR task) whose output depends on the value they ask (``reached``, of
+    ``dependence``): the pair of key ``k_i`` sits at positions 2i, 2i + 1 (module ``glrtheory.tasks.mqar``)."""
     x, y = task.sample(MQAR_SAMPLE, seed=0)
     rows, pos = np.nonzero(y != IGNORE)
     keys = x[:, 0:2 * task.K:2]
     pair = np.argmax(keys[rows] == x[rows, pos][:, None], axis=1)
-    return float(np.mean(pos - (2 * pair + 1) <= reach_))
+    return float(np.mean(reached[pos, 2 * pair + 1]))
 
 
 def prediction(task, mixer_model: dict, levels=()) -> dict:
-    """Predicted capacity of one mixer (its full model options) on ``task``, with the numbers used; for MQAR the
-    best accuracy reach allows at each of ``levels`` (``answerable``)."""
+    """Predicted capacity of one mixer (its full model options) on ``task``, with the numbers used; at each of
+    ``levels`` whether its answers lie within reach (``within_reach``: every answer, for copy and recall) and for
+    MQAR the best accuracy reach allows (``answerable``)."""
     n, spec = task.seq_len, mixer_model["pattern"]
     report = analyze(Pattern.from_spec(spec), n)
     numbers = state_numbers(spec, n, mixer_model)
     out = {"n": n, "cache_peak": report["cache_peak"], "decode_cost_mean": report["decode_cost_mean"],
            "hop_diameter": report["hop_diameter"], "state_numbers": numbers}
+    reached = dependence(spec, n, mixer_model["n_layers"], mixer_model.get("conv", 0))
     out["reach"] = reach(spec, n, mixer_model["n_layers"], mixer_model.get("conv", 0))
     if task.name == "mqar":
         values = task.vocab - 1 - task.n_keys
-        share = {K: mqar_within_reach(dataclasses.replace(task, K=K), out["reach"]) for K in levels}
+        share = {K: mqar_within_reach(dataclasses.replace(task, K=K), reached) for K in levels}
         out.update(capacity=numbers / math.log2(values), answerable={K: f + (1 - f) / values for K, f in share.items()},
-                   rule=f"the values within reach {out['reach']}; scale K*log2({values}) <= {numbers}")
-    elif task.name == "copy":
+                   rule=f"the values within reach (up to {out['reach']}); scale K*log2({values}) <= {numbers}")
+    elif task.name == "copy":                     # s_i at input i predicted by the output at n - L + i
         out.update(capacity=numbers / math.log2(task.vocab - 2),
-                   rule=f"{n} - L <= reach {out['reach']}; scale L*log2({task.vocab - 2}) <= {numbers}")
+                   within_reach={L: bool(reached[n - L + np.arange(L), np.arange(L)].all()) for L in levels},
+                   rule=f"each s_i within reach of output {n} - L + i (up to {out['reach']}); "
+                        f"scale L*log2({task.vocab - 2}) <= {numbers}")
     elif task.name == "recall":
-        out.update(capacity=out["reach"], rule=f"D <= reach {out['reach']}")
+        out.update(capacity=out["reach"], within_reach={D: bool(reached[n - 1, n - 1 - D]) for D in levels},
+                   rule=f"input {n - 1} - D within reach of output {n - 1} (up to {out['reach']})")
     else:
         out.update(capacity=1, rule="no bound at finite n; scale: positive gates cannot count mod k as n grows")
     return out
 
 
 def feasible(task_name: str, level: int, pred: dict) -> bool:
-    """Whether the bounds of ``pred`` (of ``prediction``) allow solving the task at ``level``."""
-    if task_name == "copy":
-        return pred["n"] - level <= pred["reach"]
+    """Whether the bounds of ``pred`` (of ``prediction``, given ``level``) allow solving the task at ``level``."""
     if task_name == "mqar":
-        return pred["answerable"][level] >= THRESHOLD       # prediction(..., levels) gives every level its share
-    if task_name == "recall":
-        return level <= pred["reach"]
+        return pred["answerable"][level] >= THRESHOLD
+    if task_name in ("copy", "recall"):
+        return pred["within_reach"][level]
     return True
 
 
