@@ -15,7 +15,7 @@ from glrtheory import GLRError, Pattern
 from glrtheory.cli import main
 from glrtheory.lab import load_sweep, run_sweep, summarize, sweep_from_dict, train, verdict, write_results
 from glrtheory.lab.report import held_out, reported
-from glrtheory.lab.theory import d_state, feasible, prediction, reach, within_scale
+from glrtheory.lab.theory import d_state, feasible, noise, prediction, reach, within_scale
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import IGNORE, make_task
 
@@ -338,7 +338,7 @@ def test_mqar_needs_its_values_within_reach():
         assert mqar_within_reach(task, reached) == np.mean(np.array(distances) <= r)
     model = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
     pred = prediction(task, model, levels=[2, 4])
-    assert pred["reach"] == 16 and pred["capacity"] > 4 and 0.3 < pred["answerable"][4] < 0.9
+    assert pred["reach"] == 16 and pred["capacity"] > 4 and 0.3 < pred["ceiling"][4] < 0.9
     assert not feasible("mqar", 4, pred) and not feasible("mqar", 2, pred)
     assert feasible("mqar", 4, prediction(task, {**model, "pattern": "attention"}, levels=[4]))
 
@@ -579,20 +579,37 @@ def test_a_sweep_reports_test_accuracies_only_where_every_cell_has_one():
 
 
 def test_reaching_the_threshold_exactly_counts():
-    """'reaches 0.9' is >= 0.9: an infeasible level at exactly 0.9 refutes, a feasible one at 0.9 confirms; an MQAR
-    level whose reachable answers allow exactly 0.9 is feasible, and a level at exactly the scale (K log2(#values) =
-    numbers) is within it; the scale never rules a level out, and modcount has no bound at finite n."""
+    """'reaches 0.9' is >= 0.9: an infeasible level at exactly 0.9 refutes, a feasible one at 0.9 confirms; a level
+    whose ceiling is exactly 0.9 is feasible, and a level at exactly the scale (K log2(#values) = numbers) is within
+    it; the scale never rules a level out, and modcount has no bound at finite n."""
     assert verdict("copy", [4, 8], [1.0, 0.9], [True, False], True)[0] == "refuted"
     assert verdict("copy", [4, 8], [0.9, 0.5], [True, False], True)[0] == "confirmed"
-    reachable = {"capacity": 8.0, "answerable": {8: 0.9, 9: 1.0}}
+    reachable = {"capacity": 8.0, "ceiling": {8: 0.9, 9: 1.0}}
     assert feasible("mqar", 8, reachable) and feasible("mqar", 9, reachable)
     assert within_scale("mqar", 8, reachable) and not within_scale("mqar", 9, reachable)
-    assert not feasible("mqar", 8, {"capacity": 8.0, "answerable": {8: 0.9 - 1e-12}})   # answers beyond reach
-    assert feasible("modcount", 5, {"capacity": 1}) and not within_scale("modcount", 2, {"capacity": 1})
-    copy = {"within_reach": {15: False, 16: True}, "capacity": 20.0}
+    assert not feasible("mqar", 8, {"capacity": 8.0, "ceiling": {8: 0.9 - 1e-12}})   # answers beyond reach
+    assert not within_scale("modcount", 2, {"capacity": 1})
+    copy = {"ceiling": {15: 0.25, 16: 1.0}, "capacity": 20.0}
     assert [feasible("copy", L, copy) for L in (15, 16)] == [False, True]
     assert [within_scale("copy", L, copy) for L in (16, 20, 21)] == [True, True, False]
 
+
+def test_an_accuracy_past_what_reach_allows_refutes():
+    """Three standard errors: a guess right with probability 1/4 over 4096 answers passes 0.25 + 3 sqrt(3/16 / 4096)
+    = 0.2703 only by chance, so 0.27 does not refute and 0.28 does, below 0.9 as both are; a ceiling of 1 is never
+    passed. A level of window:2's copy at n = 32, its tokens out of reach (ceiling 1/4 with 6 symbols), copied at
+    0.6 over 128 test sequences of 4 tokens (0.25 + 0.057 by chance) refutes the bound, where the threshold alone
+    called it a failure; at 0.3 it does not (and this sweep shows no training of window:2 that works)."""
+    assert noise(0.25, 4096) == pytest.approx(3 * (0.25 * 0.75 / 4096) ** 0.5) and noise(1.0, 10) == 0
+    assert 0.27 < 0.25 + noise(0.25, 4096) < 0.28
+    sweep = sweep_from_dict({**SMOKE, "mixers": [{"pattern": "window:2"}, {"pattern": "attention"}],
+                             "tasks": {"copy": {"L": [4], "length": 32, "vocab": 6}}})
+    for acc, expected in ((0.3, "inconclusive"), (0.6, "refuted")):
+        rows = [dict(task="copy", mixer="window:2", level=4, accuracy=acc),
+                dict(task="copy", mixer="attention", level=4, accuracy=1.0)]
+        s = next(s for s in summarize(sweep, rows) if s["mixer"] == "window:2")
+        assert s["feasible"] == [False] and s["verdict"] == expected, s["reason"]
+        assert bool(s["over"]) == (expected == "refuted")
 
 
 @pytest.mark.parametrize("attention_copies, expected", [(1.0, "confirmed"), (0.3, "inconclusive")])

@@ -10,11 +10,11 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from glrtheory.tasks import TASKS, make_task
+from glrtheory.tasks import IGNORE, TASKS, make_task
 
 from .config import Sweep
 from .runner import failures
-from .theory import THRESHOLD, feasible, prediction, verdict, within_scale
+from .theory import THRESHOLD, feasible, noise, prediction, verdict, within_scale
 
 
 #: What a sweep's accuracies are, by ``held_out``; results.json and table.md say it.
@@ -36,6 +36,12 @@ def reported(rows: list[dict]) -> list[float]:
     return [r["accuracy"] if held else r.get("val_accuracy", r["accuracy"]) for r in rows]
 
 
+def _answers(sweep: Sweep, task_name: str, level: int) -> int:
+    """Answers a sequence of the task at ``level`` scores (its targets other than ``IGNORE``)."""
+    task = make_task(task_name, **{**sweep.tasks[task_name], TASKS[task_name].difficulty: level})
+    return int((task.sample(1, seed=0)[1] != IGNORE).sum())
+
+
 def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
     """One entry per (task, mixer) with levels, mean accuracies, prediction, crossover and verdict."""
     groups = defaultdict(lambda: defaultdict(list))
@@ -50,8 +56,14 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
         model = {**sweep.model, **mixers[mixer_name].options}
         pred = prediction(task, model, levels)
         crossover = next((lv for lv, a in zip(levels, acc) if a < THRESHOLD), None)
+        over = []                                   # accuracies past what reach allows, beyond chance
+        for lv, a in zip(levels, acc):
+            c = pred["ceiling"][lv]
+            m = noise(c, _answers(sweep, task_name, lv) * sweep.run["eval_size"] * len(by_level[lv]))
+            if a > c + m:
+                over.append((lv, a, c, m))
         summary.append({"task": task_name, "mixer": mixer_name, "difficulty": task.difficulty, "levels": levels,
-                        "accuracy": acc, "seeds": [len(by_level[lv]) for lv in levels],
+                        "accuracy": acc, "seeds": [len(by_level[lv]) for lv in levels], "over": over,
                         "feasible": [feasible(task_name, lv, pred) for lv in levels],
                         "within_scale": [within_scale(task_name, lv, pred) for lv in levels],
                         "crossover": crossover, **pred})
@@ -61,7 +73,7 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
         learned[s["task"]] |= any(a >= THRESHOLD for a in s["accuracy"])
     for s in summary:
         s["verdict"], s["reason"] = verdict(s["task"], s["levels"], s["accuracy"], s["feasible"],
-                                            trains[s["mixer"]] and learned[s["task"]])
+                                            trains[s["mixer"]] and learned[s["task"]], s["over"])
     return summary
 
 

@@ -11,16 +11,17 @@ each member with what scores it later, plus the ``conv - 1`` inputs of the short
 its two factors); each plus its key, ``H d_key`` (query-key scores ``q_t . k_s``) or ``H`` (source scores: one
 number a head and side). H heads.
 
-Bounds (necessary at this n: a level they rule out cannot be solved by any weights). Each reads ``dependence``,
-which inputs each output depends on through the stacked layers (residual, short convolution, mixer support
-``(I - B)^{-1} A``); ``reach`` is the farthest input the last output reads, with gaps below it where a mixer skips
-lags (``lags:2`` reads even distances only):
+Bounds (necessary at this n: no weights beat them). Each reads ``dependence``, which inputs each output depends
+on through the stacked layers (residual, short convolution, mixer support ``(I - B)^{-1} A``); ``reach`` is the
+farthest input the last output reads, with gaps below it where a mixer skips lags (``lags:2`` reads even distances
+only). An answer whose output does not read it can only be guessed, so each level has a ``ceiling``, the best
+accuracy reach allows:
 
-* ``recall``: the output at n - 1 must depend on the mark's input at distance D
-* ``copy``: each output ``T - L + i`` must depend on s_i, the input at i (each token travels ``T - L`` positions)
-* ``mqar``: a query whose output does not depend on the value it asks can only guess it (1 / #values), so K is
-  feasible only where ``answerable + (1 - answerable) / #values >= 0.9`` (``answerable``: the share of queries
-  whose value lies within reach, over ``MQAR_SAMPLE`` sequences of that K)
+* ``recall``: 1 where the output at n - 1 reads the mark's token D back, else a guess, 1 / (vocab - 3)
+* ``copy``: output ``T - L + i`` must read s_i, the input at i (each token travels ``T - L`` positions); the share
+  that do, plus the others' guesses, 1 / (vocab - 2)
+* ``mqar``: the share of queries whose output reads the value they ask (``MQAR_SAMPLE`` sequences of that K), plus
+  the others' guesses, 1 / #values
 
 Scales (``capacity``; reported beside the levels, never a verdict's ground):
 
@@ -29,10 +30,11 @@ Scales (``capacity``; reported beside the levels, never a verdict's ground):
 * ``modcount``: positive convex gates cannot track a cyclic state as n grows (capacity 1): an asymptotic rule;
   at a finite n a wide enough MLP could read the count mod k off an average, so no level is ruled out
 
-``feasible`` is False at the levels a bound rules out; where it is True, training may still fall short. Hence
+``feasible`` is False where the ceiling is below 0.9; where it is True, training may still fall short. Hence
 the verdict (threshold 0.9 on the mean accuracy over seeds):
 
-* refuted: some level a bound rules out reaches 0.9;
+* refuted: some level's accuracy passes its ceiling by more than chance (three standard errors over the test
+  answers, ``noise``), or a level a bound rules out reaches 0.9;
 * confirmed: every tested level a bound rules out fails and some feasible level reaches 0.9 (where no
   tested level is feasible: every level fails while the same mixer reaches 0.9 on another task and some mixer of
   the sweep reaches it on this task, so training works for both);
@@ -128,8 +130,8 @@ def mqar_within_reach(task, reached: np.ndarray) -> float:
 
 def prediction(task, mixer_model: dict, levels=()) -> dict:
     """Predicted capacity of one mixer (its full model options) on ``task``, with the numbers used; at each of
-    ``levels`` whether its answers lie within reach (``within_reach``: every answer, for copy and recall) and for
-    MQAR the best accuracy reach allows (``answerable``)."""
+    ``levels`` the best accuracy its reach allows (``ceiling``): answers whose output does not read them are
+    guessed (copy: 1 / (vocab - 2); recall: 1 / (vocab - 3); MQAR: 1 / #values), the rest may be right."""
     n, spec = task.seq_len, mixer_model["pattern"]
     report = analyze(Pattern.from_spec(spec), n)
     numbers = state_numbers(spec, n, mixer_model)
@@ -140,28 +142,33 @@ def prediction(task, mixer_model: dict, levels=()) -> dict:
     if task.name == "mqar":
         values = task.vocab - 1 - task.n_keys
         share = {K: mqar_within_reach(dataclasses.replace(task, K=K), reached) for K in levels}
-        out.update(capacity=numbers / math.log2(values), answerable={K: f + (1 - f) / values for K, f in share.items()},
+        out.update(capacity=numbers / math.log2(values), ceiling={K: f + (1 - f) / values for K, f in share.items()},
                    rule=f"the values within reach (up to {out['reach']}); scale K*log2({values}) <= {numbers}")
     elif task.name == "copy":                     # s_i at input i predicted by the output at n - L + i
+        share = {L: float(reached[n - L + np.arange(L), np.arange(L)].mean()) for L in levels}
         out.update(capacity=numbers / math.log2(task.vocab - 2),
-                   within_reach={L: bool(reached[n - L + np.arange(L), np.arange(L)].all()) for L in levels},
+                   ceiling={L: f + (1 - f) / (task.vocab - 2) for L, f in share.items()},
                    rule=f"each s_i within reach of output {n} - L + i (up to {out['reach']}); "
                         f"scale L*log2({task.vocab - 2}) <= {numbers}")
     elif task.name == "recall":
-        out.update(capacity=out["reach"], within_reach={D: bool(reached[n - 1, n - 1 - D]) for D in levels},
+        out.update(capacity=out["reach"], ceiling={D: 1.0 if reached[n - 1, n - 1 - D] else 1 / (task.vocab - 3)
+                                                   for D in levels},
                    rule=f"input {n - 1} - D within reach of output {n - 1} (up to {out['reach']})")
     else:
-        out.update(capacity=1, rule="no bound at finite n; scale: positive gates cannot count mod k as n grows")
+        out.update(capacity=1, ceiling=dict.fromkeys(levels, 1.0),
+                   rule="no bound at finite n; scale: positive gates cannot count mod k as n grows")
     return out
 
 
 def feasible(task_name: str, level: int, pred: dict) -> bool:
-    """Whether the bounds of ``pred`` (of ``prediction``, given ``level``) allow solving the task at ``level``."""
-    if task_name == "mqar":
-        return pred["answerable"][level] >= THRESHOLD
-    if task_name in ("copy", "recall"):
-        return pred["within_reach"][level]
-    return True
+    """Whether the bounds of ``pred`` (of ``prediction``, given ``level``) allow the threshold at ``level``."""
+    return pred["ceiling"][level] >= THRESHOLD
+
+
+def noise(ceiling: float, answers: int) -> float:
+    """How far a mean accuracy over ``answers`` scored answers may pass ``ceiling`` by chance: three standard
+    errors of guesses right with probability ``ceiling``."""
+    return 3 * math.sqrt(ceiling * (1 - ceiling) / answers)
 
 
 def within_scale(task_name: str, level: int, pred: dict) -> bool:
@@ -169,10 +176,15 @@ def within_scale(task_name: str, level: int, pred: dict) -> bool:
     return task_name == "recall" or level <= pred["capacity"]
 
 
-def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains: bool) -> tuple[str, str]:
+def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains: bool,
+            over: list = ()) -> tuple[str, str]:
     """``(verdict, reason)`` for mean accuracies at ascending ``levels``, with ``allowed[i]`` whether the
     prediction allows level i (``feasible``); ``trains`` says whether training works here: the same mixer
-    reached the threshold on some other task and some mixer of the sweep reached it on this one."""
+    reached the threshold on some other task and some mixer of the sweep reached it on this one; ``over`` lists
+    ``(level, accuracy, ceiling, noise)`` where an accuracy passed its ceiling by more than ``noise``."""
+    if over:
+        lv, a, c, m = over[-1]
+        return "refuted", f"accuracy {a:.3f} at level {lv} passes what reach allows, {c:.3f} (+ {m:.3f} by chance)"
     above = [(lv, a) for lv, a, ok in zip(levels, accuracy, allowed) if not ok]
     below = [(lv, a) for lv, a, ok in zip(levels, accuracy, allowed) if ok]
     passed_above = [(lv, a) for lv, a in above if a >= THRESHOLD]
