@@ -165,7 +165,9 @@ class DecodeCache:
             self.dtype = float_array(np.empty(0, dtype), "dtype").dtype
         except TypeError:
             raise GLRError(f"dtype must be float32 or float64, got {dtype!r}") from None
-        self.n, self.d, self.batch = n, int(d), tuple(int(x) for x in batch)
+        if not isinstance(batch, (tuple, list)):
+            raise GLRError(f"batch must be a tuple of sizes (() for none), got {batch!r}")
+        self.n, self.d, self.batch = n, int(d), tuple(check_integer(x, "a batch size", 1) for x in batch)
         self._state = (math.prod(self.batch), self.d)
         self.u_pool = _Pool(n, self._state, self.dtype)
         self.h_pool = _Pool(n, self._state, self.dtype)

@@ -425,6 +425,8 @@ class GLRMixer(nn.Module):
         """Decode one token: ``x_t[batch, d_model] -> y_t[batch, d_model]``, equal to ``forward`` at
         position ``cache.t``; updates the cache (keeps only the live set)."""
         self._check_x(x_t, "batch, ")
+        if not isinstance(cache, GLRCache):
+            raise GLRError(f"step needs the cache of init_cache(max_length), got {type(cache).__name__}")
         cache.check(self.pattern, x_t.shape[0], 1, self._layout())
         t = cache.t
         u, g, (q_s, e, c), q = self._project(x_t[:, None])

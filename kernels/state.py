@@ -25,8 +25,9 @@ class GLRCache:
     """
 
     def __init__(self, pattern, max_length: int, layout: dict | None = None):
-        self.spec, self.max_length, self.layout = pattern.spec, max_length, layout or {}
+        self.pattern, self.spec, self.max_length, self.layout = pattern, pattern.spec, max_length, layout or {}
         self.schedule = LiveSchedule.of(pattern, max_length)
+        self._same: dict[int, tuple] = {}       # id -> (pattern, whether its tables are the cache's)
         self.t = 0
         self.batch: int | None = None
         self.inputs: dict[int, tuple[Tensor, Tensor]] = {}
@@ -41,12 +42,28 @@ class GLRCache:
         score mode), batch size, or past the end."""
         if pattern.spec != self.spec:
             raise GLRError(f"the cache was made for pattern {self.spec!r}, the mixer has {pattern.spec!r}")
+        if not self._same_pattern(pattern):
+            raise GLRError(f"the cache was made for another pattern named {self.spec!r} (its tables at n = "
+                           f"{self.max_length} differ from the mixer's)")
+        if length < 1:
+            raise GLRError(f"a prompt needs at least one token, got {length}")
         if layout is not None and layout != self.layout:
             raise GLRError(f"the cache was made for a mixer with {self.layout}, this one has {layout}")
         if self.batch is not None and batch != self.batch:
             raise GLRError(f"the cache holds a batch of {self.batch}, the input has {batch}")
         if self.t + length > self.max_length:
             raise GLRError(f"the cache was made for {self.max_length} tokens; {self.t + length} is past it")
+
+    def _same_pattern(self, pattern) -> bool:
+        """Whether ``pattern`` (of the cache's spec) is the cache's: the same object or the same family terms (a
+        spec names those), else the same tables at the horizon (user patterns share a spec such as 'custom')."""
+        if pattern is self.pattern or (pattern.terms and pattern.terms == self.pattern.terms):
+            return True
+        if id(pattern) not in self._same:
+            same = all(np.array_equal(x, y) for x, y in zip(pattern.tables(self.max_length),
+                                                             self.pattern.tables(self.max_length)))
+            self._same[id(pattern)] = (pattern, same)       # holding the pattern keeps its id from being reused
+        return self._same[id(pattern)][1]
 
     def sources(self, t: int) -> tuple[list[int], list[int]]:
         """``A(t)`` and ``B(t)`` as lists of positions."""

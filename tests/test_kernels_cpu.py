@@ -305,6 +305,12 @@ def test_decode_bad_input(good):
         DecodeCache((a_idx, b_idx), d=3, batch=(2,), dtype=np.int32)
     with pytest.raises(GLRError, match="state size d must be >= 1"):
         DecodeCache((a_idx, b_idx), d=0)
+    for batch, message in ((3, "batch must be a tuple of sizes"), ((-1,), "a batch size must be >= 1"),
+                           ((2.5,), "a batch size must be an integer")):
+        with pytest.raises(GLRError, match=message):
+            DecodeCache((a_idx, b_idx), d=3, batch=batch)
+    with pytest.raises(GLRError, match=r"a decode horizon is limited to n <= 16777216.*got n=16777217"):
+        DecodeCache(Pattern.from_spec("ssm"), 2**24 + 1, d=2)
     bad = b_idx.copy()
     bad[4, 0] = 9
     with pytest.raises(GLRError, match="out of range"):

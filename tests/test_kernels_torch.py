@@ -626,6 +626,28 @@ def test_cache_refuses_another_pattern_or_batch():
             power2(torch.randn(2, 3, 8), cache=cache)
         with pytest.raises(GLRError, match="10 tokens"):
             power2(torch.randn(2, 11, 8), cache=power2.init_cache(10))
+        with pytest.raises(GLRError, match="at least one token, got 0"):
+            power2(torch.randn(2, 0, 8), cache=power2.init_cache(10))
+        with pytest.raises(GLRError, match="step needs the cache of init_cache"):
+            power2.step(x, None)
+        with pytest.raises(GLRError, match="a decode horizon is limited to n <= 16777216"):
+            power2.init_cache(2**24 + 1)
+        power2.step(x, GLRMixer("power2", 8, 2).init_cache(10))          # another mixer of the same family: fine
+
+
+def test_cache_refuses_another_user_pattern_of_the_same_name():
+    """Patterns from sets are all named 'custom': a cache made for one is refused by a mixer of another (it stepped
+    the cache's schedule and gave that pattern's outputs), and taken by a mixer of the same tables."""
+    chain = Pattern.from_sets([[0], [1], [2], [3]], [[], [0], [1], [2]])
+    star = Pattern.from_sets([[0], [1], [2], [3]], [[], [0], [0], [0]])
+    assert chain.spec == star.spec == "custom"
+    x = torch.randn(2, 8)
+    with torch.no_grad():
+        cache = GLRMixer(chain, 8, 2).init_cache(4)
+        GLRMixer(chain, 8, 2).step(x, cache)
+        GLRMixer(Pattern.from_sets([[0], [1], [2], [3]], [[], [0], [1], [2]]), 8, 2).step(x, cache)
+        with pytest.raises(GLRError, match="another pattern named 'custom'"):
+            GLRMixer(star, 8, 2).step(x, cache)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -110,6 +110,15 @@ def test_huge_coefficients_give_no_numpy_runtime_warning(capsys, argv, stable, r
     assert not any("encountered" in line for line in lines), lines
 
 
+
+@pytest.mark.parametrize("coef, shown", [("1=2", "1/(1 - 2*z**-1)"), ("1=9007199254740992", "9007199254740992*z**-1"),
+                                         ("1=1e200", "1/(1 - 1.0e+200*z**-1)")])
+def test_integer_coefficients_print_exactly_up_to_2_to_the_53(capsys, coef, shown):
+    """A whole-number coefficient prints as an integer where a float holds it exactly (up to 2^53); beyond, as the
+    float it is (1e200 printed as its 201 digits)."""
+    assert main(["lti", "lags:1", "--coef", coef]) == 0
+    assert shown in capsys.readouterr().out
+
 def test_rest_and_all_equal_spelled_out_coefficients(capsys):
     spelled = run_json(capsys, "power2", "--n", "9", "--coef", "1=0.5", "--coef", "2=0", "--coef", "4=0",
                        "--coef", "8=0")

@@ -171,6 +171,17 @@ def test_bad_input_is_named():
         glr_readout(q.double(), q.double(), q.double(), a, b, tables)
     with pytest.raises(GLRError, match="chunk"):
         glr_readout(q, q, q, a, b, tables, chunk=0)
+    for algorithm in (None, "chunked_aligned", "direct"):              # each algorithm refuses alike
+        with pytest.raises(GLRError, match="must be float16, bfloat16, float32 or float64, got torch.int64"):
+            glr_readout(*(x.long() for x in (q, q, q, a, b)), tables, algorithm=algorithm)
+    for empty in (q[:0], q[:, :, :0], q[..., :0]):                     # no batch, no heads, no d_k
+        coef = [x[:, :, :empty.shape[2]][:empty.shape[0]] for x in (a, b)]
+        with pytest.raises(GLRError, match="no empty dimension"):
+            glr_readout(empty, empty, empty, *coef, tables)
+    with pytest.raises(GLRError, match="algorithm must be a string or None, got \\['direct'\\]"):
+        glr_readout(q, q, q, a, b, tables, algorithm=["direct"])
+    with pytest.raises(GLRError, match="backend must be a string or None"):
+        glr_readout(q, q, q, a, b, tables, backend=["torch"])
 
 
 def test_checks_and_choice_run_once_per_signature(monkeypatch):

@@ -75,7 +75,7 @@ def _coefficient(item: str, text: str):
         return sp.Symbol(text, real=True)
     if not math.isfinite(value):
         raise GLRError(f"--coef {item!r}: the value is not finite")
-    return int(value) if value.is_integer() else value
+    return int(value) if value.is_integer() and abs(value) <= 2**53 else value     # exact integers print as such
 
 
 def resolve(given: dict, lags, side: str) -> dict:

@@ -62,7 +62,7 @@ class Pattern:
         validated and read-only (``IndexTables``, which unpacks as the pair ``a_idx, b_idx``).
         ``max_entries`` raises the limit ``MAX_TABLE_ENTRIES`` on ``n * w`` per table."""
         a, b = self.support_a(n), self.support_b(n)
-        return IndexTables(a.table(max_entries), b.table(max_entries), a.lags, b.lags)
+        return IndexTables(a.table(max_entries), b.table(max_entries), a.lags, b.lags, _built_from_lags=True)
 
     def masks(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Dense boolean supports ``A[t, s]``, ``B[t, s]`` (n x n; for small n)."""

@@ -102,6 +102,24 @@ def lag_row(lags: np.ndarray, t: int, width: int) -> np.ndarray:
     return row
 
 
+def _check_lags(table: np.ndarray, lags, name: str) -> np.ndarray:
+    """``lags`` as a sorted int64 array of those below n, checked to give ``table``: row t holds ``t - l`` for every
+    ``l <= t`` in ascending order, then -1 (in blocks of rows, so that the check's arrays stay small)."""
+    lags = np.unique(np.asarray(lags, dtype=np.int64))
+    n, w = table.shape
+    count = np.searchsorted(lags, np.arange(n), side="right")
+    rows = max(1, 2**22 // max(w, 1))
+    for start in range(0, n, rows):
+        block = table[start:start + rows]
+        place = count[start:start + rows, None] - 1 - np.arange(w)        # entry j is t - lags[count - 1 - j]
+        t = np.arange(start, start + len(block))[:, None]
+        if (count[start:start + rows] > w).any() or \
+                not np.array_equal(block, np.where(place >= 0, t - lags[np.maximum(place, 0)], -1)):
+            raise GLRError(f"{name} {lags.tolist()} do not describe their table: row t must hold t - l for every "
+                           f"lag l <= t, in ascending order")
+    return lags[lags < n]                       # a lag past the table's rows is no lag of it
+
+
 class IndexTables(tuple):
     """``(a_idx, b_idx)`` of one pattern at length n, validated and read-only (module docstring).
 
@@ -117,7 +135,8 @@ class IndexTables(tuple):
     ------
     GLRError
         A table that is not integer, not ``[n, w]``, out of range, unsorted, duplicated, or padded
-        before its last entry; the message names ``a_idx`` or ``b_idx`` and the first bad entry.
+        before its last entry; the message names ``a_idx`` or ``b_idx`` and the first bad entry. Lags that
+        do not describe their table (the Triton scan reads a side's lags in place of its table).
 
     Examples
     --------
@@ -134,11 +153,13 @@ class IndexTables(tuple):
     glrtheory.errors.GLRError: b_idx[1, 0] = 1 is out of range (needs -1 or 0 <= s < t, t = 1)
     """
 
-    def __new__(cls, a_idx, b_idx, a_lags=None, b_lags=None):
+    def __new__(cls, a_idx, b_idx, a_lags=None, b_lags=None, *, _built_from_lags=False):
         a = check_table(a_idx, None, False, "a_idx")
         b = check_table(b_idx, a.shape[0], True, "b_idx")
         self = super().__new__(cls, (a, b))
-        lags = tuple(None if x is None else np.asarray(x, dtype=np.int64) for x in (a_lags, b_lags))
+        check = (lambda t, x, name: np.asarray(x, dtype=np.int64)) if _built_from_lags else _check_lags
+        lags = tuple(None if x is None else check(t, x, name)        # a Support builds its table from its lags
+                     for t, x, name in ((a, a_lags, "a_lags"), (b, b_lags, "b_lags")))
         object.__setattr__(self, "_lags", lags)
         object.__setattr__(self, "_memo", {})
         return self
@@ -245,6 +266,11 @@ class LiveSide:
         return np.flatnonzero(self.last[:L] >= L)
 
 
+#: Longest decode horizon (``LiveSchedule.of`` a pattern; both decode caches make one): at 2^24 a cache took 2.5-4.6
+#: s and about 1.1 GB on the development machine (power2, ssm).
+DECODE_MAX_N = 2**24
+
+
 class LiveSchedule:
     """The decode schedule of both sides: ``a`` (inputs u_s) and ``b`` (states h_s) ``LiveSide``s.
 
@@ -261,6 +287,9 @@ class LiveSchedule:
         if hasattr(source, "support_a"):
             if n is None:
                 raise GLRError("a decode schedule of a pattern needs the horizon n")
+            if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > DECODE_MAX_N:
+                raise GLRError(f"a decode horizon is limited to n <= {DECODE_MAX_N} (its schedule holds arrays of n "
+                               f"entries from the start: about 1 GB at that limit), got n={n}")
             sides = []
             for sup in (source.support_a(n), source.support_b(n)):
                 if sup.lags is not None:

@@ -73,7 +73,7 @@ def backend_module(name: str):
 def choose_backend(backend: str | None, device: torch.device, dtype: torch.dtype) -> str:
     """The backend that runs ``dtype`` on ``device``: the one asked for (checked), or the first of AUTO."""
     names = AUTO if backend is None else (backend,)
-    if backend is not None and backend not in BACKENDS:
+    if backend is not None and (not isinstance(backend, str) or backend not in BACKENDS):
         raise GLRError(f"backend must be one of {sorted(BACKENDS)} or None, got {backend!r}")
     names = [n for n in names if device.type in BACKENDS[n].devices]     # before importing any module
     for name in names:

@@ -189,6 +189,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
                            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
     if chunk is not None:
         check_integer(chunk, "chunk", 1)
+    for option, name in ((algorithm, "algorithm"), (backend, "backend")):
+        if option is not None and not isinstance(option, str):         # before it keys the memo
+            raise GLRError(f"{name} must be a string or None, got {option!r}")
     device = q.device.type
     autocast = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device)
     signature = tuple((x.shape, x.dtype, x.device) for x in (q, k, v, a, b)) + (chunk, algorithm, backend, autocast,
@@ -251,6 +254,10 @@ def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: Index
     if a.dtype != q.dtype and not (a.dtype == torch.float32 and q.dtype in (torch.bfloat16, torch.float16)):
         raise GLRError(f"a and b are {a.dtype} but q, k, v are {q.dtype}: pass q's dtype, or float32 "
                        f"coefficients with bfloat16 / float16 q, k, v")
+    if q.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise GLRError(f"q, k, v must be float16, bfloat16, float32 or float64, got {q.dtype}")
+    if 0 in q.shape or 0 in v.shape:
+        raise GLRError(f"q, k, v must have no empty dimension, got {tuple(q.shape)}, {tuple(v.shape)}")
     B, _, H, dk = q.shape
     if q.shape[1] != T or k.shape != q.shape or v.shape[:3] != q.shape[:3]:
         raise GLRError(f"q, k, v must be [batch, T={T}, heads, d] with the tables' T and equal batch, T, heads "
