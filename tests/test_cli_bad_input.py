@@ -71,11 +71,12 @@ def test_lab_options_of_task_need_task_and_lists_need_values(capsys):
 
 
 def test_a_lab_run_with_no_finished_cell_says_why(tmp_path, capsys):
-    """A sweep whose only cell fails (a sample over the tasks' limit): the failure and its reason are printed, and
-    the report, with nothing to report, is an error naming the last failure (it was a matplotlib traceback)."""
+    """A sweep whose only cell fails (a training batch over the tasks' sample limit, 20000 x 4096 tokens): the
+    failure and its reason are printed, and the report, with nothing to report, is an error naming the last failure
+    (it was a matplotlib traceback)."""
     config = tmp_path / "failing.toml"
-    config.write_text('mixers = [{ pattern = "ssm" }]\n[run]\nsteps = 2\ndevice = "cpu"\n'
-                      "[tasks.recall]\nD = [4]\nlength = 100000000\n")
+    config.write_text('mixers = [{ pattern = "ssm" }]\n[run]\nsteps = 2\nbatch = 20000\ndevice = "cpu"\n'
+                      "[tasks.recall]\nD = [4]\nlength = 4096\n")
     code, out, err = run_cli(capsys, "lab", "run", str(config), "--out", str(tmp_path / "out"), "--quiet")
     line = one_line_error(err)
     assert code == 2 and "no cell of" in line and "(the last failure: GLRError: " in line and "over the limit" in line
@@ -86,8 +87,9 @@ def test_a_lab_run_with_no_finished_cell_says_why(tmp_path, capsys):
 
 def test_a_lab_run_with_a_failed_cell_reports_the_rest_and_warns(tmp_path, capsys):
     config = tmp_path / "mixed.toml"
-    config.write_text('mixers = [{ pattern = "ssm" }]\n[run]\nsteps = 1\nlrs = [1e-2]\ndevice = "cpu"\n'
-                      "[tasks.copy]\nL = [2]\nlength = 16\nvocab = 8\n[tasks.recall]\nD = [4]\nlength = 100000000\n")
+    config.write_text('mixers = [{ pattern = "ssm" }]\n[run]\nsteps = 1\nbatch = 20000\nlrs = [1e-2]\n'
+                      'device = "cpu"\n[tasks.copy]\nL = [2]\nlength = 16\nvocab = 8\n[tasks.recall]\nD = [4]\n'
+                      "length = 4096\n")
     code, out, err = run_cli(capsys, "lab", "run", str(config), "--out", str(tmp_path / "out"), "--quiet")
     assert code == 0 and "1/2 cells" in out
     assert err.strip().splitlines() == [f"glr: warning: 1 cell failed in this run; the reasons are in "
