@@ -122,7 +122,7 @@ def _classes(p: Pattern, n: int) -> dict:
 
 def _padded_entries(p: Pattern, n: int) -> int:
     """Entries of the larger index table at n: n times its widest row."""
-    return max(n * int(side.counts().max(initial=0)) for side in counts.supports(p, n))
+    return max(n * side.width() for side in counts.supports(p, n))
 
 
 def _readout_excess(p: Pattern, m: int) -> int:

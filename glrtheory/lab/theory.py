@@ -86,7 +86,7 @@ def state_numbers(spec: str, n: int, model: dict) -> int:
     return model["n_layers"] * (layer + (conv - 1) * model["d_model"])
 
 
-@functools.lru_cache(maxsize=8)        # prediction reads it twice; n x n booleans each (16 MiB at 2^12)
+@functools.lru_cache(maxsize=8)        # a sweep's tasks of one length share it; n x n booleans (16 MiB at 2^12)
 def dependence(spec: str, n: int, n_layers: int, conv: int) -> np.ndarray:
     """``R[t, s]``: whether the output at t depends on input s through ``n_layers`` blocks, for generic weights
     (read-only, n x n). A block's output at t reads its input at t (residual) and, through the mixer's support
@@ -115,7 +115,12 @@ def dependence(spec: str, n: int, n_layers: int, conv: int) -> np.ndarray:
 def reach(spec: str, n: int, n_layers: int, conv: int) -> int:
     """Largest D such that the output at ``n - 1`` depends on input ``n - 1 - D`` (``dependence``); nearer inputs
     may still be out of reach where the mixer skips lags (``lags:2``)."""
-    return int(n - 1 - np.flatnonzero(dependence(spec, n, n_layers, conv)[n - 1])[0])
+    return _farthest(dependence(spec, n, n_layers, conv))
+
+
+def _farthest(reached: np.ndarray) -> int:
+    """The last output's reach in a relation of ``dependence``."""
+    return int(len(reached) - 1 - np.flatnonzero(reached[-1])[0])
 
 
 def mqar_within_reach(task, reached: np.ndarray) -> float:
@@ -138,7 +143,7 @@ def prediction(task, mixer_model: dict, levels=()) -> dict:
     out = {"n": n, "cache_peak": report["cache_peak"], "decode_cost_mean": report["decode_cost_mean"],
            "hop_diameter": report["hop_diameter"], "state_numbers": numbers}
     reached = dependence(spec, n, mixer_model["n_layers"], mixer_model.get("conv", 0))
-    out["reach"] = reach(spec, n, mixer_model["n_layers"], mixer_model.get("conv", 0))
+    out["reach"] = _farthest(reached)
     if task.name == "mqar":
         values = task.vocab - 1 - task.n_keys
         share = {K: mqar_within_reach(dataclasses.replace(task, K=K), reached) for K in levels}

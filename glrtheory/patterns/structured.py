@@ -145,7 +145,7 @@ class KronSupport(Support):
     def table(self, max_entries: int | None = None) -> np.ndarray:
         K, m = self.base, self.m
         rmax = int(K.sum(axis=1).max())
-        check_table_size(self.n, int(self.counts().max(initial=0)), max_entries, "a Kronecker power")
+        check_table_size(self.n, self.width(), max_entries, "a Kronecker power")
         allowed = np.full((m, rmax), -1, dtype=np.int64)
         for d in range(m):
             ys = np.flatnonzero(K[d])

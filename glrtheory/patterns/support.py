@@ -111,6 +111,10 @@ class Support:
     def table(self, max_entries: int | None = None) -> np.ndarray:
         raise NotImplementedError
 
+    def width(self) -> int:
+        """The widest row ``max_t |S(t)|``: the width of the table."""
+        return int(self.counts().max(initial=0))
+
     def is_empty(self) -> bool:
         return not self.counts().any()
 

@@ -87,7 +87,7 @@ def _explain(arr: np.ndarray, strict: bool, name: str):
 def check_size(support, who: str) -> None:
     """Refuse a support whose table would exceed ``MAX_TABLE_ENTRIES``, naming ``who`` needs it and no
     argument (callers such as a layer or a decode cache have no ``max_entries`` to pass)."""
-    width = int(support.counts().max(initial=0))
+    width = support.width()
     if support.n * width > MAX_TABLE_ENTRIES:
         raise GLRError(f"{who} at length {support.n} needs an index table of {support.n} x {width} = "
                        f"{support.n * width} entries, over the limit of {MAX_TABLE_ENTRIES}; use shorter "
