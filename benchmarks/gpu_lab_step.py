@@ -20,7 +20,8 @@ from gpu_common import error, parser, python_functions, saver  # noqa: E402
 
 from glrtheory.kernels.scan import eager  # noqa: E402
 from glrtheory.lab.config import load_sweep  # noqa: E402
-from glrtheory.lab.train import resolve_device, train  # noqa: E402
+from glrtheory.checks import check_device  # noqa: E402
+from glrtheory.lab.train import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "configs/lab/h200_short.toml"
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
         first.setdefault(c.mixer.name, c)
     names = [s for s in args.specs.split(",") if s]
     save = saver(args.out, "gpu_lab_step.py")
-    device = resolve_device(args.device)
+    device = check_device(args.device)
     rows = []
     for name, cell in first.items():
         if names and cell.mixer.options["pattern"] not in names:

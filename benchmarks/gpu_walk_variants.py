@@ -14,8 +14,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_common import bench, error, inputs, saver  # noqa: E402
 

@@ -45,3 +45,26 @@ def check_finite(x: np.ndarray, name: str, where: np.ndarray | None = None) -> N
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise GLRError(f"{name} holds a non-finite value (NaN or inf) at index {where}")
+
+
+def check_device(device, what: str = "device"):
+    """A torch device this machine has: ``auto`` (CUDA where present), ``cpu``, ``cuda`` or ``cuda:i`` (or a
+    ``torch.device`` or CUDA index); returns the ``torch.device``."""
+    import torch        # here, so that the theory half imports without torch
+
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise GLRError(f"{what} must be a string such as 'cpu' or 'cuda:0', got {device!r}")
+    if isinstance(device, int) and not 0 <= device < count:
+        raise GLRError(f"{what} {device!r} names CUDA device {device}; this machine has {count} CUDA device(s)")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise GLRError(f"unknown {what} {device!r}; use auto, cpu or cuda[:i]") from None
+    if device.type == "cuda" and (device.index or 0) >= count:
+        raise GLRError(f"{what} {str(device)!r} is not available (this machine has {count} CUDA device(s))")
+    if device.type not in ("cpu", "cuda"):
+        raise GLRError(f"unsupported {what} {str(device)!r}; use auto, cpu or cuda[:i]")
+    return device

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from glrtheory.checks import check_integer, check_real
+from glrtheory.checks import check_device, check_integer, check_real
 from glrtheory.errors import GLRError
 from glrtheory.patterns import Pattern
 from glrtheory.patterns.tables import IndexTables, check_size
@@ -209,9 +209,9 @@ class GLRMixer(nn.Module):
             raise GLRError(f"d_model={d_model} is not divisible by n_heads={n_heads}; pass d_head")
         if scores not in SCORES:
             raise GLRError(f"scores must be one of {SCORES}, got {scores!r}")
-        if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            raise GLRError(f"device {device!r} asks for CUDA, which this machine (torch "
-                           f"{torch.__version__}) does not have; use device='cpu'")
+        device = None if device is None else check_device(device)
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise GLRError(f"dtype must be a floating torch dtype, got {dtype!r}")
         self.d_model, self.n_heads, self.score_mode = d_model, n_heads, scores
         self.d_head = d_head or d_model // n_heads
         query_key = scores == "query_key"
@@ -317,6 +317,12 @@ class GLRMixer(nn.Module):
         if not isinstance(x, Tensor) or x.ndim != len(shape.split(",")) or x.shape[-1] != self.d_model:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise GLRError(f"x must have shape [{shape}{self.d_model}], got {got}")
+        w = self.in_proj.weight
+        if x.device != w.device:
+            raise GLRError(f"x is on {x.device}, the mixer on {w.device}; move one to the other")
+        if not x.is_floating_point() or (x.dtype != w.dtype and not torch.is_autocast_enabled(x.device.type)):
+            raise GLRError(f"x is {x.dtype}, the mixer {w.dtype}: cast x, or the mixer (mixer.to(dtype)), "
+                           f"or run under torch.autocast")
 
     def coefficients(self, x: Tensor, tables=None):
         """``(u, a, b, q)`` for ``x[batch, T, d_model]``: inputs ``u[batch, T, H, D]``, table-aligned

@@ -231,6 +231,8 @@ def good(rng):
     ("out_overlaps_a", "overlaps"), ("out_overlaps_b", "overlaps"),
     ("late_entry", "after its -1 padding"), ("prepared_n", r"u must have shape \[..., n=10, d\]"),
     ("unsorted", "not strictly increasing"), ("duplicate", "not strictly increasing"),
+    ("torch_grad", "u cannot be read as a numpy array .*requires grad.*go through glr_scan"),
+    ("torch_bf16", "u cannot be read as a numpy array .*BFloat16"),
 ])
 def test_bad_input(good, case, match):
     (a_idx, b_idx), a, b, u = good
@@ -249,6 +251,10 @@ def test_bad_input(good, case, match):
         u, a, b = (x.astype(np.float16) for x in (u, a, b))
     elif case == "complex":
         u = u + 0j
+    elif case in ("torch_grad", "torch_bf16"):
+        torch = pytest.importorskip("torch")
+        u = torch.from_numpy(u)
+        u = u.requires_grad_() if case == "torch_grad" else u.bfloat16()
     elif case == "mixed":
         u = u.astype(np.float32)
     elif case == "batch":

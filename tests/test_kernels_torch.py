@@ -651,9 +651,33 @@ def test_cache_refuses_another_user_pattern_of_the_same_name():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_mixer_without_cuda_is_a_clear_error():
-    with pytest.raises(GLRError, match="CUDA"):
-        GLRMixer("power2", 8, 2, device="cuda")
+@pytest.mark.parametrize("device, message", [
+    ("cuda", r"'cuda' is not available \(this machine has 0 CUDA device"),
+    (0, "names CUDA device 0; this machine has 0"),
+    ("gpu", "unknown device 'gpu'; use auto, cpu or cuda"), ("meta", "unsupported device 'meta'"),
+    (1.5, "device must be a string such as 'cpu'")])
+def test_a_device_the_machine_lacks_is_a_clear_error(device, message):
+    with pytest.raises(GLRError, match=message):
+        GLRMixer("power2", 8, 2, device=device)
+
+
+def test_mixer_refuses_inputs_of_another_dtype_or_device():
+    """Without autocast x must have the mixer's dtype (torch's matmul said "expected m1 and m2 to have the same
+    dtype"); under autocast float32 and bf16 inputs both run; a dtype that is no floating type is refused."""
+    mixer = GLRMixer("power2", 8, 2)
+    with pytest.raises(GLRError, match="x is torch.float64, the mixer torch.float32"):
+        mixer(torch.randn(1, 5, 8, dtype=torch.float64))
+    with pytest.raises(GLRError, match="x is torch.int64"):
+        mixer(torch.ones(1, 5, 8, dtype=torch.int64))
+    with pytest.raises(GLRError, match="x is torch.float16"), torch.no_grad():
+        mixer.step(torch.randn(1, 8, dtype=torch.float16), mixer.init_cache(4))
+    with pytest.raises(GLRError, match="x is on meta, the mixer on cpu"):
+        mixer(torch.randn(1, 5, 8, device="meta"))
+    with pytest.raises(GLRError, match="dtype must be a floating torch dtype, got torch.int32"):
+        GLRMixer("power2", 8, 2, dtype=torch.int32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for dtype in (torch.float32, torch.bfloat16):
+            assert mixer(torch.randn(1, 5, 8, dtype=dtype)).dtype == torch.bfloat16
 
 
 def test_mixer_table_limit_names_no_argument_the_user_cannot_pass():

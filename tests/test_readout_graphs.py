@@ -4,7 +4,6 @@ into the first run's tensors, as a graph rewrites its outputs in place), so that
 their leases and the fallbacks are tested everywhere. Each output and gradient is compared with float64 autograd
 of the materializing reference and with the same call run eagerly (``graphs`` 0)."""
 import contextlib
-import os
 
 import numpy as np
 import pytest

@@ -101,7 +101,7 @@ def test_slices_of_a_wider_tensor_are_read_in_place(rng, spec):
     batch stride shows); a transposed k, and rows of 37, are copied first and give them too."""
     tables, low, ref = inputs(rng, "blocks:4+" + spec if spec == "blocks" else spec, 63, torch.float32, H=2)
     tables = IndexTables.coerce(tables)
-    B, H = 2, 2
+    B = 2
     q, k, v = (torch.cat([x] * B) for x in low[:3])
 
     def slices(width, *xs, step=4):

@@ -65,3 +65,11 @@ def test_backend_must_be_a_name():
     u, a = torch.randn(1, 4, 1, 2), torch.rand(1, 4, 1, 1)
     with pytest.raises(GLRError, match=r"backend must be one of .* or None, got \['chunk'\]"):
         glr_scan(u, a, a, tables, backend=["chunk"])
+
+
+def test_a_backend_for_another_device_says_so():
+    """backend='triton' with CPU tensors names the devices it runs on (it said "cpu runs none")."""
+    tables = Pattern.from_spec("ssm").tables(4)
+    u, a = torch.randn(1, 4, 1, 2), torch.rand(1, 4, 1, 1)
+    with pytest.raises(GLRError, match="backend 'triton' runs on cuda tensors, not on cpu"):
+        glr_scan(u, a, a, tables, backend="triton")

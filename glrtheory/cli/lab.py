@@ -99,14 +99,14 @@ def _sweep_data(args) -> dict:
 
 def run_lab(args) -> None:
     from ..atomic import write_json
+    from ..checks import check_device
     from ..lab import run_sweep, sweep_from_dict, write_results
     from ..lab.runner import ERRORS, failures, machine
-    from ..lab.train import resolve_device
 
     data = _sweep_data(args)
     sweep = sweep_from_dict(data)
     out = Path(args.out or Path("lab_results") / (Path(args.config).stem if args.config else args.task))
-    device = resolve_device(sweep.run["device"])
+    device = check_device(sweep.run["device"])
     if (out / "sweep.json").is_file():
         unlike = sweep.trained_unlike(sweep_from_dict(json.loads((out / "sweep.json").read_text())))
         if unlike:

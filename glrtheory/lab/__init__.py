@@ -11,7 +11,7 @@ from .config import Cell, Mixer, Sweep, load_sweep, sweep_from_dict
 from .report import summarize, table, write_results
 from .runner import run_sweep
 from .theory import prediction, verdict
-from .train import resolve_device, train
+from .train import train
 
-__all__ = ["Cell", "Mixer", "Sweep", "load_sweep", "prediction", "resolve_device", "run_sweep", "summarize",
+__all__ = ["Cell", "Mixer", "Sweep", "load_sweep", "prediction", "run_sweep", "summarize",
            "sweep_from_dict", "table", "train", "verdict", "write_results"]

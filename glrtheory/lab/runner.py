@@ -23,10 +23,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from glrtheory.checks import check_device
 from glrtheory.errors import GLRError
 
 from .config import Cell, Sweep
-from .train import resolve_device, train
+from .train import train
 
 CELLS = "cells.jsonl"
 #: Cells that raised (one JSON line each); they are not finished, so a rerun tries them again.
@@ -96,7 +97,7 @@ def run_sweep(sweep: Sweep, out, device: str | None = None, progress: bool = Tru
     index, count = shard
     name = CELLS if count == 1 else f"cells-{index}of{count}.jsonl"
     out.mkdir(parents=True, exist_ok=True)
-    dev = resolve_device(device or sweep.run["device"])
+    dev = check_device(device or sweep.run["device"])
     if dev.type == "cpu":
         torch.set_num_threads(sweep.run["threads"])
     done = finished(out)

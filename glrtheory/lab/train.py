@@ -23,30 +23,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from glrtheory.atomic import atomic_file
-from glrtheory.errors import GLRError
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import IGNORE, Task
 
 #: Training batches use seeds ``seed * SEED_STRIDE + step``; the held-out sets ``HELD_OUT[split] + seed``.
 SEED_STRIDE = 10**7
 HELD_OUT = {"validation": 10**12, "test": 2 * 10**12}
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:i``; an absent device is a GLRError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GLRError(f"unknown device {name!r}; use auto, cpu or cuda[:i]") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise GLRError(f"device {name!r} is not available (this machine has {count} CUDA device(s))")
-    elif device.type != "cpu":
-        raise GLRError(f"unsupported device {name!r}; use auto, cpu or cuda[:i]")
-    return device
 
 
 def _batch(task: Task, n: int, seed: int, device):

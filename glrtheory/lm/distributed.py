@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from glrtheory.checks import check_device
 from glrtheory.errors import GLRError
 
 
@@ -29,14 +30,6 @@ class Dist:
         return self.rank == 0
 
 
-def _device(kind: str) -> torch.device:
-    if kind == "auto":
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise GLRError("device cuda was asked for, but torch sees no CUDA device")
-    return torch.device(kind)
-
-
 @contextlib.contextmanager
 def distributed(kind: str = "auto"):
     """Yield the ``Dist`` of this process (joining the torchrun group if there is one); leave the group
@@ -48,7 +41,7 @@ def distributed(kind: str = "auto"):
         If torchrun starts more processes on a node than it has CUDA devices (or CPU cores, on the CPU).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = _device(kind)
+    device = check_device(kind)
     if world == 1:
         yield Dist(0, 1, device)
         return

@@ -15,7 +15,11 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def float_array(x, name: str, dtype=None) -> np.ndarray:
     """x as a float32/float64 array (of ``dtype`` when given); anything else is a GLRError."""
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, RuntimeError) as e:      # torch: bf16, on CUDA, or requiring grad
+        raise GLRError(f"{name} cannot be read as a numpy array ({e}); the Numba scan takes float32 or float64 "
+                       f"arrays on the CPU (torch tensors with gradients or on CUDA go through glr_scan)") from None
     if arr.dtype not in DTYPES:
         raise GLRError(f"{name} has dtype {arr.dtype}; the kernels support float32 and float64")
     if dtype is not None and arr.dtype != dtype:

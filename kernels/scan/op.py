@@ -75,6 +75,9 @@ def choose_backend(backend: str | None, device: torch.device, dtype: torch.dtype
     names = AUTO if backend is None else (backend,)
     if backend is not None and (not isinstance(backend, str) or backend not in BACKENDS):
         raise GLRError(f"backend must be one of {sorted(BACKENDS)} or None, got {backend!r}")
+    if backend is not None and device.type not in BACKENDS[backend].devices:
+        raise GLRError(f"backend {backend!r} runs on {' and '.join(BACKENDS[backend].devices)} tensors, not on "
+                       f"{device.type}")
     names = [n for n in names if device.type in BACKENDS[n].devices]     # before importing any module
     for name in names:
         mod = backend_module(name)

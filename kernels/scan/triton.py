@@ -331,7 +331,7 @@ def _check(u, a, b, tables, chunk) -> TritonTables:
     if u.device.type != "cuda" and not _interpreting():
         raise GLRError(f"the triton scan needs CUDA tensors (got {u.device}); "
                        "TRITON_INTERPRET=1 runs it on the CPU")
-    if isinstance(chunk, bool) or chunk not in CHUNKS:
+    if type(chunk) is not int or chunk not in CHUNKS:
         raise GLRError(f"chunk must be one of {CHUNKS} for the triton scan (a C x C inverse lives in "
                        f"registers), got {chunk!r}")
     Bt, n, H, D = u.shape
