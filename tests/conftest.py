@@ -44,3 +44,23 @@ def programs_in_reverse(monkeypatch):
         set_index(nx - 1 - x, ny - 1 - y, nz - 1 - z)
 
     monkeypatch.setattr(builder, "set_grid_idx", reversed_index)
+
+
+@pytest.fixture
+def nan_scratch(monkeypatch):
+    """Every float tensor the code allocates uninitialized (``torch.empty``, ``empty_like``, ``empty_strided``,
+    ``Tensor.new_empty``) comes filled with NaN, on the CPU only. On a GPU such memory holds whatever was there last;
+    on the CPU it is often zeros, so a kernel that reads scratch before writing it (or adds into it) passes here by
+    luck. With this fixture it gives NaN."""
+    if _cuda:
+        return
+
+    def filled(allocate):
+        def allocate_nan(*args, **kwargs):
+            out = allocate(*args, **kwargs)
+            return out.fill_(float("nan")) if out.is_floating_point() and out.numel() else out
+        return allocate_nan
+
+    for owner, name in ((torch, "empty"), (torch, "empty_like"), (torch, "empty_strided"),
+                        (torch.Tensor, "new_empty")):
+        monkeypatch.setattr(owner, name, filled(getattr(owner, name)))

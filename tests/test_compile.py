@@ -8,6 +8,8 @@ import torch._dynamo  # noqa: E402
 from glrtheory.kernels.torch import GLRMixer  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 CASES = [("ssm", dict(readout=True)), ("fenwick", dict(readout=True)), ("power2", {}),
          ("window:3+ssm", dict(scores="query_key")), ("attention", dict(readout=True, scores="query_key")),
          ("power2", dict(lag_bias=True)), ("fenwick", dict(readout=True, lag_bias=True))]

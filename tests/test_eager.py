@@ -13,6 +13,8 @@ from glrtheory.kernels.scan import eager, op
 from glrtheory.kernels.scan.plan import scan_plan
 from glrtheory.kernels.torch import glr_scan
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 
 def _inputs(n=63, B=2, H=3, d=5, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -22,6 +22,8 @@ from glrtheory.kernels.torch import GLRMixer, glr_scan  # noqa: E402
 from glrtheory.patterns.tables import IndexTables  # noqa: E402
 from tests.helpers import BUILTIN_SPECS, rel_err  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 LENGTHS = [1, 2, 63, 1000]
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -980,3 +982,13 @@ def test_readout_mixer_with_d_key_unlike_d_head_steps_as_forward(scores):
         y_cached = mixer(x, cache=mixer.init_cache(T))
     assert rel_err(steps.numpy(), y.numpy()) <= 1e-12
     assert rel_err(y_cached.numpy(), y.numpy()) <= 1e-12
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="nan_scratch fills on the CPU only")
+def test_uninitialized_allocations_are_nan_in_these_tests():
+    """The module's ``nan_scratch`` mark is in force: each way the kernels allocate uninitialized memory gives NaN
+    (an int tensor is left as it is)."""
+    x = torch.zeros(2, 3)
+    for t in (torch.empty(4), torch.empty_like(x), x.new_empty(5), torch.empty_strided((2, 2), (2, 1))):
+        assert t.isnan().all()
+    assert torch.empty(3, dtype=torch.int64).dtype == torch.int64

@@ -22,6 +22,8 @@ from glrtheory.kernels.scan.triton import glr_scan_triton  # noqa: E402
 from glrtheory.kernels.scan.naive import scan_dense  # noqa: E402
 from tests.helpers import gpu_call, rel_err  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 FAMILIES = ["ssm", "attention", "window:5", "lags:1,3,7", "power2", "quadratic", "exponent:0.37", "fenwick",

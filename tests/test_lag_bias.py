@@ -16,6 +16,8 @@ from glrtheory.kernels.layers import LAG_BUCKETS, lag_buckets  # noqa: E402
 from glrtheory.kernels.torch import GLRMixer  # noqa: E402
 from glrtheory.models import ModelConfig, SequenceModel  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 
 def _bucket(lag: int) -> int:
     return min(lag.bit_length(), LAG_BUCKETS - 1)

@@ -15,6 +15,8 @@ from glrtheory.kernels.layers import GLRMixer  # noqa: E402
 from glrtheory.kernels.scan import readout_graphs, readout_triton  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SETTINGS = readout_triton.GPU if DEVICE == "cuda" else readout_triton.INTERPRETER
 #: Lengths on CUDA from 1000 on: from 512 on the layer's readout runs its Triton kernels, whose steps were captured on

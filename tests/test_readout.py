@@ -14,6 +14,8 @@ from glrtheory.kernels.scan.readout import naive_readout  # noqa: E402
 from glrtheory.kernels.torch import GLRMixer, glr_readout, readout_algorithm  # noqa: E402
 from tests.helpers import rel_err  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 SPECS = ["ssm", "power2", "fenwick", "blocks", "window:4+fenwick", "attention", "window:4"]
 LENGTHS = [1, 2, 63, 200]
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5}

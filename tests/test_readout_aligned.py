@@ -17,6 +17,8 @@ from glrtheory.kernels.scan.readout_plan import aligned_layout, chunk_layout, is
 from tests.helpers import rel_err, tables_reading_below_the_split  # noqa: E402
 from tests.test_readout import problem as numpy_problem  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 ALIGNED = ["ssm", "fenwick", "blocks", "blocks:16", "window:4+fenwick", "window:3+blocks:16", "window:4+ssm",
            "lags:1,2", "lags:1,2,3", "lags:1,3,7"]
 NOT_ALIGNED = ["power2", "quadratic", "kron:1,11", "lags:1,40", "lags:64"]

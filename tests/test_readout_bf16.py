@@ -14,6 +14,8 @@ from tests.helpers import rel_err  # noqa: E402
 from tests.test_readout import problem as numpy_problem  # noqa: E402
 from tests.test_readout_aligned import random_tables  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 BF16 = 1e-2
 PRODUCTS = {"bmm", "mm", "baddbmm", "addmm"}
 #: The CPU, and CUDA where there is one (CUDA autocast, cuBLAS products, the Triton boundary scan).

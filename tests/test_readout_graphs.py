@@ -16,6 +16,8 @@ from glrtheory.kernels.scan.readout import glr_readout, naive_readout  # noqa: E
 from tests.helpers import rel_err  # noqa: E402
 from tests.test_readout_triton import DEVICE, TOL, RefusedLaunch, inputs  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 SETTINGS = readout_triton.GPU if DEVICE == "cuda" else readout_triton.INTERPRETER
 #: How far a replay may be from the eager run of the same inputs: exact under the interpreter; on CUDA float32
 #: atomics (fenwick's boundary rows) add in any order, which moves float32 sums by rounding (and a bf16 result by a

@@ -20,6 +20,8 @@ from glrtheory.kernels.scan.triton import _precision  # noqa: E402
 from tests.helpers import BUILTIN_SPECS, RefusedLaunch, rel_err, tables_reading_below_the_split  # noqa: E402
 from tests.test_readout import problem  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
 #: Families whose chunks read many earlier states (m ~ n / 2): the interpreter takes them to n = 63 with one head

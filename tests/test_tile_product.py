@@ -13,6 +13,8 @@ from glrtheory import GLRError  # noqa: E402
 from glrtheory.kernels.scan import tile_product as tp  # noqa: E402
 from tests.helpers import RefusedLaunch, rel_err  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
+
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
 
