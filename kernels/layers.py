@@ -205,6 +205,9 @@ class GLRMixer(nn.Module):
         for v, name in ((d_model, "d_model"), (n_heads, "n_heads"), (d_head, "d_head"), (d_key, "d_key")):
             if v is not None:
                 check_integer(v, name, 1)
+        for v, name in ((readout, "readout"), (bias, "bias"), (lag_bias, "lag_bias")):
+            if not isinstance(v, bool):
+                raise GLRError(f"{name} must be True or False, got {v!r}")
         if d_head is None and d_model % n_heads:
             raise GLRError(f"d_model={d_model} is not divisible by n_heads={n_heads}; pass d_head")
         if scores not in SCORES:

@@ -677,6 +677,8 @@ def test_mixer_refuses_inputs_of_another_dtype_or_device():
         mixer(torch.randn(1, 5, 8, device="meta"))
     with pytest.raises(GLRError, match="dtype must be a floating torch dtype, got torch.int32"):
         GLRMixer("power2", 8, 2, dtype=torch.int32)
+    with pytest.raises(GLRError, match="readout must be True or False, got 'yes'"):
+        GLRMixer("power2", 8, 2, readout="yes")
     with torch.autocast("cpu", dtype=torch.bfloat16):
         for dtype in (torch.float32, torch.bfloat16):
             assert mixer(torch.randn(1, 5, 8, dtype=dtype)).dtype == torch.bfloat16

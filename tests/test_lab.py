@@ -636,3 +636,162 @@ def test_summary_averages_over_seeds_and_its_crossover_is_below_the_threshold():
     (s,) = summarize(sweep, rows)
     assert s["accuracy"] == pytest.approx([0.9, 0.3]) and s["seeds"] == [2, 2]
     assert s["crossover"] == 3
+
+
+# Mutation run 5 (docs/mutation.md): the lab's theory and the claims' rule, each test against hand-worked values.
+
+def test_prediction_reports_the_analysis_at_n():
+    """ssm at n = 32, counted by hand: one state in the cache, a decode cost |A(t)| + |B(t)| of 1 at t = 0 and 2
+    after (mean 63/32), and 31 hops from input 0 to output 31; the results table reads n and the plots the cost."""
+    model = {"pattern": "ssm", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
+    p = prediction(make_task("copy", L=4, length=32, vocab=10), model, levels=[4])
+    assert (p["n"], p["cache_peak"], p["decode_cost_mean"], p["hop_diameter"]) == (32, 1, 63 / 32, 31)
+
+
+def test_recall_ceiling_reads_the_last_outputs_token_d_back():
+    """One layer of lags:2 without convolution reads even distances only (0, 2, ..., 30 at n = 32), so recall at
+    D = 2 and 30 is within reach and D = 1, 3 is a guess among the 9 answers of vocab 12 (read off a sample); its
+    scale is the reach itself and never rules a level out. window:4 in one layer reaches 3: D = 5 is out of reach but
+    still within the scale."""
+    x, y = make_task("recall", D=2, length=32, vocab=12).sample(400, seed=0)
+    assert set(y[y != IGNORE].tolist()) == set(range(3, 12))                            # 9 possible answers
+    model = {"pattern": "lags:2", "d_model": 32, "n_heads": 2, "n_layers": 1, "conv": 0}
+    p = prediction(make_task("recall", D=2, length=32, vocab=12), model, levels=[1, 2, 3, 30])
+    assert p["reach"] == p["capacity"] == 30
+    assert p["ceiling"] == {1: pytest.approx(1 / 9), 2: 1.0, 3: pytest.approx(1 / 9), 30: 1.0}
+    assert [feasible("recall", D, p) for D in (1, 2, 3, 30)] == [False, True, False, True]
+    assert p["rule"] == "input 31 - D within reach of output 31 (up to 30)"
+    window = prediction(make_task("recall", D=2, length=32, vocab=12), {**model, "pattern": "window:4"}, levels=[3, 5])
+    assert window["reach"] == 3 and window["ceiling"] == {3: 1.0, 5: pytest.approx(1 / 9)}
+    assert within_scale("recall", 5, window) and within_scale("recall", 3, window)
+
+
+def test_copy_and_mqar_ceilings_are_the_share_within_reach_plus_guesses():
+    """Copy: one layer of kron:1,11 with conv 2 at n = 16 (test_copy_needs_reach) brings s_0, s_3, s_4 of L = 5 to
+    their outputs and not s_1, s_2, so its ceiling is 3/5 + (2/5) / 8, the 8 tokens 2..9 of vocab 10 (read off a
+    sample). MQAR: two layers of window:8 with conv 2 read exactly the 16 positions back (the band, checked), so the
+    share of queries within reach at each K is a loop over the sampled sequences of that K, and the rest guess one of
+    the 32 values 32..63 of vocab 64 (read off the sample): at K = 2 and K = 4 the shares differ. The rules print the
+    reach and the scales (ssm's 132 numbers, test_prediction_numbers; window:8 keeps 7 inputs of 32 + 2 numbers and
+    the convolution's 32 a layer: 2 (7 * 34 + 32) = 540)."""
+    from glrtheory.lab.theory import dependence
+    x, _ = make_task("copy", L=5, length=16, vocab=10).sample(200, seed=0)
+    assert set(x[:, :5].ravel().tolist()) == set(range(2, 10))
+    model = {"pattern": "kron:1,11", "d_model": 32, "n_heads": 2, "n_layers": 1, "conv": 2}
+    kron = prediction(make_task("copy", L=5, length=16, vocab=10), model, levels=[4, 5])
+    assert kron["ceiling"] == {4: 1.0, 5: pytest.approx(3 / 5 + 2 / 5 / 8)}
+    ssm = prediction(make_task("copy", L=4, length=32, vocab=10), {**model, "pattern": "ssm", "n_layers": 2}, [4])
+    assert ssm["rule"] == "each s_i within reach of output 32 - L + i (up to 31); scale L*log2(8) <= 132"
+    window = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
+    t = np.arange(128)
+    band = (t[None, :] <= t[:, None]) & (t[:, None] - t[None, :] <= 16)
+    assert np.array_equal(dependence("window:8", 128, 2, 2), band)
+    expected = {}
+    for K in (2, 4):
+        x, y = make_task("mqar", K=K, length=128, vocab=64).sample(512, seed=0)
+        assert set(y[y != IGNORE].tolist()) == set(range(32, 64))
+        near = [pos - (next(i for i in range(0, 2 * K, 2) if row_x[i] == row_x[pos]) + 1) <= 16
+                for row_x, row_y in zip(x, y) for pos in np.flatnonzero(row_y != IGNORE)]
+        f = np.mean(near)
+        expected[K] = f + (1 - f) / 32
+    assert expected[2] != pytest.approx(expected[4])
+    p = prediction(make_task("mqar", K=4, length=128, vocab=64), window, levels=[2, 4])
+    assert p["ceiling"] == pytest.approx(expected, abs=1e-12)
+    assert p["rule"] == "the values within reach (up to 16); scale K*log2(32) <= 540"
+
+
+def test_modcount_has_no_bound_at_finite_n():
+    """modcount: no level is ruled out at a finite n (ceiling 1, feasible), and its scale of 1 (positive gates cannot
+    count mod k as n grows) puts every k >= 2 beyond it."""
+    model = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
+    p = prediction(make_task("modcount", k=2, length=32), model, levels=[2, 3, 5])
+    assert p["capacity"] == 1 and p["ceiling"] == {2: 1.0, 3: 1.0, 5: 1.0}
+    assert all(feasible("modcount", k, p) for k in (2, 3, 5))
+    assert not any(within_scale("modcount", k, p) for k in (2, 3))
+    assert p["rule"] == "no bound at finite n; scale: positive gates cannot count mod k as n grows"
+
+
+def test_a_model_without_conv_has_no_convolution():
+    """Model options without ``conv`` mean no convolution, as conv 0 (and conv 1, one input: itself): one layer of
+    window:4 then reaches 3 back."""
+    model = {"pattern": "window:4", "d_model": 32, "n_heads": 2, "n_layers": 1}
+    task = make_task("copy", L=2, length=16, vocab=10)
+    p = prediction(task, model, levels=[2])
+    assert p["reach"] == 3
+    assert p == prediction(task, {**model, "conv": 0}, [2]) == prediction(task, {**model, "conv": 1}, [2])
+
+
+@pytest.mark.parametrize("spec, readout", [("attention", False), ("power2", True)])
+def test_state_numbers_use_d_head(spec, readout):
+    """With d_head set (4, not d_model / heads = 16): by hand, ssm with source scores keeps one state of 2 heads x 4
+    (x 4 for a matrix state) plus a score a head, and conv 2 one input of d_model 32: 42 and 66 numbers; and the
+    decode cache of ``GLRMixer`` with that d_head (query-key mode) holds at most the per-layer term."""
+    from glrtheory.kernels.torch import GLRMixer
+    from glrtheory.lab.theory import state_numbers
+    ssm = {"pattern": "ssm", "d_model": 32, "n_heads": 2, "d_head": 4, "n_layers": 1, "conv": 2}
+    assert state_numbers("ssm", 16, ssm) == 2 * 4 + 2 + 32 and d_state(ssm) == 8
+    assert state_numbers("ssm", 16, {**ssm, "readout": True}) == 2 * 4 * 4 + 2 + 32
+    n = 24
+    mixer = GLRMixer(spec, 32, 2, 4, readout=readout, scores="query_key")
+    cache, held = mixer.init_cache(n), []
+    with torch.no_grad():
+        for _ in range(n):
+            mixer.step(torch.randn(1, 32), cache)
+            held.append(sum(x.numel() for entry in (*cache.inputs.values(), *cache.states.values()) for x in entry))
+    model = {"pattern": spec, "d_model": 32, "n_heads": 2, "d_head": 4, "n_layers": 1, "readout": readout,
+             "scores": "query_key"}
+    assert max(held) == state_numbers(spec, n, model) > 0
+
+
+def test_dependence_length_limit_and_read_only(monkeypatch):
+    """The relation is computed up to ``DEPENDENCE_MAX_N`` included (here lowered to 16: n = 16 works, 17 is refused
+    with the limit named), and the cached relation is read-only (a caller writing into it would change every later
+    prediction of that pattern)."""
+    from glrtheory.lab import theory
+    monkeypatch.setattr(theory, "DEPENDENCE_MAX_N", 16)
+    reached = theory.dependence("window:3+lags:5", 16, 3, 3)
+    assert reached.shape == (16, 16)
+    with pytest.raises(GLRError, match=r"n <= 16, got n = 17"):
+        theory.dependence("window:3+lags:5", 17, 3, 3)
+    with pytest.raises(ValueError):
+        reached[0, 1] = True
+
+
+def test_verdict_reasons():
+    """The reason of each verdict, as the results table prints it: the level solved (not its accuracy), the maximum
+    over the ruled-out levels, the accuracy past the ceiling."""
+    assert verdict("copy", [4, 8, 16], [1.0, 0.5, 0.25], [True, False, False], True) == (
+        "confirmed", "fails where predicted (levels [8, 16], max 0.500); solves level 4 (1.000)")
+    assert verdict("copy", [2, 4], [1.0, 1.0], [True, True], True) == (
+        "inconclusive", "every tested level is predicted feasible (the bound is not tested)")
+    assert verdict("copy", [2, 4], [0.3, 0.2], [False, False], True) == (
+        "confirmed", "every level fails as predicted (max 0.300) while this mixer reaches 0.9 elsewhere and another "
+                     "mixer on this task")
+    assert verdict("copy", [2, 4], [0.5, 0.2], [True, False], True) == (
+        "inconclusive",
+        "fails where predicted (max 0.200) but no level reached 0.9 (max 0.500): training may fall short")
+    assert verdict("copy", [4, 8], [1.0, 0.95], [True, False], True) == (
+        "refuted", "accuracy 0.950 >= 0.9 at level 8, predicted infeasible")
+    assert verdict("copy", [4, 8], [1.0, 0.6], [True, False], True, over=[(8, 0.6, 0.25, 0.057)]) == (
+        "refuted", "accuracy 0.600 at level 8 passes what reach allows, 0.250 (+ 0.057 by chance)")
+
+
+def test_claims_rule_edges():
+    """``glrtheory.verdicts`` (claims 6 and 7; its other tests are in test_verdicts.py). A difference of exactly
+    spread + TOLERANCE (1e-9 over a spread of 0) is within, either way; 2e-9 is beyond. Gains only or losses only,
+    with no ties, decide. Lower-is-better reaches ``compare``. float32 seeds are judged in float64: the difference
+    of the means of [0.1, 0.2, 0.4] and [0.3, 0.6, 0.8] (float32) is their exact rational difference."""
+    from fractions import Fraction
+
+    from glrtheory.verdicts import against, compare, decide
+    assert against([1e-9, 1e-9], [0.0, 0.0])["verdict"] == against([0.0, 0.0], [1e-9, 1e-9])["verdict"] == "within"
+    assert against([2e-9, 2e-9], [0.0, 0.0])["verdict"] == "gains"
+    assert against([0.0, 0.0], [2e-9, 2e-9])["verdict"] == "loses"
+    assert decide({"gains": [1], "loses": [], "within": [], "one seed": []})[0] == "confirmed"
+    assert decide({"gains": [], "loses": [1], "within": [], "one seed": []})[0] == "refuted"
+    groups = {("a", "ssm"): [1.0, 1.25], ("a", "power2"): [0.0, 0.25], ("a", "fenwick"): [2.0, 2.25]}
+    assert compare(groups, higher_is_better=False) == {"gains": [("a", "power2", -1.0)],
+                                                        "loses": [("a", "fenwick", 1.0)], "within": [], "one seed": []}
+    v, b = np.float32([0.1, 0.2, 0.4]), np.float32([0.3, 0.6, 0.8])
+    exact = (sum(map(Fraction, v.tolist())) - sum(map(Fraction, b.tolist()))) / 3
+    assert against(v, b)["difference"] == pytest.approx(float(exact), rel=1e-15, abs=0)
