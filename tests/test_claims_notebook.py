@@ -75,5 +75,10 @@ def test_the_ledger_counts_the_settings_the_notebook_counts(executed):
     refuted = verdicts.get("refuted", 0)
     assert (f"capacity predictions over these sweeps: {verdicts.get('confirmed', 0)} confirmed, "
             f"{verdicts.get('inconclusive', 0)} inconclusive, {refuted or 'none'} refuted") in ledger
+    chance = re.findall(r"^chance alone .*: about ([0-9.]+) of the (\d+) comparisons", printed, re.M)
+    assert len(chance) == 2
+    assert f"about {chance[0][0]} of the {chance[0][1]} comparisons with two seeds or more a side" in ledger
+    assert f"about {chance[1][0]} of these {chance[1][1]} comparisons cross the spread" in ledger
+    assert f"about {chance[0][0]} of the {chance[0][1]} comparisons each way" in (ROOT / "README.md").read_text()
     words = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
     assert f"No comparison gains and {words[losses] if losses < len(words) else losses} lose" in ledger

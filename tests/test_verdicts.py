@@ -1,7 +1,9 @@
-"""The rule that judges claims 6 and 7 (``glrtheory.verdicts``), on hand-made seeds with exact binary fractions."""
+"""The rule that judges claims 6 and 7 (``glrtheory.verdicts``), on hand-made seeds with exact binary fractions, and
+how often it crosses the spread by chance."""
+import numpy as np
 import pytest
 
-from glrtheory.verdicts import against, compare, decide
+from glrtheory.verdicts import against, chance_rate, compare, decide, expected_by_chance
 
 
 @pytest.mark.parametrize("values, base, verdict, diff, spread", [
@@ -51,7 +53,6 @@ def test_decide(result, verdict):
 
 
 def test_compare_takes_numpy_seeds():
-    import numpy as np
     groups = {("a", "ssm"): np.array([0.0, 0.25]), ("a", "power2"): np.array([1.0, 1.0])}
     assert compare(groups)["gains"] == [("a", "power2", 0.875)]
 
@@ -67,3 +68,49 @@ def test_decide_says_why():
     assert decide({"gains": [], "loses": [], "within": [1, 2], "one seed": [3]})[1] == \
         "all 2 differences within the seed spread"
     assert "worse in ['s']" in decide({"gains": [1], "loses": [("s", "p", -1.0)], "within": [], "one seed": []})[1]
+
+
+def test_chance_rate_against_a_closed_form_and_a_simulation():
+    """Two seeds a side: the difference of means is N(0, 1) and each range |N(0, 2)|, with CDF erf(w / 2), so the rate
+    is ``int_0^inf erf(d / 2)^2 phi(d) dd`` (one integral, by scipy); three and six a side against 400,000 draws of
+    the rule itself (``against``'s event, vectorized), within four standard errors."""
+    from scipy import integrate, special, stats
+
+    closed = integrate.quad(lambda d: special.erf(d / 2) ** 2 * stats.norm.pdf(d), 0, np.inf)[0]
+    assert chance_rate(2, 2) == pytest.approx(closed, abs=1e-9)
+    rng = np.random.default_rng(12)
+    for k, k_base in ((3, 3), (6, 6), (3, 6)):
+        x, y = rng.standard_normal((400_000, k)), rng.standard_normal((400_000, k_base))
+        hits = (x.mean(1) - y.mean(1) > np.maximum(np.ptp(x, 1), np.ptp(y, 1))).mean()
+        assert abs(chance_rate(k, k_base) - hits) <= 4 * (hits * (1 - hits) / 400_000) ** 0.5 + 1e-6, (k, k_base)
+
+
+def test_expected_by_chance_sums_the_rate_of_each_comparison_judged():
+    """Only the comparisons ``compare`` judges against the spread count: a pattern against ssm of its setting, both
+    sides with two seeds or more."""
+    groups = {("a", "ssm"): [0.0, 0.25, 0.5], ("a", "power2"): [1.0, 1.0, 1.0], ("a", "fenwick"): [0.0, 0.5],
+              ("a", "attention"): [1.0, 1.0, 1.0],            # not a GLR pattern
+              ("b", "power2"): [1.0, 1.0],                    # no ssm in setting b
+              ("c", "ssm"): [0.5], ("c", "fenwick"): [0.0, 1.0]}    # one seed of ssm
+    expected, compared = expected_by_chance(groups)
+    assert compared == 2 and expected == pytest.approx(chance_rate(3, 3) + chance_rate(2, 3))
+
+
+def test_claims_rule_edges():
+    """A difference of exactly
+    spread + TOLERANCE (1e-9 over a spread of 0) is within, either way; 2e-9 is beyond. Gains only or losses only,
+    with no ties, decide. Lower-is-better reaches ``compare``. float32 seeds are judged in float64: the difference
+    of the means of [0.1, 0.2, 0.4] and [0.3, 0.6, 0.8] (float32) is their exact rational difference."""
+    from fractions import Fraction
+
+    assert against([1e-9, 1e-9], [0.0, 0.0])["verdict"] == against([0.0, 0.0], [1e-9, 1e-9])["verdict"] == "within"
+    assert against([2e-9, 2e-9], [0.0, 0.0])["verdict"] == "gains"
+    assert against([0.0, 0.0], [2e-9, 2e-9])["verdict"] == "loses"
+    assert decide({"gains": [1], "loses": [], "within": [], "one seed": []})[0] == "confirmed"
+    assert decide({"gains": [], "loses": [1], "within": [], "one seed": []})[0] == "refuted"
+    groups = {("a", "ssm"): [1.0, 1.25], ("a", "power2"): [0.0, 0.25], ("a", "fenwick"): [2.0, 2.25]}
+    assert compare(groups, higher_is_better=False) == {"gains": [("a", "power2", -1.0)],
+                                                        "loses": [("a", "fenwick", 1.0)], "within": [], "one seed": []}
+    v, b = np.float32([0.1, 0.2, 0.4]), np.float32([0.3, 0.6, 0.8])
+    exact = (sum(map(Fraction, v.tolist())) - sum(map(Fraction, b.tolist()))) / 3
+    assert against(v, b)["difference"] == pytest.approx(float(exact), rel=1e-15, abs=0)

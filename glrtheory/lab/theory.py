@@ -137,6 +137,8 @@ def prediction(task, mixer_model: dict, levels=()) -> dict:
     """Predicted capacity of one mixer (its full model options) on ``task``, with the numbers used; at each of
     ``levels`` the best accuracy its reach allows (``ceiling``): answers whose output does not read them are
     guessed (copy: 1 / (vocab - 2); recall: 1 / (vocab - 3); MQAR: 1 / #values), the rest may be right."""
+    for level in levels:            # each level as the task would take it: a GLRError names one it refuses
+        dataclasses.replace(task, **{task.difficulty: level})
     n, spec = task.seq_len, mixer_model["pattern"]
     report = analyze(Pattern.from_spec(spec), n)
     numbers = state_numbers(spec, n, mixer_model)

@@ -20,8 +20,6 @@ IGNORE = -100
 SAMPLE_MAX_TOKENS = 2**26
 
 
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Task:
     """Base class of the tasks, declared as ``class Copy(Task, name="copy", difficulty="L", least={"L": 1})``
