@@ -782,3 +782,250 @@ def test_a_fit_held_to_at_least_linear():
     assert fit_class(ms, ys, least=Fraction(1))["class"] == "n"                   # 4/5 and 1/5 left out
     assert fit_class(ms, [m**1.2 for m in ms], least=Fraction(1))["class"] == "n**(6/5)"   # above: as before
     assert an.analyze(Pattern.from_spec("window:64+fenwick"), 4096)["readout"]["theta"] == "n"
+
+
+# -- small patterns exhaustively, against breadth-first search over the explicit sets ---------------------------
+def sets_hops(A, B, n):
+    """``H[s][t]`` = hops(s -> t) (None if unreachable) by breadth-first search over the sets themselves: level 0 is
+    {t : s in A(t)}, level k + 1 the states not yet seen with a B-predecessor in level k."""
+    H = [[None] * n for _ in range(n)]
+    for s in range(n):
+        level, seen, k = {t for t in range(n) if s in A[t]}, set(), 0
+        while level:
+            for t in level:
+                H[s][t] = k
+            seen |= level
+            level = {t for t in range(n) if t not in seen and any(x in level for x in B[t])}
+            k += 1
+    return H
+
+
+def sets_full_field(A, B, n):
+    """Every R(t) = A(t) | union of R(s) over s in B(t) is all of {0..t} (the definition, in order of t)."""
+    R = []
+    for t in range(n):
+        R.append(set(A[t]).union(*(R[s] for s in B[t])))
+    return all(R[t] == set(range(t + 1)) for t in range(n))
+
+
+def check_hops_exactly(p, n):
+    """The diameter (auto and every strategy that does not refuse), the full receptive field, the lag profile and
+    the total cost against the set references."""
+    A, B = p.sets(n)
+    assert an.total_cost(p, n) == sum(len(x) for x in A) + sum(len(x) for x in B)
+    H = sets_hops(A, B, n)
+    pairs = [H[s][t] for s in range(n) for t in range(s, n)]
+    want = None if None in pairs else max(pairs)
+    assert an.full_receptive_field(p, n) == sets_full_field(A, B, n) == (want is not None), (A, B)
+    assert an.hop_diameter(p, n) == want, (A, B)
+    for method in an.HOP_METHODS:
+        try:
+            got = an.hop_diameter(p, n, method=method)
+        except an.HopMethodError:
+            assert method != "bfs"
+            continue
+        assert got == want, (method, A, B)
+    f = an.hop_profile(p, n)
+    if f is not None:                       # lag patterns: hops(s -> s + d) does not depend on s
+        assert f.tolist() == [-1 if H[0][d] is None else H[0][d] for d in range(n)], (A, B)
+
+
+def test_every_pattern_up_to_n_3_matches_the_sets():
+    """Every pattern of length 1, 2 and 3 (every A mask with its diagonal or not, every B mask: 1 + 8 + 512):
+    hop diameter by each strategy, full receptive field, total cost, against BFS over the sets. Pins the boundary
+    terms of ``full_receptive_field``: an A(t) holding max B(t) but missing one later input, an interval A(t)
+    starting one past max B(t) + 1, and a B lag set with an A table whose rows t below the smallest lag (B(t)
+    empty, max B(t) = -1) must hold all of 0..t."""
+    for n in (1, 2, 3):
+        a_cells = [(t, s) for t in range(n) for s in range(t + 1)]
+        b_cells = [(t, s) for t in range(n) for s in range(t)]
+        for a_bits in range(2 ** len(a_cells)):
+            for b_bits in range(2 ** len(b_cells)):
+                A, B = np.zeros((n, n), bool), np.zeros((n, n), bool)
+                for i, cell in enumerate(a_cells):
+                    A[cell] = a_bits >> i & 1
+                for i, cell in enumerate(b_cells):
+                    B[cell] = b_bits >> i & 1
+                check_hops_exactly(Pattern.from_masks(A, B), n)
+
+
+def test_small_lag_patterns_match_the_sets():
+    """Every A lag set in {0..3} with every B lag set in {1..4} at n = 1, 3, 8: the lag DP, the profile, and
+    ``full_receptive_field`` with lag sets on both sides (lags ({1}, {1}) at n = 1 leave h_0 without input)."""
+    lag_sets = [[j for j in range(5) if bits >> j & 1] for bits in range(32)]
+    for a in [s for s in lag_sets if s and max(s) <= 3]:
+        for b in [s for s in lag_sets if 0 not in s]:
+            for n in (1, 3, 8):
+                check_hops_exactly(Pattern.from_lags(a, b), n)
+
+
+def test_random_small_patterns_match_the_sets():
+    """Random patterns at n = 4..9 of three shapes: A(t) intervals {lo(t)..t} with random B (the interval
+    strategies and the interval terms), any A and B, and any A with a B lag set (``full_receptive_field``'s lag
+    branch for B with a table for A)."""
+    rng = np.random.default_rng(6)
+    for i in range(600):
+        n = int(rng.integers(4, 10))
+        B = np.tril(rng.random((n, n)) < rng.uniform(0.1, 0.7), -1)
+        if i % 3 == 0:
+            lo = [int(rng.integers(0, t + 1)) for t in range(n)]
+            A = np.array([[lo[t] <= s <= t for s in range(n)] for t in range(n)])
+            p = Pattern.from_masks(A, B)
+        elif i % 3 == 1:
+            p = Pattern.from_masks(np.tril(rng.random((n, n)) < rng.uniform(0.2, 1)), B)
+        else:                               # rules are first evaluated at n = 16: A drawn at 16, read up to n
+            A = np.tril(rng.random((16, 16)) < rng.uniform(0.3, 1))
+            lags = np.array(sorted({int(x) for x in rng.integers(1, n + 1, size=2)}))
+
+            def a_rule(t, A=A):                         # lags t - s of the sources s in row t of A
+                return [x - np.flatnonzero(A[x]) for x in t]
+
+            def b_rule(t, lags=lags):
+                return lags, lags[None, :] <= t[:, None]
+
+            p = Pattern.from_rule(a_rule, b_rule, kind="lags", spec=f"rule {i}")
+            assert an.supports(p, n)[1].lags is not None
+        check_hops_exactly(p, n)
+
+
+def test_work_limits_are_inclusive_and_counted_as_documented():
+    """``breadth_first`` runs at exactly n (2n + nnz) = max_work and refuses one less, naming the largest m with
+    m (2m + nnz(m)) within the limit (counted from the sets); its refusal adds "the interval propagation also
+    exceeded" only when one did. ``mirrored`` on ssm at n = 3 takes 12 worklist steps, worked by hand: level 1
+    scans the 3 successor lists (2 + 2 + 1) and reads 2 predecessors, level 2 scans 2 lists (2 + 1) and reads 1,
+    level 3 scans 1 (1); 12 runs, 11 is refused with HopLimitError, never an answer."""
+    def work(p, m):
+        A, B = p.sets(m)
+        return m * (2 * m + sum(len(x) for x in A) + sum(len(x) for x in B))
+
+    q = Pattern.from_sets([[0], [0, 1], [0, 2], [1, 3]], [[], [0], [1], [2]])  # no interval method applies
+    w = work(q, 4)
+    assert w == 4 * (8 + 7 + 3)
+    assert an.hop_diameter(q, 4, method="bfs", max_work=w) == an.hop_diameter(q, 4, max_work=w) == 1  # u_0 -> h_3
+    for method in ("bfs", None):
+        with pytest.raises(an.HopMethodError, match=f"n\\*\\(2n\\+nnz\\) = {w} steps, over the limit {w - 1}; "
+                                                   "the largest n that fits is 3$"):
+            an.hop_diameter(q, 4, method=method, max_work=w - 1)
+    assert work(q, 3) <= w - 1
+    f = Pattern.from_spec("fenwick")
+    fits = max(m for m in range(1, 64) if work(f, m) <= 500)
+    with pytest.raises(an.HopMethodError, match=f"over the limit 500; the largest n that fits is {fits}; the "
+                                               "interval propagation also exceeded 500 steps$"):
+        an.hop_diameter(f, 64, max_work=500)
+    ssm = Pattern.from_spec("ssm")
+    assert an.hop_diameter(ssm, 3, method="mirrored", max_work=12) == 2
+    with pytest.raises(_hop_impls.HopLimitError, match="^the mirrored interval propagation of 'ssm' at n=3 exceeded "
+                                                      "11 steps$"):
+        an.hop_diameter(ssm, 3, method="mirrored", max_work=11)
+    nnz_b = sum(len(x) for x in f.sets(64)[1])
+    with pytest.raises(_hop_impls.HopLimitError, match="mirrored interval propagation of 'fenwick' at n=64"):
+        an.hop_diameter(f, 64, method="mirrored", max_work=64 + nnz_b - 1)   # level 1 alone scans every list
+
+
+def test_the_interval_pass_counts_n_plus_nnz_b_and_refuses_a_gap_at_once():
+    """``intervals`` is one pass over the B-lists: n + nnz_b steps (blocks:8 at n = 64, nnz_b counted from the
+    sets), run at exactly that, refused one below; a pattern whose
+    inputs within one hop of some state leave a gap (A(t) = {t}, B(3) = {1}: h_3 reads u_1 and u_3, not u_2) is
+    refused as not intervals, whatever the work allowed."""
+    p = Pattern.from_spec("blocks:8")
+    steps = 64 + sum(len(x) for x in p.sets(64)[1])
+    assert an.hop_diameter(p, 64, method="intervals", max_work=steps) == 7
+    with pytest.raises(_hop_impls.HopLimitError, match=f"n \\+ nnz_b = {steps} steps, over the limit {steps - 1}$"):
+        an.hop_diameter(p, 64, method="intervals", max_work=steps - 1)
+    gap = Pattern.from_sets([[0], [1], [2], [3]], [[], [0], [1], [1]])
+    with pytest.raises(an.HopMethodError, match="the inputs reaching a state of 'custom' do not form intervals"):
+        an.hop_diameter(gap, 4, method="intervals")
+
+
+def test_every_table_read_is_within_the_table_limit(monkeypatch):
+    """Every index table the hop analysis reads is read under ``TABLE_MAX_ENTRIES`` (its memory guard), so a table
+    over the limit is refused (WorkLimitError naming the limit) by each reader: the B table (``b_lists`` of the
+    interval methods, ``full_receptive_field``), the A table (the interval tests of both methods and of
+    ``full_receptive_field``, the BFS)."""
+    from glrtheory.analysis import _reach, hops
+    from glrtheory.errors import WorkLimitError
+
+    for module in (_hop_impls, _reach, hops):
+        monkeypatch.setattr(module, "TABLE_MAX_ENTRIES", 50)
+    n = 12
+    diagonal, dense = np.eye(n, dtype=bool), np.tril(np.ones((n, n), dtype=bool))
+    chain = np.eye(n, k=-1, dtype=bool)
+    diagonal[3, 2] = chain[3, 0] = True                                # neither side a lag set; A(3) = {2, 3}
+    dense[5, 0] = False
+    wide_b = Pattern.from_masks(diagonal, np.tril(dense, -1))          # A 12 x 2, B 12 x 11 entries
+    wide_a = Pattern.from_masks(dense, chain)                          # A 12 x 12, B 12 x 2
+    assert all(sup.lags is None for p in (wide_b, wide_a) for sup in an.supports(p, n))
+    for p, width in ((wide_b, 11), (wide_a, 12)):
+        calls = [lambda: an.full_receptive_field(p, n)] + [
+            lambda m=m: an.hop_diameter(p, n, method=m) for m in ("intervals", "mirrored", "bfs")]
+        for call in calls:
+            with pytest.raises(WorkLimitError, match=f"would hold {n}x{width}={n * width} entries, over the limit 50"):
+                call()
+
+
+def test_refusals_name_the_problem():
+    """The messages of bad input and of each strategy's refusal, in full."""
+    p = Pattern.from_spec("fenwick")
+    with pytest.raises(GLRError, match="^unknown hop method 'dfs'; choose one of lags, intervals, mirrored, bfs$"):
+        an.hop_diameter(p, 8, method="dfs")
+    with pytest.raises(GLRError, match="^a hop method must be a name or a callable, got int$"):
+        an.hop_diameter(p, 8, method=3)
+    with pytest.raises(GLRError, match="^expected a Pattern, got str$"):
+        an.hop_diameter("fenwick", 8)
+    gapped = Pattern.from_sets([[0], [0], [2]], [[], [], [0]])           # A(1) = {0} and u_1 used by no state
+    with pytest.raises(an.HopMethodError, match=re.escape("the 'intervals' hop method needs A(t) = {lo(t), ..., t}; "
+                                                          "'custom' differs")):
+        an.hop_diameter(gapped, 3, method="intervals")
+    with pytest.raises(an.HopMethodError, match=re.escape("the 'mirrored' hop method needs {t : s in A(t)} = "
+                                                          "{s, ..., hi(s)}; 'custom' differs")):
+        an.hop_diameter(gapped, 3, method="mirrored")
+    skip = Pattern.from_sets([[0], [1], [2]], [[], [], [0]])              # h_0 -> h_2 skips h_1
+    with pytest.raises(an.HopMethodError, match="^the states reached from a state of 'custom' do not form intervals$"):
+        an.hop_diameter(skip, 3, method="mirrored")
+
+
+def test_the_fft_refusal_names_the_dp_work_and_the_n_that_fits(monkeypatch):
+    """Over both lag limits: the DP's n |L| = 200 * 2 and the largest n with n |L| <= max_work, 21 // 2 = 10; the
+    same refusal by the auto choice, by name and from ``lag_distances`` itself (each passes max_work on)."""
+    monkeypatch.setattr(_hop_impls, "HOPS_MAX_FFT_LEVELS", 2)
+    p = Pattern.from_spec("lags:5,7")
+    for call in (lambda: an.hop_diameter(p, 200, max_work=21), lambda: an.hop_diameter(p, 200, "lags", 21),
+                 lambda: an.lag_distances(p, 200, max_work=21)):
+        with pytest.raises(_hop_impls.HopLimitError, match=r"^hops of a lag set of size 2 at n=200 need more than 2 "
+                                                           r"FFT levels, and the DP n\*\|lags\| = 400 is over the "
+                                                           r"limit 21; n = 10 fits$"):
+            call()
+
+
+def test_every_strategy_validates_max_work():
+    """Each strategy, by name or called directly, refuses max_work = 0 and a float, and answers at max_work = 1000
+    (fenwick at n = 8: 3 hops, where the lag and interval strategies refuse its structure)."""
+    p, q = Pattern.from_spec("fenwick"), Pattern.from_spec("ssm")
+    for name, fn in an.HOP_METHODS.items():
+        for bad in (0, 1.5):
+            with pytest.raises(GLRError, match="max_work"):
+                an.hop_diameter(p, 8, method=name, max_work=bad)
+            with pytest.raises(GLRError, match="max_work"):
+                fn(q, 8, max_work=bad)
+        assert fn(q, 8, max_work=1000) == 7
+    want = ref_diameter(p, 8)
+    assert an.breadth_first(p, 8, max_work=1000) == an.mirrored_propagation(p, 8, max_work=1000) == want == 3
+
+
+def test_strategy_docstrings_hold_their_shared_sections():
+    """Each strategy's docstring: its summary, then Parameters, Returns, Raises (from ``_CONTRACTS``), then its own
+    Notes and Examples, each section once, in that order, indented by four spaces."""
+    for name, fn in an.HOP_METHODS.items():
+        doc = fn.__doc__
+        heads = [doc.index(f"\n\n    {h}\n    {'-' * len(h)}\n") for h in
+                 ("Parameters", "Returns", "Raises", "Notes", "Examples")]
+        assert heads == sorted(heads) and doc.count("----------\n") == 1, name
+        assert "\n\n" not in doc[:heads[0]] and doc[:heads[0]].strip().endswith("."), name
+    assert an.HOP_METHODS == {"lags": an.lag_distances, "intervals": an.interval_propagation,
+                              "mirrored": an.mirrored_propagation, "bfs": an.breadth_first}
+    assert ("    p : Pattern\n        Any pattern.\n    n : int\n        Sequence length.\n"
+            "    max_work : int, optional\n        Largest ``n * (2n + nnz_a + nnz_b)`` (default ``HOPS_MAX_WORK``).\n"
+            in an.breadth_first.__doc__)
+    assert "    HopMethodError\n        When the work would exceed ``max_work``.\n" in an.breadth_first.__doc__
+    assert ("    HopMethodError\n        When a side is not a lag set, or the work would exceed ``max_work``.\n"
+            in an.lag_distances.__doc__)

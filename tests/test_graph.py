@@ -108,3 +108,29 @@ def test_vertex_capacity_matters():
 def test_graph_limit():
     with pytest.raises(GLRError, match=f"over the limit {graph.GRAPH_MAX_EDGES}"):
         graph.dependency_graph(Pattern.from_spec("attention"), 4096)
+
+
+def test_graph_limit_is_inclusive_and_the_graph_names_its_pattern(monkeypatch):
+    """A graph of exactly GRAPH_MAX_EDGES edges is built (one more is refused), and it carries its pattern's spec
+    and n as graph attributes (fenwick at n = 16: the edges counted from ``p.sets``)."""
+    p = Pattern.from_spec("fenwick")
+    A, B = p.sets(16)
+    edges = sum(len(x) for x in A) + sum(len(x) for x in B)
+    monkeypatch.setattr(graph, "GRAPH_MAX_EDGES", edges)
+    G = graph.dependency_graph(p, 16)
+    assert G.number_of_edges() == edges and G.graph == {"spec": "fenwick", "n": 16}
+    monkeypatch.setattr(graph, "GRAPH_MAX_EDGES", edges - 1)
+    with pytest.raises(GLRError, match=f"has {edges} edges, over the limit {edges - 1}"):
+        graph.dependency_graph(p, 16)
+
+
+def test_no_sources_or_no_targets_give_no_paths():
+    """With no source or no target (or neither) there is no path: 0, and the split graph is left unchanged."""
+    G = graph.dependency_graph(Pattern.from_spec("attention"), 4)
+    F = graph.split_graph(G)
+    before = set(F.edges)
+    every_u, every_h = [graph.u(s) for s in range(4)], [graph.h(t) for t in range(4)]
+    assert graph.max_disjoint_paths(F, every_u, every_h) == 4
+    for sources, targets in (([], every_h), (every_u, []), ([], [])):
+        assert graph.max_disjoint_paths(F, sources, targets) == 0
+        assert set(F.edges) == before

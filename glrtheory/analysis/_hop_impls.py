@@ -67,16 +67,14 @@ def _intervals_impl(p: Pattern, n: int, max_work: int, lists=b_lists) -> int | N
     lo0 = sa.interval_start(TABLE_MAX_ENTRIES)
     if lo0 is None:
         raise HopMethodError(f"the 'intervals' hop method needs A(t) = {{lo(t), ..., t}}; {p.spec!r} differs")
-    pptr, pred, sptr, succ = lists(sb)
-    if not gap_at_level0(lo0, pptr, pred):
-        dist = first_input_hops(lo0, pptr, pred)       # the farthest input from h_t is u_0
-        return None if (dist < 0).any() else int(dist.max())
-    status, lo, level = interval_levels(lo0, pptr, pred, sptr, succ, max_work)
-    if status == 1:
+    pptr, pred = lists(sb)[:2]
+    if n + pred.size > max_work:
+        raise HopLimitError(f"the interval pass of {p.spec!r} at n={n} takes n + nnz_b = {n + pred.size} steps, "
+                            f"over the limit {max_work}")
+    if gap_at_level0(lo0, pptr, pred):                 # the inputs reaching some h_t within one hop have a gap
         raise HopMethodError(f"the inputs reaching a state of {p.spec!r} do not form intervals")
-    if status == 2:
-        raise HopLimitError(f"the interval propagation of {p.spec!r} at n={n} exceeded {max_work} steps")
-    return int(level.max()) if (lo == 0).all() else None
+    dist = first_input_hops(lo0, pptr, pred)           # no gap later either: the farthest input from h_t is u_0
+    return None if (dist < 0).any() else int(dist.max())
 
 
 def _mirrored_impl(p: Pattern, n: int, max_work: int, lists=b_lists) -> int | None:

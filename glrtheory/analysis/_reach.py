@@ -4,8 +4,8 @@
 * ``first_input_hops`` and ``gap_at_level0``: when A(t) = [lo(t), t] and the level-0 union of
   ``[lo(t), t]`` with ``[lo(s), s]`` over s in B(t) has no gap, every reach set stays an interval (left ends
   only move down while the right ends stay), so hops(s -> t) <= hops(0 -> t), one DP in order of t;
-* ``interval_levels``: the same propagation by worklist, level by level, which detects gaps that the
-  level-0 test cannot rule out, and ``mirror`` for the states reached *from* each h_x;
+* ``interval_levels``: the propagation by worklist, level by level, stopping at the first gap, for the
+  mirrored graph (``mirror``: the states reached *from* each h_x), where a gap may appear at any level;
 * ``bfs_all_hops``: breadth-first search from every input.
 """
 from __future__ import annotations

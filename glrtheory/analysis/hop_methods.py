@@ -44,7 +44,8 @@ _CONTRACTS = {
     "lags": ("A pattern with lag sets on both sides (``A(t) = {t - j : j in J}``, ``B(t) = {t - l : l in L}``).",
              "number of DP steps", "a side is not a lag set"),
     "intervals": ("A pattern whose A(t) are intervals ending at t (diagonal, window, blocks, their unions).",
-                  "number of worklist steps", "some A(t) is not such an interval, some reach set is not an interval"),
+                  "number of DP steps, ``n + nnz_b``", "some A(t) is not such an interval, some reach set is not an "
+                  "interval"),
     "mirrored": ("A pattern whose inputs are used by intervals of states (the aligned binary counter, for one).",
                  "number of worklist steps", "the intervals are missing"),
     "bfs": ("Any pattern.", "``n * (2n + nnz_a + nnz_b)``", None),
@@ -104,7 +105,8 @@ def interval_propagation(p: Pattern, n: int, max_work: int | None = None) -> int
     The inputs reaching h_t within k hops form ``[lo_k(t), t]`` with
     ``lo_k(t) = min(lo_{k-1}(t), lo_{k-1}(s) : s in B(t))`` while no gap appears, so the farthest input
     is u_0. When the level-0 intervals leave no gap, none appears later (left ends only move down): one
-    pass in order of t, O(n + nnz_b). Otherwise a worklist by level, O(sum of changes x degree).
+    pass in order of t, O(n + nnz_b). A gap there is a gap in the inputs reaching some h_t within one hop:
+    the method refuses.
 
     Examples
     --------
