@@ -448,3 +448,430 @@ def test_index_tables_csr_lists_every_entry_with_its_coefficient_slot():
             assert csr.src.tolist() == [e[1] for e in entries]
             assert csr.slot.tolist() == [e[2] for e in entries]
             assert csr.ptr.tolist() == [sum(1 for e in entries if e[0] < t) for t in range(n + 1)]
+
+
+# -- index tables, lags and the decode schedule (mutation run 7) ------------------------------------------
+def _naive_last(sets, n):
+    """``max{t : s in S(t)}`` (-1 when no row reads s) from explicit sets."""
+    return [max((t for t in range(n) if s in sets[t]), default=-1) for s in range(n)]
+
+
+@pytest.mark.parametrize("a, b, message", [
+    (np.array([[0.0], [1.0]]), [[-1], [0]], r"a_idx must be an integer index table, got dtype float64"),
+    (np.array([[0], [1]], dtype=object), [[-1], [0]], r"a_idx must be an integer index table, got dtype object"),
+    ([0, 1], [[-1], [0]], r"a_idx must have shape \[n=n, w\], got \(2,\)"),
+    ([[0], [1], [2]], [[-1], [0]], r"b_idx must have shape \[n=3, w\], got \(2, 1\)"),
+    ([[0], [-2]], [[-1], [0]], r"a_idx\[1, 0\] = -2 is out of range \(needs -1 or 0 <= s <= t, t = 1\)"),
+    (np.array([[0], [2**32]]), [[-1], [0]], r"a_idx\[1, 0\] = 4294967296 is out of range"),
+    ([[0], [1], [3]], [[-1], [0], [1]], r"a_idx\[2, 0\] = 3 is out of range \(needs -1 or 0 <= s <= t, t = 2\)"),
+    ([[0, -1], [0, 2], [2, -1]], [[-1], [0], [1]], r"a_idx\[1, 1\] = 2 is out of range .* t = 1\)"),
+    ([[0, -1], [0, 5], [3, -1]], [[-1], [0], [1]], r"a_idx\[1, 1\] = 5 is out of range"),
+    ([[0], [1], [2]], [[-1], [1], [1]], r"b_idx\[1, 0\] = 1 is out of range \(needs -1 or 0 <= s < t, t = 1\)"),
+    ([[0], [1], [2]], [[-1], [0], [2]], r"b_idx\[2, 0\] = 2 is out of range \(needs -1 or 0 <= s < t, t = 2\)"),
+    ([[0, -1], [-1, 1], [1, 2]], [[-1], [0], [1]], r"a_idx row 1 has an entry after its -1 padding; put the padding"),
+    ([[0, -1], [-1, 0], [1, 2]], [[-1], [0], [1]], r"a_idx row 1 has an entry after its -1 padding; put the padding"),
+    ([[0, -1], [1, 0], [1, 2]], [[-1], [0], [1]], r"a_idx row 1 is not strictly increasing: \[1, 0\]"),
+    ([[0, -1], [1, 1], [1, 2]], [[-1], [0], [1]], r"a_idx row 1 is not strictly increasing: \[1, 1\]"),
+    ([[0, -1], [0, 1], [2, 1]], [[-1], [0], [1]], r"a_idx row 2 is not strictly increasing: \[2, 1\]"),
+    ([[0, -1, -1], [0, 1, -1], [0, -1, 2]], [[-1], [0], [1]], r"a_idx row 2 has an entry after its -1 padding"),
+    ([[0, -1, -1], [0, 1, -1], [0, 2, 1]], [[-1], [0], [1]], r"a_idx row 2 is not strictly increasing: \[0, 2, 1\]"),
+    ([[0], [1], [2]], [[-1, -1], [0, -1], [1, 1]], r"b_idx row 2 is not strictly increasing: \[1, 1\]"),
+])
+def test_index_tables_refuse_each_defect_naming_the_first(a, b, message):
+    """Every defect ``check_table`` knows, worked by hand: dtype, shape (n from a_idx), an entry < -1, one past
+    int32 (2^32 would wrap to 0), one > t below n (found by the last-entry check, not the range check), the
+    first bad entry in row order, B's strict s < t, padding before an entry, unsorted and duplicated rows."""
+    from glrtheory.patterns.tables import IndexTables
+
+    with pytest.raises(GLRError, match=message):
+        IndexTables(a, b)
+
+
+def test_index_tables_are_read_only_int32_c_order_copies():
+    """Valid tables of any integer dtype and memory order come back as int32, C-ordered, equal, read-only
+    copies that cannot be made writable; a width-0 side is accepted; torch tensors are read as numpy."""
+    from glrtheory.patterns.tables import IndexTables
+
+    a = np.asfortranarray(np.array([[0, -1], [0, 1], [1, 2]], dtype=np.int64))
+    b = np.array([[-1, -1], [0, -1], [0, 1]], dtype=np.int16)
+    t = IndexTables(a, b)
+    for got, want in zip(t, (a, b)):
+        assert got.dtype == np.int32 and got.flags.c_contiguous and np.array_equal(got, want)
+        assert not np.shares_memory(got, want) and not got.flags.writeable
+        with pytest.raises(ValueError):
+            got.flags.writeable = True
+    assert IndexTables([[0], [1]], np.zeros((2, 0), int)).b_idx.shape == (2, 0)
+    torch = pytest.importorskip("torch")
+    u = IndexTables(torch.tensor(a), torch.tensor(b.astype(np.int64)))
+    assert all(np.array_equal(x, y) for x, y in zip(u, t))
+
+
+def test_index_tables_lags_must_give_their_tables():
+    """Lags are checked against the table, kept sorted and distinct below n (power2's 16 at n = 9 is dropped);
+    a lag set giving more entries than the table's width is refused even where the kept columns agree (b holds
+    t - 2 only, lags {1, 2}); a 2100 x 2048 table is checked in two blocks of rows, the lags differing from the
+    table's only at t = 2049, in the second block."""
+    from glrtheory.patterns.tables import IndexTables
+
+    p = Pattern.from_spec("power2").tables(9)
+    t = IndexTables(p.a_idx, p.b_idx, [0], [8, 16, 1, 4, 2, 2])
+    assert t.lags("a").tolist() == [0] and t.lags("b").tolist() == [1, 2, 4, 8]
+    assert IndexTables(p.a_idx, p.b_idx).lags("b") is None
+    with pytest.raises(GLRError, match=r"b_lags \[1, 2, 4\] do not describe their table: row t must hold t - l"):
+        IndexTables(p.a_idx, p.b_idx, [0], [1, 2, 4])
+    with pytest.raises(GLRError, match=r"a_lags \[0, 1\] do not describe their table"):
+        IndexTables(p.a_idx, p.b_idx, [0, 1], None)
+    p8 = Pattern.from_spec("power2").tables(8)
+    assert IndexTables(p8.a_idx, p8.b_idx, [0], [1, 2, 4, 8]).lags("b").tolist() == [1, 2, 4]
+    with pytest.raises(GLRError, match=r"a_lags \[1\] do not describe"):       # row 0 alone differs
+        IndexTables([[0], [0], [1], [2]], [[-1], [0], [1], [2]], [1], None)
+    two_back = [[-1], [-1], [0], [1], [2]]
+    assert IndexTables([[t] for t in range(5)], two_back, None, [2]).lags("b").tolist() == [2]
+    with pytest.raises(GLRError, match=r"b_lags \[1, 2\] do not describe"):
+        IndexTables([[t] for t in range(5)], [[-1], [0], [0], [1], [2]], None, [1, 2])
+    lags = list(range(2047)) + [2050]
+    big = Pattern.from_lags(lags, ()).tables(2100)
+    assert big.a_idx.shape == (2100, 2048)
+    assert IndexTables(big.a_idx, big.b_idx, lags, None).lags("a").tolist() == lags
+    with pytest.raises(GLRError, match="a_lags .* do not describe their table"):
+        IndexTables(big.a_idx, big.b_idx, lags[:-1] + [2049], None)
+
+
+def test_index_tables_last_use_pickle_repr_memo_and_coerce():
+    """``last_use`` from the lags (Pattern.tables passes them) and from the table alone both equal the naive
+    ``max{t : s in S(t)}``, read-only; pickling keeps tables and lags; the repr; no attribute can be set;
+    ``memo`` builds once per key, apart from the tables' own caches; ``coerce`` of a pattern, tables, a pair
+    and bad containers."""
+    import pickle
+
+    from glrtheory.patterns.tables import IndexTables
+
+    n = 13
+    for spec in ("power2", "window:3+fenwick", "kron:1,11", "blocks:3", "lags:2,5"):
+        tables = Pattern.from_spec(spec).tables(n)
+        plain = IndexTables(tables.a_idx, tables.b_idx)
+        for side, sets in zip("ab", naive_union(spec, n)):
+            want = _naive_last(sets, n)
+            for t in (tables, plain):
+                last = t.last_use(side)
+                assert last.tolist() == want and not last.flags.writeable, (spec, side)
+        back = pickle.loads(pickle.dumps(tables))
+        assert type(back) is IndexTables and all(np.array_equal(x, y) for x, y in zip(back, tables))
+        for side in "ab":
+            lags = tables.lags(side)
+            assert (back.lags(side) is None) if lags is None else back.lags(side).tolist() == lags.tolist()
+    tables = Pattern.from_spec("power2").tables(9)
+    assert repr(tables) == "IndexTables(n=9, a_idx (9, 1), b_idx (9, 4))"
+    with pytest.raises(AttributeError, match="read-only"):
+        tables.extra = 1
+    calls = []
+    first = tables.memo(("plan", 1), lambda: calls.append(1) or object())
+    assert tables.memo(("plan", 1), lambda: calls.append(1) or object()) is first and calls == [1]
+    assert tables.memo(("plan", 2), lambda: "other") == "other"
+    tail = IndexTables([[0], [1], [2]], [[-1], [0], [-1]]).csr("b")       # the last row is empty
+    assert tail.ptr.tolist() == [0, 0, 1, 1] and tail.src.tolist() == [0] and tail.slot.tolist() == [1]
+    csr = tables.csr("a")
+    assert tables.memo(("csr", "a"), lambda: "mine") == "mine" and tables.csr("a") is csr
+    p = Pattern.from_spec("ssm")
+    with pytest.raises(GLRError, match=r"a Pattern needs the length n to give its tables \(Pattern\('ssm'\)\)"):
+        IndexTables.coerce(p)
+    got = IndexTables.coerce(p, 5)
+    assert type(got) is IndexTables and got.n == 5 and got.b_idx.tolist() == [[-1], [0], [1], [2], [3]]
+    assert IndexTables.coerce(got) is got and IndexTables.coerce(got, 7) is got
+    pair = IndexTables.coerce([got.a_idx.tolist(), got.b_idx.tolist()])
+    assert type(pair) is IndexTables and all(np.array_equal(x, y) for x, y in zip(pair, got))
+    for bad, name in (((got.a_idx, got.b_idx, None), "tuple"), ({"a": got.a_idx}, "dict"), (got.a_idx, "ndarray")):
+        with pytest.raises(GLRError, match=rf"^tables must be the pair \(a_idx, b_idx\) of index tables that "
+                                           rf"Pattern.tables\(n\) gives, got {name}$"):
+            IndexTables.coerce(bad)
+
+
+@pytest.mark.parametrize("spec", ["power2", "window:3+fenwick", "blocks:3", "kron:1,11", "lags:2,5"])
+def test_live_schedule_against_the_naive_sets(spec):
+    """``LiveSchedule.of`` a pattern (lag sides from their lags, the others from a table) and of its tables:
+    per side the rows, the width (the widest set), the last uses, ``stored(t)`` (a later row reads t),
+    ``leaving(t)`` (the stored positions read last at t, ascending) and ``live_after(L)`` (s < L read at some
+    t >= L), all from the naive sets."""
+    from glrtheory.patterns.tables import LiveSchedule
+
+    n = 13
+    p = Pattern.from_spec(spec)
+    for source in (p, p.tables(n), tuple(p.tables(n))):
+        sched = LiveSchedule.of(source, n)
+        assert sched.n == n
+        for side, sets in zip((sched.a, sched.b), naive_union(spec, n)):
+            last = _naive_last(sets, n)
+            assert side.last.tolist() == last and side.width == max(len(x) for x in sets)
+            for t in range(n):
+                row = side.row(t)
+                assert row.size == side.width and row[row >= 0].tolist() == sets[t] and (row[len(sets[t]):] == -1).all()
+                assert side.stored(t) == any(t in sets[u] for u in range(t + 1, n))
+                assert side.leaving(t).tolist() == [s for s in range(t) if last[s] == t]
+            for L in range(1, n + 1):
+                assert side.live_after(L).tolist() == [s for s in range(L) if last[s] >= L]
+
+
+def test_live_schedule_limits_and_errors(monkeypatch):
+    """A pattern needs the horizon; the horizon limit ``DECODE_MAX_N`` is inclusive (lowered to 8 here); tables of
+    another length are named; a table side is refused over ``MAX_TABLE_ENTRIES`` (fenwick's B at n = 8 is 8 x 3:
+    24 entries fit a limit of 24, not 23), with the pattern and the sizes in the message."""
+    import glrtheory.patterns.tables as tables_module
+    from glrtheory.patterns.tables import LiveSchedule
+
+    p = Pattern.from_spec("fenwick")
+    with pytest.raises(GLRError, match="^a decode schedule of a pattern needs the horizon n$"):
+        LiveSchedule.of(p)
+    with pytest.raises(GLRError, match=r"the tables are for n=5 positions, not the horizon n=6"):
+        LiveSchedule.of(p.tables(5), 6)
+    assert LiveSchedule.of(p.tables(5)).n == 5
+    monkeypatch.setattr(tables_module, "DECODE_MAX_N", 8)
+    assert LiveSchedule.of(p, 8).n == 8
+    with pytest.raises(GLRError, match=r"a decode horizon is limited to n <= 8 .* got n=9"):
+        LiveSchedule.of(p, 9)
+    with pytest.raises(GLRError, match=r"limited to n <= 8"):
+        LiveSchedule.of(p, np.int64(9))
+    monkeypatch.setattr(tables_module, "DECODE_MAX_N", 2**24)
+    monkeypatch.setattr(tables_module, "MAX_TABLE_ENTRIES", 24)
+    assert LiveSchedule.of(p, 8).b.width == 3
+    monkeypatch.setattr(tables_module, "MAX_TABLE_ENTRIES", 23)
+    with pytest.raises(GLRError, match=r"decoding Pattern\('fenwick'\) at length 8 needs an index table of 8 x 3 = "
+                                       r"24 entries, over the limit of 23; use shorter"):
+        LiveSchedule.of(p, 8)
+
+
+# -- supports: structure answers against brute force over the sets (mutation run 7) -----------------------
+def _brute_structure(sets, n, strict):
+    """From explicit sets S(t): counts, last uses, dense, the interval starts ``lo[t]`` (every S(t) = {lo..t},
+    else None), the interval ends ``hi[s]`` (every {t : s in S(t)} = {s..hi}, else None) and, for a B side,
+    the longest path lengths ``d[t] = max(d[s] + 1 for s in S(t))``."""
+    counts = [len(x) for x in sets]
+    dense = all(x == list(range(t + (0 if strict else 1))) for t, x in enumerate(sets))
+    lo = [x[0] for x in sets] if all(x and x == list(range(x[0], t + 1)) for t, x in enumerate(sets)) else None
+    columns = [[t for t in range(n) if s in sets[t]] for s in range(n)]
+    hi = [c[-1] for c in columns] if all(c and c == list(range(s, c[-1] + 1)) for s, c in enumerate(columns)) \
+        else None
+    d = []
+    for t in range(n if strict else 0):
+        d.append(max((d[s] + 1 for s in sets[t]), default=0))
+    return counts, _naive_last(sets, n), dense, lo, hi, d
+
+
+def _user(a_sets, b_sets):
+    return Pattern.from_sets(a_sets, b_sets), (a_sets, b_sets)
+
+
+_INTERVALS = [[0], [0, 1], [1, 2], [1, 2, 3], [4], [4, 5]]     # lo = 0 0 1 1 4 4, hi = 1 3 3 3 5 5
+_ENDS_ONLY = [[0], [0, 1], [0, 2], [3], [3, 4], [5]]          # row 2 is no interval; every column is one
+_NEITHER = [[0], [0, 1], [1, 2], [0, 3], [4], [5]]            # row 3 and column 0 are no intervals
+_NO_DIAGONAL = [[0], [0], [1, 2], [3], [4], [5]]               # row 1 lacks t = 1
+_B_USER = [[], [0], [0], [1, 2], [], [0, 2, 4]]
+
+
+@pytest.mark.parametrize("case", ["window:4", "window:20", "attention", "ssm", "lags:1,2", "lags:2,3", "blocks:3",
+                                  "fenwick", "kron:1,11", "kron:1,11,101", "power2", "lags-a:0,2", "lags-a:1",
+                                  "lags-b:1..5", "intervals", "ends-only", "neither", "no-diagonal",
+                                  "user+ssm", "user+window:2"])
+def test_support_structure_answers_match_brute_force(case):
+    """Every support class (lags, blocks, Kronecker, explicit tables, sparse user sets, unions merged into a
+    table) at n = 1..6 and 9: counts, width, emptiness, last uses, ``is_dense``, ``interval_start``,
+    ``interval_end`` and ``longest_paths`` equal brute force over the sets; a support without one of the
+    structures answers None. The user sets are worked cases: intervals (lo 0 0 1 1 4 4, hi 1 3 3 3 5 5), ends
+    only, neither, a row without its diagonal."""
+    user_sets = {"intervals": _INTERVALS, "ends-only": _ENDS_ONLY, "neither": _NEITHER, "no-diagonal": _NO_DIAGONAL}
+    lengths = [1, 2, 3, 4, 5, 6, 9]
+    if case.startswith("lags-a:"):
+        p = Pattern.from_lags([int(x) for x in case[7:].split(",")], ())
+    elif case == "lags-b:1..5":
+        p = Pattern.from_lags((0,), range(1, 6))
+    elif case in user_sets:
+        p, lengths = Pattern.from_sets(user_sets[case], _B_USER), [1, 2, 3, 4, 5, 6]
+    elif case.startswith("user+"):
+        p, lengths = Pattern.from_sets(_INTERVALS, _B_USER) + Pattern.from_spec(case[5:]), [1, 2, 3, 4, 5, 6]
+    else:
+        p = Pattern.from_spec(case)
+    for n in lengths:
+        a_sets, b_sets = (tuple(sorted(x) for x in side) for side in _sets_of(case, p, n))
+        for support, sets in ((p.support_a(n), a_sets), (p.support_b(n), b_sets)):
+            counts, last, dense, lo, hi, d = _brute_structure(list(sets), n, support.strict)
+            where = f"{case} n={n} {'B' if support.strict else 'A'}"
+            assert support.counts().tolist() == counts and support.width() == max(counts), where
+            assert support.is_empty() == (max(counts) == 0), where
+            assert support.last_use().tolist() == last and support.is_dense() == dense, where
+            got_lo, got_hi = support.interval_start(), support.interval_end()
+            assert (got_lo is None) == (lo is None) and (lo is None or got_lo.tolist() == lo), where
+            assert (got_hi is None) == (hi is None) and (hi is None or got_hi.tolist() == hi), where
+            if support.strict:
+                paths = support.longest_paths()
+                assert paths.dtype == np.int64 and paths.tolist() == d, where
+            else:
+                with pytest.raises(GLRError, match=r"longest paths are defined for a B-side \(strict\) support"):
+                    support.longest_paths()
+
+
+def _sets_of(case, p, n):
+    """The naive sets of a test case: the definitions for specs, explicit unions for the user cases."""
+    user = {"intervals": _INTERVALS, "ends-only": _ENDS_ONLY, "neither": _NEITHER, "no-diagonal": _NO_DIAGONAL}
+    if case in user:
+        return [sorted(x) for x in user[case][:n]], [sorted(x) for x in _B_USER[:n]]
+    if case.startswith("lags-a:"):
+        lags = [int(x) for x in case[7:].split(",")]
+        return [sorted(t - l for l in lags if l <= t) for t in range(n)], [[] for _ in range(n)]
+    if case == "lags-b:1..5":
+        return [[t] for t in range(n)], [sorted(t - l for l in range(1, 6) if l <= t) for t in range(n)]
+    if case.startswith("user+"):
+        a, b = naive_union(case[5:], n)
+        return ([sorted(set(x) | set(y)) for x, y in zip(_INTERVALS, a)],
+                [sorted(set(x) | set(y)) for x, y in zip(_B_USER, b)])
+    return naive_union(case, n)
+
+
+def test_union_of_supports():
+    """``union``: supports of other lengths or sides are refused; lag sets merge into lags; a dense side is
+    returned itself (a dense B of lags 1..63 united with fenwick's table keeps its lags), as is the other side
+    of an empty one; tables merge row by row and respect ``max_entries``."""
+    from glrtheory.errors import WorkLimitError
+    from glrtheory.patterns.support import LagSupport, TableSupport, union
+
+    with pytest.raises(GLRError, match="cannot unite supports of different lengths or sides"):
+        union(LagSupport(4, [1], True), LagSupport(5, [1], True))
+    with pytest.raises(GLRError, match="cannot unite supports of different lengths or sides"):
+        union(LagSupport(4, [0], False), LagSupport(4, [1], True))
+    merged = union(LagSupport(9, [1, 4], True), LagSupport(9, [2, 4, 20], True))
+    assert merged.lags.tolist() == [1, 2, 4]
+    fen = Pattern.from_spec("fenwick").support_b(20)
+    dense = LagSupport(20, range(1, 64), True)
+    assert union(dense, fen) is dense and union(fen, dense) is dense
+    assert (Pattern.from_lags((0,), range(1, 64)) + Pattern.from_spec("fenwick")).support_b(20).lags.tolist() == \
+        list(range(1, 20))
+    empty = TableSupport(20, np.full((20, 0), -1, np.int32), True)
+    assert union(fen, empty) is fen and union(empty, fen) is fen
+    user = Pattern.from_sets(_INTERVALS, _B_USER).support_b(6)
+    both = union(user, Pattern.from_spec("fenwick").support_b(6))
+    want = [sorted(set(x) | set(y)) for x, y in zip(_B_USER, naive_union("fenwick", 6)[1])]
+    assert isinstance(both, TableSupport) and [list(r[r >= 0]) for r in both.table()] == want
+    carry = Pattern.from_spec("blocks:2").support_b(6)                 # a 6 x 1 table; user's is 6 x 3
+    for x, y in ((user, carry), (carry, user)):
+        with pytest.raises(WorkLimitError, match="over the limit 10"):
+            union(x, y, max_entries=10)
+    for question in ("interval_start", "interval_end"):                # the structure questions read the table
+        with pytest.raises(WorkLimitError, match="over the limit 17"):
+            getattr(Pattern.from_sets(_INTERVALS, _B_USER).support_a(6), question)(max_entries=17)
+    with pytest.raises(WorkLimitError, match="over the limit 17"):
+        user.longest_paths(max_entries=17)
+
+
+def test_table_size_limits_name_the_support_and_the_argument():
+    """``check_table_size``: the message names the kind of support and the entries; the hint to raise
+    ``max_entries`` appears only where it was left at its default; ``n * w`` equal to the limit fits. The length
+    limit 2^31 - 1 is inclusive."""
+    from glrtheory.errors import WorkLimitError
+    from glrtheory.patterns.support import MAX_LENGTH, check_length
+
+    assert check_length(MAX_LENGTH) == MAX_LENGTH and check_length(np.int64(7)) == 7
+    cases = [(Pattern.from_spec("power2").support_b(9), "lags of size 4", 36),
+             (Pattern.from_spec("blocks:4").support_a(9), "blocks of size 4", 36),
+             (Pattern.from_spec("kron:1,11").support_b(9), "a Kronecker power", 63),     # t = 7 = 0111: 7 entries
+             (Pattern.from_sets(_INTERVALS, _B_USER).support_b(6), "a sparse user support", 18),
+             ((Pattern.from_sets(_INTERVALS, _B_USER) + Pattern.from_spec("fenwick")).support_b(6),
+              "an explicit support", 18),
+             (Pattern.from_spec("fenwick").support_b(9), "an explicit support", 36)]
+    for support, what, entries in cases:
+        assert support.table(max_entries=entries).shape[0] == support.n
+        with pytest.raises(WorkLimitError, match=rf"index table of {what} at n={support.n} .*={entries} entries, "
+                                                 rf"over the limit {entries - 1}; at this width n <= \d+ fits$"):
+            support.table(max_entries=entries - 1)
+    with pytest.raises(WorkLimitError, match=r"index table of lags of size 2 at n=300000000 would hold "
+                                             r"300000000x2=600000000 entries, over the limit 536870912; at this "
+                                             r"width n <= 268435456 fits \(Pattern.tables\(n, max_entries=...\) "
+                                             r"raises it\)$"):
+        Pattern.from_spec("lags:1,2").support_b(300_000_000).table()
+
+
+def test_rows_to_table_and_last_use_from_table_against_sets():
+    """``rows_to_table``: candidates with -1 and duplicates become sorted distinct int32 rows as wide as the
+    largest set (width 0 with no candidate, or no column); ``last_use_from_table`` equals the naive last use."""
+    from glrtheory.patterns.support import rows_to_table
+
+    cases = [[[3, -1, 1, 3], [-1, -1, -1, -1], [0, 0, 0, 2]], [[0]], [[-1], [-1]], [[5, 5]], np.zeros((3, 0), int)]
+    for cand in cases:
+        cand = np.asarray(cand, dtype=np.int64)
+        sets = [sorted({int(v) for v in row if v >= 0}) for row in cand]
+        got = rows_to_table(cand)
+        assert got.dtype == np.int32 and got.shape == (cand.shape[0], max((len(s) for s in sets), default=0))
+        assert got.tolist() == sets_to_table(sets).tolist()
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 30):
+        sets = [sorted(rng.choice(t + 1, rng.integers(0, t + 2), replace=False).tolist()) for t in range(n)]
+        last = last_use_from_table(n, sets_to_table(sets))
+        assert last.dtype == np.int64 and last.tolist() == _naive_last(sets, n)
+
+
+def _kron_sets(rows, n, strict):
+    """S(t) of the Kronecker power of the base given by its rows, digit by digit, in plain Python."""
+    m = len(rows)
+    k = 1
+    while m**k < n:
+        k += 1
+
+    def digits(x):
+        return [(x // m**j) % m for j in range(k)]
+    return [[s for s in range(t + 1) if (s < t or not strict) and
+             all(j <= len(rows[a]) - 1 and rows[a][j] == "1" for a, j in zip(digits(t), digits(s)))]
+            for t in range(n)]
+
+
+@pytest.mark.parametrize("base", ["1,11", "1,01", "1,11,101", "1,11,111", "1,01,001", "1,11,011,1111"])
+def test_kron_structure_against_its_digits_for_every_n(base):
+    """Kronecker supports at every n <= 70 (several digits, n at and next to powers of m): tables, counts, last
+    uses of both sides, B's longest paths and the unreachable pair (u_1 never reaches h_m when A(t) = {t}: checked
+    by a search over the sets) against the digit definition."""
+    from glrtheory.patterns.structured import KronSupport
+
+    rows = base.split(",")
+    m = len(rows)
+    K = np.array([[int(r[j]) if j < len(r) else 0 for j in range(m)] for r in rows], dtype=bool)
+    diag = Pattern.from_spec("ssm").support_a
+    for n in range(1, 71):
+        for strict in (False, True):
+            sets = _kron_sets(rows, n, strict)
+            sup = KronSupport(n, K, strict)
+            counts, last, _, _, _, d = _brute_structure(sets, n, strict)
+            assert [list(r[r >= 0]) for r in sup.table()] == sets, (base, n, strict)
+            assert sup.counts().tolist() == counts and sup.last_use().tolist() == last, (base, n, strict)
+            if strict:
+                assert sup.longest_paths().tolist() == d, (base, n)
+                pair = sup.unreachable_pair(diag(n))
+                if n > m:
+                    reached, todo = {1}, [1]           # states reached from u_1 through A(t) = {t}, then B edges
+                    while todo:
+                        s = todo.pop()
+                        for t in range(s + 1, n):
+                            if s in sets[t] and t not in reached:
+                                reached.add(t)
+                                todo.append(t)
+                    assert pair == (1, m) and m not in reached, (base, n)
+                else:
+                    assert pair is None, (base, n)
+                assert sup.unreachable_pair(Pattern.from_spec("window:2").support_a(n)) is None
+
+
+def test_spec_limits_are_inclusive():
+    """``split_terms``: a spec of exactly 10000 characters and a union of exactly 32 terms parse, one more is refused;
+    a non-string is named by its type; ``integer`` reads at most 12 digits (12 reach the constructor's range
+    check, 13 are refused by the reader); a kron base has at most 16 rows."""
+    assert Pattern.from_spec(" " * 9997 + "ssm").spec == "ssm"
+    with pytest.raises(GLRError, match="^pattern spec is longer than 10000 characters$"):
+        Pattern.from_spec(" " * 9998 + "ssm")
+    assert Pattern.from_spec("+".join(["ssm"] * 32)).sets(3) == ([[0], [1], [2]], [[], [0], [1]])
+    with pytest.raises(GLRError, match="^pattern spec unites 33 terms, over the limit 32$"):
+        Pattern.from_spec("+".join(["ssm"] * 33))
+    with pytest.raises(GLRError, match="^a pattern spec must be a string, got int$"):
+        Pattern.from_spec(5)
+    with pytest.raises(GLRError, match="^B-lag 999999999999 exceeds the limit 2"):
+        Pattern.from_spec("lags:999999999999")
+    with pytest.raises(GLRError, match="^lag 9999999999999 exceeds the limit 2"):
+        Pattern.from_spec("lags:9999999999999")
+    rows = ["1" * (i + 1) for i in range(17)]
+    assert Pattern.from_spec("kron:" + ",".join(rows[:16])).sets(3)[1] == [[], [0], [0, 1]]
+    with pytest.raises(GLRError, match="^kron base is limited to 16 rows, got 17$"):
+        Pattern.from_spec("kron:" + ",".join(rows))

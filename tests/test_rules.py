@@ -208,3 +208,143 @@ def test_rule_grows_one_position_at_a_time():
         A, B = p.sets(n)
         assert A == [[t] for t in range(n)]
         assert B == [sorted(s for s in (t - 2, t - 1) if s >= 0) for t in range(n)]
+
+
+# -- mutation run 7: messages, chunks, limits and lag detection of rules -----------------------------------
+def named(f, name):
+    f.__name__ = name
+    return f
+
+
+@pytest.mark.parametrize("a_rule, b_rule, message", [
+    (named(lambda t: t[:, None] + 1, "ahead"), None,
+     r"^rule ahead for A: A\(0\) contains s=1 > t: the support is not causal$"),
+    (None, named(lambda t: t[:, None], "same"),
+     r"^rule same for B: B\(0\) contains s=0 >= t: the support is not causal \(B is not strictly causal\)$"),
+    (named(lambda t: t[:, None] - 3, "behind"), None, r"^rule behind for A: A\(0\) holds a negative position -3: out"),
+    (named(lambda t: (t[:, None], t[:, None], t), "three"), None,
+     r"^rule three for A: a tuple from a rule must be \(values, keep\), got 3 items$"),
+    (None, named(lambda t: (np.zeros((t.size, 2), int), np.ones((t.size, 3), bool)), "wide"),
+     r"^rule wide for B: values \(16, 2\) and mask \(16, 3\) do not broadcast$"),
+    (named(lambda t: ([[0], [0, 1]], np.ones((2, 2), bool)), "ragged"), None,
+     r"^rule ragged for A: the rule returned a ragged or non-numeric array; return a list of 1-D arrays"),
+    (named(lambda t: (np.arange(3), np.ones(3, bool)), "row"), None,
+     r"^rule row for A: the rule returned shape \(1, 3\) for 16 positions; expected \[16, w\]$"),
+    (named(lambda t: [np.array([0.5])] * t.size, "halves"), None, r"^rule halves for A: the rule returned non-int"),
+    (named(lambda t: (np.array([[0.5]]), t[:, None] >= 0), "half"), None, r"^rule half for A: the rule returned non"),
+    (named(lambda t: np.array([[0.0 + 0j]] * t.size), "complex"), None,
+     r"^rule complex for A: the rule must return integer positions, got dtype complex128$"),
+])
+def test_rule_messages_name_the_rule_the_side_and_the_relation(a_rule, b_rule, message):
+    """Each malformed rule output is refused with the rule's name and side first (``rule NAME for A/B``), A's
+    relation ``> t`` and B's ``>= t`` with its strictness note, as a GLRError at construction (n = 16)."""
+    with pytest.raises(GLRError, match=message):
+        Pattern.from_rule(a_rule, b_rule)
+
+
+def test_rule_outputs_of_every_form_give_the_sets():
+    """Unsigned and integral-float positions, a 1-D mask of m positions, a list of ragged rows, and a rule whose
+    last rows of a chunk are empty (B(t) = {0} for 1 <= t <= 5 only) give the sets of their definitions; a rule
+    that is not callable is named by its type."""
+    p = Pattern.from_rule(lambda t: t.astype(np.uint32)[:, None], lambda t: ((t - 1).astype(float), t > 0))
+    assert p.sets(20) == ([[t] for t in range(20)], [[t - 1] if t else [] for t in range(20)])
+    q = Pattern.from_rule(None, lambda t: [np.arange(t0 % 3).astype(np.int16) for t0 in t])
+    assert q.sets(20)[1] == [list(range(t % 3)) if t % 3 <= t else [] for t in range(20)]
+    early = Pattern.from_rule(None, lambda t: (np.zeros_like(t), (t > 0) & (t < 6)))
+    assert early.sets(40)[1] == [[0] if 1 <= t <= 5 else [] for t in range(40)]
+    with pytest.raises(GLRError, match="a rule must be a callable of t, got int"):
+        Pattern.from_rule(None, 42)
+
+
+def test_rule_entry_limits_are_exact(monkeypatch):
+    """A side may hold exactly ``max_entries`` entries (B(t) = {t - 1}: 20 entries at n = 21 of a limit of 20);
+    the 21st is refused with the count and the position reached; ``RULE_MAX_ENTRIES`` bounds one evaluation's
+    entries in the same way (15 entries at n = 16 fit a limit of 15, not 14)."""
+    import glrtheory.patterns.rules as rules_module
+
+    p = Pattern.from_rule(None, named(lambda t: (t - 1, t > 0), "prev"), max_entries=20)
+    assert p.sets(21)[1][-1] == [19]
+    with pytest.raises(GLRError, match=r"^rule prev for B gives 21 entries by t=21 \(n=22\), over the limit "
+                                       r"RULE_MAX_ENTRIES = 20$"):
+        p.tables(22)
+    late = Pattern.from_rule(None, named(lambda t: (t - 1, t > 0), "prev"), max_entries=300)
+    with pytest.raises(GLRError, match=r"^rule prev for B gives 783 entries by t=783 \(n=1000\)"):   # second chunk
+        late.tables(1000)
+    monkeypatch.setattr(rules_module, "RULE_MAX_ENTRIES", 15)
+    assert Pattern.from_rule(None, lambda t: (t - 1, t > 0)).sets(16)[1][-1] == [14]
+    monkeypatch.setattr(rules_module, "RULE_MAX_ENTRIES", 14)
+    with pytest.raises(GLRError, match=r"^rule prev for B: B has 15 entries, over the limit RULE_MAX_ENTRIES = 14$"):
+        Pattern.from_rule(None, named(lambda t: (t - 1, t > 0), "prev"))
+
+
+def test_rule_chunks_shrink_for_wide_rows(monkeypatch):
+    """With ``_CHUNK_ENTRIES`` = 64 and rows of 8 entries, every call after the first at a new n asks for at most
+    64 / 8 positions, always int64; the sets are the definition's (B(t) = {t - 8 .. t - 1})."""
+    import glrtheory.patterns.rules as rules_module
+
+    monkeypatch.setattr(rules_module, "_CHUNK_ENTRIES", 64)
+    calls = []
+
+    def eight_back(t):
+        calls.append((t.dtype, t.size))
+        return t[:, None] - np.arange(1, 9)[None, :], t[:, None] - np.arange(1, 9)[None, :] >= 0
+
+    p = Pattern.from_rule(None, eight_back)
+    calls.clear()
+    assert p.sets(300)[1] == [list(range(max(0, t - 8), t)) for t in range(300)]
+    assert all(dtype == np.int64 for dtype, _ in calls) and max(size for _, size in calls[1:]) <= 8
+
+
+def test_rule_time_limit_on_a_fake_clock(monkeypatch):
+    """The time limit on a clock the rule advances (costs binary fractions, so exact): the rule is refused once the
+    time projected for n exceeds the limit (not when it equals it), but only after 5% of the limit has passed;
+    a rule is never refused on its last chunk; the message gives the positions, the time, the projection."""
+    import types
+
+    import glrtheory.patterns.rules as rules_module
+
+    clock = [0.0]
+    monkeypatch.setattr(rules_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def make(cost):
+        clock[0] = 0.0
+
+        def costly(t):
+            clock[0] += cost(t)
+            return t - 1, t > 0
+        return Pattern.from_rule(None, costly, max_seconds=8)
+
+    per_position = make(lambda t: np.count_nonzero(t >= 16) / 128)   # 256 positions: 2 s
+    assert len(per_position.sets(1040)[1]) == 1040                    # projected 2 * 1024 / 256 = 8 s: not over
+    with pytest.raises(GLRError, match=r"^rule costly for B is too slow: 256 positions took 2 s, about 8.59 s for "
+                                       r"n=1116, over the limit RULE_MAX_SECONDS = 8 s \(vectorize the rule over t\)$"):
+        make(lambda t: np.count_nonzero(t >= 16) / 128).tables(1116)
+    slow_start = make(lambda t: np.count_nonzero(t >= 16) / 1024)     # 0.25 s: under 5% of 8 s, not judged yet
+    with pytest.raises(GLRError, match=r"too slow: 768 positions took 0.75 s, about 1.02e\+03 s for n=1048592"):
+        slow_start.tables(16 + 2**20)
+    exact = make(lambda t: 0.0 if t[0] < 16 else 0.05 * 8 if t[0] == 16 else 1 / 1024)   # 5% after one chunk
+    with pytest.raises(GLRError, match=r"too slow: 768 positions took 0.4\d* s"):
+        exact.tables(16 + 2**20)
+    last = make(lambda t: 16.0 if t[-1] == 1015 else 0.0)            # only the last chunk is slow
+    assert len(last.sets(1016)[1]) == 1016
+
+
+def test_sparse_lag_detection_worked_cases():
+    """``SparseSupport.lags``: the lag set only where every row is ``{t - l : l <= t}`` of the last row's lags
+    (sets worked by hand: lags {1, 3}; {1, 3} with row 4 missing lag 3; with a stray entry; a one-lag set; all
+    rows empty), and a table refused by its own ``max_entries`` with the support named."""
+    from glrtheory.errors import WorkLimitError
+
+    def b_lags(sets):
+        return Pattern.from_sets([[t] for t in range(len(sets))], sets).support_b(len(sets)).lags
+
+    assert b_lags([[], [0], [1], [0, 2], [1, 3], [2, 4]]).tolist() == [1, 3]
+    assert b_lags([[], [0], [1], [0, 2], [3], [2, 4]]) is None
+    assert b_lags([[], [0], [0, 1], [0, 2], [1, 3], [2, 4]]) is None
+    assert b_lags([[], [], [0], [1], [2], [3]]).tolist() == [2]
+    assert b_lags([[], [], [], [2], [2], [4]]) is None
+    assert b_lags([[]] * 6).tolist() == []
+    assert b_lags([[], [0], [0], [2]]) is None           # row 2's lag 2 lies above every lag of the last row
+    sup = Pattern.from_sets([[t] for t in range(6)], [[], [0], [1], [0, 2], [1, 3], [2, 4]]).support_b(6)
+    with pytest.raises(WorkLimitError, match=r"index table of a sparse user support at n=6 would hold 6x2=12"):
+        sup.table(max_entries=11)
