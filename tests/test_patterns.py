@@ -521,6 +521,11 @@ def test_index_tables_lags_must_give_their_tables():
         IndexTables(p.a_idx, p.b_idx, [0], [1, 2, 4])
     with pytest.raises(GLRError, match=r"a_lags \[0, 1\] do not describe their table"):
         IndexTables(p.a_idx, p.b_idx, [0, 1], None)
+    with pytest.raises(GLRError, match=r"b_lags must be integers, got dtype float64"):      # 1.5 was read as 1
+        IndexTables(p.a_idx, p.b_idx, [0], [1.5, 2, 4, 8])
+    with pytest.raises(GLRError, match=r"a_lags \[\] do not describe their table"):   # an IndexError before
+        IndexTables(p.a_idx, p.b_idx, [], None)
+    assert IndexTables(np.zeros((3, 0), int), p.b_idx[:3, :1], [], None).lags("a").tolist() == []
     p8 = Pattern.from_spec("power2").tables(8)
     assert IndexTables(p8.a_idx, p8.b_idx, [0], [1, 2, 4, 8]).lags("b").tolist() == [1, 2, 4]
     with pytest.raises(GLRError, match=r"a_lags \[1\] do not describe"):       # row 0 alone differs

@@ -105,7 +105,10 @@ def lag_row(lags: np.ndarray, t: int, width: int) -> np.ndarray:
 def _check_lags(table: np.ndarray, lags, name: str) -> np.ndarray:
     """``lags`` as a sorted int64 array of those below n, checked to give ``table``: row t holds ``t - l`` for every
     ``l <= t`` in ascending order, then -1 (in blocks of rows, so that the check's arrays stay small)."""
-    lags = np.unique(np.asarray(lags, dtype=np.int64))
+    given = np.asarray(lags)
+    if given.size and not np.issubdtype(given.dtype, np.integer):
+        raise GLRError(f"{name} must be integers, got dtype {given.dtype}")
+    lags = np.unique(given.astype(np.int64))
     n, w = table.shape
     count = np.searchsorted(lags, np.arange(n), side="right")
     rows = max(1, 2**22 // max(w, 1))
@@ -114,7 +117,8 @@ def _check_lags(table: np.ndarray, lags, name: str) -> np.ndarray:
         place = count[start:start + rows, None] - 1 - np.arange(w)        # entry j is t - lags[count - 1 - j]
         t = np.arange(start, start + len(block))[:, None]
         if (count[start:start + rows] > w).any() or \
-                not np.array_equal(block, np.where(place >= 0, t - lags[np.maximum(place, 0)], -1)):
+                not np.array_equal(block, np.where(place >= 0, t - (lags[np.maximum(place, 0)] if lags.size else 0),
+                                                   -1)):
             raise GLRError(f"{name} {lags.tolist()} do not describe their table: row t must hold t - l for every "
                            f"lag l <= t, in ascending order")
     return lags[lags < n]                       # a lag past the table's rows is no lag of it
