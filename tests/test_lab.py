@@ -404,7 +404,8 @@ def test_a_folder_of_cells_trained_otherwise_is_refused(tmp_path, capsys):
      r"size is \[model\]'s"),
     ({"mixers": [{"pattern": "power2", "n_heads": 4, "d_head": 64, "conv": 8}]}, "mixer 'power2' sets n_heads, "
      "d_head, conv: the model's"),
-    ({"mixers": [{"pattern": "ssm"}, {"pattern": "attention", "mlp_mult": 4}]}, "mixer 'attention' sets mlp_mult")])
+    ({"mixers": [{"pattern": "ssm"}, {"pattern": "attention", "mlp_mult": 4}]}, "mixer 'attention' sets mlp_mult"),
+    ({"mixers": [{"pattern": "attention", "mlp_hidden": 24}]}, "mixer 'attention' sets mlp_hidden")])
 def test_bad_sweeps_are_refused(change, message):
     data = {"mixers": ["ssm"], "tasks": {"mqar": {"K": [4], "length": 64}}}
     with pytest.raises(GLRError, match=message):

@@ -1,4 +1,6 @@
 """SequenceModel: shapes, decoding token by token equals the full forward, prefill, parameter count, errors."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -64,6 +66,27 @@ def test_parameter_count():
     assert m.num_parameters() == V * d + 2 * per_block + d
 
 
+@pytest.mark.parametrize("hidden", [1, 5, 40])
+def test_mlp_hidden_sets_the_swiglu_width(hidden):
+    """``mlp_hidden`` replaces ``mlp_mult * d_model``: gate and up ``2 h x d``, down ``d x h``, so the count is the
+    default model's with ``3 d (h - 2 d)`` more a block (mlp_mult = 2, d = 16, two blocks)."""
+    base, wide = _model(pattern="ssm"), _model(pattern="ssm", mlp_hidden=hidden)
+    assert wide.blocks[0].mlp.down.weight.shape == (16, hidden)
+    assert wide.num_parameters() - base.num_parameters() == 2 * 3 * 16 * (hidden - 2 * 16)
+
+
+def test_lm_configs_give_every_pattern_the_same_size():
+    """Claim 7's runs compare patterns at one size: every ``configs/lm`` file's models (their ``[overrides]``
+    included: query-key attention's narrower MLP) are within 0.01% of each other's parameter count."""
+    from glrtheory.lm.build import build_model, parameter_count
+    from glrtheory.lm.config import load_config
+
+    for path in sorted(Path(__file__).parents[1].glob("configs/lm/*.toml")):
+        with torch.device("meta"):
+            counts = {run.name: parameter_count(build_model(run.model)) for run in load_config(path)}
+        assert max(counts.values()) - min(counts.values()) <= 1e-4 * min(counts.values()), (path.name, counts)
+
+
 def test_dtype_and_gradients():
     m = SequenceModel(ModelConfig(vocab_size=7, d_model=8, n_heads=2, pattern="blocks"))
     logits = m(torch.randint(0, 7, (2, 6)))
@@ -75,7 +98,8 @@ def test_dtype_and_gradients():
 @pytest.mark.parametrize("kw, match", [(dict(vocab_size=0), "vocab_size"), (dict(d_model=10, n_heads=3), "divisible"),
                                       (dict(pattern="nonsense"), "unknown pattern"), (dict(scores="keys"), "scores"),
                                       (dict(conv=-1), "conv"), (dict(timescales=[1, 8]), "timescale"),
-                                      (dict(timescales=[8]), "a pair")])
+                                      (dict(timescales=[8]), "a pair"), (dict(mlp_hidden=0), "mlp_hidden"),
+                                      (dict(mlp_hidden=8, mlp_mult=0), "mlp_mult=0 drops")])
 def test_bad_config(kw, match):
     with pytest.raises(GLRError, match=match):
         ModelConfig(**(dict(vocab_size=5) | kw))

@@ -43,7 +43,8 @@ MODEL_DEFAULTS = dict(d_model=32, n_layers=2, n_heads=2, conv=2, mlp_mult=2)
 
 #: ModelConfig options that size the model or its reach: [model]'s alone, the same for every mixer (a mixer entry
 #: setting one would compare models of different sizes; heads, head size and the convolution also move the reach).
-MODEL_SIZE = ("d_model", "n_layers", "n_heads", "d_head", "conv", "mlp_mult", "vocab_size", "tie_embeddings")
+MODEL_SIZE = ("d_model", "n_layers", "n_heads", "d_head", "conv", "mlp_mult", "mlp_hidden", "vocab_size",
+              "tie_embeddings")
 
 
 @dataclasses.dataclass(frozen=True)

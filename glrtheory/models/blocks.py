@@ -60,8 +60,8 @@ class Block(nn.Module):
         self.conv = ShortConv(c.d_model, c.conv, **kw) if c.conv else None
         self.mixer = GLRMixer(c.pattern, c.d_model, c.n_heads, c.d_head, readout=c.readout, scores=c.scores,
                               timescales=c.timescales, lag_bias=c.lag_bias, **kw)
-        self.norm_mlp = nn.RMSNorm(c.d_model, **kw) if c.mlp_mult else None
-        self.mlp = SwiGLU(c.d_model, c.mlp_mult * c.d_model, **kw) if c.mlp_mult else None
+        self.norm_mlp = nn.RMSNorm(c.d_model, **kw) if c.mlp_width else None
+        self.mlp = SwiGLU(c.d_model, c.mlp_width, **kw) if c.mlp_width else None
 
     def forward(self, x: torch.Tensor, state: dict | None = None) -> torch.Tensor:
         """Whole sequence ``x[batch, T, d]``; with a fresh ``state`` (``init_state``), leave it holding

@@ -35,6 +35,9 @@ class ModelConfig:
         (``"attention"`` with ``"query_key"`` is softmax attention).
     mlp_mult : int
         SwiGLU hidden width is ``mlp_mult * d_model``; 0 drops the MLP.
+    mlp_hidden : int or None
+        SwiGLU hidden width in place of ``mlp_mult * d_model`` (to give mixers of different sizes the same
+        parameter count); None: ``mlp_mult * d_model``.
     conv : int
         Width of a short causal depthwise convolution before each mixer (0: none), as in H3/Mamba.
     d_head : int or None
@@ -56,6 +59,7 @@ class ModelConfig:
     readout: bool = False
     scores: str = "source"
     mlp_mult: int = 2
+    mlp_hidden: int | None = None
     conv: int = 0
     d_head: int | None = None
     tie_embeddings: bool = False
@@ -67,6 +71,10 @@ class ModelConfig:
             _positive(name, getattr(self, name))
         for name in ("mlp_mult", "conv"):
             _positive(name, getattr(self, name), zero=True)
+        if self.mlp_hidden is not None:
+            _positive("mlp_hidden", self.mlp_hidden)
+            if not self.mlp_mult:
+                raise GLRError(f"mlp_hidden={self.mlp_hidden} asks for an MLP that mlp_mult=0 drops; set one of them")
         if self.d_head is not None:
             _positive("d_head", self.d_head)
         elif self.d_model % self.n_heads:
@@ -81,6 +89,11 @@ class ModelConfig:
         if self.timescales is not None:
             gate_bias(self.timescales, self.n_heads)      # a bad pair fails here, with its message
             object.__setattr__(self, "timescales", tuple(self.timescales))    # TOML and JSON give a list
+
+    @property
+    def mlp_width(self) -> int:
+        """The SwiGLU hidden width: ``mlp_hidden``, else ``mlp_mult * d_model`` (0: no MLP)."""
+        return self.mlp_hidden if self.mlp_hidden is not None else self.mlp_mult * self.d_model
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
