@@ -2,8 +2,10 @@
 cells and checkpoints, predictions against independent references, verdicts, CLI errors."""
 import importlib
 import json
+import math
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from glrtheory import GLRError, Pattern
 from glrtheory.cli import main
 from glrtheory.lab import load_sweep, run_sweep, summarize, sweep_from_dict, train, verdict, write_results
 from glrtheory.lab.report import held_out, reported
-from glrtheory.lab.theory import d_state, feasible, noise, prediction, reach, within_scale
+from glrtheory.lab.theory import ALPHA, d_state, feasible, noise, prediction, reach, within_scale
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import IGNORE, make_task
 
@@ -595,13 +597,34 @@ def test_reaching_the_threshold_exactly_counts():
     assert [within_scale("copy", L, copy) for L in (16, 20, 21)] == [True, True, False]
 
 
+def _tail(n: int, p: Fraction, k: int) -> Fraction:
+    """P(Binomial(n, p) > k), exactly."""
+    return sum((math.comb(n, j) * p ** j * (1 - p) ** (n - j) for j in range(k + 1, n + 1)), Fraction(0))
+
+
+@pytest.mark.parametrize("n, p, levels", [(16, Fraction(1, 200), 1), (16, Fraction(1, 4), 1), (40, Fraction(1, 2), 3),
+                                          (60, Fraction(9, 10), 2), (11, Fraction(1, 10), 1), (25, Fraction(1), 1),
+                                          (25, Fraction(0), 1)])
+def test_noise_is_the_exact_binomial_margin(n, p, levels):
+    """An accuracy j / n passes ``ceiling + noise`` exactly for the counts j > k, k the least count that guesses right
+    with probability p exceed with probability at most ALPHA / levels, by exact sums over the binomial terms (near a
+    ceiling of 0 or 1 three standard errors would pass far more often: 7.7% at n = 16 and p = 1/200)."""
+    margin = noise(float(p), n, levels)
+    passing = [j for j in range(n + 1) if j / n > float(p) + margin]
+    k = (passing[0] if passing else n + 1) - 1
+    assert passing == list(range(k + 1, n + 1))
+    assert _tail(n, p, k) <= Fraction(ALPHA) / levels
+    assert k == 0 or _tail(n, p, k - 1) > Fraction(ALPHA) / levels
+    if p in (0, 1):             # a ceiling of 1 is never passed, one of 0 by any right answer
+        assert k == n * p
+
+
 def test_an_accuracy_past_what_reach_allows_refutes():
-    """Three standard errors: a guess right with probability 1/4 over 4096 answers passes 0.25 + 3 sqrt(3/16 / 4096)
-    = 0.2703 only by chance, so 0.27 does not refute and 0.28 does, below 0.9 as both are; a ceiling of 1 is never
-    passed. A level of window:2's copy at n = 32, its tokens out of reach (ceiling 1/4 with 6 symbols), copied at
-    0.6 over 128 test sequences of 4 tokens (0.25 + 0.057 by chance) refutes the bound, where the threshold alone
-    called it a failure; at 0.3 it does not (and this sweep shows no training of window:2 that works)."""
-    assert noise(0.25, 4096) == pytest.approx(3 * (0.25 * 0.75 / 4096) ** 0.5) and noise(1.0, 10) == 0
+    """A guess right with probability 1/4 over 4096 answers passes 0.25 + 0.0206 only by chance (three standard
+    errors give 0.0203 there), so 0.27 does not refute and 0.28 does, below 0.9 as both are. A level of window:2's
+    copy at n = 32, its tokens out of reach (ceiling 1/4 with 6 symbols), copied at 0.6 over 128 test sequences of
+    4 tokens (0.25 + 0.060 by chance) refutes the bound, where the threshold alone called it a failure; at 0.3 it
+    does not (and this sweep shows no training of window:2 that works)."""
     assert 0.27 < 0.25 + noise(0.25, 4096) < 0.28
     sweep = sweep_from_dict({**SMOKE, "mixers": [{"pattern": "window:2"}, {"pattern": "attention"}],
                              "tasks": {"copy": {"L": [4], "length": 32, "vocab": 6}}})
@@ -611,6 +634,17 @@ def test_an_accuracy_past_what_reach_allows_refutes():
         s = next(s for s in summarize(sweep, rows) if s["mixer"] == "window:2")
         assert s["feasible"] == [False] and s["verdict"] == expected, s["reason"]
         assert bool(s["over"]) == (expected == "refuted")
+
+
+def test_the_chance_margin_is_shared_by_a_tasks_levels():
+    """0.31 at L = 4 (512 answers) passes the ceiling 1/4 beyond one level's margin, 0.0596, but not beyond the
+    margin of two levels tested together, 0.0635 (the chance split between them): refuted when L = 4 is the only
+    level, not when L = 8 (at 0.25) is tested beside it."""
+    for levels, expected in (([4], ["refuted"]), ([4, 8], ["inconclusive"])):
+        sweep = sweep_from_dict({**SMOKE, "mixers": [{"pattern": "window:2"}],
+                                 "tasks": {"copy": {"L": levels, "length": 32, "vocab": 6}}})
+        rows = [dict(task="copy", mixer="window:2", level=lv, accuracy=0.31 if lv == 4 else 0.25) for lv in levels]
+        assert [s["verdict"] for s in summarize(sweep, rows)] == expected
 
 
 @pytest.mark.parametrize("attention_copies, expected", [(1.0, "confirmed"), (0.3, "inconclusive")])

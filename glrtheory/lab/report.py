@@ -59,7 +59,7 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
         over = []                                   # accuracies past what reach allows, beyond chance
         for lv, a in zip(levels, acc):
             c = pred["ceiling"][lv]
-            m = noise(c, _answers(sweep, task_name, lv) * sweep.run["eval_size"] * len(by_level[lv]))
+            m = noise(c, _answers(sweep, task_name, lv) * sweep.run["eval_size"] * len(by_level[lv]), len(levels))
             if a > c + m:
                 over.append((lv, a, c, m))
         summary.append({"task": task_name, "mixer": mixer_name, "difficulty": task.difficulty, "levels": levels,

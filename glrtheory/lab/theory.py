@@ -33,8 +33,9 @@ Scales (``capacity``; reported beside the levels, never a verdict's ground):
 ``feasible`` is False where the ceiling is below 0.9; where it is True, training may still fall short. Hence
 the verdict (threshold 0.9 on the mean accuracy over seeds):
 
-* refuted: some level's accuracy passes its ceiling by more than chance (three standard errors over the test
-  answers, ``noise``), or a level a bound rules out reaches 0.9;
+* refuted: some level's accuracy passes its ceiling by more than chance (``noise``: the binomial tail of guesses
+  over the test answers at ``ALPHA`` = 0.00135 for the task's levels together), or a level a bound rules out
+  reaches 0.9;
 * confirmed: every tested level a bound rules out fails and some feasible level reaches 0.9 (where no
   tested level is feasible: every level fails while the same mixer reaches 0.9 on another task and some mixer of
   the sweep reaches it on this task, so training works for both);
@@ -172,10 +173,20 @@ def feasible(task_name: str, level: int, pred: dict) -> bool:
     return pred["ceiling"][level] >= THRESHOLD
 
 
-def noise(ceiling: float, answers: int) -> float:
-    """How far a mean accuracy over ``answers`` scored answers may pass ``ceiling`` by chance: three standard
-    errors of guesses right with probability ``ceiling``."""
-    return 3 * math.sqrt(ceiling * (1 - ceiling) / answers)
+#: The chance that a task's verdict finds some level past its ceiling where every answer was a guess right with
+#: probability ``ceiling``: 0.00135, a normal distribution's tail beyond three standard deviations.
+ALPHA = 0.00135
+
+
+def noise(ceiling: float, answers: int, levels: int = 1) -> float:
+    """How far a mean accuracy over ``answers`` scored answers may pass ``ceiling`` by chance: with ``k`` the least
+    count that ``Binomial(answers, ceiling)`` exceeds with probability at most ``ALPHA / levels`` (Bonferroni over
+    the ``levels`` a verdict tests), ``(k + 1/2) / answers - ceiling``, halfway to the next count, so that an
+    accuracy of ``j / answers`` passes exactly when ``j > k``. Exact where three standard errors are not: near a
+    ceiling of 0 or 1 the tail is heavier (0.46% past them at 4096 answers and ceiling 0.005, 7.7% at 16)."""
+    from scipy.stats import binom
+
+    return (float(binom.isf(ALPHA / levels, answers, ceiling)) + 0.5) / answers - ceiling
 
 
 def within_scale(task_name: str, level: int, pred: dict) -> bool:
