@@ -162,9 +162,11 @@ class DecodeCache:
         self.a, self.b, n = schedule.a, schedule.b, schedule.n
         d = check_integer(d, "state size d", 1)
         try:
-            self.dtype = float_array(np.empty(0, dtype), "dtype").dtype
+            self.dtype = np.dtype(dtype)
         except TypeError:
-            raise GLRError(f"dtype must be float32 or float64, got {dtype!r}") from None
+            self.dtype = repr(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise GLRError(f"dtype is {self.dtype}; the kernels support float32 and float64")
         if not isinstance(batch, (tuple, list)):
             raise GLRError(f"batch must be a tuple of sizes (() for none), got {batch!r}")
         self.n, self.d, self.batch = n, int(d), tuple(check_integer(x, "a batch size", 1) for x in batch)
@@ -194,8 +196,16 @@ class DecodeCache:
         return tuple(np.sort(p.owner[p.owner >= 0]) for p in (self.u_pool, self.h_pool))
 
     # -- decoding ----------------------------------------------------------------------------------
+    def _array(self, x, name: str) -> np.ndarray:
+        """x as an array of the cache's dtype; another float dtype is refused naming both."""
+        arr = float_array(x, name)
+        if arr.dtype != self.dtype:
+            raise GLRError(f"{name} has dtype {arr.dtype} but the cache holds {self.dtype}; pass one dtype for the "
+                           f"cache and its inputs")
+        return arr
+
     def _vector(self, x, width: int, name: str) -> np.ndarray:
-        arr = float_array(x, name, self.dtype)
+        arr = self._array(x, name)
         try:
             arr = np.broadcast_to(arr, self.batch + (width,))
         except ValueError:
@@ -232,7 +242,7 @@ class DecodeCache:
         hold exactly the live ones. Only a fresh cache can be prefilled."""
         if self.t != -1:
             raise GLRError("prefill needs a fresh cache")
-        u, h = (float_array(x, name, self.dtype) for x, name in ((u, "u"), (h, "h")))
+        u, h = (self._array(x, name) for x, name in ((u, "u"), (h, "h")))
         want = self.batch + (None, self.d)
         if u.shape != h.shape or u.ndim != len(want) or u.shape[:-2] != self.batch or u.shape[-1] != self.d:
             raise GLRError(f"u and h must both have shape {self.batch + ('L', self.d)}, got {u.shape}, {h.shape}")
