@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -111,6 +112,8 @@ def _section(cls, table, name: str):
 
 #: Most bytes one forward of the model takes (micro-batch or evaluation batch x seq_len): 2^20.
 MAX_FORWARD_BYTES = 2 ** 20
+#: Most bytes one optimizer step takes (batch x seq_len): 2^26, 20 times GPT-3's 3.2M tokens.
+MAX_STEP_BYTES = 2 ** 26
 
 
 def _check(run: RunConfig) -> None:
@@ -122,16 +125,25 @@ def _check(run: RunConfig) -> None:
         if rows * t.seq_len > MAX_FORWARD_BYTES:
             raise GLRError(f"config {name} x [train] seq_len = {rows} x {t.seq_len} bytes in one forward is over "
                            f"the limit {MAX_FORWARD_BYTES}")
+    if t.batch * t.seq_len > MAX_STEP_BYTES:
+        raise GLRError(f"config [train] batch x seq_len = {t.batch} x {t.seq_len} bytes a step is over the limit "
+                       f"{MAX_STEP_BYTES}")
     if t.batch % t.micro_batch:
         raise GLRError(f"config [train] batch={t.batch} is not a multiple of micro_batch={t.micro_batch}")
-    if not 0 <= t.warmup <= t.steps or t.lr <= 0 or not 0 <= t.min_lr <= t.lr:
-        raise GLRError("config [train] needs 0 <= warmup <= steps and 0 <= min_lr <= lr, lr > 0")
+    if not 0 <= t.warmup <= t.steps or not 0 < t.lr < math.inf or not 0 <= t.min_lr <= t.lr:
+        raise GLRError("config [train] needs 0 <= warmup <= steps and 0 <= min_lr <= lr, lr > 0 finite")
+    if t.seed < 0:
+        raise GLRError(f"config [train] seed must be >= 0, got {t.seed}")
+    if not 0 <= t.weight_decay < math.inf:
+        raise GLRError(f"config [train] weight_decay must be finite and >= 0, got {t.weight_decay}")
+    if not t.clip > 0:
+        raise GLRError(f"config [train] clip must be > 0 (inf: no clipping), got {t.clip}")
+    if len(t.betas) != 2 or not all(type(b) in (int, float) and 0 <= b < 1 for b in t.betas):
+        raise GLRError(f"config [train] betas must be two numbers in [0, 1), got {t.betas!r}")
     if t.device not in ("auto", "cpu", "cuda"):
         raise GLRError(f"config [train] device must be auto, cpu or cuda, got {t.device!r}")
     if run.eval.every < 1 or run.eval.windows < 1 or run.eval.batch < 1 or run.log.checkpoint_every < 1:
         raise GLRError("config [eval] every, windows, batch and [log] checkpoint_every must be >= 1")
-    if not isinstance(run.model.get("pattern"), str):
-        raise GLRError("config [model] needs a pattern (or list patterns = [...] at the top)")
 
 
 def parse_config(raw: dict, source: str = "config") -> list[RunConfig]:
@@ -143,16 +155,25 @@ def parse_config(raw: dict, source: str = "config") -> list[RunConfig]:
     sections = {name: _section(cls, raw.get(name, {}), name) for name, cls in SECTIONS.items()}
     model = raw.get("model", {})
     overrides = raw.get("overrides", {})
+    if not isinstance(model, dict) or not isinstance(overrides, dict) or not all(
+            isinstance(table, dict) and "pattern" not in table for table in overrides.values()):
+        raise GLRError(f"{source}: [model] and each [overrides.<pattern>] must be tables (the latter without pattern)")
     patterns = raw.get("patterns", [model.get("pattern")])
-    if not isinstance(patterns, list) or not patterns or not isinstance(model, dict):
-        raise GLRError(f"{source}: patterns must be a non-empty list and [model] a table")
+    if not isinstance(patterns, list) or not patterns:
+        raise GLRError(f"{source}: patterns must be a non-empty list")
+    if not all(isinstance(pattern, str) for pattern in patterns):
+        raise GLRError(f"{source}: [model] needs a pattern (or list patterns = [...] at the top); each a string, "
+                       f"got {', '.join(repr(p) for p in patterns)}")
     stray = sorted(set(overrides) - set(patterns))
     if stray:
         raise GLRError(f"{source}: [overrides] for pattern(s) not in patterns: {', '.join(stray)}")
-    runs = []
+    runs, names = [], {}
     for pattern in patterns:
         run_model = {**model, "pattern": pattern, **overrides.get(pattern, {})}
-        name = str(pattern).replace(":", "-").replace("/", "-")
+        name = pattern.replace(":", "-").replace("/", "-")
+        if name in names:
+            raise GLRError(f"{source}: patterns {names[name]!r} and {pattern!r} both give the run name {name!r}")
+        names[name] = pattern
         run = RunConfig(name, run_model, **copy.deepcopy(sections))
         _check(run)
         runs.append(run)

@@ -33,7 +33,7 @@ def corpus_files(root: Path) -> list[Path]:
     """The ``.py`` files under root, sorted by relative path (installed packages left out)."""
     root = Path(root)
     if not root.is_dir():
-        raise GLRError(f"corpus folder {str(root)!r} does not exist")
+        raise GLRError(f"corpus folder {str(root)!r} {'is not a folder' if root.exists() else 'does not exist'}")
     found = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
