@@ -617,6 +617,8 @@ def test_noise_is_the_exact_binomial_margin(n, p, levels):
     assert k == 0 or _tail(n, p, k - 1) > Fraction(ALPHA) / levels
     if p in (0, 1):             # a ceiling of 1 is never passed, one of 0 by any right answer
         assert k == n * p
+    if (n, p) == (16, Fraction(1, 200)):    # three standard errors (0.053) pass 1 right of 16, 7.7% of guessers
+        assert 1 / 16 > p + 3 * math.sqrt(p * (1 - p) / n) and round(float(_tail(n, p, 0)), 3) == 0.077 and k == 2
 
 
 def test_an_accuracy_past_what_reach_allows_refutes():
