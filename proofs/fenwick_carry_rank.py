@@ -55,9 +55,10 @@ def matching(layout, c: int) -> int:
     return len(nx.bipartite.maximum_matching(graph, top_nodes=top)) // 2 if top else 0
 
 
-def carries_mod_p(layout, c: int, rng) -> np.ndarray:
-    """E_c mod p: chunk c's rows run as ``h_t = sum_j b[t, j] h[b_idx[t, j]]`` with zero inputs, random b and the
-    states of X(c) the unit vectors; asserts that no row reads a state outside the chunk and X(c)."""
+def carries_mod_p(layout, c: int, coef) -> np.ndarray:
+    """E_c mod p: chunk c's rows run as ``h_t = sum_j b[t, j] h[b_idx[t, j]]`` with zero inputs, ``b[t, j] =
+    coef(t, b_idx[t, j])`` (an integer mod p) and the states of X(c) the unit vectors; asserts that no row reads a
+    state outside the chunk and X(c)."""
     X = sources(layout, c)
     h = {s: np.eye(len(X), dtype=np.int64)[j] for j, s in enumerate(X)}
     rows = chunk_rows(layout, c)
@@ -67,7 +68,7 @@ def carries_mod_p(layout, c: int, rng) -> np.ndarray:
             if s < 0:
                 continue
             assert s in h, (layout.tables.n, layout.chunk, c, t, int(s))      # aligned: chunk or X(c) only
-            row = (row + int(rng.integers(1, PRIME)) * h[s]) % PRIME
+            row = (row + coef(t, int(s)) * h[s]) % PRIME
         h[t] = row
     return np.array([h[t] for t in rows], dtype=np.int64).reshape(len(rows), len(X))
 
@@ -102,7 +103,8 @@ def check(n_max=2**8 + 1, chunks=(4, 8, 16)):
             if not size:
                 continue
             nu = matching(layout, c)
-            assert rank_mod_p(carries_mod_p(layout, c, rng)) == nu, (n, C, c)
+            generic = lambda t, s: int(rng.integers(1, PRIME))      # noqa: E731   a fresh coefficient a read
+            assert rank_mod_p(carries_mod_p(layout, c, generic)) == nu, (n, C, c)
             if len(chunk_rows(layout, c)) > size:
                 assert nu == size, (n, C, c, nu, size)
                 full += 1
