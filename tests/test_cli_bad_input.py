@@ -130,3 +130,12 @@ def test_a_lab_config_whose_mixers_are_not_a_list(tmp_path, capsys):
     code, _, err = run_cli(capsys, "lab", "run", str(tmp_path / "m.toml"), "--out", str(tmp_path / "out"))
     assert code == 2 and one_line_error(err).endswith("mixers must be a list (mixers = [\"ssm\", "
                                                       "{pattern = \"power2\"}]), got 'ssm'")
+
+
+@pytest.mark.parametrize("steps", [None, "5"])
+def test_a_lab_config_whose_run_is_not_a_table(tmp_path, capsys, steps):
+    """``run = 3`` (with or without a --steps override) is one line naming [run] and exit 2 (it raised TypeError)."""
+    (tmp_path / "r.toml").write_text('run = 3\nmixers = ["ssm"]\n[tasks.copy]\nL = [2]\nlength = 16\n')
+    extra = [] if steps is None else ["--steps", steps]
+    code, _, err = run_cli(capsys, "lab", "run", str(tmp_path / "r.toml"), "--out", str(tmp_path / "out"), *extra)
+    assert code == 2 and one_line_error(err).endswith("[run] must be a table, got 3")

@@ -71,11 +71,10 @@ def _sweep_data(args) -> dict:
     from glrtheory.toml_file import read_toml
 
     data = read_toml(args.config) if args.config else {}
-    run = dict(data.get("run", {}))
-    for key in ("device", "steps", "seeds", "lrs"):
-        if getattr(args, key) is not None:
-            run[key] = getattr(args, key)
-    data["run"] = run
+    run = data.get("run", {})
+    if isinstance(run, dict):       # anything else is refused by sweep_from_dict, by name
+        data["run"] = {**run, **{key: getattr(args, key) for key in ("device", "steps", "seeds", "lrs")
+                                 if getattr(args, key) is not None}}
     if args.patterns:
         data["mixers"] = [{"pattern": p, **({"scores": args.scores} if args.scores else {})} for p in args.patterns]
     if args.task:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 
-from glrtheory.checks import check_integer
+from glrtheory.checks import check_integer, check_real
 from glrtheory.errors import GLRError
 from glrtheory.toml_file import read_toml
 from glrtheory.models import ModelConfig, SequenceModel
@@ -58,8 +59,10 @@ class Mixer:
     def parse(cls, entry, state: str | None) -> "Mixer":
         if isinstance(entry, str):
             entry = {"pattern": entry}
-        if not isinstance(entry, dict) or "pattern" not in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("pattern"), str):
             raise GLRError(f"a mixer is a pattern spec or a table with 'pattern', got {entry!r}")
+        if not isinstance(entry.get("name", ""), str):
+            raise GLRError(f"mixer {entry['pattern']!r}: name must be a string, got {entry['name']!r}")
         options = {k: v for k, v in entry.items() if k != "name"}
         sized = [k for k in MODEL_SIZE if k in options]
         if sized:
@@ -137,12 +140,17 @@ def _check_run(run: dict) -> dict:
         check_integer(run[key], f"[run] {key}", 1)
     if run["steps"] > SEED_STRIDE:        # a seed's batches would reach the next seed's
         raise GLRError(f"[run] steps is limited to {SEED_STRIDE}, got {run['steps']}")
-    if not run["lrs"] or not all(isinstance(x, (int, float)) and x > 0 for x in run["lrs"]):
-        raise GLRError(f"[run] lrs must be a non-empty list of positive numbers, got {run['lrs']!r}")
+    lrs = run["lrs"]
+    if not isinstance(lrs, list) or not lrs or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                        and 0 < x < math.inf for x in lrs):
+        raise GLRError(f"[run] lrs must be a non-empty list of positive finite numbers, got {lrs!r}")
+    check_real(run["warmup"], "[run] warmup", 0, 1)          # a share of the steps
+    check_real(run["weight_decay"], "[run] weight_decay", 0)
     if not isinstance(run["cuda_graphs"], bool):
         raise GLRError(f"[run] cuda_graphs must be true or false, got {run['cuda_graphs']!r}")
     seeds = run["seeds"]
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < MAX_SEED for s in seeds):
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                            and 0 <= s < MAX_SEED for s in seeds):
         raise GLRError(f"[run] seeds must be a non-empty list of integers in [0, {MAX_SEED}), got {seeds!r}")
     if len(set(seeds)) < len(seeds):      # a repeated seed would train its cells twice and count them as two seeds
         raise GLRError(f"[run] seeds lists a seed twice: {seeds}")
@@ -157,14 +165,20 @@ def _check_task(name: str, params: dict) -> dict:
     levels = [levels] if isinstance(levels, int) else levels
     if not isinstance(levels, list) or not levels:
         raise GLRError(f"task {name!r} needs {axis} = [levels...] (its swept parameter)")
-    if len(set(levels)) < len(levels):       # a repeated level would train its cells twice and count them as seeds
-        raise GLRError(f"task {name!r} lists a level of {axis} twice: {levels}")
     for level in levels:   # builds each task once, so a level that does not fit fails now
         n = make_task(name, **{**params, axis: level}).seq_len
         if n > DEPENDENCE_MAX_N:    # refused before training, not when the report is written
             raise GLRError(f"task {name!r} has sequences of n = {n}; the lab's predictions take n <= "
                            f"{DEPENDENCE_MAX_N}")
+    if len(set(levels)) < len(levels):       # a repeated level would train its cells twice and count them as seeds
+        raise GLRError(f"task {name!r} lists a level of {axis} twice: {levels}")
     return {**params, axis: levels}
+
+
+def _table(value, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise GLRError(f"{what} must be a table, got {value!r}")
+    return value
 
 
 def sweep_from_dict(data: dict) -> Sweep:
@@ -172,10 +186,12 @@ def sweep_from_dict(data: dict) -> Sweep:
     unknown = sorted(set(data) - {"run", "model", "mixers", "states", "tasks"})
     if unknown:
         raise GLRError(f"unknown sweep section(s): {', '.join(unknown)}; known: run, model, mixers, states, tasks")
-    run = _check_run(dict(data.get("run", {})))
-    model = {**MODEL_DEFAULTS, **data.get("model", {})}
+    run = _check_run(dict(_table(data.get("run", {}), "[run]")))
+    model = {**MODEL_DEFAULTS, **_table(data.get("model", {}), "[model]")}
     states = data.get("states", [None])
-    bad = [s for s in states if s is not None and s not in STATES]
+    if not isinstance(states, list) or not states:
+        raise GLRError(f"states must be a non-empty list (states = [\"vector\", \"matrix\"]), got {states!r}")
+    bad = [s for s in states if s is not None and (not isinstance(s, str) or s not in STATES)]
     if bad:
         raise GLRError(f"unknown state(s) {bad}; known: {', '.join(STATES)}")
     if not data.get("mixers"):
@@ -190,7 +206,8 @@ def sweep_from_dict(data: dict) -> Sweep:
     mixers = tuple(named.values())
     if not data.get("tasks"):
         raise GLRError("the sweep lists no tasks")
-    tasks = {name: _check_task(name, dict(params)) for name, params in data["tasks"].items()}
+    tasks = {name: _check_task(name, dict(_table(params, f"[tasks.{name}]")))
+             for name, params in _table(data["tasks"], "tasks").items()}
     sweep = Sweep(run, model, mixers, tasks, data)
     for mixer in mixers:   # a bad model option, pattern or score form fails before any training
         SequenceModel(ModelConfig.from_dict({**model, **mixer.options, "vocab_size": 4}))
