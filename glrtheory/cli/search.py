@@ -2,6 +2,8 @@
 total cost; over the built-in families, a family's parameter grid, and the user's own patterns."""
 from __future__ import annotations
 
+import argparse
+
 from ..analysis.search import FAMILY_PARAMETERS, check_search_length, default_candidates, family_grid, search
 from ..errors import GLRError
 from .analysis import table
@@ -12,7 +14,7 @@ def _number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise GLRError(f"a parameter value must be a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"a parameter value must be a number, got {text!r}") from None
 
 
 def register(sub) -> None:
