@@ -287,7 +287,8 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
     def number(k):
         return ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
                 "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"][k] \
-            if k < 20 else {2: "twenty", 3: "thirty", 4: "forty", 5: "fifty"}[k // 10] + ("-" + number(k % 10) if k % 10 else "")
+            if k < 20 else {2: "twenty", 3: "thirty", 4: "forty", 5: "fifty"}[k // 10] + (
+                "-" + number(k % 10) if k % 10 else "")
 
     first = [(1.83, 1.88), (1.72, 1.69), (2.06, 1.72)]          # cpu_scan.json's session, before the folder
     folder = ROOT / "benchmarks" / "results" / "cpu_scan_runs"
