@@ -313,5 +313,8 @@ def test_the_figures_show_the_summary(tmp_path, monkeypatch):
             assert c.get_label() == mixer
             colour(mixer, tuple(c.get_facecolor()[0]))
         assert (ax.get_legend() is not None) == ((i, j) == (0, 1))
-    assert [t.get_text() for t in cost.axes[1].get_legend().get_texts()] == ["b"]
+    legend = cost.axes[1].get_legend()          # every mixer, though the last task ran only b
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"]
+    for handle, mixer in zip(legend.legend_handles, "ab", strict=True):
+        colour(mixer, tuple(handle.get_color()))
     assert matplotlib.get_backend().lower() == "agg"

@@ -118,6 +118,7 @@ def plot(summary: list[dict], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.lines
     import matplotlib.ticker
     import matplotlib.pyplot as plt
 
@@ -157,6 +158,7 @@ def plot(summary: list[dict], out: Path) -> None:
         axes[0][j].set_title(task, fontsize=9)
     axes[0][0].set_ylabel("mean accuracy over levels")
     axes[1][0].set_ylabel("mean accuracy over levels")
-    axes[0][-1].legend(fontsize=7)
+    every = [matplotlib.lines.Line2D([], [], ls="", marker="o", color=colors[m], label=m) for m in mixers]
+    axes[0][-1].legend(handles=every, fontsize=7)         # every mixer, whichever tasks it ran
     fig.savefig(out / "cost.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
