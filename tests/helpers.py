@@ -85,6 +85,13 @@ def tables_reading_below_the_split(read: bool = True):
     return IndexTables(t[:, None], b), C
 
 
+def one_line_error(err: str, prog: str = "glr") -> str:
+    """The one line of a command's stderr, which must start ``{prog}: error: ``."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), err
+    return lines[0]
+
+
 def run_cli(capsys, *argv):
     """``glr`` with argv in this process: (exit code, stdout, stderr)."""
     from glrtheory.cli import main

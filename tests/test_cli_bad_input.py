@@ -6,16 +6,10 @@ from pathlib import Path
 import pytest
 
 from glrtheory.lm.__main__ import main as lm_main
-from helpers import run_cli
+from helpers import one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "lm" / "tiny.toml")
-
-
-def one_line_error(err: str, prog: str = "glr") -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), err
-    return lines[0]
 
 
 def lm(capsys, *argv) -> str:

@@ -12,14 +12,14 @@ from glrtheory.analysis import analyze, cache_peak, total_cost
 from glrtheory.catalog import INEXPRESSIBLE
 from glrtheory.catalog.registry import table as catalog_table
 from glrtheory.patterns import FAMILIES
-from helpers import run_cli as run
+from helpers import one_line_error, run_cli as run
 
 
 def refused(capsys, *argv) -> str:
     """The one error line of a refused call (exit 2, nothing on stdout), without its ``glr: error: `` prefix."""
     code, out, err = run(capsys, *argv)
-    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("glr: error: "), (code, out, err)
-    return err[len("glr: error: "):-1]
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.endswith("\n"), (code, out, err)
+    return one_line_error(err)[len("glr: error: "):]
 
 
 @pytest.fixture
