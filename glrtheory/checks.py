@@ -25,6 +25,13 @@ def check_integer(v, what: str, minimum: int, maximum: int = INT32_MAX) -> int:
     return int(v)
 
 
+def check_table(v, what: str) -> dict:
+    """A table (a dict, as TOML and JSON give one); returns it."""
+    if not isinstance(v, dict):
+        raise GLRError(f"{what} must be a table, got {v!r}")
+    return v
+
+
 def check_real(v, what: str, low: float = -math.inf, high: float = math.inf, open_low: bool = False,
                open_high: bool = False) -> float:
     """A finite real number (bool is refused) in the interval from low to high, each end closed unless

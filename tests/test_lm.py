@@ -335,7 +335,7 @@ def test_config_values_at_their_bounds_are_accepted():
 
 
 @pytest.mark.parametrize("table, message", [
-    ({"train": 3}, "config [train] must be a table"),
+    ({"train": 3}, "config [train] must be a table, got 3"),
     ({"train": {"steps": True}}, "config [train] steps must be int, got True"),
     ({"train": {"lr": True}}, "config [train] lr must be float, got True"),
     ({"log": {"progress": 1}}, "config [log] progress must be bool, got 1"),

@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 
-from glrtheory.checks import check_integer, check_real
+from glrtheory.checks import check_integer, check_real, check_table
 from glrtheory.errors import GLRError
 from glrtheory.toml_file import read_toml
 from glrtheory.models import ModelConfig, SequenceModel
@@ -175,19 +175,13 @@ def _check_task(name: str, params: dict) -> dict:
     return {**params, axis: levels}
 
 
-def _table(value, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise GLRError(f"{what} must be a table, got {value!r}")
-    return value
-
-
 def sweep_from_dict(data: dict) -> Sweep:
     """Check a sweep given as a dict (the TOML tables) and fill in defaults."""
     unknown = sorted(set(data) - {"run", "model", "mixers", "states", "tasks"})
     if unknown:
         raise GLRError(f"unknown sweep section(s): {', '.join(unknown)}; known: run, model, mixers, states, tasks")
-    run = _check_run(dict(_table(data.get("run", {}), "[run]")))
-    model = {**MODEL_DEFAULTS, **_table(data.get("model", {}), "[model]")}
+    run = _check_run(dict(check_table(data.get("run", {}), "[run]")))
+    model = {**MODEL_DEFAULTS, **check_table(data.get("model", {}), "[model]")}
     states = data.get("states", [None])
     if not isinstance(states, list) or not states:
         raise GLRError(f"states must be a non-empty list (states = [\"vector\", \"matrix\"]), got {states!r}")
@@ -206,8 +200,8 @@ def sweep_from_dict(data: dict) -> Sweep:
     mixers = tuple(named.values())
     if not data.get("tasks"):
         raise GLRError("the sweep lists no tasks")
-    tasks = {name: _check_task(name, dict(_table(params, f"[tasks.{name}]")))
-             for name, params in _table(data["tasks"], "tasks").items()}
+    tasks = {name: _check_task(name, dict(check_table(params, f"[tasks.{name}]")))
+             for name, params in check_table(data["tasks"], "tasks").items()}
     sweep = Sweep(run, model, mixers, tasks, data)
     for mixer in mixers:   # a bad model option, pattern or score form fails before any training
         SequenceModel(ModelConfig.from_dict({**model, **mixer.options, "vocab_size": 4}))

@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from glrtheory.checks import check_table
 from glrtheory.errors import GLRError
 from glrtheory.toml_file import TOMLDecodeError, parse_toml_value, read_toml
 
@@ -91,8 +92,7 @@ class RunConfig:
 
 
 def _section(cls, table, name: str):
-    if not isinstance(table, dict):
-        raise GLRError(f"config [{name}] must be a table")
+    check_table(table, f"config [{name}]")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(table) - set(known))
     if unknown:
