@@ -198,11 +198,7 @@ class DecodeCache:
     # -- decoding ----------------------------------------------------------------------------------
     def _array(self, x, name: str) -> np.ndarray:
         """x as an array of the cache's dtype; another float dtype is refused naming both."""
-        arr = float_array(x, name)
-        if arr.dtype != self.dtype:
-            raise GLRError(f"{name} has dtype {arr.dtype} but the cache holds {self.dtype}; pass one dtype for the "
-                           f"cache and its inputs")
-        return arr
+        return float_array(x, name, self.dtype, "the cache holds", "the cache and its inputs")
 
     def _vector(self, x, width: int, name: str) -> np.ndarray:
         arr = self._array(x, name)

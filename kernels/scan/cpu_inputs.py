@@ -13,8 +13,9 @@ from glrtheory.errors import GLRError
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def float_array(x, name: str, dtype=None) -> np.ndarray:
-    """x as a float32/float64 array (of ``dtype`` when given); anything else is a GLRError."""
+def float_array(x, name: str, dtype=None, holder: str = "u has", together: str = "u, a and b") -> np.ndarray:
+    """x as a float32/float64 array (of ``dtype`` when given, which ``holder`` has: another dtype is refused naming
+    both, and what must share one, ``together``); anything else is a GLRError."""
     try:
         arr = np.asarray(x)
     except (TypeError, RuntimeError) as e:      # torch: bf16, on CUDA, or requiring grad
@@ -23,7 +24,7 @@ def float_array(x, name: str, dtype=None) -> np.ndarray:
     if arr.dtype not in DTYPES:
         raise GLRError(f"{name} has dtype {arr.dtype}; the kernels support float32 and float64")
     if dtype is not None and arr.dtype != dtype:
-        raise GLRError(f"{name} has dtype {arr.dtype} but u has {dtype}; pass one dtype for u, a and b")
+        raise GLRError(f"{name} has dtype {arr.dtype} but {holder} {dtype}; pass one dtype for {together}")
     return arr
 
 
