@@ -109,6 +109,20 @@ def _config(path: Path, out: Path, cache_dir) -> Path:
     return path
 
 
+def _torchrun(config: Path, log_dir: Path) -> subprocess.CompletedProcess:
+    """``glrtheory.lm train --config config`` under torchrun, 2 processes whose stderr go to files in log_dir."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "--log-dir", str(log_dir), "--redirects", "2", "-m", "glrtheory.lm", "train", "--config", str(config)]
+    return subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          cwd=ROOT, timeout=180)
+
+
+def _ranks_stderr(log_dir: Path) -> str:
+    """The end of each torchrun process' own stderr (torchrun's --redirects files), for a failure message."""
+    return "".join(f"--- {f.relative_to(log_dir)}\n{f.read_text()[-3000:]}\n"
+                   for f in sorted(log_dir.rglob("stderr.log")))
+
+
 def _one_and_two_processes(tmp_path, cache_dir, model: str = "") -> list:
     """The logs of ``_config`` (plus ``model``, lines for its [model] table) trained in one process and under
     torchrun in 2 gloo processes x 1 micro-batch of 4 = 1 process x 2 micro-batches of 4 (the same global batch),
@@ -117,11 +131,8 @@ def _one_and_two_processes(tmp_path, cache_dir, model: str = "") -> list:
     for path in configs:
         path.write_text(path.read_text().replace("[model]\n", "[model]\n" + model))
     assert lm_main(["train", "--config", str(configs[0])]) == 0
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-           "glrtheory.lm", "train", "--config", str(configs[1])]
-    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                          cwd=ROOT, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _torchrun(configs[1], tmp_path / "ranks")
+    assert proc.returncode == 0, _ranks_stderr(tmp_path / "ranks") + proc.stderr[-1500:]
     logs = [[json.loads(ln) for ln in (tmp_path / d / "ssm" / "log.jsonl").read_text().splitlines()]
             for d in ("one", "two")]
     assert [ln["world"] for ln in logs[0] + logs[1]] == [1] * 4 + [2] * 4
@@ -176,6 +187,17 @@ def test_torchrun_two_processes_match_one_process(tmp_path, cache_dir):
     assert [s["world"] for s in json.loads(bundle.read_text())["scaling"]] == [1, 2]
     assert lm_main(["report", "--bundle", str(bundle), "--dest", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "val_bpb.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("world, teardown", [("1", True), ("2", False)])
+def test_a_torchrun_process_exits_without_teardown(world, teardown):
+    """Under torchrun (WORLD_SIZE > 1) ``exit_now`` leaves with the code after flushing its output, skipping the
+    teardown (here an atexit handler) where a C++ thread once aborted finished processes; alone, it exits normally."""
+    code = ("import atexit; from glrtheory.lm.__main__ import exit_now; atexit.register(print, 'teardown'); "
+            "print('done', end=''); exit_now(3)")
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "WORLD_SIZE": world}, capture_output=True,
+                          text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (3, "done" + ("teardown\n" if teardown else ""))
 
 
 def test_forward_flops_count_the_scan():
