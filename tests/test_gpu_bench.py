@@ -35,12 +35,7 @@ interpreted_run = pytest.mark.skipif(torch.cuda.is_available(),
                                      reason="a script's CPU run as CI makes it: Triton interpreted, no CUDA graphs")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_layer_rows_and_verdicts_on_the_cpu():

@@ -28,14 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CPU = Dist(0, 1, torch.device("cpu"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine, OpenMP threads that wait for each other make the small
-    triangular solves of the scan ~1000x slower (measured 0.4 s against 0.3 ms)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

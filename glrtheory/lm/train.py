@@ -171,8 +171,9 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
                     f.write(json.dumps(line) + "\n")
             since, tokens_since = time.perf_counter(), 0
         if d.main and (done % run.log.checkpoint_every == 0 or done == stop):
+            # the steps since the last evaluation count too: a run resumed from here goes on from this time
             checkpoint.save(ckpt_path, model=model, optimizer=optimizer, step=done, fingerprint=run.fingerprint(),
-                            config=run.to_dict(), extra={"elapsed_s": elapsed})
+                            config=run.to_dict(), extra={"elapsed_s": elapsed + time.perf_counter() - since})
     bar.close()
     result = None
     if stop == t.steps and d.main:
