@@ -30,6 +30,10 @@ inverses 0.141 (0.070 each). Without the extra reads that is 0.275 + 0.270 + 0.0
 that 1.5x fla's ``chunk_simple_gla`` (0.430 ms) allows, and 0.85-0.9 ms for the lead of
 ``fenwick_factored_carries``: a margin of 5%, which the walk's added reads (one state of 32 KB in bf16 a step) and
 the chunk output's M from an inverse would have to fit in.
+Measured since (``kernels/scan/readout_factored.py``, ``gpu_calls/call206``, H200): built so, the forward took
+1.308 ms against fla's 0.434, slower than fenwick's generic readout (1.070): its walk 0.570 ms, chunk output 0.308,
+chunk inverses 0.105 (one tf32 pass, 0.070 was two launches' mean at three). ssm's walk and output with these
+inverses would come to 0.654 ms, over the 0.651 that 1.5x this run's fla allows: the estimate holds no margin.
 
 Derivation. The chain identity ``B(t + 1) = {t} + B((t & (t - 1)) + 1)`` on fenwick's own tables for every t < 2^12;
 sympy: the two recurrences give the same H, symbolically in a, f, h and u, for n = 12. Check, exhaustively, mod

@@ -17,6 +17,11 @@ Precision as the aligned readout's: T in float32, products in q's dtype with flo
 passes), the walk's running state in float32. Within 1e-5 of float64 for float32 inputs and 1e-2 for bfloat16.
 The kernels have no backward: where a gradient is wanted, and for other inputs (float64, float16, no CUDA and no
 interpreter), the readout is ``glr_readout`` with b expanded (``expanded``).
+
+Speed (``benchmarks/gpu_factored.py``, gpu_calls/call206, H200, B2 T16384 H16 D128 bf16): 1.308 ms against 1.070 for
+``glr_readout`` of the expanded b and 0.434 for fla's ``chunk_simple_gla``; the walk took 0.570 ms where ssm's
+``boundary_walk`` takes 0.277. Slower than the generic readout, so nothing calls it by default: a lead kept with its
+measurements (docs/gpu_readout.md).
 """
 from __future__ import annotations
 
