@@ -276,6 +276,22 @@ def test_stop_at_past_the_end_and_the_last_step(run_of):
     assert [ln["step"] for ln in out["result"]["log"]] == [3]
 
 
+def test_a_finished_run_without_its_log_is_refused_by_name(run_of):
+    """Trained again with its checkpoint at the last step but log.jsonl deleted: a GLRError naming both files."""
+    run = run_of()
+    train(run, CPU, model_factory=Bigram)
+    (run.run_dir / "log.jsonl").unlink()
+    with pytest.raises(GLRError, match=rf"log.jsonl holds no log line, though the checkpoint is at step {STEPS}: "
+                                       r"delete .*checkpoint.pt to train the run again"):
+        train(run, CPU, model_factory=Bigram)
+
+
+@pytest.mark.parametrize("rank, world", [(1, 1), (-1, 2), (2, 2), (0, 0)])
+def test_a_rank_outside_the_world_is_refused(rank, world):
+    with pytest.raises(GLRError, match=rf"^rank {rank} of {world} processes: a rank must be in 0 .. world - 1"):
+        Dist(rank, world, torch.device("cpu"))
+
+
 class NotMain(Dist):
     """One process that is not the main one (a rank above 0 sees the whole batch only here)."""
     main = False

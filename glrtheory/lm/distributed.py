@@ -25,6 +25,11 @@ class Dist:
     world: int
     device: torch.device
 
+    def __post_init__(self):
+        if not 0 <= self.rank < self.world:
+            raise GLRError(f"rank {self.rank} of {self.world} processes: a rank must be in 0 .. world - 1 "
+                           "(RANK and WORLD_SIZE, as torchrun sets them)")
+
     @property
     def main(self) -> bool:
         return self.rank == 0

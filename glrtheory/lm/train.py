@@ -177,7 +177,10 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
     bar.close()
     result = None
     if stop == t.steps and d.main:
-        lines = [json.loads(ln) for ln in log_path.read_text().splitlines()]
+        lines = [json.loads(ln) for ln in log_path.read_text().splitlines()] if log_path.exists() else []
+        if not lines:
+            raise GLRError(f"{log_path} holds no log line, though the checkpoint is at step {start}: delete "
+                           f"{ckpt_path} to train the run again")
         result = {**header, "config": run.to_dict(), "final": lines[-1], "log": lines}
         write_json(run.run_dir / "result.json", result)
     return {"losses": losses, "step": stop, "result": result}
