@@ -25,6 +25,8 @@ measurements (docs/gpu_readout.md).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import triton
@@ -52,6 +54,12 @@ def two_lag_tables(n: int) -> np.ndarray:
     t = np.arange(n, dtype=np.int64)
     return np.stack([np.where(t >= 1, t - 1, -1), np.where((t >= 2) & (t % 2 == 0), t & (t - 1), -1)],
                     axis=1).astype(np.int32)
+
+
+@functools.lru_cache(maxsize=16)
+def _on_device(n: int, device: str) -> Tensor:
+    """``two_lag_tables(n)`` on the device, built once per length and device."""
+    return torch.as_tensor(two_lag_tables(n), device=device)
 
 
 def two_lag_coefficients(f: Tensor, h: Tensor) -> Tensor:
@@ -105,7 +113,7 @@ def fenwick_factored_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, f: Tens
                        f"(limit {MAX_ELEMENTS})")
     q, k, v = (x.contiguous() for x in (q, k, v))
     a, f, h = (x.float().contiguous() for x in (a, f, h))
-    idx = torch.as_tensor(two_lag_tables(n), device=q.device)
+    idx = _on_device(n, str(q.device))
     b2 = two_lag_coefficients(f, h)
     shape, inverse = chunk_inverse_launch(b2, idx, n, chunk, shift=chunk - 1, precision=inverse_precision(q.dtype))
     T = torch.empty(shape, dtype=torch.float32, device=q.device)
