@@ -97,6 +97,8 @@ def test_gradients_flow_through_the_generic_readout(rng):
 @pytest.mark.parametrize("change, message", [
     (dict(a=(1, 5, 2, 1)), r"a must be \[B, T, H\] = \(1, 5, 2\), got \(1, 5, 2, 1\)"),
     (dict(k=(1, 5, 2, 4)), r"q, k must be"),
+    (dict(v=((1, 5, 2, 4), torch.float64)), "q, k, v must share a dtype, got torch.float32, torch.float32, "
+                                            "torch.float64"),
     (dict(chunk=24), "chunk must be a power of two >= 16, got 24"),
     (dict(chunk=8), "chunk must be a power of two >= 16, got 8"),
 ])
@@ -105,4 +107,5 @@ def test_bad_input_is_refused_by_name(change, message):
     chunk = change.pop("chunk", 16)
     shapes.update(change)
     with pytest.raises(GLRError, match=message):
-        RF.fenwick_factored_readout(*(torch.ones(s) for s in shapes.values()), chunk=chunk)
+        RF.fenwick_factored_readout(*(torch.ones(s) if isinstance(s[0], int) else torch.ones(s[0], dtype=s[1])
+                                      for s in shapes.values()), chunk=chunk)

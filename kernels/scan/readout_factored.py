@@ -1,9 +1,9 @@
 """fenwick's readout with factored coefficients ``b[t, s] = f_t h_s`` (``GLRMixer``'s source scores without a lag
-bias), forward only: one combined state a chunk, walked as ssm's (``proofs/fenwick_factored_walk.py``).
+bias), its forward in Triton: one combined state a chunk, walked as ssm's (``proofs/fenwick_factored_walk.py``).
 
 ``H_t = a_t k_t v_t^T + f_t sum_{s in B(t)} h_s H_s`` over fenwick's ``B(t)``, ``o_t = q_t^T H_t``. With
 ``P_t = sum_{s in B(t+1)} h_s H_s``: ``H_t = a_t u_t + f_t P_{t-1}``, ``P_t = h_t H_t + P_{t & (t-1)}``, two lags.
-In chunks of rows ``cC + 1 .. cC + C`` (``T``: the chunk inverses of those two lags, ``chunk_inverses`` with
+In chunks of rows ``cC + 1 .. cC + C`` (``T``: the chunk inverses of those two lags, the scan's ``chunk_inverse`` with
 ``shift = C - 1``, so that chunk ``c + 1`` of T holds chunk c) every row reads one outside state ``Z_c = P_{cC}``:
 
 * ``factored_walk``: ``Z_0 = h_0 a_0 u_0``, ``Z_{c+1} = L_c + g_c Z_c + Z_{clear(c+1)}`` with
@@ -36,6 +36,7 @@ from glrtheory import Pattern
 from glrtheory.errors import GLRError
 
 from .readout import glr_readout
+from .readout_triton import _block
 from .triton import MAX_ELEMENTS, _interpreting, _output, _settings, chunk_inverse_launch, inverse_precision
 from .triton_kernels import _factor, _product
 
@@ -85,6 +86,8 @@ def _check(q, k, v, a, f, h) -> None:
     for name, x in (("a", a), ("f", f), ("h", h)):
         if tuple(x.shape) != tuple(q.shape[:3]):
             raise GLRError(f"{name} must be [B, T, H] = {tuple(q.shape[:3])}, got {tuple(x.shape)}")
+    if k.dtype != q.dtype or v.dtype != q.dtype:
+        raise GLRError(f"q, k, v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
     devices = {x.device for x in (q, k, v, a, f, h)}
     if len(devices) > 1:
         raise GLRError(f"q, k, v, a, f, h must be on one device, got {sorted(map(str, devices))}")
@@ -126,16 +129,12 @@ def fenwick_factored_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, f: Tens
     factored_walk[(B * H, triton.cdiv(dk, BK), triton.cdiv(dv, BV))](
         k, v, a, f, h, T, Z, n, H, T.shape[1], nz, dk, dv, C=chunk, BK=BK, BV=BV, PREC=prec,
         num_warps=s["walk_warps"], num_stages=s["walk_stages"])
-    o = _output(v) if v.dtype == q.dtype else _output(q, B, n, H, dv)
+    o = _output(v)
     OV = min(s["out_v"], _block(dv))
     factored_output[(B * H, T.shape[1], triton.cdiv(dv, OV))](
         q, k, v, a, f, h, T, Z, o, n, H, T.shape[1], nz, dk, dv, C=chunk, BK=_block(dk), BV=OV, PREC=prec,
         num_warps=s["out_warps"], num_stages=s["out_stages"])
     return o
-
-
-def _block(x: int) -> int:
-    return max(16, 1 << (x - 1).bit_length())
 
 
 @triton.jit
