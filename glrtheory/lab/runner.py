@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from glrtheory.checks import check_device
+from glrtheory.checks import check_device, check_integer
 from glrtheory.errors import GLRError
 
 from .config import Cell, Sweep
@@ -94,6 +94,11 @@ def run_sweep(sweep: Sweep, out, device: str | None = None, progress: bool = Tru
     """Run every unfinished cell of ``sweep`` (of this shard) into ``out`` (resumable); returns all
     finished rows of the folder, in sweep order."""
     out = Path(out)
+    if not (isinstance(shard, (tuple, list)) and len(shard) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in shard) and 0 <= shard[0] < shard[1]):
+        raise GLRError(f"shard must be (i, N) with integers 0 <= i < N, got {shard!r}")
+    if max_cells is not None:
+        check_integer(max_cells, "max_cells", 1)
     index, count = shard
     name = CELLS if count == 1 else f"cells-{index}of{count}.jsonl"
     out.mkdir(parents=True, exist_ok=True)

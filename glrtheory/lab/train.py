@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from glrtheory.atomic import atomic_file
+from glrtheory.checks import check_integer, check_real
+from glrtheory.errors import GLRError
 from glrtheory.models import ModelConfig, SequenceModel
 from glrtheory.tasks import IGNORE, Task
 
@@ -123,10 +125,21 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
     includes the capture's ``capture_s``); resumes from
     ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps.
     ``stop_at``: leave after that many steps, with the checkpoint written, and return None (an
-    interrupted run, as a test or a time-boxed job makes it). ``cuda_graphs``: on CUDA, run the steps' forward and
-    backward as CUDA graphs (``graphed``); ``graphed`` in the result says whether they ran so, or why not. The
-    losses are those of every step up to the first that is not finite (NaN); training stops when the losses are
-    next read (every ``checkpoint_every`` steps), before any checkpoint is written after it."""
+    interrupted run, as a test or a time-boxed job makes it); at or past ``steps`` the run ends as usual, with its
+    result. A checkpoint at or past ``steps`` (written by a longer run) is refused. ``cuda_graphs``: on CUDA, run
+    the steps' forward and backward as CUDA graphs (``graphed``); ``graphed`` in the result says whether they ran
+    so, or why not. The losses are those of every step up to the first that is not finite (NaN); training stops
+    when the losses are next read (every ``checkpoint_every`` steps), before any checkpoint is written after it.
+    Bad arguments (steps, batch, eval_size, checkpoint_every or stop_at not a positive integer, steps past
+    ``SEED_STRIDE``, lr not positive and finite, warmup outside [0, 1], weight_decay negative) raise a GLRError."""
+    steps = check_integer(steps, "steps", 1, SEED_STRIDE)            # more would reach the next seed's batches
+    for value, what in ((batch, "batch"), (eval_size, "eval_size"), (checkpoint_every, "checkpoint_every")):
+        check_integer(value, what, 1)
+    if stop_at is not None:
+        check_integer(stop_at, "stop_at", 1)
+    check_real(lr, "lr", 0, open_low=True)
+    check_real(warmup, "warmup", 0, 1)                               # a share of the steps
+    check_real(weight_decay, "weight_decay", 0)
     torch.manual_seed(seed)
     model = SequenceModel(config, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -136,6 +149,9 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, losses, wall = state["step"], state["losses"], state["wall_s"]
+        if start >= steps:
+            raise GLRError(f"checkpoint {str(checkpoint)!r} is at step {start}, not before steps = {steps}: a longer "
+                           "run wrote it; remove it or train that run's steps")
     t0 = time.perf_counter() - wall
     forward, why_not, captured = model, "cuda_graphs off", time.perf_counter()
     if cuda_graphs and start < steps:
@@ -154,7 +170,7 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         pending.append(loss.detach())
-        stop = stop_at is not None and step + 1 >= stop_at
+        stop = stop_at is not None and stop_at <= step + 1 < steps     # the last step ends the run as usual
         if ((step + 1) % checkpoint_every == 0 or stop or step + 1 == steps) and not _read(pending, losses):
             break
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or stop) and step + 1 < steps:
