@@ -545,3 +545,8 @@ def test_run_sweep_refuses_a_bad_shard_or_cell_count(monkeypatch, tmp_path, kw, 
         run_sweep(sweep_from_dict(SWEEP), tmp_path / "out", progress=False, **kw)
     assert str(e.value) == message and calls == [] and not (tmp_path / "out").exists()
     assert run_sweep(sweep_from_dict(SWEEP), tmp_path / "out", progress=False, shard=[1, 2], max_cells=1)
+
+
+def test_accuracy_refuses_an_unknown_split():
+    with pytest.raises(GLRError, match=r"^split must be one of \['test', 'validation'\], got 'train'$"):
+        accuracy(None, None, 4, 0, CPU, split="train")

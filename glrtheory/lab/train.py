@@ -49,6 +49,8 @@ def lr_at(step: int, steps: int, lr: float, warmup: float) -> float:
 def accuracy(model: SequenceModel, task: Task, n: int, seed: int, device, split: str = "validation",
              batch: int = 256) -> float:
     """Fraction of scored positions predicted right (argmax) on ``n`` sequences of the held-out ``split``."""
+    if split not in HELD_OUT:
+        raise GLRError(f"split must be one of {sorted(HELD_OUT)}, got {split!r}")
     x, y = _batch(task, n, HELD_OUT[split] + seed, device)
     model.eval()
     right = total = 0
