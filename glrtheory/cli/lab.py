@@ -75,6 +75,8 @@ def _sweep_data(args) -> dict:
     if isinstance(run, dict):       # anything else is refused by sweep_from_dict, by name
         data["run"] = {**run, **{key: getattr(args, key) for key in ("device", "steps", "seeds", "lrs")
                                  if getattr(args, key) is not None}}
+    if args.scores and not args.patterns:
+        raise GLRError("--scores sets the score form of --patterns, which is not given")
     if args.patterns:
         data["mixers"] = [{"pattern": p, **({"scores": args.scores} if args.scores else {})} for p in args.patterns]
     if args.task:

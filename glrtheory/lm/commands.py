@@ -81,6 +81,8 @@ def run_generate(args) -> None:
     from .generate import decode_profile, generate
     from ..atomic import write_json
 
+    if not args.temperature >= 0:       # NaN as well: it sampled from NaN probabilities (a RuntimeError)
+        raise GLRError(f"--temperature must be a number >= 0, got {args.temperature}")
     try:
         contexts = [int(c) for c in args.contexts.split(",") if c.strip()]
     except ValueError:
