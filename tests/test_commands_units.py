@@ -451,7 +451,10 @@ def test_the_lab_parser_s_defaults():
     (["run", "--vocab", "0"], "argument --vocab: expected a positive integer, got 0"),
     (["run", "--steps", "0"], "argument --steps: expected a positive integer, got 0"),
     (["run", "--max-cells", "0"], "argument --max-cells: expected a positive integer, got 0"),
-    (["run", "--time-limit", "soon"], "argument --time-limit: invalid float value: 'soon'"),
+    (["run", "--time-limit", "soon"], "argument --time-limit: expected a positive number, got 'soon'"),
+    (["run", "--time-limit", "nan"], "argument --time-limit: expected a positive number, got 'nan'"),
+    (["run", "--time-limit", "inf"], "argument --time-limit: expected a positive number, got 'inf'"),
+    (["run", "--time-limit", "0"], "argument --time-limit: expected a positive number, got '0'"),
     (["report"], "the following arguments are required: folder"),
 ])
 def test_lab_argument_refusals_in_full(capsys, argv, message):

@@ -5,6 +5,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import math
 import os
 import re
 import sys
@@ -29,6 +30,17 @@ def _int_at_least(low: int, kind: str):
 
 positive_int = _int_at_least(1, "a positive integer")
 non_negative_int = _int_at_least(0, "a non-negative integer")
+
+
+def positive_real(text: str) -> float:
+    """argparse type: a finite number > 0 (nan and inf refused)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (0 < v < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
 
 
 def add_output_args(p: argparse.ArgumentParser, plot: bool = True) -> None:

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import GLRError
-from .common import positive_int
+from .common import positive_int, positive_real
 
 
 def _csv(kind):
@@ -52,7 +52,7 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=_csv(int), help="comma-separated seeds")
     p.add_argument("--lrs", type=_csv(float), help="comma-separated learning rates (best per cell is kept)")
     p.add_argument("--max-cells", type=positive_int, help="stop after this many new cells (resume later)")
-    p.add_argument("--time-limit", type=float, metavar="SECONDS", help="start no new cell after this time")
+    p.add_argument("--time-limit", type=positive_real, metavar="SECONDS", help="start no new cell after this time")
     p.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N",
                    help="run the cells i mod N only (N processes or calls share a sweep; report merges)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
