@@ -318,6 +318,7 @@ def test_generate_from_checkpoints_and_skipping_missing_ones(monkeypatch, config
     (["--contexts", "1048576,1048577,1048578"], "--contexts 1048577 is over the limit of 1048576 decoded bytes"),
     (["--temperature", "-0.5"], "--temperature must be a number >= 0, got -0.5"),
     (["--temperature", "nan"], "--temperature must be a number >= 0, got nan"),
+    (["--prompt", ""], "--prompt must hold at least one character"),
 ])
 def test_generate_refusals_in_full(capsys, monkeypatch, config, argv, message):
     calls = []

@@ -83,6 +83,8 @@ def run_generate(args) -> None:
 
     if not args.temperature >= 0:       # NaN as well: it sampled from NaN probabilities (a RuntimeError)
         raise GLRError(f"--temperature must be a number >= 0, got {args.temperature}")
+    if not args.prompt:
+        raise GLRError("--prompt must hold at least one character")
     try:
         contexts = [int(c) for c in args.contexts.split(",") if c.strip()]
     except ValueError:
