@@ -150,7 +150,8 @@ def _walk_inputs(c, k_ptr, v_ptr, a_ptr, f_ptr, h_ptr, t_ptr, z_ptr, zbase, pid,
                  tile, r, C: tl.constexpr):
     """What step c reads: the keys scaled by ``T[C-1, s] h_s a_s`` ``[C, BK]`` (float32), the values, ``g_c``, and
     ``Z_{clear(c+1)}`` where 4 divides c + 1 (else 0; it was written at step c - 3 or before)."""
-    ok = c < nz - 1                                 # none where there is no step (n <= C)
+    step = tl.zeros((1,), tl.int32) + c             # a tensor, so that the masks stay boolean (interpreter)
+    ok = step < nz - 1                              # none where there is no step (n <= C)
     km, vm, rm = (kk < DK) & ok, (vv < DV) & ok, (r < C) & ok
     pos = (bb * n + c * C + 1 + r).to(tl.int64) * H + hh
     hv = tl.load(h_ptr + pos, mask=rm, other=0.0)
@@ -160,8 +161,8 @@ def _walk_inputs(c, k_ptr, v_ptr, a_ptr, f_ptr, h_ptr, t_ptr, z_ptr, zbase, pid,
     g = tl.sum(last * _reads_of_z(r, tl.sum(tl.where(r == 0, hv * fv, 0.0)), C))
     kt = tl.load(k_ptr + pos[:, None] * DK + kk[None, :], mask=km[None, :], other=0.0).to(tl.float32)
     vt = tl.load(v_ptr + pos[:, None] * DV + vv[None, :], mask=vm[None, :], other=0.0)
-    older = tl.load(zbase + ((c + 1) & c) * DK * DV + tile, mask=km[:, None] & vm[None, :] & ((c + 1) % 4 == 0),
-                    other=0.0).to(tl.float32)
+    older = tl.load(zbase + ((c + 1) & c) * DK * DV + tile,
+                    mask=km[:, None] & vm[None, :] & ((step + 1) % 4 == 0)[:, None], other=0.0).to(tl.float32)
     return kt * (last * hv * av)[:, None], vt, g, older
 
 
@@ -222,6 +223,6 @@ def factored_output(q_ptr, k_ptr, v_ptr, a_ptr, f_ptr, h_ptr, t_ptr, z_ptr, o_pt
     hf0 = tl.sum(tl.where(r == 0, hv * fv, 0.0))
     w = tl.sum(shifted * _reads_of_z(r, hf0, C)[None, :], axis=1) + tl.where(r == 0, 1.0, 0.0)
     zc = tl.load(z_ptr + ((pid * nz + kc - 1).to(tl.int64) * DK + kk[:, None]) * DV + vv[None, :],
-                 mask=km[:, None] & vm[None, :] & (kc >= 1), other=0.0)
+                 mask=km[:, None] & vm[None, :] & (tl.zeros((1, 1), tl.int32) + kc >= 1), other=0.0)
     out += (fv * w)[:, None] * _product(_factor(qt.to(tl.float32), PREC), zc, PREC)
     tl.store(o_ptr + pos[:, None] * DV + vv[None, :], out.to(o_ptr.dtype.element_ty), mask=rm[:, None] & vm[None, :])
