@@ -31,15 +31,14 @@ KW = dict(lr=1e-3, seed=0, batch=2, eval_size=4, progress=False)
 CPU = torch.device("cpu")
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 @pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    """One torch thread; no tqdm monitor thread (it only tunes the refresh of slow bars, and a process forked while
-    one runs, as mutmut forks one a mutant, hung on a bar left open by a failed test)."""
+def no_tqdm_monitor(monkeypatch):
+    """No tqdm monitor thread (it only tunes the refresh of slow bars, and a process forked while one runs, as mutmut
+    forks one a mutant, hung on a bar left open by a failed test)."""
     monkeypatch.setattr(tqdm, "monitor_interval", 0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- train.py --------------------------------------------------------------------------------------------------

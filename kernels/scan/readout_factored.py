@@ -138,11 +138,12 @@ def fenwick_factored_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, f: Tens
 
 
 @triton.jit
-def _reads_of_z(r, hf0, C: tl.constexpr):
-    """b_ext: the chunk rows' coefficients on Z_c: ``h f + 1`` at row 0 (t - 1 and its parent are both cC), 1 at rows
-    ``2^i - 1`` (parent cC) below the last, whose parent is read as ``Z_{clear(c+1)}``."""
+def _reads_of_z(r, hv, fv, C: tl.constexpr):
+    """b_ext: the chunk rows' coefficients on Z_c (hv, fv: the rows' h and f): ``h f + 1`` at row 0 (t - 1 and its
+    parent are both cC), 1 at rows ``2^i - 1`` (parent cC) below the last, whose parent is read as
+    ``Z_{clear(c+1)}``."""
     power = ((r + 1) & r) == 0
-    return tl.where(r == 0, hf0 + 1.0, tl.where(power & (r + 1 < C), 1.0, 0.0))
+    return tl.where(r == 0, hv * fv + 1.0, tl.where(power & (r + 1 < C), 1.0, 0.0))
 
 
 @triton.jit
@@ -158,7 +159,7 @@ def _walk_inputs(c, k_ptr, v_ptr, a_ptr, f_ptr, h_ptr, t_ptr, z_ptr, zbase, pid,
     av = tl.load(a_ptr + pos, mask=rm, other=0.0)
     fv = tl.load(f_ptr + pos, mask=rm, other=0.0)
     last = tl.load(t_ptr + ((pid * nk + c + 1).to(tl.int64) * C + C - 1) * C + r, mask=rm, other=0.0)
-    g = tl.sum(last * _reads_of_z(r, tl.sum(tl.where(r == 0, hv * fv, 0.0)), C))
+    g = tl.sum(last * _reads_of_z(r, hv, fv, C))
     kt = tl.load(k_ptr + pos[:, None] * DK + kk[None, :], mask=km[None, :], other=0.0).to(tl.float32)
     vt = tl.load(v_ptr + pos[:, None] * DV + vv[None, :], mask=vm[None, :], other=0.0)
     older = tl.load(zbase + ((c + 1) & c) * DK * DV + tile,
@@ -220,8 +221,7 @@ def factored_output(q_ptr, k_ptr, v_ptr, a_ptr, f_ptr, h_ptr, t_ptr, z_ptr, o_pt
     M = tl.where(r[:, None] == r[None, :], av[:, None], 0.0) + fv[:, None] * shifted * (hv * av)[None, :]
     scores = _product(_factor(qt.to(tl.float32), PREC), tl.trans(kt), PREC) * M
     out = _product(_factor(scores, PREC), vt, PREC)
-    hf0 = tl.sum(tl.where(r == 0, hv * fv, 0.0))
-    w = tl.sum(shifted * _reads_of_z(r, hf0, C)[None, :], axis=1) + tl.where(r == 0, 1.0, 0.0)
+    w = tl.sum(shifted * _reads_of_z(r, hv, fv, C)[None, :], axis=1) + tl.where(r == 0, 1.0, 0.0)
     zc = tl.load(z_ptr + ((pid * nz + kc - 1).to(tl.int64) * DK + kk[:, None]) * DV + vv[None, :],
                  mask=km[:, None] & vm[None, :] & (tl.zeros((1, 1), tl.int32) + kc >= 1), other=0.0)
     out += (fv * w)[:, None] * _product(_factor(qt.to(tl.float32), PREC), zc, PREC)
