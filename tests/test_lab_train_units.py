@@ -2,6 +2,7 @@
 against hand-worked numbers, the task's own samples counted with numpy, tqdm's and the platform's own output, or
 stand-ins that record what they are given (the training's losses pinned to hand values, a stand-in ``train`` for the
 runner, a stand-in capture for the CUDA graphs). Small sizes throughout: a model of one layer of width 8."""
+import dataclasses
 import datetime
 import importlib
 import json
@@ -216,6 +217,37 @@ def test_a_checkpoint_of_a_longer_run_is_refused(tmp_path):
         assert str(e.value) == (f"checkpoint {str(ckpt)!r} is at step 4, not before steps = {steps}: a longer run "
                                 "wrote it; remove it or train that run's steps")
     assert ckpt.exists()
+
+
+@pytest.mark.parametrize("change, other", [
+    ({"lr": 2e-3}, "lr"), ({"seed": 1}, "seed"), ({"batch": 3}, "batch"), ({"warmup": 0.2}, "warmup"),
+    ({"weight_decay": 0.1}, "weight_decay"), ({"steps": 11}, "steps"),
+    ({"task": make_task("copy", L=2, length=7, vocab=5)}, "task"),
+    ({"config": dataclasses.replace(CONFIG, pattern="window:3")}, "model"),
+    ({"config": dataclasses.replace(CONFIG, d_model=12), "lr": 2e-3}, "model, lr")])
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, change, other):
+    """A checkpoint resumed by a run with another task, model, lr, seed, steps, batch, warmup or weight_decay went
+    on silently with the other run's weights and optimizer state (a wider model failed in load_state_dict)."""
+    ckpt = tmp_path / "c.pt"
+    base = {"task": TASK, "config": CONFIG, "steps": 10, **KW}
+    assert train(base.pop("task"), base.pop("config"), checkpoint=ckpt, stop_at=4, **base) is None
+    run = {"task": TASK, "config": CONFIG, "steps": 10, **KW, **change}
+    with pytest.raises(GLRError) as e:
+        train(run.pop("task"), run.pop("config"), checkpoint=ckpt, **run)
+    assert str(e.value) == (f"checkpoint {str(ckpt)!r} was written by a run with another {other}: remove it or "
+                            "train with that run's settings")
+    assert ckpt.exists()
+
+
+def test_a_checkpoint_without_settings_is_refused(tmp_path):
+    """A checkpoint that records no settings (as glrtheory wrote them before) names every setting."""
+    ckpt = tmp_path / "c.pt"
+    assert train(TASK, CONFIG, steps=10, checkpoint=ckpt, stop_at=4, **KW) is None
+    state = torch.load(ckpt, weights_only=False)
+    del state["settings"]
+    torch.save(state, ckpt)
+    with pytest.raises(GLRError, match="another task, model, lr, seed, steps, batch, warmup, weight_decay: "):
+        train(TASK, CONFIG, steps=10, checkpoint=ckpt, **KW)
 
 
 @pytest.mark.parametrize("change, message", [

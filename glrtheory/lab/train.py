@@ -13,6 +13,7 @@ kernels microseconds).
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import time
@@ -117,6 +118,28 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, f)
 
 
+def _settings(task: Task, config: ModelConfig, **numbers) -> dict:
+    """What decides a run's steps, as its checkpoint records them: the task (name and fields), the model's
+    config, and ``numbers`` (lr, seed, steps, batch, warmup, weight_decay)."""
+    return {"task": {"name": task.name, **dataclasses.asdict(task)}, "model": config.to_dict(), **numbers}
+
+
+def _resume(path: Path, device, settings: dict) -> dict:
+    """The checkpoint at ``path``, refused where it is at or past ``settings["steps"]`` (a longer run wrote it)
+    or was written with other settings (a resume would go on with another run's model, data or schedule)."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    steps = settings["steps"]
+    if state["step"] >= steps:
+        raise GLRError(f"checkpoint {str(path)!r} is at step {state['step']}, not before steps = {steps}: a longer "
+                       "run wrote it; remove it or train that run's steps")
+    theirs = state.get("settings", {})
+    other = [k for k in settings if theirs.get(k) != settings[k]]
+    if other:
+        raise GLRError(f"checkpoint {str(path)!r} was written by a run with another {', '.join(other)}: remove it "
+                       "or train with that run's settings")
+    return state
+
+
 def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, batch: int, eval_size: int,
           warmup: float = 0.1, weight_decay: float = 0.0, device="cpu", checkpoint: Path | None = None,
           checkpoint_every: int = 100, progress: bool = True, stop_at: int | None = None,
@@ -128,7 +151,8 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
     ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps.
     ``stop_at``: leave after that many steps, with the checkpoint written, and return None (an
     interrupted run, as a test or a time-boxed job makes it); at or past ``steps`` the run ends as usual, with its
-    result. A checkpoint at or past ``steps`` (written by a longer run) is refused. ``cuda_graphs``: on CUDA, run
+    result. A checkpoint at or past ``steps`` (written by a longer run), or written with another task, model, lr,
+    seed, steps, batch, warmup or weight_decay, is refused. ``cuda_graphs``: on CUDA, run
     the steps' forward and backward as CUDA graphs (``graphed``); ``graphed`` in the result says whether they ran
     so, or why not. The losses are those of every step up to the first that is not finite (NaN); training stops
     when the losses are next read (every ``checkpoint_every`` steps), before any checkpoint is written after it.
@@ -145,15 +169,14 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
     torch.manual_seed(seed)
     model = SequenceModel(config, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    settings = _settings(task, config, lr=lr, seed=seed, steps=steps, batch=batch, warmup=warmup,
+                         weight_decay=weight_decay)
     start, losses, wall = 0, [], 0.0
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = _resume(checkpoint, device, settings)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, losses, wall = state["step"], state["losses"], state["wall_s"]
-        if start >= steps:
-            raise GLRError(f"checkpoint {str(checkpoint)!r} is at step {start}, not before steps = {steps}: a longer "
-                           "run wrote it; remove it or train that run's steps")
     t0 = time.perf_counter() - wall
     forward, why_not, captured = model, "cuda_graphs off", time.perf_counter()
     if cuda_graphs and start < steps:
@@ -177,7 +200,7 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
             break
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or stop) and step + 1 < steps:
             _save(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1,
-                               "losses": losses, "wall_s": time.perf_counter() - t0})
+                               "losses": losses, "wall_s": time.perf_counter() - t0, "settings": settings})
         if stop:
             return None
     diverged = not (losses and math.isfinite(losses[-1]))
