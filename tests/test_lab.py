@@ -293,10 +293,10 @@ def test_state_numbers_are_what_the_decode_cache_holds(spec, readout):
     ("modcount", [0.5, 0.5, 0.6], False, "inconclusive")])
 def test_verdicts(task, acc, trains, expected):
     allowed = [True, False, False] if task == "copy" else [False] * 3
-    assert verdict(task, [4, 8, 16], acc, allowed, trains)[0] == expected
-    assert verdict("copy", [2, 4], [1.0, 1.0], [True, True], True)[0] == "inconclusive"   # bound not tested
-    assert verdict("copy", [2, 4], [0.3, 0.2], [False, False], True)[0] == "confirmed"    # none feasible, trains
-    assert verdict("copy", [2, 4], [0.3, 0.2], [False, False], False)[0] == "inconclusive"
+    assert verdict([4, 8, 16], acc, allowed, trains)[0] == expected
+    assert verdict([2, 4], [1.0, 1.0], [True, True], True)[0] == "inconclusive"   # bound not tested
+    assert verdict([2, 4], [0.3, 0.2], [False, False], True)[0] == "confirmed"    # none feasible, trains
+    assert verdict([2, 4], [0.3, 0.2], [False, False], False)[0] == "inconclusive"
 
 
 def test_copy_needs_reach():
@@ -310,16 +310,16 @@ def test_copy_needs_reach():
         x, y = make_task("copy", L=L, length=32, vocab=1000).sample(8, seed=L)
         scored = np.flatnonzero(y[0] != IGNORE)
         assert np.array_equal(y[:, scored], x[:, :L]) and (scored - np.arange(L) == 32 - L).all()
-        assert feasible("copy", L, pred) == (L == 16)
+        assert feasible(L, pred) == (L == 16)
     gaps = prediction(make_task("copy", L=4, length=32, vocab=10), {**model, "pattern": "lags:2", "conv": 0},
                       levels=[15, 16])
-    assert gaps["reach"] == 30 and [feasible("copy", L, gaps) for L in (15, 16)] == [False, True]
+    assert gaps["reach"] == 30 and [feasible(L, gaps) for L in (15, 16)] == [False, True]
     # one layer of kron:1,11 with conv 2 at n = 16: L = 5 copies s_1 and s_2 to outputs 12 and 13, which do not
     # read them (12 = 1100 reads the states of its bit subsets 0, 4, 8, 12, so the inputs 0, 3, 4, 7, 8, 11, 12; 13
     # reads no 2), though s_0, s_3 and s_4 arrive and the last output reaches back 15
     kron = prediction(make_task("copy", L=5, length=16, vocab=10), {**model, "pattern": "kron:1,11", "n_layers": 1},
                       levels=[4, 5])
-    assert kron["reach"] == 15 and [feasible("copy", L, kron) for L in (4, 5)] == [True, False]
+    assert kron["reach"] == 15 and [feasible(L, kron) for L in (4, 5)] == [True, False]
 
 
 def test_mqar_needs_its_values_within_reach():
@@ -341,8 +341,8 @@ def test_mqar_needs_its_values_within_reach():
     model = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
     pred = prediction(task, model, levels=[2, 4])
     assert pred["reach"] == 16 and pred["capacity"] > 4 and 0.3 < pred["ceiling"][4] < 0.9
-    assert not feasible("mqar", 4, pred) and not feasible("mqar", 2, pred)
-    assert feasible("mqar", 4, prediction(task, {**model, "pattern": "attention"}, levels=[4]))
+    assert not feasible(4, pred) and not feasible(2, pred)
+    assert feasible(4, prediction(task, {**model, "pattern": "attention"}, levels=[4]))
 
 
 def test_configs_parse():
@@ -585,15 +585,15 @@ def test_reaching_the_threshold_exactly_counts():
     """'reaches 0.9' is >= 0.9: an infeasible level at exactly 0.9 refutes, a feasible one at 0.9 confirms; a level
     whose ceiling is exactly 0.9 is feasible, and a level at exactly the scale (K log2(#values) = numbers) is within
     it; the scale never rules a level out, and modcount has no bound at finite n."""
-    assert verdict("copy", [4, 8], [1.0, 0.9], [True, False], True)[0] == "refuted"
-    assert verdict("copy", [4, 8], [0.9, 0.5], [True, False], True)[0] == "confirmed"
+    assert verdict([4, 8], [1.0, 0.9], [True, False], True)[0] == "refuted"
+    assert verdict([4, 8], [0.9, 0.5], [True, False], True)[0] == "confirmed"
     reachable = {"capacity": 8.0, "ceiling": {8: 0.9, 9: 1.0}}
-    assert feasible("mqar", 8, reachable) and feasible("mqar", 9, reachable)
+    assert feasible(8, reachable) and feasible(9, reachable)
     assert within_scale("mqar", 8, reachable) and not within_scale("mqar", 9, reachable)
-    assert not feasible("mqar", 8, {"capacity": 8.0, "ceiling": {8: 0.9 - 1e-12}})   # answers beyond reach
+    assert not feasible(8, {"capacity": 8.0, "ceiling": {8: 0.9 - 1e-12}})   # answers beyond reach
     assert not within_scale("modcount", 2, {"capacity": 1})
     copy = {"ceiling": {15: 0.25, 16: 1.0}, "capacity": 20.0}
-    assert [feasible("copy", L, copy) for L in (15, 16)] == [False, True]
+    assert [feasible(L, copy) for L in (15, 16)] == [False, True]
     assert [within_scale("copy", L, copy) for L in (16, 20, 21)] == [True, True, False]
 
 
@@ -696,7 +696,7 @@ def test_recall_ceiling_reads_the_last_outputs_token_d_back():
     p = prediction(make_task("recall", D=2, length=32, vocab=12), model, levels=[1, 2, 3, 30])
     assert p["reach"] == p["capacity"] == 30
     assert p["ceiling"] == {1: pytest.approx(1 / 9), 2: 1.0, 3: pytest.approx(1 / 9), 30: 1.0}
-    assert [feasible("recall", D, p) for D in (1, 2, 3, 30)] == [False, True, False, True]
+    assert [feasible(D, p) for D in (1, 2, 3, 30)] == [False, True, False, True]
     assert p["rule"] == "input 31 - D within reach of output 31 (up to 30)"
     window = prediction(make_task("recall", D=2, length=32, vocab=12), {**model, "pattern": "window:4"}, levels=[3, 5])
     assert window["reach"] == 3 and window["ceiling"] == {3: 1.0, 5: pytest.approx(1 / 9)}
@@ -756,7 +756,7 @@ def test_modcount_has_no_bound_at_finite_n():
     model = {"pattern": "window:8", "d_model": 32, "n_heads": 2, "n_layers": 2, "conv": 2}
     p = prediction(make_task("modcount", k=2, length=32), model, levels=[2, 3, 5])
     assert p["capacity"] == 1 and p["ceiling"] == {2: 1.0, 3: 1.0, 5: 1.0}
-    assert all(feasible("modcount", k, p) for k in (2, 3, 5))
+    assert all(feasible(k, p) for k in (2, 3, 5))
     assert not any(within_scale("modcount", k, p) for k in (2, 3))
     assert p["rule"] == "no bound at finite n; scale: positive gates cannot count mod k as n grows"
 
@@ -810,17 +810,17 @@ def test_dependence_length_limit_and_read_only(monkeypatch):
 def test_verdict_reasons():
     """The reason of each verdict, as the results table prints it: the level solved (not its accuracy), the maximum
     over the ruled-out levels, the accuracy past the ceiling."""
-    assert verdict("copy", [4, 8, 16], [1.0, 0.5, 0.25], [True, False, False], True) == (
+    assert verdict([4, 8, 16], [1.0, 0.5, 0.25], [True, False, False], True) == (
         "confirmed", "fails where predicted (levels [8, 16], max 0.500); solves level 4 (1.000)")
-    assert verdict("copy", [2, 4], [1.0, 1.0], [True, True], True) == (
+    assert verdict([2, 4], [1.0, 1.0], [True, True], True) == (
         "inconclusive", "every tested level is predicted feasible (the bound is not tested)")
-    assert verdict("copy", [2, 4], [0.3, 0.2], [False, False], True) == (
+    assert verdict([2, 4], [0.3, 0.2], [False, False], True) == (
         "confirmed", "every level fails as predicted (max 0.300) while this mixer reaches 0.9 elsewhere and another "
                      "mixer on this task")
-    assert verdict("copy", [2, 4], [0.5, 0.2], [True, False], True) == (
+    assert verdict([2, 4], [0.5, 0.2], [True, False], True) == (
         "inconclusive",
         "fails where predicted (max 0.200) but no level reached 0.9 (max 0.500): training may fall short")
-    assert verdict("copy", [4, 8], [1.0, 0.95], [True, False], True) == (
+    assert verdict([4, 8], [1.0, 0.95], [True, False], True) == (
         "refuted", "accuracy 0.950 >= 0.9 at level 8, predicted infeasible")
-    assert verdict("copy", [4, 8], [1.0, 0.6], [True, False], True, over=[(8, 0.6, 0.25, 0.057)]) == (
+    assert verdict([4, 8], [1.0, 0.6], [True, False], True, over=[(8, 0.6, 0.25, 0.057)]) == (
         "refuted", "accuracy 0.600 at level 8 passes what reach allows, 0.250 (+ 0.057 by chance)")

@@ -64,7 +64,7 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
                 over.append((lv, a, c, m))
         summary.append({"task": task_name, "mixer": mixer_name, "difficulty": task.difficulty, "levels": levels,
                         "accuracy": acc, "seeds": [len(by_level[lv]) for lv in levels], "over": over,
-                        "feasible": [feasible(task_name, lv, pred) for lv in levels],
+                        "feasible": [feasible(lv, pred) for lv in levels],
                         "within_scale": [within_scale(task_name, lv, pred) for lv in levels],
                         "crossover": crossover, **pred})
     trains, learned = defaultdict(bool), defaultdict(bool)      # by mixer (its feasible levels), by task
@@ -72,7 +72,7 @@ def summarize(sweep: Sweep, rows: list[dict]) -> list[dict]:
         trains[s["mixer"]] |= any(a >= THRESHOLD for a, ok in zip(s["accuracy"], s["feasible"]) if ok)
         learned[s["task"]] |= any(a >= THRESHOLD for a in s["accuracy"])
     for s in summary:
-        s["verdict"], s["reason"] = verdict(s["task"], s["levels"], s["accuracy"], s["feasible"],
+        s["verdict"], s["reason"] = verdict(s["levels"], s["accuracy"], s["feasible"],
                                             trains[s["mixer"]] and learned[s["task"]], s["over"])
     return summary
 

@@ -168,7 +168,7 @@ def prediction(task, mixer_model: dict, levels=()) -> dict:
     return out
 
 
-def feasible(task_name: str, level: int, pred: dict) -> bool:
+def feasible(level: int, pred: dict) -> bool:
     """Whether the bounds of ``pred`` (of ``prediction``, given ``level``) allow the threshold at ``level``."""
     return pred["ceiling"][level] >= THRESHOLD
 
@@ -195,8 +195,7 @@ def within_scale(task_name: str, level: int, pred: dict) -> bool:
     return task_name == "recall" or level <= pred["capacity"]
 
 
-def verdict(task_name: str, levels: list, accuracy: list, allowed: list, trains: bool,
-            over: list = ()) -> tuple[str, str]:
+def verdict(levels: list, accuracy: list, allowed: list, trains: bool, over: list = ()) -> tuple[str, str]:
     """``(verdict, reason)`` for mean accuracies at ascending ``levels``, with ``allowed[i]`` whether the
     prediction allows level i (``feasible``); ``trains`` says whether training works here: the same mixer
     reached the threshold on some other task and some mixer of the sweep reached it on this one; ``over`` lists
