@@ -227,6 +227,33 @@ def test_generation_with_the_cache_equals_greedy_full_forward(pattern, rng):
     assert row["cache_bytes_peak"] == most
 
 
+@pytest.mark.parametrize("args, kw, message", [
+    ((torch.zeros(2, 3, dtype=torch.long), 4), {"temperature": float("nan")}, "temperature must be >= 0, got nan"),
+    ((torch.zeros(2, 3, dtype=torch.long), 4), {"temperature": -0.5}, "temperature must be >= 0, got -0.5"),
+    ((torch.zeros(2, 3, dtype=torch.long), -1), {}, "n_new must be >= 0, got -1"),
+    ((torch.zeros(2, 3, dtype=torch.long), 2.0), {}, "n_new must be an integer, got 2.0"),
+    ((torch.zeros(2, 3), 4), {}, "prompt must be integer tokens of shape [batch, P] with P >= 1, got torch.float32 "
+     "of shape (2, 3)"),
+    ((torch.zeros(3, dtype=torch.long), 4), {}, "prompt must be integer tokens of shape [batch, P] with P >= 1, got "
+     "torch.int64 of shape (3,)"),
+    ((torch.zeros(2, 0, dtype=torch.long), 4), {}, "prompt must be integer tokens of shape [batch, P] with P >= 1, "
+     "got torch.int64 of shape (2, 0)")])
+def test_generate_refuses_bad_input_by_name(args, kw, message):
+    """NaN temperature reached torch.multinomial (a RuntimeError), a negative n_new returned the prompt, float
+    tokens failed in the embedding."""
+    model = build_model({"pattern": "ssm", "d_model": 8, "n_layers": 1, "n_heads": 2})
+    with pytest.raises(GLRError) as e:
+        generate(model, *args, **kw)
+    assert str(e.value) == message
+
+
+def test_generate_at_temperature_0_with_no_new_tokens_returns_the_prompt():
+    """n_new = 0 is the edge the check allows: the prompt back, unchanged."""
+    model = build_model({"pattern": "ssm", "d_model": 8, "n_layers": 1, "n_heads": 2})
+    prompt = torch.tensor([[3, 1, 4], [1, 5, 9]])
+    assert torch.equal(generate(model, prompt, 0), prompt)
+
+
 @pytest.mark.parametrize("split", ["validation", "test"])
 def test_evaluate_is_the_next_byte_cross_entropy_in_bits(rng, split):
     """bpb against a reference written out here: the model reads bytes o..o+T-1 of each window and is scored on

@@ -14,6 +14,7 @@ import time
 import torch
 
 from glrtheory.analysis import cache_peak
+from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.kernels.torch import GLRCache
 
@@ -63,10 +64,14 @@ def _next(logits: torch.Tensor, temperature: float, gen: torch.Generator | None)
 @torch.no_grad()
 def generate(model, prompt: torch.Tensor, n_new: int, *, temperature: float = 0.0, seed: int = 0,
              max_length: int | None = None) -> torch.Tensor:
-    """``prompt[batch, P] (long) -> tokens[batch, P + n_new]``, decoding with the model's cache."""
-    if prompt.ndim != 2 or prompt.shape[1] < 1:
-        raise GLRError(f"prompt must have shape [batch, P] with P >= 1, got {tuple(prompt.shape)}")
-    if temperature < 0:
+    """``prompt[batch, P] (long) -> tokens[batch, P + n_new]``, decoding with the model's cache. Bad input (a
+    prompt not of that shape and an integer dtype, n_new not an integer >= 0, temperature NaN or < 0) raises a
+    GLRError."""
+    if prompt.ndim != 2 or prompt.shape[1] < 1 or prompt.dtype.is_floating_point or prompt.dtype.is_complex:
+        raise GLRError(f"prompt must be integer tokens of shape [batch, P] with P >= 1, got {prompt.dtype} of shape "
+                       f"{tuple(prompt.shape)}")
+    check_integer(n_new, "n_new", 0)
+    if not temperature >= 0:         # NaN as well: it sampled from NaN probabilities (a RuntimeError in multinomial)
         raise GLRError(f"temperature must be >= 0, got {temperature}")
     model.eval()
     device = prompt.device
