@@ -197,6 +197,19 @@ def test_stop_at_writes_the_checkpoint_there_and_a_resumed_run_goes_on_from_it(m
     assert all(device == CPU for _, device in batches)
 
 
+def test_a_stop_at_at_or_before_a_resumed_checkpoint_trains_no_step(monkeypatch, tmp_path):
+    """Resumed from the checkpoint of step 4 with stop_at 4 or 2, train() used to train step 4 (one step) and
+    write the checkpoint of step 5; it now leaves at once: None, no batch drawn, the checkpoint as it was."""
+    ckpt = tmp_path / "c.pt"
+    assert train(TASK, CONFIG, steps=10, checkpoint=ckpt, stop_at=4, **KW) is None
+    written = ckpt.read_bytes()
+    batches = []
+    monkeypatch.setattr(T, "_batch", lambda *a: batches.append(a))
+    for stop_at in (4, 2):
+        assert train(TASK, CONFIG, steps=10, checkpoint=ckpt, stop_at=stop_at, **KW) is None
+    assert batches == [] and ckpt.read_bytes() == written
+
+
 def test_a_stop_at_or_past_the_last_step_ends_the_run_with_its_result(monkeypatch, tmp_path):
     """stop_at=steps used to stop at the last step without a checkpoint (none is written there) and return None:
     the finished run was lost. It now ends as usual."""

@@ -268,6 +268,21 @@ def test_stop_resume_and_restart(run_of, monkeypatch):
     assert [ln["train_time_s"] for ln in lines(run)] == [4.0]             # goes on from 0 s
 
 
+def test_a_stop_at_before_a_resumed_checkpoint_trains_no_step(run_of):
+    """Resumed from the checkpoint of step 3 with stop_at 2, train() trained nothing but answered step 2; it now
+    answers the checkpoint's step 3, with no losses, and leaves the checkpoint as it was. A finished run's
+    checkpoint (at train.steps) gives its result even with an earlier stop_at."""
+    run = run_of()
+    train(run, CPU, stop_at=3, model_factory=Bigram)
+    written = (run.run_dir / "checkpoint.pt").read_bytes()
+    out = train(run, CPU, stop_at=2, model_factory=Bigram)
+    assert (out["step"], out["losses"], out["result"]) == (3, [], None)
+    assert (run.run_dir / "checkpoint.pt").read_bytes() == written
+    whole = train(run, CPU, model_factory=Bigram)["result"]
+    again = train(run, CPU, stop_at=1, model_factory=Bigram)
+    assert (again["step"], again["losses"], again["result"]["log"]) == (STEPS, [], whole["log"])
+
+
 def test_stop_at_past_the_end_and_the_last_step(run_of):
     """stop_at beyond train.steps runs to the end (with the result); stop_at = steps is the whole run."""
     out = train(run_of(out="a"), CPU, stop_at=STEPS + 3, model_factory=Bigram)

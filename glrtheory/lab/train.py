@@ -144,20 +144,19 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
           warmup: float = 0.1, weight_decay: float = 0.0, device="cpu", checkpoint: Path | None = None,
           checkpoint_every: int = 100, progress: bool = True, stop_at: int | None = None,
           cuda_graphs: bool = True) -> dict | None:
-    """Train ``SequenceModel(config)`` on ``task`` for ``steps`` steps and return
-    ``{"val_accuracy", "test_accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters", "graphed",
-    "capture_s"}`` (``wall_s``
-    includes the capture's ``capture_s``); resumes from
-    ``checkpoint`` when it exists, and writes it (atomically) every ``checkpoint_every`` steps.
-    ``stop_at``: leave after that many steps, with the checkpoint written, and return None (an
-    interrupted run, as a test or a time-boxed job makes it); at or past ``steps`` the run ends as usual, with its
-    result. A checkpoint at or past ``steps`` (written by a longer run), or written with another task, model, lr,
-    seed, steps, batch, warmup or weight_decay, is refused. ``cuda_graphs``: on CUDA, run
-    the steps' forward and backward as CUDA graphs (``graphed``); ``graphed`` in the result says whether they ran
-    so, or why not. The losses are those of every step up to the first that is not finite (NaN); training stops
-    when the losses are next read (every ``checkpoint_every`` steps), before any checkpoint is written after it.
-    Bad arguments (steps, batch, eval_size, checkpoint_every or stop_at not a positive integer, steps past
-    ``SEED_STRIDE``, lr not positive and finite, warmup outside [0, 1], weight_decay negative) raise a GLRError."""
+    """Train ``SequenceModel(config)`` on ``task`` for ``steps`` steps and return ``{"val_accuracy",
+    "test_accuracy", "loss_first", "loss_last", "steps", "wall_s", "parameters", "graphed", "capture_s"}``
+    (``wall_s`` includes the capture's ``capture_s``); resumes from ``checkpoint`` when it exists, and writes it
+    (atomically) every ``checkpoint_every`` steps. ``stop_at``: leave after that many steps, with the checkpoint
+    written, and return None (an interrupted run, as a test or a time-boxed job makes it; at once where a resumed
+    checkpoint is at or past it); at or past ``steps`` the run ends as usual, with its result. A checkpoint at or
+    past ``steps`` (written by a longer run), or written with another task, model, lr, seed, steps, batch, warmup or
+    weight_decay, is refused. ``cuda_graphs``: on CUDA, run the steps' forward and backward as CUDA graphs
+    (``graphed``); ``graphed`` in the result says whether they ran so, or why not. The losses are those of every
+    step up to the first that is not finite (NaN); training stops when the losses are next read (every
+    ``checkpoint_every`` steps), before any checkpoint is written after it. Bad arguments (steps, batch, eval_size,
+    checkpoint_every or stop_at not a positive integer, steps past ``SEED_STRIDE``, lr not positive and finite,
+    warmup outside [0, 1], weight_decay negative) raise a GLRError."""
     steps = check_integer(steps, "steps", 1, SEED_STRIDE)            # more would reach the next seed's batches
     for value, what in ((batch, "batch"), (eval_size, "eval_size"), (checkpoint_every, "checkpoint_every")):
         check_integer(value, what, 1)
@@ -177,6 +176,8 @@ def train(task: Task, config: ModelConfig, *, lr: float, seed: int, steps: int, 
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, losses, wall = state["step"], state["losses"], state["wall_s"]
+    if stop_at is not None and stop_at <= start:                    # it stopped there already: no step more
+        return None
     t0 = time.perf_counter() - wall
     forward, why_not, captured = model, "cuda_graphs off", time.perf_counter()
     if cuda_graphs and start < steps:

@@ -93,7 +93,8 @@ def _keep_log_until(path: Path, step: int) -> None:
 
 def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory: ModelFactory = build_model,
           resume: bool = True) -> dict:
-    """Train ``run`` up to ``train.steps`` (or stop after ``stop_at`` steps, checkpointing there).
+    """Train ``run`` up to ``train.steps`` (or stop after ``stop_at`` steps, checkpointing there; a checkpoint at or
+    past ``stop_at`` trains no step).
 
     Returns ``{"losses": [train loss of each step run here], "step": last step, "result": the final
     result dict (or None if stopped early)}``.
@@ -128,7 +129,7 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
     net = DistributedDataParallel(model, find_unused_parameters=bool(unused_parameters(model, t.seq_len))) \
         if d.world > 1 else model
     accum = t.batch // (d.world * t.micro_batch)
-    stop = min(t.steps, stop_at if stop_at is not None else t.steps)
+    stop = max(start, min(t.steps, stop_at if stop_at is not None else t.steps))   # a checkpoint past stop_at: none
     losses, since, tokens_since = [], time.perf_counter(), 0
     seen = seen_in_training(corpus, t.seq_len, run.eval.windows)
     bar = tqdm(range(start, stop), initial=start, total=t.steps, disable=not (d.main and run.log.progress),
