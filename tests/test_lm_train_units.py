@@ -283,6 +283,23 @@ def test_a_stop_at_before_a_resumed_checkpoint_trains_no_step(run_of):
     assert (again["step"], again["losses"], again["result"]["log"]) == (STEPS, [], whole["log"])
 
 
+def test_the_first_span_does_not_time_the_search_for_windows_seen_in_training(monkeypatch, run_of):
+    """The clock ticks 1 s a reading and the search for evaluation windows seen in training takes 1000 s: the first
+    evaluation's train_time_s and tokens_per_s counted it; they now span the two steps alone (one tick)."""
+    now = [0.0]
+
+    def tick():
+        now[0] += 1.0
+        return now[0]
+    monkeypatch.setattr(lm_train, "time", types.SimpleNamespace(perf_counter=tick))
+    real = lm_train.seen_in_training
+    monkeypatch.setattr(lm_train, "seen_in_training", lambda *a: (now.__setitem__(0, now[0] + 1000.0), real(*a))[1])
+    run = run_of()
+    train(run, CPU, stop_at=2, model_factory=Bigram)
+    (line,) = lines(run)
+    assert (line["step"], line["train_time_s"], line["tokens_per_s"]) == (2, 1.0, 2 * B * T)
+
+
 def test_stop_at_past_the_end_and_the_last_step(run_of):
     """stop_at beyond train.steps runs to the end (with the result); stop_at = steps is the whole run."""
     out = train(run_of(out="a"), CPU, stop_at=STEPS + 3, model_factory=Bigram)

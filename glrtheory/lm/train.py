@@ -130,8 +130,8 @@ def train(run: RunConfig, d: Dist, *, stop_at: int | None = None, model_factory:
         if d.world > 1 else model
     accum = t.batch // (d.world * t.micro_batch)
     stop = max(start, min(t.steps, stop_at if stop_at is not None else t.steps))   # a checkpoint past stop_at: none
-    losses, since, tokens_since = [], time.perf_counter(), 0
     seen = seen_in_training(corpus, t.seq_len, run.eval.windows)
+    losses, since, tokens_since = [], time.perf_counter(), 0        # the search above is not training time
     bar = tqdm(range(start, stop), initial=start, total=t.steps, disable=not (d.main and run.log.progress),
                desc=run.name, dynamic_ncols=True)
     for step in bar:
