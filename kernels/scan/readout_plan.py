@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from glrtheory.checks import check_integer
 from glrtheory.patterns.support import rank_in_runs, sorted_distinct
 from glrtheory.patterns.tables import IndexTables
 
@@ -133,6 +134,7 @@ def reach(tables: IndexTables, first: np.ndarray) -> int:
 
 def chunk_layout(tables: IndexTables, C: int, offset: int) -> ChunkLayout:
     """The layout of chunks of C rows at ``offset`` (module docstring)."""
+    C = check_integer(C, "chunk C", 1)
     T = tables.n
     s = (C - offset % C) % C
     nc = -(-(T + s) // C)
@@ -276,8 +278,10 @@ def direct_work(tables: IndexTables, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D)
 
 def aligned_layout(tables, chunk: int | None = None) -> ChunkLayout | None:
     """The cheapest aligned layout over ``CHUNKS`` (up to T) x ``OFFSETS`` (``work`` at ``NOMINAL_D``), or None.
-    With ``chunk`` given, the cheapest offset for that chunk, aligned or not (built once per tables)."""
+    With ``chunk`` given, the cheapest offset for that chunk, aligned or not (built once per tables); a chunk that is
+    not an integer >= 1 raises a GLRError."""
     tables = IndexTables.coerce(tables)
+    chunk = None if chunk is None else check_integer(chunk, "chunk", 1)
 
     def build():
         sizes = [C for C in CHUNKS if C <= max(tables.n, CHUNKS[0])] if chunk is None else (chunk,)
