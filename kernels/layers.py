@@ -202,7 +202,8 @@ class GLRMixer(nn.Module):
                  device=None, dtype=None):
         super().__init__()
         self.pattern = spec if isinstance(spec, Pattern) else Pattern.from_spec(spec)
-        for v, name in ((d_model, "d_model"), (n_heads, "n_heads"), (d_head, "d_head"), (d_key, "d_key")):
+        for v, name in ((d_model, "d_model"), (n_heads, "n_heads"), (d_head, "d_head"), (d_key, "d_key"),
+                        (chunk, "chunk")):
             if v is not None:
                 check_integer(v, name, 1)
         for v, name in ((readout, "readout"), (bias, "bias"), (lag_bias, "lag_bias")):
@@ -455,7 +456,9 @@ class GLRMixer(nn.Module):
                 z = z + self.lag_bias[side][:, torch.as_tensor(lag_buckets([t - s for s in sources]), device=z.device)]
             return torch.einsum("bhs,bshd->bhd", torch.softmax(z, -1), vals)
 
-        h = (1 - g)[..., None] * mix([(u, k) if s == t else cache.inputs[s] for s in sa], 0, sa)
+        h = torch.zeros_like(u)                 # an empty A(t) (a user pattern's) adds nothing
+        if sa:
+            h = (1 - g)[..., None] * mix([(u, k) if s == t else cache.inputs[s] for s in sa], 0, sa)
         if sb:
             h = h + g[..., None] * mix([cache.states[s] for s in sb], 1, sb)
         cache.batch = x_t.shape[0]
