@@ -397,7 +397,7 @@ class LTISystem:
         if L == 0:
             return ImpulseFormula(sp.Integer(0), start, head)
         Q = sp.Poly(P.all_coeffs()[:P.degree() + 1 - m0], Z)
-        floats = any(c.has(sp.Float) for c in self._all())
+        floats = _floats_only(self._all())
         roots = (float_root_multiplicities(Q, "impulse response") if floats
                  else _root_multiplicities(Q, "impulse response"))
         basis = [(p, k) for p, m in roots.items() for k in range(m)]
@@ -424,10 +424,14 @@ class LTISystem:
             raise GLRError(f"frequency response at {points} points over {a_lags.size + b_lags.size} lags exceeds "
                            f"the limit of {MAX_RESPONSE_WORK} terms")
         omega = (2 if whole else 1) * np.pi * np.arange(points) / points
-        with np.errstate(divide="ignore", invalid="ignore"):
-            top = np.exp(-1j * np.outer(omega, a_lags)) @ num[a_lags]
-            bottom = np.exp(-1j * np.outer(omega, b_lags)) @ den[b_lags]
-            H = np.where(bottom == 0, np.inf, top / np.where(bottom == 0, 1, bottom))
+        # both sides scaled by a power of two (exact) so that the sums of huge coefficients do not overflow; the
+        # sums are then finite and the divisor is never 0, so only H itself can overflow (to inf)
+        ea, eb = (int(np.frexp(np.abs(x).max())[1]) for x in (num, den))
+        with np.errstate(over="ignore"):
+            top = np.exp(-1j * np.outer(omega, a_lags)) @ np.ldexp(num[a_lags], -ea)
+            bottom = np.exp(-1j * np.outer(omega, b_lags)) @ np.ldexp(den[b_lags], -eb)
+            ratio = top / np.where(bottom == 0, 1, bottom)
+            H = np.where(bottom == 0, np.inf, np.ldexp(ratio.real, ea - eb) + 1j * np.ldexp(ratio.imag, ea - eb))
         return omega, H
 
     def toeplitz_matrix(self, n: int) -> np.ndarray:
@@ -513,10 +517,15 @@ def _exact_roots(P: sp.Poly, what: str) -> list[sp.Expr]:
     if P.degree() > CLOSED_FORM_MAX_ORDER and not all(c.is_rational for c in P.all_coeffs()):
         raise GLRError(f"exact {what} are limited to degree <= {CLOSED_FORM_MAX_ORDER} unless the "
                        f"coefficients are rational, got degree {P.degree()}; use the numeric route")
-    if any(c.has(sp.Float) for c in P.all_coeffs()):
+    if _floats_only(P.all_coeffs()):
         roots = float_root_multiplicities(P, what)
         return [sp.Float(0) if x == 0 else x for x, m in roots.items() for _ in range(m)]
     return [x for x, m in _root_multiplicities(P, what).items() for _ in range(m)]
+
+
+def _floats_only(coefficients) -> bool:
+    """Numbers with a Float among them (the float route); Floats mixed with symbols take the exact route."""
+    return any(c.has(sp.Float) for c in coefficients) and all(c.is_number for c in coefficients)
 
 
 def _rationalized(P: sp.Poly) -> sp.Poly:

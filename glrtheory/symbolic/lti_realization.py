@@ -67,7 +67,7 @@ def companion(system: LTISystem, symbolic: bool = False, scale: int = 0):
     lags = np.array([l for l in system.b_lags if den[l] != 0], dtype=np.int64)
     rows = np.concatenate([np.zeros(lags.size, dtype=np.int64), np.arange(1, K)])
     cols = np.concatenate([lags - 1, np.arange(K - 1)])
-    vals = np.concatenate([np.ldexp(-den[lags], -lags * scale), np.ones(K - 1)])
+    vals = np.concatenate([np.ldexp(-den[lags], -lags * scale), np.ones(max(K - 1, 0))])    # K = 0: no state
     return scipy.sparse.csr_array((vals, (rows, cols)), shape=(K, K))
 
 
@@ -128,7 +128,7 @@ def _krylov(A, v):
         cols = [sp.Matrix(v)]
         for _ in range(K - 1):
             cols.append((A * cols[-1]).applyfunc(sp.expand))
-        return sp.Matrix.hstack(*cols) if cols else sp.zeros(0, 0)
+        return sp.Matrix.hstack(*cols) if K else sp.zeros(0, 0)
     if K > NUMERIC_KRYLOV_MAX_ORDER:
         raise GLRError(f"numeric controllability/observability is limited to order <= "
                        f"{NUMERIC_KRYLOV_MAX_ORDER} (Krylov matrices lose rank in float64), got {K}")

@@ -113,8 +113,11 @@ def _affine_taps(system: LTISystem, c: sp.Symbol) -> tuple[np.ndarray, np.ndarra
         others = e.free_symbols - {c}
         if others:
             raise GLRError(f"b_{l} = {e} holds symbols other than {c}: the scan varies one symbol")
-        poly = sp.Poly(e, c)
-        if poly.degree() > 1:
+        try:
+            poly = sp.Poly(e, c)
+        except sp.PolynomialError:                       # sin(c), 1/c: not a polynomial in c
+            poly = None
+        if poly is None or poly.degree() > 1:
             raise GLRError(f"b_{l} = {e} is not affine in {c}; the scan needs b_l = beta + {c} gamma")
         gamma, beta = (poly.all_coeffs() if poly.degree() == 1 else [0, poly.all_coeffs()[-1]])
         p0[l], p1[l] = -float(beta), -float(gamma)
