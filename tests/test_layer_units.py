@@ -29,8 +29,8 @@ def _rows(mixer):
 
 def _naive_coefficients(mixer, x, tables):
     """``a[B, T, H, wa]``, ``b[B, T, H, wb]`` of the tables by loops (0 at padding), and the projections by name."""
-    p = {k: v.detach().double().numpy() for k, v in mixer.state_dict().items()}
-    X = x.detach().double().numpy()
+    p = {k: v.detach().cpu().double().numpy() for k, v in mixer.state_dict().items()}
+    X = x.detach().cpu().double().numpy()
     Bn, T, _ = X.shape
     H, K = mixer.n_heads, mixer.d_key
     W, c = p["in_proj.weight"], p.get("in_proj.bias")
@@ -86,14 +86,14 @@ def _naive(mixer, x, tables=None):
                         st = st + b[i, t, h, j] * states[s, h]
                 states[t, h] = st
                 out[i, t, h] = part["queries"][i, t, h * K:(h + 1) * K] @ st / math.sqrt(K) if mixer.readout else st
-    p = {k: v.detach().double().numpy() for k, v in mixer.state_dict().items()}
+    p = {k: v.detach().cpu().double().numpy() for k, v in mixer.state_dict().items()}
     o = out.reshape(Bn, T, H * D) @ p["out.weight"].T
     return o + p["out.bias"] if "out.bias" in p else o
 
 
-def _mixer(spec, seed=0, d_model=8, heads=2, lag=False, **kw):
+def _mixer(spec, seed=0, d_model=8, heads=2, lag=False, dtype=torch.float64, **kw):
     torch.manual_seed(seed)
-    m = GLRMixer(spec, d_model, heads, dtype=torch.float64, lag_bias=lag, **kw)
+    m = GLRMixer(spec, d_model, heads, dtype=dtype, lag_bias=lag, **kw)
     with torch.no_grad():
         if lag:
             m.lag_bias.normal_(0, 2)
@@ -340,3 +340,32 @@ def test_the_chunk_given_reaches_the_scan_or_readout(monkeypatch, readout):
         GLRMixer("power2", 8, 2, readout=readout, chunk=chunk)(torch.randn(1, 7, 8))
         assert seen == [chunk]
         monkeypatch.undo()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_cuda_mixer_built_there_equals_the_naive_recurrence(case):
+    """Built with ``device="cuda"``: every parameter and buffer is there, and forward, forward_eagerly, steps and a
+    prompt then steps equal the naive loop in float64 (the torch path); in float32 (the Triton scan or readout, the
+    layer's graphs) forward with gradients on, within 1e-4."""
+    spec, kw = CASES[case]
+    mixer = _mixer(spec, seed=case, device="cuda", **kw)
+    assert all(t.device.type == "cuda" for t in [*mixer.parameters(), *mixer.buffers()])
+    T = 13
+    x = torch.randn(2, T, 8, dtype=torch.float64, device="cuda")
+    want = _naive(mixer, x)
+    with torch.no_grad():
+        outs = [mixer(x)] + ([mixer.forward_eagerly(x)] if mixer.readout else [])
+        cache = mixer.init_cache(T)
+        outs.append(torch.stack([mixer.step(x[:, t], cache) for t in range(T)], 1))
+        cache = mixer.init_cache(T)
+        first = mixer(x[:, :6], cache=cache)
+        outs.append(torch.cat([first, torch.stack([mixer.step(x[:, t], cache) for t in range(6, T)], 1)], 1))
+    for out in outs:
+        assert out.device.type == "cuda" and np.allclose(out.cpu().numpy(), want, rtol=1e-10, atol=1e-12)
+    single = _mixer(spec, seed=case, device="cuda", dtype=torch.float32, **kw)
+    x32 = torch.randn(2, 70, 8, device="cuda", requires_grad=True)
+    got = single(x32)
+    got.sum().backward()
+    assert x32.grad.isfinite().all() and np.allclose(got.detach().cpu().numpy(), _naive(single, x32), atol=1e-4)

@@ -1,0 +1,98 @@
+"""Decide mutation-testing survivors that only a GPU reaches (docs/mutation.md): apply each mutant alone to a copy
+of the tree and run a pytest selection there, several mutants at once.
+
+A mutant is one ``mutmut show`` diff (the mutated function's source, dedented), applied to ``--target`` by matching
+its removed lines (stripped; the line of context before them where they occur more than once) and re-indenting the
+added ones. ``killed`` when the selection fails, ``survived`` when it passes. The unmutated tree runs first: a
+selection that fails there decides nothing, and the script stops.
+
+    python benchmarks/gpu_mutants.py --patches DIR --target kernels/layers.py --jobs 8 --out results.json \\
+        -- tests/test_layer_units.py -m gpu
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+#: What a copy of the tree needs to run the tests.
+TREE = ("glrtheory", "kernels", "tests", "proofs", "configs", "notebooks", "docs", "README.md", "pyproject.toml")
+
+
+def apply(diff: str, source: str) -> str:
+    """``source`` with the one hunk of ``diff`` applied (module docstring)."""
+    lines = source.split("\n")
+    hunk = [ln for ln in diff.split("\n") if ln[:1] in " -+" and ln and not ln.startswith(("---", "+++"))]
+    changed = [k for k, ln in enumerate(hunk) if ln[0] in "-+"]
+    core = hunk[changed[0]:changed[-1] + 1]
+    old = [ln[1:] for ln in core if ln[0] in " -"]
+    new = [ln[1:] for ln in core if ln[0] in " +"]
+    want = [ln.strip() for ln in old]
+    hits = [i for i in range(1, len(lines) - len(old) + 1) if [ln.strip() for ln in lines[i:i + len(old)]] == want]
+    if len(hits) > 1 and changed[0] > 0:
+        hits = [i for i in hits if lines[i - 1].strip() == hunk[changed[0] - 1][1:].strip()]
+    if len(hits) != 1:
+        raise ValueError(f"the diff's lines match {len(hits)} places, not one")
+    i = hits[0]
+    shift = (len(lines[i]) - len(lines[i].lstrip())) - (len(old[0]) - len(old[0].lstrip()))
+    lines[i:i + len(old)] = [" " * shift + ln if ln.strip() else ln for ln in new]
+    return "\n".join(lines)
+
+
+def run(tree: Path, name: str, target: str, diff: str | None, selection: list, timeout: int) -> dict:
+    """Copy the tree, apply ``diff`` (None: the code as it is), run the selection; the result row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for part in TREE:
+            src = tree / part
+            if src.is_dir():
+                shutil.copytree(src, root / part, symlinks=True)
+            elif src.exists():
+                shutil.copy2(src, root / part)
+        if diff is not None:
+            path = root / target
+            path.write_text(apply(diff, path.read_text()))
+        start = time.perf_counter()
+        try:
+            p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *selection],
+                               cwd=root, capture_output=True, text=True, timeout=timeout,
+                               env={**__import__("os").environ, "PYTHONPATH": str(root)})
+            rc, tail = p.returncode, (p.stdout + p.stderr)[-600:]
+        except subprocess.TimeoutExpired:
+            rc, tail = None, f"timeout {timeout} s"
+    verdict = "survived" if rc == 0 else "timeout" if rc is None else "killed" if rc == 1 else f"error rc {rc}"
+    return {"mutant": name, "verdict": verdict, "seconds": round(time.perf_counter() - start, 1), "tail": tail}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--patches", type=Path, required=True, help="folder of N.diff files and index.txt ('N name')")
+    p.add_argument("--target", required=True, help="the mutated file, relative to the tree")
+    p.add_argument("--jobs", type=int, default=8)
+    p.add_argument("--timeout", type=int, default=300)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("selection", nargs="+", help="pytest arguments (after --)")
+    args = p.parse_args(argv)
+    tree = Path.cwd()
+    names = dict(line.split(" ", 1) for line in (args.patches / "index.txt").read_text().splitlines() if line)
+    base = run(tree, "none (the code as it is)", args.target, None, args.selection, args.timeout)
+    rows = [base]
+    if base["verdict"] == "survived":
+        with ThreadPoolExecutor(args.jobs) as pool:
+            jobs = [pool.submit(run, tree, names[n], args.target, (args.patches / f"{n}.diff").read_text(),
+                                args.selection, args.timeout) for n in sorted(names, key=int)]
+            rows += [j.result() for j in jobs]
+    args.out.write_text(json.dumps({"command": " ".join(sys.argv), "target": args.target, "rows": rows}, indent=1))
+    for r in rows:
+        print(f"{r['verdict']:>9} {r['seconds']:6.1f} s  {r['mutant']}")
+    return 0 if base["verdict"] == "survived" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
