@@ -67,6 +67,27 @@ def test_formula_valid_from_zero_and_the_order_check_uses_the_b_lags():
         LTISystem.from_lags([5], b={5: HALF}).impulse_response_formula()
 
 
+def test_a_symbolic_cubic_closed_form_comes_back_unsimplified_and_right():
+    """Lags 1, 2, 3 with symbols (Cardano radicals, 5119 operations) hung in sp.simplify; the fitted form now comes
+    back as it is, and with b = 1/2, 1/5, 1/7 put in it evaluates to the recurrence's values."""
+    f = LTISystem.from_lags([1, 2, 3]).impulse_response_formula()
+    assert sp.count_ops(f.expr) > L.SIMPLIFY_MAX_OPS and f.valid_from == 0
+    b = {1: Fraction(1, 2), 2: Fraction(1, 5), 3: Fraction(1, 7)}
+    expr = f.expr.subs({sp.Symbol(f"b_{lag}", real=True): sp.Rational(v.numerator, v.denominator)
+                        for lag, v in b.items()})
+    got = L.ImpulseFormula(expr, 0, []).evaluate(12)
+    assert np.allclose(got, [float(x) for x in recurrence({0: 1}, b, 12)], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("limit, simplified", [(1356, True), (1355, False)])
+def test_the_simplify_limit_is_inclusive(monkeypatch, limit, simplified):
+    """Lags 2, 4 with symbols fit to 1356 operations and simplify to 136: simplified at a limit of 1356, not at
+    1355."""
+    monkeypatch.setattr(L, "SIMPLIFY_MAX_OPS", limit)
+    f = LTISystem.from_lags([2, 4]).impulse_response_formula()
+    assert sp.count_ops(f.expr) == (136 if simplified else 1356)
+
+
 @pytest.mark.parametrize("b", [{1: HALF, 2: 0}, {1: HALF, 3: 0}, {1: HALF, 4: 0}, {2: sp.Rational(1, 4), 3: 0}])
 def test_formula_with_poles_at_zero(b):
     """Zero coefficients at the largest lags put poles at 0 (a factor z^m0): the response is still exact."""
