@@ -369,3 +369,16 @@ def test_cuda_mixer_built_there_equals_the_naive_recurrence(case):
     got = single(x32)
     got.sum().backward()
     assert x32.grad.isfinite().all() and np.allclose(got.detach().cpu().numpy(), _naive(single, x32), atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_table_tensors_are_kept_per_device():
+    """One mixer's tables read on the CPU, then on CUDA: the index tables, lag buckets and readout scales that each
+    device gets are on that device (a CPU index on CUDA still indexes, through a copy at every call, so outputs alone
+    would not show it), and the CPU's stay on the CPU."""
+    mixer = GLRMixer("window:3+power2", 8, 2, readout=True, lag_bias=True)
+    for device in ("cpu", "cuda", "cpu"):
+        x = torch.randn(1, 9, 8, device=device)
+        kept = [*mixer._table_tensors(9, x.device), *mixer._buckets(9, x.device), *mixer._readout_scales(9, x)]
+        assert all(t.device.type == device for t in kept if t is not None), device
