@@ -324,16 +324,17 @@ def test_numeric_zeros():
 
 
 def test_partial_fractions_split_over_irrational_poles_of_exact_rationals():
-    """z^2 - z - 1 does not factor over Q: full=True splits it; a float 0.7071... stays a rational (not sqrt 2/2)."""
+    """z^2 - z - 1 does not factor over Q: full=True splits it; a float 0.7071... stays a rational (not sqrt 2/2), its
+    exact binary value (nsimplify took 15 digits: 176776695296637/250000000000000, 4e-16 away)."""
     pf = LTISystem.from_lags([1, 2], b={1: 1, 2: 1}).partial_fractions()
     assert sp.simplify(pf - Z**2 / (Z**2 - Z - 1)) == 0
     assert all(sp.degree(sp.denom(term), Z) <= 1 for term in sp.Add.make_args(pf))
     pf = LTISystem.from_lags([1], b={1: 0.7071067811865476}).partial_fractions()
     (pole,) = sp.roots(sp.denom(sp.together(pf)), Z)
-    assert pole.is_Rational and abs(pole - 0.7071067811865476) < 1e-15
+    assert pole == sp.Rational(0.7071067811865476) == sp.Rational(6369051672525773, 2**53)
     assert sp.simplify(pf - (1 + pole / (Z - pole))) == 0
     const = LTISystem({0: 0.7071067811865476}, {}).partial_fractions()        # no z: still a rational, not sqrt(2)/2
-    assert const.is_Rational and abs(const - 0.7071067811865476) < 1e-15
+    assert const == sp.Rational(6369051672525773, 2**53)
     LTISystem.from_lags([4], b={4: HALF}).partial_fractions()
     with pytest.raises(GLRError, match=r"^partial fractions in closed form is limited to order <= 4, got order 5; "):
         LTISystem.from_lags([5], b={5: HALF}).partial_fractions()

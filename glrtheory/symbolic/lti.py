@@ -329,11 +329,12 @@ class LTISystem:
         return np.roots(num[nz[0]:]).astype(complex)
 
     def partial_fractions(self, z: sp.Symbol = Z) -> sp.Expr:
-        """H(z) split into partial fractions over its poles (sympy ``apart(..., full=True)``)."""
+        """H(z) split into partial fractions over its poles (sympy ``apart(..., full=True)``); float coefficients
+        are taken at their exact binary value, as the pole routes take them."""
         self._check_closed_form_order("partial fractions")
         H = sp.together(self.transfer_function(z))
         if self.is_numeric:
-            H = sp.nsimplify(H, rational=True) if any(c.has(sp.Float) for c in self._all()) else H
+            H = H.xreplace({f: sp.Rational(f) for f in H.atoms(sp.Float)})
         return sp.apart(H, z, full=True).doit()
 
     def _all(self) -> list[sp.Expr]:
