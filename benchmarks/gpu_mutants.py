@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def run(tree: Path, name: str, target: str, diff: str | None, selection: list, t
         try:
             p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *selection],
                                cwd=root, capture_output=True, text=True, timeout=timeout,
-                               env={**__import__("os").environ, "PYTHONPATH": str(root)})
+                               env={**os.environ, "PYTHONPATH": str(root)})
             rc, tail = p.returncode, (p.stdout + p.stderr)[-600:]
         except subprocess.TimeoutExpired:
             rc, tail = None, f"timeout {timeout} s"

@@ -13,7 +13,6 @@ kernels microseconds).
 """
 from __future__ import annotations
 
-import dataclasses
 import gc
 import math
 import time
@@ -119,9 +118,9 @@ def _save(path: Path, state: dict) -> None:
 
 
 def _settings(task: Task, config: ModelConfig, **numbers) -> dict:
-    """What decides a run's steps, as its checkpoint records them: the task (name and fields), the model's
+    """What decides a run's steps, as its checkpoint records them: the task (``describe()``), the model's
     config, and ``numbers`` (lr, seed, steps, batch, warmup, weight_decay)."""
-    return {"task": {"name": task.name, **dataclasses.asdict(task)}, "model": config.to_dict(), **numbers}
+    return {"task": task.describe(), "model": config.to_dict(), **numbers}
 
 
 def _resume(path: Path, device, settings: dict) -> dict:

@@ -334,7 +334,7 @@ class LTISystem:
         self._check_closed_form_order("partial fractions")
         H = sp.together(self.transfer_function(z))
         if self.is_numeric:
-            H = H.xreplace({f: sp.Rational(f) for f in H.atoms(sp.Float)})
+            H = _exact(H)
         return sp.apart(H, z, full=True).doit()
 
     def _all(self) -> list[sp.Expr]:
@@ -535,10 +535,14 @@ def _floats_only(coefficients) -> bool:
     return any(c.has(sp.Float) for c in coefficients) and all(c.is_number for c in coefficients)
 
 
+def _exact(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every Float replaced by the exact rational of its binary value (``sp.Rational(Float)``)."""
+    return expr.xreplace({f: sp.Rational(f) for f in expr.atoms(sp.Float)})
+
+
 def _rationalized(P: sp.Poly) -> sp.Poly:
-    """P with every Float replaced by the exact rational of its binary value (``sp.Rational(Float)``)."""
-    expr = P.as_expr()
-    return sp.Poly(expr.xreplace({f: sp.Rational(f) for f in expr.atoms(sp.Float)}), *P.gens)
+    """P with every Float replaced by the exact rational of its binary value (``_exact``)."""
+    return sp.Poly(_exact(P.as_expr()), *P.gens)
 
 
 def float_root_multiplicities(P: sp.Poly, what: str, digits: int = 30) -> dict:
