@@ -3,8 +3,11 @@ of the tree and run a pytest selection there, several mutants at once.
 
 A mutant is one ``mutmut show`` diff (the mutated function's source, dedented), applied to ``--target`` by matching
 its removed lines (stripped; the line of context before them where they occur more than once) and re-indenting the
-added ones. ``killed`` when the selection fails, ``survived`` when it passes. The unmutated tree runs first: a
-selection that fails there decides nothing, and the script stops.
+added ones. ``killed`` when the selection fails, ``survived`` when it passes (a crash, ``error rc -11`` say, is
+the selection failing too). The unmutated tree runs first: a selection that fails there decides nothing, and the
+script stops. Rows are printed and the JSON rewritten as mutants finish; mutants not started within ``--budget``
+seconds are ``not run``. Also the Triton kernels' mutants (``kernel_mutants.py``), under ``TRITON_INTERPRET=1`` as
+CI runs them.
 
     python benchmarks/gpu_mutants.py --patches DIR --target kernels/layers.py --jobs 8 --out results.json \\
         -- tests/test_layer_units.py -m gpu
@@ -19,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 #: What a copy of the tree needs to run the tests.
@@ -46,8 +49,12 @@ def apply(diff: str, source: str) -> str:
     return "\n".join(lines)
 
 
-def run(tree: Path, name: str, target: str, diff: str | None, selection: list, timeout: int) -> dict:
-    """Copy the tree, apply ``diff`` (None: the code as it is), run the selection; the result row."""
+def run(tree: Path, name: str, target: str, diff: str | None, selection: list, timeout: int,
+        deadline: float = float("inf")) -> dict:
+    """Copy the tree, apply ``diff`` (None: the code as it is), run the selection; the result row (``not run``
+    when started after ``deadline``, a ``time.monotonic()``)."""
+    if time.monotonic() > deadline:
+        return {"mutant": name, "verdict": "not run", "seconds": 0.0, "tail": ""}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for part in TREE:
@@ -78,21 +85,28 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=8)
     p.add_argument("--timeout", type=int, default=300)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--budget", type=float, default=float("inf"), help="seconds in which mutants may start")
     p.add_argument("selection", nargs="+", help="pytest arguments (after --)")
     args = p.parse_args(argv)
+    deadline = time.monotonic() + args.budget
     tree = Path.cwd()
     names = dict(line.split(" ", 1) for line in (args.patches / "index.txt").read_text().splitlines() if line)
-    base = run(tree, "none (the code as it is)", args.target, None, args.selection, args.timeout)
-    rows = [base]
-    if base["verdict"] == "survived":
+    rows = []
+
+    def done(row):
+        rows.append(row)
+        print(f"{row['verdict']:>9} {row['seconds']:6.1f} s  {row['mutant']}", flush=True)
+        args.out.write_text(json.dumps({"command": " ".join(sys.argv), "target": args.target, "rows": rows},
+                                       indent=1))
+
+    done(run(tree, "none (the code as it is)", args.target, None, args.selection, args.timeout))
+    if rows[0]["verdict"] == "survived":
         with ThreadPoolExecutor(args.jobs) as pool:
             jobs = [pool.submit(run, tree, names[n], args.target, (args.patches / f"{n}.diff").read_text(),
-                                args.selection, args.timeout) for n in sorted(names, key=int)]
-            rows += [j.result() for j in jobs]
-    args.out.write_text(json.dumps({"command": " ".join(sys.argv), "target": args.target, "rows": rows}, indent=1))
-    for r in rows:
-        print(f"{r['verdict']:>9} {r['seconds']:6.1f} s  {r['mutant']}")
-    return 0 if base["verdict"] == "survived" else 1
+                                args.selection, args.timeout, deadline) for n in sorted(names, key=int)]
+            for j in as_completed(jobs):
+                done(j.result())
+    return 0 if rows[0]["verdict"] == "survived" else 1
 
 
 if __name__ == "__main__":

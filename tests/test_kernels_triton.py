@@ -230,12 +230,14 @@ READ_PATHS = {"static": dict(lags=True, static_lags=32), "per-lag": dict(lags=Tr
 
 @pytest.mark.parametrize("path", READ_PATHS)
 @pytest.mark.parametrize("spec,n,chunk", [("power2", 200, 16), ("quadratic", 150, 16), ("window:5", 63, 16),
-                                          ("window:3+power2", 300, 128), ("exponent:0.37", 200, 32)])
+                                          ("window:3+power2", 300, 128), ("exponent:0.37", 200, 32),
+                                          ("lags:1,20", 100, 16)])
 def test_lag_tables_read_per_lag_or_through_their_tables(rng, monkeypatch, spec, n, chunk, path):
     """The three ways of reading a lag table (per lag, the lags as constants or loaded: forward walk, backward
     pull over the readers ``t + L``, ``A^T Z``; through the index tables: gathers and pushes) against float64,
     with sources before the first row (rows ``t < L``) and lags longer than a chunk; loaded per lag 2 or 3 lags
-    a step, so that blocks of lags end inside the lag list and between its far and near parts."""
+    a step, so that blocks of lags end inside the lag list and between its far and near parts. ``lags:1,20`` at
+    chunk 16 has no far lag (none of 2 C or more) but one that reads two chunks back: its far part is empty."""
     for key, value in READ_PATHS[path].items():
         monkeypatch.setitem(backend._settings(), key, value)
     monkeypatch.setitem(backend._settings(), "LB", 3 if spec == "quadratic" else 2)
@@ -279,6 +281,32 @@ def test_padded_coefficients_are_ignored(rng, monkeypatch, spec, path):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     for grad, idx in zip(results[1][2:], tables):
         assert grad[padded(idx, grad)].eq(0).all() and grad.isfinite().all()
+
+
+@pytest.mark.parametrize("n", [5, 20])
+@pytest.mark.parametrize("spec", ["blocks", "attention", "window:5"])
+def test_one_chunk_reads_its_a_table_through_entry_lists(rng, monkeypatch, spec, n):
+    """A in one chunk (n <= C) read through its index tables (blocks' A is no lag table; attention's and window:5's
+    are read so with the setting ``lags`` off): ``dU = A^T Z`` through A^T's entry lists, whose last real entry
+    is the chunk's last (the one unused entry after it, row 0, must stay unread), against float64."""
+    monkeypatch.setitem(backend._settings(), "lags", False)
+    _, tables, ins, ref_in = problem(rng, spec, n, heads=2, d=8)
+    assert np.asarray(tables[0]).shape[1] > 1
+    check_gradients(tables, ins, ref_in, heads=2, chunk=CHUNK, tol=TOL[torch.float32])
+
+
+@pytest.mark.parametrize("walk_bf16", [True, False], ids=["bf16-factors", "tf32-factors"])
+def test_bfloat16_factors_round_the_chunk_inverse(monkeypatch, walk_bf16):
+    """ssm, one chunk: ``h_1 = u_1 + b_1 h_0`` with ``h_0 = u_0 = 1``, ``u_1 = -1/2`` (bfloat16 states) and
+    ``b_1 = 1/2 + 2^-10`` (a float32 coefficient): bfloat16 factors round ``T = (I - B)^{-1}``'s ``b_1`` to 1/2,
+    so ``h_1 = 0`` exactly; tf32 factors keep it (10 mantissa bits), ``h_1 = 2^-10`` exactly."""
+    monkeypatch.setitem(backend._settings(), "walk_bf16", walk_bf16)
+    tables = Pattern.from_spec("ssm").tables(2)
+    u = torch.tensor([1.0, -0.5], device=DEVICE).reshape(1, 2, 1, 1).repeat(1, 1, 1, 4).to(torch.bfloat16)
+    a = torch.ones(1, 2, 1, 1, device=DEVICE)
+    b = torch.tensor([0.0, 0.5 + 2**-10], device=DEVICE).reshape(1, 2, 1, 1)
+    h = glr_scan_triton(u, a, b, tables, chunk=CHUNK).float().cpu()
+    assert h[0, 0].tolist() == [[1.0] * 4] and h[0, 1].tolist() == [[0.0 if walk_bf16 else 2**-10] * 4]
 
 
 def padded(idx, coef):

@@ -1,0 +1,72 @@
+"""``benchmarks/kernel_mutants.py``: the one-token mutants of a hand-written Triton kernel, named and counted by
+hand, each applied by ``gpu_mutants.apply`` to exactly its named line, repeated lines included."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from gpu_mutants import apply  # noqa: E402
+from kernel_mutants import main, mutants  # noqa: E402
+
+SOURCE = '''import triton
+import triton.language as tl
+
+
+def plain(x):
+    return x + 1
+
+
+@triton.jit
+def k(p, n, B: tl.constexpr):
+    i = tl.arange(0, B)
+    m = i < n
+    x = tl.load(p + i, mask=m, other=0.0)
+    x += 2 * x
+    x += 2 * x
+    tl.store(p + i, x, mask=m)
+    if B > 4 and n >= 1:
+        x = x
+'''
+
+#: line: [(column, old, new)], read off SOURCE by hand.
+EXPECTED = {
+    11: [(18, "0", "1")],
+    12: [(10, "<", "<=")],
+    13: [(18, "+", "-"), (23, "mask=m", "mask=None"), (31, "other=0.0", "other=None"), (37, "0.0", "1.0")],
+    14: [(6, "+=", "-="), (9, "2", "3"), (11, "*", "/")],
+    15: [(6, "+=", "-="), (9, "2", "3"), (11, "*", "/")],
+    16: [(15, "+", "-"), (23, "mask=m", "mask=None")],
+    17: [(9, ">", ">="), (11, "4", "5"), (13, "and", "or"), (19, ">=", ">"), (22, "1", "2")],
+}
+
+
+def test_every_mutant_of_the_jit_function_and_no_other():
+    names = [name for name, _ in mutants(SOURCE)]
+    want = [f"k:{line}:{col} {old}->{new}" for line, edits in EXPECTED.items() for col, old, new in edits]
+    assert names == want                                                # plain() is not mutated
+
+
+@pytest.mark.parametrize("index", range(sum(map(len, EXPECTED.values()))))
+def test_each_diff_changes_its_named_line_only(index):
+    name, diff = mutants(SOURCE)[index]
+    line, col, old, new = (lambda where, edit: (int(where.split(":")[1]), int(where.split(":")[2]),
+                                                *edit.split("->")))(*name.split(" "))
+    lines = SOURCE.split("\n")
+    assert lines[line - 1][col:col + len(old)] == old
+    want = lines[:line - 1] + [lines[line - 1][:col] + new + lines[line - 1][col + len(old):]] + lines[line:]
+    assert apply(diff, SOURCE).split("\n") == want
+
+
+def test_main_writes_a_seeded_sample(tmp_path):
+    src = tmp_path / "k.py"
+    src.write_text(SOURCE)
+    assert main([str(src), "--out", str(tmp_path / "all")]) == 0
+    assert main([str(src), "--out", str(tmp_path / "some"), "--sample", "5", "--seed", "3"]) == 0
+    every = (tmp_path / "all" / "index.txt").read_text().splitlines()
+    some = (tmp_path / "some" / "index.txt").read_text().splitlines()
+    assert len(every) == 19 and len(some) == 5 and [s.split(" ")[0] for s in some] == ["1", "2", "3", "4", "5"]
+    diffs = {e.split(" ", 1)[1]: (tmp_path / "all" / f"{e.split(' ')[0]}.diff").read_text() for e in every}
+    for s in some:
+        n, name = s.split(" ", 1)
+        assert (tmp_path / "some" / f"{n}.diff").read_text() == diffs[name]
