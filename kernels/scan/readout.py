@@ -161,7 +161,7 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     states in float32 (float64 for float64 inputs) and its matrix products in q's dtype, or in the
     autocast dtype under ``torch.autocast`` (``aligned_dtypes``); the others compute in a's dtype, but tiled
     mixing of bfloat16 / float16 q, k, v with float32 a, b in q's where ``glr_scan`` runs it (CUDA:
-    ``_blockwise_dtype``).
+    ``_blockwise_dtype``), and in float32 where it does not (the CPU), whatever a's dtype.
 
     Raises
     ------
@@ -218,13 +218,15 @@ def _blockwise_dtype(algorithm: str, q: Tensor, a: Tensor) -> torch.dtype:
     float64 on the H200 (``test_gpu_tiled_mixing_matches_float64``: power2 and quadratic, one tile and six). power2's
     layer at B8 T2048 d_model 1024 under bf16 autocast took 19.80 ms forward + backward with float32 tiles
     (gpu_calls/call161; their scans 8.12 ms of its kernels), 10.87 with bf16 tiles (call162; quadratic 31.06 and
-    18.20)."""
-    if algorithm != "tiled_mixing" or a.dtype != torch.float32 or q.dtype not in (torch.bfloat16, torch.float16):
+    18.20). Where no scan of q's dtype runs (the CPU's runs float32 and float64), tiled mixing of such q computes in
+    float32, whether a, b are float32 or q's dtype."""
+    low = (torch.bfloat16, torch.float16)
+    if algorithm != "tiled_mixing" or q.dtype not in low or a.dtype not in (torch.float32, q.dtype):
         return a.dtype
     try:
         choose_backend(None, q.device, q.dtype)
     except GLRError:                                    # no scan of q's dtype there (the CPU's runs float32)
-        return a.dtype
+        return torch.float32
     return q.dtype
 
 
