@@ -56,10 +56,41 @@ def programs_in_reverse(monkeypatch):
     monkeypatch.setattr(builder, "set_grid_idx", reversed_index)
 
 
+#: NaN in the storage of the interpreter's floats (bfloat16 is held as uint16).
+_NAN_BITS = {np.dtype(np.uint16): 0x7FC0}
+
+
 @pytest.fixture
-def nan_scratch(monkeypatch):
+def nan_masked_lanes(monkeypatch):
+    """Under the Triton interpreter, a masked load without ``other`` gives NaN in its masked-off float lanes. Triton
+    leaves those lanes unspecified (on a GPU, whatever the registers held); the interpreter gives 0, so a kernel that
+    lets them into a result (``0 * x`` is NaN where x is NaN) passes there by luck. With this fixture it gives NaN."""
+    try:
+        from triton.runtime import interpreter
+    except ImportError:             # no Triton: no Triton kernels either
+        return
+    if _cuda:
+        return
+    builder = interpreter.interpreter_builder
+    load = builder.create_masked_load
+
+    def nan_lanes(ptrs, mask, other, *args, **kwargs):
+        dtype = ptrs.get_element_ty()
+        if other is None and dtype.is_floating():
+            stored = interpreter._get_np_dtype(dtype)
+            fill = np.nan if stored.kind == "f" else _NAN_BITS.get(stored)
+            if fill is not None:
+                other = interpreter.TensorHandle(np.full(ptrs.data.shape, fill, dtype=stored), dtype)
+        return load(ptrs, mask, other, *args, **kwargs)
+
+    monkeypatch.setattr(builder, "create_masked_load", nan_lanes)
+
+
+@pytest.fixture
+def nan_scratch(monkeypatch, nan_masked_lanes):
     """Every float tensor the code allocates uninitialized (``torch.empty``, ``empty_like``, ``empty_strided``,
-    ``Tensor.new_empty``) comes filled with NaN, on the CPU only. On a GPU such memory holds whatever was there last;
+    ``Tensor.new_empty``) comes filled with NaN, on the CPU only, and so do the masked-off lanes of the Triton
+    interpreter's loads without ``other`` (``nan_masked_lanes``). On a GPU such memory holds whatever was there last;
     on the CPU it is often zeros, so a kernel that reads scratch before writing it (or adds into it) passes here by
     luck. With this fixture it gives NaN."""
     if _cuda:
