@@ -104,8 +104,8 @@ def test_gradients_flow_through_the_generic_readout(rng):
 ])
 def test_bad_input_is_refused_by_name(change, message):
     shapes = dict(q=(1, 5, 2, 3), k=(1, 5, 2, 3), v=(1, 5, 2, 4), a=(1, 5, 2), f=(1, 5, 2), h=(1, 5, 2))
-    chunk = change.pop("chunk", 16)
-    shapes.update(change)
+    chunk = change.get("chunk", 16)                  # read, not popped: the parameter is shared by every run
+    shapes.update({name: s for name, s in change.items() if name != "chunk"})
     with pytest.raises(GLRError, match=message):
         RF.fenwick_factored_readout(*(torch.ones(s) if isinstance(s[0], int) else torch.ones(s[0], dtype=s[1])
                                       for s in shapes.values()), chunk=chunk)
