@@ -208,6 +208,8 @@ def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | None = Non
     a, b = _check(a, "a", u), _check(b, "b", u)
     tables = IndexTables.coerce(tables)
     T, wa, wb = tables.n, tables.a_idx.shape[1], tables.b_idx.shape[1]
+    if T == 0:
+        raise GLRError("the tables are for T=0; glr_scan needs T >= 1")
     if u.ndim != 4 or u.shape[1] != T or 0 in u.shape:
         raise GLRError(f"u must have shape [batch, T={T}, heads, D] (the tables are for T={T}; D, batch, "
                        f"heads >= 1), got {tuple(u.shape)}")
