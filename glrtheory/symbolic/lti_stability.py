@@ -48,7 +48,9 @@ def is_stable(system: LTISystem) -> bool:
 def reflection_coefficients(system: LTISystem) -> list[sp.Expr]:
     """Schur-Cohn step-down reflection coefficients ``[k_K, ..., k_1]`` (sympy, cancelled).
 
-    Stops early (the last entry has ``|k| = 1``) when a step would divide by ``1 - k^2 = 0``."""
+    Stops early (the last entry has ``|k| = 1``) when a step would divide by ``1 - k^2 = 0``. Float coefficients are
+    read as the decimals they print as (``nsimplify``: 0.7 is 7/10), so ``{1: 0.7, 2: 0.3}`` has its pole on the unit
+    circle, as typed; their exact binary values (the pole routes') would put it 4e-17 inside."""
     K = max(system.b, default=0)
     if K > SCHUR_COHN_MAX_ORDER and not system.is_numeric:
         raise GLRError(f"symbolic Schur-Cohn conditions are limited to order <= {SCHUR_COHN_MAX_ORDER}, "
