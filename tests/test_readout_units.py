@@ -234,7 +234,7 @@ def test_bad_options_are_named():
 
 def test_dtypes_and_devices_that_disagree_are_named():
     """k, v against q, b against a (dtype and device in the message; another device: ``meta``), a's dtype rule,
-    integer inputs."""
+    integer inputs; all on ``meta``, where torch has no autocast state."""
     tables = Pattern.from_spec("ssm").tables(8)
     f32, f64 = torch.float32, torch.float64
     q, ab = zeros((1, 8, 2, 3)), zeros((1, 8, 2, 1))
@@ -257,6 +257,9 @@ def test_dtypes_and_devices_that_disagree_are_named():
     x, c = zeros((1, 8, 2, 3), torch.int32), zeros((1, 8, 2, 1), torch.int32)
     assert message(lambda: glr_readout(x, x, x, c, c, tables)) == (
         "q, k, v must be float16, bfloat16, float32 or float64, got torch.int32")
+    every = [x.to("meta") for x in (q, q, q, ab, ab)]                # all on a device that computes nothing
+    assert message(lambda: glr_readout(*every, tables)) == (
+        "glr_readout runs on devices that compute, not on meta (q's device)")
 
 
 def test_shapes_that_disagree_are_named():

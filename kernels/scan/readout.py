@@ -193,7 +193,10 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         if option is not None and not isinstance(option, str):         # before it keys the memo
             raise GLRError(f"{name} must be a string or None, got {option!r}")
     device = q.device.type
-    autocast = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device)
+    try:
+        autocast = torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device)
+    except RuntimeError:                        # torch knows no autocast state there: no device that computes
+        raise GLRError(f"glr_readout runs on devices that compute, not on {device} (q's device)") from None
     signature = tuple((x.shape, x.dtype, x.device) for x in (q, k, v, a, b)) + (chunk, algorithm, backend, autocast,
                                                                               transient)
     algorithm, C, layout, run, (solve, product) = tables.memo(
