@@ -106,9 +106,8 @@ def mutants(source: str) -> list[tuple[str, str]]:
                 line = lines[i]
                 mutated = line[:col] + new + line[col + len(old):]
                 ast.parse("\n".join(lines[:i] + [mutated] + lines[i + 1:]))          # still Python
-                out.append((f"{fn.name}:{i + 1}:{col} {old}->{new}",
-                            _diff(lines, i, mutated)))
-    return sorted(set(out), key=lambda m: (int(m[0].split(":")[1]), int(m[0].split(":")[2].split()[0]), m[0]))
+                out.append((i, col, f"{fn.name}:{i + 1}:{col} {old}->{new}", _diff(lines, i, mutated)))
+    return [(name, diff) for _, _, name, diff in sorted(out)]
 
 
 def main(argv=None) -> int:

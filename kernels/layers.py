@@ -456,9 +456,8 @@ class GLRMixer(nn.Module):
                 z = z + self.lag_bias[side][:, torch.as_tensor(lag_buckets([t - s for s in sources]), device=z.device)]
             return torch.einsum("bhs,bshd->bhd", torch.softmax(z, -1), vals)
 
-        h = torch.zeros_like(u)                 # an empty A(t) (a user pattern's) adds nothing
-        if sa:
-            h = (1 - g)[..., None] * mix([(u, k) if s == t else cache.inputs[s] for s in sa], 0, sa)
+        h = ((1 - g)[..., None] * mix([(u, k) if s == t else cache.inputs[s] for s in sa], 0, sa) if sa
+             else torch.zeros_like(u))          # an empty A(t) (a user pattern's) adds nothing
         if sb:
             h = h + g[..., None] * mix([cache.states[s] for s in sb], 1, sb)
         cache.batch = x_t.shape[0]

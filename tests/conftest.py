@@ -65,11 +65,11 @@ def nan_masked_lanes(monkeypatch):
     """Under the Triton interpreter, a masked load without ``other`` gives NaN in its masked-off float lanes. Triton
     leaves those lanes unspecified (on a GPU, whatever the registers held); the interpreter gives 0, so a kernel that
     lets them into a result (``0 * x`` is NaN where x is NaN) passes there by luck. With this fixture it gives NaN."""
+    if _cuda:
+        return
     try:
         from triton.runtime import interpreter
     except ImportError:             # no Triton: no Triton kernels either
-        return
-    if _cuda:
         return
     builder = interpreter.interpreter_builder
     load = builder.create_masked_load
