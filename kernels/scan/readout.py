@@ -166,8 +166,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     Raises
     ------
     GLRError
-        Shapes, dtypes or devices that disagree (named), bad tables, a bad chunk, algorithm or backend; a
-        forced ``chunked_aligned`` over its memory limit (Notes; the message names the limit and the sizes);
+        Shapes, dtypes or devices that disagree (named), a device without an autocast state (``meta``), bad tables,
+        a bad chunk, algorithm or backend; a forced ``chunked_aligned`` over its memory limit (Notes; the message
+        names the limit and the sizes);
         ``backend="triton"`` for another algorithm or for inputs its kernels cannot run (named).
 
     Notes
