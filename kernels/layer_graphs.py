@@ -26,6 +26,7 @@ import weakref
 import torch
 
 from .scan import readout_graphs as graphs
+from .scan.current_device import on_input_device
 
 Tensor = torch.Tensor
 
@@ -87,6 +88,7 @@ class Step:
         return tuple(next(grads).clone() if need else None for need in self.needs)
 
 
+@on_input_device
 def replay(layer, x: Tensor) -> Tensor | None:
     """``layer(x)`` replayed from a leased ``Step``, or None where it runs eagerly (module docstring)."""
     if torch.compiler.is_compiling() or not torch.is_grad_enabled() or not graphs.recordable(x):

@@ -815,6 +815,51 @@ def test_cuda_graph_replays_with_new_inputs(rng):
 
 @pytest.mark.gpu
 @cuda
+def test_cuda_graph_cache_reuses_and_evicts(rng, monkeypatch):
+    """One captured graph per loop structure: a second call of a structure replays the very graph kept
+    from the first; at most GRAPH_CACHE_SIZE are kept, the oldest evicted first."""
+    monkeypatch.setattr(chunk_backend, "_GRAPHS", {})
+    kept = chunk_backend._GRAPHS
+
+    def forward(n):
+        tables, u, a, b, ref = problem(rng, "power2+window:2", n, B=2, H=1, d=8)
+        with torch.no_grad():
+            out = glr_scan(*as_t(u, a, b, device="cuda"), tables, chunk=64, backend="chunk")
+        assert rel_err(out.cpu().numpy(), ref) <= 1e-12
+
+    forward(300)
+    assert len(kept) == 1
+    (first_key, first), = kept.items()
+    forward(300)
+    assert list(kept) == [first_key] and kept[first_key] is first
+    lengths = [301 + i for i in range(chunk_backend.GRAPH_CACHE_SIZE)]
+    for i, n in enumerate(lengths):
+        forward(n)
+        assert len(kept) == min(i + 2, chunk_backend.GRAPH_CACHE_SIZE)
+    assert first_key not in kept
+    assert sorted(key[2] for key in kept) == lengths
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_cuda_graphs_are_kept_per_device(rng, monkeypatch):
+    """Inputs on cuda:1 while cuda:0 is the current device, then on cuda:0, two calls each with fresh data: every
+    call matches the reference (a graph captured on the wrong device's stream would record nothing and replay stale
+    states), and each device keeps its own graph, its buffers on that device."""
+    monkeypatch.setattr(chunk_backend, "_GRAPHS", {})
+    assert torch.cuda.current_device() == 0
+    for device in ("cuda:1", "cuda:1", "cuda:0", "cuda:0"):
+        tables, u, a, b, ref = problem(rng, "power2+window:2", 300, B=2, H=1, d=8)
+        with torch.no_grad():
+            out = glr_scan(*as_t(u, a, b, device=device), tables, chunk=64, backend="chunk")
+        assert out.device == torch.device(device) and rel_err(out.cpu().numpy(), ref) <= 1e-12, device
+    assert sorted(key[-1] for key in chunk_backend._GRAPHS) == ["cuda:0", "cuda:1"]
+    for key, (_, static, static_out) in chunk_backend._GRAPHS.items():
+        assert {str(x.device) for x in (*static, static_out)} == {key[-1]}
+
+
+@pytest.mark.gpu
+@cuda
 def test_cuda_gradcheck(rng):
     tables, u, a, b, _ = problem(rng, "fenwick+window:2", 9)
     assert gradcheck(tables, *as_t(u, a, b, device="cuda", grad=True))

@@ -34,6 +34,7 @@ from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
+from .current_device import on_input_device
 from .eager import eager
 from .plan import Plan, scan_plan
 
@@ -166,6 +167,7 @@ def _check(x, name: str, like: Tensor | None = None) -> Tensor:
     return x
 
 
+@on_input_device
 def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | None = None,
              backend: str | None = None) -> Tensor:
     """States ``H = (I - B)^{-1} A U``, differentiable in u, a and b.

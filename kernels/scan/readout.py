@@ -50,6 +50,7 @@ from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
+from .current_device import on_input_device
 from .op import choose_backend, glr_scan
 from .readout_aligned import chunked_aligned
 from .readout_blocks import DIRECT, TILED, Blockwise
@@ -125,6 +126,7 @@ def aligned_backend(backend: str | None, q: Tensor, d_v: int, layout) -> callabl
     return chunked_aligned if why else chunked_aligned_triton
 
 
+@on_input_device
 def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *,
                 chunk: int | None = None, algorithm: str | None = None, backend: str | None = None,
                 transient: bool = False) -> Tensor:
