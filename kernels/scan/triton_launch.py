@@ -19,7 +19,8 @@ once).
 Direct launches hand Triton's launcher each tensor's address as an int (``_addresses``): given a tensor, the
 launcher calls its ``data_ptr`` and asks the driver whether the address is a device pointer
 (``cuPointerGetAttribute``), once per tensor and launch. A bound launch takes its bound tensors' addresses once.
-The callers (``glr_scan``, ``glr_readout``) check that their tensors are on the kernel's device first.
+Launches go to the current device (as Triton's own do): the callers (``glr_scan``, ``glr_readout``) check that
+their tensors share one device and make it current (``current_device``).
 """
 from __future__ import annotations
 
