@@ -364,6 +364,28 @@ def test_level_walk(rng, monkeypatch, dtype, n, wanted):
         assert rel_err(g, r) <= TOL[DTYPES[dtype]], name
 
 
+@pytest.mark.parametrize("walk, chunk, slots, n", [("level", 2, 3, 6), ("level", 2, 4, 10), ("level", 2, 6, 34),
+                                                   ("level", 2, 8, 130), ("level", 2, 9, 258), ("chunk", 16, 2, 18),
+                                                   ("chunk", 16, 4, 66), ("chunk", 16, 6, 258), ("chunk", 16, 8, 1026)])
+def test_walks_with_every_slot_count(rng, monkeypatch, walk, chunk, slots, n):
+    """``level_walk`` and ``chunk_walk`` compile one branch per slot (``_gather_slots``, ``_put_slot``: a state in slot
+    i is read and written only where SLOTS > i), so each count of slots is its own kernel: fenwick at the first n whose
+    boundary states need ``slots`` slots, forward against float64 (``test_level_walk`` has 5 and 7 slots,
+    ``test_chunk_walk`` 3, 5, 7 and 9; the chunk walk needs chunks of 16 or more). Two slots (two boundary states,
+    the second reading the first only) never reach the level walk: it walks what is solved, and nothing is."""
+    tables, low, ref = inputs(rng, "fenwick", n, torch.float32)
+    layout, args = aligned_layout(tables, chunk), (*low[:3], low[3].float(), low[4].float())
+    if walk == "level":
+        monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
+        monkeypatch.setitem(readout_triton._setting(), "level_walk", True)
+    else:
+        walk_settings(monkeypatch)
+    plan = readout_triton._plan(*args, layout)
+    assert (plan.levels if walk == "level" else plan.walks_chunks) and plan.tab["level_slots"] == slots
+    out = glr_readout(*low, tables, chunk=chunk, algorithm="chunked_aligned", backend="triton")
+    assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
+
+
 def walk_settings(monkeypatch, **settings):
     """``chunk_walk`` on for the test's inputs, float32 ones included (the GPU's float32 heads of 128 would ask too
     much shared memory, so its float32 settings turn the walk off), with ``settings`` on top."""
