@@ -371,9 +371,10 @@ def test_walks_with_every_slot_count(rng, monkeypatch, walk, chunk, slots, n):
     """``level_walk`` and ``chunk_walk`` compile one branch per slot (``_gather_slots``, ``_put_slot``: a state in slot
     i is read and written only where SLOTS > i), so each count of slots is its own kernel: fenwick at the first n whose
     boundary states need ``slots`` slots, forward against float64 (``test_level_walk`` has 5 and 7 slots,
-    ``test_chunk_walk`` 3, 5, 7 and 9; the chunk walk needs chunks of 16 or more). Two slots (two boundary states,
-    the second reading the first only) never reach the level walk: it walks what is solved, and nothing is."""
-    tables, low, ref = inputs(rng, "fenwick", n, torch.float32)
+    ``test_chunk_walk`` 3, 5, 7 and 9; the chunk walk needs chunks of 16 or more), heads of two blocks of d_k and three
+    of d_v (each program walks one pair). Two slots (two boundary states, the second reading the first only) never reach
+    the level walk: it walks what is solved, and nothing is."""
+    tables, low, ref = inputs(rng, "fenwick", n, torch.float32, dk=20, dv=70)
     layout, args = aligned_layout(tables, chunk), (*low[:3], low[3].float(), low[4].float())
     if walk == "level":
         monkeypatch.setitem(readout_triton._setting(), "min_solved", 1)
