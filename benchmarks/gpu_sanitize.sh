@@ -2,9 +2,11 @@
 # The Triton kernels' tests on the GPU under compute-sanitizer's memcheck: every out-of-bounds or misaligned global
 # or shared access of a kernel (a masked-off lane read past a tensor included) is an error. PyTorch's caching
 # allocator is switched off, so that each tensor is its own allocation and a read past its end is seen (inside a
-# cached segment it would not be). One sanitizer a test file, all at once; the GPU only (Firecracker machines).
+# cached segment it would not be), and CUDA graphs with it (benchmarks/sanitize_plugin.py: a capture could not
+# allocate).
+# One sanitizer a test file, all at once; SELECT adds pytest arguments; the GPU only (Firecracker machines).
 #
-#   OUT=dir LIMIT=540 bash benchmarks/gpu_sanitize.sh tests/test_kernels_triton.py tests/test_readout_triton.py ...
+#   PYTHONPATH=$PWD OUT=dir LIMIT=540 bash benchmarks/gpu_sanitize.sh tests/test_kernels_triton.py ...
 # writes dir/<file>.sanitizer.txt (its ERROR SUMMARY last) and dir/<file>.pytest.txt.
 set -u
 OUT=${OUT:-sanitize}
@@ -13,7 +15,8 @@ export PYTORCH_NO_CUDA_MEMORY_CACHING=1 PYTHONUNBUFFERED=1
 for file in "$@"; do
   name=$(basename "$file" .py)
   timeout "${LIMIT:-540}" compute-sanitizer --tool memcheck --print-limit 50 --log-file "$OUT/$name.sanitizer.txt" \
-    python -m pytest -p no:cacheprovider -p benchmarks.sanitize_plugin -q -rfE "$file" ${SELECT:-} > "$OUT/$name.pytest.txt" 2>&1 &
+    python -m pytest -p no:cacheprovider -p benchmarks.sanitize_plugin -q -rfE "$file" ${SELECT:-} \
+    > "$OUT/$name.pytest.txt" 2>&1 &
 done
 wait
 for file in "$@"; do

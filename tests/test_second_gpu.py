@@ -65,10 +65,8 @@ def test_readout(spec):
 @pytest.mark.parametrize("readout", [False, True])
 def test_mixer_training_step_and_decode(readout):
     torch.manual_seed(2)
-    mixers = {}
     base = GLRMixer("fenwick", 32, 2, readout=readout)
-    for device in DEVICES:
-        mixers[device] = copy.deepcopy(base).to(device)
+    mixers = {device: copy.deepcopy(base).to(device) for device in DEVICES}
     for _ in range(2):
         x = torch.randn(2, 65, 32)
         results = []
