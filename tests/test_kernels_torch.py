@@ -813,6 +813,15 @@ def test_cuda_graph_replays_with_new_inputs(rng):
             assert rel_err(replayed, eager) <= 1e-13
 
 
+def graphed_forward(rng, n, device):
+    """The chunk backend's forward (its loop replayed as a CUDA graph) of a fresh power2+window:2 problem of length n
+    on device, checked against the float64 reference."""
+    tables, u, a, b, ref = problem(rng, "power2+window:2", n, B=2, H=1, d=8)
+    with torch.no_grad():
+        out = glr_scan(*as_t(u, a, b, device=device), tables, chunk=64, backend="chunk")
+    assert out.device == torch.device(device) and rel_err(out.cpu().numpy(), ref) <= 1e-12, device
+
+
 @pytest.mark.gpu
 @cuda
 def test_cuda_graph_cache_reuses_and_evicts(rng, monkeypatch):
@@ -820,21 +829,14 @@ def test_cuda_graph_cache_reuses_and_evicts(rng, monkeypatch):
     from the first; at most GRAPH_CACHE_SIZE are kept, the oldest evicted first."""
     monkeypatch.setattr(chunk_backend, "_GRAPHS", {})
     kept = chunk_backend._GRAPHS
-
-    def forward(n):
-        tables, u, a, b, ref = problem(rng, "power2+window:2", n, B=2, H=1, d=8)
-        with torch.no_grad():
-            out = glr_scan(*as_t(u, a, b, device="cuda"), tables, chunk=64, backend="chunk")
-        assert rel_err(out.cpu().numpy(), ref) <= 1e-12
-
-    forward(300)
+    graphed_forward(rng, 300, "cuda")
     assert len(kept) == 1
     (first_key, first), = kept.items()
-    forward(300)
+    graphed_forward(rng, 300, "cuda")
     assert list(kept) == [first_key] and kept[first_key] is first
     lengths = [301 + i for i in range(chunk_backend.GRAPH_CACHE_SIZE)]
     for i, n in enumerate(lengths):
-        forward(n)
+        graphed_forward(rng, n, "cuda")
         assert len(kept) == min(i + 2, chunk_backend.GRAPH_CACHE_SIZE)
     assert first_key not in kept
     assert sorted(key[2] for key in kept) == lengths
@@ -849,10 +851,7 @@ def test_cuda_graphs_are_kept_per_device(rng, monkeypatch):
     monkeypatch.setattr(chunk_backend, "_GRAPHS", {})
     assert torch.cuda.current_device() == 0
     for device in ("cuda:1", "cuda:1", "cuda:0", "cuda:0"):
-        tables, u, a, b, ref = problem(rng, "power2+window:2", 300, B=2, H=1, d=8)
-        with torch.no_grad():
-            out = glr_scan(*as_t(u, a, b, device=device), tables, chunk=64, backend="chunk")
-        assert out.device == torch.device(device) and rel_err(out.cpu().numpy(), ref) <= 1e-12, device
+        graphed_forward(rng, 300, device)
     assert sorted(key[-1] for key in chunk_backend._GRAPHS) == ["cuda:0", "cuda:1"]
     for key, (_, static, static_out) in chunk_backend._GRAPHS.items():
         assert {str(x.device) for x in (*static, static_out)} == {key[-1]}

@@ -40,14 +40,19 @@ def assert_same(results):
         assert rel_err(mine, ref) <= TOL        # NaN anywhere fails
 
 
+def coefficients(tables, g, B=2, H=2):
+    """Random ``a [B, T, H, wa]`` in [0.5, 1.5) and ``b [B, T, H, wb]`` with ``sum_j |b| < 1``."""
+    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
+    return (torch.rand(B, tables.n, H, wa, generator=g) + 0.5,
+            (torch.rand(B, tables.n, H, wb, generator=g) - 0.5) / wb)
+
+
 @pytest.mark.parametrize("backend", ["triton", "chunk"])
 def test_scan(backend):
     tables = Pattern.from_spec("power2+window:2").tables(300)
     g = torch.Generator().manual_seed(0)
     for _ in range(2):
-        u = torch.randn(2, 300, 2, 8, generator=g)
-        a = torch.rand(2, 300, 2, tables.a_idx.shape[1], generator=g) + 0.5
-        b = (torch.rand(2, 300, 2, tables.b_idx.shape[1], generator=g) - 0.5) / tables.b_idx.shape[1]
+        u, (a, b) = torch.randn(2, 300, 2, 8, generator=g), coefficients(tables, g)
         assert_same(on_each_device([u, a, b], lambda *x: [glr_scan(*x, tables, backend=backend)]))
 
 
@@ -56,9 +61,7 @@ def test_readout(spec):
     tables = Pattern.from_spec(spec).tables(300)
     g = torch.Generator().manual_seed(1)
     for _ in range(2):
-        q, k, v = torch.randn(3, 2, 300, 2, 16, generator=g)
-        a = torch.rand(2, 300, 2, tables.a_idx.shape[1], generator=g) + 0.5
-        b = (torch.rand(2, 300, 2, tables.b_idx.shape[1], generator=g) - 0.5) / tables.b_idx.shape[1]
+        (q, k, v), (a, b) = torch.randn(3, 2, 300, 2, 16, generator=g), coefficients(tables, g)
         assert_same(on_each_device([q, k, v, a, b], lambda *x: [glr_readout(*x, tables)]))
 
 
