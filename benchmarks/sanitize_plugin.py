@@ -5,5 +5,4 @@ allocator, which the sanitizer run switches off), so that every kernel runs eage
 def pytest_configure(config):
     from glrtheory.kernels.scan import chunk, readout_triton
     chunk.CUDA_GRAPHS = False
-    readout_triton._settings()
-    readout_triton.GPU["graphs"] = 0
+    readout_triton._setting()["graphs"] = 0
