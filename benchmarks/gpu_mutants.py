@@ -71,7 +71,7 @@ def run(tree: Path, name: str, target: str, diff: str | None, selection: list, t
             p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *selection],
                                cwd=root, capture_output=True, text=True, timeout=timeout,
                                env={**os.environ, "PYTHONPATH": str(root)})
-            rc, tail = p.returncode, (p.stdout + p.stderr)[-600:]
+            rc, tail = p.returncode, (p.stderr + p.stdout)[-600:]      # pytest's summary last
         except subprocess.TimeoutExpired:
             rc, tail = None, f"timeout {timeout} s"
     verdict = "survived" if rc == 0 else "timeout" if rc is None else "killed" if rc == 1 else f"error rc {rc}"

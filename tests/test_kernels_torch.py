@@ -829,14 +829,14 @@ def test_cuda_graph_cache_reuses_and_evicts(rng, monkeypatch):
     from the first; at most GRAPH_CACHE_SIZE are kept, the oldest evicted first."""
     monkeypatch.setattr(chunk_backend, "_GRAPHS", {})
     kept = chunk_backend._GRAPHS
-    graphed_forward(rng, 300, "cuda")
+    graphed_forward(rng, 300, "cuda:0")
     assert len(kept) == 1
     (first_key, first), = kept.items()
-    graphed_forward(rng, 300, "cuda")
+    graphed_forward(rng, 300, "cuda:0")
     assert list(kept) == [first_key] and kept[first_key] is first
     lengths = [301 + i for i in range(chunk_backend.GRAPH_CACHE_SIZE)]
     for i, n in enumerate(lengths):
-        graphed_forward(rng, n, "cuda")
+        graphed_forward(rng, n, "cuda:0")
         assert len(kept) == min(i + 2, chunk_backend.GRAPH_CACHE_SIZE)
     assert first_key not in kept
     assert sorted(key[2] for key in kept) == lengths

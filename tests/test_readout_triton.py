@@ -278,9 +278,11 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
     the count; the walk unrolls a step's m sources, as by default), fewer than ``min_solved`` (one above the count),
     or with ``solve_boundaries`` off and the loop over the sources at run time; the output and the five gradients
     against float64 (fenwick at n = 200; power2, DENSE, at 33 with one head, where m = 17 exceeds ``MAX_UNROLLED``:
-    its gradients once). The solve's kernel is removed, so it cannot run."""
-    n = 200 if spec == "fenwick" else 33
-    tables, low, ref = inputs(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)
+    its gradients once). The solve's kernel is removed, so it cannot run. fenwick's heads have two d_k and three d_v
+    blocks of the walks (``walk_k``, ``walk_v``): each program of ``boundary_walk`` and ``state_walk_backward`` walks
+    one pair."""
+    n, heads = (200, dict(dk=20, dv=40)) if spec == "fenwick" else (33, dict(H=1))
+    tables, low, ref = inputs(rng, spec, n, torch.float32, **heads)
     layout = aligned_layout(tables, 16)
     assert readout_triton._tables(layout, DEVICE)["gather"] and (layout.m > readout_triton.MAX_UNROLLED) == (
         spec == "power2")
@@ -291,12 +293,14 @@ def test_boundary_walk_with_gathers(rng, monkeypatch, spec, walk):
     else:
         monkeypatch.setitem(readout_triton._setting(), "solve_boundaries", False)
         monkeypatch.setitem(readout_triton._setting(), "unrolled_sources", False)
+    for key in ("walk_k", "walk_v"):
+        monkeypatch.setitem(readout_triton._setting(), key, 16)
     monkeypatch.delattr(readout_triton.K, "boundary_local")
     out = glr_readout(*low, tables, chunk=16, algorithm="chunked_aligned", backend="triton")
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[torch.float32]
     if spec == "power2" and walk == "unrolled":     # m > MAX_UNROLLED: the same loop as "loop"
         return
-    for name, (g, r) in zip("qkvab", gradients(rng, spec, n, torch.float32, H=None if spec == "fenwick" else 1)):
+    for name, (g, r) in zip("qkvab", gradients(rng, spec, n, torch.float32, **heads)):
         assert rel_err(g, r) <= TOL[torch.float32], name
 
 
