@@ -1,5 +1,4 @@
 import os
-import secrets
 
 # BLAS thread pools fight over the 2 cores of the CI machine: a 3x3 triangular solve took 24 ms under
 # load with two threads. Set before numpy (imported by torch below) starts its pool.
@@ -17,6 +16,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from tests.helpers import rng_seed
+
 settings.register_profile("ci", max_examples=25, deadline=None, print_blob=True)
 settings.load_profile("ci")
 
@@ -33,8 +34,8 @@ def one_torch_thread():
 
 @pytest.fixture
 def rng():
-    """A freshly seeded generator; the seed is printed so a failure can be replayed."""
-    seed = secrets.randbits(64)
+    """A freshly seeded generator; the seed is printed, and ``GLR_TEST_SEED=<seed>`` replays a failure with it."""
+    seed = rng_seed()
     print(f"rng seed: {seed}")
     return np.random.default_rng(seed)
 

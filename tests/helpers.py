@@ -1,5 +1,8 @@
 """Shared test helpers: relative error (NaN never passes), pattern spec strategies, device calls' results."""
 import json
+import os
+import re
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,16 @@ def anchored_rows(call: str) -> tuple[float, float, dict, dict]:
     rows = {r["op"]: r for r in gpu_call(call, "readout.json")["rows"]}
     return (rows["fla chunk_simple_gla"]["ms"], rows["sdpa causal"]["ms_fwd_bwd"], rows["glr_readout fenwick"],
             rows["glr_readout ssm"])
+
+
+def rng_seed() -> int:
+    """The ``rng`` fixture's seed: ``GLR_TEST_SEED`` where it is set (to replay a failure), else a fresh 64-bit one."""
+    given = os.environ.get("GLR_TEST_SEED", "")
+    if not given:
+        return secrets.randbits(64)
+    if not re.fullmatch(r"[0-9]+", given):
+        raise ValueError(f"GLR_TEST_SEED must be a non-negative integer (a seed the tests printed), got {given!r}")
+    return int(given)
 
 
 def rel_err(out, ref) -> float:
