@@ -543,3 +543,60 @@ def test_lab_step_script_on_the_cpu(tmp_path):
     with pytest.raises(SystemExit) as e:
         gpu_lab_step.main(["--device", "cpu", "--task", "sorting", "--out", str(out)])
     assert e.value.code == 2
+
+
+@interpreted_run
+def test_float32_probe_script_on_the_cpu(tmp_path, monkeypatch):
+    """``gpu_float32_probe.py`` under the interpreter (fenwick, n = 70, d = 16, two seeds, two runs each): the float32
+    torch path and the Triton runs within 1e-6 of float64 (the interpreter's runs identical), and a Triton output
+    off by 1e-3 of itself shows as such in the row, against float64 and against the float32 torch path."""
+    import gpu_float32_probe as probe
+
+    out = tmp_path / "probe.json"
+    probe.main(["--device", "cpu", "--seeds", "7,8", "--heads", "16", "--n", "70", "--repeats", "2", "--out",
+                str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["seed"], r["spec"], r["d"]) for r in rows] == [(7, "fenwick", 16), (8, "fenwick", 16)]
+    for r in rows:
+        assert len(r["triton_vs_f64"]) == 2 and set(r["torch32_vs_f64"]) == set(probe.NAMES)
+        assert 0 < max(r["torch32_vs_f64"].values()) <= 1e-6
+        assert 0 < max(max(e.values()) for e in r["triton_vs_f64"]) <= 1e-6
+        assert max(r["triton_runs_differ"].values()) == 0
+    readout = probe.glr_readout
+    monkeypatch.setattr(probe, "glr_readout", lambda *args, backend, **kw: readout(*args, backend=backend, **kw) * (
+        1.001 if backend == "triton" else 1.0))
+    row = probe.probe(7, "fenwick", 16, 70, 1, device="cpu")
+    for name in probe.NAMES:                      # every gradient goes through the scaled output
+        assert 0.9e-3 < row["triton_vs_f64"][0][name] < 1.1e-3, name
+        assert 0.9e-3 < row["triton_vs_torch32_max"][name] < 1.1e-3, name
+
+
+@interpreted_run
+def test_launch_trace_script_on_the_cpu(tmp_path, capsys):
+    """``gpu_launch_trace.py`` under the interpreter (fenwick, n = 70, d = 16): a saved trace names the forward's and
+    backward's launches; a second run matches it; and ``differences`` reports exactly the launch and argument changed
+    in a copy of it by more than the bound, a tensor of integers that differs, and launches that differ by name."""
+    import gpu_launch_trace as trace
+
+    saved = tmp_path / "trace.pt"
+    trace.main(["--device", "cpu", "--n", "70", "--head", "16", "--save", str(saved)])
+    trace.main(["--device", "cpu", "--n", "70", "--head", "16", "--against", str(saved), "--bound", "0"])
+    text = capsys.readouterr().out
+    assert text.count("launches: chunk_inverse") == 2 and "chunk_output_backward" in text
+    assert "every launch's tensors as saved" in text
+    launches = torch.load(saved)
+    names = [name for name, _ in launches]
+    i = names.index("chunk_output_backward")
+    changed = [(name, [None if x is None else x.clone() for x in xs]) for name, xs in launches]
+    floats = [j for j, x in enumerate(changed[i][1]) if x is not None and x.is_floating_point() and x.norm() > 0]
+    changed[i][1][floats[0]] *= 1 + 2e-4
+    assert trace.differences(launches, launches, 0.0) == []
+    lines = trace.differences(changed, launches, 1e-4)
+    assert len(lines) == 1 and lines[0].startswith(f"launch {i} chunk_output_backward arg {floats[0]} ")
+    assert trace.differences(changed, launches, 3e-4) == []
+    counts = [("walk", [torch.arange(3), None])]
+    assert trace.differences([("walk", [torch.tensor([0, 1, 3]), None])], counts, 1.0) == ["launch 0 walk arg 0: "
+                                                                                          "integers differ"]
+    renamed = [("other", xs) if j == 1 else (name, xs) for j, (name, xs) in enumerate(launches)]
+    assert trace.differences(renamed, launches, 0.0)[-1] == (f"launch 1: other, saved {names[1]}: the launches "
+                                                             "differ from here")
