@@ -78,11 +78,10 @@ def run_generate(args) -> None:
 
     from .build import build_model
     from .distributed import distributed
-    from .generate import decode_profile, generate
+    from .generate import check_temperature, decode_profile, generate
     from ..atomic import write_json
 
-    if not args.temperature >= 0:       # NaN as well: it sampled from NaN probabilities (a RuntimeError)
-        raise GLRError(f"--temperature must be a number >= 0, got {args.temperature}")
+    check_temperature(args.temperature, "--temperature")          # before any model loads
     if not args.prompt:
         raise GLRError("--prompt must hold at least one character")
     try:

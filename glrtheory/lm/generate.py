@@ -61,6 +61,13 @@ def _next(logits: torch.Tensor, temperature: float, gen: torch.Generator | None)
     return torch.multinomial(probs.cpu(), 1, generator=gen)[:, 0].to(logits.device)
 
 
+def check_temperature(temperature, name: str = "temperature") -> None:
+    """A sampling temperature is a number >= 0 (0: greedy); NaN or < 0 raises a GLRError naming it (NaN sampled
+    from NaN probabilities: a RuntimeError in multinomial)."""
+    if not temperature >= 0:
+        raise GLRError(f"{name} must be a number >= 0, got {temperature}")
+
+
 @torch.no_grad()
 def generate(model, prompt: torch.Tensor, n_new: int, *, temperature: float = 0.0, seed: int = 0,
              max_length: int | None = None) -> torch.Tensor:
@@ -71,8 +78,7 @@ def generate(model, prompt: torch.Tensor, n_new: int, *, temperature: float = 0.
         raise GLRError(f"prompt must be integer tokens of shape [batch, P] with P >= 1, got {prompt.dtype} of shape "
                        f"{tuple(prompt.shape)}")
     check_integer(n_new, "n_new", 0)
-    if not temperature >= 0:         # NaN as well: it sampled from NaN probabilities (a RuntimeError in multinomial)
-        raise GLRError(f"temperature must be >= 0, got {temperature}")
+    check_temperature(temperature)
     model.eval()
     device = prompt.device
     cache = model.init_cache(prompt.shape[0], max_length or prompt.shape[1] + n_new)
