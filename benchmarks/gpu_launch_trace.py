@@ -16,6 +16,7 @@ programs, say).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -75,10 +76,15 @@ def main(argv=None) -> None:
     ap.add_argument("--against")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--bound", type=float, default=1e-5)
+    ap.add_argument("--settings", default="{}", help="JSON: readout_triton settings on top of those in force")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
-    readout_triton._setting()["graphs"] = 0
+    setting = readout_triton._setting()
+    given = json.loads(args.settings)
+    if set(given) - set(setting):
+        raise SystemExit(f"no such setting {sorted(set(given) - set(setting))}; the settings are {sorted(setting)}")
+    setting.update(given, graphs=0)
     tables, xs, grad = inputs(args.seed, args.spec, args.head, args.n, args.device)
     exact = run(tables, xs, grad, "torch", torch.float64)
     saved = torch.load(args.against) if args.against else None

@@ -324,6 +324,22 @@ def test_chunk_output_over_partial_slices(rng, monkeypatch, spec, n, dtype, warp
     assert rel_err(out.double().cpu(), naive_readout(*ref, tables)) <= TOL[DTYPES[dtype]]
 
 
+@pytest.mark.parametrize("stages", [None, 1, 2])
+def test_backward_stages_reach_its_launches(rng, monkeypatch, stages):
+    """``back_stages``: the backward's chunk-output and boundary launches bound with ``num_stages`` of that many
+    (None: no ``num_stages``, Triton's default), and fenwick's gradients at n = 200 (their boundary states walked, as
+    ``min_solved`` is set past them) against float64 either way."""
+    monkeypatch.setitem(readout_triton._setting(), "back_stages", stages)
+    monkeypatch.setitem(readout_triton._setting(), "min_solved", 10**6)
+    for name, (g, r) in zip("qkvab", gradients(rng, "fenwick", 200, torch.float32)):
+        assert rel_err(g, r) <= TOL[torch.float32], name
+    tables, low, _ = inputs(rng, "fenwick", 200, torch.float32)
+    launches = readout_triton._plan(*low, aligned_layout(tables, 16)).backward_launches
+    bound = {name: launches[name].kwargs.get("num_stages") for name in ("chunk_output_backward", "boundary_backward")}
+    assert bound == {"chunk_output_backward": stages, "boundary_backward": stages}
+    assert "num_stages" not in launches["state_walk_backward"].kwargs
+
+
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_gathering_boundaries_are_solved(rng, monkeypatch, dtype):
     """By default boundary states that gather earlier ones are solved for, ``H = (I - E_PP)^{-1} L``, and their

@@ -200,18 +200,18 @@ MAX_WALK_HEAD, MAX_WALK_CHUNK = 128, 64
 #: of ``walk_chunk_v``, its inputs a chunk ahead or not, its slots in q's dtype or float32): fenwick's forward
 #: 2.404 ms at its defaults (the one wave at the main shape, 32 x 4 programs), 2.570-4.449 at eight other settings,
 #: against 1.054 solved (gpu_calls/call180): latency-bound, so off.
-GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, decay=True,
-           diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128, local_v=128,
-           local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64, product_n=128,
-           product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
+GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, back_stages=None,
+           decay=True, diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128,
+           local_v=128, local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64,
+           product_n=128, product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
            level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8, walk_chunk_ahead=False,
            walk_chunk_slot16=True, walk_chunk_own=True, walk_chunk_split=False,
            wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
            float32=dict(out_k=64, out_v=64, chunk_walk=False))
-INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, decay=True,
-                   diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64, local_v=64,
-                   local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
+INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, back_stages=None,
+                   decay=True, diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64,
+                   local_v=64, local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
                    product_n=32, product_k=16, product_warps=4, in_place=True, decay_warps=4, graphs=0,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4, chunk_walk=False,
@@ -494,7 +494,8 @@ class _Plan:
         tab, setting, blk, layout = self.tab, self.setting, self.blk, self.layout
         B, T, H, dk, dv, N, nc, P, m = self.sizes
         (wa, wb), (sq, sk, sv), C, s = self.widths, self.strides, layout.chunk, layout.shift
-        backward = dict(self.shapes, num_warps=setting["back_warps"], BK=blk["back_k"])
+        backward = dict(self.shapes, num_warps=setting["back_warps"], BK=blk["back_k"],
+                        **({} if setting["back_stages"] is None else dict(num_stages=setting["back_stages"])))
         out = dict(chunk_output_backward=bind(
             KB.chunk_output_backward, (nc, N), ARG, ARG, ARG, ARG, ARG, ARG, ARG, ARG, _arg(tab["ext"]),
             tab["ext_count"], ARG, ARG, ARG, ARG, ARG, ARG, P, nc, m, T, H, dk, dv, s, sq, sk, sv, CP=rows(layout),
