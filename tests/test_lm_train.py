@@ -228,7 +228,8 @@ def test_generation_with_the_cache_equals_greedy_full_forward(pattern, rng):
 
 
 @pytest.mark.parametrize("args, kw, message", [
-    ((torch.zeros(2, 3, dtype=torch.long), 4), {"temperature": float("nan")}, "temperature must be a number >= 0, got nan"),
+    ((torch.zeros(2, 3, dtype=torch.long), 4), {"temperature": float("nan")},
+     "temperature must be a number >= 0, got nan"),
     ((torch.zeros(2, 3, dtype=torch.long), 4), {"temperature": -0.5}, "temperature must be a number >= 0, got -0.5"),
     ((torch.zeros(2, 3, dtype=torch.long), -1), {}, "n_new must be >= 0, got -1"),
     ((torch.zeros(2, 3, dtype=torch.long), 2.0), {}, "n_new must be an integer, got 2.0"),

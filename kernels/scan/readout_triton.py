@@ -120,9 +120,11 @@ MAX_WALK_HEAD, MAX_WALK_CHUNK = 128, 64
 #: (step 1's backward too). On an H200 in bf16, slices of 32 gave NaN in dq at d_v = 128 and 256, slices of 16 at
 #: 256 (ssm, fenwick; right under the interpreter): a miscompile, suspected, not shown. Slices of 64 were right at
 #: 64, 128 and 256 (``gpu_backward_check.py``, gpu_calls/call61, call62), so 64; at d_v = 128 they took ssm's
-#: forward + backward 4.78 ms against 4.66 for 16 (call62). ``local_k`` x ``local_v``, ``local_warps``: the blocks
-#: of ``boundary_local``: fenwick's forward 1.495 ms with 128 x 128 at 8 warps, 1.502 with 64 x 128, 1.553 with
-#: 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
+#: forward + backward 4.78 ms against 4.66 for 16 (call62). ``back_stages``: those two launches' ``num_stages``
+#: (None: Triton's default); 1 keeps the chunk program's loop over its sources from being software-pipelined, whose
+#: dq was wrong in float32 under compute-sanitizer only (gpu_calls/call226), not yet tried. ``local_k`` x
+#: ``local_v``, ``local_warps``: the blocks of ``boundary_local``: fenwick's forward 1.495 ms with 128 x 128 at 8
+#: warps, 1.502 with 64 x 128, 1.553 with 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``, and its backward by ``decay_grads``
 #: from the same sums (``decay_warps`` warps); False runs the general step 1 and its backward.
 #: ``diagonal``: where ``A(t) = {t}`` and w = 0 (``diagonal``; not first order) the forward's step 1 writes E alone and
