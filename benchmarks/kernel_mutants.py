@@ -9,6 +9,7 @@ as many unchanged lines around the change as make its lines unique in the file; 
 ``gpu_mutants.apply`` here and must give exactly the mutated source.
 
     python benchmarks/kernel_mutants.py kernels/scan/triton_kernels.py --out .stage_mut/patches [--sample N --seed S]
+        [--skip .stage_mut/earlier/index.txt]
 """
 from __future__ import annotations
 
@@ -116,8 +117,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder for N.diff and index.txt ('N name')")
     p.add_argument("--sample", type=int, help="write this many mutants, drawn at random")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip", type=Path, help="an earlier run's index.txt: its mutants (by name) are left out first")
     args = p.parse_args(argv)
     found = mutants(args.file.read_text())
+    every, left = len(found), ""
+    if args.skip:
+        done = {line.split(" ", 1)[1] for line in args.skip.read_text().splitlines() if line.strip()}
+        found = [(name, diff) for name, diff in found if name not in done]
+        left = f" ({len(found)} not in {args.skip})"
     chosen = sorted(random.Random(args.seed).sample(range(len(found)), args.sample)) if args.sample else \
         range(len(found))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +134,7 @@ def main(argv=None) -> int:
         (args.out / f"{n}.diff").write_text(diff + "\n")
         index.append(f"{n} {name}")
     (args.out / "index.txt").write_text("\n".join(index) + "\n")
-    print(f"{len(found)} mutants of {args.file}; wrote {len(index)} to {args.out}")
+    print(f"{every} mutants of {args.file}{left}; wrote {len(index)} to {args.out}")
     return 0
 
 

@@ -70,3 +70,19 @@ def test_main_writes_a_seeded_sample(tmp_path):
     for s in some:
         n, name = s.split(" ", 1)
         assert (tmp_path / "some" / f"{n}.diff").read_text() == diffs[name]
+
+
+def test_main_skips_an_earlier_runs_mutants(tmp_path):
+    """``--skip``: the mutants an earlier run's index names are left out before the sample is drawn, so the two
+    runs share none, and together with the rest they are every mutant."""
+    src = tmp_path / "k.py"
+    src.write_text(SOURCE)
+    assert main([str(src), "--out", str(tmp_path / "first"), "--sample", "7", "--seed", "1"]) == 0
+    assert main([str(src), "--out", str(tmp_path / "rest"), "--skip", str(tmp_path / "first" / "index.txt")]) == 0
+    assert main([str(src), "--out", str(tmp_path / "more"), "--sample", "4", "--seed", "1", "--skip",
+                 str(tmp_path / "first" / "index.txt")]) == 0
+    names = {run: [line.split(" ", 1)[1] for line in (tmp_path / run / "index.txt").read_text().splitlines()]
+             for run in ("first", "rest", "more")}
+    assert len(names["first"]) == 7 and len(names["rest"]) == 12 and len(names["more"]) == 4
+    assert sorted(names["first"] + names["rest"]) == sorted(name for name, _ in mutants(SOURCE))
+    assert set(names["more"]) <= set(names["rest"])
