@@ -49,10 +49,13 @@ def run(tables, xs, grad, backend: str, dtype) -> list[torch.Tensor]:
 
 
 def errors(got, ref) -> dict:
+    """``||x - r|| / ||r||`` of the output and each gradient, by name."""
     return {name: float((x - r).norm() / r.norm()) for name, x, r in zip(NAMES, got, ref)}
 
 
 def probe(seed, spec, d, n, repeats, device="cuda") -> dict:
+    """One row: the float32 torch path and ``repeats`` Triton runs against float64, and the Triton runs against the
+    float32 torch path (the largest) and against their first (the largest absolute difference)."""
     tables, xs, grad = inputs(seed, spec, d, n, device)
     exact = run(tables, xs, grad, "torch", torch.float64)
     torch32 = run(tables, xs, grad, "torch", torch.float32)
