@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_float32_probe import errors, inputs, run  # noqa: E402
+from gpu_readout import _apply  # noqa: E402
 
 from glrtheory.kernels.scan import readout_triton, triton_launch  # noqa: E402
 
@@ -76,15 +77,13 @@ def main(argv=None) -> None:
     ap.add_argument("--against")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--bound", type=float, default=1e-5)
-    ap.add_argument("--settings", default="{}", help="JSON: readout_triton settings on top of those in force")
+    ap.add_argument("--settings", default="{}", help="JSON: readout_triton.GPU settings on top of its own "
+                    "(gpu_readout._apply: a wide head's keys go to its wide settings; the GPU's only)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
-    setting = readout_triton._setting()
-    given = json.loads(args.settings)
-    if set(given) - set(setting):
-        raise SystemExit(f"no such setting {sorted(set(given) - set(setting))}; the settings are {sorted(setting)}")
-    setting.update(given, graphs=0)
+    _apply(dict(readout_triton.GPU), json.loads(args.settings), args.head)
+    readout_triton._setting()["graphs"] = 0
     tables, xs, grad = inputs(args.seed, args.spec, args.head, args.n, args.device)
     exact = run(tables, xs, grad, "torch", torch.float64)
     saved = torch.load(args.against) if args.against else None

@@ -574,8 +574,9 @@ def test_float32_probe_script_on_the_cpu(tmp_path, monkeypatch):
 @interpreted_run
 def test_launch_trace_script_on_the_cpu(tmp_path, capsys):
     """``gpu_launch_trace.py`` under the interpreter (fenwick, n = 70, d = 16): a saved trace names the forward's and
-    backward's launches; a second run matches it; and ``differences`` reports exactly the launch and argument changed
-    in a copy of it by more than the bound, a tensor of integers that differs, and launches that differ by name."""
+    backward's launches; a second run matches it; a setting that is none is refused; and ``differences`` reports
+    exactly the launch and argument changed in a copy of it by more than the bound, a tensor of integers that differs,
+    and launches that differ by name."""
     import gpu_launch_trace as trace
 
     saved = tmp_path / "trace.pt"
@@ -584,6 +585,8 @@ def test_launch_trace_script_on_the_cpu(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.count("launches: chunk_inverse") == 2 and "chunk_output_backward" in text
     assert "every launch's tensors as saved" in text
+    with pytest.raises(ValueError, match=r"no such setting \['bogus'\]"):      # gpu_readout._apply's check
+        trace.main(["--device", "cpu", "--n", "70", "--head", "16", "--settings", '{"bogus": 1}'])
     launches = torch.load(saved)
     names = [name for name, _ in launches]
     i = names.index("chunk_output_backward")
