@@ -36,6 +36,7 @@ def _two_pass(u, a, b, a_idx, b_idx, h, C, passes):
     registers."""
     n = h.shape[0]
     even, odd, prev = register_block(h.dtype), register_block(h.dtype), register_block(h.dtype)
+    prev[:] = 0                   # uninitialised: row 0 takes 0 * prev, NaN where the stack held a NaN pattern
     first = np.empty(C, np.int64)
     for c0 in range(0, n, C):
         c1 = min(n, c0 + C)
