@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gpu_common import parser, saver  # noqa: E402
+from tests.helpers import large_readout_inputs  # noqa: E402
 
-from glrtheory import Pattern  # noqa: E402
 from glrtheory.kernels.scan import readout_triton  # noqa: E402
 from glrtheory.kernels.scan.readout import glr_readout  # noqa: E402
 
@@ -31,13 +32,7 @@ NAMES = ("out", "q", "k", "v", "a", "b")
 
 def inputs(seed: int, spec: str, d: int, n: int, device: str):
     """The test's inputs (``check_large_gradients`` in float32) from the ``rng`` fixture's seed."""
-    tables = Pattern.from_spec(spec).tables(n)
-    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
-    g = torch.Generator(device=device).manual_seed(int(np.random.default_rng(seed).integers(2**31)))
-    xs = [torch.randn(1, n, 2, d, device=device, generator=g) for _ in range(3)]
-    xs += [torch.rand(1, n, 2, wa, device=device, generator=g) + 0.5,
-           (torch.rand(1, n, 2, wb, device=device, generator=g) * 2 - 1) / max(1, wb)]
-    return tables, xs, torch.randn(1, n, 2, d, device=device, generator=g)
+    return large_readout_inputs(int(np.random.default_rng(seed).integers(2**31)), spec, d, n, device)
 
 
 def run(tables, xs, grad, backend: str, dtype) -> list[torch.Tensor]:

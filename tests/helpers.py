@@ -40,6 +40,23 @@ def rng_seed() -> int:
     return int(given)
 
 
+def large_readout_inputs(seed: int, spec: str, d: int, n: int, device: str = "cuda"):
+    """``(tables, [q, k, v, a, b], grad)`` of one head pair, drawn on ``device`` by a torch generator seeded with seed:
+    q, k, v and grad standard normal ``[1, n, 2, d]``, a in [0.5, 1.5), b in (-1, 1) / (b's width) (a stable
+    readout at any n)."""
+    import torch
+
+    from glrtheory import Pattern
+
+    tables = Pattern.from_spec(spec).tables(n)
+    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
+    g = torch.Generator(device=device).manual_seed(seed)
+    xs = [torch.randn(1, n, 2, d, device=device, generator=g) for _ in range(3)]
+    xs += [torch.rand(1, n, 2, wa, device=device, generator=g) + 0.5,
+           (torch.rand(1, n, 2, wb, device=device, generator=g) * 2 - 1) / max(1, wb)]
+    return tables, xs, torch.randn(1, n, 2, d, device=device, generator=g)
+
+
 def rel_err(out, ref) -> float:
     """``||out - ref|| / ||ref||``; NaN anywhere gives NaN, which fails every ``<=`` check."""
     out, ref = np.asarray(out, dtype=np.float64), np.asarray(ref, dtype=np.float64)

@@ -17,7 +17,8 @@ from glrtheory.kernels.scan import readout_aligned, readout_plan, readout_triton
 from glrtheory.kernels.scan.readout import aligned_backend, glr_readout, naive_readout, readout_algorithm  # noqa: E402
 from glrtheory.kernels.scan.readout_plan import aligned_layout  # noqa: E402
 from glrtheory.kernels.scan.triton import _precision  # noqa: E402
-from tests.helpers import BUILTIN_SPECS, RefusedLaunch, rel_err, tables_reading_below_the_split  # noqa: E402
+from tests.helpers import (BUILTIN_SPECS, RefusedLaunch, large_readout_inputs, rel_err,  # noqa: E402
+                           tables_reading_below_the_split)
 from tests.test_readout import problem  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("nan_scratch")     # scratch the code leaves unwritten is NaN
@@ -833,14 +834,9 @@ def test_gpu_repeated_launches_match_torch_path(rng, monkeypatch, spec):
 def check_large_gradients(rng, spec, d, n=4097, dtype=torch.bfloat16):
     """``test_gpu_large_gradients_match_torch_path`` at one head size, length and input dtype: the output and the
     five gradients."""
-    tables = Pattern.from_spec(spec).tables(n)
-    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
-    g = torch.Generator(device="cuda").manual_seed(int(rng.integers(2**31)))
-    xs = [torch.randn(1, n, 2, d, device="cuda", generator=g) for _ in range(3)]
-    xs += [torch.rand(1, n, 2, wa, device="cuda", generator=g) + 0.5,
-           (torch.rand(1, n, 2, wb, device="cuda", generator=g) * 2 - 1) / max(1, wb)]
+    tables, xs, grad = large_readout_inputs(int(rng.integers(2**31)), spec, d, n)
     xs = [x.to(dtype).float() for x in xs]                        # values the run in dtype sees exactly
-    grad = torch.randn(1, n, 2, d, device="cuda", generator=g).to(dtype)
+    grad = grad.to(dtype)
     ref_leaves = [x.clone().requires_grad_() for x in xs]
     expect = glr_readout(*ref_leaves, tables, backend="torch")
     ref = torch.autograd.grad(expect, ref_leaves, grad.float())
