@@ -21,10 +21,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gpu_common import dtype_name, error, parser, saver  # noqa: E402
 from gpu_readout import _apply, grad_errors  # noqa: E402
+from tests.helpers import large_readout_inputs  # noqa: E402
 
-from glrtheory import Pattern  # noqa: E402
 from glrtheory.kernels.scan import readout_triton  # noqa: E402
 
 #: Settings tried, each on top of ``readout_triton.GPU``'s defaults.
@@ -36,14 +37,9 @@ BOUND = {torch.bfloat16: 1e-2, torch.float32: 1e-5}
 def check(spec: str, d: int, n: int, dtype, seed: int = 0, device="cuda") -> dict:
     """The five gradients' relative errors (``gpu_readout.grad_errors``) of one run against the torch path
     (``chunked_aligned`` forced, as the GPU chooses it at n = 4097)."""
-    tables = Pattern.from_spec(spec).tables(n)
-    wa, wb = tables.a_idx.shape[1], tables.b_idx.shape[1]
-    g = torch.Generator(device=device).manual_seed(seed)
-    xs = [torch.randn(1, n, 2, d, device=device, generator=g) for _ in range(3)]
-    xs += [torch.rand(1, n, 2, wa, device=device, generator=g) + 0.5,
-           (torch.rand(1, n, 2, wb, device=device, generator=g) * 2 - 1) / max(1, wb)]
+    tables, xs, grad = large_readout_inputs(seed, spec, d, n, device)
     leaves = [x.to(dtype).requires_grad_() for x in xs]
-    grad = torch.randn(1, n, 2, d, device=device, generator=g).to(dtype)
+    grad = grad.to(dtype)
     try:
         errors = grad_errors(tables, leaves, grad, "triton", algorithm="chunked_aligned")
     except Exception as exc:                     # an illegal memory access is sticky: later rows fail too
