@@ -52,7 +52,8 @@ def apply(diff: str, source: str) -> str:
 def run(tree: Path, name: str, target: str, diff: str | None, selection: list, timeout: int,
         deadline: float = float("inf")) -> dict:
     """Copy the tree, apply ``diff`` (None: the code as it is), run the selection; the result row (``not run``
-    when started after ``deadline``, a ``time.monotonic()``)."""
+    when started after ``deadline``, a ``time.monotonic()``), its output's paths relative to the tree (its venv's
+    too, which pytest names in full from the copy)."""
     if time.monotonic() > deadline:
         return {"mutant": name, "verdict": "not run", "seconds": 0.0, "tail": ""}
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +72,7 @@ def run(tree: Path, name: str, target: str, diff: str | None, selection: list, t
             p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *selection],
                                cwd=root, capture_output=True, text=True, timeout=timeout,
                                env={**os.environ, "PYTHONPATH": str(root)})
-            rc, tail = p.returncode, (p.stderr + p.stdout)[-600:]      # pytest's summary last
+            rc, tail = p.returncode, (p.stderr + p.stdout).replace(f"{tree.resolve()}/", "")[-600:]  # summary last
         except subprocess.TimeoutExpired:
             rc, tail = None, f"timeout {timeout} s"
     verdict = "survived" if rc == 0 else "timeout" if rc is None else "killed" if rc == 1 else f"error rc {rc}"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from gpu_mutants import apply  # noqa: E402
+from gpu_mutants import apply, run  # noqa: E402
 from kernel_mutants import main, mutants  # noqa: E402
 
 SOURCE = '''import triton
@@ -86,3 +86,14 @@ def test_main_skips_an_earlier_runs_mutants(tmp_path):
     assert len(names["first"]) == 7 and len(names["rest"]) == 12 and len(names["more"]) == 4
     assert sorted(names["first"] + names["rest"]) == sorted(name for name, _ in mutants(SOURCE))
     assert set(names["more"]) <= set(names["rest"])
+
+
+def test_a_run_names_the_trees_paths_relative_to_it(tmp_path):
+    """``gpu_mutants.run`` on a tree whose one test fails naming a file of the tree by its full path: killed, and the
+    row's tail names it relative to the tree (no path of the machine goes into a committed row)."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_one.py").write_text(
+        f"def test_fails():\n    raise AssertionError('at {tmp_path.resolve()}/.venv/lib/x.py')\n")
+    row = run(tmp_path, "none", "tests/test_one.py", None, ["tests/test_one.py"], timeout=120)
+    assert row["verdict"] == "killed" and "at .venv/lib/x.py" in row["tail"]
+    assert str(tmp_path.resolve()) not in row["tail"]
