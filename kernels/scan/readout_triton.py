@@ -117,14 +117,13 @@ MAX_WALK_HEAD, MAX_WALK_CHUNK = 128, 64
 #: program (each capped at the head size rounded up to a power of two, at least 16), warps per program. GPU:
 #: the fastest of 10 settings for ssm + fenwick at B2 T16384 H16 D128 bf16 on an H200 (``gpu_readout.py``).
 #: The backward's chunk and boundary programs take d_k slices of ``back_k`` and all of d_v, ``back_warps`` warps
-#: (step 1's backward too). On an H200 in bf16, slices of 32 gave NaN in dq at d_v = 128 and 256, slices of 16 at
-#: 256 (ssm, fenwick; right under the interpreter): a miscompile, suspected, not shown. Slices of 64 were right at
-#: 64, 128 and 256 (``gpu_backward_check.py``, gpu_calls/call61, call62), so 64; at d_v = 128 they took ssm's
-#: forward + backward 4.78 ms against 4.66 for 16 (call62). ``back_stages``: those two launches' ``num_stages``
-#: (None: Triton's default); 1 keeps the chunk program's loop over its sources from being software-pipelined, whose
-#: dq was wrong in float32 under compute-sanitizer only (gpu_calls/call226), not yet tried. ``local_k`` x
-#: ``local_v``, ``local_warps``: the blocks of ``boundary_local``: fenwick's forward 1.495 ms with 128 x 128 at 8
-#: warps, 1.502 with 64 x 128, 1.553 with 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
+#: (step 1's backward too). ``back_stages``: those two launches' ``num_stages`` (None: Triton's default), 1 so
+#: that the chunk program's loop over its sources is not software-pipelined: pipelined, its dq and dE were wrong in
+#: float32 under compute-sanitizer (gpu_calls/call226) and NaN in bf16 with slices of 32 (call61; a miscompile suspected),
+#: not pipelined they are right in both (call227), and fenwick's forward + backward took 6.766 ms against 7.311
+#: (bf16, H100). Slices of 64 were right at 64, 128 and 256 pipelined (``gpu_backward_check.py``, call61, call62).
+#: ``local_k`` x ``local_v``, ``local_warps``: the blocks of ``boundary_local``: fenwick's forward 1.495 ms with
+#: 128 x 128 at 8 warps, 1.502 with 64 x 128, 1.553 with 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``, and its backward by ``decay_grads``
 #: from the same sums (``decay_warps`` warps); False runs the general step 1 and its backward.
 #: ``diagonal``: where ``A(t) = {t}`` and w = 0 (``diagonal``; not first order) the forward's step 1 writes E alone and
@@ -202,7 +201,7 @@ MAX_WALK_HEAD, MAX_WALK_CHUNK = 128, 64
 #: of ``walk_chunk_v``, its inputs a chunk ahead or not, its slots in q's dtype or float32): fenwick's forward
 #: 2.404 ms at its defaults (the one wave at the main shape, 32 x 4 programs), 2.570-4.449 at eight other settings,
 #: against 1.054 solved (gpu_calls/call180): latency-bound, so off.
-GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, back_stages=None,
+GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_warps=4, back_stages=1,
            decay=True, diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=64, local_k=128,
            local_v=128, local_warps=8, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=64,
            product_n=128, product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
