@@ -119,10 +119,11 @@ MAX_WALK_HEAD, MAX_WALK_CHUNK = 128, 64
 #: The backward's chunk and boundary programs take d_k slices of ``back_k`` and all of d_v, ``back_warps`` warps
 #: (step 1's backward too). ``back_stages``: those two launches' ``num_stages`` (None: Triton's default), 1 so
 #: that the chunk program's loop over its sources is not software-pipelined: pipelined, its dq and dE were wrong in
-#: float32 under compute-sanitizer (gpu_calls/call226) and NaN in bf16 with slices of 32 (call61; a miscompile
-#: suspected), not pipelined they are right in both (call227), and fenwick's forward + backward took 6.766 ms
-#: against 7.311 (bf16, H100). Slices of 64 were right at 64, 128 and 256 pipelined (``gpu_backward_check.py``,
-#: call61, call62).
+#: float32 under compute-sanitizer (gpu_calls/call226) and NaN or wrong in bf16 with slices of 32 (call61, call231;
+#: a miscompile suspected); at one stage they are right in both (call227-call229), and fenwick's forward + backward
+#: took 6.776 ms against 7.330 in bf16, 25.267 against 26.860 in float32 (call228, H100). Slices of 64 are right at
+#: d = 64, 128 and 256; at 256 slices of 32 and 16 read shared memory out of bounds, at one stage too (call230,
+#: call231: the compiler's code).
 #: ``local_k`` x ``local_v``, ``local_warps``: the blocks of ``boundary_local``: fenwick's forward 1.495 ms with
 #: 128 x 128 at 8 warps, 1.502 with 64 x 128, 1.553 with 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``, and its backward by ``decay_grads``
