@@ -1,21 +1,25 @@
 """Which launch settings of the Triton readout's backward compute right gradients on this GPU.
 
     python benchmarks/gpu_backward_check.py [--specs ssm,fenwick,blocks] [--heads 64,128] [--n 4097]
-        [--dtypes bfloat16,float32] [--backward-head 128] [--settings JSON] [--out PATH]
+        [--dtypes bfloat16,float32] [--backward-head 128] [--settings JSON] [--isolate] [--out PATH]
 
 Per spec, head size d, input dtype and setting of ``readout_triton.GPU`` (``SETTINGS``, each on top of the
 defaults, ``gpu_readout._apply``): the five gradients (q, k, v, a, b) of ``<glr_readout(q, k, v, a, b), g>`` by the
 Triton backward against float32 autograd through the torch-op path on the same values (B1, 2 heads, n positions),
 each as ``||got - ref|| / ||ref||`` (NaN where the kernel produced NaN; the exception's text where it raised).
 dq comes from ``chunk_output_backward`` alone; dk, dv also from ``boundary_backward``; da, db from all four
-kernels, so the failing gradients say which kernel is wrong. The tests' bound is 1e-2 (bf16), 1e-5 (float32).
+kernels, so the failing gradients say which kernel is wrong. An illegal memory access leaves the CUDA context
+unusable, so that every later row fails too: ``--isolate`` checks each row in its own process, and a process that
+dies gives its row the exit code and its last line of output as the error. The tests' bound is 1e-2 (bf16), 1e-5 (float32).
 On the CPU (``--device cpu`` with ``TRITON_INTERPRET=1``) the interpreter runs with its own settings
 (``readout_triton.INTERPRETER``): SETTINGS change the GPU's only.
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -47,6 +51,21 @@ def check(spec: str, d: int, n: int, dtype, seed: int = 0, device="cuda") -> dic
     return dict(errors, ok=all(e <= BOUND[dtype] for e in errors.values()))
 
 
+def isolated(spec: str, d: int, n: int, dtype: str, setting: dict, backward_head: int, device: str) -> dict:
+    """``check``'s row, ``dtype`` and ``setting`` included, from this script run in a process of its own."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "row.json"
+        done = subprocess.run([sys.executable, __file__, "--device", device, "--specs", spec, "--heads", str(d),
+                               "--n", str(n), "--dtypes", dtype, "--backward-head", str(backward_head),
+                               "--settings", json.dumps([setting]), "--out", str(out)], capture_output=True, text=True)
+        rows = json.loads(out.read_text())["rows"] if out.exists() else []
+    if rows:
+        return rows[0]
+    last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+    return dict(spec=spec, d=d, n=n, dtype=dtype, setting=setting, backward_head=backward_head,
+                error=f"exit code {done.returncode}: {last}")
+
+
 def main(argv=None) -> int:
     ap = parser(__doc__, "backward_check", ("ssm", "fenwick", "blocks"))
     ap.add_argument("--heads", default="64,128")
@@ -55,6 +74,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backward-head", type=int, default=readout_triton.BACKWARD_HEAD,
                     help="readout_triton.BACKWARD_HEAD: wider heads take the torch ops' gradients")
     ap.add_argument("--settings", type=json.loads, default=SETTINGS, help="a JSON list of readout_triton.GPU updates")
+    ap.add_argument("--isolate", action="store_true", help="each row in a process of its own")
     args = ap.parse_args(argv)
     head, readout_triton.BACKWARD_HEAD = readout_triton.BACKWARD_HEAD, args.backward_head
     save, rows = saver(args.out, "gpu_backward_check.py"), []
@@ -63,10 +83,13 @@ def main(argv=None) -> int:
         for d in map(int, args.heads.split(",")):
             for dtype in (getattr(torch, x) for x in args.dtypes.split(",")):
                 for setting in args.settings:
-                    _apply(base, setting, d)
-                    row = dict(spec=spec, d=d, n=args.n, dtype=dtype_name(dtype), setting=setting,
-                               backward_head=args.backward_head,
-                               **check(spec, d, args.n, dtype, device=args.device))
+                    if args.isolate:
+                        row = isolated(spec, d, args.n, dtype_name(dtype), setting, args.backward_head, args.device)
+                    else:
+                        _apply(base, setting, d)
+                        row = dict(spec=spec, d=d, n=args.n, dtype=dtype_name(dtype), setting=setting,
+                                   backward_head=args.backward_head,
+                                   **check(spec, d, args.n, dtype, device=args.device))
                     print(row, flush=True)
                     rows.append(row)
                     save(dict(bounds={dtype_name(k): v for k, v in BOUND.items()}, rows=rows))

@@ -439,6 +439,38 @@ def test_backward_check_script_on_the_cpu(tmp_path):
     assert gpu_backward_check.readout_triton.BACKWARD_HEAD == head
 
 
+@interpreted_run
+def test_backward_check_isolates_each_row(monkeypatch, tmp_path):
+    """``--isolate``: each row checked in a process of its own (this process's ``check`` never called) gives the
+    same row as a check in this process (the inputs are seeded)."""
+    import gpu_backward_check
+
+    args = ["--device", "cpu", "--specs", "ssm", "--heads", "16", "--n", "130", "--dtypes", "float32",
+            "--settings", "[{}]"]
+    rows = []
+    for flags in ([], ["--isolate"]):
+        if flags:
+            monkeypatch.setattr(gpu_backward_check, "check", lambda *a, **k: pytest.fail("checked in this process"))
+        out = tmp_path / f"check{len(flags)}.json"
+        assert gpu_backward_check.main(args + flags + ["--out", str(out)]) == 0
+        rows.append(json.loads(out.read_text())["rows"])
+    assert rows[1] == rows[0] and len(rows[0]) == 1 and rows[0][0]["ok"]
+
+
+def test_an_isolated_row_whose_process_dies_names_the_exit(monkeypatch, tmp_path):
+    """``gpu_backward_check.isolated``: where the row's process writes no row (killed by an illegal memory access),
+    the row names the setting and carries the exit code and the last line of the process's output."""
+    import subprocess
+
+    import gpu_backward_check
+
+    died = subprocess.CompletedProcess([], -6, stdout="", stderr="a\nCUDA error: an illegal memory access\n")
+    monkeypatch.setattr(gpu_backward_check.subprocess, "run", lambda *a, **k: died)
+    row = gpu_backward_check.isolated("ssm", 256, 300, "bfloat16", {"back_k": 32}, 256, "cuda")
+    assert row == dict(spec="ssm", d=256, n=300, dtype="bfloat16", setting={"back_k": 32}, backward_head=256,
+                       error="exit code -6: CUDA error: an illegal memory access")
+
+
 def test_grad_error_is_nan_when_any_gradient_is(monkeypatch):
     """``gpu_readout.grad_error`` is the largest gradient error, and NaN wherever one of them is NaN, also after a
     finite one (where Python's ``max`` would drop it), so a NaN in dk still fails ``fwd_bwd_ms``' check."""
