@@ -8,9 +8,9 @@ defaults, ``gpu_readout._apply``): the five gradients (q, k, v, a, b) of ``<glr_
 Triton backward against float32 autograd through the torch-op path on the same values (B1, 2 heads, n positions),
 each as ``||got - ref|| / ||ref||`` (NaN where the kernel produced NaN; the exception's text where it raised).
 dq comes from ``chunk_output_backward`` alone; dk, dv also from ``boundary_backward``; da, db from all four
-kernels, so the failing gradients say which kernel is wrong. An illegal memory access leaves the CUDA context
-unusable, so that every later row fails too: ``--isolate`` checks each row in its own process, and a process that
-dies gives its row the exit code and its last line of output as the error. The tests' bound is 1e-2 (bf16), 1e-5 (float32).
+kernels, so the failing gradients say which kernel is wrong. The tests' bound is 1e-2 (bf16), 1e-5 (float32). An
+illegal memory access leaves the CUDA context unusable, so that every later row fails too: ``--isolate`` checks each
+row in its own process, and a process that dies gives its row the exit code and its last line of output as the error.
 On the CPU (``--device cpu`` with ``TRITON_INTERPRET=1``) the interpreter runs with its own settings
 (``readout_triton.INTERPRETER``): SETTINGS change the GPU's only.
 """
