@@ -51,19 +51,20 @@ def check(spec: str, d: int, n: int, dtype, seed: int = 0, device="cuda") -> dic
     return dict(errors, ok=all(e <= BOUND[dtype] for e in errors.values()))
 
 
-def isolated(spec: str, d: int, n: int, dtype: str, setting: dict, backward_head: int, device: str) -> dict:
-    """``check``'s row, ``dtype`` and ``setting`` included, from this script run in a process of its own."""
+def isolated(case: dict, device: str) -> dict:
+    """``check``'s row for ``case`` (spec, d, n, dtype, setting, backward_head) from this script run in a process of
+    its own; where that process writes no row, its exit code and last line of output as the error."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "row.json"
-        done = subprocess.run([sys.executable, __file__, "--device", device, "--specs", spec, "--heads", str(d),
-                               "--n", str(n), "--dtypes", dtype, "--backward-head", str(backward_head),
-                               "--settings", json.dumps([setting]), "--out", str(out)], capture_output=True, text=True)
+        done = subprocess.run([sys.executable, __file__, "--device", device, "--specs", case["spec"],
+                               "--heads", str(case["d"]), "--n", str(case["n"]), "--dtypes", case["dtype"],
+                               "--backward-head", str(case["backward_head"]), "--settings",
+                               json.dumps([case["setting"]]), "--out", str(out)], capture_output=True, text=True)
         rows = json.loads(out.read_text())["rows"] if out.exists() else []
     if rows:
         return rows[0]
     last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
-    return dict(spec=spec, d=d, n=n, dtype=dtype, setting=setting, backward_head=backward_head,
-                error=f"exit code {done.returncode}: {last}")
+    return {"error": f"exit code {done.returncode}: {last}"}
 
 
 def main(argv=None) -> int:
@@ -83,13 +84,14 @@ def main(argv=None) -> int:
         for d in map(int, args.heads.split(",")):
             for dtype in (getattr(torch, x) for x in args.dtypes.split(",")):
                 for setting in args.settings:
+                    case = dict(spec=spec, d=d, n=args.n, dtype=dtype_name(dtype), setting=setting,
+                                backward_head=args.backward_head)
                     if args.isolate:
-                        row = isolated(spec, d, args.n, dtype_name(dtype), setting, args.backward_head, args.device)
+                        found = isolated(case, args.device)
                     else:
                         _apply(base, setting, d)
-                        row = dict(spec=spec, d=d, n=args.n, dtype=dtype_name(dtype), setting=setting,
-                                   backward_head=args.backward_head,
-                                   **check(spec, d, args.n, dtype, device=args.device))
+                        found = check(spec, d, args.n, dtype, device=args.device)
+                    row = dict(case, **found)
                     print(row, flush=True)
                     rows.append(row)
                     save(dict(bounds={dtype_name(k): v for k, v in BOUND.items()}, rows=rows))

@@ -458,15 +458,19 @@ def test_backward_check_isolates_each_row(monkeypatch, tmp_path):
 
 
 def test_an_isolated_row_whose_process_dies_names_the_exit(monkeypatch, tmp_path):
-    """``gpu_backward_check.isolated``: where the row's process writes no row (killed by an illegal memory access),
-    the row names the setting and carries the exit code and the last line of the process's output."""
+    """``--isolate``: where the row's process writes no row (killed by an illegal memory access), the row names the
+    setting and carries the exit code and the last line of the process's output."""
     import subprocess
 
     import gpu_backward_check
 
     died = subprocess.CompletedProcess([], -6, stdout="", stderr="a\nCUDA error: an illegal memory access\n")
     monkeypatch.setattr(gpu_backward_check.subprocess, "run", lambda *a, **k: died)
-    row = gpu_backward_check.isolated("ssm", 256, 300, "bfloat16", {"back_k": 32}, 256, "cuda")
+    out = tmp_path / "check.json"
+    assert gpu_backward_check.main(["--isolate", "--device", "cuda", "--specs", "ssm", "--heads", "256", "--n", "300",
+                                    "--dtypes", "bfloat16", "--settings", '[{"back_k": 32}]', "--backward-head", "256",
+                                    "--out", str(out)]) == 0
+    row, = json.loads(out.read_text())["rows"]
     assert row == dict(spec="ssm", d=256, n=300, dtype="bfloat16", setting={"back_k": 32}, backward_head=256,
                        error="exit code -6: CUDA error: an illegal memory access")
 
