@@ -175,6 +175,8 @@ kernels = [
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=1, PREC="tf32", DECAY=True), r["back_warps"]),
     (RB.chunk_output_backward, [f32] * 8 + ["*i32", "*i32"] + [f32] * 6 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=128, MP=16, PREC="tf32x3", DECAY=False), r["back_warps"]),
+    (RB.chunk_output_backward, [f32] * 4 + [f32, "*fp64", "*i32", f32, "*i32", "*i32", f32] + [f32] * 5 + [i32] * 11,
+     dict(shapes, CP=64, BK=f32_out["decay_back_k"], DV=128, MP=1, PREC="tf32x3", DECAY=True), r["back_warps"]),
     (RB.chunk_output_backward, [bf16] * 4 + [f32, f32, f32, bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
      dict(shapes, CP=64, BK=r["back_k"], DV=256, MP=16, PREC="tf32", DECAY=False), r["wide"]["back_warps"]),  # d 256
     (RB.chunk_output_backward, [bf16] * 4 + [f32, "*fp64", "*i32", bf16, "*i32", "*i32", bf16] + [f32] * 5 + [i32] * 11,
@@ -191,6 +193,8 @@ kernels = [
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32", DECAY=True), r["back_warps"]),
     (RB.boundary_backward, [f32] * 5 + ["*i32"] * 3 + [f32] * 4 + [i32] * 10,
      dict(shapes, BK=r["back_k"], DV=128, PREC="tf32x3", DECAY=False), r["back_warps"]),
+    (RB.boundary_backward, [f32] * 5 + ["*i32"] * 3 + [f32] * 4 + [i32] * 10,                  # ssm, float32
+     dict(shapes, BK=f32_out["decay_back_k"], DV=128, PREC="tf32x3", DECAY=True), r["back_warps"]),
     (RB.boundary_backward, [bf16, bf16, f32, bf16, f32] + ["*i32"] * 3 + [f32] * 4 + [i32] * 10,
      dict(shapes, BK=r["back_k"], DV=256, PREC="tf32", DECAY=False), r["wide"]["back_warps"]),      # d 256
     (RB.coefficient_grads, [f32, f32] + ["*i32"] * 3 + [f32] * 6 + [i32] * 7, dict(C=64, WIN=64, JB=8, BW=32),

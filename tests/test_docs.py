@@ -235,6 +235,25 @@ def test_gpu_readout_page_quotes_its_calls():
             in text)
 
 
+def test_float32_first_order_slices_follow_call_232():
+    """docs/gpu_readout.md quotes call232's alternating float32 tune as its JSON has it, and the setting follows it:
+    slices of 32 for first-order patterns (ssm faster with 32 in both rounds), fenwick keeping 64 (slower with 32)."""
+    from helpers import gpu_call
+
+    from glrtheory.kernels.scan import readout_triton
+
+    text = words("docs", "gpu_readout.md")
+    rows = gpu_call("call232", "time_float32.json")["tune_back_settings_0"][1:]      # one stage, then slices of 32
+    by_slices = {k: [r for r in rows if r.get("back_k", 64) == k] for k in (64, 32)}
+    (ssm64, fen64), (ssm32, fen32) = ([[r[s] for r in by_slices[k]] for s in ("ssm", "fenwick")] for k in (64, 32))
+    assert max(ssm32) < min(ssm64) and min(fen32) > max(fen64)
+    assert (f"{ssm32[0]:.3f} and {ssm32[1]:.3f} ms against {ssm64[0]:.3f} and {ssm64[1]:.3f} with 64" in text
+            and f"fenwick took {fen32[0]:.3f} and {fen32[1]:.3f} with 32 against {fen64[0]:.3f} and {fen64[1]:.3f}"
+            in text)
+    setting = readout_triton.GPU
+    assert setting["float32"]["decay_back_k"] == 32 and setting["decay_back_k"] is None and setting["back_k"] == 64
+
+
 def test_gpu_readout_page_quotes_calls_61_to_64():
     """docs/gpu_readout.md: the backward's wrong gradients (calls 61, 62) and the boundary solve (calls 63, 64) as their
     JSON has them, and the verdicts those numbers give."""

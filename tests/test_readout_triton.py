@@ -209,6 +209,31 @@ def test_backward_right_with_slices_of_32_at_d_128(rng, monkeypatch):
         assert rel_err(g, r) <= TOL[torch.bfloat16], name
 
 
+@pytest.mark.parametrize("spec, dtype, wide, slices", [("ssm", torch.float32, False, 16),
+                                                      ("ssm", torch.float32, True, 64),
+                                                      ("ssm", torch.bfloat16, False, 64),
+                                                      ("fenwick", torch.float32, False, 64)])
+def test_first_order_backward_takes_its_own_slices(rng, monkeypatch, spec, dtype, wide, slices):
+    """``decay_back_k`` (set to 16 in the float32 settings here; the GPU's is 32) is the d_k slice of both backward
+    launches that take slices for first-order patterns (ssm) in float32 on heads up to ``WIDE_HEAD`` (lowered to 32
+    for the wide case), and for nothing else (those keep ``back_k``, 64); the gradients match float64 either way."""
+    setting = readout_triton._setting()
+    monkeypatch.setitem(setting["float32"], "decay_back_k", 16)
+    if wide:
+        monkeypatch.setattr(readout_triton, "WIDE_HEAD", 32)
+    bind, sliced, slices_of = readout_triton.bind, (readout_triton.KB.chunk_output_backward,
+                                                    readout_triton.KB.boundary_backward), []
+
+    def spy(kernel, *args, **kwargs):
+        slices_of.extend([kwargs["BK"]] if kernel in sliced else [])
+        return bind(kernel, *args, **kwargs)
+
+    monkeypatch.setattr(readout_triton, "bind", spy)
+    for name, (g, r) in zip("qkvab", gradients(rng, spec, 63, dtype, H=1, dk=64, dv=24)):
+        assert rel_err(g, r) <= TOL[dtype], name
+    assert slices_of == [slices, slices] and setting["back_k"] == 64
+
+
 def test_backward_fallback_ignores_the_callers_autocast(rng, monkeypatch):
     """The torch-op backward of heads past ``BACKWARD_HEAD`` runs without autocast, as the forward did: float32
     gradients taken inside ``torch.autocast(bfloat16)`` stay within the float32 tolerance of float64."""

@@ -123,7 +123,10 @@ MAX_WALK_HEAD, MAX_WALK_CHUNK = 128, 64
 #: a miscompile suspected); at one stage they are right in both (call227-call229), and fenwick's forward + backward
 #: took 6.776 ms against 7.330 in bf16, 25.267 against 26.860 in float32 (call228, H100). Slices of 64 are right at
 #: d = 64, 128 and 256; at 256 slices of 32 and 16 read shared memory out of bounds, at one stage too (call230,
-#: call231: the compiler's code).
+#: call231: the compiler's code). ``decay_back_k`` (None: ``back_k``): the slices of first-order patterns' backward
+#: (``decay``) on heads up to ``WIDE_HEAD``: 32 in float32, where ssm's forward + backward took 12.000-12.121 ms
+#: against 16.927-17.033 with 64 (call228, call232, H100) and fenwick's was slower with 32 (27.4-27.8 against
+#: 25.2-25.4); bf16 within 1% either way.
 #: ``local_k`` x ``local_v``, ``local_warps``: the blocks of ``boundary_local``: fenwick's forward 1.495 ms with
 #: 128 x 128 at 8 warps, 1.502 with 64 x 128, 1.553 with 64 x 64 at 4 warps, 1.609 walked (gpu_calls/call64).
 #: ``decay``: step 1 of first-order patterns (``first_order``) by ``decay_sums``, and its backward by ``decay_grads``
@@ -209,9 +212,9 @@ GPU = dict(walk_k=32, walk_v=64, out_k=128, out_v=128, warps=4, back_k=64, back_
            product_n=128, product_k=64, product_warps=4, in_place=True, decay_warps=4, graphs=4, graph_elements=2**25,
            layer_graphs=True, boundary_inverse=True, boundary_block=32, level_walk=False, level_k=64, level_v=64,
            level_warps=8, chunk_walk=False, walk_chunk_v=32, walk_chunk_warps=8, walk_chunk_ahead=False,
-           walk_chunk_slot16=True, walk_chunk_own=True, walk_chunk_split=False,
+           walk_chunk_slot16=True, walk_chunk_own=True, walk_chunk_split=False, decay_back_k=None,
            wide=dict(walk_k=64, walk_v=64, out_k=64, out_v=256, out_after=False, back_warps=8),
-           float32=dict(out_k=64, out_v=64, chunk_walk=False))
+           float32=dict(out_k=64, out_v=64, chunk_walk=False, decay_back_k=32))
 INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64, back_warps=4, back_stages=None,
                    decay=True, diagonal=True, unrolled_sources=True, solve_boundaries=True, min_solved=1, local_k=64,
                    local_v=64, local_warps=4, out_warps=4, out_stages=3, out_maxnreg=None, out_after=True, product_m=16,
@@ -219,7 +222,7 @@ INTERPRETER = dict(walk_k=64, walk_v=64, out_k=64, out_v=64, warps=4, back_k=64,
                    graph_elements=2**25, layer_graphs=True, boundary_inverse=True,
                    boundary_block=16, level_walk=False, level_k=16, level_v=32, level_warps=4, chunk_walk=False,
                    walk_chunk_v=32, walk_chunk_warps=4, walk_chunk_ahead=True, walk_chunk_slot16=False,
-                   walk_chunk_own=True, walk_chunk_split=False,
+                   walk_chunk_own=True, walk_chunk_split=False, decay_back_k=None,
                    wide=dict(GPU["wide"]), float32=dict(out_k=64, out_v=64))    # chunk_walk as in force
 
 
@@ -416,6 +419,8 @@ class _Plan:
         unit, *self.strides = _units(q, k, v)
         sq, sk, sv = self.strides
         self.decay = tab["decay"] and setting["decay"]
+        if self.decay and setting["decay_back_k"] and max(dk, dv) <= WIDE_HEAD:     # first order's own backward slices
+            blk["back_k"] = min(setting["decay_back_k"], _block(dk))
         self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
         self.levels = self.solves and setting["level_walk"] and tab["level_home"] is not None
