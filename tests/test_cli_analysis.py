@@ -291,12 +291,20 @@ def test_n_1_is_a_positive_integer(capsys):
 @pytest.mark.parametrize("body, message", [
     ("raise SystemExit(3)\n", "importing"),
     ("def pattern():\n    raise ValueError('boom')\n", "calling"),
+    ("import sys\ndef pattern():\n    sys.exit(0)\n", "calling"),
 ])
 def test_user_code_failures_are_one_line_exit_2(capsys, tmp_path, body, message):
     path = tmp_path / "mine.py"
     path.write_text(body)
     code, out, err = run(capsys, "analyze", f"{path}:pattern", "--n", "8")
     assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("glr: error:") and message in err
+
+
+def test_ctrl_c_is_one_line_exit_130(capsys, tmp_path):
+    """A KeyboardInterrupt (Ctrl-C) anywhere in a verb: ``glr: interrupted`` and status 130, no traceback."""
+    path = tmp_path / "mine.py"
+    path.write_text("def pattern():\n    raise KeyboardInterrupt\n")
+    assert run(capsys, "analyze", f"{path}:pattern", "--n", "8") == (130, "", "glr: interrupted\n")
 
 
 def test_compare_table_columns_are_the_json_values(capsys):

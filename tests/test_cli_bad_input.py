@@ -23,6 +23,8 @@ def lm(capsys, *argv) -> str:
     (["eval", "--config", TINY, "--windows", "0"], "--windows: expected a positive integer, got 0"),
     (["train", "--config", TINY, "--stop-at", "-1"], "--stop-at: expected a positive integer, got -1"),
     (["generate", "--config", TINY, "--tokens", "-5"], "--tokens: expected a non-negative integer, got -5"),
+    (["generate", "--config", TINY, "--seed", str(2**64)], f"--seed: expected a seed from 0 to 2^64-1, got {2**64}"),
+    (["generate", "--config", TINY, "--seed", "-1"], "--seed: expected a seed from 0 to 2^64-1, got -1"),
     (["generate", "--config", TINY, "--random-weights", "--tokens", "1048577"],
      "--tokens 1048577 is over the limit of 1048576 decoded bytes"),
     (["generate", "--config", TINY, "--random-weights", "--contexts", "64,100000000"],
@@ -38,6 +40,47 @@ def test_lm_report_wants_a_bundle(tmp_path, capsys):
     (tmp_path / "empty.json").write_text("{}")
     assert "is not JSON (Expecting value at line 1)" in lm(capsys, "report", "--bundle", TINY, "--dest", str(tmp_path))
     assert "has no 'runs'" in lm(capsys, "report", "--bundle", str(tmp_path / "empty.json"), "--dest", str(tmp_path))
+
+
+def test_run_folders_whose_json_is_malformed(tmp_path, capsys):
+    """What ``glr lab run``/``report`` and ``glr lm collect``/``report`` read back from a run folder or a bundle:
+    JSON that is broken, not an object, not UTF-8, a folder, or a bundle whose fields are missing or of another kind
+    gets one line naming the file (no traceback)."""
+    def error(*argv) -> str:
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2
+        return one_line_error(err)
+
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    smoke = str(ROOT / "configs/lab/smoke.toml")
+    for text, says in (("{bad", "is not JSON (Expecting property name enclosed in double quotes at line 1)"),
+                       ("[]", "holds a JSON list, not an object")):
+        (lab / "sweep.json").write_text(text)
+        assert error("lab", "report", str(lab)) == f"glr: error: {str(lab / 'sweep.json')!r} {says}"
+        assert error("lab", "run", smoke, "--out", str(lab)).endswith(says)
+    runs = tmp_path / "runs"
+    (runs / "ssm").mkdir(parents=True)
+    (runs / "ssm" / "log.jsonl").write_text('{"step": 1}\n{"step": \n')
+    log = str(runs / "ssm" / "log.jsonl")
+    assert error("lm", "collect", "--runs", str(runs), "--out", str(tmp_path / "b.json")) == (
+        f"glr: error: {log!r} is not JSON at line 2 (Expecting value at column 10)")
+    (runs / "ssm" / "log.jsonl").write_text('{"step": 1}\n')
+    assert error("lm", "collect", "--runs", str(runs), "--scaling", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "b.json")).endswith(f"no scaling run with a log.jsonl under "
+                                                              f"{str(tmp_path / 'none')!r}")
+    assert error("lm", "collect", "--runs", str(runs), "--scaling", str(runs),
+                 "--out", str(tmp_path / "b.json")).endswith(f"{log!r} does not end with a training row (run, world, "
+                                                              "device, step, tokens_per_s)")
+    bundle, dest = tmp_path / "bundle.json", str(tmp_path / "report")
+    for content, says in ((b"\xff{}", "is not UTF-8 text (invalid start byte at byte 0)"),
+                          (b'{"runs": {"a": 5}}', "is not a bundle of glrtheory.lm collect (TypeError: "),
+                          (b'{"runs": {"a": {"log": []}}}', "is not a bundle of glrtheory.lm collect (IndexError: "),
+                          (b'{"runs": {}}', "has no 'runs': not a bundle of glrtheory.lm collect")):
+        bundle.write_bytes(content)
+        assert error("lm", "report", "--bundle", str(bundle), "--dest", dest).startswith(
+            f"glr: error: bundle {str(bundle)!r} {says}")
+    assert error("lm", "report", "--bundle", str(tmp_path), "--dest", dest).endswith("is a folder, not a JSON file")
 
 
 def test_config_files_that_are_not_text_or_not_files(tmp_path, capsys):

@@ -383,11 +383,11 @@ def test_report_renders_a_bundle_and_refuses_what_is_not_one(monkeypatch, tmp_pa
         if text is not None:
             (tmp_path / name).write_text(text)
     (tmp_path / "folder").mkdir()
-    for name, says in [("list.json", "has no 'runs': not a bundle of glrtheory.lm collect"),
+    for name, says in [("list.json", "holds a JSON list, not an object"),
                        ("no_runs.json", "has no 'runs': not a bundle of glrtheory.lm collect"),
                        ("runs_list.json", "has no 'runs': not a bundle of glrtheory.lm collect"),
                        ("broken.json", "is not JSON (Expecting value at line 2)"),
-                       ("folder", "does not exist"), ("missing.json", "does not exist")]:
+                       ("folder", "is a folder, not a JSON file"), ("missing.json", "does not exist")]:
         path = str(tmp_path / name)
         assert lm_error(capsys, "report", "--bundle", path, "--dest", "d") == (
             f"glrtheory.lm: error: bundle {path!r} {says}")

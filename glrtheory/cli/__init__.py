@@ -2,7 +2,8 @@
 
 Errors print one line (``glr: error: ...``) and exit with status 2: bad arguments, a ``GLRError``, and a file that
 cannot be read or written (``OSError``, a file that is not UTF-8 text); each warning prints one line
-(``glr: warning: ...``). ``python -m glrtheory.lm`` runs the same way (``run``).
+(``glr: warning: ...``); Ctrl-C prints ``glr: interrupted`` and exits with status 130. ``python -m glrtheory.lm``
+runs the same way (``run``).
 """
 from __future__ import annotations
 
@@ -59,6 +60,9 @@ def run(prog: str, parser: argparse.ArgumentParser, argv=None) -> int:
             code = 0
         except BrokenPipeError:
             return 0
+        except KeyboardInterrupt:               # Ctrl-C: one line, the shell's status for SIGINT
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
         except INPUT_ERRORS as exc:
             code, error = 2, exc
     seen = []

@@ -15,21 +15,23 @@ from ..errors import GLRError
 from ..patterns import Pattern
 
 
-def _int_at_least(low: int, kind: str):
-    """argparse type: an integer >= low (argparse reports the message as `argument --x: ...`)."""
+def _int_in(low: int, kind: str, high: float = math.inf):
+    """argparse type: an integer in ``[low, high]`` (argparse reports the message as `argument --x: ...`)."""
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
-        if v < low:
+        if not low <= v <= high:
             raise argparse.ArgumentTypeError(f"expected {kind}, got {v}")
         return v
     return parse
 
 
-positive_int = _int_at_least(1, "a positive integer")
-non_negative_int = _int_at_least(0, "a non-negative integer")
+positive_int = _int_in(1, "a positive integer")
+non_negative_int = _int_in(0, "a non-negative integer")
+#: A random generator's seed: torch's generators take 64 bits.
+random_seed = _int_in(0, "a seed from 0 to 2^64-1", 2**64 - 1)
 
 
 def positive_real(text: str) -> float:
@@ -118,7 +120,7 @@ def load_pattern(module: str, attr: str) -> Pattern:
             obj = obj()
         except GLRError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise GLRError(f"calling {module}:{attr}() failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(obj, Pattern):
         raise GLRError(f"{module}:{attr} is a {type(obj).__name__}, not a glrtheory Pattern")

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import warnings
 from pathlib import Path
 
 from ..errors import GLRError
+from ..json_file import read_json
 from .common import positive_int, positive_real
 
 
@@ -109,7 +109,7 @@ def run_lab(args) -> None:
     out = Path(args.out or Path("lab_results") / (Path(args.config).stem if args.config else args.task))
     device = check_device(sweep.run["device"])
     if (out / "sweep.json").is_file():
-        unlike = sweep.trained_unlike(sweep_from_dict(json.loads((out / "sweep.json").read_text())))
+        unlike = sweep.trained_unlike(sweep_from_dict(read_json(out / "sweep.json")))
         if unlike:
             raise GLRError(f"{str(out)!r} holds cells trained otherwise ({'; '.join(unlike)}), which this sweep "
                            "would take for its own: give another --out")
@@ -143,13 +143,13 @@ def run_report(args) -> None:
     out = Path(args.folder)
     if not (out / "sweep.json").is_file():
         raise GLRError(f"{args.folder!r} is not a lab output folder (no sweep.json)")
-    sweep = sweep_from_dict(json.loads((out / "sweep.json").read_text()))
+    sweep = sweep_from_dict(read_json(out / "sweep.json"))
     done = finished(out)
     rows = [done[c.key] for c in sweep.cells() if c.key in done]
     if not rows:
         raise GLRError(f"{args.folder!r} holds no finished cells")
-    old = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
-    machine = json.loads((out / "machine.json").read_text()) if (out / "machine.json").is_file() else None
+    old = read_json(out / "results.json") if (out / "results.json").is_file() else {}
+    machine = read_json(out / "machine.json") if (out / "machine.json").is_file() else None
     write_results(sweep, rows, out, args.command or old.get("command", ""), machine or old.get("machine"))
     print((out / "table.md").read_text(), end="")
 

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from glrtheory.checks import check_device, check_integer
 from glrtheory.errors import GLRError
+from glrtheory.json_file import read_json_lines
 
 from .config import Cell, Sweep
 from .train import train
@@ -59,7 +60,7 @@ def finished(out: Path) -> dict:
 def failures(out: Path) -> list[dict]:
     """The cells that raised, one row each time, from ``out/errors.jsonl`` (oldest first)."""
     path = Path(out) / ERRORS
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return read_json_lines(path) if path.exists() else []
 
 
 def _finite(x):

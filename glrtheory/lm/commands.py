@@ -10,8 +10,9 @@ import argparse
 import json
 from pathlib import Path
 
-from glrtheory.cli.common import non_negative_int, positive_int
+from glrtheory.cli.common import non_negative_int, positive_int, random_seed
 from glrtheory.errors import GLRError
+from glrtheory.json_file import read_json
 
 from .config import load_config, select
 
@@ -131,16 +132,17 @@ def run_report(args) -> None:
     from .report import render
 
     path = Path(args.bundle)
-    if not path.is_file():
+    if not path.exists():
         raise GLRError(f"bundle {str(path)!r} does not exist")
-    try:
-        bundle = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise GLRError(f"bundle {str(path)!r} is not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(bundle, dict) or not isinstance(bundle.get("runs"), dict):
+    bundle = read_json(path, "bundle")
+    if not isinstance(bundle.get("runs"), dict) or not bundle["runs"]:
         raise GLRError(f"bundle {str(path)!r} has no 'runs': not a bundle of glrtheory.lm collect")
-    for written in render(bundle, args.dest):
-        print(written)
+    try:
+        written = render(bundle, args.dest)
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:    # a field missing or of another kind
+        raise GLRError(f"bundle {str(path)!r} is not a bundle of glrtheory.lm collect "
+                       f"({type(exc).__name__}: {exc})") from None
+    print("\n".join(map(str, written)))
 
 
 def add_commands(sub) -> None:
@@ -171,7 +173,7 @@ def add_commands(sub) -> None:
     p.add_argument("--tokens", type=non_negative_int, default=200,
                    help=f"bytes to generate (at most {MAX_DECODE}, as each of --contexts)")
     p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=random_seed, default=0)
     p.add_argument("--contexts", default="1024,4096,16384",
                    help="comma-separated decode lengths to measure ('' for none)")
     p.add_argument("--random-weights", action="store_true",

@@ -8,20 +8,20 @@ position, decode speed and cache against ``cache_peak``, tokens per second on 1 
 """
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 
 import torch
 
 from glrtheory.errors import GLRError
+from glrtheory.json_file import read_json, read_json_lines
 
 
 def _read_run(folder: Path) -> dict:
-    run = {"log": [json.loads(ln) for ln in (folder / "log.jsonl").read_text().splitlines() if ln]}
+    run = {"log": read_json_lines(folder / "log.jsonl")}
     for name in ("result", "generate"):
         if (folder / f"{name}.json").exists():
-            data = json.loads((folder / f"{name}.json").read_text())
+            data = read_json(folder / f"{name}.json")
             run[name] = {k: v for k, v in data.items() if k != "log"}
     return run
 
@@ -41,9 +41,15 @@ def collect(runs_dir: str | Path, scaling: list[str | Path] = ()) -> dict:
         raise GLRError(f"no run with a log.jsonl under {str(runs_dir)!r}")
     bundle = {"machine": machine(), "runs": {f.name: _read_run(f) for f in folders}, "scaling": []}
     for folder in scaling:
-        for f in sorted(Path(folder).glob("*/log.jsonl")):
-            last = json.loads(f.read_text().splitlines()[-1])
-            bundle["scaling"].append({k: last[k] for k in ("run", "world", "device", "step", "tokens_per_s")})
+        logs = sorted(Path(folder).glob("*/log.jsonl"))
+        if not logs:
+            raise GLRError(f"no scaling run with a log.jsonl under {str(folder)!r}")
+        for f in logs:
+            last = (read_json_lines(f) or [{}])[-1]
+            keys = ("run", "world", "device", "step", "tokens_per_s")
+            if not set(keys) <= set(last):
+                raise GLRError(f"{str(f)!r} does not end with a training row ({', '.join(keys)})")
+            bundle["scaling"].append({k: last[k] for k in keys})
     return bundle
 
 
@@ -88,6 +94,7 @@ def render(bundle: dict, dest: str | Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    text, gpus = tables(bundle), bundle["machine"].get("gpus") or ["cpu"]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
@@ -98,11 +105,10 @@ def render(bundle: dict, dest: str | Path) -> list[Path]:
     axes[0].set(xlabel="training tokens (bytes)", ylabel="validation bits per byte")
     axes[1].set(xlabel="training FLOPs (3 x forward, FlopCounterMode)", xscale="log")
     axes[0].legend()
-    gpus = bundle["machine"].get("gpus") or ["cpu"]
     fig.suptitle(f"byte-level LM per pattern ({len(gpus)} x {gpus[0]})")
     fig.tight_layout()
     paths = [dest / "val_bpb.png", dest / "tables.md"]
     fig.savefig(paths[0], dpi=120)
     plt.close(fig)
-    paths[1].write_text(tables(bundle))
+    paths[1].write_text(text)
     return paths

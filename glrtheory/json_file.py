@@ -1,0 +1,45 @@
+"""Reading the JSON files that lab and LM runs write: one that is not UTF-8 JSON holding an object (a JSON Lines file:
+an object a line) is a ``GLRError`` naming it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import GLRError
+
+
+def _text(path: Path, name: str) -> str:
+    if path.is_dir():
+        raise GLRError(f"{name} is a folder, not a JSON file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise GLRError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _object(text: str, name: str, where: str = "") -> dict:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = f"column {exc.colno}" if where else f"line {exc.lineno}"
+        raise GLRError(f"{name} is not JSON{where} ({exc.msg} at {at})") from None
+    if not isinstance(data, dict):
+        raise GLRError(f"{name} holds a JSON {type(data).__name__}{where}, not an object")
+    return data
+
+
+def _name(path: Path, what: str) -> str:
+    return f"{what} {str(path)!r}" if what else repr(str(path))
+
+
+def read_json(path, what: str = "") -> dict:
+    """The object in the JSON file at ``path``; errors call it ``what`` (a bundle, ...) before its path."""
+    path = Path(path)
+    return _object(_text(path, _name(path, what)), _name(path, what))
+
+
+def read_json_lines(path) -> list[dict]:
+    """The objects of the JSON Lines file at ``path``, one a non-blank line."""
+    path, name = Path(path), _name(Path(path), "")
+    return [_object(line, name, f" at line {i}") for i, line in enumerate(_text(path, name).splitlines(), 1)
+            if line.strip()]
