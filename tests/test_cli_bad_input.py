@@ -29,6 +29,8 @@ def lm(capsys, *argv) -> str:
      "--tokens 1048577 is over the limit of 1048576 decoded bytes"),
     (["generate", "--config", TINY, "--random-weights", "--contexts", "64,100000000"],
      "--contexts 100000000 is over the limit of 1048576 decoded bytes"),
+    (["train", "--config", TINY, "--set", "model.pattern=nosuch"],
+     "[model] sets pattern 'nosuch' and the top lists patterns = "),
     (["train", "--config", TINY, "--set", "train.seq_len=100000000"],
      "micro_batch x [train] seq_len = 8 x 100000000 bytes in one forward is over the limit 1048576"),
 ])

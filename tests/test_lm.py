@@ -390,6 +390,9 @@ def test_config_structure_errors_name_the_source_and_the_problem(tmp_path):
     assert refused({"patterns": ["window:128", "window/128"]}) == (
         "config: patterns 'window:128' and 'window/128' both give the run name 'window-128'")
     assert refused({"patterns": ["ssm", "ssm"]}).endswith("both give the run name 'ssm'")
+    assert refused({"patterns": ["ssm", "power2"], "model": {"pattern": "fenwick"}}) == (
+        "config: [model] sets pattern 'fenwick' and the top lists patterns = ['ssm', 'power2']: give one (--pattern "
+        "picks one of the list)")
     assert refused({"patterns": ["ssm"], "overrides": {"power2": {}, "attention": {}}}) == (
         "config: [overrides] for pattern(s) not in patterns: attention, power2")
     assert refused({"model": {"pattern": "ssm"}, "bogus": 1, "alpha": 2}) == (

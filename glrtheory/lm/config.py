@@ -158,6 +158,9 @@ def parse_config(raw: dict, source: str = "config") -> list[RunConfig]:
     if not isinstance(model, dict) or not isinstance(overrides, dict) or not all(
             isinstance(table, dict) and "pattern" not in table for table in overrides.values()):
         raise GLRError(f"{source}: [model] and each [overrides.<pattern>] must be tables (the latter without pattern)")
+    if "patterns" in raw and "pattern" in model:       # one would be ignored (as --set model.pattern=X was)
+        raise GLRError(f"{source}: [model] sets pattern {model['pattern']!r} and the top lists patterns = "
+                       f"{raw['patterns']!r}: give one (--pattern picks one of the list)")
     patterns = raw.get("patterns", [model.get("pattern")])
     if not isinstance(patterns, list) or not patterns:
         raise GLRError(f"{source}: patterns must be a non-empty list")
