@@ -336,10 +336,13 @@ def _head_setting(dk: int, dv: int, dtype: torch.dtype = torch.bfloat16) -> dict
     return {**merged, **setting["float32"]} if dtype == torch.float32 else merged
 
 
-def _blocks(dk: int, dv: int, dtype: torch.dtype = torch.bfloat16) -> dict:
+def _blocks(dk: int, dv: int, dtype: torch.dtype = torch.bfloat16, decay: bool = False) -> dict:
     """The block sizes in force for these heads and inputs (``_head_setting``), each at most the head size as a block
-    (``_block``)."""
+    (``_block``); a first-order pattern's backward (``decay``) takes ``decay_back_k`` where set, on heads up to
+    ``WIDE_HEAD``."""
     setting = _head_setting(dk, dv, dtype)
+    if decay and setting["decay_back_k"] and max(dk, dv) <= WIDE_HEAD:
+        setting = dict(setting, back_k=setting["decay_back_k"])
     return {key: min(setting[key], _block(d))
             for key, d in (("walk_k", dk), ("walk_v", dv), ("out_k", dk), ("out_v", dv), ("back_k", dk),
                            ("local_k", dk), ("local_v", dv), ("level_k", dk), ("level_v", dv))}
@@ -415,12 +418,11 @@ class _Plan:
         self.layout, self.sizes, self.widths, self.dtype = layout, (B, T, H, dk, dv, N, nc, P, m), (wa, wb), q.dtype
         self.refused_forward = self.refused_backward = False      # set where the device refuses them
         tab = self.tab = _tables(layout, q.device)
-        setting, blk = self.setting, self.blk = _head_setting(dk, dv, q.dtype), _blocks(dk, dv, q.dtype)
+        setting = self.setting = _head_setting(dk, dv, q.dtype)
+        self.decay = tab["decay"] and setting["decay"]
+        blk = self.blk = _blocks(dk, dv, q.dtype, self.decay)
         unit, *self.strides = _units(q, k, v)
         sq, sk, sv = self.strides
-        self.decay = tab["decay"] and setting["decay"]
-        if self.decay and setting["decay_back_k"] and max(dk, dv) <= WIDE_HEAD:     # first order's own backward slices
-            blk["back_k"] = min(setting["decay_back_k"], _block(dk))
         self.diagonal = tab["diagonal"] and setting["diagonal"] and not self.decay and C in CHUNKS
         self.solves = bool(m) and _solves(tab, layout, setting)
         self.levels = self.solves and setting["level_walk"] and tab["level_home"] is not None
