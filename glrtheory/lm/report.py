@@ -40,13 +40,13 @@ def collect(runs_dir: str | Path, scaling: list[str | Path] = ()) -> dict:
     if not folders:
         raise GLRError(f"no run with a log.jsonl under {str(runs_dir)!r}")
     bundle = {"machine": machine(), "runs": {f.name: _read_run(f) for f in folders}, "scaling": []}
+    keys = ("run", "world", "device", "step", "tokens_per_s")
     for folder in scaling:
         logs = sorted(Path(folder).glob("*/log.jsonl"))
         if not logs:
             raise GLRError(f"no scaling run with a log.jsonl under {str(folder)!r}")
         for f in logs:
             last = (read_json_lines(f) or [{}])[-1]
-            keys = ("run", "world", "device", "step", "tokens_per_s")
             if not set(keys) <= set(last):
                 raise GLRError(f"{str(f)!r} does not end with a training row ({', '.join(keys)})")
             bundle["scaling"].append({k: last[k] for k in keys})
