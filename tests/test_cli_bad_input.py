@@ -31,6 +31,9 @@ def lm(capsys, *argv) -> str:
      "--contexts 100000000 is over the limit of 1048576 decoded bytes"),
     (["train", "--config", TINY, "--set", "model.pattern=nosuch"],
      "[model] sets pattern 'nosuch' and the top lists patterns = "),
+    (["train", "--config", ""], "argument --config: expected a path, got ''"),
+    (["collect", "--runs", "", "--out", "x.json"], "argument --runs: expected a path, got ''"),
+    (["collect", "--runs", ".", "--out", ""], "argument --out: expected a path, got ''"),
     (["train", "--config", TINY, "--set", "train.seq_len=100000000"],
      "micro_batch x [train] seq_len = 8 x 100000000 bytes in one forward is over the limit 1048576"),
 ])
@@ -150,6 +153,15 @@ def test_a_lab_run_with_a_failed_cell_reports_the_rest_and_warns(tmp_path, capsy
     (["analyze", "ssm", "--n", "8", "--rank-method", "flow"], "--rank-method flow has no rank to compute: add --rank"),
     (["compare", "ssm", "--n", "8", "--rank-method", "exact"], "no rank to compute: add --rank or --plot"),
     (["lti", "ssm", "--coef", "1=b", "--range", "-1e-3x", "1"], "argument --range: expected 2 arguments"),
+    (["lti", "lags:1", "--coef", "1=0.5", "--range", "-1", "1"], "this system has no symbols"),
+    (["lti", "lags:1", "--coef", "1=0.5", "--step", "0.1"], "this system has no symbols"),
+    (["lti", "lags:1,2", "--coef", "1=b", "--coef", "2=c", "--range", "-2", "2"], "this system has 2 symbols there"),
+    (["lti", "lags:1", "--coef", "1=0.5", "--coef", "a0=g", "--step", "0.1"], "this system has no symbols there"),
+    (["catalog", "--inexpressible", "--n", "5"], "--inexpressible lists no costs"),
+    (["lab", "run", "--task", "modcount", "--levels", "2", "--patterns", "ssm", "--out", ""],
+     "argument --out: expected a path, got ''"),
+    (["lab", "run", ""], "argument config: expected a path, got ''"),
+    (["lab", "report", ""], "argument folder: expected a path, got ''"),
 ])
 def test_glr_refusals(capsys, argv, says):
     code, _, err = run_cli(capsys, *argv)

@@ -45,6 +45,13 @@ def positive_real(text: str) -> float:
     return v
 
 
+def path_arg(text: str) -> str:
+    """argparse type: a file or folder name, not empty (an empty one would fall back to ``.`` silently)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return text
+
+
 def add_output_args(p: argparse.ArgumentParser, plot: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     if plot:

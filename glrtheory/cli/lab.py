@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import GLRError
 from ..json_file import read_json
-from .common import positive_int, positive_real
+from .common import path_arg, positive_int, positive_real
 
 
 def _csv(kind):
@@ -39,8 +39,8 @@ def register(sub) -> None:
     verbs = lab.add_subparsers(dest="lab_verb", metavar="ACTION", parser_class=sub._parser_class)
     verbs.required = True
     p = verbs.add_parser("run", help="run a sweep (resumable) and write results.json, table.md and figures")
-    p.add_argument("config", nargs="?", help="sweep TOML file (e.g. configs/lab/smoke.toml)")
-    p.add_argument("--out", help="output folder (default lab_results/<config name>)")
+    p.add_argument("config", nargs="?", type=path_arg, help="sweep TOML file (e.g. configs/lab/smoke.toml)")
+    p.add_argument("--out", type=path_arg, help="output folder (default lab_results/<config name>)")
     p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:i")
     p.add_argument("--patterns", type=_csv(str), help="comma-separated pattern specs (replaces the config's mixers)")
     p.add_argument("--scores", choices=("source", "query_key"), help="score form for --patterns")
@@ -60,7 +60,7 @@ def register(sub) -> None:
                    help="only train (shards running at once): write the report later with glr lab report")
     p.set_defaults(run=run_lab)
     p = verbs.add_parser("report", help="rebuild results.json, table.md and figures from a sweep folder")
-    p.add_argument("folder", help="output folder of glr lab run")
+    p.add_argument("folder", type=path_arg, help="output folder of glr lab run")
     p.add_argument("--command", help="record this as the command that produced the folder")
     p.set_defaults(run=run_report)
     p = verbs.add_parser("tasks", help="list the tasks, their swept parameter and what they probe")

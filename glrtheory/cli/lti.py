@@ -16,6 +16,8 @@ HEAD = 64
 #: Frequencies printed by ``--freq`` without a number; a plot draws at least PLOT_FREQUENCIES.
 FREQUENCIES = 16
 PLOT_FREQUENCIES = 512
+#: The stable-range scan of one symbol: (lo, hi, step).
+SCAN = (-2.0, 2.0, 1e-3)
 _COEF = re.compile(r"\s*(a?)(\d+|rest|all)\s*=\s*(.+?)\s*\Z")
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 
@@ -37,9 +39,9 @@ def register(sub) -> None:
     p.add_argument("--freq", type=positive_int, nargs="?", const=FREQUENCIES, metavar="POINTS",
                    help=f"frequency response |H| and phase at POINTS frequencies in [0, pi) (default "
                         f"{FREQUENCIES}); plotted with --plot")
-    p.add_argument("--range", type=float, nargs=2, default=(-2.0, 2.0), metavar=("LO", "HI"),
-                   help="scan range of the one symbol for its stable range (default -2 2)")
-    p.add_argument("--step", type=float, default=1e-3, help="scan resolution (default 1e-3)")
+    p.add_argument("--range", type=float, nargs=2, metavar=("LO", "HI"),
+                   help=f"scan range of the one symbol for its stable range (default {SCAN[0]:g} {SCAN[1]:g})")
+    p.add_argument("--step", type=float, help=f"scan resolution (default {SCAN[2]:g})")
     add_output_args(p)
     p.set_defaults(run=run_lti)
 
@@ -128,9 +130,10 @@ def _system(args):
     return pattern, system
 
 
-def symbolic_report(system, scan: tuple[float, float, float]) -> dict:
+def symbolic_report(system, scan: tuple[float, float, float] | None = None) -> dict:
     """The `glr lti --json` dictionary of a system with coefficient symbols: H(z), the Schur-Cohn region
-    (order <= SCHUR_COHN_MAX_ORDER) and, for one symbol in the B-coefficients, its stable range by a scan."""
+    (order <= SCHUR_COHN_MAX_ORDER) and, for one symbol in the B-coefficients, its stable range by a scan
+    ``(lo, hi, step)`` (default SCAN; one given for another system is refused, as it would go unused)."""
     from ..symbolic.lti_scan import stable_range
     from ..symbolic.lti_stability import SCHUR_COHN_MAX_ORDER, stability_region
 
@@ -140,7 +143,11 @@ def symbolic_report(system, scan: tuple[float, float, float]) -> dict:
         raise GLRError(f"the stability region of {len(free_b)} symbols is limited to B-order <= "
                        f"{SCHUR_COHN_MAX_ORDER}, got {order}; use one shared symbol (--coef all=b) for a scan")
     region = stability_region(system) if order <= SCHUR_COHN_MAX_ORDER else None
-    rng = stable_range(system, lo=scan[0], hi=scan[1], step=scan[2]) if len(free_b) == 1 else None
+    if len(free_b) != 1 and scan is not None:
+        raise GLRError(f"--range and --step set the scan of one symbol in the B-coefficients; this system has "
+                       f"{len(free_b) or 'no'} symbols there")
+    lo, hi, step = scan or SCAN
+    rng = stable_range(system, lo=lo, hi=hi, step=step) if len(free_b) == 1 else None
     return {
         "transfer_function": system.transfer_function_string(),
         "symbols": sorted(s.name for s in system.free_symbols),
@@ -164,7 +171,11 @@ def run_lti(args) -> None:
     pattern, system = _system(args)
     if not 0 < args.eps < 1:
         raise GLRError(f"--eps must lie in (0, 1), got {args.eps}")
-    scan = (*args.range, args.step)
+    scan = None if args.range is None and args.step is None else \
+        (*(args.range or SCAN[:2]), SCAN[2] if args.step is None else args.step)
+    if system.is_numeric and scan is not None:
+        raise GLRError("--range and --step set the scan of one symbol in the B-coefficients; this system has no "
+                       "symbols")
     if not system.is_numeric:
         if args.freq or args.plot:
             raise GLRError("--freq and --plot need numbers for every coefficient, not symbols")

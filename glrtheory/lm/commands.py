@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from glrtheory.cli.common import non_negative_int, positive_int, random_seed
+from glrtheory.cli.common import non_negative_int, path_arg, positive_int, random_seed
 from glrtheory.errors import GLRError
 from glrtheory.json_file import read_json
 
@@ -148,7 +148,7 @@ def run_report(args) -> None:
 def add_commands(sub) -> None:
     """Add the verbs to an argparse subparsers object."""
     def common(p):
-        p.add_argument("--config", required=True, help="TOML config (configs/lm/*.toml)")
+        p.add_argument("--config", required=True, type=path_arg, help="TOML config (configs/lm/*.toml)")
         p.add_argument("--pattern", help="run only this pattern of the config")
         p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                        help="override a config value (repeatable), e.g. --set train.steps=200")
@@ -182,9 +182,9 @@ def add_commands(sub) -> None:
     p.set_defaults(run=run_generate)
 
     p = sub.add_parser("collect", help="gather the logs of runs (and scaling runs) into one JSON bundle")
-    p.add_argument("--runs", required=True, help="a log.out_dir holding one folder per run")
+    p.add_argument("--runs", required=True, type=path_arg, help="a log.out_dir holding one folder per run")
     p.add_argument("--scaling", nargs="*", help="out_dirs of the same run on 1 and on N processes")
-    p.add_argument("--out", required=True, help="bundle JSON to write")
+    p.add_argument("--out", required=True, type=path_arg, help="bundle JSON to write")
     p.set_defaults(run=run_collect)
 
     p = sub.add_parser("report", help="figures and tables from a bundle")
