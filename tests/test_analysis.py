@@ -1,4 +1,5 @@
 """glrtheory.analysis against definition-level references built from ``p.sets(n)`` (docs/quantities.md)."""
+import io
 import re
 
 import numpy as np
@@ -672,6 +673,22 @@ def test_search_lists_what_it_cannot_evaluate_and_checks_bounds():
     assert family_grid("blocks", 8, [3, 5]) == ["blocks:3", "blocks:5"]
     with pytest.raises(GLRError, match="no parametric search for family 'fenwick'"):
         family_grid("fenwick", 8)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("terminal, progress, bar", [(True, True, True), (False, True, False), (True, False, False)])
+def test_search_draws_a_bar_on_a_terminal_only_when_asked(monkeypatch, terminal, progress, bar):
+    from glrtheory.analysis.search import search
+
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    out = search([Pattern.from_spec(s) for s in ("ssm", "power2")], 64, max_cache=4, progress=progress)
+    assert [r["spec"] for r in out["matches"]] == ["ssm"]
+    assert ("candidates:   0%|          | 0/2" in err.getvalue()) == bar
 
 
 def test_custom_fixed_lags_are_fitted_and_say_so():

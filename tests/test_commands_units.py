@@ -4,6 +4,7 @@ written out here. The heavy parts (training, evaluation, sampling, a sweep) are 
 runs in well under a second; ``trained`` loads a real checkpoint of a tiny model."""
 import argparse
 import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -282,6 +283,20 @@ def test_generate_with_random_weights(monkeypatch, config, capsys, tmp_path):
             "sample": "héé\ufffd!", "decode": [{"context": 3}, {"context": 9}], "device": "cpu", "torch_threads": 1}
     assert json.loads(capsys.readouterr().out) == want
     assert json.loads((tmp_path / "runs" / "ssm" / "generate.json").read_text()) == want
+
+
+def test_generate_draws_its_decode_bar_on_a_terminal_only(monkeypatch, config, capsys):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    fake_generate_parts(monkeypatch, [])
+    fake_distributed(monkeypatch)
+    argv = ["generate", "--config", str(config), "--pattern", "ssm", "--random-weights", "--contexts", "3,9"]
+    assert lm_main(argv) == 0 and capsys.readouterr().err == ""
+    monkeypatch.setattr("sys.stderr", Terminal())
+    assert lm_main(argv) == 0
+    assert "ssm: decode profile:   0%|          | 0/2" in sys.stderr.getvalue()
 
 
 def test_generate_from_checkpoints_and_skipping_missing_ones(monkeypatch, config, capsys, tmp_path):

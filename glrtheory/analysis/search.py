@@ -12,6 +12,7 @@ Candidates: the built-in families (``BUILTIN``) and a grid over the parameter of
 from __future__ import annotations
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import GLRError
 from ..patterns import Pattern
@@ -97,7 +98,7 @@ def _rank(row: dict, p: Pattern, n: int, method: str) -> int:
 
 
 def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min_rank=None,
-           rank_method: str = "exact") -> dict:
+           rank_method: str = "exact", progress: bool = False) -> dict:
     """The patterns that meet every given bound at length n, ranked by total cost ``nnz_a + nnz_b``.
 
     Parameters
@@ -110,6 +111,8 @@ def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min
         The bounds; None leaves a quantity free.
     rank_method : {"exact", "flow"}
         How ``min_rank`` is checked (see ``hankel_profile``).
+    progress : bool
+        A tqdm bar over the candidates on a terminal's stderr (an exact rank at large n takes seconds each).
 
     Returns
     -------
@@ -129,7 +132,8 @@ def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min
     bounds = {"max_decode": _check_bound(max_decode, "max_decode"), "max_cache": _check_bound(max_cache, "max_cache"),
               "max_hops": _check_bound(max_hops, "max_hops"), "min_rank": _check_bound(min_rank, "min_rank")}
     out = {"n": n, "bounds": bounds, "matches": [], "rejected": [], "skipped": []}
-    for p in [check_pattern(p) for p in patterns]:
+    for p in tqdm([check_pattern(p) for p in patterns], desc="candidates", disable=None if progress else True,
+                  leave=False):
         try:
             row = evaluate(p, n, rank_method=rank_method, **bounds)
         except GLRError as exc:

@@ -47,7 +47,7 @@ def run_search(args) -> None:
         specs = default_candidates(args.n) if not args.specs else []
     candidates = [pattern_arg(s) for s in specs + list(args.specs)]
     out = search(candidates, args.n, max_decode=args.max_decode, max_cache=args.max_cache,
-                 max_hops=args.max_hops, min_rank=args.min_rank, rank_method=args.rank_method)
+                 max_hops=args.max_hops, min_rank=args.min_rank, rank_method=args.rank_method, progress=True)
     if args.json:
         print_json(out)
         return

@@ -76,6 +76,7 @@ def run_generate(args) -> None:
     import sys
 
     import torch
+    from tqdm import tqdm
 
     from .build import build_model
     from .distributed import distributed
@@ -111,7 +112,8 @@ def run_generate(args) -> None:
             prompt = torch.tensor([list(args.prompt.encode())], dtype=torch.long, device=d.device)
             out = generate(model, prompt, args.tokens, temperature=args.temperature, seed=args.seed)
             text = bytes(out[0].tolist()).decode("utf-8", errors="replace")
-            rows = [decode_profile(model, run.model["pattern"], c, d.device) for c in contexts]
+            rows = [decode_profile(model, run.model["pattern"], c, d.device)       # a bar on a terminal only
+                    for c in tqdm(contexts, desc=f"{run.name}: decode profile", unit="context", disable=None)]
             device = torch.cuda.get_device_name(d.device) if d.device.type == "cuda" else "cpu"
             result = {"run": run.name, "pattern": run.model["pattern"], "step": step,
                       "weights": f"random (seed {args.seed})" if args.random_weights else "checkpoint",
