@@ -681,14 +681,17 @@ class _Terminal(io.StringIO):
 
 
 @pytest.mark.parametrize("terminal, progress, bar", [(True, True, True), (False, True, False), (True, False, False)])
-def test_search_draws_a_bar_on_a_terminal_only_when_asked(monkeypatch, terminal, progress, bar):
+def test_search_and_compare_draw_a_bar_on_a_terminal_only_when_asked(monkeypatch, terminal, progress, bar):
     from glrtheory.analysis.search import search
 
+    patterns = [Pattern.from_spec(s) for s in ("ssm", "power2")]
     err = _Terminal() if terminal else io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
-    out = search([Pattern.from_spec(s) for s in ("ssm", "power2")], 64, max_cache=4, progress=progress)
+    out = search(patterns, 64, max_cache=4, progress=progress)
     assert [r["spec"] for r in out["matches"]] == ["ssm"]
     assert ("candidates:   0%|          | 0/2" in err.getvalue()) == bar
+    assert [r["cache_peak"] for r in an.compare(patterns, 64, progress=progress)] == [1, 32]
+    assert ("patterns:   0%|          | 0/2" in err.getvalue()) == bar
 
 
 def test_custom_fixed_lags_are_fitted_and_say_so():

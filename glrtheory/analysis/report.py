@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from tqdm import tqdm
 
 from ..errors import GLRError, WorkLimitError
 from ..patterns import MAX_TABLE_ENTRIES, Pattern
@@ -158,9 +159,12 @@ def _readout(p: Pattern, n: int) -> dict:
     return {**out, "theta": fit.pop("class"), "theta_fit": {"range": [lengths[0], n], **fit}}
 
 
-def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", seed=0) -> list[dict]:
-    """``analyze`` for each pattern at the same n (the rows of ``glr compare``)."""
-    return [analyze(p, n, rank=rank, rank_method=rank_method, seed=seed) for p in patterns]
+def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", seed=0,
+            progress: bool = False) -> list[dict]:
+    """``analyze`` for each pattern at the same n (the rows of ``glr compare``); ``progress``: a tqdm bar over the
+    patterns on a terminal's stderr (an exact rank at large n takes seconds each)."""
+    return [analyze(p, n, rank=rank, rank_method=rank_method, seed=seed)
+            for p in tqdm(patterns, desc="patterns", disable=None if progress else True, leave=False)]
 
 
 def sweep(p: Pattern, ns, rank: bool = False, rank_method: str = "flow") -> dict[str, list]:

@@ -150,7 +150,7 @@ def run_compare(args) -> None:
     patterns = [pattern_arg(s) for s in args.specs]
     plt = pyplot() if args.plot else None
     method = _rank_method(args, args.rank or plt is not None)
-    rows = compare(patterns, args.n, rank=args.rank, rank_method=method)
+    rows = compare(patterns, args.n, rank=args.rank, rank_method=method, progress=True)
     if plt is not None:
         fig, axes = plt.subplots(1, 3, figsize=(15, 4))
         ns = _lengths(args.n)
