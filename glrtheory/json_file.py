@@ -1,20 +1,12 @@
-"""Reading the JSON files that lab and LM runs write: one that is not UTF-8 JSON holding an object (a JSON Lines file:
-an object a line) is a ``GLRError`` naming it."""
+"""Reading the JSON files that lab and LM runs write: one that is missing, or not UTF-8 JSON holding an object (a
+JSON Lines file: an object a line), is a ``GLRError`` naming it."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from .errors import GLRError
-
-
-def _text(path: Path, name: str) -> str:
-    if path.is_dir():
-        raise GLRError(f"{name} is a folder, not a JSON file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise GLRError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+from .text_file import read_text
 
 
 def _object(text: str, name: str, where: str = "") -> dict:
@@ -35,11 +27,11 @@ def _name(path: Path, what: str) -> str:
 def read_json(path, what: str = "") -> dict:
     """The object in the JSON file at ``path``; errors call it ``what`` (a bundle, ...) before its path."""
     path = Path(path)
-    return _object(_text(path, _name(path, what)), _name(path, what))
+    return _object(read_text(path, _name(path, what), "JSON"), _name(path, what))
 
 
 def read_json_lines(path) -> list[dict]:
     """The objects of the JSON Lines file at ``path``, one a non-blank line."""
     path, name = Path(path), _name(Path(path), "")
-    return [_object(line, name, f" at line {i}") for i, line in enumerate(_text(path, name).splitlines(), 1)
+    return [_object(line, name, f" at line {i}") for i, line in enumerate(read_text(path, name, "JSON").splitlines(), 1)
             if line.strip()]

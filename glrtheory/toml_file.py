@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import GLRError
+from .text_file import read_text
 
 try:
     import tomllib
@@ -16,14 +17,9 @@ TOMLDecodeError = tomllib.TOMLDecodeError
 def read_toml(path) -> dict:
     """The table in the TOML file at ``path``; a GLRError naming the file if it is absent or not TOML."""
     path = Path(path)
-    if path.is_dir():
-        raise GLRError(f"config file {str(path)!r} is a folder")
-    if not path.is_file():
-        raise GLRError(f"config file {str(path)!r} does not exist")
+    text = read_text(path, f"config file {str(path)!r}", "TOML")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise GLRError(f"config file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise GLRError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
 

@@ -95,7 +95,7 @@ def test_config_files_that_are_not_text_or_not_files(tmp_path, capsys):
         code, _, err = run_cli(capsys, *argv)
         assert code == 2 and "is not UTF-8 text (invalid start byte at byte 0)" in one_line_error(err)
     code, _, err = run_cli(capsys, "lab", "run", str(tmp_path))
-    assert code == 2 and one_line_error(err).endswith("is a folder")
+    assert code == 2 and one_line_error(err).endswith("is a folder, not a TOML file")
 
 
 def test_an_output_path_that_is_a_file(tmp_path, capsys):

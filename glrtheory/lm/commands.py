@@ -134,8 +134,6 @@ def run_report(args) -> None:
     from .report import render
 
     path = Path(args.bundle)
-    if not path.exists():
-        raise GLRError(f"bundle {str(path)!r} does not exist")
     bundle = read_json(path, "bundle")
     if not isinstance(bundle.get("runs"), dict) or not bundle["runs"]:
         raise GLRError(f"bundle {str(path)!r} has no 'runs': not a bundle of glrtheory.lm collect")
