@@ -130,6 +130,11 @@ def _system(args):
     return pattern, system
 
 
+def _unused_scan(symbols: int) -> GLRError:
+    return GLRError(f"--range and --step set the scan of one symbol in the B-coefficients; this system has "
+                    f"{symbols or 'no'} symbols there")
+
+
 def symbolic_report(system, scan: tuple[float, float, float] | None = None) -> dict:
     """The `glr lti --json` dictionary of a system with coefficient symbols: H(z), the Schur-Cohn region
     (order <= SCHUR_COHN_MAX_ORDER) and, for one symbol in the B-coefficients, its stable range by a scan
@@ -144,8 +149,7 @@ def symbolic_report(system, scan: tuple[float, float, float] | None = None) -> d
                        f"{SCHUR_COHN_MAX_ORDER}, got {order}; use one shared symbol (--coef all=b) for a scan")
     region = stability_region(system) if order <= SCHUR_COHN_MAX_ORDER else None
     if len(free_b) != 1 and scan is not None:
-        raise GLRError(f"--range and --step set the scan of one symbol in the B-coefficients; this system has "
-                       f"{len(free_b) or 'no'} symbols there")
+        raise _unused_scan(len(free_b))
     lo, hi, step = scan or SCAN
     rng = stable_range(system, lo=lo, hi=hi, step=step) if len(free_b) == 1 else None
     return {
@@ -174,8 +178,7 @@ def run_lti(args) -> None:
     scan = None if args.range is None and args.step is None else \
         (*(args.range or SCAN[:2]), SCAN[2] if args.step is None else args.step)
     if system.is_numeric and scan is not None:
-        raise GLRError("--range and --step set the scan of one symbol in the B-coefficients; this system has no "
-                       "symbols")
+        raise _unused_scan(0)
     if not system.is_numeric:
         if args.freq or args.plot:
             raise GLRError("--freq and --plot need numbers for every coefficient, not symbols")
