@@ -25,6 +25,7 @@ import weakref
 
 import torch
 
+from .second_derivative import no_second_derivative
 from .scan import readout_graphs as graphs
 from .scan.current_device import on_input_device
 
@@ -126,7 +127,7 @@ class Replayed(torch.autograd.Function):
         return lease.captured.forward(x)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @no_second_derivative("a GLR layer's CUDA graphs")
     def backward(ctx, grad):
         lease = ctx.lease
         if lease.valid:

@@ -9,14 +9,15 @@ the op's autograd rules and returns a callable that runs ``fn`` itself, its grad
 ``autograd.Function``, unless something watches the dispatcher: ``torch.compile`` tracing, a dispatch or
 torch-function mode (``FlopCounterMode``, fake tensors), a functorch transform, the profiler, or an input that
 overrides torch functions. Those calls go through the op as before, so its FLOP formula, fake kernel, compiled
-graphs and profiler entries are unchanged. Second derivatives raise either way.
+graphs and profiler entries are unchanged. A gradient taken with ``create_graph`` is refused either way.
 """
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 from torch.overrides import has_torch_function
 from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from ..second_derivative import no_second_derivative
 
 #: False: every call goes through the dispatcher (benchmarks time both ways).
 DIRECT = True
@@ -35,7 +36,8 @@ def watched(inputs=()) -> bool:
 class _Direct(torch.autograd.Function):
     """``fn(*inputs)`` with the op's ``setup_context`` and ``backward`` as its autograd rules; the rules see
     ``ctx.needs_input_grad`` of the inputs alone, as through the op. Once differentiable: the backward's kernels
-    record no graph, so a second derivative raises (through the op, the backward op has no autograd formula)."""
+    record no graph, so a gradient taken with ``create_graph=True`` raises (``no_second_derivative``), here as
+    through the op."""
 
     @staticmethod
     def forward(ctx, fn, setup_context, backward, *inputs):
@@ -45,7 +47,6 @@ class _Direct(torch.autograd.Function):
         return output
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, *grads):
         ctx.needs_input_grad = ctx.needs_input_grad[3:]
         got = ctx.rule(ctx, *grads)                      # one per input; a list input's [None, ...] means None
@@ -57,6 +58,7 @@ def eager(op, fn, setup_context=None, backward=None):
     (module docstring), with ``backward`` and ``setup_context`` registered as the op's autograd rules (None: the op
     has none, as a backward op)."""
     if backward is not None:
+        backward = no_second_derivative(op._qualname.split("::")[-1])(backward)
         op.register_autograd(backward, setup_context=setup_context)
 
     def run(*inputs):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..second_derivative import no_second_derivative
 from .op import glr_scan
 from .readout_plan import ChunkLayout, boundary_tables
 
@@ -115,7 +116,7 @@ class ReadStates(torch.autograd.Function):
         return out
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @no_second_derivative("glr_readout's chunked_aligned states")
     def backward(ctx, grad):
         q, E, states = ctx.saved_tensors
         need_q, need_E, need_H = ctx.needs_input_grad[1:4]

@@ -15,6 +15,7 @@ import torch
 
 from glrtheory.patterns.tables import IndexTables
 
+from ..second_derivative import no_second_derivative
 from .op import glr_scan
 
 Tensor = torch.Tensor
@@ -169,6 +170,7 @@ class Blockwise(torch.autograd.Function):
         return o
 
     @staticmethod
+    @no_second_derivative("glr_readout's blockwise path")
     def backward(ctx, grad):
         inputs = ctx.saved_tensors
         T = inputs[0].shape[1]

@@ -59,6 +59,8 @@ from triton.runtime.errors import OutOfResources
 
 from glrtheory.errors import GLRError
 
+from ..second_derivative import no_second_derivative
+
 from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
@@ -788,7 +790,7 @@ class AlignedTriton(torch.autograd.Function):
         return o
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @no_second_derivative("glr_readout's Triton kernels")
     def backward(ctx, grad):
         need, lease = ctx.needs_input_grad[:5], ctx.lease
         if lease is not None and lease.valid:

@@ -24,10 +24,11 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from torch.autograd.function import once_differentiable
 from triton.runtime.errors import OutOfResources
 
 from glrtheory.errors import GLRError
+
+from ..second_derivative import no_second_derivative
 
 from .readout_blocks import tile_einsum
 from .readout_triton import _autograd
@@ -172,7 +173,7 @@ class _TileProduct(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
+    @no_second_derivative("tile_product's kernels")
     def backward(ctx, g):
         q, k, v, m = ctx.saved_tensors
         g = g if g.stride(-1) == 1 else g.contiguous()

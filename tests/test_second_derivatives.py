@@ -1,0 +1,117 @@
+"""Second derivatives: a gradient taken with ``create_graph=True`` through a backward that records no graph is
+refused with a ``GLRError`` (it came back without the kernels' second-order terms: 0 where finite differences gave
+19.1); one whose path runs through torch ops alone is taken, and is right (against finite differences)."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from glrtheory import GLRError, Pattern  # noqa: E402
+from glrtheory.kernels.layers import GLRMixer  # noqa: E402
+from glrtheory.kernels.scan.readout import glr_readout  # noqa: E402
+from glrtheory.kernels.torch import glr_scan  # noqa: E402
+
+N = 16
+
+
+def readout_inputs(tables, seed=0, dtype=torch.float64):
+    g, n = torch.Generator().manual_seed(seed), tables.n
+    q, k, v = (torch.randn(1, n, 1, 3, generator=g, dtype=dtype) for _ in range(3))
+    a = torch.rand(1, n, 1, tables.a_idx.shape[1], generator=g, dtype=dtype) + 0.5
+    b = torch.rand(1, n, 1, tables.b_idx.shape[1], generator=g, dtype=dtype) / (2 * tables.b_idx.shape[1])
+    return q, k, v, a, b
+
+
+def refused(call):
+    with pytest.raises(GLRError, match="no second derivative through .*take the gradient without create_graph"):
+        call()
+
+
+@pytest.mark.parametrize("backend", ["chunk", "naive"])
+def test_the_scan_refuses_a_gradient_with_create_graph(backend):
+    """The case that came back wrong: P(x) = ||d(sum h^2)/dx||^2 with u, a, b made from x, so that P also reaches x
+    through torch ops (``autograd.grad(P, x)`` need not pass an error node hung on the inner gradient)."""
+    tables = Pattern.from_spec("ssm").tables(N)
+    x = torch.randn(1, N, 1, 2, dtype=torch.float64, requires_grad=True)
+
+    def h():
+        return glr_scan(2 * x, torch.sigmoid(x[..., :1]), torch.sigmoid(x[..., :1]) / 2, tables, backend=backend)
+
+    refused(lambda: torch.autograd.grad(h().square().sum(), x, create_graph=True))
+    (g,) = torch.autograd.grad(h().square().sum(), x)                  # without create_graph: as before
+    assert torch.isfinite(g).all() and not g.requires_grad
+
+
+def second_derivative(n, spec, inner, outer):
+    """``R = ||d(sum o^2)/d inner||^2`` of chunked_aligned and its gradient in ``outer`` (autograd, then central
+    differences at three entries), for q, k, v named by inner and outer."""
+    tables = Pattern.from_spec(spec).tables(n)
+    xs = dict(zip("qkvab", readout_inputs(tables, 1)))
+
+    def R(x):
+        given = dict(xs, **{outer: x, inner: xs[inner].clone().requires_grad_()})
+        o = glr_readout(*(given[c] for c in "qkvab"), tables, algorithm="chunked_aligned")
+        (g,) = torch.autograd.grad(o.square().sum(), given[inner], create_graph=True)
+        return g.square().sum()
+
+    leaf = xs[outer].clone().requires_grad_()
+    (d,) = torch.autograd.grad(R(leaf), leaf)
+    out = []
+    for index in [(0, 0, 0, 0), (0, n // 2, 0, 2), (0, n - 1, 0, 1)]:
+        e = torch.zeros_like(leaf)
+        e[index] = 1e-5
+        out.append((float(d[index]), float((R(xs[outer] + e) - R(xs[outer] - e)).detach() / 2e-5)))
+    return out
+
+
+@pytest.mark.parametrize("spec", ["ssm", "power2"])
+def test_the_readout_refuses_where_a_kernel_backward_is_on_the_path(spec):
+    """tiled_mixing's blockwise backward, and past one chunk chunked_aligned's boundary states (``ReadStates``, the
+    scan)."""
+    tables = Pattern.from_spec(spec).tables(N)
+    q, k, v, a, b = readout_inputs(tables)
+    k.requires_grad_()
+    refused(lambda: torch.autograd.grad(glr_readout(q, k, v, a, b, tables, algorithm="tiled_mixing").square().sum(),
+                                        k, create_graph=True))
+    refused(lambda: second_derivative(200, spec, "k", "v"))
+    refused(lambda: second_derivative(200, spec, "q", "k"))
+
+
+@pytest.mark.parametrize("n, spec, inner, outer", [(N, "ssm", "q", "k"), (N, "fenwick", "q", "k"),
+                                                   (N, "power2", "q", "v"), (N, "fenwick", "k", "v"),
+                                                   (N, "power2", "k", "q")])
+def test_a_second_derivative_through_torch_ops_alone_is_taken_and_right(n, spec, inner, outer):
+    """Within one chunk (no boundary state) chunked_aligned's gradients are torch ops: differentiated again (the
+    scan's backward, where on the path, runs once, without create_graph), they match central differences in
+    float64."""
+    pairs = second_derivative(n, spec, inner, outer)
+    for got, numeric in pairs:
+        assert got == pytest.approx(numeric, rel=1e-6, abs=1e-8)
+    assert max(abs(got) for got, _ in pairs) > 1e-3
+
+
+@pytest.mark.parametrize("spec", ["ssm", "fenwick"])
+def test_the_triton_readout_refuses_a_gradient_with_create_graph(spec):
+    """The aligned readout's kernels (under the interpreter on a CPU)."""
+    pytest.importorskip("triton")
+    tables = Pattern.from_spec(spec).tables(N)
+    q, k, v, a, b = readout_inputs(tables, dtype=torch.float32)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    q, k, v, a, b = (x.to(device) for x in (q, k, v, a, b))
+    k.requires_grad_()
+
+    def loss():
+        return glr_readout(q, k, v, a, b, tables, algorithm="chunked_aligned", backend="triton").square().sum()
+
+    refused(lambda: torch.autograd.grad(loss(), k, create_graph=True))
+    (g,) = torch.autograd.grad(loss(), k)
+    assert torch.isfinite(g).all()
+
+
+@pytest.mark.parametrize("readout", [False, True])
+def test_the_mixer_refuses_a_gradient_with_create_graph(readout):
+    torch.manual_seed(0)
+    mixer = GLRMixer("fenwick", 8, 2, readout=readout).double()
+    x = torch.randn(1, N, 8, dtype=torch.float64, requires_grad=True)
+    refused(lambda: torch.autograd.grad(mixer(x).square().sum(), x, create_graph=True))
+    (g,) = torch.autograd.grad(mixer(x).square().sum(), x)
+    assert torch.isfinite(g).all()
