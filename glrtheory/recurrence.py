@@ -67,6 +67,12 @@ def readout(h: np.ndarray, q) -> np.ndarray:
     k, d = q.shape[-1] if q.ndim else 0, h.shape[-1]
     if q.ndim < 2 or q.shape[-2] != h.shape[-2] or k == 0 or d % k:
         raise GLRError(f"readout q must have shape [..., {h.shape[-2]}, k] with k dividing d={d}, got {q.shape}")
+    try:
+        batch = np.broadcast_shapes(q.shape[:-2], h.shape[:-2])
+    except ValueError:
+        raise GLRError(f"readout q's batch {q.shape[:-2]} does not broadcast with the states' {h.shape[:-2]}") from None
+    if batch != h.shape[:-2]:
+        raise GLRError(f"readout q's batch {q.shape[:-2]} would widen the states' {h.shape[:-2]} to {batch}")
     check_finite(q, "readout q")
     hm = h.reshape(h.shape[:-1] + (k, d // k))
     return np.einsum("...tk,...tkv->...tv", q, hm)

@@ -28,6 +28,9 @@ from glrtheory.patterns.tables import LiveSchedule
 
 from .scan.cpu import FASTMATH, Counts, add_row, float_array
 
+#: The most values one state (batch x d) of a ``DecodeCache`` holds: 2^31 (8 GiB in float32).
+MAX_STATE = 2 ** 31
+
 
 class _Pool:
     """States ``data[slot, batch, d]`` with ``slot_of[position]`` (-1 when not held) and a free list."""
@@ -171,6 +174,9 @@ class DecodeCache:
             raise GLRError(f"batch must be a tuple of sizes (() for none), got {batch!r}")
         self.n, self.d, self.batch = n, int(d), tuple(check_integer(x, "a batch size", 1) for x in batch)
         self._state = (math.prod(self.batch), self.d)
+        if math.prod(self._state) > MAX_STATE:
+            raise GLRError(f"a state of batch {self.batch} x d {self.d} = {math.prod(self._state)} values is over "
+                           f"the limit of {MAX_STATE}")
         self.u_pool = _Pool(n, self._state, self.dtype)
         self.h_pool = _Pool(n, self._state, self.dtype)
         self.t = -1

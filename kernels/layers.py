@@ -321,6 +321,9 @@ class GLRMixer(nn.Module):
         if not isinstance(x, Tensor) or x.ndim != len(shape.split(",")) or x.shape[-1] != self.d_model:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise GLRError(f"x must have shape [{shape}{self.d_model}], got {got}")
+        if x.shape[0] == 0:
+            raise GLRError(f"x must have shape [{shape}{self.d_model}] with a batch of at least 1, got "
+                           f"{tuple(x.shape)}")
         w = self.in_proj.weight
         if x.device != w.device:
             raise GLRError(f"x is on {x.device}, the mixer on {w.device}; move one to the other")
@@ -340,6 +343,9 @@ class GLRMixer(nn.Module):
         projections' dtype, q unscaled and a times ``d_key^-1/2`` instead (H is linear in A, so ``q^T H`` is the
         same), in one op, and b not zeroed in rows without B (``glr_readout`` ignores padded slots)."""
         self._check_x(x, "batch, T, ")
+        if tables is not None and (not isinstance(tables, IndexTables) or tables.n != x.shape[1]):
+            got = f"tables at n = {tables.n}" if isinstance(tables, IndexTables) else type(tables).__name__
+            raise GLRError(f"tables must be the IndexTables of x's T = {x.shape[1]} (pattern.tables(T)), got {got}")
         n_or_tables = x.shape[1] if tables is None else tables
         ai, bi, valid_a, valid_b, has_b = self._table_tensors(n_or_tables, x.device)
         scales = None if states else self._readout_scales(n_or_tables, x)     # before any op: no graph break
@@ -365,9 +371,10 @@ class GLRMixer(nn.Module):
         self._check_x(x, "batch, T, ")
         T, tables = x.shape[1], None
         if cache is not None:
+            _check_cache(cache, "forward")
             if cache.t != 0:
                 raise GLRError(f"forward(x, cache) prefills a fresh cache; this one is at step {cache.t}")
-            cache.check(self.pattern, x.shape[0], T, self._layout())
+            cache.check(self.pattern, x.shape[0], T, self._layout(), x.device)
             tables = cache.prompt_tables(T)
         if self.readout and cache is None:       # no per-token d_key x d_head states (glr_readout)
             replayed = layer_graphs.replay(self, x)
@@ -435,9 +442,8 @@ class GLRMixer(nn.Module):
         """Decode one token: ``x_t[batch, d_model] -> y_t[batch, d_model]``, equal to ``forward`` at
         position ``cache.t``; updates the cache (keeps only the live set)."""
         self._check_x(x_t, "batch, ")
-        if not isinstance(cache, GLRCache):
-            raise GLRError(f"step needs the cache of init_cache(max_length), got {type(cache).__name__}")
-        cache.check(self.pattern, x_t.shape[0], 1, self._layout())
+        _check_cache(cache, "step")
+        cache.check(self.pattern, x_t.shape[0], 1, self._layout(), x_t.device)
         t = cache.t
         u, g, (q_s, e, c), q = self._project(x_t[:, None])
         u, g, q_s, e, c, q = (None if y is None else y[:, 0] for y in (u, g, q_s, e, c, q))
@@ -463,6 +469,11 @@ class GLRMixer(nn.Module):
         cache.batch = x_t.shape[0]
         cache.keep(t, u, k, h)
         return self._output(h[:, None], None if q is None else q[:, None], x_t)[:, 0]
+
+
+def _check_cache(cache, verb: str) -> None:
+    if not isinstance(cache, GLRCache):
+        raise GLRError(f"{verb} needs the cache of init_cache(max_length), got {type(cache).__name__}")
 
 
 def _keys(q_s, e: Tensor, c: Tensor) -> Tensor:

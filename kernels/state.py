@@ -25,6 +25,8 @@ class GLRCache:
     """
 
     def __init__(self, pattern, max_length: int, layout: dict | None = None):
+        if not all(hasattr(pattern, key) for key in ("spec", "terms", "tables")):       # a Pattern (not imported here)
+            raise GLRError(f"a GLRCache needs a Pattern (Pattern.from_spec(spec)), got {type(pattern).__name__}")
         self.pattern, self.spec, self.max_length, self.layout = pattern, pattern.spec, max_length, layout or {}
         self.schedule = LiveSchedule.of(pattern, max_length)
         self._same: dict[int, tuple] = {}       # id -> (pattern, whether its tables are the cache's)
@@ -37,9 +39,9 @@ class GLRCache:
     def size(self) -> int:
         return len(self.inputs) + len(self.states)
 
-    def check(self, pattern, batch: int, length: int, layout: dict | None = None) -> None:
+    def check(self, pattern, batch: int, length: int, layout: dict | None = None, device=None) -> None:
         """Refuse a step (or a prompt of ``length`` tokens) of another pattern, state layout (heads, sizes,
-        score mode), batch size, or past the end."""
+        score mode), batch size, device, or past the end."""
         if pattern.spec != self.spec:
             raise GLRError(f"the cache was made for pattern {self.spec!r}, the mixer has {pattern.spec!r}")
         if not self._same_pattern(pattern):
@@ -51,6 +53,9 @@ class GLRCache:
             raise GLRError(f"the cache was made for a mixer with {self.layout}, this one has {layout}")
         if self.batch is not None and batch != self.batch:
             raise GLRError(f"the cache holds a batch of {self.batch}, the input has {batch}")
+        held = next(iter(self.states.values() or self.inputs.values()), None)
+        if device is not None and held is not None and held[0].device != device:
+            raise GLRError(f"the cache holds states on {held[0].device}, the input is on {device}")
         if self.t + length > self.max_length:
             raise GLRError(f"the cache was made for {self.max_length} tokens; {self.t + length} is past it")
 

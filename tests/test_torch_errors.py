@@ -29,6 +29,8 @@ def _bad_tables():
         ((a_idx[:-1], b_idx), r"b_idx must have shape \[n=9, w\], got \(10, 4\)"),
         ((a_idx[:, :, None], b_idx), r"a_idx must have shape"),
         (a_idx, r"tables must be the pair \(a_idx, b_idx\)"),
+        ((list(map(list, a_idx[:-1])) + [[9, 9]], b_idx), r"a_idx is ragged: every row must have one width w"),
+        ((torch.as_tensor(a_idx).to("meta"), b_idx), r"a_idx is a meta tensor, which holds no values"),
     ]
 
 

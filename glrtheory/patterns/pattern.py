@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -203,6 +203,8 @@ class Pattern:
 
 
 def _lag_array(lags, minimum: int, what: str) -> np.ndarray:
+    if isinstance(lags, (str, bytes)) or not isinstance(lags, Iterable):
+        raise GLRError(f"{what}s must be a sequence of integers, got {lags!r}")
     return sorted_distinct(np.array([check_integer(v, what, minimum) for v in lags], dtype=np.int64))
 
 

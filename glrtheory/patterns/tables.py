@@ -46,8 +46,13 @@ def check_table(idx, n: int | None, strict: bool, name: str) -> np.ndarray:
     ``0 <= s <= t`` (``s < t`` when strict), strictly increasing with the -1 padding last.
     Returns a read-only int32 copy."""
     if type(idx).__module__.startswith("torch"):
+        if idx.device.type == "meta":
+            raise GLRError(f"{name} is a meta tensor, which holds no values; pass the table's integers")
         idx = idx.detach().cpu().numpy()
-    arr = np.asarray(idx)
+    try:
+        arr = np.asarray(idx)
+    except ValueError:                          # rows of several lengths
+        raise GLRError(f"{name} is ragged: every row must have one width w (pad with -1)") from None
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
         raise GLRError(f"{name} must be an integer index table, got dtype {arr.dtype}")
     if arr.ndim != 2 or (n is not None and arr.shape[0] != n):

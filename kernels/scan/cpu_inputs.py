@@ -18,7 +18,7 @@ def float_array(x, name: str, dtype=None, holder: str = "u has", together: str =
     both, and what must share one, ``together``); anything else is a GLRError."""
     try:
         arr = np.asarray(x)
-    except (TypeError, RuntimeError) as e:      # torch: bf16, on CUDA, or requiring grad
+    except (TypeError, RuntimeError, ValueError) as e:   # torch: bf16, on CUDA, or requiring grad; ragged lists
         raise GLRError(f"{name} cannot be read as a numpy array ({e}); the Numba scan takes float32 or float64 "
                        f"arrays on the CPU (torch tensors with gradients or on CUDA go through glr_scan)") from None
     if arr.dtype not in DTYPES:

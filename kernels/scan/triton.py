@@ -20,6 +20,7 @@ is imported), which the tests use. ``flops`` is registered for ``FlopCounterMode
 """
 from __future__ import annotations
 
+import numbers
 import os
 from typing import NamedTuple
 
@@ -328,10 +329,10 @@ def _check(u, a, b, tables, chunk) -> TritonTables:
             raise GLRError(f"{name} must be contiguous for the triton scan")
     if not (u.device == a.device == b.device):
         raise GLRError(f"u, a, b must be on one device, got {u.device}, {a.device}, {b.device}")
-    if u.device.type != "cuda" and not _interpreting():
+    if u.device.type not in ("cuda", "cpu") or (u.device.type == "cpu" and not _interpreting()):
         raise GLRError(f"the triton scan needs CUDA tensors (got {u.device}); "
                        "TRITON_INTERPRET=1 runs it on the CPU")
-    if type(chunk) is not int or chunk not in CHUNKS:
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk not in CHUNKS:
         raise GLRError(f"chunk must be one of {CHUNKS} for the triton scan (a C x C inverse lives in "
                        f"registers), got {chunk!r}")
     Bt, n, H, D = u.shape
@@ -375,7 +376,7 @@ def glr_scan_triton(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | Non
     """
     chunk = DEFAULT_CHUNK if chunk is None else chunk
     tab = _check(u, a, b, tables, chunk)
-    return scan_op(u, a, b, *tab.tensors, chunk, tab.a_diagonal, *map(list, tab.lag_values))[0]
+    return scan_op(u, a, b, *tab.tensors, int(chunk), tab.a_diagonal, *map(list, tab.lag_values))[0]
 
 
 __all__ = ["glr_scan_triton", "DTYPES", "DEFAULT_CHUNK"]

@@ -1,0 +1,94 @@
+"""Bad input to the Python API as an audit met it, each once a raw traceback (AttributeError, ValueError,
+NotImplementedError, a Triton error) and now a GLRError naming the problem; the cases that must keep working
+beside them are checked too."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from glrtheory import GLRError, Pattern  # noqa: E402
+from glrtheory.kernels.cpu import scan  # noqa: E402
+from glrtheory.kernels.decode import MAX_STATE, DecodeCache  # noqa: E402
+from glrtheory.kernels.torch import GLRCache, GLRMixer  # noqa: E402
+
+
+def mixer():
+    torch.manual_seed(0)
+    return GLRMixer("ssm", 8, 2)
+
+
+def test_the_mixer_names_a_wrong_cache_tables_or_empty_input():
+    m = mixer()
+    with pytest.raises(GLRError, match="forward needs the cache of init_cache\\(max_length\\), got str"):
+        m(torch.randn(1, 4, 8), cache="abc")
+    with pytest.raises(GLRError, match="step needs the cache of init_cache\\(max_length\\), got dict"):
+        m.step(torch.randn(1, 8), {})
+    with pytest.raises(GLRError, match="tables must be the IndexTables of x's T = 12 .* got tables at n = 8"):
+        m.coefficients(torch.randn(1, 12, 8), Pattern.from_spec("ssm").tables(8))
+    with pytest.raises(GLRError, match="tables must be the IndexTables of x's T = 8 .* got tuple"):
+        m.coefficients(torch.randn(1, 8, 8), tuple(Pattern.from_spec("ssm").tables(8)))
+    u, a, b, q = m.coefficients(torch.randn(1, 8, 8), Pattern.from_spec("ssm").tables(8))      # the right ones
+    assert u.shape[:2] == a.shape[:2] == b.shape[:2] == (1, 8)
+    with pytest.raises(GLRError, match=r"x must have shape \[batch, T, 8\] with a batch of at least 1, got \(0, 4, 8"):
+        m(torch.randn(0, 4, 8))
+    cache = m.init_cache(4)
+    with pytest.raises(GLRError, match=r"x must have shape \[batch, 8\] with a batch of at least 1, got \(0, 8\)"):
+        m.step(torch.randn(0, 8), cache)
+    assert cache.batch is None and cache.t == 0
+
+
+def test_a_cache_refuses_a_pattern_name_and_an_input_on_another_device():
+    with pytest.raises(GLRError, match="a GLRCache needs a Pattern \\(Pattern.from_spec\\(spec\\)\\), got str"):
+        GLRCache("ssm", 4)
+    m = mixer()
+    cache = m.init_cache(4)
+    y = m.step(torch.randn(1, 8), cache)
+    assert y.shape == (1, 8) and cache.t == 1
+    m.to("meta")
+    with pytest.raises(GLRError, match="the cache holds states on cpu, the input is on meta"):
+        m.step(torch.randn(1, 8, device="meta"), cache)
+
+
+def test_a_decode_cache_states_its_state_limit():
+    with pytest.raises(GLRError, match=f"= {2**31 + 2} values is over the limit of {MAX_STATE}"):
+        DecodeCache(Pattern.from_spec("ssm"), 4, d=2, batch=(2**30 + 1,))
+    assert DecodeCache(Pattern.from_spec("ssm"), 4, d=1, batch=(2, 3)).held == 0        # a small one is made
+
+
+def test_the_numba_scan_names_a_ragged_input_and_a_query_batch_that_does_not_fit():
+    rng = np.random.default_rng(0)
+    tables = Pattern.from_spec("ssm").tables(4)
+    with pytest.raises(GLRError, match="u cannot be read as a numpy array"):
+        scan([[1.0], [1.0, 2.0]], np.ones((2, 1)), np.ones((2, 1)), Pattern.from_spec("ssm").tables(2))
+    u, a, b = rng.random((3, 4, 2)), rng.random((3, 4, 1)), rng.random((3, 4, 1)) / 2
+    with pytest.raises(GLRError, match=r"readout q's batch \(2,\) does not broadcast with the states' \(3,\)"):
+        scan(u, a, b, tables, q=rng.random((2, 4, 1)))
+    with pytest.raises(GLRError, match=r"readout q's batch \(2, 3\) would widen the states' \(3,\) to \(2, 3\)"):
+        scan(u, a, b, tables, q=rng.random((2, 3, 4, 1)))
+    assert scan(u, a, b, tables, q=rng.random((1, 4, 1))).shape == (3, 4, 2)           # q broadcast over batch
+
+
+@pytest.mark.parametrize("a_lags, b_lags, message", [(None, None, "A-lags must be a sequence of integers, got None"),
+                                                     ("01", (), "A-lags must be a sequence of integers, got '01'"),
+                                                     ((0,), 5, "B-lags must be a sequence of integers, got 5")])
+def test_lags_must_be_sequences(a_lags, b_lags, message):
+    with pytest.raises(GLRError, match=message):
+        Pattern.from_lags(a_lags, b_lags)
+    assert Pattern.from_lags(np.array([0]), [1, 2]).spec == "lags:1,2"
+
+
+def test_the_triton_scan_refuses_meta_tensors_and_takes_a_numpy_chunk():
+    pytest.importorskip("triton")
+    from glrtheory.kernels.scan.triton import glr_scan_triton
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tables = Pattern.from_spec("ssm").tables(4)
+    meta = torch.randn(1, 4, 1, 1, device="meta")
+    with pytest.raises(GLRError, match="the triton scan needs CUDA tensors \\(got meta\\)"):
+        glr_scan_triton(meta, meta, meta, tables)
+    u = torch.randn(1, 4, 1, 1, device=device)
+    h = glr_scan_triton(u, torch.ones_like(u), torch.full_like(u, 0.5), tables, chunk=np.int64(16))
+    want = [float(u[0, 0, 0, 0])]
+    for t in range(1, 4):
+        want.append(0.5 * want[-1] + float(u[0, t, 0, 0]))
+    assert h[0, :, 0, 0].tolist() == pytest.approx(want, rel=1e-5)
