@@ -66,7 +66,7 @@ from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K
 from .readout_aligned import chunked_aligned, solve_chunks
 from .readout_plan import ChunkLayout, boundary_tables, chunk_slots, level_slots, walk_split
-from .triton import (CHUNKS, MAX_ELEMENTS, _arg, _columns, _interpreting, _output, _precision, _settings,
+from .triton import (CHUNKS, MAX_ELEMENTS, MAX_GRID_Y, _arg, _columns, _interpreting, _output, _precision, _settings,
                      chunk_inverse_launch, inverse_precision)
 from .triton_launch import ARG, bind
 
@@ -259,6 +259,9 @@ def refusal(q: Tensor, layout: ChunkLayout, d_v: int) -> str | None:
     if rows(layout) * window(layout) > MAX_SCORES:
         return (f"the triton readout holds C x (C + w) scores in registers, at most {MAX_SCORES}: chunk C={C}, "
                 f"window C + w = {C + layout.span} (rounded up to {window(layout)})")
+    if layout.n_chunks > MAX_GRID_Y:
+        return (f"the triton readout launches a program a chunk along a grid axis of at most {MAX_GRID_Y}: "
+                f"{layout.n_chunks} chunks of {C}")
     N = B * H
     biggest = max(N * layout.n_boundary * dk * d_v, N * (layout.n_chunks * layout.chunk + layout.span) * max(dk, d_v))
     if biggest > MAX_ELEMENTS:

@@ -33,7 +33,7 @@ from ..second_derivative import no_second_derivative
 from .readout_blocks import tile_einsum
 from .readout_triton import _autograd
 from .readout_triton_kernels import _dot
-from .triton import _interpreting, _output, _precision, _settings
+from .triton import MAX_GRID_Y, _interpreting, _output, _precision, _settings
 from .triton_launch import launcher
 
 Tensor = torch.Tensor
@@ -47,8 +47,6 @@ BLOCK, INTERPRETER_BLOCK = 64, 16
 MAX_HEAD = 128
 #: Warps of the forward's and of the backward's programs (the backward holds two [block, d] accumulators).
 WARPS, BACKWARD_WARPS = 4, 8
-#: Most programs along a CUDA grid's second axis, which holds batch x heads.
-MAX_GRID_Y = 65535
 #: Signatures ``(dtype, d_k, d_v)`` whose launches the device refused (``tile_product``); their tiles take einsums.
 REFUSED: set = set()
 
