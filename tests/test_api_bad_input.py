@@ -101,14 +101,15 @@ def test_chunks_past_a_grid_axis_are_refused_at_the_boundary(monkeypatch):
     from glrtheory.kernels.scan import readout_triton, triton
     from glrtheory.kernels.scan.readout_plan import aligned_layout
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     n = 65535 * 16 + 1
-    u = torch.zeros(1, n, 1, 1)
+    u = torch.zeros(1, n, 1, 1, device=device)
     with pytest.raises(GLRError, match=f"a grid axis of at most 65535: n = {n} in chunks of 16 is 65536; take "
                                        f"chunk=128 \\(n <= {65535 * 128}\\)"):
         triton.glr_scan_triton(u, u, u, Pattern.from_spec("ssm").tables(n), chunk=16)
     monkeypatch.setattr(triton, "MAX_GRID_Y", 3)
     for n, refused in ((48, False), (49, True)):
-        u = torch.ones(1, n, 1, 1)
+        u = torch.ones(1, n, 1, 1, device=device)
         call = lambda: triton.glr_scan_triton(u, u, u / 2, Pattern.from_spec("ssm").tables(n), chunk=16)  # noqa: E731
         if refused:
             with pytest.raises(GLRError, match="in chunks of 16 is 4"):
@@ -116,7 +117,7 @@ def test_chunks_past_a_grid_axis_are_refused_at_the_boundary(monkeypatch):
         else:
             assert float(call()[0, -1, 0, 0]) == pytest.approx(2 - 2.0 ** (1 - n), rel=1e-6)
     monkeypatch.setattr(readout_triton, "MAX_GRID_Y", 2)
-    q = torch.zeros(1, 31, 1, 4)
+    q = torch.zeros(1, 31, 1, 4, device=device)
     for n, chunks in ((17, 2), (31, 3)):          # fenwick's chunks hold rows cC + 1 .. cC + C (row 0 its own)
         layout = aligned_layout(Pattern.from_spec("fenwick").tables(n), 16)
         why = readout_triton.refusal(q[:, :n], layout, 4)
