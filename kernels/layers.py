@@ -219,6 +219,9 @@ class GLRMixer(nn.Module):
         self.d_model, self.n_heads, self.score_mode = d_model, n_heads, scores
         self.d_head = d_head or d_model // n_heads
         query_key = scores == "query_key"
+        if d_key is not None and not (readout or query_key):
+            raise GLRError("d_key sizes the readout's queries and keys or the query-key scores' projections; this "
+                           "mixer has neither (readout=False, scores='source')")
         self.d_key = (d_key or self.d_head) if (readout or query_key) else 0
         self.readout, self.chunk = readout, chunk
         H = n_heads

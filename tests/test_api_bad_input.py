@@ -123,3 +123,20 @@ def test_chunks_past_a_grid_axis_are_refused_at_the_boundary(monkeypatch):
         why = readout_triton.refusal(q[:, :n], layout, 4)
         assert layout.n_chunks == chunks
         assert (why is not None and f"at most 2: {chunks} chunks of 16" in why) == (chunks > 2)
+
+
+def test_flags_must_be_booleans_and_a_key_size_must_have_a_use():
+    tables = Pattern.from_spec("ssm").tables(4)
+    u, a, b = np.ones((4, 1)), np.ones((4, 1)), np.full((4, 1), 0.5)
+    with pytest.raises(GLRError, match="count must be True or False, got 'yes'"):
+        scan(u, a, b, tables, count="yes")
+    assert scan(u, a, b, tables, count=np.bool_(True))[1] is not None
+    from glrtheory.kernels.scan.readout import glr_readout
+
+    q = torch.ones(1, 4, 1, 2)
+    with pytest.raises(GLRError, match="transient must be True or False, got 'no'"):
+        glr_readout(q, q, q, q[..., :1], q[..., :1] / 2, tables, transient="no")
+    with pytest.raises(GLRError, match="d_key sizes the readout's queries and keys or the query-key scores'"):
+        GLRMixer("ssm", 8, 2, d_key=3)
+    assert GLRMixer("ssm", 8, 2, d_key=3, readout=True).d_key == 3
+    assert GLRMixer("ssm", 8, 2, d_key=3, scores="query_key").d_key == 3

@@ -222,6 +222,8 @@ def scan(u, a, b, tables, q=None, *, out=None, count: bool = False):
     ``o_t = q_t^T H_t`` as in ``glrtheory.solve``. ``count=True`` also returns ``Counts`` per sequence.
     """
     u = float_array(u, "u")
+    if not isinstance(count, (bool, np.bool_)):
+        raise GLRError(f"count must be True or False, got {count!r}")
     a_idx, b_idx = tables = IndexTables.coerce(tables, u.shape[-2] if u.ndim >= 2 else None)
     if u.ndim < 2 or u.shape[-2] != tables.n:
         raise GLRError(f"u must have shape [..., n={tables.n}, d] to match the tables, got {u.shape}")

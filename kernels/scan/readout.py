@@ -192,6 +192,8 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
                            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
     if chunk is not None:
         check_integer(chunk, "chunk", 1)
+    if not isinstance(transient, bool):
+        raise GLRError(f"transient must be True or False, got {transient!r}")
     for option, name in ((algorithm, "algorithm"), (backend, "backend")):
         if option is not None and not isinstance(option, str):         # before it keys the memo
             raise GLRError(f"{name} must be a string or None, got {option!r}")
