@@ -116,6 +116,9 @@ def test_chunks_past_a_grid_axis_are_refused_at_the_boundary(monkeypatch):
                 call()
         else:
             assert float(call()[0, -1, 0, 0]) == pytest.approx(2 - 2.0 ** (1 - n), rel=1e-6)
+    u = torch.ones(1, 3 * 128 + 1, 1, 1, device=device)
+    with pytest.raises(GLRError, match="in chunks of 128 is 4; take the chunk backend"):    # 128: nothing wider
+        triton.glr_scan_triton(u, u, u, Pattern.from_spec("ssm").tables(3 * 128 + 1), chunk=128)
     monkeypatch.setattr(readout_triton, "MAX_GRID_Y", 2)
     q = torch.zeros(1, 31, 1, 4, device=device)
     for n, chunks in ((17, 2), (31, 3)):          # fenwick's chunks hold rows cC + 1 .. cC + C (row 0 its own)

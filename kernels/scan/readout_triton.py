@@ -60,7 +60,6 @@ from triton.runtime.errors import OutOfResources
 from glrtheory.errors import GLRError
 
 from ..second_derivative import no_second_derivative
-
 from . import readout_graphs as graphs
 from . import readout_triton_backward as KB
 from . import readout_triton_kernels as K

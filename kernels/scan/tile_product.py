@@ -29,7 +29,6 @@ from triton.runtime.errors import OutOfResources
 from glrtheory.errors import GLRError
 
 from ..second_derivative import no_second_derivative
-
 from .readout_blocks import tile_einsum
 from .readout_triton import _autograd
 from .readout_triton_kernels import _dot

@@ -42,7 +42,8 @@ CHUNKS = (16, 32, 64, 128)
 DEFAULT_CHUNK = 64
 #: Largest element offset the kernels' int32 arithmetic allows.
 MAX_ELEMENTS = 2**31 - 1
-#: Most programs along a CUDA grid's second axis (the chunks of the scan's and the readout's launches).
+#: Most programs along a CUDA grid's second axis (the scan's and the readout's chunks, the tile product's batch x
+#: heads).
 MAX_GRID_Y = 65535
 
 Tensor = torch.Tensor
@@ -341,9 +342,9 @@ def _check(u, a, b, tables, chunk) -> TritonTables:
     if min(Bt, n, H, D) == 0:
         raise GLRError(f"u must have non-empty shape [batch, n, heads, d], got {tuple(u.shape)}")
     if -(-n // chunk) > MAX_GRID_Y:
+        wider = f"chunk=128 (n <= {MAX_GRID_Y * 128}) or " if chunk < 128 else ""
         raise GLRError(f"the triton scan launches a program a chunk along a grid axis of at most {MAX_GRID_Y}: n = {n} "
-                       f"in chunks of {chunk} is {-(-n // chunk)}; take chunk=128 (n <= {MAX_GRID_Y * 128}) or the "
-                       f"chunk backend")
+                       f"in chunks of {chunk} is {-(-n // chunk)}; take {wider}the chunk backend")
     tab = triton_tables(tables, n, chunk, u.device)
     wa, wb = tab.a_idx.shape[1], tab.b_idx.shape[1]
     for x, w, name in ((a, wa, "a"), (b, wb, "b")):
