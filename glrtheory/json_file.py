@@ -27,7 +27,8 @@ def _name(path: Path, what: str) -> str:
 def read_json(path, what: str = "") -> dict:
     """The object in the JSON file at ``path``; errors call it ``what`` (a bundle, ...) before its path."""
     path = Path(path)
-    return _object(read_text(path, _name(path, what), "JSON"), _name(path, what))
+    name = _name(path, what)
+    return _object(read_text(path, name, "JSON"), name)
 
 
 def read_json_lines(path) -> list[dict]:
