@@ -1,6 +1,8 @@
 """Bad input to the Python API as an audit met it, each once a raw traceback (AttributeError, ValueError,
 NotImplementedError, a Triton error) and now a GLRError naming the problem; the cases that must keep working
 beside them are checked too."""
+import re
+
 import numpy as np
 import pytest
 
@@ -143,3 +145,34 @@ def test_flags_must_be_booleans_and_a_key_size_must_have_a_use():
         GLRMixer("ssm", 8, 2, d_key=3)
     assert GLRMixer("ssm", 8, 2, d_key=3, readout=True).d_key == 3
     assert GLRMixer("ssm", 8, 2, d_key=3, scores="query_key").d_key == 3
+
+
+def test_a_readout_over_its_work_limit_is_refused_at_the_boundary(monkeypatch):
+    """attention's direct readout: rows in blocks of 64 beside a block over the widest span T - 1, so
+    ``B H T (64 + T - 1)(d_k + d_v)`` multiply-adds; exactly at the limit runs, one over it is refused."""
+    from glrtheory.kernels.scan import readout_plan
+    from glrtheory.kernels.scan.readout import glr_readout
+    B, T, H, dk, dv = 2, 63, 3, 4, 5
+    tables = Pattern.from_spec("attention").tables(T)
+    q, k = torch.randn(2, B, T, H, dk, dtype=torch.float64)
+    v = torch.randn(B, T, H, dv, dtype=torch.float64)
+    a, b = torch.rand(B, T, H, tables.a_idx.shape[1], dtype=torch.float64), torch.zeros(B, T, H, 0, dtype=torch.float64)
+    need = B * H * T * (64 + T - 1) * (dk + dv)
+    monkeypatch.setitem(readout_plan.MAX_WORK, "cpu", need)
+    assert torch.isfinite(glr_readout(q, k, v, a, b, tables)).all()
+    monkeypatch.setitem(readout_plan.MAX_WORK, "cpu", need - 1)
+    message = re.escape(f"the direct readout would take about {need:.3g} multiply-adds (T=63, batch x heads=6, "
+                        f"d_k=4, d_v=5), over the limit MAX_WORK['cpu'] = {need - 1} on cpu")
+    with pytest.raises(GLRError, match=message):
+        glr_readout(q, k, v, a, b, Pattern.from_spec("attention").tables(T))
+
+
+def test_power2_readout_at_long_t_is_refused_on_the_cpu_at_once():
+    """tiled mixing of power2 at T = 131072 (over 90 s on a 2-core CPU before the limit)."""
+    from glrtheory.kernels.scan.readout import glr_readout
+    T = 2**17
+    tables = Pattern.from_spec("power2").tables(T)
+    q = torch.randn(1, T, 1, 16)
+    a, b = torch.rand(1, T, 1, tables.a_idx.shape[1]), torch.rand(1, T, 1, tables.b_idx.shape[1])
+    with pytest.raises(GLRError, match=r"tiled_mixing readout .* over the limit MAX_WORK\['cpu'\] = 2\^40 on cpu"):
+        glr_readout(q, q, q, a, b, tables)

@@ -115,3 +115,43 @@ def test_the_mixer_refuses_a_gradient_with_create_graph(readout):
     refused(lambda: torch.autograd.grad(mixer(x).square().sum(), x, create_graph=True))
     (g,) = torch.autograd.grad(mixer(x).square().sum(), x)
     assert torch.isfinite(g).all()
+
+
+TRANSFORMS = {"grad": lambda f, x: torch.func.grad(lambda y: f(y).sum())(x),
+              "jacrev": lambda f, x: torch.func.jacrev(f)(x),
+              "vmap": lambda f, x: torch.func.vmap(f)(x.unsqueeze(0)),
+              "jvp": lambda f, x: torch.func.jvp(f, (x,), (torch.ones_like(x),))}
+
+
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+def test_torch_func_transforms_are_refused_by_the_scan_the_readout_and_the_layer(transform):
+    """``torch.func.jvp`` through glr_scan gave a zero tangent where ``glr_scan(du)`` is the right one (linear in u);
+    grad and jacrev take gradients with create_graph, vmap has no batching rule."""
+    tables = Pattern.from_spec("power2").tables(N)
+    q, k, v, a, b = readout_inputs(tables)
+    layer = GLRMixer("power2", 3, 1, readout=True).double()
+    params = dict(layer.named_parameters())
+    calls = [("glr_scan", lambda x: glr_scan(x, a, b, tables)),
+             ("glr_readout", lambda x: glr_readout(x, k, v, a, b, tables)),
+             ("glr_readout", lambda x: torch.func.functional_call(layer, params, (x.reshape(1, N, 3),)))]
+    for what, f in calls:
+        with pytest.raises(GLRError, match=f"{what} does not run under torch.func transforms"):
+            TRANSFORMS[transform](f, q)
+
+
+@pytest.mark.parametrize("dual", range(5))
+def test_forward_mode_is_refused_for_a_dual_tensor_in_any_input(dual):
+    """A dual tensor of torch.autograd.forward_ad among q, k, v, a, b (u, a, b for the scan) is refused; plain
+    tensors inside ``dual_level`` run and give what they give outside it."""
+    fwAD = torch.autograd.forward_ad
+    tables = Pattern.from_spec("power2").tables(N)
+    xs = readout_inputs(tables)
+    want = glr_readout(*xs, tables), glr_scan(*xs[2:], tables)
+    with fwAD.dual_level():
+        duals = [fwAD.make_dual(x, torch.ones_like(x)) if i == dual else x for i, x in enumerate(xs)]
+        with pytest.raises(GLRError, match="glr_readout has no forward-mode derivative"):
+            glr_readout(*duals, tables)
+        if dual >= 2:
+            with pytest.raises(GLRError, match="glr_scan has no forward-mode derivative"):
+                glr_scan(*duals[2:], tables)
+        assert torch.equal(glr_readout(*xs, tables), want[0]) and torch.equal(glr_scan(*xs[2:], tables), want[1])

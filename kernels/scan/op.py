@@ -34,6 +34,7 @@ from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
+from ..second_derivative import reverse_mode_only
 from .current_device import on_input_device
 from .eager import eager
 from .plan import Plan, scan_plan
@@ -206,6 +207,7 @@ def glr_scan(u: Tensor, a: Tensor, b: Tensor, tables, *, chunk: int | None = Non
     >>> glr_scan(u, a, b, tables).flatten().tolist()
     [1.0, 1.5, 1.75, 1.875]
     """
+    reverse_mode_only("glr_scan", (u, a, b))
     u = _check(u, "u")
     a, b = _check(a, "a", u), _check(b, "b", u)
     tables = IndexTables.coerce(tables)

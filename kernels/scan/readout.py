@@ -50,11 +50,12 @@ from glrtheory.checks import check_integer
 from glrtheory.errors import GLRError
 from glrtheory.patterns.tables import IndexTables
 
+from ..second_derivative import reverse_mode_only
 from .current_device import on_input_device
 from .op import choose_backend, glr_scan
 from .readout_aligned import chunked_aligned
 from .readout_blocks import DIRECT, TILED, Blockwise
-from .readout_plan import ALGORITHMS, aligned_layout, over_memory, readout_choice
+from .readout_plan import ALGORITHMS, aligned_layout, over_memory, over_work, readout_choice
 
 Tensor = torch.Tensor
 
@@ -171,7 +172,10 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         Shapes, dtypes or devices that disagree (named), a device without an autocast state (``meta``), bad tables,
         a bad chunk, algorithm or backend; a forced ``chunked_aligned`` over its memory limit (Notes; the message
         names the limit and the sizes);
-        ``backend="triton"`` for another algorithm or for inputs its kernels cannot run (named).
+        ``backend="triton"`` for another algorithm or for inputs its kernels cannot run (named); a call whose
+        estimated work, batch x heads times the algorithm's estimate per head, is over ``readout_plan.MAX_WORK``
+        of its device type (2^40 multiply-adds on the CPU, about a minute or two; 2^50 on CUDA): quadratic patterns
+        at long T (power2 at T = 131072 on the CPU).
 
     Notes
     -----
@@ -185,6 +189,7 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
     and the choice run once per signature of a call (shapes, dtypes and devices of the inputs, the options, the
     autocast state) and are kept with the tables (``_choice``).
     """
+    reverse_mode_only("glr_readout", (q, k, v, a, b))
     tables = IndexTables.coerce(tables)
     for x, name in ((q, "q"), (k, "k"), (v, "v"), (a, "a"), (b, "b")):
         if not isinstance(x, Tensor) or x.ndim != 4:
@@ -289,6 +294,10 @@ def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: Index
         algorithm = "tiled_mixing" if refusal else algorithm
     if chunk is None and algorithm == "tiled_mixing":
         C = tile_columns(B, H, T, q.device.type)
+    too_much = over_work(tables, algorithm, layout if algorithm == "chunked_aligned" else None, dk, v.shape[-1],
+                         B * H, q.device.type)
+    if too_much:
+        raise GLRError(too_much)
     for x, w, name in ((a, tables.a_idx.shape[1], "a"), (b, tables.b_idx.shape[1], "b")):
         if x.shape[1] != T or x.shape[3] != w or x.shape[0] not in (1, B) or x.shape[2] not in (1, H):
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "

@@ -68,6 +68,12 @@ MEMORY_FLOOR = 2**23
 #: Multiply-adds one moved element of a d_k x d_v state costs in ``work`` (about where a CPU or GPU turns
 #: memory bound: a chunk of 32 rows reading a state does 32 multiply-adds per element it moves).
 TRAFFIC = 32
+#: The most estimated multiply-adds one readout call may take, ``batch x heads x`` the chosen algorithm's estimate at
+#: the call's d_k, d_v (``over_work``), by device type (others: the CPU's). On one thread of a 2-core CPU a unit took
+#: 0.035-0.054 ns in tiled mixing and 0.135 ns in direct (power2, quadratic and attention at T = 4096-8192, d 16-64),
+#: so 2^40 is about 40-150 s; on an H200 power2's tiled mixing ran 3.7e13 units a second (B8 T2048 H8 D128 bf16,
+#: 2.66 ms forward), so 2^50 is about 30 s forward. Past it the call is refused: quadratic patterns at long T.
+MAX_WORK = {"cpu": 2**40, "cuda": 2**50}
 
 
 class ChunkLayout(NamedTuple):
@@ -253,6 +259,23 @@ def over_memory(layout: ChunkLayout, d_k: int, d_v: int) -> str | None:
             f"C={layout.chunk}, reach w={layout.span}, m={layout.m}, {layout.n_boundary} boundary states of "
             f"{d_k} x {d_v}), over its limit {limit} = max({MEMORY_FLOOR}, {MEMORY_FACTOR} T (C + d_k + d_v)); "
             f"use algorithm='tiled_mixing'")
+
+
+def over_work(tables: IndexTables, algorithm: str, layout: ChunkLayout | None, d_k: int, d_v: int, heads: int,
+              device_type: str) -> str | None:
+    """Why a readout call running ``algorithm`` (``layout`` for chunked_aligned) over ``heads`` = batch x heads
+    is refused on this device type: its estimated work ``heads x`` (``work`` / ``direct_work`` / ``tiled_work`` at
+    d_k, d_v) over ``MAX_WORK``; None when it is within."""
+    per_head = (work(layout, d_k, d_v) if algorithm == "chunked_aligned"
+                else (direct_work if algorithm == "direct" else tiled_work)(tables, d_k, d_v))
+    limit = MAX_WORK.get(device_type, MAX_WORK["cpu"])
+    if heads * per_head <= limit:
+        return None
+    power = limit.bit_length() - 1
+    return (f"the {algorithm} readout would take about {heads * per_head:.3g} multiply-adds (T={tables.n}, "
+            f"batch x heads={heads}, d_k={d_k}, d_v={d_v}), over the limit MAX_WORK[{device_type!r}] = "
+            f"{f'2^{power}' if limit == 1 << power else limit} on {device_type}; use a shorter T or fewer heads"
+            f"{', or CUDA' if device_type != 'cuda' else ''}")
 
 
 def work(layout: ChunkLayout, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
