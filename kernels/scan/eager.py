@@ -7,9 +7,10 @@ T2048 H8, 512 columns, bf16) took an H200's host 0.54 ms through it, where the T
 machine), and its forward + backward 1.38 ms against 2.15. ``eager(op, fn, setup_context, backward)`` registers
 the op's autograd rules and returns a callable that runs ``fn`` itself, its gradients by the same rules through an
 ``autograd.Function``, unless something watches the dispatcher: ``torch.compile`` tracing, a dispatch or
-torch-function mode (``FlopCounterMode``, fake tensors), a functorch transform, the profiler, or an input that
-overrides torch functions. Those calls go through the op as before, so its FLOP formula, fake kernel, compiled
-graphs and profiler entries are unchanged. A gradient taken with ``create_graph`` is refused either way.
+torch-function mode (``FlopCounterMode``, fake tensors), a functorch transform (which ``glr_scan`` refuses before
+it gets here), the profiler, or an input that overrides torch functions. Those calls go through the op as before,
+so its FLOP formula, fake kernel, compiled graphs and profiler entries are unchanged. A gradient taken with
+``create_graph`` is refused either way.
 """
 from __future__ import annotations
 
