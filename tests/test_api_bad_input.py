@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from glrtheory import GLRError, Pattern  # noqa: E402
+from glrtheory.errors import WorkLimitError  # noqa: E402
 from glrtheory.kernels.cpu import scan  # noqa: E402
 from glrtheory.kernels.decode import MAX_STATE, DecodeCache  # noqa: E402
 from glrtheory.kernels.torch import GLRCache, GLRMixer  # noqa: E402
@@ -163,7 +164,7 @@ def test_a_readout_over_its_work_limit_is_refused_at_the_boundary(monkeypatch):
     monkeypatch.setitem(readout_plan.MAX_WORK, "cpu", need - 1)
     message = re.escape(f"the direct readout would take about {need:.3g} multiply-adds (T=63, batch x heads=6, "
                         f"d_k=4, d_v=5), over the limit MAX_WORK['cpu'] = {need - 1} on cpu")
-    with pytest.raises(GLRError, match=message):
+    with pytest.raises(WorkLimitError, match=message):
         glr_readout(q, k, v, a, b, Pattern.from_spec("attention").tables(T))
 
 
@@ -174,5 +175,5 @@ def test_power2_readout_at_long_t_is_refused_on_the_cpu_at_once():
     tables = Pattern.from_spec("power2").tables(T)
     q = torch.randn(1, T, 1, 16)
     a, b = torch.rand(1, T, 1, tables.a_idx.shape[1]), torch.rand(1, T, 1, tables.b_idx.shape[1])
-    with pytest.raises(GLRError, match=r"tiled_mixing readout .* over the limit MAX_WORK\['cpu'\] = 2\^40 on cpu"):
+    with pytest.raises(WorkLimitError, match=r"tiled_mixing readout .* over the limit MAX_WORK\['cpu'\] = 2\^40 on cpu"):
         glr_readout(q, q, q, a, b, tables)

@@ -47,7 +47,7 @@ import functools
 import torch
 
 from glrtheory.checks import check_integer
-from glrtheory.errors import GLRError
+from glrtheory.errors import GLRError, WorkLimitError
 from glrtheory.patterns.tables import IndexTables
 
 from ..second_derivative import reverse_mode_only
@@ -172,8 +172,9 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         Shapes, dtypes or devices that disagree (named), a device without an autocast state (``meta``), bad tables,
         a bad chunk, algorithm or backend; a forced ``chunked_aligned`` over its memory limit (Notes; the message
         names the limit and the sizes);
-        ``backend="triton"`` for another algorithm or for inputs its kernels cannot run (named); a call whose
-        estimated work, batch x heads times the algorithm's estimate per head, is over ``readout_plan.MAX_WORK``
+        ``backend="triton"`` for another algorithm or for inputs its kernels cannot run (named).
+    WorkLimitError
+        A call whose estimated work, batch x heads times the algorithm's estimate per head, is over ``readout_plan.MAX_WORK``
         of its device type (2^40 multiply-adds on the CPU, about a minute or two; 2^50 on CUDA): quadratic patterns
         at long T (power2 at T = 131072 on the CPU).
 
@@ -297,7 +298,7 @@ def _choice(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables: Index
     too_much = over_work(tables, algorithm, layout if algorithm == "chunked_aligned" else None, dk, v.shape[-1],
                          B * H, q.device.type)
     if too_much:
-        raise GLRError(too_much)
+        raise WorkLimitError(too_much)
     for x, w, name in ((a, tables.a_idx.shape[1], "a"), (b, tables.b_idx.shape[1], "b")):
         if x.shape[1] != T or x.shape[3] != w or x.shape[0] not in (1, B) or x.shape[2] not in (1, H):
             raise GLRError(f"{name} must have shape [batch={B}, T={T}, heads={H}, {name}_idx width={w}] (batch "
