@@ -174,16 +174,16 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
         names the limit and the sizes);
         ``backend="triton"`` for another algorithm or for inputs its kernels cannot run (named).
     WorkLimitError
-        A call whose estimated work, batch x heads times the algorithm's estimate per head, is over ``readout_plan.MAX_WORK``
-        of its device type (2^40 multiply-adds on the CPU, about a minute or two; 2^50 on CUDA): quadratic patterns
-        at long T (power2 at T = 131072 on the CPU).
+        A call whose estimated work, batch x heads times the algorithm's estimate per head, is over
+        ``readout_plan.MAX_WORK`` of its device type (2^40 multiply-adds on the CPU, about a minute or two; 2^50 on
+        CUDA): quadratic patterns at long T (power2 at T = 131072 on the CPU).
 
     Notes
     -----
     ``readout_algorithm(tables)`` says which algorithm runs: ``O(T (w + m))`` work for aligned patterns
     (``O(T log T)`` for ``fenwick``), ``O(T w)`` when B is empty (w: A's widest row span), ``O(T (T + nnz))``
-    otherwise (``O(T^2)`` for rows of bounded size, ``O(T^3)`` for ``attention+ssm``). Memory per head: ``O(T (d_k + d_v))`` plus one block (direct: ``C x (w + C)``; tiled mixing:
-    a tile ``T x C``); the aligned algorithm holds all chunks' dense blocks ``[nc, C, C + w + m]`` at once and
+    otherwise (``O(T^2)`` for rows of bounded size, ``O(T^3)`` for ``attention+ssm``). Memory per head:
+    ``O(T (d_k + d_v))`` plus one block (direct: ``C x (w + C)``; tiled mixing: a tile ``T x C``); the aligned algorithm holds all chunks' dense blocks ``[nc, C, C + w + m]`` at once and
     |P| boundary states of ``d_k x d_v`` (|P| up to T), about ``readout_plan.memory(layout, d_k, d_v)``
     elements, which must stay within ``readout_plan.memory_limit`` = ``max(2^23, 16 T (C + d_k + d_v))``:
     beyond it the default choice falls back to tiled mixing and a forced ``chunked_aligned`` raises. The checks
