@@ -180,15 +180,15 @@ def glr_readout(q: Tensor, k: Tensor, v: Tensor, a: Tensor, b: Tensor, tables, *
 
     Notes
     -----
-    ``readout_algorithm(tables)`` says which algorithm runs: ``O(T (w + m))`` work for aligned patterns
-    (``O(T log T)`` for ``fenwick``), ``O(T w)`` when B is empty (w: A's widest row span), ``O(T (T + nnz))``
-    otherwise (``O(T^2)`` for rows of bounded size, ``O(T^3)`` for ``attention+ssm``). Memory per head:
-    ``O(T (d_k + d_v))`` plus one block (direct: ``C x (w + C)``; tiled mixing: a tile ``T x C``); the aligned algorithm holds all chunks' dense blocks ``[nc, C, C + w + m]`` at once and
-    |P| boundary states of ``d_k x d_v`` (|P| up to T), about ``readout_plan.memory(layout, d_k, d_v)``
-    elements, which must stay within ``readout_plan.memory_limit`` = ``max(2^23, 16 T (C + d_k + d_v))``:
-    beyond it the default choice falls back to tiled mixing and a forced ``chunked_aligned`` raises. The checks
-    and the choice run once per signature of a call (shapes, dtypes and devices of the inputs, the options, the
-    autocast state) and are kept with the tables (``_choice``).
+    ``readout_algorithm(tables)`` says which algorithm runs: ``O(T (w + m))`` work for aligned patterns (``O(T log
+    T)`` for ``fenwick``), ``O(T w)`` when B is empty (w: A's widest row span), ``O(T (T + nnz))`` otherwise
+    (``O(T^2)`` for rows of bounded size, ``O(T^3)`` for ``attention+ssm``). Memory per head: ``O(T (d_k + d_v))``
+    plus one block (direct: ``C x (w + C)``; tiled mixing: a tile ``T x C``); the aligned algorithm holds all
+    chunks' dense blocks ``[nc, C, C + w + m]`` at once and |P| boundary states of ``d_k x d_v`` (|P| up to T),
+    about ``readout_plan.memory(layout, d_k, d_v)`` elements, which must stay within ``readout_plan.memory_limit`` =
+    ``max(2^23, 16 T (C + d_k + d_v))``: beyond it the default choice falls back to tiled mixing and a forced
+    ``chunked_aligned`` raises. The checks and the choice run once per signature of a call (shapes, dtypes and
+    devices of the inputs, the options, the autocast state) and are kept with the tables (``_choice``).
     """
     reverse_mode_only("glr_readout", (q, k, v, a, b))
     tables = IndexTables.coerce(tables)
