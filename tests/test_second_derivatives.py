@@ -155,3 +155,25 @@ def test_forward_mode_is_refused_for_a_dual_tensor_in_any_input(dual):
             with pytest.raises(GLRError, match="glr_scan has no forward-mode derivative"):
                 glr_scan(*duals[2:], tables)
         assert torch.equal(glr_readout(*xs, tables), want[0]) and torch.equal(glr_scan(*xs[2:], tables), want[1])
+
+
+@pytest.mark.parametrize("readout", [False, True])
+def test_a_decode_step_is_torch_ops_so_torch_func_takes_its_derivatives(readout):
+    """``GLRMixer.step`` runs no kernel: jvp matches central differences and grad matches autograd (a kernel added to
+    it would make them wrong, or must be refused as glr_scan's are)."""
+    torch.manual_seed(0)
+    layer = GLRMixer("power2", 6, 2, readout=readout).double()
+    x, dx = torch.randn(2, 1, 6, dtype=torch.float64)
+
+    def two_steps(x):
+        cache = layer.init_cache(8)
+        layer.step(x, cache)
+        return layer.step(2 * x, cache)
+
+    _, tangent = torch.func.jvp(two_steps, (x,), (dx,))
+    eps = 1e-6
+    assert torch.allclose(tangent, (two_steps(x + eps * dx) - two_steps(x - eps * dx)) / (2 * eps), atol=1e-8)
+    grad = torch.func.grad(lambda y: two_steps(y).square().sum())(x)
+    y = x.clone().requires_grad_()
+    two_steps(y).square().sum().backward()
+    assert torch.allclose(grad, y.grad, rtol=1e-12, atol=1e-14) and grad.abs().max() > 0
