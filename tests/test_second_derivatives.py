@@ -1,6 +1,8 @@
 """Second derivatives: a gradient taken with ``create_graph=True`` through a backward that records no graph is
 refused with a ``GLRError`` (it came back without the kernels' second-order terms: 0 where finite differences gave
-19.1); one whose path runs through torch ops alone is taken, and is right (against finite differences)."""
+19.1); one whose path runs through torch ops alone is taken, and is right (against finite differences). Likewise
+torch.func transforms and forward-mode dual tensors are refused by glr_scan and glr_readout, and taken through a
+decode step (torch ops alone)."""
 import pytest
 
 torch = pytest.importorskip("torch")
