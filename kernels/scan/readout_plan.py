@@ -267,7 +267,7 @@ def over_work(tables: IndexTables, algorithm: str, layout: ChunkLayout | None, d
     is refused on this device type: its estimated work ``heads x`` (``work`` / ``direct_work`` / ``tiled_work`` at
     d_k, d_v) over ``MAX_WORK``; None when it is within."""
     per_head = (work(layout, d_k, d_v) if algorithm == "chunked_aligned"
-                else (direct_work if algorithm == "direct" else tiled_work)(tables, d_k, d_v))
+                else readout_work(tables, algorithm, d_k, d_v))
     limit = MAX_WORK.get(device_type, MAX_WORK["cpu"])
     if heads * per_head <= limit:
         return None
@@ -321,14 +321,14 @@ def readout_choice(tables) -> tuple[str, str]:
     return summary["algorithm"], summary["cost_class"]
 
 
-def readout_work(tables, algorithm: str) -> int:
-    """Estimated multiply-adds per head of ``algorithm`` on these tables at ``NOMINAL_D``: ``direct_work``,
+def readout_work(tables, algorithm: str, d_k: int = NOMINAL_D, d_v: int = NOMINAL_D) -> int:
+    """Estimated multiply-adds per head of ``algorithm`` on these tables at head sizes d_k, d_v: ``direct_work``,
     ``tiled_work``, or for ``chunked_aligned`` the least ``work`` over ``CHUNKS`` (up to T) x ``OFFSETS``
     (whether or not that layout is aligned)."""
     tables = IndexTables.coerce(tables)
     if algorithm == "chunked_aligned":
-        return min(work(aligned_layout(tables, C)) for C in CHUNKS if C <= max(tables.n, CHUNKS[0]))
-    return (direct_work if algorithm == "direct" else tiled_work)(tables)
+        return min(work(aligned_layout(tables, C), d_k, d_v) for C in CHUNKS if C <= max(tables.n, CHUNKS[0]))
+    return (direct_work if algorithm == "direct" else tiled_work)(tables, d_k, d_v)
 
 
 def readout_summary(tables) -> dict:
