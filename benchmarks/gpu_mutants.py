@@ -7,7 +7,10 @@ added ones. ``killed`` when the selection fails, ``survived`` when it passes (a 
 the selection failing too). The unmutated tree runs first: a selection that fails there decides nothing, and the
 script stops (with ``--together`` it runs beside the mutants, whose rows then count only if it passes). Rows are
 printed and the JSON rewritten as mutants finish; mutants not started within ``--budget`` seconds are ``not run``.
-Also the Triton kernels' mutants (``kernel_mutants.py``), under ``TRITON_INTERPRET=1`` as CI runs them.
+Also the Triton kernels' mutants (``kernel_mutants.py``), under ``TRITON_INTERPRET=1`` as CI runs them. ``--wrap``
+runs pytest through a command, as ``compute-sanitizer --tool memcheck --error-exitcode 7`` (a mutant whose selection
+passes but reads or writes out of bounds is then ``error rc 7``); the copy comes first on PYTHONPATH, the caller's
+entries after it (for a plugin such as ``benchmarks/sanitize_plugin.py``).
 
     python benchmarks/gpu_mutants.py --patches DIR --target kernels/layers.py --jobs 8 --out results.json \\
         -- tests/test_layer_units.py -m gpu
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -50,7 +54,7 @@ def apply(diff: str, source: str) -> str:
 
 
 def run(tree: Path, name: str, target: str, diff: str | None, selection: list, timeout: int,
-        deadline: float = float("inf")) -> dict:
+        deadline: float = float("inf"), wrap: tuple = ()) -> dict:
     """Copy the tree, apply ``diff`` (None: the code as it is), run the selection; the result row (``not run``
     when started after ``deadline``, a ``time.monotonic()``), its output's paths relative to the tree (its venv's
     too, which pytest names in full from the copy)."""
@@ -69,9 +73,10 @@ def run(tree: Path, name: str, target: str, diff: str | None, selection: list, t
             path.write_text(apply(diff, path.read_text()))
         start = time.perf_counter()
         try:
-            p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *selection],
-                               cwd=root, capture_output=True, text=True, timeout=timeout,
-                               env={**os.environ, "PYTHONPATH": str(root)})
+            path = os.pathsep.join([str(root)] + [e for e in [os.environ.get("PYTHONPATH")] if e])
+            p = subprocess.run([*wrap, sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                                *selection], cwd=root, capture_output=True, text=True, timeout=timeout,
+                               env={**os.environ, "PYTHONPATH": path})
             rc, tail = p.returncode, (p.stderr + p.stdout).replace(f"{tree.resolve()}/", "")[-600:]  # summary last
         except subprocess.TimeoutExpired:
             rc, tail = None, f"timeout {timeout} s"
@@ -89,10 +94,11 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, default=float("inf"), help="seconds in which mutants may start")
     p.add_argument("--together", action="store_true",
                    help="run the code as it is beside the mutants, not first (a selection too slow to run twice)")
+    p.add_argument("--wrap", default="", help="a command that runs pytest (split as a shell would)")
     p.add_argument("selection", nargs="+", help="pytest arguments (after --)")
     args = p.parse_args(argv)
     deadline = time.monotonic() + args.budget
-    tree = Path.cwd()
+    tree, wrap = Path.cwd(), tuple(shlex.split(args.wrap))
     names = dict(line.split(" ", 1) for line in (args.patches / "index.txt").read_text().splitlines() if line)
     rows = []
 
@@ -104,13 +110,14 @@ def main(argv=None) -> int:
 
     clean = "none (the code as it is)"
     if not args.together:
-        done(run(tree, clean, args.target, None, args.selection, args.timeout))
+        done(run(tree, clean, args.target, None, args.selection, args.timeout, wrap=wrap))
         if rows[0]["verdict"] != "survived":
             return 1
     with ThreadPoolExecutor(args.jobs) as pool:
-        jobs = [pool.submit(run, tree, clean, args.target, None, args.selection, args.timeout)] if args.together else []
+        jobs = [pool.submit(run, tree, clean, args.target, None, args.selection, args.timeout, wrap=wrap)
+                ] if args.together else []
         jobs += [pool.submit(run, tree, names[n], args.target, (args.patches / f"{n}.diff").read_text(),
-                             args.selection, args.timeout, deadline) for n in sorted(names, key=int)]
+                             args.selection, args.timeout, deadline, wrap) for n in sorted(names, key=int)]
         for j in as_completed(jobs):
             done(j.result())
     passes = next(row for row in rows if row["mutant"] == clean)["verdict"] == "survived"

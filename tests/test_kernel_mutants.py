@@ -97,3 +97,23 @@ def test_a_run_names_the_trees_paths_relative_to_it(tmp_path):
     row = run(tmp_path, "none", "tests/test_one.py", None, ["tests/test_one.py"], timeout=120)
     assert row["verdict"] == "killed" and "at .venv/lib/x.py" in row["tail"]
     assert str(tmp_path.resolve()) not in row["tail"]
+
+
+def test_a_run_goes_through_its_wrapper_with_the_copy_first_on_the_path(tmp_path, monkeypatch):
+    """``run(..., wrap=...)`` starts pytest through the wrapper command (here ``env`` setting a variable the test
+    wants: killed without it), imports a package from the copy before the caller's PYTHONPATH, and still finds a
+    module that only the caller's entries hold (a plugin such as ``benchmarks/sanitize_plugin.py``)."""
+    tree, extra = tmp_path / "tree", tmp_path / "extra"
+    for folder in (tree / "tests", tree / "kernels", extra / "kernels"):
+        folder.mkdir(parents=True)
+    (tree / "tests" / "test_one.py").write_text(
+        "import os, kernels, plugin_only\n"
+        "def test_wrapped():\n    assert os.environ.get('WRAPPED') == '1' and kernels.WHERE == 'copy'\n")
+    (tree / "kernels" / "__init__.py").write_text("WHERE = 'copy'\n")
+    (extra / "kernels" / "__init__.py").write_text("WHERE = 'caller'\n")
+    (extra / "plugin_only.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(extra))
+    monkeypatch.delenv("WRAPPED", raising=False)
+    selection, wrap = ["tests/test_one.py"], ("env", "WRAPPED=1")
+    assert run(tree, "none", "kernels/__init__.py", None, selection, timeout=120, wrap=wrap)["verdict"] == "survived"
+    assert run(tree, "none", "kernels/__init__.py", None, selection, timeout=120)["verdict"] == "killed"
