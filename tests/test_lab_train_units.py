@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from glrtheory import GLRError
 from glrtheory.lab import run_sweep, sweep_from_dict, train
-from glrtheory.lab.runner import _finite, failures, finished, machine, run_cell
+from glrtheory.lab.runner import ROW_KEYS, _finite, failures, finished, machine, run_cell
 from glrtheory.lab.train import _batch, _read, accuracy, graphed, lr_at
 from glrtheory.models import ModelConfig
 from glrtheory.tasks import IGNORE, make_task
@@ -426,11 +426,15 @@ def test_machine_records_where_the_run_happens(monkeypatch):
 def test_finished_reads_every_cells_file_and_skips_bad_lines(tmp_path):
     """Rows of ``cells*.jsonl`` only, files in name order (``cells-1of2.jsonl`` before ``cells.jsonl``, whose row
     of a key read twice wins), a line that is not JSON skipped (the rows after it still read), a truncated last
-    line ignored."""
-    (tmp_path / "cells.jsonl").write_text('{"key": "a", "v": 1}\n{not json\n{"key": "b", "v": 2}\n{"key": "c", "v')
-    (tmp_path / "cells-1of2.jsonl").write_text('{"key": "a", "v": 0}\n{"key": "d", "v": 3}\n')
+    line ignored; JSON that is no cell's row (not an object, a key that is no string, any one of ``ROW_KEYS``
+    missing, non-UTF-8 bytes) skipped too, where ``glr lab report`` raised on it."""
+    def row(key, v, drop=None):
+        return json.dumps({k: (key if k == "key" else v) for k in ROW_KEYS if k != drop}) + "\n"
+    odd = ['{"a": 1}\n', "[1, 2]\n", "5\n", "null\n", row(7, 9)] + [row("x", 9, drop=k) for k in ROW_KEYS]
+    (tmp_path / "cells.jsonl").write_text(row("a", 1) + "{not json\n" + "".join(odd) + row("b", 2) + '{"key": "c", "v')
+    (tmp_path / "cells-1of2.jsonl").write_bytes((row("a", 0) + row("d", 3)).encode() + b"\xff\xfe{\n")
     (tmp_path / "errors.jsonl").write_text('{"key": "e", "error": "x"}\n')
-    assert finished(tmp_path) == {"a": {"key": "a", "v": 1}, "b": {"key": "b", "v": 2}, "d": {"key": "d", "v": 3}}
+    assert finished(tmp_path) == {k: json.loads(row(k, v)) for k, v in (("a", 1), ("b", 2), ("d", 3))}
     assert finished(tmp_path / "none") == {}
 
 

@@ -66,6 +66,28 @@ def test_parameter_count():
     assert m.num_parameters() == V * d + 2 * per_block + d
 
 
+@pytest.mark.parametrize("kw", [dict(pattern="ssm", n_layers=1), dict(pattern="fenwick", readout=True, n_layers=3),
+                                dict(pattern="window:3", mlp_mult=0, conv=2, tie_embeddings=True, n_layers=4),
+                                dict(pattern="attention", scores="query_key", timescales=(2.0, 8.0), n_layers=5)])
+def test_models_over_the_parameter_limit_are_refused_before_allocating(monkeypatch, kw):
+    """``parameter_count`` (meta models of one and two blocks) is the built model's count; a model of exactly
+    ``MAX_PARAMETERS`` is built, one parameter more is refused naming its count, and a model of 8 * 10^13
+    parameters is refused at once (it could not be allocated)."""
+    from glrtheory.models import sequence
+
+    config = ModelConfig(**(dict(vocab_size=11, d_model=16, n_heads=2) | kw))
+    count = SequenceModel(config).num_parameters()
+    assert sequence.parameter_count(config) == count
+    monkeypatch.setattr(sequence, "MAX_PARAMETERS", count)
+    assert SequenceModel(config).num_parameters() == count
+    monkeypatch.setattr(sequence, "MAX_PARAMETERS", count - 1)
+    with pytest.raises(GLRError, match=f"the model has {count:,} parameters .* over the limit"):
+        SequenceModel(config)
+    monkeypatch.undo()
+    with pytest.raises(GLRError, match="the model has 80,000,851,306,000 parameters"):
+        SequenceModel(ModelConfig(vocab_size=256, d_model=100000, n_layers=1000))
+
+
 @pytest.mark.parametrize("hidden", [1, 5, 40])
 def test_mlp_hidden_sets_the_swiglu_width(hidden):
     """``mlp_hidden`` replaces ``mlp_mult * d_model``: gate and up ``2 h x d``, down ``d x h``, so the count is the

@@ -44,16 +44,22 @@ def machine(device: torch.device) -> dict:
             "load_average": os.getloadavg()}
 
 
+#: What a finished cell's row holds at least (``run_cell`` writes more); ``glr lab report`` reads them all.
+ROW_KEYS = ("key", "task", "level", "mixer", "accuracy", "wall_s")
+
+
 def finished(out: Path) -> dict:
-    """Finished cells by key, from every ``out/cells*.jsonl`` (a truncated last line is ignored)."""
+    """Finished cells by key, from every ``out/cells*.jsonl``. A line that is no cell's row (not JSON, as a line cut
+    short by a stopped shard, or not an object holding ``ROW_KEYS``) is skipped: its cell counts as not run."""
     done = {}
     for path in sorted(Path(out).glob("cells*.jsonl")):
-        for line in path.read_text().splitlines():
+        for line in path.read_text(errors="replace").splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            done[row["key"]] = row
+            if isinstance(row, dict) and all(k in row for k in ROW_KEYS) and isinstance(row["key"], str):
+                done[row["key"]] = row
     return done
 
 

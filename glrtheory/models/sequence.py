@@ -8,6 +8,9 @@ the whole sequence (training); ``init_cache`` + ``step`` decode token by token w
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import torch
 from torch import nn
 
@@ -16,6 +19,24 @@ from glrtheory.errors import GLRError
 
 from .blocks import Block
 from .config import ModelConfig
+
+
+#: The most parameters a ``SequenceModel`` may have (2^30: 4 GiB in float32, 16 GiB with Adam's states and the
+#: gradients); past it the machine's memory, not the user, would say no.
+MAX_PARAMETERS = 2**30
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """``SequenceModel(config).num_parameters()`` without allocating: models of one and two blocks built on the meta
+    device, every block being alike (``c_L = c_1 + (L - 1)(c_2 - c_1)``)."""
+    one, two = _one_and_two_blocks(dataclasses.replace(config, n_layers=1))
+    return one + (config.n_layers - 1) * (two - one)
+
+
+@functools.lru_cache(maxsize=256)
+def _one_and_two_blocks(config: ModelConfig) -> tuple[int, int]:
+    with torch.device("meta"):
+        return tuple(SequenceModel(dataclasses.replace(config, n_layers=k)).num_parameters() for k in (1, 2))
 
 
 class ModelCache:
@@ -34,12 +55,20 @@ class SequenceModel(nn.Module):
     config : ModelConfig
     device, dtype : optional
         Where and in which floating dtype to create the parameters.
+
+    A model of more than ``MAX_PARAMETERS`` parameters is refused (counted on the meta device) before anything is
+    allocated.
     """
 
     def __init__(self, config: ModelConfig, device=None, dtype=None):
         super().__init__()
         if not isinstance(config, ModelConfig):
             raise GLRError(f"config must be a ModelConfig, got {type(config).__name__}")
+        if torch.get_default_device().type != "meta":
+            count = parameter_count(config)
+            if count > MAX_PARAMETERS:
+                raise GLRError(f"the model has {count:,} parameters (d_model {config.d_model}, n_layers "
+                               f"{config.n_layers}, vocab_size {config.vocab_size}), over the limit 2^30")
         self.config = c = config
         kw = dict(device=device, dtype=dtype)
         self.embed = nn.Embedding(c.vocab_size, c.d_model, **kw)
