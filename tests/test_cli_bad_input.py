@@ -109,7 +109,8 @@ def test_lab_options_of_task_need_task_and_lists_need_values(capsys):
     code, _, err = run_cli(capsys, "lab", "run", smoke, "--levels", "2", "--length", "64")
     assert code == 2 and one_line_error(err).endswith("--levels, --length set the task of --task, which is not given")
     code, _, err = run_cli(capsys, "lab", "run", smoke, "--patterns", "")
-    assert code == 2 and "--patterns: expected a comma-separated list of str, got ''" in one_line_error(err)
+    assert code == 2 and ("--patterns: expected a comma-separated list of str with no empty item, got ''"
+                          in one_line_error(err))
 
 
 def test_a_lab_run_with_no_finished_cell_says_why(tmp_path, capsys):
@@ -152,6 +153,11 @@ def test_a_lab_run_with_a_failed_cell_reports_the_rest_and_warns(tmp_path, capsy
     (["compare", "ssm", "--n", "8", "--plot", ".png"], "argument --plot: expected a .png file name, got '.png'"),
     (["analyze", "ssm", "--n", "8", "--rank-method", "flow"], "--rank-method flow has no rank to compute: add --rank"),
     (["compare", "ssm", "--n", "8", "--rank-method", "exact"], "no rank to compute: add --rank or --plot"),
+    (["analyze", "up.py:", "--n", "8"], "pattern 'up.py:' names a .py file: write file.py:attribute"),
+    (["analyze", "up.py:good:extra", "--n", "8"], "pattern 'up.py:good:extra' names a .py file"),
+    (["compare", "ssm", "up.py:good+ssm", "--n", "8"], "pattern 'up.py:good+ssm' names a .py file"),
+    (["search", "--n", "8", "--rank-method", "flow"], "--rank-method flow has no rank to compute: add --min-rank"),
+    (["search", "--n", "8", "--rank-method", "exact"], "--rank-method exact has no rank to compute: add --min-rank"),
     (["lti", "ssm", "--coef", "1=b", "--range", "-1e-3x", "1"], "argument --range: expected 2 arguments"),
     (["lti", "lags:1", "--coef", "1=0.5", "--range", "-1", "1"], "this system has no symbols"),
     (["lti", "lags:1", "--coef", "1=0.5", "--step", "0.1"], "this system has no symbols"),

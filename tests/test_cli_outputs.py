@@ -177,12 +177,12 @@ def test_a_dotted_module_is_imported_from_the_current_folder_first(capsys, tmp_p
     ("from glrtheory import Pattern\ndef pattern():\n    return Pattern.from_spec('window:0')\n", "pattern",
      "window W must be >= 1, got 0"),
     ("from glrtheory import Pattern\npattern = Pattern.from_spec('ssm')\n", "pattern-x",
-     "unknown pattern family '{path}'; known: {known}"),
+     "pattern '{path}:pattern-x' names a .py file: write file.py:attribute, a dotted Python name after the one colon"),
 ])
 def test_user_file_failures_in_full(capsys, tmp_path, body, attr, message):
     """A pattern file that is missing, fails to import, lacks the attribute or gives no Pattern: one line, exit 2,
     naming the file, the attribute and the error; a GLRError raised by the user's call is passed on as it is; an
-    attribute that is not a (dotted) name is not read as a reference at all."""
+    attribute that is not a (dotted) name is refused as no file.py:attribute."""
     path = tmp_path / "mine.py"
     if body is not None:
         path.write_text(body)

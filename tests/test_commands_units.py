@@ -412,12 +412,14 @@ def test_report_renders_a_bundle_and_refuses_what_is_not_one(monkeypatch, tmp_pa
 # --- glr lab: argument types and the parser ------------------------------------------------------------------------
 
 def test_csv_lists():
-    assert _csv(int)("1,2, 3") == [1, 2, 3] and _csv(int)(",4,,") == [4]
-    assert _csv(float)("0.5,1e-3") == [0.5, 0.001] and _csv(str)("ssm, power2") == ["ssm", " power2"]
-    for kind, text in [(int, ""), (int, " , "), (int, "1,x"), (float, "a"), (str, ",")]:
+    """Items stripped; an empty item anywhere (a stray comma, as ``ssm,,power2``) refused, not skipped."""
+    assert _csv(int)("1,2, 3") == [1, 2, 3] and _csv(int)(" 4 ") == [4]
+    assert _csv(float)("0.5,1e-3") == [0.5, 0.001] and _csv(str)("ssm, power2") == ["ssm", "power2"]
+    for kind, text in [(int, ""), (int, " , "), (int, "1,x"), (float, "a"), (str, ","), (int, ",4,,"),
+                       (str, "ssm,,power2"), (str, "ssm,"), (str, " ,ssm")]:
         with pytest.raises(argparse.ArgumentTypeError) as info:
             _csv(kind)(text)
-        assert str(info.value) == f"expected a comma-separated list of {kind.__name__}, got {text!r}"
+        assert str(info.value) == f"expected a comma-separated list of {kind.__name__} with no empty item, got {text!r}"
 
 
 def test_shards():
@@ -459,10 +461,14 @@ def test_the_lab_parser_s_defaults():
     (["walk"], "argument ACTION: invalid choice: 'walk' (choose from 'run', 'report', 'tasks')"),
     (["run", "--scores", "key"], "argument --scores: invalid choice: 'key' (choose from 'source', 'query_key')"),
     (["run", "--shard", "1/1"], "argument --shard: expected I/N with 0 <= I < N, got '1/1'"),
-    (["run", "--levels", "x"], "argument --levels: expected a comma-separated list of int, got 'x'"),
-    (["run", "--seeds", "1.5"], "argument --seeds: expected a comma-separated list of int, got '1.5'"),
-    (["run", "--lrs", "fast"], "argument --lrs: expected a comma-separated list of float, got 'fast'"),
-    (["run", "--patterns", ","], "argument --patterns: expected a comma-separated list of str, got ','"),
+    (["run", "--levels", "x"], "argument --levels: "
+     "expected a comma-separated list of int with no empty item, got 'x'"),
+    (["run", "--seeds", "1.5"], "argument --seeds: "
+     "expected a comma-separated list of int with no empty item, got '1.5'"),
+    (["run", "--lrs", "fast"], "argument --lrs: "
+     "expected a comma-separated list of float with no empty item, got 'fast'"),
+    (["run", "--patterns", ","], "argument --patterns: "
+     "expected a comma-separated list of str with no empty item, got ','"),
     (["run", "--length", "0"], "argument --length: expected a positive integer, got 0"),
     (["run", "--vocab", "0"], "argument --vocab: expected a positive integer, got 0"),
     (["run", "--steps", "0"], "argument --steps: expected a positive integer, got 0"),
@@ -624,17 +630,20 @@ def test_lab_report_rebuilds_from_the_folder(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr("glrtheory.lab.write_results", write_results)
     from glrtheory.lab import sweep_from_dict
+    from glrtheory.lab.runner import ROW_KEYS
 
     data = {"run": {"device": "cpu", "seeds": [0]}, "mixers": ["ssm"], "tasks": {"modcount": {"k": [2, 3]}}}
     keys = [c.key for c in sweep_from_dict(data).cells()]
     (tmp_path / "sweep.json").write_text(json.dumps(data))
     code, _, err = run_cli(capsys, "lab", "report", str(tmp_path))
     assert code == 2 and err == f"glr: error: {str(tmp_path)!r} holds no finished cells\n"
-    (tmp_path / "cells.jsonl").write_text(json.dumps({"key": keys[1], "x": 1}) + "\n"
-                                          + json.dumps({"key": "not of this sweep"}) + "\n")
+    def row(key):       # a finished cell's row holds ROW_KEYS (write_results, replaced here, reads no value)
+        return json.dumps({k: key if k == "key" else 0 for k in ROW_KEYS}) + "\n"
+
+    (tmp_path / "cells.jsonl").write_text(row(keys[1]) + row("not of this sweep"))
     assert run_cli(capsys, "lab", "report", str(tmp_path)) == (0, "| the table |\n", "")
     assert calls == [([keys[1]], tmp_path, "", None)]
-    (tmp_path / "cells-1of2.jsonl").write_text(json.dumps({"key": keys[0]}) + "\n")
+    (tmp_path / "cells-1of2.jsonl").write_text(row(keys[0]))
     (tmp_path / "results.json").write_text('{"command": "glr lab run old", "machine": {"old": 1}}')
     assert run_cli(capsys, "lab", "report", str(tmp_path))[0] == 0
     (tmp_path / "machine.json").write_text('{"new": 2}')

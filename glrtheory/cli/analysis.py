@@ -38,10 +38,10 @@ def _rank_method_arg(p) -> None:
                         "of falling short (default); flow: vertex-disjoint paths by max-flow, deterministic")
 
 
-def _rank_method(args, ranks: bool) -> str:
-    """The rank method in force ("exact" by default); naming one where no rank is computed is refused."""
+def _rank_method(args, ranks: bool, asks: str = "--rank") -> str:
+    """The rank method in force ("exact" by default); naming one where no rank is computed (no ``asks``) is refused."""
     if args.rank_method is not None and not ranks:
-        raise GLRError(f"--rank-method {args.rank_method} has no rank to compute: add --rank"
+        raise GLRError(f"--rank-method {args.rank_method} has no rank to compute: add {asks}"
                        + (" or --plot" if args.verb == "compare" else ""))
     return args.rank_method or RANK_METHODS[0]
 

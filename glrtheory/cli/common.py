@@ -85,6 +85,9 @@ def pattern_arg(spec: str) -> Pattern:
     m = _REFERENCE.match(spec.strip())
     if m and m["module"] not in FAMILIES and (m["module"].endswith(".py") or _DOTTED.match(m["module"])):
         return load_pattern(m["module"], m["attr"])
+    if spec.strip().split(":", 1)[0].endswith(".py"):
+        raise GLRError(f"pattern {spec!r} names a .py file: write file.py:attribute, a dotted Python name after "
+                       "the one colon")
     return Pattern.from_spec(spec)       # a family's spec (window:W ...): its own error names a bad parameter
 
 

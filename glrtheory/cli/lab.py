@@ -14,12 +14,14 @@ from .common import path_arg, positive_int, positive_real
 
 def _csv(kind):
     def parse(text: str) -> list:
+        items = [x.strip() for x in text.split(",")]
         try:
-            values = [kind(x) for x in text.split(",") if x.strip()]
+            values = [kind(x) for x in items] if all(items) else []
         except ValueError:
             values = []
         if not values:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__} with no empty "
+                                             f"item, got {text!r}")
         return values
     return parse
 
