@@ -101,7 +101,20 @@ def test_config_files_that_are_not_text_or_not_files(tmp_path, capsys):
 def test_an_output_path_that_is_a_file(tmp_path, capsys):
     (tmp_path / "taken").write_text("")
     code, _, err = run_cli(capsys, "lab", "run", str(ROOT / "configs/lab/smoke.toml"), "--out", str(tmp_path / "taken"))
-    assert code == 2 and "File exists" in one_line_error(err)
+    assert code == 2 and one_line_error(err) == f"glr: error: cannot use {str(tmp_path / 'taken')!r}: File exists"
+
+
+def test_an_os_error_names_its_path_and_a_renames_target():
+    """``OSError``s print as ``cannot use PATH: reason``, PATH the rename's target where there is one (not the
+    temporary file written first), with no ``[Errno N]``; other errors as their first line."""
+    from glrtheory.cli import _error_line
+
+    assert _error_line(OSError(21, "Is a directory", "/x/a.json.1f.tmp", None, "/x/a.json")) == (
+        "cannot use '/x/a.json': Is a directory")
+    assert _error_line(FileExistsError(17, "File exists", "/x/up.py")) == "cannot use '/x/up.py': File exists"
+    assert _error_line(NotADirectoryError(20, "Not a directory", b"/x/up.py/ssm")) == (
+        "cannot use '/x/up.py/ssm': Not a directory")
+    assert _error_line(OSError("no path here\nsecond")) == "no path here"
 
 
 def test_lab_options_of_task_need_task_and_lists_need_values(capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 import warnings
@@ -49,6 +50,14 @@ def _first_line(obj) -> str:
     return text.splitlines()[0] if text else type(obj).__name__
 
 
+def _error_line(exc: BaseException) -> str:
+    """An error's one line; an ``OSError`` as the path it met (a rename's target, not its temporary file) and why."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        path = exc.filename2 if exc.filename2 is not None else exc.filename
+        return f"cannot use {os.fsdecode(path)!r}: {exc.strerror}"
+    return _first_line(exc)
+
+
 def run(prog: str, parser: argparse.ArgumentParser, argv=None) -> int:
     """Parse ``argv`` and run the chosen command; warnings print as one ``PROG: warning:`` line each, an error
     (``INPUT_ERRORS``) as one line and status 2."""
@@ -72,7 +81,7 @@ def run(prog: str, parser: argparse.ArgumentParser, argv=None) -> int:
             seen.append(line)
             print(line, file=sys.stderr)
     if code:
-        print(f"{prog}: error: {_first_line(error)}", file=sys.stderr)
+        print(f"{prog}: error: {_error_line(error)}", file=sys.stderr)
     return code
 
 
