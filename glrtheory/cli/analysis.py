@@ -6,7 +6,7 @@ import json
 from ..analysis import (RANK_METHODS, analyze, compare, decode_costs, hankel_profile, live_profile,
                         sweep)
 from ..errors import GLRError
-from .common import add_output_args, pattern_arg, positive_int, print_json, pyplot, save
+from .common import add_output_args, distinct_patterns, pattern_arg, positive_int, print_json, pyplot, save
 
 #: Without --rank, the rank panel of ``compare --plot`` covers n up to this length.
 PLOT_RANK_MAX_N = 128
@@ -147,7 +147,7 @@ def _lengths(n: int) -> list[int]:
 
 
 def run_compare(args) -> None:
-    patterns = [pattern_arg(s) for s in args.specs]
+    patterns = distinct_patterns(args.specs)
     plt = pyplot() if args.plot else None
     method = _rank_method(args, args.rank or plt is not None)
     rows = compare(patterns, args.n, rank=args.rank, rank_method=method, progress=True)

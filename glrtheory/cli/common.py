@@ -91,6 +91,17 @@ def pattern_arg(spec: str) -> Pattern:
     return Pattern.from_spec(spec)       # a family's spec (window:W ...): its own error names a bad parameter
 
 
+def distinct_patterns(specs: list[str]) -> list[Pattern]:
+    """``pattern_arg`` of each spec; a pattern given twice (the same canonical spec, as ``window:3`` and
+    ``window:03``) is refused, where it would be computed again into a duplicate row."""
+    patterns, seen = [pattern_arg(s) for s in specs], {}
+    for spec, p in zip(specs, patterns):
+        if p.spec in seen:
+            raise GLRError(f"pattern {p.spec!r} is given twice ({seen[p.spec]!r} and {spec!r})")
+        seen[p.spec] = spec
+    return patterns
+
+
 def _import(module: str):
     """Import a dotted module (the current directory first on the path) or a ``.py`` file by path."""
     if module.endswith(".py"):

@@ -7,7 +7,7 @@ import argparse
 from ..analysis.search import FAMILY_PARAMETERS, check_search_length, default_candidates, family_grid, search
 from ..errors import GLRError
 from .analysis import _rank_method, _rank_method_arg, table
-from .common import non_negative_int, pattern_arg, positive_int, print_json
+from .common import distinct_patterns, non_negative_int, positive_int, print_json
 
 
 def _number(text: str) -> float:
@@ -44,7 +44,7 @@ def run_search(args) -> None:
         specs = family_grid(args.family, args.n, args.values)
     else:
         specs = default_candidates(args.n) if not args.specs else []
-    candidates = [pattern_arg(s) for s in specs + list(args.specs)]
+    candidates = distinct_patterns(specs + list(args.specs))
     out = search(candidates, args.n, max_decode=args.max_decode, max_cache=args.max_cache,
                  max_hops=args.max_hops, min_rank=args.min_rank,
                  rank_method=_rank_method(args, args.min_rank is not None, "--min-rank"), progress=True)
