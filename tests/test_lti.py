@@ -497,6 +497,10 @@ def test_bad_coefficients():
         LTISystem.from_pattern("power2", n=9).impulse_response_formula()
     with pytest.raises(GLRError, match="response length must be >= 1"):
         LTISystem.from_lags([1], b=0.5).impulse_response(0)
+    with pytest.raises(GLRError, match="frequency points must be >= 1"):
+        LTISystem.from_lags([1], b=0.5).frequency_response(0)
+    with pytest.raises(GLRError, match=r"frequency points 1000000000000000000000 exceeds the limit 2\^31-1"):
+        LTISystem.from_lags([1], b=0.5).frequency_response(10**21)
 
 
 def test_sparse_dominant_poles_match_dense(monkeypatch):

@@ -66,6 +66,12 @@ def test_text_and_plot(capsys, tmp_path):
     (["blocks:4"], "not LTI"),
     (["power2", "--coef", "1=0.5"], "no --coef for B-lag(s) 2, 4, 8, 16, 32"),
     (["window:2"], "no --coef for A-lag(s) 1"),
+    (["window:4000", "--n", "100000", "--coef", "all=0.1"], "window:4000 at n=100000 has A-lags [0, 1, 2, 3, 4, 5, "
+     "..., 3998, 3999] (4000 in all); no --coef for A-lag(s) 1, 2, 3, 4, 5, 6, ..., 3998, 3999 (3999 in all)"),
+    (["lags:1,2,3,4,5,6,7,8", "--coef", "1=0.5"], "has B-lags [1, 2, 3, 4, 5, 6, 7, 8]; no --coef for B-lag(s) 2, 3, "
+     "4, 5, 6, 7, 8 (give"),
+    (["lags:1,2,3,4,5,6,7,8,9", "--coef", "1=0.5"], "has B-lags [1, 2, 3, 4, 5, 6, ..., 8, 9] (9 in all); no --coef "
+     "for B-lag(s) 2, 3, 4, 5, 6, 7, 8, 9 (give"),
     (["lags:1", "--coef", "1=nan"], "not finite"),
     (["lags:1", "--coef", "1=inf"], "not finite"),
     (["lags:1", "--coef", "1=x+1"], "not a number or a symbol name"),

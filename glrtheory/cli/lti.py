@@ -123,11 +123,20 @@ def _system(args):
     for side, lags, values, fmt in (("B", probe.b_lags, b, "{}=VALUE"), ("A", probe.a_lags, a, "a{}=VALUE")):
         unset = [l for l in lags if l not in values]
         if unset:
-            raise GLRError(f"{pattern.spec} at n={args.n} has {side}-lags {list(lags)}; no --coef for "
-                           f"{side}-lag(s) {', '.join(map(str, unset))} (give --coef "
+            raise GLRError(f"{pattern.spec} at n={args.n} has {side}-lags {_some(lags, True)}; no --coef for "
+                           f"{side}-lag(s) {_some(unset)} (give --coef "
                            f"{fmt.format(unset[0])}, {'a' if side == 'A' else ''}rest=0, "
                            f"{'a' if side == 'A' else ''}all=VALUE, or a smaller --n)")
     return pattern, system
+
+
+def _some(lags, brackets: bool = False, shown: int = 8) -> str:
+    """``1, 2, 4`` for a few lags (``[1, 2, 4]`` with brackets); past ``shown`` the first and last few and the count,
+    so that an error stays one short line (window:4000 listed its 4000 lags in 45,910 characters)."""
+    lags = [str(lag) for lag in lags]
+    few = len(lags) <= shown
+    text = ", ".join(lags) if few else f"{', '.join(lags[:shown - 2])}, ..., {', '.join(lags[-2:])}"
+    return (f"[{text}]" if brackets else text) + ("" if few else f" ({len(lags)} in all)")
 
 
 def _unused_scan(symbols: int) -> GLRError:

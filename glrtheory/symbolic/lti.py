@@ -424,7 +424,7 @@ class LTISystem:
         ``omega = pi k / points`` (``2 pi k / points`` when ``whole``), k = 0..points-1, as scipy's
         ``freqz``. Magnitude ``abs(H)``, phase ``angle(H)``; evaluated over the lags (O(points * lags)).
         H is ``inf`` where a pole lies on the unit circle."""
-        points = _length(points)
+        points = check_integer(points, "frequency points", 1)
         num, den = self.numeric_coefficients()
         a_lags, b_lags = np.flatnonzero(num), np.flatnonzero(den)
         if points * (a_lags.size + b_lags.size) > MAX_RESPONSE_WORK:
