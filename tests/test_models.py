@@ -81,7 +81,8 @@ def test_models_over_the_parameter_limit_are_refused_before_allocating(monkeypat
     monkeypatch.setattr(sequence, "MAX_PARAMETERS", count)
     assert SequenceModel(config).num_parameters() == count
     monkeypatch.setattr(sequence, "MAX_PARAMETERS", count - 1)
-    with pytest.raises(GLRError, match=f"the model has {count:,} parameters .* over the limit"):
+    with pytest.raises(GLRError, match=f"the model has {count:,} parameters .* over the limit MAX_PARAMETERS = "
+                                       f"{count - 1:,}$"):
         SequenceModel(config)
     monkeypatch.undo()
     with pytest.raises(GLRError, match="the model has 80,000,851,306,000 parameters"):

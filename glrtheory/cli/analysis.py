@@ -18,7 +18,7 @@ def register(sub) -> None:
                                 "module:attribute or file.py:attribute")
     p.add_argument("--n", type=positive_int, required=True, help="sequence length")
     p.add_argument("--rank", action="store_true", help="also the generic Hankel rank (limited n)")
-    _rank_method_arg(p)
+    add_rank_method_arg(p)
     add_output_args(p)
     p.set_defaults(run=run_analyze)
 
@@ -27,18 +27,18 @@ def register(sub) -> None:
                    help="pattern specs, or your own patterns as module:attribute or file.py:attribute")
     p.add_argument("--n", type=positive_int, required=True, help="sequence length")
     p.add_argument("--rank", action="store_true", help="add the generic Hankel rank column (limited n)")
-    _rank_method_arg(p)
+    add_rank_method_arg(p)
     add_output_args(p)
     p.set_defaults(run=run_compare)
 
 
-def _rank_method_arg(p) -> None:
+def add_rank_method_arg(p) -> None:
     p.add_argument("--rank-method", choices=RANK_METHODS,
                    help="exact: rank over F_p (p = 2^31-1) of random instances, with a bound on the probability "
                         "of falling short (default); flow: vertex-disjoint paths by max-flow, deterministic")
 
 
-def _rank_method(args, ranks: bool, asks: str = "--rank") -> str:
+def rank_method_in_force(args, ranks: bool, asks: str = "--rank") -> str:
     """The rank method in force ("exact" by default); naming one where no rank is computed (no ``asks``) is refused."""
     if args.rank_method is not None and not ranks:
         raise GLRError(f"--rank-method {args.rank_method} has no rank to compute: add {asks}"
@@ -59,7 +59,7 @@ def _text(value) -> str:
 def run_analyze(args) -> None:
     p = pattern_arg(args.spec)
     plt = pyplot() if args.plot else None
-    method = _rank_method(args, args.rank)
+    method = rank_method_in_force(args, args.rank)
     report = analyze(p, args.n, rank=args.rank, rank_method=method)
     skipped = report.get("skipped", {})
     # each panel's series, unless the report skipped its quantity (over a work limit)
@@ -149,7 +149,7 @@ def _lengths(n: int) -> list[int]:
 def run_compare(args) -> None:
     patterns = distinct_patterns(args.specs)
     plt = pyplot() if args.plot else None
-    method = _rank_method(args, args.rank or plt is not None)
+    method = rank_method_in_force(args, args.rank or plt is not None)
     rows = compare(patterns, args.n, rank=args.rank, rank_method=method, progress=True)
     if plt is not None:
         fig, axes = plt.subplots(1, 3, figsize=(15, 4))

@@ -6,7 +6,7 @@ import argparse
 
 from ..analysis.search import FAMILY_PARAMETERS, check_search_length, default_candidates, family_grid, search
 from ..errors import GLRError
-from .analysis import _rank_method, _rank_method_arg, table
+from .analysis import add_rank_method_arg, rank_method_in_force, table
 from .common import distinct_patterns, non_negative_int, positive_int, print_json
 
 
@@ -31,7 +31,7 @@ def register(sub) -> None:
                         "instead of the built-in list")
     p.add_argument("--values", type=_number, nargs="+", metavar="V",
                    help="the parameter values of --family (default: a grid at n)")
-    _rank_method_arg(p)
+    add_rank_method_arg(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(run=run_search)
 
@@ -47,7 +47,7 @@ def run_search(args) -> None:
     candidates = distinct_patterns(specs + list(args.specs))
     out = search(candidates, args.n, max_decode=args.max_decode, max_cache=args.max_cache,
                  max_hops=args.max_hops, min_rank=args.min_rank,
-                 rank_method=_rank_method(args, args.min_rank is not None, "--min-rank"), progress=True)
+                 rank_method=rank_method_in_force(args, args.min_rank is not None, "--min-rank"), progress=True)
     if args.json:
         print_json(out)
         return

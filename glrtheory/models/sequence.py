@@ -68,7 +68,8 @@ class SequenceModel(nn.Module):
             count = parameter_count(config)
             if count > MAX_PARAMETERS:
                 raise GLRError(f"the model has {count:,} parameters (d_model {config.d_model}, n_layers "
-                               f"{config.n_layers}, vocab_size {config.vocab_size}), over the limit 2^30")
+                               f"{config.n_layers}, vocab_size {config.vocab_size}), over the limit MAX_PARAMETERS = "
+                               f"{MAX_PARAMETERS:,}")
         self.config = c = config
         kw = dict(device=device, dtype=dtype)
         self.embed = nn.Embedding(c.vocab_size, c.d_model, **kw)
