@@ -287,6 +287,37 @@ def test_stability_exactly_on_the_boundary():
             assert region.subs({b1: inside[0], b2: inside[1]}) == sp.true, inside
 
 
+def test_schur_cohn_refuses_order_plus_symbols_over_its_limit():
+    """Order + distinct symbols in B at most ``SCHUR_COHN_MAX_SIZE`` = 9: at order 2, seven symbols are computed
+    (the region holds where all are 0, and not at b_1 = 2) and eight are refused, naming both counts; order 5 with
+    five symbols ran past 60 s before."""
+    x = sp.symbols("x0:8")
+    seven = LTISystem.from_lags([1, 2], b={1: x[0] + x[1] + x[2] + x[3], 2: x[4] + x[5] + x[6]})
+    region = S.stability_region(seven)
+    assert region.subs(dict.fromkeys(x, 0)) == sp.true
+    assert region.subs({**dict.fromkeys(x, 0), x[0]: 2}) == sp.false
+    eight = LTISystem.from_lags([1, 2], b={1: x[0] + x[1] + x[2] + x[3], 2: x[4] + x[5] + x[6] + x[7]})
+    with pytest.raises(GLRError, match=r"limited to order \+ symbols <= 9, got order 2 with 8 symbols"):
+        S.stability_region(eight)
+    five = LTISystem.from_lags([1, 2, 3, 4, 5], b={i: x[i] for i in range(1, 6)})
+    with pytest.raises(GLRError, match="got order 5 with 5 symbols"):
+        S.reflection_coefficients(five)
+
+
+def test_schur_cohn_reads_floats_beside_symbols_as_their_decimals():
+    """A float coefficient beside symbols is the decimal it prints as, as in a numeric system: ``{1: c, 2: 0.1}``
+    has ``k_2 = -1/10`` and ``k_1 = -c / (1 + k_2) = -10 c / 9`` exactly, and no Float in the region (floats made
+    sympy's cancel slow: order 4 with three symbols and a 0.1 took 37 s, 2 s as 1/10). The region agrees with the
+    roots of ``z^3 - c z^2 - 1/4`` (numpy: largest modulus 0.848 at c = 1/2, 0.967 at 7/10, 2.06 at 2)."""
+    c, d = sp.symbols("c d")
+    s = LTISystem.from_lags([1, 2], b={1: c, 2: 0.1})
+    assert S.reflection_coefficients(s) == [sp.Rational(-1, 10), -sp.Rational(10, 9) * c]
+    region = S.stability_region(LTISystem.from_lags([1, 2, 3], b={1: c, 2: d, 3: 0.25}))
+    assert not region.atoms(sp.Float) and region.subs({c: 0, d: 0}) == sp.true
+    assert [region.subs({c: x, d: 0}) for x in (sp.Rational(1, 2), sp.Rational(7, 10), 2)] == [sp.true, sp.true,
+                                                                                              sp.false]
+
+
 @SETTINGS
 @given(lags=lag_sets, seed=st.integers(0, 2**32 - 1), scale=st.floats(0.3, 3.0))
 def test_schur_cohn_equals_spectral_radius(lags, seed, scale):

@@ -24,6 +24,9 @@ from .lti_poles import DENSE_EIG_MAX_ORDER, dominant_poles, pole_estimate
 
 #: Largest order for symbolic Schur-Cohn conditions (the rational functions grow fast with the order).
 SCHUR_COHN_MAX_ORDER = 6
+#: Largest order + number of symbols for them: order 4 with 4 symbols took 2 s, 5 with 4 9 s, 6 with 3 10 s, where 5
+#: with 5 and 6 with 4 ran past 60 s (``glr lti``, the other coefficients 0.1, 2-core machine).
+SCHUR_COHN_MAX_SIZE = 9
 #: Longest impulse response computed for the memory horizon.
 MEMORY_MAX_WINDOW = 2**22
 #: Poles with ``|p| >= rho (1 - DOMINANT_CLUSTER_RTOL)`` count towards the dominant multiplicity m.
@@ -50,16 +53,21 @@ def reflection_coefficients(system: LTISystem) -> list[sp.Expr]:
 
     Stops early (the last entry has ``|k| = 1``) when a step would divide by ``1 - k^2 = 0``. Float coefficients are
     read as the decimals they print as (``nsimplify``: 0.7 is 7/10), so ``{1: 0.7, 2: 0.3}`` has its pole on the unit
-    circle, as typed; their exact binary values (the pole routes') would put it 4e-17 inside."""
+    circle, as typed; their exact binary values (the pole routes') would put it 4e-17 inside. Beside symbols too
+    (``0.1 b_1`` is ``b_1 / 10``): exact arithmetic keeps ``cancel`` fast (order 4, three symbols and a 0.1: 37 s with
+    the float, 2 s as 1/10)."""
     K = max(system.b, default=0)
     if K > SCHUR_COHN_MAX_ORDER and not system.is_numeric:
         raise GLRError(f"symbolic Schur-Cohn conditions are limited to order <= {SCHUR_COHN_MAX_ORDER}, "
                        f"got {K}; substitute numbers")
+    symbols = len(set().union(*(sp.sympify(v).free_symbols for v in system.b.values())))
+    if symbols and K + symbols > SCHUR_COHN_MAX_SIZE:
+        raise GLRError(f"symbolic Schur-Cohn conditions are limited to order + symbols <= {SCHUR_COHN_MAX_SIZE}, "
+                       f"got order {K} with {symbols} symbols; substitute numbers for some, or share one symbol")
     if K > 4 * SCHUR_COHN_MAX_ORDER:
         raise GLRError(f"exact Schur-Cohn recursion is limited to order <= {4 * SCHUR_COHN_MAX_ORDER}, "
                        f"got {K}; use spectral_radius")
-    alpha = [sp.Integer(1)] + [sp.nsimplify(-system.b.get(m, 0), rational=True) if system.is_numeric
-                               else -system.b.get(m, sp.Integer(0)) for m in range(1, K + 1)]
+    alpha = [sp.Integer(1)] + [sp.nsimplify(-system.b.get(m, 0), rational=True) for m in range(1, K + 1)]
     out = []
     for m in range(K, 0, -1):
         k = alpha[m]
