@@ -391,6 +391,15 @@ def test_compare_table_with_ranks(capsys):
         "           n"]
 
 
+def test_compare_figure_of_zero_counts_warns_of_nothing(capsys, figures):
+    """At n = 1 every cache and depth is 0: the figure is drawn without matplotlib's warning that a log axis has no
+    positive values (the y axes are symmetric-log, linear below 1), and the zeros are on it."""
+    code, out, err = run(capsys, "compare", "ssm", "power2", "--n", "1", "--plot", "c.png")
+    assert code == 0 and err == "" and out.splitlines()[-1] == "wrote c.png"
+    cache = figures[-1][0].axes[1]
+    assert [list(line.get_ydata()) for line in cache.get_lines()] == [[0], [0]]
+
+
 def test_compare_figure_data(capsys, figures, monkeypatch):
     """The three panels of ``compare --plot`` at n = 256: total cost and cache peak at n = 16, 32, .., 256 from
     the analysis functions, the rank up to PLOT_RANK_MAX_N = 128 without --rank and up to n with it, each series
@@ -408,7 +417,8 @@ def test_compare_figure_data(capsys, figures, monkeypatch):
               "generic Hankel rank (exact; n <= 128, within limits)"]
     for ax, title in zip(fig.axes, titles):
         assert ax.get_title() == title and ax.get_xlabel() == "n"
-        assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log") and ax.xaxis.get_transform().base == 2
+        assert (ax.get_xscale(), ax.get_yscale()) == ("log", "symlog") and ax.xaxis.get_transform().base == 2
+        assert ax.yaxis.get_transform().linthresh == 1
         assert [line.get_label() for line in ax.get_lines()] == list(specs)
         assert [t.get_text() for t in ax.get_legend().get_texts()] == list(specs)
         assert all(line.get_marker() == "o" and line.get_linestyle() == "-" for line in ax.get_lines())

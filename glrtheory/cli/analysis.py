@@ -165,7 +165,7 @@ def run_compare(args) -> None:
                                     f"generic Hankel rank ({method}; n <= {rank_max_n}, within limits)")):
             ax.set_title(title)
             ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
+            ax.set_yscale("symlog", linthresh=1)     # counts: log from 1 up, and a zero (a cache at n = 1) still drawn
             ax.set_xlabel("n")
             ax.legend(fontsize=8)
         save(fig, args.plot)
