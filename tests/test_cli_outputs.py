@@ -397,7 +397,7 @@ def test_compare_figure_of_zero_counts_warns_of_nothing(capsys, figures):
     code, out, err = run(capsys, "compare", "ssm", "power2", "--n", "1", "--plot", "c.png")
     assert code == 0 and err == "" and out.splitlines()[-1] == "wrote c.png"
     cache = figures[-1][0].axes[1]
-    assert [list(line.get_ydata()) for line in cache.get_lines()] == [[0], [0]]
+    assert [list(line.get_ydata()) for line in cache.get_lines()] == [[0], [0]] and cache.get_ylim()[0] == 0
 
 
 def test_compare_figure_data(capsys, figures, monkeypatch):
@@ -418,7 +418,7 @@ def test_compare_figure_data(capsys, figures, monkeypatch):
     for ax, title in zip(fig.axes, titles):
         assert ax.get_title() == title and ax.get_xlabel() == "n"
         assert (ax.get_xscale(), ax.get_yscale()) == ("log", "symlog") and ax.xaxis.get_transform().base == 2
-        assert ax.yaxis.get_transform().linthresh == 1
+        assert ax.yaxis.get_transform().linthresh == 1 and ax.get_ylim()[0] == 0 < ax.get_ylim()[1]
         assert [line.get_label() for line in ax.get_lines()] == list(specs)
         assert [t.get_text() for t in ax.get_legend().get_texts()] == list(specs)
         assert all(line.get_marker() == "o" and line.get_linestyle() == "-" for line in ax.get_lines())
