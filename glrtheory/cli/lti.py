@@ -151,7 +151,7 @@ def symbolic_report(system, scan: tuple[float, float, float] | None = None) -> d
     from ..symbolic.lti_scan import stable_range
     from ..symbolic.lti_stability import SCHUR_COHN_MAX_ORDER, stability_region
 
-    free_b = set().union(*[e.free_symbols for e in system.b.values()]) if system.b else set()
+    free_b = system.b_symbols
     order = max(system.b, default=0)
     if len(free_b) > 1 and order > SCHUR_COHN_MAX_ORDER:
         raise GLRError(f"the stability region of {len(free_b)} symbols is limited to B-order <= "

@@ -218,10 +218,12 @@ class LTISystem:
 
     @property
     def free_symbols(self) -> set[sp.Symbol]:
-        out = set()
-        for e in list(self.a.values()) + list(self.b.values()):
-            out |= e.free_symbols
-        return out
+        return self.b_symbols.union(*(e.free_symbols for e in self.a.values()))
+
+    @property
+    def b_symbols(self) -> set[sp.Symbol]:
+        """The symbols of the B-coefficients (those the stability region and the scan are in)."""
+        return set().union(*(e.free_symbols for e in self.b.values()))
 
     @property
     def is_numeric(self) -> bool:

@@ -144,7 +144,7 @@ def stable_range(system: LTISystem, symbol=None, lo: float = -2.0, hi: float = 2
     GLRError
         Several symbols, a non-affine coefficient, a bad grid, or a scan over ``SCAN_MAX_WORK``.
     """
-    free = set().union(*[e.free_symbols for e in system.b.values()]) if system.b else set()
+    free = system.b_symbols
     if symbol is None:
         if len(free) != 1:
             raise GLRError(f"the scan varies one symbol; the B-coefficients hold {len(free)}: "

@@ -60,7 +60,7 @@ def reflection_coefficients(system: LTISystem) -> list[sp.Expr]:
     if K > SCHUR_COHN_MAX_ORDER and not system.is_numeric:
         raise GLRError(f"symbolic Schur-Cohn conditions are limited to order <= {SCHUR_COHN_MAX_ORDER}, "
                        f"got {K}; substitute numbers")
-    symbols = len(set().union(*(sp.sympify(v).free_symbols for v in system.b.values())))
+    symbols = len(system.b_symbols)
     if symbols and K + symbols > SCHUR_COHN_MAX_SIZE:
         raise GLRError(f"symbolic Schur-Cohn conditions are limited to order + symbols <= {SCHUR_COHN_MAX_SIZE}, "
                        f"got order {K} with {symbols} symbols; substitute numbers for some, or share one symbol")
