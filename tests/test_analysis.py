@@ -445,6 +445,40 @@ def test_analyze_skips_what_is_over_a_limit(monkeypatch):
         an.analyze(q, n, rank=True, rank_method="svd")
 
 
+def test_a_refused_support_is_built_once_per_report():
+    """Every quantity of a report reads the supports; when building them is refused (a union's merged table
+    over its limit), the refusal is kept like the supports, so the report pays for the build once, and each
+    count key is skipped with that reason. Other errors are not kept."""
+    from glrtheory.errors import WorkLimitError
+    from glrtheory.patterns import LagSupport
+
+    builds = []
+
+    def refused(n):
+        builds.append(n)
+        raise WorkLimitError(f"merged table at n={n} is over the limit 7")
+
+    q = Pattern("refused union", lambda n: LagSupport(n, [0], strict=False), refused)
+    an.clear_caches()
+    report = an.analyze(q, 64)
+    assert builds == [64]
+    assert all(report[k] is None and report["skipped"][k] == "merged table at n=64 is over the limit 7"
+               for k in ("nnz_a", "nnz_b", "decode_cost_max", "cache_peak", "depth", "hop_diameter"))
+    with pytest.raises(WorkLimitError, match="over the limit 7"):
+        an.cache_peak(q, 64)
+    assert builds == [64]
+
+    def broken(n):
+        builds.append(n)
+        raise GLRError("not a limit")
+
+    q = Pattern("broken", lambda n: LagSupport(n, [0], strict=False), broken)
+    for _ in range(2):
+        with pytest.raises(GLRError, match="not a limit"):
+            an.cache_peak(q, 64)
+    assert builds == [64, 64, 64]
+
+
 def test_fft_levels_match_dp():
     for spec, n in [("quadratic", 500), ("lags:3,5", 150), ("exponent:0.6", 500), ("window:3+lags:4,9", 300),
                     ("window:2", 50)]:

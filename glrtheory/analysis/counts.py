@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from ..errors import GLRError
+from ..errors import GLRError, WorkLimitError
 from ..patterns import Pattern
 from ..patterns.support import Support, check_length
 
@@ -27,8 +27,13 @@ def check_pattern(p) -> Pattern:
 
 
 @functools.lru_cache(maxsize=4)
-def cached_supports(p: Pattern, n: int) -> tuple[Support, Support]:
-    return p.support_a(n), p.support_b(n)
+def cached_supports(p: Pattern, n: int) -> tuple[Support, Support] | WorkLimitError:
+    """The two supports, or the ``WorkLimitError`` that building them raised (kept too: a report asks for the
+    supports once per quantity, and a union can build seconds of tables before its merged table is refused)."""
+    try:
+        return p.support_a(n), p.support_b(n)
+    except WorkLimitError as exc:
+        return exc
 
 
 def supports(p: Pattern, n: int) -> tuple[Support, Support]:
@@ -36,7 +41,10 @@ def supports(p: Pattern, n: int) -> tuple[Support, Support]:
     n = check_length(n)
     if n > ANALYZE_MAX_N:
         raise GLRError(f"exact analysis is limited to n <= 2^24 = {ANALYZE_MAX_N}, got n={n}")
-    return cached_supports(check_pattern(p), n)
+    built = cached_supports(check_pattern(p), n)
+    if isinstance(built, WorkLimitError):
+        raise WorkLimitError(str(built))
+    return built
 
 
 def nnz(p: Pattern, n: int) -> tuple[int, int]:
