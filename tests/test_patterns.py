@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from glrtheory import GLRError, Pattern
 from glrtheory.analysis import analyze
+from glrtheory.patterns import support as support_module
 from glrtheory.patterns.support import last_use_from_table, rank_in_runs, sorted_distinct
 from helpers import BUILTIN_SPECS, lengths, specs
 from naive_patterns import exact_root_floors, naive_union, sets_to_table
@@ -792,7 +793,7 @@ def test_table_size_limits_name_the_support_and_the_argument():
         Pattern.from_spec("lags:1,2").support_b(300_000_000).table()
 
 
-def test_rows_to_table_and_last_use_from_table_against_sets():
+def test_rows_to_table_and_last_use_from_table_against_sets(monkeypatch):
     """``rows_to_table``: candidates with -1 and duplicates become sorted distinct int32 rows as wide as the
     largest set (width 0 with no candidate, or no column); ``last_use_from_table`` equals the naive last use."""
     from glrtheory.patterns.support import rows_to_table
@@ -805,10 +806,46 @@ def test_rows_to_table_and_last_use_from_table_against_sets():
         assert got.dtype == np.int32 and got.shape == (cand.shape[0], max((len(s) for s in sets), default=0))
         assert got.tolist() == sets_to_table(sets).tolist()
     rng = np.random.default_rng(3)
-    for n in (1, 2, 7, 30):
-        sets = [sorted(rng.choice(t + 1, rng.integers(0, t + 2), replace=False).tolist()) for t in range(n)]
-        last = last_use_from_table(n, sets_to_table(sets))
-        assert last.dtype == np.int64 and last.tolist() == _naive_last(sets, n)
+    for chunk in (1, 5, 2**22):                # blocks of entries: every row alone, a few rows, all rows
+        monkeypatch.setattr(support_module, "TABLE_CHUNK_ENTRIES", chunk)
+        for n in (1, 2, 7, 30):
+            sets = [sorted(rng.choice(t + 1, rng.integers(0, t + 2), replace=False).tolist()) for t in range(n)]
+            last = last_use_from_table(n, sets_to_table(sets))
+            assert last.dtype == np.int64 and last.tolist() == _naive_last(sets, n), (chunk, n)
+
+
+@pytest.mark.parametrize("chunk", [1, 13, 2**22])
+def test_a_union_of_many_parts_is_one_merge_equal_to_the_union_of_sets(monkeypatch, chunk):
+    """``p + q + r + ...`` keeps its parts flat and merges their supports at n once (``union(*parts)``), in
+    blocks of ``TABLE_CHUNK_ENTRIES`` candidates (1: a row at a time; 13: blocks that end inside the table);
+    each side equals the naive union of the terms' sets at n in {1, 2, 63, 200}, and its lag sets stay a lag
+    set when every part is one."""
+    from glrtheory.errors import WorkLimitError
+    from glrtheory.patterns.support import LagSupport, TableSupport, union
+
+    monkeypatch.setattr(support_module, "TABLE_CHUNK_ENTRIES", chunk)
+    spec = "fenwick+power:3+blocks:5+window:2+kron:1,11+lags:7"
+    p = Pattern.from_spec("fenwick") + Pattern.from_spec("power:3")
+    p = p + (Pattern.from_spec("blocks:5") + Pattern.from_spec("window:2")) + Pattern.from_spec("kron:1,11")
+    p = p + Pattern.from_spec("lags:7")
+    assert [q.spec for q in p.parts] == spec.split("+") and p.spec == spec
+    for n in (1, 2, 63, 200):
+        want = naive_union(spec, n)
+        for side, sets in zip((p.support_a(n), p.support_b(n)), want):
+            assert side.table().tolist() == sets_to_table(sets).tolist(), n
+    lagged = Pattern.from_spec("power:3") + Pattern.from_spec("lags:2,9") + Pattern.from_spec("window:2")
+    last_row = naive_union("power:3+lags:2,9+window:2", 63)[1][62]          # row 62 holds every lag <= 62
+    assert lagged.support_b(63).lags.tolist() == sorted(62 - s for s in last_row)
+    x = TableSupport(4, np.array([[-1, -1], [0, -1], [0, 1], [0, 1]], np.int32), True)
+    y = TableSupport(4, np.array([[-1, -1], [-1, -1], [-1, -1], [1, 2]], np.int32), True)
+    with pytest.raises(WorkLimitError, match=r"index table of a union of 2 tables at n=4 would hold 4x3=12 "
+                                             r"entries, over the limit 11;"):
+        union(x, y, max_entries=11)              # each table fits (4 x 2 = 8), the merged one does not
+    assert union(x, y, max_entries=12).table().tolist() == [[-1] * 3, [0, -1, -1], [0, 1, -1], [0, 1, 2]]
+    with pytest.raises(GLRError, match="a union needs at least one support"):
+        union()
+    with pytest.raises(GLRError, match="cannot unite supports of different lengths or sides"):
+        union(LagSupport(4, [1], True), LagSupport(4, [2], True), LagSupport(5, [1], True))
 
 
 def _kron_sets(rows, n, strict):

@@ -188,6 +188,16 @@ def test_theta_strings():
                                                   "theta_cache": cache}, spec
 
 
+@pytest.mark.parametrize("spec", ["window:3+power2+fenwick", "kron:1,01,011+ssm+blocks", "ssm+lags:2+quadratic",
+                                  "attention+fenwick+ssm", "blocks+exponent:0.5+power:3+window:1"])
+def test_theta_of_a_union_is_the_class_of_its_closed_forms(spec):
+    """``theta`` folds the terms' classes without building the union's bounds; it names the classes that
+    ``cost_forms`` of the whole union holds (None where one term's class is unknown)."""
+    f = cost_forms(Pattern.from_spec(spec))
+    keys = ("theta_total", "theta_decode", "theta_cache")
+    assert theta(Pattern.from_spec(spec)) == {k: None if getattr(f, k) is None else str(getattr(f, k)) for k in keys}
+
+
 def test_union_leading_constant():
     f = cost_forms(Pattern.from_spec("window:3+power2"))
     assert f.const_total == 1 / costs.sp.log(2)          # power2 dominates

@@ -41,6 +41,9 @@ class Pattern:
         self._b = b
         self.max_length = max_length
         self.doc = doc
+        #: The patterns a union ``p + q + ...`` is made of, in order: its supports at n are one merge of
+        #: theirs, not one merge per ``+``. ``(self,)`` for a pattern that is not a union.
+        self.parts: tuple[Pattern, ...] = (self,)
 
     # -- supports and tables -------------------------------------------------------------------
     def _n(self, n) -> int:
@@ -186,14 +189,16 @@ class Pattern:
     def __add__(self, other: "Pattern") -> "Pattern":
         if not isinstance(other, Pattern):
             return NotImplemented
+        parts = self.parts + other.parts
         limits = [m for m in (self.max_length, other.max_length) if m is not None]
         united = Pattern(
             f"{self.spec}+{other.spec}",
-            lambda n: union(self._a(n), other._a(n)),
-            lambda n: union(self._b(n), other._b(n)),
+            lambda n: union(*(part._a(n) for part in parts)),
+            lambda n: union(*(part._b(n) for part in parts)),
             max_length=min(limits) if limits else None,
             doc=f"union of {self.spec} and {other.spec}",
         )
+        united.parts = parts
         if self.terms and other.terms:      # a union with a user pattern has no family terms
             united.terms = self.terms + other.terms
         return united

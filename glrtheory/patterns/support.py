@@ -21,6 +21,9 @@ from ..errors import GLRError, WorkLimitError
 MAX_TABLE_ENTRIES = 2**29
 #: Positions are stored as int32 in the tables.
 MAX_LENGTH = 2**31 - 1
+#: Table entries handled at a time by the passes over a whole table (``union``'s merge, ``last_use``), which
+#: bounds their int64 buffers.
+TABLE_CHUNK_ENTRIES = 2**22
 
 
 def check_length(n) -> int:
@@ -80,12 +83,15 @@ def rows_to_table(cand: np.ndarray) -> np.ndarray:
 
 
 def last_use_from_table(n: int, table: np.ndarray) -> np.ndarray:
-    """``last[s] = max{t : s in row t}`` (-1 if s appears in no row), vectorized."""
+    """``last[s] = max{t : s in row t}`` (-1 if s appears in no row): ``np.maximum.at`` over blocks of
+    ``TABLE_CHUNK_ENTRIES`` entries."""
     last = np.full(n, -1, dtype=np.int64)
-    if table.size:
-        t = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], table.shape)
-        ok = table >= 0
-        np.maximum.at(last, table[ok].astype(np.int64), t[ok])
+    rows = max(1, TABLE_CHUNK_ENTRIES // max(table.shape[1], 1))
+    for lo in range(0, n if table.size else 0, rows):
+        block = table[lo:lo + rows]
+        ok = block >= 0
+        t = np.broadcast_to(np.arange(lo, lo + block.shape[0], dtype=np.int64)[:, None], block.shape)
+        np.maximum.at(last, block[ok], t[ok])
     return last
 
 
@@ -188,14 +194,17 @@ class LagSupport(Support):
         return np.where(k >= 0, s + self.lags[np.maximum(k, 0)], -1)
 
     def table(self, max_entries: int | None = None) -> np.ndarray:
+        """Row t: ``t - lags[c - 1], ..., t - lags[0]`` for the ``c = |{l <= t}|`` lags that fit, then -1; built
+        in blocks of ``TABLE_CHUNK_ENTRIES`` entries (the rows t < the largest lag gather their entries)."""
         n, w = self.n, self.lags.size
         check_table_size(n, w, max_entries, f"lags of size {w}")
-        s = np.arange(n, dtype=np.int32)[:, None] - self.lags[::-1].astype(np.int32)[None, :]  # ascending rows
-        head = s[:int(self.lags[-1]) if w else 0]   # only rows t < the largest lag hold entries < 0
-        invalid = (head < 0).sum(axis=1)            # the first `invalid` entries of such a row are < 0
-        col = (np.arange(w)[None, :] + invalid[:, None]) % max(w, 1)
-        head[:] = np.take_along_axis(head, col, axis=1)     # rotate valid entries to the front
-        head[np.arange(w)[None, :] >= (w - invalid)[:, None]] = -1
+        lags = self.lags.astype(np.int32)
+        s = np.arange(n, dtype=np.int32)[:, None] - lags[::-1][None, :]      # ascending rows, all lags fit
+        rows = max(1, TABLE_CHUNK_ENTRIES // max(w, 1))
+        for lo in range(0, int(lags[-1]) if w else 0, rows):       # the rows t < the largest lag
+            t = np.arange(lo, min(lo + rows, int(lags[-1]), n), dtype=np.int32)
+            k = np.searchsorted(lags, t, side="right")[:, None] - 1 - np.arange(w)[None, :]   # lag index
+            s[t] = np.where(k >= 0, t[:, None] - lags[np.maximum(k, 0)], -1)
         return s
 
     def is_dense(self) -> bool:
@@ -234,17 +243,36 @@ class TableSupport(Support):
         return last_use_from_table(self.n, self._table)
 
 
-def union(x: Support, y: Support, max_entries: int | None = None) -> Support:
-    """``S(t) = X(t) | Y(t)``: lag sets merge; a dense side absorbs; otherwise tables merge."""
-    if x.n != y.n or x.strict != y.strict:
+def union(*parts: Support, max_entries: int | None = None) -> Support:
+    """``S(t) = X(t) | Y(t) | ...``: the lag sets merge into one lag set; a dense side absorbs the rest and an
+    empty one drops out; the tables left merge in one pass, ``TABLE_CHUNK_ENTRIES`` candidates at a time,
+    refused (``WorkLimitError``) before the merged table is allocated when it is over ``max_entries``."""
+    if not parts:
+        raise GLRError("a union needs at least one support")
+    n, strict = parts[0].n, parts[0].strict
+    if any(p.n != n or p.strict != strict for p in parts):
         raise GLRError("cannot unite supports of different lengths or sides")
-    if x.lags is not None and y.lags is not None:
-        return LagSupport(x.n, np.concatenate([x.lags, y.lags]), x.strict)
-    for p, q in ((x, y), (y, x)):
-        if p.is_dense() or q.is_empty():
-            return p
-    merged = np.concatenate([x.table(max_entries), y.table(max_entries)], axis=1)
-    return TableSupport(x.n, rows_to_table(merged), x.strict)
+    lagged = [p for p in parts if p.lags is not None]
+    rest = [p for p in parts if p.lags is None]
+    if len(lagged) > 1:
+        lagged = [LagSupport(n, np.concatenate([p.lags for p in lagged]), strict)]
+    rest = lagged + rest
+    dense = next((p for p in rest if p.is_dense()), None)
+    if dense is not None:
+        return dense
+    rest = [p for p in rest if not p.is_empty()] or rest[:1]
+    if len(rest) == 1:
+        return rest[0]
+    tables = [p.table(max_entries) for p in rest]
+    rows = max(1, TABLE_CHUNK_ENTRIES // sum(table.shape[1] for table in tables))
+    chunks = [rows_to_table(np.concatenate([table[lo:lo + rows] for table in tables], axis=1))
+              for lo in range(0, n, rows)]
+    width = max(chunk.shape[1] for chunk in chunks)
+    check_table_size(n, width, max_entries, f"a union of {len(tables)} tables")
+    merged = np.full((n, width), -1, dtype=np.int32)
+    for lo, chunk in zip(range(0, n, rows), chunks):
+        merged[lo:lo + chunk.shape[0], :chunk.shape[1]] = chunk
+    return TableSupport(n, merged, strict)
 
 
 def _longest_paths_loop(table):

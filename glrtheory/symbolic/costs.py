@@ -20,6 +20,7 @@ Every formula is derived in ``proofs/`` and checked against the exact counts for
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -249,12 +250,15 @@ def cost_forms(p) -> CostForms | None:
 
 
 def theta(p) -> dict:
-    """``{"theta_total", "theta_decode", "theta_cache"}`` as sympy strings, None where unknown."""
-    f = cost_forms(p)
+    """``{"theta_total", "theta_decode", "theta_cache"}`` as sympy strings, None where unknown: the classes
+    of ``cost_forms(p)``, folded from the terms' classes with ``_bigger`` as ``_union`` folds them, without
+    the union's bounds (sympy's ``Max`` of many terms took seconds a term)."""
     keys = ("theta_total", "theta_decode", "theta_cache")
-    if f is None:
+    if forms_unavailable(p) is not None:
         return dict.fromkeys(keys)
-    return {k: None if getattr(f, k) is None else str(getattr(f, k)) for k in keys}
+    forms = [_term_forms(term) for term in p.terms]
+    classes = {k: functools.reduce(_bigger, [getattr(f, k) for f in forms]) for k in keys}
+    return {k: None if c is None else str(c) for k, c in classes.items()}
 
 
 def total_cost_bound(p) -> sp.Expr:
