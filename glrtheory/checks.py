@@ -1,10 +1,12 @@
-"""Argument checks shared by the whole package: integers, finite reals and finite arrays.
+"""Argument checks shared by the whole package: integers, finite reals and finite arrays, and the one
+grammar of numbers written as text (specs, command-line values).
 
-Each raises a ``GLRError`` naming the argument and the rule it breaks, and returns the clean value.
+Each check raises a ``GLRError`` naming the argument and the rule it breaks, and returns the clean value.
 """
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -12,6 +14,30 @@ from .errors import GLRError
 
 #: Positions and lengths are stored as int32 in the index tables.
 INT32_MAX = 2**31 - 1
+
+
+#: Numbers as text: ASCII digits with an optional sign; a real may add a decimal point and an exponent. Python's
+#: ``int`` and ``float`` also take ``1_0``, other scripts' digits, ``nan`` and ``inf``; nothing here does.
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+\Z")
+_REAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+
+
+def parse_integer(text: str) -> int:
+    """``text`` (spaces around it allowed) as an integer of the grammar ``[+-]?[0-9]+``; ValueError otherwise."""
+    text = text.strip()
+    if not _INTEGER_TEXT.match(text):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
+def parse_real(text: str) -> float:
+    """``text`` (spaces around it allowed) as a finite real, in decimal or exponent notation; ValueError
+    otherwise (also for a value beyond float64, such as ``1e999``)."""
+    text = text.strip()
+    value = float(text) if _REAL_TEXT.match(text) else math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
 
 
 def check_integer(v, what: str, minimum: int, maximum: int = INT32_MAX) -> int:

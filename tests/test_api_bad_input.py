@@ -177,3 +177,33 @@ def test_power2_readout_at_long_t_is_refused_on_the_cpu_at_once():
     a, b = torch.rand(1, T, 1, tables.a_idx.shape[1]), torch.rand(1, T, 1, tables.b_idx.shape[1])
     with pytest.raises(WorkLimitError, match=r"tiled_mixing readout .* over the limit MAX_WORK\['cpu'\] = 2\^40 "):
         glr_readout(q, q, q, a, b, tables)
+
+
+def test_numbers_in_text_are_ascii_decimals():
+    """``parse_integer`` / ``parse_real``, the one grammar of numbers in specs and on the command line: a sign,
+    ASCII digits, for reals a point and an exponent; spaces around it are allowed. Python's ``int`` takes ``1_0``,
+    other scripts' digits and (base 0) ``0x10``, and ``float`` takes ``1_0.5``, ``nan`` and ``inf``: refused here."""
+    from glrtheory.checks import parse_integer, parse_real
+
+    for text, value in [("0", 0), ("-7", -7), ("+12", 12), (" 3 ", 3), ("007", 7), (str(2**70), 2**70)]:
+        assert parse_integer(text) == value and type(parse_integer(text)) is int
+    for text, value in [("0.5", 0.5), (".5", 0.5), ("5.", 5.0), ("-1e-3", -0.001), ("+2E+2", 200.0), (" 4 ", 4.0),
+                        ("1e308", 1e308)]:
+        assert parse_real(text) == value
+    refused = ["", "+", "1.", "x", "1_0", "\u0663", "\uff11", "0x10", "1e3"]      # integers
+    for text in refused:
+        with pytest.raises(ValueError):
+            parse_integer(text)
+    for text in ["", ".", "e3", "1e", "1_0.5", "\u0663.5", "nan", "inf", "-Infinity", "1e309", "0x1p3"]:
+        with pytest.raises(ValueError):
+            parse_real(text)
+    assert all(_python_reads(int, t) for t in refused[4:8])
+    assert all(_python_reads(float, t) for t in ["1_0.5", "\u0663.5", "nan", "-Infinity"])
+
+
+def _python_reads(kind, text) -> bool:
+    try:
+        kind(text, 0) if text.startswith("0x") else kind(text)
+        return True
+    except ValueError:
+        return False

@@ -122,7 +122,7 @@ def test_lab_options_of_task_need_task_and_lists_need_values(capsys):
     code, _, err = run_cli(capsys, "lab", "run", smoke, "--levels", "2", "--length", "64")
     assert code == 2 and one_line_error(err).endswith("--levels, --length set the task of --task, which is not given")
     code, _, err = run_cli(capsys, "lab", "run", smoke, "--patterns", "")
-    assert code == 2 and ("--patterns: expected a comma-separated list of str with no empty item, got ''"
+    assert code == 2 and ("--patterns: expected a comma-separated list of pattern specs with no empty item, got ''"
                           in one_line_error(err))
 
 

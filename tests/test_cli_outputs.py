@@ -71,7 +71,14 @@ def test_a_broken_pipe_exits_0_quietly(capsys, monkeypatch):
     (["search", "--n", "8", "--max-cache", "-1"], "argument --max-cache: expected a non-negative integer, got -1"),
     (["search", "--n", "8", "--max-hops", "x"], "argument --max-hops: expected a non-negative integer, got 'x'"),
     (["search", "--n", "8", "--family", "window", "--values", "x"],
-     "argument --values: a parameter value must be a number, got 'x'"),
+     "argument --values: expected a finite number, got 'x'"),
+    (["search", "--n", "8", "--family", "window", "--values", "nan"],         # was a ValueError's traceback
+     "argument --values: expected a finite number, got 'nan'"),
+    (["search", "--n", "8", "--family", "window", "--values", "inf"],         # was an OverflowError's traceback
+     "argument --values: expected a finite number, got 'inf'"),
+    (["analyze", "ssm", "--n", "1_0"], "argument --n: expected a positive integer, got '1_0'"),
+    (["analyze", "ssm", "--n", "\u0663"], "argument --n: expected a positive integer, got '\u0663'"),
+    (["lti", "lags:1", "--coef", "1=0.5", "--eps", "1e-3_0"], "argument --eps: expected a finite number, got '1e-3_0'"),
     (["search", "--n", "8", "--values", "3"], "--values needs --family"),
     (["frobnicate"], "argument VERB: invalid choice: 'frobnicate' (choose from 'patterns', 'show', 'analyze', "
                      "'compare', 'search', 'catalog', 'lti', 'lab', 'lm')"),
@@ -97,9 +104,9 @@ def test_a_broken_pipe_exits_0_quietly(capsys, monkeypatch):
     (["patterns", "--plot", "p.png"], "unrecognized arguments: --plot p.png"),
     (["lti", "lags:1", "--coef", "1=0.5", "--n", "0"], "argument --n: expected a positive integer, got 0"),
     (["lti", "lags:1", "--coef", "1=0.5", "--freq", "0"], "argument --freq: expected a positive integer, got 0"),
-    (["lti", "lags:1", "--coef", "1=0.5", "--eps", "x"], "argument --eps: invalid float value: 'x'"),
-    (["lti", "lags:1", "--coef", "1=0.5", "--step", "x"], "argument --step: invalid float value: 'x'"),
-    (["lti", "lags:1", "--coef", "1=b", "--range", "0", "x"], "argument --range: invalid float value: 'x'"),
+    (["lti", "lags:1", "--coef", "1=0.5", "--eps", "x"], "argument --eps: expected a finite number, got 'x'"),
+    (["lti", "lags:1", "--coef", "1=0.5", "--step", "x"], "argument --step: expected a finite number, got 'x'"),
+    (["lti", "lags:1", "--coef", "1=b", "--range", "0", "x"], "argument --range: expected a finite number, got 'x'"),
 ])
 def test_refusals_in_full(capsys, argv, message):
     """Bad arguments: one line, exit 2, with argparse's or the verb's whole message."""
@@ -493,9 +500,9 @@ def lti_json(capsys, *argv) -> dict:
      "--coef all= sets every B-lag; give single lags with rest= instead"),
     (["window:2", "--coef", "aall=0", "--coef", "a0=1"],
      "--coef aall= sets every A-lag; give single lags with arest= instead"),
-    (["lags:1", "--coef", "1=z"], "--coef '1=z': 'z' is not a number or a symbol name"),
-    (["lags:1", "--coef", "1=2b"], "--coef '1=2b': '2b' is not a number or a symbol name"),
-    (["lags:1", "--coef", "1=inf"], "--coef '1=inf': the value is not finite"),
+    (["lags:1", "--coef", "1=z"], "--coef '1=z': 'z' is not a finite number or a symbol name"),
+    (["lags:1", "--coef", "1=2b"], "--coef '1=2b': '2b' is not a finite number or a symbol name"),
+    (["lags:1", "--coef", "1=inf"], "--coef '1=inf': 'inf' is not a finite number or a symbol name"),
     (["lags:1", "--coef", "one=1"], "--coef expects l=VALUE, all=VALUE, rest=VALUE or aj=VALUE, got 'one=1'"),
     (["power2", "--n", "9", "--coef", "1=0.5", "--coef", "4=0"],
      "power2 at n=9 has B-lags [1, 2, 4, 8]; no --coef for B-lag(s) 2, 8 (give --coef 2=VALUE, rest=0, all=VALUE, "

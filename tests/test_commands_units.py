@@ -14,6 +14,7 @@ import torch
 
 import glrtheory.lm.commands as commands
 from glrtheory.cli.lab import _csv, _shard, _sweep_data
+from glrtheory.checks import parse_integer, parse_real
 from glrtheory.errors import GLRError
 from glrtheory.lm.__main__ import main as lm_main
 from glrtheory.lm.distributed import Dist
@@ -332,7 +333,8 @@ def test_generate_from_checkpoints_and_skipping_missing_ones(monkeypatch, config
     (["--tokens", "1048577", "--contexts", "1048577"], "--tokens 1048577 is over the limit of 1048576 decoded bytes"),
     (["--contexts", "1048576,1048577,1048578"], "--contexts 1048577 is over the limit of 1048576 decoded bytes"),
     (["--temperature", "-0.5"], "--temperature must be a number >= 0, got -0.5"),
-    (["--temperature", "nan"], "--temperature must be a number >= 0, got nan"),
+    (["--temperature", "nan"], "argument --temperature: expected a finite number, got 'nan'"),
+    (["--temperature", "inf"], "argument --temperature: expected a finite number, got 'inf'"),
     (["--prompt", ""], "--prompt must hold at least one character"),
 ])
 def test_generate_refusals_in_full(capsys, monkeypatch, config, argv, message):
@@ -413,13 +415,20 @@ def test_report_renders_a_bundle_and_refuses_what_is_not_one(monkeypatch, tmp_pa
 
 def test_csv_lists():
     """Items stripped; an empty item anywhere (a stray comma, as ``ssm,,power2``) refused, not skipped."""
-    assert _csv(int)("1,2, 3") == [1, 2, 3] and _csv(int)(" 4 ") == [4]
-    assert _csv(float)("0.5,1e-3") == [0.5, 0.001] and _csv(str)("ssm, power2") == ["ssm", "power2"]
-    for kind, text in [(int, ""), (int, " , "), (int, "1,x"), (float, "a"), (str, ","), (int, ",4,,"),
-                       (str, "ssm,,power2"), (str, "ssm,"), (str, " ,ssm")]:
+    ints, reals = _csv(parse_integer, "integers"), _csv(parse_real, "numbers")
+    assert ints("1,2, 3") == [1, 2, 3] and ints(" 4 ") == [4] and ints("-2,+3") == [-2, 3]
+    assert reals("0.5,1e-3, 2") == [0.5, 0.001, 2.0] and _csv(str, "specs")("ssm, power2") == ["ssm", "power2"]
+    for parse, what, text in [(ints, "integers", ""), (ints, "integers", " , "), (ints, "integers", "1,x"),
+                              (reals, "numbers", "a"), (ints, "integers", ",4,,"), (ints, "integers", "1_0"),
+                              (ints, "integers", "\u0663"), (reals, "numbers", "nan"), (reals, "numbers", "1,inf"),
+                              (reals, "numbers", "1e999")]:
         with pytest.raises(argparse.ArgumentTypeError) as info:
-            _csv(kind)(text)
-        assert str(info.value) == f"expected a comma-separated list of {kind.__name__} with no empty item, got {text!r}"
+            parse(text)
+        assert str(info.value) == f"expected a comma-separated list of {what} with no empty item, got {text!r}"
+    for text in [",", "ssm,,power2", "ssm,", " ,ssm"]:
+        with pytest.raises(argparse.ArgumentTypeError) as info:
+            _csv(str, "pattern specs")(text)
+        assert str(info.value) == f"expected a comma-separated list of pattern specs with no empty item, got {text!r}"
 
 
 def test_shards():
@@ -462,13 +471,13 @@ def test_the_lab_parser_s_defaults():
     (["run", "--scores", "key"], "argument --scores: invalid choice: 'key' (choose from 'source', 'query_key')"),
     (["run", "--shard", "1/1"], "argument --shard: expected I/N with 0 <= I < N, got '1/1'"),
     (["run", "--levels", "x"], "argument --levels: "
-     "expected a comma-separated list of int with no empty item, got 'x'"),
+     "expected a comma-separated list of integers with no empty item, got 'x'"),
     (["run", "--seeds", "1.5"], "argument --seeds: "
-     "expected a comma-separated list of int with no empty item, got '1.5'"),
+     "expected a comma-separated list of integers with no empty item, got '1.5'"),
     (["run", "--lrs", "fast"], "argument --lrs: "
-     "expected a comma-separated list of float with no empty item, got 'fast'"),
+     "expected a comma-separated list of numbers with no empty item, got 'fast'"),
     (["run", "--patterns", ","], "argument --patterns: "
-     "expected a comma-separated list of str with no empty item, got ','"),
+     "expected a comma-separated list of pattern specs with no empty item, got ','"),
     (["run", "--length", "0"], "argument --length: expected a positive integer, got 0"),
     (["run", "--vocab", "0"], "argument --vocab: expected a positive integer, got 0"),
     (["run", "--steps", "0"], "argument --steps: expected a positive integer, got 0"),

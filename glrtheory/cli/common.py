@@ -11,15 +11,17 @@ import re
 import sys
 from pathlib import Path
 
+from ..checks import parse_integer, parse_real
 from ..errors import GLRError
 from ..patterns import Pattern
 
 
 def _int_in(low: int, kind: str, high: float = math.inf):
-    """argparse type: an integer in ``[low, high]`` (argparse reports the message as `argument --x: ...`)."""
+    """argparse type: an integer (``checks.parse_integer``) in ``[low, high]`` (argparse reports the message as
+    `argument --x: ...`)."""
     def parse(text: str) -> int:
         try:
-            v = int(text)
+            v = parse_integer(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
         if not low <= v <= high:
@@ -34,13 +36,21 @@ non_negative_int = _int_in(0, "a non-negative integer")
 random_seed = _int_in(0, "a seed from 0 to 2^64-1", 2**64 - 1)
 
 
-def positive_real(text: str) -> float:
-    """argparse type: a finite number > 0 (nan and inf refused)."""
+def finite_real(text: str) -> float:
+    """argparse type: a finite number (``checks.parse_real``: nan, inf and ``1_0`` refused)."""
     try:
-        v = float(text)
+        return parse_real(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (0 < v < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
+
+
+def positive_real(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        v = parse_real(text)
+    except ValueError:
+        v = math.nan
+    if not v > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return v
 

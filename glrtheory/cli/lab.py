@@ -7,12 +7,14 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..checks import parse_integer, parse_real
 from ..errors import GLRError
 from ..json_file import read_json
 from .common import path_arg, positive_int, positive_real
 
 
-def _csv(kind):
+def _csv(kind, what: str):
+    """argparse type: comma-separated items, each read by ``kind`` (ValueError: refused) and named ``what``."""
     def parse(text: str) -> list:
         items = [x.strip() for x in text.split(",")]
         try:
@@ -20,15 +22,15 @@ def _csv(kind):
         except ValueError:
             values = []
         if not values:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__} with no empty "
-                                             f"item, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what} with no empty item, "
+                                             f"got {text!r}")
         return values
     return parse
 
 
 def _shard(text: str) -> tuple[int, int]:
     try:
-        i, n = (int(x) for x in text.split("/"))
+        i, n = (parse_integer(x) for x in text.split("/"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}") from None
     if not 0 <= i < n:
@@ -44,15 +46,18 @@ def register(sub) -> None:
     p.add_argument("config", nargs="?", type=path_arg, help="sweep TOML file (e.g. configs/lab/smoke.toml)")
     p.add_argument("--out", type=path_arg, help="output folder (default lab_results/<config name>)")
     p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:i")
-    p.add_argument("--patterns", type=_csv(str), help="comma-separated pattern specs (replaces the config's mixers)")
+    p.add_argument("--patterns", type=_csv(str, "pattern specs"),
+                   help="comma-separated pattern specs (replaces the config's mixers)")
     p.add_argument("--scores", choices=("source", "query_key"), help="score form for --patterns")
     p.add_argument("--task", help="a single task (mqar, copy, recall, modcount) instead of the config's tasks")
-    p.add_argument("--levels", type=_csv(int), help="levels of --task's swept parameter (K, L, D or k)")
+    p.add_argument("--levels", type=_csv(parse_integer, "integers"),
+                   help="levels of --task's swept parameter (K, L, D or k)")
     p.add_argument("--length", type=positive_int, help="sequence length for --task")
     p.add_argument("--vocab", type=positive_int, help="vocabulary size for --task")
     p.add_argument("--steps", type=positive_int, help="training steps per run")
-    p.add_argument("--seeds", type=_csv(int), help="comma-separated seeds")
-    p.add_argument("--lrs", type=_csv(float), help="comma-separated learning rates (best per cell is kept)")
+    p.add_argument("--seeds", type=_csv(parse_integer, "integers"), help="comma-separated seeds")
+    p.add_argument("--lrs", type=_csv(parse_real, "numbers"),
+                   help="comma-separated learning rates (best per cell is kept)")
     p.add_argument("--max-cells", type=positive_int, help="stop after this many new cells (resume later)")
     p.add_argument("--time-limit", type=positive_real, metavar="SECONDS", help="start no new cell after this time")
     p.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N",

@@ -8,8 +8,9 @@ import re
 import numpy as np
 import sympy as sp
 
+from ..checks import parse_real
 from ..errors import GLRError
-from .common import add_output_args, pattern_arg, positive_int, print_json, pyplot, save
+from .common import add_output_args, finite_real, pattern_arg, positive_int, print_json, pyplot, save
 
 #: Impulse-response values printed and written to JSON.
 HEAD = 64
@@ -18,7 +19,7 @@ FREQUENCIES = 16
 PLOT_FREQUENCIES = 512
 #: The stable-range scan of one symbol: (lo, hi, step).
 SCAN = (-2.0, 2.0, 1e-3)
-_COEF = re.compile(r"\s*(a?)(\d+|rest|all)\s*=\s*(.+?)\s*\Z")
+_COEF = re.compile(r"\s*(a?)([0-9]+|rest|all)\s*=\s*(.+?)\s*\Z")
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 
 
@@ -34,14 +35,14 @@ def register(sub) -> None:
                         "the stability region instead of poles")
     p.add_argument("--n", type=positive_int, default=HEAD,
                    help=f"sequence length: the lags are the pattern's lags <= n-1 (default {HEAD})")
-    p.add_argument("--eps", type=float, default=1e-3,
+    p.add_argument("--eps", type=finite_real, default=1e-3,
                    help="memory horizon threshold: steps until the response decays below eps (default 1e-3)")
     p.add_argument("--freq", type=positive_int, nargs="?", const=FREQUENCIES, metavar="POINTS",
                    help=f"frequency response |H| and phase at POINTS frequencies in [0, pi) (default "
                         f"{FREQUENCIES}); plotted with --plot")
-    p.add_argument("--range", type=float, nargs=2, metavar=("LO", "HI"),
+    p.add_argument("--range", type=finite_real, nargs=2, metavar=("LO", "HI"),
                    help=f"scan range of the one symbol for its stable range (default {SCAN[0]:g} {SCAN[1]:g})")
-    p.add_argument("--step", type=float, help=f"scan resolution (default {SCAN[2]:g})")
+    p.add_argument("--step", type=finite_real, help=f"scan resolution (default {SCAN[2]:g})")
     add_output_args(p)
     p.set_defaults(run=run_lti)
 
@@ -70,13 +71,11 @@ def parse_coefficients(items) -> dict[str, dict]:
 
 def _coefficient(item: str, text: str):
     try:
-        value = float(text)
+        value = parse_real(text)
     except ValueError:
-        if not _NAME.match(text) or text == "z":
-            raise GLRError(f"--coef {item!r}: {text!r} is not a number or a symbol name") from None
+        if not _NAME.match(text) or text == "z" or text.lower() in ("nan", "inf", "infinity"):
+            raise GLRError(f"--coef {item!r}: {text!r} is not a finite number or a symbol name") from None
         return sp.Symbol(text, real=True)
-    if not math.isfinite(value):
-        raise GLRError(f"--coef {item!r}: the value is not finite")
     return int(value) if value.is_integer() and abs(value) <= 2**53 else value     # exact integers print as such
 
 

@@ -2,19 +2,10 @@
 total cost; over the built-in families, a family's parameter grid, and the user's own patterns."""
 from __future__ import annotations
 
-import argparse
-
 from ..analysis.search import FAMILY_PARAMETERS, check_search_length, default_candidates, family_grid, search
 from ..errors import GLRError
 from .analysis import add_rank_method_arg, rank_method_in_force, table
-from .common import distinct_patterns, non_negative_int, positive_int, print_json
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a parameter value must be a number, got {text!r}") from None
+from .common import distinct_patterns, finite_real, non_negative_int, positive_int, print_json
 
 
 def register(sub) -> None:
@@ -29,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--family", choices=sorted(FAMILY_PARAMETERS),
                    help="search this family's parameter (window W, blocks C, exponent alpha, power b) "
                         "instead of the built-in list")
-    p.add_argument("--values", type=_number, nargs="+", metavar="V",
+    p.add_argument("--values", type=finite_real, nargs="+", metavar="V",
                    help="the parameter values of --family (default: a grid at n)")
     add_rank_method_arg(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")

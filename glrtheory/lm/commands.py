@@ -10,7 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from glrtheory.cli.common import non_negative_int, path_arg, positive_int, random_seed
+from glrtheory.checks import parse_integer
+from glrtheory.cli.common import finite_real, non_negative_int, path_arg, positive_int, random_seed
 from glrtheory.errors import GLRError
 from glrtheory.json_file import read_json
 
@@ -87,7 +88,7 @@ def run_generate(args) -> None:
     if not args.prompt:
         raise GLRError("--prompt must hold at least one character")
     try:
-        contexts = [int(c) for c in args.contexts.split(",") if c.strip()]
+        contexts = [parse_integer(c) for c in args.contexts.split(",") if c.strip()]
     except ValueError:
         contexts = [0]
     if any(c < 1 for c in contexts):
@@ -172,7 +173,7 @@ def add_commands(sub) -> None:
     p.add_argument("--prompt", default="import ", help="text to start from")
     p.add_argument("--tokens", type=non_negative_int, default=200,
                    help=f"bytes to generate (at most {MAX_DECODE}, as each of --contexts)")
-    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--temperature", type=finite_real, default=0.8)
     p.add_argument("--seed", type=random_seed, default=0)
     p.add_argument("--contexts", default="1024,4096,16384",
                    help="comma-separated decode lengths to measure ('' for none)")

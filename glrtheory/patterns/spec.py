@@ -9,15 +9,12 @@ readers the family records use. Which families exist is the registry's business
 """
 from __future__ import annotations
 
-import math
-import re
-
+from ..checks import parse_integer, parse_real
 from ..errors import GLRError
 
 MAX_SPEC = 10_000
 MAX_TERMS = 32
 MAX_KRON_ROWS = 16
-_INT = re.compile(r"[+-]?\d+\Z")
 
 
 def split_terms(spec: str) -> list[tuple[str, str | None]]:
@@ -57,24 +54,23 @@ def needed(name: str, form: str, args: str | None) -> str:
 
 
 def integer(text: str, what: str) -> int:
-    """An integer argument (at most 12 digits; the constructor checks the range)."""
+    """An integer argument (``checks.parse_integer``, at most 12 digits; the constructor checks the range)."""
     text = text.strip()
-    if not _INT.match(text):
-        raise GLRError(f"{what} must be an integer, got {text!r}")
+    try:
+        value = parse_integer(text)
+    except ValueError:
+        raise GLRError(f"{what} must be an integer, got {text!r}") from None
     if len(text.lstrip("+-")) > 12:
         raise GLRError(f"{what} {text} exceeds the limit 2^31-1")
-    return int(text)
+    return value
 
 
 def number(text: str, what: str) -> float:
-    """A finite real argument."""
+    """A finite real argument (``checks.parse_real``)."""
     try:
-        value = float(text)
+        return parse_real(text)
     except ValueError:
-        raise GLRError(f"{what} must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise GLRError(f"{what} must be finite, got {text!r}")
-    return value
+        raise GLRError(f"{what} must be a finite number, got {text.strip()!r}") from None
 
 
 def kron_rows(text: str) -> list[list[int]]:
