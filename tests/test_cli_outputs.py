@@ -400,11 +400,12 @@ def test_compare_table_with_ranks(capsys):
 
 def test_compare_figure_of_zero_counts_warns_of_nothing(capsys, figures):
     """At n = 1 every cache and depth is 0: the figure is drawn without matplotlib's warning that a log axis has no
-    positive values (the y axes are symmetric-log, linear below 1), and the zeros are on it."""
+    positive values (the y axes are symmetric-log, linear below 1), and the zeros are on it, on axes from 0 to at
+    least 1 (autoscaling all zeros had drawn 0 to 0.055)."""
     code, out, err = run(capsys, "compare", "ssm", "power2", "--n", "1", "--plot", "c.png")
     assert code == 0 and err == "" and out.splitlines()[-1] == "wrote c.png"
     cache = figures[-1][0].axes[1]
-    assert [list(line.get_ydata()) for line in cache.get_lines()] == [[0], [0]] and cache.get_ylim()[0] == 0
+    assert [list(line.get_ydata()) for line in cache.get_lines()] == [[0], [0]] and cache.get_ylim() == (0, 1)
 
 
 def test_compare_figure_data(capsys, figures, monkeypatch):

@@ -166,7 +166,7 @@ def run_compare(args) -> None:
             ax.set_title(title)
             ax.set_xscale("log", base=2)
             ax.set_yscale("symlog", linthresh=1)     # counts: log from 1 up, and a zero (a cache at n = 1) still drawn
-            ax.set_ylim(bottom=0)                     # no negative half
+            ax.set_ylim(0, max(ax.get_ylim()[1], 1))  # no negative half; all zeros: up to 1, not 0.055
             ax.set_xlabel("n")
             ax.legend(fontsize=8)
         save(fig, args.plot)
