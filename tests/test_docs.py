@@ -991,3 +991,24 @@ def test_gpu_readout_quotes_the_chunk_walks_offline_compile():
     split = rows[default + ("True",)], rows[own_off + ("True",)]
     assert (f"Split in two (`walk_chunk_split`, next bullet), the defaults spill {split[0][1]} bytes ({split[1][1]} "
             "without the own terms)") in text
+
+
+def test_the_float32_backward_tune_on_the_h200_is_quoted_from_call242():
+    """call242 alternated slices of 64 (the setting with ``decay_back_k`` None) with the default on an H200: ssm's
+    four times in README and gpu_readout.md, fenwick's in gpu_readout.md, to the digits quoted; the default wins for
+    ssm in both of its runs."""
+    from helpers import gpu_call
+
+    run = gpu_call("call242", "time_float32.json")
+    assert run["machine"]["gpu"] == "NVIDIA H200" and run["dtype"] == "float32"
+    rows = run["tune_back_settings_0"]
+    wide = [r for r in rows if "float32" in r and r["float32"]["decay_back_k"] is None]
+    default = [r for r in rows if "float32" not in r]
+    assert len(wide) == len(default) == 2 and max(r["ssm"] for r in default) < min(r["ssm"] for r in wide)
+    ssm = (f"{default[0]['ssm']:.3f} / {default[1]['ssm']:.3f} against {wide[0]['ssm']:.3f} / "
+           f"{wide[1]['ssm']:.3f} (`call242`)")
+    assert ssm in words("README.md")
+    page = words("docs", "gpu_readout.md")
+    assert (f"ssm {default[0]['ssm']:.3f} / {default[1]['ssm']:.3f} ms against {wide[0]['ssm']:.3f} / "
+            f"{wide[1]['ssm']:.3f}, fenwick {default[0]['fenwick']:.2f} / {default[1]['fenwick']:.2f} against "
+            f"{wide[0]['fenwick']:.2f} / {wide[1]['fenwick']:.2f}") in page
