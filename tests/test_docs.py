@@ -1012,3 +1012,19 @@ def test_the_float32_backward_tune_on_the_h200_is_quoted_from_call242():
     assert (f"ssm {default[0]['ssm']:.3f} / {default[1]['ssm']:.3f} ms against {wide[0]['ssm']:.3f} / "
             f"{wide[1]['ssm']:.3f}, fenwick {default[0]['fenwick']:.2f} / {default[1]['fenwick']:.2f} against "
             f"{wide[0]['fenwick']:.2f} / {wide[1]['fenwick']:.2f}") in page
+
+
+def test_the_padded_memcheck_of_call243_is_quoted_from_its_logs():
+    """README's counts of call243's two files cut by the time limit are the passed tests in their pytest logs (the
+    progress dots), no test failed, and every sanitizer log that came back holds no error line."""
+    folder = ROOT / "benchmarks" / "results" / "gpu_calls" / "call243" / "s"
+    dots = {}
+    for name in ("test_kernels_triton", "test_readout_triton"):
+        text = (folder / f"{name}.pytest.txt").read_text()
+        progress = "".join(line.split("[")[0] for line in text.splitlines())
+        assert set(progress.replace(" ", "")) <= {".", "s"}, name       # no F or E
+        dots[name] = progress.count(".")
+    assert (f"in the first {dots['test_kernels_triton']} and {dots['test_readout_triton']} tests of the scan's and "
+            f"the readout's files") in words("README.md")
+    logs = list(folder.glob("*.sanitizer.txt"))
+    assert len(logs) == 3 and not any(re.search(r"Invalid|Misaligned|Out of range", p.read_text()) for p in logs)
