@@ -41,9 +41,13 @@ class Pattern:
         self._b = b
         self.max_length = max_length
         self.doc = doc
-        #: The patterns a union ``p + q + ...`` is made of, in order: its supports at n are one merge of
-        #: theirs, not one merge per ``+``. ``(self,)`` for a pattern that is not a union.
-        self.parts: tuple[Pattern, ...] = (self,)
+        self._parts: tuple[Pattern, ...] = ()
+
+    @property
+    def parts(self) -> tuple["Pattern", ...]:
+        """The patterns a union ``p + q + ...`` is made of, in order (its supports at n are one merge of theirs, not
+        one merge per ``+``); ``(self,)`` for a pattern that is not a union."""
+        return self._parts or (self,)
 
     # -- supports and tables -------------------------------------------------------------------
     def _n(self, n) -> int:
@@ -198,7 +202,7 @@ class Pattern:
             max_length=min(limits) if limits else None,
             doc=f"union of {self.spec} and {other.spec}",
         )
-        united.parts = parts
+        united._parts = parts
         if self.terms and other.terms:      # a union with a user pattern has no family terms
             united.terms = self.terms + other.terms
         return united
