@@ -82,13 +82,19 @@ def rows_to_table(cand: np.ndarray) -> np.ndarray:
     return x.astype(np.int32)
 
 
+def row_blocks(rows: int, width: int) -> range:
+    """The first rows of blocks of a table ``width`` wide holding at most ``TABLE_CHUNK_ENTRIES`` entries each (at
+    least one row), over its first ``rows`` rows; ``.step`` is the block's height."""
+    return range(0, rows, max(1, TABLE_CHUNK_ENTRIES // max(width, 1)))
+
+
 def last_use_from_table(n: int, table: np.ndarray) -> np.ndarray:
     """``last[s] = max{t : s in row t}`` (-1 if s appears in no row): ``np.maximum.at`` over blocks of
     ``TABLE_CHUNK_ENTRIES`` entries."""
     last = np.full(n, -1, dtype=np.int64)
-    rows = max(1, TABLE_CHUNK_ENTRIES // max(table.shape[1], 1))
-    for lo in range(0, n if table.size else 0, rows):
-        block = table[lo:lo + rows]
+    blocks = row_blocks(n if table.size else 0, table.shape[1])
+    for lo in blocks:
+        block = table[lo:lo + blocks.step]
         ok = block >= 0
         t = np.broadcast_to(np.arange(lo, lo + block.shape[0], dtype=np.int64)[:, None], block.shape)
         np.maximum.at(last, block[ok], t[ok])
@@ -200,9 +206,10 @@ class LagSupport(Support):
         check_table_size(n, w, max_entries, f"lags of size {w}")
         lags = self.lags.astype(np.int32)
         s = np.arange(n, dtype=np.int32)[:, None] - lags[::-1][None, :]      # ascending rows, all lags fit
-        rows = max(1, TABLE_CHUNK_ENTRIES // max(w, 1))
-        for lo in range(0, int(lags[-1]) if w else 0, rows):       # the rows t < the largest lag
-            t = np.arange(lo, min(lo + rows, int(lags[-1]), n), dtype=np.int32)
+        head = int(lags[-1]) if w else 0                   # the rows t < the largest lag (lags[-1] <= n - 1)
+        blocks = row_blocks(head, w)
+        for lo in blocks:
+            t = np.arange(lo, min(lo + blocks.step, head), dtype=np.int32)
             k = np.searchsorted(lags, t, side="right")[:, None] - 1 - np.arange(w)[None, :]   # lag index
             s[t] = np.where(k >= 0, t[:, None] - lags[np.maximum(k, 0)], -1)
         return s
@@ -264,13 +271,13 @@ def union(*parts: Support, max_entries: int | None = None) -> Support:
     if len(rest) == 1:
         return rest[0]
     tables = [p.table(max_entries) for p in rest]
-    rows = max(1, TABLE_CHUNK_ENTRIES // sum(table.shape[1] for table in tables))
-    chunks = [rows_to_table(np.concatenate([table[lo:lo + rows] for table in tables], axis=1))
-              for lo in range(0, n, rows)]
+    blocks = row_blocks(n, sum(table.shape[1] for table in tables))
+    chunks = [rows_to_table(np.concatenate([table[lo:lo + blocks.step] for table in tables], axis=1))
+              for lo in blocks]
     width = max(chunk.shape[1] for chunk in chunks)
     check_table_size(n, width, max_entries, f"a union of {len(tables)} tables")
     merged = np.full((n, width), -1, dtype=np.int32)
-    for lo, chunk in zip(range(0, n, rows), chunks):
+    for lo, chunk in zip(blocks, chunks):
         merged[lo:lo + chunk.shape[0], :chunk.shape[1]] = chunk
     return TableSupport(n, merged, strict)
 
