@@ -310,7 +310,7 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
         return f"{min(o for _, o in group):.1f}-{max(o for _, o in group):.1f} ms"
     assert f"in all {len(fast)} of the later runs on the faster host (the one-thread kernel at {ms(fast)})" in text
     assert f"in {sum(m for m, _ in slow)} of the {len(slow)} on slower hosts ({ms(slow)})" in text
-    assert all(m for m, _ in fast) and len(first) + len(runs) == 62
+    assert all(m for m, _ in fast) and len(first) + len(runs) == 65
 
 
 @pytest.mark.parametrize("folder, header, n_rows, suffix", [
