@@ -5,6 +5,7 @@ import re
 import pytest
 
 from glrtheory import GLRError, Pattern
+from glrtheory.errors import WorkLimitError
 from glrtheory.analysis import HOPS_MAX_WORK, KEYS, RANK_KEYS, analyze, total_cost
 from helpers import run_cli as run
 
@@ -129,6 +130,22 @@ def test_errors_are_one_line_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("glr: error:") and message in err
+
+
+def test_compare_takes_at_most_ten_patterns(capsys, tmp_path):
+    """Ten patterns are compared (one row each, in order); an eleventh is refused by name and count, before any
+    report, in the library and on the command line (one line, exit 2)."""
+    from glrtheory.analysis import COMPARE_MAX_PATTERNS, compare
+
+    specs = [f"window:{w}" for w in range(1, 12)]
+    assert COMPARE_MAX_PATTERNS == 10
+    code, out, _ = run(capsys, "compare", *specs[:10], "--n", "16", "--json")
+    assert code == 0 and [r["cache_peak"] for r in json.loads(out)] == list(range(10))    # window:W keeps W - 1
+    with pytest.raises(WorkLimitError, match=r"at most 10 patterns at once \(got 11\)"):
+        compare((Pattern.from_spec(s) for s in specs), 16)
+    code, out, err = run(capsys, "compare", *specs, "--n", "16", "--plot", str(tmp_path / "c.png"))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "at most 10 patterns at once (got 11)" in err
+    assert not (tmp_path / "c.png").exists()
 
 
 def test_search_cli(capsys, tmp_path):

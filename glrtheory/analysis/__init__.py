@@ -22,7 +22,7 @@ from .hop_methods import (HOP_METHODS, breadth_first, interval_propagation, lag_
                           mirrored_propagation)
 from .hops import full_receptive_field, hop_diameter, hop_profile
 from .liveness import cache_peak, live_profile, live_sides
-from .report import KEYS, RANK_KEYS, analyze, clear_caches, compare, sweep
+from .report import COMPARE_MAX_PATTERNS, KEYS, RANK_KEYS, analyze, clear_caches, compare, sweep
 
 __all__ = ["ANALYZE_MAX_N", "TABLE_MAX_ENTRIES", "EXACT_RANK_MAX_WORK", "EXACT_RANK_MAX_ENTRIES",
            "FLOW_RANK_MAX_WORK", "RANK_METHODS", "DOF_MAX_N", "cut_bounds", "exact_rank_max",
@@ -31,4 +31,4 @@ __all__ = ["ANALYZE_MAX_N", "TABLE_MAX_ENTRIES", "EXACT_RANK_MAX_WORK", "EXACT_R
            "live_sides", "cache_peak", "depth", "hop_diameter", "hop_profile", "full_receptive_field", "lag_distances",
            "interval_propagation", "mirrored_propagation", "breadth_first", "hankel_profile",
            "hankel_rank_max", "hankel_profile_exact", "degrees_of_freedom", "analyze", "compare", "sweep",
-           "clear_caches"]
+           "COMPARE_MAX_PATTERNS", "clear_caches"]

@@ -35,6 +35,11 @@ READOUT_MAX_ENTRIES = 2**24
 READOUT_FIT_POINTS = 5
 READOUT_FIT_MIN_N = 64
 
+#: Most patterns ``compare`` takes at once: matplotlib's ten colours, one a line in ``glr compare --plot``, and at
+#: most about a minute and a half at the largest n (each pattern's report is within its own limits: five of them at
+#: n = 2^24 took 34 s on the 2-core machine).
+COMPARE_MAX_PATTERNS = 10
+
 #: The keys added by ``rank=True``: the rank, its method, and a bound on the probability that it is below
 #: the generic rank (0 for the deterministic max-flow, and when the exact rank reaches the cut bound).
 RANK_KEYS = ("hankel_rank_max", "hankel_rank_method", "hankel_rank_error_bound")
@@ -161,8 +166,13 @@ def _readout(p: Pattern, n: int) -> dict:
 
 def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", seed=0,
             progress: bool = False) -> list[dict]:
-    """``analyze`` for each pattern at the same n (the rows of ``glr compare``); ``progress``: a tqdm bar over the
-    patterns on a terminal's stderr (an exact rank at large n takes seconds each)."""
+    """``analyze`` for each pattern at the same n (the rows of ``glr compare``), at most ``COMPARE_MAX_PATTERNS``
+    of them; ``progress``: a tqdm bar over the patterns on a terminal's stderr (an exact rank at large n takes
+    seconds each)."""
+    patterns = list(patterns)
+    if len(patterns) > COMPARE_MAX_PATTERNS:
+        raise WorkLimitError(f"compare takes at most {COMPARE_MAX_PATTERNS} patterns at once (got {len(patterns)}):"
+                             " compare them in groups")
     return [analyze(p, n, rank=rank, rank_method=rank_method, seed=seed)
             for p in tqdm(patterns, desc="patterns", disable=None if progress else True, leave=False)]
 
