@@ -133,8 +133,8 @@ def test_errors_are_one_line_exit_2(capsys, argv, message):
 
 
 def test_compare_takes_at_most_ten_patterns(capsys, tmp_path):
-    """Ten patterns are compared (one row each, in order); an eleventh is refused by name and count, before any
-    report, in the library and on the command line (one line, exit 2)."""
+    """Ten patterns are compared (one row each, in order); an eleventh is refused, naming the limit and the count,
+    before any report, in the library and on the command line (one line, exit 2)."""
     from glrtheory.analysis import COMPARE_MAX_PATTERNS, compare
 
     specs = [f"window:{w}" for w in range(1, 12)]
