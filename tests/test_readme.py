@@ -281,7 +281,8 @@ def test_quoted_sweep_of_call_40_comes_from_its_json():
 def test_quoted_cpu_scan_runs_come_from_their_json():
     """README's count of the CPU scan benchmark's runs that met <= 2x the copy (preallocated and own output): the
     three of the committed run's session, quoted, and every run in ``cpu_scan_runs/``, split by host at 35 ms for the
-    one-thread kernel (the faster host's runs take 29-35 ms, the others 41 ms and more)."""
+    one-thread kernel (the faster host's runs take 29-35 ms, the others 40 ms and more: slower hosts, or the faster
+    one slowed)."""
     import json
 
     def number(k):
@@ -308,9 +309,10 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
 
     def ms(group):
         return f"{min(o for _, o in group):.1f}-{max(o for _, o in group):.1f} ms"
-    assert f"in all {len(fast)} of the later runs on the faster host (the one-thread kernel at {ms(fast)})" in text
-    assert f"in {sum(m for m, _ in slow)} of the {len(slow)} on slower hosts ({ms(slow)})" in text
-    assert all(m for m, _ in fast) and len(first) + len(runs) == 65
+    assert (f"in {sum(m for m, _ in fast)} of the {len(fast)} later runs whose one-thread kernel took under 35 ms "
+            f"({ms(fast)}, the faster host; the one miss,") in text
+    assert f"and in {sum(m for m, _ in slow)} of the {len(slow)} that took longer ({ms(slow)}:" in text
+    assert [m for m, _ in fast].count(False) == 1 and len(first) + len(runs) == 68
 
 
 @pytest.mark.parametrize("folder, header, n_rows, suffix", [
