@@ -35,9 +35,9 @@ READOUT_MAX_ENTRIES = 2**24
 READOUT_FIT_POINTS = 5
 READOUT_FIT_MIN_N = 64
 
-#: Most patterns ``compare`` takes at once: matplotlib's ten colours, one a line in ``glr compare --plot``, and at
-#: most about a minute and a half at the largest n (each pattern's report is within its own limits: five of them at
-#: n = 2^24 took 34 s on the 2-core machine).
+#: Most patterns ``compare`` takes at once: matplotlib's ten colours, one a line in ``glr compare --plot``, and a
+#: bound on the time at the largest n (each pattern's report is within its own limits: five of them at n = 2^24 took
+#: 34 s on the 2-core machine, so ten would take about a minute, an estimate not measured).
 COMPARE_MAX_PATTERNS = 10
 
 #: The keys added by ``rank=True``: the rank, its method, and a bound on the probability that it is below
