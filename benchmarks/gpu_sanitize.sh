@@ -6,7 +6,8 @@
 # allocate). memcheck flags only addresses in no allocation, so each allocation gets PADDING bytes (default 4096)
 # of padding after it: a read just past a tensor that ends where the next begins is seen too (call 241: a mutant's
 # read of one 32 x 32 float32 block past its tensor gave 0 errors without padding, 130 with it).
-# One sanitizer a test file, all at once; SELECT adds pytest arguments; the GPU only (Firecracker machines).
+# One sanitizer a test file, all at once; SELECT adds pytest arguments; SANITIZE_FROM=N skips each file's first N
+# tests (those a run cut by its time limit cleared: sanitize_plugin.py); the GPU only (Firecracker machines).
 #
 #   PYTHONPATH=$PWD OUT=dir LIMIT=540 bash benchmarks/gpu_sanitize.sh tests/test_kernels_triton.py ...
 # writes dir/<file>.sanitizer.txt (its ERROR SUMMARY last) and dir/<file>.pytest.txt.
