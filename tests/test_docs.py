@@ -2,6 +2,7 @@
 import doctest
 import re
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -1014,17 +1015,40 @@ def test_the_float32_backward_tune_on_the_h200_is_quoted_from_call242():
             f"{wide[0]['fenwick']:.2f} / {wide[1]['fenwick']:.2f}") in page
 
 
-def test_the_padded_memcheck_of_call243_is_quoted_from_its_logs():
-    """README's counts of call243's two files cut by the time limit are the passed tests in their pytest logs (the
-    progress dots), no test failed, and every sanitizer log that came back holds no error line."""
-    folder = ROOT / "benchmarks" / "results" / "gpu_calls" / "call243" / "s"
-    dots = {}
+def test_the_padded_memcheck_of_calls_243_and_246_is_quoted_from_their_logs():
+    """README's ranges of the scan's and the readout's test files that ran under padded memcheck are those of the
+    logs: call243's files cut by the time limit (their progress dots and skips; no test failed, and no sanitizer log
+    that came back has an error line) and call246's runs from SANITIZE_FROM on (its output: the scan's summary line,
+    the readout's dots); the two calls leave no gap, and the scan's file is covered whole."""
+    calls = ROOT / "benchmarks" / "results" / "gpu_calls"
+    ran = {}
     for name in ("test_kernels_triton", "test_readout_triton"):
-        text = (folder / f"{name}.pytest.txt").read_text()
-        progress = "".join(line.split("[")[0] for line in text.splitlines())
-        assert set(progress.replace(" ", "")) <= {".", "s"}, name       # no F or E
-        dots[name] = progress.count(".")
-    assert (f"in the first {dots['test_kernels_triton']} and {dots['test_readout_triton']} tests of the scan's and "
-            f"the readout's files") in words("README.md")
-    logs = list(folder.glob("*.sanitizer.txt"))
+        text = (calls / "call243" / "s" / f"{name}.pytest.txt").read_text()
+        progress = "".join(line.split("[")[0] for line in text.splitlines()).replace(" ", "")
+        assert set(progress) <= {".", "s"}, name       # no F or E
+        ran[name] = len(progress)
+    logs = list((calls / "call243" / "s").glob("*.sanitizer.txt"))
     assert len(logs) == 3 and not any(re.search(r"Invalid|Misaligned|Out of range", p.read_text()) for p in logs)
+    command, output = (calls / "call246" / "call.log").read_text(), (calls / "call246" / "output.txt").read_text()
+    start = {name: int(first) for first, name in re.findall(r"SANITIZE_FROM=(\d+) \S+ \S+ bash \S+ tests/(\w+)\.py",
+                                                           command)}
+    passed, skipped, deselected = map(int, re.search(r"(\d+) passed, (\d+) skipped, (\d+) deselected", output).groups())
+    assert deselected == start["test_kernels_triton"] and "ERROR SUMMARY: 0 errors" in output
+    scan_last = deselected + passed + skipped
+    readout = output.split("test_readout_triton.pytest.txt")[-1]
+    dots = "".join(line.split("[")[0] for line in readout.splitlines()).replace(" ", "")
+    assert set(dots) == {"."} and not re.search(r"Invalid|Misaligned|Out of range", output)
+    readout_last = start["test_readout_triton"] + len(dots)
+    assert all(start[name] <= ran[name] for name in ran)           # no gap between the calls
+    assert scan_last == len(subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/test_kernels_triton.py"], cwd=ROOT,
+        capture_output=True, text=True).stdout.split("\n\n")[0].split())    # the scan's file whole
+    shown = [(len(line.split("[")[0].strip()), int(line.split("[")[1].rstrip("%] "))) for line in readout.splitlines()
+             if "%]" in line]
+    selected = round(sum(n for n, _ in shown) / shown[-1][1] * 100)  # from the progress percentage
+    left = start["test_readout_triton"] + selected - readout_last
+    assert (f"in the scan's file whole and in the first {readout_last} tests of the readout's file (H100s: `call243` "
+            f"ran the scan's first {ran['test_kernels_triton']} and the readout's first {ran['test_readout_triton']} "
+            f"before its time limit, `call246` the scan's {start['test_kernels_triton'] + 1}th to {scan_last}th and "
+            f"the readout's {start['test_readout_triton'] + 1}th to {readout_last}th; about {left} of the readout's "
+            f"are left)") in words("README.md")
