@@ -1015,6 +1015,11 @@ def test_the_float32_backward_tune_on_the_h200_is_quoted_from_call242():
             f"{wide[0]['fenwick']:.2f} / {wide[1]['fenwick']:.2f}") in page
 
 
+def pytest_progress(text: str) -> str:
+    """The progress characters of ``pytest -q`` output (each line's ``[ NN%]`` column cut off)."""
+    return "".join(line.split("[")[0] for line in text.splitlines()).replace(" ", "")
+
+
 def test_the_padded_memcheck_of_calls_243_and_246_is_quoted_from_their_logs():
     """README's ranges of the scan's and the readout's test files that ran under padded memcheck are those of the
     logs: call243's files cut by the time limit (their progress dots and skips; no test failed, and no sanitizer log
@@ -1023,8 +1028,7 @@ def test_the_padded_memcheck_of_calls_243_and_246_is_quoted_from_their_logs():
     calls = ROOT / "benchmarks" / "results" / "gpu_calls"
     ran = {}
     for name in ("test_kernels_triton", "test_readout_triton"):
-        text = (calls / "call243" / "s" / f"{name}.pytest.txt").read_text()
-        progress = "".join(line.split("[")[0] for line in text.splitlines()).replace(" ", "")
+        progress = pytest_progress((calls / "call243" / "s" / f"{name}.pytest.txt").read_text())
         assert set(progress) <= {".", "s"}, name       # no F or E
         ran[name] = len(progress)
     logs = list((calls / "call243" / "s").glob("*.sanitizer.txt"))
@@ -1036,7 +1040,7 @@ def test_the_padded_memcheck_of_calls_243_and_246_is_quoted_from_their_logs():
     assert deselected == start["test_kernels_triton"] and "ERROR SUMMARY: 0 errors" in output
     scan_last = deselected + passed + skipped
     readout = output.split("test_readout_triton.pytest.txt")[-1]
-    dots = "".join(line.split("[")[0] for line in readout.splitlines()).replace(" ", "")
+    dots = pytest_progress(readout)
     assert set(dots) == {"."} and not re.search(r"Invalid|Misaligned|Out of range", output)
     readout_last = start["test_readout_triton"] + len(dots)
     assert all(start[name] <= ran[name] for name in ran)           # no gap between the calls
