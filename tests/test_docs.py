@@ -1020,11 +1020,12 @@ def pytest_progress(text: str) -> str:
     return "".join(line.split("[")[0] for line in text.splitlines()).replace(" ", "")
 
 
-def test_the_padded_memcheck_of_calls_243_and_246_is_quoted_from_their_logs():
+def test_the_padded_memcheck_of_calls_243_246_and_247_is_quoted_from_their_logs():
     """README's ranges of the scan's and the readout's test files that ran under padded memcheck are those of the
     logs: call243's files cut by the time limit (their progress dots and skips; no test failed, and no sanitizer log
-    that came back has an error line) and call246's runs from SANITIZE_FROM on (its output: the scan's summary line,
-    the readout's dots); the two calls leave no gap, and the scan's file is covered whole."""
+    that came back has an error line), call246's runs from SANITIZE_FROM on (its output: the scan's summary line,
+    the readout's dots) and call247's summary of the readout's last tests; the calls leave no gap, and each file is
+    covered whole (the readout's size on CUDA from call246's progress percentages)."""
     calls = ROOT / "benchmarks" / "results" / "gpu_calls"
     ran = {}
     for name in ("test_kernels_triton", "test_readout_triton"):
@@ -1036,23 +1037,31 @@ def test_the_padded_memcheck_of_calls_243_and_246_is_quoted_from_their_logs():
     command, output = (calls / "call246" / "call.log").read_text(), (calls / "call246" / "output.txt").read_text()
     start = {name: int(first) for first, name in re.findall(r"SANITIZE_FROM=(\d+) \S+ \S+ bash \S+ tests/(\w+)\.py",
                                                            command)}
-    passed, skipped, deselected = map(int, re.search(r"(\d+) passed, (\d+) skipped, (\d+) deselected", output).groups())
+    summary = r"(\d+) passed, (\d+) skipped, (\d+) deselected"
+    passed, skipped, deselected = map(int, re.search(summary, output).groups())
     assert deselected == start["test_kernels_triton"] and "ERROR SUMMARY: 0 errors" in output
     scan_last = deselected + passed + skipped
     readout = output.split("test_readout_triton.pytest.txt")[-1]
     dots = pytest_progress(readout)
     assert set(dots) == {"."} and not re.search(r"Invalid|Misaligned|Out of range", output)
     readout_last = start["test_readout_triton"] + len(dots)
-    assert all(start[name] <= ran[name] for name in ran)           # no gap between the calls
+    assert all(start[name] <= ran[name] for name in ran)           # no gap between calls 243 and 246
     assert scan_last == len(subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/test_kernels_triton.py"], cwd=ROOT,
         capture_output=True, text=True).stdout.split("\n\n")[0].split())    # the scan's file whole
     shown = [(len(line.split("[")[0].strip()), int(line.split("[")[1].rstrip("%] "))) for line in readout.splitlines()
              if "%]" in line]
-    selected = round(sum(n for n, _ in shown) / shown[-1][1] * 100)  # from the progress percentage
-    left = start["test_readout_triton"] + selected - readout_last
-    assert (f"in the scan's file whole and in the first {readout_last} tests of the readout's file (H100s: `call243` "
-            f"ran the scan's first {ran['test_kernels_triton']} and the readout's first {ran['test_readout_triton']} "
-            f"before its time limit, `call246` the scan's {start['test_kernels_triton'] + 1}th to {scan_last}th and "
-            f"the readout's {start['test_readout_triton'] + 1}th to {readout_last}th; about {left} of the readout's "
-            f"are left)") in words("README.md")
+    done = [sum(n for n, _ in shown[:i + 1]) for i in range(len(shown))]
+    sizes = [t for t in range(done[-1], 4 * done[-1])    # pytest shows floor(100 done / selected) at each line's end
+             if all(100 * d // t == percent for d, (_, percent) in zip(done, shown))]
+    last = (calls / "call247" / "san.txt").read_text()
+    assert "test_readout_triton:" in last and last.rstrip().endswith("ERROR SUMMARY: 0 errors")
+    passed, skipped, from_247 = map(int, re.search(summary, last).groups())
+    assert f"SANITIZE_FROM={from_247} " in (calls / "call247" / "call.log").read_text()
+    assert from_247 <= readout_last                                 # no gap between calls 246 and 247
+    assert from_247 + passed + skipped - start["test_readout_triton"] in sizes     # the readout's file whole
+    assert (f"in the scan's and the readout's files whole (H100s: `call243` ran the scan's first "
+            f"{ran['test_kernels_triton']} and the readout's first {ran['test_readout_triton']} before its time limit, "
+            f"`call246` the scan's {start['test_kernels_triton'] + 1}th to {scan_last}th and the readout's "
+            f"{start['test_readout_triton'] + 1}th to {readout_last}th, `call247` the readout's {from_247 + 1}th to "
+            f"{from_247 + passed + skipped}th)") in words("README.md")
