@@ -88,7 +88,78 @@ def nan_masked_lanes(monkeypatch):
 
 
 @pytest.fixture
-def nan_scratch(monkeypatch, nan_masked_lanes):
+def bounded_accesses(monkeypatch):
+    """Under the Triton interpreter, every lane a load, store or atomic add of a kernel keeps (its mask on) must lie,
+    its whole element, inside the storage of a tensor given to that launch; one outside fails the launch, naming the
+    kernel. On a GPU such an access reads or writes another tensor's memory, or faults; compute-sanitizer's memcheck
+    sees it only where it leaves every allocation (and this machine has no GPU). The interpreter just reads whatever
+    host memory is there."""
+    if _cuda:
+        return
+    try:
+        from triton.runtime import interpreter
+    except ImportError:             # no Triton: no Triton kernels either
+        return
+    launch = {}                     # the running launch: its kernel's name and its tensors' storages, merged
+
+    def collect(arg, spans):
+        if isinstance(arg, (tuple, list)):
+            for item in arg:
+                collect(item, spans)
+        elif isinstance(arg, torch.Tensor):
+            storage = arg.untyped_storage()
+            spans.append((storage.data_ptr(), storage.data_ptr() + storage.nbytes()))
+
+    init = interpreter.GridExecutor._init_args_hst
+
+    def init_recorded(self, args_dev, kwargs):
+        args, kwargs_hst = init(self, args_dev, kwargs)
+        spans = []
+        collect([*args, *kwargs_hst.values()], spans)
+        starts, ends = [], []
+        for start, end in sorted(spans):
+            if starts and start <= ends[-1]:
+                ends[-1] = max(ends[-1], end)
+            else:
+                starts.append(start)
+                ends.append(end)
+        launch.update(name=self.fn.__name__, starts=np.array(starts, np.uint64), ends=np.array(ends, np.uint64))
+        return args, kwargs_hst
+
+    def check(what, ptrs, mask):
+        addresses = ptrs.data[mask.data] if mask is not None else ptrs.data.ravel()
+        if not addresses.size or not launch:
+            return
+        size = np.uint64(interpreter._get_np_dtype(ptrs.get_element_ty()).itemsize)
+        span = np.searchsorted(launch["starts"], addresses, side="right") - 1
+        inside = (span >= 0) & (addresses + size <= launch["ends"][np.maximum(span, 0)])
+        if not inside.all():
+            bad = int(np.count_nonzero(~inside))
+            raise AssertionError(f"{launch['name']}: a {what} of {bad} lane(s) outside every tensor of the launch")
+
+    builder = interpreter.interpreter_builder
+    load, store, atomic = builder.create_masked_load, builder.create_masked_store, builder.create_atomic_rmw
+
+    def checked_load(ptrs, mask, *args, **kwargs):
+        check("load", ptrs, mask)
+        return load(ptrs, mask, *args, **kwargs)
+
+    def checked_store(ptrs, value, mask, *args, **kwargs):
+        check("store", ptrs, mask)
+        return store(ptrs, value, mask, *args, **kwargs)
+
+    def checked_atomic(op, ptrs, value, mask, *args, **kwargs):
+        check("atomic", ptrs, mask)
+        return atomic(op, ptrs, value, mask, *args, **kwargs)
+
+    monkeypatch.setattr(interpreter.GridExecutor, "_init_args_hst", init_recorded)
+    for name, checked in (("create_masked_load", checked_load), ("create_masked_store", checked_store),
+                          ("create_atomic_rmw", checked_atomic)):
+        monkeypatch.setattr(builder, name, checked)
+
+
+@pytest.fixture
+def nan_scratch(monkeypatch, nan_masked_lanes, bounded_accesses):
     """Every float tensor the code allocates uninitialized (``torch.empty``, ``empty_like``, ``empty_strided``,
     ``Tensor.new_empty``) comes filled with NaN, on the CPU only, and so do the masked-off lanes of the Triton
     interpreter's loads without ``other`` (``nan_masked_lanes``). On a GPU such memory holds whatever was there last;
