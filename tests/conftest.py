@@ -93,7 +93,8 @@ def bounded_accesses(monkeypatch):
     its whole element, inside the storage of a tensor given to that launch; one outside fails the launch, naming the
     kernel. On a GPU such an access reads or writes another tensor's memory, or faults; compute-sanitizer's memcheck
     sees it only where it leaves every allocation (and this machine has no GPU). The interpreter just reads whatever
-    host memory is there."""
+    host memory is there. Not seen: an access past one tensor of the launch into another (nor by memcheck), and
+    block-pointer or descriptor accesses (the kernels use none)."""
     if _cuda:
         return
     try:
@@ -164,7 +165,7 @@ def nan_scratch(monkeypatch, nan_masked_lanes, bounded_accesses):
     ``Tensor.new_empty``) comes filled with NaN, on the CPU only, and so do the masked-off lanes of the Triton
     interpreter's loads without ``other`` (``nan_masked_lanes``). On a GPU such memory holds whatever was there last;
     on the CPU it is often zeros, so a kernel that reads scratch before writing it (or adds into it) passes here by
-    luck. With this fixture it gives NaN."""
+    luck. With this fixture it gives NaN. Every access of a Triton kernel is bounds-checked too (``bounded_accesses``)."""
     if _cuda:
         return
 
