@@ -165,7 +165,8 @@ def nan_scratch(monkeypatch, nan_masked_lanes, bounded_accesses):
     ``Tensor.new_empty``) comes filled with NaN, on the CPU only, and so do the masked-off lanes of the Triton
     interpreter's loads without ``other`` (``nan_masked_lanes``). On a GPU such memory holds whatever was there last;
     on the CPU it is often zeros, so a kernel that reads scratch before writing it (or adds into it) passes here by
-    luck. With this fixture it gives NaN. Every access of a Triton kernel is bounds-checked too (``bounded_accesses``)."""
+    luck. With this fixture it gives NaN. Every access of a Triton kernel is bounds-checked too
+    (``bounded_accesses``)."""
     if _cuda:
         return
 
