@@ -24,9 +24,10 @@ def _copy(src, dst, read, write, ADD: tl.constexpr, BLOCK: tl.constexpr):
         tl.store(dst + i, x, mask=i < write)
 
 
-def copy(n_src: int, n_dst: int, read: int, write: int, add: bool = False, src_offset: int = 0):
-    base = torch.arange(n_src + src_offset, dtype=torch.float32)
-    src, dst = base[src_offset:], torch.zeros(n_dst)
+def copy(n_src: int, n_dst: int, read: int, write: int, add: bool = False):
+    """``_copy`` from ``0, 1, ..., n_src - 1`` into ``n_dst`` zeros (separate allocations, 64-byte aligned: a lane
+    past one never lands in the other)."""
+    src, dst = torch.arange(n_src, dtype=torch.float32), torch.zeros(n_dst)
     _copy[(1,)](src, dst, read, write, ADD=add, BLOCK=BLOCK)
     return dst
 
