@@ -61,16 +61,24 @@ def programs_in_reverse(monkeypatch):
 _NAN_BITS = {np.dtype(np.uint16): 0x7FC0}
 
 
+def _interpreter():
+    """Triton's interpreter module where the kernels run under it (no CUDA, Triton installed), else None."""
+    if _cuda:
+        return None
+    try:
+        from triton.runtime import interpreter
+    except ImportError:             # no Triton: no Triton kernels either
+        return None
+    return interpreter
+
+
 @pytest.fixture
 def nan_masked_lanes(monkeypatch):
     """Under the Triton interpreter, a masked load without ``other`` gives NaN in its masked-off float lanes. Triton
     leaves those lanes unspecified (on a GPU, whatever the registers held); the interpreter gives 0, so a kernel that
     lets them into a result (``0 * x`` is NaN where x is NaN) passes there by luck. With this fixture it gives NaN."""
-    if _cuda:
-        return
-    try:
-        from triton.runtime import interpreter
-    except ImportError:             # no Triton: no Triton kernels either
+    interpreter = _interpreter()
+    if interpreter is None:
         return
     builder = interpreter.interpreter_builder
     load = builder.create_masked_load
@@ -95,11 +103,8 @@ def bounded_accesses(monkeypatch):
     sees it only where it leaves every allocation (and this machine has no GPU). The interpreter just reads whatever
     host memory is there. Not seen: an access past one tensor of the launch into another (nor by memcheck), and
     block-pointer or descriptor accesses (the kernels use none)."""
-    if _cuda:
-        return
-    try:
-        from triton.runtime import interpreter
-    except ImportError:             # no Triton: no Triton kernels either
+    interpreter = _interpreter()
+    if interpreter is None:
         return
     launch = {}                     # the running launch: its kernel's name and its tensors' storages, merged
 
@@ -128,7 +133,7 @@ def bounded_accesses(monkeypatch):
         return args, kwargs_hst
 
     def check(what, ptrs, mask):
-        addresses = ptrs.data[mask.data] if mask is not None else ptrs.data.ravel()
+        addresses = ptrs.data[mask.data]                # the builder always passes a mask (all on if none)
         if not addresses.size or not launch:
             return
         size = np.uint64(interpreter._get_np_dtype(ptrs.get_element_ty()).itemsize)

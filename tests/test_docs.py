@@ -1,5 +1,6 @@
 """The documentation in docs/: its examples run, its links resolve, and the project points only to itself."""
 import doctest
+import itertools
 import re
 import subprocess
 import sys
@@ -1053,7 +1054,7 @@ def test_the_padded_memcheck_of_calls_243_246_and_247_is_quoted_from_their_logs(
         capture_output=True, text=True).stdout.split("\n\n")[0].split())    # the scan's file whole
     shown = [(len(line.split("[")[0].strip()), int(line.split("[")[1].rstrip("%] "))) for line in readout.splitlines()
              if "%]" in line]
-    done = [sum(n for n, _ in shown[:i + 1]) for i in range(len(shown))]
+    done = list(itertools.accumulate(n for n, _ in shown))
     sizes = [t for t in range(done[-1], 4 * done[-1])    # pytest shows floor(100 done / selected) at each line's end
              if all(100 * d // t == percent for d, (_, percent) in zip(done, shown))]
     last = (calls / "call247" / "san.txt").read_text()
