@@ -709,6 +709,69 @@ def test_search_lists_what_it_cannot_evaluate_and_checks_bounds():
         family_grid("fenwick", 8)
 
 
+def _rank_work(spec: str, n: int, method: str) -> int:
+    """The work one rank pays alone, from a fresh cache (a kept rank costs nothing)."""
+    from glrtheory.analysis.hankel import rank_and_error_bound
+    from glrtheory.analysis.limits import WorkBudget
+
+    an.clear_caches()
+    budget = WorkBudget(2**62, "unlimited")
+    rank_and_error_bound(Pattern.from_spec(spec), n, method, budget=budget)
+    return budget.spent
+
+
+@pytest.mark.parametrize("method", ["exact", "flow"])
+def test_search_ranks_share_a_budget_to_the_step(monkeypatch, method):
+    """SEARCH_MAX_RANK_WORK is the ranks' total, to the step: a budget of exactly power2's, quadratic's and ssm's
+    work runs them, and skips attention between them with a reason naming the limit and what was left; one step
+    less skips ssm too. The rows that ran equal those of a search within the default budget; kept ranks cost none."""
+    from glrtheory.analysis import search as search_module
+
+    n, specs = 64, ["power2", "quadratic", "attention", "ssm"]
+    patterns = [Pattern.from_spec(s) for s in specs]
+    work = {s: _rank_work(s, n, method) for s in specs}
+    assert work["attention"] > work["ssm"] > 0
+    an.clear_caches()
+    free = search_module.search(patterns, n, min_rank=1, rank_method=method)
+    assert not free["skipped"] and free["rank_work"]["spent"] == sum(work.values())
+    fits = work["power2"] + work["quadratic"] + work["ssm"]
+    for limit, ran in [(fits, ["ssm", "power2", "quadratic"]), (fits - 1, ["power2", "quadratic"])]:
+        monkeypatch.setitem(search_module.SEARCH_MAX_RANK_WORK, method, limit)
+        an.clear_caches()
+        out = search_module.search(patterns, n, min_rank=1, rank_method=method)
+        assert out["matches"] == [r for r in free["matches"] if r["spec"] in ran]
+        assert [r["spec"] for r in out["skipped"]] == ["attention", "ssm"][:len(specs) - len(ran)]
+        left = limit - work["power2"] - work["quadratic"]
+        assert out["skipped"][0]["reason"] == (
+            f"the {'exact' if method == 'exact' else 'max-flow'} Hankel rank of 'attention' at n={n} needs more than "
+            f"the {left} steps left of the search's rank work limit SEARCH_MAX_RANK_WORK[{method!r}] = {limit}; "
+            f"rank it alone (glr analyze --rank --rank-method {method}) or search fewer candidates")
+        spent = work["power2"] + work["quadratic"] + (work["ssm"] if "ssm" in ran else 0)
+        assert out["rank_work"] == {"method": method, "spent": spent, "limit": limit}
+    monkeypatch.setitem(search_module.SEARCH_MAX_RANK_WORK, method, 0)       # every rank kept: nothing to pay
+    again = search_module.search(patterns[:2], n, min_rank=1, rank_method=method)     # the same Pattern objects
+    assert again["matches"] == [r for r in free["matches"] if r["spec"] in ("power2", "quadratic")]
+    assert again["rank_work"]["spent"] == 0 and not again["skipped"]
+    an.clear_caches()
+
+
+def test_a_rank_refused_by_its_budget_pays_the_work_it_did():
+    """fenwick's exact rank at n = 64 visits several cuts: one step less than its work refuses it after paying
+    for the cuts it ranked (never past the total, so refused ranks cannot add up past it), and keeps nothing."""
+    from glrtheory.analysis.limits import WorkBudget
+
+    p, full = Pattern.from_spec("fenwick"), _rank_work("fenwick", 64, "exact")
+    want = an.exact_rank_max(p, 64)
+    budget = WorkBudget(full - 1, "a test budget")
+    an.clear_caches()
+    with pytest.raises(GLRError, match=f"needs more than the {full - 1} steps left of a test budget$"):
+        an.exact_rank_max(p, 64, budget=budget)
+    assert 0 < budget.spent <= full - 1
+    budget = WorkBudget(full, "a test budget")
+    assert an.exact_rank_max(p, 64, budget=budget) == want and budget.spent == full
+    an.clear_caches()
+
+
 class _Terminal(io.StringIO):
     def isatty(self):
         return True

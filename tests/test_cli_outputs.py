@@ -293,6 +293,30 @@ def test_search_names_the_candidates_it_skipped(capsys):
     assert out.splitlines()[0] == "n = 6000; bounds: min rank 1; 1 of 2 candidates meet them"
 
 
+def test_search_names_the_candidates_past_its_rank_budget(capsys, monkeypatch):
+    """A search's ranks share SEARCH_MAX_RANK_WORK: with room for power2's and ssm's exact ranks alone, attention
+    between them is skipped with search()'s reason, which names the limit, and ssm after it still runs."""
+    from glrtheory.analysis import clear_caches, exact_rank_max, search as search_module
+    from glrtheory.analysis.limits import WorkBudget
+
+    specs = ["power2", "attention", "ssm"]
+    room = WorkBudget(2**62, "unlimited")
+    clear_caches()
+    for spec in ("power2", "ssm"):
+        exact_rank_max(Pattern.from_spec(spec), 64, budget=room)
+    monkeypatch.setitem(search_module.SEARCH_MAX_RANK_WORK, "exact", room.spent)
+    clear_caches()
+    (skip,) = search_module.search([Pattern.from_spec(s) for s in specs], 64, min_rank=1)["skipped"]
+    assert skip["spec"] == "attention" and "SEARCH_MAX_RANK_WORK['exact']" in skip["reason"]
+    clear_caches()
+    code, out, _ = run(capsys, "search", *specs, "--n", "64", "--min-rank", "1")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "n = 64; bounds: min rank 1; 2 of 3 candidates meet them"
+    assert [line.split()[0] for line in lines[3:-1]] == ["ssm", "power2"]
+    assert lines[-1] == f"skipped attention: {skip['reason']}"
+    clear_caches()
+
+
 def test_search_min_rank_and_method_and_the_default_grid(capsys):
     """--min-rank drops the patterns whose generic rank is below it (ranks from analyze); --rank-method is
     passed on: fenwick's rank by flow is certain (error bound 0), the default exact one carries analyze's bound;

@@ -12,7 +12,7 @@ from ._rank_common import cut_bounds, tables
 from ._rank_anchor import anchored_rank, rref_with_transform
 from ._rank_sketch import advance, backward_sweep, block_rank, forward_sweep
 from .counts import supports
-from .limits import refuse
+from .limits import WorkBudget, cached_within_budget, refuse
 
 #: Largest work of the exact rank (sweeps, prefix updates and eliminations; see ``_exact_costs``).
 EXACT_RANK_MAX_WORK = 2**36
@@ -95,40 +95,48 @@ def exact_profile(p: Pattern, n: int, seed) -> np.ndarray:
     return np.array([sketch.rank(t) for t in range(n - 1)], dtype=np.int64)
 
 
-@functools.lru_cache(maxsize=16)
-def exact_max(p: Pattern, n: int, seed) -> tuple[int, float]:
+@cached_within_budget(maxsize=16)
+def exact_max(p: Pattern, n: int, seed, budget: WorkBudget | None = None) -> tuple[int, float]:
     """``(rank, error)``: the max over cuts of the exact rank, and a bound on the probability that it is
     below the generic maximum (0 when it reaches the largest cut bound, which makes it certain).
 
     Cuts are visited by decreasing bound ``b_t``, starting from ``k_t``; a rank r found at cut t' lowers
     every bound to ``min(b_t, r + |t - t'|)`` (one row less and one column more change a rank by at most
-    one), and the search stops when no bound exceeds the best rank. The work is checked cut by cut; a
-    refusal names the largest n whose whole profile fits. Wrong only if a visited cut fell short: the
-    error bound is the sum of ``k_t (n + 2) / (p - 1)`` over them (Schwartz-Zippel, union bound), capped at 1.
+    one), and the search stops when no bound exceeds the best rank. The work is checked cut by cut against
+    ``EXACT_RANK_MAX_WORK`` (a refusal names the largest n whose whole profile fits) and paid from ``budget``
+    when given (a refusal names what was left of it; a kept result costs nothing). Wrong only if a visited
+    cut fell short: the error bound is the sum of ``k_t (n + 2) / (p - 1)`` over them (Schwartz-Zippel,
+    union bound), capped at 1.
     """
     if n == 1:
         return 0, 0.0
     sweep, step, per_cut, entries = _exact_costs(p, n)
     k = cut_bounds(p, n)
     K, bound, t_axis = int(k.max()), k.copy(), np.arange(n - 1)
-    spent, visited, best, here = sweep, [], 0, -1
+    spent, visited, best, here = 0, [], 0, -1
     sketch = None
+
+    def pay(cost: int) -> None:
+        """Refuse the next ``cost`` steps past the limit of one rank or the budget, else count them."""
+        nonlocal spent
+        _exact_check(p, n, spent + cost, entries)
+        if budget is not None:
+            budget.pay("the exact Hankel rank", p, n, spent, cost)
+        spent += cost
+
     while bound.max() > best:
         t = int(np.argmax(bound))
         near = bool(visited) and abs(t - visited[0]) <= K // 8        # cheaper from the first cut's factors
         if near:
             if sketch.factor is None:                                  # factor the first cut's sketch
-                spent += 2 * K**3 + step * abs(visited[0] - here)
-                _exact_check(p, n, spent, entries)
+                pay(2 * K**3 + step * abs(visited[0] - here))
                 sketch.rank(visited[0])
                 sketch.anchor()
                 here = visited[0]
-            spent += 4 * K * K * abs(t - visited[0])
-            _exact_check(p, n, spent, entries)
+            pay(4 * K * K * abs(t - visited[0]))
             r = sketch.rank_near(t)
         else:
-            spent += int(per_cut[t]) + step * abs(t - here)
-            _exact_check(p, n, spent, entries)
+            pay(int(per_cut[t]) + step * abs(t - here) + (sweep if sketch is None else 0))   # with the sweeps, once
             if sketch is None:
                 sketch = _Sketch(p, n, seed)
             r, here = sketch.rank(t), t

@@ -10,15 +10,13 @@ vertex cut). Time O(n (n + nnz)) in the worst case.
 """
 from __future__ import annotations
 
-import functools
-
 import numba
 import numpy as np
 
 from ..patterns import Pattern
 from ._rank_common import cut_bounds, tables
 from .counts import supports
-from .limits import refuse
+from .limits import WorkBudget, cached_within_budget, refuse
 
 #: Largest work of the incremental max-flow (cuts x residual graph size, n * (4n + 2 nnz)).
 FLOW_RANK_MAX_WORK = 2**34
@@ -141,11 +139,15 @@ def _flow_work(p: Pattern, n: int) -> int:
     return n * (4 * n + 2 * int(sa.counts().sum() + sb.counts().sum()))
 
 
-@functools.lru_cache(maxsize=16)
-def flow_profile(p: Pattern, n: int) -> np.ndarray:
+@cached_within_budget(maxsize=16)
+def flow_profile(p: Pattern, n: int, budget: WorkBudget | None = None) -> np.ndarray:
+    """The max-flow rank at every cut, its work ``_flow_work`` checked before it runs against
+    ``FLOW_RANK_MAX_WORK`` (a refusal names the largest n that fits) and paid from ``budget`` when given."""
     work = _flow_work(p, n)
     if work > FLOW_RANK_MAX_WORK:
         refuse("the max-flow Hankel rank", p, n, lambda m: _flow_work(p, m) - FLOW_RANK_MAX_WORK, work,
                 FLOW_RANK_MAX_WORK)
+    if budget is not None:
+        budget.pay("the max-flow Hankel rank", p, n, 0, work)
     a_idx, b_idx = tables(p, n)
     return max_flow_profile(n, *flow_network(n, a_idx, b_idx), cut_bounds(p, n))

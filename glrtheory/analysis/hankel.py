@@ -10,7 +10,8 @@ indeterminate coefficients on the supports. Two strategies, chosen with ``method
   ``k_t = min(live set, t + 1, n - t - 1)`` per cut (randomized, one-sided: it never exceeds the generic
   rank, and falls short with probability <= k (n + 2) / (p - 1), Schwartz-Zippel).
 
-Both bound the work and refuse above the limit, naming the largest n that fits.
+Both bound the work and refuse above the limit, naming the largest n that fits; both can also pay their work
+from a ``WorkBudget`` that several ranks share (a search's), and refuse past what is left of it.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ._rank_common import cut_bounds
 from ._rank_exact import EXACT_RANK_MAX_ENTRIES, EXACT_RANK_MAX_WORK, exact_max, exact_profile
 from ._rank_flow import FLOW_RANK_MAX_WORK, flow_profile
 from .counts import check_pattern
+from .limits import WorkBudget
 
 #: Largest n for the degrees of freedom (exact rank of the Jacobian over F_p).
 DOF_MAX_N = 256
@@ -82,16 +84,16 @@ def hankel_profile(p: Pattern, n: int, method: str = "flow", seed=0) -> np.ndarr
     return exact_profile(p, n, seed).copy()
 
 
-def hankel_rank_max(p: Pattern, n: int, method: str = "flow", seed=0) -> int:
+def hankel_rank_max(p: Pattern, n: int, method: str = "flow", seed=0, budget: WorkBudget | None = None) -> int:
     """Max over cuts of the generic Hankel rank (0 when n = 1); ``method`` and ``seed`` as in
-    ``hankel_profile`` (``"exact"`` through ``exact_rank_max``)."""
+    ``hankel_profile`` (``"exact"`` through ``exact_rank_max``), its work paid from ``budget`` when given."""
     p, n = check_pattern(p), check_length(n)
     if _method(method) == "flow":
-        return int(flow_profile(p, n).max(initial=0))
-    return exact_rank_max(p, n, seed)[0]
+        return int(flow_profile(p, n, budget=budget).max(initial=0))
+    return exact_rank_max(p, n, seed, budget)[0]
 
 
-def exact_rank_max(p: Pattern, n: int, seed=0) -> tuple[int, float]:
+def exact_rank_max(p: Pattern, n: int, seed=0, budget: WorkBudget | None = None) -> tuple[int, float]:
     """The max over cuts of the rank over F_p (p = 2^31 - 1) of random instances, and a bound on the
     probability that it is below the generic maximum.
 
@@ -103,6 +105,9 @@ def exact_rank_max(p: Pattern, n: int, seed=0) -> tuple[int, float]:
         Sequence length (the work is about ``n K^2``, K the largest cut bound).
     seed : int
         Seed of the random coefficients and sketches.
+    budget : WorkBudget, optional
+        A total of work shared with other ranks (a search's), which pays the work as it goes; a rank kept
+        from an earlier call costs nothing.
 
     Returns
     -------
@@ -114,7 +119,8 @@ def exact_rank_max(p: Pattern, n: int, seed=0) -> tuple[int, float]:
     Raises
     ------
     GLRError
-        Work over the limit; the message names the largest n whose whole profile fits.
+        Work over the limit (the message names the largest n whose whole profile fits), or past what is
+        left of ``budget`` (the message says so, and what was left).
 
     Notes
     -----
@@ -127,15 +133,16 @@ def exact_rank_max(p: Pattern, n: int, seed=0) -> tuple[int, float]:
     >>> exact_rank_max(Pattern.from_spec("power2"), 128)        # reaches the cache: certain
     (64, 0.0)
     """
-    return exact_max(check_pattern(p), check_length(n), seed)
+    return exact_max(check_pattern(p), check_length(n), seed, budget=budget)
 
 
-def rank_and_error_bound(p: Pattern, n: int, method: str = "exact", seed=0) -> tuple[int, float]:
+def rank_and_error_bound(p: Pattern, n: int, method: str = "exact", seed=0,
+                         budget: WorkBudget | None = None) -> tuple[int, float]:
     """``(hankel_rank_max, bound on P(rank below the generic rank))``: ``exact_rank_max`` for ``"exact"``;
-    the deterministic max-flow rank and 0 for ``"flow"``."""
+    the deterministic max-flow rank and 0 for ``"flow"``; the work paid from ``budget`` when given."""
     if _method(method) == "exact":
-        return exact_rank_max(p, n, seed)
-    return hankel_rank_max(p, n, method), 0.0
+        return exact_rank_max(p, n, seed, budget)
+    return hankel_rank_max(p, n, method, budget=budget), 0.0
 
 
 def hankel_profile_exact(p: Pattern, n: int, seed=0) -> np.ndarray:

@@ -6,6 +6,11 @@ quantities are checked first; the rank is computed only for patterns that pass t
 the cache already rules it out (rank <= cache). A candidate whose hops or rank are over the analysis
 limits is listed as skipped, with the reason, never silently dropped.
 
+Budget: the ranks of one search share ``SEARCH_MAX_RANK_WORK`` steps of work (2^37 for the exact method, 2^36
+for the flow), on top of each rank's own limit: at n = 4096 the default candidates' exact ranks took 458 s, each
+within its limit. A candidate whose rank would go past what is left is skipped, with a reason that names the
+limit, and the search goes on to the next (a cheaper rank may still fit).
+
 Candidates: the built-in families (``BUILTIN``) and a grid over the parameter of a family
 (``family_grid``: window W, blocks C, exponent alpha, power base b), plus any user patterns.
 """
@@ -18,8 +23,9 @@ from ..errors import GLRError
 from ..patterns import Pattern
 from ..patterns.support import check_length
 from .counts import check_pattern, decode_costs, total_cost
-from .hankel import rank_and_error_bound
+from .hankel import _method, rank_and_error_bound
 from .hops import hop_diameter
+from .limits import WorkBudget
 from .liveness import cache_peak
 
 #: The parameterless built-in families, and one default member of each parametric one.
@@ -27,6 +33,14 @@ BUILTIN = ("ssm", "attention", "power2", "quadratic", "fenwick", "blocks", "kron
 #: Longest n a search takes: it evaluates every candidate at n (the default candidates took 33 s at 2^22 on the
 #: development machine, and over 120 s and 6 GB at 2^24).
 SEARCH_MAX_N = 2 ** 22
+#: Total work of the ranks of one search, per method, in the steps of its work model (those of
+#: ``EXACT_RANK_MAX_WORK`` and ``FLOW_RANK_MAX_WORK``). Measured on the 2-core development machine, one rank at a
+#: time: exact ranks at n = 4096 ran at 0.13-0.74 ns a step (attention 56 Gi steps in 31 s, power2 24 Gi in 11 s,
+#: exponent:0.25 44 Gi in 35 s; the default candidates' 917 Gi in 458 s), so 2^37 = 128 Gi is 1 to 1.7 minutes:
+#: ``glr search --n 4096 --min-rank 1`` took 61 s (480 s without it). Flow ranks ran at 0.02-5.2 ns a step
+#: (blocks:2048 at n = 2560: 11 Gi in 60 s), and with 2^36 the default flow search took 53 s at n = 2560 (155 s
+#: without it) and 87 s at n = 4096 (106 s).
+SEARCH_MAX_RANK_WORK = {"exact": 2**37, "flow": 2**36}
 #: The families with a searchable parameter.
 FAMILY_PARAMETERS = {"window": "W", "blocks": "C", "exponent": "alpha", "power": "b"}
 
@@ -69,11 +83,12 @@ def _check_bound(v, what: str):
 
 
 def evaluate(p: Pattern, n: int, max_decode=None, max_cache=None, max_hops=None, min_rank=None,
-             rank_method: str = "exact") -> dict:
+             rank_method: str = "exact", rank_budget: WorkBudget | None = None) -> dict:
     """One candidate: ``{"spec", "meets", "failed", "total_cost", ...}`` with the quantities computed so far.
 
     ``failed`` names the first bound that fails (None when all hold); a ``GLRError`` from the hops or the
-    rank (over a limit) propagates, for ``search`` to list the candidate as skipped.
+    rank (over a limit, or past what is left of ``rank_budget``, which pays the rank's work) propagates, for
+    ``search`` to list the candidate as skipped.
     """
     row = {"spec": p.spec, "total_cost": total_cost(p, n), "decode_cost_max": int(decode_costs(p, n).max())}
     row["cache_peak"] = cache_peak(p, n)
@@ -81,7 +96,7 @@ def evaluate(p: Pattern, n: int, max_decode=None, max_cache=None, max_hops=None,
               ("max_cache", max_cache, lambda: row["cache_peak"] <= max_cache),
               ("max_hops", max_hops, lambda: _hops(row, p, n) is not None and row["hop_diameter"] <= max_hops),
               ("min_rank", min_rank, lambda: row["cache_peak"] >= min_rank
-               and _rank(row, p, n, rank_method) >= min_rank)]
+               and _rank(row, p, n, rank_method, rank_budget) >= min_rank)]
     row["failed"] = next((name for name, bound, ok in checks if bound is not None and not ok()), None)
     row["meets"] = row["failed"] is None
     return row
@@ -92,8 +107,8 @@ def _hops(row: dict, p: Pattern, n: int):
     return row["hop_diameter"]
 
 
-def _rank(row: dict, p: Pattern, n: int, method: str) -> int:
-    row["hankel_rank_max"], row["hankel_rank_error_bound"] = rank_and_error_bound(p, n, method)
+def _rank(row: dict, p: Pattern, n: int, method: str, budget: WorkBudget | None) -> int:
+    row["hankel_rank_max"], row["hankel_rank_error_bound"] = rank_and_error_bound(p, n, method, budget=budget)
     return row["hankel_rank_max"]
 
 
@@ -118,7 +133,13 @@ def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min
     -------
     dict
         ``{"n", "bounds", "matches": [rows by total cost], "rejected": [rows with "failed"],
-        "skipped": [{"spec", "reason"}]}``.
+        "skipped": [{"spec", "reason"}], "rank_work": {"method", "spent", "limit"}}``.
+
+    Notes
+    -----
+    The ranks of one search share ``SEARCH_MAX_RANK_WORK[rank_method]`` steps of work (each within its own
+    limit too); a candidate whose rank would go past what is left is skipped, with that reason, and the
+    search goes on (a cheaper rank may still fit). A rank kept from an earlier call costs nothing.
 
     Examples
     --------
@@ -131,14 +152,18 @@ def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min
     n = check_search_length(n)
     bounds = {"max_decode": _check_bound(max_decode, "max_decode"), "max_cache": _check_bound(max_cache, "max_cache"),
               "max_hops": _check_bound(max_hops, "max_hops"), "min_rank": _check_bound(min_rank, "min_rank")}
+    total = SEARCH_MAX_RANK_WORK[_method(rank_method)]
+    budget = WorkBudget(total, f"the search's rank work limit SEARCH_MAX_RANK_WORK[{rank_method!r}] = {total}",
+                        f"; rank it alone (glr analyze --rank --rank-method {rank_method}) or search fewer candidates")
     out = {"n": n, "bounds": bounds, "matches": [], "rejected": [], "skipped": []}
     for p in tqdm([check_pattern(p) for p in patterns], desc="candidates", disable=None if progress else True,
                   leave=False):
         try:
-            row = evaluate(p, n, rank_method=rank_method, **bounds)
+            row = evaluate(p, n, rank_method=rank_method, rank_budget=budget, **bounds)
         except GLRError as exc:
             out["skipped"].append({"spec": p.spec, "reason": str(exc)})
             continue
         out["matches" if row["meets"] else "rejected"].append(row)
     out["matches"].sort(key=lambda r: (r["total_cost"], r["spec"]))
+    out["rank_work"] = {"method": rank_method, "spent": budget.spent, "limit": budget.total}
     return out
