@@ -1414,3 +1414,19 @@ def test_mqar_gaps_at_n_256_come_from_the_cells():
     assert r["verdict"] == "loses"
     assert f"{r['difference']:.3f} against a spread of {r['spread']:.3f}, **a loss by the rule**" in ledger
     assert f"a loss beyond the spread ({r['spread']:.3f}) by claim 6's rule" in " ".join(README.split())
+
+
+def test_the_longer_recall_run_at_n_512_is_quoted_from_its_cells():
+    """cpu_recall512_long: power2 and ssm trained 1000 steps at D = 500 end where the README says, at chance: the
+    test accuracy and last loss of each, against ln 13 (recall's 13 values)."""
+    import math
+
+    cells = [json.loads(line) for f in sorted((ROOT / "benchmarks/results/lab/cpu_recall512_long").glob("cells*.jsonl"))
+             for line in f.read_text().splitlines()]
+    assert sorted(c["mixer"] for c in cells) == ["power2", "ssm"] and {c["steps"] for c in cells} == {1000}
+    text = " ".join(README.split())
+    accuracy = {f"{c['accuracy']:.2f}" for c in cells}
+    loss = {f"{c['lr_sweep'][0]['loss_last']:.3f}" for c in cells}
+    assert len(accuracy) == len(loss) == 1
+    assert (f"`power2` and `ssm` both end at {accuracy.pop()} on the test set, their last loss {loss.pop()} against "
+            f"chance's ln 13 = {math.log(13):.3f}") in text
