@@ -722,10 +722,10 @@ def _rank_work(spec: str, n: int, method: str) -> int:
 
 @pytest.mark.parametrize("method", ["exact", "flow"])
 def test_search_ranks_share_a_budget_to_the_step(monkeypatch, method):
-    """SEARCH_MAX_RANK_WORK is the ranks' total, to the step: a budget of exactly power2's, quadratic's and ssm's
+    """RANKS_MAX_WORK is a search's ranks' total, to the step: a budget of exactly power2's, quadratic's and ssm's
     work runs them, and skips attention between them with a reason naming the limit and what was left; one step
     less skips ssm too. The rows that ran equal those of a search within the default budget; kept ranks cost none."""
-    from glrtheory.analysis import search as search_module
+    from glrtheory.analysis import hankel, search as search_module
 
     n, specs = 64, ["power2", "quadratic", "attention", "ssm"]
     patterns = [Pattern.from_spec(s) for s in specs]
@@ -736,7 +736,7 @@ def test_search_ranks_share_a_budget_to_the_step(monkeypatch, method):
     assert not free["skipped"] and free["rank_work"]["spent"] == sum(work.values())
     fits = work["power2"] + work["quadratic"] + work["ssm"]
     for limit, ran in [(fits, ["ssm", "power2", "quadratic"]), (fits - 1, ["power2", "quadratic"])]:
-        monkeypatch.setitem(search_module.SEARCH_MAX_RANK_WORK, method, limit)
+        monkeypatch.setitem(hankel.RANKS_MAX_WORK, method, limit)
         an.clear_caches()
         out = search_module.search(patterns, n, min_rank=1, rank_method=method)
         assert out["matches"] == [r for r in free["matches"] if r["spec"] in ran]
@@ -744,14 +744,56 @@ def test_search_ranks_share_a_budget_to_the_step(monkeypatch, method):
         left = limit - work["power2"] - work["quadratic"]
         assert out["skipped"][0]["reason"] == (
             f"the {'exact' if method == 'exact' else 'max-flow'} Hankel rank of 'attention' at n={n} needs more than "
-            f"the {left} steps left of the search's rank work limit SEARCH_MAX_RANK_WORK[{method!r}] = {limit}; "
+            f"the {left} steps left of the search's rank work limit RANKS_MAX_WORK[{method!r}] = {limit}; "
             f"rank it alone (glr analyze --rank --rank-method {method}) or search fewer candidates")
         spent = work["power2"] + work["quadratic"] + (work["ssm"] if "ssm" in ran else 0)
         assert out["rank_work"] == {"method": method, "spent": spent, "limit": limit}
-    monkeypatch.setitem(search_module.SEARCH_MAX_RANK_WORK, method, 0)       # every rank kept: nothing to pay
+    monkeypatch.setitem(hankel.RANKS_MAX_WORK, method, 0)       # every rank kept: nothing to pay
     again = search_module.search(patterns[:2], n, min_rank=1, rank_method=method)     # the same Pattern objects
     assert again["matches"] == [r for r in free["matches"] if r["spec"] in ("power2", "quadratic")]
     assert again["rank_work"]["spent"] == 0 and not again["skipped"]
+    an.clear_caches()
+
+
+@pytest.mark.parametrize("method", ["exact", "flow"])
+def test_compare_ranks_share_a_budget_to_the_step(monkeypatch, method):
+    """A compare's ranks share RANKS_MAX_WORK too: with exactly power2's and ssm's work, attention between them is
+    skipped with a reason naming the limit and what was left, and ssm after it still ranks; one step less skips
+    ssm too. Every other key of the rows equals that of a compare within the default budget; a budget given is the
+    one paid (a fresh one each call otherwise); without rank=True nothing is paid."""
+    from glrtheory.analysis import hankel
+
+    n, specs = 64, ["power2", "attention", "ssm"]
+    patterns = [Pattern.from_spec(s) for s in specs]
+    work = {s: _rank_work(s, n, method) for s in specs}
+    an.clear_caches()
+    free = an.compare(patterns, n, rank=True, rank_method=method)
+    assert not any("skipped" in r for r in free) and all(r["hankel_rank_max"] > 0 for r in free)
+    fits = work["power2"] + work["ssm"]
+    for limit, ranked in [(fits, ["power2", "ssm"]), (fits - 1, ["power2"])]:
+        monkeypatch.setitem(hankel.RANKS_MAX_WORK, method, limit)
+        an.clear_caches()
+        rows = an.compare(patterns, n, rank=True, rank_method=method)
+        left = limit - work["power2"]
+        assert rows[1]["skipped"] == {"hankel_rank_max": (
+            f"the {'exact' if method == 'exact' else 'max-flow'} Hankel rank of 'attention' at n={n} needs more than "
+            f"the {left} steps left of the compare's rank work limit RANKS_MAX_WORK[{method!r}] = {limit}; "
+            f"rank it alone (glr analyze --rank --rank-method {method}) or compare fewer patterns")}
+        for row, want in zip(rows, free):
+            skipped = row.pop("skipped", {})
+            if row["spec"] in ranked:
+                assert row == want and not skipped
+            else:
+                assert list(skipped) == ["hankel_rank_max"]
+                assert row["hankel_rank_max"] is None and row["hankel_rank_error_bound"] is None
+                assert {k: v for k, v in row.items() if k not in an.RANK_KEYS} == {
+                    k: v for k, v in want.items() if k not in an.RANK_KEYS}
+    an.clear_caches()
+    budget = an.compare_rank_budget(method)
+    an.compare(patterns[:1], n, rank=True, rank_method=method, rank_budget=budget)
+    assert budget.spent == work["power2"] and budget.total == fits - 1
+    an.compare(patterns, n, rank_method=method, rank_budget=budget)
+    assert budget.spent == work["power2"]
     an.clear_caches()
 
 

@@ -294,9 +294,9 @@ def test_search_names_the_candidates_it_skipped(capsys):
 
 
 def test_search_names_the_candidates_past_its_rank_budget(capsys, monkeypatch):
-    """A search's ranks share SEARCH_MAX_RANK_WORK: with room for power2's and ssm's exact ranks alone, attention
+    """A search's ranks share RANKS_MAX_WORK: with room for power2's and ssm's exact ranks alone, attention
     between them is skipped with search()'s reason, which names the limit, and ssm after it still runs."""
-    from glrtheory.analysis import clear_caches, exact_rank_max, search as search_module
+    from glrtheory.analysis import clear_caches, exact_rank_max, hankel, search as search_module
     from glrtheory.analysis.limits import WorkBudget
 
     specs = ["power2", "attention", "ssm"]
@@ -304,10 +304,10 @@ def test_search_names_the_candidates_past_its_rank_budget(capsys, monkeypatch):
     clear_caches()
     for spec in ("power2", "ssm"):
         exact_rank_max(Pattern.from_spec(spec), 64, budget=room)
-    monkeypatch.setitem(search_module.SEARCH_MAX_RANK_WORK, "exact", room.spent)
+    monkeypatch.setitem(hankel.RANKS_MAX_WORK, "exact", room.spent)
     clear_caches()
     (skip,) = search_module.search([Pattern.from_spec(s) for s in specs], 64, min_rank=1)["skipped"]
-    assert skip["spec"] == "attention" and "SEARCH_MAX_RANK_WORK['exact']" in skip["reason"]
+    assert skip["spec"] == "attention" and "search's rank work limit RANKS_MAX_WORK['exact']" in skip["reason"]
     clear_caches()
     code, out, _ = run(capsys, "search", *specs, "--n", "64", "--min-rank", "1")
     lines = out.splitlines()
@@ -469,28 +469,53 @@ def test_compare_figure_data(capsys, figures, monkeypatch):
     assert list(rank_ax.get_lines()[0].get_xdata()) == ns
     run(capsys, "compare", "ssm", "--n", "16", "--plot", "c.png")
     assert [list(ax.get_lines()[0].get_xdata()) for ax in figures[-1][0].axes] == [[16]] * 3
-    real = cli.hankel_profile
+    from glrtheory.analysis import _rank_flow, clear_caches
 
-    methods = []
+    monkeypatch.setattr(_rank_flow, "FLOW_RANK_MAX_WORK", _rank_flow._flow_work(Pattern.from_spec("ssm"), 32))
+    clear_caches()
+    code, out, _ = run(capsys, "compare", "ssm", "--n", "64", "--plot", "c.png", "--rank-method", "flow")
+    assert list(figures[-1][0].axes[2].get_lines()[0].get_xdata()) == [16, 32]    # the exact rank has no such limit
+    assert out.splitlines()[-2].startswith("rank series of 'ssm' ends at n=32: the max-flow Hankel rank of 'ssm' at "
+                                           "n=64 needs ")
+    clear_caches()
 
-    def limited(p, n, method):
-        methods.append(method)
-        if n > 32:
-            raise GLRError("over the limit")
-        return real(p, n, method)
 
-    swept = []
-    real_sweep = cli.sweep
+def test_compare_table_and_plot_share_the_rank_budget(capsys, figures, monkeypatch):
+    """The table's ranks and the plot's rank series of one compare share RANKS_MAX_WORK: with room for the table's
+    ranks (n = 128) and ssm's series (16..64) alone, power2's series is empty, with a note naming the limit; the rank
+    at n is the table's, never computed again. A step less and ssm's series ends at n=32."""
+    from glrtheory.analysis import clear_caches, hankel, hankel_rank_max
+    from glrtheory.analysis.limits import WorkBudget
 
-    def sweep(p, ns, **kwargs):
-        swept.append(kwargs.get("rank_method"))
-        return real_sweep(p, ns, **kwargs)
+    def work(spec, ns):
+        clear_caches()
+        room = WorkBudget(2**62, "unlimited")
+        for n in ns:
+            hankel_rank_max(Pattern.from_spec(spec), n, "exact", budget=room)
+        return room.spent
 
-    monkeypatch.setattr(cli, "hankel_profile", limited)
-    monkeypatch.setattr(cli, "sweep", sweep)
-    run(capsys, "compare", "ssm", "--n", "64", "--plot", "c.png", "--rank-method", "flow")
-    assert list(figures[-1][0].axes[2].get_lines()[0].get_xdata()) == [16, 32] and set(methods) == {"flow"}
-    assert swept == [None, "flow"]                     # the costs, then the ranks by the method asked for
+    import glrtheory.cli.analysis as cli
+
+    asked, real = [], cli.rank_series
+    monkeypatch.setattr(cli, "rank_series", lambda p, ns, *args, **kw: asked.append(ns) or real(p, ns, *args, **kw))
+    table, series = work("ssm", [128]) + work("power2", [128]), work("ssm", [16, 32, 64])
+    for limit, ssm_ns in [(table + series, [16, 32, 64, 128]), (table + series - 1, [16, 32])]:
+        monkeypatch.setitem(hankel.RANKS_MAX_WORK, "exact", limit)
+        clear_caches()
+        code, out, _ = run(capsys, "compare", "ssm", "power2", "--n", "128", "--rank", "--plot", "c.png")
+        lines = out.splitlines()
+        assert code == 0 and [line.split()[7] for line in lines[2:4]] == ["1", "64"]        # the table's ranks
+        rank_ax = figures[-1][0].axes[2]
+        assert [list(line.get_xdata()) for line in rank_ax.get_lines()] == [ssm_ns, []]
+        assert lines[-2].startswith("rank series of 'power2' is empty: the exact Hankel rank of 'power2' at n=16 "
+                                    "needs more than the ")
+        assert lines[-2].endswith(f"of the compare's rank work limit RANKS_MAX_WORK['exact'] = {limit}; rank it "
+                                  "alone (glr analyze --rank --rank-method exact) or compare fewer patterns")
+        assert (lines[-3].startswith("rank series of 'ssm' ends at n=32") if len(ssm_ns) == 2
+                else not lines[-3].startswith("rank series"))
+        assert asked == [[16, 32, 64]] * 2        # the rank at n = 128 is the table's, never computed again
+        asked.clear()
+    clear_caches()
 
 
 def test_compare_total_cost_is_skipped_with_either_count(capsys, monkeypatch):

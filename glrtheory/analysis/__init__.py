@@ -14,7 +14,7 @@ classes themselves, with a generic answer from the index table.
 from .counts import ANALYZE_MAX_N, TABLE_MAX_ENTRIES, decode_costs, nnz, supports, total_cost
 from .depth import depth
 from .hankel import (DOF_MAX_N, EXACT_RANK_MAX_ENTRIES, EXACT_RANK_MAX_WORK, FLOW_RANK_MAX_WORK,
-                     RANK_METHODS, cut_bounds, degrees_of_freedom, exact_rank_max, hankel_profile,
+                     RANK_METHODS, RANKS_MAX_WORK, cut_bounds, degrees_of_freedom, exact_rank_max, hankel_profile,
                      hankel_profile_exact, hankel_rank_max)
 from ._hop_impls import (HOPS_MAX_FFT_LEVELS, HOPS_MAX_WORK, LAG_DP_MAX_LAGS, LAG_FFT_TRY_LEVELS,
                          HopMethodError)
@@ -22,13 +22,14 @@ from .hop_methods import (HOP_METHODS, breadth_first, interval_propagation, lag_
                           mirrored_propagation)
 from .hops import full_receptive_field, hop_diameter, hop_profile
 from .liveness import cache_peak, live_profile, live_sides
-from .report import COMPARE_MAX_PATTERNS, KEYS, RANK_KEYS, analyze, clear_caches, compare, sweep
+from .report import (COMPARE_MAX_PATTERNS, KEYS, RANK_KEYS, analyze, clear_caches, compare, compare_rank_budget,
+                     rank_series, sweep)
 
 __all__ = ["ANALYZE_MAX_N", "TABLE_MAX_ENTRIES", "EXACT_RANK_MAX_WORK", "EXACT_RANK_MAX_ENTRIES",
-           "FLOW_RANK_MAX_WORK", "RANK_METHODS", "DOF_MAX_N", "cut_bounds", "exact_rank_max",
+           "FLOW_RANK_MAX_WORK", "RANK_METHODS", "RANKS_MAX_WORK", "DOF_MAX_N", "cut_bounds", "exact_rank_max",
            "HOPS_MAX_WORK", "HOPS_MAX_FFT_LEVELS", "LAG_DP_MAX_LAGS", "LAG_FFT_TRY_LEVELS", "KEYS", "RANK_KEYS",
            "HOP_METHODS", "HopMethodError", "supports", "nnz", "total_cost", "decode_costs", "live_profile",
            "live_sides", "cache_peak", "depth", "hop_diameter", "hop_profile", "full_receptive_field", "lag_distances",
            "interval_propagation", "mirrored_propagation", "breadth_first", "hankel_profile",
            "hankel_rank_max", "hankel_profile_exact", "degrees_of_freedom", "analyze", "compare", "sweep",
-           "COMPARE_MAX_PATTERNS", "clear_caches"]
+           "compare_rank_budget", "rank_series", "COMPARE_MAX_PATTERNS", "clear_caches"]

@@ -11,7 +11,8 @@ indeterminate coefficients on the supports. Two strategies, chosen with ``method
   rank, and falls short with probability <= k (n + 2) / (p - 1), Schwartz-Zippel).
 
 Both bound the work and refuse above the limit, naming the largest n that fits; both can also pay their work
-from a ``WorkBudget`` that several ranks share (a search's), and refuse past what is left of it.
+from a ``WorkBudget`` that the ranks of one command share (``shared_rank_budget``: a search's candidates, a
+compare's patterns), and refuse past what is left of it.
 """
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ from .limits import WorkBudget
 DOF_MAX_N = 256
 #: The rank strategies.
 RANK_METHODS = ("exact", "flow")
+#: Total work of the ranks one command computes together (a search's candidates; a compare's patterns and its
+#: plot's rank series), per method, in the steps of its work model (those of ``EXACT_RANK_MAX_WORK`` and
+#: ``FLOW_RANK_MAX_WORK``), on top of each rank's own limit. Measured on the 2-core development machine, one rank
+#: at a time: exact ranks at n = 4096 ran at 0.13-0.74 ns a step (attention 56 Gi steps in 31 s, power2 24 Gi in
+#: 11 s, exponent:0.25 44 Gi in 35 s; the default search candidates' 917 Gi in 458 s), so 2^37 = 128 Gi is 1 to 1.7
+#: minutes: ``glr search --n 4096 --min-rank 1`` took 61 s (480 s without it). Flow ranks ran at 0.02-5.2 ns a
+#: step (blocks:2048 at n = 2560: 11 Gi in 60 s), and with 2^36 the default flow search took 53 s at n = 2560
+#: (155 s without it) and 87 s at n = 4096 (106 s).
+RANKS_MAX_WORK = {"exact": 2**37, "flow": 2**36}
 
 
 # -- public API ------------------------------------------------------------------------------------------
@@ -38,6 +48,13 @@ def _method(method: str) -> str:
     if method not in RANK_METHODS:
         raise GLRError(f"unknown rank method {method!r}; choose one of {', '.join(RANK_METHODS)}")
     return method
+
+
+def shared_rank_budget(method: str, whose: str, advice: str) -> WorkBudget:
+    """The ``WorkBudget`` of ``RANKS_MAX_WORK[method]`` steps that the ranks of one command share: ``whose`` names
+    the command ("the search's") and ``advice`` says, for its refusals, how to do without it."""
+    total = RANKS_MAX_WORK[_method(method)]
+    return WorkBudget(total, f"{whose} rank work limit RANKS_MAX_WORK[{method!r}] = {total}", advice)
 
 
 def hankel_profile(p: Pattern, n: int, method: str = "flow", seed=0) -> np.ndarray:

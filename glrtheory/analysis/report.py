@@ -12,9 +12,9 @@ from . import counts, hankel
 from .counts import check_pattern, decode_costs, nnz, total_cost
 from .depth import depth
 from .fit import fit_class, fit_classes, fixed_lags, lag_families
-from .hankel import _method, hankel_rank_max, rank_and_error_bound
+from .hankel import _method, hankel_rank_max, rank_and_error_bound, shared_rank_budget
 from .hops import full_receptive_field, hop_diameter
-from .limits import refuse
+from .limits import WorkBudget, refuse
 from .liveness import cache_peak
 
 KEYS = ("spec", "n", "nnz_a", "nnz_b", "decode_cost_max", "decode_cost_mean", "cache_peak", "depth",
@@ -45,16 +45,17 @@ COMPARE_MAX_PATTERNS = 10
 RANK_KEYS = ("hankel_rank_max", "hankel_rank_method", "hankel_rank_error_bound")
 
 
-def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", seed=0) -> dict:
+def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", seed=0,
+            rank_budget: WorkBudget | None = None) -> dict:
     """The ``glr analyze --json`` report: exact counts at length n and the asymptotic classes.
 
     Keys: ``KEYS`` (and ``RANK_KEYS`` when rank=True; ``rank_method`` "exact" over F_p with random
-    coefficients from ``seed``, or "flow"). The classes ``theta_*`` and their ``theta_basis``:
-    "closed form" (``glrtheory.symbolic.costs.theta``); "closed form, for fixed lags" when both sides are
-    lag lists that do not grow with n (``theta_family`` then names the families those lags are a
-    truncation of, with their classes); "fitted" from exact counts over a range of n where no closed form
-    exists (``theta_fit``: range, slope and residual per quantity; also "fitted, for fixed lags");
-    "none" when neither is possible.
+    coefficients from ``seed``, or "flow"; its work paid from ``rank_budget`` when given). The classes
+    ``theta_*`` and their ``theta_basis``: "closed form" (``glrtheory.symbolic.costs.theta``); "closed form,
+    for fixed lags" when both sides are lag lists that do not grow with n (``theta_family`` then names the
+    families those lags are a truncation of, with their classes); "fitted" from exact counts over a range
+    of n where no closed form exists (``theta_fit``: range, slope and residual per quantity; also "fitted,
+    for fixed lags"); "none" when neither is possible.
 
     ``readout``: the algorithm the matrix-state readout ``glr_readout`` runs at n, its cost class and sizes
     (``glrtheory.kernels.scan.readout_plan.readout_summary``), and ``theta``, the class in n of that
@@ -64,7 +65,8 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
 
     A quantity whose work at n is over its limit (``WorkLimitError``) is None, and the last key
     ``skipped`` (present only then) maps its name to the reason, which names the limit and the largest n
-    that fits; the other quantities are still computed.
+    that fits (or, for a rank past what is left of ``rank_budget``, what was left); the other quantities are
+    still computed.
     """
     check_pattern(p)
     _method(rank_method)
@@ -79,8 +81,8 @@ def analyze(p: Pattern, n: int, rank: bool = False, rank_method: str = "exact", 
     out.update(_classes(p, n))
     out["readout"] = _within_limits(skipped, "readout", _readout, p, n)
     if rank:
-        value, error = (_within_limits(skipped, "hankel_rank_max", rank_and_error_bound, p, n, rank_method, seed)
-                        or (None, None))
+        value, error = (_within_limits(skipped, "hankel_rank_max", rank_and_error_bound, p, n, rank_method, seed,
+                                       rank_budget) or (None, None))
         out.update(zip(RANK_KEYS, (value, rank_method, error)))
     if skipped:
         out["skipped"] = skipped
@@ -165,16 +167,26 @@ def _readout(p: Pattern, n: int) -> dict:
 
 
 def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", seed=0,
-            progress: bool = False) -> list[dict]:
+            progress: bool = False, rank_budget: WorkBudget | None = None) -> list[dict]:
     """``analyze`` for each pattern at the same n (the rows of ``glr compare``), at most ``COMPARE_MAX_PATTERNS``
     of them; ``progress``: a tqdm bar over the patterns on a terminal's stderr (an exact rank at large n takes
-    seconds each)."""
+    seconds each).
+
+    The ranks share ``rank_budget`` (default: a fresh ``compare_rank_budget``), each within its own limit too: a
+    rank past what is left of it is skipped, with that reason, and the next pattern's may still fit."""
     patterns = list(patterns)
     if len(patterns) > COMPARE_MAX_PATTERNS:
         raise WorkLimitError(f"compare takes at most {COMPARE_MAX_PATTERNS} patterns at once (got {len(patterns)}):"
                              " compare them in groups")
-    return [analyze(p, n, rank=rank, rank_method=rank_method, seed=seed)
+    budget = rank_budget if rank_budget is not None or not rank else compare_rank_budget(rank_method)
+    return [analyze(p, n, rank=rank, rank_method=rank_method, seed=seed, rank_budget=budget)
             for p in tqdm(patterns, desc="patterns", disable=None if progress else True, leave=False)]
+
+
+def compare_rank_budget(rank_method: str) -> WorkBudget:
+    """The budget of ``hankel.RANKS_MAX_WORK[rank_method]`` steps that the ranks of one compare share."""
+    return shared_rank_budget(rank_method, "the compare's", f"; rank it alone (glr analyze --rank --rank-method "
+                              f"{rank_method}) or compare fewer patterns")
 
 
 def sweep(p: Pattern, ns, rank: bool = False, rank_method: str = "flow") -> dict[str, list]:
@@ -183,6 +195,22 @@ def sweep(p: Pattern, ns, rank: bool = False, rank_method: str = "flow") -> dict
            "cache_peak": [cache_peak(p, n) for n in ns]}
     if rank:
         out["hankel_rank_max"] = [hankel_rank_max(p, n, rank_method) for n in ns]
+    return out
+
+
+def rank_series(p: Pattern, ns, rank_method: str = "flow", seed=0, budget: WorkBudget | None = None) -> dict:
+    """``hankel_rank_max`` at each n of ``ns`` in turn, its work paid from ``budget`` when given, up to the first n
+    whose rank is over a limit or past what is left of the budget: ``{"n", "hankel_rank_max", "stopped"}``, with
+    ``stopped`` that refusal's message (None when every n was ranked)."""
+    out: dict = {"n": [], "hankel_rank_max": [], "stopped": None}
+    for n in ns:
+        try:
+            rank = hankel_rank_max(p, n, rank_method, seed, budget)
+        except WorkLimitError as exc:
+            out["stopped"] = str(exc)
+            break
+        out["n"].append(int(n))
+        out["hankel_rank_max"].append(rank)
     return out
 
 

@@ -6,7 +6,7 @@ quantities are checked first; the rank is computed only for patterns that pass t
 the cache already rules it out (rank <= cache). A candidate whose hops or rank are over the analysis
 limits is listed as skipped, with the reason, never silently dropped.
 
-Budget: the ranks of one search share ``SEARCH_MAX_RANK_WORK`` steps of work (2^37 for the exact method, 2^36
+Budget: the ranks of one search share ``hankel.RANKS_MAX_WORK`` steps of work (2^37 for the exact method, 2^36
 for the flow), on top of each rank's own limit: at n = 4096 the default candidates' exact ranks took 458 s, each
 within its limit. A candidate whose rank would go past what is left is skipped, with a reason that names the
 limit, and the search goes on to the next (a cheaper rank may still fit).
@@ -23,7 +23,7 @@ from ..errors import GLRError
 from ..patterns import Pattern
 from ..patterns.support import check_length
 from .counts import check_pattern, decode_costs, total_cost
-from .hankel import _method, rank_and_error_bound
+from .hankel import rank_and_error_bound, shared_rank_budget
 from .hops import hop_diameter
 from .limits import WorkBudget
 from .liveness import cache_peak
@@ -33,14 +33,6 @@ BUILTIN = ("ssm", "attention", "power2", "quadratic", "fenwick", "blocks", "kron
 #: Longest n a search takes: it evaluates every candidate at n (the default candidates took 33 s at 2^22 on the
 #: development machine, and over 120 s and 6 GB at 2^24).
 SEARCH_MAX_N = 2 ** 22
-#: Total work of the ranks of one search, per method, in the steps of its work model (those of
-#: ``EXACT_RANK_MAX_WORK`` and ``FLOW_RANK_MAX_WORK``). Measured on the 2-core development machine, one rank at a
-#: time: exact ranks at n = 4096 ran at 0.13-0.74 ns a step (attention 56 Gi steps in 31 s, power2 24 Gi in 11 s,
-#: exponent:0.25 44 Gi in 35 s; the default candidates' 917 Gi in 458 s), so 2^37 = 128 Gi is 1 to 1.7 minutes:
-#: ``glr search --n 4096 --min-rank 1`` took 61 s (480 s without it). Flow ranks ran at 0.02-5.2 ns a step
-#: (blocks:2048 at n = 2560: 11 Gi in 60 s), and with 2^36 the default flow search took 53 s at n = 2560 (155 s
-#: without it) and 87 s at n = 4096 (106 s).
-SEARCH_MAX_RANK_WORK = {"exact": 2**37, "flow": 2**36}
 #: The families with a searchable parameter.
 FAMILY_PARAMETERS = {"window": "W", "blocks": "C", "exponent": "alpha", "power": "b"}
 
@@ -137,7 +129,7 @@ def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min
 
     Notes
     -----
-    The ranks of one search share ``SEARCH_MAX_RANK_WORK[rank_method]`` steps of work (each within its own
+    The ranks of one search share ``hankel.RANKS_MAX_WORK[rank_method]`` steps of work (each within its own
     limit too); a candidate whose rank would go past what is left is skipped, with that reason, and the
     search goes on (a cheaper rank may still fit). A rank kept from an earlier call costs nothing.
 
@@ -152,9 +144,8 @@ def search(patterns, n: int, max_decode=None, max_cache=None, max_hops=None, min
     n = check_search_length(n)
     bounds = {"max_decode": _check_bound(max_decode, "max_decode"), "max_cache": _check_bound(max_cache, "max_cache"),
               "max_hops": _check_bound(max_hops, "max_hops"), "min_rank": _check_bound(min_rank, "min_rank")}
-    total = SEARCH_MAX_RANK_WORK[_method(rank_method)]
-    budget = WorkBudget(total, f"the search's rank work limit SEARCH_MAX_RANK_WORK[{rank_method!r}] = {total}",
-                        f"; rank it alone (glr analyze --rank --rank-method {rank_method}) or search fewer candidates")
+    budget = shared_rank_budget(rank_method, "the search's", f"; rank it alone (glr analyze --rank --rank-method "
+                                f"{rank_method}) or search fewer candidates")
     out = {"n": n, "bounds": bounds, "matches": [], "rejected": [], "skipped": []}
     for p in tqdm([check_pattern(p) for p in patterns], desc="candidates", disable=None if progress else True,
                   leave=False):

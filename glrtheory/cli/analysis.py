@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from ..analysis import (RANK_METHODS, analyze, compare, decode_costs, hankel_profile, live_profile,
-                        sweep)
+from ..analysis import (RANK_METHODS, analyze, compare, compare_rank_budget, decode_costs, hankel_profile,
+                        live_profile, rank_series, sweep)
 from ..errors import GLRError
 from .common import add_output_args, distinct_patterns, pattern_arg, positive_int, print_json, pyplot, save
 
@@ -150,17 +150,22 @@ def run_compare(args) -> None:
     patterns = distinct_patterns(args.specs)
     plt = pyplot() if args.plot else None
     method = rank_method_in_force(args, args.rank or plt is not None)
-    rows = compare(patterns, args.n, rank=args.rank, rank_method=method, progress=True)
+    budget = compare_rank_budget(method)           # the table's ranks and the plot's rank series share it
+    rows = compare(patterns, args.n, rank=args.rank, rank_method=method, progress=True, rank_budget=budget)
+    plot_notes = []
     if plt is not None:
         fig, axes = plt.subplots(1, 3, figsize=(15, 4))
         ns = _lengths(args.n)
         rank_max_n = args.n if args.rank else min(args.n, PLOT_RANK_MAX_N)
-        for p in patterns:
+        for p, row in zip(patterns, rows):
             data = sweep(p, ns)
             axes[0].plot(data["n"], data["total_cost"], "o-", label=p.spec)
             axes[1].plot(data["n"], data["cache_peak"], "o-", label=p.spec)
-            rank = _rank_series(p, [n for n in ns if n <= rank_max_n], method)
+            rank = _rank_line(p, row if args.rank else None, [n for n in ns if n <= rank_max_n], method, budget)
             axes[2].plot(rank["n"], rank["hankel_rank_max"], "o-", label=p.spec)
+            if rank["stopped"]:
+                last = f"ends at n={rank['n'][-1]}" if rank["n"] else "is empty"
+                plot_notes.append(f"rank series of {p.spec!r} {last}: {rank['stopped']}")
         for ax, title in zip(axes, ("total cost nnz_a + nnz_b", "cache peak",
                                     f"generic Hankel rank ({method}; n <= {rank_max_n}, within limits)")):
             ax.set_title(title)
@@ -183,19 +188,20 @@ def run_compare(args) -> None:
             row["total_cost"] = row["nnz_a"] + row["nnz_b"]
     print(table(rows))
     print(skip_notes(rows), end="")
+    print("".join(f"{note}\n" for note in plot_notes), end="")
     if plt is not None:
         print(f"wrote {args.plot}")
 
 
-def _rank_series(p, ns: list[int], method: str) -> dict[str, list]:
-    """``sweep(..., rank=True)`` over the longest prefix of ns whose ranks are within the limits."""
-    done: list[int] = []
-    for n in ns:
-        try:
-            hankel_profile(p, n, method)
-        except GLRError:
-            break
-        done.append(n)
-    data = sweep(p, done, rank=True, rank_method=method)
-    return {"n": data["n"], "hankel_rank_max": data["hankel_rank_max"]}
-
+def _rank_line(p, row: dict | None, ns: list[int], method: str, budget) -> dict:
+    """The rank panel's series of p at ns (``rank_series``), its last point the table's ``row`` (the rank at n, or
+    its reason for being skipped) when there is one: a rank is never computed twice, or refused twice."""
+    if row is None:
+        return rank_series(p, ns, method, budget=budget)
+    rank = rank_series(p, ns[:-1], method, budget=budget)
+    if rank["stopped"] is None and row["hankel_rank_max"] is None:
+        rank["stopped"] = row["skipped"]["hankel_rank_max"]
+    elif rank["stopped"] is None:
+        rank["n"].append(ns[-1])
+        rank["hankel_rank_max"].append(row["hankel_rank_max"])
+    return rank
