@@ -436,7 +436,6 @@ def test_compare_figure_data(capsys, figures, monkeypatch):
     """The three panels of ``compare --plot`` at n = 256: total cost and cache peak at n = 16, 32, .., 256 from
     the analysis functions, the rank up to PLOT_RANK_MAX_N = 128 without --rank and up to n with it, each series
     labelled with its spec; a rank over a limit (of the method asked for) ends its series there."""
-    import glrtheory.cli.analysis as cli
 
     specs = ("ssm", "power2")
     code, out, _ = run(capsys, "compare", *specs, "--n", "256", "--plot", "c.png")
