@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import scipy.signal
+import scipy.fft
 
 
 @numba.njit(cache=True)
@@ -29,19 +29,22 @@ def lag_hops_dp(in_a, b_lags):
 
 
 def lag_hops_fft(in_a: np.ndarray, b_lags: np.ndarray, max_levels: int) -> np.ndarray | None:
-    """Same as ``lag_hops_dp``, by levels: reach_k = A-lags | (reach_{k-1} + B-lags), sumsets by FFT.
+    """Same as ``lag_hops_dp``, by levels: reach_k = A-lags | (reach_{k-1} + B-lags), sumsets by FFT (the B-lags'
+    transform computed once, at a length >= 2n - 1 so that no sum wraps around onto d < n).
     None when more than ``max_levels`` levels would be needed."""
     n = in_a.size
     f = np.where(in_a, 0, -1).astype(np.int64)
+    size = scipy.fft.next_fast_len(2 * n - 1, real=True)
     kernel = np.zeros(n)
     kernel[b_lags] = 1.0
+    kernel = scipy.fft.rfft(kernel, size)
     frontier = in_a
     for level in range(1, max_levels + 2):
         if not frontier.any() or (f >= 0).all():
             return f
         if level > max_levels:
             return None
-        reached = scipy.signal.fftconvolve(frontier.astype(np.float64), kernel)[:n] > 0.5
+        reached = scipy.fft.irfft(scipy.fft.rfft(frontier, size) * kernel, size)[:n] > 0.5
         frontier = reached & (f < 0)
         f[frontier] = level
     return None
