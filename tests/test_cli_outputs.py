@@ -482,15 +482,16 @@ def test_compare_figure_data(capsys, figures, monkeypatch):
 def test_compare_table_and_plot_share_the_rank_budget(capsys, figures, monkeypatch):
     """The table's ranks and the plot's rank series of one compare share RANKS_MAX_WORK: with room for the table's
     ranks (n = 128) and ssm's series (16..64) alone, power2's series is empty, with a note naming the limit; the rank
-    at n is the table's, never computed again. A step less and ssm's series ends at n=32."""
+    at n is the table's, never computed again. A step less and ssm's series ends at n=32. A table rank skipped ends
+    its series one length before, with the table's reason."""
     from glrtheory.analysis import clear_caches, hankel, hankel_rank_max
     from glrtheory.analysis.limits import WorkBudget
 
-    def work(spec, ns):
+    def work(spec, ns, method="exact"):
         clear_caches()
         room = WorkBudget(2**62, "unlimited")
         for n in ns:
-            hankel_rank_max(Pattern.from_spec(spec), n, "exact", budget=room)
+            hankel_rank_max(Pattern.from_spec(spec), n, method, budget=room)
         return room.spent
 
     import glrtheory.cli.analysis as cli
@@ -514,6 +515,22 @@ def test_compare_table_and_plot_share_the_rank_budget(capsys, figures, monkeypat
                 else not lines[-3].startswith("rank series"))
         assert asked == [[16, 32, 64]] * 2        # the rank at n = 128 is the table's, never computed again
         asked.clear()
+    # the flow pays a rank's whole work before it runs: room for ssm's table rank and both series below n, not for
+    # power2's table rank, whose series ends at n = 64 with the table's reason (that rank is not tried twice)
+    flow = {s: (work(s, [128], "flow"), work(s, [16, 32, 64], "flow")) for s in ("ssm", "power2")}
+    limit = flow["ssm"][0] + flow["ssm"][1] + flow["power2"][1]
+    assert flow["power2"][0] > limit - flow["ssm"][0]
+    monkeypatch.setitem(hankel.RANKS_MAX_WORK, "flow", limit)
+    clear_caches()
+    code, out, _ = run(capsys, "compare", "ssm", "power2", "--n", "128", "--rank", "--rank-method", "flow", "--plot",
+                       "c.png")
+    lines = out.splitlines()
+    assert [line.split()[7] for line in lines[2:4]] == ["1", "skipped"]
+    assert [list(line.get_xdata()) for line in figures[-1][0].axes[2].get_lines()] == [[16, 32, 64, 128],
+                                                                                     [16, 32, 64]]
+    skip = lines[4].removeprefix("skipped power2 hankel_rank_max: ")
+    assert skip.startswith("the max-flow Hankel rank of 'power2' at n=128 needs more than the ")
+    assert lines[-2] == f"rank series of 'power2' ends at n=64: {skip}"
     clear_caches()
 
 
