@@ -329,6 +329,7 @@ def test_quoted_cpu_scan_runs_come_from_their_json():
     ("cpu_recall512", "| task (n = 512) | ssm | power2 | fenwick |", 2, ""),
     ("cpu_copy512", "| task (n = 512, copy) | ssm | power2 | fenwick |", 2, ""),
     ("cpu_copy576", "| task (n = 576, copy) | ssm | power2 | fenwick |", 2, ""),
+    ("cpu_copy576_lags", "| task (n = 576, copy at two lags) | ssm | power2 |", 2, ""),
     ("h200_mqar_lagbias", "| task (H100, tau 32-256, lag bias) | ssm | power2 | fenwick |", 4,
      " (matrix, tau 32-256, lag bias)")])
 def test_three_seed_lab_table_comes_from_the_cells(folder, header, n_rows, suffix):
