@@ -178,8 +178,9 @@ def compare(patterns, n: int, rank: bool = False, rank_method: str = "exact", se
     if len(patterns) > COMPARE_MAX_PATTERNS:
         raise WorkLimitError(f"compare takes at most {COMPARE_MAX_PATTERNS} patterns at once (got {len(patterns)}):"
                              " compare them in groups")
-    budget = rank_budget if rank_budget is not None or not rank else compare_rank_budget(rank_method)
-    return [analyze(p, n, rank=rank, rank_method=rank_method, seed=seed, rank_budget=budget)
+    if rank and rank_budget is None:
+        rank_budget = compare_rank_budget(rank_method)
+    return [analyze(p, n, rank=rank, rank_method=rank_method, seed=seed, rank_budget=rank_budget)
             for p in tqdm(patterns, desc="patterns", disable=None if progress else True, leave=False)]
 
 
